@@ -1,0 +1,4 @@
+//! ferrovs-ofproto: bridges as OpenFlow switches.
+//!
+//! See `shared/DESIGN.md`: the OpenFlow wire protocol, the classifier, the
+//! flow tables and connections, and translation into datapath actions.

@@ -1,0 +1,2 @@
+//! Harnesses shared by the integration tests: sandboxes with the stock
+//! ovsdb-server and OVS tools, network namespaces, the kernel VM.

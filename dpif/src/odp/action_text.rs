@@ -609,20 +609,26 @@ impl ActionParser<'_> {
             return Ok((Trunc(v as u32), n));
         }
         if let Some(names) = self.port_names {
-            let len = s.bytes().take_while(|c| !DELIMITERS.contains(c)).count();
+            // Up to a delimiter or a closing parenthesis, so that names
+            // work inside nested lists too.
+            let len = s
+                .bytes()
+                .take_while(|c| !DELIMITERS.contains(c) && *c != b')')
+                .count();
             if let Some(&p) = names.get(&s[..len]) {
                 return Ok((Output(p), len));
             }
         }
         if let Some(r) = s.strip_prefix("recirc(") {
-            let (v, n) = scan_dec(r).ok_or_else(err)?;
+            // Stock parses only decimal here but prints hex; take both.
+            let (v, n) = scan_int(r).ok_or_else(err)?;
             if r[n..].starts_with(')') {
                 return Ok((Recirc(v as u32), 7 + n + 1));
             }
             return Err(err());
         }
         if s.starts_with("userspace(") {
-            return parse_userspace(s);
+            return parse_userspace(s, self.port_names);
         }
         if let Some(r) = s.strip_prefix("set(") {
             let (k, m, used) = parse_one_key_attr(r, self.port_names)?;
@@ -874,7 +880,19 @@ fn parse_mpls_push(s: &str) -> Result<(u32, u16, usize)> {
     Ok((lse, eth as u16, n1 + n2 + n3 + n4 + n5 + 1))
 }
 
-fn parse_userspace(s: &str) -> Result<(Action, usize)> {
+/// A port number, or a port name from `names` (up to `,` or `)`).
+fn scan_port(s: &str, names: Option<&HashMap<String, u32>>) -> Option<(u64, usize)> {
+    if let Some(r) = scan_int(s) {
+        return Some(r);
+    }
+    let len = s
+        .bytes()
+        .take_while(|c| !DELIMITERS.contains(c) && *c != b')')
+        .count();
+    names?.get(&s[..len]).map(|&p| (u64::from(p), len))
+}
+
+fn parse_userspace(s: &str, names: Option<&HashMap<String, u32>>) -> Result<(Action, usize)> {
     let r = s.strip_prefix("userspace(pid=").ok_or_else(err)?;
     let (pid, n) = scan_int(r).ok_or_else(err)?;
     let mut i = 14 + n;
@@ -915,7 +933,7 @@ fn parse_userspace(s: &str) -> Result<(Action, usize)> {
         set32(&mut cookie, 28, f);
     } else if let Some(x) = t.strip_prefix(",flow_sample(probability=") {
         let mut vals = [0u64; 5];
-        let names = [
+        let fields = [
             "",
             ",collector_set_id=",
             ",obs_domain_id=",
@@ -924,9 +942,14 @@ fn parse_userspace(s: &str) -> Result<(Action, usize)> {
         ];
         let mut x = x;
         let mut used = 25;
-        for (k, name) in names.iter().enumerate() {
+        for (k, name) in fields.iter().enumerate() {
             x = x.strip_prefix(name).ok_or_else(err)?;
-            let (v, n) = scan_int(x).ok_or_else(err)?;
+            let (v, n) = if k == 4 {
+                scan_port(x, names)
+            } else {
+                scan_int(x)
+            }
+            .ok_or_else(err)?;
             vals[k] = v;
             x = &x[n..];
             used += name.len() + n;
@@ -954,7 +977,7 @@ fn parse_userspace(s: &str) -> Result<(Action, usize)> {
         set32(&mut cookie, 40, vals[4] as u32);
         set32(&mut cookie, 44, dir);
     } else if let Some(x) = t.strip_prefix(",ipfix(output_port=") {
-        let (v, n) = scan_int(x).ok_or_else(err)?;
+        let (v, n) = scan_port(x, names).ok_or_else(err)?;
         if !x[n..].starts_with(')') {
             return Err(err());
         }
@@ -1013,7 +1036,7 @@ fn parse_userspace(s: &str) -> Result<(Action, usize)> {
     }
     let mut egress = None;
     if let Some(x) = s[i..].strip_prefix(",tunnel_out_port=") {
-        let (v, n) = scan_int(x).ok_or_else(err)?;
+        let (v, n) = scan_port(x, names).ok_or_else(err)?;
         egress = Some(v as u32);
         i += 17 + n;
     }

@@ -1150,7 +1150,7 @@ fn parse_push_nsh(s: &str) -> Result<(Action, usize)> {
             if md2.len() > 248 {
                 return Err(err());
             }
-            while md2.len() % 4 != 0 {
+            while !md2.len().is_multiple_of(4) {
                 md2.push(0);
             }
             i += 6 + n;

@@ -355,7 +355,7 @@ impl KeyAttr {
             OVS_KEY_ATTR_DP_HASH => DpHash(ne32(p)),
             OVS_KEY_ATTR_RECIRC_ID => RecircId(ne32(p)),
             OVS_KEY_ATTR_MPLS => {
-                if p.is_empty() || p.len() % 4 != 0 {
+                if p.is_empty() || !p.len().is_multiple_of(4) {
                     return Err(OdpError::new(format!(
                         "mpls key attribute has bad length {}",
                         p.len()
@@ -404,9 +404,11 @@ impl KeyAttr {
         let mut b = Vec::new();
         match self {
             Encap(attrs) => {
+                let mut w = NlWriter::new();
                 for a in attrs {
-                    a.write(&mut NlWriterRef(&mut b));
+                    a.write_to(&mut w);
                 }
+                b = w.buf;
             }
             Priority(v) | InPort(v) | SkbMark(v) | DpHash(v) | RecircId(v) | CtState(v)
             | CtMark(v) => b.extend_from_slice(&v.to_ne_bytes()),
@@ -482,17 +484,6 @@ impl KeyAttr {
         w.put(self.attr_type(), &self.payload());
     }
 
-    fn write(&self, w: &mut NlWriterRef<'_>) {
-        let payload = self.payload();
-        let len = (4 + payload.len()).min(0xffff) as u16;
-        w.0.extend_from_slice(&len.to_ne_bytes());
-        w.0.extend_from_slice(&self.attr_type().to_ne_bytes());
-        w.0.extend_from_slice(&payload);
-        while w.0.len() % 4 != 0 {
-            w.0.push(0);
-        }
-    }
-
     /// An all-wildcard mask attribute of the same shape as `self`.
     pub fn zero_mask(&self) -> KeyAttr {
         match self {
@@ -500,12 +491,7 @@ impl KeyAttr {
             KeyAttr::Tunnel(attrs) => {
                 KeyAttr::Tunnel(attrs.iter().map(|a| a.zero_mask()).collect())
             }
-            KeyAttr::Nsh(attrs) => KeyAttr::Nsh(
-                attrs
-                    .iter()
-                    .map(|a| decode_nsh_attr_lossy(a, true))
-                    .collect(),
-            ),
+            KeyAttr::Nsh(attrs) => KeyAttr::Nsh(attrs.iter().map(zero_nsh_attr).collect()),
             other => {
                 let ty = other.attr_type();
                 let zeros = vec![0u8; other.payload().len()];
@@ -515,7 +501,7 @@ impl KeyAttr {
     }
 }
 
-fn decode_nsh_attr_lossy(a: &NshAttr, _zero: bool) -> NshAttr {
+fn zero_nsh_attr(a: &NshAttr) -> NshAttr {
     match a {
         NshAttr::Base { .. } => NshAttr::Base {
             flags: 0,
@@ -532,9 +518,6 @@ fn decode_nsh_attr_lossy(a: &NshAttr, _zero: bool) -> NshAttr {
         },
     }
 }
-
-/// A `Vec<u8>` used as a writer for nested payloads.
-struct NlWriterRef<'a>(&'a mut Vec<u8>);
 
 pub(crate) fn decode_attrs(buf: &[u8], depth: usize) -> Result<Vec<KeyAttr>> {
     let mut out = Vec::new();

@@ -96,26 +96,33 @@ fn mask_empty(m: Option<&KeyAttr>) -> bool {
 // Field printers: `name=value[/mask],`, omitted when the mask is empty
 // unless verbose.
 
+/// How a field's value and mask are printed.
+struct FieldFmt<T> {
+    /// The mask value meaning "fully wildcarded".
+    zero: T,
+    /// Whether a mask is exact (then only the value is printed).
+    full: fn(T) -> bool,
+    val: fn(T) -> String,
+    msk: fn(T) -> String,
+}
+
 fn field<T: Copy + PartialEq>(
     out: &mut String,
     verbose: bool,
     name: &str,
     key: T,
     mask: Option<T>,
-    zero: T,
-    full: impl Fn(T) -> bool,
-    val: impl Fn(T) -> String,
-    msk: impl Fn(T) -> String,
+    f: FieldFmt<T>,
 ) {
-    let empty = mask.is_some_and(|m| m == zero);
+    let empty = mask.is_some_and(|m| m == f.zero);
     if verbose || !empty {
         out.push_str(name);
         out.push('=');
-        out.push_str(&val(key));
+        out.push_str(&(f.val)(key));
         if let Some(m) = mask {
-            if !full(m) {
+            if !(f.full)(m) {
                 out.push('/');
-                out.push_str(&msk(m));
+                out.push_str(&(f.msk)(m));
             }
         }
         out.push(',');
@@ -129,10 +136,12 @@ fn f_u8u(out: &mut String, v: bool, name: &str, k: u8, m: Option<u8>) {
         name,
         k,
         m,
-        0,
-        |m| m == 0xff,
-        |k| k.to_string(),
-        |m| hx(m.into()),
+        FieldFmt {
+            zero: 0,
+            full: |m| m == 0xff,
+            val: |k| k.to_string(),
+            msk: |m| hx(m.into()),
+        },
     );
 }
 fn f_u8x(out: &mut String, v: bool, name: &str, k: u8, m: Option<u8>) {
@@ -142,10 +151,12 @@ fn f_u8x(out: &mut String, v: bool, name: &str, k: u8, m: Option<u8>) {
         name,
         k,
         m,
-        0,
-        |m| m == 0xff,
-        |k| hx(k.into()),
-        |m| hx(m.into()),
+        FieldFmt {
+            zero: 0,
+            full: |m| m == 0xff,
+            val: |k| hx(k.into()),
+            msk: |m| hx(m.into()),
+        },
     );
 }
 fn f_be16(out: &mut String, v: bool, name: &str, k: u16, m: Option<u16>) {
@@ -155,10 +166,12 @@ fn f_be16(out: &mut String, v: bool, name: &str, k: u16, m: Option<u16>) {
         name,
         k,
         m,
-        0,
-        |m| m == 0xffff,
-        |k| k.to_string(),
-        |m| hx(m.into()),
+        FieldFmt {
+            zero: 0,
+            full: |m| m == 0xffff,
+            val: |k| k.to_string(),
+            msk: |m| hx(m.into()),
+        },
     );
 }
 fn f_be16x(out: &mut String, v: bool, name: &str, k: u16, m: Option<u16>) {
@@ -168,10 +181,12 @@ fn f_be16x(out: &mut String, v: bool, name: &str, k: u16, m: Option<u16>) {
         name,
         k,
         m,
-        0,
-        |m| m == 0xffff,
-        |k| hx(k.into()),
-        |m| hx(m.into()),
+        FieldFmt {
+            zero: 0,
+            full: |m| m == 0xffff,
+            val: |k| hx(k.into()),
+            msk: |m| hx(m.into()),
+        },
     );
 }
 fn f_be64(out: &mut String, v: bool, name: &str, k: u64, m: Option<u64>) {
@@ -181,10 +196,12 @@ fn f_be64(out: &mut String, v: bool, name: &str, k: u64, m: Option<u64>) {
         name,
         k,
         m,
-        0,
-        |m| m == u64::MAX,
-        |k| format!("0x{k:x}"),
-        hx,
+        FieldFmt {
+            zero: 0,
+            full: |m| m == u64::MAX,
+            val: |k| format!("0x{k:x}"),
+            msk: hx,
+        },
     );
 }
 fn f_ipv4(out: &mut String, v: bool, name: &str, k: Ipv4Addr, m: Option<Ipv4Addr>) {
@@ -194,10 +211,12 @@ fn f_ipv4(out: &mut String, v: bool, name: &str, k: Ipv4Addr, m: Option<Ipv4Addr
         name,
         k,
         m,
-        Ipv4Addr::UNSPECIFIED,
-        |m| m == Ipv4Addr::BROADCAST,
-        |k| k.to_string(),
-        |m| m.to_string(),
+        FieldFmt {
+            zero: Ipv4Addr::UNSPECIFIED,
+            full: |m| m == Ipv4Addr::BROADCAST,
+            val: |k| k.to_string(),
+            msk: |m| m.to_string(),
+        },
     );
 }
 fn f_in6(out: &mut String, v: bool, name: &str, k: Ipv6Addr, m: Option<Ipv6Addr>) {
@@ -207,10 +226,12 @@ fn f_in6(out: &mut String, v: bool, name: &str, k: Ipv6Addr, m: Option<Ipv6Addr>
         name,
         k,
         m,
-        Ipv6Addr::UNSPECIFIED,
-        |m| m.octets() == [0xff; 16],
-        |k| fmt_ipv6(&k),
-        |m| fmt_ipv6(&m),
+        FieldFmt {
+            zero: Ipv6Addr::UNSPECIFIED,
+            full: |m| m.octets() == [0xff; 16],
+            val: |k| fmt_ipv6(&k),
+            msk: |m| fmt_ipv6(&m),
+        },
     );
 }
 fn f_eth(out: &mut String, v: bool, name: &str, k: [u8; 6], m: Option<[u8; 6]>) {
@@ -220,10 +241,12 @@ fn f_eth(out: &mut String, v: bool, name: &str, k: [u8; 6], m: Option<[u8; 6]>) 
         name,
         k,
         m,
-        [0; 6],
-        |m| m == [0xff; 6],
-        |k| fmt_mac(&k),
-        |m| fmt_mac(&m),
+        FieldFmt {
+            zero: [0; 6],
+            full: |m| m == [0xff; 6],
+            val: |k| fmt_mac(&k),
+            msk: |m| fmt_mac(&m),
+        },
     );
 }
 fn f_label(out: &mut String, v: bool, name: &str, k: u32, m: Option<u32>) {
@@ -233,10 +256,12 @@ fn f_label(out: &mut String, v: bool, name: &str, k: u32, m: Option<u32>) {
         name,
         k,
         m,
-        0,
-        |m| m & 0xfffff == 0xfffff,
-        |k| hx(k.into()),
-        |m| hx(m.into()),
+        FieldFmt {
+            zero: 0,
+            full: |m| m & 0xfffff == 0xfffff,
+            val: |k| hx(k.into()),
+            msk: |m| hx(m.into()),
+        },
     );
 }
 fn f_frag(out: &mut String, name: &str, k: u8, m: Option<u8>) {
@@ -1080,6 +1105,7 @@ pub fn parse_key_attrs(
     s: &str,
     port_names: Option<&HashMap<String, u32>>,
 ) -> Result<(Vec<KeyAttr>, Vec<KeyAttr>)> {
+    ascii_only(s)?;
     let mut p = KeyParser {
         port_names,
         depth: 0,
@@ -1107,6 +1133,16 @@ pub fn parse_key_attrs(
         key.push(k);
         mask.push(m);
         i += n;
+    }
+}
+
+/// The text syntax is ASCII; refusing anything else up front also keeps
+/// every byte offset the scanners compute on a character boundary.
+pub(crate) fn ascii_only(s: &str) -> Result<()> {
+    if s.is_ascii() {
+        Ok(())
+    } else {
+        Err(OdpError::new("non-ASCII character in flow text"))
     }
 }
 
@@ -1150,6 +1186,7 @@ type Parsed = (KeyAttr, KeyAttr, usize);
 /// Parses exactly one key attribute (with its mask) at the start of `s`;
 /// returns the key, the mask and the length consumed.
 pub fn parse_one_key_attr(s: &str, port_names: Option<&HashMap<String, u32>>) -> Result<Parsed> {
+    ascii_only(s)?;
     KeyParser {
         port_names,
         depth: 0,

@@ -432,9 +432,7 @@ pub(crate) fn parse_flags(
     }
     let mut result = 0u32;
     while b.get(n) != Some(&end) {
-        if b.get(n).is_none() {
-            return None;
-        }
+        b.get(n)?;
         if let Some((v, l)) = scan_int(&s[n..]) {
             let v = v as u32;
             if v & !allowed != 0 {

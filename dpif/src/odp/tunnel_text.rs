@@ -273,7 +273,7 @@ fn scan_geneve(s: &str) -> Result<(Vec<u8>, Vec<u8>, usize)> {
             let (v, mv, n) = scan_masked(t, 0xff).ok_or_else(err)?;
             let opt_len = (v & 0xff) as usize;
             i += 4 + n;
-            if opt_len > 124 || opt_len % 4 != 0 || opt_len > remain {
+            if opt_len > 124 || !opt_len.is_multiple_of(4) || opt_len > remain {
                 return Err(err());
             }
             k[ofs + 3] = (opt_len / 4) as u8;

@@ -419,9 +419,10 @@ pub fn format_action(out: &mut String, a: &Action, opts: &FormatOptions<'_>) {
                 return;
             }
             out.push_str("set(");
+            // Keys inside set actions never use port names.
             let o = FormatOptions {
                 verbose: false,
-                port_names: opts.port_names,
+                port_names: None,
             };
             if key.payload().len() <= 40 {
                 format_key_attr(out, key, Some(mask), &o);
@@ -434,7 +435,7 @@ pub fn format_action(out: &mut String, a: &Action, opts: &FormatOptions<'_>) {
             out.push_str("set(");
             let o = FormatOptions {
                 verbose: true,
-                port_names: opts.port_names,
+                port_names: None,
             };
             format_key_attr(out, key, None, &o);
             out.push(')');

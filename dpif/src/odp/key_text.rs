@@ -1443,14 +1443,24 @@ impl KeyParser<'_> {
                 proto: 0,
             };
             let (mut k, mut m) = (z, z);
+            // Stock prints src_port/dst_port here but parses tp_src/tp_dst;
+            // take both.
             let n = scan_fields(
                 rest,
-                &["src=", "dst=", "proto=", "tp_src=", "tp_dst="],
+                &[
+                    "src=",
+                    "dst=",
+                    "proto=",
+                    "tp_src=",
+                    "tp_dst=",
+                    "src_port=",
+                    "dst_port=",
+                ],
                 |f, r| match f {
                     0 => sc_in6(r, &mut k.src, &mut m.src),
                     1 => sc_in6(r, &mut k.dst, &mut m.dst),
                     2 => sc_u8(r, &mut k.proto, &mut m.proto),
-                    3 => sc_u16(r, &mut k.src_port, &mut m.src_port),
+                    3 | 5 => sc_u16(r, &mut k.src_port, &mut m.src_port),
                     _ => sc_u16(r, &mut k.dst_port, &mut m.dst_port),
                 },
             )?;

@@ -172,22 +172,37 @@ fn scan_gtpu(s: &str) -> Result<([u8; 2], [u8; 2], usize)> {
     Ok((k, m, i + 1))
 }
 
-/// `ver=1,idx=N)` or `ver=2,dir=N,hwid=N)` after `erspan(`.
+/// `ver=1,idx=N)` or `ver=2,dir=N,hwid=N)` after `erspan(`. The version
+/// may be missing when its mask is zero (stock prints `erspan(idx=0x7/0)`
+/// then); it is implied by the fields present.
 fn scan_erspan(s: &str) -> Result<([u8; 12], [u8; 12], usize)> {
     let mut k = [0u8; 12];
     // Fields not scanned keep an exact mask, as in Open vSwitch.
     let mut m = [0xffu8; 12];
     let mut i = 0;
-    let mut ver = 0u64;
+    let mut ver = None;
+    let mut ver_mask = u32::MAX;
     if let Some(t) = s.strip_prefix("ver=") {
-        let (v, _m, n) = scan_masked(t, 0xff).ok_or_else(err)?;
-        ver = v & 0xff;
+        let (v, mv, n) = scan_masked(t, 0xff).ok_or_else(err)?;
+        ver = Some(v & 0xff);
+        if mv & 0xff != 0xff {
+            ver_mask = (mv & 0xff) as u32;
+        }
         i += 4 + n;
+    } else {
+        ver_mask = 0;
     }
     if s[i..].starts_with(',') {
         i += 1;
     }
+    let ver = match ver {
+        Some(v) => v,
+        None if s[i..].starts_with("idx=") => 1,
+        None if s[i..].starts_with("dir=") || s[i..].starts_with("hwid=") => 2,
+        None => return Err(err()),
+    };
     k[..4].copy_from_slice(&(ver as u32).to_ne_bytes());
+    m[..4].copy_from_slice(&ver_mask.to_ne_bytes());
     match ver {
         1 => {
             let (mut idx, mut idx_m) = (0u64, 0u64);

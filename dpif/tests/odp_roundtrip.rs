@@ -107,3 +107,71 @@ fn actions_round_trip() {
         failures.join("\n")
     );
 }
+
+/// Forms stock prints but odp.at does not list (some of which stock itself
+/// cannot parse back): they must round-trip here too.
+#[test]
+fn extra_forms_round_trip() {
+    let keys = [
+        "in_port(1),eth(src=00:01:02:03:04:05,dst=10:11:12:13:14:15),eth_type(0x894f),nsh(flags=0,ttl=63,mdtype=1,np=3,spi=0x1,si=255,c1=0x1,c2=0x2,c3=0x3,c4=0x4)",
+        "in_port(1),eth_type(0x0800),ipv4(src=1.1.1.1,dst=2.2.2.2,proto=6,tos=0,ttl=64,frag=no),tcp(src=1,dst=2),tcp_flags(syn|ack)",
+        "packet_type(ns=1,id=0x800),ipv4(src=1.1.1.1,dst=2.2.2.2,proto=17,tos=0,ttl=64,frag=no)",
+        "tunnel(tun_id=0x1,ipv6_src=2001:db8::1,ipv6_dst=2001:db8::2,tos=0x8,ttl=128,tp_src=1,tp_dst=2,gtpu(flags=0x30,msgtype=255),flags(oam|key)),in_port(4)",
+        "ct_tuple6(src=fe80::1,dst=fe80::2,proto=6,src_port=1,dst_port=2),in_port(1)",
+    ];
+    for k in keys {
+        let key = Key::parse_text(k).unwrap_or_else(|e| panic!("{k}: {e}"));
+        let bytes = key.to_nlattrs().unwrap();
+        assert_eq!(Key::from_nlattrs(&bytes).unwrap().to_text(), k);
+    }
+    let masked = [
+        "in_port(1),eth(),eth_type(0x894f),nsh(mdtype=1,np=3,spi=0x1,si=0x05/0x0f,c1=0x1/0x0000ffff)",
+        "tunnel(tun_id=0x5,dst=1.2.3.4,ttl=64,tp_dst=4789,flags(+df+key)),in_port(3),eth(),eth_type(0x0800),ipv4(frag=no)",
+        "tunnel(ipv6_dst=2001:db8::/ffff:ffff::,erspan(ver=2,hwid=0x7/0x3),flags(-csum)),in_port(3),eth()",
+        "in_port(1),eth(),eth_type(0x0800),ipv4(proto=6,frag=no),tcp(dst=80),tcp_flags(+syn-ack)",
+        "in_port(1),eth(),eth_type(0x86dd),ipv6(frag=no),icmpv6(type=135),nd(target=::1/::ff,tll=00:00:00:00:00:01/00:00:00:00:00:ff)",
+        "ct_state(-new+est+trk),ct_zone(0x1/0xff),ct_label(0x1/0xf),in_port(1),eth()",
+        "in_port(1),eth(),eth_type(0x0800),ipv4(src=10.0.0.0/255.0.0.0,frag=no)",
+    ];
+    for k in masked {
+        let f = odp::parse_flow(k, None).unwrap_or_else(|e| panic!("{k}: {e}"));
+        let mut out = String::new();
+        odp::format_flow(&f.key, &f.mask, &FormatOptions::default(), &mut out).unwrap();
+        assert_eq!(out, k);
+    }
+    let actions = [
+        "push_mpls(label=10,tc=0,ttl=64,bos=1,eth_type=0x8847),pop_mpls(eth_type=0x800)",
+        "hash(l4(0)),hash(sym_l4(5)),recirc(0x1)",
+        "push_eth(src=00:01:02:03:04:05,dst=10:11:12:13:14:15),pop_eth",
+        "set(nsh(flags=0,ttl=63,mdtype=1,np=3,spi=0x1,si=255,c1=0x1,c2=0x2,c3=0x3,c4=0x4))",
+        "set(nsh(ttl=0x08/0x0f,mdtype=1,spi=0x10))",
+        "push_nsh(flags=0,ttl=63,mdtype=2,np=3,spi=0x1,si=255,md2=0x1020304)",
+        "dec_ttl(le_1(userspace(pid=3,slow_path(action)),drop)),clone(drop),sample(sample=0.0%,actions(drop))",
+        "set(tunnel(tun_id=0x5,src=1.1.1.1,dst=2.2.2.2,tos=0x4,ttl=64,tp_src=1,tp_dst=4789,vxlan(gbp(id=5,flags=0x1)),flags(df|csum|key)))",
+        "set(ct_mark(0x1)),set(skb_priority(0x3)),set(ipv4(src=1.1.1.1,dst=2.2.2.2,proto=6,tos=0,ttl=64,frag=no))",
+        "ct(zone=1,nat(src=10.0.0.1)),ct(commit,nat(dst=[2001:db8::1]:80,persistent))",
+        "userspace(pid=1,controller(reason=0,dont_send=1,continuation=1,recirc_id=7,rule_cookie=0xffffffffffffffff,controller_id=3,max_len=128),actions)",
+        "2,3,trunc(1500),meter(42),ct_clear,pop_vlan,push_vlan(vid=4095,pcp=7,cfi=0)",
+    ];
+    for a in actions {
+        let bytes = odp::parse_actions(a, None).unwrap_or_else(|e| panic!("{a}: {e}"));
+        let mut out = String::new();
+        odp::format_actions(&bytes, &FormatOptions::default(), &mut out).unwrap();
+        assert_eq!(out, a);
+        assert_eq!(odp::parse_actions(&out, None).unwrap(), bytes, "{a}");
+    }
+    // A mask on an Ethertype the key does not have is shown apart (as the
+    // kernel reports flows without an Ethernet type).
+    let f = odp::parse_flow("in_port(1),eth(),eth_type(0x0800)", None).unwrap();
+    let key_only = odp::parse_flow("in_port(1),eth()", None).unwrap().key;
+    let mut out = String::new();
+    odp::format_flow(&key_only, &f.mask, &FormatOptions::default(), &mut out).unwrap();
+    assert_eq!(out, "in_port(1),eth(),eth_type(0/0xffff)");
+
+    // `drop` alone is the empty list; an explicit drop action prints `drop`.
+    assert!(odp::parse_actions("drop", None).unwrap().is_empty());
+    let explicit = [8u8, 0, odp::OVS_ACTION_ATTR_DROP as u8, 0, 0, 0, 0, 0];
+    let mut out = String::new();
+    odp::format_actions(&explicit, &FormatOptions::default(), &mut out).unwrap();
+    assert_eq!(out, "drop");
+}

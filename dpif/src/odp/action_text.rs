@@ -834,6 +834,11 @@ impl ActionParser<'_> {
         if s.starts_with("pop_eth") {
             return Ok((PopEth, 7));
         }
+        // `drop` among other actions is an explicit drop action (a whole
+        // list that is just `drop` is the empty list, handled above).
+        if s.len() >= 4 && s[..4].eq_ignore_ascii_case("drop") {
+            return Ok((Drop(0), 4));
+        }
         if let Some(r) = s.strip_prefix("action") {
             let (ty, n) = scan_dec(r).ok_or_else(err)?;
             let ty = u16::try_from(ty).map_err(|_| err())?;

@@ -526,6 +526,7 @@ pub fn parse_action_list(
     s: &str,
     port_names: Option<&HashMap<String, u32>>,
 ) -> Result<Vec<Action>> {
+    ascii_only(s)?;
     if s.trim().eq_ignore_ascii_case("drop") {
         return Ok(Vec::new());
     }
@@ -580,7 +581,7 @@ impl ActionParser<'_> {
 
     /// A nested list up to (not including) its closing parenthesis.
     fn list(&mut self, s: &str) -> Result<(Vec<Action>, usize)> {
-        if s.len() >= 5 && s[..4].eq_ignore_ascii_case("drop") && s[4..].starts_with(')') {
+        if s.get(..4).is_some_and(|w| w.eq_ignore_ascii_case("drop")) && s[4..].starts_with(')') {
             return Ok((Vec::new(), 4));
         }
         let mut out = Vec::new();
@@ -836,7 +837,7 @@ impl ActionParser<'_> {
         }
         // `drop` among other actions is an explicit drop action (a whole
         // list that is just `drop` is the empty list, handled above).
-        if s.len() >= 4 && s[..4].eq_ignore_ascii_case("drop") {
+        if s.get(..4).is_some_and(|w| w.eq_ignore_ascii_case("drop")) {
             return Ok((Drop(0), 4));
         }
         if let Some(r) = s.strip_prefix("action") {

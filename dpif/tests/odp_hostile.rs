@@ -172,12 +172,17 @@ fn mangled_encodings_never_panic() {
 #[test]
 fn mangled_text_never_panics() {
     let mut rng = Rng(7);
+    let stock: Vec<String> = corpus("odp-stock-flows.txt")
+        .iter()
+        .flat_map(|l| l.split(" actions:").map(str::to_string).collect::<Vec<_>>())
+        .collect();
     let lines: Vec<String> = corpus("odp-wc-keys.txt")
         .into_iter()
         .chain(corpus("odp-actions.txt"))
+        .chain(stock)
         .collect();
     let alphabet = b"(),=/:.-+|{}[]0123456789abcdefxyz \xc3\xa9";
-    for _ in 0..30 {
+    for _ in 0..60 {
         for l in &lines {
             let mut b = l.as_bytes().to_vec();
             match rng.below(3) {

@@ -667,3 +667,26 @@ fn encode_ct(w: &mut NlWriter, attrs: &[CtAttr]) {
         }
     }
 }
+
+// Open vSwitch's `struct user_action_cookie`, the 48-byte userdata of the
+// userspace actions it builds (host byte order): type (u16) at 0, OpenFlow
+// in_port (u32) at 4, ofproto UUID at 8, then per-type fields from 24.
+pub(crate) const COOKIE_LEN: usize = 48;
+pub(crate) const COOKIE_SFLOW: u16 = 1;
+pub(crate) const COOKIE_SLOW_PATH: u16 = 2;
+pub(crate) const COOKIE_FLOW_SAMPLE: u16 = 3;
+pub(crate) const COOKIE_IPFIX: u16 = 4;
+pub(crate) const COOKIE_CONTROLLER: u16 = 5;
+
+pub(crate) fn slow_path_name(bit: u32) -> Option<&'static str> {
+    Some(match bit {
+        1 => "cfm",
+        2 => "bfd",
+        4 => "lacp",
+        8 => "stp",
+        16 => "lldp",
+        32 => "action",
+        64 => "match",
+        _ => return None,
+    })
+}

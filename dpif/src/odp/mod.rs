@@ -39,9 +39,11 @@
 //!   everything printed here parses again.
 
 pub mod action;
+pub mod action_parse;
 pub mod action_text;
 pub mod consts;
 pub mod key;
+pub mod key_parse;
 pub mod key_text;
 pub mod nlattr;
 mod scan;
@@ -54,7 +56,8 @@ use std::fmt;
 pub use action::{Action, CtAttr, NatAttr, Userspace};
 pub use consts::*;
 pub use key::{Key, KeyAttr, NshAttr};
-pub use key_text::{format_ufid, parse_ufid, FormatOptions};
+pub use key_parse::parse_ufid;
+pub use key_text::{format_ufid, FormatOptions};
 pub use tunnel::{TunnelAttr, VxlanAttr};
 
 /// A decoding or parsing error.
@@ -91,13 +94,13 @@ impl Key {
     /// Parses a key written as text; the mask parsed along with it is
     /// dropped (see [`parse_flow`] to keep it).
     pub fn parse_text(s: &str) -> Result<Key> {
-        let (k, _) = key_text::parse_key_attrs(s, None)?;
+        let (k, _) = key_parse::parse_key_attrs(s, None)?;
         Ok(Key::new(k))
     }
 
     /// Parses text into a key and its mask.
     pub fn parse_text_with_mask(s: &str) -> Result<(Key, Key)> {
-        let (k, m) = key_text::parse_key_attrs(s, None)?;
+        let (k, m) = key_parse::parse_key_attrs(s, None)?;
         Ok((Key::new(k), Key::new(m)))
     }
 
@@ -143,7 +146,7 @@ impl Actions {
 
     pub fn parse_text(s: &str) -> Result<Actions> {
         Ok(Actions {
-            list: action_text::parse_action_list(s, None)?,
+            list: action_parse::parse_action_list(s, None)?,
         })
     }
 
@@ -168,7 +171,7 @@ pub struct ParsedFlow {
 pub fn parse_flow(s: &str, port_names: Option<&HashMap<String, u32>>) -> Result<ParsedFlow> {
     let t = s.trim_start_matches([',', ' ', '\t', '\r', '\n']);
     let ufid = t.strip_prefix("ufid:").and_then(parse_ufid);
-    let (k, m) = key_text::parse_key_attrs(s, port_names)?;
+    let (k, m) = key_parse::parse_key_attrs(s, port_names)?;
     Ok(ParsedFlow {
         ufid,
         key: Key::new(k).to_nlattrs()?,
@@ -192,7 +195,7 @@ pub fn format_flow(
 
 /// Parses an action list (the text after `actions:`).
 pub fn parse_actions(s: &str, port_names: Option<&HashMap<String, u32>>) -> Result<Vec<u8>> {
-    action::encode_actions(&action_text::parse_action_list(s, port_names)?)
+    action::encode_actions(&action_parse::parse_action_list(s, port_names)?)
 }
 
 /// Prints an action list as `dump-flows` does (`drop` when empty).

@@ -1,5 +1,10 @@
-//! The text form of tunnel keys: `tunnel(tun_id=0x5,src=...,flags(df|key))`.
+//! The text form of tunnel keys: `tunnel(tun_id=0x5,src=...,flags(df|key))`,
+//! printed and parsed.
 
+use std::fmt::Write;
+
+use super::consts::*;
+use super::key_text::*;
 use super::scan::*;
 use super::tunnel::{TunnelAttr, VxlanAttr};
 use super::{OdpError, Result};
@@ -325,4 +330,276 @@ fn scan_geneve(s: &str) -> Result<(Vec<u8>, Vec<u8>, usize)> {
     } else {
         Err(err())
     }
+}
+
+// ---------------------------------------------------------------------
+// Printer.
+
+fn format_unknown_sub(out: &mut String, ty: u16, data: &[u8], ma: Option<&[u8]>) {
+    let _ = write!(out, "key{ty}(");
+    put_spaced_hex(out, data);
+    if let Some(m) = ma {
+        if !mask_is_constant(ty, m, 0xff) {
+            out.push('/');
+            put_spaced_hex(out, m);
+        }
+    }
+    out.push_str("),");
+}
+
+pub(crate) fn format_tunnel(
+    out: &mut String,
+    attrs: &[TunnelAttr],
+    mask: Option<&[TunnelAttr]>,
+    verbose: bool,
+) {
+    use TunnelAttr::*;
+    let mut flags = 0u32;
+    let mut mask_flags = 0u32;
+    for a in attrs {
+        let generated;
+        let ma = match mask {
+            Some(m) => match m.iter().find(|x| x.attr_type() == a.attr_type()) {
+                Some(x) => Some(x),
+                None => {
+                    generated = a.zero_mask();
+                    Some(&generated)
+                }
+            },
+            None => None,
+        };
+        macro_rules! m {
+            ($pat:ident) => {
+                match ma {
+                    Some($pat(x)) => Some(*x),
+                    _ => None,
+                }
+            };
+        }
+        match a {
+            Id(v) => {
+                f_be64(out, verbose, "tun_id", *v, m!(Id));
+                flags |= TNL_F_KEY;
+                if ma.is_some() {
+                    mask_flags |= TNL_F_KEY;
+                }
+            }
+            Ipv4Src(v) => f_ipv4(out, verbose, "src", *v, m!(Ipv4Src)),
+            Ipv4Dst(v) => f_ipv4(out, verbose, "dst", *v, m!(Ipv4Dst)),
+            Ipv6Src(v) => f_in6(out, verbose, "ipv6_src", *v, m!(Ipv6Src)),
+            Ipv6Dst(v) => f_in6(out, verbose, "ipv6_dst", *v, m!(Ipv6Dst)),
+            Tos(v) => f_u8x(out, verbose, "tos", *v, m!(Tos)),
+            Ttl(v) => f_u8u(out, verbose, "ttl", *v, m!(Ttl)),
+            DontFragment => flags |= TNL_F_DONT_FRAGMENT,
+            Csum => flags |= TNL_F_CSUM,
+            Oam => flags |= TNL_F_OAM,
+            TpSrc(v) => f_be16(out, verbose, "tp_src", *v, m!(TpSrc)),
+            TpDst(v) => f_be16(out, verbose, "tp_dst", *v, m!(TpDst)),
+            VxlanOpts(v) => {
+                out.push_str("vxlan(");
+                let mv = match ma {
+                    Some(VxlanOpts(x)) => Some(x.as_slice()),
+                    Some(_) => Some(&[][..]),
+                    None => None,
+                };
+                format_vxlan(out, v, mv, verbose);
+                out.push_str("),");
+            }
+            GeneveOpts(d) => {
+                out.push_str("geneve(");
+                let mv = match ma {
+                    Some(GeneveOpts(x)) => Some(x.as_slice()),
+                    Some(_) => Some(&[][..]),
+                    None => None,
+                };
+                format_geneve(out, d, mv, verbose);
+                out.push_str("),");
+            }
+            Pad(_) => {}
+            ErspanOpts(d) => {
+                out.push_str("erspan(");
+                format_erspan(out, d, m!(ErspanOpts), verbose);
+                out.push_str("),");
+            }
+            GtpuOpts(d) => {
+                out.push_str("gtpu(");
+                let mk = m!(GtpuOpts);
+                f_u8x(out, verbose, "flags", d[0], mk.map(|m| m[0]));
+                f_u8u(out, verbose, "msgtype", d[1], mk.map(|m| m[1]));
+                chomp(out, ',');
+                out.push_str("),");
+            }
+            Ipv4InfoBridge | Unknown { .. } => {
+                let mp = ma.map(|m| m.payload());
+                format_unknown_sub(out, a.attr_type(), &a.payload(), mp.as_deref());
+            }
+        }
+    }
+    if let Some(m) = mask {
+        for a in m {
+            match a {
+                DontFragment => mask_flags |= TNL_F_DONT_FRAGMENT,
+                Csum => mask_flags |= TNL_F_CSUM,
+                Oam => mask_flags |= TNL_F_OAM,
+                _ => {}
+            }
+        }
+    }
+    let mf = mask.map(|_| mask_flags);
+    if verbose || mf != Some(0) {
+        out.push_str("flags(");
+        match mf {
+            Some(mf) => format_flags_masked(out, tun_flag_name, flags, mf & TNL_F_MASK, TNL_F_MASK),
+            None => format_flags(out, tun_flag_name, flags, '|'),
+        }
+        out.push_str("),");
+    }
+    chomp(out, ',');
+}
+
+fn format_vxlan(out: &mut String, attrs: &[VxlanAttr], mask: Option<&[VxlanAttr]>, verbose: bool) {
+    for a in attrs {
+        let ty = match a {
+            VxlanAttr::Gbp(_) => OVS_VXLAN_EXT_GBP,
+            VxlanAttr::Unknown { ty, .. } => *ty,
+        };
+        let ma = mask.map(|m| {
+            m.iter()
+                .find(|x| match x {
+                    VxlanAttr::Gbp(_) => ty == OVS_VXLAN_EXT_GBP,
+                    VxlanAttr::Unknown { ty: t, .. } => *t == ty,
+                })
+                .cloned()
+                .unwrap_or(match a {
+                    VxlanAttr::Gbp(_) => VxlanAttr::Gbp(0),
+                    VxlanAttr::Unknown { ty, data } => VxlanAttr::Unknown {
+                        ty: *ty,
+                        data: vec![0; data.len()],
+                    },
+                })
+        });
+        match a {
+            VxlanAttr::Gbp(k) => {
+                let mk = match ma {
+                    Some(VxlanAttr::Gbp(m)) => Some(m),
+                    _ => None,
+                };
+                out.push_str("gbp(");
+                f_be16(
+                    out,
+                    verbose,
+                    "id",
+                    (*k & 0xffff) as u16,
+                    mk.map(|m| (m & 0xffff) as u16),
+                );
+                f_u8x(
+                    out,
+                    verbose,
+                    "flags",
+                    (*k >> 16) as u8,
+                    mk.map(|m| (m >> 16) as u8),
+                );
+                chomp(out, ',');
+                out.push_str("),");
+            }
+            VxlanAttr::Unknown { ty, data } => {
+                let mp = match &ma {
+                    Some(VxlanAttr::Unknown { data, .. }) => Some(data.clone()),
+                    Some(VxlanAttr::Gbp(m)) => Some(m.to_ne_bytes().to_vec()),
+                    None => None,
+                };
+                format_unknown_sub(out, *ty, data, mp.as_deref());
+            }
+        }
+    }
+    chomp(out, ',');
+}
+
+fn format_geneve(out: &mut String, opts: &[u8], mask: Option<&[u8]>, verbose: bool) {
+    if let Some(m) = mask {
+        if m.len() != opts.len() {
+            let _ = write!(
+                out,
+                "value len {} different from mask len {}",
+                opts.len(),
+                m.len()
+            );
+            return;
+        }
+    }
+    let mut ofs = 0;
+    while ofs < opts.len() {
+        let left = opts.len() - ofs;
+        if left < 4 {
+            let _ = write!(out, "opt len {left} less than minimum 4");
+            return;
+        }
+        let o = &opts[ofs..];
+        let data_len = usize::from(o[3] & 0x1f) * 4;
+        let len = 4 + data_len;
+        if len > left {
+            let _ = write!(out, "opt len {len} greater than remaining {left}");
+            return;
+        }
+        let mo = mask.map(|m| &m[ofs..]);
+        out.push('{');
+        f_be16x(
+            out,
+            verbose,
+            "class",
+            u16::from_be_bytes([o[0], o[1]]),
+            mo.map(|m| u16::from_be_bytes([m[0], m[1]])),
+        );
+        f_u8x(out, verbose, "type", o[2], mo.map(|m| m[2]));
+        let len_mask = mo.map(|m| {
+            if m[3] & 0x1f == 0x1f {
+                0xff
+            } else {
+                m[3] & 0x1f
+            }
+        });
+        f_u8u(out, verbose, "len", data_len as u8, len_mask);
+        let data = &o[4..len];
+        let mdata = mo.map(|m| &m[4..len]);
+        if data_len > 0 && (verbose || mdata.is_none_or(|m| !is_all(m, 0))) {
+            put_hex(out, data);
+            if let Some(m) = mdata {
+                if !is_all(m, 0xff) {
+                    out.push('/');
+                    put_hex(out, m);
+                }
+            }
+        } else {
+            chomp(out, ',');
+        }
+        out.push('}');
+        ofs += len;
+    }
+}
+
+fn format_erspan(out: &mut String, d: &[u8; 12], m: Option<[u8; 12]>, verbose: bool) {
+    let version = u32::from_ne_bytes([d[0], d[1], d[2], d[3]]);
+    f_u8u(out, verbose, "ver", d_ver(d), m.map(|m| d_ver(&m)));
+    if version == 1 {
+        let idx = u32::from_be_bytes([d[4], d[5], d[6], d[7]]);
+        match m {
+            Some(m) => {
+                let mi = u32::from_be_bytes([m[4], m[5], m[6], m[7]]);
+                let _ = write!(out, "idx={}/{},", hx(idx.into()), hx(mi.into()));
+            }
+            None => {
+                let _ = write!(out, "idx={},", hx(idx.into()));
+            }
+        }
+    } else if version == 2 {
+        let dir = |b: &[u8; 12]| (b[11] >> 3) & 1;
+        let hwid = |b: &[u8; 12]| b[11] >> 4;
+        f_u8u(out, verbose, "dir", dir(d), m.as_ref().map(dir));
+        f_u8x(out, verbose, "hwid", hwid(d), m.as_ref().map(hwid));
+    }
+    chomp(out, ',');
+}
+
+fn d_ver(d: &[u8; 12]) -> u8 {
+    u32::from_ne_bytes([d[0], d[1], d[2], d[3]]) as u8
 }

@@ -86,16 +86,22 @@ impl Sandbox {
         self.run("ovs-appctl", &full)
     }
 
-    fn start() -> Result<Sandbox, String> {
+    /// The stock tools, or the name of the first one missing.
+    fn tools() -> Result<HashMap<&'static str, PathBuf>, String> {
         let mut tools = HashMap::new();
         for t in TOOLS {
             tools.insert(*t, find_tool(t).ok_or_else(|| format!("{t} not found"))?);
         }
-        let dir = std::env::temp_dir().join(format!(
-            "ferrovs-odp-stock-{}-{}",
-            std::process::id(),
-            Instant::now().elapsed().as_nanos()
-        ));
+        Ok(tools)
+    }
+
+    fn start(tools: HashMap<&'static str, PathBuf>) -> Result<Sandbox, String> {
+        let stamp = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.subsec_nanos())
+            .unwrap_or(0);
+        let dir =
+            std::env::temp_dir().join(format!("ferrovs-odp-stock-{}-{stamp}", std::process::id()));
         std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
         let mut sb = Sandbox {
             dir,
@@ -249,16 +255,18 @@ fn port_maps(show: &str) -> (HashMap<u32, String>, HashMap<String, u32>) {
 
 #[test]
 fn dpctl_text_matches_stock() {
-    let sb = match Sandbox::start() {
-        Ok(sb) => sb,
+    let tools = match Sandbox::tools() {
+        Ok(t) => t,
         Err(e) => {
             if std::env::var("CI").as_deref() == Ok("true") {
-                panic!("stock Open vSwitch sandbox needed under CI: {e}");
+                panic!("stock Open vSwitch is needed under CI: {e}");
             }
-            eprintln!("SKIP dpctl_text_matches_stock: {e}");
+            eprintln!("SKIP dpctl_text_matches_stock: stock Open vSwitch missing: {e}");
             return;
         }
     };
+    // With the tools present, a sandbox that does not come up is a failure.
+    let sb = Sandbox::start(tools).unwrap_or_else(|e| panic!("stock sandbox: {e}"));
     let show = sb.appctl(&["dpctl/show"]).unwrap();
     let (by_no, by_name) = port_maps(&show);
     assert!(by_name.contains_key("p1"), "{show}");

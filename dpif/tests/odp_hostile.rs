@@ -126,6 +126,32 @@ fn random_bytes_never_panic() {
 }
 
 #[test]
+fn random_tnl_push_headers_never_panic() {
+    // Userspace tunnel push actions carry raw headers; printing any of them
+    // must work whatever the bytes say.
+    let mut rng = Rng(99);
+    for _ in 0..5_000 {
+        let hlen = rng.below(120);
+        let ty = [3u32, 4, 5, 107, 108, 109, 110, 0, 77][rng.below(9)];
+        let mut p = Vec::new();
+        p.extend_from_slice(&(rng.next() as u32).to_ne_bytes());
+        p.extend_from_slice(&(rng.next() as u32).to_ne_bytes());
+        p.extend_from_slice(&(hlen as u32).to_ne_bytes());
+        p.extend_from_slice(&ty.to_ne_bytes());
+        p.extend((0..hlen).map(|_| rng.next() as u8));
+        let mut a = Vec::new();
+        let len = (4 + p.len()) as u16;
+        a.extend_from_slice(&len.to_ne_bytes());
+        a.extend_from_slice(&odp::OVS_ACTION_ATTR_TUNNEL_PUSH.to_ne_bytes());
+        a.extend_from_slice(&p);
+        while a.len() % 4 != 0 {
+            a.push(0);
+        }
+        assert!(exercise_actions(&a), "a well-formed tnl_push must decode");
+    }
+}
+
+#[test]
 fn mangled_encodings_never_panic() {
     let mut rng = Rng(42);
     let keys: Vec<Vec<u8>> = corpus("odp-wc-keys.txt")

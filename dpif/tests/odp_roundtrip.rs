@@ -152,6 +152,9 @@ fn extra_forms_round_trip() {
         "ct(zone=1,nat(src=10.0.0.1)),ct(commit,nat(dst=[2001:db8::1]:80,persistent))",
         "userspace(pid=1,controller(reason=0,dont_send=1,continuation=1,recirc_id=7,rule_cookie=0xffffffffffffffff,controller_id=3,max_len=128),actions)",
         "2,3,trunc(1500),meter(42),ct_clear,pop_vlan,push_vlan(vid=4095,pcp=7,cfi=0)",
+        "tnl_push(tnl_port(3),header(size=50,type=107,eth(dst=f8:bc:12:44:34:b6,src=f8:bc:12:46:58:e0,dl_type=0x0800),ipv4(src=1.1.2.88,dst=1.1.2.92,proto=47,tos=0,ttl=64,frag=0x4000),erspan(ver=1,sid=0x3ff,idx=0x7)),out_port(1))",
+        "tnl_push(tnl_port(3),header(size=74,type=108,eth(dst=f8:bc:12:44:34:b6,src=f8:bc:12:46:58:e0,dl_type=0x86dd),ipv6(src=2001:cafe::88,dst=2001:cafe::92,label=0,proto=47,tclass=0x0,hlimit=64),erspan(ver=2,sid=0x1,dir=1,hwid=0x3f)),out_port(1))",
+        "tnl_push(tnl_port(2152),header(size=50,type=110,eth(dst=f8:bc:12:44:34:b6,src=f8:bc:12:46:58:e0,dl_type=0x0800),ipv4(src=1.1.2.88,dst=1.1.2.92,proto=17,tos=0,ttl=64,frag=0x4000),udp(src=0,dst=2152,csum=0x0),gtpu(flags=0x30,msgtype=255,teid=0x1234)),out_port(1))",
     ];
     for a in actions {
         let bytes = odp::parse_actions(a, None).unwrap_or_else(|e| panic!("{a}: {e}"));

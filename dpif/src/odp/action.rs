@@ -124,6 +124,8 @@ pub enum Action {
     /// Explicit drop with a reason code (Linux 6.4+).
     Drop(u32),
     /// Userspace datapath only.
+    TunnelPush(super::tnl_push::TunnelPush),
+    /// Userspace datapath only.
     TunnelPop(u32),
     /// Userspace datapath only.
     LbOutput(u32),
@@ -195,6 +197,7 @@ impl Action {
             AddMpls { .. } => OVS_ACTION_ATTR_ADD_MPLS,
             DecTtl(_) => OVS_ACTION_ATTR_DEC_TTL,
             Drop(_) => OVS_ACTION_ATTR_DROP,
+            TunnelPush(_) => OVS_ACTION_ATTR_TUNNEL_PUSH,
             TunnelPop(_) => OVS_ACTION_ATTR_TUNNEL_POP,
             LbOutput(_) => OVS_ACTION_ATTR_LB_OUTPUT,
             Unknown { ty, .. } => *ty,
@@ -385,6 +388,7 @@ impl Action {
                 DecTtl(acts.ok_or_else(|| OdpError::new("dec_ttl without actions"))?)
             }
             OVS_ACTION_ATTR_DROP => Drop(u32ne()?),
+            OVS_ACTION_ATTR_TUNNEL_PUSH => TunnelPush(super::tnl_push::TunnelPush::decode(p)?),
             OVS_ACTION_ATTR_TUNNEL_POP => TunnelPop(u32ne()?),
             OVS_ACTION_ATTR_LB_OUTPUT => LbOutput(u32ne()?),
             _ => Unknown {
@@ -524,6 +528,7 @@ impl Action {
                 w.end_nested(a);
                 w.end_nested(o);
             }
+            TunnelPush(t) => w.put(ty, &t.payload()),
             Unknown { data, .. } => w.put(ty, data),
         }
         Ok(())

@@ -244,6 +244,10 @@ impl ActionParser<'_> {
         if s.starts_with("pop_nsh()") {
             return Ok((PopNsh, 9));
         }
+        if s.starts_with("tnl_push(") {
+            let (t, n) = super::tnl_push::parse_tnl_push(s, self.port_names)?;
+            return Ok((TunnelPush(t), n));
+        }
         if let Some((v, n)) = num_in(s, "tnl_pop(", ")") {
             return Ok((TunnelPop(v as u32), n));
         }
@@ -383,7 +387,7 @@ fn parse_mpls_push(s: &str) -> Result<(u32, u16, usize)> {
 }
 
 /// A port number, or a port name from `names` (up to `,` or `)`).
-fn scan_port(s: &str, names: Option<&HashMap<String, u32>>) -> Option<(u64, usize)> {
+pub(crate) fn scan_port(s: &str, names: Option<&HashMap<String, u32>>) -> Option<(u64, usize)> {
     if let Some(r) = scan_int(s) {
         return Some(r);
     }

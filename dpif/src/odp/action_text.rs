@@ -353,6 +353,7 @@ pub fn format_action(out: &mut String, a: &Action, opts: &FormatOptions<'_>) {
         Trunc(v) => {
             let _ = write!(out, "trunc({v})");
         }
+        TunnelPush(t) => super::tnl_push::format_tnl_push(out, t, opts),
         TunnelPop(p) => {
             out.push_str("tnl_pop(");
             port_name(out, *p, opts);

@@ -96,6 +96,8 @@ pub const OVS_ACTION_ATTR_ADD_MPLS: u16 = 22;
 pub const OVS_ACTION_ATTR_DEC_TTL: u16 = 23;
 /// Explicit drop with a reason (Linux 6.4 and later).
 pub const OVS_ACTION_ATTR_DROP: u16 = 24;
+/// Userspace datapath only: push a tunnel header (`tnl_push(...)`).
+pub const OVS_ACTION_ATTR_TUNNEL_PUSH: u16 = 1000;
 /// Userspace datapath only: pop a tunnel header (`tnl_pop(port)`).
 pub const OVS_ACTION_ATTR_TUNNEL_POP: u16 = 1001;
 /// Userspace datapath only: output to a bond (`lb_output(id)`).

@@ -29,8 +29,8 @@
 //!
 //! # Compatibility notes
 //! - Numbers follow the Linux header. The userspace-only actions of Open
-//!   vSwitch (`tnl_pop`, `lb_output`) get private numbers above 1000 and
-//!   never reach the kernel; `tnl_push` is not modelled yet.
+//!   vSwitch (`tnl_push`, `tnl_pop`, `lb_output`) get private numbers from
+//!   1000 up and never reach the kernel.
 //! - `drop` as a whole action list is the empty list (what the kernel
 //!   takes); an explicit `OVS_ACTION_ATTR_DROP` also prints as `drop`.
 //! - The parser accepts a few things stock cannot parse back although it
@@ -47,6 +47,7 @@ pub mod key_parse;
 pub mod key_text;
 pub mod nlattr;
 mod scan;
+pub mod tnl_push;
 pub mod tunnel;
 mod tunnel_text;
 

@@ -254,7 +254,7 @@ fn scan_erspan(s: &str) -> Result<([u8; 12], [u8; 12], usize)> {
 }
 
 /// `{class=..,type=..,len=..,0xDATA[/0xMASK]}...)` after `geneve(`.
-fn scan_geneve(s: &str) -> Result<(Vec<u8>, Vec<u8>, usize)> {
+pub(crate) fn scan_geneve(s: &str) -> Result<(Vec<u8>, Vec<u8>, usize)> {
     const MAX: usize = 252;
     let mut k = [0u8; MAX];
     let mut m = [0xffu8; MAX];
@@ -515,7 +515,7 @@ fn format_vxlan(out: &mut String, attrs: &[VxlanAttr], mask: Option<&[VxlanAttr]
     chomp(out, ',');
 }
 
-fn format_geneve(out: &mut String, opts: &[u8], mask: Option<&[u8]>, verbose: bool) {
+pub(crate) fn format_geneve(out: &mut String, opts: &[u8], mask: Option<&[u8]>, verbose: bool) {
     if let Some(m) = mask {
         if m.len() != opts.len() {
             let _ = write!(

@@ -35,6 +35,5 @@ run_keys('OVS datapath wildcarded key parsing and formatting - valid forms', 'od
 
 sec = section('OVS datapath actions parsing and formatting - valid forms')
 acts = re.search(r'AT_DATA\(\[actions.txt\], \[dnl\n(.*?)\n\]\)', sec, re.S).group(1)
-# tnl_push (userspace tunnel headers) is not modelled yet.
-lines = [l for l in unquote(acts).splitlines() if l and not l.startswith('tnl_push(')]
+lines = [l for l in unquote(acts).splitlines() if l]
 open(os.path.join(here, 'odp-actions.txt'), 'w').write('\n'.join(lines) + '\n')

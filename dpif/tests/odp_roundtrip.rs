@@ -178,3 +178,17 @@ fn extra_forms_round_trip() {
     odp::format_actions(&explicit, &FormatOptions::default(), &mut out).unwrap();
     assert_eq!(out, "drop");
 }
+
+#[test]
+fn ufid_forms() {
+    let text = "7f8612b4-d153-41f1-b7ca-39ddbd45a2d9";
+    let u = odp::parse_ufid(text).unwrap();
+    assert_eq!(odp::format_ufid(u), format!("ufid:{text}"));
+    let b = odp::ufid_to_bytes(u);
+    assert_eq!(odp::ufid_from_bytes(&b), Some(u));
+    // First word of the UUID is the first 32-bit word in memory.
+    assert_eq!(&b[..4], &0x7f86_12b4u32.to_ne_bytes());
+    let f = odp::parse_flow(&format!("ufid:{text}, in_port(1),eth()"), None).unwrap();
+    assert_eq!(f.ufid, Some(u));
+    assert!(odp::parse_flow("ufid:nonsense in_port(1)", None).is_err());
+}

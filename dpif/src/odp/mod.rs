@@ -23,7 +23,13 @@
 //! - [`parse_actions`] / [`format_actions`]: `actions:` text.
 //! - [`Key::parse_text`], [`Key::to_text`], [`Actions::parse_text`],
 //!   [`Actions::to_text`] for the owned values.
-//! - [`format_ufid`] / [`parse_ufid`]: the `ufid:` UUID form.
+//! - [`format_ufid`] / [`parse_ufid`]: the `ufid:` UUID form;
+//!   [`ufid_to_bytes`] / [`ufid_from_bytes`]: its `OVS_FLOW_ATTR_UFID` bytes.
+//!
+//! Module map: `nlattr` (attribute reader/writer), `consts` (attribute
+//! numbers), `key` + `tunnel` (key/mask values and codec), `action` +
+//! `tnl_push` (actions and codec), `key_text` / `key_parse`,
+//! `action_text` / `action_parse` and `tunnel_text` (the text form).
 //!
 //! Decoding never panics on hostile bytes: it returns an [`OdpError`].
 //!
@@ -156,6 +162,27 @@ impl Actions {
         action_text::format_action_list(&mut s, &self.list, &FormatOptions::default());
         s
     }
+}
+
+/// The 16 bytes of `OVS_FLOW_ATTR_UFID` for a UFID (Open vSwitch's
+/// `ovs_u128`: four 32-bit words in host byte order, lowest first).
+pub fn ufid_to_bytes(ufid: u128) -> [u8; 16] {
+    let mut b = [0u8; 16];
+    for (k, chunk) in b.chunks_exact_mut(4).enumerate() {
+        chunk.copy_from_slice(&((ufid >> (32 * k)) as u32).to_ne_bytes());
+    }
+    b
+}
+
+/// The UFID carried in `OVS_FLOW_ATTR_UFID` bytes (`None` unless exactly
+/// 16 bytes).
+pub fn ufid_from_bytes(b: &[u8]) -> Option<u128> {
+    if b.len() != 16 {
+        return None;
+    }
+    Some(b.chunks_exact(4).enumerate().fold(0u128, |acc, (k, c)| {
+        acc | u128::from(u32::from_ne_bytes([c[0], c[1], c[2], c[3]])) << (32 * k)
+    }))
 }
 
 /// A flow parsed from text.

@@ -1,0 +1,132 @@
+"""A fresh Open vSwitch sandbox: the stock ovsdb-server with a new database,
+and one daemon under test (stock ovs-vswitchd or ferrovs-vswitchd) started
+with the same command line, both in a scratch folder.
+
+The stock tools (ovs-vsctl, ovs-ofctl, ovs-appctl) find everything through
+OVS_RUNDIR, so they drive either daemon unchanged.
+"""
+
+import os
+import shutil
+
+from . import procs
+from .procs import Missing
+
+SCHEMA = "/usr/share/openvswitch/vswitch.ovsschema"
+TOOL_TIMEOUT = 30
+
+
+class Sandbox:
+    def __init__(self, folder, daemon_binary, daemon_args):
+        self.dir = folder
+        self.daemon_binary = daemon_binary
+        self.daemon_args = list(daemon_args)
+        self.ovsdb = None
+        self.daemon = None
+        self.env = dict(os.environ, OVS_RUNDIR=folder, OVS_LOGDIR=folder,
+                        OVS_DBDIR=folder, OVS_SYSCONFDIR=folder)
+
+    # -- life cycle -------------------------------------------------------
+    def __enter__(self):
+        try:
+            self._start_ovsdb()
+        except BaseException:
+            self.close()
+            raise
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+        return False
+
+    def close(self):
+        for child in (self.daemon, self.ovsdb):
+            if child is not None:
+                child.stop()
+
+    def _start_ovsdb(self):
+        if os.path.exists(self.dir):
+            shutil.rmtree(self.dir)
+        os.makedirs(self.dir)
+        procs.run(["ovsdb-tool", "create", self.path("conf.db"), SCHEMA], 30)
+        self.ovsdb = procs.Child(
+            ["ovsdb-server", self.path("conf.db"), "--remote=punix:" + self.path("db.sock"),
+             "--unixctl=" + self.path("ovsdb-server.ctl"),
+             "--pidfile=" + self.path("ovsdb-server.pid"),
+             "--log-file=" + self.path("ovsdb-server.log"), "--no-chdir"],
+            self.path("ovsdb-server.out"), env=self.env, cwd=self.dir)
+        ready = procs.wait_for(lambda: os.path.exists(self.path("db.sock"))
+                               or self.ovsdb.exited(), 10)
+        if not ready or self.ovsdb.exited():
+            raise RuntimeError(f"stock ovsdb-server did not start: "
+                               f"{self.ovsdb.exited() or 'no db.sock after 10 s'}")
+        procs.run(["ovs-vsctl", "--no-wait", "init"], TOOL_TIMEOUT, env=self.env)
+
+    def start_daemon(self, extra_args=()):
+        """Starts the daemon under test in the foreground (the harness owns
+        it). Returns once its pidfile exists; raises Missing if it exits."""
+        argv = [self.daemon_binary, "unix:" + self.path("db.sock"), "--pidfile",
+                "--log-file", *self.daemon_args, *extra_args]
+        pidfile = self.path("ovs-vswitchd.pid")
+        if os.path.exists(pidfile):
+            os.unlink(pidfile)
+        self.daemon = procs.Child(argv, self.path("daemon.out"), env=self.env, cwd=self.dir)
+        procs.wait_for(lambda: os.path.exists(pidfile) or self.daemon.exited(), 10)
+        if self.daemon.exited():
+            raise Missing(f"daemon did not start: {self.daemon.exited()}")
+        if not os.path.exists(pidfile):
+            raise Missing("daemon wrote no pidfile within 10 s")
+        return self.daemon
+
+    def stop_daemon(self, grace=5.0):
+        if self.daemon is not None:
+            self.daemon.stop(grace)
+
+    # -- helpers ----------------------------------------------------------
+    def path(self, name):
+        return os.path.join(self.dir, name)
+
+    def explain(self, err):
+        """err, with the daemon's own end added when it has died."""
+        gone = self.daemon.exited() if self.daemon else None
+        return Missing(f"{err}; {gone}") if gone and gone not in str(err) else err
+
+    def tool(self, argv, timeout=TOOL_TIMEOUT, **kwargs):
+        try:
+            return procs.run(argv, timeout, env=self.env, **kwargs)
+        except Missing as err:
+            raise self.explain(err) from None
+
+    def timed_tool(self, argv, timeout=TOOL_TIMEOUT, **kwargs):
+        try:
+            return procs.timed(argv, timeout, env=self.env, **kwargs)
+        except Missing as err:
+            raise self.explain(err) from None
+
+    def vsctl(self, *args, timeout=TOOL_TIMEOUT):
+        """ovs-vsctl, waiting (bounded) for the daemon to apply the change."""
+        return self.tool(["ovs-vsctl", f"--timeout={timeout}", *args], timeout + 5)
+
+    def ofctl(self, *args, timeout=TOOL_TIMEOUT, **kwargs):
+        return self.tool(["ovs-ofctl", *args], timeout, **kwargs)
+
+    def appctl(self, *args, timeout=TOOL_TIMEOUT):
+        return self.tool(["ovs-appctl", f"--timeout={timeout}", *args], timeout + 5)
+
+    def unixctl_path(self):
+        """The daemon's control socket, <rundir>/ovs-vswitchd.<pid>.ctl."""
+        try:
+            with open(self.path("ovs-vswitchd.pid")) as f:
+                pid = int(f.read().strip())
+        except (OSError, ValueError):
+            raise Missing("daemon pidfile unreadable") from None
+        return self.path(f"ovs-vswitchd.{pid}.ctl")
+
+    def add_bridge(self, name, datapath_type, timeout=15):
+        """add-br that waits for cur_cfg: the first sign that the daemon
+        really follows the database."""
+        try:
+            self.vsctl("add-br", name, "--", "set", "Bridge", name,
+                       f"datapath_type={datapath_type}", timeout=timeout)
+        except Missing as err:
+            raise self.explain(Missing(f"add-br {name}: {err}")) from None

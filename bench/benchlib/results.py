@@ -43,8 +43,9 @@ def make_row(scenario, metric, samples, missing, reference=None):
     row["ratio"] = ratio(metric, row["stock"] if "median" in row["stock"] else None,
                          row["ferrovs"] if "median" in row["ferrovs"] else None)
     if reference:
-        row["reference"] = {"name": reference[0], **(summary(reference[1]) or
-                                                     {"missing": "not measured"})}
+        name, values, why = reference
+        row["reference"] = {"name": name, **(summary(values) or
+                                             {"missing": why or "not measured"})}
     return row
 
 
@@ -81,8 +82,10 @@ def table(rows, width=150):
     for r in rows:
         metric = r["metric"] + (f" ({r['unit']})" if r["unit"] else "")
         ratio_text = f"{r['ratio']:.2f}x" if r["ratio"] is not None else "-"
-        if r.get("reference") and "median" in r["reference"]:
-            metric += f"; {r['reference']['name']}: {fmt_num(r['reference']['median'])}"
+        ref = r.get("reference")
+        if ref:
+            metric += f"; {ref['name']}: " + (fmt_num(ref["median"]) if "median" in ref
+                                                else "missing: " + ref["missing"])
         cells = []
         for label in ("stock", "ferrovs"):
             text = fmt_cell(r[label])

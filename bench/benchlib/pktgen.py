@@ -15,9 +15,19 @@ namespaces share, so one-way delays can be computed from the two records.
   pktgen.py recv IFACE DEADLINE_S
       Prints "ready", then records frames until SIGTERM or DEADLINE_S.
       Prints {"seq": [...], "rx": [...]}.
+  pktgen.py window NS_A IFACE_A NS_B IFACE_B FIRST COUNT WINDOW {unique|same}
+                   FRAME_TIMEOUT_S MAX_S
+      Run from the root namespace: holds a sending socket in NS_A and a
+      receiving one in NS_B, and keeps at most WINDOW frames in flight (a
+      frame not back within FRAME_TIMEOUT_S counts as lost), for COUNT
+      frames or MAX_S seconds. One process, one clock: prints
+      {"completed": N, "lost": N, "seconds": S, "delays": [...]}.
 """
 
+import ctypes
 import json
+import os
+import select
 import signal
 import socket
 import struct
@@ -86,15 +96,92 @@ def recv(iface, deadline_s):
             continue
         now = time.monotonic()
         # addr[2] is the packet type: skip our own outgoing frames.
-        if addr[2] == socket.PACKET_OUTGOING or len(data) < 50:
+        if addr[2] == socket.PACKET_OUTGOING:
             continue
-        if data[12:14] != b"\x08\x00" or data[23] != 17:
-            continue
-        if struct.unpack("!H", data[36:38])[0] != UDP_PORT or data[42:46] != MAGIC:
-            continue
-        seqs.append(struct.unpack("!I", data[46:50])[0])
-        times.append(now)
+        seq = our_seq(data)
+        if seq is not None:
+            seqs.append(seq)
+            times.append(now)
     print(json.dumps({"seq": seqs, "rx": times}))
+
+
+CLONE_NEWNET = 0x40000000
+
+
+def socket_in_netns(ns, iface, receive):
+    """An AF_PACKET socket bound to iface inside namespace ns; the calling
+    thread returns to its own namespace afterwards (sockets keep theirs)."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    own = os.open("/proc/self/ns/net", os.O_RDONLY)
+    target = os.open(f"/run/netns/{ns}", os.O_RDONLY)
+    try:
+        if libc.setns(target, CLONE_NEWNET) != 0:
+            raise OSError(ctypes.get_errno(), f"setns {ns}")
+        try:
+            if receive:
+                sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(ETH_P_ALL))
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 16 << 20)
+            else:
+                sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW)
+            sock.bind((iface, 0))
+        finally:
+            if libc.setns(own, CLONE_NEWNET) != 0:
+                raise OSError(ctypes.get_errno(), "setns back")
+    finally:
+        os.close(own)
+        os.close(target)
+    return sock
+
+
+def our_seq(data):
+    """The sequence number of one of our frames, else None."""
+    if len(data) < 50 or data[12:14] != b"\x08\x00" or data[23] != 17:
+        return None
+    if struct.unpack("!H", data[36:38])[0] != UDP_PORT or data[42:46] != MAGIC:
+        return None
+    return struct.unpack("!I", data[46:50])[0]
+
+
+def window(ns_a, iface_a, ns_b, iface_b, first, count, in_flight, unique, frame_timeout,
+           max_s):
+    tx = socket_in_netns(ns_a, iface_a, receive=False)
+    rx = socket_in_netns(ns_b, iface_b, receive=True)
+    rx.setblocking(False)
+    outstanding = {}
+    delays = []
+    lost = 0
+    nxt, end = first, first + count
+    start = time.monotonic()
+    last_done = start
+    while (nxt < end or outstanding) and time.monotonic() - start < max_s:
+        while len(outstanding) < in_flight and nxt < end:
+            data = frame(nxt, unique)
+            outstanding[nxt] = time.monotonic()
+            try:
+                tx.send(data)
+            except OSError:  # the local queue was full: the frame never left
+                del outstanding[nxt]
+                lost += 1
+            nxt += 1
+        select.select([rx], [], [], 0.005)
+        while True:
+            try:
+                data = rx.recv(2048)
+            except BlockingIOError:
+                break
+            now = time.monotonic()
+            seq = our_seq(data)
+            sent = outstanding.pop(seq, None)
+            if sent is not None:
+                delays.append(now - sent)
+                last_done = now
+        now = time.monotonic()
+        for seq in [s for s, t in outstanding.items() if now - t > frame_timeout]:
+            del outstanding[seq]
+            lost += 1
+    lost += len(outstanding)
+    print(json.dumps({"completed": len(delays), "lost": lost,
+                      "seconds": last_done - start, "delays": delays}))
 
 
 def main(argv):
@@ -102,6 +189,9 @@ def main(argv):
         send(argv[2], int(argv[3]), int(argv[4]), float(argv[5]), argv[6] == "unique")
     elif len(argv) == 4 and argv[1] == "recv":
         recv(argv[2], float(argv[3]))
+    elif len(argv) == 12 and argv[1] == "window":
+        window(argv[2], argv[3], argv[4], argv[5], int(argv[6]), int(argv[7]), int(argv[8]),
+               argv[9] == "unique", float(argv[10]), float(argv[11]))
     else:
         sys.exit(__doc__)
 

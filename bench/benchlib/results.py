@@ -28,6 +28,8 @@ def ratio(metric, stock, ferrovs):
     if not stock or not ferrovs:
         return None
     s, f = stock["median"], ferrovs["median"]
+    if s == f:
+        return 1.0  # including both zero (e.g. nothing lost on either side)
     if metric.better == "lower":
         return s / f if f > 0 else None
     return f / s if s > 0 else None

@@ -94,3 +94,19 @@ def check_path(hosts, what):
                                 settle=0.5, timeout=20)
     if not probe.rx:
         raise Missing(f"no frame from namespace A reached B through {what}")
+
+
+def windowed(hosts, first, count, in_flight, unique, frame_timeout=0.2, max_seconds=30.0):
+    """Frames from A to B with at most in_flight outstanding, timed by one
+    process holding a socket in each namespace. Returns pktgen's report:
+    completed, lost, seconds, delays."""
+    argv = [sys.executable, PKTGEN, "window", hosts.ns_a, hosts.a0, hosts.ns_b, hosts.b0,
+            str(first), str(count), str(in_flight), "unique" if unique else "same",
+            str(frame_timeout), str(max_seconds)]
+    try:
+        done = subprocess.run(argv, capture_output=True, text=True, timeout=max_seconds + 20)
+    except subprocess.TimeoutExpired:
+        raise RuntimeError("pktgen window run did not finish") from None
+    if done.returncode != 0:
+        raise RuntimeError(f"pktgen window failed: {done.stderr.strip()[-300:]}")
+    return json.loads(done.stdout)

@@ -23,6 +23,8 @@ class CommandFailed(Missing):
 def tail(text, lines=2, width=160):
     """The last non-empty lines of a command's output, on one line."""
     kept = [line.strip() for line in (text or "").splitlines() if line.strip()]
+    # Open vSwitch log lines: "time|seq|module|LEVEL|text"; keep the text.
+    kept = [line.split("|", 4)[4] if line.count("|") >= 4 else line for line in kept]
     return " | ".join(kept[-lines:])[:width]
 
 
@@ -30,19 +32,19 @@ def run(argv, timeout, env=None, input=None, check=True, cwd=None):
     """Runs argv to completion within timeout seconds and returns the
     CompletedProcess (text mode). On failure raises CommandFailed naming the
     command and the end of its error output."""
-    name = os.path.basename(argv[0])
+    # Name the command by the tool and its first non-option argument.
+    words = [os.path.basename(argv[0])] + [a for a in argv[1:] if not a.startswith("-")][:1]
+    name = " ".join(words)
     try:
         done = subprocess.run(argv, env=env, input=input, cwd=cwd, text=True,
                               capture_output=True, timeout=timeout)
     except subprocess.TimeoutExpired:
-        raise CommandFailed(f"{name} {argv[1] if len(argv) > 1 else ''} "
-                            f"timed out after {timeout:g} s".replace("  ", " "))
+        raise CommandFailed(f"{name} timed out after {timeout:g} s")
     except OSError as err:
-        raise CommandFailed(f"{name}: {err}")
+        raise CommandFailed(f"{name}: {err}") from None
     if check and done.returncode != 0:
         why = tail(done.stderr) or tail(done.stdout) or "no output"
-        raise CommandFailed(f"{name} {argv[1] if len(argv) > 1 else ''} "
-                            f"failed (status {done.returncode}): {why}")
+        raise CommandFailed(f"{name} failed (status {done.returncode}): {why}")
     return done
 
 

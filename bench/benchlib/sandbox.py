@@ -8,6 +8,7 @@ OVS_RUNDIR, so they drive either daemon unchanged.
 
 import os
 import shutil
+import time
 
 from . import procs
 from .procs import Missing
@@ -105,7 +106,25 @@ class Sandbox:
 
     def vsctl(self, *args, timeout=TOOL_TIMEOUT):
         """ovs-vsctl, waiting (bounded) for the daemon to apply the change."""
-        return self.tool(["ovs-vsctl", f"--timeout={timeout}", *args], timeout + 5)
+        done = self.tool(["ovs-vsctl", f"--timeout={timeout}", *args], timeout + 5,
+                         check=False)
+        if done.returncode in (-14, 142):  # its --timeout alarm went off
+            command = next((a for a in args if not a.startswith("-")), "")
+            raise self.explain(Missing(
+                f"ovs-vsctl {command}: no result within {timeout} s "
+                "(the daemon did not apply it: cur_cfg did not catch up)"))
+        if done.returncode != 0:
+            command = next((a for a in args if not a.startswith("-")), "")
+            raise self.explain(Missing(f"ovs-vsctl {command} failed (status "
+                                       f"{done.returncode}): {procs.tail(done.stderr)}"))
+        return done
+
+    def timed_vsctl(self, *args, timeout=TOOL_TIMEOUT):
+        """vsctl() and the seconds it took: with its waiting for cur_cfg,
+        the time until the daemon has applied the change."""
+        start = time.monotonic()
+        done = self.vsctl(*args, timeout=timeout)
+        return time.monotonic() - start, done
 
     def ofctl(self, *args, timeout=TOOL_TIMEOUT, **kwargs):
         return self.tool(["ovs-ofctl", *args], timeout, **kwargs)
@@ -125,8 +144,5 @@ class Sandbox:
     def add_bridge(self, name, datapath_type, timeout=15):
         """add-br that waits for cur_cfg: the first sign that the daemon
         really follows the database."""
-        try:
-            self.vsctl("add-br", name, "--", "set", "Bridge", name,
-                       f"datapath_type={datapath_type}", timeout=timeout)
-        except Missing as err:
-            raise self.explain(Missing(f"add-br {name}: {err}")) from None
+        self.vsctl("add-br", name, "--", "set", "Bridge", name,
+                   f"datapath_type={datapath_type}", timeout=timeout)

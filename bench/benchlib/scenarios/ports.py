@@ -40,12 +40,10 @@ class Ports(Scenario):
         for i in range(self.batch):
             args += ["--", "add-port", "br0", f"p{i}", "--", "set", "Interface", f"p{i}",
                      "type=dummy"]
-        seconds, _ = sb.timed_tool(["ovs-vsctl", f"--timeout={self.timeout}", *args],
-                                   self.timeout + 5)
+        seconds, _ = sb.timed_vsctl(*args, timeout=self.timeout)
         self._check_ofport(sb, f"p{self.batch - 1}")
         values[m[0]] = seconds
-        seconds, _ = sb.timed_tool(["ovs-vsctl", f"--timeout={self.timeout}", "del-br", "br0"],
-                                   self.timeout + 5)
+        seconds, _ = sb.timed_vsctl("del-br", "br0", timeout=self.timeout)
         values[m[1]] = seconds
 
         sb.add_bridge("br1", "dummy")
@@ -54,9 +52,8 @@ class Ports(Scenario):
         for i in range(self.serial):
             if time.monotonic() > deadline:
                 raise Missing(f"one at a time: only {i} ports added in {self.timeout} s")
-            seconds, _ = sb.timed_tool(["ovs-vsctl", "--timeout=30", "add-port", "br1",
-                                        f"q{i}", "--", "set", "Interface", f"q{i}",
-                                        "type=dummy"], 35)
+            seconds, _ = sb.timed_vsctl("add-port", "br1", f"q{i}", "--", "set", "Interface",
+                                        f"q{i}", "type=dummy", timeout=30)
             each.append(seconds)
         self._check_ofport(sb, f"q{self.serial - 1}")
         values[m[2]] = sum(each)

@@ -66,7 +66,7 @@ class Child:
         self.argv = argv
         self.name = os.path.basename(argv[0])
         self.log_path = log_path
-        self._log = open(log_path, "w")
+        self._log = open(log_path, "a")  # a restarted daemon keeps its history
         try:
             self.proc = subprocess.Popen(argv, env=env, cwd=cwd, stdin=subprocess.DEVNULL,
                                          stdout=self._log, stderr=subprocess.STDOUT,

@@ -126,20 +126,21 @@ def write_json(path, meta, rows):
 def draw_chart(png_path, rows, title):
     """Bar chart of the ratios (log scale, 1 = parity) through gnuplot.
     Metrics without a ratio are listed under the chart."""
-    dat = png_path[:-4] + ".dat"
     have = [r for r in rows if r["ratio"] is not None]
     lacking = [f"{r['scenario']}/{r['metric']}" for r in rows if r["ratio"] is None]
-    with open(dat, "w") as f:
-        for i, r in enumerate(have):
-            label = f"{r['scenario']}: {r['metric']}".replace('"', "'")
-            f.write(f'{i} {r["ratio"]:.6g} "{label}"\n')
+    # The data goes inline, as a gnuplot data block.
+    data = ["$ratios << EOD"]
+    for i, r in enumerate(have):
+        label = f"{r['scenario']}: {r['metric']}".replace('"', "'")
+        data.append(f'{i} {r["ratio"]:.6g} "{label}"')
+    data.append("EOD")
     note = ""
     if lacking:
         shown = ", ".join(lacking[:8]) + (f" and {len(lacking) - 8} more" if len(lacking) > 8
                                            else "")
         note = "no ratio (missing): " + shown
     note = "\\n".join(textwrap.wrap(note, 110)).replace('"', "'")
-    script = [
+    script = data + [
         f'set terminal pngcairo size 1200,{600 + 14 * len(have)} font "sans,10"',
         f'set output "{png_path}"',
         f'set title "{title}"'.replace("\n", " "),
@@ -159,12 +160,12 @@ def draw_chart(png_path, rows, title):
         highs = lows
         script += [f"set xrange [-0.6:{len(have) - 0.4}]",
                    f"set yrange [{min(0.5, *lows) / 1.5:.3g}:{max(2.0, *highs) * 1.5:.3g}]",
-                   f'plot "{dat}" using 1:2:xtic(3) with boxes notitle, '
-                   f'"" using 1:2:(sprintf("%.2fx", $2)) with labels offset 0,0.8 notitle']
+                   'plot $ratios using 1:2:xtic(3) with boxes notitle, '
+                   '$ratios using 1:2:(sprintf("%.2fx", $2)) with labels offset 0,0.8 notitle']
     else:
         script += ["set xrange [0:1]", "set yrange [0.5:2]", "unset xtics",
                    'set label 2 "no ratios yet: every metric is missing in ferrovs" '
-                   "at graph 0.5, graph 0.5 center",
+                   "at graph 0.5, graph 0.75 center",
                    "plot 1/0 notitle"]
     done = subprocess.run(["gnuplot"], input="\n".join(script) + "\n", text=True,
                           capture_output=True, timeout=60)

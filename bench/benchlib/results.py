@@ -104,7 +104,8 @@ def table(rows, width=150):
     lines = []
 
     def emit(cells):
-        wrapped = [textwrap.wrap(c, w) or [""] for c, w in zip(cells, widths)]
+        wrapped = [textwrap.wrap(c, w, break_on_hyphens=False) or [""]
+                   for c, w in zip(cells, widths)]
         for k in range(max(len(w) for w in wrapped)):
             lines.append("  ".join((w[k] if k < len(w) else "").ljust(widths[i])
                                    for i, w in enumerate(wrapped)).rstrip())

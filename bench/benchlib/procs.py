@@ -95,7 +95,9 @@ class Child:
             return ""
 
     def stop(self, grace=5.0):
-        """SIGTERM, then SIGKILL after grace seconds. Idempotent."""
+        """SIGTERM, then SIGKILL after grace seconds; then SIGKILL to what is
+        left of the child's own process group (anything it forked).
+        Idempotent."""
         if self.proc.poll() is None:
             try:
                 self.proc.send_signal(signal.SIGTERM)
@@ -105,6 +107,11 @@ class Child:
                 self.proc.wait(timeout=grace)
             except ProcessLookupError:
                 pass
+        try:
+            # The child led its own session, so its group id is its pid.
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
         self._log.close()
 
 

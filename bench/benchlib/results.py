@@ -41,7 +41,10 @@ def make_row(scenario, metric, samples, missing, reference=None):
            "better": metric.better}
     for label in ("stock", "ferrovs"):
         s = summary(samples.get(label, []))
-        row[label] = s if s else {"missing": missing.get(label) or "not measured"}
+        why = missing.get(label)
+        if s and why and why != "not measured":
+            s["stopped"] = why  # measured, then failed in a later step or round
+        row[label] = s if s else {"missing": why or "not measured"}
     row["ratio"] = ratio(metric, row["stock"] if "median" in row["stock"] else None,
                          row["ferrovs"] if "median" in row["ferrovs"] else None)
     if reference:

@@ -131,7 +131,10 @@ def draw_chart(png_path, rows, title):
     """Bar chart of the ratios (log scale, 1 = parity) through gnuplot.
     Metrics without a ratio are listed under the chart."""
     have = [r for r in rows if r["ratio"] is not None]
-    lacking = [f"{r['scenario']}/{r['metric']}" for r in rows if r["ratio"] is None]
+    lacking = {}
+    for r in rows:
+        if r["ratio"] is None:
+            lacking[r["scenario"]] = lacking.get(r["scenario"], 0) + 1
     # The data goes inline, as a gnuplot data block.
     data = ["$ratios << EOD"]
     for i, r in enumerate(have):
@@ -140,9 +143,8 @@ def draw_chart(png_path, rows, title):
     data.append("EOD")
     note = ""
     if lacking:
-        shown = ", ".join(lacking[:8]) + (f" and {len(lacking) - 8} more" if len(lacking) > 8
-                                           else "")
-        note = "no ratio (missing): " + shown
+        note = "no ratio (a side missing, see the table): " + ", ".join(
+            f"{name} ({n} metric{'s' if n > 1 else ''})" for name, n in lacking.items())
     note = "\\n".join(textwrap.wrap(note, 110)).replace('"', "'")
     script = data + [
         f'set terminal pngcairo size 1200,{600 + 14 * len(have)} font "sans,10"',
@@ -156,7 +158,7 @@ def draw_chart(png_path, rows, title):
         "set xtics rotate by -35 left noenhanced",
         "set bmargin 14",
         "set rmargin 16",
-        f'set label 1 "{note}" at screen 0.02, screen 0.03 noenhanced font "sans,9"',
+        f'set label 1 "{note}" at screen 0.02, screen 0.06 noenhanced font "sans,9"',
         "set arrow 1 from graph 0, first 1 to graph 1, first 1 nohead dt 2 lw 2",
     ]
     if have:

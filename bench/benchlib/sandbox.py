@@ -31,6 +31,11 @@ class Sandbox:
     def __enter__(self):
         try:
             self._start_ovsdb()
+        except Missing as err:
+            # The stock database failing is the harness's problem, never
+            # a missing feature of the daemon under test.
+            self.close()
+            raise RuntimeError(f"sandbox: {err}") from None
         except BaseException:
             self.close()
             raise
@@ -61,7 +66,18 @@ class Sandbox:
         if not ready or self.ovsdb.exited():
             raise RuntimeError(f"stock ovsdb-server did not start: "
                                f"{self.ovsdb.exited() or 'no db.sock after 10 s'}")
-        procs.run(["ovs-vsctl", "--no-wait", "init"], TOOL_TIMEOUT, env=self.env)
+        # db.sock appears when ovsdb-server binds it, a moment before it
+        # listens: retry the first transaction briefly.
+        deadline = time.monotonic() + 10
+        while True:
+            done = procs.run(["ovs-vsctl", "--no-wait", "--timeout=5", "init"], 10,
+                             env=self.env, check=False)
+            if done.returncode == 0:
+                break
+            if time.monotonic() > deadline or self.ovsdb.exited():
+                raise RuntimeError(f"stock ovsdb-server does not answer: "
+                                   f"{procs.tail(done.stderr)}")
+            time.sleep(0.1)
 
     def start_daemon(self, extra_args=()):
         """Starts the daemon under test in the foreground (the harness owns

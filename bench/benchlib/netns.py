@@ -40,7 +40,8 @@ class TwoHosts:
         procs.run(["ip", *args], 10)
 
     def _create(self):
-        for ns, inner, outer, addr, peer_ns_mac in (
+        # Fixed MACs: pktgen.py addresses its frames to B's.
+        for ns, inner, outer, addr, mac in (
                 (self.ns_a, self.a0, self.a1, ADDR_A, "02:00:0a:fb:00:01"),
                 (self.ns_b, self.b0, self.b1, ADDR_B, "02:00:0a:fb:00:02")):
             self._ip("netns", "add", ns)
@@ -48,7 +49,7 @@ class TwoHosts:
             self._ip("link", "add", outer, "type", "veth", "peer", "name", inner)
             self.created.append(("link", outer))
             self._ip("link", "set", inner, "netns", ns)
-            self._ip("-n", ns, "link", "set", inner, "address", peer_ns_mac)
+            self._ip("-n", ns, "link", "set", inner, "address", mac)
             self._ip("-n", ns, "addr", "add", f"{addr}/24", "dev", inner)
             self._ip("-n", ns, "link", "set", inner, "up")
             self._ip("-n", ns, "link", "set", "lo", "up")

@@ -3,6 +3,7 @@ two namespaces through a userspace-datapath bridge, with the Linux bridge
 on the same veth pairs as the ceiling reference."""
 
 import json
+import statistics
 import time
 
 from .. import procs
@@ -24,8 +25,10 @@ class Forward(Scenario):
     def __init__(self, ctx):
         super().__init__(ctx)
         self.seconds = 2 if ctx.quick else 10
+        self.pings = 50 if ctx.quick else 500
         self.metrics = [Metric("iperf3 TCP", "Gbit/s", "higher"),
-                        Metric("iperf3 UDP 60-byte frames, received", "kpps", "higher")]
+                        Metric("iperf3 UDP 60-byte frames, received", "kpps", "higher"),
+                        Metric("ping round trip, median", "us", "lower")]
         self.hosts = None
         self.server = None
 
@@ -67,6 +70,22 @@ class Forward(Scenario):
         udp = self._iperf("-u", "-b", "0", "-l", str(UDP_PAYLOAD))
         received = udp["packets"] - udp["lost_packets"]
         values[self.metrics[1].name] = received / udp["seconds"] / 1000
+        values[self.metrics[2].name] = self._ping_median_us()
+
+    def _ping_median_us(self):
+        argv = self.hosts.exec_argv(self.hosts.ns_a, ["ping", "-n", "-c", str(self.pings),
+                                                      "-i", "0.01", "-W", "1", ADDR_B])
+        done = procs.run(argv, self.pings * 0.01 + 30, check=False)
+        rtts = []
+        for word in done.stdout.split():
+            if word.startswith("time="):
+                try:
+                    rtts.append(float(word[5:]) * 1000)  # ping prints ms
+                except ValueError:
+                    pass
+        if len(rtts) < self.pings // 2:
+            raise Missing(f"only {len(rtts)} of {self.pings} pings answered")
+        return statistics.median(rtts)
 
     def measure(self, sb, values):
         netbed.start_switch(sb, self.hosts)

@@ -1,0 +1,84 @@
+"""flowmod: ovs-ofctl add-flows, dump-flows, replace-flows and del-flows of
+many rules on one bridge, and the daemon's memory growth per 100,000 rules
+(resident set size before and after add-flows, scaled)."""
+
+import os
+import time
+
+from .. import procs
+from ..procs import Missing
+from ..results import Metric
+from .base import Scenario
+
+
+def rule(i, out_port):
+    return (f"priority={100 + i % 50},tcp,nw_src=10.{(i >> 16) & 255}.{(i >> 8) & 255}."
+            f"{i & 255},tp_dst={1 + i % 1000},actions=output:{out_port}\n")
+
+
+def count_rules(dump_text):
+    # dump-flows prints one header line ("NXST_FLOW reply ...") then one
+    # line per rule.
+    return sum(1 for line in dump_text.splitlines() if "actions=" in line)
+
+
+class FlowMod(Scenario):
+    name = "flowmod"
+    about = "OpenFlow rule add/dump/replace/delete with ovs-ofctl, memory per rule"
+    daemon_args = ["--enable-dummy", "--disable-system", "--disable-system-route"]
+
+    def __init__(self, ctx):
+        super().__init__(ctx)
+        self.rules = 1_000 if ctx.quick else 100_000
+        self.timeout = 60 if ctx.quick else 600
+        self.metrics = [
+            Metric(f"add-flows {self.rules:,} rules", "s", "lower"),
+            Metric(f"dump-flows {self.rules:,} rules", "s", "lower"),
+            Metric(f"replace-flows, half changed", "s", "lower"),
+            Metric(f"del-flows {self.rules:,} rules", "s", "lower"),
+            Metric("memory growth per 100,000 rules", "MB", "lower"),
+        ]
+
+    def prepare(self):
+        self.add_file = os.path.join(self.ctx.workdir, "flows.txt")
+        self.replace_file = os.path.join(self.ctx.workdir, "flows-replace.txt")
+        with open(self.add_file, "w") as f:
+            f.writelines(rule(i, 1) for i in range(self.rules))
+        with open(self.replace_file, "w") as f:
+            f.writelines(rule(i, 2 if i % 2 else 1) for i in range(self.rules))
+
+    def _expect_rules(self, sb, expected, step):
+        seconds, done = sb.timed_tool(["ovs-ofctl", "dump-flows", "br0"], self.timeout)
+        have = count_rules(done.stdout)
+        if have != expected:
+            raise Missing(f"after {step}, dump-flows shows {have} rules, expected {expected}")
+        return seconds
+
+    def measure(self, sb, values):
+        m = [x.name for x in self.metrics]
+        daemon = sb.start_daemon()
+        sb.add_bridge("br0", "dummy")
+        sb.ofctl("del-flows", "br0")
+        time.sleep(0.5)
+        rss_before = procs.rss_kib(daemon.pid)
+        seconds, _ = sb.timed_tool(["ovs-ofctl", "add-flows", "br0", self.add_file],
+                                   self.timeout)
+        values[m[0]] = seconds
+        values[m[1]] = self._expect_rules(sb, self.rules, "add-flows")
+        time.sleep(0.5)
+        rss_after = procs.rss_kib(daemon.pid)
+        values[m[4]] = (rss_after - rss_before) / 1024 * 100_000 / self.rules
+        seconds, _ = sb.timed_tool(["ovs-ofctl", "replace-flows", "br0", self.replace_file],
+                                   self.timeout)
+        self._check_replaced(sb)
+        values[m[2]] = seconds
+        seconds, _ = sb.timed_tool(["ovs-ofctl", "del-flows", "br0"], self.timeout)
+        self._expect_rules(sb, 0, "del-flows")
+        values[m[3]] = seconds
+
+    def _check_replaced(self, sb):
+        dump = sb.ofctl("dump-flows", "br0", timeout=self.timeout).stdout
+        to_port_2 = sum(1 for line in dump.splitlines() if "actions=output:2" in line)
+        if to_port_2 != self.rules // 2 or count_rules(dump) != self.rules:
+            raise Missing(f"after replace-flows, {to_port_2} rules output to port 2 "
+                          f"(expected {self.rules // 2}) of {count_rules(dump)}")

@@ -33,6 +33,7 @@ enum FlowSlot {
 #[derive(Debug)]
 pub struct DummyDpif {
     name: String,
+    dp_type: String,
     ports: BTreeMap<OdpPort, DpifPort>,
     flows: HashMap<FlowSlot, DpFlow>,
     stats: DpStats,
@@ -42,6 +43,13 @@ impl DummyDpif {
     /// Creates a datapath named `name` (stock uses `ovs-dummy`), with its
     /// local port 0 of the same name.
     pub fn new(name: &str) -> Self {
+        Self::with_type(name, "dummy")
+    }
+
+    /// Creates a dummy datapath that reports `dp_type` as its type, the way
+    /// `--enable-dummy=override` stands a dummy datapath in for another
+    /// type.
+    pub fn with_type(name: &str, dp_type: &str) -> Self {
         let mut ports = BTreeMap::new();
         ports.insert(
             0,
@@ -53,6 +61,7 @@ impl DummyDpif {
         );
         DummyDpif {
             name: name.to_string(),
+            dp_type: dp_type.to_string(),
             ports,
             flows: HashMap::new(),
             stats: DpStats::default(),
@@ -122,7 +131,7 @@ impl Dpif for DummyDpif {
     }
 
     fn dp_type(&self) -> &str {
-        "dummy"
+        &self.dp_type
     }
 
     fn destroy(&mut self) -> Result<()> {

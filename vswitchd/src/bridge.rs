@@ -234,21 +234,52 @@ impl Bridges {
             return false;
         };
         // Interfaces gone, or changed in a way that needs a new port.
-        let stale: Vec<String> = br
+        let mut stale: BTreeSet<String> = br
             .ifaces
             .iter()
             .filter(|(n, i)| match cfg.ifaces.get(*n) {
                 None => true,
                 Some(c) => {
-                    c.uuid != i.uuid
+                    // A failed interface is retried on every run, as stock
+                    // does (its device may have appeared).
+                    i.ofport.is_none()
+                        || c.uuid != i.uuid
                         || c.iface_type != i.iface_type
-                        || (c.ofport_request.is_some() && c.ofport_request != i.ofport)
-                        || (i.error.is_some() && c.options != i.options)
-                        || tunnel_dp_port(&c.iface_type, &c.options) != i.dp_port_name
+                        || (is_tunnel(&c.iface_type)
+                            && tunnel_dp_port(&c.iface_type, &c.options) != i.dp_port_name)
                 }
             })
             .map(|(n, _)| n.clone())
             .collect();
+        // An interface whose ofport_request differs from its number moves
+        // there: re-added, together with the port in its way unless that
+        // one requested the same number (then neither moves), as stock.
+        let by_ofport: BTreeMap<u16, &Iface> = br
+            .ifaces
+            .values()
+            .filter_map(|i| i.ofport.map(|n| (n, i)))
+            .collect();
+        for (n, i) in &br.ifaces {
+            let Some(request) = cfg.ifaces.get(n).and_then(|c| c.ofport_request) else {
+                continue;
+            };
+            if i.ofport == Some(OFPP_LOCAL) || i.ofport == Some(request) || stale.contains(n) {
+                continue;
+            }
+            match by_ofport.get(&request) {
+                None => {
+                    stale.insert(n.clone());
+                }
+                Some(victim) => {
+                    let victim_request =
+                        cfg.ifaces.get(&victim.name).and_then(|c| c.ofport_request);
+                    if victim_request != Some(request) {
+                        stale.insert(victim.name.clone());
+                        stale.insert(n.clone());
+                    }
+                }
+            }
+        }
         for n in stale {
             self.remove_iface(&cfg.name, &n);
             changed = true;

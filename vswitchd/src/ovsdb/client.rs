@@ -134,13 +134,19 @@ impl Client {
                     self.token,
                     Interest::READABLE | Interest::WRITABLE,
                 ) {
-                    self.fail(&format!("connection attempt failed ({e})"), events);
+                    self.fail(
+                        &format!("connection attempt failed ({})", io_text(&e)),
+                        events,
+                    );
                     return;
                 }
                 self.conn = Some(Connection::new(stream, MAX_MESSAGE));
                 self.state = State::Connecting;
             }
-            Err(e) => self.fail(&format!("connection attempt failed ({e})"), events),
+            Err(e) => self.fail(
+                &format!("connection attempt failed ({})", io_text(&e)),
+                events,
+            ),
         }
     }
 
@@ -201,7 +207,7 @@ impl Client {
                 Some(Ok(Some(e))) | Some(Err(e)) => {
                     self.disconnect(
                         registry,
-                        &format!("connection attempt failed ({e})"),
+                        &format!("connection attempt failed ({})", io_text(&e)),
                         &mut events,
                     );
                     return events;
@@ -431,6 +437,15 @@ impl Client {
             &mut events,
         );
         (id, events)
+    }
+}
+
+/// An I/O error's text as OVS prints errno texts (without "(os error N)").
+fn io_text(e: &std::io::Error) -> String {
+    let s = e.to_string();
+    match s.find(" (os error") {
+        Some(i) => s[..i].to_string(),
+        None => s,
     }
 }
 

@@ -285,6 +285,10 @@ impl App {
             }
             "vlog/list" => Ok(vlog::list()),
             "vlog/set" => {
+                // With no argument, as stock: everything at DBG.
+                if args.is_empty() {
+                    vlog::set_levels_from_string(None)?;
+                }
                 for a in args {
                     vlog::set_levels_from_string(Some(a))?;
                 }

@@ -200,7 +200,29 @@ const SCRIPT: &[&[&str]] = &[
     &["del-br", "br2"],
 ];
 
+/// Control commands whose replies (errors included) must match stock's.
+const APPCTL: &[&[&str]] = &[
+    &["nosuch"],
+    &["version", "extra"],
+    &["vlog/set", "nosuch:dbg"],
+    &["vlog/set", "bridge:file:dbg", "x"],
+    &["vlog/set", "info:dbg"],
+    &["vlog/set", "console:file:dbg"],
+    &["vlog/set", "PATTERN"],
+    &["vlog/set", "bridge:file:warn"],
+    &["vlog/set"],
+    &["bridge/reconnect", "nobr"],
+    &["bridge/reconnect", "br0", "extra"],
+    &["bridge/reconnect"],
+    &["bridge/dump-flows", "nobr"],
+    &["bridge/dump-flows"],
+    &["dpif/dump-dps"],
+    &["exit", "a", "b"],
+    &["vlog/reopen"],
+];
+
 struct Outcome {
+    appctl: String,
     transcript: String,
     interfaces: String,
     bridges: String,
@@ -236,7 +258,22 @@ fn run_script(name: &str, program: &Path) -> Outcome {
         assert!(out.status.success(), "list {table} failed");
         normalize_list(&text(&out.stdout), drop)
     };
+    let mut appctl = String::new();
+    for cmd in APPCTL {
+        let out = sb.appctl(cmd);
+        appctl.push_str(&format!(
+            "$ ovs-appctl {}\nrc={:?}\n{}{}",
+            cmd.join(" "),
+            out.status.code(),
+            text(&out.stdout),
+            text(&out.stderr)
+        ));
+    }
+    let vlog = text(&sb.appctl(&["vlog/list"]).stdout);
+    let bridge_levels = vlog.lines().find(|l| l.starts_with("bridge ")).unwrap_or("");
+    appctl.push_str(&format!("vlog/list bridge line: {bridge_levels}\n"));
     let outcome = Outcome {
+        appctl,
         transcript,
         interfaces: list("Interface", &[]),
         bridges: list("Bridge", &[]),
@@ -277,6 +314,7 @@ fn same_script_same_database_as_stock() {
     let stock = run_script("diff-stock", Path::new(STOCK_VSWITCHD));
     let ours = run_script("diff-ferrovs", Path::new(FERROVS));
     let mut ok = true;
+    ok &= compare("ovs-appctl replies", &stock.appctl, &ours.appctl);
     ok &= compare("ovs-vsctl transcript", &stock.transcript, &ours.transcript);
     ok &= compare("list Interface", &stock.interfaces, &ours.interfaces);
     ok &= compare("list Bridge", &stock.bridges, &ours.bridges);

@@ -204,12 +204,19 @@ pub fn detach(no_chdir: bool) -> Result<Detached, String> {
 
 /// `--monitor`: the calling process becomes a monitor that restarts the
 /// daemon when it dies from a crash signal. Returns in the daemon only.
-pub fn monitor() -> Result<(), String> {
+/// A detached monitor lets go of the terminal (and of the pipes of whoever
+/// started it) at once; the daemon does so once it is ready.
+pub fn monitor(detached: bool) -> Result<(), String> {
+    let mut first = true;
     loop {
         let pid = fork().map_err(|e| format!("fork failed: {e}"))?;
         if pid == 0 {
             return Ok(());
         }
+        if detached && first {
+            redirect_stdio_to_null();
+        }
+        first = false;
         let mut status: libc::c_int = 0;
         loop {
             // SAFETY: waitpid writes only to `status`, a local we own.

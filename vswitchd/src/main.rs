@@ -87,7 +87,7 @@ fn start(opts: &Options, dirs: &Dirs) -> Result<(), String> {
         None
     };
     if opts.monitor {
-        daemon::monitor()?;
+        daemon::monitor(opts.detach)?;
     }
     if opts.detach {
         vlog::console_off();

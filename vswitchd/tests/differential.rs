@@ -270,7 +270,10 @@ fn run_script(name: &str, program: &Path) -> Outcome {
         ));
     }
     let vlog = text(&sb.appctl(&["vlog/list"]).stdout);
-    let bridge_levels = vlog.lines().find(|l| l.starts_with("bridge ")).unwrap_or("");
+    let bridge_levels = vlog
+        .lines()
+        .find(|l| l.starts_with("bridge "))
+        .unwrap_or("");
     appctl.push_str(&format!("vlog/list bridge line: {bridge_levels}\n"));
     let outcome = Outcome {
         appctl,

@@ -49,6 +49,8 @@ pub struct Iface {
     pub device: Option<Device>,
     /// The text for the `error` column.
     pub error: Option<String>,
+    /// Whether its status must be written even between full refreshes.
+    pub status_dirty: bool,
 }
 
 /// A running bridge.
@@ -59,6 +61,8 @@ pub struct Bridge {
     pub ifaces: BTreeMap<String, Iface>,
     pub mac: String,
     pub datapath_id: String,
+    /// Whether the Bridge row's status must be written.
+    pub status_dirty: bool,
     ofports: OfportAllocator,
     /// The OpenFlow service attaches here (set by the `OpenflowFactory`).
     pub openflow: Option<Box<dyn OpenflowSwitch>>,
@@ -197,6 +201,7 @@ impl Bridges {
             ifaces: BTreeMap::new(),
             mac,
             datapath_id,
+            status_dirty: true,
             ofports: OfportAllocator::default(),
             openflow: None,
         };
@@ -290,6 +295,7 @@ impl Bridges {
                 if let Some(i) = br.ifaces.get_mut(n) {
                     if i.options != c.options {
                         i.options = c.options.clone();
+                        i.status_dirty = true;
                         if is_tunnel(&i.iface_type) {
                             i.error = check_tunnel_options(n, &i.iface_type, &i.options).err();
                         }
@@ -333,6 +339,7 @@ impl Bridges {
             dp_port_name: None,
             device: None,
             error: None,
+            status_dirty: true,
         };
         let opened = self.open_iface(&dp_type, &mut iface);
         let Some(br) = self.bridges.get_mut(bridge) else {
@@ -494,7 +501,7 @@ impl Bridges {
                 .filter(|i| i.iface_type == "patch" && i.ofport.is_some())
             {
                 let peer = i.options.get("peer");
-                i.error = match peer {
+                let error = match peer {
                     None => Some(format!(
                         "{}: patch type requires valid 'peer' argument",
                         i.name
@@ -511,6 +518,10 @@ impl Bridges {
                         })
                     }
                 };
+                if error != i.error {
+                    i.error = error;
+                    i.status_dirty = true;
+                }
             }
         }
     }

@@ -125,6 +125,8 @@ struct App {
     applied: Option<Config>,
     need_reconfigure: bool,
     need_status: bool,
+    /// The next status write covers every row, not only the dirty ones.
+    need_full_status: bool,
     txn_in_flight: Option<u64>,
     next_stats: Instant,
     exit: Option<bool>,
@@ -161,6 +163,7 @@ impl App {
             applied: None,
             need_reconfigure: false,
             need_status: false,
+            need_full_status: true,
             txn_in_flight: None,
             next_stats: Instant::now() + STATS_INTERVAL,
             exit: None,
@@ -190,6 +193,7 @@ impl App {
             if Instant::now() >= self.next_stats {
                 self.next_stats = Instant::now() + STATS_INTERVAL;
                 self.need_status = true;
+                self.need_full_status = true;
             }
             self.reconfigure_and_report();
 
@@ -228,7 +232,12 @@ impl App {
     fn handle_ovsdb_events(&mut self, evs: Vec<Event>) {
         for ev in evs {
             match ev {
-                Event::Changed | Event::LockAcquired => self.need_reconfigure = true,
+                Event::Changed => self.need_reconfigure = true,
+                // A new session: the database may hold anything.
+                Event::LockAcquired => {
+                    self.need_reconfigure = true;
+                    self.need_full_status = true;
+                }
                 Event::LockLost => {}
                 Event::TxnDone { id, error } => {
                     if self.txn_in_flight == Some(id) {
@@ -237,6 +246,7 @@ impl App {
                     if let Some(e) = error {
                         log::warn!(target: "bridge", "status transaction failed: {e}");
                         self.need_status = true;
+                        self.need_full_status = true;
                     }
                 }
             }
@@ -261,8 +271,14 @@ impl App {
         }
         if self.need_status && self.txn_in_flight.is_none() {
             let Some(cfg) = &self.applied else { return };
-            let ops =
-                status::status_ops(&self.bridges, cfg, &self.ovsdb.replica, Some(cfg.next_cfg));
+            let full = std::mem::take(&mut self.need_full_status);
+            let ops = status::status_ops(
+                &mut self.bridges,
+                cfg,
+                &self.ovsdb.replica,
+                Some(cfg.next_cfg),
+                full,
+            );
             self.need_status = false;
             if ops.is_empty() {
                 return;

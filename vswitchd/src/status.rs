@@ -84,27 +84,41 @@ fn iface_columns(iface: &Iface, bridge_mac: &str, is_local: bool) -> Map<String,
 
 /// Operations that bring the status columns up to date; with `cur_cfg`,
 /// also marks the configuration `next_cfg` as applied.
+///
+/// Only rows marked dirty are looked at, unless `full` (the periodic
+/// refresh, which also picks up counters and link changes).
 pub fn status_ops(
-    bridges: &Bridges,
+    bridges: &mut Bridges,
     cfg: &Config,
     replica: &Replica,
     cur_cfg: Option<i64>,
+    full: bool,
 ) -> Vec<Value> {
     let mut ops = Vec::new();
-    for br in bridges.bridges.values() {
-        for iface in br.ifaces.values() {
+    for br in bridges.bridges.values_mut() {
+        let (bridge_name, bridge_mac) = (br.name.clone(), br.mac.clone());
+        for iface in br.ifaces.values_mut() {
+            if !(full || iface.status_dirty) {
+                continue;
+            }
+            iface.status_dirty = false;
+            let iface = &*iface;
             let current = replica.row("Interface", &iface.uuid);
             if current.is_none() {
                 continue;
             }
             let mut row = Map::new();
-            for (c, v) in iface_columns(iface, &br.mac, iface.name == br.name) {
+            for (c, v) in iface_columns(iface, &bridge_mac, iface.name == bridge_name) {
                 put(&mut row, current, &c, v);
             }
             if !row.is_empty() {
                 ops.push(update("Interface", &iface.uuid, row));
             }
         }
+        if !(full || br.status_dirty) {
+            continue;
+        }
+        br.status_dirty = false;
         let current = replica.row("Bridge", &br.uuid);
         if current.is_some() {
             let mut row = Map::new();

@@ -180,6 +180,9 @@ pub fn apply_diff(old: Option<&Value>, diff: &Value, kind: ColumnKind) -> Value 
 /// Whether two column values are the same datum (order of set elements
 /// and map pairs does not matter; a bare atom equals a set of one).
 pub fn same_datum(a: Option<&Value>, b: &Value) -> bool {
+    if a == Some(b) {
+        return true;
+    }
     let is_map =
         |v: &Value| v.as_array().and_then(|x| x.first()).and_then(Value::as_str) == Some("map");
     if a.is_some_and(is_map) || is_map(b) {

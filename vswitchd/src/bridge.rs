@@ -51,6 +51,15 @@ pub struct Iface {
     pub error: Option<String>,
     /// Whether its status must be written even between full refreshes.
     pub status_dirty: bool,
+    /// `mtu_request` as configured.
+    pub mtu_request: Option<i64>,
+    /// The MTU of a device whose MTU ferrovs keeps (dummy devices); `None`
+    /// for devices that have none (tunnel vports, patch ports) or report
+    /// their own (system devices).
+    pub mtu: Option<i64>,
+    /// Whether the device is a dummy standing in for another type
+    /// (`--enable-dummy=override|system`): no tunnel configuration then.
+    pub overridden: bool,
 }
 
 /// A running bridge.
@@ -66,6 +75,63 @@ pub struct Bridge {
     ofports: OfportAllocator,
     /// The OpenFlow service attaches here (set by the `OpenflowFactory`).
     pub openflow: Option<Box<dyn OpenflowSwitch>>,
+}
+
+impl Bridge {
+    /// Follows other_config:hwaddr and other_config:datapath-id.
+    fn update_hwaddr(&mut self, cfg: &BridgeCfg) {
+        if let Some(m) = cfg
+            .other_config
+            .get("hwaddr")
+            .filter(|m| parse_mac(m).is_some())
+        {
+            if *m != self.mac {
+                self.mac = m.clone();
+            }
+        }
+        let dpid = cfg
+            .other_config
+            .get("datapath-id")
+            .filter(|d| d.len() == 16 && u64::from_str_radix(d, 16).is_ok())
+            .cloned()
+            .unwrap_or_else(|| format!("0000{}", self.mac.replace(':', "")));
+        if dpid != self.datapath_id {
+            log::info!(target: "bridge", "bridge {}: using datapath ID {dpid}", self.name);
+            self.datapath_id = dpid;
+            self.status_dirty = true;
+            if let Some(local) = self.ifaces.get_mut(&self.name) {
+                local.status_dirty = true;
+            }
+        }
+    }
+
+    /// Internal ports without an `mtu_request` take the smallest MTU of
+    /// the bridge's other ports (1500 when none has one), as in stock.
+    fn update_internal_mtu(&mut self) {
+        let is_internal =
+            |i: &Iface| matches!(i.iface_type.as_str(), "internal" | "dummy-internal");
+        let min = self
+            .ifaces
+            .values()
+            .filter(|i| !is_internal(i) && i.iface_type != "patch" && i.ofport.is_some())
+            .filter_map(|i| match &i.device {
+                Some(Device::System { .. }) => i.device.as_ref().and_then(|d| d.status().mtu),
+                _ => i.mtu,
+            })
+            .min()
+            .unwrap_or(1500);
+        for i in self
+            .ifaces
+            .values_mut()
+            .filter(|i| is_internal(i) && i.mtu.is_some())
+        {
+            let want = i.mtu_request.unwrap_or(min);
+            if i.mtu != Some(want) {
+                i.mtu = Some(want);
+                i.status_dirty = true;
+            }
+        }
+    }
 }
 
 /// All bridges and the datapaths under them.
@@ -250,7 +316,10 @@ impl Bridges {
                     i.ofport.is_none()
                         || c.uuid != i.uuid
                         || c.iface_type != i.iface_type
+                        || (c.iface_type == "patch"
+                            && c.options.get("peer").is_none_or(|p| *p == c.name))
                         || (is_tunnel(&c.iface_type)
+                            && !i.overridden
                             && tunnel_dp_port(&c.iface_type, &c.options) != i.dp_port_name)
                 }
             })
@@ -296,12 +365,19 @@ impl Bridges {
                     if i.options != c.options {
                         i.options = c.options.clone();
                         i.status_dirty = true;
-                        if is_tunnel(&i.iface_type) {
+                        if is_tunnel(&i.iface_type) && !i.overridden {
                             i.error = check_tunnel_options(n, &i.iface_type, &i.options).err();
                         }
                         changed = true;
                     }
                     i.ofport_request = c.ofport_request;
+                    if i.mtu_request != c.mtu_request {
+                        i.mtu_request = c.mtu_request;
+                        if let (Some(m), Some(_)) = (c.mtu_request, i.mtu) {
+                            i.mtu = Some(m);
+                        }
+                        i.status_dirty = true;
+                    }
                 }
             }
         }
@@ -318,6 +394,10 @@ impl Bridges {
         for c in new {
             self.add_iface(&cfg.name, c);
             changed = true;
+        }
+        if let Some(br) = self.bridges.get_mut(&cfg.name) {
+            br.update_hwaddr(cfg);
+            br.update_internal_mtu();
         }
         changed
     }
@@ -340,6 +420,9 @@ impl Bridges {
             device: None,
             error: None,
             status_dirty: true,
+            mtu_request: c.mtu_request,
+            mtu: None,
+            overridden: false,
         };
         let opened = self.open_iface(&dp_type, &mut iface);
         let Some(br) = self.bridges.get_mut(bridge) else {
@@ -390,10 +473,34 @@ impl Bridges {
     fn open_iface(&mut self, dp_type: &str, iface: &mut Iface) -> Result<(), String> {
         let name = iface.name.clone();
         let t = iface.iface_type.clone();
+        // Like netdev-dummy's override levels: the device becomes a plain
+        // dummy device (patch ports stay patch ports).
+        iface.overridden = match self.dummy {
+            Some(DummyMode::Override) => {
+                t != "patch" && datapath::IFACE_TYPES.contains(&t.as_str())
+            }
+            Some(DummyMode::System) => t == "system",
+            _ => false,
+        };
         let (device, dp_name) = match t.as_str() {
+            _ if iface.overridden => (Device::new_dummy(), Some(name.clone())),
             "dummy" | "internal" | "dummy-internal" => (Device::new_dummy(), Some(name.clone())),
             "system" | "tap" => (Device::open_system(&name)?, Some(name.clone())),
-            "patch" => (Device::new_virtual(), None),
+            "patch" => {
+                // A patch port without a usable peer option fails to open;
+                // one whose peer merely does not exist yet opens (and
+                // reports that in its status).
+                match iface.options.get("peer") {
+                    None => {
+                        return Err(format!("{name}: patch type requires valid 'peer' argument"))
+                    }
+                    Some(p) if *p == name => {
+                        return Err(format!("{name}: patch peer must not be self"))
+                    }
+                    Some(_) => {}
+                }
+                (Device::new_virtual(), None)
+            }
             t if is_tunnel(t) => {
                 check_tunnel_options(&name, t, &iface.options)?;
                 (Device::new_virtual(), tunnel_dp_port(t, &iface.options))
@@ -418,8 +525,8 @@ impl Bridges {
             } else {
                 let spec = PortSpec {
                     name: dp_name.clone(),
-                    port_type: if is_tunnel(&t) {
-                        t.clone()
+                    port_type: if iface.overridden && t != "internal" {
+                        "dummy".into()
                     } else if t == "dummy-internal" {
                         "internal".into()
                     } else {
@@ -438,6 +545,9 @@ impl Bridges {
             *self.dp_port_users.entry(key).or_insert(0) += 1;
             iface.odp_port = Some(port_no);
             iface.dp_port_name = Some(dp_name);
+        }
+        if matches!(device, Device::Dummy { .. }) {
+            iface.mtu = Some(iface.mtu_request.unwrap_or(1500));
         }
         iface.device = Some(device);
         Ok(())
@@ -502,13 +612,6 @@ impl Bridges {
             {
                 let peer = i.options.get("peer");
                 let error = match peer {
-                    None => Some(format!(
-                        "{}: patch type requires valid 'peer' argument",
-                        i.name
-                    )),
-                    Some(p) if *p == i.name => {
-                        Some(format!("{}: patch peer must not be self", i.name))
-                    }
                     Some(p) => {
                         let usable = patches.get(p).is_some_and(|(t, back)| {
                             *t == br.dp_type && back.as_deref() == Some(&i.name)
@@ -517,6 +620,7 @@ impl Bridges {
                             format!("No usable peer '{p}' exists in '{}' datapath.", br.dp_type)
                         })
                     }
+                    None => None,
                 };
                 if error != i.error {
                     i.error = error;
@@ -565,7 +669,7 @@ impl Bridges {
                     };
                     let mut line = format!("    {} {}/{}: ({}", i.name, ofport, odp, shown_type);
                     let config: Vec<(&String, &String)> =
-                        if i.iface_type == "patch" || is_tunnel(&i.iface_type) {
+                        if i.iface_type == "patch" || (is_tunnel(&i.iface_type) && !i.overridden) {
                             i.options.iter().collect()
                         } else {
                             Vec::new()
@@ -583,10 +687,13 @@ impl Bridges {
 
     /// The `dpif/dump-dps` text.
     pub fn dump_dps(&self) -> String {
-        self.bridges
+        let mut dps: Vec<(&str, &str)> = self
+            .bridges
             .values()
-            .map(|b| format!("{}@{}\n", b.dp_type, b.name))
-            .collect()
+            .map(|b| (b.dp_type.as_str(), b.name.as_str()))
+            .collect();
+        dps.sort();
+        dps.iter().map(|(t, n)| format!("{t}@{n}\n")).collect()
     }
 
     pub fn n_ports(&self) -> usize {

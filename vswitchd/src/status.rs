@@ -51,7 +51,8 @@ fn iface_columns(iface: &Iface, bridge_mac: &str, is_local: bool) -> Map<String,
             row.insert("link_resets".into(), json!(0));
             row.insert("link_speed".into(), opt(st.link_speed.map(|s| json!(s))));
             row.insert("duplex".into(), opt(st.duplex.map(|d| json!(d))));
-            row.insert("mtu".into(), opt(st.mtu.map(|m| json!(m))));
+            let mtu = iface.mtu.or(st.mtu);
+            row.insert("mtu".into(), opt(mtu.map(|m| json!(m))));
             row.insert("statistics".into(), datum::map_of(st.statistics));
             row.insert("status".into(), datum::map_of(st.status));
         }

@@ -230,20 +230,131 @@ struct Outcome {
     dpif_show: String,
 }
 
-fn run_script(name: &str, program: &Path) -> Outcome {
+/// The script for `--enable-dummy=override`: every device is a dummy
+/// (tunnels and system devices included), patch ports excepted.
+const OVERRIDE_SCRIPT: &[&[&str]] = &[
+    &["add-br", "br0"],
+    &[
+        "add-port",
+        "br0",
+        "p1",
+        "--",
+        "set",
+        "interface",
+        "p1",
+        "type=dummy",
+        "mtu_request=9000",
+    ],
+    &[
+        "add-port",
+        "br0",
+        "i1",
+        "--",
+        "set",
+        "interface",
+        "i1",
+        "type=internal",
+        "mtu_request=2000",
+    ],
+    &[
+        "add-port",
+        "br0",
+        "v1",
+        "--",
+        "set",
+        "interface",
+        "v1",
+        "type=vxlan",
+        "options:remote_ip=1.1.1.1",
+        "mtu_request=1400",
+    ],
+    &[
+        "add-port",
+        "br0",
+        "v2",
+        "--",
+        "set",
+        "interface",
+        "v2",
+        "type=vxlan",
+    ],
+    &["add-port", "br0", "sys5"],
+    &[
+        "add-port",
+        "br0",
+        "pt",
+        "--",
+        "set",
+        "interface",
+        "pt",
+        "type=patch",
+    ],
+    &[
+        "add-port",
+        "br0",
+        "pself",
+        "--",
+        "set",
+        "interface",
+        "pself",
+        "type=patch",
+        "options:peer=pself",
+    ],
+    &[
+        "add-port",
+        "br0",
+        "odd",
+        "--",
+        "set",
+        "interface",
+        "odd",
+        "type=frobozz",
+    ],
+    &[
+        "set",
+        "bridge",
+        "br0",
+        "other_config:hwaddr=02:00:00:00:00:02",
+    ],
+    &["get", "bridge", "br0", "datapath_id"],
+    &["get", "interface", "br0", "mac_in_use"],
+    &["set", "interface", "p1", "mtu_request=1234"],
+    &["get", "interface", "p1", "mtu"],
+    &[
+        "add-br",
+        "br1",
+        "--",
+        "set",
+        "bridge",
+        "br1",
+        "datapath_type=netdev",
+    ],
+    &[
+        "add-port",
+        "br1",
+        "p9",
+        "--",
+        "set",
+        "interface",
+        "p9",
+        "type=dummy",
+    ],
+    &["del-port", "br0", "v2"],
+];
+
+const DUMMY_ARGS: &[&str] = &[
+    "--enable-dummy",
+    "--disable-system",
+    "--disable-system-route",
+];
+const OVERRIDE_ARGS: &[&str] = &["--enable-dummy=override", "--disable-system"];
+
+fn run_script(name: &str, program: &Path, args: &[&str], script: &[&[&str]]) -> Outcome {
     let mut sb = Sandbox::new(name).expect("sandbox");
-    sb.start_vswitchd(
-        program,
-        &[
-            "--enable-dummy",
-            "--disable-system",
-            "--disable-system-route",
-        ],
-    )
-    .expect("start vswitchd");
+    sb.start_vswitchd(program, args).expect("start vswitchd");
     let dir = sb.dir.display().to_string();
     let mut transcript = String::new();
-    for cmd in SCRIPT {
+    for cmd in script {
         let out = sb.vsctl(cmd);
         transcript.push_str(&format!(
             "$ ovs-vsctl {}\nrc={:?}\n{}{}",
@@ -314,8 +425,32 @@ fn same_script_same_database_as_stock() {
     if !stock_ovs_available("differential") {
         return;
     }
-    let stock = run_script("diff-stock", Path::new(STOCK_VSWITCHD));
-    let ours = run_script("diff-ferrovs", Path::new(FERROVS));
+    let stock = run_script("diff-stock", Path::new(STOCK_VSWITCHD), DUMMY_ARGS, SCRIPT);
+    let ours = run_script("diff-ferrovs", Path::new(FERROVS), DUMMY_ARGS, SCRIPT);
+    assert_same(&stock, &ours);
+}
+
+#[test]
+fn override_mode_same_database_as_stock() {
+    if !stock_ovs_available("differential-override") {
+        return;
+    }
+    let stock = run_script(
+        "ovr-stock",
+        Path::new(STOCK_VSWITCHD),
+        OVERRIDE_ARGS,
+        OVERRIDE_SCRIPT,
+    );
+    let ours = run_script(
+        "ovr-ferrovs",
+        Path::new(FERROVS),
+        OVERRIDE_ARGS,
+        OVERRIDE_SCRIPT,
+    );
+    assert_same(&stock, &ours);
+}
+
+fn assert_same(stock: &Outcome, ours: &Outcome) {
     let mut ok = true;
     ok &= compare("ovs-appctl replies", &stock.appctl, &ours.appctl);
     ok &= compare("ovs-vsctl transcript", &stock.transcript, &ours.transcript);

@@ -11,7 +11,8 @@ use serde_json::{json, Value};
 /// diff means depends on it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ColumnKind {
-    /// Exactly one atom: a diff is the new value.
+    /// At most one atom (scalars and optional values): a diff is the new
+    /// value.
     Scalar,
     /// A set (including optional values): a diff toggles elements.
     Set,
@@ -20,23 +21,21 @@ pub enum ColumnKind {
 }
 
 impl ColumnKind {
-    /// Reads a column's `type` from the schema.
+    /// Reads a column's `type` from the schema. Only a column that can
+    /// hold more than one element is diffed element by element.
     pub fn from_schema_type(t: &Value) -> ColumnKind {
         let Value::Object(o) = t else {
             return ColumnKind::Scalar;
         };
-        if o.contains_key("value") {
-            return ColumnKind::Map;
-        }
-        let min = o.get("min").and_then(Value::as_u64).unwrap_or(1);
-        let max_is_one = match o.get("max") {
-            None => true,
-            Some(v) => v.as_u64() == Some(1),
+        let composite = match o.get("max") {
+            None => false,
+            Some(Value::String(s)) => s == "unlimited",
+            Some(v) => v.as_u64().is_some_and(|m| m > 1),
         };
-        if min == 1 && max_is_one {
-            ColumnKind::Scalar
-        } else {
-            ColumnKind::Set
+        match (composite, o.contains_key("value")) {
+            (false, _) => ColumnKind::Scalar,
+            (true, true) => ColumnKind::Map,
+            (true, false) => ColumnKind::Set,
         }
     }
 }
@@ -238,9 +237,21 @@ mod tests {
             &json!(["map", [["b", "3"], ["c", "4"]]])
         ));
         assert_eq!(apply_diff(None, &json!(7), ColumnKind::Scalar), json!(7));
+        // An optional value is replaced, not toggled (as ovsdb-server
+        // diffs it).
         assert_eq!(
             ColumnKind::from_schema_type(&json!({"key": "integer", "min": 0, "max": 1})),
+            ColumnKind::Scalar
+        );
+        assert_eq!(
+            ColumnKind::from_schema_type(&json!({"key": "string", "min": 0, "max": "unlimited"})),
             ColumnKind::Set
+        );
+        assert_eq!(
+            ColumnKind::from_schema_type(
+                &json!({"key": "string", "value": "string", "min": 0, "max": "unlimited"})
+            ),
+            ColumnKind::Map
         );
         assert_eq!(
             ColumnKind::from_schema_type(&json!("string")),

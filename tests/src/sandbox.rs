@@ -166,14 +166,20 @@ impl Sandbox {
     /// ferrovs-vswitchd) with the usual test options plus `extra`, and waits
     /// for its control socket.
     pub fn start_vswitchd(&mut self, program: &Path, extra: &[&str]) -> io::Result<()> {
-        let mut args = vec!["--pidfile", "--log-file", "-vconsole:off"];
-        args.extend_from_slice(extra);
-        let d = self.spawn(&program.to_string_lossy(), &args, "ovs-vswitchd.out")?;
-        self.vswitchd = Some(d);
+        self.spawn_vswitchd(program, extra)?;
         self.wait_for(
             || self.appctl(&["version"]).status.success(),
             "ovs-vswitchd control socket",
         )
+    }
+
+    /// Starts a switch daemon like `start_vswitchd` without waiting for it.
+    pub fn spawn_vswitchd(&mut self, program: &Path, extra: &[&str]) -> io::Result<()> {
+        let mut args = vec!["--pidfile", "--log-file", "-vconsole:off"];
+        args.extend_from_slice(extra);
+        let d = self.spawn(&program.to_string_lossy(), &args, "ovs-vswitchd.out")?;
+        self.vswitchd = Some(d);
+        Ok(())
     }
 
     /// Stops the switch daemon with SIGTERM; returns whether it was running.

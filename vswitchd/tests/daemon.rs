@@ -561,3 +561,132 @@ fn missing_patch_peer_is_reported_until_it_appears() {
     );
     assert!(ok(&sb, sb.appctl(&["dpif/show"]), "dpif/show").contains("    late "));
 }
+
+/// Kills a child process when dropped (also when the test fails).
+struct KillOnDrop(std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn tcp_database_unixctl_option_and_lock_handover() {
+    if !stock_ovs_available("tcp-lock") {
+        return;
+    }
+    let mut sb = Sandbox::new("tcp-lock").expect("sandbox");
+    let out = sb.run(
+        "ovs-appctl",
+        &[
+            "-t",
+            "ovsdb-server",
+            "ovsdb-server/add-remote",
+            "ptcp:0:127.0.0.1",
+        ],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let log_path = sb.dir.join("ovsdb-server.log");
+    let mut port = None;
+    sb.wait_for(
+        || {
+            let log = std::fs::read_to_string(&log_path).unwrap_or_default();
+            port = log
+                .lines()
+                .filter_map(|l| l.split("listening on port ").nth(1))
+                .filter_map(|p| p.trim().parse::<u16>().ok())
+                .last();
+            port.is_some()
+        },
+        "ovsdb-server tcp port",
+    )
+    .unwrap();
+    let target = format!("tcp:127.0.0.1:{}", port.unwrap());
+    sb.spawn_vswitchd(
+        ferrovs(),
+        &[DUMMY, &[target.as_str(), "--unixctl=first.ctl"]].concat(),
+    )
+    .expect("start over tcp");
+    let first_ctl = sb.dir.join("first.ctl").display().to_string();
+    sb.wait_for(
+        || sb.appctl(&["-t", &first_ctl, "version"]).status.success(),
+        "first.ctl",
+    )
+    .unwrap();
+    ok(
+        &sb,
+        sb.appctl(&["-t", &first_ctl, "version"]),
+        "version over --unixctl socket",
+    );
+    ok(
+        &sb,
+        sb.vsctl(&[
+            "add-br",
+            "br0",
+            "--",
+            "set",
+            "bridge",
+            "br0",
+            "datapath_type=dummy",
+        ]),
+        "add-br over tcp",
+    );
+
+    // A second daemon on the same database waits for the lock...
+    let second = sb
+        .command(FERROVS)
+        .args(DUMMY)
+        .args([
+            "--unixctl=second.ctl",
+            "--log-file=second.log",
+            "-vconsole:off",
+        ])
+        .spawn()
+        .expect("spawn second daemon");
+    let _second = KillOnDrop(second);
+    let second_log = sb.dir.join("second.log");
+    sb.wait_for(
+        || {
+            std::fs::read_to_string(&second_log)
+                .unwrap_or_default()
+                .contains("waiting for lock ovs_vswitchd")
+        },
+        "second daemon waiting for the lock",
+    )
+    .unwrap();
+    let second_ctl = sb.dir.join("second.ctl").display().to_string();
+    let show = ok(
+        &sb,
+        sb.appctl(&["-t", &second_ctl, "dpif/show"]),
+        "second dpif/show",
+    );
+    assert!(
+        show.is_empty(),
+        "second daemon configured bridges without the lock:\n{show}"
+    );
+
+    // ...and takes over when the first one goes away.
+    assert!(sb.stop_vswitchd());
+    ok(
+        &sb,
+        sb.vsctl(&[
+            "add-port",
+            "br0",
+            "p1",
+            "--",
+            "set",
+            "interface",
+            "p1",
+            "type=dummy",
+        ]),
+        "add-port after handover",
+    );
+    let show = ok(
+        &sb,
+        sb.appctl(&["-t", &second_ctl, "dpif/show"]),
+        "second dpif/show",
+    );
+    assert!(show.contains("    p1 1/1: (dummy)"), "{show}");
+}

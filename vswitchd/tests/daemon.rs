@@ -597,7 +597,7 @@ fn tcp_database_unixctl_option_and_lock_handover() {
                 .lines()
                 .filter_map(|l| l.split("listening on port ").nth(1))
                 .filter_map(|p| p.trim().parse::<u16>().ok())
-                .last();
+                .next_back();
             port.is_some()
         },
         "ovsdb-server tcp port",

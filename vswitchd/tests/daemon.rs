@@ -690,3 +690,102 @@ fn tcp_database_unixctl_option_and_lock_handover() {
     );
     assert!(show.contains("    p1 1/1: (dummy)"), "{show}");
 }
+
+/// The resident memory of a process in KiB.
+fn rss_kib(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or(0)
+}
+
+#[test]
+fn thousands_of_transactions_on_one_connection() {
+    let Some(sb) = sandbox("txn-storm") else {
+        return;
+    };
+    ok(
+        &sb,
+        sb.vsctl(&[
+            "add-br",
+            "br0",
+            "--",
+            "set",
+            "bridge",
+            "br0",
+            "datapath_type=dummy",
+        ]),
+        "add-br",
+    );
+    let rss_before = rss_kib(sb.vswitchd_pid().unwrap());
+    let mut db = UnixStream::connect(sb.dir.join("db.sock")).expect("connect db.sock");
+    // Drain replies on the side so that the server never stalls on us.
+    let mut reader = db.try_clone().unwrap();
+    let drain = std::thread::spawn(move || {
+        let mut buf = [0u8; 65536];
+        let mut total = 0usize;
+        while let Ok(n) = reader.read(&mut buf) {
+            if n == 0 {
+                break;
+            }
+            total += n;
+        }
+        total
+    });
+    for i in 0..2000 {
+        let port = format!("t{}", i % 100);
+        let txn = if i < 100 {
+            format!(
+                r#"{{"id":{i},"method":"transact","params":["Open_vSwitch",
+                {{"op":"insert","table":"Interface","row":{{"name":"{port}","type":"dummy"}},"uuid-name":"i"}},
+                {{"op":"insert","table":"Port","row":{{"name":"{port}","interfaces":["named-uuid","i"]}},"uuid-name":"p"}},
+                {{"op":"mutate","table":"Bridge","where":[["name","==","br0"]],
+                  "mutations":[["ports","insert",["set",[["named-uuid","p"]]]]]}}]}}"#
+            )
+        } else {
+            // Churn: MTU, ofport requests (some clashing), options.
+            format!(
+                r#"{{"id":{i},"method":"transact","params":["Open_vSwitch",
+                {{"op":"update","table":"Interface","where":[["name","==","{port}"]],
+                  "row":{{"mtu_request":{},"ofport_request":{},"options":["map",[["k","{i}"]]]}}}}]}}"#,
+                1280 + i % 500,
+                1 + i % 150
+            )
+        };
+        db.write_all(txn.as_bytes()).expect("send transaction");
+    }
+    // One ovs-vsctl that waits: the daemon has caught up with all of it.
+    ok(
+        &sb,
+        sb.vsctl(&["set", "bridge", "br0", "external_ids:storm=done"]),
+        "final",
+    );
+    // Shutting down (not just dropping one handle) ends the reader too.
+    let _ = db.shutdown(std::net::Shutdown::Both);
+    let _ = drain.join();
+    let show = ok(&sb, sb.appctl(&["dpif/show"]), "dpif/show");
+    assert_eq!(show.lines().count(), 2 + 101, "{show}");
+    // Every interface got a distinct OpenFlow port.
+    let ofports = ok(
+        &sb,
+        sb.vsctl(&["--bare", "--columns=ofport", "list", "interface"]),
+        "ofports",
+    );
+    let mut nums: Vec<i64> = ofports
+        .split_whitespace()
+        .filter_map(|s| s.parse().ok())
+        .collect();
+    assert_eq!(nums.len(), 101, "{ofports}");
+    assert!(nums.iter().all(|n| *n > 0), "{ofports}");
+    nums.sort();
+    nums.dedup();
+    assert_eq!(nums.len(), 101, "duplicate ofports: {ofports}");
+    // Memory stays bounded (generous: a leak per transaction would show).
+    let rss_after = rss_kib(sb.vswitchd_pid().unwrap());
+    assert!(
+        rss_after < rss_before + 64 * 1024,
+        "RSS grew from {rss_before} KiB to {rss_after} KiB"
+    );
+}

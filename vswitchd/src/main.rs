@@ -187,8 +187,7 @@ impl App {
                 self.unixctl.flush_all(self.poll.registry());
                 break;
             }
-            let evs = self.ovsdb.run(self.poll.registry());
-            self.handle_ovsdb_events(evs);
+            self.ovsdb.run(self.poll.registry());
             self.coverage.tick();
             if Instant::now() >= self.next_stats {
                 self.next_stats = Instant::now() + STATS_INTERVAL;
@@ -340,10 +339,6 @@ impl App {
                         "{name}: no OpenFlow tables in this build of ferrovs-vswitchd"
                     )),
                 }
-            }
-            "ovsdb/reconnect" => {
-                self.ovsdb.force_reconnect();
-                Ok(String::new())
             }
             other => Err(format!("\"{other}\" is not implemented")),
         }

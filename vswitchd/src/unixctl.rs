@@ -19,7 +19,8 @@ use crate::jsonrpc::{Connection, Message, Stream};
 
 /// Largest request accepted, in bytes.
 const MAX_REQUEST: usize = 1 << 20;
-/// More simultaneous clients than this are turned away.
+/// At most this many clients at once; a new one pushes out the oldest, so
+/// that idle connections cannot lock `ovs-appctl` out.
 const MAX_CONNECTIONS: usize = 64;
 
 /// A registered command.
@@ -188,8 +189,10 @@ impl UnixctlServer {
             match self.listener.accept() {
                 Ok((stream, _)) => {
                     if self.conns.len() >= MAX_CONNECTIONS {
-                        log::warn!(target: "unixctl", "too many control connections, dropping one");
-                        continue;
+                        log::warn!(target: "unixctl", "too many control connections, closing the oldest");
+                        if let Some(oldest) = self.conns.keys().min().copied() {
+                            self.close(oldest, registry);
+                        }
                     }
                     let token = Token(self.next_token);
                     self.next_token += 1;

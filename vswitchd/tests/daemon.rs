@@ -343,10 +343,15 @@ fn hostile_control_socket_input() {
     big.extend(std::iter::repeat_n(b'a', 3 << 20));
     let r = raw_exchange(&path, &big, false);
     assert!(r.contains("larger than"), "{r}");
-    // Many idle connections at once.
+    // Many idle connections held open do not lock ovs-appctl out.
     let conns: Vec<UnixStream> = (0..200)
         .filter_map(|_| UnixStream::connect(&path).ok())
         .collect();
+    ok(
+        &sb,
+        sb.appctl(&["version"]),
+        "version with idle connections open",
+    );
     drop(conns);
     // Still alive and answering.
     assert!(sb.vswitchd_running());

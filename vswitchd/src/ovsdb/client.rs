@@ -66,8 +66,6 @@ pub struct Client {
     /// Whether the replica reflects the current connection's monitor.
     pub synced: bool,
     pub has_lock: bool,
-    /// Set by `force_reconnect`: drop the connection on the next run.
-    reconnect_requested: bool,
 }
 
 impl Client {
@@ -85,7 +83,6 @@ impl Client {
             replica: Replica::default(),
             synced: false,
             has_lock: false,
-            reconnect_requested: false,
         }
     }
 
@@ -101,31 +98,16 @@ impl Client {
         }
     }
 
-    /// Drops the connection and reconnects (the lock and monitor are
-    /// taken again).
-    pub fn force_reconnect(&mut self) {
-        self.reconnect_requested = true;
-    }
-
     /// Timers: starts a connection attempt when the backoff is over.
-    pub fn run(&mut self, registry: &Registry) -> Vec<Event> {
-        let mut events = Vec::new();
-        if self.reconnect_requested {
-            self.reconnect_requested = false;
-            if self.conn.is_some() {
-                self.disconnect(registry, "forced reconnect", &mut events);
-                self.state = State::Backoff(Instant::now());
-            }
-        }
+    pub fn run(&mut self, registry: &Registry) {
         if let State::Backoff(at) = self.state {
             if Instant::now() >= at {
-                self.start_connect(registry, &mut events);
+                self.start_connect(registry);
             }
         }
-        events
     }
 
-    fn start_connect(&mut self, registry: &Registry, events: &mut [Event]) {
+    fn start_connect(&mut self, registry: &Registry) {
         log::info!(target: "reconnect", "{}: connecting...", self.target);
         match Stream::connect(&self.target) {
             Ok(mut stream) => {
@@ -134,23 +116,17 @@ impl Client {
                     self.token,
                     Interest::READABLE | Interest::WRITABLE,
                 ) {
-                    self.fail(
-                        &format!("connection attempt failed ({})", io_text(&e)),
-                        events,
-                    );
+                    self.fail(&format!("connection attempt failed ({})", io_text(&e)));
                     return;
                 }
                 self.conn = Some(Connection::new(stream, MAX_MESSAGE));
                 self.state = State::Connecting;
             }
-            Err(e) => self.fail(
-                &format!("connection attempt failed ({})", io_text(&e)),
-                events,
-            ),
+            Err(e) => self.fail(&format!("connection attempt failed ({})", io_text(&e))),
         }
     }
 
-    fn fail(&mut self, why: &str, _events: &mut [Event]) {
+    fn fail(&mut self, why: &str) {
         log::info!(target: "reconnect", "{}: {why}", self.target);
         self.backoff = if self.backoff.is_zero() {
             MIN_BACKOFF
@@ -183,7 +159,7 @@ impl Client {
             self.has_lock = false;
             events.push(Event::LockLost);
         }
-        self.fail(why, events);
+        self.fail(why);
     }
 
     /// Handles readiness of the connection.

@@ -217,6 +217,7 @@ struct State {
     file_path: Option<PathBuf>,
     file: Option<File>,
     syslog: Option<UnixDatagram>,
+    syslog_tried: bool,
     seq: u32,
 }
 
@@ -241,6 +242,7 @@ pub fn init() {
             file_path: None,
             file: None,
             syslog: None,
+            syslog_tried: false,
             seq: 0,
         });
     }
@@ -470,10 +472,14 @@ impl log::Log for Vlog {
             }
         }
         if levels[SYSLOG] >= level {
-            if st.syslog.is_none() {
+            if !st.syslog_tried {
+                // Once: where there is no syslog daemon, do not retry for
+                // every message. Non-blocking: a stuck syslog daemon must
+                // not stall the switch; its lines are lost instead.
+                st.syslog_tried = true;
                 st.syslog = UnixDatagram::unbound()
                     .ok()
-                    .filter(|s| s.connect("/dev/log").is_ok());
+                    .filter(|s| s.connect("/dev/log").is_ok() && s.set_nonblocking(true).is_ok());
             }
             if let Some(s) = st.syslog.as_ref() {
                 // Facility "daemon" (3).

@@ -565,6 +565,49 @@ fn missing_patch_peer_is_reported_until_it_appears() {
         "late",
     );
     assert!(ok(&sb, sb.appctl(&["dpif/show"]), "dpif/show").contains("    late "));
+    // An interface moving from br1 to br0 in one transaction (br0 is
+    // reconfigured first) comes up without an error.
+    ok(
+        &sb,
+        sb.vsctl(&[
+            "add-port",
+            "br1",
+            "mover",
+            "--",
+            "set",
+            "interface",
+            "mover",
+            "type=dummy",
+        ]),
+        "mover",
+    );
+    ok(
+        &sb,
+        sb.vsctl(&[
+            "del-port",
+            "br1",
+            "mover",
+            "--",
+            "add-port",
+            "br0",
+            "mover",
+            "--",
+            "set",
+            "interface",
+            "mover",
+            "type=dummy",
+        ]),
+        "move",
+    );
+    let err = ok(
+        &sb,
+        sb.vsctl(&["get", "interface", "mover", "error"]),
+        "get error",
+    );
+    assert_eq!(err.trim(), "[]");
+    let show = ok(&sb, sb.appctl(&["dpif/show"]), "dpif/show");
+    let br0_part = show.split("  br1:").next().unwrap_or("");
+    assert!(br0_part.contains("    mover "), "{show}");
 }
 
 /// Kills a child process when dropped (also when the test fails).

@@ -127,6 +127,11 @@ impl Bridges {
             self.destroy_bridge(&name);
             changed = true;
         }
+        // Removals everywhere before additions anywhere, so that an
+        // interface moving between bridges finds its name free.
+        for bcfg in cfg.bridges.values() {
+            changed |= self.prune_bridge(bcfg);
+        }
         for (name, bcfg) in &cfg.bridges {
             if !self.bridges.contains_key(name) {
                 if let Err(e) = self.create_bridge(bcfg) {
@@ -135,7 +140,7 @@ impl Bridges {
                 }
                 changed = true;
             }
-            changed |= self.reconfigure_bridge(bcfg);
+            changed |= self.grow_bridge(bcfg);
         }
         // Patch peers can only be judged once every bridge is in place.
         self.check_patch_peers();
@@ -201,7 +206,9 @@ impl Bridges {
     }
 
     /// Applies the interface differences of one bridge.
-    fn reconfigure_bridge(&mut self, cfg: &BridgeCfg) -> bool {
+    /// Removes a bridge's interfaces that are gone or must be re-added, and
+    /// applies the changes that happen in place.
+    fn prune_bridge(&mut self, cfg: &BridgeCfg) -> bool {
         let mut changed = false;
         let Some(br) = self.bridges.get(&cfg.name) else {
             return false;
@@ -283,6 +290,12 @@ impl Bridges {
                 }
             }
         }
+        changed
+    }
+
+    /// Adds a bridge's new interfaces and settles its own settings.
+    fn grow_bridge(&mut self, cfg: &BridgeCfg) -> bool {
+        let mut changed = false;
         // New interfaces: those requesting a port number first, as stock.
         let Some(br) = self.bridges.get(&cfg.name) else {
             return changed;

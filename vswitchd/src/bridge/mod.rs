@@ -12,6 +12,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use ferrovs_dpif::{Dpif, OdpPort};
 
@@ -37,8 +38,20 @@ pub trait OpenflowSwitch {
     fn dump_flows(&self) -> String;
 }
 
-/// Creates the OpenFlow side of a bridge: `(bridge name, rundir, datapath id)`.
-pub type OpenflowFactory = Box<dyn Fn(&str, &Path, u64) -> Result<Box<dyn OpenflowSwitch>, String>>;
+/// A datapath shared between the bridges of its type and the OpenFlow side
+/// (which installs flows and executes packets through it).
+pub type SharedDpif = Arc<Mutex<Box<dyn Dpif>>>;
+
+/// Locks a shared datapath; a panic elsewhere while holding it does not make
+/// it unusable.
+pub fn lock_dpif(d: &SharedDpif) -> MutexGuard<'_, Box<dyn Dpif>> {
+    d.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Creates the OpenFlow side of a bridge: `(bridge name, rundir, datapath
+/// id, its datapath)`.
+pub type OpenflowFactory =
+    Box<dyn Fn(&str, &Path, u64, SharedDpif) -> Result<Box<dyn OpenflowSwitch>, String>>;
 
 /// A running interface.
 pub struct Iface {
@@ -87,7 +100,7 @@ pub struct Bridge {
 /// All bridges and the datapaths under them.
 pub struct Bridges {
     pub dummy: Option<DummyMode>,
-    pub backers: BTreeMap<String, Box<dyn Dpif>>,
+    pub backers: BTreeMap<String, SharedDpif>,
     pub bridges: BTreeMap<String, Bridge>,
     /// How many interfaces use each shared datapath port, by (type, name).
     dp_port_users: BTreeMap<(String, String), usize>,
@@ -153,7 +166,8 @@ impl Bridges {
     fn create_bridge(&mut self, cfg: &BridgeCfg) -> Result<(), String> {
         if !self.backers.contains_key(&cfg.datapath_type) {
             let dpif = datapath::open(&cfg.datapath_type, self.dummy)?;
-            self.backers.insert(cfg.datapath_type.clone(), dpif);
+            self.backers
+                .insert(cfg.datapath_type.clone(), Arc::new(Mutex::new(dpif)));
         }
         let mac = cfg
             .other_config
@@ -181,7 +195,12 @@ impl Bridges {
         br.ofports.take(OFPP_LOCAL);
         if let Some(factory) = &self.openflow_factory {
             let dpid = u64::from_str_radix(&br.datapath_id, 16).unwrap_or(0);
-            match factory(&br.name, &self.rundir, dpid) {
+            let dpif = self.backers.get(&cfg.datapath_type).cloned();
+            let made = match dpif {
+                Some(d) => factory(&br.name, &self.rundir, dpid, d),
+                None => Err("no datapath".to_string()),
+            };
+            match made {
                 Ok(of) => br.openflow = Some(of),
                 Err(e) => {
                     log::error!(target: "bridge", "bridge {}: OpenFlow service failed: {e}", br.name)
@@ -323,7 +342,8 @@ impl Bridges {
         for n in names {
             self.destroy_bridge(&n);
         }
-        for (_, mut dpif) in std::mem::take(&mut self.backers) {
+        for (_, shared) in std::mem::take(&mut self.backers) {
+            let mut dpif = lock_dpif(&shared);
             if let Err(e) = dpif.destroy() {
                 log::warn!(target: "dpif", "{}: failed to destroy datapath: {e}", dpif.name());
             }

@@ -176,10 +176,11 @@ impl Bridges {
         };
         if let Some(dp_name) = dp_name {
             let key = (dp_type.to_string(), dp_name.clone());
-            let dpif = self
+            let shared = self
                 .backers
-                .get_mut(dp_type)
+                .get(dp_type)
                 .ok_or_else(|| format!("{name}: no datapath of type {dp_type}"))?;
+            let mut dpif = super::lock_dpif(shared);
             let port_no = if self.dp_port_users.get(&key).copied().unwrap_or(0) > 0 {
                 dpif.port_query_by_name(&dp_name)
                     .map_err(|e| format!("{name}: {e}"))?
@@ -224,7 +225,8 @@ impl Bridges {
         *users = users.saturating_sub(1);
         if *users == 0 {
             self.dp_port_users.remove(&key);
-            if let Some(dpif) = self.backers.get_mut(dp_type) {
+            if let Some(shared) = self.backers.get(dp_type) {
+                let mut dpif = super::lock_dpif(shared);
                 if let Err(e) = dpif.port_del(odp) {
                     log::warn!(target: "dpif", "{}: failed to remove port {}: {e}", dpif.name(), key.1);
                 }

@@ -7,7 +7,8 @@ impl Bridges {
     /// The `dpif/show` text.
     pub fn dpif_show(&mut self) -> String {
         let mut out = String::new();
-        for (dp_type, dpif) in self.backers.iter_mut() {
+        for (dp_type, shared) in &self.backers {
+            let mut dpif = super::lock_dpif(shared);
             let stats = dpif.stats().unwrap_or_default();
             out.push_str(&format!(
                 "{}@{}: hit:{} missed:{}\n",

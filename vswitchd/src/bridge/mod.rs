@@ -354,3 +354,139 @@ impl Bridges {
         self.bridges.values().map(|b| b.ifaces.len()).sum()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::IfaceCfg;
+
+    fn iface(name: &str, t: &str, request: Option<u16>) -> IfaceCfg {
+        IfaceCfg {
+            uuid: format!("uuid-{name}"),
+            name: name.into(),
+            iface_type: t.into(),
+            options: BTreeMap::new(),
+            ofport_request: request,
+            mtu_request: None,
+        }
+    }
+
+    fn config(ifaces: Vec<IfaceCfg>) -> Config {
+        let mut bridges = BTreeMap::new();
+        bridges.insert(
+            "br0".to_string(),
+            BridgeCfg {
+                uuid: "uuid-br0".into(),
+                name: "br0".into(),
+                datapath_type: "dummy".into(),
+                other_config: BTreeMap::new(),
+                ifaces: ifaces.into_iter().map(|i| (i.name.clone(), i)).collect(),
+            },
+        );
+        Config {
+            ovs_uuid: Some("ovs".into()),
+            next_cfg: 1,
+            bridges,
+        }
+    }
+
+    /// Records what the bridge tells its OpenFlow side.
+    struct Recorder(Arc<Mutex<Vec<String>>>);
+
+    impl OpenflowSwitch for Recorder {
+        fn port_added(&mut self, name: &str, ofport: u16, odp_port: Option<OdpPort>) {
+            let mut log = self.0.lock().unwrap();
+            log.push(format!("add {name} {ofport} {odp_port:?}"));
+        }
+        fn port_removed(&mut self, name: &str, ofport: u16) {
+            self.0.lock().unwrap().push(format!("del {name} {ofport}"));
+        }
+        fn dump_flows(&self) -> String {
+            String::new()
+        }
+    }
+
+    #[test]
+    fn tells_the_openflow_side_about_ports_and_applies_only_differences() {
+        let events = Arc::new(Mutex::new(Vec::new()));
+        let mut b = Bridges::new(Some(DummyMode::Add), Path::new("/nonexistent"));
+        let ev = events.clone();
+        b.openflow_factory = Some(Box::new(move |name, _rundir, _dpid, dpif| {
+            assert_eq!(lock_dpif(&dpif).name(), "ovs-dummy");
+            ev.lock().unwrap().push(format!("bridge {name}"));
+            Ok(Box::new(Recorder(ev.clone())) as Box<dyn OpenflowSwitch>)
+        }));
+        let c1 = config(vec![
+            iface("br0", "internal", None),
+            iface("p1", "dummy", Some(5)),
+            iface("p2", "dummy", None),
+        ]);
+        assert!(b.reconfigure(&c1));
+        assert_eq!(
+            *events.lock().unwrap(),
+            vec![
+                "bridge br0",
+                "add p1 5 Some(1)",
+                "add br0 65534 Some(100)",
+                "add p2 1 Some(2)"
+            ]
+        );
+        events.lock().unwrap().clear();
+        // The same configuration again changes nothing.
+        assert!(!b.reconfigure(&c1));
+        assert!(events.lock().unwrap().is_empty());
+        // p1 goes and p2 asks for its number: p2 moves there.
+        let mut c2 = c1.clone();
+        if let Some(br) = c2.bridges.get_mut("br0") {
+            br.ifaces.insert("p2".into(), iface("p2", "dummy", Some(5)));
+            br.ifaces.remove("p1");
+        }
+        assert!(b.reconfigure(&c2));
+        assert_eq!(
+            *events.lock().unwrap(),
+            vec!["del p1 5", "del p2 1", "add p2 5 Some(2)"]
+        );
+        let br = b.bridges.get("br0").unwrap();
+        assert_eq!(br.ifaces.get("p2").and_then(|i| i.ofport), Some(5));
+    }
+
+    #[test]
+    fn bad_rows_get_errors_and_the_rest_applies() {
+        let mut b = Bridges::new(Some(DummyMode::Add), Path::new("/nonexistent"));
+        let mut tunnel = iface("vx", "vxlan", None);
+        tunnel
+            .options
+            .insert("remote_ip".into(), "not-an-ip".into());
+        let c = config(vec![
+            iface("br0", "internal", None),
+            iface("bad", "frobozz", None),
+            iface("nosuchdev0", "system", None),
+            tunnel,
+            iface("ok", "dummy", None),
+        ]);
+        b.reconfigure(&c);
+        let br = b.bridges.get("br0").unwrap();
+        let err = |n: &str| br.ifaces.get(n).and_then(|i| i.error.clone());
+        assert_eq!(
+            err("bad").as_deref(),
+            Some("could not open network device bad (Address family not supported by protocol)")
+        );
+        assert_eq!(
+            err("nosuchdev0").as_deref(),
+            Some("could not open network device nosuchdev0 (No such device)")
+        );
+        assert_eq!(
+            err("vx").as_deref(),
+            Some("vx: vxlan type requires valid 'remote_ip' argument")
+        );
+        assert_eq!(br.ifaces.get("ok").and_then(|i| i.ofport), Some(1));
+        // A bridge whose datapath type is unavailable is not created.
+        let mut c = c.clone();
+        if let Some(br) = c.bridges.get_mut("br0") {
+            br.datapath_type = "system".into();
+        }
+        b.reconfigure(&c);
+        assert!(b.bridges.is_empty());
+        assert!(b.backers.is_empty());
+    }
+}

@@ -1,2 +1,4 @@
 //! Harnesses shared by the integration tests: sandboxes with the stock
 //! ovsdb-server and OVS tools, network namespaces, the kernel VM.
+
+pub mod sandbox;

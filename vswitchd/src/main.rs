@@ -1,6 +1,368 @@
-//! ferrovs-vswitchd: the daemon. Being built; see issue "ferrovs-vswitchd, the drop-in daemon".
+//! ferrovs-vswitchd: a drop-in replacement for ovs-vswitchd.
+//!
+//! Startup follows ovs-vswitchd: parse the command line, open the log,
+//! daemonize, create the control socket, then run one event loop over the
+//! OVSDB connection, the control socket and the timers.
 
-fn main() {
-    eprintln!("ferrovs-vswitchd: not built yet");
-    std::process::exit(1);
+mod bridge;
+mod cmdline;
+mod config;
+mod coverage;
+mod daemon;
+mod datapath;
+mod device;
+mod jsonrpc;
+mod ofport;
+mod ovsdb;
+mod status;
+mod unixctl;
+mod vlog;
+
+use std::path::Path;
+use std::process::ExitCode;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use mio::{Events, Poll, Token};
+
+use bridge::Bridges;
+use cmdline::{Dirs, Options};
+use config::Config;
+use coverage::Coverage;
+use ovsdb::{Client, Event};
+use unixctl::{Request, UnixctlServer};
+
+const UNIXCTL_LISTENER: Token = Token(0);
+const OVSDB: Token = Token(1);
+const FIRST_UNIXCTL_CONN: usize = 2;
+/// How often interface statistics are refreshed (stock's default
+/// other_config:stats-update-interval).
+const STATS_INTERVAL: Duration = Duration::from_secs(5);
+
+fn main() -> ExitCode {
+    vlog::init();
+    let dirs = Dirs::from_env();
+    let opts = match Options::parse(std::env::args().skip(1), &dirs) {
+        Ok(o) => o,
+        Err(e) => {
+            eprintln!("ferrovs-vswitchd: {e}");
+            eprintln!("Try 'ferrovs-vswitchd --help' for more information.");
+            return ExitCode::FAILURE;
+        }
+    };
+    if opts.help {
+        print!("{}", cmdline::usage(&dirs));
+        return ExitCode::SUCCESS;
+    }
+    if opts.version {
+        println!("{}", cmdline::version_text());
+        return ExitCode::SUCCESS;
+    }
+    match start(&opts, &dirs) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            log::error!(target: "vswitchd", "{e}");
+            eprintln!("ferrovs-vswitchd: {e}");
+            ExitCode::FAILURE
+        }
+    }
 }
+
+fn start(opts: &Options, dirs: &Dirs) -> Result<(), String> {
+    for spec in &opts.verbose {
+        vlog::set_levels_from_string(spec.as_deref())
+            .map_err(|e| format!("processing \"{}\": {e}", spec.as_deref().unwrap_or("")))?;
+    }
+    if let Some(p) = &opts.pidfile {
+        daemon::Pidfile::check(p, opts.overwrite_pidfile)?;
+    }
+    if let Some(f) = &opts.log_file {
+        vlog::set_log_file(f)
+            .map_err(|e| format!("{}: could not open log file: {e}", f.display()))?;
+    }
+    daemon::install_signal_handlers();
+    let mut detached = if opts.detach {
+        Some(daemon::detach(opts.no_chdir)?)
+    } else {
+        None
+    };
+    if opts.monitor {
+        daemon::monitor(opts.detach)?;
+    }
+    if opts.detach {
+        vlog::console_off();
+    }
+    let _pidfile = match &opts.pidfile {
+        Some(p) => Some(daemon::Pidfile::create(p)?),
+        None => None,
+    };
+    if opts.mlockall {
+        if let Err(e) = daemon::mlockall() {
+            log::error!(target: "vswitchd", "mlockall failed: {e}");
+        }
+    }
+    let ctl_path = opts.unixctl.clone().unwrap_or_else(|| {
+        dirs.rundir
+            .join(format!("ovs-vswitchd.{}.ctl", std::process::id()))
+    });
+    let mut app = App::new(opts, dirs, &ctl_path)?;
+    if let Some(d) = detached.as_mut() {
+        d.complete();
+    }
+    log::info!(target: "bridge", "ovs-vswitchd (Open vSwitch) {} (ferrovs {})", cmdline::OVS_VERSION, env!("CARGO_PKG_VERSION"));
+    app.run();
+    Ok(())
+}
+
+/// The daemon's state, driven by the event loop.
+struct App {
+    poll: Poll,
+    unixctl: UnixctlServer,
+    ovsdb: Client,
+    bridges: Bridges,
+    coverage: Coverage,
+    /// The configuration last applied (kept across OVSDB outages).
+    applied: Option<Config>,
+    need_reconfigure: bool,
+    need_status: bool,
+    /// The next status write covers every row, not only the dirty ones.
+    need_full_status: bool,
+    txn_in_flight: Option<u64>,
+    next_stats: Instant,
+    exit: Option<bool>,
+}
+
+impl App {
+    fn new(opts: &Options, dirs: &Dirs, ctl_path: &Path) -> Result<App, String> {
+        let poll = Poll::new().map_err(|e| format!("poll: {e}"))?;
+        let mut unixctl = UnixctlServer::new(
+            ctl_path,
+            poll.registry(),
+            UNIXCTL_LISTENER,
+            FIRST_UNIXCTL_CONN,
+        )
+        .map_err(|e| {
+            format!(
+                "{}: could not initialize control socket: {e}",
+                ctl_path.display()
+            )
+        })?;
+        for (name, usage, min, max) in COMMANDS {
+            unixctl.register(name, usage, *min, *max);
+        }
+        let ovsdb = Client::new(&opts.database(dirs), OVSDB);
+        if opts.dummy.is_none() && !opts.disable_system {
+            log::info!(target: "dpif", "the kernel datapath is not part of this build; only --enable-dummy bridges can run");
+        }
+        Ok(App {
+            poll,
+            unixctl,
+            ovsdb,
+            bridges: Bridges::new(opts.dummy, &dirs.rundir),
+            coverage: Coverage::default(),
+            applied: None,
+            need_reconfigure: false,
+            need_status: false,
+            need_full_status: true,
+            txn_in_flight: None,
+            next_stats: Instant::now() + STATS_INTERVAL,
+            exit: None,
+        })
+    }
+
+    fn run(&mut self) {
+        let mut events = Events::with_capacity(256);
+        loop {
+            if daemon::TERMINATE.load(Ordering::SeqCst) {
+                log::info!(target: "vswitchd", "terminating on signal");
+                break;
+            }
+            if daemon::REOPEN_LOG.swap(false, Ordering::SeqCst) {
+                let _ = vlog::reopen();
+            }
+            if let Some(cleanup) = self.exit {
+                if cleanup {
+                    self.bridges.destroy_datapaths();
+                }
+                self.unixctl.flush_all(self.poll.registry());
+                break;
+            }
+            self.ovsdb.run(self.poll.registry());
+            self.coverage.tick();
+            if Instant::now() >= self.next_stats {
+                self.next_stats = Instant::now() + STATS_INTERVAL;
+                self.need_status = true;
+                self.need_full_status = true;
+            }
+            self.reconfigure_and_report();
+
+            let mut timeout = self.next_stats.saturating_duration_since(Instant::now());
+            if let Some(t) = self.ovsdb.timeout() {
+                timeout = timeout.min(t);
+            }
+            if let Err(e) = self.poll.poll(&mut events, Some(timeout)) {
+                if e.kind() != std::io::ErrorKind::Interrupted {
+                    log::error!(target: "vswitchd", "poll failed: {e}");
+                    std::thread::sleep(Duration::from_millis(100));
+                }
+                continue;
+            }
+            for ev in events.iter() {
+                let token = ev.token();
+                if token == OVSDB {
+                    let evs = self.ovsdb.handle_event(self.poll.registry());
+                    self.handle_ovsdb_events(evs);
+                } else if self.unixctl.owns(token) {
+                    if ev.is_writable() {
+                        self.unixctl.flush_all(self.poll.registry());
+                    }
+                    let requests = self.unixctl.handle_event(token, self.poll.registry());
+                    for req in requests {
+                        self.coverage.inc("unixctl_received");
+                        let outcome = self.command(&req);
+                        self.coverage.inc("unixctl_replied");
+                        self.unixctl.reply(self.poll.registry(), &req, outcome);
+                    }
+                }
+            }
+        }
+    }
+
+    fn handle_ovsdb_events(&mut self, evs: Vec<Event>) {
+        for ev in evs {
+            match ev {
+                Event::Changed => self.need_reconfigure = true,
+                // A new session: the database may hold anything.
+                Event::LockAcquired => {
+                    self.need_reconfigure = true;
+                    self.need_full_status = true;
+                }
+                Event::LockLost => {}
+                Event::TxnDone { id, error } => {
+                    if self.txn_in_flight == Some(id) {
+                        self.txn_in_flight = None;
+                    }
+                    if let Some(e) = error {
+                        log::warn!(target: "bridge", "status transaction failed: {e}");
+                        self.need_status = true;
+                        self.need_full_status = true;
+                    }
+                }
+            }
+        }
+    }
+
+    /// Applies a changed configuration and writes the status back, one
+    /// transaction at a time.
+    fn reconfigure_and_report(&mut self) {
+        if !(self.ovsdb.synced && self.ovsdb.has_lock) {
+            return;
+        }
+        if self.need_reconfigure {
+            self.need_reconfigure = false;
+            let cfg = Config::from_replica(&self.ovsdb.replica);
+            if self.applied.as_ref() != Some(&cfg) {
+                self.bridges.reconfigure(&cfg);
+                self.coverage.inc("bridge_reconfigure");
+                self.applied = Some(cfg);
+            }
+            self.need_status = true;
+        }
+        if self.need_status && self.txn_in_flight.is_none() {
+            let Some(cfg) = &self.applied else { return };
+            let full = std::mem::take(&mut self.need_full_status);
+            let ops = status::status_ops(
+                &mut self.bridges,
+                cfg,
+                &self.ovsdb.replica,
+                Some(cfg.next_cfg),
+                full,
+            );
+            self.need_status = false;
+            if ops.is_empty() {
+                return;
+            }
+            let (id, evs) = self.ovsdb.transact(self.poll.registry(), ops);
+            self.txn_in_flight = id;
+            self.handle_ovsdb_events(evs);
+        }
+    }
+
+    /// Runs one control command.
+    fn command(&mut self, req: &Request) -> Result<String, String> {
+        let args = &req.args;
+        match req.method.as_str() {
+            "list-commands" => Ok(self.unixctl.list_commands()),
+            "version" => Ok(cmdline::version_text()),
+            "exit" => {
+                self.exit = Some(args.first().map(String::as_str) == Some("--cleanup"));
+                Ok(String::new())
+            }
+            "vlog/list" => Ok(vlog::list()),
+            "vlog/set" => {
+                // With no argument, as stock: everything at DBG.
+                if args.is_empty() {
+                    vlog::set_levels_from_string(None)?;
+                }
+                for a in args {
+                    vlog::set_levels_from_string(Some(a))?;
+                }
+                Ok(String::new())
+            }
+            "vlog/reopen" => vlog::reopen().map(|()| String::new()),
+            "vlog/close" => {
+                vlog::close();
+                Ok(String::new())
+            }
+            "memory/show" => Ok(format!(
+                "idl-cells-Open_vSwitch:{} ports:{}\n",
+                self.ovsdb.replica.n_cells(),
+                self.bridges.n_ports()
+            )),
+            "coverage/show" => Ok(self.coverage.show()),
+            "dpif/show" => Ok(self.bridges.dpif_show()),
+            "dpif/dump-dps" => Ok(self.bridges.dump_dps()),
+            "bridge/reconnect" => match args.first() {
+                Some(b) if !self.bridges.bridges.contains_key(b) => Err("Unknown bridge".into()),
+                _ => Ok(String::new()),
+            },
+            "bridge/dump-flows" => {
+                let Some(name) = args.iter().find(|a| !a.starts_with("--")) else {
+                    return Err("Unknown bridge".into());
+                };
+                let Some(br) = self.bridges.bridges.get(name) else {
+                    return Err("Unknown bridge".into());
+                };
+                match &br.openflow {
+                    Some(of) => Ok(of.dump_flows()),
+                    None => Err(format!(
+                        "{name}: no OpenFlow tables in this build of ferrovs-vswitchd"
+                    )),
+                }
+            }
+            other => Err(format!("\"{other}\" is not implemented")),
+        }
+    }
+}
+
+/// The control commands: name, usage, min and max argument counts.
+const COMMANDS: &[(&str, &str, usize, usize)] = &[
+    ("list-commands", "", 0, 0),
+    ("version", "", 0, 0),
+    ("exit", "[--cleanup]", 0, 1),
+    ("vlog/list", "", 0, 0),
+    (
+        "vlog/set",
+        "{spec | PATTERN:destination:pattern}",
+        0,
+        usize::MAX,
+    ),
+    ("vlog/reopen", "", 0, 0),
+    ("vlog/close", "", 0, 0),
+    ("memory/show", "", 0, 0),
+    ("coverage/show", "", 0, 0),
+    ("dpif/show", "", 0, 0),
+    ("dpif/dump-dps", "", 0, 0),
+    ("bridge/reconnect", "[bridge]", 0, 1),
+    ("bridge/dump-flows", "[--offload-stats] bridge", 1, 2),
+];

@@ -1,0 +1,72 @@
+//! A bridge's own settings: its MAC and datapath ID, and the MTU of its
+//! internal ports.
+
+use super::{Bridge, Iface};
+use crate::config::BridgeCfg;
+use crate::device::Device;
+
+impl Bridge {
+    /// Follows other_config:hwaddr and other_config:datapath-id.
+    pub(super) fn update_hwaddr(&mut self, cfg: &BridgeCfg) {
+        if let Some(m) = cfg
+            .other_config
+            .get("hwaddr")
+            .filter(|m| parse_mac(m).is_some())
+        {
+            if *m != self.mac {
+                self.mac = m.clone();
+            }
+        }
+        let dpid = cfg
+            .other_config
+            .get("datapath-id")
+            .filter(|d| d.len() == 16 && u64::from_str_radix(d, 16).is_ok())
+            .cloned()
+            .unwrap_or_else(|| format!("0000{}", self.mac.replace(':', "")));
+        if dpid != self.datapath_id {
+            log::info!(target: "bridge", "bridge {}: using datapath ID {dpid}", self.name);
+            self.datapath_id = dpid;
+            self.status_dirty = true;
+            if let Some(local) = self.ifaces.get_mut(&self.name) {
+                local.status_dirty = true;
+            }
+        }
+    }
+
+    /// Internal ports without an `mtu_request` take the smallest MTU of
+    /// the bridge's other ports (1500 when none has one), as in stock.
+    pub(super) fn update_internal_mtu(&mut self) {
+        let is_internal =
+            |i: &Iface| matches!(i.iface_type.as_str(), "internal" | "dummy-internal");
+        let min = self
+            .ifaces
+            .values()
+            .filter(|i| !is_internal(i) && i.iface_type != "patch" && i.ofport.is_some())
+            .filter_map(|i| match &i.device {
+                Some(Device::System { .. }) => i.device.as_ref().and_then(|d| d.status().mtu),
+                _ => i.mtu,
+            })
+            .min()
+            .unwrap_or(1500);
+        for i in self
+            .ifaces
+            .values_mut()
+            .filter(|i| is_internal(i) && i.mtu.is_some())
+        {
+            let want = i.mtu_request.unwrap_or(min);
+            if i.mtu != Some(want) {
+                i.mtu = Some(want);
+                i.status_dirty = true;
+            }
+        }
+    }
+}
+
+pub(super) fn parse_mac(s: &str) -> Option<[u8; 6]> {
+    let mut out = [0u8; 6];
+    let mut parts = s.split(':');
+    for b in out.iter_mut() {
+        *b = u8::from_str_radix(parts.next()?, 16).ok()?;
+    }
+    parts.next().is_none().then_some(out)
+}

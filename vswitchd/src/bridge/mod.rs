@@ -1,0 +1,492 @@
+//! Bridges: reconfiguration from the desired configuration.
+//!
+//! Each run compares the desired bridges and interfaces with the running
+//! ones and applies only the difference: bridges created or destroyed,
+//! interfaces added to or removed from the datapath, options updated in
+//! place. A bad interface (unknown type, missing device, bad tunnel
+//! options) gets its error recorded for the `error` column and a log line;
+//! the rest of the configuration still applies.
+//!
+//! Bridges of one datapath type share one datapath ("backer"), as in
+//! Open vSwitch: `dummy@ovs-dummy` holds the ports of every dummy bridge.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use ferrovs_dpif::{Dpif, OdpPort};
+
+use crate::cmdline::DummyMode;
+use crate::config::{BridgeCfg, Config, IfaceCfg};
+use crate::datapath;
+use crate::device::{random_mac, Device};
+use crate::ofport::{OfportAllocator, OFPP_LOCAL};
+
+mod local;
+mod port;
+mod show;
+
+use local::parse_mac;
+use port::{check_tunnel_options, is_tunnel, tunnel_dp_port};
+
+/// The OpenFlow side of one bridge (flow tables, the `punix:<rundir>/<bridge>.mgmt`
+/// service, controllers). The bridge tells it about ports as they come and go.
+pub trait OpenflowSwitch {
+    fn port_added(&mut self, name: &str, ofport: u16, odp_port: Option<OdpPort>);
+    fn port_removed(&mut self, name: &str, ofport: u16);
+    /// `bridge/dump-flows` output.
+    fn dump_flows(&self) -> String;
+}
+
+/// A datapath shared between the bridges of its type and the OpenFlow side
+/// (which installs flows and executes packets through it).
+pub type SharedDpif = Arc<Mutex<Box<dyn Dpif>>>;
+
+/// Locks a shared datapath; a panic elsewhere while holding it does not make
+/// it unusable.
+pub fn lock_dpif(d: &SharedDpif) -> MutexGuard<'_, Box<dyn Dpif>> {
+    d.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Creates the OpenFlow side of a bridge: `(bridge name, rundir, datapath
+/// id, its datapath)`.
+pub type OpenflowFactory =
+    Box<dyn Fn(&str, &Path, u64, SharedDpif) -> Result<Box<dyn OpenflowSwitch>, String>>;
+
+/// A running interface.
+pub struct Iface {
+    pub uuid: String,
+    pub name: String,
+    pub iface_type: String,
+    pub options: BTreeMap<String, String>,
+    pub ofport_request: Option<u16>,
+    /// The OpenFlow port number; `None` when the interface failed.
+    pub ofport: Option<u16>,
+    /// The datapath port; `None` for patch ports and failed interfaces.
+    pub odp_port: Option<OdpPort>,
+    /// The datapath port's name (tunnels share one, e.g. vxlan_sys_4789).
+    pub dp_port_name: Option<String>,
+    pub device: Option<Device>,
+    /// The text for the `error` column.
+    pub error: Option<String>,
+    /// Whether its status must be written even between full refreshes.
+    pub status_dirty: bool,
+    /// `mtu_request` as configured.
+    pub mtu_request: Option<i64>,
+    /// The MTU of a device whose MTU ferrovs keeps (dummy devices); `None`
+    /// for devices that have none (tunnel vports, patch ports) or report
+    /// their own (system devices).
+    pub mtu: Option<i64>,
+    /// Whether the device is a dummy standing in for another type
+    /// (`--enable-dummy=override|system`): no tunnel configuration then.
+    pub overridden: bool,
+}
+
+/// A running bridge.
+pub struct Bridge {
+    pub uuid: String,
+    pub name: String,
+    pub dp_type: String,
+    pub ifaces: BTreeMap<String, Iface>,
+    pub mac: String,
+    pub datapath_id: String,
+    /// Whether the Bridge row's status must be written.
+    pub status_dirty: bool,
+    ofports: OfportAllocator,
+    /// The OpenFlow service attaches here (set by the `OpenflowFactory`).
+    pub openflow: Option<Box<dyn OpenflowSwitch>>,
+}
+
+/// All bridges and the datapaths under them.
+pub struct Bridges {
+    pub dummy: Option<DummyMode>,
+    pub backers: BTreeMap<String, SharedDpif>,
+    pub bridges: BTreeMap<String, Bridge>,
+    /// How many interfaces use each shared datapath port, by (type, name).
+    dp_port_users: BTreeMap<(String, String), usize>,
+    /// Connects the OpenFlow side of each new bridge, when attached.
+    pub openflow_factory: Option<OpenflowFactory>,
+    rundir: std::path::PathBuf,
+}
+
+impl Bridges {
+    pub fn new(dummy: Option<DummyMode>, rundir: &Path) -> Bridges {
+        Bridges {
+            dummy,
+            backers: BTreeMap::new(),
+            bridges: BTreeMap::new(),
+            dp_port_users: BTreeMap::new(),
+            openflow_factory: None,
+            rundir: rundir.to_path_buf(),
+        }
+    }
+
+    /// Brings the running bridges to `cfg`, changing only what differs.
+    /// Returns whether anything changed.
+    pub fn reconfigure(&mut self, cfg: &Config) -> bool {
+        let mut changed = false;
+        // Bridges gone, or whose datapath type changed.
+        let stale: Vec<String> = self
+            .bridges
+            .iter()
+            .filter(|(name, br)| {
+                cfg.bridges
+                    .get(*name)
+                    .is_none_or(|c| c.datapath_type != br.dp_type || c.uuid != br.uuid)
+            })
+            .map(|(n, _)| n.clone())
+            .collect();
+        for name in stale {
+            self.destroy_bridge(&name);
+            changed = true;
+        }
+        // Removals everywhere before additions anywhere, so that an
+        // interface moving between bridges finds its name free.
+        for bcfg in cfg.bridges.values() {
+            changed |= self.prune_bridge(bcfg);
+        }
+        for (name, bcfg) in &cfg.bridges {
+            if !self.bridges.contains_key(name) {
+                if let Err(e) = self.create_bridge(bcfg) {
+                    log::error!(target: "bridge", "failed to create bridge {name}: {e}");
+                    continue;
+                }
+                changed = true;
+            }
+            changed |= self.grow_bridge(bcfg);
+        }
+        // Patch peers can only be judged once every bridge is in place.
+        self.check_patch_peers();
+        // Backers nobody uses any more go away.
+        let used: BTreeSet<String> = self.bridges.values().map(|b| b.dp_type.clone()).collect();
+        self.backers.retain(|t, _| used.contains(t));
+        changed
+    }
+
+    fn create_bridge(&mut self, cfg: &BridgeCfg) -> Result<(), String> {
+        if !self.backers.contains_key(&cfg.datapath_type) {
+            let dpif = datapath::open(&cfg.datapath_type, self.dummy)?;
+            self.backers
+                .insert(cfg.datapath_type.clone(), Arc::new(Mutex::new(dpif)));
+        }
+        let mac = cfg
+            .other_config
+            .get("hwaddr")
+            .filter(|m| parse_mac(m).is_some())
+            .cloned()
+            .unwrap_or_else(random_mac);
+        let datapath_id = cfg
+            .other_config
+            .get("datapath-id")
+            .filter(|d| d.len() == 16 && u64::from_str_radix(d, 16).is_ok())
+            .cloned()
+            .unwrap_or_else(|| format!("0000{}", mac.replace(':', "")));
+        let mut br = Bridge {
+            uuid: cfg.uuid.clone(),
+            name: cfg.name.clone(),
+            dp_type: cfg.datapath_type.clone(),
+            ifaces: BTreeMap::new(),
+            mac,
+            datapath_id,
+            status_dirty: true,
+            ofports: OfportAllocator::default(),
+            openflow: None,
+        };
+        br.ofports.take(OFPP_LOCAL);
+        if let Some(factory) = &self.openflow_factory {
+            let dpid = u64::from_str_radix(&br.datapath_id, 16).unwrap_or(0);
+            let dpif = self.backers.get(&cfg.datapath_type).cloned();
+            let made = match dpif {
+                Some(d) => factory(&br.name, &self.rundir, dpid, d),
+                None => Err("no datapath".to_string()),
+            };
+            match made {
+                Ok(of) => br.openflow = Some(of),
+                Err(e) => {
+                    log::error!(target: "bridge", "bridge {}: OpenFlow service failed: {e}", br.name)
+                }
+            }
+        }
+        log::info!(target: "bridge", "bridge {}: using datapath ID {}", br.name, br.datapath_id);
+        self.bridges.insert(cfg.name.clone(), br);
+        Ok(())
+    }
+
+    fn destroy_bridge(&mut self, name: &str) {
+        let Some(br) = self.bridges.get(name) else {
+            return;
+        };
+        let ifaces: Vec<String> = br.ifaces.keys().cloned().collect();
+        for i in ifaces {
+            self.remove_iface(name, &i);
+        }
+        self.bridges.remove(name);
+        log::info!(target: "bridge", "bridge {name}: deleted");
+    }
+
+    /// Applies the interface differences of one bridge.
+    /// Removes a bridge's interfaces that are gone or must be re-added, and
+    /// applies the changes that happen in place.
+    fn prune_bridge(&mut self, cfg: &BridgeCfg) -> bool {
+        let mut changed = false;
+        let Some(br) = self.bridges.get(&cfg.name) else {
+            return false;
+        };
+        // Interfaces gone, or changed in a way that needs a new port.
+        let mut stale: BTreeSet<String> = br
+            .ifaces
+            .iter()
+            .filter(|(n, i)| match cfg.ifaces.get(*n) {
+                None => true,
+                Some(c) => {
+                    // A failed interface is retried on every run, as stock
+                    // does (its device may have appeared).
+                    i.ofport.is_none()
+                        || c.uuid != i.uuid
+                        || c.iface_type != i.iface_type
+                        || (c.iface_type == "patch"
+                            && c.options.get("peer").is_none_or(|p| *p == c.name))
+                        || (is_tunnel(&c.iface_type)
+                            && !i.overridden
+                            && tunnel_dp_port(&c.iface_type, &c.options) != i.dp_port_name)
+                }
+            })
+            .map(|(n, _)| n.clone())
+            .collect();
+        // An interface whose ofport_request differs from its number moves
+        // there: re-added, together with the port in its way unless that
+        // one requested the same number (then neither moves), as stock.
+        let by_ofport: BTreeMap<u16, &Iface> = br
+            .ifaces
+            .values()
+            .filter_map(|i| i.ofport.map(|n| (n, i)))
+            .collect();
+        for (n, i) in &br.ifaces {
+            let Some(request) = cfg.ifaces.get(n).and_then(|c| c.ofport_request) else {
+                continue;
+            };
+            if i.ofport == Some(OFPP_LOCAL) || i.ofport == Some(request) || stale.contains(n) {
+                continue;
+            }
+            match by_ofport.get(&request) {
+                None => {
+                    stale.insert(n.clone());
+                }
+                Some(victim) => {
+                    let victim_request =
+                        cfg.ifaces.get(&victim.name).and_then(|c| c.ofport_request);
+                    if victim_request != Some(request) {
+                        stale.insert(victim.name.clone());
+                        stale.insert(n.clone());
+                    }
+                }
+            }
+        }
+        for n in stale {
+            self.remove_iface(&cfg.name, &n);
+            changed = true;
+        }
+        // Options that can change in place.
+        if let Some(br) = self.bridges.get_mut(&cfg.name) {
+            for (n, c) in &cfg.ifaces {
+                if let Some(i) = br.ifaces.get_mut(n) {
+                    if i.options != c.options {
+                        i.options = c.options.clone();
+                        i.status_dirty = true;
+                        if is_tunnel(&i.iface_type) && !i.overridden {
+                            i.error = check_tunnel_options(n, &i.iface_type, &i.options).err();
+                        }
+                        changed = true;
+                    }
+                    i.ofport_request = c.ofport_request;
+                    if i.mtu_request != c.mtu_request {
+                        i.mtu_request = c.mtu_request;
+                        if let (Some(m), Some(_)) = (c.mtu_request, i.mtu) {
+                            i.mtu = Some(m);
+                        }
+                        i.status_dirty = true;
+                    }
+                }
+            }
+        }
+        changed
+    }
+
+    /// Adds a bridge's new interfaces and settles its own settings.
+    fn grow_bridge(&mut self, cfg: &BridgeCfg) -> bool {
+        let mut changed = false;
+        // New interfaces: those requesting a port number first, as stock.
+        let Some(br) = self.bridges.get(&cfg.name) else {
+            return changed;
+        };
+        let mut new: Vec<&IfaceCfg> = cfg
+            .ifaces
+            .values()
+            .filter(|c| !br.ifaces.contains_key(&c.name))
+            .collect();
+        new.sort_by_key(|c| c.ofport_request.is_none());
+        for c in new {
+            self.add_iface(&cfg.name, c);
+            changed = true;
+        }
+        if let Some(br) = self.bridges.get_mut(&cfg.name) {
+            br.update_hwaddr(cfg);
+            br.update_internal_mtu();
+        }
+        changed
+    }
+
+    /// Removes every datapath (`exit --cleanup`).
+    pub fn destroy_datapaths(&mut self) {
+        let names: Vec<String> = self.bridges.keys().cloned().collect();
+        for n in names {
+            self.destroy_bridge(&n);
+        }
+        for (_, shared) in std::mem::take(&mut self.backers) {
+            let mut dpif = lock_dpif(&shared);
+            if let Err(e) = dpif.destroy() {
+                log::warn!(target: "dpif", "{}: failed to destroy datapath: {e}", dpif.name());
+            }
+        }
+    }
+
+    pub fn n_ports(&self) -> usize {
+        self.bridges.values().map(|b| b.ifaces.len()).sum()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::IfaceCfg;
+
+    fn iface(name: &str, t: &str, request: Option<u16>) -> IfaceCfg {
+        IfaceCfg {
+            uuid: format!("uuid-{name}"),
+            name: name.into(),
+            iface_type: t.into(),
+            options: BTreeMap::new(),
+            ofport_request: request,
+            mtu_request: None,
+        }
+    }
+
+    fn config(ifaces: Vec<IfaceCfg>) -> Config {
+        let mut bridges = BTreeMap::new();
+        bridges.insert(
+            "br0".to_string(),
+            BridgeCfg {
+                uuid: "uuid-br0".into(),
+                name: "br0".into(),
+                datapath_type: "dummy".into(),
+                other_config: BTreeMap::new(),
+                ifaces: ifaces.into_iter().map(|i| (i.name.clone(), i)).collect(),
+            },
+        );
+        Config {
+            ovs_uuid: Some("ovs".into()),
+            next_cfg: 1,
+            bridges,
+        }
+    }
+
+    /// Records what the bridge tells its OpenFlow side.
+    struct Recorder(Arc<Mutex<Vec<String>>>);
+
+    impl OpenflowSwitch for Recorder {
+        fn port_added(&mut self, name: &str, ofport: u16, odp_port: Option<OdpPort>) {
+            let mut log = self.0.lock().unwrap();
+            log.push(format!("add {name} {ofport} {odp_port:?}"));
+        }
+        fn port_removed(&mut self, name: &str, ofport: u16) {
+            self.0.lock().unwrap().push(format!("del {name} {ofport}"));
+        }
+        fn dump_flows(&self) -> String {
+            String::new()
+        }
+    }
+
+    #[test]
+    fn tells_the_openflow_side_about_ports_and_applies_only_differences() {
+        let events = Arc::new(Mutex::new(Vec::new()));
+        let mut b = Bridges::new(Some(DummyMode::Add), Path::new("/nonexistent"));
+        let ev = events.clone();
+        b.openflow_factory = Some(Box::new(move |name, _rundir, _dpid, dpif| {
+            assert_eq!(lock_dpif(&dpif).name(), "ovs-dummy");
+            ev.lock().unwrap().push(format!("bridge {name}"));
+            Ok(Box::new(Recorder(ev.clone())) as Box<dyn OpenflowSwitch>)
+        }));
+        let c1 = config(vec![
+            iface("br0", "internal", None),
+            iface("p1", "dummy", Some(5)),
+            iface("p2", "dummy", None),
+        ]);
+        assert!(b.reconfigure(&c1));
+        assert_eq!(
+            *events.lock().unwrap(),
+            vec![
+                "bridge br0",
+                "add p1 5 Some(1)",
+                "add br0 65534 Some(100)",
+                "add p2 1 Some(2)"
+            ]
+        );
+        events.lock().unwrap().clear();
+        // The same configuration again changes nothing.
+        assert!(!b.reconfigure(&c1));
+        assert!(events.lock().unwrap().is_empty());
+        // p1 goes and p2 asks for its number: p2 moves there.
+        let mut c2 = c1.clone();
+        if let Some(br) = c2.bridges.get_mut("br0") {
+            br.ifaces.insert("p2".into(), iface("p2", "dummy", Some(5)));
+            br.ifaces.remove("p1");
+        }
+        assert!(b.reconfigure(&c2));
+        assert_eq!(
+            *events.lock().unwrap(),
+            vec!["del p1 5", "del p2 1", "add p2 5 Some(2)"]
+        );
+        let br = b.bridges.get("br0").unwrap();
+        assert_eq!(br.ifaces.get("p2").and_then(|i| i.ofport), Some(5));
+    }
+
+    #[test]
+    fn bad_rows_get_errors_and_the_rest_applies() {
+        let mut b = Bridges::new(Some(DummyMode::Add), Path::new("/nonexistent"));
+        let mut tunnel = iface("vx", "vxlan", None);
+        tunnel
+            .options
+            .insert("remote_ip".into(), "not-an-ip".into());
+        let c = config(vec![
+            iface("br0", "internal", None),
+            iface("bad", "frobozz", None),
+            iface("nosuchdev0", "system", None),
+            tunnel,
+            iface("ok", "dummy", None),
+        ]);
+        b.reconfigure(&c);
+        let br = b.bridges.get("br0").unwrap();
+        let err = |n: &str| br.ifaces.get(n).and_then(|i| i.error.clone());
+        assert_eq!(
+            err("bad").as_deref(),
+            Some("could not open network device bad (Address family not supported by protocol)")
+        );
+        assert_eq!(
+            err("nosuchdev0").as_deref(),
+            Some("could not open network device nosuchdev0 (No such device)")
+        );
+        assert_eq!(
+            err("vx").as_deref(),
+            Some("vx: vxlan type requires valid 'remote_ip' argument")
+        );
+        assert_eq!(br.ifaces.get("ok").and_then(|i| i.ofport), Some(1));
+        // A bridge whose datapath type is unavailable is not created.
+        let mut c = c.clone();
+        if let Some(br) = c.bridges.get_mut("br0") {
+            br.datapath_type = "system".into();
+        }
+        b.reconfigure(&c);
+        assert!(b.bridges.is_empty());
+        assert!(b.backers.is_empty());
+    }
+}

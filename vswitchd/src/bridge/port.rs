@@ -1,0 +1,296 @@
+//! Interfaces: opening their devices, their datapath ports (shared by
+//! tunnels of one kind), removing them, and judging patch peers.
+
+use std::collections::BTreeMap;
+
+use ferrovs_dpif::{OdpPort, PortSpec};
+
+use super::{Bridges, Iface};
+use crate::cmdline::DummyMode;
+use crate::config::IfaceCfg;
+use crate::datapath;
+use crate::device::Device;
+use crate::ofport::OFPP_LOCAL;
+
+/// The datapath port a tunnel interface uses: one per tunnel type and UDP
+/// port, shared by every interface of that kind (stock's names).
+pub(super) fn tunnel_dp_port(
+    iface_type: &str,
+    options: &BTreeMap<String, String>,
+) -> Option<String> {
+    let (prefix, default_port) = match iface_type {
+        "vxlan" => ("vxlan_sys", Some(4789)),
+        "geneve" => ("genev_sys", Some(6081)),
+        "gre" => ("gre_sys", None),
+        _ => return None,
+    };
+    Some(match default_port {
+        Some(d) => {
+            let port = options
+                .get("dst_port")
+                .and_then(|p| p.parse::<u16>().ok())
+                .unwrap_or(d);
+            format!("{prefix}_{port}")
+        }
+        None => prefix.to_string(),
+    })
+}
+
+pub(super) fn is_tunnel(t: &str) -> bool {
+    matches!(t, "vxlan" | "geneve" | "gre")
+}
+
+/// Checks tunnel options the way the device would.
+pub(super) fn check_tunnel_options(
+    name: &str,
+    t: &str,
+    options: &BTreeMap<String, String>,
+) -> Result<(), String> {
+    match options.get("remote_ip").map(String::as_str) {
+        Some("flow") => {}
+        Some(ip) if ip.parse::<std::net::IpAddr>().is_ok() => {}
+        _ => {
+            return Err(format!(
+                "{name}: {t} type requires valid 'remote_ip' argument"
+            ))
+        }
+    }
+    if let Some(p) = options.get("dst_port") {
+        if p.parse::<u16>().is_err() {
+            return Err(format!("{name}: {t} type has bad 'dst_port' argument"));
+        }
+    }
+    Ok(())
+}
+
+impl Bridges {
+    pub(super) fn add_iface(&mut self, bridge: &str, c: &IfaceCfg) {
+        let Some(br) = self.bridges.get(bridge) else {
+            return;
+        };
+        let dp_type = br.dp_type.clone();
+        let is_local = c.name == bridge;
+        let mut iface = Iface {
+            uuid: c.uuid.clone(),
+            name: c.name.clone(),
+            iface_type: c.iface_type.clone(),
+            options: c.options.clone(),
+            ofport_request: c.ofport_request,
+            ofport: None,
+            odp_port: None,
+            dp_port_name: None,
+            device: None,
+            error: None,
+            status_dirty: true,
+            mtu_request: c.mtu_request,
+            mtu: None,
+            overridden: false,
+        };
+        let opened = self.open_iface(&dp_type, &mut iface);
+        let Some(br) = self.bridges.get_mut(bridge) else {
+            return;
+        };
+        match opened {
+            Err(e) => {
+                log::warn!(target: "bridge", "{e}");
+                iface.error = Some(e);
+            }
+            Ok(()) => {
+                let ofport = if is_local {
+                    Some(OFPP_LOCAL)
+                } else {
+                    br.ofports.alloc(c.ofport_request)
+                };
+                match ofport {
+                    Some(n) => {
+                        iface.ofport = Some(n);
+                        log::info!(target: "bridge", "bridge {bridge}: added interface {} on port {n}", c.name);
+                        if let Some(of) = br.openflow.as_mut() {
+                            of.port_added(&c.name, n, iface.odp_port);
+                        }
+                    }
+                    None => {
+                        let e = format!(
+                            "bridge {bridge}: no free OpenFlow port number for {}",
+                            c.name
+                        );
+                        log::warn!(target: "bridge", "{e}");
+                        iface.error = Some(e);
+                    }
+                }
+            }
+        }
+        if iface.ofport.is_none() {
+            // Give back what was taken.
+            let (odp, dpname) = (iface.odp_port.take(), iface.dp_port_name.take());
+            self.release_dp_port(&dp_type, odp, dpname);
+            iface.device = None;
+        }
+        if let Some(br) = self.bridges.get_mut(bridge) {
+            br.ifaces.insert(c.name.clone(), iface);
+        }
+    }
+
+    /// Creates the device and the datapath port of an interface.
+    fn open_iface(&mut self, dp_type: &str, iface: &mut Iface) -> Result<(), String> {
+        let name = iface.name.clone();
+        let t = iface.iface_type.clone();
+        // Like netdev-dummy's override levels: the device becomes a plain
+        // dummy device (patch ports stay patch ports).
+        iface.overridden = match self.dummy {
+            Some(DummyMode::Override) => {
+                t != "patch" && datapath::IFACE_TYPES.contains(&t.as_str())
+            }
+            Some(DummyMode::System) => t == "system",
+            _ => false,
+        };
+        let (device, dp_name) = match t.as_str() {
+            _ if iface.overridden => (Device::new_dummy(), Some(name.clone())),
+            "dummy" | "internal" | "dummy-internal" => (Device::new_dummy(), Some(name.clone())),
+            "system" | "tap" => (Device::open_system(&name)?, Some(name.clone())),
+            "patch" => {
+                // A patch port without a usable peer option fails to open;
+                // one whose peer merely does not exist yet opens (and
+                // reports that in its status).
+                match iface.options.get("peer") {
+                    None => {
+                        return Err(format!("{name}: patch type requires valid 'peer' argument"))
+                    }
+                    Some(p) if *p == name => {
+                        return Err(format!("{name}: patch peer must not be self"))
+                    }
+                    Some(_) => {}
+                }
+                (Device::new_virtual(), None)
+            }
+            t if is_tunnel(t) => {
+                check_tunnel_options(&name, t, &iface.options)?;
+                (Device::new_virtual(), tunnel_dp_port(t, &iface.options))
+            }
+            other => {
+                log::warn!(target: "netdev", "could not create netdev {name} of unknown type {other}");
+                return Err(format!(
+                    "could not open network device {name} (Address family not supported by protocol)"
+                ));
+            }
+        };
+        if let Some(dp_name) = dp_name {
+            let key = (dp_type.to_string(), dp_name.clone());
+            let shared = self
+                .backers
+                .get(dp_type)
+                .ok_or_else(|| format!("{name}: no datapath of type {dp_type}"))?;
+            let mut dpif = super::lock_dpif(shared);
+            let port_no = if self.dp_port_users.get(&key).copied().unwrap_or(0) > 0 {
+                dpif.port_query_by_name(&dp_name)
+                    .map_err(|e| format!("{name}: {e}"))?
+                    .port_no
+            } else {
+                let spec = PortSpec {
+                    name: dp_name.clone(),
+                    port_type: if iface.overridden && t != "internal" {
+                        "dummy".into()
+                    } else if t == "dummy-internal" {
+                        "internal".into()
+                    } else {
+                        t.clone()
+                    },
+                    port_no: None,
+                    options: iface
+                        .options
+                        .iter()
+                        .map(|(k, v)| (k.clone(), v.clone()))
+                        .collect(),
+                };
+                dpif.port_add(&spec)
+                    .map_err(|e| format!("error adding {name} as port {}: {e}", dpif.name()))?
+            };
+            *self.dp_port_users.entry(key).or_insert(0) += 1;
+            iface.odp_port = Some(port_no);
+            iface.dp_port_name = Some(dp_name);
+        }
+        if matches!(device, Device::Dummy { .. }) {
+            iface.mtu = Some(iface.mtu_request.unwrap_or(1500));
+        }
+        iface.device = Some(device);
+        Ok(())
+    }
+
+    fn release_dp_port(&mut self, dp_type: &str, odp: Option<OdpPort>, dp_name: Option<String>) {
+        let (Some(odp), Some(dp_name)) = (odp, dp_name) else {
+            return;
+        };
+        let key = (dp_type.to_string(), dp_name);
+        let users = self.dp_port_users.entry(key.clone()).or_insert(1);
+        *users = users.saturating_sub(1);
+        if *users == 0 {
+            self.dp_port_users.remove(&key);
+            if let Some(shared) = self.backers.get(dp_type) {
+                let mut dpif = super::lock_dpif(shared);
+                if let Err(e) = dpif.port_del(odp) {
+                    log::warn!(target: "dpif", "{}: failed to remove port {}: {e}", dpif.name(), key.1);
+                }
+            }
+        }
+    }
+
+    pub(super) fn remove_iface(&mut self, bridge: &str, name: &str) {
+        let Some(br) = self.bridges.get_mut(bridge) else {
+            return;
+        };
+        let Some(mut iface) = br.ifaces.remove(name) else {
+            return;
+        };
+        let dp_type = br.dp_type.clone();
+        if let Some(n) = iface.ofport {
+            if n != OFPP_LOCAL {
+                br.ofports.free(n);
+            }
+            if let Some(of) = br.openflow.as_mut() {
+                of.port_removed(name, n);
+            }
+            log::info!(target: "bridge", "bridge {bridge}: deleted interface {name} on port {n}");
+        }
+        let (odp, dpname) = (iface.odp_port.take(), iface.dp_port_name.take());
+        self.release_dp_port(&dp_type, odp, dpname);
+    }
+
+    /// Sets the error of every patch port whose peer is missing, the way
+    /// stock words it, and clears it when the peer appears.
+    pub(super) fn check_patch_peers(&mut self) {
+        // (bridge dp type, patch iface name) -> its peer option.
+        let mut patches: BTreeMap<String, (String, Option<String>)> = BTreeMap::new();
+        for br in self.bridges.values() {
+            for i in br.ifaces.values().filter(|i| i.iface_type == "patch") {
+                patches.insert(
+                    i.name.clone(),
+                    (br.dp_type.clone(), i.options.get("peer").cloned()),
+                );
+            }
+        }
+        for br in self.bridges.values_mut() {
+            for i in br
+                .ifaces
+                .values_mut()
+                .filter(|i| i.iface_type == "patch" && i.ofport.is_some())
+            {
+                let peer = i.options.get("peer");
+                let error = match peer {
+                    Some(p) => {
+                        let usable = patches.get(p).is_some_and(|(t, back)| {
+                            *t == br.dp_type && back.as_deref() == Some(&i.name)
+                        });
+                        (!usable).then(|| {
+                            format!("No usable peer '{p}' exists in '{}' datapath.", br.dp_type)
+                        })
+                    }
+                    None => None,
+                };
+                if error != i.error {
+                    i.error = error;
+                    i.status_dirty = true;
+                }
+            }
+        }
+    }
+}

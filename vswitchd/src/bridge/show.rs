@@ -1,0 +1,60 @@
+//! The `dpif/show` and `dpif/dump-dps` texts, laid out as stock prints them.
+
+use super::port::is_tunnel;
+use super::Bridges;
+
+impl Bridges {
+    /// The `dpif/show` text.
+    pub fn dpif_show(&mut self) -> String {
+        let mut out = String::new();
+        for (dp_type, shared) in &self.backers {
+            let mut dpif = super::lock_dpif(shared);
+            let stats = dpif.stats().unwrap_or_default();
+            out.push_str(&format!(
+                "{}@{}: hit:{} missed:{}\n",
+                dpif.dp_type(),
+                dpif.name(),
+                stats.n_hit,
+                stats.n_missed
+            ));
+            for br in self.bridges.values().filter(|b| &b.dp_type == dp_type) {
+                out.push_str(&format!("  {}:\n", br.name));
+                for i in br.ifaces.values() {
+                    let Some(ofport) = i.ofport else { continue };
+                    let odp = match i.odp_port {
+                        Some(n) => n.to_string(),
+                        None => "none".into(),
+                    };
+                    let shown_type = match i.iface_type.as_str() {
+                        "internal" | "dummy-internal" => "dummy-internal".to_string(),
+                        t => t.to_string(),
+                    };
+                    let mut line = format!("    {} {}/{}: ({}", i.name, ofport, odp, shown_type);
+                    let config: Vec<(&String, &String)> =
+                        if i.iface_type == "patch" || (is_tunnel(&i.iface_type) && !i.overridden) {
+                            i.options.iter().collect()
+                        } else {
+                            Vec::new()
+                        };
+                    for (k, (key, val)) in config.iter().enumerate() {
+                        line.push_str(&format!("{} {key}={val}", if k == 0 { ':' } else { ',' }));
+                    }
+                    line.push_str(")\n");
+                    out.push_str(&line);
+                }
+            }
+        }
+        out
+    }
+
+    /// The `dpif/dump-dps` text.
+    pub fn dump_dps(&self) -> String {
+        let mut dps: Vec<(&str, &str)> = self
+            .bridges
+            .values()
+            .map(|b| (b.dp_type.as_str(), b.name.as_str()))
+            .collect();
+        dps.sort();
+        dps.iter().map(|(t, n)| format!("{t}@{n}\n")).collect()
+    }
+}

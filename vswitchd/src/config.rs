@@ -1,0 +1,118 @@
+//! The desired configuration, read out of the database replica: the
+//! bridges, their interfaces and the settings reconfiguration acts on.
+
+use std::collections::{BTreeMap, HashSet};
+
+use crate::ovsdb::datum;
+use crate::ovsdb::Replica;
+
+/// An Interface row as reconfiguration sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IfaceCfg {
+    pub uuid: String,
+    pub name: String,
+    /// The `type` column; "" (system) is spelled `system` here.
+    pub iface_type: String,
+    pub options: BTreeMap<String, String>,
+    pub ofport_request: Option<u16>,
+    pub mtu_request: Option<i64>,
+}
+
+/// A Bridge row.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BridgeCfg {
+    pub uuid: String,
+    pub name: String,
+    /// `datapath_type`; "" is spelled `system` here.
+    pub datapath_type: String,
+    pub other_config: BTreeMap<String, String>,
+    /// Interfaces of all its ports, by name.
+    pub ifaces: BTreeMap<String, IfaceCfg>,
+}
+
+/// The whole desired configuration.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Config {
+    /// The Open_vSwitch row, if there is exactly one.
+    pub ovs_uuid: Option<String>,
+    pub next_cfg: i64,
+    pub bridges: BTreeMap<String, BridgeCfg>,
+}
+
+impl Config {
+    pub fn from_replica(r: &Replica) -> Config {
+        let mut cfg = Config::default();
+        let mut ovs_rows = r.table("Open_vSwitch");
+        let Some((ovs_uuid, ovs)) = ovs_rows.next() else {
+            return cfg;
+        };
+        if ovs_rows.next().is_some() {
+            log::warn!(target: "bridge", "database has more than one Open_vSwitch row; using none");
+            return cfg;
+        }
+        cfg.ovs_uuid = Some(ovs_uuid.clone());
+        cfg.next_cfg = datum::opt_int(ovs.get("next_cfg")).unwrap_or(0);
+        let mut seen_ifaces = HashSet::new();
+        let mut bridges: Vec<_> = datum::uuid_set(ovs.get("bridges"))
+            .into_iter()
+            .filter_map(|u| r.row("Bridge", &u).map(|row| (u, row)))
+            .collect();
+        bridges.sort_by_key(|(_, row)| datum::string(row.get("name")));
+        for (buuid, brow) in bridges {
+            let name = datum::string(brow.get("name"));
+            if name.is_empty() || cfg.bridges.contains_key(&name) {
+                log::warn!(target: "bridge", "bridge {name}: duplicate or empty name, skipping");
+                continue;
+            }
+            let dp_type = match datum::string(brow.get("datapath_type")) {
+                t if t.is_empty() => "system".to_string(),
+                t => t,
+            };
+            let mut ifaces = BTreeMap::new();
+            for puuid in datum::uuid_set(brow.get("ports")) {
+                let Some(prow) = r.row("Port", &puuid) else {
+                    continue;
+                };
+                for iuuid in datum::uuid_set(prow.get("interfaces")) {
+                    let Some(irow) = r.row("Interface", &iuuid) else {
+                        continue;
+                    };
+                    let iname = datum::string(irow.get("name"));
+                    if iname.is_empty() || !seen_ifaces.insert(iname.clone()) {
+                        log::warn!(target: "bridge", "bridge {name}: interface {iname} is already in use, skipping");
+                        continue;
+                    }
+                    let iface_type = match datum::string(irow.get("type")) {
+                        t if t.is_empty() => "system".to_string(),
+                        t => t,
+                    };
+                    let ofport_request = datum::opt_int(irow.get("ofport_request"))
+                        .and_then(|n| u16::try_from(n).ok())
+                        .filter(|n| (1..0xff00).contains(n));
+                    ifaces.insert(
+                        iname.clone(),
+                        IfaceCfg {
+                            uuid: iuuid,
+                            name: iname,
+                            iface_type,
+                            options: datum::str_map(irow.get("options")),
+                            ofport_request,
+                            mtu_request: datum::opt_int(irow.get("mtu_request")),
+                        },
+                    );
+                }
+            }
+            cfg.bridges.insert(
+                name.clone(),
+                BridgeCfg {
+                    uuid: buuid,
+                    name,
+                    datapath_type: dp_type,
+                    other_config: datum::str_map(brow.get("other_config")),
+                    ifaces,
+                },
+            );
+        }
+        cfg
+    }
+}

@@ -1,0 +1,227 @@
+//! What an interface's device reports for the Interface status columns.
+//!
+//! Devices that exist only in ferrovs (dummy, internal ports of a dummy
+//! datapath, tunnels and patch ports under it) report what stock's dummy
+//! and vport devices report. A `system` device is a real Linux interface:
+//! its facts come from sysfs (/sys/class/net/NAME).
+
+use std::collections::BTreeMap;
+use std::hash::{BuildHasher, Hasher};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU32, Ordering};
+
+/// Facts for the status columns.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct DeviceStatus {
+    pub ifindex: i64,
+    pub mac: String,
+    pub mtu: Option<i64>,
+    pub admin_up: bool,
+    pub link_up: bool,
+    pub link_speed: Option<i64>,
+    pub duplex: Option<String>,
+    pub statistics: BTreeMap<String, i64>,
+    pub status: BTreeMap<String, String>,
+}
+
+/// The kind of device behind an interface.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Device {
+    /// A device of the dummy datapath (types dummy and internal).
+    Dummy { mac: String },
+    /// A tunnel or patch port: configuration only, no packet counters of
+    /// its own beyond the basic four.
+    Virtual { mac: String },
+    /// A Linux network interface.
+    System { name: String },
+}
+
+static DUMMY_COUNT: AtomicU32 = AtomicU32::new(0);
+
+impl Device {
+    /// A new dummy device; the MACs run aa:55:aa:55:00:01, :02, ... as
+    /// stock's dummy devices do.
+    pub fn new_dummy() -> Device {
+        let n = DUMMY_COUNT.fetch_add(1, Ordering::Relaxed) + 1;
+        Device::Dummy {
+            mac: format!("aa:55:aa:55:{:02x}:{:02x}", (n >> 8) & 0xff, n & 0xff),
+        }
+    }
+
+    pub fn new_virtual() -> Device {
+        Device::Virtual { mac: random_mac() }
+    }
+
+    /// Opens a Linux interface; fails with stock's error text when it
+    /// does not exist.
+    pub fn open_system(name: &str) -> Result<Device, String> {
+        if name.is_empty() || name.contains('/') || name == "." || name == ".." {
+            return Err(format!(
+                "could not open network device {name} (Invalid argument)"
+            ));
+        }
+        if sys_path(name).exists() {
+            Ok(Device::System { name: name.into() })
+        } else {
+            Err(format!(
+                "could not open network device {name} (No such device)"
+            ))
+        }
+    }
+
+    /// Current facts.
+    pub fn status(&self) -> DeviceStatus {
+        match self {
+            Device::Dummy { mac } => {
+                let statistics = [
+                    "rx_bytes",
+                    "rx_custom_packets_1",
+                    "rx_custom_packets_2",
+                    "rx_packets",
+                    "rx_q0_bytes",
+                    "rx_q0_packets",
+                    "tx_bytes",
+                    "tx_packets",
+                    "tx_q0_bytes",
+                    "tx_q0_packets",
+                ]
+                .into_iter()
+                .map(|k| (k.to_string(), 0))
+                .collect();
+                DeviceStatus {
+                    ifindex: 0,
+                    mac: mac.clone(),
+                    mtu: Some(1500),
+                    admin_up: true,
+                    link_up: true,
+                    statistics,
+                    ..Default::default()
+                }
+            }
+            Device::Virtual { mac } => DeviceStatus {
+                ifindex: 0,
+                mac: mac.clone(),
+                admin_up: true,
+                link_up: true,
+                statistics: ["rx_bytes", "rx_packets", "tx_bytes", "tx_packets"]
+                    .into_iter()
+                    .map(|k| (k.to_string(), 0))
+                    .collect(),
+                ..Default::default()
+            },
+            Device::System { name } => system_status(name),
+        }
+    }
+}
+
+/// A random unicast, locally administered MAC.
+pub fn random_mac() -> String {
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u64(u64::from(DUMMY_COUNT.load(Ordering::Relaxed)));
+    let r = h.finish().to_be_bytes();
+    let b0 = (r[0] & 0xfe) | 0x02;
+    format!(
+        "{:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}",
+        b0, r[1], r[2], r[3], r[4], r[5]
+    )
+}
+
+fn sys_path(name: &str) -> PathBuf {
+    PathBuf::from("/sys/class/net").join(name)
+}
+
+fn read_sys(name: &str, file: &str) -> Option<String> {
+    std::fs::read_to_string(sys_path(name).join(file))
+        .ok()
+        .map(|s| s.trim().to_string())
+}
+
+fn read_num(name: &str, file: &str) -> Option<i64> {
+    read_sys(name, file).and_then(|s| {
+        if let Some(hex) = s.strip_prefix("0x") {
+            i64::from_str_radix(hex, 16).ok()
+        } else {
+            s.parse().ok()
+        }
+    })
+}
+
+fn system_status(name: &str) -> DeviceStatus {
+    const IFF_UP: i64 = 1;
+    let flags = read_num(name, "flags").unwrap_or(0);
+    let mut statistics = BTreeMap::new();
+    for (ours, theirs) in [
+        ("collisions", "collisions"),
+        ("rx_bytes", "rx_bytes"),
+        ("rx_crc_err", "rx_crc_errors"),
+        ("rx_dropped", "rx_dropped"),
+        ("rx_errors", "rx_errors"),
+        ("rx_frame_err", "rx_frame_errors"),
+        ("rx_missed_errors", "rx_missed_errors"),
+        ("rx_multicast_packets", "multicast"),
+        ("rx_over_err", "rx_over_errors"),
+        ("rx_packets", "rx_packets"),
+        ("tx_bytes", "tx_bytes"),
+        ("tx_dropped", "tx_dropped"),
+        ("tx_errors", "tx_errors"),
+        ("tx_packets", "tx_packets"),
+    ] {
+        if let Some(v) = read_num(name, &format!("statistics/{theirs}")) {
+            statistics.insert(ours.to_string(), v);
+        }
+    }
+    let mut status = BTreeMap::new();
+    if let Some(driver) = std::fs::read_link(sys_path(name).join("device/driver"))
+        .ok()
+        .and_then(|p| p.file_name().map(|f| f.to_string_lossy().into_owned()))
+    {
+        status.insert("driver_name".to_string(), driver);
+    }
+    DeviceStatus {
+        ifindex: read_num(name, "ifindex").unwrap_or(0),
+        mac: read_sys(name, "address").unwrap_or_default(),
+        mtu: read_num(name, "mtu"),
+        admin_up: flags & IFF_UP != 0,
+        link_up: read_num(name, "carrier") == Some(1),
+        // sysfs gives Mb/s; the column is bits per second.
+        link_speed: read_num(name, "speed")
+            .filter(|s| *s > 0)
+            .map(|s| s * 1_000_000),
+        duplex: read_sys(name, "duplex").filter(|d| d == "full" || d == "half"),
+        statistics,
+        status,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dummy_macs_count_up_and_random_macs_are_local_unicast() {
+        let Device::Dummy { mac: a } = Device::new_dummy() else {
+            panic!()
+        };
+        let Device::Dummy { mac: b } = Device::new_dummy() else {
+            panic!()
+        };
+        assert!(a.starts_with("aa:55:aa:55:") && a != b);
+        let m = random_mac();
+        let first = u8::from_str_radix(&m[..2], 16).unwrap();
+        assert_eq!(first & 0x03, 0x02);
+    }
+
+    #[test]
+    fn system_devices_come_from_sysfs() {
+        assert!(Device::open_system("../x").is_err());
+        assert_eq!(
+            Device::open_system("nosuchdev0").unwrap_err(),
+            "could not open network device nosuchdev0 (No such device)"
+        );
+        if std::path::Path::new("/sys/class/net/lo").exists() {
+            let st = Device::open_system("lo").unwrap().status();
+            assert!(st.ifindex > 0);
+            assert!(st.admin_up);
+        }
+    }
+}

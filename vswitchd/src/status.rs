@@ -1,0 +1,152 @@
+//! The status ovs-vswitchd writes back to the database, as transaction
+//! operations. Only columns whose value differs from what the replica
+//! holds are written, so an idle daemon sends nothing.
+
+use serde_json::{json, Map, Value};
+
+use crate::bridge::{Bridges, Iface};
+use crate::config::Config;
+use crate::datapath;
+use crate::ovsdb::{datum, Replica, Row};
+
+/// Adds `column = value` to `row` unless the replica already has it.
+fn put(row: &mut Map<String, Value>, current: Option<&Row>, column: &str, value: Value) {
+    if !datum::same_datum(current.and_then(|r| r.get(column)), &value) {
+        row.insert(column.to_string(), value);
+    }
+}
+
+fn update(table: &str, uuid: &str, row: Map<String, Value>) -> Value {
+    json!({
+        "op": "update",
+        "table": table,
+        "where": [["_uuid", "==", datum::uuid(uuid)]],
+        "row": Value::Object(row),
+    })
+}
+
+fn iface_columns(iface: &Iface, bridge_mac: &str, is_local: bool) -> Map<String, Value> {
+    let mut row = Map::new();
+    let opt = |v: Option<Value>| datum::optional(v);
+    row.insert("error".into(), opt(iface.error.as_ref().map(|e| json!(e))));
+    match (&iface.device, iface.ofport) {
+        (Some(dev), Some(ofport)) => {
+            let st = dev.status();
+            let mac = if is_local {
+                bridge_mac.to_string()
+            } else {
+                st.mac.clone()
+            };
+            row.insert("ofport".into(), json!(i64::from(ofport)));
+            row.insert("ifindex".into(), json!(st.ifindex));
+            row.insert("mac_in_use".into(), json!(mac));
+            row.insert(
+                "admin_state".into(),
+                json!(if st.admin_up { "up" } else { "down" }),
+            );
+            row.insert(
+                "link_state".into(),
+                json!(if st.link_up { "up" } else { "down" }),
+            );
+            row.insert("link_resets".into(), json!(0));
+            row.insert("link_speed".into(), opt(st.link_speed.map(|s| json!(s))));
+            row.insert("duplex".into(), opt(st.duplex.map(|d| json!(d))));
+            let mtu = iface.mtu.or(st.mtu);
+            row.insert("mtu".into(), opt(mtu.map(|m| json!(m))));
+            row.insert("statistics".into(), datum::map_of(st.statistics));
+            row.insert("status".into(), datum::map_of(st.status));
+        }
+        _ => {
+            row.insert("ofport".into(), json!(-1));
+            for c in [
+                "ifindex",
+                "mac_in_use",
+                "admin_state",
+                "link_state",
+                "link_resets",
+                "link_speed",
+                "duplex",
+                "mtu",
+            ] {
+                row.insert(c.into(), datum::empty_set());
+            }
+            row.insert(
+                "statistics".into(),
+                datum::map_of(Vec::<(String, i64)>::new()),
+            );
+            row.insert(
+                "status".into(),
+                datum::map_of(Vec::<(String, String)>::new()),
+            );
+        }
+    }
+    row
+}
+
+/// Operations that bring the status columns up to date; with `cur_cfg`,
+/// also marks the configuration `next_cfg` as applied.
+///
+/// Only rows marked dirty are looked at, unless `full` (the periodic
+/// refresh, which also picks up counters and link changes).
+pub fn status_ops(
+    bridges: &mut Bridges,
+    cfg: &Config,
+    replica: &Replica,
+    cur_cfg: Option<i64>,
+    full: bool,
+) -> Vec<Value> {
+    let mut ops = Vec::new();
+    for br in bridges.bridges.values_mut() {
+        let (bridge_name, bridge_mac) = (br.name.clone(), br.mac.clone());
+        for iface in br.ifaces.values_mut() {
+            if !(full || iface.status_dirty) {
+                continue;
+            }
+            iface.status_dirty = false;
+            let iface = &*iface;
+            let current = replica.row("Interface", &iface.uuid);
+            if current.is_none() {
+                continue;
+            }
+            let mut row = Map::new();
+            for (c, v) in iface_columns(iface, &bridge_mac, iface.name == bridge_name) {
+                put(&mut row, current, &c, v);
+            }
+            if !row.is_empty() {
+                ops.push(update("Interface", &iface.uuid, row));
+            }
+        }
+        if !(full || br.status_dirty) {
+            continue;
+        }
+        br.status_dirty = false;
+        let current = replica.row("Bridge", &br.uuid);
+        if current.is_some() {
+            let mut row = Map::new();
+            put(&mut row, current, "datapath_id", json!(br.datapath_id));
+            put(&mut row, current, "datapath_version", json!("<built-in>"));
+            if !row.is_empty() {
+                ops.push(update("Bridge", &br.uuid, row));
+            }
+        }
+    }
+    if let Some(ovs_uuid) = &cfg.ovs_uuid {
+        let current = replica.row("Open_vSwitch", ovs_uuid);
+        let mut row = Map::new();
+        if let Some(n) = cur_cfg {
+            put(&mut row, current, "cur_cfg", json!(n));
+        }
+        let dp_types = datapath::available_types(bridges.dummy)
+            .into_iter()
+            .map(|t| json!(t));
+        put(&mut row, current, "datapath_types", datum::set_of(dp_types));
+        // What stock writes when it was built without DPDK.
+        put(&mut row, current, "dpdk_version", json!("none"));
+        let if_types = datapath::IFACE_TYPES.iter().map(|t| json!(t));
+        put(&mut row, current, "iface_types", datum::set_of(if_types));
+        if !row.is_empty() {
+            ops.push(update("Open_vSwitch", ovs_uuid, row));
+        }
+    }
+    ops
+}

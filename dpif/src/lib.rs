@@ -10,6 +10,7 @@
 //! independent of how any one layer models them; `odp` parses and prints
 //! them.
 
+pub mod netdev;
 pub mod odp;
 
 use std::fmt;

@@ -68,6 +68,14 @@ pub fn from_odp(key: &[u8], mask: &[u8]) -> Result<(FlowKey, FlowKey), OdpError>
         let m = Key::from_nlattrs(mask)?;
         apply(&m.attrs, &mut fm, 0, n_vlans, Mode::Mask)?;
     }
+    // Like Open vSwitch's userspace datapath (and the kernel for
+    // recirc_id), every flow matches the input port and the
+    // recirculation id exactly; a key without an input port names none.
+    if k.find(crate::odp::OVS_KEY_ATTR_IN_PORT).is_none() {
+        fk.in_port = u32::MAX;
+    }
+    fm.in_port = u32::MAX;
+    fm.recirc_id = u32::MAX;
     // An exact type with no (further) tag in the key means "no tag there".
     if fm.eth_type != 0 && n_vlans < MAX_VLANS {
         fm.vlans[n_vlans].tci = 0xffff;

@@ -1,0 +1,451 @@
+//! The userspace datapath driven through the `Dpif` trait with dummy
+//! ports (no root needed): upcalls, flow table operations, actions,
+//! statistics, hostile frames.
+
+use std::time::{Duration, Instant};
+
+use ferrovs_dpif::netdev::{DeviceMode, NetdevDpif, UpcallReceiver};
+use ferrovs_dpif::odp::{self, FormatOptions, Key, KeyAttr};
+use ferrovs_dpif::{Dpif, Execute, FlowId, FlowPut, PortSpec, PutFlags, UpcallKind};
+use ferrovs_netdev::packet::Packet;
+use ferrovs_netdev::{csum, extract};
+
+const MAC1: [u8; 6] = [0x02, 0, 0, 0, 0, 1];
+const MAC2: [u8; 6] = [0x02, 0, 0, 0, 0, 2];
+
+fn udp_frame(src: [u8; 4], dst: [u8; 4], sport: u16, dport: u16, payload: &[u8]) -> Vec<u8> {
+    let mut f = Vec::new();
+    f.extend_from_slice(&MAC2);
+    f.extend_from_slice(&MAC1);
+    f.extend_from_slice(&0x0800u16.to_be_bytes());
+    let tot = 20 + 8 + payload.len();
+    let mut ip = vec![0x45, 0, 0, 0, 0, 1, 0x40, 0, 64, 17, 0, 0];
+    ip[2..4].copy_from_slice(&(tot as u16).to_be_bytes());
+    ip.extend_from_slice(&src);
+    ip.extend_from_slice(&dst);
+    let c = csum::checksum(&ip);
+    ip[10..12].copy_from_slice(&c.to_be_bytes());
+    f.extend_from_slice(&ip);
+    let mut udp = Vec::new();
+    udp.extend_from_slice(&sport.to_be_bytes());
+    udp.extend_from_slice(&dport.to_be_bytes());
+    udp.extend_from_slice(&((8 + payload.len()) as u16).to_be_bytes());
+    udp.extend_from_slice(&[0, 0]);
+    udp.extend_from_slice(payload);
+    let ps = csum::pseudo_v4(
+        u32::from_be_bytes(src),
+        u32::from_be_bytes(dst),
+        17,
+        udp.len(),
+    );
+    let c = !csum::fold(csum::add(ps, &udp));
+    udp[6..8].copy_from_slice(&c.to_be_bytes());
+    f.extend_from_slice(&udp);
+    f
+}
+
+/// Checks the IPv4 header checksum and the UDP/TCP checksum of a frame.
+fn checksums_ok(f: &[u8]) -> bool {
+    let x = extract(f, &Default::default());
+    let (l3, l4) = (x.layers.l3.unwrap(), x.layers.l4.unwrap());
+    let ihl = usize::from(f[l3] & 15) * 4;
+    if csum::checksum(&f[l3..l3 + ihl]) != 0 {
+        return false;
+    }
+    let tot = usize::from(u16::from_be_bytes([f[l3 + 2], f[l3 + 3]]));
+    let seg = &f[l4..l3 + tot];
+    let ps = csum::pseudo_v4(x.key.nw_src, x.key.nw_dst, x.key.nw_proto, seg.len());
+    csum::fold(csum::add(ps, seg)) == 0xffff
+}
+
+struct Setup {
+    dp: NetdevDpif,
+    rx: UpcallReceiver,
+}
+
+fn setup(name: &str) -> Setup {
+    let mut dp = NetdevDpif::create(name, DeviceMode::AllDummy).unwrap();
+    let rx = dp.upcall_receiver().unwrap();
+    for p in ["p1", "p2", "p3"] {
+        dp.port_add(&PortSpec {
+            name: p.into(),
+            port_type: "system".into(),
+            ..Default::default()
+        })
+        .unwrap();
+    }
+    Setup { dp, rx }
+}
+
+fn put(dp: &mut NetdevDpif, flow: &str, actions: &str) {
+    let f = odp::parse_flow(flow, None).unwrap();
+    let a = odp::parse_actions(actions, None).unwrap();
+    dp.flow_put(&FlowPut {
+        flags: PutFlags {
+            create: true,
+            ..Default::default()
+        },
+        key: &f.key,
+        mask: &f.mask,
+        actions: &a,
+        ufid: f.ufid,
+    })
+    .unwrap();
+}
+
+fn inject(dp: &NetdevDpif, port: u32, frame: &[u8]) {
+    dp.dummy_device(port)
+        .unwrap()
+        .inject(Packet::from_bytes(frame));
+}
+
+/// Waits until port `port` has sent `n` frames, returns them.
+fn sent(dp: &NetdevDpif, port: u32, n: usize) -> Vec<Vec<u8>> {
+    let dev = dp.dummy_device(port).unwrap();
+    let mut out = Vec::new();
+    let t = Instant::now();
+    while out.len() < n && t.elapsed() < Duration::from_secs(5) {
+        out.extend(dev.take_sent().into_iter().map(|p| p.data().to_vec()));
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    out
+}
+
+fn key_text(key: &[u8]) -> String {
+    Key::from_nlattrs(key).unwrap().to_text()
+}
+
+#[test]
+fn ports_are_numbered_like_stock() {
+    let mut s = setup("dpn0");
+    let ports = s.dp.port_dump().unwrap();
+    let names: Vec<_> = ports.iter().map(|p| (p.port_no, p.name.as_str())).collect();
+    assert_eq!(names, vec![(0, "dpn0"), (1, "p1"), (2, "p2"), (3, "p3")]);
+    assert_eq!(s.dp.port_query_by_number(0).unwrap().port_type, "internal");
+    s.dp.port_del(2).unwrap();
+    let n =
+        s.dp.port_add(&PortSpec {
+            name: "p4".into(),
+            port_type: "system".into(),
+            ..Default::default()
+        })
+        .unwrap();
+    assert_eq!(n, 2, "lowest free number is reused");
+    assert_eq!(s.dp.port_query_by_name("p4").unwrap().port_no, 2);
+    assert!(s.dp.port_del(0).is_err());
+    assert_eq!(
+        s.dp.port_add(&PortSpec {
+            name: "p1".into(),
+            ..Default::default()
+        })
+        .unwrap_err()
+        .errno,
+        libc::EEXIST
+    );
+    let _ = s.rx.try_recv();
+}
+
+#[test]
+fn miss_upcall_carries_key_and_packet() {
+    let s = setup("dpn1");
+    let f = udp_frame([10, 0, 0, 1], [10, 0, 0, 2], 1234, 80, b"hello");
+    inject(&s.dp, 1, &f);
+    let u =
+        s.rx.recv_timeout(Duration::from_secs(5))
+            .expect("miss upcall");
+    assert_eq!(u.kind, UpcallKind::Miss);
+    assert_eq!(u.packet, f);
+    let k = key_text(&u.key);
+    for part in [
+        "in_port(1)",
+        "eth(src=02:00:00:00:00:01,dst=02:00:00:00:00:02)",
+        "eth_type(0x0800)",
+        "ipv4(src=10.0.0.1,dst=10.0.0.2,proto=17,tos=0,ttl=64,frag=no)",
+        "udp(src=1234,dst=80)",
+        "recirc_id(0)",
+    ] {
+        assert!(k.contains(part), "{part} not in {k}");
+    }
+}
+
+#[test]
+fn flows_forward_and_count() {
+    let mut s = setup("dpn2");
+    put(&mut s.dp, "in_port(1),eth_type(0x0800),ipv4(proto=17)", "2");
+    put(&mut s.dp, "in_port(2)", "1,3");
+    let f = udp_frame([10, 0, 0, 1], [10, 0, 0, 2], 1, 2, b"x");
+    for _ in 0..5 {
+        inject(&s.dp, 1, &f);
+    }
+    let out = sent(&s.dp, 2, 5);
+    assert_eq!(out.len(), 5);
+    assert!(out.iter().all(|p| *p == f));
+    inject(&s.dp, 2, &f);
+    assert_eq!(sent(&s.dp, 1, 1), vec![f.clone()]);
+    assert_eq!(sent(&s.dp, 3, 1), vec![f.clone()]);
+
+    let flows = s.dp.flow_dump().unwrap();
+    assert_eq!(flows.len(), 2);
+    let mut by_text: Vec<(String, u64, u64)> = flows
+        .iter()
+        .map(|fl| {
+            let mut t = String::new();
+            odp::format_flow(&fl.key, &fl.mask, &FormatOptions::default(), &mut t).unwrap();
+            (t, fl.stats.n_packets, fl.stats.n_bytes)
+        })
+        .collect();
+    by_text.sort();
+    let len = f.len() as u64;
+    assert_eq!(by_text[0].1, 5, "{by_text:?}");
+    assert_eq!(by_text[0].2, 5 * len);
+    assert_eq!(by_text[1].1, 1);
+    let st = s.dp.stats().unwrap();
+    assert_eq!(st.n_hit, 6);
+    assert_eq!(st.n_missed, 0);
+    assert_eq!(st.n_flows, 2);
+    assert_eq!(st.n_masks, 2);
+    // An ICMP packet from port 1 does not match the UDP flow: a miss.
+    let mut tcp = f.clone(); // now ICMP
+    tcp[23] = 1;
+    inject(&s.dp, 1, &tcp);
+    let u = s.rx.recv_timeout(Duration::from_secs(5)).expect("miss");
+    assert_eq!(u.kind, UpcallKind::Miss);
+    assert_eq!(s.dp.stats().unwrap().n_missed, 1);
+}
+
+#[test]
+fn flow_get_modify_delete_flush() {
+    let mut s = setup("dpn3");
+    let fl = odp::parse_flow(
+        "ufid:11111111-2222-3333-4444-555555555555,in_port(1),eth_type(0x0806)",
+        None,
+    )
+    .unwrap();
+    let a2 = odp::parse_actions("2", None).unwrap();
+    let a3 = odp::parse_actions("3", None).unwrap();
+    let mut p = FlowPut {
+        flags: PutFlags {
+            create: true,
+            ..Default::default()
+        },
+        key: &fl.key,
+        mask: &fl.mask,
+        actions: &a2,
+        ufid: fl.ufid,
+    };
+    assert_eq!(s.dp.flow_put(&p).unwrap(), None);
+    assert_eq!(s.dp.flow_put(&p).unwrap_err().errno, libc::EEXIST);
+    let ufid = fl.ufid.unwrap();
+    let got = s.dp.flow_get(FlowId::Ufid(ufid)).unwrap();
+    assert_eq!(got.actions, a2);
+    assert_eq!(got.key, fl.key);
+    assert_eq!(got.mask, fl.mask);
+    // An ARP request from port 1 follows the flow.
+    let mut arp = Vec::new();
+    arp.extend_from_slice(&[0xff; 6]);
+    arp.extend_from_slice(&MAC1);
+    arp.extend_from_slice(&[8, 6, 0, 1, 8, 0, 6, 4, 0, 1]);
+    arp.extend_from_slice(&MAC1);
+    arp.extend_from_slice(&[10, 0, 0, 1, 0, 0, 0, 0, 0, 0, 10, 0, 0, 2]);
+    inject(&s.dp, 1, &arp);
+    assert_eq!(sent(&s.dp, 2, 1).len(), 1);
+    // Modify: new actions, stats kept and returned.
+    p.flags = PutFlags {
+        modify: true,
+        ..Default::default()
+    };
+    p.actions = &a3;
+    let old = s.dp.flow_put(&p).unwrap().unwrap();
+    assert_eq!(old.n_packets, 1);
+    inject(&s.dp, 1, &arp);
+    assert_eq!(sent(&s.dp, 3, 1).len(), 1);
+    assert_eq!(
+        s.dp.flow_get(FlowId::Key(&fl.key)).unwrap().stats.n_packets,
+        2
+    );
+    let st = s.dp.flow_del(FlowId::Ufid(ufid)).unwrap();
+    assert_eq!(st.n_packets, 2);
+    assert_eq!(
+        s.dp.flow_get(FlowId::Ufid(ufid)).unwrap_err().errno,
+        libc::ENOENT
+    );
+    // Deleted: the next ARP is a miss (the exact-match cache let go).
+    inject(&s.dp, 1, &arp);
+    assert!(s.rx.recv_timeout(Duration::from_secs(5)).is_some());
+    put(&mut s.dp, "in_port(2)", "1");
+    put(&mut s.dp, "in_port(3)", "1");
+    assert_eq!(s.dp.flow_dump().unwrap().len(), 2);
+    s.dp.flow_flush().unwrap();
+    assert!(s.dp.flow_dump().unwrap().is_empty());
+    assert_eq!(s.dp.stats().unwrap().n_masks, 0);
+}
+
+#[test]
+fn set_actions_fix_checksums() {
+    let mut s = setup("dpn4");
+    put(
+        &mut s.dp,
+        "in_port(1),eth_type(0x0800),ipv4(proto=17)",
+        "set(eth(src=02:aa:aa:aa:aa:aa)),set(ipv4(src=192.168.7.9,ttl=9)),set(udp(dst=5353)),2",
+    );
+    let f = udp_frame([10, 0, 0, 1], [10, 0, 0, 2], 1111, 2222, b"payload!");
+    inject(&s.dp, 1, &f);
+    let out = sent(&s.dp, 2, 1);
+    let o = &out[0];
+    assert_eq!(&o[6..12], &[2, 0xaa, 0xaa, 0xaa, 0xaa, 0xaa]);
+    let k = extract(o, &Default::default()).key;
+    assert_eq!(k.nw_src, u32::from_be_bytes([192, 168, 7, 9]));
+    assert_eq!(k.nw_ttl, 9);
+    assert_eq!(k.tp_dst, 5353);
+    assert_eq!(k.tp_src, 1111);
+    assert!(checksums_ok(o), "checksums broken after set");
+    // Masked set of the destination's low byte only.
+    put(
+        &mut s.dp,
+        "in_port(3),eth_type(0x0800)",
+        "set(ipv4(dst=0.0.0.77/0.0.0.255)),2",
+    );
+    inject(&s.dp, 3, &f);
+    let o = &sent(&s.dp, 2, 1)[0];
+    let k = extract(o, &Default::default()).key;
+    assert_eq!(k.nw_dst, u32::from_be_bytes([10, 0, 0, 77]));
+    assert!(checksums_ok(o));
+}
+
+#[test]
+fn vlan_push_pop_and_match() {
+    let mut s = setup("dpn5");
+    put(&mut s.dp, "in_port(1)", "push_vlan(vid=10,pcp=3),2");
+    put(
+        &mut s.dp,
+        "in_port(2),eth_type(0x8100),vlan(vid=10,pcp=3),encap(eth_type(0x0800))",
+        "pop_vlan,3",
+    );
+    let f = udp_frame([10, 0, 0, 1], [10, 0, 0, 2], 1, 2, b"v");
+    inject(&s.dp, 1, &f);
+    let tagged = sent(&s.dp, 2, 1).remove(0);
+    assert_eq!(&tagged[12..16], &[0x81, 0x00, 0x60, 0x0a]);
+    assert_eq!(&tagged[16..], &f[12..]);
+    inject(&s.dp, 2, &tagged);
+    assert_eq!(sent(&s.dp, 3, 1), vec![f.clone()]);
+    // The untagged frame on port 2 does not match the VLAN flow.
+    inject(&s.dp, 2, &f);
+    let u = s.rx.recv_timeout(Duration::from_secs(5)).unwrap();
+    assert!(key_text(&u.key).contains("in_port(2)"));
+}
+
+#[test]
+fn userspace_action_and_execute_and_recirc() {
+    let mut s = setup("dpn6");
+    put(
+        &mut s.dp,
+        "in_port(1)",
+        "userspace(pid=0,userdata(0102030405060708)),2",
+    );
+    let f = udp_frame([10, 0, 0, 1], [10, 0, 0, 2], 1, 2, b"u");
+    inject(&s.dp, 1, &f);
+    let u = s.rx.recv_timeout(Duration::from_secs(5)).unwrap();
+    assert_eq!(u.kind, UpcallKind::Action);
+    assert_eq!(u.userdata.as_deref(), Some(&[1u8, 2, 3, 4, 5, 6, 7, 8][..]));
+    assert_eq!(u.packet, f);
+    assert_eq!(sent(&s.dp, 2, 1).len(), 1);
+
+    // execute: output straight to port 3.
+    let meta = Key::new(vec![KeyAttr::InPort(1)]).to_nlattrs().unwrap();
+    let a = odp::parse_actions("3", None).unwrap();
+    s.dp.execute(&Execute {
+        packet: &f,
+        key: &meta,
+        actions: &a,
+        probe: false,
+        mru: 0,
+    })
+    .unwrap();
+    assert_eq!(sent(&s.dp, 3, 1), vec![f.clone()]);
+
+    // Recirculation: recirc_id(5) packets go to port 3.
+    put(&mut s.dp, "recirc_id(5),in_port(1)", "3");
+    let a = odp::parse_actions("recirc(5)", None).unwrap();
+    s.dp.execute(&Execute {
+        packet: &f,
+        key: &meta,
+        actions: &a,
+        probe: false,
+        mru: 0,
+    })
+    .unwrap();
+    assert_eq!(sent(&s.dp, 3, 1), vec![f.clone()]);
+    // A recirculation loop is cut off and counted.
+    put(&mut s.dp, "recirc_id(6),in_port(1)", "recirc(6)");
+    let a = odp::parse_actions("recirc(6)", None).unwrap();
+    s.dp.execute(&Execute {
+        packet: &f,
+        key: &meta,
+        actions: &a,
+        probe: false,
+        mru: 0,
+    })
+    .unwrap();
+    assert_eq!(s.dp.drop_stats().recirc, 1);
+}
+
+#[test]
+fn clone_trunc_check_pkt_len_hash_sample() {
+    let mut s = setup("dpn7");
+    put(
+        &mut s.dp,
+        "in_port(1)",
+        "clone(trunc(20),2),check_pkt_len(size=60,gt(3),le(2)),hash(l4(0)),sample(sample=0%,actions(3))",
+    );
+    let small = udp_frame([10, 0, 0, 1], [10, 0, 0, 2], 1, 2, b"s");
+    let big = udp_frame([10, 0, 0, 1], [10, 0, 0, 2], 1, 2, &[7u8; 100]);
+    inject(&s.dp, 1, &small);
+    let o2 = sent(&s.dp, 2, 2);
+    assert_eq!(o2.len(), 2);
+    assert_eq!(o2[0].len(), 20, "clone(trunc) output cut to 20 bytes");
+    assert_eq!(o2[1], small, "le branch gets the whole small frame");
+    inject(&s.dp, 1, &big);
+    assert_eq!(
+        sent(&s.dp, 3, 1),
+        vec![big.clone()],
+        "gt branch for the big frame"
+    );
+    assert_eq!(sent(&s.dp, 2, 1).len(), 1);
+}
+
+#[test]
+fn hostile_frames_are_dropped_and_counted() {
+    let mut s = setup("dpn8");
+    put(&mut s.dp, "in_port(1)", "2");
+    let f = udp_frame([10, 0, 0, 1], [10, 0, 0, 2], 1, 2, b"xyz");
+    let bad: Vec<Vec<u8>> = vec![
+        vec![],
+        vec![1, 2, 3],
+        f[..13].to_vec(),
+        f[..20].to_vec(), // IPv4 header cut
+        {
+            let mut g = f.clone();
+            g[14] = 0x43; // IHL 3
+            g
+        },
+        {
+            let mut g = f.clone();
+            g[16] = 0xff; // total length beyond the frame
+            g
+        },
+    ];
+    for b in &bad {
+        inject(&s.dp, 1, b);
+    }
+    // A giant frame and a jumbo frame are fine for a dummy port: forwarded.
+    let jumbo = udp_frame([10, 0, 0, 1], [10, 0, 0, 2], 1, 2, &vec![1u8; 8000]);
+    inject(&s.dp, 1, &jumbo);
+    let out = sent(&s.dp, 2, 1);
+    assert_eq!(out, vec![jumbo]);
+    let t = Instant::now();
+    while s.dp.drop_stats().invalid < bad.len() as u64 && t.elapsed() < Duration::from_secs(5) {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    assert_eq!(s.dp.drop_stats().invalid, bad.len() as u64);
+    assert!(s.rx.try_recv().is_none(), "no upcall for garbage");
+}

@@ -59,18 +59,24 @@ fn prerequisites() -> bool {
     ok
 }
 
-/// Two namespaces with a veth pair each; removed on drop.
+/// Two namespaces with a veth pair each (plus any extra namespaces);
+/// removed on drop.
 struct Topo {
-    ns: [String; 2],
-    host: [String; 2],
+    ns: Vec<String>,
+    host: Vec<String>,
+}
+
+/// A name prefix unique to this process and call.
+fn unique(tag: char) -> String {
+    format!("fvn{}{tag}", std::process::id() % 100_000)
 }
 
 impl Topo {
-    fn new() -> Topo {
-        let id = std::process::id() % 100_000;
+    fn new(tag: char) -> Topo {
+        let p = unique(tag);
         let t = Topo {
-            ns: [format!("fvn{id}a"), format!("fvn{id}b")],
-            host: [format!("fvn{id}ha"), format!("fvn{id}hb")],
+            ns: vec![format!("{p}a"), format!("{p}b")],
+            host: vec![format!("{p}ha"), format!("{p}hb")],
         };
         for i in 0..2 {
             let (ns, host) = (&t.ns[i], &t.host[i]);
@@ -102,9 +108,11 @@ impl Topo {
 
 impl Drop for Topo {
     fn drop(&mut self) {
-        for i in 0..2 {
-            let _ = run(&["ip", "netns", "del", &self.ns[i]]);
-            let _ = run(&["ip", "link", "del", &self.host[i]]);
+        for ns in &self.ns {
+            let _ = run(&["ip", "netns", "del", ns]);
+        }
+        for h in &self.host {
+            let _ = run(&["ip", "link", "del", h]);
         }
     }
 }
@@ -129,7 +137,7 @@ const SERVER: &str = r#"
 import socket, hashlib
 s = socket.socket()
 s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-s.bind(("10.77.0.2", 5201))
+s.bind(("0.0.0.0", 5201))
 s.listen(1)
 s.settimeout(60)
 c, _ = s.accept()
@@ -163,12 +171,49 @@ s.close()
 print(len(data), hashlib.sha256(data).hexdigest())
 "#;
 
+/// Sends 24 MiB over TCP from namespace `from` to a server in `to`
+/// listening at `addr`; asserts that every byte arrived intact.
+fn tcp_transfer(from: &str, to: &str, addr: &str) {
+    let server = Command::new("ip")
+        .args(["netns", "exec", to, "python3", "-c", SERVER])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let client = Command::new("ip")
+        .args([
+            "netns",
+            "exec",
+            from,
+            "python3",
+            "-c",
+            &CLIENT.replace("10.77.0.2", addr),
+        ])
+        .output()
+        .unwrap();
+    let server = server.wait_with_output().unwrap();
+    let sent = String::from_utf8_lossy(&client.stdout).trim().to_string();
+    let got = String::from_utf8_lossy(&server.stdout).trim().to_string();
+    assert!(
+        client.status.success(),
+        "client: {}",
+        String::from_utf8_lossy(&client.stderr)
+    );
+    assert!(
+        server.status.success(),
+        "server: {}",
+        String::from_utf8_lossy(&server.stderr)
+    );
+    assert_eq!(sent, got, "TCP transfer corrupted or short");
+    assert!(sent.starts_with("25165824 "), "{sent}");
+}
+
 #[test]
 fn ping_and_tcp_between_namespaces() {
     if !prerequisites() {
         return;
     }
-    let topo = Topo::new();
+    let topo = Topo::new('v');
     // TX checksum offload (and with it TSO) stays on in the namespaces.
     let features = must(&[
         "ip",
@@ -184,7 +229,7 @@ fn ping_and_tcp_between_namespaces() {
         "expected TX offload on by default: {features}"
     );
 
-    let dp_name = format!("fvn{}dp", std::process::id() % 100_000);
+    let dp_name = format!("{}dp", unique('v'));
     let mut dp = NetdevDpif::create(&dp_name, DeviceMode::Real).unwrap();
     let upcalls = dp.upcall_receiver().unwrap();
     // The local port is a tap device named after the datapath.
@@ -287,4 +332,65 @@ fn ping_and_tcp_between_namespaces() {
         dp.drop_stats()
     );
     dp.destroy().unwrap();
+}
+
+/// The datapath's local port (a tap device) moved into a third namespace
+/// with an address: it reaches both veth namespaces, by ping and TCP in
+/// both directions.
+#[test]
+fn internal_port_with_address() {
+    if !prerequisites() {
+        return;
+    }
+    let mut topo = Topo::new('i');
+    let dp_name = format!("{}dp", unique('i'));
+    let ns3 = format!("{}c", unique('i'));
+    must(&["ip", "netns", "add", &ns3]);
+    topo.ns.push(ns3.clone());
+    let mut dp = NetdevDpif::create(&dp_name, DeviceMode::Real).unwrap();
+    for h in topo.host.clone() {
+        dp.port_add(&PortSpec {
+            name: h,
+            port_type: "system".into(),
+            ..Default::default()
+        })
+        .unwrap();
+    }
+    // The tap keeps working after it moves: its descriptor stays ours.
+    must(&["ip", "link", "set", &dp_name, "netns", &ns3]);
+    must(&[
+        "ip",
+        "-n",
+        &ns3,
+        "addr",
+        "add",
+        "10.77.0.3/24",
+        "dev",
+        &dp_name,
+    ]);
+    must(&["ip", "-n", &ns3, "link", "set", &dp_name, "up"]);
+    put(&mut dp, "in_port(0)", "1,2");
+    put(&mut dp, "in_port(1)", "0,2");
+    put(&mut dp, "in_port(2)", "0,1");
+    for (ns, dst) in [(&ns3, "10.77.0.1"), (&topo.ns[1], "10.77.0.3")] {
+        let ping = Command::new("ip")
+            .args([
+                "netns", "exec", ns, "ping", "-c", "2", "-i", "0.2", "-W", "2", dst,
+            ])
+            .output()
+            .unwrap();
+        assert!(
+            ping.status.success(),
+            "ping {dst} from {ns} failed: {}",
+            String::from_utf8_lossy(&ping.stdout)
+        );
+    }
+    tcp_transfer(&ns3, &topo.ns[1], "10.77.0.2");
+    tcp_transfer(&topo.ns[0], &ns3, "10.77.0.3");
+    let local = dp.port_stats(0).unwrap();
+    assert!(
+        local.rx_bytes > 25_000_000 && local.tx_bytes > 25_000_000,
+        "{local:?}"
+    );
+    eprintln!("internal port: {local:?}, drops {:?}", dp.drop_stats());
 }

@@ -214,6 +214,11 @@ fn poll_loop(core: &DpCore) {
                 continue;
             }
         };
+        // Ports may have changed while we waited: output with the current
+        // table (the devices polled above stay valid, they are shared).
+        if core.port_gen.load(Ordering::Acquire) != gen {
+            table = core.port_table();
+        }
         for (&i, r) in live.iter().zip(ready) {
             if !r {
                 continue;

@@ -27,6 +27,17 @@ pub use tap::TapDev;
 /// Largest frame a device reads (a GSO super-frame plus headers).
 pub const MAX_FRAME: usize = 65536 + 128;
 
+thread_local! {
+    static SCRATCH: std::cell::RefCell<Vec<u8>> = std::cell::RefCell::new(vec![0; MAX_FRAME]);
+}
+
+/// Runs `f` with this thread's receive buffer (MAX_FRAME bytes), so that
+/// receiving a small frame costs a copy of its length, not a fresh
+/// 64 KiB buffer.
+pub(crate) fn with_scratch<R>(f: impl FnOnce(&mut [u8]) -> R) -> R {
+    SCRATCH.with(|s| f(&mut s.borrow_mut()))
+}
+
 /// Device counters, as the Interface table's `statistics` column names
 /// them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]

@@ -7,8 +7,8 @@ use std::io;
 use std::os::fd::RawFd;
 
 use super::sys::{self, PacketSocket, VNET_HDR_LEN};
-use super::{vnet, Netdev, NetdevStats, StatsCounters, MAX_FRAME};
-use crate::packet::{Packet, DEFAULT_HEADROOM};
+use super::{vnet, with_scratch, Netdev, NetdevStats, StatsCounters};
+use crate::packet::Packet;
 
 pub struct SystemDev {
     name: String,
@@ -44,14 +44,18 @@ impl Netdev for SystemDev {
     fn recv(&self, batch: &mut Vec<Packet>, max: usize) -> io::Result<usize> {
         let mut n = 0;
         while n < max {
-            let mut pkt = Packet::with_capacity(DEFAULT_HEADROOM, MAX_FRAME);
             let mut hdr = [0u8; VNET_HDR_LEN];
-            let info = match self.sock.recv(&mut hdr, pkt.data_mut()) {
+            let info = match with_scratch(|buf| {
+                self.sock
+                    .recv(&mut hdr, buf)
+                    .map(|i| (i, Packet::from_bytes(buf.get(..i.len).unwrap_or(&[]))))
+            }) {
                 Ok(i) => i,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) => return if n > 0 { Ok(n) } else { Err(e) },
             };
+            let (info, mut pkt) = info;
             if info.outgoing {
                 continue;
             }
@@ -59,7 +63,6 @@ impl Netdev for SystemDev {
                 self.stats.rx_dropped();
                 continue;
             }
-            pkt.truncate(info.len);
             let Some(off) = vnet::decode(&hdr) else {
                 self.stats.rx_error();
                 continue;

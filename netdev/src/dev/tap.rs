@@ -7,8 +7,8 @@ use std::io;
 use std::os::fd::RawFd;
 
 use super::sys::{self, TapFd, VNET_HDR_LEN};
-use super::{vnet, Netdev, NetdevStats, StatsCounters, MAX_FRAME};
-use crate::packet::{Packet, DEFAULT_HEADROOM};
+use super::{vnet, with_scratch, Netdev, NetdevStats, StatsCounters};
+use crate::packet::Packet;
 
 pub struct TapDev {
     name: String,
@@ -41,9 +41,12 @@ impl Netdev for TapDev {
     fn recv(&self, batch: &mut Vec<Packet>, max: usize) -> io::Result<usize> {
         let mut n = 0;
         while n < max {
-            let mut pkt = Packet::with_capacity(DEFAULT_HEADROOM, MAX_FRAME);
             let mut hdr = [0u8; VNET_HDR_LEN];
-            let len = match self.tap.recv(&mut hdr, pkt.data_mut()) {
+            let mut pkt = match with_scratch(|buf| {
+                self.tap
+                    .recv(&mut hdr, buf)
+                    .map(|n| Packet::from_bytes(buf.get(..n).unwrap_or(&[])))
+            }) {
                 Ok(l) => l,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
@@ -51,7 +54,6 @@ impl Netdev for TapDev {
                 Err(e) if e.raw_os_error() == Some(libc::EIO) => break,
                 Err(e) => return if n > 0 { Ok(n) } else { Err(e) },
             };
-            pkt.truncate(len);
             let Some(off) = vnet::decode(&hdr) else {
                 self.stats.rx_error();
                 continue;

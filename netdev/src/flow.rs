@@ -70,8 +70,8 @@ pub struct FlowKey {
     pub ipv6_src: u128,
     pub ipv6_dst: u128,
     pub ipv6_label: u32,
-    /// IP protocol / final IPv6 next header; for ARP the low byte of the
-    /// opcode (see `arp_op`).
+    /// IP protocol / final IPv6 next header (ARP keeps its opcode in
+    /// `arp_op`).
     pub nw_proto: u8,
     pub nw_tos: u8,
     pub nw_ttl: u8,
@@ -312,9 +312,6 @@ fn parse_arp(b: &[u8], off: usize, k: &mut FlowKey) -> bool {
     }
     let op = u16::from_be_bytes([a[6], a[7]]);
     k.arp_op = op;
-    if op <= 0xff {
-        k.nw_proto = op as u8;
-    }
     k.arp_sha = mac(a, 8).unwrap_or_default();
     k.nw_src = be32(a, 14).unwrap_or(0);
     k.arp_tha = mac(a, 18).unwrap_or_default();

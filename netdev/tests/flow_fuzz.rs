@@ -75,7 +75,6 @@ fn gen_valid(r: &mut Rng) -> Gen {
     if ty == 0x0806 {
         let op = 1 + r.below(2) as u16;
         want.arp_op = op;
-        want.nw_proto = op as u8;
         want.arp_sha = r.bytes();
         want.arp_tha = r.bytes();
         want.nw_src = r.next() as u32;

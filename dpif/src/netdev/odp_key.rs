@@ -64,6 +64,9 @@ pub fn from_odp(key: &[u8], mask: &[u8]) -> Result<(FlowKey, FlowKey), OdpError>
     let mut fm = FlowKey::default();
     if mask.is_empty() {
         apply(&k.attrs, &mut fm, 0, n_vlans, Mode::Exact)?;
+        if fk.eth_type == ETH_TYPE_NONE {
+            fm.eth_type = 0xffff;
+        }
     } else {
         let m = Key::from_nlattrs(mask)?;
         apply(&m.attrs, &mut fm, 0, n_vlans, Mode::Mask)?;
@@ -110,6 +113,16 @@ fn apply(
         Mode::Key => attrs.iter().any(|a| matches!(a, KeyAttr::Vlan(_))) && level < MAX_VLANS,
         _ => level < key_vlans,
     };
+    if mode == Mode::Key && vlan_level {
+        let tpid_ok = attrs.iter().any(
+            |a| matches!(a, KeyAttr::Ethertype(t) if *t == ETH_TYPE_VLAN || *t == ETH_TYPE_QINQ),
+        );
+        if !tpid_ok {
+            return Err(OdpError::new(
+                "vlan() needs eth_type(0x8100) or eth_type(0x88a8)",
+            ));
+        }
+    }
     let mut n_vlans = if vlan_level { level + 1 } else { level };
     for a in attrs {
         match a {

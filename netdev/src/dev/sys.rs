@@ -158,6 +158,9 @@ pub struct RecvInfo {
 
 pub const VNET_HDR_LEN: usize = 10;
 
+/// Socket buffer size asked for on packet sockets (each way).
+const SOCKET_BUFFER: libc::c_int = 8 << 20;
+
 impl PacketSocket {
     pub fn open(ifindex: u32) -> io::Result<PacketSocket> {
         let proto = ETH_P_ALL.to_be() as libc::c_int;
@@ -175,6 +178,18 @@ impl PacketSocket {
         setsockopt_int(raw, libc::SOL_PACKET, libc::PACKET_AUXDATA, 1)?;
         // Older kernels lack it; then outgoing frames are filtered by type.
         let _ = setsockopt_int(raw, libc::SOL_PACKET, libc::PACKET_IGNORE_OUTGOING, 1);
+        // Room for bursts of TCP super-frames (64 KiB each): the default
+        // buffer holds only a few and drops the rest. The FORCE variants
+        // pass rmem_max/wmem_max when we may (root); otherwise take what
+        // the limits allow.
+        for (force, plain) in [
+            (libc::SO_RCVBUFFORCE, libc::SO_RCVBUF),
+            (libc::SO_SNDBUFFORCE, libc::SO_SNDBUF),
+        ] {
+            if setsockopt_int(raw, libc::SOL_SOCKET, force, SOCKET_BUFFER).is_err() {
+                let _ = setsockopt_int(raw, libc::SOL_SOCKET, plain, SOCKET_BUFFER);
+            }
+        }
         // SAFETY: sockaddr_ll is plain data; all-zero is a valid value.
         let mut sll: libc::sockaddr_ll = unsafe { std::mem::zeroed() };
         sll.sll_family = libc::AF_PACKET as u16;

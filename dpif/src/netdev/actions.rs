@@ -33,6 +33,26 @@ pub struct ExecCtx<'a> {
     pub dropped: u64,
     /// State of the sampling PRNG.
     pub rng: &'a mut u64,
+    /// Output packets per port, sent together by [`ExecCtx::flush`].
+    pub pending: Vec<(u32, Vec<Packet>)>,
+}
+
+impl ExecCtx<'_> {
+    fn queue(&mut self, port: u32, pkt: Packet) {
+        match self.pending.iter_mut().find(|(p, _)| *p == port) {
+            Some((_, q)) => q.push(pkt),
+            None => self.pending.push((port, vec![pkt])),
+        }
+    }
+
+    /// Sends the queued output, a batch per port.
+    pub fn flush(&mut self) {
+        for (port, pkts) in self.pending.drain(..) {
+            if let Some(dev) = self.ports.get(&port) {
+                dev.send_batch(pkts);
+            }
+        }
+    }
 }
 
 /// Runs `actions` on `pkt`. An empty list drops the packet.
@@ -217,25 +237,24 @@ impl CloneForLast for Packet {
 }
 
 fn output(mut pkt: Packet, port: u32, ctx: &mut ExecCtx<'_>, cutlen: Option<usize>) {
-    let Some(dev) = ctx.ports.get(&port) else {
+    if !ctx.ports.contains_key(&port) {
         ctx.dropped += 1;
         return;
-    };
+    }
     if let Some(c) = cutlen {
         if c < pkt.len() {
             let mut segs = Vec::new();
             offload::finish(pkt, &mut segs);
             for mut s in segs {
                 s.truncate(c);
-                let _ = dev.send(s);
+                ctx.queue(port, s);
             }
             return;
         }
     }
     // Metadata of this datapath pass does not leave with the packet.
     pkt.meta.recirc_id = 0;
-    // Send errors are counted by the device.
-    let _ = dev.send(pkt);
+    ctx.queue(port, pkt);
 }
 
 /// Sampling: `probability` out of u32::MAX.

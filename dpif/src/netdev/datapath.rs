@@ -95,11 +95,13 @@ impl DpCore {
                 recirc: &mut recirc,
                 dropped: 0,
                 rng,
+                pending: Vec::new(),
             };
             let now = sys::monotonic_ms();
             for pkt in pass {
                 self.process_one(pkt, &mut ctx, emc, now);
             }
+            ctx.flush();
             if ctx.dropped > 0 {
                 self.counters
                     .action_drops

@@ -505,8 +505,10 @@ impl Dpif for NetdevDpif {
             recirc: &mut recirc,
             dropped: 0,
             rng: &mut self.rng,
+            pending: Vec::new(),
         };
         actions::execute(pkt, &actions, &mut ctx);
+        ctx.flush();
         let dropped = ctx.dropped;
         if dropped > 0 {
             self.core

@@ -31,6 +31,26 @@ thread_local! {
     static SCRATCH: std::cell::RefCell<Vec<u8>> = std::cell::RefCell::new(vec![0; MAX_FRAME]);
 }
 
+thread_local! {
+    static SCRATCH_BATCH: std::cell::RefCell<Vec<(Vec<u8>, [u8; sys::VNET_HDR_LEN])>> =
+        const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// Runs `f` with this thread's `n` receive buffers for batched receive
+/// (allocated on first use, MAX_FRAME bytes each).
+pub(crate) fn with_scratch_batch<R>(
+    n: usize,
+    f: impl FnOnce(&mut [(Vec<u8>, [u8; sys::VNET_HDR_LEN])]) -> R,
+) -> R {
+    SCRATCH_BATCH.with(|s| {
+        let mut v = s.borrow_mut();
+        while v.len() < n {
+            v.push((vec![0; MAX_FRAME], [0; sys::VNET_HDR_LEN]));
+        }
+        f(&mut v[..n])
+    })
+}
+
 /// Runs `f` with this thread's receive buffer (MAX_FRAME bytes), so that
 /// receiving a small frame costs a copy of its length, not a fresh
 /// 64 KiB buffer.
@@ -113,6 +133,14 @@ pub trait Netdev: Send + Sync {
     /// Transmits a frame. A device that cannot take the offload work the
     /// packet carries finishes it first (`offload::finish`).
     fn send(&self, pkt: Packet) -> io::Result<()>;
+    /// Transmits several frames, in order. Devices that can hand the
+    /// kernel many frames per system call override this; errors are
+    /// counted in the device statistics, not returned per frame.
+    fn send_batch(&self, pkts: Vec<Packet>) {
+        for p in pkts {
+            let _ = self.send(p);
+        }
+    }
     /// A descriptor that becomes readable when `recv` has something.
     fn poll_fd(&self) -> Option<RawFd>;
     fn mtu(&self) -> io::Result<u32>;

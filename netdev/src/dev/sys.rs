@@ -260,31 +260,7 @@ impl PacketSocket {
             outgoing: from.sll_pkttype == PACKET_OUTGOING,
             vlan: None,
         };
-        // SAFETY: `msg` was filled by recvmsg; the CMSG macros walk the
-        // control buffer within msg_controllen.
-        let mut c = unsafe { libc::CMSG_FIRSTHDR(&msg) };
-        while !c.is_null() {
-            // SAFETY: `c` is a valid cmsghdr inside `cbuf` (CMSG_FIRSTHDR /
-            // CMSG_NXTHDR return only those or null).
-            let h = unsafe { &*c };
-            if h.cmsg_level == libc::SOL_PACKET && h.cmsg_type == libc::PACKET_AUXDATA {
-                // SAFETY: the kernel put a tpacket_auxdata there; it may be
-                // unaligned inside the buffer, hence read_unaligned.
-                let aux = unsafe {
-                    std::ptr::read_unaligned(libc::CMSG_DATA(c) as *const libc::tpacket_auxdata)
-                };
-                if aux.tp_status & libc::TP_STATUS_VLAN_VALID != 0 {
-                    let tpid = if aux.tp_status & libc::TP_STATUS_VLAN_TPID_VALID != 0 {
-                        aux.tp_vlan_tpid
-                    } else {
-                        0x8100
-                    };
-                    info.vlan = Some((tpid, aux.tp_vlan_tci));
-                }
-            }
-            // SAFETY: as for CMSG_FIRSTHDR.
-            c = unsafe { libc::CMSG_NXTHDR(&msg, c) };
-        }
+        info.vlan = aux_vlan(&msg);
         Ok(info)
     }
 
@@ -292,6 +268,175 @@ impl PacketSocket {
     pub fn send(&self, vnet: &[u8; VNET_HDR_LEN], frame: &[u8]) -> io::Result<()> {
         writev(self.raw_fd(), vnet, frame)
     }
+
+    /// Sends frames (each with its virtio-net header) in as few system
+    /// calls as the kernel allows. Returns how many went out before the
+    /// first error, and that error if any.
+    pub fn send_many(&self, frames: &[([u8; VNET_HDR_LEN], &[u8])]) -> (usize, Option<io::Error>) {
+        let mut iovs: Vec<[libc::iovec; 2]> = frames
+            .iter()
+            .map(|(h, f)| {
+                [
+                    libc::iovec {
+                        iov_base: h.as_ptr() as *mut libc::c_void,
+                        iov_len: VNET_HDR_LEN,
+                    },
+                    libc::iovec {
+                        iov_base: f.as_ptr() as *mut libc::c_void,
+                        iov_len: f.len(),
+                    },
+                ]
+            })
+            .collect();
+        let mut msgs: Vec<libc::mmsghdr> = iovs
+            .iter_mut()
+            .map(|iov| {
+                // SAFETY: msghdr is plain data; zero is a valid value.
+                let mut m: libc::msghdr = unsafe { std::mem::zeroed() };
+                m.msg_iov = iov.as_mut_ptr();
+                m.msg_iovlen = 2;
+                libc::mmsghdr {
+                    msg_hdr: m,
+                    msg_len: 0,
+                }
+            })
+            .collect();
+        let mut sent = 0;
+        while sent < msgs.len() {
+            let rest = &mut msgs[sent..];
+            // SAFETY: every mmsghdr points at two live iovecs, which point
+            // at live buffers (the caller's frames and headers) for the
+            // duration of the call; the kernel only reads them.
+            let r = unsafe {
+                libc::sendmmsg(
+                    self.raw_fd(),
+                    rest.as_mut_ptr(),
+                    rest.len() as libc::c_uint,
+                    0,
+                )
+            };
+            if r < 0 {
+                let e = io::Error::last_os_error();
+                if e.kind() == io::ErrorKind::Interrupted {
+                    continue;
+                }
+                return (sent, Some(e));
+            }
+            if r == 0 {
+                break;
+            }
+            sent += r as usize;
+        }
+        (sent, None)
+    }
+
+    /// Receives up to `bufs.len()` frames in one system call into the
+    /// given buffers (each with a virtio-net header slot). Returns what
+    /// each received frame was like; an empty list when nothing waits.
+    pub fn recv_many(
+        &self,
+        bufs: &mut [(Vec<u8>, [u8; VNET_HDR_LEN])],
+    ) -> io::Result<Vec<RecvInfo>> {
+        let n = bufs.len();
+        let mut iovs: Vec<[libc::iovec; 2]> = bufs
+            .iter_mut()
+            .map(|(b, h)| {
+                [
+                    libc::iovec {
+                        iov_base: h.as_mut_ptr() as *mut libc::c_void,
+                        iov_len: VNET_HDR_LEN,
+                    },
+                    libc::iovec {
+                        iov_base: b.as_mut_ptr() as *mut libc::c_void,
+                        iov_len: b.len(),
+                    },
+                ]
+            })
+            .collect();
+        let mut cbufs = vec![[0u64; 16]; n];
+        // SAFETY: sockaddr_ll is plain data; zero is a valid value.
+        let mut names: Vec<libc::sockaddr_ll> = vec![unsafe { std::mem::zeroed() }; n];
+        let mut msgs: Vec<libc::mmsghdr> = (0..n)
+            .map(|i| {
+                // SAFETY: msghdr is plain data; zero is a valid value.
+                let mut m: libc::msghdr = unsafe { std::mem::zeroed() };
+                m.msg_name = &mut names[i] as *mut libc::sockaddr_ll as *mut libc::c_void;
+                m.msg_namelen = std::mem::size_of::<libc::sockaddr_ll>() as libc::socklen_t;
+                m.msg_iov = iovs[i].as_mut_ptr();
+                m.msg_iovlen = 2;
+                m.msg_control = cbufs[i].as_mut_ptr() as *mut libc::c_void;
+                m.msg_controllen = std::mem::size_of::<[u64; 16]>();
+                libc::mmsghdr {
+                    msg_hdr: m,
+                    msg_len: 0,
+                }
+            })
+            .collect();
+        // SAFETY: every mmsghdr points at live name, iovec and control
+        // buffers of the stated sizes, which outlive the call.
+        let r = unsafe {
+            libc::recvmmsg(
+                self.raw_fd(),
+                msgs.as_mut_ptr(),
+                n as libc::c_uint,
+                libc::MSG_TRUNC,
+                std::ptr::null_mut(),
+            )
+        };
+        if r < 0 {
+            let e = io::Error::last_os_error();
+            if e.kind() == io::ErrorKind::WouldBlock {
+                return Ok(Vec::new());
+            }
+            return Err(e);
+        }
+        let mut out = Vec::with_capacity(r as usize);
+        for (i, m) in msgs.iter().take(r as usize).enumerate() {
+            let total = m.msg_len as usize;
+            let cap = bufs[i].0.len();
+            let mut info = RecvInfo {
+                len: total.saturating_sub(VNET_HDR_LEN).min(cap),
+                truncated: total.saturating_sub(VNET_HDR_LEN) > cap
+                    || m.msg_hdr.msg_flags & libc::MSG_TRUNC != 0,
+                outgoing: names[i].sll_pkttype == PACKET_OUTGOING,
+                vlan: None,
+            };
+            info.vlan = aux_vlan(&m.msg_hdr);
+            out.push(info);
+        }
+        Ok(out)
+    }
+}
+
+/// The VLAN tag in a received message's PACKET_AUXDATA, if any.
+fn aux_vlan(msg: &libc::msghdr) -> Option<(u16, u16)> {
+    let mut vlan = None;
+    // SAFETY: `msg` was filled by recvmsg/recvmmsg; the CMSG macros walk
+    // the control buffer within msg_controllen.
+    let mut c = unsafe { libc::CMSG_FIRSTHDR(msg) };
+    while !c.is_null() {
+        // SAFETY: `c` is a valid cmsghdr inside the control buffer
+        // (CMSG_FIRSTHDR / CMSG_NXTHDR return only those or null).
+        let h = unsafe { &*c };
+        if h.cmsg_level == libc::SOL_PACKET && h.cmsg_type == libc::PACKET_AUXDATA {
+            // SAFETY: the kernel put a tpacket_auxdata there; it may be
+            // unaligned inside the buffer, hence read_unaligned.
+            let aux = unsafe {
+                std::ptr::read_unaligned(libc::CMSG_DATA(c) as *const libc::tpacket_auxdata)
+            };
+            if aux.tp_status & libc::TP_STATUS_VLAN_VALID != 0 {
+                let tpid = if aux.tp_status & libc::TP_STATUS_VLAN_TPID_VALID != 0 {
+                    aux.tp_vlan_tpid
+                } else {
+                    0x8100
+                };
+                vlan = Some((tpid, aux.tp_vlan_tci));
+            }
+        }
+        // SAFETY: as for CMSG_FIRSTHDR.
+        c = unsafe { libc::CMSG_NXTHDR(msg, c) };
+    }
+    vlan
 }
 
 fn writev(fd: RawFd, vnet: &[u8; VNET_HDR_LEN], frame: &[u8]) -> io::Result<()> {

@@ -6,9 +6,12 @@
 use std::io;
 use std::os::fd::RawFd;
 
-use super::sys::{self, PacketSocket, VNET_HDR_LEN};
-use super::{vnet, with_scratch, Netdev, NetdevStats, StatsCounters};
-use crate::packet::Packet;
+use super::sys::{self, PacketSocket, RecvInfo, VNET_HDR_LEN};
+use super::{vnet, with_scratch_batch, Netdev, NetdevStats, StatsCounters};
+use crate::packet::{Offload, Packet};
+
+/// Most frames taken from the socket per system call.
+const RECV_BATCH: usize = 32;
 
 pub struct SystemDev {
     name: String,
@@ -42,20 +45,26 @@ impl Netdev for SystemDev {
     }
 
     fn recv(&self, batch: &mut Vec<Packet>, max: usize) -> io::Result<usize> {
+        let want = max.min(RECV_BATCH);
+        if want == 0 {
+            return Ok(0);
+        }
+        let got = with_scratch_batch(
+            want,
+            |bufs| -> io::Result<Vec<(RecvInfo, Packet, Option<Offload>)>> {
+                let infos = self.sock.recv_many(bufs)?;
+                Ok(infos
+                    .into_iter()
+                    .zip(bufs.iter())
+                    .map(|(info, (buf, hdr))| {
+                        let pkt = Packet::from_bytes(buf.get(..info.len).unwrap_or(&[]));
+                        (info, pkt, vnet::decode(hdr))
+                    })
+                    .collect())
+            },
+        )?;
         let mut n = 0;
-        while n < max {
-            let mut hdr = [0u8; VNET_HDR_LEN];
-            let info = match with_scratch(|buf| {
-                self.sock
-                    .recv(&mut hdr, buf)
-                    .map(|i| (i, Packet::from_bytes(buf.get(..i.len).unwrap_or(&[]))))
-            }) {
-                Ok(i) => i,
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => return if n > 0 { Ok(n) } else { Err(e) },
-            };
-            let (info, mut pkt) = info;
+        for (info, mut pkt, off) in got {
             if info.outgoing {
                 continue;
             }
@@ -63,7 +72,7 @@ impl Netdev for SystemDev {
                 self.stats.rx_dropped();
                 continue;
             }
-            let Some(off) = vnet::decode(&hdr) else {
+            let Some(off) = off else {
                 self.stats.rx_error();
                 continue;
             };
@@ -83,6 +92,35 @@ impl Netdev for SystemDev {
             n += 1;
         }
         Ok(n)
+    }
+
+    fn send_batch(&self, pkts: Vec<Packet>) {
+        let frames: Vec<([u8; VNET_HDR_LEN], &[u8])> = pkts
+            .iter()
+            .map(|p| (vnet::encode(&p.offload), p.data()))
+            .collect();
+        let mut done = 0;
+        while done < frames.len() {
+            let (sent, err) = self.sock.send_many(&frames[done..]);
+            for (_, f) in &frames[done..done + sent] {
+                self.stats.tx(f.len());
+            }
+            done += sent;
+            match err {
+                None => break,
+                Some(e) => {
+                    // The frame at `done` failed: count it and go on.
+                    if e.kind() == io::ErrorKind::WouldBlock
+                        || e.raw_os_error() == Some(libc::ENOBUFS)
+                    {
+                        self.stats.tx_dropped();
+                    } else {
+                        self.stats.tx_error();
+                    }
+                    done += 1;
+                }
+            }
+        }
     }
 
     fn send(&self, pkt: Packet) -> io::Result<()> {

@@ -166,12 +166,17 @@ impl DpCore {
     }
 }
 
-/// Starts the poll thread: it waits on every port's descriptor, reads
-/// batches and runs them through the pipeline until `shutdown`.
-pub fn spawn_poll_thread(core: Arc<DpCore>) -> std::io::Result<thread::JoinHandle<()>> {
+/// Starts poll thread `index` of `count`: it waits on the descriptors of
+/// its share of the ports (port number modulo `count`), reads batches and
+/// runs them through the pipeline until `shutdown`.
+pub fn spawn_poll_thread(
+    core: Arc<DpCore>,
+    index: u32,
+    count: u32,
+) -> std::io::Result<thread::JoinHandle<()>> {
     thread::Builder::new()
-        .name(format!("pmd-{}", core.name))
-        .spawn(move || poll_loop(&core))
+        .name(format!("pmd{index}-{}", core.name))
+        .spawn(move || poll_loop(&core, index, count.max(1)))
 }
 
 struct PollPort {
@@ -180,7 +185,7 @@ struct PollPort {
     failed: bool,
 }
 
-fn poll_loop(core: &DpCore) {
+fn poll_loop(core: &DpCore, index: u32, count: u32) {
     let mut gen = u64::MAX;
     let mut polled: Vec<PollPort> = Vec::new();
     let mut table = PortTable::new();
@@ -194,6 +199,7 @@ fn poll_loop(core: &DpCore) {
             table = core.port_table();
             polled = table
                 .iter()
+                .filter(|(n, _)| *n % count == index)
                 .map(|(n, d)| PollPort {
                     port_no: *n,
                     dev: Arc::clone(d),

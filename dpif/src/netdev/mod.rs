@@ -53,6 +53,18 @@ pub enum DeviceMode {
     AllDummy,
 }
 
+/// Poll threads per datapath: one per CPU, at most four (ports are
+/// shared out by number), or `FERROVS_NETDEV_POLL_THREADS` when set.
+fn poll_thread_count() -> u32 {
+    if let Some(n) = std::env::var("FERROVS_NETDEV_POLL_THREADS")
+        .ok()
+        .and_then(|v| v.parse::<u32>().ok())
+    {
+        return n.clamp(1, 64);
+    }
+    std::thread::available_parallelism().map_or(1, |n| n.get().min(4) as u32)
+}
+
 /// Counters beyond [`DpStats`], for `dpif-netdev/pmd-stats-show`-like
 /// output and for tests.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -70,7 +82,7 @@ pub struct NetdevDpif {
     core: Arc<DpCore>,
     mode: DeviceMode,
     receiver: Option<UpcallReceiver>,
-    poll_thread: Option<JoinHandle<()>>,
+    poll_threads: Vec<JoinHandle<()>>,
     /// Used by `execute`, which runs in the caller's thread.
     emc: ExactCache,
     rng: u64,
@@ -124,12 +136,25 @@ impl NetdevDpif {
             counters: Default::default(),
             shutdown: AtomicBool::new(false),
         });
-        let poll_thread = Some(datapath::spawn_poll_thread(Arc::clone(&core))?);
+        let n = poll_thread_count();
+        let mut poll_threads = Vec::new();
+        for i in 0..n {
+            match datapath::spawn_poll_thread(Arc::clone(&core), i, n) {
+                Ok(t) => poll_threads.push(t),
+                Err(e) => {
+                    core.shutdown.store(true, Ordering::Relaxed);
+                    for t in poll_threads {
+                        let _ = t.join();
+                    }
+                    return Err(e.into());
+                }
+            }
+        }
         Ok(NetdevDpif {
             core,
             mode,
             receiver: Some(receiver),
-            poll_thread,
+            poll_threads,
             emc: ExactCache::default(),
             rng: 0x9e37_79b9_7f4a_7c15,
         })
@@ -169,7 +194,7 @@ impl NetdevDpif {
 
     fn stop(&mut self) {
         self.core.shutdown.store(true, Ordering::Relaxed);
-        if let Some(t) = self.poll_thread.take() {
+        for t in self.poll_threads.drain(..) {
             let _ = t.join();
         }
     }

@@ -449,3 +449,37 @@ fn hostile_frames_are_dropped_and_counted() {
     assert_eq!(s.dp.drop_stats().invalid, bad.len() as u64);
     assert!(s.rx.try_recv().is_none(), "no upcall for garbage");
 }
+
+#[test]
+fn packet_from_flow_string_and_pcap_capture() {
+    let mut s = setup("dpn9");
+    let dir = std::env::temp_dir().join(format!("fvn-pcap-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (rx, tx) = (dir.join("p1-rx.pcap"), dir.join("p2.pcap"));
+    s.dp.dummy_device(1)
+        .unwrap()
+        .set_pcap(rx.to_str(), None)
+        .unwrap();
+    let p2 = s.dp.dummy_device(2).unwrap();
+    p2.set_pcap(tx.to_str(), tx.to_str()).unwrap();
+    put(
+        &mut s.dp,
+        "in_port(1),eth_type(0x0800),ipv4(proto=6),tcp(dst=80)",
+        "2",
+    );
+    // What netdev-dummy/receive does with a flow string.
+    let text = "in_port(1),eth(src=50:54:00:00:00:05,dst=50:54:00:00:00:07),eth_type(0x0800),\
+                ipv4(src=192.168.0.1,dst=192.168.0.2,proto=6,tos=0,ttl=64,frag=no),tcp(src=8,dst=80),tcp_flags(syn)";
+    let key = odp::parse_flow(text, None).unwrap().key;
+    let pkt = ferrovs_dpif::netdev::odp_key::packet_from_odp(&key).unwrap();
+    assert_eq!(pkt.meta.in_port, 1);
+    let frame = pkt.data().to_vec();
+    assert!(checksums_ok(&frame));
+    s.dp.dummy_device(1).unwrap().inject(pkt);
+    assert_eq!(sent(&s.dp, 2, 1), vec![frame.clone()]);
+    let got = ferrovs_netdev::pcap::parse(&std::fs::read(&tx).unwrap()).unwrap();
+    assert_eq!(got, vec![frame.clone()]);
+    let got = ferrovs_netdev::pcap::parse(&std::fs::read(&rx).unwrap()).unwrap();
+    assert_eq!(got, vec![frame]);
+    let _ = std::fs::remove_dir_all(&dir);
+}

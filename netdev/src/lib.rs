@@ -6,11 +6,13 @@
 //! offloaded work ([`offload`]), and the device providers (system,
 //! tap/internal, dummy) behind one trait ([`dev::Netdev`]).
 
+pub mod compose;
 pub mod csum;
 pub mod dev;
 pub mod flow;
 pub mod offload;
 pub mod packet;
+pub mod pcap;
 pub mod wire;
 
 pub use dev::{Netdev, NetdevStats};

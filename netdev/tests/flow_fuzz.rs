@@ -476,3 +476,58 @@ fn tcp_segmentation_produces_valid_segments() {
     }
     assert_eq!(joined, payload);
 }
+
+#[test]
+fn composed_packets_parse_back_to_their_key() {
+    let mut r = Rng(0x0bad_cafe);
+    for i in 0..5_000 {
+        let g = gen_valid(&mut r);
+        let k = extract(&g.frame, &Default::default()).key;
+        let f = ferrovs_netdev::compose::compose(&k, b"payload");
+        let x = extract(&f, &Default::default());
+        assert!(!x.malformed, "case {i}");
+        assert_eq!(x.key, k, "case {i}: {f:02x?}");
+        if k.eth_type != 0x0806 {
+            cross_check(&f, &x.key);
+        }
+    }
+    // Fragments, MPLS and 802.2 too.
+    for (ty, frag) in [(0x0800u16, 1u8), (0x0800, 2), (0x86dd, 1), (0x86dd, 2)] {
+        let mut k = FlowKey {
+            eth_src: [2, 0, 0, 0, 0, 1],
+            eth_dst: [2, 0, 0, 0, 0, 2],
+            eth_type: ty,
+            nw_proto: 17,
+            nw_ttl: 9,
+            nw_frag: frag,
+            tp_src: 1,
+            tp_dst: 2,
+            ..Default::default()
+        };
+        if ty == 0x0800 {
+            k.nw_src = 0x0a00_0001;
+        } else {
+            k.ipv6_src = 1;
+        }
+        if frag == 2 {
+            k.tp_src = 0;
+            k.tp_dst = 0;
+        }
+        let f = ferrovs_netdev::compose::compose(&k, b"");
+        let got = extract(&f, &Default::default()).key;
+        assert_eq!(got, k, "{ty:#x} frag {frag}");
+    }
+    let k = FlowKey {
+        eth_type: 0x8847,
+        mpls: [0x0001_0040, 0x0002_0140, 0],
+        ..Default::default()
+    };
+    let f = ferrovs_netdev::compose::compose(&k, b"");
+    assert_eq!(extract(&f, &Default::default()).key, k);
+    let k = FlowKey {
+        eth_type: 0x05ff,
+        ..Default::default()
+    };
+    let f = ferrovs_netdev::compose::compose(&k, b"xyz");
+    assert_eq!(extract(&f, &Default::default()).key, k);
+}

@@ -389,3 +389,17 @@ pub fn to_odp(k: &FlowKey) -> Vec<u8> {
     // would be refused by any consumer, so it is a safe fallback.
     Key::new(to_odp_attrs(k)).to_nlattrs().unwrap_or_default()
 }
+
+/// Builds the packet a flow key describes (for `netdev-dummy/receive`
+/// with a flow string, and for tests): the frame, and the metadata
+/// (in_port, marks, recirc_id, ...) to receive it with.
+pub fn packet_from_odp(key: &[u8]) -> Result<ferrovs_netdev::Packet, OdpError> {
+    let (k, _) = from_odp(key, &[])?;
+    let mut p = ferrovs_netdev::Packet::from_bytes(&ferrovs_netdev::compose::compose(&k, &[]));
+    p.meta.in_port = k.in_port;
+    p.meta.recirc_id = k.recirc_id;
+    p.meta.dp_hash = k.dp_hash;
+    p.meta.skb_priority = k.skb_priority;
+    p.meta.skb_mark = k.skb_mark;
+    Ok(p)
+}

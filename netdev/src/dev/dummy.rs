@@ -8,10 +8,14 @@ use std::os::fd::RawFd;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 
+use std::fs::File;
+use std::sync::Arc;
+
 use super::sys::EventFd;
 use super::{Netdev, NetdevStats, StatsCounters};
 use crate::offload;
 use crate::packet::Packet;
+use crate::pcap::PcapWriter;
 
 /// Most frames held in either direction; more are dropped and counted.
 pub const QUEUE_LIMIT: usize = 4096;
@@ -25,6 +29,22 @@ pub struct DummyDev {
     tx: Mutex<VecDeque<Packet>>,
     wake: EventFd,
     stats: StatsCounters,
+    rx_pcap: Mutex<Option<SharedPcap>>,
+    tx_pcap: Mutex<Option<SharedPcap>>,
+}
+
+/// A capture file, possibly shared by both directions (the `pcap`
+/// option) or used by one (`rxq_pcap`, `tx_pcap`).
+pub type SharedPcap = Arc<Mutex<PcapWriter<File>>>;
+
+fn capture(slot: &Mutex<Option<SharedPcap>>, frame: &[u8]) {
+    let w = slot.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    if let Some(w) = w {
+        let mut w = w.lock().unwrap_or_else(|e| e.into_inner());
+        if let Err(e) = w.write(frame) {
+            log::warn!("pcap write failed: {e}");
+        }
+    }
 }
 
 impl DummyDev {
@@ -43,6 +63,8 @@ impl DummyDev {
             tx: Mutex::new(VecDeque::new()),
             wake: EventFd::new()?,
             stats: StatsCounters::default(),
+            rx_pcap: Mutex::new(None),
+            tx_pcap: Mutex::new(None),
         })
     }
 
@@ -61,6 +83,24 @@ impl DummyDev {
     pub fn take_sent(&self) -> Vec<Packet> {
         let mut q = self.tx.lock().unwrap_or_else(|e| e.into_inner());
         q.drain(..).collect()
+    }
+
+    /// Records received frames (`rx`) and sent frames (`tx`) in pcap
+    /// files; the same path for both shares one file, as the `pcap`
+    /// option does.
+    pub fn set_pcap(&self, rx: Option<&str>, tx: Option<&str>) -> io::Result<()> {
+        let open = |p: &str| -> io::Result<SharedPcap> {
+            Ok(Arc::new(Mutex::new(PcapWriter::new(File::create(p)?)?)))
+        };
+        let rx_w = rx.map(open).transpose()?;
+        let tx_w = match (tx, rx, &rx_w) {
+            (Some(t), Some(r), Some(w)) if t == r => Some(Arc::clone(w)),
+            (Some(t), _, _) => Some(open(t)?),
+            (None, _, _) => None,
+        };
+        *self.rx_pcap.lock().unwrap_or_else(|e| e.into_inner()) = rx_w;
+        *self.tx_pcap.lock().unwrap_or_else(|e| e.into_inner()) = tx_w;
+        Ok(())
     }
 
     pub fn set_up(&self, up: bool) {
@@ -82,6 +122,7 @@ impl Netdev for DummyDev {
         let mut n = 0;
         while n < max {
             let Some(p) = q.pop_front() else { break };
+            capture(&self.rx_pcap, p.data());
             self.stats.rx(p.len());
             batch.push(p);
             n += 1;
@@ -105,6 +146,7 @@ impl Netdev for DummyDev {
                 self.stats.tx_dropped();
                 continue;
             }
+            capture(&self.tx_pcap, p.data());
             self.stats.tx(p.len());
             q.push_back(p);
         }

@@ -111,6 +111,12 @@ fn sent(dp: &NetdevDpif, port: u32, n: usize) -> Vec<Vec<u8>> {
     out
 }
 
+/// Gives the datapath a moment, then checks that `port` sent nothing.
+fn nothing_sent(dp: &NetdevDpif, port: u32) -> bool {
+    std::thread::sleep(Duration::from_millis(200));
+    dp.dummy_device(port).unwrap().take_sent().is_empty()
+}
+
 fn key_text(key: &[u8]) -> String {
     Key::from_nlattrs(key).unwrap().to_text()
 }
@@ -482,4 +488,148 @@ fn packet_from_flow_string_and_pcap_capture() {
     let got = ferrovs_netdev::pcap::parse(&std::fs::read(&rx).unwrap()).unwrap();
     assert_eq!(got, vec![frame]);
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+fn tcp_frame(src: [u8; 4], dst: [u8; 4], sport: u16, dport: u16, flags: &str) -> Vec<u8> {
+    let flags = flags
+        .split('+')
+        .filter(|f| !f.is_empty())
+        .fold(0u16, |acc, f| {
+            acc | match f {
+                "fin" => 0x01,
+                "syn" => 0x02,
+                "rst" => 0x04,
+                "ack" => 0x10,
+                other => panic!("flag {other}"),
+            }
+        });
+    let k = ferrovs_netdev::FlowKey {
+        eth_src: MAC1,
+        eth_dst: MAC2,
+        eth_type: 0x0800,
+        nw_src: u32::from_be_bytes(src),
+        nw_dst: u32::from_be_bytes(dst),
+        nw_proto: 6,
+        nw_ttl: 64,
+        tp_src: sport,
+        tp_dst: dport,
+        tcp_flags: flags,
+        ..Default::default()
+    };
+    ferrovs_netdev::compose::compose(&k, b"data")
+}
+
+/// A stateful firewall: A (port 1) may open TCP connections to B (port
+/// 2); B's replies pass, B's own new connections do not.
+#[test]
+fn conntrack_stateful_firewall() {
+    let mut s = setup("dpn10");
+    put(
+        &mut s.dp,
+        "recirc_id(0),in_port(1),eth_type(0x0800),ipv4(proto=6)",
+        "ct(zone=1),recirc(0x1)",
+    );
+    put(
+        &mut s.dp,
+        "recirc_id(0x1),in_port(1),ct_state(+new+trk),eth_type(0x0800)",
+        "ct(commit,zone=1,mark=0x5/0xff),2",
+    );
+    put(
+        &mut s.dp,
+        "recirc_id(0x1),in_port(1),ct_state(-new+est+trk),eth_type(0x0800)",
+        "2",
+    );
+    put(
+        &mut s.dp,
+        "recirc_id(0),in_port(2),eth_type(0x0800),ipv4(proto=6)",
+        "ct(zone=1),recirc(0x2)",
+    );
+    put(
+        &mut s.dp,
+        "recirc_id(0x2),in_port(2),ct_state(+est+trk),eth_type(0x0800)",
+        "1",
+    );
+    put(
+        &mut s.dp,
+        "recirc_id(0x2),in_port(2),ct_state(+new+trk),eth_type(0x0800)",
+        "drop",
+    );
+    put(
+        &mut s.dp,
+        "recirc_id(0x2),in_port(2),ct_state(+inv+trk),eth_type(0x0800)",
+        "drop",
+    );
+    put(
+        &mut s.dp,
+        "recirc_id(0x1),in_port(1),ct_state(+inv+trk),eth_type(0x0800)",
+        "drop",
+    );
+
+    let (a, b) = ([10, 0, 0, 1], [10, 0, 0, 2]);
+    let syn = tcp_frame(a, b, 40000, 80, "syn");
+    inject(&s.dp, 1, &syn);
+    assert_eq!(sent(&s.dp, 2, 1), vec![syn.clone()], "A's SYN passes");
+    let synack = tcp_frame(b, a, 80, 40000, "syn+ack");
+    inject(&s.dp, 2, &synack);
+    assert_eq!(sent(&s.dp, 1, 1), vec![synack.clone()], "B's reply passes");
+    let ack = tcp_frame(a, b, 40000, 80, "ack");
+    inject(&s.dp, 1, &ack);
+    assert_eq!(sent(&s.dp, 2, 1), vec![ack.clone()], "established");
+    // B opening its own connection to A is new in B's direction: dropped.
+    let evil = tcp_frame(b, a, 5555, 22, "syn");
+    inject(&s.dp, 2, &evil);
+    // A mid-stream packet nobody opened is invalid: dropped too.
+    let stray = tcp_frame(b, a, 6666, 22, "ack");
+    inject(&s.dp, 2, &stray);
+    assert!(nothing_sent(&s.dp, 1), "B may not open connections");
+
+    let conns = s.dp.conntrack().dump();
+    assert_eq!(conns.len(), 1);
+    assert_eq!(conns[0].mark, 5);
+    assert_eq!(conns[0].orig.zone, 1);
+    assert_eq!((conns[0].orig.sport, conns[0].orig.dport), (40000, 80));
+    s.dp.conntrack().flush(None);
+    assert!(s.dp.conntrack().dump().is_empty());
+    // After the flush the connection is unknown: the reply is dropped.
+    inject(&s.dp, 2, &tcp_frame(b, a, 80, 40000, "ack"));
+    assert!(nothing_sent(&s.dp, 1));
+}
+
+/// Source NAT: A's UDP flows leave with 192.168.100.1 as source; replies
+/// come back translated to A, checksums right both ways.
+#[test]
+fn conntrack_source_nat() {
+    let mut s = setup("dpn11");
+    put(
+        &mut s.dp,
+        "in_port(1),eth_type(0x0800),ipv4(proto=17)",
+        "ct(commit,zone=2,nat(src=192.168.100.1)),2",
+    );
+    put(
+        &mut s.dp,
+        "recirc_id(0),in_port(2),eth_type(0x0800)",
+        "ct(zone=2,nat),recirc(0x3)",
+    );
+    put(
+        &mut s.dp,
+        "recirc_id(0x3),in_port(2),ct_state(+est+trk),eth_type(0x0800)",
+        "1",
+    );
+    let out = udp_frame([10, 0, 0, 1], [10, 0, 0, 2], 1111, 2222, b"ping");
+    inject(&s.dp, 1, &out);
+    let o = sent(&s.dp, 2, 1).remove(0);
+    let k = extract(&o, &Default::default()).key;
+    assert_eq!(k.nw_src, u32::from_be_bytes([192, 168, 100, 1]));
+    assert_eq!((k.tp_src, k.tp_dst), (1111, 2222));
+    assert!(checksums_ok(&o), "SNATed packet checksums");
+    let back = udp_frame([10, 0, 0, 2], [192, 168, 100, 1], 2222, 1111, b"pong");
+    inject(&s.dp, 2, &back);
+    let r = sent(&s.dp, 1, 1).remove(0);
+    let k = extract(&r, &Default::default()).key;
+    assert_eq!(k.nw_dst, u32::from_be_bytes([10, 0, 0, 1]));
+    assert_eq!(k.nw_src, u32::from_be_bytes([10, 0, 0, 2]));
+    assert!(checksums_ok(&r), "un-NATed reply checksums");
+    let c = s.dp.conntrack().dump();
+    assert_eq!(c.len(), 1);
+    assert_eq!(c[0].nat, 0x40);
 }

@@ -14,6 +14,7 @@ use ferrovs_netdev::packet::{Packet, TunnelMeta};
 use ferrovs_netdev::wire::*;
 use ferrovs_netdev::{csum, offload, Netdev};
 
+use super::conntrack::Conntrack;
 use super::odp_key;
 use super::upcall::UpcallQueue;
 use crate::odp::{Action, KeyAttr, TunnelAttr};
@@ -26,6 +27,7 @@ pub type PortTable = HashMap<u32, Arc<dyn Netdev>>;
 pub struct ExecCtx<'a> {
     pub ports: &'a PortTable,
     pub upcalls: &'a UpcallQueue,
+    pub conntrack: &'a Conntrack,
     /// Packets sent to `recirc`, to be looked up again by the caller.
     pub recirc: &'a mut Vec<Packet>,
     /// Packets that actions could not handle (unsupported action,
@@ -66,6 +68,9 @@ fn needs_plain(a: &Action) -> bool {
             k,
             KeyAttr::Priority(_) | KeyAttr::SkbMark(_) | KeyAttr::Tunnel(_) | KeyAttr::Ethernet(_)
         ),
+        Action::Ct(attrs) => attrs
+            .iter()
+            .any(|a| matches!(a, crate::odp::CtAttr::Nat(_))),
         Action::Userspace(_)
         | Action::PushMpls { .. }
         | Action::PopMpls(_)
@@ -208,6 +213,14 @@ fn run(mut pkt: Packet, actions: &[Action], ctx: &mut ExecCtx<'_>, mut cutlen: O
             Action::Drop(_) => return,
             Action::Meter(_) => {
                 // Meters are not implemented yet: no band ever fires.
+            }
+            Action::Ct(attrs) => {
+                let now = ferrovs_netdev::dev::sys::monotonic_ms();
+                let r = ctx.conntrack.execute(&mut pkt, attrs, now);
+                pkt.meta.ct_state = r.state;
+                pkt.meta.ct_zone = r.zone;
+                pkt.meta.ct_mark = r.mark;
+                pkt.meta.ct_label = r.label;
             }
             Action::CtClear => {
                 pkt.meta.ct_state = 0;
@@ -583,5 +596,56 @@ fn dec_ttl(pkt: &mut Packet) -> bool {
             true
         }
         _ => true,
+    }
+}
+
+/// Rewrites a packet's addresses (and TCP/UDP ports when given) with
+/// checksum fixups: what NAT does to each packet of a connection.
+pub(crate) fn rewrite_tuple(
+    pkt: &mut Packet,
+    v6: bool,
+    src: u128,
+    dst: u128,
+    ports: Option<(u16, u16)>,
+) {
+    use crate::odp::key::{Ipv4Key, Ipv6Key};
+    use std::net::{Ipv4Addr, Ipv6Addr};
+    if v6 {
+        let v = Ipv6Key {
+            src: Ipv6Addr::from(src),
+            dst: Ipv6Addr::from(dst),
+            label: 0,
+            proto: 0,
+            tclass: 0,
+            hlimit: 0,
+            frag: 0,
+        };
+        let m = Ipv6Key {
+            src: Ipv6Addr::from(u128::MAX),
+            dst: Ipv6Addr::from(u128::MAX),
+            ..v
+        };
+        set_ipv6(pkt, &v, Some(&m));
+    } else {
+        let v = Ipv4Key {
+            src: Ipv4Addr::from(src as u32),
+            dst: Ipv4Addr::from(dst as u32),
+            proto: 0,
+            tos: 0,
+            ttl: 0,
+            frag: 0,
+        };
+        let m = Ipv4Key {
+            src: Ipv4Addr::from(u32::MAX),
+            dst: Ipv4Addr::from(u32::MAX),
+            ..v
+        };
+        set_ipv4(pkt, &v, Some(&m));
+    }
+    if let Some((s, d)) = ports {
+        let proto = extract(pkt.data(), &pkt.meta).key.nw_proto;
+        if proto == IPPROTO_TCP || proto == IPPROTO_UDP {
+            set_ports(pkt, proto, s, d, None);
+        }
     }
 }

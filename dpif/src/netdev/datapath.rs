@@ -14,6 +14,7 @@ use ferrovs_netdev::{extract, offload, Netdev};
 
 use super::actions::{self, ExecCtx, PortTable};
 use super::classifier::{Classifier, ExactCache};
+use super::conntrack::Conntrack;
 use super::odp_key;
 use super::upcall::UpcallQueue;
 use crate::{Upcall, UpcallKind};
@@ -55,6 +56,7 @@ pub struct DpCore {
     pub port_gen: AtomicU64,
     pub flows: RwLock<Classifier>,
     pub upcalls: UpcallQueue,
+    pub conntrack: Conntrack,
     pub counters: DpCounters,
     pub shutdown: AtomicBool,
 }
@@ -92,6 +94,7 @@ impl DpCore {
             let mut ctx = ExecCtx {
                 ports,
                 upcalls: &self.upcalls,
+                conntrack: &self.conntrack,
                 recirc: &mut recirc,
                 dropped: 0,
                 rng,

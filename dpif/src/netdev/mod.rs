@@ -17,6 +17,7 @@
 
 pub mod actions;
 pub mod classifier;
+pub mod conntrack;
 pub mod datapath;
 pub mod odp_key;
 pub mod upcall;
@@ -133,6 +134,7 @@ impl NetdevDpif {
             port_gen: AtomicU64::new(1),
             flows: RwLock::new(Default::default()),
             upcalls: queue,
+            conntrack: Default::default(),
             counters: Default::default(),
             shutdown: AtomicBool::new(false),
         });
@@ -181,6 +183,11 @@ impl NetdevDpif {
     pub fn port_device(&self, port_no: OdpPort) -> Option<Arc<dyn Netdev>> {
         let ports = self.core.ports.read().unwrap_or_else(|e| e.into_inner());
         ports.get(&port_no).map(|p| Arc::clone(&p.dev))
+    }
+
+    /// The connection tracker (for dump-conntrack / flush-conntrack).
+    pub fn conntrack(&self) -> &conntrack::Conntrack {
+        &self.core.conntrack
     }
 
     pub fn drop_stats(&self) -> DropStats {
@@ -527,6 +534,7 @@ impl Dpif for NetdevDpif {
         let mut ctx = actions::ExecCtx {
             ports: &table,
             upcalls: &self.core.upcalls,
+            conntrack: &self.core.conntrack,
             recirc: &mut recirc,
             dropped: 0,
             rng: &mut self.rng,

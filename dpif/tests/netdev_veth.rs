@@ -601,3 +601,93 @@ fn vlan_tag_from_kernel_metadata() {
     let flows = dp.flow_dump().unwrap();
     assert!(flows[0].stats.n_packets >= 1, "{:?}", flows[0].stats);
 }
+
+/// Connection tracking on real traffic: A reaches B through source NAT
+/// (B sees A as 10.77.0.100) and a stateful rule that lets only replies
+/// back in; ping and a TCP transfer work, and B cannot open a connection
+/// to A.
+#[test]
+fn conntrack_nat_firewall() {
+    if !prerequisites() {
+        return;
+    }
+    let topo = Topo::new('c');
+    let dp_name = format!("{}dp", unique('c'));
+    let mut dp = NetdevDpif::create(&dp_name, DeviceMode::Real).unwrap();
+    for h in topo.host.clone() {
+        dp.port_add(&PortSpec {
+            name: h,
+            port_type: "system".into(),
+            ..Default::default()
+        })
+        .unwrap();
+    }
+    // B reaches the NAT address through A's MAC.
+    let a_mac = must(&[
+        "ip",
+        "netns",
+        "exec",
+        &topo.ns[0],
+        "cat",
+        &format!("/sys/class/net/{}/address", topo.inner(0)),
+    ]);
+    must(&[
+        "ip",
+        "-n",
+        &topo.ns[1],
+        "neigh",
+        "add",
+        "10.77.0.100",
+        "lladdr",
+        a_mac.trim(),
+        "dev",
+        &topo.inner(1),
+    ]);
+    put(&mut dp, "in_port(1),eth_type(0x0806)", "2");
+    put(&mut dp, "in_port(2),eth_type(0x0806)", "1");
+    put(
+        &mut dp,
+        "recirc_id(0),in_port(1),eth_type(0x0800)",
+        "ct(commit,zone=7,nat(src=10.77.0.100)),2",
+    );
+    put(
+        &mut dp,
+        "recirc_id(0),in_port(2),eth_type(0x0800)",
+        "ct(zone=7,nat),recirc(0x9)",
+    );
+    put(
+        &mut dp,
+        "recirc_id(0x9),in_port(2),ct_state(+est+trk),eth_type(0x0800)",
+        "1",
+    );
+    put(
+        &mut dp,
+        "recirc_id(0x9),in_port(2),ct_state(-est+trk),eth_type(0x0800)",
+        "drop",
+    );
+
+    let ping = topo
+        .exec(0, &["ping", "-c", "2", "-i", "0.2", "-W", "2", "10.77.0.2"])
+        .output()
+        .unwrap();
+    assert!(
+        ping.status.success(),
+        "ping through NAT failed: {}",
+        String::from_utf8_lossy(&ping.stdout)
+    );
+    tcp_transfer(&topo.ns[0], &topo.ns[1], "10.77.0.2");
+    // B cannot open a connection towards A (nor its NAT address).
+    let ping_back = topo
+        .exec(1, &["ping", "-c", "1", "-W", "1", "10.77.0.100"])
+        .output()
+        .unwrap();
+    assert!(
+        !ping_back.status.success(),
+        "B must not reach A unsolicited"
+    );
+    let conns = dp.conntrack().dump();
+    assert!(
+        conns.iter().any(|c| c.orig.proto == 6 && c.nat == 0x40),
+        "the TCP connection is tracked with SNAT: {conns:?}"
+    );
+}

@@ -633,3 +633,47 @@ fn conntrack_source_nat() {
     assert_eq!(c.len(), 1);
     assert_eq!(c[0].nat, 0x40);
 }
+
+#[test]
+fn meter_drops_above_its_rate() {
+    use ferrovs_dpif::netdev::meter::{BandConfig, MeterConfig};
+    let mut s = setup("dpn12");
+    s.dp.meter_set(
+        1,
+        &MeterConfig {
+            pktps: true,
+            bands: vec![BandConfig {
+                rate: 10,
+                burst_size: 5,
+            }],
+        },
+    )
+    .unwrap();
+    put(&mut s.dp, "in_port(1)", "meter(0x1),2");
+    let f = udp_frame([10, 0, 0, 1], [10, 0, 0, 2], 1, 2, b"m");
+    for _ in 0..100 {
+        inject(&s.dp, 1, &f);
+    }
+    let t = Instant::now();
+    while s.dp.meter_get(1).unwrap().packets_in < 100 && t.elapsed() < Duration::from_secs(10) {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let st = s.dp.meter_get(1).unwrap();
+    let passed = s.dp.dummy_device(2).unwrap().take_sent().len() as u64;
+    assert_eq!(st.packets_in, 100);
+    assert_eq!(passed + st.bands[0].packets, 100, "{st:?}");
+    assert!(passed >= 5, "the burst passes: {passed}");
+    assert!(st.bands[0].packets > 0, "the rest is metered: {st:?}");
+    assert!(s
+        .dp
+        .meter_set(
+            2,
+            &MeterConfig {
+                pktps: true,
+                bands: vec![]
+            }
+        )
+        .is_err());
+    s.dp.meter_del(1).unwrap();
+    assert!(s.dp.meter_get(1).is_err());
+}

@@ -15,6 +15,7 @@ use ferrovs_netdev::wire::*;
 use ferrovs_netdev::{csum, offload, Netdev};
 
 use super::conntrack::Conntrack;
+use super::meter::Meters;
 use super::odp_key;
 use super::upcall::UpcallQueue;
 use crate::odp::{Action, KeyAttr, TunnelAttr};
@@ -28,6 +29,7 @@ pub struct ExecCtx<'a> {
     pub ports: &'a PortTable,
     pub upcalls: &'a UpcallQueue,
     pub conntrack: &'a Conntrack,
+    pub meters: &'a Meters,
     /// Packets sent to `recirc`, to be looked up again by the caller.
     pub recirc: &'a mut Vec<Packet>,
     /// Packets that actions could not handle (unsupported action,
@@ -211,8 +213,12 @@ fn run(mut pkt: Packet, actions: &[Action], ctx: &mut ExecCtx<'_>, mut cutlen: O
                 }
             }
             Action::Drop(_) => return,
-            Action::Meter(_) => {
-                // Meters are not implemented yet: no band ever fires.
+            Action::Meter(id) => {
+                let now = ferrovs_netdev::dev::sys::monotonic_ms();
+                if !ctx.meters.pass(*id, pkt.len(), now) {
+                    // Dropped by the meter, counted in its band.
+                    return;
+                }
             }
             Action::Ct(attrs) => {
                 let now = ferrovs_netdev::dev::sys::monotonic_ms();

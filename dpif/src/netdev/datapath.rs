@@ -15,6 +15,7 @@ use ferrovs_netdev::{extract, offload, Netdev};
 use super::actions::{self, ExecCtx, PortTable};
 use super::classifier::{Classifier, ExactCache};
 use super::conntrack::Conntrack;
+use super::meter::Meters;
 use super::odp_key;
 use super::upcall::UpcallQueue;
 use crate::{Upcall, UpcallKind};
@@ -57,6 +58,7 @@ pub struct DpCore {
     pub flows: RwLock<Classifier>,
     pub upcalls: UpcallQueue,
     pub conntrack: Conntrack,
+    pub meters: Meters,
     pub counters: DpCounters,
     pub shutdown: AtomicBool,
 }
@@ -95,6 +97,7 @@ impl DpCore {
                 ports,
                 upcalls: &self.upcalls,
                 conntrack: &self.conntrack,
+                meters: &self.meters,
                 recirc: &mut recirc,
                 dropped: 0,
                 rng,

@@ -19,6 +19,7 @@ pub mod actions;
 pub mod classifier;
 pub mod conntrack;
 pub mod datapath;
+pub mod meter;
 pub mod odp_key;
 pub mod upcall;
 
@@ -135,6 +136,7 @@ impl NetdevDpif {
             flows: RwLock::new(Default::default()),
             upcalls: queue,
             conntrack: Default::default(),
+            meters: Default::default(),
             counters: Default::default(),
             shutdown: AtomicBool::new(false),
         });
@@ -188,6 +190,28 @@ impl NetdevDpif {
     /// The connection tracker (for dump-conntrack / flush-conntrack).
     pub fn conntrack(&self) -> &conntrack::Conntrack {
         &self.core.conntrack
+    }
+
+    /// Creates or replaces meter `id`.
+    pub fn meter_set(&self, id: u32, cfg: &meter::MeterConfig) -> Result<()> {
+        self.core
+            .meters
+            .set(id, cfg, ferrovs_netdev::dev::sys::monotonic_ms())
+    }
+
+    /// Deletes meter `id`, returning its final statistics.
+    pub fn meter_del(&self, id: u32) -> Result<meter::MeterStats> {
+        self.core
+            .meters
+            .del(id)
+            .ok_or_else(|| err(libc::ENOENT, format!("no meter {id}")))
+    }
+
+    pub fn meter_get(&self, id: u32) -> Result<meter::MeterStats> {
+        self.core
+            .meters
+            .get(id)
+            .ok_or_else(|| err(libc::ENOENT, format!("no meter {id}")))
     }
 
     pub fn drop_stats(&self) -> DropStats {
@@ -535,6 +559,7 @@ impl Dpif for NetdevDpif {
             ports: &table,
             upcalls: &self.core.upcalls,
             conntrack: &self.core.conntrack,
+            meters: &self.core.meters,
             recirc: &mut recirc,
             dropped: 0,
             rng: &mut self.rng,

@@ -77,6 +77,23 @@ impl UpcallReceiver {
         }
     }
 
+    /// Waits for the next upcall: up to `timeout`, or until one comes
+    /// (`None`). `Ok(None)` on timeout; an error once the datapath is
+    /// gone. (The same shape as the kernel provider's upcall socket.)
+    pub fn recv(&self, timeout: Option<Duration>) -> crate::Result<Option<Upcall>> {
+        let r = match timeout {
+            Some(t) => self.rx.recv_timeout(t),
+            None => self.rx.recv().map_err(|_| RecvTimeoutError::Disconnected),
+        };
+        match r {
+            Ok(u) => Ok(Some(u)),
+            Err(RecvTimeoutError::Timeout) => Ok(None),
+            Err(RecvTimeoutError::Disconnected) => {
+                Err(crate::DpifError::new(libc::ENODEV, "the datapath is gone"))
+            }
+        }
+    }
+
     /// Readable while upcalls may be waiting (level-triggered until
     /// `try_recv` finds the queue empty).
     pub fn as_raw_fd(&self) -> RawFd {

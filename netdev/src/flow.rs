@@ -51,6 +51,8 @@ pub struct FlowKey {
     pub tun_id: u64,
     pub tun_ipv4_src: u32,
     pub tun_ipv4_dst: u32,
+    pub tun_ipv6_src: u128,
+    pub tun_ipv6_dst: u128,
     pub tun_flags: u16,
     pub tun_tos: u8,
     pub tun_ttl: u8,
@@ -123,6 +125,8 @@ impl FlowKey {
             tun_id: self.tun_id & m.tun_id,
             tun_ipv4_src: self.tun_ipv4_src & m.tun_ipv4_src,
             tun_ipv4_dst: self.tun_ipv4_dst & m.tun_ipv4_dst,
+            tun_ipv6_src: self.tun_ipv6_src & m.tun_ipv6_src,
+            tun_ipv6_dst: self.tun_ipv6_dst & m.tun_ipv6_dst,
             tun_flags: self.tun_flags & m.tun_flags,
             tun_tos: self.tun_tos & m.tun_tos,
             tun_ttl: self.tun_ttl & m.tun_ttl,
@@ -219,6 +223,8 @@ pub fn extract(frame: &[u8], meta: &PacketMeta) -> Extracted {
         k.tun_id = t.tun_id;
         k.tun_ipv4_src = t.ipv4_src;
         k.tun_ipv4_dst = t.ipv4_dst;
+        k.tun_ipv6_src = t.ipv6_src;
+        k.tun_ipv6_dst = t.ipv6_dst;
         k.tun_flags = t.flags;
         k.tun_tos = t.tos;
         k.tun_ttl = t.ttl;

@@ -13,6 +13,7 @@ pub mod flow;
 pub mod offload;
 pub mod packet;
 pub mod pcap;
+pub mod tunnel;
 pub mod wire;
 
 pub use dev::{Netdev, NetdevStats};

@@ -74,6 +74,7 @@ fn needs_plain(a: &Action) -> bool {
             .iter()
             .any(|a| matches!(a, crate::odp::CtAttr::Nat(_))),
         Action::Userspace(_)
+        | Action::TunnelPush(_)
         | Action::PushMpls { .. }
         | Action::PopMpls(_)
         | Action::DecTtl(_)
@@ -227,6 +228,49 @@ fn run(mut pkt: Packet, actions: &[Action], ctx: &mut ExecCtx<'_>, mut cutlen: O
                 pkt.meta.ct_zone = r.zone;
                 pkt.meta.ct_mark = r.mark;
                 pkt.meta.ct_label = r.label;
+            }
+            Action::TunnelPush(t) => {
+                let mut p = if last {
+                    pkt.clone_for_last()
+                } else {
+                    pkt.clone()
+                };
+                let k = extract(p.data(), &p.meta).key;
+                let hash = l4_hash(&k, 0, 0);
+                if ferrovs_netdev::tunnel::push_header(&mut p, &t.header, hash) {
+                    p.meta.tunnel = TunnelMeta::default();
+                    output(p, t.out_port, ctx, cutlen.take());
+                } else {
+                    ctx.dropped += 1;
+                }
+                if last {
+                    return;
+                }
+            }
+            Action::TunnelPop(port) => {
+                let tunnel = ctx.ports.get(port).and_then(|d| d.tunnel());
+                let mut p = if last {
+                    pkt.clone_for_last()
+                } else {
+                    pkt.clone()
+                };
+                match tunnel
+                    .and_then(|(kind, udp)| ferrovs_netdev::tunnel::pop_header(&mut p, kind, udp))
+                {
+                    Some(meta) => {
+                        p.meta = ferrovs_netdev::PacketMeta {
+                            in_port: *port,
+                            recirc_id: p.meta.recirc_id,
+                            tunnel: meta,
+                            ..Default::default()
+                        };
+                        ctx.recirc.push(p);
+                    }
+                    None => ctx.dropped += 1,
+                }
+                if last {
+                    return;
+                }
             }
             Action::CtClear => {
                 pkt.meta.ct_state = 0;

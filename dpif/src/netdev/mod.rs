@@ -28,8 +28,9 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::thread::JoinHandle;
 
-use ferrovs_netdev::dev::{self as netdevs, DummyDev};
+use ferrovs_netdev::dev::{self as netdevs, DummyDev, TunnelDev};
 use ferrovs_netdev::packet::{Packet, PacketMeta, TunnelMeta};
+use ferrovs_netdev::tunnel::TunnelKind;
 use ferrovs_netdev::{Netdev, NetdevStats};
 
 use crate::odp::{Actions, Key, KeyAttr, TunnelAttr};
@@ -301,6 +302,8 @@ fn tunnel_from_attrs(t: &[TunnelAttr]) -> TunnelMeta {
             }
             TunnelAttr::Ipv4Src(a) => m.ipv4_src = u32::from(*a),
             TunnelAttr::Ipv4Dst(a) => m.ipv4_dst = u32::from(*a),
+            TunnelAttr::Ipv6Src(a) => m.ipv6_src = u128::from(*a),
+            TunnelAttr::Ipv6Dst(a) => m.ipv6_dst = u128::from(*a),
             TunnelAttr::Tos(v) => m.tos = *v,
             TunnelAttr::Ttl(v) => m.ttl = *v,
             TunnelAttr::TpSrc(v) => m.tp_src = *v,
@@ -372,7 +375,25 @@ impl Dpif for NetdevDpif {
         } else {
             spec.port_type.as_str()
         };
-        let (dev, dummy) = open_device(&spec.name, kind, self.mode)?;
+        let (dev, dummy) = match TunnelKind::from_type(kind) {
+            // Tunnel ports are datapath objects, dummy or not (as in Open
+            // vSwitch, whose tunnel tests run on the dummy datapath).
+            Some(tk) => {
+                let port = spec
+                    .options
+                    .iter()
+                    .find(|(k, _)| k == "dst_port")
+                    .map(|(_, v)| {
+                        v.parse::<u16>()
+                            .map_err(|_| err(libc::EINVAL, format!("bad dst_port {v:?}")))
+                    })
+                    .transpose()?
+                    .unwrap_or(0);
+                let d: Arc<dyn Netdev> = Arc::new(TunnelDev::new(&spec.name, tk, kind, port));
+                (d, None)
+            }
+            _ => open_device(&spec.name, kind, self.mode)?,
+        };
         let mut ports = self.ports_write();
         let port_no = match spec.port_no {
             Some(n) => n,

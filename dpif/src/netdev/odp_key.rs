@@ -15,11 +15,12 @@ use ferrovs_netdev::wire::*;
 use crate::odp::key::{ArpKey, EthKey, IcmpKey, Ipv4Key, Ipv6Key, NdExtKey, NdKey, PortsKey};
 use crate::odp::{Key, KeyAttr, OdpError, TunnelAttr};
 
-/// Tunnel flag bits kept in `FlowKey::tun_flags`.
-pub const TUN_F_DONT_FRAGMENT: u16 = 1 << 0;
-pub const TUN_F_CSUM: u16 = 1 << 1;
-pub const TUN_F_OAM: u16 = 1 << 2;
-pub const TUN_F_KEY: u16 = 1 << 3;
+/// Tunnel flag bits kept in `FlowKey::tun_flags` (those of the netdev
+/// crate's tunnel metadata).
+pub use ferrovs_netdev::tunnel::{
+    TNL_F_CSUM as TUN_F_CSUM, TNL_F_DONT_FRAGMENT as TUN_F_DONT_FRAGMENT, TNL_F_KEY as TUN_F_KEY,
+    TNL_F_OAM as TUN_F_OAM,
+};
 
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Mode {
@@ -232,6 +233,8 @@ fn apply_tunnel(t: &[TunnelAttr], fk: &mut FlowKey, mode: Mode) -> Result<(), Od
             }
             TunnelAttr::Ipv4Src(a) => put(&mut fk.tun_ipv4_src, u32::from(*a), mode),
             TunnelAttr::Ipv4Dst(a) => put(&mut fk.tun_ipv4_dst, u32::from(*a), mode),
+            TunnelAttr::Ipv6Src(a) => put(&mut fk.tun_ipv6_src, u128::from(*a), mode),
+            TunnelAttr::Ipv6Dst(a) => put(&mut fk.tun_ipv6_dst, u128::from(*a), mode),
             TunnelAttr::Tos(v) => put(&mut fk.tun_tos, *v, mode),
             TunnelAttr::Ttl(v) => put(&mut fk.tun_ttl, *v, mode),
             TunnelAttr::TpSrc(v) => put(&mut fk.tun_tp_src, *v, mode),
@@ -243,7 +246,9 @@ fn apply_tunnel(t: &[TunnelAttr], fk: &mut FlowKey, mode: Mode) -> Result<(), Od
             _ => return Err(OdpError::new("tunnel key attribute not supported here")),
         }
     }
-    fk.tun_flags |= if mode == Mode::Key { flags } else { 0xffff };
+    // In a key the flags present are set; in a mask each flag named is
+    // matched (the key's tun_id implies the KEY flag).
+    fk.tun_flags |= if mode == Mode::Exact { 0xffff } else { flags };
     Ok(())
 }
 
@@ -260,13 +265,18 @@ pub fn to_odp_attrs(k: &FlowKey) -> Vec<KeyAttr> {
         KeyAttr::RecircId(k.recirc_id),
         KeyAttr::DpHash(k.dp_hash),
     ];
-    if k.tun_ipv4_dst != 0 {
+    if k.tun_ipv4_dst != 0 || k.tun_ipv6_dst != 0 {
         let mut t = Vec::new();
         if k.tun_flags & TUN_F_KEY != 0 {
             t.push(TunnelAttr::Id(k.tun_id));
         }
-        t.push(TunnelAttr::Ipv4Src(Ipv4Addr::from(k.tun_ipv4_src)));
-        t.push(TunnelAttr::Ipv4Dst(Ipv4Addr::from(k.tun_ipv4_dst)));
+        if k.tun_ipv4_dst != 0 {
+            t.push(TunnelAttr::Ipv4Src(Ipv4Addr::from(k.tun_ipv4_src)));
+            t.push(TunnelAttr::Ipv4Dst(Ipv4Addr::from(k.tun_ipv4_dst)));
+        } else {
+            t.push(TunnelAttr::Ipv6Src(Ipv6Addr::from(k.tun_ipv6_src)));
+            t.push(TunnelAttr::Ipv6Dst(Ipv6Addr::from(k.tun_ipv6_dst)));
+        }
         t.push(TunnelAttr::Tos(k.tun_tos));
         t.push(TunnelAttr::Ttl(k.tun_ttl));
         if k.tun_flags & TUN_F_DONT_FRAGMENT != 0 {

@@ -12,6 +12,7 @@ pub mod sys;
 pub mod system;
 pub mod tap;
 mod vnet;
+pub mod vport;
 
 use std::io;
 use std::os::fd::RawFd;
@@ -23,6 +24,7 @@ use crate::packet::Packet;
 pub use dummy::DummyDev;
 pub use system::SystemDev;
 pub use tap::TapDev;
+pub use vport::TunnelDev;
 
 /// Largest frame a device reads (a GSO super-frame plus headers).
 pub const MAX_FRAME: usize = 65536 + 128;
@@ -148,6 +150,10 @@ pub trait Netdev: Send + Sync {
     /// Link (carrier) up.
     fn is_up(&self) -> bool;
     fn stats(&self) -> NetdevStats;
+    /// The tunnel a tunnel port terminates (kind and UDP port).
+    fn tunnel(&self) -> Option<(crate::tunnel::TunnelKind, u16)> {
+        None
+    }
     /// The kernel's interface index, for devices that are kernel objects.
     fn ifindex(&self) -> Option<u32> {
         None

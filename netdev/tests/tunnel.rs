@@ -42,7 +42,10 @@ fn inner() -> Vec<u8> {
     f
 }
 
-fn headers() -> Vec<(&'static str, Vec<u8>, TunnelKind, u16, u64, bool)> {
+/// Name, outer header, kind, UDP port, tunnel id, IPv6 underlay.
+type Case = (&'static str, Vec<u8>, TunnelKind, u16, u64, bool);
+
+fn headers() -> Vec<Case> {
     let vxlan = [0x08, 0, 0, 0, 0, 0, 0x2a, 0];
     let geneve = [
         0x02, 0, 0x65, 0x58, 0, 0, 0x01, 0, 0, 1, 2, 1, 0, 0, 0, 9,

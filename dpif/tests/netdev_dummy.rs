@@ -454,6 +454,7 @@ fn hostile_frames_are_dropped_and_counted() {
     }
     assert_eq!(s.dp.drop_stats().invalid, bad.len() as u64);
     assert!(s.rx.try_recv().is_none(), "no upcall for garbage");
+    assert_eq!(s.dp.drop_stats().panics, 0);
 }
 
 #[test]

@@ -48,6 +48,8 @@ pub struct DpCounters {
     pub action_drops: AtomicU64,
     /// Packets dropped for recirculating too often.
     pub recirc_drops: AtomicU64,
+    /// Batches lost to a panic in packet processing (a bug if not 0).
+    pub panics: AtomicU64,
 }
 
 pub struct DpCore {
@@ -254,7 +256,16 @@ fn poll_loop(core: &DpCore, index: u32, count: u32) {
                 };
             }
             if !batch.is_empty() {
-                core.process(batch, &table, &mut emc, &mut rng);
+                // A bug must cost a batch, not the datapath: nothing here
+                // should panic, but if it does, log it and keep polling.
+                let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    core.process(batch, &table, &mut emc, &mut rng)
+                }));
+                if r.is_err() {
+                    core.counters.panics.fetch_add(1, Ordering::Relaxed);
+                    log::error!("{}: packet processing panicked; batch dropped", core.name);
+                    emc = ExactCache::default();
+                }
             }
         }
         rounds += 1;

@@ -78,6 +78,8 @@ pub struct DropStats {
     pub action: u64,
     /// Packets that recirculated more than the datapath allows.
     pub recirc: u64,
+    /// Batches lost to a panic in packet processing (a bug if not 0).
+    pub panics: u64,
 }
 
 /// A userspace datapath.
@@ -221,6 +223,7 @@ impl NetdevDpif {
             invalid: c.invalid.load(Ordering::Relaxed),
             action: c.action_drops.load(Ordering::Relaxed),
             recirc: c.recirc_drops.load(Ordering::Relaxed),
+            panics: c.panics.load(Ordering::Relaxed),
         }
     }
 

@@ -217,6 +217,38 @@ fn flows_forward_and_count() {
     let u = s.rx.recv_timeout(Duration::from_secs(5)).expect("miss");
     assert_eq!(u.kind, UpcallKind::Miss);
     assert_eq!(s.dp.stats().unwrap().n_missed, 1);
+
+    // pmd-stats-show adds up to the same story (the counters of the miss
+    // may land just after its upcall).
+    let t = Instant::now();
+    let mut text = s.dp.pmd_stats_show();
+    while !text.contains("miss with success upcall: 1") && t.elapsed() < Duration::from_secs(5) {
+        std::thread::sleep(Duration::from_millis(5));
+        text = s.dp.pmd_stats_show();
+    }
+    let sum = |label: &str| -> u64 {
+        text.lines()
+            .filter_map(|l| l.trim().strip_prefix(label))
+            .map(|v| v.trim().parse::<u64>().unwrap())
+            .sum()
+    };
+    assert_eq!(sum("packets received:"), 7, "{text}");
+    assert_eq!(sum("emc hits:") + sum("megaflow hits:"), 6, "{text}");
+    assert_eq!(sum("miss with success upcall:"), 1, "{text}");
+    assert!(text.contains("main thread:"), "{text}");
+    assert!(
+        text.starts_with("pmd thread numa_id 0 core_id 0:"),
+        "{text}"
+    );
+    s.dp.pmd_stats_clear();
+    assert_eq!(
+        s.dp.pmd_stats_show()
+            .lines()
+            .filter_map(|l| l.trim().strip_prefix("packets received:"))
+            .map(|v| v.trim().parse::<u64>().unwrap())
+            .sum::<u64>(),
+        0
+    );
 }
 
 #[test]

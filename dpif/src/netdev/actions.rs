@@ -49,13 +49,18 @@ impl ExecCtx<'_> {
         }
     }
 
-    /// Sends the queued output, a batch per port.
-    pub fn flush(&mut self) {
-        for (port, pkts) in self.pending.drain(..) {
+    /// Sends the queued output, a batch per port; returns how many
+    /// packets and batches went out.
+    pub fn flush(&mut self) -> (u64, u64) {
+        let (mut pkts, mut batches) = (0, 0);
+        for (port, q) in self.pending.drain(..) {
             if let Some(dev) = self.ports.get(&port) {
-                dev.send_batch(pkts);
+                pkts += q.len() as u64;
+                batches += 1;
+                dev.send_batch(q);
             }
         }
+        (pkts, batches)
     }
 }
 

@@ -17,6 +17,7 @@ use super::classifier::{Classifier, ExactCache};
 use super::conntrack::Conntrack;
 use super::meter::Meters;
 use super::odp_key;
+use super::pmd_stats::PmdStats;
 use super::upcall::UpcallQueue;
 use crate::{Upcall, UpcallKind};
 
@@ -62,6 +63,8 @@ pub struct DpCore {
     pub conntrack: Conntrack,
     pub meters: Meters,
     pub counters: DpCounters,
+    /// One per poll thread, then one for the main thread (execute).
+    pub pmd_stats: Vec<PmdStats>,
     pub shutdown: AtomicBool,
 }
 
@@ -82,6 +85,7 @@ impl DpCore {
         ports: &PortTable,
         emc: &mut ExactCache,
         rng: &mut u64,
+        stats: &PmdStats,
     ) {
         let mut pass = batch;
         for depth in 0..=MAX_RECIRC_DEPTH {
@@ -93,6 +97,9 @@ impl DpCore {
                     .recirc_drops
                     .fetch_add(pass.len() as u64, Ordering::Relaxed);
                 return;
+            }
+            if depth > 0 {
+                PmdStats::add(&stats.recirc, pass.len() as u64);
             }
             let mut recirc = Vec::new();
             let mut ctx = ExecCtx {
@@ -107,9 +114,11 @@ impl DpCore {
             };
             let now = sys::monotonic_ms();
             for pkt in pass {
-                self.process_one(pkt, &mut ctx, emc, now);
+                self.process_one(pkt, &mut ctx, emc, now, stats);
             }
-            ctx.flush();
+            let (pkts, batches) = ctx.flush();
+            PmdStats::add(&stats.sent_pkts, pkts);
+            PmdStats::add(&stats.sent_batches, batches);
             if ctx.dropped > 0 {
                 self.counters
                     .action_drops
@@ -119,7 +128,14 @@ impl DpCore {
         }
     }
 
-    fn process_one(&self, pkt: Packet, ctx: &mut ExecCtx<'_>, emc: &mut ExactCache, now: u64) {
+    fn process_one(
+        &self,
+        pkt: Packet,
+        ctx: &mut ExecCtx<'_>,
+        emc: &mut ExactCache,
+        now: u64,
+        stats: &PmdStats,
+    ) {
         if pkt.len() < MIN_FRAME {
             self.counters.invalid.fetch_add(1, Ordering::Relaxed);
             return;
@@ -130,13 +146,19 @@ impl DpCore {
             return;
         }
         let flow = match emc.lookup(&x.key) {
-            Some(f) => Some(f),
+            Some(f) => {
+                PmdStats::add(&stats.emc_hit, 1);
+                Some(f)
+            }
             None => {
                 let cls = self.flows.read().unwrap_or_else(|e| e.into_inner());
                 cls.lookup(&x.key).map(|l| {
+                    let searched = u64::from(l.subtables_searched);
                     self.counters
                         .mask_hit
-                        .fetch_add(u64::from(l.subtables_searched), Ordering::Relaxed);
+                        .fetch_add(searched, Ordering::Relaxed);
+                    PmdStats::add(&stats.masked_hit, 1);
+                    PmdStats::add(&stats.masked_lookup, searched);
                     emc.insert(x.key, Arc::clone(&l.flow));
                     l.flow
                 })
@@ -150,19 +172,24 @@ impl DpCore {
             }
             None => {
                 self.counters.missed.fetch_add(1, Ordering::Relaxed);
-                self.miss_upcall(pkt);
+                if self.miss_upcall(pkt) {
+                    PmdStats::add(&stats.miss, 1);
+                } else {
+                    PmdStats::add(&stats.lost, 1);
+                }
             }
         }
     }
 
     /// Sends a packet that matched no flow up. A super-frame goes up as
     /// its segments, each a packet the handler can execute and output.
-    fn miss_upcall(&self, pkt: Packet) {
+    fn miss_upcall(&self, pkt: Packet) -> bool {
         let mut segs = Vec::new();
         offload::finish(pkt, &mut segs);
+        let mut all = true;
         for s in segs {
             let key = extract(s.data(), &s.meta).key;
-            self.upcalls.send(Upcall {
+            all &= self.upcalls.send(Upcall {
                 kind: UpcallKind::Miss,
                 packet: s.data().to_vec(),
                 key: odp_key::to_odp(&key),
@@ -171,6 +198,7 @@ impl DpCore {
                 mru: None,
             });
         }
+        all
     }
 }
 
@@ -222,6 +250,8 @@ fn poll_loop(core: &DpCore, index: u32, count: u32) {
             .iter()
             .filter_map(|&i| polled[i].dev.poll_fd())
             .collect();
+        let stats = core.pmd_stats.get(index as usize);
+        let t0 = std::time::Instant::now();
         let ready = match sys::poll_readable(&fds, 100) {
             Ok(r) => r,
             Err(e) => {
@@ -235,6 +265,7 @@ fn poll_loop(core: &DpCore, index: u32, count: u32) {
         if core.port_gen.load(Ordering::Acquire) != gen {
             table = core.port_table();
         }
+        let t1 = std::time::Instant::now();
         for (&i, r) in live.iter().zip(ready) {
             if !r {
                 continue;
@@ -249,6 +280,9 @@ fn poll_loop(core: &DpCore, index: u32, count: u32) {
                     p.failed = true;
                 }
             }
+            if let Some(st) = stats {
+                PmdStats::add(&st.recv, batch.len() as u64);
+            }
             for pkt in &mut batch {
                 pkt.meta = PacketMeta {
                     in_port: p.port_no,
@@ -258,8 +292,10 @@ fn poll_loop(core: &DpCore, index: u32, count: u32) {
             if !batch.is_empty() {
                 // A bug must cost a batch, not the datapath: nothing here
                 // should panic, but if it does, log it and keep polling.
+                let fallback = PmdStats::default();
+                let st = stats.unwrap_or(&fallback);
                 let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                    core.process(batch, &table, &mut emc, &mut rng)
+                    core.process(batch, &table, &mut emc, &mut rng, st)
                 }));
                 if r.is_err() {
                     core.counters.panics.fetch_add(1, Ordering::Relaxed);
@@ -267,6 +303,10 @@ fn poll_loop(core: &DpCore, index: u32, count: u32) {
                     emc = ExactCache::default();
                 }
             }
+        }
+        if let Some(st) = stats {
+            PmdStats::add(&st.idle_ns, (t1 - t0).as_nanos() as u64);
+            PmdStats::add(&st.busy_ns, t1.elapsed().as_nanos() as u64);
         }
         rounds += 1;
         if rounds & 1023 == 0 {

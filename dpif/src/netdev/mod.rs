@@ -21,6 +21,7 @@ pub mod conntrack;
 pub mod datapath;
 pub mod meter;
 pub mod odp_key;
+pub mod pmd_stats;
 pub mod upcall;
 
 use std::collections::BTreeMap;
@@ -132,6 +133,7 @@ impl NetdevDpif {
                 dummy,
             },
         );
+        let n = poll_thread_count();
         let core = Arc::new(DpCore {
             name: name.to_string(),
             ports: RwLock::new(ports),
@@ -141,9 +143,9 @@ impl NetdevDpif {
             conntrack: Default::default(),
             meters: Default::default(),
             counters: Default::default(),
+            pmd_stats: (0..=n).map(|_| Default::default()).collect(),
             shutdown: AtomicBool::new(false),
         });
-        let n = poll_thread_count();
         let mut poll_threads = Vec::new();
         for i in 0..n {
             match datapath::spawn_poll_thread(Arc::clone(&core), i, n) {
@@ -215,6 +217,24 @@ impl NetdevDpif {
             .meters
             .get(id)
             .ok_or_else(|| err(libc::ENOENT, format!("no meter {id}")))
+    }
+
+    /// `dpif-netdev/pmd-stats-show`: one block per poll thread, then the
+    /// main thread's (packets run by `execute`).
+    pub fn pmd_stats_show(&self) -> String {
+        let mut out = String::new();
+        let n = self.core.pmd_stats.len();
+        for (i, st) in self.core.pmd_stats.iter().enumerate() {
+            st.format(&mut out, (i + 1 < n).then_some(i as u32));
+        }
+        out
+    }
+
+    /// `dpif-netdev/pmd-stats-clear`.
+    pub fn pmd_stats_clear(&self) {
+        for st in &self.core.pmd_stats {
+            st.clear();
+        }
     }
 
     pub fn drop_stats(&self) -> DropStats {
@@ -590,7 +610,12 @@ impl Dpif for NetdevDpif {
             pending: Vec::new(),
         };
         actions::execute(pkt, &actions, &mut ctx);
-        ctx.flush();
+        let main = self.core.pmd_stats.last();
+        let (pkts, batches) = ctx.flush();
+        if let Some(st) = main {
+            pmd_stats::PmdStats::add(&st.sent_pkts, pkts);
+            pmd_stats::PmdStats::add(&st.sent_batches, batches);
+        }
         let dropped = ctx.dropped;
         if dropped > 0 {
             self.core
@@ -599,8 +624,10 @@ impl Dpif for NetdevDpif {
                 .fetch_add(dropped, Ordering::Relaxed);
         }
         // Recirculated packets go through the flow table like received ones.
+        let fallback = pmd_stats::PmdStats::default();
+        let st = self.core.pmd_stats.last().unwrap_or(&fallback);
         self.core
-            .process(recirc, &table, &mut self.emc, &mut self.rng);
+            .process(recirc, &table, &mut self.emc, &mut self.rng, st);
         Ok(())
     }
 }

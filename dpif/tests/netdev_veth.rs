@@ -798,3 +798,81 @@ fn tunnels_between_two_datapaths() {
         eprintln!("{kind}: ping and TCP both ways over the tunnel");
     }
 }
+
+/// Jumbo frames pass between namespaces whose links all take them; a
+/// frame too big for the egress link is dropped and counted as a
+/// transmit error, and forwarding goes on.
+#[test]
+fn jumbo_and_giant_frames() {
+    if !prerequisites() {
+        return;
+    }
+    let topo = Topo::new('j');
+    for i in 0..2 {
+        must(&["ip", "link", "set", &topo.host[i], "mtu", "9000"]);
+        must(&[
+            "ip",
+            "-n",
+            &topo.ns[i],
+            "link",
+            "set",
+            &topo.inner(i),
+            "mtu",
+            "9000",
+        ]);
+    }
+    let dp_name = format!("{}dp", unique('j'));
+    let mut dp = NetdevDpif::create(&dp_name, DeviceMode::Real).unwrap();
+    for h in topo.host.clone() {
+        dp.port_add(&PortSpec {
+            name: h,
+            port_type: "system".into(),
+            ..Default::default()
+        })
+        .unwrap();
+    }
+    put(&mut dp, "in_port(1)", "2");
+    put(&mut dp, "in_port(2)", "1");
+    let ping = |size: &str| {
+        topo.exec(
+            0,
+            &[
+                "ping",
+                "-c",
+                "2",
+                "-i",
+                "0.2",
+                "-W",
+                "2",
+                "-M",
+                "do",
+                "-s",
+                size,
+                "10.77.0.2",
+            ],
+        )
+        .output()
+        .unwrap()
+    };
+    let ok = ping("8000");
+    assert!(
+        ok.status.success(),
+        "jumbo ping failed: {}",
+        String::from_utf8_lossy(&ok.stdout)
+    );
+    // B's host-side link shrinks to 1500: A's 8000-byte frames cannot go
+    // out there any more.
+    must(&["ip", "link", "set", &topo.host[1], "mtu", "1500"]);
+    let before = dp.port_stats(2).unwrap();
+    let bad = ping("8000");
+    assert!(!bad.status.success(), "a giant frame must not get through");
+    let after = dp.port_stats(2).unwrap();
+    assert!(
+        after.tx_errors + after.tx_dropped > before.tx_errors + before.tx_dropped,
+        "{before:?} -> {after:?}"
+    );
+    // Normal frames still flow.
+    let small = ping("100");
+    assert!(small.status.success(), "small ping after giant frames");
+    assert_eq!(dp.drop_stats().panics, 0);
+}

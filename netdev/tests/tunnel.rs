@@ -47,9 +47,7 @@ type Case = (&'static str, Vec<u8>, TunnelKind, u16, u64, bool);
 
 fn headers() -> Vec<Case> {
     let vxlan = [0x08, 0, 0, 0, 0, 0, 0x2a, 0];
-    let geneve = [
-        0x02, 0, 0x65, 0x58, 0, 0, 0x01, 0, 0, 1, 2, 1, 0, 0, 0, 9,
-    ];
+    let geneve = [0x02, 0, 0x65, 0x58, 0, 0, 0x01, 0, 0, 1, 2, 1, 0, 0, 0, 9];
     let gre = [0xa0, 0, 0x65, 0x58, 0, 0, 0, 0, 0, 0, 0x30, 0x39];
     vec![
         (

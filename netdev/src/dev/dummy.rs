@@ -31,6 +31,9 @@ pub struct DummyDev {
     stats: StatsCounters,
     rx_pcap: Mutex<Option<SharedPcap>>,
     tx_pcap: Mutex<Option<SharedPcap>>,
+    /// Addresses given by `netdev-dummy/ip4addr` / `ip6addr` (address,
+    /// prefix length), for tunnel routing over dummy underlays.
+    addrs: Mutex<Vec<(std::net::IpAddr, u8)>>,
 }
 
 /// A capture file, possibly shared by both directions (the `pcap`
@@ -65,6 +68,7 @@ impl DummyDev {
             stats: StatsCounters::default(),
             rx_pcap: Mutex::new(None),
             tx_pcap: Mutex::new(None),
+            addrs: Mutex::new(Vec::new()),
         })
     }
 
@@ -103,6 +107,20 @@ impl DummyDev {
         Ok(())
     }
 
+    /// Adds an address (replacing one of the same family, as
+    /// `netdev-dummy/ip4addr` does).
+    pub fn set_addr(&self, addr: std::net::IpAddr, prefix: u8) {
+        let mut a = self.addrs.lock().unwrap_or_else(|e| e.into_inner());
+        a.retain(|(x, _)| x.is_ipv4() != addr.is_ipv4());
+        a.push((addr, prefix));
+    }
+
+    pub fn addrs(&self) -> Vec<(std::net::IpAddr, u8)> {
+        self.addrs.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Administrative state (`netdev-dummy/set-admin-state`): a dummy
+    /// that is down neither sends nor counts as up.
     pub fn set_up(&self, up: bool) {
         self.up.store(up, Ordering::Relaxed);
     }
@@ -167,5 +185,38 @@ impl Netdev for DummyDev {
     }
     fn stats(&self) -> NetdevStats {
         self.stats.get()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn inject_receive_send_capture() {
+        let d = DummyDev::new("d0").unwrap();
+        assert_eq!(d.mac().unwrap()[0], 0xaa);
+        d.inject(Packet::from_bytes(&[1; 60]));
+        let mut b = Vec::new();
+        assert_eq!(d.recv(&mut b, 8).unwrap(), 1);
+        assert_eq!(b[0].data(), &[1; 60][..]);
+        d.send(Packet::from_bytes(&[2; 60])).unwrap();
+        assert_eq!(d.take_sent().len(), 1);
+        d.set_up(false);
+        d.send(Packet::from_bytes(&[3; 60])).unwrap();
+        assert!(d.take_sent().is_empty());
+        assert!(!d.is_up());
+        let s = d.stats();
+        assert_eq!((s.rx_packets, s.tx_packets, s.tx_dropped), (1, 1, 1));
+        d.set_addr("10.0.0.1".parse().unwrap(), 24);
+        d.set_addr("10.0.0.2".parse().unwrap(), 16);
+        d.set_addr("2001:db8::1".parse().unwrap(), 64);
+        assert_eq!(d.addrs().len(), 2);
+        assert!(d.addrs().contains(&("10.0.0.2".parse().unwrap(), 16)));
+        // The queue is bounded.
+        for _ in 0..QUEUE_LIMIT + 10 {
+            d.inject(Packet::from_bytes(&[0; 14]));
+        }
+        assert_eq!(d.stats().rx_dropped, 10);
     }
 }

@@ -621,6 +621,23 @@ fn conntrack_stateful_firewall() {
     assert_eq!(conns[0].mark, 5);
     assert_eq!(conns[0].orig.zone, 1);
     assert_eq!((conns[0].orig.sport, conns[0].orig.dport), (40000, 80));
+    assert_eq!(
+        conns[0].to_dpctl_text(),
+        "tcp,orig=(src=10.0.0.1,dst=10.0.0.2,sport=40000,dport=80),\
+         reply=(src=10.0.0.2,dst=10.0.0.1,sport=80,dport=40000),\
+         zone=1,mark=5,protoinfo=(state=ESTABLISHED)"
+    );
+    // Both sides close; then the same ports open a new connection.
+    inject(&s.dp, 1, &tcp_frame(a, b, 40000, 80, "fin+ack"));
+    inject(&s.dp, 2, &tcp_frame(b, a, 80, 40000, "fin+ack"));
+    assert_eq!(sent(&s.dp, 2, 1).len(), 1);
+    assert_eq!(sent(&s.dp, 1, 1).len(), 1);
+    let text = s.dp.conntrack().dump()[0].to_dpctl_text();
+    assert!(text.ends_with("protoinfo=(state=TIME_WAIT)"), "{text}");
+    inject(&s.dp, 1, &syn);
+    assert_eq!(sent(&s.dp, 2, 1), vec![syn.clone()], "a new SYN reopens");
+    let text = s.dp.conntrack().dump()[0].to_dpctl_text();
+    assert!(text.ends_with("protoinfo=(state=SYN_SENT)"), "{text}");
     s.dp.conntrack().flush(None);
     assert!(s.dp.conntrack().dump().is_empty());
     // After the flush the connection is unknown: the reply is dropped.
@@ -665,6 +682,11 @@ fn conntrack_source_nat() {
     let c = s.dp.conntrack().dump();
     assert_eq!(c.len(), 1);
     assert_eq!(c[0].nat, 0x40);
+    assert_eq!(
+        c[0].to_dpctl_text(),
+        "udp,orig=(src=10.0.0.1,dst=10.0.0.2,sport=1111,dport=2222),\
+         reply=(src=10.0.0.2,dst=192.168.100.1,sport=2222,dport=1111),zone=2"
+    );
 }
 
 #[test]

@@ -68,7 +68,27 @@ enum TcpState {
     Established,
     /// FIN seen from one side (bit 0: original, bit 1: reply).
     Closing(u8),
+    /// FIN seen from both sides.
+    TimeWait,
+    /// Reset.
     Closed,
+}
+
+impl TcpState {
+    /// The state name `dump-conntrack` prints (as stock coalesces them).
+    fn name(self) -> &'static str {
+        match self {
+            TcpState::SynSent => "SYN_SENT",
+            TcpState::Established => "ESTABLISHED",
+            TcpState::Closing(_) => "FIN_WAIT_1",
+            TcpState::TimeWait => "TIME_WAIT",
+            TcpState::Closed => "CLOSED",
+        }
+    }
+
+    fn is_over(self) -> bool {
+        matches!(self, TcpState::TimeWait | TcpState::Closed)
+    }
 }
 
 /// One tracked connection.
@@ -235,6 +255,17 @@ impl Conntrack {
         };
         let mut table = self.table.lock().unwrap_or_else(|e| e.into_inner());
         let mut found = table.lookup(&t, now_ms);
+        // A fresh SYN on a finished connection starts a new one.
+        if let Some((c, false)) = &found {
+            let g = c.lock().unwrap_or_else(|e| e.into_inner());
+            let restart = g.tcp.is_over() && flags & (TCP_SYN | TCP_ACK) == TCP_SYN;
+            let orig = g.orig;
+            drop(g);
+            if restart {
+                table.remove(&orig);
+                found = None;
+            }
+        }
         if force {
             if let Some((c, true)) = &found {
                 let orig = c.lock().unwrap_or_else(|e| e.into_inner()).orig;
@@ -451,9 +482,9 @@ fn update_state(c: &mut Conn, reply: bool, proto: u8, flags: u16, now_ms: u64) -
     } else if flags & TCP_FIN != 0 {
         let bit = if reply { 2 } else { 1 };
         c.tcp = match c.tcp {
-            TcpState::Closing(b) if b | bit == 3 => TcpState::Closed,
+            TcpState::Closing(b) if b | bit == 3 => TcpState::TimeWait,
             TcpState::Closing(b) => TcpState::Closing(b | bit),
-            TcpState::Closed => TcpState::Closed,
+            s if s.is_over() => s,
             _ => TcpState::Closing(bit),
         };
     } else if c.tcp == TcpState::SynSent && reply {
@@ -494,4 +525,61 @@ fn apply_nat(pkt: &mut Packet, c: &Conn, reply: bool) {
             Some((want.sport, want.dport))
         },
     );
+}
+
+fn format_addr(v6: bool, a: u128) -> String {
+    if v6 {
+        std::net::Ipv6Addr::from(a).to_string()
+    } else {
+        std::net::Ipv4Addr::from(a as u32).to_string()
+    }
+}
+
+/// One tuple as `dump-conntrack` prints it; `icmp_type` is the echo type
+/// of that direction.
+fn format_tuple(out: &mut String, t: &CtTuple, icmp_type: u8) {
+    out.push_str(&format!(
+        "src={},dst={}",
+        format_addr(t.v6, t.src),
+        format_addr(t.v6, t.dst)
+    ));
+    if t.proto == IPPROTO_ICMP || t.proto == IPPROTO_ICMPV6 {
+        out.push_str(&format!(",id={},type={icmp_type},code=0", t.sport));
+    } else {
+        out.push_str(&format!(",sport={},dport={}", t.sport, t.dport));
+    }
+}
+
+impl Conn {
+    /// The entry as `ovs-appctl dpctl/dump-conntrack` prints it (the
+    /// non-verbose form without statistics).
+    pub fn to_dpctl_text(&self) -> String {
+        let (name, req, rep) = match self.orig.proto {
+            IPPROTO_ICMP => ("icmp".to_string(), 8, 0),
+            IPPROTO_ICMPV6 => ("icmpv6".to_string(), 128, 129),
+            IPPROTO_TCP => ("tcp".to_string(), 0, 0),
+            IPPROTO_UDP => ("udp".to_string(), 0, 0),
+            IPPROTO_SCTP => ("sctp".to_string(), 0, 0),
+            p => (p.to_string(), 0, 0),
+        };
+        let mut out = name;
+        out.push_str(",orig=(");
+        format_tuple(&mut out, &self.orig, req);
+        out.push_str("),reply=(");
+        format_tuple(&mut out, &self.reply, rep);
+        out.push(')');
+        if self.orig.zone != 0 {
+            out.push_str(&format!(",zone={}", self.orig.zone));
+        }
+        if self.mark != 0 {
+            out.push_str(&format!(",mark={}", self.mark));
+        }
+        if self.label != 0 {
+            out.push_str(&format!(",labels={:#x}", self.label));
+        }
+        if self.orig.proto == IPPROTO_TCP {
+            out.push_str(&format!(",protoinfo=(state={})", self.tcp.name()));
+        }
+        out
+    }
 }

@@ -514,7 +514,7 @@ fn apply_nat(pkt: &mut Packet, c: &Conn, reply: bool) {
         c.reply.reversed()
     };
     let is_icmp = c.orig.proto == IPPROTO_ICMP || c.orig.proto == IPPROTO_ICMPV6;
-    super::actions::rewrite_tuple(
+    super::rewrite::rewrite_tuple(
         pkt,
         c.orig.v6,
         want.src,

@@ -22,6 +22,7 @@ pub mod datapath;
 pub mod meter;
 pub mod odp_key;
 pub mod pmd_stats;
+mod rewrite;
 pub mod upcall;
 
 use std::collections::BTreeMap;
@@ -30,11 +31,11 @@ use std::sync::{Arc, RwLock};
 use std::thread::JoinHandle;
 
 use ferrovs_netdev::dev::{self as netdevs, DummyDev, TunnelDev};
-use ferrovs_netdev::packet::{Packet, PacketMeta, TunnelMeta};
+use ferrovs_netdev::packet::{Packet, PacketMeta};
 use ferrovs_netdev::tunnel::TunnelKind;
 use ferrovs_netdev::{Netdev, NetdevStats};
 
-use crate::odp::{Actions, Key, KeyAttr, TunnelAttr};
+use crate::odp::{Actions, Key, KeyAttr};
 use crate::{
     DpFlow, DpStats, Dpif, DpifError, DpifPort, Execute, FlowId, FlowPut, FlowStats, OdpPort,
     PortSpec, Result, Ufid,
@@ -308,35 +309,11 @@ fn meta_from_key(key: &[u8]) -> Result<PacketMeta> {
             KeyAttr::CtZone(v) => m.ct_zone = *v,
             KeyAttr::CtMark(v) => m.ct_mark = *v,
             KeyAttr::CtLabels(v) => m.ct_label = *v,
-            KeyAttr::Tunnel(t) => m.tunnel = tunnel_from_attrs(t),
+            KeyAttr::Tunnel(t) => m.tunnel = odp_key::tunnel_meta(t),
             _ => {}
         }
     }
     Ok(m)
-}
-
-fn tunnel_from_attrs(t: &[TunnelAttr]) -> TunnelMeta {
-    let mut m = TunnelMeta::default();
-    for a in t {
-        match a {
-            TunnelAttr::Id(v) => {
-                m.tun_id = *v;
-                m.flags |= odp_key::TUN_F_KEY;
-            }
-            TunnelAttr::Ipv4Src(a) => m.ipv4_src = u32::from(*a),
-            TunnelAttr::Ipv4Dst(a) => m.ipv4_dst = u32::from(*a),
-            TunnelAttr::Ipv6Src(a) => m.ipv6_src = u128::from(*a),
-            TunnelAttr::Ipv6Dst(a) => m.ipv6_dst = u128::from(*a),
-            TunnelAttr::Tos(v) => m.tos = *v,
-            TunnelAttr::Ttl(v) => m.ttl = *v,
-            TunnelAttr::TpSrc(v) => m.tp_src = *v,
-            TunnelAttr::TpDst(v) => m.tp_dst = *v,
-            TunnelAttr::DontFragment => m.flags |= odp_key::TUN_F_DONT_FRAGMENT,
-            TunnelAttr::Csum => m.flags |= odp_key::TUN_F_CSUM,
-            _ => {}
-        }
-    }
-    m
 }
 
 impl Dpif for NetdevDpif {

@@ -413,3 +413,30 @@ pub fn packet_from_odp(key: &[u8]) -> Result<ferrovs_netdev::Packet, OdpError> {
     p.meta.skb_mark = k.skb_mark;
     Ok(p)
 }
+
+/// Packet tunnel metadata from `tunnel(...)` attributes (of an execute's
+/// key or a `set(tunnel(...))` action).
+pub fn tunnel_meta(t: &[TunnelAttr]) -> ferrovs_netdev::packet::TunnelMeta {
+    use ferrovs_netdev::packet::TunnelMeta;
+    let mut m = TunnelMeta::default();
+    for a in t {
+        match a {
+            TunnelAttr::Id(v) => {
+                m.tun_id = *v;
+                m.flags |= TUN_F_KEY;
+            }
+            TunnelAttr::Ipv4Src(a) => m.ipv4_src = u32::from(*a),
+            TunnelAttr::Ipv4Dst(a) => m.ipv4_dst = u32::from(*a),
+            TunnelAttr::Ipv6Src(a) => m.ipv6_src = u128::from(*a),
+            TunnelAttr::Ipv6Dst(a) => m.ipv6_dst = u128::from(*a),
+            TunnelAttr::Tos(v) => m.tos = *v,
+            TunnelAttr::Ttl(v) => m.ttl = *v,
+            TunnelAttr::TpSrc(v) => m.tp_src = *v,
+            TunnelAttr::TpDst(v) => m.tp_dst = *v,
+            TunnelAttr::DontFragment => m.flags |= TUN_F_DONT_FRAGMENT,
+            TunnelAttr::Csum => m.flags |= TUN_F_CSUM,
+            _ => {}
+        }
+    }
+    m
+}

@@ -815,3 +815,58 @@ fn vxlan_push_and_pop() {
     inject(&s.dp, 3, &wrong);
     assert!(nothing_sent(&s.dp, 1));
 }
+
+/// ICMP errors quoting a tracked connection are RELATED (in the reply
+/// direction) and may pass a firewall; others are not.
+#[test]
+fn conntrack_related_icmp_errors() {
+    let mut s = setup("dpn14");
+    put(
+        &mut s.dp,
+        "recirc_id(0),in_port(1),eth_type(0x0800)",
+        "ct(commit,zone=3),2",
+    );
+    put(
+        &mut s.dp,
+        "recirc_id(0),in_port(2),eth_type(0x0800)",
+        "ct(zone=3),recirc(0x4)",
+    );
+    put(
+        &mut s.dp,
+        "recirc_id(0x4),in_port(2),ct_state(+rel+rpl+trk),eth_type(0x0800)",
+        "1",
+    );
+    put(
+        &mut s.dp,
+        "recirc_id(0x4),in_port(2),ct_state(-rel+trk),eth_type(0x0800)",
+        "drop",
+    );
+    let (a, b) = ([10, 0, 0, 1], [10, 0, 0, 2]);
+    let out = udp_frame(a, b, 5000, 53, b"query");
+    inject(&s.dp, 1, &out);
+    assert_eq!(sent(&s.dp, 2, 1).len(), 1);
+    let icmp_error = |quoted: &[u8]| {
+        let k = ferrovs_netdev::FlowKey {
+            eth_src: MAC2,
+            eth_dst: MAC1,
+            eth_type: 0x0800,
+            nw_src: u32::from_be_bytes(b),
+            nw_dst: u32::from_be_bytes(a),
+            nw_proto: 1,
+            nw_ttl: 64,
+            tp_src: 3, // destination unreachable
+            tp_dst: 3, // port unreachable
+            ..Default::default()
+        };
+        ferrovs_netdev::compose::compose(&k, &quoted[14..14 + 28])
+    };
+    let err = icmp_error(&out);
+    inject(&s.dp, 2, &err);
+    assert_eq!(sent(&s.dp, 1, 1), vec![err], "related error passes");
+    let stranger = udp_frame(a, b, 6000, 53, b"never sent");
+    inject(&s.dp, 2, &icmp_error(&stranger));
+    assert!(
+        nothing_sent(&s.dp, 1),
+        "an error about nothing tracked is dropped"
+    );
+}

@@ -6,8 +6,10 @@
 //! and its reply tuple (after NAT), both pointing at one [`Conn`]. TCP
 //! tracking is deliberately simple: a connection starts with a SYN,
 //! becomes established when the other side answers, and closes on RST or
-//! FIN from both sides. Not yet done: RELATED (ICMP errors, helpers),
-//! fragments (tracked as invalid), `ct_orig_tuple` in keys, limits.
+//! FIN from both sides. ICMP errors quoting a tracked connection are
+//! RELATED to it. Not yet done: helpers (FTP, TFTP), NAT of related
+//! packets, fragments (tracked as invalid), `ct_orig_tuple` in keys,
+//! limits and timeout policies.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -203,6 +205,49 @@ fn tuple_of(pkt: &Packet, x: &Extracted, zone: u16) -> Option<CtTuple> {
     })
 }
 
+/// For an ICMP error, the tuple of the packet it quotes (as that packet
+/// went).
+fn related_tuple(pkt: &Packet, x: &Extracted, zone: u16) -> Option<CtTuple> {
+    let k = &x.key;
+    let v6 = k.eth_type == ETH_TYPE_IPV6;
+    let is_error = match (k.nw_proto, k.tp_src) {
+        (IPPROTO_ICMP, t) if !v6 => matches!(t, 3 | 4 | 5 | 11 | 12),
+        (IPPROTO_ICMPV6, t) if v6 => matches!(t, 1..=4),
+        _ => false,
+    };
+    if !is_error || k.nw_frag != FRAG_NONE {
+        return None;
+    }
+    let d = pkt.data();
+    let inner = x.layers.l4? + 8;
+    let (src, dst, proto, l4) = if v6 {
+        let ip = d.get(inner..).and_then(Ipv6Header::new_checked)?;
+        (ip.src(), ip.dst(), ip.next_header(), inner + 40)
+    } else {
+        let ip = d.get(inner..).and_then(Ipv4Header::new_checked)?;
+        (
+            u128::from(ip.src()),
+            u128::from(ip.dst()),
+            ip.proto(),
+            inner + ip.header_len(),
+        )
+    };
+    let (sport, dport) = match proto {
+        IPPROTO_TCP | IPPROTO_UDP | IPPROTO_SCTP => (be16(d, l4)?, be16(d, l4 + 2)?),
+        IPPROTO_ICMP | IPPROTO_ICMPV6 => (be16(d, l4 + 4)?, 0),
+        _ => (0, 0),
+    };
+    Some(CtTuple {
+        zone,
+        v6,
+        proto,
+        src,
+        dst,
+        sport,
+        dport,
+    })
+}
+
 fn is_echo_request(x: &Extracted) -> bool {
     matches!(
         (x.key.nw_proto, x.key.tp_src),
@@ -246,6 +291,17 @@ impl Conntrack {
         };
         let Some(t) = tuple_of(pkt, &x, zone) else {
             res.state = CS_TRACKED | CS_INVALID;
+            // An ICMP error about a tracked connection is related to it.
+            if let Some(inner) = related_tuple(pkt, &x, zone) {
+                let mut table = self.table.lock().unwrap_or_else(|e| e.into_inner());
+                if let Some((c, reply)) = table.lookup(&inner, now_ms) {
+                    let c = c.lock().unwrap_or_else(|e| e.into_inner());
+                    // The error travels against the packet it quotes.
+                    res.state = CS_TRACKED | CS_RELATED | if reply { 0 } else { CS_REPLY_DIR };
+                    res.mark = c.mark;
+                    res.label = c.label;
+                }
+            }
             return res;
         };
         let flags = if x.key.nw_proto == IPPROTO_TCP {

@@ -236,32 +236,29 @@ pub fn extract(frame: &[u8], meta: &PacketMeta) -> Extracted {
 }
 
 /// Parses Ethernet, VLANs, the type and everything below; false when some
-/// header was cut short or inconsistent.
+/// header was cut short or inconsistent. Which fields a damaged packet
+/// still gets follows Open vSwitch's extractor (checked against it by the
+/// differential test), so that both datapaths see the same flows.
 fn parse_l2(b: &[u8], k: &mut FlowKey, layers: &mut Layers) -> bool {
-    let (Some(dst), Some(src)) = (mac(b, 0), mac(b, 6)) else {
+    if b.len() < ETH_HLEN {
         return false;
-    };
-    k.eth_dst = dst;
-    k.eth_src = src;
+    }
+    k.eth_dst = mac(b, 0).unwrap_or_default();
+    k.eth_src = mac(b, 6).unwrap_or_default();
     let mut off = 12;
-    let Some(mut ty) = be16(b, off) else {
-        return false;
-    };
+    let mut ty = be16(b, off).unwrap_or(0);
     let mut n_vlans = 0;
-    while (ty == ETH_TYPE_VLAN || ty == ETH_TYPE_QINQ) && n_vlans < MAX_VLANS {
-        let Some(tci) = be16(b, off + 2) else {
-            return false;
-        };
-        let Some(next) = be16(b, off + 4) else {
-            return false;
-        };
+    // A tag counts only with the type after it present (4 + 2 bytes).
+    while (ty == ETH_TYPE_VLAN || ty == ETH_TYPE_QINQ) && n_vlans < MAX_VLANS && b.len() >= off + 6
+    {
+        let tci = be16(b, off + 2).unwrap_or(0);
         k.vlans[n_vlans] = VlanHdr {
             tpid: ty,
             tci: tci | VLAN_PRESENT,
         };
         n_vlans += 1;
         off += 4;
-        ty = next;
+        ty = be16(b, off).unwrap_or(0);
     }
     off += 2;
     if ty < ETH_TYPE_MIN {
@@ -286,7 +283,7 @@ fn parse_l2(b: &[u8], k: &mut FlowKey, layers: &mut Layers) -> bool {
             layers.l3 = Some(off);
             parse_ipv6(b, off, k, layers)
         }
-        ETH_TYPE_ARP => {
+        ETH_TYPE_ARP | ETH_TYPE_RARP => {
             layers.l3 = Some(off);
             parse_arp(b, off, k)
         }
@@ -316,8 +313,7 @@ fn parse_arp(b: &[u8], off: usize, k: &mut FlowKey) -> bool {
     if a[..6] != [0, 1, 8, 0, 6, 4] {
         return true;
     }
-    let op = u16::from_be_bytes([a[6], a[7]]);
-    k.arp_op = op;
+    k.arp_op = u16::from_be_bytes([a[6], a[7]]);
     k.arp_sha = mac(a, 8).unwrap_or_default();
     k.nw_src = be32(a, 14).unwrap_or(0);
     k.arp_tha = mac(a, 18).unwrap_or_default();
@@ -326,7 +322,8 @@ fn parse_arp(b: &[u8], off: usize, k: &mut FlowKey) -> bool {
 }
 
 fn parse_ipv4(b: &[u8], off: usize, k: &mut FlowKey, layers: &mut Layers) -> bool {
-    let Some(ip) = b.get(off..).and_then(Ipv4Header::new_checked) else {
+    // The version nibble is not checked (as in Open vSwitch).
+    let Some(ip) = b.get(off..).and_then(Ipv4Header::new_checked_any_version) else {
         return false;
     };
     let hlen = ip.header_len();
@@ -353,37 +350,36 @@ fn parse_ipv4(b: &[u8], off: usize, k: &mut FlowKey, layers: &mut Layers) -> boo
     layers.l4 = Some(l4);
     // Ethernet padding after the IP datagram is not L4 payload.
     let payload = b.get(l4..off + tot).unwrap_or(&[]);
-    parse_l4(payload, k, false)
+    parse_l4(payload, k)
 }
 
 fn parse_ipv6(b: &[u8], off: usize, k: &mut FlowKey, layers: &mut Layers) -> bool {
-    let Some(ip) = b.get(off..).and_then(Ipv6Header::new_checked) else {
+    let Some(ip) = b.get(off..).and_then(Ipv6Header::new_checked_any_version) else {
         return false;
     };
     let plen = usize::from(ip.payload_len());
     if plen > b.len() - off - 40 {
         return false;
     }
+    // Addresses first: a broken extension header leaves only them.
     k.ipv6_src = ip.src();
     k.ipv6_dst = ip.dst();
-    k.ipv6_label = ip.label();
-    k.nw_tos = ip.tclass();
-    k.nw_ttl = ip.hop_limit();
     let end = off + 40 + plen;
     let mut next = ip.next_header();
     let mut pos = off + 40;
-    // Extension headers, each at most once per kind is not enforced (as in
-    // OVS): walk until an upper-layer protocol or a later fragment.
+    let mut frag = FRAG_NONE;
     loop {
         match next {
             IPPROTO_HOPOPTS | IPPROTO_ROUTING | IPPROTO_DSTOPTS | IPPROTO_AH => {
-                let (Some(&nh), Some(&len)) = (b.get(pos), b.get(pos + 1)) else {
+                // Every extension header has at least 8 bytes.
+                if pos + 8 > end {
                     return false;
-                };
+                }
+                let (nh, len) = (b[pos], usize::from(b[pos + 1]));
                 let size = if next == IPPROTO_AH {
-                    (usize::from(len) + 2) * 4
+                    (len + 2) * 4
                 } else {
-                    (usize::from(len) + 1) * 8
+                    (len + 1) * 8
                 };
                 if pos + size > end {
                     return false;
@@ -392,31 +388,42 @@ fn parse_ipv6(b: &[u8], off: usize, k: &mut FlowKey, layers: &mut Layers) -> boo
                 pos += size;
             }
             IPPROTO_FRAGMENT => {
-                let (Some(&nh), Some(frag)) = (b.get(pos), be16(b, pos + 2)) else {
-                    return false;
-                };
                 if pos + 8 > end {
                     return false;
                 }
-                next = nh;
+                let offlg = be16(b, pos + 2).unwrap_or(0);
+                next = b[pos];
                 pos += 8;
-                if frag & 0xfff8 != 0 {
-                    k.nw_frag = FRAG_LATER;
-                    k.nw_proto = next;
-                    return true;
+                // An "atomic" fragment header (offset 0, no more
+                // fragments) does not make a fragment.
+                if offlg != 0 {
+                    frag = FRAG_FIRST;
+                    if offlg & 0xfff8 != 0 {
+                        frag = FRAG_LATER;
+                        next = IPPROTO_FRAGMENT;
+                        break;
+                    }
                 }
-                k.nw_frag = FRAG_FIRST;
             }
             _ => break,
         }
     }
+    k.ipv6_label = ip.label();
+    k.nw_tos = ip.tclass();
+    k.nw_ttl = ip.hop_limit();
     k.nw_proto = next;
+    k.nw_frag = frag;
+    if frag == FRAG_LATER {
+        return true;
+    }
     layers.l4 = Some(pos);
     let payload = b.get(pos..end).unwrap_or(&[]);
-    parse_l4(payload, k, true)
+    parse_l4(payload, k)
 }
 
-fn parse_l4(p: &[u8], k: &mut FlowKey, v6: bool) -> bool {
+/// L4 headers. A header too short for its fixed part leaves the L4
+/// fields zero and makes the packet malformed.
+fn parse_l4(p: &[u8], k: &mut FlowKey) -> bool {
     match k.nw_proto {
         IPPROTO_TCP => match TcpHeader::new_checked(p) {
             Some(t) => {
@@ -436,7 +443,9 @@ fn parse_l4(p: &[u8], k: &mut FlowKey, v6: bool) -> bool {
             k.tp_dst = be16(p, 2).unwrap_or(0);
             true
         }
-        IPPROTO_ICMP if !v6 => match p.get(..4) {
+        // ICMP and IGMP: type and code, from a complete 8-byte header.
+        // (Like Open vSwitch, whatever the IP version says.)
+        IPPROTO_ICMP | IPPROTO_IGMP => match p.get(..8) {
             Some(h) => {
                 k.tp_src = u16::from(h[0]);
                 k.tp_dst = u16::from(h[1]);
@@ -444,15 +453,14 @@ fn parse_l4(p: &[u8], k: &mut FlowKey, v6: bool) -> bool {
             }
             None => false,
         },
-        IPPROTO_ICMPV6 if v6 => match p.get(..4) {
+        IPPROTO_ICMPV6 => match p.get(..8) {
             Some(h) => {
                 k.tp_src = u16::from(h[0]);
                 k.tp_dst = u16::from(h[1]);
                 if (h[0] == 135 || h[0] == 136) && h[1] == 0 {
-                    parse_nd(p, k)
-                } else {
-                    true
+                    parse_nd(p, k);
                 }
+                true
             }
             None => false,
         },
@@ -460,42 +468,39 @@ fn parse_l4(p: &[u8], k: &mut FlowKey, v6: bool) -> bool {
     }
 }
 
-/// Neighbour solicitation (135) or advertisement (136): target and the
-/// link-layer address option.
-fn parse_nd(p: &[u8], k: &mut FlowKey) -> bool {
+/// Neighbour solicitation (135) or advertisement (136): the reserved word,
+/// the target and the link-layer address options. Options that do not fit
+/// end the walk; a repeated address option voids the ND fields.
+fn parse_nd(p: &[u8], k: &mut FlowKey) {
+    k.nd_reserved = be32(p, 4).unwrap_or(0);
     let Some(target) = be128(p, 8) else {
-        return false;
+        return;
     };
-    if k.tp_src == 136 {
-        k.nd_reserved = be32(p, 4).unwrap_or(0);
-    }
     k.nd_target = target;
     let mut pos = 24;
-    while pos < p.len() {
-        let (Some(&ty), Some(&len)) = (p.get(pos), p.get(pos + 1)) else {
-            return nd_invalid(k);
-        };
-        let size = usize::from(len) * 8;
-        if size == 0 || pos + size > p.len() {
-            return nd_invalid(k);
+    while p.len() >= pos + 8 {
+        let (ty, len) = (p[pos], usize::from(p[pos + 1]) * 8);
+        if len == 0 || pos + len > p.len() {
+            return;
         }
-        if size == 8 {
+        if len == 8 && (ty == 1 || ty == 2) {
             let addr = mac(p, pos + 2).unwrap_or_default();
-            match ty {
-                1 if k.arp_sha == [0; 6] => k.arp_sha = addr,
-                2 if k.arp_tha == [0; 6] => k.arp_tha = addr,
-                1 | 2 => return nd_invalid(k),
-                _ => {}
+            let slot = if ty == 1 {
+                &mut k.arp_sha
+            } else {
+                &mut k.arp_tha
+            };
+            if *slot != [0; 6] {
+                k.nd_target = 0;
+                k.arp_sha = [0; 6];
+                k.arp_tha = [0; 6];
+                return;
+            }
+            *slot = addr;
+            if k.nd_options_type == 0 {
+                k.nd_options_type = ty;
             }
         }
-        pos += size;
+        pos += len;
     }
-    true
-}
-
-fn nd_invalid(k: &mut FlowKey) -> bool {
-    k.nd_target = 0;
-    k.arp_sha = [0; 6];
-    k.arp_tha = [0; 6];
-    false
 }

@@ -6,6 +6,7 @@
 pub const ETH_HLEN: usize = 14;
 pub const ETH_TYPE_IPV4: u16 = 0x0800;
 pub const ETH_TYPE_ARP: u16 = 0x0806;
+pub const ETH_TYPE_RARP: u16 = 0x8035;
 pub const ETH_TYPE_VLAN: u16 = 0x8100;
 pub const ETH_TYPE_QINQ: u16 = 0x88a8;
 pub const ETH_TYPE_IPV6: u16 = 0x86dd;
@@ -18,6 +19,7 @@ pub const ETH_TYPE_NONE: u16 = 0x05ff;
 
 pub const IPPROTO_HOPOPTS: u8 = 0;
 pub const IPPROTO_ICMP: u8 = 1;
+pub const IPPROTO_IGMP: u8 = 2;
 pub const IPPROTO_TCP: u8 = 6;
 pub const IPPROTO_UDP: u8 = 17;
 pub const IPPROTO_ROUTING: u8 = 43;
@@ -108,6 +110,15 @@ impl<'a> Ipv4Header<'a> {
         }
         Some(Ipv4Header { b })
     }
+    /// As `new_checked`, without looking at the version nibble (flow
+    /// extraction trusts the Ethernet type, as Open vSwitch does).
+    pub fn new_checked_any_version(b: &'a [u8]) -> Option<Self> {
+        let hlen = usize::from(*b.first()? & 0x0f) * 4;
+        if hlen < 20 || b.len() < hlen {
+            return None;
+        }
+        Some(Ipv4Header { b })
+    }
     pub fn header_len(&self) -> usize {
         usize::from(self.b[0] & 0x0f) * 4
     }
@@ -150,6 +161,13 @@ pub struct Ipv6Header<'a> {
 impl<'a> Ipv6Header<'a> {
     pub fn new_checked(b: &'a [u8]) -> Option<Self> {
         if b.len() < 40 || b[0] >> 4 != 6 {
+            return None;
+        }
+        Some(Ipv6Header { b })
+    }
+    /// As `new_checked`, without looking at the version nibble.
+    pub fn new_checked_any_version(b: &'a [u8]) -> Option<Self> {
+        if b.len() < 40 {
             return None;
         }
         Some(Ipv6Header { b })

@@ -870,3 +870,45 @@ fn conntrack_related_icmp_errors() {
         "an error about nothing tracked is dropped"
     );
 }
+
+/// Flows and executes with actions this datapath cannot run are refused
+/// (EINVAL), as the kernel refuses them: feature probing depends on it.
+#[test]
+fn unsupported_actions_are_refused() {
+    let mut s = setup("dpn15");
+    let f = odp::parse_flow("in_port(1)", None).unwrap();
+    for bad in [
+        "push_eth(src=00:00:00:00:00:01,dst=00:00:00:00:00:02),2",
+        "clone(pop_eth,2)",
+        "ct(commit,helper=ftp)",
+        "set(sctp(src=1,dst=2)),2",
+    ] {
+        let a = odp::parse_actions(bad, None).unwrap_or_else(|e| panic!("{bad}: {e}"));
+        let e =
+            s.dp.flow_put(&FlowPut {
+                flags: PutFlags {
+                    create: true,
+                    ..Default::default()
+                },
+                key: &f.key,
+                mask: &f.mask,
+                actions: &a,
+                ufid: None,
+            })
+            .unwrap_err();
+        assert_eq!(e.errno, libc::EINVAL, "{bad}");
+        let frame = udp_frame([10, 0, 0, 1], [10, 0, 0, 2], 1, 2, b"p");
+        let meta = Key::new(vec![KeyAttr::InPort(1)]).to_nlattrs().unwrap();
+        let e =
+            s.dp.execute(&Execute {
+                packet: &frame,
+                key: &meta,
+                actions: &a,
+                probe: true,
+                mru: 0,
+            })
+            .unwrap_err();
+        assert_eq!(e.errno, libc::EINVAL, "{bad}");
+    }
+    assert!(s.dp.flow_dump().unwrap().is_empty());
+}

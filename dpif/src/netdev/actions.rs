@@ -65,6 +65,67 @@ impl ExecCtx<'_> {
     }
 }
 
+/// Checks that this datapath can run every action of a list (nested
+/// lists too), as the kernel checks a flow's actions when it is put: an
+/// error names the first one it cannot. Feature probing relies on this.
+pub fn validate(actions: &[Action]) -> Result<(), String> {
+    for a in actions {
+        let ok = match a {
+            Action::Set(k) | Action::SetMasked { key: k, .. } => {
+                matches!(
+                    k,
+                    KeyAttr::Priority(_)
+                        | KeyAttr::SkbMark(_)
+                        | KeyAttr::Ethernet(_)
+                        | KeyAttr::Ipv4(_)
+                        | KeyAttr::Ipv6(_)
+                        | KeyAttr::Tcp(_)
+                        | KeyAttr::Udp(_)
+                        | KeyAttr::Mpls(_)
+                ) || matches!((a, k), (Action::Set(_), KeyAttr::Tunnel(_)))
+            }
+            Action::Sample { actions, .. } | Action::Clone(actions) | Action::DecTtl(actions) => {
+                validate(actions)?;
+                true
+            }
+            Action::CheckPktLen { gt, le, .. } => {
+                validate(gt)?;
+                validate(le)?;
+                true
+            }
+            Action::Ct(attrs) => !attrs.iter().any(|c| {
+                matches!(
+                    c,
+                    crate::odp::CtAttr::Helper(_)
+                        | crate::odp::CtAttr::Timeout(_)
+                        | crate::odp::CtAttr::Unknown { .. }
+                )
+            }),
+            Action::Output(_)
+            | Action::Userspace(_)
+            | Action::PushVlan { .. }
+            | Action::PopVlan
+            | Action::Recirc(_)
+            | Action::Hash { .. }
+            | Action::PushMpls { .. }
+            | Action::PopMpls(_)
+            | Action::Trunc(_)
+            | Action::CtClear
+            | Action::Meter(_)
+            | Action::Drop(_)
+            | Action::TunnelPush(_)
+            | Action::TunnelPop(_) => true,
+            _ => false,
+        };
+        if !ok {
+            return Err(format!(
+                "action not supported by the userspace datapath: {a:?}"
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// Runs `actions` on `pkt`. An empty list drops the packet.
 pub fn execute(pkt: Packet, actions: &[Action], ctx: &mut ExecCtx<'_>) {
     run(pkt, actions, ctx, None);

@@ -472,6 +472,7 @@ impl Dpif for NetdevDpif {
     fn flow_put(&mut self, put: &FlowPut<'_>) -> Result<Option<FlowStats>> {
         let (key, mask) = odp_key::from_odp(put.key, put.mask)?;
         let actions = Actions::from_nlattrs(put.actions)?.list;
+        actions::validate(&actions).map_err(|m| err(libc::EINVAL, m))?;
         let ufid = put.ufid.unwrap_or_else(|| ufid_of_key(put.key));
         let mut cls = self.core.flows.write().unwrap_or_else(|e| e.into_inner());
         let existing = cls
@@ -572,6 +573,7 @@ impl Dpif for NetdevDpif {
         }
         let meta = meta_from_key(exec.key)?;
         let actions = Actions::from_nlattrs(exec.actions)?.list;
+        actions::validate(&actions).map_err(|m| err(libc::EINVAL, m))?;
         let mut pkt = Packet::from_bytes(exec.packet);
         pkt.meta = meta;
         let table = self.core.port_table();

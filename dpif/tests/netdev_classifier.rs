@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use ferrovs_dpif::netdev::classifier::{Classifier, ExactCache, FlowCounters, Megaflow};
 use ferrovs_dpif::netdev::odp_key::{from_odp, to_odp};
-use ferrovs_dpif::odp::{self, Key};
+use ferrovs_dpif::odp::{self, Key, KeyAttr};
 use ferrovs_netdev::extract;
 use ferrovs_netdev::flow::FlowKey;
 use ferrovs_netdev::packet::PacketMeta;
@@ -185,4 +185,31 @@ fn hostile_keys_are_refused_not_panicked() {
     }
     assert!(from_odp(&[0xff, 0xff, 0x01], &[]).is_err());
     assert!(from_odp(&[8, 0, 99, 0, 1, 2, 3, 4], &[]).is_err());
+}
+
+#[test]
+fn keys_beyond_this_datapath_are_refused() {
+    // Three VLAN tags, ct_tuple matches, four MPLS labels.
+    for bad in [
+        "in_port(1),eth_type(0x88a8),vlan(vid=1),encap(eth_type(0x8100),vlan(vid=2),encap(eth_type(0x8100),vlan(vid=3),encap(eth_type(0x0800))))",
+        "in_port(1),ct_state(+trk),ct_tuple4(src=1.1.1.1,dst=2.2.2.2,proto=6,tp_src=1,tp_dst=2),eth_type(0x0800)",
+    ] {
+        let p = odp::parse_flow(bad, None).unwrap();
+        assert!(from_odp(&p.key, &p.mask).is_err(), "{bad}");
+    }
+    let four_labels = Key::new(vec![
+        KeyAttr::InPort(1),
+        KeyAttr::Ethertype(0x8847),
+        KeyAttr::Mpls(vec![0x1000, 0x2000, 0x3000, 0x4100]),
+    ])
+    .to_nlattrs()
+    .unwrap();
+    assert!(from_odp(&four_labels, &[]).is_err());
+    // Two tags are fine.
+    let ok = odp::parse_flow(
+        "in_port(1),eth_type(0x88a8),vlan(vid=1),encap(eth_type(0x8100),vlan(vid=2),encap(eth_type(0x0800)))",
+        None,
+    )
+    .unwrap();
+    assert!(from_odp(&ok.key, &ok.mask).is_ok());
 }

@@ -161,6 +161,9 @@ fn apply(
                 put(&mut fk.vlans[level].tci, *tci, mode);
             }
             KeyAttr::Mpls(lses) => {
+                if lses.len() > fk.mpls.len() {
+                    return Err(OdpError::new("more MPLS labels than this datapath matches"));
+                }
                 for (slot, v) in fk.mpls.iter_mut().zip(lses.iter()) {
                     put(slot, *v, mode);
                 }
@@ -213,7 +216,14 @@ fn apply(
                     return Err(OdpError::new("only Ethernet packets are supported"));
                 }
             }
-            KeyAttr::CtOrigTupleIpv4(_) | KeyAttr::CtOrigTupleIpv6(_) => {}
+            // Original-direction tuples are not tracked yet: refuse to
+            // match on them (so feature probing finds them missing), but
+            // accept an all-zero mask.
+            KeyAttr::CtOrigTupleIpv4(_) | KeyAttr::CtOrigTupleIpv6(_) => {
+                if mode == Mode::Key || a.payload().iter().any(|&b| b != 0) {
+                    return Err(OdpError::new("ct_tuple keys are not supported"));
+                }
+            }
             KeyAttr::Nsh(_) => return Err(OdpError::new("nsh keys are not supported")),
             KeyAttr::Unknown { ty, .. } => {
                 return Err(OdpError::new(format!("unknown key attribute {ty}")))

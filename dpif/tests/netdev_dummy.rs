@@ -912,3 +912,60 @@ fn unsupported_actions_are_refused() {
     }
     assert!(s.dp.flow_dump().unwrap().is_empty());
 }
+
+/// IPv6 source NAT: address rewritten both ways, UDP checksum right.
+#[test]
+fn conntrack_ipv6_nat() {
+    let mut s = setup("dpn16");
+    put(
+        &mut s.dp,
+        "in_port(1),eth_type(0x86dd),ipv6(proto=17)",
+        "ct(commit,zone=4,nat(src=2001:db8::99)),2",
+    );
+    put(
+        &mut s.dp,
+        "recirc_id(0),in_port(2),eth_type(0x86dd)",
+        "ct(zone=4,nat),recirc(0x6)",
+    );
+    put(
+        &mut s.dp,
+        "recirc_id(0x6),in_port(2),ct_state(+est+trk),eth_type(0x86dd)",
+        "1",
+    );
+    let key = |src: u128, dst: u128, sp: u16, dp: u16| ferrovs_netdev::FlowKey {
+        eth_src: MAC1,
+        eth_dst: MAC2,
+        eth_type: 0x86dd,
+        ipv6_src: src,
+        ipv6_dst: dst,
+        nw_proto: 17,
+        nw_ttl: 64,
+        tp_src: sp,
+        tp_dst: dp,
+        ..Default::default()
+    };
+    let (a, b, n) = (
+        0x2001_0db8_0000_0000_0000_0000_0000_0001u128,
+        0x2001_0db8_0000_0000_0000_0000_0000_0002u128,
+        0x2001_0db8_0000_0000_0000_0000_0000_0099u128,
+    );
+    let v6_ok = |f: &[u8]| {
+        let x = extract(f, &Default::default());
+        let seg = &f[x.layers.l4.unwrap()..];
+        let ps = csum::pseudo_v6(x.key.ipv6_src, x.key.ipv6_dst, 17, seg.len());
+        csum::fold(csum::add(ps, seg)) == 0xffff
+    };
+    let out = ferrovs_netdev::compose::compose(&key(a, b, 7000, 53), b"v6 query");
+    assert!(v6_ok(&out));
+    inject(&s.dp, 1, &out);
+    let o = sent(&s.dp, 2, 1).remove(0);
+    let k = extract(&o, &Default::default()).key;
+    assert_eq!((k.ipv6_src, k.ipv6_dst, k.tp_src), (n, b, 7000));
+    assert!(v6_ok(&o), "NATed IPv6 UDP checksum");
+    let back = ferrovs_netdev::compose::compose(&key(b, n, 53, 7000), b"v6 answer");
+    inject(&s.dp, 2, &back);
+    let r = sent(&s.dp, 1, 1).remove(0);
+    let k = extract(&r, &Default::default()).key;
+    assert_eq!((k.ipv6_src, k.ipv6_dst, k.tp_dst), (b, a, 7000));
+    assert!(v6_ok(&r), "un-NATed IPv6 UDP checksum");
+}

@@ -845,20 +845,26 @@ fn conntrack_related_icmp_errors() {
     let out = udp_frame(a, b, 5000, 53, b"query");
     inject(&s.dp, 1, &out);
     assert_eq!(sent(&s.dp, 2, 1).len(), 1);
+    // Destination unreachable (port) from B to A, quoting the IP header
+    // and first 8 bytes of `quoted`.
     let icmp_error = |quoted: &[u8]| {
-        let k = ferrovs_netdev::FlowKey {
-            eth_src: MAC2,
-            eth_dst: MAC1,
-            eth_type: 0x0800,
-            nw_src: u32::from_be_bytes(b),
-            nw_dst: u32::from_be_bytes(a),
-            nw_proto: 1,
-            nw_ttl: 64,
-            tp_src: 3, // destination unreachable
-            tp_dst: 3, // port unreachable
-            ..Default::default()
-        };
-        ferrovs_netdev::compose::compose(&k, &quoted[14..14 + 28])
+        let mut icmp = vec![3u8, 3, 0, 0, 0, 0, 0, 0];
+        icmp.extend_from_slice(&quoted[14..14 + 28]);
+        let c = csum::checksum(&icmp);
+        icmp[2..4].copy_from_slice(&c.to_be_bytes());
+        let mut ip = vec![0x45u8, 0, 0, 0, 0, 0, 0, 0, 64, 1, 0, 0];
+        ip[2..4].copy_from_slice(&((20 + icmp.len()) as u16).to_be_bytes());
+        ip.extend_from_slice(&b);
+        ip.extend_from_slice(&a);
+        let c = csum::checksum(&ip);
+        ip[10..12].copy_from_slice(&c.to_be_bytes());
+        let mut f = Vec::new();
+        f.extend_from_slice(&MAC1);
+        f.extend_from_slice(&MAC2);
+        f.extend_from_slice(&[8, 0]);
+        f.extend_from_slice(&ip);
+        f.extend_from_slice(&icmp);
+        f
     };
     let err = icmp_error(&out);
     inject(&s.dp, 2, &err);

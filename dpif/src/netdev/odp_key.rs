@@ -415,7 +415,11 @@ pub fn to_odp(k: &FlowKey) -> Vec<u8> {
 /// (in_port, marks, recirc_id, ...) to receive it with.
 pub fn packet_from_odp(key: &[u8]) -> Result<ferrovs_netdev::Packet, OdpError> {
     let (k, _) = from_odp(key, &[])?;
-    let mut p = ferrovs_netdev::Packet::from_bytes(&ferrovs_netdev::compose::compose(&k, &[]));
+    // Stock's default payload, so that the packet is byte for byte the one
+    // stock's netdev-dummy/receive makes from the same flow.
+    use ferrovs_netdev::compose::{compose, default_payload, DEFAULT_L7_LEN};
+    let frame = compose(&k, &default_payload(DEFAULT_L7_LEN));
+    let mut p = ferrovs_netdev::Packet::from_bytes(&frame);
     p.meta.in_port = k.in_port;
     p.meta.recirc_id = k.recirc_id;
     p.meta.dp_hash = k.dp_hash;

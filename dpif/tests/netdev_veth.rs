@@ -362,6 +362,8 @@ fn vlan_tagged_traffic() {
         "dev",
         &topo.inner(0),
     ]);
+    // The VLAN driver may be a module not loaded yet.
+    let _ = Command::new("modprobe").arg("8021q").output();
     let probe = run(&[
         "ip",
         "-n",

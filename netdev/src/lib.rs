@@ -10,6 +10,7 @@ pub mod compose;
 pub mod csum;
 pub mod dev;
 pub mod flow;
+pub mod neigh;
 pub mod offload;
 pub mod packet;
 pub mod pcap;

@@ -14,6 +14,7 @@ pub mod neigh;
 pub mod offload;
 pub mod packet;
 pub mod pcap;
+pub mod route;
 pub mod tunnel;
 pub mod wire;
 

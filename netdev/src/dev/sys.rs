@@ -580,3 +580,143 @@ pub fn monotonic_ms() -> u64 {
     unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
     (ts.tv_sec as u64) * 1000 + (ts.tv_nsec as u64) / 1_000_000
 }
+
+/// Sends one rtnetlink dump request and returns every reply message
+/// (header included) until the end of the dump.
+pub fn rtnetlink_dump(msg_type: u16, family: u8) -> io::Result<Vec<Vec<u8>>> {
+    const NLM_F_REQUEST: u16 = 1;
+    const NLM_F_DUMP: u16 = 0x300;
+    const NLMSG_ERROR: u16 = 2;
+    const NLMSG_DONE: u16 = 3;
+    // SAFETY: socket() takes no pointers; the result is checked.
+    let raw = cvt(unsafe {
+        libc::socket(
+            libc::AF_NETLINK,
+            libc::SOCK_RAW | libc::SOCK_CLOEXEC,
+            libc::NETLINK_ROUTE,
+        )
+    })?;
+    // SAFETY: raw was just returned by socket() and is owned by nobody.
+    let fd = unsafe { OwnedFd::from_raw_fd(raw) };
+    // nlmsghdr (16) + rtgenmsg (1, padded to 4).
+    let mut req = [0u8; 20];
+    req[..4].copy_from_slice(&20u32.to_ne_bytes());
+    req[4..6].copy_from_slice(&msg_type.to_ne_bytes());
+    req[6..8].copy_from_slice(&(NLM_F_REQUEST | NLM_F_DUMP).to_ne_bytes());
+    req[8..12].copy_from_slice(&1u32.to_ne_bytes());
+    req[16] = family;
+    // SAFETY: sockaddr_nl is plain data; zero (the kernel) is valid.
+    let mut kernel: libc::sockaddr_nl = unsafe { std::mem::zeroed() };
+    kernel.nl_family = libc::AF_NETLINK as u16;
+    // SAFETY: `req` and `kernel` are live for the call, lengths match.
+    cvt_size(unsafe {
+        libc::sendto(
+            fd.as_raw_fd(),
+            req.as_ptr() as *const libc::c_void,
+            req.len(),
+            0,
+            &kernel as *const libc::sockaddr_nl as *const libc::sockaddr,
+            std::mem::size_of::<libc::sockaddr_nl>() as libc::socklen_t,
+        )
+    })?;
+    let mut out = Vec::new();
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        // SAFETY: `buf` is a live, writable buffer of the stated length.
+        let n = cvt_size(unsafe {
+            libc::recv(
+                fd.as_raw_fd(),
+                buf.as_mut_ptr() as *mut libc::c_void,
+                buf.len(),
+                0,
+            )
+        })?;
+        let mut pos = 0;
+        while pos + 16 <= n {
+            let len =
+                u32::from_ne_bytes([buf[pos], buf[pos + 1], buf[pos + 2], buf[pos + 3]]) as usize;
+            let ty = u16::from_ne_bytes([buf[pos + 4], buf[pos + 5]]);
+            if len < 16 || pos + len > n {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    "bad netlink message",
+                ));
+            }
+            match ty {
+                NLMSG_DONE => return Ok(out),
+                NLMSG_ERROR => {
+                    let e = buf
+                        .get(pos + 16..pos + 20)
+                        .map_or(0, |b| i32::from_ne_bytes([b[0], b[1], b[2], b[3]]));
+                    if e != 0 {
+                        return Err(io::Error::from_raw_os_error(-e));
+                    }
+                }
+                _ => out.push(buf[pos..pos + len].to_vec()),
+            }
+            pos += (len + 3) & !3;
+        }
+        if n == 0 {
+            return Ok(out);
+        }
+    }
+}
+
+/// Every address of every interface: (interface name, address, prefix
+/// length).
+pub fn if_addrs() -> io::Result<Vec<(String, std::net::IpAddr, u8)>> {
+    let mut head: *mut libc::ifaddrs = std::ptr::null_mut();
+    // SAFETY: getifaddrs fills `head` with a list we free below.
+    cvt(unsafe { libc::getifaddrs(&mut head) })?;
+    let mut out = Vec::new();
+    let mut cur = head;
+    while !cur.is_null() {
+        // SAFETY: `cur` is a node of the list getifaddrs returned, alive
+        // until freeifaddrs.
+        let ifa = unsafe { &*cur };
+        cur = ifa.ifa_next;
+        if ifa.ifa_addr.is_null() || ifa.ifa_name.is_null() {
+            continue;
+        }
+        // SAFETY: ifa_name is a NUL-terminated string owned by the list.
+        let name = unsafe { std::ffi::CStr::from_ptr(ifa.ifa_name) }
+            .to_string_lossy()
+            .into_owned();
+        // SAFETY: ifa_addr points at a sockaddr whose family says its type.
+        let family = i32::from(unsafe { (*ifa.ifa_addr).sa_family });
+        let read = |sa: *const libc::sockaddr| -> Option<std::net::IpAddr> {
+            if sa.is_null() {
+                return None;
+            }
+            match family {
+                libc::AF_INET => {
+                    // SAFETY: an AF_INET sockaddr is a sockaddr_in.
+                    let sin = unsafe { std::ptr::read_unaligned(sa as *const libc::sockaddr_in) };
+                    Some(std::net::IpAddr::V4(std::net::Ipv4Addr::from(
+                        u32::from_be(sin.sin_addr.s_addr),
+                    )))
+                }
+                libc::AF_INET6 => {
+                    // SAFETY: an AF_INET6 sockaddr is a sockaddr_in6.
+                    let sin6 = unsafe { std::ptr::read_unaligned(sa as *const libc::sockaddr_in6) };
+                    Some(std::net::IpAddr::V6(std::net::Ipv6Addr::from(
+                        sin6.sin6_addr.s6_addr,
+                    )))
+                }
+                _ => None,
+            }
+        };
+        let (Some(addr), mask) = (read(ifa.ifa_addr), read(ifa.ifa_netmask)) else {
+            continue;
+        };
+        let prefix = match mask {
+            Some(std::net::IpAddr::V4(m)) => u32::from(m).count_ones() as u8,
+            Some(std::net::IpAddr::V6(m)) => u128::from(m).count_ones() as u8,
+            None => 0,
+        };
+        out.push((name, addr, prefix));
+    }
+    // SAFETY: `head` came from getifaddrs and is freed once.
+    unsafe { libc::freeifaddrs(head) };
+    Ok(out)
+}

@@ -188,7 +188,7 @@ impl RouteTable {
         self.routes.push(r);
         // Highest priority first (a lookup takes the first match); equal
         // priorities keep the kernel's order, as stock shows them.
-        self.routes.sort_by(|a, b| b.priority.cmp(&a.priority));
+        self.routes.sort_by_key(|r| std::cmp::Reverse(r.priority));
     }
 
     /// The route to `dst` for packets marked `mark`.

@@ -11,7 +11,15 @@
 //!
 //! Port numbers follow Open vSwitch's userspace datapath: 0 is the local
 //! port, an `internal` (tap) device named after the datapath; others get
-//! the lowest free number from 1.
+//! the lowest free number from 1. Tunnel ports (`vxlan`, `geneve`, `gre`)
+//! have no device: `tnl_push` encapsulates and sends out of another port,
+//! `tnl_pop` decapsulates and recirculates with the tunnel's port as input.
+//!
+//! Also here: a userspace connection tracker for `ct` ([`conntrack`], with
+//! NAT), meters ([`meter`]), per-thread counters in the layout of
+//! `dpif-netdev/pmd-stats-show` ([`pmd_stats`]). Flows and executes with
+//! actions this datapath cannot run are refused with EINVAL, as the kernel
+//! does, so that feature probing finds the truth.
 //!
 //! [`FlowKey`]: ferrovs_netdev::FlowKey
 

@@ -244,7 +244,16 @@ fn ping_and_tcp_between_namespaces() {
     assert_eq!(local.name(), dp_name);
     assert!(must(&["ip", "link", "show", &dp_name]).contains(&dp_name));
     assert!(local.mtu().unwrap() > 0);
-    assert_eq!(local.mac().unwrap().len(), 6);
+    // What vswitchd does to a bridge's local port: MTU, MAC, admin state.
+    local.set_mtu(1400).unwrap();
+    local.set_mac([2, 0xaa, 0xbb, 0xcc, 0xdd, 0xee]).unwrap();
+    local.set_admin_up(true).unwrap();
+    let link = must(&["ip", "link", "show", &dp_name]);
+    assert!(link.contains("mtu 1400"), "{link}");
+    assert!(link.contains("link/ether 02:aa:bb:cc:dd:ee"), "{link}");
+    assert!(link.contains("<BROADCAST,MULTICAST,UP"), "{link}");
+    assert_eq!(local.mtu().unwrap(), 1400);
+    assert_eq!(local.mac().unwrap(), [2, 0xaa, 0xbb, 0xcc, 0xdd, 0xee]);
 
     let mut ports = Vec::new();
     for h in &topo.host {

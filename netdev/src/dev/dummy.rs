@@ -22,8 +22,8 @@ pub const QUEUE_LIMIT: usize = 4096;
 
 pub struct DummyDev {
     name: String,
-    mac: [u8; 6],
-    mtu: u32,
+    mac: Mutex<[u8; 6]>,
+    mtu: std::sync::atomic::AtomicU32,
     up: AtomicBool,
     rx: Mutex<VecDeque<Packet>>,
     tx: Mutex<VecDeque<Packet>>,
@@ -59,8 +59,8 @@ impl DummyDev {
         let hb = h.to_be_bytes();
         Ok(DummyDev {
             name: name.to_string(),
-            mac: [0xaa, 0x55, hb[0], hb[1], hb[2], hb[3]],
-            mtu: 1500,
+            mac: Mutex::new([0xaa, 0x55, hb[0], hb[1], hb[2], hb[3]]),
+            mtu: std::sync::atomic::AtomicU32::new(1500),
             up: AtomicBool::new(true),
             rx: Mutex::new(VecDeque::new()),
             tx: Mutex::new(VecDeque::new()),
@@ -175,10 +175,25 @@ impl Netdev for DummyDev {
         Some(self.wake.raw_fd())
     }
     fn mtu(&self) -> io::Result<u32> {
-        Ok(self.mtu)
+        Ok(self.mtu.load(Ordering::Relaxed))
     }
     fn mac(&self) -> io::Result<[u8; 6]> {
-        Ok(self.mac)
+        Ok(*self.mac.lock().unwrap_or_else(|e| e.into_inner()))
+    }
+    fn set_mtu(&self, mtu: u32) -> io::Result<()> {
+        if !(68..=65535).contains(&mtu) {
+            return Err(io::Error::from_raw_os_error(libc::EINVAL));
+        }
+        self.mtu.store(mtu, Ordering::Relaxed);
+        Ok(())
+    }
+    fn set_mac(&self, mac: [u8; 6]) -> io::Result<()> {
+        *self.mac.lock().unwrap_or_else(|e| e.into_inner()) = mac;
+        Ok(())
+    }
+    fn set_admin_up(&self, up: bool) -> io::Result<()> {
+        self.set_up(up);
+        Ok(())
     }
     fn is_up(&self) -> bool {
         self.up.load(Ordering::Relaxed)
@@ -208,6 +223,11 @@ mod tests {
         assert!(!d.is_up());
         let s = d.stats();
         assert_eq!((s.rx_packets, s.tx_packets, s.tx_dropped), (1, 1, 1));
+        d.set_mtu(9000).unwrap();
+        assert_eq!(d.mtu().unwrap(), 9000);
+        assert!(d.set_mtu(10).is_err());
+        d.set_mac([2, 0, 0, 0, 0, 9]).unwrap();
+        assert_eq!(d.mac().unwrap(), [2, 0, 0, 0, 0, 9]);
         d.set_addr("10.0.0.1".parse().unwrap(), 24);
         d.set_addr("10.0.0.2".parse().unwrap(), 16);
         d.set_addr("2001:db8::1".parse().unwrap(), 64);

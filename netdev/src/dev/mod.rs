@@ -150,6 +150,19 @@ pub trait Netdev: Send + Sync {
     /// Link (carrier) up.
     fn is_up(&self) -> bool;
     fn stats(&self) -> NetdevStats;
+    /// Sets the MTU (Interface `mtu_request`).
+    fn set_mtu(&self, _mtu: u32) -> io::Result<()> {
+        Err(io::Error::from_raw_os_error(libc::EOPNOTSUPP))
+    }
+    /// Sets the Ethernet address (the bridge's local port takes the
+    /// bridge's).
+    fn set_mac(&self, _mac: [u8; 6]) -> io::Result<()> {
+        Err(io::Error::from_raw_os_error(libc::EOPNOTSUPP))
+    }
+    /// Administrative state (up or down).
+    fn set_admin_up(&self, _up: bool) -> io::Result<()> {
+        Err(io::Error::from_raw_os_error(libc::EOPNOTSUPP))
+    }
     /// The tunnel a tunnel port terminates (kind and UDP port).
     fn tunnel(&self) -> Option<(crate::tunnel::TunnelKind, u16)> {
         None

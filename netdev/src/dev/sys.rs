@@ -11,6 +11,8 @@ const SIOCGIFFLAGS: libc::c_ulong = 0x8913;
 const SIOCSIFFLAGS: libc::c_ulong = 0x8914;
 const SIOCGIFMTU: libc::c_ulong = 0x8921;
 const SIOCGIFHWADDR: libc::c_ulong = 0x8927;
+const SIOCSIFMTU: libc::c_ulong = 0x8922;
+const SIOCSIFHWADDR: libc::c_ulong = 0x8924;
 const ETH_P_ALL: u16 = 0x0003;
 /// `PACKET_OUTGOING` in `sockaddr_ll.sll_pkttype`.
 const PACKET_OUTGOING: u8 = 4;
@@ -106,6 +108,34 @@ pub fn if_flags(name: &str) -> io::Result<u32> {
     let mut r = IfReq::new(name)?;
     ifreq_ioctl(SIOCGIFFLAGS, &mut r)?;
     Ok(u32::from(u16::from_ne_bytes([r.data[0], r.data[1]])))
+}
+
+pub fn if_set_mtu(name: &str, mtu: u32) -> io::Result<()> {
+    let mut r = IfReq::new(name)?;
+    let v = i32::try_from(mtu).map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))?;
+    r.data[..4].copy_from_slice(&v.to_ne_bytes());
+    ifreq_ioctl(SIOCSIFMTU, &mut r)
+}
+
+pub fn if_set_mac(name: &str, mac: [u8; 6]) -> io::Result<()> {
+    let mut r = IfReq::new(name)?;
+    // struct sockaddr: family ARPHRD_ETHER (1), then the address.
+    r.data[..2].copy_from_slice(&1u16.to_ne_bytes());
+    r.data[2..8].copy_from_slice(&mac);
+    ifreq_ioctl(SIOCSIFHWADDR, &mut r)
+}
+
+/// Sets the interface administratively up or down.
+pub fn if_set_admin(name: &str, up: bool) -> io::Result<()> {
+    let flags = if_flags(name)?;
+    let mut r = IfReq::new(name)?;
+    let f = if up {
+        flags | libc::IFF_UP as u32
+    } else {
+        flags & !(libc::IFF_UP as u32)
+    } as u16;
+    r.data[..2].copy_from_slice(&f.to_ne_bytes());
+    ifreq_ioctl(SIOCSIFFLAGS, &mut r)
 }
 
 /// Sets the interface administratively up.

@@ -102,6 +102,15 @@ impl Netdev for TapDev {
     fn stats(&self) -> NetdevStats {
         self.stats.get()
     }
+    fn set_mtu(&self, mtu: u32) -> io::Result<()> {
+        sys::if_set_mtu(&self.name, mtu)
+    }
+    fn set_mac(&self, mac: [u8; 6]) -> io::Result<()> {
+        sys::if_set_mac(&self.name, mac)
+    }
+    fn set_admin_up(&self, up: bool) -> io::Result<()> {
+        sys::if_set_admin(&self.name, up)
+    }
     fn ifindex(&self) -> Option<u32> {
         sys::if_index(&self.name).ok()
     }

@@ -975,3 +975,44 @@ fn conntrack_ipv6_nat() {
     assert_eq!((k.ipv6_src, k.ipv6_dst, k.tp_dst), (b, a, 7000));
     assert!(v6_ok(&r), "un-NATed IPv6 UDP checksum");
 }
+
+/// Several handlers: every flow's upcalls go to one of them, and the
+/// flows are spread over all.
+#[test]
+fn upcalls_spread_over_handlers_by_flow() {
+    let mut s = setup("dpn17");
+    let rxs = s.dp.upcall_receivers(3).unwrap();
+    assert_eq!(rxs.len(), 3);
+    for round in 0..2u8 {
+        for port in 0..30u16 {
+            let f = udp_frame([10, 0, 0, 1], [10, 0, 0, 2], 1000 + port, 53, &[round]);
+            inject(&s.dp, 1, &f);
+        }
+    }
+    let mut seen: std::collections::HashMap<u16, std::collections::HashSet<usize>> =
+        Default::default();
+    let mut per_rx = [0usize; 3];
+    let t = Instant::now();
+    while per_rx.iter().sum::<usize>() < 60 && t.elapsed() < Duration::from_secs(5) {
+        for (i, rx) in rxs.iter().enumerate() {
+            while let Some(u) = rx.try_recv() {
+                let k = extract(&u.packet, &Default::default()).key;
+                seen.entry(k.tp_src).or_default().insert(i);
+                per_rx[i] += 1;
+            }
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    assert_eq!(per_rx.iter().sum::<usize>(), 60, "{per_rx:?}");
+    assert_eq!(seen.len(), 30);
+    assert!(
+        seen.values().all(|h| h.len() == 1),
+        "a flow stays on one handler"
+    );
+    assert!(
+        per_rx.iter().all(|&n| n > 0),
+        "all handlers get work: {per_rx:?}"
+    );
+    // The receiver from before no longer gets anything.
+    assert!(s.rx.try_recv().is_none());
+}

@@ -179,14 +179,17 @@ fn run(mut pkt: Packet, actions: &[Action], ctx: &mut ExecCtx<'_>, mut cutlen: O
                     p.truncate(c);
                 }
                 let key = extract(p.data(), &p.meta).key;
-                ctx.upcalls.send(Upcall {
-                    kind: UpcallKind::Action,
-                    packet: p.data().to_vec(),
-                    key: odp_key::to_odp(&key),
-                    userdata: u.userdata.clone(),
-                    egress_tun_key: None,
-                    mru: None,
-                });
+                ctx.upcalls.send(
+                    Upcall {
+                        kind: UpcallKind::Action,
+                        packet: p.data().to_vec(),
+                        key: odp_key::to_odp(&key),
+                        userdata: u.userdata.clone(),
+                        egress_tun_key: None,
+                        mru: None,
+                    },
+                    super::upcall::flow_hash(&key),
+                );
             }
             Action::Set(k) => {
                 if !set_field(&mut pkt, k, None) {

@@ -189,14 +189,17 @@ impl DpCore {
         let mut all = true;
         for s in segs {
             let key = extract(s.data(), &s.meta).key;
-            all &= self.upcalls.send(Upcall {
-                kind: UpcallKind::Miss,
-                packet: s.data().to_vec(),
-                key: odp_key::to_odp(&key),
-                userdata: None,
-                egress_tun_key: None,
-                mru: None,
-            });
+            all &= self.upcalls.send(
+                Upcall {
+                    kind: UpcallKind::Miss,
+                    packet: s.data().to_vec(),
+                    key: odp_key::to_odp(&key),
+                    userdata: None,
+                    egress_tun_key: None,
+                    mru: None,
+                },
+                super::upcall::flow_hash(&key),
+            );
         }
         all
     }

@@ -183,6 +183,14 @@ impl NetdevDpif {
         self.receiver.take()
     }
 
+    /// Replaces the upcall queue by `n` queues, one per handler thread;
+    /// each flow's upcalls go to one of them. (The receiver handed out by
+    /// `upcall_receiver` stops getting anything.)
+    pub fn upcall_receivers(&mut self, n: usize) -> Result<Vec<UpcallReceiver>> {
+        self.receiver = None;
+        Ok(self.core.upcalls.reconfigure(n)?)
+    }
+
     /// The dummy device behind a port, when it is one.
     pub fn dummy_device(&self, port_no: OdpPort) -> Option<Arc<DummyDev>> {
         let ports = self.core.ports.read().unwrap_or_else(|e| e.into_inner());

@@ -1,7 +1,9 @@
-//! Upcalls of the userspace datapath: a bounded queue from the poll
-//! threads to whoever handles misses, with a descriptor that becomes
-//! readable when upcalls wait (so a mio loop can poll it). A full queue
-//! drops the upcall and counts it as lost, as the kernel does.
+//! Upcalls of the userspace datapath: bounded queues from the poll
+//! threads to the handlers of misses, each with a descriptor that becomes
+//! readable when upcalls wait (so a mio loop can poll it). With several
+//! handlers, a flow's upcalls always go to the same one (chosen by a hash
+//! of the flow's addresses and ports), as the kernel's per-flow dispatch
+//! does. A full queue drops the upcall and counts it as lost.
 
 use std::os::fd::RawFd;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -18,42 +20,83 @@ pub const UPCALL_QUEUE_LEN: usize = 4096;
 
 /// The sending side, shared by the datapath's threads.
 pub struct UpcallQueue {
-    tx: SyncSender<Upcall>,
-    wake: Arc<EventFd>,
+    queues: std::sync::RwLock<Vec<(SyncSender<Upcall>, Arc<EventFd>)>>,
     pub lost: AtomicU64,
 }
 
-/// The receiving side, handed out once by `NetdevDpif::upcall_receiver`.
+/// One handler's receiving side (see `NetdevDpif::upcall_receiver` and
+/// `NetdevDpif::upcall_receivers`).
 pub struct UpcallReceiver {
     rx: Receiver<Upcall>,
     wake: Arc<EventFd>,
 }
 
-pub fn channel() -> std::io::Result<(UpcallQueue, UpcallReceiver)> {
+fn pair() -> std::io::Result<((SyncSender<Upcall>, Arc<EventFd>), UpcallReceiver)> {
     let (tx, rx) = mpsc::sync_channel(UPCALL_QUEUE_LEN);
     let wake = Arc::new(EventFd::new()?);
+    Ok(((tx, Arc::clone(&wake)), UpcallReceiver { rx, wake }))
+}
+
+/// A queue with one receiver.
+pub fn channel() -> std::io::Result<(UpcallQueue, UpcallReceiver)> {
+    let (tx, rx) = pair()?;
     Ok((
         UpcallQueue {
-            tx,
-            wake: Arc::clone(&wake),
+            queues: std::sync::RwLock::new(vec![tx]),
             lost: AtomicU64::new(0),
         },
-        UpcallReceiver { rx, wake },
+        rx,
     ))
 }
 
 impl UpcallQueue {
-    /// Queues an upcall; false (and counted lost) when nobody listens or
-    /// the queue is full.
-    pub fn send(&self, u: Upcall) -> bool {
-        let ok = self.tx.try_send(u).is_ok();
-        if ok {
-            self.wake.signal();
-        } else {
+    /// Queues an upcall for the handler that `hash` picks; false (and
+    /// counted lost) when nobody listens or that queue is full.
+    pub fn send(&self, u: Upcall, hash: u32) -> bool {
+        let queues = self.queues.read().unwrap_or_else(|e| e.into_inner());
+        let ok = match queues.get(hash as usize % queues.len().max(1)) {
+            Some((tx, wake)) => {
+                let ok = tx.try_send(u).is_ok();
+                if ok {
+                    wake.signal();
+                }
+                ok
+            }
+            None => false,
+        };
+        if !ok {
             self.lost.fetch_add(1, Ordering::Relaxed);
         }
         ok
     }
+
+    /// Replaces the receivers with `n` new ones (at least one); upcalls
+    /// waiting in the old queues are dropped.
+    pub fn reconfigure(&self, n: usize) -> std::io::Result<Vec<UpcallReceiver>> {
+        let mut txs = Vec::new();
+        let mut rxs = Vec::new();
+        for _ in 0..n.max(1) {
+            let (tx, rx) = pair()?;
+            txs.push(tx);
+            rxs.push(rx);
+        }
+        *self.queues.write().unwrap_or_else(|e| e.into_inner()) = txs;
+        Ok(rxs)
+    }
+}
+
+/// The handler a flow's upcalls go to: a hash of what identifies the
+/// flow (ports, addresses, L4 ports), not of per-packet fields.
+pub fn flow_hash(k: &ferrovs_netdev::FlowKey) -> u32 {
+    let mut h: u32 = 0x811c_9dc5;
+    let mut mix = |v: u32| h = (h ^ v).wrapping_mul(0x0100_0193);
+    mix(k.in_port);
+    mix(k.recirc_id);
+    mix(k.nw_src ^ (k.ipv6_src as u32) ^ ((k.ipv6_src >> 96) as u32));
+    mix(k.nw_dst ^ (k.ipv6_dst as u32) ^ ((k.ipv6_dst >> 96) as u32));
+    mix(u32::from(k.tp_src) << 16 | u32::from(k.tp_dst));
+    mix(u32::from(k.nw_proto) << 16 | u32::from(k.eth_type));
+    h ^ (h >> 16)
 }
 
 impl UpcallReceiver {

@@ -20,7 +20,7 @@ pub const UPCALL_QUEUE_LEN: usize = 4096;
 
 /// The sending side, shared by the datapath's threads.
 pub struct UpcallQueue {
-    queues: std::sync::RwLock<Vec<(SyncSender<Upcall>, Arc<EventFd>)>>,
+    queues: std::sync::RwLock<Vec<Sender>>,
     pub lost: AtomicU64,
 }
 
@@ -31,7 +31,10 @@ pub struct UpcallReceiver {
     wake: Arc<EventFd>,
 }
 
-fn pair() -> std::io::Result<((SyncSender<Upcall>, Arc<EventFd>), UpcallReceiver)> {
+/// The sending end of one handler's queue and its wake-up descriptor.
+type Sender = (SyncSender<Upcall>, Arc<EventFd>);
+
+fn pair() -> std::io::Result<(Sender, UpcallReceiver)> {
     let (tx, rx) = mpsc::sync_channel(UPCALL_QUEUE_LEN);
     let wake = Arc::new(EventFd::new()?);
     Ok(((tx, Arc::clone(&wake)), UpcallReceiver { rx, wake }))

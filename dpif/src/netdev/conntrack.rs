@@ -33,8 +33,12 @@ pub const CS_DST_NAT: u32 = 0x80;
 const TCP_ESTABLISHED_MS: u64 = 86_400_000;
 const TCP_OTHER_MS: u64 = 30_000;
 const OTHER_MS: u64 = 30_000;
-/// Commits between sweeps of expired connections (a power of two).
-const SWEEP_EVERY: u64 = 1024;
+/// Least time between sweeps of expired connections.
+const SWEEP_INTERVAL_MS: u64 = 1000;
+/// Most connections tracked (both directions of one count once); new ones
+/// beyond are invalid, so that a flood cannot take all memory. Open
+/// vSwitch's default limit.
+pub const MAX_CONNECTIONS: usize = 3_000_000;
 
 /// A connection tuple in one direction. IPv4 addresses are stored in the
 /// low 32 bits. For ICMP echo, `sport` is the identifier and `dport` 0.
@@ -120,7 +124,7 @@ pub struct Conntrack {
 #[derive(Default)]
 struct CtTable {
     by_tuple: HashMap<CtTuple, (ConnRef, bool)>,
-    commits: u64,
+    last_sweep_ms: u64,
 }
 
 /// What `ct` did to a packet, for its metadata.
@@ -348,7 +352,7 @@ impl Conntrack {
                     return res;
                 }
                 let Some(c) = table.create(t, nat.as_ref(), now_ms) else {
-                    // NAT found no free tuple.
+                    // The table is full, or NAT found no free tuple.
                     res.state = CS_TRACKED | CS_INVALID;
                     return res;
                 };
@@ -430,9 +434,12 @@ impl CtTable {
     }
 
     fn create(&mut self, orig: CtTuple, nat: Option<&NatSpec>, now_ms: u64) -> Option<ConnRef> {
-        self.commits += 1;
-        if self.commits & (SWEEP_EVERY - 1) == 0 {
+        if now_ms.saturating_sub(self.last_sweep_ms) >= SWEEP_INTERVAL_MS {
+            self.last_sweep_ms = now_ms;
             self.sweep(now_ms);
+        }
+        if self.by_tuple.len() / 2 >= MAX_CONNECTIONS {
+            return None;
         }
         let mut reply = orig.reversed();
         let mut nat_bits = 0;

@@ -18,6 +18,8 @@ use crate::wire::{ETH_TYPE_ARP, ETH_TYPE_IPV6, IPPROTO_ICMPV6};
 pub const DEFAULT_AGING_MS: u64 = 15 * 60 * 1000;
 /// Largest aging `tnl/neigh/aging` accepts, in seconds.
 pub const MAX_AGING_S: u64 = 3600;
+/// Most entries kept: learning comes from packets, which may be hostile.
+pub const MAX_ENTRIES: usize = 65536;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct Entry {
@@ -80,11 +82,19 @@ impl NeighCache {
     }
 
     /// Sets (or refreshes) the MAC of `ip` behind `bridge`.
+    /// A full cache first drops expired entries, then refuses new ones.
     pub fn set(&self, bridge: &str, ip: IpAddr, mac: [u8; 6]) {
         let mut g = self.lock();
-        let expires_ms = monotonic_ms() + g.aging_ms;
-        g.entries
-            .insert((bridge.to_string(), mapped(ip)), Entry { mac, expires_ms });
+        let now = monotonic_ms();
+        let expires_ms = now + g.aging_ms;
+        let key = (bridge.to_string(), mapped(ip));
+        if g.entries.len() >= MAX_ENTRIES && !g.entries.contains_key(&key) {
+            g.entries.retain(|_, e| e.expires_ms > now);
+            if g.entries.len() >= MAX_ENTRIES {
+                return;
+            }
+        }
+        g.entries.insert(key, Entry { mac, expires_ms });
     }
 
     /// The MAC of `ip` behind `bridge`, if known and fresh; a hit keeps

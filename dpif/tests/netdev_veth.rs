@@ -307,6 +307,23 @@ fn ping_and_tcp_between_namespaces() {
 
     tcp_transfer(&topo.ns[0], &topo.ns[1], "10.77.0.2");
 
+    // A link flap on a port: forwarding resumes by itself.
+    must(&["ip", "link", "set", &topo.host[1], "down"]);
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(!dp.port_device(2).unwrap().is_up());
+    must(&["ip", "link", "set", &topo.host[1], "up"]);
+    let t = Instant::now();
+    let mut back = false;
+    while !back && t.elapsed() < Duration::from_secs(10) {
+        back = topo
+            .exec(0, &["ping", "-c", "1", "-W", "1", "10.77.0.2"])
+            .output()
+            .unwrap()
+            .status
+            .success();
+    }
+    assert!(back, "no forwarding after the link came back");
+
     let flows = dp.flow_dump().unwrap();
     assert_eq!(flows.len(), 2);
     for f in &flows {

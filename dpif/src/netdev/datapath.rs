@@ -221,7 +221,10 @@ pub fn spawn_poll_thread(
 struct PollPort {
     port_no: u32,
     dev: Arc<dyn Netdev>,
-    failed: bool,
+    /// After a receive error, the port rests until then (a link that
+    /// went down reports an error once; a broken device keeps failing and
+    /// must not make the thread spin).
+    resting_until: Option<std::time::Instant>,
 }
 
 fn poll_loop(core: &DpCore, index: u32, count: u32) {
@@ -242,12 +245,21 @@ fn poll_loop(core: &DpCore, index: u32, count: u32) {
                 .map(|(n, d)| PollPort {
                     port_no: *n,
                     dev: Arc::clone(d),
-                    failed: false,
+                    resting_until: None,
                 })
                 .collect();
         }
         let live: Vec<usize> = (0..polled.len())
-            .filter(|&i| !polled[i].failed && polled[i].dev.poll_fd().is_some())
+            .filter(|&i| {
+                let p = &mut polled[i];
+                if p.resting_until
+                    .is_some_and(|t| t > std::time::Instant::now())
+                {
+                    return false;
+                }
+                p.resting_until = None;
+                p.dev.poll_fd().is_some()
+            })
             .collect();
         let fds: Vec<_> = live
             .iter()
@@ -279,8 +291,8 @@ fn poll_loop(core: &DpCore, index: u32, count: u32) {
                 Ok(_) => {}
                 Err(e) => {
                     log::warn!("{}: receive on {} failed: {e}", core.name, p.dev.name());
-                    // Do not spin on a broken device; a port change retries it.
-                    p.failed = true;
+                    p.resting_until =
+                        Some(std::time::Instant::now() + std::time::Duration::from_millis(100));
                 }
             }
             if let Some(st) = stats {

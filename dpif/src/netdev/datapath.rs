@@ -225,6 +225,8 @@ struct PollPort {
     /// went down reports an error once; a broken device keeps failing and
     /// must not make the thread spin).
     resting_until: Option<std::time::Instant>,
+    /// The failure was logged (once until the port works again).
+    warned: bool,
 }
 
 fn poll_loop(core: &DpCore, index: u32, count: u32) {
@@ -246,6 +248,7 @@ fn poll_loop(core: &DpCore, index: u32, count: u32) {
                     port_no: *n,
                     dev: Arc::clone(d),
                     resting_until: None,
+                    warned: false,
                 })
                 .collect();
         }
@@ -288,9 +291,12 @@ fn poll_loop(core: &DpCore, index: u32, count: u32) {
             let p = &mut polled[i];
             let mut batch = Vec::with_capacity(BATCH_SIZE);
             match p.dev.recv(&mut batch, BATCH_SIZE) {
-                Ok(_) => {}
+                Ok(_) => p.warned = false,
                 Err(e) => {
-                    log::warn!("{}: receive on {} failed: {e}", core.name, p.dev.name());
+                    if !p.warned {
+                        log::warn!("{}: receive on {} failed: {e}", core.name, p.dev.name());
+                        p.warned = true;
+                    }
                     p.resting_until =
                         Some(std::time::Instant::now() + std::time::Duration::from_millis(100));
                 }

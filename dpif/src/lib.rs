@@ -11,6 +11,7 @@
 //! them.
 
 pub mod dummy;
+pub mod netdev;
 pub mod odp;
 
 use std::fmt;

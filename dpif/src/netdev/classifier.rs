@@ -1,0 +1,299 @@
+//! The megaflow classifier: tuple space search. Flows with the same mask
+//! share a subtable, a hash table keyed by the masked key; a lookup masks
+//! the packet's key with each subtable's mask in turn. Subtables are kept
+//! in order of recent hits, so the busiest masks are tried first.
+//!
+//! In front of it, each poll thread keeps an [`ExactCache`]: full packet
+//! key to flow, checked for liveness on every hit.
+
+use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+
+use ferrovs_netdev::flow::FlowKey;
+
+use crate::odp::Action;
+use crate::{FlowStats, Ufid};
+
+/// A fast non-cryptographic hasher for flow keys (the FxHash mix). Keys
+/// come from packets, so a per-process random seed guards against
+/// crafted collisions.
+#[derive(Clone, Copy)]
+pub struct KeyHasher {
+    h: u64,
+}
+
+impl Default for KeyHasher {
+    fn default() -> Self {
+        KeyHasher { h: seed() }
+    }
+}
+
+fn seed() -> u64 {
+    use std::sync::OnceLock;
+    static SEED: OnceLock<u64> = OnceLock::new();
+    *SEED.get_or_init(|| {
+        let s = std::collections::hash_map::RandomState::new();
+        std::hash::BuildHasher::hash_one(&s, 0x5eedu64)
+    })
+}
+
+const K: u64 = 0x51_7c_c1_b7_27_22_0a_95;
+
+impl KeyHasher {
+    #[inline]
+    fn mix(&mut self, v: u64) {
+        self.h = (self.h.rotate_left(5) ^ v).wrapping_mul(K);
+    }
+}
+
+impl Hasher for KeyHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        let mut c = bytes.chunks_exact(8);
+        for w in &mut c {
+            let mut a = [0u8; 8];
+            a.copy_from_slice(w);
+            self.mix(u64::from_le_bytes(a));
+        }
+        for &b in c.remainder() {
+            self.mix(u64::from(b));
+        }
+    }
+    fn write_u8(&mut self, v: u8) {
+        self.mix(u64::from(v));
+    }
+    fn write_u16(&mut self, v: u16) {
+        self.mix(u64::from(v));
+    }
+    fn write_u32(&mut self, v: u32) {
+        self.mix(u64::from(v));
+    }
+    fn write_u64(&mut self, v: u64) {
+        self.mix(v);
+    }
+    fn write_u128(&mut self, v: u128) {
+        self.mix(v as u64);
+        self.mix((v >> 64) as u64);
+    }
+    fn write_usize(&mut self, v: usize) {
+        self.mix(v as u64);
+    }
+    fn finish(&self) -> u64 {
+        self.h
+    }
+}
+
+pub type KeyMap<V> = HashMap<FlowKey, V, BuildHasherDefault<KeyHasher>>;
+
+/// Counters of one flow, shared by the versions of a flow that a modify
+/// creates.
+#[derive(Debug, Default)]
+pub struct FlowCounters {
+    pub packets: AtomicU64,
+    pub bytes: AtomicU64,
+    pub used_ms: AtomicU64,
+    pub tcp_flags: AtomicU64,
+}
+
+impl FlowCounters {
+    pub fn hit(&self, bytes: usize, tcp_flags: u16, now_ms: u64) {
+        self.packets.fetch_add(1, Ordering::Relaxed);
+        self.bytes.fetch_add(bytes as u64, Ordering::Relaxed);
+        self.used_ms.store(now_ms, Ordering::Relaxed);
+        if tcp_flags != 0 {
+            self.tcp_flags
+                .fetch_or(u64::from(tcp_flags), Ordering::Relaxed);
+        }
+    }
+
+    pub fn get(&self) -> FlowStats {
+        FlowStats {
+            n_packets: self.packets.load(Ordering::Relaxed),
+            n_bytes: self.bytes.load(Ordering::Relaxed),
+            used_ms: self.used_ms.load(Ordering::Relaxed),
+            tcp_flags: self.tcp_flags.load(Ordering::Relaxed) as u16,
+        }
+    }
+
+    pub fn clear(&self) {
+        self.packets.store(0, Ordering::Relaxed);
+        self.bytes.store(0, Ordering::Relaxed);
+        self.used_ms.store(0, Ordering::Relaxed);
+        self.tcp_flags.store(0, Ordering::Relaxed);
+    }
+}
+
+/// One installed megaflow. Immutable once installed except for its
+/// counters and its `dead` flag; a modify installs a new version.
+#[derive(Debug)]
+pub struct Megaflow {
+    /// The key, already ANDed with the mask.
+    pub key: FlowKey,
+    pub mask: FlowKey,
+    pub ufid: Ufid,
+    /// The attributes as they were put (what get and dump return).
+    pub key_attrs: Vec<u8>,
+    pub mask_attrs: Vec<u8>,
+    pub actions_attrs: Vec<u8>,
+    pub actions: Vec<Action>,
+    pub counters: Arc<FlowCounters>,
+    /// Set when the flow is deleted or replaced, so that caches holding it
+    /// let go.
+    pub dead: AtomicBool,
+}
+
+impl Megaflow {
+    pub fn is_dead(&self) -> bool {
+        self.dead.load(Ordering::Relaxed)
+    }
+}
+
+struct Subtable {
+    mask: FlowKey,
+    flows: KeyMap<Arc<Megaflow>>,
+    hits: AtomicU64,
+}
+
+/// The megaflow table.
+#[derive(Default)]
+pub struct Classifier {
+    subtables: Vec<Subtable>,
+    by_ufid: HashMap<Ufid, Arc<Megaflow>>,
+}
+
+/// The result of a lookup: the flow and how many subtables were searched.
+pub struct Lookup {
+    pub flow: Arc<Megaflow>,
+    pub subtables_searched: u32,
+}
+
+impl Classifier {
+    pub fn lookup(&self, key: &FlowKey) -> Option<Lookup> {
+        for (i, st) in self.subtables.iter().enumerate() {
+            if let Some(f) = st.flows.get(&key.masked(&st.mask)) {
+                st.hits.fetch_add(1, Ordering::Relaxed);
+                return Some(Lookup {
+                    flow: Arc::clone(f),
+                    subtables_searched: i as u32 + 1,
+                });
+            }
+        }
+        None
+    }
+
+    pub fn get(&self, ufid: Ufid) -> Option<&Arc<Megaflow>> {
+        self.by_ufid.get(&ufid)
+    }
+
+    /// The flow with exactly this masked key and mask, if any.
+    pub fn find_exact(&self, key: &FlowKey, mask: &FlowKey) -> Option<&Arc<Megaflow>> {
+        self.subtables
+            .iter()
+            .find(|st| st.mask == *mask)
+            .and_then(|st| st.flows.get(key))
+    }
+
+    /// Installs a flow, replacing (and marking dead) any flow with the same
+    /// UFID or the same key and mask.
+    pub fn insert(&mut self, flow: Arc<Megaflow>) {
+        if let Some(old) = self.by_ufid.get(&flow.ufid).cloned() {
+            self.remove(old.ufid);
+        }
+        if let Some(old) = self.find_exact(&flow.key, &flow.mask).cloned() {
+            self.remove(old.ufid);
+        }
+        let st = match self.subtables.iter_mut().position(|s| s.mask == flow.mask) {
+            Some(i) => &mut self.subtables[i],
+            None => {
+                self.subtables.push(Subtable {
+                    mask: flow.mask,
+                    flows: KeyMap::default(),
+                    hits: AtomicU64::new(0),
+                });
+                let last = self.subtables.len() - 1;
+                &mut self.subtables[last]
+            }
+        };
+        st.flows.insert(flow.key, Arc::clone(&flow));
+        self.by_ufid.insert(flow.ufid, flow);
+    }
+
+    pub fn remove(&mut self, ufid: Ufid) -> Option<Arc<Megaflow>> {
+        let flow = self.by_ufid.remove(&ufid)?;
+        flow.dead.store(true, Ordering::Relaxed);
+        if let Some(i) = self.subtables.iter().position(|s| s.mask == flow.mask) {
+            self.subtables[i].flows.remove(&flow.key);
+            if self.subtables[i].flows.is_empty() {
+                self.subtables.remove(i);
+            }
+        }
+        Some(flow)
+    }
+
+    pub fn clear(&mut self) {
+        for f in self.by_ufid.values() {
+            f.dead.store(true, Ordering::Relaxed);
+        }
+        self.by_ufid.clear();
+        self.subtables.clear();
+    }
+
+    pub fn flows(&self) -> impl Iterator<Item = &Arc<Megaflow>> {
+        self.by_ufid.values()
+    }
+
+    pub fn n_flows(&self) -> usize {
+        self.by_ufid.len()
+    }
+
+    pub fn n_subtables(&self) -> usize {
+        self.subtables.len()
+    }
+
+    /// Puts the most-hit subtables first and ages the hit counts.
+    pub fn sort_subtables(&mut self) {
+        self.subtables
+            .sort_by_key(|s| std::cmp::Reverse(s.hits.load(Ordering::Relaxed)));
+        for s in &self.subtables {
+            let h = s.hits.load(Ordering::Relaxed);
+            s.hits.store(h / 2, Ordering::Relaxed);
+        }
+    }
+
+    /// The masks in search order (for tests and `pmd-stats`-like output).
+    pub fn masks(&self) -> Vec<FlowKey> {
+        self.subtables.iter().map(|s| s.mask).collect()
+    }
+}
+
+/// Most entries an exact-match cache holds before it starts over.
+pub const EXACT_CACHE_SIZE: usize = 8192;
+
+/// Full packet key to megaflow, private to one poll thread.
+#[derive(Default)]
+pub struct ExactCache {
+    map: KeyMap<Arc<Megaflow>>,
+}
+
+impl ExactCache {
+    pub fn lookup(&mut self, key: &FlowKey) -> Option<Arc<Megaflow>> {
+        let f = self.map.get(key)?;
+        if f.is_dead() {
+            self.map.remove(key);
+            return None;
+        }
+        Some(Arc::clone(f))
+    }
+
+    pub fn insert(&mut self, key: FlowKey, flow: Arc<Megaflow>) {
+        if self.map.len() >= EXACT_CACHE_SIZE {
+            // Dead entries first; if that frees nothing, start over.
+            self.map.retain(|_, f| !f.is_dead());
+            if self.map.len() >= EXACT_CACHE_SIZE {
+                self.map.clear();
+            }
+        }
+        self.map.insert(key, flow);
+    }
+}

@@ -1,0 +1,456 @@
+//! Conversion between the datapath's flow key ([`FlowKey`], filled by
+//! packet parsing) and the `OVS_KEY_ATTR_*` attributes that cross the
+//! [`crate::Dpif`] interface.
+//!
+//! A mask is converted in the light of its key: the same attribute means a
+//! different field depending on the key's nesting (the outer `eth_type` of
+//! a VLAN key is the tag's TPID). Attributes missing from a mask are
+//! wildcards; an empty mask means "exactly the attributes of the key".
+
+use std::net::{Ipv4Addr, Ipv6Addr};
+
+use ferrovs_netdev::flow::{FlowKey, VlanHdr, FRAG_LATER, MAX_VLANS, VLAN_PRESENT};
+use ferrovs_netdev::wire::*;
+
+use crate::odp::key::{ArpKey, EthKey, IcmpKey, Ipv4Key, Ipv6Key, NdExtKey, NdKey, PortsKey};
+use crate::odp::{Key, KeyAttr, OdpError, TunnelAttr};
+
+/// Tunnel flag bits kept in `FlowKey::tun_flags` (those of the netdev
+/// crate's tunnel metadata).
+pub use ferrovs_netdev::tunnel::{
+    TNL_F_CSUM as TUN_F_CSUM, TNL_F_DONT_FRAGMENT as TUN_F_DONT_FRAGMENT, TNL_F_KEY as TUN_F_KEY,
+    TNL_F_OAM as TUN_F_OAM,
+};
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    /// Values are key values.
+    Key,
+    /// Values are mask bits.
+    Mask,
+    /// Every field an attribute covers becomes all-ones (a mask that
+    /// matches a key exactly).
+    Exact,
+}
+
+/// A value that can be made all-ones for `Mode::Exact`.
+trait Ones: Copy {
+    fn ones() -> Self;
+}
+macro_rules! ones {
+    ($($t:ty),*) => {$(impl Ones for $t { fn ones() -> Self { !0 } })*};
+}
+ones!(u8, u16, u32, u64, u128);
+impl Ones for [u8; 6] {
+    fn ones() -> Self {
+        [0xff; 6]
+    }
+}
+
+fn put<T: Ones>(dst: &mut T, v: T, mode: Mode) {
+    *dst = if mode == Mode::Exact { T::ones() } else { v };
+}
+
+/// Converts a key and its mask to a `FlowKey` pair (the key already ANDed
+/// with the mask).
+pub fn from_odp(key: &[u8], mask: &[u8]) -> Result<(FlowKey, FlowKey), OdpError> {
+    let k = Key::from_nlattrs(key)?;
+    let mut fk = FlowKey::default();
+    let n_vlans = apply(&k.attrs, &mut fk, 0, 0, Mode::Key)?;
+    if k.find(OVS_KEY_ATTR_ETHERNET_ID).is_some() && !has_ethertype(&k.attrs) {
+        // A key with Ethernet but no type is an 802.2 frame (as Open
+        // vSwitch reads it).
+        fk.eth_type = ETH_TYPE_NONE;
+    }
+    let mut fm = FlowKey::default();
+    if mask.is_empty() {
+        apply(&k.attrs, &mut fm, 0, n_vlans, Mode::Exact)?;
+        if fk.eth_type == ETH_TYPE_NONE {
+            fm.eth_type = 0xffff;
+        }
+    } else {
+        let m = Key::from_nlattrs(mask)?;
+        apply(&m.attrs, &mut fm, 0, n_vlans, Mode::Mask)?;
+    }
+    // Like Open vSwitch's userspace datapath (and the kernel for
+    // recirc_id), every flow matches the input port and the
+    // recirculation id exactly; a key without an input port names none.
+    if k.find(crate::odp::OVS_KEY_ATTR_IN_PORT).is_none() {
+        fk.in_port = u32::MAX;
+    }
+    fm.in_port = u32::MAX;
+    fm.recirc_id = u32::MAX;
+    // An exact type with no (further) tag in the key means "no tag there".
+    if fm.eth_type != 0 && n_vlans < MAX_VLANS {
+        fm.vlans[n_vlans].tci = 0xffff;
+    }
+    Ok((fk.masked(&fm), fm))
+}
+
+const OVS_KEY_ATTR_ETHERNET_ID: u16 = crate::odp::OVS_KEY_ATTR_ETHERNET;
+
+fn has_ethertype(attrs: &[KeyAttr]) -> bool {
+    attrs.iter().any(|a| matches!(a, KeyAttr::Ethertype(_)))
+}
+
+/// Applies `attrs` (one nesting level) to `fk`. `key_vlans` is the number
+/// of VLAN levels of the key (for masks; 0 for keys). Returns the number of
+/// VLAN levels found (for keys).
+fn apply(
+    attrs: &[KeyAttr],
+    fk: &mut FlowKey,
+    level: usize,
+    key_vlans: usize,
+    mode: Mode,
+) -> Result<usize, OdpError> {
+    if level > MAX_VLANS {
+        return Err(OdpError::new(
+            "too many VLAN encapsulations for this datapath",
+        ));
+    }
+    // Is this level a VLAN level? For a key: it has a VLAN attribute; for
+    // a mask: the key said so.
+    let vlan_level = match mode {
+        Mode::Key => attrs.iter().any(|a| matches!(a, KeyAttr::Vlan(_))) && level < MAX_VLANS,
+        _ => level < key_vlans,
+    };
+    if mode == Mode::Key && vlan_level {
+        let tpid_ok = attrs.iter().any(
+            |a| matches!(a, KeyAttr::Ethertype(t) if *t == ETH_TYPE_VLAN || *t == ETH_TYPE_QINQ),
+        );
+        if !tpid_ok {
+            return Err(OdpError::new(
+                "vlan() needs eth_type(0x8100) or eth_type(0x88a8)",
+            ));
+        }
+    }
+    let mut n_vlans = if vlan_level { level + 1 } else { level };
+    for a in attrs {
+        match a {
+            KeyAttr::Encap(inner) => {
+                if !vlan_level {
+                    return Err(OdpError::new("encap() without a VLAN"));
+                }
+                n_vlans = apply(inner, fk, level + 1, key_vlans, mode)?;
+            }
+            KeyAttr::Priority(v) => put(&mut fk.skb_priority, *v, mode),
+            KeyAttr::InPort(v) => put(&mut fk.in_port, *v, mode),
+            KeyAttr::SkbMark(v) => put(&mut fk.skb_mark, *v, mode),
+            KeyAttr::RecircId(v) => put(&mut fk.recirc_id, *v, mode),
+            KeyAttr::DpHash(v) => put(&mut fk.dp_hash, *v, mode),
+            KeyAttr::CtState(v) => put(&mut fk.ct_state, *v, mode),
+            KeyAttr::CtZone(v) => put(&mut fk.ct_zone, *v, mode),
+            KeyAttr::CtMark(v) => put(&mut fk.ct_mark, *v, mode),
+            KeyAttr::CtLabels(v) => put(&mut fk.ct_label, *v, mode),
+            KeyAttr::Tunnel(t) => apply_tunnel(t, fk, mode)?,
+            KeyAttr::Ethernet(e) => {
+                put(&mut fk.eth_src, e.src, mode);
+                put(&mut fk.eth_dst, e.dst, mode);
+            }
+            KeyAttr::Ethertype(t) => {
+                if vlan_level {
+                    put(&mut fk.vlans[level].tpid, *t, mode);
+                } else {
+                    put(&mut fk.eth_type, *t, mode);
+                }
+            }
+            KeyAttr::Vlan(tci) => {
+                if !vlan_level {
+                    return Err(OdpError::new("vlan() where the key has no VLAN"));
+                }
+                put(&mut fk.vlans[level].tci, *tci, mode);
+            }
+            KeyAttr::Mpls(lses) => {
+                if lses.len() > fk.mpls.len() {
+                    return Err(OdpError::new("more MPLS labels than this datapath matches"));
+                }
+                for (slot, v) in fk.mpls.iter_mut().zip(lses.iter()) {
+                    put(slot, *v, mode);
+                }
+            }
+            KeyAttr::Ipv4(ip) => {
+                put(&mut fk.nw_src, u32::from(ip.src), mode);
+                put(&mut fk.nw_dst, u32::from(ip.dst), mode);
+                put(&mut fk.nw_proto, ip.proto, mode);
+                put(&mut fk.nw_tos, ip.tos, mode);
+                put(&mut fk.nw_ttl, ip.ttl, mode);
+                put(&mut fk.nw_frag, ip.frag, mode);
+            }
+            KeyAttr::Ipv6(ip) => {
+                put(&mut fk.ipv6_src, u128::from(ip.src), mode);
+                put(&mut fk.ipv6_dst, u128::from(ip.dst), mode);
+                put(&mut fk.ipv6_label, ip.label, mode);
+                put(&mut fk.nw_proto, ip.proto, mode);
+                put(&mut fk.nw_tos, ip.tclass, mode);
+                put(&mut fk.nw_ttl, ip.hlimit, mode);
+                put(&mut fk.nw_frag, ip.frag, mode);
+            }
+            KeyAttr::Tcp(p) | KeyAttr::Udp(p) | KeyAttr::Sctp(p) => {
+                put(&mut fk.tp_src, p.src, mode);
+                put(&mut fk.tp_dst, p.dst, mode);
+            }
+            KeyAttr::TcpFlags(f) => put(&mut fk.tcp_flags, *f, mode),
+            KeyAttr::Icmp(i) | KeyAttr::Icmpv6(i) => {
+                put(&mut fk.tp_src, u16::from(i.icmp_type), mode);
+                put(&mut fk.tp_dst, u16::from(i.code), mode);
+            }
+            KeyAttr::Arp(arp) => {
+                put(&mut fk.nw_src, u32::from(arp.sip), mode);
+                put(&mut fk.nw_dst, u32::from(arp.tip), mode);
+                put(&mut fk.arp_op, arp.op, mode);
+                put(&mut fk.arp_sha, arp.sha, mode);
+                put(&mut fk.arp_tha, arp.tha, mode);
+            }
+            KeyAttr::Nd(nd) => {
+                put(&mut fk.nd_target, u128::from(nd.target), mode);
+                put(&mut fk.arp_sha, nd.sll, mode);
+                put(&mut fk.arp_tha, nd.tll, mode);
+            }
+            KeyAttr::NdExtensions(x) => {
+                put(&mut fk.nd_reserved, x.reserved, mode);
+                put(&mut fk.nd_options_type, x.options_type, mode);
+            }
+            // Ethernet is the only packet type here.
+            KeyAttr::PacketType(v) => {
+                if mode == Mode::Key && *v != 0 {
+                    return Err(OdpError::new("only Ethernet packets are supported"));
+                }
+            }
+            // Original-direction tuples are not tracked yet: refuse to
+            // match on them (so feature probing finds them missing), but
+            // accept an all-zero mask.
+            KeyAttr::CtOrigTupleIpv4(_) | KeyAttr::CtOrigTupleIpv6(_) => {
+                if mode == Mode::Key || a.payload().iter().any(|&b| b != 0) {
+                    return Err(OdpError::new("ct_tuple keys are not supported"));
+                }
+            }
+            KeyAttr::Nsh(_) => return Err(OdpError::new("nsh keys are not supported")),
+            KeyAttr::Unknown { ty, .. } => {
+                return Err(OdpError::new(format!("unknown key attribute {ty}")))
+            }
+        }
+    }
+    Ok(n_vlans)
+}
+
+fn apply_tunnel(t: &[TunnelAttr], fk: &mut FlowKey, mode: Mode) -> Result<(), OdpError> {
+    let mut flags = 0u16;
+    for a in t {
+        match a {
+            TunnelAttr::Id(v) => {
+                put(&mut fk.tun_id, *v, mode);
+                flags |= TUN_F_KEY;
+            }
+            TunnelAttr::Ipv4Src(a) => put(&mut fk.tun_ipv4_src, u32::from(*a), mode),
+            TunnelAttr::Ipv4Dst(a) => put(&mut fk.tun_ipv4_dst, u32::from(*a), mode),
+            TunnelAttr::Ipv6Src(a) => put(&mut fk.tun_ipv6_src, u128::from(*a), mode),
+            TunnelAttr::Ipv6Dst(a) => put(&mut fk.tun_ipv6_dst, u128::from(*a), mode),
+            TunnelAttr::Tos(v) => put(&mut fk.tun_tos, *v, mode),
+            TunnelAttr::Ttl(v) => put(&mut fk.tun_ttl, *v, mode),
+            TunnelAttr::TpSrc(v) => put(&mut fk.tun_tp_src, *v, mode),
+            TunnelAttr::TpDst(v) => put(&mut fk.tun_tp_dst, *v, mode),
+            TunnelAttr::DontFragment => flags |= TUN_F_DONT_FRAGMENT,
+            TunnelAttr::Csum => flags |= TUN_F_CSUM,
+            TunnelAttr::Oam => flags |= TUN_F_OAM,
+            TunnelAttr::Pad(_) => {}
+            _ => return Err(OdpError::new("tunnel key attribute not supported here")),
+        }
+    }
+    // In a key the flags present are set; in a mask each flag named is
+    // matched (the key's tun_id implies the KEY flag).
+    fk.tun_flags |= if mode == Mode::Exact { 0xffff } else { flags };
+    Ok(())
+}
+
+/// The full key of a parsed packet, as a MISS upcall carries it.
+pub fn to_odp_attrs(k: &FlowKey) -> Vec<KeyAttr> {
+    let mut a = vec![
+        KeyAttr::Priority(k.skb_priority),
+        KeyAttr::InPort(k.in_port),
+        KeyAttr::SkbMark(k.skb_mark),
+        KeyAttr::CtState(k.ct_state),
+        KeyAttr::CtZone(k.ct_zone),
+        KeyAttr::CtMark(k.ct_mark),
+        KeyAttr::CtLabels(k.ct_label),
+        KeyAttr::RecircId(k.recirc_id),
+        KeyAttr::DpHash(k.dp_hash),
+    ];
+    if k.tun_ipv4_dst != 0 || k.tun_ipv6_dst != 0 {
+        let mut t = Vec::new();
+        if k.tun_flags & TUN_F_KEY != 0 {
+            t.push(TunnelAttr::Id(k.tun_id));
+        }
+        if k.tun_ipv4_dst != 0 {
+            t.push(TunnelAttr::Ipv4Src(Ipv4Addr::from(k.tun_ipv4_src)));
+            t.push(TunnelAttr::Ipv4Dst(Ipv4Addr::from(k.tun_ipv4_dst)));
+        } else {
+            t.push(TunnelAttr::Ipv6Src(Ipv6Addr::from(k.tun_ipv6_src)));
+            t.push(TunnelAttr::Ipv6Dst(Ipv6Addr::from(k.tun_ipv6_dst)));
+        }
+        t.push(TunnelAttr::Tos(k.tun_tos));
+        t.push(TunnelAttr::Ttl(k.tun_ttl));
+        if k.tun_flags & TUN_F_DONT_FRAGMENT != 0 {
+            t.push(TunnelAttr::DontFragment);
+        }
+        if k.tun_flags & TUN_F_CSUM != 0 {
+            t.push(TunnelAttr::Csum);
+        }
+        t.push(TunnelAttr::TpSrc(k.tun_tp_src));
+        t.push(TunnelAttr::TpDst(k.tun_tp_dst));
+        a.push(KeyAttr::Tunnel(t));
+    }
+    a.push(KeyAttr::Ethernet(EthKey {
+        src: k.eth_src,
+        dst: k.eth_dst,
+    }));
+    a.extend(l2_5_attrs(k, 0));
+    a
+}
+
+/// The type/VLAN nesting from VLAN level `level` on, then L3 and L4.
+fn l2_5_attrs(k: &FlowKey, level: usize) -> Vec<KeyAttr> {
+    if let Some(VlanHdr { tpid, tci }) = k.vlans.get(level).copied() {
+        if tci & VLAN_PRESENT != 0 {
+            return vec![
+                KeyAttr::Ethertype(tpid),
+                KeyAttr::Vlan(tci),
+                KeyAttr::Encap(l2_5_attrs(k, level + 1)),
+            ];
+        }
+    }
+    let mut a = Vec::new();
+    if k.eth_type != ETH_TYPE_NONE {
+        a.push(KeyAttr::Ethertype(k.eth_type));
+    }
+    l3_attrs(k, &mut a);
+    a
+}
+
+fn l3_attrs(k: &FlowKey, a: &mut Vec<KeyAttr>) {
+    match k.eth_type {
+        ETH_TYPE_IPV4 => a.push(KeyAttr::Ipv4(Ipv4Key {
+            src: Ipv4Addr::from(k.nw_src),
+            dst: Ipv4Addr::from(k.nw_dst),
+            proto: k.nw_proto,
+            tos: k.nw_tos,
+            ttl: k.nw_ttl,
+            frag: k.nw_frag,
+        })),
+        ETH_TYPE_IPV6 => a.push(KeyAttr::Ipv6(Ipv6Key {
+            src: Ipv6Addr::from(k.ipv6_src),
+            dst: Ipv6Addr::from(k.ipv6_dst),
+            label: k.ipv6_label,
+            proto: k.nw_proto,
+            tclass: k.nw_tos,
+            hlimit: k.nw_ttl,
+            frag: k.nw_frag,
+        })),
+        ETH_TYPE_ARP => {
+            a.push(KeyAttr::Arp(ArpKey {
+                sip: Ipv4Addr::from(k.nw_src),
+                tip: Ipv4Addr::from(k.nw_dst),
+                op: k.arp_op,
+                sha: k.arp_sha,
+                tha: k.arp_tha,
+            }));
+            return;
+        }
+        ETH_TYPE_MPLS | ETH_TYPE_MPLS_MCAST => {
+            a.push(KeyAttr::Mpls(k.mpls[..k.n_mpls().max(1)].to_vec()));
+            return;
+        }
+        _ => return,
+    }
+    if k.nw_frag == FRAG_LATER {
+        return;
+    }
+    let v6 = k.eth_type == ETH_TYPE_IPV6;
+    let ports = PortsKey {
+        src: k.tp_src,
+        dst: k.tp_dst,
+    };
+    match k.nw_proto {
+        IPPROTO_TCP => {
+            a.push(KeyAttr::Tcp(ports));
+            a.push(KeyAttr::TcpFlags(k.tcp_flags));
+        }
+        IPPROTO_UDP => a.push(KeyAttr::Udp(ports)),
+        IPPROTO_SCTP => a.push(KeyAttr::Sctp(ports)),
+        IPPROTO_ICMP if !v6 => a.push(KeyAttr::Icmp(IcmpKey {
+            icmp_type: k.tp_src as u8,
+            code: k.tp_dst as u8,
+        })),
+        IPPROTO_ICMPV6 if v6 => {
+            a.push(KeyAttr::Icmpv6(IcmpKey {
+                icmp_type: k.tp_src as u8,
+                code: k.tp_dst as u8,
+            }));
+            if (k.tp_src == 135 || k.tp_src == 136) && k.tp_dst == 0 {
+                a.push(KeyAttr::Nd(NdKey {
+                    target: Ipv6Addr::from(k.nd_target),
+                    sll: k.arp_sha,
+                    tll: k.arp_tha,
+                }));
+                if k.nd_reserved != 0 || k.nd_options_type != 0 {
+                    a.push(KeyAttr::NdExtensions(NdExtKey {
+                        reserved: k.nd_reserved,
+                        options_type: k.nd_options_type,
+                    }));
+                }
+            }
+        }
+        _ => {}
+    }
+}
+
+/// The netlink bytes of a packet's full key.
+pub fn to_odp(k: &FlowKey) -> Vec<u8> {
+    // Encoding owned, well-formed attributes cannot fail; an empty key
+    // would be refused by any consumer, so it is a safe fallback.
+    Key::new(to_odp_attrs(k)).to_nlattrs().unwrap_or_default()
+}
+
+/// Builds the packet a flow key describes (for `netdev-dummy/receive`
+/// with a flow string, and for tests): the frame, and the metadata
+/// (in_port, marks, recirc_id, ...) to receive it with.
+pub fn packet_from_odp(key: &[u8]) -> Result<ferrovs_netdev::Packet, OdpError> {
+    let (k, _) = from_odp(key, &[])?;
+    // Stock's default payload, so that the packet is byte for byte the one
+    // stock's netdev-dummy/receive makes from the same flow.
+    use ferrovs_netdev::compose::{compose, default_payload, DEFAULT_L7_LEN};
+    let frame = compose(&k, &default_payload(DEFAULT_L7_LEN));
+    let mut p = ferrovs_netdev::Packet::from_bytes(&frame);
+    p.meta.in_port = k.in_port;
+    p.meta.recirc_id = k.recirc_id;
+    p.meta.dp_hash = k.dp_hash;
+    p.meta.skb_priority = k.skb_priority;
+    p.meta.skb_mark = k.skb_mark;
+    Ok(p)
+}
+
+/// Packet tunnel metadata from `tunnel(...)` attributes (of an execute's
+/// key or a `set(tunnel(...))` action).
+pub fn tunnel_meta(t: &[TunnelAttr]) -> ferrovs_netdev::packet::TunnelMeta {
+    use ferrovs_netdev::packet::TunnelMeta;
+    let mut m = TunnelMeta::default();
+    for a in t {
+        match a {
+            TunnelAttr::Id(v) => {
+                m.tun_id = *v;
+                m.flags |= TUN_F_KEY;
+            }
+            TunnelAttr::Ipv4Src(a) => m.ipv4_src = u32::from(*a),
+            TunnelAttr::Ipv4Dst(a) => m.ipv4_dst = u32::from(*a),
+            TunnelAttr::Ipv6Src(a) => m.ipv6_src = u128::from(*a),
+            TunnelAttr::Ipv6Dst(a) => m.ipv6_dst = u128::from(*a),
+            TunnelAttr::Tos(v) => m.tos = *v,
+            TunnelAttr::Ttl(v) => m.ttl = *v,
+            TunnelAttr::TpSrc(v) => m.tp_src = *v,
+            TunnelAttr::TpDst(v) => m.tp_dst = *v,
+            TunnelAttr::DontFragment => m.flags |= TUN_F_DONT_FRAGMENT,
+            TunnelAttr::Csum => m.flags |= TUN_F_CSUM,
+            _ => {}
+        }
+    }
+    m
+}

@@ -1,0 +1,148 @@
+//! Upcalls of the userspace datapath: bounded queues from the poll
+//! threads to the handlers of misses, each with a descriptor that becomes
+//! readable when upcalls wait (so a mio loop can poll it). With several
+//! handlers, a flow's upcalls always go to the same one (chosen by a hash
+//! of the flow's addresses and ports), as the kernel's per-flow dispatch
+//! does. A full queue drops the upcall and counts it as lost.
+
+use std::os::fd::RawFd;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender, TryRecvError};
+use std::sync::Arc;
+use std::time::Duration;
+
+use ferrovs_netdev::dev::sys::EventFd;
+
+use crate::Upcall;
+
+/// Most upcalls waiting before new ones are lost.
+pub const UPCALL_QUEUE_LEN: usize = 4096;
+
+/// The sending side, shared by the datapath's threads.
+pub struct UpcallQueue {
+    queues: std::sync::RwLock<Vec<Sender>>,
+    pub lost: AtomicU64,
+}
+
+/// One handler's receiving side (see `NetdevDpif::upcall_receiver` and
+/// `NetdevDpif::upcall_receivers`).
+pub struct UpcallReceiver {
+    rx: Receiver<Upcall>,
+    wake: Arc<EventFd>,
+}
+
+/// The sending end of one handler's queue and its wake-up descriptor.
+type Sender = (SyncSender<Upcall>, Arc<EventFd>);
+
+fn pair() -> std::io::Result<(Sender, UpcallReceiver)> {
+    let (tx, rx) = mpsc::sync_channel(UPCALL_QUEUE_LEN);
+    let wake = Arc::new(EventFd::new()?);
+    Ok(((tx, Arc::clone(&wake)), UpcallReceiver { rx, wake }))
+}
+
+/// A queue with one receiver.
+pub fn channel() -> std::io::Result<(UpcallQueue, UpcallReceiver)> {
+    let (tx, rx) = pair()?;
+    Ok((
+        UpcallQueue {
+            queues: std::sync::RwLock::new(vec![tx]),
+            lost: AtomicU64::new(0),
+        },
+        rx,
+    ))
+}
+
+impl UpcallQueue {
+    /// Queues an upcall for the handler that `hash` picks; false (and
+    /// counted lost) when nobody listens or that queue is full.
+    pub fn send(&self, u: Upcall, hash: u32) -> bool {
+        let queues = self.queues.read().unwrap_or_else(|e| e.into_inner());
+        let ok = match queues.get(hash as usize % queues.len().max(1)) {
+            Some((tx, wake)) => {
+                let ok = tx.try_send(u).is_ok();
+                if ok {
+                    wake.signal();
+                }
+                ok
+            }
+            None => false,
+        };
+        if !ok {
+            self.lost.fetch_add(1, Ordering::Relaxed);
+        }
+        ok
+    }
+
+    /// Replaces the receivers with `n` new ones (at least one); upcalls
+    /// waiting in the old queues are dropped.
+    pub fn reconfigure(&self, n: usize) -> std::io::Result<Vec<UpcallReceiver>> {
+        let mut txs = Vec::new();
+        let mut rxs = Vec::new();
+        for _ in 0..n.max(1) {
+            let (tx, rx) = pair()?;
+            txs.push(tx);
+            rxs.push(rx);
+        }
+        *self.queues.write().unwrap_or_else(|e| e.into_inner()) = txs;
+        Ok(rxs)
+    }
+}
+
+/// The handler a flow's upcalls go to: a hash of what identifies the
+/// flow (ports, addresses, L4 ports), not of per-packet fields.
+pub fn flow_hash(k: &ferrovs_netdev::FlowKey) -> u32 {
+    let mut h: u32 = 0x811c_9dc5;
+    let mut mix = |v: u32| h = (h ^ v).wrapping_mul(0x0100_0193);
+    mix(k.in_port);
+    mix(k.recirc_id);
+    mix(k.nw_src ^ (k.ipv6_src as u32) ^ ((k.ipv6_src >> 96) as u32));
+    mix(k.nw_dst ^ (k.ipv6_dst as u32) ^ ((k.ipv6_dst >> 96) as u32));
+    mix(u32::from(k.tp_src) << 16 | u32::from(k.tp_dst));
+    mix(u32::from(k.nw_proto) << 16 | u32::from(k.eth_type));
+    h ^ (h >> 16)
+}
+
+impl UpcallReceiver {
+    /// The next upcall, if one is waiting.
+    pub fn try_recv(&self) -> Option<Upcall> {
+        match self.rx.try_recv() {
+            Ok(u) => Some(u),
+            Err(TryRecvError::Empty) | Err(TryRecvError::Disconnected) => {
+                self.wake.drain();
+                // An upcall may have come between the miss and the drain.
+                self.rx.try_recv().ok()
+            }
+        }
+    }
+
+    /// Waits up to `timeout` for the next upcall.
+    pub fn recv_timeout(&self, timeout: Duration) -> Option<Upcall> {
+        match self.rx.recv_timeout(timeout) {
+            Ok(u) => Some(u),
+            Err(RecvTimeoutError::Timeout) | Err(RecvTimeoutError::Disconnected) => None,
+        }
+    }
+
+    /// Waits for the next upcall: up to `timeout`, or until one comes
+    /// (`None`). `Ok(None)` on timeout; an error once the datapath is
+    /// gone. (The same shape as the kernel provider's upcall socket.)
+    pub fn recv(&self, timeout: Option<Duration>) -> crate::Result<Option<Upcall>> {
+        let r = match timeout {
+            Some(t) => self.rx.recv_timeout(t),
+            None => self.rx.recv().map_err(|_| RecvTimeoutError::Disconnected),
+        };
+        match r {
+            Ok(u) => Ok(Some(u)),
+            Err(RecvTimeoutError::Timeout) => Ok(None),
+            Err(RecvTimeoutError::Disconnected) => {
+                Err(crate::DpifError::new(libc::ENODEV, "the datapath is gone"))
+            }
+        }
+    }
+
+    /// Readable while upcalls may be waiting (level-triggered until
+    /// `try_recv` finds the queue empty).
+    pub fn as_raw_fd(&self) -> RawFd {
+        self.wake.raw_fd()
+    }
+}

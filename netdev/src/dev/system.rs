@@ -1,0 +1,172 @@
+//! `system`: an existing Linux interface, read and written through an
+//! AF_PACKET socket with virtio-net headers, so that partial checksums and
+//! TCP super-frames from veth pass through untouched (or get finished in
+//! software when they must), and TX offload can stay on.
+
+use std::io;
+use std::os::fd::RawFd;
+
+use super::sys::{self, PacketSocket, RecvInfo, VNET_HDR_LEN};
+use super::{vnet, with_scratch_batch, Netdev, NetdevStats, StatsCounters};
+use crate::packet::{Offload, Packet};
+
+/// Most frames taken from the socket per system call.
+const RECV_BATCH: usize = 32;
+
+pub struct SystemDev {
+    name: String,
+    ifindex: u32,
+    sock: PacketSocket,
+    stats: StatsCounters,
+}
+
+impl SystemDev {
+    pub fn open(name: &str) -> io::Result<SystemDev> {
+        let ifindex = sys::if_index(name)
+            .map_err(|e| io::Error::new(e.kind(), format!("{name}: no such device ({e})")))?;
+        let sock = PacketSocket::open(ifindex)?;
+        // Open vSwitch brings ports it adds up; do the same.
+        sys::if_set_up(name)?;
+        Ok(SystemDev {
+            name: name.to_string(),
+            ifindex,
+            sock,
+            stats: StatsCounters::default(),
+        })
+    }
+}
+
+impl Netdev for SystemDev {
+    fn name(&self) -> &str {
+        &self.name
+    }
+    fn kind(&self) -> &str {
+        "system"
+    }
+
+    fn recv(&self, batch: &mut Vec<Packet>, max: usize) -> io::Result<usize> {
+        let want = max.min(RECV_BATCH);
+        if want == 0 {
+            return Ok(0);
+        }
+        let got = with_scratch_batch(
+            want,
+            |bufs| -> io::Result<Vec<(RecvInfo, Packet, Option<Offload>)>> {
+                let infos = self.sock.recv_many(bufs)?;
+                Ok(infos
+                    .into_iter()
+                    .zip(bufs.iter())
+                    .map(|(info, (buf, hdr))| {
+                        let pkt = Packet::from_bytes(buf.get(..info.len).unwrap_or(&[]));
+                        (info, pkt, vnet::decode(hdr))
+                    })
+                    .collect())
+            },
+        )?;
+        let mut n = 0;
+        for (info, mut pkt, off) in got {
+            if info.outgoing {
+                continue;
+            }
+            if info.truncated {
+                self.stats.rx_dropped();
+                continue;
+            }
+            let Some(off) = off else {
+                self.stats.rx_error();
+                continue;
+            };
+            pkt.offload = off;
+            if let Some((tpid, tci)) = info.vlan {
+                // Put back the tag the kernel moved into metadata.
+                let mut tag = [0u8; 4];
+                tag[..2].copy_from_slice(&tpid.to_be_bytes());
+                tag[2..].copy_from_slice(&tci.to_be_bytes());
+                if !pkt.insert(12, &tag) {
+                    self.stats.rx_error();
+                    continue;
+                }
+            }
+            self.stats.rx(pkt.len());
+            batch.push(pkt);
+            n += 1;
+        }
+        Ok(n)
+    }
+
+    fn send_batch(&self, pkts: Vec<Packet>) {
+        let frames: Vec<([u8; VNET_HDR_LEN], &[u8])> = pkts
+            .iter()
+            .map(|p| (vnet::encode(&p.offload), p.data()))
+            .collect();
+        let mut done = 0;
+        while done < frames.len() {
+            let (sent, err) = self.sock.send_many(&frames[done..]);
+            for (_, f) in &frames[done..done + sent] {
+                self.stats.tx(f.len());
+            }
+            done += sent;
+            match err {
+                None => break,
+                Some(e) => {
+                    // The frame at `done` failed: count it and go on.
+                    if e.kind() == io::ErrorKind::WouldBlock
+                        || e.raw_os_error() == Some(libc::ENOBUFS)
+                    {
+                        self.stats.tx_dropped();
+                    } else {
+                        self.stats.tx_error();
+                    }
+                    done += 1;
+                }
+            }
+        }
+    }
+
+    fn send(&self, pkt: Packet) -> io::Result<()> {
+        let hdr = vnet::encode(&pkt.offload);
+        match self.sock.send(&hdr, pkt.data()) {
+            Ok(()) => {
+                self.stats.tx(pkt.len());
+                Ok(())
+            }
+            Err(e) => {
+                if e.kind() == io::ErrorKind::WouldBlock || e.raw_os_error() == Some(libc::ENOBUFS)
+                {
+                    self.stats.tx_dropped();
+                } else {
+                    self.stats.tx_error();
+                }
+                Err(e)
+            }
+        }
+    }
+
+    fn poll_fd(&self) -> Option<RawFd> {
+        Some(self.sock.raw_fd())
+    }
+    fn mtu(&self) -> io::Result<u32> {
+        sys::if_mtu(&self.name)
+    }
+    fn mac(&self) -> io::Result<[u8; 6]> {
+        sys::if_mac(&self.name)
+    }
+    fn is_up(&self) -> bool {
+        sys::if_flags(&self.name).is_ok_and(|f| f & libc::IFF_RUNNING as u32 != 0)
+    }
+    fn stats(&self) -> NetdevStats {
+        self.stats.get()
+    }
+    fn set_mtu(&self, mtu: u32) -> io::Result<()> {
+        sys::if_set_mtu(&self.name, mtu)
+    }
+    fn set_mac(&self, mac: [u8; 6]) -> io::Result<()> {
+        sys::if_set_mac(&self.name, mac)
+    }
+    fn set_admin_up(&self, up: bool) -> io::Result<()> {
+        sys::if_set_admin(&self.name, up)
+    }
+    fn ifindex(&self) -> Option<u32> {
+        Some(self.ifindex)
+    }
+}

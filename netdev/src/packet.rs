@@ -1,0 +1,200 @@
+//! `Packet`: an owned Ethernet frame with headroom in front (so that
+//! pushing a VLAN tag or a tunnel header does not move the payload) and the
+//! metadata the datapath carries along with it.
+
+/// Bytes kept free in front of a received frame for later pushes (VLAN and
+/// MPLS tags, tunnel headers up to IPv6 + UDP + Geneve with options).
+pub const DEFAULT_HEADROOM: usize = 128;
+
+/// How the sender left the checksum and segmentation work, as the
+/// virtio-net header (or PACKET_AUXDATA) described it when the frame came
+/// in. The datapath either passes this on to a device that understands it,
+/// or finishes the work in software (`offload::finish`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Offload {
+    /// The L4 checksum is partial: the field at `csum_start + csum_offset`
+    /// (offsets from the start of the frame) holds only the pseudo-header
+    /// sum, and the sum over the bytes from `csum_start` must be added.
+    pub csum_partial: bool,
+    pub csum_start: u16,
+    pub csum_offset: u16,
+    /// Length of the headers in front of the payload (a hint for
+    /// segmentation), from the frame start.
+    pub hdr_len: u16,
+    /// Segmentation left to the receiver: one of the `GSO_*` values.
+    pub gso_type: u8,
+    /// Payload bytes per segment when `gso_type` is not `GSO_NONE`.
+    pub gso_size: u16,
+}
+
+pub const GSO_NONE: u8 = 0;
+pub const GSO_TCPV4: u8 = 1;
+pub const GSO_UDP: u8 = 3;
+pub const GSO_TCPV6: u8 = 4;
+pub const GSO_UDP_L4: u8 = 5;
+
+/// Tunnel metadata of a received (decapsulated) packet or of a packet about
+/// to be encapsulated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub struct TunnelMeta {
+    pub tun_id: u64,
+    pub ipv4_src: u32,
+    pub ipv4_dst: u32,
+    pub ipv6_src: u128,
+    pub ipv6_dst: u128,
+    pub flags: u16,
+    pub tos: u8,
+    pub ttl: u8,
+    pub tp_src: u16,
+    pub tp_dst: u16,
+}
+
+impl TunnelMeta {
+    pub fn is_set(&self) -> bool {
+        self.ipv4_dst != 0 || self.ipv6_dst != 0
+    }
+}
+
+/// Metadata that travels with a packet through the datapath (everything in
+/// a flow key that does not come from the packet's bytes).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct PacketMeta {
+    pub in_port: u32,
+    pub recirc_id: u32,
+    pub dp_hash: u32,
+    pub skb_priority: u32,
+    pub skb_mark: u32,
+    pub ct_state: u32,
+    pub ct_zone: u16,
+    pub ct_mark: u32,
+    pub ct_label: u128,
+    pub tunnel: TunnelMeta,
+}
+
+/// An owned frame: `buf[start..]` is the frame, `buf[..start]` headroom.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Packet {
+    buf: Vec<u8>,
+    start: usize,
+    pub meta: PacketMeta,
+    pub offload: Offload,
+}
+
+impl Packet {
+    /// A packet holding a copy of `frame` with the default headroom.
+    pub fn from_bytes(frame: &[u8]) -> Packet {
+        let mut buf = Vec::with_capacity(DEFAULT_HEADROOM + frame.len());
+        buf.resize(DEFAULT_HEADROOM, 0);
+        buf.extend_from_slice(frame);
+        Packet {
+            buf,
+            start: DEFAULT_HEADROOM,
+            meta: PacketMeta::default(),
+            offload: Offload::default(),
+        }
+    }
+
+    /// A packet of `len` zero bytes after `headroom` bytes of headroom, for
+    /// devices that read straight into the buffer (then `truncate`).
+    pub fn with_capacity(headroom: usize, len: usize) -> Packet {
+        Packet {
+            buf: vec![0; headroom + len],
+            start: headroom,
+            meta: PacketMeta::default(),
+            offload: Offload::default(),
+        }
+    }
+
+    pub fn data(&self) -> &[u8] {
+        self.buf.get(self.start..).unwrap_or(&[])
+    }
+
+    pub fn data_mut(&mut self) -> &mut [u8] {
+        let start = self.start;
+        self.buf.get_mut(start..).unwrap_or(&mut [])
+    }
+
+    pub fn len(&self) -> usize {
+        self.buf.len().saturating_sub(self.start)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    pub fn headroom(&self) -> usize {
+        self.start
+    }
+
+    /// Shortens the frame to `len` bytes (no-op if already shorter).
+    pub fn truncate(&mut self, len: usize) {
+        self.buf.truncate(self.start.saturating_add(len));
+    }
+
+    /// Makes `n` more bytes at the front of the frame and returns the new
+    /// frame; the new bytes are zero. Grows the buffer when the headroom is
+    /// used up.
+    pub fn push_front(&mut self, n: usize) -> &mut [u8] {
+        if self.start < n {
+            let grow = n - self.start + DEFAULT_HEADROOM;
+            let mut buf = vec![0u8; grow];
+            buf.extend_from_slice(&self.buf);
+            self.buf = buf;
+            self.start += grow;
+        }
+        self.start -= n;
+        let start = self.start;
+        if let Some(head) = self.buf.get_mut(start..start + n) {
+            head.fill(0);
+        }
+        self.adjust_offload(n as isize);
+        self.data_mut()
+    }
+
+    /// Removes `n` bytes from the front of the frame; returns false (and
+    /// leaves the frame alone) when the frame is shorter than that.
+    pub fn pull_front(&mut self, n: usize) -> bool {
+        if n > self.len() {
+            return false;
+        }
+        self.start += n;
+        self.adjust_offload(-(n as isize));
+        true
+    }
+
+    /// Inserts `bytes` at offset `at` of the frame, moving the bytes before
+    /// it to the front (what pushing a VLAN tag after the MACs needs).
+    pub fn insert(&mut self, at: usize, bytes: &[u8]) -> bool {
+        if at > self.len() {
+            return false;
+        }
+        let n = bytes.len();
+        self.push_front(n);
+        let d = self.data_mut();
+        d.copy_within(n..n + at, 0);
+        if let Some(dst) = d.get_mut(at..at + n) {
+            dst.copy_from_slice(bytes);
+        }
+        true
+    }
+
+    /// Removes `n` bytes at offset `at`, moving the bytes before them back.
+    pub fn remove(&mut self, at: usize, n: usize) -> bool {
+        if at.saturating_add(n) > self.len() {
+            return false;
+        }
+        let d = self.data_mut();
+        d.copy_within(0..at, n);
+        self.pull_front(n)
+    }
+
+    fn adjust_offload(&mut self, delta: isize) {
+        let shift = |v: u16| (v as isize + delta).clamp(0, u16::MAX as isize) as u16;
+        if self.offload.csum_partial {
+            self.offload.csum_start = shift(self.offload.csum_start);
+        }
+        if self.offload.hdr_len != 0 {
+            self.offload.hdr_len = shift(self.offload.hdr_len);
+        }
+    }
+}

@@ -2,3 +2,5 @@
 //!
 //! See `shared/DESIGN.md`: the OpenFlow wire protocol, the classifier, the
 //! flow tables and connections, and translation into datapath actions.
+
+pub mod openflow;

@@ -1,0 +1,817 @@
+//! OpenFlow actions and instructions: an owned model close to what a rule
+//! means, decoded from and encoded to each OpenFlow version's wire form.
+//!
+//! Standard actions are modelled one by one because their encodings differ
+//! between versions (OpenFlow 1.0 set-vlan actions become Set-Field in 1.2+,
+//! and so on). Nicira extension actions have the same encoding in every
+//! version; those that need no translation are kept as their wire bytes
+//! (`Action::Nx`) after their header has been checked.
+
+use super::error_table::OfpErr;
+use super::fields::{by_header, id, port_from_of11, port_to_of11, FIELDS};
+use super::wire::{Put, Reader};
+
+pub const NX_VENDOR: u32 = 0x0000_2320;
+
+/// Reserved OpenFlow 1.0 port numbers (16-bit form).
+pub mod port {
+    pub const MAX: u16 = 0xff00;
+    pub const IN_PORT: u16 = 0xfff8;
+    pub const TABLE: u16 = 0xfff9;
+    pub const NORMAL: u16 = 0xfffa;
+    pub const FLOOD: u16 = 0xfffb;
+    pub const ALL: u16 = 0xfffc;
+    pub const CONTROLLER: u16 = 0xfffd;
+    pub const LOCAL: u16 = 0xfffe;
+    pub const NONE: u16 = 0xffff;
+}
+
+/// How a set-field action arrived, so it can leave the same way.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SetFieldRaw {
+    SetField,
+    RegLoad,
+    RegLoad2,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Action {
+    Output { port: u16, max_len: u16 },
+    Enqueue { port: u16, queue: u32 },
+    SetVlanVid(u16),
+    SetVlanPcp(u8),
+    StripVlan,
+    PushVlan(u16),
+    SetEthSrc([u8; 6]),
+    SetEthDst([u8; 6]),
+    SetIpv4Src(u32),
+    SetIpv4Dst(u32),
+    /// The DSCP bits in their IP TOS position.
+    SetIpDscp(u8),
+    SetIpEcn(u8),
+    SetL4Src(u16),
+    SetL4Dst(u16),
+    SetIpTtl(u8),
+    DecTtl,
+    CopyTtlOut,
+    CopyTtlIn,
+    SetMplsLabel(u32),
+    SetMplsTc(u8),
+    SetMplsTtl(u8),
+    DecMplsTtl,
+    PushMpls(u16),
+    PopMpls(u16),
+    SetQueue(u32),
+    Group(u32),
+    SetField { field: usize, value: u128, mask: u128, raw: SetFieldRaw },
+    /// A Nicira extension action, as its complete wire bytes.
+    Nx { subtype: u16, bytes: Vec<u8> },
+}
+
+/// The instructions of a rule (OpenFlow 1.1+); in OpenFlow 1.0 only
+/// `apply` exists on the wire.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Instructions {
+    pub meter: Option<u32>,
+    pub apply: Vec<Action>,
+    pub clear: bool,
+    pub write: Option<Vec<Action>>,
+    pub write_metadata: Option<(u64, u64)>,
+    pub goto_table: Option<u8>,
+}
+
+impl Instructions {
+    /// Whether the actions output to `p` (out_port filters).
+    pub fn outputs_to(&self, p: u16) -> bool {
+        let hit = |a: &Action| match a {
+            Action::Output { port, .. } | Action::Enqueue { port, .. } => *port == p,
+            Action::Nx { subtype, .. } => *subtype == 20 && p == port::CONTROLLER,
+            _ => false,
+        };
+        self.apply.iter().any(hit) || self.write.iter().flatten().any(hit)
+    }
+    pub fn outputs_to_group(&self, g: u32) -> bool {
+        let hit = |a: &Action| matches!(a, Action::Group(x) if *x == g);
+        self.apply.iter().any(hit) || self.write.iter().flatten().any(hit)
+    }
+}
+
+/// Nicira subtypes that are kept as wire bytes: their encoding is the same
+/// in every OpenFlow version.
+const NX_PASSTHROUGH: &[u16] = &[
+    1, 2, 5, 6, 8, 9, 10, 12, 13, 14, 15, 16, 17, 19, 20, 21, 22, 27, 28, 29, 32, 34, 35, 36, 37,
+    38, 39, 41, 42, 43, 44, 45, 46, 47, 48, 49, 50, 254, 255,
+];
+
+fn mac(b: &[u8]) -> [u8; 6] {
+    let mut m = [0u8; 6];
+    m.copy_from_slice(&b[..6]);
+    m
+}
+
+/// Decodes an action list of OpenFlow wire `version`.
+pub fn decode(version: u8, data: &[u8]) -> Result<Vec<Action>, OfpErr> {
+    let mut r = Reader::new(data);
+    let mut out = Vec::new();
+    while !r.is_empty() {
+        let ty = r.peek_u16(0).ok_or(OfpErr::OFPBAC_BAD_LEN)?;
+        let len = r.peek_u16(2).ok_or(OfpErr::OFPBAC_BAD_LEN)? as usize;
+        if len < 8 || len % 8 != 0 || len > r.len() {
+            return Err(OfpErr::OFPBAC_BAD_LEN);
+        }
+        let a = r.bytes(len).ok_or(OfpErr::OFPBAC_BAD_LEN)?;
+        out.push(decode_one(version, ty, a)?);
+    }
+    Ok(out)
+}
+
+fn need(a: &[u8], len: usize) -> Result<Reader<'_>, OfpErr> {
+    if a.len() != len {
+        return Err(OfpErr::OFPBAC_BAD_LEN);
+    }
+    let mut r = Reader::new(a);
+    r.skip(4).ok_or(OfpErr::OFPBAC_BAD_LEN)?;
+    Ok(r)
+}
+
+fn bad() -> OfpErr {
+    OfpErr::OFPBAC_BAD_LEN
+}
+
+fn check_out_port(p: u16) -> Result<u16, OfpErr> {
+    if p < port::MAX || (port::IN_PORT..=port::LOCAL).contains(&p) {
+        Ok(p)
+    } else {
+        Err(OfpErr::OFPBAC_BAD_OUT_PORT)
+    }
+}
+
+fn decode_one(version: u8, ty: u16, a: &[u8]) -> Result<Action, OfpErr> {
+    use Action::*;
+    if ty == 0xffff {
+        return decode_vendor(version, a);
+    }
+    if version == 1 {
+        return Ok(match ty {
+            0 => {
+                let mut r = need(a, 8)?;
+                let p = r.u16().ok_or_else(bad)?;
+                let max_len = r.u16().ok_or_else(bad)?;
+                Output { port: check_out_port(p)?, max_len }
+            }
+            1 => {
+                let vid = need(a, 8)?.u16().ok_or_else(bad)?;
+                if vid & !0xfff != 0 {
+                    return Err(OfpErr::OFPBAC_BAD_ARGUMENT);
+                }
+                SetVlanVid(vid)
+            }
+            2 => {
+                let pcp = need(a, 8)?.u8().ok_or_else(bad)?;
+                if pcp & !7 != 0 {
+                    return Err(OfpErr::OFPBAC_BAD_ARGUMENT);
+                }
+                SetVlanPcp(pcp)
+            }
+            3 => {
+                need(a, 8)?;
+                StripVlan
+            }
+            4 => SetEthSrc(mac(need(a, 16)?.bytes(6).ok_or_else(bad)?)),
+            5 => SetEthDst(mac(need(a, 16)?.bytes(6).ok_or_else(bad)?)),
+            6 => SetIpv4Src(need(a, 8)?.u32().ok_or_else(bad)?),
+            7 => SetIpv4Dst(need(a, 8)?.u32().ok_or_else(bad)?),
+            8 => {
+                let tos = need(a, 8)?.u8().ok_or_else(bad)?;
+                if tos & 3 != 0 {
+                    return Err(OfpErr::OFPBAC_BAD_ARGUMENT);
+                }
+                SetIpDscp(tos)
+            }
+            9 => SetL4Src(need(a, 8)?.u16().ok_or_else(bad)?),
+            10 => SetL4Dst(need(a, 8)?.u16().ok_or_else(bad)?),
+            11 => {
+                let mut r = need(a, 16)?;
+                let p = r.u16().ok_or_else(bad)?;
+                r.skip(6).ok_or_else(bad)?;
+                let queue = r.u32().ok_or_else(bad)?;
+                if p >= port::MAX && p != port::IN_PORT && p != port::LOCAL {
+                    return Err(OfpErr::OFPBAC_BAD_OUT_PORT);
+                }
+                Enqueue { port: p, queue }
+            }
+            _ => return Err(OfpErr::OFPBAC_BAD_TYPE),
+        });
+    }
+    // OpenFlow 1.1 and later.
+    Ok(match ty {
+        0 => {
+            let mut r = need(a, 16)?;
+            let p = r.u32().ok_or_else(bad)?;
+            let max_len = r.u16().ok_or_else(bad)?;
+            let p = port_from_of11(p).ok_or(OfpErr::OFPBAC_BAD_OUT_PORT)?;
+            Output { port: check_out_port(p)?, max_len }
+        }
+        1 if version == 2 => SetVlanVid(need(a, 8)?.u16().ok_or_else(bad)? & 0xfff),
+        2 if version == 2 => SetVlanPcp(need(a, 8)?.u8().ok_or_else(bad)? & 7),
+        3 if version == 2 => SetEthSrc(mac(need(a, 16)?.bytes(6).ok_or_else(bad)?)),
+        4 if version == 2 => SetEthDst(mac(need(a, 16)?.bytes(6).ok_or_else(bad)?)),
+        5 if version == 2 => SetIpv4Src(need(a, 8)?.u32().ok_or_else(bad)?),
+        6 if version == 2 => SetIpv4Dst(need(a, 8)?.u32().ok_or_else(bad)?),
+        7 if version == 2 => SetIpDscp(need(a, 8)?.u8().ok_or_else(bad)? & 0xfc),
+        8 if version == 2 => SetIpEcn(need(a, 8)?.u8().ok_or_else(bad)? & 3),
+        9 if version == 2 => SetL4Src(need(a, 8)?.u16().ok_or_else(bad)?),
+        10 if version == 2 => SetL4Dst(need(a, 8)?.u16().ok_or_else(bad)?),
+        11 => {
+            need(a, 8)?;
+            CopyTtlOut
+        }
+        12 => {
+            need(a, 8)?;
+            CopyTtlIn
+        }
+        13 if version == 2 => SetMplsLabel(need(a, 8)?.u32().ok_or_else(bad)?),
+        14 if version == 2 => SetMplsTc(need(a, 8)?.u8().ok_or_else(bad)?),
+        15 => SetMplsTtl(need(a, 8)?.u8().ok_or_else(bad)?),
+        16 => {
+            need(a, 8)?;
+            DecMplsTtl
+        }
+        17 => {
+            let et = need(a, 8)?.u16().ok_or_else(bad)?;
+            if et != 0x8100 && et != 0x88a8 {
+                return Err(OfpErr::OFPBAC_BAD_ARGUMENT);
+            }
+            PushVlan(et)
+        }
+        18 => {
+            need(a, 8)?;
+            StripVlan
+        }
+        19 => PushMpls(need(a, 8)?.u16().ok_or_else(bad)?),
+        20 => PopMpls(need(a, 8)?.u16().ok_or_else(bad)?),
+        21 => SetQueue(need(a, 8)?.u32().ok_or_else(bad)?),
+        22 => Group(need(a, 8)?.u32().ok_or_else(bad)?),
+        23 => SetIpTtl(need(a, 8)?.u8().ok_or_else(bad)?),
+        24 => {
+            need(a, 8)?;
+            DecTtl
+        }
+        25 if version >= 3 => decode_set_field(version, a)?,
+        _ => return Err(OfpErr::OFPBAC_BAD_TYPE),
+    })
+}
+
+fn be_to_u128(b: &[u8]) -> u128 {
+    b.iter().fold(0u128, |acc, &x| (acc << 8) | x as u128)
+}
+
+/// One OXM header + value (+ mask when allowed) inside an action.
+fn pull_oxm(r: &mut Reader<'_>, may_mask: bool) -> Result<(usize, u128, u128, usize), OfpErr> {
+    let header = r.u32().ok_or(OfpErr::OFPBAC_BAD_SET_LEN)?;
+    let class = (header >> 16) as u16;
+    let field = ((header >> 9) & 0x7f) as u8;
+    let hasmask = header & 0x100 != 0;
+    let mut length = (header & 0xff) as usize;
+    let mut exp = 0;
+    if class == 0xffff {
+        exp = r.u32().ok_or(OfpErr::OFPBAC_BAD_SET_LEN)?;
+        length = length.checked_sub(4).ok_or(OfpErr::OFPBAC_BAD_SET_LEN)?;
+    }
+    let width = if hasmask { length / 2 } else { length };
+    let f = by_header(class, exp, field, width).ok_or(OfpErr::OFPBAC_BAD_SET_TYPE)?;
+    let payload = r.bytes(length).ok_or(OfpErr::OFPBAC_BAD_SET_LEN)?;
+    let value = be_to_u128(payload.get(..width).ok_or(OfpErr::OFPBAC_BAD_SET_LEN)?);
+    let full = if width >= 16 { u128::MAX } else { (1u128 << (width * 8)) - 1 };
+    let mask = if hasmask {
+        if !may_mask {
+            return Err(OfpErr::OFPBAC_BAD_SET_MASK);
+        }
+        be_to_u128(payload.get(width..).ok_or(OfpErr::OFPBAC_BAD_SET_LEN)?)
+    } else {
+        full
+    };
+    Ok((f, value, mask, width))
+}
+
+fn decode_set_field(version: u8, a: &[u8]) -> Result<Action, OfpErr> {
+    let mut r = Reader::new(a);
+    r.skip(4).ok_or_else(bad)?;
+    let (f, value, mask, _) = pull_oxm(&mut r, version >= 6)?;
+    if r.rest().iter().any(|&b| b != 0) {
+        return Err(OfpErr::OFPBAC_BAD_SET_ARGUMENT);
+    }
+    let def = &FIELDS[f];
+    if f == id::IN_PORT_OXM || def.read_only {
+        return Err(OfpErr::OFPBAC_BAD_SET_ARGUMENT);
+    }
+    let bits = if f == id::VLAN_VID { 13 } else { def.bits as u32 };
+    if bits < 128 && value >> bits != 0 {
+        return Err(OfpErr::OFPBAC_BAD_SET_ARGUMENT);
+    }
+    if f == id::VLAN_VID && (value & 0x1000 == 0 || mask & 0x1000 == 0) {
+        return Err(OfpErr::OFPBAC_BAD_SET_ARGUMENT);
+    }
+    Ok(Action::SetField { field: f, value: value & mask, mask, raw: SetFieldRaw::SetField })
+}
+
+fn decode_vendor(version: u8, a: &[u8]) -> Result<Action, OfpErr> {
+    let mut r = Reader::new(a);
+    r.skip(4).ok_or_else(bad)?;
+    let vendor = r.u32().ok_or_else(bad)?;
+    if vendor != NX_VENDOR {
+        return Err(OfpErr::OFPBAC_BAD_VENDOR);
+    }
+    if a.len() < 16 {
+        return Err(OfpErr::OFPBAC_BAD_LEN);
+    }
+    let subtype = r.u16().ok_or_else(bad)?;
+    use Action::*;
+    Ok(match subtype {
+        7 => {
+            if a.len() != 24 {
+                return Err(OfpErr::OFPBAC_BAD_LEN);
+            }
+            let ofs_nbits = r.u16().ok_or_else(bad)?;
+            let header = r.u32().ok_or_else(bad)?;
+            let value = r.u64().ok_or_else(bad)?;
+            let (ofs, nbits) = ((ofs_nbits >> 6) as u32, (ofs_nbits & 0x3f) as u32 + 1);
+            let class = (header >> 16) as u16;
+            let width = (header & 0xff) as usize;
+            let f = by_header(class, 0, ((header >> 9) & 0x7f) as u8, width)
+                .ok_or(OfpErr::OFPBAC_BAD_SET_TYPE)?;
+            if ofs + nbits > width as u32 * 8 || header & 0x100 != 0 {
+                return Err(OfpErr::OFPBAC_BAD_SET_ARGUMENT);
+            }
+            if nbits < 64 && value >> nbits != 0 {
+                return Err(OfpErr::OFPBAC_BAD_ARGUMENT);
+            }
+            let fmask = if nbits >= 128 { u128::MAX } else { (1u128 << nbits) - 1 } << ofs;
+            if FIELDS[f].read_only {
+                return Err(OfpErr::OFPBAC_BAD_SET_ARGUMENT);
+            }
+            SetField { field: f, value: (value as u128) << ofs, mask: fmask, raw: SetFieldRaw::RegLoad }
+        }
+        33 => {
+            let mut rr = Reader::new(a.get(10..).ok_or_else(bad)?);
+            let (f, value, mask, _) = pull_oxm(&mut rr, true)?;
+            if rr.rest().iter().any(|&b| b != 0) {
+                return Err(OfpErr::OFPBAC_BAD_SET_ARGUMENT);
+            }
+            if FIELDS[f].read_only {
+                return Err(OfpErr::OFPBAC_BAD_SET_ARGUMENT);
+            }
+            SetField { field: f, value: value & mask, mask, raw: SetFieldRaw::RegLoad2 }
+        }
+        18 if version == 1 => DecTtl,
+        4 if version == 1 => SetQueue(r.u32().ok_or_else(bad)?),
+        40 if version == 1 => Group(r.u32().ok_or_else(bad)?),
+        _ if NX_PASSTHROUGH.contains(&subtype) => Nx { subtype, bytes: a.to_vec() },
+        _ => return Err(OfpErr::OFPBAC_BAD_VENDOR_TYPE),
+    })
+}
+
+fn put_std(out: &mut Vec<u8>, ty: u16, len: u16) {
+    out.put_u16(ty);
+    out.put_u16(len);
+}
+
+fn put_set_field(out: &mut Vec<u8>, version: u8, f: usize, value: u128, mask: u128) {
+    let start = out.len();
+    put_std(out, 25, 0);
+    let mut m = super::fields::Match::catchall();
+    // Aliases are encoded with their own code points.
+    let (hdr, width) = match FIELDS[f].headers.iter().find(|h| h.since_of != 0 && h.since_of <= version) {
+        Some(h) => (Some(*h), FIELDS[f].width as usize),
+        None => (FIELDS[f].headers.first().copied(), FIELDS[f].width as usize),
+    };
+    let _ = &mut m;
+    if let Some(h) = hdr {
+        put_oxm(out, h, width, value, mask);
+    }
+    out.pad_to(8);
+    let len = (out.len() - start) as u16;
+    out.set_u16(start + 2, len);
+}
+
+fn put_oxm(out: &mut Vec<u8>, h: super::fields::Hdr, width: usize, v: u128, mk: u128) {
+    let full = if width >= 16 { u128::MAX } else { (1u128 << (width * 8)) - 1 };
+    let masked = mk != full;
+    let exp_len = if h.class == 0xffff { 4 } else { 0 };
+    let len = exp_len + if masked { 2 * width } else { width };
+    out.put_u32((h.class as u32) << 16 | (h.field as u32) << 9 | (masked as u32) << 8 | len as u32);
+    if h.class == 0xffff {
+        out.put_u32(h.exp);
+    }
+    out.extend_from_slice(&v.to_be_bytes()[16 - width..]);
+    if masked {
+        out.extend_from_slice(&mk.to_be_bytes()[16 - width..]);
+    }
+}
+
+fn put_nx_header(out: &mut Vec<u8>, len: u16, subtype: u16) {
+    put_std(out, 0xffff, len);
+    out.put_u32(NX_VENDOR);
+    out.put_u16(subtype);
+}
+
+fn put_reg_load(out: &mut Vec<u8>, f: usize, value: u128, mask: u128) {
+    let Some(h) = FIELDS[f].headers.iter().find(|h| h.class <= 1).copied() else {
+        put_reg_load2(out, f, value, mask);
+        return;
+    };
+    let width = FIELDS[f].width as u32;
+    // One reg_load per contiguous run of 1-bits in the mask.
+    let mut ofs = 0u32;
+    while ofs < width * 8 {
+        if mask >> ofs & 1 == 0 {
+            ofs += 1;
+            continue;
+        }
+        let mut n = 0u32;
+        while ofs + n < width * 8 && mask >> (ofs + n) & 1 == 1 && n < 64 {
+            n += 1;
+        }
+        put_nx_header(out, 24, 7);
+        out.put_u16(((ofs as u16) << 6) | (n as u16 - 1));
+        out.put_u32((h.class as u32) << 16 | (h.field as u32) << 9 | width);
+        let seg = (value >> ofs) & if n >= 128 { u128::MAX } else { (1u128 << n) - 1 };
+        out.put_u64(seg as u64);
+        ofs += n;
+    }
+}
+
+fn put_reg_load2(out: &mut Vec<u8>, f: usize, value: u128, mask: u128) {
+    let start = out.len();
+    put_nx_header(out, 0, 33);
+    let h = FIELDS[f].headers.iter().find(|h| h.class <= 1).or(FIELDS[f].headers.first()).copied();
+    if let Some(h) = h {
+        put_oxm(out, h, FIELDS[f].width as usize, value, mask);
+    }
+    out.pad_to(8);
+    let len = (out.len() - start) as u16;
+    out.set_u16(start + 2, len);
+}
+
+fn put_u16_action(out: &mut Vec<u8>, ty: u16, v: u16) {
+    put_std(out, ty, 8);
+    out.put_u16(v);
+    out.put_zeros(2);
+}
+
+fn put_u8_action(out: &mut Vec<u8>, ty: u16, v: u8) {
+    put_std(out, ty, 8);
+    out.put_u8(v);
+    out.put_zeros(3);
+}
+
+fn put_u32_action(out: &mut Vec<u8>, ty: u16, v: u32) {
+    put_std(out, ty, 8);
+    out.put_u32(v);
+}
+
+fn put_mac_action(out: &mut Vec<u8>, ty: u16, m: &[u8; 6]) {
+    put_std(out, ty, 16);
+    out.extend_from_slice(m);
+    out.put_zeros(6);
+}
+
+/// Encodes `actions` for OpenFlow wire `version`.
+pub fn encode(version: u8, actions: &[Action], out: &mut Vec<u8>) {
+    for a in actions {
+        encode_one(version, a, out);
+    }
+}
+
+fn encode_one(v: u8, a: &Action, out: &mut Vec<u8>) {
+    use Action::*;
+    let of10 = v == 1;
+    let of11 = v == 2;
+    match a {
+        Output { port, max_len } => {
+            if of10 {
+                put_std(out, 0, 8);
+                out.put_u16(*port);
+                out.put_u16(*max_len);
+            } else {
+                put_std(out, 0, 16);
+                out.put_u32(port_to_of11(*port));
+                out.put_u16(*max_len);
+                out.put_zeros(6);
+            }
+        }
+        Enqueue { port, queue } => {
+            if of10 {
+                put_std(out, 11, 16);
+                out.put_u16(*port);
+                out.put_zeros(6);
+                out.put_u32(*queue);
+            } else {
+                put_u32_action(out, 21, *queue);
+                encode_one(v, &Output { port: *port, max_len: 0 }, out);
+                put_nx_header(out, 16, 5);
+                out.put_zeros(6);
+            }
+        }
+        SetVlanVid(vid) => match v {
+            1 => put_u16_action(out, 1, *vid),
+            2 => put_u16_action(out, 1, *vid),
+            _ => put_set_field(out, v, id::VLAN_VID, (*vid | 0x1000) as u128, 0xffff),
+        },
+        SetVlanPcp(pcp) => match v {
+            1 | 2 => put_u8_action(out, 2, *pcp),
+            _ => put_set_field(out, v, id::VLAN_PCP, *pcp as u128, 0xff),
+        },
+        StripVlan => put_std_empty(out, if of10 { 3 } else { 18 }),
+        PushVlan(et) => {
+            if !of10 {
+                put_u16_action(out, 17, *et);
+            }
+        }
+        SetEthSrc(m) | SetEthDst(m) => {
+            let src = matches!(a, SetEthSrc(_));
+            if v <= 2 {
+                put_mac_action(out, if of10 { if src { 4 } else { 5 } } else if src { 3 } else { 4 }, m);
+            } else {
+                let f = if src { id::ETH_SRC } else { id::ETH_DST };
+                put_set_field(out, v, f, be_to_u128(m), 0xffff_ffff_ffff);
+            }
+        }
+        SetIpv4Src(x) | SetIpv4Dst(x) => {
+            let src = matches!(a, SetIpv4Src(_));
+            if v <= 2 {
+                put_u32_action(out, if of10 { if src { 6 } else { 7 } } else if src { 5 } else { 6 }, *x);
+            } else {
+                let f = if src { id::IP_SRC } else { id::IP_DST };
+                put_set_field(out, v, f, *x as u128, 0xffff_ffff);
+            }
+        }
+        SetIpDscp(tos) => match v {
+            1 => put_u8_action(out, 8, *tos),
+            2 => put_u8_action(out, 7, *tos),
+            _ => put_set_field(out, v, id::IP_DSCP, (*tos >> 2) as u128, 0xff),
+        },
+        SetIpEcn(ecn) => match v {
+            1 => put_reg_load(out, id::NW_ECN, *ecn as u128, 0xff),
+            2 => put_u8_action(out, 8, *ecn),
+            _ => put_set_field(out, v, id::NW_ECN, *ecn as u128, 0xff),
+        },
+        SetL4Src(p) | SetL4Dst(p) => {
+            let src = matches!(a, SetL4Src(_));
+            put_u16_action(out, if src { 9 } else { 10 }, *p);
+        }
+        SetIpTtl(t) => {
+            if of10 {
+                put_reg_load(out, id::NW_TTL, *t as u128, 0xff);
+            } else {
+                put_u8_action(out, 23, *t);
+            }
+        }
+        DecTtl => {
+            if of10 {
+                put_nx_header(out, 16, 18);
+                out.put_zeros(6);
+            } else {
+                put_std_empty(out, 24);
+            }
+        }
+        CopyTtlOut => put_std_empty(out, 11),
+        CopyTtlIn => put_std_empty(out, 12),
+        SetMplsLabel(l) => match v {
+            1 => {
+                put_nx_header(out, 16, 30);
+                out.put_zeros(2);
+                out.put_u32(*l);
+            }
+            2 => put_u32_action(out, 13, *l),
+            _ => put_set_field(out, v, id::MPLS_LABEL, *l as u128, 0xffff_ffff),
+        },
+        SetMplsTc(t) => match v {
+            1 => {
+                put_nx_header(out, 16, 31);
+                out.put_u8(*t);
+                out.put_zeros(5);
+            }
+            2 => put_u8_action(out, 14, *t),
+            _ => put_set_field(out, v, id::MPLS_TC, *t as u128, 0xff),
+        },
+        SetMplsTtl(t) => {
+            if of10 {
+                put_nx_header(out, 16, 25);
+                out.put_u8(*t);
+                out.put_zeros(5);
+            } else {
+                put_u8_action(out, 15, *t);
+            }
+        }
+        DecMplsTtl => {
+            if of10 {
+                put_nx_header(out, 16, 26);
+                out.put_zeros(6);
+            } else {
+                put_std_empty(out, 16);
+            }
+        }
+        PushMpls(et) | PopMpls(et) => {
+            let push = matches!(a, PushMpls(_));
+            if of10 {
+                put_nx_header(out, 16, if push { 23 } else { 24 });
+                out.put_u16(*et);
+                out.put_zeros(4);
+            } else {
+                put_u16_action(out, if push { 19 } else { 20 }, *et);
+            }
+        }
+        SetQueue(q) => {
+            if of10 {
+                put_nx_header(out, 16, 4);
+                out.put_zeros(2);
+                out.put_u32(*q);
+            } else {
+                put_u32_action(out, 21, *q);
+            }
+        }
+        Group(g) => {
+            if of10 {
+                put_nx_header(out, 16, 40);
+                out.put_zeros(2);
+                out.put_u32(*g);
+            } else {
+                put_u32_action(out, 22, *g);
+            }
+        }
+        SetField { field, value, mask, raw } => encode_set_field(v, *field, *value, *mask, *raw, out),
+        Nx { bytes, .. } => out.extend_from_slice(bytes),
+    }
+}
+
+fn put_std_empty(out: &mut Vec<u8>, ty: u16) {
+    put_std(out, ty, 8);
+    out.put_zeros(4);
+}
+
+fn field_full(f: usize) -> u128 {
+    let w = FIELDS[f].width as u32 * 8;
+    if w >= 128 {
+        u128::MAX
+    } else {
+        (1u128 << w) - 1
+    }
+}
+
+fn encode_set_field(v: u8, f: usize, value: u128, mask: u128, raw: SetFieldRaw, out: &mut Vec<u8>) {
+    let whole = mask == field_full(f);
+    if v >= 6 {
+        put_set_field(out, v, f, value, mask);
+    } else if raw == SetFieldRaw::RegLoad2 {
+        put_reg_load2(out, f, value, mask);
+    } else if raw == SetFieldRaw::RegLoad {
+        put_reg_load(out, f, value, mask);
+    } else if v <= 2 {
+        let a = match f {
+            id::VLAN_VID if whole => Some(Action::SetVlanVid(value as u16 & 0xfff)),
+            id::VLAN_PCP if whole => Some(Action::SetVlanPcp(value as u8)),
+            id::ETH_SRC if whole => Some(Action::SetEthSrc(mac(&value.to_be_bytes()[10..]))),
+            id::ETH_DST if whole => Some(Action::SetEthDst(mac(&value.to_be_bytes()[10..]))),
+            id::IP_SRC if whole => Some(Action::SetIpv4Src(value as u32)),
+            id::IP_DST if whole => Some(Action::SetIpv4Dst(value as u32)),
+            id::NW_TOS if whole => Some(Action::SetIpDscp(value as u8)),
+            id::IP_DSCP if whole => Some(Action::SetIpDscp((value as u8) << 2)),
+            id::TCP_SRC | id::UDP_SRC if whole => Some(Action::SetL4Src(value as u16)),
+            id::TCP_DST | id::UDP_DST if whole => Some(Action::SetL4Dst(value as u16)),
+            _ => None,
+        };
+        match a {
+            Some(a) => encode_one(v, &a, out),
+            None => put_reg_load(out, f, value, mask),
+        }
+    } else if whole {
+        put_set_field(out, v, f, value, mask);
+    } else {
+        put_reg_load(out, f, value, mask);
+    }
+}
+
+/// Decodes OpenFlow 1.1+ instructions.
+pub fn decode_instructions(version: u8, data: &[u8]) -> Result<Instructions, OfpErr> {
+    let mut r = Reader::new(data);
+    let mut ins = Instructions::default();
+    let mut seen = [false; 7];
+    while !r.is_empty() {
+        let ty = r.peek_u16(0).ok_or(OfpErr::OFPBIC_BAD_LEN)?;
+        let len = r.peek_u16(2).ok_or(OfpErr::OFPBIC_BAD_LEN)? as usize;
+        if len < 8 || len % 8 != 0 || len > r.len() {
+            return Err(OfpErr::OFPBIC_BAD_LEN);
+        }
+        let body = r.bytes(len).ok_or(OfpErr::OFPBIC_BAD_LEN)?;
+        let idx = match ty {
+            1..=5 => ty as usize,
+            6 if (4..=5).contains(&version) => 6,
+            0xffff => return Err(OfpErr::OFPBIC_BAD_EXPERIMENTER),
+            _ => return Err(OfpErr::OFPBIC_UNKNOWN_INST),
+        };
+        if seen[idx] {
+            return Err(OfpErr::OFPBIC_DUP_INST);
+        }
+        seen[idx] = true;
+        let mut b = Reader::new(body);
+        b.skip(4).ok_or(OfpErr::OFPBIC_BAD_LEN)?;
+        match ty {
+            1 => {
+                if len != 8 {
+                    return Err(OfpErr::OFPBIC_BAD_LEN);
+                }
+                ins.goto_table = Some(b.u8().ok_or(OfpErr::OFPBIC_BAD_LEN)?);
+            }
+            2 => {
+                if len != 24 {
+                    return Err(OfpErr::OFPBIC_BAD_LEN);
+                }
+                b.skip(4).ok_or(OfpErr::OFPBIC_BAD_LEN)?;
+                let md = b.u64().ok_or(OfpErr::OFPBIC_BAD_LEN)?;
+                let mask = b.u64().ok_or(OfpErr::OFPBIC_BAD_LEN)?;
+                ins.write_metadata = Some((md & mask, mask));
+            }
+            3 | 4 => {
+                b.skip(4).ok_or(OfpErr::OFPBIC_BAD_LEN)?;
+                let acts = decode(version, b.rest())?;
+                if ty == 3 {
+                    ins.write = Some(acts);
+                } else {
+                    ins.apply = acts;
+                }
+            }
+            5 => {
+                if len != 8 {
+                    return Err(OfpErr::OFPBIC_BAD_LEN);
+                }
+                ins.clear = true;
+            }
+            _ => ins.meter = Some(b.u32().ok_or(OfpErr::OFPBIC_BAD_LEN)?),
+        }
+    }
+    if let Some(t) = ins.goto_table {
+        if t == 0xff {
+            return Err(OfpErr::OFPBIC_BAD_TABLE_ID);
+        }
+    }
+    Ok(ins)
+}
+
+/// Encodes instructions for `version` (OpenFlow 1.0: a plain action list,
+/// with write_metadata and goto_table as Nicira actions).
+pub fn encode_instructions(version: u8, ins: &Instructions, out: &mut Vec<u8>) {
+    if version == 1 {
+        encode(1, &ins.apply, out);
+        if let Some((md, mask)) = ins.write_metadata {
+            put_nx_header(out, 32, 22);
+            out.put_zeros(6);
+            out.put_u64(md);
+            out.put_u64(mask);
+        }
+        if let Some(t) = ins.goto_table {
+            put_nx_header(out, 16, 14);
+            out.put_u16(port::IN_PORT);
+            out.put_u8(t);
+            out.put_zeros(3);
+        }
+        return;
+    }
+    if let Some(m) = ins.meter {
+        if (4..=5).contains(&version) {
+            put_std(out, 6, 8);
+            out.put_u32(m);
+        }
+    }
+    if !ins.apply.is_empty() {
+        let start = out.len();
+        put_std(out, 4, 0);
+        out.put_zeros(4);
+        encode(version, &ins.apply, out);
+        let len = (out.len() - start) as u16;
+        out.set_u16(start + 2, len);
+    }
+    if ins.clear {
+        put_std(out, 5, 8);
+        out.put_zeros(4);
+    }
+    if let Some(w) = &ins.write {
+        let start = out.len();
+        put_std(out, 3, 0);
+        out.put_zeros(4);
+        encode(version, w, out);
+        let len = (out.len() - start) as u16;
+        out.set_u16(start + 2, len);
+    }
+    if let Some((md, mask)) = ins.write_metadata {
+        put_std(out, 2, 24);
+        out.put_zeros(4);
+        out.put_u64(md);
+        out.put_u64(mask);
+    }
+    if let Some(t) = ins.goto_table {
+        put_std(out, 1, 8);
+        out.put_u8(t);
+        out.put_zeros(3);
+    }
+}

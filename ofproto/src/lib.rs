@@ -4,3 +4,5 @@
 //! flow tables and connections, and translation into datapath actions.
 
 pub mod openflow;
+pub mod classifier;
+pub mod switch;

@@ -7,3 +7,4 @@ pub mod fields;
 pub mod wire;
 pub mod nxm;
 pub mod actions;
+pub mod ofp10;

@@ -1,0 +1,1131 @@
+//! A bridge as an OpenFlow switch: its flow tables, ports and the handling
+//! of every request a connection sends (one message in, replies out).
+
+use crate::classifier::Classifier;
+use crate::openflow::actions::{self, port, Instructions};
+use crate::openflow::error_table::{triplet, OfpErr};
+use crate::openflow::fields::{port_from_of11, port_to_of11, Match};
+use crate::openflow::wire::{Put, Reader};
+use crate::openflow::{nxm, ofp10};
+use std::time::Instant;
+
+/// Number of flow tables, as stock Open vSwitch advertises (0..=253).
+pub const N_TABLES: u8 = 254;
+const NX_VENDOR: u32 = 0x0000_2320;
+const NO_BUFFER: u32 = 0xffff_ffff;
+const OFPG_ANY: u32 = 0xffff_ffff;
+/// Replies are split so that no message exceeds this length.
+const MAX_MSG: usize = 65535;
+
+/// One port as the daemon describes it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PortInfo {
+    pub ofp_port: u16,
+    pub name: String,
+    pub hw_addr: [u8; 6],
+    /// OFPPC_* bits (port_down 1, no_recv 4, no_fwd 32, no_packet_in 64).
+    pub config: u32,
+    /// OpenFlow 1.1+ OFPPS_* bits (link_down 1, blocked 2, live 4).
+    pub state: u32,
+    /// OFPPF_* feature bits (OpenFlow 1.1+ layout).
+    pub curr: u32,
+    pub advertised: u32,
+    pub supported: u32,
+    pub peer: u32,
+    /// kbps.
+    pub curr_speed: u32,
+    pub max_speed: u32,
+}
+
+/// A flow rule.
+#[derive(Debug, Clone)]
+pub struct Rule {
+    pub cookie: u64,
+    pub idle_timeout: u16,
+    pub hard_timeout: u16,
+    pub importance: u16,
+    /// OFPFF_* in OpenFlow 1.3 numbering (send_flow_rem 1, check_overlap 2,
+    /// reset_counts 4, no_pkt_counts 8, no_byt_counts 16).
+    pub flags: u16,
+    pub instructions: Instructions,
+    pub created: Instant,
+    pub modified: Instant,
+    pub used: Instant,
+    pub packet_count: u64,
+    pub byte_count: u64,
+}
+
+/// Per-connection protocol state that changes how messages are read.
+#[derive(Debug, Clone)]
+pub struct ConnState {
+    pub version: u8,
+    /// NXT_SET_FLOW_FORMAT: true once the peer asked for NXM.
+    pub nxm: bool,
+    /// NXT_FLOW_MOD_TABLE_ID enabled.
+    pub table_id_ext: bool,
+    pub packet_in_format: u32,
+    pub miss_send_len: u16,
+}
+
+impl ConnState {
+    pub fn new(version: u8) -> Self {
+        ConnState { version, nxm: false, table_id_ext: false, packet_in_format: 0, miss_send_len: 0 }
+    }
+}
+
+/// The switch state of one bridge.
+pub struct Switch {
+    pub name: String,
+    pub datapath_id: u64,
+    pub ports: Vec<PortInfo>,
+    pub tables: Vec<Classifier<Rule>>,
+    /// OFPC_FRAG_* handling set by SET_CONFIG.
+    pub frag_flags: u16,
+}
+
+/// A message header.
+#[derive(Debug, Clone, Copy)]
+pub struct Header {
+    pub version: u8,
+    pub msg_type: u8,
+    pub length: u16,
+    pub xid: u32,
+}
+
+impl Header {
+    pub fn parse(b: &[u8]) -> Option<Header> {
+        let mut r = Reader::new(b);
+        Some(Header { version: r.u8()?, msg_type: r.u8()?, length: r.u16()?, xid: r.u32()? })
+    }
+}
+
+/// Starts a message; `finish` patches the length.
+pub fn start(version: u8, msg_type: u8, xid: u32) -> Vec<u8> {
+    let mut m = Vec::with_capacity(64);
+    m.put_u8(version);
+    m.put_u8(msg_type);
+    m.put_u16(0);
+    m.put_u32(xid);
+    m
+}
+
+pub fn finish(mut m: Vec<u8>) -> Vec<u8> {
+    let len = m.len().min(u16::MAX as usize) as u16;
+    m.set_u16(2, len);
+    m
+}
+
+/// The OFPT_ERROR for `err` replying to `request` (whose bytes are echoed
+/// back, as much as fits), in `version` or OpenFlow 1.0 when `version` is
+/// unknown.
+pub fn error_msg(err: OfpErr, version: u8, xid: u32, request: &[u8]) -> Vec<u8> {
+    let v = if (1..=6).contains(&version) { version } else { 1 };
+    let (vendor, ty, code) = triplet(err, v)
+        .or_else(|| triplet(OfpErr::NXBRC_UNENCODABLE_ERROR, v))
+        .unwrap_or((0, 1, 0));
+    let mut m = start(v, 1, xid);
+    if vendor == 0 {
+        m.put_u16(ty);
+        m.put_u16(code);
+    } else if v <= 2 {
+        m.put_u16(0xb0c2);
+        m.put_u16(0);
+        m.put_u32(vendor);
+        m.put_u16(ty);
+        m.put_u16(code);
+    } else {
+        m.put_u16(0xffff);
+        m.put_u16(ty);
+        m.put_u32(vendor);
+    }
+    let room = MAX_MSG - m.len();
+    m.extend_from_slice(&request[..request.len().min(room)]);
+    finish(m)
+}
+
+/// The HELLO a switch sends: the highest allowed version in the header
+/// and a version bitmap element.
+pub fn hello(allowed: u32) -> Vec<u8> {
+    let top = (1..=6u8).rev().find(|v| allowed & (1 << v) != 0).unwrap_or(1);
+    let mut m = start(top, 0, 0);
+    m.put_u16(1);
+    m.put_u16(8);
+    m.put_u32(allowed);
+    finish(m)
+}
+
+/// Parses a peer HELLO: its version bitmap (from the element if present,
+/// else all versions up to the header's).
+pub fn hello_versions(msg: &[u8]) -> u32 {
+    let h = match Header::parse(msg) {
+        Some(h) => h,
+        None => return 0,
+    };
+    let mut r = Reader::new(msg.get(8..).unwrap_or(&[]));
+    while r.len() >= 4 {
+        let ty = r.u16().unwrap_or(0);
+        let len = r.u16().unwrap_or(0) as usize;
+        if len < 4 {
+            break;
+        }
+        let body = match r.bytes(len - 4) {
+            Some(b) => b,
+            None => break,
+        };
+        if ty == 1 {
+            let mut b = Reader::new(body);
+            if let Some(bm) = b.u32() {
+                return bm;
+            }
+        }
+        let pad = (8 - len % 8) % 8;
+        if r.skip(pad).is_none() {
+            break;
+        }
+    }
+    if h.version >= 1 && h.version < 31 {
+        (1u32 << (h.version + 1)) - 2
+    } else {
+        0
+    }
+}
+
+type Res = Result<Vec<Vec<u8>>, OfpErr>;
+
+/// A decoded flow_mod.
+struct FlowMod {
+    m: Match,
+    priority: u16,
+    cookie: u64,
+    cookie_mask: u64,
+    new_cookie: Option<u64>,
+    command: u8,
+    table_id: u8,
+    idle: u16,
+    hard: u16,
+    importance: u16,
+    out_port: u16,
+    out_group: u32,
+    flags: u16,
+    ins: Instructions,
+    may_add: bool,
+}
+
+/// Filters shared by flow stats, aggregate stats and deletes.
+struct Filter<'a> {
+    m: &'a Match,
+    table_id: u8,
+    out_port: u16,
+    out_group: u32,
+    cookie: u64,
+    cookie_mask: u64,
+}
+
+impl Filter<'_> {
+    fn accepts(&self, rm: &Match, rule: &Rule) -> bool {
+        (rule.cookie ^ self.cookie) & self.cookie_mask == 0
+            && (self.out_port == port::NONE || rule.instructions.outputs_to(self.out_port))
+            && (self.out_group == OFPG_ANY || rule.instructions.outputs_to_group(self.out_group))
+            && rm.is_subsumed_by(self.m)
+    }
+}
+
+fn pad8(n: usize) -> usize {
+    (n + 7) / 8 * 8
+}
+
+impl Switch {
+    pub fn new(name: &str, datapath_id: u64) -> Self {
+        Switch {
+            name: name.to_string(),
+            datapath_id,
+            ports: Vec::new(),
+            tables: (0..N_TABLES).map(|_| Classifier::default()).collect(),
+            frag_flags: 0,
+        }
+    }
+
+    /// Adds the flow stock adds to a bridge without controllers in
+    /// standalone fail mode: priority 0, actions=NORMAL.
+    pub fn add_normal_flow(&mut self) {
+        let now = Instant::now();
+        let rule = Rule {
+            cookie: 0,
+            idle_timeout: 0,
+            hard_timeout: 0,
+            importance: 0,
+            flags: 0,
+            instructions: Instructions {
+                apply: vec![actions::Action::Output { port: port::NORMAL, max_len: 0 }],
+                ..Default::default()
+            },
+            created: now,
+            modified: now,
+            used: now,
+            packet_count: 0,
+            byte_count: 0,
+        };
+        self.tables[0].insert(&Match::catchall(), 0, rule);
+    }
+
+    /// Handles one complete message from a connected peer. Returns the
+    /// replies; an `Err` becomes an OFPT_ERROR echoing the request.
+    pub fn handle(&mut self, conn: &mut ConnState, msg: &[u8]) -> Vec<Vec<u8>> {
+        let Some(h) = Header::parse(msg) else { return Vec::new() };
+        match self.dispatch(conn, h, msg) {
+            Ok(r) => r,
+            Err(e) => vec![error_msg(e, h.version, h.xid, msg)],
+        }
+    }
+
+    fn dispatch(&mut self, conn: &mut ConnState, h: Header, msg: &[u8]) -> Res {
+        let v = h.version;
+        let body = msg.get(8..).unwrap_or(&[]);
+        let of10 = v == 1;
+        match h.msg_type {
+            0 => Ok(vec![]),
+            1 => Ok(vec![]),
+            2 => {
+                let mut m = start(v, 3, h.xid);
+                m.extend_from_slice(body);
+                Ok(vec![finish(m)])
+            }
+            3 => Ok(vec![]),
+            4 => self.vendor(conn, h, msg),
+            5 => {
+                if !body.is_empty() {
+                    return Err(OfpErr::OFPBRC_BAD_LEN);
+                }
+                Ok(vec![self.features_reply(h)])
+            }
+            7 => {
+                if !body.is_empty() {
+                    return Err(OfpErr::OFPBRC_BAD_LEN);
+                }
+                let mut m = start(v, 8, h.xid);
+                m.put_u16(self.frag_flags);
+                m.put_u16(conn.miss_send_len);
+                Ok(vec![finish(m)])
+            }
+            9 => {
+                if body.len() != 4 {
+                    return Err(OfpErr::OFPBRC_BAD_LEN);
+                }
+                let mut r = Reader::new(body);
+                let flags = r.u16().unwrap_or(0);
+                conn.miss_send_len = r.u16().unwrap_or(0);
+                // Only the fragment handling bits are kept, as stock does.
+                self.frag_flags = flags & 3;
+                Ok(vec![])
+            }
+            14 => {
+                let fm = self.decode_flow_mod(conn, h, msg)?;
+                self.flow_mod(fm)?;
+                Ok(vec![])
+            }
+            16 if of10 => self.stats(conn, h, msg),
+            18 if !of10 => self.stats(conn, h, msg),
+            18 if of10 => self.barrier(h, body, 19),
+            20 if !of10 => self.barrier(h, body, 21),
+            _ => Err(OfpErr::OFPBRC_BAD_TYPE),
+        }
+    }
+
+    fn barrier(&self, h: Header, body: &[u8], reply: u8) -> Res {
+        if !body.is_empty() {
+            return Err(OfpErr::OFPBRC_BAD_LEN);
+        }
+        Ok(vec![finish(start(h.version, reply, h.xid))])
+    }
+
+    fn vendor(&mut self, conn: &mut ConnState, h: Header, msg: &[u8]) -> Res {
+        let mut r = Reader::new(msg.get(8..).unwrap_or(&[]));
+        let vendor = r.u32().ok_or(OfpErr::OFPBRC_BAD_LEN)?;
+        if vendor != NX_VENDOR {
+            return Err(OfpErr::OFPBRC_BAD_VENDOR);
+        }
+        let subtype = r.u32().ok_or(OfpErr::OFPBRC_BAD_LEN)?;
+        let rest = r.rest();
+        match subtype {
+            12 => {
+                if rest.len() != 4 {
+                    return Err(OfpErr::OFPBRC_BAD_LEN);
+                }
+                let fmt = Reader::new(rest).u32().unwrap_or(u32::MAX);
+                match fmt {
+                    0 => conn.nxm = false,
+                    2 => conn.nxm = true,
+                    _ => return Err(OfpErr::OFPBRC_EPERM),
+                }
+                Ok(vec![])
+            }
+            13 => {
+                let fm = self.decode_flow_mod(conn, h, msg)?;
+                self.flow_mod(fm)?;
+                Ok(vec![])
+            }
+            15 => {
+                if rest.len() != 8 {
+                    return Err(OfpErr::OFPBRC_BAD_LEN);
+                }
+                conn.table_id_ext = rest.first().copied().unwrap_or(0) != 0;
+                Ok(vec![])
+            }
+            16 => {
+                if rest.len() != 4 {
+                    return Err(OfpErr::OFPBRC_BAD_LEN);
+                }
+                let fmt = Reader::new(rest).u32().unwrap_or(u32::MAX);
+                if fmt > 2 {
+                    return Err(OfpErr::OFPBRC_EPERM);
+                }
+                conn.packet_in_format = fmt;
+                Ok(vec![])
+            }
+            _ => Err(OfpErr::OFPBRC_BAD_SUBTYPE),
+        }
+    }
+
+    fn port_bytes(&self, v: u8, p: &PortInfo, out: &mut Vec<u8>) {
+        let mut name = [0u8; 16];
+        let nb = p.name.as_bytes();
+        let n = nb.len().min(15);
+        name[..n].copy_from_slice(&nb[..n]);
+        if v == 1 {
+            out.put_u16(p.ofp_port);
+            out.extend_from_slice(&p.hw_addr);
+            out.extend_from_slice(&name);
+            out.put_u32(p.config);
+            out.put_u32(p.state & 1);
+            // OpenFlow 1.0 feature bits stop at bit 11 (pause_asym).
+            for f in [p.curr, p.advertised, p.supported, p.peer] {
+                out.put_u32(f & 0x7f | (f >> 4 & 0xf80) & 0xf80);
+            }
+        } else if v <= 4 {
+            out.put_u32(port_to_of11(p.ofp_port));
+            out.put_zeros(4);
+            out.extend_from_slice(&p.hw_addr);
+            out.put_zeros(2);
+            out.extend_from_slice(&name);
+            out.put_u32(p.config);
+            out.put_u32(p.state);
+            for f in [p.curr, p.advertised, p.supported, p.peer, p.curr_speed, p.max_speed] {
+                out.put_u32(f);
+            }
+        } else {
+            out.put_u32(port_to_of11(p.ofp_port));
+            out.put_u16(72);
+            out.put_zeros(2);
+            out.extend_from_slice(&p.hw_addr);
+            out.put_zeros(2);
+            out.extend_from_slice(&name);
+            out.put_u32(p.config);
+            out.put_u32(p.state);
+            out.put_u16(0);
+            out.put_u16(32);
+            out.put_zeros(4);
+            for f in [p.curr, p.advertised, p.supported, p.peer, p.curr_speed, p.max_speed] {
+                out.put_u32(f);
+            }
+        }
+    }
+
+    fn sorted_ports(&self) -> Vec<&PortInfo> {
+        let mut ps: Vec<&PortInfo> = self.ports.iter().collect();
+        ps.sort_by_key(|p| p.ofp_port);
+        ps
+    }
+
+    fn features_reply(&self, h: Header) -> Vec<u8> {
+        let v = h.version;
+        let mut m = start(v, 6, h.xid);
+        m.put_u64(self.datapath_id);
+        m.put_u32(0);
+        m.put_u8(N_TABLES);
+        m.put_zeros(3);
+        // flow, table, port and queue statistics; arp_match_ip in 1.0/1.1;
+        // group statistics from 1.1.
+        let caps: u32 = match v {
+            1 => 0x1 | 0x2 | 0x4 | 0x40 | 0x80,
+            2 => 0x1 | 0x2 | 0x4 | 0x8 | 0x40 | 0x80,
+            _ => 0x1 | 0x2 | 0x4 | 0x8 | 0x40,
+        };
+        m.put_u32(caps);
+        m.put_u32(if v == 1 { 0xfff } else { 0 });
+        if v <= 3 {
+            for p in self.sorted_ports() {
+                self.port_bytes(v, p, &mut m);
+            }
+        }
+        finish(m)
+    }
+
+    fn decode_flow_mod(&self, conn: &ConnState, h: Header, msg: &[u8]) -> Result<FlowMod, OfpErr> {
+        let v = h.version;
+        let len_err = OfpErr::OFPBRC_BAD_LEN;
+        let mut r = Reader::new(msg.get(8..).unwrap_or(&[]));
+        let mut fm;
+        let raw_flags;
+        if h.msg_type == 14 && v >= 2 {
+            let cookie = r.u64().ok_or(len_err)?;
+            let cookie_mask = r.u64().ok_or(len_err)?;
+            let table_id = r.u8().ok_or(len_err)?;
+            let command = r.u8().ok_or(len_err)?;
+            let idle = r.u16().ok_or(len_err)?;
+            let hard = r.u16().ok_or(len_err)?;
+            let priority = r.u16().ok_or(len_err)?;
+            let buffer_id = r.u32().ok_or(len_err)?;
+            let out_port = r.u32().ok_or(len_err)?;
+            let out_group = r.u32().ok_or(len_err)?;
+            raw_flags = r.u16().ok_or(len_err)?;
+            let importance = r.u16().ok_or(len_err)?;
+            if v < 3 {
+                return Err(OfpErr::OFPBRC_BAD_VERSION);
+            }
+            let m = self.pull_oxm_match(&mut r)?;
+            let add_like = command == 0;
+            if table_id == 0xff && command != 3 && command != 4 {
+                return Err(OfpErr::OFPFMFC_BAD_TABLE_ID);
+            }
+            let out_port = port_from_of11(out_port).ok_or(OfpErr::OFPBRC_BAD_PORT)?;
+            if buffer_id != NO_BUFFER {
+                return Err(OfpErr::OFPBRC_BUFFER_UNKNOWN);
+            }
+            fm = FlowMod {
+                m,
+                priority,
+                cookie: if add_like { 0 } else { cookie },
+                cookie_mask: if add_like { 0 } else { cookie_mask },
+                new_cookie: if add_like { Some(cookie) } else { None },
+                command,
+                table_id,
+                idle,
+                hard,
+                importance: if v >= 5 && command == 0 { importance } else { 0 },
+                out_port,
+                out_group: if command == 3 || command == 4 { out_group } else { OFPG_ANY },
+                flags: 0,
+                ins: Instructions::default(),
+                may_add: false,
+            };
+            if command > 4 {
+                return Err(OfpErr::OFPFMFC_BAD_COMMAND);
+            }
+            fm.ins = actions::decode_instructions(v, r.rest())?;
+        } else {
+            let (m, priority, cookie, command, idle, hard, buffer_id, out_port, match_cookie);
+            if h.msg_type == 14 {
+                let (mm, exact) = ofp10::decode(&mut r).ok_or(len_err)?;
+                cookie = r.u64().ok_or(len_err)?;
+                command = r.u16().ok_or(len_err)?;
+                idle = r.u16().ok_or(len_err)?;
+                hard = r.u16().ok_or(len_err)?;
+                let p = r.u16().ok_or(len_err)?;
+                priority = if exact { u16::MAX } else { p };
+                buffer_id = r.u32().ok_or(len_err)?;
+                out_port = r.u16().ok_or(len_err)?;
+                raw_flags = r.u16().ok_or(len_err)?;
+                m = mm;
+                match_cookie = (0, 0);
+            } else {
+                r.skip(8).ok_or(len_err)?;
+                cookie = r.u64().ok_or(len_err)?;
+                command = r.u16().ok_or(len_err)?;
+                idle = r.u16().ok_or(len_err)?;
+                hard = r.u16().ok_or(len_err)?;
+                priority = r.u16().ok_or(len_err)?;
+                buffer_id = r.u32().ok_or(len_err)?;
+                out_port = r.u16().ok_or(len_err)?;
+                raw_flags = r.u16().ok_or(len_err)?;
+                let match_len = r.u16().ok_or(len_err)? as usize;
+                r.skip(6).ok_or(len_err)?;
+                let mut ck = (0u64, 0u64);
+                if r.len() < pad8(match_len) {
+                    return Err(OfpErr::OFPBMC_BAD_LEN);
+                }
+                m = nxm::decode(&mut r, match_len, true, Some(&mut ck))?;
+                r.skip(pad8(match_len) - match_len).ok_or(OfpErr::OFPBMC_BAD_LEN)?;
+                if command & 0xff == 0 && ck.1 != 0 {
+                    return Err(OfpErr::NXBRC_NXM_INVALID);
+                }
+                match_cookie = ck;
+            }
+            let (command, table_id) = if conn.table_id_ext {
+                ((command & 0xff) as u8, (command >> 8) as u8)
+            } else {
+                (command.min(0xff) as u8, 0xff)
+            };
+            if buffer_id != NO_BUFFER {
+                return Err(OfpErr::OFPBRC_BUFFER_UNKNOWN);
+            }
+            if command > 4 {
+                return Err(OfpErr::OFPFMFC_BAD_COMMAND);
+            }
+            let ins = Instructions { apply: actions::decode(1, r.rest())?, ..Default::default() };
+            fm = FlowMod {
+                m,
+                priority,
+                cookie: match_cookie.0,
+                cookie_mask: match_cookie.1,
+                new_cookie: Some(cookie),
+                command,
+                table_id,
+                idle,
+                hard,
+                importance: 0,
+                out_port,
+                out_group: OFPG_ANY,
+                flags: 0,
+                ins,
+                may_add: match_cookie.1 == 0,
+            };
+        }
+        if fm.new_cookie == Some(u64::MAX) {
+            fm.new_cookie = None;
+        }
+        if v >= 3 && fm.command <= 2 {
+            fm.may_add = fm.command == 0;
+        }
+        // Flags: EMERG (4) exists only in OpenFlow 1.0; counts flags from 1.3.
+        let allowed: u16 = match v {
+            1 => 0x7,
+            2 => 0x3,
+            3 => 0x7,
+            _ => 0x1f,
+        };
+        if raw_flags & !allowed != 0 {
+            return Err(OfpErr::OFPFMFC_BAD_FLAGS);
+        }
+        if v == 1 && raw_flags & 4 != 0 {
+            return Err(if fm.idle != 0 || fm.hard != 0 {
+                OfpErr::OFPFMFC_BAD_EMERG_TIMEOUT
+            } else {
+                OfpErr::OFPFMFC_TABLE_FULL
+            });
+        }
+        fm.flags = raw_flags & 0x1b;
+        if let Some(t) = fm.ins.goto_table {
+            let cur = if fm.table_id == 0xff { 0 } else { fm.table_id };
+            if t <= cur || t >= N_TABLES {
+                return Err(OfpErr::OFPBIC_BAD_TABLE_ID);
+            }
+        }
+        Ok(fm)
+    }
+
+    fn pull_oxm_match(&self, r: &mut Reader<'_>) -> Result<Match, OfpErr> {
+        let ty = r.u16().ok_or(OfpErr::OFPBMC_BAD_LEN)?;
+        let len = r.u16().ok_or(OfpErr::OFPBMC_BAD_LEN)? as usize;
+        if ty != 1 {
+            return Err(OfpErr::OFPBMC_BAD_TYPE);
+        }
+        if len < 4 || r.len() + 4 < pad8(len) {
+            return Err(OfpErr::OFPBMC_BAD_LEN);
+        }
+        let m = nxm::decode(r, len - 4, true, None)?;
+        r.skip(pad8(len) - len).ok_or(OfpErr::OFPBMC_BAD_LEN)?;
+        Ok(m)
+    }
+
+    fn tables_for(&self, table_id: u8) -> Result<std::ops::Range<usize>, OfpErr> {
+        if table_id == 0xff {
+            Ok(0..N_TABLES as usize)
+        } else if table_id < N_TABLES {
+            Ok(table_id as usize..table_id as usize + 1)
+        } else {
+            Err(OfpErr::OFPBRC_BAD_TABLE_ID)
+        }
+    }
+
+    fn flow_mod(&mut self, fm: FlowMod) -> Result<(), OfpErr> {
+        if fm.table_id != 0xff && fm.table_id >= N_TABLES {
+            return Err(OfpErr::OFPBRC_BAD_TABLE_ID);
+        }
+        let prio = fm.priority as u32;
+        match fm.command {
+            0 => self.add_flow(&fm, None),
+            1 | 2 => {
+                let strict = fm.command == 2;
+                let filter = Filter {
+                    m: &fm.m,
+                    table_id: fm.table_id,
+                    out_port: fm.out_port,
+                    out_group: OFPG_ANY,
+                    cookie: fm.cookie,
+                    cookie_mask: fm.cookie_mask,
+                };
+                let targets = self.collect(&filter, strict.then_some(prio))?;
+                if targets.is_empty() {
+                    if fm.may_add {
+                        return self.add_flow(&fm, None);
+                    }
+                    return Ok(());
+                }
+                let now = Instant::now();
+                for (t, m, p) in targets {
+                    if let Some(rule) = self.tables[t].find_exact_mut(&m, p) {
+                        rule.instructions = fm.ins.clone();
+                        if let Some(c) = fm.new_cookie {
+                            if fm.cookie_mask == 0 || true {
+                                rule.cookie = c;
+                            }
+                        }
+                        rule.modified = now;
+                        if fm.flags & 4 != 0 {
+                            rule.packet_count = 0;
+                            rule.byte_count = 0;
+                        }
+                    }
+                }
+                Ok(())
+            }
+            _ => {
+                let strict = fm.command == 4;
+                let filter = Filter {
+                    m: &fm.m,
+                    table_id: fm.table_id,
+                    out_port: fm.out_port,
+                    out_group: fm.out_group,
+                    cookie: fm.cookie,
+                    cookie_mask: fm.cookie_mask,
+                };
+                for (t, m, p) in self.collect(&filter, strict.then_some(prio))? {
+                    self.tables[t].remove(&m, p);
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// Rules selected by `f`, loosely or (with a priority) strictly.
+    fn collect(&self, f: &Filter<'_>, strict: Option<u32>) -> Result<Vec<(usize, Match, u32)>, OfpErr> {
+        let mut out = Vec::new();
+        for t in self.tables_for(f.table_id)? {
+            if let Some(p) = strict {
+                if let Some(rule) = self.tables[t].find_exact(f.m, p) {
+                    if f.accepts(f.m, rule) {
+                        out.push((t, f.m.clone(), p));
+                    }
+                }
+            } else {
+                for (m, p, rule) in self.tables[t].iter() {
+                    if f.accepts(&m, rule) {
+                        out.push((t, m, p));
+                    }
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    fn add_flow(&mut self, fm: &FlowMod, _: Option<()>) -> Result<(), OfpErr> {
+        let t = if fm.table_id == 0xff { 0 } else { fm.table_id as usize };
+        let table = &mut self.tables[t];
+        let prio = fm.priority as u32;
+        if fm.flags & 2 != 0 {
+            let overlap = table
+                .iter()
+                .any(|(m, p, _)| p == prio && m != fm.m && m.overlaps(&fm.m));
+            if overlap {
+                return Err(OfpErr::OFPFMFC_OVERLAP);
+            }
+        }
+        let now = Instant::now();
+        let mut rule = Rule {
+            cookie: fm.new_cookie.unwrap_or(0),
+            idle_timeout: fm.idle,
+            hard_timeout: fm.hard,
+            importance: fm.importance,
+            flags: fm.flags,
+            instructions: fm.ins.clone(),
+            created: now,
+            modified: now,
+            used: now,
+            packet_count: 0,
+            byte_count: 0,
+        };
+        if let Some(old) = table.find_exact(&fm.m, prio) {
+            if fm.flags & 4 == 0 {
+                rule.packet_count = old.packet_count;
+                rule.byte_count = old.byte_count;
+            }
+        }
+        table.insert(&fm.m, prio, rule);
+        Ok(())
+    }
+
+    fn stats(&mut self, conn: &mut ConnState, h: Header, msg: &[u8]) -> Res {
+        let v = h.version;
+        let hdr_len = if v == 1 { 12 } else { 16 };
+        let mut r = Reader::new(msg.get(8..).unwrap_or(&[]));
+        let ty = r.u16().ok_or(OfpErr::OFPBRC_BAD_LEN)?;
+        let _flags = r.u16().ok_or(OfpErr::OFPBRC_BAD_LEN)?;
+        if v != 1 {
+            r.skip(4).ok_or(OfpErr::OFPBRC_BAD_LEN)?;
+        }
+        let body = r.rest();
+        let reply_type = if v == 1 { 17 } else { 19 };
+        let mut rep = Replies::new(v, reply_type, h.xid, ty, hdr_len);
+        match ty {
+            0 => {
+                if !body.is_empty() {
+                    return Err(OfpErr::OFPBRC_BAD_LEN);
+                }
+                let mut d = Vec::new();
+                for (s, n) in [
+                    ("Nicira, Inc.", 256),
+                    ("Open vSwitch", 256),
+                    (env!("CARGO_PKG_VERSION"), 256),
+                    ("None", 32),
+                    ("None", 256),
+                ] {
+                    let mut f = vec![0u8; n];
+                    let b = s.as_bytes();
+                    f[..b.len().min(n - 1)].copy_from_slice(&b[..b.len().min(n - 1)]);
+                    d.extend_from_slice(&f);
+                }
+                rep.push(&d);
+            }
+            1 | 2 => {
+                let mut br = Reader::new(body);
+                let e = OfpErr::OFPBRC_BAD_LEN;
+                let (m, table_id, out_port, out_group, cookie, cookie_mask);
+                if v == 1 {
+                    let (mm, _) = ofp10::decode(&mut br).ok_or(e)?;
+                    table_id = br.u8().ok_or(e)?;
+                    br.skip(1).ok_or(e)?;
+                    out_port = br.u16().ok_or(e)?;
+                    if !br.is_empty() {
+                        return Err(e);
+                    }
+                    m = mm;
+                    (out_group, cookie, cookie_mask) = (OFPG_ANY, 0, 0);
+                } else {
+                    table_id = br.u8().ok_or(e)?;
+                    br.skip(3).ok_or(e)?;
+                    let op = br.u32().ok_or(e)?;
+                    out_port = port_from_of11(op).ok_or(OfpErr::OFPBRC_BAD_PORT)?;
+                    out_group = br.u32().ok_or(e)?;
+                    br.skip(4).ok_or(e)?;
+                    cookie = br.u64().ok_or(e)?;
+                    cookie_mask = br.u64().ok_or(e)?;
+                    if v < 3 {
+                        return Err(OfpErr::OFPBRC_BAD_VERSION);
+                    }
+                    m = self.pull_oxm_match(&mut br)?;
+                }
+                let f = Filter { m: &m, table_id, out_port, out_group, cookie, cookie_mask };
+                if ty == 1 {
+                    self.flow_stats(&f, v, None, &mut rep)?;
+                } else {
+                    self.aggregate(&f, &mut rep)?;
+                }
+            }
+            3 => {
+                if !body.is_empty() {
+                    return Err(OfpErr::OFPBRC_BAD_LEN);
+                }
+                self.table_stats(v, &mut rep)?;
+            }
+            12 if v >= 4 => {
+                if !body.is_empty() {
+                    return Err(OfpErr::OFPBRC_EPERM);
+                }
+                self.table_features(&mut rep);
+            }
+            13 if v >= 4 => {
+                let mut br = Reader::new(body);
+                let p = br.u32().ok_or(OfpErr::OFPBRC_BAD_LEN)?;
+                let want = port_from_of11(p).ok_or(OfpErr::OFPBRC_BAD_PORT)?;
+                let mut out = Vec::new();
+                for pi in self.sorted_ports() {
+                    if want == port::NONE || want == pi.ofp_port {
+                        out.clear();
+                        self.port_bytes(v, pi, &mut out);
+                        rep.push(&out);
+                    }
+                }
+            }
+            0xffff => return self.nx_stats(conn, h, body, rep),
+            _ => return Err(OfpErr::OFPBRC_BAD_STAT),
+        }
+        Ok(rep.finish())
+    }
+
+    fn nx_stats(&mut self, _conn: &mut ConnState, h: Header, body: &[u8], mut rep: Replies) -> Res {
+        let mut r = Reader::new(body);
+        let e = OfpErr::OFPBRC_BAD_LEN;
+        let vendor = r.u32().ok_or(e)?;
+        if vendor != NX_VENDOR {
+            return Err(OfpErr::OFPBRC_BAD_VENDOR);
+        }
+        let subtype = r.u32().ok_or(e)?;
+        if h.version == 1 {
+            r.skip(4).ok_or(e)?;
+        }
+        if subtype > 1 {
+            return Err(OfpErr::OFPBRC_BAD_SUBTYPE);
+        }
+        let out_port = r.u16().ok_or(e)?;
+        let match_len = r.u16().ok_or(e)? as usize;
+        let table_id = r.u8().ok_or(e)?;
+        r.skip(3).ok_or(e)?;
+        if r.len() < pad8(match_len) {
+            return Err(OfpErr::OFPBMC_BAD_LEN);
+        }
+        let mut ck = (0u64, 0u64);
+        let m = nxm::decode(&mut r, match_len, true, Some(&mut ck))?;
+        rep.nx_subtype = Some(subtype);
+        let f = Filter { m: &m, table_id, out_port, out_group: OFPG_ANY, cookie: ck.0, cookie_mask: ck.1 };
+        if subtype == 0 {
+            self.flow_stats(&f, h.version, Some(()), &mut rep)?;
+        } else {
+            self.aggregate(&f, &mut rep)?;
+        }
+        Ok(rep.finish())
+    }
+
+    fn flow_stats(&self, f: &Filter<'_>, v: u8, nx: Option<()>, rep: &mut Replies) -> Result<(), OfpErr> {
+        let now = Instant::now();
+        let mut e = Vec::new();
+        for t in self.tables_for(f.table_id)? {
+            for (m, p, rule) in self.tables[t].iter() {
+                if !f.accepts(&m, rule) {
+                    continue;
+                }
+                e.clear();
+                let d = now.duration_since(rule.created);
+                let (dsec, dnsec) = (d.as_secs() as u32, d.subsec_nanos());
+                let pkts = if rule.flags & 8 != 0 { u64::MAX } else { rule.packet_count };
+                let bytes = if rule.flags & 16 != 0 { u64::MAX } else { rule.byte_count };
+                if nx.is_some() {
+                    e.put_u16(0);
+                    e.put_u8(t as u8);
+                    e.put_u8(0);
+                    e.put_u32(dsec);
+                    e.put_u32(dnsec);
+                    e.put_u16(p as u16);
+                    e.put_u16(rule.idle_timeout);
+                    e.put_u16(rule.hard_timeout);
+                    let ml_at = e.len();
+                    e.put_u16(0);
+                    let idle_age = now.duration_since(rule.used).as_secs();
+                    let hard_age = now.duration_since(rule.modified).as_secs();
+                    e.put_u16((idle_age + 1).min(65535) as u16);
+                    e.put_u16(if rule.modified != rule.created { (hard_age + 1).min(65535) as u16 } else { 0 });
+                    e.put_u64(rule.cookie);
+                    e.put_u64(pkts);
+                    e.put_u64(bytes);
+                    let start = e.len();
+                    nxm::encode(&m, None, &mut e);
+                    let ml = e.len() - start;
+                    e.set_u16(ml_at, ml as u16);
+                    e.pad_to(8);
+                    actions::encode_instructions(1, &rule.instructions, &mut e);
+                } else if v == 1 {
+                    e.put_u16(0);
+                    e.put_u8(t as u8);
+                    e.put_u8(0);
+                    ofp10::encode(&m, &mut e);
+                    e.put_u32(dsec);
+                    e.put_u32(dnsec);
+                    e.put_u16(p as u16);
+                    e.put_u16(rule.idle_timeout);
+                    e.put_u16(rule.hard_timeout);
+                    e.put_zeros(6);
+                    e.put_u64(rule.cookie);
+                    e.put_u64(pkts);
+                    e.put_u64(bytes);
+                    actions::encode(1, &rule.instructions.apply, &mut e);
+                } else {
+                    e.put_u16(0);
+                    e.put_u8(t as u8);
+                    e.put_u8(0);
+                    e.put_u32(dsec);
+                    e.put_u32(dnsec);
+                    e.put_u16(p as u16);
+                    e.put_u16(rule.idle_timeout);
+                    e.put_u16(rule.hard_timeout);
+                    e.put_u16(if v >= 4 { rule.flags } else { 0 });
+                    e.put_u16(if v >= 5 { rule.importance } else { 0 });
+                    e.put_zeros(2);
+                    e.put_u64(rule.cookie);
+                    e.put_u64(pkts);
+                    e.put_u64(bytes);
+                    let mstart = e.len();
+                    e.put_u16(1);
+                    e.put_u16(0);
+                    nxm::encode(&m, Some(v), &mut e);
+                    let mlen = e.len() - mstart;
+                    e.set_u16(mstart + 2, mlen as u16);
+                    e.pad_to(8);
+                    actions::encode_instructions(v, &rule.instructions, &mut e);
+                }
+                let len = e.len() as u16;
+                e.set_u16(0, len);
+                rep.push(&e);
+            }
+        }
+        Ok(())
+    }
+
+    fn aggregate(&self, f: &Filter<'_>, rep: &mut Replies) -> Result<(), OfpErr> {
+        let (mut pkts, mut bytes, mut n) = (0u64, 0u64, 0u32);
+        for t in self.tables_for(f.table_id)? {
+            for (m, _, rule) in self.tables[t].iter() {
+                if f.accepts(&m, rule) {
+                    n += 1;
+                    if rule.flags & 8 == 0 {
+                        pkts += rule.packet_count;
+                    }
+                    if rule.flags & 16 == 0 {
+                        bytes += rule.byte_count;
+                    }
+                }
+            }
+        }
+        let mut e = Vec::new();
+        e.put_u64(pkts);
+        e.put_u64(bytes);
+        e.put_u32(n);
+        e.put_zeros(4);
+        rep.push(&e);
+        Ok(())
+    }
+
+    fn table_stats(&self, v: u8, rep: &mut Replies) -> Result<(), OfpErr> {
+        let mut e = Vec::new();
+        for (t, table) in self.tables.iter().enumerate() {
+            e.clear();
+            match v {
+                1 => {
+                    e.put_u8(t as u8);
+                    e.put_zeros(3);
+                    let mut name = [0u8; 32];
+                    let s = format!("table{t}");
+                    name[..s.len()].copy_from_slice(s.as_bytes());
+                    e.extend_from_slice(&name);
+                    e.put_u32(ofp10::W_ALL);
+                    e.put_u32(1_000_000);
+                    e.put_u32(table.len() as u32);
+                    e.put_u64(0);
+                    e.put_u64(0);
+                }
+                4..=6 => {
+                    e.put_u8(t as u8);
+                    e.put_zeros(3);
+                    e.put_u32(table.len() as u32);
+                    e.put_u64(0);
+                    e.put_u64(0);
+                }
+                _ => return Err(OfpErr::OFPBRC_BAD_STAT),
+            }
+            rep.push(&e);
+        }
+        Ok(())
+    }
+
+    /// Table features with the name, metadata masks and size; the
+    /// capability properties are not generated yet.
+    fn table_features(&self, rep: &mut Replies) {
+        let mut e = Vec::new();
+        for t in 0..N_TABLES {
+            e.clear();
+            e.put_u16(64);
+            e.put_u8(t);
+            e.put_zeros(5);
+            let mut name = [0u8; 32];
+            let s = format!("table{t}");
+            name[..s.len()].copy_from_slice(s.as_bytes());
+            e.extend_from_slice(&name);
+            e.put_u64(u64::MAX);
+            e.put_u64(u64::MAX);
+            e.put_u32(0);
+            e.put_u32(1_000_000);
+            rep.push(&e);
+        }
+    }
+
+    /// Flows in the text form of `ovs-ofctl dump-flows` (for
+    /// bridge/dump-flows): one line per rule, actions as the daemon
+    /// understands them.
+    pub fn dump_flows_text(&self) -> String {
+        let mut s = String::new();
+        let now = Instant::now();
+        for (t, table) in self.tables.iter().enumerate() {
+            for (m, p, rule) in table.iter() {
+                let d = now.duration_since(rule.created);
+                s.push_str(&format!(
+                    "duration={}.{:03}s, n_packets={}, n_bytes={}, priority={},",
+                    d.as_secs(),
+                    d.subsec_millis(),
+                    rule.packet_count,
+                    rule.byte_count,
+                    p
+                ));
+                if t != 0 {
+                    s.push_str(&format!("table_id={t},"));
+                }
+                s.push_str(&format!("{:?},actions={:?}\n", m, rule.instructions));
+            }
+        }
+        s
+    }
+}
+
+/// Builder of a multipart (stats) reply, split at the message size limit.
+pub struct Replies {
+    version: u8,
+    msg_type: u8,
+    xid: u32,
+    stats_type: u16,
+    hdr_len: usize,
+    nx_subtype: Option<u32>,
+    bodies: Vec<Vec<u8>>,
+    cur: Vec<u8>,
+}
+
+impl Replies {
+    fn new(version: u8, msg_type: u8, xid: u32, stats_type: u16, hdr_len: usize) -> Self {
+        Replies { version, msg_type, xid, stats_type, hdr_len, nx_subtype: None, bodies: Vec::new(), cur: Vec::new() }
+    }
+
+    fn extra(&self) -> usize {
+        match (self.nx_subtype, self.version) {
+            (None, _) => 0,
+            (Some(_), 1) => 12,
+            (Some(_), _) => 8,
+        }
+    }
+
+    fn push(&mut self, entry: &[u8]) {
+        if self.hdr_len + self.extra() + self.cur.len() + entry.len() > MAX_MSG && !self.cur.is_empty() {
+            self.bodies.push(std::mem::take(&mut self.cur));
+        }
+        self.cur.extend_from_slice(entry);
+    }
+
+    fn finish(mut self) -> Vec<Vec<u8>> {
+        self.bodies.push(std::mem::take(&mut self.cur));
+        let n = self.bodies.len();
+        let mut out = Vec::with_capacity(n);
+        for (i, b) in self.bodies.iter().enumerate() {
+            let mut m = start(self.version, self.msg_type, self.xid);
+            m.put_u16(self.stats_type);
+            m.put_u16(if i + 1 < n { 1 } else { 0 });
+            if self.version != 1 {
+                m.put_zeros(4);
+            }
+            if let Some(st) = self.nx_subtype {
+                m.put_u32(NX_VENDOR);
+                m.put_u32(st);
+                if self.version == 1 {
+                    m.put_zeros(4);
+                }
+            }
+            m.extend_from_slice(b);
+            out.push(finish(m));
+        }
+        out
+    }
+}

@@ -6,3 +6,6 @@
 pub mod openflow;
 pub mod classifier;
 pub mod switch;
+pub mod service;
+pub use service::{versions_from_protocols, BridgeConfig, OfprotoService};
+pub use switch::PortInfo;

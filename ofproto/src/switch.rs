@@ -895,7 +895,8 @@ impl Switch {
                 }
                 e.clear();
                 let d = now.duration_since(rule.created);
-                let (dsec, dnsec) = (d.as_secs() as u32, d.subsec_nanos());
+                // Stock reports durations with millisecond resolution.
+                let (dsec, dnsec) = (d.as_secs() as u32, d.subsec_millis() * 1_000_000);
                 let pkts = if rule.flags & 8 != 0 { u64::MAX } else { rule.packet_count };
                 let bytes = if rule.flags & 16 != 0 { u64::MAX } else { rule.byte_count };
                 if nx.is_some() {

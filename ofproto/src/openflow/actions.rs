@@ -379,13 +379,11 @@ fn put_std(out: &mut Vec<u8>, ty: u16, len: u16) {
 fn put_set_field(out: &mut Vec<u8>, version: u8, f: usize, value: u128, mask: u128) {
     let start = out.len();
     put_std(out, 25, 0);
-    let mut m = super::fields::Match::catchall();
     // Aliases are encoded with their own code points.
     let (hdr, width) = match FIELDS[f].headers.iter().find(|h| h.since_of != 0 && h.since_of <= version) {
         Some(h) => (Some(*h), FIELDS[f].width as usize),
         None => (FIELDS[f].headers.first().copied(), FIELDS[f].width as usize),
     };
-    let _ = &mut m;
     if let Some(h) = hdr {
         put_oxm(out, h, width, value, mask);
     }
@@ -486,7 +484,6 @@ pub fn encode(version: u8, actions: &[Action], out: &mut Vec<u8>) {
 fn encode_one(v: u8, a: &Action, out: &mut Vec<u8>) {
     use Action::*;
     let of10 = v == 1;
-    let of11 = v == 2;
     match a {
         Output { port, max_len } => {
             if of10 {

@@ -127,7 +127,7 @@ pub fn encode(m: &Match, out: &mut Vec<u8>) {
     } else {
         0
     };
-    let mut mac = |f: usize, bit: u32, w: &mut u32| -> [u8; 6] {
+    let mac = |f: usize, bit: u32, w: &mut u32| -> [u8; 6] {
         let mut a = [0u8; 6];
         if m.is_set(f) {
             *w &= !bit;

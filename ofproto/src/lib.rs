@@ -3,9 +3,9 @@
 //! See `shared/DESIGN.md`: the OpenFlow wire protocol, the classifier, the
 //! flow tables and connections, and translation into datapath actions.
 
-pub mod openflow;
 pub mod classifier;
-pub mod switch;
+pub mod openflow;
 pub mod service;
+pub mod switch;
 pub use service::{versions_from_protocols, BridgeConfig, OfprotoService};
 pub use switch::PortInfo;

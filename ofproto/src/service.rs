@@ -36,7 +36,10 @@ pub struct BridgeConfig {
 pub fn versions_from_protocols(protocols: &[String]) -> u32 {
     let mut bm = 0;
     for p in protocols {
-        if let Some(n) = p.strip_prefix("OpenFlow1").and_then(|d| d.parse::<u32>().ok()) {
+        if let Some(n) = p
+            .strip_prefix("OpenFlow1")
+            .and_then(|d| d.parse::<u32>().ok())
+        {
             if n <= 5 {
                 bm |= 1 << (n + 1);
             }
@@ -76,7 +79,11 @@ impl OfprotoService {
         let thread = std::thread::Builder::new()
             .name("ofproto".into())
             .spawn(move || EventLoop::new(poll, rx).run())?;
-        Ok(OfprotoService { tx, waker, thread: Some(thread) })
+        Ok(OfprotoService {
+            tx,
+            waker,
+            thread: Some(thread),
+        })
     }
 
     fn send(&self, c: Cmd) {
@@ -90,7 +97,8 @@ impl OfprotoService {
     pub fn add_bridge(&self, cfg: BridgeConfig) -> io::Result<()> {
         let (tx, rx) = channel();
         self.send(Cmd::AddBridge(cfg, tx));
-        rx.recv().unwrap_or_else(|_| Err(io::Error::other("ofproto service stopped")))
+        rx.recv()
+            .unwrap_or_else(|_| Err(io::Error::other("ofproto service stopped")))
     }
 
     /// Removes a bridge, closing its connections and socket.
@@ -173,7 +181,13 @@ struct EventLoop {
 
 impl EventLoop {
     fn new(poll: Poll, rx: Receiver<Cmd>) -> Self {
-        EventLoop { poll, rx, bridges: HashMap::new(), entries: HashMap::new(), next_token: 1 }
+        EventLoop {
+            poll,
+            rx,
+            bridges: HashMap::new(),
+            entries: HashMap::new(),
+            next_token: 1,
+        }
     }
 
     fn token(&mut self) -> Token {
@@ -240,23 +254,37 @@ impl EventLoop {
 
     fn add_bridge(&mut self, cfg: BridgeConfig) -> io::Result<()> {
         if self.bridges.contains_key(&cfg.name) {
-            return Err(io::Error::new(io::ErrorKind::AlreadyExists, "bridge exists"));
+            return Err(io::Error::new(
+                io::ErrorKind::AlreadyExists,
+                "bridge exists",
+            ));
         }
         let _ = std::fs::remove_file(&cfg.mgmt_path);
         let mut l = UnixListener::bind(&cfg.mgmt_path)?;
         let t = self.token();
-        self.poll.registry().register(&mut l, t, Interest::READABLE)?;
+        self.poll
+            .registry()
+            .register(&mut l, t, Interest::READABLE)?;
         self.entries.insert(t, Entry::Listener(l, cfg.name.clone()));
         let mut switch = Switch::new(&cfg.name, cfg.datapath_id);
         if cfg.normal_flow {
             switch.add_normal_flow();
         }
-        self.bridges.insert(cfg.name.clone(), Bridge { switch, cfg, listener: t });
+        self.bridges.insert(
+            cfg.name.clone(),
+            Bridge {
+                switch,
+                cfg,
+                listener: t,
+            },
+        );
         Ok(())
     }
 
     fn remove_bridge(&mut self, name: &str) {
-        let Some(b) = self.bridges.remove(name) else { return };
+        let Some(b) = self.bridges.remove(name) else {
+            return;
+        };
         let conns: Vec<Token> = self
             .entries
             .iter()
@@ -306,7 +334,10 @@ impl EventLoop {
                     return;
                 }
             };
-            let versions = self.bridges.get(&bridge).map_or(ALL_VERSIONS, |b| b.cfg.versions);
+            let versions = self
+                .bridges
+                .get(&bridge)
+                .map_or(ALL_VERSIONS, |b| b.cfg.versions);
             let t = self.token();
             if self
                 .poll
@@ -316,7 +347,13 @@ impl EventLoop {
             {
                 continue;
             }
-            let conn = Conn { stream, bridge, rx: Vec::new(), tx: hello(versions), phase: Phase::Hello };
+            let conn = Conn {
+                stream,
+                bridge,
+                rx: Vec::new(),
+                tx: hello(versions),
+                phase: Phase::Hello,
+            };
             self.entries.insert(t, Entry::Conn(conn));
             if !self.service_conn(t) {
                 if let Some(Entry::Conn(mut c)) = self.entries.remove(&t) {
@@ -328,7 +365,9 @@ impl EventLoop {
 
     /// Reads, handles and writes what a connection has; false to close it.
     fn service_conn(&mut self, t: Token) -> bool {
-        let Some(Entry::Conn(c)) = self.entries.get_mut(&t) else { return false };
+        let Some(Entry::Conn(c)) = self.entries.get_mut(&t) else {
+            return false;
+        };
         let mut eof = false;
         let mut buf = [0u8; 65536];
         loop {
@@ -362,7 +401,9 @@ impl EventLoop {
                 break;
             }
             let msg: Vec<u8> = c.rx.drain(..len).collect();
-            let Some(bridge) = self.bridges.get_mut(&c.bridge) else { return false };
+            let Some(bridge) = self.bridges.get_mut(&c.bridge) else {
+                return false;
+            };
             let versions = bridge.cfg.versions;
             match &mut c.phase {
                 Phase::Hello => {
@@ -381,14 +422,24 @@ impl EventLoop {
                         c.tx.extend_from_slice(&hello_failed(v, &text));
                         c.phase = Phase::Closing;
                     } else {
-                        let v = (1..=6u8).rev().find(|v| common & (1 << v) != 0).unwrap_or(1);
+                        let v = (1..=6u8)
+                            .rev()
+                            .find(|v| common & (1 << v) != 0)
+                            .unwrap_or(1);
                         c.phase = Phase::Connected(ConnState::new(v));
                     }
                 }
                 Phase::Connected(st) => {
-                    let Some(h) = Header::parse(&msg) else { return false };
+                    let Some(h) = Header::parse(&msg) else {
+                        return false;
+                    };
                     if h.version != st.version && !(known_version(h.version) && h.msg_type <= 3) {
-                        c.tx.extend_from_slice(&error_msg(OfpErr::OFPBRC_BAD_VERSION, h.version, h.xid, &msg));
+                        c.tx.extend_from_slice(&error_msg(
+                            OfpErr::OFPBRC_BAD_VERSION,
+                            h.version,
+                            h.xid,
+                            &msg,
+                        ));
                         continue;
                     }
                     for r in bridge.switch.handle(st, &msg) {
@@ -422,7 +473,10 @@ fn known_version(v: u8) -> bool {
 }
 
 fn versions_string(bm: u32) -> String {
-    let vs: Vec<String> = (1..=31u8).filter(|v| bm & (1 << v) != 0).map(|v| format!("version 0x{v:02x}")).collect();
+    let vs: Vec<String> = (1..=31u8)
+        .filter(|v| bm & (1 << v) != 0)
+        .map(|v| format!("version 0x{v:02x}"))
+        .collect();
     vs.join(", ")
 }
 

@@ -69,7 +69,13 @@ pub struct ConnState {
 
 impl ConnState {
     pub fn new(version: u8) -> Self {
-        ConnState { version, nxm: false, table_id_ext: false, packet_in_format: 0, miss_send_len: 0 }
+        ConnState {
+            version,
+            nxm: false,
+            table_id_ext: false,
+            packet_in_format: 0,
+            miss_send_len: 0,
+        }
     }
 }
 
@@ -95,7 +101,12 @@ pub struct Header {
 impl Header {
     pub fn parse(b: &[u8]) -> Option<Header> {
         let mut r = Reader::new(b);
-        Some(Header { version: r.u8()?, msg_type: r.u8()?, length: r.u16()?, xid: r.u32()? })
+        Some(Header {
+            version: r.u8()?,
+            msg_type: r.u8()?,
+            length: r.u16()?,
+            xid: r.u32()?,
+        })
     }
 }
 
@@ -119,7 +130,11 @@ pub fn finish(mut m: Vec<u8>) -> Vec<u8> {
 /// back, as much as fits), in `version` or OpenFlow 1.0 when `version` is
 /// unknown.
 pub fn error_msg(err: OfpErr, version: u8, xid: u32, request: &[u8]) -> Vec<u8> {
-    let v = if (1..=6).contains(&version) { version } else { 1 };
+    let v = if (1..=6).contains(&version) {
+        version
+    } else {
+        1
+    };
     let (vendor, ty, code) = triplet(err, v)
         .or_else(|| triplet(OfpErr::NXBRC_UNENCODABLE_ERROR, v))
         .unwrap_or((0, 1, 0));
@@ -146,7 +161,10 @@ pub fn error_msg(err: OfpErr, version: u8, xid: u32, request: &[u8]) -> Vec<u8> 
 /// The HELLO a switch sends: the highest allowed version in the header
 /// and a version bitmap element.
 pub fn hello(allowed: u32) -> Vec<u8> {
-    let top = (1..=6u8).rev().find(|v| allowed & (1 << v) != 0).unwrap_or(1);
+    let top = (1..=6u8)
+        .rev()
+        .find(|v| allowed & (1 << v) != 0)
+        .unwrap_or(1);
     let mut m = start(top, 0, 0);
     m.put_u16(1);
     m.put_u16(8);
@@ -230,6 +248,37 @@ impl Filter<'_> {
     }
 }
 
+/// Whether a match only admits packets with a VLAN tag.
+fn has_vlan(m: &Match) -> bool {
+    let (v, mk) = m.get(crate::openflow::fields::id::VLAN_TCI);
+    v as u16 & mk as u16 & crate::openflow::fields::VLAN_CFI != 0
+}
+
+/// Rewrites OpenFlow 1.0 transport-port actions as Set-Field on the
+/// protocol the match selects, the way they are then encoded in 1.2+.
+fn l4_to_set_field(m: &Match, acts: &mut [actions::Action]) {
+    use crate::openflow::fields::id;
+    let (src, dst) = match m.nw_proto() {
+        6 => (id::TCP_SRC, id::TCP_DST),
+        17 => (id::UDP_SRC, id::UDP_DST),
+        132 => (id::SCTP_SRC, id::SCTP_DST),
+        _ => return,
+    };
+    for a in acts.iter_mut() {
+        let (f, p) = match a {
+            actions::Action::SetL4Src(p) => (src, *p),
+            actions::Action::SetL4Dst(p) => (dst, *p),
+            _ => continue,
+        };
+        *a = actions::Action::SetField {
+            field: f,
+            value: p as u128,
+            mask: 0xffff,
+            raw: actions::SetFieldRaw::SetField,
+        };
+    }
+}
+
 fn pad8(n: usize) -> usize {
     (n + 7) / 8 * 8
 }
@@ -256,7 +305,10 @@ impl Switch {
             importance: 0,
             flags: 0,
             instructions: Instructions {
-                apply: vec![actions::Action::Output { port: port::NORMAL, max_len: 0 }],
+                apply: vec![actions::Action::Output {
+                    port: port::NORMAL,
+                    max_len: 0,
+                }],
                 ..Default::default()
             },
             created: now,
@@ -271,7 +323,9 @@ impl Switch {
     /// Handles one complete message from a connected peer. Returns the
     /// replies; an `Err` becomes an OFPT_ERROR echoing the request.
     pub fn handle(&mut self, conn: &mut ConnState, msg: &[u8]) -> Vec<Vec<u8>> {
-        let Some(h) = Header::parse(msg) else { return Vec::new() };
+        let Some(h) = Header::parse(msg) else {
+            return Vec::new();
+        };
         match self.dispatch(conn, h, msg) {
             Ok(r) => r,
             Err(e) => vec![error_msg(e, h.version, h.xid, msg)],
@@ -409,7 +463,14 @@ impl Switch {
             out.extend_from_slice(&name);
             out.put_u32(p.config);
             out.put_u32(p.state);
-            for f in [p.curr, p.advertised, p.supported, p.peer, p.curr_speed, p.max_speed] {
+            for f in [
+                p.curr,
+                p.advertised,
+                p.supported,
+                p.peer,
+                p.curr_speed,
+                p.max_speed,
+            ] {
                 out.put_u32(f);
             }
         } else {
@@ -424,7 +485,14 @@ impl Switch {
             out.put_u16(0);
             out.put_u16(32);
             out.put_zeros(4);
-            for f in [p.curr, p.advertised, p.supported, p.peer, p.curr_speed, p.max_speed] {
+            for f in [
+                p.curr,
+                p.advertised,
+                p.supported,
+                p.peer,
+                p.curr_speed,
+                p.max_speed,
+            ] {
                 out.put_u32(f);
             }
         }
@@ -448,7 +516,8 @@ impl Switch {
         let caps: u32 = match v {
             1 => 0x1 | 0x2 | 0x4 | 0x40 | 0x80,
             2 => 0x1 | 0x2 | 0x4 | 0x8 | 0x40 | 0x80,
-            _ => 0x1 | 0x2 | 0x4 | 0x8 | 0x40,
+            3 | 4 => 0x1 | 0x2 | 0x4 | 0x8 | 0x40,
+            _ => 0x1 | 0x2 | 0x4 | 0x8 | 0x40 | 0x200,
         };
         m.put_u32(caps);
         m.put_u32(if v == 1 { 0xfff } else { 0 });
@@ -501,9 +570,17 @@ impl Switch {
                 table_id,
                 idle,
                 hard,
-                importance: if v >= 5 && command == 0 { importance } else { 0 },
+                importance: if v >= 5 && command == 0 {
+                    importance
+                } else {
+                    0
+                },
                 out_port,
-                out_group: if command == 3 || command == 4 { out_group } else { OFPG_ANY },
+                out_group: if command == 3 || command == 4 {
+                    out_group
+                } else {
+                    OFPG_ANY
+                },
                 flags: 0,
                 ins: Instructions::default(),
                 may_add: false,
@@ -544,7 +621,8 @@ impl Switch {
                     return Err(OfpErr::OFPBMC_BAD_LEN);
                 }
                 m = nxm::decode(&mut r, match_len, true, Some(&mut ck))?;
-                r.skip(pad8(match_len) - match_len).ok_or(OfpErr::OFPBMC_BAD_LEN)?;
+                r.skip(pad8(match_len) - match_len)
+                    .ok_or(OfpErr::OFPBMC_BAD_LEN)?;
                 if command & 0xff == 0 && ck.1 != 0 {
                     return Err(OfpErr::NXBRC_NXM_INVALID);
                 }
@@ -561,7 +639,10 @@ impl Switch {
             if command > 4 {
                 return Err(OfpErr::OFPFMFC_BAD_COMMAND);
             }
-            let ins = Instructions { apply: actions::decode(1, r.rest())?, ..Default::default() };
+            let ins = Instructions {
+                apply: actions::decode(1, r.rest())?,
+                ..Default::default()
+            };
             fm = FlowMod {
                 m,
                 priority,
@@ -603,7 +684,26 @@ impl Switch {
                 OfpErr::OFPFMFC_TABLE_FULL
             });
         }
-        fm.flags = raw_flags & 0x1b;
+        // No groups exist yet, so every group action names a missing one.
+        let uses_group = |a: &actions::Action| matches!(a, actions::Action::Group(_));
+        if fm
+            .ins
+            .apply
+            .iter()
+            .chain(fm.ins.write.iter().flatten())
+            .any(uses_group)
+        {
+            return Err(OfpErr::OFPBAC_BAD_OUT_GROUP);
+        }
+        l4_to_set_field(&fm.m, &mut fm.ins.apply);
+        if let Some(w) = fm.ins.write.as_mut() {
+            l4_to_set_field(&fm.m, w);
+        }
+        fm.flags = raw_flags & 0x1f & !4 | if v >= 3 { raw_flags & 4 } else { 0 };
+        // In OpenFlow 1.0 and 1.1 "add" always resets the counters.
+        if v <= 2 && fm.command == 0 {
+            fm.flags |= 4;
+        }
         if let Some(t) = fm.ins.goto_table {
             let cur = if fm.table_id == 0xff { 0 } else { fm.table_id };
             if t <= cur || t >= N_TABLES {
@@ -698,7 +798,11 @@ impl Switch {
     }
 
     /// Rules selected by `f`, loosely or (with a priority) strictly.
-    fn collect(&self, f: &Filter<'_>, strict: Option<u32>) -> Result<Vec<(usize, Match, u32)>, OfpErr> {
+    fn collect(
+        &self,
+        f: &Filter<'_>,
+        strict: Option<u32>,
+    ) -> Result<Vec<(usize, Match, u32)>, OfpErr> {
         let mut out = Vec::new();
         for t in self.tables_for(f.table_id)? {
             if let Some(p) = strict {
@@ -719,7 +823,11 @@ impl Switch {
     }
 
     fn add_flow(&mut self, fm: &FlowMod, _: Option<()>) -> Result<(), OfpErr> {
-        let t = if fm.table_id == 0xff { 0 } else { fm.table_id as usize };
+        let t = if fm.table_id == 0xff {
+            0
+        } else {
+            fm.table_id as usize
+        };
         let table = &mut self.tables[t];
         let prio = fm.priority as u32;
         if fm.flags & 2 != 0 {
@@ -814,7 +922,14 @@ impl Switch {
                     }
                     m = self.pull_oxm_match(&mut br)?;
                 }
-                let f = Filter { m: &m, table_id, out_port, out_group, cookie, cookie_mask };
+                let f = Filter {
+                    m: &m,
+                    table_id,
+                    out_port,
+                    out_group,
+                    cookie,
+                    cookie_mask,
+                };
                 if ty == 1 {
                     self.flow_stats(&f, v, None, &mut rep)?;
                 } else {
@@ -833,10 +948,21 @@ impl Switch {
                 }
                 self.table_features(&mut rep);
             }
-            13 if v >= 4 => {
-                let mut br = Reader::new(body);
-                let p = br.u32().ok_or(OfpErr::OFPBRC_BAD_LEN)?;
-                let want = port_from_of11(p).ok_or(OfpErr::OFPBRC_BAD_PORT)?;
+            13 => {
+                // Only OpenFlow 1.5 names a port; earlier requests are empty.
+                let want = if v >= 6 {
+                    let mut br = Reader::new(body);
+                    let p = br.u32().ok_or(OfpErr::OFPBRC_BAD_LEN)?;
+                    if br.len() != 4 {
+                        return Err(OfpErr::OFPBRC_BAD_LEN);
+                    }
+                    port_from_of11(p).ok_or(OfpErr::OFPBRC_BAD_PORT)?
+                } else {
+                    if !body.is_empty() {
+                        return Err(OfpErr::OFPBRC_BAD_LEN);
+                    }
+                    port::NONE
+                };
                 let mut out = Vec::new();
                 for pi in self.sorted_ports() {
                     if want == port::NONE || want == pi.ofp_port {
@@ -876,7 +1002,14 @@ impl Switch {
         let mut ck = (0u64, 0u64);
         let m = nxm::decode(&mut r, match_len, true, Some(&mut ck))?;
         rep.nx_subtype = Some(subtype);
-        let f = Filter { m: &m, table_id, out_port, out_group: OFPG_ANY, cookie: ck.0, cookie_mask: ck.1 };
+        let f = Filter {
+            m: &m,
+            table_id,
+            out_port,
+            out_group: OFPG_ANY,
+            cookie: ck.0,
+            cookie_mask: ck.1,
+        };
         if subtype == 0 {
             self.flow_stats(&f, h.version, Some(()), &mut rep)?;
         } else {
@@ -885,7 +1018,13 @@ impl Switch {
         Ok(rep.finish())
     }
 
-    fn flow_stats(&self, f: &Filter<'_>, v: u8, nx: Option<()>, rep: &mut Replies) -> Result<(), OfpErr> {
+    fn flow_stats(
+        &self,
+        f: &Filter<'_>,
+        v: u8,
+        nx: Option<()>,
+        rep: &mut Replies,
+    ) -> Result<(), OfpErr> {
         let now = Instant::now();
         let mut e = Vec::new();
         for t in self.tables_for(f.table_id)? {
@@ -897,8 +1036,16 @@ impl Switch {
                 let d = now.duration_since(rule.created);
                 // Stock reports durations with millisecond resolution.
                 let (dsec, dnsec) = (d.as_secs() as u32, d.subsec_millis() * 1_000_000);
-                let pkts = if rule.flags & 8 != 0 { u64::MAX } else { rule.packet_count };
-                let bytes = if rule.flags & 16 != 0 { u64::MAX } else { rule.byte_count };
+                let pkts = if rule.flags & 8 != 0 {
+                    u64::MAX
+                } else {
+                    rule.packet_count
+                };
+                let bytes = if rule.flags & 16 != 0 {
+                    u64::MAX
+                } else {
+                    rule.byte_count
+                };
                 if nx.is_some() {
                     e.put_u16(0);
                     e.put_u8(t as u8);
@@ -913,7 +1060,11 @@ impl Switch {
                     let idle_age = now.duration_since(rule.used).as_secs();
                     let hard_age = now.duration_since(rule.modified).as_secs();
                     e.put_u16((idle_age + 1).min(65535) as u16);
-                    e.put_u16(if rule.modified != rule.created { (hard_age + 1).min(65535) as u16 } else { 0 });
+                    e.put_u16(if rule.modified != rule.created {
+                        (hard_age + 1).min(65535) as u16
+                    } else {
+                        0
+                    });
                     e.put_u64(rule.cookie);
                     e.put_u64(pkts);
                     e.put_u64(bytes);
@@ -922,7 +1073,7 @@ impl Switch {
                     let ml = e.len() - start;
                     e.set_u16(ml_at, ml as u16);
                     e.pad_to(8);
-                    actions::encode_instructions(1, &rule.instructions, &mut e);
+                    actions::encode_instructions(1, &rule.instructions, has_vlan(&m), &mut e);
                 } else if v == 1 {
                     e.put_u16(0);
                     e.put_u8(t as u8);
@@ -937,7 +1088,7 @@ impl Switch {
                     e.put_u64(rule.cookie);
                     e.put_u64(pkts);
                     e.put_u64(bytes);
-                    actions::encode(1, &rule.instructions.apply, &mut e);
+                    actions::encode(1, &rule.instructions.apply, has_vlan(&m), &mut e);
                 } else {
                     e.put_u16(0);
                     e.put_u8(t as u8);
@@ -960,7 +1111,7 @@ impl Switch {
                     let mlen = e.len() - mstart;
                     e.set_u16(mstart + 2, mlen as u16);
                     e.pad_to(8);
-                    actions::encode_instructions(v, &rule.instructions, &mut e);
+                    actions::encode_instructions(v, &rule.instructions, has_vlan(&m), &mut e);
                 }
                 let len = e.len() as u16;
                 e.set_u16(0, len);
@@ -1002,10 +1153,8 @@ impl Switch {
                 1 => {
                     e.put_u8(t as u8);
                     e.put_zeros(3);
-                    let mut name = [0u8; 32];
-                    let s = format!("table{t}");
-                    name[..s.len()].copy_from_slice(s.as_bytes());
-                    e.extend_from_slice(&name);
+                    // Tables have no names unless configured.
+                    e.put_zeros(32);
                     e.put_u32(ofp10::W_ALL);
                     e.put_u32(1_000_000);
                     e.put_u32(table.len() as u32);
@@ -1026,23 +1175,68 @@ impl Switch {
         Ok(())
     }
 
-    /// Table features with the name, metadata masks and size; the
-    /// capability properties are not generated yet.
+    /// Table features: name (none), metadata masks, size and the eight
+    /// properties ovs-ofctl requires (instructions, next tables, actions,
+    /// match, wildcards and set-field fields).
     fn table_features(&self, rep: &mut Replies) {
+        use crate::openflow::fields::{FIELDS, N_FIELDS};
+        let oxm_ids = |pred: &dyn Fn(usize) -> bool| -> Vec<u8> {
+            let mut b = Vec::new();
+            for f in (0..N_FIELDS).filter(|&f| pred(f)) {
+                if let Some(h) = FIELDS[f].headers.first() {
+                    let len = FIELDS[f].width as u32 + if h.class == 0xffff { 4 } else { 0 };
+                    b.put_u32((h.class as u32) << 16 | (h.field as u32) << 9 | len);
+                    if h.class == 0xffff {
+                        b.put_u32(h.exp);
+                    }
+                }
+            }
+            b
+        };
+        let matchable = oxm_ids(&|_| true);
+        let wildcards = oxm_ids(&|f| FIELDS[f].maskable);
+        let settable = oxm_ids(&|f| !FIELDS[f].read_only);
+        let mut acts = Vec::new();
+        for t in [0u16, 22, 25, 18, 17, 23, 24, 15, 16, 19, 20, 21] {
+            acts.put_u16(t);
+            acts.put_u16(4);
+        }
+        let prop = |e: &mut Vec<u8>, ty: u16, body: &[u8]| {
+            e.put_u16(ty);
+            e.put_u16(4 + body.len() as u16);
+            e.extend_from_slice(body);
+            e.pad_to(8);
+        };
         let mut e = Vec::new();
         for t in 0..N_TABLES {
             e.clear();
-            e.put_u16(64);
+            e.put_u16(0);
             e.put_u8(t);
             e.put_zeros(5);
-            let mut name = [0u8; 32];
-            let s = format!("table{t}");
-            name[..s.len()].copy_from_slice(s.as_bytes());
-            e.extend_from_slice(&name);
+            e.put_zeros(32);
             e.put_u64(u64::MAX);
             e.put_u64(u64::MAX);
             e.put_u32(0);
             e.put_u32(1_000_000);
+            let mut ins = Vec::new();
+            for i in [6u16, 4, 5, 3, 2, 1] {
+                if i == 1 && t + 1 >= N_TABLES {
+                    continue;
+                }
+                ins.put_u16(i);
+                ins.put_u16(4);
+            }
+            prop(&mut e, 0, &ins);
+            let next: Vec<u8> = (t + 1..N_TABLES).collect();
+            prop(&mut e, 2, &next);
+            prop(&mut e, 4, &acts);
+            prop(&mut e, 6, &acts);
+            prop(&mut e, 8, &matchable);
+            prop(&mut e, 10, &wildcards);
+            prop(&mut e, 12, &settable);
+            prop(&mut e, 14, &settable);
+            let len = e.len() as u16;
+            e.set_u16(0, len);
             rep.push(&e);
         }
     }
@@ -1088,7 +1282,16 @@ pub struct Replies {
 
 impl Replies {
     fn new(version: u8, msg_type: u8, xid: u32, stats_type: u16, hdr_len: usize) -> Self {
-        Replies { version, msg_type, xid, stats_type, hdr_len, nx_subtype: None, bodies: Vec::new(), cur: Vec::new() }
+        Replies {
+            version,
+            msg_type,
+            xid,
+            stats_type,
+            hdr_len,
+            nx_subtype: None,
+            bodies: Vec::new(),
+            cur: Vec::new(),
+        }
     }
 
     fn extra(&self) -> usize {
@@ -1100,7 +1303,9 @@ impl Replies {
     }
 
     fn push(&mut self, entry: &[u8]) {
-        if self.hdr_len + self.extra() + self.cur.len() + entry.len() > MAX_MSG && !self.cur.is_empty() {
+        if self.hdr_len + self.extra() + self.cur.len() + entry.len() > MAX_MSG
+            && !self.cur.is_empty()
+        {
             self.bodies.push(std::mem::take(&mut self.cur));
         }
         self.cur.extend_from_slice(entry);

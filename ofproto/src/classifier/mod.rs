@@ -26,7 +26,10 @@ pub struct Classifier<T> {
 
 impl<T> Default for Classifier<T> {
     fn default() -> Self {
-        Classifier { subtables: Vec::new(), n_rules: 0 }
+        Classifier {
+            subtables: Vec::new(),
+            n_rules: 0,
+        }
     }
 }
 
@@ -70,7 +73,10 @@ impl<T> Classifier<T> {
         if let Some(slot) = bucket.iter_mut().find(|(p, _)| *p == priority) {
             return Some(std::mem::replace(&mut slot.1, rule));
         }
-        let at = bucket.iter().position(|(p, _)| *p < priority).unwrap_or(bucket.len());
+        let at = bucket
+            .iter()
+            .position(|(p, _)| *p < priority)
+            .unwrap_or(bucket.len());
         bucket.insert(at, (priority, rule));
         st.n_rules += 1;
         st.max_priority = st.max_priority.max(priority);
@@ -80,7 +86,8 @@ impl<T> Classifier<T> {
     }
 
     fn sort_subtables(&mut self) {
-        self.subtables.sort_by(|a, b| b.max_priority.cmp(&a.max_priority));
+        self.subtables
+            .sort_by(|a, b| b.max_priority.cmp(&a.max_priority));
     }
 
     pub fn find_exact(&self, m: &Match, priority: u32) -> Option<&T> {
@@ -124,7 +131,16 @@ impl<T> Classifier<T> {
     pub fn iter(&self) -> impl Iterator<Item = (Match, u32, &T)> + '_ {
         self.subtables.iter().flat_map(|st| {
             st.buckets.iter().flat_map(move |(k, rules)| {
-                rules.iter().map(move |(p, r)| (Match { key: **k, mask: *st.mask }, *p, r))
+                rules.iter().map(move |(p, r)| {
+                    (
+                        Match {
+                            key: **k,
+                            mask: *st.mask,
+                        },
+                        *p,
+                        r,
+                    )
+                })
             })
         })
     }
@@ -152,7 +168,10 @@ impl<T> Classifier<T> {
                 }
             }
         }
-        Lookup { rule: best.map(|(_, r)| r), wildcards: wc }
+        Lookup {
+            rule: best.map(|(_, r)| r),
+            wildcards: wc,
+        }
     }
 }
 

@@ -36,8 +36,14 @@ pub enum SetFieldRaw {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Action {
-    Output { port: u16, max_len: u16 },
-    Enqueue { port: u16, queue: u32 },
+    Output {
+        port: u16,
+        max_len: u16,
+    },
+    Enqueue {
+        port: u16,
+        queue: u32,
+    },
     SetVlanVid(u16),
     SetVlanPcp(u8),
     StripVlan,
@@ -63,9 +69,17 @@ pub enum Action {
     PopMpls(u16),
     SetQueue(u32),
     Group(u32),
-    SetField { field: usize, value: u128, mask: u128, raw: SetFieldRaw },
+    SetField {
+        field: usize,
+        value: u128,
+        mask: u128,
+        raw: SetFieldRaw,
+    },
     /// A Nicira extension action, as its complete wire bytes.
-    Nx { subtype: u16, bytes: Vec<u8> },
+    Nx {
+        subtype: u16,
+        bytes: Vec<u8>,
+    },
 }
 
 /// The instructions of a rule (OpenFlow 1.1+); in OpenFlow 1.0 only
@@ -157,7 +171,10 @@ fn decode_one(version: u8, ty: u16, a: &[u8]) -> Result<Action, OfpErr> {
                 let mut r = need(a, 8)?;
                 let p = r.u16().ok_or_else(bad)?;
                 let max_len = r.u16().ok_or_else(bad)?;
-                Output { port: check_out_port(p)?, max_len }
+                Output {
+                    port: check_out_port(p)?,
+                    max_len,
+                }
             }
             1 => {
                 let vid = need(a, 8)?.u16().ok_or_else(bad)?;
@@ -210,7 +227,10 @@ fn decode_one(version: u8, ty: u16, a: &[u8]) -> Result<Action, OfpErr> {
             let p = r.u32().ok_or_else(bad)?;
             let max_len = r.u16().ok_or_else(bad)?;
             let p = port_from_of11(p).ok_or(OfpErr::OFPBAC_BAD_OUT_PORT)?;
-            Output { port: check_out_port(p)?, max_len }
+            Output {
+                port: check_out_port(p)?,
+                max_len,
+            }
         }
         1 if version == 2 => SetVlanVid(need(a, 8)?.u16().ok_or_else(bad)? & 0xfff),
         2 if version == 2 => SetVlanPcp(need(a, 8)?.u8().ok_or_else(bad)? & 7),
@@ -282,7 +302,11 @@ fn pull_oxm(r: &mut Reader<'_>, may_mask: bool) -> Result<(usize, u128, u128, us
     let f = by_header(class, exp, field, width).ok_or(OfpErr::OFPBAC_BAD_SET_TYPE)?;
     let payload = r.bytes(length).ok_or(OfpErr::OFPBAC_BAD_SET_LEN)?;
     let value = be_to_u128(payload.get(..width).ok_or(OfpErr::OFPBAC_BAD_SET_LEN)?);
-    let full = if width >= 16 { u128::MAX } else { (1u128 << (width * 8)) - 1 };
+    let full = if width >= 16 {
+        u128::MAX
+    } else {
+        (1u128 << (width * 8)) - 1
+    };
     let mask = if hasmask {
         if !may_mask {
             return Err(OfpErr::OFPBAC_BAD_SET_MASK);
@@ -305,14 +329,23 @@ fn decode_set_field(version: u8, a: &[u8]) -> Result<Action, OfpErr> {
     if f == id::IN_PORT_OXM || def.read_only {
         return Err(OfpErr::OFPBAC_BAD_SET_ARGUMENT);
     }
-    let bits = if f == id::VLAN_VID { 13 } else { def.bits as u32 };
+    let bits = if f == id::VLAN_VID {
+        13
+    } else {
+        def.bits as u32
+    };
     if bits < 128 && value >> bits != 0 {
         return Err(OfpErr::OFPBAC_BAD_SET_ARGUMENT);
     }
     if f == id::VLAN_VID && (value & 0x1000 == 0 || mask & 0x1000 == 0) {
         return Err(OfpErr::OFPBAC_BAD_SET_ARGUMENT);
     }
-    Ok(Action::SetField { field: f, value: value & mask, mask, raw: SetFieldRaw::SetField })
+    Ok(Action::SetField {
+        field: f,
+        value: value & mask,
+        mask,
+        raw: SetFieldRaw::SetField,
+    })
 }
 
 fn decode_vendor(version: u8, a: &[u8]) -> Result<Action, OfpErr> {
@@ -346,11 +379,20 @@ fn decode_vendor(version: u8, a: &[u8]) -> Result<Action, OfpErr> {
             if nbits < 64 && value >> nbits != 0 {
                 return Err(OfpErr::OFPBAC_BAD_ARGUMENT);
             }
-            let fmask = if nbits >= 128 { u128::MAX } else { (1u128 << nbits) - 1 } << ofs;
+            let fmask = if nbits >= 128 {
+                u128::MAX
+            } else {
+                (1u128 << nbits) - 1
+            } << ofs;
             if FIELDS[f].read_only {
                 return Err(OfpErr::OFPBAC_BAD_SET_ARGUMENT);
             }
-            SetField { field: f, value: (value as u128) << ofs, mask: fmask, raw: SetFieldRaw::RegLoad }
+            SetField {
+                field: f,
+                value: (value as u128) << ofs,
+                mask: fmask,
+                raw: SetFieldRaw::RegLoad,
+            }
         }
         33 => {
             let mut rr = Reader::new(a.get(10..).ok_or_else(bad)?);
@@ -361,12 +403,20 @@ fn decode_vendor(version: u8, a: &[u8]) -> Result<Action, OfpErr> {
             if FIELDS[f].read_only {
                 return Err(OfpErr::OFPBAC_BAD_SET_ARGUMENT);
             }
-            SetField { field: f, value: value & mask, mask, raw: SetFieldRaw::RegLoad2 }
+            SetField {
+                field: f,
+                value: value & mask,
+                mask,
+                raw: SetFieldRaw::RegLoad2,
+            }
         }
         18 if version == 1 => DecTtl,
         4 if version == 1 => SetQueue(r.u32().ok_or_else(bad)?),
         40 if version == 1 => Group(r.u32().ok_or_else(bad)?),
-        _ if NX_PASSTHROUGH.contains(&subtype) => Nx { subtype, bytes: a.to_vec() },
+        _ if NX_PASSTHROUGH.contains(&subtype) => Nx {
+            subtype,
+            bytes: a.to_vec(),
+        },
         _ => return Err(OfpErr::OFPBAC_BAD_VENDOR_TYPE),
     })
 }
@@ -380,7 +430,11 @@ fn put_set_field(out: &mut Vec<u8>, version: u8, f: usize, value: u128, mask: u1
     let start = out.len();
     put_std(out, 25, 0);
     // Aliases are encoded with their own code points.
-    let (hdr, width) = match FIELDS[f].headers.iter().find(|h| h.since_of != 0 && h.since_of <= version) {
+    let (hdr, width) = match FIELDS[f]
+        .headers
+        .iter()
+        .find(|h| h.since_of != 0 && h.since_of <= version)
+    {
         Some(h) => (Some(*h), FIELDS[f].width as usize),
         None => (FIELDS[f].headers.first().copied(), FIELDS[f].width as usize),
     };
@@ -393,7 +447,11 @@ fn put_set_field(out: &mut Vec<u8>, version: u8, f: usize, value: u128, mask: u1
 }
 
 fn put_oxm(out: &mut Vec<u8>, h: super::fields::Hdr, width: usize, v: u128, mk: u128) {
-    let full = if width >= 16 { u128::MAX } else { (1u128 << (width * 8)) - 1 };
+    let full = if width >= 16 {
+        u128::MAX
+    } else {
+        (1u128 << (width * 8)) - 1
+    };
     let masked = mk != full;
     let exp_len = if h.class == 0xffff { 4 } else { 0 };
     let len = exp_len + if masked { 2 * width } else { width };
@@ -414,11 +472,23 @@ fn put_nx_header(out: &mut Vec<u8>, len: u16, subtype: u16) {
 }
 
 fn put_reg_load(out: &mut Vec<u8>, f: usize, value: u128, mask: u128) {
-    let Some(h) = FIELDS[f].headers.iter().find(|h| h.class <= 1).copied() else {
+    let hs = FIELDS[f].headers;
+    let Some(h) = hs
+        .iter()
+        .find(|h| h.class <= 1)
+        .or(hs.iter().find(|h| h.class != 0xffff))
+        .copied()
+    else {
         put_reg_load2(out, f, value, mask);
         return;
     };
     let width = FIELDS[f].width as u32;
+    let bits = FIELDS[f].bits as u32;
+    let mask = if bits >= 128 {
+        mask
+    } else {
+        mask & ((1u128 << bits) - 1)
+    };
     // One reg_load per contiguous run of 1-bits in the mask.
     let mut ofs = 0u32;
     while ofs < width * 8 {
@@ -433,7 +503,12 @@ fn put_reg_load(out: &mut Vec<u8>, f: usize, value: u128, mask: u128) {
         put_nx_header(out, 24, 7);
         out.put_u16(((ofs as u16) << 6) | (n as u16 - 1));
         out.put_u32((h.class as u32) << 16 | (h.field as u32) << 9 | width);
-        let seg = (value >> ofs) & if n >= 128 { u128::MAX } else { (1u128 << n) - 1 };
+        let seg = (value >> ofs)
+            & if n >= 128 {
+                u128::MAX
+            } else {
+                (1u128 << n) - 1
+            };
         out.put_u64(seg as u64);
         ofs += n;
     }
@@ -442,7 +517,12 @@ fn put_reg_load(out: &mut Vec<u8>, f: usize, value: u128, mask: u128) {
 fn put_reg_load2(out: &mut Vec<u8>, f: usize, value: u128, mask: u128) {
     let start = out.len();
     put_nx_header(out, 0, 33);
-    let h = FIELDS[f].headers.iter().find(|h| h.class <= 1).or(FIELDS[f].headers.first()).copied();
+    let h = FIELDS[f]
+        .headers
+        .iter()
+        .find(|h| h.class <= 1)
+        .or(FIELDS[f].headers.first())
+        .copied();
     if let Some(h) = h {
         put_oxm(out, h, FIELDS[f].width as usize, value, mask);
     }
@@ -475,8 +555,16 @@ fn put_mac_action(out: &mut Vec<u8>, ty: u16, m: &[u8; 6]) {
 }
 
 /// Encodes `actions` for OpenFlow wire `version`.
-pub fn encode(version: u8, actions: &[Action], out: &mut Vec<u8>) {
+/// `flow_has_vlan` tells whether the rule's match requires a VLAN tag:
+/// without one, OpenFlow 1.0's set-vlan actions imply pushing a tag.
+pub fn encode(version: u8, actions: &[Action], flow_has_vlan: bool, out: &mut Vec<u8>) {
     for a in actions {
+        if version >= 2
+            && !flow_has_vlan
+            && matches!(a, Action::SetVlanVid(_) | Action::SetVlanPcp(_))
+        {
+            put_u16_action(out, 17, 0x8100);
+        }
         encode_one(version, a, out);
     }
 }
@@ -505,7 +593,14 @@ fn encode_one(v: u8, a: &Action, out: &mut Vec<u8>) {
                 out.put_u32(*queue);
             } else {
                 put_u32_action(out, 21, *queue);
-                encode_one(v, &Output { port: *port, max_len: 0 }, out);
+                encode_one(
+                    v,
+                    &Output {
+                        port: *port,
+                        max_len: 0,
+                    },
+                    out,
+                );
                 put_nx_header(out, 16, 5);
                 out.put_zeros(6);
             }
@@ -528,7 +623,21 @@ fn encode_one(v: u8, a: &Action, out: &mut Vec<u8>) {
         SetEthSrc(m) | SetEthDst(m) => {
             let src = matches!(a, SetEthSrc(_));
             if v <= 2 {
-                put_mac_action(out, if of10 { if src { 4 } else { 5 } } else if src { 3 } else { 4 }, m);
+                put_mac_action(
+                    out,
+                    if of10 {
+                        if src {
+                            4
+                        } else {
+                            5
+                        }
+                    } else if src {
+                        3
+                    } else {
+                        4
+                    },
+                    m,
+                );
             } else {
                 let f = if src { id::ETH_SRC } else { id::ETH_DST };
                 put_set_field(out, v, f, be_to_u128(m), 0xffff_ffff_ffff);
@@ -537,7 +646,21 @@ fn encode_one(v: u8, a: &Action, out: &mut Vec<u8>) {
         SetIpv4Src(x) | SetIpv4Dst(x) => {
             let src = matches!(a, SetIpv4Src(_));
             if v <= 2 {
-                put_u32_action(out, if of10 { if src { 6 } else { 7 } } else if src { 5 } else { 6 }, *x);
+                put_u32_action(
+                    out,
+                    if of10 {
+                        if src {
+                            6
+                        } else {
+                            7
+                        }
+                    } else if src {
+                        5
+                    } else {
+                        6
+                    },
+                    *x,
+                );
             } else {
                 let f = if src { id::IP_SRC } else { id::IP_DST };
                 put_set_field(out, v, f, *x as u128, 0xffff_ffff);
@@ -637,7 +760,12 @@ fn encode_one(v: u8, a: &Action, out: &mut Vec<u8>) {
                 put_u32_action(out, 22, *g);
             }
         }
-        SetField { field, value, mask, raw } => encode_set_field(v, *field, *value, *mask, *raw, out),
+        SetField {
+            field,
+            value,
+            mask,
+            raw,
+        } => encode_set_field(v, *field, *value, *mask, *raw, out),
         Nx { bytes, .. } => out.extend_from_slice(bytes),
     }
 }
@@ -757,9 +885,9 @@ pub fn decode_instructions(version: u8, data: &[u8]) -> Result<Instructions, Ofp
 
 /// Encodes instructions for `version` (OpenFlow 1.0: a plain action list,
 /// with write_metadata and goto_table as Nicira actions).
-pub fn encode_instructions(version: u8, ins: &Instructions, out: &mut Vec<u8>) {
+pub fn encode_instructions(version: u8, ins: &Instructions, has_vlan: bool, out: &mut Vec<u8>) {
     if version == 1 {
-        encode(1, &ins.apply, out);
+        encode(1, &ins.apply, has_vlan, out);
         if let Some((md, mask)) = ins.write_metadata {
             put_nx_header(out, 32, 22);
             out.put_zeros(6);
@@ -784,7 +912,7 @@ pub fn encode_instructions(version: u8, ins: &Instructions, out: &mut Vec<u8>) {
         let start = out.len();
         put_std(out, 4, 0);
         out.put_zeros(4);
-        encode(version, &ins.apply, out);
+        encode(version, &ins.apply, has_vlan, out);
         let len = (out.len() - start) as u16;
         out.set_u16(start + 2, len);
     }
@@ -796,7 +924,7 @@ pub fn encode_instructions(version: u8, ins: &Instructions, out: &mut Vec<u8>) {
         let start = out.len();
         put_std(out, 3, 0);
         out.put_zeros(4);
-        encode(version, w, out);
+        encode(version, w, has_vlan, out);
         let len = (out.len() - start) as u16;
         out.set_u16(start + 2, len);
     }

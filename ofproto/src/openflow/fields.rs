@@ -128,7 +128,10 @@ pub struct Match {
 
 impl Default for Match {
     fn default() -> Self {
-        Match { key: [0; KEY_LEN], mask: [0; KEY_LEN] }
+        Match {
+            key: [0; KEY_LEN],
+            mask: [0; KEY_LEN],
+        }
     }
 }
 
@@ -204,7 +207,11 @@ impl Match {
 
     pub fn set_exact(&mut self, f: usize, value: u128) {
         let bits = FIELDS[f].width as u32 * 8;
-        let all = if bits >= 128 { u128::MAX } else { (1u128 << bits) - 1 };
+        let all = if bits >= 128 {
+            u128::MAX
+        } else {
+            (1u128 << bits) - 1
+        };
         self.set(f, value, all);
     }
 

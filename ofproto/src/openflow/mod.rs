@@ -1,10 +1,10 @@
 //! The OpenFlow wire protocol, versions 1.0 to 1.5 plus the Nicira
 //! extensions that ovs-ofctl uses.
 
+pub mod actions;
 pub mod error_table;
 pub mod field_table;
 pub mod fields;
-pub mod wire;
 pub mod nxm;
-pub mod actions;
 pub mod ofp10;
+pub mod wire;

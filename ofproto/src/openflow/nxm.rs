@@ -72,7 +72,11 @@ pub fn decode(
             }
         };
         let v = be_to_u128(value);
-        let mk = if hasmask { be_to_u128(mask) } else { bits_mask(width as u32 * 8) };
+        let mk = if hasmask {
+            be_to_u128(mask)
+        } else {
+            bits_mask(width as u32 * 8)
+        };
         if hasmask && v & !mk != 0 {
             return Err(OfpErr::OFPBMC_BAD_WILDCARDS);
         }
@@ -162,7 +166,10 @@ pub fn set_field(m: &mut Match, f: usize, v: u128, mk: u128) -> Result<(), OfpEr
                     if tm & 0x1fff != 0 {
                         return dup;
                     }
-                    ((tv & !0x1fff) | (v & mk & 0x1fff), (tm & !0x1fff) | (mk & 0x1fff))
+                    (
+                        (tv & !0x1fff) | (v & mk & 0x1fff),
+                        (tm & !0x1fff) | (mk & 0x1fff),
+                    )
                 }
                 id::DL_VLAN => {
                     if tm & 0x0fff != 0 {
@@ -193,6 +200,8 @@ pub fn set_field(m: &mut Match, f: usize, v: u128, mk: u128) -> Result<(), OfpEr
             if m.is_set(f) {
                 return dup;
             }
+            // nw_tos holds only the DSCP bits.
+            let mk = if f == id::NW_TOS && mk != 0 { 0xfc } else { mk };
             m.set(f, v, mk);
         }
     }
@@ -273,6 +282,12 @@ pub fn encode(m: &Match, oxm_version: Option<u8>, out: &mut Vec<u8>) {
             }
         }
         if let Some(h) = header_for(f, oxm_version) {
+            // Fields that cannot be masked are always sent exact.
+            let mk = if FIELDS[f].maskable {
+                mk
+            } else {
+                bits_mask(width as u32 * 8)
+            };
             put_entry(out, h, width, v, mk);
         }
     }

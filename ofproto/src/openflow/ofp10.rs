@@ -80,7 +80,11 @@ pub fn decode(r: &mut Reader<'_>) -> Option<(Match, bool)> {
     let src_mask = prefix_mask((w >> W_NW_SRC_SHIFT) & 0x3f);
     let dst_mask = prefix_mask((w >> W_NW_DST_SHIFT) & 0x3f);
     if is_ip || is_arp {
-        let (s, d) = if is_ip { (id::IP_SRC, id::IP_DST) } else { (id::ARP_SPA, id::ARP_TPA) };
+        let (s, d) = if is_ip {
+            (id::IP_SRC, id::IP_DST)
+        } else {
+            (id::ARP_SPA, id::ARP_TPA)
+        };
         if src_mask != 0 {
             m.set(s, nw_src as u128, src_mask as u128);
         }
@@ -106,10 +110,16 @@ pub fn decode(r: &mut Reader<'_>) -> Option<(Match, bool)> {
             };
             if let (Some(s), Some(d)) = (s, d) {
                 if w & W_TP_SRC == 0 {
-                    m.set_exact(s, if nw_proto == 1 { tp_src & 0xff } else { tp_src } as u128);
+                    m.set_exact(
+                        s,
+                        if nw_proto == 1 { tp_src & 0xff } else { tp_src } as u128,
+                    );
                 }
                 if w & W_TP_DST == 0 {
-                    m.set_exact(d, if nw_proto == 1 { tp_dst & 0xff } else { tp_dst } as u128);
+                    m.set_exact(
+                        d,
+                        if nw_proto == 1 { tp_dst & 0xff } else { tp_dst } as u128,
+                    );
                 }
             }
         }

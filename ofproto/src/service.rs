@@ -307,16 +307,17 @@ impl EventLoop {
     }
 
     fn ready(&mut self, t: Token) {
-        match self.entries.get_mut(&t) {
-            Some(Entry::Listener(..)) => self.accept(t),
-            Some(Entry::Conn(_)) => {
-                if !self.service_conn(t) {
-                    if let Some(Entry::Conn(mut c)) = self.entries.remove(&t) {
-                        let _ = self.poll.registry().deregister(&mut c.stream);
-                    }
-                }
+        let is_listener = match self.entries.get(&t) {
+            Some(Entry::Listener(..)) => true,
+            Some(Entry::Conn(_)) => false,
+            None => return,
+        };
+        if is_listener {
+            self.accept(t);
+        } else if !self.service_conn(t) {
+            if let Some(Entry::Conn(mut c)) = self.entries.remove(&t) {
+                let _ = self.poll.registry().deregister(&mut c.stream);
             }
-            None => {}
         }
     }
 

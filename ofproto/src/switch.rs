@@ -280,7 +280,7 @@ fn l4_to_set_field(m: &Match, acts: &mut [actions::Action]) {
 }
 
 fn pad8(n: usize) -> usize {
-    (n + 7) / 8 * 8
+    n.div_ceil(8) * 8
 }
 
 impl Switch {
@@ -766,9 +766,7 @@ impl Switch {
                     if let Some(rule) = self.tables[t].find_exact_mut(&m, p) {
                         rule.instructions = fm.ins.clone();
                         if let Some(c) = fm.new_cookie {
-                            if fm.cookie_mask == 0 || true {
-                                rule.cookie = c;
-                            }
+                            rule.cookie = c;
                         }
                         rule.modified = now;
                         if fm.flags & 4 != 0 {

@@ -87,7 +87,7 @@ impl<T> Classifier<T> {
 
     fn sort_subtables(&mut self) {
         self.subtables
-            .sort_by(|a, b| b.max_priority.cmp(&a.max_priority));
+            .sort_by_key(|s| std::cmp::Reverse(s.max_priority));
     }
 
     pub fn find_exact(&self, m: &Match, priority: u32) -> Option<&T> {
@@ -162,7 +162,7 @@ impl<T> Classifier<T> {
             }
             if let Some(b) = st.buckets.get(&masked) {
                 if let Some((p, r)) = b.first() {
-                    if best.map_or(true, |(bp, _)| *p > bp) {
+                    if best.is_none_or(|(bp, _)| *p > bp) {
                         best = Some((*p, r));
                     }
                 }

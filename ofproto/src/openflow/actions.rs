@@ -130,7 +130,7 @@ pub fn decode(version: u8, data: &[u8]) -> Result<Vec<Action>, OfpErr> {
     while !r.is_empty() {
         let ty = r.peek_u16(0).ok_or(OfpErr::OFPBAC_BAD_LEN)?;
         let len = r.peek_u16(2).ok_or(OfpErr::OFPBAC_BAD_LEN)? as usize;
-        if len < 8 || len % 8 != 0 || len > r.len() {
+        if len < 8 || !len.is_multiple_of(8) || len > r.len() {
             return Err(OfpErr::OFPBAC_BAD_LEN);
         }
         let a = r.bytes(len).ok_or(OfpErr::OFPBAC_BAD_LEN)?;
@@ -825,7 +825,7 @@ pub fn decode_instructions(version: u8, data: &[u8]) -> Result<Instructions, Ofp
     while !r.is_empty() {
         let ty = r.peek_u16(0).ok_or(OfpErr::OFPBIC_BAD_LEN)?;
         let len = r.peek_u16(2).ok_or(OfpErr::OFPBIC_BAD_LEN)? as usize;
-        if len < 8 || len % 8 != 0 || len > r.len() {
+        if len < 8 || !len.is_multiple_of(8) || len > r.len() {
             return Err(OfpErr::OFPBIC_BAD_LEN);
         }
         let body = r.bytes(len).ok_or(OfpErr::OFPBIC_BAD_LEN)?;

@@ -67,7 +67,7 @@ pub fn decode(
             Target::Cookie
         } else {
             match by_header(class, exp, field, width) {
-                Some(f) if !(hasmask && length % 2 != 0) => Target::Field(f),
+                Some(f) if !hasmask || length.is_multiple_of(2) => Target::Field(f),
                 _ => return Err(OfpErr::OFPBMC_BAD_FIELD),
             }
         };

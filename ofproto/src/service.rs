@@ -473,12 +473,23 @@ fn known_version(v: u8) -> bool {
     (1..=6).contains(&v)
 }
 
+/// A version bitmap as stock's negotiation failure message words it.
 fn versions_string(bm: u32) -> String {
-    let vs: Vec<String> = (1..=31u8)
-        .filter(|v| bm & (1 << v) != 0)
-        .map(|v| format!("version 0x{v:02x}"))
-        .collect();
-    vs.join(", ")
+    if bm == 0 {
+        return "no versions".into();
+    }
+    let top = 31 - bm.leading_zeros();
+    if bm.is_power_of_two() {
+        format!("version 0x{top:02x}")
+    } else if ((bm >> 1) + 1).is_power_of_two() {
+        format!("version 0x{top:02x} and earlier")
+    } else {
+        let vs: Vec<String> = (0..32u32)
+            .filter(|v| bm & (1 << v) != 0)
+            .map(|v| format!("0x{v:02x}"))
+            .collect();
+        format!("versions {}", vs.join(", "))
+    }
 }
 
 /// OFPET_HELLO_FAILED / OFPHFC_INCOMPATIBLE with an explanation.

@@ -531,6 +531,15 @@ impl Switch {
 
     fn decode_flow_mod(&self, conn: &ConnState, h: Header, msg: &[u8]) -> Result<FlowMod, OfpErr> {
         let v = h.version;
+        // Each flow_mod form is a fixed part and then 8-byte units.
+        let fixed = match (h.msg_type, v) {
+            (14, 1) => 72,
+            (14, _) => 56,
+            _ => 48,
+        };
+        if msg.len() < fixed || !(msg.len() - fixed).is_multiple_of(8) {
+            return Err(OfpErr::OFPBRC_BAD_LEN);
+        }
         let len_err = OfpErr::OFPBRC_BAD_LEN;
         let mut r = Reader::new(msg.get(8..).unwrap_or(&[]));
         let mut fm;
@@ -716,6 +725,11 @@ impl Switch {
     fn pull_oxm_match(&self, r: &mut Reader<'_>) -> Result<Match, OfpErr> {
         let ty = r.u16().ok_or(OfpErr::OFPBMC_BAD_LEN)?;
         let len = r.u16().ok_or(OfpErr::OFPBMC_BAD_LEN)? as usize;
+        // The OpenFlow 1.1 fixed match (type 0) must be 88 bytes; it is
+        // not decoded yet.
+        if ty == 0 && len != 88 {
+            return Err(OfpErr::OFPBMC_BAD_LEN);
+        }
         if ty != 1 {
             return Err(OfpErr::OFPBMC_BAD_TYPE);
         }
@@ -738,6 +752,10 @@ impl Switch {
     }
 
     fn flow_mod(&mut self, fm: FlowMod) -> Result<(), OfpErr> {
+        // Table 254 exists but is hidden and read-only, as in stock.
+        if fm.table_id == N_TABLES {
+            return Err(OfpErr::OFPBRC_EPERM);
+        }
         if fm.table_id != 0xff && fm.table_id >= N_TABLES {
             return Err(OfpErr::OFPBRC_BAD_TABLE_ID);
         }

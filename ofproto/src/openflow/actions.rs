@@ -125,6 +125,9 @@ fn mac(b: &[u8]) -> [u8; 6] {
 
 /// Decodes an action list of OpenFlow wire `version`.
 pub fn decode(version: u8, data: &[u8]) -> Result<Vec<Action>, OfpErr> {
+    if !data.len().is_multiple_of(8) {
+        return Err(OfpErr::OFPBRC_BAD_LEN);
+    }
     let mut r = Reader::new(data);
     let mut out = Vec::new();
     while !r.is_empty() {
@@ -299,7 +302,19 @@ fn pull_oxm(r: &mut Reader<'_>, may_mask: bool) -> Result<(usize, u128, u128, us
         length = length.checked_sub(4).ok_or(OfpErr::OFPBAC_BAD_SET_LEN)?;
     }
     let width = if hasmask { length / 2 } else { length };
-    let f = by_header(class, exp, field, width).ok_or(OfpErr::OFPBAC_BAD_SET_TYPE)?;
+    let Some(f) = by_header(class, exp, field, width) else {
+        // A known field with the wrong length is a length error.
+        let known = FIELDS.iter().any(|d| {
+            d.headers
+                .iter()
+                .any(|h| h.class == class && h.field == field && (class != 0xffff || h.exp == exp))
+        });
+        return Err(if known {
+            OfpErr::OFPBAC_BAD_SET_LEN
+        } else {
+            OfpErr::OFPBAC_BAD_SET_TYPE
+        });
+    };
     let payload = r.bytes(length).ok_or(OfpErr::OFPBAC_BAD_SET_LEN)?;
     let value = be_to_u128(payload.get(..width).ok_or(OfpErr::OFPBAC_BAD_SET_LEN)?);
     let full = if width >= 16 {
@@ -819,6 +834,9 @@ fn encode_set_field(v: u8, f: usize, value: u128, mask: u128, raw: SetFieldRaw, 
 
 /// Decodes OpenFlow 1.1+ instructions.
 pub fn decode_instructions(version: u8, data: &[u8]) -> Result<Instructions, OfpErr> {
+    if !data.len().is_multiple_of(8) {
+        return Err(OfpErr::OFPBIC_BAD_LEN);
+    }
     let mut r = Reader::new(data);
     let mut ins = Instructions::default();
     let mut seen = [false; 7];

@@ -63,6 +63,10 @@ pub fn decode(
         } else {
             (payload, &[][..])
         };
+        // tun_metadata0..63: none is mapped to a TLV option yet.
+        if class == 1 && (40..=103).contains(&field) {
+            return Err(OfpErr::NXFMFC_INVALID_TLV_FIELD);
+        }
         let target = if class == COOKIE_CLASS && field == COOKIE_FIELD && width == 8 {
             Target::Cookie
         } else {

@@ -123,7 +123,7 @@ fn bridge_lifecycle_through_ovs_ofctl() {
     let (ok, out) = ofctl(&["del-flows", &target]);
     assert!(ok, "{out}");
     let (_, dump) = ofctl(&["--no-stats", "dump-flows", &target]);
-    assert_eq!(dump.lines().count(), 1, "{dump}");
+    assert!(!dump.contains("actions="), "{dump}");
 
     svc.remove_bridge("brx");
     assert!(svc.list_bridges().is_empty());

@@ -279,6 +279,44 @@ fn l4_to_set_field(m: &Match, acts: &mut [actions::Action]) {
     }
 }
 
+/// OpenFlow 1.5 statistics (OXS): a 4-byte header, then the entries that
+/// are known (an all-ones counter means unknown and is left out), padded
+/// to 8 bytes.
+fn put_oxs(
+    e: &mut Vec<u8>,
+    duration: Option<u64>,
+    idle: Option<u64>,
+    pkts: u64,
+    bytes: u64,
+    flows: Option<u32>,
+) {
+    let start = e.len();
+    e.put_u32(0);
+    let put64 = |e: &mut Vec<u8>, field: u32, v: u64| {
+        e.put_u32(0x8002 << 16 | field << 9 | 8);
+        e.put_u64(v);
+    };
+    if let Some(d) = duration {
+        put64(e, 0, d);
+    }
+    if let Some(i) = idle {
+        put64(e, 1, i);
+    }
+    if pkts != u64::MAX {
+        put64(e, 4, pkts);
+    }
+    if bytes != u64::MAX {
+        put64(e, 5, bytes);
+    }
+    if let Some(n) = flows {
+        e.put_u32(0x8002 << 16 | 3 << 9 | 4);
+        e.put_u32(n);
+    }
+    let len = (e.len() - start) as u16;
+    e.set_u16(start + 2, len);
+    e.pad_to(8);
+}
+
 fn pad8(n: usize) -> usize {
     n.div_ceil(8) * 8
 }
@@ -1105,6 +1143,39 @@ impl Switch {
                     e.put_u64(pkts);
                     e.put_u64(bytes);
                     actions::encode(1, &rule.instructions.apply, has_vlan(&m), &mut e);
+                } else if v >= 6 {
+                    // OpenFlow 1.5: a flow description, the match, then
+                    // the statistics as OXS entries.
+                    e.put_u16(0);
+                    e.put_u16(0);
+                    e.put_u8(t as u8);
+                    e.put_u8(0);
+                    e.put_u16(p as u16);
+                    e.put_u16(rule.idle_timeout);
+                    e.put_u16(rule.hard_timeout);
+                    e.put_u16(rule.flags);
+                    e.put_u16(rule.importance);
+                    e.put_u64(rule.cookie);
+                    let mstart = e.len();
+                    e.put_u16(1);
+                    e.put_u16(0);
+                    nxm::encode(&m, Some(v), &mut e);
+                    let mlen = e.len() - mstart;
+                    e.set_u16(mstart + 2, mlen as u16);
+                    e.pad_to(8);
+                    let idle = now
+                        .duration_since(rule.used)
+                        .as_secs()
+                        .min(u32::MAX as u64 - 1);
+                    put_oxs(
+                        &mut e,
+                        Some(((dsec as u64) << 32) | dnsec as u64),
+                        Some(idle << 32),
+                        pkts,
+                        bytes,
+                        None,
+                    );
+                    actions::encode_instructions(v, &rule.instructions, has_vlan(&m), &mut e);
                 } else {
                     e.put_u16(0);
                     e.put_u8(t as u8);
@@ -1153,10 +1224,14 @@ impl Switch {
             }
         }
         let mut e = Vec::new();
-        e.put_u64(pkts);
-        e.put_u64(bytes);
-        e.put_u32(n);
-        e.put_zeros(4);
+        if rep.version >= 6 {
+            put_oxs(&mut e, None, None, pkts, bytes, Some(n));
+        } else {
+            e.put_u64(pkts);
+            e.put_u64(bytes);
+            e.put_u32(n);
+            e.put_zeros(4);
+        }
         rep.push(&e);
         Ok(())
     }

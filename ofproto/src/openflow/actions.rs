@@ -75,6 +75,15 @@ pub enum Action {
         mask: u128,
         raw: SetFieldRaw,
     },
+    /// Copies `n_bits` from `src` at `src_ofs` to `dst` at `dst_ofs`
+    /// (NXAST_REG_MOVE; OpenFlow 1.5 copy-field).
+    Move {
+        src: usize,
+        dst: usize,
+        src_ofs: u16,
+        dst_ofs: u16,
+        n_bits: u16,
+    },
     /// A Nicira extension action, as its complete wire bytes.
     Nx {
         subtype: u16,
@@ -113,8 +122,8 @@ impl Instructions {
 /// Nicira subtypes that are kept as wire bytes: their encoding is the same
 /// in every OpenFlow version.
 const NX_PASSTHROUGH: &[u16] = &[
-    1, 2, 5, 6, 8, 9, 10, 12, 13, 14, 15, 16, 17, 19, 20, 21, 22, 27, 28, 29, 32, 34, 35, 36, 37,
-    38, 39, 41, 42, 43, 44, 45, 46, 47, 48, 49, 50, 254, 255,
+    1, 2, 5, 8, 9, 10, 12, 13, 14, 15, 16, 17, 19, 20, 21, 22, 27, 28, 29, 32, 34, 35, 36, 37, 38,
+    39, 41, 42, 43, 44, 45, 46, 47, 48, 49, 50, 254, 255,
 ];
 
 fn mac(b: &[u8]) -> [u8; 6] {
@@ -281,6 +290,16 @@ fn decode_one(version: u8, ty: u16, a: &[u8]) -> Result<Action, OfpErr> {
             DecTtl
         }
         25 if version >= 3 => decode_set_field(version, a)?,
+        28 if version >= 6 => {
+            let mut r = Reader::new(a.get(4..).ok_or_else(bad)?);
+            let n_bits = r.u16().ok_or_else(bad)?;
+            let src_ofs = r.u16().ok_or_else(bad)?;
+            let dst_ofs = r.u16().ok_or_else(bad)?;
+            r.skip(2).ok_or_else(bad)?;
+            let src = pull_field_id(&mut r)?;
+            let dst = pull_field_id(&mut r)?;
+            check_move(src, dst, src_ofs, dst_ofs, n_bits)?
+        }
         _ => return Err(OfpErr::OFPBAC_BAD_TYPE),
     })
 }
@@ -331,6 +350,70 @@ fn pull_oxm(r: &mut Reader<'_>, may_mask: bool) -> Result<(usize, u128, u128, us
         full
     };
     Ok((f, value, mask, width))
+}
+
+/// An OXM/NXM header without a value (as in move actions).
+fn pull_field_id(r: &mut Reader<'_>) -> Result<usize, OfpErr> {
+    let header = r.u32().ok_or(OfpErr::OFPBAC_BAD_LEN)?;
+    let class = (header >> 16) as u16;
+    let mut len = (header & 0xff) as usize;
+    let mut exp = 0;
+    if class == 0xffff {
+        exp = r.u32().ok_or(OfpErr::OFPBAC_BAD_LEN)?;
+        len = len.saturating_sub(4);
+    }
+    if header & 0x100 != 0 {
+        len /= 2;
+    }
+    by_header(class, exp, ((header >> 9) & 0x7f) as u8, len).ok_or(OfpErr::OFPBAC_BAD_SET_TYPE)
+}
+
+fn check_move(
+    src: usize,
+    dst: usize,
+    src_ofs: u16,
+    dst_ofs: u16,
+    n_bits: u16,
+) -> Result<Action, OfpErr> {
+    let sw = FIELDS[src].width as u32 * 8;
+    let dw = FIELDS[dst].width as u32 * 8;
+    if n_bits == 0 || src_ofs as u32 + n_bits as u32 > sw || dst_ofs as u32 + n_bits as u32 > dw {
+        return Err(OfpErr::OFPBAC_BAD_SET_ARGUMENT);
+    }
+    if FIELDS[dst].read_only {
+        return Err(OfpErr::OFPBAC_BAD_SET_ARGUMENT);
+    }
+    Ok(Action::Move {
+        src,
+        dst,
+        src_ofs,
+        dst_ofs,
+        n_bits,
+    })
+}
+
+/// The header of field `f` with no value: NXM when `oxm_version` is None.
+fn put_field_id(out: &mut Vec<u8>, f: usize, oxm_version: Option<u8>) {
+    let hs = FIELDS[f].headers;
+    let h = match oxm_version {
+        Some(v) => hs
+            .iter()
+            .find(|h| h.since_of != 0 && h.since_of <= v)
+            .or(hs.iter().find(|h| h.class <= 1)),
+        None => hs
+            .iter()
+            .find(|h| h.class <= 1)
+            .or(hs.iter().find(|h| h.class != 0xffff)),
+    }
+    .or(hs.first())
+    .copied();
+    if let Some(h) = h {
+        let len = FIELDS[f].width as u32 + if h.class == 0xffff { 4 } else { 0 };
+        out.put_u32((h.class as u32) << 16 | (h.field as u32) << 9 | len);
+        if h.class == 0xffff {
+            out.put_u32(h.exp);
+        }
+    }
 }
 
 fn decode_set_field(version: u8, a: &[u8]) -> Result<Action, OfpErr> {
@@ -424,6 +507,17 @@ fn decode_vendor(version: u8, a: &[u8]) -> Result<Action, OfpErr> {
                 mask,
                 raw: SetFieldRaw::RegLoad2,
             }
+        }
+        6 if version <= 5 => {
+            if a.len() != 24 {
+                return Err(OfpErr::OFPBAC_BAD_LEN);
+            }
+            let n_bits = r.u16().ok_or_else(bad)?;
+            let src_ofs = r.u16().ok_or_else(bad)?;
+            let dst_ofs = r.u16().ok_or_else(bad)?;
+            let src = pull_field_id(&mut r)?;
+            let dst = pull_field_id(&mut r)?;
+            check_move(src, dst, src_ofs, dst_ofs, n_bits)?
         }
         18 if version == 1 => DecTtl,
         4 if version == 1 => SetQueue(r.u32().ok_or_else(bad)?),
@@ -781,6 +875,34 @@ fn encode_one(v: u8, a: &Action, out: &mut Vec<u8>) {
             mask,
             raw,
         } => encode_set_field(v, *field, *value, *mask, *raw, out),
+        Move {
+            src,
+            dst,
+            src_ofs,
+            dst_ofs,
+            n_bits,
+        } => {
+            let start = out.len();
+            if v >= 6 {
+                put_std(out, 28, 0);
+                out.put_u16(*n_bits);
+                out.put_u16(*src_ofs);
+                out.put_u16(*dst_ofs);
+                out.put_zeros(2);
+                put_field_id(out, *src, Some(v));
+                put_field_id(out, *dst, Some(v));
+            } else {
+                put_nx_header(out, 0, 6);
+                out.put_u16(*n_bits);
+                out.put_u16(*src_ofs);
+                out.put_u16(*dst_ofs);
+                put_field_id(out, *src, None);
+                put_field_id(out, *dst, None);
+            }
+            out.pad_to(8);
+            let len = (out.len() - start) as u16;
+            out.set_u16(start + 2, len);
+        }
         Nx { bytes, .. } => out.extend_from_slice(bytes),
     }
 }

@@ -6,7 +6,7 @@ use crate::openflow::actions::{self, port, Instructions};
 use crate::openflow::error_table::{triplet, OfpErr};
 use crate::openflow::fields::{port_from_of11, port_to_of11, Match};
 use crate::openflow::wire::{Put, Reader};
-use crate::openflow::{nxm, ofp10};
+use crate::openflow::{nxm, ofp10, ofp11};
 use std::time::Instant;
 
 /// Number of flow tables, as stock Open vSwitch advertises (0..=253).
@@ -595,12 +595,11 @@ impl Switch {
             let out_group = r.u32().ok_or(len_err)?;
             raw_flags = r.u16().ok_or(len_err)?;
             let importance = r.u16().ok_or(len_err)?;
-            if v < 3 {
-                return Err(OfpErr::OFPBRC_BAD_VERSION);
-            }
             let m = self.pull_oxm_match(&mut r)?;
-            let add_like = command == 0;
-            if table_id == 0xff && command != 3 && command != 4 {
+            // OpenFlow 1.1 modify without a cookie mask sets the cookie.
+            let add_like =
+                command == 0 || (v == 2 && (command == 1 || command == 2) && cookie_mask == 0);
+            if table_id == 0xff && (v == 2 || (command != 3 && command != 4)) {
                 return Err(OfpErr::OFPFMFC_BAD_TABLE_ID);
             }
             let out_port = port_from_of11(out_port).ok_or(OfpErr::OFPBRC_BAD_PORT)?;
@@ -763,10 +762,12 @@ impl Switch {
     fn pull_oxm_match(&self, r: &mut Reader<'_>) -> Result<Match, OfpErr> {
         let ty = r.u16().ok_or(OfpErr::OFPBMC_BAD_LEN)?;
         let len = r.u16().ok_or(OfpErr::OFPBMC_BAD_LEN)? as usize;
-        // The OpenFlow 1.1 fixed match (type 0) must be 88 bytes; it is
-        // not decoded yet.
-        if ty == 0 && len != 88 {
-            return Err(OfpErr::OFPBMC_BAD_LEN);
+        // Type 0: OpenFlow 1.1's fixed "standard" match.
+        if ty == 0 {
+            if len != ofp11::LEN || r.len() + 4 < ofp11::LEN {
+                return Err(OfpErr::OFPBMC_BAD_LEN);
+            }
+            return ofp11::decode(r);
         }
         if ty != 1 {
             return Err(OfpErr::OFPBMC_BAD_TYPE);
@@ -971,9 +972,6 @@ impl Switch {
                     br.skip(4).ok_or(e)?;
                     cookie = br.u64().ok_or(e)?;
                     cookie_mask = br.u64().ok_or(e)?;
-                    if v < 3 {
-                        return Err(OfpErr::OFPBRC_BAD_VERSION);
-                    }
                     m = self.pull_oxm_match(&mut br)?;
                 }
                 let f = Filter {
@@ -1191,6 +1189,7 @@ impl Switch {
                     e.put_u64(rule.cookie);
                     e.put_u64(pkts);
                     e.put_u64(bytes);
+                    // Stock answers with OXM even in OpenFlow 1.1.
                     let mstart = e.len();
                     e.put_u16(1);
                     e.put_u16(0);
@@ -1247,6 +1246,42 @@ impl Switch {
                     // Tables have no names unless configured.
                     e.put_zeros(32);
                     e.put_u32(ofp10::W_ALL);
+                    e.put_u32(1_000_000);
+                    e.put_u32(table.len() as u32);
+                    e.put_u64(0);
+                    e.put_u64(0);
+                }
+                2 | 3 => {
+                    e.put_u8(t as u8);
+                    e.put_zeros(7);
+                    e.put_zeros(32);
+                    // Goto-table is offered by every table but the last.
+                    let ins: u32 = if (t as u8) + 1 < N_TABLES { 0x3e } else { 0x3c };
+                    if v == 2 {
+                        // ofp11_table_stats: OFPFMF11 match/wildcard bits
+                        // and OpenFlow 1.1 action bits (no copy-TTL).
+                        e.put_u32(0xfbff);
+                        e.put_u32(0xfbff);
+                        e.put_u32(ins);
+                        e.put_u32(0x01ff_e7ff);
+                        e.put_u32(0x01ff_e7ff);
+                    } else {
+                        // ofp12_table_stats: OXM field bits.
+                        // Every OXM basic field up to mpls_tc (35) but
+                        // in_phy_port (1).
+                        let matchable: u64 = ((1u64 << 36) - 1) & !(1 << 1);
+                        let settable = matchable & !(1 << 5) & !(1 << 10);
+                        e.put_u64(matchable);
+                        e.put_u64(matchable);
+                        e.put_u32(0x03ff_e001);
+                        e.put_u32(0x03ff_e001);
+                        e.put_u64(settable);
+                        e.put_u64(settable);
+                        e.put_u64(u64::MAX);
+                        e.put_u64(u64::MAX);
+                        e.put_u32(ins);
+                    }
+                    e.put_u32(0);
                     e.put_u32(1_000_000);
                     e.put_u32(table.len() as u32);
                     e.put_u64(0);

@@ -7,4 +7,5 @@ pub mod field_table;
 pub mod fields;
 pub mod nxm;
 pub mod ofp10;
+pub mod ofp11;
 pub mod wire;

@@ -5,8 +5,10 @@ use crate::classifier::Classifier;
 use crate::openflow::actions::{self, port, Instructions};
 use crate::openflow::error_table::{triplet, OfpErr};
 use crate::openflow::fields::{port_from_of11, port_to_of11, Match};
+use crate::openflow::groups::{self, Group};
 use crate::openflow::wire::{Put, Reader};
 use crate::openflow::{nxm, ofp10, ofp11};
+use std::collections::BTreeMap;
 use std::time::Instant;
 
 /// Number of flow tables, as stock Open vSwitch advertises (0..=253).
@@ -87,6 +89,8 @@ pub struct Switch {
     pub tables: Vec<Classifier<Rule>>,
     /// OFPC_FRAG_* handling set by SET_CONFIG.
     pub frag_flags: u16,
+    /// The group table, by group id, with each group's creation time.
+    pub groups: BTreeMap<u32, (Group, Instant)>,
 }
 
 /// A message header.
@@ -329,6 +333,7 @@ impl Switch {
             ports: Vec::new(),
             tables: (0..N_TABLES).map(|_| Classifier::default()).collect(),
             frag_flags: 0,
+            groups: BTreeMap::new(),
         }
     }
 
@@ -413,6 +418,11 @@ impl Switch {
             14 => {
                 let fm = self.decode_flow_mod(conn, h, msg)?;
                 self.flow_mod(fm)?;
+                Ok(vec![])
+            }
+            15 if !of10 => {
+                let gm = groups::decode_mod(v, body)?;
+                self.group_mod(gm)?;
                 Ok(vec![])
             }
             16 if of10 => self.stats(conn, h, msg),
@@ -730,14 +740,14 @@ impl Switch {
                 OfpErr::OFPFMFC_TABLE_FULL
             });
         }
-        // No groups exist yet, so every group action names a missing one.
-        let uses_group = |a: &actions::Action| matches!(a, actions::Action::Group(_));
+        // Group actions must name existing groups.
+        let missing_group = |a: &actions::Action| matches!(a, actions::Action::Group(g) if !self.groups.contains_key(g));
         if fm
             .ins
             .apply
             .iter()
             .chain(fm.ins.write.iter().flatten())
-            .any(uses_group)
+            .any(missing_group)
         {
             return Err(OfpErr::OFPBAC_BAD_OUT_GROUP);
         }
@@ -850,6 +860,112 @@ impl Switch {
                 Ok(())
             }
         }
+    }
+
+    /// Number of rules whose actions name group `g`.
+    fn group_refs(&self, g: u32) -> u32 {
+        self.tables
+            .iter()
+            .map(|t| {
+                t.iter()
+                    .filter(|(_, _, r)| r.instructions.outputs_to_group(g))
+                    .count() as u32
+            })
+            .sum()
+    }
+
+    fn group_mod(&mut self, gm: groups::GroupMod) -> Result<(), OfpErr> {
+        let id = gm.group.id;
+        let check = |g: &Group| -> Result<(), OfpErr> {
+            if g.id > groups::MAX_ID {
+                return Err(OfpErr::OFPGMFC_INVALID_GROUP);
+            }
+            if g.group_type > 3 {
+                return Err(OfpErr::OFPGMFC_BAD_TYPE);
+            }
+            Ok(())
+        };
+        let now = Instant::now();
+        match gm.command {
+            0 => {
+                check(&gm.group)?;
+                if self.groups.contains_key(&id) {
+                    return Err(OfpErr::OFPGMFC_GROUP_EXISTS);
+                }
+                self.groups.insert(id, (gm.group, now));
+            }
+            1 | 0x8000 => {
+                check(&gm.group)?;
+                let created = match self.groups.get(&id) {
+                    Some((_, c)) => *c,
+                    None if gm.command == 0x8000 => now,
+                    None => return Err(OfpErr::OFPGMFC_UNKNOWN_GROUP),
+                };
+                self.groups.insert(id, (gm.group, created));
+            }
+            2 => {
+                let ids: Vec<u32> = if id == groups::ALL {
+                    self.groups.keys().copied().collect()
+                } else {
+                    vec![id]
+                };
+                for g in ids {
+                    if self.groups.remove(&g).is_some() {
+                        // Rules that use a deleted group go with it.
+                        for t in 0..self.tables.len() {
+                            let doomed: Vec<(Match, u32)> = self.tables[t]
+                                .iter()
+                                .filter(|(_, _, r)| r.instructions.outputs_to_group(g))
+                                .map(|(m, p, _)| (m, p))
+                                .collect();
+                            for (m, p) in doomed {
+                                self.tables[t].remove(&m, p);
+                            }
+                        }
+                    }
+                }
+            }
+            3 | 5 => {
+                let Some((old, _)) = self.groups.get_mut(&id) else {
+                    return Err(OfpErr::OFPGMFC_UNKNOWN_GROUP);
+                };
+                const FIRST: u32 = 0xffff_fffd;
+                const LAST: u32 = 0xffff_fffe;
+                let pos = |b: &[groups::Bucket], which: u32| match which {
+                    FIRST => Some(0),
+                    LAST => Some(b.len()),
+                    id => b.iter().position(|x| x.id == id),
+                };
+                if gm.command == 3 {
+                    if gm
+                        .group
+                        .buckets
+                        .iter()
+                        .any(|nb| old.buckets.iter().any(|b| b.id == nb.id))
+                    {
+                        return Err(OfpErr::OFPGMFC_BUCKET_EXISTS);
+                    }
+                    let at = pos(&old.buckets, gm.command_bucket_id)
+                        .ok_or(OfpErr::OFPGMFC_UNKNOWN_BUCKET)?;
+                    for (i, b) in gm.group.buckets.into_iter().enumerate() {
+                        old.buckets.insert(at + i, b);
+                    }
+                } else if gm.command_bucket_id == groups::ANY {
+                    old.buckets.clear();
+                } else {
+                    let at = match gm.command_bucket_id {
+                        FIRST if !old.buckets.is_empty() => 0,
+                        LAST if !old.buckets.is_empty() => old.buckets.len() - 1,
+                        which => pos(&old.buckets, which)
+                            .filter(|&i| i < old.buckets.len())
+                            .ok_or(OfpErr::OFPGMFC_UNKNOWN_BUCKET)?,
+                    };
+                    old.buckets.remove(at);
+                }
+            }
+            _ => return Err(OfpErr::OFPGMFC_BAD_COMMAND),
+        }
+        Ok(())
     }
 
     /// Rules selected by `f`, loosely or (with a priority) strictly.
@@ -1024,6 +1140,44 @@ impl Switch {
                     }
                 }
             }
+            6 | 7 if v >= 2 => {
+                let want = if ty == 7 && v < 6 {
+                    if !body.is_empty() {
+                        return Err(OfpErr::OFPBRC_BAD_LEN);
+                    }
+                    groups::ALL
+                } else {
+                    let mut br = Reader::new(body);
+                    let g = br.u32().ok_or(OfpErr::OFPBRC_BAD_LEN)?;
+                    if br.len() != 4 {
+                        return Err(OfpErr::OFPBRC_BAD_LEN);
+                    }
+                    g
+                };
+                let now = Instant::now();
+                let mut e = Vec::new();
+                for (id, (g, created)) in &self.groups {
+                    if want != groups::ALL && want != *id {
+                        continue;
+                    }
+                    e.clear();
+                    if ty == 7 {
+                        groups::encode_desc(v, g, &mut e);
+                    } else {
+                        let refs = self.group_refs(*id);
+                        groups::encode_stats(v, g, refs, now.duration_since(*created), &mut e);
+                    }
+                    rep.push(&e);
+                }
+            }
+            8 if v >= 2 => {
+                if !body.is_empty() {
+                    return Err(OfpErr::OFPBRC_BAD_LEN);
+                }
+                let mut e = Vec::new();
+                groups::encode_features(v, &mut e);
+                rep.push(&e);
+            }
             0xffff => return self.nx_stats(conn, h, body, rep),
             _ => return Err(OfpErr::OFPBRC_BAD_STAT),
         }
@@ -1041,7 +1195,18 @@ impl Switch {
         if h.version == 1 {
             r.skip(4).ok_or(e)?;
         }
-        if subtype > 1 {
+        // NXST_GROUP_FEATURES: group features before OpenFlow 1.2.
+        if subtype == 9 && h.version <= 2 {
+            if !r.is_empty() {
+                return Err(e);
+            }
+            rep.nx_subtype = Some(subtype);
+            let mut b = Vec::new();
+            groups::encode_features(h.version, &mut b);
+            rep.push(&b);
+            return Ok(rep.finish());
+        }
+        if subtype > 1 || h.version != 1 {
             return Err(OfpErr::OFPBRC_BAD_SUBTYPE);
         }
         let out_port = r.u16().ok_or(e)?;

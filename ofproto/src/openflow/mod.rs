@@ -5,6 +5,7 @@ pub mod actions;
 pub mod error_table;
 pub mod field_table;
 pub mod fields;
+pub mod groups;
 pub mod nxm;
 pub mod ofp10;
 pub mod ofp11;

@@ -6,6 +6,7 @@ use crate::openflow::actions::{self, port, Instructions};
 use crate::openflow::error_table::{triplet, OfpErr};
 use crate::openflow::fields::{port_from_of11, port_to_of11, Match};
 use crate::openflow::groups::{self, Group};
+use crate::openflow::meters::{self, Meter};
 use crate::openflow::wire::{Put, Reader};
 use crate::openflow::{nxm, ofp10, ofp11};
 use std::collections::BTreeMap;
@@ -91,6 +92,8 @@ pub struct Switch {
     pub frag_flags: u16,
     /// The group table, by group id, with each group's creation time.
     pub groups: BTreeMap<u32, (Group, Instant)>,
+    /// The meter table, by meter id, with each meter's creation time.
+    pub meters: BTreeMap<u32, (Meter, Instant)>,
 }
 
 /// A message header.
@@ -334,6 +337,7 @@ impl Switch {
             tables: (0..N_TABLES).map(|_| Classifier::default()).collect(),
             frag_flags: 0,
             groups: BTreeMap::new(),
+            meters: BTreeMap::new(),
         }
     }
 
@@ -418,6 +422,11 @@ impl Switch {
             14 => {
                 let fm = self.decode_flow_mod(conn, h, msg)?;
                 self.flow_mod(fm)?;
+                Ok(vec![])
+            }
+            29 if v >= 4 => {
+                let mm = meters::decode_mod(body)?;
+                self.meter_mod(mm)?;
                 Ok(vec![])
             }
             15 if !of10 => {
@@ -740,7 +749,12 @@ impl Switch {
                 OfpErr::OFPFMFC_TABLE_FULL
             });
         }
-        // Group actions must name existing groups.
+        // Meters and groups must exist.
+        if let Some(m) = fm.ins.meter {
+            if !self.meters.contains_key(&m) {
+                return Err(OfpErr::OFPMMFC_INVALID_METER);
+            }
+        }
         let missing_group = |a: &actions::Action| matches!(a, actions::Action::Group(g) if !self.groups.contains_key(g));
         if fm
             .ins
@@ -860,6 +874,68 @@ impl Switch {
                 Ok(())
             }
         }
+    }
+
+    /// Number of rules metered by meter `m`.
+    fn meter_refs(&self, m: u32) -> u32 {
+        self.tables
+            .iter()
+            .map(|t| {
+                t.iter()
+                    .filter(|(_, _, r)| r.instructions.meter == Some(m))
+                    .count() as u32
+            })
+            .sum()
+    }
+
+    /// Removes every rule for which `doomed` holds.
+    fn remove_rules(&mut self, doomed: impl Fn(&Rule) -> bool) {
+        for t in 0..self.tables.len() {
+            let gone: Vec<(Match, u32)> = self.tables[t]
+                .iter()
+                .filter(|(_, _, r)| doomed(r))
+                .map(|(m, p, _)| (m, p))
+                .collect();
+            for (m, p) in gone {
+                self.tables[t].remove(&m, p);
+            }
+        }
+    }
+
+    fn meter_mod(&mut self, mm: meters::MeterMod) -> Result<(), OfpErr> {
+        let id = mm.meter.id;
+        let now = Instant::now();
+        match mm.command {
+            0 => {
+                if self.meters.contains_key(&id) {
+                    return Err(OfpErr::OFPMMFC_METER_EXISTS);
+                }
+                meters::datapath_check(&mm.meter)?;
+                self.meters.insert(id, (mm.meter, now));
+            }
+            1 => {
+                let Some((_, created)) = self.meters.get(&id) else {
+                    return Err(OfpErr::OFPMMFC_UNKNOWN_METER);
+                };
+                let created = *created;
+                meters::datapath_check(&mm.meter)?;
+                self.meters.insert(id, (mm.meter, created));
+            }
+            _ => {
+                let ids: Vec<u32> = if id == meters::ID_ALL {
+                    self.meters.keys().copied().collect()
+                } else {
+                    vec![id]
+                };
+                for m in ids {
+                    if self.meters.remove(&m).is_some() {
+                        // Rules that use a deleted meter go with it.
+                        self.remove_rules(|r| r.instructions.meter == Some(m));
+                    }
+                }
+            }
+        }
+        Ok(())
     }
 
     /// Number of rules whose actions name group `g`.
@@ -1169,6 +1245,40 @@ impl Switch {
                     }
                     rep.push(&e);
                 }
+            }
+            9 | 10 if v >= 4 => {
+                let mut br = Reader::new(body);
+                let want = br.u32().ok_or(OfpErr::OFPBRC_BAD_LEN)?;
+                if br.len() != 4 {
+                    return Err(OfpErr::OFPBRC_BAD_LEN);
+                }
+                let now = Instant::now();
+                let mut e = Vec::new();
+                for (id, (m, created)) in &self.meters {
+                    if want != meters::ID_ALL && want != *id {
+                        continue;
+                    }
+                    e.clear();
+                    if ty == 10 {
+                        meters::encode_config(m, &mut e);
+                    } else {
+                        meters::encode_stats(
+                            m,
+                            self.meter_refs(*id),
+                            now.duration_since(*created),
+                            &mut e,
+                        );
+                    }
+                    rep.push(&e);
+                }
+            }
+            11 if v >= 4 => {
+                if !body.is_empty() {
+                    return Err(OfpErr::OFPBRC_BAD_LEN);
+                }
+                let mut e = Vec::new();
+                meters::encode_features(&mut e);
+                rep.push(&e);
             }
             8 if v >= 2 => {
                 if !body.is_empty() {

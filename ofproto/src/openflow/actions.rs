@@ -84,6 +84,9 @@ pub enum Action {
         dst_ofs: u16,
         n_bits: u16,
     },
+    /// OpenFlow 1.5's meter action (a meter instruction before 1.5); only
+    /// transient: decoding moves it into `Instructions::meter`.
+    Meter(u32),
     /// A Nicira extension action, as its complete wire bytes.
     Nx {
         subtype: u16,
@@ -290,6 +293,7 @@ fn decode_one(version: u8, ty: u16, a: &[u8]) -> Result<Action, OfpErr> {
             DecTtl
         }
         25 if version >= 3 => decode_set_field(version, a)?,
+        29 if version >= 6 => Meter(need(a, 8)?.u32().ok_or_else(bad)?),
         28 if version >= 6 => {
             let mut r = Reader::new(a.get(4..).ok_or_else(bad)?);
             let n_bits = r.u16().ok_or_else(bad)?;
@@ -903,6 +907,11 @@ fn encode_one(v: u8, a: &Action, out: &mut Vec<u8>) {
             let len = (out.len() - start) as u16;
             out.set_u16(start + 2, len);
         }
+        Meter(m) => {
+            if v >= 6 {
+                put_u32_action(out, 29, *m);
+            }
+        }
         Nx { bytes, .. } => out.extend_from_slice(bytes),
     }
 }
@@ -999,7 +1008,16 @@ pub fn decode_instructions(version: u8, data: &[u8]) -> Result<Instructions, Ofp
             }
             3 | 4 => {
                 b.skip(4).ok_or(OfpErr::OFPBIC_BAD_LEN)?;
-                let acts = decode(version, b.rest())?;
+                let mut acts = decode(version, b.rest())?;
+                // OpenFlow 1.5 meters are actions; keep them as the
+                // instruction they are in earlier versions.
+                if ty == 4 {
+                    if let Some(pos) = acts.iter().position(|a| matches!(a, Action::Meter(_))) {
+                        if let Action::Meter(m) = acts.remove(pos) {
+                            ins.meter = Some(m);
+                        }
+                    }
+                }
                 if ty == 3 {
                     ins.write = Some(acts);
                 } else {
@@ -1048,10 +1066,14 @@ pub fn encode_instructions(version: u8, ins: &Instructions, has_vlan: bool, out:
             out.put_u32(m);
         }
     }
-    if !ins.apply.is_empty() {
+    let meter_action = if version >= 6 { ins.meter } else { None };
+    if !ins.apply.is_empty() || meter_action.is_some() {
         let start = out.len();
         put_std(out, 4, 0);
         out.put_zeros(4);
+        if let Some(m) = meter_action {
+            put_u32_action(out, 29, m);
+        }
         encode(version, &ins.apply, has_vlan, out);
         let len = (out.len() - start) as u16;
         out.set_u16(start + 2, len);

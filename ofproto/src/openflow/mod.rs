@@ -6,6 +6,7 @@ pub mod error_table;
 pub mod field_table;
 pub mod fields;
 pub mod groups;
+pub mod meters;
 pub mod nxm;
 pub mod ofp10;
 pub mod ofp11;

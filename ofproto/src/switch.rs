@@ -9,12 +9,13 @@ use crate::openflow::groups::{self, Group};
 use crate::openflow::meters::{self, Meter};
 use crate::openflow::wire::{Put, Reader};
 use crate::openflow::{nxm, ofp10, ofp11};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::time::Instant;
 
 /// Number of flow tables, as stock Open vSwitch advertises (0..=253).
 pub const N_TABLES: u8 = 254;
 const NX_VENDOR: u32 = 0x0000_2320;
+const ONF_VENDOR: u32 = 0x4f4e_4600;
 const NO_BUFFER: u32 = 0xffff_ffff;
 const OFPG_ANY: u32 = 0xffff_ffff;
 /// Replies are split so that no message exceeds this length.
@@ -58,8 +59,22 @@ pub struct Rule {
     pub byte_count: u64,
 }
 
+/// One change inside a bundle, decoded when it was added.
+enum BundleOp {
+    Flow(FlowMod),
+    Group(groups::GroupMod),
+}
+
+/// An open bundle of a connection.
+struct Bundle {
+    flags: u16,
+    closed: bool,
+    /// Each change with the BUNDLE_ADD message that carried it (echoed in
+    /// the error if the change fails at commit).
+    entries: Vec<(BundleOp, Vec<u8>)>,
+}
+
 /// Per-connection protocol state that changes how messages are read.
-#[derive(Debug, Clone)]
 pub struct ConnState {
     pub version: u8,
     /// NXT_SET_FLOW_FORMAT: true once the peer asked for NXM.
@@ -68,6 +83,7 @@ pub struct ConnState {
     pub table_id_ext: bool,
     pub packet_in_format: u32,
     pub miss_send_len: u16,
+    bundles: HashMap<u32, Bundle>,
 }
 
 impl ConnState {
@@ -78,6 +94,7 @@ impl ConnState {
             table_id_ext: false,
             packet_in_format: 0,
             miss_send_len: 0,
+            bundles: HashMap::new(),
         }
     }
 }
@@ -94,6 +111,9 @@ pub struct Switch {
     pub groups: BTreeMap<u32, (Group, Instant)>,
     /// The meter table, by meter id, with each meter's creation time.
     pub meters: BTreeMap<u32, (Meter, Instant)>,
+    /// Replies that must precede the reply (or error) of the message
+    /// being handled.
+    early_replies: Vec<Vec<u8>>,
 }
 
 /// A message header.
@@ -218,6 +238,7 @@ pub fn hello_versions(msg: &[u8]) -> u32 {
 type Res = Result<Vec<Vec<u8>>, OfpErr>;
 
 /// A decoded flow_mod.
+#[derive(Clone)]
 struct FlowMod {
     m: Match,
     priority: u16,
@@ -338,6 +359,7 @@ impl Switch {
             frag_flags: 0,
             groups: BTreeMap::new(),
             meters: BTreeMap::new(),
+            early_replies: Vec::new(),
         }
     }
 
@@ -373,10 +395,13 @@ impl Switch {
         let Some(h) = Header::parse(msg) else {
             return Vec::new();
         };
-        match self.dispatch(conn, h, msg) {
-            Ok(r) => r,
-            Err(e) => vec![error_msg(e, h.version, h.xid, msg)],
+        let result = self.dispatch(conn, h, msg);
+        let mut out = std::mem::take(&mut self.early_replies);
+        match result {
+            Ok(r) => out.extend(r),
+            Err(e) => out.push(error_msg(e, h.version, h.xid, msg)),
         }
+        out
     }
 
     fn dispatch(&mut self, conn: &mut ConnState, h: Header, msg: &[u8]) -> Res {
@@ -424,6 +449,8 @@ impl Switch {
                 self.flow_mod(fm)?;
                 Ok(vec![])
             }
+            33 if v >= 5 => self.bundle_control(conn, h, &msg[8..]),
+            34 if v >= 5 => self.bundle_add(conn, h, msg, 16),
             29 if v >= 4 => {
                 let mm = meters::decode_mod(body)?;
                 self.meter_mod(mm)?;
@@ -452,6 +479,14 @@ impl Switch {
     fn vendor(&mut self, conn: &mut ConnState, h: Header, msg: &[u8]) -> Res {
         let mut r = Reader::new(msg.get(8..).unwrap_or(&[]));
         let vendor = r.u32().ok_or(OfpErr::OFPBRC_BAD_LEN)?;
+        // OpenFlow 1.3 bundles are an ONF extension.
+        if vendor == ONF_VENDOR && h.version == 4 {
+            return match r.u32().ok_or(OfpErr::OFPBRC_BAD_LEN)? {
+                2300 => self.bundle_control(conn, h, r.rest()),
+                2301 => self.bundle_add(conn, h, msg, 24),
+                _ => Err(OfpErr::OFPBRC_BAD_SUBTYPE),
+            };
+        }
         if vendor != NX_VENDOR {
             return Err(OfpErr::OFPBRC_BAD_VENDOR);
         }
@@ -749,25 +784,16 @@ impl Switch {
                 OfpErr::OFPFMFC_TABLE_FULL
             });
         }
-        // Meters and groups must exist.
-        if let Some(m) = fm.ins.meter {
-            if !self.meters.contains_key(&m) {
-                return Err(OfpErr::OFPMMFC_INVALID_METER);
-            }
-        }
-        let missing_group = |a: &actions::Action| matches!(a, actions::Action::Group(g) if !self.groups.contains_key(g));
-        if fm
-            .ins
-            .apply
-            .iter()
-            .chain(fm.ins.write.iter().flatten())
-            .any(missing_group)
-        {
-            return Err(OfpErr::OFPBAC_BAD_OUT_GROUP);
-        }
         l4_to_set_field(&fm.m, &mut fm.ins.apply);
         if let Some(w) = fm.ins.write.as_mut() {
             l4_to_set_field(&fm.m, w);
+        }
+        // Table 254 exists but is hidden and read-only, as in stock.
+        if fm.table_id == N_TABLES {
+            return Err(OfpErr::OFPBRC_EPERM);
+        }
+        if fm.table_id != 0xff && fm.table_id >= N_TABLES {
+            return Err(OfpErr::OFPBRC_BAD_TABLE_ID);
         }
         fm.flags = raw_flags & 0x1f & !4 | if v >= 3 { raw_flags & 4 } else { 0 };
         // In OpenFlow 1.0 and 1.1 "add" always resets the counters.
@@ -815,12 +841,22 @@ impl Switch {
     }
 
     fn flow_mod(&mut self, fm: FlowMod) -> Result<(), OfpErr> {
-        // Table 254 exists but is hidden and read-only, as in stock.
-        if fm.table_id == N_TABLES {
-            return Err(OfpErr::OFPBRC_EPERM);
+        // Meters and groups must exist when the change is applied (a
+        // bundle may create them first).
+        if let Some(m) = fm.ins.meter {
+            if !self.meters.contains_key(&m) {
+                return Err(OfpErr::OFPMMFC_INVALID_METER);
+            }
         }
-        if fm.table_id != 0xff && fm.table_id >= N_TABLES {
-            return Err(OfpErr::OFPBRC_BAD_TABLE_ID);
+        let missing_group = |a: &actions::Action| matches!(a, actions::Action::Group(g) if !self.groups.contains_key(g));
+        if fm
+            .ins
+            .apply
+            .iter()
+            .chain(fm.ins.write.iter().flatten())
+            .any(missing_group)
+        {
+            return Err(OfpErr::OFPBAC_BAD_OUT_GROUP);
         }
         let prio = fm.priority as u32;
         match fm.command {
@@ -874,6 +910,145 @@ impl Switch {
                 Ok(())
             }
         }
+    }
+
+    /// BUNDLE_CONTROL (or its OpenFlow 1.3 ONF form): `body` starts at the
+    /// bundle id.
+    fn bundle_control(&mut self, conn: &mut ConnState, h: Header, body: &[u8]) -> Res {
+        let mut r = Reader::new(body);
+        let e = OfpErr::OFPBRC_BAD_LEN;
+        let id = r.u32().ok_or(e)?;
+        let ty = r.u16().ok_or(e)?;
+        let flags = r.u16().ok_or(e)?;
+        let reply_type = match ty {
+            0 => {
+                if conn.bundles.remove(&id).is_some() {
+                    return Err(OfpErr::OFPBFC_BAD_ID);
+                }
+                conn.bundles.insert(
+                    id,
+                    Bundle {
+                        flags,
+                        closed: false,
+                        entries: Vec::new(),
+                    },
+                );
+                1
+            }
+            2 => {
+                let b = conn.bundles.get_mut(&id).ok_or(OfpErr::OFPBFC_BAD_ID)?;
+                if b.closed {
+                    conn.bundles.remove(&id);
+                    return Err(OfpErr::OFPBFC_BUNDLE_CLOSED);
+                }
+                if b.flags != flags {
+                    conn.bundles.remove(&id);
+                    return Err(OfpErr::OFPBFC_BAD_FLAGS);
+                }
+                b.closed = true;
+                3
+            }
+            4 => {
+                let b = conn.bundles.remove(&id).ok_or(OfpErr::OFPBFC_BAD_ID)?;
+                if b.flags != flags {
+                    return Err(OfpErr::OFPBFC_BAD_FLAGS);
+                }
+                if let Some((err, failed)) = self.commit(b.entries) {
+                    // First the failing change's own error, then the
+                    // commit's (which `handle` sends for the Err).
+                    let fh = Header::parse(&failed).unwrap_or(h);
+                    self.early_replies
+                        .push(error_msg(err, fh.version, fh.xid, &failed));
+                    return Err(OfpErr::OFPBFC_MSG_FAILED);
+                }
+                5
+            }
+            6 => {
+                conn.bundles.remove(&id).ok_or(OfpErr::OFPBFC_BAD_ID)?;
+                7
+            }
+            1 | 3 | 5 | 7 => return Err(OfpErr::OFPBFC_BAD_TYPE),
+            _ => return Err(OfpErr::OFPBFC_BAD_TYPE),
+        };
+        // The reply repeats the request's header form with flags 0.
+        let mut m = start(h.version, h.msg_type, h.xid);
+        if h.msg_type == 4 {
+            m.put_u32(ONF_VENDOR);
+            m.put_u32(2300);
+        }
+        m.put_u32(id);
+        m.put_u16(reply_type);
+        m.put_u16(0);
+        Ok(vec![finish(m)])
+    }
+
+    /// BUNDLE_ADD_MESSAGE: the inner message starts at `inner_at`.
+    fn bundle_add(&mut self, conn: &mut ConnState, h: Header, msg: &[u8], inner_at: usize) -> Res {
+        let mut r = Reader::new(msg.get(inner_at - 8..).unwrap_or(&[]));
+        let e = OfpErr::OFPBRC_BAD_LEN;
+        let id = r.u32().ok_or(e)?;
+        r.skip(2).ok_or(e)?;
+        let flags = r.u16().ok_or(e)?;
+        let inner = r.rest();
+        let ih = Header::parse(inner).ok_or(OfpErr::OFPBFC_MSG_BAD_LEN)?;
+        if ih.version != h.version {
+            return Err(OfpErr::OFPBFC_BAD_VERSION);
+        }
+        if (ih.length as usize) < 8 || ih.length as usize > inner.len() {
+            return Err(OfpErr::OFPBFC_MSG_BAD_LEN);
+        }
+        if ih.xid != h.xid {
+            return Err(OfpErr::OFPBFC_MSG_BAD_XID);
+        }
+        let inner = &inner[..ih.length as usize];
+        let op = match ih.msg_type {
+            14 => BundleOp::Flow(self.decode_flow_mod(conn, ih, inner)?),
+            15 => BundleOp::Group(groups::decode_mod(ih.version, &inner[8..])?),
+            _ => return Err(OfpErr::OFPBFC_MSG_UNSUP),
+        };
+        match conn.bundles.get_mut(&id) {
+            None => {
+                conn.bundles.insert(
+                    id,
+                    Bundle {
+                        flags,
+                        closed: false,
+                        entries: vec![(op, msg.to_vec())],
+                    },
+                );
+            }
+            Some(b) if b.closed => {
+                conn.bundles.remove(&id);
+                return Err(OfpErr::OFPBFC_BUNDLE_CLOSED);
+            }
+            Some(b) if b.flags != flags => {
+                conn.bundles.remove(&id);
+                return Err(OfpErr::OFPBFC_BAD_FLAGS);
+            }
+            Some(b) => b.entries.push((op, msg.to_vec())),
+        }
+        Ok(vec![])
+    }
+
+    /// Applies a bundle's changes all or nothing. On failure returns the
+    /// error and the BUNDLE_ADD message of the change that failed.
+    fn commit(&mut self, entries: Vec<(BundleOp, Vec<u8>)>) -> Option<(OfpErr, Vec<u8>)> {
+        let saved = (
+            self.tables.clone(),
+            self.groups.clone(),
+            self.meters.clone(),
+        );
+        for (op, msg) in entries {
+            let res = match op {
+                BundleOp::Flow(fm) => self.flow_mod(fm),
+                BundleOp::Group(gm) => self.group_mod(gm),
+            };
+            if let Err(e) = res {
+                (self.tables, self.groups, self.meters) = saved;
+                return Some((e, msg));
+            }
+        }
+        None
     }
 
     /// Number of rules metered by meter `m`.

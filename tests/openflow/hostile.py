@@ -124,6 +124,20 @@ def output13(port):
 ETH_IP = struct.pack("!IH", 0x00000602, 0x0800)      # NXM_OF_ETH_TYPE
 OXM_ETH_IP = struct.pack("!IH", 0x80000a02, 0x0800)  # OXM_OF_ETH_TYPE
 
+def bundle_ctrl(bid, btype, flags=3, version=5, xid=0x11223344):
+    return msg(version, 33, struct.pack("!IHH", bid, btype, flags), xid=xid)
+
+
+def bundle_add(bid, inner, flags=3, version=5, xid=0x11223344):
+    body = struct.pack("!IHH", bid, 0, flags) + inner
+    body += bytes((8 - len(body) % 8) % 8)
+    return msg(version, 34, body, xid=xid)
+
+
+def onf_bundle_ctrl(bid, btype, flags=3):
+    return msg(4, 4, struct.pack("!IIIHH", 0x4f4e4600, 2300, bid, btype, flags))
+
+
 CASES = [
     # (name, negotiated versions, version of the payload, payload)
     ("unknown type", [1], 1, msg(1, 0x7e)),
@@ -175,6 +189,21 @@ CASES = [
     ("oxm set_field read-only field", [4], 4, flow_mod13(b"", instructions=apply13(struct.pack("!HHIB7x", 25, 16, 0x80001401, 1)))),
     ("oxm set_field in_port", [4], 4, flow_mod13(b"", instructions=apply13(struct.pack("!HHII4x", 25, 16, 0x80000004, 1)))),
     ("oxm prereq", [4], 4, flow_mod13(struct.pack("!II", 0x80001604, 0x0a000001))),
+    ("bundle close unknown", [5], 5, bundle_ctrl(7, 2)),
+    ("bundle commit unknown", [5], 5, bundle_ctrl(7, 4)),
+    ("bundle discard unknown", [5], 5, bundle_ctrl(7, 6)),
+    ("bundle reply type", [5], 5, bundle_ctrl(7, 1)),
+    ("bundle open twice", [5], 5, bundle_ctrl(7, 0) + bundle_ctrl(7, 0)),
+    ("bundle open, close, close", [5], 5, bundle_ctrl(7, 0) + bundle_ctrl(7, 2) + bundle_ctrl(7, 2)),
+    ("bundle close with other flags", [5], 5, bundle_ctrl(7, 0) + bundle_ctrl(7, 2, flags=1)),
+    ("bundle add xid mismatch", [5], 5, bundle_add(7, msg(5, 20, xid=5))),
+    ("bundle add unbundlable", [5], 5, bundle_add(7, msg(5, 20))),
+    ("bundle add wrong version", [5], 5, bundle_add(7, msg(4, 14))),
+    ("bundle add inner too long", [5], 5, bundle_add(7, hdr(5, 14, 200, 0x11223344))),
+    ("bundle add to closed", [5], 5, bundle_ctrl(7, 0) + bundle_ctrl(7, 2) + bundle_add(7, flow_mod13(OXM_ETH_IP, version=5))),
+    ("bundle add then commit", [5], 5, bundle_add(7, flow_mod13(OXM_ETH_IP, version=5)) + bundle_ctrl(7, 4)),
+    ("bundle commit failing", [5], 5, bundle_add(8, flow_mod13(b"", version=5)) + bundle_add(8, flow_mod13(b"", table=0xfe, version=5)) + bundle_ctrl(8, 4)),
+    ("onf bundle 1.3", [4], 4, onf_bundle_ctrl(3, 0) + onf_bundle_ctrl(3, 4) + onf_bundle_ctrl(3, 4)),
     ("oxm valid flow then dump", [4], 4, flow_mod13(OXM_ETH_IP, instructions=apply13(output13(1))) + msg(4, 18, struct.pack("!HH4xB3xII4xQQ", 2, 0, 0xff, 0xffffffff, 0xffffffff, 0, 0) + struct.pack("!HH4x", 1, 4))),
 ]
 

@@ -10,6 +10,7 @@
 use crate::openflow::fields::{Match, KEY_LEN};
 use std::collections::HashMap;
 
+#[derive(Clone)]
 struct Subtable<T> {
     mask: Box<[u8; KEY_LEN]>,
     max_priority: u32,
@@ -19,6 +20,7 @@ struct Subtable<T> {
 
 /// Rules of type `T`, each with a match and a priority; at most one rule
 /// per (match, priority).
+#[derive(Clone)]
 pub struct Classifier<T> {
     subtables: Vec<Subtable<T>>,
     n_rules: usize,

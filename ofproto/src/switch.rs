@@ -61,7 +61,7 @@ pub struct Rule {
 
 /// One change inside a bundle, decoded when it was added.
 enum BundleOp {
-    Flow(FlowMod),
+    Flow(Box<FlowMod>),
     Group(groups::GroupMod),
 }
 
@@ -1002,7 +1002,7 @@ impl Switch {
         }
         let inner = &inner[..ih.length as usize];
         let op = match ih.msg_type {
-            14 => BundleOp::Flow(self.decode_flow_mod(conn, ih, inner)?),
+            14 => BundleOp::Flow(Box::new(self.decode_flow_mod(conn, ih, inner)?)),
             15 => BundleOp::Group(groups::decode_mod(ih.version, &inner[8..])?),
             _ => return Err(OfpErr::OFPBFC_MSG_UNSUP),
         };
@@ -1040,7 +1040,7 @@ impl Switch {
         );
         for (op, msg) in entries {
             let res = match op {
-                BundleOp::Flow(fm) => self.flow_mod(fm),
+                BundleOp::Flow(fm) => self.flow_mod(*fm),
                 BundleOp::Group(gm) => self.group_mod(gm),
             };
             if let Err(e) = res {

@@ -1365,7 +1365,7 @@ impl Switch {
                 if !body.is_empty() {
                     return Err(OfpErr::OFPBRC_EPERM);
                 }
-                self.table_features(&mut rep);
+                self.table_features(v, &mut rep);
             }
             13 => {
                 // Only OpenFlow 1.5 names a port; earlier requests are empty.
@@ -1754,24 +1754,37 @@ impl Switch {
     /// Table features: name (none), metadata masks, size and the eight
     /// properties ovs-ofctl requires (instructions, next tables, actions,
     /// match, wildcards and set-field fields).
-    fn table_features(&self, rep: &mut Replies) {
+    fn table_features(&self, v: u8, rep: &mut Replies) {
         use crate::openflow::fields::{FIELDS, N_FIELDS};
-        let oxm_ids = |pred: &dyn Fn(usize) -> bool| -> Vec<u8> {
+        // OXM ids: `masked` sets the has-mask bit for maskable fields (in
+        // the match property that says "arbitrary mask"). tun_metadata0..63
+        // (variable length, up to 124 bytes) follow the fixed fields.
+        let oxm_ids = |pred: &dyn Fn(usize) -> bool, masked: bool, with_tun_md: bool| -> Vec<u8> {
             let mut b = Vec::new();
             for f in (0..N_FIELDS).filter(|&f| pred(f)) {
                 if let Some(h) = FIELDS[f].headers.first() {
-                    let len = FIELDS[f].width as u32 + if h.class == 0xffff { 4 } else { 0 };
-                    b.put_u32((h.class as u32) << 16 | (h.field as u32) << 9 | len);
+                    let hm = masked && FIELDS[f].maskable;
+                    let w = FIELDS[f].width as u32 * if hm { 2 } else { 1 };
+                    let len = w + if h.class == 0xffff { 4 } else { 0 };
+                    b.put_u32(
+                        (h.class as u32) << 16 | (h.field as u32) << 9 | (hm as u32) << 8 | len,
+                    );
                     if h.class == 0xffff {
                         b.put_u32(h.exp);
                     }
                 }
             }
+            if with_tun_md {
+                for i in 0..64u32 {
+                    let len = if masked { 248 } else { 124 };
+                    b.put_u32(1 << 16 | (40 + i) << 9 | (masked as u32) << 8 | len);
+                }
+            }
             b
         };
-        let matchable = oxm_ids(&|_| true);
-        let wildcards = oxm_ids(&|f| FIELDS[f].maskable);
-        let settable = oxm_ids(&|f| !FIELDS[f].read_only);
+        let matchable = oxm_ids(&|_| true, true, true);
+        let wildcards = oxm_ids(&|_| true, false, true);
+        let settable = oxm_ids(&|f| !FIELDS[f].read_only, false, true);
         let mut acts = Vec::new();
         for t in [0u16, 22, 25, 18, 17, 23, 24, 15, 16, 19, 20, 21] {
             acts.put_u16(t);
@@ -1796,7 +1809,8 @@ impl Switch {
             e.put_u32(1_000_000);
             let mut ins = Vec::new();
             for i in [6u16, 4, 5, 3, 2, 1] {
-                if i == 1 && t + 1 >= N_TABLES {
+                // No goto from the last table; meters are actions in 1.5.
+                if (i == 1 && t + 1 >= N_TABLES) || (i == 6 && v >= 6) {
                     continue;
                 }
                 ins.put_u16(i);

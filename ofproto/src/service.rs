@@ -198,7 +198,14 @@ impl EventLoop {
     fn run(mut self) {
         let mut events = Events::with_capacity(256);
         loop {
-            if let Err(e) = self.poll.poll(&mut events, None) {
+            // Rule timeouts are in seconds; checking a few times a second
+            // keeps expiry within stock's granularity.
+            let timeout = self
+                .bridges
+                .values()
+                .any(|b| b.switch.has_timeouts())
+                .then(|| std::time::Duration::from_millis(250));
+            if let Err(e) = self.poll.poll(&mut events, timeout) {
                 if e.kind() == io::ErrorKind::Interrupted {
                     continue;
                 }
@@ -211,6 +218,10 @@ impl EventLoop {
                     continue;
                 }
                 self.ready(t);
+            }
+            let now = std::time::Instant::now();
+            for b in self.bridges.values_mut() {
+                b.switch.expire(now);
             }
             while let Ok(cmd) = self.rx.try_recv() {
                 if !self.command(cmd) {

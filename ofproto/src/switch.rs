@@ -114,6 +114,8 @@ pub struct Switch {
     /// Replies that must precede the reply (or error) of the message
     /// being handled.
     early_replies: Vec<Vec<u8>>,
+    /// Rules with a timeout (0 lets the service sleep without a timer).
+    n_timeouts: usize,
 }
 
 /// A message header.
@@ -360,6 +362,7 @@ impl Switch {
             groups: BTreeMap::new(),
             meters: BTreeMap::new(),
             early_replies: Vec::new(),
+            n_timeouts: 0,
         }
     }
 
@@ -1051,6 +1054,44 @@ impl Switch {
         None
     }
 
+    /// Whether any rule has an idle or hard timeout.
+    pub fn has_timeouts(&self) -> bool {
+        self.n_timeouts > 0
+    }
+
+    /// Removes the rules whose idle or hard timeout has passed at `now`;
+    /// returns how many. (Without traffic a rule is idle since it was
+    /// added, as in stock; the datapath will refresh `used`.)
+    pub fn expire(&mut self, now: Instant) -> usize {
+        if self.n_timeouts == 0 {
+            return 0;
+        }
+        let secs = |d: std::time::Duration| d.as_secs();
+        let expired = |r: &Rule| {
+            (r.hard_timeout != 0
+                && secs(now.saturating_duration_since(r.modified)) >= r.hard_timeout as u64)
+                || (r.idle_timeout != 0
+                    && secs(now.saturating_duration_since(r.used)) >= r.idle_timeout as u64)
+        };
+        let before: usize = self.tables.iter().map(|t| t.len()).sum();
+        self.remove_rules(expired);
+        let after: usize = self.tables.iter().map(|t| t.len()).sum();
+        self.recount_timeouts();
+        before - after
+    }
+
+    fn recount_timeouts(&mut self) {
+        self.n_timeouts = self
+            .tables
+            .iter()
+            .map(|t| {
+                t.iter()
+                    .filter(|(_, _, r)| r.idle_timeout != 0 || r.hard_timeout != 0)
+                    .count()
+            })
+            .sum();
+    }
+
     /// Number of rules metered by meter `m`.
     fn meter_refs(&self, m: u32) -> u32 {
         self.tables
@@ -1281,6 +1322,10 @@ impl Switch {
             }
         }
         table.insert(&fm.m, prio, rule);
+        if fm.idle != 0 || fm.hard != 0 {
+            // A hint; `expire` recounts exactly.
+            self.n_timeouts += 1;
+        }
         Ok(())
     }
 

@@ -1,13 +1,14 @@
 //! A minimal OpenFlow switch for differential tests: serves bridge `br0`
 //! on `<dir>/br0.mgmt` with two ports (1 "p1", 2 "p2") and LOCAL, like a
-//! stock bridge with two dummy ports.
+//! stock bridge with two dummy ports (no traffic).
 //!
 //! Usage: ofproto-testd DIR [PROTOCOLS]   (PROTOCOLS like OpenFlow10,OpenFlow13)
 //! Runs until stdin is closed.
 
-use ferrovs_ofproto::{versions_from_protocols, BridgeConfig, OfprotoService, PortInfo};
+use ferrovs_ofproto::{versions_from_protocols, BridgeConfig, OfprotoService, PortInfo, PortStats};
 use std::io::Read;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 fn port(n: u16, name: &str, mac: [u8; 6]) -> PortInfo {
     PortInfo {
@@ -47,6 +48,20 @@ fn main() -> std::io::Result<()> {
             port(2, "p2", [2, 0, 0, 0, 0, 2]),
             port(0xfffe, "br0", [2, 0, 0, 0, 0, 0xfe]),
         ],
+    );
+    // Like Open vSwitch's dummy devices without traffic: packet and byte
+    // counters at zero, the others not kept.
+    svc.set_port_stats_source(
+        "br0",
+        Arc::new(|_| {
+            Some(PortStats {
+                rx_packets: 0,
+                tx_packets: 0,
+                rx_bytes: 0,
+                tx_bytes: 0,
+                ..PortStats::UNKNOWN
+            })
+        }),
     );
     println!("ready");
     let mut sink = Vec::new();

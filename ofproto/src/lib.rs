@@ -8,4 +8,4 @@ pub mod openflow;
 pub mod service;
 pub mod switch;
 pub use service::{versions_from_protocols, BridgeConfig, OfprotoService};
-pub use switch::PortInfo;
+pub use switch::{PortInfo, PortStats, PortStatsSource};

@@ -3,7 +3,9 @@
 //! drives it with.
 
 use crate::openflow::error_table::OfpErr;
-use crate::switch::{error_msg, hello, hello_versions, ConnState, Header, PortInfo, Switch};
+use crate::switch::{
+    error_msg, hello, hello_versions, ConnState, Header, PortInfo, PortStatsSource, Switch,
+};
 use mio::net::{UnixListener, UnixStream};
 use mio::{Events, Interest, Poll, Token, Waker};
 use std::collections::HashMap;
@@ -56,6 +58,7 @@ enum Cmd {
     AddBridge(BridgeConfig, Sender<io::Result<()>>),
     RemoveBridge(String),
     SetPorts(String, Vec<PortInfo>),
+    SetPortStats(String, PortStatsSource),
     DumpFlows(String, Sender<Option<String>>),
     ListBridges(Sender<Vec<String>>),
     Shutdown,
@@ -109,6 +112,12 @@ impl OfprotoService {
     /// Replaces the bridge's port list.
     pub fn set_ports(&self, bridge: &str, ports: Vec<PortInfo>) {
         self.send(Cmd::SetPorts(bridge.to_string(), ports));
+    }
+
+    /// Sets where the bridge's port counters come from (port statistics
+    /// requests call it on the service thread).
+    pub fn set_port_stats_source(&self, bridge: &str, source: PortStatsSource) {
+        self.send(Cmd::SetPortStats(bridge.to_string(), source));
     }
 
     /// The bridge's flows as text, or `None` for an unknown bridge.
@@ -247,7 +256,12 @@ impl EventLoop {
             Cmd::RemoveBridge(n) => self.remove_bridge(&n),
             Cmd::SetPorts(n, ports) => {
                 if let Some(b) = self.bridges.get_mut(&n) {
-                    b.switch.ports = ports;
+                    b.switch.set_ports(ports);
+                }
+            }
+            Cmd::SetPortStats(n, source) => {
+                if let Some(b) = self.bridges.get_mut(&n) {
+                    b.switch.port_stats = Some(source);
                 }
             }
             Cmd::DumpFlows(n, reply) => {

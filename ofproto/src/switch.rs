@@ -41,6 +41,46 @@ pub struct PortInfo {
     pub max_speed: u32,
 }
 
+/// Counters of one port, as the daemon reads them from the device;
+/// `u64::MAX` marks a counter the device does not keep (shown as "?").
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PortStats {
+    pub rx_packets: u64,
+    pub tx_packets: u64,
+    pub rx_bytes: u64,
+    pub tx_bytes: u64,
+    pub rx_dropped: u64,
+    pub tx_dropped: u64,
+    pub rx_errors: u64,
+    pub tx_errors: u64,
+    pub rx_frame_errors: u64,
+    pub rx_over_errors: u64,
+    pub rx_crc_errors: u64,
+    pub collisions: u64,
+}
+
+impl PortStats {
+    /// Every counter unknown.
+    pub const UNKNOWN: PortStats = PortStats {
+        rx_packets: u64::MAX,
+        tx_packets: u64::MAX,
+        rx_bytes: u64::MAX,
+        tx_bytes: u64::MAX,
+        rx_dropped: u64::MAX,
+        tx_dropped: u64::MAX,
+        rx_errors: u64::MAX,
+        tx_errors: u64::MAX,
+        rx_frame_errors: u64::MAX,
+        rx_over_errors: u64::MAX,
+        rx_crc_errors: u64::MAX,
+        collisions: u64::MAX,
+    };
+}
+
+/// Where port counters come from: called on the service thread for each
+/// port a statistics request covers; `None` means "all unknown".
+pub type PortStatsSource = std::sync::Arc<dyn Fn(u16) -> Option<PortStats> + Send + Sync>;
+
 /// A flow rule.
 #[derive(Debug, Clone)]
 pub struct Rule {
@@ -104,6 +144,9 @@ pub struct Switch {
     pub name: String,
     pub datapath_id: u64,
     pub ports: Vec<PortInfo>,
+    /// When each port number first appeared (port statistics durations).
+    pub port_added: HashMap<u16, Instant>,
+    pub port_stats: Option<PortStatsSource>,
     pub tables: Vec<Classifier<Rule>>,
     /// OFPC_FRAG_* handling set by SET_CONFIG.
     pub frag_flags: u16,
@@ -359,10 +402,82 @@ impl Switch {
             ports: Vec::new(),
             tables: (0..N_TABLES).map(|_| Classifier::default()).collect(),
             frag_flags: 0,
+            port_added: HashMap::new(),
+            port_stats: None,
             groups: BTreeMap::new(),
             meters: BTreeMap::new(),
             early_replies: Vec::new(),
             n_timeouts: 0,
+        }
+    }
+
+    /// Replaces the port list, remembering when each port appeared.
+    pub fn set_ports(&mut self, ports: Vec<PortInfo>) {
+        let now = Instant::now();
+        self.port_added
+            .retain(|p, _| ports.iter().any(|x| x.ofp_port == *p));
+        for p in &ports {
+            self.port_added.entry(p.ofp_port).or_insert(now);
+        }
+        self.ports = ports;
+    }
+
+    fn port_stats_entry(&self, v: u8, p: &PortInfo, now: Instant, e: &mut Vec<u8>) {
+        let st = self
+            .port_stats
+            .as_ref()
+            .and_then(|f| f(p.ofp_port))
+            .unwrap_or(PortStats::UNKNOWN);
+        let age = now.duration_since(self.port_added.get(&p.ofp_port).copied().unwrap_or(now));
+        let main = [
+            st.rx_packets,
+            st.tx_packets,
+            st.rx_bytes,
+            st.tx_bytes,
+            st.rx_dropped,
+            st.tx_dropped,
+            st.rx_errors,
+            st.tx_errors,
+        ];
+        let eth = [
+            st.rx_frame_errors,
+            st.rx_over_errors,
+            st.rx_crc_errors,
+            st.collisions,
+        ];
+        match v {
+            1 => {
+                e.put_u16(p.ofp_port);
+                e.put_zeros(6);
+            }
+            2..=4 => {
+                e.put_u32(port_to_of11(p.ofp_port));
+                e.put_zeros(4);
+            }
+            _ => {
+                e.put_u16(120);
+                e.put_zeros(2);
+                e.put_u32(port_to_of11(p.ofp_port));
+                e.put_u32(age.as_secs() as u32);
+                e.put_u32(age.subsec_millis() * 1_000_000);
+                for c in main {
+                    e.put_u64(c);
+                }
+                e.put_u16(0);
+                e.put_u16(40);
+                e.put_zeros(4);
+                for c in eth {
+                    e.put_u64(c);
+                }
+                return;
+            }
+        }
+        for c in main.into_iter().chain(eth) {
+            e.put_u64(c);
+        }
+        if v == 4 {
+            e.put_u32(age.as_secs() as u32);
+            e.put_u32(age.subsec_millis() * 1_000_000);
         }
     }
 
@@ -1405,6 +1520,27 @@ impl Switch {
                     return Err(OfpErr::OFPBRC_BAD_LEN);
                 }
                 self.table_stats(v, &mut rep)?;
+            }
+            4 => {
+                let mut br = Reader::new(body);
+                let want = if v == 1 {
+                    br.u16().ok_or(OfpErr::OFPBRC_BAD_LEN)?
+                } else {
+                    let p = br.u32().ok_or(OfpErr::OFPBRC_BAD_LEN)?;
+                    port_from_of11(p).ok_or(OfpErr::OFPBRC_BAD_PORT)?
+                };
+                if br.len() != if v == 1 { 6 } else { 4 } {
+                    return Err(OfpErr::OFPBRC_BAD_LEN);
+                }
+                let now = Instant::now();
+                let mut e = Vec::new();
+                for pi in self.sorted_ports() {
+                    if want == port::NONE || want == pi.ofp_port {
+                        e.clear();
+                        self.port_stats_entry(v, pi, now, &mut e);
+                        rep.push(&e);
+                    }
+                }
             }
             12 if v >= 4 => {
                 if !body.is_empty() {

@@ -7,5 +7,9 @@ pub mod classifier;
 pub mod openflow;
 pub mod service;
 pub mod switch;
-pub use service::{versions_from_protocols, BridgeConfig, OfprotoService};
+pub use service::{
+    versions_from_protocols, BridgeConfig, ControllerConfig, ControllerStatus, FailMode,
+    OfprotoService,
+};
 pub use switch::{PortInfo, PortStats, PortStatsSource};
+pub mod connmgr;

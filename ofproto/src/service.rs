@@ -1,12 +1,13 @@
 //! The OpenFlow service: one thread running a mio event loop that serves
-//! each bridge's `punix:` management socket, and the small API the daemon
-//! drives it with.
+//! each bridge's `punix:` management socket and its controller
+//! connections, and the small API the daemon drives it with.
 
+use crate::connmgr::{Listener, Stream, Target};
 use crate::openflow::error_table::OfpErr;
 use crate::switch::{
     error_msg, hello, hello_versions, ConnState, Header, PortInfo, PortStatsSource, Switch,
 };
-use mio::net::{UnixListener, UnixStream};
+use crate::switch::{RemovedRule, ROLE_PRIMARY, ROLE_SECONDARY};
 use mio::{Events, Interest, Poll, Token, Waker};
 use std::collections::HashMap;
 use std::io::{self, Read, Write};
@@ -14,6 +15,7 @@ use std::path::PathBuf;
 use std::sync::mpsc::{channel, Receiver, Sender};
 use std::sync::Arc;
 use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
 
 /// OpenFlow 1.0 to 1.5 as a version bitmap (bit n = wire version n).
 pub const ALL_VERSIONS: u32 = 0b111_1110;
@@ -54,11 +56,59 @@ pub fn versions_from_protocols(protocols: &[String]) -> u32 {
     }
 }
 
+/// One entry of the bridge's Controller column.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ControllerConfig {
+    /// `tcp:IP[:PORT]`, `unix:PATH`, `ptcp:[PORT][:IP]` or `punix:PATH`.
+    pub target: String,
+    /// Idle time before an echo request probes the peer (the column's
+    /// inactivity_probe; 0 disables probing). Default 5 s.
+    pub inactivity_probe: Duration,
+    /// Longest wait between reconnection attempts (max_backoff). Default 8 s.
+    pub max_backoff: Duration,
+}
+
+impl ControllerConfig {
+    pub fn new(target: &str) -> Self {
+        ControllerConfig {
+            target: target.to_string(),
+            inactivity_probe: Duration::from_secs(5),
+            max_backoff: Duration::from_secs(8),
+        }
+    }
+}
+
+/// What happens to the flow table without controllers (Bridge fail_mode).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FailMode {
+    /// Without controllers the bridge is a learning switch: stock installs
+    /// `priority=0,actions=NORMAL`.
+    Standalone,
+    /// Only what controllers install.
+    Secure,
+}
+
+/// A controller connection's state, for the Controller table's status.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ControllerStatus {
+    pub target: String,
+    pub is_connected: bool,
+    /// "master", "slave" or "other".
+    pub role: String,
+    /// "ACTIVE", "BACKOFF", "CONNECTING" or "LISTENING".
+    pub state: String,
+    pub last_error: Option<String>,
+    pub sec_since_connect: Option<u64>,
+    pub sec_since_disconnect: Option<u64>,
+}
+
 enum Cmd {
     AddBridge(BridgeConfig, Sender<io::Result<()>>),
     RemoveBridge(String),
     SetPorts(String, Vec<PortInfo>),
     SetPortStats(String, PortStatsSource),
+    SetControllers(String, Vec<ControllerConfig>, FailMode, Sender<Vec<String>>),
+    ControllerStatus(String, Sender<Vec<ControllerStatus>>),
     DumpFlows(String, Sender<Option<String>>),
     ListBridges(Sender<Vec<String>>),
     Shutdown,
@@ -72,6 +122,8 @@ pub struct OfprotoService {
 }
 
 const WAKER: Token = Token(0);
+/// Timer granularity for timeouts, probes and reconnection.
+const TICK: Duration = Duration::from_millis(250);
 
 impl OfprotoService {
     /// Starts the service thread.
@@ -104,12 +156,13 @@ impl OfprotoService {
             .unwrap_or_else(|_| Err(io::Error::other("ofproto service stopped")))
     }
 
-    /// Removes a bridge, closing its connections and socket.
+    /// Removes a bridge, closing its connections and sockets.
     pub fn remove_bridge(&self, name: &str) {
         self.send(Cmd::RemoveBridge(name.to_string()));
     }
 
-    /// Replaces the bridge's port list.
+    /// Replaces the bridge's port list (connections get port-status
+    /// messages for the differences).
     pub fn set_ports(&self, bridge: &str, ports: Vec<PortInfo>) {
         self.send(Cmd::SetPorts(bridge.to_string(), ports));
     }
@@ -118,6 +171,34 @@ impl OfprotoService {
     /// requests call it on the service thread).
     pub fn set_port_stats_source(&self, bridge: &str, source: PortStatsSource) {
         self.send(Cmd::SetPortStats(bridge.to_string(), source));
+    }
+
+    /// Replaces the bridge's controllers and fail mode. Connections to
+    /// controllers that stay are kept. As in stock, going from no
+    /// controller to some (or back) flushes the flow table, and a
+    /// standalone bridge without controllers gets its NORMAL flow.
+    /// Returns the targets that could not be used, with the reason.
+    pub fn set_controllers(
+        &self,
+        bridge: &str,
+        controllers: Vec<ControllerConfig>,
+        fail_mode: FailMode,
+    ) -> Vec<String> {
+        let (tx, rx) = channel();
+        self.send(Cmd::SetControllers(
+            bridge.to_string(),
+            controllers,
+            fail_mode,
+            tx,
+        ));
+        rx.recv().unwrap_or_default()
+    }
+
+    /// The state of each controller, for the Controller table.
+    pub fn controller_status(&self, bridge: &str) -> Vec<ControllerStatus> {
+        let (tx, rx) = channel();
+        self.send(Cmd::ControllerStatus(bridge.to_string(), tx));
+        rx.recv().unwrap_or_default()
     }
 
     /// The bridge's flows as text, or `None` for an unknown bridge.
@@ -153,10 +234,25 @@ impl Drop for OfprotoService {
     }
 }
 
+/// A configured controller.
+struct Controller {
+    cfg: ControllerConfig,
+    target: Target,
+    /// The listener (passive) or the connection (active), when open.
+    token: Option<Token>,
+    backoff: Duration,
+    next_attempt: Instant,
+    last_error: Option<String>,
+    connected_at: Option<Instant>,
+    disconnected_at: Option<Instant>,
+}
+
 struct Bridge {
     switch: Switch,
     cfg: BridgeConfig,
     listener: Token,
+    controllers: Vec<Controller>,
+    fail_mode: FailMode,
 }
 
 enum Phase {
@@ -168,15 +264,21 @@ enum Phase {
 }
 
 struct Conn {
-    stream: UnixStream,
+    stream: Stream,
     bridge: String,
+    /// The controller target this connection serves, or None for the
+    /// management socket.
+    controller: Option<String>,
     rx: Vec<u8>,
     tx: Vec<u8>,
     phase: Phase,
+    last_rx: Instant,
+    probe: Duration,
+    probe_sent: Option<Instant>,
 }
 
 enum Entry {
-    Listener(UnixListener, String),
+    Listener(Listener, String, Option<String>),
     Conn(Conn),
 }
 
@@ -207,14 +309,11 @@ impl EventLoop {
     fn run(mut self) {
         let mut events = Events::with_capacity(256);
         loop {
-            // Rule timeouts are in seconds; checking a few times a second
-            // keeps expiry within stock's granularity.
-            let timeout = self
+            let timed = self
                 .bridges
                 .values()
-                .any(|b| b.switch.has_timeouts())
-                .then(|| std::time::Duration::from_millis(250));
-            if let Err(e) = self.poll.poll(&mut events, timeout) {
+                .any(|b| b.switch.has_timeouts() || !b.controllers.is_empty());
+            if let Err(e) = self.poll.poll(&mut events, timed.then_some(TICK)) {
                 if e.kind() == io::ErrorKind::Interrupted {
                     continue;
                 }
@@ -223,19 +322,110 @@ impl EventLoop {
             }
             for ev in events.iter() {
                 let t = ev.token();
-                if t == WAKER {
-                    continue;
+                if t != WAKER {
+                    self.ready(t);
                 }
-                self.ready(t);
-            }
-            let now = std::time::Instant::now();
-            for b in self.bridges.values_mut() {
-                b.switch.expire(now);
             }
             while let Ok(cmd) = self.rx.try_recv() {
                 if !self.command(cmd) {
                     self.close_all();
                     return;
+                }
+            }
+            self.tick(Instant::now());
+        }
+    }
+
+    /// Timed work: rule expiry, controller reconnection and probes.
+    fn tick(&mut self, now: Instant) {
+        let names: Vec<String> = self.bridges.keys().cloned().collect();
+        for n in &names {
+            if let Some(b) = self.bridges.get_mut(n) {
+                b.switch.expire(now);
+            }
+            self.deliver_async(n);
+            self.reconnect(n, now);
+        }
+        let probes: Vec<Token> = self
+            .entries
+            .iter()
+            .filter_map(|(t, e)| match e {
+                Entry::Conn(c) if c.probe > Duration::ZERO => Some(*t),
+                _ => None,
+            })
+            .collect();
+        for t in probes {
+            let mut dead = false;
+            if let Some(Entry::Conn(c)) = self.entries.get_mut(&t) {
+                match c.probe_sent {
+                    Some(at) if now.duration_since(at) >= c.probe => dead = true,
+                    None if now.duration_since(c.last_rx) >= c.probe => {
+                        if let Phase::Connected(st) = &c.phase {
+                            let mut m = crate::switch::start(st.version, 2, 0);
+                            m.extend_from_slice(&[]);
+                            c.tx.extend_from_slice(&crate::switch::finish(m));
+                            c.probe_sent = Some(now);
+                        } else {
+                            dead = true;
+                        }
+                    }
+                    _ => {}
+                }
+            }
+            if dead || !self.flush(t) {
+                self.close_conn(t, Some("inactivity probe timeout".into()));
+            }
+        }
+    }
+
+    /// Starts connections to active controllers whose backoff has passed.
+    fn reconnect(&mut self, bridge: &str, now: Instant) {
+        let Some(b) = self.bridges.get(bridge) else {
+            return;
+        };
+        let due: Vec<usize> = b
+            .controllers
+            .iter()
+            .enumerate()
+            .filter(|(_, c)| c.token.is_none() && !c.target.is_passive() && now >= c.next_attempt)
+            .map(|(i, _)| i)
+            .collect();
+        for i in due {
+            let t = self.token();
+            let Some(b) = self.bridges.get_mut(bridge) else {
+                return;
+            };
+            let versions = b.cfg.versions;
+            let c = &mut b.controllers[i];
+            match Stream::connect(&c.target) {
+                Ok(mut stream) => {
+                    if let Err(e) = self.poll.registry().register(
+                        &mut stream,
+                        t,
+                        Interest::READABLE | Interest::WRITABLE,
+                    ) {
+                        c.last_error = Some(e.to_string());
+                        c.next_attempt = now + c.backoff;
+                        continue;
+                    }
+                    c.token = Some(t);
+                    let conn = Conn {
+                        stream,
+                        bridge: bridge.to_string(),
+                        controller: Some(c.cfg.target.clone()),
+                        rx: Vec::new(),
+                        tx: hello(versions),
+                        phase: Phase::Hello,
+                        last_rx: now,
+                        probe: c.cfg.inactivity_probe,
+                        probe_sent: None,
+                    };
+                    self.entries.insert(t, Entry::Conn(conn));
+                }
+                Err(e) => {
+                    c.last_error = Some(e.to_string());
+                    c.next_attempt = now + c.backoff;
+                    c.backoff = (c.backoff * 2).min(c.cfg.max_backoff.max(Duration::from_secs(1)));
                 }
             }
         }
@@ -258,11 +448,18 @@ impl EventLoop {
                 if let Some(b) = self.bridges.get_mut(&n) {
                     b.switch.set_ports(ports);
                 }
+                self.deliver_async(&n);
             }
             Cmd::SetPortStats(n, source) => {
                 if let Some(b) = self.bridges.get_mut(&n) {
                     b.switch.port_stats = Some(source);
                 }
+            }
+            Cmd::SetControllers(n, ctls, mode, reply) => {
+                let _ = reply.send(self.set_controllers(&n, ctls, mode));
+            }
+            Cmd::ControllerStatus(n, reply) => {
+                let _ = reply.send(self.controller_status(&n));
             }
             Cmd::DumpFlows(n, reply) => {
                 let _ = reply.send(self.bridges.get(&n).map(|b| b.switch.dump_flows_text()));
@@ -284,14 +481,19 @@ impl EventLoop {
                 "bridge exists",
             ));
         }
-        let _ = std::fs::remove_file(&cfg.mgmt_path);
-        let mut l = UnixListener::bind(&cfg.mgmt_path)?;
+        let mut l = Listener::bind(&Target::PUnix(cfg.mgmt_path.clone()))?;
         let t = self.token();
         self.poll
             .registry()
             .register(&mut l, t, Interest::READABLE)?;
-        self.entries.insert(t, Entry::Listener(l, cfg.name.clone()));
+        self.entries
+            .insert(t, Entry::Listener(l, cfg.name.clone(), None));
         let mut switch = Switch::new(&cfg.name, cfg.datapath_id);
+        let fail_mode = if cfg.normal_flow {
+            FailMode::Standalone
+        } else {
+            FailMode::Secure
+        };
         if cfg.normal_flow {
             switch.add_normal_flow();
         }
@@ -301,34 +503,175 @@ impl EventLoop {
                 switch,
                 cfg,
                 listener: t,
+                controllers: Vec::new(),
+                fail_mode,
             },
         );
         Ok(())
+    }
+
+    fn set_controllers(
+        &mut self,
+        name: &str,
+        ctls: Vec<ControllerConfig>,
+        mode: FailMode,
+    ) -> Vec<String> {
+        let mut errors = Vec::new();
+        let Some(b) = self.bridges.get_mut(name) else {
+            return vec![format!("{name}: no such bridge")];
+        };
+        let had = !b.controllers.is_empty();
+        // Drop controllers that went away or changed.
+        let old = std::mem::take(&mut b.controllers);
+        let mut keep = Vec::new();
+        let mut close = Vec::new();
+        for c in old {
+            if ctls.contains(&c.cfg) {
+                keep.push(c);
+            } else if let Some(t) = c.token {
+                close.push(t);
+            }
+        }
+        let now = Instant::now();
+        let mut listeners = Vec::new();
+        for cfg in ctls {
+            if keep.iter().any(|c| c.cfg == cfg) {
+                continue;
+            }
+            match Target::parse(&cfg.target) {
+                Ok(target) => keep.push(Controller {
+                    cfg,
+                    target,
+                    token: None,
+                    backoff: Duration::from_secs(1),
+                    next_attempt: now,
+                    last_error: None,
+                    connected_at: None,
+                    disconnected_at: None,
+                }),
+                Err(e) => errors.push(e),
+            }
+        }
+        for (i, c) in keep.iter().enumerate() {
+            if c.target.is_passive() && c.token.is_none() {
+                listeners.push(i);
+            }
+        }
+        b.controllers = keep;
+        let has = !b.controllers.is_empty();
+        let mode_changed = b.fail_mode != mode;
+        b.fail_mode = mode;
+        // Stock flushes the flow table when the bridge gains its first
+        // controller or loses its last, then re-adds the NORMAL flow of a
+        // standalone bridge without controllers.
+        if had != has || mode_changed {
+            if had != has {
+                b.switch.flush();
+            }
+            if !has && mode == FailMode::Standalone {
+                b.switch.add_normal_flow();
+            }
+        }
+        for t in close {
+            self.close_conn(t, None);
+        }
+        for i in listeners {
+            let t = self.token();
+            let Some(b) = self.bridges.get_mut(name) else {
+                break;
+            };
+            let c = &mut b.controllers[i];
+            match Listener::bind(&c.target) {
+                Ok(mut l) => {
+                    if let Err(e) = self.poll.registry().register(&mut l, t, Interest::READABLE) {
+                        errors.push(format!("{}: {e}", c.cfg.target));
+                        continue;
+                    }
+                    c.token = Some(t);
+                    let target = c.cfg.target.clone();
+                    self.entries
+                        .insert(t, Entry::Listener(l, name.to_string(), Some(target)));
+                }
+                Err(e) => {
+                    c.last_error = Some(e.to_string());
+                    errors.push(format!("{}: {e}", c.cfg.target));
+                }
+            }
+        }
+        self.reconnect(name, now);
+        errors
+    }
+
+    fn controller_status(&self, name: &str) -> Vec<ControllerStatus> {
+        let Some(b) = self.bridges.get(name) else {
+            return Vec::new();
+        };
+        let now = Instant::now();
+        b.controllers
+            .iter()
+            .map(|c| {
+                let conn = c.token.and_then(|t| match self.entries.get(&t) {
+                    Some(Entry::Conn(conn)) => Some(conn),
+                    _ => None,
+                });
+                let connected = conn.and_then(|c| match &c.phase {
+                    Phase::Connected(st) => Some(st.role),
+                    _ => None,
+                });
+                let state = if c.target.is_passive() {
+                    "LISTENING"
+                } else if connected.is_some() {
+                    "ACTIVE"
+                } else if conn.is_some() {
+                    "CONNECTING"
+                } else {
+                    "BACKOFF"
+                };
+                ControllerStatus {
+                    target: c.cfg.target.clone(),
+                    is_connected: connected.is_some(),
+                    role: match connected {
+                        Some(ROLE_PRIMARY) => "master",
+                        Some(ROLE_SECONDARY) => "slave",
+                        _ => "other",
+                    }
+                    .to_string(),
+                    state: state.to_string(),
+                    last_error: c.last_error.clone(),
+                    sec_since_connect: c.connected_at.map(|t| now.duration_since(t).as_secs()),
+                    sec_since_disconnect: c
+                        .disconnected_at
+                        .map(|t| now.duration_since(t).as_secs()),
+                }
+            })
+            .collect()
     }
 
     fn remove_bridge(&mut self, name: &str) {
         let Some(b) = self.bridges.remove(name) else {
             return;
         };
-        let conns: Vec<Token> = self
+        let tokens: Vec<Token> = self
             .entries
             .iter()
-            .filter(|(_, e)| matches!(e, Entry::Conn(c) if c.bridge == name))
+            .filter(|(_, e)| match e {
+                Entry::Conn(c) => c.bridge == name,
+                Entry::Listener(_, bn, _) => bn == name,
+            })
             .map(|(t, _)| *t)
             .collect();
-        for t in conns.into_iter().chain(std::iter::once(b.listener)) {
-            if let Some(e) = self.entries.remove(&t) {
-                match e {
-                    Entry::Listener(mut l, _) => {
-                        let _ = self.poll.registry().deregister(&mut l);
-                    }
-                    Entry::Conn(mut c) => {
-                        let _ = self.poll.registry().deregister(&mut c.stream);
-                    }
+        for t in tokens.into_iter().chain(std::iter::once(b.listener)) {
+            match self.entries.remove(&t) {
+                Some(Entry::Listener(mut l, _, _)) => {
+                    let _ = self.poll.registry().deregister(&mut l);
+                    l.unlink();
                 }
+                Some(Entry::Conn(mut c)) => {
+                    let _ = self.poll.registry().deregister(&mut c.stream);
+                }
+                None => {}
             }
         }
-        let _ = std::fs::remove_file(&b.cfg.mgmt_path);
     }
 
     fn ready(&mut self, t: Token) {
@@ -340,30 +683,61 @@ impl EventLoop {
         if is_listener {
             self.accept(t);
         } else if !self.service_conn(t) {
-            if let Some(Entry::Conn(mut c)) = self.entries.remove(&t) {
-                let _ = self.poll.registry().deregister(&mut c.stream);
+            self.close_conn(t, None);
+        }
+    }
+
+    /// Closes a connection; an active controller's gets retried after its
+    /// backoff.
+    fn close_conn(&mut self, t: Token, why: Option<String>) {
+        let Some(Entry::Conn(mut c)) = self.entries.remove(&t) else {
+            return;
+        };
+        let _ = self.poll.registry().deregister(&mut c.stream);
+        let Some(target) = c.controller else { return };
+        let Some(b) = self.bridges.get_mut(&c.bridge) else {
+            return;
+        };
+        let now = Instant::now();
+        if let Some(ctl) = b
+            .controllers
+            .iter_mut()
+            .find(|x| x.cfg.target == target && x.token == Some(t))
+        {
+            ctl.token = None;
+            ctl.disconnected_at = Some(now);
+            if why.is_some() {
+                ctl.last_error = why;
+            } else if ctl.connected_at.is_none() {
+                ctl.last_error = Some("connection failed".into());
             }
+            ctl.next_attempt = now + ctl.backoff;
+            ctl.backoff = (ctl.backoff * 2).min(ctl.cfg.max_backoff.max(Duration::from_secs(1)));
         }
     }
 
     fn accept(&mut self, lt: Token) {
         loop {
-            let (res, bridge) = match self.entries.get(&lt) {
-                Some(Entry::Listener(l, b)) => (l.accept(), b.clone()),
+            let (res, bridge, controller) = match self.entries.get(&lt) {
+                Some(Entry::Listener(l, b, c)) => (l.accept(), b.clone(), c.clone()),
                 _ => return,
             };
             let mut stream = match res {
-                Ok((s, _)) => s,
+                Ok(s) => s,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
                 Err(e) => {
                     log::warn!("ofproto: accept on {bridge} failed: {e}");
                     return;
                 }
             };
-            let versions = self
-                .bridges
-                .get(&bridge)
-                .map_or(ALL_VERSIONS, |b| b.cfg.versions);
+            let Some(b) = self.bridges.get(&bridge) else {
+                return;
+            };
+            let versions = b.cfg.versions;
+            let probe = controller
+                .as_ref()
+                .and_then(|c| b.controllers.iter().find(|x| &x.cfg.target == c))
+                .map_or(Duration::ZERO, |c| c.cfg.inactivity_probe);
             let t = self.token();
             if self
                 .poll
@@ -376,15 +750,74 @@ impl EventLoop {
             let conn = Conn {
                 stream,
                 bridge,
+                controller: None,
                 rx: Vec::new(),
                 tx: hello(versions),
                 phase: Phase::Hello,
+                last_rx: Instant::now(),
+                probe,
+                probe_sent: None,
             };
             self.entries.insert(t, Entry::Conn(conn));
             if !self.service_conn(t) {
-                if let Some(Entry::Conn(mut c)) = self.entries.remove(&t) {
-                    let _ = self.poll.registry().deregister(&mut c.stream);
+                self.close_conn(t, None);
+            }
+        }
+    }
+
+    /// Writes what a connection has pending; false if it failed.
+    fn flush(&mut self, t: Token) -> bool {
+        let Some(Entry::Conn(c)) = self.entries.get_mut(&t) else {
+            return false;
+        };
+        while !c.tx.is_empty() {
+            match c.stream.write(&c.tx) {
+                Ok(0) => return false,
+                Ok(n) => {
+                    c.tx.drain(..n);
                 }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(_) => return false,
+            }
+        }
+        true
+    }
+
+    /// Sends the bridge's pending flow-removed and port-status messages to
+    /// its connections, and demotes other primaries after a role change.
+    fn deliver_async(&mut self, bridge: &str) {
+        let Some(b) = self.bridges.get_mut(bridge) else {
+            return;
+        };
+        let removed: Vec<RemovedRule> = std::mem::take(&mut b.switch.removed);
+        let changes = std::mem::take(&mut b.switch.port_changes);
+        if removed.is_empty() && changes.is_empty() {
+            return;
+        }
+        let b = &self.bridges[bridge];
+        let mut touched = Vec::new();
+        for (t, e) in self.entries.iter_mut() {
+            let Entry::Conn(c) = e else { continue };
+            if c.bridge != bridge {
+                continue;
+            }
+            let Phase::Connected(st) = &c.phase else {
+                continue;
+            };
+            for r in &removed {
+                if let Some(m) = Switch::flow_removed_msg(st, r) {
+                    c.tx.extend_from_slice(&m);
+                }
+            }
+            for ch in &changes {
+                c.tx.extend_from_slice(&b.switch.port_status_msg(st.version, ch));
+            }
+            touched.push(*t);
+        }
+        for t in touched {
+            if !self.flush(t) {
+                self.close_conn(t, None);
             }
         }
     }
@@ -394,6 +827,9 @@ impl EventLoop {
         let Some(Entry::Conn(c)) = self.entries.get_mut(&t) else {
             return false;
         };
+        if let Ok(Some(_)) | Err(_) = c.stream.take_error() {
+            return false;
+        }
         let mut eof = false;
         let mut buf = [0u8; 65536];
         loop {
@@ -402,12 +838,19 @@ impl EventLoop {
                     eof = true;
                     break;
                 }
-                Ok(n) => c.rx.extend_from_slice(&buf[..n]),
+                Ok(n) => {
+                    c.rx.extend_from_slice(&buf[..n]);
+                    c.last_rx = Instant::now();
+                    c.probe_sent = None;
+                }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) if e.kind() == io::ErrorKind::NotConnected => break,
                 Err(_) => return false,
             }
         }
+        let mut demote = false;
+        let mut became_connected = false;
         // Handle every complete message.
         loop {
             if matches!(c.phase, Phase::Closing) {
@@ -453,6 +896,7 @@ impl EventLoop {
                             .find(|v| common & (1 << v) != 0)
                             .unwrap_or(1);
                         c.phase = Phase::Connected(ConnState::new(v));
+                        became_connected = true;
                     }
                 }
                 Phase::Connected(st) => {
@@ -471,26 +915,49 @@ impl EventLoop {
                     for r in bridge.switch.handle(st, &msg) {
                         c.tx.extend_from_slice(&r);
                     }
+                    if std::mem::take(&mut bridge.switch.demote_others) {
+                        demote = true;
+                    }
                 }
                 Phase::Closing => {}
             }
         }
-        // Write what is pending.
-        while !c.tx.is_empty() {
-            match c.stream.write(&c.tx) {
-                Ok(0) => return false,
-                Ok(n) => {
-                    c.tx.drain(..n);
+        let bridge = c.bridge.clone();
+        let controller = c.controller.clone();
+        let closing = matches!(c.phase, Phase::Closing);
+        let pending = !c.tx.is_empty();
+        if became_connected {
+            if let (Some(target), Some(b)) = (controller, self.bridges.get_mut(&bridge)) {
+                if let Some(ctl) = b.controllers.iter_mut().find(|x| x.cfg.target == target) {
+                    ctl.connected_at = Some(Instant::now());
+                    ctl.backoff = Duration::from_secs(1);
+                    ctl.last_error = None;
                 }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(_) => return false,
             }
         }
-        if matches!(c.phase, Phase::Closing) && c.tx.is_empty() {
+        if demote {
+            for (other, e) in self.entries.iter_mut() {
+                if let Entry::Conn(o) = e {
+                    if *other != t && o.bridge == bridge {
+                        if let Phase::Connected(st) = &mut o.phase {
+                            if st.role == ROLE_PRIMARY {
+                                st.role = ROLE_SECONDARY;
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        if !self.flush(t) {
             return false;
         }
-        !eof || !c.tx.is_empty()
+        self.deliver_async(&bridge);
+        let still_pending =
+            matches!(self.entries.get(&t), Some(Entry::Conn(c)) if !c.tx.is_empty());
+        if closing && !still_pending {
+            return false;
+        }
+        !eof || (pending && still_pending)
     }
 }
 

@@ -15,6 +15,39 @@ use std::time::Instant;
 /// Number of flow tables, as stock Open vSwitch advertises (0..=253).
 pub const N_TABLES: u8 = 254;
 const NX_VENDOR: u32 = 0x0000_2320;
+pub const ROLE_EQUAL: u32 = 1;
+pub const ROLE_PRIMARY: u32 = 2;
+pub const ROLE_SECONDARY: u32 = 3;
+
+/// Why a rule went away (OFPRR_*).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RemovedReason {
+    IdleTimeout = 0,
+    HardTimeout = 1,
+    Delete = 2,
+    GroupDelete = 3,
+    MeterDelete = 4,
+}
+
+/// A rule removed with send_flow_rem set: a flow-removed message is owed
+/// to the connections.
+#[derive(Debug, Clone)]
+pub struct RemovedRule {
+    pub table_id: u8,
+    pub m: Match,
+    pub priority: u16,
+    pub rule: Rule,
+    pub reason: RemovedReason,
+    pub at: Instant,
+}
+
+/// A port change for port-status messages: OFPPR_ADD 0, DELETE 1,
+/// MODIFY 2.
+#[derive(Debug, Clone)]
+pub struct PortChange {
+    pub reason: u8,
+    pub port: PortInfo,
+}
 const ONF_VENDOR: u32 = 0x4f4e_4600;
 const NO_BUFFER: u32 = 0xffff_ffff;
 const OFPG_ANY: u32 = 0xffff_ffff;
@@ -123,6 +156,8 @@ pub struct ConnState {
     pub table_id_ext: bool,
     pub packet_in_format: u32,
     pub miss_send_len: u16,
+    /// OpenFlow 1.2 role numbering: 1 equal, 2 primary, 3 secondary.
+    pub role: u32,
     bundles: HashMap<u32, Bundle>,
 }
 
@@ -134,6 +169,7 @@ impl ConnState {
             table_id_ext: false,
             packet_in_format: 0,
             miss_send_len: 0,
+            role: ROLE_EQUAL,
             bundles: HashMap::new(),
         }
     }
@@ -159,6 +195,15 @@ pub struct Switch {
     early_replies: Vec<Vec<u8>>,
     /// Rules with a timeout (0 lets the service sleep without a timer).
     n_timeouts: usize,
+    /// Flow-removed and port-status messages owed to the connections,
+    /// drained by the service after each event.
+    pub removed: Vec<RemovedRule>,
+    pub port_changes: Vec<PortChange>,
+    /// The last primary election generation id, if any was given.
+    pub election_id: Option<u64>,
+    /// Set when a connection became primary: the service demotes the
+    /// bridge's other primary connections to secondary.
+    pub demote_others: bool,
 }
 
 /// A message header.
@@ -321,6 +366,26 @@ impl Filter<'_> {
     }
 }
 
+/// Whether a message changes switch state (refused from a secondary
+/// controller).
+fn modifies_state(h: Header, msg: &[u8]) -> bool {
+    let v = h.version;
+    match h.msg_type {
+        13 | 14 => true,
+        15 => true,
+        16 | 17 if v >= 2 => true,
+        29 | 33 | 34 if v >= 4 => true,
+        4 => {
+            let mut r = Reader::new(msg.get(8..).unwrap_or(&[]));
+            let vendor = r.u32().unwrap_or(0);
+            let sub = r.u32().unwrap_or(0);
+            (vendor == NX_VENDOR && sub == 13)
+                || (vendor == ONF_VENDOR && (sub == 2300 || sub == 2301))
+        }
+        _ => false,
+    }
+}
+
 /// Whether a match only admits packets with a VLAN tag.
 fn has_vlan(m: &Match) -> bool {
     let (v, mk) = m.get(crate::openflow::fields::id::VLAN_TCI);
@@ -350,6 +415,17 @@ fn l4_to_set_field(m: &Match, acts: &mut [actions::Action]) {
             raw: actions::SetFieldRaw::SetField,
         };
     }
+}
+
+/// An OXM `ofp_match` (type 1), padded to 8 bytes.
+fn put_oxm_match(m: &Match, v: u8, out: &mut Vec<u8>) {
+    let start = out.len();
+    out.put_u16(1);
+    out.put_u16(0);
+    nxm::encode(m, Some(v), out);
+    let len = out.len() - start;
+    out.set_u16(start + 2, len as u16);
+    out.pad_to(8);
 }
 
 /// OpenFlow 1.5 statistics (OXS): a 4-byte header, then the entries that
@@ -408,6 +484,10 @@ impl Switch {
             meters: BTreeMap::new(),
             early_replies: Vec::new(),
             n_timeouts: 0,
+            removed: Vec::new(),
+            port_changes: Vec::new(),
+            election_id: None,
+            demote_others: false,
         }
     }
 
@@ -418,6 +498,27 @@ impl Switch {
             .retain(|p, _| ports.iter().any(|x| x.ofp_port == *p));
         for p in &ports {
             self.port_added.entry(p.ofp_port).or_insert(now);
+        }
+        for old in &self.ports {
+            if !ports.iter().any(|p| p.ofp_port == old.ofp_port) {
+                self.port_changes.push(PortChange {
+                    reason: 1,
+                    port: old.clone(),
+                });
+            }
+        }
+        for p in &ports {
+            match self.ports.iter().find(|o| o.ofp_port == p.ofp_port) {
+                None => self.port_changes.push(PortChange {
+                    reason: 0,
+                    port: p.clone(),
+                }),
+                Some(o) if o != p => self.port_changes.push(PortChange {
+                    reason: 2,
+                    port: p.clone(),
+                }),
+                Some(_) => {}
+            }
         }
         self.ports = ports;
     }
@@ -481,6 +582,15 @@ impl Switch {
         }
     }
 
+    /// Deletes every rule, group and meter (when the bridge gains its
+    /// first controller or loses its last, as stock does).
+    pub fn flush(&mut self) {
+        let now = Instant::now();
+        self.remove_rules(|_| Some(RemovedReason::Delete), now);
+        self.groups.clear();
+        self.meters.clear();
+    }
+
     /// Adds the flow stock adds to a bridge without controllers in
     /// standalone fail mode: priority 0, actions=NORMAL.
     pub fn add_normal_flow(&mut self) {
@@ -524,6 +634,9 @@ impl Switch {
 
     fn dispatch(&mut self, conn: &mut ConnState, h: Header, msg: &[u8]) -> Res {
         let v = h.version;
+        if conn.role == ROLE_SECONDARY && modifies_state(h, msg) {
+            return Err(OfpErr::OFPBRC_IS_SECONDARY);
+        }
         let body = msg.get(8..).unwrap_or(&[]);
         let of10 = v == 1;
         match h.msg_type {
@@ -566,6 +679,34 @@ impl Switch {
                 let fm = self.decode_flow_mod(conn, h, msg)?;
                 self.flow_mod(fm)?;
                 Ok(vec![])
+            }
+            24 if v >= 3 => {
+                let mut r = Reader::new(msg.get(8..).unwrap_or(&[]));
+                if r.len() != 16 {
+                    return Err(OfpErr::OFPBRC_BAD_LEN);
+                }
+                let role = r.u32().unwrap_or(0);
+                r.skip(4);
+                let gen = r.u64().unwrap_or(0);
+                if role > ROLE_SECONDARY {
+                    return Err(OfpErr::OFPRRFC_BAD_ROLE);
+                }
+                if role != 0 {
+                    if role != ROLE_EQUAL {
+                        if let Some(old) = self.election_id {
+                            if (gen.wrapping_sub(old) as i64) < 0 {
+                                return Err(OfpErr::OFPRRFC_STALE);
+                            }
+                        }
+                        self.election_id = Some(gen);
+                    }
+                    self.set_role(conn, role);
+                }
+                let mut m = start(v, 25, h.xid);
+                m.put_u32(conn.role);
+                m.put_zeros(4);
+                m.put_u64(self.election_id.unwrap_or(0));
+                Ok(vec![finish(m)])
             }
             33 if v >= 5 => self.bundle_control(conn, h, &msg[8..]),
             34 if v >= 5 => self.bundle_add(conn, h, msg, 16),
@@ -634,6 +775,22 @@ impl Switch {
                 }
                 conn.table_id_ext = rest.first().copied().unwrap_or(0) != 0;
                 Ok(vec![])
+            }
+            10 => {
+                // NXT_ROLE_REQUEST: 0 other (equal), 1 master, 2 slave.
+                if rest.len() != 4 {
+                    return Err(OfpErr::OFPBRC_BAD_LEN);
+                }
+                let nx_role = Reader::new(rest).u32().unwrap_or(u32::MAX);
+                if nx_role > 2 {
+                    return Err(OfpErr::OFPRRFC_BAD_ROLE);
+                }
+                self.set_role(conn, nx_role + 1);
+                let mut m = start(h.version, 4, h.xid);
+                m.put_u32(NX_VENDOR);
+                m.put_u32(11);
+                m.put_u32(conn.role - 1);
+                Ok(vec![finish(m)])
             }
             16 => {
                 if rest.len() != 4 {
@@ -1022,12 +1179,116 @@ impl Switch {
                     cookie: fm.cookie,
                     cookie_mask: fm.cookie_mask,
                 };
+                let now = Instant::now();
                 for (t, m, p) in self.collect(&filter, strict.then_some(prio))? {
-                    self.tables[t].remove(&m, p);
+                    self.remove_rule(t, &m, p, RemovedReason::Delete, now);
                 }
                 Ok(())
             }
         }
+    }
+
+    /// Gives `conn` a role; a new primary asks the service to demote the
+    /// bridge's other primaries (`demote_others`).
+    fn set_role(&mut self, conn: &mut ConnState, role: u32) {
+        if role == ROLE_PRIMARY && conn.role != ROLE_PRIMARY {
+            self.demote_others = true;
+        }
+        conn.role = role;
+    }
+
+    /// The flow-removed message for `r` in `conn`'s protocol, unless the
+    /// connection is a secondary controller.
+    pub fn flow_removed_msg(conn: &ConnState, r: &RemovedRule) -> Option<Vec<u8>> {
+        if conn.role == ROLE_SECONDARY {
+            return None;
+        }
+        let v = conn.version;
+        let d = r.at.saturating_duration_since(r.rule.created);
+        let (dsec, dnsec) = (d.as_secs() as u32, d.subsec_millis() * 1_000_000);
+        // Reasons newer than the connection's version read as "delete".
+        let reason = match (r.reason, v) {
+            (RemovedReason::GroupDelete | RemovedReason::MeterDelete, v) if v < 5 => {
+                RemovedReason::Delete as u8
+            }
+            (why, _) => why as u8,
+        };
+        let mut m;
+        if v == 1 && conn.nxm {
+            m = start(1, 4, 0);
+            m.put_u32(NX_VENDOR);
+            m.put_u32(14);
+            m.put_u64(r.rule.cookie);
+            m.put_u16(r.priority);
+            m.put_u8(reason);
+            m.put_u8(r.table_id);
+            m.put_u32(dsec);
+            m.put_u32(dnsec);
+            m.put_u16(r.rule.idle_timeout);
+            let ml_at = m.len();
+            m.put_u16(0);
+            m.put_u64(r.rule.packet_count);
+            m.put_u64(r.rule.byte_count);
+            let ms = m.len();
+            nxm::encode(&r.m, None, &mut m);
+            let ml = m.len() - ms;
+            m.set_u16(ml_at, ml as u16);
+            m.pad_to(8);
+        } else if v == 1 {
+            m = start(1, 11, 0);
+            ofp10::encode(&r.m, &mut m);
+            m.put_u64(r.rule.cookie);
+            m.put_u16(r.priority);
+            m.put_u8(reason);
+            m.put_u8(0);
+            m.put_u32(dsec);
+            m.put_u32(dnsec);
+            m.put_u16(r.rule.idle_timeout);
+            m.put_zeros(2);
+            m.put_u64(r.rule.packet_count);
+            m.put_u64(r.rule.byte_count);
+        } else if v <= 5 {
+            m = start(v, 11, 0);
+            m.put_u64(r.rule.cookie);
+            m.put_u16(r.priority);
+            m.put_u8(reason);
+            m.put_u8(r.table_id);
+            m.put_u32(dsec);
+            m.put_u32(dnsec);
+            m.put_u16(r.rule.idle_timeout);
+            m.put_u16(r.rule.hard_timeout);
+            m.put_u64(r.rule.packet_count);
+            m.put_u64(r.rule.byte_count);
+            put_oxm_match(&r.m, v, &mut m);
+        } else {
+            m = start(v, 11, 0);
+            m.put_u8(r.table_id);
+            m.put_u8(reason);
+            m.put_u16(r.priority);
+            m.put_u16(r.rule.idle_timeout);
+            m.put_u16(r.rule.hard_timeout);
+            m.put_u64(r.rule.cookie);
+            put_oxm_match(&r.m, v, &mut m);
+            let idle = r.at.saturating_duration_since(r.rule.used).as_secs();
+            put_oxs(
+                &mut m,
+                Some(((dsec as u64) << 32) | dnsec as u64),
+                Some(idle << 32),
+                r.rule.packet_count,
+                r.rule.byte_count,
+                None,
+            );
+        }
+        Some(finish(m))
+    }
+
+    /// The port-status message for `c` in version `v`.
+    pub fn port_status_msg(&self, v: u8, c: &PortChange) -> Vec<u8> {
+        let mut m = start(v, 12, 0);
+        m.put_u8(c.reason);
+        m.put_zeros(7);
+        self.port_bytes(v, &c.port, &mut m);
+        finish(m)
     }
 
     /// BUNDLE_CONTROL (or its OpenFlow 1.3 ONF form): `body` starts at the
@@ -1183,13 +1444,20 @@ impl Switch {
         }
         let secs = |d: std::time::Duration| d.as_secs();
         let expired = |r: &Rule| {
-            (r.hard_timeout != 0
-                && secs(now.saturating_duration_since(r.modified)) >= r.hard_timeout as u64)
-                || (r.idle_timeout != 0
-                    && secs(now.saturating_duration_since(r.used)) >= r.idle_timeout as u64)
+            if r.hard_timeout != 0
+                && secs(now.saturating_duration_since(r.modified)) >= r.hard_timeout as u64
+            {
+                Some(RemovedReason::HardTimeout)
+            } else if r.idle_timeout != 0
+                && secs(now.saturating_duration_since(r.used)) >= r.idle_timeout as u64
+            {
+                Some(RemovedReason::IdleTimeout)
+            } else {
+                None
+            }
         };
         let before: usize = self.tables.iter().map(|t| t.len()).sum();
-        self.remove_rules(expired);
+        self.remove_rules(expired, now);
         let after: usize = self.tables.iter().map(|t| t.len()).sum();
         self.recount_timeouts();
         before - after
@@ -1220,15 +1488,31 @@ impl Switch {
     }
 
     /// Removes every rule for which `doomed` holds.
-    fn remove_rules(&mut self, doomed: impl Fn(&Rule) -> bool) {
+    /// Removes every rule for which `doomed` gives a reason.
+    fn remove_rules(&mut self, doomed: impl Fn(&Rule) -> Option<RemovedReason>, now: Instant) {
         for t in 0..self.tables.len() {
-            let gone: Vec<(Match, u32)> = self.tables[t]
+            let gone: Vec<(Match, u32, RemovedReason)> = self.tables[t]
                 .iter()
-                .filter(|(_, _, r)| doomed(r))
-                .map(|(m, p, _)| (m, p))
+                .filter_map(|(m, p, r)| doomed(r).map(|why| (m, p, why)))
                 .collect();
-            for (m, p) in gone {
-                self.tables[t].remove(&m, p);
+            for (m, p, why) in gone {
+                self.remove_rule(t, &m, p, why, now);
+            }
+        }
+    }
+
+    /// Removes one rule, owing a flow-removed message if it asked for one.
+    fn remove_rule(&mut self, t: usize, m: &Match, p: u32, why: RemovedReason, now: Instant) {
+        if let Some(rule) = self.tables.get_mut(t).and_then(|tb| tb.remove(m, p)) {
+            if rule.flags & 1 != 0 {
+                self.removed.push(RemovedRule {
+                    table_id: t as u8,
+                    m: m.clone(),
+                    priority: p as u16,
+                    rule,
+                    reason: why,
+                    at: now,
+                });
             }
         }
     }
@@ -1261,7 +1545,13 @@ impl Switch {
                 for m in ids {
                     if self.meters.remove(&m).is_some() {
                         // Rules that use a deleted meter go with it.
-                        self.remove_rules(|r| r.instructions.meter == Some(m));
+                        self.remove_rules(
+                            |r| {
+                                (r.instructions.meter == Some(m))
+                                    .then_some(RemovedReason::MeterDelete)
+                            },
+                            now,
+                        );
                     }
                 }
             }
@@ -1319,16 +1609,14 @@ impl Switch {
                 for g in ids {
                     if self.groups.remove(&g).is_some() {
                         // Rules that use a deleted group go with it.
-                        for t in 0..self.tables.len() {
-                            let doomed: Vec<(Match, u32)> = self.tables[t]
-                                .iter()
-                                .filter(|(_, _, r)| r.instructions.outputs_to_group(g))
-                                .map(|(m, p, _)| (m, p))
-                                .collect();
-                            for (m, p) in doomed {
-                                self.tables[t].remove(&m, p);
-                            }
-                        }
+                        self.remove_rules(
+                            |r| {
+                                r.instructions
+                                    .outputs_to_group(g)
+                                    .then_some(RemovedReason::GroupDelete)
+                            },
+                            now,
+                        );
                     }
                 }
             }

@@ -3,12 +3,20 @@
 //! stock bridge with two dummy ports (no traffic).
 //!
 //! Usage: ofproto-testd DIR [PROTOCOLS]   (PROTOCOLS like OpenFlow10,OpenFlow13)
-//! Runs until stdin is closed.
+//!
+//! Reads commands from stdin, one per line, and exits when stdin closes:
+//!   controllers [secure] [TARGET[,probe=SECS]]...  set the controllers
+//!   add-port N NAME     add a port (MAC 02:00:00:00:00:N)
+//!   del-port N          remove a port
 
-use ferrovs_ofproto::{versions_from_protocols, BridgeConfig, OfprotoService, PortInfo, PortStats};
-use std::io::Read;
+use ferrovs_ofproto::{
+    versions_from_protocols, BridgeConfig, ControllerConfig, FailMode, OfprotoService, PortInfo,
+    PortStats,
+};
+use std::io::BufRead;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
 fn port(n: u16, name: &str, mac: [u8; 6]) -> PortInfo {
     PortInfo {
@@ -41,14 +49,12 @@ fn main() -> std::io::Result<()> {
         versions: versions_from_protocols(&protocols),
         normal_flow: true,
     })?;
-    svc.set_ports(
-        "br0",
-        vec![
-            port(1, "p1", [2, 0, 0, 0, 0, 1]),
-            port(2, "p2", [2, 0, 0, 0, 0, 2]),
-            port(0xfffe, "br0", [2, 0, 0, 0, 0, 0xfe]),
-        ],
-    );
+    let mut ports = vec![
+        port(1, "p1", [2, 0, 0, 0, 0, 1]),
+        port(2, "p2", [2, 0, 0, 0, 0, 2]),
+        port(0xfffe, "br0", [2, 0, 0, 0, 0, 0xfe]),
+    ];
+    svc.set_ports("br0", ports.clone());
     // Like Open vSwitch's dummy devices without traffic: packet and byte
     // counters at zero, the others not kept.
     svc.set_port_stats_source(
@@ -64,8 +70,52 @@ fn main() -> std::io::Result<()> {
         }),
     );
     println!("ready");
-    let mut sink = Vec::new();
-    let _ = std::io::stdin().read_to_end(&mut sink);
+    for line in std::io::stdin().lock().lines() {
+        let line = line?;
+        let words: Vec<&str> = line.split_whitespace().collect();
+        match words.as_slice() {
+            ["controllers", rest @ ..] => {
+                let mut mode = FailMode::Standalone;
+                let mut ctls = Vec::new();
+                for w in rest {
+                    if *w == "secure" {
+                        mode = FailMode::Secure;
+                        continue;
+                    }
+                    let mut parts = w.split(",probe=");
+                    let mut c = ControllerConfig::new(parts.next().unwrap_or_default());
+                    if let Some(p) = parts.next().and_then(|p| p.parse::<u64>().ok()) {
+                        c.inactivity_probe = Duration::from_secs(p);
+                    }
+                    ctls.push(c);
+                }
+                for e in svc.set_controllers("br0", ctls, mode) {
+                    eprintln!("controller: {e}");
+                }
+            }
+            ["add-port", n, name] => {
+                // Like a dummy device: added with its link down, then up.
+                if let Ok(n) = n.parse::<u16>() {
+                    let mut p = port(n, name, [2, 0, 0, 0, 0, n as u8]);
+                    p.state = 0;
+                    ports.push(p);
+                    svc.set_ports("br0", ports.clone());
+                    if let Some(p) = ports.last_mut() {
+                        p.state = 4;
+                    }
+                    svc.set_ports("br0", ports.clone());
+                }
+            }
+            ["del-port", n] => {
+                if let Ok(n) = n.parse::<u16>() {
+                    ports.retain(|p| p.ofp_port != n);
+                    svc.set_ports("br0", ports.clone());
+                }
+            }
+            [] => {}
+            _ => eprintln!("unknown command: {line}"),
+        }
+    }
     svc.shutdown();
     Ok(())
 }

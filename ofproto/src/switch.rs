@@ -275,17 +275,20 @@ pub fn error_msg(err: OfpErr, version: u8, xid: u32, request: &[u8]) -> Vec<u8> 
     finish(m)
 }
 
-/// The HELLO a switch sends: the highest allowed version in the header
-/// and a version bitmap element.
+/// The HELLO a switch sends: the highest allowed version in the header,
+/// plus a version bitmap element unless the allowed versions are simply
+/// "this version and all earlier ones" (as stock decides).
 pub fn hello(allowed: u32) -> Vec<u8> {
     let top = (1..=6u8)
         .rev()
         .find(|v| allowed & (1 << v) != 0)
         .unwrap_or(1);
     let mut m = start(top, 0, 0);
-    m.put_u16(1);
-    m.put_u16(8);
-    m.put_u32(allowed);
+    if !((allowed >> 1) + 1).is_power_of_two() {
+        m.put_u16(1);
+        m.put_u16(8);
+        m.put_u32(allowed);
+    }
     finish(m)
 }
 

@@ -8,6 +8,7 @@
 //!   controllers [secure] [TARGET[,probe=SECS]]...  set the controllers
 //!   add-port N NAME     add a port (MAC 02:00:00:00:00:N)
 //!   del-port N          remove a port
+//!   dump-flows PATH     write the bridge/dump-flows text to PATH
 
 use ferrovs_ofproto::{
     versions_from_protocols, BridgeConfig, ControllerConfig, FailMode, OfprotoService, PortInfo,
@@ -110,6 +111,16 @@ fn main() -> std::io::Result<()> {
                 if let Ok(n) = n.parse::<u16>() {
                     ports.retain(|p| p.ofp_port != n);
                     svc.set_ports("br0", ports.clone());
+                }
+            }
+            ["dump-flows", path] => {
+                let text = svc.dump_flows("br0").unwrap_or_default();
+                let tmp = format!("{path}.tmp");
+                if std::fs::write(&tmp, text)
+                    .and_then(|_| std::fs::rename(&tmp, path))
+                    .is_err()
+                {
+                    eprintln!("cannot write {path}");
                 }
             }
             [] => {}

@@ -415,7 +415,7 @@ fn l4_to_set_field(m: &Match, acts: &mut [actions::Action]) {
             field: f,
             value: p as u128,
             mask: 0xffff,
-            raw: actions::SetFieldRaw::SetField,
+            raw: actions::SetFieldRaw::L4Port,
         };
     }
 }
@@ -2303,27 +2303,31 @@ impl Switch {
         }
     }
 
-    /// Flows in the text form of `ovs-ofctl dump-flows` (for
-    /// bridge/dump-flows): one line per rule, actions as the daemon
-    /// understands them.
+    /// Flows as `ovs-appctl bridge/dump-flows` prints them: one line per
+    /// rule, `[table_id=N, ]duration=Ns, n_packets=N, n_bytes=N, MATCH,
+    /// actions=ACTIONS`, in table order.
     pub fn dump_flows_text(&self) -> String {
+        use crate::openflow::text;
         let mut s = String::new();
         let now = Instant::now();
         for (t, table) in self.tables.iter().enumerate() {
-            for (m, p, rule) in table.iter() {
+            let mut rules: Vec<(Match, u32, &Rule)> = table.iter().collect();
+            rules.sort_by(|a, b| b.1.cmp(&a.1));
+            for (m, p, rule) in rules {
+                if t != 0 {
+                    s.push_str(&format!("table_id={t}, "));
+                }
                 let d = now.duration_since(rule.created);
+                let mt = text::format_match(&m, p as u16);
                 s.push_str(&format!(
-                    "duration={}.{:03}s, n_packets={}, n_bytes={}, priority={},",
+                    "duration={}s, n_packets={}, n_bytes={}, {}{}actions={}\n",
                     d.as_secs(),
-                    d.subsec_millis(),
                     rule.packet_count,
                     rule.byte_count,
-                    p
+                    mt,
+                    if mt.is_empty() { "" } else { "," },
+                    text::format_instructions(&rule.instructions)
                 ));
-                if t != 0 {
-                    s.push_str(&format!("table_id={t},"));
-                }
-                s.push_str(&format!("{:?},actions={:?}\n", m, rule.instructions));
             }
         }
         s

@@ -32,6 +32,8 @@ pub enum SetFieldRaw {
     SetField,
     RegLoad,
     RegLoad2,
+    /// OpenFlow 1.0's set-transport-port actions (printed as mod_tp_*).
+    L4Port,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

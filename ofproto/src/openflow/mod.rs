@@ -10,4 +10,5 @@ pub mod meters;
 pub mod nxm;
 pub mod ofp10;
 pub mod ofp11;
+pub mod text;
 pub mod wire;

@@ -2312,7 +2312,7 @@ impl Switch {
         let now = Instant::now();
         for (t, table) in self.tables.iter().enumerate() {
             let mut rules: Vec<(Match, u32, &Rule)> = table.iter().collect();
-            rules.sort_by(|a, b| b.1.cmp(&a.1));
+            rules.sort_by_key(|r| std::cmp::Reverse(r.1));
             for (m, p, rule) in rules {
                 if t != 0 {
                     s.push_str(&format!("table_id={t}, "));

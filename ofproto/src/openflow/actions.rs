@@ -34,6 +34,9 @@ pub enum SetFieldRaw {
     RegLoad2,
     /// OpenFlow 1.0's set-transport-port actions (printed as mod_tp_*).
     L4Port,
+    /// NXAST_SET_TUNNEL / NXAST_SET_TUNNEL64.
+    Tunnel,
+    Tunnel64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -89,6 +92,13 @@ pub enum Action {
     /// OpenFlow 1.5's meter action (a meter instruction before 1.5); only
     /// transient: decoding moves it into `Instructions::meter`.
     Meter(u32),
+    /// A Nicira action with nested actions (ct, clone): its fixed header
+    /// (length patched on encoding) and the nested list.
+    NxNested {
+        subtype: u16,
+        head: Vec<u8>,
+        actions: Vec<Action>,
+    },
     /// A Nicira extension action, as its complete wire bytes.
     Nx {
         subtype: u16,
@@ -127,8 +137,8 @@ impl Instructions {
 /// Nicira subtypes that are kept as wire bytes: their encoding is the same
 /// in every OpenFlow version.
 const NX_PASSTHROUGH: &[u16] = &[
-    1, 2, 5, 8, 9, 10, 12, 13, 14, 15, 16, 17, 19, 20, 21, 22, 27, 28, 29, 32, 34, 35, 36, 37, 38,
-    39, 41, 42, 43, 44, 45, 46, 47, 48, 49, 50, 254, 255,
+    1, 5, 8, 10, 12, 13, 14, 15, 16, 17, 19, 20, 21, 22, 27, 28, 29, 32, 34, 35, 36, 37, 38, 39,
+    41, 42, 43, 44, 45, 46, 47, 48, 49, 50, 254, 255,
 ];
 
 fn mac(b: &[u8]) -> [u8; 6] {
@@ -139,6 +149,17 @@ fn mac(b: &[u8]) -> [u8; 6] {
 
 /// Decodes an action list of OpenFlow wire `version`.
 pub fn decode(version: u8, data: &[u8]) -> Result<Vec<Action>, OfpErr> {
+    decode_nested(version, data, 0)
+}
+
+/// Actions may nest (ct, clone); a hostile message may not nest deeper
+/// than this.
+const MAX_NESTING: u32 = 8;
+
+fn decode_nested(version: u8, data: &[u8], depth: u32) -> Result<Vec<Action>, OfpErr> {
+    if depth > MAX_NESTING {
+        return Err(OfpErr::OFPBAC_BAD_ARGUMENT);
+    }
     if !data.len().is_multiple_of(8) {
         return Err(OfpErr::OFPBRC_BAD_LEN);
     }
@@ -151,7 +172,7 @@ pub fn decode(version: u8, data: &[u8]) -> Result<Vec<Action>, OfpErr> {
             return Err(OfpErr::OFPBAC_BAD_LEN);
         }
         let a = r.bytes(len).ok_or(OfpErr::OFPBAC_BAD_LEN)?;
-        out.push(decode_one(version, ty, a)?);
+        out.push(decode_one(version, ty, a, depth)?);
     }
     Ok(out)
 }
@@ -177,10 +198,10 @@ fn check_out_port(p: u16) -> Result<u16, OfpErr> {
     }
 }
 
-fn decode_one(version: u8, ty: u16, a: &[u8]) -> Result<Action, OfpErr> {
+fn decode_one(version: u8, ty: u16, a: &[u8], depth: u32) -> Result<Action, OfpErr> {
     use Action::*;
     if ty == 0xffff {
-        return decode_vendor(version, a);
+        return decode_vendor(version, a, depth);
     }
     if version == 1 {
         return Ok(match ty {
@@ -452,7 +473,7 @@ fn decode_set_field(version: u8, a: &[u8]) -> Result<Action, OfpErr> {
     })
 }
 
-fn decode_vendor(version: u8, a: &[u8]) -> Result<Action, OfpErr> {
+fn decode_vendor(version: u8, a: &[u8], depth: u32) -> Result<Action, OfpErr> {
     let mut r = Reader::new(a);
     r.skip(4).ok_or_else(bad)?;
     let vendor = r.u32().ok_or_else(bad)?;
@@ -525,9 +546,60 @@ fn decode_vendor(version: u8, a: &[u8]) -> Result<Action, OfpErr> {
             let dst = pull_field_id(&mut r)?;
             check_move(src, dst, src_ofs, dst_ofs, n_bits)?
         }
+        // ct and clone carry actions of the message's version after a
+        // fixed header; they are re-encoded for each version.
+        35 | 42 => {
+            let head = if subtype == 35 { 24 } else { 16 };
+            let (h, inner) = a.split_at(head.min(a.len()));
+            if h.len() < head {
+                return Err(OfpErr::OFPBAC_BAD_LEN);
+            }
+            NxNested {
+                subtype,
+                head: h.to_vec(),
+                actions: decode_nested(version, inner, depth + 1)?,
+            }
+        }
+        2 => {
+            r.skip(2).ok_or_else(bad)?;
+            let v = r.u32().ok_or_else(bad)?;
+            SetField {
+                field: id::TUN_ID,
+                value: v as u128,
+                mask: u64::MAX as u128,
+                raw: SetFieldRaw::Tunnel,
+            }
+        }
+        9 => {
+            r.skip(6).ok_or_else(bad)?;
+            let v = r.u64().ok_or_else(bad)?;
+            SetField {
+                field: id::TUN_ID,
+                value: v as u128,
+                mask: u64::MAX as u128,
+                raw: SetFieldRaw::Tunnel64,
+            }
+        }
         18 if version == 1 => DecTtl,
-        4 if version == 1 => SetQueue(r.u32().ok_or_else(bad)?),
-        40 if version == 1 => Group(r.u32().ok_or_else(bad)?),
+        // OpenFlow 1.0 spellings of OpenFlow 1.1 actions: a 16-bit or 8-bit
+        // argument right after the subtype, a 32-bit one aligned at 12.
+        4 if version == 1 => {
+            r.skip(2).ok_or_else(bad)?;
+            SetQueue(r.u32().ok_or_else(bad)?)
+        }
+        40 if version == 1 => {
+            r.skip(2).ok_or_else(bad)?;
+            Group(r.u32().ok_or_else(bad)?)
+        }
+        30 if version == 1 => {
+            r.skip(2).ok_or_else(bad)?;
+            SetMplsLabel(r.u32().ok_or_else(bad)?)
+        }
+        23 if version == 1 => PushMpls(r.u16().ok_or_else(bad)?),
+        24 if version == 1 => PopMpls(r.u16().ok_or_else(bad)?),
+        25 if version == 1 => SetMplsTtl(r.u8().ok_or_else(bad)?),
+        26 if version == 1 => DecMplsTtl,
+        31 if version == 1 => SetMplsTc(r.u8().ok_or_else(bad)?),
         _ if NX_PASSTHROUGH.contains(&subtype) => Nx {
             subtype,
             bytes: a.to_vec(),
@@ -914,6 +986,13 @@ fn encode_one(v: u8, a: &Action, out: &mut Vec<u8>) {
                 put_u32_action(out, 29, *m);
             }
         }
+        NxNested { head, actions, .. } => {
+            let start = out.len();
+            out.extend_from_slice(head);
+            encode(v, actions, true, out);
+            let len = (out.len() - start) as u16;
+            out.set_u16(start + 2, len);
+        }
         Nx { bytes, .. } => out.extend_from_slice(bytes),
     }
 }
@@ -934,6 +1013,18 @@ fn field_full(f: usize) -> u128 {
 
 fn encode_set_field(v: u8, f: usize, value: u128, mask: u128, raw: SetFieldRaw, out: &mut Vec<u8>) {
     let whole = mask == field_full(f);
+    if matches!(raw, SetFieldRaw::Tunnel | SetFieldRaw::Tunnel64) && v <= 2 {
+        if value <= u32::MAX as u128 && raw == SetFieldRaw::Tunnel {
+            put_nx_header(out, 16, 2);
+            out.put_zeros(2);
+            out.put_u32(value as u32);
+        } else {
+            put_nx_header(out, 24, 9);
+            out.put_zeros(6);
+            out.put_u64(value as u64);
+        }
+        return;
+    }
     if v >= 6 {
         put_set_field(out, v, f, value, mask);
     } else if raw == SetFieldRaw::RegLoad2 {
@@ -1102,5 +1193,95 @@ pub fn encode_instructions(version: u8, ins: &Instructions, has_vlan: bool, out:
         put_std(out, 1, 8);
         out.put_u8(t);
         out.put_zeros(3);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn actions_survive_each_version() {
+        let acts = vec![
+            Action::Output {
+                port: 3,
+                max_len: 0,
+            },
+            Action::Output {
+                port: port::CONTROLLER,
+                max_len: 128,
+            },
+            Action::StripVlan,
+            Action::SetField {
+                field: id::IP_DST,
+                value: 0x0a00_0001,
+                mask: 0xffff_ffff,
+                raw: SetFieldRaw::SetField,
+            },
+            Action::SetField {
+                field: id::REG0 + 1,
+                value: 0x10,
+                mask: 0xf0,
+                raw: SetFieldRaw::RegLoad,
+            },
+            Action::Move {
+                src: id::REG0,
+                dst: id::REG0 + 2,
+                src_ofs: 0,
+                dst_ofs: 0,
+                n_bits: 32,
+            },
+            Action::Group(7),
+        ];
+        for v in 1..=6u8 {
+            let mut b = Vec::new();
+            encode(v, &acts, true, &mut b);
+            let back = decode(v, &b).expect("decodes");
+            // OpenFlow 1.0/1.1 carry set-field of ip_dst as set_nw_dst.
+            let expect: Vec<Action> = acts
+                .iter()
+                .map(|a| match a {
+                    Action::SetField {
+                        field: id::IP_DST,
+                        value,
+                        ..
+                    } if v <= 2 => Action::SetIpv4Dst(*value as u32),
+                    Action::SetField {
+                        field,
+                        value,
+                        mask,
+                        raw: SetFieldRaw::RegLoad,
+                    } if v >= 6 => Action::SetField {
+                        field: *field,
+                        value: *value,
+                        mask: *mask,
+                        raw: SetFieldRaw::SetField,
+                    },
+                    a => a.clone(),
+                })
+                .collect();
+            assert_eq!(back, expect, "version {v}");
+        }
+    }
+
+    #[test]
+    fn malformed_actions_get_stock_errors() {
+        assert_eq!(decode(1, &[0, 0, 0, 8, 0, 1]), Err(OfpErr::OFPBRC_BAD_LEN));
+        assert_eq!(
+            decode(1, &[0, 0, 0, 16, 0, 1, 0, 0]),
+            Err(OfpErr::OFPBAC_BAD_LEN)
+        );
+        assert_eq!(
+            decode(1, &[0, 0x70, 0, 8, 0, 0, 0, 0]),
+            Err(OfpErr::OFPBAC_BAD_TYPE)
+        );
+        assert_eq!(
+            decode(4, &[0, 1, 0, 8, 0, 5, 0, 0]),
+            Err(OfpErr::OFPBAC_BAD_TYPE)
+        );
+        assert_eq!(
+            decode(1, &[0, 0, 0, 8, 0xff, 0x80, 0, 0]),
+            Err(OfpErr::OFPBAC_BAD_OUT_PORT)
+        );
     }
 }

@@ -6,6 +6,7 @@ use super::fields::{FieldDef, Hdr, Prereq};
 pub const FIELDS: &[FieldDef] = &[
     FieldDef {
         name: "dp_hash",
+        header_name: "NXM_NX_DP_HASH",
         alias: false,
         width: 4,
         bits: 32,
@@ -29,6 +30,7 @@ pub const FIELDS: &[FieldDef] = &[
     },
     FieldDef {
         name: "recirc_id",
+        header_name: "NXM_NX_RECIRC_ID",
         alias: false,
         width: 4,
         bits: 32,
@@ -44,6 +46,7 @@ pub const FIELDS: &[FieldDef] = &[
     },
     FieldDef {
         name: "packet_type",
+        header_name: "OXM_OF_PACKET_TYPE",
         alias: false,
         width: 4,
         bits: 32,
@@ -59,6 +62,7 @@ pub const FIELDS: &[FieldDef] = &[
     },
     FieldDef {
         name: "conj_id",
+        header_name: "NXM_NX_CONJ_ID",
         alias: false,
         width: 4,
         bits: 32,
@@ -74,6 +78,7 @@ pub const FIELDS: &[FieldDef] = &[
     },
     FieldDef {
         name: "tun_id",
+        header_name: "NXM_NX_TUN_ID",
         alias: false,
         width: 8,
         bits: 64,
@@ -97,6 +102,7 @@ pub const FIELDS: &[FieldDef] = &[
     },
     FieldDef {
         name: "tun_src",
+        header_name: "NXM_NX_TUN_IPV4_SRC",
         alias: false,
         width: 4,
         bits: 32,
@@ -112,6 +118,7 @@ pub const FIELDS: &[FieldDef] = &[
     },
     FieldDef {
         name: "tun_dst",
+        header_name: "NXM_NX_TUN_IPV4_DST",
         alias: false,
         width: 4,
         bits: 32,
@@ -127,6 +134,7 @@ pub const FIELDS: &[FieldDef] = &[
     },
     FieldDef {
         name: "tun_ipv6_src",
+        header_name: "NXM_NX_TUN_IPV6_SRC",
         alias: false,
         width: 16,
         bits: 128,
@@ -142,6 +150,7 @@ pub const FIELDS: &[FieldDef] = &[
     },
     FieldDef {
         name: "tun_ipv6_dst",
+        header_name: "NXM_NX_TUN_IPV6_DST",
         alias: false,
         width: 16,
         bits: 128,
@@ -157,6 +166,7 @@ pub const FIELDS: &[FieldDef] = &[
     },
     FieldDef {
         name: "tun_flags",
+        header_name: "NXM_NX_TUN_FLAGS",
         alias: false,
         width: 2,
         bits: 1,
@@ -172,6 +182,7 @@ pub const FIELDS: &[FieldDef] = &[
     },
     FieldDef {
         name: "tun_ttl",
+        header_name: "",
         alias: false,
         width: 1,
         bits: 8,
@@ -182,6 +193,7 @@ pub const FIELDS: &[FieldDef] = &[
     },
     FieldDef {
         name: "tun_tos",
+        header_name: "",
         alias: false,
         width: 1,
         bits: 8,
@@ -192,6 +204,7 @@ pub const FIELDS: &[FieldDef] = &[
     },
     FieldDef {
         name: "tun_gbp_id",
+        header_name: "NXM_NX_TUN_GBP_ID",
         alias: false,
         width: 2,
         bits: 16,
@@ -207,6 +220,7 @@ pub const FIELDS: &[FieldDef] = &[
     },
     FieldDef {
         name: "tun_gbp_flags",
+        header_name: "NXM_NX_TUN_GBP_FLAGS",
         alias: false,
         width: 1,
         bits: 8,
@@ -222,6 +236,7 @@ pub const FIELDS: &[FieldDef] = &[
     },
     FieldDef {
         name: "tun_erspan_idx",
+        header_name: "NXOXM_ET_ERSPAN_IDX",
         alias: false,
         width: 4,
         bits: 20,
@@ -237,6 +252,7 @@ pub const FIELDS: &[FieldDef] = &[
     },
     FieldDef {
         name: "tun_erspan_ver",
+        header_name: "NXOXM_ET_ERSPAN_VER",
         alias: false,
         width: 1,
         bits: 4,
@@ -252,6 +268,7 @@ pub const FIELDS: &[FieldDef] = &[
     },
     FieldDef {
         name: "tun_erspan_dir",
+        header_name: "NXOXM_ET_ERSPAN_DIR",
         alias: false,
         width: 1,
         bits: 1,
@@ -267,6 +284,7 @@ pub const FIELDS: &[FieldDef] = &[
     },
     FieldDef {
         name: "tun_erspan_hwid",
+        header_name: "NXOXM_ET_ERSPAN_HWID",
         alias: false,
         width: 1,
         bits: 6,
@@ -282,6 +300,7 @@ pub const FIELDS: &[FieldDef] = &[
     },
     FieldDef {
         name: "tun_gtpu_flags",
+        header_name: "NXOXM_ET_GTPU_FLAGS",
         alias: false,
         width: 1,
         bits: 8,
@@ -297,6 +316,7 @@ pub const FIELDS: &[FieldDef] = &[
     },
     FieldDef {
         name: "tun_gtpu_msgtype",
+        header_name: "NXOXM_ET_GTPU_MSGTYPE",
         alias: false,
         width: 1,
         bits: 8,
@@ -312,6 +332,7 @@ pub const FIELDS: &[FieldDef] = &[
     },
     FieldDef {
         name: "metadata",
+        header_name: "OXM_OF_METADATA",
         alias: false,
         width: 8,
         bits: 64,
@@ -327,6 +348,7 @@ pub const FIELDS: &[FieldDef] = &[
     },
     FieldDef {
         name: "in_port",
+        header_name: "NXM_OF_IN_PORT",
         alias: false,
         width: 2,
         bits: 16,
@@ -342,6 +364,7 @@ pub const FIELDS: &[FieldDef] = &[
     },
     FieldDef {
         name: "in_port_oxm",
+        header_name: "OXM_OF_IN_PORT",
         alias: true,
         width: 4,
         bits: 32,
@@ -357,6 +380,7 @@ pub const FIELDS: &[FieldDef] = &[
     },
     FieldDef {
         name: "actset_output",
+        header_name: "ONFOXM_ET_ACTSET_OUTPUT",
         alias: false,
         width: 4,
         bits: 32,
@@ -380,6 +404,7 @@ pub const FIELDS: &[FieldDef] = &[
     },
     FieldDef {
         name: "skb_priority",
+        header_name: "",
         alias: false,
         width: 4,
         bits: 32,
@@ -390,6 +415,7 @@ pub const FIELDS: &[FieldDef] = &[
     },
     FieldDef {
         name: "pkt_mark",
+        header_name: "NXM_NX_PKT_MARK",
         alias: false,
         width: 4,
         bits: 32,
@@ -405,6 +431,7 @@ pub const FIELDS: &[FieldDef] = &[
     },
     FieldDef {
         name: "ct_state",
+        header_name: "NXM_NX_CT_STATE",
         alias: false,
         width: 4,
         bits: 32,
@@ -420,6 +447,7 @@ pub const FIELDS: &[FieldDef] = &[
     },
     FieldDef {
         name: "ct_zone",
+        header_name: "NXM_NX_CT_ZONE",
         alias: false,
         width: 2,
         bits: 16,
@@ -435,6 +463,7 @@ pub const FIELDS: &[FieldDef] = &[
     },
     FieldDef {
         name: "ct_mark",
+        header_name: "NXM_NX_CT_MARK",
         alias: false,
         width: 4,
         bits: 32,
@@ -450,6 +479,7 @@ pub const FIELDS: &[FieldDef] = &[
     },
     FieldDef {
         name: "ct_label",
+        header_name: "NXM_NX_CT_LABEL",
         alias: false,
         width: 16,
         bits: 128,
@@ -465,6 +495,7 @@ pub const FIELDS: &[FieldDef] = &[
     },
     FieldDef {
         name: "ct_nw_proto",
+        header_name: "NXM_NX_CT_NW_PROTO",
         alias: false,
         width: 1,
         bits: 8,
@@ -480,6 +511,7 @@ pub const FIELDS: &[FieldDef] = &[
     },
     FieldDef {
         name: "ct_nw_src",
+        header_name: "NXM_NX_CT_NW_SRC",
         alias: false,
         width: 4,
         bits: 32,
@@ -495,6 +527,7 @@ pub const FIELDS: &[FieldDef] = &[
     },
     FieldDef {
         name: "ct_nw_dst",
+        header_name: "NXM_NX_CT_NW_DST",
         alias: false,
         width: 4,
         bits: 32,
@@ -510,6 +543,7 @@ pub const FIELDS: &[FieldDef] = &[
     },
     FieldDef {
         name: "ct_ipv6_src",
+        header_name: "NXM_NX_CT_IPV6_SRC",
         alias: false,
         width: 16,
         bits: 128,
@@ -525,6 +559,7 @@ pub const FIELDS: &[FieldDef] = &[
     },
     FieldDef {
         name: "ct_ipv6_dst",
+        header_name: "NXM_NX_CT_IPV6_DST",
         alias: false,
         width: 16,
         bits: 128,
@@ -540,6 +575,7 @@ pub const FIELDS: &[FieldDef] = &[
     },
     FieldDef {
         name: "ct_tp_src",
+        header_name: "NXM_NX_CT_TP_SRC",
         alias: false,
         width: 2,
         bits: 16,
@@ -555,6 +591,7 @@ pub const FIELDS: &[FieldDef] = &[
     },
     FieldDef {
         name: "ct_tp_dst",
+        header_name: "NXM_NX_CT_TP_DST",
         alias: false,
         width: 2,
         bits: 16,
@@ -570,6 +607,7 @@ pub const FIELDS: &[FieldDef] = &[
     },
     FieldDef {
         name: "reg0",
+        header_name: "NXM_NX_REG0",
         alias: false,
         width: 4,
         bits: 32,
@@ -585,6 +623,7 @@ pub const FIELDS: &[FieldDef] = &[
     },
     FieldDef {
         name: "reg1",
+        header_name: "NXM_NX_REG1",
         alias: false,
         width: 4,
         bits: 32,
@@ -600,6 +639,7 @@ pub const FIELDS: &[FieldDef] = &[
     },
     FieldDef {
         name: "reg2",
+        header_name: "NXM_NX_REG2",
         alias: false,
         width: 4,
         bits: 32,
@@ -615,6 +655,7 @@ pub const FIELDS: &[FieldDef] = &[
     },
     FieldDef {
         name: "reg3",
+        header_name: "NXM_NX_REG3",
         alias: false,
         width: 4,
         bits: 32,
@@ -630,6 +671,7 @@ pub const FIELDS: &[FieldDef] = &[
     },
     FieldDef {
         name: "reg4",
+        header_name: "NXM_NX_REG4",
         alias: false,
         width: 4,
         bits: 32,
@@ -645,6 +687,7 @@ pub const FIELDS: &[FieldDef] = &[
     },
     FieldDef {
         name: "reg5",
+        header_name: "NXM_NX_REG5",
         alias: false,
         width: 4,
         bits: 32,
@@ -660,6 +703,7 @@ pub const FIELDS: &[FieldDef] = &[
     },
     FieldDef {
         name: "reg6",
+        header_name: "NXM_NX_REG6",
         alias: false,
         width: 4,
         bits: 32,
@@ -675,6 +719,7 @@ pub const FIELDS: &[FieldDef] = &[
     },
     FieldDef {
         name: "reg7",
+        header_name: "NXM_NX_REG7",
         alias: false,
         width: 4,
         bits: 32,
@@ -690,6 +735,7 @@ pub const FIELDS: &[FieldDef] = &[
     },
     FieldDef {
         name: "reg8",
+        header_name: "NXM_NX_REG8",
         alias: false,
         width: 4,
         bits: 32,
@@ -705,6 +751,7 @@ pub const FIELDS: &[FieldDef] = &[
     },
     FieldDef {
         name: "reg9",
+        header_name: "NXM_NX_REG9",
         alias: false,
         width: 4,
         bits: 32,
@@ -720,6 +767,7 @@ pub const FIELDS: &[FieldDef] = &[
     },
     FieldDef {
         name: "reg10",
+        header_name: "NXM_NX_REG10",
         alias: false,
         width: 4,
         bits: 32,
@@ -735,6 +783,7 @@ pub const FIELDS: &[FieldDef] = &[
     },
     FieldDef {
         name: "reg11",
+        header_name: "NXM_NX_REG11",
         alias: false,
         width: 4,
         bits: 32,
@@ -750,6 +799,7 @@ pub const FIELDS: &[FieldDef] = &[
     },
     FieldDef {
         name: "reg12",
+        header_name: "NXM_NX_REG12",
         alias: false,
         width: 4,
         bits: 32,
@@ -765,6 +815,7 @@ pub const FIELDS: &[FieldDef] = &[
     },
     FieldDef {
         name: "reg13",
+        header_name: "NXM_NX_REG13",
         alias: false,
         width: 4,
         bits: 32,
@@ -780,6 +831,7 @@ pub const FIELDS: &[FieldDef] = &[
     },
     FieldDef {
         name: "reg14",
+        header_name: "NXM_NX_REG14",
         alias: false,
         width: 4,
         bits: 32,
@@ -795,6 +847,7 @@ pub const FIELDS: &[FieldDef] = &[
     },
     FieldDef {
         name: "reg15",
+        header_name: "NXM_NX_REG15",
         alias: false,
         width: 4,
         bits: 32,
@@ -810,6 +863,7 @@ pub const FIELDS: &[FieldDef] = &[
     },
     FieldDef {
         name: "xreg0",
+        header_name: "OXM_OF_PKT_REG0",
         alias: true,
         width: 8,
         bits: 64,
@@ -825,6 +879,7 @@ pub const FIELDS: &[FieldDef] = &[
     },
     FieldDef {
         name: "xreg1",
+        header_name: "OXM_OF_PKT_REG1",
         alias: true,
         width: 8,
         bits: 64,
@@ -840,6 +895,7 @@ pub const FIELDS: &[FieldDef] = &[
     },
     FieldDef {
         name: "xreg2",
+        header_name: "OXM_OF_PKT_REG2",
         alias: true,
         width: 8,
         bits: 64,
@@ -855,6 +911,7 @@ pub const FIELDS: &[FieldDef] = &[
     },
     FieldDef {
         name: "xreg3",
+        header_name: "OXM_OF_PKT_REG3",
         alias: true,
         width: 8,
         bits: 64,
@@ -870,6 +927,7 @@ pub const FIELDS: &[FieldDef] = &[
     },
     FieldDef {
         name: "xreg4",
+        header_name: "OXM_OF_PKT_REG4",
         alias: true,
         width: 8,
         bits: 64,
@@ -885,6 +943,7 @@ pub const FIELDS: &[FieldDef] = &[
     },
     FieldDef {
         name: "xreg5",
+        header_name: "OXM_OF_PKT_REG5",
         alias: true,
         width: 8,
         bits: 64,
@@ -900,6 +959,7 @@ pub const FIELDS: &[FieldDef] = &[
     },
     FieldDef {
         name: "xreg6",
+        header_name: "OXM_OF_PKT_REG6",
         alias: true,
         width: 8,
         bits: 64,
@@ -915,6 +975,7 @@ pub const FIELDS: &[FieldDef] = &[
     },
     FieldDef {
         name: "xreg7",
+        header_name: "OXM_OF_PKT_REG7",
         alias: true,
         width: 8,
         bits: 64,
@@ -930,6 +991,7 @@ pub const FIELDS: &[FieldDef] = &[
     },
     FieldDef {
         name: "xxreg0",
+        header_name: "NXM_NX_XXREG0",
         alias: true,
         width: 16,
         bits: 128,
@@ -945,6 +1007,7 @@ pub const FIELDS: &[FieldDef] = &[
     },
     FieldDef {
         name: "xxreg1",
+        header_name: "NXM_NX_XXREG1",
         alias: true,
         width: 16,
         bits: 128,
@@ -960,6 +1023,7 @@ pub const FIELDS: &[FieldDef] = &[
     },
     FieldDef {
         name: "xxreg2",
+        header_name: "NXM_NX_XXREG2",
         alias: true,
         width: 16,
         bits: 128,
@@ -975,6 +1039,7 @@ pub const FIELDS: &[FieldDef] = &[
     },
     FieldDef {
         name: "xxreg3",
+        header_name: "NXM_NX_XXREG3",
         alias: true,
         width: 16,
         bits: 128,
@@ -990,6 +1055,7 @@ pub const FIELDS: &[FieldDef] = &[
     },
     FieldDef {
         name: "eth_src",
+        header_name: "NXM_OF_ETH_SRC",
         alias: false,
         width: 6,
         bits: 48,
@@ -1013,6 +1079,7 @@ pub const FIELDS: &[FieldDef] = &[
     },
     FieldDef {
         name: "eth_dst",
+        header_name: "NXM_OF_ETH_DST",
         alias: false,
         width: 6,
         bits: 48,
@@ -1036,6 +1103,7 @@ pub const FIELDS: &[FieldDef] = &[
     },
     FieldDef {
         name: "eth_type",
+        header_name: "NXM_OF_ETH_TYPE",
         alias: false,
         width: 2,
         bits: 16,
@@ -1059,6 +1127,7 @@ pub const FIELDS: &[FieldDef] = &[
     },
     FieldDef {
         name: "vlan_tci",
+        header_name: "NXM_OF_VLAN_TCI",
         alias: false,
         width: 2,
         bits: 16,
@@ -1074,6 +1143,7 @@ pub const FIELDS: &[FieldDef] = &[
     },
     FieldDef {
         name: "dl_vlan",
+        header_name: "",
         alias: true,
         width: 2,
         bits: 12,
@@ -1084,6 +1154,7 @@ pub const FIELDS: &[FieldDef] = &[
     },
     FieldDef {
         name: "vlan_vid",
+        header_name: "OXM_OF_VLAN_VID",
         alias: true,
         width: 2,
         bits: 12,
@@ -1099,6 +1170,7 @@ pub const FIELDS: &[FieldDef] = &[
     },
     FieldDef {
         name: "dl_vlan_pcp",
+        header_name: "",
         alias: true,
         width: 1,
         bits: 3,
@@ -1109,6 +1181,7 @@ pub const FIELDS: &[FieldDef] = &[
     },
     FieldDef {
         name: "vlan_pcp",
+        header_name: "OXM_OF_VLAN_PCP",
         alias: true,
         width: 1,
         bits: 3,
@@ -1124,6 +1197,7 @@ pub const FIELDS: &[FieldDef] = &[
     },
     FieldDef {
         name: "mpls_label",
+        header_name: "OXM_OF_MPLS_LABEL",
         alias: false,
         width: 4,
         bits: 20,
@@ -1139,6 +1213,7 @@ pub const FIELDS: &[FieldDef] = &[
     },
     FieldDef {
         name: "mpls_tc",
+        header_name: "OXM_OF_MPLS_TC",
         alias: false,
         width: 1,
         bits: 3,
@@ -1154,6 +1229,7 @@ pub const FIELDS: &[FieldDef] = &[
     },
     FieldDef {
         name: "mpls_bos",
+        header_name: "OXM_OF_MPLS_BOS",
         alias: false,
         width: 1,
         bits: 1,
@@ -1169,6 +1245,7 @@ pub const FIELDS: &[FieldDef] = &[
     },
     FieldDef {
         name: "mpls_ttl",
+        header_name: "NXM_NX_MPLS_TTL",
         alias: false,
         width: 1,
         bits: 8,
@@ -1184,6 +1261,7 @@ pub const FIELDS: &[FieldDef] = &[
     },
     FieldDef {
         name: "ip_src",
+        header_name: "NXM_OF_IP_SRC",
         alias: false,
         width: 4,
         bits: 32,
@@ -1207,6 +1285,7 @@ pub const FIELDS: &[FieldDef] = &[
     },
     FieldDef {
         name: "ip_dst",
+        header_name: "NXM_OF_IP_DST",
         alias: false,
         width: 4,
         bits: 32,
@@ -1230,6 +1309,7 @@ pub const FIELDS: &[FieldDef] = &[
     },
     FieldDef {
         name: "ipv6_src",
+        header_name: "NXM_NX_IPV6_SRC",
         alias: false,
         width: 16,
         bits: 128,
@@ -1253,6 +1333,7 @@ pub const FIELDS: &[FieldDef] = &[
     },
     FieldDef {
         name: "ipv6_dst",
+        header_name: "NXM_NX_IPV6_DST",
         alias: false,
         width: 16,
         bits: 128,
@@ -1276,6 +1357,7 @@ pub const FIELDS: &[FieldDef] = &[
     },
     FieldDef {
         name: "ipv6_label",
+        header_name: "NXM_NX_IPV6_LABEL",
         alias: false,
         width: 4,
         bits: 20,
@@ -1299,6 +1381,7 @@ pub const FIELDS: &[FieldDef] = &[
     },
     FieldDef {
         name: "nw_proto",
+        header_name: "NXM_OF_IP_PROTO",
         alias: false,
         width: 1,
         bits: 8,
@@ -1322,6 +1405,7 @@ pub const FIELDS: &[FieldDef] = &[
     },
     FieldDef {
         name: "nw_tos",
+        header_name: "NXM_OF_IP_TOS",
         alias: false,
         width: 1,
         bits: 8,
@@ -1337,6 +1421,7 @@ pub const FIELDS: &[FieldDef] = &[
     },
     FieldDef {
         name: "ip_dscp",
+        header_name: "OXM_OF_IP_DSCP",
         alias: true,
         width: 1,
         bits: 6,
@@ -1352,6 +1437,7 @@ pub const FIELDS: &[FieldDef] = &[
     },
     FieldDef {
         name: "nw_ecn",
+        header_name: "NXM_NX_IP_ECN",
         alias: false,
         width: 1,
         bits: 2,
@@ -1375,6 +1461,7 @@ pub const FIELDS: &[FieldDef] = &[
     },
     FieldDef {
         name: "nw_ttl",
+        header_name: "NXM_NX_IP_TTL",
         alias: false,
         width: 1,
         bits: 8,
@@ -1390,6 +1477,7 @@ pub const FIELDS: &[FieldDef] = &[
     },
     FieldDef {
         name: "ip_frag",
+        header_name: "NXM_NX_IP_FRAG",
         alias: false,
         width: 1,
         bits: 2,
@@ -1405,6 +1493,7 @@ pub const FIELDS: &[FieldDef] = &[
     },
     FieldDef {
         name: "arp_op",
+        header_name: "NXM_OF_ARP_OP",
         alias: false,
         width: 2,
         bits: 16,
@@ -1428,6 +1517,7 @@ pub const FIELDS: &[FieldDef] = &[
     },
     FieldDef {
         name: "arp_spa",
+        header_name: "NXM_OF_ARP_SPA",
         alias: false,
         width: 4,
         bits: 32,
@@ -1451,6 +1541,7 @@ pub const FIELDS: &[FieldDef] = &[
     },
     FieldDef {
         name: "arp_tpa",
+        header_name: "NXM_OF_ARP_TPA",
         alias: false,
         width: 4,
         bits: 32,
@@ -1474,6 +1565,7 @@ pub const FIELDS: &[FieldDef] = &[
     },
     FieldDef {
         name: "arp_sha",
+        header_name: "NXM_NX_ARP_SHA",
         alias: false,
         width: 6,
         bits: 48,
@@ -1497,6 +1589,7 @@ pub const FIELDS: &[FieldDef] = &[
     },
     FieldDef {
         name: "arp_tha",
+        header_name: "NXM_NX_ARP_THA",
         alias: false,
         width: 6,
         bits: 48,
@@ -1520,6 +1613,7 @@ pub const FIELDS: &[FieldDef] = &[
     },
     FieldDef {
         name: "tcp_src",
+        header_name: "NXM_OF_TCP_SRC",
         alias: false,
         width: 2,
         bits: 16,
@@ -1543,6 +1637,7 @@ pub const FIELDS: &[FieldDef] = &[
     },
     FieldDef {
         name: "tcp_dst",
+        header_name: "NXM_OF_TCP_DST",
         alias: false,
         width: 2,
         bits: 16,
@@ -1566,6 +1661,7 @@ pub const FIELDS: &[FieldDef] = &[
     },
     FieldDef {
         name: "tcp_flags",
+        header_name: "NXM_NX_TCP_FLAGS",
         alias: false,
         width: 2,
         bits: 12,
@@ -1595,6 +1691,7 @@ pub const FIELDS: &[FieldDef] = &[
     },
     FieldDef {
         name: "udp_src",
+        header_name: "NXM_OF_UDP_SRC",
         alias: false,
         width: 2,
         bits: 16,
@@ -1618,6 +1715,7 @@ pub const FIELDS: &[FieldDef] = &[
     },
     FieldDef {
         name: "udp_dst",
+        header_name: "NXM_OF_UDP_DST",
         alias: false,
         width: 2,
         bits: 16,
@@ -1641,6 +1739,7 @@ pub const FIELDS: &[FieldDef] = &[
     },
     FieldDef {
         name: "sctp_src",
+        header_name: "OXM_OF_SCTP_SRC",
         alias: false,
         width: 2,
         bits: 16,
@@ -1656,6 +1755,7 @@ pub const FIELDS: &[FieldDef] = &[
     },
     FieldDef {
         name: "sctp_dst",
+        header_name: "OXM_OF_SCTP_DST",
         alias: false,
         width: 2,
         bits: 16,
@@ -1671,6 +1771,7 @@ pub const FIELDS: &[FieldDef] = &[
     },
     FieldDef {
         name: "icmp_type",
+        header_name: "NXM_OF_ICMP_TYPE",
         alias: false,
         width: 1,
         bits: 8,
@@ -1694,6 +1795,7 @@ pub const FIELDS: &[FieldDef] = &[
     },
     FieldDef {
         name: "icmp_code",
+        header_name: "NXM_OF_ICMP_CODE",
         alias: false,
         width: 1,
         bits: 8,
@@ -1717,6 +1819,7 @@ pub const FIELDS: &[FieldDef] = &[
     },
     FieldDef {
         name: "icmpv6_type",
+        header_name: "NXM_NX_ICMPV6_TYPE",
         alias: false,
         width: 1,
         bits: 8,
@@ -1740,6 +1843,7 @@ pub const FIELDS: &[FieldDef] = &[
     },
     FieldDef {
         name: "icmpv6_code",
+        header_name: "NXM_NX_ICMPV6_CODE",
         alias: false,
         width: 1,
         bits: 8,
@@ -1763,6 +1867,7 @@ pub const FIELDS: &[FieldDef] = &[
     },
     FieldDef {
         name: "nd_target",
+        header_name: "NXM_NX_ND_TARGET",
         alias: false,
         width: 16,
         bits: 128,
@@ -1786,6 +1891,7 @@ pub const FIELDS: &[FieldDef] = &[
     },
     FieldDef {
         name: "nd_sll",
+        header_name: "NXM_NX_ND_SLL",
         alias: false,
         width: 6,
         bits: 48,
@@ -1809,6 +1915,7 @@ pub const FIELDS: &[FieldDef] = &[
     },
     FieldDef {
         name: "nd_tll",
+        header_name: "NXM_NX_ND_TLL",
         alias: false,
         width: 6,
         bits: 48,
@@ -1832,6 +1939,7 @@ pub const FIELDS: &[FieldDef] = &[
     },
     FieldDef {
         name: "nd_reserved",
+        header_name: "ERICOXM_OF_ICMPV6_ND_RESERVED",
         alias: false,
         width: 4,
         bits: 32,
@@ -1847,6 +1955,7 @@ pub const FIELDS: &[FieldDef] = &[
     },
     FieldDef {
         name: "nd_options_type",
+        header_name: "ERICOXM_OF_ICMPV6_ND_OPTIONS_TYPE",
         alias: false,
         width: 1,
         bits: 8,
@@ -1862,6 +1971,7 @@ pub const FIELDS: &[FieldDef] = &[
     },
     FieldDef {
         name: "nsh_flags",
+        header_name: "NXOXM_NSH_FLAGS",
         alias: false,
         width: 1,
         bits: 8,
@@ -1877,6 +1987,7 @@ pub const FIELDS: &[FieldDef] = &[
     },
     FieldDef {
         name: "nsh_mdtype",
+        header_name: "NXOXM_NSH_MDTYPE",
         alias: false,
         width: 1,
         bits: 8,
@@ -1892,6 +2003,7 @@ pub const FIELDS: &[FieldDef] = &[
     },
     FieldDef {
         name: "nsh_np",
+        header_name: "NXOXM_NSH_NP",
         alias: false,
         width: 1,
         bits: 8,
@@ -1907,6 +2019,7 @@ pub const FIELDS: &[FieldDef] = &[
     },
     FieldDef {
         name: "nsh_spi",
+        header_name: "NXOXM_NSH_SPI",
         alias: false,
         width: 4,
         bits: 24,
@@ -1922,6 +2035,7 @@ pub const FIELDS: &[FieldDef] = &[
     },
     FieldDef {
         name: "nsh_si",
+        header_name: "NXOXM_NSH_SI",
         alias: false,
         width: 1,
         bits: 8,
@@ -1937,6 +2051,7 @@ pub const FIELDS: &[FieldDef] = &[
     },
     FieldDef {
         name: "nsh_c1",
+        header_name: "NXOXM_NSH_C1",
         alias: false,
         width: 4,
         bits: 32,
@@ -1952,6 +2067,7 @@ pub const FIELDS: &[FieldDef] = &[
     },
     FieldDef {
         name: "nsh_c2",
+        header_name: "NXOXM_NSH_C2",
         alias: false,
         width: 4,
         bits: 32,
@@ -1967,6 +2083,7 @@ pub const FIELDS: &[FieldDef] = &[
     },
     FieldDef {
         name: "nsh_c3",
+        header_name: "NXOXM_NSH_C3",
         alias: false,
         width: 4,
         bits: 32,
@@ -1982,6 +2099,7 @@ pub const FIELDS: &[FieldDef] = &[
     },
     FieldDef {
         name: "nsh_c4",
+        header_name: "NXOXM_NSH_C4",
         alias: false,
         width: 4,
         bits: 32,
@@ -1997,6 +2115,7 @@ pub const FIELDS: &[FieldDef] = &[
     },
     FieldDef {
         name: "nsh_ttl",
+        header_name: "NXOXM_NSH_TTL",
         alias: false,
         width: 1,
         bits: 8,

@@ -49,6 +49,8 @@ pub struct Hdr {
 #[derive(Debug, Clone, Copy)]
 pub struct FieldDef {
     pub name: &'static str,
+    /// The first NXM/OXM name of the field (as load/move print it).
+    pub header_name: &'static str,
     pub alias: bool,
     /// Bytes on the wire.
     pub width: u8,

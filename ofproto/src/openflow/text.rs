@@ -353,24 +353,9 @@ fn field_value(f: usize, v: u128) -> String {
     }
 }
 
-/// The NXM name ovs-ofctl uses in load/move (e.g. NXM_NX_REG0).
+/// The NXM/OXM name ovs-ofctl uses in load/move (e.g. NXM_NX_REG0).
 fn nxm_name(f: usize) -> String {
-    let def = &FIELDS[f];
-    match def.headers.first() {
-        Some(h) if h.class == 0 || h.class == 1 => {
-            let n = def.name.to_uppercase();
-            match (h.class, f) {
-                (_, _) if def.name.starts_with("reg") => format!("NXM_NX_{n}"),
-                (0, id::ETH_SRC) => "NXM_OF_ETH_SRC".into(),
-                (0, id::ETH_DST) => "NXM_OF_ETH_DST".into(),
-                (0, id::IP_SRC) => "NXM_OF_IP_SRC".into(),
-                (0, id::IP_DST) => "NXM_OF_IP_DST".into(),
-                (0, _) => format!("NXM_OF_{n}"),
-                _ => format!("NXM_NX_{n}"),
-            }
-        }
-        _ => format!("OXM_OF_{}", def.name.to_uppercase()),
-    }
+    FIELDS[f].header_name.to_string()
 }
 
 fn format_action(a: &Action, s: &mut String) {
@@ -463,7 +448,11 @@ fn format_action(a: &Action, s: &mut String) {
             } else {
                 (1u128 << (FIELDS[*field].width * 8)) - 1
             };
-            if *raw == SetFieldRaw::L4Port {
+            if *raw == SetFieldRaw::Tunnel {
+                let _ = write!(s, "set_tunnel:{value:#x}");
+            } else if *raw == SetFieldRaw::Tunnel64 {
+                let _ = write!(s, "set_tunnel64:{value:#x}");
+            } else if *raw == SetFieldRaw::L4Port {
                 let dir = if matches!(*field, id::TCP_SRC | id::UDP_SRC | id::SCTP_SRC) {
                     "src"
                 } else {
@@ -473,7 +462,8 @@ fn format_action(a: &Action, s: &mut String) {
             } else if *raw == SetFieldRaw::RegLoad {
                 let lo = mask.trailing_zeros();
                 let n = 128 - mask.leading_zeros() - lo;
-                let bits = if *mask == full {
+                let whole = lo == 0 && n >= FIELDS[*field].bits as u32;
+                let bits = if *mask == full || whole {
                     String::new()
                 } else {
                     format!("{}..{}", lo, lo + n - 1)
@@ -505,6 +495,14 @@ fn format_action(a: &Action, s: &mut String) {
                 }
             };
             let _ = write!(s, "move:{}->{}", sub(*src, *src_ofs), sub(*dst, *dst_ofs));
+        }
+        Action::NxNested {
+            subtype, actions, ..
+        } => {
+            let name = if *subtype == 35 { "ct" } else { "clone" };
+            let _ = write!(s, "{name}(");
+            format_list(actions, s);
+            s.push(')');
         }
         Action::Nx { subtype, bytes } => format_nx(*subtype, bytes, s),
     }
@@ -544,9 +542,42 @@ fn format_nx(subtype: u16, b: &[u8], s: &mut String) {
                 .collect();
             let _ = write!(s, "note:{}", note.join("."));
         }
+        5 => s.push_str("pop_queue"),
         17 => s.push_str("exit"),
         20 => {
-            let _ = write!(s, "CONTROLLER:{}", u16at(10));
+            // max_len, controller id, reason.
+            let (max_len, id, reason) = (u16at(10), u16at(12), b.get(14).copied().unwrap_or(0));
+            if id == 0 && reason == 1 {
+                let _ = write!(s, "CONTROLLER:{max_len}");
+            } else {
+                let reasons = [
+                    "no_match",
+                    "action",
+                    "invalid_ttl",
+                    "action_set",
+                    "group",
+                    "packet_out",
+                ];
+                let mut parts = Vec::new();
+                if reason != 1 {
+                    parts.push(format!(
+                        "reason={}",
+                        reasons.get(reason as usize).copied().unwrap_or("?")
+                    ));
+                }
+                if max_len != u16::MAX {
+                    parts.push(format!("max_len={max_len}"));
+                }
+                if id != 0 {
+                    parts.push(format!("id={id}"));
+                }
+                let _ = write!(s, "controller({})", parts.join(","));
+            }
+        }
+        21 => {
+            let n = u16at(10) as usize;
+            let ids: Vec<String> = (0..n).map(|i| u16at(16 + 2 * i).to_string()).collect();
+            let _ = write!(s, "dec_ttl({})", ids.join(","));
         }
         43 => s.push_str("ct_clear"),
         _ => {

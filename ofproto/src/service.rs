@@ -851,25 +851,29 @@ impl EventLoop {
         }
         let mut demote = false;
         let mut became_connected = false;
-        // Handle every complete message.
+        // Handle every complete message; `at` walks the buffer, which is
+        // compacted once at the end.
+        let mut at = 0usize;
         loop {
             if matches!(c.phase, Phase::Closing) {
-                c.rx.clear();
+                at = c.rx.len();
                 break;
             }
-            if c.rx.len() < 8 {
+            let avail = c.rx.len() - at;
+            if avail < 8 {
                 break;
             }
-            let len = u16::from_be_bytes([c.rx[2], c.rx[3]]) as usize;
+            let len = u16::from_be_bytes([c.rx[at + 2], c.rx[at + 3]]) as usize;
             if len < 8 {
                 // A length shorter than the header: stock drops the
                 // connection.
                 return false;
             }
-            if c.rx.len() < len {
+            if avail < len {
                 break;
             }
-            let msg: Vec<u8> = c.rx.drain(..len).collect();
+            let msg: Vec<u8> = c.rx[at..at + len].to_vec();
+            at += len;
             let Some(bridge) = self.bridges.get_mut(&c.bridge) else {
                 return false;
             };
@@ -922,6 +926,7 @@ impl EventLoop {
                 Phase::Closing => {}
             }
         }
+        c.rx.drain(..at);
         let bridge = c.bridge.clone();
         let controller = c.controller.clone();
         let closing = matches!(c.phase, Phase::Closing);

@@ -61,4 +61,4 @@ pub use service::{
     versions_from_protocols, BridgeConfig, ControllerConfig, ControllerStatus, FailMode,
     OfprotoService,
 };
-pub use switch::{PortInfo, PortStats, PortStatsSource};
+pub use switch::{PortInfo, PortModHook, PortStats, PortStatsSource};

@@ -107,6 +107,7 @@ enum Cmd {
     RemoveBridge(String),
     SetPorts(String, Vec<PortInfo>),
     SetPortStats(String, PortStatsSource),
+    SetPortModHook(String, crate::switch::PortModHook),
     SetControllers(String, Vec<ControllerConfig>, FailMode, Sender<Vec<String>>),
     ControllerStatus(String, Sender<Vec<ControllerStatus>>),
     DumpFlows(String, Sender<Option<String>>),
@@ -171,6 +172,13 @@ impl OfprotoService {
     /// requests call it on the service thread).
     pub fn set_port_stats_source(&self, bridge: &str, source: PortStatsSource) {
         self.send(Cmd::SetPortStats(bridge.to_string(), source));
+    }
+
+    /// Sets what to call when a port_mod changes a port's config (so the
+    /// daemon can bring the device down for port_down). Config bits of
+    /// existing ports belong to OpenFlow: later `set_ports` keep them.
+    pub fn set_port_mod_hook(&self, bridge: &str, hook: crate::switch::PortModHook) {
+        self.send(Cmd::SetPortModHook(bridge.to_string(), hook));
     }
 
     /// Replaces the bridge's controllers and fail mode. Connections to
@@ -453,6 +461,11 @@ impl EventLoop {
             Cmd::SetPortStats(n, source) => {
                 if let Some(b) = self.bridges.get_mut(&n) {
                     b.switch.port_stats = Some(source);
+                }
+            }
+            Cmd::SetPortModHook(n, hook) => {
+                if let Some(b) = self.bridges.get_mut(&n) {
+                    b.switch.port_mod_hook = Some(hook);
                 }
             }
             Cmd::SetControllers(n, ctls, mode, reply) => {

@@ -15,6 +15,19 @@ use std::time::Instant;
 /// Number of flow tables, as stock Open vSwitch advertises (0..=253).
 pub const N_TABLES: u8 = 254;
 const NX_VENDOR: u32 = 0x0000_2320;
+/// Port config bits OpenFlow 1.1+ has (port_down, no_recv, no_fwd,
+/// no_packet_in); no_stp, no_recv_stp and no_flood exist only in 1.0.
+const CONFIG_OF11: u32 = 0x1 | 0x4 | 0x20 | 0x40;
+/// Port config bits a port_mod may change.
+const CONFIG_SETTABLE: u32 = 0x1 | 0x4 | 0x10 | 0x20 | 0x40;
+/// Port state bits (OpenFlow 1.1+): link down and live.
+const STATE_LINK_DOWN: u32 = 0x1;
+const STATE_LIVE: u32 = 0x4;
+
+/// Called when a port_mod changes a port's config bits (OpenFlow 1.0
+/// numbering): the daemon brings the device down or up for port_down.
+pub type PortModHook = std::sync::Arc<dyn Fn(u16, u32) + Send + Sync>;
+
 pub const ROLE_EQUAL: u32 = 1;
 pub const ROLE_PRIMARY: u32 = 2;
 pub const ROLE_SECONDARY: u32 = 3;
@@ -183,6 +196,7 @@ pub struct Switch {
     /// When each port number first appeared (port statistics durations).
     pub port_added: HashMap<u16, Instant>,
     pub port_stats: Option<PortStatsSource>,
+    pub port_mod_hook: Option<PortModHook>,
     pub tables: Vec<Classifier<Rule>>,
     /// OFPC_FRAG_* handling set by SET_CONFIG.
     pub frag_flags: u16,
@@ -483,6 +497,7 @@ impl Switch {
             frag_flags: 0,
             port_added: HashMap::new(),
             port_stats: None,
+            port_mod_hook: None,
             groups: BTreeMap::new(),
             meters: BTreeMap::new(),
             early_replies: Vec::new(),
@@ -495,7 +510,14 @@ impl Switch {
     }
 
     /// Replaces the port list, remembering when each port appeared.
-    pub fn set_ports(&mut self, ports: Vec<PortInfo>) {
+    /// The config bits of ports that stay are OpenFlow's (port_mod) and
+    /// are kept; everything else comes from the daemon.
+    pub fn set_ports(&mut self, mut ports: Vec<PortInfo>) {
+        for p in ports.iter_mut() {
+            if let Some(old) = self.ports.iter().find(|o| o.ofp_port == p.ofp_port) {
+                p.config = old.config;
+            }
+        }
         let now = Instant::now();
         self.port_added
             .retain(|p, _| ports.iter().any(|x| x.ofp_port == *p));
@@ -718,6 +740,8 @@ impl Switch {
                 self.meter_mod(mm)?;
                 Ok(vec![])
             }
+            15 if of10 => self.port_mod(v, body),
+            16 if !of10 => self.port_mod(v, body),
             15 if !of10 => {
                 let gm = groups::decode_mod(v, body)?;
                 self.group_mod(gm)?;
@@ -831,7 +855,7 @@ impl Switch {
             out.extend_from_slice(&p.hw_addr);
             out.put_zeros(2);
             out.extend_from_slice(&name);
-            out.put_u32(p.config);
+            out.put_u32(p.config & CONFIG_OF11);
             out.put_u32(p.state);
             for f in [
                 p.curr,
@@ -850,7 +874,7 @@ impl Switch {
             out.extend_from_slice(&p.hw_addr);
             out.put_zeros(2);
             out.extend_from_slice(&name);
-            out.put_u32(p.config);
+            out.put_u32(p.config & CONFIG_OF11);
             out.put_u32(p.state);
             out.put_u16(0);
             out.put_u16(32);
@@ -1189,6 +1213,50 @@ impl Switch {
                 Ok(())
             }
         }
+    }
+
+    /// PORT_MOD: changes a port's config bits (the hardware address must
+    /// match); port_down also takes the link down, as a real device does.
+    fn port_mod(&mut self, v: u8, body: &[u8]) -> Res {
+        let e = OfpErr::OFPBRC_BAD_LEN;
+        let mut r = Reader::new(body);
+        let (port_no, hw, config, mask) = if v == 1 {
+            let p = r.u16().ok_or(e)?;
+            let hw = r.array::<6>().ok_or(e)?;
+            (p, hw, r.u32().ok_or(e)?, r.u32().ok_or(e)?)
+        } else {
+            let p = port_from_of11(r.u32().ok_or(e)?).ok_or(OfpErr::OFPPMFC_BAD_PORT)?;
+            r.skip(4).ok_or(e)?;
+            let hw = r.array::<6>().ok_or(e)?;
+            r.skip(2).ok_or(e)?;
+            (p, hw, r.u32().ok_or(e)?, r.u32().ok_or(e)?)
+        };
+        let Some(idx) = self.ports.iter().position(|p| p.ofp_port == port_no) else {
+            return Err(OfpErr::OFPPMFC_BAD_PORT);
+        };
+        let port = &mut self.ports[idx];
+        if port.hw_addr != hw {
+            return Err(OfpErr::OFPPMFC_BAD_HW_ADDR);
+        }
+        let mask = mask & CONFIG_SETTABLE;
+        let new = (port.config & !mask) | (config & mask);
+        if new != port.config {
+            port.config = new;
+            if new & 1 != 0 {
+                port.state = (port.state | STATE_LINK_DOWN) & !STATE_LIVE;
+            } else {
+                port.state = (port.state & !STATE_LINK_DOWN) | STATE_LIVE;
+            }
+            let changed = port.clone();
+            self.port_changes.push(PortChange {
+                reason: 2,
+                port: changed,
+            });
+            if let Some(hook) = &self.port_mod_hook {
+                hook(port_no, new);
+            }
+        }
+        Ok(vec![])
     }
 
     /// Gives `conn` a role; a new primary asks the service to demote the

@@ -805,7 +805,8 @@ impl EventLoop {
         };
         let removed: Vec<RemovedRule> = std::mem::take(&mut b.switch.removed);
         let changes = std::mem::take(&mut b.switch.port_changes);
-        if removed.is_empty() && changes.is_empty() {
+        let events = std::mem::take(&mut b.switch.flow_events);
+        if removed.is_empty() && changes.is_empty() && events.is_empty() {
             return;
         }
         let b = &self.bridges[bridge];
@@ -825,6 +826,11 @@ impl EventLoop {
             }
             for ch in &changes {
                 c.tx.extend_from_slice(&b.switch.port_status_msg(st.version, ch));
+            }
+            if !events.is_empty() {
+                if let Some(m) = Switch::flow_updates_msg(st, t.0, &events) {
+                    c.tx.extend_from_slice(&m);
+                }
             }
             touched.push(*t);
         }
@@ -929,9 +935,11 @@ impl EventLoop {
                         ));
                         continue;
                     }
+                    bridge.switch.event_origin = Some((t.0, h.xid));
                     for r in bridge.switch.handle(st, &msg) {
                         c.tx.extend_from_slice(&r);
                     }
+                    bridge.switch.event_origin = None;
                     if std::mem::take(&mut bridge.switch.demote_others) {
                         demote = true;
                     }

@@ -54,6 +54,37 @@ pub struct RemovedRule {
     pub at: Instant,
 }
 
+/// A flow monitor a connection registered (NXST_FLOW_MONITOR).
+#[derive(Debug, Clone)]
+pub struct Monitor {
+    pub id: u32,
+    /// NXFMF_*: initial 1, add 2, delete 4, modify 8, actions 16, own 32.
+    pub flags: u16,
+    pub out_port: u16,
+    pub table_id: u8,
+    pub m: Match,
+}
+
+/// A change to a rule, for flow monitors.
+#[derive(Debug, Clone)]
+pub struct FlowEvent {
+    /// 0 added, 1 deleted, 2 modified.
+    pub event: u16,
+    pub reason: u16,
+    pub table_id: u8,
+    pub m: Match,
+    pub priority: u16,
+    pub cookie: u64,
+    pub idle_timeout: u16,
+    pub hard_timeout: u16,
+    pub instructions: Instructions,
+    /// The actions before a modification changed them.
+    pub old_instructions: Option<Instructions>,
+    /// The connection (service token) and xid of the request that caused
+    /// it, if any.
+    pub origin: Option<(usize, u32)>,
+}
+
 /// A port change for port-status messages: OFPPR_ADD 0, DELETE 1,
 /// MODIFY 2.
 #[derive(Debug, Clone)]
@@ -171,6 +202,7 @@ pub struct ConnState {
     pub miss_send_len: u16,
     /// OpenFlow 1.2 role numbering: 1 equal, 2 primary, 3 secondary.
     pub role: u32,
+    pub monitors: Vec<Monitor>,
     bundles: HashMap<u32, Bundle>,
 }
 
@@ -183,6 +215,7 @@ impl ConnState {
             packet_in_format: 0,
             miss_send_len: 0,
             role: ROLE_EQUAL,
+            monitors: Vec::new(),
             bundles: HashMap::new(),
         }
     }
@@ -218,6 +251,11 @@ pub struct Switch {
     /// Set when a connection became primary: the service demotes the
     /// bridge's other primary connections to secondary.
     pub demote_others: bool,
+    /// Rule changes for flow monitors, recorded while `monitoring`.
+    pub flow_events: Vec<FlowEvent>,
+    pub monitoring: bool,
+    /// Set by the service around `handle`: who is asking.
+    pub event_origin: Option<(usize, u32)>,
 }
 
 /// A message header.
@@ -434,6 +472,32 @@ fn l4_to_set_field(m: &Match, acts: &mut [actions::Action]) {
     }
 }
 
+/// One full nx_flow_update (OpenFlow 1.0 form).
+fn put_flow_update(ev: &FlowEvent, with_actions: bool, out: &mut Vec<u8>) {
+    let start = out.len();
+    out.put_u16(0);
+    out.put_u16(ev.event);
+    out.put_u16(ev.reason);
+    out.put_u16(ev.priority);
+    out.put_u16(ev.idle_timeout);
+    out.put_u16(ev.hard_timeout);
+    let ml_at = out.len();
+    out.put_u16(0);
+    out.put_u8(ev.table_id);
+    out.put_u8(0);
+    out.put_u64(ev.cookie);
+    let ms = out.len();
+    nxm::encode(&ev.m, None, out);
+    let ml = out.len() - ms;
+    out.set_u16(ml_at, ml as u16);
+    out.pad_to(8);
+    if with_actions {
+        actions::encode_instructions(1, &ev.instructions, has_vlan(&ev.m), out);
+    }
+    let len = out.len() - start;
+    out.set_u16(start, len as u16);
+}
+
 /// An OXM `ofp_match` (type 1), padded to 8 bytes.
 fn put_oxm_match(m: &Match, v: u8, out: &mut Vec<u8>) {
     let start = out.len();
@@ -506,6 +570,9 @@ impl Switch {
             port_changes: Vec::new(),
             election_id: None,
             demote_others: false,
+            flow_events: Vec::new(),
+            monitoring: false,
+            event_origin: None,
         }
     }
 
@@ -801,6 +868,19 @@ impl Switch {
                     return Err(OfpErr::OFPBRC_BAD_LEN);
                 }
                 conn.table_id_ext = rest.first().copied().unwrap_or(0) != 0;
+                Ok(vec![])
+            }
+            21 => {
+                // NXT_FLOW_MONITOR_CANCEL.
+                if rest.len() != 4 {
+                    return Err(OfpErr::OFPBRC_BAD_LEN);
+                }
+                let id = Reader::new(rest).u32().unwrap_or(0);
+                let before = conn.monitors.len();
+                conn.monitors.retain(|m| m.id != id);
+                if conn.monitors.len() == before {
+                    return Err(OfpErr::OFPMOFC_UNKNOWN_MONITOR);
+                }
                 Ok(vec![])
             }
             10 => {
@@ -1182,8 +1262,10 @@ impl Switch {
                 }
                 let now = Instant::now();
                 for (t, m, p) in targets {
+                    let mut changed = None;
                     if let Some(rule) = self.tables[t].find_exact_mut(&m, p) {
-                        rule.instructions = fm.ins.clone();
+                        let old = std::mem::replace(&mut rule.instructions, fm.ins.clone());
+                        let old_cookie = rule.cookie;
                         if let Some(c) = fm.new_cookie {
                             rule.cookie = c;
                         }
@@ -1192,6 +1274,13 @@ impl Switch {
                             rule.packet_count = 0;
                             rule.byte_count = 0;
                         }
+                        let actions_changed = old != rule.instructions;
+                        if actions_changed || old_cookie != rule.cookie {
+                            changed = Some((rule.clone(), actions_changed.then_some(old)));
+                        }
+                    }
+                    if let Some((rule, old)) = changed {
+                        self.record(2, 0, t, &m, p, &rule, old);
                     }
                 }
                 Ok(())
@@ -1546,6 +1635,149 @@ impl Switch {
             .sum();
     }
 
+    /// NXST_FLOW_MONITOR request: registers monitors and answers with the
+    /// rules they already see (when asked for the initial state).
+    fn flow_monitor_request(&mut self, conn: &mut ConnState, body: &[u8], mut rep: Replies) -> Res {
+        let e = OfpErr::OFPBRC_BAD_LEN;
+        let mut r = Reader::new(body);
+        let mut new = Vec::new();
+        while !r.is_empty() {
+            let id = r.u32().ok_or(e)?;
+            let flags = r.u16().ok_or(e)?;
+            let out_port = r.u16().ok_or(e)?;
+            let match_len = r.u16().ok_or(e)? as usize;
+            let table_id = r.u8().ok_or(e)?;
+            let zeros = r.bytes(5).ok_or(e)?;
+            if flags & (2 | 4 | 8) == 0 || flags & !0x3f != 0 {
+                return Err(OfpErr::OFPMOFC_BAD_FLAGS);
+            }
+            if zeros.iter().any(|&b| b != 0) {
+                return Err(OfpErr::NXBRC_MUST_BE_ZERO);
+            }
+            if r.len() < pad8(match_len) {
+                return Err(OfpErr::OFPBMC_BAD_LEN);
+            }
+            let m = nxm::decode(&mut r, match_len, false, None)?;
+            r.skip(pad8(match_len) - match_len).ok_or(e)?;
+            if conn
+                .monitors
+                .iter()
+                .chain(new.iter())
+                .any(|x: &Monitor| x.id == id)
+            {
+                return Err(OfpErr::OFPMOFC_MONITOR_EXISTS);
+            }
+            new.push(Monitor {
+                id,
+                flags,
+                out_port,
+                table_id,
+                m,
+            });
+        }
+        rep.nx_subtype = Some(2);
+        let mut e2 = Vec::new();
+        for mon in &new {
+            if mon.flags & 1 == 0 {
+                continue;
+            }
+            for (t, table) in self.tables.iter().enumerate() {
+                if mon.table_id != 0xff && mon.table_id as usize != t {
+                    continue;
+                }
+                for (m, p, rule) in table.iter() {
+                    if !m.is_subsumed_by(&mon.m)
+                        || (mon.out_port != port::NONE
+                            && !rule.instructions.outputs_to(mon.out_port))
+                    {
+                        continue;
+                    }
+                    e2.clear();
+                    let ev = FlowEvent {
+                        event: 0,
+                        reason: 0,
+                        table_id: t as u8,
+                        m,
+                        priority: p as u16,
+                        cookie: rule.cookie,
+                        idle_timeout: rule.idle_timeout,
+                        hard_timeout: rule.hard_timeout,
+                        instructions: rule.instructions.clone(),
+                        old_instructions: None,
+                        origin: None,
+                    };
+                    put_flow_update(&ev, mon.flags & 16 != 0, &mut e2);
+                    rep.push(&e2);
+                }
+            }
+        }
+        if !new.is_empty() {
+            self.monitoring = true;
+        }
+        conn.monitors.extend(new);
+        Ok(rep.finish())
+    }
+
+    /// The NXST_FLOW_MONITOR update a connection with monitors gets for
+    /// `events`, or None if none concerns it. `me` is the connection's
+    /// service token: its own changes come abbreviated unless it asked for
+    /// them in full.
+    pub fn flow_updates_msg(conn: &ConnState, me: usize, events: &[FlowEvent]) -> Option<Vec<u8>> {
+        if conn.monitors.is_empty() || conn.version != 1 {
+            return None;
+        }
+        let mut body = Vec::new();
+        let mut sent_abbrev = false;
+        for ev in events {
+            let bit = match ev.event {
+                0 => 2,
+                1 => 4,
+                _ => 8,
+            };
+            let mut flags = 0u16;
+            for mon in &conn.monitors {
+                let port_ok = mon.out_port == port::NONE
+                    || ev.instructions.outputs_to(mon.out_port)
+                    || ev
+                        .old_instructions
+                        .as_ref()
+                        .is_some_and(|o| o.outputs_to(mon.out_port));
+                if mon.flags & bit != 0
+                    && (mon.table_id == 0xff || mon.table_id == ev.table_id)
+                    && port_ok
+                    && ev.m.is_subsumed_by(&mon.m)
+                {
+                    flags |= mon.flags;
+                }
+            }
+            if flags == 0 {
+                continue;
+            }
+            match ev.origin {
+                Some((who, xid)) if who == me && flags & 32 == 0 => {
+                    if !sent_abbrev {
+                        body.put_u16(8);
+                        body.put_u16(3);
+                        body.put_u32(xid);
+                        sent_abbrev = true;
+                    }
+                }
+                _ => put_flow_update(ev, flags & 16 != 0, &mut body),
+            }
+        }
+        if body.is_empty() {
+            return None;
+        }
+        let mut m = start(1, 17, 0);
+        m.put_u16(0xffff);
+        m.put_u16(0);
+        m.put_u32(NX_VENDOR);
+        m.put_u32(2);
+        m.put_zeros(4);
+        m.extend_from_slice(&body);
+        Some(finish(m))
+    }
+
     /// Number of rules metered by meter `m`.
     fn meter_refs(&self, m: u32) -> u32 {
         self.tables
@@ -1572,9 +1804,38 @@ impl Switch {
         }
     }
 
+    fn record(
+        &mut self,
+        event: u16,
+        reason: u16,
+        t: usize,
+        m: &Match,
+        p: u32,
+        r: &Rule,
+        old: Option<Instructions>,
+    ) {
+        if !self.monitoring {
+            return;
+        }
+        self.flow_events.push(FlowEvent {
+            event,
+            reason,
+            table_id: t as u8,
+            m: m.clone(),
+            priority: p as u16,
+            cookie: r.cookie,
+            idle_timeout: r.idle_timeout,
+            hard_timeout: r.hard_timeout,
+            instructions: r.instructions.clone(),
+            old_instructions: old,
+            origin: self.event_origin,
+        });
+    }
+
     /// Removes one rule, owing a flow-removed message if it asked for one.
     fn remove_rule(&mut self, t: usize, m: &Match, p: u32, why: RemovedReason, now: Instant) {
         if let Some(rule) = self.tables.get_mut(t).and_then(|tb| tb.remove(m, p)) {
+            self.record(1, why as u16, t, m, p, &rule, None);
             if rule.flags & 1 != 0 {
                 self.removed.push(RemovedRule {
                     table_id: t as u8,
@@ -1795,6 +2056,11 @@ impl Switch {
                 rule.byte_count = old.byte_count;
             }
         }
+        if self.monitoring {
+            let r = rule.clone();
+            self.record(0, 0, t, &fm.m, prio, &r, None);
+        }
+        let table = &mut self.tables[t];
         table.insert(&fm.m, prio, rule);
         if fm.idle != 0 || fm.hard != 0 {
             // A hint; `expire` recounts exactly.
@@ -2030,6 +2296,9 @@ impl Switch {
             groups::encode_features(h.version, &mut b);
             rep.push(&b);
             return Ok(rep.finish());
+        }
+        if subtype == 2 && h.version == 1 {
+            return self.flow_monitor_request(_conn, r.rest(), rep);
         }
         if subtype > 1 || h.version != 1 {
             return Err(OfpErr::OFPBRC_BAD_SUBTYPE);

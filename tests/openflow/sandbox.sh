@@ -22,7 +22,7 @@ cleanup() {
   done
   exec 9>&- 2>/dev/null
   sleep 0.2
-  rm -rf "$work"
+  [ -n "${KEEP_WORK:-}" ] || rm -rf "$work"
 }
 trap cleanup EXIT
 

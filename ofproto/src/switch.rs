@@ -1280,7 +1280,7 @@ impl Switch {
                         }
                     }
                     if let Some((rule, old)) = changed {
-                        self.record(2, 0, t, &m, p, &rule, old);
+                        self.record((2, 0), (t, &m, p), &rule, old);
                     }
                 }
                 Ok(())
@@ -1804,19 +1804,20 @@ impl Switch {
         }
     }
 
+    /// Records a rule change for flow monitors: `what` is (event, reason),
+    /// `at` the rule's (table, match, priority).
     fn record(
         &mut self,
-        event: u16,
-        reason: u16,
-        t: usize,
-        m: &Match,
-        p: u32,
+        what: (u16, u16),
+        at: (usize, &Match, u32),
         r: &Rule,
         old: Option<Instructions>,
     ) {
         if !self.monitoring {
             return;
         }
+        let (event, reason) = what;
+        let (t, m, p) = at;
         self.flow_events.push(FlowEvent {
             event,
             reason,
@@ -1835,7 +1836,7 @@ impl Switch {
     /// Removes one rule, owing a flow-removed message if it asked for one.
     fn remove_rule(&mut self, t: usize, m: &Match, p: u32, why: RemovedReason, now: Instant) {
         if let Some(rule) = self.tables.get_mut(t).and_then(|tb| tb.remove(m, p)) {
-            self.record(1, why as u16, t, m, p, &rule, None);
+            self.record((1, why as u16), (t, m, p), &rule, None);
             if rule.flags & 1 != 0 {
                 self.removed.push(RemovedRule {
                     table_id: t as u8,
@@ -2058,7 +2059,7 @@ impl Switch {
         }
         if self.monitoring {
             let r = rule.clone();
-            self.record(0, 0, t, &fm.m, prio, &r, None);
+            self.record((0, 0), (t, &fm.m, prio), &r, None);
         }
         let table = &mut self.tables[t];
         table.insert(&fm.m, prio, rule);

@@ -251,8 +251,11 @@ impl Match {
             Prereq::None => true,
             Prereq::Arp => et == eth_type::ARP || et == eth_type::RARP,
             Prereq::Ct => {
-                let st = self.value(id::CT_STATE) as u32;
-                st & 0x20 != 0 && st & 0x10 == 0
+                // A state bit that implies a valid connection, or tracked
+                // and explicitly not invalid.
+                let (st, mk) = self.get(id::CT_STATE);
+                let (st, mk) = (st as u32, mk as u32);
+                st & 0xcf != 0 || (st & 0x20 != 0 && mk & 0x10 != 0 && st & 0x10 == 0)
             }
             Prereq::Icmp4 => et == eth_type::IP && proto == 1,
             Prereq::Icmp6 => icmp6,

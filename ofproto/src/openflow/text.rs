@@ -8,6 +8,15 @@ use super::actions::{port, Action, Instructions, SetFieldRaw};
 use super::fields::{eth_type, id, range, Match, FIELDS};
 use std::fmt::Write;
 
+/// C's `%#x`: hexadecimal with 0x, except that zero is plain "0".
+fn chex(v: u128) -> String {
+    if v == 0 {
+        "0".into()
+    } else {
+        format!("{v:#x}")
+    }
+}
+
 fn ip4(v: u32) -> String {
     let b = v.to_be_bytes();
     format!("{}.{}.{}.{}", b[0], b[1], b[2], b[3])
@@ -84,9 +93,9 @@ pub fn format_match(m: &Match, priority: u16) -> String {
     let hex32 = |s: &mut String, name: &str, f: usize| {
         let (v, mk) = m.get(f);
         if mk != 0 {
-            let _ = write!(s, "{name}={v:#x}");
+            let _ = write!(s, "{name}={}", chex(v));
             if mk != 0xffff_ffff {
-                let _ = write!(s, "/{mk:#x}");
+                let _ = write!(s, "/{}", chex(mk));
             }
             s.push(',');
         }
@@ -193,9 +202,9 @@ pub fn format_match(m: &Match, priority: u16) -> String {
     }
     let (tv, tm) = m.get(id::TUN_ID);
     if tm != 0 {
-        let _ = write!(s, "tun_id={tv:#x}");
+        let _ = write!(s, "tun_id={}", chex(tv));
         if tm != u64::MAX as u128 {
-            let _ = write!(s, "/{tm:#x}");
+            let _ = write!(s, "/{}", chex(tm));
         }
         s.push(',');
     }
@@ -203,11 +212,29 @@ pub fn format_match(m: &Match, priority: u16) -> String {
     ipf(&mut s, "tun_dst", id::TUN_DST);
     ip6f(&mut s, "tun_ipv6_src", id::TUN_IPV6_SRC);
     ip6f(&mut s, "tun_ipv6_dst", id::TUN_IPV6_DST);
+    dec16(&mut s, "tun_gbp_id", id::TUN_GBP_ID, 0xffff);
+    if m.is_set(id::TUN_GBP_FLAGS) {
+        let _ = write!(s, "tun_gbp_flags={},", chex(m.value(id::TUN_GBP_FLAGS)));
+    }
+    if m.is_set(id::TUN_TOS) {
+        let _ = write!(s, "tun_tos={:x},", m.value(id::TUN_TOS));
+    }
+    if m.is_set(id::TUN_TTL) {
+        let _ = write!(s, "tun_ttl={},", m.value(id::TUN_TTL));
+    }
+    let (fv, fm) = m.get(id::TUN_FLAGS);
+    if fm & 1 != 0 {
+        let _ = write!(
+            s,
+            "tun_flags={},",
+            flags_masked(&["oam"], fv as u32, fm as u32 & 1)
+        );
+    }
     let (mv, mm) = m.get(id::METADATA);
     if mm != 0 {
-        let _ = write!(s, "metadata={mv:#x}");
+        let _ = write!(s, "metadata={}", chex(mv));
         if mm != u64::MAX as u128 {
-            let _ = write!(s, "/{mm:#x}");
+            let _ = write!(s, "/{}", chex(mm));
         }
         s.push(',');
     }

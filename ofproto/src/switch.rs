@@ -441,6 +441,28 @@ fn modifies_state(h: Header, msg: &[u8]) -> bool {
     }
 }
 
+/// OpenFlow 1.0 actions as instructions: a trailing NXAST_WRITE_METADATA
+/// is the write-metadata instruction; anything after it is out of order.
+fn of10_instructions(mut apply: Vec<actions::Action>) -> Result<Instructions, OfpErr> {
+    let mut ins = Instructions::default();
+    if let Some(pos) = apply
+        .iter()
+        .position(|a| matches!(a, actions::Action::Nx { subtype: 22, .. }))
+    {
+        if pos + 1 != apply.len() {
+            return Err(OfpErr::OFPBAC_UNSUPPORTED_ORDER);
+        }
+        if let Some(actions::Action::Nx { bytes, .. }) = apply.pop() {
+            let mut r = Reader::new(bytes.get(16..).unwrap_or(&[]));
+            let md = r.u64().ok_or(OfpErr::OFPBAC_BAD_LEN)?;
+            let mask = r.u64().ok_or(OfpErr::OFPBAC_BAD_LEN)?;
+            ins.write_metadata = Some((md & mask, mask));
+        }
+    }
+    ins.apply = apply;
+    Ok(ins)
+}
+
 /// Whether a match only admits packets with a VLAN tag.
 fn has_vlan(m: &Match) -> bool {
     let (v, mk) = m.get(crate::openflow::fields::id::VLAN_TCI);
@@ -1121,10 +1143,7 @@ impl Switch {
             if command > 4 {
                 return Err(OfpErr::OFPFMFC_BAD_COMMAND);
             }
-            let ins = Instructions {
-                apply: actions::decode(1, r.rest())?,
-                ..Default::default()
-            };
+            let ins = of10_instructions(actions::decode(1, r.rest())?)?;
             fm = FlowMod {
                 m,
                 priority,

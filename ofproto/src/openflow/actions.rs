@@ -745,12 +745,42 @@ fn put_mac_action(out: &mut Vec<u8>, ty: u16, m: &[u8; 6]) {
 /// `flow_has_vlan` tells whether the rule's match requires a VLAN tag:
 /// without one, OpenFlow 1.0's set-vlan actions imply pushing a tag.
 pub fn encode(version: u8, actions: &[Action], flow_has_vlan: bool, out: &mut Vec<u8>) {
+    // Whether the packet has a VLAN tag at this point of the list, as far
+    // as the match and the earlier actions tell.
+    let mut has_vlan = flow_has_vlan;
     for a in actions {
-        if version >= 2
-            && !flow_has_vlan
-            && matches!(a, Action::SetVlanVid(_) | Action::SetVlanPcp(_))
-        {
-            put_u16_action(out, 17, 0x8100);
+        match a {
+            Action::SetVlanVid(_) | Action::SetVlanPcp(_) => {
+                if version >= 2 && !has_vlan {
+                    put_u16_action(out, 17, 0x8100);
+                }
+                has_vlan = true;
+            }
+            Action::PushVlan(_) => has_vlan = true,
+            Action::StripVlan => has_vlan = false,
+            Action::SetField {
+                field: id::VLAN_TCI,
+                value,
+                mask,
+                raw: SetFieldRaw::SetField,
+            } if version <= 2 && *mask == 0xffff => {
+                // OpenFlow 1.0/1.1 have no vlan_tci: CFI set means set the
+                // VID and PCP (pushing a tag in 1.1), clear means strip.
+                let tci = *value as u16;
+                if tci & 0x1000 != 0 {
+                    if version == 2 && !has_vlan {
+                        put_u16_action(out, 17, 0x8100);
+                    }
+                    put_u16_action(out, 1, tci & 0xfff);
+                    put_u8_action(out, 2, (tci >> 13) as u8);
+                    has_vlan = true;
+                } else {
+                    encode_one(version, &Action::StripVlan, out);
+                    has_vlan = false;
+                }
+                continue;
+            }
+            _ => {}
         }
         encode_one(version, a, out);
     }
@@ -1013,6 +1043,14 @@ fn field_full(f: usize) -> u128 {
 
 fn encode_set_field(v: u8, f: usize, value: u128, mask: u128, raw: SetFieldRaw, out: &mut Vec<u8>) {
     let whole = mask == field_full(f);
+    // Covers every bit the field has (nw_ecn is 2 bits in a byte).
+    let bits = FIELDS[f].bits as u32;
+    let all_bits = if bits >= 128 {
+        u128::MAX
+    } else {
+        (1u128 << bits) - 1
+    };
+    let whole_bits = mask & all_bits == all_bits;
     if matches!(raw, SetFieldRaw::Tunnel | SetFieldRaw::Tunnel64) && v <= 2 {
         if value <= u32::MAX as u128 && raw == SetFieldRaw::Tunnel {
             put_nx_header(out, 16, 2);
@@ -1041,6 +1079,7 @@ fn encode_set_field(v: u8, f: usize, value: u128, mask: u128, raw: SetFieldRaw, 
             id::IP_DST if whole => Some(Action::SetIpv4Dst(value as u32)),
             id::NW_TOS if whole => Some(Action::SetIpDscp(value as u8)),
             id::IP_DSCP if whole => Some(Action::SetIpDscp((value as u8) << 2)),
+            id::NW_ECN if whole_bits => Some(Action::SetIpEcn(value as u8 & 3)),
             id::TCP_SRC | id::UDP_SRC if whole => Some(Action::SetL4Src(value as u16)),
             id::TCP_DST | id::UDP_DST if whole => Some(Action::SetL4Dst(value as u16)),
             _ => None,

@@ -9,10 +9,13 @@
 //!   add-port N NAME     add a port (MAC 02:00:00:00:00:N)
 //!   del-port N          remove a port
 //!   dump-flows PATH     write the bridge/dump-flows text to PATH
+//!   packet-in PORT HEX REASON TABLE COOKIE MAX_LEN
+//!                       raise a packet-in as translation would
 
+use ferrovs_ofproto::openflow::fields::{id, Match};
 use ferrovs_ofproto::{
-    versions_from_protocols, BridgeConfig, ControllerConfig, FailMode, OfprotoService, PortInfo,
-    PortStats,
+    versions_from_protocols, BridgeConfig, ControllerConfig, FailMode, OfprotoService, PacketIn,
+    PortInfo, PortStats,
 };
 use std::io::BufRead;
 use std::path::PathBuf;
@@ -122,6 +125,25 @@ fn main() -> std::io::Result<()> {
                 {
                     eprintln!("cannot write {path}");
                 }
+            }
+            ["packet-in", port, hex, reason, table, cookie, max_len] => {
+                let packet: Vec<u8> = (0..hex.len() / 2)
+                    .filter_map(|i| u8::from_str_radix(hex.get(2 * i..2 * i + 2)?, 16).ok())
+                    .collect();
+                let mut metadata = Match::catchall();
+                metadata.set_exact(id::IN_PORT, port.parse::<u16>().unwrap_or(0) as u128);
+                svc.packet_in(
+                    "br0",
+                    PacketIn {
+                        reason: reason.parse().unwrap_or(1),
+                        table_id: table.parse().unwrap_or(0),
+                        cookie: u64::from_str_radix(cookie.trim_start_matches("0x"), 16)
+                            .unwrap_or(0),
+                        metadata,
+                        packet,
+                        max_len: max_len.parse().unwrap_or(u16::MAX),
+                    },
+                );
             }
             [] => {}
             _ => eprintln!("unknown command: {line}"),

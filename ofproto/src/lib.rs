@@ -61,4 +61,6 @@ pub use service::{
     versions_from_protocols, BridgeConfig, ControllerConfig, ControllerStatus, FailMode,
     OfprotoService,
 };
-pub use switch::{PortInfo, PortModHook, PortStats, PortStatsSource};
+pub use switch::{
+    PacketIn, PacketOut, PacketOutHook, PortInfo, PortModHook, PortStats, PortStatsSource,
+};

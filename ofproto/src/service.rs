@@ -108,6 +108,8 @@ enum Cmd {
     SetPorts(String, Vec<PortInfo>),
     SetPortStats(String, PortStatsSource),
     SetPortModHook(String, crate::switch::PortModHook),
+    SetPacketOutHook(String, crate::switch::PacketOutHook),
+    PacketIn(String, crate::switch::PacketIn),
     SetControllers(String, Vec<ControllerConfig>, FailMode, Sender<Vec<String>>),
     ControllerStatus(String, Sender<Vec<ControllerStatus>>),
     DumpFlows(String, Sender<Option<String>>),
@@ -179,6 +181,16 @@ impl OfprotoService {
     /// existing ports belong to OpenFlow: later `set_ports` keep them.
     pub fn set_port_mod_hook(&self, bridge: &str, hook: crate::switch::PortModHook) {
         self.send(Cmd::SetPortModHook(bridge.to_string(), hook));
+    }
+
+    /// Sets what executes PACKET_OUT messages (the datapath).
+    pub fn set_packet_out_hook(&self, bridge: &str, hook: crate::switch::PacketOutHook) {
+        self.send(Cmd::SetPacketOutHook(bridge.to_string(), hook));
+    }
+
+    /// Sends a packet-in to the bridge's connections that take it.
+    pub fn packet_in(&self, bridge: &str, pi: crate::switch::PacketIn) {
+        self.send(Cmd::PacketIn(bridge.to_string(), pi));
     }
 
     /// Replaces the bridge's controllers and fail mode. Connections to
@@ -468,6 +480,12 @@ impl EventLoop {
                     b.switch.port_mod_hook = Some(hook);
                 }
             }
+            Cmd::SetPacketOutHook(n, hook) => {
+                if let Some(b) = self.bridges.get_mut(&n) {
+                    b.switch.packet_out_hook = Some(hook);
+                }
+            }
+            Cmd::PacketIn(n, pi) => self.packet_in(&n, &pi),
             Cmd::SetControllers(n, ctls, mode, reply) => {
                 let _ = reply.send(self.set_controllers(&n, ctls, mode));
             }
@@ -763,7 +781,7 @@ impl EventLoop {
             let conn = Conn {
                 stream,
                 bridge,
-                controller: None,
+                controller: controller.clone(),
                 rx: Vec::new(),
                 tx: hello(versions),
                 phase: Phase::Hello,
@@ -773,6 +791,28 @@ impl EventLoop {
             };
             self.entries.insert(t, Entry::Conn(conn));
             if !self.service_conn(t) {
+                self.close_conn(t, None);
+            }
+        }
+    }
+
+    fn packet_in(&mut self, bridge: &str, pi: &crate::switch::PacketIn) {
+        let mut touched = Vec::new();
+        for (t, e) in self.entries.iter_mut() {
+            let Entry::Conn(c) = e else { continue };
+            if c.bridge != bridge {
+                continue;
+            }
+            let Phase::Connected(st) = &c.phase else {
+                continue;
+            };
+            if let Some(m) = Switch::packet_in_msg(st, pi) {
+                c.tx.extend_from_slice(&m);
+                touched.push(*t);
+            }
+        }
+        for t in touched {
+            if !self.flush(t) {
                 self.close_conn(t, None);
             }
         }
@@ -918,7 +958,13 @@ impl EventLoop {
                             .rev()
                             .find(|v| common & (1 << v) != 0)
                             .unwrap_or(1);
-                        c.phase = Phase::Connected(ConnState::new(v));
+                        let mut st = ConnState::new(v);
+                        // Controllers get table misses by default (128
+                        // bytes), the management socket does not.
+                        if c.controller.is_some() {
+                            st.miss_send_len = 128;
+                        }
+                        c.phase = Phase::Connected(st);
                         became_connected = true;
                     }
                 }

@@ -24,6 +24,38 @@ const CONFIG_SETTABLE: u32 = 0x1 | 0x4 | 0x10 | 0x20 | 0x40;
 const STATE_LINK_DOWN: u32 = 0x1;
 const STATE_LIVE: u32 = 0x4;
 
+/// A packet a controller asked the switch to send (PACKET_OUT), for the
+/// datapath to execute.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PacketOut {
+    /// The port the packet is treated as coming from (OFPP_CONTROLLER,
+    /// LOCAL or NONE allowed).
+    pub in_port: u16,
+    pub actions: Vec<actions::Action>,
+    pub packet: Vec<u8>,
+}
+
+/// Executes packet-outs (the daemon's datapath).
+pub type PacketOutHook = std::sync::Arc<dyn Fn(PacketOut) + Send + Sync>;
+
+/// A packet the datapath sends to the controllers (after translation of
+/// a table miss or a controller action).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PacketIn {
+    /// OFPR_*: 0 no_match, 1 action, 2 invalid_ttl, 3 action_set,
+    /// 4 group, 5 packet_out (the last three read as 1 before OF1.4).
+    pub reason: u8,
+    pub table_id: u8,
+    pub cookie: u64,
+    /// Pipeline fields of the packet (in_port at least; metadata,
+    /// registers, tunnel fields when set).
+    pub metadata: Match,
+    pub packet: Vec<u8>,
+    /// The controller action's max_len (kept for NXT_PACKET_IN2; the
+    /// switch has no buffers, so the whole packet is sent).
+    pub max_len: u16,
+}
+
 /// Called when a port_mod changes a port's config bits (OpenFlow 1.0
 /// numbering): the daemon brings the device down or up for port_down.
 pub type PortModHook = std::sync::Arc<dyn Fn(u16, u32) + Send + Sync>;
@@ -230,6 +262,7 @@ pub struct Switch {
     pub port_added: HashMap<u16, Instant>,
     pub port_stats: Option<PortStatsSource>,
     pub port_mod_hook: Option<PortModHook>,
+    pub packet_out_hook: Option<PacketOutHook>,
     pub tables: Vec<Classifier<Rule>>,
     /// OFPC_FRAG_* handling set by SET_CONFIG.
     pub frag_flags: u16,
@@ -584,6 +617,7 @@ impl Switch {
             port_added: HashMap::new(),
             port_stats: None,
             port_mod_hook: None,
+            packet_out_hook: None,
             groups: BTreeMap::new(),
             meters: BTreeMap::new(),
             early_replies: Vec::new(),
@@ -829,6 +863,7 @@ impl Switch {
                 self.meter_mod(mm)?;
                 Ok(vec![])
             }
+            13 => self.packet_out(v, body),
             15 if of10 => self.port_mod(v, body),
             16 if !of10 => self.port_mod(v, body),
             15 if !of10 => {
@@ -1321,6 +1356,117 @@ impl Switch {
                 Ok(())
             }
         }
+    }
+
+    /// PACKET_OUT: decoded and checked as stock does, then handed to the
+    /// datapath hook (dropped when there is none).
+    fn packet_out(&mut self, v: u8, body: &[u8]) -> Res {
+        let e = OfpErr::OFPBRC_BAD_LEN;
+        let mut r = Reader::new(body);
+        let buffer_id = r.u32().ok_or(e)?;
+        let (in_port, acts_len) = match v {
+            1 => {
+                let p = r.u16().ok_or(e)?;
+                (p, r.u16().ok_or(e)? as usize)
+            }
+            2..=5 => {
+                let p = port_from_of11(r.u32().ok_or(e)?).ok_or(OfpErr::OFPBRC_BAD_PORT)?;
+                let n = r.u16().ok_or(e)? as usize;
+                r.skip(6).ok_or(e)?;
+                (p, n)
+            }
+            _ => {
+                let n = r.u16().ok_or(e)? as usize;
+                r.skip(2).ok_or(e)?;
+                let m = self.pull_oxm_match(&mut r)?;
+                let p = m
+                    .exact(crate::openflow::fields::id::IN_PORT)
+                    .ok_or(OfpErr::OFPBRC_BAD_PORT)?;
+                (p as u16, n)
+            }
+        };
+        if !acts_len.is_multiple_of(8) || acts_len > r.len() {
+            return Err(OfpErr::OFPBRC_BAD_LEN);
+        }
+        let acts = actions::decode(v, r.bytes(acts_len).ok_or(e)?)?;
+        if in_port >= port::MAX
+            && in_port != port::LOCAL
+            && in_port != port::NONE
+            && in_port != port::CONTROLLER
+        {
+            return Err(OfpErr::OFPBRC_BAD_PORT);
+        }
+        if buffer_id != NO_BUFFER {
+            return Err(OfpErr::OFPBRC_BUFFER_UNKNOWN);
+        }
+        let missing_group = |a: &actions::Action| matches!(a, actions::Action::Group(g) if !self.groups.contains_key(g));
+        if acts.iter().any(missing_group) {
+            return Err(OfpErr::OFPBAC_BAD_OUT_GROUP);
+        }
+        if let Some(hook) = &self.packet_out_hook {
+            hook(PacketOut {
+                in_port,
+                actions: acts,
+                packet: r.rest().to_vec(),
+            });
+        }
+        Ok(vec![])
+    }
+
+    /// The packet-in message for `pi` on `conn`, or None when the
+    /// connection does not take it (secondary role, or a table miss with
+    /// miss_send_len 0).
+    pub fn packet_in_msg(conn: &ConnState, pi: &PacketIn) -> Option<Vec<u8>> {
+        use crate::openflow::fields::id;
+        if conn.role == ROLE_SECONDARY || (pi.reason == 0 && conn.miss_send_len == 0) {
+            return None;
+        }
+        let v = conn.version;
+        // Without packet buffers the whole packet goes up, as stock sends
+        // it (max_len would only bound a buffered packet's excerpt).
+        let data = &pi.packet[..];
+        let total = pi.packet.len().min(u16::MAX as usize) as u16;
+        let reason = if v < 5 && pi.reason > 2 { 1 } else { pi.reason };
+        let mut m;
+        if v == 1 && conn.packet_in_format == 0 {
+            m = start(1, 10, 0);
+            m.put_u32(NO_BUFFER);
+            m.put_u16(total);
+            m.put_u16(pi.metadata.value(id::IN_PORT) as u16);
+            m.put_u8(reason);
+            m.put_u8(0);
+        } else if v == 1 {
+            m = start(1, 4, 0);
+            m.put_u32(NX_VENDOR);
+            m.put_u32(17);
+            m.put_u32(NO_BUFFER);
+            m.put_u16(total);
+            m.put_u8(reason);
+            m.put_u8(pi.table_id);
+            m.put_u64(pi.cookie);
+            let ml_at = m.len();
+            m.put_u16(0);
+            m.put_zeros(6);
+            let ms = m.len();
+            nxm::encode(&pi.metadata, None, &mut m);
+            let ml = m.len() - ms;
+            m.set_u16(ml_at, ml as u16);
+            m.pad_to(8);
+            m.put_zeros(2);
+        } else {
+            m = start(v, 10, 0);
+            m.put_u32(NO_BUFFER);
+            m.put_u16(total);
+            m.put_u8(reason);
+            m.put_u8(pi.table_id);
+            if v >= 4 {
+                m.put_u64(pi.cookie);
+            }
+            put_oxm_match(&pi.metadata, v, &mut m);
+            m.put_zeros(2);
+        }
+        m.extend_from_slice(data);
+        Some(finish(m))
     }
 
     /// PORT_MOD: changes a port's config bits (the hardware address must

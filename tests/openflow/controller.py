@@ -2,10 +2,12 @@
 """A scripted OpenFlow 1.3 controller that drives stock ovs-vswitchd and
 ferrovs the same way over TCP and compares what each switch sends.
 
-Usage: controller.py 'STOCK_CONNECT_CMD' 'STOCK_ADDPORT_CMD' \
-                     'FERROVS_CONNECT_CMD' 'FERROVS_ADDPORT_CMD'
+Usage: controller.py 'STOCK_CONNECT_CMD' 'STOCK_ADDPORT_CMD' 'STOCK_PACKET_CMD' \
+                     'FERROVS_CONNECT_CMD' 'FERROVS_ADDPORT_CMD' 'FERROVS_PACKET_CMD'
 Each *_CONNECT_CMD is a shell command with {target} standing for the
-controller address (e.g. tcp:127.0.0.1:PORT); *_ADDPORT_CMD adds port 3.
+controller address (e.g. tcp:127.0.0.1:PORT); *_ADDPORT_CMD adds port 3;
+*_PACKET_CMD makes a packet ({hex}) arrive on port 1 and hit a controller
+action.
 Inherited file descriptors stay open for the commands (the ferrovs test
 daemon reads its commands from one).
 """
@@ -74,7 +76,10 @@ def normalize(m):
     return bytes(b).hex()
 
 
-def scenario(connect_cmd, addport_cmd):
+FRAME = bytes.fromhex("ffffffffffff00000000000108060001080006040001000000000001c0a80001000000000000c0a80002")
+
+
+def scenario(connect_cmd, addport_cmd, packet_cmd):
     lsock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     lsock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     lsock.bind(("127.0.0.1", 0))
@@ -128,6 +133,18 @@ def scenario(connect_cmd, addport_cmd):
     subprocess.run(addport_cmd, shell=True, check=True, close_fds=False)
     expect("port status (add)", timeout=3.0)
     expect("port status (link up)", timeout=3.0)
+    # A packet hits "in_port=1 actions=controller(max_len=32)".
+    ctl = struct.pack("!HHIH6x", 0, 16, 0xfffffffd, 32)
+    ins_ctl = struct.pack("!HH4x", 4, 8 + len(ctl)) + ctl
+    oxm_in = struct.pack("!II", 0x80000004, 1)
+    match_in = struct.pack("!HH", 1, 4 + len(oxm_in)) + oxm_in
+    match_in += bytes((8 - len(match_in) % 8) % 8)
+    fm2 = struct.pack("!QQBBHHHIIIH2x", 0x99, 0, 0, 0, 0, 0, 20, 0xffffffff, 0xffffffff, 0xffffffff, 0) + match_in + ins_ctl
+    p.send(msg(14, fm2, xid=20))
+    p.send(msg(20, xid=21))
+    expect("barrier after controller flow")
+    subprocess.run(packet_cmd.format(hex=FRAME.hex()), shell=True, check=True, close_fds=False)
+    expect("packet in", timeout=3.0)
     p.send(msg(2, b"abc", xid=11))
     expect("echo", want_type=3)
     p.send(msg(24, struct.pack("!I4xQ", 3, 6), xid=12))
@@ -140,8 +157,8 @@ def scenario(connect_cmd, addport_cmd):
 
 
 def main():
-    stock = scenario(sys.argv[1], sys.argv[2])
-    ours = scenario(sys.argv[3], sys.argv[4])
+    stock = scenario(sys.argv[1], sys.argv[2], sys.argv[3])
+    ours = scenario(sys.argv[4], sys.argv[5], sys.argv[6])
     failed = 0
     for i in range(max(len(stock), len(ours))):
         a = stock[i] if i < len(stock) else ("-", "MISSING")

@@ -109,7 +109,7 @@ enum Cmd {
     SetPortStats(String, PortStatsSource),
     SetPortModHook(String, crate::switch::PortModHook),
     SetPacketOutHook(String, crate::switch::PacketOutHook),
-    PacketIn(String, crate::switch::PacketIn),
+    PacketIn(String, Box<crate::switch::PacketIn>),
     SetControllers(String, Vec<ControllerConfig>, FailMode, Sender<Vec<String>>),
     ControllerStatus(String, Sender<Vec<ControllerStatus>>),
     DumpFlows(String, Sender<Option<String>>),
@@ -190,7 +190,7 @@ impl OfprotoService {
 
     /// Sends a packet-in to the bridge's connections that take it.
     pub fn packet_in(&self, bridge: &str, pi: crate::switch::PacketIn) {
-        self.send(Cmd::PacketIn(bridge.to_string(), pi));
+        self.send(Cmd::PacketIn(bridge.to_string(), Box::new(pi)));
     }
 
     /// Replaces the bridge's controllers and fail mode. Connections to

@@ -107,6 +107,7 @@ enum Cmd {
     RemoveBridge(String),
     SetPorts(String, Vec<PortInfo>),
     SetPortStats(String, PortStatsSource),
+    SetDatapathId(String, u64),
     SetPortModHook(String, crate::switch::PortModHook),
     SetPacketOutHook(String, crate::switch::PacketOutHook),
     PacketIn(String, Box<crate::switch::PacketIn>),
@@ -181,6 +182,12 @@ impl OfprotoService {
     /// existing ports belong to OpenFlow: later `set_ports` keep them.
     pub fn set_port_mod_hook(&self, bridge: &str, hook: crate::switch::PortModHook) {
         self.send(Cmd::SetPortModHook(bridge.to_string(), hook));
+    }
+
+    /// Changes the bridge's datapath id (other-config:datapath-id, or the
+    /// bridge MAC changing); later features replies carry it.
+    pub fn set_datapath_id(&self, bridge: &str, dpid: u64) {
+        self.send(Cmd::SetDatapathId(bridge.to_string(), dpid));
     }
 
     /// Sets what executes PACKET_OUT messages (the datapath).
@@ -478,6 +485,11 @@ impl EventLoop {
             Cmd::SetPortModHook(n, hook) => {
                 if let Some(b) = self.bridges.get_mut(&n) {
                     b.switch.port_mod_hook = Some(hook);
+                }
+            }
+            Cmd::SetDatapathId(n, dpid) => {
+                if let Some(b) = self.bridges.get_mut(&n) {
+                    b.switch.datapath_id = dpid;
                 }
             }
             Cmd::SetPacketOutHook(n, hook) => {

@@ -116,6 +116,10 @@ fn bridge_lifecycle_through_ovs_ofctl() {
     let (ok, _) = ofctl(&["-O", "OpenFlow14", "dump-flows", &target]);
     assert!(!ok);
 
+    svc.set_datapath_id("brx", 0x42);
+    let (ok, feat) = ofctl(&["show", &target]);
+    assert!(ok && feat.contains("dpid:0000000000000042"), "{feat}");
+
     let text = svc.dump_flows("brx").expect("bridge exists");
     assert_eq!(text.lines().count(), 3, "{text}");
     assert!(svc.dump_flows("nope").is_none());

@@ -607,10 +607,9 @@ impl EventLoop {
         // Stock flushes the flow table when the bridge gains its first
         // controller or loses its last, then re-adds the NORMAL flow of a
         // standalone bridge without controllers.
-        if had != has || mode_changed {
-            if had != has {
-                b.switch.flush();
-            }
+        // A fail-mode change without controllers flushes too.
+        if had != has || (mode_changed && !has) {
+            b.switch.flush();
             if !has && mode == FailMode::Standalone {
                 b.switch.add_normal_flow();
             }

@@ -5,7 +5,9 @@
 //! Skips (with a message) when ovs-ofctl is missing, except under CI=true
 //! where that is a failure.
 
-use ferrovs_ofproto::{versions_from_protocols, BridgeConfig, OfprotoService, PortInfo};
+use ferrovs_ofproto::{
+    versions_from_protocols, BridgeConfig, ControllerConfig, FailMode, OfprotoService, PortInfo,
+};
 use std::path::PathBuf;
 use std::process::Command;
 
@@ -116,12 +118,45 @@ fn bridge_lifecycle_through_ovs_ofctl() {
     let (ok, _) = ofctl(&["-O", "OpenFlow14", "dump-flows", &target]);
     assert!(!ok);
 
+    // A passive controller target: connections there are controllers.
+    // Gaining the first controller flushes the tables, as in stock.
+    let ctl = dir.join("brx.ctl");
+    let errs = svc.set_controllers(
+        "brx",
+        vec![ControllerConfig::new(&format!("punix:{}", ctl.display()))],
+        FailMode::Standalone,
+    );
+    assert!(errs.is_empty(), "{errs:?}");
+    let (ok, dump) = ofctl(&[
+        "--no-stats",
+        "dump-flows",
+        &format!("unix:{}", ctl.display()),
+    ]);
+    assert!(ok, "{dump}");
+    assert!(!dump.contains("actions="), "{dump}");
+    let st = svc.controller_status("brx");
+    assert_eq!(st.len(), 1);
+    assert_eq!(st[0].state, "LISTENING");
+    // Losing the last controller brings the standalone NORMAL flow back.
+    let errs = svc.set_controllers("brx", vec![], FailMode::Standalone);
+    assert!(errs.is_empty());
+    let (_, dump) = ofctl(&["--no-stats", "dump-flows", &target]);
+    assert_eq!(dump.trim(), "priority=0 actions=NORMAL");
+    assert!(!svc
+        .set_controllers(
+            "brx",
+            vec![ControllerConfig::new("ssl:1.2.3.4:6653")],
+            FailMode::Secure
+        )
+        .is_empty());
+
     svc.set_datapath_id("brx", 0x42);
     let (ok, feat) = ofctl(&["show", &target]);
     assert!(ok && feat.contains("dpid:0000000000000042"), "{feat}");
 
     let text = svc.dump_flows("brx").expect("bridge exists");
-    assert_eq!(text.lines().count(), 3, "{text}");
+    // Secure mode with an (unusable) controller list: no NORMAL flow.
+    assert_eq!(text.lines().count(), 0, "{text}");
     assert!(svc.dump_flows("nope").is_none());
 
     let (ok, out) = ofctl(&["del-flows", &target]);

@@ -876,7 +876,9 @@ impl EventLoop {
                 }
             }
             for ch in &changes {
-                c.tx.extend_from_slice(&b.switch.port_status_msg(st.version, ch));
+                if st.async_config().wants(st.role, 1, ch.reason) {
+                    c.tx.extend_from_slice(&b.switch.port_status_msg(st.version, ch));
+                }
             }
             if !events.is_empty() {
                 if let Some(m) = Switch::flow_updates_msg(st, t.0, &events) {

@@ -223,6 +223,56 @@ struct Bundle {
     entries: Vec<(BundleOp, Vec<u8>)>,
 }
 
+/// Which asynchronous messages a connection wants: for each kind
+/// (packet-in, port-status, flow-removed, role-status, table-status,
+/// requestforward) a reason mask for when it is primary/equal and one for
+/// when it is secondary.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AsyncConfig {
+    pub primary: [u32; 6],
+    pub secondary: [u32; 6],
+}
+
+/// Reasons each kind may have before OpenFlow 1.4 and from 1.4 on.
+const ASYNC_ALLOWED10: [u32; 6] = [0x07, 0x07, 0x3f, 0x07, 0x18, 0x03];
+const ASYNC_ALLOWED14: [u32; 6] = [0x3f, 0x07, 0x3f, 0x07, 0x18, 0x03];
+
+impl AsyncConfig {
+    /// Stock's default for a connection of `version`: packet-ins for every
+    /// reason but invalid TTL, all port changes (also as secondary), and
+    /// the flow-removed reasons the version knows.
+    pub fn default_for(version: u8) -> Self {
+        let fr = match version {
+            5.. => 0x3f,
+            4 => 0x0f,
+            _ => 0x07,
+        };
+        AsyncConfig {
+            primary: [0x3f & !0x4, 0x7, fr, 0, 0, 0],
+            secondary: [0, 0x7, 0, 0, 0, 0],
+        }
+    }
+
+    fn allowed(version: u8) -> [u32; 6] {
+        if version >= 5 {
+            ASYNC_ALLOWED14
+        } else {
+            ASYNC_ALLOWED10
+        }
+    }
+
+    /// Whether a message of `kind` for `reason` goes to a connection in
+    /// `role`.
+    pub fn wants(&self, role: u32, kind: usize, reason: u8) -> bool {
+        let masks = if role == ROLE_SECONDARY {
+            &self.secondary
+        } else {
+            &self.primary
+        };
+        masks.get(kind).is_some_and(|m| m >> reason & 1 == 1)
+    }
+}
+
 /// Per-connection protocol state that changes how messages are read.
 pub struct ConnState {
     pub version: u8,
@@ -234,11 +284,18 @@ pub struct ConnState {
     pub miss_send_len: u16,
     /// OpenFlow 1.2 role numbering: 1 equal, 2 primary, 3 secondary.
     pub role: u32,
+    /// SET_ASYNC configuration; None means the version's default.
+    pub async_config: Option<AsyncConfig>,
     pub monitors: Vec<Monitor>,
     bundles: HashMap<u32, Bundle>,
 }
 
 impl ConnState {
+    pub fn async_config(&self) -> AsyncConfig {
+        self.async_config
+            .unwrap_or_else(|| AsyncConfig::default_for(self.version))
+    }
+
     pub fn new(version: u8) -> Self {
         ConnState {
             version,
@@ -247,6 +304,7 @@ impl ConnState {
             packet_in_format: 0,
             miss_send_len: 0,
             role: ROLE_EQUAL,
+            async_config: None,
             monitors: Vec::new(),
             bundles: HashMap::new(),
         }
@@ -525,6 +583,78 @@ fn l4_to_set_field(m: &Match, acts: &mut [actions::Action]) {
             raw: actions::SetFieldRaw::L4Port,
         };
     }
+}
+
+/// GET_ASYNC reply body: six masks before OpenFlow 1.4, properties after.
+fn put_async_config(ac: &AsyncConfig, v: u8, out: &mut Vec<u8>) {
+    let allowed = AsyncConfig::allowed(v);
+    if v < 5 {
+        for kind in 0..3 {
+            out.put_u32(ac.primary[kind] & allowed[kind]);
+            out.put_u32(ac.secondary[kind] & allowed[kind]);
+        }
+    } else {
+        for kind in 0..6 {
+            for (primary, masks) in [(false, &ac.secondary), (true, &ac.primary)] {
+                out.put_u16((2 * kind + primary as usize) as u16);
+                out.put_u16(8);
+                out.put_u32(masks[kind] & allowed[kind]);
+            }
+        }
+    }
+}
+
+/// SET_ASYNC body (and NXT_SET_ASYNC_CONFIG): the layout of `v`, changes
+/// applied over `basis` for the property form.
+fn decode_async_config(basis: &AsyncConfig, v: u8, body: &[u8]) -> Result<AsyncConfig, OfpErr> {
+    let allowed = AsyncConfig::allowed(v);
+    let mut r = Reader::new(body);
+    if v < 5 {
+        if body.len() != 24 {
+            return Err(OfpErr::OFPBRC_BAD_LEN);
+        }
+        // The fixed layout is read loosely: unknown reason bits drop.
+        let mut ac = AsyncConfig {
+            primary: [0; 6],
+            secondary: [0; 6],
+        };
+        for kind in 0..3 {
+            for slot in [&mut ac.primary[kind], &mut ac.secondary[kind]] {
+                *slot = r.u32().ok_or(OfpErr::OFPBRC_BAD_LEN)? & allowed[kind];
+            }
+        }
+        return Ok(ac);
+    }
+    let mut ac = *basis;
+    while !r.is_empty() {
+        let ty = r.u16().ok_or(OfpErr::OFPBPC_BAD_LEN)?;
+        let len = r.u16().ok_or(OfpErr::OFPBPC_BAD_LEN)? as usize;
+        if len < 4 {
+            return Err(OfpErr::OFPBPC_BAD_LEN);
+        }
+        if len.div_ceil(8) * 8 - 4 > r.len() {
+            return Err(OfpErr::OFPBRC_BAD_LEN);
+        }
+        let mut p = Reader::new(r.bytes(len - 4).ok_or(OfpErr::OFPBPC_BAD_LEN)?);
+        r.skip((8 - len % 8) % 8).ok_or(OfpErr::OFPBPC_BAD_LEN)?;
+        let kind = ty as usize / 2;
+        if kind >= 6 {
+            return Err(OfpErr::OFPACFC_UNSUPPORTED);
+        }
+        if len != 8 {
+            return Err(OfpErr::OFPBPC_BAD_LEN);
+        }
+        let m = p.u32().ok_or(OfpErr::OFPBPC_BAD_LEN)?;
+        if m & !allowed[kind] != 0 {
+            return Err(OfpErr::OFPACFC_INVALID);
+        }
+        if ty % 2 == 1 {
+            ac.primary[kind] = m;
+        } else {
+            ac.secondary[kind] = m;
+        }
+    }
+    Ok(ac)
 }
 
 /// One full nx_flow_update (OpenFlow 1.0 form).
@@ -856,6 +986,18 @@ impl Switch {
                 m.put_u64(self.election_id.unwrap_or(0));
                 Ok(vec![finish(m)])
             }
+            26 if v >= 4 => {
+                if !msg[8..].is_empty() {
+                    return Err(OfpErr::OFPBRC_BAD_LEN);
+                }
+                let mut m = start(v, 27, h.xid);
+                put_async_config(&conn.async_config(), v, &mut m);
+                Ok(vec![finish(m)])
+            }
+            28 if v >= 4 => {
+                conn.async_config = Some(decode_async_config(&conn.async_config(), v, &msg[8..])?);
+                Ok(vec![])
+            }
             33 if v >= 5 => self.bundle_control(conn, h, &msg[8..]),
             34 if v >= 5 => self.bundle_add(conn, h, msg, 16),
             29 if v >= 4 => {
@@ -925,6 +1067,15 @@ impl Switch {
                     return Err(OfpErr::OFPBRC_BAD_LEN);
                 }
                 conn.table_id_ext = rest.first().copied().unwrap_or(0) != 0;
+                Ok(vec![])
+            }
+            19 => {
+                // NXT_SET_ASYNC_CONFIG: the OpenFlow 1.3 layout.
+                conn.async_config = Some(decode_async_config(
+                    &conn.async_config(),
+                    4.min(h.version),
+                    rest,
+                )?);
                 Ok(vec![])
             }
             21 => {
@@ -1418,7 +1569,9 @@ impl Switch {
     /// miss_send_len 0).
     pub fn packet_in_msg(conn: &ConnState, pi: &PacketIn) -> Option<Vec<u8>> {
         use crate::openflow::fields::id;
-        if conn.role == ROLE_SECONDARY || (pi.reason == 0 && conn.miss_send_len == 0) {
+        if !conn.async_config().wants(conn.role, 0, pi.reason)
+            || (pi.reason == 0 && conn.miss_send_len == 0)
+        {
             return None;
         }
         let v = conn.version;
@@ -1525,7 +1678,7 @@ impl Switch {
     /// The flow-removed message for `r` in `conn`'s protocol, unless the
     /// connection is a secondary controller.
     pub fn flow_removed_msg(conn: &ConnState, r: &RemovedRule) -> Option<Vec<u8>> {
-        if conn.role == ROLE_SECONDARY {
+        if !conn.async_config().wants(conn.role, 2, r.reason as u8) {
             return None;
         }
         let v = conn.version;

@@ -151,6 +151,11 @@ def scenario(connect_cmd, addport_cmd, packet_cmd):
     expect("role slave")
     p.send(msg(14, fm, xid=13))
     expect("flow_mod as slave")
+    p.send(msg(26, xid=14))
+    expect("get async (default)")
+    p.send(msg(28, struct.pack("!6I", 0x1, 0x0, 0x3, 0x1, 0x7, 0x2), xid=15))
+    p.send(msg(26, xid=16))
+    expect("get async (after set)")
     conn.close()
     lsock.close()
     return log

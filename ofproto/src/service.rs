@@ -306,7 +306,7 @@ struct Conn {
 
 enum Entry {
     Listener(Listener, String, Option<String>),
-    Conn(Conn),
+    Conn(Box<Conn>),
 }
 
 struct EventLoop {
@@ -447,7 +447,7 @@ impl EventLoop {
                         probe: c.cfg.inactivity_probe,
                         probe_sent: None,
                     };
-                    self.entries.insert(t, Entry::Conn(conn));
+                    self.entries.insert(t, Entry::Conn(Box::new(conn)));
                 }
                 Err(e) => {
                     c.last_error = Some(e.to_string());
@@ -800,7 +800,7 @@ impl EventLoop {
                 probe,
                 probe_sent: None,
             };
-            self.entries.insert(t, Entry::Conn(conn));
+            self.entries.insert(t, Entry::Conn(Box::new(conn)));
             if !self.service_conn(t) {
                 self.close_conn(t, None);
             }

@@ -589,9 +589,9 @@ fn l4_to_set_field(m: &Match, acts: &mut [actions::Action]) {
 fn put_async_config(ac: &AsyncConfig, v: u8, out: &mut Vec<u8>) {
     let allowed = AsyncConfig::allowed(v);
     if v < 5 {
-        for kind in 0..3 {
-            out.put_u32(ac.primary[kind] & allowed[kind]);
-            out.put_u32(ac.secondary[kind] & allowed[kind]);
+        for ((p, s), a) in ac.primary.iter().zip(&ac.secondary).zip(&allowed).take(3) {
+            out.put_u32(p & a);
+            out.put_u32(s & a);
         }
     } else {
         for kind in 0..6 {
@@ -618,9 +618,9 @@ fn decode_async_config(basis: &AsyncConfig, v: u8, body: &[u8]) -> Result<AsyncC
             primary: [0; 6],
             secondary: [0; 6],
         };
-        for kind in 0..3 {
+        for (kind, a) in allowed.iter().enumerate().take(3) {
             for slot in [&mut ac.primary[kind], &mut ac.secondary[kind]] {
-                *slot = r.u32().ok_or(OfpErr::OFPBRC_BAD_LEN)? & allowed[kind];
+                *slot = r.u32().ok_or(OfpErr::OFPBRC_BAD_LEN)? & a;
             }
         }
         return Ok(ac);

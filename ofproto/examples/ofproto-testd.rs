@@ -73,6 +73,7 @@ fn main() -> std::io::Result<()> {
             })
         }),
     );
+    svc.set_snoop("br0", Some(dir.join("br0.snoop")))?;
     println!("ready");
     for line in std::io::stdin().lock().lines() {
         let line = line?;

@@ -108,6 +108,7 @@ enum Cmd {
     SetPorts(String, Vec<PortInfo>),
     SetPortStats(String, PortStatsSource),
     SetDatapathId(String, u64),
+    SetSnoop(String, Option<PathBuf>, Sender<io::Result<()>>),
     SetPortModHook(String, crate::switch::PortModHook),
     SetPacketOutHook(String, crate::switch::PacketOutHook),
     PacketIn(String, Box<crate::switch::PacketIn>),
@@ -188,6 +189,16 @@ impl OfprotoService {
     /// bridge MAC changing); later features replies carry it.
     pub fn set_datapath_id(&self, bridge: &str, dpid: u64) {
         self.send(Cmd::SetDatapathId(bridge.to_string(), dpid));
+    }
+
+    /// Listens for `ovs-ofctl snoop` on `path` (normally
+    /// `<rundir>/<bridge>.snoop`), or stops with None. A snoop connection
+    /// sees every message to and from an active controller connection.
+    pub fn set_snoop(&self, bridge: &str, path: Option<PathBuf>) -> io::Result<()> {
+        let (tx, rx) = channel();
+        self.send(Cmd::SetSnoop(bridge.to_string(), path, tx));
+        rx.recv()
+            .unwrap_or_else(|_| Err(io::Error::other("ofproto service stopped")))
     }
 
     /// Sets what executes PACKET_OUT messages (the datapath).
@@ -302,10 +313,17 @@ struct Conn {
     last_rx: Instant,
     probe: Duration,
     probe_sent: Option<Instant>,
+    /// For a snoop connection: the controller connection it copies.
+    snooping: Option<Token>,
+    /// How many leading bytes of `tx` were already copied to snoopers.
+    copied: usize,
 }
 
 enum Entry {
     Listener(Listener, String, Option<String>),
+    /// `<bridge>.snoop`: connections here get a copy of an active
+    /// controller connection's traffic (`ovs-ofctl snoop`).
+    SnoopListener(Listener, String),
     Conn(Box<Conn>),
 }
 
@@ -446,6 +464,8 @@ impl EventLoop {
                         last_rx: now,
                         probe: c.cfg.inactivity_probe,
                         probe_sent: None,
+                        snooping: None,
+                        copied: 0,
                     };
                     self.entries.insert(t, Entry::Conn(Box::new(conn)));
                 }
@@ -486,6 +506,9 @@ impl EventLoop {
                 if let Some(b) = self.bridges.get_mut(&n) {
                     b.switch.port_mod_hook = Some(hook);
                 }
+            }
+            Cmd::SetSnoop(n, path, reply) => {
+                let _ = reply.send(self.set_snoop(&n, path));
             }
             Cmd::SetDatapathId(n, dpid) => {
                 if let Some(b) = self.bridges.get_mut(&n) {
@@ -644,6 +667,107 @@ impl EventLoop {
         errors
     }
 
+    fn set_snoop(&mut self, bridge: &str, path: Option<PathBuf>) -> io::Result<()> {
+        if !self.bridges.contains_key(bridge) {
+            return Err(io::Error::new(io::ErrorKind::NotFound, "no such bridge"));
+        }
+        let old: Vec<Token> = self
+            .entries
+            .iter()
+            .filter(|(_, e)| matches!(e, Entry::SnoopListener(_, b) if b == bridge))
+            .map(|(t, _)| *t)
+            .collect();
+        for t in old {
+            if let Some(Entry::SnoopListener(mut l, _)) = self.entries.remove(&t) {
+                let _ = self.poll.registry().deregister(&mut l);
+                l.unlink();
+            }
+        }
+        if let Some(p) = path {
+            let mut l = Listener::bind(&Target::PUnix(p))?;
+            let t = self.token();
+            self.poll
+                .registry()
+                .register(&mut l, t, Interest::READABLE)?;
+            self.entries
+                .insert(t, Entry::SnoopListener(l, bridge.to_string()));
+        }
+        Ok(())
+    }
+
+    /// Accepts snoopers; each watches a connected active controller of
+    /// the bridge, or is closed when there is none (as stock does).
+    fn accept_snoop(&mut self, lt: Token) {
+        loop {
+            let (res, bridge) = match self.entries.get(&lt) {
+                Some(Entry::SnoopListener(l, b)) => (l.accept(), b.clone()),
+                _ => return,
+            };
+            let Ok(mut stream) = res else { return };
+            let target = self.bridges.get(&bridge).and_then(|b| {
+                b.controllers
+                    .iter()
+                    .filter(|c| !c.target.is_passive())
+                    .find_map(|c| c.token)
+            });
+            let Some(target) = target else {
+                log::info!("ofproto: {bridge}: no controller connection to snoop");
+                continue;
+            };
+            let versions = self
+                .bridges
+                .get(&bridge)
+                .map_or(ALL_VERSIONS, |b| b.cfg.versions);
+            let t = self.token();
+            if self
+                .poll
+                .registry()
+                .register(&mut stream, t, Interest::READABLE | Interest::WRITABLE)
+                .is_err()
+            {
+                continue;
+            }
+            let conn = Conn {
+                stream,
+                bridge,
+                controller: None,
+                rx: Vec::new(),
+                tx: hello(versions),
+                phase: Phase::Hello,
+                last_rx: Instant::now(),
+                probe: Duration::ZERO,
+                probe_sent: None,
+                snooping: Some(target),
+                copied: 0,
+            };
+            self.entries.insert(t, Entry::Conn(Box::new(conn)));
+            if !self.service_conn(t) {
+                self.close_conn(t, None);
+            }
+        }
+    }
+
+    /// Appends `bytes` (messages of connection `from`) to its snoopers.
+    fn copy_to_snoopers(&mut self, from: Token, bytes: &[u8]) {
+        if bytes.is_empty() {
+            return;
+        }
+        let mut touched = Vec::new();
+        for (t, e) in self.entries.iter_mut() {
+            if let Entry::Conn(c) = e {
+                if c.snooping == Some(from) && matches!(c.phase, Phase::Connected(_)) {
+                    c.tx.extend_from_slice(bytes);
+                    touched.push(*t);
+                }
+            }
+        }
+        for t in touched {
+            if !self.flush(t) {
+                self.close_conn(t, None);
+            }
+        }
+    }
+
     fn controller_status(&self, name: &str) -> Vec<ControllerStatus> {
         let Some(b) = self.bridges.get(name) else {
             return Vec::new();
@@ -698,13 +822,13 @@ impl EventLoop {
             .iter()
             .filter(|(_, e)| match e {
                 Entry::Conn(c) => c.bridge == name,
-                Entry::Listener(_, bn, _) => bn == name,
+                Entry::Listener(_, bn, _) | Entry::SnoopListener(_, bn) => bn == name,
             })
             .map(|(t, _)| *t)
             .collect();
         for t in tokens.into_iter().chain(std::iter::once(b.listener)) {
             match self.entries.remove(&t) {
-                Some(Entry::Listener(mut l, _, _)) => {
+                Some(Entry::Listener(mut l, _, _)) | Some(Entry::SnoopListener(mut l, _)) => {
                     let _ = self.poll.registry().deregister(&mut l);
                     l.unlink();
                 }
@@ -719,6 +843,10 @@ impl EventLoop {
     fn ready(&mut self, t: Token) {
         let is_listener = match self.entries.get(&t) {
             Some(Entry::Listener(..)) => true,
+            Some(Entry::SnoopListener(..)) => {
+                self.accept_snoop(t);
+                return;
+            }
             Some(Entry::Conn(_)) => false,
             None => return,
         };
@@ -799,6 +927,8 @@ impl EventLoop {
                 last_rx: Instant::now(),
                 probe,
                 probe_sent: None,
+                snooping: None,
+                copied: 0,
             };
             self.entries.insert(t, Entry::Conn(Box::new(conn)));
             if !self.service_conn(t) {
@@ -811,7 +941,7 @@ impl EventLoop {
         let mut touched = Vec::new();
         for (t, e) in self.entries.iter_mut() {
             let Entry::Conn(c) = e else { continue };
-            if c.bridge != bridge {
+            if c.bridge != bridge || c.snooping.is_some() {
                 continue;
             }
             let Phase::Connected(st) = &c.phase else {
@@ -834,11 +964,27 @@ impl EventLoop {
         let Some(Entry::Conn(c)) = self.entries.get_mut(&t) else {
             return false;
         };
+        // Messages an active controller connection sends once connected
+        // are copied to its snoopers (its HELLO is not).
+        let mut copy = Vec::new();
+        if c.copied < c.tx.len() {
+            if c.controller.is_some() && matches!(c.phase, Phase::Connected(_)) {
+                copy = c.tx[c.copied..].to_vec();
+            }
+            c.copied = c.tx.len();
+        }
+        if !copy.is_empty() {
+            self.copy_to_snoopers(t, &copy);
+        }
+        let Some(Entry::Conn(c)) = self.entries.get_mut(&t) else {
+            return false;
+        };
         while !c.tx.is_empty() {
             match c.stream.write(&c.tx) {
                 Ok(0) => return false,
                 Ok(n) => {
                     c.tx.drain(..n);
+                    c.copied = c.copied.saturating_sub(n);
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
@@ -864,7 +1010,7 @@ impl EventLoop {
         let mut touched = Vec::new();
         for (t, e) in self.entries.iter_mut() {
             let Entry::Conn(c) = e else { continue };
-            if c.bridge != bridge {
+            if c.bridge != bridge || c.snooping.is_some() {
                 continue;
             }
             let Phase::Connected(st) = &c.phase else {
@@ -923,6 +1069,7 @@ impl EventLoop {
         }
         let mut demote = false;
         let mut became_connected = false;
+        let mut snoop_rx = Vec::new();
         // Handle every complete message; `at` walks the buffer, which is
         // compacted once at the end.
         let mut at = 0usize;
@@ -981,10 +1128,16 @@ impl EventLoop {
                         became_connected = true;
                     }
                 }
+                Phase::Connected(_) if c.snooping.is_some() => {
+                    // A snooper only listens.
+                }
                 Phase::Connected(st) => {
                     let Some(h) = Header::parse(&msg) else {
                         return false;
                     };
+                    if c.controller.is_some() {
+                        snoop_rx.extend_from_slice(&msg);
+                    }
                     if h.version != st.version && !(known_version(h.version) && h.msg_type <= 3) {
                         c.tx.extend_from_slice(&error_msg(
                             OfpErr::OFPBRC_BAD_VERSION,
@@ -1033,6 +1186,7 @@ impl EventLoop {
                 }
             }
         }
+        self.copy_to_snoopers(t, &snoop_rx);
         if !self.flush(t) {
             return false;
         }

@@ -11,6 +11,7 @@ action.
 Inherited file descriptors stay open for the commands (the ferrovs test
 daemon reads its commands from one).
 """
+import os
 import socket
 import struct
 import subprocess
@@ -79,7 +80,7 @@ def normalize(m):
 FRAME = bytes.fromhex("ffffffffffff00000000000108060001080006040001000000000001c0a80001000000000000c0a80002")
 
 
-def scenario(connect_cmd, addport_cmd, packet_cmd):
+def scenario(label, connect_cmd, addport_cmd, packet_cmd):
     lsock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     lsock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     lsock.bind(("127.0.0.1", 0))
@@ -105,9 +106,15 @@ def scenario(connect_cmd, addport_cmd, packet_cmd):
                 return
 
     expect("hello")
+    snoop = os.environ.get("SNOOP_CMD_" + label)
+    
     p.send(struct.pack("!BBHIHHI", V, 0, 16, 1, 1, 8, 1 << V))
     p.send(msg(5, xid=2))
     expect("features")
+    if snoop:
+        # ovs-ofctl snoop watches this connection from now on.
+        subprocess.Popen(snoop, shell=True, close_fds=False)
+        time.sleep(1)
     p.send(msg(9, struct.pack("!HH", 0, 128), xid=3))
     p.send(msg(7, xid=4))
     expect("get_config")
@@ -162,8 +169,8 @@ def scenario(connect_cmd, addport_cmd, packet_cmd):
 
 
 def main():
-    stock = scenario(sys.argv[1], sys.argv[2], sys.argv[3])
-    ours = scenario(sys.argv[4], sys.argv[5], sys.argv[6])
+    stock = scenario("STOCK", sys.argv[1], sys.argv[2], sys.argv[3])
+    ours = scenario("FERROVS", sys.argv[4], sys.argv[5], sys.argv[6])
     failed = 0
     for i in range(max(len(stock), len(ours))):
         a = stock[i] if i < len(stock) else ("-", "MISSING")

@@ -86,6 +86,20 @@ pub struct RemovedRule {
     pub at: Instant,
 }
 
+/// A table's TABLE_MOD settings.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct TableConfig {
+    /// Table-miss behaviour as Open vSwitch numbers it internally: 0
+    /// default, 1 controller, 2 continue, 3 drop.
+    pub miss: u32,
+    pub eviction: bool,
+    /// Vacancy events: (vacancy_down, vacancy_up) percentages when on.
+    pub vacancy: Option<(u8, u8)>,
+}
+
+/// The eviction flags Open vSwitch reports: other, importance, lifetime.
+const EVICTION_FLAGS: u32 = 0x7;
+
 /// A flow monitor a connection registered (NXST_FLOW_MONITOR).
 #[derive(Debug, Clone)]
 pub struct Monitor {
@@ -324,6 +338,8 @@ pub struct Switch {
     pub tables: Vec<Classifier<Rule>>,
     /// OFPC_FRAG_* handling set by SET_CONFIG.
     pub frag_flags: u16,
+    /// Per-table settings from TABLE_MOD.
+    pub table_cfg: Vec<TableConfig>,
     /// The group table, by group id, with each group's creation time.
     pub groups: BTreeMap<u32, (Group, Instant)>,
     /// The meter table, by meter id, with each meter's creation time.
@@ -744,6 +760,7 @@ impl Switch {
             ports: Vec::new(),
             tables: (0..N_TABLES).map(|_| Classifier::default()).collect(),
             frag_flags: 0,
+            table_cfg: vec![TableConfig::default(); N_TABLES as usize],
             port_added: HashMap::new(),
             port_stats: None,
             port_mod_hook: None,
@@ -1006,6 +1023,7 @@ impl Switch {
                 Ok(vec![])
             }
             13 => self.packet_out(v, body),
+            17 if v >= 2 => self.table_mod(v, body),
             15 if of10 => self.port_mod(v, body),
             16 if !of10 => self.port_mod(v, body),
             15 if !of10 => {
@@ -1620,6 +1638,93 @@ impl Switch {
         }
         m.extend_from_slice(data);
         Some(finish(m))
+    }
+
+    /// TABLE_MOD: table-miss behaviour (OpenFlow 1.1/1.2), eviction and
+    /// vacancy events (1.4+).
+    fn table_mod(&mut self, v: u8, body: &[u8]) -> Res {
+        let e = OfpErr::OFPBRC_BAD_LEN;
+        let mut r = Reader::new(body);
+        let table_id = r.u8().ok_or(e)?;
+        r.skip(3).ok_or(e)?;
+        let config = r.u32().ok_or(e)?;
+        let mut miss = None;
+        let (mut eviction, mut vacancy) = (None, None);
+        if v == 2 || v == 3 {
+            // OFPTC11_TABLE_MISS_{CONTROLLER,CONTINUE,DROP}; 3 is invalid
+            // and reads as controller.
+            miss = Some(match config & 3 {
+                1 => 2,
+                2 => 3,
+                _ => 1,
+            });
+        } else if v >= 5 {
+            eviction = Some(config & 4 != 0);
+            let on = config & 8 != 0;
+            vacancy = Some(if on { Some((0u8, 0u8)) } else { None });
+            while !r.is_empty() {
+                let ty = r.u16().ok_or(OfpErr::OFPBPC_BAD_LEN)?;
+                let len = r.u16().ok_or(OfpErr::OFPBPC_BAD_LEN)? as usize;
+                if len < 4 || len.div_ceil(8) * 8 - 4 > r.len() {
+                    return Err(OfpErr::OFPBRC_BAD_LEN);
+                }
+                let mut p = Reader::new(r.bytes(len - 4).ok_or(OfpErr::OFPBPC_BAD_LEN)?);
+                r.skip((8 - len % 8) % 8).ok_or(OfpErr::OFPBPC_BAD_LEN)?;
+                match ty {
+                    2 => {
+                        if len != 8 {
+                            return Err(OfpErr::OFPBPC_BAD_LEN);
+                        }
+                        // Stock reads this property into the eviction
+                        // setting itself (1 on, 2 off), not the flags.
+                        match p.u32().ok_or(OfpErr::OFPBPC_BAD_LEN)? {
+                            0 => {}
+                            1 => eviction = Some(true),
+                            _ => eviction = Some(false),
+                        }
+                    }
+                    3 => {
+                        if len != 8 {
+                            return Err(OfpErr::OFPBPC_BAD_LEN);
+                        }
+                        let down = p.u8().ok_or(OfpErr::OFPBPC_BAD_LEN)?;
+                        let up = p.u8().ok_or(OfpErr::OFPBPC_BAD_LEN)?;
+                        let cur = p.u8().ok_or(OfpErr::OFPBPC_BAD_LEN)?;
+                        if down > up || up > 100 || cur != 0 {
+                            return Err(OfpErr::OFPBPC_BAD_VALUE);
+                        }
+                        if on {
+                            vacancy = Some(Some((down, up)));
+                        }
+                    }
+                    _ => return Err(OfpErr::OFPBRC_BAD_TYPE),
+                }
+            }
+        }
+        if table_id != 0xff && table_id > N_TABLES {
+            return Err(OfpErr::OFPTMFC_BAD_TABLE);
+        }
+        if table_id == N_TABLES {
+            return Err(OfpErr::OFPTMFC_EPERM);
+        }
+        let tables = if table_id == 0xff {
+            0..N_TABLES as usize
+        } else {
+            table_id as usize..table_id as usize + 1
+        };
+        for t in tables {
+            let cfg = &mut self.table_cfg[t];
+            if let Some(m) = miss {
+                cfg.miss = m;
+            }
+            if let Some(ev) = eviction {
+                cfg.eviction = ev;
+            }
+            if let Some(va) = vacancy {
+                cfg.vacancy = va;
+            }
+        }
+        Ok(vec![])
     }
 
     /// PORT_MOD: changes a port's config bits (the hardware address must
@@ -2580,6 +2685,38 @@ impl Switch {
                 meters::encode_features(&mut e);
                 rep.push(&e);
             }
+            14 if v >= 5 => {
+                if !body.is_empty() {
+                    return Err(OfpErr::OFPBRC_BAD_LEN);
+                }
+                let mut e = Vec::new();
+                for (t, cfg) in self.table_cfg.iter().enumerate() {
+                    e.clear();
+                    e.put_u16(0);
+                    e.put_u8(t as u8);
+                    e.put_u8(0);
+                    e.put_u32(
+                        if cfg.eviction { 4 } else { 0 }
+                            | if cfg.vacancy.is_some() { 8 } else { 0 },
+                    );
+                    e.put_u16(2);
+                    e.put_u16(8);
+                    e.put_u32(EVICTION_FLAGS);
+                    if let Some((down, up)) = cfg.vacancy {
+                        let active = self.tables[t].len() as u64;
+                        let vac = 100 - (active * 100 / 1_000_000).min(100);
+                        e.put_u16(3);
+                        e.put_u16(8);
+                        e.put_u8(down);
+                        e.put_u8(up);
+                        e.put_u8(vac as u8);
+                        e.put_u8(0);
+                    }
+                    let len = e.len() as u16;
+                    e.set_u16(0, len);
+                    rep.push(&e);
+                }
+            }
             8 if v >= 2 => {
                 if !body.is_empty() {
                     return Err(OfpErr::OFPBRC_BAD_LEN);
@@ -2859,7 +2996,18 @@ impl Switch {
                         e.put_u64(u64::MAX);
                         e.put_u32(ins);
                     }
-                    e.put_u32(0);
+                    // OpenFlow 1.1 table stats carry stock's internal miss
+                    // number as is; 1.2 encodes it properly.
+                    let miss = self.table_cfg[t].miss;
+                    e.put_u32(if v == 2 {
+                        miss
+                    } else {
+                        match miss {
+                            2 => 1,
+                            3 => 2,
+                            _ => 0,
+                        }
+                    });
                     e.put_u32(1_000_000);
                     e.put_u32(table.len() as u32);
                     e.put_u64(0);

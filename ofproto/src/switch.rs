@@ -1519,6 +1519,21 @@ impl Switch {
                     cookie_mask: fm.cookie_mask,
                 };
                 let now = Instant::now();
+                // Deleting everything from a table nobody watches and no
+                // rule asked to hear about needs no per-rule work.
+                let everything = !strict
+                    && !self.monitoring
+                    && fm.m == Match::catchall()
+                    && fm.cookie_mask == 0
+                    && fm.out_port == port::NONE
+                    && fm.out_group == OFPG_ANY;
+                if everything {
+                    for t in self.tables_for(fm.table_id)? {
+                        if self.tables[t].rules().all(|r| r.flags & 1 == 0) {
+                            self.tables[t] = Classifier::default();
+                        }
+                    }
+                }
                 for (t, m, p) in self.collect(&filter, strict.then_some(prio))? {
                     self.remove_rule(t, &m, p, RemovedReason::Delete, now);
                 }

@@ -173,6 +173,13 @@ impl<T> Classifier<T> {
         Some(rule)
     }
 
+    /// Every rule, without its match (cheaper than `iter`).
+    pub fn rules(&self) -> impl Iterator<Item = &T> + '_ {
+        self.subtables
+            .iter()
+            .flat_map(|st| st.buckets.values().flat_map(|b| b.iter().map(|(_, r)| r)))
+    }
+
     /// Every rule with its match and priority.
     pub fn iter(&self) -> impl Iterator<Item = (Match, u32, &T)> + '_ {
         self.subtables.iter().flat_map(|st| {

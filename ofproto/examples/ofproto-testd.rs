@@ -9,6 +9,7 @@
 //!   add-port N NAME     add a port (MAC 02:00:00:00:00:N)
 //!   del-port N          remove a port
 //!   dump-flows PATH     write the bridge/dump-flows text to PATH
+//!   table-name N NAME   name table N (Flow_Table name)
 //!   packet-in PORT HEX REASON TABLE COOKIE MAX_LEN
 //!                       raise a packet-in as translation would
 
@@ -115,6 +116,11 @@ fn main() -> std::io::Result<()> {
                 if let Ok(n) = n.parse::<u16>() {
                     ports.retain(|p| p.ofp_port != n);
                     svc.set_ports("br0", ports.clone());
+                }
+            }
+            ["table-name", n, name] => {
+                if let Ok(n) = n.parse::<u8>() {
+                    svc.set_table_name("br0", n, name);
                 }
             }
             ["dump-flows", path] => {

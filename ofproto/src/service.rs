@@ -108,6 +108,7 @@ enum Cmd {
     SetPorts(String, Vec<PortInfo>),
     SetPortStats(String, PortStatsSource),
     SetDatapathId(String, u64),
+    SetTableName(String, u8, String),
     SetSnoop(String, Option<PathBuf>, Sender<io::Result<()>>),
     SetPortModHook(String, crate::switch::PortModHook),
     SetPacketOutHook(String, crate::switch::PacketOutHook),
@@ -199,6 +200,16 @@ impl OfprotoService {
         self.send(Cmd::SetSnoop(bridge.to_string(), path, tx));
         rx.recv()
             .unwrap_or_else(|_| Err(io::Error::other("ofproto service stopped")))
+    }
+
+    /// Names a table (the Bridge's flow_tables → Flow_Table name); ""
+    /// removes the name.
+    pub fn set_table_name(&self, bridge: &str, table: u8, name: &str) {
+        self.send(Cmd::SetTableName(
+            bridge.to_string(),
+            table,
+            name.to_string(),
+        ));
     }
 
     /// Sets what executes PACKET_OUT messages (the datapath).
@@ -509,6 +520,15 @@ impl EventLoop {
             }
             Cmd::SetSnoop(n, path, reply) => {
                 let _ = reply.send(self.set_snoop(&n, path));
+            }
+            Cmd::SetTableName(n, table, name) => {
+                if let Some(cfg) = self
+                    .bridges
+                    .get_mut(&n)
+                    .and_then(|b| b.switch.table_cfg.get_mut(table as usize))
+                {
+                    cfg.name = name;
+                }
             }
             Cmd::SetDatapathId(n, dpid) => {
                 if let Some(b) = self.bridges.get_mut(&n) {

@@ -87,14 +87,24 @@ pub struct RemovedRule {
 }
 
 /// A table's TABLE_MOD settings.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct TableConfig {
+    /// The Flow_Table name ("" for none).
+    pub name: String,
     /// Table-miss behaviour as Open vSwitch numbers it internally: 0
     /// default, 1 controller, 2 continue, 3 drop.
     pub miss: u32,
     pub eviction: bool,
     /// Vacancy events: (vacancy_down, vacancy_up) percentages when on.
     pub vacancy: Option<(u8, u8)>,
+}
+
+/// A table name in a 32-byte NUL-padded field.
+fn put_name32(name: &str, out: &mut Vec<u8>) {
+    let b = name.as_bytes();
+    let n = b.len().min(31);
+    out.extend_from_slice(&b[..n]);
+    out.put_zeros(32 - n);
 }
 
 /// The eviction flags Open vSwitch reports: other, importance, lifetime.
@@ -2974,7 +2984,7 @@ impl Switch {
                     e.put_u8(t as u8);
                     e.put_zeros(3);
                     // Tables have no names unless configured.
-                    e.put_zeros(32);
+                    put_name32(&self.table_cfg[t].name, &mut e);
                     e.put_u32(ofp10::W_ALL);
                     e.put_u32(1_000_000);
                     e.put_u32(table.len() as u32);
@@ -2984,7 +2994,7 @@ impl Switch {
                 2 | 3 => {
                     e.put_u8(t as u8);
                     e.put_zeros(7);
-                    e.put_zeros(32);
+                    put_name32(&self.table_cfg[t].name, &mut e);
                     // Goto-table is offered by every table but the last.
                     let ins: u32 = if (t as u8) + 1 < N_TABLES { 0x3e } else { 0x3c };
                     if v == 2 {
@@ -3093,7 +3103,7 @@ impl Switch {
             e.put_u16(0);
             e.put_u8(t);
             e.put_zeros(5);
-            e.put_zeros(32);
+            put_name32(&self.table_cfg[t as usize].name, &mut e);
             e.put_u64(u64::MAX);
             e.put_u64(u64::MAX);
             e.put_u32(0);

@@ -21,8 +21,13 @@
 //!     versions: versions_from_protocols(&[]),            // Bridge.protocols
 //!     normal_flow: true,                                  // fail_mode standalone
 //! })?;
-//! svc.set_ports("br0", vec![/* PortInfo for each ofport, LOCAL = 0xfffe */]);
+//! svc.set_ports("br0", vec![PortInfo { ofp_port: 0xfffe, name: "br0".into(), ..Default::default() }]);
 //! svc.set_port_stats_source("br0", std::sync::Arc::new(|_ofport| None));
+//! svc.set_port_mod_hook("br0", std::sync::Arc::new(|_ofport, _config| {}));
+//! svc.set_packet_out_hook("br0", std::sync::Arc::new(|_po: PacketOut| {}));
+//! svc.set_snoop("br0", Some("/var/run/openvswitch/br0.snoop".into()))?;
+//! svc.set_table_name("br0", 3, "classify");           // Flow_Table name
+//! svc.set_datapath_id("br0", 0x5678);
 //! let errors = svc.set_controllers("br0", vec![ControllerConfig::new("tcp:127.0.0.1:6653")],
 //!                                  FailMode::Standalone);
 //! let status = svc.controller_status("br0");  // for the Controller table
@@ -34,11 +39,16 @@
 //! ```
 //!
 //! Ports: `set_ports` replaces the list; differences become port-status
-//! messages. Controllers: `tcp:`/`unix:` are connected with backoff and
+//! messages; OpenFlow owns the config bits (port_mod), the daemon the
+//! rest. Controllers: `tcp:`/`unix:` are connected with backoff and
 //! probed with echo requests, `ptcp:`/`punix:` listen; as in stock, a
 //! bridge that gains its first controller (or loses its last) has its
 //! tables flushed, and a standalone bridge without controllers gets
-//! `priority=0,actions=NORMAL`.
+//! `priority=0,actions=NORMAL`. Packets: PACKET_OUTs go to the packet-out
+//! hook; translation raises packet-ins with `packet_in`, which are encoded
+//! for each connection's version, format and async configuration. Rule
+//! lookups for translation use [`classifier::Classifier::lookup`], which
+//! also returns the bits the lookup examined (megaflow wildcards).
 //!
 //! # Layout
 //! - [`openflow`]: the wire protocol: fields and matches (NXM, OXM, the

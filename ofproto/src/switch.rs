@@ -155,7 +155,7 @@ const OFPG_ANY: u32 = 0xffff_ffff;
 const MAX_MSG: usize = 65535;
 
 /// One port as the daemon describes it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct PortInfo {
     pub ofp_port: u16,
     pub name: String,

@@ -128,6 +128,10 @@ pub struct OfprotoService {
 }
 
 const WAKER: Token = Token(0);
+/// Per-connection limits: unread replies before requests wait, and
+/// unprocessed requests before the connection is dropped.
+const MAX_TX_BACKLOG: usize = 16 << 20;
+const MAX_RX_BACKLOG: usize = 64 << 20;
 /// Timer granularity for timeouts, probes and reconnection.
 const TICK: Duration = Duration::from_millis(250);
 
@@ -1006,7 +1010,15 @@ impl EventLoop {
                     c.tx.drain(..n);
                     c.copied = c.copied.saturating_sub(n);
                 }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                // Still connecting, or the peer's window is full.
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        io::ErrorKind::WouldBlock | io::ErrorKind::NotConnected
+                    ) =>
+                {
+                    break
+                }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(_) => return false,
             }
@@ -1062,6 +1074,11 @@ impl EventLoop {
 
     /// Reads, handles and writes what a connection has; false to close it.
     fn service_conn(&mut self, t: Token) -> bool {
+        // Write what is pending first, so that a peer catching up on
+        // replies lets queued requests proceed.
+        if !self.flush(t) {
+            return false;
+        }
         let Some(Entry::Conn(c)) = self.entries.get_mut(&t) else {
             return false;
         };
@@ -1080,6 +1097,13 @@ impl EventLoop {
                     c.rx.extend_from_slice(&buf[..n]);
                     c.last_rx = Instant::now();
                     c.probe_sent = None;
+                    // A peer that sends far more than it reads back is
+                    // cut off rather than allowed to grow memory without
+                    // bound.
+                    if c.rx.len() > MAX_RX_BACKLOG {
+                        log::warn!("ofproto: {}: peer is flooding, disconnecting", c.bridge);
+                        return false;
+                    }
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
@@ -1096,6 +1120,11 @@ impl EventLoop {
         loop {
             if matches!(c.phase, Phase::Closing) {
                 at = c.rx.len();
+                break;
+            }
+            // Replies the peer has not read yet: wait for it before
+            // answering more (the rest stays queued in `rx`).
+            if c.tx.len() > MAX_TX_BACKLOG {
                 break;
             }
             let avail = c.rx.len() - at;

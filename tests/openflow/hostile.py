@@ -13,7 +13,7 @@ import socket
 import struct
 import sys
 
-TIMEOUT = 3.0
+TIMEOUT = 10.0
 
 
 def hdr(version, mtype, length, xid):

@@ -92,7 +92,7 @@ def scenario(label, connect_cmd, addport_cmd, packet_cmd):
     p = Peer(conn)
     log = []
 
-    def expect(label, timeout=3.0, want_type=None):
+    def expect(label, timeout=8.0, want_type=None):
         while True:
             m = p.recv(timeout)
             if m is None:
@@ -136,10 +136,10 @@ def scenario(label, connect_cmd, addport_cmd, packet_cmd):
     expect("barrier after flow_mod")
     p.send(msg(18, flow_stats, xid=10))
     expect("flows after add", want_type=19)
-    expect("flow removed", timeout=4.0)
+    expect("flow removed", timeout=10.0)
     subprocess.run(addport_cmd, shell=True, check=True, close_fds=False)
-    expect("port status (add)", timeout=3.0)
-    expect("port status (link up)", timeout=3.0)
+    expect("port status (add)", timeout=8.0)
+    expect("port status (link up)", timeout=8.0)
     # A packet hits "in_port=1 actions=controller(max_len=32)".
     ctl = struct.pack("!HHIH6x", 0, 16, 0xfffffffd, 32)
     ins_ctl = struct.pack("!HH4x", 4, 8 + len(ctl)) + ctl
@@ -151,7 +151,7 @@ def scenario(label, connect_cmd, addport_cmd, packet_cmd):
     p.send(msg(20, xid=21))
     expect("barrier after controller flow")
     subprocess.run(packet_cmd.format(hex=FRAME.hex()), shell=True, check=True, close_fds=False)
-    expect("packet in", timeout=3.0)
+    expect("packet in", timeout=8.0)
     p.send(msg(2, b"abc", xid=11))
     expect("echo", want_type=3)
     p.send(msg(24, struct.pack("!I4xQ", 3, 6), xid=12))

@@ -33,11 +33,20 @@ fn ofctl(args: &[&str]) -> (bool, String) {
     (out.status.success(), s)
 }
 
-fn scratch(name: &str) -> PathBuf {
+/// A scratch folder removed when the test ends, passed or failed.
+struct Scratch(PathBuf);
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn scratch(name: &str) -> Scratch {
     let d = std::env::temp_dir().join(format!("ferrovs-ofproto-{}-{}", name, std::process::id()));
     let _ = std::fs::remove_dir_all(&d);
     std::fs::create_dir_all(&d).expect("scratch dir");
-    d
+    Scratch(d)
 }
 
 fn port(n: u16, name: &str) -> PortInfo {
@@ -61,7 +70,8 @@ fn bridge_lifecycle_through_ovs_ofctl() {
     if !have_ofctl() {
         return;
     }
-    let dir = scratch("api");
+    let scratch = scratch("api");
+    let dir = scratch.0.clone();
     let svc = OfprotoService::start().expect("start service");
     let mgmt = dir.join("brx.mgmt");
     svc.add_bridge(BridgeConfig {
@@ -168,5 +178,4 @@ fn bridge_lifecycle_through_ovs_ofctl() {
     assert!(svc.list_bridges().is_empty());
     assert!(!mgmt.exists());
     svc.shutdown();
-    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -100,6 +100,81 @@ pub(crate) fn pad8(n: usize) -> usize {
     n.div_ceil(8) * 8
 }
 
+/// Checks actions against what the match (as changed by earlier actions)
+/// says about the packet, as stock does: a set-field or move whose field's
+/// prerequisites do not hold is an error in every version; the older
+/// set-address, set-port and tag actions on packets that cannot have the
+/// header are refused from OpenFlow 1.1 on (OpenFlow 1.0 lets them be
+/// no-ops).
+pub(crate) fn check_consistency(m: &Match, ins: &Instructions, v: u8) -> Result<(), OfpErr> {
+    use crate::openflow::fields::{eth_type, id, FIELDS, VLAN_CFI};
+    use actions::Action as A;
+    let mut flow = m.clone();
+    let mut inconsistent = false;
+    let ip_any = |f: &Match| f.eth_type() == eth_type::IP || f.eth_type() == eth_type::IPV6;
+    let has_tag = |f: &Match| f.value(id::VLAN_TCI) as u16 & VLAN_CFI != 0;
+    for a in ins.apply.iter().chain(ins.write.iter().flatten()) {
+        match a {
+            A::SetVlanVid(_) | A::SetVlanPcp(_) | A::PushVlan(_) => {
+                let tci = flow.value(id::VLAN_TCI) as u16 | VLAN_CFI;
+                flow.set(id::VLAN_TCI, tci as u128, 0xffff);
+            }
+            A::StripVlan => {
+                if !has_tag(&flow) {
+                    inconsistent = true;
+                }
+                flow.set(id::VLAN_TCI, 0, 0xffff);
+            }
+            A::SetIpv4Src(_) | A::SetIpv4Dst(_) => {
+                if flow.eth_type() != eth_type::IP {
+                    inconsistent = true;
+                }
+            }
+            A::SetIpDscp(_) | A::SetIpEcn(_) | A::SetIpTtl(_) => {
+                if !ip_any(&flow) {
+                    inconsistent = true;
+                }
+            }
+            A::SetL4Src(_) | A::SetL4Dst(_) => {
+                let proto = flow.nw_proto();
+                if !ip_any(&flow) || !matches!(proto, 6 | 17 | 132) {
+                    inconsistent = true;
+                }
+            }
+            A::PushMpls(et) => {
+                flow.set_exact(id::ETH_TYPE, *et as u128);
+                flow.clear(id::NW_PROTO);
+            }
+            A::PopMpls(et) => {
+                let cur = flow.eth_type();
+                if cur != eth_type::MPLS && cur != eth_type::MPLS_MCAST {
+                    inconsistent = true;
+                }
+                flow.set_exact(id::ETH_TYPE, *et as u128);
+            }
+            A::SetField { field, value, .. } => {
+                let f = *field;
+                if !flow.prereq_ok(FIELDS[f].prereq) || (f == id::VLAN_VID && !has_tag(&flow)) {
+                    return Err(OfpErr::OFPBAC_MATCH_INCONSISTENT);
+                }
+                if f == id::VLAN_TCI {
+                    flow.set(id::VLAN_TCI, *value & 0xffff, 0xffff);
+                }
+            }
+            A::Move { src, dst, .. } => {
+                if !flow.prereq_ok(FIELDS[*src].prereq) || !flow.prereq_ok(FIELDS[*dst].prereq) {
+                    return Err(OfpErr::OFPBAC_MATCH_INCONSISTENT);
+                }
+            }
+            _ => {}
+        }
+    }
+    if inconsistent && v != 1 {
+        return Err(OfpErr::OFPBAC_MATCH_INCONSISTENT);
+    }
+    Ok(())
+}
+
 impl Switch {
     pub(crate) fn decode_flow_mod(
         &self,
@@ -282,6 +357,7 @@ impl Switch {
         if v <= 2 && fm.command == 0 {
             fm.flags |= 4;
         }
+        check_consistency(&fm.m, &fm.ins, v)?;
         if let Some(t) = fm.ins.goto_table {
             let cur = if fm.table_id == 0xff { 0 } else { fm.table_id };
             if t <= cur || t >= N_TABLES {

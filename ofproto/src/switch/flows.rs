@@ -125,21 +125,10 @@ pub(crate) fn check_consistency(m: &Match, ins: &Instructions, v: u8) -> Result<
                 }
                 flow.set(id::VLAN_TCI, 0, 0xffff);
             }
-            A::SetIpv4Src(_) | A::SetIpv4Dst(_) => {
-                if flow.eth_type() != eth_type::IP {
-                    inconsistent = true;
-                }
-            }
-            A::SetIpDscp(_) | A::SetIpEcn(_) | A::SetIpTtl(_) => {
-                if !ip_any(&flow) {
-                    inconsistent = true;
-                }
-            }
+            A::SetIpv4Src(_) | A::SetIpv4Dst(_) => inconsistent |= flow.eth_type() != eth_type::IP,
+            A::SetIpDscp(_) | A::SetIpEcn(_) | A::SetIpTtl(_) => inconsistent |= !ip_any(&flow),
             A::SetL4Src(_) | A::SetL4Dst(_) => {
-                let proto = flow.nw_proto();
-                if !ip_any(&flow) || !matches!(proto, 6 | 17 | 132) {
-                    inconsistent = true;
-                }
+                inconsistent |= !ip_any(&flow) || !matches!(flow.nw_proto(), 6 | 17 | 132);
             }
             A::PushMpls(et) => {
                 flow.set_exact(id::ETH_TYPE, *et as u128);

@@ -150,10 +150,10 @@ pub(crate) fn check_consistency(m: &Match, ins: &Instructions, v: u8) -> Result<
                     flow.set(id::VLAN_TCI, *value & 0xffff, 0xffff);
                 }
             }
-            A::Move { src, dst, .. } => {
-                if !flow.prereq_ok(FIELDS[*src].prereq) || !flow.prereq_ok(FIELDS[*dst].prereq) {
-                    return Err(OfpErr::OFPBAC_MATCH_INCONSISTENT);
-                }
+            A::Move { src, dst, .. }
+                if !flow.prereq_ok(FIELDS[*src].prereq) || !flow.prereq_ok(FIELDS[*dst].prereq) =>
+            {
+                return Err(OfpErr::OFPBAC_MATCH_INCONSISTENT);
             }
             _ => {}
         }

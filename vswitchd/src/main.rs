@@ -13,6 +13,7 @@ mod datapath;
 mod device;
 mod jsonrpc;
 mod ofport;
+mod openflow;
 mod ovsdb;
 mod status;
 mod unixctl;
@@ -35,6 +36,9 @@ use unixctl::{Request, UnixctlServer};
 const UNIXCTL_LISTENER: Token = Token(0);
 const OVSDB: Token = Token(1);
 const FIRST_UNIXCTL_CONN: usize = 2;
+/// Woken by the OpenFlow service's thread (far from the unixctl tokens,
+/// which count up from FIRST_UNIXCTL_CONN).
+const OPENFLOW: Token = Token(usize::MAX - 1);
 /// How often interface statistics are refreshed (stock's default
 /// other_config:stats-update-interval).
 const STATS_INTERVAL: Duration = Duration::from_secs(5);
@@ -120,6 +124,7 @@ struct App {
     unixctl: UnixctlServer,
     ovsdb: Client,
     bridges: Bridges,
+    openflow: openflow::Openflow,
     coverage: Coverage,
     /// The configuration last applied (kept across OVSDB outages).
     applied: Option<Config>,
@@ -154,11 +159,16 @@ impl App {
         if opts.dummy.is_none() && !opts.disable_system {
             log::info!(target: "dpif", "the kernel datapath is not part of this build; only --enable-dummy bridges can run");
         }
+        let openflow = openflow::Openflow::start(poll.registry(), OPENFLOW)
+            .map_err(|e| format!("OpenFlow service: {e}"))?;
+        let mut bridges = Bridges::new(opts.dummy, &dirs.rundir);
+        bridges.openflow_factory = Some(openflow.factory());
         Ok(App {
             poll,
             unixctl,
             ovsdb,
-            bridges: Bridges::new(opts.dummy, &dirs.rundir),
+            bridges,
+            openflow,
             coverage: Coverage::default(),
             applied: None,
             need_reconfigure: false,
@@ -193,6 +203,7 @@ impl App {
                 self.next_stats = Instant::now() + STATS_INTERVAL;
                 self.need_status = true;
                 self.need_full_status = true;
+                openflow::sync_ports(&mut self.bridges);
             }
             self.reconfigure_and_report();
 
@@ -209,7 +220,13 @@ impl App {
             }
             for ev in events.iter() {
                 let token = ev.token();
-                if token == OVSDB {
+                if token == OPENFLOW {
+                    let mods = self.openflow.take_port_mods();
+                    if openflow::apply_port_mods(&mut self.bridges, mods) {
+                        self.need_status = true;
+                        openflow::sync_ports(&mut self.bridges);
+                    }
+                } else if token == OVSDB {
                     let evs = self.ovsdb.handle_event(self.poll.registry());
                     self.handle_ovsdb_events(evs);
                 } else if self.unixctl.owns(token) {
@@ -223,6 +240,8 @@ impl App {
                         self.coverage.inc("unixctl_replied");
                         self.unixctl.reply(self.poll.registry(), &req, outcome);
                     }
+                    // A command may have changed a device's state.
+                    openflow::sync_ports(&mut self.bridges);
                 }
             }
         }
@@ -263,6 +282,7 @@ impl App {
             let cfg = Config::from_replica(&self.ovsdb.replica);
             if self.applied.as_ref() != Some(&cfg) {
                 self.bridges.reconfigure(&cfg);
+                openflow::sync_ports(&mut self.bridges);
                 self.coverage.inc("bridge_reconfigure");
                 self.applied = Some(cfg);
             }
@@ -271,13 +291,19 @@ impl App {
         if self.need_status && self.txn_in_flight.is_none() {
             let Some(cfg) = &self.applied else { return };
             let full = std::mem::take(&mut self.need_full_status);
-            let ops = status::status_ops(
+            let mut ops = status::status_ops(
                 &mut self.bridges,
                 cfg,
                 &self.ovsdb.replica,
                 Some(cfg.next_cfg),
                 full,
             );
+            if full {
+                ops.extend(openflow::controller_status_ops(
+                    &self.bridges,
+                    &self.ovsdb.replica,
+                ));
+            }
             self.need_status = false;
             if ops.is_empty() {
                 return;
@@ -322,6 +348,7 @@ impl App {
             "coverage/show" => Ok(self.coverage.show()),
             "dpif/show" => Ok(self.bridges.dpif_show()),
             "dpif/dump-dps" => Ok(self.bridges.dump_dps()),
+            "ofproto/list" => Ok(self.openflow.list()),
             "bridge/reconnect" => match args.first() {
                 Some(b) if !self.bridges.bridges.contains_key(b) => Err("Unknown bridge".into()),
                 _ => Ok(String::new()),
@@ -363,6 +390,7 @@ const COMMANDS: &[(&str, &str, usize, usize)] = &[
     ("coverage/show", "", 0, 0),
     ("dpif/show", "", 0, 0),
     ("dpif/dump-dps", "", 0, 0),
+    ("ofproto/list", "", 0, 0),
     ("bridge/reconnect", "[bridge]", 0, 1),
     ("bridge/dump-flows", "[--offload-stats] bridge", 1, 2),
 ];

@@ -252,6 +252,11 @@ impl EventLoop {
                     cfg.name = name;
                 }
             }
+            Cmd::SetVersions(n, versions) => {
+                if let Some(b) = self.bridges.get_mut(&n) {
+                    b.cfg.versions = versions;
+                }
+            }
             Cmd::SetDatapathId(n, dpid) => {
                 if let Some(b) = self.bridges.get_mut(&n) {
                     b.switch.datapath_id = dpid;

@@ -111,6 +111,7 @@ enum Cmd {
     SetPorts(String, Vec<PortInfo>),
     SetPortStats(String, PortStatsSource),
     SetDatapathId(String, u64),
+    SetVersions(String, u32),
     SetTableName(String, u8, String),
     SetSnoop(String, Option<PathBuf>, Sender<io::Result<()>>),
     SetPortModHook(String, crate::switch::PortModHook),
@@ -197,6 +198,13 @@ impl OfprotoService {
     /// bridge MAC changing); later features replies carry it.
     pub fn set_datapath_id(&self, bridge: &str, dpid: u64) {
         self.send(Cmd::SetDatapathId(bridge.to_string(), dpid));
+    }
+
+    /// Changes the OpenFlow versions the bridge accepts (the Bridge
+    /// `protocols` column changed); new connections negotiate with them,
+    /// established ones keep their version, as in stock.
+    pub fn set_versions(&self, bridge: &str, versions: u32) {
+        self.send(Cmd::SetVersions(bridge.to_string(), versions));
     }
 
     /// Listens for `ovs-ofctl snoop` on `path` (normally

@@ -243,10 +243,15 @@ impl Switch {
         let new = (port.config & !mask) | (config & mask);
         if new != port.config {
             port.config = new;
-            if new & 1 != 0 {
-                port.state = (port.state | STATE_LINK_DOWN) & !STATE_LIVE;
-            } else {
-                port.state = (port.state & !STATE_LINK_DOWN) | STATE_LIVE;
+            // With a daemon behind the hook, the link state follows the
+            // device (its next set_ports), as stock reports it in a second
+            // port-status; without one, the switch models it itself.
+            if self.port_mod_hook.is_none() {
+                if new & 1 != 0 {
+                    port.state = (port.state | STATE_LINK_DOWN) & !STATE_LIVE;
+                } else {
+                    port.state = (port.state & !STATE_LINK_DOWN) | STATE_LIVE;
+                }
             }
             let changed = port.clone();
             self.port_changes.push(PortChange {

@@ -232,7 +232,7 @@ pub fn controller_status_ops(bridges: &Bridges, replica: &Replica) -> Vec<Value>
                 Some(st) => {
                     let mut status = vec![("state".to_string(), st.state.clone())];
                     if let Some(e) = &st.last_error {
-                        status.push(("last_error".into(), e.clone()));
+                        status.push(("last_error".into(), errno_text(e)));
                     }
                     if let Some(s) = st.sec_since_connect {
                         status.push(("sec_since_connect".into(), s.to_string()));
@@ -241,7 +241,9 @@ pub fn controller_status_ops(bridges: &Bridges, replica: &Replica) -> Vec<Value>
                         status.push(("sec_since_disconnect".into(), s.to_string()));
                     }
                     put(&mut row, current, "is_connected", json!(st.is_connected));
-                    put(&mut row, current, "role", json!(st.role));
+                    // Stock has a role only for a live connection.
+                    let role = st.is_connected.then(|| json!(st.role));
+                    put(&mut row, current, "role", datum::optional(role));
                     put(&mut row, current, "status", datum::map_of(status));
                 }
                 None => {
@@ -261,6 +263,15 @@ pub fn controller_status_ops(bridges: &Bridges, replica: &Replica) -> Vec<Value>
         }
     }
     ops
+}
+
+/// An error as stock spells it: `strerror` text, without the
+/// " (os error N)" that Rust's io errors add.
+fn errno_text(e: &str) -> String {
+    match e.rfind(" (os error ") {
+        Some(i) if e.ends_with(')') => e[..i].to_string(),
+        _ => e.to_string(),
+    }
 }
 
 /// One bridge's OpenFlow switch inside the service; removed from the

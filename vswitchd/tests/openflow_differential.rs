@@ -160,6 +160,7 @@ fn sort_records(s: &str) -> String {
 struct Outcome {
     transcript: String,
     controllers: String,
+    active_controllers: String,
     port_status: String,
     sockets_after_del_br: Vec<String>,
     sockets_after_stop: Vec<String>,
@@ -184,8 +185,12 @@ fn sockets(sb: &Sandbox) -> Vec<String> {
     v
 }
 
-fn wait_until(mut cond: impl FnMut() -> bool) -> bool {
-    let deadline = Instant::now() + Duration::from_secs(10);
+fn wait_until(cond: impl FnMut() -> bool) -> bool {
+    wait_until_for(Duration::from_secs(10), cond)
+}
+
+fn wait_until_for(timeout: Duration, mut cond: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + timeout;
     while Instant::now() < deadline {
         if cond() {
             return true;
@@ -278,6 +283,39 @@ fn run(name: &str, program: &Path) -> Outcome {
             .replace(&dir, "<dir>"),
     );
 
+    // Active controllers: one that answers (a minimal controller: hello
+    // and echo replies), one that refuses. The status reaches the
+    // Controller table at the next periodic refresh (5 s in stock).
+    let controller = MiniController::start();
+    let refused = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("free port");
+    let ctl_ok = format!("tcp:127.0.0.1:{}", controller.port);
+    let ctl_refused = format!("tcp:127.0.0.1:{refused}");
+    let punix = format!("punix:{dir}/ctl.sock");
+    sb.vsctl(&[
+        "set-controller",
+        "br0",
+        "ptcp:0:127.0.0.1",
+        &punix,
+        &ctl_ok,
+        &ctl_refused,
+    ]);
+    let settled = wait_until_for(Duration::from_secs(20), || {
+        let t = text(&sb.vsctl(&["list", "Controller"]).stdout);
+        t.contains("is_connected        : true") && t.contains("state=BACKOFF")
+    });
+    let active_controllers = sort_records(
+        &normalize_list(&text(&sb.vsctl(&["list", "Controller"]).stdout), &[])
+            .replace(&dir, "<dir>")
+            .replace(&ctl_ok, "tcp:<answering>")
+            .replace(&ctl_refused, "tcp:<refusing>"),
+    );
+    let active_controllers = format!("settled: {settled}\n{}", mask_seconds(&active_controllers));
+    sb.vsctl(&["set-controller", "br0", "ptcp:0:127.0.0.1", &punix]);
+    drop(controller);
+
     // Port status: a monitor (which asks for asynchronous messages with its
     // miss_send_len) sees a port come, go down and go away.
     let mon_pid = sb.dir.join("monitor.pid").display().to_string();
@@ -355,6 +393,7 @@ fn run(name: &str, program: &Path) -> Outcome {
     Outcome {
         transcript,
         controllers,
+        active_controllers,
         port_status,
         sockets_after_del_br,
         sockets_after_stop,
@@ -408,6 +447,16 @@ fn openflow_of_the_real_daemon_matches_stock() {
         &ours.transcript,
     );
     ok &= compare("list Controller", &stock.controllers, &ours.controllers);
+    ok &= compare(
+        "list Controller with active controllers",
+        &stock.active_controllers,
+        &ours.active_controllers,
+    );
+    assert!(
+        stock.active_controllers.starts_with("settled: true"),
+        "stock never connected:\n{}",
+        stock.active_controllers
+    );
     ok &= compare(
         "port-status seen by ovs-ofctl monitor",
         &stock.port_status,
@@ -474,4 +523,89 @@ fn exit_removes_the_openflow_sockets() {
         "exit did not stop the daemon"
     );
     assert_eq!(sockets(&sb), Vec::<String>::new());
+}
+
+/// `sec_since_connect="3"` and the like: the seconds vary from run to run.
+fn mask_seconds(s: &str) -> String {
+    let mut out = String::new();
+    let mut rest = s;
+    while let Some(i) = rest.find("sec_since_") {
+        let (head, tail) = rest.split_at(i);
+        out.push_str(head);
+        let Some(q) = tail.find("=\"") else {
+            out.push_str(tail);
+            return out;
+        };
+        let after = &tail[q + 2..];
+        let end = after.find('"').unwrap_or(after.len());
+        out.push_str(&tail[..q + 2]);
+        out.push('N');
+        rest = &after[end..];
+    }
+    out.push_str(rest);
+    out
+}
+
+/// The least an OpenFlow controller must do to stay connected: say hello
+/// (OpenFlow 1.0) and answer echo requests. Everything else is read and
+/// ignored.
+struct MiniController {
+    port: u16,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl MiniController {
+    fn start() -> MiniController {
+        use std::io::{Read, Write};
+        use std::sync::atomic::Ordering;
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let port = listener.local_addr().expect("addr").port();
+        listener.set_nonblocking(true).expect("nonblocking");
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let stopped = stop.clone();
+        let thread = std::thread::spawn(move || {
+            let mut conns: Vec<(std::net::TcpStream, Vec<u8>)> = Vec::new();
+            while !stopped.load(Ordering::SeqCst) {
+                if let Ok((c, _)) = listener.accept() {
+                    let _ = c.set_read_timeout(Some(Duration::from_millis(20)));
+                    let mut c = c;
+                    let _ = c.write_all(&[1, 0, 0, 8, 0, 0, 0, 1]);
+                    conns.push((c, Vec::new()));
+                }
+                for (c, buf) in conns.iter_mut() {
+                    let mut chunk = [0u8; 4096];
+                    if let Ok(n) = c.read(&mut chunk) {
+                        buf.extend_from_slice(&chunk[..n]);
+                    }
+                    while buf.len() >= 8 {
+                        let len = usize::from(u16::from_be_bytes([buf[2], buf[3]])).max(8);
+                        if buf.len() < len {
+                            break;
+                        }
+                        let mut msg: Vec<u8> = buf.drain(..len).collect();
+                        if msg[1] == 2 {
+                            msg[1] = 3; // echo request -> echo reply
+                            let _ = c.write_all(&msg);
+                        }
+                    }
+                }
+                std::thread::sleep(Duration::from_millis(10));
+            }
+        });
+        MiniController {
+            port,
+            stop,
+            thread: Some(thread),
+        }
+    }
+}
+
+impl Drop for MiniController {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::SeqCst);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
 }

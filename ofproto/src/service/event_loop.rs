@@ -50,6 +50,8 @@ struct Conn {
     snooping: Option<Token>,
     /// How many leading bytes of `tx` were already copied to snoopers.
     copied: usize,
+    /// Why the connection failed, for the controller's last_error.
+    error: Option<String>,
 }
 
 enum Entry {
@@ -150,8 +152,10 @@ impl EventLoop {
                     _ => {}
                 }
             }
-            if dead || !self.flush(t) {
+            if dead {
                 self.close_conn(t, Some("inactivity probe timeout".into()));
+            } else if !self.flush(t) {
+                self.close_conn(t, None);
             }
         }
     }
@@ -199,6 +203,7 @@ impl EventLoop {
                         probe_sent: None,
                         snooping: None,
                         copied: 0,
+                        error: None,
                     };
                     self.entries.insert(t, Entry::Conn(Box::new(conn)));
                 }
@@ -486,6 +491,7 @@ impl EventLoop {
                 probe_sent: None,
                 snooping: Some(target),
                 copied: 0,
+                error: None,
             };
             self.entries.insert(t, Entry::Conn(Box::new(conn)));
             if !self.service_conn(t) {
@@ -611,6 +617,10 @@ impl EventLoop {
             return;
         };
         let _ = self.poll.registry().deregister(&mut c.stream);
+        let why = why.or(c.error.take());
+        // As stock's rconn, only a connection that was up counts as a
+        // disconnection.
+        let was_up = matches!(c.phase, Phase::Connected(_));
         let Some(target) = c.controller else { return };
         let Some(b) = self.bridges.get_mut(&c.bridge) else {
             return;
@@ -622,7 +632,9 @@ impl EventLoop {
             .find(|x| x.cfg.target == target && x.token == Some(t))
         {
             ctl.token = None;
-            ctl.disconnected_at = Some(now);
+            if was_up {
+                ctl.disconnected_at = Some(now);
+            }
             if why.is_some() {
                 ctl.last_error = why;
             } else if ctl.connected_at.is_none() {
@@ -676,6 +688,7 @@ impl EventLoop {
                 probe_sent: None,
                 snooping: None,
                 copied: 0,
+                error: None,
             };
             self.entries.insert(t, Entry::Conn(Box::new(conn)));
             if !self.service_conn(t) {
@@ -743,7 +756,10 @@ impl EventLoop {
                     break
                 }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(_) => return false,
+                Err(e) => {
+                    c.error = Some(e.to_string());
+                    return false;
+                }
             }
         }
         true
@@ -805,8 +821,12 @@ impl EventLoop {
         let Some(Entry::Conn(c)) = self.entries.get_mut(&t) else {
             return false;
         };
-        if let Ok(Some(_)) | Err(_) = c.stream.take_error() {
-            return false;
+        match c.stream.take_error() {
+            Ok(None) => {}
+            Ok(Some(e)) | Err(e) => {
+                c.error = Some(e.to_string());
+                return false;
+            }
         }
         let mut eof = false;
         let mut buf = [0u8; 65536];
@@ -814,6 +834,7 @@ impl EventLoop {
             match c.stream.read(&mut buf) {
                 Ok(0) => {
                     eof = true;
+                    c.error = Some("End of file".into());
                     break;
                 }
                 Ok(n) => {

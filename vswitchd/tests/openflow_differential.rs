@@ -60,6 +60,12 @@ const OFCTL: &[&str] = &[
     "dump-ports br0",
     "dump-ports br0 2",
     "-O OpenFlow13 dump-ports br0",
+    "VSCTL set bridge br0 protocols=OpenFlow13 other-config:datapath-id=00000000000000ab",
+    "NEGOTIATION-FAILS show br0",
+    "-O OpenFlow13 show br0",
+    "-O OpenFlow13 dump-flows br0",
+    "VSCTL set bridge br0 protocols=OpenFlow10,OpenFlow13,OpenFlow15",
+    "show br0",
 ];
 
 const APPCTL: &[&str] = &[
@@ -248,6 +254,15 @@ fn run(name: &str, program: &Path) -> Outcome {
             transcript.push_str(&format!(
                 "admin_state and link_state of {iface} {want}: {ok}\n"
             ));
+            continue;
+        }
+        if let Some(rest) = line.strip_prefix("VSCTL ") {
+            let args: Vec<&str> = rest.split(' ').collect();
+            record(
+                &mut transcript,
+                &format!("ovs-vsctl {rest}"),
+                sb.vsctl(&args),
+            );
             continue;
         }
         if let Some(rest) = line.strip_prefix("NEGOTIATION-FAILS ") {
@@ -462,6 +477,26 @@ fn openflow_of_the_real_daemon_matches_stock() {
         &stock.port_status,
         &ours.port_status,
     );
+    // The corpus really exercised the switch (both sides failing alike
+    // would compare equal too).
+    for expected in [
+        "dpid:0000000000000001",
+        "dpid:00000000000000ab",
+        "negotiation failed: true",
+        "priority=5,ip,nw_src=10.0.0.0/8 actions=output:2",
+        "table=classify, n_packets=0, n_bytes=0, priority=8,arp actions=NORMAL",
+        "config:     PORT_DOWN",
+        "admin_state and link_state of p1 down: true",
+        "admin_state and link_state of p1 up: true",
+        "port  2: rx pkts=0",
+        "priority=8,arp,actions=NORMAL",
+    ] {
+        assert!(
+            stock.transcript.contains(expected),
+            "stock transcript lacks {expected:?}:\n{}",
+            stock.transcript
+        );
+    }
     assert!(
         stock.port_status.contains("DEL:"),
         "stock sent no port status:\n{}",

@@ -24,6 +24,7 @@ use serde_json::{json, Map, Value};
 
 use crate::bridge::{Bridge, Bridges, OpenflowFactory, OpenflowSwitch, SharedDpif};
 use crate::config::OpenflowCfg;
+use crate::device::Device;
 use crate::ofport::OFPP_LOCAL;
 use crate::ovsdb::{datum, Replica};
 use crate::status::{put, update};
@@ -128,14 +129,13 @@ pub fn apply_port_mods(bridges: &mut Bridges, mods: Vec<PortMod>) -> bool {
     changed
 }
 
-/// Brings every bridge's OpenFlow port list (and the counters behind
-/// dump-ports) up to date with its interfaces.
+/// Brings every bridge's OpenFlow port list (and the devices its
+/// dump-ports counters are read from) up to date with its interfaces.
 pub fn sync_ports(bridges: &mut Bridges) {
     for br in bridges.bridges.values_mut() {
-        let ports = port_infos(br);
-        let stats = port_stats(br);
+        let (ports, devices) = port_infos(br);
         if let Some(of) = br.openflow.as_mut() {
-            of.sync_ports(ports, stats);
+            of.sync_ports(ports, devices);
         }
     }
 }
@@ -148,9 +148,10 @@ fn parse_mac(s: &str) -> [u8; 6] {
     out
 }
 
-/// The bridge's ports as OpenFlow describes them.
-fn port_infos(br: &Bridge) -> Vec<PortInfo> {
+/// The bridge's ports as OpenFlow describes them, and their devices.
+fn port_infos(br: &Bridge) -> (Vec<PortInfo>, HashMap<u16, Device>) {
     let mut ports = Vec::new();
+    let mut devices = HashMap::new();
     for iface in br.ifaces.values() {
         let (Some(ofport), Some(dev)) = (iface.ofport, &iface.device) else {
             continue;
@@ -174,43 +175,35 @@ fn port_infos(br: &Bridge) -> Vec<PortInfo> {
             curr_speed: speed_kbps,
             ..Default::default()
         });
+        devices.insert(ofport, dev.clone());
     }
     ports.sort_by_key(|p| p.ofp_port);
-    ports
+    (ports, devices)
 }
 
-/// The counters each port's device keeps; the others read as unknown.
-fn port_stats(br: &Bridge) -> HashMap<u16, PortStats> {
-    let mut out = HashMap::new();
-    for iface in br.ifaces.values() {
-        let (Some(ofport), Some(dev)) = (iface.ofport, &iface.device) else {
-            continue;
-        };
-        let s = dev.status().statistics;
-        let get = |k: &str| {
-            s.get(k)
-                .and_then(|v| u64::try_from(*v).ok())
-                .unwrap_or(u64::MAX)
-        };
-        out.insert(
-            ofport,
-            PortStats {
-                rx_packets: get("rx_packets"),
-                tx_packets: get("tx_packets"),
-                rx_bytes: get("rx_bytes"),
-                tx_bytes: get("tx_bytes"),
-                rx_dropped: get("rx_dropped"),
-                tx_dropped: get("tx_dropped"),
-                rx_errors: get("rx_errors"),
-                tx_errors: get("tx_errors"),
-                rx_frame_errors: get("rx_frame_err"),
-                rx_over_errors: get("rx_over_err"),
-                rx_crc_errors: get("rx_crc_err"),
-                collisions: get("collisions"),
-            },
-        );
+/// A device's counters as port statistics; those it does not keep read
+/// as unknown ("?" in ovs-ofctl dump-ports).
+fn port_stats(dev: &Device) -> PortStats {
+    let s = dev.status().statistics;
+    let get = |k: &str| {
+        s.get(k)
+            .and_then(|v| u64::try_from(*v).ok())
+            .unwrap_or(u64::MAX)
+    };
+    PortStats {
+        rx_packets: get("rx_packets"),
+        tx_packets: get("tx_packets"),
+        rx_bytes: get("rx_bytes"),
+        tx_bytes: get("tx_bytes"),
+        rx_dropped: get("rx_dropped"),
+        tx_dropped: get("tx_dropped"),
+        rx_errors: get("rx_errors"),
+        tx_errors: get("tx_errors"),
+        rx_frame_errors: get("rx_frame_err"),
+        rx_over_errors: get("rx_over_err"),
+        rx_crc_errors: get("rx_crc_err"),
+        collisions: get("collisions"),
     }
-    out
 }
 
 /// Operations writing each controller's connection status, as stock's
@@ -282,7 +275,8 @@ struct OpenflowBridge {
     datapath_id: u64,
     cfg: Option<OpenflowCfg>,
     ports: Vec<PortInfo>,
-    stats: Arc<Mutex<HashMap<u16, PortStats>>>,
+    /// The devices behind the ports, read when dump-ports asks.
+    devices: Arc<Mutex<HashMap<u16, Device>>>,
 }
 
 impl OpenflowBridge {
@@ -305,12 +299,15 @@ impl OpenflowBridge {
             datapath_id,
             cfg: None,
             ports: Vec::new(),
-            stats: Arc::new(Mutex::new(HashMap::new())),
+            devices: Arc::new(Mutex::new(HashMap::new())),
         };
         // From here on, dropping `sw` removes the bridge again.
         svc.set_snoop(name, Some(rundir.join(format!("{name}.snoop"))))?;
-        let stats = sw.stats.clone();
-        svc.set_port_stats_source(name, Arc::new(move |p| lock(&stats).get(&p).copied()));
+        let devices = sw.devices.clone();
+        svc.set_port_stats_source(
+            name,
+            Arc::new(move |p| lock(&devices).get(&p).map(port_stats)),
+        );
         Ok(sw)
     }
 }
@@ -375,8 +372,8 @@ impl OpenflowSwitch for OpenflowBridge {
         self.cfg = Some(cfg.clone());
     }
 
-    fn sync_ports(&mut self, ports: Vec<PortInfo>, stats: HashMap<u16, PortStats>) {
-        *lock(&self.stats) = stats;
+    fn sync_ports(&mut self, ports: Vec<PortInfo>, devices: HashMap<u16, Device>) {
+        *lock(&self.devices) = devices;
         if ports != self.ports {
             self.svc.set_ports(&self.name, ports.clone());
             self.ports = ports;
@@ -407,5 +404,34 @@ impl OpenflowSwitch for OpenflowBridge {
 impl Drop for OpenflowBridge {
     fn drop(&mut self) {
         self.svc.remove_bridge(&self.name);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn errors_read_as_stock_spells_them() {
+        assert_eq!(
+            errno_text("Connection refused (os error 111)"),
+            "Connection refused"
+        );
+        assert_eq!(
+            errno_text("inactivity probe timeout"),
+            "inactivity probe timeout"
+        );
+    }
+
+    #[test]
+    fn counters_a_device_does_not_keep_are_unknown() {
+        let st = port_stats(&Device::new_dummy());
+        assert_eq!((st.rx_packets, st.tx_bytes), (0, 0));
+        assert_eq!((st.rx_dropped, st.collisions), (u64::MAX, u64::MAX));
+        assert_eq!(
+            parse_mac("aa:55:aa:55:00:0f"),
+            [0xaa, 0x55, 0xaa, 0x55, 0, 0x0f]
+        );
+        assert_eq!(parse_mac("garbage"), [0; 6]);
     }
 }

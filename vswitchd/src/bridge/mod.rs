@@ -38,11 +38,12 @@ pub trait OpenflowSwitch {
     fn dump_flows(&self) -> String;
     /// Applies the Bridge row's OpenFlow settings and its datapath ID.
     fn configure(&mut self, _cfg: &crate::config::OpenflowCfg, _datapath_id: u64) {}
-    /// The bridge's ports as they are now, and their counters.
+    /// The bridge's ports as they are now, and the devices behind them
+    /// (by OpenFlow port number) for port statistics.
     fn sync_ports(
         &mut self,
         _ports: Vec<ferrovs_ofproto::PortInfo>,
-        _stats: std::collections::HashMap<u16, ferrovs_ofproto::PortStats>,
+        _devices: std::collections::HashMap<u16, Device>,
     ) {
     }
     /// Each Controller row (by UUID) with its connection's status; `None`

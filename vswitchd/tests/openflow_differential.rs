@@ -382,7 +382,6 @@ fn run(name: &str, program: &Path) -> Outcome {
 
     // del-br takes the sockets away; another bridge's go on SIGTERM.
     sb.vsctl(&["del-br", "br0"]);
-    wait_until(|| sockets(&sb).is_empty());
     let sockets_after_del_br = sockets(&sb);
     sb.vsctl(&[
         "add-br",

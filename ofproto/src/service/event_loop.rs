@@ -228,7 +228,10 @@ impl EventLoop {
             Cmd::AddBridge(cfg, reply) => {
                 let _ = reply.send(self.add_bridge(cfg));
             }
-            Cmd::RemoveBridge(n) => self.remove_bridge(&n),
+            Cmd::RemoveBridge(n, done) => {
+                self.remove_bridge(&n);
+                let _ = done.send(());
+            }
             Cmd::SetPorts(n, ports) => {
                 if let Some(b) = self.bridges.get_mut(&n) {
                     b.switch.set_ports(ports);

@@ -107,7 +107,7 @@ pub struct ControllerStatus {
 
 enum Cmd {
     AddBridge(BridgeConfig, Sender<io::Result<()>>),
-    RemoveBridge(String),
+    RemoveBridge(String, Sender<()>),
     SetPorts(String, Vec<PortInfo>),
     SetPortStats(String, PortStatsSource),
     SetDatapathId(String, u64),
@@ -170,9 +170,12 @@ impl OfprotoService {
             .unwrap_or_else(|_| Err(io::Error::other("ofproto service stopped")))
     }
 
-    /// Removes a bridge, closing its connections and sockets.
+    /// Removes a bridge, closing its connections and sockets; returns once
+    /// the socket files are gone (as `ovs-vsctl del-br` expects).
     pub fn remove_bridge(&self, name: &str) {
-        self.send(Cmd::RemoveBridge(name.to_string()));
+        let (tx, rx) = channel();
+        self.send(Cmd::RemoveBridge(name.to_string(), tx));
+        let _ = rx.recv();
     }
 
     /// Replaces the bridge's port list (connections get port-status

@@ -272,6 +272,7 @@ fn errno_text(e: &str) -> String {
 struct OpenflowBridge {
     svc: Arc<OfprotoService>,
     name: String,
+    rundir: std::path::PathBuf,
     datapath_id: u64,
     cfg: Option<OpenflowCfg>,
     ports: Vec<PortInfo>,
@@ -296,6 +297,7 @@ impl OpenflowBridge {
         let sw = OpenflowBridge {
             svc: svc.clone(),
             name: name.to_string(),
+            rundir: rundir.to_path_buf(),
             datapath_id,
             cfg: None,
             ports: Vec::new(),
@@ -314,14 +316,43 @@ impl OpenflowBridge {
 
 fn controller_config(c: &crate::config::ControllerCfg) -> ControllerConfig {
     let mut out = ControllerConfig::new(&c.target);
-    let ms = |v: i64| Duration::from_millis(u64::try_from(v).unwrap_or(0));
-    if let Some(p) = c.inactivity_probe {
-        out.inactivity_probe = ms(p);
-    }
-    if let Some(b) = c.max_backoff {
-        out.max_backoff = ms(b);
+    // Whole seconds, as stock: below one second probes every second, 0
+    // disables probing.
+    out.inactivity_probe = match c.inactivity_probe {
+        None => Duration::from_secs(5),
+        Some(ms) if ms <= 0 => Duration::ZERO,
+        Some(ms) if ms < 1000 => Duration::from_secs(1),
+        Some(ms) => Duration::from_secs(ms.unsigned_abs() / 1000),
+    };
+    if let Some(ms) = c.max_backoff {
+        out.max_backoff = Duration::from_secs(ms.max(0).unsigned_abs() / 1000);
     }
     out
+}
+
+/// Whether a Unix socket controller stays inside the run directory, as
+/// stock requires (a database user must not make the daemon create or
+/// connect to arbitrary sockets): `punix:<rundir>/<bridge>.*` and
+/// `unix:` paths under `<rundir>/`. Logs stock's error otherwise.
+fn confined(bridge: &str, rundir: &Path, target: &str) -> bool {
+    let rundir = rundir.display();
+    if let Some(path) = target.strip_prefix("unix:") {
+        let allowed = format!("{rundir}/");
+        if path.contains('/') && !path.starts_with(&allowed) {
+            log::error!(target: "bridge", "bridge {bridge}: Not connecting to socket controller \"{target}\" due to possibility for remote exploit.  Instead, specify socket in permitted directory \"unix:{allowed}\" or connect to \"unix:{rundir}/{bridge}.mgmt\" (which is always available without special configuration).");
+            return false;
+        }
+    } else if let Some(path) = target.strip_prefix("punix:") {
+        let allowed = format!("{rundir}/{bridge}.");
+        let ok = path
+            .strip_prefix(&allowed)
+            .is_some_and(|rest| !rest.contains('/'));
+        if !ok {
+            log::error!(target: "bridge", "bridge {bridge}: Not adding Unix domain socket controller \"{target}\" due to possibility of overwriting local files. Instead, specify path in permitted format \"punix:{allowed}*\" or connect to \"unix:{rundir}/{bridge}.mgmt\" (which is always available without special configuration).");
+            return false;
+        }
+    }
+    true
 }
 
 fn is_passive(target: &str) -> bool {
@@ -354,7 +385,12 @@ impl OpenflowSwitch for OpenflowBridge {
             } else {
                 FailMode::Standalone
             };
-            let ctls = cfg.controllers.iter().map(controller_config).collect();
+            let ctls = cfg
+                .controllers
+                .iter()
+                .filter(|c| confined(&self.name, &self.rundir, &c.target))
+                .map(controller_config)
+                .collect();
             for e in self.svc.set_controllers(&self.name, ctls, mode) {
                 log::warn!(target: "connmgr", "{}: {e}", self.name);
             }

@@ -17,13 +17,14 @@ use ferrovs_tests::sandbox::{
 const FERROVS: &str = env!("CARGO_BIN_EXE_ferrovs-vswitchd");
 const DUMMY_ARGS: &[&str] = &["--enable-dummy", "--disable-system"];
 
-/// ovs-vsctl invocations; `DIR` stands for the sandbox folder.
+/// ovs-vsctl invocations; `DIR` stands for the sandbox folder. (A
+/// `punix:` controller outside `DIR/br0.*` is refused, as in stock.)
 const SCRIPT: &[&str] = &[
     "add-br br0 -- set bridge br0 datapath_type=dummy other-config:datapath-id=0000000000000001 protocols=OpenFlow10,OpenFlow13,OpenFlow15",
     "add-port br0 p1 -- set interface p1 type=dummy ofport_request=1",
     "add-port br0 p2 -- set interface p2 type=dummy ofport_request=2",
     "add-port br0 p5 -- set interface p5 type=dummy",
-    "set-controller br0 ptcp:0:127.0.0.1 punix:DIR/ctl.sock",
+    "set-controller br0 ptcp:0:127.0.0.1 punix:DIR/ctl.sock punix:DIR/br0.controller",
     "set-fail-mode br0 secure",
     "-- --id=@ft create Flow_Table name=classify -- set bridge br0 flow_tables:3=@ft",
 ];
@@ -168,6 +169,7 @@ struct Outcome {
     controllers: String,
     active_controllers: String,
     port_status: String,
+    sockets_with_controllers: Vec<String>,
     sockets_after_del_br: Vec<String>,
     sockets_after_stop: Vec<String>,
 }
@@ -183,7 +185,7 @@ fn sockets(sb: &Sandbox) -> Vec<String> {
         .map(|d| {
             d.filter_map(|e| e.ok())
                 .map(|e| e.file_name().to_string_lossy().into_owned())
-                .filter(|n| n.ends_with(".mgmt") || n.ends_with(".snoop"))
+                .filter(|n| n.starts_with("br") || n == "ctl.sock")
                 .collect()
         })
         .unwrap_or_default();
@@ -308,7 +310,8 @@ fn run(name: &str, program: &Path) -> Outcome {
         .expect("free port");
     let ctl_ok = format!("tcp:127.0.0.1:{}", controller.port);
     let ctl_refused = format!("tcp:127.0.0.1:{refused}");
-    let punix = format!("punix:{dir}/ctl.sock");
+    let punix = format!("punix:{dir}/br0.controller");
+    let sockets_with_controllers = sockets(&sb);
     sb.vsctl(&[
         "set-controller",
         "br0",
@@ -409,6 +412,7 @@ fn run(name: &str, program: &Path) -> Outcome {
         controllers,
         active_controllers,
         port_status,
+        sockets_with_controllers,
         sockets_after_del_br,
         sockets_after_stop,
     }
@@ -500,6 +504,14 @@ fn openflow_of_the_real_daemon_matches_stock() {
         stock.port_status.contains("DEL:"),
         "stock sent no port status:\n{}",
         stock.port_status
+    );
+    assert_eq!(
+        stock.sockets_with_controllers,
+        ["br0.controller", "br0.mgmt", "br0.snoop"]
+    );
+    assert_eq!(
+        stock.sockets_with_controllers,
+        ours.sockets_with_controllers
     );
     assert_eq!(stock.sockets_after_del_br, Vec::<String>::new());
     assert_eq!(

@@ -66,6 +66,7 @@ pub mod connmgr;
 pub mod openflow;
 pub mod service;
 pub mod switch;
+pub mod xlate;
 
 pub use service::{
     versions_from_protocols, BridgeConfig, ControllerConfig, ControllerStatus, FailMode,

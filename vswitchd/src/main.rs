@@ -16,6 +16,7 @@ mod ofport;
 mod openflow;
 mod ovsdb;
 mod status;
+mod trace;
 mod unixctl;
 mod vlog;
 
@@ -353,6 +354,7 @@ impl App {
                 Some(b) if !self.bridges.bridges.contains_key(b) => Err("Unknown bridge".into()),
                 _ => Ok(String::new()),
             },
+            "ofproto/trace" => trace::ofproto_trace(&self.bridges, &self.openflow, args),
             "bridge/dump-flows" => {
                 let Some(name) = args.iter().find(|a| !a.starts_with("--")) else {
                     return Err("Unknown bridge".into());
@@ -393,4 +395,10 @@ const COMMANDS: &[(&str, &str, usize, usize)] = &[
     ("ofproto/list", "", 0, 0),
     ("bridge/reconnect", "[bridge]", 0, 1),
     ("bridge/dump-flows", "[--offload-stats] bridge", 1, 2),
+    (
+        "ofproto/trace",
+        "{[dp_name] odp_flow | bridge br_flow} [OPTIONS...] [-generate|packet]",
+        1,
+        usize::MAX,
+    ),
 ];

@@ -94,6 +94,15 @@ impl Openflow {
         std::mem::take(&mut *lock(&self.port_mods))
     }
 
+    /// `ofproto/trace` on one bridge (see `crate::trace`).
+    pub fn trace(
+        &self,
+        bridge: &str,
+        req: ferrovs_ofproto::xlate::TraceRequest,
+    ) -> Result<String, String> {
+        self.svc.trace(bridge, req)
+    }
+
     /// `ofproto/list`: one bridge per line.
     pub fn list(&self) -> String {
         self.svc

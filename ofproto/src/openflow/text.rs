@@ -658,3 +658,10 @@ pub fn format_instructions(ins: &Instructions) -> String {
         parts.join(",")
     }
 }
+
+/// One action as ovs-ofctl prints it (and `ofproto/trace` lists it).
+pub fn action_text(a: &Action) -> String {
+    let mut s = String::new();
+    format_action(a, &mut s);
+    s
+}

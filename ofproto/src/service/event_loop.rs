@@ -285,6 +285,13 @@ impl EventLoop {
             Cmd::DumpFlows(n, reply) => {
                 let _ = reply.send(self.bridges.get(&n).map(|b| b.switch.dump_flows_text()));
             }
+            Cmd::Trace(n, req, reply) => {
+                let r = match self.bridges.get(&n) {
+                    Some(b) => crate::xlate::trace_switch(&b.switch, &req),
+                    None => Err("no bridge named ".to_string() + &n),
+                };
+                let _ = reply.send(r);
+            }
             Cmd::ListBridges(reply) => {
                 let mut v: Vec<String> = self.bridges.keys().cloned().collect();
                 v.sort();

@@ -120,6 +120,11 @@ enum Cmd {
     SetControllers(String, Vec<ControllerConfig>, FailMode, Sender<Vec<String>>),
     ControllerStatus(String, Sender<Vec<ControllerStatus>>),
     DumpFlows(String, Sender<Option<String>>),
+    Trace(
+        String,
+        crate::xlate::TraceRequest,
+        Sender<Result<String, String>>,
+    ),
     ListBridges(Sender<Vec<String>>),
     Shutdown,
 }
@@ -273,6 +278,16 @@ impl OfprotoService {
         let (tx, rx) = channel();
         self.send(Cmd::DumpFlows(bridge.to_string(), tx));
         rx.recv().ok().flatten()
+    }
+
+    /// `ofproto/trace`: translates a flow through the bridge's tables on
+    /// the service thread (which owns them) and returns the report, or
+    /// the error text stock prints for a bad bridge or flow.
+    pub fn trace(&self, bridge: &str, req: crate::xlate::TraceRequest) -> Result<String, String> {
+        let (tx, rx) = channel();
+        self.send(Cmd::Trace(bridge.to_string(), req, tx));
+        rx.recv()
+            .unwrap_or_else(|_| Err("the OpenFlow service has stopped".into()))
     }
 
     /// Names of the bridges, sorted (for ofproto/list).

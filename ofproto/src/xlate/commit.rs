@@ -1,0 +1,178 @@
+//! Turning header rewrites into datapath actions.
+//!
+//! Translation rewrites fields of the flow as actions run; the datapath
+//! only needs to hear about them when the packet goes somewhere. At each
+//! output, `commit` compares the flow with `base` (the headers as the
+//! datapath already has them) and emits one action per header that
+//! differs, in the order Open vSwitch does: Ethernet addresses, IPv4,
+//! transport ports, then VLAN. A rewrite becomes a masked set covering the
+//! bits the pipeline wrote or read of the changed fields (a plain set when
+//! that is the whole header), and those bits join the megaflow.
+
+use super::{be, put_be};
+use crate::openflow::fields::{eth_type, id, range, KEY_LEN, VLAN_CFI};
+use ferrovs_dpif::odp::key::{EthKey, Ipv4Key, PortsKey};
+use ferrovs_dpif::odp::{Action, KeyAttr};
+use std::net::Ipv4Addr;
+
+type Key = [u8; KEY_LEN];
+
+fn get(k: &Key, f: usize) -> u128 {
+    be(&k[range(f)])
+}
+
+/// For each field of a header: the mask to write (the consulted bits of a
+/// field that changed, nothing for an unchanged one).
+fn field_masks(flow: &Key, base: &Key, wc: &Key, fields: &[usize]) -> Option<Vec<u128>> {
+    let masks: Vec<u128> = fields
+        .iter()
+        .map(|&f| {
+            if get(flow, f) != get(base, f) {
+                get(wc, f)
+            } else {
+                0
+            }
+        })
+        .collect();
+    if fields.iter().any(|&f| get(flow, f) != get(base, f)) {
+        Some(masks)
+    } else {
+        None
+    }
+}
+
+/// Copies the written fields into `base` and their mask into `wc`.
+fn absorb(flow: &Key, base: &mut Key, wc: &mut Key, fields: &[usize], masks: &[u128]) {
+    for (&f, &m) in fields.iter().zip(masks) {
+        let v = (get(base, f) & !m) | (get(flow, f) & m);
+        put_be(&mut base[range(f)], v);
+        let w = get(wc, f) | m;
+        put_be(&mut wc[range(f)], w);
+    }
+}
+
+fn full(f: usize) -> u128 {
+    let bits = range(f).len() as u32 * 8;
+    if bits >= 128 {
+        u128::MAX
+    } else {
+        (1u128 << bits) - 1
+    }
+}
+
+fn mac(v: u128) -> [u8; 6] {
+    let mut m = [0u8; 6];
+    put_be(&mut m, v);
+    m
+}
+
+fn set_action(key: KeyAttr, mask: KeyAttr, exact: bool) -> Action {
+    if exact {
+        Action::Set(key)
+    } else {
+        Action::SetMasked { key, mask }
+    }
+}
+
+/// Emits the actions that bring the datapath's headers (`base`) to the
+/// flow's, and widens `wc` accordingly.
+pub fn commit(flow: &Key, base: &mut Key, wc: &mut Key, out: &mut Vec<Action>) {
+    let eth = [id::ETH_SRC, id::ETH_DST];
+    if let Some(m) = field_masks(flow, base, wc, &eth) {
+        let exact = m[0] == full(id::ETH_SRC) && m[1] == full(id::ETH_DST);
+        let key = KeyAttr::Ethernet(EthKey {
+            src: mac(get(flow, id::ETH_SRC) & m[0]),
+            dst: mac(get(flow, id::ETH_DST) & m[1]),
+        });
+        let mask = KeyAttr::Ethernet(EthKey {
+            src: mac(m[0]),
+            dst: mac(m[1]),
+        });
+        out.push(set_action(key, mask, exact));
+        absorb(flow, base, wc, &eth, &m);
+    }
+    let et = get(flow, id::ETH_TYPE) as u16;
+    if et == eth_type::IP {
+        // nw_tos (DSCP) and nw_ecn share the datapath's tos byte: a change
+        // of either writes the consulted bits of both.
+        let ip = [id::IP_SRC, id::IP_DST, id::NW_TOS, id::NW_ECN, id::NW_TTL];
+        if let Some(mut m) = field_masks(flow, base, wc, &ip) {
+            if m[2] != 0 || m[3] != 0 {
+                m[2] = get(wc, id::NW_TOS);
+                m[3] = get(wc, id::NW_ECN);
+            }
+            let v = |i: usize| get(flow, ip[i]) & m[i];
+            let key = KeyAttr::Ipv4(Ipv4Key {
+                src: Ipv4Addr::from(v(0) as u32),
+                dst: Ipv4Addr::from(v(1) as u32),
+                proto: 0,
+                tos: (v(2) | v(3)) as u8,
+                ttl: v(4) as u8,
+                frag: 0,
+            });
+            let mask = KeyAttr::Ipv4(Ipv4Key {
+                src: Ipv4Addr::from(m[0] as u32),
+                dst: Ipv4Addr::from(m[1] as u32),
+                proto: 0,
+                tos: (m[2] | m[3]) as u8,
+                ttl: m[4] as u8,
+                frag: 0,
+            });
+            // The protocol and fragment type cannot be written, so an
+            // IPv4 set is always masked.
+            out.push(Action::SetMasked { key, mask });
+            absorb(flow, base, wc, &ip, &m);
+        }
+        let proto = get(flow, id::NW_PROTO) as u8;
+        let ports = match proto {
+            6 => Some((
+                [id::TCP_SRC, id::TCP_DST],
+                KeyAttr::Tcp as fn(PortsKey) -> KeyAttr,
+            )),
+            17 => Some((
+                [id::UDP_SRC, id::UDP_DST],
+                KeyAttr::Udp as fn(PortsKey) -> KeyAttr,
+            )),
+            132 => Some((
+                [id::SCTP_SRC, id::SCTP_DST],
+                KeyAttr::Sctp as fn(PortsKey) -> KeyAttr,
+            )),
+            _ => None,
+        };
+        if let Some((fields, make)) = ports {
+            if let Some(m) = field_masks(flow, base, wc, &fields) {
+                let exact = m[0] == 0xffff && m[1] == 0xffff;
+                let key = make(PortsKey {
+                    src: (get(flow, fields[0]) & m[0]) as u16,
+                    dst: (get(flow, fields[1]) & m[1]) as u16,
+                });
+                let mask = make(PortsKey {
+                    src: m[0] as u16,
+                    dst: m[1] as u16,
+                });
+                out.push(set_action(key, mask, exact));
+                absorb(flow, base, wc, &fields, &m);
+            }
+        }
+    }
+    let (tci, base_tci) = (
+        get(flow, id::VLAN_TCI) as u16,
+        get(base, id::VLAN_TCI) as u16,
+    );
+    if tci != base_tci {
+        if base_tci & VLAN_CFI != 0 {
+            out.push(Action::PopVlan);
+        }
+        if tci & VLAN_CFI != 0 {
+            out.push(Action::PushVlan {
+                tpid: eth_type::VLAN,
+                tci,
+            });
+        }
+        if base_tci & VLAN_CFI != 0 {
+            // Popping depends on the whole tag that was there.
+            put_be(&mut wc[range(id::VLAN_TCI)], 0xffff);
+        }
+        put_be(&mut base[range(id::VLAN_TCI)], tci as u128);
+    }
+}

@@ -1,0 +1,405 @@
+//! Flows as `ofproto/trace` reads and prints them: the OpenFlow syntax
+//! (`in_port=1,tcp,nw_dst=10.0.0.1`, every field not named is zero), the
+//! datapath syntax (`in_port(1),eth(...),eth_type(0x0800),ipv4(...)`),
+//! and the `Flow:` line.
+
+use super::{frange, put_be};
+use crate::openflow::fields::{by_name, eth_type, id, range, Match, FIELDS, KEY_LEN, VLAN_CFI};
+use crate::openflow::text::format_match;
+use ferrovs_dpif::odp::{Key, KeyAttr};
+use std::collections::HashMap;
+
+pub type FlowKey = [u8; KEY_LEN];
+
+fn set(k: &mut FlowKey, f: usize, v: u128) {
+    put_be(&mut k[frange(f)], v);
+}
+
+fn get(k: &FlowKey, f: usize) -> u128 {
+    super::be(&k[frange(f)])
+}
+
+/// Names ovs-ofctl accepts besides the canonical field names.
+fn alias(name: &str) -> Option<usize> {
+    Some(match name {
+        "dl_src" => id::ETH_SRC,
+        "dl_dst" => id::ETH_DST,
+        "dl_type" => id::ETH_TYPE,
+        "nw_src" => id::IP_SRC,
+        "nw_dst" => id::IP_DST,
+        "nw_proto" | "ip_proto" => id::NW_PROTO,
+        "nw_ttl" => id::NW_TTL,
+        "nw_tos" => id::NW_TOS,
+        "nw_ecn" | "ip_ecn" => id::NW_ECN,
+        "nw_frag" | "ip_frag" => id::IP_FRAG,
+        "arp_op" => id::ARP_OP,
+        _ => return None,
+    })
+}
+
+fn parse_u128(s: &str) -> Option<u128> {
+    match s.strip_prefix("0x").or_else(|| s.strip_prefix("0X")) {
+        Some(h) => u128::from_str_radix(h, 16).ok(),
+        None => s.parse().ok(),
+    }
+}
+
+fn parse_mac(s: &str) -> Option<u128> {
+    let parts: Vec<&str> = s.split(':').collect();
+    if parts.len() != 6 {
+        return None;
+    }
+    parts.iter().try_fold(0u128, |a, p| {
+        u8::from_str_radix(p, 16).ok().map(|b| (a << 8) | b as u128)
+    })
+}
+
+fn is_mac_field(f: usize) -> bool {
+    matches!(
+        f,
+        id::ETH_SRC | id::ETH_DST | id::ARP_SHA | id::ARP_THA | id::ND_SLL | id::ND_TLL
+    )
+}
+
+fn is_ip4_field(f: usize) -> bool {
+    matches!(
+        f,
+        id::IP_SRC | id::IP_DST | id::ARP_SPA | id::ARP_TPA | id::TUN_SRC | id::TUN_DST
+    )
+}
+
+fn field_value(f: usize, v: &str, port_names: &HashMap<String, u16>) -> Result<u128, String> {
+    let bad = || format!("{v}: bad value for field {}", FIELDS[f].name);
+    if f == id::IN_PORT {
+        return match v {
+            "LOCAL" => Ok(0xfffe),
+            "IN_PORT" => Ok(0xfff8),
+            "CONTROLLER" => Ok(0xfffd),
+            _ => parse_u128(v)
+                .or_else(|| port_names.get(v).map(|&p| p as u128))
+                .ok_or_else(|| format!("{v}: unknown port")),
+        };
+    }
+    if f == id::IP_FRAG {
+        return match v {
+            "no" => Ok(0),
+            "first" | "yes" => Ok(1),
+            "later" => Ok(3),
+            _ => Err(bad()),
+        };
+    }
+    if is_mac_field(f) {
+        return parse_mac(v).ok_or_else(bad);
+    }
+    if is_ip4_field(f) {
+        return v
+            .parse::<std::net::Ipv4Addr>()
+            .map(|a| u32::from(a) as u128)
+            .map_err(|_| bad());
+    }
+    if matches!(f, id::IPV6_SRC | id::IPV6_DST | id::ND_TARGET) {
+        return v
+            .parse::<std::net::Ipv6Addr>()
+            .map(u128::from)
+            .map_err(|_| bad());
+    }
+    parse_u128(v).ok_or_else(bad)
+}
+
+/// Parses an OpenFlow-syntax flow into a key: fields not named are zero.
+pub fn parse_of_flow(s: &str, port_names: &HashMap<String, u16>) -> Result<Box<FlowKey>, String> {
+    let mut k = Box::new([0u8; KEY_LEN]);
+    // Prerequisites are checked against what was given so far, as stock.
+    let mut given = Match::catchall();
+    for item in s.split(',').map(str::trim).filter(|x| !x.is_empty()) {
+        let (et, proto) = match item {
+            "eth" => continue,
+            "ip" => (eth_type::IP, None),
+            "ipv6" => (eth_type::IPV6, None),
+            "arp" => (eth_type::ARP, None),
+            "rarp" => (eth_type::RARP, None),
+            "icmp" => (eth_type::IP, Some(1)),
+            "tcp" => (eth_type::IP, Some(6)),
+            "udp" => (eth_type::IP, Some(17)),
+            "sctp" => (eth_type::IP, Some(132)),
+            "icmp6" => (eth_type::IPV6, Some(58)),
+            "tcp6" => (eth_type::IPV6, Some(6)),
+            "udp6" => (eth_type::IPV6, Some(17)),
+            "sctp6" => (eth_type::IPV6, Some(132)),
+            _ => {
+                let (name, value) = item
+                    .split_once('=')
+                    .or_else(|| item.split_once(':'))
+                    .ok_or_else(|| format!("unknown field {item}"))?;
+                let f = parse_field_name(name, &given)?;
+                let v = field_value(f, value, port_names)?;
+                assign(&mut k, &mut given, f, v)?;
+                continue;
+            }
+        };
+        set(&mut k, id::ETH_TYPE, et as u128);
+        given.set_exact(id::ETH_TYPE, et as u128);
+        if let Some(p) = proto {
+            set(&mut k, id::NW_PROTO, p);
+            given.set_exact(id::NW_PROTO, p);
+        }
+    }
+    Ok(k)
+}
+
+fn parse_field_name(name: &str, given: &Match) -> Result<usize, String> {
+    let transport = |src: bool| match given.nw_proto() {
+        17 => Some(if src { id::UDP_SRC } else { id::UDP_DST }),
+        132 => Some(if src { id::SCTP_SRC } else { id::SCTP_DST }),
+        1 if src => Some(id::ICMP_TYPE),
+        1 => Some(id::ICMP_CODE),
+        _ => Some(if src { id::TCP_SRC } else { id::TCP_DST }),
+    };
+    let f = match name {
+        "tp_src" => transport(true),
+        "tp_dst" => transport(false),
+        "icmp_type" => Some(if given.eth_type() == eth_type::IPV6 {
+            id::ICMPV6_TYPE
+        } else {
+            id::ICMP_TYPE
+        }),
+        "icmp_code" => Some(if given.eth_type() == eth_type::IPV6 {
+            id::ICMPV6_CODE
+        } else {
+            id::ICMP_CODE
+        }),
+        _ => alias(name).or_else(|| by_name(name)),
+    };
+    f.ok_or_else(|| format!("unknown field {name}"))
+}
+
+fn assign(k: &mut FlowKey, given: &mut Match, f: usize, v: u128) -> Result<(), String> {
+    if !given.prereq_ok(FIELDS[f].prereq) {
+        return Err(format!(
+            "prerequisites not met for setting {}",
+            FIELDS[f].name
+        ));
+    }
+    let (f, v) = match f {
+        x if x == id::VLAN_VID => (id::VLAN_TCI, (get(k, id::VLAN_TCI) & 0xe000) | (v & 0x1fff)),
+        x if x == id::DL_VLAN => (
+            id::VLAN_TCI,
+            (get(k, id::VLAN_TCI) & 0xe000) | (v & 0xfff) | VLAN_CFI as u128,
+        ),
+        x if x == id::VLAN_PCP || x == id::DL_VLAN_PCP => (
+            id::VLAN_TCI,
+            (get(k, id::VLAN_TCI) & 0x1fff) | ((v & 7) << 13) | VLAN_CFI as u128,
+        ),
+        x if x == id::IP_DSCP => (id::NW_TOS, (v & 0x3f) << 2),
+        x if x == id::NW_TOS => (id::NW_TOS, v & 0xfc),
+        x if x == id::IN_PORT_OXM => (id::IN_PORT, v),
+        x => (x, v),
+    };
+    if frange(f).is_empty() {
+        return Err(format!("{}: field not supported here", FIELDS[f].name));
+    }
+    set(k, f, v);
+    if FIELDS[f].alias {
+        return Ok(());
+    }
+    given.set_exact(f, v);
+    Ok(())
+}
+
+/// Converts a datapath flow key into a flow key; `ofports` maps datapath
+/// port numbers to OpenFlow ones.
+pub fn from_odp(key: &Key, ofports: &HashMap<u32, u16>) -> Result<Box<FlowKey>, String> {
+    let mut k = Box::new([0u8; KEY_LEN]);
+    let l4 = |proto: u128| match proto {
+        6 => (id::TCP_SRC, id::TCP_DST),
+        17 => (id::UDP_SRC, id::UDP_DST),
+        _ => (id::SCTP_SRC, id::SCTP_DST),
+    };
+    let mut attrs: Vec<&KeyAttr> = key.attrs.iter().collect();
+    // An 802.1Q frame keeps its inner headers in an encap attribute.
+    let mut i = 0;
+    while i < attrs.len() {
+        if let KeyAttr::Encap(inner) = attrs[i] {
+            attrs.extend(inner.iter());
+        }
+        i += 1;
+    }
+    let mut saw_vlan = false;
+    for a in attrs {
+        match a {
+            KeyAttr::InPort(p) => {
+                let of = ofports
+                    .get(p)
+                    .copied()
+                    .ok_or_else(|| "no OpenFlow port for datapath port".to_string())?;
+                set(&mut k, id::IN_PORT, of as u128);
+            }
+            KeyAttr::Ethernet(e) => {
+                set(&mut k, id::ETH_SRC, super::be(&e.src));
+                set(&mut k, id::ETH_DST, super::be(&e.dst));
+            }
+            KeyAttr::Vlan(tci) => {
+                saw_vlan = true;
+                set(&mut k, id::VLAN_TCI, *tci as u128);
+            }
+            KeyAttr::Ethertype(t)
+                if !(*t == eth_type::VLAN && saw_vlan) || get(&k, id::ETH_TYPE) == 0 =>
+            {
+                if *t != eth_type::VLAN {
+                    set(&mut k, id::ETH_TYPE, *t as u128);
+                }
+            }
+            KeyAttr::Ipv4(ip) => {
+                set(&mut k, id::IP_SRC, u32::from(ip.src) as u128);
+                set(&mut k, id::IP_DST, u32::from(ip.dst) as u128);
+                set(&mut k, id::NW_PROTO, ip.proto as u128);
+                set(&mut k, id::NW_TOS, (ip.tos & 0xfc) as u128);
+                set(&mut k, id::NW_ECN, (ip.tos & 3) as u128);
+                set(&mut k, id::NW_TTL, ip.ttl as u128);
+                let frag = match ip.frag {
+                    1 => 1,
+                    2 => 3,
+                    _ => 0,
+                };
+                set(&mut k, id::IP_FRAG, frag);
+            }
+            KeyAttr::Tcp(p) | KeyAttr::Udp(p) | KeyAttr::Sctp(p) => {
+                let (sf, df) = l4(get(&k, id::NW_PROTO));
+                set(&mut k, sf, p.src as u128);
+                set(&mut k, df, p.dst as u128);
+            }
+            KeyAttr::TcpFlags(f) => set(&mut k, id::TCP_FLAGS, *f as u128),
+            KeyAttr::Icmp(i) => {
+                set(&mut k, id::ICMP_TYPE, i.icmp_type as u128);
+                set(&mut k, id::ICMP_CODE, i.code as u128);
+            }
+            KeyAttr::Arp(arp) => {
+                set(&mut k, id::ARP_SPA, u32::from(arp.sip) as u128);
+                set(&mut k, id::ARP_TPA, u32::from(arp.tip) as u128);
+                set(&mut k, id::ARP_OP, arp.op as u128);
+                set(&mut k, id::ARP_SHA, super::be(&arp.sha));
+                set(&mut k, id::ARP_THA, super::be(&arp.tha));
+            }
+            KeyAttr::SkbMark(m) => set(&mut k, id::PKT_MARK, *m as u128),
+            KeyAttr::RecircId(r) => set(&mut k, id::RECIRC_ID, *r as u128),
+            KeyAttr::DpHash(h) => set(&mut k, id::DP_HASH, *h as u128),
+            _ => {}
+        }
+    }
+    Ok(k)
+}
+
+/// The flow as `Flow:` and `Final flow:` print it: the packet's headers
+/// in full, metadata only where it is not zero.
+pub fn format_flow(k: &FlowKey) -> String {
+    let mut m = Match::catchall();
+    let mut exact = |f: usize| {
+        let r = range(f);
+        m.key[r.clone()].copy_from_slice(&k[r.clone()]);
+        m.mask[r].fill(0xff);
+    };
+    for f in [
+        id::IN_PORT,
+        id::ETH_SRC,
+        id::ETH_DST,
+        id::ETH_TYPE,
+        id::VLAN_TCI,
+    ] {
+        exact(f);
+    }
+    let et = get(k, id::ETH_TYPE) as u16;
+    let proto = get(k, id::NW_PROTO) as u8;
+    if et == eth_type::IP || et == eth_type::IPV6 {
+        let (src, dst) = if et == eth_type::IP {
+            (id::IP_SRC, id::IP_DST)
+        } else {
+            (id::IPV6_SRC, id::IPV6_DST)
+        };
+        for f in [
+            src,
+            dst,
+            id::NW_PROTO,
+            id::NW_TOS,
+            id::NW_ECN,
+            id::NW_TTL,
+            id::IP_FRAG,
+        ] {
+            exact(f);
+        }
+        if et == eth_type::IPV6 {
+            exact(id::IPV6_LABEL);
+        }
+        match proto {
+            6 => {
+                exact(id::TCP_SRC);
+                exact(id::TCP_DST);
+                exact(id::TCP_FLAGS);
+            }
+            17 => {
+                exact(id::UDP_SRC);
+                exact(id::UDP_DST);
+            }
+            132 => {
+                exact(id::SCTP_SRC);
+                exact(id::SCTP_DST);
+            }
+            1 if et == eth_type::IP => {
+                exact(id::ICMP_TYPE);
+                exact(id::ICMP_CODE);
+            }
+            58 => {
+                exact(id::ICMPV6_TYPE);
+                exact(id::ICMPV6_CODE);
+            }
+            _ => {}
+        }
+    } else if et == eth_type::ARP || et == eth_type::RARP {
+        for f in [
+            id::ARP_SPA,
+            id::ARP_TPA,
+            id::ARP_OP,
+            id::ARP_SHA,
+            id::ARP_THA,
+        ] {
+            exact(f);
+        }
+    }
+    let mut meta: Vec<usize> = vec![
+        id::PKT_MARK,
+        id::RECIRC_ID,
+        id::DP_HASH,
+        id::METADATA,
+        id::SKB_PRIORITY,
+    ];
+    meta.extend(id::REG0..=id::REG15);
+    for f in meta {
+        if k[range(f)].iter().any(|&b| b != 0) {
+            exact(f);
+        }
+    }
+    // An exact tcp_flags prints as flag names joined by '|' ("0" for
+    // none), not in the +flag-flag form of masked matches.
+    let tcp_flags = m.is_set(id::TCP_FLAGS);
+    m.clear(id::TCP_FLAGS);
+    let mut s = format_match(&m, 32768);
+    if tcp_flags {
+        s.push_str(",tcp_flags=");
+        s.push_str(&tcp_flags_text(get(k, id::TCP_FLAGS) as u16));
+    }
+    s
+}
+
+fn tcp_flags_text(v: u16) -> String {
+    const NAMES: [&str; 12] = [
+        "fin", "syn", "rst", "psh", "ack", "urg", "ece", "cwr", "ns", "[200]", "[400]", "[800]",
+    ];
+    let names: Vec<&str> = (0..12)
+        .filter(|i| v >> i & 1 == 1)
+        .map(|i| NAMES[i])
+        .collect();
+    if names.is_empty() {
+        "0".into()
+    } else {
+        names.join("|")
+    }
+}

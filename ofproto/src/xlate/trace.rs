@@ -1,0 +1,124 @@
+//! The `ofproto/trace` report: a tree of what translation did (bridges,
+//! tables, actions, warnings), printed with Open vSwitch's indentation
+//! rules, framed by the flow, the final flow, the megaflow and the
+//! datapath actions.
+
+use super::flow_text::format_flow;
+use super::Xlated;
+use crate::openflow::fields::{id, range, Match, KEY_LEN};
+use crate::openflow::text::format_match;
+use ferrovs_dpif::odp::action_text::format_action_list;
+use ferrovs_dpif::odp::FormatOptions;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NodeKind {
+    Bridge,
+    Table,
+    Action,
+    Detail,
+    Warn,
+    Error,
+}
+
+impl NodeKind {
+    /// Terminal nodes are indented as if more siblings followed.
+    fn terminal(self) -> bool {
+        !matches!(self, NodeKind::Bridge | NodeKind::Table)
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Node {
+    pub kind: NodeKind,
+    pub text: String,
+    pub subs: Vec<Node>,
+}
+
+impl Node {
+    pub fn new(kind: NodeKind, text: String) -> Node {
+        Node {
+            kind,
+            text,
+            subs: Vec::new(),
+        }
+    }
+}
+
+/// Prints `nodes` at `level`: a node is indented one more step when it is
+/// not the last of its siblings or is terminal, and its children two more.
+pub fn print_nodes(out: &mut String, nodes: &[Node], level: usize) {
+    for (i, n) in nodes.iter().enumerate() {
+        if n.kind == NodeKind::Bridge {
+            out.push('\n');
+        }
+        let more = (i + 1 < nodes.len() || n.kind.terminal()) as usize;
+        let indent = " ".repeat((level + more) * 4);
+        out.push_str(&indent);
+        match n.kind {
+            NodeKind::Detail => out.push_str(&format!(" -> {}\n", n.text)),
+            NodeKind::Warn => out.push_str(&format!(" >> {}\n", n.text)),
+            NodeKind::Error => out.push_str(&format!(" >>>> {} <<<<\n", n.text)),
+            NodeKind::Bridge => {
+                out.push_str(&n.text);
+                out.push('\n');
+                out.push_str(&indent);
+                out.push_str(&"-".repeat(n.text.len()));
+                out.push('\n');
+            }
+            NodeKind::Table | NodeKind::Action => {
+                out.push_str(&n.text);
+                out.push('\n');
+            }
+        }
+        print_nodes(out, &n.subs, level + 2 * more);
+    }
+}
+
+/// The megaflow as `ofproto/trace` prints it: the flow's values under the
+/// mask, as a match.
+pub fn format_megaflow(flow: &[u8; KEY_LEN], wc: &[u8; KEY_LEN]) -> String {
+    let mut m = Match::catchall();
+    for i in 0..KEY_LEN {
+        m.key[i] = flow[i] & wc[i];
+        m.mask[i] = wc[i];
+    }
+    // recirc_id and the packet type (always Ethernet here) lead.
+    let recirc = m.value(id::RECIRC_ID);
+    m.clear(id::RECIRC_ID);
+    m.mask[range(id::PACKET_TYPE)].fill(0);
+    m.key[range(id::PACKET_TYPE)].fill(0);
+    let rest = format_match(&m, 32768);
+    if rest.is_empty() {
+        format!("recirc_id={recirc:#x},eth").replace("=0x0,", "=0,")
+    } else if recirc == 0 {
+        format!("recirc_id=0,eth,{rest}")
+    } else {
+        format!("recirc_id={recirc:#x},eth,{rest}")
+    }
+}
+
+/// The whole report for `flow` translated into `x`.
+pub fn report(flow: &[u8; KEY_LEN], x: &Xlated) -> String {
+    let mut out = String::new();
+    out.push_str("Flow: ");
+    out.push_str(&format_flow(flow));
+    out.push('\n');
+    print_nodes(&mut out, &x.trace, 0);
+    out.push_str("\nFinal flow: ");
+    if *x.final_flow == *flow {
+        out.push_str("unchanged");
+    } else {
+        out.push_str(&format_flow(&x.final_flow));
+    }
+    out.push('\n');
+    out.push_str("Megaflow: ");
+    out.push_str(&format_megaflow(flow, &x.wc));
+    out.push('\n');
+    out.push_str("Datapath actions: ");
+    format_action_list(&mut out, &x.actions, &FormatOptions::default());
+    out.push('\n');
+    if let Some(e) = &x.error {
+        out.push_str(&format!("\nTranslation failed ({e}), packet is dropped.\n"));
+    }
+    out
+}

@@ -5,13 +5,13 @@
 //! Arguments as stock takes them: `BRIDGE FLOW` with an OpenFlow-syntax
 //! flow (`in_port=1,tcp,...`), or `[DP] ODP_FLOW` with a datapath-syntax
 //! flow (`in_port(1),eth(...),...`) whose `in_port` picks the bridge;
-//! `DP` is the datapath's `type@name` or `name`.
+//! `DP` is the datapath type, or `ovs-` and the type.
 
 use std::collections::HashMap;
 
 use ferrovs_ofproto::xlate::{TraceFlow, TraceRequest};
 
-use crate::bridge::{lock_dpif, Bridge, Bridges};
+use crate::bridge::{Bridge, Bridges};
 use crate::openflow::Openflow;
 
 fn odp_ports(br: &Bridge) -> HashMap<u16, u32> {
@@ -43,15 +43,13 @@ pub fn ofproto_trace(
             _ => None,
         });
         let dp_type = match first {
+            // As stock: the datapath type, possibly written "ovs-TYPE".
             Some(dp) => {
-                let found = bridges.backers.iter().find(|(_, shared)| {
-                    let d = lock_dpif(shared);
-                    dp == format!("{}@{}", d.dp_type(), d.name()) || dp == d.name()
-                });
-                match found {
-                    Some((t, _)) => Some(t.clone()),
-                    None => return Err("Cannot find the datapath".into()),
+                let dp_type = dp.strip_prefix("ovs-").unwrap_or(dp);
+                if !bridges.backers.contains_key(dp_type) {
+                    return Err("Cannot find the datapath".into());
                 }
+                Some(dp_type.to_string())
             }
             None if bridges.backers.len() == 1 => bridges.backers.keys().next().cloned(),
             None => return Err("Cannot find the datapath".into()),

@@ -558,7 +558,12 @@ fn format_nx(subtype: u16, b: &[u8], s: &mut String) {
                 t.to_string()
             };
             let ct = if subtype == 44 { ",ct" } else { "" };
-            let _ = write!(s, "resubmit({ps},{ts}{ct})");
+            // As stock prints it: the short form whenever it says it all.
+            if p != port::IN_PORT && t == 255 && subtype == 14 {
+                let _ = write!(s, "resubmit:{ps}");
+            } else {
+                let _ = write!(s, "resubmit({ps},{ts}{ct})");
+            }
         }
         8 => {
             let note: Vec<String> = b

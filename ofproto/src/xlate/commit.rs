@@ -74,9 +74,23 @@ fn set_action(key: KeyAttr, mask: KeyAttr, exact: bool) -> Action {
     }
 }
 
+/// The second VLAN tag, under the outer one in `VLAN_TCI`, of the flow and
+/// of the datapath's packet (0 for none).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct InnerVlans {
+    pub flow: u16,
+    pub base: u16,
+}
+
 /// Emits the actions that bring the datapath's headers (`base`) to the
 /// flow's, and widens `wc` accordingly.
-pub fn commit(flow: &Key, base: &mut Key, wc: &mut Key, out: &mut Vec<Action>) {
+pub fn commit(
+    flow: &Key,
+    base: &mut Key,
+    wc: &mut Key,
+    vlans: &mut InnerVlans,
+    out: &mut Vec<Action>,
+) {
     let eth = [id::ETH_SRC, id::ETH_DST];
     if let Some(m) = field_masks(flow, base, wc, &eth) {
         let exact = m[0] == full(id::ETH_SRC) && m[1] == full(id::ETH_DST);
@@ -92,7 +106,9 @@ pub fn commit(flow: &Key, base: &mut Key, wc: &mut Key, out: &mut Vec<Action>) {
         absorb(flow, base, wc, &eth, &m);
     }
     let et = get(flow, id::ETH_TYPE) as u16;
-    if et == eth_type::IP {
+    // As stock, a flow whose IP protocol is 0 is taken to have no L3
+    // header to rewrite.
+    if et == eth_type::IP && get(flow, id::NW_PROTO) != 0 {
         // nw_tos (DSCP) and nw_ecn share the datapath's tos byte: a change
         // of either writes the consulted bits of both.
         let ip = [id::IP_SRC, id::IP_DST, id::NW_TOS, id::NW_ECN, id::NW_TTL];
@@ -155,24 +171,46 @@ pub fn commit(flow: &Key, base: &mut Key, wc: &mut Key, out: &mut Vec<Action>) {
             }
         }
     }
-    let (tci, base_tci) = (
-        get(flow, id::VLAN_TCI) as u16,
-        get(base, id::VLAN_TCI) as u16,
-    );
-    if tci != base_tci {
-        if base_tci & VLAN_CFI != 0 {
-            out.push(Action::PopVlan);
-        }
-        if tci & VLAN_CFI != 0 {
-            out.push(Action::PushVlan {
-                tpid: eth_type::VLAN,
-                tci,
-            });
-        }
-        if base_tci & VLAN_CFI != 0 {
-            // Popping depends on the whole tag that was there.
-            put_be(&mut wc[range(id::VLAN_TCI)], 0xffff);
-        }
-        put_be(&mut base[range(id::VLAN_TCI)], tci as u128);
+    commit_vlans(flow, base, wc, vlans, out);
+}
+
+/// Pops the tags of `base` that differ from the flow's (comparing from
+/// the innermost) and pushes the flow's.
+fn commit_vlans(
+    flow: &Key,
+    base: &mut Key,
+    wc: &mut Key,
+    vlans: &mut InnerVlans,
+    out: &mut Vec<Action>,
+) {
+    let tags = |outer: u16, inner: u16| -> Vec<u16> {
+        [outer, inner]
+            .into_iter()
+            .filter(|t| t & VLAN_CFI != 0)
+            .collect()
+    };
+    let want = tags(get(flow, id::VLAN_TCI) as u16, vlans.flow);
+    let have = tags(get(base, id::VLAN_TCI) as u16, vlans.base);
+    let common = want
+        .iter()
+        .rev()
+        .zip(have.iter().rev())
+        .take_while(|(a, b)| a == b)
+        .count();
+    let n_pop = have.len() - common;
+    for _ in 0..n_pop {
+        out.push(Action::PopVlan);
     }
+    if n_pop > 0 {
+        // Popping depends on the whole tag that was there.
+        put_be(&mut wc[range(id::VLAN_TCI)], 0xffff);
+    }
+    for &tci in want[..want.len() - common].iter().rev() {
+        out.push(Action::PushVlan {
+            tpid: eth_type::VLAN,
+            tci,
+        });
+    }
+    put_be(&mut base[range(id::VLAN_TCI)], get(flow, id::VLAN_TCI));
+    vlans.base = vlans.flow;
 }

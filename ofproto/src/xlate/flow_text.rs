@@ -155,9 +155,12 @@ fn parse_field_name(name: &str, given: &Match) -> Result<usize, String> {
         1 => Some(id::ICMP_CODE),
         _ => Some(if src { id::TCP_SRC } else { id::TCP_DST }),
     };
+    // As in stock, tp_src and tp_dst are other names of tcp_src and
+    // tcp_dst (UDP ports are udp_src/udp_dst).
+    let _ = transport;
     let f = match name {
-        "tp_src" => transport(true),
-        "tp_dst" => transport(false),
+        "tp_src" => Some(id::TCP_SRC),
+        "tp_dst" => Some(id::TCP_DST),
         "icmp_type" => Some(if given.eth_type() == eth_type::IPV6 {
             id::ICMPV6_TYPE
         } else {
@@ -382,6 +385,10 @@ pub fn format_flow(k: &FlowKey) -> String {
     let tcp_flags = m.is_set(id::TCP_FLAGS);
     m.clear(id::TCP_FLAGS);
     let mut s = format_match(&m, 32768);
+    // A tagged flow also shows the (absent) second tag.
+    if get(k, id::VLAN_TCI) as u16 & VLAN_CFI != 0 {
+        s = s.replacen(",dl_src=", ",vlan_tci1=0x0000,dl_src=", 1);
+    }
     if tcp_flags {
         s.push_str(",tcp_flags=");
         s.push_str(&tcp_flags_text(get(k, id::TCP_FLAGS) as u16));

@@ -65,6 +65,9 @@ struct Ctx<'a> {
     base: Box<[u8; KEY_LEN]>,
     wc: Box<[u8; KEY_LEN]>,
     actions: Vec<odp::Action>,
+    /// The second VLAN tag (under `VLAN_TCI`) of the flow and of what the
+    /// datapath has; 0 when there is none.
+    vlans: commit::InnerVlans,
     depth: u32,
     resubmits: u32,
     table_id: u8,
@@ -80,6 +83,7 @@ pub fn translate(br: &Bridge<'_>, flow: &[u8; KEY_LEN]) -> Xlated {
         base: Box::new(*flow),
         wc: Box::new([0; KEY_LEN]),
         actions: Vec::new(),
+        vlans: commit::InnerVlans::default(),
         depth: 0,
         resubmits: 0,
         table_id: 0,
@@ -102,6 +106,7 @@ pub fn translate(br: &Bridge<'_>, flow: &[u8; KEY_LEN]) -> Xlated {
     // A rewrite that reached no output changes nothing in the datapath,
     // but the fields it wrote are still part of the megaflow (their mask
     // bits were set when written).
+    ctx.finish_wildcards(flow);
     let mut bridge = Node::new(NodeKind::Bridge, format!("bridge(\"{}\")", br.name));
     bridge.subs = nodes;
     Xlated {
@@ -114,6 +119,34 @@ pub fn translate(br: &Bridge<'_>, flow: &[u8; KEY_LEN]) -> Xlated {
 }
 
 impl Ctx<'_> {
+    /// Drops mask bits the datapath cannot match: metadata and registers
+    /// (not packet fields), and headers the original packet does not have
+    /// (a VLAN tag, tunnel metadata, ports of later fragments).
+    fn finish_wildcards(&mut self, orig: &[u8; KEY_LEN]) {
+        let mut clear = vec![id::METADATA, id::ACTSET_OUTPUT, id::CONJ_ID];
+        clear.extend(id::REG0..=id::REG15);
+        let orig_get = |f: usize| be(&orig[range(f)]);
+        if orig_get(id::VLAN_TCI) as u16 & VLAN_CFI == 0 {
+            clear.push(id::VLAN_TCI);
+        } else if self.get_wc(id::VLAN_TCI) != 0 {
+            self.unwildcard(id::VLAN_TCI, VLAN_CFI as u128);
+        }
+        if orig_get(id::IP_FRAG) & 2 != 0 {
+            clear.extend([id::TCP_SRC, id::TCP_DST, id::UDP_SRC, id::UDP_DST]);
+            clear.extend([id::SCTP_SRC, id::SCTP_DST]);
+        }
+        if orig_get(id::TUN_DST) == 0 && orig_get(id::TUN_IPV6_DST) == 0 {
+            clear.extend(id::TUN_ID..=id::TUN_GTPU_MSGTYPE);
+        }
+        for f in clear {
+            self.wc[range(f)].fill(0);
+        }
+    }
+
+    fn get_wc(&self, f: usize) -> u128 {
+        be(&self.wc[frange(f)])
+    }
+
     fn get(&self, f: usize) -> u128 {
         be(&self.flow[frange(f)])
     }
@@ -256,13 +289,16 @@ impl Ctx<'_> {
                 let pcp = ((*v as u16) & 7) << 13;
                 self.set(id::VLAN_TCI, ((tci & 0x0fff) | VLAN_CFI | pcp) as u128);
             }
-            // One VLAN header is modelled: popping it leaves none, pushing
-            // one replaces what was there (whose value then matters).
-            Action::StripVlan => self.set(id::VLAN_TCI, 0),
+            Action::StripVlan => {
+                self.set(id::VLAN_TCI, self.vlans.flow as u128);
+                self.vlans.flow = 0;
+            }
             Action::PushVlan(_) => {
-                if self.get(id::VLAN_TCI) as u16 & VLAN_CFI != 0 {
+                let tci = self.get(id::VLAN_TCI) as u16;
+                if tci & VLAN_CFI != 0 {
                     self.exact(id::VLAN_TCI);
                 }
+                self.vlans.flow = tci;
                 self.set(id::VLAN_TCI, VLAN_CFI as u128);
             }
             Action::Move {
@@ -516,7 +552,13 @@ impl Ctx<'_> {
             ));
             return;
         };
-        commit::commit(&self.flow, &mut self.base, &mut self.wc, &mut self.actions);
+        commit::commit(
+            &self.flow,
+            &mut self.base,
+            &mut self.wc,
+            &mut self.vlans,
+            &mut self.actions,
+        );
         self.actions.push(odp::Action::Output(odp));
     }
 
@@ -525,7 +567,13 @@ impl Ctx<'_> {
         // id of a frozen continuation) in the userspace action; the
         // packet-in machinery that would read it is not here yet, so the
         // action goes up with an empty cookie.
-        commit::commit(&self.flow, &mut self.base, &mut self.wc, &mut self.actions);
+        commit::commit(
+            &self.flow,
+            &mut self.base,
+            &mut self.wc,
+            &mut self.vlans,
+            &mut self.actions,
+        );
         self.actions
             .push(odp::Action::Userspace(Userspace::default()));
         out.push(Node::new(

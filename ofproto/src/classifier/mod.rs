@@ -5,12 +5,20 @@
 //! subtable stores only the key bytes its mask covers, so a rule costs a
 //! few bytes of key, not a whole flow. A lookup probes subtables in order
 //! of their highest priority and stops when no remaining subtable can beat
-//! the best hit. It reports the union of the masks it probed: the bits of
-//! the packet the answer depended on, which is what a datapath megaflow
-//! must match.
+//! the best hit. It reports the bits of the packet the answer depended
+//! on, which is what a datapath megaflow must match, and keeps them as few
+//! as Open vSwitch does (see `staged`): a subtable is probed stage by stage
+//! (metadata, L2, L3, L4) and a miss at one stage leaves the later ones
+//! unexamined; prefix tries over the IPv4 addresses skip subtables whose
+//! prefixes cannot match after looking at only the leading address bits;
+//! and a miss on transport ports examines only the leading port bits that
+//! tell the packet apart from the subtable's rules.
 
 use crate::openflow::fields::{Match, KEY_LEN};
 use std::collections::HashMap;
+
+mod staged;
+use self::staged::{StageIndex, Tries};
 
 #[derive(Clone)]
 struct Subtable<T> {
@@ -20,6 +28,7 @@ struct Subtable<T> {
     max_priority: u32,
     buckets: HashMap<Box<[u8]>, Vec<(u32, T)>>,
     n_rules: usize,
+    stages: StageIndex,
 }
 
 impl<T> Subtable<T> {
@@ -34,6 +43,7 @@ impl<T> Subtable<T> {
             max_priority: 0,
             buckets: HashMap::new(),
             n_rules: 0,
+            stages: StageIndex::new(mask),
         }
     }
 
@@ -63,6 +73,7 @@ impl<T> Subtable<T> {
 pub struct Classifier<T> {
     subtables: Vec<Subtable<T>>,
     n_rules: usize,
+    tries: Tries,
 }
 
 impl<T> Default for Classifier<T> {
@@ -70,6 +81,7 @@ impl<T> Default for Classifier<T> {
         Classifier {
             subtables: Vec::new(),
             n_rules: 0,
+            tries: Tries::default(),
         }
     }
 }
@@ -120,6 +132,8 @@ impl<T> Classifier<T> {
             .unwrap_or(bucket.len());
         bucket.insert(at, (priority, rule));
         st.n_rules += 1;
+        st.stages.insert(&m.key);
+        self.tries.insert(m);
         let raised = priority > st.max_priority;
         st.max_priority = st.max_priority.max(priority);
         self.n_rules += 1;
@@ -157,6 +171,8 @@ impl<T> Classifier<T> {
         if b.is_empty() {
             st.buckets.remove(&key);
         }
+        st.stages.remove(&m.key);
+        self.tries.remove(m);
         st.n_rules -= 1;
         self.n_rules -= 1;
         if st.n_rules == 0 {
@@ -194,21 +210,27 @@ impl<T> Classifier<T> {
     pub fn lookup(&self, key: &[u8; KEY_LEN]) -> Lookup<'_, T> {
         let mut wc = Box::new([0u8; KEY_LEN]);
         let mut best: Option<(u32, &T)> = None;
+        let mut tries = self.tries.lookup(key);
         for st in &self.subtables {
             if let Some((bp, _)) = best {
                 if bp >= st.max_priority {
                     break;
                 }
             }
-            for &i in st.used.iter() {
-                wc[i as usize] |= st.mask[i as usize];
+            // Stages first: they may prove a miss having looked at less.
+            if !st.stages.probe(key, &mut tries, &mut wc) {
+                continue;
             }
-            if let Some(b) = st.buckets.get(&st.compress(key)) {
-                if let Some((p, r)) = b.first() {
+            match st.buckets.get(&st.compress(key)).and_then(|b| b.first()) {
+                Some((p, r)) => {
+                    for &i in st.used.iter() {
+                        wc[i as usize] |= st.mask[i as usize];
+                    }
                     if best.is_none_or(|(bp, _)| *p > bp) {
                         best = Some((*p, r));
                     }
                 }
+                None => st.stages.final_miss(key, &mut wc),
             }
         }
         Lookup {

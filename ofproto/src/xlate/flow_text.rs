@@ -133,6 +133,9 @@ pub fn parse_of_flow(s: &str, port_names: &HashMap<String, u16>) -> Result<Box<F
                     .ok_or_else(|| format!("unknown field {item}"))?;
                 let f = parse_field_name(name, &given)?;
                 let v = field_value(f, value, port_names)?;
+                if !given.prereq_ok(FIELDS[f].prereq) {
+                    return Err(format!("prerequisites not met for setting {name}"));
+                }
                 assign(&mut k, &mut given, f, v)?;
                 continue;
             }
@@ -177,12 +180,6 @@ fn parse_field_name(name: &str, given: &Match) -> Result<usize, String> {
 }
 
 fn assign(k: &mut FlowKey, given: &mut Match, f: usize, v: u128) -> Result<(), String> {
-    if !given.prereq_ok(FIELDS[f].prereq) {
-        return Err(format!(
-            "prerequisites not met for setting {}",
-            FIELDS[f].name
-        ));
-    }
     let (f, v) = match f {
         x if x == id::VLAN_VID => (id::VLAN_TCI, (get(k, id::VLAN_TCI) & 0xe000) | (v & 0x1fff)),
         x if x == id::DL_VLAN => (
@@ -294,7 +291,7 @@ pub fn from_odp(key: &Key, ofports: &HashMap<u32, u16>) -> Result<Box<FlowKey>, 
 
 /// The flow as `Flow:` and `Final flow:` print it: the packet's headers
 /// in full, metadata only where it is not zero.
-pub fn format_flow(k: &FlowKey) -> String {
+pub fn format_flow(k: &FlowKey, inner_vlan: u16) -> String {
     let mut m = Match::catchall();
     let mut exact = |f: usize| {
         let r = range(f);
@@ -387,7 +384,16 @@ pub fn format_flow(k: &FlowKey) -> String {
     let mut s = format_match(&m, 32768);
     // A tagged flow also shows the (absent) second tag.
     if get(k, id::VLAN_TCI) as u16 & VLAN_CFI != 0 {
-        s = s.replacen(",dl_src=", ",vlan_tci1=0x0000,dl_src=", 1);
+        let inner = if inner_vlan & VLAN_CFI != 0 {
+            format!(
+                ",dl_vlan1={},dl_vlan_pcp1={},dl_src=",
+                inner_vlan & 0xfff,
+                inner_vlan >> 13
+            )
+        } else {
+            format!(",vlan_tci1={inner_vlan:#06x},dl_src=")
+        };
+        s = s.replacen(",dl_src=", &inner, 1);
     }
     if tcp_flags {
         s.push_str(",tcp_flags=");

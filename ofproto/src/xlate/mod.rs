@@ -52,6 +52,8 @@ pub struct Xlated {
     pub wc: Box<[u8; KEY_LEN]>,
     /// The flow after every rewrite.
     pub final_flow: Box<[u8; KEY_LEN]>,
+    /// Its second VLAN tag, if pushing made one (0 for none).
+    pub final_inner_vlan: u16,
     /// What happened, as `ofproto/trace` prints it.
     pub trace: Vec<Node>,
     /// Set when translation stopped early (loops, too many resubmits).
@@ -112,6 +114,7 @@ pub fn translate(br: &Bridge<'_>, flow: &[u8; KEY_LEN]) -> Xlated {
     Xlated {
         actions: ctx.actions,
         wc: ctx.wc,
+        final_inner_vlan: ctx.vlans.flow,
         final_flow: ctx.flow,
         trace: vec![bridge],
         error: ctx.error,
@@ -307,7 +310,13 @@ impl Ctx<'_> {
                 src_ofs,
                 dst_ofs,
                 n_bits,
-            } => self.reg_move(*src, *dst, *src_ofs, *dst_ofs, *n_bits),
+            } => {
+                self.reg_move(*src, *dst, *src_ofs, *dst_ofs, *n_bits);
+                out.push(Node::new(
+                    NodeKind::Detail,
+                    self.subfield_now(*dst, *dst_ofs, *n_bits),
+                ));
+            }
             Action::Nx { subtype, bytes } => self.nx(*subtype, bytes, out),
             _ => out.push(Node::new(
                 NodeKind::Warn,
@@ -464,6 +473,50 @@ impl Ctx<'_> {
             dst,
             (old & !dmask) | (bits.checked_shl(dof).unwrap_or(0) & dmask),
         );
+    }
+
+    /// "NXM_NX_REG1[0..15] is now 0x1234", as the trace reports a move.
+    fn subfield_now(&self, f: usize, ofs: u16, n: u16) -> String {
+        let def = &FIELDS[f];
+        let whole = ofs == 0 && n as u32 >= def.bits as u32;
+        let name = def.header_name;
+        let (sub, value) = if whole {
+            let v = self.get(storage_field(f));
+            let text = match f {
+                id::ETH_SRC | id::ETH_DST | id::ARP_SHA | id::ARP_THA => {
+                    let mut m = [0u8; 6];
+                    put_be(&mut m, v);
+                    m.iter()
+                        .map(|b| format!("{b:02x}"))
+                        .collect::<Vec<_>>()
+                        .join(":")
+                }
+                id::IP_SRC | id::IP_DST | id::ARP_SPA | id::ARP_TPA => {
+                    std::net::Ipv4Addr::from(v as u32).to_string()
+                }
+                _ if def.width <= 2 && !def.name.starts_with("reg") => v.to_string(),
+                _ => format!("{v:#x}"),
+            };
+            ("[]".to_string(), text)
+        } else {
+            let ones = if n >= 128 {
+                u128::MAX
+            } else {
+                (1u128 << n) - 1
+            };
+            let v = self
+                .get(storage_field(f))
+                .checked_shr(ofs as u32)
+                .unwrap_or(0)
+                & ones;
+            let sub = if n == 1 {
+                format!("[{ofs}]")
+            } else {
+                format!("[{}..{}]", ofs, ofs + n - 1)
+            };
+            (sub, format!("{v:#x}"))
+        };
+        format!("{name}{sub} is now {value}")
     }
 
     fn nx(&mut self, subtype: u16, b: &[u8], out: &mut Vec<Node>) {

@@ -101,14 +101,14 @@ pub fn format_megaflow(flow: &[u8; KEY_LEN], wc: &[u8; KEY_LEN]) -> String {
 pub fn report(flow: &[u8; KEY_LEN], x: &Xlated) -> String {
     let mut out = String::new();
     out.push_str("Flow: ");
-    out.push_str(&format_flow(flow));
+    out.push_str(&format_flow(flow, 0));
     out.push('\n');
     print_nodes(&mut out, &x.trace, 0);
     out.push_str("\nFinal flow: ");
-    if *x.final_flow == *flow {
+    if *x.final_flow == *flow && x.final_inner_vlan == 0 {
         out.push_str("unchanged");
     } else {
-        out.push_str(&format_flow(&x.final_flow));
+        out.push_str(&format_flow(&x.final_flow, x.final_inner_vlan));
     }
     out.push('\n');
     out.push_str("Megaflow: ");

@@ -1,0 +1,345 @@
+//! What keeps lookups from examining more of a packet than they must
+//! (the megaflow stays wide), as Open vSwitch's classifier does:
+//!
+//! - Staged lookup: each subtable's mask is cut into stages (metadata,
+//!   L2, L3, L4, in key order). Each stage but the last has an index of
+//!   the rules' keys up to that stage; a packet absent from it misses the
+//!   subtable having examined only the stages so far.
+//! - Prefix tries on `nw_src` and `nw_dst`: the prefixes of every rule in
+//!   the table. A subtable matching a prefix of length L that no rule's
+//!   prefix along the packet's address has is skipped, having examined
+//!   only the leading bits that tell the address apart from the stored
+//!   prefixes.
+//! - The ports trie: when the last stage misses in a subtable that
+//!   matches transport ports, only the leading port bits that tell the
+//!   packet apart from the subtable's rules were examined.
+//!
+//! Tries are kept here as counted sets of prefixes and answered by a scan
+//! that gives the result a path-compressed binary trie walk gives: the
+//! number of leading bits examined and the lengths of the stored prefixes
+//! the value matches.
+
+use crate::openflow::fields::{eth_type, id, range, Match, KEY_LEN};
+use std::collections::HashMap;
+
+/// The fields with prefix tries, as in Open vSwitch's default tables.
+const TRIE_FIELDS: [usize; 2] = [id::IP_DST, id::IP_SRC];
+
+/// Transport "ports" as one 32-bit word (source high, destination low);
+/// ICMP type and code take their places, as in Open vSwitch's flow.
+const PORT_FIELDS: [(usize, usize); 5] = [
+    (id::TCP_SRC, id::TCP_DST),
+    (id::UDP_SRC, id::UDP_DST),
+    (id::SCTP_SRC, id::SCTP_DST),
+    (id::ICMP_TYPE, id::ICMP_CODE),
+    (id::ICMPV6_TYPE, id::ICMPV6_CODE),
+];
+
+fn stage_bounds() -> [usize; 5] {
+    [
+        0,
+        range(id::ETH_SRC).start,
+        range(id::IP_SRC).start,
+        range(id::TCP_SRC).start,
+        KEY_LEN,
+    ]
+}
+
+fn get_u32(k: &[u8; KEY_LEN], f: usize) -> u32 {
+    k[range(f)].iter().fold(0u32, |a, &b| (a << 8) | b as u32)
+}
+
+fn put_u32_or(k: &mut [u8; KEY_LEN], f: usize, v: u32) {
+    let r = range(f);
+    let n = r.len();
+    for (i, b) in k[r].iter_mut().enumerate() {
+        *b |= (v >> (8 * (n - 1 - i))) as u8;
+    }
+}
+
+/// Length of `mask` as a CIDR prefix, or None when it is not one.
+fn prefix_len(mask: u32) -> Option<u32> {
+    let l = mask.leading_ones();
+    (l > 0 && l + mask.trailing_zeros() == 32).then_some(l)
+}
+
+fn prefix_mask(bits: u32) -> u32 {
+    if bits == 0 {
+        0
+    } else {
+        u32::MAX << (32 - bits.min(32))
+    }
+}
+
+/// A trie lookup of `value` among `prefixes` (value, length): the number
+/// of leading bits a trie walk examines, and the set of stored lengths
+/// (bit L-1 for length L) whose prefix `value` has.
+fn trie_lookup(prefixes: &HashMap<(u32, u32), usize>, value: u32) -> (u32, u64) {
+    if prefixes.is_empty() {
+        return (0, 0);
+    }
+    let common = |v: u32| (v ^ value).leading_zeros();
+    let mut matched = 0;
+    let mut plens = 0u64;
+    for &(v, len) in prefixes.keys() {
+        let c = common(v).min(len);
+        matched = matched.max(c);
+        if c == len {
+            plens |= 1 << (len - 1);
+        }
+    }
+    if matched >= 32 {
+        return (32, plens);
+    }
+    // The walk stops at `matched` bits; it also looked at the next bit
+    // when the trie goes on below that point.
+    let goes_on = prefixes
+        .keys()
+        .any(|&(v, len)| len > matched && common(v) >= matched);
+    (matched + goes_on as u32, plens)
+}
+
+/// The prefixes of a table's rules on the trie fields.
+#[derive(Clone, Default)]
+pub struct Tries {
+    prefixes: [HashMap<(u32, u32), usize>; 2],
+}
+
+/// The tries' answer for one packet.
+pub struct TrieResult {
+    /// Per trie field: bits examined and matching lengths; None when the
+    /// packet is not IPv4 (the field means nothing, no skipping).
+    fields: [Option<(u32, u64)>; 2],
+}
+
+impl Tries {
+    fn each(m: &Match) -> impl Iterator<Item = (usize, (u32, u32))> + '_ {
+        TRIE_FIELDS.iter().enumerate().filter_map(move |(j, &f)| {
+            let (v, mask) = m.get(f);
+            let len = prefix_len(mask as u32)?;
+            Some((j, ((v as u32) & mask as u32, len)))
+        })
+    }
+
+    pub fn insert(&mut self, m: &Match) {
+        for (j, p) in Self::each(m) {
+            *self.prefixes[j].entry(p).or_insert(0) += 1;
+        }
+    }
+
+    pub fn remove(&mut self, m: &Match) {
+        for (j, p) in Self::each(m) {
+            if let Some(n) = self.prefixes[j].get_mut(&p) {
+                *n -= 1;
+                if *n == 0 {
+                    self.prefixes[j].remove(&p);
+                }
+            }
+        }
+    }
+
+    pub fn lookup(&self, key: &[u8; KEY_LEN]) -> TrieResult {
+        let ip = get_u32(key, id::ETH_TYPE) as u16 == eth_type::IP;
+        let mut fields = [None, None];
+        if ip {
+            for (j, &f) in TRIE_FIELDS.iter().enumerate() {
+                fields[j] = Some(trie_lookup(&self.prefixes[j], get_u32(key, f)));
+            }
+        }
+        TrieResult { fields }
+    }
+}
+
+#[derive(Clone)]
+struct Ports {
+    fields: (usize, usize),
+    mask: u32,
+    /// The rules' masked port words, each of length `len`.
+    values: HashMap<(u32, u32), usize>,
+    len: u32,
+}
+
+impl Ports {
+    fn word(&self, key: &[u8; KEY_LEN]) -> u32 {
+        let (s, d) = self.fields;
+        ((get_u32(key, s) << 16) | (get_u32(key, d) & 0xffff)) & self.mask
+    }
+}
+
+/// One subtable's stages, stage indices, trie prefix lengths and ports.
+#[derive(Clone)]
+pub struct StageIndex {
+    mask: Box<[u8; KEY_LEN]>,
+    /// Byte ranges of the stages the mask has bits in, in order.
+    stages: Vec<(usize, usize)>,
+    /// For each stage but the last: rules' keys up to the stage's end.
+    indices: Vec<HashMap<Box<[u8]>, usize>>,
+    /// The mask's prefix length on each trie field (0: no trie use).
+    trie_plen: [u32; 2],
+    ports: Option<Ports>,
+}
+
+impl StageIndex {
+    pub fn new(mask: &[u8; KEY_LEN]) -> Self {
+        let b = stage_bounds();
+        let stages: Vec<(usize, usize)> = b
+            .windows(2)
+            .map(|w| (w[0], w[1]))
+            .filter(|&(s, e)| mask[s..e].iter().any(|&x| x != 0))
+            .collect();
+        let n_idx = stages.len().saturating_sub(1);
+        let m = Match {
+            key: [0; KEY_LEN],
+            mask: *mask,
+        };
+        let mut trie_plen = [0; 2];
+        for (j, &f) in TRIE_FIELDS.iter().enumerate() {
+            trie_plen[j] = prefix_len(m.get(f).1 as u32).unwrap_or(0);
+        }
+        let ports = PORT_FIELDS.iter().find_map(|&(s, d)| {
+            let pm = ((m.get(s).1 as u32) << 16) | (m.get(d).1 as u32 & 0xffff);
+            (pm != 0).then(|| Ports {
+                fields: (s, d),
+                mask: pm,
+                values: HashMap::new(),
+                len: 32 - pm.trailing_zeros(),
+            })
+        });
+        StageIndex {
+            mask: Box::new(*mask),
+            stages,
+            indices: vec![HashMap::new(); n_idx],
+            trie_plen,
+            ports,
+        }
+    }
+
+    fn partial(&self, key: &[u8; KEY_LEN], end: usize) -> Box<[u8]> {
+        key[..end]
+            .iter()
+            .zip(self.mask[..end].iter())
+            .filter(|(_, &m)| m != 0)
+            .map(|(k, m)| k & m)
+            .collect()
+    }
+
+    pub fn insert(&mut self, key: &[u8; KEY_LEN]) {
+        for i in 0..self.indices.len() {
+            let p = self.partial(key, self.stages[i].1);
+            *self.indices[i].entry(p).or_insert(0) += 1;
+        }
+        if let Some(ports) = &self.ports {
+            let w = ports.word(key);
+            let len = ports.len;
+            if let Some(p) = self.ports.as_mut() {
+                *p.values.entry((w, len)).or_insert(0) += 1;
+            }
+        }
+    }
+
+    pub fn remove(&mut self, key: &[u8; KEY_LEN]) {
+        for i in 0..self.indices.len() {
+            let p = self.partial(key, self.stages[i].1);
+            if let Some(n) = self.indices[i].get_mut(&p) {
+                *n -= 1;
+                if *n == 0 {
+                    self.indices[i].remove(&p);
+                }
+            }
+        }
+        if let Some(p) = self.ports.as_mut() {
+            let k = (p.word(key), p.len);
+            if let Some(n) = p.values.get_mut(&k) {
+                *n -= 1;
+                if *n == 0 {
+                    p.values.remove(&k);
+                }
+            }
+        }
+    }
+
+    /// Marks the mask's bits in bytes `..end` as examined.
+    fn fold(&self, wc: &mut [u8; KEY_LEN], end: usize) {
+        for (w, m) in wc[..end].iter_mut().zip(self.mask[..end].iter()) {
+            *w |= m;
+        }
+    }
+
+    /// Probes the stages before the last; false when the subtable cannot
+    /// match (the bits that showed it are then in `wc`).
+    pub fn probe(
+        &self,
+        key: &[u8; KEY_LEN],
+        tries: &mut TrieResult,
+        wc: &mut [u8; KEY_LEN],
+    ) -> bool {
+        let mut done = 0;
+        for (i, &(start, end)) in self.stages.iter().enumerate() {
+            for (j, &f) in TRIE_FIELDS.iter().enumerate() {
+                let plen = self.trie_plen[j];
+                let r = range(f);
+                if plen == 0 || r.start < start || r.end > end {
+                    continue;
+                }
+                let Some((bits, plens)) = tries.fields[j] else {
+                    continue;
+                };
+                if plens >> (plen - 1) & 1 == 1 {
+                    continue;
+                }
+                let already = get_u32(wc, f) & prefix_mask(bits) == prefix_mask(bits);
+                if bits <= plen || already {
+                    put_u32_or(wc, f, prefix_mask(bits));
+                    self.fold(wc, done);
+                    return false;
+                }
+            }
+            if i + 1 == self.stages.len() {
+                return true;
+            }
+            done = end;
+            if !self.indices[i].contains_key(&self.partial(key, end)) {
+                self.fold(wc, done);
+                return false;
+            }
+        }
+        true
+    }
+
+    /// The last stage found no rule: what was examined to know it.
+    pub fn final_miss(&self, key: &[u8; KEY_LEN], wc: &mut [u8; KEY_LEN]) {
+        let Some(ports) = &self.ports else {
+            self.fold(wc, KEY_LEN);
+            return;
+        };
+        let before_last = self.stages.last().map_or(0, |&(s, _)| s);
+        self.fold(wc, before_last);
+        let (bits, _) = trie_lookup(&ports.values, ports.word(key));
+        let m = ports.mask & prefix_mask(bits);
+        let (s, d) = ports.fields;
+        put_u32_or(wc, s, m >> 16);
+        put_u32_or(wc, d, m & 0xffff);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn trie_walk_results() {
+        let mut p = HashMap::new();
+        // 10.0.0.1/32
+        p.insert((0x0a00_0001, 32), 1);
+        // 10.0.0.2 shares 30 bits, differs at bit 31: 31 bits examined.
+        assert_eq!(trie_lookup(&p, 0x0a00_0002), (31, 0));
+        // 0.0.0.0 differs at bit 5 (0000 1010 ...): 5 bits.
+        assert_eq!(trie_lookup(&p, 0), (5, 0));
+        assert_eq!(trie_lookup(&p, 0x0a00_0001), (32, 1 << 31));
+        p.insert((0xc0a8_0000, 16), 1);
+        // 192.168.7.7 matches the /16, and the trie ends there.
+        assert_eq!(trie_lookup(&p, 0xc0a8_0707), (16, 1 << 15));
+        // 192.169.x differs at bit 16 inside the /16 edge.
+        assert_eq!(trie_lookup(&p, 0xc0a9_0707).0, 16);
+    }
+}

@@ -87,7 +87,22 @@ pub fn format_megaflow(flow: &[u8; KEY_LEN], wc: &[u8; KEY_LEN]) -> String {
     m.clear(id::RECIRC_ID);
     m.mask[range(id::PACKET_TYPE)].fill(0);
     m.key[range(id::PACKET_TYPE)].fill(0);
-    let rest = format_match(&m, 32768);
+    // ICMP type and code are 8-bit views of 16-bit fields in stock's
+    // megaflows, so they always print as value/mask.
+    let mut icmp = String::new();
+    for (f, name) in [
+        (id::ICMP_TYPE, "icmp_type"),
+        (id::ICMP_CODE, "icmp_code"),
+        (id::ICMPV6_TYPE, "icmp_type"),
+        (id::ICMPV6_CODE, "icmp_code"),
+    ] {
+        let (v, mk) = m.get(f);
+        if mk != 0 {
+            icmp.push_str(&format!(",{name}={v:#x}/{mk:#x}"));
+            m.clear(f);
+        }
+    }
+    let rest = format_match(&m, 32768) + &icmp;
     if rest.is_empty() {
         format!("recirc_id={recirc:#x},eth").replace("=0x0,", "=0,")
     } else if recirc == 0 {

@@ -43,6 +43,8 @@ pub struct Bridge<'a> {
     pub table_miss: &'a [u32],
     /// OpenFlow port number to datapath port number.
     pub odp_ports: &'a HashMap<u16, u32>,
+    /// False for `ofproto/trace`: packet-ins are marked not to be sent.
+    pub side_effects: bool,
 }
 
 /// The result of translating one flow.
@@ -74,8 +76,16 @@ struct Ctx<'a> {
     resubmits: u32,
     table_id: u8,
     exit: bool,
+    /// Ends the current action list only (dec_ttl's exception).
+    stop_list: bool,
+    /// The cookie of the rule whose actions run.
+    rule_cookie: u64,
     error: Option<String>,
 }
+
+/// Packet-in reasons (OFPR_*).
+const REASON_ACTION: u8 = 1;
+const REASON_INVALID_TTL: u8 = 2;
 
 /// Translates `flow` (a key with every field's value) through `br`.
 pub fn translate(br: &Bridge<'_>, flow: &[u8; KEY_LEN]) -> Xlated {
@@ -90,6 +100,8 @@ pub fn translate(br: &Bridge<'_>, flow: &[u8; KEY_LEN]) -> Xlated {
         resubmits: 0,
         table_id: 0,
         exit: false,
+        stop_list: false,
+        rule_cookie: 0,
         error: None,
     };
     // Every megaflow matches the packet's recirculation id, input port and
@@ -203,7 +215,9 @@ impl Ctx<'_> {
                 let mut node = Node::new(NodeKind::Table, text);
                 let deepens = table <= old_table;
                 self.depth += deepens as u32;
+                let old_cookie = std::mem::replace(&mut self.rule_cookie, rule.cookie);
                 self.instructions(&rule.instructions, &mut node.subs);
+                self.rule_cookie = old_cookie;
                 self.depth -= deepens as u32;
                 out.push(node);
             }
@@ -259,6 +273,10 @@ impl Ctx<'_> {
                 crate::openflow::text::action_text(a),
             ));
             self.action(a, out);
+            if self.stop_list {
+                self.stop_list = false;
+                break;
+            }
         }
     }
 
@@ -442,14 +460,15 @@ impl Ctx<'_> {
         if ttl > 1 {
             self.set(id::NW_TTL, (ttl - 1) as u128);
         } else {
-            // TTL exceeded: a packet-in for the controller (reason
-            // invalid_ttl), which ends this pipeline.
+            // TTL exceeded: a packet-in (reason invalid_ttl) instead of
+            // the rest of this rule's actions.
+            let what = if et == eth_type::IP { "IPv4" } else { "IPv6" };
             out.push(Node::new(
                 NodeKind::Warn,
-                "TTL exceeded: sending to the controller is not supported by ferrovs translation"
-                    .into(),
+                format!("{what} decrement TTL exception"),
             ));
-            self.exit = true;
+            self.controller(u16::MAX, 0, REASON_INVALID_TTL);
+            self.stop_list = true;
         }
     }
 
@@ -539,7 +558,10 @@ impl Ctx<'_> {
             8 => {}
             17 => self.exit = true,
             // controller
-            20 => self.controller(u16at(10), out),
+            20 => {
+                let reason = b.get(14).copied().unwrap_or(1);
+                self.controller(u16at(10), u16at(12), reason);
+            }
             _ => out.push(Node::new(
                 NodeKind::Warn,
                 "action not supported by ferrovs translation".into(),
@@ -578,7 +600,7 @@ impl Ctx<'_> {
         let in_port = self.get(id::IN_PORT) as u16;
         let target = match p {
             port::IN_PORT => in_port,
-            port::CONTROLLER => return self.controller(max_len, out),
+            port::CONTROLLER => return self.controller(max_len, 0, REASON_ACTION),
             port::NORMAL | port::FLOOD | port::ALL | port::TABLE => {
                 out.push(Node::new(
                     NodeKind::Warn,
@@ -615,11 +637,10 @@ impl Ctx<'_> {
         self.actions.push(odp::Action::Output(odp));
     }
 
-    fn controller(&mut self, _max_len: u16, out: &mut Vec<Node>) {
-        // Stock encodes a controller cookie (reason, rule cookie, recirc
-        // id of a frozen continuation) in the userspace action; the
-        // packet-in machinery that would read it is not here yet, so the
-        // action goes up with an empty cookie.
+    /// A packet-in: a userspace action whose cookie carries the reason,
+    /// the rule's cookie and a recirculation id for the continuation, as
+    /// stock lays it out (`user_action_cookie`).
+    fn controller(&mut self, max_len: u16, controller_id: u16, reason: u8) {
         commit::commit(
             &self.flow,
             &mut self.base,
@@ -627,13 +648,27 @@ impl Ctx<'_> {
             &mut self.vlans,
             &mut self.actions,
         );
-        self.actions
-            .push(odp::Action::Userspace(Userspace::default()));
-        out.push(Node::new(
-            NodeKind::Warn,
-            "controller: packet-in continuation not supported by ferrovs translation".into(),
-        ));
+        let mut c = vec![0u8; 48];
+        c[0..2].copy_from_slice(&5u16.to_ne_bytes()); // USER_ACTION_COOKIE_CONTROLLER
+        c[4..8].copy_from_slice(&(port::NONE as u32).to_ne_bytes());
+        c[24] = (!self.br.side_effects) as u8; // dont_send
+        c[26..28].copy_from_slice(&(reason as u16).to_ne_bytes());
+        c[28..32].copy_from_slice(&next_recirc_id().to_ne_bytes());
+        c[32..40].copy_from_slice(&self.rule_cookie.to_be_bytes());
+        c[40..42].copy_from_slice(&controller_id.to_ne_bytes());
+        c[42..44].copy_from_slice(&max_len.to_ne_bytes());
+        self.actions.push(odp::Action::Userspace(Userspace {
+            userdata: Some(c),
+            ..Userspace::default()
+        }));
     }
+}
+
+/// Recirculation ids for frozen translations (packet-in continuations).
+fn next_recirc_id() -> u32 {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static NEXT: AtomicU32 = AtomicU32::new(1);
+    NEXT.fetch_add(1, Ordering::Relaxed)
 }
 
 /// A flow to trace, in one of the two syntaxes `ofproto/trace` takes.
@@ -678,6 +713,7 @@ pub fn trace_switch(sw: &crate::switch::Switch, req: &TraceRequest) -> Result<St
         tables: &sw.tables,
         table_miss: &misses,
         odp_ports: &req.odp_ports,
+        side_effects: false,
     };
     let x = translate(&br, &flow);
     Ok(trace::report(&flow, &x))

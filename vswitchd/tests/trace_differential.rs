@@ -197,6 +197,41 @@ const CORPUS: &[Pipeline] = &[
             "in_port=4,ip,nw_ttl=1",
         ],
     },
+    Pipeline {
+        name: "of13-miss-and-metadata",
+        version: "OpenFlow13",
+        flows: "table=0,ip,actions=write_metadata:0x10/0xf0,goto_table:1
+                table=0,arp,actions=goto_table:2
+                table=1,metadata=0x10/0xf0,tcp,actions=output:2
+                table=1,priority=0,actions=set_field:0x5->reg3,goto_table:3
+                table=3,reg3=5,actions=output:4",
+        traces: &["in_port=1,tcp", "in_port=1,udp", "in_port=1,arp"],
+    },
+    Pipeline {
+        name: "moves-and-loads",
+        version: "OpenFlow10",
+        flows: "in_port=1,ip,actions=move:NXM_OF_IP_SRC[]->NXM_OF_IP_DST[],load:0xa->NXM_OF_IP_TOS[2..7],output:2
+                in_port=2,actions=load:0x0000000000aa->NXM_OF_ETH_DST[],move:NXM_OF_ETH_DST[0..7]->NXM_NX_REG2[8..15],resubmit(,1)
+                table=1,reg2=0xaa00,actions=mod_tp_src:9,output:3
+                in_port=3,tcp,actions=set_field:7->tcp_dst,mod_nw_ecn:2,output:4
+                in_port=4,actions=resubmit(2,1),output:9",
+        traces: &[
+            "in_port=1,udp,nw_src=1.2.3.4,nw_dst=5.6.7.8",
+            "in_port=2,tcp,tp_src=5",
+            "in_port=2,arp",
+            "in_port=3,tcp,nw_tos=4,tp_dst=1",
+            "in_port=4,ip",
+        ],
+    },
+    Pipeline {
+        name: "resubmit-loop",
+        version: "OpenFlow10",
+        flows: "in_port=1,actions=resubmit(,0)
+                in_port=2,actions=resubmit(,1),output:1
+                table=1,actions=resubmit(,2)
+                table=2,actions=output:3",
+        traces: &["in_port=1", "in_port=2"],
+    },
 ];
 
 /// Cases where ferrovs still differs from stock, with the reason. Keys

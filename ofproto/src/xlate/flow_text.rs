@@ -224,7 +224,6 @@ pub fn from_odp(key: &Key, ofports: &HashMap<u32, u16>) -> Result<Box<FlowKey>, 
         }
         i += 1;
     }
-    let mut saw_vlan = false;
     for a in attrs {
         match a {
             KeyAttr::InPort(p) => {
@@ -238,16 +237,11 @@ pub fn from_odp(key: &Key, ofports: &HashMap<u32, u16>) -> Result<Box<FlowKey>, 
                 set(&mut k, id::ETH_SRC, super::be(&e.src));
                 set(&mut k, id::ETH_DST, super::be(&e.dst));
             }
-            KeyAttr::Vlan(tci) => {
-                saw_vlan = true;
-                set(&mut k, id::VLAN_TCI, *tci as u128);
-            }
-            KeyAttr::Ethertype(t)
-                if !(*t == eth_type::VLAN && saw_vlan) || get(&k, id::ETH_TYPE) == 0 =>
-            {
-                if *t != eth_type::VLAN {
-                    set(&mut k, id::ETH_TYPE, *t as u128);
-                }
+            KeyAttr::Vlan(tci) => set(&mut k, id::VLAN_TCI, *tci as u128),
+            // The outer 802.1Q type of a tagged frame: the encapsulated
+            // type follows.
+            KeyAttr::Ethertype(t) if *t != eth_type::VLAN => {
+                set(&mut k, id::ETH_TYPE, *t as u128);
             }
             KeyAttr::Ipv4(ip) => {
                 set(&mut k, id::IP_SRC, u32::from(ip.src) as u128);

@@ -58,7 +58,8 @@ pub struct Xlated {
     pub final_inner_vlan: u16,
     /// What happened, as `ofproto/trace` prints it.
     pub trace: Vec<Node>,
-    /// Set when translation stopped early (loops, too many resubmits).
+    /// Set when translation stopped early (loops, too many resubmits):
+    /// the reason as stock names it ("Recursion too deep").
     pub error: Option<String>,
 }
 
@@ -80,6 +81,7 @@ struct Ctx<'a> {
     stop_list: bool,
     /// The cookie of the rule whose actions run.
     rule_cookie: u64,
+    first_lookup: bool,
     error: Option<String>,
 }
 
@@ -102,6 +104,7 @@ pub fn translate(br: &Bridge<'_>, flow: &[u8; KEY_LEN]) -> Xlated {
         exit: false,
         stop_list: false,
         rule_cookie: 0,
+        first_lookup: true,
         error: None,
     };
     // Every megaflow matches the packet's recirculation id, input port and
@@ -213,7 +216,8 @@ impl Ctx<'_> {
                     text.push_str(&format!(", cookie {:#x}", rule.cookie));
                 }
                 let mut node = Node::new(NodeKind::Table, text);
-                let deepens = table <= old_table;
+                // The first lookup is not a recursion.
+                let deepens = table <= old_table && !std::mem::take(&mut self.first_lookup);
                 self.depth += deepens as u32;
                 let old_cookie = std::mem::replace(&mut self.rule_cookie, rule.cookie);
                 self.instructions(&rule.instructions, &mut node.subs);
@@ -571,19 +575,15 @@ impl Ctx<'_> {
 
     fn resubmit(&mut self, p: u16, t: u8, out: &mut Vec<Node>) {
         if self.depth >= MAX_DEPTH {
-            self.error = Some(format!("over max translation depth {MAX_DEPTH}"));
-            out.push(Node::new(
-                NodeKind::Error,
-                self.error.clone().unwrap_or_default(),
-            ));
+            self.error = Some("Recursion too deep".into());
+            let text = format!("over max translation depth {MAX_DEPTH}");
+            out.push(Node::new(NodeKind::Error, text));
             return;
         }
         if self.resubmits >= MAX_RESUBMITS {
-            self.error = Some(format!("over {MAX_RESUBMITS} resubmit actions"));
-            out.push(Node::new(
-                NodeKind::Error,
-                self.error.clone().unwrap_or_default(),
-            ));
+            self.error = Some("Too many resubmits".into());
+            let text = format!("over {MAX_RESUBMITS} resubmit actions");
+            out.push(Node::new(NodeKind::Error, text));
             return;
         }
         self.resubmits += 1;
@@ -621,10 +621,7 @@ impl Ctx<'_> {
             }
         };
         let Some(&odp) = self.br.odp_ports.get(&target) else {
-            out.push(Node::new(
-                NodeKind::Warn,
-                format!("output to nonexistent port {target}"),
-            ));
+            out.push(Node::new(NodeKind::Warn, "Nonexistent output port".into()));
             return;
         };
         commit::commit(

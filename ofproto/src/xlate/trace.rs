@@ -133,7 +133,7 @@ pub fn report(flow: &[u8; KEY_LEN], x: &Xlated) -> String {
     format_action_list(&mut out, &x.actions, &FormatOptions::default());
     out.push('\n');
     if let Some(e) = &x.error {
-        out.push_str(&format!("\nTranslation failed ({e}), packet is dropped.\n"));
+        out.push_str(&format!("Translation failed ({e}), packet is dropped.\n"));
     }
     out
 }

@@ -45,6 +45,9 @@ pub struct Bridge<'a> {
     pub odp_ports: &'a HashMap<u16, u32>,
     /// False for `ofproto/trace`: packet-ins are marked not to be sent.
     pub side_effects: bool,
+    /// Whether to describe each rule in the trace (costs a scan of the
+    /// table per rule; only `ofproto/trace` wants it).
+    pub describe_rules: bool,
 }
 
 /// The result of translating one flow.
@@ -204,7 +207,11 @@ impl Ctx<'_> {
         self.table_id = table;
         match l.rule {
             Some(rule) => {
-                let (m, prio) = find_match(cls, rule);
+                let (m, prio) = if self.br.describe_rules {
+                    find_match(cls, rule)
+                } else {
+                    (Match::catchall(), 0)
+                };
                 let mut text = format!("{table:2}. ");
                 let mt = crate::openflow::text::format_match(&m, 32768);
                 text.push_str(&mt);
@@ -711,6 +718,7 @@ pub fn trace_switch(sw: &crate::switch::Switch, req: &TraceRequest) -> Result<St
         table_miss: &misses,
         odp_ports: &req.odp_ports,
         side_effects: false,
+        describe_rules: true,
     };
     let x = translate(&br, &flow);
     Ok(trace::report(&flow, &x))
@@ -765,3 +773,6 @@ pub(crate) fn put_be(out: &mut [u8], v: u128) {
 pub(crate) fn is_storage(f: usize) -> bool {
     FIELDS.get(f).is_some_and(|d| !d.alias)
 }
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,165 @@
+//! Translation against a real switch state: rules added with OpenFlow
+//! flow_mods' model (matches and instructions), traced as the daemon does.
+
+use super::*;
+use crate::openflow::actions::SetFieldRaw;
+use crate::switch::Switch;
+use std::time::Instant;
+
+fn rule(instructions: Instructions) -> Rule {
+    let now = Instant::now();
+    Rule {
+        cookie: 0,
+        idle_timeout: 0,
+        hard_timeout: 0,
+        importance: 0,
+        flags: 0,
+        instructions,
+        created: now,
+        modified: now,
+        used: now,
+        packet_count: 0,
+        byte_count: 0,
+    }
+}
+
+fn apply(actions: Vec<Action>) -> Instructions {
+    Instructions {
+        apply: actions,
+        ..Default::default()
+    }
+}
+
+fn out(port: u16) -> Action {
+    Action::Output { port, max_len: 0 }
+}
+
+fn switch() -> Switch {
+    let mut sw = Switch::new("br0", 1);
+    // in_port=1,actions=resubmit(,1) -- as NXAST_RESUBMIT_TABLE bytes.
+    let mut m = Match::catchall();
+    m.set_exact(id::IN_PORT, 1);
+    let resubmit = vec![
+        0xff, 0xff, 0, 16, 0, 0, 0x23, 0x20, 0, 14, 0xff, 0xf8, 1, 0, 0, 0,
+    ];
+    sw.tables[0].insert(
+        &m,
+        10,
+        rule(apply(vec![Action::Nx {
+            subtype: 14,
+            bytes: resubmit,
+        }])),
+    );
+    // table 1: tcp,tp_dst=80 -> set ip_dst, dec_ttl, output:2
+    let mut m = Match::catchall();
+    m.set_exact(id::ETH_TYPE, 0x0800);
+    m.set_exact(id::NW_PROTO, 6);
+    m.set_exact(id::TCP_DST, 80);
+    sw.tables[1].insert(
+        &m,
+        10,
+        rule(apply(vec![
+            Action::SetField {
+                field: id::IP_DST,
+                value: 0x0a09_0909,
+                mask: 0xffff_ffff,
+                raw: SetFieldRaw::SetField,
+            },
+            Action::DecTtl,
+            out(2),
+        ])),
+    );
+    sw.tables[1].insert(&Match::catchall(), 0, rule(apply(vec![])));
+    sw
+}
+
+fn ports() -> HashMap<u16, u32> {
+    [(1, 11), (2, 12), (port::LOCAL, 100)].into_iter().collect()
+}
+
+fn xlate(sw: &Switch, flow: &str) -> (Xlated, Box<[u8; KEY_LEN]>) {
+    let names = HashMap::new();
+    let f = flow_text::parse_of_flow(flow, &names).expect("flow");
+    let misses = vec![0; sw.tables.len()];
+    let p = ports();
+    let br = Bridge {
+        name: "br0",
+        tables: &sw.tables,
+        table_miss: &misses,
+        odp_ports: &p,
+        side_effects: false,
+        describe_rules: true,
+    };
+    (translate(&br, &f), f)
+}
+
+#[test]
+fn rewrites_become_one_masked_set_before_the_output() {
+    let sw = switch();
+    let (x, f) = xlate(&sw, "in_port=1,tcp,nw_dst=10.0.0.1,nw_ttl=64,tcp_dst=80");
+    let mut acts = String::new();
+    ferrovs_dpif::odp::action_text::format_action_list(&mut acts, &x.actions, &Default::default());
+    assert_eq!(acts, "set(ipv4(dst=10.9.9.9,ttl=63)),12");
+    assert_eq!(
+        trace::format_megaflow(&f, &x.wc),
+        "recirc_id=0,eth,tcp,in_port=1,nw_dst=10.0.0.1,nw_ttl=64,nw_frag=no,tp_dst=80"
+    );
+    assert!(x.error.is_none());
+}
+
+#[test]
+fn a_miss_examines_only_what_decided_it() {
+    let sw = switch();
+    // Not TCP: table 1's tcp subtable is ruled out by the L3 stage, so
+    // tcp_dst is not part of the megaflow; the catch-all drops.
+    let (x, f) = xlate(&sw, "in_port=1,udp,nw_dst=10.0.0.1");
+    assert!(x.actions.is_empty());
+    assert_eq!(
+        trace::format_megaflow(&f, &x.wc),
+        "recirc_id=0,eth,udp,in_port=1,nw_frag=no"
+    );
+    // No rule for port 2 in table 0.
+    let (x, _) = xlate(&sw, "in_port=2");
+    assert!(x.actions.is_empty());
+    let mut text = String::new();
+    trace::print_nodes(&mut text, &x.trace, 0);
+    assert!(text.contains(" 0. No match.\n    drop\n"), "{text}");
+}
+
+#[test]
+fn resubmit_loops_stop_with_an_error() {
+    let mut sw = Switch::new("br0", 1);
+    let resubmit = vec![
+        0xff, 0xff, 0, 16, 0, 0, 0x23, 0x20, 0, 14, 0xff, 0xf8, 0, 0, 0, 0,
+    ];
+    sw.tables[0].insert(
+        &Match::catchall(),
+        0,
+        rule(apply(vec![Action::Nx {
+            subtype: 14,
+            bytes: resubmit,
+        }])),
+    );
+    let (x, _) = xlate(&sw, "in_port=1");
+    assert_eq!(x.error.as_deref(), Some("Recursion too deep"));
+}
+
+#[test]
+fn bad_flows_are_errors_not_panics() {
+    let names = HashMap::new();
+    for bad in [
+        "in_port=1,nosuch=3",
+        "tcp_dst=80",
+        "in_port=x",
+        "dl_src=1:2:3",
+        "nw_dst=300.1.1.1",
+        "ip,nw_dst=1.2.3",
+        "=",
+        ",,,=,",
+    ] {
+        assert!(flow_text::parse_of_flow(bad, &names).is_err(), "{bad}");
+    }
+    let ofports = HashMap::new();
+    let key = odp::Key::parse_text("in_port(7),eth_type(0x0800)").expect("key");
+    assert!(flow_text::from_odp(&key, &ofports).is_err());
+}

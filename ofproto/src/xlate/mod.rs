@@ -608,7 +608,9 @@ impl Ctx<'_> {
         let target = match p {
             port::IN_PORT => in_port,
             port::CONTROLLER => return self.controller(max_len, 0, REASON_ACTION),
-            port::NORMAL | port::FLOOD | port::ALL | port::TABLE => {
+            port::NORMAL => return self.normal(out),
+            port::FLOOD | port::ALL => return self.flood(in_port),
+            port::TABLE => {
                 out.push(Node::new(
                     NodeKind::Warn,
                     "output to this reserved port is not supported by ferrovs translation".into(),
@@ -639,6 +641,62 @@ impl Ctx<'_> {
             &mut self.actions,
         );
         self.actions.push(odp::Action::Output(odp));
+    }
+
+    /// NORMAL: an L2 switch over the bridge's ports. There is no MAC
+    /// table yet (no learning), so every admissible packet is flooded;
+    /// every port is a trunk carrying the packet's VLAN unchanged. The
+    /// megaflow matches what stock's switch reads: both MAC addresses, the
+    /// VLAN id, and for broadcast ARP what tells a gratuitous one.
+    fn normal(&mut self, out: &mut Vec<Node>) {
+        self.exact(id::ETH_SRC);
+        self.exact(id::ETH_DST);
+        self.unwildcard(id::VLAN_TCI, 0x1fff);
+        let dst = self.get(id::ETH_DST);
+        // 01:80:c2:00:00:0x (bridge protocols) are never forwarded.
+        if dst >> 4 == 0x0180_c200_0000 >> 4 {
+            out.push(Node::new(
+                NodeKind::Detail,
+                "packet has reserved destination MAC, dropping".into(),
+            ));
+            return;
+        }
+        let et = self.get(id::ETH_TYPE) as u16;
+        if et == eth_type::ARP && dst == 0xffff_ffff_ffff {
+            self.exact(id::ARP_OP);
+            if self.get(id::ARP_OP) == 1 {
+                self.exact(id::ARP_SPA);
+                self.exact(id::ARP_TPA);
+            }
+        }
+        out.push(Node::new(
+            NodeKind::Detail,
+            "no learned MAC for destination, flooding".into(),
+        ));
+        let in_port = self.get(id::IN_PORT) as u16;
+        self.flood(in_port);
+    }
+
+    /// Outputs to every port of the bridge but `except`, in port order.
+    fn flood(&mut self, except: u16) {
+        let mut ports: Vec<(u16, u32)> = self
+            .br
+            .odp_ports
+            .iter()
+            .filter(|(&p, _)| p != except)
+            .map(|(&p, &o)| (p, o))
+            .collect();
+        ports.sort_unstable();
+        for (_, odp) in ports {
+            commit::commit(
+                &self.flow,
+                &mut self.base,
+                &mut self.wc,
+                &mut self.vlans,
+                &mut self.actions,
+            );
+            self.actions.push(odp::Action::Output(odp));
+        }
     }
 
     /// A packet-in: a userspace action whose cookie carries the reason,

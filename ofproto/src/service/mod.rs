@@ -129,6 +129,10 @@ enum Cmd {
     Shutdown,
 }
 
+/// Stack of the service thread: translation (`ofproto/trace`) recurses
+/// once per resubmit, up to the resubmit limit.
+pub(crate) const THREAD_STACK: usize = 64 << 20;
+
 /// Handle to the running service. Dropping it shuts the service down.
 pub struct OfprotoService {
     tx: Sender<Cmd>,
@@ -152,6 +156,7 @@ impl OfprotoService {
         let (tx, rx) = channel();
         let thread = std::thread::Builder::new()
             .name("ofproto".into())
+            .stack_size(THREAD_STACK)
             .spawn(move || EventLoop::new(poll, rx).run())?;
         Ok(OfprotoService {
             tx,

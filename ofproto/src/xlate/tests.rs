@@ -163,3 +163,35 @@ fn bad_flows_are_errors_not_panics() {
     let key = odp::Key::parse_text("in_port(7),eth_type(0x0800)").expect("key");
     assert!(flow_text::from_odp(&key, &ofports).is_err());
 }
+
+/// Stack the service thread gives translation (see `service`).
+const SERVICE_STACK: usize = crate::service::THREAD_STACK;
+
+#[test]
+fn the_longest_resubmit_chain_fits_the_service_stack() {
+    // Every table resubmits to the next and the last one back to table 0:
+    // only going back deepens, so the chain ends at the resubmit limit
+    // with thousands of nested tables.
+    let mut sw = Switch::new("br0", 1);
+    for t in 0..crate::switch::N_TABLES {
+        let next = (t + 1) % crate::switch::N_TABLES;
+        let resubmit = vec![
+            0xff, 0xff, 0, 16, 0, 0, 0x23, 0x20, 0, 14, 0xff, 0xf8, next, 0, 0, 0,
+        ];
+        sw.tables[t as usize].insert(
+            &Match::catchall(),
+            0,
+            rule(apply(vec![Action::Nx {
+                subtype: 14,
+                bytes: resubmit,
+            }])),
+        );
+    }
+    let error = std::thread::Builder::new()
+        .stack_size(SERVICE_STACK)
+        .spawn(move || xlate(&sw, "in_port=1").0.error)
+        .expect("thread")
+        .join()
+        .expect("no stack overflow");
+    assert_eq!(error.as_deref(), Some("Too many resubmits"));
+}

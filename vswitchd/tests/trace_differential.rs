@@ -150,6 +150,22 @@ const CORPUS: &[Pipeline] = &[
         ],
     },
     Pipeline {
+        name: "set-field-other-headers",
+        version: "OpenFlow13",
+        flows: "in_port=1,ipv6,actions=set_field:fe80::1->ipv6_src,set_field:5->nw_ttl,output:2
+                in_port=2,arp,actions=set_field:1.1.1.1->arp_spa,set_field:2->arp_op,output:1
+                in_port=3,icmp,actions=set_field:0->icmp_type,set_field:0x5->pkt_mark,output:1
+                in_port=4,icmp6,actions=set_field:129->icmpv6_type,output:1",
+        traces: &[
+            "in_port=1,tcp6,ipv6_src=2001:db8::1,nw_ttl=64",
+            "in_port=1,ipv6",
+            "in_port=2,arp,arp_op=1,arp_spa=10.0.0.1",
+            "in_port=3,icmp,icmp_type=8",
+            "in_port=4,icmp6,icmpv6_type=128",
+            "in_port=4,icmp6,icmp_type=128",
+        ],
+    },
+    Pipeline {
         name: "vlan",
         version: "OpenFlow13",
         flows: "in_port=1,vlan_tci=0x0000/0x1000,actions=push_vlan:0x8100,set_field:4106->vlan_vid,output:2
@@ -289,8 +305,8 @@ fn normalize(report: &str) -> String {
     let report = report.as_str();
     let mut out = String::new();
     let mut rest = report;
-    while let Some(at) = rest.find(",recirc_id=") {
-        let (head, tail) = rest.split_at(at + ",recirc_id=".len());
+    while let Some(at) = rest.find(",continuation=0,recirc_id=") {
+        let (head, tail) = rest.split_at(at + ",continuation=0,recirc_id=".len());
         out.push_str(head);
         out.push('N');
         rest = tail.trim_start_matches(|c: char| c.is_ascii_digit());

@@ -11,9 +11,9 @@
 
 use super::{be, put_be};
 use crate::openflow::fields::{eth_type, id, range, KEY_LEN, VLAN_CFI};
-use ferrovs_dpif::odp::key::{EthKey, Ipv4Key, PortsKey};
+use ferrovs_dpif::odp::key::{ArpKey, EthKey, IcmpKey, Ipv4Key, Ipv6Key, PortsKey};
 use ferrovs_dpif::odp::{Action, KeyAttr};
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 
 type Key = [u8; KEY_LEN];
 
@@ -90,6 +90,7 @@ pub fn commit(
     wc: &mut Key,
     vlans: &mut InnerVlans,
     out: &mut Vec<Action>,
+    slow: &mut bool,
 ) {
     let eth = [id::ETH_SRC, id::ETH_DST];
     if let Some(m) = field_masks(flow, base, wc, &eth) {
@@ -139,6 +140,15 @@ pub fn commit(
             out.push(Action::SetMasked { key, mask });
             absorb(flow, base, wc, &ip, &m);
         }
+    }
+    if et == eth_type::IPV6 && get(flow, id::NW_PROTO) != 0 {
+        commit_ipv6(flow, base, wc, out);
+    }
+    if et == eth_type::ARP && get(flow, id::ARP_OP) != 0 && commit_arp(flow, base, wc, out) {
+        // The kernel cannot rewrite ARP: the flow goes slow path.
+        *slow = true;
+    }
+    if (et == eth_type::IP || et == eth_type::IPV6) && get(flow, id::NW_PROTO) != 0 {
         let proto = get(flow, id::NW_PROTO) as u8;
         let ports = match proto {
             6 => Some((
@@ -171,7 +181,109 @@ pub fn commit(
             }
         }
     }
+    if et == eth_type::IP || et == eth_type::IPV6 {
+        let icmp = match (et, get(flow, id::NW_PROTO)) {
+            (eth_type::IP, 1) => Some((id::ICMP_TYPE, id::ICMP_CODE, false)),
+            (eth_type::IPV6, 58) => Some((id::ICMPV6_TYPE, id::ICMPV6_CODE, true)),
+            _ => None,
+        };
+        if let Some((t, c, v6)) = icmp {
+            // As stock: never masked; type and code both written and
+            // matched. The kernel cannot do it: the flow goes slow path.
+            if get(flow, t) != get(base, t) || get(flow, c) != get(base, c) {
+                let key = IcmpKey {
+                    icmp_type: get(flow, t) as u8,
+                    code: get(flow, c) as u8,
+                };
+                let make = if v6 { KeyAttr::Icmpv6 } else { KeyAttr::Icmp };
+                out.push(Action::Set(make(key)));
+                absorb(flow, base, wc, &[t, c], &[0xff, 0xff]);
+                *slow = true;
+            }
+        }
+    }
     commit_vlans(flow, base, wc, vlans, out);
+    let mark = [id::PKT_MARK];
+    if let Some(m) = field_masks(flow, base, wc, &mark) {
+        let v = get(flow, id::PKT_MARK) & m[0];
+        out.push(set_action(
+            KeyAttr::SkbMark(v as u32),
+            KeyAttr::SkbMark(m[0] as u32),
+            m[0] == 0xffff_ffff,
+        ));
+        absorb(flow, base, wc, &mark, &m);
+    }
+}
+
+fn commit_ipv6(flow: &Key, base: &mut Key, wc: &mut Key, out: &mut Vec<Action>) {
+    let ip = [
+        id::IPV6_SRC,
+        id::IPV6_DST,
+        id::IPV6_LABEL,
+        id::NW_TOS,
+        id::NW_ECN,
+        id::NW_TTL,
+    ];
+    let Some(mut m) = field_masks(flow, base, wc, &ip) else {
+        return;
+    };
+    if m[3] != 0 || m[4] != 0 {
+        m[3] = get(wc, id::NW_TOS);
+        m[4] = get(wc, id::NW_ECN);
+    }
+    let v = |i: usize| get(flow, ip[i]) & m[i];
+    let key = KeyAttr::Ipv6(Ipv6Key {
+        src: Ipv6Addr::from(v(0)),
+        dst: Ipv6Addr::from(v(1)),
+        label: v(2) as u32,
+        proto: 0,
+        tclass: (v(3) | v(4)) as u8,
+        hlimit: v(5) as u8,
+        frag: 0,
+    });
+    let mask = KeyAttr::Ipv6(Ipv6Key {
+        src: Ipv6Addr::from(m[0]),
+        dst: Ipv6Addr::from(m[1]),
+        label: m[2] as u32,
+        proto: 0,
+        tclass: (m[3] | m[4]) as u8,
+        hlimit: m[5] as u8,
+        frag: 0,
+    });
+    out.push(Action::SetMasked { key, mask });
+    absorb(flow, base, wc, &ip, &m);
+}
+
+fn commit_arp(flow: &Key, base: &mut Key, wc: &mut Key, out: &mut Vec<Action>) -> bool {
+    let arp = [
+        id::ARP_SPA,
+        id::ARP_TPA,
+        id::ARP_OP,
+        id::ARP_SHA,
+        id::ARP_THA,
+    ];
+    let Some(m) = field_masks(flow, base, wc, &arp) else {
+        return false;
+    };
+    let v = |i: usize| get(flow, arp[i]) & m[i];
+    let key = KeyAttr::Arp(ArpKey {
+        sip: Ipv4Addr::from(v(0) as u32),
+        tip: Ipv4Addr::from(v(1) as u32),
+        op: v(2) as u16,
+        sha: mac(v(3)),
+        tha: mac(v(4)),
+    });
+    let mask = KeyAttr::Arp(ArpKey {
+        sip: Ipv4Addr::from(m[0] as u32),
+        tip: Ipv4Addr::from(m[1] as u32),
+        op: m[2] as u16,
+        sha: mac(m[3]),
+        tha: mac(m[4]),
+    });
+    let exact = arp.iter().zip(&m).all(|(&f, &mk)| mk == full(f));
+    out.push(set_action(key, mask, exact));
+    absorb(flow, base, wc, &arp, &m);
+    true
 }
 
 /// Pops the tags of `base` that differ from the flow's (comparing from

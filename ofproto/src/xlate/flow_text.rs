@@ -164,16 +164,6 @@ fn parse_field_name(name: &str, given: &Match) -> Result<usize, String> {
     let f = match name {
         "tp_src" => Some(id::TCP_SRC),
         "tp_dst" => Some(id::TCP_DST),
-        "icmp_type" => Some(if given.eth_type() == eth_type::IPV6 {
-            id::ICMPV6_TYPE
-        } else {
-            id::ICMP_TYPE
-        }),
-        "icmp_code" => Some(if given.eth_type() == eth_type::IPV6 {
-            id::ICMPV6_CODE
-        } else {
-            id::ICMP_CODE
-        }),
         _ => alias(name).or_else(|| by_name(name)),
     };
     f.ok_or_else(|| format!("unknown field {name}"))

@@ -61,6 +61,9 @@ pub struct Xlated {
     pub final_inner_vlan: u16,
     /// What happened, as `ofproto/trace` prints it.
     pub trace: Vec<Node>,
+    /// Whether the flow must be handled in userspace ("slow path"):
+    /// some datapath action is one the kernel module cannot run.
+    pub slow: bool,
     /// Set when translation stopped early (loops, too many resubmits):
     /// the reason as stock names it ("Recursion too deep").
     pub error: Option<String>,
@@ -84,6 +87,8 @@ struct Ctx<'a> {
     stop_list: bool,
     /// The cookie of the rule whose actions run.
     rule_cookie: u64,
+    /// Some action cannot run in the kernel datapath.
+    slow: bool,
     first_lookup: bool,
     error: Option<String>,
 }
@@ -107,6 +112,7 @@ pub fn translate(br: &Bridge<'_>, flow: &[u8; KEY_LEN]) -> Xlated {
         exit: false,
         stop_list: false,
         rule_cookie: 0,
+        slow: false,
         first_lookup: true,
         error: None,
     };
@@ -136,6 +142,7 @@ pub fn translate(br: &Bridge<'_>, flow: &[u8; KEY_LEN]) -> Xlated {
         final_flow: ctx.flow,
         trace: vec![bridge],
         error: ctx.error,
+        slow: ctx.slow,
     }
 }
 
@@ -639,6 +646,7 @@ impl Ctx<'_> {
             &mut self.wc,
             &mut self.vlans,
             &mut self.actions,
+            &mut self.slow,
         );
         self.actions.push(odp::Action::Output(odp));
     }
@@ -694,6 +702,7 @@ impl Ctx<'_> {
                 &mut self.wc,
                 &mut self.vlans,
                 &mut self.actions,
+                &mut self.slow,
             );
             self.actions.push(odp::Action::Output(odp));
         }
@@ -709,6 +718,7 @@ impl Ctx<'_> {
             &mut self.wc,
             &mut self.vlans,
             &mut self.actions,
+            &mut self.slow,
         );
         let mut c = vec![0u8; 48];
         c[0..2].copy_from_slice(&5u16.to_ne_bytes()); // USER_ACTION_COOKIE_CONTROLLER

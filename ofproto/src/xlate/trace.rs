@@ -82,7 +82,20 @@ pub fn format_megaflow(flow: &[u8; KEY_LEN], wc: &[u8; KEY_LEN]) -> String {
         m.key[i] = flow[i] & wc[i];
         m.mask[i] = wc[i];
     }
-    // recirc_id and the packet type (always Ethernet here) lead.
+    // pkt_mark, recirc_id and the packet type (always Ethernet here)
+    // lead.
+    let mark = if m.is_set(id::PKT_MARK) {
+        let (v, mk) = m.get(id::PKT_MARK);
+        m.clear(id::PKT_MARK);
+        if mk == 0xffff_ffff {
+            format!("pkt_mark={v:#x},")
+        } else {
+            format!("pkt_mark={v:#x}/{mk:#x},")
+        }
+        .replace("=0x0,", "=0,")
+    } else {
+        String::new()
+    };
     let recirc = m.value(id::RECIRC_ID);
     m.clear(id::RECIRC_ID);
     m.mask[range(id::PACKET_TYPE)].fill(0);
@@ -103,12 +116,15 @@ pub fn format_megaflow(flow: &[u8; KEY_LEN], wc: &[u8; KEY_LEN]) -> String {
         }
     }
     let rest = format_match(&m, 32768) + &icmp;
-    if rest.is_empty() {
-        format!("recirc_id={recirc:#x},eth").replace("=0x0,", "=0,")
-    } else if recirc == 0 {
-        format!("recirc_id=0,eth,{rest}")
+    let recirc = if recirc == 0 {
+        "0".to_string()
     } else {
-        format!("recirc_id={recirc:#x},eth,{rest}")
+        format!("{recirc:#x}")
+    };
+    if rest.is_empty() {
+        format!("{mark}recirc_id={recirc},eth")
+    } else {
+        format!("{mark}recirc_id={recirc},eth,{rest}")
     }
 }
 
@@ -134,6 +150,9 @@ pub fn report(flow: &[u8; KEY_LEN], x: &Xlated) -> String {
     out.push('\n');
     if let Some(e) = &x.error {
         out.push_str(&format!("Translation failed ({e}), packet is dropped.\n"));
+    } else if x.slow {
+        out.push_str("This flow is handled by the userspace slow path because it:\n");
+        out.push_str("  - Uses action(s) not supported by datapath.\n");
     }
     out
 }

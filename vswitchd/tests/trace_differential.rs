@@ -232,6 +232,24 @@ const CORPUS: &[Pipeline] = &[
         traces: &["in_port=1,tcp", "in_port=1,udp", "in_port=1,arp"],
     },
     Pipeline {
+        name: "action-set",
+        version: "OpenFlow13",
+        flows: "table=0,in_port=1,actions=write_actions(set_field:00:00:00:00:00:07->eth_dst,output:3),goto_table:1
+                table=1,in_port=1,actions=output:2,clear_actions
+                table=0,in_port=2,actions=write_actions(output:3),goto_table:2
+                table=2,in_port=2,actions=write_actions(output:1)
+                table=0,in_port=3,ip,actions=write_actions(dec_ttl,set_field:10.0.0.9->ip_dst,output:4),goto_table:3
+                table=3,ip,actions=clear_actions,write_actions(set_field:10.0.0.8->ip_dst),goto_table:5
+                table=5,actions=write_actions(output:1)
+                table=0,in_port=4,actions=write_actions(set_field:5->reg0),goto_table:4",
+        traces: &[
+            "in_port=1",
+            "in_port=2",
+            "in_port=3,tcp,nw_ttl=9",
+            "in_port=4",
+        ],
+    },
+    Pipeline {
         name: "moves-and-loads",
         version: "OpenFlow10",
         flows: "in_port=1,ip,actions=move:NXM_OF_IP_SRC[]->NXM_OF_IP_DST[],load:0xa->NXM_OF_IP_TOS[2..7],output:2

@@ -59,6 +59,9 @@ pub struct Xlated {
     pub final_flow: Box<[u8; KEY_LEN]>,
     /// Its second VLAN tag, if pushing made one (0 for none).
     pub final_inner_vlan: u16,
+    /// The action set's output port at the end (the flow's
+    /// `actset_output`, which the report does not print).
+    pub actset_output: Option<u16>,
     /// What happened, as `ofproto/trace` prints it.
     pub trace: Vec<Node>,
     /// Whether the flow must be handled in userspace ("slow path"):
@@ -89,6 +92,10 @@ struct Ctx<'a> {
     rule_cookie: u64,
     /// Some action cannot run in the kernel datapath.
     slow: bool,
+    /// The OpenFlow 1.1+ action set (write_actions), in writing order.
+    action_set: Vec<Action>,
+    /// The output port the action set holds, if any (`actset_output`).
+    actset_output: Option<u16>,
     first_lookup: bool,
     error: Option<String>,
 }
@@ -113,6 +120,8 @@ pub fn translate(br: &Bridge<'_>, flow: &[u8; KEY_LEN]) -> Xlated {
         stop_list: false,
         rule_cookie: 0,
         slow: false,
+        action_set: Vec::new(),
+        actset_output: None,
         first_lookup: true,
         error: None,
     };
@@ -129,6 +138,18 @@ pub fn translate(br: &Bridge<'_>, flow: &[u8; KEY_LEN]) -> Xlated {
     let in_port = ctx.get(id::IN_PORT) as u16;
     let mut nodes = Vec::new();
     ctx.table(0, in_port, &mut nodes);
+    // The pipeline is over: the action set runs, reported under the
+    // first table's rule.
+    let set = ctx.action_set_list();
+    if !set.is_empty() && ctx.error.is_none() {
+        let mut node = Node::new(NodeKind::Table, "--. Executing action set:".into());
+        ctx.exit = false;
+        ctx.actions(&set, &mut node.subs);
+        match nodes.last_mut() {
+            Some(first) => first.subs.push(node),
+            None => nodes.push(node),
+        }
+    }
     // A rewrite that reached no output changes nothing in the datapath,
     // but the fields it wrote are still part of the megaflow (their mask
     // bits were set when written).
@@ -139,6 +160,7 @@ pub fn translate(br: &Bridge<'_>, flow: &[u8; KEY_LEN]) -> Xlated {
         actions: ctx.actions,
         wc: ctx.wc,
         final_inner_vlan: ctx.vlans.flow,
+        actset_output: ctx.actset_output,
         final_flow: ctx.flow,
         trace: vec![bridge],
         error: ctx.error,
@@ -256,13 +278,38 @@ impl Ctx<'_> {
     }
 
     fn instructions(&mut self, ins: &Instructions, out: &mut Vec<Node>) {
-        if ins.apply.is_empty() && ins.goto_table.is_none() && ins.write_metadata.is_none() {
+        if ins.apply.is_empty()
+            && ins.goto_table.is_none()
+            && ins.write_metadata.is_none()
+            && !ins.clear
+            && ins.write.is_none()
+        {
             out.push(Node::new(NodeKind::Action, "drop".into()));
             return;
         }
         self.actions(&ins.apply, out);
         if self.exit || self.error.is_some() {
             return;
+        }
+        if ins.clear {
+            out.push(Node::new(NodeKind::Action, "clear_actions".into()));
+            out.push(Node::new(NodeKind::Detail, self.action_set_text("was")));
+            self.action_set.clear();
+            self.actset_output = None;
+        }
+        if let Some(w) = &ins.write {
+            let text: Vec<String> = w.iter().map(crate::openflow::text::action_text).collect();
+            out.push(Node::new(
+                NodeKind::Action,
+                format!("write_actions({})", text.join(",")),
+            ));
+            for a in w {
+                if let Action::Output { port: p, .. } = a {
+                    self.actset_output = Some(*p);
+                }
+                self.action_set.push(a.clone());
+            }
+            out.push(Node::new(NodeKind::Detail, self.action_set_text("is")));
         }
         if let Some((value, mask)) = ins.write_metadata {
             let text = if mask == u64::MAX {
@@ -278,6 +325,48 @@ impl Ctx<'_> {
             out.push(Node::new(NodeKind::Action, format!("goto_table:{t}")));
             let in_port = self.get(id::IN_PORT) as u16;
             self.table(t, in_port, out);
+        }
+    }
+
+    /// The action set as it would run, in OpenFlow's order: the last of
+    /// each kind, every rewrite, then the output (nothing at all without
+    /// an output or group).
+    fn action_set_list(&self) -> Vec<Action> {
+        let set = &self.action_set;
+        let last = |f: &dyn Fn(&Action) -> bool| set.iter().rev().find(|a| f(a)).cloned();
+        let mut list = Vec::new();
+        let kinds: [&dyn Fn(&Action) -> bool; 6] = [
+            &|a| matches!(a, Action::StripVlan),
+            &|a| matches!(a, Action::PopMpls(_)),
+            &|a| matches!(a, Action::PushMpls(_)),
+            &|a| matches!(a, Action::PushVlan(_)),
+            &|a| matches!(a, Action::DecTtl),
+            &|a| matches!(a, Action::DecMplsTtl),
+        ];
+        for k in kinds {
+            list.extend(last(k));
+        }
+        list.extend(set.iter().filter(|a| is_rewrite(a)).cloned());
+        list.extend(last(&|a| matches!(a, Action::SetQueue(_))));
+        match last(&|a| matches!(a, Action::Group(_)))
+            .or_else(|| last(&|a| matches!(a, Action::Output { .. })))
+        {
+            Some(o) => list.push(o),
+            None => list.clear(),
+        }
+        list
+    }
+
+    fn action_set_text(&self, verb: &str) -> String {
+        let list = self.action_set_list();
+        if list.is_empty() {
+            format!("action set {verb} empty")
+        } else {
+            let text: Vec<String> = list
+                .iter()
+                .map(crate::openflow::text::action_text)
+                .collect();
+            format!("action set {verb}: {}", text.join(","))
         }
     }
 
@@ -790,6 +879,28 @@ pub fn trace_switch(sw: &crate::switch::Switch, req: &TraceRequest) -> Result<St
     };
     let x = translate(&br, &flow);
     Ok(trace::report(&flow, &x))
+}
+
+fn is_rewrite(a: &Action) -> bool {
+    matches!(
+        a,
+        Action::SetField { .. }
+            | Action::Move { .. }
+            | Action::SetEthSrc(_)
+            | Action::SetEthDst(_)
+            | Action::SetIpv4Src(_)
+            | Action::SetIpv4Dst(_)
+            | Action::SetIpDscp(_)
+            | Action::SetIpEcn(_)
+            | Action::SetL4Src(_)
+            | Action::SetL4Dst(_)
+            | Action::SetIpTtl(_)
+            | Action::SetVlanVid(_)
+            | Action::SetVlanPcp(_)
+            | Action::SetMplsLabel(_)
+            | Action::SetMplsTc(_)
+            | Action::SetMplsTtl(_)
+    )
 }
 
 /// The match and priority of `rule` in `cls` (for the trace text).

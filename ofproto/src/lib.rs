@@ -55,9 +55,13 @@
 //!   OpenFlow 1.0 and 1.1 fixed matches), actions and instructions, groups,
 //!   meters, errors, and the text syntax for dumps.
 //! - [`classifier`]: tuple space search over masked keys, reporting the
-//!   bits each lookup examined (for megaflows).
+//!   bits each lookup examined (for megaflows), with staged lookup and
+//!   prefix/ports tries so that they are as few as stock's.
 //! - [`switch`]: one bridge's OpenFlow state and the handling of every
 //!   message a connection sends.
+//! - [`xlate`]: translation of a flow through the tables into datapath
+//!   actions and a megaflow mask, and the `ofproto/trace` report
+//!   ([`OfprotoService::trace`] runs it on the service thread).
 //! - [`connmgr`]: connection targets and socket types.
 //! - [`service`]: the event loop and the API above.
 

@@ -10,6 +10,8 @@
 //! independent of how any one layer models them; `odp` parses and prints
 //! them.
 
+pub mod netlink;
+
 use std::fmt;
 
 /// A datapath port number (`odp_port_t`). Port 0 is the datapath's local

@@ -1,0 +1,474 @@
+//! [`NetlinkDpif`]: the [`Dpif`] trait over the kernel module.
+
+use super::consts::{cmd, dp_feature, tunnel_attr, vport_type};
+use super::datapath::{DpInfo, DpRequest};
+use super::flow::FlowRequest;
+use super::vport::{vport_type_name, VportInfo, VportRequest};
+use super::{AttrWriter, Netlink};
+use crate::{
+    DpFlow, DpStats, Dpif, DpifError, DpifPort, Execute, FlowId, FlowPut, FlowStats, OdpPort,
+    PortSpec, Result,
+};
+
+/// How the datapath picks the socket of an upcall.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DispatchMode {
+    /// By the CPU that received the packet (OVS_DP_F_DISPATCH_UPCALL_PER_CPU).
+    PerCpu,
+    /// By the port the packet came in on (OVS_DP_F_VPORT_PIDS).
+    PerVport,
+}
+
+/// A datapath of the kernel module.
+#[derive(Debug)]
+pub struct NetlinkDpif {
+    nl: Netlink,
+    name: String,
+    dp_ifindex: i32,
+    user_features: u32,
+    /// Upcall ports given to ports added from now on (per-vport dispatch).
+    port_upcall_pids: Vec<u32>,
+}
+
+/// The prefixes Open vSwitch gives the kernel devices of its tunnel ports
+/// (`vxlan_sys_4789`, ...) and the port types they stand for.
+const TUNNEL_NAME_PREFIXES: &[(&str, &str)] = &[
+    ("genev_sys", "geneve"),
+    ("gre_sys", "gre"),
+    ("vxlan_sys", "vxlan"),
+    ("lisp_sys", "lisp"),
+    ("stt_sys", "stt"),
+    ("erspan_sys", "erspan"),
+    ("ip6erspan_sys", "ip6erspan"),
+    ("ip6gre_sys", "ip6gre"),
+    ("gtpu_sys", "gtpu"),
+    ("udp_sys", "bareudp"),
+];
+
+/// The port type Open vSwitch reports for a kernel port.
+fn port_type(v: &VportInfo) -> String {
+    if v.vport_type == vport_type::NETDEV {
+        for (prefix, t) in TUNNEL_NAME_PREFIXES {
+            if v.name.starts_with(prefix) {
+                return (*t).to_string();
+            }
+        }
+    }
+    vport_type_name(v.vport_type).to_string()
+}
+
+fn to_dpif_port(v: &VportInfo) -> DpifPort {
+    DpifPort {
+        name: v.name.clone(),
+        port_type: port_type(v),
+        port_no: v.port_no,
+    }
+}
+
+/// The default UDP port of a tunnel type, when the spec gives none.
+fn default_dst_port(t: &str) -> Option<u16> {
+    match t {
+        "vxlan" => Some(4789),
+        "geneve" => Some(6081),
+        _ => None,
+    }
+}
+
+impl NetlinkDpif {
+    /// The names of every kernel datapath.
+    pub fn enumerate() -> Result<Vec<String>> {
+        Ok(Netlink::open()?
+            .dp_dump()?
+            .into_iter()
+            .map(|d| d.name)
+            .collect())
+    }
+
+    /// Creates datapath `name`, negotiating features as Open vSwitch does:
+    /// probe that the kernel rejects unknown features, then ask for per-CPU
+    /// dispatch, falling back to per-vport PIDs.
+    pub fn create(name: &str) -> Result<Self> {
+        Self::open_or_create(name, true)
+    }
+
+    /// Opens the existing datapath `name` (and renegotiates its features,
+    /// as any Open vSwitch tool that opens it does).
+    pub fn open(name: &str) -> Result<Self> {
+        Self::open_or_create(name, false)
+    }
+
+    fn open_or_create(name: &str, create: bool) -> Result<Self> {
+        let mut nl = Netlink::open()?;
+        let (command, base_features) = if create {
+            (cmd::NEW, 0)
+        } else {
+            (cmd::SET, nl.dp_get(name)?.user_features)
+        };
+        let request = |features: u32| DpRequest {
+            cmd: command,
+            name: Some(name),
+            upcall_pid: Some(0),
+            user_features: Some(features),
+            ..DpRequest::default()
+        };
+        let probe = base_features
+            | dp_feature::UNALIGNED
+            | dp_feature::VPORT_PIDS
+            | dp_feature::PROBE_UNSUPPORTED;
+        let info = match nl.dp_transact(&request(probe)) {
+            Err(_) => {
+                let per_cpu = (probe & !(dp_feature::PROBE_UNSUPPORTED | dp_feature::VPORT_PIDS))
+                    | dp_feature::DISPATCH_UPCALL_PER_CPU;
+                let info = match nl.dp_transact(&request(per_cpu)) {
+                    Err(e) if e.errno == libc::EOPNOTSUPP => {
+                        let per_vport = (per_cpu & !dp_feature::DISPATCH_UPCALL_PER_CPU)
+                            | dp_feature::VPORT_PIDS;
+                        nl.dp_transact(&request(per_vport))?
+                    }
+                    other => other?,
+                };
+                let mut dpif = NetlinkDpif::from_info(nl, &info);
+                // Optional (needs tc skb extensions); a refusal changes nothing.
+                let _ = dpif.set_features(dp_feature::TC_RECIRC_SHARING);
+                return Ok(dpif);
+            }
+            Ok(_) => {
+                // A kernel that takes any feature bit does not negotiate;
+                // settle for the basics.
+                log::info!("Kernel does not correctly support feature negotiation. Using standard features.");
+                nl.dp_transact(&DpRequest {
+                    cmd: cmd::SET,
+                    name: Some(name),
+                    upcall_pid: Some(0),
+                    user_features: Some(dp_feature::UNALIGNED | dp_feature::VPORT_PIDS),
+                    ..DpRequest::default()
+                })?
+            }
+        };
+        Ok(NetlinkDpif::from_info(nl, &info))
+    }
+
+    fn from_info(nl: Netlink, info: &DpInfo) -> Self {
+        NetlinkDpif {
+            nl,
+            name: info.name.clone(),
+            dp_ifindex: info.dp_ifindex,
+            user_features: info.user_features,
+            port_upcall_pids: vec![0],
+        }
+    }
+
+    /// The datapath's ifindex (of its local port's device).
+    pub fn dp_ifindex(&self) -> i32 {
+        self.dp_ifindex
+    }
+
+    /// The OVS_DP_F_* features the kernel granted.
+    pub fn user_features(&self) -> u32 {
+        self.user_features
+    }
+
+    pub fn dispatch_mode(&self) -> DispatchMode {
+        if self.user_features & dp_feature::DISPATCH_UPCALL_PER_CPU != 0 {
+            DispatchMode::PerCpu
+        } else {
+            DispatchMode::PerVport
+        }
+    }
+
+    /// The connection, for requests the trait does not cover.
+    pub fn netlink(&mut self) -> &mut Netlink {
+        &mut self.nl
+    }
+
+    /// The datapath as the kernel now describes it.
+    pub fn info(&mut self) -> Result<DpInfo> {
+        self.nl.dp_transact(&DpRequest {
+            cmd: cmd::GET,
+            dp_ifindex: self.dp_ifindex,
+            ..DpRequest::default()
+        })
+    }
+
+    fn dp_set(&mut self, features: u32, per_cpu_pids: Option<&[u32]>) -> Result<DpInfo> {
+        let info = self.nl.dp_transact(&DpRequest {
+            cmd: cmd::SET,
+            dp_ifindex: self.dp_ifindex,
+            name: Some(&self.name),
+            user_features: Some(features),
+            per_cpu_pids,
+            ..DpRequest::default()
+        })?;
+        self.user_features = info.user_features;
+        Ok(info)
+    }
+
+    /// Adds user features; EOPNOTSUPP if the kernel did not grant them.
+    pub fn set_features(&mut self, features: u32) -> Result<()> {
+        self.dp_set(self.user_features | features, None)?;
+        if self.user_features & features != features {
+            return Err(DpifError::new(
+                libc::EOPNOTSUPP,
+                "datapath feature not supported",
+            ));
+        }
+        Ok(())
+    }
+
+    /// Per-CPU dispatch: CPU `i` sends its upcalls to `pids[i % pids.len()]`
+    /// (the kernel gets one entry per possible CPU).
+    pub fn set_upcall_pids_per_cpu(&mut self, pids: &[u32]) -> Result<()> {
+        if pids.is_empty() {
+            return Err(DpifError::new(libc::EINVAL, "no upcall sockets given"));
+        }
+        let n_cpus = possible_cpus().max(pids.len());
+        let spread: Vec<u32> = (0..n_cpus).map(|i| pids[i % pids.len()]).collect();
+        let features =
+            (self.user_features & !dp_feature::VPORT_PIDS) | dp_feature::DISPATCH_UPCALL_PER_CPU;
+        self.dp_set(features, Some(&spread))?;
+        if self.dispatch_mode() != DispatchMode::PerCpu {
+            return Err(DpifError::new(
+                libc::EOPNOTSUPP,
+                "per-CPU upcall dispatch not supported",
+            ));
+        }
+        Ok(())
+    }
+
+    /// Per-vport dispatch: every port (present and future) sends its
+    /// upcalls to `pids` (the kernel spreads them by flow hash).
+    pub fn set_upcall_pids_per_vport(&mut self, pids: &[u32]) -> Result<()> {
+        if pids.is_empty() {
+            return Err(DpifError::new(libc::EINVAL, "no upcall sockets given"));
+        }
+        let features =
+            (self.user_features & !dp_feature::DISPATCH_UPCALL_PER_CPU) | dp_feature::VPORT_PIDS;
+        self.dp_set(features, None)?;
+        if self.dispatch_mode() != DispatchMode::PerVport {
+            return Err(DpifError::new(
+                libc::EOPNOTSUPP,
+                "per-vport upcall dispatch refused",
+            ));
+        }
+        self.port_upcall_pids = pids.to_vec();
+        for port in self.nl.vport_dump(self.dp_ifindex)? {
+            self.nl.vport_transact(&VportRequest {
+                cmd: cmd::SET,
+                dp_ifindex: self.dp_ifindex,
+                port_no: Some(port.port_no),
+                upcall_pids: Some(pids),
+                ..VportRequest::default()
+            })?;
+        }
+        Ok(())
+    }
+
+    /// A port with everything the kernel reports (stats, upcall pids, ...).
+    pub fn vport_get(&mut self, port_no: OdpPort) -> Result<VportInfo> {
+        self.nl.vport_transact(&VportRequest {
+            cmd: cmd::GET,
+            dp_ifindex: self.dp_ifindex,
+            port_no: Some(port_no),
+            ..VportRequest::default()
+        })
+    }
+
+    /// Every port with everything the kernel reports.
+    pub fn vport_dump(&mut self) -> Result<Vec<VportInfo>> {
+        self.nl.vport_dump(self.dp_ifindex)
+    }
+}
+
+/// The number of CPUs the kernel may run on (what per-CPU dispatch indexes).
+fn possible_cpus() -> usize {
+    // "0-3" or "0,2-5": the highest CPU number plus one.
+    std::fs::read_to_string("/sys/devices/system/cpu/possible")
+        .ok()
+        .and_then(|s| {
+            s.trim()
+                .split([',', '-'])
+                .filter_map(|n| n.parse::<usize>().ok())
+                .max()
+        })
+        .map(|max| max + 1)
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+}
+
+fn flow_id_request<'a>(dp_ifindex: i32, command: u8, id: FlowId<'a>) -> FlowRequest<'a> {
+    let mut req = FlowRequest {
+        cmd: command,
+        dp_ifindex,
+        ..FlowRequest::default()
+    };
+    match id {
+        FlowId::Key(k) => req.key = Some(k),
+        FlowId::Ufid(u) => req.ufid = Some(u),
+    }
+    req
+}
+
+impl Dpif for NetlinkDpif {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn dp_type(&self) -> &str {
+        "system"
+    }
+
+    fn destroy(&mut self) -> Result<()> {
+        self.nl.dp_execute(&DpRequest {
+            cmd: cmd::DEL,
+            dp_ifindex: self.dp_ifindex,
+            ..DpRequest::default()
+        })
+    }
+
+    fn stats(&mut self) -> Result<DpStats> {
+        let info = self.info()?;
+        let mut stats = info.stats;
+        if !info.has_megaflow_stats {
+            stats.n_masks = u32::MAX;
+        }
+        Ok(stats)
+    }
+
+    fn port_add(&mut self, spec: &PortSpec) -> Result<OdpPort> {
+        let t = spec.port_type.as_str();
+        let (kind, options) = match t {
+            "" | "system" | "tap" => (vport_type::NETDEV, None),
+            "internal" => (vport_type::INTERNAL, None),
+            "vxlan" | "geneve" | "gre" => {
+                let kind = match t {
+                    "vxlan" => vport_type::VXLAN,
+                    "geneve" => vport_type::GENEVE,
+                    _ => vport_type::GRE,
+                };
+                let dst_port = match spec.options.iter().find(|(k, _)| k == "dst_port") {
+                    Some((_, v)) => Some(v.parse::<u16>().map_err(|_| {
+                        DpifError::new(libc::EINVAL, format!("{}: bad dst_port {v}", spec.name))
+                    })?),
+                    None => default_dst_port(t),
+                };
+                let options = match dst_port {
+                    Some(p) => {
+                        let mut w = AttrWriter::new();
+                        w.put_u16(tunnel_attr::DST_PORT, p);
+                        Some(w.finish()?)
+                    }
+                    None => None,
+                };
+                (kind, options)
+            }
+            other => {
+                return Err(DpifError::new(
+                    libc::EOPNOTSUPP,
+                    format!(
+                        "{}: port type {other} is not supported by the kernel datapath",
+                        spec.name
+                    ),
+                ))
+            }
+        };
+        let pids = self.port_upcall_pids.clone();
+        let info = self.nl.vport_transact(&VportRequest {
+            cmd: cmd::NEW,
+            dp_ifindex: self.dp_ifindex,
+            port_no: spec.port_no,
+            vport_type: Some(kind),
+            name: Some(&spec.name),
+            upcall_pids: Some(&pids),
+            options: options.as_deref(),
+        })?;
+        Ok(info.port_no)
+    }
+
+    fn port_del(&mut self, port_no: OdpPort) -> Result<()> {
+        self.nl
+            .vport_transact(&VportRequest {
+                cmd: cmd::DEL,
+                dp_ifindex: self.dp_ifindex,
+                port_no: Some(port_no),
+                ..VportRequest::default()
+            })
+            .map(|_| ())
+    }
+
+    fn port_query_by_name(&mut self, name: &str) -> Result<DpifPort> {
+        let v = self.nl.vport_transact(&VportRequest {
+            cmd: cmd::GET,
+            dp_ifindex: self.dp_ifindex,
+            name: Some(name),
+            ..VportRequest::default()
+        })?;
+        Ok(to_dpif_port(&v))
+    }
+
+    fn port_query_by_number(&mut self, port_no: OdpPort) -> Result<DpifPort> {
+        Ok(to_dpif_port(&self.vport_get(port_no)?))
+    }
+
+    fn port_dump(&mut self) -> Result<Vec<DpifPort>> {
+        Ok(self.vport_dump()?.iter().map(to_dpif_port).collect())
+    }
+
+    fn flow_put(&mut self, put: &FlowPut<'_>) -> Result<Option<FlowStats>> {
+        use netlink_packet_core::{NLM_F_CREATE, NLM_F_EXCL};
+        let (command, nl_flags) = match (put.flags.create, put.flags.modify) {
+            (true, true) => (cmd::NEW, NLM_F_CREATE),
+            (true, false) => (cmd::NEW, NLM_F_CREATE | NLM_F_EXCL),
+            (false, _) => (cmd::SET, 0),
+        };
+        let reply = self.nl.flow_transact(&FlowRequest {
+            cmd: command,
+            dp_ifindex: self.dp_ifindex,
+            nl_flags,
+            key: Some(put.key),
+            // No mask attribute at all means an exact-match flow.
+            mask: (!put.mask.is_empty()).then_some(put.mask),
+            actions: Some(put.actions),
+            ufid: put.ufid,
+            clear: put.flags.zero_stats,
+            ..FlowRequest::default()
+        })?;
+        // The kernel echoes a modified flow with its statistics from before.
+        Ok(match (command, reply) {
+            (cmd::SET, Some(f)) => Some(f.stats),
+            (_, Some(f)) if put.flags.modify && f.stats != FlowStats::default() => Some(f.stats),
+            _ => None,
+        })
+    }
+
+    fn flow_get(&mut self, id: FlowId<'_>) -> Result<DpFlow> {
+        self.nl
+            .flow_transact(&flow_id_request(self.dp_ifindex, cmd::GET, id))?
+            .ok_or_else(|| DpifError::new(libc::EPROTO, "the kernel did not describe the flow"))
+    }
+
+    fn flow_del(&mut self, id: FlowId<'_>) -> Result<FlowStats> {
+        Ok(self
+            .nl
+            .flow_transact(&flow_id_request(self.dp_ifindex, cmd::DEL, id))?
+            .map(|f| f.stats)
+            .unwrap_or_default())
+    }
+
+    fn flow_flush(&mut self) -> Result<()> {
+        // A delete that names no flow empties the table.
+        self.nl
+            .flow_transact(&FlowRequest {
+                cmd: cmd::DEL,
+                dp_ifindex: self.dp_ifindex,
+                ..FlowRequest::default()
+            })
+            .map(|_| ())
+    }
+
+    fn flow_dump(&mut self) -> Result<Vec<DpFlow>> {
+        self.nl.flow_dump_all(self.dp_ifindex, 0)
+    }
+
+    fn execute(&mut self, exec: &Execute<'_>) -> Result<()> {
+        self.nl.packet_execute(self.dp_ifindex, exec)
+    }
+}

@@ -130,12 +130,15 @@ impl NetlinkDpif {
                 let mut dpif = NetlinkDpif::from_info(nl, &info);
                 // Optional (needs tc skb extensions); a refusal changes nothing.
                 let _ = dpif.set_features(dp_feature::TC_RECIRC_SHARING);
+                if create {
+                    dpif.log_dispatch_mode();
+                }
                 return Ok(dpif);
             }
             Ok(_) => {
                 // A kernel that takes any feature bit does not negotiate;
                 // settle for the basics.
-                log::info!("Kernel does not correctly support feature negotiation. Using standard features.");
+                log::info!(target: "dpif_netlink", "Kernel does not correctly support feature negotiation. Using standard features.");
                 nl.dp_transact(&DpRequest {
                     cmd: cmd::SET,
                     name: Some(name),
@@ -145,7 +148,24 @@ impl NetlinkDpif {
                 })?
             }
         };
-        Ok(NetlinkDpif::from_info(nl, &info))
+        let dpif = NetlinkDpif::from_info(nl, &info);
+        if create {
+            dpif.log_dispatch_mode();
+        }
+        Ok(dpif)
+    }
+
+    fn log_dispatch_mode(&self) {
+        let mode = match self.dispatch_mode() {
+            DispatchMode::PerCpu => "per-cpu",
+            DispatchMode::PerVport => "per-vport",
+        };
+        log::info!(target: "dpif_netlink", "Datapath dispatch mode: {mode}");
+    }
+
+    /// The name Open vSwitch's messages give the datapath.
+    fn full_name(&self) -> String {
+        format!("system@{}", self.name)
     }
 
     fn from_info(nl: Netlink, info: &DpInfo) -> Self {
@@ -263,6 +283,29 @@ impl NetlinkDpif {
         Ok(())
     }
 
+    /// Sets the size of the masks cache (rounded up to a power of two, 0
+    /// turns it off); returns the size the kernel took. The request keeps
+    /// the user features: a SET without them would clear them.
+    pub fn set_masks_cache_size(&mut self, size: u32) -> Result<u32> {
+        let size = if size <= 1 {
+            size
+        } else {
+            size.checked_next_power_of_two().unwrap_or(1 << 31)
+        };
+        let info = self.nl.dp_transact(&DpRequest {
+            cmd: cmd::SET,
+            dp_ifindex: self.dp_ifindex,
+            name: Some(&self.name),
+            user_features: Some(self.user_features),
+            masks_cache_size: Some(size),
+            ..DpRequest::default()
+        })?;
+        match info.masks_cache_size {
+            Some(s) if s == size => Ok(s),
+            _ => Err(DpifError::from_errno(libc::EINVAL)),
+        }
+    }
+
     /// A port with everything the kernel reports (stats, upcall pids, ...).
     pub fn vport_get(&mut self, port_no: OdpPort) -> Result<VportInfo> {
         self.nl.vport_transact(&VportRequest {
@@ -371,7 +414,7 @@ impl Dpif for NetlinkDpif {
             }
         };
         let pids = self.port_upcall_pids.clone();
-        let info = self.nl.vport_transact(&VportRequest {
+        let reply = self.nl.vport_transact(&VportRequest {
             cmd: cmd::NEW,
             dp_ifindex: self.dp_ifindex,
             port_no: spec.port_no,
@@ -379,8 +422,23 @@ impl Dpif for NetlinkDpif {
             name: Some(&spec.name),
             upcall_pids: Some(&pids),
             options: options.as_deref(),
-        })?;
-        Ok(info.port_no)
+        });
+        match reply {
+            Ok(info) => Ok(info.port_no),
+            Err(e) => {
+                if let (libc::EBUSY, Some(no)) = (e.errno, spec.port_no) {
+                    log::info!(target: "dpif_netlink", "{}: requested port {no} is in use", self.full_name());
+                }
+                log::warn!(
+                    target: "dpif",
+                    "{}: failed to add {} as port: {}",
+                    self.full_name(),
+                    spec.name,
+                    super::strerror(e.errno)
+                );
+                Err(e)
+            }
+        }
     }
 
     fn port_del(&mut self, port_no: OdpPort) -> Result<()> {
@@ -392,6 +450,14 @@ impl Dpif for NetlinkDpif {
                 ..VportRequest::default()
             })
             .map(|_| ())
+            .inspect_err(|e| {
+                log::warn!(
+                    target: "dpif",
+                    "{}: port_del failed ({})",
+                    self.full_name(),
+                    super::strerror(e.errno)
+                )
+            })
     }
 
     fn port_query_by_name(&mut self, name: &str) -> Result<DpifPort> {

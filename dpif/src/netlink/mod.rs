@@ -56,13 +56,12 @@ pub struct Netlink {
 /// The errno and text when the module is missing, as ovs-dpctl words it.
 fn family_missing(name: &str, e: DpifError) -> DpifError {
     if e.errno == libc::ENOENT {
-        DpifError::new(
-            libc::ENOENT,
-            format!(
-                "Generic Netlink family '{name}' does not exist. \
-                 The Open vSwitch kernel module is probably not loaded."
-            ),
-        )
+        let text = format!(
+            "Generic Netlink family '{name}' does not exist. \
+             The Open vSwitch kernel module is probably not loaded."
+        );
+        log::info!(target: "dpif_netlink", "{text}");
+        DpifError::new(libc::ENOENT, text)
     } else {
         e
     }

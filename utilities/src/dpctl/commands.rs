@@ -6,6 +6,7 @@ use ferrovs_dpif::netlink::{NetlinkDpif, VportStats};
 use ferrovs_dpif::{Dpif, DpifError, OdpPort, PortSpec};
 
 use super::link;
+use super::sset_order::sset_order;
 use super::Ctx;
 
 /// (name, min args, max args, read-write, handler)
@@ -111,11 +112,14 @@ fn del_dp(ctx: &Ctx, argv: &[String]) -> i32 {
     }
 }
 
-/// The datapath names to visit for commands without a DP argument.
+/// The datapath names to visit for commands without a DP argument, in the
+/// order ovs-dpctl visits them.
 fn all_dps() -> Result<Vec<String>, DpifError> {
-    NetlinkDpif::enumerate().inspect_err(|e| {
-        log::warn!(target: "dpif", "failed to enumerate system datapaths: {}", errno_text(e));
-    })
+    NetlinkDpif::enumerate()
+        .map(|names| sset_order(&names))
+        .inspect_err(|e| {
+            log::warn!(target: "dpif", "failed to enumerate system datapaths: {}", errno_text(e));
+        })
 }
 
 fn errno_text(e: &DpifError) -> String {

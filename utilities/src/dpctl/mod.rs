@@ -4,6 +4,7 @@
 mod commands;
 mod link;
 mod options;
+mod sset_order;
 pub mod vlog;
 
 use std::io::Write;

@@ -9,7 +9,9 @@ use std::process::Command;
 use std::time::Duration;
 
 use super::consts::{dp_feature, OVS_KEY_ATTR_IN_PORT};
-use super::{AttrWriter, Attrs, DispatchMode, NetlinkDpif, UpcallSocket};
+use super::{
+    AttrWriter, Attrs, DispatchMode, NetlinkDpif, PortChangeKind, PortWatcher, UpcallSocket,
+};
 use crate::{Dpif, Execute, FlowId, FlowPut, PortSpec, PutFlags, UpcallKind};
 
 /// OVS_KEY_ATTR_* and OVS_ACTION_ATTR_* numbers the tests encode by hand
@@ -434,4 +436,38 @@ fn upcalls_per_cpu_and_per_vport() {
     assert_eq!(up.userdata.as_deref(), Some(&b"cookie42"[..]));
     drop(dp);
     ip(&["link del ktu0"]);
+}
+
+#[test]
+fn port_changes_are_announced() {
+    if !kernel_available() {
+        return;
+    }
+    let mut watcher = PortWatcher::new().unwrap();
+    let mut dp = TestDp(NetlinkDpif::create("kt-notify").unwrap());
+    let port =
+        dp.0.port_add(&PortSpec {
+            name: "ktn0".into(),
+            port_type: "internal".into(),
+            ..PortSpec::default()
+        })
+        .unwrap();
+    dp.0.port_del(port).unwrap();
+    let mut seen = Vec::new();
+    while let Some(change) = watcher.recv(Some(Duration::from_secs(2))).unwrap() {
+        if change.port.name == "ktn0" {
+            seen.push((change.kind, change.port.port_no, change.port.dp_ifindex));
+        }
+        if seen.len() == 2 {
+            break;
+        }
+    }
+    let ifindex = dp.0.dp_ifindex();
+    assert_eq!(
+        seen,
+        vec![
+            (PortChangeKind::Added, port, ifindex),
+            (PortChangeKind::Deleted, port, ifindex)
+        ]
+    );
 }

@@ -8,12 +8,14 @@
 //! - [`NetlinkDpif`]: the [`crate::Dpif`] trait on top of it, negotiating
 //!   datapath features the way Open vSwitch 3.1 does.
 //! - [`UpcallSocket`]: a handler's socket for MISS and ACTION upcalls.
+//! - [`PortWatcher`]: notifications of ports added, deleted or changed.
 
 mod attrs;
 pub mod consts;
 mod datapath;
 mod dpif;
 mod flow;
+mod notify;
 mod packet;
 mod socket;
 mod upcall;
@@ -26,6 +28,7 @@ pub use attrs::{AttrWriter, Attrs};
 pub use datapath::{DpInfo, DpRequest};
 pub use dpif::{DispatchMode, NetlinkDpif};
 pub use flow::{ufid_from_bytes, ufid_to_bytes, FlowRequest};
+pub use notify::{PortChange, PortChangeKind, PortWatcher};
 pub use socket::{strerror, FamilyInfo, GenlSocket};
 pub use upcall::UpcallSocket;
 pub use vport::{vport_type_name, VportInfo, VportRequest, VportStats};

@@ -350,13 +350,16 @@ fn poke(peer: &str, addr: &str) {
         .output();
 }
 
+/// The next MISS upcall of an ARP frame from `port` (other traffic, such
+/// as IPv6 neighbour discovery of the fresh links, is skipped).
 fn wait_miss(sock: &mut UpcallSocket, port: u32) -> crate::Upcall {
-    for _ in 0..20 {
+    for _ in 0..50 {
         match sock.recv(Some(Duration::from_secs(2))).unwrap() {
             Some(up) => {
                 let key = Attrs::parse(&up.key).unwrap();
                 if up.kind == UpcallKind::Miss
                     && key.u32(OVS_KEY_ATTR_IN_PORT, "in_port").unwrap() == Some(port)
+                    && key.get(KEY_ETHERTYPE) == Some(&[0x08, 0x06][..])
                 {
                     return up;
                 }
@@ -364,7 +367,7 @@ fn wait_miss(sock: &mut UpcallSocket, port: u32) -> crate::Upcall {
             None => panic!("no MISS upcall from port {port}"),
         }
     }
-    panic!("no MISS upcall from port {port} among 20 upcalls");
+    panic!("no ARP MISS upcall from port {port} among 50 upcalls");
 }
 
 #[test]
@@ -470,4 +473,81 @@ fn port_changes_are_announced() {
             (PortChangeKind::Deleted, port, ifindex)
         ]
     );
+}
+
+fn rx_packets(dev: &str) -> u64 {
+    std::fs::read_to_string(format!("/sys/class/net/{dev}/statistics/rx_packets"))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap()
+}
+
+#[test]
+fn installed_flow_forwards_between_veths() {
+    if !kernel_available() {
+        return;
+    }
+    // ktw1 -- ktw0 [dp port a]   [dp port b] ktw2 -- ktw3
+    ip(&[
+        "link add ktw0 type veth peer name ktw1",
+        "link add ktw2 type veth peer name ktw3",
+        "link set ktw0 up",
+        "link set ktw1 up",
+        "link set ktw2 up",
+        "link set ktw3 up",
+        "addr add 10.98.0.1/24 dev ktw1",
+    ]);
+    let mut dp = TestDp(NetlinkDpif::create("kt-fwd").unwrap());
+    let add = |dp: &mut TestDp, name: &str| {
+        dp.0.port_add(&PortSpec {
+            name: name.into(),
+            port_type: "system".into(),
+            ..PortSpec::default()
+        })
+        .unwrap()
+    };
+    let a = add(&mut dp, "ktw0");
+    let b = add(&mut dp, "ktw2");
+
+    // Every ARP frame from port a goes out of port b.
+    const KEY_ARP: u16 = 13;
+    let mut key = AttrWriter::new();
+    key.put_u32(OVS_KEY_ATTR_IN_PORT, a);
+    key.put(KEY_ETHERNET, &[0; 12]);
+    key.put(KEY_ETHERTYPE, &0x0806u16.to_be_bytes());
+    key.put(KEY_ARP, &[0; 24]);
+    let key = key.finish().unwrap();
+    let mut mask = AttrWriter::new();
+    mask.put_u32(OVS_KEY_ATTR_IN_PORT, u32::MAX);
+    mask.put(KEY_ETHERNET, &[0; 12]);
+    mask.put(KEY_ETHERTYPE, &[0xff, 0xff]);
+    mask.put(KEY_ARP, &[0; 24]);
+    let mask = mask.finish().unwrap();
+    let ufid = 0xf00d_u128;
+    dp.0.flow_put(&FlowPut {
+        flags: PutFlags {
+            create: true,
+            ..PutFlags::default()
+        },
+        key: &key,
+        mask: &mask,
+        actions: &output(b),
+        ufid: Some(ufid),
+    })
+    .unwrap();
+
+    let before = rx_packets("ktw3");
+    poke("ktw1", "10.98.0.2");
+    let after = rx_packets("ktw3");
+    assert!(after > before, "nothing reached ktw3 ({before} -> {after})");
+    let flow = dp.0.flow_get(FlowId::Ufid(ufid)).unwrap();
+    assert!(flow.stats.n_packets >= 1, "{:?}", flow.stats);
+    assert!(flow.stats.used_ms > 0);
+    let stats = dp.0.stats().unwrap();
+    assert!(stats.n_hit >= 1, "{stats:?}");
+    let final_stats = dp.0.flow_del(FlowId::Ufid(ufid)).unwrap();
+    assert_eq!(final_stats.n_packets, flow.stats.n_packets);
+    drop(dp);
+    ip(&["link del ktw0", "link del ktw2"]);
 }

@@ -3,6 +3,7 @@
 use super::consts::{cmd, dp_feature, tunnel_attr, vport_type};
 use super::datapath::{DpInfo, DpRequest};
 use super::flow::FlowRequest;
+use super::rtnl::{self, TunnelDevice};
 use super::vport::{vport_type_name, VportInfo, VportRequest};
 use super::{AttrWriter, Netlink};
 use crate::{
@@ -62,6 +63,37 @@ fn to_dpif_port(v: &VportInfo) -> DpifPort {
         name: v.name.clone(),
         port_type: port_type(v),
         port_no: v.port_no,
+    }
+}
+
+/// Port types that are tunnel devices attached as netdev vports.
+const TUNNEL_PORT_TYPES: &[&str] = &["vxlan", "geneve", "gre"];
+
+/// The device name and kind of a tunnel port, named as Open vSwitch names
+/// them: one device per type and UDP port, shared by every tunnel port of
+/// that type (the remote is chosen per packet, by flow).
+fn tunnel_device_for(spec: &PortSpec) -> Result<(String, TunnelDevice)> {
+    let t = spec.port_type.as_str();
+    let dst_port = match spec.options.iter().find(|(k, _)| k == "dst_port") {
+        Some((_, v)) => v.parse::<u16>().map_err(|_| {
+            DpifError::new(libc::EINVAL, format!("{}: bad dst_port {v}", spec.name))
+        })?,
+        None => default_dst_port(t).unwrap_or(0),
+    };
+    match t {
+        "vxlan" => Ok((
+            format!("vxlan_sys_{dst_port}"),
+            TunnelDevice::Vxlan { dst_port },
+        )),
+        "geneve" => Ok((
+            format!("genev_sys_{dst_port}"),
+            TunnelDevice::Geneve { dst_port },
+        )),
+        "gre" => Ok(("gre_sys".to_string(), TunnelDevice::Gre)),
+        other => Err(DpifError::new(
+            libc::EOPNOTSUPP,
+            format!("no tunnel device for type {other}"),
+        )),
     }
 }
 
@@ -306,6 +338,45 @@ impl NetlinkDpif {
         }
     }
 
+    /// Adds a tunnel port the current way: a collect-metadata tunnel
+    /// device, attached as a netdev vport. EOPNOTSUPP if the kernel cannot
+    /// make the device (the caller falls back to the vport tunnel types).
+    fn tunnel_port_add(&mut self, spec: &PortSpec) -> Result<OdpPort> {
+        let (name, device) = tunnel_device_for(spec)?;
+        let created = match rtnl::create_tunnel(&name, device) {
+            Ok(()) => true,
+            // One device serves every port of its type and UDP port.
+            Err(e) if e.errno == libc::EEXIST => false,
+            Err(e) => return Err(e),
+        };
+        let pids = self.port_upcall_pids.clone();
+        let reply = self.nl.vport_transact(&VportRequest {
+            cmd: cmd::NEW,
+            dp_ifindex: self.dp_ifindex,
+            port_no: spec.port_no,
+            vport_type: Some(vport_type::NETDEV),
+            name: Some(&name),
+            upcall_pids: Some(&pids),
+            options: None,
+        });
+        match reply {
+            Ok(info) => Ok(info.port_no),
+            Err(e) => {
+                if created {
+                    let _ = rtnl::delete(&name);
+                }
+                log::warn!(
+                    target: "dpif",
+                    "{}: failed to add {} as port: {}",
+                    self.full_name(),
+                    spec.name,
+                    super::strerror(e.errno)
+                );
+                Err(e)
+            }
+        }
+    }
+
     /// A port with everything the kernel reports (stats, upcall pids, ...).
     pub fn vport_get(&mut self, port_no: OdpPort) -> Result<VportInfo> {
         self.nl.vport_transact(&VportRequest {
@@ -378,6 +449,12 @@ impl Dpif for NetlinkDpif {
 
     fn port_add(&mut self, spec: &PortSpec) -> Result<OdpPort> {
         let t = spec.port_type.as_str();
+        if matches!(t, "vxlan" | "geneve" | "gre") {
+            match self.tunnel_port_add(spec) {
+                Err(e) if e.errno == libc::EOPNOTSUPP => {} // try the vport types
+                other => return other,
+            }
+        }
         let (kind, options) = match t {
             "" | "system" | "tap" => (vport_type::NETDEV, None),
             "internal" => (vport_type::INTERNAL, None),
@@ -442,7 +519,17 @@ impl Dpif for NetlinkDpif {
     }
 
     fn port_del(&mut self, port_no: OdpPort) -> Result<()> {
-        self.nl
+        // A tunnel port's device goes with it, as Open vSwitch does.
+        let tunnel_device = self
+            .vport_get(port_no)
+            .ok()
+            .filter(|v| {
+                v.vport_type == vport_type::NETDEV
+                    && TUNNEL_PORT_TYPES.contains(&port_type(v).as_str())
+            })
+            .map(|v| v.name);
+        let result = self
+            .nl
             .vport_transact(&VportRequest {
                 cmd: cmd::DEL,
                 dp_ifindex: self.dp_ifindex,
@@ -457,7 +544,11 @@ impl Dpif for NetlinkDpif {
                     self.full_name(),
                     super::strerror(e.errno)
                 )
-            })
+            });
+        if let (Ok(()), Some(name)) = (&result, tunnel_device) {
+            let _ = rtnl::delete(&name);
+        }
+        result
     }
 
     fn port_query_by_name(&mut self, name: &str) -> Result<DpifPort> {

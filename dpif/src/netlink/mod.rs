@@ -17,6 +17,7 @@ mod dpif;
 mod flow;
 mod notify;
 mod packet;
+pub mod rtnl;
 mod socket;
 mod upcall;
 mod vport;

@@ -5,9 +5,9 @@
 use ferrovs_dpif::netlink::{NetlinkDpif, VportStats};
 use ferrovs_dpif::{Dpif, DpifError, OdpPort, PortSpec};
 
-use super::link;
 use super::sset_order::sset_order;
 use super::Ctx;
+use ferrovs_dpif::netlink::rtnl as link;
 
 /// (name, min args, max args, read-write, handler)
 type Handler = fn(&Ctx, &[String]) -> i32;
@@ -222,9 +222,14 @@ fn set_netdev_config(name: &str, t: &str, args: &[(String, String)]) -> (i32, Op
             log::warn!(target: "netdev", "{name}: could not set configuration (Invalid argument)");
             return (libc::EINVAL, Some(text));
         }
-        let text = format!("{name}: {t} ports are not supported by ferrovs-dpctl yet");
-        log::warn!(target: "netdev", "{text}");
-        return (libc::EOPNOTSUPP, Some(text));
+        if t == "patch" {
+            let text = format!("{name}: patch ports are not supported by ferrovs-dpctl");
+            log::warn!(target: "netdev", "{text}");
+            return (libc::EOPNOTSUPP, Some(text));
+        }
+        // The tunnel's remote, key, ... are per-flow matters for the
+        // kernel's collect-metadata device: nothing to apply here.
+        return (0, None);
     }
     if !args.is_empty() {
         let text = format!("{name}: arguments provided to device that is not configurable");
@@ -287,6 +292,11 @@ fn add_one_if(ctx: &Ctx, dp: &mut NetlinkDpif, dp_arg: &str, arg: &str) -> i32 {
     if let Err(e) = dp.port_add(&spec) {
         ctx.error(e.errno, &format!("adding {name} to {dp_arg} failed"));
         return e.errno;
+    }
+    // Tunnel netdevs have no device of their own name to bring up (the
+    // shared tunnel device is up from its creation).
+    if TUNNEL_TYPES.contains(&t) {
+        return 0;
     }
     if let Err(e) = link::set_up(name) {
         ctx.error(e.errno, &format!("{name}: failed bringing interface up"));
@@ -493,7 +503,11 @@ fn show_dp(ctx: &Ctx, dp: &mut NetlinkDpif) {
         };
         let mut line = format!("  port {}: {}", port.port_no, port.name);
         if port.port_type != "system" {
-            line.push_str(&format!(" ({})", port.port_type));
+            line.push_str(&format!(
+                " ({}{})",
+                port.port_type,
+                tunnel_config_text(&port.name, &port.port_type)
+            ));
         }
         line.push('\n');
         if ctx.opts.statistics {
@@ -501,6 +515,38 @@ fn show_dp(ctx: &Ctx, dp: &mut NetlinkDpif) {
         }
         ctx.print(&line);
     }
+}
+
+/// The name prefix of the devices of a tunnel type and its default port.
+fn tunnel_naming(t: &str) -> Option<(&'static str, Option<u16>)> {
+    match t {
+        "vxlan" => Some(("vxlan_sys", Some(4789))),
+        "geneve" => Some(("genev_sys", Some(6081))),
+        "gre" => Some(("gre_sys", None)),
+        _ => None,
+    }
+}
+
+/// The configuration ovs-dpctl shows for a tunnel port: that of a fresh
+/// tunnel device of the port's name (the UDP port comes from the name).
+fn tunnel_config_text(name: &str, t: &str) -> String {
+    let Some((prefix, default_port)) = tunnel_naming(t) else {
+        return String::new();
+    };
+    let mut items = Vec::new();
+    if let Some(default_port) = default_port {
+        let from_name = name
+            .strip_prefix(prefix)
+            .filter(|rest| rest.len() > 1)
+            .map(|rest| atoi(&rest[1..]))
+            .filter(|&p| p != 0);
+        let port = from_name.unwrap_or(i64::from(default_port)) as u16;
+        if port != default_port {
+            items.push(format!("dst_port={port}"));
+        }
+    }
+    items.push("packet_type=ptap".to_string());
+    format!(": {}", items.join(", "))
 }
 
 /// The counters show -s prints for a port, taken as Open vSwitch takes
@@ -512,6 +558,14 @@ fn port_stats_text(dp: &mut NetlinkDpif, name: &str, port_type: &str) -> String 
         .ok()
         .and_then(|p| dp.vport_get(p.port_no).ok())
         .and_then(|v| v.stats);
+    if tunnel_naming(port_type).is_some() {
+        // A tunnel netdev only counts what this process sent through it,
+        // which is nothing; the other counters are unknown.
+        return "    RX packets:0 errors:? dropped:? overruns:? frame:?\n    \
+                TX packets:0 errors:? dropped:? aborted:? carrier:?\n    \
+                collisions:?\n    RX bytes:0  TX bytes:0\n"
+            .to_string();
+    }
     let mut s = [0u64; 13];
     let from_vport = |s: &mut [u64; 13], v: &VportStats| {
         *s = [

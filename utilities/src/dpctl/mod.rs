@@ -2,7 +2,6 @@
 //! same messages and exit status, on the kernel datapath (`dpif::netlink`).
 
 mod commands;
-mod link;
 mod options;
 mod sset_order;
 pub mod vlog;

@@ -1,12 +1,33 @@
-//! The few rtnetlink requests ovs-dpctl makes on network devices: look one
-//! up by name (with its counters) and bring it up.
+//! The rtnetlink requests the kernel provider needs on network devices:
+//! look one up by name (with its counters), bring it up, and create or
+//! delete the collect-metadata tunnel devices that tunnel ports attach
+//! (`vxlan_sys_4789`, `genev_sys_6081`, `gre_sys`), as Open vSwitch does on
+//! kernels with in-tree tunnels.
 
-use ferrovs_dpif::netlink::{AttrWriter, Attrs};
-use ferrovs_dpif::{DpifError, Result};
 use netlink_sys::{protocols::NETLINK_ROUTE, Socket, SocketAddr};
 
+use super::attrs::{AttrWriter, Attrs};
+use crate::{DpifError, Result};
+
 const RTM_NEWLINK: u16 = 16;
+const RTM_DELLINK: u16 = 17;
 const RTM_GETLINK: u16 = 18;
+const NLM_F_EXCL: u16 = 0x200;
+const NLM_F_CREATE: u16 = 0x400;
+const IFLA_MTU: u16 = 4;
+const IFLA_LINKINFO: u16 = 18;
+const IFLA_INFO_KIND: u16 = 1;
+const IFLA_INFO_DATA: u16 = 2;
+const IFLA_VXLAN_PORT: u16 = 15;
+const IFLA_VXLAN_LEARNING: u16 = 7;
+const IFLA_VXLAN_UDP_ZERO_CSUM6_RX: u16 = 20;
+const IFLA_VXLAN_COLLECT_METADATA: u16 = 25;
+const IFLA_GENEVE_PORT: u16 = 5;
+const IFLA_GENEVE_COLLECT_METADATA: u16 = 6;
+const IFLA_GENEVE_UDP_ZERO_CSUM6_RX: u16 = 10;
+const IFLA_GRE_COLLECT_METADATA: u16 = 18;
+/// The largest MTU every tunnel driver takes (Open vSwitch's choice).
+const TUNNEL_MTU: u32 = 65000;
 const NLMSG_ERROR: u16 = 2;
 const NLM_F_REQUEST: u16 = 1;
 const NLM_F_ACK: u16 = 4;
@@ -173,4 +194,76 @@ pub fn set_up(name: &str) -> Result<()> {
         return Ok(());
     }
     transact(RTM_NEWLINK, 0, &ifinfomsg(link.ifindex, IFF_UP, IFF_UP)).map(|_| ())
+}
+
+/// A collect-metadata tunnel device of the kind a tunnel port needs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TunnelDevice {
+    Vxlan {
+        dst_port: u16,
+    },
+    Geneve {
+        dst_port: u16,
+    },
+    /// `gretap`: GRE carrying Ethernet frames.
+    Gre,
+}
+
+/// Creates tunnel device `name`, up, in collect-metadata mode. EEXIST if a
+/// device of that name exists already.
+pub fn create_tunnel(name: &str, dev: TunnelDevice) -> Result<()> {
+    let mut body = ifinfomsg(0, IFF_UP, IFF_UP);
+    let mut w = AttrWriter::new();
+    w.put_str(IFLA_IFNAME, name);
+    w.put_u32(IFLA_MTU, TUNNEL_MTU);
+    let linkinfo = w.begin_nested(IFLA_LINKINFO);
+    let kind = match dev {
+        TunnelDevice::Vxlan { .. } => "vxlan",
+        TunnelDevice::Geneve { .. } => "geneve",
+        TunnelDevice::Gre => "gretap",
+    };
+    w.put_str(IFLA_INFO_KIND, kind);
+    let data = w.begin_nested(IFLA_INFO_DATA);
+    match dev {
+        TunnelDevice::Vxlan { dst_port } => {
+            w.put_u8(IFLA_VXLAN_LEARNING, 0);
+            w.put_u8(IFLA_VXLAN_COLLECT_METADATA, 1);
+            w.put_u8(IFLA_VXLAN_UDP_ZERO_CSUM6_RX, 1);
+            w.put(IFLA_VXLAN_PORT, &dst_port.to_be_bytes());
+        }
+        TunnelDevice::Geneve { dst_port } => {
+            w.put_flag(IFLA_GENEVE_COLLECT_METADATA);
+            w.put_u8(IFLA_GENEVE_UDP_ZERO_CSUM6_RX, 1);
+            w.put(IFLA_GENEVE_PORT, &dst_port.to_be_bytes());
+        }
+        TunnelDevice::Gre => {
+            w.put_flag(IFLA_GRE_COLLECT_METADATA);
+        }
+    }
+    w.end_nested(data);
+    w.end_nested(linkinfo);
+    body.extend_from_slice(&w.finish()?);
+    transact(RTM_NEWLINK, NLM_F_CREATE | NLM_F_EXCL, &body)?;
+    if dev == TunnelDevice::Gre {
+        // The GRE driver ignores IFLA_MTU when creating; set it again.
+        if let Some(link) = get(name)? {
+            let mut body = ifinfomsg(link.ifindex, 0, 0);
+            let mut w = AttrWriter::new();
+            w.put_u32(IFLA_MTU, TUNNEL_MTU);
+            body.extend_from_slice(&w.finish()?);
+            if transact(RTM_NEWLINK, 0, &body).is_err() {
+                log::warn!(target: "dpif_netlink_rtnl", "setting MTU of tunnel {name} failed");
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Deletes device `name`.
+pub fn delete(name: &str) -> Result<()> {
+    let mut body = ifinfomsg(0, 0, 0);
+    let mut w = AttrWriter::new();
+    w.put_str(IFLA_IFNAME, name);
+    body.extend_from_slice(&w.finish()?);
+    transact(RTM_DELLINK, 0, &body).map(|_| ())
 }

@@ -23,6 +23,8 @@ mod upcall;
 mod vport;
 
 #[cfg(test)]
+mod hostile_tests;
+#[cfg(test)]
 mod kernel_tests;
 
 pub use attrs::{AttrWriter, Attrs};

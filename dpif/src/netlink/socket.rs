@@ -394,6 +394,12 @@ impl GenlSocket {
     }
 }
 
+/// [`parse_datagram`] for the hostile-input tests.
+#[cfg(test)]
+pub(super) fn parse_datagram_for_tests(buf: &[u8]) -> Result<Vec<Received>> {
+    parse_datagram(buf)
+}
+
 /// Splits a datagram into its netlink messages.
 fn parse_datagram(buf: &[u8]) -> Result<Vec<Received>> {
     let mut out = Vec::new();

@@ -570,11 +570,14 @@ impl Dpif for NetlinkDpif {
     }
 
     fn flow_put(&mut self, put: &FlowPut<'_>) -> Result<Option<FlowStats>> {
-        use netlink_packet_core::{NLM_F_CREATE, NLM_F_EXCL};
-        let (command, nl_flags) = match (put.flags.create, put.flags.modify) {
-            (true, true) => (cmd::NEW, NLM_F_CREATE),
-            (true, false) => (cmd::NEW, NLM_F_CREATE | NLM_F_EXCL),
-            (false, _) => (cmd::SET, 0),
+        // As Open vSwitch asks: NEW when creation is allowed (with
+        // NLM_F_CREATE unless an existing flow may be modified, so that the
+        // kernel then answers EEXIST), SET to modify only.
+        let command = if put.flags.create { cmd::NEW } else { cmd::SET };
+        let nl_flags = if put.flags.modify {
+            0
+        } else {
+            netlink_packet_core::NLM_F_CREATE
         };
         let reply = self.nl.flow_transact(&FlowRequest {
             cmd: command,
@@ -588,11 +591,11 @@ impl Dpif for NetlinkDpif {
             clear: put.flags.zero_stats,
             ..FlowRequest::default()
         })?;
-        // The kernel echoes a modified flow with its statistics from before.
-        Ok(match (command, reply) {
-            (cmd::SET, Some(f)) => Some(f.stats),
-            (_, Some(f)) if put.flags.modify && f.stats != FlowStats::default() => Some(f.stats),
-            _ => None,
+        // The kernel echoes the flow with its statistics from before.
+        Ok(if put.flags.modify {
+            reply.map(|f| f.stats)
+        } else {
+            None
         })
     }
 

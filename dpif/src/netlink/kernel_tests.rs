@@ -270,8 +270,28 @@ fn flows_put_get_dump_delete_and_execute() {
         .unwrap()
         .actions
         .is_empty());
+    // Create-or-modify of an existing flow modifies it.
+    let upsert = FlowPut {
+        flags: PutFlags {
+            create: true,
+            modify: true,
+            ..PutFlags::default()
+        },
+        ..put.clone()
+    };
+    dp.0.flow_put(&upsert).unwrap();
+    assert_eq!(dp.0.flow_get(FlowId::Ufid(ufid)).unwrap().actions, actions);
+    // Modify-only of a missing flow: ENOENT.
+    let missing_key = key_for(0, 0x88b7);
+    let e =
+        dp.0.flow_put(&FlowPut {
+            key: &missing_key,
+            ufid: None,
+            ..modify.clone()
+        })
+        .unwrap_err();
+    assert_eq!(e.errno, libc::ENOENT, "{e}");
 
-    // A second flow, then a dump with both.
     // A second flow, exact-match (no mask) and without UFID, found by key.
     let key2 = key_for(port, 0x88b6);
     dp.0.flow_put(&FlowPut {

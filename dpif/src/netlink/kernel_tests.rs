@@ -571,3 +571,19 @@ fn installed_flow_forwards_between_veths() {
     drop(dp);
     ip(&["link del ktw0", "link del ktw2"]);
 }
+
+#[test]
+fn kernel_errors_carry_extended_ack_text() {
+    if !kernel_available() {
+        return;
+    }
+    // A name longer than IFNAMSIZ fails the family's attribute policy; the
+    // kernel says why in the extended ack.
+    let e = NetlinkDpif::create("a-name-far-too-long-for-a-netdev").unwrap_err();
+    eprintln!("kernel said: {e}");
+    assert_eq!(e.errno, libc::EINVAL, "{e}");
+    assert!(
+        e.message.starts_with("Invalid argument ("),
+        "no ext ack text: {e}"
+    );
+}

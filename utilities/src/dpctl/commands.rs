@@ -537,8 +537,10 @@ fn tunnel_config_text(name: &str, t: &str) -> String {
     if let Some(default_port) = default_port {
         let from_name = name
             .strip_prefix(prefix)
-            .filter(|rest| rest.len() > 1)
-            .map(|rest| atoi(&rest[1..]))
+            // The port follows one separator byte. Cutting inside a
+            // character leaves continuation bytes, which atoi reads as 0.
+            .and_then(|rest| rest.as_bytes().get(1..))
+            .map(|digits| std::str::from_utf8(digits).map_or(0, atoi))
             .filter(|&p| p != 0);
         let port = from_name.unwrap_or(i64::from(default_port)) as u16;
         if port != default_port {
@@ -737,5 +739,48 @@ fn cache_set_size(ctx: &Ctx, argv: &[String]) -> i32 {
             ctx.error(e.errno, "Setting cache size failed");
             e.errno
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tunnel_config_from_device_names() {
+        assert_eq!(
+            tunnel_config_text("vxlan_sys_4789", "vxlan"),
+            ": packet_type=ptap"
+        );
+        assert_eq!(
+            tunnel_config_text("vxlan_sys_4790", "vxlan"),
+            ": dst_port=4790, packet_type=ptap"
+        );
+        assert_eq!(
+            tunnel_config_text("genev_sys_6081", "geneve"),
+            ": packet_type=ptap"
+        );
+        assert_eq!(tunnel_config_text("gre_sys", "gre"), ": packet_type=ptap");
+        // Hostile names from the kernel: no panic, the default port.
+        assert_eq!(
+            tunnel_config_text("vxlan_sysé9", "vxlan"),
+            ": dst_port=9, packet_type=ptap"
+        );
+        assert_eq!(
+            tunnel_config_text("vxlan_sys", "vxlan"),
+            ": packet_type=ptap"
+        );
+        assert_eq!(tunnel_config_text("x", "internal"), "");
+    }
+
+    #[test]
+    fn iface_arguments_split_like_strtok() {
+        let a = parse_iface(",,eth0,,type=internal,port_no=3,").unwrap();
+        assert_eq!(a.name, "eth0");
+        assert_eq!(a.options, vec![("type", "internal"), ("port_no", "3")]);
+        assert!(parse_iface(",,,").is_none());
+        assert_eq!(atoi(" 42abc"), 42);
+        assert_eq!(atoi("-7"), -7);
+        assert_eq!(atoi("x"), 0);
     }
 }

@@ -764,7 +764,11 @@ mod tests {
         // Hostile names from the kernel: no panic, the default port.
         assert_eq!(
             tunnel_config_text("vxlan_sysé9", "vxlan"),
-            ": dst_port=9, packet_type=ptap"
+            ": packet_type=ptap"
+        );
+        assert_eq!(
+            tunnel_config_text("vxlan_sys_é9", "vxlan"),
+            ": packet_type=ptap"
         );
         assert_eq!(
             tunnel_config_text("vxlan_sys", "vxlan"),

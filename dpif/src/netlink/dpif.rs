@@ -377,6 +377,62 @@ impl NetlinkDpif {
         }
     }
 
+    /// Installs or changes many flows with few round trips; one result per
+    /// flow, in order (as [`Dpif::flow_put`] would give each).
+    pub fn flow_put_batch(&mut self, puts: &[FlowPut<'_>]) -> Vec<Result<Option<FlowStats>>> {
+        let reqs: Vec<FlowRequest<'_>> = puts.iter().map(|p| self.put_request(p)).collect();
+        self.nl
+            .flow_transact_batch(&reqs)
+            .into_iter()
+            .zip(puts)
+            .map(|(r, p)| {
+                r.map(|reply| {
+                    if p.flags.modify {
+                        reply.map(|f| f.stats)
+                    } else {
+                        None
+                    }
+                })
+            })
+            .collect()
+    }
+
+    /// Deletes many flows with few round trips; each one's final statistics.
+    pub fn flow_del_batch(&mut self, ids: &[FlowId<'_>]) -> Vec<Result<FlowStats>> {
+        let reqs: Vec<FlowRequest<'_>> = ids
+            .iter()
+            .map(|id| flow_id_request(self.dp_ifindex, cmd::DEL, *id))
+            .collect();
+        self.nl
+            .flow_transact_batch(&reqs)
+            .into_iter()
+            .map(|r| r.map(|f| f.map(|f| f.stats).unwrap_or_default()))
+            .collect()
+    }
+
+    /// The request for a flow put, with the command and flags Open vSwitch
+    /// uses: NEW when creation is allowed (with NLM_F_CREATE unless an
+    /// existing flow may be modified, so that the kernel then answers
+    /// EEXIST), SET to modify only.
+    fn put_request<'a>(&self, put: &FlowPut<'a>) -> FlowRequest<'a> {
+        FlowRequest {
+            cmd: if put.flags.create { cmd::NEW } else { cmd::SET },
+            dp_ifindex: self.dp_ifindex,
+            nl_flags: if put.flags.modify {
+                0
+            } else {
+                netlink_packet_core::NLM_F_CREATE
+            },
+            key: Some(put.key),
+            // No mask attribute at all means an exact-match flow.
+            mask: (!put.mask.is_empty()).then_some(put.mask),
+            actions: Some(put.actions),
+            ufid: put.ufid,
+            clear: put.flags.zero_stats,
+            ..FlowRequest::default()
+        }
+    }
+
     /// A port with everything the kernel reports (stats, upcall pids, ...).
     pub fn vport_get(&mut self, port_no: OdpPort) -> Result<VportInfo> {
         self.nl.vport_transact(&VportRequest {
@@ -570,27 +626,7 @@ impl Dpif for NetlinkDpif {
     }
 
     fn flow_put(&mut self, put: &FlowPut<'_>) -> Result<Option<FlowStats>> {
-        // As Open vSwitch asks: NEW when creation is allowed (with
-        // NLM_F_CREATE unless an existing flow may be modified, so that the
-        // kernel then answers EEXIST), SET to modify only.
-        let command = if put.flags.create { cmd::NEW } else { cmd::SET };
-        let nl_flags = if put.flags.modify {
-            0
-        } else {
-            netlink_packet_core::NLM_F_CREATE
-        };
-        let reply = self.nl.flow_transact(&FlowRequest {
-            cmd: command,
-            dp_ifindex: self.dp_ifindex,
-            nl_flags,
-            key: Some(put.key),
-            // No mask attribute at all means an exact-match flow.
-            mask: (!put.mask.is_empty()).then_some(put.mask),
-            actions: Some(put.actions),
-            ufid: put.ufid,
-            clear: put.flags.zero_stats,
-            ..FlowRequest::default()
-        })?;
+        let reply = self.nl.flow_transact(&self.put_request(put))?;
         // The kernel echoes the flow with its statistics from before.
         Ok(if put.flags.modify {
             reply.map(|f| f.stats)

@@ -587,3 +587,60 @@ fn kernel_errors_carry_extended_ack_text() {
         "no ext ack text: {e}"
     );
 }
+
+#[test]
+fn flows_in_batches() {
+    if !kernel_available() {
+        return;
+    }
+    let mut dp = TestDp(NetlinkDpif::create("kt-batch").unwrap());
+    let keys: Vec<Vec<u8>> = (0..300u16).map(|i| key_for(0, 0x9000 + i)).collect();
+    let mask = exact_mask();
+    let actions = output(0);
+    let create = PutFlags {
+        create: true,
+        ..PutFlags::default()
+    };
+    let puts: Vec<FlowPut<'_>> = keys
+        .iter()
+        .enumerate()
+        .map(|(i, k)| FlowPut {
+            flags: create,
+            key: k,
+            mask: &mask,
+            actions: &actions,
+            ufid: Some(0xba7c_0000 + i as u128),
+        })
+        .collect();
+    let results = dp.0.flow_put_batch(&puts);
+    assert_eq!(results.len(), 300);
+    assert!(
+        results.iter().all(|r| r == &Ok(None)),
+        "{:?}",
+        results.iter().find(|r| r.is_err())
+    );
+    assert_eq!(dp.0.flow_dump().unwrap().len(), 300);
+    assert_eq!(dp.0.stats().unwrap().n_flows, 300);
+
+    // Again: every one exists already; one bad flow in the middle fails
+    // alone.
+    let mut again = puts.clone();
+    again[150].key = &[];
+    let results = dp.0.flow_put_batch(&again);
+    assert_eq!(results[150].as_ref().unwrap_err().errno, libc::EINVAL);
+    assert!(results
+        .iter()
+        .enumerate()
+        .all(|(i, r)| i == 150 || r.as_ref().unwrap_err().errno == libc::EEXIST));
+
+    let ids: Vec<FlowId<'_>> = (0..300)
+        .map(|i| FlowId::Ufid(0xba7c_0000 + i as u128))
+        .collect();
+    let results = dp.0.flow_del_batch(&ids);
+    assert!(results.iter().all(Result::is_ok));
+    assert!(dp.0.flow_dump().unwrap().is_empty());
+    let results = dp.0.flow_del_batch(&ids[..3]);
+    assert!(results
+        .iter()
+        .all(|r| r.as_ref().unwrap_err().errno == libc::ENOENT));
+}

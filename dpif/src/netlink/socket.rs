@@ -308,6 +308,62 @@ impl GenlSocket {
         }
     }
 
+    /// Sends several requests back to back and collects each one's reply
+    /// and ack, in order: one result per request. Requests go out in
+    /// groups small enough that their replies fit the socket's buffer.
+    pub fn transact_batch(&mut self, reqs: &[Request]) -> Vec<Result<Option<GenlBody>>> {
+        const GROUP: usize = 32;
+        let mut results = Vec::with_capacity(reqs.len());
+        for group in reqs.chunks(GROUP) {
+            // Sequence number of each request sent, or its send error.
+            let mut pending: Vec<Result<u32>> =
+                group.iter().map(|r| self.send(r, NLM_F_ACK)).collect();
+            let mut answers: Vec<Option<Result<Option<GenlBody>>>> = pending
+                .iter_mut()
+                .map(|p| match p {
+                    Ok(_) => None,
+                    Err(e) => Some(Err(e.clone())),
+                })
+                .collect();
+            let mut replies: Vec<Option<GenlBody>> = vec![None; group.len()];
+            let index_of = |pending: &[Result<u32>], seq: u32| {
+                pending.iter().position(|p| matches!(p, Ok(s) if *s == seq))
+            };
+            while answers.iter().any(Option::is_none) {
+                let msgs = match self.recv(None) {
+                    Ok(Some(m)) => m,
+                    Ok(None) => continue,
+                    Err(e) => {
+                        // The socket failed: every open request fails with it.
+                        for a in answers.iter_mut().filter(|a| a.is_none()) {
+                            *a = Some(Err(e.clone()));
+                        }
+                        break;
+                    }
+                };
+                for m in msgs {
+                    match m {
+                        Received::Message { seq, body } => {
+                            if let Some(i) = index_of(&pending, seq) {
+                                replies[i].get_or_insert(body);
+                            }
+                        }
+                        Received::Ack { seq, error } | Received::Done { seq, error } => {
+                            if let Some(i) = index_of(&pending, seq) {
+                                answers[i] = Some(match error {
+                                    Some(e) => Err(e),
+                                    None => Ok(replies[i].take()),
+                                });
+                            }
+                        }
+                    }
+                }
+            }
+            results.extend(answers.into_iter().flatten());
+        }
+        results
+    }
+
     /// Sends a dump request and collects every reply until NLMSG_DONE.
     pub fn dump(&mut self, req: &Request) -> Result<Vec<GenlBody>> {
         let seq = self.send(req, NLM_F_DUMP)?;

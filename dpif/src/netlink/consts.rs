@@ -110,6 +110,19 @@ pub mod packet_attr {
     pub const HASH: u16 = 10;
 }
 
+/// The `ovs_ct_limit` family.
+pub mod ct_limit {
+    pub const FAMILY: &str = "ovs_ct_limit";
+    pub const VERSION: u8 = 1;
+    pub const CMD_SET: u8 = 1;
+    pub const CMD_DEL: u8 = 2;
+    pub const CMD_GET: u8 = 3;
+    /// An array of `struct ovs_zone_limit`.
+    pub const ATTR_ZONE_LIMIT: u16 = 1;
+    /// The zone id that stands for the default limit.
+    pub const DEFAULT_ZONE: i32 = -1;
+}
+
 /// Netlink numbers the crates do not name.
 pub mod nl {
     /// NLMSGERR_ATTR_MSG: the extended ack's text.

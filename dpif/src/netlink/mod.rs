@@ -12,6 +12,7 @@
 
 mod attrs;
 pub mod consts;
+mod ct_limit;
 mod datapath;
 mod dpif;
 mod flow;
@@ -28,6 +29,7 @@ mod hostile_tests;
 mod kernel_tests;
 
 pub use attrs::{AttrWriter, Attrs};
+pub use ct_limit::{CtLimits, ZoneLimit};
 pub use datapath::{DpInfo, DpRequest};
 pub use dpif::{DispatchMode, NetlinkDpif};
 pub use flow::{ufid_from_bytes, ufid_to_bytes, FlowRequest};
@@ -50,6 +52,8 @@ pub struct OvsFamilies {
     pub packet: u16,
     /// The `ovs_vport` multicast group (port add/delete notifications).
     pub vport_mcgroup: Option<u32>,
+    /// `ovs_ct_limit`, if the kernel has it (needs nf_conncount).
+    pub ct_limit: Option<u16>,
 }
 
 /// A connection to the kernel module: a netlink socket and the family ids.
@@ -90,6 +94,10 @@ impl Netlink {
         let packet = sock
             .resolve_family(family::PACKET)
             .map_err(|e| family_missing(family::PACKET, e))?;
+        let ct_limit = sock
+            .resolve_family(consts::ct_limit::FAMILY)
+            .ok()
+            .map(|f| f.id);
         Ok(Netlink {
             sock,
             families: OvsFamilies {
@@ -98,6 +106,7 @@ impl Netlink {
                 flow: flow.id,
                 packet: packet.id,
                 vport_mcgroup: vport.mcast_group(family::VPORT_MCGROUP),
+                ct_limit,
             },
         })
     }

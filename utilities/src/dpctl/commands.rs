@@ -5,6 +5,7 @@
 use ferrovs_dpif::netlink::{NetlinkDpif, VportStats};
 use ferrovs_dpif::{Dpif, DpifError, OdpPort, PortSpec};
 
+use super::ct;
 use super::sset_order::sset_order;
 use super::Ctx;
 use ferrovs_dpif::netlink::rtnl as link;
@@ -20,6 +21,9 @@ const COMMANDS: &[(&str, usize, usize, bool, Handler)] = &[
     ("dump-dps", 0, 0, false, dump_dps),
     ("show", 0, usize::MAX, false, show),
     ("cache-get-size", 0, 1, false, cache_get_size),
+    ("ct-set-limits", 1, usize::MAX, false, ct::set_limits),
+    ("ct-del-limits", 1, 2, false, ct::del_limits),
+    ("ct-get-limits", 0, 2, false, ct::get_limits),
     ("cache-set-size", 3, 3, true, cache_set_size),
 ];
 
@@ -55,7 +59,7 @@ pub fn run(ctx: &Ctx, argv: &[String]) -> i32 {
 }
 
 /// Splits `[TYPE@]NAME`; the type defaults to `system`.
-fn parse_dp_name(arg: &str) -> (&str, &str) {
+pub(super) fn parse_dp_name(arg: &str) -> (&str, &str) {
     match arg.split_once('@') {
         Some((t, n)) => (n, t),
         None => (arg, "system"),
@@ -63,7 +67,7 @@ fn parse_dp_name(arg: &str) -> (&str, &str) {
 }
 
 /// Opens (or creates) the datapath an argument names.
-fn open_dp(arg: &str, create: bool) -> Result<NetlinkDpif, DpifError> {
+pub(super) fn open_dp(arg: &str, create: bool) -> Result<NetlinkDpif, DpifError> {
     let (name, dp_type) = parse_dp_name(arg);
     if dp_type != "system" {
         log::warn!(target: "dpif", "could not create datapath {name} of unknown type {dp_type}");
@@ -114,7 +118,7 @@ fn del_dp(ctx: &Ctx, argv: &[String]) -> i32 {
 
 /// The datapath names to visit for commands without a DP argument, in the
 /// order ovs-dpctl visits them.
-fn all_dps() -> Result<Vec<String>, DpifError> {
+pub(super) fn all_dps() -> Result<Vec<String>, DpifError> {
     NetlinkDpif::enumerate()
         .map(|names| sset_order(&names))
         .inspect_err(|e| {
@@ -143,6 +147,50 @@ fn for_each_dp(ctx: &Ctx, f: fn(&Ctx, &mut NetlinkDpif)) -> i32 {
         }
     }
     open_error
+}
+
+/// Whether `arg` names an existing datapath (as dp_exists does).
+pub(super) fn dp_exists(arg: &str) -> bool {
+    let (name, dp_type) = parse_dp_name(arg);
+    dp_type == "system"
+        && NetlinkDpif::enumerate().is_ok_and(|names| names.iter().any(|n| n == name))
+}
+
+/// The only datapath, for commands whose DP argument may be left out.
+fn only_dp(ctx: &Ctx) -> Option<String> {
+    let names = all_dps().unwrap_or_default();
+    match names.as_slice() {
+        [one] => Some(format!("system@{one}")),
+        [] => {
+            ctx.error(0, "no datapaths exist");
+            None
+        }
+        _ => {
+            ctx.error(0, "multiple datapaths, specify one");
+            None
+        }
+    }
+}
+
+/// Opens the datapath of a command whose first argument may be a DP:
+/// that one if it exists, else the only one unless the command has all
+/// its `max_args` arguments (then the first one must have been the DP).
+pub(super) fn opt_dp_open(ctx: &Ctx, argv: &[String], max_args: usize) -> Result<NetlinkDpif, i32> {
+    let name = if argv.len() > 1 && dp_exists(&argv[1]) {
+        Some(argv[1].clone())
+    } else if argv.len() != max_args {
+        only_dp(ctx)
+    } else {
+        None
+    };
+    let Some(name) = name else {
+        ctx.error(libc::EINVAL, "datapath not found");
+        return Err(libc::EINVAL);
+    };
+    open_dp(&name, false).map_err(|e| {
+        ctx.error(e.errno, "opening datapath");
+        e.errno
+    })
 }
 
 fn dump_dps(ctx: &Ctx, _argv: &[String]) -> i32 {

@@ -2,6 +2,7 @@
 //! same messages and exit status, on the kernel datapath (`dpif::netlink`).
 
 mod commands;
+mod ct;
 mod options;
 mod sset_order;
 pub mod vlog;

@@ -123,6 +123,27 @@ pub mod ct_limit {
     pub const DEFAULT_ZONE: i32 = -1;
 }
 
+/// The `ovs_meter` family.
+pub mod meter {
+    pub const FAMILY: &str = "ovs_meter";
+    pub const VERSION: u8 = 1;
+    pub const CMD_FEATURES: u8 = 1;
+    pub const CMD_SET: u8 = 2;
+    pub const CMD_DEL: u8 = 3;
+    pub const CMD_GET: u8 = 4;
+    pub const ATTR_ID: u16 = 1;
+    pub const ATTR_KBPS: u16 = 2;
+    pub const ATTR_STATS: u16 = 3;
+    pub const ATTR_BANDS: u16 = 4;
+    pub const ATTR_MAX_METERS: u16 = 7;
+    pub const ATTR_MAX_BANDS: u16 = 8;
+    pub const BAND_ATTR_TYPE: u16 = 1;
+    pub const BAND_ATTR_RATE: u16 = 2;
+    pub const BAND_ATTR_BURST: u16 = 3;
+    pub const BAND_ATTR_STATS: u16 = 4;
+    pub const BAND_TYPE_DROP: u32 = 1;
+}
+
 /// Netlink numbers the crates do not name.
 pub mod nl {
     /// NLMSGERR_ATTR_MSG: the extended ack's text.

@@ -16,6 +16,7 @@ mod ct_limit;
 mod datapath;
 mod dpif;
 mod flow;
+mod meter;
 mod notify;
 mod packet;
 pub mod rtnl;
@@ -33,6 +34,7 @@ pub use ct_limit::{CtLimits, ZoneLimit};
 pub use datapath::{DpInfo, DpRequest};
 pub use dpif::{DispatchMode, NetlinkDpif};
 pub use flow::{ufid_from_bytes, ufid_to_bytes, FlowRequest};
+pub use meter::{MeterBand, MeterConfig, MeterFeatures, MeterStats};
 pub use notify::{PortChange, PortChangeKind, PortWatcher};
 pub use socket::{strerror, FamilyInfo, GenlSocket};
 pub use upcall::UpcallSocket;
@@ -54,6 +56,8 @@ pub struct OvsFamilies {
     pub vport_mcgroup: Option<u32>,
     /// `ovs_ct_limit`, if the kernel has it (needs nf_conncount).
     pub ct_limit: Option<u16>,
+    /// `ovs_meter`, if the kernel has it.
+    pub meter: Option<u16>,
 }
 
 /// A connection to the kernel module: a netlink socket and the family ids.
@@ -94,6 +98,10 @@ impl Netlink {
         let packet = sock
             .resolve_family(family::PACKET)
             .map_err(|e| family_missing(family::PACKET, e))?;
+        let meter_family = sock
+            .resolve_family(consts::meter::FAMILY)
+            .ok()
+            .map(|f| f.id);
         let ct_limit = sock
             .resolve_family(consts::ct_limit::FAMILY)
             .ok()
@@ -107,6 +115,7 @@ impl Netlink {
                 packet: packet.id,
                 vport_mcgroup: vport.mcast_group(family::VPORT_MCGROUP),
                 ct_limit,
+                meter: meter_family,
             },
         })
     }

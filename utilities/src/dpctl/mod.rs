@@ -4,6 +4,8 @@
 mod commands;
 mod ct;
 mod options;
+mod ports;
+mod show;
 mod sset_order;
 pub mod vlog;
 

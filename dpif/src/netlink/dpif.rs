@@ -1,11 +1,12 @@
 //! [`NetlinkDpif`]: the [`Dpif`] trait over the kernel module.
 
-use super::consts::{cmd, dp_feature, tunnel_attr, vport_type};
+use super::consts::{cmd, dp_feature, vport_type};
 use super::datapath::{DpInfo, DpRequest};
 use super::flow::FlowRequest;
-use super::rtnl::{self, TunnelDevice};
+use super::rtnl;
+use super::tunnel;
 use super::vport::{vport_type_name, VportInfo, VportRequest};
-use super::{AttrWriter, Netlink};
+use super::Netlink;
 use crate::{
     DpFlow, DpStats, Dpif, DpifError, DpifPort, Execute, FlowId, FlowPut, FlowStats, OdpPort,
     PortSpec, Result,
@@ -28,31 +29,14 @@ pub struct NetlinkDpif {
     dp_ifindex: i32,
     user_features: u32,
     /// Upcall ports given to ports added from now on (per-vport dispatch).
-    port_upcall_pids: Vec<u32>,
+    pub(super) port_upcall_pids: Vec<u32>,
 }
 
-/// The prefixes Open vSwitch gives the kernel devices of its tunnel ports
-/// (`vxlan_sys_4789`, ...) and the port types they stand for.
-const TUNNEL_NAME_PREFIXES: &[(&str, &str)] = &[
-    ("genev_sys", "geneve"),
-    ("gre_sys", "gre"),
-    ("vxlan_sys", "vxlan"),
-    ("lisp_sys", "lisp"),
-    ("stt_sys", "stt"),
-    ("erspan_sys", "erspan"),
-    ("ip6erspan_sys", "ip6erspan"),
-    ("ip6gre_sys", "ip6gre"),
-    ("gtpu_sys", "gtpu"),
-    ("udp_sys", "bareudp"),
-];
-
 /// The port type Open vSwitch reports for a kernel port.
-fn port_type(v: &VportInfo) -> String {
+pub(super) fn port_type(v: &VportInfo) -> String {
     if v.vport_type == vport_type::NETDEV {
-        for (prefix, t) in TUNNEL_NAME_PREFIXES {
-            if v.name.starts_with(prefix) {
-                return (*t).to_string();
-            }
+        if let Some(t) = tunnel::type_from_device_name(&v.name) {
+            return t.to_string();
         }
     }
     vport_type_name(v.vport_type).to_string()
@@ -63,46 +47,6 @@ fn to_dpif_port(v: &VportInfo) -> DpifPort {
         name: v.name.clone(),
         port_type: port_type(v),
         port_no: v.port_no,
-    }
-}
-
-/// Port types that are tunnel devices attached as netdev vports.
-const TUNNEL_PORT_TYPES: &[&str] = &["vxlan", "geneve", "gre"];
-
-/// The device name and kind of a tunnel port, named as Open vSwitch names
-/// them: one device per type and UDP port, shared by every tunnel port of
-/// that type (the remote is chosen per packet, by flow).
-fn tunnel_device_for(spec: &PortSpec) -> Result<(String, TunnelDevice)> {
-    let t = spec.port_type.as_str();
-    let dst_port = match spec.options.iter().find(|(k, _)| k == "dst_port") {
-        Some((_, v)) => v.parse::<u16>().map_err(|_| {
-            DpifError::new(libc::EINVAL, format!("{}: bad dst_port {v}", spec.name))
-        })?,
-        None => default_dst_port(t).unwrap_or(0),
-    };
-    match t {
-        "vxlan" => Ok((
-            format!("vxlan_sys_{dst_port}"),
-            TunnelDevice::Vxlan { dst_port },
-        )),
-        "geneve" => Ok((
-            format!("genev_sys_{dst_port}"),
-            TunnelDevice::Geneve { dst_port },
-        )),
-        "gre" => Ok(("gre_sys".to_string(), TunnelDevice::Gre)),
-        other => Err(DpifError::new(
-            libc::EOPNOTSUPP,
-            format!("no tunnel device for type {other}"),
-        )),
-    }
-}
-
-/// The default UDP port of a tunnel type, when the spec gives none.
-fn default_dst_port(t: &str) -> Option<u16> {
-    match t {
-        "vxlan" => Some(4789),
-        "geneve" => Some(6081),
-        _ => None,
     }
 }
 
@@ -196,7 +140,7 @@ impl NetlinkDpif {
     }
 
     /// The name Open vSwitch's messages give the datapath.
-    fn full_name(&self) -> String {
+    pub(super) fn full_name(&self) -> String {
         format!("system@{}", self.name)
     }
 
@@ -338,45 +282,6 @@ impl NetlinkDpif {
         }
     }
 
-    /// Adds a tunnel port the current way: a collect-metadata tunnel
-    /// device, attached as a netdev vport. EOPNOTSUPP if the kernel cannot
-    /// make the device (the caller falls back to the vport tunnel types).
-    fn tunnel_port_add(&mut self, spec: &PortSpec) -> Result<OdpPort> {
-        let (name, device) = tunnel_device_for(spec)?;
-        let created = match rtnl::create_tunnel(&name, device) {
-            Ok(()) => true,
-            // One device serves every port of its type and UDP port.
-            Err(e) if e.errno == libc::EEXIST => false,
-            Err(e) => return Err(e),
-        };
-        let pids = self.port_upcall_pids.clone();
-        let reply = self.nl.vport_transact(&VportRequest {
-            cmd: cmd::NEW,
-            dp_ifindex: self.dp_ifindex,
-            port_no: spec.port_no,
-            vport_type: Some(vport_type::NETDEV),
-            name: Some(&name),
-            upcall_pids: Some(&pids),
-            options: None,
-        });
-        match reply {
-            Ok(info) => Ok(info.port_no),
-            Err(e) => {
-                if created {
-                    let _ = rtnl::delete(&name);
-                }
-                log::warn!(
-                    target: "dpif",
-                    "{}: failed to add {} as port: {}",
-                    self.full_name(),
-                    spec.name,
-                    super::strerror(e.errno)
-                );
-                Err(e)
-            }
-        }
-    }
-
     /// Installs or changes many flows with few round trips; one result per
     /// flow, in order (as [`Dpif::flow_put`] would give each).
     pub fn flow_put_batch(&mut self, puts: &[FlowPut<'_>]) -> Vec<Result<Option<FlowStats>>> {
@@ -514,28 +419,7 @@ impl Dpif for NetlinkDpif {
         let (kind, options) = match t {
             "" | "system" | "tap" => (vport_type::NETDEV, None),
             "internal" => (vport_type::INTERNAL, None),
-            "vxlan" | "geneve" | "gre" => {
-                let kind = match t {
-                    "vxlan" => vport_type::VXLAN,
-                    "geneve" => vport_type::GENEVE,
-                    _ => vport_type::GRE,
-                };
-                let dst_port = match spec.options.iter().find(|(k, _)| k == "dst_port") {
-                    Some((_, v)) => Some(v.parse::<u16>().map_err(|_| {
-                        DpifError::new(libc::EINVAL, format!("{}: bad dst_port {v}", spec.name))
-                    })?),
-                    None => default_dst_port(t),
-                };
-                let options = match dst_port {
-                    Some(p) => {
-                        let mut w = AttrWriter::new();
-                        w.put_u16(tunnel_attr::DST_PORT, p);
-                        Some(w.finish()?)
-                    }
-                    None => None,
-                };
-                (kind, options)
-            }
+            "vxlan" | "geneve" | "gre" => tunnel::compat_vport(spec)?,
             other => {
                 return Err(DpifError::new(
                     libc::EOPNOTSUPP,
@@ -581,7 +465,7 @@ impl Dpif for NetlinkDpif {
             .ok()
             .filter(|v| {
                 v.vport_type == vport_type::NETDEV
-                    && TUNNEL_PORT_TYPES.contains(&port_type(v).as_str())
+                    && tunnel::TUNNEL_PORT_TYPES.contains(&port_type(v).as_str())
             })
             .map(|v| v.name);
         let result = self

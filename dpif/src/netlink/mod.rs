@@ -21,6 +21,7 @@ mod notify;
 mod packet;
 pub mod rtnl;
 mod socket;
+mod tunnel;
 mod upcall;
 mod vport;
 

@@ -11,6 +11,7 @@
 //! them.
 
 pub mod netlink;
+pub mod odp;
 
 use std::fmt;
 

@@ -5,6 +5,7 @@ use super::attrs::{split_ovs_header, stat_u64, AttrWriter, Attrs};
 use super::consts::{cmd, family, flow_attr};
 use super::socket::GenlBody;
 use super::Netlink;
+use crate::odp::{ufid_from_bytes, ufid_to_bytes};
 use crate::{DpFlow, DpifError, FlowStats, Result, Ufid};
 
 /// A request of the `ovs_flow` family.
@@ -24,21 +25,6 @@ pub struct FlowRequest<'a> {
     pub clear: bool,
     /// A feature probe: the kernel does not log failures.
     pub probe: bool,
-}
-
-/// The 16 bytes of a UFID as the kernel stores them: Open vSwitch's
-/// `ovs_u128`, two host-order u64 halves, low half first.
-pub fn ufid_to_bytes(ufid: Ufid) -> [u8; 16] {
-    let mut b = [0u8; 16];
-    b[..8].copy_from_slice(&(ufid as u64).to_ne_bytes());
-    b[8..].copy_from_slice(&((ufid >> 64) as u64).to_ne_bytes());
-    b
-}
-
-pub fn ufid_from_bytes(b: &[u8]) -> Option<Ufid> {
-    let lo = u64::from_ne_bytes(b.get(..8)?.try_into().ok()?);
-    let hi = u64::from_ne_bytes(b.get(8..16)?.try_into().ok()?);
-    Some(((hi as u128) << 64) | lo as u128)
 }
 
 impl FlowRequest<'_> {
@@ -87,7 +73,7 @@ pub fn parse_flow(body: &GenlBody) -> Result<DpFlow> {
         Some(b) => Some(ufid_from_bytes(b).ok_or_else(|| {
             DpifError::new(
                 libc::EPROTO,
-                "malformed netlink message: UFID shorter than 16 bytes",
+                "malformed netlink message: UFID is not 16 bytes long",
             )
         })?),
     };
@@ -169,17 +155,5 @@ impl Netlink {
             w.finish()?,
         );
         self.sock.dump(&request)?.iter().map(parse_flow).collect()
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn ufid_bytes_round_trip() {
-        let u: Ufid = 0x0011_2233_4455_6677_8899_aabb_ccdd_eeff;
-        assert_eq!(ufid_from_bytes(&ufid_to_bytes(u)), Some(u));
-        assert_eq!(ufid_from_bytes(&[0u8; 15]), None);
     }
 }

@@ -566,8 +566,12 @@ fn installed_flow_forwards_between_veths() {
     assert!(flow.stats.used_ms > 0);
     let stats = dp.0.stats().unwrap();
     assert!(stats.n_hit >= 1, "{stats:?}");
+    // The final counters, at least those read before (ARP may retry).
     let final_stats = dp.0.flow_del(FlowId::Ufid(ufid)).unwrap();
-    assert_eq!(final_stats.n_packets, flow.stats.n_packets);
+    assert!(
+        final_stats.n_packets >= flow.stats.n_packets,
+        "{final_stats:?}"
+    );
     drop(dp);
     ip(&["link del ktw0", "link del ktw2"]);
 }

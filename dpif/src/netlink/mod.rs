@@ -34,7 +34,7 @@ pub use attrs::{AttrWriter, Attrs};
 pub use ct_limit::{CtLimits, ZoneLimit};
 pub use datapath::{DpInfo, DpRequest};
 pub use dpif::{DispatchMode, NetlinkDpif};
-pub use flow::{ufid_from_bytes, ufid_to_bytes, FlowRequest};
+pub use flow::FlowRequest;
 pub use meter::{MeterBand, MeterConfig, MeterFeatures, MeterStats};
 pub use notify::{PortChange, PortChangeKind, PortWatcher};
 pub use socket::{strerror, FamilyInfo, GenlSocket};

@@ -7,6 +7,7 @@ use ferrovs_dpif::netlink::NetlinkDpif;
 use ferrovs_dpif::{Dpif, DpifError};
 
 use super::ct;
+use super::flows;
 use super::ports::{add_if, del_if, set_if};
 use super::show::{cache_get_size, cache_set_size, show};
 use super::sset_order::sset_order;
@@ -22,6 +23,14 @@ const COMMANDS: &[(&str, usize, usize, bool, Handler)] = &[
     ("set-if", 2, usize::MAX, true, set_if),
     ("dump-dps", 0, 0, false, dump_dps),
     ("show", 0, usize::MAX, false, show),
+    ("dump-flows", 0, 6, false, flows::dump_flows),
+    ("add-flow", 2, 3, true, flows::add_flow),
+    ("mod-flow", 2, 3, true, flows::mod_flow),
+    ("get-flow", 1, 2, false, flows::get_flow),
+    ("del-flow", 1, 2, true, flows::del_flow_cmd),
+    ("add-flows", 1, 2, true, flows::process_flows_cmd),
+    ("mod-flows", 1, 2, true, flows::process_flows_cmd),
+    ("del-flows", 0, 2, true, flows::del_flows),
     ("cache-get-size", 0, 1, false, cache_get_size),
     ("ct-set-limits", 1, usize::MAX, false, ct::set_limits),
     ("ct-del-limits", 1, 2, false, ct::del_limits),

@@ -1,8 +1,10 @@
 //! ferrovs-dpctl: a drop-in for ovs-dpctl. Same command line, same output,
 //! same messages and exit status, on the kernel datapath (`dpif::netlink`).
 
+mod clock;
 mod commands;
 mod ct;
+mod flows;
 mod options;
 mod ports;
 mod show;

@@ -12,6 +12,7 @@
 
 pub mod dummy;
 pub mod netdev;
+pub mod netlink;
 pub mod odp;
 
 use std::fmt;

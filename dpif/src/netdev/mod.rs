@@ -96,6 +96,9 @@ pub struct DropStats {
 pub struct NetdevDpif {
     core: Arc<DpCore>,
     mode: DeviceMode,
+    /// What `dp_type` reports: `netdev`, or `dummy` for Open vSwitch's
+    /// dummy datapath (this datapath with dummy devices).
+    type_name: String,
     receiver: Option<UpcallReceiver>,
     poll_threads: Vec<JoinHandle<()>>,
     /// Used by `execute`, which runs in the caller's thread.
@@ -171,11 +174,27 @@ impl NetdevDpif {
         Ok(NetdevDpif {
             core,
             mode,
+            type_name: "netdev".to_string(),
             receiver: Some(receiver),
             poll_threads,
             emc: ExactCache::default(),
             rng: 0x9e37_79b9_7f4a_7c15,
         })
+    }
+
+    /// Reports `name` as the datapath type (e.g. `dummy`: stock's dummy
+    /// datapath is its userspace datapath with dummy devices).
+    pub fn set_type_name(&mut self, name: &str) {
+        self.type_name = name.to_string();
+    }
+
+    /// A handle for control commands (dummy devices, counters,
+    /// conntrack) that stays usable while the datapath itself is locked
+    /// by someone else.
+    pub fn control(&self) -> NetdevControl {
+        NetdevControl {
+            core: Arc::clone(&self.core),
+        }
     }
 
     /// Takes the receiving end of the upcall queue (once).
@@ -286,6 +305,86 @@ impl Drop for NetdevDpif {
     }
 }
 
+/// The port number Open vSwitch's dummy datapath gives a port: the first
+/// number written in its name (plus 100 when the name starts with `br`),
+/// so that test scripts see the numbers they name.
+fn dummy_port_from_name(name: &str) -> Option<OdpPort> {
+    let start: u64 = if name.starts_with("br") { 100 } else { 0 };
+    let pos = name.find(|c: char| c.is_ascii_digit())?;
+    let digits: String = name[pos..]
+        .chars()
+        .take_while(|c| c.is_ascii_digit())
+        .collect();
+    let n = digits.parse::<u64>().ok()?.saturating_add(start);
+    (n > 0 && n < u64::from(u32::MAX)).then_some(n as OdpPort)
+}
+
+/// A cloneable handle on a datapath's shared state, for control commands
+/// (`netdev-dummy/*`, `dpctl/*-conntrack`, `dpif-netdev/pmd-stats-*`).
+#[derive(Clone)]
+pub struct NetdevControl {
+    core: Arc<DpCore>,
+}
+
+impl NetdevControl {
+    /// The dummy device behind a port, when it is one.
+    pub fn dummy_device(&self, port_no: OdpPort) -> Option<Arc<DummyDev>> {
+        let ports = self.core.ports.read().unwrap_or_else(|e| e.into_inner());
+        ports.get(&port_no).and_then(|p| p.dummy.clone())
+    }
+
+    /// The dummy device of the port named `name`, when it is one.
+    pub fn dummy_device_by_name(&self, name: &str) -> Option<Arc<DummyDev>> {
+        let ports = self.core.ports.read().unwrap_or_else(|e| e.into_inner());
+        ports
+            .values()
+            .find(|p| p.name == name)
+            .and_then(|p| p.dummy.clone())
+    }
+
+    /// Every dummy device of the datapath.
+    pub fn dummy_devices(&self) -> Vec<Arc<DummyDev>> {
+        let ports = self.core.ports.read().unwrap_or_else(|e| e.into_inner());
+        ports.values().filter_map(|p| p.dummy.clone()).collect()
+    }
+
+    /// The device behind a port (MTU, MAC, link state, counters).
+    pub fn port_device(&self, port_no: OdpPort) -> Option<Arc<dyn Netdev>> {
+        let ports = self.core.ports.read().unwrap_or_else(|e| e.into_inner());
+        ports.get(&port_no).map(|p| Arc::clone(&p.dev))
+    }
+
+    /// The device of the port named `name`.
+    pub fn device_by_name(&self, name: &str) -> Option<Arc<dyn Netdev>> {
+        let ports = self.core.ports.read().unwrap_or_else(|e| e.into_inner());
+        ports
+            .values()
+            .find(|p| p.name == name)
+            .map(|p| Arc::clone(&p.dev))
+    }
+
+    pub fn conntrack(&self) -> &conntrack::Conntrack {
+        &self.core.conntrack
+    }
+
+    /// `dpif-netdev/pmd-stats-show` text.
+    pub fn pmd_stats_show(&self) -> String {
+        let mut out = String::new();
+        let n = self.core.pmd_stats.len();
+        for (i, st) in self.core.pmd_stats.iter().enumerate() {
+            st.format(&mut out, (i + 1 < n).then_some(i as u32));
+        }
+        out
+    }
+
+    /// `dpif-netdev/pmd-stats-clear`.
+    pub fn pmd_stats_clear(&self) {
+        for st in &self.core.pmd_stats {
+            st.clear();
+        }
+    }
+}
+
 /// The UFID of a flow put without one: a hash of its key bytes (stable
 /// for equal keys, so get/del by key find it).
 fn ufid_of_key(key: &[u8]) -> Ufid {
@@ -338,7 +437,7 @@ impl Dpif for NetdevDpif {
     }
 
     fn dp_type(&self) -> &str {
-        "netdev"
+        &self.type_name
     }
 
     fn destroy(&mut self) -> Result<()> {
@@ -413,9 +512,19 @@ impl Dpif for NetdevDpif {
         let mut ports = self.ports_write();
         let port_no = match spec.port_no {
             Some(n) => n,
-            None => (1..=MAX_PORTS)
-                .find(|n| !ports.contains_key(n))
-                .ok_or_else(|| err(libc::EFBIG, "no free port number"))?,
+            None => {
+                let wanted = if self.mode == DeviceMode::AllDummy {
+                    dummy_port_from_name(&spec.name).filter(|n| !ports.contains_key(n))
+                } else {
+                    None
+                };
+                match wanted {
+                    Some(n) => n,
+                    None => (1..=MAX_PORTS)
+                        .find(|n| !ports.contains_key(n))
+                        .ok_or_else(|| err(libc::EFBIG, "no free port number"))?,
+                }
+            }
         };
         if ports.contains_key(&port_no) || ports.values().any(|p| p.name == spec.name) {
             return Err(err(

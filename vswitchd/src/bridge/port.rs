@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 
 use ferrovs_dpif::{OdpPort, PortSpec};
 
+use super::local::parse_mac;
 use super::{Bridges, Iface};
 use crate::cmdline::DummyMode;
 use crate::config::IfaceCfg;
@@ -96,6 +97,15 @@ impl Bridges {
                 iface.error = Some(e);
             }
             Ok(()) => {
+                if is_local && self.real_devices.contains(&dp_type) {
+                    // The bridge's own port carries the bridge's address.
+                    let dev = self.netdev.get(&dp_type).and_then(|n| n.device_by_name(&c.name));
+                    if let (Some(dev), Some(mac)) = (dev, parse_mac(&br.mac)) {
+                        if let Err(e) = dev.set_mac(mac) {
+                            log::warn!(target: "netdev", "{}: setting Ethernet address failed: {e}", c.name);
+                        }
+                    }
+                }
                 let ofport = if is_local {
                     Some(OFPP_LOCAL)
                 } else {
@@ -144,8 +154,13 @@ impl Bridges {
             Some(DummyMode::System) => t == "system",
             _ => false,
         };
+        // Internal and tap ports of a datapath with real devices are tap
+        // devices the datapath creates: their facts come once they exist.
+        let real = self.real_devices.contains(dp_type) && !iface.overridden;
+        let open_after = real && matches!(t.as_str(), "internal" | "tap");
         let (device, dp_name) = match t.as_str() {
             _ if iface.overridden => (Device::new_dummy(), Some(name.clone())),
+            _ if open_after => (Device::new_virtual(), Some(name.clone())),
             "dummy" | "internal" | "dummy-internal" => (Device::new_dummy(), Some(name.clone())),
             "system" | "tap" => (Device::open_system(&name)?, Some(name.clone())),
             "patch" => {
@@ -209,6 +224,11 @@ impl Bridges {
             iface.odp_port = Some(port_no);
             iface.dp_port_name = Some(dp_name);
         }
+        let device = if open_after {
+            Device::open_system(&name)?
+        } else {
+            device
+        };
         if matches!(device, Device::Dummy { .. }) {
             iface.mtu = Some(iface.mtu_request.unwrap_or(1500));
         }

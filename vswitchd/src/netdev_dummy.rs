@@ -1,0 +1,168 @@
+//! `netdev-dummy/*` control commands (under `--enable-dummy`): put
+//! packets on dummy devices as if they had arrived, set their admin
+//! state, give them addresses. Replies and error texts are stock's
+//! (lib/netdev-dummy.c).
+
+use std::sync::Arc;
+
+use ferrovs_dpif::netdev::{odp_key, NetdevControl};
+use ferrovs_dpif::odp;
+use ferrovs_netdev::compose::{compose, default_payload, DEFAULT_L7_LEN};
+use ferrovs_netdev::dev::DummyDev;
+use ferrovs_netdev::Packet;
+
+/// Shortest frame `--len` may ask for (ETH_TOTAL_MIN).
+const ETH_TOTAL_MIN: usize = 60;
+
+fn find_dummy(dps: &[&NetdevControl], name: &str) -> Option<Arc<DummyDev>> {
+    dps.iter().find_map(|c| c.dummy_device_by_name(name))
+}
+
+/// A frame written in hex (spaces and dots allowed between bytes), at
+/// least an Ethernet header; `None` if the text is not that.
+fn packet_from_hex(s: &str) -> Option<Vec<u8>> {
+    let digits: Vec<u8> = s
+        .bytes()
+        .filter(|b| !b.is_ascii_whitespace() && *b != b'.')
+        .collect();
+    if digits.len() % 2 != 0 || digits.len() < 28 {
+        return None;
+    }
+    digits
+        .chunks_exact(2)
+        .map(|p| {
+            let h = (p[0] as char).to_digit(16)?;
+            let l = (p[1] as char).to_digit(16)?;
+            Some((h * 16 + l) as u8)
+        })
+        .collect()
+}
+
+/// The frame a datapath flow string describes, `len` bytes long when
+/// given (stock's `eth_from_flow_str`).
+fn packet_from_flow(s: &str, len: Option<usize>) -> Result<Vec<u8>, String> {
+    let parsed = odp::parse_flow(s, None).map_err(|e| e.message)?;
+    let (k, _) = odp_key::from_odp(&parsed.key, &[]).map_err(|e| e.message)?;
+    let frame = match len {
+        None => compose(&k, &default_payload(DEFAULT_L7_LEN)),
+        Some(n) => {
+            let bare = compose(&k, &[]).len();
+            compose(&k, &default_payload(n.saturating_sub(bare)))
+        }
+    };
+    Ok(frame)
+}
+
+/// `netdev-dummy/receive NAME [--qid N] PACKET|FLOW [--len N]...`.
+pub fn receive(args: &[String], dps: &[&NetdevControl]) -> Result<String, String> {
+    let Some(dev) = args.first().and_then(|n| find_dummy(dps, n)) else {
+        return Err("no such dummy netdev".into());
+    };
+    let mut i = 1;
+    if args.len() > i + 1 && args[i] == "--qid" {
+        // One receive queue per dummy device.
+        if args[i + 1].trim().parse::<i64>().unwrap_or(0) != 0 {
+            return Err("bad rx queue id.".into());
+        }
+        i += 2;
+    }
+    let mut frames = Vec::new();
+    while i < args.len() {
+        let a = &args[i];
+        let frame = match packet_from_hex(a) {
+            Some(f) => f,
+            None => {
+                let mut len = None;
+                if args.get(i + 1).is_some_and(|x| x == "--len") {
+                    let n = args
+                        .get(i + 2)
+                        .and_then(|x| x.trim().parse::<i64>().ok())
+                        .unwrap_or(0);
+                    if n < ETH_TOTAL_MIN as i64 {
+                        return Err("too small packet len".into());
+                    }
+                    len = usize::try_from(n).ok();
+                    i += 2;
+                }
+                packet_from_flow(a, len)?
+            }
+        };
+        frames.push(frame);
+        i += 1;
+    }
+    for f in frames {
+        dev.inject(Packet::from_bytes(&f));
+    }
+    Ok(String::new())
+}
+
+/// `netdev-dummy/set-admin-state [NETDEV] up|down`.
+pub fn set_admin_state(args: &[String], dps: &[&NetdevControl]) -> Result<String, String> {
+    let up = match args.last().map(|s| s.to_ascii_lowercase()).as_deref() {
+        Some("up") => true,
+        Some("down") => false,
+        _ => return Err("Invalid Admin State".into()),
+    };
+    if args.len() > 1 {
+        let Some(dev) = args.first().and_then(|n| find_dummy(dps, n)) else {
+            return Err("Unknown Dummy Interface".into());
+        };
+        dev.set_up(up);
+    } else {
+        for c in dps {
+            for d in c.dummy_devices() {
+                d.set_up(up);
+            }
+        }
+    }
+    Ok("OK".into())
+}
+
+/// `netdev-dummy/ip4addr NETDEV ADDR/PREFIX`.
+pub fn ip4addr(args: &[String], dps: &[&NetdevControl]) -> Result<String, String> {
+    let (Some(name), Some(spec)) = (args.first(), args.get(1)) else {
+        return Err("Invalid parameters".into());
+    };
+    let Some(dev) = find_dummy(dps, name) else {
+        return Err("Unknown Dummy Interface".into());
+    };
+    let parsed = spec.split_once('/').and_then(|(a, p)| {
+        Some((
+            a.parse::<std::net::Ipv4Addr>().ok()?,
+            p.parse::<u8>().ok().filter(|p| *p <= 32)?,
+        ))
+    });
+    match parsed {
+        Some((addr, prefix)) => {
+            dev.set_addr(addr.into(), prefix);
+            Ok("OK".into())
+        }
+        None => Err(format!("{spec}: invalid IP address")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hex_packets_and_flow_strings() {
+        assert!(packet_from_hex("00").is_none());
+        assert!(packet_from_hex("zz0000000000000000000000000000").is_none());
+        let p = packet_from_hex("50540000000a 50540000000b 0800 4500").unwrap();
+        assert_eq!(p.len(), 16);
+        let f = packet_from_flow(
+            "in_port(1),eth(src=50:54:00:00:00:01,dst=50:54:00:00:00:02),eth_type(0x0806),arp(sip=10.0.0.1,tip=10.0.0.2,op=1,sha=50:54:00:00:00:01,tha=00:00:00:00:00:00)",
+            None,
+        )
+        .unwrap();
+        assert_eq!(&f[12..14], &[0x08, 0x06]);
+        assert!(packet_from_flow("nonsense(", None).is_err());
+        let long = packet_from_flow(
+            "eth(src=50:54:00:00:00:01,dst=50:54:00:00:00:02),eth_type(0x0800),ipv4(src=1.1.1.1,dst=2.2.2.2,proto=17,tos=0,ttl=64,frag=no),udp(src=1,dst=2)",
+            Some(200),
+        )
+        .unwrap();
+        assert_eq!(long.len(), 200);
+    }
+}

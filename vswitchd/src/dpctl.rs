@@ -12,7 +12,7 @@ use std::fmt::Write;
 
 use ferrovs_dpif::netdev::NetdevControl;
 use ferrovs_dpif::odp::{self, FormatOptions, Key, KeyAttr};
-use ferrovs_dpif::{Dpif, DpFlow, FlowId, FlowPut, FlowStats, PutFlags};
+use ferrovs_dpif::{DpFlow, Dpif, FlowId, FlowPut, FlowStats, PutFlags};
 
 use crate::bridge::{lock_dpif, SharedDpif};
 
@@ -124,7 +124,10 @@ pub fn run(cmd: &str, args: &[String], dps: &BTreeDps<'_>) -> Result<String, Str
         "dump-conntrack" => dump_conntrack(&rest, dps, &mut out),
         "flush-conntrack" => flush_conntrack(&rest, dps, &mut out),
         other => {
-            out.error(0, &format!("unknown command '{other}'; use --help for help"));
+            out.error(
+                0,
+                &format!("unknown command '{other}'; use --help for help"),
+            );
             libc::EINVAL
         }
     };
@@ -193,10 +196,7 @@ fn show(args: &[&str], dps: &BTreeDps<'_>, p: &Params, out: &mut Out) -> i32 {
         match find(dps, a) {
             Some(d) => show_dp(d, p, out),
             None => {
-                out.error(
-                    libc::EAFNOSUPPORT,
-                    &format!("opening datapath {a} failed"),
-                );
+                out.error(libc::EAFNOSUPPORT, &format!("opening datapath {a} failed"));
                 last = libc::EAFNOSUPPORT;
             }
         }
@@ -248,7 +248,13 @@ fn show_dp(d: &Datapath<'_>, p: &Params, out: &mut Out) {
             let s = dev.stats();
             // Tunnel ports count packets and bytes only.
             let tunnel = dev.tunnel().is_some();
-            let n = |v: u64| if tunnel { "?".to_string() } else { v.to_string() };
+            let n = |v: u64| {
+                if tunnel {
+                    "?".to_string()
+                } else {
+                    v.to_string()
+                }
+            };
             out.print(&format!(
                 "    RX packets:{} errors:{} dropped:{} overruns:{} frame:{}\n",
                 s.rx_packets,
@@ -383,7 +389,12 @@ fn name_ports(dp: &mut Box<dyn Dpif>) -> HashMap<String, u32> {
 }
 
 /// One flow as `dump-flows` prints it.
-fn format_flow(dp_type: &str, f: &DpFlow, names: Option<&HashMap<u32, String>>, p: &Params) -> String {
+fn format_flow(
+    dp_type: &str,
+    f: &DpFlow,
+    names: Option<&HashMap<u32, String>>,
+    p: &Params,
+) -> String {
     let mut s = String::new();
     if p.verbosity > 0 {
         if let Some(u) = f.ufid {
@@ -424,10 +435,7 @@ fn dump_flows(args: &[&str], dps: &BTreeDps<'_>, p: &Params, out: &mut Out) -> i
     let mut args: Vec<&str> = args.to_vec();
     let mut filter: Option<&str> = None;
     let mut types: Option<&str> = None;
-    loop {
-        let Some(last) = args.last().copied() else {
-            break;
-        };
+    while let Some(last) = args.last().copied() {
         if let (Some(f), None) = (last.strip_prefix("filter="), filter) {
             filter = Some(f);
         } else if let (Some(t), None) = (last.strip_prefix("type="), types) {
@@ -447,7 +455,13 @@ fn dump_flows(args: &[&str], dps: &BTreeDps<'_>, p: &Params, out: &mut Out) -> i
         for ty in t.split(',').filter(|t| !t.is_empty()) {
             if !matches!(
                 ty,
-                "ovs" | "tc" | "dpdk" | "offloaded" | "non-offloaded" | "partially-offloaded" | "all"
+                "ovs"
+                    | "tc"
+                    | "dpdk"
+                    | "offloaded"
+                    | "non-offloaded"
+                    | "partially-offloaded"
+                    | "all"
             ) {
                 out.error(libc::EINVAL, &format!("Failed to parse type ({ty})"));
                 return libc::EINVAL;

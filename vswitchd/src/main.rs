@@ -454,5 +454,10 @@ const DUMMY_COMMANDS: &[(&str, &str, usize, usize)] = &[
         usize::MAX,
     ),
     ("netdev-dummy/set-admin-state", "[netdev] up|down", 1, 2),
-    ("netdev-dummy/ip4addr", "[netdev] ipaddr/mask-prefix-len", 2, 2),
+    (
+        "netdev-dummy/ip4addr",
+        "[netdev] ipaddr/mask-prefix-len",
+        2,
+        2,
+    ),
 ];

@@ -25,7 +25,7 @@ fn packet_from_hex(s: &str) -> Option<Vec<u8>> {
         .bytes()
         .filter(|b| !b.is_ascii_whitespace() && *b != b'.')
         .collect();
-    if digits.len() % 2 != 0 || digits.len() < 28 {
+    if !digits.len().is_multiple_of(2) || digits.len() < 28 {
         return None;
     }
     digits
@@ -46,8 +46,19 @@ fn packet_from_flow(s: &str, len: Option<usize>) -> Result<Vec<u8>, String> {
     let frame = match len {
         None => compose(&k, &default_payload(DEFAULT_L7_LEN)),
         Some(n) => {
-            let bare = compose(&k, &[]).len();
-            compose(&k, &default_payload(n.saturating_sub(bare)))
+            // Stock pads with zeros to the length asked for, with lengths
+            // and checksums fixed: the same as zeros for a payload where
+            // the packet has one; plain zeros after other frames (ARP).
+            let bare = compose(&k, &[]);
+            if bare.len() > n {
+                return Err(format!(
+                    "packet of {} bytes is longer than --len {n}",
+                    bare.len()
+                ));
+            }
+            let mut f = compose(&k, &vec![0; n - bare.len()]);
+            f.resize(n, 0);
+            f
         }
     };
     Ok(frame)

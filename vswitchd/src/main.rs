@@ -165,7 +165,11 @@ impl App {
             poll,
             unixctl,
             ovsdb,
-            bridges: Bridges::new(opts.dummy, &dirs.rundir),
+            bridges: {
+                let mut b = Bridges::new(opts.dummy, &dirs.rundir);
+                b.system_routes = !opts.disable_system_route;
+                b
+            },
             coverage: Coverage::default(),
             applied: None,
             need_reconfigure: false,

@@ -22,7 +22,7 @@ use std::process::{Command, Output, Stdio};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use ferrovs_tests::sandbox::{stock_ovs_available, text, Sandbox, STOCK_VSWITCHD};
+use ferrovs_tests::sandbox::{normalize_list, stock_ovs_available, text, Sandbox, STOCK_VSWITCHD};
 
 const FERROVS: &str = env!("CARGO_BIN_EXE_ferrovs-vswitchd");
 
@@ -291,6 +291,16 @@ fn dpctl_script(program: &Path, topo: &Topo, tag: &str) -> String {
         &["dpctl/show", "netdev@ovs-netdev"],
     ] {
         out.push_str(&appctl_entry(&sb, args));
+    }
+    // The status written back for the same ports (interface indexes
+    // differ: the tap devices are created anew by each daemon).
+    let _ = sb.vsctl(&["--timeout=5", "wait-until", "interface", &i1, "ofport!=-1"]);
+    for table in ["Interface", "Bridge"] {
+        let o = sb.vsctl(&["list", table]);
+        out.push_str(&format!(
+            "$ ovs-vsctl list {table}\n{}",
+            normalize_list(&text(&o.stdout), &["ifindex"])
+        ));
     }
     assert!(
         sb.vswitchd_running(),

@@ -105,6 +105,9 @@ pub struct Bridges {
     pub netdev: BTreeMap<String, ferrovs_dpif::netdev::NetdevControl>,
     /// Types whose backer has real devices (not dummies).
     pub real_devices: BTreeSet<String>,
+    /// Whether the system's routes may be read (not
+    /// --disable-system-route): tunnels report their egress interface.
+    pub system_routes: bool,
     pub bridges: BTreeMap<String, Bridge>,
     /// How many interfaces use each shared datapath port, by (type, name).
     dp_port_users: BTreeMap<(String, String), usize>,
@@ -120,6 +123,7 @@ impl Bridges {
             backers: BTreeMap::new(),
             netdev: BTreeMap::new(),
             real_devices: BTreeSet::new(),
+            system_routes: false,
             bridges: BTreeMap::new(),
             dp_port_users: BTreeMap::new(),
             openflow_factory: None,

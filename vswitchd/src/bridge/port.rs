@@ -228,7 +228,10 @@ impl Bridges {
             iface.dp_port_name = Some(dp_name);
         }
         let device = if open_after {
-            Device::open_system(&name)?
+            match Device::open_system(&name)? {
+                Device::System { name } => Device::Tap { name },
+                other => other,
+            }
         } else {
             device
         };

@@ -437,6 +437,8 @@ const DPCTL_COMMANDS: &[(&str, &str, usize, usize)] = &[
     ("dpctl/mod-flow", "[dp] flow actions", 2, 3),
     ("dpctl/get-flow", "[dp] ufid", 1, 2),
     ("dpctl/del-flow", "[dp] flow", 1, 2),
+    ("dpctl/add-flows", "[dp] file", 1, 2),
+    ("dpctl/mod-flows", "[dp] file", 1, 2),
     ("dpctl/del-flows", "[dp] [file]", 0, 2),
     ("dpctl/dump-conntrack", "[-m] [-s] [dp] [zone=N]", 0, 4),
     (

@@ -261,6 +261,13 @@ fn dpctl_script(program: &Path, topo: &Topo, tag: &str) -> String {
             text(&o.stderr)
         ));
     }
+    let show = text(&sb.appctl(&["dpctl/show"]).stdout);
+    assert!(
+        show.contains(&format!(": {}\n", topo.host[1])),
+        "{tag}: the netdev datapath did not come up (is another userspace \
+         datapath holding the tap device ovs-netdev?); dpctl/show:\n{show}\nlog:\n{}",
+        sb.vswitchd_log()
+    );
     out.push_str(&appctl_entry(&sb, &["dpif/show"]));
     out.push_str(&appctl_entry(&sb, &["dpctl/show"]));
     out.push_str(&appctl_entry(&sb, &["dpctl/dump-dps"]));
@@ -274,6 +281,25 @@ fn dpctl_script(program: &Path, topo: &Topo, tag: &str) -> String {
         &["dpctl/dump-flows"][..],
         &["dpctl/dump-flows", "netdev@ovs-netdev"],
         &["dpctl/dump-flows", "-x"],
+        &["dpctl/dump-flows", "filter=in_port=2"],
+        &["dpctl/dump-flows", "filter=in_port(3)"],
+        &["dpctl/dump-flows", "filter=arp"],
+        &["dpctl/dump-flows", "filter=tcp,tp_dst=80"],
+        &["dpctl/dump-flows", "filter=ip,nw_src=10.0.0.2"],
+        &["dpctl/dump-flows", "filter=dl_src=00:00:00:00:00:02"],
+        &["dpctl/dump-flows", "filter=nosuch=1"],
+        &["dpctl/dump-flows", "filter=in_port=zz"],
+        &["dpctl/dump-flows", "filter=nw_src=1.2.3.4"],
+        &["dpctl/dump-flows", "type=xyz"],
+        &["dpctl/dump-flows", "a", "b", "c", "d", "e", "f", "g"],
+        &["dpctl/dump-dps", "extra"],
+        &["dpctl/add-flow", "x"],
+        &["dpctl/get-flow", "nosuch"],
+        &["dpctl/del-flows", "/nonexistent/flows"],
+        &["dpctl/dump-conntrack", "zone=x"],
+        &["dpctl/dump-conntrack", "zone=3"],
+        &["dpctl/flush-conntrack", "zone=x"],
+        &["dpctl/flush-conntrack", "zone=3"],
         &["dpctl/dump-flows", "nosuch@dp"],
         &["dpctl/get-flow", "ufid:11111111-2222-3333-4444-555555555555"],
         &["dpctl/get-flow", "ufid:11111111-2222-3333-4444-000000000000"],
@@ -335,6 +361,9 @@ fn dpctl_over_veths_same_as_stock() {
     let topo = Topo::new('d');
     let stock = dpctl_script(Path::new(STOCK_VSWITCHD), &topo, "stock");
     let ours = dpctl_script(Path::new(FERROVS), &topo, "ferrovs");
+    if std::env::var_os("FERROVS_SHOW").is_some() {
+        eprintln!("{ours}");
+    }
     if stock != ours {
         eprintln!("--- stock\n{stock}\n--- ferrovs\n{ours}");
         for (a, b) in stock.lines().zip(ours.lines()) {

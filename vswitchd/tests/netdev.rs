@@ -166,12 +166,20 @@ fn appctl_entry(sb: &Sandbox, args: &[&str]) -> String {
     )
 }
 
-/// Masks `used:` times and sorts the flow lines (datapaths dump flows in
-/// hash order).
+/// Masks `used:` times and UFIDs (stock generates them from a random
+/// hash basis), drops `dp-extra-info` (stock's internal miniflow sizes,
+/// a known difference) and sorts the flow lines (datapaths dump flows
+/// in hash order).
 fn normalize_flows(s: &str) -> String {
     let mut head = Vec::new();
     let mut flows = Vec::new();
     for line in s.lines() {
+        let line = line.split(", dp-extra-info:").next().unwrap_or(line);
+        let line = match line.strip_prefix("ufid:") {
+            Some(rest) if rest.len() > 36 => format!("ufid:<ufid>{}", &rest[36..]),
+            _ => line.to_string(),
+        };
+        let line = line.as_str();
         let mut l = String::new();
         let mut rest = line;
         while let Some(i) = rest.find("used:") {
@@ -280,6 +288,8 @@ fn dpctl_script(program: &Path, topo: &Topo, tag: &str) -> String {
     for args in [
         &["dpctl/dump-flows"][..],
         &["dpctl/dump-flows", "netdev@ovs-netdev"],
+        &["dpctl/dump-flows", "-m"],
+        &["dpctl/dump-flows", "--names"],
         &["dpctl/dump-flows", "-x"],
         &["dpctl/dump-flows", "filter=in_port=2"],
         &["dpctl/dump-flows", "filter=in_port(3)"],
@@ -534,6 +544,7 @@ fn dummy_script(program: &Path, tag: &str) -> String {
         std::thread::sleep(Duration::from_millis(50));
     }
     out.push_str(&appctl_entry(&sb, &["dpctl/dump-flows"]));
+    out.push_str(&appctl_entry(&sb, &["dpctl/dump-flows", "-m"]));
     out.push_str(&appctl_entry(&sb, &["dpctl/show"]));
     out.push_str(&appctl_entry(&sb, &["dpif/show"]));
     assert!(sb.vswitchd_running(), "daemon died:\n{}", sb.vswitchd_log());

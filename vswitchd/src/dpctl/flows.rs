@@ -64,20 +64,40 @@ fn attr_rank(a: &KeyAttr) -> u8 {
         KeyAttr::RecircId(_) => 8,
         KeyAttr::DpHash(_) => 9,
         KeyAttr::InPort(_) => 10,
+        KeyAttr::PacketType(_) => 11,
         _ => 20,
     }
 }
 
 /// A flow's key and mask as the userspace datapath reports them: with
 /// `recirc_id(0)` when the flow did not name one (its flows always match
-/// it exactly) and the metadata in stock's order.
-fn userspace_view(f: &DpFlow) -> Option<(Vec<u8>, Vec<u8>)> {
+/// it exactly) and the metadata in stock's order. `verbose` (`-m`) adds
+/// the wildcarded metadata stock's datapath always reports.
+fn userspace_view(f: &DpFlow, verbose: bool) -> Option<(Vec<u8>, Vec<u8>)> {
     let mut k = Key::from_nlattrs(&f.key).ok()?;
     let mut m = Key::from_nlattrs(&f.mask).ok()?;
     if !k.attrs.iter().any(|a| matches!(a, KeyAttr::RecircId(_))) {
         k.attrs.push(KeyAttr::RecircId(0));
         if !f.mask.is_empty() {
             m.attrs.push(KeyAttr::RecircId(u32::MAX));
+        }
+    }
+    if verbose && !f.mask.is_empty() {
+        for a in [
+            KeyAttr::Priority(0),
+            KeyAttr::SkbMark(0),
+            KeyAttr::CtState(0),
+            KeyAttr::CtZone(0),
+            KeyAttr::CtMark(0),
+            KeyAttr::CtLabels(0),
+            KeyAttr::DpHash(0),
+            KeyAttr::PacketType(0),
+        ] {
+            let ty = a.attr_type();
+            if !k.attrs.iter().any(|x| x.attr_type() == ty) {
+                m.attrs.push(a.zero_mask());
+                k.attrs.push(a);
+            }
         }
     }
     k.attrs.sort_by_key(attr_rank);
@@ -121,7 +141,7 @@ fn format_flow(
     };
     let userspace = dp_type != "system";
     let (key, mask) = if userspace {
-        userspace_view(f).unwrap_or_else(|| (f.key.clone(), f.mask.clone()))
+        userspace_view(f, p.verbosity > 0).unwrap_or_else(|| (f.key.clone(), f.mask.clone()))
     } else {
         (f.key.clone(), f.mask.clone())
     };

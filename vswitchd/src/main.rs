@@ -352,20 +352,32 @@ impl App {
                 }
             }
             "dpif-netdev/pmd-stats-show" | "dpif-netdev/pmd-stats-clear" => {
-                let clear = req.method.ends_with("clear");
+                // [-pmd CORE] [DP], as stock parses them: a datapath by its
+                // name, or the only one.
                 let ctls: Vec<_> = self.bridges.netdev.values().collect();
-                if ctls.is_empty() {
-                    return Err("there is no netdev datapath".into());
-                }
-                let mut out = String::new();
-                for c in ctls {
-                    if clear {
-                        c.pmd_stats_clear();
-                    } else {
-                        out.push_str(&c.pmd_stats_show());
+                let mut named = None;
+                let mut i = 0;
+                while i < args.len() {
+                    if args[i] == "-pmd" && i + 1 < args.len() {
+                        i += 2;
+                        continue;
                     }
+                    named = ctls.iter().find(|c| c.name() == args[i]).copied();
+                    i += 1;
                 }
-                Ok(out)
+                let Some(ctl) = named.or(if ctls.len() == 1 {
+                    ctls.first().copied()
+                } else {
+                    None
+                }) else {
+                    return Err("please specify an existing datapath".into());
+                };
+                if req.method.ends_with("clear") {
+                    ctl.pmd_stats_clear();
+                    Ok(String::new())
+                } else {
+                    Ok(ctl.pmd_stats_show())
+                }
             }
             "netdev-dummy/receive" => {
                 netdev_dummy::receive(args, &self.bridges.netdev.values().collect::<Vec<_>>())

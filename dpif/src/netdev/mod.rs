@@ -278,11 +278,11 @@ impl NetdevDpif {
         out
     }
 
-    /// `dpif-netdev/pmd-stats-clear`.
+    /// `dpif-netdev/pmd-stats-clear`. As in stock, whose datapath
+    /// lookup counters are the sums of these, `dpctl/show`'s hit, missed
+    /// and mask counters start again from zero too.
     pub fn pmd_stats_clear(&self) {
-        for st in &self.core.pmd_stats {
-            st.clear();
-        }
+        self.core.clear_pmd_stats();
     }
 
     pub fn drop_stats(&self) -> DropStats {
@@ -379,21 +379,30 @@ impl NetdevControl {
         &self.core.conntrack
     }
 
-    /// `dpif-netdev/pmd-stats-show` text.
+    /// `dpif-netdev/pmd-stats-show` text as stock prints it for a
+    /// datapath without DPDK ports: one `main thread` block (stock's main
+    /// thread polls such ports; here the poll threads do, and their
+    /// counters are summed; time is not shown, as stock shows none there).
     pub fn pmd_stats_show(&self) -> String {
-        let mut out = String::new();
-        let n = self.core.pmd_stats.len();
-        for (i, st) in self.core.pmd_stats.iter().enumerate() {
-            st.format(&mut out, (i + 1 < n).then_some(i as u32));
+        let sum = pmd_stats::PmdStats::default();
+        for st in &self.core.pmd_stats {
+            sum.add_counts(st);
         }
+        let mut out = String::new();
+        sum.format(&mut out, None);
         out
     }
 
-    /// `dpif-netdev/pmd-stats-clear`.
+    /// The datapath's name (e.g. `ovs-netdev`).
+    pub fn name(&self) -> &str {
+        &self.core.name
+    }
+
+    /// `dpif-netdev/pmd-stats-clear`. As in stock, whose datapath
+    /// lookup counters are the sums of these, `dpctl/show`'s hit, missed
+    /// and mask counters start again from zero too.
     pub fn pmd_stats_clear(&self) {
-        for st in &self.core.pmd_stats {
-            st.clear();
-        }
+        self.core.clear_pmd_stats();
     }
 }
 

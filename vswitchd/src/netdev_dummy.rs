@@ -137,12 +137,12 @@ pub fn ip4addr(args: &[String], dps: &[&NetdevControl]) -> Result<String, String
     let Some(dev) = find_dummy(dps, name) else {
         return Err("Unknown Dummy Interface".into());
     };
-    let parsed = spec.split_once('/').and_then(|(a, p)| {
-        Some((
-            a.parse::<std::net::Ipv4Addr>().ok()?,
-            p.parse::<u8>().ok().filter(|p| *p <= 32)?,
-        ))
-    });
+    // ADDR/PREFIX, or a plain address (a /32).
+    let (addr, prefix) = spec.split_once('/').unwrap_or((spec, "32"));
+    let parsed = addr
+        .parse::<std::net::Ipv4Addr>()
+        .ok()
+        .zip(prefix.parse::<u8>().ok().filter(|p| *p <= 32));
     match parsed {
         Some((addr, prefix)) => {
             dev.set_addr(addr.into(), prefix);

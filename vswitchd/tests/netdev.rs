@@ -462,6 +462,21 @@ fn ping_through_dpctl_flows() {
     );
     let stats = text(&sb.appctl(&["dpctl/show", "-s"]).stdout);
     assert!(stats.contains("RX packets:"), "{stats}");
+    // The database learns the counters at the next statistics refresh
+    // (every 5 s, as stock).
+    let rx_of = |iface: &str| -> u64 {
+        let o = sb.vsctl(&["get", "interface", iface, "statistics:rx_packets"]);
+        text(&o.stdout).trim().parse().unwrap_or(0)
+    };
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while rx_of(&topo.host[0]) < 2 || rx_of(&topo.host[1]) < 2 {
+        assert!(
+            Instant::now() < deadline,
+            "Interface statistics did not count the pings: {}",
+            text(&sb.vsctl(&["list", "interface", &topo.host[0]]).stdout)
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
     let o = sb.appctl(&["dpctl/del-flows"]);
     assert!(o.status.success());
     assert_eq!(text(&sb.appctl(&["dpctl/dump-flows"]).stdout), "");
@@ -581,6 +596,22 @@ fn dummy_script(program: &Path, tag: &str) -> String {
     out.push_str(&appctl_entry(&sb, &["dpif-netdev/pmd-stats-clear"]));
     out.push_str(&appctl_entry(&sb, &["dpctl/show"]));
     out.push_str(&appctl_entry(&sb, &["dpif/show"]));
+    // Bad input last: packets that match no flow go to stock's OpenFlow
+    // side, which would add flows of its own.
+    for args in [
+        &["netdev-dummy/receive", "p1", "zz"][..],
+        &["netdev-dummy/receive", "p1", "0011"],
+        &["netdev-dummy/receive", "p1", "in_port(1),eth(src=1:2"],
+        &["netdev-dummy/receive", "p1", "in_port(1),bogus(3)"],
+        &["netdev-dummy/receive", "p1", "001122334455667788990011aabb"],
+        &["netdev-dummy/receive", "p1", ""],
+        &["netdev-dummy/ip4addr", "p1", "1.2.3.4/24"],
+        &["netdev-dummy/ip4addr", "p1", "1.2.3.4"],
+        &["netdev-dummy/ip4addr", "p9", "1.2.3.4/24"],
+        &["netdev-dummy/ip4addr", "p1", "x/24"],
+    ] {
+        out.push_str(&appctl_entry(&sb, args));
+    }
     assert!(sb.vswitchd_running(), "daemon died:\n{}", sb.vswitchd_log());
     out
 }

@@ -37,6 +37,29 @@ pub(super) fn tunnel_dp_port(
     })
 }
 
+/// A dummy device's capture options, as stock's netdev-dummy takes them:
+/// `pcap` (both directions, one file) or `rxq_pcap` / `tx_pcap`. Does
+/// nothing for ports that are not dummy devices.
+pub(super) fn apply_dummy_options(
+    ctl: &ferrovs_dpif::netdev::NetdevControl,
+    dev_name: &str,
+    options: &BTreeMap<String, String>,
+) {
+    let Some(dev) = ctl.dummy_device_by_name(dev_name) else {
+        return;
+    };
+    let (rx, tx) = match options.get("pcap") {
+        Some(p) => (Some(p.as_str()), Some(p.as_str())),
+        None => (
+            options.get("rxq_pcap").map(String::as_str),
+            options.get("tx_pcap").map(String::as_str),
+        ),
+    };
+    if let Err(e) = dev.set_pcap(rx, tx) {
+        log::warn!(target: "netdev_dummy", "{dev_name}: failed to open pcap file for writing ({e})");
+    }
+}
+
 pub(super) fn is_tunnel(t: &str) -> bool {
     matches!(t, "vxlan" | "geneve" | "gre")
 }
@@ -224,6 +247,10 @@ impl Bridges {
                     .map_err(|e| format!("error adding {name} as port {}: {e}", dpif.name()))?
             };
             *self.dp_port_users.entry(key).or_insert(0) += 1;
+            drop(dpif);
+            if let Some(ctl) = self.netdev.get(dp_type) {
+                apply_dummy_options(ctl, &dp_name, &iface.options);
+            }
             iface.odp_port = Some(port_no);
             iface.dp_port_name = Some(dp_name);
         }

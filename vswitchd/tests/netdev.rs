@@ -488,6 +488,8 @@ fn ping_through_dpctl_flows() {
 }
 
 const DUMMY_FLOW: &str = "in_port(1),eth(src=50:54:00:00:00:01,dst=50:54:00:00:00:02),eth_type(0x0800),ipv4(src=10.0.0.1,dst=10.0.0.2,proto=1,tos=0,ttl=64,frag=no),icmp(type=8,code=0)";
+const DUMMY_UDP: &str = "in_port(1),eth(src=50:54:00:00:00:01,dst=50:54:00:00:00:02),eth_type(0x0800),ipv4(src=10.0.0.1,dst=10.0.0.2,proto=17,tos=0,ttl=64,frag=no),udp(src=1000,dst=2000)";
+const DUMMY_TCP: &str = "in_port(1),eth(src=50:54:00:00:00:01,dst=50:54:00:00:00:02),eth_type(0x0800),ipv4(src=10.0.0.1,dst=10.0.0.2,proto=6,tos=0,ttl=64,frag=no),tcp(src=3000,dst=80)";
 /// The same packet in hex (what stock composes from the flow), minus
 /// nothing: receive of a hex frame goes through the same flow.
 const DUMMY_ARP: &str = "in_port(1),eth(src=50:54:00:00:00:01,dst=ff:ff:ff:ff:ff:ff),eth_type(0x0806),arp(sip=10.0.0.1,tip=10.0.0.2,op=1,sha=50:54:00:00:00:01,tha=00:00:00:00:00:00)";
@@ -586,10 +588,20 @@ fn dummy_script(program: &Path, tag: &str) -> String {
     let mut out = String::new();
     out.push_str(&appctl_entry(&sb, &["dpctl/add-flow", DUMMY_FLOW, "2"]));
     out.push_str(&appctl_entry(&sb, &["dpctl/add-flow", DUMMY_ARP, "2"]));
+    out.push_str(&appctl_entry(
+        &sb,
+        &["dpctl/add-flow", DUMMY_UDP, "ct(commit,zone=5),2"],
+    ));
+    out.push_str(&appctl_entry(
+        &sb,
+        &["dpctl/add-flow", DUMMY_TCP, "ct(commit),2"],
+    ));
     for args in [
         &["netdev-dummy/receive", "p1", DUMMY_FLOW][..],
         &["netdev-dummy/receive", "p1", DUMMY_FLOW, DUMMY_FLOW],
         &["netdev-dummy/receive", "p1", DUMMY_ARP, "--len", "100"],
+        &["netdev-dummy/receive", "p1", DUMMY_UDP],
+        &["netdev-dummy/receive", "p1", DUMMY_TCP],
         &["netdev-dummy/receive", "p1", DUMMY_ARP, "--len", "10"],
         &["netdev-dummy/receive", "nosuch", DUMMY_FLOW],
         &["netdev-dummy/receive", "p1", "--qid", "7", DUMMY_FLOW],
@@ -603,15 +615,27 @@ fn dummy_script(program: &Path, tag: &str) -> String {
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
         let dump = text(&sb.appctl(&["dpctl/dump-flows"]).stdout);
-        let n = packets_of(&dump, "eth_type(0x0800)").unwrap_or(0)
-            + packets_of(&dump, "eth_type(0x0806)").unwrap_or(0);
-        if n >= 4 || Instant::now() > deadline {
+        let n = packets_of(&dump, "icmp(").unwrap_or(0)
+            + packets_of(&dump, "eth_type(0x0806)").unwrap_or(0)
+            + packets_of(&dump, "udp(").unwrap_or(0)
+            + packets_of(&dump, "tcp(").unwrap_or(0);
+        if n >= 6 || Instant::now() > deadline {
             break;
         }
         std::thread::sleep(Duration::from_millis(50));
     }
     out.push_str(&appctl_entry(&sb, &["dpctl/dump-flows"]));
     out.push_str(&appctl_entry(&sb, &["dpctl/dump-flows", "-m"]));
+    for args in [
+        &["dpctl/dump-conntrack"][..],
+        &["dpctl/dump-conntrack", "zone=5"],
+        &["dpctl/flush-conntrack", "zone=5"],
+        &["dpctl/dump-conntrack"],
+        &["dpctl/flush-conntrack"],
+        &["dpctl/dump-conntrack"],
+    ] {
+        out.push_str(&appctl_entry(&sb, args));
+    }
     for f in ["p1-rx.pcap", "p2-tx.pcap"] {
         out.push_str(&format!("{f}: {}\n", pcap_frames(&sb.dir.join(f))));
     }
@@ -651,6 +675,9 @@ fn dummy_receive_counts_like_stock() {
     }
     let stock = dummy_script(Path::new(STOCK_VSWITCHD), "stock");
     let ours = dummy_script(Path::new(FERROVS), "ferrovs");
+    if std::env::var_os("FERROVS_SHOW").is_some() {
+        eprintln!("{ours}");
+    }
     for (who, out) in [("stock", &stock), ("ferrovs", &ours)] {
         assert!(
             !out.contains("(no file)"),

@@ -351,34 +351,11 @@ impl App {
                     )),
                 }
             }
-            "dpif-netdev/pmd-stats-show" | "dpif-netdev/pmd-stats-clear" => {
-                // [-pmd CORE] [DP], as stock parses them: a datapath by its
-                // name, or the only one.
-                let ctls: Vec<_> = self.bridges.netdev.values().collect();
-                let mut named = None;
-                let mut i = 0;
-                while i < args.len() {
-                    if args[i] == "-pmd" && i + 1 < args.len() {
-                        i += 2;
-                        continue;
-                    }
-                    named = ctls.iter().find(|c| c.name() == args[i]).copied();
-                    i += 1;
-                }
-                let Some(ctl) = named.or(if ctls.len() == 1 {
-                    ctls.first().copied()
-                } else {
-                    None
-                }) else {
-                    return Err("please specify an existing datapath".into());
-                };
-                if req.method.ends_with("clear") {
-                    ctl.pmd_stats_clear();
-                    Ok(String::new())
-                } else {
-                    Ok(ctl.pmd_stats_show())
-                }
-            }
+            "dpif-netdev/pmd-stats-show" | "dpif-netdev/pmd-stats-clear" => dpctl::pmd_stats(
+                req.method.ends_with("clear"),
+                args,
+                &self.bridges.netdev.values().collect::<Vec<_>>(),
+            ),
             "netdev-dummy/receive" => {
                 netdev_dummy::receive(args, &self.bridges.netdev.values().collect::<Vec<_>>())
             }

@@ -4,6 +4,7 @@
 //! mod-flow, get-flow, del-flow, del-flows (and the file forms add-flows,
 //! mod-flows, del-flows FILE), dump-conntrack and flush-conntrack.
 //! The flow commands are in [`flows`], the dump filter in [`filter`].
+//! Also here: `dpif-netdev/pmd-stats-show` and `-clear`.
 //!
 //! Everything a command prints, its error lines included, goes into one
 //! text; an error makes that text the error reply, as stock does.
@@ -368,4 +369,33 @@ fn flush_conntrack(args: &[&str], dps: &BTreeDps<'_>, out: &mut Out) -> i32 {
     };
     ctl.conntrack().flush(zone);
     0
+}
+
+/// `dpif-netdev/pmd-stats-show` and `-clear` with stock's arguments,
+/// `[-pmd CORE] [DP]`: a datapath by its name, or the only userspace one.
+pub fn pmd_stats(clear: bool, args: &[String], ctls: &[&NetdevControl]) -> Result<String, String> {
+    let mut named = None;
+    let mut i = 0;
+    while i < args.len() {
+        if args[i] == "-pmd" && i + 1 < args.len() {
+            i += 2;
+            continue;
+        }
+        named = ctls.iter().find(|c| c.name() == args[i]).copied();
+        i += 1;
+    }
+    let only = if ctls.len() == 1 {
+        ctls.first().copied()
+    } else {
+        None
+    };
+    let Some(ctl) = named.or(only) else {
+        return Err("please specify an existing datapath".into());
+    };
+    if clear {
+        ctl.pmd_stats_clear();
+        Ok(String::new())
+    } else {
+        Ok(ctl.pmd_stats_show())
+    }
 }

@@ -363,9 +363,12 @@ impl App {
                 args,
                 &self.bridges.netdev.values().collect::<Vec<_>>(),
             ),
-            "netdev-dummy/ip4addr" => {
-                netdev_dummy::ip4addr(args, &self.bridges.netdev.values().collect::<Vec<_>>())
-            }
+            "netdev-dummy/ip4addr" | "netdev-dummy/ip6addr" => netdev_dummy::ipaddr(
+                req.method.ends_with("6addr"),
+                args,
+                &self.bridges.netdev.values().collect::<Vec<_>>(),
+            ),
+            "netdev-dummy/conn-state" => netdev_dummy::conn_state(args),
             m if m.starts_with("dpctl/") => {
                 let dps: dpctl::BTreeDps<'_> = self
                     .bridges
@@ -449,6 +452,8 @@ const DUMMY_COMMANDS: &[(&str, &str, usize, usize)] = &[
         usize::MAX,
     ),
     ("netdev-dummy/set-admin-state", "[netdev] up|down", 1, 2),
+    ("netdev-dummy/conn-state", "[netdev]", 0, 1),
+    ("netdev-dummy/ip6addr", "[netdev] ip6addr", 2, 2),
     (
         "netdev-dummy/ip4addr",
         "[netdev] ipaddr/mask-prefix-len",

@@ -129,27 +129,70 @@ pub fn set_admin_state(args: &[String], dps: &[&NetdevControl]) -> Result<String
     Ok("OK".into())
 }
 
-/// `netdev-dummy/ip4addr NETDEV ADDR/PREFIX`.
-pub fn ip4addr(args: &[String], dps: &[&NetdevControl]) -> Result<String, String> {
+/// Parses `ADDR[/PREFIX]` where PREFIX is a length or a netmask (IPv4),
+/// with stock's error texts.
+fn parse_ip4(spec: &str) -> Result<(std::net::Ipv4Addr, u8), String> {
+    let bad = || format!("{spec}: invalid IP address");
+    let (addr, prefix) = spec.split_once('/').unwrap_or((spec, "32"));
+    let addr = addr.parse::<std::net::Ipv4Addr>().map_err(|_| bad())?;
+    let plen = if let Ok(mask) = prefix.parse::<std::net::Ipv4Addr>() {
+        let m = u32::from(mask);
+        if m.leading_ones() + m.trailing_zeros() != 32 {
+            return Err(bad());
+        }
+        m.leading_ones() as u8
+    } else {
+        let n: u32 = prefix.parse().map_err(|_| bad())?;
+        if n > 32 {
+            return Err(format!(
+                "{spec}: IPv4 network prefix bits not between 0 and 32, inclusive"
+            ));
+        }
+        n as u8
+    };
+    Ok((addr, plen))
+}
+
+/// Parses `ADDR[/PREFIXLEN]` (IPv6), with stock's error texts.
+fn parse_ip6(spec: &str) -> Result<(std::net::Ipv6Addr, u8), String> {
+    let (addr, prefix) = spec.split_once('/').unwrap_or((spec, "128"));
+    let addr = addr
+        .parse::<std::net::Ipv6Addr>()
+        .map_err(|_| format!("{spec}: invalid IPv6 address"))?;
+    match prefix.parse::<u32>() {
+        Ok(n) if n <= 128 => Ok((addr, n as u8)),
+        Ok(_) => Err(format!(
+            "{spec}: IPv6 network prefix bits not between 0 and 128, inclusive"
+        )),
+        Err(_) => Err(format!("{spec}: invalid IPv6 address")),
+    }
+}
+
+/// `netdev-dummy/ip4addr NETDEV ADDR[/PREFIX]` and `ip6addr`.
+pub fn ipaddr(v6: bool, args: &[String], dps: &[&NetdevControl]) -> Result<String, String> {
     let (Some(name), Some(spec)) = (args.first(), args.get(1)) else {
-        return Err("Invalid parameters".into());
+        return Err("Unknown Dummy Interface".into());
     };
     let Some(dev) = find_dummy(dps, name) else {
         return Err("Unknown Dummy Interface".into());
     };
-    // ADDR/PREFIX, or a plain address (a /32).
-    let (addr, prefix) = spec.split_once('/').unwrap_or((spec, "32"));
-    let parsed = addr
-        .parse::<std::net::Ipv4Addr>()
-        .ok()
-        .zip(prefix.parse::<u8>().ok().filter(|p| *p <= 32));
-    match parsed {
-        Some((addr, prefix)) => {
-            dev.set_addr(addr.into(), prefix);
-            Ok("OK".into())
-        }
-        None => Err(format!("{spec}: invalid IP address")),
-    }
+    let (addr, plen): (std::net::IpAddr, u8) = if v6 {
+        parse_ip6(spec).map(|(a, p)| (a.into(), p))?
+    } else {
+        parse_ip4(spec).map(|(a, p)| (a.into(), p))?
+    };
+    dev.set_addr(addr, plen);
+    Ok("OK".into())
+}
+
+/// `netdev-dummy/conn-state [NETDEV]`: dummy devices here have no
+/// stream connection, so their state is unknown (and the list of known
+/// states is empty), as for stock's devices without one.
+pub fn conn_state(args: &[String]) -> Result<String, String> {
+    Ok(match args.first() {
+        Some(n) => format!("{n}: unknown\n"),
+        None => String::new(),
+    })
 }
 
 #[cfg(test)]
@@ -175,5 +218,21 @@ mod tests {
         )
         .unwrap();
         assert_eq!(long.len(), 200);
+    }
+
+    #[test]
+    fn addresses_as_stock_parses_them() {
+        assert_eq!(parse_ip4("1.2.3.4").unwrap().1, 32);
+        assert_eq!(parse_ip4("1.2.3.4/255.255.0.0").unwrap().1, 16);
+        assert!(parse_ip4("1.2.3.4/255.0.255.0").is_err());
+        assert_eq!(
+            parse_ip4("1.2.3.4/40").unwrap_err(),
+            "1.2.3.4/40: IPv4 network prefix bits not between 0 and 32, inclusive"
+        );
+        assert_eq!(parse_ip6("2001:db8::1/64").unwrap().1, 64);
+        assert_eq!(
+            parse_ip6("zz/64").unwrap_err(),
+            "zz/64: invalid IPv6 address"
+        );
     }
 }

@@ -661,6 +661,17 @@ fn dummy_script(program: &Path, tag: &str) -> String {
         &["netdev-dummy/ip4addr", "p1", "1.2.3.4"],
         &["netdev-dummy/ip4addr", "p9", "1.2.3.4/24"],
         &["netdev-dummy/ip4addr", "p1", "x/24"],
+        &["netdev-dummy/ip4addr", "p1", "1.2.3.4/40"],
+        &["netdev-dummy/ip4addr", "p1", "1.2.3.4/255.255.0.0"],
+        &["netdev-dummy/ip4addr", "p1", "1.2.3.4/x"],
+        &["netdev-dummy/ip6addr", "p1", "2001:db8::1/64"],
+        &["netdev-dummy/ip6addr", "p1", "2001:db8::1"],
+        &["netdev-dummy/ip6addr", "p1", "zz/64"],
+        &["netdev-dummy/ip6addr", "p9", "2001:db8::1/64"],
+        &["netdev-dummy/ip6addr", "p1", "2001:db8::1/200"],
+        &["netdev-dummy/conn-state"],
+        &["netdev-dummy/conn-state", "p1"],
+        &["netdev-dummy/conn-state", "nosuch"],
     ] {
         out.push_str(&appctl_entry(&sb, args));
     }

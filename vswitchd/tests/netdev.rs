@@ -148,8 +148,9 @@ impl Drop for Topo {
 }
 
 /// Stock's revalidators rewrite or delete datapath flows that no
-/// OpenFlow rule produced (those dpctl adds): pause them so that both
-/// daemons keep the flows. (ferrovs has no revalidators in this build.)
+/// OpenFlow rule produced (those dpctl adds): pause them, once the
+/// datapath exists (they come with it), so that both daemons keep the
+/// flows. (ferrovs has no revalidators in this build.)
 fn pause_revalidators(sb: &Sandbox) {
     let _ = sb.appctl(&["revalidator/pause"]);
 }
@@ -223,7 +224,6 @@ fn dpctl_script(program: &Path, topo: &Topo, tag: &str) -> String {
     let mut sb = Sandbox::new(&format!("netdev-{tag}")).expect("sandbox");
     sb.start_vswitchd(program, &["--disable-system"])
         .expect("start vswitchd");
-    pause_revalidators(&sb);
     let br = format!("fvb{}", std::process::id() % 100_000);
     let i1 = format!("{br}i");
     let mut out = String::new();
@@ -269,6 +269,8 @@ fn dpctl_script(program: &Path, topo: &Topo, tag: &str) -> String {
             text(&o.stderr)
         ));
     }
+    // (Stock's revalidators exist once the datapath does.)
+    pause_revalidators(&sb);
     let show = text(&sb.appctl(&["dpctl/show"]).stdout);
     assert!(
         show.contains(&format!(": {}\n", topo.host[1])),

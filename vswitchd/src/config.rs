@@ -28,6 +28,68 @@ pub struct BridgeCfg {
     pub other_config: BTreeMap<String, String>,
     /// Interfaces of all its ports, by name.
     pub ifaces: BTreeMap<String, IfaceCfg>,
+    /// What its OpenFlow switch needs.
+    pub openflow: OpenflowCfg,
+}
+
+/// The OpenFlow settings of a Bridge row.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct OpenflowCfg {
+    /// The `protocols` column (empty: every version).
+    pub protocols: Vec<String>,
+    /// `fail_mode`: "secure", "standalone" or "" (standalone).
+    pub fail_mode: String,
+    /// The rows of the `controller` column, sorted by target.
+    pub controllers: Vec<ControllerCfg>,
+    /// `flow_tables`: table number to Flow_Table name.
+    pub table_names: BTreeMap<u8, String>,
+}
+
+/// A Controller row.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ControllerCfg {
+    pub uuid: String,
+    pub target: String,
+    /// Milliseconds; `None` for the default.
+    pub inactivity_probe: Option<i64>,
+    pub max_backoff: Option<i64>,
+}
+
+impl OpenflowCfg {
+    fn from_row(r: &Replica, brow: &crate::ovsdb::Row) -> OpenflowCfg {
+        let mut protocols: Vec<String> = datum::set_elems(brow.get("protocols"))
+            .into_iter()
+            .filter_map(|v| v.as_str().map(str::to_string))
+            .collect();
+        protocols.sort();
+        let mut controllers: Vec<ControllerCfg> = datum::uuid_set(brow.get("controller"))
+            .into_iter()
+            .filter_map(|u| {
+                let row = r.row("Controller", &u)?;
+                Some(ControllerCfg {
+                    target: datum::string(row.get("target")),
+                    inactivity_probe: datum::opt_int(row.get("inactivity_probe")),
+                    max_backoff: datum::opt_int(row.get("max_backoff")),
+                    uuid: u,
+                })
+            })
+            .collect();
+        controllers.sort_by(|a, b| a.target.cmp(&b.target));
+        let table_names = datum::map_pairs(brow.get("flow_tables"))
+            .into_iter()
+            .filter_map(|(k, v)| {
+                let table = u8::try_from(k.as_i64()?).ok()?;
+                let row = r.row("Flow_Table", datum::uuid_of(v)?)?;
+                Some((table, datum::string(row.get("name"))))
+            })
+            .collect();
+        OpenflowCfg {
+            protocols,
+            fail_mode: datum::string(brow.get("fail_mode")),
+            controllers,
+            table_names,
+        }
+    }
 }
 
 /// The whole desired configuration.
@@ -110,6 +172,7 @@ impl Config {
                     datapath_type: dp_type,
                     other_config: datum::str_map(brow.get("other_config")),
                     ifaces,
+                    openflow: OpenflowCfg::from_row(r, brow),
                 },
             );
         }

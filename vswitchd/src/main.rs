@@ -15,6 +15,7 @@ mod dpctl;
 mod jsonrpc;
 mod netdev_dummy;
 mod ofport;
+mod openflow;
 mod ovsdb;
 mod status;
 mod unixctl;
@@ -37,6 +38,9 @@ use unixctl::{Request, UnixctlServer};
 const UNIXCTL_LISTENER: Token = Token(0);
 const OVSDB: Token = Token(1);
 const FIRST_UNIXCTL_CONN: usize = 2;
+/// Woken by the OpenFlow service's thread (far from the unixctl tokens,
+/// which count up from FIRST_UNIXCTL_CONN).
+const OPENFLOW: Token = Token(usize::MAX - 1);
 /// How often interface statistics are refreshed (stock's default
 /// other_config:stats-update-interval).
 const STATS_INTERVAL: Duration = Duration::from_secs(5);
@@ -122,6 +126,7 @@ struct App {
     unixctl: UnixctlServer,
     ovsdb: Client,
     bridges: Bridges,
+    openflow: openflow::Openflow,
     coverage: Coverage,
     /// The configuration last applied (kept across OVSDB outages).
     applied: Option<Config>,
@@ -161,15 +166,17 @@ impl App {
         if opts.dummy.is_none() && !opts.disable_system {
             log::info!(target: "dpif", "the kernel datapath is not part of this build; bridges need datapath_type=netdev");
         }
+        let openflow = openflow::Openflow::start(poll.registry(), OPENFLOW)
+            .map_err(|e| format!("OpenFlow service: {e}"))?;
+        let mut bridges = Bridges::new(opts.dummy, &dirs.rundir);
+        bridges.system_routes = !opts.disable_system_route;
+        bridges.openflow_factory = Some(openflow.factory());
         Ok(App {
             poll,
             unixctl,
             ovsdb,
-            bridges: {
-                let mut b = Bridges::new(opts.dummy, &dirs.rundir);
-                b.system_routes = !opts.disable_system_route;
-                b
-            },
+            bridges,
+            openflow,
             coverage: Coverage::default(),
             applied: None,
             need_reconfigure: false,
@@ -204,6 +211,7 @@ impl App {
                 self.next_stats = Instant::now() + STATS_INTERVAL;
                 self.need_status = true;
                 self.need_full_status = true;
+                openflow::sync_ports(&mut self.bridges);
             }
             self.reconfigure_and_report();
 
@@ -220,7 +228,13 @@ impl App {
             }
             for ev in events.iter() {
                 let token = ev.token();
-                if token == OVSDB {
+                if token == OPENFLOW {
+                    let mods = self.openflow.take_port_mods();
+                    if openflow::apply_port_mods(&mut self.bridges, mods) {
+                        self.need_status = true;
+                        openflow::sync_ports(&mut self.bridges);
+                    }
+                } else if token == OVSDB {
                     let evs = self.ovsdb.handle_event(self.poll.registry());
                     self.handle_ovsdb_events(evs);
                 } else if self.unixctl.owns(token) {
@@ -234,6 +248,8 @@ impl App {
                         self.coverage.inc("unixctl_replied");
                         self.unixctl.reply(self.poll.registry(), &req, outcome);
                     }
+                    // A command may have changed a device's state.
+                    openflow::sync_ports(&mut self.bridges);
                 }
             }
         }
@@ -274,6 +290,7 @@ impl App {
             let cfg = Config::from_replica(&self.ovsdb.replica);
             if self.applied.as_ref() != Some(&cfg) {
                 self.bridges.reconfigure(&cfg);
+                openflow::sync_ports(&mut self.bridges);
                 self.coverage.inc("bridge_reconfigure");
                 self.applied = Some(cfg);
             }
@@ -282,13 +299,19 @@ impl App {
         if self.need_status && self.txn_in_flight.is_none() {
             let Some(cfg) = &self.applied else { return };
             let full = std::mem::take(&mut self.need_full_status);
-            let ops = status::status_ops(
+            let mut ops = status::status_ops(
                 &mut self.bridges,
                 cfg,
                 &self.ovsdb.replica,
                 Some(cfg.next_cfg),
                 full,
             );
+            if full {
+                ops.extend(openflow::controller_status_ops(
+                    &self.bridges,
+                    &self.ovsdb.replica,
+                ));
+            }
             self.need_status = false;
             if ops.is_empty() {
                 return;
@@ -333,6 +356,7 @@ impl App {
             "coverage/show" => Ok(self.coverage.show()),
             "dpif/show" => Ok(self.bridges.dpif_show()),
             "dpif/dump-dps" => Ok(self.bridges.dump_dps()),
+            "ofproto/list" => Ok(self.openflow.list()),
             "bridge/reconnect" => match args.first() {
                 Some(b) if !self.bridges.bridges.contains_key(b) => Err("Unknown bridge".into()),
                 _ => Ok(String::new()),
@@ -410,6 +434,7 @@ const COMMANDS: &[(&str, &str, usize, usize)] = &[
     ("coverage/show", "", 0, 0),
     ("dpif/show", "", 0, 0),
     ("dpif/dump-dps", "", 0, 0),
+    ("ofproto/list", "", 0, 0),
     ("bridge/reconnect", "[bridge]", 0, 1),
     ("bridge/dump-flows", "[--offload-stats] bridge", 1, 2),
 ];

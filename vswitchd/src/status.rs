@@ -11,13 +11,13 @@ use crate::datapath;
 use crate::ovsdb::{datum, Replica, Row};
 
 /// Adds `column = value` to `row` unless the replica already has it.
-fn put(row: &mut Map<String, Value>, current: Option<&Row>, column: &str, value: Value) {
+pub(crate) fn put(row: &mut Map<String, Value>, current: Option<&Row>, column: &str, value: Value) {
     if !datum::same_datum(current.and_then(|r| r.get(column)), &value) {
         row.insert(column.to_string(), value);
     }
 }
 
-fn update(table: &str, uuid: &str, row: Map<String, Value>) -> Value {
+pub(crate) fn update(table: &str, uuid: &str, row: Map<String, Value>) -> Value {
     json!({
         "op": "update",
         "table": table,
@@ -79,11 +79,19 @@ fn iface_columns(
             row.insert("mac_in_use".into(), json!(mac));
             row.insert(
                 "admin_state".into(),
-                json!(if st.admin_up { "up" } else { "down" }),
+                json!(if st.admin_up && !iface.admin_down {
+                    "up"
+                } else {
+                    "down"
+                }),
             );
             row.insert(
                 "link_state".into(),
-                json!(if st.link_up { "up" } else { "down" }),
+                json!(if st.link_up && !iface.admin_down {
+                    "up"
+                } else {
+                    "down"
+                }),
             );
             row.insert("link_resets".into(), json!(0));
             row.insert("link_speed".into(), opt(st.link_speed.map(|s| json!(s))));

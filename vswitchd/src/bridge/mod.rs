@@ -36,6 +36,21 @@ pub trait OpenflowSwitch {
     fn port_removed(&mut self, name: &str, ofport: u16);
     /// `bridge/dump-flows` output.
     fn dump_flows(&self) -> String;
+    /// Applies the Bridge row's OpenFlow settings and its datapath ID.
+    fn configure(&mut self, _cfg: &crate::config::OpenflowCfg, _datapath_id: u64) {}
+    /// The bridge's ports as they are now, and the devices behind them
+    /// (by OpenFlow port number) for port statistics.
+    fn sync_ports(
+        &mut self,
+        _ports: Vec<ferrovs_ofproto::PortInfo>,
+        _devices: std::collections::HashMap<u16, Device>,
+    ) {
+    }
+    /// Each Controller row (by UUID) with its connection's status; `None`
+    /// for passive targets, which have none.
+    fn controller_status(&self) -> Vec<(String, Option<ferrovs_ofproto::ControllerStatus>)> {
+        Vec::new()
+    }
 }
 
 /// A datapath shared between the bridges of its type and the OpenFlow side
@@ -80,6 +95,8 @@ pub struct Iface {
     /// Whether the device is a dummy standing in for another type
     /// (`--enable-dummy=override|system`): no tunnel configuration then.
     pub overridden: bool,
+    /// Turned down by an OpenFlow port_mod (OFPPC_PORT_DOWN).
+    pub admin_down: bool,
 }
 
 /// A running bridge.
@@ -164,6 +181,12 @@ impl Bridges {
                 changed = true;
             }
             changed |= self.grow_bridge(bcfg);
+            if let Some(br) = self.bridges.get_mut(name) {
+                let dpid = u64::from_str_radix(&br.datapath_id, 16).unwrap_or(0);
+                if let Some(of) = br.openflow.as_mut() {
+                    of.configure(&bcfg.openflow, dpid);
+                }
+            }
         }
         // Patch peers can only be judged once every bridge is in place.
         self.check_patch_peers();
@@ -406,6 +429,7 @@ mod tests {
                 datapath_type: "dummy".into(),
                 other_config: BTreeMap::new(),
                 ifaces: ifaces.into_iter().map(|i| (i.name.clone(), i)).collect(),
+                openflow: Default::default(),
             },
         );
         Config {

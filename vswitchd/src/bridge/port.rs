@@ -109,6 +109,7 @@ impl Bridges {
             mtu_request: c.mtu_request,
             mtu: None,
             overridden: false,
+            admin_down: false,
         };
         let opened = self.open_iface(&dp_type, &mut iface);
         let Some(br) = self.bridges.get_mut(bridge) else {

@@ -1,0 +1,473 @@
+//! The glue between the daemon's bridges and the OpenFlow service
+//! (`ferrovs_ofproto::OfprotoService`): each bridge becomes an OpenFlow
+//! switch serving `punix:<rundir>/<bridge>.mgmt` and `<bridge>.snoop`,
+//! with its ports, controllers, fail mode, protocols and table names
+//! following the database, and the controllers' connection status written
+//! back to the Controller table as ovs-vswitchd writes it.
+//!
+//! The service runs its own thread. What it reports back to the daemon
+//! (a port_mod turning a port down or up) is queued here and the main
+//! loop is woken through a mio `Waker`.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use ferrovs_dpif::OdpPort;
+use ferrovs_ofproto::{
+    versions_from_protocols, BridgeConfig, ControllerConfig, FailMode, OfprotoService, PortInfo,
+    PortStats,
+};
+use mio::{Registry, Token, Waker};
+use serde_json::{json, Map, Value};
+
+use crate::bridge::{Bridge, Bridges, OpenflowFactory, OpenflowSwitch, SharedDpif};
+use crate::config::OpenflowCfg;
+use crate::device::Device;
+use crate::ofport::OFPP_LOCAL;
+use crate::ovsdb::{datum, Replica};
+use crate::status::{put, update};
+
+/// OFPPC_PORT_DOWN.
+const PORT_DOWN: u32 = 1;
+/// OFPPS_LINK_DOWN and OFPPS_LIVE (OpenFlow 1.1+ numbering).
+const LINK_DOWN: u32 = 1;
+const LIVE: u32 = 4;
+
+/// A port_mod that changed a port's config bits.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PortMod {
+    pub bridge: String,
+    pub ofport: u16,
+    pub config: u32,
+}
+
+/// The OpenFlow service as the daemon holds it.
+pub struct Openflow {
+    svc: Arc<OfprotoService>,
+    port_mods: Arc<Mutex<Vec<PortMod>>>,
+    waker: Arc<Waker>,
+}
+
+impl Openflow {
+    /// Starts the service; `token` is woken when it has news for the
+    /// main loop.
+    pub fn start(registry: &Registry, token: Token) -> std::io::Result<Openflow> {
+        Ok(Openflow {
+            svc: Arc::new(OfprotoService::start()?),
+            port_mods: Arc::new(Mutex::new(Vec::new())),
+            waker: Arc::new(Waker::new(registry, token)?),
+        })
+    }
+
+    /// The factory the bridges create their OpenFlow side with.
+    pub fn factory(&self) -> OpenflowFactory {
+        let svc = self.svc.clone();
+        let port_mods = self.port_mods.clone();
+        let waker = self.waker.clone();
+        Box::new(
+            move |name: &str, rundir: &Path, dpid: u64, _dpif: SharedDpif| {
+                let sw = OpenflowBridge::create(&svc, name, rundir, dpid).map_err(|e| {
+                    format!("{}: {e}", rundir.join(format!("{name}.mgmt")).display())
+                })?;
+                let (port_mods, waker, bridge) =
+                    (port_mods.clone(), waker.clone(), name.to_string());
+                svc.set_port_mod_hook(
+                    name,
+                    Arc::new(move |ofport, config| {
+                        lock(&port_mods).push(PortMod {
+                            bridge: bridge.clone(),
+                            ofport,
+                            config,
+                        });
+                        let _ = waker.wake();
+                    }),
+                );
+                Ok(Box::new(sw) as Box<dyn OpenflowSwitch>)
+            },
+        )
+    }
+
+    /// The port_mods since the last call.
+    pub fn take_port_mods(&self) -> Vec<PortMod> {
+        std::mem::take(&mut *lock(&self.port_mods))
+    }
+
+    /// `ofproto/list`: one bridge per line.
+    pub fn list(&self) -> String {
+        self.svc
+            .list_bridges()
+            .into_iter()
+            .map(|b| b + "\n")
+            .collect()
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Applies port_mods to the interfaces' admin state (stock turns the
+/// device down for OFPPC_PORT_DOWN). Returns whether anything changed.
+pub fn apply_port_mods(bridges: &mut Bridges, mods: Vec<PortMod>) -> bool {
+    let mut changed = false;
+    for m in mods {
+        let Some(br) = bridges.bridges.get_mut(&m.bridge) else {
+            continue;
+        };
+        let Some(iface) = br.ifaces.values_mut().find(|i| i.ofport == Some(m.ofport)) else {
+            continue;
+        };
+        let down = m.config & PORT_DOWN != 0;
+        if iface.admin_down != down {
+            iface.admin_down = down;
+            iface.status_dirty = true;
+            changed = true;
+        }
+    }
+    changed
+}
+
+/// Brings every bridge's OpenFlow port list (and the devices its
+/// dump-ports counters are read from) up to date with its interfaces.
+pub fn sync_ports(bridges: &mut Bridges) {
+    for br in bridges.bridges.values_mut() {
+        let (ports, devices) = port_infos(br);
+        if let Some(of) = br.openflow.as_mut() {
+            of.sync_ports(ports, devices);
+        }
+    }
+}
+
+fn parse_mac(s: &str) -> [u8; 6] {
+    let mut out = [0u8; 6];
+    for (b, part) in out.iter_mut().zip(s.split(':')) {
+        *b = u8::from_str_radix(part, 16).unwrap_or(0);
+    }
+    out
+}
+
+/// The bridge's ports as OpenFlow describes them, and their devices.
+fn port_infos(br: &Bridge) -> (Vec<PortInfo>, HashMap<u16, Device>) {
+    let mut ports = Vec::new();
+    let mut devices = HashMap::new();
+    for iface in br.ifaces.values() {
+        let (Some(ofport), Some(dev)) = (iface.ofport, &iface.device) else {
+            continue;
+        };
+        let st = dev.status();
+        let mac = if ofport == OFPP_LOCAL {
+            &br.mac
+        } else {
+            &st.mac
+        };
+        let link_up = st.link_up && st.admin_up && !iface.admin_down;
+        let speed_kbps = st
+            .link_speed
+            .map_or(0, |bps| u32::try_from(bps / 1000).unwrap_or(u32::MAX));
+        ports.push(PortInfo {
+            ofp_port: ofport,
+            name: iface.name.clone(),
+            hw_addr: parse_mac(mac),
+            config: if iface.admin_down { PORT_DOWN } else { 0 },
+            state: if link_up { LIVE } else { LINK_DOWN },
+            curr_speed: speed_kbps,
+            ..Default::default()
+        });
+        devices.insert(ofport, dev.clone());
+    }
+    ports.sort_by_key(|p| p.ofp_port);
+    (ports, devices)
+}
+
+/// A device's counters as port statistics; those it does not keep read
+/// as unknown ("?" in ovs-ofctl dump-ports).
+fn port_stats(dev: &Device) -> PortStats {
+    let s = dev.status().statistics;
+    let get = |k: &str| {
+        s.get(k)
+            .and_then(|v| u64::try_from(*v).ok())
+            .unwrap_or(u64::MAX)
+    };
+    PortStats {
+        rx_packets: get("rx_packets"),
+        tx_packets: get("tx_packets"),
+        rx_bytes: get("rx_bytes"),
+        tx_bytes: get("tx_bytes"),
+        rx_dropped: get("rx_dropped"),
+        tx_dropped: get("tx_dropped"),
+        rx_errors: get("rx_errors"),
+        tx_errors: get("tx_errors"),
+        rx_frame_errors: get("rx_frame_err"),
+        rx_over_errors: get("rx_over_err"),
+        rx_crc_errors: get("rx_crc_err"),
+        collisions: get("collisions"),
+    }
+}
+
+/// Operations writing each controller's connection status, as stock's
+/// periodic refresh does: active targets get is_connected, role and
+/// status; passive ones (`ptcp:`, `punix:`) are reset.
+pub fn controller_status_ops(bridges: &Bridges, replica: &Replica) -> Vec<Value> {
+    let mut ops = Vec::new();
+    for br in bridges.bridges.values() {
+        let Some(of) = br.openflow.as_ref() else {
+            continue;
+        };
+        for (uuid, st) in of.controller_status() {
+            let current = replica.row("Controller", &uuid);
+            if current.is_none() {
+                continue;
+            }
+            let mut row = Map::new();
+            match st {
+                Some(st) => {
+                    let mut status = vec![("state".to_string(), st.state.clone())];
+                    if let Some(e) = &st.last_error {
+                        status.push(("last_error".into(), errno_text(e)));
+                    }
+                    if let Some(s) = st.sec_since_connect {
+                        status.push(("sec_since_connect".into(), s.to_string()));
+                    }
+                    if let Some(s) = st.sec_since_disconnect {
+                        status.push(("sec_since_disconnect".into(), s.to_string()));
+                    }
+                    put(&mut row, current, "is_connected", json!(st.is_connected));
+                    // Stock has a role only for a live connection.
+                    let role = st.is_connected.then(|| json!(st.role));
+                    put(&mut row, current, "role", datum::optional(role));
+                    put(&mut row, current, "status", datum::map_of(status));
+                }
+                None => {
+                    put(&mut row, current, "is_connected", json!(false));
+                    put(&mut row, current, "role", datum::empty_set());
+                    put(
+                        &mut row,
+                        current,
+                        "status",
+                        datum::map_of(Vec::<(String, String)>::new()),
+                    );
+                }
+            }
+            if !row.is_empty() {
+                ops.push(update("Controller", &uuid, row));
+            }
+        }
+    }
+    ops
+}
+
+/// An error as stock spells it: `strerror` text, without the
+/// " (os error N)" that Rust's io errors add.
+fn errno_text(e: &str) -> String {
+    match e.rfind(" (os error ") {
+        Some(i) if e.ends_with(')') => e[..i].to_string(),
+        _ => e.to_string(),
+    }
+}
+
+/// One bridge's OpenFlow switch inside the service; removed from the
+/// service (its sockets unlinked) when dropped.
+struct OpenflowBridge {
+    svc: Arc<OfprotoService>,
+    name: String,
+    rundir: std::path::PathBuf,
+    datapath_id: u64,
+    cfg: Option<OpenflowCfg>,
+    ports: Vec<PortInfo>,
+    /// The devices behind the ports, read when dump-ports asks.
+    devices: Arc<Mutex<HashMap<u16, Device>>>,
+}
+
+impl OpenflowBridge {
+    fn create(
+        svc: &Arc<OfprotoService>,
+        name: &str,
+        rundir: &Path,
+        datapath_id: u64,
+    ) -> std::io::Result<OpenflowBridge> {
+        svc.add_bridge(BridgeConfig {
+            name: name.to_string(),
+            datapath_id,
+            mgmt_path: rundir.join(format!("{name}.mgmt")),
+            versions: versions_from_protocols(&[]),
+            normal_flow: true,
+        })?;
+        let sw = OpenflowBridge {
+            svc: svc.clone(),
+            name: name.to_string(),
+            rundir: rundir.to_path_buf(),
+            datapath_id,
+            cfg: None,
+            ports: Vec::new(),
+            devices: Arc::new(Mutex::new(HashMap::new())),
+        };
+        // From here on, dropping `sw` removes the bridge again.
+        svc.set_snoop(name, Some(rundir.join(format!("{name}.snoop"))))?;
+        let devices = sw.devices.clone();
+        svc.set_port_stats_source(
+            name,
+            Arc::new(move |p| lock(&devices).get(&p).map(port_stats)),
+        );
+        Ok(sw)
+    }
+}
+
+fn controller_config(c: &crate::config::ControllerCfg) -> ControllerConfig {
+    let mut out = ControllerConfig::new(&c.target);
+    // Whole seconds, as stock: below one second probes every second, 0
+    // disables probing.
+    out.inactivity_probe = match c.inactivity_probe {
+        None => Duration::from_secs(5),
+        Some(ms) if ms <= 0 => Duration::ZERO,
+        Some(ms) if ms < 1000 => Duration::from_secs(1),
+        Some(ms) => Duration::from_secs(ms.unsigned_abs() / 1000),
+    };
+    if let Some(ms) = c.max_backoff {
+        out.max_backoff = Duration::from_secs(ms.max(0).unsigned_abs() / 1000);
+    }
+    out
+}
+
+/// Whether a Unix socket controller stays inside the run directory, as
+/// stock requires (a database user must not make the daemon create or
+/// connect to arbitrary sockets): `punix:<rundir>/<bridge>.*` and
+/// `unix:` paths under `<rundir>/`. Logs stock's error otherwise.
+fn confined(bridge: &str, rundir: &Path, target: &str) -> bool {
+    let rundir = rundir.display();
+    if let Some(path) = target.strip_prefix("unix:") {
+        let allowed = format!("{rundir}/");
+        if path.contains('/') && !path.starts_with(&allowed) {
+            log::error!(target: "bridge", "bridge {bridge}: Not connecting to socket controller \"{target}\" due to possibility for remote exploit.  Instead, specify socket in permitted directory \"unix:{allowed}\" or connect to \"unix:{rundir}/{bridge}.mgmt\" (which is always available without special configuration).");
+            return false;
+        }
+    } else if let Some(path) = target.strip_prefix("punix:") {
+        let allowed = format!("{rundir}/{bridge}.");
+        let ok = path
+            .strip_prefix(&allowed)
+            .is_some_and(|rest| !rest.contains('/'));
+        if !ok {
+            log::error!(target: "bridge", "bridge {bridge}: Not adding Unix domain socket controller \"{target}\" due to possibility of overwriting local files. Instead, specify path in permitted format \"punix:{allowed}*\" or connect to \"unix:{rundir}/{bridge}.mgmt\" (which is always available without special configuration).");
+            return false;
+        }
+    }
+    true
+}
+
+fn is_passive(target: &str) -> bool {
+    target.starts_with("ptcp:") || target.starts_with("punix:") || target.starts_with("pssl:")
+}
+
+impl OpenflowSwitch for OpenflowBridge {
+    fn port_added(&mut self, _name: &str, _ofport: u16, _odp_port: Option<OdpPort>) {}
+
+    fn port_removed(&mut self, _name: &str, _ofport: u16) {}
+
+    fn dump_flows(&self) -> String {
+        self.svc.dump_flows(&self.name).unwrap_or_default()
+    }
+
+    fn configure(&mut self, cfg: &OpenflowCfg, datapath_id: u64) {
+        if datapath_id != self.datapath_id {
+            self.datapath_id = datapath_id;
+            self.svc.set_datapath_id(&self.name, datapath_id);
+        }
+        let first = self.cfg.is_none();
+        let old = self.cfg.take().unwrap_or_default();
+        if first || old.protocols != cfg.protocols {
+            self.svc
+                .set_versions(&self.name, versions_from_protocols(&cfg.protocols));
+        }
+        if old.controllers != cfg.controllers || old.fail_mode != cfg.fail_mode {
+            let mode = if cfg.fail_mode == "secure" {
+                FailMode::Secure
+            } else {
+                FailMode::Standalone
+            };
+            let ctls = cfg
+                .controllers
+                .iter()
+                .filter(|c| confined(&self.name, &self.rundir, &c.target))
+                .map(controller_config)
+                .collect();
+            for e in self.svc.set_controllers(&self.name, ctls, mode) {
+                log::warn!(target: "connmgr", "{}: {e}", self.name);
+            }
+        }
+        for (table, name) in &cfg.table_names {
+            if old.table_names.get(table) != Some(name) {
+                self.svc.set_table_name(&self.name, *table, name);
+            }
+        }
+        for table in old.table_names.keys() {
+            if !cfg.table_names.contains_key(table) {
+                self.svc.set_table_name(&self.name, *table, "");
+            }
+        }
+        self.cfg = Some(cfg.clone());
+    }
+
+    fn sync_ports(&mut self, ports: Vec<PortInfo>, devices: HashMap<u16, Device>) {
+        *lock(&self.devices) = devices;
+        if ports != self.ports {
+            self.svc.set_ports(&self.name, ports.clone());
+            self.ports = ports;
+        }
+    }
+
+    fn controller_status(&self) -> Vec<(String, Option<ferrovs_ofproto::ControllerStatus>)> {
+        let Some(cfg) = &self.cfg else {
+            return Vec::new();
+        };
+        let mut live = self.svc.controller_status(&self.name);
+        cfg.controllers
+            .iter()
+            .map(|c| {
+                let st = if is_passive(&c.target) {
+                    None
+                } else {
+                    live.iter()
+                        .position(|s| s.target == c.target)
+                        .map(|i| live.swap_remove(i))
+                };
+                (c.uuid.clone(), st)
+            })
+            .collect()
+    }
+}
+
+impl Drop for OpenflowBridge {
+    fn drop(&mut self) {
+        self.svc.remove_bridge(&self.name);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn errors_read_as_stock_spells_them() {
+        assert_eq!(
+            errno_text("Connection refused (os error 111)"),
+            "Connection refused"
+        );
+        assert_eq!(
+            errno_text("inactivity probe timeout"),
+            "inactivity probe timeout"
+        );
+    }
+
+    #[test]
+    fn counters_a_device_does_not_keep_are_unknown() {
+        let st = port_stats(&Device::new_dummy());
+        assert_eq!((st.rx_packets, st.tx_bytes), (0, 0));
+        assert_eq!((st.rx_dropped, st.collisions), (u64::MAX, u64::MAX));
+        assert_eq!(
+            parse_mac("aa:55:aa:55:00:0f"),
+            [0xaa, 0x55, 0xaa, 0x55, 0, 0x0f]
+        );
+        assert_eq!(parse_mac("garbage"), [0; 6]);
+    }
+}

@@ -9,6 +9,9 @@ use std::collections::BTreeMap;
 use std::hash::{BuildHasher, Hasher};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::Arc;
+
+use ferrovs_netdev::Netdev;
 
 /// Facts for the status columns.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -24,11 +27,34 @@ pub struct DeviceStatus {
     pub status: BTreeMap<String, String>,
 }
 
+/// A datapath device whose packet counters feed the statistics column
+/// (equal when it is the same device).
+#[derive(Clone)]
+pub struct Counters(pub Arc<dyn Netdev>);
+
+impl std::fmt::Debug for Counters {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Counters({})", self.0.name())
+    }
+}
+
+impl PartialEq for Counters {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
+}
+
+impl Eq for Counters {}
+
 /// The kind of device behind an interface.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Device {
-    /// A device of the dummy datapath (types dummy and internal).
-    Dummy { mac: String },
+    /// A device of the dummy datapath (types dummy and internal); its
+    /// counters are those of the datapath's device, once attached.
+    Dummy {
+        mac: String,
+        counters: Option<Counters>,
+    },
     /// A tunnel or patch port: configuration only, no packet counters of
     /// its own beyond the basic four.
     Virtual { mac: String },
@@ -49,6 +75,7 @@ impl Device {
         let n = DUMMY_COUNT.fetch_add(1, Ordering::Relaxed) + 1;
         Device::Dummy {
             mac: format!("aa:55:aa:55:{:02x}:{:02x}", (n >> 8) & 0xff, n & 0xff),
+            counters: None,
         }
     }
 
@@ -76,21 +103,25 @@ impl Device {
     /// Current facts.
     pub fn status(&self) -> DeviceStatus {
         match self {
-            Device::Dummy { mac } => {
+            Device::Dummy { mac, counters } => {
+                // Stock's dummy devices: totals, one queue's worth, and
+                // two custom counters that count every received packet.
+                let c = counters.as_ref().map(|c| c.0.stats()).unwrap_or_default();
+                let v = |x: u64| i64::try_from(x).unwrap_or(i64::MAX);
                 let statistics = [
-                    "rx_bytes",
-                    "rx_custom_packets_1",
-                    "rx_custom_packets_2",
-                    "rx_packets",
-                    "rx_q0_bytes",
-                    "rx_q0_packets",
-                    "tx_bytes",
-                    "tx_packets",
-                    "tx_q0_bytes",
-                    "tx_q0_packets",
+                    ("rx_bytes", v(c.rx_bytes)),
+                    ("rx_custom_packets_1", v(c.rx_packets)),
+                    ("rx_custom_packets_2", v(c.rx_packets)),
+                    ("rx_packets", v(c.rx_packets)),
+                    ("rx_q0_bytes", v(c.rx_bytes)),
+                    ("rx_q0_packets", v(c.rx_packets)),
+                    ("tx_bytes", v(c.tx_bytes)),
+                    ("tx_packets", v(c.tx_packets)),
+                    ("tx_q0_bytes", v(c.tx_bytes)),
+                    ("tx_q0_packets", v(c.tx_packets)),
                 ]
                 .into_iter()
-                .map(|k| (k.to_string(), 0))
+                .map(|(k, n)| (k.to_string(), n))
                 .collect();
                 DeviceStatus {
                     ifindex: 0,
@@ -237,10 +268,10 @@ mod tests {
 
     #[test]
     fn dummy_macs_count_up_and_random_macs_are_local_unicast() {
-        let Device::Dummy { mac: a } = Device::new_dummy() else {
+        let Device::Dummy { mac: a, .. } = Device::new_dummy() else {
             panic!()
         };
-        let Device::Dummy { mac: b } = Device::new_dummy() else {
+        let Device::Dummy { mac: b, .. } = Device::new_dummy() else {
             panic!()
         };
         assert!(a.starts_with("aa:55:aa:55:") && a != b);

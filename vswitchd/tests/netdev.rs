@@ -628,6 +628,19 @@ fn dummy_script(program: &Path, tag: &str) -> String {
     }
     out.push_str(&appctl_entry(&sb, &["dpctl/dump-flows"]));
     out.push_str(&appctl_entry(&sb, &["dpctl/dump-flows", "-m"]));
+    // The devices' counters reach the database at the next statistics
+    // refresh (every 5 s).
+    let _ = sb.vsctl(&[
+        "--timeout=12",
+        "wait-until",
+        "interface",
+        "p2",
+        "statistics:tx_packets=6",
+    ]);
+    for iface in ["p1", "p2"] {
+        let o = sb.vsctl(&["get", "interface", iface, "statistics"]);
+        out.push_str(&format!("{iface} statistics: {}", text(&o.stdout)));
+    }
     for args in [
         &["dpctl/dump-conntrack"][..],
         &["dpctl/dump-conntrack", "zone=5"],

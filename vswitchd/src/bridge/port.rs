@@ -263,6 +263,23 @@ impl Bridges {
         } else {
             device
         };
+        let device = match device {
+            // Its counters are those of the datapath's device.
+            Device::Dummy {
+                mac,
+                counters: None,
+            } => {
+                let dev = iface
+                    .dp_port_name
+                    .as_ref()
+                    .and_then(|n| self.netdev.get(dp_type)?.device_by_name(n));
+                Device::Dummy {
+                    mac,
+                    counters: dev.map(crate::device::Counters),
+                }
+            }
+            other => other,
+        };
         if matches!(device, Device::Dummy { .. }) {
             iface.mtu = Some(iface.mtu_request.unwrap_or(1500));
         }

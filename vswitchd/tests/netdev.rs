@@ -136,6 +136,19 @@ impl Topo {
     }
 }
 
+/// Network devices deleted on drop if they still exist.
+struct LinksGone(Vec<String>);
+
+impl Drop for LinksGone {
+    fn drop(&mut self) {
+        for l in &self.0 {
+            if Path::new("/sys/class/net").join(l).exists() {
+                let _ = run(&["ip", "link", "del", l]);
+            }
+        }
+    }
+}
+
 impl Drop for Topo {
     fn drop(&mut self) {
         for ns in &self.ns {
@@ -226,6 +239,8 @@ fn dpctl_script(program: &Path, topo: &Topo, tag: &str) -> String {
         .expect("start vswitchd");
     let br = format!("fvb{}", std::process::id() % 100_000);
     let i1 = format!("{br}i");
+    // Stock makes its tap devices persistent: make sure they go.
+    let _taps = LinksGone(vec![br.clone(), i1.clone()]);
     let mut out = String::new();
     for cmd in [
         vec![
@@ -345,6 +360,11 @@ fn dpctl_script(program: &Path, topo: &Topo, tag: &str) -> String {
         "{tag}: daemon died; log:\n{}",
         sb.vswitchd_log()
     );
+    // Deleting the bridge closes its devices (stock drops the taps'
+    // persistence then); exit --cleanup removes the datapath.
+    // (Stock's reconfiguration waits for its revalidators.)
+    let _ = sb.appctl(&["revalidator/resume"]);
+    let _ = sb.vsctl(&["del-br", &br]);
     let _ = sb.appctl(&["exit", "--cleanup"]);
     let _ = sb.wait_vswitchd_exit(Duration::from_secs(10));
     // Lookup counters depend on stray traffic the kernel may send.
@@ -370,6 +390,10 @@ fn dpctl_over_veths_same_as_stock() {
     {
         return;
     }
+    // Stock leaves its datapath's tap device behind (persistent): remove
+    // it afterwards unless it was there before the test.
+    let _stock_tap = (!Path::new("/sys/class/net/ovs-netdev").exists())
+        .then(|| LinksGone(vec!["ovs-netdev".to_string()]));
     let topo = Topo::new('d');
     let stock = dpctl_script(Path::new(STOCK_VSWITCHD), &topo, "stock");
     let ours = dpctl_script(Path::new(FERROVS), &topo, "ferrovs");
@@ -408,6 +432,7 @@ fn ping_through_dpctl_flows() {
     sb.start_vswitchd(Path::new(FERROVS), &["--disable-system"])
         .expect("start vswitchd");
     let br = format!("fvp{}", std::process::id() % 100_000);
+    let _taps = LinksGone(vec![br.clone()]);
     for cmd in [
         vec![
             "add-br",

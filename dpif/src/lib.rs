@@ -1,8 +1,9 @@
 //! ferrovs-dpif: the datapath interface and its providers.
 //!
 //! One trait, [`Dpif`], several providers (the kernel module over generic
-//! netlink, the userspace datapath, the dummy datapath used by tests); the
-//! callers never know which one they hold.
+//! netlink; the userspace datapath, which with dummy devices is also the
+//! dummy datapath used by tests); the callers never know which one they
+//! hold.
 //!
 //! Flow keys, masks and actions cross this interface as netlink attribute
 //! streams exactly as `<linux/openvswitch.h>` lays them out (OVS_KEY_ATTR_*,
@@ -10,8 +11,8 @@
 //! independent of how any one layer models them; `odp` parses and prints
 //! them.
 
-pub mod dummy;
 pub mod netdev;
+pub mod netlink;
 pub mod odp;
 
 use std::fmt;

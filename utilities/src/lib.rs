@@ -1,1 +1,2 @@
 //! Shared code of the ferrovs command-line tools.
+pub mod dpctl;

@@ -9,6 +9,9 @@ use std::collections::BTreeMap;
 use std::hash::{BuildHasher, Hasher};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::Arc;
+
+use ferrovs_netdev::Netdev;
 
 /// Facts for the status columns.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -24,16 +27,43 @@ pub struct DeviceStatus {
     pub status: BTreeMap<String, String>,
 }
 
+/// A datapath device whose packet counters feed the statistics column
+/// (equal when it is the same device).
+#[derive(Clone)]
+pub struct Counters(pub Arc<dyn Netdev>);
+
+impl std::fmt::Debug for Counters {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Counters({})", self.0.name())
+    }
+}
+
+impl PartialEq for Counters {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
+}
+
+impl Eq for Counters {}
+
 /// The kind of device behind an interface.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Device {
-    /// A device of the dummy datapath (types dummy and internal).
-    Dummy { mac: String },
+    /// A device of the dummy datapath (types dummy and internal); its
+    /// counters are those of the datapath's device, once attached.
+    Dummy {
+        mac: String,
+        counters: Option<Counters>,
+    },
     /// A tunnel or patch port: configuration only, no packet counters of
     /// its own beyond the basic four.
     Virtual { mac: String },
     /// A Linux network interface.
     System { name: String },
+    /// A tap device the userspace datapath created for an internal or
+    /// tap port: its kernel counters count from the host's side, so they
+    /// are reported swapped (the switch's side), as stock does.
+    Tap { name: String },
 }
 
 static DUMMY_COUNT: AtomicU32 = AtomicU32::new(0);
@@ -45,6 +75,7 @@ impl Device {
         let n = DUMMY_COUNT.fetch_add(1, Ordering::Relaxed) + 1;
         Device::Dummy {
             mac: format!("aa:55:aa:55:{:02x}:{:02x}", (n >> 8) & 0xff, n & 0xff),
+            counters: None,
         }
     }
 
@@ -72,21 +103,25 @@ impl Device {
     /// Current facts.
     pub fn status(&self) -> DeviceStatus {
         match self {
-            Device::Dummy { mac } => {
+            Device::Dummy { mac, counters } => {
+                // Stock's dummy devices: totals, one queue's worth, and
+                // two custom counters that count every received packet.
+                let c = counters.as_ref().map(|c| c.0.stats()).unwrap_or_default();
+                let v = |x: u64| i64::try_from(x).unwrap_or(i64::MAX);
                 let statistics = [
-                    "rx_bytes",
-                    "rx_custom_packets_1",
-                    "rx_custom_packets_2",
-                    "rx_packets",
-                    "rx_q0_bytes",
-                    "rx_q0_packets",
-                    "tx_bytes",
-                    "tx_packets",
-                    "tx_q0_bytes",
-                    "tx_q0_packets",
+                    ("rx_bytes", v(c.rx_bytes)),
+                    ("rx_custom_packets_1", v(c.rx_packets)),
+                    ("rx_custom_packets_2", v(c.rx_packets)),
+                    ("rx_packets", v(c.rx_packets)),
+                    ("rx_q0_bytes", v(c.rx_bytes)),
+                    ("rx_q0_packets", v(c.rx_packets)),
+                    ("tx_bytes", v(c.tx_bytes)),
+                    ("tx_packets", v(c.tx_packets)),
+                    ("tx_q0_bytes", v(c.tx_bytes)),
+                    ("tx_q0_packets", v(c.tx_packets)),
                 ]
                 .into_iter()
-                .map(|k| (k.to_string(), 0))
+                .map(|(k, n)| (k.to_string(), n))
                 .collect();
                 DeviceStatus {
                     ifindex: 0,
@@ -110,6 +145,41 @@ impl Device {
                 ..Default::default()
             },
             Device::System { name } => system_status(name),
+            Device::Tap { name } => {
+                let mut st = system_status(name);
+                swap_to_switch_side(&mut st.statistics);
+                st
+            }
+        }
+    }
+}
+
+/// Turns a tap device's kernel counters (what the host sent is what
+/// the switch received) to the switch's side; the receive error details
+/// have no meaning then.
+fn swap_to_switch_side(stats: &mut BTreeMap<String, i64>) {
+    for (rx, tx) in [
+        ("rx_packets", "tx_packets"),
+        ("rx_bytes", "tx_bytes"),
+        ("rx_errors", "tx_errors"),
+        ("rx_dropped", "tx_dropped"),
+    ] {
+        let (a, b) = (stats.remove(rx), stats.remove(tx));
+        if let Some(b) = b {
+            stats.insert(rx.to_string(), b);
+        }
+        if let Some(a) = a {
+            stats.insert(tx.to_string(), a);
+        }
+    }
+    for k in [
+        "rx_crc_err",
+        "rx_frame_err",
+        "rx_missed_errors",
+        "rx_over_err",
+    ] {
+        if let Some(v) = stats.get_mut(k) {
+            *v = 0;
         }
     }
 }
@@ -171,23 +241,22 @@ fn system_status(name: &str) -> DeviceStatus {
         }
     }
     let mut status = BTreeMap::new();
-    if let Some(driver) = std::fs::read_link(sys_path(name).join("device/driver"))
-        .ok()
-        .and_then(|p| p.file_name().map(|f| f.to_string_lossy().into_owned()))
-    {
+    // The driver's own account, as stock asks it (ethtool).
+    if let Ok((driver, version, fw)) = ferrovs_netdev::dev::sys::ethtool_drvinfo(name) {
         status.insert("driver_name".to_string(), driver);
+        status.insert("driver_version".to_string(), version);
+        status.insert("firmware_version".to_string(), fw);
     }
+    let (speed, full) = ferrovs_netdev::dev::sys::ethtool_link(name).unwrap_or((None, None));
     DeviceStatus {
         ifindex: read_num(name, "ifindex").unwrap_or(0),
         mac: read_sys(name, "address").unwrap_or_default(),
         mtu: read_num(name, "mtu"),
         admin_up: flags & IFF_UP != 0,
         link_up: read_num(name, "carrier") == Some(1),
-        // sysfs gives Mb/s; the column is bits per second.
-        link_speed: read_num(name, "speed")
-            .filter(|s| *s > 0)
-            .map(|s| s * 1_000_000),
-        duplex: read_sys(name, "duplex").filter(|d| d == "full" || d == "half"),
+        // ethtool gives Mb/s; the column is bits per second.
+        link_speed: speed.map(|s| i64::from(s) * 1_000_000),
+        duplex: full.map(|f| if f { "full" } else { "half" }.to_string()),
         statistics,
         status,
     }
@@ -199,16 +268,36 @@ mod tests {
 
     #[test]
     fn dummy_macs_count_up_and_random_macs_are_local_unicast() {
-        let Device::Dummy { mac: a } = Device::new_dummy() else {
+        let Device::Dummy { mac: a, .. } = Device::new_dummy() else {
             panic!()
         };
-        let Device::Dummy { mac: b } = Device::new_dummy() else {
+        let Device::Dummy { mac: b, .. } = Device::new_dummy() else {
             panic!()
         };
         assert!(a.starts_with("aa:55:aa:55:") && a != b);
         let m = random_mac();
         let first = u8::from_str_radix(&m[..2], 16).unwrap();
         assert_eq!(first & 0x03, 0x02);
+    }
+
+    #[test]
+    fn tap_counters_are_swapped_to_the_switch_side() {
+        let mut st: BTreeMap<String, i64> = [
+            ("rx_packets", 1),
+            ("tx_packets", 2),
+            ("rx_bytes", 10),
+            ("tx_bytes", 20),
+            ("rx_crc_err", 5),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v))
+        .collect();
+        swap_to_switch_side(&mut st);
+        assert_eq!(st["rx_packets"], 2);
+        assert_eq!(st["tx_packets"], 1);
+        assert_eq!(st["rx_bytes"], 20);
+        assert_eq!(st["tx_bytes"], 10);
+        assert_eq!(st["rx_crc_err"], 0);
     }
 
     #[test]

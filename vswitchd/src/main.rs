@@ -11,7 +11,9 @@ mod coverage;
 mod daemon;
 mod datapath;
 mod device;
+mod dpctl;
 mod jsonrpc;
+mod netdev_dummy;
 mod ofport;
 mod openflow;
 mod ovsdb;
@@ -153,16 +155,22 @@ impl App {
                 ctl_path.display()
             )
         })?;
-        for (name, usage, min, max) in COMMANDS {
+        for (name, usage, min, max) in COMMANDS.iter().chain(DPCTL_COMMANDS) {
             unixctl.register(name, usage, *min, *max);
+        }
+        if opts.dummy.is_some() {
+            for (name, usage, min, max) in DUMMY_COMMANDS {
+                unixctl.register(name, usage, *min, *max);
+            }
         }
         let ovsdb = Client::new(&opts.database(dirs), OVSDB);
         if opts.dummy.is_none() && !opts.disable_system {
-            log::info!(target: "dpif", "the kernel datapath is not part of this build; only --enable-dummy bridges can run");
+            log::info!(target: "dpif", "the kernel datapath is not part of this build; bridges need datapath_type=netdev");
         }
         let openflow = openflow::Openflow::start(poll.registry(), OPENFLOW)
             .map_err(|e| format!("OpenFlow service: {e}"))?;
         let mut bridges = Bridges::new(opts.dummy, &dirs.rundir);
+        bridges.system_routes = !opts.disable_system_route;
         bridges.openflow_factory = Some(openflow.factory());
         Ok(App {
             poll,
@@ -369,6 +377,42 @@ impl App {
                     )),
                 }
             }
+            "dpif-netdev/pmd-stats-show" | "dpif-netdev/pmd-stats-clear" => dpctl::pmd_stats(
+                req.method.ends_with("clear"),
+                args,
+                &self.bridges.netdev.values().collect::<Vec<_>>(),
+            ),
+            "netdev-dummy/receive" => {
+                netdev_dummy::receive(args, &self.bridges.netdev.values().collect::<Vec<_>>())
+            }
+            "netdev-dummy/set-admin-state" => netdev_dummy::set_admin_state(
+                args,
+                &self.bridges.netdev.values().collect::<Vec<_>>(),
+            ),
+            "netdev-dummy/ip4addr" | "netdev-dummy/ip6addr" => netdev_dummy::ipaddr(
+                req.method.ends_with("6addr"),
+                args,
+                &self.bridges.netdev.values().collect::<Vec<_>>(),
+            ),
+            "netdev-dummy/conn-state" => netdev_dummy::conn_state(args),
+            m if m.starts_with("dpctl/") => {
+                let dps: dpctl::BTreeDps<'_> = self
+                    .bridges
+                    .backers
+                    .iter()
+                    .map(|(t, d)| {
+                        let name = bridge::lock_dpif(d).name().to_string();
+                        (
+                            format!("{t}@{name}"),
+                            dpctl::Datapath {
+                                dpif: d,
+                                netdev: self.bridges.netdev.get(t),
+                            },
+                        )
+                    })
+                    .collect();
+                dpctl::run(&m["dpctl/".len()..], args, &dps)
+            }
             other => Err(format!("\"{other}\" is not implemented")),
         }
     }
@@ -400,5 +444,53 @@ const COMMANDS: &[(&str, &str, usize, usize)] = &[
         "{[dp_name] odp_flow | bridge br_flow} [OPTIONS...] [-generate|packet]",
         1,
         usize::MAX,
+    ),
+];
+
+/// `dpctl/*` and `dpif-netdev/*`: name, usage, min and max argument
+/// counts (options count as arguments, as in stock).
+const DPCTL_COMMANDS: &[(&str, &str, usize, usize)] = &[
+    ("dpctl/dump-dps", "", 0, 0),
+    ("dpctl/show", "[-s] [dp...]", 0, usize::MAX),
+    (
+        "dpctl/dump-flows",
+        "[-m] [--names] [dp] [filter=..] [type=..] [pmd=..]",
+        0,
+        6,
+    ),
+    ("dpctl/add-flow", "[dp] flow actions", 2, 3),
+    ("dpctl/mod-flow", "[dp] flow actions", 2, 3),
+    ("dpctl/get-flow", "[dp] ufid", 1, 2),
+    ("dpctl/del-flow", "[dp] flow", 1, 2),
+    ("dpctl/add-flows", "[dp] file", 1, 2),
+    ("dpctl/mod-flows", "[dp] file", 1, 2),
+    ("dpctl/del-flows", "[dp] [file]", 0, 2),
+    ("dpctl/dump-conntrack", "[-m] [-s] [dp] [zone=N]", 0, 4),
+    (
+        "dpctl/flush-conntrack",
+        "[dp] [zone=N] [ct-orig-tuple] [ct-reply-tuple]",
+        0,
+        4,
+    ),
+    ("dpif-netdev/pmd-stats-show", "[-pmd core] [dp]", 0, 3),
+    ("dpif-netdev/pmd-stats-clear", "[-pmd core] [dp]", 0, 3),
+];
+
+/// `netdev-dummy/*`, registered under --enable-dummy.
+const DUMMY_COMMANDS: &[(&str, &str, usize, usize)] = &[
+    (
+        "netdev-dummy/receive",
+        "name [--qid queue_id] packet|flow [--len packet_len]",
+        2,
+        usize::MAX,
+    ),
+    ("netdev-dummy/set-admin-state", "[netdev] up|down", 1, 2),
+    ("netdev-dummy/conn-state", "[netdev]", 0, 1),
+    ("netdev-dummy/ip6addr", "[netdev] ip6addr", 2, 2),
+    (
+        "netdev-dummy/ip4addr",
+        "[netdev] ipaddr/mask-prefix-len",
+        2,
+        2,
     ),
 ];

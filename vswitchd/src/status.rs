@@ -2,6 +2,7 @@
 //! operations. Only columns whose value differs from what the replica
 //! holds are written, so an idle daemon sends nothing.
 
+use ferrovs_netdev::route::RouteTable;
 use serde_json::{json, Map, Value};
 
 use crate::bridge::{Bridges, Iface};
@@ -25,13 +26,49 @@ pub(crate) fn update(table: &str, uuid: &str, row: Map<String, Value>) -> Value 
     })
 }
 
-fn iface_columns(iface: &Iface, bridge_mac: &str, is_local: bool) -> Map<String, Value> {
+/// A tunnel's `status`: the interface its packets leave through (the
+/// route to `remote_ip`) and that interface's carrier, as stock reports.
+fn tunnel_status(iface: &Iface, routes: Option<&RouteTable>) -> Vec<(String, String)> {
+    let (Some(routes), false) = (routes, iface.overridden) else {
+        return Vec::new();
+    };
+    if !matches!(iface.iface_type.as_str(), "vxlan" | "geneve" | "gre") {
+        return Vec::new();
+    }
+    let Some(ip) = iface
+        .options
+        .get("remote_ip")
+        .and_then(|r| r.parse::<std::net::IpAddr>().ok())
+    else {
+        return Vec::new();
+    };
+    let Some(hop) = routes.lookup(0, ip) else {
+        return Vec::new();
+    };
+    let carrier = std::fs::read_to_string(format!("/sys/class/net/{}/carrier", hop.dev))
+        .is_ok_and(|c| c.trim() == "1");
+    vec![
+        ("tunnel_egress_iface".to_string(), hop.dev.clone()),
+        (
+            "tunnel_egress_iface_carrier".to_string(),
+            if carrier { "up" } else { "down" }.to_string(),
+        ),
+    ]
+}
+
+fn iface_columns(
+    iface: &Iface,
+    bridge_mac: &str,
+    is_local: bool,
+    routes: Option<&RouteTable>,
+) -> Map<String, Value> {
     let mut row = Map::new();
     let opt = |v: Option<Value>| datum::optional(v);
     row.insert("error".into(), opt(iface.error.as_ref().map(|e| json!(e))));
     match (&iface.device, iface.ofport) {
         (Some(dev), Some(ofport)) => {
-            let st = dev.status();
+            let mut st = dev.status();
+            st.status.extend(tunnel_status(iface, routes));
             let mac = if is_local {
                 bridge_mac.to_string()
             } else {
@@ -104,6 +141,16 @@ pub fn status_ops(
     full: bool,
 ) -> Vec<Value> {
     let mut ops = Vec::new();
+    // Tunnels report their egress interface from the system's routes
+    // (unless --disable-system-route).
+    let has_tunnels = bridges.bridges.values().any(|b| {
+        b.ifaces
+            .values()
+            .any(|i| matches!(i.iface_type.as_str(), "vxlan" | "geneve" | "gre"))
+    });
+    let routes = (bridges.system_routes && has_tunnels)
+        .then(|| RouteTable::from_system().ok())
+        .flatten();
     for br in bridges.bridges.values_mut() {
         let (bridge_name, bridge_mac) = (br.name.clone(), br.mac.clone());
         for iface in br.ifaces.values_mut() {
@@ -117,7 +164,12 @@ pub fn status_ops(
                 continue;
             }
             let mut row = Map::new();
-            for (c, v) in iface_columns(iface, &bridge_mac, iface.name == bridge_name) {
+            for (c, v) in iface_columns(
+                iface,
+                &bridge_mac,
+                iface.name == bridge_name,
+                routes.as_ref(),
+            ) {
                 put(&mut row, current, &c, v);
             }
             if !row.is_empty() {

@@ -69,6 +69,18 @@ pub struct DpCore {
 }
 
 impl DpCore {
+    /// Zeroes the per-thread counters and the lookup counters derived
+    /// from the same events.
+    pub fn clear_pmd_stats(&self) {
+        for st in &self.pmd_stats {
+            st.clear();
+        }
+        let c = &self.counters;
+        for n in [&c.hit, &c.missed, &c.mask_hit] {
+            n.store(0, Ordering::Relaxed);
+        }
+    }
+
     /// The output table as of now.
     pub fn port_table(&self) -> PortTable {
         let ports = self.ports.read().unwrap_or_else(|e| e.into_inner());

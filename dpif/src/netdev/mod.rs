@@ -96,6 +96,12 @@ pub struct DropStats {
 pub struct NetdevDpif {
     core: Arc<DpCore>,
     mode: DeviceMode,
+    /// What `dp_type` reports: `netdev`, or `dummy` for Open vSwitch's
+    /// dummy datapath (this datapath with dummy devices).
+    type_name: String,
+    /// Number ports after the digits in their names, as stock's dummy
+    /// datapath does.
+    number_by_name: bool,
     receiver: Option<UpcallReceiver>,
     poll_threads: Vec<JoinHandle<()>>,
     /// Used by `execute`, which runs in the caller's thread.
@@ -171,11 +177,36 @@ impl NetdevDpif {
         Ok(NetdevDpif {
             core,
             mode,
+            type_name: "netdev".to_string(),
+            number_by_name: false,
             receiver: Some(receiver),
             poll_threads,
             emc: ExactCache::default(),
             rng: 0x9e37_79b9_7f4a_7c15,
         })
+    }
+
+    /// Reports `name` as the datapath type (e.g. `dummy`: stock's dummy
+    /// datapath is its userspace datapath with dummy devices).
+    pub fn set_type_name(&mut self, name: &str) {
+        self.type_name = name.to_string();
+    }
+
+    /// Numbers new ports as Open vSwitch's dummy datapath does (the first
+    /// number in a port's name, plus 100 for names starting with `br`,
+    /// when free), so that test scripts written for stock see the same
+    /// numbers.
+    pub fn set_number_ports_by_name(&mut self, on: bool) {
+        self.number_by_name = on;
+    }
+
+    /// A handle for control commands (dummy devices, counters,
+    /// conntrack) that stays usable while the datapath itself is locked
+    /// by someone else.
+    pub fn control(&self) -> NetdevControl {
+        NetdevControl {
+            core: Arc::clone(&self.core),
+        }
     }
 
     /// Takes the receiving end of the upcall queue (once).
@@ -247,11 +278,11 @@ impl NetdevDpif {
         out
     }
 
-    /// `dpif-netdev/pmd-stats-clear`.
+    /// `dpif-netdev/pmd-stats-clear`. As in stock, whose datapath
+    /// lookup counters are the sums of these, `dpctl/show`'s hit, missed
+    /// and mask counters start again from zero too.
     pub fn pmd_stats_clear(&self) {
-        for st in &self.core.pmd_stats {
-            st.clear();
-        }
+        self.core.clear_pmd_stats();
     }
 
     pub fn drop_stats(&self) -> DropStats {
@@ -283,6 +314,95 @@ impl NetdevDpif {
 impl Drop for NetdevDpif {
     fn drop(&mut self) {
         self.stop();
+    }
+}
+
+/// The port number Open vSwitch's dummy datapath gives a port: the first
+/// number written in its name (plus 100 when the name starts with `br`),
+/// so that test scripts see the numbers they name.
+fn dummy_port_from_name(name: &str) -> Option<OdpPort> {
+    let start: u64 = if name.starts_with("br") { 100 } else { 0 };
+    let pos = name.find(|c: char| c.is_ascii_digit())?;
+    let digits: String = name[pos..]
+        .chars()
+        .take_while(|c| c.is_ascii_digit())
+        .collect();
+    let n = digits.parse::<u64>().ok()?.saturating_add(start);
+    (n > 0 && n < u64::from(u32::MAX)).then_some(n as OdpPort)
+}
+
+/// A cloneable handle on a datapath's shared state, for control commands
+/// (`netdev-dummy/*`, `dpctl/*-conntrack`, `dpif-netdev/pmd-stats-*`).
+#[derive(Clone)]
+pub struct NetdevControl {
+    core: Arc<DpCore>,
+}
+
+impl NetdevControl {
+    /// The dummy device behind a port, when it is one.
+    pub fn dummy_device(&self, port_no: OdpPort) -> Option<Arc<DummyDev>> {
+        let ports = self.core.ports.read().unwrap_or_else(|e| e.into_inner());
+        ports.get(&port_no).and_then(|p| p.dummy.clone())
+    }
+
+    /// The dummy device of the port named `name`, when it is one.
+    pub fn dummy_device_by_name(&self, name: &str) -> Option<Arc<DummyDev>> {
+        let ports = self.core.ports.read().unwrap_or_else(|e| e.into_inner());
+        ports
+            .values()
+            .find(|p| p.name == name)
+            .and_then(|p| p.dummy.clone())
+    }
+
+    /// Every dummy device of the datapath.
+    pub fn dummy_devices(&self) -> Vec<Arc<DummyDev>> {
+        let ports = self.core.ports.read().unwrap_or_else(|e| e.into_inner());
+        ports.values().filter_map(|p| p.dummy.clone()).collect()
+    }
+
+    /// The device behind a port (MTU, MAC, link state, counters).
+    pub fn port_device(&self, port_no: OdpPort) -> Option<Arc<dyn Netdev>> {
+        let ports = self.core.ports.read().unwrap_or_else(|e| e.into_inner());
+        ports.get(&port_no).map(|p| Arc::clone(&p.dev))
+    }
+
+    /// The device of the port named `name`.
+    pub fn device_by_name(&self, name: &str) -> Option<Arc<dyn Netdev>> {
+        let ports = self.core.ports.read().unwrap_or_else(|e| e.into_inner());
+        ports
+            .values()
+            .find(|p| p.name == name)
+            .map(|p| Arc::clone(&p.dev))
+    }
+
+    pub fn conntrack(&self) -> &conntrack::Conntrack {
+        &self.core.conntrack
+    }
+
+    /// `dpif-netdev/pmd-stats-show` text as stock prints it for a
+    /// datapath without DPDK ports: one `main thread` block (stock's main
+    /// thread polls such ports; here the poll threads do, and their
+    /// counters are summed; time is not shown, as stock shows none there).
+    pub fn pmd_stats_show(&self) -> String {
+        let sum = pmd_stats::PmdStats::default();
+        for st in &self.core.pmd_stats {
+            sum.add_counts(st);
+        }
+        let mut out = String::new();
+        sum.format(&mut out, None);
+        out
+    }
+
+    /// The datapath's name (e.g. `ovs-netdev`).
+    pub fn name(&self) -> &str {
+        &self.core.name
+    }
+
+    /// `dpif-netdev/pmd-stats-clear`. As in stock, whose datapath
+    /// lookup counters are the sums of these, `dpctl/show`'s hit, missed
+    /// and mask counters start again from zero too.
+    pub fn pmd_stats_clear(&self) {
+        self.core.clear_pmd_stats();
     }
 }
 
@@ -338,7 +458,7 @@ impl Dpif for NetdevDpif {
     }
 
     fn dp_type(&self) -> &str {
-        "netdev"
+        &self.type_name
     }
 
     fn destroy(&mut self) -> Result<()> {
@@ -413,9 +533,19 @@ impl Dpif for NetdevDpif {
         let mut ports = self.ports_write();
         let port_no = match spec.port_no {
             Some(n) => n,
-            None => (1..=MAX_PORTS)
-                .find(|n| !ports.contains_key(n))
-                .ok_or_else(|| err(libc::EFBIG, "no free port number"))?,
+            None => {
+                let wanted = if self.number_by_name {
+                    dummy_port_from_name(&spec.name).filter(|n| !ports.contains_key(n))
+                } else {
+                    None
+                };
+                match wanted {
+                    Some(n) => n,
+                    None => (1..=MAX_PORTS)
+                        .find(|n| !ports.contains_key(n))
+                        .ok_or_else(|| err(libc::EFBIG, "no free port number"))?,
+                }
+            }
         };
         if ports.contains_key(&port_no) || ports.values().any(|p| p.name == spec.name) {
             return Err(err(

@@ -28,6 +28,24 @@ impl PmdStats {
         }
     }
 
+    /// Adds `other`'s packet counters (not its times) to these.
+    pub fn add_counts(&self, other: &PmdStats) {
+        let l = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        for (to, from) in [
+            (&self.recv, &other.recv),
+            (&self.recirc, &other.recirc),
+            (&self.emc_hit, &other.emc_hit),
+            (&self.masked_hit, &other.masked_hit),
+            (&self.masked_lookup, &other.masked_lookup),
+            (&self.miss, &other.miss),
+            (&self.lost, &other.lost),
+            (&self.sent_pkts, &other.sent_pkts),
+            (&self.sent_batches, &other.sent_batches),
+        ] {
+            Self::add(to, l(from));
+        }
+    }
+
     pub fn clear(&self) {
         for c in [
             &self.recv,

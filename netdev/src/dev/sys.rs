@@ -110,6 +110,55 @@ pub fn if_flags(name: &str) -> io::Result<u32> {
     Ok(u32::from(u16::from_ne_bytes([r.data[0], r.data[1]])))
 }
 
+const SIOCETHTOOL: libc::c_ulong = 0x8946;
+const ETHTOOL_GSET: u32 = 0x1;
+const ETHTOOL_GDRVINFO: u32 = 0x3;
+
+/// Runs an `SIOCETHTOOL` request whose command block is `buf` (its first
+/// four bytes the ETHTOOL_* command).
+fn ethtool(name: &str, buf: &mut [u8]) -> io::Result<()> {
+    let mut r = IfReq::new(name)?;
+    let ptr = buf.as_mut_ptr() as usize;
+    r.data[..std::mem::size_of::<usize>()].copy_from_slice(&ptr.to_ne_bytes());
+    ifreq_ioctl(SIOCETHTOOL, &mut r)
+}
+
+/// What the driver says of itself (`ETHTOOL_GDRVINFO`): driver name,
+/// driver version, firmware version.
+pub fn ethtool_drvinfo(name: &str) -> io::Result<(String, String, String)> {
+    // struct ethtool_drvinfo: cmd, then 32-byte strings driver, version,
+    // fw_version, bus_info, erom_version, 12 reserved bytes, five u32s.
+    let mut buf = [0u8; 196];
+    buf[..4].copy_from_slice(&ETHTOOL_GDRVINFO.to_ne_bytes());
+    ethtool(name, &mut buf)?;
+    let field = |off: usize| {
+        let b = &buf[off..off + 32];
+        let end = b.iter().position(|&c| c == 0).unwrap_or(b.len());
+        String::from_utf8_lossy(&b[..end]).into_owned()
+    };
+    Ok((field(4), field(36), field(68)))
+}
+
+/// The link's speed in Mb/s and whether it is full duplex
+/// (`ETHTOOL_GSET`); `None` for either when the driver does not know.
+pub fn ethtool_link(name: &str) -> io::Result<(Option<u32>, Option<bool>)> {
+    // struct ethtool_cmd (44 bytes): speed at 12 (low 16 bits), duplex
+    // at 14, speed_hi at 28.
+    let mut buf = [0u8; 44];
+    buf[..4].copy_from_slice(&ETHTOOL_GSET.to_ne_bytes());
+    ethtool(name, &mut buf)?;
+    let lo = u32::from(u16::from_ne_bytes([buf[12], buf[13]]));
+    let hi = u32::from(u16::from_ne_bytes([buf[28], buf[29]]));
+    let speed = (hi << 16) | lo;
+    let speed = (speed != 0 && speed != u32::MAX && speed != 0xffff).then_some(speed);
+    let duplex = match buf[14] {
+        0 => Some(false),
+        1 => Some(true),
+        _ => None,
+    };
+    Ok((speed, duplex))
+}
+
 pub fn if_set_mtu(name: &str, mtu: u32) -> io::Result<()> {
     let mut r = IfReq::new(name)?;
     let v = i32::try_from(mtu).map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))?;

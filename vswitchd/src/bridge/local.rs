@@ -43,7 +43,9 @@ impl Bridge {
             .values()
             .filter(|i| !is_internal(i) && i.iface_type != "patch" && i.ofport.is_some())
             .filter_map(|i| match &i.device {
-                Some(Device::System { .. }) => i.device.as_ref().and_then(|d| d.status().mtu),
+                Some(Device::System { .. } | Device::Tap { .. }) => {
+                    i.device.as_ref().and_then(|d| d.status().mtu)
+                }
                 _ => i.mtu,
             })
             .min()

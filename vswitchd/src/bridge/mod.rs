@@ -118,6 +118,13 @@ pub struct Bridge {
 pub struct Bridges {
     pub dummy: Option<DummyMode>,
     pub backers: BTreeMap<String, SharedDpif>,
+    /// The control handles of the userspace backers, by type.
+    pub netdev: BTreeMap<String, ferrovs_dpif::netdev::NetdevControl>,
+    /// Types whose backer has real devices (not dummies).
+    pub real_devices: BTreeSet<String>,
+    /// Whether the system's routes may be read (not
+    /// --disable-system-route): tunnels report their egress interface.
+    pub system_routes: bool,
     pub bridges: BTreeMap<String, Bridge>,
     /// How many interfaces use each shared datapath port, by (type, name).
     dp_port_users: BTreeMap<(String, String), usize>,
@@ -131,6 +138,9 @@ impl Bridges {
         Bridges {
             dummy,
             backers: BTreeMap::new(),
+            netdev: BTreeMap::new(),
+            real_devices: BTreeSet::new(),
+            system_routes: false,
             bridges: BTreeMap::new(),
             dp_port_users: BTreeMap::new(),
             openflow_factory: None,
@@ -183,14 +193,22 @@ impl Bridges {
         // Backers nobody uses any more go away.
         let used: BTreeSet<String> = self.bridges.values().map(|b| b.dp_type.clone()).collect();
         self.backers.retain(|t, _| used.contains(t));
+        self.netdev.retain(|t, _| used.contains(t));
+        self.real_devices.retain(|t| used.contains(t));
         changed
     }
 
     fn create_bridge(&mut self, cfg: &BridgeCfg) -> Result<(), String> {
         if !self.backers.contains_key(&cfg.datapath_type) {
-            let dpif = datapath::open(&cfg.datapath_type, self.dummy)?;
-            self.backers
-                .insert(cfg.datapath_type.clone(), Arc::new(Mutex::new(dpif)));
+            let opened = datapath::open(&cfg.datapath_type, self.dummy)?;
+            let t = cfg.datapath_type.clone();
+            if let Some(ctl) = opened.netdev {
+                self.netdev.insert(t.clone(), ctl);
+            }
+            if opened.real_devices {
+                self.real_devices.insert(t.clone());
+            }
+            self.backers.insert(t, Arc::new(Mutex::new(opened.dpif)));
         }
         let mac = cfg
             .other_config
@@ -316,6 +334,11 @@ impl Bridges {
                     if i.options != c.options {
                         i.options = c.options.clone();
                         i.status_dirty = true;
+                        if let (Some(ctl), Some(dp_name)) =
+                            (self.netdev.get(&br.dp_type), &i.dp_port_name)
+                        {
+                            port::apply_dummy_options(ctl, dp_name, &i.options);
+                        }
                         if is_tunnel(&i.iface_type) && !i.overridden {
                             i.error = check_tunnel_options(n, &i.iface_type, &i.options).err();
                         }
@@ -365,6 +388,8 @@ impl Bridges {
         for n in names {
             self.destroy_bridge(&n);
         }
+        self.netdev.clear();
+        self.real_devices.clear();
         for (_, shared) in std::mem::take(&mut self.backers) {
             let mut dpif = lock_dpif(&shared);
             if let Err(e) = dpif.destroy() {

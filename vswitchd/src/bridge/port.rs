@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 
 use ferrovs_dpif::{OdpPort, PortSpec};
 
+use super::local::parse_mac;
 use super::{Bridges, Iface};
 use crate::cmdline::DummyMode;
 use crate::config::IfaceCfg;
@@ -34,6 +35,29 @@ pub(super) fn tunnel_dp_port(
         }
         None => prefix.to_string(),
     })
+}
+
+/// A dummy device's capture options, as stock's netdev-dummy takes them:
+/// `pcap` (both directions, one file) or `rxq_pcap` / `tx_pcap`. Does
+/// nothing for ports that are not dummy devices.
+pub(super) fn apply_dummy_options(
+    ctl: &ferrovs_dpif::netdev::NetdevControl,
+    dev_name: &str,
+    options: &BTreeMap<String, String>,
+) {
+    let Some(dev) = ctl.dummy_device_by_name(dev_name) else {
+        return;
+    };
+    let (rx, tx) = match options.get("pcap") {
+        Some(p) => (Some(p.as_str()), Some(p.as_str())),
+        None => (
+            options.get("rxq_pcap").map(String::as_str),
+            options.get("tx_pcap").map(String::as_str),
+        ),
+    };
+    if let Err(e) = dev.set_pcap(rx, tx) {
+        log::warn!(target: "netdev_dummy", "{dev_name}: failed to open pcap file for writing ({e})");
+    }
 }
 
 pub(super) fn is_tunnel(t: &str) -> bool {
@@ -97,6 +121,18 @@ impl Bridges {
                 iface.error = Some(e);
             }
             Ok(()) => {
+                if is_local && self.real_devices.contains(&dp_type) {
+                    // The bridge's own port carries the bridge's address.
+                    let dev = self
+                        .netdev
+                        .get(&dp_type)
+                        .and_then(|n| n.device_by_name(&c.name));
+                    if let (Some(dev), Some(mac)) = (dev, parse_mac(&br.mac)) {
+                        if let Err(e) = dev.set_mac(mac) {
+                            log::warn!(target: "netdev", "{}: setting Ethernet address failed: {e}", c.name);
+                        }
+                    }
+                }
                 let ofport = if is_local {
                     Some(OFPP_LOCAL)
                 } else {
@@ -145,8 +181,13 @@ impl Bridges {
             Some(DummyMode::System) => t == "system",
             _ => false,
         };
+        // Internal and tap ports of a datapath with real devices are tap
+        // devices the datapath creates: their facts come once they exist.
+        let real = self.real_devices.contains(dp_type) && !iface.overridden;
+        let open_after = real && matches!(t.as_str(), "internal" | "tap");
         let (device, dp_name) = match t.as_str() {
             _ if iface.overridden => (Device::new_dummy(), Some(name.clone())),
+            _ if open_after => (Device::new_virtual(), Some(name.clone())),
             "dummy" | "internal" | "dummy-internal" => (Device::new_dummy(), Some(name.clone())),
             "system" | "tap" => (Device::open_system(&name)?, Some(name.clone())),
             "patch" => {
@@ -207,9 +248,38 @@ impl Bridges {
                     .map_err(|e| format!("error adding {name} as port {}: {e}", dpif.name()))?
             };
             *self.dp_port_users.entry(key).or_insert(0) += 1;
+            drop(dpif);
+            if let Some(ctl) = self.netdev.get(dp_type) {
+                apply_dummy_options(ctl, &dp_name, &iface.options);
+            }
             iface.odp_port = Some(port_no);
             iface.dp_port_name = Some(dp_name);
         }
+        let device = if open_after {
+            match Device::open_system(&name)? {
+                Device::System { name } => Device::Tap { name },
+                other => other,
+            }
+        } else {
+            device
+        };
+        let device = match device {
+            // Its counters are those of the datapath's device.
+            Device::Dummy {
+                mac,
+                counters: None,
+            } => {
+                let dev = iface
+                    .dp_port_name
+                    .as_ref()
+                    .and_then(|n| self.netdev.get(dp_type)?.device_by_name(n));
+                Device::Dummy {
+                    mac,
+                    counters: dev.map(crate::device::Counters),
+                }
+            }
+            other => other,
+        };
         if matches!(device, Device::Dummy { .. }) {
             iface.mtu = Some(iface.mtu_request.unwrap_or(1500));
         }

@@ -25,7 +25,10 @@ impl Bridges {
                         Some(n) => n.to_string(),
                         None => "none".into(),
                     };
+                    let real = self.real_devices.contains(dp_type) && !i.overridden;
                     let shown_type = match i.iface_type.as_str() {
+                        "internal" if real => "tap".to_string(),
+                        "" if real => "system".to_string(),
                         "internal" | "dummy-internal" => "dummy-internal".to_string(),
                         t => t.to_string(),
                     };

@@ -99,6 +99,9 @@ pub struct Config {
     pub ovs_uuid: Option<String>,
     pub next_cfg: i64,
     pub bridges: BTreeMap<String, BridgeCfg>,
+    /// Open_vSwitch other_config:n-handler-threads (used when a datapath
+    /// is created).
+    pub n_handler_threads: Option<usize>,
 }
 
 impl Config {
@@ -114,6 +117,11 @@ impl Config {
         }
         cfg.ovs_uuid = Some(ovs_uuid.clone());
         cfg.next_cfg = datum::opt_int(ovs.get("next_cfg")).unwrap_or(0);
+        cfg.n_handler_threads = datum::str_map(ovs.get("other_config"))
+            .get("n-handler-threads")
+            .and_then(|n| n.parse::<usize>().ok())
+            .filter(|&n| n > 0)
+            .map(|n| n.min(64));
         let mut seen_ifaces = HashSet::new();
         let mut bridges: Vec<_> = datum::uuid_set(ovs.get("bridges"))
             .into_iter()

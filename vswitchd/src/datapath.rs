@@ -50,10 +50,13 @@ pub struct Opened {
     /// Whether its ports are real devices (system, tap) rather than
     /// dummies.
     pub real_devices: bool,
+    /// One upcall receiver per handler thread.
+    pub upcalls: Vec<ferrovs_dpif::netdev::UpcallReceiver>,
 }
 
-/// Opens the datapath for `dp_type` ("system", "netdev", "dummy", ...).
-pub fn open(dp_type: &str, dummy: Option<DummyMode>) -> Result<Opened, String> {
+/// Opens the datapath for `dp_type` ("system", "netdev", "dummy", ...),
+/// with `n_handlers` upcall receivers.
+pub fn open(dp_type: &str, dummy: Option<DummyMode>, n_handlers: usize) -> Result<Opened, String> {
     let is_dummy = matches!(
         (dp_type, dummy),
         (_, Some(DummyMode::Override)) | ("dummy", Some(_)) | ("system", Some(DummyMode::System))
@@ -72,7 +75,11 @@ pub fn open(dp_type: &str, dummy: Option<DummyMode>) -> Result<Opened, String> {
     dp.set_type_name(dp_type);
     dp.set_number_ports_by_name(is_dummy);
     let netdev = Some(dp.control());
+    let upcalls = dp
+        .upcall_receivers(n_handlers)
+        .map_err(|e| format!("{dp_type}@{name}: upcall queues: {e}"))?;
     Ok(Opened {
+        upcalls,
         dpif: Box::new(dp),
         netdev,
         real_devices: mode == DeviceMode::Real,

@@ -20,6 +20,7 @@ mod ovsdb;
 mod status;
 mod trace;
 mod unixctl;
+mod upcall;
 mod vlog;
 
 use std::path::Path;
@@ -172,6 +173,7 @@ impl App {
         let mut bridges = Bridges::new(opts.dummy, &dirs.rundir);
         bridges.system_routes = !opts.disable_system_route;
         bridges.openflow_factory = Some(openflow.factory());
+        bridges.upcall_service = Some(openflow.service());
         Ok(App {
             poll,
             unixctl,
@@ -213,6 +215,7 @@ impl App {
                 self.need_status = true;
                 self.need_full_status = true;
                 openflow::sync_ports(&mut self.bridges);
+                self.bridges.sync_upcall_ports();
             }
             self.reconfigure_and_report();
 
@@ -358,6 +361,7 @@ impl App {
             "dpif/show" => Ok(self.bridges.dpif_show()),
             "dpif/dump-dps" => Ok(self.bridges.dump_dps()),
             "ofproto/list" => Ok(self.openflow.list()),
+            "upcall/show" => Ok(self.bridges.upcall_show()),
             "bridge/reconnect" => match args.first() {
                 Some(b) if !self.bridges.bridges.contains_key(b) => Err("Unknown bridge".into()),
                 _ => Ok(String::new()),
@@ -437,6 +441,7 @@ const COMMANDS: &[(&str, &str, usize, usize)] = &[
     ("dpif/show", "", 0, 0),
     ("dpif/dump-dps", "", 0, 0),
     ("ofproto/list", "", 0, 0),
+    ("upcall/show", "", 0, 0),
     ("bridge/reconnect", "[bridge]", 0, 1),
     ("bridge/dump-flows", "[--offload-stats] bridge", 1, 2),
     (

@@ -103,6 +103,11 @@ impl Openflow {
         self.svc.trace(bridge, req)
     }
 
+    /// The service itself (the upcall handlers translate through it).
+    pub fn service(&self) -> Arc<OfprotoService> {
+        Arc::clone(&self.svc)
+    }
+
     /// `ofproto/list`: one bridge per line.
     pub fn list(&self) -> String {
         self.svc

@@ -68,17 +68,25 @@ pub(crate) struct EventLoop {
     bridges: HashMap<String, Bridge>,
     entries: HashMap<Token, Entry>,
     next_token: usize,
+    /// Bumped after anything that may change a table (see
+    /// `OfprotoService::tables_generation`).
+    tables_generation: Arc<AtomicU64>,
 }
 
 impl EventLoop {
-    pub(crate) fn new(poll: Poll, rx: Receiver<Cmd>) -> Self {
+    pub(crate) fn new(poll: Poll, rx: Receiver<Cmd>, tables_generation: Arc<AtomicU64>) -> Self {
         EventLoop {
             poll,
             rx,
             bridges: HashMap::new(),
             entries: HashMap::new(),
             next_token: 1,
+            tables_generation,
         }
+    }
+
+    fn tables_changed(&self) {
+        self.tables_generation.fetch_add(1, Ordering::AcqRel);
     }
 
     fn token(&mut self) -> Token {
@@ -120,8 +128,13 @@ impl EventLoop {
     fn tick(&mut self, now: Instant) {
         let names: Vec<String> = self.bridges.keys().cloned().collect();
         for n in &names {
+            let mut expired = false;
             if let Some(b) = self.bridges.get_mut(n) {
                 b.switch.expire(now);
+                expired = !b.switch.removed.is_empty();
+            }
+            if expired {
+                self.tables_changed();
             }
             self.deliver_async(n);
             self.reconnect(n, now);
@@ -277,6 +290,8 @@ impl EventLoop {
             }
             Cmd::PacketIn(n, pi) => self.packet_in(&n, &pi),
             Cmd::SetControllers(n, ctls, mode, reply) => {
+                // The fail mode may add or remove the NORMAL flow.
+                self.tables_changed();
                 let _ = reply.send(self.set_controllers(&n, ctls, mode));
             }
             Cmd::ControllerStatus(n, reply) => {
@@ -288,6 +303,13 @@ impl EventLoop {
             Cmd::Trace(n, req, reply) => {
                 let r = match self.bridges.get(&n) {
                     Some(b) => crate::xlate::trace_switch(&b.switch, &req),
+                    None => Err("no bridge named ".to_string() + &n),
+                };
+                let _ = reply.send(r);
+            }
+            Cmd::Translate(n, req, reply) => {
+                let r = match self.bridges.get(&n) {
+                    Some(b) => crate::xlate::upcall::translate_upcall(&b.switch, &req),
                     None => Err("no bridge named ".to_string() + &n),
                 };
                 let _ = reply.send(r);
@@ -866,6 +888,7 @@ impl EventLoop {
             }
         }
         let mut demote = false;
+        let mut tables_changed = false;
         let mut became_connected = false;
         let mut snoop_rx = Vec::new();
         // Handle every complete message; `at` walks the buffer, which is
@@ -954,6 +977,9 @@ impl EventLoop {
                     for r in bridge.switch.handle(st, &msg) {
                         c.tx.extend_from_slice(&r);
                     }
+                    if may_change_tables(h.msg_type) {
+                        tables_changed = true;
+                    }
                     bridge.switch.event_origin = None;
                     if std::mem::take(&mut bridge.switch.demote_others) {
                         demote = true;
@@ -963,6 +989,9 @@ impl EventLoop {
             }
         }
         c.rx.drain(..at);
+        if tables_changed {
+            self.tables_generation.fetch_add(1, Ordering::AcqRel);
+        }
         let bridge = c.bridge.clone();
         let controller = c.controller.clone();
         let closing = matches!(c.phase, Phase::Closing);
@@ -1032,4 +1061,11 @@ fn hello_failed(version: u8, text: &str) -> Vec<u8> {
     m.extend_from_slice(&[0, 0, 0, 0]);
     m.extend_from_slice(text.as_bytes());
     crate::switch::finish(m)
+}
+
+/// OpenFlow messages that may change flow, group or meter tables (or
+/// port behaviour): vendor messages (Nicira flow mods), FLOW_MOD,
+/// GROUP_MOD, PORT_MOD, TABLE_MOD, METER_MOD and bundles.
+fn may_change_tables(msg_type: u8) -> bool {
+    matches!(msg_type, 4 | 14 | 15 | 16 | 17 | 29 | 33 | 34)
 }

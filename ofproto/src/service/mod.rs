@@ -12,6 +12,7 @@ use mio::{Events, Interest, Poll, Token, Waker};
 use std::collections::HashMap;
 use std::io::{self, Read, Write};
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{channel, Receiver, Sender};
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -125,6 +126,11 @@ enum Cmd {
         crate::xlate::TraceRequest,
         Sender<Result<String, String>>,
     ),
+    Translate(
+        String,
+        crate::xlate::upcall::UpcallRequest,
+        Sender<Result<crate::xlate::upcall::UpcallXlate, String>>,
+    ),
     ListBridges(Sender<Vec<String>>),
     Shutdown,
 }
@@ -136,6 +142,7 @@ pub(crate) const THREAD_STACK: usize = 64 << 20;
 /// Handle to the running service. Dropping it shuts the service down.
 pub struct OfprotoService {
     tx: Sender<Cmd>,
+    tables_generation: Arc<AtomicU64>,
     waker: Arc<Waker>,
     thread: Option<JoinHandle<()>>,
 }
@@ -154,12 +161,15 @@ impl OfprotoService {
         let poll = Poll::new()?;
         let waker = Arc::new(Waker::new(poll.registry(), WAKER)?);
         let (tx, rx) = channel();
+        let tables_generation = Arc::new(AtomicU64::new(0));
+        let generation = Arc::clone(&tables_generation);
         let thread = std::thread::Builder::new()
             .name("ofproto".into())
             .stack_size(THREAD_STACK)
-            .spawn(move || EventLoop::new(poll, rx).run())?;
+            .spawn(move || EventLoop::new(poll, rx, generation).run())?;
         Ok(OfprotoService {
             tx,
+            tables_generation,
             waker,
             thread: Some(thread),
         })
@@ -293,6 +303,32 @@ impl OfprotoService {
         self.send(Cmd::Trace(bridge.to_string(), req, tx));
         rx.recv()
             .unwrap_or_else(|_| Err("the OpenFlow service has stopped".into()))
+    }
+
+    /// Translates a MISS upcall's datapath key through the bridge's
+    /// tables on the service thread (as `trace` does).
+    pub fn translate_upcall(
+        &self,
+        bridge: &str,
+        req: crate::xlate::upcall::UpcallRequest,
+    ) -> Result<crate::xlate::upcall::UpcallXlate, String> {
+        let (tx, rx) = channel();
+        self.send(Cmd::Translate(bridge.to_string(), req, tx));
+        rx.recv()
+            .unwrap_or_else(|_| Err("the OpenFlow service has stopped".into()))
+    }
+
+    /// A number that grows whenever some bridge's flow, group or meter
+    /// tables may have changed (over-approximated: every modifying
+    /// message counts), so that datapath flows translated before can be
+    /// found stale.
+    pub fn tables_generation(&self) -> u64 {
+        self.tables_generation.load(Ordering::Acquire)
+    }
+
+    /// A shared handle on [`Self::tables_generation`] for other threads.
+    pub fn tables_generation_handle(&self) -> Arc<AtomicU64> {
+        Arc::clone(&self.tables_generation)
     }
 
     /// Names of the bridges, sorted (for ofproto/list).

@@ -19,6 +19,7 @@
 mod commit;
 pub mod flow_text;
 pub mod trace;
+pub mod upcall;
 
 use crate::classifier::Classifier;
 use crate::openflow::actions::{port, Action, Instructions};
@@ -868,16 +869,7 @@ pub fn trace_switch(sw: &crate::switch::Switch, req: &TraceRequest) -> Result<St
             flow_text::from_odp(&key, &ofports)?
         }
     };
-    let misses: Vec<u32> = sw.table_cfg.iter().map(|c| c.miss).collect();
-    let br = Bridge {
-        name: &sw.name,
-        tables: &sw.tables,
-        table_miss: &misses,
-        odp_ports: &req.odp_ports,
-        side_effects: false,
-        describe_rules: true,
-    };
-    let x = translate(&br, &flow);
+    let x = upcall::with_bridge(sw, &req.odp_ports, false, |br| translate(br, &flow));
     Ok(trace::report(&flow, &x))
 }
 

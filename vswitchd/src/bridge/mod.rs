@@ -130,6 +130,13 @@ pub struct Bridges {
     dp_port_users: BTreeMap<(String, String), usize>,
     /// Connects the OpenFlow side of each new bridge, when attached.
     pub openflow_factory: Option<OpenflowFactory>,
+    /// Translates upcalls, when attached; without it nobody handles the
+    /// datapaths' upcalls.
+    pub upcall_service: Option<Arc<ferrovs_ofproto::service::OfprotoService>>,
+    /// Upcall handlers per datapath type, and the port maps they use.
+    pub handlers: BTreeMap<String, crate::upcall::Handlers>,
+    upcall_ports: BTreeMap<String, crate::upcall::PortMap>,
+    n_handler_threads: Option<usize>,
     rundir: std::path::PathBuf,
 }
 
@@ -144,6 +151,10 @@ impl Bridges {
             bridges: BTreeMap::new(),
             dp_port_users: BTreeMap::new(),
             openflow_factory: None,
+            upcall_service: None,
+            handlers: BTreeMap::new(),
+            upcall_ports: BTreeMap::new(),
+            n_handler_threads: None,
             rundir: rundir.to_path_buf(),
         }
     }
@@ -152,6 +163,7 @@ impl Bridges {
     /// Returns whether anything changed.
     pub fn reconfigure(&mut self, cfg: &Config) -> bool {
         let mut changed = false;
+        self.n_handler_threads = cfg.n_handler_threads;
         // Bridges gone, or whose datapath type changed.
         let stale: Vec<String> = self
             .bridges
@@ -192,6 +204,8 @@ impl Bridges {
         self.check_patch_peers();
         // Backers nobody uses any more go away.
         let used: BTreeSet<String> = self.bridges.values().map(|b| b.dp_type.clone()).collect();
+        self.handlers.retain(|t, _| used.contains(t));
+        self.upcall_ports.retain(|t, _| used.contains(t));
         self.backers.retain(|t, _| used.contains(t));
         self.netdev.retain(|t, _| used.contains(t));
         self.real_devices.retain(|t| used.contains(t));
@@ -200,15 +214,32 @@ impl Bridges {
 
     fn create_bridge(&mut self, cfg: &BridgeCfg) -> Result<(), String> {
         if !self.backers.contains_key(&cfg.datapath_type) {
-            let opened = datapath::open(&cfg.datapath_type, self.dummy)?;
+            let n = self
+                .n_handler_threads
+                .unwrap_or_else(crate::upcall::default_handler_count);
+            let opened = datapath::open(&cfg.datapath_type, self.dummy, n)?;
             let t = cfg.datapath_type.clone();
+            let shared: SharedDpif = Arc::new(Mutex::new(opened.dpif));
+            if let Some(svc) = &self.upcall_service {
+                let ports = crate::upcall::PortMap::default();
+                let name = lock_dpif(&shared).name().to_string();
+                let h = crate::upcall::Handlers::start(
+                    &name,
+                    Arc::clone(&shared),
+                    Arc::clone(svc),
+                    Arc::clone(&ports),
+                    opened.upcalls,
+                );
+                self.upcall_ports.insert(t.clone(), ports);
+                self.handlers.insert(t.clone(), h);
+            }
             if let Some(ctl) = opened.netdev {
                 self.netdev.insert(t.clone(), ctl);
             }
             if opened.real_devices {
                 self.real_devices.insert(t.clone());
             }
-            self.backers.insert(t, Arc::new(Mutex::new(opened.dpif)));
+            self.backers.insert(t, shared);
         }
         let mac = cfg
             .other_config
@@ -382,8 +413,35 @@ impl Bridges {
         changed
     }
 
+    /// `upcall/show`: every datapath with handlers.
+    pub fn upcall_show(&self) -> String {
+        self.handlers.values().map(|h| h.show()).collect()
+    }
+
+    /// Tells the upcall handlers which bridge owns each datapath port
+    /// (after reconfiguration).
+    pub fn sync_upcall_ports(&mut self) {
+        for (dp_type, map) in &self.upcall_ports {
+            let mut ports = std::collections::HashMap::new();
+            for br in self.bridges.values().filter(|b| &b.dp_type == dp_type) {
+                let of_to_odp: std::collections::HashMap<u16, u32> = br
+                    .ifaces
+                    .values()
+                    .filter_map(|i| Some((i.ofport?, i.odp_port?)))
+                    .collect();
+                let shared: crate::upcall::BridgePorts =
+                    Arc::new((br.name.clone(), of_to_odp.clone()));
+                for odp in of_to_odp.values() {
+                    ports.insert(*odp, Arc::clone(&shared));
+                }
+            }
+            *map.write().unwrap_or_else(|e| e.into_inner()) = ports;
+        }
+    }
+
     /// Removes every datapath (`exit --cleanup`).
     pub fn destroy_datapaths(&mut self) {
+        self.handlers.clear();
         let names: Vec<String> = self.bridges.keys().cloned().collect();
         for n in names {
             self.destroy_bridge(&n);

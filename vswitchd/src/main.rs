@@ -362,6 +362,14 @@ impl App {
             "dpif/dump-dps" => Ok(self.bridges.dump_dps()),
             "ofproto/list" => Ok(self.openflow.list()),
             "upcall/show" => Ok(self.bridges.upcall_show()),
+            "revalidator/purge" => {
+                self.bridges.revalidator_purge();
+                Ok(String::new())
+            }
+            "revalidator/wait" => {
+                self.bridges.revalidator_wait();
+                Ok(String::new())
+            }
             "bridge/reconnect" => match args.first() {
                 Some(b) if !self.bridges.bridges.contains_key(b) => Err("Unknown bridge".into()),
                 _ => Ok(String::new()),
@@ -442,6 +450,8 @@ const COMMANDS: &[(&str, &str, usize, usize)] = &[
     ("dpif/dump-dps", "", 0, 0),
     ("ofproto/list", "", 0, 0),
     ("upcall/show", "", 0, 0),
+    ("revalidator/wait", "", 0, 0),
+    ("revalidator/purge", "", 0, 0),
     ("bridge/reconnect", "[bridge]", 0, 1),
     ("bridge/dump-flows", "[--offload-stats] bridge", 1, 2),
     (

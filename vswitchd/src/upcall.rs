@@ -119,6 +119,12 @@ impl Handlers {
         Handlers { stop, threads, ctx }
     }
 
+    /// Whether the datapath's flows reflect the current tables (the
+    /// handlers flushed after the last change).
+    pub fn up_to_date(&self) -> bool {
+        self.ctx.flushed.load(Ordering::Acquire) == self.ctx.generation.load(Ordering::Acquire)
+    }
+
     /// `upcall/show` for this datapath: stock's first lines (there are
     /// no revalidators yet, so no per-revalidator lines), then the
     /// handlers' counters.
@@ -135,13 +141,14 @@ impl Handlers {
              handlers      : {}\n  \
              upcalls       : (handled {}) (failed {}) (lost {lost}) (action unhandled {})\n  \
              flows put     : {}\n  \
-             flushes       : {}\n",
+             flushes       : {} (tables generation {})\n",
             self.threads.len(),
             get(&s.handled),
             get(&s.failed),
             get(&s.action_unhandled),
             get(&s.flows_put),
             get(&s.flushes),
+            self.ctx.generation.load(Ordering::Acquire),
         )
     }
 }

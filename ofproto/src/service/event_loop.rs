@@ -888,7 +888,6 @@ impl EventLoop {
             }
         }
         let mut demote = false;
-        let mut tables_changed = false;
         let mut became_connected = false;
         let mut snoop_rx = Vec::new();
         // Handle every complete message; `at` walks the buffer, which is
@@ -977,8 +976,10 @@ impl EventLoop {
                     for r in bridge.switch.handle(st, &msg) {
                         c.tx.extend_from_slice(&r);
                     }
+                    // Counted before any reply can reach the peer, so
+                    // that a barrier reply means the change is visible.
                     if may_change_tables(h.msg_type) {
-                        tables_changed = true;
+                        self.tables_generation.fetch_add(1, Ordering::AcqRel);
                     }
                     bridge.switch.event_origin = None;
                     if std::mem::take(&mut bridge.switch.demote_others) {
@@ -989,9 +990,6 @@ impl EventLoop {
             }
         }
         c.rx.drain(..at);
-        if tables_changed {
-            self.tables_generation.fetch_add(1, Ordering::AcqRel);
-        }
         let bridge = c.bridge.clone();
         let controller = c.controller.clone();
         let closing = matches!(c.phase, Phase::Closing);

@@ -85,6 +85,10 @@ fn megaflow_mask(key: &Key, flow: &FlowKey, wc: &FlowKey) -> Option<Key> {
             KeyAttr::Priority(_) => KeyAttr::Priority(0),
             KeyAttr::SkbMark(_) => KeyAttr::SkbMark(m(id::PKT_MARK) as u32),
             KeyAttr::DpHash(_) => KeyAttr::DpHash(m(id::DP_HASH) as u32),
+            KeyAttr::CtState(_) => KeyAttr::CtState(m(id::CT_STATE) as u32),
+            KeyAttr::CtZone(_) => KeyAttr::CtZone(m(id::CT_ZONE) as u16),
+            KeyAttr::CtMark(_) => KeyAttr::CtMark(m(id::CT_MARK) as u32),
+            KeyAttr::CtLabels(_) => KeyAttr::CtLabels(m(id::CT_LABEL)),
             KeyAttr::Ethernet(_) => KeyAttr::Ethernet(odp::key::EthKey {
                 src: mac(m(id::ETH_SRC)),
                 dst: mac(m(id::ETH_DST)),
@@ -96,8 +100,7 @@ fn megaflow_mask(key: &Key, flow: &FlowKey, wc: &FlowKey) -> Option<Key> {
                 KeyAttr::Ipv4(odp::key::Ipv4Key {
                     src: (m(id::IP_SRC) as u32).into(),
                     dst: (m(id::IP_DST) as u32).into(),
-                    // The protocol decides how the rest is read.
-                    proto: 0xff,
+                    proto: m(id::NW_PROTO) as u8,
                     tos,
                     ttl: m(id::NW_TTL) as u8,
                     frag: if m(id::IP_FRAG) != 0 { 0xff } else { 0 },

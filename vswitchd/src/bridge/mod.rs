@@ -413,6 +413,28 @@ impl Bridges {
         changed
     }
 
+    /// `revalidator/wait`: returns once every datapath's flows reflect
+    /// the tables as they were when called (the handlers flush within
+    /// their idle wake-up), or after a few seconds.
+    pub fn revalidator_wait(&self) {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        while !self.handlers.values().all(|h| h.up_to_date())
+            && std::time::Instant::now() < deadline
+        {
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+    }
+
+    /// `revalidator/purge`: deletes every datapath flow.
+    pub fn revalidator_purge(&self) {
+        for shared in self.backers.values() {
+            let mut dpif = lock_dpif(shared);
+            if let Err(e) = dpif.flow_flush() {
+                log::warn!(target: "dpif", "{}: flow flush failed: {e}", dpif.name());
+            }
+        }
+    }
+
     /// `upcall/show`: every datapath with handlers.
     pub fn upcall_show(&self) -> String {
         self.handlers.values().map(|h| h.show()).collect()
@@ -494,6 +516,7 @@ mod tests {
             ovs_uuid: Some("ovs".into()),
             next_cfg: 1,
             bridges,
+            n_handler_threads: None,
         }
     }
 

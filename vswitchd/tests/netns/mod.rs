@@ -1,0 +1,179 @@
+//! Helpers shared by the test crates that run the daemon over veths in
+//! network namespaces (`netdev.rs`, `upcall.rs`): commands, the root
+//! check, a two-namespace topology and `dump-flows` normalization.
+// Each test crate uses a different subset.
+#![allow(dead_code)]
+
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+
+use ferrovs_tests::sandbox::text;
+
+pub fn run(args: &[&str]) -> Output {
+    Command::new(args[0])
+        .args(&args[1..])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {args:?}: {e}"))
+}
+
+pub fn must(args: &[&str]) {
+    let o = run(args);
+    assert!(
+        o.status.success(),
+        "{args:?} failed: {}{}",
+        text(&o.stdout),
+        text(&o.stderr)
+    );
+}
+
+/// Whether root, iproute2 and ping are here; under CI=true their absence
+/// fails the test.
+pub fn netns_available(test: &str) -> bool {
+    let root = run(&["id", "-u"]).stdout.starts_with(b"0");
+    let tools = ["ip", "ping"].iter().all(|t| {
+        Command::new("sh")
+            .args(["-c", &format!("command -v {t}")])
+            .output()
+            .is_ok_and(|o| o.status.success())
+    });
+    if root && tools {
+        return true;
+    }
+    let why = if root {
+        "ip or ping missing"
+    } else {
+        "not root"
+    };
+    assert!(
+        std::env::var("CI").map_or(true, |v| v != "true"),
+        "{test}: cannot run under CI=true: {why}"
+    );
+    eprintln!("{test}: skipped: {why}");
+    false
+}
+
+/// Two namespaces, each with a veth whose host end is to become a switch
+/// port; names unique to this process; removed on drop.
+pub struct Topo {
+    pub ns: Vec<String>,
+    pub host: Vec<String>,
+}
+
+impl Topo {
+    pub fn new(tag: char) -> Topo {
+        let p = format!("fvt{}{tag}", std::process::id() % 100_000);
+        let t = Topo {
+            ns: vec![format!("{p}a"), format!("{p}b")],
+            host: vec![format!("{p}ha"), format!("{p}hb")],
+        };
+        for i in 0..2 {
+            let (ns, host) = (&t.ns[i], &t.host[i]);
+            let inner = format!("{host}i");
+            must(&["ip", "netns", "add", ns]);
+            must(&[
+                "ip", "link", "add", host, "type", "veth", "peer", "name", &inner,
+            ]);
+            must(&["ip", "link", "set", &inner, "netns", ns]);
+            // No IPv6: the links stay quiet unless the test sends.
+            let _ = run(&[
+                "sysctl",
+                "-qw",
+                &format!("net.ipv6.conf.{host}.disable_ipv6=1"),
+            ]);
+            let _ = run(&[
+                "ip",
+                "netns",
+                "exec",
+                ns,
+                "sysctl",
+                "-qw",
+                "net.ipv6.conf.all.disable_ipv6=1",
+            ]);
+            let addr = format!("10.79.0.{}/24", i + 1);
+            must(&["ip", "-n", ns, "addr", "add", &addr, "dev", &inner]);
+            must(&["ip", "-n", ns, "link", "set", &inner, "up"]);
+            must(&["ip", "-n", ns, "link", "set", "lo", "up"]);
+            must(&["ip", "link", "set", host, "up"]);
+        }
+        t
+    }
+
+    pub fn ping(&self, from: usize, to_addr: &str) -> bool {
+        run(&[
+            "ip",
+            "netns",
+            "exec",
+            &self.ns[from],
+            "ping",
+            "-c",
+            "1",
+            "-W",
+            "1",
+            to_addr,
+        ])
+        .status
+        .success()
+    }
+}
+
+/// Network devices deleted on drop if they still exist.
+pub struct LinksGone(pub Vec<String>);
+
+impl Drop for LinksGone {
+    fn drop(&mut self) {
+        for l in &self.0 {
+            if Path::new("/sys/class/net").join(l).exists() {
+                let _ = run(&["ip", "link", "del", l]);
+            }
+        }
+    }
+}
+
+impl Drop for Topo {
+    fn drop(&mut self) {
+        for ns in &self.ns {
+            let _ = run(&["ip", "netns", "del", ns]);
+        }
+        for h in &self.host {
+            let _ = run(&["ip", "link", "del", h]);
+        }
+    }
+}
+
+/// Masks `used:` times and UFIDs (stock generates them from a random
+/// hash basis), drops `dp-extra-info` (stock's internal miniflow sizes,
+/// a known difference) and sorts the flow lines (datapaths dump flows
+/// in hash order).
+pub fn normalize_flows(s: &str) -> String {
+    let mut head = Vec::new();
+    let mut flows = Vec::new();
+    for line in s.lines() {
+        let line = line.split(", dp-extra-info:").next().unwrap_or(line);
+        let line = match line.strip_prefix("ufid:") {
+            Some(rest) if rest.len() > 36 => format!("ufid:<ufid>{}", &rest[36..]),
+            _ => line.to_string(),
+        };
+        let line = line.as_str();
+        let mut l = String::new();
+        let mut rest = line;
+        while let Some(i) = rest.find("used:") {
+            l.push_str(&rest[..i + 5]);
+            rest = &rest[i + 5..];
+            if !rest.starts_with("never") {
+                let end = rest.find(',').unwrap_or(rest.len());
+                l.push_str("<t>");
+                rest = &rest[end..];
+            }
+        }
+        l.push_str(rest);
+        if l.contains(", actions:") {
+            flows.push(l);
+        } else {
+            head.push(l);
+        }
+    }
+    flows.sort();
+    head.extend(flows);
+    head.iter().map(|l| format!("{l}\n")).collect()
+}

@@ -295,6 +295,7 @@ impl App {
             if self.applied.as_ref() != Some(&cfg) {
                 self.bridges.reconfigure(&cfg);
                 openflow::sync_ports(&mut self.bridges);
+                self.bridges.sync_upcall_ports();
                 self.coverage.inc("bridge_reconfigure");
                 self.applied = Some(cfg);
             }

@@ -205,8 +205,14 @@ impl HandlerContext {
                 self.stats.handled.fetch_add(1, Ordering::Relaxed);
             }
             Err(e) => {
-                self.stats.failed.fetch_add(1, Ordering::Relaxed);
-                log::debug!(target: "ofproto_dpif_upcall", "upcall failed: {e}");
+                // The first failures are worth a warning; later ones
+                // would flood the log.
+                let n = self.stats.failed.fetch_add(1, Ordering::Relaxed);
+                if n < 10 {
+                    log::warn!(target: "ofproto_dpif_upcall", "upcall failed: {e}");
+                } else {
+                    log::debug!(target: "ofproto_dpif_upcall", "upcall failed: {e}");
+                }
             }
         }
     }

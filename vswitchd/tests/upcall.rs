@@ -40,6 +40,8 @@ struct Outcome {
     /// The megaflows after the port-to-port flows carried ping,
     /// normalized.
     port_flows: Vec<String>,
+    /// `upcall/show` at the end.
+    upcall_show: String,
 }
 
 /// Datapath port numbers to names, from `dpctl/show` (`  port 2: h0`):
@@ -195,6 +197,7 @@ fn script(program: &Path, topo: &Topo, tag: &str) -> Outcome {
     ofctl(&["add-flow", &br, "priority=40000,icmp,actions=drop"]);
     let dropped = ping_until(topo, false);
 
+    let upcall_show = text(&sb.appctl(&["upcall/show"]).stdout);
     assert!(
         sb.vswitchd_running(),
         "{tag}: daemon died:\n{}",
@@ -206,6 +209,7 @@ fn script(program: &Path, topo: &Topo, tag: &str) -> Outcome {
         reach: [normal, ports, dropped],
         normal_flows,
         port_flows,
+        upcall_show,
     }
 }
 
@@ -232,6 +236,12 @@ fn openflow_tables_carry_ping_like_stock() {
     assert!(
         !ours.port_flows.is_empty(),
         "no megaflows for the in_port flows"
+    );
+    // Every miss found its bridge and translated; nothing was lost.
+    assert!(
+        ours.upcall_show.contains("(failed 0) (lost 0)"),
+        "upcalls failed or were lost:\n{}",
+        ours.upcall_show
     );
     let stock = script(Path::new(STOCK_VSWITCHD), &topo, "stock");
     assert_eq!(ours.reach, stock.reach, "reachability differs from stock");

@@ -125,6 +125,14 @@ fn script(program: &Path, topo: &Topo, tag: &str) -> Outcome {
     let br = format!("fvu{}", std::process::id() % 100_000);
     let _taps = LinksGone(vec![br.clone()]);
     let (h0, h1) = (topo.host[0].as_str(), topo.host[1].as_str());
+    // One handler thread: set before the datapath exists.
+    let o = sb.vsctl(&[
+        "set",
+        "Open_vSwitch",
+        ".",
+        "other_config:n-handler-threads=1",
+    ]);
+    assert!(o.status.success(), "{tag}: vsctl: {}", text(&o.stderr));
     let o = sb.vsctl(&[
         "add-br",
         &br,
@@ -237,9 +245,11 @@ fn openflow_tables_carry_ping_like_stock() {
         !ours.port_flows.is_empty(),
         "no megaflows for the in_port flows"
     );
-    // Every miss found its bridge and translated; nothing was lost.
+    // Every miss found its bridge and translated; nothing was lost; one
+    // handler, as other_config:n-handler-threads asked.
     assert!(
-        ours.upcall_show.contains("(failed 0) (lost 0)"),
+        ours.upcall_show.contains("(failed 0) (lost 0)")
+            && ours.upcall_show.contains("handlers      : 1\n"),
         "upcalls failed or were lost:\n{}",
         ours.upcall_show
     );

@@ -51,6 +51,13 @@ pub fn parse_key_attrs(
             }
             continue;
         }
+        // An empty key prints as `<empty>`; take that back as the empty
+        // key (stock cannot), so that everything printed parses again.
+        if let Some(after) = rest.strip_prefix("<empty>") {
+            if key.is_empty() && skip_delims(after, 0) == after.len() {
+                return Ok((key, mask));
+            }
+        }
         let (k, m, n) = p.attr(rest).map_err(|_| syntax(rest))?;
         key.push(k);
         mask.push(m);

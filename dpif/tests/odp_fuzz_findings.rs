@@ -22,3 +22,18 @@ fn empty_key_text_parses_back() {
     assert!(Key::parse_text("in_port(1),<empty>").is_err());
     assert!(Key::parse_text("<empty>,in_port(1)").is_err());
 }
+
+/// A NUL inside a ct timeout policy (or helper) name was taken into the
+/// name, then cut there on decoding (a string attribute ends at NUL): the
+/// printed text no longer gave the parsed bytes. NUL is refused now, in
+/// actions and keys alike.
+#[test]
+fn nul_in_text_is_refused() {
+    assert!(odp::parse_actions("ct(commit,timeout=ovs_t\0\0,nat(src))", None).is_err());
+    assert!(odp::parse_actions("ct(commit,helper=ft\0p)", None).is_err());
+    assert!(odp::parse_flow("in_port(1)\0", None).is_err());
+    let ok = odp::parse_actions("ct(commit,timeout=ovs_t,nat(src))", None).unwrap();
+    let mut text = String::new();
+    odp::format_actions(&ok, &FormatOptions::default(), &mut text).unwrap();
+    assert_eq!(text, "ct(commit,timeout=ovs_t,nat(src))");
+}

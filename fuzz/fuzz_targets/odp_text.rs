@@ -42,7 +42,10 @@ fn check_actions(s: &str) {
         .unwrap_or_else(|e| panic!("parsed actions {s:?} do not print: {e}"));
     let again = odp::parse_actions(&text, None)
         .unwrap_or_else(|e| panic!("printed actions {text:?} (from {s:?}) do not parse: {e}"));
-    assert_eq!(again, bytes, "actions {s:?} printed as {text:?} parse differently");
+    assert_eq!(
+        again, bytes,
+        "actions {s:?} printed as {text:?} parse differently"
+    );
 }
 
 fuzz_target!(|data: &[u8]| {

@@ -66,12 +66,16 @@ pub fn parse_key_attrs(
 }
 
 /// The text syntax is ASCII; refusing anything else up front also keeps
-/// every byte offset the scanners compute on a character boundary.
+/// every byte offset the scanners compute on a character boundary. NUL is
+/// refused too: stock reads C strings, which end there, and a name with a
+/// NUL inside (ct helper, timeout policy) would be cut short on the wire.
 pub(crate) fn ascii_only(s: &str) -> Result<()> {
-    if s.is_ascii() {
-        Ok(())
-    } else {
+    if !s.is_ascii() {
         Err(OdpError::new("non-ASCII character in flow text"))
+    } else if s.contains('\0') {
+        Err(OdpError::new("NUL character in flow text"))
+    } else {
+        Ok(())
     }
 }
 

@@ -2,7 +2,7 @@
 //! odp_text) that broke a round trip, kept here as regression tests so that
 //! `cargo test` checks them without libFuzzer.
 
-use ferrovs_dpif::odp::{self, FormatOptions, Key};
+use ferrovs_dpif::odp::{self, Action, Actions, FormatOptions, Key, KeyAttr, NshAttr};
 
 /// An empty key prints as `<empty>`; that text must parse back to the empty
 /// key (it did not: "syntax error at <empty>").
@@ -36,4 +36,83 @@ fn nul_in_text_is_refused() {
     let mut text = String::new();
     odp::format_actions(&ok, &FormatOptions::default(), &mut text).unwrap();
     assert_eq!(text, "ct(commit,timeout=ovs_t,nat(src))");
+}
+
+/// A masked NSH set carries each NSH attribute as value then mask. For
+/// MD2 and unknown NSH attributes the decoder kept the whole payload as the
+/// value (and the second half as the mask), so encoding it again doubled
+/// the value: decode -> encode -> decode changed the action.
+#[test]
+fn masked_nsh_set_with_variable_length_attrs_round_trips() {
+    // set_masked(nsh(md2: value 01 02 03 04, mask ff ff 00 00;
+    //                key4095: value aa bb, mask 0f 0f))
+    let nsh_md2 = [
+        12u8,
+        0,
+        odp::OVS_NSH_KEY_ATTR_MD2 as u8,
+        0,
+        1,
+        2,
+        3,
+        4,
+        0xff,
+        0xff,
+        0,
+        0,
+    ];
+    let nsh_unknown = [8u8, 0, 0xff, 0x0f, 0xaa, 0xbb, 0x0f, 0x0f];
+    let mut key_attr = vec![4 + 20u8, 0, odp::OVS_KEY_ATTR_NSH as u8, 0];
+    key_attr.extend_from_slice(&nsh_md2);
+    key_attr.extend_from_slice(&nsh_unknown);
+    let mut set = vec![
+        4 + key_attr.len() as u8,
+        0,
+        odp::OVS_ACTION_ATTR_SET_MASKED as u8,
+        0,
+    ];
+    set.extend_from_slice(&key_attr);
+
+    let a = Actions::from_nlattrs(&set).unwrap_or_else(|e| panic!("{e}"));
+    match &a.list[..] {
+        [Action::SetMasked {
+            key: KeyAttr::Nsh(k),
+            mask: KeyAttr::Nsh(m),
+        }] => {
+            assert_eq!(k[0], NshAttr::Md2(vec![1, 2, 3, 4]));
+            assert_eq!(m[0], NshAttr::Md2(vec![0xff, 0xff, 0, 0]));
+            assert_eq!(
+                k[1],
+                NshAttr::Unknown {
+                    ty: 4095,
+                    data: vec![0xaa, 0xbb]
+                }
+            );
+        }
+        other => panic!("decoded as {other:?}"),
+    }
+    let bytes = a.to_nlattrs().unwrap();
+    assert_eq!(bytes, set);
+    assert_eq!(Actions::from_nlattrs(&bytes).unwrap(), a);
+
+    // An odd length cannot be split into a value and a mask.
+    let odd_unknown = [7u8, 0, 0xff, 0x0f, 0xaa, 0xbb, 0x0f, 0];
+    let mut odd = set[..4 + 4 + 12].to_vec();
+    odd.extend_from_slice(&odd_unknown);
+    assert!(Actions::from_nlattrs(&odd).is_err());
+}
+
+/// `gt(drop,)` parsed as a list holding an explicit drop action, which
+/// prints `gt(drop)`, which parses as the empty list: a lone `drop` with
+/// stray delimiters is the empty list too now, at any depth.
+#[test]
+fn lone_drop_with_delimiters_is_the_empty_list() {
+    let a = odp::parse_actions("check_pkt_len(size=200,gt(drop,),le(5))", None).unwrap();
+    let b = odp::parse_actions("check_pkt_len(size=200,gt(drop),le(5))", None).unwrap();
+    assert_eq!(a, b);
+    assert!(odp::parse_actions("drop,", None).unwrap().is_empty());
+    assert!(odp::parse_actions(" drop , ", None).unwrap().is_empty());
+    // Among other actions it stays an explicit drop.
+    let two = Actions::parse_text("drop,drop").unwrap();
+    assert_eq!(two.list, vec![Action::Drop(0), Action::Drop(0)]);
+    assert_eq!(two.to_text(), "drop,drop");
 }

@@ -34,7 +34,7 @@ pub fn parse_action_list(
     loop {
         i = skip_delims(s, i);
         if i >= s.len() {
-            return Ok(out);
+            return Ok(lone_drop_is_empty(out));
         }
         let rest = &s[i..];
         let (a, n) = p.action(rest).map_err(|_| syntax(rest))?;
@@ -46,6 +46,15 @@ pub fn parse_action_list(
             _ => return Err(syntax(&s[i..])),
         }
     }
+}
+
+/// A list that is just `drop` (with stray delimiters, as in `drop,`) is
+/// the empty list, as `drop` alone is: that is how such a list prints.
+fn lone_drop_is_empty(mut list: Vec<Action>) -> Vec<Action> {
+    if list == [Action::Drop(0)] {
+        list.clear();
+    }
+    list
 }
 
 struct ActionParser<'a> {
@@ -84,7 +93,7 @@ impl ActionParser<'_> {
         loop {
             i = skip_delims(s, i);
             match s.as_bytes().get(i) {
-                Some(b')') => return Ok((out, i)),
+                Some(b')') => return Ok((lone_drop_is_empty(out), i)),
                 None => return Err(err()),
                 _ => {}
             }

@@ -2,9 +2,9 @@
 //! match and an action list, from arbitrary UTF-8 (a user or a script
 //! typed it).
 //!
-//! Properties: parsing never panics; a parsed flow prints, and the text
-//! printed from its printed text's flow reads back to that flow; parsed
-//! actions print, and their printed text parses to the same bytes.
+//! Properties: parsing never panics; what parses prints; and printing is
+//! canonical after one round: parse -> print -> parse gives a flow (or an
+//! action list) that prints and parses back to itself.
 #![no_main]
 
 use ferrovs_dpif::odp::{self, FormatOptions};
@@ -39,21 +39,32 @@ fn print_flow(flow: &odp::ParsedFlow, from: &str) -> String {
     text
 }
 
-/// Parses an action list; if it parses, its printed form must parse to the
-/// same bytes.
+/// Parses an action list; if it parses, it prints, and the printed text
+/// parses to actions whose own printed text parses to those same actions.
+/// (The first print may drop what the text gave but the value does not
+/// keep, as stock: `set(ipv6(proto=107/0))` keeps 107 under a zero mask
+/// and prints `set(ipv6())`.)
 fn check_actions(s: &str) {
     let Ok(bytes) = odp::parse_actions(s, None) else {
         return;
     };
-    let mut text = String::new();
-    odp::format_actions(&bytes, &FormatOptions::default(), &mut text)
-        .unwrap_or_else(|e| panic!("parsed actions {s:?} do not print: {e}"));
-    let again = odp::parse_actions(&text, None)
-        .unwrap_or_else(|e| panic!("printed actions {text:?} (from {s:?}) do not parse: {e}"));
+    let first = print_actions(&bytes, s);
+    let again = odp::parse_actions(&first, None)
+        .unwrap_or_else(|e| panic!("printed actions {first:?} (from {s:?}) do not parse: {e}"));
+    let second = print_actions(&again, &first);
+    let third = odp::parse_actions(&second, None)
+        .unwrap_or_else(|e| panic!("printed actions {second:?} (from {s:?}) do not parse: {e}"));
     assert_eq!(
-        again, bytes,
-        "actions {s:?} printed as {text:?} parse differently"
+        third, again,
+        "actions {s:?} printed as {first:?} then {second:?} read back differently"
     );
+}
+
+fn print_actions(bytes: &[u8], from: &str) -> String {
+    let mut text = String::new();
+    odp::format_actions(bytes, &FormatOptions::default(), &mut text)
+        .unwrap_or_else(|e| panic!("parsed actions {from:?} do not print: {e}"));
+    text
 }
 
 fuzz_target!(|data: &[u8]| {

@@ -1,18 +1,24 @@
 #!/usr/bin/env python3
-"""Writes seeds for the openflow_msg fuzz target into OUTDIR.
+"""Writes seeds for the openflow_msg and openflow_actions fuzz targets
+into OUTDIR/openflow_msg and OUTDIR/openflow_actions.
 
 Usage: fuzz/gen-openflow-seeds.py OUTDIR   (needs the stock ovs-ofctl)
 
-A seed is one byte choosing the negotiated version (v - 1: 0 = OpenFlow 1.0
-... 5 = OpenFlow 1.5), then OpenFlow messages back to back. Flow mods come
-from `ovs-ofctl -mmmmm parse-flow`, which prints the message it would send
-as a hex dump; a few requests without a body are built here. Each flow mod
-is also followed by the requests, so that the stats replies have a rule.
+An openflow_msg seed is one byte choosing the negotiated version (v - 1:
+0 = OpenFlow 1.0 ... 5 = OpenFlow 1.5), then OpenFlow messages back to
+back. Flow mods come from `ovs-ofctl -mmmmm parse-flow`, which prints the
+message it would send as a hex dump; a few requests without a body are
+built here. Each flow mod is also followed by the requests, so that the
+stats replies have a rule. An openflow_actions seed is the same selector
+byte (plus 0x40 for a bare OpenFlow 1.0 action list, 0x80 for a VLAN in
+the match) and the actions or instructions of one of those flow mods.
 """
 import hashlib, os, re, struct, subprocess, sys
 
-out = sys.argv[1]
-os.makedirs(out, exist_ok=True)
+out_msg = os.path.join(sys.argv[1], "openflow_msg")
+out_actions = os.path.join(sys.argv[1], "openflow_actions")
+os.makedirs(out_msg, exist_ok=True)
+os.makedirs(out_actions, exist_ok=True)
 
 FLOWS = [
     "priority=5,in_port=1,dl_vlan=10,actions=strip_vlan,mod_dl_src:00:01:02:03:04:05,output:2",
@@ -63,10 +69,20 @@ def requests(v):
     return reqs
 
 
-def put(data):
+def put(data, out=out_msg):
     name = hashlib.sha1(data).hexdigest()
     with open(os.path.join(out, name), "wb") as f:
         f.write(data)
+
+
+def flow_mod_actions(fm):
+    """(selector bits, actions or instructions) of an OFPT_FLOW_MOD."""
+    if fm[1] != 14:
+        return None  # an NXT flow mod (OpenFlow 1.0 with NXM fields)
+    if fm[0] == 1:
+        return 0x40, fm[72:]  # ofp10_flow_mod: fixed 72 bytes, then actions
+    match_len = struct.unpack("!H", fm[50:52])[0]
+    return 0, fm[48 + (match_len + 7) // 8 * 8:]
 
 
 for v in VERSIONS:
@@ -79,3 +95,8 @@ for v in VERSIONS:
         if fm:
             put(sel + fm)
             put(sel + fm + b"".join(reqs))
+            acts = flow_mod_actions(fm)
+            if acts:
+                bits, body = acts
+                put(bytes([(v - 1) | bits]) + body, out_actions)
+                put(bytes([(v - 1) | bits | 0x80]) + body, out_actions)

@@ -438,6 +438,10 @@ fn parse_userspace(s: &str, names: Option<&HashMap<String, u32>>) -> Result<(Act
         cookie[24..26].copy_from_slice(&tci.to_be_bytes());
         set32(&mut cookie, 28, output as u32);
     } else if let Some(x) = t.strip_prefix(",slow_path(") {
+        // Reasons print separated by ',' (as stock prints them) but the
+        // flag syntax separates them by '|': take both.
+        let close = x.find(')').unwrap_or(x.len());
+        let x = &format!("{}{}", x[..close].replace(',', "|"), &x[close..]);
         let (f, _, n) = parse_flags(x, slow_path_name, b')', 0x7f, false).ok_or_else(err)?;
         if !x[n..].starts_with(')') {
             return Err(err());
@@ -670,6 +674,13 @@ fn parse_push_nsh(s: &str) -> Result<(Action, usize)> {
             }
             i += 6 + n;
             continue;
+        } else if let Some(t) = r.strip_prefix("md2=0") {
+            // No MD2 context (or only zeros) prints as `md2=0`.
+            if matches!(t.as_bytes().first(), None | Some(b',' | b')')) {
+                md2.clear();
+                i += 5;
+                continue;
+            }
         }
         return Err(err());
     }

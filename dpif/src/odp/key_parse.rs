@@ -596,9 +596,15 @@ impl KeyParser<'_> {
             }
             return Ok((Encap(k), Encap(m), 6 + i + 1));
         }
-        // `key<N>(hex)`: an attribute unknown to this code, as printed.
-        if let Some(rest) = s.strip_prefix("key") {
-            let (ty, n) = scan_dec(rest).ok_or_else(err)?;
+        // `key<N>(hex)`: an attribute unknown to this code, as printed;
+        // type 0 prints as `unspec(hex)`.
+        let unknown = match s.strip_prefix("unspec") {
+            Some(rest) => Some((rest, 0u64, 0usize, 6usize)),
+            None => s
+                .strip_prefix("key")
+                .and_then(|rest| scan_dec(rest).map(|(ty, n)| (rest, ty, n, 3))),
+        };
+        if let Some((rest, ty, n, prefix)) = unknown {
             let ty = u16::try_from(ty).map_err(|_| err())?;
             let r = rest[n..].strip_prefix('(').ok_or_else(err)?;
             let (data, dn) = scan_spaced_hex(r).ok_or_else(err)?;
@@ -617,7 +623,7 @@ impl KeyParser<'_> {
             if !matches!(k, Unknown { .. }) {
                 return Err(err());
             }
-            return Ok((k, m, 3 + n + 1 + used + 1));
+            return Ok((k, m, prefix + n + 1 + used + 1));
         }
         Err(err())
     }

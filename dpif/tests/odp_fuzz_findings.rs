@@ -178,3 +178,25 @@ fn printed_forms_parse_back() {
     );
     assert_eq!(odp::parse_actions(&text, None).unwrap(), a);
 }
+
+/// Two attributes of one type in a key printed ambiguously (a mask is
+/// found by type): `nsh(..),nsh(..)` read back as something else. The
+/// kernel refuses duplicates; the parser does now too, at every level.
+#[test]
+fn duplicate_key_attributes_are_refused() {
+    let e =
+        odp::parse_flow("nsh(ttl=64,mdtype=0,np=3),nsh(ttl=64,mdtype=1,np=3)", None).unwrap_err();
+    assert!(e.message.contains("duplicate key attribute nsh"), "{e}");
+    assert!(odp::parse_flow("in_port(1),in_port(2)", None).is_err());
+    assert!(odp::parse_flow(
+        "eth_type(0x8100),vlan(vid=1),encap(eth_type(0x0800),eth_type(0x0800))",
+        None
+    )
+    .is_err());
+    // The same type at another level is fine.
+    assert!(odp::parse_flow(
+        "eth(),eth_type(0x8100),vlan(vid=1),encap(eth_type(0x0800))",
+        None
+    )
+    .is_ok());
+}

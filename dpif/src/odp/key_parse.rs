@@ -59,9 +59,25 @@ pub fn parse_key_attrs(
             }
         }
         let (k, m, n) = p.attr(rest).map_err(|_| syntax(rest))?;
+        refuse_duplicate(&key, &k)?;
         key.push(k);
         mask.push(m);
         i += n;
+    }
+}
+
+/// A key has each attribute once per level (the kernel refuses a
+/// duplicate; and a mask is found by type, so a second one could not get
+/// its own mask).
+fn refuse_duplicate(list: &[KeyAttr], a: &KeyAttr) -> Result<()> {
+    let ty = a.attr_type();
+    if list.iter().any(|x| x.attr_type() == ty) {
+        Err(OdpError::new(format!(
+            "duplicate key attribute {}",
+            key_attr_name(ty)
+        )))
+    } else {
+        Ok(())
     }
 }
 
@@ -590,6 +606,7 @@ impl KeyParser<'_> {
                     _ => {}
                 }
                 let (a, ma, n) = self.attr(&rest[i..])?;
+                refuse_duplicate(&k, &a)?;
                 k.push(a);
                 m.push(ma);
                 i += n;

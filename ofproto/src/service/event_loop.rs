@@ -1,0 +1,999 @@
+//! The service thread: one mio event loop over the bridges' management
+//! and snoop sockets and their OpenFlow connections (management, passive
+//! and active controllers, snoopers), with timers for rule timeouts,
+//! inactivity probes and reconnection.
+
+use super::*;
+
+/// A configured controller.
+struct Controller {
+    cfg: ControllerConfig,
+    target: Target,
+    /// The listener (passive) or the connection (active), when open.
+    token: Option<Token>,
+    backoff: Duration,
+    next_attempt: Instant,
+    last_error: Option<String>,
+    connected_at: Option<Instant>,
+    disconnected_at: Option<Instant>,
+}
+
+struct Bridge {
+    switch: Switch,
+    cfg: BridgeConfig,
+    listener: Token,
+    controllers: Vec<Controller>,
+    fail_mode: FailMode,
+}
+
+enum Phase {
+    /// Waiting for the peer's HELLO.
+    Hello,
+    Connected(ConnState),
+    /// Sent a final error; close once it is written.
+    Closing,
+}
+
+struct Conn {
+    stream: Stream,
+    bridge: String,
+    /// The controller target this connection serves, or None for the
+    /// management socket.
+    controller: Option<String>,
+    rx: Vec<u8>,
+    tx: Vec<u8>,
+    phase: Phase,
+    last_rx: Instant,
+    probe: Duration,
+    probe_sent: Option<Instant>,
+    /// For a snoop connection: the controller connection it copies.
+    snooping: Option<Token>,
+    /// How many leading bytes of `tx` were already copied to snoopers.
+    copied: usize,
+}
+
+enum Entry {
+    Listener(Listener, String, Option<String>),
+    /// `<bridge>.snoop`: connections here get a copy of an active
+    /// controller connection's traffic (`ovs-ofctl snoop`).
+    SnoopListener(Listener, String),
+    Conn(Box<Conn>),
+}
+
+pub(crate) struct EventLoop {
+    poll: Poll,
+    rx: Receiver<Cmd>,
+    bridges: HashMap<String, Bridge>,
+    entries: HashMap<Token, Entry>,
+    next_token: usize,
+}
+
+impl EventLoop {
+    pub(crate) fn new(poll: Poll, rx: Receiver<Cmd>) -> Self {
+        EventLoop {
+            poll,
+            rx,
+            bridges: HashMap::new(),
+            entries: HashMap::new(),
+            next_token: 1,
+        }
+    }
+
+    fn token(&mut self) -> Token {
+        self.next_token += 1;
+        Token(self.next_token)
+    }
+
+    pub(crate) fn run(mut self) {
+        let mut events = Events::with_capacity(256);
+        loop {
+            let timed = self
+                .bridges
+                .values()
+                .any(|b| b.switch.has_timeouts() || !b.controllers.is_empty());
+            if let Err(e) = self.poll.poll(&mut events, timed.then_some(TICK)) {
+                if e.kind() == io::ErrorKind::Interrupted {
+                    continue;
+                }
+                log::error!("ofproto: poll failed: {e}");
+                return;
+            }
+            for ev in events.iter() {
+                let t = ev.token();
+                if t != WAKER {
+                    self.ready(t);
+                }
+            }
+            while let Ok(cmd) = self.rx.try_recv() {
+                if !self.command(cmd) {
+                    self.close_all();
+                    return;
+                }
+            }
+            self.tick(Instant::now());
+        }
+    }
+
+    /// Timed work: rule expiry, controller reconnection and probes.
+    fn tick(&mut self, now: Instant) {
+        let names: Vec<String> = self.bridges.keys().cloned().collect();
+        for n in &names {
+            if let Some(b) = self.bridges.get_mut(n) {
+                b.switch.expire(now);
+            }
+            self.deliver_async(n);
+            self.reconnect(n, now);
+        }
+        let probes: Vec<Token> = self
+            .entries
+            .iter()
+            .filter_map(|(t, e)| match e {
+                Entry::Conn(c) if c.probe > Duration::ZERO => Some(*t),
+                _ => None,
+            })
+            .collect();
+        for t in probes {
+            let mut dead = false;
+            if let Some(Entry::Conn(c)) = self.entries.get_mut(&t) {
+                match c.probe_sent {
+                    Some(at) if now.duration_since(at) >= c.probe => dead = true,
+                    None if now.duration_since(c.last_rx) >= c.probe => {
+                        if let Phase::Connected(st) = &c.phase {
+                            let mut m = crate::switch::start(st.version, 2, 0);
+                            m.extend_from_slice(&[]);
+                            c.tx.extend_from_slice(&crate::switch::finish(m));
+                            c.probe_sent = Some(now);
+                        } else {
+                            dead = true;
+                        }
+                    }
+                    _ => {}
+                }
+            }
+            if dead || !self.flush(t) {
+                self.close_conn(t, Some("inactivity probe timeout".into()));
+            }
+        }
+    }
+
+    /// Starts connections to active controllers whose backoff has passed.
+    fn reconnect(&mut self, bridge: &str, now: Instant) {
+        let Some(b) = self.bridges.get(bridge) else {
+            return;
+        };
+        let due: Vec<usize> = b
+            .controllers
+            .iter()
+            .enumerate()
+            .filter(|(_, c)| c.token.is_none() && !c.target.is_passive() && now >= c.next_attempt)
+            .map(|(i, _)| i)
+            .collect();
+        for i in due {
+            let t = self.token();
+            let Some(b) = self.bridges.get_mut(bridge) else {
+                return;
+            };
+            let versions = b.cfg.versions;
+            let c = &mut b.controllers[i];
+            match Stream::connect(&c.target) {
+                Ok(mut stream) => {
+                    if let Err(e) = self.poll.registry().register(
+                        &mut stream,
+                        t,
+                        Interest::READABLE | Interest::WRITABLE,
+                    ) {
+                        c.last_error = Some(e.to_string());
+                        c.next_attempt = now + c.backoff;
+                        continue;
+                    }
+                    c.token = Some(t);
+                    let conn = Conn {
+                        stream,
+                        bridge: bridge.to_string(),
+                        controller: Some(c.cfg.target.clone()),
+                        rx: Vec::new(),
+                        tx: hello(versions),
+                        phase: Phase::Hello,
+                        last_rx: now,
+                        probe: c.cfg.inactivity_probe,
+                        probe_sent: None,
+                        snooping: None,
+                        copied: 0,
+                    };
+                    self.entries.insert(t, Entry::Conn(Box::new(conn)));
+                }
+                Err(e) => {
+                    c.last_error = Some(e.to_string());
+                    c.next_attempt = now + c.backoff;
+                    c.backoff = (c.backoff * 2).min(c.cfg.max_backoff.max(Duration::from_secs(1)));
+                }
+            }
+        }
+    }
+
+    fn close_all(&mut self) {
+        let names: Vec<String> = self.bridges.keys().cloned().collect();
+        for n in names {
+            self.remove_bridge(&n);
+        }
+    }
+
+    fn command(&mut self, cmd: Cmd) -> bool {
+        match cmd {
+            Cmd::AddBridge(cfg, reply) => {
+                let _ = reply.send(self.add_bridge(cfg));
+            }
+            Cmd::RemoveBridge(n) => self.remove_bridge(&n),
+            Cmd::SetPorts(n, ports) => {
+                if let Some(b) = self.bridges.get_mut(&n) {
+                    b.switch.set_ports(ports);
+                }
+                self.deliver_async(&n);
+            }
+            Cmd::SetPortStats(n, source) => {
+                if let Some(b) = self.bridges.get_mut(&n) {
+                    b.switch.port_stats = Some(source);
+                }
+            }
+            Cmd::SetPortModHook(n, hook) => {
+                if let Some(b) = self.bridges.get_mut(&n) {
+                    b.switch.port_mod_hook = Some(hook);
+                }
+            }
+            Cmd::SetSnoop(n, path, reply) => {
+                let _ = reply.send(self.set_snoop(&n, path));
+            }
+            Cmd::SetTableName(n, table, name) => {
+                if let Some(cfg) = self
+                    .bridges
+                    .get_mut(&n)
+                    .and_then(|b| b.switch.table_cfg.get_mut(table as usize))
+                {
+                    cfg.name = name;
+                }
+            }
+            Cmd::SetDatapathId(n, dpid) => {
+                if let Some(b) = self.bridges.get_mut(&n) {
+                    b.switch.datapath_id = dpid;
+                }
+            }
+            Cmd::SetPacketOutHook(n, hook) => {
+                if let Some(b) = self.bridges.get_mut(&n) {
+                    b.switch.packet_out_hook = Some(hook);
+                }
+            }
+            Cmd::PacketIn(n, pi) => self.packet_in(&n, &pi),
+            Cmd::SetControllers(n, ctls, mode, reply) => {
+                let _ = reply.send(self.set_controllers(&n, ctls, mode));
+            }
+            Cmd::ControllerStatus(n, reply) => {
+                let _ = reply.send(self.controller_status(&n));
+            }
+            Cmd::DumpFlows(n, reply) => {
+                let _ = reply.send(self.bridges.get(&n).map(|b| b.switch.dump_flows_text()));
+            }
+            Cmd::ListBridges(reply) => {
+                let mut v: Vec<String> = self.bridges.keys().cloned().collect();
+                v.sort();
+                let _ = reply.send(v);
+            }
+            Cmd::Shutdown => return false,
+        }
+        true
+    }
+
+    fn add_bridge(&mut self, cfg: BridgeConfig) -> io::Result<()> {
+        if self.bridges.contains_key(&cfg.name) {
+            return Err(io::Error::new(
+                io::ErrorKind::AlreadyExists,
+                "bridge exists",
+            ));
+        }
+        let mut l = Listener::bind(&Target::PUnix(cfg.mgmt_path.clone()))?;
+        let t = self.token();
+        self.poll
+            .registry()
+            .register(&mut l, t, Interest::READABLE)?;
+        self.entries
+            .insert(t, Entry::Listener(l, cfg.name.clone(), None));
+        let mut switch = Switch::new(&cfg.name, cfg.datapath_id);
+        let fail_mode = if cfg.normal_flow {
+            FailMode::Standalone
+        } else {
+            FailMode::Secure
+        };
+        if cfg.normal_flow {
+            switch.add_normal_flow();
+        }
+        self.bridges.insert(
+            cfg.name.clone(),
+            Bridge {
+                switch,
+                cfg,
+                listener: t,
+                controllers: Vec::new(),
+                fail_mode,
+            },
+        );
+        Ok(())
+    }
+
+    fn set_controllers(
+        &mut self,
+        name: &str,
+        ctls: Vec<ControllerConfig>,
+        mode: FailMode,
+    ) -> Vec<String> {
+        let mut errors = Vec::new();
+        let Some(b) = self.bridges.get_mut(name) else {
+            return vec![format!("{name}: no such bridge")];
+        };
+        let had = !b.controllers.is_empty();
+        // Drop controllers that went away or changed.
+        let old = std::mem::take(&mut b.controllers);
+        let mut keep = Vec::new();
+        let mut close = Vec::new();
+        for c in old {
+            if ctls.contains(&c.cfg) {
+                keep.push(c);
+            } else if let Some(t) = c.token {
+                close.push(t);
+            }
+        }
+        let now = Instant::now();
+        let mut listeners = Vec::new();
+        for cfg in ctls {
+            if keep.iter().any(|c| c.cfg == cfg) {
+                continue;
+            }
+            match Target::parse(&cfg.target) {
+                Ok(target) => keep.push(Controller {
+                    cfg,
+                    target,
+                    token: None,
+                    backoff: Duration::from_secs(1),
+                    next_attempt: now,
+                    last_error: None,
+                    connected_at: None,
+                    disconnected_at: None,
+                }),
+                Err(e) => errors.push(e),
+            }
+        }
+        for (i, c) in keep.iter().enumerate() {
+            if c.target.is_passive() && c.token.is_none() {
+                listeners.push(i);
+            }
+        }
+        b.controllers = keep;
+        let has = !b.controllers.is_empty();
+        let mode_changed = b.fail_mode != mode;
+        b.fail_mode = mode;
+        // Stock flushes the flow table when the bridge gains its first
+        // controller or loses its last, then re-adds the NORMAL flow of a
+        // standalone bridge without controllers.
+        // A fail-mode change without controllers flushes too.
+        if had != has || (mode_changed && !has) {
+            b.switch.flush();
+            if !has && mode == FailMode::Standalone {
+                b.switch.add_normal_flow();
+            }
+        }
+        for t in close {
+            self.close_conn(t, None);
+        }
+        for i in listeners {
+            let t = self.token();
+            let Some(b) = self.bridges.get_mut(name) else {
+                break;
+            };
+            let c = &mut b.controllers[i];
+            match Listener::bind(&c.target) {
+                Ok(mut l) => {
+                    if let Err(e) = self.poll.registry().register(&mut l, t, Interest::READABLE) {
+                        errors.push(format!("{}: {e}", c.cfg.target));
+                        continue;
+                    }
+                    c.token = Some(t);
+                    let target = c.cfg.target.clone();
+                    self.entries
+                        .insert(t, Entry::Listener(l, name.to_string(), Some(target)));
+                }
+                Err(e) => {
+                    c.last_error = Some(e.to_string());
+                    errors.push(format!("{}: {e}", c.cfg.target));
+                }
+            }
+        }
+        self.reconnect(name, now);
+        errors
+    }
+
+    fn set_snoop(&mut self, bridge: &str, path: Option<PathBuf>) -> io::Result<()> {
+        if !self.bridges.contains_key(bridge) {
+            return Err(io::Error::new(io::ErrorKind::NotFound, "no such bridge"));
+        }
+        let old: Vec<Token> = self
+            .entries
+            .iter()
+            .filter(|(_, e)| matches!(e, Entry::SnoopListener(_, b) if b == bridge))
+            .map(|(t, _)| *t)
+            .collect();
+        for t in old {
+            if let Some(Entry::SnoopListener(mut l, _)) = self.entries.remove(&t) {
+                let _ = self.poll.registry().deregister(&mut l);
+                l.unlink();
+            }
+        }
+        if let Some(p) = path {
+            let mut l = Listener::bind(&Target::PUnix(p))?;
+            let t = self.token();
+            self.poll
+                .registry()
+                .register(&mut l, t, Interest::READABLE)?;
+            self.entries
+                .insert(t, Entry::SnoopListener(l, bridge.to_string()));
+        }
+        Ok(())
+    }
+
+    /// Accepts snoopers; each watches a connected active controller of
+    /// the bridge, or is closed when there is none (as stock does).
+    fn accept_snoop(&mut self, lt: Token) {
+        loop {
+            let (res, bridge) = match self.entries.get(&lt) {
+                Some(Entry::SnoopListener(l, b)) => (l.accept(), b.clone()),
+                _ => return,
+            };
+            let Ok(mut stream) = res else { return };
+            let target = self.bridges.get(&bridge).and_then(|b| {
+                b.controllers
+                    .iter()
+                    .filter(|c| !c.target.is_passive())
+                    .find_map(|c| c.token)
+            });
+            let Some(target) = target else {
+                log::info!("ofproto: {bridge}: no controller connection to snoop");
+                continue;
+            };
+            let versions = self
+                .bridges
+                .get(&bridge)
+                .map_or(ALL_VERSIONS, |b| b.cfg.versions);
+            let t = self.token();
+            if self
+                .poll
+                .registry()
+                .register(&mut stream, t, Interest::READABLE | Interest::WRITABLE)
+                .is_err()
+            {
+                continue;
+            }
+            let conn = Conn {
+                stream,
+                bridge,
+                controller: None,
+                rx: Vec::new(),
+                tx: hello(versions),
+                phase: Phase::Hello,
+                last_rx: Instant::now(),
+                probe: Duration::ZERO,
+                probe_sent: None,
+                snooping: Some(target),
+                copied: 0,
+            };
+            self.entries.insert(t, Entry::Conn(Box::new(conn)));
+            if !self.service_conn(t) {
+                self.close_conn(t, None);
+            }
+        }
+    }
+
+    /// Appends `bytes` (messages of connection `from`) to its snoopers.
+    fn copy_to_snoopers(&mut self, from: Token, bytes: &[u8]) {
+        if bytes.is_empty() {
+            return;
+        }
+        let mut touched = Vec::new();
+        for (t, e) in self.entries.iter_mut() {
+            if let Entry::Conn(c) = e {
+                if c.snooping == Some(from) && matches!(c.phase, Phase::Connected(_)) {
+                    c.tx.extend_from_slice(bytes);
+                    touched.push(*t);
+                }
+            }
+        }
+        for t in touched {
+            if !self.flush(t) {
+                self.close_conn(t, None);
+            }
+        }
+    }
+
+    fn controller_status(&self, name: &str) -> Vec<ControllerStatus> {
+        let Some(b) = self.bridges.get(name) else {
+            return Vec::new();
+        };
+        let now = Instant::now();
+        b.controllers
+            .iter()
+            .map(|c| {
+                let conn = c.token.and_then(|t| match self.entries.get(&t) {
+                    Some(Entry::Conn(conn)) => Some(conn),
+                    _ => None,
+                });
+                let connected = conn.and_then(|c| match &c.phase {
+                    Phase::Connected(st) => Some(st.role),
+                    _ => None,
+                });
+                let state = if c.target.is_passive() {
+                    "LISTENING"
+                } else if connected.is_some() {
+                    "ACTIVE"
+                } else if conn.is_some() {
+                    "CONNECTING"
+                } else {
+                    "BACKOFF"
+                };
+                ControllerStatus {
+                    target: c.cfg.target.clone(),
+                    is_connected: connected.is_some(),
+                    role: match connected {
+                        Some(ROLE_PRIMARY) => "master",
+                        Some(ROLE_SECONDARY) => "slave",
+                        _ => "other",
+                    }
+                    .to_string(),
+                    state: state.to_string(),
+                    last_error: c.last_error.clone(),
+                    sec_since_connect: c.connected_at.map(|t| now.duration_since(t).as_secs()),
+                    sec_since_disconnect: c
+                        .disconnected_at
+                        .map(|t| now.duration_since(t).as_secs()),
+                }
+            })
+            .collect()
+    }
+
+    fn remove_bridge(&mut self, name: &str) {
+        let Some(b) = self.bridges.remove(name) else {
+            return;
+        };
+        let tokens: Vec<Token> = self
+            .entries
+            .iter()
+            .filter(|(_, e)| match e {
+                Entry::Conn(c) => c.bridge == name,
+                Entry::Listener(_, bn, _) | Entry::SnoopListener(_, bn) => bn == name,
+            })
+            .map(|(t, _)| *t)
+            .collect();
+        for t in tokens.into_iter().chain(std::iter::once(b.listener)) {
+            match self.entries.remove(&t) {
+                Some(Entry::Listener(mut l, _, _)) | Some(Entry::SnoopListener(mut l, _)) => {
+                    let _ = self.poll.registry().deregister(&mut l);
+                    l.unlink();
+                }
+                Some(Entry::Conn(mut c)) => {
+                    let _ = self.poll.registry().deregister(&mut c.stream);
+                }
+                None => {}
+            }
+        }
+    }
+
+    fn ready(&mut self, t: Token) {
+        let is_listener = match self.entries.get(&t) {
+            Some(Entry::Listener(..)) => true,
+            Some(Entry::SnoopListener(..)) => {
+                self.accept_snoop(t);
+                return;
+            }
+            Some(Entry::Conn(_)) => false,
+            None => return,
+        };
+        if is_listener {
+            self.accept(t);
+        } else if !self.service_conn(t) {
+            self.close_conn(t, None);
+        }
+    }
+
+    /// Closes a connection; an active controller's gets retried after its
+    /// backoff.
+    fn close_conn(&mut self, t: Token, why: Option<String>) {
+        let Some(Entry::Conn(mut c)) = self.entries.remove(&t) else {
+            return;
+        };
+        let _ = self.poll.registry().deregister(&mut c.stream);
+        let Some(target) = c.controller else { return };
+        let Some(b) = self.bridges.get_mut(&c.bridge) else {
+            return;
+        };
+        let now = Instant::now();
+        if let Some(ctl) = b
+            .controllers
+            .iter_mut()
+            .find(|x| x.cfg.target == target && x.token == Some(t))
+        {
+            ctl.token = None;
+            ctl.disconnected_at = Some(now);
+            if why.is_some() {
+                ctl.last_error = why;
+            } else if ctl.connected_at.is_none() {
+                ctl.last_error = Some("connection failed".into());
+            }
+            ctl.next_attempt = now + ctl.backoff;
+            ctl.backoff = (ctl.backoff * 2).min(ctl.cfg.max_backoff.max(Duration::from_secs(1)));
+        }
+    }
+
+    fn accept(&mut self, lt: Token) {
+        loop {
+            let (res, bridge, controller) = match self.entries.get(&lt) {
+                Some(Entry::Listener(l, b, c)) => (l.accept(), b.clone(), c.clone()),
+                _ => return,
+            };
+            let mut stream = match res {
+                Ok(s) => s,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                Err(e) => {
+                    log::warn!("ofproto: accept on {bridge} failed: {e}");
+                    return;
+                }
+            };
+            let Some(b) = self.bridges.get(&bridge) else {
+                return;
+            };
+            let versions = b.cfg.versions;
+            let probe = controller
+                .as_ref()
+                .and_then(|c| b.controllers.iter().find(|x| &x.cfg.target == c))
+                .map_or(Duration::ZERO, |c| c.cfg.inactivity_probe);
+            let t = self.token();
+            if self
+                .poll
+                .registry()
+                .register(&mut stream, t, Interest::READABLE | Interest::WRITABLE)
+                .is_err()
+            {
+                continue;
+            }
+            let conn = Conn {
+                stream,
+                bridge,
+                controller: controller.clone(),
+                rx: Vec::new(),
+                tx: hello(versions),
+                phase: Phase::Hello,
+                last_rx: Instant::now(),
+                probe,
+                probe_sent: None,
+                snooping: None,
+                copied: 0,
+            };
+            self.entries.insert(t, Entry::Conn(Box::new(conn)));
+            if !self.service_conn(t) {
+                self.close_conn(t, None);
+            }
+        }
+    }
+
+    fn packet_in(&mut self, bridge: &str, pi: &crate::switch::PacketIn) {
+        let mut touched = Vec::new();
+        for (t, e) in self.entries.iter_mut() {
+            let Entry::Conn(c) = e else { continue };
+            if c.bridge != bridge || c.snooping.is_some() {
+                continue;
+            }
+            let Phase::Connected(st) = &c.phase else {
+                continue;
+            };
+            if let Some(m) = Switch::packet_in_msg(st, pi) {
+                c.tx.extend_from_slice(&m);
+                touched.push(*t);
+            }
+        }
+        for t in touched {
+            if !self.flush(t) {
+                self.close_conn(t, None);
+            }
+        }
+    }
+
+    /// Writes what a connection has pending; false if it failed.
+    fn flush(&mut self, t: Token) -> bool {
+        let Some(Entry::Conn(c)) = self.entries.get_mut(&t) else {
+            return false;
+        };
+        // Messages an active controller connection sends once connected
+        // are copied to its snoopers (its HELLO is not).
+        let mut copy = Vec::new();
+        if c.copied < c.tx.len() {
+            if c.controller.is_some() && matches!(c.phase, Phase::Connected(_)) {
+                copy = c.tx[c.copied..].to_vec();
+            }
+            c.copied = c.tx.len();
+        }
+        if !copy.is_empty() {
+            self.copy_to_snoopers(t, &copy);
+        }
+        let Some(Entry::Conn(c)) = self.entries.get_mut(&t) else {
+            return false;
+        };
+        while !c.tx.is_empty() {
+            match c.stream.write(&c.tx) {
+                Ok(0) => return false,
+                Ok(n) => {
+                    c.tx.drain(..n);
+                    c.copied = c.copied.saturating_sub(n);
+                }
+                // Still connecting, or the peer's window is full.
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        io::ErrorKind::WouldBlock | io::ErrorKind::NotConnected
+                    ) =>
+                {
+                    break
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(_) => return false,
+            }
+        }
+        true
+    }
+
+    /// Sends the bridge's pending flow-removed and port-status messages to
+    /// its connections, and demotes other primaries after a role change.
+    fn deliver_async(&mut self, bridge: &str) {
+        let Some(b) = self.bridges.get_mut(bridge) else {
+            return;
+        };
+        let removed: Vec<RemovedRule> = std::mem::take(&mut b.switch.removed);
+        let changes = std::mem::take(&mut b.switch.port_changes);
+        let events = std::mem::take(&mut b.switch.flow_events);
+        if removed.is_empty() && changes.is_empty() && events.is_empty() {
+            return;
+        }
+        let b = &self.bridges[bridge];
+        let mut touched = Vec::new();
+        for (t, e) in self.entries.iter_mut() {
+            let Entry::Conn(c) = e else { continue };
+            if c.bridge != bridge || c.snooping.is_some() {
+                continue;
+            }
+            let Phase::Connected(st) = &c.phase else {
+                continue;
+            };
+            for r in &removed {
+                if let Some(m) = Switch::flow_removed_msg(st, r) {
+                    c.tx.extend_from_slice(&m);
+                }
+            }
+            for ch in &changes {
+                if st.async_config().wants(st.role, 1, ch.reason) {
+                    c.tx.extend_from_slice(&b.switch.port_status_msg(st.version, ch));
+                }
+            }
+            if !events.is_empty() {
+                if let Some(m) = Switch::flow_updates_msg(st, t.0, &events) {
+                    c.tx.extend_from_slice(&m);
+                }
+            }
+            touched.push(*t);
+        }
+        for t in touched {
+            if !self.flush(t) {
+                self.close_conn(t, None);
+            }
+        }
+    }
+
+    /// Reads, handles and writes what a connection has; false to close it.
+    fn service_conn(&mut self, t: Token) -> bool {
+        // Write what is pending first, so that a peer catching up on
+        // replies lets queued requests proceed.
+        if !self.flush(t) {
+            return false;
+        }
+        let Some(Entry::Conn(c)) = self.entries.get_mut(&t) else {
+            return false;
+        };
+        if let Ok(Some(_)) | Err(_) = c.stream.take_error() {
+            return false;
+        }
+        let mut eof = false;
+        let mut buf = [0u8; 65536];
+        loop {
+            match c.stream.read(&mut buf) {
+                Ok(0) => {
+                    eof = true;
+                    break;
+                }
+                Ok(n) => {
+                    c.rx.extend_from_slice(&buf[..n]);
+                    c.last_rx = Instant::now();
+                    c.probe_sent = None;
+                    // A peer that sends far more than it reads back is
+                    // cut off rather than allowed to grow memory without
+                    // bound.
+                    if c.rx.len() > MAX_RX_BACKLOG {
+                        log::warn!("ofproto: {}: peer is flooding, disconnecting", c.bridge);
+                        return false;
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) if e.kind() == io::ErrorKind::NotConnected => break,
+                Err(_) => return false,
+            }
+        }
+        let mut demote = false;
+        let mut became_connected = false;
+        let mut snoop_rx = Vec::new();
+        // Handle every complete message; `at` walks the buffer, which is
+        // compacted once at the end.
+        let mut at = 0usize;
+        loop {
+            if matches!(c.phase, Phase::Closing) {
+                at = c.rx.len();
+                break;
+            }
+            // Replies the peer has not read yet: wait for it before
+            // answering more (the rest stays queued in `rx`).
+            if c.tx.len() > MAX_TX_BACKLOG {
+                break;
+            }
+            let avail = c.rx.len() - at;
+            if avail < 8 {
+                break;
+            }
+            let len = u16::from_be_bytes([c.rx[at + 2], c.rx[at + 3]]) as usize;
+            if len < 8 {
+                // A length shorter than the header: stock drops the
+                // connection.
+                return false;
+            }
+            if avail < len {
+                break;
+            }
+            let msg: Vec<u8> = c.rx[at..at + len].to_vec();
+            at += len;
+            let Some(bridge) = self.bridges.get_mut(&c.bridge) else {
+                return false;
+            };
+            let versions = bridge.cfg.versions;
+            match &mut c.phase {
+                Phase::Hello => {
+                    if msg[1] != 0 {
+                        return false;
+                    }
+                    let peer = hello_versions(&msg);
+                    let common = peer & versions;
+                    if common == 0 {
+                        let v = (1..=6u8).rev().find(|v| peer & (1 << v) != 0).unwrap_or(1);
+                        let text = format!(
+                            "We support {}, you support {}, no common versions.",
+                            versions_string(versions),
+                            versions_string(peer)
+                        );
+                        c.tx.extend_from_slice(&hello_failed(v, &text));
+                        c.phase = Phase::Closing;
+                    } else {
+                        let v = (1..=6u8)
+                            .rev()
+                            .find(|v| common & (1 << v) != 0)
+                            .unwrap_or(1);
+                        let mut st = ConnState::new(v);
+                        // Controllers get table misses by default (128
+                        // bytes), the management socket does not.
+                        if c.controller.is_some() {
+                            st.miss_send_len = 128;
+                        }
+                        c.phase = Phase::Connected(st);
+                        became_connected = true;
+                    }
+                }
+                Phase::Connected(_) if c.snooping.is_some() => {
+                    // A snooper only listens.
+                }
+                Phase::Connected(st) => {
+                    let Some(h) = Header::parse(&msg) else {
+                        return false;
+                    };
+                    if c.controller.is_some() {
+                        snoop_rx.extend_from_slice(&msg);
+                    }
+                    if h.version != st.version && !(known_version(h.version) && h.msg_type <= 3) {
+                        c.tx.extend_from_slice(&error_msg(
+                            OfpErr::OFPBRC_BAD_VERSION,
+                            h.version,
+                            h.xid,
+                            &msg,
+                        ));
+                        continue;
+                    }
+                    bridge.switch.event_origin = Some((t.0, h.xid));
+                    for r in bridge.switch.handle(st, &msg) {
+                        c.tx.extend_from_slice(&r);
+                    }
+                    bridge.switch.event_origin = None;
+                    if std::mem::take(&mut bridge.switch.demote_others) {
+                        demote = true;
+                    }
+                }
+                Phase::Closing => {}
+            }
+        }
+        c.rx.drain(..at);
+        let bridge = c.bridge.clone();
+        let controller = c.controller.clone();
+        let closing = matches!(c.phase, Phase::Closing);
+        let pending = !c.tx.is_empty();
+        if became_connected {
+            if let (Some(target), Some(b)) = (controller, self.bridges.get_mut(&bridge)) {
+                if let Some(ctl) = b.controllers.iter_mut().find(|x| x.cfg.target == target) {
+                    ctl.connected_at = Some(Instant::now());
+                    ctl.backoff = Duration::from_secs(1);
+                    ctl.last_error = None;
+                }
+            }
+        }
+        if demote {
+            for (other, e) in self.entries.iter_mut() {
+                if let Entry::Conn(o) = e {
+                    if *other != t && o.bridge == bridge {
+                        if let Phase::Connected(st) = &mut o.phase {
+                            if st.role == ROLE_PRIMARY {
+                                st.role = ROLE_SECONDARY;
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        self.copy_to_snoopers(t, &snoop_rx);
+        if !self.flush(t) {
+            return false;
+        }
+        self.deliver_async(&bridge);
+        let still_pending =
+            matches!(self.entries.get(&t), Some(Entry::Conn(c)) if !c.tx.is_empty());
+        if closing && !still_pending {
+            return false;
+        }
+        !eof || (pending && still_pending)
+    }
+}
+
+fn known_version(v: u8) -> bool {
+    (1..=6).contains(&v)
+}
+
+/// A version bitmap as stock's negotiation failure message words it.
+fn versions_string(bm: u32) -> String {
+    if bm == 0 {
+        return "no versions".into();
+    }
+    let top = 31 - bm.leading_zeros();
+    if bm.is_power_of_two() {
+        format!("version 0x{top:02x}")
+    } else if ((bm >> 1) + 1).is_power_of_two() {
+        format!("version 0x{top:02x} and earlier")
+    } else {
+        let vs: Vec<String> = (0..32u32)
+            .filter(|v| bm & (1 << v) != 0)
+            .map(|v| format!("0x{v:02x}"))
+            .collect();
+        format!("versions {}", vs.join(", "))
+    }
+}
+
+/// OFPET_HELLO_FAILED / OFPHFC_INCOMPATIBLE with an explanation.
+fn hello_failed(version: u8, text: &str) -> Vec<u8> {
+    let mut m = crate::switch::start(version, 1, 0);
+    m.extend_from_slice(&[0, 0, 0, 0]);
+    m.extend_from_slice(text.as_bytes());
+    crate::switch::finish(m)
+}

@@ -1,0 +1,291 @@
+//! The OpenFlow service: one thread running a mio event loop that serves
+//! each bridge's `punix:` management socket and its controller
+//! connections, and the small API the daemon drives it with.
+
+use crate::connmgr::{Listener, Stream, Target};
+use crate::openflow::error_table::OfpErr;
+use crate::switch::{
+    error_msg, hello, hello_versions, ConnState, Header, PortInfo, PortStatsSource, Switch,
+};
+use crate::switch::{RemovedRule, ROLE_PRIMARY, ROLE_SECONDARY};
+use mio::{Events, Interest, Poll, Token, Waker};
+use std::collections::HashMap;
+use std::io::{self, Read, Write};
+use std::path::PathBuf;
+use std::sync::mpsc::{channel, Receiver, Sender};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+
+mod event_loop;
+use self::event_loop::EventLoop;
+use std::time::{Duration, Instant};
+
+/// OpenFlow 1.0 to 1.5 as a version bitmap (bit n = wire version n).
+pub const ALL_VERSIONS: u32 = 0b111_1110;
+
+/// How the daemon describes a bridge to the service.
+#[derive(Debug, Clone)]
+pub struct BridgeConfig {
+    pub name: String,
+    pub datapath_id: u64,
+    /// Where to listen, normally `<rundir>/<bridge>.mgmt`.
+    pub mgmt_path: PathBuf,
+    /// Allowed OpenFlow versions as a bitmap (bit n = wire version n);
+    /// see [`versions_from_protocols`].
+    pub versions: u32,
+    /// Install `priority=0,actions=NORMAL` (no controller, fail-mode
+    /// standalone), as stock does.
+    pub normal_flow: bool,
+}
+
+/// Converts the Bridge `protocols` column (e.g. `["OpenFlow10",
+/// "OpenFlow13"]`) to a version bitmap; empty means OpenFlow 1.0 to 1.5.
+pub fn versions_from_protocols(protocols: &[String]) -> u32 {
+    let mut bm = 0;
+    for p in protocols {
+        if let Some(n) = p
+            .strip_prefix("OpenFlow1")
+            .and_then(|d| d.parse::<u32>().ok())
+        {
+            if n <= 5 {
+                bm |= 1 << (n + 1);
+            }
+        }
+    }
+    if bm == 0 {
+        ALL_VERSIONS
+    } else {
+        bm
+    }
+}
+
+/// One entry of the bridge's Controller column.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ControllerConfig {
+    /// `tcp:IP[:PORT]`, `unix:PATH`, `ptcp:[PORT][:IP]` or `punix:PATH`.
+    pub target: String,
+    /// Idle time before an echo request probes the peer (the column's
+    /// inactivity_probe; 0 disables probing). Default 5 s.
+    pub inactivity_probe: Duration,
+    /// Longest wait between reconnection attempts (max_backoff). Default 8 s.
+    pub max_backoff: Duration,
+}
+
+impl ControllerConfig {
+    pub fn new(target: &str) -> Self {
+        ControllerConfig {
+            target: target.to_string(),
+            inactivity_probe: Duration::from_secs(5),
+            max_backoff: Duration::from_secs(8),
+        }
+    }
+}
+
+/// What happens to the flow table without controllers (Bridge fail_mode).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FailMode {
+    /// Without controllers the bridge is a learning switch: stock installs
+    /// `priority=0,actions=NORMAL`.
+    Standalone,
+    /// Only what controllers install.
+    Secure,
+}
+
+/// A controller connection's state, for the Controller table's status.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ControllerStatus {
+    pub target: String,
+    pub is_connected: bool,
+    /// "master", "slave" or "other".
+    pub role: String,
+    /// "ACTIVE", "BACKOFF", "CONNECTING" or "LISTENING".
+    pub state: String,
+    pub last_error: Option<String>,
+    pub sec_since_connect: Option<u64>,
+    pub sec_since_disconnect: Option<u64>,
+}
+
+enum Cmd {
+    AddBridge(BridgeConfig, Sender<io::Result<()>>),
+    RemoveBridge(String),
+    SetPorts(String, Vec<PortInfo>),
+    SetPortStats(String, PortStatsSource),
+    SetDatapathId(String, u64),
+    SetTableName(String, u8, String),
+    SetSnoop(String, Option<PathBuf>, Sender<io::Result<()>>),
+    SetPortModHook(String, crate::switch::PortModHook),
+    SetPacketOutHook(String, crate::switch::PacketOutHook),
+    PacketIn(String, Box<crate::switch::PacketIn>),
+    SetControllers(String, Vec<ControllerConfig>, FailMode, Sender<Vec<String>>),
+    ControllerStatus(String, Sender<Vec<ControllerStatus>>),
+    DumpFlows(String, Sender<Option<String>>),
+    ListBridges(Sender<Vec<String>>),
+    Shutdown,
+}
+
+/// Handle to the running service. Dropping it shuts the service down.
+pub struct OfprotoService {
+    tx: Sender<Cmd>,
+    waker: Arc<Waker>,
+    thread: Option<JoinHandle<()>>,
+}
+
+const WAKER: Token = Token(0);
+/// Per-connection limits: unread replies before requests wait, and
+/// unprocessed requests before the connection is dropped.
+const MAX_TX_BACKLOG: usize = 16 << 20;
+const MAX_RX_BACKLOG: usize = 64 << 20;
+/// Timer granularity for timeouts, probes and reconnection.
+const TICK: Duration = Duration::from_millis(250);
+
+impl OfprotoService {
+    /// Starts the service thread.
+    pub fn start() -> io::Result<Self> {
+        let poll = Poll::new()?;
+        let waker = Arc::new(Waker::new(poll.registry(), WAKER)?);
+        let (tx, rx) = channel();
+        let thread = std::thread::Builder::new()
+            .name("ofproto".into())
+            .spawn(move || EventLoop::new(poll, rx).run())?;
+        Ok(OfprotoService {
+            tx,
+            waker,
+            thread: Some(thread),
+        })
+    }
+
+    fn send(&self, c: Cmd) {
+        if self.tx.send(c).is_ok() {
+            let _ = self.waker.wake();
+        }
+    }
+
+    /// Adds a bridge and starts listening on its management socket
+    /// (replacing a stale socket file).
+    pub fn add_bridge(&self, cfg: BridgeConfig) -> io::Result<()> {
+        let (tx, rx) = channel();
+        self.send(Cmd::AddBridge(cfg, tx));
+        rx.recv()
+            .unwrap_or_else(|_| Err(io::Error::other("ofproto service stopped")))
+    }
+
+    /// Removes a bridge, closing its connections and sockets.
+    pub fn remove_bridge(&self, name: &str) {
+        self.send(Cmd::RemoveBridge(name.to_string()));
+    }
+
+    /// Replaces the bridge's port list (connections get port-status
+    /// messages for the differences).
+    pub fn set_ports(&self, bridge: &str, ports: Vec<PortInfo>) {
+        self.send(Cmd::SetPorts(bridge.to_string(), ports));
+    }
+
+    /// Sets where the bridge's port counters come from (port statistics
+    /// requests call it on the service thread).
+    pub fn set_port_stats_source(&self, bridge: &str, source: PortStatsSource) {
+        self.send(Cmd::SetPortStats(bridge.to_string(), source));
+    }
+
+    /// Sets what to call when a port_mod changes a port's config (so the
+    /// daemon can bring the device down for port_down). Config bits of
+    /// existing ports belong to OpenFlow: later `set_ports` keep them.
+    pub fn set_port_mod_hook(&self, bridge: &str, hook: crate::switch::PortModHook) {
+        self.send(Cmd::SetPortModHook(bridge.to_string(), hook));
+    }
+
+    /// Changes the bridge's datapath id (other-config:datapath-id, or the
+    /// bridge MAC changing); later features replies carry it.
+    pub fn set_datapath_id(&self, bridge: &str, dpid: u64) {
+        self.send(Cmd::SetDatapathId(bridge.to_string(), dpid));
+    }
+
+    /// Listens for `ovs-ofctl snoop` on `path` (normally
+    /// `<rundir>/<bridge>.snoop`), or stops with None. A snoop connection
+    /// sees every message to and from an active controller connection.
+    pub fn set_snoop(&self, bridge: &str, path: Option<PathBuf>) -> io::Result<()> {
+        let (tx, rx) = channel();
+        self.send(Cmd::SetSnoop(bridge.to_string(), path, tx));
+        rx.recv()
+            .unwrap_or_else(|_| Err(io::Error::other("ofproto service stopped")))
+    }
+
+    /// Names a table (the Bridge's flow_tables → Flow_Table name); ""
+    /// removes the name.
+    pub fn set_table_name(&self, bridge: &str, table: u8, name: &str) {
+        self.send(Cmd::SetTableName(
+            bridge.to_string(),
+            table,
+            name.to_string(),
+        ));
+    }
+
+    /// Sets what executes PACKET_OUT messages (the datapath).
+    pub fn set_packet_out_hook(&self, bridge: &str, hook: crate::switch::PacketOutHook) {
+        self.send(Cmd::SetPacketOutHook(bridge.to_string(), hook));
+    }
+
+    /// Sends a packet-in to the bridge's connections that take it.
+    pub fn packet_in(&self, bridge: &str, pi: crate::switch::PacketIn) {
+        self.send(Cmd::PacketIn(bridge.to_string(), Box::new(pi)));
+    }
+
+    /// Replaces the bridge's controllers and fail mode. Connections to
+    /// controllers that stay are kept. As in stock, going from no
+    /// controller to some (or back) flushes the flow table, and a
+    /// standalone bridge without controllers gets its NORMAL flow.
+    /// Returns the targets that could not be used, with the reason.
+    pub fn set_controllers(
+        &self,
+        bridge: &str,
+        controllers: Vec<ControllerConfig>,
+        fail_mode: FailMode,
+    ) -> Vec<String> {
+        let (tx, rx) = channel();
+        self.send(Cmd::SetControllers(
+            bridge.to_string(),
+            controllers,
+            fail_mode,
+            tx,
+        ));
+        rx.recv().unwrap_or_default()
+    }
+
+    /// The state of each controller, for the Controller table.
+    pub fn controller_status(&self, bridge: &str) -> Vec<ControllerStatus> {
+        let (tx, rx) = channel();
+        self.send(Cmd::ControllerStatus(bridge.to_string(), tx));
+        rx.recv().unwrap_or_default()
+    }
+
+    /// The bridge's flows as text, or `None` for an unknown bridge.
+    pub fn dump_flows(&self, bridge: &str) -> Option<String> {
+        let (tx, rx) = channel();
+        self.send(Cmd::DumpFlows(bridge.to_string(), tx));
+        rx.recv().ok().flatten()
+    }
+
+    /// Names of the bridges, sorted (for ofproto/list).
+    pub fn list_bridges(&self) -> Vec<String> {
+        let (tx, rx) = channel();
+        self.send(Cmd::ListBridges(tx));
+        rx.recv().unwrap_or_default()
+    }
+
+    /// Stops the service thread and closes every socket.
+    pub fn shutdown(mut self) {
+        self.stop();
+    }
+
+    fn stop(&mut self) {
+        self.send(Cmd::Shutdown);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+impl Drop for OfprotoService {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}

@@ -1,0 +1,540 @@
+//! A bridge as an OpenFlow switch: its flow tables, ports and the handling
+//! of every request a connection sends (one message in, replies out).
+
+use crate::classifier::Classifier;
+use crate::openflow::actions::{self, port, Instructions};
+use crate::openflow::error_table::{triplet, OfpErr};
+use crate::openflow::fields::{port_from_of11, port_to_of11, Match};
+use crate::openflow::groups::{self, Group};
+use crate::openflow::meters::{self, Meter};
+use crate::openflow::wire::{Put, Reader};
+use crate::openflow::{nxm, ofp10, ofp11};
+use std::collections::{BTreeMap, HashMap};
+use std::time::Instant;
+
+mod bundles;
+mod controller;
+mod flows;
+mod groups_meters;
+mod monitor;
+mod ports;
+mod stats;
+mod table_mod;
+
+use self::bundles::*;
+pub use self::controller::*;
+use self::flows::*;
+pub use self::monitor::*;
+pub use self::ports::*;
+use self::stats::*;
+pub use self::table_mod::*;
+
+/// Number of flow tables, as stock Open vSwitch advertises (0..=253).
+pub const N_TABLES: u8 = 254;
+const NX_VENDOR: u32 = 0x0000_2320;
+
+pub const ROLE_EQUAL: u32 = 1;
+pub const ROLE_PRIMARY: u32 = 2;
+pub const ROLE_SECONDARY: u32 = 3;
+
+const ONF_VENDOR: u32 = 0x4f4e_4600;
+const NO_BUFFER: u32 = 0xffff_ffff;
+const OFPG_ANY: u32 = 0xffff_ffff;
+/// Replies are split so that no message exceeds this length.
+const MAX_MSG: usize = 65535;
+
+/// A flow rule.
+#[derive(Debug, Clone)]
+pub struct Rule {
+    pub cookie: u64,
+    pub idle_timeout: u16,
+    pub hard_timeout: u16,
+    pub importance: u16,
+    /// OFPFF_* in OpenFlow 1.3 numbering (send_flow_rem 1, check_overlap 2,
+    /// reset_counts 4, no_pkt_counts 8, no_byt_counts 16).
+    pub flags: u16,
+    pub instructions: Instructions,
+    pub created: Instant,
+    pub modified: Instant,
+    pub used: Instant,
+    pub packet_count: u64,
+    pub byte_count: u64,
+}
+
+/// Per-connection protocol state that changes how messages are read.
+pub struct ConnState {
+    pub version: u8,
+    /// NXT_SET_FLOW_FORMAT: true once the peer asked for NXM.
+    pub nxm: bool,
+    /// NXT_FLOW_MOD_TABLE_ID enabled.
+    pub table_id_ext: bool,
+    pub packet_in_format: u32,
+    pub miss_send_len: u16,
+    /// OpenFlow 1.2 role numbering: 1 equal, 2 primary, 3 secondary.
+    pub role: u32,
+    /// SET_ASYNC configuration; None means the version's default.
+    pub async_config: Option<AsyncConfig>,
+    pub monitors: Vec<Monitor>,
+    bundles: HashMap<u32, Bundle>,
+}
+
+impl ConnState {
+    pub fn async_config(&self) -> AsyncConfig {
+        self.async_config
+            .unwrap_or_else(|| AsyncConfig::default_for(self.version))
+    }
+
+    pub fn new(version: u8) -> Self {
+        ConnState {
+            version,
+            nxm: false,
+            table_id_ext: false,
+            packet_in_format: 0,
+            miss_send_len: 0,
+            role: ROLE_EQUAL,
+            async_config: None,
+            monitors: Vec::new(),
+            bundles: HashMap::new(),
+        }
+    }
+}
+
+/// The switch state of one bridge.
+pub struct Switch {
+    pub name: String,
+    pub datapath_id: u64,
+    pub ports: Vec<PortInfo>,
+    /// When each port number first appeared (port statistics durations).
+    pub port_added: HashMap<u16, Instant>,
+    pub port_stats: Option<PortStatsSource>,
+    pub port_mod_hook: Option<PortModHook>,
+    pub packet_out_hook: Option<PacketOutHook>,
+    pub tables: Vec<Classifier<Rule>>,
+    /// OFPC_FRAG_* handling set by SET_CONFIG.
+    pub frag_flags: u16,
+    /// Per-table settings from TABLE_MOD.
+    pub table_cfg: Vec<TableConfig>,
+    /// The group table, by group id, with each group's creation time.
+    pub groups: BTreeMap<u32, (Group, Instant)>,
+    /// The meter table, by meter id, with each meter's creation time.
+    pub meters: BTreeMap<u32, (Meter, Instant)>,
+    /// Replies that must precede the reply (or error) of the message
+    /// being handled.
+    early_replies: Vec<Vec<u8>>,
+    /// Rules with a timeout (0 lets the service sleep without a timer).
+    n_timeouts: usize,
+    /// Flow-removed and port-status messages owed to the connections,
+    /// drained by the service after each event.
+    pub removed: Vec<RemovedRule>,
+    pub port_changes: Vec<PortChange>,
+    /// The last primary election generation id, if any was given.
+    pub election_id: Option<u64>,
+    /// Set when a connection became primary: the service demotes the
+    /// bridge's other primary connections to secondary.
+    pub demote_others: bool,
+    /// Rule changes for flow monitors, recorded while `monitoring`.
+    pub flow_events: Vec<FlowEvent>,
+    pub monitoring: bool,
+    /// Set by the service around `handle`: who is asking.
+    pub event_origin: Option<(usize, u32)>,
+}
+
+/// A message header.
+#[derive(Debug, Clone, Copy)]
+pub struct Header {
+    pub version: u8,
+    pub msg_type: u8,
+    pub length: u16,
+    pub xid: u32,
+}
+
+impl Header {
+    pub fn parse(b: &[u8]) -> Option<Header> {
+        let mut r = Reader::new(b);
+        Some(Header {
+            version: r.u8()?,
+            msg_type: r.u8()?,
+            length: r.u16()?,
+            xid: r.u32()?,
+        })
+    }
+}
+
+/// Starts a message; `finish` patches the length.
+pub fn start(version: u8, msg_type: u8, xid: u32) -> Vec<u8> {
+    let mut m = Vec::with_capacity(64);
+    m.put_u8(version);
+    m.put_u8(msg_type);
+    m.put_u16(0);
+    m.put_u32(xid);
+    m
+}
+
+pub fn finish(mut m: Vec<u8>) -> Vec<u8> {
+    let len = m.len().min(u16::MAX as usize) as u16;
+    m.set_u16(2, len);
+    m
+}
+
+/// The OFPT_ERROR for `err` replying to `request` (whose bytes are echoed
+/// back, as much as fits), in `version` or OpenFlow 1.0 when `version` is
+/// unknown.
+pub fn error_msg(err: OfpErr, version: u8, xid: u32, request: &[u8]) -> Vec<u8> {
+    let v = if (1..=6).contains(&version) {
+        version
+    } else {
+        1
+    };
+    let (vendor, ty, code) = triplet(err, v)
+        .or_else(|| triplet(OfpErr::NXBRC_UNENCODABLE_ERROR, v))
+        .unwrap_or((0, 1, 0));
+    let mut m = start(v, 1, xid);
+    if vendor == 0 {
+        m.put_u16(ty);
+        m.put_u16(code);
+    } else if v <= 2 {
+        m.put_u16(0xb0c2);
+        m.put_u16(0);
+        m.put_u32(vendor);
+        m.put_u16(ty);
+        m.put_u16(code);
+    } else {
+        m.put_u16(0xffff);
+        m.put_u16(ty);
+        m.put_u32(vendor);
+    }
+    let room = MAX_MSG - m.len();
+    m.extend_from_slice(&request[..request.len().min(room)]);
+    finish(m)
+}
+
+/// The HELLO a switch sends: the highest allowed version in the header,
+/// plus a version bitmap element unless the allowed versions are simply
+/// "this version and all earlier ones" (as stock decides).
+pub fn hello(allowed: u32) -> Vec<u8> {
+    let top = (1..=6u8)
+        .rev()
+        .find(|v| allowed & (1 << v) != 0)
+        .unwrap_or(1);
+    let mut m = start(top, 0, 0);
+    if !((allowed >> 1) + 1).is_power_of_two() {
+        m.put_u16(1);
+        m.put_u16(8);
+        m.put_u32(allowed);
+    }
+    finish(m)
+}
+
+/// Parses a peer HELLO: its version bitmap (from the element if present,
+/// else all versions up to the header's).
+pub fn hello_versions(msg: &[u8]) -> u32 {
+    let h = match Header::parse(msg) {
+        Some(h) => h,
+        None => return 0,
+    };
+    let mut r = Reader::new(msg.get(8..).unwrap_or(&[]));
+    while r.len() >= 4 {
+        let ty = r.u16().unwrap_or(0);
+        let len = r.u16().unwrap_or(0) as usize;
+        if len < 4 {
+            break;
+        }
+        let body = match r.bytes(len - 4) {
+            Some(b) => b,
+            None => break,
+        };
+        if ty == 1 {
+            let mut b = Reader::new(body);
+            if let Some(bm) = b.u32() {
+                return bm;
+            }
+        }
+        let pad = (8 - len % 8) % 8;
+        if r.skip(pad).is_none() {
+            break;
+        }
+    }
+    if h.version >= 1 && h.version < 31 {
+        (1u32 << (h.version + 1)) - 2
+    } else {
+        0
+    }
+}
+
+type Res = Result<Vec<Vec<u8>>, OfpErr>;
+
+/// Whether a message changes switch state (refused from a secondary
+/// controller).
+fn modifies_state(h: Header, msg: &[u8]) -> bool {
+    let v = h.version;
+    match h.msg_type {
+        13 | 14 => true,
+        15 => true,
+        16 | 17 if v >= 2 => true,
+        29 | 33 | 34 if v >= 4 => true,
+        4 => {
+            let mut r = Reader::new(msg.get(8..).unwrap_or(&[]));
+            let vendor = r.u32().unwrap_or(0);
+            let sub = r.u32().unwrap_or(0);
+            (vendor == NX_VENDOR && sub == 13)
+                || (vendor == ONF_VENDOR && (sub == 2300 || sub == 2301))
+        }
+        _ => false,
+    }
+}
+
+impl Switch {
+    pub fn new(name: &str, datapath_id: u64) -> Self {
+        Switch {
+            name: name.to_string(),
+            datapath_id,
+            ports: Vec::new(),
+            tables: (0..N_TABLES).map(|_| Classifier::default()).collect(),
+            frag_flags: 0,
+            table_cfg: vec![TableConfig::default(); N_TABLES as usize],
+            port_added: HashMap::new(),
+            port_stats: None,
+            port_mod_hook: None,
+            packet_out_hook: None,
+            groups: BTreeMap::new(),
+            meters: BTreeMap::new(),
+            early_replies: Vec::new(),
+            n_timeouts: 0,
+            removed: Vec::new(),
+            port_changes: Vec::new(),
+            election_id: None,
+            demote_others: false,
+            flow_events: Vec::new(),
+            monitoring: false,
+            event_origin: None,
+        }
+    }
+
+    /// Handles one complete message from a connected peer. Returns the
+    /// replies; an `Err` becomes an OFPT_ERROR echoing the request.
+    pub fn handle(&mut self, conn: &mut ConnState, msg: &[u8]) -> Vec<Vec<u8>> {
+        let Some(h) = Header::parse(msg) else {
+            return Vec::new();
+        };
+        let result = self.dispatch(conn, h, msg);
+        let mut out = std::mem::take(&mut self.early_replies);
+        match result {
+            Ok(r) => out.extend(r),
+            Err(e) => out.push(error_msg(e, h.version, h.xid, msg)),
+        }
+        out
+    }
+
+    fn dispatch(&mut self, conn: &mut ConnState, h: Header, msg: &[u8]) -> Res {
+        let v = h.version;
+        if conn.role == ROLE_SECONDARY && modifies_state(h, msg) {
+            return Err(OfpErr::OFPBRC_IS_SECONDARY);
+        }
+        let body = msg.get(8..).unwrap_or(&[]);
+        let of10 = v == 1;
+        match h.msg_type {
+            0 => Ok(vec![]),
+            1 => Ok(vec![]),
+            2 => {
+                let mut m = start(v, 3, h.xid);
+                m.extend_from_slice(body);
+                Ok(vec![finish(m)])
+            }
+            3 => Ok(vec![]),
+            4 => self.vendor(conn, h, msg),
+            5 => {
+                if !body.is_empty() {
+                    return Err(OfpErr::OFPBRC_BAD_LEN);
+                }
+                Ok(vec![self.features_reply(h)])
+            }
+            7 => {
+                if !body.is_empty() {
+                    return Err(OfpErr::OFPBRC_BAD_LEN);
+                }
+                let mut m = start(v, 8, h.xid);
+                m.put_u16(self.frag_flags);
+                m.put_u16(conn.miss_send_len);
+                Ok(vec![finish(m)])
+            }
+            9 => {
+                if body.len() != 4 {
+                    return Err(OfpErr::OFPBRC_BAD_LEN);
+                }
+                let mut r = Reader::new(body);
+                let flags = r.u16().unwrap_or(0);
+                conn.miss_send_len = r.u16().unwrap_or(0);
+                // Only the fragment handling bits are kept, as stock does.
+                self.frag_flags = flags & 3;
+                Ok(vec![])
+            }
+            14 => {
+                let fm = self.decode_flow_mod(conn, h, msg)?;
+                self.flow_mod(fm)?;
+                Ok(vec![])
+            }
+            24 if v >= 3 => {
+                let mut r = Reader::new(msg.get(8..).unwrap_or(&[]));
+                if r.len() != 16 {
+                    return Err(OfpErr::OFPBRC_BAD_LEN);
+                }
+                let role = r.u32().unwrap_or(0);
+                r.skip(4);
+                let gen = r.u64().unwrap_or(0);
+                if role > ROLE_SECONDARY {
+                    return Err(OfpErr::OFPRRFC_BAD_ROLE);
+                }
+                if role != 0 {
+                    if role != ROLE_EQUAL {
+                        if let Some(old) = self.election_id {
+                            if (gen.wrapping_sub(old) as i64) < 0 {
+                                return Err(OfpErr::OFPRRFC_STALE);
+                            }
+                        }
+                        self.election_id = Some(gen);
+                    }
+                    self.set_role(conn, role);
+                }
+                let mut m = start(v, 25, h.xid);
+                m.put_u32(conn.role);
+                m.put_zeros(4);
+                m.put_u64(self.election_id.unwrap_or(0));
+                Ok(vec![finish(m)])
+            }
+            26 if v >= 4 => {
+                if !msg[8..].is_empty() {
+                    return Err(OfpErr::OFPBRC_BAD_LEN);
+                }
+                let mut m = start(v, 27, h.xid);
+                put_async_config(&conn.async_config(), v, &mut m);
+                Ok(vec![finish(m)])
+            }
+            28 if v >= 4 => {
+                conn.async_config = Some(decode_async_config(&conn.async_config(), v, &msg[8..])?);
+                Ok(vec![])
+            }
+            33 if v >= 5 => self.bundle_control(conn, h, &msg[8..]),
+            34 if v >= 5 => self.bundle_add(conn, h, msg, 16),
+            29 if v >= 4 => {
+                let mm = meters::decode_mod(body)?;
+                self.meter_mod(mm)?;
+                Ok(vec![])
+            }
+            13 => self.packet_out(v, body),
+            17 if v >= 2 => self.table_mod(v, body),
+            15 if of10 => self.port_mod(v, body),
+            16 if !of10 => self.port_mod(v, body),
+            15 if !of10 => {
+                let gm = groups::decode_mod(v, body)?;
+                self.group_mod(gm)?;
+                Ok(vec![])
+            }
+            16 if of10 => self.stats(conn, h, msg),
+            18 if !of10 => self.stats(conn, h, msg),
+            18 if of10 => self.barrier(h, body, 19),
+            20 if !of10 => self.barrier(h, body, 21),
+            _ => Err(OfpErr::OFPBRC_BAD_TYPE),
+        }
+    }
+
+    fn barrier(&self, h: Header, body: &[u8], reply: u8) -> Res {
+        if !body.is_empty() {
+            return Err(OfpErr::OFPBRC_BAD_LEN);
+        }
+        Ok(vec![finish(start(h.version, reply, h.xid))])
+    }
+
+    fn vendor(&mut self, conn: &mut ConnState, h: Header, msg: &[u8]) -> Res {
+        let mut r = Reader::new(msg.get(8..).unwrap_or(&[]));
+        let vendor = r.u32().ok_or(OfpErr::OFPBRC_BAD_LEN)?;
+        // OpenFlow 1.3 bundles are an ONF extension.
+        if vendor == ONF_VENDOR && h.version == 4 {
+            return match r.u32().ok_or(OfpErr::OFPBRC_BAD_LEN)? {
+                2300 => self.bundle_control(conn, h, r.rest()),
+                2301 => self.bundle_add(conn, h, msg, 24),
+                _ => Err(OfpErr::OFPBRC_BAD_SUBTYPE),
+            };
+        }
+        if vendor != NX_VENDOR {
+            return Err(OfpErr::OFPBRC_BAD_VENDOR);
+        }
+        let subtype = r.u32().ok_or(OfpErr::OFPBRC_BAD_LEN)?;
+        let rest = r.rest();
+        match subtype {
+            12 => {
+                if rest.len() != 4 {
+                    return Err(OfpErr::OFPBRC_BAD_LEN);
+                }
+                let fmt = Reader::new(rest).u32().unwrap_or(u32::MAX);
+                match fmt {
+                    0 => conn.nxm = false,
+                    2 => conn.nxm = true,
+                    _ => return Err(OfpErr::OFPBRC_EPERM),
+                }
+                Ok(vec![])
+            }
+            13 => {
+                let fm = self.decode_flow_mod(conn, h, msg)?;
+                self.flow_mod(fm)?;
+                Ok(vec![])
+            }
+            15 => {
+                if rest.len() != 8 {
+                    return Err(OfpErr::OFPBRC_BAD_LEN);
+                }
+                conn.table_id_ext = rest.first().copied().unwrap_or(0) != 0;
+                Ok(vec![])
+            }
+            19 => {
+                // NXT_SET_ASYNC_CONFIG: the OpenFlow 1.3 layout.
+                conn.async_config = Some(decode_async_config(
+                    &conn.async_config(),
+                    4.min(h.version),
+                    rest,
+                )?);
+                Ok(vec![])
+            }
+            21 => {
+                // NXT_FLOW_MONITOR_CANCEL.
+                if rest.len() != 4 {
+                    return Err(OfpErr::OFPBRC_BAD_LEN);
+                }
+                let id = Reader::new(rest).u32().unwrap_or(0);
+                let before = conn.monitors.len();
+                conn.monitors.retain(|m| m.id != id);
+                if conn.monitors.len() == before {
+                    return Err(OfpErr::OFPMOFC_UNKNOWN_MONITOR);
+                }
+                Ok(vec![])
+            }
+            10 => {
+                // NXT_ROLE_REQUEST: 0 other (equal), 1 master, 2 slave.
+                if rest.len() != 4 {
+                    return Err(OfpErr::OFPBRC_BAD_LEN);
+                }
+                let nx_role = Reader::new(rest).u32().unwrap_or(u32::MAX);
+                if nx_role > 2 {
+                    return Err(OfpErr::OFPRRFC_BAD_ROLE);
+                }
+                self.set_role(conn, nx_role + 1);
+                let mut m = start(h.version, 4, h.xid);
+                m.put_u32(NX_VENDOR);
+                m.put_u32(11);
+                m.put_u32(conn.role - 1);
+                Ok(vec![finish(m)])
+            }
+            16 => {
+                if rest.len() != 4 {
+                    return Err(OfpErr::OFPBRC_BAD_LEN);
+                }
+                let fmt = Reader::new(rest).u32().unwrap_or(u32::MAX);
+                if fmt > 2 {
+                    return Err(OfpErr::OFPBRC_EPERM);
+                }
+                conn.packet_in_format = fmt;
+                Ok(vec![])
+            }
+            _ => Err(OfpErr::OFPBRC_BAD_SUBTYPE),
+        }
+    }
+}

@@ -1,0 +1,271 @@
+//! Ports: what the daemon tells about them, their OpenFlow encodings,
+//! port_mod and port-status messages.
+
+use super::*;
+
+/// Port config bits OpenFlow 1.1+ has (port_down, no_recv, no_fwd,
+/// no_packet_in); no_stp, no_recv_stp and no_flood exist only in 1.0.
+pub(crate) const CONFIG_OF11: u32 = 0x1 | 0x4 | 0x20 | 0x40;
+
+/// Port config bits a port_mod may change.
+pub(crate) const CONFIG_SETTABLE: u32 = 0x1 | 0x4 | 0x10 | 0x20 | 0x40;
+
+/// Port state bits (OpenFlow 1.1+): link down and live.
+pub(crate) const STATE_LINK_DOWN: u32 = 0x1;
+
+pub(crate) const STATE_LIVE: u32 = 0x4;
+
+/// One port as the daemon describes it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PortInfo {
+    pub ofp_port: u16,
+    pub name: String,
+    pub hw_addr: [u8; 6],
+    /// OFPPC_* bits (port_down 1, no_recv 4, no_fwd 32, no_packet_in 64).
+    pub config: u32,
+    /// OpenFlow 1.1+ OFPPS_* bits (link_down 1, blocked 2, live 4).
+    pub state: u32,
+    /// OFPPF_* feature bits (OpenFlow 1.1+ layout).
+    pub curr: u32,
+    pub advertised: u32,
+    pub supported: u32,
+    pub peer: u32,
+    /// kbps.
+    pub curr_speed: u32,
+    pub max_speed: u32,
+}
+
+/// Counters of one port, as the daemon reads them from the device;
+/// `u64::MAX` marks a counter the device does not keep (shown as "?").
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PortStats {
+    pub rx_packets: u64,
+    pub tx_packets: u64,
+    pub rx_bytes: u64,
+    pub tx_bytes: u64,
+    pub rx_dropped: u64,
+    pub tx_dropped: u64,
+    pub rx_errors: u64,
+    pub tx_errors: u64,
+    pub rx_frame_errors: u64,
+    pub rx_over_errors: u64,
+    pub rx_crc_errors: u64,
+    pub collisions: u64,
+}
+
+impl PortStats {
+    /// Every counter unknown.
+    pub const UNKNOWN: PortStats = PortStats {
+        rx_packets: u64::MAX,
+        tx_packets: u64::MAX,
+        rx_bytes: u64::MAX,
+        tx_bytes: u64::MAX,
+        rx_dropped: u64::MAX,
+        tx_dropped: u64::MAX,
+        rx_errors: u64::MAX,
+        tx_errors: u64::MAX,
+        rx_frame_errors: u64::MAX,
+        rx_over_errors: u64::MAX,
+        rx_crc_errors: u64::MAX,
+        collisions: u64::MAX,
+    };
+}
+
+/// Where port counters come from: called on the service thread for each
+/// port a statistics request covers; `None` means "all unknown".
+pub type PortStatsSource = std::sync::Arc<dyn Fn(u16) -> Option<PortStats> + Send + Sync>;
+
+/// Called when a port_mod changes a port's config bits (OpenFlow 1.0
+/// numbering): the daemon brings the device down or up for port_down.
+pub type PortModHook = std::sync::Arc<dyn Fn(u16, u32) + Send + Sync>;
+
+/// A port change for port-status messages: OFPPR_ADD 0, DELETE 1,
+/// MODIFY 2.
+#[derive(Debug, Clone)]
+pub struct PortChange {
+    pub reason: u8,
+    pub port: PortInfo,
+}
+
+impl Switch {
+    /// Replaces the port list, remembering when each port appeared.
+    /// The config bits of ports that stay are OpenFlow's (port_mod) and
+    /// are kept; everything else comes from the daemon.
+    pub fn set_ports(&mut self, mut ports: Vec<PortInfo>) {
+        for p in ports.iter_mut() {
+            if let Some(old) = self.ports.iter().find(|o| o.ofp_port == p.ofp_port) {
+                p.config = old.config;
+            }
+        }
+        let now = Instant::now();
+        self.port_added
+            .retain(|p, _| ports.iter().any(|x| x.ofp_port == *p));
+        for p in &ports {
+            self.port_added.entry(p.ofp_port).or_insert(now);
+        }
+        for old in &self.ports {
+            if !ports.iter().any(|p| p.ofp_port == old.ofp_port) {
+                self.port_changes.push(PortChange {
+                    reason: 1,
+                    port: old.clone(),
+                });
+            }
+        }
+        for p in &ports {
+            match self.ports.iter().find(|o| o.ofp_port == p.ofp_port) {
+                None => self.port_changes.push(PortChange {
+                    reason: 0,
+                    port: p.clone(),
+                }),
+                Some(o) if o != p => self.port_changes.push(PortChange {
+                    reason: 2,
+                    port: p.clone(),
+                }),
+                Some(_) => {}
+            }
+        }
+        self.ports = ports;
+    }
+
+    pub(crate) fn port_bytes(&self, v: u8, p: &PortInfo, out: &mut Vec<u8>) {
+        let mut name = [0u8; 16];
+        let nb = p.name.as_bytes();
+        let n = nb.len().min(15);
+        name[..n].copy_from_slice(&nb[..n]);
+        if v == 1 {
+            out.put_u16(p.ofp_port);
+            out.extend_from_slice(&p.hw_addr);
+            out.extend_from_slice(&name);
+            out.put_u32(p.config);
+            out.put_u32(p.state & 1);
+            // OpenFlow 1.0 feature bits stop at bit 11 (pause_asym).
+            for f in [p.curr, p.advertised, p.supported, p.peer] {
+                out.put_u32(f & 0x7f | (f >> 4 & 0xf80) & 0xf80);
+            }
+        } else if v <= 4 {
+            out.put_u32(port_to_of11(p.ofp_port));
+            out.put_zeros(4);
+            out.extend_from_slice(&p.hw_addr);
+            out.put_zeros(2);
+            out.extend_from_slice(&name);
+            out.put_u32(p.config & CONFIG_OF11);
+            out.put_u32(p.state);
+            for f in [
+                p.curr,
+                p.advertised,
+                p.supported,
+                p.peer,
+                p.curr_speed,
+                p.max_speed,
+            ] {
+                out.put_u32(f);
+            }
+        } else {
+            out.put_u32(port_to_of11(p.ofp_port));
+            out.put_u16(72);
+            out.put_zeros(2);
+            out.extend_from_slice(&p.hw_addr);
+            out.put_zeros(2);
+            out.extend_from_slice(&name);
+            out.put_u32(p.config & CONFIG_OF11);
+            out.put_u32(p.state);
+            out.put_u16(0);
+            out.put_u16(32);
+            out.put_zeros(4);
+            for f in [
+                p.curr,
+                p.advertised,
+                p.supported,
+                p.peer,
+                p.curr_speed,
+                p.max_speed,
+            ] {
+                out.put_u32(f);
+            }
+        }
+    }
+
+    pub(crate) fn sorted_ports(&self) -> Vec<&PortInfo> {
+        let mut ps: Vec<&PortInfo> = self.ports.iter().collect();
+        ps.sort_by_key(|p| p.ofp_port);
+        ps
+    }
+
+    pub(crate) fn features_reply(&self, h: Header) -> Vec<u8> {
+        let v = h.version;
+        let mut m = start(v, 6, h.xid);
+        m.put_u64(self.datapath_id);
+        m.put_u32(0);
+        m.put_u8(N_TABLES);
+        m.put_zeros(3);
+        // flow, table, port and queue statistics; arp_match_ip in 1.0/1.1;
+        // group statistics from 1.1.
+        let caps: u32 = match v {
+            1 => 0x1 | 0x2 | 0x4 | 0x40 | 0x80,
+            2 => 0x1 | 0x2 | 0x4 | 0x8 | 0x40 | 0x80,
+            3 | 4 => 0x1 | 0x2 | 0x4 | 0x8 | 0x40,
+            _ => 0x1 | 0x2 | 0x4 | 0x8 | 0x40 | 0x200,
+        };
+        m.put_u32(caps);
+        m.put_u32(if v == 1 { 0xfff } else { 0 });
+        if v <= 3 {
+            for p in self.sorted_ports() {
+                self.port_bytes(v, p, &mut m);
+            }
+        }
+        finish(m)
+    }
+
+    /// PORT_MOD: changes a port's config bits (the hardware address must
+    /// match); port_down also takes the link down, as a real device does.
+    pub(crate) fn port_mod(&mut self, v: u8, body: &[u8]) -> Res {
+        let e = OfpErr::OFPBRC_BAD_LEN;
+        let mut r = Reader::new(body);
+        let (port_no, hw, config, mask) = if v == 1 {
+            let p = r.u16().ok_or(e)?;
+            let hw = r.array::<6>().ok_or(e)?;
+            (p, hw, r.u32().ok_or(e)?, r.u32().ok_or(e)?)
+        } else {
+            let p = port_from_of11(r.u32().ok_or(e)?).ok_or(OfpErr::OFPPMFC_BAD_PORT)?;
+            r.skip(4).ok_or(e)?;
+            let hw = r.array::<6>().ok_or(e)?;
+            r.skip(2).ok_or(e)?;
+            (p, hw, r.u32().ok_or(e)?, r.u32().ok_or(e)?)
+        };
+        let Some(idx) = self.ports.iter().position(|p| p.ofp_port == port_no) else {
+            return Err(OfpErr::OFPPMFC_BAD_PORT);
+        };
+        let port = &mut self.ports[idx];
+        if port.hw_addr != hw {
+            return Err(OfpErr::OFPPMFC_BAD_HW_ADDR);
+        }
+        let mask = mask & CONFIG_SETTABLE;
+        let new = (port.config & !mask) | (config & mask);
+        if new != port.config {
+            port.config = new;
+            if new & 1 != 0 {
+                port.state = (port.state | STATE_LINK_DOWN) & !STATE_LIVE;
+            } else {
+                port.state = (port.state & !STATE_LINK_DOWN) | STATE_LIVE;
+            }
+            let changed = port.clone();
+            self.port_changes.push(PortChange {
+                reason: 2,
+                port: changed,
+            });
+            if let Some(hook) = &self.port_mod_hook {
+                hook(port_no, new);
+            }
+        }
+        Ok(vec![])
+    }
+
+    /// The port-status message for `c` in version `v`.
+    pub fn port_status_msg(&self, v: u8, c: &PortChange) -> Vec<u8> {
+        let mut m = start(v, 12, 0);
+        m.put_u8(c.reason);
+        m.put_zeros(7);
+        self.port_bytes(v, &c.port, &mut m);
+        finish(m)
+    }
+}

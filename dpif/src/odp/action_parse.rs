@@ -34,7 +34,7 @@ pub fn parse_action_list(
     loop {
         i = skip_delims(s, i);
         if i >= s.len() {
-            return Ok(out);
+            return Ok(lone_drop_is_empty(out));
         }
         let rest = &s[i..];
         let (a, n) = p.action(rest).map_err(|_| syntax(rest))?;
@@ -46,6 +46,15 @@ pub fn parse_action_list(
             _ => return Err(syntax(&s[i..])),
         }
     }
+}
+
+/// A list that is just `drop` (with stray delimiters, as in `drop,`) is
+/// the empty list, as `drop` alone is: that is how such a list prints.
+fn lone_drop_is_empty(mut list: Vec<Action>) -> Vec<Action> {
+    if list == [Action::Drop(0)] {
+        list.clear();
+    }
+    list
 }
 
 struct ActionParser<'a> {
@@ -84,7 +93,7 @@ impl ActionParser<'_> {
         loop {
             i = skip_delims(s, i);
             match s.as_bytes().get(i) {
-                Some(b')') => return Ok((out, i)),
+                Some(b')') => return Ok((lone_drop_is_empty(out), i)),
                 None => return Err(err()),
                 _ => {}
             }
@@ -429,6 +438,10 @@ fn parse_userspace(s: &str, names: Option<&HashMap<String, u32>>) -> Result<(Act
         cookie[24..26].copy_from_slice(&tci.to_be_bytes());
         set32(&mut cookie, 28, output as u32);
     } else if let Some(x) = t.strip_prefix(",slow_path(") {
+        // Reasons print separated by ',' (as stock prints them) but the
+        // flag syntax separates them by '|': take both.
+        let close = x.find(')').unwrap_or(x.len());
+        let x = &format!("{}{}", x[..close].replace(',', "|"), &x[close..]);
         let (f, _, n) = parse_flags(x, slow_path_name, b')', 0x7f, false).ok_or_else(err)?;
         if !x[n..].starts_with(')') {
             return Err(err());
@@ -661,6 +674,13 @@ fn parse_push_nsh(s: &str) -> Result<(Action, usize)> {
             }
             i += 6 + n;
             continue;
+        } else if let Some(t) = r.strip_prefix("md2=0") {
+            // No MD2 context (or only zeros) prints as `md2=0`.
+            if matches!(t.as_bytes().first(), None | Some(b',' | b')')) {
+                md2.clear();
+                i += 5;
+                continue;
+            }
         }
         return Err(err());
     }

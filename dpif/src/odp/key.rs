@@ -531,6 +531,21 @@ pub(crate) fn decode_attrs(buf: &[u8], depth: usize) -> Result<Vec<KeyAttr>> {
 /// Decodes NSH key attributes. With `doubled`, each payload holds a value
 /// followed by a mask of the same size (as in a masked set action); only
 /// the first half is decoded.
+/// The value part of an NSH attribute's payload: all of it, or the first
+/// half when the payload is a value followed by a mask of the same size.
+fn value_half(ty: u16, d: &[u8], doubled: bool) -> Result<&[u8]> {
+    if !doubled {
+        Ok(d)
+    } else if !d.len().is_multiple_of(2) {
+        Err(OdpError::new(format!(
+            "masked nsh attribute {ty} has odd length {}",
+            d.len()
+        )))
+    } else {
+        Ok(&d[..d.len() / 2])
+    }
+}
+
 pub(crate) fn decode_nsh(p: &[u8], doubled: bool) -> Result<Vec<NshAttr>> {
     let mut out = Vec::new();
     for a in NlAttrIter::new(p) {
@@ -564,10 +579,12 @@ pub(crate) fn decode_nsh(p: &[u8], doubled: bool) -> Result<Vec<NshAttr>> {
                 let b = want(16)?;
                 NshAttr::Md1([be32(b), be32(&b[4..]), be32(&b[8..]), be32(&b[12..])])
             }
-            OVS_NSH_KEY_ATTR_MD2 => NshAttr::Md2(d.to_vec()),
+            // Variable-length attributes: in a masked set the value is the
+            // first half (the mask the second, see decode_nsh_masks).
+            OVS_NSH_KEY_ATTR_MD2 => NshAttr::Md2(value_half(a.ty, d, doubled)?.to_vec()),
             ty => NshAttr::Unknown {
                 ty,
-                data: d.to_vec(),
+                data: value_half(ty, d, doubled)?.to_vec(),
             },
         });
     }

@@ -51,20 +51,47 @@ pub fn parse_key_attrs(
             }
             continue;
         }
+        // An empty key prints as `<empty>`; take that back as the empty
+        // key (stock cannot), so that everything printed parses again.
+        if let Some(after) = rest.strip_prefix("<empty>") {
+            if key.is_empty() && skip_delims(after, 0) == after.len() {
+                return Ok((key, mask));
+            }
+        }
         let (k, m, n) = p.attr(rest).map_err(|_| syntax(rest))?;
+        refuse_duplicate(&key, &k)?;
         key.push(k);
         mask.push(m);
         i += n;
     }
 }
 
-/// The text syntax is ASCII; refusing anything else up front also keeps
-/// every byte offset the scanners compute on a character boundary.
-pub(crate) fn ascii_only(s: &str) -> Result<()> {
-    if s.is_ascii() {
-        Ok(())
+/// A key has each attribute once per level (the kernel refuses a
+/// duplicate; and a mask is found by type, so a second one could not get
+/// its own mask).
+fn refuse_duplicate(list: &[KeyAttr], a: &KeyAttr) -> Result<()> {
+    let ty = a.attr_type();
+    if list.iter().any(|x| x.attr_type() == ty) {
+        Err(OdpError::new(format!(
+            "duplicate key attribute {}",
+            key_attr_name(ty)
+        )))
     } else {
+        Ok(())
+    }
+}
+
+/// The text syntax is ASCII; refusing anything else up front also keeps
+/// every byte offset the scanners compute on a character boundary. NUL is
+/// refused too: stock reads C strings, which end there, and a name with a
+/// NUL inside (ct helper, timeout policy) would be cut short on the wire.
+pub(crate) fn ascii_only(s: &str) -> Result<()> {
+    if !s.is_ascii() {
         Err(OdpError::new("non-ASCII character in flow text"))
+    } else if s.contains('\0') {
+        Err(OdpError::new("NUL character in flow text"))
+    } else {
+        Ok(())
     }
 }
 
@@ -579,15 +606,22 @@ impl KeyParser<'_> {
                     _ => {}
                 }
                 let (a, ma, n) = self.attr(&rest[i..])?;
+                refuse_duplicate(&k, &a)?;
                 k.push(a);
                 m.push(ma);
                 i += n;
             }
             return Ok((Encap(k), Encap(m), 6 + i + 1));
         }
-        // `key<N>(hex)`: an attribute unknown to this code, as printed.
-        if let Some(rest) = s.strip_prefix("key") {
-            let (ty, n) = scan_dec(rest).ok_or_else(err)?;
+        // `key<N>(hex)`: an attribute unknown to this code, as printed;
+        // type 0 prints as `unspec(hex)`.
+        let unknown = match s.strip_prefix("unspec") {
+            Some(rest) => Some((rest, 0u64, 0usize, 6usize)),
+            None => s
+                .strip_prefix("key")
+                .and_then(|rest| scan_dec(rest).map(|(ty, n)| (rest, ty, n, 3))),
+        };
+        if let Some((rest, ty, n, prefix)) = unknown {
             let ty = u16::try_from(ty).map_err(|_| err())?;
             let r = rest[n..].strip_prefix('(').ok_or_else(err)?;
             let (data, dn) = scan_spaced_hex(r).ok_or_else(err)?;
@@ -606,7 +640,7 @@ impl KeyParser<'_> {
             if !matches!(k, Unknown { .. }) {
                 return Err(err());
             }
-            return Ok((k, m, 3 + n + 1 + used + 1));
+            return Ok((k, m, prefix + n + 1 + used + 1));
         }
         Err(err())
     }

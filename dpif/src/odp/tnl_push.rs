@@ -329,6 +329,12 @@ pub fn parse_tnl_push(
     let tnl_port = c.port(names)?;
     c.lit("),header(size=")?;
     let size = c.int()? as usize;
+    // Checked before it sizes a buffer: text may say any number.
+    if size > TNL_PUSH_HEADER_SIZE {
+        return Err(OdpError::new(format!(
+            "tnl_push header size {size} is over {TNL_PUSH_HEADER_SIZE}"
+        )));
+    }
     c.lit(",type=")?;
     let ty = c.int()? as u32;
     c.lit(",eth(dst=")?;

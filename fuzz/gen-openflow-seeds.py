@@ -1,0 +1,102 @@
+#!/usr/bin/env python3
+"""Writes seeds for the openflow_msg and openflow_actions fuzz targets
+into OUTDIR/openflow_msg and OUTDIR/openflow_actions.
+
+Usage: fuzz/gen-openflow-seeds.py OUTDIR   (needs the stock ovs-ofctl)
+
+An openflow_msg seed is one byte choosing the negotiated version (v - 1:
+0 = OpenFlow 1.0 ... 5 = OpenFlow 1.5), then OpenFlow messages back to
+back. Flow mods come from `ovs-ofctl -mmmmm parse-flow`, which prints the
+message it would send as a hex dump; a few requests without a body are
+built here. Each flow mod is also followed by the requests, so that the
+stats replies have a rule. An openflow_actions seed is the same selector
+byte (plus 0x40 for a bare OpenFlow 1.0 action list, 0x80 for a VLAN in
+the match) and the actions or instructions of one of those flow mods.
+"""
+import hashlib, os, re, struct, subprocess, sys
+
+out_msg = os.path.join(sys.argv[1], "openflow_msg")
+out_actions = os.path.join(sys.argv[1], "openflow_actions")
+os.makedirs(out_msg, exist_ok=True)
+os.makedirs(out_actions, exist_ok=True)
+
+FLOWS = [
+    "priority=5,in_port=1,dl_vlan=10,actions=strip_vlan,mod_dl_src:00:01:02:03:04:05,output:2",
+    "tcp,nw_src=10.0.0.1,tp_dst=80,actions=output:2,set_field:1->reg0,resubmit(,3)",
+    "table=1,udp,nw_dst=10.0.0.0/8,tp_src=53,idle_timeout=10,cookie=0x5,actions=mod_nw_tos:4,dec_ttl,normal",
+    "ipv6,ipv6_src=2001:db8::1,actions=push_vlan:0x8100,set_field:5->vlan_vid,controller:128",
+    "arp,arp_tpa=10.0.0.2,actions=load:0x2->NXM_NX_REG1[0..15],move:NXM_OF_ETH_SRC[]->NXM_OF_ETH_DST[],in_port",
+    "ct_state=+trk+est,ip,actions=ct(commit,zone=5,nat(src=10.0.0.240-10.0.0.254)),output:1",
+    "reg0=0x5/0xff,tun_id=0x10,actions=learn(table=2,NXM_OF_VLAN_TCI[0..11],output:NXM_OF_IN_PORT[]),group:1",
+    "mpls,mpls_label=100,actions=pop_mpls:0x0800,meter:1,goto_table:3",
+    "icmp,icmp_type=8,actions=drop",
+    "metadata=0x1/0xff,dl_dst=01:00:00:00:00:00/01:00:00:00:00:00,actions=write_metadata:0x2/0xff,clear_actions,flood",
+]
+VERSIONS = {1: "OpenFlow10", 4: "OpenFlow13", 5: "OpenFlow14", 6: "OpenFlow15"}
+
+
+def flow_mod(version, flow):
+    r = subprocess.run(["ovs-ofctl", "-mmmmm", "-O", VERSIONS[version], "parse-flow", flow],
+                       capture_output=True, text=True)
+    data = b""
+    for line in r.stdout.splitlines():
+        m = re.match(r"^[0-9a-f]{8}  ((?:[0-9a-f]{2}[ -]){1,16})", line)
+        if m:
+            data += bytes.fromhex(m.group(1).replace("-", " "))
+    return data
+
+
+def msg(version, msg_type, body=b"", xid=7):
+    return struct.pack("!BBHI", version, msg_type, 8 + len(body), xid) + body
+
+
+def requests(v):
+    """Requests with little or no body, in version v's numbering."""
+    reqs = [msg(v, 2, b"ping"), msg(v, 5), msg(v, 7)]  # echo, features, get_config
+    if v == 1:
+        reqs.append(msg(v, 18))  # barrier
+        reqs.append(msg(v, 16, struct.pack("!HH", 3, 0)))  # table stats
+        # flow stats: all tables, wildcard match, any out port
+        reqs.append(msg(v, 16, struct.pack("!HH", 1, 0) + struct.pack("!I", 0x3fffff) + bytes(36) + struct.pack("!BxH", 0xff, 0xffff)))
+    else:
+        reqs.append(msg(v, 20))  # barrier
+        # port desc (OpenFlow 1.5 adds a port number)
+        reqs.append(msg(v, 18, struct.pack("!HH4x", 13, 0) + (struct.pack("!I4x", 0xffffffff) if v >= 6 else b"")))
+        reqs.append(msg(v, 18, struct.pack("!HH4x", 3, 0)))  # table stats
+        # flow stats: all tables, any port/group, empty OXM match
+        body = struct.pack("!HH4xB3xII4xQQ", 1, 0, 0xff, 0xffffffff, 0xffffffff, 0, 0)
+        reqs.append(msg(v, 18, body + struct.pack("!HH4x", 1, 4)))
+    return reqs
+
+
+def put(data, out=out_msg):
+    name = hashlib.sha1(data).hexdigest()
+    with open(os.path.join(out, name), "wb") as f:
+        f.write(data)
+
+
+def flow_mod_actions(fm):
+    """(selector bits, actions or instructions) of an OFPT_FLOW_MOD."""
+    if fm[1] != 14:
+        return None  # an NXT flow mod (OpenFlow 1.0 with NXM fields)
+    if fm[0] == 1:
+        return 0x40, fm[72:]  # ofp10_flow_mod: fixed 72 bytes, then actions
+    match_len = struct.unpack("!H", fm[50:52])[0]
+    return 0, fm[48 + (match_len + 7) // 8 * 8:]
+
+
+for v in VERSIONS:
+    sel = bytes([v - 1])
+    reqs = requests(v)
+    for r in reqs:
+        put(sel + r)
+    for flow in FLOWS:
+        fm = flow_mod(v, flow)
+        if fm:
+            put(sel + fm)
+            put(sel + fm + b"".join(reqs))
+            acts = flow_mod_actions(fm)
+            if acts:
+                bits, body = acts
+                put(bytes([(v - 1) | bits]) + body, out_actions)
+                put(bytes([(v - 1) | bits | 0x80]) + body, out_actions)

@@ -67,6 +67,7 @@
 
 pub mod classifier;
 pub mod connmgr;
+pub mod mac_learning;
 pub mod openflow;
 pub mod service;
 pub mod switch;
@@ -79,3 +80,4 @@ pub use service::{
 pub use switch::{
     PacketIn, PacketOut, PacketOutHook, PortInfo, PortModHook, PortStats, PortStatsSource,
 };
+pub use switch::{PortVlan, VlanMode};

@@ -43,6 +43,9 @@ pub struct OpenflowCfg {
     pub controllers: Vec<ControllerCfg>,
     /// `flow_tables`: table number to Flow_Table name.
     pub table_names: BTreeMap<u8, String>,
+    /// What the NORMAL action needs: the MAC table settings and the
+    /// ports' VLAN settings.
+    pub l2: crate::bridge::L2Cfg,
 }
 
 /// A Controller row.
@@ -88,6 +91,7 @@ impl OpenflowCfg {
             fail_mode: datum::string(brow.get("fail_mode")),
             controllers,
             table_names,
+            l2: crate::bridge::L2Cfg::from_row(r, brow),
         }
     }
 }

@@ -12,6 +12,7 @@ mod daemon;
 mod datapath;
 mod device;
 mod dpctl;
+mod fdb;
 mod jsonrpc;
 mod netdev_dummy;
 mod ofport;
@@ -156,7 +157,7 @@ impl App {
                 ctl_path.display()
             )
         })?;
-        for (name, usage, min, max) in COMMANDS.iter().chain(DPCTL_COMMANDS) {
+        for (name, usage, min, max) in COMMANDS.iter().chain(DPCTL_COMMANDS).chain(fdb::COMMANDS) {
             unixctl.register(name, usage, *min, *max);
         }
         if opts.dummy.is_some() {
@@ -376,6 +377,7 @@ impl App {
                 _ => Ok(String::new()),
             },
             "ofproto/trace" => trace::ofproto_trace(&self.bridges, &self.openflow, args),
+            m if m.starts_with("fdb/") => fdb::run(&self.openflow, &m["fdb/".len()..], args),
             "bridge/dump-flows" => {
                 let Some(name) = args.iter().find(|a| !a.starts_with("--")) else {
                     return Err("Unknown bridge".into());

@@ -108,6 +108,11 @@ impl Openflow {
         Arc::clone(&self.svc)
     }
 
+    /// An `fdb/*` command (see `crate::fdb`).
+    pub fn fdb(&self, req: ferrovs_ofproto::service::FdbRequest) -> Result<String, String> {
+        self.svc.fdb(req)
+    }
+
     /// `ofproto/list`: one bridge per line.
     pub fn list(&self) -> String {
         self.svc
@@ -292,6 +297,8 @@ struct OpenflowBridge {
     ports: Vec<PortInfo>,
     /// The devices behind the ports, read when dump-ports asks.
     devices: Arc<Mutex<HashMap<u16, Device>>>,
+    /// The ports' VLAN settings the service has.
+    port_vlans: HashMap<u16, ferrovs_ofproto::PortVlan>,
 }
 
 impl OpenflowBridge {
@@ -316,6 +323,7 @@ impl OpenflowBridge {
             cfg: None,
             ports: Vec::new(),
             devices: Arc::new(Mutex::new(HashMap::new())),
+            port_vlans: HashMap::new(),
         };
         // From here on, dropping `sw` removes the bridge again.
         svc.set_snoop(name, Some(rundir.join(format!("{name}.snoop"))))?;
@@ -419,7 +427,18 @@ impl OpenflowSwitch for OpenflowBridge {
                 self.svc.set_table_name(&self.name, *table, "");
             }
         }
+        if first
+            || old.l2.mac_aging_time != cfg.l2.mac_aging_time
+            || old.l2.mac_table_size != cfg.l2.mac_table_size
+        {
+            self.svc.set_mac_config(
+                &self.name,
+                cfg.l2.mac_aging_time,
+                cfg.l2.mac_table_size,
+            );
+        }
         self.cfg = Some(cfg.clone());
+        self.push_port_vlans();
     }
 
     fn sync_ports(&mut self, ports: Vec<PortInfo>, devices: HashMap<u16, Device>) {
@@ -427,6 +446,7 @@ impl OpenflowSwitch for OpenflowBridge {
         if ports != self.ports {
             self.svc.set_ports(&self.name, ports.clone());
             self.ports = ports;
+            self.push_port_vlans();
         }
     }
 
@@ -448,6 +468,25 @@ impl OpenflowSwitch for OpenflowBridge {
                 (c.uuid.clone(), st)
             })
             .collect()
+    }
+}
+
+impl OpenflowBridge {
+    /// Tells the service each port's VLAN settings (by OpenFlow number)
+    /// when they differ from what it has.
+    fn push_port_vlans(&mut self) {
+        let Some(cfg) = &self.cfg else {
+            return;
+        };
+        let vlans: HashMap<u16, ferrovs_ofproto::PortVlan> = self
+            .ports
+            .iter()
+            .filter_map(|p| Some((p.ofp_port, cfg.l2.port_vlans.get(&p.name)?.clone())))
+            .collect();
+        if vlans != self.port_vlans {
+            self.svc.set_port_vlans(&self.name, vlans.clone());
+            self.port_vlans = vlans;
+        }
     }
 }
 

@@ -89,6 +89,18 @@ impl EventLoop {
         self.tables_generation.fetch_add(1, Ordering::AcqRel);
     }
 
+    /// Ages the bridges' MAC tables; a change there (or in ports or their
+    /// VLANs) may change what NORMAL translates to: a new generation.
+    fn l2_run(&mut self) {
+        let mut stale = false;
+        for b in self.bridges.values_mut() {
+            stale |= b.switch.l2_run();
+        }
+        if stale {
+            self.tables_changed();
+        }
+    }
+
     fn token(&mut self) -> Token {
         self.next_token += 1;
         Token(self.next_token)
@@ -100,7 +112,9 @@ impl EventLoop {
             let timed = self
                 .bridges
                 .values()
-                .any(|b| b.switch.has_timeouts() || !b.controllers.is_empty());
+                .any(|b| {
+                    b.switch.has_timeouts() || !b.controllers.is_empty() || b.switch.has_macs()
+                });
             if let Err(e) = self.poll.poll(&mut events, timed.then_some(TICK)) {
                 if e.kind() == io::ErrorKind::Interrupted {
                     continue;
@@ -115,11 +129,15 @@ impl EventLoop {
                 }
             }
             while let Ok(cmd) = self.rx.try_recv() {
-                if !self.command(cmd) {
+                let more = self.command(cmd);
+                self.l2_run();
+                if !more {
                     self.close_all();
                     return;
                 }
             }
+            // MAC entries age out.
+            self.l2_run();
             self.tick(Instant::now());
         }
     }
@@ -312,6 +330,30 @@ impl EventLoop {
                     Some(b) => crate::xlate::upcall::translate_upcall(&b.switch, &req),
                     None => Err("no bridge named ".to_string() + &n),
                 };
+                // What translation learned is counted before the handler
+                // installs the flow (which then is not installed).
+                self.l2_run();
+                let _ = reply.send(r);
+            }
+            Cmd::SetPortVlans(n, vlans) => {
+                if let Some(b) = self.bridges.get_mut(&n) {
+                    b.switch.set_port_vlans(vlans);
+                }
+            }
+            Cmd::SetMacConfig(n, idle, max) => {
+                if let Some(b) = self.bridges.get_mut(&n) {
+                    b.switch
+                        .mac_table
+                        .get_mut()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .set_config(idle, max);
+                }
+            }
+            Cmd::Fdb(req, reply) => {
+                let r = crate::xlate::normal::fdb_command(
+                    self.bridges.iter().map(|(n, b)| (n.as_str(), &b.switch)),
+                    &req,
+                );
                 let _ = reply.send(r);
             }
             Cmd::ListBridges(reply) => {

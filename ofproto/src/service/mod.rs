@@ -132,7 +132,23 @@ enum Cmd {
         Sender<Result<crate::xlate::upcall::UpcallXlate, String>>,
     ),
     ListBridges(Sender<Vec<String>>),
+    SetPortVlans(String, HashMap<u16, crate::switch::PortVlan>),
+    SetMacConfig(String, i64, i64),
+    Fdb(FdbRequest, Sender<Result<String, String>>),
     Shutdown,
+}
+
+/// The `fdb/*` commands (the bridge's MAC learning table).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FdbRequest {
+    /// `fdb/show BRIDGE`.
+    Show(String),
+    /// `fdb/flush [BRIDGE]` (all bridges without one).
+    Flush(Option<String>),
+    /// `fdb/stats-show BRIDGE`.
+    StatsShow(String),
+    /// `fdb/stats-clear [BRIDGE]`.
+    StatsClear(Option<String>),
 }
 
 /// Stack of the service thread: translation (`ofproto/trace`) recurses
@@ -329,6 +345,27 @@ impl OfprotoService {
     /// A shared handle on [`Self::tables_generation`] for other threads.
     pub fn tables_generation_handle(&self) -> Arc<AtomicU64> {
         Arc::clone(&self.tables_generation)
+    }
+
+    /// Sets each port's VLAN settings for the NORMAL action (by OpenFlow
+    /// port number; ports left out are trunks of every VLAN).
+    pub fn set_port_vlans(&self, bridge: &str, vlans: HashMap<u16, crate::switch::PortVlan>) {
+        self.send(Cmd::SetPortVlans(bridge.to_string(), vlans));
+    }
+
+    /// Sets the MAC learning table's aging time (seconds) and size from
+    /// the Bridge's other_config:mac-aging-time and mac-table-size (0:
+    /// the default).
+    pub fn set_mac_config(&self, bridge: &str, idle_time: i64, max_entries: i64) {
+        self.send(Cmd::SetMacConfig(bridge.to_string(), idle_time, max_entries));
+    }
+
+    /// Runs an `fdb/*` command; the reply text or stock's error text.
+    pub fn fdb(&self, req: FdbRequest) -> Result<String, String> {
+        let (tx, rx) = channel();
+        self.send(Cmd::Fdb(req, tx));
+        rx.recv()
+            .unwrap_or_else(|_| Err("the OpenFlow service has stopped".into()))
     }
 
     /// Names of the bridges, sorted (for ofproto/list).

@@ -137,6 +137,13 @@ pub struct Switch {
     pub monitoring: bool,
     /// Set by the service around `handle`: who is asking.
     pub event_origin: Option<(usize, u32)>,
+    /// The MAC learning table NORMAL uses (learned from during the
+    /// translation of upcalls, which only borrow the switch).
+    pub mac_table: std::sync::Mutex<crate::mac_learning::MacTable>,
+    /// Each port's VLAN settings for NORMAL (see `set_port_vlans`).
+    pub port_vlans: HashMap<u16, PortVlan>,
+    /// Ports or their VLAN settings changed since `l2_run` last looked.
+    l2_changed: bool,
 }
 
 /// A message header.
@@ -307,6 +314,9 @@ impl Switch {
             flow_events: Vec::new(),
             monitoring: false,
             event_origin: None,
+            mac_table: Default::default(),
+            port_vlans: HashMap::new(),
+            l2_changed: false,
         }
     }
 

@@ -124,7 +124,14 @@ impl Switch {
                 Some(_) => {}
             }
         }
+        let renumbered = ports.len() != self.ports.len()
+            || ports
+                .iter()
+                .any(|p| !self.ports.iter().any(|o| o.ofp_port == p.ofp_port));
         self.ports = ports;
+        if renumbered {
+            self.l2_ports_changed();
+        }
     }
 
     pub(crate) fn port_bytes(&self, v: u8, p: &PortInfo, out: &mut Vec<u8>) {
@@ -272,5 +279,174 @@ impl Switch {
         m.put_zeros(7);
         self.port_bytes(v, &c.port, &mut m);
         finish(m)
+    }
+}
+
+/// How a port treats 802.1Q tags for the NORMAL action (the Port table's
+/// `vlan_mode`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum VlanMode {
+    /// Carries the VLANs of `trunks` (all when none are listed), tagged.
+    #[default]
+    Trunk,
+    /// Carries only its own VLAN, untagged.
+    Access,
+    /// A trunk whose untagged packets belong to its own VLAN; that VLAN
+    /// leaves tagged.
+    NativeTagged,
+    /// The same, but its own VLAN leaves untagged.
+    NativeUntagged,
+}
+
+/// A port's VLAN settings as the NORMAL action uses them, already
+/// resolved the way stock resolves the Port row's `tag`, `trunks` and
+/// `vlan_mode`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PortVlan {
+    pub mode: VlanMode,
+    /// The port's own VLAN (0 for trunks, and for access or native ports
+    /// without a tag).
+    pub vlan: u16,
+    /// The VLANs a trunk or native port carries, as a 4096-bit map;
+    /// `None` means all.
+    pub trunks: Option<Vec<u64>>,
+}
+
+impl PortVlan {
+    /// Resolves a Port row's columns: `tag` (valid when 0..=4095),
+    /// `trunks`, and `vlan_mode` (None: access with a tag, trunk without;
+    /// an unknown mode is a trunk, as stock falls back).
+    pub fn from_port_columns(tag: Option<i64>, trunks: &[i64], vlan_mode: Option<&str>) -> Self {
+        let tag = tag.and_then(|t| u16::try_from(t).ok()).filter(|t| *t <= 4095);
+        let mode = match vlan_mode {
+            Some("access") => VlanMode::Access,
+            Some("native-tagged") => VlanMode::NativeTagged,
+            Some("native-untagged") => VlanMode::NativeUntagged,
+            Some(_) => VlanMode::Trunk,
+            None if tag.is_some() => VlanMode::Access,
+            None => VlanMode::Trunk,
+        };
+        let vlan = match mode {
+            VlanMode::Trunk => 0,
+            _ => tag.unwrap_or(0),
+        };
+        let listed = (!trunks.is_empty()).then(|| {
+            let mut map = vec![0u64; 64];
+            for t in trunks.iter().filter_map(|&t| u16::try_from(t).ok()) {
+                if t <= 4095 {
+                    map[t as usize / 64] |= 1 << (t % 64);
+                }
+            }
+            map
+        });
+        let bit = |m: &[u64], v: u16| m.get(v as usize / 64).is_some_and(|w| w >> (v % 64) & 1 != 0);
+        let trunks = match mode {
+            VlanMode::Access => None,
+            VlanMode::Trunk => listed,
+            VlanMode::NativeTagged | VlanMode::NativeUntagged => {
+                // The native VLAN is always carried and VLAN 0 never is.
+                let forced = vlan != 0
+                    && listed
+                        .as_ref()
+                        .is_none_or(|m| !bit(m, vlan) || bit(m, 0));
+                if forced {
+                    let mut m = listed.unwrap_or_else(|| vec![u64::MAX; 64]);
+                    m[vlan as usize / 64] |= 1 << (vlan % 64);
+                    m[0] &= !1;
+                    Some(m)
+                } else {
+                    listed
+                }
+            }
+        };
+        PortVlan { mode, vlan, trunks }
+    }
+
+    /// Whether the port trunks `vlan` (never for access ports).
+    pub fn trunks_vlan(&self, vlan: u16) -> bool {
+        self.mode != VlanMode::Access
+            && self.trunks.as_ref().is_none_or(|m| {
+                m.get(vlan as usize / 64)
+                    .is_some_and(|w| w >> (vlan % 64) & 1 != 0)
+            })
+    }
+
+    /// Whether a packet in `vlan` (inside the bridge) may leave here.
+    pub fn includes_vlan(&self, vlan: u16) -> bool {
+        match self.mode {
+            VlanMode::Access => vlan == self.vlan,
+            _ => self.trunks_vlan(vlan),
+        }
+    }
+}
+
+impl Switch {
+    /// Replaces the ports' VLAN settings (by OpenFlow port number; ports
+    /// not listed are trunks for every VLAN). A change forgets every
+    /// learned MAC, as stock does on reconfiguration of a port's VLANs.
+    pub fn set_port_vlans(&mut self, vlans: HashMap<u16, PortVlan>) {
+        if vlans != self.port_vlans {
+            self.port_vlans = vlans;
+            let mut mac = self.mac_table.lock().unwrap_or_else(|e| e.into_inner());
+            mac.flush();
+            self.l2_changed = true;
+        }
+    }
+
+    /// Whether the MAC table holds entries (that will age).
+    pub fn has_macs(&self) -> bool {
+        !self
+            .mac_table
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .is_empty()
+    }
+
+    /// The VLAN settings of port `p`.
+    pub fn port_vlan(&self, p: u16) -> PortVlan {
+        self.port_vlans.get(&p).cloned().unwrap_or_default()
+    }
+
+    /// Called once the port list changed: MACs learned on ports that are
+    /// gone are forgotten, and flooding must be translated again.
+    fn l2_ports_changed(&mut self) {
+        let ports: Vec<u16> = self.ports.iter().map(|p| p.ofp_port).collect();
+        let mut mac = self.mac_table.lock().unwrap_or_else(|e| e.into_inner());
+        mac.flush_ports(|p| !ports.contains(&p));
+        self.l2_changed = true;
+    }
+
+    /// Ages the MAC table; returns whether translations may have become
+    /// stale since the last call (MAC table or port changes), clearing
+    /// that.
+    pub fn l2_run(&mut self) -> bool {
+        let mut mac = self.mac_table.lock().unwrap_or_else(|e| e.into_inner());
+        mac.run(Instant::now());
+        let stale = mac.take_need_revalidate();
+        drop(mac);
+        stale | std::mem::take(&mut self.l2_changed)
+    }
+}
+
+#[cfg(test)]
+mod vlan_tests {
+    use super::*;
+
+    #[test]
+    fn port_columns_resolve_as_stock() {
+        let access = PortVlan::from_port_columns(Some(10), &[20], None);
+        assert_eq!((access.mode, access.vlan), (VlanMode::Access, 10));
+        assert!(access.includes_vlan(10) && !access.includes_vlan(20));
+        let trunk = PortVlan::from_port_columns(Some(10), &[20, 30], Some("trunk"));
+        assert_eq!(trunk.vlan, 0);
+        assert!(trunk.includes_vlan(20) && !trunk.includes_vlan(10) && !trunk.includes_vlan(0));
+        let all = PortVlan::from_port_columns(None, &[], None);
+        assert!(all.includes_vlan(0) && all.includes_vlan(4095));
+        let native = PortVlan::from_port_columns(Some(10), &[0, 20], Some("native-untagged"));
+        assert!(native.includes_vlan(10) && native.includes_vlan(20) && !native.includes_vlan(0));
+        let native_all = PortVlan::from_port_columns(Some(10), &[], Some("native-tagged"));
+        assert!(native_all.includes_vlan(99) && !native_all.includes_vlan(0));
+        let bad = PortVlan::from_port_columns(Some(5000), &[], None);
+        assert_eq!(bad.mode, VlanMode::Trunk);
     }
 }

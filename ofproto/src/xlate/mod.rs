@@ -18,6 +18,7 @@
 
 mod commit;
 pub mod flow_text;
+pub mod normal;
 pub mod trace;
 pub mod upcall;
 
@@ -49,6 +50,9 @@ pub struct Bridge<'a> {
     /// Whether to describe each rule in the trace (costs a scan of the
     /// table per rule; only `ofproto/trace` wants it).
     pub describe_rules: bool,
+    /// The switch whose ports (VLAN modes) and MAC learning table NORMAL
+    /// uses; without one, NORMAL floods to every port as a trunk.
+    pub switch: Option<&'a crate::switch::Switch>,
 }
 
 /// The result of translating one flow.
@@ -739,40 +743,6 @@ impl Ctx<'_> {
             &mut self.slow,
         );
         self.actions.push(odp::Action::Output(odp));
-    }
-
-    /// NORMAL: an L2 switch over the bridge's ports. There is no MAC
-    /// table yet (no learning), so every admissible packet is flooded;
-    /// every port is a trunk carrying the packet's VLAN unchanged. The
-    /// megaflow matches what stock's switch reads: both MAC addresses, the
-    /// VLAN id, and for broadcast ARP what tells a gratuitous one.
-    fn normal(&mut self, out: &mut Vec<Node>) {
-        self.exact(id::ETH_SRC);
-        self.exact(id::ETH_DST);
-        self.unwildcard(id::VLAN_TCI, 0x1fff);
-        let dst = self.get(id::ETH_DST);
-        // 01:80:c2:00:00:0x (bridge protocols) are never forwarded.
-        if dst >> 4 == 0x0180_c200_0000 >> 4 {
-            out.push(Node::new(
-                NodeKind::Detail,
-                "packet has reserved destination MAC, dropping".into(),
-            ));
-            return;
-        }
-        let et = self.get(id::ETH_TYPE) as u16;
-        if et == eth_type::ARP && dst == 0xffff_ffff_ffff {
-            self.exact(id::ARP_OP);
-            if self.get(id::ARP_OP) == 1 {
-                self.exact(id::ARP_SPA);
-                self.exact(id::ARP_TPA);
-            }
-        }
-        out.push(Node::new(
-            NodeKind::Detail,
-            "no learned MAC for destination, flooding".into(),
-        ));
-        let in_port = self.get(id::IN_PORT) as u16;
-        self.flood(in_port);
     }
 
     /// Outputs to every port of the bridge but `except`, in port order.

@@ -89,6 +89,7 @@ fn xlate(sw: &Switch, flow: &str) -> (Xlated, Box<[u8; KEY_LEN]>) {
         odp_ports: &p,
         side_effects: false,
         describe_rules: true,
+        switch: None,
     };
     (translate(&br, &f), f)
 }
@@ -323,6 +324,7 @@ fn random_pipelines_translate_consistently() {
                 odp_ports: &p,
                 side_effects: false,
                 describe_rules: false,
+                switch: None,
             };
             let y = translate(&br, &other);
             // Rewrites carry the packet's own values where it was not

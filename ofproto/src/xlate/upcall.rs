@@ -48,6 +48,7 @@ pub(crate) fn with_bridge<R>(
         odp_ports,
         side_effects,
         describe_rules: !side_effects,
+        switch: Some(sw),
     };
     f(&br)
 }

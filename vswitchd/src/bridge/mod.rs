@@ -27,6 +27,7 @@ mod port;
 mod show;
 
 use local::parse_mac;
+pub use port::L2Cfg;
 use port::{check_tunnel_options, is_tunnel, tunnel_dp_port};
 
 /// The OpenFlow side of one bridge (flow tables, the `punix:<rundir>/<bridge>.mgmt`

@@ -365,3 +365,53 @@ impl Bridges {
         }
     }
 }
+
+/// A Bridge row's settings for the NORMAL action: its other_config
+/// `mac-aging-time` and `mac-table-size` (0 when absent or not a number,
+/// which means the default, as stock reads them), and the VLAN settings
+/// of each Port row (`tag`, `trunks`, `vlan_mode`) given to every
+/// interface of the port, by interface name.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct L2Cfg {
+    pub mac_aging_time: i64,
+    pub mac_table_size: i64,
+    pub port_vlans: BTreeMap<String, ferrovs_ofproto::PortVlan>,
+}
+
+impl L2Cfg {
+    pub fn from_row(r: &crate::ovsdb::Replica, brow: &crate::ovsdb::Row) -> L2Cfg {
+        use crate::ovsdb::datum;
+        let oc = datum::str_map(brow.get("other_config"));
+        let int = |k: &str| {
+            oc.get(k)
+                .and_then(|v| v.trim().parse::<i64>().ok())
+                .unwrap_or(0)
+        };
+        let mut port_vlans = BTreeMap::new();
+        for puuid in datum::uuid_set(brow.get("ports")) {
+            let Some(prow) = r.row("Port", &puuid) else {
+                continue;
+            };
+            let trunks: Vec<i64> = datum::set_elems(prow.get("trunks"))
+                .into_iter()
+                .filter_map(|v| v.as_i64())
+                .collect();
+            let mode = datum::string(prow.get("vlan_mode"));
+            let vlan = ferrovs_ofproto::PortVlan::from_port_columns(
+                datum::opt_int(prow.get("tag")),
+                &trunks,
+                (!mode.is_empty()).then_some(mode.as_str()),
+            );
+            for iuuid in datum::uuid_set(prow.get("interfaces")) {
+                if let Some(irow) = r.row("Interface", &iuuid) {
+                    port_vlans.insert(datum::string(irow.get("name")), vlan.clone());
+                }
+            }
+        }
+        L2Cfg {
+            mac_aging_time: int("mac-aging-time"),
+            mac_table_size: int("mac-table-size"),
+            port_vlans,
+        }
+    }
+}

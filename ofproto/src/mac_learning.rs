@@ -1,0 +1,391 @@
+//! The MAC learning table of one bridge (the forwarding database that the
+//! NORMAL action consults): (VLAN, MAC) → OpenFlow port, with Open
+//! vSwitch's rules for aging, size and statistics.
+//!
+//! - An entry lives `idle_time` seconds after the last packet that taught
+//!   it (Bridge other_config:mac-aging-time, default 300, kept within
+//!   15..=3600 as stock does).
+//! - At most `max_entries` entries (other_config:mac-table-size, default
+//!   8192, kept within 10..=1_000_000). A new entry in a full table
+//!   evicts the least recently used entry of the port that has the most
+//!   entries, so that one busy port cannot push out everyone else.
+//! - Multicast source addresses are never learned, and lookups of
+//!   multicast destinations never hit.
+//!
+//! Every change that can change a translation (a new entry, a move to
+//! another port, an expiry, an eviction, a flush) sets `need_revalidate`,
+//! which the service turns into a new tables generation so that datapath
+//! flows made from the old table are not kept.
+
+use std::collections::{BTreeMap, HashMap};
+use std::time::{Duration, Instant};
+
+/// Stock's defaults (MAC_ENTRY_DEFAULT_IDLE_TIME, MAC_DEFAULT_MAX).
+pub const DEFAULT_IDLE_TIME: u32 = 300;
+pub const DEFAULT_MAX_ENTRIES: usize = 8192;
+
+type Key = (u16, [u8; 6]);
+
+#[derive(Debug, Clone)]
+struct Entry {
+    port: u16,
+    /// When a packet last taught this entry.
+    seen: Instant,
+    /// Its place in the LRU order (`MacTable::lru`).
+    seq: u64,
+}
+
+/// Counters of `fdb/stats-show`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct MacStats {
+    pub learned: u64,
+    pub expired: u64,
+    pub evicted: u64,
+    pub moved: u64,
+}
+
+/// What `learn` did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Learned {
+    /// Not learnable (multicast source).
+    No,
+    /// Already known on this port: its age starts again.
+    Refreshed,
+    /// A new entry.
+    New,
+    /// Known on another port before.
+    Moved,
+}
+
+/// One bridge's MAC learning table.
+#[derive(Debug)]
+pub struct MacTable {
+    entries: HashMap<Key, Entry>,
+    /// Least recently learned first.
+    lru: BTreeMap<u64, Key>,
+    next_seq: u64,
+    idle_time: u32,
+    max_entries: usize,
+    pub stats: MacStats,
+    need_revalidate: bool,
+}
+
+impl Default for MacTable {
+    fn default() -> Self {
+        MacTable {
+            entries: HashMap::new(),
+            lru: BTreeMap::new(),
+            next_seq: 0,
+            idle_time: DEFAULT_IDLE_TIME,
+            max_entries: DEFAULT_MAX_ENTRIES,
+            stats: MacStats::default(),
+            need_revalidate: false,
+        }
+    }
+}
+
+/// Whether `mac` is a group (multicast or broadcast) address.
+pub fn is_multicast(mac: [u8; 6]) -> bool {
+    mac[0] & 1 != 0
+}
+
+impl MacTable {
+    /// Applies mac-aging-time and mac-table-size (0 means the default,
+    /// as stock reads an absent or unparsable value).
+    pub fn set_config(&mut self, idle_time: i64, max_entries: i64) {
+        let idle = if idle_time == 0 {
+            DEFAULT_IDLE_TIME as i64
+        } else {
+            idle_time
+        };
+        let max = if max_entries == 0 {
+            DEFAULT_MAX_ENTRIES as i64
+        } else {
+            max_entries
+        };
+        let idle = idle.clamp(15, 3600) as u32;
+        let max = max.clamp(10, 1_000_000) as usize;
+        if idle != self.idle_time {
+            self.idle_time = idle;
+            self.need_revalidate = true;
+        }
+        self.max_entries = max;
+    }
+
+    pub fn idle_time(&self) -> u32 {
+        self.idle_time
+    }
+
+    pub fn max_entries(&self) -> usize {
+        self.max_entries
+    }
+
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    fn expired(&self, e: &Entry, now: Instant) -> bool {
+        now.saturating_duration_since(e.seen) >= Duration::from_secs(self.idle_time.into())
+    }
+
+    /// The port `mac` was learned on in `vlan`, if it is known and alive.
+    pub fn lookup(&self, mac: [u8; 6], vlan: u16, now: Instant) -> Option<u16> {
+        if is_multicast(mac) {
+            return None;
+        }
+        self.entries
+            .get(&(vlan, mac))
+            .filter(|e| !self.expired(e, now))
+            .map(|e| e.port)
+    }
+
+    /// Learns that `mac` in `vlan` is behind `port`.
+    pub fn learn(&mut self, mac: [u8; 6], vlan: u16, port: u16, now: Instant) -> Learned {
+        if is_multicast(mac) {
+            return Learned::No;
+        }
+        let key = (vlan, mac);
+        let seq = self.next_seq;
+        self.next_seq += 1;
+        let outcome = match self.entries.get_mut(&key) {
+            Some(e) => {
+                self.lru.remove(&e.seq);
+                e.seq = seq;
+                e.seen = now;
+                if e.port == port {
+                    Learned::Refreshed
+                } else {
+                    e.port = port;
+                    self.stats.moved += 1;
+                    Learned::Moved
+                }
+            }
+            None => {
+                if self.entries.len() >= self.max_entries {
+                    self.evict_fairly();
+                }
+                self.entries.insert(
+                    key,
+                    Entry {
+                        port,
+                        seen: now,
+                        seq,
+                    },
+                );
+                self.stats.learned += 1;
+                Learned::New
+            }
+        };
+        self.lru.insert(seq, key);
+        if outcome != Learned::Refreshed {
+            self.need_revalidate = true;
+        }
+        outcome
+    }
+
+    /// Removes the least recently used entry of the port with the most
+    /// entries.
+    fn evict_fairly(&mut self) {
+        let mut per_port: HashMap<u16, usize> = HashMap::new();
+        for e in self.entries.values() {
+            *per_port.entry(e.port).or_default() += 1;
+        }
+        // Ties go to the lower port number, for determinism.
+        let Some(busiest) = per_port
+            .into_iter()
+            .max_by(|a, b| a.1.cmp(&b.1).then(b.0.cmp(&a.0)))
+            .map(|(p, _)| p)
+        else {
+            return;
+        };
+        let victim = self
+            .lru
+            .values()
+            .find(|k| self.entries.get(*k).is_some_and(|e| e.port == busiest))
+            .copied();
+        if let Some(k) = victim {
+            self.remove(&k);
+            self.stats.evicted += 1;
+        }
+    }
+
+    fn remove(&mut self, k: &Key) {
+        if let Some(e) = self.entries.remove(k) {
+            self.lru.remove(&e.seq);
+            self.need_revalidate = true;
+        }
+    }
+
+    /// Expires entries that outlived the aging time, and the oldest ones
+    /// beyond the size limit (after a shrink).
+    pub fn run(&mut self, now: Instant) {
+        while let Some((_, k)) = self.lru.first_key_value() {
+            let k = *k;
+            let over = self.entries.len() > self.max_entries;
+            let old = self.entries.get(&k).is_none_or(|e| self.expired(e, now));
+            if !(over || old) {
+                break;
+            }
+            self.remove(&k);
+            self.stats.expired += 1;
+        }
+    }
+
+    /// Forgets everything (fdb/flush).
+    pub fn flush(&mut self) {
+        if !self.entries.is_empty() {
+            self.need_revalidate = true;
+        }
+        self.entries.clear();
+        self.lru.clear();
+    }
+
+    /// Forgets the entries of ports for which `gone` says so (ports
+    /// deleted from the bridge).
+    pub fn flush_ports(&mut self, gone: impl Fn(u16) -> bool) {
+        let keys: Vec<Key> = self
+            .entries
+            .iter()
+            .filter(|(_, e)| gone(e.port))
+            .map(|(k, _)| *k)
+            .collect();
+        for k in keys {
+            self.remove(&k);
+        }
+    }
+
+    /// Whether a change since the last call may have made translations
+    /// stale; clears the flag.
+    pub fn take_need_revalidate(&mut self) -> bool {
+        std::mem::take(&mut self.need_revalidate)
+    }
+
+    /// The entries, least recently learned first: (port, VLAN, MAC, age
+    /// in seconds).
+    pub fn entries(&self, now: Instant) -> Vec<(u16, u16, [u8; 6], u64)> {
+        self.lru
+            .values()
+            .filter_map(|k| {
+                let e = self.entries.get(k)?;
+                Some((
+                    e.port,
+                    k.0,
+                    k.1,
+                    now.saturating_duration_since(e.seen).as_secs(),
+                ))
+            })
+            .collect()
+    }
+
+    /// `fdb/show`: stock's table, ports by OpenFlow number (`LOCAL` for
+    /// the bridge's own port).
+    pub fn show(&self, now: Instant) -> String {
+        let mut out = String::from(" port  VLAN  MAC                Age\n");
+        for (port, vlan, mac, age) in self.entries(now) {
+            let name = if port == crate::openflow::actions::port::LOCAL {
+                "LOCAL".to_string()
+            } else {
+                port.to_string()
+            };
+            let m = mac
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect::<Vec<_>>()
+                .join(":");
+            out.push_str(&format!("{name:>5}  {vlan:4}  {m}  {age:3}\n"));
+        }
+        out
+    }
+
+    /// `fdb/stats-show` for bridge `name`.
+    pub fn stats_show(&self, name: &str) -> String {
+        let s = &self.stats;
+        format!(
+            "Statistics for bridge \"{name}\":\n  \
+             Current/maximum MAC entries in the table: {}/{}\n  \
+             Current static MAC entries in the table : 0\n  \
+             Total number of learned MAC entries     : {}\n  \
+             Total number of expired MAC entries     : {}\n  \
+             Total number of evicted MAC entries     : {}\n  \
+             Total number of port moved MAC entries  : {}\n",
+            self.entries.len(),
+            self.max_entries,
+            s.learned,
+            s.expired,
+            s.evicted,
+            s.moved
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn mac(n: u8) -> [u8; 6] {
+        [0x50, 0x54, 0, 0, 0, n]
+    }
+
+    #[test]
+    fn learns_moves_and_ages() {
+        let t0 = Instant::now();
+        let mut t = MacTable::default();
+        t.set_config(20, 0);
+        assert_eq!(t.learn(mac(1), 0, 1, t0), Learned::New);
+        assert!(t.take_need_revalidate());
+        assert_eq!(t.learn(mac(1), 0, 1, t0), Learned::Refreshed);
+        assert!(!t.take_need_revalidate());
+        assert_eq!(t.lookup(mac(1), 0, t0), Some(1));
+        assert_eq!(t.lookup(mac(1), 10, t0), None, "VLANs are separate");
+        assert_eq!(t.learn([1, 0, 0x5e, 0, 0, 1], 0, 1, t0), Learned::No);
+        assert_eq!(t.lookup([0xff; 6], 0, t0), None);
+        assert_eq!(t.learn(mac(1), 0, 2, t0), Learned::Moved);
+        assert!(t.take_need_revalidate());
+        assert_eq!(t.lookup(mac(1), 0, t0), Some(2));
+        let later = t0 + Duration::from_secs(21);
+        assert_eq!(t.lookup(mac(1), 0, later), None, "aged out");
+        t.run(later);
+        assert!(t.is_empty());
+        assert!(t.take_need_revalidate());
+        assert_eq!(
+            t.stats,
+            MacStats {
+                learned: 1,
+                expired: 1,
+                evicted: 0,
+                moved: 1
+            }
+        );
+    }
+
+    #[test]
+    fn a_full_table_evicts_from_the_busiest_port() {
+        let t0 = Instant::now();
+        let mut t = MacTable::default();
+        t.set_config(0, 10);
+        assert_eq!((t.idle_time(), t.max_entries()), (300, 10));
+        // Port 1 has the oldest entry; port 2 has the most.
+        t.learn(mac(100), 0, 1, t0);
+        for i in 0..9 {
+            t.learn(mac(i), 0, 2, t0);
+        }
+        t.learn(mac(50), 0, 3, t0);
+        assert_eq!(t.len(), 10);
+        assert_eq!(t.lookup(mac(0), 0, t0), None, "port 2's oldest went");
+        assert_eq!(t.lookup(mac(100), 0, t0), Some(1));
+        assert_eq!(t.stats.evicted, 1);
+        t.flush_ports(|p| p == 2);
+        assert_eq!(t.len(), 2);
+        let shown = t.show(t0);
+        assert_eq!(
+            shown,
+            " port  VLAN  MAC                Age\n    1     0  50:54:00:00:00:64    0\n    3     0  50:54:00:00:00:32    0\n"
+        );
+        t.flush();
+        assert!(t.is_empty());
+    }
+}

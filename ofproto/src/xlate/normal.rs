@@ -1,0 +1,352 @@
+//! The NORMAL action: the bridge as a VLAN-aware learning switch, as
+//! Open vSwitch's `xlate_normal` behaves.
+//!
+//! 1. The input port's VLAN mode decides whether the packet may enter
+//!    (an access port takes untagged or priority-tagged packets, a trunk
+//!    only the VLANs it carries) and which VLAN it belongs to inside the
+//!    bridge.
+//! 2. Reserved destinations (STP and other bridge protocols) are dropped.
+//! 3. During upcalls (not `ofproto/trace`) the source MAC is learned on
+//!    the input port in that VLAN.
+//! 4. A learned destination goes to its port; an unknown, broadcast or
+//!    multicast one is flooded to every other port that carries the VLAN.
+//!    Each output gets the tagging of its port's mode.
+//!
+//! The megaflow matches both MAC addresses and the VLAN ID and CFI
+//! bits; a broadcast ARP adds its opcode (and both addresses for a
+//! request), because stock checks for gratuitous ARPs.
+
+use std::time::Instant;
+
+use super::trace::{Node, NodeKind};
+use super::Ctx;
+use crate::openflow::actions::port;
+use crate::openflow::fields::{eth_type, id, VLAN_CFI};
+use crate::service::FdbRequest;
+use crate::switch::{PortVlan, Switch, VlanMode};
+
+/// A port of no Port row: a trunk for every VLAN.
+const TRUNK_ALL: PortVlan = PortVlan {
+    mode: VlanMode::Trunk,
+    vlan: 0,
+    trunks: None,
+};
+
+/// OFPPC_NO_FLOOD.
+const NO_FLOOD: u32 = 0x10;
+
+/// The VLANs of a packet inside the bridge: the outer tag's VID and PCP,
+/// and the whole inner tag (0 for none).
+#[derive(Debug, Clone, Copy)]
+struct Xvlan {
+    vid: u16,
+    pcp: u16,
+    inner: u16,
+}
+
+/// One port as NORMAL sees it.
+struct L2Port<'a> {
+    ofport: u16,
+    name: String,
+    vlan: &'a PortVlan,
+    floodable: bool,
+}
+
+/// Whether `mac` is one of the reserved protocol addresses stock never
+/// forwards (`eth_addr_is_reserved`): 01:80:c2:00:00:0x, Extreme's EDP
+/// and EAPS, Cisco's ISL, CDP/VTP, PVST+, uplink-fast and CFM.
+fn is_reserved(mac: u64) -> bool {
+    mac >> 4 == 0x0180_c200_0000 >> 4
+        || matches!(
+            mac,
+            0x00e0_2b00_0000
+                | 0x00e0_2b00_0004
+                | 0x00e0_2b00_0006
+                | 0x0100_0c00_0000
+                | 0x0100_0ccc_cccc
+                | 0x0100_0ccc_cccd
+                | 0x0100_0ccd_cdcd
+        )
+        || (0x0100_0ccc_ccc0..=0x0100_0ccc_ccc7).contains(&mac)
+}
+
+fn mac_bytes(v: u128) -> [u8; 6] {
+    let b = v.to_be_bytes();
+    let mut m = [0u8; 6];
+    m.copy_from_slice(&b[10..16]);
+    m
+}
+
+/// The bridge's ports in the order NORMAL visits them (OpenFlow port
+/// number, so LOCAL last).
+fn l2_ports<'a>(br: &super::Bridge<'a>) -> Vec<L2Port<'a>> {
+        let mut ports: Vec<L2Port<'a>> = match br.switch {
+            Some(sw) => sw
+                .ports
+                .iter()
+                .map(|p| L2Port {
+                    ofport: p.ofp_port,
+                    name: p.name.clone(),
+                    vlan: sw.port_vlans.get(&p.ofp_port).unwrap_or(&TRUNK_ALL),
+                    floodable: p.config & NO_FLOOD == 0,
+                })
+                .collect(),
+            None => br
+                .odp_ports
+                .keys()
+                .map(|&p| L2Port {
+                    ofport: p,
+                    name: p.to_string(),
+                    vlan: &TRUNK_ALL,
+                    floodable: true,
+                })
+                .collect(),
+        };
+        ports.sort_by_key(|p| p.ofport);
+        ports
+}
+
+impl Ctx<'_> {
+    pub(super) fn normal(&mut self, out: &mut Vec<Node>) {
+        self.exact(id::ETH_SRC);
+        self.exact(id::ETH_DST);
+        self.unwildcard(id::VLAN_TCI, 0x1fff);
+        let in_port = self.get(id::IN_PORT) as u16;
+        let ports = l2_ports(self.br);
+        let input = ports.iter().find(|p| p.ofport == in_port);
+        // A controller may send packets "from" CONTROLLER or NONE: they
+        // belong to no port and may carry any VLAN.
+        let from_nowhere = input.is_none() && (in_port == port::CONTROLLER || in_port == port::NONE);
+        if input.is_none() && !from_nowhere {
+            out.push(Node::new(
+                NodeKind::Error,
+                format!("received packet on unknown port {in_port}"),
+            ));
+            out.push(Node::new(
+                NodeKind::Warn,
+                "no input bundle, dropping".into(),
+            ));
+            return;
+        }
+        let tci = self.get(id::VLAN_TCI) as u16;
+        let et = self.get(id::ETH_TYPE) as u16;
+        if et == eth_type::VLAN && tci & VLAN_CFI == 0 {
+            out.push(Node::new(
+                NodeKind::Warn,
+                "partial VLAN tag, dropping".into(),
+            ));
+            return;
+        }
+        let (in_vid, in_pcp) = if tci & VLAN_CFI != 0 {
+            (tci & 0x0fff, tci & 0xe000)
+        } else {
+            (0, 0)
+        };
+        let in_vlan = input.map_or(&TRUNK_ALL, |p| p.vlan);
+        if let Some(e) = input.and_then(|p| vid_error(p, in_vid)) {
+            out.push(Node::new(NodeKind::Error, e));
+            out.push(Node::new(
+                NodeKind::Warn,
+                "disallowed VLAN VID for this input port, dropping".into(),
+            ));
+            return;
+        }
+        let xvlan = match in_vlan.mode {
+            VlanMode::Access => Xvlan {
+                vid: in_vlan.vlan,
+                pcp: in_pcp,
+                inner: 0,
+            },
+            VlanMode::NativeTagged | VlanMode::NativeUntagged if in_vid == 0 => Xvlan {
+                vid: in_vlan.vlan,
+                pcp: in_pcp,
+                inner: self.vlans.flow,
+            },
+            _ => Xvlan {
+                vid: in_vid,
+                pcp: in_pcp,
+                inner: self.vlans.flow,
+            },
+        };
+        let vlan = xvlan.vid;
+        let dst = self.get(id::ETH_DST) as u64;
+        if is_reserved(dst) {
+            out.push(Node::new(
+                NodeKind::Detail,
+                "packet has reserved destination MAC, dropping".into(),
+            ));
+            return;
+        }
+        self.gratuitous_arp_wildcards(dst);
+        if self.br.side_effects && !from_nowhere {
+            if let Some(sw) = self.br.switch {
+                let src = mac_bytes(self.get(id::ETH_SRC));
+                let mut table = sw.mac_table.lock().unwrap_or_else(|e| e.into_inner());
+                table.learn(src, vlan, in_port, Instant::now());
+            }
+        }
+        let learned = self.br.switch.and_then(|sw| {
+            let table = sw.mac_table.lock().unwrap_or_else(|e| e.into_inner());
+            table.lookup(mac_bytes(dst as u128), vlan, Instant::now())
+        });
+        match learned {
+            Some(p) if p == in_port => out.push(Node::new(
+                NodeKind::Detail,
+                "learned port is input port, dropping".into(),
+            )),
+            Some(p) => match ports.iter().find(|x| x.ofport == p) {
+                Some(target) => {
+                    out.push(Node::new(
+                        NodeKind::Detail,
+                        "forwarding to learned port".into(),
+                    ));
+                    let (ofport, v) = (target.ofport, target.vlan.clone());
+                    self.output_normal(ofport, &v, xvlan, out);
+                }
+                None => out.push(Node::new(
+                    NodeKind::Warn,
+                    "learned port is unknown, dropping".into(),
+                )),
+            },
+            None => {
+                out.push(Node::new(
+                    NodeKind::Detail,
+                    "no learned MAC for destination, flooding".into(),
+                ));
+                let targets: Vec<(u16, PortVlan)> = ports
+                    .iter()
+                    .filter(|p| p.ofport != in_port && p.floodable)
+                    .filter(|p| {
+                        p.vlan.includes_vlan(vlan)
+                            && (p.vlan.mode != VlanMode::Access || xvlan.inner & 0x0fff == 0)
+                    })
+                    .map(|p| (p.ofport, p.vlan.clone()))
+                    .collect();
+                for (ofport, v) in targets {
+                    self.output_normal(ofport, &v, xvlan, out);
+                }
+            }
+        }
+    }
+
+    /// Stock looks at every ARP to tell a gratuitous one (which matters
+    /// to bonds): the megaflow matches what that looked at.
+    fn gratuitous_arp_wildcards(&mut self, dst: u64) {
+        if self.get(id::ETH_TYPE) as u16 != eth_type::ARP || dst != 0xffff_ffff_ffff {
+            return;
+        }
+        self.exact(id::ARP_OP);
+        if self.get(id::ARP_OP) == 1 {
+            self.exact(id::ARP_SPA);
+            self.exact(id::ARP_TPA);
+        }
+    }
+
+    /// Outputs to `ofport` with the tags its VLAN mode wants, then puts
+    /// the flow's tags back for the next output.
+    fn output_normal(&mut self, ofport: u16, pv: &PortVlan, x: Xvlan, out: &mut Vec<Node>) {
+        let (outer, inner) = match pv.mode {
+            VlanMode::Access => (0, 0),
+            VlanMode::NativeUntagged if x.vid == pv.vlan => (x.inner, 0),
+            _ => {
+                let tci = x.vid | x.pcp;
+                let tci = if tci != 0 { tci | VLAN_CFI } else { 0 };
+                (tci, x.inner)
+            }
+        };
+        let saved = (self.get(id::VLAN_TCI), self.vlans.flow);
+        self.set(id::VLAN_TCI, outer as u128);
+        self.vlans.flow = inner;
+        self.output(ofport, 0, out);
+        self.set(id::VLAN_TCI, saved.0);
+        self.vlans.flow = saved.1;
+    }
+}
+
+/// Why a packet with VLAN ID `vid` may not enter `p` (the error stock
+/// reports), or None when it may.
+fn vid_error(p: &L2Port<'_>, vid: u16) -> Option<String> {
+    let v = p.vlan;
+    match v.mode {
+        VlanMode::Access if vid != 0 => Some(format!(
+            "dropping VLAN {vid} tagged packet received on port {} configured as VLAN {} access port",
+            p.name, v.vlan
+        )),
+        VlanMode::Access => None,
+        VlanMode::NativeTagged | VlanMode::NativeUntagged if vid == 0 => None,
+        _ if !v.trunks_vlan(vid) => Some(format!(
+            "dropping VLAN {vid} packet received on port {} not configured for trunking VLAN {vid}",
+            p.name
+        )),
+        _ => None,
+    }
+}
+
+/// Runs an `fdb/*` command over the bridges (name, switch); the reply
+/// or stock's error text.
+pub fn fdb_command<'a>(
+    bridges: impl Iterator<Item = (&'a str, &'a Switch)>,
+    req: &FdbRequest,
+) -> Result<String, String> {
+    let bridges: Vec<(&str, &Switch)> = bridges.collect();
+    let find = |name: &str| {
+        bridges
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, s)| *s)
+            .ok_or_else(|| "no such bridge".to_string())
+    };
+    // The bridges a flush or clear applies to.
+    let chosen = |name: &Option<String>| -> Result<Vec<&Switch>, String> {
+        match name {
+            Some(n) => find(n).map(|s| vec![s]),
+            None => Ok(bridges.iter().map(|(_, s)| *s).collect()),
+        }
+    };
+    let now = Instant::now();
+    match req {
+        FdbRequest::Show(n) => {
+            let sw = find(n)?;
+            let mut t = sw.mac_table.lock().unwrap_or_else(|e| e.into_inner());
+            t.run(now);
+            Ok(t.show(now))
+        }
+        FdbRequest::StatsShow(n) => {
+            let sw = find(n)?;
+            let mut t = sw.mac_table.lock().unwrap_or_else(|e| e.into_inner());
+            t.run(now);
+            Ok(t.stats_show(n))
+        }
+        FdbRequest::Flush(n) => {
+            for sw in chosen(n)? {
+                sw.mac_table
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .flush();
+            }
+            Ok("table successfully flushed\n".into())
+        }
+        FdbRequest::StatsClear(n) => {
+            for sw in chosen(n)? {
+                sw.mac_table.lock().unwrap_or_else(|e| e.into_inner()).stats = Default::default();
+            }
+            Ok("statistics successfully cleared\n".into())
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reserved_addresses_are_stocks() {
+        assert!(is_reserved(0x0180_c200_0000));
+        assert!(is_reserved(0x0180_c200_000f));
+        assert!(!is_reserved(0x0180_c200_0010));
+        assert!(is_reserved(0x0100_0ccc_ccc7));
+        assert!(is_reserved(0x0100_0ccd_cdcd));
+        assert!(!is_reserved(0xffff_ffff_ffff));
+        assert!(is_multicast([0xff; 6]));
+    }
+}

@@ -1,0 +1,28 @@
+//! The `fdb/*` control commands: the MAC learning tables of the bridges'
+//! NORMAL action, which live in the OpenFlow service.
+
+use ferrovs_ofproto::service::FdbRequest;
+
+use crate::openflow::Openflow;
+
+/// Name, usage, minimum and maximum argument counts, as stock registers
+/// them (fdb/add and fdb/del, static entries, are not implemented).
+pub const COMMANDS: &[(&str, &str, usize, usize)] = &[
+    ("fdb/flush", "[bridge]", 0, 1),
+    ("fdb/show", "bridge", 1, 1),
+    ("fdb/stats-clear", "[bridge]", 0, 1),
+    ("fdb/stats-show", "bridge", 1, 1),
+];
+
+/// Runs `fdb/<cmd>` with `args` (already checked against `COMMANDS`).
+pub fn run(openflow: &Openflow, cmd: &str, args: &[String]) -> Result<String, String> {
+    let bridge = args.first().cloned();
+    let req = match (cmd, bridge) {
+        ("show", Some(b)) => FdbRequest::Show(b),
+        ("stats-show", Some(b)) => FdbRequest::StatsShow(b),
+        ("flush", b) => FdbRequest::Flush(b),
+        ("stats-clear", b) => FdbRequest::StatsClear(b),
+        _ => return Err(format!("\"fdb/{cmd}\" is not implemented")),
+    };
+    openflow.fdb(req)
+}

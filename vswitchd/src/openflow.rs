@@ -431,11 +431,8 @@ impl OpenflowSwitch for OpenflowBridge {
             || old.l2.mac_aging_time != cfg.l2.mac_aging_time
             || old.l2.mac_table_size != cfg.l2.mac_table_size
         {
-            self.svc.set_mac_config(
-                &self.name,
-                cfg.l2.mac_aging_time,
-                cfg.l2.mac_table_size,
-            );
+            self.svc
+                .set_mac_config(&self.name, cfg.l2.mac_aging_time, cfg.l2.mac_table_size);
         }
         self.cfg = Some(cfg.clone());
         self.push_port_vlans();

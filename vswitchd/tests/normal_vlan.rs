@@ -132,16 +132,36 @@ impl Host {
     /// Whether `target` answers an ARP request sent tagged with `vid` from
     /// this host's veth (claiming address `me`), in the same VLAN.
     fn raw_arp(&self, vid: u16, me: &str, target: &str) -> bool {
-        self.exec(&["python3", "-c", RAW_ARP, &self.inner, &vid.to_string(), me, target])
-            .status
-            .success()
+        self.exec(&[
+            "python3",
+            "-c",
+            RAW_ARP,
+            &self.inner,
+            &vid.to_string(),
+            me,
+            target,
+        ])
+        .status
+        .success()
     }
 
     /// Whether this kernel has VLAN devices (the 8021q module).
     fn has_vlan_devices(&self) -> bool {
         let probe = format!("{}.4000", self.inner);
         let ok = self
-            .exec(&["ip", "link", "add", "link", &self.inner, "name", &probe, "type", "vlan", "id", "4000"])
+            .exec(&[
+                "ip",
+                "link",
+                "add",
+                "link",
+                &self.inner,
+                "name",
+                &probe,
+                "type",
+                "vlan",
+                "id",
+                "4000",
+            ])
             .status
             .success();
         if ok {
@@ -206,7 +226,11 @@ sys.exit(1)
 
 fn vsctl(sb: &Sandbox, args: &[&str]) {
     let o = sb.vsctl(args);
-    assert!(o.status.success(), "ovs-vsctl {args:?}: {}", text(&o.stderr));
+    assert!(
+        o.status.success(),
+        "ovs-vsctl {args:?}: {}",
+        text(&o.stderr)
+    );
 }
 
 fn appctl(sb: &Sandbox, args: &[&str]) -> String {
@@ -231,7 +255,11 @@ fn fdb(sb: &Sandbox, br: &str) -> Vec<(String, u16, String)> {
     lines
         .filter_map(|l| {
             let f: Vec<&str> = l.split_whitespace().collect();
-            Some((f.first()?.to_string(), f.get(1)?.parse().ok()?, f.get(2)?.to_string()))
+            Some((
+                f.first()?.to_string(),
+                f.get(1)?.parse().ok()?,
+                f.get(2)?.to_string(),
+            ))
         })
         .collect()
 }
@@ -311,7 +339,14 @@ fn normal_switching_with_vlans_over_veths() {
         vsctl(
             &sb,
             &[
-                "add-port", &br, &host.port, "--", "set", "interface", &host.port, &req,
+                "add-port",
+                &br,
+                &host.port,
+                "--",
+                "set",
+                "interface",
+                &host.port,
+                &req,
             ],
         );
     }
@@ -353,7 +388,10 @@ fn normal_switching_with_vlans_over_veths() {
         (3, vec!["tag=20"]),
         (4, vec!["tag=20"]),
         (5, vec!["trunks=10,20"]),
-        (6, vec!["tag=10", "trunks=10,20", "vlan_mode=native-untagged"]),
+        (
+            6,
+            vec!["tag=10", "trunks=10,20", "vlan_mode=native-untagged"],
+        ),
         (7, vec!["tag=20", "trunks=10,20", "vlan_mode=native-tagged"]),
     ] {
         let p = port(i);
@@ -372,7 +410,9 @@ fn normal_switching_with_vlans_over_veths() {
     // (tagged hosts then cannot answer each other).
     let subifs = h(5).has_vlan_devices();
     if !subifs {
-        eprintln!("{test}: this kernel has no VLAN devices (8021q): tagged hosts use raw ARP frames");
+        eprintln!(
+            "{test}: this kernel has no VLAN devices (8021q): tagged hosts use raw ARP frames"
+        );
     }
     let tagged = [(5, 10), (5, 20), (6, 20), (7, 10), (7, 20)];
     if subifs {
@@ -406,7 +446,10 @@ fn normal_switching_with_vlans_over_veths() {
     }
     // Isolation: VLAN 10 cannot reach host 3 (now in VLAN 20) nor VLAN
     // 20's addresses; the trunk does not carry VLAN 30.
-    assert!(!h(1).ping("10.80.10.3", 1), "VLAN 10 reached a VLAN 20 port");
+    assert!(
+        !h(1).ping("10.80.10.3", 1),
+        "VLAN 10 reached a VLAN 20 port"
+    );
     assert!(!h(2).ping("10.80.20.4", 1), "VLAN 10 reached VLAN 20");
     assert!(
         !h(5).raw_arp(30, "10.80.30.5", "10.80.30.7"),
@@ -417,7 +460,16 @@ fn normal_switching_with_vlans_over_veths() {
         "a VLAN 20 frame reached VLAN 10"
     );
     let table = fdb(&sb, &br);
-    for (i, vlan) in [(1, 10), (2, 10), (4, 20), (5, 10), (5, 20), (6, 10), (6, 20), (7, 20)] {
+    for (i, vlan) in [
+        (1, 10),
+        (2, 10),
+        (4, 20),
+        (5, 10),
+        (5, 20),
+        (6, 10),
+        (6, 20),
+        (7, 20),
+    ] {
         let want = (i.to_string(), vlan, h(i).mac());
         assert!(table.contains(&want), "fdb/show lacks {want:?}: {table:?}");
     }
@@ -456,7 +508,10 @@ fn normal_switching_with_vlans_over_veths() {
         .unwrap_or(0);
     assert!(learned >= 8, "fdb/stats-show:\n{stats}");
     assert!(stats.starts_with(&format!("Statistics for bridge \"{br}\":\n")));
-    assert_eq!(appctl(&sb, &["fdb/flush", &br]), "table successfully flushed\n");
+    assert_eq!(
+        appctl(&sb, &["fdb/flush", &br]),
+        "table successfully flushed\n"
+    );
     assert!(fdb(&sb, &br).is_empty(), "fdb/flush left entries");
     let o = sb.appctl(&["fdb/show", "nosuchbr"]);
     assert!(!o.status.success() && text(&o.stderr).contains("no such bridge"));

@@ -411,10 +411,12 @@ fn normalize(report: &str) -> String {
                 let ports: Vec<String> = ports.iter().map(u32::to_string).collect();
                 format!("Datapath actions: {}\n", ports.join(","))
             }
-            Some(a) if floods && a.contains("_vlan") => match canonical_vlan_flood(a, input_tag(report)) {
-                Some(c) => format!("Datapath actions: {c}\n"),
-                None => format!("{l}\n"),
-            },
+            Some(a) if floods && a.contains("_vlan") => {
+                match canonical_vlan_flood(a, input_tag(report)) {
+                    Some(c) => format!("Datapath actions: {c}\n"),
+                    None => format!("{l}\n"),
+                }
+            }
             _ => format!("{l}\n"),
         })
         .collect();
@@ -568,7 +570,11 @@ fn fdb_rows(sb: &Sandbox) -> String {
 fn run_l2_case(sb: &Sandbox, c: &L2Case, file: &Path, results: &mut BTreeMap<String, String>) {
     for p in ["p1", "p2", "p3", "p4"] {
         let out = sb.vsctl(&["clear", "port", p, "tag", "trunks", "vlan_mode"]);
-        assert!(out.status.success(), "clear port {p}: {}", text(&out.stderr));
+        assert!(
+            out.status.success(),
+            "clear port {p}: {}",
+            text(&out.stderr)
+        );
     }
     for (p, settings) in c.ports {
         let mut args = vec!["set", "port", *p];
@@ -576,7 +582,14 @@ fn run_l2_case(sb: &Sandbox, c: &L2Case, file: &Path, results: &mut BTreeMap<Str
         let out = sb.vsctl(&args);
         assert!(out.status.success(), "{args:?}: {}", text(&out.stderr));
     }
-    let out = sb.vsctl(&["remove", "bridge", "br0", "other_config", "mac-table-size", "mac-aging-time"]);
+    let out = sb.vsctl(&[
+        "remove",
+        "bridge",
+        "br0",
+        "other_config",
+        "mac-table-size",
+        "mac-aging-time",
+    ]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     if !c.bridge.is_empty() {
         let mut args = vec!["set", "bridge", "br0"];
@@ -584,13 +597,22 @@ fn run_l2_case(sb: &Sandbox, c: &L2Case, file: &Path, results: &mut BTreeMap<Str
         let out = sb.vsctl(&args);
         assert!(out.status.success(), "{args:?}: {}", text(&out.stderr));
     }
-    let flows: String = c.flows.lines().map(|l| l.trim().to_string() + "\n").collect();
+    let flows: String = c
+        .flows
+        .lines()
+        .map(|l| l.trim().to_string() + "\n")
+        .collect();
     std::fs::write(file, flows).expect("flows file");
     let file_s = file.display().to_string();
     let out = sb.run("ovs-ofctl", &["del-flows", "br0"]);
     assert!(out.status.success(), "del-flows: {}", text(&out.stderr));
     let out = sb.run("ovs-ofctl", &["add-flows", "br0", &file_s]);
-    assert!(out.status.success(), "{}: add-flows: {}", c.name, text(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}: add-flows: {}",
+        c.name,
+        text(&out.stderr)
+    );
     // The settings must be in force before the packets arrive.
     let _ = sb.vsctl(&["--timeout=5", "wait-until", "port", "p1", "name=p1"]);
     std::thread::sleep(std::time::Duration::from_millis(300));

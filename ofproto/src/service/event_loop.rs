@@ -109,12 +109,9 @@ impl EventLoop {
     pub(crate) fn run(mut self) {
         let mut events = Events::with_capacity(256);
         loop {
-            let timed = self
-                .bridges
-                .values()
-                .any(|b| {
-                    b.switch.has_timeouts() || !b.controllers.is_empty() || b.switch.has_macs()
-                });
+            let timed = self.bridges.values().any(|b| {
+                b.switch.has_timeouts() || !b.controllers.is_empty() || b.switch.has_macs()
+            });
             if let Err(e) = self.poll.poll(&mut events, timed.then_some(TICK)) {
                 if e.kind() == io::ErrorKind::Interrupted {
                     continue;

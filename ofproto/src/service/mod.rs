@@ -357,7 +357,11 @@ impl OfprotoService {
     /// the Bridge's other_config:mac-aging-time and mac-table-size (0:
     /// the default).
     pub fn set_mac_config(&self, bridge: &str, idle_time: i64, max_entries: i64) {
-        self.send(Cmd::SetMacConfig(bridge.to_string(), idle_time, max_entries));
+        self.send(Cmd::SetMacConfig(
+            bridge.to_string(),
+            idle_time,
+            max_entries,
+        ));
     }
 
     /// Runs an `fdb/*` command; the reply text or stock's error text.

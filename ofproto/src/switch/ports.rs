@@ -317,7 +317,9 @@ impl PortVlan {
     /// `trunks`, and `vlan_mode` (None: access with a tag, trunk without;
     /// an unknown mode is a trunk, as stock falls back).
     pub fn from_port_columns(tag: Option<i64>, trunks: &[i64], vlan_mode: Option<&str>) -> Self {
-        let tag = tag.and_then(|t| u16::try_from(t).ok()).filter(|t| *t <= 4095);
+        let tag = tag
+            .and_then(|t| u16::try_from(t).ok())
+            .filter(|t| *t <= 4095);
         let mode = match vlan_mode {
             Some("access") => VlanMode::Access,
             Some("native-tagged") => VlanMode::NativeTagged,
@@ -339,16 +341,17 @@ impl PortVlan {
             }
             map
         });
-        let bit = |m: &[u64], v: u16| m.get(v as usize / 64).is_some_and(|w| w >> (v % 64) & 1 != 0);
+        let bit = |m: &[u64], v: u16| {
+            m.get(v as usize / 64)
+                .is_some_and(|w| w >> (v % 64) & 1 != 0)
+        };
         let trunks = match mode {
             VlanMode::Access => None,
             VlanMode::Trunk => listed,
             VlanMode::NativeTagged | VlanMode::NativeUntagged => {
                 // The native VLAN is always carried and VLAN 0 never is.
-                let forced = vlan != 0
-                    && listed
-                        .as_ref()
-                        .is_none_or(|m| !bit(m, vlan) || bit(m, 0));
+                let forced =
+                    vlan != 0 && listed.as_ref().is_none_or(|m| !bit(m, vlan) || bit(m, 0));
                 if forced {
                     let mut m = listed.unwrap_or_else(|| vec![u64::MAX; 64]);
                     m[vlan as usize / 64] |= 1 << (vlan % 64);

@@ -80,30 +80,30 @@ fn mac_bytes(v: u128) -> [u8; 6] {
 /// The bridge's ports in the order NORMAL visits them (OpenFlow port
 /// number, so LOCAL last).
 fn l2_ports<'a>(br: &super::Bridge<'a>) -> Vec<L2Port<'a>> {
-        let mut ports: Vec<L2Port<'a>> = match br.switch {
-            Some(sw) => sw
-                .ports
-                .iter()
-                .map(|p| L2Port {
-                    ofport: p.ofp_port,
-                    name: p.name.clone(),
-                    vlan: sw.port_vlans.get(&p.ofp_port).unwrap_or(&TRUNK_ALL),
-                    floodable: p.config & NO_FLOOD == 0,
-                })
-                .collect(),
-            None => br
-                .odp_ports
-                .keys()
-                .map(|&p| L2Port {
-                    ofport: p,
-                    name: p.to_string(),
-                    vlan: &TRUNK_ALL,
-                    floodable: true,
-                })
-                .collect(),
-        };
-        ports.sort_by_key(|p| p.ofport);
-        ports
+    let mut ports: Vec<L2Port<'a>> = match br.switch {
+        Some(sw) => sw
+            .ports
+            .iter()
+            .map(|p| L2Port {
+                ofport: p.ofp_port,
+                name: p.name.clone(),
+                vlan: sw.port_vlans.get(&p.ofp_port).unwrap_or(&TRUNK_ALL),
+                floodable: p.config & NO_FLOOD == 0,
+            })
+            .collect(),
+        None => br
+            .odp_ports
+            .keys()
+            .map(|&p| L2Port {
+                ofport: p,
+                name: p.to_string(),
+                vlan: &TRUNK_ALL,
+                floodable: true,
+            })
+            .collect(),
+    };
+    ports.sort_by_key(|p| p.ofport);
+    ports
 }
 
 impl Ctx<'_> {
@@ -116,7 +116,8 @@ impl Ctx<'_> {
         let input = ports.iter().find(|p| p.ofport == in_port);
         // A controller may send packets "from" CONTROLLER or NONE: they
         // belong to no port and may carry any VLAN.
-        let from_nowhere = input.is_none() && (in_port == port::CONTROLLER || in_port == port::NONE);
+        let from_nowhere =
+            input.is_none() && (in_port == port::CONTROLLER || in_port == port::NONE);
         if input.is_none() && !from_nowhere {
             out.push(Node::new(
                 NodeKind::Error,
@@ -347,6 +348,6 @@ mod tests {
         assert!(is_reserved(0x0100_0ccc_ccc7));
         assert!(is_reserved(0x0100_0ccd_cdcd));
         assert!(!is_reserved(0xffff_ffff_ffff));
-        assert!(is_multicast([0xff; 6]));
+        assert!(crate::mac_learning::is_multicast([0xff; 6]));
     }
 }

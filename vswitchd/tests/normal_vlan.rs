@@ -290,11 +290,13 @@ fn iperf(server: &Host, client: &Host, server_addr: &str) -> u64 {
         .spawn()
         .expect("iperf3 server");
     // Wait for the server's socket.
-    let deadline = Instant::now() + Duration::from_secs(5);
+    let deadline = Instant::now() + Duration::from_secs(10);
     let mut out = None;
     while Instant::now() < deadline {
         let o = client.exec(&["iperf3", "-c", server_addr, "-t", "2", "-J"]);
-        if o.status.success() {
+        // With -J, a refused connection (server not listening yet) still
+        // exits 0: the JSON says "error".
+        if o.status.success() && !text(&o.stdout).contains("\"error\":") {
             out = Some(text(&o.stdout));
             break;
         }
@@ -306,7 +308,11 @@ fn iperf(server: &Host, client: &Host, server_addr: &str) -> u64 {
         panic!("iperf3 to {server_addr} never ran");
     };
     let v: serde_json::Value = serde_json::from_str(&json).expect("iperf3 JSON");
-    v["end"]["sum_received"]["bytes"].as_u64().unwrap_or(0)
+    let bytes = v["end"]["sum_received"]["bytes"].as_u64().unwrap_or(0);
+    if bytes == 0 {
+        eprintln!("iperf3 to {server_addr}:\n{json}");
+    }
+    bytes
 }
 
 #[test]

@@ -124,6 +124,12 @@ fn megaflow_mask(key: &Key, flow: &FlowKey, wc: &FlowKey) -> Option<Key> {
                 }
             }
             KeyAttr::TcpFlags(_) => KeyAttr::TcpFlags(m(id::TCP_FLAGS) as u16),
+            // The tag's bits that were looked at, and always its presence
+            // (CFI); the encapsulated headers are masked as the outer.
+            KeyAttr::Vlan(_) => KeyAttr::Vlan(m(id::VLAN_TCI) as u16 | 0x1000),
+            KeyAttr::Encap(inner) => {
+                KeyAttr::Encap(megaflow_mask(&Key::new(inner.clone()), flow, wc)?.attrs)
+            }
             KeyAttr::Icmp(_) => KeyAttr::Icmp(odp::key::IcmpKey {
                 icmp_type: m(id::ICMP_TYPE) as u8,
                 code: m(id::ICMP_CODE) as u8,
@@ -135,7 +141,7 @@ fn megaflow_mask(key: &Key, flow: &FlowKey, wc: &FlowKey) -> Option<Key> {
                 sha: mac(m(id::ARP_SHA)),
                 tha: mac(m(id::ARP_THA)),
             }),
-            // VLANs, IPv6, tunnels, conntrack, MPLS, ...: exact match.
+            // IPv6, tunnels, conntrack, MPLS, ...: exact match.
             _ => return None,
         });
     }

@@ -347,6 +347,8 @@ const L2_CORPUS: &[L2Case] = &[
             "in_port=LOCAL,ip",
             "in_port=4,dl_vlan=10,ip",
             "in_port=4,dl_vlan=99,ip",
+            "in_port=9,ip",
+            "in_port=CONTROLLER,dl_vlan=20,ip",
             "ODP:in_port(3),eth(src=00:00:00:00:00:09,dst=00:00:00:00:00:01),eth_type(0x8100),vlan(vid=10,pcp=3),encap(eth_type(0x0800),ipv4(src=10.0.0.9,dst=10.0.0.1,proto=17,tos=0,ttl=64,frag=no),udp(src=1,dst=2))",
             "ODP:in_port(4),eth(src=00:00:00:00:00:09,dst=00:00:00:00:00:03),eth_type(0x8100),vlan(vid=20,pcp=2),encap(eth_type(0x0800),ipv4(src=10.0.0.9,dst=10.0.0.3,proto=17,tos=0,ttl=64,frag=no),udp(src=1,dst=2))",
         ],

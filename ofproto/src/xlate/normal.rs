@@ -16,6 +16,7 @@
 //! bits; a broadcast ARP adds its opcode (and both addresses for a
 //! request), because stock checks for gratuitous ARPs.
 
+use std::borrow::Cow;
 use std::time::Instant;
 
 use super::trace::{Node, NodeKind};
@@ -47,7 +48,7 @@ struct Xvlan {
 /// One port as NORMAL sees it.
 struct L2Port<'a> {
     ofport: u16,
-    name: String,
+    name: Cow<'a, str>,
     vlan: &'a PortVlan,
     floodable: bool,
 }
@@ -86,7 +87,7 @@ fn l2_ports<'a>(br: &super::Bridge<'a>) -> Vec<L2Port<'a>> {
             .iter()
             .map(|p| L2Port {
                 ofport: p.ofp_port,
-                name: p.name.clone(),
+                name: Cow::Borrowed(p.name.as_str()),
                 vlan: sw.port_vlans.get(&p.ofp_port).unwrap_or(&TRUNK_ALL),
                 floodable: p.config & NO_FLOOD == 0,
             })
@@ -96,7 +97,7 @@ fn l2_ports<'a>(br: &super::Bridge<'a>) -> Vec<L2Port<'a>> {
             .keys()
             .map(|&p| L2Port {
                 ofport: p,
-                name: p.to_string(),
+                name: Cow::Owned(p.to_string()),
                 vlan: &TRUNK_ALL,
                 floodable: true,
             })
@@ -201,8 +202,7 @@ impl Ctx<'_> {
                         NodeKind::Detail,
                         "forwarding to learned port".into(),
                     ));
-                    let (ofport, v) = (target.ofport, target.vlan.clone());
-                    self.output_normal(ofport, &v, xvlan, out);
+                    self.output_normal(target.ofport, target.vlan, xvlan, out);
                 }
                 None => out.push(Node::new(
                     NodeKind::Warn,
@@ -214,17 +214,17 @@ impl Ctx<'_> {
                     NodeKind::Detail,
                     "no learned MAC for destination, flooding".into(),
                 ));
-                let targets: Vec<(u16, PortVlan)> = ports
+                let targets: Vec<(u16, &PortVlan)> = ports
                     .iter()
                     .filter(|p| p.ofport != in_port && p.floodable)
                     .filter(|p| {
                         p.vlan.includes_vlan(vlan)
                             && (p.vlan.mode != VlanMode::Access || xvlan.inner & 0x0fff == 0)
                     })
-                    .map(|p| (p.ofport, p.vlan.clone()))
+                    .map(|p| (p.ofport, p.vlan))
                     .collect();
                 for (ofport, v) in targets {
-                    self.output_normal(ofport, &v, xvlan, out);
+                    self.output_normal(ofport, v, xvlan, out);
                 }
             }
         }

@@ -29,6 +29,8 @@ type Key = (u16, [u8; 6]);
 #[derive(Debug, Clone)]
 struct Entry {
     port: u16,
+    /// Added by `fdb/add`: never learned over, aged, flushed or evicted.
+    is_static: bool,
     /// When a packet last taught this entry.
     seen: Instant,
     /// Its place in the LRU order (`MacTable::lru`).
@@ -129,7 +131,13 @@ impl MacTable {
     }
 
     fn expired(&self, e: &Entry, now: Instant) -> bool {
-        now.saturating_duration_since(e.seen) >= Duration::from_secs(self.idle_time.into())
+        !e.is_static
+            && now.saturating_duration_since(e.seen) >= Duration::from_secs(self.idle_time.into())
+    }
+
+    /// How many entries are static.
+    pub fn n_static(&self) -> usize {
+        self.entries.values().filter(|e| e.is_static).count()
     }
 
     /// The port `mac` was learned on in `vlan`, if it is known and alive.
@@ -152,6 +160,7 @@ impl MacTable {
         let seq = self.next_seq;
         self.next_seq += 1;
         let outcome = match self.entries.get_mut(&key) {
+            Some(e) if e.is_static => return Learned::No,
             Some(e) => {
                 self.lru.remove(&e.seq);
                 e.seq = seq;
@@ -172,6 +181,7 @@ impl MacTable {
                     key,
                     Entry {
                         port,
+                        is_static: false,
                         seen: now,
                         seq,
                     },
@@ -187,11 +197,67 @@ impl MacTable {
         outcome
     }
 
+    /// Adds or converts a static entry (`fdb/add`); returns the port and
+    /// kind (static or not) of the entry it replaces, if any.
+    pub fn add_static(
+        &mut self,
+        mac: [u8; 6],
+        vlan: u16,
+        port: u16,
+        now: Instant,
+    ) -> Option<(u16, bool)> {
+        let key = (vlan, mac);
+        let seq = self.next_seq;
+        self.next_seq += 1;
+        let old = match self.entries.get_mut(&key) {
+            Some(e) => {
+                self.lru.remove(&e.seq);
+                let old = (e.port, e.is_static);
+                e.seq = seq;
+                e.is_static = true;
+                e.seen = now;
+                e.port = port;
+                Some(old)
+            }
+            None => {
+                if self.entries.len() >= self.max_entries {
+                    self.evict_fairly();
+                }
+                self.entries.insert(
+                    key,
+                    Entry {
+                        port,
+                        is_static: true,
+                        seen: now,
+                        seq,
+                    },
+                );
+                None
+            }
+        };
+        self.lru.insert(seq, key);
+        if old.is_none_or(|(p, _)| p != port) {
+            self.need_revalidate = true;
+        }
+        old
+    }
+
+    /// Removes a static entry (`fdb/del`); false when there is none.
+    pub fn del_static(&mut self, mac: [u8; 6], vlan: u16) -> bool {
+        let key = (vlan, mac);
+        if self.entries.get(&key).is_some_and(|e| e.is_static) {
+            self.remove(&key);
+            true
+        } else {
+            false
+        }
+    }
+
     /// Removes the least recently used entry of the port with the most
     /// entries.
     fn evict_fairly(&mut self) {
         let mut per_port: HashMap<u16, usize> = HashMap::new();
-        for e in self.entries.values() {
+        for e in self.entries.values().filter(|e| !e.is_static) {
             *per_port.entry(e.port).or_default() += 1;
         }
         // Ties go to the lower port number, for determinism.
@@ -205,7 +271,11 @@ impl MacTable {
         let victim = self
             .lru
             .values()
-            .find(|k| self.entries.get(*k).is_some_and(|e| e.port == busiest))
+            .find(|k| {
+                self.entries
+                    .get(*k)
+                    .is_some_and(|e| e.port == busiest && !e.is_static)
+            })
             .copied();
         if let Some(k) = victim {
             self.remove(&k);
@@ -223,25 +293,37 @@ impl MacTable {
     /// Expires entries that outlived the aging time, and the oldest ones
     /// beyond the size limit (after a shrink).
     pub fn run(&mut self, now: Instant) {
-        while let Some((_, k)) = self.lru.first_key_value() {
-            let k = *k;
+        loop {
+            // The least recently used dynamic entry.
+            let Some(k) = self
+                .lru
+                .values()
+                .find(|k| self.entries.get(*k).is_some_and(|e| !e.is_static))
+                .copied()
+            else {
+                return;
+            };
             let over = self.entries.len() > self.max_entries;
-            let old = self.entries.get(&k).is_none_or(|e| self.expired(e, now));
+            let old = self.entries.get(&k).is_some_and(|e| self.expired(e, now));
             if !(over || old) {
-                break;
+                return;
             }
             self.remove(&k);
             self.stats.expired += 1;
         }
     }
 
-    /// Forgets everything (fdb/flush).
+    /// Forgets every learned entry (fdb/flush); static ones stay.
     pub fn flush(&mut self) {
-        if !self.entries.is_empty() {
-            self.need_revalidate = true;
+        let keys: Vec<Key> = self
+            .entries
+            .iter()
+            .filter(|(_, e)| !e.is_static)
+            .map(|(k, _)| *k)
+            .collect();
+        for k in keys {
+            self.remove(&k);
         }
-        self.entries.clear();
-        self.lru.clear();
     }
 
     /// Forgets the entries of ports for which `gone` says so (ports
@@ -265,18 +347,14 @@ impl MacTable {
     }
 
     /// The entries, least recently learned first: (port, VLAN, MAC, age
-    /// in seconds).
-    pub fn entries(&self, now: Instant) -> Vec<(u16, u16, [u8; 6], u64)> {
+    /// in seconds or None for a static entry).
+    pub fn entries(&self, now: Instant) -> Vec<(u16, u16, [u8; 6], Option<u64>)> {
         self.lru
             .values()
             .filter_map(|k| {
                 let e = self.entries.get(k)?;
-                Some((
-                    e.port,
-                    k.0,
-                    k.1,
-                    now.saturating_duration_since(e.seen).as_secs(),
-                ))
+                let age = now.saturating_duration_since(e.seen).as_secs();
+                Some((e.port, k.0, k.1, (!e.is_static).then_some(age)))
             })
             .collect()
     }
@@ -296,7 +374,10 @@ impl MacTable {
                 .map(|b| format!("{b:02x}"))
                 .collect::<Vec<_>>()
                 .join(":");
-            out.push_str(&format!("{name:>5}  {vlan:4}  {m}  {age:3}\n"));
+            match age {
+                Some(age) => out.push_str(&format!("{name:>5}  {vlan:4}  {m}  {age:3}\n")),
+                None => out.push_str(&format!("{name:>5}  {vlan:4}  {m}  static\n")),
+            }
         }
         out
     }
@@ -307,13 +388,14 @@ impl MacTable {
         format!(
             "Statistics for bridge \"{name}\":\n  \
              Current/maximum MAC entries in the table: {}/{}\n  \
-             Current static MAC entries in the table : 0\n  \
+             Current static MAC entries in the table : {}\n  \
              Total number of learned MAC entries     : {}\n  \
              Total number of expired MAC entries     : {}\n  \
              Total number of evicted MAC entries     : {}\n  \
              Total number of port moved MAC entries  : {}\n",
             self.entries.len(),
             self.max_entries,
+            self.n_static(),
             s.learned,
             s.expired,
             s.evicted,
@@ -386,6 +468,31 @@ mod tests {
             " port  VLAN  MAC                Age\n    1     0  50:54:00:00:00:64    0\n    3     0  50:54:00:00:00:32    0\n"
         );
         t.flush();
+        assert!(t.is_empty());
+    }
+
+    #[test]
+    fn static_entries_stay() {
+        let t0 = Instant::now();
+        let mut t = MacTable::default();
+        t.set_config(15, 10);
+        assert_eq!(t.add_static(mac(1), 5, 3, t0), None);
+        assert_eq!(t.learn(mac(1), 5, 4, t0), Learned::No, "not learned over");
+        t.learn(mac(2), 5, 4, t0);
+        let later = t0 + Duration::from_secs(100);
+        t.run(later);
+        assert_eq!(t.lookup(mac(1), 5, later), Some(3));
+        assert_eq!(t.lookup(mac(2), 5, later), None);
+        t.learn(mac(2), 5, 4, later);
+        t.flush();
+        assert_eq!(t.len(), 1);
+        assert_eq!(
+            t.show(later),
+            " port  VLAN  MAC                Age\n    3     5  50:54:00:00:00:01  static\n"
+        );
+        assert_eq!(t.add_static(mac(1), 5, 4, later), Some((3, true)));
+        assert!(t.del_static(mac(1), 5));
+        assert!(!t.del_static(mac(1), 5));
         assert!(t.is_empty());
     }
 }

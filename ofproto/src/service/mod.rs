@@ -149,6 +149,19 @@ pub enum FdbRequest {
     StatsShow(String),
     /// `fdb/stats-clear [BRIDGE]`.
     StatsClear(Option<String>),
+    /// `fdb/add BRIDGE PORT VLAN MAC`: a static entry.
+    Add {
+        bridge: String,
+        port: String,
+        vlan: String,
+        mac: String,
+    },
+    /// `fdb/del BRIDGE VLAN MAC`: removes a static entry.
+    Del {
+        bridge: String,
+        vlan: String,
+        mac: String,
+    },
 }
 
 /// Stack of the service thread: translation (`ofproto/trace`) recurses

@@ -327,12 +327,84 @@ pub fn fdb_command<'a>(
             }
             Ok("table successfully flushed\n".into())
         }
+        FdbRequest::Add {
+            bridge,
+            port: port_name,
+            vlan,
+            mac,
+        } => {
+            let sw = find(bridge)?;
+            let mac = parse_mac(mac).ok_or("bad MAC address")?;
+            let Some(p) = sw.ports.iter().find(|p| p.name == *port_name) else {
+                return Err("software error, odp port is present but no ofp port".into());
+            };
+            let mut t = sw.mac_table.lock().unwrap_or_else(|e| e.into_inner());
+            let old = t.add_static(mac, atoi(vlan) as u16, p.ofp_port, now);
+            // As stock, say so when another entry is replaced.
+            Ok(match old {
+                Some((old_port, is_static)) if old_port != p.ofp_port || !is_static => {
+                    let old_name = if old_port == port::LOCAL {
+                        "LOCAL".to_string()
+                    } else {
+                        old_port.to_string()
+                    };
+                    let kind = if is_static { "static" } else { "dynamic" };
+                    format!("Overriding already existing {kind} entry on {old_name}\n")
+                }
+                _ => String::new(),
+            })
+        }
+        FdbRequest::Del { bridge, vlan, mac } => {
+            let sw = find(bridge)?;
+            let mac = parse_mac(mac).ok_or("bad MAC address")?;
+            let mut t = sw.mac_table.lock().unwrap_or_else(|e| e.into_inner());
+            if t.del_static(mac, atoi(vlan) as u16) {
+                Ok(String::new())
+            } else {
+                Err("could not find static mac entry\n".into())
+            }
+        }
         FdbRequest::StatsClear(n) => {
             for sw in chosen(n)? {
                 sw.mac_table.lock().unwrap_or_else(|e| e.into_inner()).stats = Default::default();
             }
             Ok("statistics successfully cleared\n".into())
         }
+    }
+}
+
+/// `xx:xx:xx:xx:xx:xx` (one or two hex digits each).
+fn parse_mac(s: &str) -> Option<[u8; 6]> {
+    let mut out = [0u8; 6];
+    let mut parts = s.split(':');
+    for b in out.iter_mut() {
+        let p = parts.next()?;
+        if p.is_empty() || p.len() > 2 {
+            return None;
+        }
+        *b = u8::from_str_radix(p, 16).ok()?;
+    }
+    parts.next().is_none().then_some(out)
+}
+
+/// C's atoi: an optional sign and the leading digits, 0 for none.
+fn atoi(s: &str) -> i64 {
+    let t = s.trim_start();
+    let (neg, digits) = match t.strip_prefix('-') {
+        Some(r) => (true, r),
+        None => (false, t.strip_prefix('+').unwrap_or(t)),
+    };
+    let n = digits
+        .chars()
+        .take_while(char::is_ascii_digit)
+        .fold(0i64, |a, c| {
+            a.saturating_mul(10)
+                .saturating_add(c.to_digit(10).unwrap_or(0) as i64)
+        });
+    if neg {
+        -n
+    } else {
+        n
     }
 }
 
@@ -349,5 +421,20 @@ mod tests {
         assert!(is_reserved(0x0100_0ccd_cdcd));
         assert!(!is_reserved(0xffff_ffff_ffff));
         assert!(crate::mac_learning::is_multicast([0xff; 6]));
+    }
+
+    #[test]
+    fn fdb_arguments_parse_as_stock() {
+        assert_eq!(
+            parse_mac("0:1:22:a:bb:FF"),
+            Some([0, 1, 0x22, 0xa, 0xbb, 0xff])
+        );
+        assert_eq!(parse_mac("00:11:22:33:44"), None);
+        assert_eq!(parse_mac("00:11:22:33:44:55:66"), None);
+        assert_eq!(parse_mac("zz:11:22:33:44:55"), None);
+        assert_eq!(
+            (atoi("10"), atoi("7x"), atoi("x"), atoi("-3")),
+            (10, 7, 0, -3)
+        );
     }
 }

@@ -37,6 +37,18 @@ struct Entry {
     seq: u64,
 }
 
+/// What a Bridge row says about L2 switching: other_config
+/// `mac-aging-time` and `mac-table-size` (0: the default, as stock
+/// reads an absent or unparsable value), the `flood_vlans` column (VLANs
+/// without learning) and other_config `forward-bpdu`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MacConfig {
+    pub idle_time: i64,
+    pub max_entries: i64,
+    pub flood_vlans: Vec<u16>,
+    pub forward_bpdu: bool,
+}
+
 /// Counters of `fdb/stats-show`.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct MacStats {
@@ -70,6 +82,8 @@ pub struct MacTable {
     max_entries: usize,
     pub stats: MacStats,
     need_revalidate: bool,
+    /// VLANs that are flooded, never learned (sorted).
+    flood_vlans: Vec<u16>,
 }
 
 impl Default for MacTable {
@@ -82,6 +96,7 @@ impl Default for MacTable {
             max_entries: DEFAULT_MAX_ENTRIES,
             stats: MacStats::default(),
             need_revalidate: false,
+            flood_vlans: Vec::new(),
         }
     }
 }
@@ -92,6 +107,25 @@ pub fn is_multicast(mac: [u8; 6]) -> bool {
 }
 
 impl MacTable {
+    /// Applies a Bridge's settings; new flood VLANs forget what was
+    /// learned, as in stock.
+    pub fn configure(&mut self, cfg: &MacConfig) {
+        self.set_config(cfg.idle_time, cfg.max_entries);
+        let mut fv = cfg.flood_vlans.clone();
+        fv.sort_unstable();
+        fv.dedup();
+        if fv != self.flood_vlans {
+            self.flood_vlans = fv;
+            self.flush();
+            self.need_revalidate = true;
+        }
+    }
+
+    /// Whether `vlan` learns (it is not a flood VLAN).
+    fn learns(&self, vlan: u16) -> bool {
+        self.flood_vlans.binary_search(&vlan).is_err()
+    }
+
     /// Applies mac-aging-time and mac-table-size (0 means the default,
     /// as stock reads an absent or unparsable value).
     pub fn set_config(&mut self, idle_time: i64, max_entries: i64) {
@@ -142,7 +176,7 @@ impl MacTable {
 
     /// The port `mac` was learned on in `vlan`, if it is known and alive.
     pub fn lookup(&self, mac: [u8; 6], vlan: u16, now: Instant) -> Option<u16> {
-        if is_multicast(mac) {
+        if is_multicast(mac) || !self.learns(vlan) {
             return None;
         }
         self.entries
@@ -153,7 +187,7 @@ impl MacTable {
 
     /// Learns that `mac` in `vlan` is behind `port`.
     pub fn learn(&mut self, mac: [u8; 6], vlan: u16, port: u16, now: Instant) -> Learned {
-        if is_multicast(mac) {
+        if is_multicast(mac) || !self.learns(vlan) {
             return Learned::No;
         }
         let key = (vlan, mac);
@@ -491,8 +525,14 @@ mod tests {
             " port  VLAN  MAC                Age\n    3     5  50:54:00:00:00:01  static\n"
         );
         assert_eq!(t.add_static(mac(1), 5, 4, later), Some((3, true)));
+        t.configure(&MacConfig {
+            flood_vlans: vec![6],
+            ..Default::default()
+        });
+        assert_eq!(t.learn(mac(7), 6, 1, later), Learned::No, "flood VLAN");
+        assert_eq!(t.learn(mac(7), 7, 1, later), Learned::New);
         assert!(t.del_static(mac(1), 5));
         assert!(!t.del_static(mac(1), 5));
-        assert!(t.is_empty());
+        assert_eq!(t.len(), 1);
     }
 }

@@ -427,12 +427,8 @@ impl OpenflowSwitch for OpenflowBridge {
                 self.svc.set_table_name(&self.name, *table, "");
             }
         }
-        if first
-            || old.l2.mac_aging_time != cfg.l2.mac_aging_time
-            || old.l2.mac_table_size != cfg.l2.mac_table_size
-        {
-            self.svc
-                .set_mac_config(&self.name, cfg.l2.mac_aging_time, cfg.l2.mac_table_size);
+        if first || old.l2.mac != cfg.l2.mac {
+            self.svc.set_mac_config(&self.name, cfg.l2.mac.clone());
         }
         self.cfg = Some(cfg.clone());
         self.push_port_vlans();

@@ -337,13 +337,9 @@ impl EventLoop {
                     b.switch.set_port_vlans(vlans);
                 }
             }
-            Cmd::SetMacConfig(n, idle, max) => {
+            Cmd::SetMacConfig(n, cfg) => {
                 if let Some(b) = self.bridges.get_mut(&n) {
-                    b.switch
-                        .mac_table
-                        .get_mut()
-                        .unwrap_or_else(|e| e.into_inner())
-                        .set_config(idle, max);
+                    b.switch.set_mac_config(&cfg);
                 }
             }
             Cmd::Fdb(req, reply) => {

@@ -133,7 +133,7 @@ enum Cmd {
     ),
     ListBridges(Sender<Vec<String>>),
     SetPortVlans(String, HashMap<u16, crate::switch::PortVlan>),
-    SetMacConfig(String, i64, i64),
+    SetMacConfig(String, crate::mac_learning::MacConfig),
     Fdb(FdbRequest, Sender<Result<String, String>>),
     Shutdown,
 }
@@ -366,15 +366,10 @@ impl OfprotoService {
         self.send(Cmd::SetPortVlans(bridge.to_string(), vlans));
     }
 
-    /// Sets the MAC learning table's aging time (seconds) and size from
-    /// the Bridge's other_config:mac-aging-time and mac-table-size (0:
-    /// the default).
-    pub fn set_mac_config(&self, bridge: &str, idle_time: i64, max_entries: i64) {
-        self.send(Cmd::SetMacConfig(
-            bridge.to_string(),
-            idle_time,
-            max_entries,
-        ));
+    /// Applies the Bridge's L2 settings: MAC aging time and table size,
+    /// flood VLANs, forward-bpdu.
+    pub fn set_mac_config(&self, bridge: &str, cfg: crate::mac_learning::MacConfig) {
+        self.send(Cmd::SetMacConfig(bridge.to_string(), cfg));
     }
 
     /// Runs an `fdb/*` command; the reply text or stock's error text.

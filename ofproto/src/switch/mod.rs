@@ -144,6 +144,9 @@ pub struct Switch {
     pub port_vlans: HashMap<u16, PortVlan>,
     /// Ports or their VLAN settings changed since `l2_run` last looked.
     l2_changed: bool,
+    /// NORMAL forwards reserved (STP and other bridge protocol)
+    /// destinations (Bridge other_config:forward-bpdu).
+    pub forward_bpdu: bool,
 }
 
 /// A message header.
@@ -317,6 +320,7 @@ impl Switch {
             mac_table: Default::default(),
             port_vlans: HashMap::new(),
             l2_changed: false,
+            forward_bpdu: false,
         }
     }
 

@@ -405,6 +405,19 @@ impl Switch {
             .is_empty()
     }
 
+    /// Applies the Bridge's L2 settings (MAC table, flood VLANs,
+    /// forward-bpdu).
+    pub fn set_mac_config(&mut self, cfg: &crate::mac_learning::MacConfig) {
+        if cfg.forward_bpdu != self.forward_bpdu {
+            self.forward_bpdu = cfg.forward_bpdu;
+            self.l2_changed = true;
+        }
+        self.mac_table
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .configure(cfg);
+    }
+
     /// The VLAN settings of port `p`.
     pub fn port_vlan(&self, p: u16) -> PortVlan {
         self.port_vlans.get(&p).cloned().unwrap_or_default()

@@ -172,7 +172,8 @@ impl Ctx<'_> {
         };
         let vlan = xvlan.vid;
         let dst = self.get(id::ETH_DST) as u64;
-        if is_reserved(dst) {
+        let forward_bpdu = self.br.switch.is_some_and(|sw| sw.forward_bpdu);
+        if !forward_bpdu && is_reserved(dst) {
             out.push(Node::new(
                 NodeKind::Detail,
                 "packet has reserved destination MAC, dropping".into(),

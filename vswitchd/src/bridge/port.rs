@@ -368,13 +368,13 @@ impl Bridges {
 
 /// A Bridge row's settings for the NORMAL action: its other_config
 /// `mac-aging-time` and `mac-table-size` (0 when absent or not a number,
-/// which means the default, as stock reads them), and the VLAN settings
+/// which means the default, as stock reads them), `forward-bpdu`, its
+/// `flood_vlans`, and the VLAN settings
 /// of each Port row (`tag`, `trunks`, `vlan_mode`) given to every
 /// interface of the port, by interface name.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct L2Cfg {
-    pub mac_aging_time: i64,
-    pub mac_table_size: i64,
+    pub mac: ferrovs_ofproto::mac_learning::MacConfig,
     pub port_vlans: BTreeMap<String, ferrovs_ofproto::PortVlan>,
 }
 
@@ -408,9 +408,19 @@ impl L2Cfg {
                 }
             }
         }
+        let flood_vlans = datum::set_elems(brow.get("flood_vlans"))
+            .into_iter()
+            .filter_map(|v| v.as_i64())
+            .filter_map(|v| u16::try_from(v).ok())
+            .filter(|v| *v <= 4095)
+            .collect();
         L2Cfg {
-            mac_aging_time: int("mac-aging-time"),
-            mac_table_size: int("mac-table-size"),
+            mac: ferrovs_ofproto::mac_learning::MacConfig {
+                idle_time: int("mac-aging-time"),
+                max_entries: int("mac-table-size"),
+                flood_vlans,
+                forward_bpdu: oc.get("forward-bpdu").is_some_and(|v| v == "true"),
+            },
             port_vlans,
         }
     }

@@ -385,15 +385,29 @@ impl PortVlan {
 
 impl Switch {
     /// Replaces the ports' VLAN settings (by OpenFlow port number; ports
-    /// not listed are trunks for every VLAN). A change forgets every
-    /// learned MAC, as stock does on reconfiguration of a port's VLANs.
+    /// not listed are trunks for every VLAN). A port whose settings
+    /// change forgets the MACs learned on it (static ones too), as stock
+    /// does.
     pub fn set_port_vlans(&mut self, vlans: HashMap<u16, PortVlan>) {
-        if vlans != self.port_vlans {
-            self.port_vlans = vlans;
-            let mut mac = self.mac_table.lock().unwrap_or_else(|e| e.into_inner());
-            mac.flush();
-            self.l2_changed = true;
+        if vlans == self.port_vlans {
+            return;
         }
+        let changed: Vec<u16> = self
+            .port_vlans
+            .keys()
+            .chain(vlans.keys())
+            .copied()
+            .filter(|p| {
+                let old = self.port_vlans.get(p).cloned().unwrap_or_default();
+                let new = vlans.get(p).cloned().unwrap_or_default();
+                old != new
+            })
+            .collect();
+        self.port_vlans = vlans;
+        let mut mac = self.mac_table.lock().unwrap_or_else(|e| e.into_inner());
+        mac.flush_ports(|p| changed.contains(&p));
+        drop(mac);
+        self.l2_changed = true;
     }
 
     /// Whether the MAC table holds entries (that will age).

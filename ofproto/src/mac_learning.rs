@@ -12,12 +12,18 @@
 //! - Multicast source addresses are never learned, and lookups of
 //!   multicast destinations never hit.
 //!
-//! Every change that can change a translation (a new entry, a move to
-//! another port, an expiry, an eviction, a flush) sets `need_revalidate`,
-//! which the service turns into a new tables generation so that datapath
-//! flows made from the old table are not kept.
+//! A change that can change a translation sets `need_revalidate`, which
+//! the service turns into a new tables generation (the datapath's flows
+//! are flushed), so that no flow made from the old table stays. To keep
+//! those flushes rare, the table remembers what translations consulted
+//! since the last one: entries that sent a packet somewhere (`used`),
+//! destinations that were missing (`missed`, flooded) and entries removed
+//! meanwhile (`gone`, whose port flows may still match as a source). A
+//! new entry needs a flush only if its address was missed or it was gone
+//! from another port; an expiry or removal only if the entry was used; a
+//! move always (flows from the old port match the address as source).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::time::{Duration, Instant};
 
 /// Stock's defaults (MAC_ENTRY_DEFAULT_IDLE_TIME, MAC_DEFAULT_MAX).
@@ -35,7 +41,13 @@ struct Entry {
     seen: Instant,
     /// Its place in the LRU order (`MacTable::lru`).
     seq: u64,
+    /// A translation forwarded by it since the last revalidation.
+    used: bool,
 }
+
+/// How many missed destinations (and removed entries) are remembered;
+/// beyond that, every new entry counts as missed.
+const MAX_MISSED: usize = 4096;
 
 /// What a Bridge row says about L2 switching: other_config
 /// `mac-aging-time` and `mac-table-size` (0: the default, as stock
@@ -84,6 +96,12 @@ pub struct MacTable {
     need_revalidate: bool,
     /// VLANs that are flooded, never learned (sorted).
     flood_vlans: Vec<u16>,
+    /// Destinations translations flooded for since the last
+    /// revalidation, and whether there were too many to remember.
+    missed: HashSet<Key>,
+    missed_overflow: bool,
+    /// Entries removed since the last revalidation, with their port.
+    gone: HashMap<Key, u16>,
 }
 
 impl Default for MacTable {
@@ -97,6 +115,9 @@ impl Default for MacTable {
             stats: MacStats::default(),
             need_revalidate: false,
             flood_vlans: Vec::new(),
+            missed: HashSet::new(),
+            missed_overflow: false,
+            gone: HashMap::new(),
         }
     }
 }
@@ -185,6 +206,40 @@ impl MacTable {
             .map(|e| e.port)
     }
 
+    /// `lookup` for a translation whose flow may be installed: what it
+    /// consulted is remembered (see the module comment).
+    pub fn lookup_for_flow(&mut self, mac: [u8; 6], vlan: u16, now: Instant) -> Option<u16> {
+        if is_multicast(mac) || !self.learns(vlan) {
+            return None;
+        }
+        let key = (vlan, mac);
+        let idle = Duration::from_secs(self.idle_time.into());
+        match self.entries.get_mut(&key) {
+            Some(e) if e.is_static || now.saturating_duration_since(e.seen) < idle => {
+                e.used = true;
+                Some(e.port)
+            }
+            _ => {
+                if self.missed.len() >= MAX_MISSED {
+                    self.missed_overflow = true;
+                } else {
+                    self.missed.insert(key);
+                }
+                None
+            }
+        }
+    }
+
+    fn was_missed(&self, key: &Key) -> bool {
+        self.missed_overflow || self.missed.contains(key)
+    }
+
+    /// Whether flows may still match `key` as a source on a port other
+    /// than `port`.
+    fn gone_elsewhere(&self, key: &Key, port: u16) -> bool {
+        self.missed_overflow || self.gone.get(key).is_some_and(|p| *p != port)
+    }
+
     /// Learns that `mac` in `vlan` is behind `port`.
     pub fn learn(&mut self, mac: [u8; 6], vlan: u16, port: u16, now: Instant) -> Learned {
         if is_multicast(mac) || !self.learns(vlan) {
@@ -193,18 +248,21 @@ impl MacTable {
         let key = (vlan, mac);
         let seq = self.next_seq;
         self.next_seq += 1;
-        let outcome = match self.entries.get_mut(&key) {
+        let missed = self.was_missed(&key);
+        let (outcome, stale) = match self.entries.get_mut(&key) {
             Some(e) if e.is_static => return Learned::No,
             Some(e) => {
                 self.lru.remove(&e.seq);
                 e.seq = seq;
                 e.seen = now;
+                // An expired entry that is still here was missed by
+                // lookups: it comes back as if new.
                 if e.port == port {
-                    Learned::Refreshed
+                    (Learned::Refreshed, missed)
                 } else {
                     e.port = port;
                     self.stats.moved += 1;
-                    Learned::Moved
+                    (Learned::Moved, true)
                 }
             }
             None => {
@@ -218,16 +276,15 @@ impl MacTable {
                         is_static: false,
                         seen: now,
                         seq,
+                        used: false,
                     },
                 );
                 self.stats.learned += 1;
-                Learned::New
+                (Learned::New, missed || self.gone_elsewhere(&key, port))
             }
         };
         self.lru.insert(seq, key);
-        if outcome != Learned::Refreshed {
-            self.need_revalidate = true;
-        }
+        self.need_revalidate |= stale;
         outcome
     }
 
@@ -264,15 +321,15 @@ impl MacTable {
                         is_static: true,
                         seen: now,
                         seq,
+                        used: false,
                     },
                 );
                 None
             }
         };
         self.lru.insert(seq, key);
-        if old.is_none_or(|(p, _)| p != port) {
-            self.need_revalidate = true;
-        }
+        // Rare enough not to be worth precision.
+        self.need_revalidate = true;
         old
     }
 
@@ -320,7 +377,12 @@ impl MacTable {
     fn remove(&mut self, k: &Key) {
         if let Some(e) = self.entries.remove(k) {
             self.lru.remove(&e.seq);
-            self.need_revalidate = true;
+            self.need_revalidate |= e.used;
+            if self.gone.len() >= MAX_MISSED {
+                self.missed_overflow = true;
+            } else {
+                self.gone.insert(*k, e.port);
+            }
         }
     }
 
@@ -377,7 +439,18 @@ impl MacTable {
     /// Whether a change since the last call may have made translations
     /// stale; clears the flag.
     pub fn take_need_revalidate(&mut self) -> bool {
-        std::mem::take(&mut self.need_revalidate)
+        let need = std::mem::take(&mut self.need_revalidate);
+        if need {
+            // The datapath's flows are about to go: nothing consulted
+            // before can be in one.
+            for e in self.entries.values_mut() {
+                e.used = false;
+            }
+            self.missed.clear();
+            self.gone.clear();
+            self.missed_overflow = false;
+        }
+        need
     }
 
     /// The entries, least recently learned first: (port, VLAN, MAC, age
@@ -451,27 +524,33 @@ mod tests {
         let t0 = Instant::now();
         let mut t = MacTable::default();
         t.set_config(20, 0);
+        assert!(t.take_need_revalidate(), "the aging time changed");
+        // Nobody looked for it: no flow can be stale.
         assert_eq!(t.learn(mac(1), 0, 1, t0), Learned::New);
+        assert!(!t.take_need_revalidate());
+        // A flow flooded for 02 until it is learned.
+        assert_eq!(t.lookup_for_flow(mac(2), 0, t0), None);
+        assert_eq!(t.learn(mac(2), 0, 2, t0), Learned::New);
         assert!(t.take_need_revalidate());
         assert_eq!(t.learn(mac(1), 0, 1, t0), Learned::Refreshed);
         assert!(!t.take_need_revalidate());
-        assert_eq!(t.lookup(mac(1), 0, t0), Some(1));
+        assert_eq!(t.lookup_for_flow(mac(1), 0, t0), Some(1));
         assert_eq!(t.lookup(mac(1), 10, t0), None, "VLANs are separate");
         assert_eq!(t.learn([1, 0, 0x5e, 0, 0, 1], 0, 1, t0), Learned::No);
         assert_eq!(t.lookup([0xff; 6], 0, t0), None);
         assert_eq!(t.learn(mac(1), 0, 2, t0), Learned::Moved);
         assert!(t.take_need_revalidate());
-        assert_eq!(t.lookup(mac(1), 0, t0), Some(2));
+        assert_eq!(t.lookup_for_flow(mac(1), 0, t0), Some(2));
         let later = t0 + Duration::from_secs(21);
         assert_eq!(t.lookup(mac(1), 0, later), None, "aged out");
         t.run(later);
         assert!(t.is_empty());
-        assert!(t.take_need_revalidate());
+        assert!(t.take_need_revalidate(), "a used entry expired");
         assert_eq!(
             t.stats,
             MacStats {
-                learned: 1,
-                expired: 1,
+                learned: 2,
+                expired: 2,
                 evicted: 0,
                 moved: 1
             }
@@ -518,6 +597,15 @@ mod tests {
         assert_eq!(t.lookup(mac(1), 5, later), Some(3));
         assert_eq!(t.lookup(mac(2), 5, later), None);
         t.learn(mac(2), 5, 4, later);
+        // (The static entry above asked for a revalidation.)
+        assert!(t.take_need_revalidate());
+        t.run(later + Duration::from_secs(20));
+        assert!(!t.take_need_revalidate(), "unused entries expire quietly");
+        t.learn(mac(2), 5, 4, later);
+        assert!(!t.take_need_revalidate(), "back on the same port");
+        t.run(later + Duration::from_secs(40));
+        t.learn(mac(2), 5, 3, later);
+        assert!(t.take_need_revalidate(), "back on another port");
         t.flush();
         assert_eq!(t.len(), 1);
         assert_eq!(

@@ -189,8 +189,13 @@ impl Ctx<'_> {
             }
         }
         let learned = self.br.switch.and_then(|sw| {
-            let table = sw.mac_table.lock().unwrap_or_else(|e| e.into_inner());
-            table.lookup(mac_bytes(dst as u128), vlan, Instant::now())
+            let mut table = sw.mac_table.lock().unwrap_or_else(|e| e.into_inner());
+            let mac = mac_bytes(dst as u128);
+            if self.br.side_effects {
+                table.lookup_for_flow(mac, vlan, Instant::now())
+            } else {
+                table.lookup(mac, vlan, Instant::now())
+            }
         });
         match learned {
             Some(p) if p == in_port => out.push(Node::new(

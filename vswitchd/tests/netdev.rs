@@ -36,6 +36,9 @@ static SERIAL: Mutex<()> = Mutex::new(());
 /// datapath exists (they come with it), so that both daemons keep the
 /// flows. (ferrovs has no revalidators in this build.)
 fn pause_revalidators(sb: &Sandbox) {
+    // ferrovs flushes its datapath after port changes (flooding
+    // changes): let that happen before the test adds flows.
+    let _ = sb.appctl(&["revalidator/wait"]);
     let _ = sb.appctl(&["revalidator/pause"]);
 }
 

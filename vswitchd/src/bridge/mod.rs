@@ -418,6 +418,11 @@ impl Bridges {
     /// the tables as they were when called (the handlers flush within
     /// their idle wake-up), or after a few seconds.
     pub fn revalidator_wait(&self) {
+        // A round trip through the OpenFlow service first: changes queued
+        // to it (ports, MAC table) have bumped the generation by then.
+        if let Some(svc) = &self.upcall_service {
+            let _ = svc.list_bridges();
+        }
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
         while !self.handlers.values().all(|h| h.up_to_date())
             && std::time::Instant::now() < deadline

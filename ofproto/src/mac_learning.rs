@@ -160,8 +160,10 @@ impl MacTable {
         } else {
             max_entries
         };
-        let idle = idle.clamp(15, 3600) as u32;
-        let max = max.clamp(10, 1_000_000) as usize;
+        // Stock passes them on as unsigned: a negative value is huge.
+        let unsigned = |v: i64| if v < 0 { i64::MAX } else { v };
+        let idle = unsigned(idle).clamp(15, 3600) as u32;
+        let max = unsigned(max).clamp(10, 1_000_000) as usize;
         if idle != self.idle_time {
             self.idle_time = idle;
             self.need_revalidate = true;
@@ -561,6 +563,8 @@ mod tests {
     fn a_full_table_evicts_from_the_busiest_port() {
         let t0 = Instant::now();
         let mut t = MacTable::default();
+        t.set_config(-1, -1);
+        assert_eq!((t.idle_time(), t.max_entries()), (3600, 1_000_000));
         t.set_config(0, 10);
         assert_eq!((t.idle_time(), t.max_entries()), (300, 10));
         // Port 1 has the oldest entry; port 2 has the most.

@@ -17,7 +17,9 @@
 //! needs `&Switch`, so either works.
 
 mod commit;
+mod ct;
 pub mod flow_text;
+pub mod recirc;
 pub mod trace;
 pub mod upcall;
 
@@ -28,6 +30,7 @@ use crate::switch::Rule;
 use ferrovs_dpif::odp::{self, Userspace};
 use std::collections::HashMap;
 
+pub use self::ct::TraceFork;
 pub use self::trace::{Node, NodeKind};
 
 /// Resubmits may nest this deep (as Open vSwitch's MAX_DEPTH).
@@ -71,6 +74,9 @@ pub struct Xlated {
     /// Set when translation stopped early (loops, too many resubmits):
     /// the reason as stock names it ("Recursion too deep").
     pub error: Option<String>,
+    /// Packets forked to recirculate, for `ofproto/trace` to follow
+    /// (only without side effects).
+    pub forks: Vec<TraceFork>,
 }
 
 struct Ctx<'a> {
@@ -99,6 +105,12 @@ struct Ctx<'a> {
     actset_output: Option<u16>,
     first_lookup: bool,
     error: Option<String>,
+    /// The `nat` inside the `ct` being translated.
+    ct_nat: Option<ct::Nat>,
+    /// The packet went through conntrack in this pipeline (or arrived
+    /// tracked).
+    conntracked: bool,
+    forks: Vec<TraceFork>,
 }
 
 /// Packet-in reasons (OFPR_*).
@@ -125,6 +137,9 @@ pub fn translate(br: &Bridge<'_>, flow: &[u8; KEY_LEN]) -> Xlated {
         actset_output: None,
         first_lookup: true,
         error: None,
+        ct_nat: None,
+        conntracked: false,
+        forks: Vec::new(),
     };
     // Every megaflow matches the packet's recirculation id, input port and
     // Ethernet type; IP ones the fragment type too (checked before any
@@ -136,9 +151,19 @@ pub fn translate(br: &Bridge<'_>, flow: &[u8; KEY_LEN]) -> Xlated {
     if et == eth_type::IP || et == eth_type::IPV6 {
         ctx.exact(id::IP_FRAG);
     }
-    let in_port = ctx.get(id::IN_PORT) as u16;
     let mut nodes = Vec::new();
-    ctx.table(0, in_port, &mut nodes);
+    // A recirculated packet resumes its frozen pipeline.
+    let rid = ctx.get(id::RECIRC_ID) as u32;
+    let start = if rid == 0 {
+        ctx.conntracked = ctx.get(id::CT_STATE) & ct::CS_TRACKED != 0;
+        Some(0)
+    } else {
+        ctx.thaw(rid, &mut nodes)
+    };
+    let in_port = ctx.get(id::IN_PORT) as u16;
+    if let Some(t) = start {
+        ctx.table(t, in_port, &mut nodes);
+    }
     // The pipeline is over: the action set runs, reported under the
     // first table's rule.
     let set = ctx.action_set_list();
@@ -166,6 +191,7 @@ pub fn translate(br: &Bridge<'_>, flow: &[u8; KEY_LEN]) -> Xlated {
         trace: vec![bridge],
         error: ctx.error,
         slow: ctx.slow,
+        forks: ctx.forks,
     }
 }
 
@@ -376,10 +402,7 @@ impl Ctx<'_> {
             if self.exit || self.error.is_some() {
                 break;
             }
-            out.push(Node::new(
-                NodeKind::Action,
-                crate::openflow::text::action_text(a),
-            ));
+            out.push(Node::new(NodeKind::Action, ct::action_text(a)));
             self.action(a, out);
             if self.stop_list {
                 self.stop_list = false;
@@ -443,6 +466,11 @@ impl Ctx<'_> {
                     self.subfield_now(*dst, *dst_ofs, *n_bits),
                 ));
             }
+            Action::NxNested {
+                subtype: 35,
+                head,
+                actions,
+            } => self.ct(head, actions, out),
             Action::Nx { subtype, bytes } => self.nx(*subtype, bytes, out),
             _ => out.push(Node::new(
                 NodeKind::Warn,
@@ -665,6 +693,9 @@ impl Ctx<'_> {
             // note, and exit
             8 => {}
             17 => self.exit = true,
+            // nat (inside ct; elsewhere it does nothing), ct_clear
+            36 => self.ct_nat = Some(ct::Nat::parse(b)),
+            43 => self.ct_clear(),
             // controller
             20 => {
                 let reason = b.get(14).copied().unwrap_or(1);
@@ -870,7 +901,18 @@ pub fn trace_switch(sw: &crate::switch::Switch, req: &TraceRequest) -> Result<St
         }
     };
     let x = upcall::with_bridge(sw, &req.odp_ports, false, |br| translate(br, &flow));
-    Ok(trace::report(&flow, &x))
+    let mut out = trace::report(&flow, &x);
+    // Follow the packets forked to recirculate, in fork order, as stock
+    // does (each may fork more).
+    let mut queue: std::collections::VecDeque<TraceFork> = x.forks.into();
+    let rule = "=".repeat(79);
+    while let Some(mut fork) = queue.pop_front() {
+        out.push_str(&format!("\n{rule}\n{}{rule}\n\n", fork.banner()));
+        let x = upcall::with_bridge(sw, &req.odp_ports, false, |br| translate(br, &fork.flow));
+        out.push_str(&trace::report(&fork.flow, &x));
+        queue.extend(x.forks);
+    }
+    Ok(out)
 }
 
 fn is_rewrite(a: &Action) -> bool {

@@ -89,6 +89,13 @@ fn megaflow_mask(key: &Key, flow: &FlowKey, wc: &FlowKey) -> Option<Key> {
             KeyAttr::CtZone(_) => KeyAttr::CtZone(m(id::CT_ZONE) as u16),
             KeyAttr::CtMark(_) => KeyAttr::CtMark(m(id::CT_MARK) as u32),
             KeyAttr::CtLabels(_) => KeyAttr::CtLabels(m(id::CT_LABEL)),
+            KeyAttr::CtOrigTupleIpv4(_) => KeyAttr::CtOrigTupleIpv4(odp::key::CtTupleIpv4Key {
+                src: (m(id::CT_NW_SRC) as u32).into(),
+                dst: (m(id::CT_NW_DST) as u32).into(),
+                src_port: m(id::CT_TP_SRC) as u16,
+                dst_port: m(id::CT_TP_DST) as u16,
+                proto: m(id::CT_NW_PROTO) as u8,
+            }),
             KeyAttr::Ethernet(_) => KeyAttr::Ethernet(odp::key::EthKey {
                 src: mac(m(id::ETH_SRC)),
                 dst: mac(m(id::ETH_DST)),

@@ -17,6 +17,7 @@ mod netdev_dummy;
 mod ofport;
 mod openflow;
 mod ovsdb;
+mod revalidator;
 mod status;
 mod trace;
 mod unixctl;

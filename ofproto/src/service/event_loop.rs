@@ -314,6 +314,11 @@ impl EventLoop {
                 };
                 let _ = reply.send(r);
             }
+            Cmd::Credit(n, credits) => {
+                if let Some(b) = self.bridges.get_mut(&n) {
+                    crate::xlate::upcall::credit_stats(&mut b.switch, &credits);
+                }
+            }
             Cmd::ListBridges(reply) => {
                 let mut v: Vec<String> = self.bridges.keys().cloned().collect();
                 v.sort();

@@ -131,6 +131,7 @@ enum Cmd {
         crate::xlate::upcall::UpcallRequest,
         Sender<Result<crate::xlate::upcall::UpcallXlate, String>>,
     ),
+    Credit(String, Vec<crate::xlate::upcall::Credit>),
     ListBridges(Sender<Vec<String>>),
     Shutdown,
 }
@@ -316,6 +317,12 @@ impl OfprotoService {
         self.send(Cmd::Translate(bridge.to_string(), req, tx));
         rx.recv()
             .unwrap_or_else(|_| Err("the OpenFlow service has stopped".into()))
+    }
+
+    /// Adds datapath flow statistics to the bridge's rules (the
+    /// revalidators' pushes).
+    pub fn credit_stats(&self, bridge: &str, credits: Vec<crate::xlate::upcall::Credit>) {
+        self.send(Cmd::Credit(bridge.to_string(), credits));
     }
 
     /// A number that grows whenever some bridge's flow, group or meter

@@ -77,6 +77,17 @@ pub struct Xlated {
     /// Packets forked to recirculate, for `ofproto/trace` to follow
     /// (only without side effects).
     pub forks: Vec<TraceFork>,
+    /// The rules translation went through (only with side effects), so
+    /// that the datapath flow's statistics can be credited to them.
+    pub rules: Vec<RuleHit>,
+}
+
+/// A rule a translation went through: its table and the flow it was
+/// looked up with (a lookup finds it again while the tables hold it).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RuleHit {
+    pub table: u8,
+    pub key: Box<[u8; KEY_LEN]>,
 }
 
 struct Ctx<'a> {
@@ -111,6 +122,7 @@ struct Ctx<'a> {
     /// tracked).
     conntracked: bool,
     forks: Vec<TraceFork>,
+    rules: Vec<RuleHit>,
 }
 
 /// Packet-in reasons (OFPR_*).
@@ -140,6 +152,7 @@ pub fn translate(br: &Bridge<'_>, flow: &[u8; KEY_LEN]) -> Xlated {
         ct_nat: None,
         conntracked: false,
         forks: Vec::new(),
+        rules: Vec::new(),
     };
     // Every megaflow matches the packet's recirculation id, input port and
     // Ethernet type; IP ones the fragment type too (checked before any
@@ -192,6 +205,7 @@ pub fn translate(br: &Bridge<'_>, flow: &[u8; KEY_LEN]) -> Xlated {
         error: ctx.error,
         slow: ctx.slow,
         forks: ctx.forks,
+        rules: ctx.rules,
     }
 }
 
@@ -255,6 +269,12 @@ impl Ctx<'_> {
         let saved_port = self.get(id::IN_PORT);
         self.set(id::IN_PORT, in_port as u128);
         let l = cls.lookup(&self.flow);
+        if self.br.side_effects && l.rule.is_some() {
+            self.rules.push(RuleHit {
+                table,
+                key: self.flow.clone(),
+            });
+        }
         self.set(id::IN_PORT, saved_port);
         for (w, b) in self.wc.iter_mut().zip(l.wildcards.iter()) {
             *w |= b;

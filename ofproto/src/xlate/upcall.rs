@@ -31,6 +31,9 @@ pub struct UpcallXlate {
     pub mask: Vec<u8>,
     /// The flow must stay in userspace (no megaflow may be installed).
     pub slow: bool,
+    /// The rules the translation went through, for crediting statistics
+    /// ([`crate::OfprotoService::credit_stats`]).
+    pub rules: Vec<super::RuleHit>,
 }
 
 /// The bridge view both `ofproto/trace` and upcalls translate with.
@@ -68,6 +71,7 @@ pub fn translate_upcall(sw: &Switch, req: &UpcallRequest) -> Result<UpcallXlate,
         actions,
         mask,
         slow: x.slow,
+        rules: x.rules,
     })
 }
 
@@ -146,6 +150,34 @@ fn megaflow_mask(key: &Key, flow: &FlowKey, wc: &FlowKey) -> Option<Key> {
         });
     }
     Some(Key::new(out))
+}
+
+/// Datapath statistics to add to the rules a flow went through.
+#[derive(Debug, Clone)]
+pub struct Credit {
+    pub rules: Vec<super::RuleHit>,
+    pub packets: u64,
+    pub bytes: u64,
+}
+
+/// Adds each credit's packets and bytes to its rules (those the tables
+/// still hold) and marks them used now, so idle timeouts see the traffic.
+pub fn credit_stats(sw: &mut Switch, credits: &[Credit]) {
+    let now = std::time::Instant::now();
+    for c in credits {
+        for hit in &c.rules {
+            let Some(cls) = sw.tables.get_mut(hit.table as usize) else {
+                continue;
+            };
+            if let Some(rule) = cls.lookup_mut(&hit.key) {
+                rule.packet_count = rule.packet_count.wrapping_add(c.packets);
+                rule.byte_count = rule.byte_count.wrapping_add(c.bytes);
+                if c.packets > 0 {
+                    rule.used = now;
+                }
+            }
+        }
+    }
 }
 
 fn mac(v: u128) -> [u8; 6] {

@@ -137,6 +137,7 @@ pub struct Bridges {
     pub handlers: BTreeMap<String, crate::upcall::Handlers>,
     upcall_ports: BTreeMap<String, crate::upcall::PortMap>,
     n_handler_threads: Option<usize>,
+    n_revalidator_threads: Option<usize>,
     rundir: std::path::PathBuf,
 }
 
@@ -155,6 +156,7 @@ impl Bridges {
             handlers: BTreeMap::new(),
             upcall_ports: BTreeMap::new(),
             n_handler_threads: None,
+            n_revalidator_threads: None,
             rundir: rundir.to_path_buf(),
         }
     }
@@ -164,6 +166,7 @@ impl Bridges {
     pub fn reconfigure(&mut self, cfg: &Config) -> bool {
         let mut changed = false;
         self.n_handler_threads = cfg.n_handler_threads;
+        self.n_revalidator_threads = cfg.n_revalidator_threads;
         // Bridges gone, or whose datapath type changed.
         let stale: Vec<String> = self
             .bridges
@@ -209,6 +212,12 @@ impl Bridges {
         self.backers.retain(|t, _| used.contains(t));
         self.netdev.retain(|t, _| used.contains(t));
         self.real_devices.retain(|t| used.contains(t));
+        let max_idle = cfg
+            .max_idle_ms
+            .unwrap_or(crate::revalidator::DEFAULT_MAX_IDLE_MS);
+        for h in self.handlers.values() {
+            h.set_max_idle(max_idle);
+        }
         changed
     }
 
@@ -229,6 +238,7 @@ impl Bridges {
                     Arc::clone(svc),
                     Arc::clone(&ports),
                     opened.upcalls,
+                    self.n_revalidator_threads.unwrap_or(1),
                 );
                 self.upcall_ports.insert(t.clone(), ports);
                 self.handlers.insert(t.clone(), h);
@@ -413,15 +423,12 @@ impl Bridges {
         changed
     }
 
-    /// `revalidator/wait`: returns once every datapath's flows reflect
-    /// the tables as they were when called (the handlers flush within
-    /// their idle wake-up), or after a few seconds.
+    /// `revalidator/wait`: returns once every datapath's revalidators
+    /// have run a whole pass that started after the call (so the flows
+    /// reflect the tables as they were then), or after a few seconds.
     pub fn revalidator_wait(&self) {
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
-        while !self.handlers.values().all(|h| h.up_to_date())
-            && std::time::Instant::now() < deadline
-        {
-            std::thread::sleep(std::time::Duration::from_millis(10));
+        for h in self.handlers.values() {
+            h.wait_revalidation(std::time::Duration::from_secs(5));
         }
     }
 

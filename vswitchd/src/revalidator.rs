@@ -1,0 +1,355 @@
+//! Revalidators: threads that keep a datapath's flows true to the
+//! OpenFlow tables.
+//!
+//! Every flow a handler installs leaves a *ukey* here: its key, mask and
+//! actions, the bridge and tables generation it was translated with, and
+//! the rules it went through. Each pass (every [`PASS_INTERVAL`], or at
+//! once when the tables change or `revalidator/wait` asks), a revalidator
+//! dumps the datapath's flows and for each of its share of them:
+//!
+//! - credits the packets and bytes counted since the last pass to the
+//!   rules (so `n_packets` grows and idle timeouts see the traffic);
+//! - deletes it when idle longer than `other_config:max-idle`;
+//! - when the tables changed since it was translated, translates its key
+//!   again and keeps it if the result is the same, else deletes it (the
+//!   next packet installs the new translation).
+//!
+//! Flows no change could affect are not translated again: the tables
+//! generation is compared lazily, flow by flow. It is one number for all
+//! bridges (any flow, group or meter change moves it); per-port and
+//! per-table generations would narrow the set further. Flows without a
+//! ukey (installed by someone else) are deleted, as in Open vSwitch.
+//!
+//! Provider-neutral: only `flow_dump`, `flow_del` of the `Dpif` trait.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use ferrovs_dpif::{FlowId, FlowStats, Ufid};
+use ferrovs_ofproto::service::OfprotoService;
+use ferrovs_ofproto::xlate::upcall::{Credit, UpcallRequest};
+use ferrovs_ofproto::xlate::RuleHit;
+
+use crate::bridge::{lock_dpif, SharedDpif};
+
+/// How often a revalidator dumps the flows when nothing asks sooner
+/// (stock's max-revalidator default).
+pub const PASS_INTERVAL: Duration = Duration::from_millis(500);
+/// How often a sleeping revalidator looks for a reason to wake.
+const POLL: Duration = Duration::from_millis(20);
+/// Stock's default other_config:max-idle, in milliseconds.
+pub const DEFAULT_MAX_IDLE_MS: u64 = 10_000;
+
+/// What the revalidators know about an installed flow.
+#[derive(Debug, Clone)]
+pub struct Ukey {
+    pub key: Vec<u8>,
+    pub mask: Vec<u8>,
+    pub actions: Vec<u8>,
+    pub bridge: String,
+    pub odp_ports: HashMap<u16, u32>,
+    /// The tables generation it was translated with.
+    pub generation: u64,
+    pub rules: Vec<RuleHit>,
+    /// Statistics already credited to the rules.
+    pub credited: FlowStats,
+    pub created: Instant,
+}
+
+/// The ukeys of one datapath, by UFID.
+#[derive(Default)]
+pub struct Ukeys(Mutex<HashMap<Ufid, Ukey>>);
+
+impl Ukeys {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<Ufid, Ukey>> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Records a flow a handler installed.
+    pub fn insert(&self, ufid: Ufid, ukey: Ukey) {
+        self.lock().insert(ufid, ukey);
+    }
+
+    /// Keys per revalidator (UFID modulo their number), for upcall/show.
+    fn count_for(&self, index: usize, n: usize) -> usize {
+        self.lock()
+            .keys()
+            .filter(|u| share(**u, n) == index)
+            .count()
+    }
+}
+
+fn share(ufid: Ufid, n: usize) -> usize {
+    (ufid % n.max(1) as u128) as usize
+}
+
+/// Counters and settings shared by the revalidators and the daemon.
+#[derive(Default)]
+pub struct RevalidatorState {
+    pub max_idle_ms: AtomicU64,
+    /// Passes completed, per revalidator.
+    passes: Vec<AtomicU64>,
+    /// Set to make every revalidator start a pass now.
+    kick: AtomicBool,
+    pub dump_duration_ms: AtomicU64,
+    pub flows_max: AtomicU64,
+    /// Flows deleted because idle, because the tables changed them, and
+    /// flows translated again that stayed.
+    pub deleted_idle: AtomicU64,
+    pub deleted_stale: AtomicU64,
+    pub kept: AtomicU64,
+}
+
+/// What every revalidator of one datapath shares.
+pub struct Context {
+    pub dpif: SharedDpif,
+    pub service: Arc<OfprotoService>,
+    pub ukeys: Arc<Ukeys>,
+    pub generation: Arc<AtomicU64>,
+    pub state: Arc<RevalidatorState>,
+}
+
+/// The running revalidator threads of one datapath; dropping stops them.
+pub struct Revalidators {
+    stop: Arc<AtomicBool>,
+    threads: Vec<JoinHandle<()>>,
+    ctx: Arc<Context>,
+}
+
+impl Revalidators {
+    /// Starts `n` threads (at least one).
+    pub fn start(
+        dp_name: &str,
+        dpif: SharedDpif,
+        service: Arc<OfprotoService>,
+        ukeys: Arc<Ukeys>,
+        n: usize,
+    ) -> Revalidators {
+        let n = n.max(1);
+        let generation = service.tables_generation_handle();
+        let state = Arc::new(RevalidatorState {
+            max_idle_ms: AtomicU64::new(DEFAULT_MAX_IDLE_MS),
+            passes: (0..n).map(|_| AtomicU64::new(0)).collect(),
+            ..RevalidatorState::default()
+        });
+        let ctx = Arc::new(Context {
+            dpif,
+            service,
+            ukeys,
+            generation,
+            state,
+        });
+        let stop = Arc::new(AtomicBool::new(false));
+        let mut threads = Vec::new();
+        for i in 0..n {
+            let (ctx, stop) = (Arc::clone(&ctx), Arc::clone(&stop));
+            let spawned = std::thread::Builder::new()
+                .name(format!("revalidator{}", i + 1))
+                .spawn(move || run(&ctx, i, n, &stop));
+            match spawned {
+                Ok(t) => threads.push(t),
+                Err(e) => log::error!(target: "ofproto_dpif_upcall",
+                    "{dp_name}: cannot start revalidator thread: {e}"),
+            }
+        }
+        Revalidators { stop, threads, ctx }
+    }
+
+    pub fn state(&self) -> &Arc<RevalidatorState> {
+        &self.ctx.state
+    }
+
+    /// `revalidator/wait`: returns once every revalidator has run a whole
+    /// pass that started after the call (or after `limit`).
+    pub fn wait(&self, limit: Duration) {
+        let s = &self.ctx.state;
+        let start: Vec<u64> = s.passes.iter().map(|p| p.load(Ordering::Acquire)).collect();
+        s.kick.store(true, Ordering::Release);
+        let deadline = Instant::now() + limit;
+        while Instant::now() < deadline {
+            let done = s
+                .passes
+                .iter()
+                .zip(&start)
+                .all(|(p, &b)| p.load(Ordering::Acquire) >= b + 2);
+            if done || self.threads.is_empty() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+
+    /// The per-revalidator lines of `upcall/show`.
+    pub fn show_lines(&self) -> String {
+        let n = self.ctx.state.passes.len();
+        (0..n)
+            .map(|i| {
+                format!(
+                    "  {}: (keys {})\n",
+                    i + 1,
+                    self.ctx.ukeys.count_for(i, n)
+                )
+            })
+            .collect()
+    }
+}
+
+impl Drop for Revalidators {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Release);
+        for t in self.threads.drain(..) {
+            let _ = t.join();
+        }
+    }
+}
+
+fn run(ctx: &Context, index: usize, n: usize, stop: &AtomicBool) {
+    let mut last_gen = ctx.generation.load(Ordering::Acquire);
+    let mut last_pass = Instant::now();
+    while !stop.load(Ordering::Acquire) {
+        std::thread::sleep(POLL);
+        let gen = ctx.generation.load(Ordering::Acquire);
+        let kicked = ctx.state.kick.load(Ordering::Acquire);
+        if gen == last_gen && !kicked && last_pass.elapsed() < PASS_INTERVAL {
+            continue;
+        }
+        if kicked && index == 0 {
+            ctx.state.kick.store(false, Ordering::Release);
+        }
+        last_gen = gen;
+        last_pass = Instant::now();
+        if let Err(e) = pass(ctx, index, n) {
+            log::warn!(target: "ofproto_dpif_upcall", "revalidation failed: {e}");
+        }
+        if let Some(p) = ctx.state.passes.get(index) {
+            p.fetch_add(1, Ordering::AcqRel);
+        }
+    }
+}
+
+/// Statistics counted since `seen` (a flow recreated with fresh counters
+/// counts from zero).
+fn delta(now: &FlowStats, seen: &FlowStats) -> (u64, u64) {
+    if now.n_packets < seen.n_packets {
+        (now.n_packets, now.n_bytes)
+    } else {
+        (
+            now.n_packets - seen.n_packets,
+            now.n_bytes.saturating_sub(seen.n_bytes),
+        )
+    }
+}
+
+/// What to do with one flow.
+enum Verdict {
+    Keep,
+    Delete { idle: bool },
+}
+
+/// One pass over this revalidator's share of the datapath's flows.
+fn pass(ctx: &Context, index: usize, n: usize) -> Result<(), String> {
+    let started = Instant::now();
+    let flows = lock_dpif(&ctx.dpif)
+        .flow_dump()
+        .map_err(|e| format!("flow dump: {e}"))?;
+    ctx.state
+        .flows_max
+        .fetch_max(flows.len() as u64, Ordering::Relaxed);
+    let now_ms = ferrovs_netdev::dev::sys::monotonic_ms();
+    let max_idle = ctx.state.max_idle_ms.load(Ordering::Relaxed);
+    let gen = ctx.generation.load(Ordering::Acquire);
+    let mut credits: HashMap<String, Vec<Credit>> = HashMap::new();
+    let mut seen = HashSet::new();
+    for f in &flows {
+        let Some(ufid) = f.ufid else { continue };
+        if share(ufid, n) != index {
+            continue;
+        }
+        seen.insert(ufid);
+        let ukey = ctx.ukeys.lock().get(&ufid).cloned();
+        let Some(mut ukey) = ukey else {
+            // Not ours: nothing to credit, nothing to check it against.
+            delete(ctx, ufid);
+            continue;
+        };
+        let idle_ms = if f.stats.used_ms == 0 {
+            ukey.created.elapsed().as_millis() as u64
+        } else {
+            now_ms.saturating_sub(f.stats.used_ms)
+        };
+        let verdict = if idle_ms > max_idle {
+            Verdict::Delete { idle: true }
+        } else if ukey.generation != gen {
+            revalidate(ctx, &mut ukey, gen)
+        } else {
+            Verdict::Keep
+        };
+        let mut stats = f.stats;
+        if let Verdict::Delete { idle } = verdict {
+            // The final counters, including packets since the dump.
+            if let Some(last) = delete(ctx, ufid) {
+                stats = last;
+            }
+            let counter = if idle {
+                &ctx.state.deleted_idle
+            } else {
+                &ctx.state.deleted_stale
+            };
+            counter.fetch_add(1, Ordering::Relaxed);
+            ctx.ukeys.lock().remove(&ufid);
+        }
+        let (packets, bytes) = delta(&stats, &ukey.credited);
+        if packets > 0 || bytes > 0 {
+            credits.entry(ukey.bridge.clone()).or_default().push(Credit {
+                rules: ukey.rules.clone(),
+                packets,
+                bytes,
+            });
+        }
+        if let Verdict::Keep = verdict {
+            ukey.credited = stats;
+            if let Some(u) = ctx.ukeys.lock().get_mut(&ufid) {
+                u.credited = ukey.credited;
+                u.generation = ukey.generation;
+                u.rules = ukey.rules;
+            }
+        }
+    }
+    for (bridge, c) in credits {
+        ctx.service.credit_stats(&bridge, c);
+    }
+    // Ukeys whose flows are gone (purged, or deleted with their port),
+    // unless installed after the dump began.
+    ctx.ukeys
+        .lock()
+        .retain(|u, k| share(*u, n) != index || seen.contains(u) || k.created >= started);
+    ctx.state
+        .dump_duration_ms
+        .store(started.elapsed().as_millis() as u64, Ordering::Relaxed);
+    Ok(())
+}
+
+/// Translates the flow's key again; keeps the flow (now at generation
+/// `gen`) when nothing changed.
+fn revalidate(ctx: &Context, ukey: &mut Ukey, gen: u64) -> Verdict {
+    let req = UpcallRequest {
+        key: ukey.key.clone(),
+        odp_ports: ukey.odp_ports.clone(),
+    };
+    match ctx.service.translate_upcall(&ukey.bridge, req) {
+        Ok(x) if !x.slow && x.actions == ukey.actions && x.mask == ukey.mask => {
+            ukey.generation = gen;
+            ukey.rules = x.rules;
+            ctx.state.kept.fetch_add(1, Ordering::Relaxed);
+            Verdict::Keep
+        }
+        _ => Verdict::Delete { idle: false },
+    }
+}
+
+fn delete(ctx: &Context, ufid: Ufid) -> Option<FlowStats> {
+    lock_dpif(&ctx.dpif).flow_del(FlowId::Ufid(ufid)).ok()
+}

@@ -318,6 +318,32 @@ const CORPUS: &[Pipeline] = &[
             "in_port=1,tcp,tcp_dst=21",
         ],
     },
+    Pipeline {
+        name: "groups-and-clone",
+        version: "OpenFlow13",
+        flows: "GROUP group_id=1,type=select,bucket=weight:1,output:2,bucket=weight:1,output:3
+                GROUP group_id=2,type=all,bucket=output:2,bucket=set_field:5->reg0,output:3
+                GROUP group_id=3,type=indirect,bucket=output:4
+                GROUP group_id=4,type=ff,bucket=watch_port:9,output:2,bucket=watch_port:3,output:3
+                GROUP group_id=5,type=select,bucket=weight:3,set_field:1.1.1.1->ip_dst,output:2,bucket=weight:1,output:4
+                table=0,in_port=1,actions=load:0x7->NXM_NX_REG1[],group:1,output:4
+                table=0,in_port=2,actions=group:2,resubmit(,1)
+                table=0,in_port=3,actions=group:3,group:4
+                table=0,in_port=4,ip,actions=clone(set_field:1.1.1.1->ip_src,output:1),output:2
+                table=0,priority=40000,in_port=4,udp,actions=resubmit(,2),output:3
+                table=0,in_port=4,tcp,actions=clone(ct(commit),output:1),output:2
+                table=1,actions=output:1
+                table=2,actions=group:5,write_actions(output:1),goto_table:3
+                table=3,actions=output:2",
+        traces: &[
+            "in_port=1,tcp",
+            "in_port=2,tcp",
+            "in_port=3,tcp",
+            "in_port=4,icmp",
+            "in_port=4,udp",
+            "in_port=4,tcp",
+        ],
+    },
 ];
 
 /// Cases where ferrovs still differs from stock, with the reason. Keys
@@ -410,14 +436,23 @@ fn run(name: &str, program: &Path) -> BTreeMap<String, String> {
     let file_s = file.display().to_string();
     let mut results = BTreeMap::new();
     for p in CORPUS {
-        let flows: String = p
+        // Lines "GROUP ..." are groups, added before the flows.
+        let (groups, flows): (Vec<&str>, Vec<&str>) = p
             .flows
             .lines()
-            .map(|l| l.trim().to_string() + "\n")
-            .collect();
+            .map(str::trim)
+            .partition(|l| l.starts_with("GROUP "));
+        let flows: String = flows.iter().map(|l| l.to_string() + "\n").collect();
         std::fs::write(&file, flows).expect("flows file");
         let out = sb.run("ovs-ofctl", &["-O", p.version, "del-flows", "br0"]);
         assert!(out.status.success(), "del-flows: {}", text(&out.stderr));
+        let out = sb.run("ovs-ofctl", &["-O", "OpenFlow13", "del-groups", "br0"]);
+        assert!(out.status.success(), "del-groups: {}", text(&out.stderr));
+        for g in groups {
+            let g = g.trim_start_matches("GROUP ");
+            let out = sb.run("ovs-ofctl", &["-O", "OpenFlow13", "add-group", "br0", g]);
+            assert!(out.status.success(), "add-group {g}: {}", text(&out.stderr));
+        }
         let out = sb.run("ovs-ofctl", &["-O", p.version, "add-flows", "br0", &file_s]);
         assert!(
             out.status.success(),

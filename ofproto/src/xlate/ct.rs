@@ -281,6 +281,15 @@ pub(super) fn action_text(a: &Action) -> String {
             actions,
         } => ct_text(head, actions),
         Action::Nx { subtype: 36, bytes } => Nat::parse(bytes).text(),
+        // clone, whose actions may hold a ct.
+        Action::NxNested {
+            subtype: 42,
+            actions,
+            ..
+        } => {
+            let texts: Vec<String> = actions.iter().map(action_text).collect();
+            format!("clone({})", texts.join(","))
+        }
         _ => crate::openflow::text::action_text(a),
     }
 }
@@ -491,6 +500,7 @@ impl Ctx<'_> {
             action_set: self.action_set.clone(),
             actset_output: self.actset_output,
             conntracked: true,
+            actions: Vec::new(),
         };
         let rid = recirc::alloc(state);
         self.actions.push(odp::Action::Recirc(rid));
@@ -513,9 +523,14 @@ impl Ctx<'_> {
     }
 
     /// Starts a recirculated packet's translation where its frozen
-    /// pipeline left off; the table to look up, or None (an error
-    /// reported) when the id is unknown.
-    pub(super) fn thaw(&mut self, rid: u32, out: &mut Vec<Node>) -> Option<u8> {
+    /// pipeline left off: the table to look up and the frozen steps to
+    /// run instead when there are some, or None (an error reported) when
+    /// the id is unknown.
+    pub(super) fn thaw(
+        &mut self,
+        rid: u32,
+        out: &mut Vec<Node>,
+    ) -> Option<(u8, Vec<super::group::FrozenOp>)> {
         let state = recirc::lookup(rid).filter(|s| s.bridge == self.br.name);
         let Some(state) = state else {
             let text = format!("Recirculation context not found for ID {rid:x}");
@@ -528,6 +543,14 @@ impl Ctx<'_> {
             NodeKind::Table,
             format!("Resuming from table {}", state.table),
         ));
+        if !state.actions.is_empty() {
+            let texts: Vec<String> = state.actions.iter().map(|o| o.text()).collect();
+            node.subs.push(Node::new(
+                NodeKind::Table,
+                format!("Restoring actions: {}", texts.join(",")),
+            ));
+        }
+        self.table_id = state.table;
         state.restore(&mut self.flow);
         state.restore(&mut self.base);
         self.conntracked = state.conntracked;
@@ -537,7 +560,7 @@ impl Ctx<'_> {
         self.action_set = state.action_set.clone();
         self.actset_output = state.actset_output;
         out.push(node);
-        Some(state.table)
+        Some((state.table, state.actions))
     }
 }
 

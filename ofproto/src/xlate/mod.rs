@@ -19,6 +19,7 @@
 mod commit;
 mod ct;
 pub mod flow_text;
+mod group;
 pub mod recirc;
 pub mod trace;
 pub mod upcall;
@@ -26,6 +27,7 @@ pub mod upcall;
 use crate::classifier::Classifier;
 use crate::openflow::actions::{port, Action, Instructions};
 use crate::openflow::fields::{eth_type, id, range, Match, FIELDS, KEY_LEN, VLAN_CFI};
+use crate::openflow::groups::Group;
 use crate::switch::Rule;
 use ferrovs_dpif::odp::{self, Userspace};
 use std::collections::HashMap;
@@ -47,6 +49,7 @@ pub struct Bridge<'a> {
     pub table_miss: &'a [u32],
     /// OpenFlow port number to datapath port number.
     pub odp_ports: &'a HashMap<u16, u32>,
+    pub groups: &'a std::collections::BTreeMap<u32, (Group, std::time::Instant)>,
     /// False for `ofproto/trace`: packet-ins are marked not to be sent.
     pub side_effects: bool,
     /// Whether to describe each rule in the trace (costs a scan of the
@@ -123,6 +126,12 @@ struct Ctx<'a> {
     conntracked: bool,
     forks: Vec<TraceFork>,
     rules: Vec<RuleHit>,
+    /// Translation is being frozen (to resume after a recirculation);
+    /// `frozen` collects what is left to run, `freeze_hash` asks the
+    /// datapath to hash the packet first.
+    freezing: bool,
+    freeze_hash: bool,
+    frozen: Vec<group::FrozenOp>,
 }
 
 /// Packet-in reasons (OFPR_*).
@@ -153,6 +162,9 @@ pub fn translate(br: &Bridge<'_>, flow: &[u8; KEY_LEN]) -> Xlated {
         conntracked: false,
         forks: Vec::new(),
         rules: Vec::new(),
+        freezing: false,
+        freeze_hash: false,
+        frozen: Vec::new(),
     };
     // Every megaflow matches the packet's recirculation id, input port and
     // Ethernet type; IP ones the fragment type too (checked before any
@@ -169,25 +181,33 @@ pub fn translate(br: &Bridge<'_>, flow: &[u8; KEY_LEN]) -> Xlated {
     let rid = ctx.get(id::RECIRC_ID) as u32;
     let start = if rid == 0 {
         ctx.conntracked = ctx.get(id::CT_STATE) & ct::CS_TRACKED != 0;
-        Some(0)
+        Some((0, Vec::new()))
     } else {
         ctx.thaw(rid, &mut nodes)
     };
     let in_port = ctx.get(id::IN_PORT) as u16;
-    if let Some(t) = start {
-        ctx.table(t, in_port, &mut nodes);
+    // A thawed pipeline that runs frozen actions has no first rule to
+    // report the action set under.
+    let thawed_actions = matches!(&start, Some((_, ops)) if !ops.is_empty());
+    match start {
+        Some((t, ops)) if ops.is_empty() => ctx.table(t, in_port, &mut nodes),
+        Some((_, ops)) => ctx.run_frozen(&ops, &mut nodes),
+        None => {}
     }
     // The pipeline is over: the action set runs, reported under the
     // first table's rule.
     let set = ctx.action_set_list();
-    if !set.is_empty() && ctx.error.is_none() {
+    if !set.is_empty() && ctx.error.is_none() && !ctx.freezing {
         let mut node = Node::new(NodeKind::Table, "--. Executing action set:".into());
         ctx.exit = false;
         ctx.actions(&set, &mut node.subs);
         match nodes.last_mut() {
-            Some(first) => first.subs.push(node),
-            None => nodes.push(node),
+            Some(first) if !thawed_actions => first.subs.push(node),
+            _ => nodes.push(node),
         }
+    }
+    if ctx.freezing && ctx.error.is_none() {
+        ctx.finish_freezing();
     }
     // A rewrite that reached no output changes nothing in the datapath,
     // but the fields it wrote are still part of the megaflow (their mask
@@ -335,6 +355,9 @@ impl Ctx<'_> {
             return;
         }
         self.actions(&ins.apply, out);
+        if self.exit && self.freezing && self.error.is_none() {
+            self.freeze_instructions(ins);
+        }
         if self.exit || self.error.is_some() {
             return;
         }
@@ -418,12 +441,21 @@ impl Ctx<'_> {
     }
 
     fn actions(&mut self, list: &[Action], out: &mut Vec<Node>) {
-        for a in list {
+        for (i, a) in list.iter().enumerate() {
             if self.exit || self.error.is_some() {
+                // A freeze keeps what this level had left.
+                if self.freezing && self.error.is_none() {
+                    self.freeze_actions(&list[i..]);
+                }
                 break;
             }
             out.push(Node::new(NodeKind::Action, ct::action_text(a)));
             self.action(a, out);
+            // The action that froze runs again after the recirculation.
+            if self.freezing && self.exit && self.frozen.is_empty() && self.error.is_none() {
+                self.freeze_actions(&list[i..]);
+                break;
+            }
             if self.stop_list {
                 self.stop_list = false;
                 break;
@@ -491,6 +523,12 @@ impl Ctx<'_> {
                 head,
                 actions,
             } => self.ct(head, actions, out),
+            Action::NxNested {
+                subtype: 42,
+                actions,
+                ..
+            } => self.clone_action(actions, out),
+            Action::Group(g) => self.group(*g, out),
             Action::Nx { subtype, bytes } => self.nx(*subtype, bytes, out),
             _ => out.push(Node::new(
                 NodeKind::Warn,

@@ -42,6 +42,8 @@ pub struct Frozen {
     /// Whether conntrack ran before the fork (the continuation keeps the
     /// key's ct_* fields only then).
     pub conntracked: bool,
+    /// What remained to run at the freeze (empty: look `table` up).
+    pub actions: Vec<super::group::FrozenOp>,
 }
 
 impl Frozen {
@@ -149,6 +151,7 @@ mod tests {
             action_set: Vec::new(),
             actset_output: None,
             conntracked: true,
+            actions: Vec::new(),
         };
         let a = alloc(state(1));
         let b = alloc(state(1));

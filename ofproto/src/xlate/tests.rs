@@ -87,6 +87,7 @@ fn xlate(sw: &Switch, flow: &str) -> (Xlated, Box<[u8; KEY_LEN]>) {
         tables: &sw.tables,
         table_miss: &misses,
         odp_ports: &p,
+        groups: &sw.groups,
         side_effects: false,
         describe_rules: true,
     };
@@ -321,6 +322,7 @@ fn random_pipelines_translate_consistently() {
                 tables: &sw.tables,
                 table_miss: &misses,
                 odp_ports: &p,
+                groups: &sw.groups,
                 side_effects: false,
                 describe_rules: false,
             };

@@ -115,9 +115,10 @@ pub fn format_megaflow(flow: &[u8; KEY_LEN], wc: &[u8; KEY_LEN]) -> String {
             m.clear(f);
         }
     }
-    // Conntrack metadata comes before the packet type too.
+    // The datapath hash and conntrack metadata come before the packet
+    // type too.
     let mut ct = Match::catchall();
-    for f in id::CT_STATE..=id::CT_TP_DST {
+    for f in std::iter::once(id::DP_HASH).chain(id::CT_STATE..=id::CT_TP_DST) {
         let r = range(f);
         ct.key[r.clone()].copy_from_slice(&m.key[r.clone()]);
         ct.mask[r.clone()].copy_from_slice(&m.mask[r]);

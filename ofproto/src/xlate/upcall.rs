@@ -49,6 +49,7 @@ pub(crate) fn with_bridge<R>(
         tables: &sw.tables,
         table_miss: &misses,
         odp_ports,
+        groups: &sw.groups,
         side_effects,
         describe_rules: !side_effects,
     };

@@ -34,6 +34,7 @@ use ferrovs_ofproto::xlate::upcall::{Credit, UpcallRequest};
 use ferrovs_ofproto::xlate::RuleHit;
 
 use crate::bridge::{lock_dpif, SharedDpif};
+use crate::upcall::PortMap;
 
 /// How often a revalidator dumps the flows when nothing asks sooner
 /// (stock's max-revalidator default).
@@ -50,6 +51,8 @@ pub struct Ukey {
     pub mask: Vec<u8>,
     pub actions: Vec<u8>,
     pub bridge: String,
+    /// The bridge's ports at translation (revalidation uses the
+    /// bridge's ports as they are then).
     pub odp_ports: HashMap<u16, u32>,
     /// The tables generation it was translated with.
     pub generation: u64,
@@ -108,6 +111,7 @@ pub struct Context {
     pub dpif: SharedDpif,
     pub service: Arc<OfprotoService>,
     pub ukeys: Arc<Ukeys>,
+    pub ports: PortMap,
     pub generation: Arc<AtomicU64>,
     pub state: Arc<RevalidatorState>,
 }
@@ -126,6 +130,7 @@ impl Revalidators {
         dpif: SharedDpif,
         service: Arc<OfprotoService>,
         ukeys: Arc<Ukeys>,
+        ports: PortMap,
         n: usize,
     ) -> Revalidators {
         let n = n.max(1);
@@ -139,6 +144,7 @@ impl Revalidators {
             dpif,
             service,
             ukeys,
+            ports,
             generation,
             state,
         });
@@ -315,6 +321,7 @@ fn pass(ctx: &Context, index: usize, n: usize) -> Result<(), String> {
                 u.credited = ukey.credited;
                 u.generation = ukey.generation;
                 u.rules = ukey.rules;
+                u.odp_ports = ukey.odp_ports;
             }
         }
     }
@@ -335,9 +342,22 @@ fn pass(ctx: &Context, index: usize, n: usize) -> Result<(), String> {
 /// Translates the flow's key again; keeps the flow (now at generation
 /// `gen`) when nothing changed.
 fn revalidate(ctx: &Context, ukey: &mut Ukey, gen: u64) -> Verdict {
+    // The bridge's ports now (they may have changed too); a bridge gone
+    // takes its flows along.
+    let ports = ctx
+        .ports
+        .read()
+        .unwrap_or_else(|e| e.into_inner())
+        .values()
+        .find(|b| b.0 == ukey.bridge)
+        .map(|b| b.1.clone());
+    let Some(odp_ports) = ports else {
+        return Verdict::Delete { idle: false };
+    };
+    ukey.odp_ports = odp_ports.clone();
     let req = UpcallRequest {
         key: ukey.key.clone(),
-        odp_ports: ukey.odp_ports.clone(),
+        odp_ports,
     };
     match ctx.service.translate_upcall(&ukey.bridge, req) {
         Ok(x) if !x.slow && x.actions == ukey.actions && x.mask == ukey.mask => {

@@ -100,6 +100,7 @@ impl Handlers {
             Arc::clone(&dpif),
             Arc::clone(&service),
             Arc::clone(&ukeys),
+            Arc::clone(&ports),
             n_revalidators,
         );
         let ctx = Arc::new(HandlerContext {

@@ -249,6 +249,8 @@ impl EventLoop {
                 if let Some(b) = self.bridges.get_mut(&n) {
                     b.switch.set_ports(ports);
                 }
+                // Outputs and floods depend on the ports.
+                self.tables_changed();
                 self.deliver_async(&n);
             }
             Cmd::SetPortStats(n, source) => {

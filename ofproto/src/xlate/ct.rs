@@ -281,6 +281,10 @@ pub(super) fn action_text(a: &Action) -> String {
             actions,
         } => ct_text(head, actions),
         Action::Nx { subtype: 36, bytes } => Nat::parse(bytes).text(),
+        Action::Nx {
+            subtype: s @ (29 | 38 | 41),
+            bytes,
+        } => super::sample::text(*s, bytes),
         // clone, whose actions may hold a ct.
         Action::NxNested {
             subtype: 42,

@@ -20,6 +20,7 @@ mod commit;
 mod ct;
 pub mod flow_text;
 mod group;
+mod sample;
 pub mod recirc;
 pub mod trace;
 pub mod upcall;
@@ -754,6 +755,8 @@ impl Ctx<'_> {
             // nat (inside ct; elsewhere it does nothing), ct_clear
             36 => self.ct_nat = Some(ct::Nat::parse(b)),
             43 => self.ct_clear(),
+            // sample: nothing without an IPFIX exporter (see `sample`).
+            29 | 38 | 41 => {}
             // controller
             20 => {
                 let reason = b.get(14).copied().unwrap_or(1);

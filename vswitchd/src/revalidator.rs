@@ -31,6 +31,7 @@ use std::time::{Duration, Instant};
 use ferrovs_dpif::{FlowId, FlowStats, Ufid};
 use ferrovs_ofproto::service::OfprotoService;
 use ferrovs_ofproto::xlate::upcall::{Credit, UpcallRequest};
+use ferrovs_ofproto::xlate::learn::Learned;
 use ferrovs_ofproto::xlate::RuleHit;
 
 use crate::bridge::{lock_dpif, SharedDpif};
@@ -57,6 +58,8 @@ pub struct Ukey {
     /// The tables generation it was translated with.
     pub generation: u64,
     pub rules: Vec<RuleHit>,
+    /// Rules its translation learned, refreshed while it carries packets.
+    pub learned: Vec<Learned>,
     /// Statistics already credited to the rules.
     pub credited: FlowStats,
     pub created: Instant,
@@ -313,6 +316,7 @@ fn pass(ctx: &Context, index: usize, n: usize) -> Result<(), String> {
                 rules: ukey.rules.clone(),
                 packets,
                 bytes,
+                learned: ukey.learned.clone(),
             });
         }
         if let Verdict::Keep = verdict {
@@ -321,6 +325,7 @@ fn pass(ctx: &Context, index: usize, n: usize) -> Result<(), String> {
                 u.credited = ukey.credited;
                 u.generation = ukey.generation;
                 u.rules = ukey.rules;
+                u.learned = ukey.learned;
                 u.odp_ports = ukey.odp_ports;
             }
         }
@@ -363,6 +368,7 @@ fn revalidate(ctx: &Context, ukey: &mut Ukey, gen: u64) -> Verdict {
         Ok(x) if !x.slow && x.actions == ukey.actions && x.mask == ukey.mask => {
             ukey.generation = gen;
             ukey.rules = x.rules;
+            ukey.learned = x.learned;
             ctx.state.kept.fetch_add(1, Ordering::Relaxed);
             Verdict::Keep
         }

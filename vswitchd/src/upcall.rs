@@ -280,6 +280,7 @@ impl HandlerContext {
                             odp_ports: bridge.1.clone(),
                             generation: gen,
                             rules: x.rules.clone(),
+                            learned: x.learned.clone(),
                             credited: Default::default(),
                             created: std::time::Instant::now(),
                         },
@@ -299,6 +300,8 @@ impl HandlerContext {
                 rules: x.rules.clone(),
                 packets: 1,
                 bytes: u.packet.len() as u64,
+                // Translation learned already.
+                learned: Vec::new(),
             }],
         );
         if x.actions.is_empty() {

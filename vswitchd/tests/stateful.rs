@@ -18,6 +18,9 @@
 //!   (recirculated flows matching `dp_hash` with either bucket's
 //!   actions), as on stock.
 //!
+//! - `learn_adds_rules_from_traffic`: a `learn` table learns both hosts'
+//!   addresses and ports from real traffic: the same rules as stock.
+//!
 //! Needs root, iproute2, python3 and the stock OVS tools: skips with a
 //! message otherwise, fails under CI=true.
 
@@ -438,4 +441,47 @@ fn select_group_spreads_flows() {
     assert_eq!(ours.len(), 2, "both buckets used: {ours:?}");
     let stock = select_group(Path::new(STOCK_VSWITCHD), &topo, "group-stock");
     assert_eq!(ours, stock, "the buckets' datapath actions differ from stock");
+}
+
+/// The rules `learn` added to table 1 while a pinged b, without
+/// statistics, sorted; and whether ping passed.
+fn learning(program: &Path, topo: &Topo, tag: &str) -> (bool, Vec<String>) {
+    let sw = Switch::start(program, topo, tag, &[]);
+    sw.add_flows(
+        "table=0,priority=10,actions=learn(table=1,hard_timeout=300,NXM_OF_ETH_DST[]=NXM_OF_ETH_SRC[],output:NXM_OF_IN_PORT[]),resubmit(,1)
+         table=1,priority=0,actions=FLOOD",
+    );
+    let ok = ping_until(topo, 0, B, true);
+    let _ = sw.sb.appctl(&["revalidator/wait"]);
+    let mut learned: Vec<String> = sw
+        .ofctl(&["dump-flows", "--no-stats", "table=1"])
+        .lines()
+        .filter(|l| l.contains("dl_dst="))
+        .map(|l| l.trim().to_string())
+        .collect();
+    learned.sort();
+    sw.stop(tag);
+    (ok, learned)
+}
+
+#[test]
+fn learn_adds_rules_from_traffic() {
+    let test = "learn_adds_rules_from_traffic";
+    if !netns_available(test) || !stock_ovs_available(test) {
+        return;
+    }
+    let _turn = turn();
+    let topo = Topo::new('l');
+    let (ok, ours) = learning(Path::new(FERROVS), &topo, "learn-ferrovs");
+    assert!(ok, "ping through the learning table failed");
+    // Both hosts' addresses were learned, each with its port.
+    assert_eq!(ours.len(), 2, "learned rules: {ours:?}");
+    assert!(
+        ours.iter().any(|l| l.ends_with("actions=output:1"))
+            && ours.iter().any(|l| l.ends_with("actions=output:2")),
+        "learned rules: {ours:?}"
+    );
+    let (stock_ok, stock) = learning(Path::new(STOCK_VSWITCHD), &topo, "learn-stock");
+    assert!(stock_ok, "stock: ping failed");
+    assert_eq!(ours, stock, "learned rules differ from stock");
 }

@@ -344,6 +344,21 @@ const CORPUS: &[Pipeline] = &[
             "in_port=4,tcp",
         ],
     },
+    Pipeline {
+        name: "learn-and-sample",
+        version: "OpenFlow10",
+        flows: "table=0,in_port=1,actions=learn(table=1,hard_timeout=60,NXM_OF_VLAN_TCI[0..11],NXM_OF_ETH_DST[]=NXM_OF_ETH_SRC[],output:NXM_OF_IN_PORT[]),resubmit(,1)
+                table=0,in_port=2,ip,actions=learn(table=2,idle_timeout=10,priority=100,cookie=0x55,send_flow_rem,eth_type=0x800,NXM_OF_IP_DST[]=NXM_OF_IP_SRC[],load:0x1->NXM_NX_REG0[0..3],load:NXM_OF_IN_PORT[]->NXM_NX_REG1[0..15],output:NXM_OF_IN_PORT[]),output:3
+                table=0,in_port=3,actions=learn(table=1,NXM_OF_ETH_SRC[]=00:00:00:00:00:05,NXM_NX_REG3[0..7]=0x7),output:4
+                table=0,in_port=4,actions=note:01.02.03,sample(probability=65535,collector_set_id=1,obs_domain_id=2,obs_point_id=3),output:2
+                table=1,priority=0,actions=output:2",
+        traces: &[
+            "in_port=1,dl_src=00:00:00:00:00:07,dl_vlan=5",
+            "in_port=2,tcp,nw_src=10.0.0.7",
+            "in_port=3,tcp",
+            "in_port=4,udp",
+        ],
+    },
 ];
 
 /// Cases where ferrovs still differs from stock, with the reason. Keys

@@ -310,15 +310,26 @@ impl EventLoop {
                 let _ = reply.send(r);
             }
             Cmd::Translate(n, req, reply) => {
-                let r = match self.bridges.get(&n) {
-                    Some(b) => crate::xlate::upcall::translate_upcall(&b.switch, &req),
+                let r = match self.bridges.get_mut(&n) {
+                    Some(b) => crate::xlate::upcall::translate_upcall(&mut b.switch, &req),
                     None => Err("no bridge named ".to_string() + &n),
                 };
+                // Learning changed the tables: before the reply, so
+                // that the handler's generation check sees it.
+                if r.as_ref().is_ok_and(|x| x.tables_changed) {
+                    self.tables_changed();
+                    self.deliver_async(&n);
+                }
                 let _ = reply.send(r);
             }
             Cmd::Credit(n, credits) => {
-                if let Some(b) = self.bridges.get_mut(&n) {
-                    crate::xlate::upcall::credit_stats(&mut b.switch, &credits);
+                let changed = match self.bridges.get_mut(&n) {
+                    Some(b) => crate::xlate::upcall::credit_stats(&mut b.switch, &credits),
+                    None => false,
+                };
+                if changed {
+                    self.tables_changed();
+                    self.deliver_async(&n);
                 }
             }
             Cmd::ListBridges(reply) => {

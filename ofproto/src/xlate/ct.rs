@@ -285,6 +285,10 @@ pub(super) fn action_text(a: &Action) -> String {
             subtype: s @ (29 | 38 | 41),
             bytes,
         } => super::sample::text(*s, bytes),
+        Action::Nx { subtype: 16, bytes } => match super::learn::Learn::parse(bytes) {
+            Some(l) => l.text(),
+            None => crate::openflow::text::action_text(a),
+        },
         // clone, whose actions may hold a ct.
         Action::NxNested {
             subtype: 42,

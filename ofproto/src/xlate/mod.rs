@@ -20,6 +20,7 @@ mod commit;
 mod ct;
 pub mod flow_text;
 mod group;
+pub mod learn;
 mod sample;
 pub mod recirc;
 pub mod trace;
@@ -84,6 +85,9 @@ pub struct Xlated {
     /// The rules translation went through (only with side effects), so
     /// that the datapath flow's statistics can be credited to them.
     pub rules: Vec<RuleHit>,
+    /// Rules `learn` actions learned (only with side effects), for the
+    /// caller to apply to the tables.
+    pub learned: Vec<learn::Learned>,
 }
 
 /// A rule a translation went through: its table and the flow it was
@@ -133,6 +137,7 @@ struct Ctx<'a> {
     freezing: bool,
     freeze_hash: bool,
     frozen: Vec<group::FrozenOp>,
+    learned: Vec<learn::Learned>,
 }
 
 /// Packet-in reasons (OFPR_*).
@@ -166,6 +171,7 @@ pub fn translate(br: &Bridge<'_>, flow: &[u8; KEY_LEN]) -> Xlated {
         freezing: false,
         freeze_hash: false,
         frozen: Vec::new(),
+        learned: Vec::new(),
     };
     // Every megaflow matches the packet's recirculation id, input port and
     // Ethernet type; IP ones the fragment type too (checked before any
@@ -227,6 +233,7 @@ pub fn translate(br: &Bridge<'_>, flow: &[u8; KEY_LEN]) -> Xlated {
         slow: ctx.slow,
         forks: ctx.forks,
         rules: ctx.rules,
+        learned: ctx.learned,
     }
 }
 
@@ -757,6 +764,13 @@ impl Ctx<'_> {
             43 => self.ct_clear(),
             // sample: nothing without an IPFIX exporter (see `sample`).
             29 | 38 | 41 => {}
+            16 => match learn::Learn::parse(b) {
+                Some(l) => self.learn(&l, out),
+                None => out.push(Node::new(
+                    NodeKind::Warn,
+                    "learn action not supported by ferrovs translation".into(),
+                )),
+            },
             // controller
             20 => {
                 let reason = b.get(14).copied().unwrap_or(1);

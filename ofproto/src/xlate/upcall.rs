@@ -21,7 +21,7 @@ pub struct UpcallRequest {
 }
 
 /// What the handler does with the packet and its megaflow.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct UpcallXlate {
     /// Datapath actions, netlink-encoded.
     pub actions: Vec<u8>,
@@ -34,6 +34,12 @@ pub struct UpcallXlate {
     /// The rules the translation went through, for crediting statistics
     /// ([`crate::OfprotoService::credit_stats`]).
     pub rules: Vec<super::RuleHit>,
+    /// Rules the translation learned (already applied); the
+    /// revalidators refresh them while the flow carries packets.
+    pub learned: Vec<super::learn::Learned>,
+    /// Learning added or changed rules: flows translated before may be
+    /// stale.
+    pub tables_changed: bool,
 }
 
 /// The bridge view both `ofproto/trace` and upcalls translate with.
@@ -57,11 +63,12 @@ pub(crate) fn with_bridge<R>(
 }
 
 /// Translates an upcall's key through `sw`.
-pub fn translate_upcall(sw: &Switch, req: &UpcallRequest) -> Result<UpcallXlate, String> {
+pub fn translate_upcall(sw: &mut Switch, req: &UpcallRequest) -> Result<UpcallXlate, String> {
     let key = Key::from_nlattrs(&req.key).map_err(|e| e.message)?;
     let ofports: HashMap<u32, u16> = req.odp_ports.iter().map(|(&o, &d)| (d, o)).collect();
     let flow = flow_text::from_odp(&key, &ofports)?;
     let x = with_bridge(sw, &req.odp_ports, true, |br| translate(br, &flow));
+    let tables_changed = super::learn::apply(sw, &x.learned);
     // A translation error drops the packet; the (empty) actions say so.
     let actions = odp::action::encode_actions(&x.actions).map_err(|e| e.message)?;
     let mask = match megaflow_mask(&key, &flow, &x.wc) {
@@ -73,6 +80,8 @@ pub fn translate_upcall(sw: &Switch, req: &UpcallRequest) -> Result<UpcallXlate,
         mask,
         slow: x.slow,
         rules: x.rules,
+        learned: x.learned,
+        tables_changed,
     })
 }
 
@@ -159,13 +168,21 @@ pub struct Credit {
     pub rules: Vec<super::RuleHit>,
     pub packets: u64,
     pub bytes: u64,
+    /// Learned rules to refresh when there were packets.
+    pub learned: Vec<super::learn::Learned>,
 }
 
 /// Adds each credit's packets and bytes to its rules (those the tables
-/// still hold) and marks them used now, so idle timeouts see the traffic.
-pub fn credit_stats(sw: &mut Switch, credits: &[Credit]) {
+/// still hold) and marks them used now, so idle timeouts see the traffic;
+/// refreshes rules learned on the way. Returns whether learning changed
+/// the tables.
+pub fn credit_stats(sw: &mut Switch, credits: &[Credit]) -> bool {
     let now = std::time::Instant::now();
+    let mut changed = false;
     for c in credits {
+        if c.packets > 0 && !c.learned.is_empty() {
+            changed |= super::learn::apply(sw, &c.learned);
+        }
         for hit in &c.rules {
             let Some(cls) = sw.tables.get_mut(hit.table as usize) else {
                 continue;
@@ -179,6 +196,7 @@ pub fn credit_stats(sw: &mut Switch, credits: &[Credit]) {
             }
         }
     }
+    changed
 }
 
 fn mac(v: u128) -> [u8; 6] {

@@ -30,8 +30,8 @@ use std::time::{Duration, Instant};
 
 use ferrovs_dpif::{FlowId, FlowStats, Ufid};
 use ferrovs_ofproto::service::OfprotoService;
-use ferrovs_ofproto::xlate::upcall::{Credit, UpcallRequest};
 use ferrovs_ofproto::xlate::learn::Learned;
+use ferrovs_ofproto::xlate::upcall::{Credit, UpcallRequest};
 use ferrovs_ofproto::xlate::RuleHit;
 
 use crate::bridge::{lock_dpif, SharedDpif};
@@ -195,13 +195,7 @@ impl Revalidators {
     pub fn show_lines(&self) -> String {
         let n = self.ctx.state.passes.len();
         (0..n)
-            .map(|i| {
-                format!(
-                    "  {}: (keys {})\n",
-                    i + 1,
-                    self.ctx.ukeys.count_for(i, n)
-                )
-            })
+            .map(|i| format!("  {}: (keys {})\n", i + 1, self.ctx.ukeys.count_for(i, n)))
             .collect()
     }
 }
@@ -312,12 +306,15 @@ fn pass(ctx: &Context, index: usize, n: usize) -> Result<(), String> {
         }
         let (packets, bytes) = delta(&stats, &ukey.credited);
         if packets > 0 || bytes > 0 {
-            credits.entry(ukey.bridge.clone()).or_default().push(Credit {
-                rules: ukey.rules.clone(),
-                packets,
-                bytes,
-                learned: ukey.learned.clone(),
-            });
+            credits
+                .entry(ukey.bridge.clone())
+                .or_default()
+                .push(Credit {
+                    rules: ukey.rules.clone(),
+                    packets,
+                    bytes,
+                    learned: ukey.learned.clone(),
+                });
         }
         if let Verdict::Keep = verdict {
             ukey.credited = stats;

@@ -108,11 +108,7 @@ impl Switch {
         let mut v: Vec<&str> = args.to_vec();
         v.insert(1, &self.br);
         let o = self.sb.run("ovs-ofctl", &v);
-        assert!(
-            o.status.success(),
-            "ovs-ofctl {v:?}: {}",
-            text(&o.stderr)
-        );
+        assert!(o.status.success(), "ovs-ofctl {v:?}: {}", text(&o.stderr));
         text(&o.stdout)
     }
 
@@ -186,9 +182,11 @@ fn tcp_ok(ns: &str, addr: &str) -> bool {
     let prog = format!(
         "import socket\ns=socket.create_connection(('{addr}',{TCP_PORT}),timeout=2)\nassert s.recv(2)==b'ok'\n"
     );
-    run(&["ip", "netns", "exec", ns, "timeout", "5", "python3", "-c", &prog])
-        .status
-        .success()
+    run(&[
+        "ip", "netns", "exec", ns, "timeout", "5", "python3", "-c", &prog,
+    ])
+    .status
+    .success()
 }
 
 /// Pings until it passes (`want`) or stops passing (`!want`), for up to
@@ -210,8 +208,14 @@ fn ping_until(topo: &Topo, from: usize, to: &str, want: bool) -> bool {
 fn full_checksums(topo: &Topo) {
     for (ns, host) in topo.ns.iter().zip(&topo.host) {
         let inner = format!("{host}i");
-        let o = run(&["ip", "netns", "exec", ns, "ethtool", "-K", &inner, "tx", "off"]);
-        assert!(o.status.success(), "ethtool -K {inner} tx off: {}", text(&o.stderr));
+        let o = run(&[
+            "ip", "netns", "exec", ns, "ethtool", "-K", &inner, "tx", "off",
+        ]);
+        assert!(
+            o.status.success(),
+            "ethtool -K {inner} tx off: {}",
+            text(&o.stderr)
+        );
     }
 }
 
@@ -311,7 +315,18 @@ fn revalidation(program: &Path, topo: &Topo, tag: &str) -> Revalidation {
     let _ = sw.sb.appctl(&["revalidator/wait"]);
     let before = sw.n_packets("icmp,in_port=1").unwrap_or(0);
     let o = run(&[
-        "ip", "netns", "exec", &topo.ns[0], "ping", "-c", "5", "-i", "0.2", "-W", "1", B,
+        "ip",
+        "netns",
+        "exec",
+        &topo.ns[0],
+        "ping",
+        "-c",
+        "5",
+        "-i",
+        "0.2",
+        "-W",
+        "1",
+        B,
     ]);
     assert!(o.status.success(), "{tag}: ping -c 5 failed");
     // Counters reach the rules within a revalidator pass.
@@ -340,7 +355,18 @@ fn revalidation(program: &Path, topo: &Topo, tag: &str) -> Revalidation {
         "priority=30,idle_timeout=2,icmp,in_port=1,actions=output:2",
     ]);
     let o = run(&[
-        "ip", "netns", "exec", &topo.ns[0], "ping", "-c", "8", "-i", "0.5", "-W", "1", B,
+        "ip",
+        "netns",
+        "exec",
+        &topo.ns[0],
+        "ping",
+        "-c",
+        "8",
+        "-i",
+        "0.5",
+        "-W",
+        "1",
+        B,
     ]);
     let rule_lived = o.status.success() && sw.n_packets("idle_timeout=2").is_some();
     std::thread::sleep(Duration::from_secs(4));
@@ -384,9 +410,11 @@ fn tcp_flows(ns: &str, addr: &str, n: u16) -> bool {
     let prog = format!(
         "import socket\nfor p in range(40000, 40000 + {n}):\n    s = socket.socket()\n    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)\n    s.bind(('0.0.0.0', p))\n    s.settimeout(0.5)\n    s.connect_ex(('{addr}', 9))\n    s.close()\n"
     );
-    run(&["ip", "netns", "exec", ns, "timeout", "30", "python3", "-c", &prog])
-        .status
-        .success()
+    run(&[
+        "ip", "netns", "exec", ns, "timeout", "30", "python3", "-c", &prog,
+    ])
+    .status
+    .success()
 }
 
 /// The distinct actions of the datapath flows that a select group's
@@ -440,7 +468,10 @@ fn select_group_spreads_flows() {
     // 32 flows over two buckets by hash: both buckets carry some.
     assert_eq!(ours.len(), 2, "both buckets used: {ours:?}");
     let stock = select_group(Path::new(STOCK_VSWITCHD), &topo, "group-stock");
-    assert_eq!(ours, stock, "the buckets' datapath actions differ from stock");
+    assert_eq!(
+        ours, stock,
+        "the buckets' datapath actions differ from stock"
+    );
 }
 
 /// The rules `learn` added to table 1 while a pinged b, without

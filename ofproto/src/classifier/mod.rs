@@ -211,7 +211,10 @@ impl<T> Classifier<T> {
     pub fn lookup_mut(&mut self, key: &[u8; KEY_LEN]) -> Option<&mut T> {
         let mut best: Option<(u32, usize, Box<[u8]>)> = None;
         for (i, st) in self.subtables.iter().enumerate() {
-            if best.as_ref().is_some_and(|(bp, _, _)| *bp >= st.max_priority) {
+            if best
+                .as_ref()
+                .is_some_and(|(bp, _, _)| *bp >= st.max_priority)
+            {
                 break;
             }
             let short = st.compress(key);

@@ -584,7 +584,10 @@ mod tests {
         h[12..16].copy_from_slice(&0x0001_0004u32.to_be_bytes());
         h[16..18].copy_from_slice(&15u16.to_be_bytes());
         h[18] = 1;
-        assert_eq!(ct_text(&h, &[]), "ct(commit,table=1,zone=NXM_NX_REG0[0..15])");
+        assert_eq!(
+            ct_text(&h, &[]),
+            "ct(commit,table=1,zone=NXM_NX_REG0[0..15])"
+        );
         let mut nat = vec![0u8; 16];
         nat[12..14].copy_from_slice(&(NAT_SRC | NAT_PROTO_RANDOM).to_be_bytes());
         nat[14..16].copy_from_slice(&(1u16 | 2 | 16).to_be_bytes());

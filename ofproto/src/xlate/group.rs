@@ -32,7 +32,10 @@ const GROUP_FF: u8 = 3;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum FrozenOp {
     /// Restores the table and rule cookie of the level that follows.
-    Unroll { table: u8, cookie: u64 },
+    Unroll {
+        table: u8,
+        cookie: u64,
+    },
     Act(Action),
     Clear,
     Write(Vec<Action>),
@@ -102,7 +105,17 @@ fn action_set_order(set: &[Action]) -> Vec<Action> {
     list.extend(last(&|a| matches!(a, Action::SetQueue(_))));
     let terminal = last(&|a| matches!(a, Action::Group(_)))
         .or_else(|| last(&|a| matches!(a, Action::Output { .. })))
-        .or_else(|| last(&|a| matches!(a, Action::Nx { subtype: 1 | 14 | 44, .. })))
+        .or_else(|| {
+            last(&|a| {
+                matches!(
+                    a,
+                    Action::Nx {
+                        subtype: 1 | 14 | 44,
+                        ..
+                    }
+                )
+            })
+        })
         .or_else(|| last(&|a| matches!(a, Action::NxNested { subtype: 35, .. })));
     match terminal {
         Some(t) => list.push(t),
@@ -116,11 +129,7 @@ fn action_set_order(set: &[Action]) -> Vec<Action> {
 /// values would be needed.
 fn hash_map(buckets: &[Bucket]) -> Option<Vec<usize>> {
     let total: u64 = buckets.iter().map(|b| b.weight as u64).sum();
-    let min = buckets
-        .iter()
-        .map(|b| b.weight)
-        .filter(|&w| w > 0)
-        .min()?;
+    let min = buckets.iter().map(|b| b.weight).filter(|&w| w > 0).min()?;
     if total == 0 {
         return None;
     }

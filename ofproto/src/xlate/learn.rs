@@ -191,7 +191,11 @@ impl Learn {
                     }
                 }
                 (Src::Imm(v), Dst::Load(f, ofs)) => {
-                    s.push_str(&format!("load:{}->{}", hex(*v), subfield(f, ofs, sp.n_bits)));
+                    s.push_str(&format!(
+                        "load:{}->{}",
+                        hex(*v),
+                        subfield(f, ofs, sp.n_bits)
+                    ));
                 }
                 (Src::Field(sf, so), Dst::Load(f, ofs)) => s.push_str(&format!(
                     "load:{}->{}",

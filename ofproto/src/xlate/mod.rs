@@ -21,8 +21,8 @@ mod ct;
 pub mod flow_text;
 mod group;
 pub mod learn;
-mod sample;
 pub mod recirc;
+mod sample;
 pub mod trace;
 pub mod upcall;
 

@@ -524,6 +524,8 @@ mod tests {
             next_cfg: 1,
             bridges,
             n_handler_threads: None,
+            n_revalidator_threads: None,
+            max_idle_ms: None,
         }
     }
 

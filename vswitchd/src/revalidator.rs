@@ -60,6 +60,9 @@ pub struct Ukey {
     pub rules: Vec<RuleHit>,
     /// Rules its translation learned, refreshed while it carries packets.
     pub learned: Vec<Learned>,
+    /// The input ports its table lookups used (changes scoped to other
+    /// ports cannot affect it).
+    pub in_ports: Vec<u16>,
     /// Statistics already credited to the rules.
     pub credited: FlowStats,
     pub created: Instant,
@@ -107,6 +110,9 @@ pub struct RevalidatorState {
     pub deleted_idle: AtomicU64,
     pub deleted_stale: AtomicU64,
     pub kept: AtomicU64,
+    /// Flows behind the tables generation that no change since could
+    /// affect (not translated again).
+    pub unaffected: AtomicU64,
 }
 
 /// What every revalidator of one datapath shares.
@@ -116,6 +122,7 @@ pub struct Context {
     pub ukeys: Arc<Ukeys>,
     pub ports: PortMap,
     pub generation: Arc<AtomicU64>,
+    pub changes: Arc<ferrovs_ofproto::service::changes::Changes>,
     pub state: Arc<RevalidatorState>,
 }
 
@@ -138,6 +145,7 @@ impl Revalidators {
     ) -> Revalidators {
         let n = n.max(1);
         let generation = service.tables_generation_handle();
+        let changes = service.changes();
         let state = Arc::new(RevalidatorState {
             max_idle_ms: AtomicU64::new(DEFAULT_MAX_IDLE_MS),
             passes: (0..n).map(|_| AtomicU64::new(0)).collect(),
@@ -149,6 +157,7 @@ impl Revalidators {
             ukeys,
             ports,
             generation,
+            changes,
             state,
         });
         let stop = Arc::new(AtomicBool::new(false));
@@ -286,7 +295,13 @@ fn pass(ctx: &Context, index: usize, n: usize) -> Result<(), String> {
         let verdict = if idle_ms > max_idle {
             Verdict::Delete { idle: true }
         } else if ukey.generation != gen {
-            revalidate(ctx, &mut ukey, gen)
+            if ctx.changes.affects(ukey.generation, &ukey.in_ports) {
+                revalidate(ctx, &mut ukey, gen)
+            } else {
+                ukey.generation = gen;
+                ctx.state.unaffected.fetch_add(1, Ordering::Relaxed);
+                Verdict::Keep
+            }
         } else {
             Verdict::Keep
         };
@@ -323,6 +338,7 @@ fn pass(ctx: &Context, index: usize, n: usize) -> Result<(), String> {
                 u.generation = ukey.generation;
                 u.rules = ukey.rules;
                 u.learned = ukey.learned;
+                u.in_ports = ukey.in_ports;
                 u.odp_ports = ukey.odp_ports;
             }
         }
@@ -366,6 +382,7 @@ fn revalidate(ctx: &Context, ukey: &mut Ukey, gen: u64) -> Verdict {
             ukey.generation = gen;
             ukey.rules = x.rules;
             ukey.learned = x.learned;
+            ukey.in_ports = x.in_ports;
             ctx.state.kept.fetch_add(1, Ordering::Relaxed);
             Verdict::Keep
         }

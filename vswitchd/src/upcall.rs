@@ -166,7 +166,7 @@ impl Handlers {
              handlers      : {}\n  \
              upcalls       : (handled {}) (failed {}) (lost {lost}) (action unhandled {})\n  \
              flows put     : {}\n  \
-             revalidated   : (kept {}) (deleted stale {}) (deleted idle {}) (tables generation {})\n",
+             revalidated   : (kept {}) (unaffected {}) (deleted stale {}) (deleted idle {}) (tables generation {})\n",
             get(&r.dump_duration_ms),
             self.revalidators.show_lines(),
             self.threads.len(),
@@ -175,6 +175,7 @@ impl Handlers {
             get(&s.action_unhandled),
             get(&s.flows_put),
             get(&r.kept),
+            get(&r.unaffected),
             get(&r.deleted_stale),
             get(&r.deleted_idle),
             self.ctx.generation.load(Ordering::Acquire),
@@ -281,6 +282,7 @@ impl HandlerContext {
                             generation: gen,
                             rules: x.rules.clone(),
                             learned: x.learned.clone(),
+                            in_ports: x.in_ports.clone(),
                             credited: Default::default(),
                             created: std::time::Instant::now(),
                         },

@@ -12,7 +12,8 @@
 //!   established traffic without `revalidator/wait` or a restart; with
 //!   other_config:max-idle the datapath flows go once traffic stops; an
 //!   `idle_timeout` rule lives while traffic flows and expires after it
-//!   stops. Also run on stock, which must agree.
+//!   stops; a change to port 1's rules leaves port 2's flows alone (not
+//!   translated again). Also run on stock, which must agree.
 //! - `select_group_spreads_flows`: 32 TCP flows through a two-bucket
 //!   select group: the datapath hash spreads them over both buckets
 //!   (recirculated flows matching `dp_hash` with either bucket's
@@ -337,8 +338,28 @@ fn revalidation(program: &Path, topo: &Topo, tag: &str) -> Revalidation {
 
     // Datapath flows are established now; they must follow the change.
     let dp_before = sw.ip_dp_flows();
+    let unaffected = |sw: &Switch| {
+        let show = text(&sw.sb.appctl(&["upcall/show"]).stdout);
+        show.split("(unaffected ")
+            .nth(1)
+            .and_then(|s| s.split(')').next())
+            .and_then(|n| n.parse::<u64>().ok())
+    };
+    // Fresh flows both ways (max-idle is short).
+    let _ = topo.ping(0, B);
+    let spared_before = unaffected(&sw);
     sw.ofctl(&["mod-flows", "priority=20,icmp,in_port=1,actions=drop"]);
+    let _ = sw.sb.appctl(&["revalidator/wait"]);
     let stopped_by_change = dp_before > 0 && !ping_until(topo, 0, B, false);
+    if program == Path::new(FERROVS) {
+        // The change names in_port 1: the flows from port 2 (the echo
+        // replies) were not translated again.
+        let (before, after) = (spared_before.unwrap_or(0), unaffected(&sw).unwrap_or(0));
+        assert!(
+            after > before,
+            "{tag}: flows from port 2 were translated again ({before} -> {after} unaffected)"
+        );
+    }
 
     // No traffic: the datapath's IPv4 flows go after max-idle (1 s).
     let deadline = Instant::now() + Duration::from_secs(8);

@@ -4,6 +4,8 @@
 //! inactivity probes and reconnection.
 
 use super::*;
+use crate::openflow::fields::id::IN_PORT;
+use crate::service::changes::Scope;
 
 /// A configured controller.
 struct Controller {
@@ -70,11 +72,15 @@ pub(crate) struct EventLoop {
     next_token: usize,
     /// Bumped after anything that may change a table (see
     /// `OfprotoService::tables_generation`).
-    tables_generation: Arc<AtomicU64>,
+    tables_generation: Arc<crate::service::changes::Changes>,
 }
 
 impl EventLoop {
-    pub(crate) fn new(poll: Poll, rx: Receiver<Cmd>, tables_generation: Arc<AtomicU64>) -> Self {
+    pub(crate) fn new(
+        poll: Poll,
+        rx: Receiver<Cmd>,
+        tables_generation: Arc<crate::service::changes::Changes>,
+    ) -> Self {
         EventLoop {
             poll,
             rx,
@@ -86,7 +92,8 @@ impl EventLoop {
     }
 
     fn tables_changed(&self) {
-        self.tables_generation.fetch_add(1, Ordering::AcqRel);
+        self.tables_generation
+            .bump(crate::service::changes::Scope::All);
     }
 
     fn token(&mut self) -> Token {
@@ -991,13 +998,29 @@ impl EventLoop {
                         continue;
                     }
                     bridge.switch.event_origin = Some((t.0, h.xid));
+                    // A flow_mod for one input port can only change the
+                    // translation of that port's flows.
+                    // (OFPT_FLOW_MOD, or Nicira's NXT_FLOW_MOD.)
+                    let nx_flow_mod = h.msg_type == 4
+                        && msg.get(8..16) == Some(&[0, 0, 0x23, 0x20, 0, 0, 0, 13][..]);
+                    let scope = match h.msg_type {
+                        _ if h.msg_type == 14 || nx_flow_mod => {
+                            match bridge.switch.decode_flow_mod(st, h, &msg) {
+                                Ok(fm) if fm.m.is_exact(IN_PORT) => {
+                                    Scope::InPort(fm.m.value(IN_PORT) as u16)
+                                }
+                                _ => Scope::All,
+                            }
+                        }
+                        _ => Scope::All,
+                    };
                     for r in bridge.switch.handle(st, &msg) {
                         c.tx.extend_from_slice(&r);
                     }
                     // Counted before any reply can reach the peer, so
                     // that a barrier reply means the change is visible.
                     if may_change_tables(h.msg_type) {
-                        self.tables_generation.fetch_add(1, Ordering::AcqRel);
+                        self.tables_generation.bump(scope);
                     }
                     bridge.switch.event_origin = None;
                     if std::mem::take(&mut bridge.switch.demote_others) {

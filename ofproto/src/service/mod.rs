@@ -17,6 +17,7 @@ use std::sync::mpsc::{channel, Receiver, Sender};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 
+pub mod changes;
 mod event_loop;
 use self::event_loop::EventLoop;
 use std::time::{Duration, Instant};
@@ -144,6 +145,7 @@ pub(crate) const THREAD_STACK: usize = 64 << 20;
 pub struct OfprotoService {
     tx: Sender<Cmd>,
     tables_generation: Arc<AtomicU64>,
+    changes: Arc<changes::Changes>,
     waker: Arc<Waker>,
     thread: Option<JoinHandle<()>>,
 }
@@ -163,14 +165,16 @@ impl OfprotoService {
         let waker = Arc::new(Waker::new(poll.registry(), WAKER)?);
         let (tx, rx) = channel();
         let tables_generation = Arc::new(AtomicU64::new(0));
-        let generation = Arc::clone(&tables_generation);
+        let changes = Arc::new(changes::Changes::new(Arc::clone(&tables_generation)));
+        let log = Arc::clone(&changes);
         let thread = std::thread::Builder::new()
             .name("ofproto".into())
             .stack_size(THREAD_STACK)
-            .spawn(move || EventLoop::new(poll, rx, generation).run())?;
+            .spawn(move || EventLoop::new(poll, rx, log).run())?;
         Ok(OfprotoService {
             tx,
             tables_generation,
+            changes,
             waker,
             thread: Some(thread),
         })
@@ -331,6 +335,12 @@ impl OfprotoService {
     /// found stale.
     pub fn tables_generation(&self) -> u64 {
         self.tables_generation.load(Ordering::Acquire)
+    }
+
+    /// The log of what moved the tables generation (for revalidators to
+    /// tell which flows a change may affect).
+    pub fn changes(&self) -> Arc<changes::Changes> {
+        Arc::clone(&self.changes)
     }
 
     /// A shared handle on [`Self::tables_generation`] for other threads.

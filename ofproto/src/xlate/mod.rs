@@ -88,6 +88,9 @@ pub struct Xlated {
     /// Rules `learn` actions learned (only with side effects), for the
     /// caller to apply to the tables.
     pub learned: Vec<learn::Learned>,
+    /// The input ports of every table lookup (only with side effects):
+    /// changes scoped to other ports cannot affect this translation.
+    pub in_ports: Vec<u16>,
 }
 
 /// A rule a translation went through: its table and the flow it was
@@ -138,6 +141,7 @@ struct Ctx<'a> {
     freeze_hash: bool,
     frozen: Vec<group::FrozenOp>,
     learned: Vec<learn::Learned>,
+    in_ports: Vec<u16>,
 }
 
 /// Packet-in reasons (OFPR_*).
@@ -172,6 +176,7 @@ pub fn translate(br: &Bridge<'_>, flow: &[u8; KEY_LEN]) -> Xlated {
         freeze_hash: false,
         frozen: Vec::new(),
         learned: Vec::new(),
+        in_ports: Vec::new(),
     };
     // Every megaflow matches the packet's recirculation id, input port and
     // Ethernet type; IP ones the fragment type too (checked before any
@@ -234,6 +239,7 @@ pub fn translate(br: &Bridge<'_>, flow: &[u8; KEY_LEN]) -> Xlated {
         forks: ctx.forks,
         rules: ctx.rules,
         learned: ctx.learned,
+        in_ports: ctx.in_ports,
     }
 }
 
@@ -297,6 +303,9 @@ impl Ctx<'_> {
         let saved_port = self.get(id::IN_PORT);
         self.set(id::IN_PORT, in_port as u128);
         let l = cls.lookup(&self.flow);
+        if self.br.side_effects && !self.in_ports.contains(&in_port) {
+            self.in_ports.push(in_port);
+        }
         if self.br.side_effects && l.rule.is_some() {
             self.rules.push(RuleHit {
                 table,

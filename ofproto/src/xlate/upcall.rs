@@ -40,6 +40,8 @@ pub struct UpcallXlate {
     /// Learning added or changed rules: flows translated before may be
     /// stale.
     pub tables_changed: bool,
+    /// The input ports of the translation's table lookups.
+    pub in_ports: Vec<u16>,
 }
 
 /// The bridge view both `ofproto/trace` and upcalls translate with.
@@ -82,6 +84,7 @@ pub fn translate_upcall(sw: &mut Switch, req: &UpcallRequest) -> Result<UpcallXl
         rules: x.rules,
         learned: x.learned,
         tables_changed,
+        in_ports: x.in_ports,
     })
 }
 

@@ -359,6 +359,25 @@ const CORPUS: &[Pipeline] = &[
             "in_port=4,udp",
         ],
     },
+    Pipeline {
+        name: "mpls",
+        version: "OpenFlow13",
+        flows: "table=0,in_port=1,ip,actions=push_mpls:0x8847,output:3
+                table=0,in_port=2,ipv6,actions=push_mpls:0x8848,set_mpls_tc:5,output:3
+                table=0,in_port=3,mpls,actions=pop_mpls:0x0800,output:4
+                table=0,in_port=3,mpls,mpls_label=7,actions=set_field:9->mpls_label,dec_mpls_ttl,output:1
+                table=0,in_port=4,ip,actions=push_mpls:0x8847,set_field:10->mpls_label,dec_mpls_ttl,output:1,pop_mpls:0x0800,output:2",
+        traces: &[
+            "in_port=1,tcp,nw_ttl=64,nw_tos=0xa0",
+            "in_port=1,arp",
+            "in_port=2,ipv6,nw_ttl=9",
+            "in_port=3,mpls,mpls_label=5,mpls_ttl=9,mpls_bos=1",
+            "in_port=3,mpls,mpls_label=7,mpls_ttl=9,mpls_bos=1",
+            "in_port=3,mpls,mpls_label=7,mpls_ttl=1,mpls_bos=1",
+            "in_port=4,udp,nw_ttl=3",
+            "in_port=4,udp,nw_ttl=1",
+        ],
+    },
 ];
 
 /// Cases where ferrovs still differs from stock, with the reason. Keys

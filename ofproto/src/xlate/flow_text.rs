@@ -126,6 +126,8 @@ pub fn parse_of_flow(s: &str, port_names: &HashMap<String, u16>) -> Result<Box<F
             "tcp6" => (eth_type::IPV6, Some(6)),
             "udp6" => (eth_type::IPV6, Some(17)),
             "sctp6" => (eth_type::IPV6, Some(132)),
+            "mpls" => (eth_type::MPLS, None),
+            "mplsm" => (eth_type::MPLS_MCAST, None),
             _ => {
                 let (name, value) = item
                     .split_once('=')
@@ -267,6 +269,14 @@ pub fn from_odp(key: &Key, ofports: &HashMap<u32, u16>) -> Result<Box<FlowKey>, 
             KeyAttr::SkbMark(m) => set(&mut k, id::PKT_MARK, *m as u128),
             KeyAttr::RecircId(r) => set(&mut k, id::RECIRC_ID, *r as u128),
             KeyAttr::DpHash(h) => set(&mut k, id::DP_HASH, *h as u128),
+            KeyAttr::Mpls(lses) => {
+                if let Some(&l) = lses.first() {
+                    set(&mut k, id::MPLS_LABEL, (l >> 12) as u128);
+                    set(&mut k, id::MPLS_TC, ((l >> 9) & 7) as u128);
+                    set(&mut k, id::MPLS_BOS, ((l >> 8) & 1) as u128);
+                    set(&mut k, id::MPLS_TTL, (l & 0xff) as u128);
+                }
+            }
             KeyAttr::CtState(v) => set(&mut k, id::CT_STATE, *v as u128),
             KeyAttr::CtZone(v) => set(&mut k, id::CT_ZONE, *v as u128),
             KeyAttr::CtMark(v) => set(&mut k, id::CT_MARK, *v as u128),
@@ -347,6 +357,10 @@ pub fn format_flow(k: &FlowKey, inner_vlan: u16) -> String {
                 exact(id::ICMPV6_CODE);
             }
             _ => {}
+        }
+    } else if et == eth_type::MPLS || et == eth_type::MPLS_MCAST {
+        for f in [id::MPLS_LABEL, id::MPLS_TC, id::MPLS_TTL, id::MPLS_BOS] {
+            exact(f);
         }
     } else if et == eth_type::ARP || et == eth_type::RARP {
         for f in [

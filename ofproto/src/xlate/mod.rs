@@ -21,6 +21,7 @@ mod ct;
 pub mod flow_text;
 mod group;
 pub mod learn;
+mod mpls;
 pub mod recirc;
 mod sample;
 pub mod trace;
@@ -259,6 +260,10 @@ impl Ctx<'_> {
         if orig_get(id::IP_FRAG) & 2 != 0 {
             clear.extend([id::TCP_SRC, id::TCP_DST, id::UDP_SRC, id::UDP_DST]);
             clear.extend([id::SCTP_SRC, id::SCTP_DST]);
+        }
+        // Labels pushed here are not in the packet the megaflow matches.
+        if !mpls::is_mpls(orig_get(id::ETH_TYPE) as u16) {
+            clear.extend([id::MPLS_LABEL, id::MPLS_TC, id::MPLS_BOS, id::MPLS_TTL]);
         }
         if orig_get(id::TUN_DST) == 0 && orig_get(id::TUN_IPV6_DST) == 0 {
             clear.extend(id::TUN_ID..=id::TUN_GTPU_MSGTYPE);
@@ -546,6 +551,12 @@ impl Ctx<'_> {
                 ..
             } => self.clone_action(actions, out),
             Action::Group(g) => self.group(*g, out),
+            Action::PushMpls(et) => self.push_mpls(*et, out),
+            Action::PopMpls(et) => self.pop_mpls(*et, out),
+            Action::SetMplsLabel(v) => self.set_mpls(id::MPLS_LABEL, *v as u128),
+            Action::SetMplsTc(v) => self.set_mpls(id::MPLS_TC, *v as u128),
+            Action::SetMplsTtl(v) => self.set_mpls(id::MPLS_TTL, *v as u128),
+            Action::DecMplsTtl => self.dec_mpls_ttl(out),
             Action::Nx { subtype, bytes } => self.nx(*subtype, bytes, out),
             _ => out.push(Node::new(
                 NodeKind::Warn,

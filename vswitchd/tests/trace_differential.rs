@@ -378,6 +378,28 @@ const CORPUS: &[Pipeline] = &[
             "in_port=4,udp,nw_ttl=1",
         ],
     },
+    Pipeline {
+        name: "multipath-and-bundle",
+        version: "OpenFlow10",
+        flows: "table=0,in_port=1,actions=multipath(symmetric_l4,50,modulo_n,1024,0,NXM_NX_REG0[0..9]),resubmit(,1)
+                table=0,in_port=2,actions=multipath(eth_src,0,hrw,8,0,NXM_NX_REG0[]),multipath(symmetric_l3l4+udp,7,hash_threshold,3,0,NXM_NX_REG1[0..1]),multipath(nw_dst,1,iter_hash,6,8,NXM_NX_REG2[0..2]),resubmit(,1)
+                table=0,in_port=3,actions=bundle(symmetric_l4,60,hrw,ofport,members:1,2,4)
+                table=0,in_port=4,actions=bundle_load(eth_src,0,hrw,ofport,NXM_NX_REG3[],members:1,2,3,9),bundle(eth_src,0,active_backup,ofport,members:9,2,1),multipath(symmetric_l3,0,modulo_n,3,0,NXM_NX_REG4[0..3]),multipath(symmetric_l3l4,0,modulo_n,5,0,NXM_NX_REG5[0..3]),resubmit(,1)
+                table=1,actions=output:3",
+        traces: &[
+            "in_port=1,tcp,nw_src=10.0.0.1,nw_dst=10.0.0.2,tcp_src=1234,tcp_dst=80,dl_src=00:00:00:00:00:01",
+            "in_port=1,udp,nw_src=10.0.0.3,udp_src=99,dl_dst=00:00:00:00:00:05",
+            "in_port=1,arp",
+            "in_port=2,udp,dl_src=00:11:22:33:44:55,nw_dst=1.2.3.4,udp_src=5,udp_dst=6",
+            "in_port=2,ipv6,ipv6_dst=2001::1",
+            "in_port=3,tcp,tcp_src=7,nw_src=9.9.9.9",
+            "in_port=3,tcp,tcp_src=8,nw_src=9.9.9.9",
+            "in_port=3,icmp,dl_src=00:00:00:00:00:09",
+            "in_port=4,tcp,dl_src=00:00:00:00:00:aa,nw_src=1.1.1.1,tcp_dst=22",
+            "in_port=4,ipv6,ipv6_src=::1,nw_proto=6,tcp_dst=4",
+            "in_port=4,arp",
+        ],
+    },
 ];
 
 /// Cases where ferrovs still differs from stock, with the reason. Keys

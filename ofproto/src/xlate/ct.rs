@@ -285,6 +285,11 @@ pub(super) fn action_text(a: &Action) -> String {
             subtype: s @ (29 | 38 | 41),
             bytes,
         } => super::sample::text(*s, bytes),
+        Action::Nx {
+            subtype: s @ (10 | 12 | 13),
+            bytes,
+        } => super::multipath::text(*s, bytes)
+            .unwrap_or_else(|| crate::openflow::text::action_text(a)),
         Action::Nx { subtype: 16, bytes } => match super::learn::Learn::parse(bytes) {
             Some(l) => l.text(),
             None => crate::openflow::text::action_text(a),

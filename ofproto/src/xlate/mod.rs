@@ -22,6 +22,7 @@ pub mod flow_text;
 mod group;
 pub mod learn;
 mod mpls;
+mod multipath;
 pub mod recirc;
 mod sample;
 pub mod trace;
@@ -736,6 +737,8 @@ impl Ctx<'_> {
                     std::net::Ipv4Addr::from(v as u32).to_string()
                 }
                 _ if def.width <= 2 && !def.name.starts_with("reg") => v.to_string(),
+                // Zero prints as "0", as stock prints a subvalue.
+                _ if v == 0 => "0".into(),
                 _ => format!("{v:#x}"),
             };
             ("[]".to_string(), text)
@@ -755,7 +758,14 @@ impl Ctx<'_> {
             } else {
                 format!("[{}..{}]", ofs, ofs + n - 1)
             };
-            (sub, format!("{v:#x}"))
+            (
+                sub,
+                if v == 0 {
+                    "0".into()
+                } else {
+                    format!("{v:#x}")
+                },
+            )
         };
         format!("{name}{sub} is now {value}")
     }
@@ -784,6 +794,8 @@ impl Ctx<'_> {
             43 => self.ct_clear(),
             // sample: nothing without an IPFIX exporter (see `sample`).
             29 | 38 | 41 => {}
+            10 => self.multipath(b, out),
+            12 | 13 => self.bundle(subtype == 13, b, out),
             16 => match learn::Learn::parse(b) {
                 Some(l) => self.learn(&l, out),
                 None => out.push(Node::new(

@@ -106,6 +106,8 @@ pub struct Config {
     /// created) and other_config:max-idle (milliseconds).
     pub n_revalidator_threads: Option<usize>,
     pub max_idle_ms: Option<u64>,
+    /// other_config:max-revalidator (milliseconds between passes).
+    pub max_revalidator_ms: Option<u64>,
 }
 
 impl Config {
@@ -137,6 +139,10 @@ impl Config {
             .get("max-idle")
             .and_then(|n| n.parse::<u64>().ok())
             .map(|n| n.max(100));
+        cfg.max_revalidator_ms = other
+            .get("max-revalidator")
+            .and_then(|n| n.parse::<u64>().ok())
+            .map(|n| n.clamp(10, 3_600_000));
         let mut seen_ifaces = HashSet::new();
         let mut bridges: Vec<_> = datum::uuid_set(ovs.get("bridges"))
             .into_iter()

@@ -38,7 +38,8 @@ use crate::bridge::{lock_dpif, SharedDpif};
 use crate::upcall::PortMap;
 
 /// How often a revalidator dumps the flows when nothing asks sooner
-/// (stock's max-revalidator default).
+/// (stock's max-revalidator default; other_config:max-revalidator
+/// changes it).
 pub const PASS_INTERVAL: Duration = Duration::from_millis(500);
 /// How often a sleeping revalidator looks for a reason to wake.
 const POLL: Duration = Duration::from_millis(20);
@@ -99,10 +100,11 @@ fn share(ufid: Ufid, n: usize) -> usize {
 #[derive(Default)]
 pub struct RevalidatorState {
     pub max_idle_ms: AtomicU64,
+    pub max_revalidator_ms: AtomicU64,
     /// Passes completed, per revalidator.
     passes: Vec<AtomicU64>,
-    /// Set to make every revalidator start a pass now.
-    kick: AtomicBool,
+    /// Moved to make every revalidator start a pass now.
+    kick: AtomicU64,
     pub dump_duration_ms: AtomicU64,
     pub flows_max: AtomicU64,
     /// Flows deleted because idle, because the tables changed them, and
@@ -148,6 +150,7 @@ impl Revalidators {
         let changes = service.changes();
         let state = Arc::new(RevalidatorState {
             max_idle_ms: AtomicU64::new(DEFAULT_MAX_IDLE_MS),
+            max_revalidator_ms: AtomicU64::new(PASS_INTERVAL.as_millis() as u64),
             passes: (0..n).map(|_| AtomicU64::new(0)).collect(),
             ..RevalidatorState::default()
         });
@@ -185,7 +188,7 @@ impl Revalidators {
     pub fn wait(&self, limit: Duration) {
         let s = &self.ctx.state;
         let start: Vec<u64> = s.passes.iter().map(|p| p.load(Ordering::Acquire)).collect();
-        s.kick.store(true, Ordering::Release);
+        s.kick.fetch_add(1, Ordering::AcqRel);
         let deadline = Instant::now() + limit;
         while Instant::now() < deadline {
             let done = s
@@ -220,17 +223,18 @@ impl Drop for Revalidators {
 
 fn run(ctx: &Context, index: usize, n: usize, stop: &AtomicBool) {
     let mut last_gen = ctx.generation.load(Ordering::Acquire);
+    let mut last_kick = ctx.state.kick.load(Ordering::Acquire);
     let mut last_pass = Instant::now();
     while !stop.load(Ordering::Acquire) {
         std::thread::sleep(POLL);
         let gen = ctx.generation.load(Ordering::Acquire);
-        let kicked = ctx.state.kick.load(Ordering::Acquire);
-        if gen == last_gen && !kicked && last_pass.elapsed() < PASS_INTERVAL {
+        let kick = ctx.state.kick.load(Ordering::Acquire);
+        let kicked = kick != last_kick;
+        let interval = Duration::from_millis(ctx.state.max_revalidator_ms.load(Ordering::Relaxed));
+        if gen == last_gen && !kicked && last_pass.elapsed() < interval {
             continue;
         }
-        if kicked && index == 0 {
-            ctx.state.kick.store(false, Ordering::Release);
-        }
+        last_kick = kick;
         last_gen = gen;
         last_pass = Instant::now();
         if let Err(e) = pass(ctx, index, n) {

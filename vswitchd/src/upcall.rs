@@ -148,6 +148,15 @@ impl Handlers {
             .store(ms, Ordering::Relaxed);
     }
 
+    /// other_config:max-revalidator, in milliseconds: the longest time
+    /// between two revalidation passes.
+    pub fn set_max_revalidator(&self, ms: u64) {
+        self.revalidators
+            .state()
+            .max_revalidator_ms
+            .store(ms, Ordering::Relaxed);
+    }
+
     /// `upcall/show` for this datapath: stock's lines (flows, dump
     /// duration, ufid, one line per revalidator), then the handlers' and
     /// revalidators' counters.

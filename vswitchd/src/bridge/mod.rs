@@ -215,8 +215,12 @@ impl Bridges {
         let max_idle = cfg
             .max_idle_ms
             .unwrap_or(crate::revalidator::DEFAULT_MAX_IDLE_MS);
+        let max_reval = cfg
+            .max_revalidator_ms
+            .unwrap_or(crate::revalidator::PASS_INTERVAL.as_millis() as u64);
         for h in self.handlers.values() {
             h.set_max_idle(max_idle);
+            h.set_max_revalidator(max_reval);
         }
         changed
     }
@@ -526,6 +530,7 @@ mod tests {
             n_handler_threads: None,
             n_revalidator_threads: None,
             max_idle_ms: None,
+            max_revalidator_ms: None,
         }
     }
 

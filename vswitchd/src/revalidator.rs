@@ -99,6 +99,8 @@ fn share(ufid: Ufid, n: usize) -> usize {
 /// Counters and settings shared by the revalidators and the daemon.
 #[derive(Default)]
 pub struct RevalidatorState {
+    /// `revalidator/pause`: no passes until resumed.
+    pub paused: AtomicBool,
     pub max_idle_ms: AtomicU64,
     pub max_revalidator_ms: AtomicU64,
     /// Passes completed, per revalidator.
@@ -187,6 +189,9 @@ impl Revalidators {
     /// pass that started after the call (or after `limit`).
     pub fn wait(&self, limit: Duration) {
         let s = &self.ctx.state;
+        if s.paused.load(Ordering::Acquire) {
+            return;
+        }
         let start: Vec<u64> = s.passes.iter().map(|p| p.load(Ordering::Acquire)).collect();
         s.kick.fetch_add(1, Ordering::AcqRel);
         let deadline = Instant::now() + limit;
@@ -231,7 +236,9 @@ fn run(ctx: &Context, index: usize, n: usize, stop: &AtomicBool) {
         let kick = ctx.state.kick.load(Ordering::Acquire);
         let kicked = kick != last_kick;
         let interval = Duration::from_millis(ctx.state.max_revalidator_ms.load(Ordering::Relaxed));
-        if gen == last_gen && !kicked && last_pass.elapsed() < interval {
+        if ctx.state.paused.load(Ordering::Acquire)
+            || (gen == last_gen && !kicked && last_pass.elapsed() < interval)
+        {
             continue;
         }
         last_kick = kick;

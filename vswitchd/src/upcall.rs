@@ -140,6 +140,14 @@ impl Handlers {
         self.revalidators.wait(limit);
     }
 
+    /// Stops or restarts the revalidators' passes.
+    pub fn pause_revalidators(&self, pause: bool) {
+        self.revalidators
+            .state()
+            .paused
+            .store(pause, Ordering::Release);
+    }
+
     /// other_config:max-idle, in milliseconds.
     pub fn set_max_idle(&self, ms: u64) {
         self.revalidators

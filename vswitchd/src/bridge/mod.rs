@@ -436,6 +436,15 @@ impl Bridges {
         }
     }
 
+    /// `revalidator/pause` and `revalidator/resume`: stop (or restart)
+    /// the revalidators' passes, so that flows nobody translated (dpctl
+    /// adds some) stay.
+    pub fn revalidator_pause(&self, pause: bool) {
+        for h in self.handlers.values() {
+            h.pause_revalidators(pause);
+        }
+    }
+
     /// `revalidator/purge`: deletes every datapath flow.
     pub fn revalidator_purge(&self) {
         for shared in self.backers.values() {

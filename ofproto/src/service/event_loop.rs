@@ -1001,8 +1001,22 @@ impl EventLoop {
                     // A flow_mod for one input port can only change the
                     // translation of that port's flows.
                     // (OFPT_FLOW_MOD, or Nicira's NXT_FLOW_MOD.)
-                    let nx_flow_mod = h.msg_type == 4
-                        && msg.get(8..16) == Some(&[0, 0, 0x23, 0x20, 0, 0, 0, 13][..]);
+                    let nx_subtype = (h.msg_type == 4
+                        && msg.get(8..12) == Some(&[0, 0, 0x23, 0x20][..]))
+                    .then(|| {
+                        msg.get(12..16)
+                            .map(|b| u32::from_be_bytes([b[0], b[1], b[2], b[3]]))
+                    })
+                    .flatten();
+                    let nx_flow_mod = nx_subtype == Some(13);
+                    // Nicira messages that only set up the connection
+                    // (role, formats, async config, controller id, monitor
+                    // cancel, flow age, conntrack flush) leave the tables.
+                    // So are OpenFlow 1.0's statistics requests (types 16
+                    // and 17 there).
+                    let harmless =
+                        matches!(nx_subtype, Some(10 | 12 | 15 | 16 | 18 | 19 | 20 | 21 | 29))
+                            || (h.version == 1 && matches!(h.msg_type, 16 | 17));
                     let scope = match h.msg_type {
                         _ if h.msg_type == 14 || nx_flow_mod => {
                             match bridge.switch.decode_flow_mod(st, h, &msg) {
@@ -1019,7 +1033,7 @@ impl EventLoop {
                     }
                     // Counted before any reply can reach the peer, so
                     // that a barrier reply means the change is visible.
-                    if may_change_tables(h.msg_type) {
+                    if may_change_tables(h.msg_type) && !harmless {
                         self.tables_generation.bump(scope);
                     }
                     bridge.switch.event_origin = None;

@@ -76,6 +76,8 @@ impl Frozen {
 /// Past this many states, ones unused for [`STALE`] are forgotten.
 const SOFT_LIMIT: usize = 65536;
 const STALE: Duration = Duration::from_secs(60);
+/// At most this many states are kept, whatever their age.
+const HARD_LIMIT: usize = 4 * SOFT_LIMIT;
 
 #[derive(Default)]
 struct Table {
@@ -112,6 +114,19 @@ pub fn alloc(state: Frozen) -> u32 {
         for id in stale {
             if let Some((s, _)) = t.by_id.remove(&id) {
                 t.by_state.remove(&s.identity());
+            }
+        }
+        // Still too many (states made faster than they go stale): the
+        // least recently used quarter goes; their packets, if any come
+        // back, are dropped as unknown.
+        if t.by_id.len() >= HARD_LIMIT {
+            let mut by_age: Vec<(Instant, u32)> =
+                t.by_id.iter().map(|(&id, (_, used))| (*used, id)).collect();
+            by_age.sort_unstable();
+            for (_, id) in by_age.into_iter().take(HARD_LIMIT / 4) {
+                if let Some((s, _)) = t.by_id.remove(&id) {
+                    t.by_state.remove(&s.identity());
+                }
             }
         }
     }

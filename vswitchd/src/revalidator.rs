@@ -10,17 +10,21 @@
 //! - credits the packets and bytes counted since the last pass to the
 //!   rules (so `n_packets` grows and idle timeouts see the traffic);
 //! - deletes it when idle longer than `other_config:max-idle`;
-//! - when the tables changed since it was translated, translates its key
-//!   again and keeps it if the result is the same, else deletes it (the
-//!   next packet installs the new translation).
+//! - when a change since it was translated may concern it, translates
+//!   its key again: keeps it if the result is the same, fixes its
+//!   actions in place if only they differ, else deletes it (the next
+//!   packet installs the new translation).
 //!
-//! Flows no change could affect are not translated again: the tables
-//! generation is compared lazily, flow by flow. It is one number for all
-//! bridges (any flow, group or meter change moves it); per-port and
-//! per-table generations would narrow the set further. Flows without a
-//! ukey (installed by someone else) are deleted, as in Open vSwitch.
+//! Flows no change could affect are not translated again: each change is
+//! logged with its scope (`ferrovs_ofproto::service::changes`: a flow_mod
+//! naming one input port, or everything), and a flow behind the tables
+//! generation is compared lazily with the changes since, against the
+//! input ports of its lookups. Flows without a ukey (installed by someone
+//! else, e.g. `dpctl/add-flow`) are deleted, as in Open vSwitch
+//! (`revalidator/pause` keeps them).
 //!
-//! Provider-neutral: only `flow_dump`, `flow_del` of the `Dpif` trait.
+//! Provider-neutral: only `flow_dump`, `flow_put` and `flow_del` of the
+//! `Dpif` trait.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -28,7 +32,7 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use ferrovs_dpif::{FlowId, FlowStats, Ufid};
+use ferrovs_dpif::{FlowId, FlowPut, FlowStats, PutFlags, Ufid};
 use ferrovs_ofproto::service::OfprotoService;
 use ferrovs_ofproto::xlate::learn::Learned;
 use ferrovs_ofproto::xlate::upcall::{Credit, UpcallRequest};
@@ -114,6 +118,8 @@ pub struct RevalidatorState {
     pub deleted_idle: AtomicU64,
     pub deleted_stale: AtomicU64,
     pub kept: AtomicU64,
+    /// Flows whose actions were fixed in place.
+    pub modified: AtomicU64,
     /// Flows behind the tables generation that no change since could
     /// affect (not translated again).
     pub unaffected: AtomicU64,
@@ -307,7 +313,7 @@ fn pass(ctx: &Context, index: usize, n: usize) -> Result<(), String> {
             Verdict::Delete { idle: true }
         } else if ukey.generation != gen {
             if ctx.changes.affects(ukey.generation, &ukey.in_ports) {
-                revalidate(ctx, &mut ukey, gen)
+                revalidate(ctx, ufid, &mut ukey, gen)
             } else {
                 ukey.generation = gen;
                 ctx.state.unaffected.fetch_add(1, Ordering::Relaxed);
@@ -348,6 +354,7 @@ fn pass(ctx: &Context, index: usize, n: usize) -> Result<(), String> {
                 u.credited = ukey.credited;
                 u.generation = ukey.generation;
                 u.rules = ukey.rules;
+                u.actions = ukey.actions;
                 u.learned = ukey.learned;
                 u.in_ports = ukey.in_ports;
                 u.odp_ports = ukey.odp_ports;
@@ -368,9 +375,10 @@ fn pass(ctx: &Context, index: usize, n: usize) -> Result<(), String> {
     Ok(())
 }
 
-/// Translates the flow's key again; keeps the flow (now at generation
-/// `gen`) when nothing changed.
-fn revalidate(ctx: &Context, ukey: &mut Ukey, gen: u64) -> Verdict {
+/// Translates the flow's key again: keeps the flow (now at generation
+/// `gen`) when nothing changed, fixes its actions when only they did,
+/// else deletes it.
+fn revalidate(ctx: &Context, ufid: Ufid, ukey: &mut Ukey, gen: u64) -> Verdict {
     // The bridge's ports now (they may have changed too); a bridge gone
     // takes its flows along.
     let ports = ctx
@@ -388,17 +396,37 @@ fn revalidate(ctx: &Context, ukey: &mut Ukey, gen: u64) -> Verdict {
         key: ukey.key.clone(),
         odp_ports,
     };
-    match ctx.service.translate_upcall(&ukey.bridge, req) {
-        Ok(x) if !x.slow && x.actions == ukey.actions && x.mask == ukey.mask => {
-            ukey.generation = gen;
-            ukey.rules = x.rules;
-            ukey.learned = x.learned;
-            ukey.in_ports = x.in_ports;
-            ctx.state.kept.fetch_add(1, Ordering::Relaxed);
-            Verdict::Keep
+    let x = match ctx.service.translate_upcall(&ukey.bridge, req) {
+        Ok(x) if !x.slow && x.mask == ukey.mask => x,
+        _ => return Verdict::Delete { idle: false },
+    };
+    if x.actions != ukey.actions {
+        // Same megaflow, other actions: fixed in place (its counters
+        // stay).
+        let put = FlowPut {
+            flags: PutFlags {
+                create: false,
+                modify: true,
+                zero_stats: false,
+            },
+            key: &ukey.key,
+            mask: &ukey.mask,
+            actions: &x.actions,
+            ufid: Some(ufid),
+        };
+        if lock_dpif(&ctx.dpif).flow_put(&put).is_err() {
+            return Verdict::Delete { idle: false };
         }
-        _ => Verdict::Delete { idle: false },
+        ctx.state.modified.fetch_add(1, Ordering::Relaxed);
+    } else {
+        ctx.state.kept.fetch_add(1, Ordering::Relaxed);
     }
+    ukey.actions = x.actions;
+    ukey.generation = gen;
+    ukey.rules = x.rules;
+    ukey.learned = x.learned;
+    ukey.in_ports = x.in_ports;
+    Verdict::Keep
 }
 
 fn delete(ctx: &Context, ufid: Ufid) -> Option<FlowStats> {

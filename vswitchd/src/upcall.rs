@@ -183,7 +183,7 @@ impl Handlers {
              handlers      : {}\n  \
              upcalls       : (handled {}) (failed {}) (lost {lost}) (action unhandled {})\n  \
              flows put     : {}\n  \
-             revalidated   : (kept {}) (unaffected {}) (deleted stale {}) (deleted idle {}) (tables generation {})\n",
+             revalidated   : (kept {}) (modified {}) (unaffected {}) (deleted stale {}) (deleted idle {}) (tables generation {})\n",
             get(&r.dump_duration_ms),
             self.revalidators.show_lines(),
             self.threads.len(),
@@ -192,6 +192,7 @@ impl Handlers {
             get(&s.action_unhandled),
             get(&s.flows_put),
             get(&r.kept),
+            get(&r.modified),
             get(&r.unaffected),
             get(&r.deleted_stale),
             get(&r.deleted_idle),

@@ -13,6 +13,7 @@ mod datapath;
 mod device;
 mod dpctl;
 mod jsonrpc;
+mod meters;
 mod netdev_dummy;
 mod ofport;
 mod openflow;

@@ -22,6 +22,9 @@
 //! - `learn_adds_rules_from_traffic`: a `learn` table learns both hosts'
 //!   addresses and ports from real traffic: the same rules as stock.
 //!
+//! - `meter_limits_the_rate`: a 2 packets/s meter on the echo requests
+//!   lets a few of 20 quick pings through, on ferrovs as on stock.
+//!
 //! Needs root, iproute2, python3 and the stock OVS tools: skips with a
 //! message otherwise, fails under CI=true.
 
@@ -536,4 +539,88 @@ fn learn_adds_rules_from_traffic() {
     let (stock_ok, stock) = learning(Path::new(STOCK_VSWITCHD), &topo, "learn-stock");
     assert!(stock_ok, "stock: ping failed");
     assert_eq!(ours, stock, "learned rules differ from stock");
+}
+
+/// Echo replies received of 20 pings sent 50 ms apart through a meter of
+/// 2 packets per second on the requests.
+fn metered(program: &Path, topo: &Topo, tag: &str) -> u32 {
+    let sw = Switch::start(program, topo, tag, &[]);
+    let o = sw.sb.run(
+        "ovs-ofctl",
+        &[
+            "-O",
+            "OpenFlow13",
+            "add-meter",
+            &sw.br,
+            "meter=1,pktps,band=type=drop,rate=2",
+        ],
+    );
+    assert!(o.status.success(), "{tag}: add-meter: {}", text(&o.stderr));
+    let flows = sw.sb.dir.join("meter-flows.txt");
+    std::fs::write(
+        &flows,
+        "priority=10,in_port=1,actions=output:2\n\
+         priority=10,in_port=2,actions=output:1\n\
+         priority=20,icmp,in_port=1,actions=meter:1,output:2\n",
+    )
+    .expect("flows file");
+    let o = sw.sb.run(
+        "ovs-ofctl",
+        &[
+            "-O",
+            "OpenFlow13",
+            "add-flows",
+            &sw.br,
+            &flows.display().to_string(),
+        ],
+    );
+    assert!(o.status.success(), "{tag}: add-flows: {}", text(&o.stderr));
+    // Resolve ARP first (not metered), and let the bucket refill.
+    let _ = ping_until(topo, 0, B, true);
+    std::thread::sleep(Duration::from_millis(1500));
+    let o = run(&[
+        "ip",
+        "netns",
+        "exec",
+        &topo.ns[0],
+        "ping",
+        "-c",
+        "20",
+        "-i",
+        "0.05",
+        "-W",
+        "1",
+        B,
+    ]);
+    let out = text(&o.stdout);
+    let received = out
+        .split(" received")
+        .next()
+        .and_then(|s| s.rsplit(", ").next())
+        .and_then(|n| n.trim().parse().ok())
+        .unwrap_or(u32::MAX);
+    sw.stop(tag);
+    received
+}
+
+#[test]
+fn meter_limits_the_rate() {
+    let test = "meter_limits_the_rate";
+    if !netns_available(test) || !stock_ovs_available(test) {
+        return;
+    }
+    let _turn = turn();
+    let topo = Topo::new('m');
+    let ours = metered(Path::new(FERROVS), &topo, "meter-ferrovs");
+    // About one second at 2 packets per second, plus the bucket: far
+    // fewer than the 20 sent, but some.
+    assert!(
+        (1..=8).contains(&ours),
+        "ferrovs: {ours} of 20 passed the meter"
+    );
+    let stock = metered(Path::new(STOCK_VSWITCHD), &topo, "meter-stock");
+    assert!(
+        (1..=8).contains(&stock),
+        "stock: {stock} of 20 passed the meter"
+    );
 }

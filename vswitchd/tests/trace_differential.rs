@@ -400,6 +400,17 @@ const CORPUS: &[Pipeline] = &[
             "in_port=4,arp",
         ],
     },
+    Pipeline {
+        name: "meters",
+        version: "OpenFlow13",
+        flows: "METER meter=1,kbps,band=type=drop,rate=1000
+                METER meter=5,pktps,burst,band=type=drop,rate=10,burst_size=5
+                in_port=1,actions=meter:5,output:2
+                in_port=2,actions=meter:1,output:1
+                in_port=3,actions=meter:1,goto_table:1
+                table=1,actions=meter:5,output:4",
+        traces: &["in_port=1", "in_port=2,tcp", "in_port=3,ip"],
+    },
 ];
 
 /// Cases where ferrovs still differs from stock, with the reason. Keys
@@ -492,22 +503,28 @@ fn run(name: &str, program: &Path) -> BTreeMap<String, String> {
     let file_s = file.display().to_string();
     let mut results = BTreeMap::new();
     for p in CORPUS {
-        // Lines "GROUP ..." are groups, added before the flows.
-        let (groups, flows): (Vec<&str>, Vec<&str>) = p
+        // Lines "GROUP ..." and "METER ..." are groups and meters,
+        // added before the flows.
+        let (setup, flows): (Vec<&str>, Vec<&str>) = p
             .flows
             .lines()
             .map(str::trim)
-            .partition(|l| l.starts_with("GROUP "));
+            .partition(|l| l.starts_with("GROUP ") || l.starts_with("METER "));
         let flows: String = flows.iter().map(|l| l.to_string() + "\n").collect();
         std::fs::write(&file, flows).expect("flows file");
         let out = sb.run("ovs-ofctl", &["-O", p.version, "del-flows", "br0"]);
         assert!(out.status.success(), "del-flows: {}", text(&out.stderr));
         let out = sb.run("ovs-ofctl", &["-O", "OpenFlow13", "del-groups", "br0"]);
         assert!(out.status.success(), "del-groups: {}", text(&out.stderr));
-        for g in groups {
-            let g = g.trim_start_matches("GROUP ");
-            let out = sb.run("ovs-ofctl", &["-O", "OpenFlow13", "add-group", "br0", g]);
-            assert!(out.status.success(), "add-group {g}: {}", text(&out.stderr));
+        let out = sb.run("ovs-ofctl", &["-O", "OpenFlow13", "del-meters", "br0"]);
+        assert!(out.status.success(), "del-meters: {}", text(&out.stderr));
+        for line in setup {
+            let (cmd, arg) = match line.strip_prefix("GROUP ") {
+                Some(g) => ("add-group", g),
+                None => ("add-meter", line.trim_start_matches("METER ")),
+            };
+            let out = sb.run("ovs-ofctl", &["-O", "OpenFlow13", cmd, "br0", arg]);
+            assert!(out.status.success(), "{cmd} {arg}: {}", text(&out.stderr));
         }
         let out = sb.run("ovs-ofctl", &["-O", p.version, "add-flows", "br0", &file_s]);
         assert!(

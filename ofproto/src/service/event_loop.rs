@@ -249,6 +249,7 @@ impl EventLoop {
                 let _ = reply.send(self.add_bridge(cfg));
             }
             Cmd::RemoveBridge(n, done) => {
+                crate::xlate::meter::forget(&n);
                 self.remove_bridge(&n);
                 let _ = done.send(());
             }
@@ -1034,6 +1035,7 @@ impl EventLoop {
                     // Counted before any reply can reach the peer, so
                     // that a barrier reply means the change is visible.
                     if may_change_tables(h.msg_type) && !harmless {
+                        crate::xlate::meter::sync(&bridge.switch.name, &bridge.switch.meters);
                         self.tables_generation.bump(scope);
                     }
                     bridge.switch.event_origin = None;

@@ -260,6 +260,12 @@ impl OfprotoService {
         self.send(Cmd::SetPacketOutHook(bridge.to_string(), hook));
     }
 
+    /// Sets what installs the bridge's OpenFlow meters in its datapath
+    /// (called on the service thread after each meter change).
+    pub fn set_meter_hook(&self, bridge: &str, hook: crate::xlate::meter::MeterHook) {
+        crate::xlate::meter::set_hook(bridge, hook);
+    }
+
     /// Sends a packet-in to the bridge's connections that take it.
     pub fn packet_in(&self, bridge: &str, pi: crate::switch::PacketIn) {
         self.send(Cmd::PacketIn(bridge.to_string(), Box::new(pi)));

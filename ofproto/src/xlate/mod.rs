@@ -21,6 +21,7 @@ mod ct;
 pub mod flow_text;
 mod group;
 pub mod learn;
+pub mod meter;
 mod mpls;
 mod multipath;
 pub mod recirc;
@@ -368,6 +369,13 @@ impl Ctx<'_> {
     }
 
     fn instructions(&mut self, ins: &Instructions, out: &mut Vec<Node>) {
+        // The meter comes first (stock lists it as an action).
+        if let Some(m) = ins.meter {
+            out.push(Node::new(NodeKind::Action, format!("meter:{m}")));
+            if let Some(id) = meter::datapath_id(self.br.name, m) {
+                self.actions.push(odp::Action::Meter(id));
+            }
+        }
         if ins.apply.is_empty()
             && ins.goto_table.is_none()
             && ins.write_metadata.is_none()

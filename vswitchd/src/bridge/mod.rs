@@ -286,6 +286,12 @@ impl Bridges {
                 Some(d) => factory(&br.name, &self.rundir, dpid, d),
                 None => Err("no datapath".to_string()),
             };
+            // OpenFlow meters go to the userspace datapath's meters.
+            if let (Some(svc), Some(ctl)) =
+                (&self.upcall_service, self.netdev.get(&cfg.datapath_type))
+            {
+                svc.set_meter_hook(&br.name, crate::meters::hook(&br.name, ctl.clone()));
+            }
             match made {
                 Ok(of) => br.openflow = Some(of),
                 Err(e) => {

@@ -4,7 +4,6 @@
 //! inactivity probes and reconnection.
 
 use super::*;
-use crate::openflow::fields::id::IN_PORT;
 use crate::service::changes::Scope;
 
 /// A configured controller.
@@ -1020,11 +1019,9 @@ impl EventLoop {
                             || (h.version == 1 && matches!(h.msg_type, 16 | 17));
                     let scope = match h.msg_type {
                         _ if h.msg_type == 14 || nx_flow_mod => {
-                            match bridge.switch.decode_flow_mod(st, h, &msg) {
-                                Ok(fm) if fm.m.is_exact(IN_PORT) => {
-                                    Scope::InPort(fm.m.value(IN_PORT) as u16)
-                                }
-                                _ => Scope::All,
+                            match crate::service::changes::flow_mod_in_port(&msg) {
+                                Some(p) => Scope::InPort(p),
+                                None => Scope::All,
                             }
                         }
                         _ => Scope::All,

@@ -316,6 +316,10 @@ const CORPUS: &[Pipeline] = &[
             "in_port=4,icmp",
             "in_port=2,udp",
             "in_port=1,tcp,tcp_dst=21",
+            "ARGS:--ct-next trk,est br0 in_port=1,tcp,nw_src=10.0.0.1,nw_dst=10.0.0.2,tcp_dst=80",
+            "ARGS:br0 in_port=4,udp --ct-next trk,new --ct-next trk,est,rpl",
+            "ARGS:--ct-next new,est,inv br0 in_port=1,tcp",
+            "ARGS:--ct-next nosuch br0 in_port=1,tcp",
         ],
     },
     Pipeline {

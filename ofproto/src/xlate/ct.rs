@@ -318,13 +318,29 @@ pub struct TraceFork {
 
 impl TraceFork {
     /// The banner stock prints before following the fork; it also sets
-    /// the flow's ct_state (new, as stock assumes) and the NAT result.
-    pub fn banner(&mut self) -> String {
-        let mut s = format!(
-            "recirc({:#x}) - resume conntrack with default ct_state=trk|new (use --ct-next to customize)\n",
-            self.recirc_id
-        );
-        super::put_be(&mut self.flow[range(id::CT_STATE)], CS_TRACKED | CS_NEW);
+    /// the flow's ct_state (`ct_next`, or new as stock assumes) and the
+    /// NAT result.
+    pub fn banner(&mut self, ct_next: Option<u32>) -> String {
+        let mut s = match ct_next {
+            None => format!(
+                "recirc({:#x}) - resume conntrack with default ct_state=trk|new (use --ct-next to customize)\n",
+                self.recirc_id
+            ),
+            Some(st) => {
+                const NAMES: [&str; 8] = ["new", "est", "rel", "rpl", "inv", "trk", "snat", "dnat"];
+                let names: Vec<&str> = (0..8)
+                    .filter(|i| st >> i & 1 == 1)
+                    .map(|i| NAMES[i])
+                    .collect();
+                format!(
+                    "recirc({:#x}) - resume conntrack with ct_state={}\n",
+                    self.recirc_id,
+                    names.join("|")
+                )
+            }
+        };
+        let state = ct_next.map_or(CS_TRACKED | CS_NEW, u128::from);
+        super::put_be(&mut self.flow[range(id::CT_STATE)], state);
         if let Some(nat) = &self.nat {
             let v6 = nat.v6.is_some();
             let ip_flow = |k: &[u8; KEY_LEN]| {

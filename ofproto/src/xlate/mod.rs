@@ -995,6 +995,49 @@ pub struct TraceRequest {
     /// OpenFlow port number to datapath port number, for the bridge's
     /// ports (the daemon knows both).
     pub odp_ports: HashMap<u16, u32>,
+    /// `--ct-next` states for the conntrack recirculations followed, in
+    /// order (trk|new for those beyond).
+    pub ct_next: Vec<u32>,
+}
+
+/// Parses a `--ct-next` argument (`trk,est`, flags separated by commas
+/// or spaces) as stock does: a known flag each, and no flag without trk.
+pub fn parse_ct_next(s: &str) -> Result<u32, String> {
+    const NAMES: [&str; 8] = ["new", "est", "rel", "rpl", "inv", "trk", "snat", "dnat"];
+    let mut state = 0u32;
+    for f in s.split([',', ' ']).filter(|f| !f.is_empty()) {
+        let bit = NAMES
+            .iter()
+            .position(|n| *n == f)
+            .ok_or_else(|| format!("{f}: unknown connection tracking state flag"))?;
+        state |= 1 << bit;
+    }
+    let names: Vec<&str> = (0..8)
+        .filter(|i| state >> i & 1 == 1)
+        .map(|i| NAMES[i])
+        .collect();
+    let names = names.join("|");
+    let (new, est, rpl, inv, trk) = (1, 2, 8, 16, 32);
+    let mut err = String::new();
+    let mut bad = |why: &str| {
+        err.push_str(&format!("{names}: invalid connection state: {why}\n"));
+    };
+    if state != 0 && state & trk == 0 {
+        bad("If \"trk\" is unset, no other flags are set");
+    }
+    if state & inv != 0 && state & !(trk | inv) != 0 {
+        bad("when \"inv\" is set, only \"trk\" may also be set");
+    }
+    if state & new != 0 && state & est != 0 {
+        bad("\"new\" and \"est\" are mutually exclusive");
+    }
+    if state & new != 0 && state & rpl != 0 {
+        bad("\"new\" and \"rpy\" are mutually exclusive");
+    }
+    if !err.is_empty() {
+        return Err(err);
+    }
+    Ok(state)
 }
 
 /// Translates the request's flow through `sw` and prints the report.
@@ -1020,9 +1063,11 @@ pub fn trace_switch(sw: &crate::switch::Switch, req: &TraceRequest) -> Result<St
     // Follow the packets forked to recirculate, in fork order, as stock
     // does (each may fork more).
     let mut queue: std::collections::VecDeque<TraceFork> = x.forks.into();
+    let mut ct_next = req.ct_next.iter().copied();
     let rule = "=".repeat(79);
     while let Some(mut fork) = queue.pop_front() {
-        out.push_str(&format!("\n{rule}\n{}{rule}\n\n", fork.banner()));
+        let banner = fork.banner(ct_next.next());
+        out.push_str(&format!("\n{rule}\n{banner}{rule}\n\n"));
         let x = upcall::with_bridge(sw, &req.odp_ports, false, |br| translate(br, &fork.flow));
         out.push_str(&trace::report(&fork.flow, &x));
         queue.extend(x.forks);

@@ -214,6 +214,47 @@ impl Revalidators {
         }
     }
 
+    /// `revalidator/purge`: deletes every flow of the datapath, crediting
+    /// what each counted since the last pass to its rules.
+    pub fn purge(&self) {
+        let ctx = &self.ctx;
+        let mut dpif = lock_dpif(&ctx.dpif);
+        let flows = dpif.flow_dump().unwrap_or_default();
+        let mut finals = Vec::new();
+        for f in &flows {
+            let id = match f.ufid {
+                Some(u) => FlowId::Ufid(u),
+                None => FlowId::Key(&f.key),
+            };
+            let stats = dpif.flow_del(id).unwrap_or(f.stats);
+            finals.push((f.ufid, stats));
+        }
+        // Flows installed meanwhile, or that would not go one by one.
+        let _ = dpif.flow_flush();
+        drop(dpif);
+        let mut ukeys = ctx.ukeys.lock();
+        let mut credits: HashMap<String, Vec<Credit>> = HashMap::new();
+        for (ufid, stats) in finals {
+            let Some(k) = ufid.and_then(|u| ukeys.remove(&u)) else {
+                continue;
+            };
+            let (packets, bytes) = delta(&stats, &k.credited);
+            if packets > 0 || bytes > 0 {
+                credits.entry(k.bridge.clone()).or_default().push(Credit {
+                    rules: k.rules,
+                    packets,
+                    bytes,
+                    learned: Vec::new(),
+                });
+            }
+        }
+        ukeys.clear();
+        drop(ukeys);
+        for (bridge, c) in credits {
+            ctx.service.credit_stats(&bridge, c);
+        }
+    }
+
     /// The per-revalidator lines of `upcall/show`.
     pub fn show_lines(&self) -> String {
         let n = self.ctx.state.passes.len();

@@ -140,6 +140,11 @@ impl Handlers {
         self.revalidators.wait(limit);
     }
 
+    /// `revalidator/purge` for this datapath.
+    pub fn purge(&self) {
+        self.revalidators.purge();
+    }
+
     /// Stops or restarts the revalidators' passes.
     pub fn pause_revalidators(&self, pause: bool) {
         self.revalidators

@@ -451,9 +451,14 @@ impl Bridges {
         }
     }
 
-    /// `revalidator/purge`: deletes every datapath flow.
+    /// `revalidator/purge`: deletes every datapath flow (crediting their
+    /// last statistics to the rules where handlers installed them).
     pub fn revalidator_purge(&self) {
-        for shared in self.backers.values() {
+        for (t, shared) in &self.backers {
+            if let Some(h) = self.handlers.get(t) {
+                h.purge();
+                continue;
+            }
             let mut dpif = lock_dpif(shared);
             if let Err(e) = dpif.flow_flush() {
                 log::warn!(target: "dpif", "{}: flow flush failed: {e}", dpif.name());

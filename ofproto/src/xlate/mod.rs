@@ -17,6 +17,7 @@
 //! needs `&Switch`, so either works.
 
 mod commit;
+mod conj;
 mod ct;
 pub mod flow_text;
 mod group;
@@ -310,22 +311,28 @@ impl Ctx<'_> {
         let saved_port = self.get(id::IN_PORT);
         self.set(id::IN_PORT, in_port as u128);
         let l = cls.lookup(&self.flow);
-        if self.br.side_effects && !self.in_ports.contains(&in_port) {
-            self.in_ports.push(in_port);
-        }
-        if self.br.side_effects && l.rule.is_some() {
-            self.rules.push(RuleHit {
-                table,
-                key: self.flow.clone(),
-            });
-        }
-        self.set(id::IN_PORT, saved_port);
         for (w, b) in self.wc.iter_mut().zip(l.wildcards.iter()) {
             *w |= b;
         }
+        // A conjunction clause is not an answer by itself.
+        let (found, conj_id) = match l.rule {
+            Some(r) if conj::is_clause(r) => self.conjunction(cls),
+            r => (r, None),
+        };
+        if self.br.side_effects && !self.in_ports.contains(&in_port) {
+            self.in_ports.push(in_port);
+        }
+        if self.br.side_effects && found.is_some() {
+            let mut key = self.flow.clone();
+            if let Some(c) = conj_id {
+                put_be(&mut key[range(id::CONJ_ID)], c as u128);
+            }
+            self.rules.push(RuleHit { table, key });
+        }
+        self.set(id::IN_PORT, saved_port);
         let old_table = self.table_id;
         self.table_id = table;
-        match l.rule {
+        match found {
             Some(rule) => {
                 let (m, prio) = if self.br.describe_rules {
                     find_match(cls, rule)

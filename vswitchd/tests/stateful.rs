@@ -25,6 +25,10 @@
 //! - `meter_limits_the_rate`: a 2 packets/s meter on the echo requests
 //!   lets a few of 20 quick pings through, on ferrovs as on stock.
 //!
+//! - `ct_nat_rewrites_both_ways`: `ct(commit,nat(src=...))` makes a's TCP
+//!   connection reach b from the translated address, and b's answers
+//!   come back translated to a, as on stock.
+//!
 //! Needs root, iproute2, python3 and the stock OVS tools: skips with a
 //! message otherwise, fails under CI=true.
 
@@ -623,4 +627,111 @@ fn meter_limits_the_rate() {
         (1..=8).contains(&stock),
         "stock: {stock} of 20 passed the meter"
     );
+}
+
+/// The MAC address of a namespace's end of its veth.
+fn inner_mac(topo: &Topo, i: usize) -> String {
+    let inner = format!("{}i", topo.host[i]);
+    let o = run(&["ip", "-n", &topo.ns[i], "-o", "link", "show", "dev", &inner]);
+    text(&o.stdout)
+        .split("link/ether ")
+        .nth(1)
+        .and_then(|s| s.split(' ').next())
+        .unwrap_or("")
+        .to_string()
+}
+
+/// The source address b's TCP server saw for a connection from a
+/// through source NAT to 10.79.0.100 (empty if the connection failed).
+fn snat(program: &Path, topo: &Topo, tag: &str) -> String {
+    let sw = Switch::start(program, topo, tag, &[]);
+    sw.add_flows(
+        "table=0,priority=100,arp,actions=NORMAL
+         table=0,priority=10,in_port=1,ip,actions=ct(commit,nat(src=10.79.0.100),table=1)
+         table=0,priority=10,in_port=2,ip,actions=ct(nat,table=1)
+         table=1,in_port=1,ip,actions=output:2
+         table=1,in_port=2,ip,ct_state=+trk+est,actions=output:1",
+    );
+    // b answers the translated address at a's MAC.
+    let inner_b = format!("{}i", topo.host[1]);
+    let mac_a = inner_mac(topo, 0);
+    let _ = run(&[
+        "ip",
+        "-n",
+        &topo.ns[1],
+        "neigh",
+        "del",
+        "10.79.0.100",
+        "dev",
+        &inner_b,
+    ]);
+    let o = run(&[
+        "ip",
+        "-n",
+        &topo.ns[1],
+        "neigh",
+        "add",
+        "10.79.0.100",
+        "lladdr",
+        &mac_a,
+        "dev",
+        &inner_b,
+    ]);
+    assert!(
+        o.status.success(),
+        "{tag}: ip neigh add: {}",
+        text(&o.stderr)
+    );
+    let prog = format!(
+        "import socket\ns=socket.socket()\ns.setsockopt(socket.SOL_SOCKET,socket.SO_REUSEADDR,1)\n\
+         s.bind(('0.0.0.0',{TCP_PORT}))\ns.listen(8)\nwhile True:\n    c,a=s.accept()\n    c.sendall(a[0].encode())\n    c.close()\n"
+    );
+    let mut server = Command::new("ip")
+        .args(["netns", "exec", &topo.ns[1], "python3", "-c", &prog])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("python3 server");
+    std::thread::sleep(Duration::from_millis(500));
+    let client = format!(
+        "import socket\ns=socket.create_connection(('{B}',{TCP_PORT}),timeout=3)\nprint(s.recv(64).decode())\n"
+    );
+    let mut seen = String::new();
+    for _ in 0..3 {
+        let o = run(&[
+            "ip",
+            "netns",
+            "exec",
+            &topo.ns[0],
+            "timeout",
+            "5",
+            "python3",
+            "-c",
+            &client,
+        ]);
+        seen = text(&o.stdout).trim().to_string();
+        if !seen.is_empty() {
+            break;
+        }
+    }
+    let _ = server.kill();
+    let _ = server.wait();
+    sw.stop(tag);
+    seen
+}
+
+#[test]
+fn ct_nat_rewrites_both_ways() {
+    let test = "ct_nat_rewrites_both_ways";
+    if !netns_available(test) || !stock_ovs_available(test) || !tools_available(test) {
+        return;
+    }
+    let _turn = turn();
+    let topo = Topo::new('n');
+    full_checksums(&topo);
+    let ours = snat(Path::new(FERROVS), &topo, "nat-ferrovs");
+    assert_eq!(ours, "10.79.0.100", "b saw the connection from");
+    let stock = snat(Path::new(STOCK_VSWITCHD), &topo, "nat-stock");
+    assert_eq!(ours, stock, "source NAT differs from stock");
 }

@@ -106,6 +106,12 @@ pub struct Config {
     /// Open_vSwitch other_config:n-handler-threads (used when a datapath
     /// is created).
     pub n_handler_threads: Option<usize>,
+    /// other_config:n-revalidator-threads (used when a datapath is
+    /// created) and other_config:max-idle (milliseconds).
+    pub n_revalidator_threads: Option<usize>,
+    pub max_idle_ms: Option<u64>,
+    /// other_config:max-revalidator (milliseconds between passes).
+    pub max_revalidator_ms: Option<u64>,
 }
 
 impl Config {
@@ -126,6 +132,21 @@ impl Config {
             .and_then(|n| n.parse::<usize>().ok())
             .filter(|&n| n > 0)
             .map(|n| n.min(64));
+        let other = datum::str_map(ovs.get("other_config"));
+        cfg.n_revalidator_threads = other
+            .get("n-revalidator-threads")
+            .and_then(|n| n.parse::<usize>().ok())
+            .filter(|&n| n > 0)
+            .map(|n| n.min(64));
+        // As stock: at least 100 ms.
+        cfg.max_idle_ms = other
+            .get("max-idle")
+            .and_then(|n| n.parse::<u64>().ok())
+            .map(|n| n.max(100));
+        cfg.max_revalidator_ms = other
+            .get("max-revalidator")
+            .and_then(|n| n.parse::<u64>().ok())
+            .map(|n| n.clamp(10, 3_600_000));
         let mut seen_ifaces = HashSet::new();
         let mut bridges: Vec<_> = datum::uuid_set(ovs.get("bridges"))
             .into_iter()

@@ -14,10 +14,12 @@ mod device;
 mod dpctl;
 mod fdb;
 mod jsonrpc;
+mod meters;
 mod netdev_dummy;
 mod ofport;
 mod openflow;
 mod ovsdb;
+mod revalidator;
 mod status;
 mod trace;
 mod unixctl;
@@ -372,6 +374,11 @@ impl App {
                 self.bridges.revalidator_wait();
                 Ok(String::new())
             }
+            "revalidator/pause" | "revalidator/resume" => {
+                self.bridges
+                    .revalidator_pause(req.method == "revalidator/pause");
+                Ok(String::new())
+            }
             "bridge/reconnect" => match args.first() {
                 Some(b) if !self.bridges.bridges.contains_key(b) => Err("Unknown bridge".into()),
                 _ => Ok(String::new()),
@@ -455,6 +462,8 @@ const COMMANDS: &[(&str, &str, usize, usize)] = &[
     ("upcall/show", "", 0, 0),
     ("revalidator/wait", "", 0, 0),
     ("revalidator/purge", "", 0, 0),
+    ("revalidator/pause", "", 0, 0),
+    ("revalidator/resume", "", 0, 0),
     ("bridge/reconnect", "[bridge]", 0, 1),
     ("bridge/dump-flows", "[--offload-stats] bridge", 1, 2),
     (

@@ -27,9 +27,23 @@ pub fn ofproto_trace(
     openflow: &Openflow,
     args: &[String],
 ) -> Result<String, String> {
-    // Options and a trailing packet are not supported yet; the flow
-    // arguments are the ones that do not start with "-".
-    let args: Vec<&String> = args.iter().filter(|a| !a.starts_with('-')).collect();
+    // --ct-next takes a value; other options and a trailing packet are
+    // not supported yet: the flow arguments are the ones that do not
+    // start with "-".
+    let mut ct_next = Vec::new();
+    let mut positional: Vec<&String> = Vec::new();
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        if a == "--ct-next" {
+            let v = it
+                .next()
+                .ok_or_else(|| format!("Missing argument for option {a}"))?;
+            ct_next.push(ferrovs_ofproto::xlate::parse_ct_next(v)?);
+        } else if !a.starts_with('-') {
+            positional.push(a);
+        }
+    }
+    let args = positional;
     let (first, flow) = match args.as_slice() {
         [flow] => (None, flow.as_str()),
         [first, flow, ..] => (Some(first.as_str()), flow.as_str()),
@@ -66,6 +80,7 @@ pub fn ofproto_trace(
         let req = TraceRequest {
             flow: TraceFlow::Odp(flow.to_string()),
             odp_ports: odp_ports(br),
+            ct_next,
         };
         return openflow.trace(&br.name, req);
     }
@@ -78,6 +93,7 @@ pub fn ofproto_trace(
     let req = TraceRequest {
         flow: TraceFlow::OpenFlow(flow.to_string()),
         odp_ports: odp_ports(br),
+        ct_next,
     };
     openflow.trace(name, req)
 }

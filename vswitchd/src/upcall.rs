@@ -8,11 +8,11 @@
 //! a UFID made from the key) unless translation says the flow must stay
 //! in userspace, and executes the packet with the actions.
 //!
-//! Stale flows: until revalidators exist, every change of any OpenFlow
-//! table (the service's tables generation) flushes all flows of the
-//! datapath. A handler checks the generation under the datapath lock
-//! before it installs a flow, so a flow translated with old tables is
-//! either never installed or installed before the flush that removes it.
+//! Every installed flow leaves a ukey (key, mask, actions, the rules it
+//! went through, the tables generation it was translated with) for the
+//! datapath's revalidators (`crate::revalidator`), which credit its
+//! statistics to the rules, expire it when idle, and translate it again
+//! when the tables have changed since.
 //!
 //! ACTION upcalls (the `userspace` action, e.g. `controller`) are not
 //! handled yet: they are counted in `action_unhandled`.
@@ -28,11 +28,12 @@ use ferrovs_dpif::netdev::UpcallReceiver;
 use ferrovs_dpif::odp::{Key, KeyAttr};
 use ferrovs_dpif::{Execute, FlowPut, PutFlags, Upcall, UpcallKind};
 use ferrovs_ofproto::service::OfprotoService;
-use ferrovs_ofproto::xlate::upcall::UpcallRequest;
+use ferrovs_ofproto::xlate::upcall::{Credit, UpcallRequest};
 
 use crate::bridge::{lock_dpif, SharedDpif};
+use crate::revalidator::{Revalidators, Ukey, Ukeys};
 
-/// How often an idle handler looks at the tables generation.
+/// How often an idle handler looks whether it must stop.
 const IDLE_WAKE: Duration = Duration::from_millis(100);
 
 /// A bridge as the handlers see it: its name and its OpenFlow to
@@ -54,8 +55,6 @@ pub struct UpcallStats {
     pub failed: AtomicU64,
     /// ACTION upcalls, which are not handled yet.
     pub action_unhandled: AtomicU64,
-    /// Flushes of the datapath's flows after table changes.
-    pub flushes: AtomicU64,
 }
 
 /// What every handler of one datapath shares.
@@ -64,8 +63,7 @@ pub struct HandlerContext {
     pub service: Arc<OfprotoService>,
     pub ports: PortMap,
     pub stats: Arc<UpcallStats>,
-    /// The generation whose flows are in the datapath.
-    flushed: AtomicU64,
+    ukeys: Arc<Ukeys>,
     generation: Arc<AtomicU64>,
 }
 
@@ -74,6 +72,7 @@ pub struct Handlers {
     stop: Arc<AtomicBool>,
     threads: Vec<JoinHandle<()>>,
     ctx: Arc<HandlerContext>,
+    revalidators: Revalidators,
 }
 
 /// Handler threads when other_config:n-handler-threads does not say:
@@ -84,21 +83,32 @@ pub fn default_handler_count() -> usize {
 }
 
 impl Handlers {
-    /// Starts one thread per receiver.
+    /// Starts one thread per receiver, and `n_revalidators` revalidator
+    /// threads.
     pub fn start(
         dp_name: &str,
         dpif: SharedDpif,
         service: Arc<OfprotoService>,
         ports: PortMap,
         receivers: Vec<UpcallReceiver>,
+        n_revalidators: usize,
     ) -> Handlers {
         let generation = service.tables_generation_handle();
+        let ukeys = Arc::new(Ukeys::default());
+        let revalidators = Revalidators::start(
+            dp_name,
+            Arc::clone(&dpif),
+            Arc::clone(&service),
+            Arc::clone(&ukeys),
+            Arc::clone(&ports),
+            n_revalidators,
+        );
         let ctx = Arc::new(HandlerContext {
             dpif,
             service,
             ports,
             stats: Arc::new(UpcallStats::default()),
-            flushed: AtomicU64::new(generation.load(Ordering::Acquire)),
+            ukeys,
             generation,
         });
         let stop = Arc::new(AtomicBool::new(false));
@@ -116,38 +126,81 @@ impl Handlers {
                 }
             }
         }
-        Handlers { stop, threads, ctx }
+        Handlers {
+            stop,
+            threads,
+            ctx,
+            revalidators,
+        }
     }
 
-    /// Whether the datapath's flows reflect the current tables (the
-    /// handlers flushed after the last change).
-    pub fn up_to_date(&self) -> bool {
-        self.ctx.flushed.load(Ordering::Acquire) == self.ctx.generation.load(Ordering::Acquire)
+    /// `revalidator/wait`: returns once the revalidators have run a whole
+    /// pass that started after the call (at most `limit` later).
+    pub fn wait_revalidation(&self, limit: Duration) {
+        self.revalidators.wait(limit);
     }
 
-    /// `upcall/show` for this datapath: stock's first lines (there are
-    /// no revalidators yet, so no per-revalidator lines), then the
-    /// handlers' counters.
+    /// `revalidator/purge` for this datapath.
+    pub fn purge(&self) {
+        self.revalidators.purge();
+    }
+
+    /// Stops or restarts the revalidators' passes.
+    pub fn pause_revalidators(&self, pause: bool) {
+        self.revalidators
+            .state()
+            .paused
+            .store(pause, Ordering::Release);
+    }
+
+    /// other_config:max-idle, in milliseconds.
+    pub fn set_max_idle(&self, ms: u64) {
+        self.revalidators
+            .state()
+            .max_idle_ms
+            .store(ms, Ordering::Relaxed);
+    }
+
+    /// other_config:max-revalidator, in milliseconds: the longest time
+    /// between two revalidation passes.
+    pub fn set_max_revalidator(&self, ms: u64) {
+        self.revalidators
+            .state()
+            .max_revalidator_ms
+            .store(ms, Ordering::Relaxed);
+    }
+
+    /// `upcall/show` for this datapath: stock's lines (flows, dump
+    /// duration, ufid, one line per revalidator), then the handlers' and
+    /// revalidators' counters.
     pub fn show(&self) -> String {
         let mut dpif = lock_dpif(&self.ctx.dpif);
         let name = format!("{}@{}", dpif.dp_type(), dpif.name());
         let (flows, lost) = dpif.stats().map_or((0, 0), |s| (s.n_flows, s.n_lost));
         drop(dpif);
         let s = &self.ctx.stats;
+        let r = self.revalidators.state();
         let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        let max = get(&r.flows_max).max(flows);
         format!(
-            "{name}:\n  flows         : (current {flows}) (avg {flows}) (max {flows}) (limit {FLOW_LIMIT})\n  \
-             dump duration : 0ms\n  ufid enabled : true\n\n  \
+            "{name}:\n  flows         : (current {flows}) (avg {flows}) (max {max}) (limit {FLOW_LIMIT})\n  \
+             dump duration : {}ms\n  ufid enabled : true\n\n{}\n  \
              handlers      : {}\n  \
              upcalls       : (handled {}) (failed {}) (lost {lost}) (action unhandled {})\n  \
              flows put     : {}\n  \
-             flushes       : {} (tables generation {})\n",
+             revalidated   : (kept {}) (modified {}) (unaffected {}) (deleted stale {}) (deleted idle {}) (tables generation {})\n",
+            get(&r.dump_duration_ms),
+            self.revalidators.show_lines(),
             self.threads.len(),
             get(&s.handled),
             get(&s.failed),
             get(&s.action_unhandled),
             get(&s.flows_put),
-            get(&s.flushes),
+            get(&r.kept),
+            get(&r.modified),
+            get(&r.unaffected),
+            get(&r.deleted_stale),
+            get(&r.deleted_idle),
             self.ctx.generation.load(Ordering::Acquire),
         )
     }
@@ -167,7 +220,6 @@ impl Drop for Handlers {
 
 fn run(ctx: &HandlerContext, rx: &UpcallReceiver, stop: &AtomicBool) {
     while !stop.load(Ordering::Acquire) {
-        ctx.flush_if_stale();
         match rx.recv(Some(IDLE_WAKE)) {
             Ok(Some(u)) => ctx.handle(&u),
             Ok(None) => {}
@@ -178,23 +230,6 @@ fn run(ctx: &HandlerContext, rx: &UpcallReceiver, stop: &AtomicBool) {
 }
 
 impl HandlerContext {
-    /// Flushes the datapath's flows once per tables generation.
-    fn flush_if_stale(&self) {
-        let gen = self.generation.load(Ordering::Acquire);
-        if self.flushed.load(Ordering::Acquire) == gen {
-            return;
-        }
-        let mut dpif = lock_dpif(&self.dpif);
-        // Another handler may have flushed meanwhile.
-        if self.flushed.swap(gen, Ordering::AcqRel) == gen {
-            return;
-        }
-        if let Err(e) = dpif.flow_flush() {
-            log::warn!(target: "ofproto_dpif_upcall", "{}: flow flush failed: {e}", dpif.name());
-        }
-        self.stats.flushes.fetch_add(1, Ordering::Relaxed);
-    }
-
     fn handle(&self, u: &Upcall) {
         if u.kind == UpcallKind::Action {
             self.stats.action_unhandled.fetch_add(1, Ordering::Relaxed);
@@ -241,10 +276,10 @@ impl HandlerContext {
         };
         let x = self.service.translate_upcall(&bridge.0, req)?;
         let mut dpif = lock_dpif(&self.dpif);
-        // Tables changed since translation: the flow would be stale (the
-        // packet still goes out as translated, as it would have a moment
-        // earlier).
-        if !x.slow && self.generation.load(Ordering::Acquire) == gen {
+        // A flow translated with tables that changed meanwhile is still
+        // installed: its ukey carries the old generation, so the
+        // revalidators translate it again.
+        if !x.slow {
             let put = FlowPut {
                 flags: PutFlags {
                     create: true,
@@ -259,15 +294,45 @@ impl HandlerContext {
             match dpif.flow_put(&put) {
                 Ok(_) => {
                     self.stats.flows_put.fetch_add(1, Ordering::Relaxed);
+                    self.ukeys.insert(
+                        ufid_of(&u.key),
+                        Ukey {
+                            key: u.key.clone(),
+                            mask: x.mask.clone(),
+                            actions: x.actions.clone(),
+                            bridge: bridge.0.clone(),
+                            odp_ports: bridge.1.clone(),
+                            generation: gen,
+                            rules: x.rules.clone(),
+                            learned: x.learned.clone(),
+                            in_ports: x.in_ports.clone(),
+                            credited: Default::default(),
+                            created: std::time::Instant::now(),
+                        },
+                    );
                 }
                 // Another handler installed it first.
                 Err(e) if e.errno == libc::EEXIST => {}
                 Err(e) => return Err(format!("flow put: {e}")),
             }
         }
+        drop(dpif);
+        // The packet itself counts for the rules, as its flow's later
+        // packets will (the revalidators credit those).
+        self.service.credit_stats(
+            &bridge.0,
+            vec![Credit {
+                rules: x.rules.clone(),
+                packets: 1,
+                bytes: u.packet.len() as u64,
+                // Translation learned already.
+                learned: Vec::new(),
+            }],
+        );
         if x.actions.is_empty() {
             return Ok(());
         }
+        let mut dpif = lock_dpif(&self.dpif);
         dpif.execute(&Execute {
             packet: &u.packet,
             key: &u.key,

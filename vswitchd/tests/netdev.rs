@@ -34,7 +34,7 @@ static SERIAL: Mutex<()> = Mutex::new(());
 /// Stock's revalidators rewrite or delete datapath flows that no
 /// OpenFlow rule produced (those dpctl adds): pause them, once the
 /// datapath exists (they come with it), so that both daemons keep the
-/// flows. (ferrovs has no revalidators in this build.)
+/// flows (ferrovs's too).
 fn pause_revalidators(sb: &Sandbox) {
     // ferrovs flushes its datapath after port changes (flooding
     // changes): let that happen before the test adds flows.
@@ -299,6 +299,8 @@ fn ping_through_dpctl_flows() {
             .to_string()
     };
     let (a, b) = (port_of(&topo.host[0]), port_of(&topo.host[1]));
+    // Revalidators would take back the flows dpctl changes.
+    pause_revalidators(&sb);
     // Without flows nothing passes (the empty OpenFlow table drops).
     assert!(!topo.ping(0, "10.79.0.2"), "ping passed with no flows");
     // The drop megaflows those misses installed (and may still install:

@@ -186,8 +186,8 @@ fn script(program: &Path, topo: &Topo, tag: &str) -> Outcome {
     ofctl(&["add-flow", &br, "in_port=1,actions=output:2"]);
     ofctl(&["add-flow", &br, "in_port=2,actions=output:1"]);
     // Stock's revalidators keep a flow whose old mask is narrower than
-    // the new translation needs and change only its actions; ferrovs
-    // flushes instead. Compare megaflows made from fresh misses.
+    // the new translation needs and change only its actions; ferrovs's
+    // delete it instead. Compare megaflows made from fresh misses.
     let o = sb.appctl(&["revalidator/purge"]);
     assert!(
         o.status.success(),

@@ -399,5 +399,7 @@ fn l4_hash(k: &ferrovs_netdev::FlowKey, alg: u32, basis: u32) -> u32 {
         h = (h ^ v).wrapping_mul(0x0100_0193).rotate_left(13);
     }
     h ^= h >> 16;
-    h.wrapping_mul(0x85eb_ca6b)
+    // 0 means "no hash computed yet" to translation (a select group would
+    // ask for the hash again): never produce it.
+    h.wrapping_mul(0x85eb_ca6b).max(1)
 }

@@ -339,6 +339,21 @@ pub struct NetdevControl {
 }
 
 impl NetdevControl {
+    /// Creates or replaces meter `id` (as the provider's `meter_set`).
+    pub fn meter_set(&self, id: u32, cfg: &meter::MeterConfig) -> Result<()> {
+        self.core
+            .meters
+            .set(id, cfg, ferrovs_netdev::dev::sys::monotonic_ms())
+    }
+
+    /// Deletes meter `id` (as the provider's `meter_del`).
+    pub fn meter_del(&self, id: u32) -> Result<meter::MeterStats> {
+        self.core
+            .meters
+            .del(id)
+            .ok_or_else(|| err(libc::ENOENT, format!("no meter {id}")))
+    }
+
     /// The dummy device behind a port, when it is one.
     pub fn dummy_device(&self, port_no: OdpPort) -> Option<Arc<DummyDev>> {
         let ports = self.core.ports.read().unwrap_or_else(|e| e.into_inner());

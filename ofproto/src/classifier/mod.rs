@@ -206,6 +206,32 @@ impl<T> Classifier<T> {
         })
     }
 
+    /// The highest-priority rule matching `key`, to change it in place
+    /// (crediting datapath statistics); no wildcards are tracked.
+    pub fn lookup_mut(&mut self, key: &[u8; KEY_LEN]) -> Option<&mut T> {
+        let mut best: Option<(u32, usize, Box<[u8]>)> = None;
+        for (i, st) in self.subtables.iter().enumerate() {
+            if best
+                .as_ref()
+                .is_some_and(|(bp, _, _)| *bp >= st.max_priority)
+            {
+                break;
+            }
+            let short = st.compress(key);
+            if let Some((p, _)) = st.buckets.get(&short).and_then(|b| b.first()) {
+                if best.as_ref().is_none_or(|(bp, _, _)| *p > *bp) {
+                    best = Some((*p, i, short));
+                }
+            }
+        }
+        let (_, i, short) = best?;
+        self.subtables[i]
+            .buckets
+            .get_mut(&short)
+            .and_then(|b| b.first_mut())
+            .map(|(_, r)| r)
+    }
+
     /// The highest-priority rule matching the flow `key`.
     pub fn lookup(&self, key: &[u8; KEY_LEN]) -> Lookup<'_, T> {
         let mut wc = Box::new([0u8; KEY_LEN]);

@@ -375,6 +375,8 @@ fn field_value(f: usize, v: u128) -> String {
             ip4(v as u32)
         }
         id::IPV6_SRC | id::IPV6_DST | id::ND_TARGET => ip6(v),
+        // Decimal in ovs-ofctl's syntax despite its width.
+        id::MPLS_LABEL => v.to_string(),
         _ if FIELDS[f].width <= 2 && !FIELDS[f].name.starts_with("reg") => v.to_string(),
         _ => format!("{v:#x}"),
     }

@@ -4,6 +4,7 @@
 //! inactivity probes and reconnection.
 
 use super::*;
+use crate::service::changes::Scope;
 
 /// A configured controller.
 struct Controller {
@@ -70,11 +71,15 @@ pub(crate) struct EventLoop {
     next_token: usize,
     /// Bumped after anything that may change a table (see
     /// `OfprotoService::tables_generation`).
-    tables_generation: Arc<AtomicU64>,
+    tables_generation: Arc<crate::service::changes::Changes>,
 }
 
 impl EventLoop {
-    pub(crate) fn new(poll: Poll, rx: Receiver<Cmd>, tables_generation: Arc<AtomicU64>) -> Self {
+    pub(crate) fn new(
+        poll: Poll,
+        rx: Receiver<Cmd>,
+        tables_generation: Arc<crate::service::changes::Changes>,
+    ) -> Self {
         EventLoop {
             poll,
             rx,
@@ -86,7 +91,8 @@ impl EventLoop {
     }
 
     fn tables_changed(&self) {
-        self.tables_generation.fetch_add(1, Ordering::AcqRel);
+        self.tables_generation
+            .bump(crate::service::changes::Scope::All);
     }
 
     /// Ages the bridges' MAC tables; a change there (or in ports or their
@@ -257,6 +263,7 @@ impl EventLoop {
                 let _ = reply.send(self.add_bridge(cfg));
             }
             Cmd::RemoveBridge(n, done) => {
+                crate::xlate::meter::forget(&n);
                 self.remove_bridge(&n);
                 let _ = done.send(());
             }
@@ -264,6 +271,8 @@ impl EventLoop {
                 if let Some(b) = self.bridges.get_mut(&n) {
                     b.switch.set_ports(ports);
                 }
+                // Outputs and floods depend on the ports.
+                self.tables_changed();
                 self.deliver_async(&n);
             }
             Cmd::SetPortStats(n, source) => {
@@ -323,10 +332,16 @@ impl EventLoop {
                 let _ = reply.send(r);
             }
             Cmd::Translate(n, req, reply) => {
-                let r = match self.bridges.get(&n) {
-                    Some(b) => crate::xlate::upcall::translate_upcall(&b.switch, &req),
+                let r = match self.bridges.get_mut(&n) {
+                    Some(b) => crate::xlate::upcall::translate_upcall(&mut b.switch, &req),
                     None => Err("no bridge named ".to_string() + &n),
                 };
+                // Learning changed the tables: before the reply, so
+                // that the handler's generation check sees it.
+                if r.as_ref().is_ok_and(|x| x.tables_changed) {
+                    self.tables_changed();
+                    self.deliver_async(&n);
+                }
                 // What translation learned is counted before the handler
                 // installs the flow (which then is not installed).
                 self.l2_run();
@@ -348,6 +363,16 @@ impl EventLoop {
                     &req,
                 );
                 let _ = reply.send(r);
+            }
+            Cmd::Credit(n, credits) => {
+                let changed = match self.bridges.get_mut(&n) {
+                    Some(b) => crate::xlate::upcall::credit_stats(&mut b.switch, &credits),
+                    None => false,
+                };
+                if changed {
+                    self.tables_changed();
+                    self.deliver_async(&n);
+                }
             }
             Cmd::ListBridges(reply) => {
                 let mut v: Vec<String> = self.bridges.keys().cloned().collect();
@@ -1008,13 +1033,42 @@ impl EventLoop {
                         continue;
                     }
                     bridge.switch.event_origin = Some((t.0, h.xid));
+                    // A flow_mod for one input port can only change the
+                    // translation of that port's flows.
+                    // (OFPT_FLOW_MOD, or Nicira's NXT_FLOW_MOD.)
+                    let nx_subtype = (h.msg_type == 4
+                        && msg.get(8..12) == Some(&[0, 0, 0x23, 0x20][..]))
+                    .then(|| {
+                        msg.get(12..16)
+                            .map(|b| u32::from_be_bytes([b[0], b[1], b[2], b[3]]))
+                    })
+                    .flatten();
+                    let nx_flow_mod = nx_subtype == Some(13);
+                    // Nicira messages that only set up the connection
+                    // (role, formats, async config, controller id, monitor
+                    // cancel, flow age, conntrack flush) leave the tables.
+                    // So are OpenFlow 1.0's statistics requests (types 16
+                    // and 17 there).
+                    let harmless =
+                        matches!(nx_subtype, Some(10 | 12 | 15 | 16 | 18 | 19 | 20 | 21 | 29))
+                            || (h.version == 1 && matches!(h.msg_type, 16 | 17));
+                    let scope = match h.msg_type {
+                        _ if h.msg_type == 14 || nx_flow_mod => {
+                            match crate::service::changes::flow_mod_in_port(&msg) {
+                                Some(p) => Scope::InPort(p),
+                                None => Scope::All,
+                            }
+                        }
+                        _ => Scope::All,
+                    };
                     for r in bridge.switch.handle(st, &msg) {
                         c.tx.extend_from_slice(&r);
                     }
                     // Counted before any reply can reach the peer, so
                     // that a barrier reply means the change is visible.
-                    if may_change_tables(h.msg_type) {
-                        self.tables_generation.fetch_add(1, Ordering::AcqRel);
+                    if may_change_tables(h.msg_type) && !harmless {
+                        crate::xlate::meter::sync(&bridge.switch.name, &bridge.switch.meters);
+                        self.tables_generation.bump(scope);
                     }
                     bridge.switch.event_origin = None;
                     if std::mem::take(&mut bridge.switch.demote_others) {

@@ -17,6 +17,7 @@ use std::sync::mpsc::{channel, Receiver, Sender};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 
+pub mod changes;
 mod event_loop;
 use self::event_loop::EventLoop;
 use std::time::{Duration, Instant};
@@ -131,6 +132,7 @@ enum Cmd {
         crate::xlate::upcall::UpcallRequest,
         Sender<Result<crate::xlate::upcall::UpcallXlate, String>>,
     ),
+    Credit(String, Vec<crate::xlate::upcall::Credit>),
     ListBridges(Sender<Vec<String>>),
     SetPortVlans(String, HashMap<u16, crate::switch::PortVlan>),
     SetMacConfig(String, crate::mac_learning::MacConfig),
@@ -172,6 +174,7 @@ pub(crate) const THREAD_STACK: usize = 64 << 20;
 pub struct OfprotoService {
     tx: Sender<Cmd>,
     tables_generation: Arc<AtomicU64>,
+    changes: Arc<changes::Changes>,
     waker: Arc<Waker>,
     thread: Option<JoinHandle<()>>,
 }
@@ -191,14 +194,16 @@ impl OfprotoService {
         let waker = Arc::new(Waker::new(poll.registry(), WAKER)?);
         let (tx, rx) = channel();
         let tables_generation = Arc::new(AtomicU64::new(0));
-        let generation = Arc::clone(&tables_generation);
+        let changes = Arc::new(changes::Changes::new(Arc::clone(&tables_generation)));
+        let log = Arc::clone(&changes);
         let thread = std::thread::Builder::new()
             .name("ofproto".into())
             .stack_size(THREAD_STACK)
-            .spawn(move || EventLoop::new(poll, rx, generation).run())?;
+            .spawn(move || EventLoop::new(poll, rx, log).run())?;
         Ok(OfprotoService {
             tx,
             tables_generation,
+            changes,
             waker,
             thread: Some(thread),
         })
@@ -284,6 +289,12 @@ impl OfprotoService {
         self.send(Cmd::SetPacketOutHook(bridge.to_string(), hook));
     }
 
+    /// Sets what installs the bridge's OpenFlow meters in its datapath
+    /// (called on the service thread after each meter change).
+    pub fn set_meter_hook(&self, bridge: &str, hook: crate::xlate::meter::MeterHook) {
+        crate::xlate::meter::set_hook(bridge, hook);
+    }
+
     /// Sends a packet-in to the bridge's connections that take it.
     pub fn packet_in(&self, bridge: &str, pi: crate::switch::PacketIn) {
         self.send(Cmd::PacketIn(bridge.to_string(), Box::new(pi)));
@@ -347,12 +358,24 @@ impl OfprotoService {
             .unwrap_or_else(|_| Err("the OpenFlow service has stopped".into()))
     }
 
+    /// Adds datapath flow statistics to the bridge's rules (the
+    /// revalidators' pushes).
+    pub fn credit_stats(&self, bridge: &str, credits: Vec<crate::xlate::upcall::Credit>) {
+        self.send(Cmd::Credit(bridge.to_string(), credits));
+    }
+
     /// A number that grows whenever some bridge's flow, group or meter
     /// tables may have changed (over-approximated: every modifying
     /// message counts), so that datapath flows translated before can be
     /// found stale.
     pub fn tables_generation(&self) -> u64 {
         self.tables_generation.load(Ordering::Acquire)
+    }
+
+    /// The log of what moved the tables generation (for revalidators to
+    /// tell which flows a change may affect).
+    pub fn changes(&self) -> Arc<changes::Changes> {
+        Arc::clone(&self.changes)
     }
 
     /// A shared handle on [`Self::tables_generation`] for other threads.

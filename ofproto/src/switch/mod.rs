@@ -15,6 +15,7 @@ use std::time::Instant;
 mod bundles;
 mod controller;
 mod flows;
+pub(crate) use self::flows::FlowMod;
 mod groups_meters;
 mod monitor;
 mod ports;

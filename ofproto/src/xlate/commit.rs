@@ -106,6 +106,9 @@ pub fn commit(
         out.push(set_action(key, mask, exact));
         absorb(flow, base, wc, &eth, &m);
     }
+    // A label popped goes before the L3 rewrites (they are for the
+    // packet under it).
+    super::mpls::commit(flow, base, out, true);
     let et = get(flow, id::ETH_TYPE) as u16;
     // As stock, a flow whose IP protocol is 0 is taken to have no L3
     // header to rewrite.
@@ -202,6 +205,7 @@ pub fn commit(
             }
         }
     }
+    super::mpls::commit(flow, base, out, false);
     commit_vlans(flow, base, wc, vlans, out);
     let mark = [id::PKT_MARK];
     if let Some(m) = field_masks(flow, base, wc, &mark) {

@@ -126,6 +126,8 @@ pub fn parse_of_flow(s: &str, port_names: &HashMap<String, u16>) -> Result<Box<F
             "tcp6" => (eth_type::IPV6, Some(6)),
             "udp6" => (eth_type::IPV6, Some(17)),
             "sctp6" => (eth_type::IPV6, Some(132)),
+            "mpls" => (eth_type::MPLS, None),
+            "mplsm" => (eth_type::MPLS_MCAST, None),
             _ => {
                 let (name, value) = item
                     .split_once('=')
@@ -267,6 +269,25 @@ pub fn from_odp(key: &Key, ofports: &HashMap<u32, u16>) -> Result<Box<FlowKey>, 
             KeyAttr::SkbMark(m) => set(&mut k, id::PKT_MARK, *m as u128),
             KeyAttr::RecircId(r) => set(&mut k, id::RECIRC_ID, *r as u128),
             KeyAttr::DpHash(h) => set(&mut k, id::DP_HASH, *h as u128),
+            KeyAttr::Mpls(lses) => {
+                if let Some(&l) = lses.first() {
+                    set(&mut k, id::MPLS_LABEL, (l >> 12) as u128);
+                    set(&mut k, id::MPLS_TC, ((l >> 9) & 7) as u128);
+                    set(&mut k, id::MPLS_BOS, ((l >> 8) & 1) as u128);
+                    set(&mut k, id::MPLS_TTL, (l & 0xff) as u128);
+                }
+            }
+            KeyAttr::CtState(v) => set(&mut k, id::CT_STATE, *v as u128),
+            KeyAttr::CtZone(v) => set(&mut k, id::CT_ZONE, *v as u128),
+            KeyAttr::CtMark(v) => set(&mut k, id::CT_MARK, *v as u128),
+            KeyAttr::CtLabels(v) => set(&mut k, id::CT_LABEL, *v),
+            KeyAttr::CtOrigTupleIpv4(t) => {
+                set(&mut k, id::CT_NW_SRC, u32::from(t.src) as u128);
+                set(&mut k, id::CT_NW_DST, u32::from(t.dst) as u128);
+                set(&mut k, id::CT_TP_SRC, t.src_port as u128);
+                set(&mut k, id::CT_TP_DST, t.dst_port as u128);
+                set(&mut k, id::CT_NW_PROTO, t.proto as u128);
+            }
             _ => {}
         }
     }
@@ -337,6 +358,10 @@ pub fn format_flow(k: &FlowKey, inner_vlan: u16) -> String {
             }
             _ => {}
         }
+    } else if et == eth_type::MPLS || et == eth_type::MPLS_MCAST {
+        for f in [id::MPLS_LABEL, id::MPLS_TC, id::MPLS_TTL, id::MPLS_BOS] {
+            exact(f);
+        }
     } else if et == eth_type::ARP || et == eth_type::RARP {
         for f in [
             id::ARP_SPA,
@@ -354,6 +379,10 @@ pub fn format_flow(k: &FlowKey, inner_vlan: u16) -> String {
         id::DP_HASH,
         id::METADATA,
         id::SKB_PRIORITY,
+        id::CT_STATE,
+        id::CT_ZONE,
+        id::CT_MARK,
+        id::CT_LABEL,
     ];
     meta.extend(id::REG0..=id::REG15);
     for f in meta {
@@ -366,6 +395,16 @@ pub fn format_flow(k: &FlowKey, inner_vlan: u16) -> String {
     let tcp_flags = m.is_set(id::TCP_FLAGS);
     m.clear(id::TCP_FLAGS);
     let mut s = format_match(&m, 32768);
+    // An exact ct_state prints as names joined by '|'.
+    if let Some(at) = s.find("ct_state=") {
+        let end = s[at..].find(',').map_or(s.len(), |e| at + e);
+        let names = ct_state_text(get(k, id::CT_STATE) as u8);
+        s.replace_range(at..end, &format!("ct_state={names}"));
+    }
+    // A recirculated flow names its packet type after the metadata.
+    if get(k, id::RECIRC_ID) != 0 {
+        s = insert_packet_type(&s);
+    }
     // A tagged flow also shows the (absent) second tag.
     if get(k, id::VLAN_TCI) as u16 & VLAN_CFI != 0 {
         let inner = if inner_vlan & VLAN_CFI != 0 {
@@ -384,6 +423,43 @@ pub fn format_flow(k: &FlowKey, inner_vlan: u16) -> String {
         s.push_str(&tcp_flags_text(get(k, id::TCP_FLAGS) as u16));
     }
     s
+}
+
+/// Puts `eth,` after the leading metadata fields of a formatted flow.
+fn insert_packet_type(s: &str) -> String {
+    const META: [&str; 9] = [
+        "pkt_mark=",
+        "recirc_id=",
+        "dp_hash=",
+        "skb_priority=",
+        "ct_state=",
+        "ct_zone=",
+        "ct_mark=",
+        "ct_label=",
+        "ct_nw_",
+    ];
+    let mut at = 0;
+    for part in s.split(',') {
+        if !META.iter().any(|m| part.starts_with(m)) {
+            break;
+        }
+        at += part.len() + 1;
+    }
+    let (head, tail) = s.split_at(at.min(s.len()));
+    if tail.is_empty() {
+        format!("{}eth", head)
+    } else {
+        format!("{head}eth,{tail}")
+    }
+}
+
+fn ct_state_text(v: u8) -> String {
+    const NAMES: [&str; 8] = ["new", "est", "rel", "rpl", "inv", "trk", "snat", "dnat"];
+    let names: Vec<&str> = (0..8)
+        .filter(|i| v >> i & 1 == 1)
+        .map(|i| NAMES[i])
+        .collect();
+    names.join("|")
 }
 
 fn tcp_flags_text(v: u16) -> String {

@@ -17,18 +17,29 @@
 //! needs `&Switch`, so either works.
 
 mod commit;
+mod conj;
+mod ct;
 pub mod flow_text;
+mod group;
+pub mod learn;
+pub mod meter;
+mod mpls;
+mod multipath;
 pub mod normal;
+pub mod recirc;
+mod sample;
 pub mod trace;
 pub mod upcall;
 
 use crate::classifier::Classifier;
 use crate::openflow::actions::{port, Action, Instructions};
 use crate::openflow::fields::{eth_type, id, range, Match, FIELDS, KEY_LEN, VLAN_CFI};
+use crate::openflow::groups::Group;
 use crate::switch::Rule;
 use ferrovs_dpif::odp::{self, Userspace};
 use std::collections::HashMap;
 
+pub use self::ct::TraceFork;
 pub use self::trace::{Node, NodeKind};
 
 /// Resubmits may nest this deep (as Open vSwitch's MAX_DEPTH).
@@ -45,6 +56,7 @@ pub struct Bridge<'a> {
     pub table_miss: &'a [u32],
     /// OpenFlow port number to datapath port number.
     pub odp_ports: &'a HashMap<u16, u32>,
+    pub groups: &'a std::collections::BTreeMap<u32, (Group, std::time::Instant)>,
     /// False for `ofproto/trace`: packet-ins are marked not to be sent.
     pub side_effects: bool,
     /// Whether to describe each rule in the trace (costs a scan of the
@@ -75,6 +87,26 @@ pub struct Xlated {
     /// Set when translation stopped early (loops, too many resubmits):
     /// the reason as stock names it ("Recursion too deep").
     pub error: Option<String>,
+    /// Packets forked to recirculate, for `ofproto/trace` to follow
+    /// (only without side effects).
+    pub forks: Vec<TraceFork>,
+    /// The rules translation went through (only with side effects), so
+    /// that the datapath flow's statistics can be credited to them.
+    pub rules: Vec<RuleHit>,
+    /// Rules `learn` actions learned (only with side effects), for the
+    /// caller to apply to the tables.
+    pub learned: Vec<learn::Learned>,
+    /// The input ports of every table lookup (only with side effects):
+    /// changes scoped to other ports cannot affect this translation.
+    pub in_ports: Vec<u16>,
+}
+
+/// A rule a translation went through: its table and the flow it was
+/// looked up with (a lookup finds it again while the tables hold it).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RuleHit {
+    pub table: u8,
+    pub key: Box<[u8; KEY_LEN]>,
 }
 
 struct Ctx<'a> {
@@ -103,6 +135,21 @@ struct Ctx<'a> {
     actset_output: Option<u16>,
     first_lookup: bool,
     error: Option<String>,
+    /// The `nat` inside the `ct` being translated.
+    ct_nat: Option<ct::Nat>,
+    /// The packet went through conntrack in this pipeline (or arrived
+    /// tracked).
+    conntracked: bool,
+    forks: Vec<TraceFork>,
+    rules: Vec<RuleHit>,
+    /// Translation is being frozen (to resume after a recirculation);
+    /// `frozen` collects what is left to run, `freeze_hash` asks the
+    /// datapath to hash the packet first.
+    freezing: bool,
+    freeze_hash: bool,
+    frozen: Vec<group::FrozenOp>,
+    learned: Vec<learn::Learned>,
+    in_ports: Vec<u16>,
 }
 
 /// Packet-in reasons (OFPR_*).
@@ -129,6 +176,15 @@ pub fn translate(br: &Bridge<'_>, flow: &[u8; KEY_LEN]) -> Xlated {
         actset_output: None,
         first_lookup: true,
         error: None,
+        ct_nat: None,
+        conntracked: false,
+        forks: Vec::new(),
+        rules: Vec::new(),
+        freezing: false,
+        freeze_hash: false,
+        frozen: Vec::new(),
+        learned: Vec::new(),
+        in_ports: Vec::new(),
     };
     // Every megaflow matches the packet's recirculation id, input port and
     // Ethernet type; IP ones the fragment type too (checked before any
@@ -140,20 +196,38 @@ pub fn translate(br: &Bridge<'_>, flow: &[u8; KEY_LEN]) -> Xlated {
     if et == eth_type::IP || et == eth_type::IPV6 {
         ctx.exact(id::IP_FRAG);
     }
-    let in_port = ctx.get(id::IN_PORT) as u16;
     let mut nodes = Vec::new();
-    ctx.table(0, in_port, &mut nodes);
+    // A recirculated packet resumes its frozen pipeline.
+    let rid = ctx.get(id::RECIRC_ID) as u32;
+    let start = if rid == 0 {
+        ctx.conntracked = ctx.get(id::CT_STATE) & ct::CS_TRACKED != 0;
+        Some((0, Vec::new()))
+    } else {
+        ctx.thaw(rid, &mut nodes)
+    };
+    let in_port = ctx.get(id::IN_PORT) as u16;
+    // A thawed pipeline that runs frozen actions has no first rule to
+    // report the action set under.
+    let thawed_actions = matches!(&start, Some((_, ops)) if !ops.is_empty());
+    match start {
+        Some((t, ops)) if ops.is_empty() => ctx.table(t, in_port, &mut nodes),
+        Some((_, ops)) => ctx.run_frozen(&ops, &mut nodes),
+        None => {}
+    }
     // The pipeline is over: the action set runs, reported under the
     // first table's rule.
     let set = ctx.action_set_list();
-    if !set.is_empty() && ctx.error.is_none() {
+    if !set.is_empty() && ctx.error.is_none() && !ctx.freezing {
         let mut node = Node::new(NodeKind::Table, "--. Executing action set:".into());
         ctx.exit = false;
         ctx.actions(&set, &mut node.subs);
         match nodes.last_mut() {
-            Some(first) => first.subs.push(node),
-            None => nodes.push(node),
+            Some(first) if !thawed_actions => first.subs.push(node),
+            _ => nodes.push(node),
         }
+    }
+    if ctx.freezing && ctx.error.is_none() {
+        ctx.finish_freezing();
     }
     // A rewrite that reached no output changes nothing in the datapath,
     // but the fields it wrote are still part of the megaflow (their mask
@@ -170,6 +244,10 @@ pub fn translate(br: &Bridge<'_>, flow: &[u8; KEY_LEN]) -> Xlated {
         trace: vec![bridge],
         error: ctx.error,
         slow: ctx.slow,
+        forks: ctx.forks,
+        rules: ctx.rules,
+        learned: ctx.learned,
+        in_ports: ctx.in_ports,
     }
 }
 
@@ -189,6 +267,10 @@ impl Ctx<'_> {
         if orig_get(id::IP_FRAG) & 2 != 0 {
             clear.extend([id::TCP_SRC, id::TCP_DST, id::UDP_SRC, id::UDP_DST]);
             clear.extend([id::SCTP_SRC, id::SCTP_DST]);
+        }
+        // Labels pushed here are not in the packet the megaflow matches.
+        if !mpls::is_mpls(orig_get(id::ETH_TYPE) as u16) {
+            clear.extend([id::MPLS_LABEL, id::MPLS_TC, id::MPLS_BOS, id::MPLS_TTL]);
         }
         if orig_get(id::TUN_DST) == 0 && orig_get(id::TUN_IPV6_DST) == 0 {
             clear.extend(id::TUN_ID..=id::TUN_GTPU_MSGTYPE);
@@ -233,13 +315,28 @@ impl Ctx<'_> {
         let saved_port = self.get(id::IN_PORT);
         self.set(id::IN_PORT, in_port as u128);
         let l = cls.lookup(&self.flow);
-        self.set(id::IN_PORT, saved_port);
         for (w, b) in self.wc.iter_mut().zip(l.wildcards.iter()) {
             *w |= b;
         }
+        // A conjunction clause is not an answer by itself.
+        let (found, conj_id) = match l.rule {
+            Some(r) if conj::is_clause(r) => self.conjunction(cls),
+            r => (r, None),
+        };
+        if self.br.side_effects && !self.in_ports.contains(&in_port) {
+            self.in_ports.push(in_port);
+        }
+        if self.br.side_effects && found.is_some() {
+            let mut key = self.flow.clone();
+            if let Some(c) = conj_id {
+                put_be(&mut key[range(id::CONJ_ID)], c as u128);
+            }
+            self.rules.push(RuleHit { table, key });
+        }
+        self.set(id::IN_PORT, saved_port);
         let old_table = self.table_id;
         self.table_id = table;
-        match l.rule {
+        match found {
             Some(rule) => {
                 let (m, prio) = if self.br.describe_rules {
                     find_match(cls, rule)
@@ -283,6 +380,13 @@ impl Ctx<'_> {
     }
 
     fn instructions(&mut self, ins: &Instructions, out: &mut Vec<Node>) {
+        // The meter comes first (stock lists it as an action).
+        if let Some(m) = ins.meter {
+            out.push(Node::new(NodeKind::Action, format!("meter:{m}")));
+            if let Some(id) = meter::datapath_id(self.br.name, m) {
+                self.actions.push(odp::Action::Meter(id));
+            }
+        }
         if ins.apply.is_empty()
             && ins.goto_table.is_none()
             && ins.write_metadata.is_none()
@@ -293,6 +397,9 @@ impl Ctx<'_> {
             return;
         }
         self.actions(&ins.apply, out);
+        if self.exit && self.freezing && self.error.is_none() {
+            self.freeze_instructions(ins);
+        }
         if self.exit || self.error.is_some() {
             return;
         }
@@ -376,15 +483,21 @@ impl Ctx<'_> {
     }
 
     fn actions(&mut self, list: &[Action], out: &mut Vec<Node>) {
-        for a in list {
+        for (i, a) in list.iter().enumerate() {
             if self.exit || self.error.is_some() {
+                // A freeze keeps what this level had left.
+                if self.freezing && self.error.is_none() {
+                    self.freeze_actions(&list[i..]);
+                }
                 break;
             }
-            out.push(Node::new(
-                NodeKind::Action,
-                crate::openflow::text::action_text(a),
-            ));
+            out.push(Node::new(NodeKind::Action, ct::action_text(a)));
             self.action(a, out);
+            // The action that froze runs again after the recirculation.
+            if self.freezing && self.exit && self.frozen.is_empty() && self.error.is_none() {
+                self.freeze_actions(&list[i..]);
+                break;
+            }
             if self.stop_list {
                 self.stop_list = false;
                 break;
@@ -447,6 +560,23 @@ impl Ctx<'_> {
                     self.subfield_now(*dst, *dst_ofs, *n_bits),
                 ));
             }
+            Action::NxNested {
+                subtype: 35,
+                head,
+                actions,
+            } => self.ct(head, actions, out),
+            Action::NxNested {
+                subtype: 42,
+                actions,
+                ..
+            } => self.clone_action(actions, out),
+            Action::Group(g) => self.group(*g, out),
+            Action::PushMpls(et) => self.push_mpls(*et, out),
+            Action::PopMpls(et) => self.pop_mpls(*et, out),
+            Action::SetMplsLabel(v) => self.set_mpls(id::MPLS_LABEL, *v as u128),
+            Action::SetMplsTc(v) => self.set_mpls(id::MPLS_TC, *v as u128),
+            Action::SetMplsTtl(v) => self.set_mpls(id::MPLS_TTL, *v as u128),
+            Action::DecMplsTtl => self.dec_mpls_ttl(out),
             Action::Nx { subtype, bytes } => self.nx(*subtype, bytes, out),
             _ => out.push(Node::new(
                 NodeKind::Warn,
@@ -626,6 +756,8 @@ impl Ctx<'_> {
                     std::net::Ipv4Addr::from(v as u32).to_string()
                 }
                 _ if def.width <= 2 && !def.name.starts_with("reg") => v.to_string(),
+                // Zero prints as "0", as stock prints a subvalue.
+                _ if v == 0 => "0".into(),
                 _ => format!("{v:#x}"),
             };
             ("[]".to_string(), text)
@@ -645,7 +777,14 @@ impl Ctx<'_> {
             } else {
                 format!("[{}..{}]", ofs, ofs + n - 1)
             };
-            (sub, format!("{v:#x}"))
+            (
+                sub,
+                if v == 0 {
+                    "0".into()
+                } else {
+                    format!("{v:#x}")
+                },
+            )
         };
         format!("{name}{sub} is now {value}")
     }
@@ -669,6 +808,20 @@ impl Ctx<'_> {
             // note, and exit
             8 => {}
             17 => self.exit = true,
+            // nat (inside ct; elsewhere it does nothing), ct_clear
+            36 => self.ct_nat = Some(ct::Nat::parse(b)),
+            43 => self.ct_clear(),
+            // sample: nothing without an IPFIX exporter (see `sample`).
+            29 | 38 | 41 => {}
+            10 => self.multipath(b, out),
+            12 | 13 => self.bundle(subtype == 13, b, out),
+            16 => match learn::Learn::parse(b) {
+                Some(l) => self.learn(&l, out),
+                None => out.push(Node::new(
+                    NodeKind::Warn,
+                    "learn action not supported by ferrovs translation".into(),
+                )),
+            },
             // controller
             20 => {
                 let reason = b.get(14).copied().unwrap_or(1);
@@ -819,6 +972,49 @@ pub struct TraceRequest {
     /// OpenFlow port number to datapath port number, for the bridge's
     /// ports (the daemon knows both).
     pub odp_ports: HashMap<u16, u32>,
+    /// `--ct-next` states for the conntrack recirculations followed, in
+    /// order (trk|new for those beyond).
+    pub ct_next: Vec<u32>,
+}
+
+/// Parses a `--ct-next` argument (`trk,est`, flags separated by commas
+/// or spaces) as stock does: a known flag each, and no flag without trk.
+pub fn parse_ct_next(s: &str) -> Result<u32, String> {
+    const NAMES: [&str; 8] = ["new", "est", "rel", "rpl", "inv", "trk", "snat", "dnat"];
+    let mut state = 0u32;
+    for f in s.split([',', ' ']).filter(|f| !f.is_empty()) {
+        let bit = NAMES
+            .iter()
+            .position(|n| *n == f)
+            .ok_or_else(|| format!("{f}: unknown connection tracking state flag"))?;
+        state |= 1 << bit;
+    }
+    let names: Vec<&str> = (0..8)
+        .filter(|i| state >> i & 1 == 1)
+        .map(|i| NAMES[i])
+        .collect();
+    let names = names.join("|");
+    let (new, est, rpl, inv, trk) = (1, 2, 8, 16, 32);
+    let mut err = String::new();
+    let mut bad = |why: &str| {
+        err.push_str(&format!("{names}: invalid connection state: {why}\n"));
+    };
+    if state != 0 && state & trk == 0 {
+        bad("If \"trk\" is unset, no other flags are set");
+    }
+    if state & inv != 0 && state & !(trk | inv) != 0 {
+        bad("when \"inv\" is set, only \"trk\" may also be set");
+    }
+    if state & new != 0 && state & est != 0 {
+        bad("\"new\" and \"est\" are mutually exclusive");
+    }
+    if state & new != 0 && state & rpl != 0 {
+        bad("\"new\" and \"rpy\" are mutually exclusive");
+    }
+    if !err.is_empty() {
+        return Err(err);
+    }
+    Ok(state)
 }
 
 /// Translates the request's flow through `sw` and prints the report.
@@ -840,7 +1036,20 @@ pub fn trace_switch(sw: &crate::switch::Switch, req: &TraceRequest) -> Result<St
         }
     };
     let x = upcall::with_bridge(sw, &req.odp_ports, false, |br| translate(br, &flow));
-    Ok(trace::report(&flow, &x))
+    let mut out = trace::report(&flow, &x);
+    // Follow the packets forked to recirculate, in fork order, as stock
+    // does (each may fork more).
+    let mut queue: std::collections::VecDeque<TraceFork> = x.forks.into();
+    let mut ct_next = req.ct_next.iter().copied();
+    let rule = "=".repeat(79);
+    while let Some(mut fork) = queue.pop_front() {
+        let banner = fork.banner(ct_next.next());
+        out.push_str(&format!("\n{rule}\n{banner}{rule}\n\n"));
+        let x = upcall::with_bridge(sw, &req.odp_ports, false, |br| translate(br, &fork.flow));
+        out.push_str(&trace::report(&fork.flow, &x));
+        queue.extend(x.forks);
+    }
+    Ok(out)
 }
 
 fn is_rewrite(a: &Action) -> bool {

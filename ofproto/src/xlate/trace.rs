@@ -115,6 +115,19 @@ pub fn format_megaflow(flow: &[u8; KEY_LEN], wc: &[u8; KEY_LEN]) -> String {
             m.clear(f);
         }
     }
+    // The datapath hash and conntrack metadata come before the packet
+    // type too.
+    let mut ct = Match::catchall();
+    for f in std::iter::once(id::DP_HASH).chain(id::CT_STATE..=id::CT_TP_DST) {
+        let r = range(f);
+        ct.key[r.clone()].copy_from_slice(&m.key[r.clone()]);
+        ct.mask[r.clone()].copy_from_slice(&m.mask[r]);
+        m.clear(f);
+    }
+    let mut ct = format_match(&ct, 32768);
+    if !ct.is_empty() {
+        ct.push(',');
+    }
     let rest = format_match(&m, 32768) + &icmp;
     let recirc = if recirc == 0 {
         "0".to_string()
@@ -122,9 +135,9 @@ pub fn format_megaflow(flow: &[u8; KEY_LEN], wc: &[u8; KEY_LEN]) -> String {
         format!("{recirc:#x}")
     };
     if rest.is_empty() {
-        format!("{mark}recirc_id={recirc},eth")
+        format!("{mark}recirc_id={recirc},{ct}eth")
     } else {
-        format!("{mark}recirc_id={recirc},eth,{rest}")
+        format!("{mark}recirc_id={recirc},{ct}eth,{rest}")
     }
 }
 

@@ -21,7 +21,7 @@ pub struct UpcallRequest {
 }
 
 /// What the handler does with the packet and its megaflow.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct UpcallXlate {
     /// Datapath actions, netlink-encoded.
     pub actions: Vec<u8>,
@@ -31,6 +31,17 @@ pub struct UpcallXlate {
     pub mask: Vec<u8>,
     /// The flow must stay in userspace (no megaflow may be installed).
     pub slow: bool,
+    /// The rules the translation went through, for crediting statistics
+    /// ([`crate::OfprotoService::credit_stats`]).
+    pub rules: Vec<super::RuleHit>,
+    /// Rules the translation learned (already applied); the
+    /// revalidators refresh them while the flow carries packets.
+    pub learned: Vec<super::learn::Learned>,
+    /// Learning added or changed rules: flows translated before may be
+    /// stale.
+    pub tables_changed: bool,
+    /// The input ports of the translation's table lookups.
+    pub in_ports: Vec<u16>,
 }
 
 /// The bridge view both `ofproto/trace` and upcalls translate with.
@@ -46,6 +57,7 @@ pub(crate) fn with_bridge<R>(
         tables: &sw.tables,
         table_miss: &misses,
         odp_ports,
+        groups: &sw.groups,
         side_effects,
         describe_rules: !side_effects,
         switch: Some(sw),
@@ -54,11 +66,12 @@ pub(crate) fn with_bridge<R>(
 }
 
 /// Translates an upcall's key through `sw`.
-pub fn translate_upcall(sw: &Switch, req: &UpcallRequest) -> Result<UpcallXlate, String> {
+pub fn translate_upcall(sw: &mut Switch, req: &UpcallRequest) -> Result<UpcallXlate, String> {
     let key = Key::from_nlattrs(&req.key).map_err(|e| e.message)?;
     let ofports: HashMap<u32, u16> = req.odp_ports.iter().map(|(&o, &d)| (d, o)).collect();
     let flow = flow_text::from_odp(&key, &ofports)?;
     let x = with_bridge(sw, &req.odp_ports, true, |br| translate(br, &flow));
+    let tables_changed = super::learn::apply(sw, &x.learned);
     // A translation error drops the packet; the (empty) actions say so.
     let actions = odp::action::encode_actions(&x.actions).map_err(|e| e.message)?;
     let mask = match megaflow_mask(&key, &flow, &x.wc) {
@@ -69,6 +82,10 @@ pub fn translate_upcall(sw: &Switch, req: &UpcallRequest) -> Result<UpcallXlate,
         actions,
         mask,
         slow: x.slow,
+        rules: x.rules,
+        learned: x.learned,
+        tables_changed,
+        in_ports: x.in_ports,
     })
 }
 
@@ -90,6 +107,13 @@ fn megaflow_mask(key: &Key, flow: &FlowKey, wc: &FlowKey) -> Option<Key> {
             KeyAttr::CtZone(_) => KeyAttr::CtZone(m(id::CT_ZONE) as u16),
             KeyAttr::CtMark(_) => KeyAttr::CtMark(m(id::CT_MARK) as u32),
             KeyAttr::CtLabels(_) => KeyAttr::CtLabels(m(id::CT_LABEL)),
+            KeyAttr::CtOrigTupleIpv4(_) => KeyAttr::CtOrigTupleIpv4(odp::key::CtTupleIpv4Key {
+                src: (m(id::CT_NW_SRC) as u32).into(),
+                dst: (m(id::CT_NW_DST) as u32).into(),
+                src_port: m(id::CT_TP_SRC) as u16,
+                dst_port: m(id::CT_TP_DST) as u16,
+                proto: m(id::CT_NW_PROTO) as u8,
+            }),
             KeyAttr::Ethernet(_) => KeyAttr::Ethernet(odp::key::EthKey {
                 src: mac(m(id::ETH_SRC)),
                 dst: mac(m(id::ETH_DST)),
@@ -146,6 +170,43 @@ fn megaflow_mask(key: &Key, flow: &FlowKey, wc: &FlowKey) -> Option<Key> {
         });
     }
     Some(Key::new(out))
+}
+
+/// Datapath statistics to add to the rules a flow went through.
+#[derive(Debug, Clone)]
+pub struct Credit {
+    pub rules: Vec<super::RuleHit>,
+    pub packets: u64,
+    pub bytes: u64,
+    /// Learned rules to refresh when there were packets.
+    pub learned: Vec<super::learn::Learned>,
+}
+
+/// Adds each credit's packets and bytes to its rules (those the tables
+/// still hold) and marks them used now, so idle timeouts see the traffic;
+/// refreshes rules learned on the way. Returns whether learning changed
+/// the tables.
+pub fn credit_stats(sw: &mut Switch, credits: &[Credit]) -> bool {
+    let now = std::time::Instant::now();
+    let mut changed = false;
+    for c in credits {
+        if c.packets > 0 && !c.learned.is_empty() {
+            changed |= super::learn::apply(sw, &c.learned);
+        }
+        for hit in &c.rules {
+            let Some(cls) = sw.tables.get_mut(hit.table as usize) else {
+                continue;
+            };
+            if let Some(rule) = cls.lookup_mut(&hit.key) {
+                rule.packet_count = rule.packet_count.wrapping_add(c.packets);
+                rule.byte_count = rule.byte_count.wrapping_add(c.bytes);
+                if c.packets > 0 {
+                    rule.used = now;
+                }
+            }
+        }
+    }
+    changed
 }
 
 fn mac(v: u128) -> [u8; 6] {

@@ -138,6 +138,7 @@ pub struct Bridges {
     pub handlers: BTreeMap<String, crate::upcall::Handlers>,
     upcall_ports: BTreeMap<String, crate::upcall::PortMap>,
     n_handler_threads: Option<usize>,
+    n_revalidator_threads: Option<usize>,
     rundir: std::path::PathBuf,
 }
 
@@ -156,6 +157,7 @@ impl Bridges {
             handlers: BTreeMap::new(),
             upcall_ports: BTreeMap::new(),
             n_handler_threads: None,
+            n_revalidator_threads: None,
             rundir: rundir.to_path_buf(),
         }
     }
@@ -165,6 +167,7 @@ impl Bridges {
     pub fn reconfigure(&mut self, cfg: &Config) -> bool {
         let mut changed = false;
         self.n_handler_threads = cfg.n_handler_threads;
+        self.n_revalidator_threads = cfg.n_revalidator_threads;
         // Bridges gone, or whose datapath type changed.
         let stale: Vec<String> = self
             .bridges
@@ -210,6 +213,16 @@ impl Bridges {
         self.backers.retain(|t, _| used.contains(t));
         self.netdev.retain(|t, _| used.contains(t));
         self.real_devices.retain(|t| used.contains(t));
+        let max_idle = cfg
+            .max_idle_ms
+            .unwrap_or(crate::revalidator::DEFAULT_MAX_IDLE_MS);
+        let max_reval = cfg
+            .max_revalidator_ms
+            .unwrap_or(crate::revalidator::PASS_INTERVAL.as_millis() as u64);
+        for h in self.handlers.values() {
+            h.set_max_idle(max_idle);
+            h.set_max_revalidator(max_reval);
+        }
         changed
     }
 
@@ -230,6 +243,7 @@ impl Bridges {
                     Arc::clone(svc),
                     Arc::clone(&ports),
                     opened.upcalls,
+                    self.n_revalidator_threads.unwrap_or(1),
                 );
                 self.upcall_ports.insert(t.clone(), ports);
                 self.handlers.insert(t.clone(), h);
@@ -273,6 +287,12 @@ impl Bridges {
                 Some(d) => factory(&br.name, &self.rundir, dpid, d),
                 None => Err("no datapath".to_string()),
             };
+            // OpenFlow meters go to the userspace datapath's meters.
+            if let (Some(svc), Some(ctl)) =
+                (&self.upcall_service, self.netdev.get(&cfg.datapath_type))
+            {
+                svc.set_meter_hook(&br.name, crate::meters::hook(&br.name, ctl.clone()));
+            }
             match made {
                 Ok(of) => br.openflow = Some(of),
                 Err(e) => {
@@ -414,26 +434,37 @@ impl Bridges {
         changed
     }
 
-    /// `revalidator/wait`: returns once every datapath's flows reflect
-    /// the tables as they were when called (the handlers flush within
-    /// their idle wake-up), or after a few seconds.
+    /// `revalidator/wait`: returns once every datapath's revalidators
+    /// have run a whole pass that started after the call (so the flows
+    /// reflect the tables as they were then), or after a few seconds.
     pub fn revalidator_wait(&self) {
         // A round trip through the OpenFlow service first: changes queued
         // to it (ports, MAC table) have bumped the generation by then.
         if let Some(svc) = &self.upcall_service {
             let _ = svc.list_bridges();
         }
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
-        while !self.handlers.values().all(|h| h.up_to_date())
-            && std::time::Instant::now() < deadline
-        {
-            std::thread::sleep(std::time::Duration::from_millis(10));
+        for h in self.handlers.values() {
+            h.wait_revalidation(std::time::Duration::from_secs(5));
         }
     }
 
-    /// `revalidator/purge`: deletes every datapath flow.
+    /// `revalidator/pause` and `revalidator/resume`: stop (or restart)
+    /// the revalidators' passes, so that flows nobody translated (dpctl
+    /// adds some) stay.
+    pub fn revalidator_pause(&self, pause: bool) {
+        for h in self.handlers.values() {
+            h.pause_revalidators(pause);
+        }
+    }
+
+    /// `revalidator/purge`: deletes every datapath flow (crediting their
+    /// last statistics to the rules where handlers installed them).
     pub fn revalidator_purge(&self) {
-        for shared in self.backers.values() {
+        for (t, shared) in &self.backers {
+            if let Some(h) = self.handlers.get(t) {
+                h.purge();
+                continue;
+            }
             let mut dpif = lock_dpif(shared);
             if let Err(e) = dpif.flow_flush() {
                 log::warn!(target: "dpif", "{}: flow flush failed: {e}", dpif.name());
@@ -523,6 +554,9 @@ mod tests {
             next_cfg: 1,
             bridges,
             n_handler_threads: None,
+            n_revalidator_threads: None,
+            max_idle_ms: None,
+            max_revalidator_ms: None,
         }
     }
 

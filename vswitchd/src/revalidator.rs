@@ -354,7 +354,8 @@ fn pass(ctx: &Context, index: usize, n: usize) -> Result<(), String> {
             Verdict::Delete { idle: true }
         } else if ukey.generation != gen {
             if ctx.changes.affects(ukey.generation, &ukey.in_ports) {
-                revalidate(ctx, ufid, &mut ukey, gen)
+                let carried = delta(&f.stats, &ukey.credited).0 > 0;
+                revalidate(ctx, ufid, &mut ukey, gen, carried)
             } else {
                 ukey.generation = gen;
                 ctx.state.unaffected.fetch_add(1, Ordering::Relaxed);
@@ -419,7 +420,7 @@ fn pass(ctx: &Context, index: usize, n: usize) -> Result<(), String> {
 /// Translates the flow's key again: keeps the flow (now at generation
 /// `gen`) when nothing changed, fixes its actions when only they did,
 /// else deletes it.
-fn revalidate(ctx: &Context, ufid: Ufid, ukey: &mut Ukey, gen: u64) -> Verdict {
+fn revalidate(ctx: &Context, ufid: Ufid, ukey: &mut Ukey, gen: u64, may_learn: bool) -> Verdict {
     // The bridge's ports now (they may have changed too); a bridge gone
     // takes its flows along.
     let ports = ctx
@@ -436,6 +437,7 @@ fn revalidate(ctx: &Context, ufid: Ufid, ukey: &mut Ukey, gen: u64) -> Verdict {
     let req = UpcallRequest {
         key: ukey.key.clone(),
         odp_ports,
+        may_learn,
     };
     let x = match ctx.service.translate_upcall(&ukey.bridge, req) {
         Ok(x) if !x.slow && x.mask == ukey.mask => x,

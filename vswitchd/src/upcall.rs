@@ -273,6 +273,7 @@ impl HandlerContext {
         let req = UpcallRequest {
             key: u.key.clone(),
             odp_ports: bridge.1.clone(),
+            may_learn: true,
         };
         let x = self.service.translate_upcall(&bridge.0, req)?;
         let mut dpif = lock_dpif(&self.dpif);

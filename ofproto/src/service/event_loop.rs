@@ -373,6 +373,8 @@ impl EventLoop {
                     self.tables_changed();
                     self.deliver_async(&n);
                 }
+                // Flows that carried packets refreshed their MACs.
+                self.l2_run();
             }
             Cmd::ListBridges(reply) => {
                 let mut v: Vec<String> = self.bridges.keys().cloned().collect();

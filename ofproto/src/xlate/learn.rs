@@ -53,19 +53,36 @@ pub(super) struct Learn {
     specs: Vec<Spec>,
 }
 
-/// A learned rule, ready to apply to the bridge's tables.
+/// What a translation learned, to apply to the bridge: when the packet
+/// is handled, and again whenever its datapath flow carries packets (as
+/// Open vSwitch's translation cache does), so that learned state lives
+/// as long as the traffic that taught it.
 #[derive(Clone)]
-pub struct Learned(pub(crate) FlowMod);
+pub enum Learned {
+    /// A rule made by a `learn` action (recorded only with side effects).
+    Rule(LearnedRule),
+    /// NORMAL's source address learning: `mac` in `vlan` is on `port`.
+    Mac { mac: [u8; 6], vlan: u16, port: u16 },
+}
+
+/// The flow_mod a `learn` action made.
+#[derive(Clone)]
+pub struct LearnedRule(pub(crate) FlowMod);
 
 impl std::fmt::Debug for Learned {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "Learned(table={} {} priority={})",
-            self.0.table_id,
-            format_match(&self.0.m, 32768),
-            self.0.priority
-        )
+        match self {
+            Learned::Rule(LearnedRule(fm)) => write!(
+                f,
+                "Learned(table={} {} priority={})",
+                fm.table_id,
+                format_match(&fm.m, 32768),
+                fm.priority
+            ),
+            Learned::Mac { mac, vlan, port } => {
+                write!(f, "LearnedMac({mac:02x?} vlan={vlan} port={port})")
+            }
+        }
     }
 }
 
@@ -329,7 +346,7 @@ impl Ctx<'_> {
             },
             may_add: true,
         };
-        self.learned.push(Learned(fm));
+        self.learned.push(Learned::Rule(LearnedRule(fm)));
     }
 }
 
@@ -339,7 +356,17 @@ impl Ctx<'_> {
 pub fn apply(sw: &mut Switch, learned: &[Learned]) -> bool {
     let mut changed = false;
     let now = std::time::Instant::now();
-    for Learned(fm) in learned {
+    for l in learned {
+        let fm = match l {
+            Learned::Rule(LearnedRule(fm)) => fm,
+            Learned::Mac { mac, vlan, port } => {
+                // The MAC table tracks what its changes make stale
+                // itself (the service's `l2_run` looks).
+                let mut table = sw.mac_table.lock().unwrap_or_else(|e| e.into_inner());
+                table.learn(*mac, *vlan, *port, now);
+                continue;
+            }
+        };
         let prio = fm.priority as u32;
         let before = sw
             .tables

@@ -181,6 +181,15 @@ impl Ctx<'_> {
             return;
         }
         self.gratuitous_arp_wildcards(dst);
+        if !from_nowhere && self.br.switch.is_some() {
+            // Recorded always, so that the flow's later packets refresh
+            // (or teach again) the entry; applied now only for a packet.
+            self.learned.push(super::learn::Learned::Mac {
+                mac: mac_bytes(self.get(id::ETH_SRC)),
+                vlan,
+                port: in_port,
+            });
+        }
         if self.br.side_effects && !from_nowhere {
             if let Some(sw) = self.br.switch {
                 let src = mac_bytes(self.get(id::ETH_SRC));

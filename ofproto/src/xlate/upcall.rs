@@ -18,6 +18,11 @@ pub struct UpcallRequest {
     pub key: Vec<u8>,
     /// OpenFlow port number to datapath port number.
     pub odp_ports: HashMap<u16, u32>,
+    /// Whether the translation may change state (learn MACs, run learn
+    /// actions): true for a packet's upcall; for a revalidation only
+    /// when the flow carried packets since it was last looked at, as in
+    /// Open vSwitch (a flush must not be undone by idle flows).
+    pub may_learn: bool,
 }
 
 /// What the handler does with the packet and its megaflow.
@@ -70,8 +75,14 @@ pub fn translate_upcall(sw: &mut Switch, req: &UpcallRequest) -> Result<UpcallXl
     let key = Key::from_nlattrs(&req.key).map_err(|e| e.message)?;
     let ofports: HashMap<u32, u16> = req.odp_ports.iter().map(|(&o, &d)| (d, o)).collect();
     let flow = flow_text::from_odp(&key, &ofports)?;
-    let x = with_bridge(sw, &req.odp_ports, true, |br| translate(br, &flow));
-    let tables_changed = super::learn::apply(sw, &x.learned);
+    let x = with_bridge(sw, &req.odp_ports, req.may_learn, |br| {
+        let br = Bridge {
+            describe_rules: false,
+            ..*br
+        };
+        translate(&br, &flow)
+    });
+    let tables_changed = req.may_learn && super::learn::apply(sw, &x.learned);
     // A translation error drops the packet; the (empty) actions say so.
     let actions = odp::action::encode_actions(&x.actions).map_err(|e| e.message)?;
     let mask = match megaflow_mask(&key, &flow, &x.wc) {

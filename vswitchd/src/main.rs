@@ -19,6 +19,7 @@ mod openflow;
 mod ovsdb;
 mod status;
 mod trace;
+mod tunnel;
 mod unixctl;
 mod upcall;
 mod vlog;
@@ -156,7 +157,11 @@ impl App {
                 ctl_path.display()
             )
         })?;
-        for (name, usage, min, max) in COMMANDS.iter().chain(DPCTL_COMMANDS) {
+        for (name, usage, min, max) in COMMANDS
+            .iter()
+            .chain(DPCTL_COMMANDS)
+            .chain(tunnel::COMMANDS)
+        {
             unixctl.register(name, usage, *min, *max);
         }
         if opts.dummy.is_some() {
@@ -425,6 +430,10 @@ impl App {
                     })
                     .collect();
                 dpctl::run(&m["dpctl/".len()..], args, &dps)
+            }
+            m if m.starts_with("tnl/") || m.starts_with("ovs/route/") => {
+                tunnel::command(m, args, &self.bridges)
+                    .unwrap_or_else(|| Err(format!("\"{m}\" is not implemented")))
             }
             other => Err(format!("\"{other}\" is not implemented")),
         }

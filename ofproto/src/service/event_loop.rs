@@ -71,6 +71,9 @@ pub(crate) struct EventLoop {
     /// Bumped after anything that may change a table (see
     /// `OfprotoService::tables_generation`).
     tables_generation: Arc<AtomicU64>,
+    /// Per datapath type: the bridges' ports as translation sees them
+    /// (patch peers, tunnels, endpoint addresses).
+    topologies: HashMap<String, Arc<crate::xlate::topology::Topology>>,
 }
 
 impl EventLoop {
@@ -82,6 +85,7 @@ impl EventLoop {
             entries: HashMap::new(),
             next_token: 1,
             tables_generation,
+            topologies: HashMap::new(),
         }
     }
 
@@ -301,18 +305,34 @@ impl EventLoop {
                 let _ = reply.send(self.bridges.get(&n).map(|b| b.switch.dump_flows_text()));
             }
             Cmd::Trace(n, req, reply) => {
-                let r = match self.bridges.get(&n) {
-                    Some(b) => crate::xlate::trace_switch(&b.switch, &req),
-                    None => Err("no bridge named ".to_string() + &n),
+                let r = match self.bridges.contains_key(&n) {
+                    true => {
+                        crate::xlate::trace_world(&self.switches(), self.topology_of(&n), &n, &req)
+                    }
+                    false => Err("no bridge named ".to_string() + &n),
                 };
                 let _ = reply.send(r);
             }
             Cmd::Translate(n, req, reply) => {
-                let r = match self.bridges.get(&n) {
-                    Some(b) => crate::xlate::upcall::translate_upcall(&b.switch, &req),
-                    None => Err("no bridge named ".to_string() + &n),
+                let r = match self.bridges.contains_key(&n) {
+                    true => crate::xlate::upcall::translate_upcall_world(
+                        &self.switches(),
+                        self.topology_of(&n),
+                        &n,
+                        &req,
+                    ),
+                    false => Err("no bridge named ".to_string() + &n),
                 };
                 let _ = reply.send(r);
+            }
+            Cmd::SetTopology(dp_type, topo) => {
+                let changed = self.topologies.get(&dp_type).is_none_or(|old| {
+                    old.bridges != topo.bridges || old.routes_generation != topo.routes_generation
+                });
+                self.topologies.insert(dp_type, topo);
+                if changed {
+                    self.tables_changed();
+                }
             }
             Cmd::ListBridges(reply) => {
                 let mut v: Vec<String> = self.bridges.keys().cloned().collect();
@@ -322,6 +342,23 @@ impl EventLoop {
             Cmd::Shutdown => return false,
         }
         true
+    }
+
+    /// Every bridge's tables, by name (patch ports and tunnels reach
+    /// across bridges).
+    fn switches(&self) -> HashMap<&str, &Switch> {
+        self.bridges
+            .iter()
+            .map(|(n, b)| (n.as_str(), &b.switch))
+            .collect()
+    }
+
+    /// The topology that holds `bridge`.
+    fn topology_of(&self, bridge: &str) -> Option<&crate::xlate::topology::Topology> {
+        self.topologies
+            .values()
+            .find(|t| t.bridges.contains_key(bridge))
+            .map(|t| &**t)
     }
 
     fn add_bridge(&mut self, cfg: BridgeConfig) -> io::Result<()> {

@@ -132,6 +132,7 @@ enum Cmd {
         Sender<Result<crate::xlate::upcall::UpcallXlate, String>>,
     ),
     ListBridges(Sender<Vec<String>>),
+    SetTopology(String, Arc<crate::xlate::topology::Topology>),
     Shutdown,
 }
 
@@ -329,6 +330,13 @@ impl OfprotoService {
     /// A shared handle on [`Self::tables_generation`] for other threads.
     pub fn tables_generation_handle(&self) -> Arc<AtomicU64> {
         Arc::clone(&self.tables_generation)
+    }
+
+    /// What translation needs to know about the bridges of datapath type
+    /// `dp_type` beyond their tables (patch peers, tunnels, addresses).
+    /// A change may change translations: the tables generation moves.
+    pub fn set_topology(&self, dp_type: &str, topo: Arc<crate::xlate::topology::Topology>) {
+        self.send(Cmd::SetTopology(dp_type.to_string(), topo));
     }
 
     /// Names of the bridges, sorted (for ofproto/list).

@@ -18,7 +18,10 @@
 
 mod commit;
 pub mod flow_text;
+mod patch;
+pub mod topology;
 pub mod trace;
+pub mod tunnel;
 pub mod upcall;
 
 use crate::classifier::Classifier;
@@ -28,6 +31,7 @@ use crate::switch::Rule;
 use ferrovs_dpif::odp::{self, Userspace};
 use std::collections::HashMap;
 
+pub use self::patch::World;
 pub use self::trace::{Node, NodeKind};
 
 /// Resubmits may nest this deep (as Open vSwitch's MAX_DEPTH).
@@ -71,10 +75,22 @@ pub struct Xlated {
     /// Set when translation stopped early (loops, too many resubmits):
     /// the reason as stock names it ("Recursion too deep").
     pub error: Option<String>,
+    /// The answer depends on state that changes without a tables change
+    /// (a tunnel neighbour not resolved yet): no megaflow may be
+    /// installed for it.
+    pub no_install: bool,
+    /// Packets translation itself sends (ARP requests for tunnel
+    /// neighbours), with their datapath actions.
+    pub injected: Vec<tunnel::Injected>,
 }
 
 struct Ctx<'a> {
     br: &'a Bridge<'a>,
+    /// Every bridge of the datapath, for patch ports and tunnels; None
+    /// when translating one bridge alone.
+    world: Option<&'a World<'a>>,
+    no_install: bool,
+    injected: Vec<tunnel::Injected>,
     flow: Box<[u8; KEY_LEN]>,
     /// The headers as the datapath will see them at the next action.
     base: Box<[u8; KEY_LEN]>,
@@ -107,8 +123,21 @@ const REASON_INVALID_TTL: u8 = 2;
 
 /// Translates `flow` (a key with every field's value) through `br`.
 pub fn translate(br: &Bridge<'_>, flow: &[u8; KEY_LEN]) -> Xlated {
+    translate_with(br, None, flow)
+}
+
+/// Translates `flow` through `br`, one of the bridges of `world`, so that
+/// patch ports and tunnels reach the others.
+pub fn translate_with<'a>(
+    br: &'a Bridge<'a>,
+    world: Option<&'a World<'a>>,
+    flow: &[u8; KEY_LEN],
+) -> Xlated {
     let mut ctx = Ctx {
         br,
+        world,
+        no_install: false,
+        injected: Vec::new(),
         flow: Box::new(*flow),
         base: Box::new(*flow),
         wc: Box::new([0; KEY_LEN]),
@@ -155,6 +184,14 @@ pub fn translate(br: &Bridge<'_>, flow: &[u8; KEY_LEN]) -> Xlated {
     // but the fields it wrote are still part of the megaflow (their mask
     // bits were set when written).
     ctx.finish_wildcards(flow);
+    // A tunnel's clone that ends the actions needs no clone.
+    if let Some(odp::Action::Clone(inner)) = ctx.actions.last() {
+        if matches!(inner.first(), Some(odp::Action::TunnelPush(_))) {
+            if let Some(odp::Action::Clone(inner)) = ctx.actions.pop() {
+                ctx.actions.extend(inner);
+            }
+        }
+    }
     let mut bridge = Node::new(NodeKind::Bridge, format!("bridge(\"{}\")", br.name));
     bridge.subs = nodes;
     Xlated {
@@ -166,6 +203,8 @@ pub fn translate(br: &Bridge<'_>, flow: &[u8; KEY_LEN]) -> Xlated {
         trace: vec![bridge],
         error: ctx.error,
         slow: ctx.slow,
+        no_install: ctx.no_install,
+        injected: ctx.injected,
     }
 }
 
@@ -706,7 +745,7 @@ impl Ctx<'_> {
             port::IN_PORT => in_port,
             port::CONTROLLER => return self.controller(max_len, 0, REASON_ACTION),
             port::NORMAL => return self.normal(out),
-            port::FLOOD | port::ALL => return self.flood(in_port),
+            port::FLOOD | port::ALL => return self.flood(in_port, out),
             port::TABLE => {
                 out.push(Node::new(
                     NodeKind::Warn,
@@ -726,6 +765,9 @@ impl Ctx<'_> {
                 x
             }
         };
+        if self.special_output(target, out) {
+            return;
+        }
         let Some(&odp) = self.br.odp_ports.get(&target) else {
             out.push(Node::new(NodeKind::Warn, "Nonexistent output port".into()));
             return;
@@ -772,20 +814,32 @@ impl Ctx<'_> {
             "no learned MAC for destination, flooding".into(),
         ));
         let in_port = self.get(id::IN_PORT) as u16;
-        self.flood(in_port);
+        self.flood(in_port, out);
     }
 
     /// Outputs to every port of the bridge but `except`, in port order.
-    fn flood(&mut self, except: u16) {
-        let mut ports: Vec<(u16, u32)> = self
+    fn flood(&mut self, except: u16, out: &mut Vec<Node>) {
+        let mut ports: Vec<(u16, Option<u32>)> = self
             .br
             .odp_ports
             .iter()
             .filter(|(&p, _)| p != except)
-            .map(|(&p, &o)| (p, o))
+            .map(|(&p, &o)| (p, Some(o)))
             .collect();
+        // Patch ports have no datapath port but flood all the same.
+        ports.extend(
+            self.patch_ports()
+                .into_iter()
+                .filter(|&p| p != except)
+                .map(|p| (p, None)),
+        );
         ports.sort_unstable();
-        for (_, odp) in ports {
+        ports.dedup_by_key(|p| p.0);
+        for (ofport, odp) in ports {
+            if self.special_output(ofport, out) {
+                continue;
+            }
+            let Some(odp) = odp else { continue };
             commit::commit(
                 &self.flow,
                 &mut self.base,
@@ -870,6 +924,53 @@ pub fn trace_switch(sw: &crate::switch::Switch, req: &TraceRequest) -> Result<St
         }
     };
     let x = upcall::with_bridge(sw, &req.odp_ports, false, |br| translate(br, &flow));
+    Ok(trace::report(&flow, &x))
+}
+
+/// `ofproto/trace` through `bridge`, one of `switches`, with patch ports
+/// and tunnels reaching the others through `topo`.
+pub fn trace_world(
+    switches: &HashMap<&str, &crate::switch::Switch>,
+    topo: Option<&topology::Topology>,
+    bridge: &str,
+    req: &TraceRequest,
+) -> Result<String, String> {
+    let sw = switches
+        .get(bridge)
+        .ok_or_else(|| format!("no bridge named {bridge}"))?;
+    let Some(topo) = topo.filter(|t| t.bridges.contains_key(bridge)) else {
+        return trace_switch(sw, req);
+    };
+    let flow = match &req.flow {
+        TraceFlow::OpenFlow(s) => {
+            let names: HashMap<String, u16> = sw
+                .ports
+                .iter()
+                .map(|p| (p.name.clone(), p.ofp_port))
+                .collect();
+            flow_text::parse_of_flow(s, &names)
+                .map_err(|e| format!("Bad openflow flow syntax: {s}: {e}"))?
+        }
+        TraceFlow::Odp(s) => {
+            let key = odp::Key::parse_text(s).map_err(|e| e.message)?;
+            let ofports: HashMap<u32, u16> = req.odp_ports.iter().map(|(&o, &d)| (d, o)).collect();
+            flow_text::from_odp(&key, &ofports)?
+        }
+    };
+    let x = patch::with_world(switches, topo, false, |w| match w.bridges.get(bridge) {
+        Some(br) => translate_with(br, Some(w), &flow),
+        None => translate(
+            &Bridge {
+                name: bridge,
+                tables: &[],
+                table_miss: &[],
+                odp_ports: &req.odp_ports,
+                side_effects: false,
+                describe_rules: true,
+            },
+            &flow,
+        ),
+    });
     Ok(trace::report(&flow, &x))
 }
 

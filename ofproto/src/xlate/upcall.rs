@@ -6,7 +6,10 @@
 use std::collections::HashMap;
 
 use super::flow_text::{self, FlowKey};
-use super::{be, frange, translate, Bridge};
+use super::patch::with_world;
+use super::topology::Topology;
+use super::tunnel::{receive_port, TunnelKey};
+use super::{be, frange, translate, translate_with, Bridge};
 use crate::openflow::fields::id;
 use crate::switch::Switch;
 use ferrovs_dpif::odp::{self, Key, KeyAttr};
@@ -31,6 +34,18 @@ pub struct UpcallXlate {
     pub mask: Vec<u8>,
     /// The flow must stay in userspace (no megaflow may be installed).
     pub slow: bool,
+    /// Packets translation sends besides this one (ARP requests for
+    /// tunnel neighbours): frame, key (netlink) and actions (netlink).
+    pub injected: Vec<InjectedPacket>,
+}
+
+/// A packet to execute: the frame, its key and actions as netlink
+/// attributes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InjectedPacket {
+    pub packet: Vec<u8>,
+    pub key: Vec<u8>,
+    pub actions: Vec<u8>,
 }
 
 /// The bridge view both `ofproto/trace` and upcalls translate with.
@@ -67,7 +82,95 @@ pub fn translate_upcall(sw: &Switch, req: &UpcallRequest) -> Result<UpcallXlate,
     Ok(UpcallXlate {
         actions,
         mask,
-        slow: x.slow,
+        slow: x.slow || x.no_install,
+        injected: encode_injected(&x.injected)?,
+    })
+}
+
+fn encode_injected(v: &[super::tunnel::Injected]) -> Result<Vec<InjectedPacket>, String> {
+    v.iter()
+        .map(|i| {
+            Ok(InjectedPacket {
+                packet: i.packet.clone(),
+                key: Key::new(vec![KeyAttr::InPort(i.in_port)])
+                    .to_nlattrs()
+                    .map_err(|e| e.message)?,
+                actions: odp::action::encode_actions(&i.actions).map_err(|e| e.message)?,
+            })
+        })
+        .collect()
+}
+
+/// Translates an upcall's key through `bridge`, one of `switches`, with
+/// patch ports and tunnels reaching the others through `topo`. A packet
+/// decapsulated from a tunnel goes to the bridge of the tunnel port it
+/// belongs to, whatever `bridge` says.
+pub fn translate_upcall_world(
+    switches: &HashMap<&str, &Switch>,
+    topo: Option<&Topology>,
+    bridge: &str,
+    req: &UpcallRequest,
+) -> Result<UpcallXlate, String> {
+    let Some(topo) = topo.filter(|t| t.bridges.contains_key(bridge)) else {
+        let sw = switches
+            .get(bridge)
+            .ok_or_else(|| format!("no bridge named {bridge}"))?;
+        return translate_upcall(sw, req);
+    };
+    let key = Key::from_nlattrs(&req.key).map_err(|e| e.message)?;
+    let in_port = key.attrs.iter().find_map(|a| match a {
+        KeyAttr::InPort(p) => Some(*p),
+        _ => None,
+    });
+    let tunnel = key.attrs.iter().find_map(|a| match a {
+        KeyAttr::Tunnel(t) => Some(TunnelKey::from_attrs(t)),
+        _ => None,
+    });
+    let mut target = (bridge.to_string(), None);
+    if let (Some(t), Some(odp)) = (tunnel.filter(|t| !t.dst.is_unspecified()), in_port) {
+        if topo.tunnel_dp_ports().iter().any(|x| x.0 == odp) {
+            match receive_port(topo, odp, &t) {
+                Some((b, p)) => target = (b, Some((odp, p))),
+                // No tunnel port takes it: dropped, exactly matched.
+                None => {
+                    return Ok(UpcallXlate {
+                        actions: Vec::new(),
+                        mask: Vec::new(),
+                        slow: false,
+                        injected: Vec::new(),
+                    })
+                }
+            }
+        }
+    }
+    let bt = topo
+        .bridges
+        .get(&target.0)
+        .ok_or_else(|| format!("no bridge named {}", target.0))?;
+    let mut ofports: HashMap<u32, u16> = bt.odp_ports.iter().map(|(&o, &d)| (d, o)).collect();
+    if let Some((odp, p)) = target.1 {
+        ofports.insert(odp, p);
+    }
+    let mut flow = flow_text::from_odp(&key, &ofports)?;
+    if let (Some(t), Some(_)) = (tunnel, target.1) {
+        t.to_flow(&mut flow);
+    }
+    let x = with_world(switches, topo, true, |w| {
+        w.bridges
+            .get(target.0.as_str())
+            .map(|br| translate_with(br, Some(w), &flow))
+    })
+    .ok_or_else(|| format!("no bridge named {}", target.0))?;
+    let actions = odp::action::encode_actions(&x.actions).map_err(|e| e.message)?;
+    let mask = match megaflow_mask(&key, &flow, &x.wc) {
+        Some(m) => m.to_nlattrs().map_err(|e| e.message)?,
+        None => Vec::new(),
+    };
+    Ok(UpcallXlate {
+        actions,
+        mask,
+        slow: x.slow || x.no_install,
+        injected: encode_injected(&x.injected)?,
     })
 }
 

@@ -6,6 +6,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::IpAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 
 use ferrovs_netdev::route::RouteTable;
@@ -35,6 +36,12 @@ pub const COMMANDS: &[(&str, &str, usize, usize)] = &[
     ("tnl/arp/flush", "", 0, 0),
     ("tnl/arp/aging", "[SECS]", 0, 1),
     ("ovs/route/show", "", 0, 0),
+    (
+        "ovs/route/add",
+        "ip/plen output_bridge [GW] [pkt_mark=mark]",
+        2,
+        4,
+    ),
 ];
 
 fn read_mac(dev: &str) -> Option<[u8; 6]> {
@@ -51,25 +58,37 @@ fn parse_mac(s: &str) -> Option<[u8; 6]> {
     parts.next().is_none().then_some(m)
 }
 
+/// Moves when the underlay changes under translations already made
+/// (routes, neighbours set or flushed by hand): the service then counts
+/// the tables as changed, so no datapath flow keeps an old answer.
+static UNDERLAY_GENERATION: AtomicU64 = AtomicU64::new(0);
+
+/// Publishes again after an underlay change by hand.
+fn publish_after_route_change(bridges: &Bridges) {
+    UNDERLAY_GENERATION.fetch_add(1, Ordering::Relaxed);
+    if let Some(svc) = &bridges.upcall_service {
+        publish(bridges, svc);
+    }
+}
+
 /// Builds each datapath type's topology from the running bridges and
 /// hands it to `service`; reloads the host's routes first when allowed.
 pub fn publish(bridges: &Bridges, service: &OfprotoService) {
-    use std::sync::atomic::{AtomicU64, Ordering};
-    static ROUTES_GENERATION: AtomicU64 = AtomicU64::new(0);
     let u = underlay();
     if bridges.system_routes {
         match RouteTable::from_system() {
-            Ok(t) => {
+            Ok(mut t) => {
                 let mut routes = u.routes.write().unwrap_or_else(|e| e.into_inner());
+                t.keep_user_routes(&routes);
                 if routes.routes() != t.routes() {
                     *routes = t;
-                    ROUTES_GENERATION.fetch_add(1, Ordering::Relaxed);
+                    UNDERLAY_GENERATION.fetch_add(1, Ordering::Relaxed);
                 }
             }
             Err(e) => log::debug!(target: "ovs_router", "reading routes failed: {e}"),
         }
     }
-    let routes_generation = ROUTES_GENERATION.load(Ordering::Relaxed);
+    let routes_generation = UNDERLAY_GENERATION.load(Ordering::Relaxed);
     let addrs = ferrovs_netdev::dev::sys::if_addrs().unwrap_or_default();
     let mut by_type: BTreeMap<&str, Topology> = BTreeMap::new();
     for br in bridges.bridges.values() {
@@ -95,21 +114,23 @@ pub fn publish(bridges: &Bridges, service: &OfprotoService) {
                 }
                 _ => PortKind::Plain,
             };
-            let real = i.odp_port.is_some() && matches!(kind, PortKind::Plain);
-            let port_addrs: Vec<IpAddr> = if real {
-                addrs
-                    .iter()
-                    .filter(|(d, a, _)| *d == i.name && !a.is_loopback())
-                    .map(|(_, a, _)| *a)
-                    .collect()
+            let device = i.odp_port.is_some() && matches!(kind, PortKind::Plain);
+            let (mac, port_addrs) = if device {
+                device_facts(bridges, &br.dp_type, &i.name, &addrs)
             } else {
-                Vec::new()
+                (None, Vec::new())
+            };
+            // The bridge's own port has the bridge's address.
+            let mac = if i.name == br.name {
+                parse_mac(&br.mac).or(mac)
+            } else {
+                mac
             };
             bt.ports.insert(
                 ofport,
                 PortTopo {
                     name: i.name.clone(),
-                    mac: if real { read_mac(&i.name) } else { None },
+                    mac,
                     kind,
                     addrs: port_addrs,
                 },
@@ -127,6 +148,83 @@ pub fn publish(bridges: &Bridges, service: &OfprotoService) {
     for (t, topo) in by_type {
         service.set_topology(t, Arc::new(topo));
     }
+}
+
+/// A device's Ethernet address and IP addresses: a dummy device's from
+/// `netdev-dummy/ip4addr`, a real one's from the kernel.
+fn device_facts(
+    bridges: &Bridges,
+    dp_type: &str,
+    name: &str,
+    sys_addrs: &[(String, IpAddr, u8)],
+) -> (Option<[u8; 6]>, Vec<IpAddr>) {
+    let ctl = bridges.netdev.get(dp_type);
+    if let Some(d) = ctl.and_then(|c| c.dummy_device_by_name(name)) {
+        let mac = ctl
+            .and_then(|c| c.device_by_name(name))
+            .and_then(|d| d.mac().ok());
+        return (mac, d.addrs().into_iter().map(|(a, _)| a).collect());
+    }
+    let addrs = sys_addrs
+        .iter()
+        .filter(|(d, a, _)| d == name && !a.is_loopback())
+        .map(|(_, a, _)| *a)
+        .collect();
+    (read_mac(name), addrs)
+}
+
+/// Every address of every device: the kernel's and the dummies'.
+fn all_addrs(bridges: &Bridges) -> Vec<(String, IpAddr, u8)> {
+    let mut v = ferrovs_netdev::dev::sys::if_addrs().unwrap_or_default();
+    for br in bridges.bridges.values() {
+        let Some(ctl) = bridges.netdev.get(&br.dp_type) else {
+            continue;
+        };
+        for i in br.ifaces.values() {
+            if let Some(d) = ctl.dummy_device_by_name(&i.name) {
+                v.extend(d.addrs().into_iter().map(|(a, p)| (i.name.clone(), a, p)));
+            }
+        }
+    }
+    v
+}
+
+/// `ovs/route/add IP/PLEN DEV [GW] [pkt_mark=MARK]`.
+fn route_add(args: &[String], bridges: &Bridges) -> Result<String, String> {
+    let bad = || "Invalid parameters".to_string();
+    let (Some(prefix), Some(dev)) = (args.first(), args.get(1)) else {
+        return Err(bad());
+    };
+    let (ip, plen) = match prefix.split_once('/') {
+        Some((a, p)) => (a, Some(p)),
+        None => (prefix.as_str(), None),
+    };
+    let ip: IpAddr = ip.parse().map_err(|_| bad())?;
+    let plen: u8 = match plen {
+        Some(p) => p.parse().map_err(|_| bad())?,
+        None if ip.is_ipv4() => 32,
+        None => 128,
+    };
+    let mut gw = None;
+    let mut mark = 0;
+    for a in &args[2..] {
+        if let Some(m) = a.strip_prefix("pkt_mark=") {
+            mark = m.parse().map_err(|_| "Invalid pkt_mark".to_string())?;
+        } else {
+            gw = Some(
+                a.parse()
+                    .map_err(|_| "Invalid pkt_mark or gateway".to_string())?,
+            );
+        }
+    }
+    let addrs = all_addrs(bridges);
+    underlay()
+        .routes
+        .write()
+        .unwrap_or_else(|e| e.into_inner())
+        .add_user_with(ip, plen, dev, gw, mark, &addrs)
+        .map_err(|_| "Error while inserting route.".to_string())?;
+    Ok("OK".into())
 }
 
 /// `tnl/ports/show`: the tunnel datapath ports that terminate tunnels,
@@ -159,12 +257,20 @@ pub fn command(method: &str, args: &[String], bridges: &Bridges) -> Option<Resul
     Some(match (method, verb) {
         ("tnl/ports/show", _) => Ok(ports_show(bridges)),
         ("ovs/route/show", _) => Ok(u.routes().show()),
+        ("ovs/route/add", _) => {
+            let r = route_add(args, bridges);
+            if r.is_ok() {
+                publish_after_route_change(bridges);
+            }
+            r
+        }
         (_, Some("show")) => {
             u.neigh.run();
             Ok(u.neigh.show())
         }
         (_, Some("flush")) => {
             u.neigh.flush();
+            publish_after_route_change(bridges);
             Ok("OK".into())
         }
         (_, Some("set")) => {
@@ -178,6 +284,7 @@ pub fn command(method: &str, args: &[String], bridges: &Bridges) -> Option<Resul
                 return Some(Err("bad MAC address".into()));
             };
             u.neigh.set(br, ip, mac);
+            publish_after_route_change(bridges);
             Ok("OK".into())
         }
         (_, Some("aging")) => match args.first() {

@@ -291,9 +291,22 @@ impl<'a> Ctx<'a> {
                 continue;
             }
             if with_port {
-                self.exact(id::UDP_DST);
-                if let Some(r) = l3.iter().find(|r| r.1 == udp_dst) {
-                    result = result.or(Some(r.0));
+                match l3.iter().find(|r| r.1 == udp_dst) {
+                    Some(r) => {
+                        self.exact(id::UDP_DST);
+                        result = result.or(Some(r.0));
+                    }
+                    None => {
+                        // The ports trie: only as many leading bits as
+                        // tell this port from every tunnel's.
+                        let plen = rules
+                            .iter()
+                            .map(|r| (r.1 ^ udp_dst).leading_zeros() + 1)
+                            .max()
+                            .unwrap_or(16)
+                            .min(16);
+                        self.unwildcard(id::UDP_DST, (0xffffu128 << (16 - plen)) & 0xffff);
+                    }
                 }
             } else {
                 result = result.or(l3.first().map(|r| r.0));

@@ -12,7 +12,7 @@ use super::tunnel::{receive_port, TunnelKey};
 use super::{be, frange, translate, translate_with, Bridge};
 use crate::openflow::fields::id;
 use crate::switch::Switch;
-use ferrovs_dpif::odp::{self, Key, KeyAttr};
+use ferrovs_dpif::odp::{self, Key, KeyAttr, TunnelAttr};
 
 /// A MISS upcall's key for one bridge.
 #[derive(Debug, Clone)]
@@ -237,7 +237,23 @@ fn megaflow_mask(key: &Key, flow: &FlowKey, wc: &FlowKey) -> Option<Key> {
                 sha: mac(m(id::ARP_SHA)),
                 tha: mac(m(id::ARP_THA)),
             }),
-            // VLANs, IPv6, tunnels, conntrack, MPLS, ...: exact match.
+            // A decapsulated packet's flow matches what decided its
+            // tunnel port (key, addresses, flags) and the outer TOS;
+            // never the outer TTL or UDP ports (stock's tnl_wc_init).
+            KeyAttr::Tunnel(t) if !t.iter().any(|x| matches!(x, TunnelAttr::Ipv6Dst(_))) => {
+                KeyAttr::Tunnel(vec![
+                    TunnelAttr::Id(u64::MAX),
+                    TunnelAttr::Ipv4Src(std::net::Ipv4Addr::BROADCAST),
+                    TunnelAttr::Ipv4Dst(std::net::Ipv4Addr::BROADCAST),
+                    TunnelAttr::Tos(0xff),
+                    TunnelAttr::Ttl(0),
+                    TunnelAttr::DontFragment,
+                    TunnelAttr::Csum,
+                    TunnelAttr::TpSrc(0),
+                    TunnelAttr::TpDst(0),
+                ])
+            }
+            // VLANs, IPv6, conntrack, MPLS, ...: exact match.
             _ => return None,
         });
     }

@@ -150,6 +150,21 @@ fn run(name: &str, program: &Path) -> BTreeMap<String, String> {
             ),
         );
     }
+    // The underlay as the tnl/* and ovs/route commands show it (system
+    // routes left out: only the one added by hand is the same in both).
+    for cmd in ["tnl/ports/show", "tnl/neigh/show", "ovs/route/show"] {
+        let o = sb.appctl(&[cmd]);
+        let mut shown: Vec<String> = text(&o.stdout)
+            .lines()
+            .filter(|l| !l.starts_with("Cached:"))
+            .map(str::to_string)
+            .collect();
+        shown.sort();
+        out.insert(
+            format!("appctl {cmd}"),
+            format!("rc={:?}\n{}", o.status.code(), shown.join("\n")),
+        );
+    }
     sb.stop_vswitchd();
     out
 }

@@ -38,10 +38,12 @@ pub const COMMANDS: &[(&str, &str, usize, usize)] = &[
     ("ovs/route/show", "", 0, 0),
     (
         "ovs/route/add",
-        "ip/plen output_bridge [GW] [pkt_mark=mark]",
+        "ip_addr/prefix_len out_br_name [gw] [pkt_mark=mark]",
         2,
         4,
     ),
+    ("ovs/route/del", "ip_addr/prefix_len [pkt_mark=mark]", 1, 2),
+    ("ovs/route/lookup", "ip_addr [pkt_mark=mark]", 1, 2),
 ];
 
 fn read_mac(dev: &str) -> Option<[u8; 6]> {
@@ -227,6 +229,62 @@ fn route_add(args: &[String], bridges: &Bridges) -> Result<String, String> {
     Ok("OK".into())
 }
 
+/// `IP[/PLEN]` and an optional `pkt_mark=MARK` argument.
+fn route_args(args: &[String]) -> Result<(IpAddr, Option<u8>, u32), String> {
+    let bad = || "Invalid parameters".to_string();
+    let prefix = args.first().ok_or_else(bad)?;
+    let (ip, plen) = match prefix.split_once('/') {
+        Some((a, p)) => (a, Some(p.parse::<u8>().map_err(|_| bad())?)),
+        None => (prefix.as_str(), None),
+    };
+    let ip: IpAddr = ip.parse().map_err(|_| bad())?;
+    let mark = match args.get(1) {
+        Some(m) => m
+            .strip_prefix("pkt_mark=")
+            .and_then(|m| m.parse().ok())
+            .ok_or_else(|| "Invalid pkt_mark".to_string())?,
+        None => 0,
+    };
+    Ok((ip, plen, mark))
+}
+
+fn format_mapped(a: &std::net::Ipv6Addr) -> String {
+    match a.to_ipv4_mapped() {
+        Some(v4) => v4.to_string(),
+        None => a.to_string(),
+    }
+}
+
+/// `ovs/route/del IP/PLEN [pkt_mark=MARK]`: a user route.
+fn route_del(args: &[String]) -> Result<String, String> {
+    let (ip, plen, mark) = route_args(args)?;
+    let plen = plen.unwrap_or(if ip.is_ipv4() { 32 } else { 128 });
+    let mut routes = underlay().routes.write().unwrap_or_else(|e| e.into_inner());
+    if routes.del_user(ip, plen, mark) {
+        Ok("OK".into())
+    } else {
+        Err("Not found".into())
+    }
+}
+
+/// `ovs/route/lookup IP [pkt_mark=MARK]`.
+fn route_lookup(args: &[String]) -> Result<String, String> {
+    let (ip, plen, mark) = route_args(args)?;
+    if plen.is_some_and(|p| p != if ip.is_ipv4() { 32 } else { 128 }) {
+        return Err("Invalid parameters".into());
+    }
+    let hop = underlay()
+        .routes()
+        .lookup(mark, ip)
+        .ok_or_else(|| "Not found".to_string())?;
+    Ok(format!(
+        "src {}\ngateway {}\ndev {}\n",
+        format_mapped(&hop.src),
+        format_mapped(&hop.gw),
+        hop.dev
+    ))
+}
+
 /// `tnl/ports/show`: the tunnel datapath ports that terminate tunnels,
 /// with how many tunnel interfaces use each.
 fn ports_show(bridges: &Bridges) -> String {
@@ -257,6 +315,14 @@ pub fn command(method: &str, args: &[String], bridges: &Bridges) -> Option<Resul
     Some(match (method, verb) {
         ("tnl/ports/show", _) => Ok(ports_show(bridges)),
         ("ovs/route/show", _) => Ok(u.routes().show()),
+        ("ovs/route/lookup", _) => route_lookup(args),
+        ("ovs/route/del", _) => {
+            let r = route_del(args);
+            if r.is_ok() {
+                publish_after_route_change(bridges);
+            }
+            r
+        }
         ("ovs/route/add", _) => {
             let r = route_add(args, bridges);
             if r.is_ok() {

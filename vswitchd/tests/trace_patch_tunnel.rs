@@ -58,7 +58,11 @@ in_port=1,ip,nw_dst=10.0.0.7,actions=set_field:1.1.2.99->tun_dst,output:6
 in_port=1,ip,nw_dst=10.0.0.8,actions=output:2
 priority=10,in_port=2,ip,nw_dst=10.0.0.8,actions=in_port
 in_port=1,ip,nw_dst=10.0.0.9,actions=output:7
-in_port=1,ip,nw_dst=10.0.0.10,actions=set_field:0x1->tun_id,output:3,set_field:0x2->tun_id,output:6";
+in_port=1,ip,nw_dst=10.0.0.10,actions=set_field:0x1->tun_id,output:3,set_field:0x2->tun_id,output:6
+in_port=3,actions=output:1
+in_port=4,tun_id=0x5,actions=output:1
+in_port=6,tun_id=0x7,tun_src=1.1.2.93,actions=output:1
+in_port=7,actions=output:1";
 
 /// (bridge, flow) to trace.
 const TRACES: &[(&str, &str)] = &[
@@ -102,6 +106,12 @@ const TRACES: &[(&str, &str)] = &[
         "br0",
         "in_port=1,tcp,dl_dst=aa:55:aa:55:00:00,nw_dst=1.1.2.88",
     ),
+    // Decapsulated packets, as the datapath hands them up after tnl_pop.
+    ("ODP", "tunnel(tun_id=0x7b,src=1.1.2.92,dst=1.1.2.88,ttl=64,flags(df|key)),in_port(4789),eth(src=f8:bc:12:44:34:b6,dst=aa:55:aa:55:00:05),eth_type(0x0800),ipv4(src=10.0.0.9,dst=10.0.0.1,proto=1,tos=0,ttl=64,frag=no),icmp(type=8,code=0)"),
+    ("ODP", "tunnel(tun_id=0x5,src=1.1.2.92,dst=1.1.2.88,ttl=64,flags(df|key)),in_port(6081),eth(src=f8:bc:12:44:34:b6,dst=aa:55:aa:55:00:05),eth_type(0x0800),ipv4(src=10.0.0.9,dst=10.0.0.1,proto=6,tos=0,ttl=64,frag=no),tcp(src=1,dst=2)"),
+    ("ODP", "tunnel(tun_id=0x7,src=1.1.2.93,dst=1.1.2.88,ttl=64,flags(key)),in_port(4789),eth(src=f8:bc:12:44:34:b6,dst=aa:55:aa:55:00:05),eth_type(0x0806),arp(sip=10.0.0.9,tip=10.0.0.1,op=1,sha=f8:bc:12:44:34:b6,tha=00:00:00:00:00:00)"),
+    ("ODP", "tunnel(tun_id=0x9,src=1.1.2.93,dst=1.1.2.88,ttl=64,flags(key)),in_port(4789),eth(src=f8:bc:12:44:34:b6,dst=aa:55:aa:55:00:05),eth_type(0x0800),ipv4(src=10.0.0.9,dst=10.0.0.1,proto=1,tos=0,ttl=64,frag=no),icmp(type=8,code=0)"),
+    ("ODP", "tunnel(tun_id=0x7,src=1.1.2.92,dst=1.1.2.88,ttl=64,flags(key)),in_port(3),eth(src=f8:bc:12:44:34:b6,dst=aa:55:aa:55:00:05),eth_type(0x0800),ipv4(src=10.0.0.9,dst=10.0.0.1,proto=1,tos=0,ttl=64,frag=no),icmp(type=8,code=0)"),
 ];
 
 fn lines(report: &str) -> String {
@@ -141,7 +151,11 @@ fn run(name: &str, program: &Path) -> BTreeMap<String, String> {
     }
     let mut out = BTreeMap::new();
     for (br, flow) in TRACES {
-        let o = sb.appctl(&["ofproto/trace", br, flow]);
+        let o = if *br == "ODP" {
+            sb.appctl(&["ofproto/trace", "ovs-dummy", flow])
+        } else {
+            sb.appctl(&["ofproto/trace", br, flow])
+        };
         out.insert(
             format!("{br} {flow}"),
             format!(

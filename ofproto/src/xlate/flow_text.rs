@@ -379,6 +379,15 @@ pub fn format_flow(k: &FlowKey, inner_vlan: u16) -> String {
         };
         s = s.replacen(",dl_src=", &inner, 1);
     }
+    // Tunnel metadata goes before the input port, as stock prints it.
+    let tunnel = super::tunnel::flow_text(k);
+    if !tunnel.is_empty() {
+        match s.find(",in_port=") {
+            Some(at) => s.insert_str(at + 1, &tunnel),
+            None if s.starts_with("in_port=") => s.insert_str(0, &tunnel),
+            None => {}
+        }
+    }
     if tcp_flags {
         s.push_str(",tcp_flags=");
         s.push_str(&tcp_flags_text(get(k, id::TCP_FLAGS) as u16));

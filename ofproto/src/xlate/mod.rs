@@ -89,6 +89,9 @@ struct Ctx<'a> {
     /// Every bridge of the datapath, for patch ports and tunnels; None
     /// when translating one bridge alone.
     world: Option<&'a World<'a>>,
+    /// The packet's own tunnel destination (0 when it came from no
+    /// tunnel): never tunnelled back to.
+    orig_tun_dst: u128,
     no_install: bool,
     injected: Vec<tunnel::Injected>,
     flow: Box<[u8; KEY_LEN]>,
@@ -136,6 +139,7 @@ pub fn translate_with<'a>(
     let mut ctx = Ctx {
         br,
         world,
+        orig_tun_dst: be(&flow[frange(id::TUN_DST)]),
         no_install: false,
         injected: Vec::new(),
         flow: Box::new(*flow),
@@ -165,6 +169,7 @@ pub fn translate_with<'a>(
     if et == eth_type::IP || et == eth_type::IPV6 {
         ctx.exact(id::IP_FRAG);
     }
+    ctx.receive_wildcards();
     let in_port = ctx.get(id::IN_PORT) as u16;
     let mut nodes = Vec::new();
     ctx.table(0, in_port, &mut nodes);
@@ -941,6 +946,7 @@ pub fn trace_world(
     let Some(topo) = topo.filter(|t| t.bridges.contains_key(bridge)) else {
         return trace_switch(sw, req);
     };
+    let mut retarget: Option<String> = None;
     let flow = match &req.flow {
         TraceFlow::OpenFlow(s) => {
             let names: HashMap<String, u16> = sw
@@ -953,10 +959,27 @@ pub fn trace_world(
         }
         TraceFlow::Odp(s) => {
             let key = odp::Key::parse_text(s).map_err(|e| e.message)?;
-            let ofports: HashMap<u32, u16> = req.odp_ports.iter().map(|(&o, &d)| (d, o)).collect();
-            flow_text::from_odp(&key, &ofports)?
+            let mut ofports: HashMap<u32, u16> =
+                req.odp_ports.iter().map(|(&o, &d)| (d, o)).collect();
+            // A decapsulated packet goes to its tunnel port's bridge.
+            let target = tunnel::receive_target(topo, &key)?;
+            if let Some((b, odp, p, _)) = &target {
+                ofports = topo
+                    .bridges
+                    .get(b)
+                    .map(|bt| bt.odp_ports.iter().map(|(&o, &d)| (d, o)).collect())
+                    .unwrap_or_default();
+                ofports.insert(*odp, *p);
+            }
+            let mut flow = flow_text::from_odp(&key, &ofports)?;
+            if let Some((b, _, _, t)) = target {
+                t.to_flow(&mut flow);
+                retarget = Some(b);
+            }
+            flow
         }
     };
+    let bridge = retarget.as_deref().unwrap_or(bridge);
     let x = patch::with_world(switches, topo, false, |w| match w.bridges.get(bridge) {
         Some(br) => translate_with(br, Some(w), &flow),
         None => translate(

@@ -216,6 +216,13 @@ impl<'a> Ctx<'a> {
                 return;
             }
         };
+        if u32::from(m.dst) as u128 == self.orig_tun_dst {
+            out.push(Node::new(
+                NodeKind::Warn,
+                "Not tunneling to our own address".into(),
+            ));
+            return;
+        }
         out.push(Node::new(
             NodeKind::Detail,
             "output to native tunnel".into(),
@@ -402,7 +409,16 @@ pub struct TunnelKey {
     pub ttl: u8,
     pub oam: bool,
     pub key: bool,
+    pub df: bool,
+    pub csum: bool,
 }
+
+/// Tunnel flag bits in the flow's `tun_flags` (Open vSwitch's
+/// FLOW_TNL_F_*: only OAM is visible to OpenFlow).
+const TUN_F_OAM: u128 = 1;
+const TUN_F_DF: u128 = 2;
+const TUN_F_CSUM: u128 = 4;
+const TUN_F_KEY: u128 = 8;
 
 impl TunnelKey {
     pub fn from_attrs(attrs: &[TunnelAttr]) -> TunnelKey {
@@ -414,6 +430,8 @@ impl TunnelKey {
             ttl: 0,
             oam: false,
             key: false,
+            df: false,
+            csum: false,
         };
         for a in attrs {
             match a {
@@ -426,6 +444,8 @@ impl TunnelKey {
                 TunnelAttr::Tos(v) => t.tos = *v,
                 TunnelAttr::Ttl(v) => t.ttl = *v,
                 TunnelAttr::Oam => t.oam = true,
+                TunnelAttr::DontFragment => t.df = true,
+                TunnelAttr::Csum => t.csum = true,
                 _ => {}
             }
         }
@@ -440,8 +460,109 @@ impl TunnelKey {
         set(id::TUN_DST, u32::from(self.dst) as u128);
         set(id::TUN_TOS, self.tos as u128);
         set(id::TUN_TTL, self.ttl as u128);
-        // Only the OAM bit is visible to OpenFlow (tun_flags=+oam).
-        set(id::TUN_FLAGS, self.oam as u128);
+        let flags = [
+            (self.oam, TUN_F_OAM),
+            (self.df, TUN_F_DF),
+            (self.csum, TUN_F_CSUM),
+            (self.key, TUN_F_KEY),
+        ];
+        set(
+            id::TUN_FLAGS,
+            flags.iter().filter(|f| f.0).map(|f| f.1).sum::<u128>(),
+        );
+    }
+}
+
+/// Where a datapath key's packet is translated: for a decapsulated
+/// packet on a tunnel datapath port, the bridge and OpenFlow port of the
+/// tunnel port it belongs to (Err when none takes it); otherwise None.
+pub fn receive_target(
+    topo: &Topology,
+    key: &odp::Key,
+) -> Result<Option<(String, u32, u16, TunnelKey)>, String> {
+    let in_port = key.attrs.iter().find_map(|a| match a {
+        odp::KeyAttr::InPort(p) => Some(*p),
+        _ => None,
+    });
+    let tunnel = key.attrs.iter().find_map(|a| match a {
+        odp::KeyAttr::Tunnel(t) => Some(TunnelKey::from_attrs(t)),
+        _ => None,
+    });
+    let (Some(t), Some(odp)) = (tunnel.filter(|t| !t.dst.is_unspecified()), in_port) else {
+        return Ok(None);
+    };
+    if !topo.tunnel_dp_ports().iter().any(|x| x.0 == odp) {
+        return Err("no OpenFlow tunnel port for this packet".into());
+    }
+    match receive_port(topo, odp, &t) {
+        Some((b, p)) => Ok(Some((b, odp, p, t))),
+        None => Err("no OpenFlow tunnel port for this packet".into()),
+    }
+}
+
+/// The flow's tunnel metadata as the `Flow:` line shows it: tun_id when
+/// set, the rest whenever the packet came from a tunnel.
+pub fn flow_text(k: &[u8; KEY_LEN]) -> String {
+    let get = |f: usize| super::be(&k[range(f)]);
+    let mut s = String::new();
+    if get(id::TUN_ID) != 0 {
+        s.push_str(&format!("tun_id={:#x},", get(id::TUN_ID)));
+    }
+    if get(id::TUN_DST) == 0 && get(id::TUN_IPV6_DST) == 0 {
+        return s;
+    }
+    let v4 = |f: usize| Ipv4Addr::from(get(f) as u32);
+    let v6 = |f: usize| std::net::Ipv6Addr::from(get(f));
+    let flags: Vec<&str> = [
+        (TUN_F_OAM, "oam"),
+        (TUN_F_DF, "df"),
+        (TUN_F_CSUM, "csum"),
+        (TUN_F_KEY, "key"),
+    ]
+    .iter()
+    .filter(|(b, _)| get(id::TUN_FLAGS) & b != 0)
+    .map(|(_, n)| *n)
+    .collect();
+    s.push_str(&format!(
+        "tun_src={},tun_dst={},tun_ipv6_src={},tun_ipv6_dst={},tun_gbp_id={},tun_gbp_flags={},tun_tos={},tun_ttl={},tun_erspan_ver={},gtpu_flags={},gtpu_msgtype={},tun_flags={},",
+        v4(id::TUN_SRC),
+        v4(id::TUN_DST),
+        v6(id::TUN_IPV6_SRC),
+        v6(id::TUN_IPV6_DST),
+        get(id::TUN_GBP_ID),
+        get(id::TUN_GBP_FLAGS),
+        get(id::TUN_TOS),
+        get(id::TUN_TTL),
+        get(id::TUN_ERSPAN_VER),
+        get(id::TUN_GTPU_FLAGS),
+        get(id::TUN_GTPU_MSGTYPE),
+        if flags.is_empty() { "0".to_string() } else { flags.join("|") },
+    ));
+    s
+}
+
+impl Ctx<'_> {
+    /// A decapsulated packet's megaflow matches what chose its tunnel
+    /// port and the outer TOS (stock's tnl_wc_init); an outer ECN CE
+    /// makes the inner ECN matter too.
+    pub(super) fn receive_wildcards(&mut self) {
+        if self.get(id::TUN_DST) == 0 && self.get(id::TUN_IPV6_DST) == 0 {
+            return;
+        }
+        self.exact(id::TUN_ID);
+        if self.get(id::TUN_DST) != 0 {
+            self.exact(id::TUN_SRC);
+            self.exact(id::TUN_DST);
+        } else {
+            self.exact(id::TUN_IPV6_SRC);
+            self.exact(id::TUN_IPV6_DST);
+        }
+        self.unwildcard(id::TUN_FLAGS, TUN_F_DF | TUN_F_CSUM | TUN_F_KEY);
+        self.exact(id::TUN_TOS);
+        let et = self.get(id::ETH_TYPE) as u16;
+        if (et == eth_type::IP || et == eth_type::IPV6) && self.get(id::TUN_TOS) & 3 == 3 {
+            self.exact(id::NW_ECN);
+        }
     }
 }
 

@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use super::flow_text::{self, FlowKey};
 use super::patch::with_world;
 use super::topology::Topology;
-use super::tunnel::{receive_port, TunnelKey};
+use super::tunnel::receive_target;
 use super::{be, frange, translate, translate_with, Bridge};
 use crate::openflow::fields::id;
 use crate::switch::Switch;
@@ -118,49 +118,37 @@ pub fn translate_upcall_world(
         return translate_upcall(sw, req);
     };
     let key = Key::from_nlattrs(&req.key).map_err(|e| e.message)?;
-    let in_port = key.attrs.iter().find_map(|a| match a {
-        KeyAttr::InPort(p) => Some(*p),
-        _ => None,
-    });
-    let tunnel = key.attrs.iter().find_map(|a| match a {
-        KeyAttr::Tunnel(t) => Some(TunnelKey::from_attrs(t)),
-        _ => None,
-    });
-    let mut target = (bridge.to_string(), None);
-    if let (Some(t), Some(odp)) = (tunnel.filter(|t| !t.dst.is_unspecified()), in_port) {
-        if topo.tunnel_dp_ports().iter().any(|x| x.0 == odp) {
-            match receive_port(topo, odp, &t) {
-                Some((b, p)) => target = (b, Some((odp, p))),
-                // No tunnel port takes it: dropped, exactly matched.
-                None => {
-                    return Ok(UpcallXlate {
-                        actions: Vec::new(),
-                        mask: Vec::new(),
-                        slow: false,
-                        injected: Vec::new(),
-                    })
-                }
-            }
+    let target = match receive_target(topo, &key) {
+        Ok(t) => t,
+        // A tunnel packet no tunnel port takes: dropped, exactly matched.
+        Err(_) => {
+            return Ok(UpcallXlate {
+                actions: Vec::new(),
+                mask: Vec::new(),
+                slow: false,
+                injected: Vec::new(),
+            })
         }
-    }
+    };
+    let target_bridge = target.as_ref().map_or(bridge, |t| t.0.as_str());
     let bt = topo
         .bridges
-        .get(&target.0)
-        .ok_or_else(|| format!("no bridge named {}", target.0))?;
+        .get(target_bridge)
+        .ok_or_else(|| format!("no bridge named {target_bridge}"))?;
     let mut ofports: HashMap<u32, u16> = bt.odp_ports.iter().map(|(&o, &d)| (d, o)).collect();
-    if let Some((odp, p)) = target.1 {
-        ofports.insert(odp, p);
+    if let Some((_, odp, p, _)) = &target {
+        ofports.insert(*odp, *p);
     }
     let mut flow = flow_text::from_odp(&key, &ofports)?;
-    if let (Some(t), Some(_)) = (tunnel, target.1) {
+    if let Some((_, _, _, t)) = &target {
         t.to_flow(&mut flow);
     }
     let x = with_world(switches, topo, true, |w| {
         w.bridges
-            .get(target.0.as_str())
+            .get(target_bridge)
             .map(|br| translate_with(br, Some(w), &flow))
     })
-    .ok_or_else(|| format!("no bridge named {}", target.0))?;
+    .ok_or_else(|| format!("no bridge named {target_bridge}"))?;
     let actions = odp::action::encode_actions(&x.actions).map_err(|e| e.message)?;
     let mask = match megaflow_mask(&key, &flow, &x.wc) {
         Some(m) => m.to_nlattrs().map_err(|e| e.message)?,

@@ -112,6 +112,10 @@ const TRACES: &[(&str, &str)] = &[
     ("ODP", "tunnel(tun_id=0x7,src=1.1.2.93,dst=1.1.2.88,ttl=64,flags(key)),in_port(4789),eth(src=f8:bc:12:44:34:b6,dst=aa:55:aa:55:00:05),eth_type(0x0806),arp(sip=10.0.0.9,tip=10.0.0.1,op=1,sha=f8:bc:12:44:34:b6,tha=00:00:00:00:00:00)"),
     ("ODP", "tunnel(tun_id=0x9,src=1.1.2.93,dst=1.1.2.88,ttl=64,flags(key)),in_port(4789),eth(src=f8:bc:12:44:34:b6,dst=aa:55:aa:55:00:05),eth_type(0x0800),ipv4(src=10.0.0.9,dst=10.0.0.1,proto=1,tos=0,ttl=64,frag=no),icmp(type=8,code=0)"),
     ("ODP", "tunnel(tun_id=0x7,src=1.1.2.92,dst=1.1.2.88,ttl=64,flags(key)),in_port(3),eth(src=f8:bc:12:44:34:b6,dst=aa:55:aa:55:00:05),eth_type(0x0800),ipv4(src=10.0.0.9,dst=10.0.0.1,proto=1,tos=0,ttl=64,frag=no),icmp(type=8,code=0)"),
+    // Outer ECN CE: passed on to an ECN-capable inner packet, or the
+    // packet is dropped.
+    ("ODP", "tunnel(tun_id=0x7b,src=1.1.2.92,dst=1.1.2.88,tos=0x3,ttl=64,flags(df|key)),in_port(4789),eth(src=f8:bc:12:44:34:b6,dst=aa:55:aa:55:00:05),eth_type(0x0800),ipv4(src=10.0.0.9,dst=10.0.0.1,proto=1,tos=0x2,ttl=64,frag=no),icmp(type=8,code=0)"),
+    ("ODP", "tunnel(tun_id=0x7b,src=1.1.2.92,dst=1.1.2.88,tos=0x3,ttl=64,flags(df|key)),in_port(4789),eth(src=f8:bc:12:44:34:b6,dst=aa:55:aa:55:00:05),eth_type(0x0800),ipv4(src=10.0.0.9,dst=10.0.0.1,proto=1,tos=0,ttl=64,frag=no),icmp(type=8,code=0)"),
 ];
 
 fn lines(report: &str) -> String {

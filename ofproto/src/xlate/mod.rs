@@ -169,10 +169,11 @@ pub fn translate_with<'a>(
     if et == eth_type::IP || et == eth_type::IPV6 {
         ctx.exact(id::IP_FRAG);
     }
-    ctx.receive_wildcards();
     let in_port = ctx.get(id::IN_PORT) as u16;
     let mut nodes = Vec::new();
-    ctx.table(0, in_port, &mut nodes);
+    if ctx.receive_tunnel() {
+        ctx.table(0, in_port, &mut nodes);
+    }
     // The pipeline is over: the action set runs, reported under the
     // first table's rule.
     let set = ctx.action_set_list();

@@ -178,7 +178,7 @@ impl<'a> Ctx<'a> {
         };
         let mut tos = match cfg.tos {
             None if ip => {
-                self.exact(id::NW_TOS);
+                self.unwildcard(id::NW_TOS, 0xfc);
                 self.get(id::NW_TOS) as u8 & 0xfc
             }
             None => 0,
@@ -186,7 +186,7 @@ impl<'a> Ctx<'a> {
         };
         if ip {
             // ECN is always inherited; CE becomes ECT(0) outside.
-            self.exact(id::NW_ECN);
+            self.unwildcard(id::NW_ECN, 3);
             let ecn = self.get(id::NW_ECN) as u8 & 3;
             tos |= if ecn == 3 { 2 } else { ecn };
         }
@@ -543,11 +543,13 @@ pub fn flow_text(k: &[u8; KEY_LEN]) -> String {
 
 impl Ctx<'_> {
     /// A decapsulated packet's megaflow matches what chose its tunnel
-    /// port and the outer TOS (stock's tnl_wc_init); an outer ECN CE
-    /// makes the inner ECN matter too.
-    pub(super) fn receive_wildcards(&mut self) {
+    /// port and the outer TOS (stock's tnl_wc_init). Congestion seen
+    /// outside (ECN CE) is passed on to the inner packet; an inner packet
+    /// that cannot carry it is dropped (its rule's actions do not run), as
+    /// RFC 6040 says. Returns whether the pipeline runs.
+    pub(super) fn receive_tunnel(&mut self) -> bool {
         if self.get(id::TUN_DST) == 0 && self.get(id::TUN_IPV6_DST) == 0 {
-            return;
+            return true;
         }
         self.exact(id::TUN_ID);
         if self.get(id::TUN_DST) != 0 {
@@ -561,8 +563,17 @@ impl Ctx<'_> {
         self.exact(id::TUN_TOS);
         let et = self.get(id::ETH_TYPE) as u16;
         if (et == eth_type::IP || et == eth_type::IPV6) && self.get(id::TUN_TOS) & 3 == 3 {
-            self.exact(id::NW_ECN);
+            self.unwildcard(id::NW_ECN, 3);
+            if self.get(id::NW_ECN) == 0 {
+                // Stock looks the rule up but runs none of its actions,
+                // and says why only in its log.
+                log::warn!(target: "tunnel", "dropping tunnel packet marked ECN CE but is not ECN capable");
+                self.exit = true;
+                return true;
+            }
+            self.set(id::NW_ECN, 3);
         }
+        true
     }
 }
 

@@ -285,6 +285,66 @@ fn route_lookup(args: &[String]) -> Result<String, String> {
     ))
 }
 
+/// `tnl/ports/show -v`: the tunnel port map's entries, one per tunnel
+/// datapath port and endpoint address, as the datapath flow each matches.
+fn ports_show_verbose(bridges: &Bridges) -> String {
+    let mut out = String::from("Listening ports:\n");
+    let mut ports: BTreeMap<(u32, String), (&str, u16)> = BTreeMap::new();
+    for br in bridges.bridges.values() {
+        for i in br.ifaces.values() {
+            let t = i.iface_type.as_str();
+            if !matches!(t, "vxlan" | "geneve" | "gre") || i.overridden {
+                continue;
+            }
+            if let (Some(odp), Some(name)) = (i.odp_port, &i.dp_port_name) {
+                let port = TunnelCfg::from_options(t, &i.options).map_or(0, |c| c.dst_port);
+                ports.insert((odp, name.clone()), (t, port));
+            }
+        }
+    }
+    let addrs = ferrovs_netdev::dev::sys::if_addrs().unwrap_or_default();
+    let mut endpoints = Vec::new();
+    for br in bridges.bridges.values() {
+        for i in br.ifaces.values().filter(|i| i.odp_port.is_some()) {
+            if matches!(i.iface_type.as_str(), "vxlan" | "geneve" | "gre" | "patch") {
+                continue;
+            }
+            let (mac, a) = device_facts(bridges, &br.dp_type, &i.name, &addrs);
+            let mac = if i.name == br.name {
+                parse_mac(&br.mac).or(mac)
+            } else {
+                mac
+            };
+            if let Some(mac) = mac {
+                endpoints.extend(a.into_iter().map(|a| (mac, a)));
+            }
+        }
+    }
+    for ((odp, name), (t, udp)) in &ports {
+        for (mac, a) in &endpoints {
+            let m = mac
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect::<Vec<_>>()
+                .join(":");
+            let proto = if *t == "gre" { 47 } else { 17 };
+            let l3 = match a {
+                IpAddr::V4(v4) => format!("eth_type(0x0800),ipv4(dst={v4},proto={proto},frag=no)"),
+                IpAddr::V6(v6) => {
+                    format!("eth_type(0x86dd),ipv6(dst={v6},proto={proto},frag=no)")
+                }
+            };
+            let l4 = if *t == "gre" {
+                String::new()
+            } else {
+                format!(",udp(dst={udp})")
+            };
+            out.push_str(&format!("{name} ({odp}) : eth(dst={m}),{l3}{l4}\n"));
+        }
+    }
+    out
+}
+
 /// `tnl/ports/show`: the tunnel datapath ports that terminate tunnels,
 /// with how many tunnel interfaces use each.
 fn ports_show(bridges: &Bridges) -> String {
@@ -313,6 +373,9 @@ pub fn command(method: &str, args: &[String], bridges: &Bridges) -> Option<Resul
         .strip_prefix("tnl/neigh/")
         .or_else(|| method.strip_prefix("tnl/arp/"));
     Some(match (method, verb) {
+        ("tnl/ports/show", _) if args.first().is_some_and(|a| a.eq_ignore_ascii_case("-v")) => {
+            Ok(ports_show_verbose(bridges))
+        }
         ("tnl/ports/show", _) => Ok(ports_show(bridges)),
         ("ovs/route/show", _) => Ok(u.routes().show()),
         ("ovs/route/lookup", _) => route_lookup(args),

@@ -174,6 +174,7 @@ fn run(name: &str, program: &Path) -> BTreeMap<String, String> {
     // routes left out: only the one added by hand is the same in both).
     for cmd in [
         "tnl/ports/show",
+        "tnl/ports/show -v",
         "tnl/neigh/show",
         "ovs/route/show",
         "ovs/route/lookup 1.1.2.92",

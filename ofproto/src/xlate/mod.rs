@@ -1072,3 +1072,5 @@ pub(crate) fn is_storage(f: usize) -> bool {
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod world_tests;

@@ -33,12 +33,17 @@ const SETUP: &[&str] = &[
     "add-port int-br t3 -- set interface t3 type=gre options:remote_ip=1.1.2.92 ofport_request=5",
     "add-port int-br t4 -- set interface t4 type=vxlan options:remote_ip=flow options:key=flow options:tos=inherit options:ttl=inherit ofport_request=6",
     "add-port int-br t5 -- set interface t5 type=gre options:remote_ip=1.1.2.92 options:key=7 options:csum=true options:df_default=false ofport_request=7",
+    "add-port int-br t6 -- set interface t6 type=vxlan options:remote_ip=2001:cafe::92 options:key=11 ofport_request=8",
+    "add-port int-br t7 -- set interface t7 type=geneve options:remote_ip=2001:cafe::93 ofport_request=9",
 ];
 
 const UNDERLAY: &[&[&str]] = &[
     &["netdev-dummy/ip4addr", "br0", "1.1.2.88/24"],
     &["ovs/route/add", "1.1.2.92/24", "br0"],
     &["tnl/neigh/set", "br0", "1.1.2.92", "f8:bc:12:44:34:b6"],
+    &["netdev-dummy/ip6addr", "br0", "2001:cafe::88/24"],
+    &["ovs/route/add", "2001:cafe::92/24", "br0"],
+    &["tnl/neigh/set", "br0", "2001:cafe::92", "f8:bc:12:44:34:c8"],
 ];
 
 const BR0_FLOWS: &str = "in_port=LOCAL,actions=output:1
@@ -62,7 +67,10 @@ in_port=1,ip,nw_dst=10.0.0.10,actions=set_field:0x1->tun_id,output:3,set_field:0
 in_port=3,actions=output:1
 in_port=4,tun_id=0x5,actions=output:1
 in_port=6,tun_id=0x7,tun_src=1.1.2.93,actions=output:1
-in_port=7,actions=output:1";
+in_port=7,actions=output:1
+in_port=1,ip,nw_dst=10.0.0.11,actions=output:8
+in_port=1,ip,nw_dst=10.0.0.12,actions=output:9
+in_port=8,actions=output:1";
 
 /// (bridge, flow) to trace.
 const TRACES: &[(&str, &str)] = &[
@@ -112,6 +120,14 @@ const TRACES: &[(&str, &str)] = &[
     ("ODP", "tunnel(tun_id=0x7,src=1.1.2.93,dst=1.1.2.88,ttl=64,flags(key)),in_port(4789),eth(src=f8:bc:12:44:34:b6,dst=aa:55:aa:55:00:05),eth_type(0x0806),arp(sip=10.0.0.9,tip=10.0.0.1,op=1,sha=f8:bc:12:44:34:b6,tha=00:00:00:00:00:00)"),
     ("ODP", "tunnel(tun_id=0x9,src=1.1.2.93,dst=1.1.2.88,ttl=64,flags(key)),in_port(4789),eth(src=f8:bc:12:44:34:b6,dst=aa:55:aa:55:00:05),eth_type(0x0800),ipv4(src=10.0.0.9,dst=10.0.0.1,proto=1,tos=0,ttl=64,frag=no),icmp(type=8,code=0)"),
     ("ODP", "tunnel(tun_id=0x7,src=1.1.2.92,dst=1.1.2.88,ttl=64,flags(key)),in_port(3),eth(src=f8:bc:12:44:34:b6,dst=aa:55:aa:55:00:05),eth_type(0x0800),ipv4(src=10.0.0.9,dst=10.0.0.1,proto=1,tos=0,ttl=64,frag=no),icmp(type=8,code=0)"),
+    // An IPv6 underlay.
+    ("int-br", "in_port=1,ip,nw_dst=10.0.0.11"),
+    ("int-br", "in_port=1,ip,nw_dst=10.0.0.12"),
+    (
+        "br0",
+        "in_port=1,udp6,dl_dst=aa:55:aa:55:00:00,ipv6_dst=2001:cafe::88,udp_dst=4789",
+    ),
+    ("ODP", "tunnel(tun_id=0xb,ipv6_src=2001:cafe::92,ipv6_dst=2001:cafe::88,ttl=64,tp_dst=4789,flags(key)),in_port(4789),eth(src=f8:bc:12:44:34:b6,dst=aa:55:aa:55:00:05),eth_type(0x0800),ipv4(src=10.0.0.9,dst=10.0.0.1,proto=1,tos=0,ttl=64,frag=no),icmp(type=8,code=0)"),
     // Outer ECN CE: passed on to an ECN-capable inner packet, or the
     // packet is dropped.
     ("ODP", "tunnel(tun_id=0x7b,src=1.1.2.92,dst=1.1.2.88,tos=0x3,ttl=64,flags(df|key)),in_port(4789),eth(src=f8:bc:12:44:34:b6,dst=aa:55:aa:55:00:05),eth_type(0x0800),ipv4(src=10.0.0.9,dst=10.0.0.1,proto=1,tos=0x2,ttl=64,frag=no),icmp(type=8,code=0)"),
@@ -139,7 +155,7 @@ fn run(name: &str, program: &Path) -> BTreeMap<String, String> {
         must(sb.vsctl(&args), line);
     }
     sb.wait_for(
-        || text(&sb.appctl(&["dpif/show"]).stdout).contains("t5 7/"),
+        || text(&sb.appctl(&["dpif/show"]).stdout).contains("t7 9/"),
         "ports in the datapath",
     )
     .expect("ports");
@@ -215,6 +231,13 @@ fn patch_and_tunnel_traces_match_stock() {
         "stock did not tunnel: {stock:#?}"
     );
     assert!(stock.values().any(|r| r.contains("tnl_pop(")));
+    assert!(
+        stock
+            .values()
+            .any(|r| r.contains("tnl_push(") && r.contains("ipv6(src=2001:cafe::88")),
+        "stock did not tunnel over IPv6"
+    );
+    assert!(stock.values().any(|r| r.contains("sending ND request")));
     let mut failures = Vec::new();
     let mut full = 0;
     for (case, s) in &stock {

@@ -139,7 +139,15 @@ pub fn translate_with<'a>(
     let mut ctx = Ctx {
         br,
         world,
-        orig_tun_dst: be(&flow[frange(id::TUN_DST)]),
+        orig_tun_dst: {
+            let v4 = be(&flow[frange(id::TUN_DST)]) as u32;
+            let v6 = be(&flow[frange(id::TUN_IPV6_DST)]);
+            if v4 != 0 {
+                tunnel::tnl_dst_key(std::net::IpAddr::V4(v4.into()))
+            } else {
+                v6
+            }
+        },
         no_install: false,
         injected: Vec::new(),
         flow: Box::new(*flow),

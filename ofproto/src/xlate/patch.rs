@@ -318,7 +318,11 @@ impl<'a> Ctx<'a> {
     /// Learns the sender of an ARP reply addressed to one of this
     /// bridge's addresses (stock's neighbour snooping).
     fn snoop_neighbour(&mut self, topo: &Topology) {
-        if self.get(id::ETH_TYPE) as u16 != eth_type::ARP {
+        let et = self.get(id::ETH_TYPE) as u16;
+        if et == eth_type::IPV6 {
+            return self.snoop_advertisement(topo);
+        }
+        if et != eth_type::ARP {
             return;
         }
         let tpa = IpAddr::V4((self.get(id::ARP_TPA) as u32).into());
@@ -338,6 +342,36 @@ impl<'a> Ctx<'a> {
         }
         let spa = IpAddr::V4((self.get(id::ARP_SPA) as u32).into());
         topo.underlay.neigh.set(self.br.name, spa, sha);
+    }
+
+    /// Learns the target of a neighbour advertisement addressed to one of
+    /// this bridge's addresses: its link-layer address option, else the
+    /// sender's MAC.
+    fn snoop_advertisement(&mut self, topo: &Topology) {
+        if self.get(id::NW_PROTO) != 58 || self.get(id::ICMPV6_TYPE) != 136 {
+            return;
+        }
+        let dst = IpAddr::V6(self.get(id::IPV6_DST).into());
+        let mine = topo
+            .bridges
+            .get(self.br.name)
+            .is_some_and(|b| b.ports.values().any(|p| p.addrs.contains(&dst)));
+        if !mine {
+            return;
+        }
+        self.exact(id::ND_TARGET);
+        self.exact(id::ND_TLL);
+        let target = self.get(id::ND_TARGET);
+        if target == 0 || !self.br.side_effects {
+            return;
+        }
+        let mut mac = self.mac_of(id::ND_TLL);
+        if mac == [0; 6] {
+            mac = self.mac_of(id::ETH_SRC);
+        }
+        topo.underlay
+            .neigh
+            .set(self.br.name, IpAddr::V6(target.into()), mac);
     }
 }
 

@@ -16,7 +16,7 @@
 //!   [`receive_port`] finds the OpenFlow tunnel port it belongs to (by
 //!   remote and local address and key, fixed before `flow`).
 
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use super::patch::World;
 use super::topology::{FromFlow, PortKind, Topology, TunnelCfg};
@@ -41,8 +41,9 @@ const GRE_KEY: u16 = 0x2000;
 
 /// The outer header's tunnel metadata.
 struct Meta {
-    dst: Ipv4Addr,
-    src: Ipv4Addr,
+    dst: IpAddr,
+    /// Unspecified (of `dst`'s family) until the route gives one.
+    src: IpAddr,
     tun_id: u64,
     key: bool,
     tos: u8,
@@ -75,16 +76,34 @@ fn build_header(cfg: &TunnelCfg, m: &Meta, smac: [u8; 6], dmac: [u8; 6], csum: b
     let mut h = Vec::with_capacity(64);
     h.extend_from_slice(&dmac);
     h.extend_from_slice(&smac);
-    h.extend_from_slice(&eth_type::IP.to_be_bytes());
     let proto = if cfg.kind == TunnelKind::Gre { 47 } else { 17 };
-    let ip_at = h.len();
-    h.extend_from_slice(&[0x45, m.tos, 0, 0, 0, 0]);
-    h.extend_from_slice(&(if cfg.df { 0x4000u16 } else { 0 }).to_be_bytes());
-    h.extend_from_slice(&[m.ttl, proto, 0, 0]);
-    h.extend_from_slice(&m.src.octets());
-    h.extend_from_slice(&m.dst.octets());
-    let c = ones_csum(&h[ip_at..]);
-    h[ip_at + 10..ip_at + 12].copy_from_slice(&c.to_be_bytes());
+    match (m.src, m.dst) {
+        (IpAddr::V6(src), IpAddr::V6(dst)) => {
+            h.extend_from_slice(&eth_type::IPV6.to_be_bytes());
+            let vtc = (6u32 << 28) | (u32::from(m.tos) << 20);
+            h.extend_from_slice(&vtc.to_be_bytes());
+            h.extend_from_slice(&[0, 0, proto, m.ttl]);
+            h.extend_from_slice(&src.octets());
+            h.extend_from_slice(&dst.octets());
+        }
+        (src, dst) => {
+            let v4 = |a: IpAddr| match a {
+                IpAddr::V4(a) => a.octets(),
+                IpAddr::V6(_) => [0; 4],
+            };
+            h.extend_from_slice(&eth_type::IP.to_be_bytes());
+            let ip_at = h.len();
+            h.extend_from_slice(&[0x45, m.tos, 0, 0, 0, 0]);
+            h.extend_from_slice(&(if cfg.df { 0x4000u16 } else { 0 }).to_be_bytes());
+            h.extend_from_slice(&[m.ttl, proto, 0, 0]);
+            h.extend_from_slice(&v4(src));
+            h.extend_from_slice(&v4(dst));
+            let c = ones_csum(&h[ip_at..]);
+            h[ip_at + 10..ip_at + 12].copy_from_slice(&c.to_be_bytes());
+        }
+    }
+    // IPv6 always carries a UDP checksum (0xffff marks "fill in").
+    let csum = csum || m.dst.is_ipv6();
     match cfg.kind {
         TunnelKind::Vxlan | TunnelKind::Geneve => {
             h.extend_from_slice(&0u16.to_be_bytes());
@@ -129,6 +148,51 @@ fn vport_type(k: TunnelKind) -> u32 {
     }
 }
 
+/// A neighbour solicitation from `smac`/`sip` for `tip`, to its
+/// solicited-node multicast address, with the source link-layer address
+/// option (as stock's compose_nd_ns).
+fn neighbour_solicitation(smac: [u8; 6], sip: Ipv6Addr, tip: Ipv6Addr) -> Vec<u8> {
+    let t = tip.octets();
+    let mut dst = [0u8; 16];
+    dst[..2].copy_from_slice(&[0xff, 0x02]);
+    dst[11..13].copy_from_slice(&[0x01, 0xff]);
+    dst[13..].copy_from_slice(&t[13..]);
+    let mut p = vec![0x33, 0x33, 0xff, t[13], t[14], t[15]];
+    p.extend_from_slice(&smac);
+    p.extend_from_slice(&eth_type::IPV6.to_be_bytes());
+    // ICMPv6: type, code, checksum, reserved, target, SLL option.
+    let mut icmp = vec![135, 0, 0, 0, 0, 0, 0, 0];
+    icmp.extend_from_slice(&t);
+    icmp.extend_from_slice(&[1, 1]);
+    icmp.extend_from_slice(&smac);
+    p.extend_from_slice(&[0x60, 0, 0, 0]);
+    p.extend_from_slice(&(icmp.len() as u16).to_be_bytes());
+    p.extend_from_slice(&[58, 255]);
+    p.extend_from_slice(&sip.octets());
+    p.extend_from_slice(&dst);
+    // The checksum covers the pseudo-header: addresses, length, next header.
+    let mut pseudo = Vec::with_capacity(40 + icmp.len());
+    pseudo.extend_from_slice(&sip.octets());
+    pseudo.extend_from_slice(&dst);
+    pseudo.extend_from_slice(&(icmp.len() as u32).to_be_bytes());
+    pseudo.extend_from_slice(&[0, 0, 0, 58]);
+    pseudo.extend_from_slice(&icmp);
+    let c = ones_csum(&pseudo);
+    icmp[2..4].copy_from_slice(&c.to_be_bytes());
+    p.extend_from_slice(&icmp);
+    p
+}
+
+/// A tunnel destination as stock compares them (flow_tnl_dst): an IPv4
+/// address mapped into IPv6, none as `::`.
+pub(super) fn tnl_dst_key(a: IpAddr) -> u128 {
+    match a {
+        IpAddr::V4(v4) if v4.is_unspecified() => 0,
+        IpAddr::V4(v4) => u128::from(v4.to_ipv6_mapped()),
+        IpAddr::V6(v6) => u128::from(v6),
+    }
+}
+
 /// An ARP request from `smac`/`sip` for `tip`, as stock composes it.
 fn arp_request(smac: [u8; 6], sip: Ipv4Addr, tip: Ipv4Addr) -> Vec<u8> {
     let mut p = vec![0xff; 6];
@@ -149,17 +213,32 @@ impl<'a> Ctx<'a> {
 
     /// The tunnel metadata output to `cfg` sets (stock's tnl_port_send).
     fn tunnel_meta(&mut self, cfg: &TunnelCfg) -> Result<Meta, String> {
-        let dst = match cfg.remote_ip {
-            FromFlow::Fixed(IpAddr::V4(a)) => a,
-            FromFlow::Fixed(IpAddr::V6(_)) => {
-                return Err("IPv6 tunnel underlays are not supported by ferrovs yet".into())
+        let flow_ip = |c: &Self, v4: usize, v6: usize| -> IpAddr {
+            if c.get(v4) != 0 || c.get(v6) == 0 {
+                IpAddr::V4(c.ipv4_of(v4))
+            } else {
+                IpAddr::V6(Ipv6Addr::from(c.get(v6)))
             }
-            FromFlow::Flow => self.ipv4_of(id::TUN_DST),
+        };
+        let dst = match cfg.remote_ip {
+            FromFlow::Fixed(a) => a,
+            FromFlow::Flow => flow_ip(self, id::TUN_DST, id::TUN_IPV6_DST),
+        };
+        let unspecified = match dst {
+            IpAddr::V4(_) => IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+            IpAddr::V6(_) => IpAddr::V6(Ipv6Addr::UNSPECIFIED),
         };
         let src = match cfg.local_ip {
-            Some(FromFlow::Fixed(IpAddr::V4(a))) => a,
-            Some(FromFlow::Flow) => self.ipv4_of(id::TUN_SRC),
-            _ => Ipv4Addr::UNSPECIFIED,
+            Some(FromFlow::Fixed(a)) if a.is_ipv4() == dst.is_ipv4() => a,
+            Some(FromFlow::Flow) => {
+                let a = flow_ip(self, id::TUN_SRC, id::TUN_IPV6_SRC);
+                if a.is_ipv4() == dst.is_ipv4() {
+                    a
+                } else {
+                    unspecified
+                }
+            }
+            _ => unspecified,
         };
         let tun_id = match cfg.out_key {
             Some(FromFlow::Fixed(k)) => k,
@@ -216,7 +295,7 @@ impl<'a> Ctx<'a> {
                 return;
             }
         };
-        if u32::from(m.dst) as u128 == self.orig_tun_dst {
+        if tnl_dst_key(m.dst) == self.orig_tun_dst {
             out.push(Node::new(
                 NodeKind::Warn,
                 "Not tunneling to our own address".into(),
@@ -228,7 +307,7 @@ impl<'a> Ctx<'a> {
             "output to native tunnel".into(),
         ));
         let mark = self.get(id::PKT_MARK) as u32;
-        let hop = topo.underlay.routes().lookup(mark, IpAddr::V4(m.dst));
+        let hop = topo.underlay.routes().lookup(mark, m.dst);
         let Some(hop) = hop else {
             out.push(Node::new(
                 NodeKind::Warn,
@@ -236,8 +315,9 @@ impl<'a> Ctx<'a> {
             ));
             return;
         };
-        let nh = match hop.gw.to_ipv4_mapped() {
-            Some(g) if !g.is_unspecified() => g,
+        let nh = match (m.dst, hop.gw.to_ipv4_mapped()) {
+            (IpAddr::V4(_), Some(g)) if !g.is_unspecified() => IpAddr::V4(g),
+            (IpAddr::V6(_), None) if !hop.gw.is_unspecified() => IpAddr::V6(hop.gw),
             _ => m.dst,
         };
         let Some((out_br, out_port, out_dev)) = topo.port_by_dev(&hop.dev) else {
@@ -258,21 +338,27 @@ impl<'a> Ctx<'a> {
             ));
             return;
         };
+        let route_src = match (m.dst, hop.src.to_ipv4_mapped()) {
+            (IpAddr::V4(_), Some(a)) => IpAddr::V4(a),
+            (IpAddr::V4(_), None) => IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+            (IpAddr::V6(_), _) => IpAddr::V6(hop.src),
+        };
         let src = if m.src.is_unspecified() {
-            hop.src.to_ipv4_mapped().unwrap_or(Ipv4Addr::UNSPECIFIED)
+            route_src
         } else {
             m.src
         };
-        let Some(dmac) = topo.underlay.neigh.lookup(out_br, IpAddr::V4(nh)) else {
+        let Some(dmac) = topo.underlay.neigh.lookup(out_br, nh) else {
+            let what = if nh.is_ipv4() { "ARP" } else { "ND" };
             out.push(Node::new(
                 NodeKind::Detail,
-                format!("neighbor cache miss for {nh} on bridge {out_br}, sending ARP request"),
+                format!("neighbor cache miss for {nh} on bridge {out_br}, sending {what} request"),
             ));
             // Until the neighbour answers, packets to it are dropped and
             // no megaflow remembers that.
             self.no_install = true;
             if self.br.side_effects {
-                self.send_arp(world, out_br, out_port, smac, src, nh);
+                self.send_neighbour_request(world, out_br, out_port, smac, route_src, nh);
             }
             return;
         };
@@ -329,14 +415,7 @@ impl<'a> Ctx<'a> {
 
     /// Makes the flow (and what the datapath has) the encapsulated
     /// packet's outer headers.
-    fn outer_flow(
-        &mut self,
-        cfg: &TunnelCfg,
-        m: &Meta,
-        src: Ipv4Addr,
-        smac: [u8; 6],
-        dmac: [u8; 6],
-    ) {
+    fn outer_flow(&mut self, cfg: &TunnelCfg, m: &Meta, src: IpAddr, smac: [u8; 6], dmac: [u8; 6]) {
         let proto = if cfg.kind == TunnelKind::Gre { 47 } else { 17 };
         let mut k = [0u8; KEY_LEN];
         for f in [id::IN_PORT, id::RECIRC_ID, id::PKT_MARK, id::SKB_PRIORITY] {
@@ -345,9 +424,22 @@ impl<'a> Ctx<'a> {
         let set = |k: &mut [u8; KEY_LEN], f: usize, v: u128| super::put_be(&mut k[range(f)], v);
         set(&mut k, id::ETH_DST, super::be(&dmac));
         set(&mut k, id::ETH_SRC, super::be(&smac));
-        set(&mut k, id::ETH_TYPE, eth_type::IP as u128);
-        set(&mut k, id::IP_SRC, u32::from(src) as u128);
-        set(&mut k, id::IP_DST, u32::from(m.dst) as u128);
+        match (src, m.dst) {
+            (IpAddr::V6(s6), IpAddr::V6(d6)) => {
+                set(&mut k, id::ETH_TYPE, eth_type::IPV6 as u128);
+                set(&mut k, id::IPV6_SRC, u128::from(s6));
+                set(&mut k, id::IPV6_DST, u128::from(d6));
+            }
+            (s4, d4) => {
+                let v4 = |a: IpAddr| match a {
+                    IpAddr::V4(a) => u32::from(a) as u128,
+                    IpAddr::V6(_) => 0,
+                };
+                set(&mut k, id::ETH_TYPE, eth_type::IP as u128);
+                set(&mut k, id::IP_SRC, v4(s4));
+                set(&mut k, id::IP_DST, v4(d4));
+            }
+        }
         set(&mut k, id::NW_PROTO, proto);
         set(&mut k, id::NW_TOS, (m.tos & 0xfc) as u128);
         set(&mut k, id::NW_ECN, (m.tos & 3) as u128);
@@ -360,16 +452,17 @@ impl<'a> Ctx<'a> {
         self.vlans = Default::default();
     }
 
-    /// Sends an ARP request for `tip` out of `bridge` as if it came in on
-    /// `port` (the underlay's port with the route's source address).
-    fn send_arp(
+    /// Sends an ARP request (IPv4) or neighbour solicitation (IPv6) for
+    /// `target` out of `bridge` as if it came in on `port` (the underlay's
+    /// port with the route's source address `src`).
+    fn send_neighbour_request(
         &mut self,
         world: &'a World<'a>,
         bridge: &str,
         port: u16,
         smac: [u8; 6],
-        sip: Ipv4Addr,
-        tip: Ipv4Addr,
+        src: IpAddr,
+        target: IpAddr,
     ) {
         let Some(br) = world.bridges.get(bridge) else {
             return;
@@ -377,17 +470,35 @@ impl<'a> Ctx<'a> {
         let Some(&in_odp) = br.odp_ports.get(&port) else {
             return;
         };
-        let packet = arp_request(smac, sip, tip);
         let mut k = [0u8; KEY_LEN];
         let set = |k: &mut [u8; KEY_LEN], f: usize, v: u128| super::put_be(&mut k[range(f)], v);
         set(&mut k, id::IN_PORT, port as u128);
-        set(&mut k, id::ETH_DST, 0xffff_ffff_ffff);
         set(&mut k, id::ETH_SRC, super::be(&smac));
-        set(&mut k, id::ETH_TYPE, eth_type::ARP as u128);
-        set(&mut k, id::ARP_OP, 1);
-        set(&mut k, id::ARP_SPA, u32::from(sip) as u128);
-        set(&mut k, id::ARP_TPA, u32::from(tip) as u128);
-        set(&mut k, id::ARP_SHA, super::be(&smac));
+        let packet = match (src, target) {
+            (IpAddr::V4(sip), IpAddr::V4(tip)) => {
+                set(&mut k, id::ETH_DST, 0xffff_ffff_ffff);
+                set(&mut k, id::ETH_TYPE, eth_type::ARP as u128);
+                set(&mut k, id::ARP_OP, 1);
+                set(&mut k, id::ARP_SPA, u32::from(sip) as u128);
+                set(&mut k, id::ARP_TPA, u32::from(tip) as u128);
+                set(&mut k, id::ARP_SHA, super::be(&smac));
+                arp_request(smac, sip, tip)
+            }
+            (IpAddr::V6(sip), IpAddr::V6(tip)) => {
+                let p = neighbour_solicitation(smac, sip, tip);
+                set(&mut k, id::ETH_DST, super::be(&p[..6]));
+                set(&mut k, id::ETH_TYPE, eth_type::IPV6 as u128);
+                set(&mut k, id::IPV6_SRC, u128::from(sip));
+                set(&mut k, id::IPV6_DST, super::be(&p[38..54]));
+                set(&mut k, id::NW_PROTO, 58);
+                set(&mut k, id::NW_TTL, 255);
+                set(&mut k, id::ICMPV6_TYPE, 135);
+                set(&mut k, id::ND_TARGET, u128::from(tip));
+                set(&mut k, id::ND_SLL, super::be(&smac));
+                p
+            }
+            _ => return,
+        };
         let x = translate_with(br, Some(world), &k);
         if !x.actions.is_empty() {
             self.injected.push(Injected {
@@ -405,6 +516,9 @@ pub struct TunnelKey {
     pub tun_id: u64,
     pub src: Ipv4Addr,
     pub dst: Ipv4Addr,
+    /// The outer addresses of an IPv6 underlay (`::` otherwise).
+    pub src6: Ipv6Addr,
+    pub dst6: Ipv6Addr,
     pub tos: u8,
     pub ttl: u8,
     pub oam: bool,
@@ -426,6 +540,8 @@ impl TunnelKey {
             tun_id: 0,
             src: Ipv4Addr::UNSPECIFIED,
             dst: Ipv4Addr::UNSPECIFIED,
+            src6: Ipv6Addr::UNSPECIFIED,
+            dst6: Ipv6Addr::UNSPECIFIED,
             tos: 0,
             ttl: 0,
             oam: false,
@@ -441,6 +557,8 @@ impl TunnelKey {
                 }
                 TunnelAttr::Ipv4Src(a) => t.src = *a,
                 TunnelAttr::Ipv4Dst(a) => t.dst = *a,
+                TunnelAttr::Ipv6Src(a) => t.src6 = *a,
+                TunnelAttr::Ipv6Dst(a) => t.dst6 = *a,
                 TunnelAttr::Tos(v) => t.tos = *v,
                 TunnelAttr::Ttl(v) => t.ttl = *v,
                 TunnelAttr::Oam => t.oam = true,
@@ -458,6 +576,8 @@ impl TunnelKey {
         set(id::TUN_ID, self.tun_id as u128);
         set(id::TUN_SRC, u32::from(self.src) as u128);
         set(id::TUN_DST, u32::from(self.dst) as u128);
+        set(id::TUN_IPV6_SRC, u128::from(self.src6));
+        set(id::TUN_IPV6_DST, u128::from(self.dst6));
         set(id::TUN_TOS, self.tos as u128);
         set(id::TUN_TTL, self.ttl as u128);
         let flags = [
@@ -488,7 +608,10 @@ pub fn receive_target(
         odp::KeyAttr::Tunnel(t) => Some(TunnelKey::from_attrs(t)),
         _ => None,
     });
-    let (Some(t), Some(odp)) = (tunnel.filter(|t| !t.dst.is_unspecified()), in_port) else {
+    let (Some(t), Some(odp)) = (
+        tunnel.filter(|t| !t.dst.is_unspecified() || !t.dst6.is_unspecified()),
+        in_port,
+    ) else {
         return Ok(None);
     };
     if !topo.tunnel_dp_ports().iter().any(|x| x.0 == odp) {
@@ -601,11 +724,13 @@ pub fn receive_port(topo: &Topology, odp: u32, t: &TunnelKey) -> Option<(String,
             let remote_rank = match c.remote_ip {
                 FromFlow::Flow => 1,
                 FromFlow::Fixed(IpAddr::V4(a)) if a == t.src => 0,
+                FromFlow::Fixed(IpAddr::V6(a)) if a == t.src6 && t.dst.is_unspecified() => 0,
                 _ => continue,
             };
             let local_rank = match c.local_ip {
                 None | Some(FromFlow::Flow) => 1,
                 Some(FromFlow::Fixed(IpAddr::V4(a))) if a == t.dst => 0,
+                Some(FromFlow::Fixed(IpAddr::V6(a))) if a == t.dst6 && t.dst.is_unspecified() => 0,
                 _ => continue,
             };
             let rank = key_rank + 2 * remote_rank + 4 * local_rank;

@@ -228,11 +228,21 @@ fn megaflow_mask(key: &Key, flow: &FlowKey, wc: &FlowKey) -> Option<Key> {
             // A decapsulated packet's flow matches what decided its
             // tunnel port (key, addresses, flags) and the outer TOS;
             // never the outer TTL or UDP ports (stock's tnl_wc_init).
-            KeyAttr::Tunnel(t) if !t.iter().any(|x| matches!(x, TunnelAttr::Ipv6Dst(_))) => {
+            KeyAttr::Tunnel(t) => {
+                let v6 = t.iter().any(|x| matches!(x, TunnelAttr::Ipv6Dst(_)));
+                let ones6 = std::net::Ipv6Addr::from(u128::MAX);
+                let (src, dst) = if v6 {
+                    (TunnelAttr::Ipv6Src(ones6), TunnelAttr::Ipv6Dst(ones6))
+                } else {
+                    (
+                        TunnelAttr::Ipv4Src(std::net::Ipv4Addr::BROADCAST),
+                        TunnelAttr::Ipv4Dst(std::net::Ipv4Addr::BROADCAST),
+                    )
+                };
                 KeyAttr::Tunnel(vec![
                     TunnelAttr::Id(u64::MAX),
-                    TunnelAttr::Ipv4Src(std::net::Ipv4Addr::BROADCAST),
-                    TunnelAttr::Ipv4Dst(std::net::Ipv4Addr::BROADCAST),
+                    src,
+                    dst,
                     TunnelAttr::Tos(0xff),
                     TunnelAttr::Ttl(0),
                     TunnelAttr::DontFragment,

@@ -326,9 +326,15 @@ impl EventLoop {
                 let _ = reply.send(r);
             }
             Cmd::SetTopology(dp_type, topo) => {
-                let changed = self.topologies.get(&dp_type).is_none_or(|old| {
-                    old.bridges != topo.bridges || old.routes_generation != topo.routes_generation
-                });
+                // Only patch ports and tunnels make translations depend
+                // on the topology; without them, no flow goes stale.
+                let old = self.topologies.get(&dp_type);
+                let relevant = topo.crosses_bridges() || old.is_some_and(|o| o.crosses_bridges());
+                let changed = relevant
+                    && old.is_none_or(|old| {
+                        old.bridges != topo.bridges
+                            || old.routes_generation != topo.routes_generation
+                    });
                 self.topologies.insert(dp_type, topo);
                 if changed {
                     self.tables_changed();

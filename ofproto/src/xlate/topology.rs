@@ -161,6 +161,15 @@ impl TunnelCfg {
 }
 
 impl Topology {
+    /// Whether some bridge has a patch or tunnel port (translation then
+    /// depends on more than the bridge's own tables).
+    pub fn crosses_bridges(&self) -> bool {
+        self.bridges
+            .values()
+            .flat_map(|b| b.ports.values())
+            .any(|p| !matches!(p.kind, PortKind::Plain))
+    }
+
     /// The bridge and OpenFlow port of the patch port that `name` (a
     /// patch interface) is peered with, when both name each other.
     pub fn patch_peer(&self, bridge: &str, ofport: u16) -> Option<(&str, u16)> {

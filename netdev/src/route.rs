@@ -144,15 +144,30 @@ impl RouteTable {
         gw: Option<IpAddr>,
         mark: u32,
     ) -> Result<(), String> {
+        let addrs = sys::if_addrs().map_err(|e| e.to_string())?;
+        self.add_user_with(prefix, plen, dev, gw, mark, &addrs)
+    }
+
+    /// [`Self::add_user`] with the devices' addresses given (device,
+    /// address, prefix length): dummy devices have theirs outside the
+    /// kernel.
+    pub fn add_user_with(
+        &mut self,
+        prefix: IpAddr,
+        plen: u8,
+        dev: &str,
+        gw: Option<IpAddr>,
+        mark: u32,
+        addrs: &[(String, IpAddr, u8)],
+    ) -> Result<(), String> {
         let (dst, plen6) = match prefix {
             IpAddr::V4(_) if plen <= 32 => (mapped(prefix), plen + 96),
             IpAddr::V6(_) if plen <= 128 => (mapped(prefix), plen),
             _ => return Err("Invalid parameters".into()),
         };
         let gw = gw.map(mapped).unwrap_or(Ipv6Addr::UNSPECIFIED);
-        let addrs = sys::if_addrs().map_err(|e| e.to_string())?;
-        let src = source_for(&addrs, dev, &dst)
-            .or_else(|| source_for(&addrs, dev, &gw))
+        let src = source_for(addrs, dev, &dst)
+            .or_else(|| source_for(addrs, dev, &gw))
             .ok_or_else(|| format!("Error while inserting route: {dev} has no usable address"))?;
         self.replace(Route {
             mark,
@@ -202,6 +217,14 @@ impl RouteTable {
                 gw: r.gw,
                 src: r.src,
             })
+    }
+
+    /// Keeps the user routes of `old` (a reload from the kernel replaces
+    /// only the cached ones).
+    pub fn keep_user_routes(&mut self, old: &RouteTable) {
+        for r in old.routes.iter().filter(|r| r.user) {
+            self.replace(r.clone());
+        }
     }
 
     pub fn routes(&self) -> &[Route] {

@@ -22,6 +22,7 @@ mod ovsdb;
 mod revalidator;
 mod status;
 mod trace;
+mod tunnel;
 mod unixctl;
 mod upcall;
 mod vlog;
@@ -159,7 +160,12 @@ impl App {
                 ctl_path.display()
             )
         })?;
-        for (name, usage, min, max) in COMMANDS.iter().chain(DPCTL_COMMANDS).chain(fdb::COMMANDS) {
+        for (name, usage, min, max) in COMMANDS
+            .iter()
+            .chain(DPCTL_COMMANDS)
+            .chain(tunnel::COMMANDS)
+            .chain(fdb::COMMANDS)
+        {
             unixctl.register(name, usage, *min, *max);
         }
         if opts.dummy.is_some() {
@@ -434,6 +440,10 @@ impl App {
                     })
                     .collect();
                 dpctl::run(&m["dpctl/".len()..], args, &dps)
+            }
+            m if m.starts_with("tnl/") || m.starts_with("ovs/route/") => {
+                tunnel::command(m, args, &self.bridges)
+                    .unwrap_or_else(|| Err(format!("\"{m}\" is not implemented")))
             }
             other => Err(format!("\"{other}\" is not implemented")),
         }

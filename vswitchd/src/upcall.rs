@@ -317,6 +317,19 @@ impl HandlerContext {
                 Err(e) => return Err(format!("flow put: {e}")),
             }
         }
+        // Packets translation sends itself (ARP requests for tunnel
+        // neighbours).
+        for i in &x.injected {
+            if let Err(e) = dpif.execute(&Execute {
+                packet: &i.packet,
+                key: &i.key,
+                actions: &i.actions,
+                probe: false,
+                mru: 0,
+            }) {
+                log::debug!(target: "ofproto_dpif_upcall", "sending a tunnel neighbour request failed: {e}");
+            }
+        }
         drop(dpif);
         // The packet itself counts for the rules, as its flow's later
         // packets will (the revalidators credit those).

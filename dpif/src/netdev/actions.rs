@@ -291,17 +291,20 @@ fn run(mut pkt: Packet, actions: &[Action], ctx: &mut ExecCtx<'_>, mut cutlen: O
                 pkt.meta.ct_mark = r.mark;
                 pkt.meta.ct_label = r.label;
             }
+            // As in Open vSwitch, tnl_push only encapsulates: the actions
+            // after it (translated in the underlay bridge) send the packet.
+            // A tnl_push that ends its list has no such actions; it sends
+            // to its out_port, as this datapath always did.
             Action::TunnelPush(t) => {
-                let mut p = if last { take(&mut pkt) } else { pkt.clone() };
-                let k = extract(p.data(), &p.meta).key;
+                let k = extract(pkt.data(), &pkt.meta).key;
                 let hash = l4_hash(&k, 0, 0);
-                if ferrovs_netdev::tunnel::push_header(&mut p, &t.header, hash) {
-                    p.meta.tunnel = TunnelMeta::default();
-                    output(p, t.out_port, ctx, cutlen.take());
-                } else {
+                if !ferrovs_netdev::tunnel::push_header(&mut pkt, &t.header, hash) {
                     ctx.dropped += 1;
+                    return;
                 }
+                pkt.meta.tunnel = TunnelMeta::default();
                 if last {
+                    output(take(&mut pkt), t.out_port, ctx, cutlen.take());
                     return;
                 }
             }

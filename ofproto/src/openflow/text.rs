@@ -222,12 +222,14 @@ pub fn format_match(m: &Match, priority: u16) -> String {
     if m.is_set(id::TUN_TTL) {
         let _ = write!(s, "tun_ttl={},", m.value(id::TUN_TTL));
     }
+    // Bit 0 (oam) is what OpenFlow sees; df, csum and key appear in
+    // megaflows of decapsulated packets.
     let (fv, fm) = m.get(id::TUN_FLAGS);
-    if fm & 1 != 0 {
+    if fm & 0xf != 0 {
         let _ = write!(
             s,
             "tun_flags={},",
-            flags_masked(&["oam"], fv as u32, fm as u32 & 1)
+            flags_masked(&["oam", "df", "csum", "key"], fv as u32, fm as u32 & 0xf)
         );
     }
     let (mv, mm) = m.get(id::METADATA);

@@ -72,6 +72,9 @@ pub(crate) struct EventLoop {
     /// Bumped after anything that may change a table (see
     /// `OfprotoService::tables_generation`).
     tables_generation: Arc<crate::service::changes::Changes>,
+    /// Per datapath type: the bridges' ports as translation sees them
+    /// (patch peers, tunnels, endpoint addresses).
+    topologies: HashMap<String, Arc<crate::xlate::topology::Topology>>,
 }
 
 impl EventLoop {
@@ -87,6 +90,7 @@ impl EventLoop {
             entries: HashMap::new(),
             next_token: 1,
             tables_generation,
+            topologies: HashMap::new(),
         }
     }
 
@@ -325,17 +329,32 @@ impl EventLoop {
                 let _ = reply.send(self.bridges.get(&n).map(|b| b.switch.dump_flows_text()));
             }
             Cmd::Trace(n, req, reply) => {
-                let r = match self.bridges.get(&n) {
-                    Some(b) => crate::xlate::trace_switch(&b.switch, &req),
-                    None => Err("no bridge named ".to_string() + &n),
+                let r = match self.bridges.contains_key(&n) {
+                    true => {
+                        crate::xlate::trace_world(&self.switches(), self.topology_of(&n), &n, &req)
+                    }
+                    false => Err("no bridge named ".to_string() + &n),
                 };
                 let _ = reply.send(r);
             }
             Cmd::Translate(n, req, reply) => {
-                let r = match self.bridges.get_mut(&n) {
-                    Some(b) => crate::xlate::upcall::translate_upcall(&mut b.switch, &req),
-                    None => Err("no bridge named ".to_string() + &n),
+                let r = match self.bridges.contains_key(&n) {
+                    true => crate::xlate::upcall::translate_upcall_world(
+                        &self.switches(),
+                        self.topology_of(&n),
+                        &n,
+                        &req,
+                    ),
+                    false => Err("no bridge named ".to_string() + &n),
                 };
+                // What translation learned (rules, MACs, in whichever
+                // bridges it went through) applies now, for a packet.
+                let r = r.map(|(_, mut x)| {
+                    if req.may_learn {
+                        x.tables_changed = self.apply_learned(&x.learned);
+                    }
+                    x
+                });
                 // Learning changed the tables: before the reply, so
                 // that the handler's generation check sees it.
                 if r.as_ref().is_ok_and(|x| x.tables_changed) {
@@ -365,16 +384,36 @@ impl EventLoop {
                 let _ = reply.send(r);
             }
             Cmd::Credit(n, credits) => {
-                let changed = match self.bridges.get_mut(&n) {
-                    Some(b) => crate::xlate::upcall::credit_stats(&mut b.switch, &credits),
-                    None => false,
-                };
+                // (Patch ports make one flow's rules span bridges.)
+                for b in self.bridges.values_mut() {
+                    crate::xlate::upcall::credit_stats(&mut b.switch, &credits);
+                }
+                // Flows that carried packets refresh what they learned.
+                let mut changed = false;
+                for c in credits.iter().filter(|c| c.packets > 0) {
+                    changed |= self.apply_learned(&c.learned);
+                }
                 if changed {
                     self.tables_changed();
                     self.deliver_async(&n);
                 }
                 // Flows that carried packets refreshed their MACs.
                 self.l2_run();
+            }
+            Cmd::SetTopology(dp_type, topo) => {
+                // Only patch ports and tunnels make translations depend
+                // on the topology; without them, no flow goes stale.
+                let old = self.topologies.get(&dp_type);
+                let relevant = topo.crosses_bridges() || old.is_some_and(|o| o.crosses_bridges());
+                let changed = relevant
+                    && old.is_none_or(|old| {
+                        old.bridges != topo.bridges
+                            || old.routes_generation != topo.routes_generation
+                    });
+                self.topologies.insert(dp_type, topo);
+                if changed {
+                    self.tables_changed();
+                }
             }
             Cmd::ListBridges(reply) => {
                 let mut v: Vec<String> = self.bridges.keys().cloned().collect();
@@ -384,6 +423,35 @@ impl EventLoop {
             Cmd::Shutdown => return false,
         }
         true
+    }
+
+    /// Every bridge's tables, by name (patch ports and tunnels reach
+    /// across bridges).
+    /// Applies what translations learned to the bridges it names;
+    /// whether some bridge's tables changed.
+    fn apply_learned(&mut self, learned: &[crate::xlate::learn::Learned]) -> bool {
+        let mut changed = false;
+        for b in self.bridges.values_mut() {
+            if learned.iter().any(|l| l.bridge() == b.switch.name) {
+                changed |= crate::xlate::learn::apply(&mut b.switch, learned);
+            }
+        }
+        changed
+    }
+
+    fn switches(&self) -> HashMap<&str, &Switch> {
+        self.bridges
+            .iter()
+            .map(|(n, b)| (n.as_str(), &b.switch))
+            .collect()
+    }
+
+    /// The topology that holds `bridge`.
+    fn topology_of(&self, bridge: &str) -> Option<&crate::xlate::topology::Topology> {
+        self.topologies
+            .values()
+            .find(|t| t.bridges.contains_key(bridge))
+            .map(|t| &**t)
     }
 
     fn add_bridge(&mut self, cfg: BridgeConfig) -> io::Result<()> {

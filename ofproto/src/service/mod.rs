@@ -137,6 +137,7 @@ enum Cmd {
     SetPortVlans(String, HashMap<u16, crate::switch::PortVlan>),
     SetMacConfig(String, crate::mac_learning::MacConfig),
     Fdb(FdbRequest, Sender<Result<String, String>>),
+    SetTopology(String, Arc<crate::xlate::topology::Topology>),
     Shutdown,
 }
 
@@ -401,6 +402,13 @@ impl OfprotoService {
         self.send(Cmd::Fdb(req, tx));
         rx.recv()
             .unwrap_or_else(|_| Err("the OpenFlow service has stopped".into()))
+    }
+
+    /// What translation needs to know about the bridges of datapath type
+    /// `dp_type` beyond their tables (patch peers, tunnels, addresses).
+    /// A change may change translations: the tables generation moves.
+    pub fn set_topology(&self, dp_type: &str, topo: Arc<crate::xlate::topology::Topology>) {
+        self.send(Cmd::SetTopology(dp_type.to_string(), topo));
     }
 
     /// Names of the bridges, sorted (for ofproto/list).

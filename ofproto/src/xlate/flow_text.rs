@@ -254,6 +254,30 @@ pub fn from_odp(key: &Key, ofports: &HashMap<u32, u16>) -> Result<Box<FlowKey>, 
                 set(&mut k, sf, p.src as u128);
                 set(&mut k, df, p.dst as u128);
             }
+            KeyAttr::Ipv6(ip) => {
+                set(&mut k, id::IPV6_SRC, u128::from(ip.src));
+                set(&mut k, id::IPV6_DST, u128::from(ip.dst));
+                set(&mut k, id::IPV6_LABEL, ip.label as u128);
+                set(&mut k, id::NW_PROTO, ip.proto as u128);
+                set(&mut k, id::NW_TOS, (ip.tclass & 0xfc) as u128);
+                set(&mut k, id::NW_ECN, (ip.tclass & 3) as u128);
+                set(&mut k, id::NW_TTL, ip.hlimit as u128);
+                let frag = match ip.frag {
+                    1 => 1,
+                    2 => 3,
+                    _ => 0,
+                };
+                set(&mut k, id::IP_FRAG, frag);
+            }
+            KeyAttr::Icmpv6(i) => {
+                set(&mut k, id::ICMPV6_TYPE, i.icmp_type as u128);
+                set(&mut k, id::ICMPV6_CODE, i.code as u128);
+            }
+            KeyAttr::Nd(nd) => {
+                set(&mut k, id::ND_TARGET, u128::from(nd.target));
+                set(&mut k, id::ND_SLL, super::be(&nd.sll));
+                set(&mut k, id::ND_TLL, super::be(&nd.tll));
+            }
             KeyAttr::TcpFlags(f) => set(&mut k, id::TCP_FLAGS, *f as u128),
             KeyAttr::Icmp(i) => {
                 set(&mut k, id::ICMP_TYPE, i.icmp_type as u128);
@@ -417,6 +441,15 @@ pub fn format_flow(k: &FlowKey, inner_vlan: u16) -> String {
             format!(",vlan_tci1={inner_vlan:#06x},dl_src=")
         };
         s = s.replacen(",dl_src=", &inner, 1);
+    }
+    // Tunnel metadata goes before the input port, as stock prints it.
+    let tunnel = super::tunnel::flow_text(k);
+    if !tunnel.is_empty() {
+        match s.find(",in_port=") {
+            Some(at) => s.insert_str(at + 1, &tunnel),
+            None if s.starts_with("in_port=") => s.insert_str(0, &tunnel),
+            None => {}
+        }
     }
     if tcp_flags {
         s.push_str(",tcp_flags=");

@@ -59,27 +59,48 @@ pub(super) struct Learn {
 /// as long as the traffic that taught it.
 #[derive(Clone)]
 pub enum Learned {
-    /// A rule made by a `learn` action (recorded only with side effects).
-    Rule(LearnedRule),
-    /// NORMAL's source address learning: `mac` in `vlan` is on `port`.
-    Mac { mac: [u8; 6], vlan: u16, port: u16 },
+    /// A rule made by a `learn` action (recorded only with side effects)
+    /// in `bridge` (a patch port may have led translation there).
+    Rule { bridge: String, rule: LearnedRule },
+    /// NORMAL's source address learning in `bridge`: `mac` in `vlan` is
+    /// on `port`.
+    Mac {
+        bridge: String,
+        mac: [u8; 6],
+        vlan: u16,
+        port: u16,
+    },
+}
+
+impl Learned {
+    /// The bridge whose tables or MAC table this changes.
+    pub fn bridge(&self) -> &str {
+        match self {
+            Learned::Rule { bridge, .. } | Learned::Mac { bridge, .. } => bridge,
+        }
+    }
 }
 
 /// The flow_mod a `learn` action made.
 #[derive(Clone)]
-pub struct LearnedRule(pub(crate) FlowMod);
+pub struct LearnedRule(pub(crate) Box<FlowMod>);
 
 impl std::fmt::Debug for Learned {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            Learned::Rule(LearnedRule(fm)) => write!(
+            Learned::Rule {
+                rule: LearnedRule(fm),
+                ..
+            } => write!(
                 f,
                 "Learned(table={} {} priority={})",
                 fm.table_id,
                 format_match(&fm.m, 32768),
                 fm.priority
             ),
-            Learned::Mac { mac, vlan, port } => {
+            Learned::Mac {
+                mac, vlan, port, ..
+            } => {
                 write!(f, "LearnedMac({mac:02x?} vlan={vlan} port={port})")
             }
         }
@@ -346,7 +367,10 @@ impl Ctx<'_> {
             },
             may_add: true,
         };
-        self.learned.push(Learned::Rule(LearnedRule(fm)));
+        self.learned.push(Learned::Rule {
+            bridge: self.br.name.to_string(),
+            rule: LearnedRule(Box::new(fm)),
+        });
     }
 }
 
@@ -356,10 +380,18 @@ impl Ctx<'_> {
 pub fn apply(sw: &mut Switch, learned: &[Learned]) -> bool {
     let mut changed = false;
     let now = std::time::Instant::now();
-    for l in learned {
+    // Entries for other bridges (reached through patch ports) are theirs
+    // to apply.
+    let name = sw.name.clone();
+    for l in learned.iter().filter(|l| l.bridge() == name) {
         let fm = match l {
-            Learned::Rule(LearnedRule(fm)) => fm,
-            Learned::Mac { mac, vlan, port } => {
+            Learned::Rule {
+                rule: LearnedRule(fm),
+                ..
+            } => fm,
+            Learned::Mac {
+                mac, vlan, port, ..
+            } => {
                 // The MAC table tracks what its changes make stale
                 // itself (the service's `l2_run` looks).
                 let mut table = sw.mac_table.lock().unwrap_or_else(|e| e.into_inner());
@@ -373,7 +405,7 @@ pub fn apply(sw: &mut Switch, learned: &[Learned]) -> bool {
             .get(fm.table_id as usize)
             .and_then(|t| t.find_exact(&fm.m, prio))
             .map(|r| r.instructions.clone());
-        if sw.flow_mod(fm.clone()).is_err() {
+        if sw.flow_mod((**fm).clone()).is_err() {
             continue;
         }
         if let Some(rule) = sw

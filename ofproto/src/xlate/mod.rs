@@ -26,9 +26,12 @@ pub mod meter;
 mod mpls;
 mod multipath;
 pub mod normal;
+mod patch;
 pub mod recirc;
 mod sample;
+pub mod topology;
 pub mod trace;
+pub mod tunnel;
 pub mod upcall;
 
 use crate::classifier::Classifier;
@@ -40,6 +43,7 @@ use ferrovs_dpif::odp::{self, Userspace};
 use std::collections::HashMap;
 
 pub use self::ct::TraceFork;
+pub use self::patch::World;
 pub use self::trace::{Node, NodeKind};
 
 /// Resubmits may nest this deep (as Open vSwitch's MAX_DEPTH).
@@ -99,18 +103,35 @@ pub struct Xlated {
     /// The input ports of every table lookup (only with side effects):
     /// changes scoped to other ports cannot affect this translation.
     pub in_ports: Vec<u16>,
+    /// The answer depends on state that changes without a tables change
+    /// (a tunnel neighbour not resolved yet): no megaflow may be
+    /// installed for it.
+    pub no_install: bool,
+    /// Packets translation itself sends (ARP requests for tunnel
+    /// neighbours), with their datapath actions.
+    pub injected: Vec<tunnel::Injected>,
 }
 
 /// A rule a translation went through: its table and the flow it was
 /// looked up with (a lookup finds it again while the tables hold it).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RuleHit {
+    /// The bridge whose table it is (patch ports lead to others).
+    pub bridge: String,
     pub table: u8,
     pub key: Box<[u8; KEY_LEN]>,
 }
 
 struct Ctx<'a> {
     br: &'a Bridge<'a>,
+    /// Every bridge of the datapath, for patch ports and tunnels; None
+    /// when translating one bridge alone.
+    world: Option<&'a World<'a>>,
+    /// The packet's own tunnel destination (0 when it came from no
+    /// tunnel): never tunnelled back to.
+    orig_tun_dst: u128,
+    no_install: bool,
+    injected: Vec<tunnel::Injected>,
     flow: Box<[u8; KEY_LEN]>,
     /// The headers as the datapath will see them at the next action.
     base: Box<[u8; KEY_LEN]>,
@@ -158,8 +179,30 @@ const REASON_INVALID_TTL: u8 = 2;
 
 /// Translates `flow` (a key with every field's value) through `br`.
 pub fn translate(br: &Bridge<'_>, flow: &[u8; KEY_LEN]) -> Xlated {
+    translate_with(br, None, flow)
+}
+
+/// Translates `flow` through `br`, one of the bridges of `world`, so that
+/// patch ports and tunnels reach the others.
+pub fn translate_with<'a>(
+    br: &'a Bridge<'a>,
+    world: Option<&'a World<'a>>,
+    flow: &[u8; KEY_LEN],
+) -> Xlated {
     let mut ctx = Ctx {
         br,
+        world,
+        orig_tun_dst: {
+            let v4 = be(&flow[frange(id::TUN_DST)]) as u32;
+            let v6 = be(&flow[frange(id::TUN_IPV6_DST)]);
+            if v4 != 0 {
+                tunnel::tnl_dst_key(std::net::IpAddr::V4(v4.into()))
+            } else {
+                v6
+            }
+        },
+        no_install: false,
+        injected: Vec::new(),
         flow: Box::new(*flow),
         base: Box::new(*flow),
         wc: Box::new([0; KEY_LEN]),
@@ -201,7 +244,8 @@ pub fn translate(br: &Bridge<'_>, flow: &[u8; KEY_LEN]) -> Xlated {
     let rid = ctx.get(id::RECIRC_ID) as u32;
     let start = if rid == 0 {
         ctx.conntracked = ctx.get(id::CT_STATE) & ct::CS_TRACKED != 0;
-        Some((0, Vec::new()))
+        // A packet from a tunnel first passes the tunnel's checks.
+        ctx.receive_tunnel().then(|| (0, Vec::new()))
     } else {
         ctx.thaw(rid, &mut nodes)
     };
@@ -233,6 +277,14 @@ pub fn translate(br: &Bridge<'_>, flow: &[u8; KEY_LEN]) -> Xlated {
     // but the fields it wrote are still part of the megaflow (their mask
     // bits were set when written).
     ctx.finish_wildcards(flow);
+    // A tunnel's clone that ends the actions needs no clone.
+    if let Some(odp::Action::Clone(inner)) = ctx.actions.last() {
+        if matches!(inner.first(), Some(odp::Action::TunnelPush(_))) {
+            if let Some(odp::Action::Clone(inner)) = ctx.actions.pop() {
+                ctx.actions.extend(inner);
+            }
+        }
+    }
     let mut bridge = Node::new(NodeKind::Bridge, format!("bridge(\"{}\")", br.name));
     bridge.subs = nodes;
     Xlated {
@@ -248,6 +300,8 @@ pub fn translate(br: &Bridge<'_>, flow: &[u8; KEY_LEN]) -> Xlated {
         rules: ctx.rules,
         learned: ctx.learned,
         in_ports: ctx.in_ports,
+        no_install: ctx.no_install,
+        injected: ctx.injected,
     }
 }
 
@@ -331,7 +385,11 @@ impl Ctx<'_> {
             if let Some(c) = conj_id {
                 put_be(&mut key[range(id::CONJ_ID)], c as u128);
             }
-            self.rules.push(RuleHit { table, key });
+            self.rules.push(RuleHit {
+                bridge: self.br.name.to_string(),
+                table,
+                key,
+            });
         }
         self.set(id::IN_PORT, saved_port);
         let old_table = self.table_id;
@@ -863,7 +921,7 @@ impl Ctx<'_> {
             port::IN_PORT => in_port,
             port::CONTROLLER => return self.controller(max_len, 0, REASON_ACTION),
             port::NORMAL => return self.normal(out),
-            port::FLOOD | port::ALL => return self.flood(in_port),
+            port::FLOOD | port::ALL => return self.flood(in_port, out),
             port::TABLE => {
                 out.push(Node::new(
                     NodeKind::Warn,
@@ -883,6 +941,9 @@ impl Ctx<'_> {
                 x
             }
         };
+        if self.special_output(target, out) {
+            return;
+        }
         let Some(&odp) = self.br.odp_ports.get(&target) else {
             out.push(Node::new(NodeKind::Warn, "Nonexistent output port".into()));
             return;
@@ -899,16 +960,28 @@ impl Ctx<'_> {
     }
 
     /// Outputs to every port of the bridge but `except`, in port order.
-    fn flood(&mut self, except: u16) {
-        let mut ports: Vec<(u16, u32)> = self
+    fn flood(&mut self, except: u16, out: &mut Vec<Node>) {
+        let mut ports: Vec<(u16, Option<u32>)> = self
             .br
             .odp_ports
             .iter()
             .filter(|(&p, _)| p != except)
-            .map(|(&p, &o)| (p, o))
+            .map(|(&p, &o)| (p, Some(o)))
             .collect();
+        // Patch ports have no datapath port but flood all the same.
+        ports.extend(
+            self.patch_ports()
+                .into_iter()
+                .filter(|&p| p != except)
+                .map(|p| (p, None)),
+        );
         ports.sort_unstable();
-        for (_, odp) in ports {
+        ports.dedup_by_key(|p| p.0);
+        for (ofport, odp) in ports {
+            if self.special_output(ofport, out) {
+                continue;
+            }
+            let Some(odp) = odp else { continue };
             commit::commit(
                 &self.flow,
                 &mut self.base,
@@ -1035,21 +1108,105 @@ pub fn trace_switch(sw: &crate::switch::Switch, req: &TraceRequest) -> Result<St
             flow_text::from_odp(&key, &ofports)?
         }
     };
-    let x = upcall::with_bridge(sw, &req.odp_ports, false, |br| translate(br, &flow));
-    let mut out = trace::report(&flow, &x);
-    // Follow the packets forked to recirculate, in fork order, as stock
-    // does (each may fork more).
+    let run = |flow: &flow_text::FlowKey| {
+        upcall::with_bridge(sw, &req.odp_ports, false, |br| translate(br, flow))
+    };
+    Ok(report_with_forks(&flow, &req.ct_next, run))
+}
+
+/// The trace of `flow`, then of the packets it forked to recirculate, in
+/// fork order, as stock prints them (each may fork more). `run`
+/// translates a flow.
+fn report_with_forks(
+    flow: &flow_text::FlowKey,
+    ct_next: &[u32],
+    run: impl Fn(&flow_text::FlowKey) -> Xlated,
+) -> String {
+    let x = run(flow);
+    let mut out = trace::report(flow, &x);
     let mut queue: std::collections::VecDeque<TraceFork> = x.forks.into();
-    let mut ct_next = req.ct_next.iter().copied();
+    let mut ct_next = ct_next.iter().copied();
     let rule = "=".repeat(79);
     while let Some(mut fork) = queue.pop_front() {
         let banner = fork.banner(ct_next.next());
         out.push_str(&format!("\n{rule}\n{banner}{rule}\n\n"));
-        let x = upcall::with_bridge(sw, &req.odp_ports, false, |br| translate(br, &fork.flow));
+        let x = run(&fork.flow);
         out.push_str(&trace::report(&fork.flow, &x));
         queue.extend(x.forks);
     }
-    Ok(out)
+    out
+}
+
+/// `ofproto/trace` through `bridge`, one of `switches`, with patch ports
+/// and tunnels reaching the others through `topo`.
+pub fn trace_world(
+    switches: &HashMap<&str, &crate::switch::Switch>,
+    topo: Option<&topology::Topology>,
+    bridge: &str,
+    req: &TraceRequest,
+) -> Result<String, String> {
+    let sw = switches
+        .get(bridge)
+        .ok_or_else(|| format!("no bridge named {bridge}"))?;
+    let Some(topo) = topo.filter(|t| t.bridges.contains_key(bridge)) else {
+        return trace_switch(sw, req);
+    };
+    let mut retarget: Option<String> = None;
+    let flow = match &req.flow {
+        TraceFlow::OpenFlow(s) => {
+            let names: HashMap<String, u16> = sw
+                .ports
+                .iter()
+                .map(|p| (p.name.clone(), p.ofp_port))
+                .collect();
+            flow_text::parse_of_flow(s, &names)
+                .map_err(|e| format!("Bad openflow flow syntax: {s}: {e}"))?
+        }
+        TraceFlow::Odp(s) => {
+            let key = odp::Key::parse_text(s).map_err(|e| e.message)?;
+            let mut ofports: HashMap<u32, u16> =
+                req.odp_ports.iter().map(|(&o, &d)| (d, o)).collect();
+            // A decapsulated packet goes to its tunnel port's bridge.
+            let target = tunnel::receive_target(topo, &key)?;
+            if let Some((b, odp, p, _)) = &target {
+                ofports = topo
+                    .bridges
+                    .get(b)
+                    .map(|bt| bt.odp_ports.iter().map(|(&o, &d)| (d, o)).collect())
+                    .unwrap_or_default();
+                ofports.insert(*odp, *p);
+            }
+            let mut flow = flow_text::from_odp(&key, &ofports)?;
+            if let Some((b, _, _, t)) = target {
+                t.to_flow(&mut flow);
+                retarget = Some(b);
+            }
+            flow
+        }
+    };
+    let bridge = retarget.as_deref().unwrap_or(bridge);
+    let no_groups = std::collections::BTreeMap::new();
+    let run = |flow: &flow_text::FlowKey| {
+        patch::with_world(switches, topo, false, true, |w| {
+            match w.bridges.get(bridge) {
+                Some(br) => translate_with(br, Some(w), flow),
+                None => translate(
+                    &Bridge {
+                        name: bridge,
+                        tables: &[],
+                        table_miss: &[],
+                        odp_ports: &req.odp_ports,
+                        groups: &no_groups,
+                        side_effects: false,
+                        describe_rules: true,
+                        switch: None,
+                    },
+                    flow,
+                ),
+            }
+        })
+    };
+    Ok(report_with_forks(&flow, &req.ct_next, run))
 }
 
 fn is_rewrite(a: &Action) -> bool {
@@ -1126,3 +1283,5 @@ pub(crate) fn is_storage(f: usize) -> bool {
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod world_tests;

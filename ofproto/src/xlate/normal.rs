@@ -185,6 +185,7 @@ impl Ctx<'_> {
             // Recorded always, so that the flow's later packets refresh
             // (or teach again) the entry; applied now only for a packet.
             self.learned.push(super::learn::Learned::Mac {
+                bridge: self.br.name.to_string(),
                 mac: mac_bytes(self.get(id::ETH_SRC)),
                 vlan,
                 port: in_port,

@@ -6,10 +6,13 @@
 use std::collections::HashMap;
 
 use super::flow_text::{self, FlowKey};
-use super::{be, frange, translate, Bridge};
+use super::patch::with_world;
+use super::topology::Topology;
+use super::tunnel::receive_target;
+use super::{be, frange, translate, translate_with, Bridge};
 use crate::openflow::fields::id;
 use crate::switch::Switch;
-use ferrovs_dpif::odp::{self, Key, KeyAttr};
+use ferrovs_dpif::odp::{self, Key, KeyAttr, TunnelAttr};
 
 /// A MISS upcall's key for one bridge.
 #[derive(Debug, Clone)]
@@ -47,6 +50,18 @@ pub struct UpcallXlate {
     pub tables_changed: bool,
     /// The input ports of the translation's table lookups.
     pub in_ports: Vec<u16>,
+    /// Packets translation sends besides this one (ARP requests for
+    /// tunnel neighbours): frame, key (netlink) and actions (netlink).
+    pub injected: Vec<InjectedPacket>,
+}
+
+/// A packet to execute: the frame, its key and actions as netlink
+/// attributes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InjectedPacket {
+    pub packet: Vec<u8>,
+    pub key: Vec<u8>,
+    pub actions: Vec<u8>,
 }
 
 /// The bridge view both `ofproto/trace` and upcalls translate with.
@@ -70,33 +85,121 @@ pub(crate) fn with_bridge<R>(
     f(&br)
 }
 
-/// Translates an upcall's key through `sw`.
+/// Translates an upcall's key through `sw` alone, and applies what it
+/// learned (when `req.may_learn`).
 pub fn translate_upcall(sw: &mut Switch, req: &UpcallRequest) -> Result<UpcallXlate, String> {
+    let name = sw.name.clone();
+    let mut x = {
+        let switches: HashMap<&str, &Switch> = HashMap::from([(name.as_str(), &*sw)]);
+        translate_upcall_world(&switches, None, &name, req)?.1
+    };
+    if req.may_learn {
+        x.tables_changed = super::learn::apply(sw, &x.learned);
+    }
+    Ok(x)
+}
+
+fn encode_injected(v: &[super::tunnel::Injected]) -> Result<Vec<InjectedPacket>, String> {
+    v.iter()
+        .map(|i| {
+            Ok(InjectedPacket {
+                packet: i.packet.clone(),
+                key: Key::new(vec![KeyAttr::InPort(i.in_port)])
+                    .to_nlattrs()
+                    .map_err(|e| e.message)?,
+                actions: odp::action::encode_actions(&i.actions).map_err(|e| e.message)?,
+            })
+        })
+        .collect()
+}
+
+/// Translates an upcall's key through `bridge`, one of `switches`, with
+/// patch ports and tunnels reaching the others through `topo`. A packet
+/// decapsulated from a tunnel goes to the bridge of the tunnel port it
+/// belongs to, whatever `bridge` says: that bridge's name comes back
+/// with the answer. What translation learned is in `learned`, not
+/// applied yet (the switches are only borrowed): the caller applies it
+/// with [`super::learn::apply`] when `req.may_learn`.
+pub fn translate_upcall_world(
+    switches: &HashMap<&str, &Switch>,
+    topo: Option<&Topology>,
+    bridge: &str,
+    req: &UpcallRequest,
+) -> Result<(String, UpcallXlate), String> {
     let key = Key::from_nlattrs(&req.key).map_err(|e| e.message)?;
-    let ofports: HashMap<u32, u16> = req.odp_ports.iter().map(|(&o, &d)| (d, o)).collect();
-    let flow = flow_text::from_odp(&key, &ofports)?;
-    let x = with_bridge(sw, &req.odp_ports, req.may_learn, |br| {
-        let br = Bridge {
-            describe_rules: false,
-            ..*br
-        };
-        translate(&br, &flow)
-    });
-    let tables_changed = req.may_learn && super::learn::apply(sw, &x.learned);
+    let Some(topo) = topo.filter(|t| t.bridges.contains_key(bridge)) else {
+        let sw = switches
+            .get(bridge)
+            .ok_or_else(|| format!("no bridge named {bridge}"))?;
+        let ofports: HashMap<u32, u16> = req.odp_ports.iter().map(|(&o, &d)| (d, o)).collect();
+        let flow = flow_text::from_odp(&key, &ofports)?;
+        let x = with_bridge(sw, &req.odp_ports, req.may_learn, |br| {
+            let br = Bridge {
+                describe_rules: false,
+                ..*br
+            };
+            translate(&br, &flow)
+        });
+        return Ok((bridge.to_string(), finish(&key, &flow, x)?));
+    };
+    let target = match receive_target(topo, &key) {
+        Ok(t) => t,
+        // A tunnel packet no tunnel port takes: dropped, exactly matched.
+        Err(_) => {
+            return Ok((
+                bridge.to_string(),
+                UpcallXlate {
+                    actions: Vec::new(),
+                    mask: Vec::new(),
+                    slow: false,
+                    rules: Vec::new(),
+                    learned: Vec::new(),
+                    tables_changed: false,
+                    in_ports: Vec::new(),
+                    injected: Vec::new(),
+                },
+            ))
+        }
+    };
+    let target_bridge = target.as_ref().map_or(bridge, |t| t.0.as_str());
+    let bt = topo
+        .bridges
+        .get(target_bridge)
+        .ok_or_else(|| format!("no bridge named {target_bridge}"))?;
+    let mut ofports: HashMap<u32, u16> = bt.odp_ports.iter().map(|(&o, &d)| (d, o)).collect();
+    if let Some((_, odp, p, _)) = &target {
+        ofports.insert(*odp, *p);
+    }
+    let mut flow = flow_text::from_odp(&key, &ofports)?;
+    if let Some((_, _, _, t)) = &target {
+        t.to_flow(&mut flow);
+    }
+    let x = with_world(switches, topo, req.may_learn, false, |w| {
+        w.bridges
+            .get(target_bridge)
+            .map(|br| translate_with(br, Some(w), &flow))
+    })
+    .ok_or_else(|| format!("no bridge named {target_bridge}"))?;
+    Ok((target_bridge.to_string(), finish(&key, &flow, x)?))
+}
+
+/// The translation of `key` (as `flow`) as the handler needs it.
+fn finish(key: &Key, flow: &FlowKey, x: super::Xlated) -> Result<UpcallXlate, String> {
     // A translation error drops the packet; the (empty) actions say so.
     let actions = odp::action::encode_actions(&x.actions).map_err(|e| e.message)?;
-    let mask = match megaflow_mask(&key, &flow, &x.wc) {
+    let mask = match megaflow_mask(key, flow, &x.wc) {
         Some(m) => m.to_nlattrs().map_err(|e| e.message)?,
         None => Vec::new(),
     };
     Ok(UpcallXlate {
         actions,
         mask,
-        slow: x.slow,
+        slow: x.slow || x.no_install,
         rules: x.rules,
         learned: x.learned,
-        tables_changed,
+        tables_changed: false,
         in_ports: x.in_ports,
+        injected: encode_injected(&x.injected)?,
     })
 }
 
@@ -176,7 +279,33 @@ fn megaflow_mask(key: &Key, flow: &FlowKey, wc: &FlowKey) -> Option<Key> {
                 sha: mac(m(id::ARP_SHA)),
                 tha: mac(m(id::ARP_THA)),
             }),
-            // IPv6, tunnels, conntrack, MPLS, ...: exact match.
+            // A decapsulated packet's flow matches what decided its
+            // tunnel port (key, addresses, flags) and the outer TOS;
+            // never the outer TTL or UDP ports (stock's tnl_wc_init).
+            KeyAttr::Tunnel(t) => {
+                let v6 = t.iter().any(|x| matches!(x, TunnelAttr::Ipv6Dst(_)));
+                let ones6 = std::net::Ipv6Addr::from(u128::MAX);
+                let (src, dst) = if v6 {
+                    (TunnelAttr::Ipv6Src(ones6), TunnelAttr::Ipv6Dst(ones6))
+                } else {
+                    (
+                        TunnelAttr::Ipv4Src(std::net::Ipv4Addr::BROADCAST),
+                        TunnelAttr::Ipv4Dst(std::net::Ipv4Addr::BROADCAST),
+                    )
+                };
+                KeyAttr::Tunnel(vec![
+                    TunnelAttr::Id(u64::MAX),
+                    src,
+                    dst,
+                    TunnelAttr::Tos(0xff),
+                    TunnelAttr::Ttl(0),
+                    TunnelAttr::DontFragment,
+                    TunnelAttr::Csum,
+                    TunnelAttr::TpSrc(0),
+                    TunnelAttr::TpDst(0),
+                ])
+            }
+            // IPv6, conntrack, MPLS, ...: exact match.
             _ => return None,
         });
     }
@@ -193,18 +322,13 @@ pub struct Credit {
     pub learned: Vec<super::learn::Learned>,
 }
 
-/// Adds each credit's packets and bytes to its rules (those the tables
-/// still hold) and marks them used now, so idle timeouts see the traffic;
-/// refreshes rules learned on the way. Returns whether learning changed
-/// the tables.
-pub fn credit_stats(sw: &mut Switch, credits: &[Credit]) -> bool {
+/// Adds each credit's packets and bytes to its rules in `sw` (those the
+/// tables still hold; rules of other bridges are theirs to credit) and
+/// marks them used now, so idle timeouts see the traffic.
+pub fn credit_stats(sw: &mut Switch, credits: &[Credit]) {
     let now = std::time::Instant::now();
-    let mut changed = false;
     for c in credits {
-        if c.packets > 0 && !c.learned.is_empty() {
-            changed |= super::learn::apply(sw, &c.learned);
-        }
-        for hit in &c.rules {
+        for hit in c.rules.iter().filter(|h| h.bridge == sw.name) {
             let Some(cls) = sw.tables.get_mut(hit.table as usize) else {
                 continue;
             };
@@ -217,7 +341,6 @@ pub fn credit_stats(sw: &mut Switch, credits: &[Credit]) -> bool {
             }
         }
     }
-    changed
 }
 
 fn mac(v: u128) -> [u8; 6] {

@@ -496,6 +496,9 @@ impl Bridges {
             }
             *map.write().unwrap_or_else(|e| e.into_inner()) = ports;
         }
+        if let Some(svc) = &self.upcall_service {
+            crate::tunnel::publish(self, svc);
+        }
     }
 
     /// Removes every datapath (`exit --cleanup`).

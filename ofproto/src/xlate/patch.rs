@@ -1,0 +1,412 @@
+//! Outputs that do not simply leave through a datapath port:
+//!
+//! - a patch port continues translation in the peer bridge, with the
+//!   peer as the input port, inside the same datapath flow (no datapath
+//!   hop, no second upcall); depth and resubmit limits are shared, so a
+//!   loop of patch ports ends with "over max translation depth";
+//! - a tunnel port encapsulates (see [`super::tunnel`]);
+//! - a port with an IP address terminates tunnels: a packet to one of the
+//!   endpoints' addresses and a tunnel's UDP port (or GRE) becomes
+//!   `tnl_pop` instead of an output, and ARP replies to the port's
+//!   addresses teach the tunnel neighbour cache.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+
+use super::topology::{PortKind, Topology};
+use super::{commit, Bridge, Ctx, Node, NodeKind, MAX_DEPTH, MAX_RESUBMITS};
+use crate::openflow::fields::{eth_type, id, range};
+use ferrovs_dpif::odp;
+use ferrovs_netdev::tunnel::TunnelKind;
+
+/// Every bridge of one datapath, as translation sees them.
+pub struct World<'a> {
+    pub bridges: HashMap<&'a str, Bridge<'a>>,
+    pub topo: &'a Topology,
+}
+
+const IPPROTO_UDP: u128 = 17;
+const IPPROTO_GRE: u128 = 47;
+const ARP_OP_REPLY: u128 = 2;
+
+impl<'a> Ctx<'a> {
+    /// The bridge's patch ports (they have no datapath port).
+    pub(super) fn patch_ports(&self) -> Vec<u16> {
+        let Some(bt) = self.world.and_then(|w| w.topo.bridges.get(self.br.name)) else {
+            return Vec::new();
+        };
+        bt.ports
+            .iter()
+            .filter(|(_, p)| matches!(p.kind, PortKind::Patch { .. }))
+            .map(|(&n, _)| n)
+            .collect()
+    }
+
+    /// Handles output to `ofport` when it is a patch port, a tunnel, or
+    /// a tunnel endpoint that this packet terminates at; false when the
+    /// caller should output to the datapath port as usual.
+    pub(super) fn special_output(&mut self, ofport: u16, out: &mut Vec<Node>) -> bool {
+        let Some(world) = self.world else {
+            return false;
+        };
+        let Some(pt) = world
+            .topo
+            .bridges
+            .get(self.br.name)
+            .and_then(|b| b.ports.get(&ofport))
+        else {
+            return false;
+        };
+        match &pt.kind {
+            PortKind::Patch { .. } => {
+                match world.topo.patch_peer(self.br.name, ofport) {
+                    Some((b, p)) => self.patch_output(world, b, p, out),
+                    None => out.push(Node::new(
+                        NodeKind::Warn,
+                        "patch port has no usable peer, dropping".into(),
+                    )),
+                }
+                true
+            }
+            PortKind::Tunnel(cfg) => {
+                let odp = self.br.odp_ports.get(&ofport).copied();
+                match odp {
+                    Some(odp) => self.tunnel_output(world, cfg, odp, out),
+                    None => out.push(Node::new(NodeKind::Warn, "Nonexistent output port".into())),
+                }
+                true
+            }
+            PortKind::Plain if !pt.addrs.is_empty() => self.terminate_tunnel(world),
+            PortKind::Plain => false,
+        }
+    }
+
+    /// Translation goes on in `bridge` as if the packet came in on
+    /// `in_port` there; what that bridge does to the flow stays there.
+    pub(super) fn patch_output(
+        &mut self,
+        world: &'a World<'a>,
+        bridge: &str,
+        in_port: u16,
+        out: &mut Vec<Node>,
+    ) {
+        let Some(peer) = world.bridges.get(bridge) else {
+            out.push(Node::new(
+                NodeKind::Warn,
+                "patch peer bridge is gone".into(),
+            ));
+            return;
+        };
+        if self.depth >= MAX_DEPTH {
+            self.error = Some("Recursion too deep".into());
+            let text = format!("over max translation depth {MAX_DEPTH}");
+            out.push(Node::new(NodeKind::Error, text));
+            return;
+        }
+        if self.resubmits >= MAX_RESUBMITS {
+            self.error = Some("Too many resubmits".into());
+            let text = format!("over {MAX_RESUBMITS} resubmit actions");
+            out.push(Node::new(NodeKind::Error, text));
+            return;
+        }
+        self.resubmits += 1;
+        let old_flow = self.flow.clone();
+        let old_inner_vlan = self.vlans.flow;
+        let tunnel = range(id::TUN_ID).start..range(id::TUN_GTPU_MSGTYPE).end;
+        let old_tunnel_wc = self.wc[tunnel.clone()].to_vec();
+        let old_set = std::mem::take(&mut self.action_set);
+        let old_actset = self.actset_output.take();
+        let old_table = std::mem::replace(&mut self.table_id, 0);
+        let old_first = std::mem::replace(&mut self.first_lookup, true);
+        let old_cookie = self.rule_cookie;
+        let old_br = std::mem::replace(&mut self.br, peer);
+        // The peer sees a fresh packet: its own input port, no metadata,
+        // registers, tunnel or connection tracking state.
+        let mut clear = vec![id::METADATA, id::ACTSET_OUTPUT];
+        clear.extend(id::TUN_ID..=id::TUN_GTPU_MSGTYPE);
+        clear.extend(id::REG0..=id::REG15);
+        clear.extend(id::CT_STATE..=id::CT_TP_DST);
+        for f in clear {
+            self.flow[range(f)].fill(0);
+        }
+        self.wc[tunnel.clone()].fill(0);
+        self.set(id::IN_PORT, in_port as u128);
+        self.depth += 1;
+        let mut node = Node::new(NodeKind::Bridge, format!("bridge(\"{}\")", peer.name));
+        self.table(0, in_port, &mut node.subs);
+        let set = self.action_set_list();
+        if !set.is_empty() && self.error.is_none() {
+            let mut sn = Node::new(NodeKind::Table, "--. Executing action set:".into());
+            self.exit = false;
+            self.actions(&set, &mut sn.subs);
+            match node.subs.last_mut() {
+                Some(first) => first.subs.push(sn),
+                None => node.subs.push(sn),
+            }
+        }
+        out.push(node);
+        self.depth -= 1;
+        self.br = old_br;
+        self.rule_cookie = old_cookie;
+        self.first_lookup = old_first;
+        self.table_id = old_table;
+        self.actset_output = old_actset;
+        self.action_set = old_set;
+        self.wc[tunnel].copy_from_slice(&old_tunnel_wc);
+        self.vlans.flow = old_inner_vlan;
+        self.flow = old_flow;
+        // Whatever stopped the peer's pipeline does not stop this one;
+        // a translation limit does.
+        self.exit = false;
+        self.stop_list = false;
+        if self
+            .error
+            .as_deref()
+            .is_some_and(|e| !e.starts_with("Recursion") && !e.starts_with("Too many"))
+        {
+            self.error = None;
+        }
+    }
+
+    /// Output to a port with IP addresses: a tunnel packet for one of the
+    /// endpoints becomes `tnl_pop`; an ARP reply for one of this bridge's
+    /// addresses is learned. True when the packet was terminated.
+    fn terminate_tunnel(&mut self, world: &'a World<'a>) -> bool {
+        let topo = world.topo;
+        let found = self.tunnel_port_lookup(topo);
+        match found {
+            Some(tnl_port) => {
+                if self.br.side_effects {
+                    // The sender is a neighbour worth knowing.
+                    if let Some(ip) = self.outer_src() {
+                        let mac = self.mac_of(id::ETH_SRC);
+                        topo.underlay.neigh.set(self.br.name, ip, mac);
+                    }
+                }
+                commit::commit(
+                    &self.flow,
+                    &mut self.base,
+                    &mut self.wc,
+                    &mut self.vlans,
+                    &mut self.actions,
+                    &mut self.slow,
+                );
+                self.actions.push(odp::Action::TunnelPop(tnl_port));
+                true
+            }
+            None => {
+                self.snoop_neighbour(topo);
+                false
+            }
+        }
+    }
+
+    fn mac_of(&self, f: usize) -> [u8; 6] {
+        let mut m = [0u8; 6];
+        m.copy_from_slice(&self.flow[range(f)][..6]);
+        m
+    }
+
+    fn outer_src(&self) -> Option<IpAddr> {
+        match self.get(id::ETH_TYPE) as u16 {
+            eth_type::IP => Some(IpAddr::V4((self.get(id::IP_SRC) as u32).into())),
+            eth_type::IPV6 => Some(IpAddr::V6(self.get(id::IPV6_SRC).into())),
+            _ => None,
+        }
+    }
+
+    /// Open vSwitch's tunnel port map: one rule per (endpoint address,
+    /// tunnel datapath port) on Ethernet destination, type, VLAN, IP
+    /// destination, protocol, fragment and UDP port, looked up in stages
+    /// (L2, L3, L4) so that the megaflow holds only the stages consulted.
+    fn tunnel_port_lookup(&mut self, topo: &Topology) -> Option<u32> {
+        let tnl_ports = topo.tunnel_dp_ports();
+        if tnl_ports.is_empty() {
+            return None;
+        }
+        let endpoints: Vec<([u8; 6], IpAddr)> = topo
+            .bridges
+            .values()
+            .flat_map(|b| b.ports.values())
+            .filter_map(|p| Some((p.mac?, p)))
+            .flat_map(|(mac, p)| p.addrs.iter().map(move |a| (mac, *a)))
+            .collect();
+        let eth_dst = self.mac_of(id::ETH_DST);
+        let et = self.get(id::ETH_TYPE) as u16;
+        let untagged = self.get(id::VLAN_TCI) == 0;
+        let nw_dst: Option<IpAddr> = match et {
+            eth_type::IP => Some(IpAddr::V4((self.get(id::IP_DST) as u32).into())),
+            eth_type::IPV6 => Some(IpAddr::V6(self.get(id::IPV6_DST).into())),
+            _ => None,
+        };
+        let proto = self.get(id::NW_PROTO);
+        let frag = self.get(id::IP_FRAG);
+        let udp_dst = self.get(id::UDP_DST) as u16;
+        // Two subtables: UDP tunnels (with a port) and GRE (without).
+        let mut result = None;
+        for with_port in [true, false] {
+            let rules: Vec<(u32, u16, [u8; 6], IpAddr, u128)> = tnl_ports
+                .iter()
+                .filter(|(_, k, _)| (*k != TunnelKind::Gre) == with_port)
+                .flat_map(|&(odp, k, udp)| {
+                    let proto = if k == TunnelKind::Gre {
+                        IPPROTO_GRE
+                    } else {
+                        IPPROTO_UDP
+                    };
+                    endpoints
+                        .iter()
+                        .map(move |&(mac, a)| (odp, udp, mac, a, proto))
+                })
+                .collect();
+            if rules.is_empty() {
+                continue;
+            }
+            self.exact(id::ETH_DST);
+            self.exact(id::ETH_TYPE);
+            self.exact(id::VLAN_TCI);
+            let l2: Vec<_> = rules
+                .iter()
+                .filter(|r| r.2 == eth_dst && untagged)
+                .filter(|r| match r.3 {
+                    IpAddr::V4(_) => et == eth_type::IP,
+                    IpAddr::V6(_) => et == eth_type::IPV6,
+                })
+                .collect();
+            if l2.is_empty() {
+                continue;
+            }
+            self.exact(if et == eth_type::IP {
+                id::IP_DST
+            } else {
+                id::IPV6_DST
+            });
+            self.exact(id::NW_PROTO);
+            self.exact(id::IP_FRAG);
+            let l3: Vec<_> = l2
+                .into_iter()
+                .filter(|r| Some(r.3) == nw_dst && r.4 == proto && frag == 0)
+                .collect();
+            if l3.is_empty() {
+                continue;
+            }
+            if with_port {
+                match l3.iter().find(|r| r.1 == udp_dst) {
+                    Some(r) => {
+                        self.exact(id::UDP_DST);
+                        result = result.or(Some(r.0));
+                    }
+                    None => {
+                        // The ports trie: only as many leading bits as
+                        // tell this port from every tunnel's.
+                        let plen = rules
+                            .iter()
+                            .map(|r| (r.1 ^ udp_dst).leading_zeros() + 1)
+                            .max()
+                            .unwrap_or(16)
+                            .min(16);
+                        self.unwildcard(id::UDP_DST, (0xffffu128 << (16 - plen)) & 0xffff);
+                    }
+                }
+            } else {
+                result = result.or(l3.first().map(|r| r.0));
+            }
+        }
+        result
+    }
+
+    /// Learns the sender of an ARP reply addressed to one of this
+    /// bridge's addresses (stock's neighbour snooping).
+    fn snoop_neighbour(&mut self, topo: &Topology) {
+        let et = self.get(id::ETH_TYPE) as u16;
+        if et == eth_type::IPV6 {
+            return self.snoop_advertisement(topo);
+        }
+        if et != eth_type::ARP {
+            return;
+        }
+        let tpa = IpAddr::V4((self.get(id::ARP_TPA) as u32).into());
+        let mine = topo
+            .bridges
+            .get(self.br.name)
+            .is_some_and(|b| b.ports.values().any(|p| p.addrs.contains(&tpa)));
+        if !mine || self.get(id::ARP_OP) != ARP_OP_REPLY {
+            return;
+        }
+        self.exact(id::ARP_OP);
+        self.exact(id::ARP_SHA);
+        self.exact(id::ARP_SPA);
+        let sha = self.mac_of(id::ARP_SHA);
+        if sha == [0; 6] || !self.br.side_effects {
+            return;
+        }
+        let spa = IpAddr::V4((self.get(id::ARP_SPA) as u32).into());
+        topo.underlay.neigh.set(self.br.name, spa, sha);
+    }
+
+    /// Learns the target of a neighbour advertisement addressed to one of
+    /// this bridge's addresses: its link-layer address option, else the
+    /// sender's MAC.
+    fn snoop_advertisement(&mut self, topo: &Topology) {
+        if self.get(id::NW_PROTO) != 58 || self.get(id::ICMPV6_TYPE) != 136 {
+            return;
+        }
+        let dst = IpAddr::V6(self.get(id::IPV6_DST).into());
+        let mine = topo
+            .bridges
+            .get(self.br.name)
+            .is_some_and(|b| b.ports.values().any(|p| p.addrs.contains(&dst)));
+        if !mine {
+            return;
+        }
+        self.exact(id::ND_TARGET);
+        self.exact(id::ND_TLL);
+        let target = self.get(id::ND_TARGET);
+        if target == 0 || !self.br.side_effects {
+            return;
+        }
+        let mut mac = self.mac_of(id::ND_TLL);
+        if mac == [0; 6] {
+            mac = self.mac_of(id::ETH_SRC);
+        }
+        topo.underlay
+            .neigh
+            .set(self.br.name, IpAddr::V6(target.into()), mac);
+    }
+}
+
+/// Builds the bridge views of every switch named in `topo` and runs `f`
+/// with them.
+pub fn with_world<R>(
+    switches: &HashMap<&str, &crate::switch::Switch>,
+    topo: &Topology,
+    side_effects: bool,
+    describe_rules: bool,
+    f: impl FnOnce(&World<'_>) -> R,
+) -> R {
+    let misses: HashMap<&str, Vec<u32>> = switches
+        .iter()
+        .map(|(&n, sw)| (n, sw.table_cfg.iter().map(|c| c.miss).collect()))
+        .collect();
+    let mut bridges = HashMap::new();
+    for (&name, sw) in switches {
+        let Some(bt) = topo.bridges.get(name) else {
+            continue;
+        };
+        bridges.insert(
+            name,
+            Bridge {
+                name: &sw.name,
+                tables: &sw.tables,
+                table_miss: misses.get(name).map_or(&[][..], |v| &v[..]),
+                odp_ports: &bt.odp_ports,
+                groups: &sw.groups,
+                side_effects,
+                describe_rules,
+                switch: Some(sw),
+            },
+        );
+    }
+    let world = World { bridges, topo };
+    f(&world)
+}

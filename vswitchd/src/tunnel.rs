@@ -1,0 +1,444 @@
+//! Patch ports and tunnels on the daemon's side: what translation must
+//! know about the bridges (published to the OpenFlow service as one
+//! [`Topology`] per datapath type), the process-wide underlay (the
+//! host's routes, refreshed with the topology, and the tunnel neighbour
+//! cache), and the `tnl/*` and `ovs/route/show` control commands.
+
+use std::collections::{BTreeMap, HashMap};
+use std::net::IpAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
+
+use ferrovs_netdev::route::RouteTable;
+use ferrovs_ofproto::service::OfprotoService;
+use ferrovs_ofproto::xlate::topology::{
+    BridgeTopo, PortKind, PortTopo, Topology, TunnelCfg, Underlay,
+};
+
+use crate::bridge::Bridges;
+
+/// The process's underlay: one route table and neighbour cache, as
+/// stock has one ovs-router and one tnl-neigh-cache.
+pub fn underlay() -> &'static Arc<Underlay> {
+    static U: OnceLock<Arc<Underlay>> = OnceLock::new();
+    U.get_or_init(|| Arc::new(Underlay::default()))
+}
+
+/// The unixctl commands this module serves: name, usage, min, max.
+pub const COMMANDS: &[(&str, &str, usize, usize)] = &[
+    ("tnl/ports/show", "-v", 0, 1),
+    ("tnl/neigh/show", "", 0, 0),
+    ("tnl/neigh/set", "BRIDGE IP MAC", 3, 3),
+    ("tnl/neigh/flush", "", 0, 0),
+    ("tnl/neigh/aging", "[SECS]", 0, 1),
+    ("tnl/arp/show", "", 0, 0),
+    ("tnl/arp/set", "BRIDGE IP MAC", 3, 3),
+    ("tnl/arp/flush", "", 0, 0),
+    ("tnl/arp/aging", "[SECS]", 0, 1),
+    ("ovs/route/show", "", 0, 0),
+    (
+        "ovs/route/add",
+        "ip_addr/prefix_len out_br_name [gw] [pkt_mark=mark]",
+        2,
+        4,
+    ),
+    ("ovs/route/del", "ip_addr/prefix_len [pkt_mark=mark]", 1, 2),
+    ("ovs/route/lookup", "ip_addr [pkt_mark=mark]", 1, 2),
+];
+
+fn read_mac(dev: &str) -> Option<[u8; 6]> {
+    let s = std::fs::read_to_string(format!("/sys/class/net/{dev}/address")).ok()?;
+    parse_mac(s.trim())
+}
+
+fn parse_mac(s: &str) -> Option<[u8; 6]> {
+    let mut m = [0u8; 6];
+    let mut parts = s.split(':');
+    for b in m.iter_mut() {
+        *b = u8::from_str_radix(parts.next()?, 16).ok()?;
+    }
+    parts.next().is_none().then_some(m)
+}
+
+/// Moves when the underlay changes under translations already made
+/// (routes, neighbours set or flushed by hand): the service then counts
+/// the tables as changed, so no datapath flow keeps an old answer.
+static UNDERLAY_GENERATION: AtomicU64 = AtomicU64::new(0);
+
+/// Publishes again after an underlay change by hand.
+fn publish_after_route_change(bridges: &Bridges) {
+    UNDERLAY_GENERATION.fetch_add(1, Ordering::Relaxed);
+    if let Some(svc) = &bridges.upcall_service {
+        publish(bridges, svc);
+    }
+}
+
+/// Builds each datapath type's topology from the running bridges and
+/// hands it to `service`; reloads the host's routes first when allowed.
+pub fn publish(bridges: &Bridges, service: &OfprotoService) {
+    let u = underlay();
+    if bridges.system_routes {
+        match RouteTable::from_system() {
+            Ok(mut t) => {
+                let mut routes = u.routes.write().unwrap_or_else(|e| e.into_inner());
+                t.keep_user_routes(&routes);
+                if routes.routes() != t.routes() {
+                    *routes = t;
+                    UNDERLAY_GENERATION.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+            Err(e) => log::debug!(target: "ovs_router", "reading routes failed: {e}"),
+        }
+    }
+    let routes_generation = UNDERLAY_GENERATION.load(Ordering::Relaxed);
+    let addrs = ferrovs_netdev::dev::sys::if_addrs().unwrap_or_default();
+    let mut by_type: BTreeMap<&str, Topology> = BTreeMap::new();
+    for br in bridges.bridges.values() {
+        let mut bt = BridgeTopo::default();
+        for i in br.ifaces.values() {
+            let Some(ofport) = i.ofport else { continue };
+            if let Some(odp) = i.odp_port {
+                bt.odp_ports.insert(ofport, odp);
+            }
+            let kind = match i.iface_type.as_str() {
+                "patch" => match i.options.get("peer") {
+                    Some(p) => PortKind::Patch { peer: p.clone() },
+                    None => continue,
+                },
+                t @ ("vxlan" | "geneve" | "gre") if !i.overridden => {
+                    match TunnelCfg::from_options(t, &i.options) {
+                        Ok(c) => PortKind::Tunnel(c),
+                        Err(e) => {
+                            log::debug!(target: "tunnel", "{}: {e}", i.name);
+                            continue;
+                        }
+                    }
+                }
+                _ => PortKind::Plain,
+            };
+            let device = i.odp_port.is_some() && matches!(kind, PortKind::Plain);
+            let (mac, port_addrs) = if device {
+                device_facts(bridges, &br.dp_type, &i.name, &addrs)
+            } else {
+                (None, Vec::new())
+            };
+            // The bridge's own port has the bridge's address.
+            let mac = if i.name == br.name {
+                parse_mac(&br.mac).or(mac)
+            } else {
+                mac
+            };
+            bt.ports.insert(
+                ofport,
+                PortTopo {
+                    name: i.name.clone(),
+                    mac,
+                    kind,
+                    addrs: port_addrs,
+                },
+            );
+        }
+        let topo = by_type
+            .entry(br.dp_type.as_str())
+            .or_insert_with(|| Topology {
+                bridges: HashMap::new(),
+                underlay: Arc::clone(u),
+                routes_generation,
+            });
+        topo.bridges.insert(br.name.clone(), bt);
+    }
+    for (t, topo) in by_type {
+        service.set_topology(t, Arc::new(topo));
+    }
+}
+
+/// A device's Ethernet address and IP addresses: a dummy device's from
+/// `netdev-dummy/ip4addr`, a real one's from the kernel.
+fn device_facts(
+    bridges: &Bridges,
+    dp_type: &str,
+    name: &str,
+    sys_addrs: &[(String, IpAddr, u8)],
+) -> (Option<[u8; 6]>, Vec<IpAddr>) {
+    let ctl = bridges.netdev.get(dp_type);
+    if let Some(d) = ctl.and_then(|c| c.dummy_device_by_name(name)) {
+        let mac = ctl
+            .and_then(|c| c.device_by_name(name))
+            .and_then(|d| d.mac().ok());
+        return (mac, d.addrs().into_iter().map(|(a, _)| a).collect());
+    }
+    let addrs = sys_addrs
+        .iter()
+        .filter(|(d, a, _)| d == name && !a.is_loopback())
+        .map(|(_, a, _)| *a)
+        .collect();
+    (read_mac(name), addrs)
+}
+
+/// Every address of every device: the kernel's and the dummies'.
+fn all_addrs(bridges: &Bridges) -> Vec<(String, IpAddr, u8)> {
+    let mut v = ferrovs_netdev::dev::sys::if_addrs().unwrap_or_default();
+    for br in bridges.bridges.values() {
+        let Some(ctl) = bridges.netdev.get(&br.dp_type) else {
+            continue;
+        };
+        for i in br.ifaces.values() {
+            if let Some(d) = ctl.dummy_device_by_name(&i.name) {
+                v.extend(d.addrs().into_iter().map(|(a, p)| (i.name.clone(), a, p)));
+            }
+        }
+    }
+    v
+}
+
+/// `ovs/route/add IP/PLEN DEV [GW] [pkt_mark=MARK]`.
+fn route_add(args: &[String], bridges: &Bridges) -> Result<String, String> {
+    let bad = || "Invalid parameters".to_string();
+    let (Some(prefix), Some(dev)) = (args.first(), args.get(1)) else {
+        return Err(bad());
+    };
+    let (ip, plen) = match prefix.split_once('/') {
+        Some((a, p)) => (a, Some(p)),
+        None => (prefix.as_str(), None),
+    };
+    let ip: IpAddr = ip.parse().map_err(|_| bad())?;
+    let plen: u8 = match plen {
+        Some(p) => p.parse().map_err(|_| bad())?,
+        None if ip.is_ipv4() => 32,
+        None => 128,
+    };
+    let mut gw = None;
+    let mut mark = 0;
+    for a in &args[2..] {
+        if let Some(m) = a.strip_prefix("pkt_mark=") {
+            mark = m.parse().map_err(|_| "Invalid pkt_mark".to_string())?;
+        } else {
+            gw = Some(
+                a.parse()
+                    .map_err(|_| "Invalid pkt_mark or gateway".to_string())?,
+            );
+        }
+    }
+    let addrs = all_addrs(bridges);
+    underlay()
+        .routes
+        .write()
+        .unwrap_or_else(|e| e.into_inner())
+        .add_user_with(ip, plen, dev, gw, mark, &addrs)
+        .map_err(|_| "Error while inserting route.".to_string())?;
+    Ok("OK".into())
+}
+
+/// `IP[/PLEN]` and an optional `pkt_mark=MARK` argument.
+fn route_args(args: &[String]) -> Result<(IpAddr, Option<u8>, u32), String> {
+    let bad = || "Invalid parameters".to_string();
+    let prefix = args.first().ok_or_else(bad)?;
+    let (ip, plen) = match prefix.split_once('/') {
+        Some((a, p)) => (a, Some(p.parse::<u8>().map_err(|_| bad())?)),
+        None => (prefix.as_str(), None),
+    };
+    let ip: IpAddr = ip.parse().map_err(|_| bad())?;
+    let mark = match args.get(1) {
+        Some(m) => m
+            .strip_prefix("pkt_mark=")
+            .and_then(|m| m.parse().ok())
+            .ok_or_else(|| "Invalid pkt_mark".to_string())?,
+        None => 0,
+    };
+    Ok((ip, plen, mark))
+}
+
+fn format_mapped(a: &std::net::Ipv6Addr) -> String {
+    match a.to_ipv4_mapped() {
+        Some(v4) => v4.to_string(),
+        None => a.to_string(),
+    }
+}
+
+/// `ovs/route/del IP/PLEN [pkt_mark=MARK]`: a user route.
+fn route_del(args: &[String]) -> Result<String, String> {
+    let (ip, plen, mark) = route_args(args)?;
+    let plen = plen.unwrap_or(if ip.is_ipv4() { 32 } else { 128 });
+    let mut routes = underlay().routes.write().unwrap_or_else(|e| e.into_inner());
+    if routes.del_user(ip, plen, mark) {
+        Ok("OK".into())
+    } else {
+        Err("Not found".into())
+    }
+}
+
+/// `ovs/route/lookup IP [pkt_mark=MARK]`.
+fn route_lookup(args: &[String]) -> Result<String, String> {
+    let (ip, plen, mark) = route_args(args)?;
+    if plen.is_some_and(|p| p != if ip.is_ipv4() { 32 } else { 128 }) {
+        return Err("Invalid parameters".into());
+    }
+    let hop = underlay()
+        .routes()
+        .lookup(mark, ip)
+        .ok_or_else(|| "Not found".to_string())?;
+    Ok(format!(
+        "src {}\ngateway {}\ndev {}\n",
+        format_mapped(&hop.src),
+        format_mapped(&hop.gw),
+        hop.dev
+    ))
+}
+
+/// `tnl/ports/show -v`: the tunnel port map's entries, one per tunnel
+/// datapath port and endpoint address, as the datapath flow each matches.
+fn ports_show_verbose(bridges: &Bridges) -> String {
+    let mut out = String::from("Listening ports:\n");
+    let mut ports: BTreeMap<(u32, String), (&str, u16)> = BTreeMap::new();
+    for br in bridges.bridges.values() {
+        for i in br.ifaces.values() {
+            let t = i.iface_type.as_str();
+            if !matches!(t, "vxlan" | "geneve" | "gre") || i.overridden {
+                continue;
+            }
+            if let (Some(odp), Some(name)) = (i.odp_port, &i.dp_port_name) {
+                let port = TunnelCfg::from_options(t, &i.options).map_or(0, |c| c.dst_port);
+                ports.insert((odp, name.clone()), (t, port));
+            }
+        }
+    }
+    let addrs = ferrovs_netdev::dev::sys::if_addrs().unwrap_or_default();
+    let mut endpoints = Vec::new();
+    for br in bridges.bridges.values() {
+        for i in br.ifaces.values().filter(|i| i.odp_port.is_some()) {
+            if matches!(i.iface_type.as_str(), "vxlan" | "geneve" | "gre" | "patch") {
+                continue;
+            }
+            let (mac, a) = device_facts(bridges, &br.dp_type, &i.name, &addrs);
+            let mac = if i.name == br.name {
+                parse_mac(&br.mac).or(mac)
+            } else {
+                mac
+            };
+            if let Some(mac) = mac {
+                endpoints.extend(a.into_iter().map(|a| (mac, a)));
+            }
+        }
+    }
+    for ((odp, name), (t, udp)) in &ports {
+        for (mac, a) in &endpoints {
+            let m = mac
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect::<Vec<_>>()
+                .join(":");
+            let proto = if *t == "gre" { 47 } else { 17 };
+            let l3 = match a {
+                IpAddr::V4(v4) => format!("eth_type(0x0800),ipv4(dst={v4},proto={proto},frag=no)"),
+                IpAddr::V6(v6) => {
+                    format!("eth_type(0x86dd),ipv6(dst={v6},proto={proto},frag=no)")
+                }
+            };
+            let l4 = if *t == "gre" {
+                String::new()
+            } else {
+                format!(",udp(dst={udp})")
+            };
+            out.push_str(&format!("{name} ({odp}) : eth(dst={m}),{l3}{l4}\n"));
+        }
+    }
+    out
+}
+
+/// `tnl/ports/show`: the tunnel datapath ports that terminate tunnels,
+/// with how many tunnel interfaces use each.
+fn ports_show(bridges: &Bridges) -> String {
+    let mut ports: BTreeMap<(u32, String), usize> = BTreeMap::new();
+    for br in bridges.bridges.values() {
+        for i in br.ifaces.values() {
+            if !matches!(i.iface_type.as_str(), "vxlan" | "geneve" | "gre") || i.overridden {
+                continue;
+            }
+            if let (Some(odp), Some(name)) = (i.odp_port, &i.dp_port_name) {
+                *ports.entry((odp, name.clone())).or_insert(0) += 1;
+            }
+        }
+    }
+    let mut out = String::from("Listening ports:\n");
+    for ((odp, name), n) in ports {
+        out.push_str(&format!("{name} ({odp}) ref_cnt={n}\n"));
+    }
+    out
+}
+
+/// Runs a `tnl/*` or `ovs/route/*` command; None when `method` is not one.
+pub fn command(method: &str, args: &[String], bridges: &Bridges) -> Option<Result<String, String>> {
+    let u = underlay();
+    let verb = method
+        .strip_prefix("tnl/neigh/")
+        .or_else(|| method.strip_prefix("tnl/arp/"));
+    Some(match (method, verb) {
+        ("tnl/ports/show", _) if args.first().is_some_and(|a| a.eq_ignore_ascii_case("-v")) => {
+            Ok(ports_show_verbose(bridges))
+        }
+        ("tnl/ports/show", _) => Ok(ports_show(bridges)),
+        ("ovs/route/show", _) => Ok(u.routes().show()),
+        ("ovs/route/lookup", _) => route_lookup(args),
+        ("ovs/route/del", _) => {
+            let r = route_del(args);
+            if r.is_ok() {
+                publish_after_route_change(bridges);
+            }
+            r
+        }
+        ("ovs/route/add", _) => {
+            let r = route_add(args, bridges);
+            if r.is_ok() {
+                publish_after_route_change(bridges);
+            }
+            r
+        }
+        (_, Some("show")) => {
+            u.neigh.run();
+            Ok(u.neigh.show())
+        }
+        (_, Some("flush")) => {
+            u.neigh.flush();
+            publish_after_route_change(bridges);
+            Ok("OK".into())
+        }
+        (_, Some("set")) => {
+            let [br, ip, mac] = args else {
+                return Some(Err("BRIDGE IP MAC expected".into()));
+            };
+            let Ok(ip) = ip.parse::<IpAddr>() else {
+                return Some(Err("bad IP address".into()));
+            };
+            let Some(mac) = parse_mac(mac) else {
+                return Some(Err("bad MAC address".into()));
+            };
+            u.neigh.set(br, ip, mac);
+            publish_after_route_change(bridges);
+            Ok("OK".into())
+        }
+        (_, Some("aging")) => match args.first() {
+            None => Ok(u.neigh.aging_s().to_string()),
+            Some(s) => match s.parse::<u64>() {
+                Ok(v) => u.neigh.set_aging_s(v).map(|()| "OK".to_string()),
+                Err(_) => Err("bad aging value".into()),
+            },
+        },
+        _ => return None,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn macs_parse_strictly() {
+        assert_eq!(
+            parse_mac("aa:55:aa:55:00:01"),
+            Some([0xaa, 0x55, 0xaa, 0x55, 0, 1])
+        );
+        assert_eq!(parse_mac("aa:55:aa:55:00"), None);
+        assert_eq!(parse_mac("aa:55:aa:55:00:01:02"), None);
+        assert_eq!(parse_mac("zz:55:aa:55:00:01"), None);
+    }
+}

@@ -159,6 +159,26 @@ pub fn ethtool_link(name: &str) -> io::Result<(Option<u32>, Option<bool>)> {
     Ok((speed, duplex))
 }
 
+const ETHTOOL_GGRO: u32 = 0x2b;
+const ETHTOOL_SGRO: u32 = 0x2c;
+
+/// Whether generic receive offload is on (`ETHTOOL_GGRO`).
+pub fn ethtool_gro(name: &str) -> io::Result<bool> {
+    // struct ethtool_value: cmd, data.
+    let mut buf = [0u8; 8];
+    buf[..4].copy_from_slice(&ETHTOOL_GGRO.to_ne_bytes());
+    ethtool(name, &mut buf)?;
+    Ok(u32::from_ne_bytes([buf[4], buf[5], buf[6], buf[7]]) != 0)
+}
+
+/// Turns generic receive offload on or off (`ETHTOOL_SGRO`).
+pub fn ethtool_set_gro(name: &str, on: bool) -> io::Result<()> {
+    let mut buf = [0u8; 8];
+    buf[..4].copy_from_slice(&ETHTOOL_SGRO.to_ne_bytes());
+    buf[4..].copy_from_slice(&u32::from(on).to_ne_bytes());
+    ethtool(name, &mut buf)
+}
+
 pub fn if_set_mtu(name: &str, mtu: u32) -> io::Result<()> {
     let mut r = IfReq::new(name)?;
     let v = i32::try_from(mtu).map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))?;

@@ -18,6 +18,8 @@ pub struct SystemDev {
     ifindex: u32,
     sock: PacketSocket,
     stats: StatsCounters,
+    /// GRO was turned on by us (and is turned off again on close).
+    gro_turned_on: bool,
 }
 
 impl SystemDev {
@@ -32,7 +34,42 @@ impl SystemDev {
             ifindex,
             sock,
             stats: StatsCounters::default(),
+            gro_turned_on: enable_veth_gro(name),
         })
+    }
+}
+
+/// Turns GRO on for a veth port whose GRO is off (returns whether it did).
+///
+/// A NIC hands the stack (and so our socket) TCP segments merged into
+/// super-frames: GRO is on by default there. A veth does not: it has GRO
+/// only when asked, so every MTU-sized segment of a namespace's TCP stream
+/// would cross the datapath on its own, with a system call share and a
+/// trip through the receiving namespace's stack each. With GRO, the
+/// super-frames travel end to end with their virtio-net header (partial
+/// checksum, gso_size) and are cut only where a device needs that.
+/// Measured with iperf3 between two namespaces (TX offload off in the
+/// namespaces, as bench/ runs it): about 1.7x the TCP throughput.
+fn enable_veth_gro(name: &str) -> bool {
+    let is_veth = sys::ethtool_drvinfo(name).is_ok_and(|(driver, _, _)| driver == "veth");
+    if !is_veth || sys::ethtool_gro(name).unwrap_or(true) {
+        return false;
+    }
+    match sys::ethtool_set_gro(name, true) {
+        Ok(()) => true,
+        Err(e) => {
+            log::debug!(target: "netdev_linux", "{name}: cannot turn GRO on: {e}");
+            false
+        }
+    }
+}
+
+impl Drop for SystemDev {
+    fn drop(&mut self) {
+        if self.gro_turned_on {
+            // The device may be gone already; then there is nothing to undo.
+            let _ = sys::ethtool_set_gro(&self.name, false);
+        }
     }
 }
 

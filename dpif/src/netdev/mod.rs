@@ -82,7 +82,8 @@ fn poll_thread_count() -> u32 {
 /// output and for tests.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct DropStats {
-    /// Frames too short or with headers that could not be parsed.
+    /// Frames shorter than an Ethernet header. (Frames whose deeper
+    /// headers do not parse are switched on what did, as in stock.)
     pub invalid: u64,
     /// Packets that actions dropped (unsupported action, bad port, ...).
     pub action: u64,

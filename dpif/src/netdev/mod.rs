@@ -137,6 +137,7 @@ impl NetdevDpif {
     /// Creates a datapath named `name` with its local port (port 0, an
     /// internal device of the same name) and starts its poll thread.
     pub fn create(name: &str, mode: DeviceMode) -> Result<NetdevDpif> {
+        ferrovs_netdev::dev::sys::keep_freed_memory();
         let (queue, receiver) = upcall::channel()?;
         let (dev, dummy) = open_device(name, "internal", mode)?;
         let mut ports = BTreeMap::new();

@@ -429,9 +429,12 @@ impl PacketSocket {
         (sent, None)
     }
 
-    /// Receives up to `bufs.len()` frames in one system call into the
-    /// given buffers (each with a virtio-net header slot). Returns what
-    /// each received frame was like; an empty list when nothing waits.
+    /// Receives up to `bufs.len()` frames in one system call. Each frame
+    /// goes into the spare capacity of its buffer, after the bytes the
+    /// buffer already holds (its headroom), and the buffer's length grows
+    /// by the frame's length (at most the spare capacity: a longer frame
+    /// is cut and marked truncated). Returns what each received message
+    /// was like; an empty list when nothing waits.
     pub fn recv_many(
         &self,
         bufs: &mut [(Vec<u8>, [u8; VNET_HDR_LEN])],
@@ -440,14 +443,15 @@ impl PacketSocket {
         let mut iovs: Vec<[libc::iovec; 2]> = bufs
             .iter_mut()
             .map(|(b, h)| {
+                let spare = b.spare_capacity_mut();
                 [
                     libc::iovec {
                         iov_base: h.as_mut_ptr() as *mut libc::c_void,
                         iov_len: VNET_HDR_LEN,
                     },
                     libc::iovec {
-                        iov_base: b.as_mut_ptr() as *mut libc::c_void,
-                        iov_len: b.len(),
+                        iov_base: spare.as_mut_ptr() as *mut libc::c_void,
+                        iov_len: spare.len(),
                     },
                 ]
             })
@@ -472,7 +476,9 @@ impl PacketSocket {
             })
             .collect();
         // SAFETY: every mmsghdr points at live name, iovec and control
-        // buffers of the stated sizes, which outlive the call.
+        // buffers of the stated sizes (the frame iovecs at the buffers'
+        // spare capacity, which the kernel only writes), all outliving
+        // the call.
         let r = unsafe {
             libc::recvmmsg(
                 self.raw_fd(),
@@ -492,15 +498,21 @@ impl PacketSocket {
         let mut out = Vec::with_capacity(r as usize);
         for (i, m) in msgs.iter().take(r as usize).enumerate() {
             let total = m.msg_len as usize;
-            let cap = bufs[i].0.len();
+            let cap = iovs[i][1].iov_len;
+            let got = total.saturating_sub(VNET_HDR_LEN).min(cap);
             let mut info = RecvInfo {
-                len: total.saturating_sub(VNET_HDR_LEN).min(cap),
+                len: got,
                 truncated: total.saturating_sub(VNET_HDR_LEN) > cap
                     || m.msg_hdr.msg_flags & libc::MSG_TRUNC != 0,
                 outgoing: names[i].sll_pkttype == PACKET_OUTGOING,
                 vlan: None,
             };
             info.vlan = aux_vlan(&m.msg_hdr);
+            let b = &mut bufs[i].0;
+            // SAFETY: the kernel wrote `got` bytes (at most the spare
+            // capacity) right after the buffer's initialized length, so
+            // those bytes are initialized now.
+            unsafe { b.set_len(b.len() + got) };
             out.push(info);
         }
         Ok(out)

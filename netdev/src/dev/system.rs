@@ -8,10 +8,13 @@ use std::os::fd::RawFd;
 
 use super::sys::{self, PacketSocket, RecvInfo, VNET_HDR_LEN};
 use super::{vnet, with_scratch_batch, Netdev, NetdevStats, StatsCounters};
-use crate::packet::{Offload, Packet};
+use crate::packet::{Offload, Packet, DEFAULT_HEADROOM};
 
 /// Most frames taken from the socket per system call.
 const RECV_BATCH: usize = 32;
+/// Frames up to this size are copied out of the receive buffer; larger
+/// ones take it along (see `recv`).
+const COPY_MAX: usize = 2048;
 
 pub struct SystemDev {
     name: String,
@@ -92,9 +95,17 @@ impl Netdev for SystemDev {
                 let infos = self.sock.recv_many(bufs)?;
                 Ok(infos
                     .into_iter()
-                    .zip(bufs.iter())
+                    .zip(bufs.iter_mut())
                     .map(|(info, (buf, hdr))| {
-                        let pkt = Packet::from_bytes(buf.get(..info.len).unwrap_or(&[]));
+                        // A small frame is copied into a packet of its
+                        // size; a large one (a GRO or TSO super-frame)
+                        // keeps the buffer it was received into, which
+                        // is replaced.
+                        let pkt = if info.len > COPY_MAX {
+                            Packet::from_buffer(std::mem::take(buf), DEFAULT_HEADROOM)
+                        } else {
+                            Packet::from_bytes(buf.get(DEFAULT_HEADROOM..).unwrap_or(&[]))
+                        };
                         (info, pkt, vnet::decode(hdr))
                     })
                     .collect())

@@ -235,6 +235,24 @@ fn setsockopt_int(
     Ok(())
 }
 
+/// Reads and clears a socket's pending error (`SO_ERROR`).
+fn take_socket_error(fd: RawFd) -> io::Result<libc::c_int> {
+    let mut v: libc::c_int = 0;
+    let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
+    // SAFETY: the option value points at a live c_int and `len` holds its
+    // size, as SO_ERROR expects.
+    cvt(unsafe {
+        libc::getsockopt(
+            fd,
+            libc::SOL_SOCKET,
+            libc::SO_ERROR,
+            &mut v as *mut libc::c_int as *mut libc::c_void,
+            &mut len,
+        )
+    })?;
+    Ok(v)
+}
+
 /// An AF_PACKET socket bound to one interface, with a virtio-net header in
 /// front of every frame (checksum and segmentation offload information)
 /// and auxiliary data (the VLAN tag the NIC or veth took off).
@@ -302,6 +320,9 @@ impl PacketSocket {
                 std::mem::size_of::<libc::sockaddr_ll>() as libc::socklen_t,
             )
         })?;
+        // A device that was down when we bound leaves a pending ENETDOWN
+        // on the socket; reading SO_ERROR clears it.
+        let _ = take_socket_error(raw);
         // Promiscuous while the socket lives (the kernel undoes it on close).
         // SAFETY: packet_mreq is plain data; all-zero is a valid value.
         let mut mr: libc::packet_mreq = unsafe { std::mem::zeroed() };

@@ -61,9 +61,11 @@ impl SystemDev {
     pub fn open(name: &str) -> io::Result<SystemDev> {
         let ifindex = sys::if_index(name)
             .map_err(|e| io::Error::new(e.kind(), format!("{name}: no such device ({e})")))?;
-        let sock = PacketSocket::open(ifindex)?;
-        // Open vSwitch brings ports it adds up; do the same.
+        // Open vSwitch brings ports it adds up; do the same, before the
+        // socket binds: bound to a device that is down, a packet socket
+        // holds an ENETDOWN error for its first send or receive.
         sys::if_set_up(name)?;
+        let sock = PacketSocket::open(ifindex)?;
         Ok(SystemDev {
             name: name.to_string(),
             ifindex,

@@ -28,12 +28,13 @@
 //!   packet memory mapped (`sys::keep_freed_memory`: TCP 1.0 -> 2.0
 //!   Gbit/s, daemon CPU per GB 2.9 s -> 1.3 s), and receiving super-frames
 //!   without a copy (`recv`: -10% thread time). In one bench run (3
-//!   rounds, shared 2-core machine): TCP 2.73 Gbit/s against stock's
-//!   0.25 (the Linux bridge: 2.14); 60-byte UDP 32.9 kpps against 29.3
-//!   (the bridge: 35.3, so the senders set that rate); ping 192 us
-//!   against 234. Per 1000 UDP frames both daemons spend about 7.5 ms of
-//!   CPU, almost all of it in the kernel: that, not the socket API, bounds
-//!   the small-packet rate.
+//!   rounds, shared 2-core machine, medians): TCP 4.17 Gbit/s against
+//!   stock's 0.42 (the Linux bridge: 2.63), daemon CPU 1.1 s per GB
+//!   against 10.6; 60-byte UDP 81 kpps received against 54 (the bridge:
+//!   55, so the iperf3 endpoints set that rate), daemon CPU 4.9 ms per
+//!   1000 frames against 6.6; ping 165 us against 284 (the bridge: 54).
+//!   The small-packet cost is almost all the kernel's, which bounds the
+//!   packet rate more than the socket API does.
 
 use std::io;
 use std::os::fd::RawFd;

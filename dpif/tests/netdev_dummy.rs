@@ -456,10 +456,11 @@ fn hostile_frames_are_dropped_and_counted() {
     let mut s = setup("dpn8");
     put(&mut s.dp, "in_port(1)", "2");
     let f = udp_frame([10, 0, 0, 1], [10, 0, 0, 2], 1, 2, b"xyz");
-    let bad: Vec<Vec<u8>> = vec![
-        vec![],
-        vec![1, 2, 3],
-        f[..13].to_vec(),
+    // Shorter than an Ethernet header: dropped, counted invalid.
+    let short: Vec<Vec<u8>> = (0..14).map(|n| f[..n].to_vec()).collect();
+    // Whole Ethernet header, broken below: switched on what parses, as
+    // stock's datapaths do (here by the in_port flow).
+    let broken: Vec<Vec<u8>> = vec![
         f[..20].to_vec(), // IPv4 header cut
         {
             let mut g = f.clone();
@@ -471,20 +472,23 @@ fn hostile_frames_are_dropped_and_counted() {
             g[16] = 0xff; // total length beyond the frame
             g
         },
+        f[..38].to_vec(), // UDP header cut
     ];
-    for b in &bad {
+    for b in short.iter().chain(&broken) {
         inject(&s.dp, 1, b);
     }
     // A giant frame and a jumbo frame are fine for a dummy port: forwarded.
     let jumbo = udp_frame([10, 0, 0, 1], [10, 0, 0, 2], 1, 2, &vec![1u8; 8000]);
     inject(&s.dp, 1, &jumbo);
-    let out = sent(&s.dp, 2, 1);
-    assert_eq!(out, vec![jumbo]);
+    let out = sent(&s.dp, 2, broken.len() + 1);
+    let mut want = broken.clone();
+    want.push(jumbo);
+    assert_eq!(out, want);
     let t = Instant::now();
-    while s.dp.drop_stats().invalid < bad.len() as u64 && t.elapsed() < Duration::from_secs(5) {
+    while s.dp.drop_stats().invalid < short.len() as u64 && t.elapsed() < Duration::from_secs(5) {
         std::thread::sleep(Duration::from_millis(5));
     }
-    assert_eq!(s.dp.drop_stats().invalid, bad.len() as u64);
+    assert_eq!(s.dp.drop_stats().invalid, short.len() as u64);
     assert!(s.rx.try_recv().is_none(), "no upcall for garbage");
     assert_eq!(s.dp.drop_stats().panics, 0);
 }

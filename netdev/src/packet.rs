@@ -94,6 +94,18 @@ impl Packet {
         }
     }
 
+    /// A packet made of `buf`: `buf[..headroom]` is headroom, the rest the
+    /// frame (a buffer a device received into, taken as it is).
+    pub fn from_buffer(buf: Vec<u8>, headroom: usize) -> Packet {
+        let start = headroom.min(buf.len());
+        Packet {
+            buf,
+            start,
+            meta: PacketMeta::default(),
+            offload: Offload::default(),
+        }
+    }
+
     /// A packet of `len` zero bytes after `headroom` bytes of headroom, for
     /// devices that read straight into the buffer (then `truncate`).
     pub fn with_capacity(headroom: usize, len: usize) -> Packet {

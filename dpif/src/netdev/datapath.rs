@@ -43,7 +43,8 @@ pub struct DpCounters {
     pub hit: AtomicU64,
     pub missed: AtomicU64,
     pub mask_hit: AtomicU64,
-    /// Frames dropped because their headers could not be parsed.
+    /// Frames dropped for being shorter than an Ethernet header (stock's
+    /// `datapath_drop_rx_invalid_packet`).
     pub invalid: AtomicU64,
     /// Packets dropped by actions (unsupported action, missing port, ...).
     pub action_drops: AtomicU64,
@@ -152,11 +153,12 @@ impl DpCore {
             self.counters.invalid.fetch_add(1, Ordering::Relaxed);
             return;
         }
+        // A frame whose deeper headers are cut or inconsistent is switched
+        // on what did parse (the key holds zeros below that), as both of
+        // Open vSwitch's datapaths do: a switch forwards what it cannot
+        // read, and the flow tables decide. Only frames without a whole
+        // Ethernet header are invalid.
         let x = extract(pkt.data(), &pkt.meta);
-        if x.malformed {
-            self.counters.invalid.fetch_add(1, Ordering::Relaxed);
-            return;
-        }
         let flow = match emc.lookup(&x.key) {
             Some(f) => {
                 PmdStats::add(&stats.emc_hit, 1);

@@ -82,7 +82,8 @@ fn poll_thread_count() -> u32 {
 /// output and for tests.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct DropStats {
-    /// Frames too short or with headers that could not be parsed.
+    /// Frames shorter than an Ethernet header. (Frames whose deeper
+    /// headers do not parse are switched on what did, as in stock.)
     pub invalid: u64,
     /// Packets that actions dropped (unsupported action, bad port, ...).
     pub action: u64,
@@ -136,6 +137,7 @@ impl NetdevDpif {
     /// Creates a datapath named `name` with its local port (port 0, an
     /// internal device of the same name) and starts its poll thread.
     pub fn create(name: &str, mode: DeviceMode) -> Result<NetdevDpif> {
+        ferrovs_netdev::dev::sys::keep_freed_memory();
         let (queue, receiver) = upcall::channel()?;
         let (dev, dummy) = open_device(name, "internal", mode)?;
         let mut ports = BTreeMap::new();

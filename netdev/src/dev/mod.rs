@@ -19,7 +19,7 @@ use std::os::fd::RawFd;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
-use crate::packet::Packet;
+use crate::packet::{Packet, DEFAULT_HEADROOM};
 
 pub use dummy::DummyDev;
 pub use system::SystemDev;
@@ -38,8 +38,17 @@ thread_local! {
         const { std::cell::RefCell::new(Vec::new()) };
 }
 
-/// Runs `f` with this thread's `n` receive buffers for batched receive
-/// (allocated on first use, MAX_FRAME bytes each).
+/// An empty receive buffer: DEFAULT_HEADROOM zero bytes, and room for a
+/// MAX_FRAME frame after them (not initialized: the kernel writes it).
+pub(crate) fn rx_buffer() -> Vec<u8> {
+    let mut b = Vec::with_capacity(DEFAULT_HEADROOM + MAX_FRAME);
+    b.resize(DEFAULT_HEADROOM, 0);
+    b
+}
+
+/// Runs `f` with this thread's `n` receive buffers for batched receive,
+/// each as `rx_buffer` makes it (and made so again after `f`: a buffer
+/// `f` took stays taken, and is replaced).
 pub(crate) fn with_scratch_batch<R>(
     n: usize,
     f: impl FnOnce(&mut [(Vec<u8>, [u8; sys::VNET_HDR_LEN])]) -> R,
@@ -47,9 +56,17 @@ pub(crate) fn with_scratch_batch<R>(
     SCRATCH_BATCH.with(|s| {
         let mut v = s.borrow_mut();
         while v.len() < n {
-            v.push((vec![0; MAX_FRAME], [0; sys::VNET_HDR_LEN]));
+            v.push((rx_buffer(), [0; sys::VNET_HDR_LEN]));
         }
-        f(&mut v[..n])
+        let r = f(&mut v[..n]);
+        for (b, _) in v[..n].iter_mut() {
+            if b.capacity() < DEFAULT_HEADROOM + MAX_FRAME {
+                *b = rx_buffer();
+            } else {
+                b.truncate(DEFAULT_HEADROOM);
+            }
+        }
+        r
     })
 }
 

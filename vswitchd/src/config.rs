@@ -102,6 +102,8 @@ pub struct Config {
     /// Open_vSwitch other_config:n-handler-threads (used when a datapath
     /// is created).
     pub n_handler_threads: Option<usize>,
+    /// Open_vSwitch other_config:flow-limit.
+    pub flow_limit: Option<u32>,
 }
 
 impl Config {
@@ -122,6 +124,9 @@ impl Config {
             .and_then(|n| n.parse::<usize>().ok())
             .filter(|&n| n > 0)
             .map(|n| n.min(64));
+        cfg.flow_limit = datum::str_map(ovs.get("other_config"))
+            .get("flow-limit")
+            .and_then(|n| n.parse::<u32>().ok());
         let mut seen_ifaces = HashSet::new();
         let mut bridges: Vec<_> = datum::uuid_set(ovs.get("bridges"))
             .into_iter()

@@ -1,12 +1,22 @@
-//! Upcall handlers of the userspace datapath: threads that turn the
-//! datapath's MISS upcalls into megaflows.
+//! Upcall handlers: threads that turn a datapath's MISS upcalls into
+//! megaflows, for both providers (the userspace datapath's queues and the
+//! kernel module's netlink sockets, see [`UpcallSource`]).
 //!
-//! Each handler owns one [`UpcallReceiver`]. For a MISS it finds the
-//! bridge whose port the packet came in on, has the OpenFlow service
-//! translate the datapath key through that bridge's tables (the request
-//! `ofproto/trace` also uses), installs the megaflow (key, mask, actions,
-//! a UFID made from the key) unless translation says the flow must stay
-//! in userspace, and executes the packet with the actions.
+//! Each handler owns one upcall source and works in batches: it takes the
+//! upcalls that are waiting (up to [`UPCALL_BATCH`]), and for each finds
+//! the bridge whose port the packet came in on and has the OpenFlow
+//! service translate the datapath key through that bridge's tables (the
+//! request `ofproto/trace` also uses). Then, under one datapath lock for
+//! the whole batch, it installs the megaflows (key, mask, actions, a UFID
+//! made from the key) unless translation says the flow must stay in
+//! userspace or the flow limit is reached, and executes the packets.
+//!
+//! The flow limit (Open_vSwitch other_config:flow-limit, stock's default
+//! 10000): while the datapath holds that many flows, handlers still
+//! forward the packets but install no flow, as stock's handlers do; the
+//! count is re-read from the datapath every [`FLOW_COUNT_REFRESH`].
+//! Upcalls the datapath could not deliver (socket full) are the
+//! datapath's `lost` counter; a handler goes on after such an overrun.
 //!
 //! Stale flows: until revalidators exist, every change of any OpenFlow
 //! table (the service's tables generation) flushes all flows of the
@@ -22,18 +32,55 @@ use std::hash::{Hash, Hasher};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use ferrovs_dpif::netdev::UpcallReceiver;
+use ferrovs_dpif::netlink::UpcallSocket;
 use ferrovs_dpif::odp::{Key, KeyAttr};
-use ferrovs_dpif::{Execute, FlowPut, PutFlags, Upcall, UpcallKind};
+use ferrovs_dpif::{Dpif, DpifError, Execute, FlowPut, PutFlags, Upcall, UpcallKind};
 use ferrovs_ofproto::service::OfprotoService;
-use ferrovs_ofproto::xlate::upcall::UpcallRequest;
+use ferrovs_ofproto::xlate::upcall::{UpcallRequest, UpcallXlate};
 
 use crate::bridge::{lock_dpif, SharedDpif};
 
 /// How often an idle handler looks at the tables generation.
 const IDLE_WAKE: Duration = Duration::from_millis(100);
+
+/// At most this many upcalls are handled under one datapath lock.
+pub const UPCALL_BATCH: usize = 64;
+
+/// How often the datapath's flow count is re-read for the flow limit.
+pub const FLOW_COUNT_REFRESH: Duration = Duration::from_millis(100);
+
+/// Where one handler's upcalls come from.
+pub enum UpcallSource {
+    /// A queue of the userspace datapath.
+    Userspace(UpcallReceiver),
+    /// A netlink socket the kernel module sends upcalls to.
+    Kernel(UpcallSocket),
+}
+
+impl UpcallSource {
+    /// The next upcall, waiting at most `timeout`; `Ok(None)` when none
+    /// came in time.
+    pub fn recv(&mut self, timeout: Duration) -> Result<Option<Upcall>, DpifError> {
+        match self {
+            UpcallSource::Userspace(rx) => rx.recv(Some(timeout)),
+            UpcallSource::Kernel(sock) => sock.recv(Some(timeout)),
+        }
+    }
+}
+
+/// Whether a receive error ends the handler: the userspace datapath is
+/// gone (ENODEV) or the socket is unusable. A kernel socket overrun
+/// (ENOBUFS: the kernel counted the upcalls it dropped as lost) or one
+/// malformed message is not.
+fn is_fatal(e: &DpifError) -> bool {
+    !matches!(
+        e.errno,
+        libc::ENOBUFS | libc::EPROTO | libc::EMSGSIZE | libc::EINTR | libc::EAGAIN | libc::EINVAL
+    )
+}
 
 /// A bridge as the handlers see it: its name and its OpenFlow to
 /// datapath port map.
@@ -56,6 +103,11 @@ pub struct UpcallStats {
     pub action_unhandled: AtomicU64,
     /// Flushes of the datapath's flows after table changes.
     pub flushes: AtomicU64,
+    /// Upcalls whose flow was not installed because the datapath held
+    /// flow-limit flows.
+    pub flow_limit_hit: AtomicU64,
+    /// Receive overruns of the upcall sockets (ENOBUFS).
+    pub overruns: AtomicU64,
 }
 
 /// What every handler of one datapath shares.
@@ -67,6 +119,13 @@ pub struct HandlerContext {
     /// The generation whose flows are in the datapath.
     flushed: AtomicU64,
     generation: Arc<AtomicU64>,
+    /// other_config:flow-limit.
+    flow_limit: AtomicU64,
+    /// The datapath's flow count as last read, plus the flows put since.
+    n_flows: AtomicU64,
+    /// When the flow count was last read (ms since `started`).
+    counted_at_ms: AtomicU64,
+    started: Instant,
 }
 
 /// The running handler threads of one datapath; dropping stops them.
@@ -84,13 +143,13 @@ pub fn default_handler_count() -> usize {
 }
 
 impl Handlers {
-    /// Starts one thread per receiver.
+    /// Starts one thread per upcall source.
     pub fn start(
         dp_name: &str,
         dpif: SharedDpif,
         service: Arc<OfprotoService>,
         ports: PortMap,
-        receivers: Vec<UpcallReceiver>,
+        receivers: Vec<UpcallSource>,
     ) -> Handlers {
         let generation = service.tables_generation_handle();
         let ctx = Arc::new(HandlerContext {
@@ -100,15 +159,19 @@ impl Handlers {
             stats: Arc::new(UpcallStats::default()),
             flushed: AtomicU64::new(generation.load(Ordering::Acquire)),
             generation,
+            flow_limit: AtomicU64::new(u64::from(DEFAULT_FLOW_LIMIT)),
+            n_flows: AtomicU64::new(0),
+            counted_at_ms: AtomicU64::new(0),
+            started: Instant::now(),
         });
         let stop = Arc::new(AtomicBool::new(false));
         let mut threads = Vec::new();
-        for (i, rx) in receivers.into_iter().enumerate() {
+        for (i, mut rx) in receivers.into_iter().enumerate() {
             let ctx = Arc::clone(&ctx);
             let stop = Arc::clone(&stop);
             let spawned = std::thread::Builder::new()
                 .name(format!("handler{}", i + 1))
-                .spawn(move || run(&ctx, &rx, &stop));
+                .spawn(move || run(&ctx, &mut rx, &stop));
             match spawned {
                 Ok(t) => threads.push(t),
                 Err(e) => {
@@ -117,6 +180,21 @@ impl Handlers {
             }
         }
         Handlers { stop, threads, ctx }
+    }
+
+    /// Makes the handlers flush the datapath's flows (on their next wake,
+    /// within [`IDLE_WAKE`]): the bridges' ports changed, so flows
+    /// translated before (a flood, say) may be wrong now.
+    pub fn invalidate(&self) {
+        self.ctx.flushed.store(u64::MAX, Ordering::Release);
+    }
+
+    /// Applies other_config:flow-limit (stock's default when unset).
+    pub fn set_flow_limit(&self, limit: Option<u32>) {
+        let limit = limit.unwrap_or(DEFAULT_FLOW_LIMIT);
+        self.ctx
+            .flow_limit
+            .store(u64::from(limit), Ordering::Relaxed);
     }
 
     /// Whether the datapath's flows reflect the current tables (the
@@ -135,26 +213,30 @@ impl Handlers {
         drop(dpif);
         let s = &self.ctx.stats;
         let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        let limit = get(&self.ctx.flow_limit);
         format!(
-            "{name}:\n  flows         : (current {flows}) (avg {flows}) (max {flows}) (limit {FLOW_LIMIT})\n  \
+            "{name}:\n  flows         : (current {flows}) (avg {flows}) (max {flows}) (limit {limit})\n  \
              dump duration : 0ms\n  ufid enabled : true\n\n  \
              handlers      : {}\n  \
              upcalls       : (handled {}) (failed {}) (lost {lost}) (action unhandled {})\n  \
-             flows put     : {}\n  \
+             flows put     : {} (flow limit hit {})\n  \
+             overruns      : {}\n  \
              flushes       : {} (tables generation {})\n",
             self.threads.len(),
             get(&s.handled),
             get(&s.failed),
             get(&s.action_unhandled),
             get(&s.flows_put),
+            get(&s.flow_limit_hit),
+            get(&s.overruns),
             get(&s.flushes),
             self.ctx.generation.load(Ordering::Acquire),
         )
     }
 }
 
-/// Stock's default other_config:flow-limit (not enforced yet).
-const FLOW_LIMIT: u32 = 10000;
+/// Stock's default other_config:flow-limit.
+pub const DEFAULT_FLOW_LIMIT: u32 = 10000;
 
 impl Drop for Handlers {
     fn drop(&mut self) {
@@ -165,16 +247,43 @@ impl Drop for Handlers {
     }
 }
 
-fn run(ctx: &HandlerContext, rx: &UpcallReceiver, stop: &AtomicBool) {
+fn run(ctx: &HandlerContext, rx: &mut UpcallSource, stop: &AtomicBool) {
+    let mut batch = Vec::with_capacity(UPCALL_BATCH);
     while !stop.load(Ordering::Acquire) {
         ctx.flush_if_stale();
-        match rx.recv(Some(IDLE_WAKE)) {
-            Ok(Some(u)) => ctx.handle(&u),
-            Ok(None) => {}
-            // The datapath is gone.
-            Err(_) => return,
+        ctx.refresh_flow_count();
+        // Wait for one upcall, then take whatever else is already there.
+        let mut wait = IDLE_WAKE;
+        while batch.len() < UPCALL_BATCH {
+            match rx.recv(wait) {
+                Ok(Some(u)) => batch.push(u),
+                Ok(None) => break,
+                Err(e) if e.errno == libc::ENOBUFS => {
+                    ctx.stats.overruns.fetch_add(1, Ordering::Relaxed);
+                }
+                Err(e) if !is_fatal(&e) => {
+                    ctx.count_failure(&format!("receive: {e}"));
+                    break;
+                }
+                Err(e) => {
+                    log::info!(target: "ofproto_dpif_upcall", "handler stops: {e}");
+                    return;
+                }
+            }
+            wait = Duration::ZERO;
+        }
+        if !batch.is_empty() {
+            ctx.handle_batch(&mut batch);
         }
     }
+}
+
+/// One MISS upcall, translated.
+struct Translated<'a> {
+    upcall: &'a Upcall,
+    x: UpcallXlate,
+    /// The tables generation it was translated with.
+    generation: u64,
 }
 
 impl HandlerContext {
@@ -192,32 +301,68 @@ impl HandlerContext {
         if let Err(e) = dpif.flow_flush() {
             log::warn!(target: "ofproto_dpif_upcall", "{}: flow flush failed: {e}", dpif.name());
         }
+        self.n_flows.store(0, Ordering::Relaxed);
         self.stats.flushes.fetch_add(1, Ordering::Relaxed);
     }
 
-    fn handle(&self, u: &Upcall) {
-        if u.kind == UpcallKind::Action {
-            self.stats.action_unhandled.fetch_add(1, Ordering::Relaxed);
+    /// Re-reads the datapath's flow count when it is older than
+    /// [`FLOW_COUNT_REFRESH`] (one handler does it; the others go on).
+    fn refresh_flow_count(&self) {
+        let now = u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX);
+        let last = self.counted_at_ms.load(Ordering::Relaxed);
+        let every = u64::try_from(FLOW_COUNT_REFRESH.as_millis()).unwrap_or(100);
+        if now.saturating_sub(last) < every
+            || self
+                .counted_at_ms
+                .compare_exchange(last, now, Ordering::AcqRel, Ordering::Relaxed)
+                .is_err()
+        {
             return;
         }
-        match self.handle_miss(u) {
-            Ok(()) => {
-                self.stats.handled.fetch_add(1, Ordering::Relaxed);
-            }
-            Err(e) => {
-                // The first failures are worth a warning; later ones
-                // would flood the log.
-                let n = self.stats.failed.fetch_add(1, Ordering::Relaxed);
-                if n < 10 {
-                    log::warn!(target: "ofproto_dpif_upcall", "upcall failed: {e}");
-                } else {
-                    log::debug!(target: "ofproto_dpif_upcall", "upcall failed: {e}");
-                }
-            }
+        if let Ok(s) = lock_dpif(&self.dpif).stats() {
+            self.n_flows.store(s.n_flows, Ordering::Relaxed);
         }
     }
 
-    fn handle_miss(&self, u: &Upcall) -> Result<(), String> {
+    fn count_failure(&self, e: &str) {
+        // The first failures are worth a warning; later ones would flood
+        // the log.
+        let n = self.stats.failed.fetch_add(1, Ordering::Relaxed);
+        if n < 10 {
+            log::warn!(target: "ofproto_dpif_upcall", "upcall failed: {e}");
+        } else {
+            log::debug!(target: "ofproto_dpif_upcall", "upcall failed: {e}");
+        }
+    }
+
+    /// Translates a batch, then installs and executes it under one lock.
+    fn handle_batch(&self, batch: &mut Vec<Upcall>) {
+        let mut done = Vec::with_capacity(batch.len());
+        for u in batch.iter() {
+            if u.kind == UpcallKind::Action {
+                self.stats.action_unhandled.fetch_add(1, Ordering::Relaxed);
+                continue;
+            }
+            match self.translate(u) {
+                Ok(t) => done.push(t),
+                Err(e) => self.count_failure(&e),
+            }
+        }
+        if !done.is_empty() {
+            let mut dpif = lock_dpif(&self.dpif);
+            for t in &done {
+                match self.install_and_execute(&mut **dpif, t) {
+                    Ok(()) => {
+                        self.stats.handled.fetch_add(1, Ordering::Relaxed);
+                    }
+                    Err(e) => self.count_failure(&e),
+                }
+            }
+        }
+        batch.clear();
+    }
+
+    fn translate<'a>(&self, u: &'a Upcall) -> Result<Translated<'a>, String> {
         let key = Key::from_nlattrs(&u.key).map_err(|e| e.message)?;
         let in_port = key
             .attrs
@@ -234,17 +379,31 @@ impl HandlerContext {
             .get(&in_port)
             .cloned()
             .ok_or_else(|| format!("no bridge has datapath port {in_port}"))?;
-        let gen = self.generation.load(Ordering::Acquire);
+        let generation = self.generation.load(Ordering::Acquire);
         let req = UpcallRequest {
             key: u.key.clone(),
             odp_ports: bridge.1.clone(),
         };
         let x = self.service.translate_upcall(&bridge.0, req)?;
-        let mut dpif = lock_dpif(&self.dpif);
+        Ok(Translated {
+            upcall: u,
+            x,
+            generation,
+        })
+    }
+
+    fn install_and_execute(&self, dpif: &mut dyn Dpif, t: &Translated<'_>) -> Result<(), String> {
+        let (u, x) = (t.upcall, &t.x);
         // Tables changed since translation: the flow would be stale (the
         // packet still goes out as translated, as it would have a moment
         // earlier).
-        if !x.slow && self.generation.load(Ordering::Acquire) == gen {
+        let current = self.generation.load(Ordering::Acquire) == t.generation;
+        let under_limit =
+            self.n_flows.load(Ordering::Relaxed) < self.flow_limit.load(Ordering::Relaxed);
+        if !x.slow && current && !under_limit {
+            self.stats.flow_limit_hit.fetch_add(1, Ordering::Relaxed);
+        }
+        if !x.slow && current && under_limit {
             let put = FlowPut {
                 flags: PutFlags {
                     create: true,
@@ -259,6 +418,7 @@ impl HandlerContext {
             match dpif.flow_put(&put) {
                 Ok(_) => {
                     self.stats.flows_put.fetch_add(1, Ordering::Relaxed);
+                    self.n_flows.fetch_add(1, Ordering::Relaxed);
                 }
                 // Another handler installed it first.
                 Err(e) if e.errno == libc::EEXIST => {}

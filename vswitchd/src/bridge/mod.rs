@@ -22,6 +22,7 @@ use crate::datapath;
 use crate::device::{random_mac, Device};
 use crate::ofport::{OfportAllocator, OFPP_LOCAL};
 
+mod kernel;
 mod local;
 mod port;
 mod show;
@@ -137,6 +138,13 @@ pub struct Bridges {
     pub handlers: BTreeMap<String, crate::upcall::Handlers>,
     upcall_ports: BTreeMap<String, crate::upcall::PortMap>,
     n_handler_threads: Option<usize>,
+    flow_limit: Option<u32>,
+    /// Tap devices the daemon holds for `tap` ports of the kernel
+    /// datapath, by name.
+    kernel_taps: BTreeMap<String, ferrovs_netdev::dev::sys::TapFd>,
+    /// Datapath types whose datapath existed before this run: ports nobody
+    /// uses go after the next reconfiguration.
+    port_cleanup: BTreeSet<String>,
     rundir: std::path::PathBuf,
 }
 
@@ -155,6 +163,9 @@ impl Bridges {
             handlers: BTreeMap::new(),
             upcall_ports: BTreeMap::new(),
             n_handler_threads: None,
+            flow_limit: None,
+            kernel_taps: BTreeMap::new(),
+            port_cleanup: BTreeSet::new(),
             rundir: rundir.to_path_buf(),
         }
     }
@@ -164,6 +175,7 @@ impl Bridges {
     pub fn reconfigure(&mut self, cfg: &Config) -> bool {
         let mut changed = false;
         self.n_handler_threads = cfg.n_handler_threads;
+        self.flow_limit = cfg.flow_limit;
         // Bridges gone, or whose datapath type changed.
         let stale: Vec<String> = self
             .bridges
@@ -202,6 +214,10 @@ impl Bridges {
         }
         // Patch peers can only be judged once every bridge is in place.
         self.check_patch_peers();
+        self.remove_unused_dp_ports();
+        for h in self.handlers.values() {
+            h.set_flow_limit(self.flow_limit);
+        }
         // Backers nobody uses any more go away.
         let used: BTreeSet<String> = self.bridges.values().map(|b| b.dp_type.clone()).collect();
         self.handlers.retain(|t, _| used.contains(t));
@@ -231,7 +247,11 @@ impl Bridges {
                     opened.upcalls,
                 );
                 self.upcall_ports.insert(t.clone(), ports);
+                h.set_flow_limit(self.flow_limit);
                 self.handlers.insert(t.clone(), h);
+            }
+            if opened.existed {
+                self.mark_for_port_cleanup(&t);
             }
             if let Some(ctl) = opened.netdev {
                 self.netdev.insert(t.clone(), ctl);
@@ -457,7 +477,20 @@ impl Bridges {
                     ports.insert(*odp, Arc::clone(&shared));
                 }
             }
-            *map.write().unwrap_or_else(|e| e.into_inner()) = ports;
+            let mut current = map.write().unwrap_or_else(|e| e.into_inner());
+            let same = current.len() == ports.len()
+                && ports
+                    .iter()
+                    .all(|(odp, b)| current.get(odp).is_some_and(|c| **c == **b));
+            *current = ports;
+            drop(current);
+            // Flows translated with the old ports may send packets to the
+            // wrong places (floods above all).
+            if !same {
+                if let Some(h) = self.handlers.get(dp_type) {
+                    h.invalidate();
+                }
+            }
         }
     }
 
@@ -517,6 +550,7 @@ mod tests {
             next_cfg: 1,
             bridges,
             n_handler_threads: None,
+            flow_limit: None,
         }
     }
 

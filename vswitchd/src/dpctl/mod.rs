@@ -210,9 +210,13 @@ fn show(args: &[&str], dps: &BTreeDps<'_>, p: &Params, out: &mut Out) -> i32 {
     last
 }
 
-/// The type `dpctl/show` gives a port of the userspace datapath: its
-/// internal ports are tap devices, those of the dummy datapath dummies.
-fn shown_port_type(dp_type: &str, port_type: &str) -> String {
+/// The type `dpctl/show` gives a port: the kernel's internal ports are
+/// its own; the userspace datapath's are tap devices, those of the dummy
+/// datapath dummies.
+fn shown_port_type(kernel: bool, dp_type: &str, port_type: &str) -> String {
+    if kernel {
+        return port_type.into();
+    }
     match (dp_type, port_type) {
         ("netdev", "internal") => "tap".into(),
         (_, "internal") => "dummy-internal".into(),
@@ -234,7 +238,7 @@ fn show_dp(d: &Datapath<'_>, p: &Params, out: &mut Out) {
     ports.sort_by_key(|p| p.port_no);
     for port in ports {
         out.print(&format!("  port {}: {}", port.port_no, port.name));
-        let t = shown_port_type(&dp_type, &port.port_type);
+        let t = shown_port_type(d.netdev.is_none(), &dp_type, &port.port_type);
         if t != "system" {
             out.print(&format!(" ({t}"));
             // The tunnel ports of the userspace datapath carry packets of

@@ -52,6 +52,27 @@ impl Bridges {
         }
     }
 
+    /// Deletes the kernel datapath once no bridge uses it, as stock does
+    /// when its last bridge is deleted (a plain exit keeps it).
+    pub(super) fn destroy_unused_kernel_datapaths(&mut self, used: &BTreeSet<String>) {
+        let unused: Vec<String> = self
+            .backers
+            .keys()
+            .filter(|t| !used.contains(*t) && self.is_kernel(t))
+            .cloned()
+            .collect();
+        for t in unused {
+            // The handlers go first: their sockets belong to the datapath.
+            self.handlers.remove(&t);
+            if let Some(shared) = self.backers.remove(&t) {
+                let mut dpif = super::lock_dpif(&shared);
+                if let Err(e) = dpif.destroy() {
+                    log::warn!(target: "dpif", "{}: failed to destroy datapath: {e}", dpif.name());
+                }
+            }
+        }
+    }
+
     /// Remembers that `dp_type`'s datapath held ports before this run.
     pub(super) fn mark_for_port_cleanup(&mut self, dp_type: &str) {
         self.port_cleanup.insert(dp_type.to_string());

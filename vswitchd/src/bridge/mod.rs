@@ -220,6 +220,7 @@ impl Bridges {
         }
         // Backers nobody uses any more go away.
         let used: BTreeSet<String> = self.bridges.values().map(|b| b.dp_type.clone()).collect();
+        self.destroy_unused_kernel_datapaths(&used);
         self.handlers.retain(|t, _| used.contains(t));
         self.upcall_ports.retain(|t, _| used.contains(t));
         self.backers.retain(|t, _| used.contains(t));

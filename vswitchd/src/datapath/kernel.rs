@@ -60,8 +60,7 @@ pub fn open(n_handlers: usize) -> Result<Opened, String> {
 /// Tells the datapath where upcalls go: per CPU when the kernel offers
 /// it (and the environment does not ask otherwise), per port else.
 fn set_dispatch(dp: &mut NetlinkDpif, pids: &[u32]) -> Result<(), DpifError> {
-    let forced_per_vport =
-        std::env::var("FERROVS_DPIF_DISPATCH").is_ok_and(|v| v == "per-vport");
+    let forced_per_vport = std::env::var("FERROVS_DPIF_DISPATCH").is_ok_and(|v| v == "per-vport");
     if dp.dispatch_mode() == DispatchMode::PerCpu && !forced_per_vport {
         match dp.set_upcall_pids_per_cpu(pids) {
             Ok(()) => {

@@ -47,6 +47,16 @@ pub const IFACE_TYPES: &[&str] = &[
     "vxlan",
 ];
 
+/// The interface types to list in Open_vSwitch `iface_types`: the dummy
+/// types only when dummies are enabled, as stock lists them.
+pub fn iface_types(dummy: Option<DummyMode>) -> Vec<&'static str> {
+    IFACE_TYPES
+        .iter()
+        .copied()
+        .filter(|t| dummy.is_some() || !t.starts_with("dummy"))
+        .collect()
+}
+
 /// An opened datapath.
 pub struct Opened {
     pub dpif: Box<dyn Dpif>,
@@ -94,4 +104,29 @@ pub fn open(dp_type: &str, dummy: Option<DummyMode>, n_handlers: usize) -> Resul
         real_devices: mode == DeviceMode::Real,
         existed: false,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dummy_interface_types_are_listed_only_with_dummies() {
+        let plain = iface_types(None);
+        assert!(plain.contains(&"system") && plain.contains(&"internal"));
+        assert!(!plain.iter().any(|t| t.starts_with("dummy")));
+        let dummy = iface_types(Some(DummyMode::Add));
+        assert!(dummy.contains(&"dummy") && dummy.contains(&"dummy-internal"));
+    }
+
+    #[test]
+    fn system_is_offered_exactly_when_the_module_answers() {
+        let types = available_types(None);
+        assert_eq!(types.contains(&"system"), kernel::module_loaded());
+        if !kernel::module_loaded() {
+            // Without the module, a system bridge gets stock's reason.
+            let e = open("system", None, 1).err().unwrap_or_default();
+            assert!(e.contains("kernel module"), "{e}");
+        }
+    }
 }

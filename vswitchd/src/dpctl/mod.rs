@@ -224,7 +224,11 @@ fn shown_port_type(kernel: bool, dp_type: &str, port_type: &str, name: &str) -> 
                 .join(name)
                 .join("tun_flags")
                 .exists();
-        return if is_tap { "tap".into() } else { port_type.into() };
+        return if is_tap {
+            "tap".into()
+        } else {
+            port_type.into()
+        };
     }
     match (dp_type, port_type) {
         ("netdev", "internal") => "tap".into(),

@@ -20,8 +20,9 @@
 //!
 //! Stale flows: until revalidators exist, every change of any OpenFlow
 //! table (the service's tables generation) flushes all flows of the
-//! datapath. A handler checks the generation under the datapath lock
-//! before it installs a flow, so a flow translated with old tables is
+//! datapath, and so does a change of an existing bridge's ports (the
+//! ports epoch). A handler checks both under the datapath lock before it
+//! installs a flow, so a flow translated with old tables or ports is
 //! either never installed or installed before the flush that removes it.
 //!
 //! ACTION upcalls (the `userspace` action, e.g. `controller`) are not
@@ -119,6 +120,9 @@ pub struct HandlerContext {
     /// The generation whose flows are in the datapath.
     flushed: AtomicU64,
     generation: Arc<AtomicU64>,
+    /// Bumped whenever the bridges' ports change (see
+    /// [`Handlers::invalidate`]).
+    ports_epoch: AtomicU64,
     /// other_config:flow-limit.
     flow_limit: AtomicU64,
     /// The datapath's flow count as last read, plus the flows put since.
@@ -159,6 +163,7 @@ impl Handlers {
             stats: Arc::new(UpcallStats::default()),
             flushed: AtomicU64::new(generation.load(Ordering::Acquire)),
             generation,
+            ports_epoch: AtomicU64::new(0),
             flow_limit: AtomicU64::new(u64::from(DEFAULT_FLOW_LIMIT)),
             n_flows: AtomicU64::new(0),
             counted_at_ms: AtomicU64::new(0),
@@ -182,11 +187,18 @@ impl Handlers {
         Handlers { stop, threads, ctx }
     }
 
-    /// Makes the handlers flush the datapath's flows (on their next wake,
-    /// within [`IDLE_WAKE`]): the bridges' ports changed, so flows
-    /// translated before (a flood, say) may be wrong now.
+    /// Flushes the datapath's flows now: the bridges' ports changed, so
+    /// flows translated before (a flood, say) may be wrong. Translations
+    /// in flight were made with the old ports; the epoch, bumped under the
+    /// datapath lock, keeps their flows out.
     pub fn invalidate(&self) {
-        self.ctx.flushed.store(u64::MAX, Ordering::Release);
+        let mut dpif = lock_dpif(&self.ctx.dpif);
+        self.ctx.ports_epoch.fetch_add(1, Ordering::AcqRel);
+        if let Err(e) = dpif.flow_flush() {
+            log::warn!(target: "ofproto_dpif_upcall", "{}: flow flush failed: {e}", dpif.name());
+        }
+        self.ctx.n_flows.store(0, Ordering::Relaxed);
+        self.ctx.stats.flushes.fetch_add(1, Ordering::Relaxed);
     }
 
     /// Applies other_config:flow-limit (stock's default when unset).
@@ -282,8 +294,9 @@ fn run(ctx: &HandlerContext, rx: &mut UpcallSource, stop: &AtomicBool) {
 struct Translated<'a> {
     upcall: &'a Upcall,
     x: UpcallXlate,
-    /// The tables generation it was translated with.
+    /// The tables generation and ports epoch it was translated with.
     generation: u64,
+    ports_epoch: u64,
 }
 
 impl HandlerContext {
@@ -372,6 +385,7 @@ impl HandlerContext {
                 _ => None,
             })
             .ok_or("upcall key without in_port")?;
+        let ports_epoch = self.ports_epoch.load(Ordering::Acquire);
         let bridge = self
             .ports
             .read()
@@ -389,6 +403,7 @@ impl HandlerContext {
             upcall: u,
             x,
             generation,
+            ports_epoch,
         })
     }
 
@@ -397,7 +412,8 @@ impl HandlerContext {
         // Tables changed since translation: the flow would be stale (the
         // packet still goes out as translated, as it would have a moment
         // earlier).
-        let current = self.generation.load(Ordering::Acquire) == t.generation;
+        let current = self.generation.load(Ordering::Acquire) == t.generation
+            && self.ports_epoch.load(Ordering::Acquire) == t.ports_epoch;
         let under_limit =
             self.n_flows.load(Ordering::Relaxed) < self.flow_limit.load(Ordering::Relaxed);
         if !x.slow && current && !under_limit {

@@ -479,15 +479,16 @@ impl Bridges {
                 }
             }
             let mut current = map.write().unwrap_or_else(|e| e.into_inner());
-            let same = current.len() == ports.len()
-                && ports
-                    .iter()
-                    .all(|(odp, b)| current.get(odp).is_some_and(|c| **c == **b));
+            // A bridge that had ports and now has others (or is gone) may
+            // have flows that send packets to the wrong places (floods
+            // above all); a new bridge has none yet.
+            let changed = current.iter().any(|(odp, old)| {
+                let now = ports.values().find(|b| b.0 == old.0);
+                now.is_none_or(|b| **b != **old) || ports.get(odp).is_none_or(|b| b.0 != old.0)
+            });
             *current = ports;
             drop(current);
-            // Flows translated with the old ports may send packets to the
-            // wrong places (floods above all).
-            if !same {
+            if changed {
                 if let Some(h) = self.handlers.get(dp_type) {
                     h.invalidate();
                 }

@@ -482,10 +482,17 @@ impl Bridges {
             // A bridge that had ports and now has others (or is gone) may
             // have flows that send packets to the wrong places (floods
             // above all); a new bridge has none yet.
-            let changed = current.iter().any(|(odp, old)| {
-                let now = ports.values().find(|b| b.0 == old.0);
-                now.is_none_or(|b| **b != **old) || ports.get(odp).is_none_or(|b| b.0 != old.0)
-            });
+            // (Compared bridge by bridge: every port of a bridge shares
+            // one map.)
+            let by_bridge = |m: &std::collections::HashMap<u32, crate::upcall::BridgePorts>| {
+                m.values()
+                    .map(|b| (b.0.clone(), Arc::clone(b)))
+                    .collect::<BTreeMap<String, crate::upcall::BridgePorts>>()
+            };
+            let (before, after) = (by_bridge(&current), by_bridge(&ports));
+            let changed = before
+                .iter()
+                .any(|(name, old)| after.get(name).is_none_or(|new| **new != **old));
             *current = ports;
             drop(current);
             if changed {

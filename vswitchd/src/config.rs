@@ -112,6 +112,8 @@ pub struct Config {
     pub max_idle_ms: Option<u64>,
     /// other_config:max-revalidator (milliseconds between passes).
     pub max_revalidator_ms: Option<u64>,
+    /// Open_vSwitch other_config:flow-limit.
+    pub flow_limit: Option<u32>,
 }
 
 impl Config {
@@ -147,6 +149,7 @@ impl Config {
             .get("max-revalidator")
             .and_then(|n| n.parse::<u64>().ok())
             .map(|n| n.clamp(10, 3_600_000));
+        cfg.flow_limit = other.get("flow-limit").and_then(|n| n.parse::<u32>().ok());
         let mut seen_ifaces = HashSet::new();
         let mut bridges: Vec<_> = datum::uuid_set(ovs.get("bridges"))
             .into_iter()

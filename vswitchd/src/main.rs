@@ -175,7 +175,8 @@ impl App {
         }
         let ovsdb = Client::new(&opts.database(dirs), OVSDB);
         if opts.dummy.is_none() && !opts.disable_system {
-            log::info!(target: "dpif", "the kernel datapath is not part of this build; bridges need datapath_type=netdev");
+            // Without the module, the probe logs stock's message saying so.
+            datapath::kernel::module_loaded();
         }
         let openflow = openflow::Openflow::start(poll.registry(), OPENFLOW)
             .map_err(|e| format!("OpenFlow service: {e}"))?;

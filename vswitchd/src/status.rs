@@ -202,7 +202,9 @@ pub fn status_ops(
         put(&mut row, current, "datapath_types", datum::set_of(dp_types));
         // What stock writes when it was built without DPDK.
         put(&mut row, current, "dpdk_version", json!("none"));
-        let if_types = datapath::IFACE_TYPES.iter().map(|t| json!(t));
+        let if_types = datapath::iface_types(bridges.dummy)
+            .into_iter()
+            .map(|t| json!(t));
         put(&mut row, current, "iface_types", datum::set_of(if_types));
         if !row.is_empty() {
             ops.push(update("Open_vSwitch", ovs_uuid, row));

@@ -1,18 +1,30 @@
-//! Upcall handlers of the userspace datapath: threads that turn the
-//! datapath's MISS upcalls into megaflows.
+//! Upcall handlers: threads that turn a datapath's MISS upcalls into
+//! megaflows, for both providers (the userspace datapath's queues and the
+//! kernel module's netlink sockets, see [`UpcallSource`]).
 //!
-//! Each handler owns one [`UpcallReceiver`]. For a MISS it finds the
-//! bridge whose port the packet came in on, has the OpenFlow service
-//! translate the datapath key through that bridge's tables (the request
-//! `ofproto/trace` also uses), installs the megaflow (key, mask, actions,
-//! a UFID made from the key) unless translation says the flow must stay
-//! in userspace, and executes the packet with the actions.
+//! Each handler owns one upcall source and works in batches: it takes the
+//! upcalls that are waiting (up to [`UPCALL_BATCH`]), and for each finds
+//! the bridge whose port the packet came in on and has the OpenFlow
+//! service translate the datapath key through that bridge's tables (the
+//! request `ofproto/trace` also uses). Then, under one datapath lock for
+//! the whole batch, it installs the megaflows (key, mask, actions, a UFID
+//! made from the key) unless translation says the flow must stay in
+//! userspace or the flow limit is reached, and executes the packets.
+//!
+//! The flow limit (Open_vSwitch other_config:flow-limit, stock's default
+//! 10000): while the datapath holds that many flows, handlers still
+//! forward the packets but install no flow, as stock's handlers do; the
+//! count is re-read from the datapath every [`FLOW_COUNT_REFRESH`].
+//! Upcalls the datapath could not deliver (socket full) are the
+//! datapath's `lost` counter; a handler goes on after such an overrun.
 //!
 //! Every installed flow leaves a ukey (key, mask, actions, the rules it
 //! went through, the tables generation it was translated with) for the
 //! datapath's revalidators (`crate::revalidator`), which credit its
 //! statistics to the rules, expire it when idle, and translate it again
-//! when the tables have changed since.
+//! when the tables (or the bridges' ports) have changed since. A flow
+//! translated while a change happened is installed all the same: its
+//! ukey carries the older generation, so the next pass looks at it.
 //!
 //! ACTION upcalls (the `userspace` action, e.g. `controller`) are not
 //! handled yet: they are counted in `action_unhandled`.
@@ -22,19 +34,58 @@ use std::hash::{Hash, Hasher};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use ferrovs_dpif::netdev::UpcallReceiver;
+use ferrovs_dpif::netlink::UpcallSocket;
 use ferrovs_dpif::odp::{Key, KeyAttr};
-use ferrovs_dpif::{Execute, FlowPut, PutFlags, Upcall, UpcallKind};
+use ferrovs_dpif::{Dpif, DpifError, Execute, FlowPut, PutFlags, Upcall, UpcallKind};
+use ferrovs_ofproto::service::changes::Scope;
 use ferrovs_ofproto::service::OfprotoService;
-use ferrovs_ofproto::xlate::upcall::{Credit, UpcallRequest};
+use ferrovs_ofproto::xlate::upcall::{Credit, UpcallRequest, UpcallXlate};
 
 use crate::bridge::{lock_dpif, SharedDpif};
 use crate::revalidator::{Revalidators, Ukey, Ukeys};
 
-/// How often an idle handler looks whether it must stop.
+/// How often an idle handler looks at the flow count and whether it must
+/// stop.
 const IDLE_WAKE: Duration = Duration::from_millis(100);
+
+/// At most this many upcalls are handled under one datapath lock.
+pub const UPCALL_BATCH: usize = 64;
+
+/// How often the datapath's flow count is re-read for the flow limit.
+pub const FLOW_COUNT_REFRESH: Duration = Duration::from_millis(100);
+
+/// Where one handler's upcalls come from.
+pub enum UpcallSource {
+    /// A queue of the userspace datapath.
+    Userspace(UpcallReceiver),
+    /// A netlink socket the kernel module sends upcalls to.
+    Kernel(UpcallSocket),
+}
+
+impl UpcallSource {
+    /// The next upcall, waiting at most `timeout`; `Ok(None)` when none
+    /// came in time.
+    pub fn recv(&mut self, timeout: Duration) -> Result<Option<Upcall>, DpifError> {
+        match self {
+            UpcallSource::Userspace(rx) => rx.recv(Some(timeout)),
+            UpcallSource::Kernel(sock) => sock.recv(Some(timeout)),
+        }
+    }
+}
+
+/// Whether a receive error ends the handler: the userspace datapath is
+/// gone (ENODEV) or the socket is unusable. A kernel socket overrun
+/// (ENOBUFS: the kernel counted the upcalls it dropped as lost) or one
+/// malformed message is not.
+fn is_fatal(e: &DpifError) -> bool {
+    !matches!(
+        e.errno,
+        libc::ENOBUFS | libc::EPROTO | libc::EMSGSIZE | libc::EINTR | libc::EAGAIN | libc::EINVAL
+    )
+}
 
 /// A bridge as the handlers see it: its name and its OpenFlow to
 /// datapath port map.
@@ -55,6 +106,11 @@ pub struct UpcallStats {
     pub failed: AtomicU64,
     /// ACTION upcalls, which are not handled yet.
     pub action_unhandled: AtomicU64,
+    /// Upcalls whose flow was not installed because the datapath held
+    /// flow-limit flows.
+    pub flow_limit_hit: AtomicU64,
+    /// Receive overruns of the upcall sockets (ENOBUFS).
+    pub overruns: AtomicU64,
 }
 
 /// What every handler of one datapath shares.
@@ -65,6 +121,13 @@ pub struct HandlerContext {
     pub stats: Arc<UpcallStats>,
     ukeys: Arc<Ukeys>,
     generation: Arc<AtomicU64>,
+    /// other_config:flow-limit.
+    flow_limit: AtomicU64,
+    /// The datapath's flow count as last read, plus the flows put since.
+    n_flows: AtomicU64,
+    /// When the flow count was last read (ms since `started`).
+    counted_at_ms: AtomicU64,
+    started: Instant,
 }
 
 /// The running handler threads of one datapath; dropping stops them.
@@ -83,14 +146,14 @@ pub fn default_handler_count() -> usize {
 }
 
 impl Handlers {
-    /// Starts one thread per receiver, and `n_revalidators` revalidator
-    /// threads.
+    /// Starts one thread per upcall source, and `n_revalidators`
+    /// revalidator threads.
     pub fn start(
         dp_name: &str,
         dpif: SharedDpif,
         service: Arc<OfprotoService>,
         ports: PortMap,
-        receivers: Vec<UpcallReceiver>,
+        receivers: Vec<UpcallSource>,
         n_revalidators: usize,
     ) -> Handlers {
         let generation = service.tables_generation_handle();
@@ -110,15 +173,19 @@ impl Handlers {
             stats: Arc::new(UpcallStats::default()),
             ukeys,
             generation,
+            flow_limit: AtomicU64::new(u64::from(DEFAULT_FLOW_LIMIT)),
+            n_flows: AtomicU64::new(0),
+            counted_at_ms: AtomicU64::new(0),
+            started: Instant::now(),
         });
         let stop = Arc::new(AtomicBool::new(false));
         let mut threads = Vec::new();
-        for (i, rx) in receivers.into_iter().enumerate() {
+        for (i, mut rx) in receivers.into_iter().enumerate() {
             let ctx = Arc::clone(&ctx);
             let stop = Arc::clone(&stop);
             let spawned = std::thread::Builder::new()
                 .name(format!("handler{}", i + 1))
-                .spawn(move || run(&ctx, &rx, &stop));
+                .spawn(move || run(&ctx, &mut rx, &stop));
             match spawned {
                 Ok(t) => threads.push(t),
                 Err(e) => {
@@ -132,6 +199,20 @@ impl Handlers {
             ctx,
             revalidators,
         }
+    }
+
+    /// The bridges' ports changed: flows translated before (a flood, say)
+    /// may be wrong, so every flow is looked at again by the next pass.
+    pub fn invalidate(&self) {
+        self.ctx.service.changes().bump(Scope::All);
+    }
+
+    /// Applies other_config:flow-limit (stock's default when unset).
+    pub fn set_flow_limit(&self, limit: Option<u32>) {
+        let limit = limit.unwrap_or(DEFAULT_FLOW_LIMIT);
+        self.ctx
+            .flow_limit
+            .store(u64::from(limit), Ordering::Relaxed);
     }
 
     /// `revalidator/wait`: returns once the revalidators have run a whole
@@ -182,12 +263,14 @@ impl Handlers {
         let r = self.revalidators.state();
         let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
         let max = get(&r.flows_max).max(flows);
+        let limit = get(&self.ctx.flow_limit);
         format!(
-            "{name}:\n  flows         : (current {flows}) (avg {flows}) (max {max}) (limit {FLOW_LIMIT})\n  \
+            "{name}:\n  flows         : (current {flows}) (avg {flows}) (max {max}) (limit {limit})\n  \
              dump duration : {}ms\n  ufid enabled : true\n\n{}\n  \
              handlers      : {}\n  \
              upcalls       : (handled {}) (failed {}) (lost {lost}) (action unhandled {})\n  \
-             flows put     : {}\n  \
+             flows put     : {} (flow limit hit {})\n  \
+             overruns      : {}\n  \
              revalidated   : (kept {}) (modified {}) (unaffected {}) (deleted stale {}) (deleted idle {}) (tables generation {})\n",
             get(&r.dump_duration_ms),
             self.revalidators.show_lines(),
@@ -196,6 +279,8 @@ impl Handlers {
             get(&s.failed),
             get(&s.action_unhandled),
             get(&s.flows_put),
+            get(&s.flow_limit_hit),
+            get(&s.overruns),
             get(&r.kept),
             get(&r.modified),
             get(&r.unaffected),
@@ -206,8 +291,8 @@ impl Handlers {
     }
 }
 
-/// Stock's default other_config:flow-limit (not enforced yet).
-const FLOW_LIMIT: u32 = 10000;
+/// Stock's default other_config:flow-limit.
+pub const DEFAULT_FLOW_LIMIT: u32 = 10000;
 
 impl Drop for Handlers {
     fn drop(&mut self) {
@@ -218,41 +303,105 @@ impl Drop for Handlers {
     }
 }
 
-fn run(ctx: &HandlerContext, rx: &UpcallReceiver, stop: &AtomicBool) {
+fn run(ctx: &HandlerContext, rx: &mut UpcallSource, stop: &AtomicBool) {
+    let mut batch = Vec::with_capacity(UPCALL_BATCH);
     while !stop.load(Ordering::Acquire) {
-        match rx.recv(Some(IDLE_WAKE)) {
-            Ok(Some(u)) => ctx.handle(&u),
-            Ok(None) => {}
-            // The datapath is gone.
-            Err(_) => return,
+        ctx.refresh_flow_count();
+        // Wait for one upcall, then take whatever else is already there.
+        let mut wait = IDLE_WAKE;
+        while batch.len() < UPCALL_BATCH {
+            match rx.recv(wait) {
+                Ok(Some(u)) => batch.push(u),
+                Ok(None) => break,
+                Err(e) if e.errno == libc::ENOBUFS => {
+                    ctx.stats.overruns.fetch_add(1, Ordering::Relaxed);
+                }
+                Err(e) if !is_fatal(&e) => {
+                    ctx.count_failure(&format!("receive: {e}"));
+                    break;
+                }
+                Err(e) => {
+                    log::info!(target: "ofproto_dpif_upcall", "handler stops: {e}");
+                    return;
+                }
+            }
+            wait = Duration::ZERO;
+        }
+        if !batch.is_empty() {
+            ctx.handle_batch(&mut batch);
         }
     }
 }
 
+/// One MISS upcall, translated.
+struct Translated<'a> {
+    upcall: &'a Upcall,
+    x: UpcallXlate,
+    /// The bridge it was translated in (name, port map) and the tables
+    /// generation it was translated with.
+    bridge: BridgePorts,
+    generation: u64,
+}
+
 impl HandlerContext {
-    fn handle(&self, u: &Upcall) {
-        if u.kind == UpcallKind::Action {
-            self.stats.action_unhandled.fetch_add(1, Ordering::Relaxed);
+    /// Re-reads the datapath's flow count when it is older than
+    /// [`FLOW_COUNT_REFRESH`] (one handler does it; the others go on).
+    fn refresh_flow_count(&self) {
+        let now = u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX);
+        let last = self.counted_at_ms.load(Ordering::Relaxed);
+        let every = u64::try_from(FLOW_COUNT_REFRESH.as_millis()).unwrap_or(100);
+        if now.saturating_sub(last) < every
+            || self
+                .counted_at_ms
+                .compare_exchange(last, now, Ordering::AcqRel, Ordering::Relaxed)
+                .is_err()
+        {
             return;
         }
-        match self.handle_miss(u) {
-            Ok(()) => {
-                self.stats.handled.fetch_add(1, Ordering::Relaxed);
-            }
-            Err(e) => {
-                // The first failures are worth a warning; later ones
-                // would flood the log.
-                let n = self.stats.failed.fetch_add(1, Ordering::Relaxed);
-                if n < 10 {
-                    log::warn!(target: "ofproto_dpif_upcall", "upcall failed: {e}");
-                } else {
-                    log::debug!(target: "ofproto_dpif_upcall", "upcall failed: {e}");
-                }
-            }
+        if let Ok(s) = lock_dpif(&self.dpif).stats() {
+            self.n_flows.store(s.n_flows, Ordering::Relaxed);
         }
     }
 
-    fn handle_miss(&self, u: &Upcall) -> Result<(), String> {
+    fn count_failure(&self, e: &str) {
+        // The first failures are worth a warning; later ones would flood
+        // the log.
+        let n = self.stats.failed.fetch_add(1, Ordering::Relaxed);
+        if n < 10 {
+            log::warn!(target: "ofproto_dpif_upcall", "upcall failed: {e}");
+        } else {
+            log::debug!(target: "ofproto_dpif_upcall", "upcall failed: {e}");
+        }
+    }
+
+    /// Translates a batch, then installs and executes it under one lock.
+    fn handle_batch(&self, batch: &mut Vec<Upcall>) {
+        let mut done = Vec::with_capacity(batch.len());
+        for u in batch.iter() {
+            if u.kind == UpcallKind::Action {
+                self.stats.action_unhandled.fetch_add(1, Ordering::Relaxed);
+                continue;
+            }
+            match self.translate(u) {
+                Ok(t) => done.push(t),
+                Err(e) => self.count_failure(&e),
+            }
+        }
+        if !done.is_empty() {
+            let mut dpif = lock_dpif(&self.dpif);
+            for t in &done {
+                match self.install_and_execute(&mut **dpif, t) {
+                    Ok(()) => {
+                        self.stats.handled.fetch_add(1, Ordering::Relaxed);
+                    }
+                    Err(e) => self.count_failure(&e),
+                }
+            }
+        }
+        batch.clear();
+    }
+
+    fn translate<'a>(&self, u: &'a Upcall) -> Result<Translated<'a>, String> {
         let key = Key::from_nlattrs(&u.key).map_err(|e| e.message)?;
         let in_port = key
             .attrs
@@ -269,18 +418,44 @@ impl HandlerContext {
             .get(&in_port)
             .cloned()
             .ok_or_else(|| format!("no bridge has datapath port {in_port}"))?;
-        let gen = self.generation.load(Ordering::Acquire);
+        let generation = self.generation.load(Ordering::Acquire);
         let req = UpcallRequest {
             key: u.key.clone(),
             odp_ports: bridge.1.clone(),
             may_learn: true,
         };
         let x = self.service.translate_upcall(&bridge.0, req)?;
-        let mut dpif = lock_dpif(&self.dpif);
+        // The packet itself counts for the rules, as its flow's later
+        // packets will (the revalidators credit those).
+        self.service.credit_stats(
+            &bridge.0,
+            vec![Credit {
+                rules: x.rules.clone(),
+                packets: 1,
+                bytes: u.packet.len() as u64,
+                // Translation learned already.
+                learned: Vec::new(),
+            }],
+        );
+        Ok(Translated {
+            upcall: u,
+            x,
+            bridge,
+            generation,
+        })
+    }
+
+    fn install_and_execute(&self, dpif: &mut dyn Dpif, t: &Translated<'_>) -> Result<(), String> {
+        let (u, x) = (t.upcall, &t.x);
         // A flow translated with tables that changed meanwhile is still
         // installed: its ukey carries the old generation, so the
         // revalidators translate it again.
-        if !x.slow {
+        let under_limit =
+            self.n_flows.load(Ordering::Relaxed) < self.flow_limit.load(Ordering::Relaxed);
+        if !x.slow && !under_limit {
+            self.stats.flow_limit_hit.fetch_add(1, Ordering::Relaxed);
+        }
+        if !x.slow && under_limit {
             let put = FlowPut {
                 flags: PutFlags {
                     create: true,
@@ -295,15 +470,16 @@ impl HandlerContext {
             match dpif.flow_put(&put) {
                 Ok(_) => {
                     self.stats.flows_put.fetch_add(1, Ordering::Relaxed);
+                    self.n_flows.fetch_add(1, Ordering::Relaxed);
                     self.ukeys.insert(
                         ufid_of(&u.key),
                         Ukey {
                             key: u.key.clone(),
                             mask: x.mask.clone(),
                             actions: x.actions.clone(),
-                            bridge: bridge.0.clone(),
-                            odp_ports: bridge.1.clone(),
-                            generation: gen,
+                            bridge: t.bridge.0.clone(),
+                            odp_ports: t.bridge.1.clone(),
+                            generation: t.generation,
                             rules: x.rules.clone(),
                             learned: x.learned.clone(),
                             in_ports: x.in_ports.clone(),
@@ -330,23 +506,9 @@ impl HandlerContext {
                 log::debug!(target: "ofproto_dpif_upcall", "sending a tunnel neighbour request failed: {e}");
             }
         }
-        drop(dpif);
-        // The packet itself counts for the rules, as its flow's later
-        // packets will (the revalidators credit those).
-        self.service.credit_stats(
-            &bridge.0,
-            vec![Credit {
-                rules: x.rules.clone(),
-                packets: 1,
-                bytes: u.packet.len() as u64,
-                // Translation learned already.
-                learned: Vec::new(),
-            }],
-        );
         if x.actions.is_empty() {
             return Ok(());
         }
-        let mut dpif = lock_dpif(&self.dpif);
         dpif.execute(&Execute {
             packet: &u.packet,
             key: &u.key,

@@ -266,7 +266,7 @@ fn fdb(sb: &Sandbox, br: &str) -> Vec<(String, u16, String)> {
 
 /// The tables generation from `upcall/show`: it moves whenever a change
 /// makes the revalidators look at every datapath flow again.
-fn flushes(sb: &Sandbox) -> u64 {
+fn tables_generation(sb: &Sandbox) -> u64 {
     let show = appctl(sb, &["upcall/show"]);
     show.split("(tables generation ")
         .nth(1)
@@ -392,10 +392,10 @@ fn normal_switching_with_vlans_over_veths() {
         }
     };
     pairs(&[(1, 2), (2, 1)]);
-    let before = flushes(&sb);
+    let before = tables_generation(&sb);
     pairs(&[(1, 3), (3, 1), (2, 3), (3, 2)]);
     assert_eq!(
-        flushes(&sb),
+        tables_generation(&sb),
         before,
         "learning a new host flushed the datapath's flows"
     );

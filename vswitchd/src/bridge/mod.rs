@@ -22,6 +22,7 @@ use crate::datapath;
 use crate::device::{random_mac, Device};
 use crate::ofport::{OfportAllocator, OFPP_LOCAL};
 
+mod kernel;
 mod local;
 mod port;
 mod show;
@@ -139,6 +140,13 @@ pub struct Bridges {
     upcall_ports: BTreeMap<String, crate::upcall::PortMap>,
     n_handler_threads: Option<usize>,
     n_revalidator_threads: Option<usize>,
+    flow_limit: Option<u32>,
+    /// Tap devices the daemon holds for `tap` ports of the kernel
+    /// datapath, by name.
+    kernel_taps: BTreeMap<String, ferrovs_netdev::dev::sys::TapFd>,
+    /// Datapath types whose datapath existed before this run: ports nobody
+    /// uses go after the next reconfiguration.
+    port_cleanup: BTreeSet<String>,
     rundir: std::path::PathBuf,
 }
 
@@ -158,6 +166,9 @@ impl Bridges {
             upcall_ports: BTreeMap::new(),
             n_handler_threads: None,
             n_revalidator_threads: None,
+            flow_limit: None,
+            kernel_taps: BTreeMap::new(),
+            port_cleanup: BTreeSet::new(),
             rundir: rundir.to_path_buf(),
         }
     }
@@ -168,6 +179,7 @@ impl Bridges {
         let mut changed = false;
         self.n_handler_threads = cfg.n_handler_threads;
         self.n_revalidator_threads = cfg.n_revalidator_threads;
+        self.flow_limit = cfg.flow_limit;
         // Bridges gone, or whose datapath type changed.
         let stale: Vec<String> = self
             .bridges
@@ -206,8 +218,13 @@ impl Bridges {
         }
         // Patch peers can only be judged once every bridge is in place.
         self.check_patch_peers();
+        self.remove_unused_dp_ports();
+        for h in self.handlers.values() {
+            h.set_flow_limit(self.flow_limit);
+        }
         // Backers nobody uses any more go away.
         let used: BTreeSet<String> = self.bridges.values().map(|b| b.dp_type.clone()).collect();
+        self.destroy_unused_kernel_datapaths(&used);
         self.handlers.retain(|t, _| used.contains(t));
         self.upcall_ports.retain(|t, _| used.contains(t));
         self.backers.retain(|t, _| used.contains(t));
@@ -246,7 +263,11 @@ impl Bridges {
                     self.n_revalidator_threads.unwrap_or(1),
                 );
                 self.upcall_ports.insert(t.clone(), ports);
+                h.set_flow_limit(self.flow_limit);
                 self.handlers.insert(t.clone(), h);
+            }
+            if opened.existed {
+                self.mark_for_port_cleanup(&t);
             }
             if let Some(ctl) = opened.netdev {
                 self.netdev.insert(t.clone(), ctl);
@@ -494,7 +515,28 @@ impl Bridges {
                     ports.insert(*odp, Arc::clone(&shared));
                 }
             }
-            *map.write().unwrap_or_else(|e| e.into_inner()) = ports;
+            let mut current = map.write().unwrap_or_else(|e| e.into_inner());
+            // A bridge that had ports and now has others (or is gone) may
+            // have flows that send packets to the wrong places (floods
+            // above all); a new bridge has none yet.
+            // (Compared bridge by bridge: every port of a bridge shares
+            // one map.)
+            let by_bridge = |m: &std::collections::HashMap<u32, crate::upcall::BridgePorts>| {
+                m.values()
+                    .map(|b| (b.0.clone(), Arc::clone(b)))
+                    .collect::<BTreeMap<String, crate::upcall::BridgePorts>>()
+            };
+            let (before, after) = (by_bridge(&current), by_bridge(&ports));
+            let changed = before
+                .iter()
+                .any(|(name, old)| after.get(name).is_none_or(|new| **new != **old));
+            *current = ports;
+            drop(current);
+            if changed {
+                if let Some(h) = self.handlers.get(dp_type) {
+                    h.invalidate();
+                }
+            }
         }
         if let Some(svc) = &self.upcall_service {
             crate::tunnel::publish(self, svc);
@@ -560,6 +602,7 @@ mod tests {
             n_revalidator_threads: None,
             max_idle_ms: None,
             max_revalidator_ms: None,
+            flow_limit: None,
         }
     }
 

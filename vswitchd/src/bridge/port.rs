@@ -112,6 +112,7 @@ impl Bridges {
             admin_down: false,
         };
         let opened = self.open_iface(&dp_type, &mut iface);
+        let kernel = self.is_kernel(&dp_type);
         let Some(br) = self.bridges.get_mut(bridge) else {
             return;
         };
@@ -121,7 +122,12 @@ impl Bridges {
                 iface.error = Some(e);
             }
             Ok(()) => {
-                if is_local && self.real_devices.contains(&dp_type) {
+                if is_local && kernel {
+                    // The bridge's own port carries the bridge's address.
+                    if let Some(mac) = parse_mac(&br.mac) {
+                        Bridges::set_kernel_mac(&c.name, mac);
+                    }
+                } else if is_local && self.real_devices.contains(&dp_type) {
                     // The bridge's own port carries the bridge's address.
                     let dev = self
                         .netdev
@@ -162,6 +168,9 @@ impl Bridges {
             let (odp, dpname) = (iface.odp_port.take(), iface.dp_port_name.take());
             self.release_dp_port(&dp_type, odp, dpname);
             iface.device = None;
+            if iface.iface_type == "tap" {
+                self.close_kernel_tap(&iface.name);
+            }
         }
         if let Some(br) = self.bridges.get_mut(bridge) {
             br.ifaces.insert(c.name.clone(), iface);
@@ -184,7 +193,12 @@ impl Bridges {
         // Internal and tap ports of a datapath with real devices are tap
         // devices the datapath creates: their facts come once they exist.
         let real = self.real_devices.contains(dp_type) && !iface.overridden;
+        let kernel = self.is_kernel(dp_type) && !iface.overridden;
         let open_after = real && matches!(t.as_str(), "internal" | "tap");
+        // A tap port of the kernel datapath: the daemon makes the device.
+        if kernel && t == "tap" {
+            self.open_kernel_tap(&name)?;
+        }
         let (device, dp_name) = match t.as_str() {
             _ if iface.overridden => (Device::new_dummy(), Some(name.clone())),
             _ if open_after => (Device::new_virtual(), Some(name.clone())),
@@ -244,8 +258,22 @@ impl Bridges {
                         .map(|(k, v)| (k.clone(), v.clone()))
                         .collect(),
                 };
-                dpif.port_add(&spec)
-                    .map_err(|e| format!("error adding {name} as port {}: {e}", dpif.name()))?
+                let added = if kernel {
+                    super::kernel::kernel_port_add(&mut **dpif, &spec)
+                } else {
+                    dpif.port_add(&spec)
+                };
+                match added {
+                    Ok(n) => n,
+                    Err(e) => {
+                        let e = format!("error adding {name} as port {}: {e}", dpif.name());
+                        drop(dpif);
+                        if kernel && t == "tap" {
+                            self.close_kernel_tap(&name);
+                        }
+                        return Err(e);
+                    }
+                }
             };
             *self.dp_port_users.entry(key).or_insert(0) += 1;
             drop(dpif);
@@ -324,6 +352,9 @@ impl Bridges {
         }
         let (odp, dpname) = (iface.odp_port.take(), iface.dp_port_name.take());
         self.release_dp_port(&dp_type, odp, dpname);
+        if iface.iface_type == "tap" {
+            self.close_kernel_tap(name);
+        }
     }
 
     /// Sets the error of every patch port whose peer is missing, the way

@@ -26,7 +26,11 @@ impl Bridges {
                         None => "none".into(),
                     };
                     let real = self.real_devices.contains(dp_type) && !i.overridden;
+                    // The kernel's internal ports are its own devices; the
+                    // userspace datapath's are tap devices.
+                    let kernel = real && !self.netdev.contains_key(dp_type);
                     let shown_type = match i.iface_type.as_str() {
+                        "internal" if kernel => "internal".to_string(),
                         "internal" if real => "tap".to_string(),
                         "" if real => "system".to_string(),
                         "internal" | "dummy-internal" => "dummy-internal".to_string(),

@@ -210,9 +210,26 @@ fn show(args: &[&str], dps: &BTreeDps<'_>, p: &Params, out: &mut Out) -> i32 {
     last
 }
 
-/// The type `dpctl/show` gives a port of the userspace datapath: its
-/// internal ports are tap devices, those of the dummy datapath dummies.
-fn shown_port_type(dp_type: &str, port_type: &str) -> String {
+/// The type `dpctl/show` gives a port: the kernel's internal ports are
+/// its own; the userspace datapath's are tap devices, those of the dummy
+/// datapath dummies.
+fn shown_port_type(kernel: bool, dp_type: &str, port_type: &str, name: &str) -> String {
+    if kernel {
+        // A tap device under a plain netdev vport is a tap port (the
+        // daemon's view, as stock's daemon prints it; ovs-dpctl says
+        // system).
+        let is_tap = port_type == "system"
+            && !name.contains('/')
+            && std::path::Path::new("/sys/class/net")
+                .join(name)
+                .join("tun_flags")
+                .exists();
+        return if is_tap {
+            "tap".into()
+        } else {
+            port_type.into()
+        };
+    }
     match (dp_type, port_type) {
         ("netdev", "internal") => "tap".into(),
         (_, "internal") => "dummy-internal".into(),
@@ -229,12 +246,15 @@ fn show_dp(d: &Datapath<'_>, p: &Params, out: &mut Out) {
             s.n_hit, s.n_missed, s.n_lost, s.n_flows
         ));
     }
+    if d.netdev.is_none() {
+        out.print(&kernel_cache_lines(dp.name()));
+    }
     let dp_type = dp.dp_type().to_string();
     let mut ports = dp.port_dump().unwrap_or_default();
     ports.sort_by_key(|p| p.port_no);
     for port in ports {
         out.print(&format!("  port {}: {}", port.port_no, port.name));
-        let t = shown_port_type(&dp_type, &port.port_type);
+        let t = shown_port_type(d.netdev.is_none(), &dp_type, &port.port_type, &port.name);
         if t != "system" {
             out.print(&format!(" ({t}"));
             // The tunnel ports of the userspace datapath carry packets of
@@ -287,6 +307,44 @@ fn show_dp(d: &Datapath<'_>, p: &Params, out: &mut Out) {
             ));
         }
     }
+}
+
+/// The kernel datapath's mask and cache lines, as stock prints them
+/// after `flows:` (asked of the kernel directly: they are not part of the
+/// `Dpif` trait's statistics).
+fn kernel_cache_lines(dp_name: &str) -> String {
+    let Ok(info) = ferrovs_dpif::netlink::Netlink::open().and_then(|mut nl| nl.dp_get(dp_name))
+    else {
+        return String::new();
+    };
+    let mut out = String::new();
+    let s = info.stats;
+    if info.has_megaflow_stats {
+        let n_pkts = s.n_hit.wrapping_add(s.n_missed);
+        let per_pkt = |n: u64| {
+            if n_pkts != 0 {
+                n as f64 / n_pkts as f64
+            } else {
+                0.0
+            }
+        };
+        out.push_str(&format!(
+            "  masks: hit:{} total:{} hit/pkt:{:.2}\n",
+            s.n_mask_hit,
+            s.n_masks,
+            per_pkt(s.n_mask_hit)
+        ));
+        if let Some(hits) = info.n_cache_hit.filter(|&h| h != 0) {
+            out.push_str(&format!(
+                "  cache: hit:{hits} hit-rate:{:.2}%\n",
+                per_pkt(hits) * 100.0
+            ));
+        }
+    }
+    if let Some(size) = info.masks_cache_size {
+        out.push_str(&format!("  caches:\n    masks-cache: size:{size}\n"));
+    }
+    out
 }
 
 fn human_size(v: u64) -> String {

@@ -71,7 +71,22 @@ pub(crate) struct EventLoop {
     /// Bumped after anything that may change a table (see
     /// `OfprotoService::tables_generation`).
     tables_generation: Arc<AtomicU64>,
+    /// Where connections read into: allocated (and zeroed) once, not per
+    /// wakeup.
+    read_buf: Box<[u8]>,
+    /// When the timed work (`tick`) is due next.
+    next_tick: Instant,
 }
+
+/// What the poll said about a connection, beyond "something happened".
+#[derive(Clone, Copy, Default)]
+struct Readiness {
+    /// The peer closed its side or the socket has an error: read to the
+    /// end and look at the socket error.
+    closed_or_error: bool,
+}
+
+const READ_CHUNK: usize = 64 << 10;
 
 impl EventLoop {
     pub(crate) fn new(poll: Poll, rx: Receiver<Cmd>, tables_generation: Arc<AtomicU64>) -> Self {
@@ -82,6 +97,8 @@ impl EventLoop {
             entries: HashMap::new(),
             next_token: 1,
             tables_generation,
+            read_buf: vec![0; READ_CHUNK].into_boxed_slice(),
+            next_tick: Instant::now(),
         }
     }
 
@@ -111,7 +128,9 @@ impl EventLoop {
             for ev in events.iter() {
                 let t = ev.token();
                 if t != WAKER {
-                    self.ready(t);
+                    let closed_or_error =
+                        ev.is_error() || ev.is_read_closed() || ev.is_write_closed();
+                    self.ready(t, Readiness { closed_or_error });
                 }
             }
             while let Ok(cmd) = self.rx.try_recv() {
@@ -120,7 +139,13 @@ impl EventLoop {
                     return;
                 }
             }
-            self.tick(Instant::now());
+            // Timed work at its own pace, not after every message: a peer
+            // streaming flow_mods wakes the loop once per message.
+            let now = Instant::now();
+            if now >= self.next_tick {
+                self.tick(now);
+                self.next_tick = now + TICK;
+            }
         }
     }
 
@@ -526,7 +551,12 @@ impl EventLoop {
                 error: None,
             };
             self.entries.insert(t, Entry::Conn(Box::new(conn)));
-            if !self.service_conn(t) {
+            if !self.service_conn(
+                t,
+                Readiness {
+                    closed_or_error: true,
+                },
+            ) {
                 self.close_conn(t, None);
             }
         }
@@ -625,7 +655,7 @@ impl EventLoop {
         }
     }
 
-    fn ready(&mut self, t: Token) {
+    fn ready(&mut self, t: Token, why: Readiness) {
         let is_listener = match self.entries.get(&t) {
             Some(Entry::Listener(..)) => true,
             Some(Entry::SnoopListener(..)) => {
@@ -637,7 +667,7 @@ impl EventLoop {
         };
         if is_listener {
             self.accept(t);
-        } else if !self.service_conn(t) {
+        } else if !self.service_conn(t, why) {
             self.close_conn(t, None);
         }
     }
@@ -723,7 +753,12 @@ impl EventLoop {
                 error: None,
             };
             self.entries.insert(t, Entry::Conn(Box::new(conn)));
-            if !self.service_conn(t) {
+            if !self.service_conn(
+                t,
+                Readiness {
+                    closed_or_error: true,
+                },
+            ) {
                 self.close_conn(t, None);
             }
         }
@@ -844,7 +879,7 @@ impl EventLoop {
     }
 
     /// Reads, handles and writes what a connection has; false to close it.
-    fn service_conn(&mut self, t: Token) -> bool {
+    fn service_conn(&mut self, t: Token, why: Readiness) -> bool {
         // Write what is pending first, so that a peer catching up on
         // replies lets queued requests proceed.
         if !self.flush(t) {
@@ -853,17 +888,19 @@ impl EventLoop {
         let Some(Entry::Conn(c)) = self.entries.get_mut(&t) else {
             return false;
         };
-        match c.stream.take_error() {
-            Ok(None) => {}
-            Ok(Some(e)) | Err(e) => {
-                c.error = Some(e.to_string());
-                return false;
+        if why.closed_or_error {
+            match c.stream.take_error() {
+                Ok(None) => {}
+                Ok(Some(e)) | Err(e) => {
+                    c.error = Some(e.to_string());
+                    return false;
+                }
             }
         }
         let mut eof = false;
-        let mut buf = [0u8; 65536];
+        let buf = &mut self.read_buf[..];
         loop {
-            match c.stream.read(&mut buf) {
+            match c.stream.read(buf) {
                 Ok(0) => {
                     eof = true;
                     c.error = Some("End of file".into());
@@ -879,6 +916,13 @@ impl EventLoop {
                     if c.rx.len() > MAX_RX_BACKLOG {
                         log::warn!("ofproto: {}: peer is flooding, disconnecting", c.bridge);
                         return false;
+                    }
+                    // A short read emptied the socket: anything arriving
+                    // later raises a new (edge-triggered) event, so one
+                    // read per wakeup is enough unless the peer has
+                    // closed (its end of file must still be seen).
+                    if n < buf.len() && !why.closed_or_error {
+                        break;
                     }
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
@@ -916,7 +960,7 @@ impl EventLoop {
             if avail < len {
                 break;
             }
-            let msg: Vec<u8> = c.rx[at..at + len].to_vec();
+            let msg = &c.rx[at..at + len];
             at += len;
             let Some(bridge) = self.bridges.get_mut(&c.bridge) else {
                 return false;
@@ -927,7 +971,7 @@ impl EventLoop {
                     if msg[1] != 0 {
                         return false;
                     }
-                    let peer = hello_versions(&msg);
+                    let peer = hello_versions(msg);
                     let common = peer & versions;
                     if common == 0 {
                         let v = (1..=6u8).rev().find(|v| peer & (1 << v) != 0).unwrap_or(1);
@@ -957,23 +1001,23 @@ impl EventLoop {
                     // A snooper only listens.
                 }
                 Phase::Connected(st) => {
-                    let Some(h) = Header::parse(&msg) else {
+                    let Some(h) = Header::parse(msg) else {
                         return false;
                     };
                     if c.controller.is_some() {
-                        snoop_rx.extend_from_slice(&msg);
+                        snoop_rx.extend_from_slice(msg);
                     }
                     if h.version != st.version && !(known_version(h.version) && h.msg_type <= 3) {
                         c.tx.extend_from_slice(&error_msg(
                             OfpErr::OFPBRC_BAD_VERSION,
                             h.version,
                             h.xid,
-                            &msg,
+                            msg,
                         ));
                         continue;
                     }
                     bridge.switch.event_origin = Some((t.0, h.xid));
-                    for r in bridge.switch.handle(st, &msg) {
+                    for r in bridge.switch.handle(st, msg) {
                         c.tx.extend_from_slice(&r);
                     }
                     // Counted before any reply can reach the peer, so

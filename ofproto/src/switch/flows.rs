@@ -429,7 +429,8 @@ impl Switch {
                 for (t, m, p) in targets {
                     let mut changed = None;
                     if let Some(rule) = self.tables[t].find_exact_mut(&m, p) {
-                        let old = std::mem::replace(&mut rule.instructions, fm.ins.clone());
+                        let old =
+                            std::mem::replace(&mut rule.instructions, Arc::new(fm.ins.clone()));
                         let old_cookie = rule.cookie;
                         if let Some(c) = fm.new_cookie {
                             rule.cookie = c;
@@ -439,9 +440,12 @@ impl Switch {
                             rule.packet_count = 0;
                             rule.byte_count = 0;
                         }
-                        let actions_changed = old != rule.instructions;
+                        let actions_changed = *old != *rule.instructions;
                         if actions_changed || old_cookie != rule.cookie {
-                            changed = Some((rule.clone(), actions_changed.then_some(old)));
+                            changed = Some((
+                                rule.clone(),
+                                actions_changed.then(|| Arc::unwrap_or_clone(old)),
+                            ));
                         }
                     }
                     if let Some((rule, old)) = changed {
@@ -515,7 +519,7 @@ impl Switch {
         } else {
             fm.table_id as usize
         };
-        let table = &mut self.tables[t];
+        let table = &self.tables[t];
         let prio = fm.priority as u32;
         if fm.flags & 2 != 0 {
             let overlap = table
@@ -525,6 +529,8 @@ impl Switch {
                 return Err(OfpErr::OFPFMFC_OVERLAP);
             }
         }
+        let instructions = self.share_instructions(&fm.ins);
+        let table = &self.tables[t];
         let now = Instant::now();
         let mut rule = Rule {
             cookie: fm.new_cookie.unwrap_or(0),
@@ -532,7 +538,7 @@ impl Switch {
             hard_timeout: fm.hard,
             importance: fm.importance,
             flags: fm.flags,
-            instructions: fm.ins.clone(),
+            instructions,
             created: now,
             modified: now,
             used: now,
@@ -558,7 +564,22 @@ impl Switch {
         Ok(())
     }
 
-    /// Removes every rule for which `doomed` holds.
+    /// The instructions for a new rule: shared with a recently added rule
+    /// that has the same ones, or new.
+    pub(crate) fn share_instructions(&mut self, ins: &Instructions) -> Arc<Instructions> {
+        const KEEP: usize = 8;
+        let recent = &mut self.recent_instructions;
+        if let Some(i) = recent.iter().position(|r| **r == *ins) {
+            let hit = recent.remove(i);
+            recent.insert(0, Arc::clone(&hit));
+            return hit;
+        }
+        let new = Arc::new(ins.clone());
+        recent.insert(0, Arc::clone(&new));
+        recent.truncate(KEEP);
+        new
+    }
+
     /// Removes every rule for which `doomed` gives a reason.
     pub(crate) fn remove_rules(
         &mut self,
@@ -599,7 +620,7 @@ impl Switch {
             cookie: r.cookie,
             idle_timeout: r.idle_timeout,
             hard_timeout: r.hard_timeout,
-            instructions: r.instructions.clone(),
+            instructions: (*r.instructions).clone(),
             old_instructions: old,
             origin: self.event_origin,
         });
@@ -684,13 +705,13 @@ impl Switch {
             hard_timeout: 0,
             importance: 0,
             flags: 0,
-            instructions: Instructions {
+            instructions: Arc::new(Instructions {
                 apply: vec![actions::Action::Output {
                     port: port::NORMAL,
                     max_len: 0,
                 }],
                 ..Default::default()
-            },
+            }),
             created: now,
             modified: now,
             used: now,

@@ -10,6 +10,7 @@ use crate::openflow::meters::{self, Meter};
 use crate::openflow::wire::{Put, Reader};
 use crate::openflow::{nxm, ofp10, ofp11};
 use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 use std::time::Instant;
 
 mod bundles;
@@ -53,7 +54,9 @@ pub struct Rule {
     /// OFPFF_* in OpenFlow 1.3 numbering (send_flow_rem 1, check_overlap 2,
     /// reset_counts 4, no_pkt_counts 8, no_byt_counts 16).
     pub flags: u16,
-    pub instructions: Instructions,
+    /// Shared between rules with the same instructions (see
+    /// `Switch::share_instructions`); reads see an `&Instructions`.
+    pub instructions: Arc<Instructions>,
     pub created: Instant,
     pub modified: Instant,
     pub used: Instant,
@@ -137,6 +140,10 @@ pub struct Switch {
     pub monitoring: bool,
     /// Set by the service around `handle`: who is asking.
     pub event_origin: Option<(usize, u32)>,
+    /// The instructions of the rules added last, most recent first: a
+    /// new rule with the same instructions shares them (rules added in
+    /// bulk mostly repeat a few action lists).
+    recent_instructions: Vec<Arc<Instructions>>,
 }
 
 /// A message header.
@@ -307,6 +314,7 @@ impl Switch {
             flow_events: Vec::new(),
             monitoring: false,
             event_origin: None,
+            recent_instructions: Vec::new(),
         }
     }
 

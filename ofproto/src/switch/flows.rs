@@ -36,10 +36,16 @@ pub(crate) struct Filter<'a> {
 
 impl Filter<'_> {
     pub(crate) fn accepts(&self, rm: &Match, rule: &Rule) -> bool {
+        self.accepts_with(rm, rule, false)
+    }
+
+    /// `accepts`, told whether the filter's match is the catch-all (then
+    /// every rule's match is within it, no need to compare).
+    pub(crate) fn accepts_with(&self, rm: &Match, rule: &Rule, match_all: bool) -> bool {
         (rule.cookie ^ self.cookie) & self.cookie_mask == 0
             && (self.out_port == port::NONE || rule.instructions.outputs_to(self.out_port))
             && (self.out_group == OFPG_ANY || rule.instructions.outputs_to_group(self.out_group))
-            && rm.is_subsumed_by(self.m)
+            && (match_all || rm.is_subsumed_by(self.m))
     }
 }
 

@@ -42,6 +42,8 @@ struct Conn {
     controller: Option<String>,
     rx: Vec<u8>,
     tx: Vec<u8>,
+    /// How many leading bytes of `tx` are written already.
+    tx_sent: usize,
     phase: Phase,
     last_rx: Instant,
     probe: Duration,
@@ -87,6 +89,8 @@ struct Readiness {
 }
 
 const READ_CHUNK: usize = 64 << 10;
+/// The most send buffer an idle connection keeps.
+const MAX_IDLE_TX_CAPACITY: usize = 256 << 10;
 
 impl EventLoop {
     pub(crate) fn new(poll: Poll, rx: Receiver<Cmd>, tables_generation: Arc<AtomicU64>) -> Self {
@@ -235,6 +239,7 @@ impl EventLoop {
                         controller: Some(c.cfg.target.clone()),
                         rx: Vec::new(),
                         tx: hello(versions),
+                        tx_sent: 0,
                         phase: Phase::Hello,
                         last_rx: now,
                         probe: c.cfg.inactivity_probe,
@@ -542,6 +547,7 @@ impl EventLoop {
                 controller: None,
                 rx: Vec::new(),
                 tx: hello(versions),
+                tx_sent: 0,
                 phase: Phase::Hello,
                 last_rx: Instant::now(),
                 probe: Duration::ZERO,
@@ -744,6 +750,7 @@ impl EventLoop {
                 controller: controller.clone(),
                 rx: Vec::new(),
                 tx: hello(versions),
+                tx_sent: 0,
                 phase: Phase::Hello,
                 last_rx: Instant::now(),
                 probe,
@@ -806,13 +813,10 @@ impl EventLoop {
         let Some(Entry::Conn(c)) = self.entries.get_mut(&t) else {
             return false;
         };
-        while !c.tx.is_empty() {
-            match c.stream.write(&c.tx) {
+        while c.tx_sent < c.tx.len() {
+            match c.stream.write(&c.tx[c.tx_sent..]) {
                 Ok(0) => return false,
-                Ok(n) => {
-                    c.tx.drain(..n);
-                    c.copied = c.copied.saturating_sub(n);
-                }
+                Ok(n) => c.tx_sent += n,
                 // Still connecting, or the peer's window is full.
                 Err(e)
                     if matches!(
@@ -828,6 +832,21 @@ impl EventLoop {
                     return false;
                 }
             }
+        }
+        // Written bytes leave the buffer once they are most of it, so that
+        // a long reply is not moved after every partial write.
+        if c.tx_sent == c.tx.len() {
+            c.tx.clear();
+            c.copied = 0;
+            c.tx_sent = 0;
+            // A big reply's buffer is not kept for the connection's life.
+            if c.tx.capacity() > MAX_IDLE_TX_CAPACITY {
+                c.tx.shrink_to(MAX_IDLE_TX_CAPACITY);
+            }
+        } else if c.tx_sent > c.tx.len() / 2 {
+            c.tx.drain(..c.tx_sent);
+            c.copied = c.copied.saturating_sub(c.tx_sent);
+            c.tx_sent = 0;
         }
         true
     }
@@ -944,7 +963,7 @@ impl EventLoop {
             }
             // Replies the peer has not read yet: wait for it before
             // answering more (the rest stays queued in `rx`).
-            if c.tx.len() > MAX_TX_BACKLOG {
+            if c.tx.len() - c.tx_sent > MAX_TX_BACKLOG {
                 break;
             }
             let avail = c.rx.len() - at;

@@ -122,7 +122,12 @@ impl EventLoop {
                 .bridges
                 .values()
                 .any(|b| b.switch.has_timeouts() || !b.controllers.is_empty());
-            if let Err(e) = self.poll.poll(&mut events, timed.then_some(TICK)) {
+            let wait = timed.then(|| {
+                self.next_tick
+                    .saturating_duration_since(Instant::now())
+                    .min(TICK)
+            });
+            if let Err(e) = self.poll.poll(&mut events, wait) {
                 if e.kind() == io::ErrorKind::Interrupted {
                     continue;
                 }
@@ -144,11 +149,17 @@ impl EventLoop {
                 }
             }
             // Timed work at its own pace, not after every message: a peer
-            // streaming flow_mods wakes the loop once per message.
+            // streaming flow_mods wakes the loop once per message. What a
+            // command left for the connections goes out at once.
             let now = Instant::now();
             if now >= self.next_tick {
                 self.tick(now);
                 self.next_tick = now + TICK;
+            } else if self.bridges.values().any(|b| b.switch.has_async()) {
+                let names: Vec<String> = self.bridges.keys().cloned().collect();
+                for n in &names {
+                    self.deliver_async(n);
+                }
             }
         }
     }

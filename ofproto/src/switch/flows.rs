@@ -656,6 +656,11 @@ impl Switch {
         }
     }
 
+    /// Whether flow-removed, port-status or monitor messages are owed.
+    pub fn has_async(&self) -> bool {
+        !self.removed.is_empty() || !self.port_changes.is_empty() || !self.flow_events.is_empty()
+    }
+
     /// Whether any rule has an idle or hard timeout.
     pub fn has_timeouts(&self) -> bool {
         self.n_timeouts > 0

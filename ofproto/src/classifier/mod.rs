@@ -1,9 +1,11 @@
 //! A classifier of priority-ordered wildcard rules: tuple space search.
 //!
-//! Rules with the same mask live in one subtable, a hash map from the
-//! masked key to the rules with that key (highest priority first). Each
-//! subtable stores only the key bytes its mask covers, so a rule costs a
-//! few bytes of key, not a whole flow. A lookup probes subtables in order
+//! Rules with the same mask live in one subtable: dense slots holding each
+//! rule's priority and the rule itself, the masked keys packed beside them
+//! (only the key bytes the mask covers, so a rule costs a few bytes of key,
+//! not a whole flow), and a hash index from a key to its rules (highest
+//! priority first). Adding, finding and removing a rule cost one hash
+//! probe, whatever the number of rules. A lookup probes subtables in order
 //! of their highest priority and stops when no remaining subtable can beat
 //! the best hit. It reports the bits of the packet the answer depended
 //! on, which is what a datapath megaflow must match, and keeps them as few
@@ -19,6 +21,7 @@ use std::collections::hash_map::RandomState;
 use std::collections::{BTreeMap, HashMap};
 use std::hash::BuildHasher;
 
+mod prefixes;
 mod staged;
 use self::staged::{StageIndex, Tries};
 

@@ -432,11 +432,11 @@ impl Switch {
                     return Ok(());
                 }
                 let now = Instant::now();
+                let ins = self.share_instructions(&fm.ins);
                 for (t, m, p) in targets {
                     let mut changed = None;
                     if let Some(rule) = self.tables[t].find_exact_mut(&m, p) {
-                        let old =
-                            std::mem::replace(&mut rule.instructions, Arc::new(fm.ins.clone()));
+                        let old = std::mem::replace(&mut rule.instructions, Arc::clone(&ins));
                         let old_cookie = rule.cookie;
                         if let Some(c) = fm.new_cookie {
                             rule.cookie = c;
@@ -570,19 +570,20 @@ impl Switch {
         Ok(())
     }
 
-    /// The instructions for a new rule: shared with a recently added rule
-    /// that has the same ones, or new.
+    /// The instructions for a new rule: shared with the rules that have
+    /// the same ones.
     pub(crate) fn share_instructions(&mut self, ins: &Instructions) -> Arc<Instructions> {
-        const KEEP: usize = 8;
-        let recent = &mut self.recent_instructions;
-        if let Some(i) = recent.iter().position(|r| **r == *ins) {
-            let hit = recent.remove(i);
-            recent.insert(0, Arc::clone(&hit));
-            return hit;
+        if let Some(shared) = self.instructions_pool.get(ins) {
+            return Arc::clone(shared);
+        }
+        if self.instructions_pool.len() >= self.pool_sweep_at {
+            // Only the pool holds these: their rules are gone.
+            self.instructions_pool
+                .retain(|shared| Arc::strong_count(shared) > 1);
+            self.pool_sweep_at = (2 * self.instructions_pool.len()).max(64);
         }
         let new = Arc::new(ins.clone());
-        recent.insert(0, Arc::clone(&new));
-        recent.truncate(KEEP);
+        self.instructions_pool.insert(Arc::clone(&new));
         new
     }
 
@@ -739,5 +740,36 @@ impl Switch {
         self.remove_rules(|_| Some(RemovedReason::Delete), now);
         self.groups.clear();
         self.meters.clear();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn output(p: u16) -> Instructions {
+        Instructions {
+            apply: vec![actions::Action::Output {
+                port: p,
+                max_len: 0,
+            }],
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn equal_instructions_are_shared_and_unused_ones_swept() {
+        let mut sw = Switch::new("br0", 1);
+        let a = sw.share_instructions(&output(1));
+        let b = sw.share_instructions(&output(1));
+        assert!(Arc::ptr_eq(&a, &b));
+        assert!(!Arc::ptr_eq(&a, &sw.share_instructions(&output(2))));
+        drop((a, b));
+        // Growing the pool past its sweep point drops what no rule holds.
+        let held: Vec<Arc<Instructions>> = (3..200)
+            .map(|p| sw.share_instructions(&output(p)))
+            .collect();
+        assert!(!sw.instructions_pool.contains(&output(1)));
+        assert_eq!(sw.instructions_pool.len(), held.len());
     }
 }

@@ -9,7 +9,7 @@ use crate::openflow::groups::{self, Group};
 use crate::openflow::meters::{self, Meter};
 use crate::openflow::wire::{Put, Reader};
 use crate::openflow::{nxm, ofp10, ofp11};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -140,10 +140,11 @@ pub struct Switch {
     pub monitoring: bool,
     /// Set by the service around `handle`: who is asking.
     pub event_origin: Option<(usize, u32)>,
-    /// The instructions of the rules added last, most recent first: a
-    /// new rule with the same instructions shares them (rules added in
-    /// bulk mostly repeat a few action lists).
-    recent_instructions: Vec<Arc<Instructions>>,
+    /// Every distinct instruction set of the rules, kept once and shared
+    /// (rules mostly repeat a few action lists); sets no rule holds any
+    /// more are swept out when the pool has doubled since the last sweep.
+    instructions_pool: HashSet<Arc<Instructions>>,
+    pool_sweep_at: usize,
 }
 
 /// A message header.
@@ -314,7 +315,8 @@ impl Switch {
             flow_events: Vec::new(),
             monitoring: false,
             event_origin: None,
-            recent_instructions: Vec::new(),
+            instructions_pool: HashSet::new(),
+            pool_sweep_at: 64,
         }
     }
 

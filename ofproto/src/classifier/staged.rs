@@ -137,6 +137,8 @@ impl Ports {
 #[derive(Clone)]
 pub struct StageIndex {
     mask: Box<[u8; KEY_LEN]>,
+    /// Offsets of the key bytes the mask covers, in order.
+    used: Box<[u16]>,
     /// Byte ranges of the stages the mask has bits in, in order.
     stages: Vec<(usize, usize)>,
     /// For each stage but the last: how many rules have each hash of
@@ -178,6 +180,10 @@ impl StageIndex {
         });
         StageIndex {
             mask: Box::new(*mask),
+            used: (0..KEY_LEN)
+                .filter(|&i| mask[i] != 0)
+                .map(|i| i as u16)
+                .collect(),
             stages,
             indices: vec![HashMap::default(); n_idx],
             trie_plen,
@@ -189,10 +195,9 @@ impl StageIndex {
     /// that lookups do not depend on the run).
     fn partial(&self, key: &[u8; KEY_LEN], end: usize) -> u32 {
         let mut h: u32 = 0x811c_9dc5;
-        for (k, &m) in key[..end].iter().zip(self.mask[..end].iter()) {
-            if m != 0 {
-                h = (h ^ (k & m) as u32).wrapping_mul(0x0100_0193);
-            }
+        for &i in self.used.iter().take_while(|&&i| (i as usize) < end) {
+            let i = i as usize;
+            h = (h ^ (key[i] & self.mask[i]) as u32).wrapping_mul(0x0100_0193);
         }
         h
     }

@@ -44,6 +44,10 @@ struct Conn {
     tx: Vec<u8>,
     /// How many leading bytes of `tx` are written already.
     tx_sent: usize,
+    /// Whether the poll watches for room to write: only while `tx` has
+    /// bytes the socket did not take. (Watching always would wake the
+    /// loop each time the peer reads a reply.)
+    watch_writable: bool,
     phase: Phase,
     last_rx: Instant,
     probe: Duration,
@@ -251,6 +255,7 @@ impl EventLoop {
                         rx: Vec::new(),
                         tx: hello(versions),
                         tx_sent: 0,
+                        watch_writable: true,
                         phase: Phase::Hello,
                         last_rx: now,
                         probe: c.cfg.inactivity_probe,
@@ -559,6 +564,7 @@ impl EventLoop {
                 rx: Vec::new(),
                 tx: hello(versions),
                 tx_sent: 0,
+                watch_writable: true,
                 phase: Phase::Hello,
                 last_rx: Instant::now(),
                 probe: Duration::ZERO,
@@ -762,6 +768,7 @@ impl EventLoop {
                 rx: Vec::new(),
                 tx: hello(versions),
                 tx_sent: 0,
+                watch_writable: true,
                 phase: Phase::Hello,
                 last_rx: Instant::now(),
                 probe,
@@ -858,6 +865,19 @@ impl EventLoop {
             c.tx.drain(..c.tx_sent);
             c.copied = c.copied.saturating_sub(c.tx_sent);
             c.tx_sent = 0;
+        }
+        let pending = !c.tx.is_empty();
+        if pending != c.watch_writable {
+            let interest = if pending {
+                Interest::READABLE | Interest::WRITABLE
+            } else {
+                Interest::READABLE
+            };
+            if let Err(e) = self.poll.registry().reregister(&mut c.stream, t, interest) {
+                c.error = Some(e.to_string());
+                return false;
+            }
+            c.watch_writable = pending;
         }
         true
     }

@@ -1,9 +1,11 @@
 //! A classifier of priority-ordered wildcard rules: tuple space search.
 //!
-//! Rules with the same mask live in one subtable, a hash map from the
-//! masked key to the rules with that key (highest priority first). Each
-//! subtable stores only the key bytes its mask covers, so a rule costs a
-//! few bytes of key, not a whole flow. A lookup probes subtables in order
+//! Rules with the same mask live in one subtable: dense slots holding each
+//! rule's priority and the rule itself, the masked keys packed beside them
+//! (only the key bytes the mask covers, so a rule costs a few bytes of key,
+//! not a whole flow), and a hash index from a key to its rules (highest
+//! priority first). Adding, finding and removing a rule cost one hash
+//! probe, whatever the number of rules. A lookup probes subtables in order
 //! of their highest priority and stops when no remaining subtable can beat
 //! the best hit. It reports the bits of the packet the answer depended
 //! on, which is what a datapath megaflow must match, and keeps them as few
@@ -15,20 +17,77 @@
 //! tell the packet apart from the subtable's rules.
 
 use crate::openflow::fields::{Match, KEY_LEN};
-use std::collections::HashMap;
+use std::collections::hash_map::RandomState;
+use std::collections::{BTreeMap, HashMap};
+use std::hash::BuildHasher;
 
+mod prefixes;
 mod staged;
 use self::staged::{StageIndex, Tries};
 
+/// Marks the end of a chain of rules in a subtable.
+const NONE: u32 = u32::MAX;
+
+/// One rule of a subtable, in its slot.
+#[derive(Clone)]
+struct Slot<T> {
+    priority: u32,
+    /// The next rule whose key has the same hash (the same key, or a
+    /// rare collision), in descending priority order; `NONE` ends it.
+    next: u32,
+    rule: T,
+}
+
+/// The rules that share one mask. Rules sit in dense slots (their masked
+/// keys, only the bytes the mask covers, packed side by side in `keys`);
+/// `index` maps a key's hash to the first slot of its chain. A rule thus
+/// costs its key bytes, two words and one index entry, with no heap
+/// allocation of its own.
 #[derive(Clone)]
 struct Subtable<T> {
     mask: Box<[u8; KEY_LEN]>,
     /// Offsets of the key bytes the mask covers.
     used: Box<[u16]>,
     max_priority: u32,
-    buckets: HashMap<Box<[u8]>, Vec<(u32, T)>>,
-    n_rules: usize,
+    /// How many rules have each priority (keeps `max_priority` exact
+    /// without a scan when a rule goes).
+    priorities: BTreeMap<u32, u32>,
+    keys: Vec<u8>,
+    slots: Vec<Slot<T>>,
+    index: HashMap<u64, u32, PreHashed>,
+    hasher: RandomState,
     stages: StageIndex,
+}
+
+/// The index's keys are already hashes: spread them, do not rehash.
+#[derive(Clone, Copy, Default)]
+struct PreHashed;
+
+impl BuildHasher for PreHashed {
+    type Hasher = PreHasher;
+    fn build_hasher(&self) -> PreHasher {
+        PreHasher(0)
+    }
+}
+
+struct PreHasher(u64);
+
+impl std::hash::Hasher for PreHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0 ^ b as u64).wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+    fn write_u32(&mut self, v: u32) {
+        self.write_u64(v as u64);
+    }
+    fn write_u64(&mut self, v: u64) {
+        // A multiply spreads low-entropy words over the high bits too.
+        self.0 = (v ^ self.0).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    }
 }
 
 impl<T> Subtable<T> {
@@ -41,18 +100,43 @@ impl<T> Subtable<T> {
             mask: Box::new(*mask),
             used: used.into_boxed_slice(),
             max_priority: 0,
-            buckets: HashMap::new(),
-            n_rules: 0,
+            priorities: BTreeMap::new(),
+            keys: Vec::new(),
+            slots: Vec::new(),
+            index: HashMap::default(),
+            hasher: RandomState::new(),
             stages: StageIndex::new(mask),
         }
     }
 
-    /// The compressed masked key of a full key.
-    fn compress(&self, key: &[u8; KEY_LEN]) -> Box<[u8]> {
-        self.used
-            .iter()
-            .map(|&i| key[i as usize] & self.mask[i as usize])
-            .collect()
+    fn n_rules(&self) -> usize {
+        self.slots.len()
+    }
+
+    /// The compressed masked key of a full key, into `out`.
+    fn compress_into(&self, key: &[u8; KEY_LEN], out: &mut Vec<u8>) {
+        out.clear();
+        out.extend(
+            self.used
+                .iter()
+                .map(|&i| key[i as usize] & self.mask[i as usize]),
+        );
+    }
+
+    fn compress(&self, key: &[u8; KEY_LEN]) -> Vec<u8> {
+        let mut v = Vec::with_capacity(self.used.len());
+        self.compress_into(key, &mut v);
+        v
+    }
+
+    fn hash(&self, short: &[u8]) -> u64 {
+        self.hasher.hash_one(short)
+    }
+
+    fn key_of(&self, slot: u32) -> &[u8] {
+        let n = self.used.len();
+        let at = slot as usize * n;
+        self.keys.get(at..at + n).unwrap_or(&[])
     }
 
     fn expand(&self, short: &[u8]) -> Match {
@@ -64,6 +148,119 @@ impl<T> Subtable<T> {
             m.key[i as usize] = b;
         }
         m
+    }
+
+    /// The slot of the rule with this compressed key and priority.
+    fn find(&self, short: &[u8], priority: u32) -> Option<u32> {
+        let mut s = *self.index.get(&self.hash(short))?;
+        while s != NONE {
+            let slot = &self.slots[s as usize];
+            if slot.priority == priority && self.key_of(s) == short {
+                return Some(s);
+            }
+            s = slot.next;
+        }
+        None
+    }
+
+    /// The highest-priority rule with this compressed key.
+    fn best(&self, short: &[u8]) -> Option<&Slot<T>> {
+        self.best_slot(short).map(|s| &self.slots[s as usize])
+    }
+
+    /// The index of the highest-priority slot whose key is `short`.
+    fn best_slot(&self, short: &[u8]) -> Option<u32> {
+        let mut s = *self.index.get(&self.hash(short))?;
+        while s != NONE {
+            if self.key_of(s) == short {
+                return Some(s);
+            }
+            s = self.slots[s as usize].next;
+        }
+        None
+    }
+
+    /// Adds a rule that is not there yet.
+    fn add(&mut self, short: &[u8], priority: u32, rule: T) {
+        let new = self.slots.len() as u32;
+        let h = self.hash(short);
+        let head = self.index.get(&h).copied().unwrap_or(NONE);
+        // Find the link to rewrite: the chain stays in descending priority.
+        let mut prev = NONE;
+        let mut s = head;
+        while s != NONE && self.slots[s as usize].priority >= priority {
+            prev = s;
+            s = self.slots[s as usize].next;
+        }
+        self.keys.extend_from_slice(short);
+        self.slots.push(Slot {
+            priority,
+            next: s,
+            rule,
+        });
+        if prev == NONE {
+            self.index.insert(h, new);
+        } else {
+            self.slots[prev as usize].next = new;
+        }
+        *self.priorities.entry(priority).or_insert(0) += 1;
+        self.max_priority = self.max_priority.max(priority);
+    }
+
+    /// Points whatever refers to slot `from` (the index or a chain link)
+    /// at slot `to`.
+    fn relink(&mut self, from: u32, to: u32) {
+        let h = self.hash(self.key_of(from));
+        let Some(head) = self.index.get_mut(&h) else {
+            return;
+        };
+        if *head == from {
+            *head = to;
+            return;
+        }
+        let mut s = *head;
+        while s != NONE {
+            let next = self.slots[s as usize].next;
+            if next == from {
+                self.slots[s as usize].next = to;
+                return;
+            }
+            s = next;
+        }
+    }
+
+    /// Removes the rule in `slot`, returning it and its priority.
+    fn take(&mut self, slot: u32) -> T {
+        let next = self.slots[slot as usize].next;
+        // Unlink it from its chain.
+        let h = self.hash(self.key_of(slot));
+        if self.index.get(&h) == Some(&slot) {
+            if next == NONE {
+                self.index.remove(&h);
+            } else {
+                self.index.insert(h, next);
+            }
+        } else {
+            self.relink(slot, next);
+        }
+        // Fill the hole with the last slot.
+        let last = self.slots.len() as u32 - 1;
+        if slot != last {
+            self.relink(last, slot);
+            let n = self.used.len();
+            let (a, b) = (slot as usize * n, last as usize * n);
+            self.keys.copy_within(b..b + n, a);
+        }
+        self.keys.truncate(last as usize * self.used.len());
+        let gone = self.slots.swap_remove(slot as usize);
+        if let Some(c) = self.priorities.get_mut(&gone.priority) {
+            *c -= 1;
+            if *c == 0 {
+                self.priorities.remove(&gone.priority);
+            }
+        }
+        self.max_priority = self.priorities.keys().next_back().copied().unwrap_or(0);
+        gone.rule
     }
 }
 
@@ -118,26 +315,15 @@ impl<T> Classifier<T> {
         };
         let st = &mut self.subtables[idx];
         let key = st.compress(&m.key);
-        // Most keys hold one rule: start with room for exactly one.
-        let bucket = st
-            .buckets
-            .entry(key)
-            .or_insert_with(|| Vec::with_capacity(1));
-        if let Some(slot) = bucket.iter_mut().find(|(p, _)| *p == priority) {
-            return Some(std::mem::replace(&mut slot.1, rule));
+        if let Some(s) = st.find(&key, priority) {
+            return Some(std::mem::replace(&mut st.slots[s as usize].rule, rule));
         }
-        let at = bucket
-            .iter()
-            .position(|(p, _)| *p < priority)
-            .unwrap_or(bucket.len());
-        bucket.insert(at, (priority, rule));
-        st.n_rules += 1;
+        let old_max = (st.n_rules() > 0).then_some(st.max_priority);
+        st.add(&key, priority, rule);
         st.stages.insert(&m.key);
         self.tries.insert(m);
-        let raised = priority > st.max_priority;
-        st.max_priority = st.max_priority.max(priority);
         self.n_rules += 1;
-        if raised {
+        if old_max.is_none_or(|p| priority > p) {
             self.sort_subtables();
         }
         None
@@ -150,40 +336,29 @@ impl<T> Classifier<T> {
 
     pub fn find_exact(&self, m: &Match, priority: u32) -> Option<&T> {
         let st = &self.subtables[self.subtable_index(&m.mask)?];
-        let b = st.buckets.get(&st.compress(&m.key))?;
-        b.iter().find(|(p, _)| *p == priority).map(|(_, r)| r)
+        let s = st.find(&st.compress(&m.key), priority)?;
+        Some(&st.slots[s as usize].rule)
     }
 
     pub fn find_exact_mut(&mut self, m: &Match, priority: u32) -> Option<&mut T> {
         let i = self.subtable_index(&m.mask)?;
-        let key = self.subtables[i].compress(&m.key);
-        let b = self.subtables[i].buckets.get_mut(&key)?;
-        b.iter_mut().find(|(p, _)| *p == priority).map(|(_, r)| r)
+        let st = &mut self.subtables[i];
+        let s = st.find(&st.compress(&m.key), priority)?;
+        Some(&mut st.slots[s as usize].rule)
     }
 
     pub fn remove(&mut self, m: &Match, priority: u32) -> Option<T> {
         let i = self.subtable_index(&m.mask)?;
         let st = &mut self.subtables[i];
-        let key = st.compress(&m.key);
-        let b = st.buckets.get_mut(&key)?;
-        let at = b.iter().position(|(p, _)| *p == priority)?;
-        let (_, rule) = b.remove(at);
-        if b.is_empty() {
-            st.buckets.remove(&key);
-        }
+        let s = st.find(&st.compress(&m.key), priority)?;
+        let old_max = st.max_priority;
+        let rule = st.take(s);
         st.stages.remove(&m.key);
         self.tries.remove(m);
-        st.n_rules -= 1;
         self.n_rules -= 1;
-        if st.n_rules == 0 {
+        if st.n_rules() == 0 {
             self.subtables.remove(i);
-        } else if priority == st.max_priority {
-            st.max_priority = st
-                .buckets
-                .values()
-                .filter_map(|b| b.first().map(|(p, _)| *p))
-                .max()
-                .unwrap_or(0);
+        } else if st.max_priority != old_max {
             self.sort_subtables();
         }
         Some(rule)
@@ -193,43 +368,39 @@ impl<T> Classifier<T> {
     pub fn rules(&self) -> impl Iterator<Item = &T> + '_ {
         self.subtables
             .iter()
-            .flat_map(|st| st.buckets.values().flat_map(|b| b.iter().map(|(_, r)| r)))
+            .flat_map(|st| st.slots.iter().map(|s| &s.rule))
     }
 
     /// Every rule with its match and priority.
     pub fn iter(&self) -> impl Iterator<Item = (Match, u32, &T)> + '_ {
         self.subtables.iter().flat_map(|st| {
-            st.buckets.iter().flat_map(move |(k, rules)| {
-                let m = st.expand(k);
-                rules.iter().map(move |(p, r)| (m.clone(), *p, r))
-            })
+            st.slots
+                .iter()
+                .enumerate()
+                .map(move |(i, s)| (st.expand(st.key_of(i as u32)), s.priority, &s.rule))
         })
     }
 
     /// The highest-priority rule matching `key`, to change it in place
     /// (crediting datapath statistics); no wildcards are tracked.
     pub fn lookup_mut(&mut self, key: &[u8; KEY_LEN]) -> Option<&mut T> {
-        let mut best: Option<(u32, usize, Box<[u8]>)> = None;
+        // (priority, subtable, slot) of the best match so far.
+        let mut best: Option<(u32, usize, u32)> = None;
+        let mut short = Vec::with_capacity(KEY_LEN);
         for (i, st) in self.subtables.iter().enumerate() {
-            if best
-                .as_ref()
-                .is_some_and(|(bp, _, _)| *bp >= st.max_priority)
-            {
+            if best.is_some_and(|(bp, _, _)| bp >= st.max_priority) {
                 break;
             }
-            let short = st.compress(key);
-            if let Some((p, _)) = st.buckets.get(&short).and_then(|b| b.first()) {
-                if best.as_ref().is_none_or(|(bp, _, _)| *p > *bp) {
-                    best = Some((*p, i, short));
+            st.compress_into(key, &mut short);
+            if let Some(s) = st.best_slot(&short) {
+                let p = st.slots[s as usize].priority;
+                if best.is_none_or(|(bp, _, _)| p > bp) {
+                    best = Some((p, i, s));
                 }
             }
         }
-        let (_, i, short) = best?;
-        self.subtables[i]
-            .buckets
-            .get_mut(&short)
-            .and_then(|b| b.first_mut())
-            .map(|(_, r)| r)
+        let (_, i, s) = best?;
+        Some(&mut self.subtables[i].slots[s as usize].rule)
     }
 
     /// The highest-priority rule matching the flow `key`.
@@ -237,6 +408,7 @@ impl<T> Classifier<T> {
         let mut wc = Box::new([0u8; KEY_LEN]);
         let mut best: Option<(u32, &T)> = None;
         let mut tries = self.tries.lookup(key);
+        let mut short = Vec::with_capacity(KEY_LEN);
         for st in &self.subtables {
             if let Some((bp, _)) = best {
                 if bp >= st.max_priority {
@@ -247,13 +419,14 @@ impl<T> Classifier<T> {
             if !st.stages.probe(key, &mut tries, &mut wc) {
                 continue;
             }
-            match st.buckets.get(&st.compress(key)).and_then(|b| b.first()) {
-                Some((p, r)) => {
+            st.compress_into(key, &mut short);
+            match st.best(&short) {
+                Some(slot) => {
                     for &i in st.used.iter() {
                         wc[i as usize] |= st.mask[i as usize];
                     }
-                    if best.is_none_or(|(bp, _)| *p > bp) {
-                        best = Some((*p, r));
+                    if best.is_none_or(|(bp, _)| slot.priority > bp) {
+                        best = Some((slot.priority, &slot.rule));
                     }
                 }
                 None => st.stages.final_miss(key, &mut wc),
@@ -299,5 +472,64 @@ mod tests {
         let mut all: Vec<(u32, Match)> = c.iter().map(|(m, p, _)| (p, m)).collect();
         all.sort_by_key(|(p, _)| *p);
         assert_eq!(all[1].1, net);
+    }
+
+    /// Inserts, replaces and removes many rules with few distinct keys
+    /// (so keys share chains, and slots move when others go), checking
+    /// every answer against a plain list of the same rules.
+    #[test]
+    fn agrees_with_a_plain_list_under_churn() {
+        let mut c: Classifier<u32> = Classifier::default();
+        let mut model: Vec<(Match, u32, u32)> = Vec::new();
+        let mut seed: u64 = 0x2545_f491_4f6c_dd1d;
+        let mut next = |n: u64| {
+            seed = seed
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1_442_695_040_888_963_407);
+            (seed >> 33) % n
+        };
+        let masks = [0xffff_ffffu128, 0xffff_ff00, 0xff00_0000];
+        for step in 0..2500u32 {
+            let mut m = Match::catchall();
+            m.set_exact(id::ETH_TYPE, 0x0800);
+            let mask = masks[next(3) as usize];
+            m.set(id::IP_SRC, 0x0a00_0000 | (next(4) as u128 * 0x0101), mask);
+            let prio = next(4) as u32 * 10;
+            let at = model.iter().position(|(mm, p, _)| *mm == m && *p == prio);
+            if next(3) == 0 {
+                let want = at.map(|i| model.swap_remove(i).2);
+                assert_eq!(c.remove(&m, prio), want, "step {step}");
+            } else {
+                let old = c.insert(&m, prio, step);
+                match at {
+                    Some(i) => assert_eq!(old, Some(std::mem::replace(&mut model[i].2, step))),
+                    None => {
+                        assert_eq!(old, None);
+                        model.push((m.clone(), prio, step));
+                    }
+                }
+            }
+            assert_eq!(c.len(), model.len());
+            for (mm, p, r) in &model {
+                assert_eq!(c.find_exact(mm, *p), Some(r), "step {step}");
+            }
+            // The best rule for a packet: highest priority among matches.
+            let mut pkt = Match::catchall();
+            pkt.set_exact(id::ETH_TYPE, 0x0800);
+            pkt.set_exact(id::IP_SRC, 0x0a00_0000 | (next(4) as u128 * 0x0101));
+            let best = model
+                .iter()
+                .filter(|(mm, _, _)| pkt.is_subsumed_by(mm))
+                .map(|(_, p, _)| *p)
+                .max();
+            let got = c.lookup(&pkt.key).rule.copied();
+            let got_prio = got.and_then(|r| model.iter().find(|x| x.2 == r).map(|x| x.1));
+            assert_eq!(got_prio, best, "step {step}");
+        }
+        let mut all: Vec<u32> = c.iter().map(|(_, _, r)| *r).collect();
+        let mut want: Vec<u32> = model.iter().map(|x| x.2).collect();
+        all.sort_unstable();
+        want.sort_unstable();
+        assert_eq!(all, want);
     }
 }

@@ -14,11 +14,11 @@
 //!   matches transport ports, only the leading port bits that tell the
 //!   packet apart from the subtable's rules were examined.
 //!
-//! Tries are kept here as counted sets of prefixes and answered by a scan
-//! that gives the result a path-compressed binary trie walk gives: the
-//! number of leading bits examined and the lengths of the stored prefixes
-//! the value matches.
+//! Tries are kept as counted sets of prefixes (`PrefixSet`) that give the
+//! result a path-compressed binary trie walk gives: the number of leading
+//! bits examined and the lengths of the stored prefixes the value matches.
 
+use super::prefixes::PrefixSet;
 use crate::openflow::fields::{eth_type, id, range, Match, KEY_LEN};
 use std::collections::HashMap;
 
@@ -71,38 +71,10 @@ fn prefix_mask(bits: u32) -> u32 {
     }
 }
 
-/// A trie lookup of `value` among `prefixes` (value, length): the number
-/// of leading bits a trie walk examines, and the set of stored lengths
-/// (bit L-1 for length L) whose prefix `value` has.
-fn trie_lookup(prefixes: &HashMap<(u32, u32), usize>, value: u32) -> (u32, u64) {
-    if prefixes.is_empty() {
-        return (0, 0);
-    }
-    let common = |v: u32| (v ^ value).leading_zeros();
-    let mut matched = 0;
-    let mut plens = 0u64;
-    for &(v, len) in prefixes.keys() {
-        let c = common(v).min(len);
-        matched = matched.max(c);
-        if c == len {
-            plens |= 1 << (len - 1);
-        }
-    }
-    if matched >= 32 {
-        return (32, plens);
-    }
-    // The walk stops at `matched` bits; it also looked at the next bit
-    // when the trie goes on below that point.
-    let goes_on = prefixes
-        .keys()
-        .any(|&(v, len)| len > matched && common(v) >= matched);
-    (matched + goes_on as u32, plens)
-}
-
 /// The prefixes of a table's rules on the trie fields.
 #[derive(Clone, Default)]
 pub struct Tries {
-    prefixes: [HashMap<(u32, u32), usize>; 2],
+    prefixes: [PrefixSet; 2],
 }
 
 /// The tries' answer for one packet.
@@ -123,18 +95,13 @@ impl Tries {
 
     pub fn insert(&mut self, m: &Match) {
         for (j, p) in Self::each(m) {
-            *self.prefixes[j].entry(p).or_insert(0) += 1;
+            self.prefixes[j].insert(p.0, p.1);
         }
     }
 
     pub fn remove(&mut self, m: &Match) {
         for (j, p) in Self::each(m) {
-            if let Some(n) = self.prefixes[j].get_mut(&p) {
-                *n -= 1;
-                if *n == 0 {
-                    self.prefixes[j].remove(&p);
-                }
-            }
+            self.prefixes[j].remove(p.0, p.1);
         }
     }
 
@@ -143,7 +110,7 @@ impl Tries {
         let mut fields = [None, None];
         if ip {
             for (j, &f) in TRIE_FIELDS.iter().enumerate() {
-                fields[j] = Some(trie_lookup(&self.prefixes[j], get_u32(key, f)));
+                fields[j] = Some(self.prefixes[j].lookup(get_u32(key, f)));
             }
         }
         TrieResult { fields }
@@ -155,7 +122,7 @@ struct Ports {
     fields: (usize, usize),
     mask: u32,
     /// The rules' masked port words, each of length `len`.
-    values: HashMap<(u32, u32), usize>,
+    values: PrefixSet,
     len: u32,
 }
 
@@ -170,10 +137,16 @@ impl Ports {
 #[derive(Clone)]
 pub struct StageIndex {
     mask: Box<[u8; KEY_LEN]>,
+    /// Offsets of the key bytes the mask covers, in order.
+    used: Box<[u16]>,
     /// Byte ranges of the stages the mask has bits in, in order.
     stages: Vec<(usize, usize)>,
-    /// For each stage but the last: rules' keys up to the stage's end.
-    indices: Vec<HashMap<Box<[u8]>, usize>>,
+    /// For each stage but the last: how many rules have each hash of
+    /// their masked key up to the stage's end. As in Open vSwitch, only
+    /// the hash is kept: a rare collision makes a probe go one stage
+    /// further than it had to (a narrower megaflow, never a wrong one),
+    /// and a rule costs 8 bytes per stage instead of a key copy.
+    indices: Vec<HashMap<u32, u32, super::PreHashed>>,
     /// The mask's prefix length on each trie field (0: no trie use).
     trie_plen: [u32; 2],
     ports: Option<Ports>,
@@ -201,26 +174,32 @@ impl StageIndex {
             (pm != 0).then(|| Ports {
                 fields: (s, d),
                 mask: pm,
-                values: HashMap::new(),
+                values: PrefixSet::default(),
                 len: 32 - pm.trailing_zeros(),
             })
         });
         StageIndex {
             mask: Box::new(*mask),
+            used: (0..KEY_LEN)
+                .filter(|&i| mask[i] != 0)
+                .map(|i| i as u16)
+                .collect(),
             stages,
-            indices: vec![HashMap::new(); n_idx],
+            indices: vec![HashMap::default(); n_idx],
             trie_plen,
             ports,
         }
     }
 
-    fn partial(&self, key: &[u8; KEY_LEN], end: usize) -> Box<[u8]> {
-        key[..end]
-            .iter()
-            .zip(self.mask[..end].iter())
-            .filter(|(_, &m)| m != 0)
-            .map(|(k, m)| k & m)
-            .collect()
+    /// The hash of the masked key's bytes `..end` (FNV-1a: fixed, so
+    /// that lookups do not depend on the run).
+    fn partial(&self, key: &[u8; KEY_LEN], end: usize) -> u32 {
+        let mut h: u32 = 0x811c_9dc5;
+        for &i in self.used.iter().take_while(|&&i| (i as usize) < end) {
+            let i = i as usize;
+            h = (h ^ (key[i] & self.mask[i]) as u32).wrapping_mul(0x0100_0193);
+        }
+        h
     }
 
     pub fn insert(&mut self, key: &[u8; KEY_LEN]) {
@@ -232,7 +211,7 @@ impl StageIndex {
             let w = ports.word(key);
             let len = ports.len;
             if let Some(p) = self.ports.as_mut() {
-                *p.values.entry((w, len)).or_insert(0) += 1;
+                p.values.insert(w, len);
             }
         }
     }
@@ -249,12 +228,7 @@ impl StageIndex {
         }
         if let Some(p) = self.ports.as_mut() {
             let k = (p.word(key), p.len);
-            if let Some(n) = p.values.get_mut(&k) {
-                *n -= 1;
-                if *n == 0 {
-                    p.values.remove(&k);
-                }
-            }
+            p.values.remove(k.0, k.1);
         }
     }
 
@@ -314,32 +288,10 @@ impl StageIndex {
         };
         let before_last = self.stages.last().map_or(0, |&(s, _)| s);
         self.fold(wc, before_last);
-        let (bits, _) = trie_lookup(&ports.values, ports.word(key));
+        let (bits, _) = ports.values.lookup(ports.word(key));
         let m = ports.mask & prefix_mask(bits);
         let (s, d) = ports.fields;
         put_u32_or(wc, s, m >> 16);
         put_u32_or(wc, d, m & 0xffff);
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn trie_walk_results() {
-        let mut p = HashMap::new();
-        // 10.0.0.1/32
-        p.insert((0x0a00_0001, 32), 1);
-        // 10.0.0.2 shares 30 bits, differs at bit 31: 31 bits examined.
-        assert_eq!(trie_lookup(&p, 0x0a00_0002), (31, 0));
-        // 0.0.0.0 differs at bit 5 (0000 1010 ...): 5 bits.
-        assert_eq!(trie_lookup(&p, 0), (5, 0));
-        assert_eq!(trie_lookup(&p, 0x0a00_0001), (32, 1 << 31));
-        p.insert((0xc0a8_0000, 16), 1);
-        // 192.168.7.7 matches the /16, and the trie ends there.
-        assert_eq!(trie_lookup(&p, 0xc0a8_0707), (16, 1 << 15));
-        // 192.169.x differs at bit 16 inside the /16 edge.
-        assert_eq!(trie_lookup(&p, 0xc0a9_0707).0, 16);
     }
 }

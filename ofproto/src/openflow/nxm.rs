@@ -249,7 +249,18 @@ fn put_entry(out: &mut Vec<u8>, h: super::fields::Hdr, width: usize, v: u128, mk
 /// Appends the entries of `m`. `oxm_version` is `Some(wire version)` for
 /// OXM (OpenFlow 1.2+), `None` for NXM.
 pub fn encode(m: &Match, oxm_version: Option<u8>, out: &mut Vec<u8>) {
-    for f in m.set_fields() {
+    encode_fields(m, m.set_fields(), oxm_version, out)
+}
+
+/// `encode` for a match whose set fields the caller already knows (they
+/// depend on the mask only, so rules of one mask can share the list).
+pub fn encode_fields(
+    m: &Match,
+    fields: impl Iterator<Item = usize>,
+    oxm_version: Option<u8>,
+    out: &mut Vec<u8>,
+) {
+    for f in fields {
         let (v, mk) = m.get(f);
         let width = FIELDS[f].width as usize;
         if let Some(ver) = oxm_version {

@@ -43,6 +43,12 @@ struct Conn {
     controller: Option<String>,
     rx: Vec<u8>,
     tx: Vec<u8>,
+    /// How many leading bytes of `tx` are written already.
+    tx_sent: usize,
+    /// Whether the poll watches for room to write: only while `tx` has
+    /// bytes the socket did not take. (Watching always would wake the
+    /// loop each time the peer reads a reply.)
+    watch_writable: bool,
     phase: Phase,
     last_rx: Instant,
     probe: Duration,
@@ -75,7 +81,24 @@ pub(crate) struct EventLoop {
     /// Per datapath type: the bridges' ports as translation sees them
     /// (patch peers, tunnels, endpoint addresses).
     topologies: HashMap<String, Arc<crate::xlate::topology::Topology>>,
+    /// Where connections read into: allocated (and zeroed) once, not per
+    /// wakeup.
+    read_buf: Box<[u8]>,
+    /// When the timed work (`tick`) is due next.
+    next_tick: Instant,
 }
+
+/// What the poll said about a connection, beyond "something happened".
+#[derive(Clone, Copy, Default)]
+struct Readiness {
+    /// The peer closed its side or the socket has an error: read to the
+    /// end and look at the socket error.
+    closed_or_error: bool,
+}
+
+const READ_CHUNK: usize = 64 << 10;
+/// The most send buffer an idle connection keeps.
+const MAX_IDLE_TX_CAPACITY: usize = 256 << 10;
 
 impl EventLoop {
     pub(crate) fn new(
@@ -91,6 +114,8 @@ impl EventLoop {
             next_token: 1,
             tables_generation,
             topologies: HashMap::new(),
+            read_buf: vec![0; READ_CHUNK].into_boxed_slice(),
+            next_tick: Instant::now(),
         }
     }
 
@@ -122,7 +147,12 @@ impl EventLoop {
             let timed = self.bridges.values().any(|b| {
                 b.switch.has_timeouts() || !b.controllers.is_empty() || b.switch.has_macs()
             });
-            if let Err(e) = self.poll.poll(&mut events, timed.then_some(TICK)) {
+            let wait = timed.then(|| {
+                self.next_tick
+                    .saturating_duration_since(Instant::now())
+                    .min(TICK)
+            });
+            if let Err(e) = self.poll.poll(&mut events, wait) {
                 if e.kind() == io::ErrorKind::Interrupted {
                     continue;
                 }
@@ -132,7 +162,9 @@ impl EventLoop {
             for ev in events.iter() {
                 let t = ev.token();
                 if t != WAKER {
-                    self.ready(t);
+                    let closed_or_error =
+                        ev.is_error() || ev.is_read_closed() || ev.is_write_closed();
+                    self.ready(t, Readiness { closed_or_error });
                 }
             }
             while let Ok(cmd) = self.rx.try_recv() {
@@ -143,9 +175,21 @@ impl EventLoop {
                     return;
                 }
             }
-            // MAC entries age out.
+            // MAC entries age out; port and VLAN changes count.
             self.l2_run();
-            self.tick(Instant::now());
+            // Timed work at its own pace, not after every message: a peer
+            // streaming flow_mods wakes the loop once per message. What a
+            // command left for the connections goes out at once.
+            let now = Instant::now();
+            if now >= self.next_tick {
+                self.tick(now);
+                self.next_tick = now + TICK;
+            } else if self.bridges.values().any(|b| b.switch.has_async()) {
+                let names: Vec<String> = self.bridges.keys().cloned().collect();
+                for n in &names {
+                    self.deliver_async(n);
+                }
+            }
         }
     }
 
@@ -235,6 +279,8 @@ impl EventLoop {
                         controller: Some(c.cfg.target.clone()),
                         rx: Vec::new(),
                         tx: hello(versions),
+                        tx_sent: 0,
+                        watch_writable: true,
                         phase: Phase::Hello,
                         last_rx: now,
                         probe: c.cfg.inactivity_probe,
@@ -647,6 +693,8 @@ impl EventLoop {
                 controller: None,
                 rx: Vec::new(),
                 tx: hello(versions),
+                tx_sent: 0,
+                watch_writable: true,
                 phase: Phase::Hello,
                 last_rx: Instant::now(),
                 probe: Duration::ZERO,
@@ -656,7 +704,12 @@ impl EventLoop {
                 error: None,
             };
             self.entries.insert(t, Entry::Conn(Box::new(conn)));
-            if !self.service_conn(t) {
+            if !self.service_conn(
+                t,
+                Readiness {
+                    closed_or_error: true,
+                },
+            ) {
                 self.close_conn(t, None);
             }
         }
@@ -755,7 +808,7 @@ impl EventLoop {
         }
     }
 
-    fn ready(&mut self, t: Token) {
+    fn ready(&mut self, t: Token, why: Readiness) {
         let is_listener = match self.entries.get(&t) {
             Some(Entry::Listener(..)) => true,
             Some(Entry::SnoopListener(..)) => {
@@ -767,7 +820,7 @@ impl EventLoop {
         };
         if is_listener {
             self.accept(t);
-        } else if !self.service_conn(t) {
+        } else if !self.service_conn(t, why) {
             self.close_conn(t, None);
         }
     }
@@ -844,6 +897,8 @@ impl EventLoop {
                 controller: controller.clone(),
                 rx: Vec::new(),
                 tx: hello(versions),
+                tx_sent: 0,
+                watch_writable: true,
                 phase: Phase::Hello,
                 last_rx: Instant::now(),
                 probe,
@@ -853,7 +908,12 @@ impl EventLoop {
                 error: None,
             };
             self.entries.insert(t, Entry::Conn(Box::new(conn)));
-            if !self.service_conn(t) {
+            if !self.service_conn(
+                t,
+                Readiness {
+                    closed_or_error: true,
+                },
+            ) {
                 self.close_conn(t, None);
             }
         }
@@ -901,13 +961,10 @@ impl EventLoop {
         let Some(Entry::Conn(c)) = self.entries.get_mut(&t) else {
             return false;
         };
-        while !c.tx.is_empty() {
-            match c.stream.write(&c.tx) {
+        while c.tx_sent < c.tx.len() {
+            match c.stream.write(&c.tx[c.tx_sent..]) {
                 Ok(0) => return false,
-                Ok(n) => {
-                    c.tx.drain(..n);
-                    c.copied = c.copied.saturating_sub(n);
-                }
+                Ok(n) => c.tx_sent += n,
                 // Still connecting, or the peer's window is full.
                 Err(e)
                     if matches!(
@@ -923,6 +980,34 @@ impl EventLoop {
                     return false;
                 }
             }
+        }
+        // Written bytes leave the buffer once they are most of it, so that
+        // a long reply is not moved after every partial write.
+        if c.tx_sent == c.tx.len() {
+            c.tx.clear();
+            c.copied = 0;
+            c.tx_sent = 0;
+            // A big reply's buffer is not kept for the connection's life.
+            if c.tx.capacity() > MAX_IDLE_TX_CAPACITY {
+                c.tx.shrink_to(MAX_IDLE_TX_CAPACITY);
+            }
+        } else if c.tx_sent > c.tx.len() / 2 {
+            c.tx.drain(..c.tx_sent);
+            c.copied = c.copied.saturating_sub(c.tx_sent);
+            c.tx_sent = 0;
+        }
+        let pending = !c.tx.is_empty();
+        if pending != c.watch_writable {
+            let interest = if pending {
+                Interest::READABLE | Interest::WRITABLE
+            } else {
+                Interest::READABLE
+            };
+            if let Err(e) = self.poll.registry().reregister(&mut c.stream, t, interest) {
+                c.error = Some(e.to_string());
+                return false;
+            }
+            c.watch_writable = pending;
         }
         true
     }
@@ -974,7 +1059,7 @@ impl EventLoop {
     }
 
     /// Reads, handles and writes what a connection has; false to close it.
-    fn service_conn(&mut self, t: Token) -> bool {
+    fn service_conn(&mut self, t: Token, why: Readiness) -> bool {
         // Write what is pending first, so that a peer catching up on
         // replies lets queued requests proceed.
         if !self.flush(t) {
@@ -983,17 +1068,19 @@ impl EventLoop {
         let Some(Entry::Conn(c)) = self.entries.get_mut(&t) else {
             return false;
         };
-        match c.stream.take_error() {
-            Ok(None) => {}
-            Ok(Some(e)) | Err(e) => {
-                c.error = Some(e.to_string());
-                return false;
+        if why.closed_or_error {
+            match c.stream.take_error() {
+                Ok(None) => {}
+                Ok(Some(e)) | Err(e) => {
+                    c.error = Some(e.to_string());
+                    return false;
+                }
             }
         }
         let mut eof = false;
-        let mut buf = [0u8; 65536];
+        let buf = &mut self.read_buf[..];
         loop {
-            match c.stream.read(&mut buf) {
+            match c.stream.read(buf) {
                 Ok(0) => {
                     eof = true;
                     c.error = Some("End of file".into());
@@ -1009,6 +1096,13 @@ impl EventLoop {
                     if c.rx.len() > MAX_RX_BACKLOG {
                         log::warn!("ofproto: {}: peer is flooding, disconnecting", c.bridge);
                         return false;
+                    }
+                    // A short read emptied the socket: anything arriving
+                    // later raises a new (edge-triggered) event, so one
+                    // read per wakeup is enough unless the peer has
+                    // closed (its end of file must still be seen).
+                    if n < buf.len() && !why.closed_or_error {
+                        break;
                     }
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
@@ -1030,7 +1124,7 @@ impl EventLoop {
             }
             // Replies the peer has not read yet: wait for it before
             // answering more (the rest stays queued in `rx`).
-            if c.tx.len() > MAX_TX_BACKLOG {
+            if c.tx.len() - c.tx_sent > MAX_TX_BACKLOG {
                 break;
             }
             let avail = c.rx.len() - at;
@@ -1046,7 +1140,7 @@ impl EventLoop {
             if avail < len {
                 break;
             }
-            let msg: Vec<u8> = c.rx[at..at + len].to_vec();
+            let msg = &c.rx[at..at + len];
             at += len;
             let Some(bridge) = self.bridges.get_mut(&c.bridge) else {
                 return false;
@@ -1057,7 +1151,7 @@ impl EventLoop {
                     if msg[1] != 0 {
                         return false;
                     }
-                    let peer = hello_versions(&msg);
+                    let peer = hello_versions(msg);
                     let common = peer & versions;
                     if common == 0 {
                         let v = (1..=6u8).rev().find(|v| peer & (1 << v) != 0).unwrap_or(1);
@@ -1087,18 +1181,18 @@ impl EventLoop {
                     // A snooper only listens.
                 }
                 Phase::Connected(st) => {
-                    let Some(h) = Header::parse(&msg) else {
+                    let Some(h) = Header::parse(msg) else {
                         return false;
                     };
                     if c.controller.is_some() {
-                        snoop_rx.extend_from_slice(&msg);
+                        snoop_rx.extend_from_slice(msg);
                     }
                     if h.version != st.version && !(known_version(h.version) && h.msg_type <= 3) {
                         c.tx.extend_from_slice(&error_msg(
                             OfpErr::OFPBRC_BAD_VERSION,
                             h.version,
                             h.xid,
-                            &msg,
+                            msg,
                         ));
                         continue;
                     }
@@ -1131,7 +1225,7 @@ impl EventLoop {
                         }
                         _ => Scope::All,
                     };
-                    for r in bridge.switch.handle(st, &msg) {
+                    for r in bridge.switch.handle(st, msg) {
                         c.tx.extend_from_slice(&r);
                     }
                     // Counted before any reply can reach the peer, so

@@ -36,10 +36,16 @@ pub(crate) struct Filter<'a> {
 
 impl Filter<'_> {
     pub(crate) fn accepts(&self, rm: &Match, rule: &Rule) -> bool {
+        self.accepts_with(rm, rule, false)
+    }
+
+    /// `accepts`, told whether the filter's match is the catch-all (then
+    /// every rule's match is within it, no need to compare).
+    pub(crate) fn accepts_with(&self, rm: &Match, rule: &Rule, match_all: bool) -> bool {
         (rule.cookie ^ self.cookie) & self.cookie_mask == 0
             && (self.out_port == port::NONE || rule.instructions.outputs_to(self.out_port))
             && (self.out_group == OFPG_ANY || rule.instructions.outputs_to_group(self.out_group))
-            && rm.is_subsumed_by(self.m)
+            && (match_all || rm.is_subsumed_by(self.m))
     }
 }
 
@@ -426,10 +432,11 @@ impl Switch {
                     return Ok(());
                 }
                 let now = Instant::now();
+                let ins = self.share_instructions(&fm.ins);
                 for (t, m, p) in targets {
                     let mut changed = None;
                     if let Some(rule) = self.tables[t].find_exact_mut(&m, p) {
-                        let old = std::mem::replace(&mut rule.instructions, fm.ins.clone());
+                        let old = std::mem::replace(&mut rule.instructions, Arc::clone(&ins));
                         let old_cookie = rule.cookie;
                         if let Some(c) = fm.new_cookie {
                             rule.cookie = c;
@@ -439,9 +446,12 @@ impl Switch {
                             rule.packet_count = 0;
                             rule.byte_count = 0;
                         }
-                        let actions_changed = old != rule.instructions;
+                        let actions_changed = *old != *rule.instructions;
                         if actions_changed || old_cookie != rule.cookie {
-                            changed = Some((rule.clone(), actions_changed.then_some(old)));
+                            changed = Some((
+                                rule.clone(),
+                                actions_changed.then(|| Arc::unwrap_or_clone(old)),
+                            ));
                         }
                     }
                     if let Some((rule, old)) = changed {
@@ -515,7 +525,7 @@ impl Switch {
         } else {
             fm.table_id as usize
         };
-        let table = &mut self.tables[t];
+        let table = &self.tables[t];
         let prio = fm.priority as u32;
         if fm.flags & 2 != 0 {
             let overlap = table
@@ -525,6 +535,8 @@ impl Switch {
                 return Err(OfpErr::OFPFMFC_OVERLAP);
             }
         }
+        let instructions = self.share_instructions(&fm.ins);
+        let table = &self.tables[t];
         let now = Instant::now();
         let mut rule = Rule {
             cookie: fm.new_cookie.unwrap_or(0),
@@ -532,7 +544,7 @@ impl Switch {
             hard_timeout: fm.hard,
             importance: fm.importance,
             flags: fm.flags,
-            instructions: fm.ins.clone(),
+            instructions,
             created: now,
             modified: now,
             used: now,
@@ -558,7 +570,23 @@ impl Switch {
         Ok(())
     }
 
-    /// Removes every rule for which `doomed` holds.
+    /// The instructions for a new rule: shared with the rules that have
+    /// the same ones.
+    pub(crate) fn share_instructions(&mut self, ins: &Instructions) -> Arc<Instructions> {
+        if let Some(shared) = self.instructions_pool.get(ins) {
+            return Arc::clone(shared);
+        }
+        if self.instructions_pool.len() >= self.pool_sweep_at {
+            // Only the pool holds these: their rules are gone.
+            self.instructions_pool
+                .retain(|shared| Arc::strong_count(shared) > 1);
+            self.pool_sweep_at = (2 * self.instructions_pool.len()).max(64);
+        }
+        let new = Arc::new(ins.clone());
+        self.instructions_pool.insert(Arc::clone(&new));
+        new
+    }
+
     /// Removes every rule for which `doomed` gives a reason.
     pub(crate) fn remove_rules(
         &mut self,
@@ -599,7 +627,7 @@ impl Switch {
             cookie: r.cookie,
             idle_timeout: r.idle_timeout,
             hard_timeout: r.hard_timeout,
-            instructions: r.instructions.clone(),
+            instructions: (*r.instructions).clone(),
             old_instructions: old,
             origin: self.event_origin,
         });
@@ -627,6 +655,11 @@ impl Switch {
                 });
             }
         }
+    }
+
+    /// Whether flow-removed, port-status or monitor messages are owed.
+    pub fn has_async(&self) -> bool {
+        !self.removed.is_empty() || !self.port_changes.is_empty() || !self.flow_events.is_empty()
     }
 
     /// Whether any rule has an idle or hard timeout.
@@ -684,13 +717,13 @@ impl Switch {
             hard_timeout: 0,
             importance: 0,
             flags: 0,
-            instructions: Instructions {
+            instructions: Arc::new(Instructions {
                 apply: vec![actions::Action::Output {
                     port: port::NORMAL,
                     max_len: 0,
                 }],
                 ..Default::default()
-            },
+            }),
             created: now,
             modified: now,
             used: now,
@@ -707,5 +740,36 @@ impl Switch {
         self.remove_rules(|_| Some(RemovedReason::Delete), now);
         self.groups.clear();
         self.meters.clear();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn output(p: u16) -> Instructions {
+        Instructions {
+            apply: vec![actions::Action::Output {
+                port: p,
+                max_len: 0,
+            }],
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn equal_instructions_are_shared_and_unused_ones_swept() {
+        let mut sw = Switch::new("br0", 1);
+        let a = sw.share_instructions(&output(1));
+        let b = sw.share_instructions(&output(1));
+        assert!(Arc::ptr_eq(&a, &b));
+        assert!(!Arc::ptr_eq(&a, &sw.share_instructions(&output(2))));
+        drop((a, b));
+        // Growing the pool past its sweep point drops what no rule holds.
+        let held: Vec<Arc<Instructions>> = (3..200)
+            .map(|p| sw.share_instructions(&output(p)))
+            .collect();
+        assert!(!sw.instructions_pool.contains(&output(1)));
+        assert_eq!(sw.instructions_pool.len(), held.len());
     }
 }

@@ -9,7 +9,8 @@ use crate::openflow::groups::{self, Group};
 use crate::openflow::meters::{self, Meter};
 use crate::openflow::wire::{Put, Reader};
 use crate::openflow::{nxm, ofp10, ofp11};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::Arc;
 use std::time::Instant;
 
 mod bundles;
@@ -54,7 +55,9 @@ pub struct Rule {
     /// OFPFF_* in OpenFlow 1.3 numbering (send_flow_rem 1, check_overlap 2,
     /// reset_counts 4, no_pkt_counts 8, no_byt_counts 16).
     pub flags: u16,
-    pub instructions: Instructions,
+    /// Shared between rules with the same instructions (see
+    /// `Switch::share_instructions`); reads see an `&Instructions`.
+    pub instructions: Arc<Instructions>,
     pub created: Instant,
     pub modified: Instant,
     pub used: Instant,
@@ -148,6 +151,11 @@ pub struct Switch {
     /// NORMAL forwards reserved (STP and other bridge protocol)
     /// destinations (Bridge other_config:forward-bpdu).
     pub forward_bpdu: bool,
+    /// Every distinct instruction set of the rules, kept once and shared
+    /// (rules mostly repeat a few action lists); sets no rule holds any
+    /// more are swept out when the pool has doubled since the last sweep.
+    instructions_pool: HashSet<Arc<Instructions>>,
+    pool_sweep_at: usize,
 }
 
 /// A message header.
@@ -322,6 +330,8 @@ impl Switch {
             port_vlans: HashMap::new(),
             l2_changed: false,
             forward_bpdu: false,
+            instructions_pool: HashSet::new(),
+            pool_sweep_at: 64,
         }
     }
 

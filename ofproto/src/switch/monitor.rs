@@ -260,7 +260,7 @@ impl Switch {
                         cookie: rule.cookie,
                         idle_timeout: rule.idle_timeout,
                         hard_timeout: rule.hard_timeout,
-                        instructions: rule.instructions.clone(),
+                        instructions: (*rule.instructions).clone(),
                         old_instructions: None,
                         origin: None,
                     };

@@ -443,11 +443,19 @@ impl Switch {
     ) -> Result<(), OfpErr> {
         let now = Instant::now();
         let mut e = Vec::new();
+        let match_all = f.m.mask.iter().all(|&b| b == 0);
+        // The fields a match sets depend on its mask only: rules that share
+        // a mask (a subtable's, in a row) share the list.
+        let mut fields_of: Option<(Box<[u8; crate::openflow::fields::KEY_LEN]>, Vec<usize>)> = None;
         for t in self.tables_for(f.table_id)? {
             for (m, p, rule) in self.tables[t].iter() {
-                if !f.accepts(&m, rule) {
+                if !f.accepts_with(&m, rule, match_all) {
                     continue;
                 }
+                if fields_of.as_ref().is_none_or(|(mask, _)| **mask != m.mask) {
+                    fields_of = Some((Box::new(m.mask), m.set_fields().collect()));
+                }
+                let fields = fields_of.as_ref().map_or(&[][..], |(_, f)| &f[..]);
                 e.clear();
                 let d = now.duration_since(rule.created);
                 // Stock reports durations with millisecond resolution.
@@ -485,7 +493,7 @@ impl Switch {
                     e.put_u64(pkts);
                     e.put_u64(bytes);
                     let start = e.len();
-                    nxm::encode(&m, None, &mut e);
+                    nxm::encode_fields(&m, fields.iter().copied(), None, &mut e);
                     let ml = e.len() - start;
                     e.set_u16(ml_at, ml as u16);
                     e.pad_to(8);
@@ -521,7 +529,7 @@ impl Switch {
                     let mstart = e.len();
                     e.put_u16(1);
                     e.put_u16(0);
-                    nxm::encode(&m, Some(v), &mut e);
+                    nxm::encode_fields(&m, fields.iter().copied(), Some(v), &mut e);
                     let mlen = e.len() - mstart;
                     e.set_u16(mstart + 2, mlen as u16);
                     e.pad_to(8);
@@ -557,7 +565,7 @@ impl Switch {
                     let mstart = e.len();
                     e.put_u16(1);
                     e.put_u16(0);
-                    nxm::encode(&m, Some(v), &mut e);
+                    nxm::encode_fields(&m, fields.iter().copied(), Some(v), &mut e);
                     let mlen = e.len() - mstart;
                     e.set_u16(mstart + 2, mlen as u16);
                     e.pad_to(8);

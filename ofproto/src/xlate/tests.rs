@@ -14,7 +14,7 @@ fn rule(instructions: Instructions) -> Rule {
         hard_timeout: 0,
         importance: 0,
         flags: 0,
-        instructions,
+        instructions: instructions.into(),
         created: now,
         modified: now,
         used: now,

@@ -30,7 +30,7 @@ pub mod port {
 }
 
 /// How a set-field action arrived, so it can leave the same way.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum SetFieldRaw {
     SetField,
     RegLoad,
@@ -42,7 +42,7 @@ pub enum SetFieldRaw {
     Tunnel64,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Action {
     Output {
         port: u16,
@@ -111,7 +111,7 @@ pub enum Action {
 
 /// The instructions of a rule (OpenFlow 1.1+); in OpenFlow 1.0 only
 /// `apply` exists on the wire.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
 pub struct Instructions {
     pub meter: Option<u32>,
     pub apply: Vec<Action>,

@@ -1218,7 +1218,7 @@ impl EventLoop {
                             || (h.version == 1 && matches!(h.msg_type, 16 | 17));
                     let scope = match h.msg_type {
                         _ if h.msg_type == 14 || nx_flow_mod => {
-                            match crate::service::changes::flow_mod_in_port(&msg) {
+                            match crate::service::changes::flow_mod_in_port(msg) {
                                 Some(p) => Scope::InPort(p),
                                 None => Scope::All,
                             }

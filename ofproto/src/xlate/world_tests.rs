@@ -20,7 +20,8 @@ fn rule(actions: Vec<Action>) -> Rule {
         instructions: Instructions {
             apply: actions,
             ..Default::default()
-        },
+        }
+        .into(),
         created: now,
         modified: now,
         used: now,

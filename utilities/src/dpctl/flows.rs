@@ -537,7 +537,7 @@ pub fn dump_flows(ctx: &Ctx, argv: &[String]) -> i32 {
                 let shown = flows.iter().filter(|f| {
                     filter
                         .as_ref()
-                        .map_or(true, |flt| flt.matches(&f.key, &f.mask))
+                        .is_none_or(|flt| flt.matches(&f.key, &f.mask))
                 });
                 for f in shown {
                     ctx.print(&format!("{}\n", flow_line(ctx, f, names.as_ref())));

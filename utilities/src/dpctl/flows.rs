@@ -533,13 +533,16 @@ pub fn dump_flows(ctx: &Ctx, argv: &[String]) -> i32 {
     };
     match dp.flow_dump() {
         Ok(flows) => {
-            if !pmd_filter {
-                let shown = flows.iter().filter(|f| {
-                    filter
-                        .as_ref()
-                        .is_none_or(|flt| flt.matches(&f.key, &f.mask))
-                });
-                for f in shown {
+            // The filter judges every flow (and logs what stock logs
+            // while reading its mask) even when a pmd= filter then hides
+            // them all: the kernel datapath has no PMD threads.
+            let shown = flows.iter().filter(|f| {
+                filter
+                    .as_ref()
+                    .is_none_or(|flt| flt.matches(&f.key, &f.mask))
+            });
+            for f in shown {
+                if !pmd_filter {
                     ctx.print(&format!("{}\n", flow_line(ctx, f, names.as_ref())));
                 }
             }

@@ -11,6 +11,7 @@
 //! independent of how any one layer models them; `odp` parses and prints
 //! them.
 
+pub mod flow_filter;
 pub mod netdev;
 pub mod netlink;
 pub mod odp;

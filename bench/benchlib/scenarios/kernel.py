@@ -6,14 +6,24 @@ stock kernel with its module; the host may have no usable module.
 One VM boot runs every round (kernel_guest.sh), alternating the two tools
 on a fresh datapath each time. Times come from the guest's /proc/uptime
 (10 ms steps): coarse at --quick sizes, fine at full size. Under QEMU's
-TCG (no KVM) everything runs slower, but both tools equally."""
+TCG (no KVM) everything runs slower, but both tools equally.
+
+Upcalls received per second: ferrovs's UpcallSocket (the handler side of
+dpif::netlink) receiving MISS upcalls of UDP frames sent into a veth of a
+datapath without flows (utilities/examples/upcall_rate.rs). Stock has no
+standalone tool that receives upcalls (its handlers live inside
+ovs-vswitchd), so that row is an absolute figure, without a ratio."""
 
 import os
+import subprocess
 
 from .. import procs
 from ..procs import Missing
 from ..results import Metric
 from .base import Scenario
+
+UPCALLS = "MISS upcalls received (ferrovs UpcallSocket; no stock counterpart)"
+STOCK_UPCALLS = "no standalone stock tool receives upcalls (absolute figure)"
 
 GUEST = os.path.join(os.path.dirname(os.path.abspath(__file__)), "kernel_guest.sh")
 
@@ -34,11 +44,31 @@ class Kernel(Scenario):
         self.rounds = rounds
         self.stock_dpctl = stock_dpctl
         self.ferrovs_dpctl = ferrovs_dpctl  # a host path, or None if not built
+        self.upcall_missing = None
         self.metrics = [
             Metric(f"add-flows {self.flows:,} datapath flows", "flows/s", "higher"),
             Metric(f"dump-flows {self.flows:,} datapath flows", "flows/s", "higher"),
             Metric(f"del-flows {self.flows:,} datapath flows", "s", "lower"),
+            Metric(UPCALLS, "upcalls/s", "higher"),
         ]
+        # Per metric and side: why a cell has no figure.
+        self.metric_missing = {UPCALLS: {"stock": STOCK_UPCALLS}}
+
+    def upcall_rate_binary(self):
+        """Builds utilities/examples/upcall_rate beside ferrovs-dpctl (same
+        profile); returns (path, None) or (None, reason)."""
+        if not self.ferrovs_dpctl or not os.path.isabs(self.ferrovs_dpctl):
+            return None, "no ferrovs build"
+        target = os.path.dirname(self.ferrovs_dpctl)
+        argv = ["cargo", "build", "-j2", "-p", "ferrovs-utilities", "--example", "upcall_rate"]
+        if os.path.basename(target) == "release":
+            argv.append("--release")
+        done = subprocess.run(argv, cwd=self.ctx.repo, stdout=subprocess.DEVNULL,
+                              stderr=subprocess.PIPE, text=True)
+        path = os.path.join(target, "examples", "upcall_rate")
+        if done.returncode != 0 or not os.access(path, os.X_OK):
+            return None, f"cargo build of upcall_rate failed: {procs.tail(done.stderr)}"
+        return path, None
 
     def run_in_vm(self):
         return os.path.join(self.ctx.repo, "tests", "vm", "run-in-vm")
@@ -63,6 +93,12 @@ class Kernel(Scenario):
                      "--env", f"FERROVS_DPCTL=/payload/bin/{os.path.basename(self.ferrovs_dpctl)}"]
         else:
             argv += ["--env", f"FERROVS_DPCTL={self.ferrovs_dpctl or 'ferrovs-dpctl'}"]
+        upcall_rate, self.upcall_missing = self.upcall_rate_binary()
+        if self.upcall_missing:
+            self.metric_missing[UPCALLS]["ferrovs"] = self.upcall_missing
+        if upcall_rate:
+            argv += ["--add", upcall_rate, "--env", "UPCALL_RATE=/payload/bin/upcall_rate",
+                     "--env", f"UPCALL_SECONDS={1 if self.ctx.quick else 5}"]
         argv += ["--", GUEST]
         done = procs.run(argv, (300 if self.ctx.quick else 1800) + 60, cwd=self.ctx.repo,
                          check=False)
@@ -77,7 +113,16 @@ class Kernel(Scenario):
         names = [m.name for m in self.metrics]
         for line in text.splitlines():
             words = line.split()
-            if len(words) >= 3 and words[0] == "MISSING" and words[1] in samples:
+            if len(words) == 5 and words[0] == "UPCALLS":
+                try:
+                    received, seconds = int(words[1]), float(words[2])
+                except ValueError:
+                    continue
+                if received > 0 and seconds > 0:
+                    samples["ferrovs"][UPCALLS].append(received / seconds)
+            elif len(words) >= 3 and words[:2] == ["MISSING", "upcalls"]:
+                self.metric_missing[UPCALLS].setdefault("ferrovs", " ".join(words[2:]))
+            elif len(words) >= 3 and words[0] == "MISSING" and words[1] in samples:
                 missing.setdefault(words[1], " ".join(words[2:]))
             elif len(words) == 7 and words[0] == "RESULT" and words[1] in samples:
                 side = words[1]

@@ -5,6 +5,9 @@
 # rounds, on a fresh datapath each time. Prints one line per measurement:
 #   RESULT <side> <flows dumped> <t0> <t1> <t2> <t3>   (times: /proc/uptime)
 #   MISSING <side> <reason>
+# and, each round, the upcall rate of ferrovs's UpcallSocket when the
+# upcall_rate program is in the VM ($UPCALL_RATE):
+#   UPCALLS <received> <seconds> <sent> <lost>
 flows=/payload/bin/kernel-flows.txt
 log=/payload/dpctl.out
 
@@ -38,6 +41,9 @@ while [ "$round" -le "$BENCH_ROUNDS" ]; do
     $tool del-dp fvbench >/dev/null 2>&1
     echo "RESULT $side $dumped $t0 $t1 $t2 $t3"
   done
+  if [ -n "$UPCALL_RATE" ] && [ -x "$UPCALL_RATE" ]; then
+    "$UPCALL_RATE" "${UPCALL_SECONDS:-3}" 2>&1 | grep -E '^(UPCALLS|MISSING)' | sed 's/^MISSING /MISSING upcalls /'
+  fi
   round=$((round + 1))
 done
 echo "DONE"

@@ -43,7 +43,7 @@ fn encode(entries: &[(i32, u32)]) -> Result<Vec<u8>> {
     w.finish()
 }
 
-fn parse_reply(bytes: &[u8]) -> Result<CtLimits> {
+pub(super) fn parse_reply(bytes: &[u8]) -> Result<CtLimits> {
     let (_, rest) = split_ovs_header(bytes)?;
     let attrs = Attrs::parse(rest)?;
     let zones = attrs

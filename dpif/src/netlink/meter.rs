@@ -40,7 +40,7 @@ pub struct MeterStats {
     pub bands: Vec<(u64, u64)>,
 }
 
-fn parse_stats(body: &GenlBody) -> Result<MeterStats> {
+pub(super) fn parse_stats(body: &GenlBody) -> Result<MeterStats> {
     let (_, rest) = split_ovs_header(&body.bytes)?;
     let a = Attrs::parse(rest)?;
     let mut out = MeterStats::default();
@@ -56,6 +56,25 @@ fn parse_stats(body: &GenlBody) -> Result<MeterStats> {
         }
     }
     Ok(out)
+}
+
+/// The reply to OVS_METER_CMD_FEATURES.
+pub(super) fn parse_features(reply: &GenlBody) -> Result<MeterFeatures> {
+    let (_, rest) = split_ovs_header(&reply.bytes)?;
+    let a = Attrs::parse(rest)?;
+    let mut f = MeterFeatures {
+        max_meters: a.u32(meter::ATTR_MAX_METERS, "max meters")?.unwrap_or(0),
+        max_bands: a.u32(meter::ATTR_MAX_BANDS, "max bands")?.unwrap_or(0),
+        band_types: 0,
+    };
+    if let Some(bands) = a.get(meter::ATTR_BANDS) {
+        for (_, band) in Attrs::parse(bands)?.iter() {
+            if let Some(t) = Attrs::parse(band)?.u32(meter::BAND_ATTR_TYPE, "band type")? {
+                f.band_types |= 1u32.checked_shl(t).unwrap_or(0);
+            }
+        }
+    }
+    Ok(f)
 }
 
 impl NetlinkDpif {
@@ -83,21 +102,7 @@ impl NetlinkDpif {
         let reply = self
             .meter_request(meter::CMD_FEATURES, None, |_| {})?
             .ok_or_else(|| DpifError::new(libc::EPROTO, "no meter features reply"))?;
-        let (_, rest) = split_ovs_header(&reply.bytes)?;
-        let a = Attrs::parse(rest)?;
-        let mut f = MeterFeatures {
-            max_meters: a.u32(meter::ATTR_MAX_METERS, "max meters")?.unwrap_or(0),
-            max_bands: a.u32(meter::ATTR_MAX_BANDS, "max bands")?.unwrap_or(0),
-            band_types: 0,
-        };
-        if let Some(bands) = a.get(meter::ATTR_BANDS) {
-            for (_, band) in Attrs::parse(bands)?.iter() {
-                if let Some(t) = Attrs::parse(band)?.u32(meter::BAND_ATTR_TYPE, "band type")? {
-                    f.band_types |= 1u32.checked_shl(t).unwrap_or(0);
-                }
-            }
-        }
-        Ok(f)
+        parse_features(&reply)
     }
 
     /// Adds or replaces meter `id`.

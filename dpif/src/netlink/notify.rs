@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use super::consts::cmd;
-use super::socket::{GenlSocket, Received};
+use super::socket::{GenlBody, GenlSocket, Received};
 use super::vport::VportInfo;
 use super::Netlink;
 use crate::{DpifError, Result};
@@ -62,18 +62,23 @@ impl PortWatcher {
             };
             for m in msgs {
                 if let Received::Message { body, .. } = m {
-                    let kind = match body.cmd {
-                        cmd::NEW => PortChangeKind::Added,
-                        cmd::DEL => PortChangeKind::Deleted,
-                        cmd::SET => PortChangeKind::Changed,
-                        _ => continue,
-                    };
-                    self.pending.push(PortChange {
-                        kind,
-                        port: VportInfo::parse(&body)?,
-                    });
+                    if let Some(change) = port_change(&body) {
+                        self.pending.push(change?);
+                    }
                 }
             }
         }
     }
+}
+
+/// A notification of the `ovs_vport` multicast group; `None` for commands
+/// that are not port changes.
+pub(super) fn port_change(body: &GenlBody) -> Option<Result<PortChange>> {
+    let kind = match body.cmd {
+        cmd::NEW => PortChangeKind::Added,
+        cmd::DEL => PortChangeKind::Deleted,
+        cmd::SET => PortChangeKind::Changed,
+        _ => return None,
+    };
+    Some(VportInfo::parse(body).map(|port| PortChange { kind, port }))
 }

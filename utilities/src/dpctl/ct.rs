@@ -102,17 +102,12 @@ pub fn set_limits(ctx: &Ctx, argv: &[String]) -> i32 {
     };
     let mut default_limit = None;
     if let Some(v) = argv.get(i).and_then(|a| a.strip_prefix("default=")) {
-        let digits: String = v
-            .trim_start()
-            .chars()
-            .take_while(char::is_ascii_digit)
-            .collect();
-        match digits.parse::<u32>() {
-            Ok(l) => {
+        match scan_u32(v) {
+            Some(l) => {
                 default_limit = Some(l);
                 i += 1;
             }
-            Err(_) => {
+            None => {
                 ctx.error(libc::EINVAL, "invalid default limit");
                 return libc::EINVAL;
             }
@@ -201,6 +196,31 @@ pub fn get_limits(ctx: &Ctx, argv: &[String]) -> i32 {
     }
 }
 
+/// `%u` as Open vSwitch's `ovs_scan` reads it: blanks, an optional sign,
+/// decimal digits (at least one) with what follows ignored; the value
+/// wraps as C's unsigned arithmetic does (`-1` is 4294967295).
+fn scan_u32(s: &str) -> Option<u32> {
+    let s = s.trim_start_matches([' ', '\t', '\r', '\n', '\x0b', '\x0c']);
+    let (negative, digits) = match s.as_bytes().first() {
+        Some(b'-') => (true, &s[1..]),
+        Some(b'+') => (false, &s[1..]),
+        _ => (false, s),
+    };
+    let len = digits.bytes().take_while(u8::is_ascii_digit).count();
+    if len == 0 {
+        return None;
+    }
+    let value = digits[..len].bytes().fold(0u64, |v, d| {
+        v.wrapping_mul(10).wrapping_add(u64::from(d - b'0'))
+    });
+    let value = if negative {
+        value.wrapping_neg()
+    } else {
+        value
+    };
+    Some(value as u32)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -229,6 +249,16 @@ mod tests {
             parse_zone_limit("zone=1,limit=2,foo=3").unwrap_err(),
             "invalid zone limit field: foo"
         );
+    }
+
+    #[test]
+    fn default_limit_as_ovs_scan_reads_it() {
+        assert_eq!(scan_u32("100"), Some(100));
+        assert_eq!(scan_u32(" 7x"), Some(7));
+        assert_eq!(scan_u32("-1"), Some(u32::MAX));
+        assert_eq!(scan_u32("4294967296"), Some(0));
+        assert_eq!(scan_u32(""), None);
+        assert_eq!(scan_u32("x"), None);
     }
 
     #[test]

@@ -5,6 +5,7 @@
 use std::collections::HashMap;
 use std::io::BufRead;
 
+use ferrovs_dpif::flow_filter::FlowFilter;
 use ferrovs_dpif::netlink::NetlinkDpif;
 use ferrovs_dpif::odp::{self, FormatOptions};
 use ferrovs_dpif::{DpFlow, Dpif, DpifError, FlowId, FlowPut, FlowStats, PutFlags, Ufid};
@@ -522,17 +523,26 @@ pub fn dump_flows(ctx: &Ctx, argv: &[String]) -> i32 {
         Err(errno) => return errno,
     };
     let names = port_names(ctx, &mut dp);
-    if filter.is_some() {
-        ctx.error(
-            0,
-            "Failed to parse filter (filter= is not supported by ferrovs-dpctl)",
-        );
-        return libc::EINVAL;
-    }
+    let filter = match filter.map(|f| FlowFilter::parse(&f, &port_numbers(&mut dp))) {
+        None => None,
+        Some(Ok(f)) => Some(f),
+        Some(Err(e)) => {
+            ctx.error(0, &format!("Failed to parse filter ({e})"));
+            return libc::EINVAL;
+        }
+    };
     match dp.flow_dump() {
         Ok(flows) => {
-            if !pmd_filter {
-                for f in &flows {
+            // The filter judges every flow (and logs what stock logs
+            // while reading its mask) even when a pmd= filter then hides
+            // them all: the kernel datapath has no PMD threads.
+            let shown = flows.iter().filter(|f| {
+                filter
+                    .as_ref()
+                    .is_none_or(|flt| flt.matches(&f.key, &f.mask))
+            });
+            for f in shown {
+                if !pmd_filter {
                     ctx.print(&format!("{}\n", flow_line(ctx, f, names.as_ref())));
                 }
             }

@@ -170,9 +170,9 @@ impl Parser<'_> {
                 println!("{} (Open vSwitch) {VERSION}", self.program);
                 return Err(0);
             }
-            // Logging levels and destinations: accepted; this tool logs
-            // INFO and above to the console only.
-            ('v', _) => {}
+            // Console logging levels; other destinations are accepted
+            // and not used (this tool logs to the console only).
+            ('v', _) => super::vlog::apply_spec(value),
             (_, Some("clear")) => self.opts.clear = true,
             (_, Some("may-create")) => self.opts.may_create = true,
             (_, Some("read-only")) => self.opts.read_only = true,

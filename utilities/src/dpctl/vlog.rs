@@ -4,6 +4,7 @@
 
 use std::io::Write;
 use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::Mutex;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use log::{Level, LevelFilter, Log, Metadata, Record};
@@ -16,11 +17,65 @@ static LOGGER: ConsoleLog = ConsoleLog {
     seq: AtomicU32::new(1),
 };
 
+/// Console levels set with `-v`/`--verbose`, in order: (module or None
+/// for every module, most verbose level shown or None for off).
+static CONSOLE_LEVELS: Mutex<Vec<(Option<String>, Option<Level>)>> = Mutex::new(Vec::new());
+
 /// Logs INFO and above to stderr, as ovs-dpctl does by default.
 pub fn init() {
     if log::set_logger(&LOGGER).is_ok() {
         log::set_max_level(LevelFilter::Info);
     }
+}
+
+/// Applies one `-v[SPEC]` / `--verbose[=SPEC]` the way vlog reads it:
+/// words separated by `:`, `,` or blanks, each a destination (`console`,
+/// `syslog`, `file`, `any`), a level (`off`, `emer`, `err`, `warn`,
+/// `info`, `dbg`) or a module; no spec means every module at `dbg`. Only
+/// what reaches the console matters here.
+pub fn apply_spec(spec: Option<&str>) {
+    let mut module = None;
+    let mut level = Some(Level::Debug);
+    let mut console = true;
+    for word in spec
+        .unwrap_or("")
+        .split([':', ',', ' ', '\t'])
+        .filter(|w| !w.is_empty())
+    {
+        match word {
+            "console" | "any" => console = true,
+            "syslog" | "file" => console = false,
+            "off" => level = None,
+            "emer" | "err" => level = Some(Level::Error),
+            "warn" => level = Some(Level::Warn),
+            "info" => level = Some(Level::Info),
+            "dbg" => level = Some(Level::Debug),
+            "ANY" => module = None,
+            m => module = Some(m.to_string()),
+        }
+    }
+    if !console {
+        return;
+    }
+    if level == Some(Level::Debug) {
+        log::set_max_level(LevelFilter::Debug);
+    }
+    if let Ok(mut levels) = CONSOLE_LEVELS.lock() {
+        levels.push((module, level));
+    }
+}
+
+/// The most verbose level shown on the console for `module`.
+fn console_level(module: &str) -> Option<Level> {
+    let mut level = Some(Level::Info);
+    if let Ok(levels) = CONSOLE_LEVELS.lock() {
+        for (m, l) in levels.iter() {
+            if m.as_deref().is_none_or(|m| m == module) {
+                level = *l;
+            }
+        }
+    }
+    level
 }
 
 /// `YYYY-MM-DDTHH:MM:SSZ` of a Unix time (UTC, proleptic Gregorian).
@@ -47,7 +102,8 @@ pub fn utc_timestamp(secs: u64) -> String {
 
 impl Log for ConsoleLog {
     fn enabled(&self, metadata: &Metadata<'_>) -> bool {
-        metadata.level() <= Level::Info
+        let module = metadata.target().rsplit("::").next().unwrap_or("ferrovs");
+        console_level(module).is_some_and(|l| metadata.level() <= l)
     }
 
     fn log(&self, record: &Record<'_>) {

@@ -8,9 +8,9 @@ use std::fmt::Write;
 use ferrovs_dpif::odp::{self, FormatOptions, Key, KeyAttr};
 use ferrovs_dpif::{DpFlow, Dpif, FlowId, FlowPut, FlowStats, PutFlags};
 
-use super::filter::Filter;
 use super::{find, opt_dp, strerror, BTreeDps, Out, Params};
 use crate::bridge::lock_dpif;
+use ferrovs_dpif::flow_filter::FlowFilter as Filter;
 
 /// `packets:N, bytes:N, used:X` (+ `, flags:...`), as stock formats flow
 /// statistics.
@@ -222,7 +222,7 @@ pub(super) fn dump_flows(args: &[&str], dps: &BTreeDps<'_>, p: &Params, out: &mu
     let mut header = dp_type != "system";
     for f in flows {
         if let Some(flt) = &filter {
-            if !flt.matches(&f) {
+            if !flt.matches(&f.key, &f.mask) {
                 continue;
             }
         }

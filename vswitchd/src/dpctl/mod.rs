@@ -3,7 +3,8 @@
 //! reference for the texts): show, dump-dps, dump-flows, add-flow,
 //! mod-flow, get-flow, del-flow, del-flows (and the file forms add-flows,
 //! mod-flows, del-flows FILE), dump-conntrack and flush-conntrack.
-//! The flow commands are in [`flows`], the dump filter in [`filter`].
+//! The flow commands are in [`flows`]; the dump filter is
+//! `ferrovs_dpif::flow_filter`, shared with ferrovs-dpctl.
 //! Also here: `dpif-netdev/pmd-stats-show` and `-clear`.
 //!
 //! Everything a command prints, its error lines included, goes into one
@@ -15,7 +16,6 @@ use ferrovs_dpif::netdev::NetdevControl;
 
 use crate::bridge::{lock_dpif, SharedDpif};
 
-mod filter;
 mod flows;
 
 use flows::FileCmd;

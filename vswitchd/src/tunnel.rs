@@ -320,6 +320,33 @@ fn ports_show_verbose(bridges: &Bridges) -> String {
             }
         }
     }
+    // As in stock, every device a route leaves through is a possible
+    // endpoint too (its addresses are local).
+    let mut devs: Vec<String> = underlay()
+        .routes
+        .read()
+        .unwrap_or_else(|e| e.into_inner())
+        .routes()
+        .iter()
+        .map(|r| r.dev.clone())
+        .filter(|d| {
+            d != "lo"
+                && !bridges
+                    .bridges
+                    .values()
+                    .any(|b| b.ifaces.values().any(|i| &i.name == d))
+        })
+        .collect();
+    devs.sort();
+    devs.dedup();
+    for d in devs {
+        if let (Some(mac), a) = (
+            read_mac(&d),
+            addrs.iter().filter(|(n, a, _)| *n == d && !a.is_loopback()),
+        ) {
+            endpoints.extend(a.map(|(_, a, _)| (mac, *a)));
+        }
+    }
     for ((odp, name), (t, udp)) in &ports {
         for (mac, a) in &endpoints {
             let m = mac

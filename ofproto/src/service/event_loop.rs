@@ -1012,9 +1012,28 @@ impl EventLoop {
         true
     }
 
+    /// Whether table misses of `bridge` go to the controllers by
+    /// default: while a connection before OpenFlow 1.3 is up, as in
+    /// stock. A change makes the installed flows stale.
+    fn update_packet_in_on_miss(&mut self, bridge: &str) {
+        let want = self.entries.values().any(|e| {
+            matches!(e, Entry::Conn(c) if c.bridge == bridge
+                && c.snooping.is_none()
+                && matches!(&c.phase, Phase::Connected(st) if st.version < 4))
+        });
+        let Some(b) = self.bridges.get_mut(bridge) else {
+            return;
+        };
+        if b.switch.packet_in_on_miss != want {
+            b.switch.packet_in_on_miss = want;
+            self.tables_changed();
+        }
+    }
+
     /// Sends the bridge's pending flow-removed and port-status messages to
     /// its connections, and demotes other primaries after a role change.
     fn deliver_async(&mut self, bridge: &str) {
+        self.update_packet_in_on_miss(bridge);
         let Some(b) = self.bridges.get_mut(bridge) else {
             return;
         };

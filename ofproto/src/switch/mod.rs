@@ -151,6 +151,10 @@ pub struct Switch {
     /// NORMAL forwards reserved (STP and other bridge protocol)
     /// destinations (Bridge other_config:forward-bpdu).
     pub forward_bpdu: bool,
+    /// A connection before OpenFlow 1.3 is up, so a table miss with the
+    /// default table-miss config sends a packet-in (stock's
+    /// want_packet_in_on_miss); kept by the service.
+    pub packet_in_on_miss: bool,
     /// Every distinct instruction set of the rules, kept once and shared
     /// (rules mostly repeat a few action lists); sets no rule holds any
     /// more are swept out when the pool has doubled since the last sweep.
@@ -330,6 +334,7 @@ impl Switch {
             port_vlans: HashMap::new(),
             l2_changed: false,
             forward_bpdu: false,
+            packet_in_on_miss: false,
             instructions_pool: HashSet::new(),
             pool_sweep_at: 64,
         }

@@ -14,6 +14,11 @@ pub struct PacketOut {
     pub packet: Vec<u8>,
 }
 
+/// [`PacketIn::reason`] of a table miss the default table-miss config
+/// sends (Open vSwitch's OFPR_IMPLICIT_MISS): no_match, for connections
+/// before OpenFlow 1.3 only.
+pub const REASON_IMPLICIT_MISS: u8 = 6;
+
 /// Executes packet-outs (the daemon's datapath).
 pub type PacketOutHook = std::sync::Arc<dyn Fn(PacketOut) + Send + Sync>;
 
@@ -22,7 +27,8 @@ pub type PacketOutHook = std::sync::Arc<dyn Fn(PacketOut) + Send + Sync>;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PacketIn {
     /// OFPR_*: 0 no_match, 1 action, 2 invalid_ttl, 3 action_set,
-    /// 4 group, 5 packet_out (the last three read as 1 before OF1.4).
+    /// 4 group, 5 packet_out (the last three read as 1 before OF1.4);
+    /// 6 is a table miss sent by default ([`REASON_IMPLICIT_MISS`]).
     pub reason: u8,
     pub table_id: u8,
     pub cookie: u64,
@@ -245,6 +251,18 @@ impl Switch {
     /// miss_send_len 0).
     pub fn packet_in_msg(conn: &ConnState, pi: &PacketIn) -> Option<Vec<u8>> {
         use crate::openflow::fields::id;
+        // A table miss sent by default (Open vSwitch's implicit miss) goes
+        // only to connections before OpenFlow 1.3, as no_match.
+        if pi.reason == REASON_IMPLICIT_MISS {
+            if conn.version >= 4 {
+                return None;
+            }
+            let pi = PacketIn {
+                reason: 0,
+                ..pi.clone()
+            };
+            return Self::packet_in_msg(conn, &pi);
+        }
         if !conn.async_config().wants(conn.role, 0, pi.reason)
             || (pi.reason == 0 && conn.miss_send_len == 0)
         {

@@ -170,11 +170,10 @@ pub fn from_action_upcall(
             }
         }
     }
-    // Stock's internal "implicit miss" (the table-miss rule) reads as
-    // no_match; an explicit miss (a controller action in a table-miss
-    // rule) as action.
+    // Stock's internal "explicit miss" (a controller action in a
+    // table-miss rule) reads as action; the implicit miss (6, the
+    // table-miss packet-in) stays for the connections to tell apart.
     let reason = match c.reason {
-        6 => 0,
         7 => 1,
         r => r,
     };

@@ -383,7 +383,10 @@ impl Switch {
                     return Err(OfpErr::OFPBRC_BAD_LEN);
                 }
                 let mut m = start(v, 8, h.xid);
-                m.put_u16(self.frag_flags);
+                // OFPC_INVALID_TTL_TO_CONTROLLER (before OpenFlow 1.3)
+                // reports the connection's invalid_ttl packet-in bit.
+                let ttl = v < 4 && conn.async_config().primary[0] & (1 << 2) != 0;
+                m.put_u16(self.frag_flags | if ttl { 4 } else { 0 });
                 m.put_u16(conn.miss_send_len);
                 Ok(vec![finish(m)])
             }
@@ -396,6 +399,17 @@ impl Switch {
                 conn.miss_send_len = r.u16().unwrap_or(0);
                 // Only the fragment handling bits are kept, as stock does.
                 self.frag_flags = flags & 3;
+                // Before OpenFlow 1.3, OFPC_INVALID_TTL_TO_CONTROLLER turns
+                // the connection's invalid_ttl packet-ins on or off.
+                if v < 4 {
+                    let mut ac = conn.async_config();
+                    if flags & 4 != 0 {
+                        ac.primary[0] |= 1 << 2;
+                    } else {
+                        ac.primary[0] &= !(1 << 2);
+                    }
+                    conn.async_config = Some(ac);
+                }
                 Ok(vec![])
             }
             14 => {

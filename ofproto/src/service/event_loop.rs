@@ -832,6 +832,9 @@ impl EventLoop {
             return;
         };
         let _ = self.poll.registry().deregister(&mut c.stream);
+        // Table misses stop going up as soon as the last connection that
+        // wanted them is gone (stock counts connections the same way).
+        self.update_packet_in_on_miss(&c.bridge);
         let why = why.or(c.error.take());
         // As stock's rconn, only a connection that was up counts as a
         // disconnection.

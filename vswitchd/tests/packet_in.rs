@@ -100,7 +100,11 @@ fn script(program: &Path, tag: &str) -> Outcome {
     .expect("ports");
     for f in FLOWS {
         let o = sb.run("ovs-ofctl", &["add-flow", "br0", f]);
-        assert!(o.status.success(), "{tag}: add-flow {f}: {}", text(&o.stderr));
+        assert!(
+            o.status.success(),
+            "{tag}: add-flow {f}: {}",
+            text(&o.stderr)
+        );
     }
     let mut monitors = Monitors(Vec::new());
     for (name, pre, post) in MONITORS {
@@ -117,7 +121,8 @@ fn script(program: &Path, tag: &str) -> Outcome {
             .expect("ovs-ofctl monitor");
         monitors.0.push(child);
     }
-    let read = |name: &str| fs::read_to_string(sb.dir.join(format!("{name}.txt"))).unwrap_or_default();
+    let read =
+        |name: &str| fs::read_to_string(sb.dir.join(format!("{name}.txt"))).unwrap_or_default();
     // Give the monitors time to connect and set their packet-in format.
     std::thread::sleep(Duration::from_millis(700));
     let mut sent_expect = 0usize;

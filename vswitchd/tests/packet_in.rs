@@ -15,8 +15,10 @@
 //!
 //! Three packets per port: the first is a datapath miss, the later ones
 //! hit the megaflow and come up as ACTION upcalls. Each monitor's text
-//! must equal stock's (so each packet gives exactly one packet-in), and
-//! ferrovs must count no unhandled ACTION upcall.
+//! must equal stock's (so each packet gives exactly one packet-in), the
+//! megaflows' actions (the `userspace` action with stock's controller
+//! cookie, recirculation ids masked) must equal stock's, and ferrovs
+//! must count no unhandled ACTION upcall.
 //!
 //! Needs the stock OVS tools: skips with a message otherwise, fails under
 //! CI=true.
@@ -78,10 +80,35 @@ fn count_packet_ins(s: &str) -> usize {
     s.lines().filter(|l| l.contains("PACKET_IN")).count()
 }
 
-/// What one daemon sent: each monitor's text, and `upcall/show`.
+/// What one daemon sent: each monitor's text, the datapath flows'
+/// actions (recirculation ids masked, sorted), and `upcall/show`.
 struct Outcome {
     monitors: Vec<(String, String)>,
+    flow_actions: Vec<String>,
     upcall_show: String,
+}
+
+/// The actions of each `dpctl/dump-flows` line, recirc_id masked.
+fn flow_actions(dump: &str) -> Vec<String> {
+    let mut v: Vec<String> = dump
+        .lines()
+        .filter_map(|l| l.split_once("actions:"))
+        .map(|(_, a)| {
+            let a = a.trim();
+            match a.find("recirc_id=") {
+                Some(i) => {
+                    let rest = &a[i + 10..];
+                    let end = rest
+                        .find(|c: char| !c.is_ascii_digit())
+                        .unwrap_or(rest.len());
+                    format!("{}N{}", &a[..i + 10], &rest[end..])
+                }
+                None => a.to_string(),
+            }
+        })
+        .collect();
+    v.sort();
+    v
 }
 
 fn script(program: &Path, tag: &str) -> Outcome {
@@ -150,6 +177,7 @@ fn script(program: &Path, tag: &str) -> Outcome {
             .iter()
             .map(|(n, _, _)| (n.to_string(), read(n)))
             .collect(),
+        flow_actions: flow_actions(&text(&sb.appctl(&["dpctl/dump-flows"]).stdout)),
         upcall_show: text(&sb.appctl(&["upcall/show"]).stdout),
     };
     drop(monitors);
@@ -192,6 +220,15 @@ fn packet_ins_match_stock() {
                 "{name} monitor: packet-ins differ from stock\n--- ferrovs:\n{o}--- stock:\n{s}"
             ));
         }
+    }
+    // The megaflows carry the controller cookie as stock writes it.
+    if ours.flow_actions != stock.flow_actions
+        || !ours.flow_actions.iter().any(|a| a.contains("userspace("))
+    {
+        failures.push(format!(
+            "datapath flow actions differ from stock\n--- ferrovs:\n{:#?}\n--- stock:\n{:#?}",
+            ours.flow_actions, stock.flow_actions
+        ));
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
     assert!(

@@ -17,7 +17,7 @@ pub struct PacketOut {
 /// [`PacketIn::reason`] of a table miss the default table-miss config
 /// sends (Open vSwitch's OFPR_IMPLICIT_MISS): no_match, for connections
 /// before OpenFlow 1.3 only.
-pub const REASON_IMPLICIT_MISS: u8 = 6;
+pub const REASON_IMPLICIT_MISS: u8 = 7;
 
 /// NXT_SET_PACKET_IN_FORMAT's format for NXT_PACKET_IN2.
 const NXPIF_NXT_PACKET_IN2: u32 = 2;
@@ -61,7 +61,7 @@ pub type PacketOutHook = std::sync::Arc<dyn Fn(PacketOut) + Send + Sync>;
 pub struct PacketIn {
     /// OFPR_*: 0 no_match, 1 action, 2 invalid_ttl, 3 action_set,
     /// 4 group, 5 packet_out (the last three read as 1 before OF1.4);
-    /// 6 is a table miss sent by default ([`REASON_IMPLICIT_MISS`]).
+    /// 7 is a table miss sent by default ([`REASON_IMPLICIT_MISS`]).
     pub reason: u8,
     pub table_id: u8,
     pub cookie: u64,

@@ -179,7 +179,7 @@ const REASON_ACTION: u8 = 1;
 const REASON_INVALID_TTL: u8 = 2;
 /// Open vSwitch's internal reason for the table-miss packet-in (sent as
 /// no_match).
-const REASON_IMPLICIT_MISS: u8 = 6;
+const REASON_IMPLICIT_MISS: u8 = 7;
 
 /// Translates `flow` (a key with every field's value) through `br`.
 pub fn translate(br: &Bridge<'_>, flow: &[u8; KEY_LEN]) -> Xlated {

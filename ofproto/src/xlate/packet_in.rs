@@ -170,11 +170,12 @@ pub fn from_action_upcall(
             }
         }
     }
-    // Stock's internal "explicit miss" (a controller action in a
-    // table-miss rule) reads as action; the implicit miss (6, the
-    // table-miss packet-in) stays for the connections to tell apart.
+    // Stock's internal "explicit miss" (6: a controller action in a
+    // table-miss rule, which this translation does not tell apart) reads
+    // as action; the implicit miss (7, the table-miss packet-in) stays
+    // for the connections to tell apart.
     let reason = match c.reason {
-        7 => 1,
+        6 => 1,
         r => r,
     };
     Ok(ControllerUpcall {

@@ -11,7 +11,10 @@
 //! - p3: `dec_ttl` on a packet with TTL 1 (reason invalid_ttl, sent only
 //!   to connections that ask for it, as stock decides);
 //! - p4: no flow: the table miss goes to the controller because an
-//!   OpenFlow 1.0 connection is up.
+//!   OpenFlow 1.0 connection is up;
+//! - p5: resubmitted to table 1, whose table-miss rule (priority 0,
+//!   catch-all) sends to the controller: an explicit miss (action before
+//!   OpenFlow 1.3, no_match from 1.3 on).
 //!
 //! Three packets per port: the first is a datapath miss, the later ones
 //! hit the megaflow and come up as ACTION upcalls. Each monitor's text
@@ -39,12 +42,15 @@ const SETUP: &[&str] = &[
     "add-port br0 p2 -- set interface p2 type=dummy ofport_request=2",
     "add-port br0 p3 -- set interface p3 type=dummy ofport_request=3",
     "add-port br0 p4 -- set interface p4 type=dummy ofport_request=4",
+    "add-port br0 p5 -- set interface p5 type=dummy ofport_request=5",
 ];
 
 const FLOWS: &[&str] = &[
     "cookie=0x11,priority=100,in_port=1,actions=controller",
     "cookie=0x22,priority=100,in_port=2,actions=load:0x5->NXM_NX_REG3[],controller(reason=no_match,max_len=64)",
     "cookie=0x33,priority=100,in_port=3,ip,actions=dec_ttl,output:4",
+    "priority=100,in_port=5,actions=resubmit(,1)",
+    "cookie=0x55,table=1,priority=0,actions=controller",
 ];
 
 /// The monitors: file name, the options and what follows `65534`
@@ -121,7 +127,7 @@ fn script(program: &Path, tag: &str) -> Outcome {
         assert!(o.status.success(), "{tag}: {line}: {}", text(&o.stderr));
     }
     sb.wait_for(
-        || text(&sb.appctl(&["dpif/show"]).stdout).contains("p4 4/"),
+        || text(&sb.appctl(&["dpif/show"]).stdout).contains("p5 5/"),
         "ports in the datapath",
     )
     .expect("ports");
@@ -153,7 +159,7 @@ fn script(program: &Path, tag: &str) -> Outcome {
     // Give the monitors time to connect and set their packet-in format.
     std::thread::sleep(Duration::from_millis(700));
     let mut sent_expect = 0usize;
-    for port in 1..=4u8 {
+    for port in 1..=5u8 {
         let ttl = if port == 3 { 1 } else { 64 };
         for _ in 0..PACKETS_PER_PORT {
             let o = sb.appctl(&[
@@ -201,13 +207,13 @@ fn packet_ins_match_stock() {
     let stock = script(Path::new(STOCK_VSWITCHD), "stock");
     let mut failures = Vec::new();
     for ((name, o), (_, s)) in ours.monitors.iter().zip(&stock.monitors) {
-        // OpenFlow 1.0: three packets to the controller, three
-        // no_match, three table misses, and three invalid_ttl for the
-        // monitor that asked; OpenFlow 1.3 gets no table miss.
+        // OpenFlow 1.0: packets to the controller, no_match, table
+        // misses, explicit misses, and invalid_ttl for the monitor that
+        // asked; OpenFlow 1.3 gets no implicit table miss.
         let want = match name.as_str() {
-            "of13" => 2,
-            "nxt" => 4,
-            _ => 3,
+            "of13" => 3,
+            "nxt" => 5,
+            _ => 4,
         } * PACKETS_PER_PORT;
         if count_packet_ins(s) != want {
             failures.push(format!(

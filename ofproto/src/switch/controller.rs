@@ -19,6 +19,10 @@ pub struct PacketOut {
 /// before OpenFlow 1.3 only.
 pub const REASON_IMPLICIT_MISS: u8 = 7;
 
+/// [`PacketIn::reason`] of a controller action in a table-miss rule
+/// (OFPR_EXPLICIT_MISS): action before OpenFlow 1.3, no_match after.
+pub const REASON_EXPLICIT_MISS: u8 = 6;
+
 /// NXT_SET_PACKET_IN_FORMAT's format for NXT_PACKET_IN2.
 const NXPIF_NXT_PACKET_IN2: u32 = 2;
 
@@ -61,7 +65,8 @@ pub type PacketOutHook = std::sync::Arc<dyn Fn(PacketOut) + Send + Sync>;
 pub struct PacketIn {
     /// OFPR_*: 0 no_match, 1 action, 2 invalid_ttl, 3 action_set,
     /// 4 group, 5 packet_out (the last three read as 1 before OF1.4);
-    /// 7 is a table miss sent by default ([`REASON_IMPLICIT_MISS`]).
+    /// 6 and 7 are Open vSwitch's explicit and implicit table misses
+    /// ([`REASON_EXPLICIT_MISS`], [`REASON_IMPLICIT_MISS`]).
     pub reason: u8,
     pub table_id: u8,
     pub cookie: u64,
@@ -292,6 +297,15 @@ impl Switch {
             }
             let pi = PacketIn {
                 reason: 0,
+                ..pi.clone()
+            };
+            return Self::packet_in_msg(conn, &pi);
+        }
+        // A controller action in a table-miss rule: action before
+        // OpenFlow 1.3, no_match from 1.3 on.
+        if pi.reason == REASON_EXPLICIT_MISS {
+            let pi = PacketIn {
+                reason: if conn.version < 4 { 1 } else { 0 },
                 ..pi.clone()
             };
             return Self::packet_in_msg(conn, &pi);

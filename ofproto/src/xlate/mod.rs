@@ -149,6 +149,9 @@ struct Ctx<'a> {
     stop_list: bool,
     /// The cookie of the rule whose actions run.
     rule_cookie: u64,
+    /// The rule whose actions run (compared by address only: a
+    /// controller action in a table-miss rule is an explicit miss).
+    cur_rule: Option<*const Rule>,
     /// Some action cannot run in the kernel datapath.
     slow: bool,
     /// The OpenFlow 1.1+ action set (write_actions), in writing order.
@@ -180,6 +183,9 @@ const REASON_INVALID_TTL: u8 = 2;
 /// Open vSwitch's internal reason for the table-miss packet-in (sent as
 /// no_match).
 const REASON_IMPLICIT_MISS: u8 = 7;
+/// Open vSwitch's internal reason for a controller action in a
+/// table-miss rule (sent as action before OpenFlow 1.3, no_match after).
+const REASON_EXPLICIT_MISS: u8 = 6;
 
 /// Translates `flow` (a key with every field's value) through `br`.
 pub fn translate(br: &Bridge<'_>, flow: &[u8; KEY_LEN]) -> Xlated {
@@ -218,6 +224,7 @@ pub fn translate_with<'a>(
         exit: false,
         stop_list: false,
         rule_cookie: 0,
+        cur_rule: None,
         slow: false,
         action_set: Vec::new(),
         actset_output: None,
@@ -420,8 +427,10 @@ impl Ctx<'_> {
                 let deepens = table <= old_table && !std::mem::take(&mut self.first_lookup);
                 self.depth += deepens as u32;
                 let old_cookie = std::mem::replace(&mut self.rule_cookie, rule.cookie);
+                let old_rule = self.cur_rule.replace(rule as *const Rule);
                 self.instructions(&rule.instructions, &mut node.subs);
                 self.rule_cookie = old_cookie;
+                self.cur_rule = old_rule;
                 self.depth -= deepens as u32;
                 out.push(node);
             }
@@ -1018,7 +1027,19 @@ impl Ctx<'_> {
     /// A packet-in: a userspace action whose cookie carries the reason,
     /// the rule's cookie and a recirculation id for the continuation, as
     /// stock lays it out (`user_action_cookie`).
-    fn controller(&mut self, max_len: u16, controller_id: u16, reason: u8) {
+    fn controller(&mut self, max_len: u16, controller_id: u16, mut reason: u8) {
+        // From a table-miss rule (priority 0, matching everything), an
+        // action's packet-in is an explicit miss, as in stock.
+        if reason == REASON_ACTION {
+            let miss_rule = self
+                .br
+                .tables
+                .get(self.table_id as usize)
+                .and_then(|cls| cls.find_exact(&Match::catchall(), 0));
+            if miss_rule.is_some_and(|r| self.cur_rule.is_some_and(|c| std::ptr::eq(r, c))) {
+                reason = REASON_EXPLICIT_MISS;
+            }
+        }
         commit::commit(
             &self.flow,
             &mut self.base,

@@ -170,19 +170,13 @@ pub fn from_action_upcall(
             }
         }
     }
-    // Stock's internal "explicit miss" (6: a controller action in a
-    // table-miss rule, which this translation does not tell apart) reads
-    // as action; the implicit miss (7, the table-miss packet-in) stays
-    // for the connections to tell apart.
-    let reason = match c.reason {
-        6 => 1,
-        r => r,
-    };
     Ok(ControllerUpcall {
         bridge: state.bridge,
         controller_id: c.controller_id,
         packet_in: PacketIn {
-            reason,
+            // Stock's reasons, the internal explicit (6) and implicit (7)
+            // misses included: connections tell them apart.
+            reason: c.reason,
             table_id: state.table,
             cookie: c.rule_cookie,
             metadata,

@@ -135,9 +135,8 @@ pub enum NotPacketIn {
 }
 
 /// Turns an ACTION upcall (userdata, packet, datapath key) into the
-/// packet-in it stands for. `odp_ports` of any bridge serve to read the
-/// key's tunnel fields; in_port and the registers come from the frozen
-/// state.
+/// packet-in it stands for: in_port, metadata and registers come from
+/// the frozen state, tunnel fields and the packet mark from the key.
 pub fn from_action_upcall(
     userdata: &[u8],
     packet: Vec<u8>,

@@ -1017,7 +1017,9 @@ impl EventLoop {
 
     /// Whether table misses of `bridge` go to the controllers by
     /// default: while a connection before OpenFlow 1.3 is up, as in
-    /// stock. A change makes the installed flows stale.
+    /// stock. As in stock, a change does not revalidate the installed
+    /// flows by itself (every short-lived `ovs-ofctl` would otherwise
+    /// have all of them translated again twice).
     fn update_packet_in_on_miss(&mut self, bridge: &str) {
         let want = self.entries.values().any(|e| {
             matches!(e, Entry::Conn(c) if c.bridge == bridge
@@ -1027,10 +1029,7 @@ impl EventLoop {
         let Some(b) = self.bridges.get_mut(bridge) else {
             return;
         };
-        if b.switch.packet_in_on_miss != want {
-            b.switch.packet_in_on_miss = want;
-            self.tables_changed();
-        }
+        b.switch.packet_in_on_miss = want;
     }
 
     /// Sends the bridge's pending flow-removed and port-status messages to

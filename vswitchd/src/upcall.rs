@@ -26,8 +26,13 @@
 //! translated while a change happened is installed all the same: its
 //! ukey carries the older generation, so the next pass looks at it.
 //!
-//! ACTION upcalls (the `userspace` action, e.g. `controller`) are not
-//! handled yet: they are counted in `action_unhandled`.
+//! ACTION upcalls raised by the `userspace` actions `controller`
+//! translates to (stock's controller cookie, see
+//! `ferrovs_ofproto::xlate::packet_in`) become packet-ins for the
+//! bridge's OpenFlow connections; this includes the first packet of a
+//! flow, whose execution raises the upcall like later packets' do. Other
+//! ACTION upcalls (another cookie, a forgotten state) are counted in
+//! `action_unhandled`.
 
 use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
@@ -42,6 +47,7 @@ use ferrovs_dpif::odp::{Key, KeyAttr};
 use ferrovs_dpif::{Dpif, DpifError, Execute, FlowPut, PutFlags, Upcall, UpcallKind};
 use ferrovs_ofproto::service::changes::Scope;
 use ferrovs_ofproto::service::OfprotoService;
+use ferrovs_ofproto::xlate::packet_in::{self, NotPacketIn};
 use ferrovs_ofproto::xlate::upcall::{Credit, UpcallRequest, UpcallXlate};
 
 use crate::bridge::{lock_dpif, SharedDpif};
@@ -104,8 +110,11 @@ pub struct UpcallStats {
     /// Upcalls that failed (no bridge for the port, translation or
     /// datapath errors).
     pub failed: AtomicU64,
-    /// ACTION upcalls, which are not handled yet.
+    /// ACTION upcalls that were not a packet-in (another cookie, an
+    /// unknown frozen state).
     pub action_unhandled: AtomicU64,
+    /// ACTION upcalls sent up as packet-ins.
+    pub packet_ins: AtomicU64,
     /// Upcalls whose flow was not installed because the datapath held
     /// flow-limit flows.
     pub flow_limit_hit: AtomicU64,
@@ -268,7 +277,7 @@ impl Handlers {
             "{name}:\n  flows         : (current {flows}) (avg {flows}) (max {max}) (limit {limit})\n  \
              dump duration : {}ms\n  ufid enabled : true\n\n{}\n  \
              handlers      : {}\n  \
-             upcalls       : (handled {}) (failed {}) (lost {lost}) (action unhandled {})\n  \
+             upcalls       : (handled {}) (failed {}) (lost {lost}) (action unhandled {}) (packet-ins {})\n  \
              flows put     : {} (flow limit hit {})\n  \
              overruns      : {}\n  \
              revalidated   : (kept {}) (modified {}) (unaffected {}) (deleted stale {}) (deleted idle {}) (tables generation {})\n",
@@ -278,6 +287,7 @@ impl Handlers {
             get(&s.handled),
             get(&s.failed),
             get(&s.action_unhandled),
+            get(&s.packet_ins),
             get(&s.flows_put),
             get(&s.flow_limit_hit),
             get(&s.overruns),
@@ -379,7 +389,7 @@ impl HandlerContext {
         let mut done = Vec::with_capacity(batch.len());
         for u in batch.iter() {
             if u.kind == UpcallKind::Action {
-                self.stats.action_unhandled.fetch_add(1, Ordering::Relaxed);
+                self.action_upcall(u);
                 continue;
             }
             match self.translate(u) {
@@ -399,6 +409,23 @@ impl HandlerContext {
             }
         }
         batch.clear();
+    }
+
+    /// An ACTION upcall: the packet-in a `controller` action asked for.
+    fn action_upcall(&self, u: &Upcall) {
+        let userdata = u.userdata.as_deref().unwrap_or_default();
+        match packet_in::from_action_upcall(userdata, u.packet.clone(), &u.key) {
+            Ok(c) => {
+                self.stats.packet_ins.fetch_add(1, Ordering::Relaxed);
+                self.service.packet_in(&c.bridge, c.packet_in);
+            }
+            // ofproto/trace's flows are never installed; nothing to send.
+            Err(NotPacketIn::DontSend) => {}
+            Err(e) => {
+                log::debug!(target: "ofproto_dpif_upcall", "ACTION upcall not handled: {e:?}");
+                self.stats.action_unhandled.fetch_add(1, Ordering::Relaxed);
+            }
+        }
     }
 
     fn translate<'a>(&self, u: &'a Upcall) -> Result<Translated<'a>, String> {

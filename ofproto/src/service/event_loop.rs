@@ -832,6 +832,9 @@ impl EventLoop {
             return;
         };
         let _ = self.poll.registry().deregister(&mut c.stream);
+        // Table misses stop going up as soon as the last connection that
+        // wanted them is gone (stock counts connections the same way).
+        self.update_packet_in_on_miss(&c.bridge);
         let why = why.or(c.error.take());
         // As stock's rconn, only a connection that was up counts as a
         // disconnection.
@@ -1012,9 +1015,27 @@ impl EventLoop {
         true
     }
 
+    /// Whether table misses of `bridge` go to the controllers by
+    /// default: while a connection before OpenFlow 1.3 is up, as in
+    /// stock. As in stock, a change does not revalidate the installed
+    /// flows by itself (every short-lived `ovs-ofctl` would otherwise
+    /// have all of them translated again twice).
+    fn update_packet_in_on_miss(&mut self, bridge: &str) {
+        let want = self.entries.values().any(|e| {
+            matches!(e, Entry::Conn(c) if c.bridge == bridge
+                && c.snooping.is_none()
+                && matches!(&c.phase, Phase::Connected(st) if st.version < 4))
+        });
+        let Some(b) = self.bridges.get_mut(bridge) else {
+            return;
+        };
+        b.switch.packet_in_on_miss = want;
+    }
+
     /// Sends the bridge's pending flow-removed and port-status messages to
     /// its connections, and demotes other primaries after a role change.
     fn deliver_async(&mut self, bridge: &str) {
+        self.update_packet_in_on_miss(bridge);
         let Some(b) = self.bridges.get_mut(bridge) else {
             return;
         };

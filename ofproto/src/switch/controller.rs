@@ -14,6 +14,48 @@ pub struct PacketOut {
     pub packet: Vec<u8>,
 }
 
+/// [`PacketIn::reason`] of a table miss the default table-miss config
+/// sends (Open vSwitch's OFPR_IMPLICIT_MISS): no_match, for connections
+/// before OpenFlow 1.3 only.
+pub const REASON_IMPLICIT_MISS: u8 = 7;
+
+/// [`PacketIn::reason`] of a controller action in a table-miss rule
+/// (OFPR_EXPLICIT_MISS): action before OpenFlow 1.3, no_match after.
+pub const REASON_EXPLICIT_MISS: u8 = 6;
+
+/// NXT_SET_PACKET_IN_FORMAT's format for NXT_PACKET_IN2.
+const NXPIF_NXT_PACKET_IN2: u32 = 2;
+
+/// NXT_PACKET_IN2 (Nicira subtype 30): properties for the packet, the
+/// table, the cookie, the reason and the metadata (OXM from OpenFlow 1.2
+/// on, NXM before), each padded to 8 bytes. The whole packet goes, so
+/// there is no full-length or buffer property.
+fn packet_in2_msg(v: u8, pi: &PacketIn, reason: u8) -> Vec<u8> {
+    fn prop(m: &mut Vec<u8>, ty: u16, body: impl FnOnce(&mut Vec<u8>)) {
+        let start = m.len();
+        m.put_u16(ty);
+        m.put_u16(0);
+        body(m);
+        let len = m.len() - start;
+        m.set_u16(start + 2, len.min(u16::MAX as usize) as u16);
+        m.pad_to(8);
+    }
+    let mut m = start(v, 4, 0);
+    m.put_u32(NX_VENDOR);
+    m.put_u32(30);
+    prop(&mut m, 0, |m| m.extend_from_slice(&pi.packet));
+    prop(&mut m, 3, |m| m.put_u8(pi.table_id));
+    prop(&mut m, 4, |m| {
+        m.put_zeros(4);
+        m.put_u64(pi.cookie);
+    });
+    prop(&mut m, 5, |m| m.put_u8(reason));
+    prop(&mut m, 6, |m| {
+        nxm::encode(&pi.metadata, (v >= 3).then_some(v), m)
+    });
+    finish(m)
+}
+
 /// Executes packet-outs (the daemon's datapath).
 pub type PacketOutHook = std::sync::Arc<dyn Fn(PacketOut) + Send + Sync>;
 
@@ -22,7 +64,9 @@ pub type PacketOutHook = std::sync::Arc<dyn Fn(PacketOut) + Send + Sync>;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PacketIn {
     /// OFPR_*: 0 no_match, 1 action, 2 invalid_ttl, 3 action_set,
-    /// 4 group, 5 packet_out (the last three read as 1 before OF1.4).
+    /// 4 group, 5 packet_out (the last three read as 1 before OF1.4);
+    /// 6 and 7 are Open vSwitch's explicit and implicit table misses
+    /// ([`REASON_EXPLICIT_MISS`], [`REASON_IMPLICIT_MISS`]).
     pub reason: u8,
     pub table_id: u8,
     pub cookie: u64,
@@ -245,6 +289,27 @@ impl Switch {
     /// miss_send_len 0).
     pub fn packet_in_msg(conn: &ConnState, pi: &PacketIn) -> Option<Vec<u8>> {
         use crate::openflow::fields::id;
+        // A table miss sent by default (Open vSwitch's implicit miss) goes
+        // only to connections before OpenFlow 1.3, as no_match.
+        if pi.reason == REASON_IMPLICIT_MISS {
+            if conn.version >= 4 {
+                return None;
+            }
+            let pi = PacketIn {
+                reason: 0,
+                ..pi.clone()
+            };
+            return Self::packet_in_msg(conn, &pi);
+        }
+        // A controller action in a table-miss rule: action before
+        // OpenFlow 1.3, no_match from 1.3 on.
+        if pi.reason == REASON_EXPLICIT_MISS {
+            let pi = PacketIn {
+                reason: if conn.version < 4 { 1 } else { 0 },
+                ..pi.clone()
+            };
+            return Self::packet_in_msg(conn, &pi);
+        }
         if !conn.async_config().wants(conn.role, 0, pi.reason)
             || (pi.reason == 0 && conn.miss_send_len == 0)
         {
@@ -256,6 +321,9 @@ impl Switch {
         let data = &pi.packet[..];
         let total = pi.packet.len().min(u16::MAX as usize) as u16;
         let reason = if v < 5 && pi.reason > 2 { 1 } else { pi.reason };
+        if conn.packet_in_format == NXPIF_NXT_PACKET_IN2 {
+            return Some(packet_in2_msg(v, pi, reason));
+        }
         let mut m;
         if v == 1 && conn.packet_in_format == 0 {
             m = start(1, 10, 0);

@@ -151,6 +151,10 @@ pub struct Switch {
     /// NORMAL forwards reserved (STP and other bridge protocol)
     /// destinations (Bridge other_config:forward-bpdu).
     pub forward_bpdu: bool,
+    /// A connection before OpenFlow 1.3 is up, so a table miss with the
+    /// default table-miss config sends a packet-in (stock's
+    /// want_packet_in_on_miss); kept by the service.
+    pub packet_in_on_miss: bool,
     /// Every distinct instruction set of the rules, kept once and shared
     /// (rules mostly repeat a few action lists); sets no rule holds any
     /// more are swept out when the pool has doubled since the last sweep.
@@ -330,6 +334,7 @@ impl Switch {
             port_vlans: HashMap::new(),
             l2_changed: false,
             forward_bpdu: false,
+            packet_in_on_miss: false,
             instructions_pool: HashSet::new(),
             pool_sweep_at: 64,
         }
@@ -378,7 +383,10 @@ impl Switch {
                     return Err(OfpErr::OFPBRC_BAD_LEN);
                 }
                 let mut m = start(v, 8, h.xid);
-                m.put_u16(self.frag_flags);
+                // OFPC_INVALID_TTL_TO_CONTROLLER (before OpenFlow 1.3)
+                // reports the connection's invalid_ttl packet-in bit.
+                let ttl = v < 4 && conn.async_config().primary[0] & (1 << 2) != 0;
+                m.put_u16(self.frag_flags | if ttl { 4 } else { 0 });
                 m.put_u16(conn.miss_send_len);
                 Ok(vec![finish(m)])
             }
@@ -391,6 +399,17 @@ impl Switch {
                 conn.miss_send_len = r.u16().unwrap_or(0);
                 // Only the fragment handling bits are kept, as stock does.
                 self.frag_flags = flags & 3;
+                // Before OpenFlow 1.3, OFPC_INVALID_TTL_TO_CONTROLLER turns
+                // the connection's invalid_ttl packet-ins on or off.
+                if v < 4 {
+                    let mut ac = conn.async_config();
+                    if flags & 4 != 0 {
+                        ac.primary[0] |= 1 << 2;
+                    } else {
+                        ac.primary[0] &= !(1 << 2);
+                    }
+                    conn.async_config = Some(ac);
+                }
                 Ok(vec![])
             }
             14 => {

@@ -26,6 +26,7 @@ pub mod meter;
 mod mpls;
 mod multipath;
 pub mod normal;
+pub mod packet_in;
 mod patch;
 pub mod recirc;
 mod sample;
@@ -148,6 +149,9 @@ struct Ctx<'a> {
     stop_list: bool,
     /// The cookie of the rule whose actions run.
     rule_cookie: u64,
+    /// The rule whose actions run (compared by address only: a
+    /// controller action in a table-miss rule is an explicit miss).
+    cur_rule: Option<*const Rule>,
     /// Some action cannot run in the kernel datapath.
     slow: bool,
     /// The OpenFlow 1.1+ action set (write_actions), in writing order.
@@ -176,6 +180,12 @@ struct Ctx<'a> {
 /// Packet-in reasons (OFPR_*).
 const REASON_ACTION: u8 = 1;
 const REASON_INVALID_TTL: u8 = 2;
+/// Open vSwitch's internal reason for the table-miss packet-in (sent as
+/// no_match).
+const REASON_IMPLICIT_MISS: u8 = 7;
+/// Open vSwitch's internal reason for a controller action in a
+/// table-miss rule (sent as action before OpenFlow 1.3, no_match after).
+const REASON_EXPLICIT_MISS: u8 = 6;
 
 /// Translates `flow` (a key with every field's value) through `br`.
 pub fn translate(br: &Bridge<'_>, flow: &[u8; KEY_LEN]) -> Xlated {
@@ -214,6 +224,7 @@ pub fn translate_with<'a>(
         exit: false,
         stop_list: false,
         rule_cookie: 0,
+        cur_rule: None,
         slow: false,
         action_set: Vec::new(),
         actset_output: None,
@@ -416,8 +427,10 @@ impl Ctx<'_> {
                 let deepens = table <= old_table && !std::mem::take(&mut self.first_lookup);
                 self.depth += deepens as u32;
                 let old_cookie = std::mem::replace(&mut self.rule_cookie, rule.cookie);
+                let old_rule = self.cur_rule.replace(rule as *const Rule);
                 self.instructions(&rule.instructions, &mut node.subs);
                 self.rule_cookie = old_cookie;
+                self.cur_rule = old_rule;
                 self.depth -= deepens as u32;
                 out.push(node);
             }
@@ -429,9 +442,26 @@ impl Ctx<'_> {
                     self.table(table + 1, in_port, out);
                     return;
                 }
-                let mut node = Node::new(NodeKind::Table, format!("{table:2}. No match."));
-                node.subs.push(Node::new(NodeKind::Action, "drop".into()));
-                out.push(node);
+                // Table-miss config 1 is "controller"; the default (0)
+                // sends while an OpenFlow 1.0-1.2 connection is up.
+                let wants = self.br.switch.is_some_and(|s| s.packet_in_on_miss);
+                if miss == 1 || (miss == 0 && wants) {
+                    let text = format!("{table:2}. No match, and a \"packet-in\" is called for.");
+                    let mut node = Node::new(NodeKind::Table, text);
+                    node.subs.push(Node::new(
+                        NodeKind::Action,
+                        "controller(reason=no_match)".into(),
+                    ));
+                    // The internal miss rule's cookie (0), not the caller's.
+                    let old_cookie = std::mem::take(&mut self.rule_cookie);
+                    self.controller(u16::MAX, 0, REASON_IMPLICIT_MISS);
+                    self.rule_cookie = old_cookie;
+                    out.push(node);
+                } else {
+                    let mut node = Node::new(NodeKind::Table, format!("{table:2}. No match."));
+                    node.subs.push(Node::new(NodeKind::Action, "drop".into()));
+                    out.push(node);
+                }
             }
         }
         self.table_id = old_table;
@@ -997,7 +1027,19 @@ impl Ctx<'_> {
     /// A packet-in: a userspace action whose cookie carries the reason,
     /// the rule's cookie and a recirculation id for the continuation, as
     /// stock lays it out (`user_action_cookie`).
-    fn controller(&mut self, max_len: u16, controller_id: u16, reason: u8) {
+    fn controller(&mut self, max_len: u16, controller_id: u16, mut reason: u8) {
+        // From a table-miss rule (priority 0, matching everything), an
+        // action's packet-in is an explicit miss, as in stock.
+        if reason == REASON_ACTION {
+            let miss_rule = self
+                .br
+                .tables
+                .get(self.table_id as usize)
+                .and_then(|cls| cls.find_exact(&Match::catchall(), 0));
+            if miss_rule.is_some_and(|r| self.cur_rule.is_some_and(|c| std::ptr::eq(r, c))) {
+                reason = REASON_EXPLICIT_MISS;
+            }
+        }
         commit::commit(
             &self.flow,
             &mut self.base,
@@ -1006,27 +1048,26 @@ impl Ctx<'_> {
             &mut self.actions,
             &mut self.slow,
         );
-        let mut c = vec![0u8; 48];
-        c[0..2].copy_from_slice(&5u16.to_ne_bytes()); // USER_ACTION_COOKIE_CONTROLLER
-        c[4..8].copy_from_slice(&(port::NONE as u32).to_ne_bytes());
-        c[24] = (!self.br.side_effects) as u8; // dont_send
-        c[26..28].copy_from_slice(&(reason as u16).to_ne_bytes());
-        c[28..32].copy_from_slice(&next_recirc_id().to_ne_bytes());
-        c[32..40].copy_from_slice(&self.rule_cookie.to_be_bytes());
-        c[40..42].copy_from_slice(&controller_id.to_ne_bytes());
-        c[42..44].copy_from_slice(&max_len.to_ne_bytes());
+        // The frozen state names the bridge, table and metadata the
+        // packet-in reports (shared by equal states, so revalidation
+        // finds the same actions).
+        let recirc_id = packet_in::freeze(self.br.name, self.table_id, &self.flow);
+        let cookie = packet_in::ControllerCookie {
+            // Only ofproto/trace describes rules; it must not send.
+            dont_send: self.br.describe_rules,
+            continuation: false,
+            reason,
+            recirc_id,
+            rule_cookie: self.rule_cookie,
+            controller_id,
+            max_len,
+        };
         self.actions.push(odp::Action::Userspace(Userspace {
-            userdata: Some(c),
+            pid: packet_in::upcall_pid(),
+            userdata: Some(cookie.encode()),
             ..Userspace::default()
         }));
     }
-}
-
-/// Recirculation ids for frozen translations (packet-in continuations).
-fn next_recirc_id() -> u32 {
-    use std::sync::atomic::{AtomicU32, Ordering};
-    static NEXT: AtomicU32 = AtomicU32::new(1);
-    NEXT.fetch_add(1, Ordering::Relaxed)
 }
 
 /// A flow to trace, in one of the two syntaxes `ofproto/trace` takes.

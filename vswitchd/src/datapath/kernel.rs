@@ -47,6 +47,10 @@ pub fn open(n_handlers: usize) -> Result<Opened, String> {
         .collect::<Result<Vec<_>, DpifError>>()
         .map_err(|e| format!("{full}: upcall sockets: {e}"))?;
     let pids: Vec<u32> = sockets.iter().map(UpcallSocket::pid).collect();
+    // Controller actions send their packets to the first handler.
+    if let Some(&pid) = pids.first() {
+        ferrovs_ofproto::xlate::packet_in::set_upcall_pid(pid);
+    }
     set_dispatch(&mut dp, &pids).map_err(|e| format!("{full}: upcall dispatch: {e}"))?;
     Ok(Opened {
         dpif: Box::new(dp),

@@ -118,7 +118,7 @@ pub fn publish(bridges: &Bridges, service: &OfprotoService) {
             };
             let device = i.odp_port.is_some() && matches!(kind, PortKind::Plain);
             let (mac, port_addrs) = if device {
-                device_facts(bridges, &br.dp_type, &i.name, &addrs)
+                device_facts(bridges, &br.dp_type, &i.name, i.odp_port, &addrs)
             } else {
                 (None, Vec::new())
             };
@@ -153,17 +153,22 @@ pub fn publish(bridges: &Bridges, service: &OfprotoService) {
 }
 
 /// A device's Ethernet address and IP addresses: a dummy device's from
-/// `netdev-dummy/ip4addr`, a real one's from the kernel.
+/// `netdev-dummy/ip4addr`, a real one's from the kernel. The device is
+/// found by its datapath port number (its datapath port carries the
+/// interface's name), not by a scan of every port by name.
 fn device_facts(
     bridges: &Bridges,
     dp_type: &str,
     name: &str,
+    odp: Option<u32>,
     sys_addrs: &[(String, IpAddr, u8)],
 ) -> (Option<[u8; 6]>, Vec<IpAddr>) {
     let ctl = bridges.netdev.get(dp_type);
-    if let Some(d) = ctl.and_then(|c| c.dummy_device_by_name(name)) {
+    let dummy = ctl.zip(odp).and_then(|(c, p)| c.dummy_device(p));
+    if let Some(d) = dummy {
         let mac = ctl
-            .and_then(|c| c.device_by_name(name))
+            .zip(odp)
+            .and_then(|(c, p)| c.port_device(p))
             .and_then(|d| d.mac().ok());
         return (mac, d.addrs().into_iter().map(|(a, _)| a).collect());
     }
@@ -182,8 +187,10 @@ fn all_addrs(bridges: &Bridges) -> Vec<(String, IpAddr, u8)> {
         let Some(ctl) = bridges.netdev.get(&br.dp_type) else {
             continue;
         };
+        // By port number: a lookup by name would scan every port.
         for i in br.ifaces.values() {
-            if let Some(d) = ctl.dummy_device_by_name(&i.name) {
+            let dummy = i.odp_port.and_then(|p| ctl.dummy_device(p));
+            if let Some(d) = dummy.filter(|_| i.dp_port_name.as_deref() == Some(i.name.as_str())) {
                 v.extend(d.addrs().into_iter().map(|(a, p)| (i.name.clone(), a, p)));
             }
         }
@@ -309,7 +316,7 @@ fn ports_show_verbose(bridges: &Bridges) -> String {
             if matches!(i.iface_type.as_str(), "vxlan" | "geneve" | "gre" | "patch") {
                 continue;
             }
-            let (mac, a) = device_facts(bridges, &br.dp_type, &i.name, &addrs);
+            let (mac, a) = device_facts(bridges, &br.dp_type, &i.name, i.odp_port, &addrs);
             let mac = if i.name == br.name {
                 parse_mac(&br.mac).or(mac)
             } else {

@@ -1,12 +1,21 @@
 """ports: adding many ports to a bridge with ovs-vsctl, all in one
 transaction and then one at a time, timed until cur_cfg catches up (plain
-ovs-vsctl waits for exactly that, bounded by --timeout)."""
+ovs-vsctl waits for exactly that, bounded by --timeout).
 
+Wall time per add includes ovs-vsctl and ovsdb-server, whose cost grows
+with the database for both daemons alike; the daemon's own CPU time per
+add (all its threads, sampled around each add) shows whether its
+reconfiguration stays incremental as ports accumulate.
+
+BENCH_PORTS=N overrides both sizes (e.g. 300 for a quicker full run)."""
+
+import os
 import time
 
 from ..procs import Missing
 from ..results import Metric
 from .base import Scenario
+from .flowmod import daemon_cpu_seconds
 
 
 class Ports(Scenario):
@@ -18,6 +27,9 @@ class Ports(Scenario):
         super().__init__(ctx)
         self.batch = 200 if ctx.quick else 1_000
         self.serial = 50 if ctx.quick else 1_000
+        size = os.environ.get("BENCH_PORTS", "")
+        if size.isdigit() and int(size) >= 10:
+            self.batch = self.serial = int(size)
         self.timeout = 60 if ctx.quick else 600
         self.metrics = [
             Metric(f"add {self.batch:,} ports in one transaction", "s", "lower"),
@@ -27,6 +39,10 @@ class Ports(Scenario):
                    "ms", "lower"),
             # Incremental reconfiguration keeps this near 1 as ports pile up.
             Metric("one at a time: slowdown, last vs first 10% of adds", "x", "lower"),
+            Metric("one at a time: daemon CPU per add, first 10%", "ms", "lower"),
+            Metric("one at a time: daemon CPU per add, last 10%", "ms", "lower"),
+            # The daemon's own growth, without the client's and the server's.
+            Metric("one at a time: daemon CPU growth, last vs first 10%", "x", "lower"),
         ]
 
     def _check_ofport(self, sb, iface):
@@ -49,13 +65,16 @@ class Ports(Scenario):
         values[m[1]] = seconds
 
         sb.add_bridge("br1", "dummy")
-        each = []
+        each, cpu = [], []
+        pid = sb.daemon.pid
         deadline = time.monotonic() + self.timeout
         for i in range(self.serial):
             if time.monotonic() > deadline:
                 raise Missing(f"one at a time: only {i} ports added in {self.timeout} s")
+            cpu_before = daemon_cpu_seconds(pid)
             seconds, _ = sb.timed_vsctl("add-port", "br1", f"q{i}", "--", "set", "Interface",
                                         f"q{i}", "type=dummy", timeout=30)
+            cpu.append(daemon_cpu_seconds(pid) - cpu_before)
             each.append(seconds)
         self._check_ofport(sb, f"q{self.serial - 1}")
         values[m[2]] = sum(each)
@@ -63,3 +82,7 @@ class Ports(Scenario):
         first, last = each[:tenth], each[-tenth:]
         values[m[3]] = 1000 * sum(last) / len(last)
         values[m[4]] = sum(last) / max(sum(first), 1e-9)
+        cpu_first, cpu_last = sum(cpu[:tenth]), sum(cpu[-tenth:])
+        values[m[5]] = 1000 * cpu_first / tenth
+        values[m[6]] = 1000 * cpu_last / tenth
+        values[m[7]] = cpu_last / max(cpu_first, 1e-9)

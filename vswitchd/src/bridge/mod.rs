@@ -407,10 +407,10 @@ impl Bridges {
                     if i.options != c.options {
                         i.options = c.options.clone();
                         i.status_dirty = true;
-                        if let (Some(ctl), Some(dp_name)) =
-                            (self.netdev.get(&br.dp_type), &i.dp_port_name)
+                        if let (Some(ctl), Some(dp_name), Some(odp)) =
+                            (self.netdev.get(&br.dp_type), &i.dp_port_name, i.odp_port)
                         {
-                            port::apply_dummy_options(ctl, dp_name, &i.options);
+                            port::apply_dummy_options(ctl, odp, dp_name, &i.options);
                         }
                         if is_tunnel(&i.iface_type) && !i.overridden {
                             i.error = check_tunnel_options(n, &i.iface_type, &i.options).err();

@@ -39,13 +39,15 @@ pub(super) fn tunnel_dp_port(
 
 /// A dummy device's capture options, as stock's netdev-dummy takes them:
 /// `pcap` (both directions, one file) or `rxq_pcap` / `tx_pcap`. Does
-/// nothing for ports that are not dummy devices.
+/// nothing for ports that are not dummy devices. The device is found by
+/// its datapath port number (by name would scan every port).
 pub(super) fn apply_dummy_options(
     ctl: &ferrovs_dpif::netdev::NetdevControl,
+    port_no: OdpPort,
     dev_name: &str,
     options: &BTreeMap<String, String>,
 ) {
-    let Some(dev) = ctl.dummy_device_by_name(dev_name) else {
+    let Some(dev) = ctl.dummy_device(port_no) else {
         return;
     };
     let (rx, tx) = match options.get("pcap") {
@@ -278,7 +280,7 @@ impl Bridges {
             *self.dp_port_users.entry(key).or_insert(0) += 1;
             drop(dpif);
             if let Some(ctl) = self.netdev.get(dp_type) {
-                apply_dummy_options(ctl, &dp_name, &iface.options);
+                apply_dummy_options(ctl, port_no, &dp_name, &iface.options);
             }
             iface.odp_port = Some(port_no);
             iface.dp_port_name = Some(dp_name);
@@ -298,9 +300,8 @@ impl Bridges {
                 counters: None,
             } => {
                 let dev = iface
-                    .dp_port_name
-                    .as_ref()
-                    .and_then(|n| self.netdev.get(dp_type)?.device_by_name(n));
+                    .odp_port
+                    .and_then(|p| self.netdev.get(dp_type)?.port_device(p));
                 Device::Dummy {
                     mac,
                     counters: dev.map(crate::device::Counters),

@@ -1,0 +1,128 @@
+//! Reconfiguration stays incremental in what it writes back: after one
+//! add-port among many, the daemon's status transactions update only the
+//! new interface's row, never rewrite the unchanged rows of the others.
+//!
+//! The stock ovsdb-server logs every JSON-RPC request it receives at debug
+//! level (module `jsonrpc`); the test reads the `transact` requests from
+//! that log and collects the Interface rows their `update` operations name.
+
+use std::collections::BTreeSet;
+use std::path::Path;
+
+use ferrovs_tests::sandbox::{stock_ovs_available, text, Sandbox};
+
+const FERROVS: &str = env!("CARGO_BIN_EXE_ferrovs-vswitchd");
+const PORTS: usize = 40;
+
+fn ok(sb: &Sandbox, out: std::process::Output, what: &str) -> String {
+    assert!(
+        out.status.success(),
+        "{what} failed: {}\nlog:\n{}",
+        text(&out.stderr),
+        sb.vswitchd_log()
+    );
+    text(&out.stdout)
+}
+
+/// The UUIDs of the Interface rows named by `update` operations in the
+/// `transact` requests of these ovsdb-server log lines.
+fn interface_updates(log: &str) -> BTreeSet<String> {
+    let mut uuids = BTreeSet::new();
+    for line in log.lines().filter(|l| l.contains("method=\"transact\"")) {
+        let Some(start) = line.find("params=") else {
+            continue;
+        };
+        let rest = &line[start + "params=".len()..];
+        let Some(end) = rest.rfind(", id=") else {
+            continue;
+        };
+        let Ok(params) = serde_json::from_str::<serde_json::Value>(&rest[..end]) else {
+            panic!("unparsable transact params in ovsdb-server log: {line}");
+        };
+        for op in params.as_array().into_iter().flatten().skip(1) {
+            if op["op"] != "update" || op["table"] != "Interface" {
+                continue;
+            }
+            if let Some(u) = op["where"][0][2][1].as_str() {
+                uuids.insert(u.to_string());
+            }
+        }
+    }
+    uuids
+}
+
+#[test]
+fn one_add_port_among_many_updates_only_its_own_interface_row() {
+    if !stock_ovs_available("one_add_port_among_many_updates_only_its_own_interface_row") {
+        return;
+    }
+    let mut sb = Sandbox::new("ports-incr").expect("sandbox");
+    sb.start_vswitchd(Path::new(FERROVS), &["--enable-dummy", "--disable-system"])
+        .expect("start ferrovs-vswitchd");
+    let mut args = vec![
+        "add-br".to_string(),
+        "br0".into(),
+        "--".into(),
+        "set".into(),
+        "Bridge".into(),
+        "br0".into(),
+        "datapath_type=dummy".into(),
+    ];
+    for i in 0..PORTS {
+        for a in [
+            "--".to_string(),
+            "add-port".into(),
+            "br0".into(),
+            format!("p{i}"),
+            "--".into(),
+            "set".into(),
+            "Interface".into(),
+            format!("p{i}"),
+            "type=dummy".into(),
+        ] {
+            args.push(a);
+        }
+    }
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let out = sb.vsctl(&args);
+    ok(&sb, out, "add-br with ports");
+    // The status of the first batch (and a full refresh, if one comes)
+    // is written before the ovsdb-server log is watched.
+    std::thread::sleep(std::time::Duration::from_secs(1));
+    let out = sb.run(
+        "ovs-appctl",
+        &["-t", "ovsdb-server", "vlog/set", "jsonrpc:file:dbg"],
+    );
+    ok(&sb, out, "ovsdb-server vlog/set");
+    let log_path = sb.dir.join("ovsdb-server.log");
+    let before = std::fs::read_to_string(&log_path).unwrap_or_default().len();
+
+    let out = sb.vsctl(&[
+        "add-port",
+        "br0",
+        "new0",
+        "--",
+        "set",
+        "Interface",
+        "new0",
+        "type=dummy",
+    ]);
+    ok(&sb, out, "add-port new0");
+    let out = sb.vsctl(&["get", "Interface", "new0", "_uuid"]);
+    let new_uuid = ok(&sb, out, "get _uuid").trim().to_string();
+    let out = sb.vsctl(&["get", "Interface", "new0", "ofport"]);
+    let ofport = ok(&sb, out, "get ofport");
+    assert_eq!(ofport.trim(), format!("{}", PORTS + 1), "new0's ofport");
+    // Room for a periodic full status refresh: it must not rewrite
+    // unchanged rows either.
+    std::thread::sleep(std::time::Duration::from_secs(6));
+
+    let log = std::fs::read_to_string(&log_path).expect("ovsdb-server log");
+    let after = log.get(before..).unwrap_or("");
+    let updated = interface_updates(after);
+    assert_eq!(
+        updated,
+        BTreeSet::from([new_uuid]),
+        "Interface rows updated after one add-port (only the new one's expected)"
+    );
+}

@@ -144,6 +144,7 @@ pub fn publish(bridges: &Bridges, service: &OfprotoService) {
                 bridges: HashMap::new(),
                 underlay: Arc::clone(u),
                 routes_generation,
+                kernel_tunnels: bridges.is_kernel(&br.dp_type),
             });
         topo.bridges.insert(br.name.clone(), bt);
     }

@@ -68,6 +68,9 @@ impl<'a> Ctx<'a> {
                 }
                 true
             }
+            PortKind::Tunnel(cfg) if world.topo.kernel_tunnels => {
+                !self.kernel_tunnel_output(cfg, out)
+            }
             PortKind::Tunnel(cfg) => {
                 let odp = self.br.odp_ports.get(&ofport).copied();
                 match odp {
@@ -76,7 +79,10 @@ impl<'a> Ctx<'a> {
                 }
                 true
             }
-            PortKind::Plain if !pt.addrs.is_empty() => self.terminate_tunnel(world),
+            // (The kernel's tunnel vports take their packets themselves.)
+            PortKind::Plain if !pt.addrs.is_empty() && !world.topo.kernel_tunnels => {
+                self.terminate_tunnel(world)
+            }
             PortKind::Plain => false,
         }
     }

@@ -40,6 +40,10 @@ pub struct Topology {
     /// Moves when the underlay's routes change (translations through
     /// tunnels may then differ).
     pub routes_generation: u64,
+    /// The datapath is the kernel module's: its tunnel vports encapsulate
+    /// and decapsulate themselves (no `tnl_push`/`tnl_pop`, which only
+    /// the userspace datapath has).
+    pub kernel_tunnels: bool,
 }
 
 /// One bridge: OpenFlow to datapath port numbers and what its ports are.

@@ -11,7 +11,11 @@
 //!   `clone` unless nothing follows). A neighbour not known yet gets an
 //!   ARP request, sent through the underlay bridge, and the packet is
 //!   dropped without a megaflow;
-//! - a packet decapsulated by `tnl_pop` comes back with the tunnel port
+//! - on the kernel datapath, whose tunnel vports (`vxlan_sys_4789`,
+//!   `genev_sys_6081`, `gre_sys`) encapsulate themselves, output to a
+//!   tunnel port is `set(tunnel(...))` with that metadata (when the
+//!   datapath does not have it already) and an output to the vport;
+//! - a packet decapsulated by `tnl_pop` (or the kernel's vport) comes back with the tunnel port
 //!   of the datapath as its input and the tunnel metadata in its key:
 //!   [`receive_port`] finds the OpenFlow tunnel port it belongs to (by
 //!   remote and local address and key, fixed before `flow`).
@@ -277,6 +281,67 @@ impl<'a> Ctx<'a> {
             tos,
             ttl,
         })
+    }
+
+    /// Output to tunnel port `cfg` on the kernel datapath (stock's
+    /// "output to kernel tunnel"): the port's metadata goes to the
+    /// datapath in a `set(tunnel(...))` unless it already has exactly
+    /// that, and the caller then outputs to the tunnel vport. The flow's
+    /// own tunnel fields stay as they were (later matches do not see the
+    /// port's). False when nothing is to be sent.
+    pub(super) fn kernel_tunnel_output(&mut self, cfg: &TunnelCfg, out: &mut Vec<Node>) -> bool {
+        let m = match self.tunnel_meta(cfg) {
+            Ok(m) => m,
+            Err(e) => {
+                out.push(Node::new(NodeKind::Warn, e));
+                return false;
+            }
+        };
+        if tnl_dst_key(m.dst) == self.orig_tun_dst {
+            out.push(Node::new(
+                NodeKind::Warn,
+                "Not tunneling to our own address".into(),
+            ));
+            return false;
+        }
+        out.push(Node::new(
+            NodeKind::Detail,
+            "output to kernel tunnel".into(),
+        ));
+        let (src, dst, src6, dst6) = match (m.src, m.dst) {
+            (IpAddr::V6(s), IpAddr::V6(d)) => (Ipv4Addr::UNSPECIFIED, Ipv4Addr::UNSPECIFIED, s, d),
+            (s, d) => {
+                let v4 = |a: IpAddr| match a {
+                    IpAddr::V4(a) => a,
+                    IpAddr::V6(_) => Ipv4Addr::UNSPECIFIED,
+                };
+                (v4(s), v4(d), Ipv6Addr::UNSPECIFIED, Ipv6Addr::UNSPECIFIED)
+            }
+        };
+        let t = TunnelKey {
+            tun_id: m.tun_id,
+            src,
+            dst,
+            src6,
+            dst6,
+            tos: m.tos,
+            ttl: m.ttl,
+            // OAM is the flow's (the one flag OpenFlow may set).
+            oam: self.get(id::TUN_FLAGS) & TUN_F_OAM != 0,
+            key: m.key,
+            df: cfg.df,
+            csum: cfg.csum,
+        };
+        let mut want = *self.base;
+        t.to_flow(&mut want);
+        let tunnel = range(id::TUN_ID).start..range(id::TUN_GTPU_MSGTYPE).end;
+        if want[tunnel.clone()] != self.base[tunnel.clone()] {
+            self.base[tunnel.clone()].copy_from_slice(&want[tunnel]);
+            self.actions.push(odp::Action::Set(odp::KeyAttr::Tunnel(
+                t.to_attrs(cfg.dst_port),
+            )));
+        }
+        true
     }
 
     /// Output to tunnel port `cfg` whose datapath port is `tnl_odp`.
@@ -568,6 +633,44 @@ impl TunnelKey {
             }
         }
         t
+    }
+
+    /// The attributes of a `set(tunnel(...))` for this metadata, in the
+    /// kernel's order; `tp_dst` is the tunnel's UDP port (0 for GRE).
+    pub fn to_attrs(&self, tp_dst: u16) -> Vec<TunnelAttr> {
+        let mut v = Vec::new();
+        if self.tun_id != 0 || self.key {
+            v.push(TunnelAttr::Id(self.tun_id));
+        }
+        if !self.src.is_unspecified() {
+            v.push(TunnelAttr::Ipv4Src(self.src));
+        }
+        if !self.dst.is_unspecified() {
+            v.push(TunnelAttr::Ipv4Dst(self.dst));
+        }
+        if !self.src6.is_unspecified() {
+            v.push(TunnelAttr::Ipv6Src(self.src6));
+        }
+        if !self.dst6.is_unspecified() {
+            v.push(TunnelAttr::Ipv6Dst(self.dst6));
+        }
+        if self.tos != 0 {
+            v.push(TunnelAttr::Tos(self.tos));
+        }
+        v.push(TunnelAttr::Ttl(self.ttl));
+        if self.df {
+            v.push(TunnelAttr::DontFragment);
+        }
+        if self.csum {
+            v.push(TunnelAttr::Csum);
+        }
+        if self.oam {
+            v.push(TunnelAttr::Oam);
+        }
+        if tp_dst != 0 {
+            v.push(TunnelAttr::TpDst(tp_dst));
+        }
+        v
     }
 
     /// Writes the metadata into a flow's `tun_*` fields.

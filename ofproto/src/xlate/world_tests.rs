@@ -185,3 +185,56 @@ fn tunnel_output_pushes_the_header_and_goes_on_in_the_underlay() {
     // The inner flow's megaflow does not hold the underlay's fields.
     assert_eq!(x.wc[range(id::ETH_DST)], [0; 6]);
 }
+
+#[test]
+fn kernel_tunnel_output_sets_the_metadata_and_outputs_to_the_vport() {
+    let (br0, mut br1) = (Switch::new("br0", 1), Switch::new("br1", 2));
+    // Twice to the tunnel, then to a plain port: the metadata is set once.
+    flow(&mut br1, 1, vec![out(5), out(5), out(2)]);
+    let mut topo = topology();
+    topo.kernel_tunnels = true;
+    let x = run(&br0, &br1, &topo, "br1", &ip_flow(1));
+    let mut text = String::new();
+    odp::action_text::format_action_list(
+        &mut text,
+        &x.actions,
+        &odp::key_text::FormatOptions::default(),
+    );
+    // Stock's text for the same port on the kernel datapath (tunnel.at's
+    // shape: no tnl_push, the kernel's vport encapsulates; pb is a patch
+    // port back to br0, whose flow table is empty).
+    assert_eq!(
+        text,
+        "set(tunnel(tun_id=0x7b,dst=1.1.2.92,ttl=64,tp_dst=4789,flags(df|key))),9,9"
+    );
+    // ECN is always inherited, so the megaflow matches it (the TTL is
+    // the port's default 64, not inherited).
+    assert_eq!(be(&x.wc[range(id::NW_ECN)]), 3);
+    assert_eq!(be(&x.wc[range(id::NW_TTL)]), 0);
+    assert!(
+        x.injected.is_empty(),
+        "no ARP request for the kernel's tunnels"
+    );
+}
+
+#[test]
+fn kernel_datapath_ports_with_addresses_do_not_decapsulate() {
+    let (mut br0, br1) = (Switch::new("br0", 1), Switch::new("br1", 2));
+    flow(&mut br0, 1, vec![out(port::LOCAL)]);
+    let mut topo = topology();
+    topo.kernel_tunnels = true;
+    // A VXLAN packet to br0's address (the tunnel's local endpoint).
+    let mut k = ip_flow(1);
+    put_be(&mut k[range(id::ETH_DST)], be(&UNDERLAY_MAC));
+    put_be(
+        &mut k[range(id::IP_DST)],
+        u32::from(std::net::Ipv4Addr::new(1, 1, 2, 88)) as u128,
+    );
+    put_be(&mut k[range(id::NW_PROTO)], 17);
+    put_be(&mut k[range(id::UDP_DST)], 4789);
+    let x = run(&br0, &br1, &topo, "br0", &k);
+    assert_eq!(x.actions, vec![odp::Action::Output(100)]);
+    topo.kernel_tunnels = false;
+    let x = run(&br0, &br1, &topo, "br0", &k);
+    assert_eq!(x.actions, vec![odp::Action::TunnelPop(9)]);
+}

@@ -19,7 +19,7 @@ use crate::datapath::kernel::DP_NAME;
 
 impl Bridges {
     /// Whether `dp_type`'s datapath is the kernel module's.
-    pub(super) fn is_kernel(&self, dp_type: &str) -> bool {
+    pub(crate) fn is_kernel(&self, dp_type: &str) -> bool {
         self.real_devices.contains(dp_type) && !self.netdev.contains_key(dp_type)
     }
 

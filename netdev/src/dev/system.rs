@@ -188,16 +188,21 @@ impl Netdev for SystemDev {
         Ok(n)
     }
 
-    fn send_batch(&self, pkts: Vec<Packet>) {
-        let frames: Vec<([u8; VNET_HDR_LEN], &[u8])> = pkts
-            .iter()
-            .map(|p| (vnet::encode(&p.offload), p.data()))
-            .collect();
+    fn send_batch(&self, mut pkts: Vec<Packet>) {
+        // Each packet's virtio-net header goes into its headroom, right
+        // in front of the frame, so a message is one contiguous buffer.
+        for p in &mut pkts {
+            let hdr = vnet::encode(&p.offload);
+            if let Some(h) = p.push_front(VNET_HDR_LEN).get_mut(..VNET_HDR_LEN) {
+                h.copy_from_slice(&hdr);
+            }
+        }
+        let msgs: Vec<&[u8]> = pkts.iter().map(|p| p.data()).collect();
         let mut done = 0;
-        while done < frames.len() {
-            let (sent, err) = self.sock.send_many(&frames[done..]);
-            for (_, f) in &frames[done..done + sent] {
-                self.stats.tx(f.len());
+        while done < msgs.len() {
+            let (sent, err) = self.sock.send_many(&msgs[done..]);
+            for m in &msgs[done..done + sent] {
+                self.stats.tx(m.len().saturating_sub(VNET_HDR_LEN));
             }
             done += sent;
             match err {

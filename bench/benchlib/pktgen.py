@@ -22,6 +22,20 @@ namespaces share, so one-way delays can be computed from the two records.
       frame not back within FRAME_TIMEOUT_S counts as lost), for COUNT
       frames or MAX_S seconds. One process, one clock: prints
       {"completed": N, "lost": N, "seconds": S, "delays": [...]}.
+  pktgen.py flood IFACE SECONDS FLOWS
+      Sends 60-byte frames as fast as one core can for SECONDS, 64 per
+      sendmmsg call, cycling through FLOWS UDP source ports (FLOWS
+      distinct datapath keys). Prints {"sent": N, "failed": N, "seconds": S}.
+      It offers more than a switch can forward (the switch pays more per
+      frame: a receive, a lookup and a send into the receiver's stack),
+      so what arrives measures the switch.
+  pktgen.py sink SECONDS
+      Holds a UDP socket bound to port 9999 with the smallest buffer,
+      never read, until SIGTERM or SECONDS: flood frames reaching the
+      receiving namespace are then dropped at that full socket, the
+      cheapest way a stack takes a datagram. (To a closed port, every
+      one would cost a route lookup for an ICMP error, which would weigh
+      more than the switch.)
 """
 
 import ctypes
@@ -184,6 +198,68 @@ def window(ns_a, iface_a, ns_b, iface_b, first, count, in_flight, unique, frame_
                       "seconds": last_done - start, "delays": delays}))
 
 
+FLOOD_BATCH = 64
+
+
+class _Iovec(ctypes.Structure):
+    _fields_ = [("base", ctypes.c_void_p), ("len", ctypes.c_size_t)]
+
+
+class _Msghdr(ctypes.Structure):
+    _fields_ = [("name", ctypes.c_void_p), ("namelen", ctypes.c_uint32),
+                ("iov", ctypes.POINTER(_Iovec)), ("iovlen", ctypes.c_size_t),
+                ("control", ctypes.c_void_p), ("controllen", ctypes.c_size_t),
+                ("flags", ctypes.c_int)]
+
+
+class _Mmsghdr(ctypes.Structure):
+    _fields_ = [("hdr", _Msghdr), ("len", ctypes.c_uint)]
+
+
+def flood(iface, seconds, flows):
+    libc = ctypes.CDLL(None, use_errno=True)
+    sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW)
+    sock.bind((iface, 0))
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4 << 20)
+    # Frames padded to the 60-byte minimum, so the wire size is known.
+    datas = [ctypes.create_string_buffer(frame(n % max(flows, 1), False).ljust(60, b"\0"), 60)
+             for n in range(FLOOD_BATCH)]
+    iovs = (_Iovec * FLOOD_BATCH)()
+    msgs = (_Mmsghdr * FLOOD_BATCH)()
+    for i, d in enumerate(datas):
+        iovs[i].base = ctypes.addressof(d)
+        iovs[i].len = 60
+        msgs[i].hdr.iov = ctypes.pointer(iovs[i])
+        msgs[i].hdr.iovlen = 1
+    fd = sock.fileno()
+    sendmmsg = libc.sendmmsg
+    sent = failed = 0
+    start = time.monotonic()
+    end = start + seconds
+    while time.monotonic() < end:
+        for _ in range(16):
+            r = sendmmsg(fd, msgs, FLOOD_BATCH, 0)
+            if r < 0:
+                failed += 1  # a full queue: back off a moment
+                time.sleep(0.0001)
+            else:
+                sent += r
+    print(json.dumps({"sent": sent, "failed": failed, "seconds": time.monotonic() - start}))
+
+
+def sink(seconds):
+    stop = []
+    signal.signal(signal.SIGTERM, lambda *_: stop.append(1))
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1)
+    sock.bind(("", UDP_PORT))
+    print("ready", flush=True)
+    end = time.monotonic() + seconds
+    while not stop and time.monotonic() < end:
+        time.sleep(0.05)
+    sock.close()
+
+
 def main(argv):
     if len(argv) == 7 and argv[1] == "send":
         send(argv[2], int(argv[3]), int(argv[4]), float(argv[5]), argv[6] == "unique")
@@ -192,6 +268,10 @@ def main(argv):
     elif len(argv) == 12 and argv[1] == "window":
         window(argv[2], argv[3], argv[4], argv[5], int(argv[6]), int(argv[7]), int(argv[8]),
                argv[9] == "unique", float(argv[10]), float(argv[11]))
+    elif len(argv) == 3 and argv[1] == "sink":
+        sink(float(argv[2]))
+    elif len(argv) == 5 and argv[1] == "flood":
+        flood(argv[2], float(argv[3]), int(argv[4]))
     else:
         sys.exit(__doc__)
 

@@ -7,21 +7,34 @@ on the switch (iperf3's own sender and receiver compete with it for the
 same cores; the UDP rate is mostly the sender's). So the daemon's CPU
 time per unit of traffic is reported too: the switch's cost, which the
 machine's load moves much less. (The Linux bridge works in the senders'
-softirq context: it has no process to measure.)"""
+softirq context: it has no process to measure.)
+
+iperf3's UDP rate is its endpoints' (the Linux bridge forwards no more
+than the switches), so the packet rate is also measured with a flood:
+pktgen.py sends 60-byte frames of 32 flows from A as fast as one core
+can (sendmmsg, 64 a call), and the frames B's interface received are
+counted. The flood offers more than any of the switches forwards, so
+that rate is the switch's. B drops them at a full UDP socket
+(`pktgen.py sink`): the receiving stack's cheapest path, which the
+switch's sending thread pays too (a veth delivers in the sender's
+context)."""
 
 import json
 import os
 import statistics
+import sys
 import time
 
 from .. import procs
 from ..netns import ADDR_B, TwoHosts
 from ..procs import Missing
 from ..results import Metric
+from ..traffic import PKTGEN
 from . import netbed
 from .base import Scenario
 
 UDP_PAYLOAD = 18  # 60-byte Ethernet frames: the smallest there are
+FLOOD_FLOWS = 32
 
 
 class Forward(Scenario):
@@ -34,11 +47,15 @@ class Forward(Scenario):
         super().__init__(ctx)
         self.seconds = 2 if ctx.quick else 10
         self.pings = 50 if ctx.quick else 500
+        self.flood_seconds = 1 if ctx.quick else 5
         self.metrics = [Metric("iperf3 TCP", "Gbit/s", "higher"),
                         Metric("iperf3 UDP 60-byte frames, received", "kpps", "higher"),
                         Metric("ping round trip, median", "us", "lower"),
                         Metric("daemon CPU per GB of iperf3 TCP", "s", "lower"),
                         Metric("daemon CPU per 1000 UDP frames through the datapath",
+                               "ms", "lower"),
+                        Metric("60-byte frame flood, received", "kpps", "higher"),
+                        Metric("daemon CPU per 1000 flood frames through the datapath",
                                "ms", "lower")]
         self.hosts = None
         self.server = None
@@ -97,6 +114,49 @@ class Forward(Scenario):
         # it the same as delivered ones.
         if None not in (cpu1, cpu2, lookups0, lookups1) and lookups1 > lookups0:
             values[self.metrics[4].name] = (cpu2 - cpu1) * 1000 / ((lookups1 - lookups0) / 1000)
+        self._flood(values, pid, sb)
+
+    def _flood(self, values, pid, sb):
+        sink = procs.Child(self.hosts.exec_argv(self.hosts.ns_b, [
+            sys.executable, PKTGEN, "sink", str(self.flood_seconds + 30)]),
+                           f"{self.ctx.workdir}/pktgen-sink.log")
+        try:
+            procs.wait_for(lambda: "ready" in sink.output_tail(), 10)
+            self._flood_through(values, pid, sb)
+        finally:
+            sink.stop()
+
+    def _flood_through(self, values, pid, sb):
+        rx0 = self._rx_packets()
+        lookups0 = _lookups(sb)
+        cpu0 = _cpu_seconds(pid)
+        argv = self.hosts.exec_argv(self.hosts.ns_a, [
+            sys.executable, PKTGEN, "flood", self.hosts.a0, str(self.flood_seconds),
+            str(FLOOD_FLOWS)])
+        done = procs.run(argv, self.flood_seconds + 30, check=False)
+        try:
+            sent = json.loads(done.stdout)
+        except ValueError:
+            raise Missing(f"pktgen flood printed no report: {procs.tail(done.stderr)}") from None
+        # Frames still queued in the switch arrive just after.
+        time.sleep(0.2)
+        cpu1 = _cpu_seconds(pid)
+        lookups1 = _lookups(sb)
+        rx1 = self._rx_packets()
+        if sent["sent"] <= 0 or rx1 <= rx0:
+            raise Missing("no flood frame from namespace A reached B")
+        values[self.metrics[5].name] = (rx1 - rx0) / sent["seconds"] / 1000
+        if None not in (cpu0, cpu1, lookups0, lookups1) and lookups1 > lookups0:
+            values[self.metrics[6].name] = (cpu1 - cpu0) * 1000 / ((lookups1 - lookups0) / 1000)
+
+    def _rx_packets(self):
+        """Frames B's interface has received so far."""
+        argv = self.hosts.exec_argv(self.hosts.ns_b, [
+            "cat", f"/sys/class/net/{self.hosts.b0}/statistics/rx_packets"])
+        out = procs.run(argv, 10).stdout.strip()
+        if not out.isdigit():
+            raise Missing(f"cannot read {self.hosts.b0}'s receive counter: {out!r}")
+        return int(out)
 
     def _ping_median_us(self):
         argv = self.hosts.exec_argv(self.hosts.ns_a, ["ping", "-n", "-c", str(self.pings),

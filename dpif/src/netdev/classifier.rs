@@ -98,8 +98,16 @@ pub struct FlowCounters {
 
 impl FlowCounters {
     pub fn hit(&self, bytes: usize, tcp_flags: u16, now_ms: u64) {
-        self.packets.fetch_add(1, Ordering::Relaxed);
-        self.bytes.fetch_add(bytes as u64, Ordering::Relaxed);
+        self.add(1, bytes as u64, tcp_flags, now_ms);
+    }
+
+    /// Counts `packets` packets of `bytes` bytes in all, seen at `now_ms`.
+    pub fn add(&self, packets: u64, bytes: u64, tcp_flags: u16, now_ms: u64) {
+        if packets == 0 {
+            return;
+        }
+        self.packets.fetch_add(packets, Ordering::Relaxed);
+        self.bytes.fetch_add(bytes, Ordering::Relaxed);
         self.used_ms.store(now_ms, Ordering::Relaxed);
         if tcp_flags != 0 {
             self.tcp_flags

@@ -13,7 +13,7 @@ use ferrovs_netdev::packet::{Packet, PacketMeta};
 use ferrovs_netdev::{extract, offload, Netdev};
 
 use super::actions::{self, ExecCtx, PortTable};
-use super::classifier::{Classifier, ExactCache};
+use super::classifier::{Classifier, ExactCache, Megaflow};
 use super::conntrack::Conntrack;
 use super::meter::Meters;
 use super::odp_key;
@@ -126,9 +126,15 @@ impl DpCore {
                 pending: Vec::new(),
             };
             let now = sys::monotonic_ms();
+            let mut tally = Tally::default();
             for pkt in pass {
-                self.process_one(pkt, &mut ctx, emc, now, stats);
+                self.process_one(pkt, &mut ctx, emc, now, stats, &mut tally);
             }
+            tally.flush_flow(now);
+            self.counters.hit.fetch_add(tally.hit, Ordering::Relaxed);
+            PmdStats::add(&stats.emc_hit, tally.emc_hit);
+            PmdStats::add(&stats.masked_hit, tally.masked_hit);
+            PmdStats::add(&stats.masked_lookup, tally.masked_lookup);
             let (pkts, batches) = ctx.flush();
             PmdStats::add(&stats.sent_pkts, pkts);
             PmdStats::add(&stats.sent_batches, batches);
@@ -148,6 +154,7 @@ impl DpCore {
         emc: &mut ExactCache,
         now: u64,
         stats: &PmdStats,
+        tally: &mut Tally,
     ) {
         if pkt.len() < MIN_FRAME {
             self.counters.invalid.fetch_add(1, Ordering::Relaxed);
@@ -161,7 +168,7 @@ impl DpCore {
         let x = extract(pkt.data(), &pkt.meta);
         let flow = match emc.lookup(&x.key) {
             Some(f) => {
-                PmdStats::add(&stats.emc_hit, 1);
+                tally.emc_hit += 1;
                 Some(f)
             }
             None => {
@@ -171,8 +178,8 @@ impl DpCore {
                     self.counters
                         .mask_hit
                         .fetch_add(searched, Ordering::Relaxed);
-                    PmdStats::add(&stats.masked_hit, 1);
-                    PmdStats::add(&stats.masked_lookup, searched);
+                    tally.masked_hit += 1;
+                    tally.masked_lookup += searched;
                     emc.insert(x.key, Arc::clone(&l.flow));
                     l.flow
                 })
@@ -180,11 +187,13 @@ impl DpCore {
         };
         match flow {
             Some(f) => {
-                self.counters.hit.fetch_add(1, Ordering::Relaxed);
-                f.counters.hit(pkt.len(), x.key.tcp_flags, now);
+                tally.hit += 1;
+                tally.flow_hit(&f, pkt.len(), x.key.tcp_flags, now);
                 actions::execute(pkt, &f.actions, ctx);
             }
             None => {
+                // Counted before the upcall leaves (whoever handles it may
+                // look at the counters next); a miss is slow anyway.
                 self.counters.missed.fetch_add(1, Ordering::Relaxed);
                 if self.miss_upcall(pkt) {
                     PmdStats::add(&stats.miss, 1);
@@ -216,6 +225,46 @@ impl DpCore {
             );
         }
         all
+    }
+}
+
+/// Counters of the hits in one pass over a batch, added to the shared
+/// atomics once per pass rather than once per packet (they are on cache
+/// lines other threads read); they are added before the pass's output
+/// is sent. Misses are counted at once, before their upcall leaves. A flow's counters are added once per run of packets
+/// that hit the same flow: one add for a whole batch of one stream.
+#[derive(Default)]
+struct Tally {
+    hit: u64,
+    emc_hit: u64,
+    masked_hit: u64,
+    masked_lookup: u64,
+    /// The flow of the current run, its packets, bytes and TCP flags.
+    flow: Option<Arc<Megaflow>>,
+    packets: u64,
+    bytes: u64,
+    tcp_flags: u16,
+}
+
+impl Tally {
+    fn flow_hit(&mut self, flow: &Arc<Megaflow>, bytes: usize, tcp_flags: u16, now: u64) {
+        if !self.flow.as_ref().is_some_and(|f| Arc::ptr_eq(f, flow)) {
+            self.flush_flow(now);
+            self.flow = Some(Arc::clone(flow));
+        }
+        self.packets += 1;
+        self.bytes += bytes as u64;
+        self.tcp_flags |= tcp_flags;
+    }
+
+    fn flush_flow(&mut self, now: u64) {
+        if let Some(f) = self.flow.take() {
+            f.counters
+                .add(self.packets, self.bytes, self.tcp_flags, now);
+        }
+        self.packets = 0;
+        self.bytes = 0;
+        self.tcp_flags = 0;
     }
 }
 

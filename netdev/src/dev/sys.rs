@@ -389,23 +389,16 @@ impl PacketSocket {
         writev(self.raw_fd(), vnet, frame)
     }
 
-    /// Sends frames (each with its virtio-net header) in as few system
-    /// calls as the kernel allows. Returns how many went out before the
-    /// first error, and that error if any.
-    pub fn send_many(&self, frames: &[([u8; VNET_HDR_LEN], &[u8])]) -> (usize, Option<io::Error>) {
-        let mut iovs: Vec<[libc::iovec; 2]> = frames
+    /// Sends messages, each a virtio-net header followed by its frame in
+    /// one slice (one iovec per message: the kernel imports fewer), in as
+    /// few system calls as the kernel allows. Returns how many went out
+    /// before the first error, and that error if any.
+    pub fn send_many(&self, messages: &[&[u8]]) -> (usize, Option<io::Error>) {
+        let mut iovs: Vec<libc::iovec> = messages
             .iter()
-            .map(|(h, f)| {
-                [
-                    libc::iovec {
-                        iov_base: h.as_ptr() as *mut libc::c_void,
-                        iov_len: VNET_HDR_LEN,
-                    },
-                    libc::iovec {
-                        iov_base: f.as_ptr() as *mut libc::c_void,
-                        iov_len: f.len(),
-                    },
-                ]
+            .map(|m| libc::iovec {
+                iov_base: m.as_ptr() as *mut libc::c_void,
+                iov_len: m.len(),
             })
             .collect();
         let mut msgs: Vec<libc::mmsghdr> = iovs
@@ -413,8 +406,8 @@ impl PacketSocket {
             .map(|iov| {
                 // SAFETY: msghdr is plain data; zero is a valid value.
                 let mut m: libc::msghdr = unsafe { std::mem::zeroed() };
-                m.msg_iov = iov.as_mut_ptr();
-                m.msg_iovlen = 2;
+                m.msg_iov = iov;
+                m.msg_iovlen = 1;
                 libc::mmsghdr {
                     msg_hdr: m,
                     msg_len: 0,
@@ -424,9 +417,9 @@ impl PacketSocket {
         let mut sent = 0;
         while sent < msgs.len() {
             let rest = &mut msgs[sent..];
-            // SAFETY: every mmsghdr points at two live iovecs, which point
-            // at live buffers (the caller's frames and headers) for the
-            // duration of the call; the kernel only reads them.
+            // SAFETY: every mmsghdr points at a live iovec, which points
+            // at a live buffer (the caller's message) for the duration of
+            // the call; the kernel only reads them.
             let r = unsafe {
                 libc::sendmmsg(
                     self.raw_fd(),

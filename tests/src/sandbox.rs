@@ -173,6 +173,16 @@ impl Sandbox {
         )
     }
 
+    /// A sandbox named `name` with ovsdb-server and `program` (stock
+    /// ovs-vswitchd or ferrovs-vswitchd) started with `extra`, as every
+    /// daemon test begins. Test set-up: panics when either cannot start.
+    pub fn with_vswitchd(name: &str, program: &Path, extra: &[&str]) -> Sandbox {
+        let mut sb = Sandbox::new(name).expect("sandbox");
+        sb.start_vswitchd(program, extra)
+            .unwrap_or_else(|e| panic!("{name}: start {}: {e}", program.display()));
+        sb
+    }
+
     /// Starts a switch daemon like `start_vswitchd` without waiting for it.
     pub fn spawn_vswitchd(&mut self, program: &Path, extra: &[&str]) -> io::Result<()> {
         let mut args = vec!["--pidfile", "--log-file", "-vconsole:off"];
@@ -223,6 +233,25 @@ impl Sandbox {
     /// Runs ovs-vsctl (with a 10-second timeout).
     pub fn vsctl(&self, args: &[&str]) -> Output {
         self.run("ovs-vsctl", &[&["--timeout=10"], args].concat())
+    }
+
+    /// Runs ovs-vsctl and panics, naming `what` and showing the switch
+    /// daemon's log, unless it succeeds; its standard output.
+    pub fn vsctl_ok<S: AsRef<str>>(&self, args: &[S], what: &str) -> String {
+        let args: Vec<&str> = args.iter().map(AsRef::as_ref).collect();
+        self.succeeded(self.vsctl(&args), what)
+    }
+
+    /// The standard output of a command run here; panics, naming `what`
+    /// and showing the switch daemon's log, unless it succeeded.
+    pub fn succeeded(&self, out: Output, what: &str) -> String {
+        assert!(
+            out.status.success(),
+            "{what} failed: {}\nlog:\n{}",
+            text(&out.stderr),
+            self.vswitchd_log()
+        );
+        text(&out.stdout)
     }
 
     /// Runs ovs-appctl against ovs-vswitchd (with a 10-second timeout).

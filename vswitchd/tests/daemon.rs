@@ -10,6 +10,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use ferrovs_tests::sandbox::{stock_ovs_available, text, Sandbox};
+use ferrovs_tests::vsctl;
 
 const FERROVS: &str = env!("CARGO_BIN_EXE_ferrovs-vswitchd");
 const DUMMY: &[&str] = &["--enable-dummy", "--disable-system"];
@@ -22,20 +23,11 @@ fn sandbox(name: &str) -> Option<Sandbox> {
     if !stock_ovs_available(name) {
         return None;
     }
-    let mut sb = Sandbox::new(name).expect("sandbox");
-    sb.start_vswitchd(ferrovs(), DUMMY)
-        .expect("start ferrovs-vswitchd");
-    Some(sb)
+    Some(Sandbox::with_vswitchd(name, ferrovs(), DUMMY))
 }
 
 fn ok(sb: &Sandbox, out: std::process::Output, what: &str) -> String {
-    assert!(
-        out.status.success(),
-        "{what} failed: {}\nlog:\n{}",
-        text(&out.stderr),
-        sb.vswitchd_log()
-    );
-    text(&out.stdout)
+    sb.succeeded(out, what)
 }
 
 fn ctl_path(sb: &Sandbox) -> PathBuf {
@@ -108,19 +100,7 @@ fn pidfile_control_socket_log_and_exit() {
     assert!(text(&out.stderr).contains("already running"));
 
     // Log lines in vlog's file format.
-    ok(
-        &sb,
-        sb.vsctl(&[
-            "add-br",
-            "br0",
-            "--",
-            "set",
-            "bridge",
-            "br0",
-            "datapath_type=dummy",
-        ]),
-        "add-br",
-    );
+    sb.vsctl_ok(&vsctl::add_br("br0", "dummy", &[]), "add-br");
     let log = sb.vswitchd_log();
     let line = log
         .lines()
@@ -213,33 +193,8 @@ fn survives_ovsdb_server_restart() {
     let Some(mut sb) = sandbox("reconnect") else {
         return;
     };
-    ok(
-        &sb,
-        sb.vsctl(&[
-            "add-br",
-            "br0",
-            "--",
-            "set",
-            "bridge",
-            "br0",
-            "datapath_type=dummy",
-        ]),
-        "add-br",
-    );
-    ok(
-        &sb,
-        sb.vsctl(&[
-            "add-port",
-            "br0",
-            "p1",
-            "--",
-            "set",
-            "interface",
-            "p1",
-            "type=dummy",
-        ]),
-        "add-port",
-    );
+    sb.vsctl_ok(&vsctl::add_br("br0", "dummy", &[]), "add-br");
+    sb.vsctl_ok(&vsctl::add_port("br0", "p1", &["type=dummy"]), "add-port");
     let before = ok(&sb, sb.appctl(&["dpif/show"]), "dpif/show");
 
     sb.kill_ovsdb();
@@ -253,18 +208,8 @@ fn survives_ovsdb_server_restart() {
 
     sb.start_ovsdb().expect("restart ovsdb-server");
     // ovs-vsctl waits until the daemon has applied the change.
-    ok(
-        &sb,
-        sb.vsctl(&[
-            "add-port",
-            "br0",
-            "p2",
-            "--",
-            "set",
-            "interface",
-            "p2",
-            "type=dummy",
-        ]),
+    sb.vsctl_ok(
+        &vsctl::add_port("br0", "p2", &["type=dummy"]),
         "add-port after restart",
     );
     let after = ok(&sb, sb.appctl(&["dpif/show"]), "dpif/show after");
@@ -398,19 +343,7 @@ fn misbehaving_ovsdb_peer() {
 #[test]
 fn storm_of_transactions() {
     let Some(sb) = sandbox("storm") else { return };
-    ok(
-        &sb,
-        sb.vsctl(&[
-            "add-br",
-            "br0",
-            "--",
-            "set",
-            "bridge",
-            "br0",
-            "datapath_type=dummy",
-        ]),
-        "add-br",
-    );
+    sb.vsctl_ok(&vsctl::add_br("br0", "dummy", &[]), "add-br");
     for i in 0..300 {
         let port = format!("s{}", i % 20);
         let args: Vec<String> = if i % 3 == 0 {
@@ -462,45 +395,10 @@ fn storm_of_transactions() {
 #[test]
 fn missing_patch_peer_is_reported_until_it_appears() {
     let Some(sb) = sandbox("patch") else { return };
-    ok(
-        &sb,
-        sb.vsctl(&[
-            "add-br",
-            "br0",
-            "--",
-            "set",
-            "bridge",
-            "br0",
-            "datapath_type=dummy",
-        ]),
-        "add-br",
-    );
-    ok(
-        &sb,
-        sb.vsctl(&[
-            "add-br",
-            "br1",
-            "--",
-            "set",
-            "bridge",
-            "br1",
-            "datapath_type=dummy",
-        ]),
-        "add-br",
-    );
-    ok(
-        &sb,
-        sb.vsctl(&[
-            "add-port",
-            "br0",
-            "pa",
-            "--",
-            "set",
-            "interface",
-            "pa",
-            "type=patch",
-            "options:peer=pb",
-        ]),
+    sb.vsctl_ok(&vsctl::add_br("br0", "dummy", &[]), "add-br");
+    sb.vsctl_ok(&vsctl::add_br("br1", "dummy", &[]), "add-br");
+    sb.vsctl_ok(
+        &vsctl::add_port("br0", "pa", &["type=patch", "options:peer=pb"]),
         "pa",
     );
     let err = ok(
@@ -512,19 +410,8 @@ fn missing_patch_peer_is_reported_until_it_appears() {
         err.trim(),
         "\"No usable peer 'pb' exists in 'dummy' datapath.\""
     );
-    ok(
-        &sb,
-        sb.vsctl(&[
-            "add-port",
-            "br1",
-            "pb",
-            "--",
-            "set",
-            "interface",
-            "pb",
-            "type=patch",
-            "options:peer=pa",
-        ]),
+    sb.vsctl_ok(
+        &vsctl::add_port("br1", "pb", &["type=patch", "options:peer=pa"]),
         "pb",
     );
     let err = ok(
@@ -534,53 +421,15 @@ fn missing_patch_peer_is_reported_until_it_appears() {
     );
     assert_eq!(err.trim(), "[]");
     // A bridge whose datapath type does not exist fails alone.
-    ok(
-        &sb,
-        sb.vsctl(&[
-            "add-br",
-            "br9",
-            "--",
-            "set",
-            "bridge",
-            "br9",
-            "datapath_type=nosuch",
-        ]),
-        "add-br br9",
-    );
+    sb.vsctl_ok(&vsctl::add_br("br9", "nosuch", &[]), "add-br br9");
     assert!(sb
         .vswitchd_log()
         .contains("|bridge|ERR|failed to create bridge br9: unknown datapath type nosuch"));
-    ok(
-        &sb,
-        sb.vsctl(&[
-            "add-port",
-            "br0",
-            "late",
-            "--",
-            "set",
-            "interface",
-            "late",
-            "type=dummy",
-        ]),
-        "late",
-    );
+    sb.vsctl_ok(&vsctl::add_port("br0", "late", &["type=dummy"]), "late");
     assert!(ok(&sb, sb.appctl(&["dpif/show"]), "dpif/show").contains("    late "));
     // An interface moving from br1 to br0 in one transaction (br0 is
     // reconfigured first) comes up without an error.
-    ok(
-        &sb,
-        sb.vsctl(&[
-            "add-port",
-            "br1",
-            "mover",
-            "--",
-            "set",
-            "interface",
-            "mover",
-            "type=dummy",
-        ]),
-        "mover",
-    );
+    sb.vsctl_ok(&vsctl::add_port("br1", "mover", &["type=dummy"]), "mover");
     ok(
         &sb,
         sb.vsctl(&[
@@ -668,19 +517,7 @@ fn tcp_database_unixctl_option_and_lock_handover() {
         sb.appctl(&["-t", &first_ctl, "version"]),
         "version over --unixctl socket",
     );
-    ok(
-        &sb,
-        sb.vsctl(&[
-            "add-br",
-            "br0",
-            "--",
-            "set",
-            "bridge",
-            "br0",
-            "datapath_type=dummy",
-        ]),
-        "add-br over tcp",
-    );
+    sb.vsctl_ok(&vsctl::add_br("br0", "dummy", &[]), "add-br over tcp");
 
     // A second daemon on the same database waits for the lock...
     let second = sb
@@ -717,18 +554,8 @@ fn tcp_database_unixctl_option_and_lock_handover() {
 
     // ...and takes over when the first one goes away.
     assert!(sb.stop_vswitchd());
-    ok(
-        &sb,
-        sb.vsctl(&[
-            "add-port",
-            "br0",
-            "p1",
-            "--",
-            "set",
-            "interface",
-            "p1",
-            "type=dummy",
-        ]),
+    sb.vsctl_ok(
+        &vsctl::add_port("br0", "p1", &["type=dummy"]),
         "add-port after handover",
     );
     let show = ok(
@@ -754,19 +581,7 @@ fn thousands_of_transactions_on_one_connection() {
     let Some(sb) = sandbox("txn-storm") else {
         return;
     };
-    ok(
-        &sb,
-        sb.vsctl(&[
-            "add-br",
-            "br0",
-            "--",
-            "set",
-            "bridge",
-            "br0",
-            "datapath_type=dummy",
-        ]),
-        "add-br",
-    );
+    sb.vsctl_ok(&vsctl::add_br("br0", "dummy", &[]), "add-br");
     let rss_before = rss_kib(sb.vswitchd_pid().unwrap());
     let mut db = UnixStream::connect(sb.dir.join("db.sock")).expect("connect db.sock");
     // Drain replies on the side so that the server never stalls on us.

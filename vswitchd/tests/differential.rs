@@ -350,8 +350,7 @@ const DUMMY_ARGS: &[&str] = &[
 const OVERRIDE_ARGS: &[&str] = &["--enable-dummy=override", "--disable-system"];
 
 fn run_script(name: &str, program: &Path, args: &[&str], script: &[&[&str]]) -> Outcome {
-    let mut sb = Sandbox::new(name).expect("sandbox");
-    sb.start_vswitchd(program, args).expect("start vswitchd");
+    let mut sb = Sandbox::with_vswitchd(name, program, args);
     let dir = sb.dir.display().to_string();
     let mut transcript = String::new();
     for cmd in script {

@@ -25,6 +25,7 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use ferrovs_tests::sandbox::{normalize_list, stock_ovs_available, text, Sandbox, STOCK_VSWITCHD};
+use ferrovs_tests::vsctl;
 use netns::{netns_available, normalize_flows, run, LinksGone, Topo};
 
 const FERROVS: &str = env!("CARGO_BIN_EXE_ferrovs-vswitchd");
@@ -71,49 +72,20 @@ const CORPUS: &[(&str, &str, &str)] = &[
 ];
 
 fn dpctl_script(program: &Path, topo: &Topo, tag: &str) -> String {
-    let mut sb = Sandbox::new(&format!("netdev-{tag}")).expect("sandbox");
-    sb.start_vswitchd(program, &["--disable-system"])
-        .expect("start vswitchd");
+    let mut sb = Sandbox::with_vswitchd(&format!("netdev-{tag}"), program, &["--disable-system"]);
     let br = format!("fvb{}", std::process::id() % 100_000);
     let i1 = format!("{br}i");
     // Stock makes its tap devices persistent: make sure they go.
     let _taps = LinksGone(vec![br.clone(), i1.clone()]);
     let mut out = String::new();
     for cmd in [
-        vec![
-            "add-br",
-            &br,
-            "--",
-            "set",
-            "bridge",
-            &br,
-            "datapath_type=netdev",
-        ],
-        vec!["add-port", &br, &topo.host[0]],
-        vec!["add-port", &br, &topo.host[1]],
-        vec![
-            "add-port",
-            &br,
-            &i1,
-            "--",
-            "set",
-            "interface",
-            &i1,
-            "type=internal",
-        ],
-        vec![
-            "add-port",
-            &br,
-            "vx1",
-            "--",
-            "set",
-            "interface",
-            "vx1",
-            "type=vxlan",
-            "options:remote_ip=10.1.1.1",
-        ],
+        vsctl::add_br(&br, "netdev", &[]),
+        vsctl::add_port(&br, &topo.host[0], &[]),
+        vsctl::add_port(&br, &topo.host[1], &[]),
+        vsctl::add_port(&br, &i1, &["type=internal"]),
+        vsctl::add_port(&br, "vx1", &["type=vxlan", "options:remote_ip=10.1.1.1"]),
     ] {
-        let o = sb.vsctl(&cmd);
+        let o = sb.vsctl(&vsctl::words(&cmd));
         out.push_str(&format!(
             "$ ovs-vsctl {}\nrc={:?}\n{}",
             cmd.join(" "),
@@ -265,29 +237,17 @@ fn ping_through_dpctl_flows() {
         return;
     }
     let topo = Topo::new('p');
-    let mut sb = Sandbox::new("netdev-ping").expect("sandbox");
-    sb.start_vswitchd(Path::new(FERROVS), &["--disable-system"])
-        .expect("start vswitchd");
+    let mut sb = Sandbox::with_vswitchd("netdev-ping", Path::new(FERROVS), &["--disable-system"]);
     let br = format!("fvp{}", std::process::id() % 100_000);
     let _taps = LinksGone(vec![br.clone()]);
     // fail_mode=secure: no NORMAL flow, so that only the dpctl flows
     // carry traffic (misses are translated to drop flows).
     for cmd in [
-        vec![
-            "add-br",
-            &br,
-            "--",
-            "set",
-            "bridge",
-            &br,
-            "datapath_type=netdev",
-            "fail_mode=secure",
-        ],
-        vec!["add-port", &br, &topo.host[0]],
-        vec!["add-port", &br, &topo.host[1]],
+        vsctl::add_br(&br, "netdev", &["fail_mode=secure"]),
+        vsctl::add_port(&br, &topo.host[0], &[]),
+        vsctl::add_port(&br, &topo.host[1], &[]),
     ] {
-        let o = sb.vsctl(&cmd);
-        assert!(o.status.success(), "{cmd:?}: {}", text(&o.stderr));
+        sb.vsctl_ok(&cmd, &cmd.join(" "));
     }
     let show = text(&sb.appctl(&["dpctl/show"]).stdout);
     let port_of = |name: &str| -> String {
@@ -416,44 +376,19 @@ fn pmd_stats(sb: &Sandbox, args: &[&str]) -> String {
 }
 
 fn dummy_script(program: &Path, tag: &str) -> String {
-    let mut sb = Sandbox::new(&format!("dummy-recv-{tag}")).expect("sandbox");
-    sb.start_vswitchd(program, &["--enable-dummy", "--disable-system"])
-        .expect("start vswitchd");
+    let mut sb = Sandbox::with_vswitchd(
+        &format!("dummy-recv-{tag}"),
+        program,
+        &["--enable-dummy", "--disable-system"],
+    );
     for cmd in [
-        &[
-            "add-br",
-            "br0",
-            "--",
-            "set",
-            "bridge",
-            "br0",
-            "datapath_type=dummy",
-        ][..],
-        &[
-            "add-port",
-            "br0",
-            "p1",
-            "--",
-            "set",
-            "interface",
-            "p1",
-            "type=dummy",
-        ],
-        &[
-            "add-port",
-            "br0",
-            "p2",
-            "--",
-            "set",
-            "interface",
-            "p2",
-            "type=dummy",
-        ],
-        &["set", "interface", "p1", "options:rxq_pcap=p1-rx.pcap"],
-        &["set", "interface", "p2", "options:tx_pcap=p2-tx.pcap"],
+        vsctl::add_br("br0", "dummy", &[]),
+        vsctl::add_port("br0", "p1", &["type=dummy"]),
+        vsctl::add_port("br0", "p2", &["type=dummy"]),
+        vsctl::words_of(&["set", "interface", "p1", "options:rxq_pcap=p1-rx.pcap"]),
+        vsctl::words_of(&["set", "interface", "p2", "options:tx_pcap=p2-tx.pcap"]),
     ] {
-        let o = sb.vsctl(cmd);
-        assert!(o.status.success(), "{cmd:?}: {}", text(&o.stderr));
+        sb.vsctl_ok(&cmd, &cmd.join(" "));
     }
     pause_revalidators(&sb);
     let mut out = String::new();

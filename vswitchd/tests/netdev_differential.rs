@@ -35,6 +35,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use ferrovs_tests::sandbox::{stock_ovs_available, text, Sandbox, STOCK_VSWITCHD};
+use ferrovs_tests::vsctl;
 use netns::{netns_available, run, LinksGone, Topo};
 
 const FERROVS: &str = env!("CARGO_BIN_EXE_ferrovs-vswitchd");
@@ -144,40 +145,14 @@ fn ping(topo: &Topo) -> bool {
 }
 
 fn script(program: &Path, topo: &Topo, tag: &str) -> Vec<Step> {
-    let mut sb = Sandbox::new(&format!("ndiff-{tag}")).expect("sandbox");
-    sb.start_vswitchd(program, &["--disable-system"])
-        .expect("start vswitchd");
+    let mut sb = Sandbox::with_vswitchd(&format!("ndiff-{tag}"), program, &["--disable-system"]);
     let br = format!("fvd{}", std::process::id() % 100_000);
     let _taps = LinksGone(vec![br.clone()]);
-    let (ha, hb) = (topo.host[0].as_str(), topo.host[1].as_str());
-    let o = sb.vsctl(&[
-        "add-br",
-        &br,
-        "--",
-        "set",
-        "bridge",
-        &br,
-        "datapath_type=netdev",
-        "--",
-        "add-port",
-        &br,
-        ha,
-        "--",
-        "set",
-        "interface",
-        ha,
-        "ofport_request=1",
-        "--",
-        "add-port",
-        &br,
-        hb,
-        "--",
-        "set",
-        "interface",
-        hb,
-        "ofport_request=2",
-    ]);
-    assert!(o.status.success(), "{tag}: vsctl: {}", text(&o.stderr));
+    let hosts = [topo.host[0].as_str(), topo.host[1].as_str()];
+    sb.vsctl_ok(
+        &vsctl::netdev_bridge(&br, &[], &hosts),
+        &format!("{tag}: add-br"),
+    );
     let ofctl = |args: &[&str]| {
         let o = sb.run("ovs-ofctl", args);
         assert!(

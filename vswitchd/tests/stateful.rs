@@ -39,6 +39,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use ferrovs_tests::sandbox::{stock_ovs_available, text, Sandbox, STOCK_VSWITCHD};
+use ferrovs_tests::vsctl;
 use netns::{netns_available, run, LinksGone, Topo};
 
 const FERROVS: &str = env!("CARGO_BIN_EXE_ferrovs-vswitchd");
@@ -62,9 +63,7 @@ struct Switch {
 
 impl Switch {
     fn start(program: &Path, topo: &Topo, tag: &str, other_config: &[&str]) -> Switch {
-        let mut sb = Sandbox::new(&format!("stateful-{tag}")).expect("sandbox");
-        sb.start_vswitchd(program, &["--disable-system"])
-            .expect("start vswitchd");
+        let sb = Sandbox::with_vswitchd(&format!("stateful-{tag}"), program, &["--disable-system"]);
         let br = format!("fvs{}", std::process::id() % 100_000);
         let links = LinksGone(vec![br.clone()]);
         for kv in other_config {
@@ -72,36 +71,11 @@ impl Switch {
             let o = sb.vsctl(&["set", "Open_vSwitch", ".", &key]);
             assert!(o.status.success(), "{tag}: vsctl: {}", text(&o.stderr));
         }
-        let (h0, h1) = (topo.host[0].as_str(), topo.host[1].as_str());
-        let o = sb.vsctl(&[
-            "add-br",
-            &br,
-            "--",
-            "set",
-            "bridge",
-            &br,
-            "datapath_type=netdev",
-            "fail-mode=secure",
-            "--",
-            "add-port",
-            &br,
-            h0,
-            "--",
-            "set",
-            "interface",
-            h0,
-            "ofport_request=1",
-            "--",
-            "add-port",
-            &br,
-            h1,
-            "--",
-            "set",
-            "interface",
-            h1,
-            "ofport_request=2",
-        ]);
-        assert!(o.status.success(), "{tag}: vsctl: {}", text(&o.stderr));
+        let hosts = [topo.host[0].as_str(), topo.host[1].as_str()];
+        sb.vsctl_ok(
+            &vsctl::netdev_bridge(&br, &["fail-mode=secure"], &hosts),
+            &format!("{tag}: add-br"),
+        );
         let mgmt = sb.dir.join(format!("{br}.mgmt"));
         sb.wait_for(|| mgmt.exists(), "the bridge's OpenFlow socket")
             .expect("bridge up");

@@ -12,29 +12,10 @@ use std::path::Path;
 
 use ferrovs_tests::sandbox::{stock_ovs_available, text, Sandbox, STOCK_VSWITCHD};
 
+mod trace_corpus;
+use trace_corpus::{compare, Pipeline};
+
 const FERROVS: &str = env!("CARGO_BIN_EXE_ferrovs-vswitchd");
-const DUMMY_ARGS: &[&str] = &["--enable-dummy", "--disable-system"];
-
-/// The bridge: four dummy ports with fixed OpenFlow numbers; secure fail
-/// mode, so that the tables hold only the corpus' flows.
-const SETUP: &[&str] = &[
-    "add-br br0 -- set bridge br0 datapath_type=dummy fail-mode=secure protocols=OpenFlow10,OpenFlow13",
-    "add-port br0 p1 -- set interface p1 type=dummy ofport_request=1",
-    "add-port br0 p2 -- set interface p2 type=dummy ofport_request=2",
-    "add-port br0 p3 -- set interface p3 type=dummy ofport_request=3",
-    "add-port br0 p4 -- set interface p4 type=dummy ofport_request=4",
-];
-
-/// One pipeline: the OpenFlow version for ovs-ofctl, the flows, and the
-/// flows to trace (OpenFlow syntax against br0, `ODP:` + a datapath flow
-/// traced on the datapath `ovs-dummy`, or `ARGS:` + the whole argument
-/// list, space-separated).
-struct Pipeline {
-    name: &'static str,
-    version: &'static str,
-    flows: &'static str,
-    traces: &'static [&'static str],
-}
 
 const CORPUS: &[Pipeline] = &[
     Pipeline {
@@ -599,197 +580,13 @@ const KNOWN_GAPS: &[(&str, &str)] = &[
     ),
 ];
 
-/// Recirculation ids are allocated per daemon: the one in a controller
-/// cookie is replaced by a placeholder. Flooding outputs to ports in the
-/// order of stock's bundle hash table (it varies from run to run), so a
-/// list of plain port outputs is sorted.
-fn normalize(report: &str) -> String {
-    let floods = report.contains(" flooding\n")
-        || report.contains("\n    FLOOD\n")
-        || report.contains("\n    ALL\n");
-    let report: String = report
-        .lines()
-        .map(|l| match l.strip_prefix("Datapath actions: ") {
-            Some(a) if floods && a.split(',').all(|p| p.parse::<u32>().is_ok()) => {
-                let mut ports: Vec<u32> = a.split(',').filter_map(|p| p.parse().ok()).collect();
-                ports.sort_unstable();
-                let ports: Vec<String> = ports.iter().map(u32::to_string).collect();
-                format!("Datapath actions: {}\n", ports.join(","))
-            }
-            Some(a) if floods && a.contains("_vlan") => {
-                match canonical_vlan_flood(a, input_tag(report)) {
-                    Some(c) => format!("Datapath actions: {c}\n"),
-                    None => format!("{l}\n"),
-                }
-            }
-            _ => format!("{l}\n"),
-        })
-        .collect();
-    // Stock frees a traced recirculation id and allocates the next one
-    // for the next trace; ferrovs shares ids among equal frozen states:
-    // ids become placeholders.
-    let report = mask_hex_after(&report, "recirc(0x");
-    let report = mask_hex_after(&report, "recirc_id=0x");
-    let report = report.as_str();
-    let mut out = String::new();
-    let mut rest = report;
-    while let Some(at) = rest.find(",continuation=0,recirc_id=") {
-        let (head, tail) = rest.split_at(at + ",continuation=0,recirc_id=".len());
-        out.push_str(head);
-        out.push('N');
-        rest = tail.trim_start_matches(|c: char| c.is_ascii_digit());
-    }
-    out.push_str(rest);
-    out
-}
-
-/// The traced packet's VLAN tag, from the report's `Flow:` line, in the
-/// form of the push action that would make it.
-fn input_tag(report: &str) -> Option<String> {
-    let flow = report.lines().find_map(|l| l.strip_prefix("Flow: "))?;
-    let field = |name: &str| {
-        flow.split(',')
-            .find_map(|f| f.strip_prefix(name))
-            .map(str::to_string)
-    };
-    let vid = field("dl_vlan=")?;
-    let pcp = field("dl_vlan_pcp=").unwrap_or_else(|| "0".into());
-    Some(format!("push_vlan(vid={vid},pcp={pcp})"))
-}
-
-/// Splits a datapath action list at its top-level commas.
-fn split_actions(a: &str) -> Vec<&str> {
-    let (mut out, mut depth, mut start) = (Vec::new(), 0i32, 0);
-    for (i, c) in a.char_indices() {
-        match c {
-            '(' => depth += 1,
-            ')' => depth -= 1,
-            ',' if depth == 0 => {
-                out.push(&a[start..i]);
-                start = i + 1;
-            }
-            _ => {}
-        }
-    }
-    out.push(&a[start..]);
-    out
-}
-
-/// A flood with VLAN pushes and pops as the set of (port, tags the
-/// packet has there), sorted: stock's port order varies, and so do the
-/// push/pop actions between the outputs. The packet starts with
-/// `input_tag` (as a push action would make it). `None` for other lists.
-fn canonical_vlan_flood(a: &str, input_tag: Option<String>) -> Option<String> {
-    let mut tags: Vec<String> = input_tag.into_iter().collect();
-    let mut outs = Vec::new();
-    for act in split_actions(a) {
-        if act.starts_with("push_vlan(") {
-            tags.push(act.to_string());
-        } else if act == "pop_vlan" {
-            tags.pop()?;
-        } else if act.parse::<u32>().is_ok() {
-            outs.push(format!("{act}[{}]", tags.join("+")));
-        } else {
-            return None;
-        }
-    }
-    outs.sort();
-    Some(format!("flood {}", outs.join(" ")))
-}
-
-/// Replaces the hex digits after each `prefix` with `N`.
-fn mask_hex_after(s: &str, prefix: &str) -> String {
-    let mut out = String::new();
-    let mut rest = s;
-    while let Some(at) = rest.find(prefix) {
-        let (head, tail) = rest.split_at(at + prefix.len());
-        out.push_str(head);
-        out.push('N');
-        rest = tail.trim_start_matches(|c: char| c.is_ascii_hexdigit());
-    }
-    out.push_str(rest);
-    out
-}
-
-fn megaflow_and_actions(report: &str) -> String {
-    report
-        .lines()
-        .filter(|l| l.starts_with("Megaflow:") || l.starts_with("Datapath actions:"))
-        .collect::<Vec<_>>()
-        .join("\n")
-}
-
 /// Runs the corpus on one daemon; the report (or error) of each case.
 fn run(name: &str, program: &Path) -> BTreeMap<String, String> {
-    let mut sb = Sandbox::new(name).expect("sandbox");
-    sb.start_vswitchd(program, DUMMY_ARGS)
-        .expect("start vswitchd");
-    for line in SETUP {
-        let args: Vec<&str> = line.split(' ').collect();
-        let out = sb.vsctl(&args);
-        assert!(
-            out.status.success(),
-            "ovs-vsctl {line}: {}",
-            text(&out.stderr)
-        );
-    }
-    sb.wait_for(
-        || text(&sb.appctl(&["dpif/show"]).stdout).contains("p4 4/"),
-        "ports in the datapath",
-    )
-    .expect("ports");
+    let mut sb = trace_corpus::start(name, program);
     let file = sb.dir.join("flows.txt");
-    let file_s = file.display().to_string();
     let mut results = BTreeMap::new();
     for p in CORPUS {
-        // Lines "GROUP ..." and "METER ..." are groups and meters,
-        // added before the flows.
-        let (setup, flows): (Vec<&str>, Vec<&str>) = p
-            .flows
-            .lines()
-            .map(str::trim)
-            .partition(|l| l.starts_with("GROUP ") || l.starts_with("METER "));
-        let flows: String = flows.iter().map(|l| l.to_string() + "\n").collect();
-        std::fs::write(&file, flows).expect("flows file");
-        let out = sb.run("ovs-ofctl", &["-O", p.version, "del-flows", "br0"]);
-        assert!(out.status.success(), "del-flows: {}", text(&out.stderr));
-        let out = sb.run("ovs-ofctl", &["-O", "OpenFlow13", "del-groups", "br0"]);
-        assert!(out.status.success(), "del-groups: {}", text(&out.stderr));
-        let out = sb.run("ovs-ofctl", &["-O", "OpenFlow13", "del-meters", "br0"]);
-        assert!(out.status.success(), "del-meters: {}", text(&out.stderr));
-        for line in setup {
-            let (cmd, arg) = match line.strip_prefix("GROUP ") {
-                Some(g) => ("add-group", g),
-                None => ("add-meter", line.trim_start_matches("METER ")),
-            };
-            let out = sb.run("ovs-ofctl", &["-O", "OpenFlow13", cmd, "br0", arg]);
-            assert!(out.status.success(), "{cmd} {arg}: {}", text(&out.stderr));
-        }
-        let out = sb.run("ovs-ofctl", &["-O", p.version, "add-flows", "br0", &file_s]);
-        assert!(
-            out.status.success(),
-            "{}: add-flows: {}",
-            p.name,
-            text(&out.stderr)
-        );
-        for t in p.traces {
-            let out = if let Some(f) = t.strip_prefix("ODP:") {
-                sb.appctl(&["ofproto/trace", "ovs-dummy", f])
-            } else if let Some(args) = t.strip_prefix("ARGS:") {
-                let mut v = vec!["ofproto/trace"];
-                v.extend(args.split(' '));
-                sb.appctl(&v)
-            } else {
-                sb.appctl(&["ofproto/trace", "br0", t])
-            };
-            let report = normalize(&format!(
-                "rc={:?}\n{}{}",
-                out.status.code(),
-                text(&out.stdout),
-                text(&out.stderr)
-            ));
-            results.insert(format!("{}/{t}", p.name), report);
-        }
+        trace_corpus::run_pipeline(&sb, p, &file, &mut results);
     }
     for c in L2_CORPUS {
         run_l2_case(&sb, c, &file, &mut results);
@@ -905,17 +702,7 @@ fn run_l2_case(sb: &Sandbox, c: &L2Case, file: &Path, results: &mut BTreeMap<Str
         text(&sb.appctl(&["fdb/stats-show", "br0"]).stdout),
     );
     for t in c.traces {
-        let out = if let Some(f) = t.strip_prefix("ODP:") {
-            sb.appctl(&["ofproto/trace", "ovs-dummy", f])
-        } else {
-            sb.appctl(&["ofproto/trace", "br0", t])
-        };
-        let report = normalize(&format!(
-            "rc={:?}\n{}{}",
-            out.status.code(),
-            text(&out.stdout),
-            text(&out.stderr)
-        ));
+        let report = trace_corpus::trace(sb, t);
         results.insert(format!("{}/{t}", c.name), report);
     }
 }
@@ -943,39 +730,7 @@ fn trace_matches_stock() {
             > n_cases / 2,
         "stock forwarded too few cases: the corpus is not doing its job"
     );
-    let (mut full, mut lines, mut failures) = (0, 0, Vec::new());
-    for (case, s) in &stock {
-        let o = &ours[case];
-        let gap = KNOWN_GAPS.iter().find(|(c, _)| c == case);
-        // fdb/* outputs are compared whole.
-        let same_lines = if case.contains("/fdb/") {
-            s == o
-        } else {
-            megaflow_and_actions(s) == megaflow_and_actions(o) && !s.is_empty()
-        };
-        if s == o {
-            full += 1;
-        }
-        if same_lines {
-            lines += 1;
-        }
-        match (gap, same_lines) {
-            (None, false) => failures.push(format!(
-                "== {case}: megaflow/actions differ\n-- stock:\n{s}\n-- ferrovs:\n{o}"
-            )),
-            (Some((_, why)), true) => failures.push(format!(
-                "== {case}: listed as a known gap ({why}) but now matches: remove it from KNOWN_GAPS"
-            )),
-            (Some((_, why)), false) => {
-                eprintln!("known gap {case}: {why}");
-            }
-            (None, true) => {
-                if s != o {
-                    eprintln!("== {case}: same megaflow and actions, other text differs\n-- stock:\n{s}\n-- ferrovs:\n{o}");
-                }
-            }
-        }
-    }
+    let (full, lines, failures) = compare(&stock, &ours, KNOWN_GAPS);
     eprintln!(
         "ofproto/trace: {n_cases} cases, {lines} with the same megaflow and datapath actions, {full} identical in full, {} known gaps",
         KNOWN_GAPS.len()

@@ -25,6 +25,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use ferrovs_tests::sandbox::{stock_ovs_available, text, Sandbox, STOCK_VSWITCHD};
+use ferrovs_tests::vsctl;
 use netns::{netns_available, LinksGone, Topo};
 
 const FERROVS: &str = env!("CARGO_BIN_EXE_ferrovs-vswitchd");
@@ -119,48 +120,24 @@ fn ping_until(topo: &Topo, want: bool) -> bool {
 }
 
 fn script(program: &Path, topo: &Topo, tag: &str) -> Outcome {
-    let mut sb = Sandbox::new(&format!("upcall-{tag}")).expect("sandbox");
-    sb.start_vswitchd(program, &["--disable-system"])
-        .expect("start vswitchd");
+    let mut sb = Sandbox::with_vswitchd(&format!("upcall-{tag}"), program, &["--disable-system"]);
     let br = format!("fvu{}", std::process::id() % 100_000);
     let _taps = LinksGone(vec![br.clone()]);
-    let (h0, h1) = (topo.host[0].as_str(), topo.host[1].as_str());
+    let hosts = [topo.host[0].as_str(), topo.host[1].as_str()];
     // One handler thread: set before the datapath exists.
-    let o = sb.vsctl(&[
-        "set",
-        "Open_vSwitch",
-        ".",
-        "other_config:n-handler-threads=1",
-    ]);
-    assert!(o.status.success(), "{tag}: vsctl: {}", text(&o.stderr));
-    let o = sb.vsctl(&[
-        "add-br",
-        &br,
-        "--",
-        "set",
-        "bridge",
-        &br,
-        "datapath_type=netdev",
-        "--",
-        "add-port",
-        &br,
-        h0,
-        "--",
-        "set",
-        "interface",
-        h0,
-        "ofport_request=1",
-        "--",
-        "add-port",
-        &br,
-        h1,
-        "--",
-        "set",
-        "interface",
-        h1,
-        "ofport_request=2",
-    ]);
-    assert!(o.status.success(), "{tag}: vsctl: {}", text(&o.stderr));
+    sb.vsctl_ok(
+        &[
+            "set",
+            "Open_vSwitch",
+            ".",
+            "other_config:n-handler-threads=1",
+        ],
+        &format!("{tag}: n-handler-threads"),
+    );
+    sb.vsctl_ok(
+        &vsctl::netdev_bridge(&br, &[], &hosts),
+        &format!("{tag}: add-br"),
+    );
     // Each change must reach the datapath's established flows before
     // the next ping (`revalidator/wait`, as stock's tests do).
     let ofctl = |args: &[&str]| {

@@ -85,45 +85,6 @@ fn needs_unroll(a: &Action) -> bool {
     }
 }
 
-/// The bucket's actions in action-set order (as OpenFlow runs an action
-/// set); nothing without a terminal action (group, output, resubmit, ct).
-fn action_set_order(set: &[Action]) -> Vec<Action> {
-    let last = |f: &dyn Fn(&Action) -> bool| set.iter().rev().find(|a| f(a)).cloned();
-    let mut list = Vec::new();
-    let kinds: [&dyn Fn(&Action) -> bool; 6] = [
-        &|a| matches!(a, Action::StripVlan),
-        &|a| matches!(a, Action::PopMpls(_)),
-        &|a| matches!(a, Action::PushMpls(_)),
-        &|a| matches!(a, Action::PushVlan(_)),
-        &|a| matches!(a, Action::DecTtl),
-        &|a| matches!(a, Action::DecMplsTtl),
-    ];
-    for k in kinds {
-        list.extend(last(k));
-    }
-    list.extend(set.iter().filter(|a| super::is_rewrite(a)).cloned());
-    list.extend(last(&|a| matches!(a, Action::SetQueue(_))));
-    let terminal = last(&|a| matches!(a, Action::Group(_)))
-        .or_else(|| last(&|a| matches!(a, Action::Output { .. })))
-        .or_else(|| {
-            last(&|a| {
-                matches!(
-                    a,
-                    Action::Nx {
-                        subtype: 1 | 14 | 44,
-                        ..
-                    }
-                )
-            })
-        })
-        .or_else(|| last(&|a| matches!(a, Action::NxNested { subtype: 35, .. })));
-    match terminal {
-        Some(t) => list.push(t),
-        None => list.clear(),
-    }
-    list
-}
-
 /// Hash values mapped to buckets (index into `buckets`), by weight,
 /// Webster's method; None when no bucket has weight or more than 256
 /// values would be needed.
@@ -246,7 +207,7 @@ impl Ctx<'_> {
         let mut node = Node::new(NodeKind::Action, format!("bucket {}", b.id));
         let saved = self.flow.clone();
         let saved_vlan = self.vlans.flow;
-        let list = action_set_order(&b.actions);
+        let list = super::action_set_order(&b.actions, super::SetEnd::AlsoResubmitOrCt);
         self.depth += 1;
         self.actions(&list, &mut node.subs);
         self.depth -= 1;

@@ -528,33 +528,10 @@ impl Ctx<'_> {
         }
     }
 
-    /// The action set as it would run, in OpenFlow's order: the last of
-    /// each kind, every rewrite, then the output (nothing at all without
-    /// an output or group).
+    /// The action set as it would run, in OpenFlow's order (nothing at
+    /// all without an output or group).
     fn action_set_list(&self) -> Vec<Action> {
-        let set = &self.action_set;
-        let last = |f: &dyn Fn(&Action) -> bool| set.iter().rev().find(|a| f(a)).cloned();
-        let mut list = Vec::new();
-        let kinds: [&dyn Fn(&Action) -> bool; 6] = [
-            &|a| matches!(a, Action::StripVlan),
-            &|a| matches!(a, Action::PopMpls(_)),
-            &|a| matches!(a, Action::PushMpls(_)),
-            &|a| matches!(a, Action::PushVlan(_)),
-            &|a| matches!(a, Action::DecTtl),
-            &|a| matches!(a, Action::DecMplsTtl),
-        ];
-        for k in kinds {
-            list.extend(last(k));
-        }
-        list.extend(set.iter().filter(|a| is_rewrite(a)).cloned());
-        list.extend(last(&|a| matches!(a, Action::SetQueue(_))));
-        match last(&|a| matches!(a, Action::Group(_)))
-            .or_else(|| last(&|a| matches!(a, Action::Output { .. })))
-        {
-            Some(o) => list.push(o),
-            None => list.clear(),
-        }
-        list
+        action_set_order(&self.action_set, SetEnd::OutputOrGroup)
     }
 
     fn action_set_text(&self, verb: &str) -> String {
@@ -1248,6 +1225,59 @@ pub fn trace_world(
         })
     };
     Ok(report_with_forks(&flow, &req.ct_next, run))
+}
+
+/// Which actions may end an action set.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(super) enum SetEnd {
+    /// A write_actions set: only output or group.
+    OutputOrGroup,
+    /// A group bucket: also resubmit or ct.
+    AlsoResubmitOrCt,
+}
+
+/// `set` in OpenFlow's action-set order: the last of each single-kind
+/// action (strip_vlan, pop_mpls, push_mpls, push_vlan, dec_ttl,
+/// dec_mpls_ttl), every rewrite, the last set_queue, then the terminal
+/// action that `end` allows; nothing at all without a terminal.
+pub(super) fn action_set_order(set: &[Action], end: SetEnd) -> Vec<Action> {
+    let last = |f: &dyn Fn(&Action) -> bool| set.iter().rev().find(|a| f(a)).cloned();
+    let mut list = Vec::new();
+    let kinds: [&dyn Fn(&Action) -> bool; 6] = [
+        &|a| matches!(a, Action::StripVlan),
+        &|a| matches!(a, Action::PopMpls(_)),
+        &|a| matches!(a, Action::PushMpls(_)),
+        &|a| matches!(a, Action::PushVlan(_)),
+        &|a| matches!(a, Action::DecTtl),
+        &|a| matches!(a, Action::DecMplsTtl),
+    ];
+    for k in kinds {
+        list.extend(last(k));
+    }
+    list.extend(set.iter().filter(|a| is_rewrite(a)).cloned());
+    list.extend(last(&|a| matches!(a, Action::SetQueue(_))));
+    let mut terminal = last(&|a| matches!(a, Action::Group(_)))
+        .or_else(|| last(&|a| matches!(a, Action::Output { .. })));
+    if end == SetEnd::AlsoResubmitOrCt {
+        terminal = terminal
+            .or_else(|| {
+                last(&|a| {
+                    matches!(
+                        a,
+                        Action::Nx {
+                            subtype: 1 | 14 | 44,
+                            ..
+                        }
+                    )
+                })
+            })
+            .or_else(|| last(&|a| matches!(a, Action::NxNested { subtype: 35, .. })));
+    }
+    match terminal {
+        Some(t) => list.push(t),
+        None => list.clear(),
+    }
+    list
 }
 
 fn is_rewrite(a: &Action) -> bool {

@@ -80,6 +80,9 @@ fn set_action(key: KeyAttr, mask: KeyAttr, exact: bool) -> Action {
 pub struct InnerVlans {
     pub flow: u16,
     pub base: u16,
+    /// Likewise the MPLS label stack entries under the top one (which is
+    /// in the key), with the bits of them translation looked at.
+    pub mpls: super::mpls::Deeper,
 }
 
 /// Emits the actions that bring the datapath's headers (`base`) to the
@@ -108,7 +111,7 @@ pub fn commit(
     }
     // A label popped goes before the L3 rewrites (they are for the
     // packet under it).
-    super::mpls::commit(flow, base, out, true);
+    super::mpls::commit(flow, base, &mut vlans.mpls, out, true);
     let et = get(flow, id::ETH_TYPE) as u16;
     // As stock, a flow whose IP protocol is 0 is taken to have no L3
     // header to rewrite.
@@ -205,7 +208,7 @@ pub fn commit(
             }
         }
     }
-    super::mpls::commit(flow, base, out, false);
+    super::mpls::commit(flow, base, &mut vlans.mpls, out, false);
     commit_vlans(flow, base, wc, vlans, out);
     let mark = [id::PKT_MARK];
     if let Some(m) = field_masks(flow, base, wc, &mark) {

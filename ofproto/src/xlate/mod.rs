@@ -81,6 +81,12 @@ pub struct Xlated {
     pub final_flow: Box<[u8; KEY_LEN]>,
     /// Its second VLAN tag, if pushing made one (0 for none).
     pub final_inner_vlan: u16,
+    /// The MPLS label stack entries under the top one: of the flow
+    /// translated, of the final flow, and the bits of them the megaflow
+    /// matches.
+    pub mpls_in: [u32; 2],
+    pub final_mpls: [u32; 2],
+    pub mpls_wc: [u32; 2],
     /// The action set's output port at the end (the flow's
     /// `actset_output`, which the report does not print).
     pub actset_output: Option<u16>,
@@ -199,6 +205,17 @@ pub fn translate_with<'a>(
     world: Option<&'a World<'a>>,
     flow: &[u8; KEY_LEN],
 ) -> Xlated {
+    translate_labelled(br, world, flow, [0; 2])
+}
+
+/// Translates `flow` as `translate_with` does, for a packet whose MPLS
+/// label stack has `deeper` under the top entry (which is in `flow`).
+pub fn translate_labelled<'a>(
+    br: &'a Bridge<'a>,
+    world: Option<&'a World<'a>>,
+    flow: &[u8; KEY_LEN],
+    deeper: [u32; 2],
+) -> Xlated {
     let mut ctx = Ctx {
         br,
         world,
@@ -217,7 +234,14 @@ pub fn translate_with<'a>(
         base: Box::new(*flow),
         wc: Box::new([0; KEY_LEN]),
         actions: Vec::new(),
-        vlans: commit::InnerVlans::default(),
+        vlans: commit::InnerVlans {
+            mpls: mpls::Deeper {
+                flow: deeper,
+                base: deeper,
+                ..mpls::Deeper::default()
+            },
+            ..commit::InnerVlans::default()
+        },
         depth: 0,
         resubmits: 0,
         table_id: 0,
@@ -287,7 +311,10 @@ pub fn translate_with<'a>(
     // A rewrite that reached no output changes nothing in the datapath,
     // but the fields it wrote are still part of the megaflow (their mask
     // bits were set when written).
-    ctx.finish_wildcards(flow);
+    // (Stock leaves them as they are when translation failed.)
+    if ctx.error.is_none() {
+        ctx.finish_wildcards(flow);
+    }
     // A tunnel's clone that ends the actions needs no clone.
     if let Some(odp::Action::Clone(inner)) = ctx.actions.last() {
         if matches!(inner.first(), Some(odp::Action::TunnelPush(_))) {
@@ -302,6 +329,9 @@ pub fn translate_with<'a>(
         actions: ctx.actions,
         wc: ctx.wc,
         final_inner_vlan: ctx.vlans.flow,
+        mpls_in: deeper,
+        final_mpls: ctx.vlans.mpls.flow,
+        mpls_wc: ctx.vlans.mpls.wc,
         actset_output: ctx.actset_output,
         final_flow: ctx.flow,
         trace: vec![bridge],
@@ -336,6 +366,7 @@ impl Ctx<'_> {
         // Labels pushed here are not in the packet the megaflow matches.
         if !mpls::is_mpls(orig_get(id::ETH_TYPE) as u16) {
             clear.extend([id::MPLS_LABEL, id::MPLS_TC, id::MPLS_BOS, id::MPLS_TTL]);
+            self.vlans.mpls.wc = [0; 2];
         }
         if orig_get(id::TUN_DST) == 0 && orig_get(id::TUN_IPV6_DST) == 0 {
             clear.extend(id::TUN_ID..=id::TUN_GTPU_MSGTYPE);
@@ -485,6 +516,14 @@ impl Ctx<'_> {
             return;
         }
         self.actions(&ins.apply, out);
+        // After a pop to IP, these need the packet's real headers.
+        if ins.clear
+            || ins.write.is_some()
+            || ins.write_metadata.is_some()
+            || ins.goto_table.is_some()
+        {
+            self.recirc_after_pop();
+        }
         if self.exit && self.freezing && self.error.is_none() {
             self.freeze_instructions(ins);
         }
@@ -549,6 +588,9 @@ impl Ctx<'_> {
 
     fn actions(&mut self, list: &[Action], out: &mut Vec<Node>) {
         for (i, a) in list.iter().enumerate() {
+            if mpls::needs_recirc(a) {
+                self.recirc_after_pop();
+            }
             if self.exit || self.error.is_some() {
                 // A freeze keeps what this level had left.
                 if self.freezing && self.error.is_none() {
@@ -1110,6 +1152,7 @@ pub fn parse_ct_next(s: &str) -> Result<u32, String> {
 
 /// Translates the request's flow through `sw` and prints the report.
 pub fn trace_switch(sw: &crate::switch::Switch, req: &TraceRequest) -> Result<String, String> {
+    let mut deeper = [0; 2];
     let flow = match &req.flow {
         TraceFlow::OpenFlow(s) => {
             let names: HashMap<String, u16> = sw
@@ -1123,13 +1166,16 @@ pub fn trace_switch(sw: &crate::switch::Switch, req: &TraceRequest) -> Result<St
         TraceFlow::Odp(s) => {
             let key = odp::Key::parse_text(s).map_err(|e| e.message)?;
             let ofports: HashMap<u32, u16> = req.odp_ports.iter().map(|(&o, &d)| (d, o)).collect();
+            deeper = mpls::Deeper::of_key(&key);
             flow_text::from_odp(&key, &ofports)?
         }
     };
-    let run = |flow: &flow_text::FlowKey| {
-        upcall::with_bridge(sw, &req.odp_ports, false, |br| translate(br, flow))
+    let run = |flow: &flow_text::FlowKey, deeper: [u32; 2]| {
+        upcall::with_bridge(sw, &req.odp_ports, false, |br| {
+            translate_labelled(br, None, flow, deeper)
+        })
     };
-    Ok(report_with_forks(&flow, &req.ct_next, run))
+    Ok(report_with_forks(&flow, deeper, &req.ct_next, run))
 }
 
 /// The trace of `flow`, then of the packets it forked to recirculate, in
@@ -1137,10 +1183,11 @@ pub fn trace_switch(sw: &crate::switch::Switch, req: &TraceRequest) -> Result<St
 /// translates a flow.
 fn report_with_forks(
     flow: &flow_text::FlowKey,
+    deeper: [u32; 2],
     ct_next: &[u32],
-    run: impl Fn(&flow_text::FlowKey) -> Xlated,
+    run: impl Fn(&flow_text::FlowKey, [u32; 2]) -> Xlated,
 ) -> String {
-    let x = run(flow);
+    let x = run(flow, deeper);
     let mut out = trace::report(flow, &x);
     let mut queue: std::collections::VecDeque<TraceFork> = x.forks.into();
     let mut ct_next = ct_next.iter().copied();
@@ -1148,7 +1195,7 @@ fn report_with_forks(
     while let Some(mut fork) = queue.pop_front() {
         let banner = fork.banner(ct_next.next());
         out.push_str(&format!("\n{rule}\n{banner}{rule}\n\n"));
-        let x = run(&fork.flow);
+        let x = run(&fork.flow, [0; 2]);
         out.push_str(&trace::report(&fork.flow, &x));
         queue.extend(x.forks);
     }
@@ -1170,6 +1217,7 @@ pub fn trace_world(
         return trace_switch(sw, req);
     };
     let mut retarget: Option<String> = None;
+    let mut deeper = [0; 2];
     let flow = match &req.flow {
         TraceFlow::OpenFlow(s) => {
             let names: HashMap<String, u16> = sw
@@ -1195,6 +1243,7 @@ pub fn trace_world(
                 ofports.insert(*odp, *p);
             }
             let mut flow = flow_text::from_odp(&key, &ofports)?;
+            deeper = mpls::Deeper::of_key(&key);
             if let Some((b, _, _, t)) = target {
                 t.to_flow(&mut flow);
                 retarget = Some(b);
@@ -1204,10 +1253,10 @@ pub fn trace_world(
     };
     let bridge = retarget.as_deref().unwrap_or(bridge);
     let no_groups = std::collections::BTreeMap::new();
-    let run = |flow: &flow_text::FlowKey| {
+    let run = |flow: &flow_text::FlowKey, deeper: [u32; 2]| {
         patch::with_world(switches, topo, false, true, |w| {
             match w.bridges.get(bridge) {
-                Some(br) => translate_with(br, Some(w), flow),
+                Some(br) => translate_labelled(br, Some(w), flow, deeper),
                 None => translate(
                     &Bridge {
                         name: bridge,
@@ -1224,7 +1273,7 @@ pub fn trace_world(
             }
         })
     };
-    Ok(report_with_forks(&flow, &req.ct_next, run))
+    Ok(report_with_forks(&flow, deeper, &req.ct_next, run))
 }
 
 /// Which actions may end an action set.

@@ -145,18 +145,30 @@ pub fn format_megaflow(flow: &[u8; KEY_LEN], wc: &[u8; KEY_LEN]) -> String {
 pub fn report(flow: &[u8; KEY_LEN], x: &Xlated) -> String {
     let mut out = String::new();
     out.push_str("Flow: ");
-    out.push_str(&format_flow(flow, 0));
+    let mut text = format_flow(flow, 0);
+    let mask = super::mpls::flow_deeper_mask(flow, x.mpls_in);
+    super::mpls::add_deeper_text(&mut text, x.mpls_in, mask);
+    out.push_str(&text);
     out.push('\n');
     print_nodes(&mut out, &x.trace, 0);
     out.push_str("\nFinal flow: ");
-    if *x.final_flow == *flow && x.final_inner_vlan == 0 && x.actset_output.is_none() {
+    if *x.final_flow == *flow
+        && x.final_inner_vlan == 0
+        && x.actset_output.is_none()
+        && x.final_mpls == x.mpls_in
+    {
         out.push_str("unchanged");
     } else {
-        out.push_str(&format_flow(&x.final_flow, x.final_inner_vlan));
+        let mut text = format_flow(&x.final_flow, x.final_inner_vlan);
+        let mask = super::mpls::flow_deeper_mask(&x.final_flow, x.final_mpls);
+        super::mpls::add_deeper_text(&mut text, x.final_mpls, mask);
+        out.push_str(&text);
     }
     out.push('\n');
     out.push_str("Megaflow: ");
-    out.push_str(&format_megaflow(flow, &x.wc));
+    let mut text = format_megaflow(flow, &x.wc);
+    super::mpls::add_deeper_text(&mut text, x.mpls_in, x.mpls_wc);
+    out.push_str(&text);
     out.push('\n');
     out.push_str("Datapath actions: ");
     format_action_list(&mut out, &x.actions, &FormatOptions::default());

@@ -9,7 +9,7 @@ use super::flow_text::{self, FlowKey};
 use super::patch::with_world;
 use super::topology::Topology;
 use super::tunnel::receive_target;
-use super::{be, frange, translate, translate_with, Bridge};
+use super::{be, frange, translate_labelled, Bridge};
 use crate::openflow::fields::id;
 use crate::switch::Switch;
 use ferrovs_dpif::odp::{self, Key, KeyAttr, TunnelAttr};
@@ -127,6 +127,7 @@ pub fn translate_upcall_world(
     req: &UpcallRequest,
 ) -> Result<(String, UpcallXlate), String> {
     let key = Key::from_nlattrs(&req.key).map_err(|e| e.message)?;
+    let deeper = super::mpls::Deeper::of_key(&key);
     let Some(topo) = topo.filter(|t| t.bridges.contains_key(bridge)) else {
         let sw = switches
             .get(bridge)
@@ -138,7 +139,7 @@ pub fn translate_upcall_world(
                 describe_rules: false,
                 ..*br
             };
-            translate(&br, &flow)
+            translate_labelled(&br, None, &flow, deeper)
         });
         return Ok((bridge.to_string(), finish(&key, &flow, x)?));
     };
@@ -177,7 +178,7 @@ pub fn translate_upcall_world(
     let x = with_world(switches, topo, req.may_learn, false, |w| {
         w.bridges
             .get(target_bridge)
-            .map(|br| translate_with(br, Some(w), &flow))
+            .map(|br| translate_labelled(br, Some(w), &flow, deeper))
     })
     .ok_or_else(|| format!("no bridge named {target_bridge}"))?;
     Ok((target_bridge.to_string(), finish(&key, &flow, x)?))
@@ -187,7 +188,7 @@ pub fn translate_upcall_world(
 fn finish(key: &Key, flow: &FlowKey, x: super::Xlated) -> Result<UpcallXlate, String> {
     // A translation error drops the packet; the (empty) actions say so.
     let actions = odp::action::encode_actions(&x.actions).map_err(|e| e.message)?;
-    let mask = match megaflow_mask(key, flow, &x.wc) {
+    let mask = match megaflow_mask(key, flow, &x.wc, x.mpls_wc) {
         Some(m) => m.to_nlattrs().map_err(|e| e.message)?,
         None => Vec::new(),
     };
@@ -207,7 +208,7 @@ fn finish(key: &Key, flow: &FlowKey, x: super::Xlated) -> Result<UpcallXlate, St
 /// `None` when the key has an attribute this does not map (the caller
 /// then matches it exactly). In-port and recirculation id are always
 /// exact, as every datapath flow needs.
-fn megaflow_mask(key: &Key, flow: &FlowKey, wc: &FlowKey) -> Option<Key> {
+fn megaflow_mask(key: &Key, flow: &FlowKey, wc: &FlowKey, mpls_wc: [u32; 2]) -> Option<Key> {
     let m = |f: usize| be(&wc[frange(f)]);
     let mut out = Vec::new();
     for a in &key.attrs {
@@ -266,7 +267,7 @@ fn megaflow_mask(key: &Key, flow: &FlowKey, wc: &FlowKey) -> Option<Key> {
             // (CFI); the encapsulated headers are masked as the outer.
             KeyAttr::Vlan(_) => KeyAttr::Vlan(m(id::VLAN_TCI) as u16 | 0x1000),
             KeyAttr::Encap(inner) => {
-                KeyAttr::Encap(megaflow_mask(&Key::new(inner.clone()), flow, wc)?.attrs)
+                KeyAttr::Encap(megaflow_mask(&Key::new(inner.clone()), flow, wc, mpls_wc)?.attrs)
             }
             KeyAttr::Icmp(_) => KeyAttr::Icmp(odp::key::IcmpKey {
                 icmp_type: m(id::ICMP_TYPE) as u8,
@@ -305,7 +306,16 @@ fn megaflow_mask(key: &Key, flow: &FlowKey, wc: &FlowKey) -> Option<Key> {
                     TunnelAttr::TpDst(0),
                 ])
             }
-            // IPv6, conntrack, MPLS, ...: exact match.
+            // The top entry from the key's fields, the others by position.
+            KeyAttr::Mpls(lses) => {
+                let top = ((m(id::MPLS_LABEL) as u32 & 0xf_ffff) << 12)
+                    | ((m(id::MPLS_TC) as u32 & 7) << 9)
+                    | ((m(id::MPLS_BOS) as u32 & 1) << 8)
+                    | (m(id::MPLS_TTL) as u32 & 0xff);
+                let under = mpls_wc.iter().copied();
+                KeyAttr::Mpls(std::iter::once(top).chain(under).take(lses.len()).collect())
+            }
+            // IPv6, conntrack, ...: exact match.
             _ => return None,
         });
     }

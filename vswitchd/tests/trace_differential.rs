@@ -569,15 +569,6 @@ const KNOWN_GAPS: &[(&str, &str)] = &[
         "single-table/ARGS:dummy in_port(3),eth_type(0x0806)",
         "a datapath flow without eth() is an L3 packet (packet_type); translation assumes Ethernet",
     ),
-    (
-        "conjunction/in_port=1,tcp,nw_src=10.0.0.1,tp_dst=22",
-        "conjunctions are resolved by a scan of the table, whose megaflow matches a port that \
-         rules out a clause exactly, where stock's port prefix tries match its leading bits",
-    ),
-    (
-        "conjunction/in_port=4,tcp,nw_dst=10.9.9.9,nw_tos=32,tp_dst=80",
-        "the same for an address: exact where stock's address prefix tries match a prefix",
-    ),
 ];
 
 /// Runs the corpus on one daemon; the report (or error) of each case.

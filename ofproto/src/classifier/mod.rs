@@ -163,11 +163,6 @@ impl<T> Subtable<T> {
         None
     }
 
-    /// The highest-priority rule with this compressed key.
-    fn best(&self, short: &[u8]) -> Option<&Slot<T>> {
-        self.best_slot(short).map(|s| &self.slots[s as usize])
-    }
-
     /// The index of the highest-priority slot whose key is `short`.
     fn best_slot(&self, short: &[u8]) -> Option<u32> {
         let mut s = *self.index.get(&self.hash(short))?;
@@ -406,36 +401,84 @@ impl<T> Classifier<T> {
     /// The highest-priority rule matching the flow `key`.
     pub fn lookup(&self, key: &[u8; KEY_LEN]) -> Lookup<'_, T> {
         let mut wc = Box::new([0u8; KEY_LEN]);
-        let mut best: Option<(u32, &T)> = None;
+        let found = self.lookup_soft(key, &mut wc, |_| false, false);
+        Lookup {
+            rule: found.hard.map(|(_, r)| r),
+            wildcards: wc,
+        }
+    }
+
+    /// A lookup in a table where some rules (those `is_soft` tells, the
+    /// clauses of conjunctive matches) only match together with others,
+    /// as Open vSwitch's classifier does it: subtables are probed until
+    /// none can beat the best other ("hard") rule; a subtable whose best
+    /// match above it is soft yields that match, and the rules with the
+    /// same match under it, when `allow_soft` (else it is passed over).
+    /// The bits examined are added to `wc`.
+    pub fn lookup_soft(
+        &self,
+        key: &[u8; KEY_LEN],
+        wc: &mut [u8; KEY_LEN],
+        is_soft: impl Fn(&T) -> bool,
+        allow_soft: bool,
+    ) -> SoftLookup<'_, T> {
+        let mut hard: Option<(u32, &T)> = None;
+        let mut soft = Vec::new();
         let mut tries = self.tries.lookup(key);
         let mut short = Vec::with_capacity(KEY_LEN);
         for st in &self.subtables {
-            if let Some((bp, _)) = best {
-                if bp >= st.max_priority {
-                    break;
-                }
+            if hard.is_some_and(|(hp, _)| hp >= st.max_priority) {
+                break;
             }
             // Stages first: they may prove a miss having looked at less.
-            if !st.stages.probe(key, &mut tries, &mut wc) {
+            if !st.stages.probe(key, &mut tries, wc) {
                 continue;
             }
             st.compress_into(key, &mut short);
-            match st.best(&short) {
-                Some(slot) => {
-                    for &i in st.used.iter() {
-                        wc[i as usize] |= st.mask[i as usize];
-                    }
-                    if best.is_none_or(|(bp, _)| slot.priority > bp) {
-                        best = Some((slot.priority, &slot.rule));
-                    }
-                }
-                None => st.stages.final_miss(key, &mut wc),
+            let Some(first) = st.best_slot(&short) else {
+                st.stages.final_miss(key, wc);
+                continue;
+            };
+            for &i in st.used.iter() {
+                wc[i as usize] |= st.mask[i as usize];
+            }
+            let slot = &st.slots[first as usize];
+            if hard.is_some_and(|(hp, _)| slot.priority <= hp) {
+                continue;
+            }
+            if !is_soft(&slot.rule) {
+                hard = Some((slot.priority, &slot.rule));
+            } else if allow_soft {
+                soft.push(st.same_match(first, &short));
             }
         }
-        Lookup {
-            rule: best.map(|(_, r)| r),
-            wildcards: wc,
+        SoftLookup { hard, soft }
+    }
+}
+
+/// What [`Classifier::lookup_soft`] found.
+pub struct SoftLookup<'a, T> {
+    /// The best matching rule that is not soft, with its priority.
+    pub hard: Option<(u32, &'a T)>,
+    /// For each subtable whose best match (above `hard`) is soft: that
+    /// rule and those with the same match under it, in descending
+    /// priority.
+    pub soft: Vec<Vec<(u32, &'a T)>>,
+}
+
+impl<T> Subtable<T> {
+    /// The rules from slot `first` down whose key is `short`.
+    fn same_match(&self, first: u32, short: &[u8]) -> Vec<(u32, &T)> {
+        let mut out = Vec::new();
+        let mut s = first;
+        while s != NONE {
+            let slot = &self.slots[s as usize];
+            if self.key_of(s) == short {
+                out.push((slot.priority, &slot.rule));
+            }
+            s = slot.next;
         }
+        out
     }
 }
 

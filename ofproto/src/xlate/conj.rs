@@ -5,17 +5,17 @@
 //! when, for each of its n clauses, some rule of priority P with
 //! `conjunction(id, k/n)` matches. Then the table is looked up again with
 //! `conj_id=id`; with no completed conjunction, the clauses count as if
-//! absent. The classifier does not know conjunctions, so when its best
-//! match is a clause, translation scans the table: every clause decides,
-//! so the megaflow covers each matching rule's fields and, for each rule
-//! that does not match, a field that proves it.
+//! absent. This follows Open vSwitch's classifier step by step (its
+//! "soft" matches), so that the megaflow holds just the bits its lookups
+//! examined: the clauses found on the way, the lookup again with
+//! `conj_id`, and, when nothing completes, the rules under the clauses.
 
-use super::{Ctx, KEY_LEN};
+use super::Ctx;
 use crate::classifier::Classifier;
 use crate::openflow::actions::Action;
-use crate::openflow::fields::{id, range, Match, FIELDS};
+use crate::openflow::fields::id;
 use crate::switch::Rule;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
 /// The (id, clause, n_clauses) of each conjunction action, if the rule's
 /// actions are only those.
@@ -43,14 +43,6 @@ pub(super) fn is_clause(rule: &Rule) -> bool {
     clauses(rule).is_some()
 }
 
-fn matches(m: &Match, flow: &[u8; KEY_LEN]) -> bool {
-    m.mask
-        .iter()
-        .zip(m.key.iter())
-        .zip(flow.iter())
-        .all(|((mk, k), f)| f & mk == k & mk)
-}
-
 impl Ctx<'_> {
     /// Resolves a lookup whose best match was a clause: the rule the
     /// table's conjunctions (or its plain rules) give, as stock's
@@ -59,87 +51,83 @@ impl Ctx<'_> {
         &mut self,
         cls: &'c Classifier<Rule>,
     ) -> (Option<&'c Rule>, Option<u32>) {
-        // priority -> id -> (clauses needed, clauses matched)
-        let mut conj: BTreeMap<u32, BTreeMap<u32, (u8, BTreeSet<u8>)>> = BTreeMap::new();
-        let mut best: Option<(u32, &Rule)> = None;
-        for (m, prio, rule) in cls.iter() {
-            if matches(&m, &self.flow) {
-                for (w, mk) in self.wc.iter_mut().zip(m.mask.iter()) {
-                    *w |= mk;
+        let found = cls.lookup_soft(&self.flow, &mut self.wc, is_clause, true);
+        let mut hard = found.hard;
+        // Each soft match: its same-match rules and which one is current.
+        let mut soft: Vec<(Vec<(u32, &Rule)>, usize)> =
+            found.soft.into_iter().map(|chain| (chain, 0)).collect();
+        let above_hard = |p: u32, hard: Option<(u32, &Rule)>| hard.is_none_or(|(hp, _)| p > hp);
+        loop {
+            soft.retain(|(chain, i)| chain.get(*i).is_some_and(|(p, _)| above_hard(*p, hard)));
+            let Some(soft_pri) = soft
+                .iter()
+                .filter_map(|(c, i)| c.get(*i))
+                .map(|(p, _)| *p)
+                .max()
+            else {
+                break;
+            };
+            let at_pri: Vec<&Rule> = soft
+                .iter()
+                .filter_map(|(c, i)| c.get(*i))
+                .filter(|(p, _)| *p == soft_pri)
+                .map(|(_, r)| *r)
+                .collect();
+            // Conjunction id -> the clauses seen (bits past n set).
+            let mut seen: BTreeMap<u32, u64> = BTreeMap::new();
+            for r in &at_pri {
+                let Some(cid) = completes(r, at_pri.len(), &mut seen) else {
+                    continue;
+                };
+                let saved = self.get(id::CONJ_ID);
+                self.set(id::CONJ_ID, cid as u128);
+                let again = cls.lookup_soft(&self.flow, &mut self.wc, is_clause, false);
+                self.set(id::CONJ_ID, saved);
+                if let Some((_, rule)) = again.hard {
+                    return (Some(rule), Some(cid));
                 }
-                match clauses(rule) {
-                    Some(cs) => {
-                        for (cid, clause, n) in cs {
-                            let e = conj
-                                .entry(prio)
-                                .or_default()
-                                .entry(cid)
-                                .or_insert((n, BTreeSet::new()));
-                            e.1.insert(clause);
-                        }
-                    }
-                    None => {
-                        if best.is_none_or(|(bp, _)| prio > bp) {
-                            best = Some((prio, rule));
-                        }
-                    }
-                }
-            } else {
-                // One field that tells the flow apart is enough (with the
-                // types that say how the packet's fields read).
-                let differs = (0..FIELDS.len()).find(|&f| {
-                    !FIELDS[f].alias
-                        && range(f).any(|i| self.flow[i] & m.mask[i] != m.key[i] & m.mask[i])
-                });
-                if let Some(f) = differs {
-                    for g in [f, id::ETH_TYPE, id::NW_PROTO] {
-                        for i in range(g) {
-                            self.wc[i] |= m.mask[i];
+            }
+            // No conjunction here: the rules with the same matches under
+            // these clauses come next (plain ones are hard matches).
+            for (chain, i) in soft.iter_mut() {
+                if chain.get(*i).is_some_and(|(p, _)| *p == soft_pri) {
+                    *i += 1;
+                    if let Some(&(p, r)) = chain.get(*i) {
+                        if !is_clause(r) {
+                            if above_hard(p, hard) {
+                                hard = Some((p, r));
+                            }
+                            *i = chain.len();
                         }
                     }
                 }
             }
         }
-        let floor = best.map_or(0, |(p, _)| p);
-        // The highest priority with a completed conjunction above the best
-        // plain rule wins.
-        let done = conj
-            .iter()
-            .rev()
-            .filter(|(p, _)| **p >= floor)
-            .find_map(|(_, ids)| {
-                ids.iter()
-                    .find(|(_, (n, got))| (0..*n).all(|k| got.contains(&k)))
-                    .map(|(cid, _)| *cid)
-            });
-        let Some(cid) = done else {
-            return (best.map(|(_, r)| r), None);
-        };
-        let saved = self.get(id::CONJ_ID);
-        self.set(id::CONJ_ID, cid as u128);
-        let l = cls.lookup(&self.flow);
-        for (w, b) in self.wc.iter_mut().zip(l.wildcards.iter()) {
-            *w |= b;
+        (hard.map(|(_, r)| r), None)
+    }
+}
+
+/// Adds `rule`'s clauses to `seen` (among `n_soft` soft matches of one
+/// priority); the id of the first conjunction this completes.
+fn completes(rule: &Rule, n_soft: usize, seen: &mut BTreeMap<u32, u64>) -> Option<u32> {
+    let cs = clauses(rule)?;
+    if cs
+        .iter()
+        .map(|c| c.2 as usize)
+        .min()
+        .is_some_and(|m| n_soft < m)
+    {
+        return None;
+    }
+    for (cid, clause, n) in cs {
+        if n as usize > n_soft {
+            continue;
         }
-        // Clauses of the same priority may tie with the conj_id rule:
-        // only plain rules count now.
-        let mut rule = l.rule;
-        if rule.is_some_and(is_clause) {
-            rule = cls
-                .iter()
-                .filter(|(m, _, r)| !is_clause(r) && matches(m, &self.flow))
-                .max_by_key(|(_, p, _)| *p)
-                .map(|(m, _, r)| {
-                    for (w, mk) in self.wc.iter_mut().zip(m.mask.iter()) {
-                        *w |= mk;
-                    }
-                    r
-                });
-        }
-        self.set(id::CONJ_ID, saved);
-        match rule {
-            Some(r) => (Some(r), Some(cid)),
-            None => (best.map(|(_, r)| r), None),
+        let bits = seen.entry(cid).or_insert(u64::MAX << (n & 63));
+        *bits |= 1u64 << (clause & 63);
+        if *bits == u64::MAX {
+            return Some(cid);
         }
     }
+    None
 }

@@ -1,5 +1,6 @@
 //! Harnesses shared by the integration tests: sandboxes with the stock
 //! ovsdb-server and OVS tools, network namespaces, the kernel VM.
 
+pub mod pcap;
 pub mod sandbox;
 pub mod vsctl;

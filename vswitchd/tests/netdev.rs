@@ -25,7 +25,7 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use ferrovs_tests::sandbox::{normalize_list, stock_ovs_available, text, Sandbox, STOCK_VSWITCHD};
-use ferrovs_tests::vsctl;
+use ferrovs_tests::{pcap, vsctl};
 use netns::{netns_available, normalize_flows, run, LinksGone, Topo};
 
 const FERROVS: &str = env!("CARGO_BIN_EXE_ferrovs-vswitchd");
@@ -325,29 +325,6 @@ const DUMMY_TCP: &str = "in_port(1),eth(src=50:54:00:00:00:01,dst=50:54:00:00:00
 /// nothing: receive of a hex frame goes through the same flow.
 const DUMMY_ARP: &str = "in_port(1),eth(src=50:54:00:00:00:01,dst=ff:ff:ff:ff:ff:ff),eth_type(0x0806),arp(sip=10.0.0.1,tip=10.0.0.2,op=1,sha=50:54:00:00:00:01,tha=00:00:00:00:00:00)";
 
-/// The frames of a pcap file, in hex, one per line (the timestamps are
-/// left out: they differ from run to run).
-fn pcap_frames(path: &Path) -> String {
-    let Ok(b) = std::fs::read(path) else {
-        return "(no file)".into();
-    };
-    let mut out = String::new();
-    let mut at = 24;
-    while let Some(h) = b.get(at..at + 16) {
-        let len = u32::from_le_bytes([h[8], h[9], h[10], h[11]]) as usize;
-        let Some(frame) = b.get(at + 16..at + 16 + len) else {
-            out.push_str("(truncated)");
-            break;
-        };
-        out.push('\n');
-        for x in frame {
-            out.push_str(&format!("{x:02x}"));
-        }
-        at += 16 + len;
-    }
-    out
-}
-
 /// `pmd-stats-show` with the cache levels summed and the averages left
 /// out: which cache answers (stock inserts into its exact-match cache
 /// with a 1% probability) and how sends are batched are each datapath's
@@ -456,7 +433,7 @@ fn dummy_script(program: &Path, tag: &str) -> String {
         out.push_str(&appctl_entry(&sb, args));
     }
     for f in ["p1-rx.pcap", "p2-tx.pcap"] {
-        out.push_str(&format!("{f}: {}\n", pcap_frames(&sb.dir.join(f))));
+        out.push_str(&format!("{f}: {}\n", pcap::frames_hex(&sb.dir.join(f))));
     }
     out.push_str(&pmd_stats(&sb, &["dpif-netdev/pmd-stats-show"]));
     out.push_str(&pmd_stats(

@@ -564,12 +564,10 @@ const L2_CORPUS: &[L2Case] = &[
 
 /// Cases where ferrovs still differs from stock, with the reason. Keys
 /// are `pipeline/trace`. The test checks they still differ.
-const KNOWN_GAPS: &[(&str, &str)] = &[
-    (
-        "single-table/ARGS:dummy in_port(3),eth_type(0x0806)",
-        "a datapath flow without eth() is an L3 packet (packet_type); translation assumes Ethernet",
-    ),
-];
+const KNOWN_GAPS: &[(&str, &str)] = &[(
+    "single-table/ARGS:dummy in_port(3),eth_type(0x0806)",
+    "a datapath flow without eth() is an L3 packet (packet_type); translation assumes Ethernet",
+)];
 
 /// Runs the corpus on one daemon; the report (or error) of each case.
 fn run(name: &str, program: &Path) -> BTreeMap<String, String> {

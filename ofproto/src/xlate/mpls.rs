@@ -155,7 +155,8 @@ pub(super) fn commit(
 ) {
     let fe = get(flow, id::ETH_TYPE) as u16;
     let mut be_ = get(base, id::ETH_TYPE) as u16;
-    if popping && !(is_mpls(be_) && !is_mpls(fe)) {
+    let pops_to_non_mpls = is_mpls(be_) && !is_mpls(fe);
+    if popping && !pops_to_non_mpls {
         return;
     }
     let fs = stack(flow, deeper.flow);

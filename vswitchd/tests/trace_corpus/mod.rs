@@ -66,7 +66,7 @@ pub fn run_pipeline(
         .map(str::trim)
         .partition(|l| l.starts_with("GROUP ") || l.starts_with("METER "));
     let flows: String = flows.iter().map(|l| l.to_string() + "\n").collect();
-    std::fs::write(&file, flows).expect("flows file");
+    std::fs::write(file, flows).expect("flows file");
     let out = sb.run("ovs-ofctl", &["-O", p.version, "del-flows", "br0"]);
     assert!(out.status.success(), "del-flows: {}", text(&out.stderr));
     let out = sb.run("ovs-ofctl", &["-O", "OpenFlow13", "del-groups", "br0"]);

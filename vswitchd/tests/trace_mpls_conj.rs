@@ -62,6 +62,23 @@ const CORPUS: &[Pipeline] = &[
             "in_port=5,mpls,mpls_label=100,mpls_ttl=5,mpls_bos=1",
         ],
     },
+    // OpenFlow 1.0 (NXM): actions need not agree with the match.
+    Pipeline {
+        name: "mpls-loose",
+        version: "OpenFlow10",
+        flows: "in_port=1,actions=dec_mpls_ttl,output:2
+                in_port=2,ip,actions=push_mpls:0x8847,set_mpls_ttl:3,pop_mpls:0x0800,output:3
+                in_port=2,mpls,actions=set_mpls_tc:5,push_mpls:0x8848,pop_mpls:0x8847,output:3",
+        traces: &[
+            // dec_mpls_ttl: without MPLS, at TTL 1, and on a stack.
+            "in_port=1,ip",
+            "in_port=1,mpls,mpls_label=100,mpls_ttl=1,mpls_bos=1",
+            "ODP:in_port(1),eth(src=00:00:00:00:00:01,dst=00:00:00:00:00:02),eth_type(0x8847),mpls(label=100,tc=1,ttl=1,bos=0,label=200,tc=2,ttl=63,bos=1)",
+            // A push and a pop that cancel out; a set under a push and pop.
+            "in_port=2,ip,nw_ttl=9",
+            "ODP:in_port(2),eth(src=00:00:00:00:00:01,dst=00:00:00:00:00:02),eth_type(0x8847),mpls(label=100,tc=1,ttl=64,bos=0,label=200,tc=2,ttl=63,bos=1)",
+        ],
+    },
     Pipeline {
         name: "conj-prefixes",
         version: "OpenFlow10",
@@ -78,6 +95,24 @@ const CORPUS: &[Pipeline] = &[
             "in_port=1,ip,nw_src=192.168.1.1,nw_dst=172.18.0.1",
             "in_port=1,ip,nw_src=11.0.0.1,nw_dst=8.8.8.8",
             "in_port=1,arp",
+        ],
+    },
+    Pipeline {
+        name: "conj-fallback",
+        version: "OpenFlow10",
+        flows: "priority=100,ip,nw_src=10.0.0.1,actions=conjunction(5,1/2)
+                priority=90,ip,nw_src=10.0.0.1,actions=output:4
+                priority=100,tcp,tp_dst=80,actions=conjunction(5,2/2),conjunction(6,1/2)
+                priority=100,tcp,tp_src=7,actions=conjunction(6,2/2)
+                priority=100,conj_id=5,actions=output:2
+                priority=100,conj_id=6,tcp,nw_dst=10.1.1.1,actions=output:3
+                priority=80,tcp,actions=output:1",
+        traces: &[
+            "in_port=1,tcp,nw_src=10.0.0.1,tp_dst=80",
+            "in_port=1,tcp,nw_src=10.0.0.1,tp_dst=22",
+            "in_port=1,tcp,nw_src=10.0.0.2,tp_src=7,tp_dst=80,nw_dst=10.1.1.1",
+            "in_port=1,tcp,nw_src=10.0.0.2,tp_src=7,tp_dst=80,nw_dst=10.1.1.2",
+            "in_port=1,udp,nw_src=10.0.0.1",
         ],
     },
     Pipeline {

@@ -74,8 +74,9 @@ fn set_action(key: KeyAttr, mask: KeyAttr, exact: bool) -> Action {
     }
 }
 
-/// The second VLAN tag, under the outer one in `VLAN_TCI`, of the flow and
-/// of the datapath's packet (0 for none).
+/// The headers the key has no room for, of the flow and of the datapath's
+/// packet: the second VLAN tag, under the outer one in `VLAN_TCI` (0 for
+/// none), and the MPLS label stack entries under the top one.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct InnerVlans {
     pub flow: u16,

@@ -207,6 +207,7 @@ impl Ctx<'_> {
         let mut node = Node::new(NodeKind::Action, format!("bucket {}", b.id));
         let saved = self.flow.clone();
         let saved_vlan = self.vlans.flow;
+        let saved_mpls = (self.vlans.mpls.flow, self.vlans.mpls.popped);
         let list = super::action_set_order(&b.actions, super::SetEnd::AlsoResubmitOrCt);
         self.depth += 1;
         self.actions(&list, &mut node.subs);
@@ -217,6 +218,7 @@ impl Ctx<'_> {
         }
         *self.flow = *saved;
         self.vlans.flow = saved_vlan;
+        (self.vlans.mpls.flow, self.vlans.mpls.popped) = saved_mpls;
         self.exit = false;
     }
 
@@ -224,6 +226,7 @@ impl Ctx<'_> {
     pub(super) fn clone_action(&mut self, nested: &[Action], out: &mut Vec<Node>) {
         let saved = self.flow.clone();
         let saved_vlan = self.vlans.flow;
+        let saved_mpls = (self.vlans.mpls.flow, self.vlans.mpls.popped);
         let saved_set = (self.action_set.clone(), self.actset_output);
         let saved_ct = self.conntracked;
         let irreversible = nested
@@ -251,6 +254,7 @@ impl Ctx<'_> {
         }
         *self.flow = *saved;
         self.vlans.flow = saved_vlan;
+        (self.vlans.mpls.flow, self.vlans.mpls.popped) = saved_mpls;
         (self.action_set, self.actset_output) = saved_set;
         self.conntracked = saved_ct;
         self.exit = false;

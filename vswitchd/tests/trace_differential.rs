@@ -10,7 +10,7 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use ferrovs_tests::sandbox::{stock_ovs_available, text, Sandbox, STOCK_VSWITCHD};
+use ferrovs_tests::sandbox::{text, Sandbox};
 
 mod trace_corpus;
 use trace_corpus::{compare, Pipeline};
@@ -572,11 +572,8 @@ const KNOWN_GAPS: &[(&str, &str)] = &[(
 /// Runs the corpus on one daemon; the report (or error) of each case.
 fn run(name: &str, program: &Path) -> BTreeMap<String, String> {
     let mut sb = trace_corpus::start(name, program);
+    let mut results = trace_corpus::run_all(&sb, CORPUS);
     let file = sb.dir.join("flows.txt");
-    let mut results = BTreeMap::new();
-    for p in CORPUS {
-        trace_corpus::run_pipeline(&sb, p, &file, &mut results);
-    }
     for c in L2_CORPUS {
         run_l2_case(&sb, c, &file, &mut results);
     }
@@ -698,18 +695,17 @@ fn run_l2_case(sb: &Sandbox, c: &L2Case, file: &Path, results: &mut BTreeMap<Str
 
 #[test]
 fn trace_matches_stock() {
-    if !stock_ovs_available("trace_matches_stock") {
-        return;
-    }
-    let stock = run("trace-stock", Path::new(STOCK_VSWITCHD));
-    let ours = run("trace-ferrovs", Path::new(FERROVS));
     let n_cases: usize = CORPUS.iter().map(|p| p.traces.len()).sum::<usize>()
         + L2_CORPUS
             .iter()
             .map(|c| c.traces.len() + c.fdb.len() + 2)
             .sum::<usize>();
-    assert_eq!(stock.len(), n_cases, "every case ran on stock");
-    assert_eq!(ours.len(), n_cases, "every case ran on ferrovs");
+    let ferrovs = Path::new(FERROVS);
+    let Some((stock, ours)) =
+        trace_corpus::on_both("trace_matches_stock", "trace", ferrovs, n_cases, run)
+    else {
+        return;
+    };
     // The corpus must really exercise translation on stock.
     assert!(
         stock

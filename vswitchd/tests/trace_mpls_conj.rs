@@ -142,25 +142,19 @@ const KNOWN_GAPS: &[(&str, &str)] = &[];
 
 fn run(name: &str, program: &Path) -> BTreeMap<String, String> {
     let mut sb = trace_corpus::start(name, program);
-    let file = sb.dir.join("flows.txt");
-    let mut results = BTreeMap::new();
-    for p in CORPUS {
-        trace_corpus::run_pipeline(&sb, p, &file, &mut results);
-    }
+    let results = trace_corpus::run_all(&sb, CORPUS);
     sb.stop_vswitchd();
     results
 }
 
 #[test]
 fn mpls_stacks_and_conjunctions_trace_like_stock() {
-    if !stock_ovs_available("mpls_stacks_and_conjunctions_trace_like_stock") {
-        return;
-    }
-    let stock = run("mplsconj-stock", Path::new(STOCK_VSWITCHD));
-    let ours = run("mplsconj-ferrovs", Path::new(FERROVS));
+    let test = "mpls_stacks_and_conjunctions_trace_like_stock";
     let n_cases: usize = CORPUS.iter().map(|p| p.traces.len()).sum();
-    assert_eq!(stock.len(), n_cases, "every case ran on stock");
-    assert_eq!(ours.len(), n_cases, "every case ran on ferrovs");
+    let ferrovs = Path::new(FERROVS);
+    let Some((stock, ours)) = trace_corpus::on_both(test, "mplsconj", ferrovs, n_cases, run) else {
+        return;
+    };
     // Stock must really translate the cases (no parse errors).
     let errors: Vec<&String> = stock
         .iter()

@@ -8,7 +8,7 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use ferrovs_tests::sandbox::{text, Sandbox};
+use ferrovs_tests::sandbox::{stock_ovs_available, text, Sandbox, STOCK_VSWITCHD};
 
 pub const DUMMY_ARGS: &[&str] = &["--enable-dummy", "--disable-system"];
 
@@ -46,6 +46,17 @@ pub fn start(name: &str, program: &Path) -> Sandbox {
     )
     .expect("ports");
     sb
+}
+
+/// Runs every pipeline of `corpus` on the bridge of `sb`: the report (or
+/// error) of each case, keyed `NAME/TRACE`.
+pub fn run_all(sb: &Sandbox, corpus: &[Pipeline]) -> BTreeMap<String, String> {
+    let file = sb.dir.join("flows.txt");
+    let mut results = BTreeMap::new();
+    for p in corpus {
+        run_pipeline(sb, p, &file, &mut results);
+    }
+    results
 }
 
 /// Installs pipeline `p` on br0 (through the flows file `file`) and
@@ -233,6 +244,27 @@ pub fn megaflow_and_actions(report: &str) -> String {
         .filter(|l| l.starts_with("Megaflow:") || l.starts_with("Datapath actions:"))
         .collect::<Vec<_>>()
         .join("\n")
+}
+
+/// Runs `run` (a corpus: each case's report) on stock ovs-vswitchd and
+/// then on `ferrovs` (sandboxes PREFIX-stock and PREFIX-ferrovs), and
+/// checks that each ran all `n_cases`; None (the test skips) when the
+/// stock programs are missing.
+pub fn on_both(
+    test: &str,
+    prefix: &str,
+    ferrovs: &Path,
+    n_cases: usize,
+    run: impl Fn(&str, &Path) -> BTreeMap<String, String>,
+) -> Option<(BTreeMap<String, String>, BTreeMap<String, String>)> {
+    if !stock_ovs_available(test) {
+        return None;
+    }
+    let stock = run(&format!("{prefix}-stock"), Path::new(STOCK_VSWITCHD));
+    let ours = run(&format!("{prefix}-ferrovs"), ferrovs);
+    assert_eq!(stock.len(), n_cases, "every case ran on stock");
+    assert_eq!(ours.len(), n_cases, "every case ran on ferrovs");
+    Some((stock, ours))
 }
 
 /// Compares stock's reports with ferrovs's, case by case: the

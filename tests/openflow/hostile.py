@@ -182,6 +182,9 @@ CASES = [
     ("oxm flow_mod bad table", [4], 4, flow_mod13(b"", table=0xfe)),
     ("oxm flow_mod add all tables", [4], 4, flow_mod13(b"", table=0xff)),
     ("oxm unknown instruction", [4], 4, flow_mod13(b"", instructions=struct.pack("!HH4x", 0x33, 8))),
+    # OpenFlow 1.1+'s copy_ttl_out/in, which Open vSwitch does not support.
+    ("oxm copy_ttl_out", [4], 4, flow_mod13(b"", instructions=apply13(struct.pack("!HH4x", 11, 8)))),
+    ("oxm copy_ttl_in", [4], 4, flow_mod13(b"", instructions=apply13(struct.pack("!HH4x", 12, 8)))),
     ("oxm dup instruction", [4], 4, flow_mod13(b"", instructions=apply13(output13(1)) + apply13(output13(2)))),
     ("oxm goto backwards", [4], 4, flow_mod13(b"", table=3, instructions=struct.pack("!HHB3x", 1, 8, 2))),
     ("oxm set_field wrong length", [4], 4, flow_mod13(b"", instructions=apply13(struct.pack("!HHII4x", 25, 16, 0x80000a04, 1)))),

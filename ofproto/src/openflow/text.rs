@@ -441,8 +441,6 @@ fn format_action(a: &Action, s: &mut String) {
             let _ = write!(s, "mod_nw_ttl:{v}");
         }
         Action::DecTtl => s.push_str("dec_ttl"),
-        Action::CopyTtlOut => s.push_str("copy_ttl_out"),
-        Action::CopyTtlIn => s.push_str("copy_ttl_in"),
         Action::SetMplsLabel(v) => {
             let _ = write!(s, "set_mpls_label({v})");
         }

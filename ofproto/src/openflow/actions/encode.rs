@@ -307,8 +307,6 @@ fn encode_one(v: u8, a: &Action, out: &mut Vec<u8>) {
                 put_std_empty(out, 24);
             }
         }
-        CopyTtlOut => put_std_empty(out, 11),
-        CopyTtlIn => put_std_empty(out, 12),
         SetMplsLabel(l) => match v {
             1 => {
                 put_nx_header(out, 16, 30);

@@ -67,8 +67,6 @@ pub enum Action {
     SetL4Dst(u16),
     SetIpTtl(u8),
     DecTtl,
-    CopyTtlOut,
-    CopyTtlIn,
     SetMplsLabel(u32),
     SetMplsTc(u8),
     SetMplsTtl(u8),
@@ -283,14 +281,8 @@ fn decode_one(version: u8, ty: u16, a: &[u8], depth: u32) -> Result<Action, OfpE
         8 if version == 2 => SetIpEcn(need(a, 8)?.u8().ok_or_else(bad)? & 3),
         9 if version == 2 => SetL4Src(need(a, 8)?.u16().ok_or_else(bad)?),
         10 if version == 2 => SetL4Dst(need(a, 8)?.u16().ok_or_else(bad)?),
-        11 => {
-            need(a, 8)?;
-            CopyTtlOut
-        }
-        12 => {
-            need(a, 8)?;
-            CopyTtlIn
-        }
+        // 11 and 12, copy_ttl_out and copy_ttl_in, are not supported
+        // (bad type), as in Open vSwitch.
         13 if version == 2 => SetMplsLabel(need(a, 8)?.u32().ok_or_else(bad)?),
         14 if version == 2 => SetMplsTc(need(a, 8)?.u8().ok_or_else(bad)?),
         15 => SetMplsTtl(need(a, 8)?.u8().ok_or_else(bad)?),

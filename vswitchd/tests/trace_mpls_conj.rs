@@ -68,7 +68,8 @@ const CORPUS: &[Pipeline] = &[
         version: "OpenFlow10",
         flows: "in_port=1,actions=dec_mpls_ttl,output:2
                 in_port=2,ip,actions=push_mpls:0x8847,set_mpls_ttl:3,pop_mpls:0x0800,output:3
-                in_port=2,mpls,actions=set_mpls_tc:5,push_mpls:0x8848,pop_mpls:0x8847,output:3",
+                in_port=2,mpls,actions=set_mpls_tc:5,push_mpls:0x8848,pop_mpls:0x8847,output:3
+                in_port=3,mpls,actions=pop_mpls:0x0800,mod_dl_dst:00:00:00:00:00:09,output:2,set_field:10.0.0.9->ip_dst,output:1",
         traces: &[
             // dec_mpls_ttl: without MPLS, at TTL 1, and on a stack.
             "in_port=1,ip",
@@ -77,6 +78,8 @@ const CORPUS: &[Pipeline] = &[
             // A push and a pop that cancel out; a set under a push and pop.
             "in_port=2,ip,nw_ttl=9",
             "ODP:in_port(2),eth(src=00:00:00:00:00:01,dst=00:00:00:00:00:02),eth_type(0x8847),mpls(label=100,tc=1,ttl=64,bos=0,label=200,tc=2,ttl=63,bos=1)",
+            // After a pop to IP: L2 work and output go on, L3 work recirculates.
+            "in_port=3,mpls,mpls_label=100,mpls_ttl=5,mpls_bos=1",
         ],
     },
     Pipeline {

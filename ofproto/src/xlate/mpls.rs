@@ -207,38 +207,24 @@ pub(super) fn commit(
 
 /// Whether `a`, after a pop to a non-MPLS type, needs the packet's L3
 /// headers, so that translation recirculates first (stock's
-/// recirc_for_mpls): all but outputs, groups and L2 rewrites.
+/// recirc_for_mpls): all but outputs, groups, and rewrites below L3.
 pub(super) fn needs_recirc(a: &OfAction) -> bool {
     match a {
         OfAction::Output { .. }
+        | OfAction::Enqueue { .. }
         | OfAction::Group(_)
         | OfAction::SetVlanVid(_)
         | OfAction::SetVlanPcp(_)
         | OfAction::SetEthSrc(_)
         | OfAction::SetEthDst(_)
         | OfAction::SetQueue(_) => false,
-        OfAction::SetField { field, .. } => is_l3_or_higher(*field),
-        // enqueue, output_reg, set_tunnel.
-        OfAction::Nx { subtype, .. } => !matches!(subtype, 2 | 9 | 15),
+        // The field table is in Open vSwitch's order, where the fields
+        // from ip_src on are those of L3 and above.
+        OfAction::SetField { field, .. } => *field >= id::IP_SRC,
+        // set_tunnel, set_tunnel64, output_reg, output_reg2, output_trunc.
+        OfAction::Nx { subtype, .. } => !matches!(subtype, 2 | 9 | 15 | 32 | 39),
         _ => true,
     }
-}
-
-/// Whether set_field to `f` writes L3 or above.
-fn is_l3_or_higher(f: usize) -> bool {
-    !matches!(
-        f,
-        id::ETH_SRC
-            | id::ETH_DST
-            | id::ETH_TYPE
-            | id::VLAN_TCI
-            | id::VLAN_VID
-            | id::VLAN_PCP
-            | id::IN_PORT
-            | id::METADATA
-            | id::PKT_MARK
-    ) && !(id::REG0..=id::REG15).contains(&f)
-        && !(id::TUN_ID..=id::TUN_GTPU_MSGTYPE).contains(&f)
 }
 
 /// `mpls_lse1=..,mpls_lse2=..` for the entries under the top with a

@@ -23,6 +23,7 @@ pub mod flow_text;
 mod group;
 pub mod learn;
 pub mod meter;
+pub mod mirror;
 mod mpls;
 mod multipath;
 pub mod normal;
@@ -175,6 +176,7 @@ struct Ctx<'a> {
     frozen: Vec<group::FrozenOp>,
     learned: Vec<learn::Learned>,
     in_ports: Vec<u16>,
+    mirror: mirror::State,
 }
 
 /// Packet-in reasons (OFPR_*).
@@ -239,6 +241,7 @@ pub fn translate_with<'a>(
         frozen: Vec::new(),
         learned: Vec::new(),
         in_ports: Vec::new(),
+        mirror: mirror::State::default(),
     };
     // Every megaflow matches the packet's recirculation id, input port and
     // Ethernet type; IP ones the fragment type too (checked before any
@@ -288,6 +291,7 @@ pub fn translate_with<'a>(
     // but the fields it wrote are still part of the megaflow (their mask
     // bits were set when written).
     ctx.finish_wildcards(flow);
+    ctx.finish_mirrors();
     // A tunnel's clone that ends the actions needs no clone.
     if let Some(odp::Action::Clone(inner)) = ctx.actions.last() {
         if matches!(inner.first(), Some(odp::Action::TunnelPush(_))) {
@@ -428,7 +432,9 @@ impl Ctx<'_> {
                 self.depth += deepens as u32;
                 let old_cookie = std::mem::replace(&mut self.rule_cookie, rule.cookie);
                 let old_rule = self.cur_rule.replace(rule as *const Rule);
-                self.instructions(&rule.instructions, &mut node.subs);
+                if self.mirror_ingress(in_port, &mut node.subs) {
+                    self.instructions(&rule.instructions, &mut node.subs);
+                }
                 self.rule_cookie = old_cookie;
                 self.cur_rule = old_rule;
                 self.depth -= deepens as u32;
@@ -442,6 +448,7 @@ impl Ctx<'_> {
                     self.table(table + 1, in_port, out);
                     return;
                 }
+                self.mirror_ingress(in_port, &mut Vec::new());
                 // Table-miss config 1 is "controller"; the default (0)
                 // sends while an OpenFlow 1.0-1.2 connection is up.
                 let wants = self.br.switch.is_some_and(|s| s.packet_in_on_miss);
@@ -971,6 +978,12 @@ impl Ctx<'_> {
                 x
             }
         };
+        self.output_port(target, out);
+    }
+
+    /// Outputs to the port `target` (no reserved port), then mirrors
+    /// what leaves there.
+    fn output_port(&mut self, target: u16, out: &mut Vec<Node>) {
         if self.special_output(target, out) {
             return;
         }
@@ -986,7 +999,12 @@ impl Ctx<'_> {
             &mut self.actions,
             &mut self.slow,
         );
+        if (1..u16::MAX).contains(&self.mirror.snaplen) {
+            self.actions
+                .push(odp::Action::Trunc(self.mirror.snaplen as u32));
+        }
         self.actions.push(odp::Action::Output(odp));
+        self.mirror_egress(target, out);
     }
 
     /// Outputs to every port of the bridge but `except`, in port order.
@@ -1021,6 +1039,7 @@ impl Ctx<'_> {
                 &mut self.slow,
             );
             self.actions.push(odp::Action::Output(odp));
+            self.mirror_egress(ofport, out);
         }
     }
 

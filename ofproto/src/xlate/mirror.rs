@@ -232,10 +232,12 @@ impl Ctx<'_> {
         self.br.switch.is_some_and(|sw| sw.mirrors.is_output(port))
     }
 
-    /// The pseudo rule hit crediting the mirrors used (only with side
-    /// effects, as rule hits).
+    /// The pseudo rule hit crediting the mirrors used. Recorded with or
+    /// without side effects: revalidators translate flows that carried
+    /// no packets lately without them, and the flow keeps what this
+    /// translation recorded.
     pub(super) fn finish_mirrors(&mut self) {
-        if self.mirror.used == 0 || !self.br.side_effects {
+        if self.mirror.used == 0 {
             return;
         }
         let mut key = Box::new([0u8; KEY_LEN]);

@@ -232,6 +232,23 @@ impl Ctx<'_> {
         self.br.switch.is_some_and(|sw| sw.mirrors.is_output(port))
     }
 
+    /// Before a patch port takes the packet into its peer bridge, whose
+    /// mirrors are its own: credits this bridge's mirrors used so far and
+    /// starts afresh; returns what `mirror_leave_peer` restores.
+    pub(super) fn mirror_enter_peer(&mut self) -> u32 {
+        self.finish_mirrors();
+        self.mirror.used = 0;
+        std::mem::take(&mut self.mirror.done)
+    }
+
+    /// Back from the peer bridge (still `self.br`): credits its mirrors
+    /// and restores this bridge's.
+    pub(super) fn mirror_leave_peer(&mut self, done: u32) {
+        self.finish_mirrors();
+        self.mirror.used = 0;
+        self.mirror.done = done;
+    }
+
     /// The pseudo rule hit crediting the mirrors used. Recorded with or
     /// without side effects: revalidators translate flows that carried
     /// no packets lately without them, and the flow keeps what this

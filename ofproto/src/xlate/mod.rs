@@ -985,6 +985,10 @@ impl Ctx<'_> {
     /// what leaves there.
     fn output_port(&mut self, target: u16, out: &mut Vec<Node>) {
         if self.special_output(target, out) {
+            // Tunnels are mirrored like other ports; patch ports not.
+            if !self.patch_ports().contains(&target) {
+                self.mirror_egress(target, out);
+            }
             return;
         }
         let Some(&odp) = self.br.odp_ports.get(&target) else {

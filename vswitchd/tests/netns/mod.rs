@@ -68,7 +68,7 @@ impl Topo {
     /// `n` namespaces (at most 26), addressed 10.79.0.1, .2, ...
     pub fn with(tag: char, n: u8) -> Topo {
         let p = format!("fvt{}{tag}", std::process::id() % 100_000);
-        let letters = (b'a'..b'z').take(n as usize).map(char::from);
+        let letters = (b'a'..=b'z').take(n as usize).map(char::from);
         let t = Topo {
             ns: letters.clone().map(|l| format!("{p}{l}")).collect(),
             host: letters.map(|l| format!("{p}h{l}")).collect(),

@@ -168,6 +168,18 @@ const CASES: &[Case] = &[
         ],
     },
     Case {
+        name: "conntrack-recirculation",
+        vsctl: &[
+            "-- --id=@p3 get port p3 -- --id=@m create mirror name=m1 select_all=true output_port=@p3 -- set bridge br0 mirrors=@m",
+            "set bridge br0 fail-mode=secure",
+        ],
+        flows: &[
+            "table=0,ip,ct_state=-trk,actions=ct(table=1)",
+            "table=1,ip,actions=output:2",
+        ],
+        traces: &["in_port=1,ip,nw_src=10.0.0.1,nw_dst=10.0.0.2"],
+    },
+    Case {
         name: "output-port-deleted",
         vsctl: &[
             "-- --id=@p1 get port p1 -- --id=@p3 get port p3 -- --id=@m create mirror name=m1 select_src_port=@p1 output_port=@p3 -- set bridge br0 mirrors=@m",

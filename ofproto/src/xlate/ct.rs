@@ -530,6 +530,7 @@ impl Ctx<'_> {
             actset_output: self.actset_output,
             conntracked: true,
             actions: Vec::new(),
+            mirrors: self.mirrors_done(),
         };
         let rid = recirc::alloc(state);
         self.actions.push(odp::Action::Recirc(rid));
@@ -588,6 +589,7 @@ impl Ctx<'_> {
         }
         self.action_set = state.action_set.clone();
         self.actset_output = state.actset_output;
+        self.mirrors_thawed(state.mirrors);
         out.push(node);
         Some((state.table, state.actions))
     }

@@ -354,6 +354,7 @@ impl Ctx<'_> {
             actset_output: self.actset_output,
             conntracked: self.conntracked,
             actions: std::mem::take(&mut self.frozen),
+            mirrors: self.mirrors_done(),
         };
         let rid = recirc::alloc(state);
         if std::mem::take(&mut self.freeze_hash) {

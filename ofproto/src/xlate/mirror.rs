@@ -10,7 +10,9 @@
 //!   run, so its outputs come first in the datapath actions; egress
 //!   mirroring right after each output to a selected port.
 //! - Each mirror (and every mirror with the same output) gets a packet
-//!   at most once per translation.
+//!   at most once per translation; a recirculation's frozen state keeps
+//!   the mirrors already sent to, and a patch port's peer bridge has its
+//!   own (a patch port itself is not egress-mirrored).
 //! - The copy leaves with the VLAN tagging the output port's mode gives
 //!   the packet's VLAN inside the bridge.
 //! - A mirror output port is reserved: packets it receives are dropped,
@@ -209,10 +211,6 @@ impl Ctx<'_> {
             ));
             return false;
         }
-        // A thawed packet was mirrored before it was frozen.
-        if self.get(id::RECIRC_ID) != 0 {
-            return true;
-        }
         let srcs = sw.mirrors.mask(|m| m.srcs.contains(&in_port));
         self.mirror_packet(sw, in_port, srcs, out);
         true
@@ -225,6 +223,16 @@ impl Ctx<'_> {
         };
         let dsts = sw.mirrors.mask(|m| m.dsts.contains(&port));
         self.mirror_packet(sw, port, dsts, out);
+    }
+
+    /// The mirrors already sent to, for a freeze to keep.
+    pub(super) fn mirrors_done(&self) -> u32 {
+        self.mirror.done
+    }
+
+    /// A thawed packet was already sent to the mirrors of `done`.
+    pub(super) fn mirrors_thawed(&mut self, done: u32) {
+        self.mirror.done = done;
     }
 
     /// Whether NORMAL must leave `port` alone (a mirror output).

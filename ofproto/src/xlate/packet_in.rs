@@ -112,6 +112,7 @@ pub(crate) fn freeze(bridge: &str, table: u8, flow: &[u8; KEY_LEN]) -> u32 {
         actset_output: None,
         conntracked: false,
         actions: Vec::new(),
+        mirrors: 0,
     })
 }
 

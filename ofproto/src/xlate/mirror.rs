@@ -70,6 +70,8 @@ pub struct Mirrors {
     slots: Vec<Option<MirrorCfg>>,
     /// Per slot: the mirrors with the same output (itself included).
     dups: Vec<u32>,
+    /// Mirrors configured (translation looks at nothing when none).
+    count: usize,
     stats: Option<Arc<MirrorStats>>,
 }
 
@@ -125,6 +127,7 @@ impl Mirrors {
             }
         }
         self.stats = Some(stats);
+        self.count = self.slots.iter().flatten().count();
         before != self.slots
     }
 
@@ -137,7 +140,7 @@ impl Mirrors {
     }
 
     pub fn is_empty(&self) -> bool {
-        self.slots.iter().all(Option::is_none)
+        self.count == 0
     }
 
     /// Whether `port` is some mirror's output (reserved for mirroring).
@@ -407,5 +410,93 @@ mod tests {
         assert_eq!(st.get("b"), Some(&(3, 150)));
         assert_eq!(st.get("c"), Some(&(0, 0)));
         assert_eq!(st.get("a"), None);
+    }
+
+    /// in_port=1 output:2 on a switch whose mirrors m1 (from 1, snaplen
+    /// 64) and m2 (to 2) share output 3: one truncated copy, first; a
+    /// packet from 3 is dropped; the credit reaches m1 only.
+    #[test]
+    fn one_copy_per_output_and_mirror_ports_are_reserved() {
+        use crate::openflow::actions::{Action, Instructions};
+        use crate::openflow::fields::Match;
+        use crate::switch::{PortInfo, Rule};
+        let mut sw = Switch::new("brm", 1);
+        sw.set_ports(
+            (1..=3)
+                .map(|p| PortInfo {
+                    ofp_port: p,
+                    name: format!("p{p}"),
+                    ..PortInfo::default()
+                })
+                .collect(),
+        );
+        let now = std::time::Instant::now();
+        let rule = Rule {
+            cookie: 0,
+            idle_timeout: 0,
+            hard_timeout: 0,
+            importance: 0,
+            flags: 0,
+            instructions: Instructions {
+                apply: vec![Action::Output {
+                    port: 2,
+                    max_len: 0,
+                }],
+                ..Default::default()
+            }
+            .into(),
+            created: now,
+            modified: now,
+            used: now,
+            packet_count: 0,
+            byte_count: 0,
+        };
+        sw.tables[0].insert(&Match::catchall(), 0, rule);
+        let stats = Arc::new(MirrorStats::default());
+        let m2 = MirrorCfg {
+            srcs: vec![],
+            dsts: vec![2],
+            ..cfg("m2", 3)
+        };
+        sw.set_mirrors(
+            vec![
+                MirrorCfg {
+                    snaplen: 64,
+                    ..cfg("m1", 3)
+                },
+                m2,
+            ],
+            stats.clone(),
+        );
+        let odp: HashMap<u16, u32> = [(1, 11), (2, 12), (3, 13)].into_iter().collect();
+        let names = HashMap::new();
+        let run = |flow: &str| {
+            let f = super::super::flow_text::parse_of_flow(flow, &names).expect("flow");
+            super::super::upcall::with_bridge(&sw, &odp, true, |br| super::super::translate(br, &f))
+        };
+        use ferrovs_dpif::odp::Action as Dp;
+        let x = run("in_port=1");
+        assert_eq!(
+            x.actions,
+            vec![Dp::Trunc(64), Dp::Output(13), Dp::Output(12)]
+        );
+        let x3 = run("in_port=3");
+        assert!(x3.actions.is_empty());
+        let f3 = super::super::flow_text::parse_of_flow("in_port=3", &names).expect("flow");
+        assert!(
+            super::super::trace::report(&f3, &x3).contains("reserved exclusively for mirroring")
+        );
+        let credit = super::super::upcall::Credit {
+            rules: x.rules,
+            packets: 2,
+            bytes: 128,
+            learned: Vec::new(),
+        };
+        super::super::upcall::credit_stats(&mut sw, &[credit]);
+        let st = stats.lock().unwrap();
+        assert_eq!(
+            (st.get("m1"), st.get("m2")),
+            (Some(&(2, 128)), Some(&(0, 0)))
+        );
     }
 }

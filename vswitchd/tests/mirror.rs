@@ -7,7 +7,9 @@
 //!   set aside: stock's varies from run to run): source-only, destination-only, select_all
 //!   with snaplen, select_vlan, output_vlan (RSPAN), NORMAL and explicit
 //!   OpenFlow outputs, a MAC learned on the mirror port, packets received
-//!   on the mirror port, and the mirror's output port deleted.
+//!   on the mirror port, patch ports, a conntrack recirculation, and the
+//!   mirror's output port deleted; and the statistics written after
+//!   packets are received (`netdev-dummy/receive`).
 //! - `mirror_copies_traffic_netdev`: two namespaces ping through a
 //!   userspace-datapath bridge; a third port, a mirror's output, sees
 //!   one copy of each mirrored packet in its namespace, the Mirror row's
@@ -180,6 +182,18 @@ const CASES: &[Case] = &[
         traces: &["in_port=1,ip,nw_src=10.0.0.1,nw_dst=10.0.0.2"],
     },
     Case {
+        name: "statistics",
+        vsctl: &["-- --id=@p1 get port p1 -- --id=@p3 get port p3 -- --id=@m create mirror name=m1 select_src_port=@p1 output_port=@p3 -- set bridge br0 mirrors=@m"],
+        flows: &[],
+        traces: &[
+            "RECV p1 in_port(1),eth(src=00:00:00:00:00:01,dst=00:00:00:00:00:02),eth_type(0x0800),ipv4(src=10.0.0.1,dst=10.0.0.2,proto=17,tos=0,ttl=64,frag=no),udp(src=1,dst=2)",
+            "RECV p1 in_port(1),eth(src=00:00:00:00:00:01,dst=00:00:00:00:00:02),eth_type(0x0800),ipv4(src=10.0.0.1,dst=10.0.0.2,proto=17,tos=0,ttl=64,frag=no),udp(src=1,dst=2)",
+            "RECV p2 in_port(2),eth(src=00:00:00:00:00:02,dst=00:00:00:00:00:01),eth_type(0x0800),ipv4(src=10.0.0.2,dst=10.0.0.1,proto=17,tos=0,ttl=64,frag=no),udp(src=2,dst=1)",
+            "RECV p1 in_port(1),eth(src=00:00:00:00:00:01,dst=00:00:00:00:00:02),eth_type(0x0800),ipv4(src=10.0.0.1,dst=10.0.0.2,proto=17,tos=0,ttl=64,frag=no),udp(src=1,dst=2)",
+            "STATS m1 3",
+        ],
+    },
+    Case {
         name: "output-port-deleted",
         vsctl: &[
             "-- --id=@p1 get port p1 -- --id=@p3 get port p3 -- --id=@m create mirror name=m1 select_src_port=@p1 output_port=@p3 -- set bridge br0 mirrors=@m",
@@ -258,6 +272,16 @@ fn run_cases(name: &str, program: &Path) -> BTreeMap<String, String> {
             }
         }
         for t in c.traces {
+            if let Some(args) = t.strip_prefix("RECV ") {
+                let (port, packet) = args.split_once(' ').unwrap_or_default();
+                let out = sb.appctl(&["netdev-dummy/receive", port, packet]);
+                assert!(out.status.success(), "receive: {}", text(&out.stderr));
+                continue;
+            }
+            if let Some(args) = t.strip_prefix("STATS ") {
+                results.insert(format!("{}/{t}", c.name), wait_stats(&sb, args));
+                continue;
+            }
             if let Some(args) = t.strip_prefix("FDB ") {
                 let mut v = vec!["fdb/add"];
                 v.extend(args.split(' '));
@@ -282,6 +306,22 @@ fn run_cases(name: &str, program: &Path) -> BTreeMap<String, String> {
     results
 }
 
+/// `STATS MIRROR N`: the Mirror row's statistics once they count N
+/// packets (written every 5 seconds), or whatever they are after 15
+/// seconds.
+fn wait_stats(sb: &Sandbox, args: &str) -> String {
+    let (name, n) = args.split_once(' ').unwrap_or((args, "1"));
+    let want = format!("tx_packets={n}");
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let out = text(&sb.vsctl(&["get", "mirror", name, "statistics"]).stdout);
+        if out.contains(&want) || Instant::now() > deadline {
+            return out;
+        }
+        std::thread::sleep(Duration::from_millis(300));
+    }
+}
+
 #[test]
 fn mirror_traces_match_stock() {
     if !stock_ovs_available("mirror_traces_match_stock") {
@@ -303,6 +343,9 @@ fn mirror_traces_match_stock() {
     assert!(stock
         .values()
         .any(|r| r.contains("reserved exclusively for mirroring")));
+    assert!(stock
+        .values()
+        .any(|r| r.contains("tx_bytes=318, tx_packets=3")));
     assert_eq!(stock.len(), ours.len());
     assert!(
         diffs.is_empty(),

@@ -32,12 +32,18 @@ pub struct MirrorRow {
 }
 
 /// A bridge's mirrors, with what resolving them needs: the interfaces of
-/// each of its ports.
+/// the bridge's ports they name.
+///
+/// It depends on the Bridge row (`mirrors`, `ports`), its Mirror rows,
+/// and the Port rows they name with those ports' Interface rows; not on
+/// the bridge's other ports (`select_all` takes the switch's ports when
+/// resolving), so that a port added elsewhere leaves it unchanged.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct MirrorsCfg {
     /// Sorted by UUID, the order stock configures them in.
     pub mirrors: Vec<MirrorRow>,
-    /// Port name to its interfaces' names.
+    /// Port name to its interfaces' names, for the ports of the bridge
+    /// the mirrors name.
     pub port_ifaces: BTreeMap<String, Vec<String>>,
 }
 
@@ -95,9 +101,18 @@ impl MirrorsCfg {
             })
             .collect();
         mirrors.sort_by(|a, b| a.uuid.cmp(&b.uuid));
+        let named: std::collections::BTreeSet<&str> = mirrors
+            .iter()
+            .flat_map(|m| {
+                let out = m.output_port.iter();
+                out.chain(&m.select_src_port).chain(&m.select_dst_port)
+            })
+            .map(String::as_str)
+            .collect();
         let port_ifaces = datum::uuid_set(brow.get("ports"))
             .into_iter()
             .filter_map(|u| r.row("Port", &u))
+            .filter(|p| named.contains(datum::string(p.get("name")).as_str()))
             .map(|p| {
                 let ifaces = datum::uuid_set(p.get("interfaces"))
                     .into_iter()
@@ -114,9 +129,13 @@ impl MirrorsCfg {
     }
 
     /// The mirrors of bridge `bridge` as its switch applies them, given
-    /// the OpenFlow number of each interface it has. Mirrors without a
-    /// usable output are left out (logged, as stock does).
+    /// the OpenFlow number of each interface it has (all of them: every
+    /// port for `select_all`). Mirrors without a usable output are left
+    /// out (logged, as stock does).
     pub fn resolve(&self, bridge: &str, ofports: &BTreeMap<String, u16>) -> Vec<MirrorCfg> {
+        if self.mirrors.is_empty() {
+            return Vec::new();
+        }
         let ports_of = |port: &str| -> Vec<u16> {
             self.port_ifaces
                 .get(port)
@@ -162,7 +181,7 @@ impl MirrorsCfg {
                 }
             };
             let (srcs, dsts) = if m.select_all {
-                let all: Vec<u16> = self.port_ifaces.keys().flat_map(|p| ports_of(p)).collect();
+                let all: Vec<u16> = ofports.values().copied().collect();
                 (all.clone(), all)
             } else {
                 (

@@ -524,13 +524,13 @@ impl Ctx<'_> {
     fn fork_recirc(&mut self, table: u8, zone: u16, nat: Option<Nat>, out: &mut Vec<Node>) {
         let state = Frozen {
             bridge: self.br.name.to_string(),
+            mirrors: self.mirrors_done(),
             table,
             metadata: Frozen::metadata_of(&self.flow),
             action_set: self.action_set.clone(),
             actset_output: self.actset_output,
             conntracked: true,
             actions: Vec::new(),
-            mirrors: self.mirrors_done(),
         };
         let rid = recirc::alloc(state);
         self.actions.push(odp::Action::Recirc(rid));

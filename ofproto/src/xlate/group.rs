@@ -348,13 +348,13 @@ impl Ctx<'_> {
         );
         let state = Frozen {
             bridge: self.br.name.to_string(),
+            mirrors: self.mirrors_done(),
             table: 0,
             metadata: Frozen::metadata_of(&self.flow),
             action_set: self.action_set.clone(),
             actset_output: self.actset_output,
             conntracked: self.conntracked,
             actions: std::mem::take(&mut self.frozen),
-            mirrors: self.mirrors_done(),
         };
         let rid = recirc::alloc(state);
         if std::mem::take(&mut self.freeze_hash) {

@@ -291,7 +291,6 @@ pub fn translate_with<'a>(
     // but the fields it wrote are still part of the megaflow (their mask
     // bits were set when written).
     ctx.finish_wildcards(flow);
-    ctx.finish_mirrors();
     // A tunnel's clone that ends the actions needs no clone.
     if let Some(odp::Action::Clone(inner)) = ctx.actions.last() {
         if matches!(inner.first(), Some(odp::Action::TunnelPush(_))) {
@@ -300,6 +299,7 @@ pub fn translate_with<'a>(
             }
         }
     }
+    ctx.finish_mirrors();
     let mut bridge = Node::new(NodeKind::Bridge, format!("bridge(\"{}\")", br.name));
     bridge.subs = nodes;
     Xlated {

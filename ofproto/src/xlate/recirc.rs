@@ -32,6 +32,8 @@ fn frozen_fields() -> impl Iterator<Item = usize> {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Frozen {
     pub bridge: String,
+    /// The mirrors the packet was already sent to (see `mirror`).
+    pub mirrors: u32,
     /// The table translation resumes in.
     pub table: u8,
     /// The frozen fields' bytes, in `frozen_fields` order.
@@ -44,8 +46,6 @@ pub struct Frozen {
     pub conntracked: bool,
     /// What remained to run at the freeze (empty: look `table` up).
     pub actions: Vec<super::group::FrozenOp>,
-    /// The mirrors the packet was already sent to (see `mirror`).
-    pub mirrors: u32,
 }
 
 impl Frozen {
@@ -163,13 +163,13 @@ mod tests {
         flow[range(id::REG3)].copy_from_slice(&7u32.to_be_bytes());
         let state = |table| Frozen {
             bridge: "brtest-recirc".into(),
+            mirrors: 0,
             table,
             metadata: Frozen::metadata_of(&flow),
             action_set: Vec::new(),
             actset_output: None,
             conntracked: true,
             actions: Vec::new(),
-            mirrors: 0,
         };
         let a = alloc(state(1));
         let b = alloc(state(1));

@@ -1,6 +1,8 @@
 //! Helpers for comparing `ofproto/trace` reports of two daemons: the
-//! `Megaflow:` and `Datapath actions:` lines, datapath action lists split
-//! at their top-level commas, and per-daemon numbers masked.
+//! `Megaflow:` and `Datapath actions:` lines, and datapath action lists
+//! split at their top-level commas (the same as trace_differential.rs
+//! has; other branches move those to a shared module too: whichever is
+//! merged keeps one copy).
 
 /// Splits a datapath action list at its top-level commas.
 pub fn split_actions(a: &str) -> Vec<&str> {
@@ -17,20 +19,6 @@ pub fn split_actions(a: &str) -> Vec<&str> {
         }
     }
     out.push(&a[start..]);
-    out
-}
-
-/// Replaces the hex digits after each `prefix` with `N`.
-pub fn mask_hex_after(s: &str, prefix: &str) -> String {
-    let mut out = String::new();
-    let mut rest = s;
-    while let Some(at) = rest.find(prefix) {
-        let (head, tail) = rest.split_at(at + prefix.len());
-        out.push_str(head);
-        out.push('N');
-        rest = tail.trim_start_matches(|c: char| c.is_ascii_hexdigit());
-    }
-    out.push_str(rest);
     out
 }
 

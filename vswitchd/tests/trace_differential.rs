@@ -11,7 +11,6 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use ferrovs_tests::sandbox::{stock_ovs_available, text, Sandbox, STOCK_VSWITCHD};
-use ferrovs_tests::trace_text::{mask_hex_after, megaflow_and_actions, split_actions};
 
 const FERROVS: &str = env!("CARGO_BIN_EXE_ferrovs-vswitchd");
 const DUMMY_ARGS: &[&str] = &["--enable-dummy", "--disable-system"];
@@ -658,6 +657,24 @@ fn input_tag(report: &str) -> Option<String> {
     Some(format!("push_vlan(vid={vid},pcp={pcp})"))
 }
 
+/// Splits a datapath action list at its top-level commas.
+fn split_actions(a: &str) -> Vec<&str> {
+    let (mut out, mut depth, mut start) = (Vec::new(), 0i32, 0);
+    for (i, c) in a.char_indices() {
+        match c {
+            '(' => depth += 1,
+            ')' => depth -= 1,
+            ',' if depth == 0 => {
+                out.push(&a[start..i]);
+                start = i + 1;
+            }
+            _ => {}
+        }
+    }
+    out.push(&a[start..]);
+    out
+}
+
 /// A flood with VLAN pushes and pops as the set of (port, tags the
 /// packet has there), sorted: stock's port order varies, and so do the
 /// push/pop actions between the outputs. The packet starts with
@@ -678,6 +695,28 @@ fn canonical_vlan_flood(a: &str, input_tag: Option<String>) -> Option<String> {
     }
     outs.sort();
     Some(format!("flood {}", outs.join(" ")))
+}
+
+/// Replaces the hex digits after each `prefix` with `N`.
+fn mask_hex_after(s: &str, prefix: &str) -> String {
+    let mut out = String::new();
+    let mut rest = s;
+    while let Some(at) = rest.find(prefix) {
+        let (head, tail) = rest.split_at(at + prefix.len());
+        out.push_str(head);
+        out.push('N');
+        rest = tail.trim_start_matches(|c: char| c.is_ascii_hexdigit());
+    }
+    out.push_str(rest);
+    out
+}
+
+fn megaflow_and_actions(report: &str) -> String {
+    report
+        .lines()
+        .filter(|l| l.starts_with("Megaflow:") || l.starts_with("Datapath actions:"))
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 /// Runs the corpus on one daemon; the report (or error) of each case.

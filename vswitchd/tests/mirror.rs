@@ -170,6 +170,23 @@ const CASES: &[Case] = &[
         ],
     },
     Case {
+        name: "patch-port-as-truncated-mirror-output",
+        vsctl: &[
+            "add-br br1 -- set bridge br1 datapath_type=dummy",
+            "add-port br1 q1 -- set interface q1 type=dummy ofport_request=1",
+            "add-port br0 pa -- set interface pa type=patch options:peer=pb ofport_request=6",
+            "add-port br1 pb -- set interface pb type=patch options:peer=pa ofport_request=2",
+            "-- --id=@p1 get port p1 -- --id=@pa get port pa -- --id=@m create mirror name=m0 select_src_port=@p1 output_port=@pa snaplen=100 -- set bridge br0 mirrors=@m",
+            "-- --id=@p2 get port p2 -- --id=@pa get port pa -- --id=@m create mirror name=m1 select_src_port=@p2 output_port=@pa -- add bridge br0 mirrors @m",
+            "set bridge br0 fail-mode=secure",
+        ],
+        flows: &["actions=output:4"],
+        traces: &[
+            "in_port=1,dl_src=00:00:00:00:00:01,dl_dst=00:00:00:00:00:02",
+            "in_port=2,dl_src=00:00:00:00:00:02,dl_dst=00:00:00:00:00:01",
+        ],
+    },
+    Case {
         name: "conntrack-recirculation",
         vsctl: &[
             "-- --id=@p3 get port p3 -- --id=@m create mirror name=m1 select_all=true output_port=@p3 -- set bridge br0 mirrors=@m",
@@ -346,6 +363,9 @@ fn mirror_traces_match_stock() {
     assert!(stock
         .values()
         .any(|r| r.contains("tx_bytes=318, tx_packets=3")));
+    assert!(stock
+        .values()
+        .any(|r| r.contains("Mirror truncate to ODPP_NONE")));
     assert_eq!(stock.len(), ours.len());
     assert!(
         diffs.is_empty(),

@@ -238,6 +238,19 @@ impl Ctx<'_> {
         self.mirror.done = done;
     }
 
+    /// A truncated mirror copy cannot go through a patch port (it has no
+    /// datapath port to truncate at): true when it is skipped so.
+    pub(super) fn mirror_truncates_patch(&mut self, port: u16, out: &mut Vec<Node>) -> bool {
+        if self.mirror.snaplen == 0 || !self.patch_ports().contains(&port) {
+            return false;
+        }
+        out.push(Node::new(
+            NodeKind::Warn,
+            "Mirror truncate to ODPP_NONE, skipping output".into(),
+        ));
+        true
+    }
+
     /// Whether NORMAL must leave `port` alone (a mirror output).
     pub(super) fn is_mirror_output(&self, port: u16) -> bool {
         self.br.switch.is_some_and(|sw| sw.mirrors.is_output(port))

@@ -984,6 +984,9 @@ impl Ctx<'_> {
     /// Outputs to the port `target` (no reserved port), then mirrors
     /// what leaves there.
     fn output_port(&mut self, target: u16, out: &mut Vec<Node>) {
+        if self.mirror_truncates_patch(target, out) {
+            return;
+        }
         if self.special_output(target, out) {
             // Tunnels are mirrored like other ports; patch ports not.
             if !self.patch_ports().contains(&target) {

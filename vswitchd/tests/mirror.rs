@@ -187,6 +187,15 @@ const CASES: &[Case] = &[
         ],
     },
     Case {
+        name: "table-miss",
+        vsctl: &[
+            "set bridge br0 fail-mode=secure",
+            "-- --id=@p1 get port p1 -- --id=@p3 get port p3 -- --id=@m create mirror name=m1 select_src_port=@p1 output_port=@p3 -- set bridge br0 mirrors=@m",
+        ],
+        flows: &["table=1,actions=drop"],
+        traces: &["in_port=3", "in_port=1"],
+    },
+    Case {
         name: "conntrack-recirculation",
         vsctl: &[
             "-- --id=@p3 get port p3 -- --id=@m create mirror name=m1 select_all=true output_port=@p3 -- set bridge br0 mirrors=@m",

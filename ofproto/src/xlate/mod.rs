@@ -448,7 +448,14 @@ impl Ctx<'_> {
                     self.table(table + 1, in_port, out);
                     return;
                 }
-                self.mirror_ingress(in_port, &mut Vec::new());
+                let mut dropped = Vec::new();
+                if !self.mirror_ingress(in_port, &mut dropped) {
+                    let mut node = Node::new(NodeKind::Table, format!("{table:2}. No match."));
+                    node.subs = dropped;
+                    out.push(node);
+                    self.table_id = old_table;
+                    return;
+                }
                 // Table-miss config 1 is "controller"; the default (0)
                 // sends while an OpenFlow 1.0-1.2 connection is up.
                 let wants = self.br.switch.is_some_and(|s| s.packet_in_on_miss);

@@ -4,3 +4,4 @@
 pub mod pcap;
 pub mod sandbox;
 pub mod vsctl;
+pub mod trace_text;

@@ -46,6 +46,8 @@ pub struct OpenflowCfg {
     /// What the NORMAL action needs: the MAC table settings and the
     /// ports' VLAN settings.
     pub l2: crate::bridge::L2Cfg,
+    /// The Bridge's `mirrors` (see `crate::mirror`).
+    pub mirrors: crate::mirror::MirrorsCfg,
 }
 
 /// A Controller row.
@@ -92,6 +94,7 @@ impl OpenflowCfg {
             controllers,
             table_names,
             l2: crate::bridge::L2Cfg::from_row(r, brow),
+            mirrors: crate::mirror::MirrorsCfg::from_row(r, brow),
         }
     }
 }

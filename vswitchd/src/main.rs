@@ -15,6 +15,7 @@ mod dpctl;
 mod fdb;
 mod jsonrpc;
 mod meters;
+mod mirror;
 mod netdev_dummy;
 mod ofport;
 mod openflow;
@@ -326,6 +327,7 @@ impl App {
                     &self.bridges,
                     &self.ovsdb.replica,
                 ));
+                ops.extend(mirror::status_ops(&self.ovsdb.replica));
             }
             self.need_status = false;
             if ops.is_empty() {

@@ -480,6 +480,11 @@ impl OpenflowBridge {
             self.svc.set_port_vlans(&self.name, vlans.clone());
             self.port_vlans = vlans;
         }
+        // Mirrors name ports too (the switch ignores an unchanged set).
+        let ofports = self.ports.iter().map(|p| (p.name.clone(), p.ofp_port));
+        let mirrors = cfg.mirrors.resolve(&self.name, &ofports.collect());
+        self.svc
+            .set_mirrors(&self.name, mirrors, crate::mirror::stats());
     }
 }
 

@@ -417,6 +417,11 @@ impl EventLoop {
                     b.switch.set_port_vlans(vlans);
                 }
             }
+            Cmd::SetMirrors(n, mirrors, stats) => {
+                if let Some(b) = self.bridges.get_mut(&n) {
+                    b.switch.set_mirrors(mirrors, stats);
+                }
+            }
             Cmd::SetMacConfig(n, cfg) => {
                 if let Some(b) = self.bridges.get_mut(&n) {
                     b.switch.set_mac_config(&cfg);

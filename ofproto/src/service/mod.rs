@@ -135,6 +135,11 @@ enum Cmd {
     Credit(String, Vec<crate::xlate::upcall::Credit>),
     ListBridges(Sender<Vec<String>>),
     SetPortVlans(String, HashMap<u16, crate::switch::PortVlan>),
+    SetMirrors(
+        String,
+        Vec<crate::xlate::mirror::MirrorCfg>,
+        Arc<crate::xlate::mirror::MirrorStats>,
+    ),
     SetMacConfig(String, crate::mac_learning::MacConfig),
     Fdb(FdbRequest, Sender<Result<String, String>>),
     SetTopology(String, Arc<crate::xlate::topology::Topology>),
@@ -388,6 +393,16 @@ impl OfprotoService {
     /// port number; ports left out are trunks of every VLAN).
     pub fn set_port_vlans(&self, bridge: &str, vlans: HashMap<u16, crate::switch::PortVlan>) {
         self.send(Cmd::SetPortVlans(bridge.to_string(), vlans));
+    }
+
+    /// Sets the bridge's port mirrors; their statistics go to `stats`.
+    pub fn set_mirrors(
+        &self,
+        bridge: &str,
+        mirrors: Vec<crate::xlate::mirror::MirrorCfg>,
+        stats: Arc<crate::xlate::mirror::MirrorStats>,
+    ) {
+        self.send(Cmd::SetMirrors(bridge.to_string(), mirrors, stats));
     }
 
     /// Applies the Bridge's L2 settings: MAC aging time and table size,

@@ -146,6 +146,8 @@ pub struct Switch {
     pub mac_table: std::sync::Mutex<crate::mac_learning::MacTable>,
     /// Each port's VLAN settings for NORMAL (see `set_port_vlans`).
     pub port_vlans: HashMap<u16, PortVlan>,
+    /// The bridge's port mirrors (see `set_mirrors`).
+    pub mirrors: crate::xlate::mirror::Mirrors,
     /// Ports or their VLAN settings changed since `l2_run` last looked.
     l2_changed: bool,
     /// NORMAL forwards reserved (STP and other bridge protocol)
@@ -332,6 +334,7 @@ impl Switch {
             event_origin: None,
             mac_table: Default::default(),
             port_vlans: HashMap::new(),
+            mirrors: Default::default(),
             l2_changed: false,
             forward_bpdu: false,
             packet_in_on_miss: false,

@@ -410,6 +410,18 @@ impl Switch {
         self.l2_changed = true;
     }
 
+    /// Replaces the port mirrors; flows are translated again when they
+    /// changed.
+    pub fn set_mirrors(
+        &mut self,
+        mirrors: Vec<crate::xlate::mirror::MirrorCfg>,
+        stats: std::sync::Arc<crate::xlate::mirror::MirrorStats>,
+    ) {
+        if self.mirrors.set(mirrors, stats) {
+            self.l2_changed = true;
+        }
+    }
+
     /// Whether the MAC table holds entries (that will age).
     pub fn has_macs(&self) -> bool {
         !self

@@ -524,6 +524,7 @@ impl Ctx<'_> {
     fn fork_recirc(&mut self, table: u8, zone: u16, nat: Option<Nat>, out: &mut Vec<Node>) {
         let state = Frozen {
             bridge: self.br.name.to_string(),
+            mirrors: self.mirrors_done(),
             table,
             metadata: Frozen::metadata_of(&self.flow),
             action_set: self.action_set.clone(),
@@ -588,6 +589,7 @@ impl Ctx<'_> {
         }
         self.action_set = state.action_set.clone();
         self.actset_output = state.actset_output;
+        self.mirrors_thawed(state.mirrors);
         out.push(node);
         Some((state.table, state.actions))
     }

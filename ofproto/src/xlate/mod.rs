@@ -23,6 +23,7 @@ pub mod flow_text;
 mod group;
 pub mod learn;
 pub mod meter;
+pub mod mirror;
 mod mpls;
 mod multipath;
 pub mod normal;
@@ -181,6 +182,7 @@ struct Ctx<'a> {
     frozen: Vec<group::FrozenOp>,
     learned: Vec<learn::Learned>,
     in_ports: Vec<u16>,
+    mirror: mirror::State,
 }
 
 /// Packet-in reasons (OFPR_*).
@@ -263,6 +265,7 @@ pub fn translate_labelled<'a>(
         frozen: Vec::new(),
         learned: Vec::new(),
         in_ports: Vec::new(),
+        mirror: mirror::State::default(),
     };
     // Every megaflow matches the packet's recirculation id, input port and
     // Ethernet type; IP ones the fragment type too (checked before any
@@ -323,6 +326,7 @@ pub fn translate_labelled<'a>(
             }
         }
     }
+    ctx.finish_mirrors();
     let mut bridge = Node::new(NodeKind::Bridge, format!("bridge(\"{}\")", br.name));
     bridge.subs = nodes;
     Xlated {
@@ -459,7 +463,9 @@ impl Ctx<'_> {
                 self.depth += deepens as u32;
                 let old_cookie = std::mem::replace(&mut self.rule_cookie, rule.cookie);
                 let old_rule = self.cur_rule.replace(rule as *const Rule);
-                self.instructions(&rule.instructions, &mut node.subs);
+                if self.mirror_ingress(in_port, &mut node.subs) {
+                    self.instructions(&rule.instructions, &mut node.subs);
+                }
                 self.rule_cookie = old_cookie;
                 self.cur_rule = old_rule;
                 self.depth -= deepens as u32;
@@ -471,6 +477,14 @@ impl Ctx<'_> {
                     // "continue": the next table decides.
                     self.table_id = old_table;
                     self.table(table + 1, in_port, out);
+                    return;
+                }
+                let mut dropped = Vec::new();
+                if !self.mirror_ingress(in_port, &mut dropped) {
+                    let mut node = Node::new(NodeKind::Table, format!("{table:2}. No match."));
+                    node.subs = dropped;
+                    out.push(node);
+                    self.table_id = old_table;
                     return;
                 }
                 // Table-miss config 1 is "controller"; the default (0)
@@ -990,7 +1004,20 @@ impl Ctx<'_> {
                 x
             }
         };
+        self.output_port(target, out);
+    }
+
+    /// Outputs to the port `target` (no reserved port), then mirrors
+    /// what leaves there.
+    fn output_port(&mut self, target: u16, out: &mut Vec<Node>) {
+        if self.mirror_truncates_patch(target, out) {
+            return;
+        }
         if self.special_output(target, out) {
+            // Tunnels are mirrored like other ports; patch ports not.
+            if !self.patch_ports().contains(&target) {
+                self.mirror_egress(target, out);
+            }
             return;
         }
         let Some(&odp) = self.br.odp_ports.get(&target) else {
@@ -1005,7 +1032,12 @@ impl Ctx<'_> {
             &mut self.actions,
             &mut self.slow,
         );
+        if (1..u16::MAX).contains(&self.mirror.snaplen) {
+            self.actions
+                .push(odp::Action::Trunc(self.mirror.snaplen as u32));
+        }
         self.actions.push(odp::Action::Output(odp));
+        self.mirror_egress(target, out);
     }
 
     /// Outputs to every port of the bridge but `except`, in port order.
@@ -1040,6 +1072,7 @@ impl Ctx<'_> {
                 &mut self.slow,
             );
             self.actions.push(odp::Action::Output(odp));
+            self.mirror_egress(ofport, out);
         }
     }
 

@@ -39,10 +39,10 @@ const NO_FLOOD: u32 = 0x10;
 /// The VLANs of a packet inside the bridge: the outer tag's VID and PCP,
 /// and the whole inner tag (0 for none).
 #[derive(Debug, Clone, Copy)]
-struct Xvlan {
-    vid: u16,
-    pcp: u16,
-    inner: u16,
+pub(super) struct Xvlan {
+    pub(super) vid: u16,
+    pub(super) pcp: u16,
+    pub(super) inner: u16,
 }
 
 /// One port as NORMAL sees it.
@@ -56,7 +56,7 @@ struct L2Port<'a> {
 /// Whether `mac` is one of the reserved protocol addresses stock never
 /// forwards (`eth_addr_is_reserved`): 01:80:c2:00:00:0x, Extreme's EDP
 /// and EAPS, Cisco's ISL, CDP/VTP, PVST+, uplink-fast and CFM.
-fn is_reserved(mac: u64) -> bool {
+pub(super) fn is_reserved(mac: u64) -> bool {
     mac >> 4 == 0x0180_c200_0000 >> 4
         || matches!(
             mac,
@@ -139,6 +139,13 @@ impl Ctx<'_> {
             ));
             return;
         }
+        if self.is_mirror_output(in_port) {
+            out.push(Node::new(
+                NodeKind::Warn,
+                "input port is mirror output port, dropping".into(),
+            ));
+            return;
+        }
         let (in_vid, in_pcp) = if tci & VLAN_CFI != 0 {
             (tci & 0x0fff, tci & 0xe000)
         } else {
@@ -208,6 +215,10 @@ impl Ctx<'_> {
             }
         });
         match learned {
+            Some(p) if self.is_mirror_output(p) => out.push(Node::new(
+                NodeKind::Warn,
+                "learned port is a mirror port, dropping".into(),
+            )),
             Some(p) if p == in_port => out.push(Node::new(
                 NodeKind::Detail,
                 "learned port is input port, dropping".into(),
@@ -233,6 +244,7 @@ impl Ctx<'_> {
                 let targets: Vec<(u16, &PortVlan)> = ports
                     .iter()
                     .filter(|p| p.ofport != in_port && p.floodable)
+                    .filter(|p| !self.is_mirror_output(p.ofport))
                     .filter(|p| {
                         p.vlan.includes_vlan(vlan)
                             && (p.vlan.mode != VlanMode::Access || xvlan.inner & 0x0fff == 0)
@@ -261,7 +273,13 @@ impl Ctx<'_> {
 
     /// Outputs to `ofport` with the tags its VLAN mode wants, then puts
     /// the flow's tags back for the next output.
-    fn output_normal(&mut self, ofport: u16, pv: &PortVlan, x: Xvlan, out: &mut Vec<Node>) {
+    pub(super) fn output_normal(
+        &mut self,
+        ofport: u16,
+        pv: &PortVlan,
+        x: Xvlan,
+        out: &mut Vec<Node>,
+    ) {
         let (outer, inner) = match pv.mode {
             VlanMode::Access => (0, 0),
             VlanMode::NativeUntagged if x.vid == pv.vlan => (x.inner, 0),
@@ -274,7 +292,7 @@ impl Ctx<'_> {
         let saved = (self.get(id::VLAN_TCI), self.vlans.flow);
         self.set(id::VLAN_TCI, outer as u128);
         self.vlans.flow = inner;
-        self.output(ofport, 0, out);
+        self.output_port(ofport, out);
         self.set(id::VLAN_TCI, saved.0);
         self.vlans.flow = saved.1;
     }

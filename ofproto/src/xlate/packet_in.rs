@@ -106,6 +106,7 @@ pub(crate) fn upcall_pid() -> u32 {
 pub(crate) fn freeze(bridge: &str, table: u8, flow: &[u8; KEY_LEN]) -> u32 {
     recirc::alloc(Frozen {
         bridge: bridge.to_string(),
+        mirrors: 0,
         table,
         metadata: Frozen::metadata_of(flow),
         action_set: Vec::new(),

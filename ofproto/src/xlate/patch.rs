@@ -125,6 +125,7 @@ impl<'a> Ctx<'a> {
         let old_table = std::mem::replace(&mut self.table_id, 0);
         let old_first = std::mem::replace(&mut self.first_lookup, true);
         let old_cookie = self.rule_cookie;
+        let old_mirrors = self.mirror_enter_peer();
         let old_br = std::mem::replace(&mut self.br, peer);
         // The peer sees a fresh packet: its own input port, no metadata,
         // registers, tunnel or connection tracking state.
@@ -152,6 +153,7 @@ impl<'a> Ctx<'a> {
         }
         out.push(node);
         self.depth -= 1;
+        self.mirror_leave_peer(old_mirrors);
         self.br = old_br;
         self.rule_cookie = old_cookie;
         self.first_lookup = old_first;

@@ -32,6 +32,8 @@ fn frozen_fields() -> impl Iterator<Item = usize> {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Frozen {
     pub bridge: String,
+    /// The mirrors the packet was already sent to (see `mirror`).
+    pub mirrors: u32,
     /// The table translation resumes in.
     pub table: u8,
     /// The frozen fields' bytes, in `frozen_fields` order.
@@ -161,6 +163,7 @@ mod tests {
         flow[range(id::REG3)].copy_from_slice(&7u32.to_be_bytes());
         let state = |table| Frozen {
             bridge: "brtest-recirc".into(),
+            mirrors: 0,
             table,
             metadata: Frozen::metadata_of(&flow),
             action_set: Vec::new(),

@@ -339,6 +339,10 @@ pub fn credit_stats(sw: &mut Switch, credits: &[Credit]) {
     let now = std::time::Instant::now();
     for c in credits {
         for hit in c.rules.iter().filter(|h| h.bridge == sw.name) {
+            if hit.table == super::mirror::CREDIT_TABLE {
+                super::mirror::credit_hit(sw, hit, c.packets, c.bytes);
+                continue;
+            }
             let Some(cls) = sw.tables.get_mut(hit.table as usize) else {
                 continue;
             };

@@ -1,6 +1,6 @@
 //! Helpers shared by the test crates that run the daemon over veths in
 //! network namespaces (`netdev.rs`, `upcall.rs`): commands, the root
-//! check, a two-namespace topology and `dump-flows` normalization.
+//! check, a topology of namespaces and `dump-flows` normalization.
 // Each test crate uses a different subset.
 #![allow(dead_code)]
 
@@ -53,7 +53,7 @@ pub fn netns_available(test: &str) -> bool {
     false
 }
 
-/// Two namespaces, each with a veth whose host end is to become a switch
+/// Namespaces (two by default), each with a veth whose host end is to become a switch
 /// port; names unique to this process; removed on drop.
 pub struct Topo {
     pub ns: Vec<String>,
@@ -62,12 +62,18 @@ pub struct Topo {
 
 impl Topo {
     pub fn new(tag: char) -> Topo {
+        Topo::with(tag, 2)
+    }
+
+    /// `n` namespaces (at most 26), addressed 10.79.0.1, .2, ...
+    pub fn with(tag: char, n: u8) -> Topo {
         let p = format!("fvt{}{tag}", std::process::id() % 100_000);
+        let letters = (b'a'..=b'z').take(n as usize).map(char::from);
         let t = Topo {
-            ns: vec![format!("{p}a"), format!("{p}b")],
-            host: vec![format!("{p}ha"), format!("{p}hb")],
+            ns: letters.clone().map(|l| format!("{p}{l}")).collect(),
+            host: letters.map(|l| format!("{p}h{l}")).collect(),
         };
-        for i in 0..2 {
+        for i in 0..t.ns.len() {
             let (ns, host) = (&t.ns[i], &t.host[i]);
             let inner = format!("{host}i");
             must(&["ip", "netns", "add", ns]);

@@ -9,6 +9,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use ferrovs_tests::sandbox::{stock_ovs_available, text, Sandbox, STOCK_VSWITCHD};
+use ferrovs_tests::trace_text::{megaflow_and_actions, split_actions};
 
 pub const DUMMY_ARGS: &[&str] = &["--enable-dummy", "--disable-system"];
 
@@ -184,24 +185,6 @@ fn input_tag(report: &str) -> Option<String> {
     Some(format!("push_vlan(vid={vid},pcp={pcp})"))
 }
 
-/// Splits a datapath action list at its top-level commas.
-fn split_actions(a: &str) -> Vec<&str> {
-    let (mut out, mut depth, mut start) = (Vec::new(), 0i32, 0);
-    for (i, c) in a.char_indices() {
-        match c {
-            '(' => depth += 1,
-            ')' => depth -= 1,
-            ',' if depth == 0 => {
-                out.push(&a[start..i]);
-                start = i + 1;
-            }
-            _ => {}
-        }
-    }
-    out.push(&a[start..]);
-    out
-}
-
 /// A flood with VLAN pushes and pops as the set of (port, tags the
 /// packet has there), sorted: stock's port order varies, and so do the
 /// push/pop actions between the outputs. The packet starts with
@@ -236,14 +219,6 @@ fn mask_hex_after(s: &str, prefix: &str) -> String {
     }
     out.push_str(rest);
     out
-}
-
-pub fn megaflow_and_actions(report: &str) -> String {
-    report
-        .lines()
-        .filter(|l| l.starts_with("Megaflow:") || l.starts_with("Datapath actions:"))
-        .collect::<Vec<_>>()
-        .join("\n")
 }
 
 /// Runs `run` (a corpus: each case's report) on stock ovs-vswitchd and

@@ -149,6 +149,9 @@ fn main() -> std::io::Result<()> {
                         metadata,
                         packet,
                         max_len: max_len.parse().unwrap_or(u16::MAX),
+                        userdata: Vec::new(),
+                        controller_id: 0,
+                        continuation: None,
                     },
                 );
             }

@@ -79,5 +79,6 @@ pub use service::{
 };
 pub use switch::{
     PacketIn, PacketOut, PacketOutHook, PortInfo, PortModHook, PortStats, PortStatsSource,
+    ResumeHook,
 };
 pub use switch::{PortVlan, VlanMode};

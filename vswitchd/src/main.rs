@@ -19,6 +19,7 @@ mod netdev_dummy;
 mod ofport;
 mod openflow;
 mod ovsdb;
+mod resume;
 mod revalidator;
 mod status;
 mod trace;

@@ -67,10 +67,11 @@ impl Openflow {
         let port_mods = self.port_mods.clone();
         let waker = self.waker.clone();
         Box::new(
-            move |name: &str, rundir: &Path, dpid: u64, _dpif: SharedDpif| {
+            move |name: &str, rundir: &Path, dpid: u64, dpif: SharedDpif| {
                 let sw = OpenflowBridge::create(&svc, name, rundir, dpid).map_err(|e| {
                     format!("{}: {e}", rundir.join(format!("{name}.mgmt")).display())
                 })?;
+                svc.set_resume_hook(name, crate::resume::hook(dpif));
                 let (port_mods, waker, bridge) =
                     (port_mods.clone(), waker.clone(), name.to_string());
                 svc.set_port_mod_hook(

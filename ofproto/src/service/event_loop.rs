@@ -362,6 +362,11 @@ impl EventLoop {
                     b.switch.packet_out_hook = Some(hook);
                 }
             }
+            Cmd::SetResumeHook(n, hook) => {
+                if let Some(b) = self.bridges.get_mut(&n) {
+                    b.switch.resume_hook = Some(hook);
+                }
+            }
             Cmd::PacketIn(n, pi) => self.packet_in(&n, &pi),
             Cmd::SetControllers(n, ctls, mode, reply) => {
                 // The fail mode may add or remove the NORMAL flow.

@@ -118,6 +118,7 @@ enum Cmd {
     SetSnoop(String, Option<PathBuf>, Sender<io::Result<()>>),
     SetPortModHook(String, crate::switch::PortModHook),
     SetPacketOutHook(String, crate::switch::PacketOutHook),
+    SetResumeHook(String, crate::switch::ResumeHook),
     PacketIn(String, Box<crate::switch::PacketIn>),
     SetControllers(String, Vec<ControllerConfig>, FailMode, Sender<Vec<String>>),
     ControllerStatus(String, Sender<Vec<ControllerStatus>>),
@@ -288,6 +289,11 @@ impl OfprotoService {
     /// Sets what executes PACKET_OUT messages (the datapath).
     pub fn set_packet_out_hook(&self, bridge: &str, hook: crate::switch::PacketOutHook) {
         self.send(Cmd::SetPacketOutHook(bridge.to_string(), hook));
+    }
+
+    /// Sets what executes NXT_RESUME (the datapath).
+    pub fn set_resume_hook(&self, bridge: &str, hook: crate::switch::ResumeHook) {
+        self.send(Cmd::SetResumeHook(bridge.to_string(), hook));
     }
 
     /// Sets what installs the bridge's OpenFlow meters in its datapath

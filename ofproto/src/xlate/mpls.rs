@@ -189,7 +189,7 @@ impl Ctx<'_> {
                 NodeKind::Warn,
                 "MPLS decrement TTL exception".into(),
             ));
-            self.controller(u16::MAX, 0, super::REASON_INVALID_TTL);
+            self.controller(u16::MAX, 0, super::REASON_INVALID_TTL, &[]);
             self.stop_list = true;
         }
     }

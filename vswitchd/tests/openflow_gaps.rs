@@ -1,0 +1,376 @@
+//! OpenFlow features beyond the basic switch, against stock ovs-vswitchd:
+//! continuations (`controller(pause)`, NXT_PACKET_IN2's continuation,
+//! NXT_RESUME) and `controller(id=N)` packet-ins that go only to the
+//! connections with that controller id (NXT_SET_CONTROLLER_ID).
+//!
+//! Each test runs one script against ferrovs-vswitchd, then stock
+//! ovs-vswitchd, as stock's own tests do (`datapath_type=dummy`, dummy
+//! ports writing pcap files, packets injected with
+//! `netdev-dummy/receive`), and compares what `ovs-ofctl` saw.
+//!
+//! - `continuations_match_stock`: stock's "continuation" cases (pauses
+//!   between outputs, inside resubmits and goto_table, with userdata),
+//!   driven by `ovs-ofctl monitor br0 resume`, which answers every paused
+//!   packet-in with NXT_RESUME: the monitor's text (every NXT_PACKET_IN2
+//!   with its continuation, every NXT_RESUME sent; the bridge uuid
+//!   masked), the packets each port sent, and the rules' packet counts
+//!   must equal stock's. Also a malformed NXT_RESUME and a stale one
+//!   (another bridge's continuation): the OFPT_ERROR must equal stock's.
+//! - `controller_id_filters_packet_ins`: two monitors, one of which sets
+//!   controller id 5 through `ofctl/send`; `controller(id=5)` packet-ins
+//!   reach only it, plain `controller` ones only the other.
+//!
+//! Needs the stock OVS tools: skips with a message otherwise, fails under
+//! CI=true.
+
+use std::fs;
+use std::path::Path;
+use std::process::{Child, Stdio};
+use std::time::{Duration, Instant};
+
+use ferrovs_tests::sandbox::{stock_ovs_available, text, Sandbox, STOCK_VSWITCHD};
+
+const FERROVS: &str = env!("CARGO_BIN_EXE_ferrovs-vswitchd");
+
+/// Monitor processes a test started; killed by their pid on drop.
+struct Monitors(Vec<Child>);
+
+impl Drop for Monitors {
+    fn drop(&mut self) {
+        for c in &mut self.0 {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+fn packet(port: u8) -> String {
+    format!(
+        "in_port({port}),eth(src=50:54:00:00:00:05,dst=50:54:00:00:00:07),eth_type(0x0800),\
+         ipv4(src=192.168.0.1,dst=192.168.0.2,proto=1,tos=0,ttl=128,frag=no),icmp(type=8,code=0)"
+    )
+}
+
+/// Starts `program` in a fresh sandbox with bridge br0 (dummy datapath,
+/// secure fail mode) and dummy ports p1..=pN writing pN-tx.pcap.
+fn start(program: &Path, tag: &str, n_ports: u8) -> Sandbox {
+    let mut sb = Sandbox::new(tag).expect("sandbox");
+    sb.start_vswitchd(program, &["--enable-dummy", "--disable-system"])
+        .expect("start vswitchd");
+    let o = sb.vsctl(&[
+        "add-br",
+        "br0",
+        "--",
+        "set",
+        "bridge",
+        "br0",
+        "datapath_type=dummy",
+        "fail-mode=secure",
+        "protocols=OpenFlow10,OpenFlow13,OpenFlow14",
+    ]);
+    assert!(o.status.success(), "{tag}: add-br: {}", text(&o.stderr));
+    for p in 1..=n_ports {
+        let pcap = sb.dir.join(format!("p{p}-tx.pcap"));
+        let o = sb.vsctl(&[
+            "add-port",
+            "br0",
+            &format!("p{p}"),
+            "--",
+            "set",
+            "interface",
+            &format!("p{p}"),
+            "type=dummy",
+            &format!("ofport_request={p}"),
+            &format!("options:tx_pcap={}", pcap.display()),
+        ]);
+        assert!(o.status.success(), "{tag}: add-port: {}", text(&o.stderr));
+    }
+    let last = format!("p{n_ports} {n_ports}/");
+    sb.wait_for(
+        || text(&sb.appctl(&["dpif/show"]).stdout).contains(&last),
+        "ports in the datapath",
+    )
+    .expect("ports");
+    sb
+}
+
+fn add_flows(sb: &Sandbox, tag: &str, flows: &[&str]) {
+    for f in flows {
+        let o = sb.run("ovs-ofctl", &["-O", "OpenFlow13", "add-flow", "br0", f]);
+        assert!(
+            o.status.success(),
+            "{tag}: add-flow {f}: {}",
+            text(&o.stderr)
+        );
+    }
+}
+
+/// Starts `ovs-ofctl monitor br0 ARGS` printing to `<name>.txt`, with a
+/// unixctl socket `<name>.ctl` for `ofctl/send`.
+fn monitor(sb: &Sandbox, name: &str, args: &[&str]) -> Child {
+    let out = fs::File::create(sb.dir.join(format!("{name}.txt"))).expect("monitor file");
+    let ctl = sb.dir.join(format!("{name}.ctl"));
+    sb.command("ovs-ofctl")
+        .args(["-O", "OpenFlow13", "monitor", "br0"])
+        .args(args)
+        .arg(format!("--unixctl={}", ctl.display()))
+        .stdout(Stdio::null())
+        // The monitor prints what it receives and sends on stderr.
+        .stderr(out)
+        .spawn()
+        .expect("ovs-ofctl monitor")
+}
+
+fn read(sb: &Sandbox, name: &str) -> String {
+    fs::read_to_string(sb.dir.join(name)).unwrap_or_default()
+}
+
+/// Waits until `cond` holds on the file `name` (at most 10 s).
+fn wait_file(sb: &Sandbox, name: &str, cond: impl Fn(&str) -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !cond(&read(sb, name)) && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Masks what differs between any two runs: the bridge uuid of
+/// continuations.
+fn normalize(s: &str) -> String {
+    s.lines()
+        .map(|l| match l.find("continuation.bridge=") {
+            Some(i) => format!("{}continuation.bridge=UUID", &l[..i]),
+            None => l.to_string(),
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// The rules with their packet counts (durations dropped), sorted.
+fn flow_counts(sb: &Sandbox) -> Vec<String> {
+    let o = sb.run("ovs-ofctl", &["-O", "OpenFlow13", "dump-flows", "br0"]);
+    let mut v: Vec<String> = text(&o.stdout)
+        .lines()
+        .filter(|l| l.contains("n_packets"))
+        .map(|l| {
+            l.split(", ")
+                .filter(|f| !f.trim_start().starts_with("duration="))
+                .collect::<Vec<_>>()
+                .join(", ")
+        })
+        .collect();
+    v.sort();
+    v
+}
+
+/// An OpenFlow 1.3 Nicira message of `subtype` with body `body` (hex),
+/// in hex, for `ofctl/send`.
+fn nx_hex(subtype: u32, body: &str) -> String {
+    let len = 16 + body.len() / 2;
+    format!("0404{len:04x}00000000000023200000{subtype:04x}{body}")
+}
+
+/// A property of type `ty` with payload `payload` (hex), padded to 8.
+fn prop_hex(ty: u16, payload: &str) -> String {
+    let len = 4 + payload.len() / 2;
+    let pad = len.next_multiple_of(8) - len;
+    format!("{ty:04x}{len:04x}{payload}{}", "00".repeat(pad))
+}
+
+fn stop(mut sb: Sandbox, tag: &str) {
+    assert!(
+        sb.vswitchd_running(),
+        "{tag}: daemon died:\n{}",
+        sb.vswitchd_log()
+    );
+    let _ = sb.appctl(&["exit", "--cleanup"]);
+    let _ = sb.wait_vswitchd_exit(Duration::from_secs(10));
+}
+
+/// Stock's continuation cases in one pipeline, 5 ports: pauses between
+/// outputs, a pause at the end of a table, inside resubmit and after
+/// goto_table, with userdata on one.
+const PAUSE_FLOWS: &[&str] = &[
+    "table=0,in_port=1,actions=controller(pause),output:2,controller(pause),resubmit(,1),controller(pause,userdata=01.02.03),output:5",
+    "table=1,in_port=1,actions=controller(pause),output:3,goto_table:2",
+    "table=2,in_port=1,actions=controller(pause),output:4,controller(pause)",
+];
+const N_PAUSES: usize = 6;
+
+struct PauseOutcome {
+    monitor: String,
+    pcaps: Vec<String>,
+    flows: Vec<String>,
+    errors: String,
+}
+
+fn pause_script(program: &Path, tag: &str) -> PauseOutcome {
+    let sb = start(program, &format!("gaps-pause-{tag}"), 5);
+    add_flows(&sb, tag, PAUSE_FLOWS);
+    let mut monitors = Monitors(vec![monitor(&sb, "resume", &["resume"])]);
+    std::thread::sleep(Duration::from_millis(700));
+    let o = sb.appctl(&["netdev-dummy/receive", "p1", &packet(1)]);
+    assert!(o.status.success(), "{tag}: receive: {}", text(&o.stderr));
+    wait_file(&sb, "resume.txt", |s| {
+        s.matches("NXT_RESUME").count() >= N_PAUSES
+    });
+    // Late extra packet-ins would show up now.
+    std::thread::sleep(Duration::from_millis(500));
+    let seen = normalize(&read(&sb, "resume.txt"));
+    let pcaps = (2..=5)
+        .map(|p| {
+            let file = sb.dir.join(format!("p{p}-tx.pcap"));
+            let o = sb.run("ovs-ofctl", &["parse-pcap", &file.display().to_string()]);
+            format!("p{p}: {}", text(&o.stdout))
+        })
+        .collect();
+    let flows = flow_counts(&sb);
+    // Hostile NXT_RESUMEs through a second monitor's connection: a
+    // truncated property, an unknown property, no packet, and a
+    // continuation of another bridge (uuid all ones).
+    monitors.0.push(monitor(&sb, "bad", &[]));
+    std::thread::sleep(Duration::from_millis(500));
+    let ctl = sb.dir.join("bad.ctl").display().to_string();
+    let frame = "505400000007505400000005080045000014000000004001f93ec0a80001c0a80002";
+    let bad = [
+        // A property claiming more bytes than the message has.
+        nx_hex(28, "0000004000000000"),
+        // An unknown property type, and an experimenter one.
+        nx_hex(28, "0077000400000000"),
+        nx_hex(28, "ffff000c000023200000000100000000"),
+        // Only a reason property: no packet.
+        nx_hex(28, "0005000501000000"),
+        // A packet and a continuation of bridge ff..ff from odp port 1.
+        {
+            let inner = prop_hex(0x8000, &"ff".repeat(16)) + &prop_hex(0x8008, "00000001");
+            let cont = format!("0008{:04x}00000000{inner}", 8 + inner.len() / 2);
+            nx_hex(28, &(prop_hex(0, frame) + &cont))
+        },
+    ];
+    for hex in &bad {
+        let _ = sb.run("ovs-appctl", &["-t", &ctl, "ofctl/send", hex]);
+    }
+    wait_file(&sb, "bad.txt", |s| {
+        s.matches("OFPT_ERROR").count() >= bad.len()
+    });
+    let errors = read(&sb, "bad.txt")
+        .lines()
+        .filter(|l| l.contains("OFPT_ERROR") || l.contains("error"))
+        .map(str::to_string)
+        .collect::<Vec<_>>()
+        .join("\n");
+    drop(monitors);
+    stop(sb, tag);
+    PauseOutcome {
+        monitor: seen,
+        pcaps,
+        flows,
+        errors,
+    }
+}
+
+#[test]
+fn continuations_match_stock() {
+    let test = "continuations_match_stock";
+    if !stock_ovs_available(test) {
+        return;
+    }
+    let ours = pause_script(Path::new(FERROVS), "ferrovs");
+    let stock = pause_script(Path::new(STOCK_VSWITCHD), "stock");
+    let mut failures = Vec::new();
+    let resumes = stock.monitor.matches("NXT_RESUME").count();
+    if resumes != N_PAUSES {
+        failures.push(format!(
+            "stock sent {resumes} NXT_RESUMEs, not {N_PAUSES}:\n{}",
+            stock.monitor
+        ));
+    }
+    if ours.monitor != stock.monitor {
+        failures.push(format!(
+            "monitor differs from stock\n--- ferrovs:\n{}\n--- stock:\n{}",
+            ours.monitor, stock.monitor
+        ));
+    }
+    if ours.pcaps != stock.pcaps {
+        failures.push(format!(
+            "packets sent differ\n--- ferrovs:\n{:#?}\n--- stock:\n{:#?}",
+            ours.pcaps, stock.pcaps
+        ));
+    }
+    if ours.flows != stock.flows {
+        failures.push(format!(
+            "rule counters differ\n--- ferrovs:\n{:#?}\n--- stock:\n{:#?}",
+            ours.flows, stock.flows
+        ));
+    }
+    if ours.errors != stock.errors || stock.errors.is_empty() {
+        failures.push(format!(
+            "NXT_RESUME errors differ\n--- ferrovs:\n{}\n--- stock:\n{}",
+            ours.errors, stock.errors
+        ));
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+/// What each monitor saw.
+fn controller_id_script(program: &Path, tag: &str) -> (String, String) {
+    let sb = start(program, &format!("gaps-ctlid-{tag}"), 2);
+    add_flows(
+        &sb,
+        tag,
+        &[
+            "in_port=1,actions=controller(id=5)",
+            "in_port=2,actions=controller",
+        ],
+    );
+    let monitors = Monitors(vec![
+        monitor(&sb, "id0", &["65534"]),
+        monitor(&sb, "id5", &["65534"]),
+    ]);
+    std::thread::sleep(Duration::from_millis(700));
+    // NXT_SET_CONTROLLER_ID 5 (OpenFlow 1.3).
+    let ctl = sb.dir.join("id5.ctl").display().to_string();
+    let o = sb.run(
+        "ovs-appctl",
+        &["-t", &ctl, "ofctl/send", &nx_hex(20, "0000000000000005")],
+    );
+    assert!(o.status.success(), "{tag}: ofctl/send: {}", text(&o.stderr));
+    // A barrier makes sure the id is set before packets come.
+    let _ = sb.run("ovs-appctl", &["-t", &ctl, "ofctl/barrier"]);
+    for p in [1u8, 2] {
+        let o = sb.appctl(&["netdev-dummy/receive", &format!("p{p}"), &packet(p)]);
+        assert!(o.status.success(), "{tag}: receive: {}", text(&o.stderr));
+    }
+    wait_file(&sb, "id0.txt", |s| s.contains("PACKET_IN"));
+    wait_file(&sb, "id5.txt", |s| s.contains("PACKET_IN"));
+    std::thread::sleep(Duration::from_millis(500));
+    let out = (read(&sb, "id0.txt"), read(&sb, "id5.txt"));
+    drop(monitors);
+    stop(sb, tag);
+    out
+}
+
+#[test]
+fn controller_id_filters_packet_ins() {
+    let test = "controller_id_filters_packet_ins";
+    if !stock_ovs_available(test) {
+        return;
+    }
+    let ours = controller_id_script(Path::new(FERROVS), "ferrovs");
+    let stock = controller_id_script(Path::new(STOCK_VSWITCHD), "stock");
+    let count = |s: &str| s.matches("PACKET_IN").count();
+    assert_eq!(
+        (count(&stock.0), count(&stock.1)),
+        (1, 1),
+        "stock's monitors:\n{}\n{}",
+        stock.0,
+        stock.1
+    );
+    assert!(
+        stock.0.contains("in_port=2") && stock.1.contains("in_port=1"),
+        "stock:\n{}\n{}",
+        stock.0,
+        stock.1
+    );
+    assert_eq!(ours.0, stock.0, "the id 0 monitor differs from stock");
+    assert_eq!(ours.1, stock.1, "the id 5 monitor differs from stock");
+}

@@ -193,6 +193,7 @@ fn port_infos(br: &Bridge) -> (Vec<PortInfo>, HashMap<u16, Device>) {
             config: if iface.admin_down { PORT_DOWN } else { 0 },
             state: if link_up { LIVE } else { LINK_DOWN },
             curr_speed: speed_kbps,
+            dummy_queue: matches!(dev, Device::Dummy { .. }),
             ..Default::default()
         });
         devices.insert(ofport, dev.clone());

@@ -374,3 +374,92 @@ fn controller_id_filters_packet_ins() {
     assert_eq!(ours.0, stock.0, "the id 0 monitor differs from stock");
     assert_eq!(ours.1, stock.1, "the id 5 monitor differs from stock");
 }
+
+/// Every queue request of ovs-ofctl in three protocols, before and after
+/// a QoS row with a queue is set on p1, with `xid`s masked.
+fn queue_script(program: &Path, tag: &str) -> String {
+    let sb = start(program, &format!("gaps-queues-{tag}"), 2);
+    let requests: &[&[&str]] = &[
+        &["queue-stats", "br0"],
+        &["queue-stats", "br0", "1"],
+        &["queue-stats", "br0", "1", "5"],
+        &["queue-stats", "br0", "ALL", "5"],
+        &["queue-stats", "br0", "LOCAL"],
+        &["queue-stats", "br0", "9"],
+        &["queue-get-config", "br0"],
+        &["queue-get-config", "br0", "1"],
+        &["queue-get-config", "br0", "1", "5"],
+        &["queue-get-config", "br0", "LOCAL"],
+        &["queue-get-config", "br0", "9"],
+    ];
+    let mut out = String::new();
+    for qos in [false, true] {
+        if qos {
+            let o = sb.vsctl(&[
+                "set",
+                "port",
+                "p1",
+                "qos=@q",
+                "--",
+                "--id=@q",
+                "create",
+                "qos",
+                "type=linux-htb",
+                "queues:5=@q5",
+                "--",
+                "--id=@q5",
+                "create",
+                "queue",
+                "other_config:max-rate=1000000",
+            ]);
+            assert!(o.status.success(), "{tag}: qos: {}", text(&o.stderr));
+            // Let the daemon apply it.
+            let _ = sb.appctl(&["revalidator/wait"]);
+        }
+        for proto in ["OpenFlow10", "OpenFlow13", "OpenFlow14"] {
+            for req in requests {
+                let o = sb.run("ovs-ofctl", &[&["-O", proto], *req].concat());
+                out.push_str(&format!(
+                    "qos={qos} -O {proto} {}: {}{}\n",
+                    req.join(" "),
+                    text(&o.stdout),
+                    text(&o.stderr)
+                ));
+            }
+        }
+    }
+    stop(sb, tag);
+    mask_xids(&out)
+}
+
+/// `xid=0x...` as `xid=X`.
+fn mask_xids(s: &str) -> String {
+    let mut out = String::new();
+    let mut rest = s;
+    while let Some(i) = rest.find("xid=0x") {
+        out.push_str(&rest[..i + 4]);
+        out.push('X');
+        let tail = &rest[i + 6..];
+        let end = tail
+            .find(|c: char| !c.is_ascii_hexdigit())
+            .unwrap_or(tail.len());
+        rest = &tail[end..];
+    }
+    out.push_str(rest);
+    out
+}
+
+#[test]
+fn queue_requests_match_stock() {
+    let test = "queue_requests_match_stock";
+    if !stock_ovs_available(test) {
+        return;
+    }
+    let ours = queue_script(Path::new(FERROVS), "ferrovs");
+    let stock = queue_script(Path::new(STOCK_VSWITCHD), "stock");
+    assert!(
+        stock.contains("OFPST_QUEUE reply") || stock.contains("queue stats reply"),
+        "stock answered no queue request:\n{stock}"
+    );
+    assert_eq!(ours, stock, "queue requests differ from stock");
+}

@@ -20,6 +20,7 @@ pub(crate) use self::flows::FlowMod;
 mod groups_meters;
 mod monitor;
 mod ports;
+mod queues;
 mod stats;
 mod table_mod;
 
@@ -483,6 +484,8 @@ impl Switch {
             }
             16 if of10 => self.stats(conn, h, msg),
             18 if !of10 => self.stats(conn, h, msg),
+            20 if of10 => self.queue_get_config(h, body),
+            22 if (2..=4).contains(&v) => self.queue_get_config(h, body),
             18 if of10 => self.barrier(h, body, 19),
             20 if !of10 => self.barrier(h, body, 21),
             _ => Err(OfpErr::OFPBRC_BAD_TYPE),

@@ -33,6 +33,9 @@ pub struct PortInfo {
     /// kbps.
     pub curr_speed: u32,
     pub max_speed: u32,
+    /// The device has one queue, 0, with unknown statistics (stock's
+    /// dummy devices); other devices have none (ferrovs sets no QoS).
+    pub dummy_queue: bool,
 }
 
 /// Counters of one port, as the daemon reads them from the device;

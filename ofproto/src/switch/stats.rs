@@ -233,6 +233,8 @@ impl Switch {
                     }
                 }
             }
+            5 => self.queue_stats(v, body, &mut rep)?,
+            15 if v >= 5 => self.queue_desc(body, &mut rep)?,
             12 if v >= 4 => {
                 if !body.is_empty() {
                     return Err(OfpErr::OFPBRC_EPERM);

@@ -79,6 +79,6 @@ pub use service::{
 };
 pub use switch::{
     PacketIn, PacketOut, PacketOutHook, PortInfo, PortModHook, PortStats, PortStatsSource,
-    ResumeHook,
+    ResumeHook, TableSettings,
 };
 pub use switch::{PortVlan, VlanMode};

@@ -13,6 +13,7 @@ mod datapath;
 mod device;
 mod dpctl;
 mod fdb;
+mod flow_table;
 mod jsonrpc;
 mod meters;
 mod netdev_dummy;

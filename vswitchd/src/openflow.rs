@@ -429,6 +429,16 @@ impl OpenflowSwitch for OpenflowBridge {
                 self.svc.set_table_name(&self.name, *table, "");
             }
         }
+        // Flow_Table rows: limits and eviction (and the name again).
+        let tables = cfg.flow_tables.keys().chain(old.flow_tables.keys());
+        for &table in tables.collect::<std::collections::BTreeSet<_>>() {
+            let new = cfg.flow_tables.get(&table);
+            if new != old.flow_tables.get(&table) {
+                let row = new.cloned().unwrap_or_default();
+                let s = crate::flow_table::settings(&self.name, table, &row);
+                self.svc.set_table_settings(&self.name, table, s);
+            }
+        }
         if first || old.l2.mac != cfg.l2.mac {
             self.svc.set_mac_config(&self.name, cfg.l2.mac.clone());
         }

@@ -463,3 +463,196 @@ fn queue_requests_match_stock() {
     );
     assert_eq!(ours, stock, "queue requests differ from stock");
 }
+
+/// Runs `ovs-ofctl ARGS` and returns what it printed (both streams).
+fn ofctl(sb: &Sandbox, args: &[&str]) -> String {
+    let o = sb.run("ovs-ofctl", args);
+    format!("{}{}", text(&o.stdout), text(&o.stderr))
+}
+
+/// Creates a Flow_Table row with `columns` and points table `table` of
+/// br0 at it; returns its uuid.
+fn flow_table(sb: &Sandbox, tag: &str, table: u8, columns: &[&str]) -> String {
+    // Flow_Table is not a root table: the row and its reference go in
+    // one transaction.
+    let mut args = vec!["--", "--id=@ft", "create", "Flow_Table"];
+    args.extend(columns);
+    let set = format!("flow_tables:{table}=@ft");
+    args.extend(["--", "set", "bridge", "br0", &set]);
+    let o = sb.vsctl(&args);
+    assert!(o.status.success(), "{tag}: create: {}", text(&o.stderr));
+    let o = sb.vsctl(&["get", "bridge", "br0", &format!("flow_tables:{table}")]);
+    assert!(o.status.success(), "{tag}: get: {}", text(&o.stderr));
+    text(&o.stdout).trim().to_string()
+}
+
+/// The table-related answers of one daemon, in order, with the
+/// commands that gave them.
+fn eviction_script(program: &Path, tag: &str) -> String {
+    let sb = start(program, &format!("gaps-evict-{tag}"), 2);
+    let mut out = String::new();
+    let mut step = |what: &str, s: String| out.push_str(&format!("## {what}\n{s}"));
+    let of14 = |args: &[&str]| -> Vec<String> {
+        ["-O", "OpenFlow14"]
+            .iter()
+            .chain(args)
+            .map(|s| s.to_string())
+            .collect()
+    };
+    let run14 = |sb: &Sandbox, args: &[&str]| {
+        let a = of14(args);
+        let a: Vec<&str> = a.iter().map(String::as_str).collect();
+        ofctl(sb, &a)
+    };
+    let flows = |sb: &Sandbox| run14(sb, &["dump-flows", "--no-stats", "--sort", "br0"]);
+
+    // A table of three that refuses more.
+    let t0 = flow_table(
+        &sb,
+        tag,
+        0,
+        &["name=small", "flow_limit=3", "overflow_policy=refuse"],
+    );
+    for p in 1..=4 {
+        let f = format!("priority={p},hard_timeout={},actions=drop", 100 * p);
+        step(
+            &format!("refuse: add {f}"),
+            run14(&sb, &["add-flow", "br0", &f]),
+        );
+    }
+    // Replacing a rule needs no room.
+    step(
+        "refuse: replace",
+        run14(
+            &sb,
+            &[
+                "add-flow",
+                "br0",
+                "priority=1,hard_timeout=100,actions=output:1",
+            ],
+        ),
+    );
+    step("refuse: flows", flows(&sb));
+    let tables = ofctl(&sb, &["dump-tables", "br0"]);
+    step(
+        "refuse: dump-tables table 0",
+        tables.lines().take(6).map(|l| format!("{l}\n")).collect(),
+    );
+    let tables13 = ofctl(&sb, &["-O", "OpenFlow13", "dump-tables", "br0"]);
+    step(
+        "refuse: dump-tables OF1.3 table 0",
+        tables13.lines().take(6).map(|l| format!("{l}\n")).collect(),
+    );
+    let desc = run14(&sb, &["dump-table-desc", "br0"]);
+    step(
+        "refuse: dump-table-desc",
+        desc.lines().take(4).map(|l| format!("{l}\n")).collect(),
+    );
+
+    // The same table evicts: least important first, then soonest to
+    // expire; rules without timeouts stay.
+    let o = sb.vsctl(&["set", "Flow_Table", &t0, "overflow_policy=evict"]);
+    assert!(o.status.success(), "{tag}: evict: {}", text(&o.stderr));
+    let _ = run14(&sb, &["del-flows", "br0"]);
+    for f in [
+        "priority=1,hard_timeout=1000,importance=5,actions=drop",
+        "priority=2,hard_timeout=500,importance=1,actions=drop",
+        "priority=3,hard_timeout=300,importance=1,actions=drop",
+        "priority=4,actions=drop",
+        "priority=5,idle_timeout=2000,importance=9,actions=drop",
+        "priority=6,actions=drop",
+        "priority=7,actions=drop",
+        "priority=8,actions=drop",
+    ] {
+        step(
+            &format!("evict: add {f}"),
+            run14(&sb, &["add-flow", "br0", f]),
+        );
+        step("evict: flows", flows(&sb));
+    }
+
+    // Eviction groups: the largest group loses a rule first.
+    let _t1 = flow_table(
+        &sb,
+        tag,
+        1,
+        &[
+            "name=grouped",
+            "flow_limit=4",
+            "overflow_policy=evict",
+            "groups=\"NXM_OF_IN_PORT[]\"",
+        ],
+    );
+    for f in [
+        "table=1,priority=1,in_port=1,hard_timeout=500,actions=drop",
+        "table=1,priority=2,in_port=1,hard_timeout=400,actions=drop",
+        "table=1,priority=3,in_port=1,hard_timeout=600,actions=drop",
+        "table=1,priority=4,in_port=2,hard_timeout=10,actions=drop",
+        "table=1,priority=5,in_port=2,hard_timeout=900,actions=drop",
+    ] {
+        step(
+            &format!("groups: add {f}"),
+            run14(&sb, &["add-flow", "br0", f]),
+        );
+    }
+    step("groups: flows", flows(&sb));
+    // A lower limit evicts at once.
+    let o = sb.vsctl(&["remove", "bridge", "br0", "flow_tables", "1"]);
+    assert!(o.status.success(), "{tag}: unset: {}", text(&o.stderr));
+    let _t1b = flow_table(
+        &sb,
+        tag,
+        1,
+        &["name=lower", "flow_limit=2", "overflow_policy=evict"],
+    );
+    std::thread::sleep(Duration::from_millis(300));
+    step("lower limit: flows", flows(&sb));
+
+    // Table 2 refuses per its row, until OpenFlow 1.4 turns eviction on.
+    let _t2 = flow_table(&sb, tag, 2, &["flow_limit=1"]);
+    let add2 = |sb: &Sandbox, p: u32| {
+        let f = format!("table=2,priority={p},hard_timeout={},actions=drop", 100 * p);
+        run14(sb, &["add-flow", "br0", &f])
+    };
+    step("table 2: add 1", add2(&sb, 1));
+    step("table 2: add 2", add2(&sb, 2));
+    step(
+        "mod-table evict",
+        run14(&sb, &["mod-table", "br0", "2", "evict"]),
+    );
+    step("table 2: add 3", add2(&sb, 3));
+    step("table 2: flows", flows(&sb));
+    let desc = run14(&sb, &["dump-table-desc", "br0"]);
+    step(
+        "dump-table-desc tables 0-2",
+        desc.lines().take(13).map(|l| format!("{l}\n")).collect(),
+    );
+    stop(sb, tag);
+    mask_xids(&out)
+}
+
+#[test]
+fn flow_table_limits_and_eviction_match_stock() {
+    let test = "flow_table_limits_and_eviction_match_stock";
+    if !stock_ovs_available(test) {
+        return;
+    }
+    let ours = eviction_script(Path::new(FERROVS), "ferrovs");
+    let stock = eviction_script(Path::new(STOCK_VSWITCHD), "stock");
+    assert!(
+        stock.contains("OFPFMFC_TABLE_FULL"),
+        "stock refused nothing:\n{stock}"
+    );
+    if ours != stock {
+        let diff: Vec<String> = ours
+            .lines()
+            .zip(stock.lines())
+            .filter(|(a, b)| a != b)
+            .map(|(a, b)| format!("ferrovs: {a}\nstock:   {b}"))
+            .collect();
+        panic!(
+            "table limits differ from stock:\n{}\n--- ferrovs:\n{ours}\n--- stock:\n{stock}",
+            diff.join("\n")
+        );
+    }
+}

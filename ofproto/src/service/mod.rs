@@ -119,6 +119,7 @@ enum Cmd {
     SetPortModHook(String, crate::switch::PortModHook),
     SetPacketOutHook(String, crate::switch::PacketOutHook),
     SetResumeHook(String, crate::switch::ResumeHook),
+    SetTableSettings(String, u8, crate::switch::TableSettings),
     PacketIn(String, Box<crate::switch::PacketIn>),
     SetControllers(String, Vec<ControllerConfig>, FailMode, Sender<Vec<String>>),
     ControllerStatus(String, Sender<Vec<ControllerStatus>>),
@@ -289,6 +290,13 @@ impl OfprotoService {
     /// Sets what executes PACKET_OUT messages (the datapath).
     pub fn set_packet_out_hook(&self, bridge: &str, hook: crate::switch::PacketOutHook) {
         self.send(Cmd::SetPacketOutHook(bridge.to_string(), hook));
+    }
+
+    /// Applies a Flow_Table row to table `table` (name, flow limit,
+    /// overflow policy, eviction groups); rules over a lowered limit are
+    /// evicted when the table evicts.
+    pub fn set_table_settings(&self, bridge: &str, table: u8, s: crate::switch::TableSettings) {
+        self.send(Cmd::SetTableSettings(bridge.to_string(), table, s));
     }
 
     /// Sets what executes NXT_RESUME (the datapath).

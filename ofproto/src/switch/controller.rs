@@ -234,6 +234,7 @@ pub enum RemovedReason {
     Delete = 2,
     GroupDelete = 3,
     MeterDelete = 4,
+    Eviction = 5,
 }
 
 /// A rule removed with send_flow_rem set: a flow-removed message is owed

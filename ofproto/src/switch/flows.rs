@@ -535,6 +535,10 @@ impl Switch {
                 return Err(OfpErr::OFPFMFC_OVERLAP);
             }
         }
+        // A new rule (not a replacement) needs room in the table.
+        if table.find_exact(&fm.m, prio).is_none() {
+            self.make_room(t)?;
+        }
         let instructions = self.share_instructions(&fm.ins);
         let table = &self.tables[t];
         let now = Instant::now();

@@ -15,6 +15,7 @@ use std::time::Instant;
 
 mod bundles;
 mod controller;
+mod eviction;
 mod flows;
 pub(crate) use self::flows::FlowMod;
 mod groups_meters;
@@ -26,6 +27,7 @@ mod table_mod;
 
 use self::bundles::*;
 pub use self::controller::*;
+pub use self::eviction::{EvictionField, TableSettings};
 use self::flows::*;
 pub use self::monitor::*;
 pub use self::ports::*;

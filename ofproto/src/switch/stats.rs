@@ -348,8 +348,7 @@ impl Switch {
                     e.put_u16(8);
                     e.put_u32(EVICTION_FLAGS);
                     if let Some((down, up)) = cfg.vacancy {
-                        let active = self.tables[t].len() as u64;
-                        let vac = 100 - (active * 100 / 1_000_000).min(100);
+                        let vac = self.vacancy(t);
                         e.put_u16(3);
                         e.put_u16(8);
                         e.put_u8(down);
@@ -620,7 +619,7 @@ impl Switch {
                     // Tables have no names unless configured.
                     put_name32(&self.table_cfg[t].name, &mut e);
                     e.put_u32(ofp10::W_ALL);
-                    e.put_u32(1_000_000);
+                    e.put_u32(self.max_entries(t));
                     e.put_u32(table.len() as u32);
                     e.put_u64(0);
                     e.put_u64(0);
@@ -667,7 +666,7 @@ impl Switch {
                             _ => 0,
                         }
                     });
-                    e.put_u32(1_000_000);
+                    e.put_u32(self.max_entries(t));
                     e.put_u32(table.len() as u32);
                     e.put_u64(0);
                     e.put_u64(0);
@@ -741,7 +740,7 @@ impl Switch {
             e.put_u64(u64::MAX);
             e.put_u64(u64::MAX);
             e.put_u32(0);
-            e.put_u32(1_000_000);
+            e.put_u32(self.max_entries(t as usize));
             let mut ins = Vec::new();
             for i in [6u16, 4, 5, 3, 2, 1] {
                 // No goto from the last table; meters are actions in 1.5.

@@ -36,6 +36,7 @@ fn port(n: u16, name: &str, mac: [u8; 6]) -> PortInfo {
         peer: 0,
         curr_speed: 0,
         max_speed: 0,
+        dummy_queue: false,
     }
 }
 

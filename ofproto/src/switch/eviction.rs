@@ -96,6 +96,10 @@ pub struct TableSettings {
     pub groups: Vec<EvictionField>,
 }
 
+/// An evictable rule: its match, priority, importance and seconds to
+/// expiry.
+type Candidate = (Match, u32, u16, u64);
+
 /// The rule's expiration, in seconds from `now` (u64::MAX: never).
 fn expires_in(r: &Rule, now: Instant) -> u64 {
     let left = |since: Instant, t: u16| {
@@ -147,7 +151,7 @@ impl Switch {
             return None;
         }
         let fields = self.table_cfg.get(t).map(|c| c.eviction_fields.clone())?;
-        let mut groups: Vec<(Vec<u128>, Vec<(Match, u32, u16, u64)>)> = Vec::new();
+        let mut groups: Vec<(Vec<u128>, Vec<Candidate>)> = Vec::new();
         for (m, p, r) in self.tables.get(t)?.iter() {
             if r.idle_timeout == 0 && r.hard_timeout == 0 {
                 continue;
@@ -161,13 +165,13 @@ impl Switch {
         }
         // The largest group (the first of equals), then its least
         // important, soonest expiring rule (the first of equals).
-        let mut best: Option<&Vec<(Match, u32, u16, u64)>> = None;
+        let mut best: Option<&Vec<Candidate>> = None;
         for (_, g) in &groups {
             if best.is_none_or(|b| g.len() > b.len()) {
                 best = Some(g);
             }
         }
-        let mut pick: Option<&(Match, u32, u16, u64)> = None;
+        let mut pick: Option<&Candidate> = None;
         for e in best? {
             if pick.is_none_or(|b| (e.2, e.3) < (b.2, b.3)) {
                 pick = Some(e);

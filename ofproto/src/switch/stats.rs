@@ -353,7 +353,7 @@ impl Switch {
                         e.put_u16(8);
                         e.put_u8(down);
                         e.put_u8(up);
-                        e.put_u8(vac as u8);
+                        e.put_u8(vac);
                         e.put_u8(0);
                     }
                     let len = e.len() as u16;

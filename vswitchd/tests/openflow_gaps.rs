@@ -105,13 +105,18 @@ fn add_flows(sb: &Sandbox, tag: &str, flows: &[&str]) {
     }
 }
 
-/// Starts `ovs-ofctl monitor br0 ARGS` printing to `<name>.txt`, with a
-/// unixctl socket `<name>.ctl` for `ofctl/send`.
+/// Starts `ovs-ofctl -O OpenFlow13 monitor br0 ARGS` printing to
+/// `<name>.txt`, with a unixctl socket `<name>.ctl` for `ofctl/send`.
 fn monitor(sb: &Sandbox, name: &str, args: &[&str]) -> Child {
+    monitor_in(sb, "OpenFlow13", name, args)
+}
+
+/// [`monitor`] in OpenFlow version `proto`.
+fn monitor_in(sb: &Sandbox, proto: &str, name: &str, args: &[&str]) -> Child {
     let out = fs::File::create(sb.dir.join(format!("{name}.txt"))).expect("monitor file");
     let ctl = sb.dir.join(format!("{name}.ctl"));
     sb.command("ovs-ofctl")
-        .args(["-O", "OpenFlow13", "monitor", "br0"])
+        .args(["-O", proto, "monitor", "br0"])
         .args(args)
         .arg(format!("--unixctl={}", ctl.display()))
         .stdout(Stdio::null())
@@ -186,15 +191,39 @@ fn stop(mut sb: Sandbox, tag: &str) {
     let _ = sb.wait_vswitchd_exit(Duration::from_secs(10));
 }
 
-/// Stock's continuation cases in one pipeline, 5 ports: pauses between
-/// outputs, a pause at the end of a table, inside resubmit and after
-/// goto_table, with userdata on one.
-const PAUSE_FLOWS: &[&str] = &[
-    "table=0,in_port=1,actions=controller(pause),output:2,controller(pause),resubmit(,1),controller(pause,userdata=01.02.03),output:5",
-    "table=1,in_port=1,actions=controller(pause),output:3,goto_table:2",
-    "table=2,in_port=1,actions=controller(pause),output:4,controller(pause)",
+/// Stock's continuation cases, 5 ports, packets from p1: (name, flows,
+/// pauses the packet meets).
+const PAUSE_CASES: &[(&str, &[&str], usize)] = &[
+    // Pauses between outputs, at the end of a table, inside resubmit and
+    // after goto_table, with userdata on one.
+    (
+        "pipeline",
+        &[
+            "table=0,in_port=1,actions=controller(pause),output:2,controller(pause),resubmit(,1),controller(pause,userdata=01.02.03),output:5",
+            "table=1,in_port=1,actions=controller(pause),output:3,goto_table:2",
+            "table=2,in_port=1,actions=controller(pause),output:4,controller(pause)",
+        ],
+        6,
+    ),
+    // The action set survives a pause and runs at the end.
+    (
+        "action set",
+        &[
+            "table=0,in_port=1,actions=output:2,controller(pause),resubmit(,1),controller(pause),output:3",
+            "table=1,in_port=1,actions=write_actions(output:4)",
+        ],
+        2,
+    ),
+    // write_metadata and goto_table after a pause, registers across one.
+    (
+        "metadata",
+        &[
+            "table=0,in_port=1,actions=controller(pause),load:0x5->NXM_NX_REG1[],output:2,write_metadata:0x1/0x1,goto_table:1",
+            "table=1,in_port=1,metadata=0x1/0x1,reg1=0x5,actions=controller(pause),output:3,controller(pause),output:4",
+        ],
+        3,
+    ),
 ];
-const N_PAUSES: usize = 6;
 
 struct PauseOutcome {
     monitor: String,
@@ -203,15 +232,23 @@ struct PauseOutcome {
     errors: String,
 }
 
-fn pause_script(program: &Path, tag: &str) -> PauseOutcome {
+/// One case with the resuming monitor in OpenFlow version `proto`; the
+/// hostile NXT_RESUMEs go too when `hostile`.
+fn pause_script(
+    program: &Path,
+    tag: &str,
+    proto: &str,
+    (flows, n_pauses): (&[&str], usize),
+    hostile: bool,
+) -> PauseOutcome {
     let sb = start(program, &format!("gaps-pause-{tag}"), 5);
-    add_flows(&sb, tag, PAUSE_FLOWS);
-    let mut monitors = Monitors(vec![monitor(&sb, "resume", &["resume"])]);
+    add_flows(&sb, tag, flows);
+    let mut monitors = Monitors(vec![monitor_in(&sb, proto, "resume", &["resume"])]);
     std::thread::sleep(Duration::from_millis(700));
     let o = sb.appctl(&["netdev-dummy/receive", "p1", &packet(1)]);
     assert!(o.status.success(), "{tag}: receive: {}", text(&o.stderr));
     wait_file(&sb, "resume.txt", |s| {
-        s.matches("NXT_RESUME").count() >= N_PAUSES
+        s.matches("NXT_RESUME").count() >= n_pauses
     });
     // Late extra packet-ins would show up now.
     std::thread::sleep(Duration::from_millis(500));
@@ -224,6 +261,16 @@ fn pause_script(program: &Path, tag: &str) -> PauseOutcome {
         })
         .collect();
     let flows = flow_counts(&sb);
+    if !hostile {
+        drop(monitors);
+        stop(sb, tag);
+        return PauseOutcome {
+            monitor: seen,
+            pcaps,
+            flows,
+            errors: String::new(),
+        };
+    }
     // Hostile NXT_RESUMEs through a second monitor's connection: a
     // truncated property, an unknown property, no packet, and a
     // continuation of another bridge (uuid all ones).
@@ -250,11 +297,13 @@ fn pause_script(program: &Path, tag: &str) -> PauseOutcome {
         let _ = sb.run("ovs-appctl", &["-t", &ctl, "ofctl/send", hex]);
     }
     wait_file(&sb, "bad.txt", |s| {
-        s.matches("OFPT_ERROR").count() >= bad.len()
+        s.lines().filter(|l| l.starts_with("OFPT_ERROR")).count() >= bad.len()
     });
     let errors = read(&sb, "bad.txt")
         .lines()
-        .filter(|l| l.contains("OFPT_ERROR") || l.contains("error"))
+        // The errors received, in order (how they interleave with what
+        // ofctl/send prints of the requests is timing).
+        .filter(|l| l.starts_with("OFPT_ERROR"))
         .map(str::to_string)
         .collect::<Vec<_>>()
         .join("\n");
@@ -274,39 +323,46 @@ fn continuations_match_stock() {
     if !stock_ovs_available(test) {
         return;
     }
-    let ours = pause_script(Path::new(FERROVS), "ferrovs");
-    let stock = pause_script(Path::new(STOCK_VSWITCHD), "stock");
     let mut failures = Vec::new();
-    let resumes = stock.monitor.matches("NXT_RESUME").count();
-    if resumes != N_PAUSES {
-        failures.push(format!(
-            "stock sent {resumes} NXT_RESUMEs, not {N_PAUSES}:\n{}",
-            stock.monitor
-        ));
-    }
-    if ours.monitor != stock.monitor {
-        failures.push(format!(
-            "monitor differs from stock\n--- ferrovs:\n{}\n--- stock:\n{}",
-            ours.monitor, stock.monitor
-        ));
-    }
-    if ours.pcaps != stock.pcaps {
-        failures.push(format!(
-            "packets sent differ\n--- ferrovs:\n{:#?}\n--- stock:\n{:#?}",
-            ours.pcaps, stock.pcaps
-        ));
-    }
-    if ours.flows != stock.flows {
-        failures.push(format!(
-            "rule counters differ\n--- ferrovs:\n{:#?}\n--- stock:\n{:#?}",
-            ours.flows, stock.flows
-        ));
-    }
-    if ours.errors != stock.errors || stock.errors.is_empty() {
-        failures.push(format!(
-            "NXT_RESUME errors differ\n--- ferrovs:\n{}\n--- stock:\n{}",
-            ours.errors, stock.errors
-        ));
+    for proto in ["OpenFlow10", "OpenFlow13"] {
+        for (k, (name, flows, n_pauses)) in PAUSE_CASES.iter().enumerate() {
+            let case = (*flows, *n_pauses);
+            let hostile = k == 0 && proto == "OpenFlow13";
+            let ours = pause_script(Path::new(FERROVS), "ferrovs", proto, case, hostile);
+            let stock = pause_script(Path::new(STOCK_VSWITCHD), "stock", proto, case, hostile);
+            let what = format!("{name} ({proto} monitor)");
+            let resumes = stock.monitor.matches("NXT_RESUME").count();
+            if resumes != *n_pauses {
+                failures.push(format!(
+                    "{what}: stock sent {resumes} NXT_RESUMEs, not {n_pauses}:\n{}",
+                    stock.monitor
+                ));
+            }
+            if ours.monitor != stock.monitor {
+                failures.push(format!(
+                    "{what}: monitor differs from stock\n--- ferrovs:\n{}\n--- stock:\n{}",
+                    ours.monitor, stock.monitor
+                ));
+            }
+            if ours.pcaps != stock.pcaps {
+                failures.push(format!(
+                    "{what}: packets sent differ\n--- ferrovs:\n{:#?}\n--- stock:\n{:#?}",
+                    ours.pcaps, stock.pcaps
+                ));
+            }
+            if ours.flows != stock.flows {
+                failures.push(format!(
+                    "{what}: rule counters differ\n--- ferrovs:\n{:#?}\n--- stock:\n{:#?}",
+                    ours.flows, stock.flows
+                ));
+            }
+            if ours.errors != stock.errors || (hostile && stock.errors.is_empty()) {
+                failures.push(format!(
+                    "{what}: NXT_RESUME errors differ\n--- ferrovs:\n{}\n--- stock:\n{}",
+                    ours.errors, stock.errors
+                ));
+            }
+        }
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }

@@ -434,7 +434,7 @@ fn controller_id_filters_packet_ins() {
 /// Every queue request of ovs-ofctl in three protocols, before and after
 /// a QoS row with a queue is set on p1, with `xid`s masked.
 fn queue_script(program: &Path, tag: &str) -> String {
-    let sb = start(program, &format!("gaps-queues-{tag}"), 2);
+    let sb = start(program, &format!("gaps-queues-{tag}"), 7);
     let requests: &[&[&str]] = &[
         &["queue-stats", "br0"],
         &["queue-stats", "br0", "1"],

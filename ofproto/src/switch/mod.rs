@@ -20,6 +20,7 @@ mod flows;
 pub(crate) use self::flows::FlowMod;
 mod groups_meters;
 mod monitor;
+mod port_order;
 mod ports;
 mod queues;
 mod stats;

@@ -18,7 +18,7 @@ const QUEUE_ALL: u32 = 0xffff_ffff;
 
 impl Switch {
     /// The (port, queue) pairs `queue` names on port `p` (`port::NONE`:
-    /// any port), LOCAL first, as stock lists them for small bridges.
+    /// any port, in stock's order).
     fn port_queues(&self, p: u16, queue: u32) -> Result<Vec<(u16, u32)>, OfpErr> {
         let of_port = |pi: &PortInfo| -> Result<Vec<(u16, u32)>, OfpErr> {
             match (pi.dummy_queue, queue) {
@@ -35,8 +35,7 @@ impl Switch {
                 .ok_or(OfpErr::OFPQOFC_BAD_PORT)?;
             return of_port(pi);
         }
-        let mut ports: Vec<&PortInfo> = self.ports.iter().collect();
-        ports.sort_by_key(|pi| (pi.ofp_port != port::LOCAL, pi.ofp_port));
+        let ports = self.stock_ordered_ports();
         // Any port will do: the answer is an error only if none answers.
         let mut out = Vec::new();
         let mut answered = false;

@@ -257,7 +257,10 @@ impl Switch {
                     port::NONE
                 };
                 let mut out = Vec::new();
-                for pi in self.sorted_ports() {
+                // In stock's order (ovs-ofctl sorts what it prints, but
+                // walks the ports in this order for OpenFlow 1.0
+                // queue-get-config).
+                for pi in self.stock_ordered_ports() {
                     if want == port::NONE || want == pi.ofp_port {
                         out.clear();
                         self.port_bytes(v, pi, &mut out);

@@ -69,6 +69,53 @@ def requests(v):
     return reqs
 
 
+def nx(v, subtype, body):
+    return msg(v, 4, struct.pack("!II", 0x2320, subtype) + body)
+
+
+def prop(ty, payload):
+    """A property padded to 8 bytes."""
+    n = 4 + len(payload)
+    return struct.pack("!HH", ty, n) + payload + bytes(-n % 8)
+
+
+def nested(ty, inner):
+    """A property holding 8-aligned properties or actions."""
+    return struct.pack("!HH4x", ty, 8 + len(inner)) + inner
+
+
+FRAME = bytes.fromhex("505400000007505400000005080045000014000000004001f93ec0a80001c0a80002")
+
+
+def gap_messages(v):
+    """Continuations (NXT_RESUME), controller ids, queue requests and
+    eviction, in version v's numbering."""
+    out = [nx(v, 20, bytes(6) + struct.pack("!H", 5))]  # NXT_SET_CONTROLLER_ID
+    if v == 1:
+        output2 = struct.pack("!HHHH", 0, 8, 2, 0xffff)
+        in_port = struct.pack("!IH", 0x00000002, 1)  # NXM_OF_IN_PORT
+    else:
+        output2 = struct.pack("!HHIH6x", 0, 16, 2, 0xffff)
+        in_port = struct.pack("!II", 0x80000004, 1)  # OXM_OF_IN_PORT
+    cont = (prop(0x8000, bytes(range(16))) + prop(0x8003, b"")
+            + prop(0x8004, b"\x01") + prop(0x8005, bytes(4) + struct.pack("!Q", 0x55))
+            + nested(0x8006, output2) + nested(0x8007, output2)
+            + prop(0x8008, struct.pack("!I", 1)))
+    out.append(nx(v, 28, prop(0, FRAME) + prop(5, b"\x01") + prop(6, in_port)
+                  + nested(8, cont)))  # NXT_RESUME
+    if v == 1:
+        out.append(msg(v, 16, struct.pack("!HH", 5, 0) + struct.pack("!H2xI", 0xfffc, 0xffffffff)))
+        out.append(msg(v, 20, struct.pack("!H2x", 1)))  # queue get config
+    else:
+        out.append(msg(v, 18, struct.pack("!HH4x", 5, 0) + struct.pack("!II", 0xffffffff, 0)))
+        if v <= 4:
+            out.append(msg(v, 22, struct.pack("!I4x", 0xffffffff)))
+        else:
+            out.append(msg(v, 18, struct.pack("!HH4x", 15, 0) + struct.pack("!II", 1, 0xffffffff)))
+            out.append(msg(v, 17, struct.pack("!B3xI", 0, 4)))  # table-mod evict
+    return out
+
+
 def put(data, out=out_msg):
     name = hashlib.sha1(data).hexdigest()
     with open(os.path.join(out, name), "wb") as f:
@@ -90,6 +137,10 @@ for v in VERSIONS:
     reqs = requests(v)
     for r in reqs:
         put(sel + r)
+    gaps = gap_messages(v)
+    for g in gaps:
+        put(sel + g)
+    put(sel + b"".join(gaps))
     for flow in FLOWS:
         fm = flow_mod(v, flow)
         if fm:

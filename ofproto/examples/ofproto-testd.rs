@@ -36,6 +36,7 @@ fn port(n: u16, name: &str, mac: [u8; 6]) -> PortInfo {
         peer: 0,
         curr_speed: 0,
         max_speed: 0,
+        dummy_queue: false,
     }
 }
 
@@ -149,6 +150,9 @@ fn main() -> std::io::Result<()> {
                         metadata,
                         packet,
                         max_len: max_len.parse().unwrap_or(u16::MAX),
+                        userdata: Vec::new(),
+                        controller_id: 0,
+                        continuation: None,
                     },
                 );
             }

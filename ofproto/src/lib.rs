@@ -79,5 +79,6 @@ pub use service::{
 };
 pub use switch::{
     PacketIn, PacketOut, PacketOutHook, PortInfo, PortModHook, PortStats, PortStatsSource,
+    ResumeHook, TableSettings,
 };
 pub use switch::{PortVlan, VlanMode};

@@ -62,6 +62,7 @@ fn port(n: u16, name: &str) -> PortInfo {
         peer: 0,
         curr_speed: 0,
         max_speed: 0,
+        dummy_queue: false,
     }
 }
 

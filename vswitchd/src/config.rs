@@ -43,6 +43,8 @@ pub struct OpenflowCfg {
     pub controllers: Vec<ControllerCfg>,
     /// `flow_tables`: table number to Flow_Table name.
     pub table_names: BTreeMap<u8, String>,
+    /// `flow_tables`: the whole rows (see `crate::flow_table`).
+    pub flow_tables: BTreeMap<u8, crate::flow_table::FlowTableCfg>,
     /// What the NORMAL action needs: the MAC table settings and the
     /// ports' VLAN settings.
     pub l2: crate::bridge::L2Cfg,
@@ -93,6 +95,7 @@ impl OpenflowCfg {
             fail_mode: datum::string(brow.get("fail_mode")),
             controllers,
             table_names,
+            flow_tables: crate::flow_table::read(r, brow),
             l2: crate::bridge::L2Cfg::from_row(r, brow),
             mirrors: crate::mirror::MirrorsCfg::from_row(r, brow),
         }

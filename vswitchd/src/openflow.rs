@@ -67,10 +67,11 @@ impl Openflow {
         let port_mods = self.port_mods.clone();
         let waker = self.waker.clone();
         Box::new(
-            move |name: &str, rundir: &Path, dpid: u64, _dpif: SharedDpif| {
+            move |name: &str, rundir: &Path, dpid: u64, dpif: SharedDpif| {
                 let sw = OpenflowBridge::create(&svc, name, rundir, dpid).map_err(|e| {
                     format!("{}: {e}", rundir.join(format!("{name}.mgmt")).display())
                 })?;
+                svc.set_resume_hook(name, crate::resume::hook(dpif));
                 let (port_mods, waker, bridge) =
                     (port_mods.clone(), waker.clone(), name.to_string());
                 svc.set_port_mod_hook(
@@ -192,6 +193,7 @@ fn port_infos(br: &Bridge) -> (Vec<PortInfo>, HashMap<u16, Device>) {
             config: if iface.admin_down { PORT_DOWN } else { 0 },
             state: if link_up { LIVE } else { LINK_DOWN },
             curr_speed: speed_kbps,
+            dummy_queue: matches!(dev, Device::Dummy { .. }),
             ..Default::default()
         });
         devices.insert(ofport, dev.clone());
@@ -425,6 +427,16 @@ impl OpenflowSwitch for OpenflowBridge {
         for table in old.table_names.keys() {
             if !cfg.table_names.contains_key(table) {
                 self.svc.set_table_name(&self.name, *table, "");
+            }
+        }
+        // Flow_Table rows: limits and eviction (and the name again).
+        let tables = cfg.flow_tables.keys().chain(old.flow_tables.keys());
+        for &table in tables.collect::<std::collections::BTreeSet<_>>() {
+            let new = cfg.flow_tables.get(&table);
+            if new != old.flow_tables.get(&table) {
+                let row = new.cloned().unwrap_or_default();
+                let s = crate::flow_table::settings(&self.name, table, &row);
+                self.svc.set_table_settings(&self.name, table, s);
             }
         }
         if first || old.l2.mac != cfg.l2.mac {

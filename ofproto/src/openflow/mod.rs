@@ -2,6 +2,7 @@
 //! extensions that ovs-ofctl uses.
 
 pub mod actions;
+pub mod continuation;
 pub mod error_table;
 pub mod field_table;
 pub mod fields;

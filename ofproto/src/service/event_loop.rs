@@ -362,6 +362,17 @@ impl EventLoop {
                     b.switch.packet_out_hook = Some(hook);
                 }
             }
+            Cmd::SetTableSettings(n, table, s) => {
+                if let Some(b) = self.bridges.get_mut(&n) {
+                    b.switch.set_table_settings(table, s);
+                    self.tables_changed();
+                }
+            }
+            Cmd::SetResumeHook(n, hook) => {
+                if let Some(b) = self.bridges.get_mut(&n) {
+                    b.switch.resume_hook = Some(hook);
+                }
+            }
             Cmd::PacketIn(n, pi) => self.packet_in(&n, &pi),
             Cmd::SetControllers(n, ctls, mode, reply) => {
                 // The fail mode may add or remove the NORMAL flow.

@@ -118,6 +118,8 @@ enum Cmd {
     SetSnoop(String, Option<PathBuf>, Sender<io::Result<()>>),
     SetPortModHook(String, crate::switch::PortModHook),
     SetPacketOutHook(String, crate::switch::PacketOutHook),
+    SetResumeHook(String, crate::switch::ResumeHook),
+    SetTableSettings(String, u8, crate::switch::TableSettings),
     PacketIn(String, Box<crate::switch::PacketIn>),
     SetControllers(String, Vec<ControllerConfig>, FailMode, Sender<Vec<String>>),
     ControllerStatus(String, Sender<Vec<ControllerStatus>>),
@@ -293,6 +295,18 @@ impl OfprotoService {
     /// Sets what executes PACKET_OUT messages (the datapath).
     pub fn set_packet_out_hook(&self, bridge: &str, hook: crate::switch::PacketOutHook) {
         self.send(Cmd::SetPacketOutHook(bridge.to_string(), hook));
+    }
+
+    /// Applies a Flow_Table row to table `table` (name, flow limit,
+    /// overflow policy, eviction groups); rules over a lowered limit are
+    /// evicted when the table evicts.
+    pub fn set_table_settings(&self, bridge: &str, table: u8, s: crate::switch::TableSettings) {
+        self.send(Cmd::SetTableSettings(bridge.to_string(), table, s));
+    }
+
+    /// Sets what executes NXT_RESUME (the datapath).
+    pub fn set_resume_hook(&self, bridge: &str, hook: crate::switch::ResumeHook) {
+        self.send(Cmd::SetResumeHook(bridge.to_string(), hook));
     }
 
     /// Sets what installs the bridge's OpenFlow meters in its datapath

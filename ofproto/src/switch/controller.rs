@@ -53,6 +53,12 @@ fn packet_in2_msg(v: u8, pi: &PacketIn, reason: u8) -> Vec<u8> {
     prop(&mut m, 6, |m| {
         nxm::encode(&pi.metadata, (v >= 3).then_some(v), m)
     });
+    if let Some(c) = &pi.continuation {
+        c.encode(v, &mut m);
+    }
+    if !pi.userdata.is_empty() {
+        prop(&mut m, 7, |m| m.extend_from_slice(&pi.userdata));
+    }
     finish(m)
 }
 
@@ -77,7 +83,21 @@ pub struct PacketIn {
     /// The controller action's max_len (kept for NXT_PACKET_IN2; the
     /// switch has no buffers, so the whole packet is sent).
     pub max_len: u16,
+    /// The controller action's userdata (NXPINT_USERDATA).
+    pub userdata: Vec<u8>,
+    /// Only connections with this controller id get it (the controller
+    /// action's `id`, 0 by default).
+    pub controller_id: u16,
+    /// What a `controller(pause)` froze, for NXT_RESUME (NXT_PACKET_IN2
+    /// carries it; other formats cannot).
+    pub continuation: Option<Box<crate::openflow::continuation::Continuation>>,
 }
+
+/// Resumes a paused pipeline (the daemon's datapath): the NXT_RESUME
+/// decoded; an error is sent back to the controller.
+pub type ResumeHook = std::sync::Arc<
+    dyn Fn(&str, crate::openflow::continuation::Resume) -> Result<(), OfpErr> + Send + Sync,
+>;
 
 /// Which asynchronous messages a connection wants: for each kind
 /// (packet-in, port-status, flow-removed, role-status, table-status,
@@ -214,6 +234,7 @@ pub enum RemovedReason {
     Delete = 2,
     GroupDelete = 3,
     MeterDelete = 4,
+    Eviction = 5,
 }
 
 /// A rule removed with send_flow_rem set: a flow-removed message is owed
@@ -284,11 +305,23 @@ impl Switch {
         Ok(vec![])
     }
 
+    /// NXT_RESUME: decoded strictly, then handed to the datapath's hook.
+    pub(crate) fn resume(&mut self, v: u8, body: &[u8]) -> Res {
+        let r = crate::openflow::continuation::decode_resume(v, body)?;
+        let hook = self.resume_hook.as_ref().ok_or(OfpErr::NXR_NOT_SUPPORTED)?;
+        hook(&self.name, r)?;
+        Ok(vec![])
+    }
+
     /// The packet-in message for `pi` on `conn`, or None when the
     /// connection does not take it (secondary role, or a table miss with
     /// miss_send_len 0).
     pub fn packet_in_msg(conn: &ConnState, pi: &PacketIn) -> Option<Vec<u8>> {
         use crate::openflow::fields::id;
+        // A controller action names the connections it is for.
+        if conn.controller_id != pi.controller_id {
+            return None;
+        }
         // A table miss sent by default (Open vSwitch's implicit miss) goes
         // only to connections before OpenFlow 1.3, as no_match.
         if pi.reason == REASON_IMPLICIT_MISS {

@@ -535,8 +535,15 @@ impl Switch {
                 return Err(OfpErr::OFPFMFC_OVERLAP);
             }
         }
+        // The counters of the rule this one replaces, if any; a new rule
+        // needs room in the table.
+        let old_counts = table
+            .find_exact(&fm.m, prio)
+            .map(|old| (old.packet_count, old.byte_count));
+        if old_counts.is_none() {
+            self.make_room(t)?;
+        }
         let instructions = self.share_instructions(&fm.ins);
-        let table = &self.tables[t];
         let now = Instant::now();
         let mut rule = Rule {
             cookie: fm.new_cookie.unwrap_or(0),
@@ -551,10 +558,10 @@ impl Switch {
             packet_count: 0,
             byte_count: 0,
         };
-        if let Some(old) = table.find_exact(&fm.m, prio) {
+        if let Some((packets, bytes)) = old_counts {
             if fm.flags & 4 == 0 {
-                rule.packet_count = old.packet_count;
-                rule.byte_count = old.byte_count;
+                rule.packet_count = packets;
+                rule.byte_count = bytes;
             }
         }
         if self.monitoring {

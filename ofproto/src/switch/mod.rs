@@ -15,16 +15,20 @@ use std::time::Instant;
 
 mod bundles;
 mod controller;
+mod eviction;
 mod flows;
 pub(crate) use self::flows::FlowMod;
 mod groups_meters;
 mod monitor;
+mod port_order;
 mod ports;
+mod queues;
 mod stats;
 mod table_mod;
 
 use self::bundles::*;
 pub use self::controller::*;
+pub use self::eviction::{EvictionField, TableSettings};
 use self::flows::*;
 pub use self::monitor::*;
 pub use self::ports::*;
@@ -80,6 +84,9 @@ pub struct ConnState {
     pub async_config: Option<AsyncConfig>,
     pub monitors: Vec<Monitor>,
     bundles: HashMap<u32, Bundle>,
+    /// NXT_SET_CONTROLLER_ID (0 by default): packet-ins of
+    /// `controller(id=N)` go only to connections with id N.
+    pub controller_id: u16,
 }
 
 impl ConnState {
@@ -99,6 +106,7 @@ impl ConnState {
             async_config: None,
             monitors: Vec::new(),
             bundles: HashMap::new(),
+            controller_id: 0,
         }
     }
 }
@@ -113,6 +121,9 @@ pub struct Switch {
     pub port_stats: Option<PortStatsSource>,
     pub port_mod_hook: Option<PortModHook>,
     pub packet_out_hook: Option<PacketOutHook>,
+    /// Runs NXT_RESUME (none: NXR_NOT_SUPPORTED, as a switch without a
+    /// datapath answers).
+    pub resume_hook: Option<ResumeHook>,
     pub tables: Vec<Classifier<Rule>>,
     /// OFPC_FRAG_* handling set by SET_CONFIG.
     pub frag_flags: u16,
@@ -321,6 +332,7 @@ impl Switch {
             port_stats: None,
             port_mod_hook: None,
             packet_out_hook: None,
+            resume_hook: None,
             groups: BTreeMap::new(),
             meters: BTreeMap::new(),
             early_replies: Vec::new(),
@@ -478,6 +490,8 @@ impl Switch {
             }
             16 if of10 => self.stats(conn, h, msg),
             18 if !of10 => self.stats(conn, h, msg),
+            20 if of10 => self.queue_get_config(h, body),
+            22 if (2..=4).contains(&v) => self.queue_get_config(h, body),
             18 if of10 => self.barrier(h, body, 19),
             20 if !of10 => self.barrier(h, body, 21),
             _ => Err(OfpErr::OFPBRC_BAD_TYPE),
@@ -570,6 +584,15 @@ impl Switch {
                 m.put_u32(conn.role - 1);
                 Ok(vec![finish(m)])
             }
+            // NXT_SET_CONTROLLER_ID: 6 zero bytes, then the id.
+            20 => {
+                if rest.len() != 8 {
+                    return Err(OfpErr::OFPBRC_BAD_LEN);
+                }
+                conn.controller_id = Reader::new(rest).peek_u16(6).unwrap_or(0);
+                Ok(vec![])
+            }
+            28 => self.resume(h.version, rest),
             16 => {
                 if rest.len() != 4 {
                     return Err(OfpErr::OFPBRC_BAD_LEN);

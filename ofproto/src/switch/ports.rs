@@ -33,6 +33,9 @@ pub struct PortInfo {
     /// kbps.
     pub curr_speed: u32,
     pub max_speed: u32,
+    /// The device has one queue, 0, with unknown statistics (stock's
+    /// dummy devices); other devices have none (ferrovs sets no QoS).
+    pub dummy_queue: bool,
 }
 
 /// Counters of one port, as the daemon reads them from the device;
@@ -215,8 +218,10 @@ impl Switch {
         };
         m.put_u32(caps);
         m.put_u32(if v == 1 { 0xfff } else { 0 });
+        // In stock's order (ovs-ofctl sorts what it prints, but walks the
+        // ports in this order for OpenFlow 1.0 queue-get-config).
         if v <= 3 {
-            for p in self.sorted_ports() {
+            for p in self.stock_ordered_ports() {
                 self.port_bytes(v, p, &mut m);
             }
         }

@@ -233,6 +233,8 @@ impl Switch {
                     }
                 }
             }
+            5 => self.queue_stats(v, body, &mut rep)?,
+            15 if v >= 5 => self.queue_desc(body, &mut rep)?,
             12 if v >= 4 => {
                 if !body.is_empty() {
                     return Err(OfpErr::OFPBRC_EPERM);
@@ -255,7 +257,10 @@ impl Switch {
                     port::NONE
                 };
                 let mut out = Vec::new();
-                for pi in self.sorted_ports() {
+                // In stock's order (ovs-ofctl sorts what it prints, but
+                // walks the ports in this order for OpenFlow 1.0
+                // queue-get-config).
+                for pi in self.stock_ordered_ports() {
                     if want == port::NONE || want == pi.ofp_port {
                         out.clear();
                         self.port_bytes(v, pi, &mut out);
@@ -346,13 +351,12 @@ impl Switch {
                     e.put_u16(8);
                     e.put_u32(EVICTION_FLAGS);
                     if let Some((down, up)) = cfg.vacancy {
-                        let active = self.tables[t].len() as u64;
-                        let vac = 100 - (active * 100 / 1_000_000).min(100);
+                        let vac = self.vacancy(t);
                         e.put_u16(3);
                         e.put_u16(8);
                         e.put_u8(down);
                         e.put_u8(up);
-                        e.put_u8(vac as u8);
+                        e.put_u8(vac);
                         e.put_u8(0);
                     }
                     let len = e.len() as u16;
@@ -618,7 +622,7 @@ impl Switch {
                     // Tables have no names unless configured.
                     put_name32(&self.table_cfg[t].name, &mut e);
                     e.put_u32(ofp10::W_ALL);
-                    e.put_u32(1_000_000);
+                    e.put_u32(self.max_entries(t));
                     e.put_u32(table.len() as u32);
                     e.put_u64(0);
                     e.put_u64(0);
@@ -665,7 +669,7 @@ impl Switch {
                             _ => 0,
                         }
                     });
-                    e.put_u32(1_000_000);
+                    e.put_u32(self.max_entries(t));
                     e.put_u32(table.len() as u32);
                     e.put_u64(0);
                     e.put_u64(0);
@@ -739,7 +743,7 @@ impl Switch {
             e.put_u64(u64::MAX);
             e.put_u64(u64::MAX);
             e.put_u32(0);
-            e.put_u32(1_000_000);
+            e.put_u32(self.max_entries(t as usize));
             let mut ins = Vec::new();
             for i in [6u16, 4, 5, 3, 2, 1] {
                 // No goto from the last table; meters are actions in 1.5.

@@ -10,7 +10,14 @@ pub struct TableConfig {
     /// Table-miss behaviour as Open vSwitch numbers it internally: 0
     /// default, 1 controller, 2 continue, 3 drop.
     pub miss: u32,
+    /// OFPTC_EVICTION from a table-mod.
     pub eviction: bool,
+    /// Eviction asked by the Flow_Table row (`overflow_policy=evict`).
+    pub evict_client: bool,
+    /// The Flow_Table `flow_limit` (None: no limit).
+    pub max_flows: Option<u32>,
+    /// The Flow_Table `groups`: the fields eviction groups rules by.
+    pub eviction_fields: Vec<EvictionField>,
     /// Vacancy events: (vacancy_down, vacancy_up) percentages when on.
     pub vacancy: Option<(u8, u8)>,
 }
@@ -103,6 +110,7 @@ impl Switch {
                 cfg.vacancy = va;
             }
         }
+        self.evict_over_limit();
         Ok(vec![])
     }
 }

@@ -531,6 +531,7 @@ impl Ctx<'_> {
             actset_output: self.actset_output,
             conntracked: true,
             actions: Vec::new(),
+            userdata: Vec::new(),
         };
         let rid = recirc::alloc(state);
         self.actions.push(odp::Action::Recirc(rid));

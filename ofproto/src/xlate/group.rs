@@ -75,7 +75,7 @@ fn needs_unroll(a: &Action) -> bool {
     match a {
         Action::Output { .. } | Action::Group(_) | Action::DecTtl | Action::DecMplsTtl => true,
         Action::Nx { subtype, bytes } => match subtype {
-            20 | 21 => true,
+            20 | 21 | 37 => true,
             // A resubmit relative to the current table.
             1 => true,
             14 | 44 => bytes.get(12).is_none_or(|&t| t == 255),
@@ -284,6 +284,18 @@ impl Ctx<'_> {
         }
     }
 
+    /// Appends frozen steps that are still to run (a pause during a
+    /// resumed pipeline): the recorded table and cookie restorations are
+    /// kept as they are, as stock copies them.
+    fn freeze_ops(&mut self, rest: &[FrozenOp]) {
+        for op in rest {
+            match op {
+                FrozenOp::Act(a) => self.freeze_actions(std::slice::from_ref(a)),
+                other => self.frozen.push(other.clone()),
+            }
+        }
+    }
+
     /// Appends a rule's instructions after its apply-actions.
     pub(super) fn freeze_instructions(&mut self, ins: &Instructions) {
         if ins.clear {
@@ -320,8 +332,21 @@ impl Ctx<'_> {
             actset_output: self.actset_output,
             conntracked: self.conntracked,
             actions: std::mem::take(&mut self.frozen),
+            userdata: self
+                .pause
+                .as_ref()
+                .map(|p| p.userdata.clone())
+                .unwrap_or_default(),
         };
         let rid = recirc::alloc(state);
+        // A pause sends the packet to the controllers with the frozen
+        // state instead of recirculating it.
+        if let Some(p) = self.pause.take() {
+            self.push_pause(rid, &p);
+            self.freezing = false;
+            self.freeze_hash = false;
+            return;
+        }
         if std::mem::take(&mut self.freeze_hash) {
             self.actions.push(odp::Action::Hash {
                 alg: OVS_HASH_ALG_SYM_L4,
@@ -334,8 +359,12 @@ impl Ctx<'_> {
 
     /// Runs a thawed pipeline's frozen steps.
     pub(super) fn run_frozen(&mut self, ops: &[FrozenOp], out: &mut Vec<Node>) {
-        for op in ops {
+        for (k, op) in ops.iter().enumerate() {
             if self.exit || self.error.is_some() {
+                // A pause among resumed steps freezes the steps after it.
+                if self.pause.is_some() && self.freezing && self.error.is_none() {
+                    self.freeze_ops(&ops[k..]);
+                }
                 break;
             }
             match op {

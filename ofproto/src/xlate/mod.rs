@@ -36,6 +36,8 @@ pub mod trace;
 pub mod tunnel;
 pub mod upcall;
 
+pub use group::FrozenOp;
+
 use crate::classifier::Classifier;
 use crate::openflow::actions::{port, Action, Instructions};
 use crate::openflow::fields::{eth_type, id, range, Match, FIELDS, KEY_LEN, VLAN_CFI};
@@ -180,6 +182,9 @@ struct Ctx<'a> {
     freezing: bool,
     freeze_hash: bool,
     frozen: Vec<group::FrozenOp>,
+    /// The `controller(pause)` that is freezing translation (the pause
+    /// itself is not among the frozen actions).
+    pause: Option<packet_in::Controller2>,
     learned: Vec<learn::Learned>,
     in_ports: Vec<u16>,
     mirror: mirror::State,
@@ -263,6 +268,7 @@ pub fn translate_labelled<'a>(
         freezing: false,
         freeze_hash: false,
         frozen: Vec::new(),
+        pause: None,
         learned: Vec::new(),
         in_ports: Vec::new(),
         mirror: mirror::State::default(),
@@ -499,7 +505,7 @@ impl Ctx<'_> {
                     ));
                     // The internal miss rule's cookie (0), not the caller's.
                     let old_cookie = std::mem::take(&mut self.rule_cookie);
-                    self.controller(u16::MAX, 0, REASON_IMPLICIT_MISS);
+                    self.controller(u16::MAX, 0, REASON_IMPLICIT_MISS, &[]);
                     self.rule_cookie = old_cookie;
                     out.push(node);
                 } else {
@@ -614,9 +620,14 @@ impl Ctx<'_> {
             }
             out.push(Node::new(NodeKind::Action, ct::action_text(a)));
             self.action(a, out);
-            // The action that froze runs again after the recirculation.
+            // The action that froze runs again after the recirculation
+            // (a pause does not: the actions after it do).
             if self.freezing && self.exit && self.frozen.is_empty() && self.error.is_none() {
-                self.freeze_actions(&list[i..]);
+                if self.pause.is_some() {
+                    self.freeze_actions(list.get(i + 1..).unwrap_or(&[]));
+                } else {
+                    self.freeze_actions(&list[i..]);
+                }
                 break;
             }
             if self.stop_list {
@@ -830,7 +841,7 @@ impl Ctx<'_> {
                 NodeKind::Warn,
                 format!("{what} decrement TTL exception"),
             ));
-            self.controller(u16::MAX, 0, REASON_INVALID_TTL);
+            self.controller(u16::MAX, 0, REASON_INVALID_TTL, &[]);
             self.stop_list = true;
         }
     }
@@ -946,8 +957,10 @@ impl Ctx<'_> {
             // controller
             20 => {
                 let reason = b.get(14).copied().unwrap_or(1);
-                self.controller(u16at(10), u16at(12), reason);
+                self.controller(u16at(10), u16at(12), reason, &[]);
             }
+            // controller with properties (userdata, pause)
+            37 => self.controller2(b, out),
             _ => out.push(Node::new(
                 NodeKind::Warn,
                 "action not supported by ferrovs translation".into(),
@@ -982,7 +995,7 @@ impl Ctx<'_> {
         let in_port = self.get(id::IN_PORT) as u16;
         let target = match p {
             port::IN_PORT => in_port,
-            port::CONTROLLER => return self.controller(max_len, 0, REASON_ACTION),
+            port::CONTROLLER => return self.controller(max_len, 0, REASON_ACTION, &[]),
             port::NORMAL => return self.normal(out),
             port::FLOOD | port::ALL => return self.flood(in_port, out),
             port::TABLE => {
@@ -1079,7 +1092,7 @@ impl Ctx<'_> {
     /// A packet-in: a userspace action whose cookie carries the reason,
     /// the rule's cookie and a recirculation id for the continuation, as
     /// stock lays it out (`user_action_cookie`).
-    fn controller(&mut self, max_len: u16, controller_id: u16, mut reason: u8) {
+    fn controller(&mut self, max_len: u16, controller_id: u16, mut reason: u8, userdata: &[u8]) {
         // From a table-miss rule (priority 0, matching everything), an
         // action's packet-in is an explicit miss, as in stock.
         if reason == REASON_ACTION {
@@ -1103,7 +1116,7 @@ impl Ctx<'_> {
         // The frozen state names the bridge, table and metadata the
         // packet-in reports (shared by equal states, so revalidation
         // finds the same actions).
-        let recirc_id = packet_in::freeze(self.br.name, self.table_id, &self.flow);
+        let recirc_id = packet_in::freeze(self.br.name, self.table_id, &self.flow, userdata);
         let cookie = packet_in::ControllerCookie {
             // Only ofproto/trace describes rules; it must not send.
             dont_send: self.br.describe_rules,

@@ -417,7 +417,7 @@ impl Ctx<'_> {
                 self.set(id::MPLS_TTL, ttl - 1);
                 return;
             }
-            self.controller(u16::MAX, 0, super::REASON_INVALID_TTL);
+            self.controller(u16::MAX, 0, super::REASON_INVALID_TTL, &[]);
         }
         out.push(Node::new(
             NodeKind::Warn,

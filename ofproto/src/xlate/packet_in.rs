@@ -12,10 +12,15 @@
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Mutex, OnceLock};
 
 use super::flow_text;
+use super::group::FrozenOp;
 use super::recirc::{self, Frozen};
 use super::{be, frange};
+use crate::openflow::actions::{Action, SetFieldRaw};
+use crate::openflow::continuation::{ActionGroup, Continuation, Resume};
+use crate::openflow::error_table::OfpErr;
 use crate::openflow::fields::{id, Match, KEY_LEN};
 use crate::switch::PacketIn;
 use ferrovs_dpif::odp::Key;
@@ -103,7 +108,7 @@ pub(crate) fn upcall_pid() -> u32 {
 
 /// Freezes what the packet-in will need of `flow` in bridge `bridge` at
 /// table `table`, returning the recirculation id.
-pub(crate) fn freeze(bridge: &str, table: u8, flow: &[u8; KEY_LEN]) -> u32 {
+pub(crate) fn freeze(bridge: &str, table: u8, flow: &[u8; KEY_LEN], userdata: &[u8]) -> u32 {
     recirc::alloc(Frozen {
         bridge: bridge.to_string(),
         mirrors: 0,
@@ -113,6 +118,7 @@ pub(crate) fn freeze(bridge: &str, table: u8, flow: &[u8; KEY_LEN]) -> u32 {
         actset_output: None,
         conntracked: false,
         actions: Vec::new(),
+        userdata: userdata.to_vec(),
     })
 }
 
@@ -170,6 +176,27 @@ pub fn from_action_upcall(
             }
         }
     }
+    // A pause's packet-in carries what resuming needs.
+    let continuation = c.continuation.then(|| {
+        let odp_port = Key::from_nlattrs(key)
+            .ok()
+            .and_then(|k| {
+                k.attrs.iter().find_map(|a| match a {
+                    ferrovs_dpif::odp::KeyAttr::InPort(p) => Some(*p),
+                    _ => None,
+                })
+            })
+            .unwrap_or(0);
+        Box::new(Continuation {
+            bridge: bridge_uuid(&state.bridge),
+            stack: Vec::new(),
+            mirrors: 0,
+            conntracked: state.conntracked,
+            actions: ops_to_groups(&state.actions),
+            action_set: state.action_set.clone(),
+            odp_port,
+        })
+    });
     Ok(ControllerUpcall {
         bridge: state.bridge,
         controller_id: c.controller_id,
@@ -182,8 +209,237 @@ pub fn from_action_upcall(
             metadata,
             packet,
             max_len: c.max_len,
+            userdata: state.userdata,
+            controller_id: c.controller_id,
+            continuation,
         },
     })
+}
+
+/// The properties of NXAST_CONTROLLER2 (`controller(...)` with userdata,
+/// pause or a meter), with stock's defaults.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Controller2 {
+    pub max_len: u16,
+    pub controller_id: u16,
+    pub reason: u8,
+    pub userdata: Vec<u8>,
+    pub pause: bool,
+}
+
+impl Controller2 {
+    /// Reads the action's wire bytes (16-byte header, then properties
+    /// padded to 8); None if they are malformed (the action decoder
+    /// refuses those before a rule holds them).
+    pub fn parse(b: &[u8]) -> Option<Controller2> {
+        let mut c = Controller2 {
+            max_len: u16::MAX,
+            controller_id: 0,
+            reason: REASON_ACTION,
+            userdata: Vec::new(),
+            pause: false,
+        };
+        let mut at = 16;
+        while at < b.len() {
+            let ty = u16::from_be_bytes([*b.get(at)?, *b.get(at + 1)?]);
+            let len = u16::from_be_bytes([*b.get(at + 2)?, *b.get(at + 3)?]) as usize;
+            let body = b.get(at + 4..at.checked_add(len)?)?;
+            let u16_of = |x: &[u8]| x.get(..2).map(|v| u16::from_be_bytes([v[0], v[1]]));
+            match ty {
+                0 => c.max_len = u16_of(body)?,
+                1 => c.controller_id = u16_of(body)?,
+                2 => c.reason = *body.first()?,
+                3 => c.userdata = body.to_vec(),
+                4 => c.pause = true,
+                // The meter limits packet-ins to the controller; ferrovs
+                // sends them unmetered.
+                5 => {}
+                _ => return None,
+            }
+            if len < 4 {
+                return None;
+            }
+            at += len.next_multiple_of(8);
+        }
+        Some(c)
+    }
+}
+
+/// OFPR_ACTION.
+const REASON_ACTION: u8 = 1;
+
+impl super::Ctx<'_> {
+    /// NXAST_CONTROLLER2: a packet-in with userdata, or a pause, which
+    /// freezes the rest of the pipeline for NXT_RESUME.
+    pub(super) fn controller2(&mut self, b: &[u8], out: &mut Vec<super::trace::Node>) {
+        let Some(c) = Controller2::parse(b) else {
+            out.push(super::trace::Node::new(
+                super::trace::NodeKind::Warn,
+                "malformed controller action".into(),
+            ));
+            return;
+        };
+        if c.pause {
+            // The actions after it are frozen as translation unwinds; the
+            // packet-in goes out where the freeze ends.
+            self.pause = Some(c);
+            self.freezing = true;
+            self.exit = true;
+        } else {
+            self.controller(c.max_len, c.controller_id, c.reason, &c.userdata);
+        }
+    }
+
+    /// The userspace action of a pause: stock's controller cookie with
+    /// the continuation flag and the frozen state's id.
+    pub(super) fn push_pause(&mut self, recirc_id: u32, p: &Controller2) {
+        let cookie = ControllerCookie {
+            dont_send: self.br.describe_rules,
+            continuation: true,
+            reason: p.reason,
+            recirc_id,
+            rule_cookie: self.rule_cookie,
+            controller_id: p.controller_id,
+            max_len: p.max_len,
+        };
+        self.actions.push(ferrovs_dpif::odp::Action::Userspace(
+            ferrovs_dpif::odp::Userspace {
+                pid: upcall_pid(),
+                userdata: Some(cookie.encode()),
+                ..Default::default()
+            },
+        ));
+    }
+}
+
+/// The uuid the continuations of bridge `name` carry (stock's ofproto
+/// uuid): random, fixed for the bridge while the daemon runs, so that an
+/// NXT_RESUME for another bridge (or an earlier daemon) is refused.
+pub fn bridge_uuid(name: &str) -> [u8; 16] {
+    use std::hash::{BuildHasher, Hasher};
+    static UUIDS: OnceLock<Mutex<HashMap<String, [u8; 16]>>> = OnceLock::new();
+    let map = UUIDS.get_or_init(|| Mutex::new(HashMap::new()));
+    let mut m = map.lock().unwrap_or_else(|e| e.into_inner());
+    *m.entry(name.to_string()).or_insert_with(|| {
+        // Randomly seeded hashers give the random bits.
+        let seed = std::collections::hash_map::RandomState::new();
+        let half = |i: u8| {
+            let mut h = seed.build_hasher();
+            h.write(name.as_bytes());
+            h.write_u8(i);
+            h.finish().to_be_bytes()
+        };
+        let mut u = [0u8; 16];
+        u[..8].copy_from_slice(&half(0));
+        u[8..].copy_from_slice(&half(1));
+        // Version 4, RFC 4122 variant, as uuid_generate() makes.
+        u[6] = (u[6] & 0x0f) | 0x40;
+        u[8] = (u[8] & 0x3f) | 0x80;
+        u
+    })
+}
+
+/// The frozen steps as stock sends them: runs of actions, each after the
+/// table and cookie to restore (goto_table as a resubmit to the table,
+/// write_metadata as a set_field, as stock freezes them).
+pub fn ops_to_groups(ops: &[FrozenOp]) -> Vec<ActionGroup> {
+    let mut groups = vec![ActionGroup {
+        unroll: None,
+        actions: Vec::new(),
+    }];
+    for op in ops {
+        let action = match op {
+            FrozenOp::Unroll { table, cookie } => {
+                groups.push(ActionGroup {
+                    unroll: Some((*table, *cookie)),
+                    actions: Vec::new(),
+                });
+                continue;
+            }
+            FrozenOp::Act(a) => a.clone(),
+            FrozenOp::Resubmit(t) => resubmit_action(*t),
+            FrozenOp::WriteMetadata(v, m) => Action::SetField {
+                field: id::METADATA,
+                value: *v as u128,
+                mask: *m as u128,
+                raw: SetFieldRaw::SetField,
+            },
+            // Instructions have no action form; stock cannot resume them
+            // either.
+            FrozenOp::Clear | FrozenOp::Write(_) => continue,
+        };
+        if let Some(g) = groups.last_mut() {
+            g.actions.push(action);
+        }
+    }
+    if groups.first().is_some_and(|g| g.actions.is_empty()) {
+        groups.remove(0);
+    }
+    groups
+}
+
+/// NXAST_RESUBMIT_TABLE to `table` from the input port.
+fn resubmit_action(table: u8) -> Action {
+    let mut b = vec![
+        0xff, 0xff, 0, 16, 0, 0, 0x23, 0x20, 0, 14, 0xff, 0xf8, table,
+    ];
+    b.resize(16, 0);
+    Action::Nx {
+        subtype: 14,
+        bytes: b,
+    }
+}
+
+/// What NXT_RESUME resumes: the frozen state to thaw, as a recirculation
+/// id, and the datapath port the packet re-enters on. A continuation of
+/// another bridge (or an earlier daemon) is NXR_STALE, as in stock.
+pub fn resume_state(bridge: &str, r: &Resume) -> Result<(u32, u32), OfpErr> {
+    let c = &r.continuation;
+    if c.bridge != bridge_uuid(bridge) || c.odp_port == 0 {
+        return Err(OfpErr::NXR_STALE);
+    }
+    let mut flow = [0u8; KEY_LEN];
+    let fields = [id::IN_PORT, id::METADATA]
+        .into_iter()
+        .chain(id::REG0..=id::REG15);
+    for f in fields {
+        if let Some(v) = r.metadata.exact(f) {
+            super::put_be(&mut flow[frange(f)], v);
+        }
+    }
+    let mut actions = Vec::new();
+    for g in &c.actions {
+        if let Some((table, cookie)) = g.unroll {
+            actions.push(FrozenOp::Unroll { table, cookie });
+        }
+        actions.extend(g.actions.iter().cloned().map(FrozenOp::Act));
+    }
+    // Nothing left to run still resumes (the action set may run): a
+    // no-op note keeps translation from looking a table up.
+    if actions.is_empty() {
+        let mut note = vec![0xff, 0xff, 0, 16, 0, 0, 0x23, 0x20, 0, 8];
+        note.resize(16, 0);
+        actions.push(FrozenOp::Act(Action::Nx {
+            subtype: 8,
+            bytes: note,
+        }));
+    }
+    let actset_output = c.action_set.iter().rev().find_map(|a| match a {
+        Action::Output { port, .. } => Some(*port),
+        _ => None,
+    });
+    let rid = recirc::alloc(Frozen {
+        bridge: bridge.to_string(),
+        table: 0,
+        metadata: Frozen::metadata_of(&flow),
+        action_set: c.action_set.clone(),
+        actset_output,
+        conntracked: c.conntracked,
+        actions,
+        userdata: Vec::new(),
+        mirrors: 0,
+    });
+    Ok((rid, c.odp_port))
 }
 
 #[cfg(test)]
@@ -215,7 +471,7 @@ mod tests {
         let mut flow = [0u8; KEY_LEN];
         flow[frange(id::IN_PORT)].copy_from_slice(&7u16.to_be_bytes());
         flow[frange(id::REG2)].copy_from_slice(&0x55u32.to_be_bytes());
-        let recirc_id = freeze("br-pin-test", 3, &flow);
+        let recirc_id = freeze("br-pin-test", 3, &flow, &[]);
         let c = ControllerCookie {
             dont_send: false,
             continuation: false,

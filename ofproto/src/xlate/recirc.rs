@@ -46,6 +46,8 @@ pub struct Frozen {
     pub conntracked: bool,
     /// What remained to run at the freeze (empty: look `table` up).
     pub actions: Vec<super::group::FrozenOp>,
+    /// The userdata of the controller action that froze (packet-ins).
+    pub userdata: Vec<u8>,
 }
 
 impl Frozen {
@@ -170,6 +172,7 @@ mod tests {
             actset_output: None,
             conntracked: true,
             actions: Vec::new(),
+            userdata: Vec::new(),
         };
         let a = alloc(state(1));
         let b = alloc(state(1));

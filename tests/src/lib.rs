@@ -3,5 +3,5 @@
 
 pub mod pcap;
 pub mod sandbox;
-pub mod vsctl;
 pub mod trace_text;
+pub mod vsctl;

@@ -429,10 +429,14 @@ impl Ctx<'_> {
             Some(r) if conj::is_clause(r) => self.conjunction(cls),
             r => (r, None),
         };
-        if self.br.side_effects && !self.in_ports.contains(&in_port) {
+        // The ports and rules a translation consulted describe it, they
+        // are not side effects: a revalidation that may not learn still
+        // needs them, or the flow's statistics stop reaching its rules
+        // and port-scoped changes stop reaching the flow.
+        if !self.in_ports.contains(&in_port) {
             self.in_ports.push(in_port);
         }
-        if self.br.side_effects && found.is_some() {
+        if found.is_some() {
             let mut key = self.flow.clone();
             if let Some(c) = conj_id {
                 put_be(&mut key[range(id::CONJ_ID)], c as u128);

@@ -110,6 +110,18 @@ fn rewrites_become_one_masked_set_before_the_output() {
 }
 
 #[test]
+fn a_translation_without_side_effects_still_names_its_rules_and_ports() {
+    // Revalidations that may not learn translate this way; the flow's
+    // later statistics are credited to these rules.
+    let sw = switch();
+    let (x, _) = xlate(&sw, "in_port=1,tcp,nw_dst=10.0.0.1,nw_ttl=64,tcp_dst=80");
+    let tables: Vec<u8> = x.rules.iter().map(|r| r.table).collect();
+    assert!(!tables.is_empty() && tables[0] == 0, "{tables:?}");
+    assert!(x.rules.iter().all(|r| r.bridge == "br0"));
+    assert_eq!(x.in_ports, vec![1]);
+}
+
+#[test]
 fn a_miss_examines_only_what_decided_it() {
     let sw = switch();
     // Not TCP: table 1's tcp subtable is ruled out by the L3 stage, so

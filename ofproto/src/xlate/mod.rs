@@ -407,21 +407,23 @@ impl Ctx<'_> {
         self.table_id = table;
         match found {
             Some(rule) => {
-                let (m, prio) = if self.br.describe_rules {
-                    find_match(cls, rule)
+                // Only a trace shows the rule; an upcall's translation
+                // (no one reads its text) skips the formatting.
+                let text = if self.br.describe_rules {
+                    let (m, prio) = find_match(cls, rule);
+                    let mut text = format!("{table:2}. ");
+                    text.push_str(&crate::openflow::text::format_match(&m, 32768));
+                    if !text.ends_with(' ') {
+                        text.push_str(", ");
+                    }
+                    text.push_str(&format!("priority {prio}"));
+                    if rule.cookie != 0 {
+                        text.push_str(&format!(", cookie {:#x}", rule.cookie));
+                    }
+                    text
                 } else {
-                    (Match::catchall(), 0)
+                    String::new()
                 };
-                let mut text = format!("{table:2}. ");
-                let mt = crate::openflow::text::format_match(&m, 32768);
-                text.push_str(&mt);
-                if !text.ends_with(' ') {
-                    text.push_str(", ");
-                }
-                text.push_str(&format!("priority {prio}"));
-                if rule.cookie != 0 {
-                    text.push_str(&format!(", cookie {:#x}", rule.cookie));
-                }
                 let mut node = Node::new(NodeKind::Table, text);
                 // The first lookup is not a recursion.
                 let deepens = table <= old_table && !std::mem::take(&mut self.first_lookup);

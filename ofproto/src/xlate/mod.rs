@@ -1276,10 +1276,7 @@ fn is_rewrite(a: &Action) -> bool {
 
 /// The match and priority of `rule` in `cls` (for the trace text).
 fn find_match(cls: &Classifier<Rule>, rule: &Rule) -> (Match, u32) {
-    cls.iter()
-        .find(|(_, _, r)| std::ptr::eq(*r, rule))
-        .map(|(m, p, _)| (m, p))
-        .unwrap_or_default()
+    cls.match_of(rule).unwrap_or_default()
 }
 
 /// The storage field behind an alias whose value reads the same.

@@ -89,6 +89,10 @@ pub struct MacTable {
     entries: HashMap<Key, Entry>,
     /// Least recently learned first.
     lru: BTreeMap<u64, Key>,
+    /// The dynamic entries of each port, least recently learned first:
+    /// eviction picks the busiest port's oldest without a scan of the
+    /// table (a full table evicts on every new address).
+    by_port: HashMap<u16, BTreeMap<u64, Key>>,
     next_seq: u64,
     idle_time: u32,
     max_entries: usize,
@@ -109,6 +113,7 @@ impl Default for MacTable {
         MacTable {
             entries: HashMap::new(),
             lru: BTreeMap::new(),
+            by_port: HashMap::new(),
             next_seq: 0,
             idle_time: DEFAULT_IDLE_TIME,
             max_entries: DEFAULT_MAX_ENTRIES,
@@ -118,6 +123,16 @@ impl Default for MacTable {
             missed: HashSet::new(),
             missed_overflow: false,
             gone: HashMap::new(),
+        }
+    }
+}
+
+/// Forgets a dynamic entry's place in its port's LRU order.
+fn untrack(by_port: &mut HashMap<u16, BTreeMap<u64, Key>>, port: u16, seq: u64) {
+    if let Some(lru) = by_port.get_mut(&port) {
+        lru.remove(&seq);
+        if lru.is_empty() {
+            by_port.remove(&port);
         }
     }
 }
@@ -255,6 +270,7 @@ impl MacTable {
             Some(e) if e.is_static => return Learned::No,
             Some(e) => {
                 self.lru.remove(&e.seq);
+                untrack(&mut self.by_port, e.port, e.seq);
                 e.seq = seq;
                 e.seen = now;
                 // An expired entry that is still here was missed by
@@ -286,6 +302,7 @@ impl MacTable {
             }
         };
         self.lru.insert(seq, key);
+        self.by_port.entry(port).or_default().insert(seq, key);
         self.need_revalidate |= stale;
         outcome
     }
@@ -305,6 +322,9 @@ impl MacTable {
         let old = match self.entries.get_mut(&key) {
             Some(e) => {
                 self.lru.remove(&e.seq);
+                if !e.is_static {
+                    untrack(&mut self.by_port, e.port, e.seq);
+                }
                 let old = (e.port, e.is_static);
                 e.seq = seq;
                 e.is_static = true;
@@ -349,26 +369,12 @@ impl MacTable {
     /// Removes the least recently used entry of the port with the most
     /// entries.
     fn evict_fairly(&mut self) {
-        let mut per_port: HashMap<u16, usize> = HashMap::new();
-        for e in self.entries.values().filter(|e| !e.is_static) {
-            *per_port.entry(e.port).or_default() += 1;
-        }
         // Ties go to the lower port number, for determinism.
-        let Some(busiest) = per_port
-            .into_iter()
-            .max_by(|a, b| a.1.cmp(&b.1).then(b.0.cmp(&a.0)))
-            .map(|(p, _)| p)
-        else {
-            return;
-        };
         let victim = self
-            .lru
-            .values()
-            .find(|k| {
-                self.entries
-                    .get(*k)
-                    .is_some_and(|e| e.port == busiest && !e.is_static)
-            })
+            .by_port
+            .iter()
+            .max_by(|a, b| a.1.len().cmp(&b.1.len()).then(b.0.cmp(a.0)))
+            .and_then(|(_, lru)| lru.values().next())
             .copied();
         if let Some(k) = victim {
             self.remove(&k);
@@ -379,6 +385,9 @@ impl MacTable {
     fn remove(&mut self, k: &Key) {
         if let Some(e) = self.entries.remove(k) {
             self.lru.remove(&e.seq);
+            if !e.is_static {
+                untrack(&mut self.by_port, e.port, e.seq);
+            }
             self.need_revalidate |= e.used;
             if self.gone.len() >= MAX_MISSED {
                 self.missed_overflow = true;

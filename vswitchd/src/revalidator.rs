@@ -13,7 +13,8 @@
 //! - when a change since it was translated may concern it, translates
 //!   its key again: keeps it if the result is the same, fixes its
 //!   actions in place if only they differ, else deletes it (the next
-//!   packet installs the new translation).
+//!   packet installs the new translation). Those translations go to
+//!   the OpenFlow service in batches, one trip per [`REVALIDATE_BATCH`].
 //!
 //! Flows no change could affect are not translated again: each change is
 //! logged with its scope (`ferrovs_ofproto::service::changes`: a flow_mod
@@ -33,9 +34,9 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use ferrovs_dpif::{FlowId, FlowPut, FlowStats, PutFlags, Ufid};
-use ferrovs_ofproto::service::OfprotoService;
+use ferrovs_ofproto::service::{OfprotoService, UpcallItem};
 use ferrovs_ofproto::xlate::learn::Learned;
-use ferrovs_ofproto::xlate::upcall::{Credit, UpcallRequest};
+use ferrovs_ofproto::xlate::upcall::{Credit, UpcallRequest, UpcallXlate};
 use ferrovs_ofproto::xlate::RuleHit;
 
 use crate::bridge::{lock_dpif, SharedDpif};
@@ -319,6 +320,17 @@ enum Verdict {
     Delete { idle: bool },
 }
 
+/// Flows translated again in one trip to the OpenFlow service.
+const REVALIDATE_BATCH: usize = 64;
+
+/// A flow whose key must be translated again, with the request for it.
+struct Recheck {
+    ufid: Ufid,
+    ukey: Ukey,
+    stats: FlowStats,
+    item: Option<UpcallItem>,
+}
+
 /// One pass over this revalidator's share of the datapath's flows.
 fn pass(ctx: &Context, index: usize, n: usize) -> Result<(), String> {
     let started = Instant::now();
@@ -333,12 +345,18 @@ fn pass(ctx: &Context, index: usize, n: usize) -> Result<(), String> {
     let gen = ctx.generation.load(Ordering::Acquire);
     let mut credits: HashMap<String, Vec<Credit>> = HashMap::new();
     let mut seen = HashSet::new();
+    let mut rechecks = Vec::new();
     for f in &flows {
         let Some(ufid) = f.ufid else { continue };
         if share(ufid, n) != index {
             continue;
         }
         seen.insert(ufid);
+        // Most flows only have statistics to credit: done in place,
+        // without a copy of their ukey.
+        if credit_in_place(ctx, ufid, &f.stats, now_ms, max_idle, gen, &mut credits) {
+            continue;
+        }
         let ukey = ctx.ukeys.lock().get(&ufid).cloned();
         let Some(mut ukey) = ukey else {
             // Not ours: nothing to credit, nothing to check it against.
@@ -354,53 +372,41 @@ fn pass(ctx: &Context, index: usize, n: usize) -> Result<(), String> {
             Verdict::Delete { idle: true }
         } else if ukey.generation != gen {
             if ctx.changes.affects(ukey.generation, &ukey.in_ports) {
+                // Translated again below, many flows per trip to the
+                // OpenFlow service.
                 let carried = delta(&f.stats, &ukey.credited).0 > 0;
-                revalidate(ctx, ufid, &mut ukey, gen, carried)
-            } else {
-                ukey.generation = gen;
-                ctx.state.unaffected.fetch_add(1, Ordering::Relaxed);
-                Verdict::Keep
+                let item = recheck_request(ctx, &mut ukey, carried);
+                rechecks.push(Recheck {
+                    ufid,
+                    ukey,
+                    stats: f.stats,
+                    item,
+                });
+                continue;
             }
+            ukey.generation = gen;
+            ctx.state.unaffected.fetch_add(1, Ordering::Relaxed);
+            Verdict::Keep
         } else {
             Verdict::Keep
         };
-        let mut stats = f.stats;
-        if let Verdict::Delete { idle } = verdict {
-            // The final counters, including packets since the dump.
-            if let Some(last) = delete(ctx, ufid) {
-                stats = last;
-            }
-            let counter = if idle {
-                &ctx.state.deleted_idle
-            } else {
-                &ctx.state.deleted_stale
+        conclude(ctx, ufid, ukey, f.stats, verdict, &mut credits);
+    }
+    while !rechecks.is_empty() {
+        let rest = rechecks.split_off(rechecks.len().min(REVALIDATE_BATCH));
+        let batch = std::mem::replace(&mut rechecks, rest);
+        let items: Vec<UpcallItem> = batch.iter().filter_map(|r| r.item.clone()).collect();
+        let mut answers = ctx.service.translate_upcalls(items).into_iter();
+        for mut r in batch {
+            let verdict = match r.item {
+                // The bridge is gone, and its flows with it.
+                None => Verdict::Delete { idle: false },
+                Some(_) => match answers.next() {
+                    Some(x) => revalidated(ctx, r.ufid, &mut r.ukey, gen, x),
+                    None => Verdict::Delete { idle: false },
+                },
             };
-            counter.fetch_add(1, Ordering::Relaxed);
-            ctx.ukeys.lock().remove(&ufid);
-        }
-        let (packets, bytes) = delta(&stats, &ukey.credited);
-        if packets > 0 || bytes > 0 {
-            credits
-                .entry(ukey.bridge.clone())
-                .or_default()
-                .push(Credit {
-                    rules: ukey.rules.clone(),
-                    packets,
-                    bytes,
-                    learned: ukey.learned.clone(),
-                });
-        }
-        if let Verdict::Keep = verdict {
-            ukey.credited = stats;
-            if let Some(u) = ctx.ukeys.lock().get_mut(&ufid) {
-                u.credited = ukey.credited;
-                u.generation = ukey.generation;
-                u.rules = ukey.rules;
-                u.actions = ukey.actions;
-                u.learned = ukey.learned;
-                u.in_ports = ukey.in_ports;
-                u.odp_ports = ukey.odp_ports;
-            }
+            conclude(ctx, r.ufid, r.ukey, r.stats, verdict, &mut credits);
         }
     }
     for (bridge, c) in credits {
@@ -417,29 +423,137 @@ fn pass(ctx: &Context, index: usize, n: usize) -> Result<(), String> {
     Ok(())
 }
 
-/// Translates the flow's key again: keeps the flow (now at generation
-/// `gen`) when nothing changed, fixes its actions when only they did,
-/// else deletes it.
-fn revalidate(ctx: &Context, ufid: Ufid, ukey: &mut Ukey, gen: u64, may_learn: bool) -> Verdict {
-    // The bridge's ports now (they may have changed too); a bridge gone
-    // takes its flows along.
-    let ports = ctx
+/// For a flow that stays as it is (not idle, translated at the current
+/// generation or unaffected by the changes since): credits its statistics
+/// since the last pass and brings its ukey up to date, under one lock.
+/// False when the flow needs more (no ukey, idle, to translate again).
+fn credit_in_place(
+    ctx: &Context,
+    ufid: Ufid,
+    dumped: &FlowStats,
+    now_ms: u64,
+    max_idle: u64,
+    gen: u64,
+    credits: &mut HashMap<String, Vec<Credit>>,
+) -> bool {
+    let mut ukeys = ctx.ukeys.lock();
+    let Some(u) = ukeys.get_mut(&ufid) else {
+        return false;
+    };
+    let idle_ms = if dumped.used_ms == 0 {
+        u.created.elapsed().as_millis() as u64
+    } else {
+        now_ms.saturating_sub(dumped.used_ms)
+    };
+    if idle_ms > max_idle {
+        return false;
+    }
+    if u.generation != gen {
+        if ctx.changes.affects(u.generation, &u.in_ports) {
+            return false;
+        }
+        u.generation = gen;
+        ctx.state.unaffected.fetch_add(1, Ordering::Relaxed);
+    }
+    let (packets, bytes) = delta(dumped, &u.credited);
+    if packets > 0 || bytes > 0 {
+        credits.entry(u.bridge.clone()).or_default().push(Credit {
+            rules: u.rules.clone(),
+            packets,
+            bytes,
+            learned: u.learned.clone(),
+        });
+    }
+    u.credited = *dumped;
+    true
+}
+
+/// Carries out a flow's verdict: deletes it, or records what its ukey
+/// learned; either way its statistics since the last pass go to `credits`.
+fn conclude(
+    ctx: &Context,
+    ufid: Ufid,
+    ukey: Ukey,
+    dumped: FlowStats,
+    verdict: Verdict,
+    credits: &mut HashMap<String, Vec<Credit>>,
+) {
+    let mut ukey = ukey;
+    let mut stats = dumped;
+    if let Verdict::Delete { idle } = verdict {
+        // The final counters, including packets since the dump.
+        if let Some(last) = delete(ctx, ufid) {
+            stats = last;
+        }
+        let counter = if idle {
+            &ctx.state.deleted_idle
+        } else {
+            &ctx.state.deleted_stale
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+        ctx.ukeys.lock().remove(&ufid);
+    }
+    let (packets, bytes) = delta(&stats, &ukey.credited);
+    if packets > 0 || bytes > 0 {
+        credits
+            .entry(ukey.bridge.clone())
+            .or_default()
+            .push(Credit {
+                rules: ukey.rules.clone(),
+                packets,
+                bytes,
+                learned: ukey.learned.clone(),
+            });
+    }
+    if let Verdict::Keep = verdict {
+        ukey.credited = stats;
+        if let Some(u) = ctx.ukeys.lock().get_mut(&ufid) {
+            u.credited = ukey.credited;
+            u.generation = ukey.generation;
+            u.rules = ukey.rules;
+            u.actions = ukey.actions;
+            u.learned = ukey.learned;
+            u.in_ports = ukey.in_ports;
+            u.odp_ports = ukey.odp_ports;
+        }
+    }
+}
+
+/// The request that translates the flow's key again with its bridge's
+/// ports now (they may have changed too); `None` when the bridge is gone
+/// (its flows go along).
+fn recheck_request(ctx: &Context, ukey: &mut Ukey, may_learn: bool) -> Option<UpcallItem> {
+    let odp_ports = ctx
         .ports
         .read()
         .unwrap_or_else(|e| e.into_inner())
         .values()
         .find(|b| b.0 == ukey.bridge)
-        .map(|b| b.1.clone());
-    let Some(odp_ports) = ports else {
-        return Verdict::Delete { idle: false };
-    };
+        .map(|b| b.1.clone())?;
     ukey.odp_ports = odp_ports.clone();
-    let req = UpcallRequest {
-        key: ukey.key.clone(),
-        odp_ports,
-        may_learn,
-    };
-    let x = match ctx.service.translate_upcall(&ukey.bridge, req) {
+    Some(UpcallItem {
+        bridge: ukey.bridge.clone(),
+        req: UpcallRequest {
+            key: ukey.key.clone(),
+            odp_ports,
+            may_learn,
+        },
+        // Revalidation is no packet: nothing to credit.
+        packet_len: None,
+    })
+}
+
+/// Judges the flow's new translation `x`: keeps the flow (now at
+/// generation `gen`) when nothing changed, fixes its actions when only
+/// they did, else deletes it.
+fn revalidated(
+    ctx: &Context,
+    ufid: Ufid,
+    ukey: &mut Ukey,
+    gen: u64,
+    x: Result<UpcallXlate, String>,
+) -> Verdict {
+    let x = match x {
         Ok(x) if !x.slow && x.mask == ukey.mask => x,
         _ => return Verdict::Delete { idle: false },
     };

@@ -43,12 +43,11 @@ use std::time::{Duration, Instant};
 
 use ferrovs_dpif::netdev::UpcallReceiver;
 use ferrovs_dpif::netlink::UpcallSocket;
-use ferrovs_dpif::odp::{Key, KeyAttr};
 use ferrovs_dpif::{Dpif, DpifError, Execute, FlowPut, PutFlags, Upcall, UpcallKind};
 use ferrovs_ofproto::service::changes::Scope;
-use ferrovs_ofproto::service::OfprotoService;
+use ferrovs_ofproto::service::{OfprotoService, UpcallItem};
 use ferrovs_ofproto::xlate::packet_in::{self, NotPacketIn};
-use ferrovs_ofproto::xlate::upcall::{Credit, UpcallRequest, UpcallXlate};
+use ferrovs_ofproto::xlate::upcall::{UpcallRequest, UpcallXlate};
 
 use crate::bridge::{lock_dpif, SharedDpif};
 use crate::revalidator::{Revalidators, Ukey, Ukeys};
@@ -384,16 +383,47 @@ impl HandlerContext {
         }
     }
 
-    /// Translates a batch, then installs and executes it under one lock.
+    /// Translates a batch (in one trip to the OpenFlow service), then
+    /// installs and executes it under one datapath lock.
     fn handle_batch(&self, batch: &mut Vec<Upcall>) {
-        let mut done = Vec::with_capacity(batch.len());
+        let generation = self.generation.load(Ordering::Acquire);
+        let mut misses = Vec::with_capacity(batch.len());
+        let mut items = Vec::with_capacity(batch.len());
         for u in batch.iter() {
             if u.kind == UpcallKind::Action {
                 self.action_upcall(u);
                 continue;
             }
-            match self.translate(u) {
-                Ok(t) => done.push(t),
+            match self.bridge_of(u) {
+                Ok(bridge) => {
+                    items.push(UpcallItem {
+                        bridge: bridge.0.clone(),
+                        req: UpcallRequest {
+                            key: u.key.clone(),
+                            odp_ports: bridge.1.clone(),
+                            may_learn: true,
+                        },
+                        packet_len: Some(u.packet.len() as u64),
+                    });
+                    misses.push((u, bridge));
+                }
+                Err(e) => self.count_failure(&e),
+            }
+        }
+        if items.is_empty() {
+            batch.clear();
+            return;
+        }
+        let results = self.service.translate_upcalls(items);
+        let mut done = Vec::with_capacity(misses.len());
+        for ((upcall, bridge), r) in misses.into_iter().zip(results) {
+            match r {
+                Ok(x) => done.push(Translated {
+                    upcall,
+                    x,
+                    bridge,
+                    generation,
+                }),
                 Err(e) => self.count_failure(&e),
             }
         }
@@ -428,48 +458,15 @@ impl HandlerContext {
         }
     }
 
-    fn translate<'a>(&self, u: &'a Upcall) -> Result<Translated<'a>, String> {
-        let key = Key::from_nlattrs(&u.key).map_err(|e| e.message)?;
-        let in_port = key
-            .attrs
-            .iter()
-            .find_map(|a| match a {
-                KeyAttr::InPort(p) => Some(*p),
-                _ => None,
-            })
-            .ok_or("upcall key without in_port")?;
-        let bridge = self
-            .ports
+    /// The bridge whose port the upcall's packet came in on.
+    fn bridge_of(&self, u: &Upcall) -> Result<BridgePorts, String> {
+        let in_port = key_in_port(&u.key).ok_or("upcall key without in_port")?;
+        self.ports
             .read()
             .unwrap_or_else(|e| e.into_inner())
             .get(&in_port)
             .cloned()
-            .ok_or_else(|| format!("no bridge has datapath port {in_port}"))?;
-        let generation = self.generation.load(Ordering::Acquire);
-        let req = UpcallRequest {
-            key: u.key.clone(),
-            odp_ports: bridge.1.clone(),
-            may_learn: true,
-        };
-        let x = self.service.translate_upcall(&bridge.0, req)?;
-        // The packet itself counts for the rules, as its flow's later
-        // packets will (the revalidators credit those).
-        self.service.credit_stats(
-            &bridge.0,
-            vec![Credit {
-                rules: x.rules.clone(),
-                packets: 1,
-                bytes: u.packet.len() as u64,
-                // Translation learned already.
-                learned: Vec::new(),
-            }],
-        );
-        Ok(Translated {
-            upcall: u,
-            x,
-            bridge,
-            generation,
-        })
+            .ok_or_else(|| format!("no bridge has datapath port {in_port}"))
     }
 
     fn install_and_execute(&self, dpif: &mut dyn Dpif, t: &Translated<'_>) -> Result<(), String> {
@@ -483,6 +480,7 @@ impl HandlerContext {
             self.stats.flow_limit_hit.fetch_add(1, Ordering::Relaxed);
         }
         if !x.slow && under_limit {
+            let ufid = ufid_of(&u.key);
             let put = FlowPut {
                 flags: PutFlags {
                     create: true,
@@ -492,14 +490,14 @@ impl HandlerContext {
                 key: &u.key,
                 mask: &x.mask,
                 actions: &x.actions,
-                ufid: Some(ufid_of(&u.key)),
+                ufid: Some(ufid),
             };
             match dpif.flow_put(&put) {
                 Ok(_) => {
                     self.stats.flows_put.fetch_add(1, Ordering::Relaxed);
                     self.n_flows.fetch_add(1, Ordering::Relaxed);
                     self.ukeys.insert(
-                        ufid_of(&u.key),
+                        ufid,
                         Ukey {
                             key: u.key.clone(),
                             mask: x.mask.clone(),
@@ -547,6 +545,26 @@ impl HandlerContext {
     }
 }
 
+/// The OVS_KEY_ATTR_IN_PORT of a netlink-encoded datapath key, found
+/// without decoding the rest (a handler only needs it to pick the bridge).
+fn key_in_port(key: &[u8]) -> Option<u32> {
+    const OVS_KEY_ATTR_IN_PORT: u16 = 3;
+    let mut rest = key;
+    while rest.len() >= 4 {
+        let len = usize::from(u16::from_ne_bytes([rest[0], rest[1]]));
+        let kind = u16::from_ne_bytes([rest[2], rest[3]]) & 0x3fff;
+        if len < 4 {
+            return None;
+        }
+        let payload = rest.get(4..len)?;
+        if kind == OVS_KEY_ATTR_IN_PORT {
+            return Some(u32::from_ne_bytes(payload.get(..4)?.try_into().ok()?));
+        }
+        rest = rest.get(len.next_multiple_of(4)..).unwrap_or_default();
+    }
+    None
+}
+
 /// A UFID for a datapath key: two differently seeded 64-bit hashes of its
 /// bytes (unique enough within one datapath; stock uses a random-seeded
 /// hash of the key too).
@@ -558,4 +576,30 @@ fn ufid_of(key: &[u8]) -> u128 {
         h.finish()
     };
     (u128::from(half(0x6f76_7375)) << 64) | u128::from(half(0x7570_6361))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::key_in_port;
+    use ferrovs_dpif::odp::{Key, KeyAttr};
+
+    #[test]
+    fn in_port_found_without_decoding_the_key() {
+        let key = Key::new(vec![
+            KeyAttr::Priority(7),
+            KeyAttr::SkbMark(1),
+            KeyAttr::InPort(42),
+            KeyAttr::Ethertype(0x0800),
+        ]);
+        let bytes = key.to_nlattrs().unwrap();
+        assert_eq!(key_in_port(&bytes), Some(42));
+        let no_port = Key::new(vec![KeyAttr::Priority(7)]).to_nlattrs().unwrap();
+        assert_eq!(key_in_port(&no_port), None);
+        // Cut or nonsense input is no port, not a panic.
+        for n in 0..bytes.len() {
+            let _ = key_in_port(&bytes[..n]);
+        }
+        assert_eq!(key_in_port(&[0, 0, 3, 0, 1, 0, 0, 0]), None);
+        assert_eq!(key_in_port(&[5, 0, 3, 0, 1]), None);
+    }
 }

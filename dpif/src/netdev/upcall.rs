@@ -6,7 +6,7 @@
 //! does. A full queue drops the upcall and counts it as lost.
 
 use std::os::fd::RawFd;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender, TryRecvError};
 use std::sync::Arc;
 use std::time::Duration;
@@ -28,15 +28,34 @@ pub struct UpcallQueue {
 /// `NetdevDpif::upcall_receivers`).
 pub struct UpcallReceiver {
     rx: Receiver<Upcall>,
-    wake: Arc<EventFd>,
+    wake: Arc<Wake>,
+}
+
+/// A receiver's wake-up descriptor, signalled only once someone asked for
+/// it ([`UpcallReceiver::as_raw_fd`]): a handler that blocks on the
+/// queue itself spares the poll thread a write per upcall.
+struct Wake {
+    fd: EventFd,
+    armed: AtomicBool,
+}
+
+impl Wake {
+    fn signal(&self) {
+        if self.armed.load(Ordering::Acquire) {
+            self.fd.signal();
+        }
+    }
 }
 
 /// The sending end of one handler's queue and its wake-up descriptor.
-type Sender = (SyncSender<Upcall>, Arc<EventFd>);
+type Sender = (SyncSender<Upcall>, Arc<Wake>);
 
 fn pair() -> std::io::Result<(Sender, UpcallReceiver)> {
     let (tx, rx) = mpsc::sync_channel(UPCALL_QUEUE_LEN);
-    let wake = Arc::new(EventFd::new()?);
+    let wake = Arc::new(Wake {
+        fd: EventFd::new()?,
+        armed: AtomicBool::new(false),
+    });
     Ok(((tx, Arc::clone(&wake)), UpcallReceiver { rx, wake }))
 }
 
@@ -108,7 +127,7 @@ impl UpcallReceiver {
         match self.rx.try_recv() {
             Ok(u) => Some(u),
             Err(TryRecvError::Empty) | Err(TryRecvError::Disconnected) => {
-                self.wake.drain();
+                self.wake.fd.drain();
                 // An upcall may have come between the miss and the drain.
                 self.rx.try_recv().ok()
             }
@@ -141,8 +160,14 @@ impl UpcallReceiver {
     }
 
     /// Readable while upcalls may be waiting (level-triggered until
-    /// `try_recv` finds the queue empty).
+    /// `try_recv` finds the queue empty). From the first call on, every
+    /// upcall signals it.
     pub fn as_raw_fd(&self) -> RawFd {
-        self.wake.raw_fd()
+        if !self.wake.armed.swap(true, Ordering::AcqRel) {
+            // Upcalls queued before did not signal: readable at once (a
+            // `try_recv` that finds nothing drains it again).
+            self.wake.fd.signal();
+        }
+        self.wake.fd.raw_fd()
     }
 }

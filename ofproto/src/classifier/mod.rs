@@ -376,6 +376,17 @@ impl<T> Classifier<T> {
         })
     }
 
+    /// The match and priority of `rule`, found by its address (for
+    /// reports such as `ofproto/trace`): only that rule's match is built.
+    pub fn match_of(&self, rule: &T) -> Option<(Match, u32)> {
+        self.subtables.iter().find_map(|st| {
+            st.slots
+                .iter()
+                .position(|s| std::ptr::eq(&s.rule, rule))
+                .map(|i| (st.expand(st.key_of(i as u32)), st.slots[i].priority))
+        })
+    }
+
     /// The highest-priority rule matching `key`, to change it in place
     /// (crediting datapath statistics); no wildcards are tracked.
     pub fn lookup_mut(&mut self, key: &[u8; KEY_LEN]) -> Option<&mut T> {

@@ -395,33 +395,39 @@ impl EventLoop {
                 let _ = reply.send(r);
             }
             Cmd::Translate(n, req, reply) => {
-                let r = match self.bridges.contains_key(&n) {
-                    true => crate::xlate::upcall::translate_upcall_world(
-                        &self.switches(),
-                        self.topology_of(&n),
-                        &n,
-                        &req,
-                    ),
-                    false => Err("no bridge named ".to_string() + &n),
-                };
-                // What translation learned (rules, MACs, in whichever
-                // bridges it went through) applies now, for a packet.
-                let r = r.map(|(_, mut x)| {
-                    if req.may_learn {
-                        x.tables_changed = self.apply_learned(&x.learned);
-                    }
-                    x
-                });
-                // Learning changed the tables: before the reply, so
-                // that the handler's generation check sees it.
-                if r.as_ref().is_ok_and(|x| x.tables_changed) {
-                    self.tables_changed();
-                    self.deliver_async(&n);
-                }
+                let r = self.translate_upcall(&n, &req);
                 // What translation learned is counted before the handler
                 // installs the flow (which then is not installed).
                 self.l2_run();
                 let _ = reply.send(r);
+            }
+            Cmd::TranslateBatch(items, reply) => {
+                let mut credits = Vec::new();
+                let results: Vec<_> = items
+                    .iter()
+                    .map(|item| {
+                        let r = self.translate_upcall(&item.bridge, &item.req);
+                        // The packet itself counts for the rules, as its
+                        // flow's later packets will.
+                        if let (Ok(x), Some(bytes)) = (&r, item.packet_len) {
+                            credits.push(crate::xlate::upcall::Credit {
+                                rules: x.rules.clone(),
+                                packets: 1,
+                                bytes,
+                                learned: Vec::new(),
+                            });
+                        }
+                        r
+                    })
+                    .collect();
+                // (Patch ports make one flow's rules span bridges.)
+                if !credits.is_empty() {
+                    for b in self.bridges.values_mut() {
+                        crate::xlate::upcall::credit_stats(&mut b.switch, &credits);
+                    }
+                }
+                self.l2_run();
+                let _ = reply.send(results);
             }
             Cmd::SetPortVlans(n, vlans) => {
                 if let Some(b) = self.bridges.get_mut(&n) {
@@ -491,6 +497,38 @@ impl EventLoop {
     /// across bridges).
     /// Applies what translations learned to the bridges it names;
     /// whether some bridge's tables changed.
+    /// Translates one MISS upcall's key in bridge `n` and applies what
+    /// it learned (rules, MACs, in whichever bridges it went through).
+    fn translate_upcall(
+        &mut self,
+        n: &str,
+        req: &crate::xlate::upcall::UpcallRequest,
+    ) -> Result<crate::xlate::upcall::UpcallXlate, String> {
+        let r = match self.bridges.contains_key(n) {
+            true => crate::xlate::upcall::translate_upcall_world(
+                &self.switches(),
+                self.topology_of(n),
+                n,
+                req,
+            ),
+            false => Err("no bridge named ".to_string() + n),
+        };
+        // What translation learned applies now, for a packet.
+        let r = r.map(|(_, mut x)| {
+            if req.may_learn {
+                x.tables_changed = self.apply_learned(&x.learned);
+            }
+            x
+        });
+        // Learning changed the tables: before the reply, so that the
+        // handler's generation check sees it.
+        if r.as_ref().is_ok_and(|x| x.tables_changed) {
+            self.tables_changed();
+            self.deliver_async(n);
+        }
+        r
+    }
+
     fn apply_learned(&mut self, learned: &[crate::xlate::learn::Learned]) -> bool {
         let mut changed = false;
         for b in self.bridges.values_mut() {

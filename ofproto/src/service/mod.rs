@@ -135,6 +135,10 @@ enum Cmd {
         Sender<Result<crate::xlate::upcall::UpcallXlate, String>>,
     ),
     Credit(String, Vec<crate::xlate::upcall::Credit>),
+    TranslateBatch(
+        Vec<UpcallItem>,
+        Sender<Vec<Result<crate::xlate::upcall::UpcallXlate, String>>>,
+    ),
     ListBridges(Sender<Vec<String>>),
     SetPortVlans(String, HashMap<u16, crate::switch::PortVlan>),
     SetMirrors(
@@ -146,6 +150,18 @@ enum Cmd {
     Fdb(FdbRequest, Sender<Result<String, String>>),
     SetTopology(String, Arc<crate::xlate::topology::Topology>),
     Shutdown,
+}
+
+/// One MISS upcall of a batch for [`OfprotoService::translate_upcalls`].
+#[derive(Debug, Clone)]
+pub struct UpcallItem {
+    /// The bridge whose port the packet came in on.
+    pub bridge: String,
+    pub req: crate::xlate::upcall::UpcallRequest,
+    /// The packet's length: the packet is credited to the rules it went
+    /// through. `None` for a translation that is no packet's
+    /// (revalidation).
+    pub packet_len: Option<u64>,
 }
 
 /// The `fdb/*` commands (the bridge's MAC learning table).
@@ -376,6 +392,21 @@ impl OfprotoService {
         self.send(Cmd::Translate(bridge.to_string(), req, tx));
         rx.recv()
             .unwrap_or_else(|_| Err("the OpenFlow service has stopped".into()))
+    }
+
+    /// Translates a batch of MISS upcalls in one trip to the service
+    /// thread (as [`Self::translate_upcall`] each), and credits each
+    /// packet to the rules it went through (see [`UpcallItem`]); one
+    /// answer per item, in order.
+    pub fn translate_upcalls(
+        &self,
+        items: Vec<UpcallItem>,
+    ) -> Vec<Result<crate::xlate::upcall::UpcallXlate, String>> {
+        let n = items.len();
+        let (tx, rx) = channel();
+        self.send(Cmd::TranslateBatch(items, tx));
+        rx.recv()
+            .unwrap_or_else(|_| vec![Err("the OpenFlow service has stopped".into()); n])
     }
 
     /// Adds datapath flow statistics to the bridge's rules (the

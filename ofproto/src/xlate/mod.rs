@@ -452,21 +452,23 @@ impl Ctx<'_> {
         self.table_id = table;
         match found {
             Some(rule) => {
-                let (m, prio) = if self.br.describe_rules {
-                    find_match(cls, rule)
+                // Only a trace shows the rule; an upcall's translation
+                // (no one reads its text) skips the formatting.
+                let text = if self.br.describe_rules {
+                    let (m, prio) = find_match(cls, rule);
+                    let mut text = format!("{table:2}. ");
+                    text.push_str(&crate::openflow::text::format_match(&m, 32768));
+                    if !text.ends_with(' ') {
+                        text.push_str(", ");
+                    }
+                    text.push_str(&format!("priority {prio}"));
+                    if rule.cookie != 0 {
+                        text.push_str(&format!(", cookie {:#x}", rule.cookie));
+                    }
+                    text
                 } else {
-                    (Match::catchall(), 0)
+                    String::new()
                 };
-                let mut text = format!("{table:2}. ");
-                let mt = crate::openflow::text::format_match(&m, 32768);
-                text.push_str(&mt);
-                if !text.ends_with(' ') {
-                    text.push_str(", ");
-                }
-                text.push_str(&format!("priority {prio}"));
-                if rule.cookie != 0 {
-                    text.push_str(&format!(", cookie {:#x}", rule.cookie));
-                }
                 let mut node = Node::new(NodeKind::Table, text);
                 // The first lookup is not a recursion.
                 let deepens = table <= old_table && !std::mem::take(&mut self.first_lookup);
@@ -1403,10 +1405,7 @@ fn is_rewrite(a: &Action) -> bool {
 
 /// The match and priority of `rule` in `cls` (for the trace text).
 fn find_match(cls: &Classifier<Rule>, rule: &Rule) -> (Match, u32) {
-    cls.iter()
-        .find(|(_, _, r)| std::ptr::eq(*r, rule))
-        .map(|(m, p, _)| (m, p))
-        .unwrap_or_default()
+    cls.match_of(rule).unwrap_or_default()
 }
 
 /// The storage field behind an alias whose value reads the same.

@@ -2,3 +2,4 @@
 //! ovsdb-server and OVS tools, network namespaces, the kernel VM.
 
 pub mod sandbox;
+pub mod trace_diff;

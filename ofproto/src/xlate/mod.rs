@@ -131,6 +131,10 @@ struct Ctx<'a> {
     /// The packet's own tunnel destination (0 when it came from no
     /// tunnel): never tunnelled back to.
     orig_tun_dst: u128,
+    /// The UDP port of the tunnel metadata the datapath has (not a field
+    /// of the key): Some(0) for none yet, None when unknown (the packet
+    /// came from a tunnel).
+    base_tun_tp_dst: Option<u16>,
     no_install: bool,
     injected: Vec<tunnel::Injected>,
     flow: Box<[u8; KEY_LEN]>,
@@ -211,6 +215,9 @@ pub fn translate_with<'a>(
                 v6
             }
         },
+        base_tun_tp_dst: (be(&flow[frange(id::TUN_DST)]) == 0
+            && be(&flow[frange(id::TUN_IPV6_DST)]) == 0)
+            .then_some(0),
         no_install: false,
         injected: Vec::new(),
         flow: Box::new(*flow),

@@ -335,8 +335,13 @@ impl<'a> Ctx<'a> {
         let mut want = *self.base;
         t.to_flow(&mut want);
         let tunnel = range(id::TUN_ID).start..range(id::TUN_GTPU_MSGTYPE).end;
-        if want[tunnel.clone()] != self.base[tunnel.clone()] {
+        // The UDP port is part of what the datapath has too: a second
+        // output to a tunnel of another port needs its own set.
+        if want[tunnel.clone()] != self.base[tunnel.clone()]
+            || self.base_tun_tp_dst != Some(cfg.dst_port)
+        {
             self.base[tunnel.clone()].copy_from_slice(&want[tunnel]);
+            self.base_tun_tp_dst = Some(cfg.dst_port);
             self.actions.push(odp::Action::Set(odp::KeyAttr::Tunnel(
                 t.to_attrs(cfg.dst_port),
             )));

@@ -152,26 +152,24 @@ const TRACES: &[(&str, &str)] = &[
     ("ODP", "tunnel(tun_id=0x6,src=1.1.2.92,dst=1.1.2.88,ttl=64,tp_src=1,tp_dst=6081,flags(df|key)),in_port(6081),eth(src=f8:bc:12:44:34:b6,dst=aa:55:aa:55:00:05),eth_type(0x0800),ipv4(src=10.0.0.9,dst=10.0.0.1,proto=1,tos=0,ttl=64,frag=no),icmp(type=8,code=0)"),
     ("ODP", "tunnel(tun_id=0x7,src=1.1.2.92,dst=1.1.2.88,ttl=64,tp_src=1,tp_dst=6081,flags(df|key)),in_port(6081),eth(src=f8:bc:12:44:34:b6,dst=aa:55:aa:55:00:05),eth_type(0x0800),ipv4(src=10.0.0.9,dst=10.0.0.1,proto=1,tos=0,ttl=64,frag=no),icmp(type=8,code=0)"),
     ("ODP", "tunnel(tun_id=0x8,src=1.1.2.92,dst=1.1.2.88,ttl=64,tp_src=1,tp_dst=6081,flags(df|key)),in_port(6081),eth(src=f8:bc:12:44:34:b6,dst=aa:55:aa:55:00:05),eth_type(0x0800),ipv4(src=10.0.0.9,dst=10.0.0.1,proto=1,tos=0,ttl=64,frag=no),icmp(type=8,code=0)"),
+    // Geneve options: one the TLV map names, one it does not.
+    ("ODP", "tunnel(tun_id=0x5,src=1.1.2.92,dst=1.1.2.88,ttl=64,tp_src=1,tp_dst=6081,geneve({class=0xffff,type=0,len=4,0xa}),flags(df|key)),in_port(6081),eth(src=f8:bc:12:44:34:b6,dst=aa:55:aa:55:00:05),eth_type(0x0800),ipv4(src=10.0.0.9,dst=10.0.0.1,proto=1,tos=0,ttl=64,frag=no),icmp(type=8,code=0)"),
+    ("ODP", "tunnel(tun_id=0x5,src=1.1.2.92,dst=1.1.2.88,ttl=64,tp_src=1,tp_dst=6081,geneve({class=0x102,type=0x1,len=8,0x0102030405060708}),flags(df|key)),in_port(6081),eth(src=f8:bc:12:44:34:b6,dst=aa:55:aa:55:00:05),eth_type(0x0800),ipv4(src=10.0.0.9,dst=10.0.0.1,proto=1,tos=0,ttl=64,frag=no),icmp(type=8,code=0)"),
     ("ODP", "tunnel(tun_id=0x2,src=1.1.2.93,dst=1.1.2.88,ttl=64,flags(key)),in_port(4789),eth(src=f8:bc:12:44:34:b6,dst=aa:55:aa:55:00:05),eth_type(0x0800),ipv4(src=10.0.0.9,dst=10.0.0.1,proto=1,tos=0,ttl=64,frag=no),icmp(type=8,code=0)"),
 ];
 
-/// Known difference on the kernel's way: a packet that came from a
-/// tunnel keeps its outer UDP source port in stock's flow, and stock's
-/// `set(tunnel(...))` for a later tunnel output carries it on
-/// (`tp_src=1`); ferrovs's flow does not keep that port.
-const KERNEL_GAPS: &[&str] = &["tunnel(tun_id=0x7,"];
-
-fn scenario(
-    underlay: &'static [&'static [&'static str]],
-    traces: &'static [(&'static str, &'static str)],
-) -> Scenario<'static> {
+fn scenario(underlay: &'static [&'static [&'static str]]) -> Scenario<'static> {
     Scenario {
         setup: SETUP,
         ready: "t4 6/",
         underlay,
-        ofctl: &[],
+        ofctl: &[&[
+            "add-tlv-map",
+            "br0",
+            "{class=0xffff,type=0,len=4}->tun_metadata0",
+        ]],
         flows: &[("br0", FLOWS)],
-        traces,
+        traces: TRACES,
         appctl_sorted: &[],
     }
 }
@@ -180,21 +178,15 @@ fn traces_match(name: &str, underlay: &'static [&'static [&'static str]], kernel
     if !stock_ovs_available(name) {
         return;
     }
-    let traces: Vec<(&str, &str)> = TRACES
-        .iter()
-        .filter(|(_, f)| !kernel || !KERNEL_GAPS.iter().any(|g| f.starts_with(g)))
-        .copied()
-        .collect();
-    let traces: &'static [(&str, &str)] = Box::leak(traces.into_boxed_slice());
     let stock = run(
         &format!("{name}-stock"),
         Path::new(STOCK_VSWITCHD),
-        &scenario(underlay, traces),
+        &scenario(underlay),
     );
     let ours = run(
         &format!("{name}-ferrovs"),
         Path::new(FERROVS),
-        &scenario(underlay, traces),
+        &scenario(underlay),
     );
     let marker = if kernel { "set(tunnel(" } else { "tnl_push(" };
     assert!(

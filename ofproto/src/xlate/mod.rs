@@ -131,10 +131,12 @@ struct Ctx<'a> {
     /// The packet's own tunnel destination (0 when it came from no
     /// tunnel): never tunnelled back to.
     orig_tun_dst: u128,
-    /// The UDP port of the tunnel metadata the datapath has (not a field
-    /// of the key): Some(0) for none yet, None when unknown (the packet
-    /// came from a tunnel).
-    base_tun_tp_dst: Option<u16>,
+    /// The outer UDP source port a decapsulated packet came with: as in
+    /// stock, the flow keeps it, and the kernel's tunnel outputs pass it on.
+    in_tun_tp_src: u16,
+    /// The tunnel UDP ports (source, destination) the datapath has, which
+    /// are not fields of the key.
+    base_tun_ports: (u16, u16),
     no_install: bool,
     injected: Vec<tunnel::Injected>,
     flow: Box<[u8; KEY_LEN]>,
@@ -203,6 +205,17 @@ pub fn translate_with<'a>(
     world: Option<&'a World<'a>>,
     flow: &[u8; KEY_LEN],
 ) -> Xlated {
+    translate_received(br, world, flow, (0, 0))
+}
+
+/// [`translate_with`] for a packet decapsulated from a tunnel header
+/// with UDP ports `outer_ports` (source, destination; 0 for GRE).
+pub fn translate_received<'a>(
+    br: &'a Bridge<'a>,
+    world: Option<&'a World<'a>>,
+    flow: &[u8; KEY_LEN],
+    outer_ports: (u16, u16),
+) -> Xlated {
     let mut ctx = Ctx {
         br,
         world,
@@ -215,9 +228,8 @@ pub fn translate_with<'a>(
                 v6
             }
         },
-        base_tun_tp_dst: (be(&flow[frange(id::TUN_DST)]) == 0
-            && be(&flow[frange(id::TUN_IPV6_DST)]) == 0)
-            .then_some(0),
+        in_tun_tp_src: outer_ports.0,
+        base_tun_ports: outer_ports,
         no_install: false,
         injected: Vec::new(),
         flow: Box::new(*flow),
@@ -1200,6 +1212,7 @@ pub fn trace_world(
         return trace_switch(sw, req);
     };
     let mut retarget: Option<String> = None;
+    let mut outer_ports = (0, 0);
     let flow = match &req.flow {
         TraceFlow::OpenFlow(s) => {
             let names: HashMap<String, u16> = sw
@@ -1212,6 +1225,7 @@ pub fn trace_world(
         }
         TraceFlow::Odp(s) => {
             let key = odp::Key::parse_text(s).map_err(|e| e.message)?;
+            outer_ports = tunnel::outer_ports(&key);
             let mut ofports: HashMap<u32, u16> =
                 req.odp_ports.iter().map(|(&o, &d)| (d, o)).collect();
             // A decapsulated packet goes to its tunnel port's bridge.
@@ -1237,7 +1251,7 @@ pub fn trace_world(
     let run = |flow: &flow_text::FlowKey| {
         patch::with_world(switches, topo, false, true, |w| {
             match w.bridges.get(bridge) {
-                Some(br) => translate_with(br, Some(w), flow),
+                Some(br) => translate_received(br, Some(w), flow, outer_ports),
                 None => translate(
                     &Bridge {
                         name: bridge,

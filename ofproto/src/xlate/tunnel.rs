@@ -335,16 +335,24 @@ impl<'a> Ctx<'a> {
         let mut want = *self.base;
         t.to_flow(&mut want);
         let tunnel = range(id::TUN_ID).start..range(id::TUN_GTPU_MSGTYPE).end;
-        // The UDP port is part of what the datapath has too: a second
-        // output to a tunnel of another port needs its own set.
-        if want[tunnel.clone()] != self.base[tunnel.clone()]
-            || self.base_tun_tp_dst != Some(cfg.dst_port)
-        {
+        // The UDP ports are part of what the datapath has too: a second
+        // output to a tunnel of another port needs its own set. The
+        // source port is the one the packet came in with (0 when none).
+        let ports = (self.in_tun_tp_src, cfg.dst_port);
+        if want[tunnel.clone()] != self.base[tunnel.clone()] || self.base_tun_ports != ports {
             self.base[tunnel.clone()].copy_from_slice(&want[tunnel]);
-            self.base_tun_tp_dst = Some(cfg.dst_port);
-            self.actions.push(odp::Action::Set(odp::KeyAttr::Tunnel(
-                t.to_attrs(cfg.dst_port),
-            )));
+            self.base_tun_ports = ports;
+            let mut attrs = t.to_attrs(cfg.dst_port);
+            if ports.0 != 0 {
+                // Before the destination port, in the kernel's order.
+                let at = attrs
+                    .iter()
+                    .position(|a| matches!(a, TunnelAttr::TpDst(_)))
+                    .unwrap_or(attrs.len());
+                attrs.insert(at, TunnelAttr::TpSrc(ports.0));
+            }
+            self.actions
+                .push(odp::Action::Set(odp::KeyAttr::Tunnel(attrs)));
         }
         true
     }
@@ -699,6 +707,24 @@ impl TunnelKey {
             flags.iter().filter(|f| f.0).map(|f| f.1).sum::<u128>(),
         );
     }
+}
+
+/// The outer UDP ports (source, destination) in a datapath key's tunnel
+/// metadata; zeros when it has none.
+pub fn outer_ports(key: &odp::Key) -> (u16, u16) {
+    let mut ports = (0, 0);
+    for a in key.attrs.iter() {
+        if let odp::KeyAttr::Tunnel(t) = a {
+            for x in t {
+                match x {
+                    TunnelAttr::TpSrc(p) => ports.0 = *p,
+                    TunnelAttr::TpDst(p) => ports.1 = *p,
+                    _ => {}
+                }
+            }
+        }
+    }
+    ports
 }
 
 /// Where a datapath key's packet is translated: for a decapsulated

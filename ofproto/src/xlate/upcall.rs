@@ -8,8 +8,8 @@ use std::collections::HashMap;
 use super::flow_text::{self, FlowKey};
 use super::patch::with_world;
 use super::topology::Topology;
-use super::tunnel::receive_target;
-use super::{be, frange, translate, translate_with, Bridge};
+use super::tunnel::{outer_ports, receive_target};
+use super::{be, frange, translate, translate_received, Bridge};
 use crate::openflow::fields::id;
 use crate::switch::Switch;
 use ferrovs_dpif::odp::{self, Key, KeyAttr, TunnelAttr};
@@ -177,7 +177,7 @@ pub fn translate_upcall_world(
     let x = with_world(switches, topo, req.may_learn, false, |w| {
         w.bridges
             .get(target_bridge)
-            .map(|br| translate_with(br, Some(w), &flow))
+            .map(|br| translate_received(br, Some(w), &flow, outer_ports(&key)))
     })
     .ok_or_else(|| format!("no bridge named {target_bridge}"))?;
     Ok((target_bridge.to_string(), finish(&key, &flow, x)?))

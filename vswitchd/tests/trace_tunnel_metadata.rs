@@ -155,6 +155,10 @@ const TRACES: &[(&str, &str)] = &[
     // Geneve options: one the TLV map names, one it does not.
     ("ODP", "tunnel(tun_id=0x5,src=1.1.2.92,dst=1.1.2.88,ttl=64,tp_src=1,tp_dst=6081,geneve({class=0xffff,type=0,len=4,0xa}),flags(df|key)),in_port(6081),eth(src=f8:bc:12:44:34:b6,dst=aa:55:aa:55:00:05),eth_type(0x0800),ipv4(src=10.0.0.9,dst=10.0.0.1,proto=1,tos=0,ttl=64,frag=no),icmp(type=8,code=0)"),
     ("ODP", "tunnel(tun_id=0x5,src=1.1.2.92,dst=1.1.2.88,ttl=64,tp_src=1,tp_dst=6081,geneve({class=0x102,type=0x1,len=8,0x0102030405060708}),flags(df|key)),in_port(6081),eth(src=f8:bc:12:44:34:b6,dst=aa:55:aa:55:00:05),eth_type(0x0800),ipv4(src=10.0.0.9,dst=10.0.0.1,proto=1,tos=0,ttl=64,frag=no),icmp(type=8,code=0)"),
+    // A critical option the map does not name, and a mapped one of the
+    // wrong length: stock refuses both.
+    ("ODP", "tunnel(tun_id=0x5,src=1.1.2.92,dst=1.1.2.88,ttl=64,tp_src=1,tp_dst=6081,geneve({class=0x102,type=0x80,len=8,0x0102030405060708}),flags(df|key)),in_port(6081),eth(src=f8:bc:12:44:34:b6,dst=aa:55:aa:55:00:05),eth_type(0x0800),ipv4(src=10.0.0.9,dst=10.0.0.1,proto=1,tos=0,ttl=64,frag=no),icmp(type=8,code=0)"),
+    ("ODP", "tunnel(tun_id=0x5,src=1.1.2.92,dst=1.1.2.88,ttl=64,tp_src=1,tp_dst=6081,geneve({class=0xffff,type=0,len=8,0x0102030405060708}),flags(df|key)),in_port(6081),eth(src=f8:bc:12:44:34:b6,dst=aa:55:aa:55:00:05),eth_type(0x0800),ipv4(src=10.0.0.9,dst=10.0.0.1,proto=1,tos=0,ttl=64,frag=no),icmp(type=8,code=0)"),
     ("ODP", "tunnel(tun_id=0x2,src=1.1.2.93,dst=1.1.2.88,ttl=64,flags(key)),in_port(4789),eth(src=f8:bc:12:44:34:b6,dst=aa:55:aa:55:00:05),eth_type(0x0800),ipv4(src=10.0.0.9,dst=10.0.0.1,proto=1,tos=0,ttl=64,frag=no),icmp(type=8,code=0)"),
 ];
 
@@ -193,6 +197,11 @@ fn traces_match(name: &str, underlay: &'static [&'static [&'static str]], kernel
         stock.values().any(|r| r.contains(marker)),
         "stock did not tunnel with {marker}: {stock:#?}"
     );
+    let refused = stock
+        .values()
+        .filter(|r| r.contains("Failed to parse Geneve options"))
+        .count();
+    assert_eq!(refused, 2, "stock refused other Geneve options: {stock:#?}");
     let failures = compare(name, &stock, &ours);
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }

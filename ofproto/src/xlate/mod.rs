@@ -1239,6 +1239,10 @@ pub fn trace_world(
                 ofports.insert(*odp, *p);
             }
             let mut flow = flow_text::from_odp(&key, &ofports)?;
+            let owner = target.as_ref().map_or(bridge, |t| t.0.as_str());
+            if let Some(sw) = switches.get(owner) {
+                tunnel::check_geneve_options(&key, &sw.tlv_table)?;
+            }
             if let Some((b, _, _, t)) = target {
                 t.to_flow(&mut flow);
                 retarget = Some(b);

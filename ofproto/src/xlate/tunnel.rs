@@ -709,6 +709,47 @@ impl TunnelKey {
     }
 }
 
+/// The Geneve option type bit that marks an option the receiver must
+/// understand.
+const GENEVE_CRITICAL: u8 = 0x80;
+
+/// Checks a datapath key's Geneve options against the bridge's TLV map
+/// as stock does when it turns them into `tun_metadata` fields: each
+/// option must be whole, a mapped one must have its mapped length, and
+/// an unmapped one must not be critical.
+pub fn check_geneve_options(
+    key: &odp::Key,
+    table: &crate::switch::tlv::TlvTable,
+) -> Result<(), String> {
+    let bad = || "Failed to parse Geneve options".to_string();
+    for a in key.attrs.iter() {
+        let odp::KeyAttr::Tunnel(t) = a else { continue };
+        for x in t {
+            let TunnelAttr::GeneveOpts(mut opts) = x.clone() else {
+                continue;
+            };
+            while !opts.is_empty() {
+                let [c0, c1, opt_type, len, ..] = opts[..] else {
+                    return Err(bad());
+                };
+                let body = usize::from(len & 0x1f) * 4;
+                if opts.len() < 4 + body {
+                    return Err(bad());
+                }
+                match table.index_of(u16::from_be_bytes([c0, c1]), opt_type) {
+                    Some(i) if table.fields[i].map(|o| usize::from(o.len)) != Some(body) => {
+                        return Err(bad())
+                    }
+                    None if opt_type & GENEVE_CRITICAL != 0 => return Err(bad()),
+                    _ => {}
+                }
+                opts.drain(..4 + body);
+            }
+        }
+    }
+    Ok(())
+}
+
 /// The outer UDP ports (source, destination) in a datapath key's tunnel
 /// metadata; zeros when it has none.
 pub fn outer_ports(key: &odp::Key) -> (u16, u16) {

@@ -95,7 +95,7 @@ fn decode_mod(body: &[u8]) -> Result<TableMod, OfpErr> {
     let mut r = Reader::new(body);
     let command = r.u16().ok_or(OfpErr::OFPBRC_BAD_LEN)?;
     r.skip(6).ok_or(OfpErr::OFPBRC_BAD_LEN)?;
-    if r.len() % 8 != 0 {
+    if !r.len().is_multiple_of(8) {
         return Err(OfpErr::OFPBRC_BAD_LEN);
     }
     if command > CMD_CLEAR {
@@ -109,7 +109,7 @@ fn decode_mod(body: &[u8]) -> Result<TableMod, OfpErr> {
         let len = r.u8().ok_or(e)?;
         let index = r.u16().ok_or(e)?;
         r.skip(2).ok_or(e)?;
-        if len % 4 != 0 || len > TLV_MAX_LEN {
+        if !len.is_multiple_of(4) || len > TLV_MAX_LEN {
             return Err(OfpErr::NXTTMFC_BAD_OPT_LEN);
         }
         if usize::from(index) >= TLV_FIELDS {

@@ -129,7 +129,17 @@ in_port=1,ip,nw_dst=10.0.0.7,actions=output:4,output:6
 in_port=1,ip,nw_dst=10.0.0.8,actions=set_field:0x5->tun_id,output:4,set_field:0x6->tun_id,output:4,output:2
 in_port=1,ip,nw_dst=10.0.0.9,actions=set_field:1.1.2.92->tun_dst,output:3,set_field:0x1->tun_flags,output:3
 in_port=1,ip,nw_dst=10.0.0.10,actions=set_field:0x5->tun_id,output:4,output:4
+in_port=1,ip,nw_dst=10.0.0.12,actions=set_field:0x5->tun_id,group:1,output:2
+in_port=1,ip,nw_dst=10.0.0.13,actions=set_field:0x5->tun_id,clone(output:4),output:5,output:2
+in_port=1,ip,nw_dst=10.0.0.14,actions=set_field:0x5->tun_id,resubmit(,1),set_field:0x6->tun_id,output:2
+table=1,actions=output:4,output:6
+in_port=1,ip,nw_dst=10.0.0.15,actions=set_field:0x5->tun_id,output:4,controller,output:2
+in_port=1,ip,nw_dst=10.0.0.16,actions=set_field:1.1.2.92->tun_dst,set_field:0x5->tun_id,output:3,output:IN_PORT
+in_port=1,ip,nw_dst=10.0.0.17,actions=set_field:0x1->tun_flags,output:2,output:4
+in_port=1,ip,nw_dst=10.0.0.18,actions=set_field:0x5->tun_id,group:2
 in_port=3,actions=output:2
+in_port=4,tun_id=0x9,actions=set_field:0x9->tun_id,output:4
+in_port=4,tun_id=0xa,actions=set_field:1.1.2.93->tun_dst,output:2
 in_port=4,tun_id=0x5,actions=output:2
 in_port=4,tun_id=0x6,actions=set_field:0x9->tun_id,output:2
 in_port=4,tun_id=0x7,actions=output:5
@@ -146,7 +156,16 @@ const TRACES: &[(&str, &str)] = &[
     ("br0", "in_port=1,ip,nw_dst=10.0.0.8"),
     ("br0", "in_port=1,ip,nw_dst=10.0.0.9"),
     ("br0", "in_port=1,ip,nw_dst=10.0.0.10"),
+    ("br0", "in_port=1,ip,nw_dst=10.0.0.12"),
+    ("br0", "in_port=1,ip,nw_dst=10.0.0.13"),
+    ("br0", "in_port=1,ip,nw_dst=10.0.0.14"),
+    ("br0", "in_port=1,ip,nw_dst=10.0.0.15"),
+    ("br0", "in_port=1,ip,nw_dst=10.0.0.16"),
+    ("br0", "in_port=1,ip,nw_dst=10.0.0.17"),
+    ("br0", "in_port=1,ip,nw_dst=10.0.0.18"),
     ("br0", "in_port=1,tcp,nw_dst=10.0.0.5,nw_tos=32,nw_ttl=9"),
+    ("ODP", "tunnel(tun_id=0x9,src=1.1.2.92,dst=1.1.2.88,ttl=64,tp_src=1,tp_dst=6081,flags(df|key)),in_port(6081),eth(src=f8:bc:12:44:34:b6,dst=aa:55:aa:55:00:05),eth_type(0x0800),ipv4(src=10.0.0.9,dst=10.0.0.1,proto=1,tos=0,ttl=64,frag=no),icmp(type=8,code=0)"),
+    ("ODP", "tunnel(tun_id=0xa,src=1.1.2.92,dst=1.1.2.88,ttl=64,tp_src=1,tp_dst=6081,flags(df|key)),in_port(6081),eth(src=f8:bc:12:44:34:b6,dst=aa:55:aa:55:00:05),eth_type(0x0800),ipv4(src=10.0.0.9,dst=10.0.0.1,proto=1,tos=0,ttl=64,frag=no),icmp(type=8,code=0)"),
     // Received through a tunnel.
     ("ODP", "tunnel(tun_id=0x5,src=1.1.2.92,dst=1.1.2.88,ttl=64,tp_src=1,tp_dst=6081,flags(df|key)),in_port(6081),eth(src=f8:bc:12:44:34:b6,dst=aa:55:aa:55:00:05),eth_type(0x0800),ipv4(src=10.0.0.9,dst=10.0.0.1,proto=1,tos=0,ttl=64,frag=no),icmp(type=8,code=0)"),
     ("ODP", "tunnel(tun_id=0x6,src=1.1.2.92,dst=1.1.2.88,ttl=64,tp_src=1,tp_dst=6081,flags(df|key)),in_port(6081),eth(src=f8:bc:12:44:34:b6,dst=aa:55:aa:55:00:05),eth_type(0x0800),ipv4(src=10.0.0.9,dst=10.0.0.1,proto=1,tos=0,ttl=64,frag=no),icmp(type=8,code=0)"),
@@ -167,11 +186,27 @@ fn scenario(underlay: &'static [&'static [&'static str]]) -> Scenario<'static> {
         setup: SETUP,
         ready: "t4 6/",
         underlay,
-        ofctl: &[&[
-            "add-tlv-map",
-            "br0",
-            "{class=0xffff,type=0,len=4}->tun_metadata0",
-        ]],
+        ofctl: &[
+            &[
+                "add-tlv-map",
+                "br0",
+                "{class=0xffff,type=0,len=4}->tun_metadata0",
+            ],
+            &[
+                "-O",
+                "OpenFlow13",
+                "add-group",
+                "br0",
+                "group_id=1,type=all,bucket=output:4,bucket=output:5",
+            ],
+            &[
+                "-O",
+                "OpenFlow13",
+                "add-group",
+                "br0",
+                "group_id=2,type=all,bucket=set_field:0x6->tun_id,output:4,bucket=output:4,output:2",
+            ],
+        ],
         flows: &[("br0", FLOWS)],
         traces: TRACES,
         appctl_sorted: &[],

@@ -41,6 +41,7 @@ pub struct Injected {
 const VXLAN_FLAGS: u32 = 0x0800_0000;
 const ETH_TYPE_TEB: u16 = 0x6558;
 const GRE_CSUM: u16 = 0x8000;
+const GENEVE_OAM: u8 = 0x80;
 const GRE_KEY: u16 = 0x2000;
 
 /// The outer header's tunnel metadata.
@@ -52,6 +53,8 @@ struct Meta {
     key: bool,
     tos: u8,
     ttl: u8,
+    /// The flow's OAM flag (Geneve carries it in its header).
+    oam: bool,
 }
 
 fn mac_text(m: &[u8; 6]) -> String {
@@ -118,7 +121,8 @@ fn build_header(cfg: &TunnelCfg, m: &Meta, smac: [u8; 6], dmac: [u8; 6], csum: b
             if cfg.kind == TunnelKind::Vxlan {
                 h.extend_from_slice(&VXLAN_FLAGS.to_be_bytes());
             } else {
-                h.extend_from_slice(&[0, 0]);
+                // Version 0, no options; the O bit for OAM frames.
+                h.extend_from_slice(&[0, if m.oam { GENEVE_OAM } else { 0 }]);
                 h.extend_from_slice(&ETH_TYPE_TEB.to_be_bytes());
             }
             h.extend_from_slice(&vni);
@@ -280,6 +284,7 @@ impl<'a> Ctx<'a> {
             key: cfg.out_key.is_some(),
             tos,
             ttl,
+            oam: self.get(id::TUN_FLAGS) & TUN_F_OAM != 0,
         })
     }
 
@@ -942,6 +947,7 @@ mod tests {
             key: true,
             tos: 0,
             ttl: 64,
+            oam: false,
         };
         let h = build_header(
             &cfg,

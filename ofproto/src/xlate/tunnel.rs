@@ -974,4 +974,32 @@ mod tests {
             "tnl_push(tnl_port(4789),header(size=50,type=4,eth(dst=f8:bc:12:44:34:b6,src=aa:55:aa:55:00:00,dl_type=0x0800),ipv4(src=1.1.2.88,dst=1.1.2.92,proto=17,tos=0,ttl=64,frag=0x4000),udp(src=0,dst=4789,csum=0x0),vxlan(flags=0x8000000,vni=0x7b)),out_port(100))"
         );
     }
+
+    #[test]
+    fn geneve_options_checked_against_the_tlv_map() {
+        use crate::switch::tlv::{TlvOption, TlvTable};
+        let key = |opts: &str| {
+            odp::Key::parse_text(&format!(
+                "tunnel(tun_id=0x5,src=1.1.2.92,dst=1.1.2.88,ttl=64,tp_src=7,tp_dst=6081,geneve({opts}),flags(key)),in_port(6081)"
+            ))
+            .unwrap()
+        };
+        let mut table = TlvTable::default();
+        table.fields[0] = Some(TlvOption {
+            class: 0xffff,
+            opt_type: 0,
+            len: 4,
+        });
+        let ok = key("{class=0xffff,type=0,len=4,0xa}{class=0x102,type=0x1,len=8,0x1}");
+        assert_eq!(check_geneve_options(&ok, &table), Ok(()));
+        assert_eq!(outer_ports(&ok), (7, 6081));
+        let critical = key("{class=0x102,type=0x80,len=4,0x1}");
+        assert!(check_geneve_options(&critical, &table).is_err());
+        let wrong_len = key("{class=0xffff,type=0,len=8,0x1}");
+        assert!(check_geneve_options(&wrong_len, &table).is_err());
+        // Without a map, only critical options are refused.
+        let empty = TlvTable::default();
+        assert_eq!(check_geneve_options(&wrong_len, &empty), Ok(()));
+        assert!(check_geneve_options(&critical, &empty).is_err());
+    }
 }

@@ -257,3 +257,123 @@ const KERNEL_UNDERLAY: &[&[&str]] = &[
 fn tunnel_field_traces_match_stock_kernel_style() {
     traces_match("tunmeta-kernel", KERNEL_UNDERLAY, true);
 }
+
+/// `ovs-ofctl` steps on flows using `tun_metadataN`: matches (exact and
+/// masked, the leading-zero trimming ovs-ofctl does on the wire), the
+/// actions writing and reading them, and the error for a field the TLV
+/// map does not name.
+const TUN_METADATA_STEPS: &[&[&str]] = &[
+    &["add-flow", "br0", "tun_metadata0=0x1234,actions=output:2"],
+    &["add-tlv-map", "br0", "{class=0xffff,type=0,len=4}->tun_metadata0,{class=0x0102,type=0x80,len=4}->tun_metadata7"],
+    &["add-flow", "br0", "priority=1,tun_metadata0=0x1234/0xffff,actions=drop"],
+    &["add-flow", "br0", "priority=2,tun_metadata0=0x1234,actions=drop"],
+    &["add-flow", "br0", "priority=3,tun_metadata0=0x12345678/0xffff0000,actions=drop"],
+    &["add-flow", "br0", "priority=4,tun_metadata0=0x1/0x1,actions=drop"],
+    &["add-flow", "br0", "priority=5,tun_metadata0=0/0xff,actions=drop"],
+    &["add-flow", "br0", "priority=6,tun_metadata0=0,actions=drop"],
+    &["add-flow", "br0", "priority=9,tun_metadata0=0x123456789a,actions=drop"],
+    &["add-flow", "br0", "priority=10,tun_metadata0=0x1,tun_metadata7=0x2,in_port=1,actions=drop"],
+    &["add-flow", "br0", "priority=11,actions=load:0x5->NXM_NX_TUN_METADATA0[0..7],move:NXM_NX_TUN_METADATA0[0..31]->NXM_NX_REG0[],move:NXM_NX_REG1[]->NXM_NX_TUN_METADATA7[0..31],set_field:0x77->tun_metadata7"],
+    &["add-flow", "br0", "priority=12,actions=set_field:0x1234/0xff->tun_metadata0"],
+    &["add-flow", "br0", "priority=13,tun_metadata5=0x1,actions=drop"],
+    &["add-flow", "br0", "priority=14,actions=set_field:0x1->tun_metadata5"],
+    &["add-flow", "br0", "priority=15,actions=move:NXM_NX_TUN_METADATA6[0..7]->NXM_NX_REG0[0..7]"],
+    &["dump-flows", "br0", "--no-stats"],
+    &["-O", "OpenFlow13", "dump-flows", "br0", "--no-stats"],
+    &["dump-flows", "br0", "--no-stats", "tun_metadata0=0x1234"],
+    &["del-flows", "br0", "tun_metadata7=0x2"],
+    &["dump-flows", "br0", "--no-stats"],
+];
+
+fn tun_metadata_steps(program: &Path, name: &str) -> BTreeMap<String, String> {
+    let mut sb = Sandbox::new(name).expect("sandbox");
+    sb.start_vswitchd(program, DUMMY_ARGS)
+        .expect("start vswitchd");
+    let set = [
+        "add-br",
+        "br0",
+        "--",
+        "set",
+        "bridge",
+        "br0",
+        "datapath_type=dummy",
+    ];
+    must(sb.vsctl(&set), "add-br");
+    let mut out = BTreeMap::new();
+    for (i, step) in TUN_METADATA_STEPS.iter().enumerate() {
+        let o = sb.run("ovs-ofctl", step);
+        out.insert(format!("ofctl {i:02} {}", step.join(" ")), outcome(&o));
+    }
+    sb.stop_vswitchd();
+    out
+}
+
+#[test]
+fn tun_metadata_flows_match_stock() {
+    if !stock_ovs_available("tun_metadata_flows_match_stock") {
+        return;
+    }
+    let stock = tun_metadata_steps(Path::new(STOCK_VSWITCHD), "tunmd-stock");
+    let ours = tun_metadata_steps(Path::new(FERROVS), "tunmd-ferrovs");
+    assert!(stock.values().any(|r| r.contains("tun_metadata7=0x2")));
+    assert!(stock
+        .values()
+        .any(|r| r.contains("NXFMFC_INVALID_TLV_FIELD")));
+    let failures = compare("tun_metadata flows", &stock, &ours);
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+const TM_FLOWS: &str = "in_port=LOCAL,actions=output:1
+in_port=1,ip,nw_dst=10.0.0.30,actions=set_field:0x1234->tun_metadata0,output:4
+in_port=1,ip,nw_dst=10.0.0.31,actions=set_field:0x1234->tun_metadata0,output:2
+in_port=1,ip,nw_dst=10.0.0.32,actions=load:0x5->NXM_NX_TUN_METADATA0[0..7],move:NXM_NX_TUN_METADATA0[0..31]->NXM_NX_REG0[],output:2
+in_port=1,ip,nw_dst=10.0.0.33,actions=set_field:0x1234->tun_metadata0,resubmit(,1)
+in_port=1,ip,nw_dst=10.0.0.34,actions=set_field:0x5->tun_id,set_field:0xabcd->tun_metadata0,output:4,output:2
+table=1,tun_metadata0=0x1234,actions=output:2
+table=1,actions=output:5
+in_port=4,tun_metadata0=0xb,actions=output:2
+in_port=4,tun_metadata0=0x1200/0xff00,actions=set_field:0x7->tun_metadata0,output:4
+in_port=4,actions=output:5";
+
+const TM_TRACES: &[(&str, &str)] = &[
+    ("br0", "in_port=1,ip,nw_dst=10.0.0.30"),
+    ("br0", "in_port=1,ip,nw_dst=10.0.0.31"),
+    ("br0", "in_port=1,ip,nw_dst=10.0.0.32"),
+    ("br0", "in_port=1,ip,nw_dst=10.0.0.33"),
+    ("br0", "in_port=1,ip,nw_dst=10.0.0.34"),
+    ("br0", "in_port=1,ip,nw_dst=10.0.0.30,tun_metadata0=0x5"),
+    ("br0", "in_port=4,tun_metadata0=0xb"),
+    ("ODP", "tunnel(tun_id=0x5,src=1.1.2.92,dst=1.1.2.88,ttl=64,tp_src=1,tp_dst=6081,geneve({class=0xffff,type=0,len=4,0xb}),flags(df|key)),in_port(6081),eth(src=f8:bc:12:44:34:b6,dst=aa:55:aa:55:00:05),eth_type(0x0800),ipv4(src=10.0.0.9,dst=10.0.0.1,proto=1,tos=0,ttl=64,frag=no),icmp(type=8,code=0)"),
+    ("ODP", "tunnel(tun_id=0x5,src=1.1.2.92,dst=1.1.2.88,ttl=64,tp_src=1,tp_dst=6081,geneve({class=0xffff,type=0,len=4,0x1234}),flags(df|key)),in_port(6081),eth(src=f8:bc:12:44:34:b6,dst=aa:55:aa:55:00:05),eth_type(0x0800),ipv4(src=10.0.0.9,dst=10.0.0.1,proto=1,tos=0,ttl=64,frag=no),icmp(type=8,code=0)"),
+    ("ODP", "tunnel(tun_id=0x5,src=1.1.2.92,dst=1.1.2.88,ttl=64,tp_src=1,tp_dst=6081,geneve({class=0xffff,type=0,len=4,0x99}),flags(df|key)),in_port(6081),eth(src=f8:bc:12:44:34:b6,dst=aa:55:aa:55:00:05),eth_type(0x0800),ipv4(src=10.0.0.9,dst=10.0.0.1,proto=1,tos=0,ttl=64,frag=no),icmp(type=8,code=0)"),
+    ("ODP", "tunnel(tun_id=0x5,src=1.1.2.92,dst=1.1.2.88,ttl=64,tp_src=1,tp_dst=6081,flags(df|key)),in_port(6081),eth(src=f8:bc:12:44:34:b6,dst=aa:55:aa:55:00:05),eth_type(0x0800),ipv4(src=10.0.0.9,dst=10.0.0.1,proto=1,tos=0,ttl=64,frag=no),icmp(type=8,code=0)"),
+];
+
+fn tm_traces_match(name: &str, underlay: &'static [&'static [&'static str]]) {
+    if !stock_ovs_available(name) {
+        return;
+    }
+    let sc = || Scenario {
+        flows: &[("br0", TM_FLOWS)],
+        traces: TM_TRACES,
+        ..scenario(underlay)
+    };
+    let stock = run(&format!("{name}-stock"), Path::new(STOCK_VSWITCHD), &sc());
+    let ours = run(&format!("{name}-ferrovs"), Path::new(FERROVS), &sc());
+    assert!(
+        stock.values().any(|r| r.contains("tun_metadata0")),
+        "stock never showed tun_metadata0: {stock:#?}"
+    );
+    let failures = compare(name, &stock, &ours);
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+#[test]
+fn tun_metadata_traces_match_stock_native() {
+    tm_traces_match("tunmd-native", UNDERLAY);
+}
+
+#[test]
+fn tun_metadata_traces_match_stock_kernel_style() {
+    tm_traces_match("tunmd-kernel", KERNEL_UNDERLAY);
+}

@@ -6,7 +6,10 @@
 //! experimenter id, then the value and, when has-mask, the mask.
 
 use super::error_table::OfpErr;
-use super::fields::{by_header, id, port_from_of11, port_to_of11, Match, FIELDS, VLAN_CFI};
+use super::fields::{
+    by_header, id, is_tun_metadata, port_from_of11, port_to_of11, tun_metadata_value, Match,
+    FIELDS, VLAN_CFI,
+};
 use super::wire::{Put, Reader};
 
 /// NXM_NX_COOKIE, a pseudo-field allowed in Nicira flow stats requests.
@@ -63,9 +66,23 @@ pub fn decode(
         } else {
             (payload, &[][..])
         };
-        // tun_metadata0..63: none is mapped to a TLV option yet.
-        if class == 1 && (40..=103).contains(&field) {
-            return Err(OfpErr::NXFMFC_INVALID_TLV_FIELD);
+        // tun_metadata0..63: whether the bridge maps the field is checked
+        // where the bridge's TLV map is known (switch::tlv).
+        if let Some(f) = by_header(class, exp, field, width).filter(|&f| is_tun_metadata(f)) {
+            let mk = if hasmask {
+                tun_metadata_value(mask)
+            } else {
+                u32::MAX as u128
+            };
+            let v = tun_metadata_value(value);
+            if v & !mk != 0 {
+                return Err(OfpErr::OFPBMC_BAD_WILDCARDS);
+            }
+            if m.is_set(f) {
+                return Err(OfpErr::OFPBMC_DUP_FIELD);
+            }
+            m.set(f, v, mk);
+            continue;
         }
         let target = if class == COOKIE_CLASS && field == COOKIE_FIELD && width == 8 {
             Target::Cookie

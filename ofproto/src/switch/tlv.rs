@@ -9,6 +9,7 @@
 //! leaves the table as it was.
 
 use super::*;
+use crate::openflow::fields::is_tun_metadata;
 
 /// Number of `tun_metadataN` fields.
 pub const TLV_FIELDS: usize = 64;
@@ -200,6 +201,62 @@ impl Switch {
             }),
             _ => None,
         }
+    }
+}
+
+/// The key keeps 4 bytes per `tun_metadataN` field (see
+/// `openflow::fields`), so only options of that length can be used.
+const KEY_OPTION_LEN: u8 = 4;
+
+impl TlvTable {
+    /// Checks that every `tun_metadataN` a flow matches or writes is
+    /// mapped (Open vSwitch: NXFMFC_INVALID_TLV_FIELD otherwise). A field
+    /// mapped to an option longer than 4 bytes is refused the same way:
+    /// the key has no room for it.
+    pub fn check_flow_fields(&self, m: &Match, ins: &Instructions) -> Result<(), OfpErr> {
+        let check = |f: usize| -> Result<(), OfpErr> {
+            if !is_tun_metadata(f) {
+                return Ok(());
+            }
+            match self
+                .fields
+                .get(f - crate::openflow::fields::id::TUN_METADATA0)
+            {
+                Some(Some(o)) if o.len == KEY_OPTION_LEN => Ok(()),
+                Some(Some(o)) => {
+                    log::warn!(
+                        target: "tun_metadata",
+                        "tun_metadata{} is mapped to a {}-byte option; only 4-byte options can be used in flows",
+                        f - crate::openflow::fields::id::TUN_METADATA0,
+                        o.len
+                    );
+                    Err(OfpErr::NXFMFC_INVALID_TLV_FIELD)
+                }
+                _ => Err(OfpErr::NXFMFC_INVALID_TLV_FIELD),
+            }
+        };
+        for f in m.set_fields() {
+            check(f)?;
+        }
+        fn walk(
+            acts: &[actions::Action],
+            check: &dyn Fn(usize) -> Result<(), OfpErr>,
+        ) -> Result<(), OfpErr> {
+            for a in acts {
+                match a {
+                    actions::Action::SetField { field, .. } => check(*field)?,
+                    actions::Action::Move { src, dst, .. } => {
+                        check(*src)?;
+                        check(*dst)?;
+                    }
+                    actions::Action::NxNested { actions, .. } => walk(actions, check)?,
+                    _ => {}
+                }
+            }
+            Ok(())
+        }
+        walk(&ins.apply, &check)?;
+        walk(ins.write.as_deref().unwrap_or(&[]), &check)
     }
 }
 

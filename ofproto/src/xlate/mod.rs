@@ -358,6 +358,7 @@ impl Ctx<'_> {
         }
         if orig_get(id::TUN_DST) == 0 && orig_get(id::TUN_IPV6_DST) == 0 {
             clear.extend(id::TUN_ID..=id::TUN_GTPU_MSGTYPE);
+            clear.extend(id::TUN_METADATA0..=id::TUN_METADATA63);
         }
         for f in clear {
             self.wc[range(f)].fill(0);
@@ -1241,7 +1242,7 @@ pub fn trace_world(
             let mut flow = flow_text::from_odp(&key, &ofports)?;
             let owner = target.as_ref().map_or(bridge, |t| t.0.as_str());
             if let Some(sw) = switches.get(owner) {
-                tunnel::check_geneve_options(&key, &sw.tlv_table)?;
+                tunnel::geneve_options_to_flow(&key, &sw.tlv_table, Some(&mut flow))?;
             }
             if let Some((b, _, _, t)) = target {
                 t.to_flow(&mut flow);

@@ -55,6 +55,9 @@ struct Meta {
     ttl: u8,
     /// The flow's OAM flag (Geneve carries it in its header).
     oam: bool,
+    /// Geneve options from the flow's tun_metadata fields (whole
+    /// options: class, type, length, body).
+    opts: Vec<u8>,
 }
 
 fn mac_text(m: &[u8; 6]) -> String {
@@ -121,11 +124,16 @@ fn build_header(cfg: &TunnelCfg, m: &Meta, smac: [u8; 6], dmac: [u8; 6], csum: b
             if cfg.kind == TunnelKind::Vxlan {
                 h.extend_from_slice(&VXLAN_FLAGS.to_be_bytes());
             } else {
-                // Version 0, no options; the O bit for OAM frames.
-                h.extend_from_slice(&[0, if m.oam { GENEVE_OAM } else { 0 }]);
+                // Version 0, the options' length in 4-byte units; the O
+                // bit for OAM frames.
+                let opt_units = (m.opts.len() / 4) as u8 & 0x3f;
+                h.extend_from_slice(&[opt_units, if m.oam { GENEVE_OAM } else { 0 }]);
                 h.extend_from_slice(&ETH_TYPE_TEB.to_be_bytes());
             }
             h.extend_from_slice(&vni);
+            if cfg.kind == TunnelKind::Geneve {
+                h.extend_from_slice(&m.opts);
+            }
         }
         TunnelKind::Gre => {
             let mut flags = 0u16;
@@ -285,7 +293,34 @@ impl<'a> Ctx<'a> {
             tos,
             ttl,
             oam: self.get(id::TUN_FLAGS) & TUN_F_OAM != 0,
+            opts: if cfg.kind == TunnelKind::Geneve {
+                self.geneve_options()
+            } else {
+                Vec::new()
+            },
         })
+    }
+
+    /// The Geneve options the flow's tun_metadata fields stand for under
+    /// the bridge's TLV map, in field order. A field that is zero counts
+    /// as absent (the key keeps no "present" bits).
+    fn geneve_options(&self) -> Vec<u8> {
+        let Some(table) = self.br.switch.map(|s| &s.tlv_table) else {
+            return Vec::new();
+        };
+        let mut opts = Vec::new();
+        for (i, f) in (id::TUN_METADATA0..=id::TUN_METADATA63).enumerate() {
+            let v = self.get(f) as u32;
+            match table.fields.get(i) {
+                Some(Some(o)) if v != 0 && o.len == 4 => {
+                    opts.extend_from_slice(&o.class.to_be_bytes());
+                    opts.extend_from_slice(&[o.opt_type, 1]);
+                    opts.extend_from_slice(&v.to_be_bytes());
+                }
+                _ => {}
+            }
+        }
+        opts
     }
 
     /// Output to tunnel port `cfg` on the kernel datapath (stock's
@@ -339,15 +374,24 @@ impl<'a> Ctx<'a> {
         };
         let mut want = *self.base;
         t.to_flow(&mut want);
+        let md = range(id::TUN_METADATA0).start..range(id::TUN_METADATA63).end;
+        want[md.clone()].copy_from_slice(&self.flow[md.clone()]);
         let tunnel = range(id::TUN_ID).start..range(id::TUN_GTPU_MSGTYPE).end;
         // The UDP ports are part of what the datapath has too: a second
         // output to a tunnel of another port needs its own set. The
         // source port is the one the packet came in with (0 when none).
         let ports = (self.in_tun_tp_src, cfg.dst_port);
-        if want[tunnel.clone()] != self.base[tunnel.clone()] || self.base_tun_ports != ports {
+        if want[tunnel.clone()] != self.base[tunnel.clone()]
+            || want[md.clone()] != self.base[md.clone()]
+            || self.base_tun_ports != ports
+        {
             self.base[tunnel.clone()].copy_from_slice(&want[tunnel]);
+            self.base[md.clone()].copy_from_slice(&want[md]);
             self.base_tun_ports = ports;
             let mut attrs = t.to_attrs(cfg.dst_port);
+            if !m.opts.is_empty() {
+                attrs.push(TunnelAttr::GeneveOpts(m.opts.clone()));
+            }
             if ports.0 != 0 {
                 // Before the destination port, in the kernel's order.
                 let at = attrs
@@ -461,7 +505,17 @@ impl<'a> Ctx<'a> {
             out.push(Node::new(NodeKind::Warn, "Nonexistent output port".into()));
             return;
         };
-        let header = build_header(cfg, &Meta { src, ..m }, smac, dmac, cfg.csum);
+        let header = build_header(
+            cfg,
+            &Meta {
+                src,
+                opts: m.opts.clone(),
+                ..m
+            },
+            smac,
+            dmac,
+            cfg.csum,
+        );
         commit::commit(
             &self.flow,
             &mut self.base,
@@ -726,6 +780,17 @@ pub fn check_geneve_options(
     key: &odp::Key,
     table: &crate::switch::tlv::TlvTable,
 ) -> Result<(), String> {
+    geneve_options_to_flow(key, table, None)
+}
+
+/// [`check_geneve_options`], and when `flow` is given, writes each mapped
+/// 4-byte option into its `tun_metadataN` field (the key keeps 4 bytes
+/// per field; longer mapped options are checked but not kept).
+pub fn geneve_options_to_flow(
+    key: &odp::Key,
+    table: &crate::switch::tlv::TlvTable,
+    mut flow: Option<&mut [u8; KEY_LEN]>,
+) -> Result<(), String> {
     let bad = || "Failed to parse Geneve options".to_string();
     for a in key.attrs.iter() {
         let odp::KeyAttr::Tunnel(t) = a else { continue };
@@ -746,6 +811,11 @@ pub fn check_geneve_options(
                         return Err(bad())
                     }
                     None if opt_type & GENEVE_CRITICAL != 0 => return Err(bad()),
+                    Some(i) if body == 4 => {
+                        if let (Some(k), Some(v)) = (flow.as_deref_mut(), opts.get(4..8)) {
+                            k[range(id::TUN_METADATA0 + i)].copy_from_slice(v);
+                        }
+                    }
                     _ => {}
                 }
                 opts.drain(..4 + body);
@@ -841,6 +911,11 @@ pub fn flow_text(k: &[u8; KEY_LEN]) -> String {
         get(id::TUN_GTPU_MSGTYPE),
         if flags.is_empty() { "0".to_string() } else { flags.join("|") },
     ));
+    for (i, f) in (id::TUN_METADATA0..=id::TUN_METADATA63).enumerate() {
+        if get(f) != 0 {
+            s.push_str(&format!("tun_metadata{i}={:#x},", get(f)));
+        }
+    }
     s
 }
 
@@ -948,6 +1023,7 @@ mod tests {
             tos: 0,
             ttl: 64,
             oam: false,
+            opts: Vec::new(),
         };
         let h = build_header(
             &cfg,

@@ -330,10 +330,10 @@ in_port=1,ip,nw_dst=10.0.0.32,actions=load:0x5->NXM_NX_TUN_METADATA0[0..7],move:
 in_port=1,ip,nw_dst=10.0.0.33,actions=set_field:0x1234->tun_metadata0,resubmit(,1)
 in_port=1,ip,nw_dst=10.0.0.34,actions=set_field:0x5->tun_id,set_field:0xabcd->tun_metadata0,output:4,output:2
 table=1,tun_metadata0=0x1234,actions=output:2
-table=1,actions=output:5
+table=1,priority=1,actions=output:5
 in_port=4,tun_metadata0=0xb,actions=output:2
-in_port=4,tun_metadata0=0x1200/0xff00,actions=set_field:0x7->tun_metadata0,output:4
-in_port=4,actions=output:5";
+in_port=4,tun_metadata0=0x1200/0xff00,actions=set_field:0x7->tun_metadata0,output:IN_PORT
+priority=1,in_port=4,actions=output:5";
 
 const TM_TRACES: &[(&str, &str)] = &[
     ("br0", "in_port=1,ip,nw_dst=10.0.0.30"),
@@ -360,10 +360,19 @@ fn tm_traces_match(name: &str, underlay: &'static [&'static [&'static str]]) {
     };
     let stock = run(&format!("{name}-stock"), Path::new(STOCK_VSWITCHD), &sc());
     let ours = run(&format!("{name}-ferrovs"), Path::new(FERROVS), &sc());
-    assert!(
-        stock.values().any(|r| r.contains("tun_metadata0")),
-        "stock never showed tun_metadata0: {stock:#?}"
-    );
+    // The options really went out, and received options really matched.
+    for marker in [
+        "len=4,0x1234})",
+        "len=4,0xabcd})",
+        "len=4,0x7})",
+        "tun_metadata0=0xb,in_port=4, priority",
+        "tun_metadata0=0x1200/0xff00,in_port=4, priority",
+    ] {
+        assert!(
+            stock.values().any(|r| r.contains(marker)),
+            "stock never showed {marker}: {stock:#?}"
+        );
+    }
     let failures = compare(name, &stock, &ours);
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }

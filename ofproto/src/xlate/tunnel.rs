@@ -873,6 +873,24 @@ pub fn receive_target(
     }
 }
 
+/// A megaflow's text with a matched `tun_metadataN` of value zero shown
+/// as stock shows an option the packet does not have (`=NP`): the key
+/// keeps no "present" bits, and a zero-valued option is rare.
+pub fn absent_options_text(megaflow: &str) -> String {
+    megaflow
+        .split(',')
+        .map(|t| match t.split_once('=') {
+            Some((name, v))
+                if name.starts_with("tun_metadata") && (v == "0" || v.starts_with("0/")) =>
+            {
+                format!("{name}=NP")
+            }
+            _ => t.to_string(),
+        })
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
 /// The flow's tunnel metadata as the `Flow:` line shows it: tun_id when
 /// set, the rest whenever the packet came from a tunnel.
 pub fn flow_text(k: &[u8; KEY_LEN]) -> String {

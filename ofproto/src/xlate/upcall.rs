@@ -174,6 +174,9 @@ pub fn translate_upcall_world(
     if let Some((_, _, _, t)) = &target {
         t.to_flow(&mut flow);
     }
+    if let Some(sw) = switches.get(target_bridge) {
+        super::tunnel::geneve_options_to_flow(&key, &sw.tlv_table, Some(&mut flow))?;
+    }
     let x = with_world(switches, topo, req.may_learn, false, |w| {
         w.bridges
             .get(target_bridge)
@@ -293,7 +296,7 @@ fn megaflow_mask(key: &Key, flow: &FlowKey, wc: &FlowKey) -> Option<Key> {
                         TunnelAttr::Ipv4Dst(std::net::Ipv4Addr::BROADCAST),
                     )
                 };
-                KeyAttr::Tunnel(vec![
+                let mut mask = vec![
                     TunnelAttr::Id(u64::MAX),
                     src,
                     dst,
@@ -303,7 +306,15 @@ fn megaflow_mask(key: &Key, flow: &FlowKey, wc: &FlowKey) -> Option<Key> {
                     TunnelAttr::Csum,
                     TunnelAttr::TpSrc(0),
                     TunnelAttr::TpDst(0),
-                ])
+                ];
+                // Geneve options: matched whole (they may have chosen
+                // rules through tun_metadata), as stock's megaflows show.
+                for x in t {
+                    if let TunnelAttr::GeneveOpts(o) = x {
+                        mask.push(TunnelAttr::GeneveOpts(vec![0xff; o.len()]));
+                    }
+                }
+                KeyAttr::Tunnel(mask)
             }
             // IPv6, conntrack, MPLS, ...: exact match.
             _ => return None,

@@ -386,3 +386,44 @@ fn tun_metadata_traces_match_stock_native() {
 fn tun_metadata_traces_match_stock_kernel_style() {
     tm_traces_match("tunmd-kernel", KERNEL_UNDERLAY);
 }
+
+/// NORMAL floods in the order ports joined the bridge, as stock: the
+/// bridge's LOCAL port first, and a port deleted and added again last.
+const FLOOD_SETUP: &[&str] = &[
+    "add-br br9 -- set bridge br9 datapath_type=dummy",
+    "add-port br9 q1 -- set interface q1 type=dummy ofport_request=1",
+    "add-port br9 q2 -- set interface q2 type=dummy ofport_request=2",
+    "add-port br9 q3 -- set interface q3 type=dummy ofport_request=3",
+    "add-port br9 q4 -- set interface q4 type=dummy ofport_request=4",
+    "del-port br9 q2",
+    "add-port br9 q2 -- set interface q2 type=dummy ofport_request=2",
+    "add-port br9 q5 -- set interface q5 type=dummy ofport_request=5",
+];
+
+#[test]
+fn normal_flood_order_matches_stock() {
+    if !stock_ovs_available("normal_flood_order_matches_stock") {
+        return;
+    }
+    let sc = || Scenario {
+        setup: FLOOD_SETUP,
+        ready: "q5 5/",
+        underlay: &[],
+        ofctl: &[],
+        flows: &[],
+        traces: &[
+            ("br9", "in_port=1,dl_dst=ff:ff:ff:ff:ff:ff"),
+            ("br9", "in_port=3,dl_dst=01:00:00:00:00:01"),
+            ("br9", "in_port=LOCAL,dl_dst=ff:ff:ff:ff:ff:ff"),
+        ],
+        appctl_sorted: &[],
+    };
+    let stock = run("flood-stock", Path::new(STOCK_VSWITCHD), &sc());
+    let ours = run("flood-ferrovs", Path::new(FERROVS), &sc());
+    assert!(
+        stock.values().all(|r| r.contains("Datapath actions: ")),
+        "{stock:#?}"
+    );
+    let failures = compare("NORMAL flood order", &stock, &ours);
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}

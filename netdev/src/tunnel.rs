@@ -4,10 +4,10 @@
 //! [`TunnelMeta`]. Route and neighbour resolution happen above the
 //! datapath: the header arrives complete (`tnl_push`).
 //!
-//! Geneve options are skipped on receive (not yet carried as metadata).
+//! Geneve options are carried on receive up to `GENEVE_OPTS_MAX` bytes.
 
 use crate::csum;
-use crate::packet::{Packet, TunnelMeta};
+use crate::packet::{GeneveOpts, Packet, TunnelMeta};
 use crate::wire::*;
 
 /// Tunnel flag bits in [`TunnelMeta::flags`] (the datapath's flow keys use
@@ -197,7 +197,10 @@ pub fn pop_header(pkt: &mut Packet, kind: TunnelKind, udp_port: u16) -> Option<T
                     }
                     m.tun_id = u64::from(be32(d, t + 4)? >> 8);
                     m.flags |= TNL_F_KEY;
-                    t + 8 + usize::from(b0 & 0x3f) * 4
+                    let opts_end = t + 8 + usize::from(b0 & 0x3f) * 4;
+                    // Options that do not fit are not carried.
+                    m.geneve = GeneveOpts::new(d.get(t + 8..opts_end)?).unwrap_or_default();
+                    opts_end
                 }
             }
         }

@@ -356,6 +356,42 @@ mod tests {
     }
 
     #[test]
+    fn tun_metadata_lengths_are_brought_to_four_bytes() {
+        // NXM_NX_TUN_METADATA0 (class 1, field 40) with `len` value bytes.
+        let entry = |hasmask: bool, payload: &[u8]| -> Vec<u8> {
+            let mut e = vec![0, 1, 40 << 1 | u8::from(hasmask), payload.len() as u8];
+            e.extend_from_slice(payload);
+            e
+        };
+        let f = id::TUN_METADATA0;
+        let dec = |b: &[u8]| decode(&mut Reader::new(b), b.len(), true, None);
+        // Short values are right-aligned, exact.
+        assert_eq!(
+            dec(&entry(false, &[0x12, 0x34])).unwrap().get(f),
+            (0x1234, 0xffff_ffff)
+        );
+        // No bytes at all: exactly zero.
+        assert_eq!(dec(&entry(false, &[])).unwrap().get(f), (0, 0xffff_ffff));
+        // Long values keep their first four bytes.
+        let long = entry(false, &[0x12, 0x34, 0x56, 0x78, 0x9a]);
+        assert_eq!(dec(&long).unwrap().get(f), (0x1234_5678, 0xffff_ffff));
+        // Masked, right-aligned too.
+        let masked = entry(true, &[0x12, 0x00, 0xff, 0x00]);
+        assert_eq!(dec(&masked).unwrap().get(f), (0x1200, 0xff00));
+        let wild = entry(true, &[0x12, 0x34, 0xff, 0x00]);
+        assert_eq!(dec(&wild), Err(OfpErr::OFPBMC_BAD_WILDCARDS));
+        // tun_metadata63 is field 103; 104 is no tun_metadata.
+        let mut last = entry(false, &[1, 2, 3, 4]);
+        last[2] = 103 << 1;
+        assert_eq!(dec(&last).unwrap().get(id::TUN_METADATA63).0, 0x0102_0304);
+        // And back: four bytes on the wire, as a switch with a 4-byte
+        // mapping sends them.
+        let mut out = Vec::new();
+        encode(&dec(&masked).unwrap(), None, &mut out);
+        assert_eq!(out, [0, 1, 81, 8, 0, 0, 0x12, 0, 0, 0, 0xff, 0]);
+    }
+
+    #[test]
     fn strict_decoding_refuses_what_stock_refuses() {
         let mut r = Reader::new(&[0, 0, 0x0e, 4, 10, 0, 0, 1]);
         assert_eq!(

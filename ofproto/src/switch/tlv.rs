@@ -282,6 +282,71 @@ mod tests {
     }
 
     #[test]
+    fn flows_may_use_only_mapped_four_byte_fields() {
+        use crate::openflow::actions::{Action, SetFieldRaw};
+        use crate::openflow::fields::id;
+        let t = run(
+            &TlvTable::default(),
+            &body(CMD_ADD, &[(0xffff, 0, 4, 0), (0xffff, 1, 8, 1)]),
+        )
+        .unwrap();
+        let matching = |f: usize| {
+            let mut m = Match::catchall();
+            m.set_exact(f, 1);
+            m
+        };
+        let none = Instructions::default();
+        assert_eq!(
+            t.check_flow_fields(&matching(id::TUN_METADATA0), &none),
+            Ok(())
+        );
+        // Mapped, but 8 bytes: the key has 4.
+        let err = Err(OfpErr::NXFMFC_INVALID_TLV_FIELD);
+        assert_eq!(
+            t.check_flow_fields(&matching(id::TUN_METADATA0 + 1), &none),
+            err
+        );
+        assert_eq!(
+            t.check_flow_fields(&matching(id::TUN_METADATA0 + 2), &none),
+            err
+        );
+        // Writes count, nested ones too.
+        let set = |f: usize| Action::SetField {
+            field: f,
+            value: 1,
+            mask: 0xffff_ffff,
+            raw: SetFieldRaw::SetField,
+        };
+        let apply = |a: Vec<Action>| Instructions {
+            apply: a,
+            ..Default::default()
+        };
+        let any = Match::catchall();
+        assert_eq!(
+            t.check_flow_fields(&any, &apply(vec![set(id::TUN_METADATA0)])),
+            Ok(())
+        );
+        assert_eq!(
+            t.check_flow_fields(&any, &apply(vec![set(id::TUN_METADATA63)])),
+            err
+        );
+        let nested = Action::NxNested {
+            subtype: 42,
+            head: Vec::new(),
+            actions: vec![set(id::TUN_METADATA0 + 5)],
+        };
+        assert_eq!(t.check_flow_fields(&any, &apply(vec![nested])), err);
+        let moved = Action::Move {
+            src: id::TUN_METADATA0 + 7,
+            dst: id::REG0,
+            src_ofs: 0,
+            dst_ofs: 0,
+            n_bits: 8,
+        };
+        assert_eq!(t.check_flow_fields(&any, &apply(vec![moved])), err);
+    }
+
+    #[test]
     fn add_delete_and_errors() {
         let t = TlvTable::default();
         let t = run(&t, &body(CMD_ADD, &[(0xffff, 0, 4, 0), (0xffff, 1, 8, 3)])).unwrap();

@@ -283,6 +283,15 @@ const TUN_METADATA_STEPS: &[&[&str]] = &[
     &["dump-flows", "br0", "--no-stats", "tun_metadata0=0x1234"],
     &["del-flows", "br0", "tun_metadata7=0x2"],
     &["dump-flows", "br0", "--no-stats"],
+    // Mappings flows use cannot go; unused ones can.
+    &["del-tlv-map", "br0", "{class=0x0102,type=0x80,len=4}->tun_metadata7"],
+    &["del-tlv-map", "br0"],
+    &["del-flows", "br0", "--strict", "priority=11"],
+    &["del-tlv-map", "br0", "{class=0x0102,type=0x80,len=4}->tun_metadata7"],
+    &["del-tlv-map", "br0"],
+    &["del-flows", "br0"],
+    &["del-tlv-map", "br0"],
+    &["dump-tlv-map", "br0"],
 ];
 
 fn tun_metadata_steps(program: &Path, name: &str) -> BTreeMap<String, String> {
@@ -319,6 +328,9 @@ fn tun_metadata_flows_match_stock() {
     assert!(stock
         .values()
         .any(|r| r.contains("NXFMFC_INVALID_TLV_FIELD")));
+    assert!(stock
+        .values()
+        .any(|r| r.contains("NXTTMFC_INVALID_TLV_DEL")));
     let failures = compare("tun_metadata flows", &stock, &ours);
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }

@@ -187,7 +187,21 @@ impl Switch {
                 }
                 Some(
                     decode_mod(body)
-                        .and_then(|m| apply(&self.tlv_table, &m))
+                        .and_then(|m| {
+                            // A mapping flows use stays (stock refuses
+                            // deleting it while they exist).
+                            let in_use = match m.command {
+                                CMD_DELETE => m.maps.iter().fold(0u64, |a, (i, _)| {
+                                    a | 1u64.checked_shl(*i as u32).unwrap_or(0)
+                                }),
+                                CMD_CLEAR => u64::MAX,
+                                _ => 0,
+                            };
+                            if in_use != 0 && self.tlv_fields_in_use() & in_use != 0 {
+                                return Err(OfpErr::NXTTMFC_INVALID_TLV_DEL);
+                            }
+                            apply(&self.tlv_table, &m)
+                        })
                         .map(|t| {
                             self.tlv_table = t;
                             Vec::new()
@@ -208,55 +222,67 @@ impl Switch {
 /// `openflow::fields`), so only options of that length can be used.
 const KEY_OPTION_LEN: u8 = 4;
 
+/// The `tun_metadataN` fields a flow matches, writes or reads, as bits
+/// (bit N for tun_metadataN).
+fn fields_used(m: &Match, ins: &Instructions) -> u64 {
+    let bit = |f: usize| -> u64 {
+        if is_tun_metadata(f) {
+            1 << (f - crate::openflow::fields::id::TUN_METADATA0)
+        } else {
+            0
+        }
+    };
+    fn walk(acts: &[actions::Action], bit: &dyn Fn(usize) -> u64) -> u64 {
+        acts.iter()
+            .map(|a| match a {
+                actions::Action::SetField { field, .. } => bit(*field),
+                actions::Action::Move { src, dst, .. } => bit(*src) | bit(*dst),
+                actions::Action::NxNested { actions, .. } => walk(actions, bit),
+                _ => 0,
+            })
+            .fold(0, |a, b| a | b)
+    }
+    m.set_fields().map(bit).fold(0, |a, b| a | b)
+        | walk(&ins.apply, &bit)
+        | walk(ins.write.as_deref().unwrap_or(&[]), &bit)
+}
+
 impl TlvTable {
     /// Checks that every `tun_metadataN` a flow matches or writes is
     /// mapped (Open vSwitch: NXFMFC_INVALID_TLV_FIELD otherwise). A field
     /// mapped to an option longer than 4 bytes is refused the same way:
     /// the key has no room for it.
     pub fn check_flow_fields(&self, m: &Match, ins: &Instructions) -> Result<(), OfpErr> {
-        let check = |f: usize| -> Result<(), OfpErr> {
-            if !is_tun_metadata(f) {
-                return Ok(());
+        let used = fields_used(m, ins);
+        for (i, slot) in self.fields.iter().enumerate() {
+            if used & (1 << i) == 0 {
+                continue;
             }
-            match self
-                .fields
-                .get(f - crate::openflow::fields::id::TUN_METADATA0)
-            {
-                Some(Some(o)) if o.len == KEY_OPTION_LEN => Ok(()),
-                Some(Some(o)) => {
+            match slot {
+                Some(o) if o.len == KEY_OPTION_LEN => {}
+                Some(o) => {
                     log::warn!(
                         target: "tun_metadata",
-                        "tun_metadata{} is mapped to a {}-byte option; only 4-byte options can be used in flows",
-                        f - crate::openflow::fields::id::TUN_METADATA0,
+                        "tun_metadata{i} is mapped to a {}-byte option; only 4-byte options can be used in flows",
                         o.len
                     );
-                    Err(OfpErr::NXFMFC_INVALID_TLV_FIELD)
+                    return Err(OfpErr::NXFMFC_INVALID_TLV_FIELD);
                 }
-                _ => Err(OfpErr::NXFMFC_INVALID_TLV_FIELD),
+                None => return Err(OfpErr::NXFMFC_INVALID_TLV_FIELD),
             }
-        };
-        for f in m.set_fields() {
-            check(f)?;
         }
-        fn walk(
-            acts: &[actions::Action],
-            check: &dyn Fn(usize) -> Result<(), OfpErr>,
-        ) -> Result<(), OfpErr> {
-            for a in acts {
-                match a {
-                    actions::Action::SetField { field, .. } => check(*field)?,
-                    actions::Action::Move { src, dst, .. } => {
-                        check(*src)?;
-                        check(*dst)?;
-                    }
-                    actions::Action::NxNested { actions, .. } => walk(actions, check)?,
-                    _ => {}
-                }
-            }
-            Ok(())
-        }
-        walk(&ins.apply, &check)?;
-        walk(ins.write.as_deref().unwrap_or(&[]), &check)
+        Ok(())
+    }
+}
+
+impl Switch {
+    /// The `tun_metadataN` fields the bridge's flows use, as bits.
+    fn tlv_fields_in_use(&self) -> u64 {
+        self.tables
+            .iter()
+            .flat_map(|t| t.iter())
+            .map(|(m, _, r)| fields_used(&m, &r.instructions))
+            .fold(0, |a, b| a | b)
     }
 }
 

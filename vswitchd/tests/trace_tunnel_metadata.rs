@@ -335,7 +335,27 @@ fn tun_metadata_flows_match_stock() {
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
 
+/// [`SETUP`], and a second bridge behind a patch port: the peer sees
+/// no tun_metadata (as no other tunnel field).
+const TM_SETUP: &[&str] = &[
+    "add-br br0 -- set bridge br0 datapath_type=dummy fail-mode=secure other-config:hwaddr=aa:55:aa:55:00:00",
+    "add-port br0 p1 -- set interface p1 type=dummy ofport_request=1",
+    "add-port br0 p2 -- set interface p2 type=dummy ofport_request=2",
+    "add-port br0 t1 -- set interface t1 type=vxlan options:remote_ip=flow options:key=flow ofport_request=3",
+    "add-port br0 t2 -- set interface t2 type=geneve options:remote_ip=1.1.2.92 options:key=flow ofport_request=4",
+    "add-port br0 t3 -- set interface t3 type=gre options:remote_ip=1.1.2.92 options:key=flow ofport_request=5",
+    "add-port br0 t4 -- set interface t4 type=vxlan options:remote_ip=1.1.2.92 options:key=flow options:dst_port=4790 ofport_request=6",
+    "add-br br1 -- set bridge br1 datapath_type=dummy fail-mode=secure",
+    "add-port br0 pp0 -- set interface pp0 type=patch options:peer=pp1 ofport_request=7",
+    "add-port br1 pp1 -- set interface pp1 type=patch options:peer=pp0 ofport_request=1",
+    "add-port br1 p9 -- set interface p9 type=dummy ofport_request=2",
+];
+
+const TM_BR1_FLOWS: &str = "in_port=1,tun_metadata0=0x1234,actions=drop
+priority=1,in_port=1,actions=output:2";
+
 const TM_FLOWS: &str = "in_port=LOCAL,actions=output:1
+in_port=1,ip,nw_dst=10.0.0.35,actions=set_field:0x1234->tun_metadata0,output:7
 in_port=1,ip,nw_dst=10.0.0.30,actions=set_field:0x1234->tun_metadata0,output:4
 in_port=1,ip,nw_dst=10.0.0.31,actions=set_field:0x1234->tun_metadata0,output:2
 in_port=1,ip,nw_dst=10.0.0.32,actions=load:0x5->NXM_NX_TUN_METADATA0[0..7],move:NXM_NX_TUN_METADATA0[0..31]->NXM_NX_REG0[],output:2
@@ -353,6 +373,7 @@ const TM_TRACES: &[(&str, &str)] = &[
     ("br0", "in_port=1,ip,nw_dst=10.0.0.32"),
     ("br0", "in_port=1,ip,nw_dst=10.0.0.33"),
     ("br0", "in_port=1,ip,nw_dst=10.0.0.34"),
+    ("br0", "in_port=1,ip,nw_dst=10.0.0.35"),
     ("br0", "in_port=1,ip,nw_dst=10.0.0.30,tun_metadata0=0x5"),
     ("br0", "in_port=4,tun_metadata0=0xb"),
     ("ODP", "tunnel(tun_id=0x5,src=1.1.2.92,dst=1.1.2.88,ttl=64,tp_src=1,tp_dst=6081,geneve({class=0xffff,type=0,len=4,0xb}),flags(df|key)),in_port(6081),eth(src=f8:bc:12:44:34:b6,dst=aa:55:aa:55:00:05),eth_type(0x0800),ipv4(src=10.0.0.9,dst=10.0.0.1,proto=1,tos=0,ttl=64,frag=no),icmp(type=8,code=0)"),
@@ -365,8 +386,22 @@ fn tm_traces_match(name: &str, underlay: &'static [&'static [&'static str]]) {
     if !stock_ovs_available(name) {
         return;
     }
+    let ofctl: &[&[&str]] = &[
+        &[
+            "add-tlv-map",
+            "br0",
+            "{class=0xffff,type=0,len=4}->tun_metadata0",
+        ],
+        &[
+            "add-tlv-map",
+            "br1",
+            "{class=0xffff,type=0,len=4}->tun_metadata0",
+        ],
+    ];
     let sc = || Scenario {
-        flows: &[("br0", TM_FLOWS)],
+        setup: TM_SETUP,
+        ofctl,
+        flows: &[("br0", TM_FLOWS), ("br1", TM_BR1_FLOWS)],
         traces: TM_TRACES,
         ..scenario(underlay)
     };
@@ -379,6 +414,8 @@ fn tm_traces_match(name: &str, underlay: &'static [&'static [&'static str]]) {
         "len=4,0x7})",
         "tun_metadata0=0xb,in_port=4, priority",
         "tun_metadata0=0x1200/0xff00,in_port=4, priority",
+        // br1 behind the patch port: its tun_metadata0 rule is not hit.
+        "bridge(\"br1\")\n-------------\n 0. in_port=1, priority 1\n",
     ] {
         assert!(
             stock.values().any(|r| r.contains(marker)),

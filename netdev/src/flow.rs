@@ -63,6 +63,7 @@ pub struct FlowKey {
     pub tun_ttl: u8,
     pub tun_tp_src: u16,
     pub tun_tp_dst: u16,
+    pub tun_geneve: crate::packet::GeneveOpts,
     // L2.
     pub eth_src: [u8; 6],
     pub eth_dst: [u8; 6],
@@ -129,6 +130,10 @@ impl std::hash::Hash for FlowKey {
                 | u64::from(self.tun_tp_src) << 32
                 | u64::from(self.tun_tp_dst) << 48,
         );
+        if self.tun_geneve.len != 0 {
+            h.write_u8(self.tun_geneve.len);
+            h.write(&self.tun_geneve.bytes);
+        }
         h.write_u64(word6(self.eth_src, self.eth_type));
         h.write_u64(word6(self.eth_dst, self.arp_op));
         h.write_u64(word32(vlan(&self.vlans[0]), vlan(&self.vlans[1])));
@@ -188,6 +193,7 @@ impl FlowKey {
             tun_ttl: self.tun_ttl & m.tun_ttl,
             tun_tp_src: self.tun_tp_src & m.tun_tp_src,
             tun_tp_dst: self.tun_tp_dst & m.tun_tp_dst,
+            tun_geneve: self.tun_geneve.and(&m.tun_geneve),
             eth_src: and6(self.eth_src, m.eth_src),
             eth_dst: and6(self.eth_dst, m.eth_dst),
             vlans,
@@ -286,6 +292,7 @@ pub fn extract(frame: &[u8], meta: &PacketMeta) -> Extracted {
         k.tun_ttl = t.ttl;
         k.tun_tp_src = t.tp_src;
         k.tun_tp_dst = t.tp_dst;
+        k.tun_geneve = t.geneve;
     }
     x.malformed = !parse_l2(frame, &mut x.key, &mut x.layers);
     x

@@ -33,6 +33,45 @@ pub const GSO_UDP: u8 = 3;
 pub const GSO_TCPV6: u8 = 4;
 pub const GSO_UDP_L4: u8 = 5;
 
+/// Room for received Geneve options: four 4-byte options with their
+/// headers, more than OVN's one. Longer option lists are not carried.
+pub const GENEVE_OPTS_MAX: usize = 32;
+
+/// The Geneve options of a received packet, whole as on the wire (class,
+/// type, length, body each). In a mask, `len` 0xff matches the length.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub struct GeneveOpts {
+    pub len: u8,
+    pub bytes: [u8; GENEVE_OPTS_MAX],
+}
+
+impl GeneveOpts {
+    /// The options `b`, when they fit.
+    pub fn new(b: &[u8]) -> Option<GeneveOpts> {
+        let mut o = GeneveOpts {
+            len: u8::try_from(b.len()).ok()?,
+            ..Default::default()
+        };
+        o.bytes.get_mut(..b.len())?.copy_from_slice(b);
+        Some(o)
+    }
+
+    pub fn as_slice(&self) -> &[u8] {
+        &self.bytes[..usize::from(self.len).min(GENEVE_OPTS_MAX)]
+    }
+
+    pub fn and(&self, m: &GeneveOpts) -> GeneveOpts {
+        let mut bytes = [0; GENEVE_OPTS_MAX];
+        for (o, (a, b)) in bytes.iter_mut().zip(self.bytes.iter().zip(m.bytes.iter())) {
+            *o = a & b;
+        }
+        GeneveOpts {
+            len: self.len & m.len,
+            bytes,
+        }
+    }
+}
+
 /// Tunnel metadata of a received (decapsulated) packet or of a packet about
 /// to be encapsulated.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
@@ -47,6 +86,7 @@ pub struct TunnelMeta {
     pub ttl: u8,
     pub tp_src: u16,
     pub tp_dst: u16,
+    pub geneve: GeneveOpts,
 }
 
 impl TunnelMeta {

@@ -4,10 +4,10 @@
 //! [`TunnelMeta`]. Route and neighbour resolution happen above the
 //! datapath: the header arrives complete (`tnl_push`).
 //!
-//! Geneve options are skipped on receive (not yet carried as metadata).
+//! Geneve options are carried on receive up to `GENEVE_OPTS_MAX` bytes.
 
 use crate::csum;
-use crate::packet::{Packet, TunnelMeta};
+use crate::packet::{GeneveOpts, Packet, TunnelMeta};
 use crate::wire::*;
 
 /// Tunnel flag bits in [`TunnelMeta::flags`] (the datapath's flow keys use
@@ -197,7 +197,10 @@ pub fn pop_header(pkt: &mut Packet, kind: TunnelKind, udp_port: u16) -> Option<T
                     }
                     m.tun_id = u64::from(be32(d, t + 4)? >> 8);
                     m.flags |= TNL_F_KEY;
-                    t + 8 + usize::from(b0 & 0x3f) * 4
+                    let opts_end = t + 8 + usize::from(b0 & 0x3f) * 4;
+                    // Options that do not fit are not carried.
+                    m.geneve = GeneveOpts::new(d.get(t + 8..opts_end)?).unwrap_or_default();
+                    opts_end
                 }
             }
         }
@@ -235,4 +238,46 @@ pub fn pop_header(pkt: &mut Packet, kind: TunnelKind, udp_port: u16) -> Option<T
     pkt.truncate(keep);
     pkt.offload = Default::default();
     Some(m)
+}
+
+#[cfg(test)]
+mod geneve_option_tests {
+    use super::*;
+
+    /// Ethernet + IPv4 + UDP (to 6081) + Geneve (VNI 7) + `opts`.
+    fn header(opts: &[u8]) -> Vec<u8> {
+        let mut h = vec![2, 0, 0, 0, 0, 2, 2, 0, 0, 0, 0, 1, 0x08, 0x00];
+        h.extend_from_slice(&[0x45, 0, 0, 0, 0, 0, 0x40, 0, 64, 17, 0, 0]);
+        h.extend_from_slice(&[192, 168, 98, 2, 192, 168, 98, 1]);
+        h.extend_from_slice(&[0, 0, 0x17, 0xc1, 0, 0, 0, 0]);
+        h.extend_from_slice(&[(opts.len() / 4) as u8, 0, 0x65, 0x58, 0, 0, 7, 0]);
+        h.extend_from_slice(opts);
+        h
+    }
+
+    fn decap(opts: &[u8]) -> (TunnelMeta, Vec<u8>) {
+        let inner: Vec<u8> = (0..60u8).collect();
+        let mut pkt = Packet::from_bytes(&inner);
+        assert!(push_header(&mut pkt, &header(opts), 1));
+        let m = pop_header(&mut pkt, TunnelKind::Geneve, 6081).expect("a Geneve packet");
+        assert_eq!(pkt.data(), &inner[..], "the inner frame comes back whole");
+        (m, opts.to_vec())
+    }
+
+    #[test]
+    fn received_options_are_carried_whole() {
+        let (m, opts) = decap(&[0x01, 0x02, 0x80, 0x01, 0xa1, 0xb2, 0xc3, 0xd4]);
+        assert_eq!(m.tun_id, 7);
+        assert_eq!(m.geneve.as_slice(), &opts[..]);
+        let (m, _) = decap(&[]);
+        assert_eq!(m.geneve.len, 0);
+        // More than there is room for: decapsulated, options not carried.
+        let long: Vec<u8> = [0xff, 0xff, 0x01, 0x09]
+            .into_iter()
+            .chain([0; 36])
+            .collect();
+        let (m, _) = decap(&long);
+        assert_eq!(m.geneve, GeneveOpts::default());
+        assert_eq!(m.tun_id, 7);
+    }
 }

@@ -3,5 +3,6 @@
 
 pub mod pcap;
 pub mod sandbox;
+pub mod trace_diff;
 pub mod trace_text;
 pub mod vsctl;

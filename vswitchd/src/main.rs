@@ -446,7 +446,10 @@ impl App {
                     .collect();
                 dpctl::run(&m["dpctl/".len()..], args, &dps)
             }
-            m if m.starts_with("tnl/") || m.starts_with("ovs/route/") => {
+            m if m.starts_with("tnl/")
+                || m.starts_with("ovs/route/")
+                || m == "dpif/set-dp-features" =>
+            {
                 tunnel::command(m, args, &self.bridges)
                     .unwrap_or_else(|| Err(format!("\"{m}\" is not implemented")))
             }

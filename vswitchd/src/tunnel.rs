@@ -4,10 +4,10 @@
 //! host's routes, refreshed with the topology, and the tunnel neighbour
 //! cache), and the `tnl/*` and `ovs/route/show` control commands.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use ferrovs_netdev::route::RouteTable;
 use ferrovs_ofproto::service::OfprotoService;
@@ -44,7 +44,64 @@ pub const COMMANDS: &[(&str, &str, usize, usize)] = &[
     ),
     ("ovs/route/del", "ip_addr/prefix_len [pkt_mark=mark]", 1, 2),
     ("ovs/route/lookup", "ip_addr [pkt_mark=mark]", 1, 2),
+    ("dpif/set-dp-features", "bridge", 1, 3),
 ];
+
+/// Datapath types whose native tunnelling was turned off by hand
+/// (`dpif/set-dp-features BRIDGE tnl_push_pop false`, as stock allows):
+/// their tunnel ports then get `set(tunnel(...))` and an output to the
+/// tunnel vport, as on the kernel datapath.
+fn push_pop_off() -> &'static Mutex<BTreeSet<String>> {
+    static OFF: OnceLock<Mutex<BTreeSet<String>>> = OnceLock::new();
+    OFF.get_or_init(Default::default)
+}
+
+fn native_tunnels_off(dp_type: &str) -> bool {
+    push_pop_off()
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .contains(dp_type)
+}
+
+/// `dpif/set-dp-features BRIDGE [FEATURE [VALUE]]` for the one feature
+/// ferrovs lets be changed, `tnl_push_pop` (per datapath type, as stock's
+/// is per backer).
+fn set_dp_features(args: &[String], bridges: &Bridges) -> Result<String, String> {
+    let br = args
+        .first()
+        .and_then(|b| bridges.bridges.get(b))
+        .ok_or("no such bridge")?;
+    let Some(feature) = args.get(1) else {
+        return Err("listing the datapath features is not implemented".into());
+    };
+    if feature != "tnl_push_pop" {
+        return Err(format!("changing the {feature} feature is not implemented"));
+    }
+    // The userspace datapath pushes and pops tunnel headers; the kernel's
+    // cannot.
+    let boot = !bridges.is_kernel(&br.dp_type);
+    let run = boot && !native_tunnels_off(&br.dp_type);
+    let Some(value) = args.get(2) else {
+        return Ok(format!(
+            "tnl_push_pop (Tunnel push pop) : [run time]:{run}, [boot time]:{boot}\n"
+        ));
+    };
+    let mut off = push_pop_off().lock().unwrap_or_else(|e| e.into_inner());
+    if value.eq_ignore_ascii_case("true") {
+        if !boot {
+            return Ok("Can not enable features not supported by the datapth".into());
+        }
+        off.remove(&br.dp_type);
+    } else if value.eq_ignore_ascii_case("false") {
+        off.insert(br.dp_type.clone());
+    } else {
+        return Ok("Boolean value expected".into());
+    }
+    drop(off);
+    // As stock flushes the datapath's flows, every translation is redone.
+    publish_after_route_change(bridges);
+    Ok(String::new())
+}
 
 fn read_mac(dev: &str) -> Option<[u8; 6]> {
     let s = std::fs::read_to_string(format!("/sys/class/net/{dev}/address")).ok()?;
@@ -144,7 +201,7 @@ pub fn publish(bridges: &Bridges, service: &OfprotoService) {
                 bridges: HashMap::new(),
                 underlay: Arc::clone(u),
                 routes_generation,
-                kernel_tunnels: bridges.is_kernel(&br.dp_type),
+                kernel_tunnels: bridges.is_kernel(&br.dp_type) || native_tunnels_off(&br.dp_type),
             });
         topo.bridges.insert(br.name.clone(), bt);
     }
@@ -408,6 +465,7 @@ pub fn command(method: &str, args: &[String], bridges: &Bridges) -> Option<Resul
         .strip_prefix("tnl/neigh/")
         .or_else(|| method.strip_prefix("tnl/arp/"));
     Some(match (method, verb) {
+        ("dpif/set-dp-features", _) => set_dp_features(args, bridges),
         ("tnl/ports/show", _) if args.first().is_some_and(|a| a.eq_ignore_ascii_case("-v")) => {
             Ok(ports_show_verbose(bridges))
         }

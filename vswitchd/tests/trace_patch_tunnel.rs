@@ -12,13 +12,12 @@
 //! `ovs/route/show`, `ovs/route/lookup` and `ovs/route/del` must print
 //! the same.
 
-use std::collections::BTreeMap;
 use std::path::Path;
 
-use ferrovs_tests::sandbox::{stock_ovs_available, text, Sandbox, STOCK_VSWITCHD};
+use ferrovs_tests::sandbox::{stock_ovs_available, STOCK_VSWITCHD};
+use ferrovs_tests::trace_diff::{compare, run, Scenario};
 
 const FERROVS: &str = env!("CARGO_BIN_EXE_ferrovs-vswitchd");
-const DUMMY_ARGS: &[&str] = &["--enable-dummy", "--disable-system"];
 
 const SETUP: &[&str] = &[
     "add-br br0 -- set bridge br0 datapath_type=dummy fail-mode=secure other-config:hwaddr=aa:55:aa:55:00:00",
@@ -134,88 +133,28 @@ const TRACES: &[(&str, &str)] = &[
     ("ODP", "tunnel(tun_id=0x7b,src=1.1.2.92,dst=1.1.2.88,tos=0x3,ttl=64,flags(df|key)),in_port(4789),eth(src=f8:bc:12:44:34:b6,dst=aa:55:aa:55:00:05),eth_type(0x0800),ipv4(src=10.0.0.9,dst=10.0.0.1,proto=1,tos=0,ttl=64,frag=no),icmp(type=8,code=0)"),
 ];
 
-fn lines(report: &str) -> String {
-    report
-        .lines()
-        .filter(|l| l.starts_with("Megaflow:") || l.starts_with("Datapath actions:"))
-        .collect::<Vec<_>>()
-        .join("\n")
-}
+const SORTED: &[&str] = &[
+    "tnl/ports/show",
+    "tnl/ports/show -v",
+    "tnl/neigh/show",
+    "ovs/route/show",
+    "ovs/route/lookup 1.1.2.92",
+    "ovs/route/lookup 1.1.2.92/24",
+    "ovs/route/del 1.1.2.0/24 pkt_mark=3",
+];
 
-fn must(out: std::process::Output, what: &str) {
-    assert!(out.status.success(), "{what}: {}", text(&out.stderr));
-}
-
-fn run(name: &str, program: &Path) -> BTreeMap<String, String> {
-    let mut sb = Sandbox::new(name).expect("sandbox");
-    sb.start_vswitchd(program, DUMMY_ARGS)
-        .expect("start vswitchd");
-    for line in SETUP {
-        let args: Vec<&str> = line.split(' ').collect();
-        must(sb.vsctl(&args), line);
+fn scenario() -> Scenario<'static> {
+    Scenario {
+        setup: SETUP,
+        ready: "t7 9/",
+        underlay: UNDERLAY,
+        ofctl: &[],
+        flows: &[("br0", BR0_FLOWS), ("int-br", INT_FLOWS)],
+        traces: TRACES,
+        // The underlay as the tnl/* and ovs/route commands show it (system
+        // routes left out: only the one added by hand is the same in both).
+        appctl_sorted: SORTED,
     }
-    sb.wait_for(
-        || text(&sb.appctl(&["dpif/show"]).stdout).contains("t7 9/"),
-        "ports in the datapath",
-    )
-    .expect("ports");
-    for cmd in UNDERLAY {
-        must(sb.appctl(cmd), &cmd.join(" "));
-    }
-    for (br, flows) in [("br0", BR0_FLOWS), ("int-br", INT_FLOWS)] {
-        let file = sb.dir.join(format!("{br}.flows"));
-        let body: String = flows.lines().map(|l| l.trim().to_string() + "\n").collect();
-        std::fs::write(&file, body).expect("flows file");
-        let f = file.display().to_string();
-        must(sb.run("ovs-ofctl", &["add-flows", br, &f]), "add-flows");
-    }
-    let mut out = BTreeMap::new();
-    for (br, flow) in TRACES {
-        let o = if *br == "ODP" {
-            sb.appctl(&["ofproto/trace", "ovs-dummy", flow])
-        } else {
-            sb.appctl(&["ofproto/trace", br, flow])
-        };
-        out.insert(
-            format!("{br} {flow}"),
-            format!(
-                "rc={:?}\n{}{}",
-                o.status.code(),
-                text(&o.stdout),
-                text(&o.stderr)
-            ),
-        );
-    }
-    // The underlay as the tnl/* and ovs/route commands show it (system
-    // routes left out: only the one added by hand is the same in both).
-    for cmd in [
-        "tnl/ports/show",
-        "tnl/ports/show -v",
-        "tnl/neigh/show",
-        "ovs/route/show",
-        "ovs/route/lookup 1.1.2.92",
-        "ovs/route/lookup 1.1.2.92/24",
-        "ovs/route/del 1.1.2.0/24 pkt_mark=3",
-    ] {
-        let o = sb.appctl(&cmd.split(' ').collect::<Vec<_>>());
-        let mut shown: Vec<String> = text(&o.stdout)
-            .lines()
-            .filter(|l| !l.starts_with("Cached:"))
-            .map(str::to_string)
-            .collect();
-        shown.sort();
-        out.insert(
-            format!("appctl {cmd}"),
-            format!(
-                "rc={:?}\n{}\n{}",
-                o.status.code(),
-                shown.join("\n"),
-                text(&o.stderr)
-            ),
-        );
-    }
-    sb.stop_vswitchd();
-    out
 }
 
 #[test]
@@ -223,8 +162,8 @@ fn patch_and_tunnel_traces_match_stock() {
     if !stock_ovs_available("patch_and_tunnel_traces_match_stock") {
         return;
     }
-    let stock = run("trace-pt-stock", Path::new(STOCK_VSWITCHD));
-    let ours = run("trace-pt-ferrovs", Path::new(FERROVS));
+    let stock = run("trace-pt-stock", Path::new(STOCK_VSWITCHD), &scenario());
+    let ours = run("trace-pt-ferrovs", Path::new(FERROVS), &scenario());
     // The setup must really tunnel on stock (or the comparison is empty).
     assert!(
         stock.values().any(|r| r.contains("tnl_push(")),
@@ -238,23 +177,6 @@ fn patch_and_tunnel_traces_match_stock() {
         "stock did not tunnel over IPv6"
     );
     assert!(stock.values().any(|r| r.contains("sending ND request")));
-    let mut failures = Vec::new();
-    let mut full = 0;
-    for (case, s) in &stock {
-        let o = &ours[case];
-        if s == o {
-            full += 1;
-        } else if lines(s) == lines(o) && !case.starts_with("appctl ") {
-            eprintln!("== {case}: same megaflow and actions, other text differs\n-- stock:\n{s}\n-- ferrovs:\n{o}");
-        } else {
-            failures.push(format!("== {case}\n-- stock:\n{s}\n-- ferrovs:\n{o}"));
-        }
-    }
-    eprintln!(
-        "patch/tunnel traces: {} cases, {} identical in full, {} differ",
-        stock.len(),
-        full,
-        failures.len()
-    );
+    let failures = compare("patch/tunnel traces", &stock, &ours);
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }

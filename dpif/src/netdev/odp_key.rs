@@ -234,7 +234,13 @@ fn apply(
 }
 
 fn apply_tunnel(t: &[TunnelAttr], fk: &mut FlowKey, mode: Mode) -> Result<(), OdpError> {
+    use ferrovs_netdev::packet::GeneveOpts;
     let mut flags = 0u16;
+    // A tunnel mask always matches how long the options are: a flow for
+    // a packet without options does not take packets with some.
+    if mode != Mode::Key {
+        fk.tun_geneve.len = 0xff;
+    }
     for a in t {
         match a {
             TunnelAttr::Id(v) => {
@@ -252,6 +258,17 @@ fn apply_tunnel(t: &[TunnelAttr], fk: &mut FlowKey, mode: Mode) -> Result<(), Od
             TunnelAttr::DontFragment => flags |= TUN_F_DONT_FRAGMENT,
             TunnelAttr::Csum => flags |= TUN_F_CSUM,
             TunnelAttr::Oam => flags |= TUN_F_OAM,
+            TunnelAttr::GeneveOpts(o) => {
+                let g = GeneveOpts::new(o)
+                    .ok_or_else(|| OdpError::new("Geneve options longer than carried"))?;
+                match mode {
+                    Mode::Key => fk.tun_geneve = g,
+                    Mode::Mask => fk.tun_geneve.bytes = g.bytes,
+                    Mode::Exact => {
+                        fk.tun_geneve.bytes = [0xff; ferrovs_netdev::packet::GENEVE_OPTS_MAX]
+                    }
+                }
+            }
             TunnelAttr::Pad(_) => {}
             _ => return Err(OdpError::new("tunnel key attribute not supported here")),
         }
@@ -297,6 +314,9 @@ pub fn to_odp_attrs(k: &FlowKey) -> Vec<KeyAttr> {
         }
         t.push(TunnelAttr::TpSrc(k.tun_tp_src));
         t.push(TunnelAttr::TpDst(k.tun_tp_dst));
+        if k.tun_geneve.len != 0 {
+            t.push(TunnelAttr::GeneveOpts(k.tun_geneve.as_slice().to_vec()));
+        }
         a.push(KeyAttr::Tunnel(t));
     }
     a.push(KeyAttr::Ethernet(EthKey {
@@ -449,6 +469,9 @@ pub fn tunnel_meta(t: &[TunnelAttr]) -> ferrovs_netdev::packet::TunnelMeta {
             TunnelAttr::TpDst(v) => m.tp_dst = *v,
             TunnelAttr::DontFragment => m.flags |= TUN_F_DONT_FRAGMENT,
             TunnelAttr::Csum => m.flags |= TUN_F_CSUM,
+            TunnelAttr::GeneveOpts(o) => {
+                m.geneve = ferrovs_netdev::packet::GeneveOpts::new(o).unwrap_or_default();
+            }
             _ => {}
         }
     }

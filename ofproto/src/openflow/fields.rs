@@ -93,12 +93,39 @@ pub fn range(f: usize) -> std::ops::Range<usize> {
 /// Looks a field up by one of its code points (class, experimenter, field)
 /// and its value width in bytes.
 pub fn by_header(class: u16, exp: u32, field: u8, width: usize) -> Option<usize> {
+    if let Some(f) = tun_metadata_by_header(class, field, width) {
+        return Some(f);
+    }
     FIELDS.iter().position(|f| {
         f.width as usize == width
             && f.headers
                 .iter()
                 .any(|h| h.class == class && h.field == field && (class != 0xffff || h.exp == exp))
     })
+}
+
+/// NXM_NX_TUN_METADATA0..63 (class 1, fields 40..103) have a variable
+/// length on the wire: 0 to 124 bytes, whatever the bridge's TLV map
+/// gives the option. The key keeps 4 bytes per field (the length OVN
+/// and most users map), so any wire length up to 124 names the field and
+/// [`tun_metadata_value`] brings the bytes to those 4.
+fn tun_metadata_by_header(class: u16, field: u8, width: usize) -> Option<usize> {
+    (class == 1 && (40..=103).contains(&field) && width <= 124)
+        .then(|| id::TUN_METADATA0 + usize::from(field - 40))
+}
+
+/// Whether `f` is one of tun_metadata0..63.
+pub fn is_tun_metadata(f: usize) -> bool {
+    (id::TUN_METADATA0..=id::TUN_METADATA63).contains(&f)
+}
+
+/// A tun_metadata value (or mask) as sent on the wire, brought to the
+/// 4-byte option it stands for the way Open vSwitch does: longer values
+/// keep their first 4 bytes, shorter ones are right-aligned.
+pub fn tun_metadata_value(b: &[u8]) -> u128 {
+    b.iter()
+        .take(4)
+        .fold(0u128, |acc, &x| (acc << 8) | u128::from(x))
 }
 
 pub fn by_name(name: &str) -> Option<usize> {

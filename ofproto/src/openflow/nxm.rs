@@ -6,7 +6,10 @@
 //! experimenter id, then the value and, when has-mask, the mask.
 
 use super::error_table::OfpErr;
-use super::fields::{by_header, id, port_from_of11, port_to_of11, Match, FIELDS, VLAN_CFI};
+use super::fields::{
+    by_header, id, is_tun_metadata, port_from_of11, port_to_of11, tun_metadata_value, Match,
+    FIELDS, VLAN_CFI,
+};
 use super::wire::{Put, Reader};
 
 /// NXM_NX_COOKIE, a pseudo-field allowed in Nicira flow stats requests.
@@ -63,9 +66,23 @@ pub fn decode(
         } else {
             (payload, &[][..])
         };
-        // tun_metadata0..63: none is mapped to a TLV option yet.
-        if class == 1 && (40..=103).contains(&field) {
-            return Err(OfpErr::NXFMFC_INVALID_TLV_FIELD);
+        // tun_metadata0..63: whether the bridge maps the field is checked
+        // where the bridge's TLV map is known (switch::tlv).
+        if let Some(f) = by_header(class, exp, field, width).filter(|&f| is_tun_metadata(f)) {
+            let mk = if hasmask {
+                tun_metadata_value(mask)
+            } else {
+                u32::MAX as u128
+            };
+            let v = tun_metadata_value(value);
+            if v & !mk != 0 {
+                return Err(OfpErr::OFPBMC_BAD_WILDCARDS);
+            }
+            if m.is_set(f) {
+                return Err(OfpErr::OFPBMC_DUP_FIELD);
+            }
+            m.set(f, v, mk);
+            continue;
         }
         let target = if class == COOKIE_CLASS && field == COOKIE_FIELD && width == 8 {
             Target::Cookie
@@ -336,6 +353,42 @@ mod tests {
             let back = decode(&mut r, b.len(), true, None).expect("decodes");
             assert_eq!(back, m, "version {oxm:?}");
         }
+    }
+
+    #[test]
+    fn tun_metadata_lengths_are_brought_to_four_bytes() {
+        // NXM_NX_TUN_METADATA0 (class 1, field 40) with `len` value bytes.
+        let entry = |hasmask: bool, payload: &[u8]| -> Vec<u8> {
+            let mut e = vec![0, 1, 40 << 1 | u8::from(hasmask), payload.len() as u8];
+            e.extend_from_slice(payload);
+            e
+        };
+        let f = id::TUN_METADATA0;
+        let dec = |b: &[u8]| decode(&mut Reader::new(b), b.len(), true, None);
+        // Short values are right-aligned, exact.
+        assert_eq!(
+            dec(&entry(false, &[0x12, 0x34])).unwrap().get(f),
+            (0x1234, 0xffff_ffff)
+        );
+        // No bytes at all: exactly zero.
+        assert_eq!(dec(&entry(false, &[])).unwrap().get(f), (0, 0xffff_ffff));
+        // Long values keep their first four bytes.
+        let long = entry(false, &[0x12, 0x34, 0x56, 0x78, 0x9a]);
+        assert_eq!(dec(&long).unwrap().get(f), (0x1234_5678, 0xffff_ffff));
+        // Masked, right-aligned too.
+        let masked = entry(true, &[0x12, 0x00, 0xff, 0x00]);
+        assert_eq!(dec(&masked).unwrap().get(f), (0x1200, 0xff00));
+        let wild = entry(true, &[0x12, 0x34, 0xff, 0x00]);
+        assert_eq!(dec(&wild), Err(OfpErr::OFPBMC_BAD_WILDCARDS));
+        // tun_metadata63 is field 103; 104 is no tun_metadata.
+        let mut last = entry(false, &[1, 2, 3, 4]);
+        last[2] = 103 << 1;
+        assert_eq!(dec(&last).unwrap().get(id::TUN_METADATA63).0, 0x0102_0304);
+        // And back: four bytes on the wire, as a switch with a 4-byte
+        // mapping sends them.
+        let mut out = Vec::new();
+        encode(&dec(&masked).unwrap(), None, &mut out);
+        assert_eq!(out, [0, 1, 81, 8, 0, 0, 0x12, 0, 0, 0, 0xff, 0]);
     }
 
     #[test]

@@ -232,6 +232,16 @@ pub fn format_match(m: &Match, priority: u16) -> String {
             flags_masked(&["oam", "df", "csum", "key"], fv as u32, fm as u32 & 0xf)
         );
     }
+    for (i, f) in (id::TUN_METADATA0..=id::TUN_METADATA63).enumerate() {
+        let (v, mk) = m.get(f);
+        if mk != 0 {
+            let _ = write!(s, "tun_metadata{i}={}", chex(v));
+            if mk != u32::MAX as u128 {
+                let _ = write!(s, "/{}", chex(mk));
+            }
+            s.push(',');
+        }
+    }
     let (mv, mm) = m.get(id::METADATA);
     if mm != 0 {
         let _ = write!(s, "metadata={}", chex(mv));

@@ -352,6 +352,7 @@ impl Switch {
         if v <= 2 && fm.command == 0 {
             fm.flags |= 4;
         }
+        self.tlv_table.check_flow_fields(&fm.m, &fm.ins)?;
         check_consistency(&fm.m, &fm.ins, v)?;
         if let Some(t) = fm.ins.goto_table {
             let cur = if fm.table_id == 0xff { 0 } else { fm.table_id };

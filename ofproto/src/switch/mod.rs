@@ -25,6 +25,7 @@ mod ports;
 mod queues;
 mod stats;
 mod table_mod;
+pub mod tlv;
 
 use self::bundles::*;
 pub use self::controller::*;
@@ -173,6 +174,8 @@ pub struct Switch {
     /// more are swept out when the pool has doubled since the last sweep.
     instructions_pool: HashSet<Arc<Instructions>>,
     pool_sweep_at: usize,
+    /// The tunnel option map (`ovs-ofctl add-tlv-map`).
+    pub tlv_table: tlv::TlvTable,
 }
 
 /// A message header.
@@ -352,6 +355,7 @@ impl Switch {
             packet_in_on_miss: false,
             instructions_pool: HashSet::new(),
             pool_sweep_at: 64,
+            tlv_table: Default::default(),
         }
     }
 
@@ -521,6 +525,9 @@ impl Switch {
         }
         let subtype = r.u32().ok_or(OfpErr::OFPBRC_BAD_LEN)?;
         let rest = r.rest();
+        if let Some(res) = self.tlv_message(conn, h, subtype, rest) {
+            return res;
+        }
         match subtype {
             12 => {
                 if rest.len() != 4 {

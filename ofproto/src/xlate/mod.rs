@@ -140,6 +140,12 @@ struct Ctx<'a> {
     /// The packet's own tunnel destination (0 when it came from no
     /// tunnel): never tunnelled back to.
     orig_tun_dst: u128,
+    /// The outer UDP source port a decapsulated packet came with: as in
+    /// stock, the flow keeps it, and the kernel's tunnel outputs pass it on.
+    in_tun_tp_src: u16,
+    /// The tunnel UDP ports (source, destination) the datapath has, which
+    /// are not fields of the key.
+    base_tun_ports: (u16, u16),
     no_install: bool,
     injected: Vec<tunnel::Injected>,
     flow: Box<[u8; KEY_LEN]>,
@@ -212,16 +218,26 @@ pub fn translate_with<'a>(
     world: Option<&'a World<'a>>,
     flow: &[u8; KEY_LEN],
 ) -> Xlated {
-    translate_labelled(br, world, flow, [0; 2])
+    translate_received(br, world, flow, Received::default())
 }
 
-/// Translates `flow` as `translate_with` does, for a packet whose MPLS
-/// label stack has `deeper` under the top entry (which is in `flow`).
-pub fn translate_labelled<'a>(
+/// What a received packet carries besides its flow key.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Received {
+    /// The MPLS label stack entries under the top one (which is in the
+    /// flow), 0 where there are none.
+    pub deeper_labels: [u32; 2],
+    /// The UDP ports (source, destination) of the tunnel header the
+    /// packet was decapsulated from; 0 for GRE and untunnelled packets.
+    pub outer_ports: (u16, u16),
+}
+
+/// [`translate_with`] for a received packet with what its key leaves out.
+pub fn translate_received<'a>(
     br: &'a Bridge<'a>,
     world: Option<&'a World<'a>>,
     flow: &[u8; KEY_LEN],
-    deeper: [u32; 2],
+    rx: Received,
 ) -> Xlated {
     let mut ctx = Ctx {
         br,
@@ -235,6 +251,8 @@ pub fn translate_labelled<'a>(
                 v6
             }
         },
+        in_tun_tp_src: rx.outer_ports.0,
+        base_tun_ports: rx.outer_ports,
         no_install: false,
         injected: Vec::new(),
         flow: Box::new(*flow),
@@ -243,8 +261,8 @@ pub fn translate_labelled<'a>(
         actions: Vec::new(),
         vlans: commit::InnerVlans {
             mpls: mpls::Deeper {
-                flow: deeper,
-                base: deeper,
+                flow: rx.deeper_labels,
+                base: rx.deeper_labels,
                 ..mpls::Deeper::default()
             },
             ..commit::InnerVlans::default()
@@ -339,7 +357,7 @@ pub fn translate_labelled<'a>(
         actions: ctx.actions,
         wc: ctx.wc,
         final_inner_vlan: ctx.vlans.flow,
-        mpls_in: deeper,
+        mpls_in: rx.deeper_labels,
         final_mpls: ctx.vlans.mpls.flow,
         mpls_wc: ctx.vlans.mpls.wc,
         actset_output: ctx.actset_output,
@@ -380,6 +398,7 @@ impl Ctx<'_> {
         }
         if orig_get(id::TUN_DST) == 0 && orig_get(id::TUN_IPV6_DST) == 0 {
             clear.extend(id::TUN_ID..=id::TUN_GTPU_MSGTYPE);
+            clear.extend(id::TUN_METADATA0..=id::TUN_METADATA63);
         }
         for f in clear {
             self.wc[range(f)].fill(0);
@@ -1224,7 +1243,15 @@ pub fn trace_switch(sw: &crate::switch::Switch, req: &TraceRequest) -> Result<St
     };
     let run = |flow: &flow_text::FlowKey, deeper: [u32; 2]| {
         upcall::with_bridge(sw, &req.odp_ports, false, |br| {
-            translate_labelled(br, None, flow, deeper)
+            translate_received(
+                br,
+                None,
+                flow,
+                Received {
+                    deeper_labels: deeper,
+                    ..Received::default()
+                },
+            )
         })
     };
     Ok(report_with_forks(&flow, deeper, &req.ct_next, run))
@@ -1270,6 +1297,7 @@ pub fn trace_world(
     };
     let mut retarget: Option<String> = None;
     let mut deeper = [0; 2];
+    let mut outer_ports = (0, 0);
     let flow = match &req.flow {
         TraceFlow::OpenFlow(s) => {
             let names: HashMap<String, u16> = sw
@@ -1282,6 +1310,7 @@ pub fn trace_world(
         }
         TraceFlow::Odp(s) => {
             let key = odp::Key::parse_text(s).map_err(|e| e.message)?;
+            outer_ports = tunnel::outer_ports(&key);
             let mut ofports: HashMap<u32, u16> =
                 req.odp_ports.iter().map(|(&o, &d)| (d, o)).collect();
             // A decapsulated packet goes to its tunnel port's bridge.
@@ -1296,6 +1325,10 @@ pub fn trace_world(
             }
             let mut flow = flow_text::from_odp(&key, &ofports)?;
             deeper = mpls::Deeper::of_key(&key);
+            let owner = target.as_ref().map_or(bridge, |t| t.0.as_str());
+            if let Some(sw) = switches.get(owner) {
+                tunnel::geneve_options_to_flow(&key, &sw.tlv_table, Some(&mut flow))?;
+            }
             if let Some((b, _, _, t)) = target {
                 t.to_flow(&mut flow);
                 retarget = Some(b);
@@ -1308,7 +1341,15 @@ pub fn trace_world(
     let run = |flow: &flow_text::FlowKey, deeper: [u32; 2]| {
         patch::with_world(switches, topo, false, true, |w| {
             match w.bridges.get(bridge) {
-                Some(br) => translate_labelled(br, Some(w), flow, deeper),
+                Some(br) => translate_received(
+                    br,
+                    Some(w),
+                    flow,
+                    Received {
+                        deeper_labels: deeper,
+                        outer_ports,
+                    },
+                ),
                 None => translate(
                     &Bridge {
                         name: bridge,

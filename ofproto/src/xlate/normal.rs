@@ -78,8 +78,10 @@ fn mac_bytes(v: u128) -> [u8; 6] {
     m
 }
 
-/// The bridge's ports in the order NORMAL visits them (OpenFlow port
-/// number, so LOCAL last).
+/// The bridge's ports in the order NORMAL visits them: as stock, the
+/// order they joined the bridge (so the bridge's own LOCAL port first);
+/// ports that came in one reconfiguration by OpenFlow number, LOCAL
+/// first. Without a switch, by number.
 fn l2_ports<'a>(br: &super::Bridge<'a>) -> Vec<L2Port<'a>> {
     let mut ports: Vec<L2Port<'a>> = match br.switch {
         Some(sw) => sw
@@ -103,7 +105,16 @@ fn l2_ports<'a>(br: &super::Bridge<'a>) -> Vec<L2Port<'a>> {
             })
             .collect(),
     };
-    ports.sort_by_key(|p| p.ofport);
+    match br.switch {
+        Some(sw) => ports.sort_by_key(|p| {
+            (
+                sw.port_added.get(&p.ofport).copied(),
+                p.ofport != port::LOCAL,
+                p.ofport,
+            )
+        }),
+        None => ports.sort_by_key(|p| p.ofport),
+    }
     ports
 }
 

@@ -120,6 +120,8 @@ impl<'a> Ctx<'a> {
         let old_inner_vlan = self.vlans.flow;
         let tunnel = range(id::TUN_ID).start..range(id::TUN_GTPU_MSGTYPE).end;
         let old_tunnel_wc = self.wc[tunnel.clone()].to_vec();
+        let md = range(id::TUN_METADATA0).start..range(id::TUN_METADATA63).end;
+        let old_md_wc = self.wc[md.clone()].to_vec();
         let old_set = std::mem::take(&mut self.action_set);
         let old_actset = self.actset_output.take();
         let old_table = std::mem::replace(&mut self.table_id, 0);
@@ -131,12 +133,14 @@ impl<'a> Ctx<'a> {
         // registers, tunnel or connection tracking state.
         let mut clear = vec![id::METADATA, id::ACTSET_OUTPUT];
         clear.extend(id::TUN_ID..=id::TUN_GTPU_MSGTYPE);
+        clear.extend(id::TUN_METADATA0..=id::TUN_METADATA63);
         clear.extend(id::REG0..=id::REG15);
         clear.extend(id::CT_STATE..=id::CT_TP_DST);
         for f in clear {
             self.flow[range(f)].fill(0);
         }
         self.wc[tunnel.clone()].fill(0);
+        self.wc[md.clone()].fill(0);
         self.set(id::IN_PORT, in_port as u128);
         self.depth += 1;
         let mut node = Node::new(NodeKind::Bridge, format!("bridge(\"{}\")", peer.name));
@@ -161,6 +165,7 @@ impl<'a> Ctx<'a> {
         self.actset_output = old_actset;
         self.action_set = old_set;
         self.wc[tunnel].copy_from_slice(&old_tunnel_wc);
+        self.wc[md].copy_from_slice(&old_md_wc);
         self.vlans.flow = old_inner_vlan;
         self.flow = old_flow;
         // Whatever stopped the peer's pipeline does not stop this one;

@@ -322,10 +322,20 @@ fn random_pipelines_translate_consistently() {
             }
             // Keep it a TCP/IPv4 packet with its metadata (not looked at
             // by the datapath: registers and metadata start at zero).
-            for fld in [id::ETH_TYPE, id::NW_PROTO, id::IP_FRAG, id::RECIRC_ID] {
+            // (Untagged too: a tag changes the datapath key's shape.)
+            for fld in [
+                id::ETH_TYPE,
+                id::NW_PROTO,
+                id::IP_FRAG,
+                id::RECIRC_ID,
+                id::VLAN_TCI,
+            ] {
                 other[range(fld)].copy_from_slice(&f[range(fld)]);
             }
-            for fld in (id::DP_HASH..=id::REG15).filter(|&g| g != id::IN_PORT && is_storage(g)) {
+            for fld in (id::DP_HASH..=id::REG15)
+                .chain(id::TUN_METADATA0..=id::TUN_METADATA63)
+                .filter(|&g| g != id::IN_PORT && is_storage(g))
+            {
                 other[range(fld)].copy_from_slice(&f[range(fld)]);
             }
             let misses = vec![0; sw.tables.len()];

@@ -128,7 +128,7 @@ pub fn format_megaflow(flow: &[u8; KEY_LEN], wc: &[u8; KEY_LEN]) -> String {
     if !ct.is_empty() {
         ct.push(',');
     }
-    let rest = format_match(&m, 32768) + &icmp;
+    let rest = super::tunnel::absent_options_text(&format_match(&m, 32768)) + &icmp;
     let recirc = if recirc == 0 {
         "0".to_string()
     } else {

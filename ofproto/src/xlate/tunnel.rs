@@ -41,6 +41,7 @@ pub struct Injected {
 const VXLAN_FLAGS: u32 = 0x0800_0000;
 const ETH_TYPE_TEB: u16 = 0x6558;
 const GRE_CSUM: u16 = 0x8000;
+const GENEVE_OAM: u8 = 0x80;
 const GRE_KEY: u16 = 0x2000;
 
 /// The outer header's tunnel metadata.
@@ -52,6 +53,11 @@ struct Meta {
     key: bool,
     tos: u8,
     ttl: u8,
+    /// The flow's OAM flag (Geneve carries it in its header).
+    oam: bool,
+    /// Geneve options from the flow's tun_metadata fields (whole
+    /// options: class, type, length, body).
+    opts: Vec<u8>,
 }
 
 fn mac_text(m: &[u8; 6]) -> String {
@@ -118,10 +124,16 @@ fn build_header(cfg: &TunnelCfg, m: &Meta, smac: [u8; 6], dmac: [u8; 6], csum: b
             if cfg.kind == TunnelKind::Vxlan {
                 h.extend_from_slice(&VXLAN_FLAGS.to_be_bytes());
             } else {
-                h.extend_from_slice(&[0, 0]);
+                // Version 0, the options' length in 4-byte units; the O
+                // bit for OAM frames.
+                let opt_units = (m.opts.len() / 4) as u8 & 0x3f;
+                h.extend_from_slice(&[opt_units, if m.oam { GENEVE_OAM } else { 0 }]);
                 h.extend_from_slice(&ETH_TYPE_TEB.to_be_bytes());
             }
             h.extend_from_slice(&vni);
+            if cfg.kind == TunnelKind::Geneve {
+                h.extend_from_slice(&m.opts);
+            }
         }
         TunnelKind::Gre => {
             let mut flags = 0u16;
@@ -280,7 +292,35 @@ impl<'a> Ctx<'a> {
             key: cfg.out_key.is_some(),
             tos,
             ttl,
+            oam: self.get(id::TUN_FLAGS) & TUN_F_OAM != 0,
+            opts: if cfg.kind == TunnelKind::Geneve {
+                self.geneve_options()
+            } else {
+                Vec::new()
+            },
         })
+    }
+
+    /// The Geneve options the flow's tun_metadata fields stand for under
+    /// the bridge's TLV map, in field order. A field that is zero counts
+    /// as absent (the key keeps no "present" bits).
+    fn geneve_options(&self) -> Vec<u8> {
+        let Some(table) = self.br.switch.map(|s| &s.tlv_table) else {
+            return Vec::new();
+        };
+        let mut opts = Vec::new();
+        for (i, f) in (id::TUN_METADATA0..=id::TUN_METADATA63).enumerate() {
+            let v = self.get(f) as u32;
+            match table.fields.get(i) {
+                Some(Some(o)) if v != 0 && o.len == 4 => {
+                    opts.extend_from_slice(&o.class.to_be_bytes());
+                    opts.extend_from_slice(&[o.opt_type, 1]);
+                    opts.extend_from_slice(&v.to_be_bytes());
+                }
+                _ => {}
+            }
+        }
+        opts
     }
 
     /// Output to tunnel port `cfg` on the kernel datapath (stock's
@@ -334,12 +374,34 @@ impl<'a> Ctx<'a> {
         };
         let mut want = *self.base;
         t.to_flow(&mut want);
+        let md = range(id::TUN_METADATA0).start..range(id::TUN_METADATA63).end;
+        want[md.clone()].copy_from_slice(&self.flow[md.clone()]);
         let tunnel = range(id::TUN_ID).start..range(id::TUN_GTPU_MSGTYPE).end;
-        if want[tunnel.clone()] != self.base[tunnel.clone()] {
+        // The UDP ports are part of what the datapath has too: a second
+        // output to a tunnel of another port needs its own set. The
+        // source port is the one the packet came in with (0 when none).
+        let ports = (self.in_tun_tp_src, cfg.dst_port);
+        if want[tunnel.clone()] != self.base[tunnel.clone()]
+            || want[md.clone()] != self.base[md.clone()]
+            || self.base_tun_ports != ports
+        {
             self.base[tunnel.clone()].copy_from_slice(&want[tunnel]);
-            self.actions.push(odp::Action::Set(odp::KeyAttr::Tunnel(
-                t.to_attrs(cfg.dst_port),
-            )));
+            self.base[md.clone()].copy_from_slice(&want[md]);
+            self.base_tun_ports = ports;
+            let mut attrs = t.to_attrs(cfg.dst_port);
+            if !m.opts.is_empty() {
+                attrs.push(TunnelAttr::GeneveOpts(m.opts.clone()));
+            }
+            if ports.0 != 0 {
+                // Before the destination port, in the kernel's order.
+                let at = attrs
+                    .iter()
+                    .position(|a| matches!(a, TunnelAttr::TpDst(_)))
+                    .unwrap_or(attrs.len());
+                attrs.insert(at, TunnelAttr::TpSrc(ports.0));
+            }
+            self.actions
+                .push(odp::Action::Set(odp::KeyAttr::Tunnel(attrs)));
         }
         true
     }
@@ -443,7 +505,17 @@ impl<'a> Ctx<'a> {
             out.push(Node::new(NodeKind::Warn, "Nonexistent output port".into()));
             return;
         };
-        let header = build_header(cfg, &Meta { src, ..m }, smac, dmac, cfg.csum);
+        let header = build_header(
+            cfg,
+            &Meta {
+                src,
+                opts: m.opts.clone(),
+                ..m
+            },
+            smac,
+            dmac,
+            cfg.csum,
+        );
         commit::commit(
             &self.flow,
             &mut self.base,
@@ -696,6 +768,81 @@ impl TunnelKey {
     }
 }
 
+/// The Geneve option type bit that marks an option the receiver must
+/// understand.
+const GENEVE_CRITICAL: u8 = 0x80;
+
+/// Checks a datapath key's Geneve options against the bridge's TLV map
+/// as stock does when it turns them into `tun_metadata` fields: each
+/// option must be whole, a mapped one must have its mapped length, and
+/// an unmapped one must not be critical.
+pub fn check_geneve_options(
+    key: &odp::Key,
+    table: &crate::switch::tlv::TlvTable,
+) -> Result<(), String> {
+    geneve_options_to_flow(key, table, None)
+}
+
+/// [`check_geneve_options`], and when `flow` is given, writes each mapped
+/// 4-byte option into its `tun_metadataN` field (the key keeps 4 bytes
+/// per field; longer mapped options are checked but not kept).
+pub fn geneve_options_to_flow(
+    key: &odp::Key,
+    table: &crate::switch::tlv::TlvTable,
+    mut flow: Option<&mut [u8; KEY_LEN]>,
+) -> Result<(), String> {
+    let bad = || "Failed to parse Geneve options".to_string();
+    for a in key.attrs.iter() {
+        let odp::KeyAttr::Tunnel(t) = a else { continue };
+        for x in t {
+            let TunnelAttr::GeneveOpts(mut opts) = x.clone() else {
+                continue;
+            };
+            while !opts.is_empty() {
+                let [c0, c1, opt_type, len, ..] = opts[..] else {
+                    return Err(bad());
+                };
+                let body = usize::from(len & 0x1f) * 4;
+                if opts.len() < 4 + body {
+                    return Err(bad());
+                }
+                match table.index_of(u16::from_be_bytes([c0, c1]), opt_type) {
+                    Some(i) if table.fields[i].map(|o| usize::from(o.len)) != Some(body) => {
+                        return Err(bad())
+                    }
+                    None if opt_type & GENEVE_CRITICAL != 0 => return Err(bad()),
+                    Some(i) if body == 4 => {
+                        if let (Some(k), Some(v)) = (flow.as_deref_mut(), opts.get(4..8)) {
+                            k[range(id::TUN_METADATA0 + i)].copy_from_slice(v);
+                        }
+                    }
+                    _ => {}
+                }
+                opts.drain(..4 + body);
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The outer UDP ports (source, destination) in a datapath key's tunnel
+/// metadata; zeros when it has none.
+pub fn outer_ports(key: &odp::Key) -> (u16, u16) {
+    let mut ports = (0, 0);
+    for a in key.attrs.iter() {
+        if let odp::KeyAttr::Tunnel(t) = a {
+            for x in t {
+                match x {
+                    TunnelAttr::TpSrc(p) => ports.0 = *p,
+                    TunnelAttr::TpDst(p) => ports.1 = *p,
+                    _ => {}
+                }
+            }
+        }
+    }
+    ports
+}
+
 /// Where a datapath key's packet is translated: for a decapsulated
 /// packet on a tunnel datapath port, the bridge and OpenFlow port of the
 /// tunnel port it belongs to (Err when none takes it); otherwise None.
@@ -724,6 +871,24 @@ pub fn receive_target(
         Some((b, p)) => Ok(Some((b, odp, p, t))),
         None => Err("no OpenFlow tunnel port for this packet".into()),
     }
+}
+
+/// A megaflow's text with a matched `tun_metadataN` of value zero shown
+/// as stock shows an option the packet does not have (`=NP`): the key
+/// keeps no "present" bits, and a zero-valued option is rare.
+pub fn absent_options_text(megaflow: &str) -> String {
+    megaflow
+        .split(',')
+        .map(|t| match t.split_once('=') {
+            Some((name, v))
+                if name.starts_with("tun_metadata") && (v == "0" || v.starts_with("0/")) =>
+            {
+                format!("{name}=NP")
+            }
+            _ => t.to_string(),
+        })
+        .collect::<Vec<_>>()
+        .join(",")
 }
 
 /// The flow's tunnel metadata as the `Flow:` line shows it: tun_id when
@@ -764,6 +929,11 @@ pub fn flow_text(k: &[u8; KEY_LEN]) -> String {
         get(id::TUN_GTPU_MSGTYPE),
         if flags.is_empty() { "0".to_string() } else { flags.join("|") },
     ));
+    for (i, f) in (id::TUN_METADATA0..=id::TUN_METADATA63).enumerate() {
+        if get(f) != 0 {
+            s.push_str(&format!("tun_metadata{i}={:#x},", get(f)));
+        }
+    }
     s
 }
 
@@ -870,6 +1040,8 @@ mod tests {
             key: true,
             tos: 0,
             ttl: 64,
+            oam: false,
+            opts: Vec::new(),
         };
         let h = build_header(
             &cfg,
@@ -895,5 +1067,33 @@ mod tests {
             s,
             "tnl_push(tnl_port(4789),header(size=50,type=4,eth(dst=f8:bc:12:44:34:b6,src=aa:55:aa:55:00:00,dl_type=0x0800),ipv4(src=1.1.2.88,dst=1.1.2.92,proto=17,tos=0,ttl=64,frag=0x4000),udp(src=0,dst=4789,csum=0x0),vxlan(flags=0x8000000,vni=0x7b)),out_port(100))"
         );
+    }
+
+    #[test]
+    fn geneve_options_checked_against_the_tlv_map() {
+        use crate::switch::tlv::{TlvOption, TlvTable};
+        let key = |opts: &str| {
+            odp::Key::parse_text(&format!(
+                "tunnel(tun_id=0x5,src=1.1.2.92,dst=1.1.2.88,ttl=64,tp_src=7,tp_dst=6081,geneve({opts}),flags(key)),in_port(6081)"
+            ))
+            .unwrap()
+        };
+        let mut table = TlvTable::default();
+        table.fields[0] = Some(TlvOption {
+            class: 0xffff,
+            opt_type: 0,
+            len: 4,
+        });
+        let ok = key("{class=0xffff,type=0,len=4,0xa}{class=0x102,type=0x1,len=8,0x1}");
+        assert_eq!(check_geneve_options(&ok, &table), Ok(()));
+        assert_eq!(outer_ports(&ok), (7, 6081));
+        let critical = key("{class=0x102,type=0x80,len=4,0x1}");
+        assert!(check_geneve_options(&critical, &table).is_err());
+        let wrong_len = key("{class=0xffff,type=0,len=8,0x1}");
+        assert!(check_geneve_options(&wrong_len, &table).is_err());
+        // Without a map, only critical options are refused.
+        let empty = TlvTable::default();
+        assert_eq!(check_geneve_options(&wrong_len, &empty), Ok(()));
+        assert!(check_geneve_options(&critical, &empty).is_err());
     }
 }

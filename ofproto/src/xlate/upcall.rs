@@ -8,8 +8,8 @@ use std::collections::HashMap;
 use super::flow_text::{self, FlowKey};
 use super::patch::with_world;
 use super::topology::Topology;
-use super::tunnel::receive_target;
-use super::{be, frange, translate_labelled, Bridge};
+use super::tunnel::{outer_ports, receive_target};
+use super::{be, frange, translate_received, Bridge, Received};
 use crate::openflow::fields::id;
 use crate::switch::Switch;
 use ferrovs_dpif::odp::{self, Key, KeyAttr, TunnelAttr};
@@ -139,7 +139,11 @@ pub fn translate_upcall_world(
                 describe_rules: false,
                 ..*br
             };
-            translate_labelled(&br, None, &flow, deeper)
+            let rx = Received {
+                deeper_labels: deeper,
+                ..Received::default()
+            };
+            translate_received(&br, None, &flow, rx)
         });
         return Ok((bridge.to_string(), finish(&key, &flow, x)?));
     };
@@ -175,10 +179,17 @@ pub fn translate_upcall_world(
     if let Some((_, _, _, t)) = &target {
         t.to_flow(&mut flow);
     }
+    if let Some(sw) = switches.get(target_bridge) {
+        super::tunnel::geneve_options_to_flow(&key, &sw.tlv_table, Some(&mut flow))?;
+    }
     let x = with_world(switches, topo, req.may_learn, false, |w| {
-        w.bridges
-            .get(target_bridge)
-            .map(|br| translate_labelled(br, Some(w), &flow, deeper))
+        w.bridges.get(target_bridge).map(|br| {
+            let rx = Received {
+                deeper_labels: deeper,
+                outer_ports: outer_ports(&key),
+            };
+            translate_received(br, Some(w), &flow, rx)
+        })
     })
     .ok_or_else(|| format!("no bridge named {target_bridge}"))?;
     Ok((target_bridge.to_string(), finish(&key, &flow, x)?))
@@ -294,7 +305,7 @@ fn megaflow_mask(key: &Key, flow: &FlowKey, wc: &FlowKey, mpls_wc: [u32; 2]) -> 
                         TunnelAttr::Ipv4Dst(std::net::Ipv4Addr::BROADCAST),
                     )
                 };
-                KeyAttr::Tunnel(vec![
+                let mut mask = vec![
                     TunnelAttr::Id(u64::MAX),
                     src,
                     dst,
@@ -304,7 +315,15 @@ fn megaflow_mask(key: &Key, flow: &FlowKey, wc: &FlowKey, mpls_wc: [u32; 2]) -> 
                     TunnelAttr::Csum,
                     TunnelAttr::TpSrc(0),
                     TunnelAttr::TpDst(0),
-                ])
+                ];
+                // Geneve options: matched whole (they may have chosen
+                // rules through tun_metadata), as stock's megaflows show.
+                for x in t {
+                    if let TunnelAttr::GeneveOpts(o) = x {
+                        mask.push(TunnelAttr::GeneveOpts(vec![0xff; o.len()]));
+                    }
+                }
+                KeyAttr::Tunnel(mask)
             }
             // The top entry from the key's fields, the others by position.
             KeyAttr::Mpls(lses) => {

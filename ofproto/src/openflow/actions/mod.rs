@@ -357,6 +357,20 @@ fn pull_oxm(r: &mut Reader<'_>, may_mask: bool) -> Result<(usize, u128, u128, us
         });
     };
     let payload = r.bytes(length).ok_or(OfpErr::OFPBAC_BAD_SET_LEN)?;
+    if super::fields::is_tun_metadata(f) {
+        let value = payload.get(..width).ok_or(OfpErr::OFPBAC_BAD_SET_LEN)?;
+        let mask = match payload.get(width..) {
+            Some(_) if hasmask && !may_mask => return Err(OfpErr::OFPBAC_BAD_SET_MASK),
+            Some(m) if hasmask => {
+                if value.iter().zip(m).any(|(v, m)| v & !m != 0) {
+                    return Err(OfpErr::OFPBMC_BAD_WILDCARDS);
+                }
+                super::fields::tun_metadata_value(m)
+            }
+            _ => u32::MAX as u128,
+        };
+        return Ok((f, super::fields::tun_metadata_value(value), mask, 4));
+    }
     let value = be_to_u128(payload.get(..width).ok_or(OfpErr::OFPBAC_BAD_SET_LEN)?);
     let full = if width >= 16 {
         u128::MAX

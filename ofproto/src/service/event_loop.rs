@@ -1267,8 +1267,9 @@ impl EventLoop {
                     let harmless =
                         matches!(nx_subtype, Some(10 | 12 | 15 | 16 | 18 | 19 | 20 | 21 | 29))
                             || (h.version == 1 && matches!(h.msg_type, 16 | 17));
+                    let is_flow_mod = h.msg_type == 14 || nx_flow_mod;
                     let scope = match h.msg_type {
-                        _ if h.msg_type == 14 || nx_flow_mod => {
+                        _ if is_flow_mod => {
                             match crate::service::changes::flow_mod_in_port(msg) {
                                 Some(p) => Scope::InPort(p),
                                 None => Scope::All,
@@ -1283,7 +1284,12 @@ impl EventLoop {
                     // Counted before any reply can reach the peer, so
                     // that a barrier reply means the change is visible.
                     if may_change_tables(h.msg_type) && !harmless {
-                        crate::xlate::meter::sync(&bridge.switch.name, &bridge.switch.meters);
+                        // A flow_mod leaves the meters as they were (the
+                        // hot path of add-flows skips the meter table's
+                        // lock).
+                        if !is_flow_mod {
+                            crate::xlate::meter::sync(&bridge.switch.name, &bridge.switch.meters);
+                        }
                         self.tables_generation.bump(scope);
                     }
                     bridge.switch.event_origin = None;

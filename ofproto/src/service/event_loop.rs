@@ -87,11 +87,11 @@ pub(crate) struct EventLoop {
     read_buf: Box<[u8]>,
     /// When the timed work (`tick`) is due next.
     next_tick: Instant,
-    /// Polling without sleeping right after an answer.
+    /// Polling without sleeping right after serving a request.
     reply_poll: ReplyPoll,
-    /// Whether this pass of the loop answered a request (set by
-    /// `service_conn`).
-    answered: bool,
+    /// Whether this pass of the loop handled a request from a peer (set
+    /// by `service_conn`).
+    served: bool,
 }
 
 /// What the poll said about a connection, beyond "something happened".
@@ -123,7 +123,7 @@ impl EventLoop {
             read_buf: vec![0; READ_CHUNK].into_boxed_slice(),
             next_tick: Instant::now(),
             reply_poll: ReplyPoll::from_env(),
-            answered: false,
+            served: false,
         }
     }
 
@@ -160,7 +160,7 @@ impl EventLoop {
                     .saturating_duration_since(Instant::now())
                     .min(TICK)
             });
-            // Right after an answer, look without sleeping (see
+            // Right after serving a request, look without sleeping (see
             // `reply_poll`).
             let polling = self.reply_poll.is_pending();
             let wait = if polling { Some(Duration::ZERO) } else { wait };
@@ -185,7 +185,7 @@ impl EventLoop {
                     continue;
                 }
             }
-            self.answered = false;
+            self.served = false;
             for ev in events.iter() {
                 let t = ev.token();
                 if t != WAKER {
@@ -194,8 +194,8 @@ impl EventLoop {
                     self.ready(t, Readiness { closed_or_error });
                 }
             }
-            if self.answered {
-                self.reply_poll.answered(Instant::now());
+            if self.served {
+                self.reply_poll.served(Instant::now());
             }
             while let Ok(cmd) = self.rx.try_recv() {
                 let more = self.command(cmd);
@@ -1269,18 +1269,18 @@ impl EventLoop {
                             || (h.version == 1 && matches!(h.msg_type, 16 | 17));
                     let is_flow_mod = h.msg_type == 14 || nx_flow_mod;
                     let scope = match h.msg_type {
-                        _ if is_flow_mod => {
-                            match crate::service::changes::flow_mod_in_port(msg) {
-                                Some(p) => Scope::InPort(p),
-                                None => Scope::All,
-                            }
-                        }
+                        _ if is_flow_mod => match crate::service::changes::flow_mod_in_port(msg) {
+                            Some(p) => Scope::InPort(p),
+                            None => Scope::All,
+                        },
                         _ => Scope::All,
                     };
                     for r in bridge.switch.handle(st, msg) {
                         c.tx.extend_from_slice(&r);
-                        self.answered = true;
                     }
+                    // Answered or not (a flow_mod whose barrier is still
+                    // on its way), the peer is likely to send more soon.
+                    self.served = true;
                     // Counted before any reply can reach the peer, so
                     // that a barrier reply means the change is visible.
                     if may_change_tables(h.msg_type) && !harmless {

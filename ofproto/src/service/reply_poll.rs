@@ -1,18 +1,20 @@
-//! Polling without sleeping for a short while after answering a request.
+//! Polling without sleeping for a short while after serving a request.
 //!
 //! A peer like `ovs-ofctl add-flows` sends one flow_mod and a barrier,
 //! waits for the barrier reply, then sends the next. If the service
 //! thread sleeps in between, every rule costs it a context switch and a
 //! wakeup (on a virtual machine, an interrupt to an idle CPU), more than
-//! the rule's own work. Looking again for a short window instead spends
-//! that time on the CPU, so it is bounded three ways:
-//! - only after the loop answered a request, at most `window` each time,
+//! the rule's own work. (The flow_mod and its barrier are two writes: a
+//! loop woken by the first may also sleep again before the second.)
+//! Looking again for a short window instead spends that time on the CPU,
+//! so it is bounded three ways:
+//! - only after the loop served a request, at most `window` each time,
 //!   never while idle;
 //! - the CPU is yielded between looks, so a peer sharing the CPU runs;
 //! - a window that closes with nothing (a slow peer, or a machine too
 //!   busy to run it in time) turns polling off for the next 1, 3, 7, ...
-//!   up to [`MAX_SKIP`] answers; one window that catches a request turns
-//!   it back on.
+//!   up to [`MAX_SKIP`] requests served; one window that catches a
+//!   request turns it back on.
 //!
 //! `FERROVS_OPENFLOW_REPLY_POLL_US` in the environment sets the window
 //! (0 turns polling off); the default is [`DEFAULT_WINDOW`].
@@ -22,7 +24,8 @@ use std::time::{Duration, Instant};
 /// Default window: a few times what `ovs-ofctl` takes between reading a
 /// reply and sending its next request (about 15 µs here).
 pub const DEFAULT_WINDOW: Duration = Duration::from_micros(50);
-/// Longest run of answers without polling after windows that missed.
+/// Longest run of requests served without polling after windows that
+/// missed.
 pub const MAX_SKIP: u32 = 255;
 /// Upper bound of the window the environment may set.
 const MAX_WINDOW: Duration = Duration::from_millis(10);
@@ -32,7 +35,7 @@ pub struct ReplyPoll {
     window: Duration,
     /// While polling: when the window closes.
     until: Option<Instant>,
-    /// Answers still to go without polling.
+    /// Requests still to serve without polling.
     skip: u32,
     /// What `skip` restarts from after the next miss.
     backoff: u32,
@@ -68,9 +71,9 @@ impl ReplyPoll {
         self.until.is_some()
     }
 
-    /// The loop answered a request at `now`: open a window unless
-    /// polling is off or backing off.
-    pub fn answered(&mut self, now: Instant) {
+    /// The loop served a request at `now`: open a window unless polling
+    /// is off or backing off.
+    pub fn served(&mut self, now: Instant) {
         if self.window.is_zero() {
             return;
         }
@@ -100,11 +103,11 @@ mod tests {
     use super::*;
 
     #[test]
-    fn opens_only_after_an_answer_and_for_the_window() {
+    fn opens_only_after_a_request_and_for_the_window() {
         let t0 = Instant::now();
         let mut p = ReplyPoll::new(Duration::from_micros(50));
         assert!(!p.is_open(t0));
-        p.answered(t0);
+        p.served(t0);
         assert!(p.is_open(t0 + Duration::from_micros(49)));
         assert!(!p.is_open(t0 + Duration::from_micros(50)));
         p.found();
@@ -115,21 +118,21 @@ mod tests {
     fn misses_back_off_and_a_catch_restores() {
         let t0 = Instant::now();
         let mut p = ReplyPoll::new(Duration::from_micros(50));
-        // Misses: 1, then 3, then 7 answers go without a window.
+        // Misses: 1, then 3, then 7 requests go without a window.
         for skipped in [1, 3, 7] {
-            p.answered(t0);
+            p.served(t0);
             assert!(p.is_pending());
             p.missed();
             for _ in 0..skipped {
-                p.answered(t0);
+                p.served(t0);
                 assert!(!p.is_pending());
             }
         }
-        p.answered(t0);
+        p.served(t0);
         assert!(p.is_open(t0));
         p.found();
-        // After a catch the next answer polls again.
-        p.answered(t0);
+        // After a catch the next request polls again.
+        p.served(t0);
         assert!(p.is_open(t0));
         // The backoff is bounded.
         for _ in 0..20 {
@@ -142,7 +145,7 @@ mod tests {
     fn zero_window_never_polls() {
         let t0 = Instant::now();
         let mut p = ReplyPoll::new(Duration::ZERO);
-        p.answered(t0);
+        p.served(t0);
         assert!(!p.is_pending());
         assert!(!p.is_open(t0));
     }

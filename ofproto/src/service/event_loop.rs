@@ -173,7 +173,7 @@ impl EventLoop {
             }
             if polling {
                 if !events.is_empty() {
-                    self.reply_poll.found();
+                    self.reply_poll.found(Instant::now());
                 } else if self.reply_poll.is_open(Instant::now()) {
                     // Let whatever else wants this CPU (perhaps the peer)
                     // run, then look again. Timed work waits for the

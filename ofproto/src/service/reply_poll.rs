@@ -11,6 +11,8 @@
 //! - only after the loop served a request, at most `window` each time,
 //!   never while idle;
 //! - the CPU is yielded between looks, so a peer sharing the CPU runs;
+//!   a yield that outlasts the window counts as a miss even if the
+//!   request is there on return;
 //! - a window that closes with nothing (a slow peer, or a machine too
 //!   busy to run it in time) turns polling off for the next 1, 3, 7, ...
 //!   up to [`MAX_SKIP`] requests served; one window that catches a
@@ -84,10 +86,17 @@ impl ReplyPoll {
         self.until = Some(now + self.window);
     }
 
-    /// Something arrived while the window was open.
-    pub fn found(&mut self) {
-        self.until = None;
-        self.backoff = 0;
+    /// A look at `now` found something. It counts as a catch only while
+    /// the window is open: after a yield that lasted past the window (the
+    /// CPU went to some other task for its whole slice), the wait was not
+    /// short, and it counts as a miss.
+    pub fn found(&mut self, now: Instant) {
+        if self.is_open(now) {
+            self.until = None;
+            self.backoff = 0;
+        } else {
+            self.missed();
+        }
     }
 
     /// The window closed with nothing: back off.
@@ -110,7 +119,13 @@ mod tests {
         p.served(t0);
         assert!(p.is_open(t0 + Duration::from_micros(49)));
         assert!(!p.is_open(t0 + Duration::from_micros(50)));
-        p.found();
+        p.found(t0 + Duration::from_micros(10));
+        assert!(!p.is_pending());
+        // Found only after the window closed: a miss, so the next
+        // request goes without a window.
+        p.served(t0);
+        p.found(t0 + Duration::from_micros(60));
+        p.served(t0);
         assert!(!p.is_pending());
     }
 
@@ -130,7 +145,7 @@ mod tests {
         }
         p.served(t0);
         assert!(p.is_open(t0));
-        p.found();
+        p.found(t0);
         // After a catch the next request polls again.
         p.served(t0);
         assert!(p.is_open(t0));

@@ -5,6 +5,7 @@
 
 use super::*;
 use crate::service::changes::Scope;
+use crate::service::reply_poll::ReplyPoll;
 
 /// A configured controller.
 struct Controller {
@@ -86,6 +87,11 @@ pub(crate) struct EventLoop {
     read_buf: Box<[u8]>,
     /// When the timed work (`tick`) is due next.
     next_tick: Instant,
+    /// Polling without sleeping right after serving a request.
+    reply_poll: ReplyPoll,
+    /// Whether this pass of the loop handled a request from a peer (set
+    /// by `service_conn`).
+    served: bool,
 }
 
 /// What the poll said about a connection, beyond "something happened".
@@ -116,6 +122,8 @@ impl EventLoop {
             topologies: HashMap::new(),
             read_buf: vec![0; READ_CHUNK].into_boxed_slice(),
             next_tick: Instant::now(),
+            reply_poll: ReplyPoll::from_env(),
+            served: false,
         }
     }
 
@@ -152,6 +160,10 @@ impl EventLoop {
                     .saturating_duration_since(Instant::now())
                     .min(TICK)
             });
+            // Right after serving a request, look without sleeping (see
+            // `reply_poll`).
+            let polling = self.reply_poll.is_pending();
+            let wait = if polling { Some(Duration::ZERO) } else { wait };
             if let Err(e) = self.poll.poll(&mut events, wait) {
                 if e.kind() == io::ErrorKind::Interrupted {
                     continue;
@@ -159,6 +171,21 @@ impl EventLoop {
                 log::error!("ofproto: poll failed: {e}");
                 return;
             }
+            if polling {
+                if !events.is_empty() {
+                    self.reply_poll.found(Instant::now());
+                } else if self.reply_poll.is_open(Instant::now()) {
+                    // Let whatever else wants this CPU (perhaps the peer)
+                    // run, then look again. Timed work waits for the
+                    // window to close, a few tens of µs.
+                    std::thread::yield_now();
+                    continue;
+                } else {
+                    self.reply_poll.missed();
+                    continue;
+                }
+            }
+            self.served = false;
             for ev in events.iter() {
                 let t = ev.token();
                 if t != WAKER {
@@ -166,6 +193,9 @@ impl EventLoop {
                         ev.is_error() || ev.is_read_closed() || ev.is_write_closed();
                     self.ready(t, Readiness { closed_or_error });
                 }
+            }
+            if self.served {
+                self.reply_poll.served(Instant::now());
             }
             while let Ok(cmd) = self.rx.try_recv() {
                 let more = self.command(cmd);
@@ -1291,22 +1321,29 @@ impl EventLoop {
                     let harmless =
                         matches!(nx_subtype, Some(10 | 12 | 15 | 16 | 18 | 19 | 20 | 21 | 29))
                             || (h.version == 1 && matches!(h.msg_type, 16 | 17));
+                    let is_flow_mod = h.msg_type == 14 || nx_flow_mod;
                     let scope = match h.msg_type {
-                        _ if h.msg_type == 14 || nx_flow_mod => {
-                            match crate::service::changes::flow_mod_in_port(msg) {
-                                Some(p) => Scope::InPort(p),
-                                None => Scope::All,
-                            }
-                        }
+                        _ if is_flow_mod => match crate::service::changes::flow_mod_in_port(msg) {
+                            Some(p) => Scope::InPort(p),
+                            None => Scope::All,
+                        },
                         _ => Scope::All,
                     };
                     for r in bridge.switch.handle(st, msg) {
                         c.tx.extend_from_slice(&r);
                     }
+                    // Answered or not (a flow_mod whose barrier is still
+                    // on its way), the peer is likely to send more soon.
+                    self.served = true;
                     // Counted before any reply can reach the peer, so
                     // that a barrier reply means the change is visible.
                     if may_change_tables(h.msg_type) && !harmless {
-                        crate::xlate::meter::sync(&bridge.switch.name, &bridge.switch.meters);
+                        // A flow_mod leaves the meters as they were (the
+                        // hot path of add-flows skips the meter table's
+                        // lock).
+                        if !is_flow_mod {
+                            crate::xlate::meter::sync(&bridge.switch.name, &bridge.switch.meters);
+                        }
                         self.tables_generation.bump(scope);
                     }
                     bridge.switch.event_origin = None;

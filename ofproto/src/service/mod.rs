@@ -19,6 +19,7 @@ use std::thread::JoinHandle;
 
 pub mod changes;
 mod event_loop;
+mod reply_poll;
 use self::event_loop::EventLoop;
 use std::time::{Duration, Instant};
 

@@ -50,6 +50,7 @@
 use std::io;
 use std::os::fd::RawFd;
 
+use super::ring::RxRing;
 use super::sys::{self, PacketSocket, RecvInfo, VNET_HDR_LEN};
 use super::{vnet, with_scratch_batch, Netdev, NetdevStats, StatsCounters};
 use crate::packet::{Offload, Packet, DEFAULT_HEADROOM};
@@ -60,10 +61,35 @@ const RECV_BATCH: usize = 32;
 /// ones take it along (see `recv`).
 const COPY_MAX: usize = 2048;
 
+/// Environment variable that picks the receive path: `ring` for a
+/// TPACKET_V3 ring, anything else (or unset) for `recvmmsg`.
+pub const RX_PATH_ENV: &str = "FERROVS_SYSTEM_RX";
+
+/// How a system device receives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RxPath {
+    /// `recvmmsg` on the packet socket, 32 frames a call.
+    Socket,
+    /// A TPACKET_V3 ring mapped from the packet socket (ring.rs).
+    Ring,
+}
+
+impl RxPath {
+    /// The path `RX_PATH_ENV` names.
+    pub fn from_env() -> RxPath {
+        match std::env::var(RX_PATH_ENV).as_deref() {
+            Ok("ring") => RxPath::Ring,
+            _ => RxPath::Socket,
+        }
+    }
+}
+
 pub struct SystemDev {
     name: String,
     ifindex: u32,
     sock: PacketSocket,
+    /// The receive ring, when receiving through one.
+    ring: Option<RxRing>,
     stats: StatsCounters,
     /// GRO was turned on by us (and is turned off again on close).
     gro_turned_on: bool,
@@ -71,17 +97,30 @@ pub struct SystemDev {
 
 impl SystemDev {
     pub fn open(name: &str) -> io::Result<SystemDev> {
+        Self::open_rx(name, RxPath::from_env())
+    }
+
+    /// Opens `name`, receiving through `rx`.
+    pub fn open_rx(name: &str, rx: RxPath) -> io::Result<SystemDev> {
         let ifindex = sys::if_index(name)
             .map_err(|e| io::Error::new(e.kind(), format!("{name}: no such device ({e})")))?;
         // Open vSwitch brings ports it adds up; do the same, before the
         // socket binds: bound to a device that is down, a packet socket
         // holds an ENETDOWN error for its first send or receive.
         sys::if_set_up(name)?;
-        let sock = PacketSocket::open(ifindex)?;
+        let (sock, ring) = match rx {
+            RxPath::Socket => (PacketSocket::open(ifindex)?, None),
+            RxPath::Ring => {
+                let (s, r) = PacketSocket::open_with(ifindex, RxRing::attach)
+                    .map_err(|e| io::Error::new(e.kind(), format!("{name}: rx ring: {e}")))?;
+                (s, Some(r))
+            }
+        };
         Ok(SystemDev {
             name: name.to_string(),
             ifindex,
             sock,
+            ring,
             stats: StatsCounters::default(),
             gro_turned_on: enable_veth_gro(name),
         })
@@ -113,6 +152,43 @@ fn enable_veth_gro(name: &str) -> bool {
     }
 }
 
+impl SystemDev {
+    /// `recv` through the ring: each frame is copied out of its block
+    /// (which goes back to the kernel once read).
+    fn recv_ring(&self, ring: &RxRing, batch: &mut Vec<Packet>, max: usize) -> usize {
+        let mut n = 0;
+        ring.recv(max, |f| {
+            if f.outgoing {
+                return;
+            }
+            if f.truncated {
+                self.stats.rx_dropped();
+                return;
+            }
+            let Some(off) = vnet::decode(&f.vnet) else {
+                self.stats.rx_error();
+                return;
+            };
+            let mut pkt = Packet::from_bytes(f.data);
+            if let Some((tpid, tci)) = f.vlan {
+                // Put back the tag the kernel moved into metadata.
+                let mut tag = [0u8; 4];
+                tag[..2].copy_from_slice(&tpid.to_be_bytes());
+                tag[2..].copy_from_slice(&tci.to_be_bytes());
+                if !pkt.insert(12, &tag) {
+                    self.stats.rx_error();
+                    return;
+                }
+            }
+            pkt.offload = off;
+            self.stats.rx(pkt.len());
+            batch.push(pkt);
+            n += 1;
+        });
+        n
+    }
+}
+
 impl Drop for SystemDev {
     fn drop(&mut self) {
         if self.gro_turned_on {
@@ -131,6 +207,9 @@ impl Netdev for SystemDev {
     }
 
     fn recv(&self, batch: &mut Vec<Packet>, max: usize) -> io::Result<usize> {
+        if let Some(ring) = &self.ring {
+            return Ok(self.recv_ring(ring, batch, max));
+        }
         let want = max.min(RECV_BATCH);
         if want == 0 {
             return Ok(0);

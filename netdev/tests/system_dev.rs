@@ -9,8 +9,9 @@
 //!   copy, into the buffer the kernel wrote) arrive byte for byte;
 //! - a TCP super-frame (virtio-net header with gso_size and a partial
 //!   checksum) crosses whole, its offload information intact;
-//! - the same holds when the receiving end reads a TPACKET_V3 ring
-//!   (`RxPath::Ring`), and besides: a 64 KiB super-frame fits a block, a
+//! - the same holds when the receiving end reads a TPACKET_V3 or V2 ring
+//!   (`RxPath::BlockRing`, `SlotRing`), and besides: a 64 KiB super-frame
+//!   arrives whole (in a V3 block; from the socket beside a V2 ring), a
 //!   VLAN tag the kernel moved into metadata is put back, and a burst of
 //!   small frames spread over several blocks arrives whole and in order.
 //!
@@ -205,12 +206,21 @@ fn super_frame(payload: usize, mss: u16) -> (Vec<u8>, Packet) {
 }
 
 #[test]
-fn ring_receive_path_carries_what_the_socket_path_does() {
+fn block_ring_carries_what_the_socket_path_does() {
+    ring_receive_path(RxPath::BlockRing, "r");
+}
+
+#[test]
+fn slot_ring_carries_what_the_socket_path_does() {
+    ring_receive_path(RxPath::SlotRing, "q");
+}
+
+fn ring_receive_path(rx: RxPath, tag: &str) {
     if !available() {
         return;
     }
-    let v = Veth::new("r");
-    let a = SystemDev::open_rx(&v.0, RxPath::Ring).expect("open a with a ring");
+    let v = Veth::new(tag);
+    let a = SystemDev::open_rx(&v.0, rx).expect("open a with a ring");
     let b = SystemDev::open_rx(&v.1, RxPath::Socket).expect("open b");
     wait_up(&a, &b);
 

@@ -50,7 +50,7 @@
 use std::io;
 use std::os::fd::RawFd;
 
-use super::ring::RxRing;
+use super::ring::{BlockRing, RingFrame, SlotRing};
 use super::sys::{self, PacketSocket, RecvInfo, VNET_HDR_LEN};
 use super::{vnet, with_scratch_batch, Netdev, NetdevStats, StatsCounters};
 use crate::packet::{Offload, Packet, DEFAULT_HEADROOM};
@@ -62,7 +62,8 @@ const RECV_BATCH: usize = 32;
 const COPY_MAX: usize = 2048;
 
 /// Environment variable that picks the receive path: `ring` for a
-/// TPACKET_V3 ring, anything else (or unset) for `recvmmsg`.
+/// TPACKET_V3 ring, `ring-v2` for a TPACKET_V2 ring, anything else (or
+/// unset) for `recvmmsg`.
 pub const RX_PATH_ENV: &str = "FERROVS_SYSTEM_RX";
 
 /// How a system device receives.
@@ -71,14 +72,23 @@ pub enum RxPath {
     /// `recvmmsg` on the packet socket, 32 frames a call.
     Socket,
     /// A TPACKET_V3 ring mapped from the packet socket (ring.rs).
-    Ring,
+    BlockRing,
+    /// A TPACKET_V2 ring mapped from the packet socket (ring.rs).
+    SlotRing,
+}
+
+/// The receive ring of a device that has one.
+enum Ring {
+    Blocks(BlockRing),
+    Slots(SlotRing),
 }
 
 impl RxPath {
     /// The path `RX_PATH_ENV` names.
     pub fn from_env() -> RxPath {
         match std::env::var(RX_PATH_ENV).as_deref() {
-            Ok("ring") => RxPath::Ring,
+            Ok("ring") => RxPath::BlockRing,
+            Ok("ring-v2") => RxPath::SlotRing,
             _ => RxPath::Socket,
         }
     }
@@ -89,7 +99,7 @@ pub struct SystemDev {
     ifindex: u32,
     sock: PacketSocket,
     /// The receive ring, when receiving through one.
-    ring: Option<RxRing>,
+    ring: Option<Ring>,
     stats: StatsCounters,
     /// GRO was turned on by us (and is turned off again on close).
     gro_turned_on: bool,
@@ -110,10 +120,15 @@ impl SystemDev {
         sys::if_set_up(name)?;
         let (sock, ring) = match rx {
             RxPath::Socket => (PacketSocket::open(ifindex)?, None),
-            RxPath::Ring => {
-                let (s, r) = PacketSocket::open_with(ifindex, RxRing::attach)
+            RxPath::BlockRing => {
+                let (s, r) = PacketSocket::open_with(ifindex, BlockRing::attach)
                     .map_err(|e| io::Error::new(e.kind(), format!("{name}: rx ring: {e}")))?;
-                (s, Some(r))
+                (s, Some(Ring::Blocks(r)))
+            }
+            RxPath::SlotRing => {
+                let (s, r) = PacketSocket::open_with(ifindex, SlotRing::attach)
+                    .map_err(|e| io::Error::new(e.kind(), format!("{name}: rx ring: {e}")))?;
+                (s, Some(Ring::Slots(r)))
             }
         };
         Ok(SystemDev {
@@ -153,63 +168,8 @@ fn enable_veth_gro(name: &str) -> bool {
 }
 
 impl SystemDev {
-    /// `recv` through the ring: each frame is copied out of its block
-    /// (which goes back to the kernel once read).
-    fn recv_ring(&self, ring: &RxRing, batch: &mut Vec<Packet>, max: usize) -> usize {
-        let mut n = 0;
-        ring.recv(max, |f| {
-            if f.outgoing {
-                return;
-            }
-            if f.truncated {
-                self.stats.rx_dropped();
-                return;
-            }
-            let Some(off) = vnet::decode(&f.vnet) else {
-                self.stats.rx_error();
-                return;
-            };
-            let mut pkt = Packet::from_bytes(f.data);
-            if let Some((tpid, tci)) = f.vlan {
-                // Put back the tag the kernel moved into metadata.
-                let mut tag = [0u8; 4];
-                tag[..2].copy_from_slice(&tpid.to_be_bytes());
-                tag[2..].copy_from_slice(&tci.to_be_bytes());
-                if !pkt.insert(12, &tag) {
-                    self.stats.rx_error();
-                    return;
-                }
-            }
-            pkt.offload = off;
-            self.stats.rx(pkt.len());
-            batch.push(pkt);
-            n += 1;
-        });
-        n
-    }
-}
-
-impl Drop for SystemDev {
-    fn drop(&mut self) {
-        if self.gro_turned_on {
-            // The device may be gone already; then there is nothing to undo.
-            let _ = sys::ethtool_set_gro(&self.name, false);
-        }
-    }
-}
-
-impl Netdev for SystemDev {
-    fn name(&self) -> &str {
-        &self.name
-    }
-    fn kind(&self) -> &str {
-        "system"
-    }
-
-    fn recv(&self, batch: &mut Vec<Packet>, max: usize) -> io::Result<usize> {
-        if let Some(ring) = &self.ring {
-            return Ok(self.recv_ring(ring, batch, max));
-        }
+    /// `recv` through `recvmmsg` on the socket.
+    fn recv_socket(&self, batch: &mut Vec<Packet>, max: usize) -> io::Result<usize> {
         let want = max.min(RECV_BATCH);
         if want == 0 {
             return Ok(0);
@@ -265,6 +225,82 @@ impl Netdev for SystemDev {
             n += 1;
         }
         Ok(n)
+    }
+
+    /// `recv` through the ring: each frame is copied out of it (and its
+    /// place given back to the kernel); one the ring holds only part of
+    /// is read from the socket, where the kernel queued it whole.
+    fn recv_ring(&self, ring: &Ring, batch: &mut Vec<Packet>, max: usize) -> io::Result<usize> {
+        let mut n = 0;
+        let mut err = None;
+        let mut take = |f: RingFrame<'_>| {
+            if f.outgoing {
+                return;
+            }
+            if f.on_socket {
+                match self.recv_socket(batch, 1) {
+                    Ok(k) => n += k,
+                    Err(e) => err = Some(e),
+                }
+                return;
+            }
+            if f.truncated {
+                self.stats.rx_dropped();
+                return;
+            }
+            let Some(off) = vnet::decode(&f.vnet) else {
+                self.stats.rx_error();
+                return;
+            };
+            let mut pkt = Packet::from_bytes(f.data);
+            if let Some((tpid, tci)) = f.vlan {
+                // Put back the tag the kernel moved into metadata.
+                let mut tag = [0u8; 4];
+                tag[..2].copy_from_slice(&tpid.to_be_bytes());
+                tag[2..].copy_from_slice(&tci.to_be_bytes());
+                if !pkt.insert(12, &tag) {
+                    self.stats.rx_error();
+                    return;
+                }
+            }
+            pkt.offload = off;
+            self.stats.rx(pkt.len());
+            batch.push(pkt);
+            n += 1;
+        };
+        match ring {
+            Ring::Blocks(r) => r.recv(max, &mut take),
+            Ring::Slots(r) => r.recv(max, &mut take),
+        };
+        match err {
+            Some(e) if n == 0 => Err(e),
+            _ => Ok(n),
+        }
+    }
+}
+
+impl Drop for SystemDev {
+    fn drop(&mut self) {
+        if self.gro_turned_on {
+            // The device may be gone already; then there is nothing to undo.
+            let _ = sys::ethtool_set_gro(&self.name, false);
+        }
+    }
+}
+
+impl Netdev for SystemDev {
+    fn name(&self) -> &str {
+        &self.name
+    }
+    fn kind(&self) -> &str {
+        "system"
+    }
+
+    fn recv(&self, batch: &mut Vec<Packet>, max: usize) -> io::Result<usize> {
+        match &self.ring {
+            Some(ring) => self.recv_ring(ring, batch, max),
+            None => self.recv_socket(batch, max),
+        }
     }
 
     fn send_batch(&self, mut pkts: Vec<Packet>) {

@@ -115,7 +115,7 @@ impl Mapping {
     /// The status word at `at` (shared with the kernel).
     fn status(&self, at: usize) -> &AtomicU32 {
         assert!(
-            at % 4 == 0 && at + 4 <= self.len,
+            at.is_multiple_of(4) && at + 4 <= self.len,
             "status word outside the ring"
         );
         // SAFETY: checked just above: the word is inside the mapping and

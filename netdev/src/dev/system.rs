@@ -3,54 +3,39 @@
 //! TCP super-frames from veth pass through untouched (or get finished in
 //! software when they must), and TX offload can stay on.
 //!
-//! Why plain AF_PACKET sockets with `recvmmsg`/`sendmmsg` (32 frames per
-//! call), and not TPACKET_V3 rings or AF_XDP: measured with bench/
-//! `forward` (two namespaces on veths, iperf3, TX offload off in the
-//! namespaces, release build, `perf record` on the forwarding thread).
-//! - The forwarding thread spends 85-90% of its time in the kernel, and
-//!   most of that is not the socket layer: a veth runs the receiving
-//!   namespace's whole stack in the sender's context, so `sendmmsg` (half
-//!   to two thirds of the thread) is mostly TCP/UDP receive work that any
-//!   switch pays (the Linux bridge too).
-//! - What a ring could save is the per-frame receive work of `recvmmsg`
-//!   (22% of the thread with 60-byte UDP, 11% with TCP) and the msghdr
-//!   and iovec copying of `sendmmsg` (about 9% with UDP): a quarter at
-//!   best for small frames, little for TCP. Against that, a TPACKET_V3
-//!   block is handed over when full or when its timer (1 ms at least)
-//!   retires it, which adds up to that much latency to light traffic
-//!   (ping measures about 0.2 ms now); TPACKET_V2's fixed slots would each
-//!   need room for a 64 KiB super-frame. AF_XDP on a veth takes frames of
-//!   one chunk (no GSO super-frames without multi-buffer support), so TCP
-//!   would cross as MTU-sized segments again, losing the largest gain
-//!   below.
-//! - What did pay (same runs): GRO on veth ports (`enable_veth_gro`:
-//!   super-frames end to end, TCP 0.7 -> 1.1 Gbit/s), keeping freed
-//!   packet memory mapped (`sys::keep_freed_memory`: TCP 1.0 -> 2.0
-//!   Gbit/s, daemon CPU per GB 2.9 s -> 1.3 s), and receiving super-frames
-//!   without a copy (`recv`: -10% thread time). In one bench run (3
-//!   rounds, shared 2-core machine, medians): TCP 4.17 Gbit/s against
-//!   stock's 0.42 (the Linux bridge: 2.63), daemon CPU 1.1 s per GB
-//!   against 10.6; 60-byte UDP 81 kpps received against 54 (the bridge:
-//!   55, so the iperf3 endpoints set that rate), daemon CPU 4.9 ms per
-//!   1000 frames against 6.6; ping 165 us against 284 (the bridge: 54).
-//!   The small-packet cost is almost all the kernel's, which bounds the
-//!   packet rate more than the socket API does.
-//! - With a flood that offers more than the switch forwards (bench/
-//!   `forward`, `pktgen.py flood`: 60-byte UDP frames of 32 flows, taken
-//!   in the far namespace by a full UDP socket), `perf record` on the
-//!   forwarding thread: `sendmmsg` 62% (about half of it the far
-//!   namespace's receive, run in our context by the veth), `recvmmsg`
-//!   27%, `poll` 1%, our own code 8% (key hashing the largest part,
-//!   since cut by hashing the key as packed words; per-packet atomic
-//!   counters were batched per pass, about 5% of the daemon's CPU per
-//!   frame in all). The next step for small frames would be a receive
-//!   ring (the copy then happens in the sender's context), with the
-//!   latency cost described above.
+//! Receive goes through a TPACKET_V2 ring mapped from the socket
+//! (ring.rs): the kernel copies each frame into a slot in the sender's
+//! context, and the forwarding thread reads the slots without a system
+//! call. Frames too large for a slot (GRO super-frames, jumbo frames) are
+//! queued whole on the socket beside it and read with `recvmmsg`, into a
+//! buffer the packet then keeps (no copy). `FERROVS_SYSTEM_RX=socket`
+//! reads everything with `recvmmsg` (32 frames a call), as before the
+//! ring; it is also the fallback when the ring cannot be set up. Send is
+//! `sendmmsg` either way.
+//!
+//! Chosen by measurement (bench/ `forward`, 5 rounds, release build,
+//! `--ferrovs-variant`; medians): the ring cuts the daemon's CPU time per
+//! 60-byte frame by about a quarter (flood: 3.07 ms per 1000 frames
+//! against 4.10 with `recvmmsg`; iperf3 UDP: 2.95 against 4.22), with TCP
+//! throughput and ping round trips alike (2.7 against 2.5 Gbit/s; 151
+//! against 129 us, within the spread). A TPACKET_V3 ring saved as much
+//! CPU but its blocks are handed over by a jiffy timer (4 ms here): ping
+//! took 1.6 ms; it was removed (see docs/design-notes.md). AF_XDP on a
+//! veth takes frames of one chunk (no GSO super-frames without
+//! multi-buffer support), so TCP would cross as MTU-sized segments again.
+//!
+//! Other measured choices: GRO on veth ports (`enable_veth_gro`:
+//! super-frames end to end, TCP 0.7 -> 1.1 Gbit/s), keeping freed packet
+//! memory mapped (`sys::keep_freed_memory`: TCP 1.0 -> 2.0 Gbit/s), and
+//! receiving super-frames without a copy. The forwarding thread's time is
+//! mostly the kernel's (a veth runs the receiving namespace's stack in the
+//! sender's context, so `sendmmsg` is mostly the far side's receive work),
+//! which bounds the small-packet rate more than the receive API does.
 
 use std::io;
 use std::os::fd::RawFd;
 
-use super::ring::{BlockRing, RingFrame, SlotRing};
+use super::ring::{RingFrame, RxRing};
 use super::sys::{self, PacketSocket, RecvInfo, VNET_HDR_LEN};
 use super::{vnet, with_scratch_batch, Netdev, NetdevStats, StatsCounters};
 use crate::packet::{Offload, Packet, DEFAULT_HEADROOM};
@@ -61,9 +46,8 @@ const RECV_BATCH: usize = 32;
 /// ones take it along (see `recv`).
 const COPY_MAX: usize = 2048;
 
-/// Environment variable that picks the receive path: `ring` for a
-/// TPACKET_V3 ring, `ring-v2` for a TPACKET_V2 ring, anything else (or
-/// unset) for `recvmmsg`.
+/// Environment variable that picks the receive path: `socket` for
+/// `recvmmsg` alone; anything else (or unset) for the ring.
 pub const RX_PATH_ENV: &str = "FERROVS_SYSTEM_RX";
 
 /// How a system device receives.
@@ -71,25 +55,17 @@ pub const RX_PATH_ENV: &str = "FERROVS_SYSTEM_RX";
 pub enum RxPath {
     /// `recvmmsg` on the packet socket, 32 frames a call.
     Socket,
-    /// A TPACKET_V3 ring mapped from the packet socket (ring.rs).
-    BlockRing,
-    /// A TPACKET_V2 ring mapped from the packet socket (ring.rs).
-    SlotRing,
-}
-
-/// The receive ring of a device that has one.
-enum Ring {
-    Blocks(BlockRing),
-    Slots(SlotRing),
+    /// A TPACKET_V2 ring mapped from the packet socket (ring.rs), and
+    /// `recvmsg` for the frames too large for its slots. The default.
+    Ring,
 }
 
 impl RxPath {
     /// The path `RX_PATH_ENV` names.
     pub fn from_env() -> RxPath {
         match std::env::var(RX_PATH_ENV).as_deref() {
-            Ok("ring") => RxPath::BlockRing,
-            Ok("ring-v2") => RxPath::SlotRing,
-            _ => RxPath::Socket,
+            Ok("socket") => RxPath::Socket,
+            _ => RxPath::Ring,
         }
     }
 }
@@ -99,7 +75,7 @@ pub struct SystemDev {
     ifindex: u32,
     sock: PacketSocket,
     /// The receive ring, when receiving through one.
-    ring: Option<Ring>,
+    ring: Option<RxRing>,
     stats: StatsCounters,
     /// GRO was turned on by us (and is turned off again on close).
     gro_turned_on: bool,
@@ -120,16 +96,15 @@ impl SystemDev {
         sys::if_set_up(name)?;
         let (sock, ring) = match rx {
             RxPath::Socket => (PacketSocket::open(ifindex)?, None),
-            RxPath::BlockRing => {
-                let (s, r) = PacketSocket::open_with(ifindex, BlockRing::attach)
-                    .map_err(|e| io::Error::new(e.kind(), format!("{name}: rx ring: {e}")))?;
-                (s, Some(Ring::Blocks(r)))
-            }
-            RxPath::SlotRing => {
-                let (s, r) = PacketSocket::open_with(ifindex, SlotRing::attach)
-                    .map_err(|e| io::Error::new(e.kind(), format!("{name}: rx ring: {e}")))?;
-                (s, Some(Ring::Slots(r)))
-            }
+            RxPath::Ring => match PacketSocket::open_with(ifindex, RxRing::attach) {
+                Ok((s, r)) => (s, Some(r)),
+                Err(e) => {
+                    // E.g. a kernel without packet rings, or the locked
+                    // memory limit: the socket alone still works.
+                    log::warn!(target: "netdev_linux", "{name}: no receive ring ({e}), using recvmmsg");
+                    (PacketSocket::open(ifindex)?, None)
+                }
+            },
         };
         Ok(SystemDev {
             name: name.to_string(),
@@ -230,7 +205,7 @@ impl SystemDev {
     /// `recv` through the ring: each frame is copied out of it (and its
     /// place given back to the kernel); one the ring holds only part of
     /// is read from the socket, where the kernel queued it whole.
-    fn recv_ring(&self, ring: &Ring, batch: &mut Vec<Packet>, max: usize) -> io::Result<usize> {
+    fn recv_ring(&self, ring: &RxRing, batch: &mut Vec<Packet>, max: usize) -> io::Result<usize> {
         let mut n = 0;
         let mut err = None;
         let mut take = |f: RingFrame<'_>| {
@@ -268,10 +243,7 @@ impl SystemDev {
             batch.push(pkt);
             n += 1;
         };
-        match ring {
-            Ring::Blocks(r) => r.recv(max, &mut take),
-            Ring::Slots(r) => r.recv(max, &mut take),
-        };
+        ring.recv(max, &mut take);
         match err {
             Some(e) if n == 0 => Err(e),
             _ => Ok(n),

@@ -252,6 +252,26 @@ fn ring_receive_path(rx: RxPath, tag: &str) {
     let got = receive(&a).expect("tagged frame lost");
     assert_eq!(got.data(), &tagged[..], "tagged frame changed");
 
+    // The same with a partial checksum: its offsets count the tag again
+    // once it is back (the kernel's count the frame without it).
+    let l4 = 38;
+    let mut p = Packet::from_bytes(&tagged);
+    p.offload = Offload {
+        csum_partial: true,
+        csum_start: l4,
+        csum_offset: 16,
+        ..Offload::default()
+    };
+    b.send(p).expect("send tagged, partial checksum");
+    let got = receive(&a).expect("tagged frame with partial checksum lost");
+    assert_eq!(got.data(), &tagged[..], "tagged frame changed");
+    assert!(got.offload.csum_partial, "{:?}", got.offload);
+    assert_eq!(
+        (got.offload.csum_start, got.offload.csum_offset),
+        (l4, 16),
+        "checksum offsets not moved with the tag"
+    );
+
     // A burst over several blocks: every frame arrives, in order (the
     // sequence number is in the IP identification field).
     const BURST: usize = 3000;

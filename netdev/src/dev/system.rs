@@ -228,6 +228,9 @@ impl SystemDev {
                 return;
             };
             let mut pkt = Packet::from_bytes(f.data);
+            // Before the tag goes back in: inserting it moves the
+            // checksum and header offsets the offload information holds.
+            pkt.offload = off;
             if let Some((tpid, tci)) = f.vlan {
                 // Put back the tag the kernel moved into metadata.
                 let mut tag = [0u8; 4];
@@ -238,7 +241,6 @@ impl SystemDev {
                     return;
                 }
             }
-            pkt.offload = off;
             self.stats.rx(pkt.len());
             batch.push(pkt);
             n += 1;

@@ -209,14 +209,17 @@ impl SystemDev {
         let mut n = 0;
         let mut err = None;
         let mut take = |f: RingFrame<'_>| {
-            if f.outgoing {
-                return;
-            }
             if f.on_socket {
+                // Whatever it is, take it off the socket's queue (which
+                // holds exactly these frames, in ring order): a frame
+                // left there would keep the socket readable.
                 match self.recv_socket(batch, 1) {
                     Ok(k) => n += k,
                     Err(e) => err = Some(e),
                 }
+                return;
+            }
+            if f.outgoing {
                 return;
             }
             if f.truncated {

@@ -18,7 +18,8 @@
 //! 60-byte frame by about a quarter (flood: 3.07 ms per 1000 frames
 //! against 4.10 with `recvmmsg`; iperf3 UDP: 2.95 against 4.22), with TCP
 //! throughput and ping round trips alike (2.7 against 2.5 Gbit/s; 151
-//! against 129 us, within the spread). A TPACKET_V3 ring saved as much
+//! against 129 us, within the spread; a second run: flood 2.91 against
+//! 4.03 ms, 136 against 89 kpps). A TPACKET_V3 ring saved as much
 //! CPU but its blocks are handed over by a jiffy timer (4 ms here): ping
 //! took 1.6 ms; it was removed (see docs/design-notes.md). AF_XDP on a
 //! veth takes frames of one chunk (no GSO super-frames without

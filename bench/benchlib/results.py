@@ -47,6 +47,10 @@ def make_row(scenario, metric, samples, missing, reference=None):
         row[label] = s if s else {"missing": why or "not measured"}
     row["ratio"] = ratio(metric, row["stock"] if "median" in row["stock"] else None,
                          row["ferrovs"] if "median" in row["ferrovs"] else None)
+    variants = {label: summary(v) or {"missing": missing.get(label) or "not measured"}
+                for label, v in samples.items() if label not in ("stock", "ferrovs")}
+    if variants:
+        row["variants"] = variants  # ferrovs run with other settings
     if reference:
         name, values, why = reference
         row["reference"] = {"name": name, **(summary(values) or
@@ -91,6 +95,8 @@ def table(rows, width=150):
         if ref:
             metric += f"; {ref['name']}: " + (fmt_num(ref["median"]) if "median" in ref
                                                 else "missing: " + ref["missing"])
+        for label, cell in r.get("variants", {}).items():
+            metric += f"; ferrovs {label}: " + fmt_cell(cell)
         cells = []
         for label in ("stock", "ferrovs"):
             text = fmt_cell(r[label])

@@ -8,6 +8,7 @@
 //! whoever outputs to them, so every method takes `&self`.
 
 pub mod dummy;
+pub mod ring;
 pub mod sys;
 pub mod system;
 pub mod tap;
@@ -22,7 +23,7 @@ use std::sync::Arc;
 use crate::packet::{Packet, DEFAULT_HEADROOM};
 
 pub use dummy::DummyDev;
-pub use system::SystemDev;
+pub use system::{RxPath, SystemDev};
 pub use tap::TapDev;
 pub use vport::TunnelDev;
 

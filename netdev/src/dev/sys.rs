@@ -2,7 +2,8 @@
 //! the crate is safe code: AF_PACKET sockets with virtio-net headers and
 //! auxiliary data, tap devices, interface ioctls, eventfds.
 //!
-//! Every `unsafe` block of the crate lives here.
+//! Every `unsafe` block of the crate lives here or in `ring.rs` (the
+//! TPACKET_V3 receive ring).
 
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
@@ -216,7 +217,7 @@ pub fn if_set_up(name: &str) -> io::Result<()> {
     ifreq_ioctl(SIOCSIFFLAGS, &mut r)
 }
 
-fn setsockopt_int(
+pub(crate) fn setsockopt_int(
     fd: RawFd,
     level: libc::c_int,
     opt: libc::c_int,
@@ -280,13 +281,24 @@ const SOCKET_BUFFER: libc::c_int = 8 << 20;
 
 impl PacketSocket {
     pub fn open(ifindex: u32) -> io::Result<PacketSocket> {
-        let proto = ETH_P_ALL.to_be() as libc::c_int;
+        Ok(Self::open_with(ifindex, |_| Ok(()))?.0)
+    }
+
+    /// Opens the socket as `open` does, calling `setup` on it after its
+    /// options are set and before it is bound (a receive ring must be set
+    /// up then: no frame has been queued to the socket yet).
+    pub fn open_with<T>(
+        ifindex: u32,
+        setup: impl FnOnce(RawFd) -> io::Result<T>,
+    ) -> io::Result<(PacketSocket, T)> {
+        // Protocol 0: the socket takes no frame (of any interface) until
+        // `bind` names the interface and ETH_P_ALL.
         // SAFETY: socket() takes no pointers; the result is checked.
         let raw = cvt(unsafe {
             libc::socket(
                 libc::AF_PACKET,
                 libc::SOCK_RAW | libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC,
-                proto,
+                0,
             )
         })?;
         // SAFETY: raw was just returned by socket() and is owned by nobody.
@@ -307,6 +319,7 @@ impl PacketSocket {
                 let _ = setsockopt_int(raw, libc::SOL_SOCKET, plain, SOCKET_BUFFER);
             }
         }
+        let extra = setup(raw)?;
         // SAFETY: sockaddr_ll is plain data; all-zero is a valid value.
         let mut sll: libc::sockaddr_ll = unsafe { std::mem::zeroed() };
         sll.sll_family = libc::AF_PACKET as u16;
@@ -338,7 +351,7 @@ impl PacketSocket {
                 std::mem::size_of::<libc::packet_mreq>() as libc::socklen_t,
             )
         })?;
-        Ok(PacketSocket { fd })
+        Ok((PacketSocket { fd }, extra))
     }
 
     pub fn raw_fd(&self) -> RawFd {

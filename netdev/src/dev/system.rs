@@ -3,53 +3,40 @@
 //! TCP super-frames from veth pass through untouched (or get finished in
 //! software when they must), and TX offload can stay on.
 //!
-//! Why plain AF_PACKET sockets with `recvmmsg`/`sendmmsg` (32 frames per
-//! call), and not TPACKET_V3 rings or AF_XDP: measured with bench/
-//! `forward` (two namespaces on veths, iperf3, TX offload off in the
-//! namespaces, release build, `perf record` on the forwarding thread).
-//! - The forwarding thread spends 85-90% of its time in the kernel, and
-//!   most of that is not the socket layer: a veth runs the receiving
-//!   namespace's whole stack in the sender's context, so `sendmmsg` (half
-//!   to two thirds of the thread) is mostly TCP/UDP receive work that any
-//!   switch pays (the Linux bridge too).
-//! - What a ring could save is the per-frame receive work of `recvmmsg`
-//!   (22% of the thread with 60-byte UDP, 11% with TCP) and the msghdr
-//!   and iovec copying of `sendmmsg` (about 9% with UDP): a quarter at
-//!   best for small frames, little for TCP. Against that, a TPACKET_V3
-//!   block is handed over when full or when its timer (1 ms at least)
-//!   retires it, which adds up to that much latency to light traffic
-//!   (ping measures about 0.2 ms now); TPACKET_V2's fixed slots would each
-//!   need room for a 64 KiB super-frame. AF_XDP on a veth takes frames of
-//!   one chunk (no GSO super-frames without multi-buffer support), so TCP
-//!   would cross as MTU-sized segments again, losing the largest gain
-//!   below.
-//! - What did pay (same runs): GRO on veth ports (`enable_veth_gro`:
-//!   super-frames end to end, TCP 0.7 -> 1.1 Gbit/s), keeping freed
-//!   packet memory mapped (`sys::keep_freed_memory`: TCP 1.0 -> 2.0
-//!   Gbit/s, daemon CPU per GB 2.9 s -> 1.3 s), and receiving super-frames
-//!   without a copy (`recv`: -10% thread time). In one bench run (3
-//!   rounds, shared 2-core machine, medians): TCP 4.17 Gbit/s against
-//!   stock's 0.42 (the Linux bridge: 2.63), daemon CPU 1.1 s per GB
-//!   against 10.6; 60-byte UDP 81 kpps received against 54 (the bridge:
-//!   55, so the iperf3 endpoints set that rate), daemon CPU 4.9 ms per
-//!   1000 frames against 6.6; ping 165 us against 284 (the bridge: 54).
-//!   The small-packet cost is almost all the kernel's, which bounds the
-//!   packet rate more than the socket API does.
-//! - With a flood that offers more than the switch forwards (bench/
-//!   `forward`, `pktgen.py flood`: 60-byte UDP frames of 32 flows, taken
-//!   in the far namespace by a full UDP socket), `perf record` on the
-//!   forwarding thread: `sendmmsg` 62% (about half of it the far
-//!   namespace's receive, run in our context by the veth), `recvmmsg`
-//!   27%, `poll` 1%, our own code 8% (key hashing the largest part,
-//!   since cut by hashing the key as packed words; per-packet atomic
-//!   counters were batched per pass, about 5% of the daemon's CPU per
-//!   frame in all). The next step for small frames would be a receive
-//!   ring (the copy then happens in the sender's context), with the
-//!   latency cost described above.
+//! Receive goes through a TPACKET_V2 ring mapped from the socket
+//! (ring.rs): the kernel copies each frame into a slot in the sender's
+//! context, and the forwarding thread reads the slots without a system
+//! call. Frames too large for a slot (GRO super-frames, jumbo frames) are
+//! queued whole on the socket beside it and read with `recvmmsg`, into a
+//! buffer the packet then keeps (no copy). `FERROVS_SYSTEM_RX=socket`
+//! reads everything with `recvmmsg` (32 frames a call), as before the
+//! ring; it is also the fallback when the ring cannot be set up. Send is
+//! `sendmmsg` either way.
+//!
+//! Chosen by measurement (bench/ `forward`, 5 rounds, release build,
+//! `--ferrovs-variant`; medians): the ring cuts the daemon's CPU time per
+//! 60-byte frame by about a quarter (flood: 3.07 ms per 1000 frames
+//! against 4.10 with `recvmmsg`; iperf3 UDP: 2.95 against 4.22), with TCP
+//! throughput and ping round trips alike (2.7 against 2.5 Gbit/s; 151
+//! against 129 us, within the spread; a second run: flood 2.91 against
+//! 4.03 ms, 136 against 89 kpps). A TPACKET_V3 ring saved as much
+//! CPU but its blocks are handed over by a jiffy timer (4 ms here): ping
+//! took 1.6 ms; it was removed (see docs/design-notes.md). AF_XDP on a
+//! veth takes frames of one chunk (no GSO super-frames without
+//! multi-buffer support), so TCP would cross as MTU-sized segments again.
+//!
+//! Other measured choices: GRO on veth ports (`enable_veth_gro`:
+//! super-frames end to end, TCP 0.7 -> 1.1 Gbit/s), keeping freed packet
+//! memory mapped (`sys::keep_freed_memory`: TCP 1.0 -> 2.0 Gbit/s), and
+//! receiving super-frames without a copy. The forwarding thread's time is
+//! mostly the kernel's (a veth runs the receiving namespace's stack in the
+//! sender's context, so `sendmmsg` is mostly the far side's receive work),
+//! which bounds the small-packet rate more than the receive API does.
 
 use std::io;
 use std::os::fd::RawFd;
 
+use super::ring::{RingFrame, RxRing};
 use super::sys::{self, PacketSocket, RecvInfo, VNET_HDR_LEN};
 use super::{vnet, with_scratch_batch, Netdev, NetdevStats, StatsCounters};
 use crate::packet::{Offload, Packet, DEFAULT_HEADROOM};
@@ -60,10 +47,36 @@ const RECV_BATCH: usize = 32;
 /// ones take it along (see `recv`).
 const COPY_MAX: usize = 2048;
 
+/// Environment variable that picks the receive path: `socket` for
+/// `recvmmsg` alone; anything else (or unset) for the ring.
+pub const RX_PATH_ENV: &str = "FERROVS_SYSTEM_RX";
+
+/// How a system device receives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RxPath {
+    /// `recvmmsg` on the packet socket, 32 frames a call.
+    Socket,
+    /// A TPACKET_V2 ring mapped from the packet socket (ring.rs), and
+    /// `recvmsg` for the frames too large for its slots. The default.
+    Ring,
+}
+
+impl RxPath {
+    /// The path `RX_PATH_ENV` names.
+    pub fn from_env() -> RxPath {
+        match std::env::var(RX_PATH_ENV).as_deref() {
+            Ok("socket") => RxPath::Socket,
+            _ => RxPath::Ring,
+        }
+    }
+}
+
 pub struct SystemDev {
     name: String,
     ifindex: u32,
     sock: PacketSocket,
+    /// The receive ring, when receiving through one.
+    ring: Option<RxRing>,
     stats: StatsCounters,
     /// GRO was turned on by us (and is turned off again on close).
     gro_turned_on: bool,
@@ -71,17 +84,34 @@ pub struct SystemDev {
 
 impl SystemDev {
     pub fn open(name: &str) -> io::Result<SystemDev> {
+        Self::open_rx(name, RxPath::from_env())
+    }
+
+    /// Opens `name`, receiving through `rx`.
+    pub fn open_rx(name: &str, rx: RxPath) -> io::Result<SystemDev> {
         let ifindex = sys::if_index(name)
             .map_err(|e| io::Error::new(e.kind(), format!("{name}: no such device ({e})")))?;
         // Open vSwitch brings ports it adds up; do the same, before the
         // socket binds: bound to a device that is down, a packet socket
         // holds an ENETDOWN error for its first send or receive.
         sys::if_set_up(name)?;
-        let sock = PacketSocket::open(ifindex)?;
+        let (sock, ring) = match rx {
+            RxPath::Socket => (PacketSocket::open(ifindex)?, None),
+            RxPath::Ring => match PacketSocket::open_with(ifindex, RxRing::attach) {
+                Ok((s, r)) => (s, Some(r)),
+                Err(e) => {
+                    // E.g. a kernel without packet rings, or the locked
+                    // memory limit: the socket alone still works.
+                    log::warn!(target: "netdev_linux", "{name}: no receive ring ({e}), using recvmmsg");
+                    (PacketSocket::open(ifindex)?, None)
+                }
+            },
+        };
         Ok(SystemDev {
             name: name.to_string(),
             ifindex,
             sock,
+            ring,
             stats: StatsCounters::default(),
             gro_turned_on: enable_veth_gro(name),
         })
@@ -113,24 +143,9 @@ fn enable_veth_gro(name: &str) -> bool {
     }
 }
 
-impl Drop for SystemDev {
-    fn drop(&mut self) {
-        if self.gro_turned_on {
-            // The device may be gone already; then there is nothing to undo.
-            let _ = sys::ethtool_set_gro(&self.name, false);
-        }
-    }
-}
-
-impl Netdev for SystemDev {
-    fn name(&self) -> &str {
-        &self.name
-    }
-    fn kind(&self) -> &str {
-        "system"
-    }
-
-    fn recv(&self, batch: &mut Vec<Packet>, max: usize) -> io::Result<usize> {
+impl SystemDev {
+    /// `recv` through `recvmmsg` on the socket.
+    fn recv_socket(&self, batch: &mut Vec<Packet>, max: usize) -> io::Result<usize> {
         let want = max.min(RECV_BATCH);
         if want == 0 {
             return Ok(0);
@@ -186,6 +201,84 @@ impl Netdev for SystemDev {
             n += 1;
         }
         Ok(n)
+    }
+
+    /// `recv` through the ring: each frame is copied out of it (and its
+    /// place given back to the kernel); one the ring holds only part of
+    /// is read from the socket, where the kernel queued it whole.
+    fn recv_ring(&self, ring: &RxRing, batch: &mut Vec<Packet>, max: usize) -> io::Result<usize> {
+        let mut n = 0;
+        let mut err = None;
+        let mut take = |f: RingFrame<'_>| {
+            if f.on_socket {
+                // Whatever it is, take it off the socket's queue (which
+                // holds exactly these frames, in ring order): a frame
+                // left there would keep the socket readable.
+                match self.recv_socket(batch, 1) {
+                    Ok(k) => n += k,
+                    Err(e) => err = Some(e),
+                }
+                return;
+            }
+            if f.outgoing {
+                return;
+            }
+            if f.truncated {
+                self.stats.rx_dropped();
+                return;
+            }
+            let Some(off) = vnet::decode(&f.vnet) else {
+                self.stats.rx_error();
+                return;
+            };
+            let mut pkt = Packet::from_bytes(f.data);
+            // Before the tag goes back in: inserting it moves the
+            // checksum and header offsets the offload information holds.
+            pkt.offload = off;
+            if let Some((tpid, tci)) = f.vlan {
+                // Put back the tag the kernel moved into metadata.
+                let mut tag = [0u8; 4];
+                tag[..2].copy_from_slice(&tpid.to_be_bytes());
+                tag[2..].copy_from_slice(&tci.to_be_bytes());
+                if !pkt.insert(12, &tag) {
+                    self.stats.rx_error();
+                    return;
+                }
+            }
+            self.stats.rx(pkt.len());
+            batch.push(pkt);
+            n += 1;
+        };
+        ring.recv(max, &mut take);
+        match err {
+            Some(e) if n == 0 => Err(e),
+            _ => Ok(n),
+        }
+    }
+}
+
+impl Drop for SystemDev {
+    fn drop(&mut self) {
+        if self.gro_turned_on {
+            // The device may be gone already; then there is nothing to undo.
+            let _ = sys::ethtool_set_gro(&self.name, false);
+        }
+    }
+}
+
+impl Netdev for SystemDev {
+    fn name(&self) -> &str {
+        &self.name
+    }
+    fn kind(&self) -> &str {
+        "system"
+    }
+
+    fn recv(&self, batch: &mut Vec<Packet>, max: usize) -> io::Result<usize> {
+        match &self.ring {
+            Some(ring) => self.recv_ring(ring, batch, max),
+            None => self.recv_socket(batch, max),
+        }
     }
 
     fn send_batch(&self, mut pkts: Vec<Packet>) {

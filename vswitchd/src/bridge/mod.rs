@@ -17,7 +17,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use ferrovs_dpif::{Dpif, OdpPort};
 
 use crate::cmdline::DummyMode;
-use crate::config::{BridgeCfg, Config, IfaceCfg};
+use crate::config::{BridgeCfg, Config, Delta, IfaceCfg};
 use crate::datapath;
 use crate::device::{random_mac, Device};
 use crate::ofport::{OfportAllocator, OFPP_LOCAL};
@@ -44,6 +44,15 @@ pub trait OpenflowSwitch {
     /// (by OpenFlow port number) for port statistics.
     fn sync_ports(
         &mut self,
+        _ports: Vec<ferrovs_ofproto::PortInfo>,
+        _devices: std::collections::HashMap<u16, Device>,
+    ) {
+    }
+    /// Some ports changed: those named in `changed` are now `ports` (a
+    /// name missing there is gone), with their devices; the others stay.
+    fn update_ports(
+        &mut self,
+        _changed: &BTreeSet<String>,
         _ports: Vec<ferrovs_ofproto::PortInfo>,
         _devices: std::collections::HashMap<u16, Device>,
     ) {
@@ -138,6 +147,11 @@ pub struct Bridges {
     /// Upcall handlers per datapath type, and the port maps they use.
     pub handlers: BTreeMap<String, crate::upcall::Handlers>,
     upcall_ports: BTreeMap<String, crate::upcall::PortMap>,
+    /// The topology last published to the OpenFlow service (a lock only
+    /// so that publishing can patch it through a shared borrow).
+    pub topology_cache: Mutex<crate::tunnel::TopologyCache>,
+    /// What each bridge's entry in `upcall_ports` is, by type and bridge.
+    upcall_bridges: BTreeMap<String, BTreeMap<String, crate::upcall::BridgePorts>>,
     n_handler_threads: Option<usize>,
     n_revalidator_threads: Option<usize>,
     flow_limit: Option<u32>,
@@ -148,6 +162,9 @@ pub struct Bridges {
     /// uses go after the next reconfiguration.
     port_cleanup: BTreeSet<String>,
     rundir: std::path::PathBuf,
+    /// Interfaces reconfiguration has looked at since the start (work
+    /// done, for `coverage/show`).
+    pub ifaces_examined: u64,
 }
 
 impl Bridges {
@@ -164,18 +181,25 @@ impl Bridges {
             upcall_service: None,
             handlers: BTreeMap::new(),
             upcall_ports: BTreeMap::new(),
+            upcall_bridges: BTreeMap::new(),
+            topology_cache: Mutex::default(),
             n_handler_threads: None,
             n_revalidator_threads: None,
             flow_limit: None,
             kernel_taps: BTreeMap::new(),
             port_cleanup: BTreeSet::new(),
             rundir: rundir.to_path_buf(),
+            ifaces_examined: 0,
         }
     }
 
-    /// Brings the running bridges to `cfg`, changing only what differs.
+    /// Brings the running bridges to `cfg`, changing only what differs
+    /// among what `delta` says changed (every interface when `delta.all`;
+    /// otherwise the interfaces it names, plus those still waiting for
+    /// something: failed ones, which are retried on every run as stock
+    /// does, and those not yet on their requested port number).
     /// Returns whether anything changed.
-    pub fn reconfigure(&mut self, cfg: &Config) -> bool {
+    pub fn reconfigure(&mut self, cfg: &Config, delta: &Delta) -> bool {
         let mut changed = false;
         self.n_handler_threads = cfg.n_handler_threads;
         self.n_revalidator_threads = cfg.n_revalidator_threads;
@@ -195,20 +219,46 @@ impl Bridges {
             self.destroy_bridge(&name);
             changed = true;
         }
+        // The interfaces to look at, by bridge (`None`: all of them).
+        let examine: BTreeMap<&str, Option<BTreeSet<String>>> = cfg
+            .bridges
+            .iter()
+            .map(|(name, bcfg)| (name.as_str(), self.to_examine(bcfg, delta)))
+            .collect();
+        let mut patches_touched = delta.all;
+        for (name, names) in &examine {
+            let n = match names {
+                Some(names) => names.len(),
+                None => self.bridges.get(*name).map_or(0, |b| b.ifaces.len()),
+            };
+            self.ifaces_examined += n as u64;
+            if let (Some(names), Some(bcfg)) = (names, cfg.bridges.get(*name)) {
+                let running = self.bridges.get(*name);
+                patches_touched |= names.iter().any(|n| {
+                    bcfg.ifaces.get(n).is_some_and(|c| c.iface_type == "patch")
+                        || running
+                            .and_then(|b| b.ifaces.get(n))
+                            .is_some_and(|i| i.iface_type == "patch")
+                });
+            }
+        }
         // Removals everywhere before additions anywhere, so that an
         // interface moving between bridges finds its name free.
-        for bcfg in cfg.bridges.values() {
-            changed |= self.prune_bridge(bcfg);
+        for (name, bcfg) in &cfg.bridges {
+            let names = examine.get(name.as_str()).and_then(Option::as_ref);
+            changed |= self.prune_bridge(bcfg, names);
         }
         for (name, bcfg) in &cfg.bridges {
+            let mut names = examine.get(name.as_str()).and_then(Option::as_ref);
             if !self.bridges.contains_key(name) {
                 if let Err(e) = self.create_bridge(bcfg) {
                     log::error!(target: "bridge", "failed to create bridge {name}: {e}");
                     continue;
                 }
                 changed = true;
+                names = None;
             }
-            changed |= self.grow_bridge(bcfg);
+            changed |= self.grow_bridge(bcfg, names);
             if let Some(br) = self.bridges.get_mut(name) {
                 let dpid = u64::from_str_radix(&br.datapath_id, 16).unwrap_or(0);
                 if let Some(of) = br.openflow.as_mut() {
@@ -217,7 +267,9 @@ impl Bridges {
             }
         }
         // Patch peers can only be judged once every bridge is in place.
-        self.check_patch_peers();
+        if patches_touched {
+            self.check_patch_peers();
+        }
         self.remove_unused_dp_ports();
         for h in self.handlers.values() {
             h.set_flow_limit(self.flow_limit);
@@ -241,6 +293,24 @@ impl Bridges {
             h.set_max_revalidator(max_reval);
         }
         changed
+    }
+
+    /// The interfaces of one bridge that reconfiguration looks at: those
+    /// `delta` names, and running ones that failed or are not yet on
+    /// their requested port number (a cheap scan of two numbers each);
+    /// `None` for all of them.
+    fn to_examine(&self, cfg: &BridgeCfg, delta: &Delta) -> Option<BTreeSet<String>> {
+        let mut names = delta.bridge(&cfg.name)?.clone();
+        let br = self.bridges.get(&cfg.name)?;
+        for i in br.ifaces.values() {
+            let waiting = i.ofport.is_none()
+                || (i.ofport != Some(OFPP_LOCAL)
+                    && i.ofport_request.is_some_and(|r| i.ofport != Some(r)));
+            if waiting {
+                names.insert(i.name.clone());
+            }
+        }
+        Some(names)
     }
 
     fn create_bridge(&mut self, cfg: &BridgeCfg) -> Result<(), String> {
@@ -338,18 +408,25 @@ impl Bridges {
         log::info!(target: "bridge", "bridge {name}: deleted");
     }
 
-    /// Applies the interface differences of one bridge.
     /// Removes a bridge's interfaces that are gone or must be re-added, and
-    /// applies the changes that happen in place.
-    fn prune_bridge(&mut self, cfg: &BridgeCfg) -> bool {
+    /// applies the changes that happen in place, among `names` (all when
+    /// `None`).
+    fn prune_bridge(&mut self, cfg: &BridgeCfg, names: Option<&BTreeSet<String>>) -> bool {
         let mut changed = false;
         let Some(br) = self.bridges.get(&cfg.name) else {
             return false;
         };
+        let examined: Vec<(&String, &Iface)> = match names {
+            None => br.ifaces.iter().collect(),
+            Some(names) => names
+                .iter()
+                .filter_map(|n| br.ifaces.get_key_value(n))
+                .collect(),
+        };
         // Interfaces gone, or changed in a way that needs a new port.
-        let mut stale: BTreeSet<String> = br
-            .ifaces
+        let mut stale: BTreeSet<String> = examined
             .iter()
+            .copied()
             .filter(|(n, i)| match cfg.ifaces.get(*n) {
                 None => true,
                 Some(c) => {
@@ -370,19 +447,14 @@ impl Bridges {
         // An interface whose ofport_request differs from its number moves
         // there: re-added, together with the port in its way unless that
         // one requested the same number (then neither moves), as stock.
-        let by_ofport: BTreeMap<u16, &Iface> = br
-            .ifaces
-            .values()
-            .filter_map(|i| i.ofport.map(|n| (n, i)))
-            .collect();
-        for (n, i) in &br.ifaces {
+        for &(n, i) in &examined {
             let Some(request) = cfg.ifaces.get(n).and_then(|c| c.ofport_request) else {
                 continue;
             };
             if i.ofport == Some(OFPP_LOCAL) || i.ofport == Some(request) || stale.contains(n) {
                 continue;
             }
-            match by_ofport.get(&request) {
+            match br.ifaces.values().find(|v| v.ofport == Some(request)) {
                 None => {
                     stale.insert(n.clone());
                 }
@@ -401,8 +473,13 @@ impl Bridges {
             changed = true;
         }
         // Options that can change in place.
+        let in_place: Vec<&IfaceCfg> = match names {
+            None => cfg.ifaces.values().collect(),
+            Some(names) => names.iter().filter_map(|n| cfg.ifaces.get(n)).collect(),
+        };
         if let Some(br) = self.bridges.get_mut(&cfg.name) {
-            for (n, c) in &cfg.ifaces {
+            for c in in_place {
+                let n = &c.name;
                 if let Some(i) = br.ifaces.get_mut(n) {
                     if i.options != c.options {
                         i.options = c.options.clone();
@@ -431,16 +508,20 @@ impl Bridges {
         changed
     }
 
-    /// Adds a bridge's new interfaces and settles its own settings.
-    fn grow_bridge(&mut self, cfg: &BridgeCfg) -> bool {
+    /// Adds a bridge's new interfaces among `names` (all when `None`) and
+    /// settles its own settings.
+    fn grow_bridge(&mut self, cfg: &BridgeCfg, names: Option<&BTreeSet<String>>) -> bool {
         let mut changed = false;
         // New interfaces: those requesting a port number first, as stock.
         let Some(br) = self.bridges.get(&cfg.name) else {
             return changed;
         };
-        let mut new: Vec<&IfaceCfg> = cfg
-            .ifaces
-            .values()
+        let candidates: Vec<&IfaceCfg> = match names {
+            None => cfg.ifaces.values().collect(),
+            Some(names) => names.iter().filter_map(|n| cfg.ifaces.get(n)).collect(),
+        };
+        let mut new: Vec<&IfaceCfg> = candidates
+            .into_iter()
             .filter(|c| !br.ifaces.contains_key(&c.name))
             .collect();
         new.sort_by_key(|c| c.ofport_request.is_none());
@@ -499,38 +580,64 @@ impl Bridges {
     }
 
     /// Tells the upcall handlers which bridge owns each datapath port
-    /// (after reconfiguration).
-    pub fn sync_upcall_ports(&mut self) {
+    /// (after reconfiguration), for the bridges whose interfaces `delta`
+    /// says changed.
+    pub fn sync_upcall_ports(&mut self, delta: &Delta) {
         for (dp_type, map) in &self.upcall_ports {
-            let mut ports = std::collections::HashMap::new();
+            let known = self.upcall_bridges.entry(dp_type.clone()).or_default();
+            let mut current = map.write().unwrap_or_else(|e| e.into_inner());
+            // A bridge that had ports and now has others (or is gone) may
+            // have flows that send packets to the wrong places (floods
+            // above all); a new bridge has none yet.
+            let mut changed = false;
+            let mut refresh: Vec<(String, Option<crate::upcall::BridgePorts>)> = Vec::new();
             for br in self.bridges.values().filter(|b| &b.dp_type == dp_type) {
+                if delta.bridge(&br.name).is_some_and(BTreeSet::is_empty) {
+                    continue;
+                }
                 let of_to_odp: std::collections::HashMap<u16, u32> = br
                     .ifaces
                     .values()
                     .filter_map(|i| Some((i.ofport?, i.odp_port?)))
                     .collect();
-                let shared: crate::upcall::BridgePorts =
-                    Arc::new((br.name.clone(), of_to_odp.clone()));
-                for odp in of_to_odp.values() {
-                    ports.insert(*odp, Arc::clone(&shared));
+                refresh.push((
+                    br.name.clone(),
+                    Some(Arc::new((br.name.clone(), of_to_odp))),
+                ));
+            }
+            if delta.all {
+                let gone = known
+                    .keys()
+                    .filter(|n| self.bridges.get(*n).is_none_or(|b| &b.dp_type != dp_type));
+                refresh.extend(gone.map(|n| (n.clone(), None)).collect::<Vec<_>>());
+            }
+            for (name, new) in refresh {
+                let old = known.get(&name);
+                if let (Some(old), Some(new)) = (old, &new) {
+                    if old.1 == new.1 {
+                        continue;
+                    }
+                }
+                if let Some(old) = old {
+                    changed = true;
+                    for odp in old.1.values() {
+                        if current.get(odp).is_some_and(|b| Arc::ptr_eq(b, old)) {
+                            current.remove(odp);
+                        }
+                    }
+                }
+                match new {
+                    Some(new) => {
+                        for odp in new.1.values() {
+                            current.insert(*odp, Arc::clone(&new));
+                        }
+                        known.insert(name, new);
+                    }
+                    None => {
+                        known.remove(&name);
+                    }
                 }
             }
-            let mut current = map.write().unwrap_or_else(|e| e.into_inner());
-            // A bridge that had ports and now has others (or is gone) may
-            // have flows that send packets to the wrong places (floods
-            // above all); a new bridge has none yet.
-            // (Compared bridge by bridge: every port of a bridge shares
-            // one map.)
-            let by_bridge = |m: &std::collections::HashMap<u32, crate::upcall::BridgePorts>| {
-                m.values()
-                    .map(|b| (b.0.clone(), Arc::clone(b)))
-                    .collect::<BTreeMap<String, crate::upcall::BridgePorts>>()
-            };
-            let (before, after) = (by_bridge(&current), by_bridge(&ports));
-            let changed = before
-                .iter()
-                .any(|(name, old)| after.get(name).is_none_or(|new| **new != **old));
-            *current = ports;
             drop(current);
             if changed {
                 if let Some(h) = self.handlers.get(dp_type) {
@@ -538,9 +645,21 @@ impl Bridges {
                 }
             }
         }
+        let types = &self.upcall_ports;
+        self.upcall_bridges.retain(|t, _| types.contains_key(t));
         if let Some(svc) = &self.upcall_service {
-            crate::tunnel::publish(self, svc);
+            crate::tunnel::publish_changes(self, svc, delta);
         }
+    }
+
+    /// Makes the next topology publication read every port again (a
+    /// device changed outside the configuration).
+    pub fn mark_topology_stale(&self) {
+        let mut cache = self
+            .topology_cache
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        cache.stale = true;
     }
 
     /// Removes every datapath (`exit --cleanup`).
@@ -637,7 +756,7 @@ mod tests {
             iface("p1", "dummy", Some(5)),
             iface("p2", "dummy", None),
         ]);
-        assert!(b.reconfigure(&c1));
+        assert!(b.reconfigure(&c1, &Delta::everything()));
         assert_eq!(
             *events.lock().unwrap(),
             vec![
@@ -649,7 +768,7 @@ mod tests {
         );
         events.lock().unwrap().clear();
         // The same configuration again changes nothing.
-        assert!(!b.reconfigure(&c1));
+        assert!(!b.reconfigure(&c1, &Delta::everything()));
         assert!(events.lock().unwrap().is_empty());
         // p1 goes and p2 asks for its number: p2 moves there.
         let mut c2 = c1.clone();
@@ -657,7 +776,7 @@ mod tests {
             br.ifaces.insert("p2".into(), iface("p2", "dummy", Some(5)));
             br.ifaces.remove("p1");
         }
-        assert!(b.reconfigure(&c2));
+        assert!(b.reconfigure(&c2, &Delta::everything()));
         assert_eq!(
             *events.lock().unwrap(),
             vec!["del p1 5", "del p2 1", "add p2 5 Some(2)"]
@@ -680,7 +799,7 @@ mod tests {
             tunnel,
             iface("ok", "dummy", None),
         ]);
-        b.reconfigure(&c);
+        b.reconfigure(&c, &Delta::everything());
         let br = b.bridges.get("br0").unwrap();
         let err = |n: &str| br.ifaces.get(n).and_then(|i| i.error.clone());
         assert_eq!(
@@ -701,7 +820,7 @@ mod tests {
         if let Some(br) = c.bridges.get_mut("br0") {
             br.datapath_type = "system".into();
         }
-        b.reconfigure(&c);
+        b.reconfigure(&c, &Delta::everything());
         assert!(b.bridges.is_empty());
         assert!(b.backers.is_empty());
     }

@@ -324,8 +324,30 @@ impl Tracker {
                 continue;
             }
             let brow = r.row("Bridge", &buuid)?;
-            let (name, old_ports) = self.bridges.get(&buuid)?;
+            let (name, known_ports) = self.bridges.get_mut(&buuid)?;
             let name = name.clone();
+            if row_changed {
+                // The `ports` column against what it was: references
+                // compared, only the differences copied.
+                let now: HashSet<&str> = datum::set_elems(brow.get("ports"))
+                    .into_iter()
+                    .filter_map(datum::uuid_of)
+                    .collect();
+                let gone: Vec<String> = known_ports
+                    .iter()
+                    .filter(|p| !now.contains(p.as_str()))
+                    .cloned()
+                    .collect();
+                for p in gone {
+                    known_ports.remove(&p);
+                    stale_ports.entry(p).or_insert(None);
+                }
+                for p in now {
+                    if known_ports.insert(p.to_string()) {
+                        stale_ports.insert(p.to_string(), Some(name.clone()));
+                    }
+                }
+            }
             let bcfg = self.config.bridges.get_mut(&name)?;
             let fresh = bridge_settings(r, &buuid, brow);
             if fresh.name != bcfg.name || fresh.datapath_type != bcfg.datapath_type {
@@ -338,19 +360,6 @@ impl Tracker {
             }
             bcfg.other_config = fresh.other_config;
             bcfg.openflow = openflow;
-            if row_changed {
-                let new_ports: HashSet<String> =
-                    datum::uuid_set(brow.get("ports")).into_iter().collect();
-                for p in old_ports.difference(&new_ports) {
-                    stale_ports.entry(p.clone()).or_insert(None);
-                }
-                for p in new_ports.difference(old_ports) {
-                    stale_ports.insert(p.clone(), Some(name.clone()));
-                }
-                if let Some(b) = self.bridges.get_mut(&buuid) {
-                    b.1 = new_ports;
-                }
-            }
         }
         // Changed Port rows, and the ports of changed Interface rows.
         let changed_ports = changes.table("Port").cloned().chain(
@@ -534,5 +543,147 @@ fn bridge_settings(r: &Replica, buuid: &str, brow: &Row) -> BridgeCfg {
         other_config: datum::str_map(brow.get("other_config")),
         ifaces: BTreeMap::new(),
         openflow: OpenflowCfg::from_row(r, brow),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ovsdb::replica::Schema;
+    use serde_json::{json, Value};
+
+    fn schema() -> Schema {
+        let set = json!({"type": {"key": "uuid", "min": 0, "max": "unlimited"}});
+        let map =
+            json!({"type": {"key": "string", "value": "string", "min": 0, "max": "unlimited"}});
+        Schema::from_json(&json!({"tables": {
+            "Open_vSwitch": {"columns": {"bridges": set, "next_cfg": {"type": "integer"}}},
+            "Bridge": {"columns": {"name": {"type": "string"}, "ports": set, "other_config": map}},
+            "Port": {"columns": {"name": {"type": "string"}, "interfaces": set, "tag": {"type": "integer"}}},
+            "Interface": {"columns": {"name": {"type": "string"}, "type": {"type": "string"}, "options": map}},
+        }}))
+        .unwrap()
+    }
+
+    fn refs(uuids: &[&str]) -> Value {
+        json!([
+            "set",
+            uuids.iter().map(|u| json!(["uuid", u])).collect::<Vec<_>>()
+        ])
+    }
+
+    /// The rows of one port with one interface of the same name.
+    fn port(name: &str) -> Value {
+        json!({
+            "Port": {format!("P-{name}"): {"insert": {"name": name, "interfaces": refs(&[&format!("I-{name}")])}}},
+            "Interface": {format!("I-{name}"): {"insert": {"name": name, "type": "dummy"}}},
+        })
+    }
+
+    fn apply(r: &mut Replica, t: &mut Tracker, update: Value) -> Delta {
+        let changes = r.apply_update2(&update, &schema()).unwrap();
+        t.update(r, &changes)
+    }
+
+    fn merged(mut a: Value, b: Value) -> Value {
+        if let (Some(a), Some(b)) = (a.as_object_mut(), b.as_object()) {
+            for (table, rows) in b {
+                let slot = a.entry(table.clone()).or_insert(json!({}));
+                if let (Some(slot), Some(rows)) = (slot.as_object_mut(), rows.as_object()) {
+                    slot.extend(rows.clone());
+                }
+            }
+        }
+        a
+    }
+
+    #[test]
+    fn patches_the_configuration_row_by_row() {
+        let mut r = Replica::default();
+        let mut t = Tracker::default();
+        let initial = merged(
+            json!({
+                "Open_vSwitch": {"O": {"initial": {"bridges": refs(&["B"]), "next_cfg": 1}}},
+                "Bridge": {"B": {"initial": {"name": "br0", "ports": refs(&["P-br0"])}}},
+            }),
+            port("br0"),
+        );
+        let d = apply(&mut r, &mut t, initial);
+        assert!(d.all);
+        let read = t.ports_read;
+
+        // One port more: one Port row read, one interface changed.
+        let add = merged(
+            json!({
+                "Open_vSwitch": {"O": {"modify": {"next_cfg": 2}}},
+                "Bridge": {"B": {"modify": {"ports": refs(&["P-p1"])}}},
+            }),
+            port("p1"),
+        );
+        let d = apply(&mut r, &mut t, add);
+        assert!(!d.all && !d.settings);
+        assert_eq!(d.bridge("br0"), Some(&BTreeSet::from(["p1".to_string()])));
+        assert_eq!(t.ports_read, read + 1);
+        assert_eq!(t.config.next_cfg, 2);
+        assert_eq!(t.config, Config::from_replica(&r));
+
+        // A VLAN tag and a renamed interface: that port only.
+        let d = apply(
+            &mut r,
+            &mut t,
+            json!({"Port": {"P-p1": {"modify": {"tag": 5}}},
+                   "Interface": {"I-p1": {"modify": {"name": "q1"}}}}),
+        );
+        let names: BTreeSet<String> = ["p1", "q1"].map(String::from).into();
+        assert_eq!(d.bridge("br0"), Some(&names));
+        let br = &t.config.bridges["br0"];
+        assert!(br.ifaces.contains_key("q1") && !br.ifaces.contains_key("p1"));
+        assert_eq!(br.openflow.l2.port_vlans.keys().collect::<Vec<_>>(), ["q1"]);
+        assert_eq!(t.config, Config::from_replica(&r));
+
+        // A bridge setting: settings, no interface.
+        let d = apply(
+            &mut r,
+            &mut t,
+            json!({"Bridge": {"B": {"modify": {"other_config": ["map", [["mac-aging-time", "10"]]]}}}}),
+        );
+        assert!(d.settings && d.ifaces.is_empty());
+
+        // A second port with an interface name in use: skipped, and the
+        // configuration is read whole (as at the start) until it is
+        // regular again.
+        let dup = json!({
+            "Bridge": {"B": {"modify": {"ports": refs(&["P-x"])}}},
+            "Port": {"P-x": {"insert": {"name": "x", "interfaces": refs(&["I-x"])}}},
+            "Interface": {"I-x": {"insert": {"name": "q1", "type": "dummy"}}},
+        });
+        assert!(apply(&mut r, &mut t, dup).all);
+        assert_eq!(t.config, Config::from_replica(&r));
+        let gone = json!({
+            "Bridge": {"B": {"modify": {"ports": refs(&["P-x"])}}},
+            "Port": {"P-x": {"delete": null}},
+            "Interface": {"I-x": {"delete": null}},
+        });
+        assert!(apply(&mut r, &mut t, gone).all);
+        // Regular again: back to patching. Removing a port reads none.
+        let read = t.ports_read;
+        let del = json!({
+            "Bridge": {"B": {"modify": {"ports": refs(&["P-p1"])}}},
+            "Port": {"P-p1": {"delete": null}},
+            "Interface": {"I-p1": {"delete": null}},
+        });
+        let d = apply(&mut r, &mut t, del);
+        assert_eq!(d.bridge("br0"), Some(&BTreeSet::from(["q1".to_string()])));
+        assert_eq!(t.ports_read, read);
+        assert_eq!(t.config.bridges["br0"].ifaces.len(), 1);
+        assert_eq!(t.config, Config::from_replica(&r));
+
+        // A new bridge: everything.
+        let newbr = json!({
+            "Open_vSwitch": {"O": {"modify": {"bridges": refs(&["B2"])}}},
+            "Bridge": {"B2": {"insert": {"name": "br1"}}},
+        });
+        assert!(apply(&mut r, &mut t, newbr).all);
+        assert_eq!(t.config.bridges.len(), 2);
     }
 }

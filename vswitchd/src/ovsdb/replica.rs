@@ -185,7 +185,7 @@ impl Replica {
                     }
                     let row = table.entry(uuid.clone()).or_default();
                     for (col, d) in diff {
-                        let new = apply_diff(row.get(col), d, schema.kind(tname, col));
+                        let new = apply_diff(row.remove(col), d, schema.kind(tname, col));
                         row.insert(col.clone(), new);
                     }
                 } else if change.contains_key("delete") {

@@ -103,6 +103,10 @@ pub struct Iface {
     /// for devices that have none (tunnel vports, patch ports) or report
     /// their own (system devices).
     pub mtu: Option<i64>,
+    /// The MTU this interface counts with for the bridge's internal
+    /// ports (`None` for internal and patch ports and failed interfaces),
+    /// as read when it was last examined.
+    pub counted_mtu: Option<i64>,
     /// Whether the device is a dummy standing in for another type
     /// (`--enable-dummy=override|system`): no tunnel configuration then.
     pub overridden: bool,
@@ -531,7 +535,7 @@ impl Bridges {
         }
         if let Some(br) = self.bridges.get_mut(&cfg.name) {
             br.update_hwaddr(cfg);
-            br.update_internal_mtu();
+            br.update_internal_mtu(names);
         }
         changed
     }

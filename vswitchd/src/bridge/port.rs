@@ -110,6 +110,7 @@ impl Bridges {
             status_dirty: true,
             mtu_request: c.mtu_request,
             mtu: None,
+            counted_mtu: None,
             overridden: false,
             admin_down: false,
         };

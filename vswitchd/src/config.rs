@@ -327,25 +327,59 @@ impl Tracker {
             let (name, known_ports) = self.bridges.get_mut(&buuid)?;
             let name = name.clone();
             if row_changed {
-                // The `ports` column against what it was: references
-                // compared, only the differences copied.
-                let now: HashSet<&str> = datum::set_elems(brow.get("ports"))
-                    .into_iter()
-                    .filter_map(datum::uuid_of)
-                    .collect();
-                let gone: Vec<String> = known_ports
-                    .iter()
-                    .filter(|p| !now.contains(p.as_str()))
-                    .cloned()
-                    .collect();
-                for p in gone {
+                // The ports it gained and lost. Port rows are not root
+                // rows: a port that leaves every bridge is deleted and a
+                // new one is inserted. So when this is the only Bridge row
+                // changed, it gained the new Port rows of the change set
+                // and lost its deleted ones, which its port count
+                // confirms; otherwise (a port moving between bridges) the
+                // whole column is compared.
+                let only_bridge = changes.rows.get("Bridge").is_some_and(|b| b.len() == 1);
+                let known = &self.ports;
+                let quick = only_bridge
+                    .then(|| {
+                        let (mut added, mut lost) = (Vec::new(), Vec::new());
+                        for p in changes.table("Port") {
+                            let exists = r.row("Port", p).is_some();
+                            if exists && !known.contains_key(p) {
+                                added.push(p.clone());
+                            } else if !exists && known_ports.contains(p) {
+                                lost.push(p.clone());
+                            }
+                        }
+                        (added, lost)
+                    })
+                    .filter(|(added, lost)| {
+                        (known_ports.len() + added.len()).checked_sub(lost.len())
+                            == Some(datum::set_len(brow.get("ports")))
+                    });
+                let (added, lost) = match quick {
+                    Some(diff) => diff,
+                    None => {
+                        let now: HashSet<&str> = datum::set_elems(brow.get("ports"))
+                            .into_iter()
+                            .filter_map(datum::uuid_of)
+                            .collect();
+                        let lost = known_ports
+                            .iter()
+                            .filter(|p| !now.contains(p.as_str()))
+                            .cloned()
+                            .collect();
+                        let added = now
+                            .into_iter()
+                            .filter(|p| !known_ports.contains(*p))
+                            .map(str::to_string)
+                            .collect();
+                        (added, lost)
+                    }
+                };
+                for p in lost {
                     known_ports.remove(&p);
                     stale_ports.entry(p).or_insert(None);
                 }
-                for p in now {
-                    if known_ports.insert(p.to_string()) {
-                        stale_ports.insert(p.to_string(), Some(name.clone()));
-                    }
+                for p in added {
+                    known_ports.insert(p.clone());
+                    stale_ports.insert(p, Some(name.clone()));
                 }
             }
             let bcfg = self.config.bridges.get_mut(&name)?;

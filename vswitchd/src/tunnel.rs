@@ -17,6 +17,7 @@ use ferrovs_ofproto::xlate::topology::{
 
 use crate::bridge::{Bridge, Bridges, Iface};
 use crate::config::Delta;
+use crate::device::Device;
 
 /// The process's underlay: one route table and neighbour cache, as
 /// stock has one ovs-router and one tnl-neigh-cache.
@@ -116,13 +117,29 @@ pub fn publish_changes(bridges: &Bridges, service: &OfprotoService, delta: &Delt
         }
     }
     let routes_generation = UNDERLAY_GENERATION.load(Ordering::Relaxed);
-    let addrs = ferrovs_netdev::dev::sys::if_addrs().unwrap_or_default();
     if all {
         cache.bridges.clear();
     }
     cache
         .bridges
         .retain(|name, _| bridges.bridges.contains_key(name));
+    // The kernel's addresses (one netlink dump) only when a port takes
+    // its addresses from the kernel: not for dummy devices.
+    let kernel_device = |i: &Iface| !matches!(i.device, Some(Device::Dummy { .. }));
+    let need_addrs = all
+        || cache.bridges.values().any(|(_, k)| !k.is_empty())
+        || delta.ifaces.iter().any(|(b, names)| {
+            let br = bridges.bridges.get(b);
+            names.iter().any(|n| {
+                br.and_then(|br| br.ifaces.get(n))
+                    .is_some_and(kernel_device)
+            })
+        });
+    let addrs = if need_addrs {
+        ferrovs_netdev::dev::sys::if_addrs().unwrap_or_default()
+    } else {
+        Vec::new()
+    };
     for br in bridges.bridges.values() {
         let names = if all { None } else { delta.bridge(&br.name) };
         let (bt, kernel_ports) = cache.bridges.entry(br.name.clone()).or_default();

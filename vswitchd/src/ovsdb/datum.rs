@@ -53,6 +53,17 @@ pub fn set_elems(v: Option<&Value>) -> Vec<&Value> {
     }
 }
 
+/// The number of elements of a set column, without reading them.
+pub fn set_len(v: Option<&Value>) -> usize {
+    match v {
+        None => 0,
+        Some(Value::Array(a)) if a.first().and_then(Value::as_str) == Some("set") => {
+            a.get(1).and_then(Value::as_array).map_or(0, Vec::len)
+        }
+        Some(_) => 1,
+    }
+}
+
 /// The pairs of a map.
 pub fn map_pairs(v: Option<&Value>) -> Vec<(&Value, &Value)> {
     let Some(Value::Array(a)) = v else {
@@ -126,16 +137,21 @@ pub fn optional(v: Option<Value>) -> Value {
     v.unwrap_or_else(empty_set)
 }
 
+// (Built as values, not with `json!`, which would serialize the
+// elements again: a copy of the whole set.)
 pub fn set_of<I: IntoIterator<Item = Value>>(items: I) -> Value {
-    json!(["set", items.into_iter().collect::<Vec<_>>()])
+    Value::Array(vec![
+        Value::from("set"),
+        Value::Array(items.into_iter().collect()),
+    ])
 }
 
 pub fn map_of<K: Into<Value>, V: Into<Value>, I: IntoIterator<Item = (K, V)>>(pairs: I) -> Value {
     let pairs: Vec<Value> = pairs
         .into_iter()
-        .map(|(k, v)| json!([k.into(), v.into()]))
+        .map(|(k, v)| Value::Array(vec![k.into(), v.into()]))
         .collect();
-    json!(["map", pairs])
+    Value::Array(vec![Value::from("map"), Value::Array(pairs)])
 }
 
 /// Applies an update2 "modify" diff for one column to its old value,
@@ -251,6 +267,9 @@ mod tests {
         assert_eq!(opt_int(Some(&json!(["set", [5]]))), Some(5));
         assert_eq!(opt_int(Some(&json!(5))), Some(5));
         assert_eq!(opt_int(Some(&json!(["set", []]))), None);
+        assert_eq!(set_len(Some(&json!(["set", [1, 2]]))), 2);
+        assert_eq!(set_len(Some(&json!(["uuid", "x"]))), 1);
+        assert_eq!(set_len(None), 0);
         assert_eq!(string(None), "");
         assert_eq!(uuid_set(Some(&json!(["uuid", "x"]))), vec!["x".to_string()]);
         assert!(str_map(Some(&json!(["map", [["a"]]]))).is_empty());

@@ -314,7 +314,7 @@ impl App {
             }
             if !delta.is_empty() {
                 let cfg = &self.config.config;
-                self.bridges.reconfigure(cfg, &delta);
+                self.bridges.reconfigure(cfg, &mut delta);
                 openflow::sync_changed_ports(&mut self.bridges, &delta);
                 self.bridges.sync_upcall_ports(&delta);
                 self.coverage.inc("bridge_reconfigure");

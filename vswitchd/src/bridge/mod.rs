@@ -79,6 +79,10 @@ pub fn lock_dpif(d: &SharedDpif) -> MutexGuard<'_, Box<dyn Dpif>> {
 pub type OpenflowFactory =
     Box<dyn Fn(&str, &Path, u64, SharedDpif) -> Result<Box<dyn OpenflowSwitch>, String>>;
 
+/// A bridge's entry in its datapath's upcall port map, and the
+/// interfaces behind it (name to OpenFlow and datapath port numbers).
+type PublishedPorts = (BTreeMap<String, (u16, OdpPort)>, crate::upcall::BridgePorts);
+
 /// A running interface.
 pub struct Iface {
     pub uuid: String,
@@ -154,8 +158,9 @@ pub struct Bridges {
     /// The topology last published to the OpenFlow service (a lock only
     /// so that publishing can patch it through a shared borrow).
     pub topology_cache: Mutex<crate::tunnel::TopologyCache>,
-    /// What each bridge's entry in `upcall_ports` is, by type and bridge.
-    upcall_bridges: BTreeMap<String, BTreeMap<String, crate::upcall::BridgePorts>>,
+    /// What each bridge's entry in `upcall_ports` is, by type and bridge,
+    /// with the (OpenFlow, datapath) port numbers of each interface in it.
+    upcall_bridges: BTreeMap<String, BTreeMap<String, PublishedPorts>>,
     n_handler_threads: Option<usize>,
     n_revalidator_threads: Option<usize>,
     flow_limit: Option<u32>,
@@ -201,9 +206,10 @@ impl Bridges {
     /// among what `delta` says changed (every interface when `delta.all`;
     /// otherwise the interfaces it names, plus those still waiting for
     /// something: failed ones, which are retried on every run as stock
-    /// does, and those not yet on their requested port number).
+    /// does, and those not yet on their requested port number; these
+    /// join `delta`, so that what follows reconfiguration covers them).
     /// Returns whether anything changed.
-    pub fn reconfigure(&mut self, cfg: &Config, delta: &Delta) -> bool {
+    pub fn reconfigure(&mut self, cfg: &Config, delta: &mut Delta) -> bool {
         let mut changed = false;
         self.n_handler_threads = cfg.n_handler_threads;
         self.n_revalidator_threads = cfg.n_revalidator_threads;
@@ -224,11 +230,12 @@ impl Bridges {
             changed = true;
         }
         // The interfaces to look at, by bridge (`None`: all of them).
-        let examine: BTreeMap<&str, Option<BTreeSet<String>>> = cfg
+        let mut examine: BTreeMap<&str, Option<BTreeSet<String>>> = cfg
             .bridges
             .iter()
             .map(|(name, bcfg)| (name.as_str(), self.to_examine(bcfg, delta)))
             .collect();
+
         let mut patches_touched = delta.all;
         for (name, names) in &examine {
             let n = match names {
@@ -249,8 +256,20 @@ impl Bridges {
         // Removals everywhere before additions anywhere, so that an
         // interface moving between bridges finds its name free.
         for (name, bcfg) in &cfg.bridges {
-            let names = examine.get(name.as_str()).and_then(Option::as_ref);
+            let Some(names) = examine.get_mut(name.as_str()) else {
+                continue;
+            };
             changed |= self.prune_bridge(bcfg, names);
+        }
+        // What reconfiguration looked at joins `delta`.
+        for (name, names) in &examine {
+            if let Some(names) = names.as_ref().filter(|n| !n.is_empty()) {
+                delta
+                    .ifaces
+                    .entry(name.to_string())
+                    .or_default()
+                    .extend(names.iter().cloned());
+            }
         }
         for (name, bcfg) in &cfg.bridges {
             let mut names = examine.get(name.as_str()).and_then(Option::as_ref);
@@ -414,13 +433,14 @@ impl Bridges {
 
     /// Removes a bridge's interfaces that are gone or must be re-added, and
     /// applies the changes that happen in place, among `names` (all when
-    /// `None`).
-    fn prune_bridge(&mut self, cfg: &BridgeCfg, names: Option<&BTreeSet<String>>) -> bool {
+    /// `None`); an interface in the way of another's requested port number
+    /// is removed too, and joins `names`.
+    fn prune_bridge(&mut self, cfg: &BridgeCfg, names: &mut Option<BTreeSet<String>>) -> bool {
         let mut changed = false;
         let Some(br) = self.bridges.get(&cfg.name) else {
             return false;
         };
-        let examined: Vec<(&String, &Iface)> = match names {
+        let examined: Vec<(&String, &Iface)> = match names.as_ref() {
             None => br.ifaces.iter().collect(),
             Some(names) => names
                 .iter()
@@ -472,12 +492,15 @@ impl Bridges {
                 }
             }
         }
+        if let Some(names) = names.as_mut() {
+            names.extend(stale.iter().cloned());
+        }
         for n in stale {
             self.remove_iface(&cfg.name, &n);
             changed = true;
         }
         // Options that can change in place.
-        let in_place: Vec<&IfaceCfg> = match names {
+        let in_place: Vec<&IfaceCfg> = match names.as_ref() {
             None => cfg.ifaces.values().collect(),
             Some(names) => names.iter().filter_map(|n| cfg.ifaces.get(n)).collect(),
         };
@@ -584,8 +607,9 @@ impl Bridges {
     }
 
     /// Tells the upcall handlers which bridge owns each datapath port
-    /// (after reconfiguration), for the bridges whose interfaces `delta`
-    /// says changed.
+    /// (after reconfiguration), for the interfaces `delta` says changed:
+    /// a bridge's map is patched for those, and the datapath ports of
+    /// the bridge are pointed at the new map without hashing them again.
     pub fn sync_upcall_ports(&mut self, delta: &Delta) {
         for (dp_type, map) in &self.upcall_ports {
             let known = self.upcall_bridges.entry(dp_type.clone()).or_default();
@@ -594,53 +618,64 @@ impl Bridges {
             // have flows that send packets to the wrong places (floods
             // above all); a new bridge has none yet.
             let mut changed = false;
-            let mut refresh: Vec<(String, Option<crate::upcall::BridgePorts>)> = Vec::new();
+            if delta.all {
+                known.retain(|n, _| self.bridges.get(n).is_some_and(|b| &b.dp_type == dp_type));
+            }
             for br in self.bridges.values().filter(|b| &b.dp_type == dp_type) {
-                if delta.bridge(&br.name).is_some_and(BTreeSet::is_empty) {
+                let names = delta.bridge(&br.name);
+                if names.is_some_and(BTreeSet::is_empty) {
                     continue;
                 }
-                let of_to_odp: std::collections::HashMap<u16, u32> = br
-                    .ifaces
-                    .values()
-                    .filter_map(|i| Some((i.ofport?, i.odp_port?)))
-                    .collect();
-                refresh.push((
-                    br.name.clone(),
-                    Some(Arc::new((br.name.clone(), of_to_odp))),
-                ));
+                let published = known.entry(br.name.clone()).or_default();
+                let old = Arc::clone(&published.1);
+                let mut of_to_odp = old.1.clone();
+                let mut by_name = std::mem::take(&mut published.0);
+                let (mut gone, mut added) = (Vec::new(), Vec::new());
+                let names: Vec<&String> = match names {
+                    Some(names) => names.iter().collect(),
+                    None => {
+                        gone.extend(by_name.values().map(|(_, odp)| *odp));
+                        of_to_odp.clear();
+                        by_name.clear();
+                        br.ifaces.keys().collect()
+                    }
+                };
+                for n in names {
+                    if let Some((ofport, odp)) = by_name.remove(n) {
+                        of_to_odp.remove(&ofport);
+                        gone.push(odp);
+                    }
+                    let Some(i) = br.ifaces.get(n) else { continue };
+                    if let (Some(ofport), Some(odp)) = (i.ofport, i.odp_port) {
+                        by_name.insert(n.clone(), (ofport, odp));
+                        of_to_odp.insert(ofport, odp);
+                        added.push(odp);
+                    }
+                }
+                published.0 = by_name;
+                if of_to_odp == old.1 && !old.0.is_empty() {
+                    continue;
+                }
+                changed |= !old.0.is_empty();
+                let new: crate::upcall::BridgePorts = Arc::new((br.name.clone(), of_to_odp));
+                for odp in gone {
+                    if current.get(&odp).is_some_and(|b| Arc::ptr_eq(b, &old)) {
+                        current.remove(&odp);
+                    }
+                }
+                for v in current.values_mut().filter(|v| Arc::ptr_eq(v, &old)) {
+                    *v = Arc::clone(&new);
+                }
+                for odp in added {
+                    current.insert(odp, Arc::clone(&new));
+                }
+                published.1 = new;
             }
             if delta.all {
-                let gone = known
-                    .keys()
-                    .filter(|n| self.bridges.get(*n).is_none_or(|b| &b.dp_type != dp_type));
-                refresh.extend(gone.map(|n| (n.clone(), None)).collect::<Vec<_>>());
-            }
-            for (name, new) in refresh {
-                let old = known.get(&name);
-                if let (Some(old), Some(new)) = (old, &new) {
-                    if old.1 == new.1 {
-                        continue;
-                    }
-                }
-                if let Some(old) = old {
-                    changed = true;
-                    for odp in old.1.values() {
-                        if current.get(odp).is_some_and(|b| Arc::ptr_eq(b, old)) {
-                            current.remove(odp);
-                        }
-                    }
-                }
-                match new {
-                    Some(new) => {
-                        for odp in new.1.values() {
-                            current.insert(*odp, Arc::clone(&new));
-                        }
-                        known.insert(name, new);
-                    }
-                    None => {
-                        known.remove(&name);
-                    }
-                }
+                // Ports of bridges gone.
+                let before = current.len();
+                current.retain(|_, b| known.get(&b.0).is_some_and(|p| Arc::ptr_eq(&p.1, b)));
+                changed |= current.len() != before;
             }
             drop(current);
             if changed {
@@ -760,7 +795,7 @@ mod tests {
             iface("p1", "dummy", Some(5)),
             iface("p2", "dummy", None),
         ]);
-        assert!(b.reconfigure(&c1, &Delta::everything()));
+        assert!(b.reconfigure(&c1, &mut Delta::everything()));
         assert_eq!(
             *events.lock().unwrap(),
             vec![
@@ -772,7 +807,7 @@ mod tests {
         );
         events.lock().unwrap().clear();
         // The same configuration again changes nothing.
-        assert!(!b.reconfigure(&c1, &Delta::everything()));
+        assert!(!b.reconfigure(&c1, &mut Delta::everything()));
         assert!(events.lock().unwrap().is_empty());
         // p1 goes and p2 asks for its number: p2 moves there.
         let mut c2 = c1.clone();
@@ -780,7 +815,7 @@ mod tests {
             br.ifaces.insert("p2".into(), iface("p2", "dummy", Some(5)));
             br.ifaces.remove("p1");
         }
-        assert!(b.reconfigure(&c2, &Delta::everything()));
+        assert!(b.reconfigure(&c2, &mut Delta::everything()));
         assert_eq!(
             *events.lock().unwrap(),
             vec!["del p1 5", "del p2 1", "add p2 5 Some(2)"]
@@ -803,7 +838,7 @@ mod tests {
             tunnel,
             iface("ok", "dummy", None),
         ]);
-        b.reconfigure(&c, &Delta::everything());
+        b.reconfigure(&c, &mut Delta::everything());
         let br = b.bridges.get("br0").unwrap();
         let err = |n: &str| br.ifaces.get(n).and_then(|i| i.error.clone());
         assert_eq!(
@@ -824,7 +859,7 @@ mod tests {
         if let Some(br) = c.bridges.get_mut("br0") {
             br.datapath_type = "system".into();
         }
-        b.reconfigure(&c, &Delta::everything());
+        b.reconfigure(&c, &mut Delta::everything());
         assert!(b.bridges.is_empty());
         assert!(b.backers.is_empty());
     }

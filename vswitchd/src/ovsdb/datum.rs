@@ -163,7 +163,17 @@ pub fn apply_diff(old: Option<Value>, diff: &Value, kind: ColumnKind) -> Value {
         ColumnKind::Set => {
             let mut elems = into_set_elems(old);
             for e in set_elems(Some(diff)) {
-                if let Some(pos) = elems.iter().position(|x| x == e) {
+                // References (the large sets) compare by their UUID text.
+                let found = match uuid_of(e) {
+                    // (The text first: the tag is checked on a match only.)
+                    Some(u) => elems.iter().position(|x| {
+                        matches!(x.as_array().map(Vec::as_slice),
+                            Some([_, Value::String(t)]) if t == u)
+                            && uuid_of(x).is_some()
+                    }),
+                    None => elems.iter().position(|x| x == e),
+                };
+                if let Some(pos) = found {
                     elems.remove(pos);
                 } else {
                     elems.push(e.clone());

@@ -158,22 +158,14 @@ impl Config {
 
     /// The settings reconfiguration acts on besides bridges (`next_cfg`
     /// is only reported back).
-    fn globals(
-        &self,
-    ) -> (
-        Option<usize>,
-        Option<usize>,
-        Option<u64>,
-        Option<u64>,
-        Option<u32>,
-    ) {
-        (
-            self.n_handler_threads,
-            self.n_revalidator_threads,
+    fn globals(&self) -> [Option<u64>; 5] {
+        [
+            self.n_handler_threads.map(|n| n as u64),
+            self.n_revalidator_threads.map(|n| n as u64),
             self.max_idle_ms,
             self.max_revalidator_ms,
-            self.flow_limit,
-        )
+            self.flow_limit.map(u64::from),
+        ]
     }
 }
 

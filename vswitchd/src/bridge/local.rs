@@ -6,8 +6,25 @@ use std::collections::BTreeSet;
 use super::{Bridge, Iface};
 use crate::config::BridgeCfg;
 use crate::device::Device;
+use crate::ofport::OFPP_LOCAL;
 
 impl Bridge {
+    /// Files an interface under `waiting` when it failed or is not on its
+    /// requested port number (the bridge's own port has its fixed one),
+    /// and takes it out otherwise (or when it is gone).
+    pub(super) fn note_waiting(&mut self, name: &str) {
+        let waiting = self.ifaces.get(name).is_some_and(|i| {
+            i.ofport.is_none()
+                || (i.ofport != Some(OFPP_LOCAL)
+                    && i.ofport_request.is_some_and(|r| i.ofport != Some(r)))
+        });
+        if waiting {
+            self.waiting.insert(name.to_string());
+        } else {
+            self.waiting.remove(name);
+        }
+    }
+
     /// Follows other_config:hwaddr and other_config:datapath-id.
     pub(super) fn update_hwaddr(&mut self, cfg: &BridgeCfg) {
         if let Some(m) = cfg

@@ -129,6 +129,9 @@ pub struct Bridge {
     /// Whether the Bridge row's status must be written.
     pub status_dirty: bool,
     ofports: OfportAllocator,
+    /// Interfaces that failed or are not on their requested port number:
+    /// every reconfiguration looks at them again.
+    waiting: BTreeSet<String>,
     /// The OpenFlow service attaches here (set by the `OpenflowFactory`).
     pub openflow: Option<Box<dyn OpenflowSwitch>>,
 }
@@ -319,20 +322,12 @@ impl Bridges {
     }
 
     /// The interfaces of one bridge that reconfiguration looks at: those
-    /// `delta` names, and running ones that failed or are not yet on
-    /// their requested port number (a cheap scan of two numbers each);
-    /// `None` for all of them.
+    /// `delta` names, and those waiting (failed, or not yet on their
+    /// requested port number); `None` for all of them.
     fn to_examine(&self, cfg: &BridgeCfg, delta: &Delta) -> Option<BTreeSet<String>> {
         let mut names = delta.bridge(&cfg.name)?.clone();
         let br = self.bridges.get(&cfg.name)?;
-        for i in br.ifaces.values() {
-            let waiting = i.ofport.is_none()
-                || (i.ofport != Some(OFPP_LOCAL)
-                    && i.ofport_request.is_some_and(|r| i.ofport != Some(r)));
-            if waiting {
-                names.insert(i.name.clone());
-            }
-        }
+        names.extend(br.waiting.iter().cloned());
         Some(names)
     }
 
@@ -391,6 +386,7 @@ impl Bridges {
             datapath_id,
             status_dirty: true,
             ofports: OfportAllocator::default(),
+            waiting: BTreeSet::new(),
             openflow: None,
         };
         br.ofports.take(OFPP_LOCAL);
@@ -505,7 +501,7 @@ impl Bridges {
             Some(names) => names.iter().filter_map(|n| cfg.ifaces.get(n)).collect(),
         };
         if let Some(br) = self.bridges.get_mut(&cfg.name) {
-            for c in in_place {
+            for c in &in_place {
                 let n = &c.name;
                 if let Some(i) = br.ifaces.get_mut(n) {
                     if i.options != c.options {
@@ -530,6 +526,9 @@ impl Bridges {
                         i.status_dirty = true;
                     }
                 }
+            }
+            for c in &in_place {
+                br.note_waiting(&c.name);
             }
         }
         changed

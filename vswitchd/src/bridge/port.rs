@@ -177,6 +177,7 @@ impl Bridges {
         }
         if let Some(br) = self.bridges.get_mut(bridge) {
             br.ifaces.insert(c.name.clone(), iface);
+            br.note_waiting(&c.name);
         }
     }
 
@@ -342,6 +343,7 @@ impl Bridges {
         let Some(mut iface) = br.ifaces.remove(name) else {
             return;
         };
+        br.note_waiting(name);
         let dp_type = br.dp_type.clone();
         if let Some(n) = iface.ofport {
             if n != OFPP_LOCAL {

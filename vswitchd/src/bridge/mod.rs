@@ -824,6 +824,49 @@ mod tests {
     }
 
     #[test]
+    fn a_partial_delta_still_moves_the_port_in_the_way() {
+        let mut b = Bridges::new(Some(DummyMode::Add), Path::new("/nonexistent"));
+        let c1 = config(vec![iface("p1", "dummy", None), iface("p2", "dummy", None)]);
+        b.reconfigure(&c1, &mut Delta::everything());
+        let ofport = |b: &Bridges, n: &str| b.bridges["br0"].ifaces.get(n).and_then(|i| i.ofport);
+        assert_eq!((ofport(&b, "p1"), ofport(&b, "p2")), (Some(1), Some(2)));
+        // Only p2 changed: it asks for p1's number.
+        let mut c2 = c1.clone();
+        if let Some(br) = c2.bridges.get_mut("br0") {
+            br.ifaces.insert("p2".into(), iface("p2", "dummy", Some(1)));
+        }
+        let mut delta = Delta::default();
+        delta
+            .ifaces
+            .insert("br0".into(), BTreeSet::from(["p2".to_string()]));
+        assert!(b.reconfigure(&c2, &mut delta));
+        assert_eq!(ofport(&b, "p2"), Some(1));
+        assert!(
+            ofport(&b, "p1").is_some_and(|n| n != 1),
+            "p1 re-added elsewhere"
+        );
+        // The one moved out of the way joined the delta.
+        assert!(delta.bridge("br0").is_some_and(|n| n.contains("p1")));
+        // A failed interface waits: every later run looks at it again.
+        let mut c3 = c2.clone();
+        if let Some(br) = c3.bridges.get_mut("br0") {
+            br.ifaces
+                .insert("bad".into(), iface("bad", "frobozz", None));
+        }
+        let mut delta = Delta::default();
+        delta
+            .ifaces
+            .insert("br0".into(), BTreeSet::from(["bad".to_string()]));
+        b.reconfigure(&c3, &mut delta);
+        let mut nothing = Delta::default();
+        b.reconfigure(&c3, &mut nothing);
+        assert_eq!(
+            nothing.bridge("br0"),
+            Some(&BTreeSet::from(["bad".to_string()]))
+        );
+    }
+
+    #[test]
     fn bad_rows_get_errors_and_the_rest_applies() {
         let mut b = Bridges::new(Some(DummyMode::Add), Path::new("/nonexistent"));
         let mut tunnel = iface("vx", "vxlan", None);

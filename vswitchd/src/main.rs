@@ -39,7 +39,7 @@ use mio::{Events, Poll, Token};
 
 use bridge::Bridges;
 use cmdline::{Dirs, Options};
-use config::Config;
+use config::Delta;
 use coverage::Coverage;
 use ovsdb::{Client, Event};
 use unixctl::{Request, UnixctlServer};
@@ -137,8 +137,11 @@ struct App {
     bridges: Bridges,
     openflow: openflow::Openflow,
     coverage: Coverage,
-    /// The configuration last applied (kept across OVSDB outages).
-    applied: Option<Config>,
+    /// The desired configuration, kept current from the database's
+    /// changes (and kept across OVSDB outages).
+    config: config::Tracker,
+    /// Whether a configuration has been applied yet.
+    applied: bool,
     need_reconfigure: bool,
     need_status: bool,
     /// The next status write covers every row, not only the dirty ones.
@@ -194,7 +197,8 @@ impl App {
             bridges,
             openflow,
             coverage: Coverage::default(),
-            applied: None,
+            config: config::Tracker::default(),
+            applied: false,
             need_reconfigure: false,
             need_status: false,
             need_full_status: true,
@@ -228,7 +232,7 @@ impl App {
                 self.need_status = true;
                 self.need_full_status = true;
                 openflow::sync_ports(&mut self.bridges);
-                self.bridges.sync_upcall_ports();
+                self.bridges.sync_upcall_ports(&Delta::everything());
             }
             self.reconfigure_and_report();
 
@@ -304,18 +308,36 @@ impl App {
         }
         if self.need_reconfigure {
             self.need_reconfigure = false;
-            let cfg = Config::from_replica(&self.ovsdb.replica);
-            if self.applied.as_ref() != Some(&cfg) {
-                self.bridges.reconfigure(&cfg);
-                openflow::sync_ports(&mut self.bridges);
-                self.bridges.sync_upcall_ports();
-                self.coverage.inc("bridge_reconfigure");
-                self.applied = Some(cfg);
+            let changes = self.ovsdb.take_changes();
+            log::debug!(target: "bridge", "reconfiguring for changed rows {:?}", changes.rows);
+            let (ports_read, examined) = (self.config.ports_read, self.bridges.ifaces_examined);
+            let mut delta = self.config.update(&self.ovsdb.replica, &changes);
+            if !self.applied {
+                delta = Delta::everything();
             }
+            if !delta.is_empty() {
+                let cfg = &self.config.config;
+                self.bridges.reconfigure(cfg, &mut delta);
+                openflow::sync_changed_ports(&mut self.bridges, &delta);
+                self.bridges.sync_upcall_ports(&delta);
+                self.coverage.inc("bridge_reconfigure");
+                self.applied = true;
+            }
+            // Work done, per port: how many Port rows the configuration
+            // read and how many interfaces reconfiguration looked at.
+            self.coverage
+                .add("bridge_port_read", self.config.ports_read - ports_read);
+            self.coverage.add(
+                "bridge_iface_examined",
+                self.bridges.ifaces_examined - examined,
+            );
             self.need_status = true;
         }
         if self.need_status && self.txn_in_flight.is_none() {
-            let Some(cfg) = &self.applied else { return };
+            if !self.applied {
+                return;
+            }
+            let cfg = &self.config.config;
             let full = std::mem::take(&mut self.need_full_status);
             let mut ops = status::status_ops(
                 &mut self.bridges,
@@ -422,11 +444,16 @@ impl App {
                 args,
                 &self.bridges.netdev.values().collect::<Vec<_>>(),
             ),
-            "netdev-dummy/ip4addr" | "netdev-dummy/ip6addr" => netdev_dummy::ipaddr(
-                req.method.ends_with("6addr"),
-                args,
-                &self.bridges.netdev.values().collect::<Vec<_>>(),
-            ),
+            "netdev-dummy/ip4addr" | "netdev-dummy/ip6addr" => {
+                // A device's addresses changed outside the configuration:
+                // the next topology publication reads every port again.
+                self.bridges.mark_topology_stale();
+                netdev_dummy::ipaddr(
+                    req.method.ends_with("6addr"),
+                    args,
+                    &self.bridges.netdev.values().collect::<Vec<_>>(),
+                )
+            }
             "netdev-dummy/conn-state" => netdev_dummy::conn_state(args),
             m if m.starts_with("dpctl/") => {
                 let dps: dpctl::BTreeDps<'_> = self

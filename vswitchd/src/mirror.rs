@@ -7,7 +7,7 @@
 //! ([`MirrorsCfg::resolve`]), as stock's `mirror_configure` looks them up
 //! among the bridge's ports then.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, OnceLock};
 
 use ferrovs_ofproto::xlate::mirror::{MirrorCfg, MirrorStats};
@@ -132,7 +132,7 @@ impl MirrorsCfg {
     /// the OpenFlow number of each interface it has (all of them: every
     /// port for `select_all`). Mirrors without a usable output are left
     /// out (logged, as stock does).
-    pub fn resolve(&self, bridge: &str, ofports: &BTreeMap<String, u16>) -> Vec<MirrorCfg> {
+    pub fn resolve(&self, bridge: &str, ofports: &HashMap<String, u16>) -> Vec<MirrorCfg> {
         if self.mirrors.is_empty() {
             return Vec::new();
         }
@@ -273,7 +273,7 @@ mod tests {
                 .map(|(p, i)| (p.to_string(), vec![i.to_string()]))
                 .collect(),
         };
-        let ofports: BTreeMap<String, u16> = [("p1".into(), 1), ("p2".into(), 2), ("p3".into(), 3)]
+        let ofports: HashMap<String, u16> = [("p1".into(), 1), ("p2".into(), 2), ("p3".into(), 3)]
             .into_iter()
             .collect();
         let out = cfg.resolve("br0", &ofports);

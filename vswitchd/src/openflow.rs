@@ -9,7 +9,7 @@
 //! (a port_mod turning a port down or up) is queued here and the main
 //! loop is woken through a mio `Waker`.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -22,8 +22,8 @@ use ferrovs_ofproto::{
 use mio::{Registry, Token, Waker};
 use serde_json::{json, Map, Value};
 
-use crate::bridge::{Bridge, Bridges, OpenflowFactory, OpenflowSwitch, SharedDpif};
-use crate::config::OpenflowCfg;
+use crate::bridge::{Bridge, Bridges, Iface, OpenflowFactory, OpenflowSwitch, SharedDpif};
+use crate::config::{Delta, OpenflowCfg};
 use crate::device::Device;
 use crate::ofport::OFPP_LOCAL;
 use crate::ovsdb::{datum, Replica};
@@ -152,10 +152,28 @@ pub fn apply_port_mods(bridges: &mut Bridges, mods: Vec<PortMod>) -> bool {
 /// Brings every bridge's OpenFlow port list (and the devices its
 /// dump-ports counters are read from) up to date with its interfaces.
 pub fn sync_ports(bridges: &mut Bridges) {
+    sync_changed_ports(bridges, &Delta::everything());
+}
+
+/// Like `sync_ports`, for the interfaces `delta` names only (after a
+/// reconfiguration), so that one new port costs one port's work.
+pub fn sync_changed_ports(bridges: &mut Bridges, delta: &Delta) {
     for br in bridges.bridges.values_mut() {
-        let (ports, devices) = port_infos(br);
-        if let Some(of) = br.openflow.as_mut() {
-            of.sync_ports(ports, devices);
+        match delta.bridge(&br.name) {
+            None => {
+                let (ports, devices) = port_infos(br, br.ifaces.values());
+                if let Some(of) = br.openflow.as_mut() {
+                    of.sync_ports(ports, devices);
+                }
+            }
+            Some(names) if names.is_empty() => {}
+            Some(names) => {
+                let ifaces = names.iter().filter_map(|n| br.ifaces.get(n));
+                let (ports, devices) = port_infos(br, ifaces);
+                if let Some(of) = br.openflow.as_mut() {
+                    of.update_ports(names, ports, devices);
+                }
+            }
         }
     }
 }
@@ -168,11 +186,15 @@ fn parse_mac(s: &str) -> [u8; 6] {
     out
 }
 
-/// The bridge's ports as OpenFlow describes them, and their devices.
-fn port_infos(br: &Bridge) -> (Vec<PortInfo>, HashMap<u16, Device>) {
+/// These interfaces of the bridge as OpenFlow describes them, and their
+/// devices.
+fn port_infos<'a>(
+    br: &Bridge,
+    ifaces: impl Iterator<Item = &'a Iface>,
+) -> (Vec<PortInfo>, HashMap<u16, Device>) {
     let mut ports = Vec::new();
     let mut devices = HashMap::new();
-    for iface in br.ifaces.values() {
+    for iface in ifaces {
         let (Some(ofport), Some(dev)) = (iface.ofport, &iface.device) else {
             continue;
         };
@@ -296,10 +318,14 @@ struct OpenflowBridge {
     rundir: std::path::PathBuf,
     datapath_id: u64,
     cfg: Option<OpenflowCfg>,
-    ports: Vec<PortInfo>,
+    /// The ports the service has, by OpenFlow number, and those numbers
+    /// by port name.
+    ports: BTreeMap<u16, PortInfo>,
+    ofports: HashMap<String, u16>,
     /// The devices behind the ports, read when dump-ports asks.
     devices: Arc<Mutex<HashMap<u16, Device>>>,
-    /// The ports' VLAN settings the service has.
+    /// The ports' VLAN settings the service has (those with settings
+    /// other than the default only).
     port_vlans: HashMap<u16, ferrovs_ofproto::PortVlan>,
 }
 
@@ -323,7 +349,8 @@ impl OpenflowBridge {
             rundir: rundir.to_path_buf(),
             datapath_id,
             cfg: None,
-            ports: Vec::new(),
+            ports: BTreeMap::new(),
+            ofports: HashMap::new(),
             devices: Arc::new(Mutex::new(HashMap::new())),
             port_vlans: HashMap::new(),
         };
@@ -448,10 +475,60 @@ impl OpenflowSwitch for OpenflowBridge {
 
     fn sync_ports(&mut self, ports: Vec<PortInfo>, devices: HashMap<u16, Device>) {
         *lock(&self.devices) = devices;
+        let ports: BTreeMap<u16, PortInfo> = ports.into_iter().map(|p| (p.ofp_port, p)).collect();
         if ports != self.ports {
-            self.svc.set_ports(&self.name, ports.clone());
+            self.ofports = ports
+                .values()
+                .map(|p| (p.name.clone(), p.ofp_port))
+                .collect();
             self.ports = ports;
-            self.push_port_vlans();
+            self.push_ports();
+        }
+    }
+
+    fn update_ports(
+        &mut self,
+        changed: &BTreeSet<String>,
+        ports: Vec<PortInfo>,
+        devices: HashMap<u16, Device>,
+    ) {
+        let mut new: BTreeMap<u16, PortInfo> = ports.into_iter().map(|p| (p.ofp_port, p)).collect();
+        let mut differs = false;
+        {
+            let mut devs = lock(&self.devices);
+            for name in changed {
+                let Some(ofport) = self.ofports.get(name).copied() else {
+                    continue;
+                };
+                let same = new
+                    .get(&ofport)
+                    .is_some_and(|p| p.name == *name && self.ports.get(&ofport) == Some(p));
+                if same {
+                    // Unchanged: keep it (its device may be new).
+                    new.remove(&ofport);
+                    if let Some(d) = devices.get(&ofport) {
+                        devs.insert(ofport, d.clone());
+                    }
+                    continue;
+                }
+                self.ofports.remove(name);
+                self.ports.remove(&ofport);
+                devs.remove(&ofport);
+                differs = true;
+            }
+            for (ofport, p) in new {
+                if let Some(d) = devices.get(&ofport) {
+                    devs.insert(ofport, d.clone());
+                }
+                if let Some(old) = self.ports.insert(ofport, p.clone()) {
+                    self.ofports.remove(&old.name);
+                }
+                self.ofports.insert(p.name, ofport);
+                differs = true;
+            }
+        }
+        if differs {
+            self.push_ports();
         }
     }
 
@@ -477,24 +554,33 @@ impl OpenflowSwitch for OpenflowBridge {
 }
 
 impl OpenflowBridge {
+    /// Gives the service the port list (and then their VLAN settings).
+    fn push_ports(&mut self) {
+        self.svc
+            .set_ports(&self.name, self.ports.values().cloned().collect());
+        self.push_port_vlans();
+    }
+
     /// Tells the service each port's VLAN settings (by OpenFlow number)
-    /// when they differ from what it has.
+    /// when they differ from what it has. Only ports with settings are
+    /// listed (the others are trunks of every VLAN), so this costs as
+    /// much as the VLAN configuration, not the port count.
     fn push_port_vlans(&mut self) {
         let Some(cfg) = &self.cfg else {
             return;
         };
-        let vlans: HashMap<u16, ferrovs_ofproto::PortVlan> = self
-            .ports
+        let vlans: HashMap<u16, ferrovs_ofproto::PortVlan> = cfg
+            .l2
+            .port_vlans
             .iter()
-            .filter_map(|p| Some((p.ofp_port, cfg.l2.port_vlans.get(&p.name)?.clone())))
+            .filter_map(|(name, v)| Some((*self.ofports.get(name)?, v.clone())))
             .collect();
         if vlans != self.port_vlans {
             self.svc.set_port_vlans(&self.name, vlans.clone());
             self.port_vlans = vlans;
         }
         // Mirrors name ports too (the switch ignores an unchanged set).
-        let ofports = self.ports.iter().map(|p| (p.name.clone(), p.ofp_port));
-        let mirrors = cfg.mirrors.resolve(&self.name, &ofports.collect());
+        let mirrors = cfg.mirrors.resolve(&self.name, &self.ofports);
         self.svc
             .set_mirrors(&self.name, mirrors, crate::mirror::stats());
     }

@@ -143,12 +143,14 @@ pub fn status_ops(
     let mut ops = Vec::new();
     // Tunnels report their egress interface from the system's routes
     // (unless --disable-system-route).
-    let has_tunnels = bridges.bridges.values().any(|b| {
-        b.ifaces
-            .values()
-            .any(|i| matches!(i.iface_type.as_str(), "vxlan" | "geneve" | "gre"))
-    });
-    let routes = (bridges.system_routes && has_tunnels)
+    let has_tunnels = || {
+        bridges.bridges.values().any(|b| {
+            b.ifaces
+                .values()
+                .any(|i| matches!(i.iface_type.as_str(), "vxlan" | "geneve" | "gre"))
+        })
+    };
+    let routes = (bridges.system_routes && has_tunnels())
         .then(|| RouteTable::from_system().ok())
         .flatten();
     for br in bridges.bridges.values_mut() {

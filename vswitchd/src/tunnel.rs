@@ -15,7 +15,9 @@ use ferrovs_ofproto::xlate::topology::{
     BridgeTopo, PortKind, PortTopo, Topology, TunnelCfg, Underlay,
 };
 
-use crate::bridge::Bridges;
+use crate::bridge::{Bridge, Bridges, Iface};
+use crate::config::Delta;
+use crate::device::Device;
 
 /// The process's underlay: one route table and neighbour cache, as
 /// stock has one ovs-router and one tnl-neigh-cache.
@@ -133,8 +135,32 @@ fn publish_after_route_change(bridges: &Bridges) {
 /// Builds each datapath type's topology from the running bridges and
 /// hands it to `service`; reloads the host's routes first when allowed.
 pub fn publish(bridges: &Bridges, service: &OfprotoService) {
+    publish_changes(bridges, service, &Delta::everything());
+}
+
+/// One bridge's topology as last published, and its ports whose IP
+/// addresses come from the kernel (re-read on every publication, since
+/// the host may change them at any time; dummy devices' addresses change
+/// through `netdev-dummy/ip4addr`, which asks for a whole publication).
+#[derive(Debug, Default)]
+pub struct TopologyCache {
+    bridges: BTreeMap<String, (BridgeTopo, BTreeMap<u16, String>)>,
+    /// The next publication rebuilds every bridge.
+    pub stale: bool,
+}
+
+/// Publishes the topology after the interfaces `delta` names changed:
+/// their bridges' entries are patched for them alone; the other ports keep
+/// what the last publication found (but for the kernel's IP addresses,
+/// which are re-read).
+pub fn publish_changes(bridges: &Bridges, service: &OfprotoService, delta: &Delta) {
+    let mut cache = bridges
+        .topology_cache
+        .lock()
+        .unwrap_or_else(|e| e.into_inner());
+    let all = delta.all || delta.settings || std::mem::take(&mut cache.stale);
     let u = underlay();
-    if bridges.system_routes {
+    if all && bridges.system_routes {
         match RouteTable::from_system() {
             Ok(mut t) => {
                 let mut routes = u.routes.write().unwrap_or_else(|e| e.into_inner());
@@ -148,53 +174,87 @@ pub fn publish(bridges: &Bridges, service: &OfprotoService) {
         }
     }
     let routes_generation = UNDERLAY_GENERATION.load(Ordering::Relaxed);
-    let addrs = ferrovs_netdev::dev::sys::if_addrs().unwrap_or_default();
-    let mut by_type: BTreeMap<&str, Topology> = BTreeMap::new();
+    if all {
+        cache.bridges.clear();
+    }
+    cache
+        .bridges
+        .retain(|name, _| bridges.bridges.contains_key(name));
+    // The kernel's addresses (one netlink dump) only when a port takes
+    // its addresses from the kernel: not for dummy devices.
+    let kernel_device = |i: &Iface| !matches!(i.device, Some(Device::Dummy { .. }));
+    let need_addrs = all
+        || cache.bridges.values().any(|(_, k)| !k.is_empty())
+        || delta.ifaces.iter().any(|(b, names)| {
+            let br = bridges.bridges.get(b);
+            names.iter().any(|n| {
+                br.and_then(|br| br.ifaces.get(n))
+                    .is_some_and(kernel_device)
+            })
+        });
+    let addrs = if need_addrs {
+        ferrovs_netdev::dev::sys::if_addrs().unwrap_or_default()
+    } else {
+        Vec::new()
+    };
     for br in bridges.bridges.values() {
-        let mut bt = BridgeTopo::default();
-        for i in br.ifaces.values() {
+        let names = if all { None } else { delta.bridge(&br.name) };
+        let (bt, kernel_ports) = cache.bridges.entry(br.name.clone()).or_default();
+        let ifaces: Vec<&Iface> = match names {
+            None => {
+                *bt = BridgeTopo::default();
+                kernel_ports.clear();
+                br.ifaces.values().collect()
+            }
+            Some(names) => {
+                if !names.is_empty() {
+                    let gone: Vec<u16> = bt
+                        .ports
+                        .iter()
+                        .filter(|(_, p)| names.contains(&p.name))
+                        .map(|(n, _)| *n)
+                        .collect();
+                    for n in gone {
+                        bt.ports.remove(&n);
+                        bt.odp_ports.remove(&n);
+                        kernel_ports.remove(&n);
+                    }
+                }
+                names.iter().filter_map(|n| br.ifaces.get(n)).collect()
+            }
+        };
+        for i in ifaces {
             let Some(ofport) = i.ofport else { continue };
+            // Its old entry, under the number it had (or another port's
+            // under this one).
+            bt.ports.remove(&ofport);
+            bt.odp_ports.remove(&ofport);
+            kernel_ports.remove(&ofport);
             if let Some(odp) = i.odp_port {
                 bt.odp_ports.insert(ofport, odp);
             }
-            let kind = match i.iface_type.as_str() {
-                "patch" => match i.options.get("peer") {
-                    Some(p) => PortKind::Patch { peer: p.clone() },
-                    None => continue,
-                },
-                t @ ("vxlan" | "geneve" | "gre") if !i.overridden => {
-                    match TunnelCfg::from_options(t, &i.options) {
-                        Ok(c) => PortKind::Tunnel(c),
-                        Err(e) => {
-                            log::debug!(target: "tunnel", "{}: {e}", i.name);
-                            continue;
-                        }
-                    }
-                }
-                _ => PortKind::Plain,
+            let Some((topo, from_kernel)) = port_topo(bridges, br, i, &addrs) else {
+                continue;
             };
-            let device = i.odp_port.is_some() && matches!(kind, PortKind::Plain);
-            let (mac, port_addrs) = if device {
-                device_facts(bridges, &br.dp_type, &i.name, i.odp_port, &addrs)
-            } else {
-                (None, Vec::new())
-            };
-            // The bridge's own port has the bridge's address.
-            let mac = if i.name == br.name {
-                parse_mac(&br.mac).or(mac)
-            } else {
-                mac
-            };
-            bt.ports.insert(
-                ofport,
-                PortTopo {
-                    name: i.name.clone(),
-                    mac,
-                    kind,
-                    addrs: port_addrs,
-                },
-            );
+            if from_kernel {
+                kernel_ports.insert(ofport, i.name.clone());
+            }
+            bt.ports.insert(ofport, topo);
         }
+        for (ofport, name) in kernel_ports.iter() {
+            let fresh: Vec<IpAddr> = kernel_addrs(&addrs, name);
+            if let Some(p) = bt.ports.get_mut(ofport) {
+                if p.addrs != fresh {
+                    p.addrs = fresh;
+                }
+            }
+        }
+    }
+    let mut by_type: BTreeMap<&str, Topology> = BTreeMap::new();
+    for br in bridges.bridges.values() {
+        let Some((bt, _)) = cache.bridges.get(&br.name) else {
+            continue;
+        };
         let topo = by_type
             .entry(br.dp_type.as_str())
             .or_insert_with(|| Topology {
@@ -203,11 +263,65 @@ pub fn publish(bridges: &Bridges, service: &OfprotoService) {
                 routes_generation,
                 kernel_tunnels: bridges.is_kernel(&br.dp_type) || native_tunnels_off(&br.dp_type),
             });
-        topo.bridges.insert(br.name.clone(), bt);
+        topo.bridges.insert(br.name.clone(), bt.clone());
     }
     for (t, topo) in by_type {
         service.set_topology(t, Arc::new(topo));
     }
+}
+
+/// What translation knows about one interface, and whether its IP
+/// addresses come from the kernel; `None` for a port it need not know
+/// (a patch port without a peer, a tunnel with bad options).
+fn port_topo(
+    bridges: &Bridges,
+    br: &Bridge,
+    i: &Iface,
+    addrs: &[(String, IpAddr, u8)],
+) -> Option<(PortTopo, bool)> {
+    let kind = match i.iface_type.as_str() {
+        "patch" => PortKind::Patch {
+            peer: i.options.get("peer")?.clone(),
+        },
+        t @ ("vxlan" | "geneve" | "gre") if !i.overridden => {
+            match TunnelCfg::from_options(t, &i.options) {
+                Ok(c) => PortKind::Tunnel(c),
+                Err(e) => {
+                    log::debug!(target: "tunnel", "{}: {e}", i.name);
+                    return None;
+                }
+            }
+        }
+        _ => PortKind::Plain,
+    };
+    let device = i.odp_port.is_some() && matches!(kind, PortKind::Plain);
+    let (mac, port_addrs, from_kernel) = if device {
+        device_facts(bridges, &br.dp_type, &i.name, i.odp_port, addrs)
+    } else {
+        (None, Vec::new(), false)
+    };
+    // The bridge's own port has the bridge's address.
+    let mac = if i.name == br.name {
+        parse_mac(&br.mac).or(mac)
+    } else {
+        mac
+    };
+    let topo = PortTopo {
+        name: i.name.clone(),
+        mac,
+        kind,
+        addrs: port_addrs,
+    };
+    Some((topo, from_kernel))
+}
+
+/// A kernel device's IP addresses (but loopback ones).
+fn kernel_addrs(sys_addrs: &[(String, IpAddr, u8)], name: &str) -> Vec<IpAddr> {
+    sys_addrs
+        .iter()
+        .filter(|(d, a, _)| d == name && !a.is_loopback())
+        .map(|(_, a, _)| *a)
+        .collect()
 }
 
 /// A device's Ethernet address and IP addresses: a dummy device's from
@@ -220,7 +334,7 @@ fn device_facts(
     name: &str,
     odp: Option<u32>,
     sys_addrs: &[(String, IpAddr, u8)],
-) -> (Option<[u8; 6]>, Vec<IpAddr>) {
+) -> (Option<[u8; 6]>, Vec<IpAddr>, bool) {
     let ctl = bridges.netdev.get(dp_type);
     let dummy = ctl.zip(odp).and_then(|(c, p)| c.dummy_device(p));
     if let Some(d) = dummy {
@@ -228,14 +342,9 @@ fn device_facts(
             .zip(odp)
             .and_then(|(c, p)| c.port_device(p))
             .and_then(|d| d.mac().ok());
-        return (mac, d.addrs().into_iter().map(|(a, _)| a).collect());
+        return (mac, d.addrs().into_iter().map(|(a, _)| a).collect(), false);
     }
-    let addrs = sys_addrs
-        .iter()
-        .filter(|(d, a, _)| d == name && !a.is_loopback())
-        .map(|(_, a, _)| *a)
-        .collect();
-    (read_mac(name), addrs)
+    (read_mac(name), kernel_addrs(sys_addrs, name), true)
 }
 
 /// Every address of every device: the kernel's and the dummies'.
@@ -374,7 +483,7 @@ fn ports_show_verbose(bridges: &Bridges) -> String {
             if matches!(i.iface_type.as_str(), "vxlan" | "geneve" | "gre" | "patch") {
                 continue;
             }
-            let (mac, a) = device_facts(bridges, &br.dp_type, &i.name, i.odp_port, &addrs);
+            let (mac, a, _) = device_facts(bridges, &br.dp_type, &i.name, i.odp_port, &addrs);
             let mac = if i.name == br.name {
                 parse_mac(&br.mac).or(mac)
             } else {

@@ -1,6 +1,9 @@
-//! Reconfiguration stays incremental in what it writes back: after one
-//! add-port among many, the daemon's status transactions update only the
-//! new interface's row, never rewrite the unchanged rows of the others.
+//! Reconfiguration stays incremental: the work of one add-port does not
+//! grow with the ports already there (the daemon's `coverage/show`
+//! counts the Port rows it reads and the interfaces reconfiguration looks
+//! at), and after one add-port among many, the daemon's status
+//! transactions update only the new interface's row, never rewrite the
+//! unchanged rows of the others.
 //!
 //! The stock ovsdb-server logs every JSON-RPC request it receives at debug
 //! level (module `jsonrpc`); the test reads the `transact` requests from
@@ -49,6 +52,89 @@ fn interface_updates(log: &str) -> BTreeSet<String> {
         }
     }
     uuids
+}
+
+/// A counter's total in `coverage/show` output (0 when not listed).
+fn coverage_total(show: &str, name: &str) -> u64 {
+    show.lines()
+        .find(|l| l.split_whitespace().next() == Some(name))
+        .and_then(|l| l.rsplit("total: ").next())
+        .and_then(|t| t.trim().parse().ok())
+        .unwrap_or(0)
+}
+
+#[test]
+fn each_add_port_reads_and_examines_one_port_however_many_there_are() {
+    if !stock_ovs_available("each_add_port_reads_and_examines_one_port_however_many_there_are") {
+        return;
+    }
+    let mut sb = Sandbox::new("ports-work").expect("sandbox");
+    sb.start_vswitchd(Path::new(FERROVS), &["--enable-dummy", "--disable-system"])
+        .expect("start ferrovs-vswitchd");
+    let out = sb.vsctl(&[
+        "add-br",
+        "br0",
+        "--",
+        "set",
+        "Bridge",
+        "br0",
+        "datapath_type=dummy",
+    ]);
+    ok(&sb, out, "add-br");
+    let counters = |sb: &Sandbox| {
+        let show = ok(sb, sb.appctl(&["coverage/show"]), "coverage/show");
+        (
+            coverage_total(&show, "bridge_port_read"),
+            coverage_total(&show, "bridge_iface_examined"),
+        )
+    };
+    // (Port rows read, interfaces examined) by each add-port.
+    let mut work = Vec::new();
+    for i in 0..PORTS {
+        let before = counters(&sb);
+        let name = format!("p{i}");
+        let out = sb.vsctl(&[
+            "add-port",
+            "br0",
+            &name,
+            "--",
+            "set",
+            "Interface",
+            &name,
+            "type=dummy",
+        ]);
+        ok(&sb, out, "add-port");
+        let after = counters(&sb);
+        work.push((after.0 - before.0, after.1 - before.1));
+    }
+    let out = sb.vsctl(&["get", "Interface", &format!("p{}", PORTS - 1), "ofport"]);
+    assert_eq!(ok(&sb, out, "get ofport").trim(), PORTS.to_string());
+    // The plain vsctl waited for cur_cfg, so each add's reconfiguration
+    // is counted in its own step: one Port row read, one interface
+    // examined, from the first add to the last.
+    for (i, w) in work.iter().enumerate() {
+        assert_eq!(
+            *w,
+            (1, 1),
+            "add-port p{i} (with {i} ports already there): (Port rows read, interfaces examined); all: {work:?}"
+        );
+    }
+    // Removing one port among many is as cheap: no Port row to read,
+    // one interface examined.
+    let before = counters(&sb);
+    ok(&sb, sb.vsctl(&["del-port", "br0", "p7"]), "del-port");
+    let after = counters(&sb);
+    assert_eq!(
+        (after.0 - before.0, after.1 - before.1),
+        (0, 1),
+        "del-port p7"
+    );
+    let out = sb.run("ovs-ofctl", &["show", "br0"]);
+    let shown = ok(&sb, out, "ovs-ofctl show");
+    assert!(
+        !shown.contains("(p7)") && shown.contains("(p8)"),
+        "ovs-ofctl show after del-port:\n{shown}"
+    );
 }
 
 #[test]

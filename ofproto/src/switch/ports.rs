@@ -95,19 +95,30 @@ impl Switch {
     /// The config bits of ports that stay are OpenFlow's (port_mod) and
     /// are kept; everything else comes from the daemon.
     pub fn set_ports(&mut self, mut ports: Vec<PortInfo>) {
+        // Indexed by number once, so that a list of N ports costs N
+        // lookups, not N scans (the daemon sends the whole list when
+        // one port comes or goes).
+        let old_index: HashMap<u16, usize> = self
+            .ports
+            .iter()
+            .enumerate()
+            .map(|(i, o)| (o.ofp_port, i))
+            .collect();
+        let old_port = |n: u16| old_index.get(&n).and_then(|&i| self.ports.get(i));
         for p in ports.iter_mut() {
-            if let Some(old) = self.ports.iter().find(|o| o.ofp_port == p.ofp_port) {
+            if let Some(old) = old_port(p.ofp_port) {
                 p.config = old.config;
             }
         }
+        let new_numbers: std::collections::HashSet<u16> =
+            ports.iter().map(|p| p.ofp_port).collect();
         let now = Instant::now();
-        self.port_added
-            .retain(|p, _| ports.iter().any(|x| x.ofp_port == *p));
+        self.port_added.retain(|p, _| new_numbers.contains(p));
         for p in &ports {
             self.port_added.entry(p.ofp_port).or_insert(now);
         }
         for old in &self.ports {
-            if !ports.iter().any(|p| p.ofp_port == old.ofp_port) {
+            if !new_numbers.contains(&old.ofp_port) {
                 self.port_changes.push(PortChange {
                     reason: 1,
                     port: old.clone(),
@@ -115,7 +126,7 @@ impl Switch {
             }
         }
         for p in &ports {
-            match self.ports.iter().find(|o| o.ofp_port == p.ofp_port) {
+            match old_port(p.ofp_port) {
                 None => self.port_changes.push(PortChange {
                     reason: 0,
                     port: p.clone(),
@@ -128,9 +139,7 @@ impl Switch {
             }
         }
         let renumbered = ports.len() != self.ports.len()
-            || ports
-                .iter()
-                .any(|p| !self.ports.iter().any(|o| o.ofp_port == p.ofp_port));
+            || ports.iter().any(|p| !old_index.contains_key(&p.ofp_port));
         self.ports = ports;
         if renumbered {
             self.l2_ports_changed();

@@ -1,11 +1,30 @@
 //! A bridge's own settings: its MAC and datapath ID, and the MTU of its
 //! internal ports.
 
+use std::collections::BTreeSet;
+
 use super::{Bridge, Iface};
 use crate::config::BridgeCfg;
 use crate::device::Device;
+use crate::ofport::OFPP_LOCAL;
 
 impl Bridge {
+    /// Files an interface under `waiting` when it failed or is not on its
+    /// requested port number (the bridge's own port has its fixed one),
+    /// and takes it out otherwise (or when it is gone).
+    pub(super) fn note_waiting(&mut self, name: &str) {
+        let waiting = self.ifaces.get(name).is_some_and(|i| {
+            i.ofport.is_none()
+                || (i.ofport != Some(OFPP_LOCAL)
+                    && i.ofport_request.is_some_and(|r| i.ofport != Some(r)))
+        });
+        if waiting {
+            self.waiting.insert(name.to_string());
+        } else {
+            self.waiting.remove(name);
+        }
+    }
+
     /// Follows other_config:hwaddr and other_config:datapath-id.
     pub(super) fn update_hwaddr(&mut self, cfg: &BridgeCfg) {
         if let Some(m) = cfg
@@ -35,19 +54,35 @@ impl Bridge {
 
     /// Internal ports without an `mtu_request` take the smallest MTU of
     /// the bridge's other ports (1500 when none has one), as in stock.
-    pub(super) fn update_internal_mtu(&mut self) {
+    /// The MTUs of the ports in `names` (all when `None`) are read again;
+    /// the others count with what was read when they last changed, so a
+    /// new port costs one device read, not one per port.
+    pub(super) fn update_internal_mtu(&mut self, names: Option<&BTreeSet<String>>) {
         let is_internal =
             |i: &Iface| matches!(i.iface_type.as_str(), "internal" | "dummy-internal");
-        let min = self
-            .ifaces
-            .values()
-            .filter(|i| !is_internal(i) && i.iface_type != "patch" && i.ofport.is_some())
-            .filter_map(|i| match &i.device {
+        let read = |i: &mut Iface| {
+            i.counted_mtu = match &i.device {
+                _ if is_internal(i) || i.iface_type == "patch" || i.ofport.is_none() => None,
                 Some(Device::System { .. } | Device::Tap { .. }) => {
                     i.device.as_ref().and_then(|d| d.status().mtu)
                 }
                 _ => i.mtu,
-            })
+            };
+        };
+        match names {
+            None => self.ifaces.values_mut().for_each(read),
+            Some(names) => {
+                for n in names {
+                    if let Some(i) = self.ifaces.get_mut(n) {
+                        read(i);
+                    }
+                }
+            }
+        }
+        let min = self
+            .ifaces
+            .values()
+            .filter_map(|i| i.counted_mtu)
             .min()
             .unwrap_or(1500);
         for i in self

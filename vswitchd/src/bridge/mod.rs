@@ -17,7 +17,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use ferrovs_dpif::{Dpif, OdpPort};
 
 use crate::cmdline::DummyMode;
-use crate::config::{BridgeCfg, Config, IfaceCfg};
+use crate::config::{BridgeCfg, Config, Delta, IfaceCfg};
 use crate::datapath;
 use crate::device::{random_mac, Device};
 use crate::ofport::{OfportAllocator, OFPP_LOCAL};
@@ -48,6 +48,15 @@ pub trait OpenflowSwitch {
         _devices: std::collections::HashMap<u16, Device>,
     ) {
     }
+    /// Some ports changed: those named in `changed` are now `ports` (a
+    /// name missing there is gone), with their devices; the others stay.
+    fn update_ports(
+        &mut self,
+        _changed: &BTreeSet<String>,
+        _ports: Vec<ferrovs_ofproto::PortInfo>,
+        _devices: std::collections::HashMap<u16, Device>,
+    ) {
+    }
     /// Each Controller row (by UUID) with its connection's status; `None`
     /// for passive targets, which have none.
     fn controller_status(&self) -> Vec<(String, Option<ferrovs_ofproto::ControllerStatus>)> {
@@ -69,6 +78,10 @@ pub fn lock_dpif(d: &SharedDpif) -> MutexGuard<'_, Box<dyn Dpif>> {
 /// id, its datapath)`.
 pub type OpenflowFactory =
     Box<dyn Fn(&str, &Path, u64, SharedDpif) -> Result<Box<dyn OpenflowSwitch>, String>>;
+
+/// A bridge's entry in its datapath's upcall port map, and the
+/// interfaces behind it (name to OpenFlow and datapath port numbers).
+type PublishedPorts = (BTreeMap<String, (u16, OdpPort)>, crate::upcall::BridgePorts);
 
 /// A running interface.
 pub struct Iface {
@@ -94,6 +107,10 @@ pub struct Iface {
     /// for devices that have none (tunnel vports, patch ports) or report
     /// their own (system devices).
     pub mtu: Option<i64>,
+    /// The MTU this interface counts with for the bridge's internal
+    /// ports (`None` for internal and patch ports and failed interfaces),
+    /// as read when it was last examined.
+    pub counted_mtu: Option<i64>,
     /// Whether the device is a dummy standing in for another type
     /// (`--enable-dummy=override|system`): no tunnel configuration then.
     pub overridden: bool,
@@ -112,6 +129,9 @@ pub struct Bridge {
     /// Whether the Bridge row's status must be written.
     pub status_dirty: bool,
     ofports: OfportAllocator,
+    /// Interfaces that failed or are not on their requested port number:
+    /// every reconfiguration looks at them again.
+    waiting: BTreeSet<String>,
     /// The OpenFlow service attaches here (set by the `OpenflowFactory`).
     pub openflow: Option<Box<dyn OpenflowSwitch>>,
 }
@@ -138,6 +158,12 @@ pub struct Bridges {
     /// Upcall handlers per datapath type, and the port maps they use.
     pub handlers: BTreeMap<String, crate::upcall::Handlers>,
     upcall_ports: BTreeMap<String, crate::upcall::PortMap>,
+    /// The topology last published to the OpenFlow service (a lock only
+    /// so that publishing can patch it through a shared borrow).
+    pub topology_cache: Mutex<crate::tunnel::TopologyCache>,
+    /// What each bridge's entry in `upcall_ports` is, by type and bridge,
+    /// with the (OpenFlow, datapath) port numbers of each interface in it.
+    upcall_bridges: BTreeMap<String, BTreeMap<String, PublishedPorts>>,
     n_handler_threads: Option<usize>,
     n_revalidator_threads: Option<usize>,
     flow_limit: Option<u32>,
@@ -148,6 +174,9 @@ pub struct Bridges {
     /// uses go after the next reconfiguration.
     port_cleanup: BTreeSet<String>,
     rundir: std::path::PathBuf,
+    /// Interfaces reconfiguration has looked at since the start (work
+    /// done, for `coverage/show`).
+    pub ifaces_examined: u64,
 }
 
 impl Bridges {
@@ -164,18 +193,26 @@ impl Bridges {
             upcall_service: None,
             handlers: BTreeMap::new(),
             upcall_ports: BTreeMap::new(),
+            upcall_bridges: BTreeMap::new(),
+            topology_cache: Mutex::default(),
             n_handler_threads: None,
             n_revalidator_threads: None,
             flow_limit: None,
             kernel_taps: BTreeMap::new(),
             port_cleanup: BTreeSet::new(),
             rundir: rundir.to_path_buf(),
+            ifaces_examined: 0,
         }
     }
 
-    /// Brings the running bridges to `cfg`, changing only what differs.
+    /// Brings the running bridges to `cfg`, changing only what differs
+    /// among what `delta` says changed (every interface when `delta.all`;
+    /// otherwise the interfaces it names, plus those still waiting for
+    /// something: failed ones, which are retried on every run as stock
+    /// does, and those not yet on their requested port number; these
+    /// join `delta`, so that what follows reconfiguration covers them).
     /// Returns whether anything changed.
-    pub fn reconfigure(&mut self, cfg: &Config) -> bool {
+    pub fn reconfigure(&mut self, cfg: &Config, delta: &mut Delta) -> bool {
         let mut changed = false;
         self.n_handler_threads = cfg.n_handler_threads;
         self.n_revalidator_threads = cfg.n_revalidator_threads;
@@ -195,20 +232,59 @@ impl Bridges {
             self.destroy_bridge(&name);
             changed = true;
         }
+        // The interfaces to look at, by bridge (`None`: all of them).
+        let mut examine: BTreeMap<&str, Option<BTreeSet<String>>> = cfg
+            .bridges
+            .iter()
+            .map(|(name, bcfg)| (name.as_str(), self.to_examine(bcfg, delta)))
+            .collect();
+
+        let mut patches_touched = delta.all;
+        for (name, names) in &examine {
+            let n = match names {
+                Some(names) => names.len(),
+                None => self.bridges.get(*name).map_or(0, |b| b.ifaces.len()),
+            };
+            self.ifaces_examined += n as u64;
+            if let (Some(names), Some(bcfg)) = (names, cfg.bridges.get(*name)) {
+                let running = self.bridges.get(*name);
+                patches_touched |= names.iter().any(|n| {
+                    bcfg.ifaces.get(n).is_some_and(|c| c.iface_type == "patch")
+                        || running
+                            .and_then(|b| b.ifaces.get(n))
+                            .is_some_and(|i| i.iface_type == "patch")
+                });
+            }
+        }
         // Removals everywhere before additions anywhere, so that an
         // interface moving between bridges finds its name free.
-        for bcfg in cfg.bridges.values() {
-            changed |= self.prune_bridge(bcfg);
+        for (name, bcfg) in &cfg.bridges {
+            let Some(names) = examine.get_mut(name.as_str()) else {
+                continue;
+            };
+            changed |= self.prune_bridge(bcfg, names);
+        }
+        // What reconfiguration looked at joins `delta`.
+        for (name, names) in &examine {
+            if let Some(names) = names.as_ref().filter(|n| !n.is_empty()) {
+                delta
+                    .ifaces
+                    .entry(name.to_string())
+                    .or_default()
+                    .extend(names.iter().cloned());
+            }
         }
         for (name, bcfg) in &cfg.bridges {
+            let mut names = examine.get(name.as_str()).and_then(Option::as_ref);
             if !self.bridges.contains_key(name) {
                 if let Err(e) = self.create_bridge(bcfg) {
                     log::error!(target: "bridge", "failed to create bridge {name}: {e}");
                     continue;
                 }
                 changed = true;
+                names = None;
             }
-            changed |= self.grow_bridge(bcfg);
+            changed |= self.grow_bridge(bcfg, names);
             if let Some(br) = self.bridges.get_mut(name) {
                 let dpid = u64::from_str_radix(&br.datapath_id, 16).unwrap_or(0);
                 if let Some(of) = br.openflow.as_mut() {
@@ -217,7 +293,9 @@ impl Bridges {
             }
         }
         // Patch peers can only be judged once every bridge is in place.
-        self.check_patch_peers();
+        if patches_touched {
+            self.check_patch_peers();
+        }
         self.remove_unused_dp_ports();
         for h in self.handlers.values() {
             h.set_flow_limit(self.flow_limit);
@@ -241,6 +319,16 @@ impl Bridges {
             h.set_max_revalidator(max_reval);
         }
         changed
+    }
+
+    /// The interfaces of one bridge that reconfiguration looks at: those
+    /// `delta` names, and those waiting (failed, or not yet on their
+    /// requested port number); `None` for all of them.
+    fn to_examine(&self, cfg: &BridgeCfg, delta: &Delta) -> Option<BTreeSet<String>> {
+        let mut names = delta.bridge(&cfg.name)?.clone();
+        let br = self.bridges.get(&cfg.name)?;
+        names.extend(br.waiting.iter().cloned());
+        Some(names)
     }
 
     fn create_bridge(&mut self, cfg: &BridgeCfg) -> Result<(), String> {
@@ -298,6 +386,7 @@ impl Bridges {
             datapath_id,
             status_dirty: true,
             ofports: OfportAllocator::default(),
+            waiting: BTreeSet::new(),
             openflow: None,
         };
         br.ofports.take(OFPP_LOCAL);
@@ -338,18 +427,26 @@ impl Bridges {
         log::info!(target: "bridge", "bridge {name}: deleted");
     }
 
-    /// Applies the interface differences of one bridge.
     /// Removes a bridge's interfaces that are gone or must be re-added, and
-    /// applies the changes that happen in place.
-    fn prune_bridge(&mut self, cfg: &BridgeCfg) -> bool {
+    /// applies the changes that happen in place, among `names` (all when
+    /// `None`); an interface in the way of another's requested port number
+    /// is removed too, and joins `names`.
+    fn prune_bridge(&mut self, cfg: &BridgeCfg, names: &mut Option<BTreeSet<String>>) -> bool {
         let mut changed = false;
         let Some(br) = self.bridges.get(&cfg.name) else {
             return false;
         };
+        let examined: Vec<(&String, &Iface)> = match names.as_ref() {
+            None => br.ifaces.iter().collect(),
+            Some(names) => names
+                .iter()
+                .filter_map(|n| br.ifaces.get_key_value(n))
+                .collect(),
+        };
         // Interfaces gone, or changed in a way that needs a new port.
-        let mut stale: BTreeSet<String> = br
-            .ifaces
+        let mut stale: BTreeSet<String> = examined
             .iter()
+            .copied()
             .filter(|(n, i)| match cfg.ifaces.get(*n) {
                 None => true,
                 Some(c) => {
@@ -370,19 +467,14 @@ impl Bridges {
         // An interface whose ofport_request differs from its number moves
         // there: re-added, together with the port in its way unless that
         // one requested the same number (then neither moves), as stock.
-        let by_ofport: BTreeMap<u16, &Iface> = br
-            .ifaces
-            .values()
-            .filter_map(|i| i.ofport.map(|n| (n, i)))
-            .collect();
-        for (n, i) in &br.ifaces {
+        for &(n, i) in &examined {
             let Some(request) = cfg.ifaces.get(n).and_then(|c| c.ofport_request) else {
                 continue;
             };
             if i.ofport == Some(OFPP_LOCAL) || i.ofport == Some(request) || stale.contains(n) {
                 continue;
             }
-            match by_ofport.get(&request) {
+            match br.ifaces.values().find(|v| v.ofport == Some(request)) {
                 None => {
                     stale.insert(n.clone());
                 }
@@ -396,13 +488,21 @@ impl Bridges {
                 }
             }
         }
+        if let Some(names) = names.as_mut() {
+            names.extend(stale.iter().cloned());
+        }
         for n in stale {
             self.remove_iface(&cfg.name, &n);
             changed = true;
         }
         // Options that can change in place.
+        let in_place: Vec<&IfaceCfg> = match names.as_ref() {
+            None => cfg.ifaces.values().collect(),
+            Some(names) => names.iter().filter_map(|n| cfg.ifaces.get(n)).collect(),
+        };
         if let Some(br) = self.bridges.get_mut(&cfg.name) {
-            for (n, c) in &cfg.ifaces {
+            for c in &in_place {
+                let n = &c.name;
                 if let Some(i) = br.ifaces.get_mut(n) {
                     if i.options != c.options {
                         i.options = c.options.clone();
@@ -427,20 +527,27 @@ impl Bridges {
                     }
                 }
             }
+            for c in &in_place {
+                br.note_waiting(&c.name);
+            }
         }
         changed
     }
 
-    /// Adds a bridge's new interfaces and settles its own settings.
-    fn grow_bridge(&mut self, cfg: &BridgeCfg) -> bool {
+    /// Adds a bridge's new interfaces among `names` (all when `None`) and
+    /// settles its own settings.
+    fn grow_bridge(&mut self, cfg: &BridgeCfg, names: Option<&BTreeSet<String>>) -> bool {
         let mut changed = false;
         // New interfaces: those requesting a port number first, as stock.
         let Some(br) = self.bridges.get(&cfg.name) else {
             return changed;
         };
-        let mut new: Vec<&IfaceCfg> = cfg
-            .ifaces
-            .values()
+        let candidates: Vec<&IfaceCfg> = match names {
+            None => cfg.ifaces.values().collect(),
+            Some(names) => names.iter().filter_map(|n| cfg.ifaces.get(n)).collect(),
+        };
+        let mut new: Vec<&IfaceCfg> = candidates
+            .into_iter()
             .filter(|c| !br.ifaces.contains_key(&c.name))
             .collect();
         new.sort_by_key(|c| c.ofport_request.is_none());
@@ -450,7 +557,7 @@ impl Bridges {
         }
         if let Some(br) = self.bridges.get_mut(&cfg.name) {
             br.update_hwaddr(cfg);
-            br.update_internal_mtu();
+            br.update_internal_mtu(names);
         }
         changed
     }
@@ -499,38 +606,76 @@ impl Bridges {
     }
 
     /// Tells the upcall handlers which bridge owns each datapath port
-    /// (after reconfiguration).
-    pub fn sync_upcall_ports(&mut self) {
+    /// (after reconfiguration), for the interfaces `delta` says changed:
+    /// a bridge's map is patched for those, and the datapath ports of
+    /// the bridge are pointed at the new map without hashing them again.
+    pub fn sync_upcall_ports(&mut self, delta: &Delta) {
         for (dp_type, map) in &self.upcall_ports {
-            let mut ports = std::collections::HashMap::new();
-            for br in self.bridges.values().filter(|b| &b.dp_type == dp_type) {
-                let of_to_odp: std::collections::HashMap<u16, u32> = br
-                    .ifaces
-                    .values()
-                    .filter_map(|i| Some((i.ofport?, i.odp_port?)))
-                    .collect();
-                let shared: crate::upcall::BridgePorts =
-                    Arc::new((br.name.clone(), of_to_odp.clone()));
-                for odp in of_to_odp.values() {
-                    ports.insert(*odp, Arc::clone(&shared));
-                }
-            }
+            let known = self.upcall_bridges.entry(dp_type.clone()).or_default();
             let mut current = map.write().unwrap_or_else(|e| e.into_inner());
             // A bridge that had ports and now has others (or is gone) may
             // have flows that send packets to the wrong places (floods
             // above all); a new bridge has none yet.
-            // (Compared bridge by bridge: every port of a bridge shares
-            // one map.)
-            let by_bridge = |m: &std::collections::HashMap<u32, crate::upcall::BridgePorts>| {
-                m.values()
-                    .map(|b| (b.0.clone(), Arc::clone(b)))
-                    .collect::<BTreeMap<String, crate::upcall::BridgePorts>>()
-            };
-            let (before, after) = (by_bridge(&current), by_bridge(&ports));
-            let changed = before
-                .iter()
-                .any(|(name, old)| after.get(name).is_none_or(|new| **new != **old));
-            *current = ports;
+            let mut changed = false;
+            if delta.all {
+                known.retain(|n, _| self.bridges.get(n).is_some_and(|b| &b.dp_type == dp_type));
+            }
+            for br in self.bridges.values().filter(|b| &b.dp_type == dp_type) {
+                let names = delta.bridge(&br.name);
+                if names.is_some_and(BTreeSet::is_empty) {
+                    continue;
+                }
+                let published = known.entry(br.name.clone()).or_default();
+                let old = Arc::clone(&published.1);
+                let mut of_to_odp = old.1.clone();
+                let mut by_name = std::mem::take(&mut published.0);
+                let (mut gone, mut added) = (Vec::new(), Vec::new());
+                let names: Vec<&String> = match names {
+                    Some(names) => names.iter().collect(),
+                    None => {
+                        gone.extend(by_name.values().map(|(_, odp)| *odp));
+                        of_to_odp.clear();
+                        by_name.clear();
+                        br.ifaces.keys().collect()
+                    }
+                };
+                for n in names {
+                    if let Some((ofport, odp)) = by_name.remove(n) {
+                        of_to_odp.remove(&ofport);
+                        gone.push(odp);
+                    }
+                    let Some(i) = br.ifaces.get(n) else { continue };
+                    if let (Some(ofport), Some(odp)) = (i.ofport, i.odp_port) {
+                        by_name.insert(n.clone(), (ofport, odp));
+                        of_to_odp.insert(ofport, odp);
+                        added.push(odp);
+                    }
+                }
+                published.0 = by_name;
+                if of_to_odp == old.1 && !old.0.is_empty() {
+                    continue;
+                }
+                changed |= !old.0.is_empty();
+                let new: crate::upcall::BridgePorts = Arc::new((br.name.clone(), of_to_odp));
+                for odp in gone {
+                    if current.get(&odp).is_some_and(|b| Arc::ptr_eq(b, &old)) {
+                        current.remove(&odp);
+                    }
+                }
+                for v in current.values_mut().filter(|v| Arc::ptr_eq(v, &old)) {
+                    *v = Arc::clone(&new);
+                }
+                for odp in added {
+                    current.insert(odp, Arc::clone(&new));
+                }
+                published.1 = new;
+            }
+            if delta.all {
+                // Ports of bridges gone.
+                let before = current.len();
+                current.retain(|_, b| known.get(&b.0).is_some_and(|p| Arc::ptr_eq(&p.1, b)));
+                changed |= current.len() != before;
+            }
             drop(current);
             if changed {
                 if let Some(h) = self.handlers.get(dp_type) {
@@ -538,9 +683,21 @@ impl Bridges {
                 }
             }
         }
+        let types = &self.upcall_ports;
+        self.upcall_bridges.retain(|t, _| types.contains_key(t));
         if let Some(svc) = &self.upcall_service {
-            crate::tunnel::publish(self, svc);
+            crate::tunnel::publish_changes(self, svc, delta);
         }
+    }
+
+    /// Makes the next topology publication read every port again (a
+    /// device changed outside the configuration).
+    pub fn mark_topology_stale(&self) {
+        let mut cache = self
+            .topology_cache
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        cache.stale = true;
     }
 
     /// Removes every datapath (`exit --cleanup`).
@@ -637,7 +794,7 @@ mod tests {
             iface("p1", "dummy", Some(5)),
             iface("p2", "dummy", None),
         ]);
-        assert!(b.reconfigure(&c1));
+        assert!(b.reconfigure(&c1, &mut Delta::everything()));
         assert_eq!(
             *events.lock().unwrap(),
             vec![
@@ -649,7 +806,7 @@ mod tests {
         );
         events.lock().unwrap().clear();
         // The same configuration again changes nothing.
-        assert!(!b.reconfigure(&c1));
+        assert!(!b.reconfigure(&c1, &mut Delta::everything()));
         assert!(events.lock().unwrap().is_empty());
         // p1 goes and p2 asks for its number: p2 moves there.
         let mut c2 = c1.clone();
@@ -657,13 +814,56 @@ mod tests {
             br.ifaces.insert("p2".into(), iface("p2", "dummy", Some(5)));
             br.ifaces.remove("p1");
         }
-        assert!(b.reconfigure(&c2));
+        assert!(b.reconfigure(&c2, &mut Delta::everything()));
         assert_eq!(
             *events.lock().unwrap(),
             vec!["del p1 5", "del p2 1", "add p2 5 Some(2)"]
         );
         let br = b.bridges.get("br0").unwrap();
         assert_eq!(br.ifaces.get("p2").and_then(|i| i.ofport), Some(5));
+    }
+
+    #[test]
+    fn a_partial_delta_still_moves_the_port_in_the_way() {
+        let mut b = Bridges::new(Some(DummyMode::Add), Path::new("/nonexistent"));
+        let c1 = config(vec![iface("p1", "dummy", None), iface("p2", "dummy", None)]);
+        b.reconfigure(&c1, &mut Delta::everything());
+        let ofport = |b: &Bridges, n: &str| b.bridges["br0"].ifaces.get(n).and_then(|i| i.ofport);
+        assert_eq!((ofport(&b, "p1"), ofport(&b, "p2")), (Some(1), Some(2)));
+        // Only p2 changed: it asks for p1's number.
+        let mut c2 = c1.clone();
+        if let Some(br) = c2.bridges.get_mut("br0") {
+            br.ifaces.insert("p2".into(), iface("p2", "dummy", Some(1)));
+        }
+        let mut delta = Delta::default();
+        delta
+            .ifaces
+            .insert("br0".into(), BTreeSet::from(["p2".to_string()]));
+        assert!(b.reconfigure(&c2, &mut delta));
+        assert_eq!(ofport(&b, "p2"), Some(1));
+        assert!(
+            ofport(&b, "p1").is_some_and(|n| n != 1),
+            "p1 re-added elsewhere"
+        );
+        // The one moved out of the way joined the delta.
+        assert!(delta.bridge("br0").is_some_and(|n| n.contains("p1")));
+        // A failed interface waits: every later run looks at it again.
+        let mut c3 = c2.clone();
+        if let Some(br) = c3.bridges.get_mut("br0") {
+            br.ifaces
+                .insert("bad".into(), iface("bad", "frobozz", None));
+        }
+        let mut delta = Delta::default();
+        delta
+            .ifaces
+            .insert("br0".into(), BTreeSet::from(["bad".to_string()]));
+        b.reconfigure(&c3, &mut delta);
+        let mut nothing = Delta::default();
+        b.reconfigure(&c3, &mut nothing);
+        assert_eq!(
+            nothing.bridge("br0"),
+            Some(&BTreeSet::from(["bad".to_string()]))
+        );
     }
 
     #[test]
@@ -680,7 +880,7 @@ mod tests {
             tunnel,
             iface("ok", "dummy", None),
         ]);
-        b.reconfigure(&c);
+        b.reconfigure(&c, &mut Delta::everything());
         let br = b.bridges.get("br0").unwrap();
         let err = |n: &str| br.ifaces.get(n).and_then(|i| i.error.clone());
         assert_eq!(
@@ -701,7 +901,7 @@ mod tests {
         if let Some(br) = c.bridges.get_mut("br0") {
             br.datapath_type = "system".into();
         }
-        b.reconfigure(&c);
+        b.reconfigure(&c, &mut Delta::everything());
         assert!(b.bridges.is_empty());
         assert!(b.backers.is_empty());
     }

@@ -110,6 +110,7 @@ impl Bridges {
             status_dirty: true,
             mtu_request: c.mtu_request,
             mtu: None,
+            counted_mtu: None,
             overridden: false,
             admin_down: false,
         };
@@ -176,6 +177,7 @@ impl Bridges {
         }
         if let Some(br) = self.bridges.get_mut(bridge) {
             br.ifaces.insert(c.name.clone(), iface);
+            br.note_waiting(&c.name);
         }
     }
 
@@ -341,6 +343,7 @@ impl Bridges {
         let Some(mut iface) = br.ifaces.remove(name) else {
             return;
         };
+        br.note_waiting(name);
         let dp_type = br.dp_type.clone();
         if let Some(n) = iface.ofport {
             if n != OFPP_LOCAL {
@@ -401,9 +404,11 @@ impl Bridges {
 /// A Bridge row's settings for the NORMAL action: its other_config
 /// `mac-aging-time` and `mac-table-size` (0 when absent or not a number,
 /// which means the default, as stock reads them), `forward-bpdu`, its
-/// `flood_vlans`, and the VLAN settings
-/// of each Port row (`tag`, `trunks`, `vlan_mode`) given to every
-/// interface of the port, by interface name.
+/// `flood_vlans`, and the VLAN settings of each Port row (`tag`,
+/// `trunks`, `vlan_mode`) given to every interface of the port, by
+/// interface name. Ports with the default settings (a trunk of every
+/// VLAN) are left out, so the map stays as small as the VLAN
+/// configuration, not the port count.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct L2Cfg {
     pub mac: ferrovs_ofproto::mac_learning::MacConfig,
@@ -411,7 +416,8 @@ pub struct L2Cfg {
 }
 
 impl L2Cfg {
-    pub fn from_row(r: &crate::ovsdb::Replica, brow: &crate::ovsdb::Row) -> L2Cfg {
+    /// The Bridge row's MAC table settings.
+    pub fn mac_from_row(brow: &crate::ovsdb::Row) -> ferrovs_ofproto::mac_learning::MacConfig {
         use crate::ovsdb::datum;
         let oc = datum::str_map(brow.get("other_config"));
         let int = |k: &str| {
@@ -419,41 +425,33 @@ impl L2Cfg {
                 .and_then(|v| v.trim().parse::<i64>().ok())
                 .unwrap_or(0)
         };
-        let mut port_vlans = BTreeMap::new();
-        for puuid in datum::uuid_set(brow.get("ports")) {
-            let Some(prow) = r.row("Port", &puuid) else {
-                continue;
-            };
-            let trunks: Vec<i64> = datum::set_elems(prow.get("trunks"))
-                .into_iter()
-                .filter_map(|v| v.as_i64())
-                .collect();
-            let mode = datum::string(prow.get("vlan_mode"));
-            let vlan = ferrovs_ofproto::PortVlan::from_port_columns(
-                datum::opt_int(prow.get("tag")),
-                &trunks,
-                (!mode.is_empty()).then_some(mode.as_str()),
-            );
-            for iuuid in datum::uuid_set(prow.get("interfaces")) {
-                if let Some(irow) = r.row("Interface", &iuuid) {
-                    port_vlans.insert(datum::string(irow.get("name")), vlan.clone());
-                }
-            }
-        }
         let flood_vlans = datum::set_elems(brow.get("flood_vlans"))
             .into_iter()
             .filter_map(|v| v.as_i64())
             .filter_map(|v| u16::try_from(v).ok())
             .filter(|v| *v <= 4095)
             .collect();
-        L2Cfg {
-            mac: ferrovs_ofproto::mac_learning::MacConfig {
-                idle_time: int("mac-aging-time"),
-                max_entries: int("mac-table-size"),
-                flood_vlans,
-                forward_bpdu: oc.get("forward-bpdu").is_some_and(|v| v == "true"),
-            },
-            port_vlans,
+        ferrovs_ofproto::mac_learning::MacConfig {
+            idle_time: int("mac-aging-time"),
+            max_entries: int("mac-table-size"),
+            flood_vlans,
+            forward_bpdu: oc.get("forward-bpdu").is_some_and(|v| v == "true"),
         }
+    }
+
+    /// A Port row's VLAN settings; `None` for the default.
+    pub fn port_vlan_from_row(prow: &crate::ovsdb::Row) -> Option<ferrovs_ofproto::PortVlan> {
+        use crate::ovsdb::datum;
+        let trunks: Vec<i64> = datum::set_elems(prow.get("trunks"))
+            .into_iter()
+            .filter_map(|v| v.as_i64())
+            .collect();
+        let mode = datum::string(prow.get("vlan_mode"));
+        let vlan = ferrovs_ofproto::PortVlan::from_port_columns(
+            datum::opt_int(prow.get("tag")),
+            &trunks,
+            (!mode.is_empty()).then_some(mode.as_str()),
+        );
+        (vlan != ferrovs_ofproto::PortVlan::default()).then_some(vlan)
     }
 }

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use mio::{Interest, Registry, Token};
 use serde_json::{json, Value};
 
-use super::replica::{Replica, Schema};
+use super::replica::{ChangeSet, Replica, Schema};
 use crate::jsonrpc::{Connection, Message, Stream};
 
 const DB_NAME: &str = "Open_vSwitch";
@@ -63,6 +63,9 @@ pub struct Client {
     schema: Option<Schema>,
     monitor_v2: bool,
     pub replica: Replica,
+    /// The configuration rows changed since the daemon last took them
+    /// (`take_changes`).
+    changes: ChangeSet,
     /// Whether the replica reflects the current connection's monitor.
     pub synced: bool,
     pub has_lock: bool,
@@ -81,6 +84,7 @@ impl Client {
             schema: None,
             monitor_v2: true,
             replica: Replica::default(),
+            changes: ChangeSet::everything(),
             synced: false,
             has_lock: false,
         }
@@ -301,8 +305,11 @@ impl Client {
                         // wrote (statistics, ofport, cur_cfg, ...) changes
                         // no configuration: no reconfiguration for it, as
                         // stock's IDL does not alert on those columns.
-                        Ok(()) if !touches_config(&updates, method == "update2") => {}
-                        Ok(()) => events.push(Event::Changed),
+                        Ok(changes) if changes.is_empty() => {}
+                        Ok(changes) => {
+                            self.changes.merge(changes);
+                            events.push(Event::Changed);
+                        }
                         Err(e) => self.disconnect(registry, &format!("bad {method}: {e}"), events),
                     }
                 }
@@ -367,8 +374,9 @@ impl Client {
                     _ => fresh.apply_update(&v),
                 };
                 match r {
-                    Ok(()) => {
+                    Ok(_) => {
                         self.replica = fresh;
+                        self.changes = ChangeSet::everything();
                         self.synced = true;
                         events.push(Event::Changed);
                     }
@@ -398,6 +406,12 @@ impl Client {
                 error: Some(e.to_string()),
             }),
         }
+    }
+
+    /// The configuration rows changed since the last call (every row
+    /// after a new monitor reply); the daemon reconfigures for these.
+    pub fn take_changes(&mut self) -> ChangeSet {
+        std::mem::take(&mut self.changes)
     }
 
     /// Sends a transaction of `ops` (asserting the lock first); `None` when
@@ -444,112 +458,4 @@ fn transaction_error(result: &Value) -> Option<String> {
             format!("{e}: {details}")
         })
     })
-}
-
-/// Columns ovs-vswitchd writes and never reads as configuration, by
-/// table (ovs-vswitchd.conf.db(5)'s "status" columns).
-fn is_status_column(table: &str, column: &str) -> bool {
-    match table {
-        "Open_vSwitch" => matches!(
-            column,
-            "cur_cfg"
-                | "ovs_version"
-                | "db_version"
-                | "datapath_types"
-                | "iface_types"
-                | "dpdk_initialized"
-                | "dpdk_version"
-                | "statistics"
-        ),
-        "Bridge" => matches!(
-            column,
-            "datapath_id" | "datapath_version" | "status" | "rstp_status"
-        ),
-        "Port" => matches!(
-            column,
-            "status" | "statistics" | "rstp_status" | "rstp_statistics"
-        ),
-        "Interface" => matches!(
-            column,
-            "ofport"
-                | "ifindex"
-                | "mac_in_use"
-                | "admin_state"
-                | "link_state"
-                | "link_resets"
-                | "link_speed"
-                | "duplex"
-                | "mtu"
-                | "statistics"
-                | "status"
-                | "error"
-                | "lacp_current"
-                | "bfd_status"
-                | "cfm_fault"
-                | "cfm_fault_status"
-                | "cfm_remote_mpids"
-                | "cfm_flap_count"
-                | "cfm_health"
-                | "cfm_remote_opstate"
-        ),
-        "Controller" | "Manager" => matches!(column, "is_connected" | "role" | "status"),
-        "Mirror" => column == "statistics",
-        _ => false,
-    }
-}
-
-/// Whether a monitor update (`update2` form, or the original `update`
-/// form) changes anything but status columns: a row added or deleted,
-/// or a configuration column modified. Anything not understood counts as
-/// a change.
-fn touches_config(updates: &Value, v2: bool) -> bool {
-    let Some(tables) = updates.as_object() else {
-        return true;
-    };
-    for (table, rows) in tables {
-        let Some(rows) = rows.as_object() else {
-            return true;
-        };
-        for row in rows.values() {
-            let changed = if v2 {
-                row.get("modify")
-            } else {
-                // A modification carries both; `old` holds the changed
-                // columns only.
-                match (row.get("old"), row.get("new")) {
-                    (Some(old), Some(_)) => Some(old),
-                    _ => None,
-                }
-            };
-            let Some(cols) = changed.and_then(Value::as_object) else {
-                return true;
-            };
-            if cols.keys().any(|c| !is_status_column(table, c)) {
-                return true;
-            }
-        }
-    }
-    false
-}
-
-#[cfg(test)]
-mod status_update_tests {
-    use super::*;
-
-    #[test]
-    fn status_only_updates_do_not_reconfigure() {
-        let stats = json!({"Interface": {"u1": {"modify": {"statistics": ["map", []], "link_state": "up"}}}});
-        assert!(!touches_config(&stats, true));
-        let cfg = json!({"Interface": {"u1": {"modify": {"ofport_request": 5}}}});
-        assert!(touches_config(&cfg, true));
-        let next = json!({"Open_vSwitch": {"u0": {"modify": {"next_cfg": 7, "cur_cfg": 6}}}});
-        assert!(touches_config(&next, true));
-        let insert = json!({"Port": {"u2": {"insert": {"name": "p1"}}}});
-        assert!(touches_config(&insert, true));
-        let v1 = json!({"Bridge": {"u3": {"old": {"datapath_id": "1"}, "new": {"datapath_id": "2", "name": "br0"}}}});
-        assert!(!touches_config(&v1, false));
-        let v1_new_row = json!({"Bridge": {"u3": {"new": {"name": "br0"}}}});
-        assert!(touches_config(&v1_new_row, false));
-        assert!(touches_config(&json!("junk"), true));
-    }
 }

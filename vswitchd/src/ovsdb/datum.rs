@@ -53,6 +53,17 @@ pub fn set_elems(v: Option<&Value>) -> Vec<&Value> {
     }
 }
 
+/// The number of elements of a set column, without reading them.
+pub fn set_len(v: Option<&Value>) -> usize {
+    match v {
+        None => 0,
+        Some(Value::Array(a)) if a.first().and_then(Value::as_str) == Some("set") => {
+            a.get(1).and_then(Value::as_array).map_or(0, Vec::len)
+        }
+        Some(_) => 1,
+    }
+}
+
 /// The pairs of a map.
 pub fn map_pairs(v: Option<&Value>) -> Vec<(&Value, &Value)> {
     let Some(Value::Array(a)) = v else {
@@ -126,26 +137,43 @@ pub fn optional(v: Option<Value>) -> Value {
     v.unwrap_or_else(empty_set)
 }
 
+// (Built as values, not with `json!`, which would serialize the
+// elements again: a copy of the whole set.)
 pub fn set_of<I: IntoIterator<Item = Value>>(items: I) -> Value {
-    json!(["set", items.into_iter().collect::<Vec<_>>()])
+    Value::Array(vec![
+        Value::from("set"),
+        Value::Array(items.into_iter().collect()),
+    ])
 }
 
 pub fn map_of<K: Into<Value>, V: Into<Value>, I: IntoIterator<Item = (K, V)>>(pairs: I) -> Value {
     let pairs: Vec<Value> = pairs
         .into_iter()
-        .map(|(k, v)| json!([k.into(), v.into()]))
+        .map(|(k, v)| Value::Array(vec![k.into(), v.into()]))
         .collect();
-    json!(["map", pairs])
+    Value::Array(vec![Value::from("map"), Value::Array(pairs)])
 }
 
-/// Applies an update2 "modify" diff for one column to its old value.
-pub fn apply_diff(old: Option<&Value>, diff: &Value, kind: ColumnKind) -> Value {
+/// Applies an update2 "modify" diff for one column to its old value,
+/// taken by value so that a large set (a bridge's ports) is changed in
+/// place, not copied: the cost follows the diff and a scan of the set.
+pub fn apply_diff(old: Option<Value>, diff: &Value, kind: ColumnKind) -> Value {
     match kind {
         ColumnKind::Scalar => diff.clone(),
         ColumnKind::Set => {
-            let mut elems: Vec<Value> = set_elems(old).into_iter().cloned().collect();
+            let mut elems = into_set_elems(old);
             for e in set_elems(Some(diff)) {
-                if let Some(pos) = elems.iter().position(|x| x == e) {
+                // References (the large sets) compare by their UUID text.
+                let found = match uuid_of(e) {
+                    // (The text first: the tag is checked on a match only.)
+                    Some(u) => elems.iter().position(|x| {
+                        matches!(x.as_array().map(Vec::as_slice),
+                            Some([_, Value::String(t)]) if t == u)
+                            && uuid_of(x).is_some()
+                    }),
+                    None => elems.iter().position(|x| x == e),
+                };
+                if let Some(pos) = found {
                     elems.remove(pos);
                 } else {
                     elems.push(e.clone());
@@ -154,10 +182,7 @@ pub fn apply_diff(old: Option<&Value>, diff: &Value, kind: ColumnKind) -> Value 
             set_of(elems)
         }
         ColumnKind::Map => {
-            let mut pairs: Vec<(Value, Value)> = map_pairs(old)
-                .into_iter()
-                .map(|(k, v)| (k.clone(), v.clone()))
-                .collect();
+            let mut pairs = into_map_pairs(old);
             for (k, v) in map_pairs(Some(diff)) {
                 match pairs.iter().position(|(pk, _)| pk == k) {
                     Some(pos) if pairs.get(pos).is_some_and(|(_, pv)| pv == v) => {
@@ -174,6 +199,43 @@ pub fn apply_diff(old: Option<&Value>, diff: &Value, kind: ColumnKind) -> Value 
             map_of(pairs)
         }
     }
+}
+
+/// `set_elems`, owning them.
+fn into_set_elems(v: Option<Value>) -> Vec<Value> {
+    match v {
+        None => Vec::new(),
+        Some(Value::Array(mut a)) if a.first().and_then(Value::as_str) == Some("set") => {
+            match (a.len() > 1).then(|| a.swap_remove(1)) {
+                Some(Value::Array(elems)) => elems,
+                _ => Vec::new(),
+            }
+        }
+        Some(atom) => vec![atom],
+    }
+}
+
+/// `map_pairs`, owning them.
+fn into_map_pairs(v: Option<Value>) -> Vec<(Value, Value)> {
+    let Some(Value::Array(mut a)) = v else {
+        return Vec::new();
+    };
+    if a.first().and_then(Value::as_str) != Some("map") || a.len() < 2 {
+        return Vec::new();
+    }
+    let Value::Array(pairs) = a.swap_remove(1) else {
+        return Vec::new();
+    };
+    pairs
+        .into_iter()
+        .filter_map(|p| match p {
+            Value::Array(kv) if kv.len() == 2 => {
+                let mut kv = kv.into_iter();
+                Some((kv.next()?, kv.next()?))
+            }
+            _ => None,
+        })
+        .collect()
 }
 
 /// Whether two column values are the same datum (order of set elements
@@ -215,6 +277,9 @@ mod tests {
         assert_eq!(opt_int(Some(&json!(["set", [5]]))), Some(5));
         assert_eq!(opt_int(Some(&json!(5))), Some(5));
         assert_eq!(opt_int(Some(&json!(["set", []]))), None);
+        assert_eq!(set_len(Some(&json!(["set", [1, 2]]))), 2);
+        assert_eq!(set_len(Some(&json!(["uuid", "x"]))), 1);
+        assert_eq!(set_len(None), 0);
         assert_eq!(string(None), "");
         assert_eq!(uuid_set(Some(&json!(["uuid", "x"]))), vec!["x".to_string()]);
         assert!(str_map(Some(&json!(["map", [["a"]]]))).is_empty());
@@ -224,11 +289,11 @@ mod tests {
     #[test]
     fn applies_update2_diffs() {
         let old = json!(["set", [1, 2]]);
-        let new = apply_diff(Some(&old), &json!(["set", [2, 3]]), ColumnKind::Set);
+        let new = apply_diff(Some(old.clone()), &json!(["set", [2, 3]]), ColumnKind::Set);
         assert!(same_datum(Some(&new), &json!(["set", [1, 3]])));
         let old = json!(["map", [["a", "1"], ["b", "2"]]]);
         let new = apply_diff(
-            Some(&old),
+            Some(old),
             &json!(["map", [["a", "1"], ["b", "3"], ["c", "4"]]]),
             ColumnKind::Map,
         );
@@ -237,6 +302,11 @@ mod tests {
             &json!(["map", [["b", "3"], ["c", "4"]]])
         ));
         assert_eq!(apply_diff(None, &json!(7), ColumnKind::Scalar), json!(7));
+        // A set of one may come as the bare atom.
+        let new = apply_diff(Some(json!(1)), &json!(["set", [2]]), ColumnKind::Set);
+        assert!(same_datum(Some(&new), &json!(["set", [1, 2]])));
+        let new = apply_diff(None, &json!(["map", [["k", "v"]]]), ColumnKind::Map);
+        assert!(same_datum(Some(&new), &json!(["map", [["k", "v"]]])));
         // An optional value is replaced, not toggled (as ovsdb-server
         // diffs it).
         assert_eq!(

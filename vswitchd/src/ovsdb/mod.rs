@@ -7,4 +7,4 @@ pub mod datum;
 pub mod replica;
 
 pub use client::{Client, Event};
-pub use replica::{Replica, Row};
+pub use replica::{ChangeSet, Replica, Row};

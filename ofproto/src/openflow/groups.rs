@@ -40,6 +40,13 @@ pub struct GroupMod {
     pub command_bucket_id: u32,
 }
 
+/// Whether `version` carries groups in OpenFlow 1.5's layout (bucket ids
+/// and properties): OpenFlow 1.5 itself and OpenFlow 1.0, whose Nicira
+/// group messages (NXT_GROUP_MOD, NXST_GROUP_DESC) borrow that layout.
+pub fn of15_layout(version: u8) -> bool {
+    version == 1 || version >= 6
+}
+
 fn bad() -> OfpErr {
     OfpErr::OFPBRC_BAD_LEN
 }
@@ -52,7 +59,7 @@ pub fn decode_mod(version: u8, body: &[u8]) -> Result<GroupMod, OfpErr> {
     r.skip(1).ok_or_else(bad)?;
     let id = r.u32().ok_or_else(bad)?;
     let mut command_bucket_id = ANY;
-    let buckets = if version >= 6 {
+    let buckets = if of15_layout(version) {
         let blen = r.u16().ok_or_else(bad)? as usize;
         r.skip(2).ok_or_else(bad)?;
         command_bucket_id = r.u32().ok_or_else(bad)?;
@@ -147,7 +154,7 @@ pub fn encode_desc(version: u8, g: &Group, out: &mut Vec<u8>) {
     out.put_u8(g.group_type);
     out.put_u8(0);
     out.put_u32(g.id);
-    if version >= 6 {
+    if of15_layout(version) {
         let blen_at = out.len();
         out.put_u16(0);
         out.put_zeros(6);
@@ -214,7 +221,8 @@ pub fn encode_stats(
     out.put_zeros(4);
     out.put_u64(0);
     out.put_u64(0);
-    if version >= 4 {
+    // OpenFlow 1.0's NXST_GROUP uses OpenFlow 1.3's entry, with duration.
+    if version >= 4 || version == 1 {
         out.put_u32(age.as_secs() as u32);
         out.put_u32(age.subsec_millis() * 1_000_000);
     }
@@ -234,7 +242,11 @@ pub fn encode_features(version: u8, out: &mut Vec<u8>) {
     for _ in 0..4 {
         out.put_u32(MAX_ID);
     }
-    let acts: u32 = if version == 2 {
+    // Every action each version's bitmap can name (OpenFlow 1.0: output
+    // through enqueue, bits 0 to 11).
+    let acts: u32 = if version == 1 {
+        0xfff
+    } else if version == 2 {
         0x01ff_e7ff
     } else {
         0x03ff_8001

@@ -600,6 +600,12 @@ impl Switch {
                 Ok(vec![])
             }
             28 => self.resume(h.version, rest),
+            // NXT_GROUP_MOD: OpenFlow 1.0's group_mod (OpenFlow 1.5's body).
+            31 if h.version == 1 => {
+                let gm = groups::decode_mod(h.version, rest)?;
+                self.group_mod(gm)?;
+                Ok(vec![])
+            }
             16 => {
                 if rest.len() != 4 {
                     return Err(OfpErr::OFPBRC_BAD_LEN);

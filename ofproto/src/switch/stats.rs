@@ -134,7 +134,38 @@ pub(crate) fn put_oxm_match(m: &Match, v: u8, out: &mut Vec<u8>) {
     out.pad_to(8);
 }
 
+/// The group id of a group statistics or description request (the id
+/// and 4 bytes of padding).
+fn group_request_id(body: &[u8]) -> Result<u32, OfpErr> {
+    let mut br = Reader::new(body);
+    let g = br.u32().ok_or(OfpErr::OFPBRC_BAD_LEN)?;
+    if br.len() != 4 {
+        return Err(OfpErr::OFPBRC_BAD_LEN);
+    }
+    Ok(g)
+}
+
 impl Switch {
+    /// Appends the description (`desc`) or statistics entry of group
+    /// `want` (or of every group for `groups::ALL`).
+    fn group_entries(&self, v: u8, desc: bool, want: u32, rep: &mut Replies) {
+        let now = Instant::now();
+        let mut e = Vec::new();
+        for (id, (g, created)) in &self.groups {
+            if want != groups::ALL && want != *id {
+                continue;
+            }
+            e.clear();
+            if desc {
+                groups::encode_desc(v, g, &mut e);
+            } else {
+                let refs = self.group_refs(*id);
+                groups::encode_stats(v, g, refs, now.duration_since(*created), &mut e);
+            }
+            rep.push(&e);
+        }
+    }
+
     pub(crate) fn stats(&mut self, conn: &mut ConnState, h: Header, msg: &[u8]) -> Res {
         let v = h.version;
         let hdr_len = if v == 1 { 12 } else { 16 };
@@ -275,28 +306,9 @@ impl Switch {
                     }
                     groups::ALL
                 } else {
-                    let mut br = Reader::new(body);
-                    let g = br.u32().ok_or(OfpErr::OFPBRC_BAD_LEN)?;
-                    if br.len() != 4 {
-                        return Err(OfpErr::OFPBRC_BAD_LEN);
-                    }
-                    g
+                    group_request_id(body)?
                 };
-                let now = Instant::now();
-                let mut e = Vec::new();
-                for (id, (g, created)) in &self.groups {
-                    if want != groups::ALL && want != *id {
-                        continue;
-                    }
-                    e.clear();
-                    if ty == 7 {
-                        groups::encode_desc(v, g, &mut e);
-                    } else {
-                        let refs = self.group_refs(*id);
-                        groups::encode_stats(v, g, refs, now.duration_since(*created), &mut e);
-                    }
-                    rep.push(&e);
-                }
+                self.group_entries(v, ty == 7, want, &mut rep);
             }
             9 | 10 if v >= 4 => {
                 let mut br = Reader::new(body);
@@ -404,6 +416,14 @@ impl Switch {
             let mut b = Vec::new();
             groups::encode_features(h.version, &mut b);
             rep.push(&b);
+            return Ok(rep.finish());
+        }
+        // NXST_GROUP / NXST_GROUP_DESC: OpenFlow 1.0's group statistics
+        // and descriptions (OpenFlow 1.3's and 1.5's entries).
+        if (subtype == 7 || subtype == 8) && h.version == 1 {
+            let want = group_request_id(r.rest())?;
+            rep.nx_subtype = Some(subtype);
+            self.group_entries(h.version, subtype == 8, want, &mut rep);
             return Ok(rep.finish());
         }
         if subtype == 2 && h.version == 1 {

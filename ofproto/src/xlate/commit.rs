@@ -211,6 +211,17 @@ pub fn commit(
     }
     super::mpls::commit(flow, base, &mut vlans.mpls, out, false);
     commit_vlans(flow, base, wc, vlans, out);
+    // The priority (queue) before the mark, as stock orders them.
+    let prio = [id::SKB_PRIORITY];
+    if let Some(m) = field_masks(flow, base, wc, &prio) {
+        let v = get(flow, id::SKB_PRIORITY) & m[0];
+        out.push(set_action(
+            KeyAttr::Priority(v as u32),
+            KeyAttr::Priority(m[0] as u32),
+            m[0] == 0xffff_ffff,
+        ));
+        absorb(flow, base, wc, &prio, &m);
+    }
     let mark = [id::PKT_MARK];
     if let Some(m) = field_masks(flow, base, wc, &mark) {
         let v = get(flow, id::PKT_MARK) & m[0];

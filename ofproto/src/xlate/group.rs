@@ -229,6 +229,8 @@ impl Ctx<'_> {
         let saved_mpls = (self.vlans.mpls.flow, self.vlans.mpls.popped);
         let saved_set = (self.action_set.clone(), self.actset_output);
         let saved_ct = self.conntracked;
+        // The clone works on a copy of the stack.
+        let saved_stack = self.stack.clone();
         let irreversible = nested
             .iter()
             .any(|a| matches!(a, Action::NxNested { subtype: 35, .. }));
@@ -259,6 +261,7 @@ impl Ctx<'_> {
         (self.vlans.mpls.flow, self.vlans.mpls.popped) = saved_mpls;
         (self.action_set, self.actset_output) = saved_set;
         self.conntracked = saved_ct;
+        self.stack = saved_stack;
         self.exit = false;
     }
 

@@ -29,8 +29,10 @@ mod multipath;
 pub mod normal;
 pub mod packet_in;
 mod patch;
+mod queue;
 pub mod recirc;
 mod sample;
+mod stack;
 pub mod topology;
 pub mod trace;
 pub mod tunnel;
@@ -194,6 +196,10 @@ struct Ctx<'a> {
     learned: Vec<learn::Learned>,
     in_ports: Vec<u16>,
     mirror: mirror::State,
+    /// The data stack of `push` and `pop` (see `stack`).
+    stack: Vec<stack::StackEntry>,
+    /// The packet's priority on arrival, which `pop_queue` restores.
+    orig_skb_priority: u32,
 }
 
 /// Packet-in reasons (OFPR_*).
@@ -290,6 +296,8 @@ pub fn translate_received<'a>(
         learned: Vec::new(),
         in_ports: Vec::new(),
         mirror: mirror::State::default(),
+        stack: Vec::new(),
+        orig_skb_priority: be(&flow[frange(id::SKB_PRIORITY)]) as u32,
     };
     // Every megaflow matches the packet's recirculation id, input port and
     // Ethernet type; IP ones the fragment type too (checked before any
@@ -735,6 +743,8 @@ impl Ctx<'_> {
             Action::SetMplsTtl(v) => self.set_mpls(id::MPLS_TTL, *v as u128),
             Action::DecMplsTtl => self.dec_mpls_ttl(out),
             Action::Nx { subtype, bytes } => self.nx(*subtype, bytes, out),
+            Action::SetQueue(q) => self.set_queue(*q),
+            Action::Enqueue { port, queue } => self.enqueue(*port, *queue, out),
             _ => out.push(Node::new(
                 NodeKind::Warn,
                 "action not supported by ferrovs translation".into(),
@@ -962,6 +972,10 @@ impl Ctx<'_> {
                 };
                 self.resubmit(p, t, out);
             }
+            // pop_queue, push, pop
+            5 => self.pop_queue(out),
+            27 => self.stack_push(b, out),
+            28 => self.stack_pop(b, out),
             // note, and exit
             8 => {}
             17 => self.exit = true,
@@ -1003,6 +1017,12 @@ impl Ctx<'_> {
         if self.resubmits >= MAX_RESUBMITS {
             self.error = Some("Too many resubmits".into());
             let text = format!("over {MAX_RESUBMITS} resubmit actions");
+            out.push(Node::new(NodeKind::Error, text));
+            return;
+        }
+        if self.stack_bytes() >= stack::MAX_STACK_BYTES {
+            self.error = Some("Stack too deep".into());
+            let text = "resubmits yielded over 64 kB of stack".to_string();
             out.push(Node::new(NodeKind::Error, text));
             return;
         }

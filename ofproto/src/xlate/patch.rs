@@ -123,6 +123,8 @@ impl<'a> Ctx<'a> {
         let md = range(id::TUN_METADATA0).start..range(id::TUN_METADATA63).end;
         let old_md_wc = self.wc[md.clone()].to_vec();
         let old_set = std::mem::take(&mut self.action_set);
+        // The peer's pipeline has its own (empty) stack.
+        let old_stack = std::mem::take(&mut self.stack);
         let old_actset = self.actset_output.take();
         let old_table = std::mem::replace(&mut self.table_id, 0);
         let old_first = std::mem::replace(&mut self.first_lookup, true);
@@ -164,6 +166,7 @@ impl<'a> Ctx<'a> {
         self.table_id = old_table;
         self.actset_output = old_actset;
         self.action_set = old_set;
+        self.stack = old_stack;
         self.wc[tunnel].copy_from_slice(&old_tunnel_wc);
         self.wc[md].copy_from_slice(&old_md_wc);
         self.vlans.flow = old_inner_vlan;

@@ -74,6 +74,23 @@ pub fn print_nodes(out: &mut String, nodes: &[Node], level: usize) {
     }
 }
 
+/// Moves `fields` out of `m` and formats them (with a trailing comma
+/// when any is matched): the parts of a megaflow that lead it.
+fn take_leading(m: &mut Match, fields: impl Iterator<Item = usize>) -> String {
+    let mut part = Match::catchall();
+    for f in fields {
+        let r = range(f);
+        part.key[r.clone()].copy_from_slice(&m.key[r.clone()]);
+        part.mask[r.clone()].copy_from_slice(&m.mask[r]);
+        m.clear(f);
+    }
+    let mut text = format_match(&part, 32768);
+    if !text.is_empty() {
+        text.push(',');
+    }
+    text
+}
+
 /// The megaflow as `ofproto/trace` prints it: the flow's values under the
 /// mask, as a match.
 pub fn format_megaflow(flow: &[u8; KEY_LEN], wc: &[u8; KEY_LEN]) -> String {
@@ -117,17 +134,21 @@ pub fn format_megaflow(flow: &[u8; KEY_LEN], wc: &[u8; KEY_LEN]) -> String {
     }
     // The datapath hash and conntrack metadata come before the packet
     // type too.
-    let mut ct = Match::catchall();
-    for f in std::iter::once(id::DP_HASH).chain(id::CT_STATE..=id::CT_TP_DST) {
-        let r = range(f);
-        ct.key[r.clone()].copy_from_slice(&m.key[r.clone()]);
-        ct.mask[r.clone()].copy_from_slice(&m.mask[r]);
-        m.clear(f);
-    }
-    let mut ct = format_match(&ct, 32768);
-    if !ct.is_empty() {
-        ct.push(',');
-    }
+    let dp_hash = take_leading(&mut m, std::iter::once(id::DP_HASH));
+    // The queue's priority follows (stock prints any mask as matched).
+    let prio = if m.is_set(id::SKB_PRIORITY) {
+        let v = m.value(id::SKB_PRIORITY);
+        m.clear(id::SKB_PRIORITY);
+        if v == 0 {
+            "skb_priority=0,".to_string()
+        } else {
+            format!("skb_priority={v:#x},")
+        }
+    } else {
+        String::new()
+    };
+    let ct = take_leading(&mut m, id::CT_STATE..=id::CT_TP_DST);
+    let ct = format!("{dp_hash}{prio}{ct}");
     let rest = super::tunnel::absent_options_text(&format_match(&m, 32768)) + &icmp;
     let recirc = if recirc == 0 {
         "0".to_string()

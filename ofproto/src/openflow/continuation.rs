@@ -56,8 +56,7 @@ pub struct ActionGroup {
 pub struct Continuation {
     /// The bridge's uuid (stock's ofproto uuid; all zeros: none).
     pub bridge: [u8; 16],
-    /// Data stack entries, top first, as received (ferrovs keeps no
-    /// stack, so it sends none).
+    /// Data stack entries (`push`/`pop`), top first, as on the wire.
     pub stack: Vec<Vec<u8>>,
     pub mirrors: u32,
     pub conntracked: bool,

@@ -525,6 +525,7 @@ impl Ctx<'_> {
         let state = Frozen {
             bridge: self.br.name.to_string(),
             mirrors: self.mirrors_done(),
+            stack: self.stack.clone(),
             table,
             metadata: Frozen::metadata_of(&self.flow),
             action_set: self.action_set.clone(),
@@ -591,6 +592,7 @@ impl Ctx<'_> {
         self.action_set = state.action_set.clone();
         self.actset_output = state.actset_output;
         self.mirrors_thawed(state.mirrors);
+        self.stack = state.stack.clone();
         out.push(node);
         Some((state.table, state.actions))
     }

@@ -331,6 +331,7 @@ impl Ctx<'_> {
         let state = Frozen {
             bridge: self.br.name.to_string(),
             mirrors: self.mirrors_done(),
+            stack: self.stack.clone(),
             table: 0,
             metadata: Frozen::metadata_of(&self.flow),
             action_set: self.action_set.clone(),

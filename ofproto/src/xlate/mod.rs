@@ -245,6 +245,15 @@ pub fn translate_received<'a>(
     flow: &[u8; KEY_LEN],
     rx: Received,
 ) -> Xlated {
+    // A recirculated packet resumes in the bridge that froze it (the
+    // peer of a patch port may have), whatever port it came in on.
+    let rid = be(&flow[frange(id::RECIRC_ID)]) as u32;
+    let br = match world {
+        Some(w) if rid != 0 => recirc::lookup(rid)
+            .and_then(|s| w.bridges.get(s.bridge.as_str()))
+            .unwrap_or(br),
+        _ => br,
+    };
     let mut ctx = Ctx {
         br,
         world,

@@ -112,6 +112,7 @@ pub(crate) fn freeze(bridge: &str, table: u8, flow: &[u8; KEY_LEN], userdata: &[
     recirc::alloc(Frozen {
         bridge: bridge.to_string(),
         mirrors: 0,
+        stack: Vec::new(),
         table,
         metadata: Frozen::metadata_of(flow),
         action_set: Vec::new(),
@@ -189,8 +190,9 @@ pub fn from_action_upcall(
             .unwrap_or(0);
         Box::new(Continuation {
             bridge: bridge_uuid(&state.bridge),
-            stack: Vec::new(),
-            mirrors: 0,
+            // Stock sends the stack top first.
+            stack: state.stack.iter().rev().cloned().collect(),
+            mirrors: state.mirrors,
             conntracked: state.conntracked,
             actions: ops_to_groups(&state.actions),
             action_set: state.action_set.clone(),
@@ -437,7 +439,8 @@ pub fn resume_state(bridge: &str, r: &Resume) -> Result<(u32, u32), OfpErr> {
         conntracked: c.conntracked,
         actions,
         userdata: Vec::new(),
-        mirrors: 0,
+        mirrors: c.mirrors,
+        stack: c.stack.iter().rev().cloned().collect(),
     });
     Ok((rid, c.odp_port))
 }

@@ -148,7 +148,7 @@ impl<'a> Ctx<'a> {
         let mut node = Node::new(NodeKind::Bridge, format!("bridge(\"{}\")", peer.name));
         self.table(0, in_port, &mut node.subs);
         let set = self.action_set_list();
-        if !set.is_empty() && self.error.is_none() {
+        if !set.is_empty() && self.error.is_none() && !self.freezing {
             let mut sn = Node::new(NodeKind::Table, "--. Executing action set:".into());
             self.exit = false;
             self.actions(&set, &mut sn.subs);
@@ -156,6 +156,12 @@ impl<'a> Ctx<'a> {
                 Some(first) => first.subs.push(sn),
                 None => node.subs.push(sn),
             }
+        }
+        // A freeze in the peer (a pause, a recirculation) is the peer's:
+        // its continuation names the peer bridge and its stack, and this
+        // bridge's pipeline goes on.
+        if self.freezing && self.error.is_none() {
+            self.finish_freezing();
         }
         out.push(node);
         self.depth -= 1;

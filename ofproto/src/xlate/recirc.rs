@@ -34,6 +34,8 @@ pub struct Frozen {
     pub bridge: String,
     /// The mirrors the packet was already sent to (see `mirror`).
     pub mirrors: u32,
+    /// The data stack of `push`/`pop`, bottom first (see `stack`).
+    pub stack: Vec<Vec<u8>>,
     /// The table translation resumes in.
     pub table: u8,
     /// The frozen fields' bytes, in `frozen_fields` order.
@@ -166,6 +168,7 @@ mod tests {
         let state = |table| Frozen {
             bridge: "brtest-recirc".into(),
             mirrors: 0,
+            stack: Vec::new(),
             table,
             metadata: Frozen::metadata_of(&flow),
             action_set: Vec::new(),

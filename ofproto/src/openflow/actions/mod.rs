@@ -404,6 +404,29 @@ fn pull_field_id(r: &mut Reader<'_>) -> Result<usize, OfpErr> {
     by_header(class, exp, ((header >> 9) & 0x7f) as u8, len).ok_or(OfpErr::OFPBAC_BAD_SET_TYPE)
 }
 
+/// Validates a stack action (nx_action_stack: offset, field header,
+/// bit count, zeros) as stock does; `pop` writes its field.
+fn check_stack(pop: bool, a: &[u8]) -> Result<(), OfpErr> {
+    if a.len() != 24 {
+        return Err(OfpErr::OFPBAC_BAD_LEN);
+    }
+    let mut r = Reader::new(a.get(10..).ok_or(OfpErr::OFPBAC_BAD_LEN)?);
+    let ofs = r.u16().ok_or(OfpErr::OFPBAC_BAD_LEN)? as u32;
+    let f = pull_field_id(&mut r)?;
+    let n_bits = r.u16().ok_or(OfpErr::OFPBAC_BAD_LEN)? as u32;
+    if r.rest().iter().any(|&b| b != 0) {
+        return Err(OfpErr::NXBRC_MUST_BE_ZERO);
+    }
+    let bits = FIELDS[f].bits as u32;
+    if n_bits == 0 || ofs >= bits || ofs + n_bits > bits {
+        return Err(OfpErr::OFPBAC_BAD_SET_LEN);
+    }
+    if pop && FIELDS[f].read_only {
+        return Err(OfpErr::OFPBAC_BAD_SET_ARGUMENT);
+    }
+    Ok(())
+}
+
 fn check_move(
     src: usize,
     dst: usize,
@@ -554,6 +577,14 @@ fn decode_vendor(version: u8, a: &[u8], depth: u32) -> Result<Action, OfpErr> {
             let src = pull_field_id(&mut r)?;
             let dst = pull_field_id(&mut r)?;
             check_move(src, dst, src_ofs, dst_ofs, n_bits)?
+        }
+        // push / pop: checked as stock does, kept as their wire bytes.
+        27 | 28 => {
+            check_stack(subtype == 28, a)?;
+            Nx {
+                subtype,
+                bytes: a.to_vec(),
+            }
         }
         // ct and clone carry actions of the message's version after a
         // fixed header; they are re-encoded for each version.

@@ -63,8 +63,8 @@ pub fn decode_mod(version: u8, body: &[u8]) -> Result<GroupMod, OfpErr> {
         let blen = r.u16().ok_or_else(bad)? as usize;
         r.skip(2).ok_or_else(bad)?;
         command_bucket_id = r.u32().ok_or_else(bad)?;
-        let b = r.bytes(blen).ok_or(OfpErr::OFPGMFC_BAD_BUCKET)?;
-        decode_buckets15(version, b)?
+        let b = r.bytes(blen).ok_or(OfpErr::OFPBRC_BAD_LEN)?;
+        decode_buckets15(version, group_type, b)?
     } else {
         decode_buckets11(version, r.rest())?
     };
@@ -106,35 +106,54 @@ fn decode_buckets11(version: u8, data: &[u8]) -> Result<Vec<Bucket>, OfpErr> {
     Ok(out)
 }
 
-fn decode_buckets15(version: u8, data: &[u8]) -> Result<Vec<Bucket>, OfpErr> {
+/// OpenFlow 1.5's buckets (also OpenFlow 1.0's, in NXT_GROUP_MOD),
+/// checked in stock's order with stock's errors.
+fn decode_buckets15(version: u8, group_type: u8, data: &[u8]) -> Result<Vec<Bucket>, OfpErr> {
     let mut r = Reader::new(data);
     let mut out = Vec::new();
+    let bucket = OfpErr::OFPGMFC_BAD_BUCKET;
     while !r.is_empty() {
-        let len = r.peek_u16(0).ok_or(OfpErr::OFPGMFC_BAD_BUCKET)? as usize;
-        let alen = r.peek_u16(2).ok_or(OfpErr::OFPGMFC_BAD_BUCKET)? as usize;
-        if len < 8 || !len.is_multiple_of(8) || len > r.len() || alen > len - 8 {
-            return Err(OfpErr::OFPGMFC_BAD_BUCKET);
+        let len = r.peek_u16(0).ok_or(bucket)? as usize;
+        let alen = r.peek_u16(2).ok_or(bucket)? as usize;
+        if r.len() < 8 || len < 8 || len > r.len() || alen > len - 8 {
+            return Err(bucket);
         }
-        let b = r.bytes(len).ok_or(OfpErr::OFPGMFC_BAD_BUCKET)?;
+        let b = r.bytes(len).ok_or(bucket)?;
         let mut br = Reader::new(b);
-        br.skip(4).ok_or_else(bad)?;
-        let id = br.u32().ok_or_else(bad)?;
-        let actions = actions::decode(version, br.bytes(alen).ok_or_else(bad)?)?;
-        let (mut weight, mut watch_port, mut watch_group) = (0u16, ANY, ANY);
-        while br.len() >= 4 {
-            let ty = br.u16().ok_or_else(bad)?;
-            let plen = br.u16().ok_or_else(bad)? as usize;
-            if plen < 4 {
-                return Err(OfpErr::OFPBPC_BAD_LEN);
+        br.skip(4).ok_or(bucket)?;
+        let id = br.u32().ok_or(bucket)?;
+        let actions = actions::decode(version, br.bytes(alen).ok_or(bucket)?)?;
+        // A select group's bucket weighs 1 unless it says otherwise.
+        let mut weight = u16::from(group_type == 1);
+        let (mut watch_port, mut watch_group) = (ANY, ANY);
+        let plen_err = OfpErr::OFPBPC_BAD_LEN;
+        while !br.is_empty() {
+            let ty = br.peek_u16(0).ok_or(plen_err)?;
+            let plen = br.peek_u16(2).ok_or(plen_err)? as usize;
+            if plen < 4 || plen.next_multiple_of(8) > br.len() {
+                return Err(plen_err);
             }
-            let mut p = Reader::new(br.bytes(plen - 4).ok_or(OfpErr::OFPBPC_BAD_LEN)?);
-            br.skip((8 - plen % 8) % 8);
+            let whole = br.bytes(plen.next_multiple_of(8)).ok_or(plen_err)?;
+            let payload = whole.get(4..plen).ok_or(plen_err)?;
+            // Stock takes a 16-bit value from any payload long enough (it
+            // sends it padded to 4 bytes), a 32-bit one only exactly.
+            let exact = |n: usize| {
+                if payload.len() == n || (n == 2 && payload.len() > 2) {
+                    Ok(Reader::new(payload))
+                } else {
+                    Err(plen_err)
+                }
+            };
             match ty {
-                0 => weight = p.u16().ok_or(OfpErr::OFPBPC_BAD_LEN)?,
-                1 => watch_port = p.u32().ok_or(OfpErr::OFPBPC_BAD_LEN)?,
-                2 => watch_group = p.u32().ok_or(OfpErr::OFPBPC_BAD_LEN)?,
+                0 => weight = exact(2)?.u16().ok_or(plen_err)?,
+                1 => watch_port = exact(4)?.u32().ok_or(plen_err)?,
+                2 => watch_group = exact(4)?.u32().ok_or(plen_err)?,
+                0xffff => return Err(OfpErr::OFPBPC_BAD_EXPERIMENTER),
                 _ => return Err(OfpErr::OFPBPC_BAD_TYPE),
             }
+        }
+        if id > MAX_ID {
+            return Err(bucket);
         }
         out.push(Bucket {
             id,
@@ -170,9 +189,9 @@ pub fn encode_desc(version: u8, g: &Group, out: &mut Vec<u8>) {
             out.set_u16(s + 2, alen as u16);
             if g.group_type == 1 {
                 out.put_u16(0);
-                out.put_u16(6);
+                out.put_u16(8);
                 out.put_u16(b.weight);
-                out.pad_to(8);
+                out.put_u16(0);
             }
             if g.group_type == 3 {
                 out.put_u16(1);

@@ -412,7 +412,12 @@ fn check_stack(pop: bool, a: &[u8]) -> Result<(), OfpErr> {
     }
     let mut r = Reader::new(a.get(10..).ok_or(OfpErr::OFPBAC_BAD_LEN)?);
     let ofs = r.u16().ok_or(OfpErr::OFPBAC_BAD_LEN)? as u32;
-    let f = pull_field_id(&mut r)?;
+    // Stock reads the field as a match field: an unknown one is
+    // OFPBMC_BAD_FIELD.
+    let f = pull_field_id(&mut r).map_err(|e| match e {
+        OfpErr::OFPBAC_BAD_SET_TYPE => OfpErr::OFPBMC_BAD_FIELD,
+        e => e,
+    })?;
     let n_bits = r.u16().ok_or(OfpErr::OFPBAC_BAD_LEN)? as u32;
     if r.rest().iter().any(|&b| b != 0) {
         return Err(OfpErr::NXBRC_MUST_BE_ZERO);

@@ -31,6 +31,7 @@ FLOWS = [
     "mpls,mpls_label=100,actions=pop_mpls:0x0800,meter:1,goto_table:3",
     "icmp,icmp_type=8,actions=drop",
     "metadata=0x1/0xff,dl_dst=01:00:00:00:00:00/01:00:00:00:00:00,actions=write_metadata:0x2/0xff,clear_actions,flood",
+    "tcp,actions=push:NXM_OF_TCP_SRC[],push:NXM_NX_REG0[0..7],enqueue:2:5,set_queue:3,pop_queue,pop:NXM_NX_REG1[8..15],output:2",
 ]
 VERSIONS = {1: "OpenFlow10", 4: "OpenFlow13", 5: "OpenFlow14", 6: "OpenFlow15"}
 
@@ -103,6 +104,13 @@ def gap_messages(v):
             + prop(0x8008, struct.pack("!I", 1)))
     out.append(nx(v, 28, prop(0, FRAME) + prop(5, b"\x01") + prop(6, in_port)
                   + nested(8, cont)))  # NXT_RESUME
+    # A continuation with a data stack (top first) and mirrors.
+    stacked = (prop(0x8000, bytes(range(16))) + prop(0x8001, b"\x12\x34")
+               + prop(0x8001, bytes(6)) + prop(0x8002, struct.pack("!I", 1))
+               + nested(0x8006, output2) + prop(0x8008, struct.pack("!I", 1)))
+    out.append(nx(v, 28, prop(0, FRAME) + prop(6, in_port) + nested(8, stacked)))
+    if v == 1:
+        out.extend(group_messages10(output2))
     if v == 1:
         out.append(msg(v, 16, struct.pack("!HH", 5, 0) + struct.pack("!H2xI", 0xfffc, 0xffffffff)))
         out.append(msg(v, 20, struct.pack("!H2x", 1)))  # queue get config
@@ -114,6 +122,20 @@ def gap_messages(v):
             out.append(msg(v, 18, struct.pack("!HH4x", 15, 0) + struct.pack("!II", 1, 0xffffffff)))
             out.append(msg(v, 17, struct.pack("!B3xI", 0, 4)))  # table-mod evict
     return out
+
+
+def group_messages10(output):
+    """OpenFlow 1.0's Nicira group messages: NXT_GROUP_MOD (add a select
+    group with a weighted bucket, insert a bucket, delete all), then
+    NXST_GROUP, NXST_GROUP_DESC and NXST_GROUP_FEATURES requests."""
+    bucket = struct.pack("!HHI", 8 + len(output) + 8, len(output), 0) + output + prop(0, struct.pack("!H2x", 5))
+    def group_mod(command, gtype, gid, buckets, command_bucket=0xffffffff):
+        return nx(1, 31, struct.pack("!HBxIH2xI", command, gtype, gid, len(buckets), command_bucket) + buckets)
+    def nxst(subtype, body):
+        return msg(1, 16, struct.pack("!HHII4x", 0xffff, 0, 0x2320, subtype) + body)
+    return [group_mod(0, 1, 1, bucket), group_mod(3, 1, 1, bucket.replace(bytes(4), struct.pack("!I", 7), 1), 0xfffffffd),
+            nxst(7, struct.pack("!I4x", 0xfffffffc)), nxst(8, struct.pack("!I4x", 1)), nxst(9, b""),
+            group_mod(2, 0, 0xfffffffc, b"")]
 
 
 def put(data, out=out_msg):

@@ -224,6 +224,7 @@ fn stack_action(subtype: u16, ofs: u16, header: u32, n_bits: u16, pad: &[u8]) ->
 
 const NXM_NX_REG0: u32 = 0x0001_0004;
 const NXM_NX_CT_STATE: u32 = 0x0001_d204;
+const NXM_OF_TCP_SRC: u32 = 0x0000_0a02;
 
 /// The malformed messages, by name.
 fn malformed() -> Vec<(&'static str, Vec<u8>)> {
@@ -274,6 +275,14 @@ fn malformed() -> Vec<(&'static str, Vec<u8>)> {
         (
             "pop read-only field",
             flow_mod10(4, &stack_action(28, 0, NXM_NX_CT_STATE, 8, &[0; 6])),
+        ),
+        (
+            "push without prerequisites",
+            flow_mod10(4, &stack_action(27, 0, NXM_OF_TCP_SRC, 16, &[0; 6])),
+        ),
+        (
+            "pop without prerequisites",
+            flow_mod10(4, &stack_action(28, 0, NXM_OF_TCP_SRC, 16, &[0; 6])),
         ),
         (
             "pop too long",

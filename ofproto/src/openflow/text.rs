@@ -587,6 +587,24 @@ fn format_nx(subtype: u16, b: &[u8], s: &mut String) {
             let _ = write!(s, "note:{}", note.join("."));
         }
         5 => s.push_str("pop_queue"),
+        27 | 28 => {
+            let verb = if subtype == 27 { "push" } else { "pop" };
+            match super::actions::stack_subfield(b) {
+                Some((f, ofs, n)) => {
+                    let name = nxm_name(f);
+                    let _ = if ofs == 0 && n as u32 == FIELDS[f].bits as u32 {
+                        write!(s, "{verb}:{name}[]")
+                    } else if n == 1 {
+                        write!(s, "{verb}:{name}[{ofs}]")
+                    } else {
+                        write!(s, "{verb}:{name}[{ofs}..{}]", ofs + n - 1)
+                    };
+                }
+                None => {
+                    let _ = write!(s, "nx_action({subtype})");
+                }
+            }
+        }
         17 => s.push_str("exit"),
         20 => {
             // max_len, controller id, reason.

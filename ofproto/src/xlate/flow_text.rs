@@ -418,7 +418,26 @@ pub fn format_flow(k: &FlowKey, inner_vlan: u16) -> String {
     // none), not in the +flag-flag form of masked matches.
     let tcp_flags = m.is_set(id::TCP_FLAGS);
     m.clear(id::TCP_FLAGS);
+    // The queue priority is no OpenFlow field: it goes after the leading
+    // pkt_mark, recirc_id and dp_hash, as stock prints it.
+    let prio = m
+        .is_set(id::SKB_PRIORITY)
+        .then(|| m.value(id::SKB_PRIORITY));
+    m.clear(id::SKB_PRIORITY);
     let mut s = format_match(&m, 32768);
+    if let Some(p) = prio {
+        let mut at = 0;
+        for part in s.split(',') {
+            if !["pkt_mark=", "recirc_id=", "dp_hash="]
+                .iter()
+                .any(|lead| part.starts_with(lead))
+            {
+                break;
+            }
+            at += part.len() + 1;
+        }
+        s.insert_str(at.min(s.len()), &format!("skb_priority={p:#x},"));
+    }
     // An exact ct_state prints as names joined by '|'.
     if let Some(at) = s.find("ct_state=") {
         let end = s[at..].find(',').map_or(s.len(), |e| at + e);

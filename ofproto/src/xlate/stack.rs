@@ -10,7 +10,7 @@
 //! it for the continuation.
 
 use super::{storage_field, Ctx, Node, NodeKind};
-use crate::openflow::fields::{by_header, FIELDS};
+use crate::openflow::actions::stack_subfield;
 
 /// Past this many bytes, a resubmit is refused (stock's 64 kB limit).
 pub(super) const MAX_STACK_BYTES: usize = 65536;
@@ -26,35 +26,11 @@ pub(super) struct Subfield {
     pub n_bits: u16,
 }
 
-/// Reads the subfield of a stack action's wire bytes (offset, NXM or
-/// experimenter OXM header, bit count); None when it names no field
-/// translation can hold.
+/// The subfield of a stack action's wire bytes (see
+/// `actions::stack_subfield`), if translation can hold it.
 pub(super) fn parse(b: &[u8]) -> Option<Subfield> {
-    let u16at = |i: usize| b.get(i..i + 2).map(|x| u16::from_be_bytes([x[0], x[1]]));
-    let u32at = |i: usize| {
-        b.get(i..i + 4)
-            .map(|x| u32::from_be_bytes([x[0], x[1], x[2], x[3]]))
-    };
-    let ofs = u16at(10)?;
-    let header = u32at(12)?;
-    let class = (header >> 16) as u16;
-    let mut len = (header & 0xff) as usize;
-    let (exp, at) = if class == 0xffff {
-        len = len.saturating_sub(4);
-        (u32at(16)?, 20)
-    } else {
-        (0, 16)
-    };
-    if header & 0x100 != 0 {
-        len /= 2;
-    }
-    let field = by_header(class, exp, ((header >> 9) & 0x7f) as u8, len)?;
-    let n_bits = u16at(at)?;
-    let width = FIELDS.get(field)?.width as u32 * 8;
-    if n_bits == 0 || n_bits > 128 || ofs as u32 + n_bits as u32 > width {
-        return None;
-    }
-    Some(Subfield { field, ofs, n_bits })
+    let (field, ofs, n_bits) = stack_subfield(b)?;
+    (n_bits <= 128).then_some(Subfield { field, ofs, n_bits })
 }
 
 fn ones(n: u16) -> u128 {

@@ -404,6 +404,21 @@ fn pull_field_id(r: &mut Reader<'_>) -> Result<usize, OfpErr> {
     by_header(class, exp, ((header >> 9) & 0x7f) as u8, len).ok_or(OfpErr::OFPBAC_BAD_SET_TYPE)
 }
 
+/// The subfield (field, offset, bit count) a push or pop action's wire
+/// bytes name: offset, NXM or experimenter OXM header, bit count; None
+/// when it names no field or bits beyond it.
+pub fn stack_subfield(a: &[u8]) -> Option<(usize, u16, u16)> {
+    let mut r = Reader::new(a.get(10..)?);
+    let ofs = r.u16()?;
+    let f = pull_field_id(&mut r).ok()?;
+    let n_bits = r.u16()?;
+    let bits = FIELDS[f].bits as u32;
+    if n_bits == 0 || ofs as u32 + n_bits as u32 > bits {
+        return None;
+    }
+    Some((f, ofs, n_bits))
+}
+
 /// Validates a stack action (nx_action_stack: offset, field header,
 /// bit count, zeros) as stock does; `pop` writes its field.
 fn check_stack(pop: bool, a: &[u8]) -> Result<(), OfpErr> {

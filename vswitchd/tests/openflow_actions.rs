@@ -125,6 +125,9 @@ const GROUP_COMMANDS: &[&str] = &[
     "OpenFlow10 del-groups br0",
     "OpenFlow10 dump-groups br0",
     "OpenFlow10 dump-flows br0",
+    // Nicira IPFIX statistics (no exporter configured).
+    "OpenFlow10 dump-ipfix-bridge br0",
+    "OpenFlow13 dump-ipfix-flow br0",
 ];
 
 /// Sorts the ` group_id=` entry lines (stock lists groups in hash order)

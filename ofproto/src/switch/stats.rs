@@ -426,6 +426,14 @@ impl Switch {
             self.group_entries(h.version, subtype == 8, want, &mut rep);
             return Ok(rep.finish());
         }
+        // NXST_IPFIX_BRIDGE / NXST_IPFIX_FLOW: ferrovs has no IPFIX
+        // exporter, so it answers as stock does without one.
+        if subtype == 3 || subtype == 4 {
+            if !r.is_empty() {
+                return Err(e);
+            }
+            return Err(OfpErr::NXST_NOT_CONFIGURED);
+        }
         if subtype == 2 && h.version == 1 {
             return self.flow_monitor_request(_conn, r.rest(), rep);
         }

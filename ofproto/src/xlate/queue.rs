@@ -70,3 +70,19 @@ impl Ctx<'_> {
         self.set(id::SKB_PRIORITY, saved);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::queue_to_priority;
+
+    #[test]
+    fn queues_map_as_each_datapath_does() {
+        // Userspace: the queue id itself, any id.
+        assert_eq!(queue_to_priority(false, 0), Some(0));
+        assert_eq!(queue_to_priority(false, 0xffff_fff0), Some(0xffff_fff0));
+        // Kernel: tc class 1:(id+1), ids below 0xf000 only.
+        assert_eq!(queue_to_priority(true, 0), Some(0x1_0001));
+        assert_eq!(queue_to_priority(true, 0xefff), Some(0x1_f000));
+        assert_eq!(queue_to_priority(true, 0xf000), None);
+    }
+}

@@ -104,7 +104,7 @@ fn bridge_with_ports(name: &str, program: &Path) -> Sandbox {
 const GROUP_COMMANDS: &[&str] = &[
     "OpenFlow10 add-group br0 group_id=1,type=select,bucket=output:1,bucket=weight:5,output:2",
     "OpenFlow10 add-group br0 group_id=2,type=ff,bucket=watch_port:1,output:1,bucket=watch_port:2,output:2",
-    "OpenFlow10 add-group br0 group_id=3,type=indirect,bucket=mod_nw_tos:16,enqueue:2:3",
+    "OpenFlow10 add-group br0 group_id=3,type=indirect,bucket=mod_vlan_vid:7,mod_nw_tos:16,enqueue:2:3",
     "OpenFlow10 add-group br0 group_id=1,type=all,bucket=output:1",
     "OpenFlow10 dump-groups br0",
     "OpenFlow10 dump-groups br0 1",

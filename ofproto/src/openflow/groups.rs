@@ -184,7 +184,9 @@ pub fn encode_desc(version: u8, g: &Group, out: &mut Vec<u8>) {
             out.put_u16(0);
             out.put_u32(b.id);
             let astart = out.len();
-            actions::encode(version, &b.actions, true, out);
+            // A bucket has no match: OpenFlow 1.0's set-vlan actions
+            // push a tag in later versions.
+            actions::encode(version, &b.actions, false, out);
             let alen = out.len() - astart;
             out.set_u16(s + 2, alen as u16);
             if g.group_type == 1 {
@@ -214,7 +216,9 @@ pub fn encode_desc(version: u8, g: &Group, out: &mut Vec<u8>) {
             out.put_u32(b.watch_port);
             out.put_u32(b.watch_group);
             out.put_zeros(4);
-            actions::encode(version, &b.actions, true, out);
+            // A bucket has no match: OpenFlow 1.0's set-vlan actions
+            // push a tag in later versions.
+            actions::encode(version, &b.actions, false, out);
             let l = out.len() - s;
             out.set_u16(s, l as u16);
         }

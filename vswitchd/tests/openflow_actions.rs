@@ -427,7 +427,23 @@ fn queue_and_stack_translation_match_stock() {
         appctl_sorted: &[],
     };
     let Some((stock, ours)) = on_both("ofqueuestack", |name, program| {
-        trace_diff::run(name, program, &sc)
+        let sb = Sandbox::with_vswitchd(name, program, trace_diff::DUMMY_ARGS);
+        let mut out = trace_diff::run_in(&sb, &sc);
+        // The actions as each version encodes them, as ovs-ofctl prints
+        // them (OpenFlow 1.0's enqueue is set_queue, output, pop_queue
+        // later).
+        for version in ["OpenFlow10", "OpenFlow13", "OpenFlow15"] {
+            for br in ["br0", "br1"] {
+                let o = sb.run(
+                    "ovs-ofctl",
+                    &["-O", version, "dump-flows", br, "--no-stats"],
+                );
+                let mut lines: Vec<String> = outcome(&o).lines().map(str::to_string).collect();
+                lines.sort();
+                out.insert(format!("ofctl {version} dump-flows {br}"), lines.join("\n"));
+            }
+        }
+        out
     }) else {
         return;
     };

@@ -451,12 +451,14 @@ fn queue_and_stack_translation_match_stock() {
 }
 
 /// Starts `ovs-ofctl -O OpenFlow13 monitor BRIDGE resume` printing to
-/// `<bridge>-monitor.txt`.
+/// `<bridge>-monitor.txt`, with a control socket `<bridge>-monitor.ctl`.
 fn monitor(sb: &Sandbox, bridge: &str) -> Child {
     let out =
         std::fs::File::create(sb.dir.join(format!("{bridge}-monitor.txt"))).expect("monitor file");
+    let ctl = sb.dir.join(format!("{bridge}-monitor.ctl"));
     sb.command("ovs-ofctl")
         .args(["-O", "OpenFlow13", "monitor", bridge, "resume"])
+        .arg(format!("--unixctl={}", ctl.display()))
         .stdout(Stdio::null())
         // The monitor prints what it receives and sends on stderr.
         .stderr(out)
@@ -541,9 +543,21 @@ fn run_pauses(name: &str, program: &Path) -> BTreeMap<String, String> {
         sb.succeeded(sb.run("ovs-ofctl", &["add-flows", br, &f]), "add-flows");
     }
     let monitors = Monitors(vec![monitor(&sb, "br0"), monitor(&sb, "br1")]);
-    // The monitors need a moment to connect and ask for resumes (they
-    // print nothing until a packet-in comes).
-    std::thread::sleep(Duration::from_millis(1000));
+    // A barrier answered through each monitor: it is connected and its
+    // set-up (packet-in format, resume) is done.
+    for br in ["br0", "br1"] {
+        let ctl = sb.dir.join(format!("{br}-monitor.ctl"));
+        let ctl = ctl.display().to_string();
+        sb.wait_for(
+            || {
+                sb.run("ovs-appctl", &["-t", &ctl, "ofctl/barrier"])
+                    .status
+                    .success()
+            },
+            "monitor connected",
+        )
+        .expect("monitor");
+    }
     for p in PACKETS {
         sb.succeeded(sb.appctl(&["netdev-dummy/receive", "p1", p]), "receive");
     }
@@ -553,8 +567,19 @@ fn run_pauses(name: &str, program: &Path) -> BTreeMap<String, String> {
         "resumed packets on p2 and p4",
     )
     .expect("resumed packets");
-    // Anything still coming (mirrored copies) has time to arrive.
-    std::thread::sleep(Duration::from_millis(300));
+    // The mirrored copies, and the rules' counters (credited from the
+    // datapath flows); the monitors have printed everything.
+    sb.wait_for(|| frames("p3").lines().count() > 2, "mirrored packets")
+        .expect("mirrored packets");
+    sb.succeeded(sb.appctl(&["revalidator/wait"]), "revalidator/wait");
+    for br in ["br0", "br1"] {
+        let ctl = sb.dir.join(format!("{br}-monitor.ctl"));
+        let ctl = ctl.display().to_string();
+        sb.succeeded(
+            sb.run("ovs-appctl", &["-t", &ctl, "ofctl/barrier"]),
+            "barrier",
+        );
+    }
     drop(monitors);
     let mut out = BTreeMap::new();
     for br in ["br0", "br1"] {

@@ -134,10 +134,7 @@ fn veth_frames_cross_whole_and_gro_is_restored() {
             "GRO on while the port is open"
         );
         // Both ends are up now; give the carrier a moment.
-        let t = Instant::now();
-        while !(a.is_up() && b.is_up()) && t.elapsed() < Duration::from_secs(5) {
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        wait_up(&a, &b);
 
         for size in [60usize, 9000] {
             let f = tcp_frame(size - 54);
@@ -148,19 +145,8 @@ fn veth_frames_cross_whole_and_gro_is_restored() {
         }
 
         // A super-frame: 3 segments' worth of payload, partial checksum.
-        let mut f = tcp_frame(3000);
+        let (f, p) = super_frame(3000, 1000);
         let l4 = 34;
-        let pseudo = csum::pseudo_v4(0x0a00_0001, 0x0a00_0002, 6, f.len() - l4);
-        put_be16(&mut f, l4 + 16, csum::fold(pseudo));
-        let mut p = Packet::from_bytes(&f);
-        p.offload = Offload {
-            csum_partial: true,
-            csum_start: l4 as u16,
-            csum_offset: 16,
-            hdr_len: (l4 + 20) as u16,
-            gso_type: GSO_TCPV4,
-            gso_size: 1000,
-        };
         b.send(p).expect("send super-frame");
         let got = receive(&a).expect("super-frame lost");
         assert_eq!(got.len(), f.len(), "super-frame cut or segmented");

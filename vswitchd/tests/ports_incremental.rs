@@ -12,20 +12,10 @@
 use std::collections::BTreeSet;
 use std::path::Path;
 
-use ferrovs_tests::sandbox::{stock_ovs_available, text, Sandbox};
+use ferrovs_tests::sandbox::{stock_ovs_available, Sandbox};
 
 const FERROVS: &str = env!("CARGO_BIN_EXE_ferrovs-vswitchd");
 const PORTS: usize = 40;
-
-fn ok(sb: &Sandbox, out: std::process::Output, what: &str) -> String {
-    assert!(
-        out.status.success(),
-        "{what} failed: {}\nlog:\n{}",
-        text(&out.stderr),
-        sb.vswitchd_log()
-    );
-    text(&out.stdout)
-}
 
 /// The UUIDs of the Interface rows named by `update` operations in the
 /// `transact` requests of these ovsdb-server log lines.
@@ -80,9 +70,9 @@ fn each_add_port_reads_and_examines_one_port_however_many_there_are() {
         "br0",
         "datapath_type=dummy",
     ]);
-    ok(&sb, out, "add-br");
+    sb.succeeded(out, "add-br");
     let counters = |sb: &Sandbox| {
-        let show = ok(sb, sb.appctl(&["coverage/show"]), "coverage/show");
+        let show = sb.succeeded(sb.appctl(&["coverage/show"]), "coverage/show");
         (
             coverage_total(&show, "bridge_port_read"),
             coverage_total(&show, "bridge_iface_examined"),
@@ -103,12 +93,12 @@ fn each_add_port_reads_and_examines_one_port_however_many_there_are() {
             &name,
             "type=dummy",
         ]);
-        ok(&sb, out, "add-port");
+        sb.succeeded(out, "add-port");
         let after = counters(&sb);
         work.push((after.0 - before.0, after.1 - before.1));
     }
     let out = sb.vsctl(&["get", "Interface", &format!("p{}", PORTS - 1), "ofport"]);
-    assert_eq!(ok(&sb, out, "get ofport").trim(), PORTS.to_string());
+    assert_eq!(sb.succeeded(out, "get ofport").trim(), PORTS.to_string());
     // The plain vsctl waited for cur_cfg, so each add's reconfiguration
     // is counted in its own step: one Port row read, one interface
     // examined, from the first add to the last.
@@ -122,7 +112,7 @@ fn each_add_port_reads_and_examines_one_port_however_many_there_are() {
     // Removing one port among many is as cheap: no Port row to read,
     // one interface examined.
     let before = counters(&sb);
-    ok(&sb, sb.vsctl(&["del-port", "br0", "p7"]), "del-port");
+    sb.succeeded(sb.vsctl(&["del-port", "br0", "p7"]), "del-port");
     let after = counters(&sb);
     assert_eq!(
         (after.0 - before.0, after.1 - before.1),
@@ -130,7 +120,7 @@ fn each_add_port_reads_and_examines_one_port_however_many_there_are() {
         "del-port p7"
     );
     let out = sb.run("ovs-ofctl", &["show", "br0"]);
-    let shown = ok(&sb, out, "ovs-ofctl show");
+    let shown = sb.succeeded(out, "ovs-ofctl show");
     assert!(
         !shown.contains("(p7)") && shown.contains("(p8)"),
         "ovs-ofctl show after del-port:\n{shown}"
@@ -171,7 +161,7 @@ fn one_add_port_among_many_updates_only_its_own_interface_row() {
     }
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let out = sb.vsctl(&args);
-    ok(&sb, out, "add-br with ports");
+    sb.succeeded(out, "add-br with ports");
     // The status of the first batch (and a full refresh, if one comes)
     // is written before the ovsdb-server log is watched.
     std::thread::sleep(std::time::Duration::from_secs(1));
@@ -179,7 +169,7 @@ fn one_add_port_among_many_updates_only_its_own_interface_row() {
         "ovs-appctl",
         &["-t", "ovsdb-server", "vlog/set", "jsonrpc:file:dbg"],
     );
-    ok(&sb, out, "ovsdb-server vlog/set");
+    sb.succeeded(out, "ovsdb-server vlog/set");
     let log_path = sb.dir.join("ovsdb-server.log");
     let before = std::fs::read_to_string(&log_path).unwrap_or_default().len();
 
@@ -193,11 +183,11 @@ fn one_add_port_among_many_updates_only_its_own_interface_row() {
         "new0",
         "type=dummy",
     ]);
-    ok(&sb, out, "add-port new0");
+    sb.succeeded(out, "add-port new0");
     let out = sb.vsctl(&["get", "Interface", "new0", "_uuid"]);
-    let new_uuid = ok(&sb, out, "get _uuid").trim().to_string();
+    let new_uuid = sb.succeeded(out, "get _uuid").trim().to_string();
     let out = sb.vsctl(&["get", "Interface", "new0", "ofport"]);
-    let ofport = ok(&sb, out, "get ofport");
+    let ofport = sb.succeeded(out, "get ofport");
     assert_eq!(ofport.trim(), format!("{}", PORTS + 1), "new0's ofport");
     // Room for a periodic full status refresh: it must not rewrite
     // unchanged rows either.

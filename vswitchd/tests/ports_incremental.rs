@@ -13,6 +13,8 @@ use std::collections::BTreeSet;
 use std::path::Path;
 
 use ferrovs_tests::sandbox::{stock_ovs_available, Sandbox};
+use ferrovs_tests::trace_diff::DUMMY_ARGS;
+use ferrovs_tests::vsctl;
 
 const FERROVS: &str = env!("CARGO_BIN_EXE_ferrovs-vswitchd");
 const PORTS: usize = 40;
@@ -58,19 +60,8 @@ fn each_add_port_reads_and_examines_one_port_however_many_there_are() {
     if !stock_ovs_available("each_add_port_reads_and_examines_one_port_however_many_there_are") {
         return;
     }
-    let mut sb = Sandbox::new("ports-work").expect("sandbox");
-    sb.start_vswitchd(Path::new(FERROVS), &["--enable-dummy", "--disable-system"])
-        .expect("start ferrovs-vswitchd");
-    let out = sb.vsctl(&[
-        "add-br",
-        "br0",
-        "--",
-        "set",
-        "Bridge",
-        "br0",
-        "datapath_type=dummy",
-    ]);
-    sb.succeeded(out, "add-br");
+    let sb = Sandbox::with_vswitchd("ports-work", Path::new(FERROVS), DUMMY_ARGS);
+    sb.vsctl_ok(&vsctl::add_br("br0", "dummy", &[]), "add-br");
     let counters = |sb: &Sandbox| {
         let show = sb.succeeded(sb.appctl(&["coverage/show"]), "coverage/show");
         (
@@ -82,18 +73,8 @@ fn each_add_port_reads_and_examines_one_port_however_many_there_are() {
     let mut work = Vec::new();
     for i in 0..PORTS {
         let before = counters(&sb);
-        let name = format!("p{i}");
-        let out = sb.vsctl(&[
-            "add-port",
-            "br0",
-            &name,
-            "--",
-            "set",
-            "Interface",
-            &name,
-            "type=dummy",
-        ]);
-        sb.succeeded(out, "add-port");
+        let port = vsctl::add_port("br0", &format!("p{i}"), &["type=dummy"]);
+        sb.vsctl_ok(&port, "add-port");
         let after = counters(&sb);
         work.push((after.0 - before.0, after.1 - before.1));
     }
@@ -132,36 +113,10 @@ fn one_add_port_among_many_updates_only_its_own_interface_row() {
     if !stock_ovs_available("one_add_port_among_many_updates_only_its_own_interface_row") {
         return;
     }
-    let mut sb = Sandbox::new("ports-incr").expect("sandbox");
-    sb.start_vswitchd(Path::new(FERROVS), &["--enable-dummy", "--disable-system"])
-        .expect("start ferrovs-vswitchd");
-    let mut args = vec![
-        "add-br".to_string(),
-        "br0".into(),
-        "--".into(),
-        "set".into(),
-        "Bridge".into(),
-        "br0".into(),
-        "datapath_type=dummy".into(),
-    ];
-    for i in 0..PORTS {
-        for a in [
-            "--".to_string(),
-            "add-port".into(),
-            "br0".into(),
-            format!("p{i}"),
-            "--".into(),
-            "set".into(),
-            "Interface".into(),
-            format!("p{i}"),
-            "type=dummy".into(),
-        ] {
-            args.push(a);
-        }
-    }
-    let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    let out = sb.vsctl(&args);
-    sb.succeeded(out, "add-br with ports");
+    let sb = Sandbox::with_vswitchd("ports-incr", Path::new(FERROVS), DUMMY_ARGS);
+    let mut commands = vec![vsctl::add_br("br0", "dummy", &[])];
+    commands.extend((0..PORTS).map(|i| vsctl::add_port("br0", &format!("p{i}"), &["type=dummy"])));
+    sb.vsctl_ok(&vsctl::one_transaction(&commands), "add-br with ports");
     // The status of the first batch (and a full refresh, if one comes)
     // is written before the ovsdb-server log is watched.
     std::thread::sleep(std::time::Duration::from_secs(1));

@@ -134,43 +134,11 @@ fn veth_frames_cross_whole_and_gro_is_restored() {
             "GRO on while the port is open"
         );
         // Both ends are up now; give the carrier a moment.
-        let t = Instant::now();
-        while !(a.is_up() && b.is_up()) && t.elapsed() < Duration::from_secs(5) {
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        wait_up(&a, &b);
 
-        for size in [60usize, 9000] {
-            let f = tcp_frame(size - 54);
-            b.send(Packet::from_bytes(&f)).expect("send");
-            let got = receive(&a).unwrap_or_else(|| panic!("{size}-byte frame lost"));
-            assert_eq!(got.data(), &f[..], "{size}-byte frame changed");
-            assert_eq!(got.offload, Offload::default());
-        }
-
+        plain_frames_cross(&b, &a, &[60, 9000]);
         // A super-frame: 3 segments' worth of payload, partial checksum.
-        let mut f = tcp_frame(3000);
-        let l4 = 34;
-        let pseudo = csum::pseudo_v4(0x0a00_0001, 0x0a00_0002, 6, f.len() - l4);
-        put_be16(&mut f, l4 + 16, csum::fold(pseudo));
-        let mut p = Packet::from_bytes(&f);
-        p.offload = Offload {
-            csum_partial: true,
-            csum_start: l4 as u16,
-            csum_offset: 16,
-            hdr_len: (l4 + 20) as u16,
-            gso_type: GSO_TCPV4,
-            gso_size: 1000,
-        };
-        b.send(p).expect("send super-frame");
-        let got = receive(&a).expect("super-frame lost");
-        assert_eq!(got.len(), f.len(), "super-frame cut or segmented");
-        assert_eq!(got.data()[..l4], f[..l4], "headers changed");
-        assert_eq!(got.data()[l4 + 20..], f[l4 + 20..], "payload changed");
-        assert_eq!(
-            (got.offload.gso_type, got.offload.gso_size),
-            (GSO_TCPV4, 1000)
-        );
-        assert!(got.offload.csum_partial, "{:?}", got.offload);
+        super_frame_crosses(&b, &a, 3000, 1000);
         assert_eq!(a.stats().rx_errors + a.stats().rx_dropped, 0);
     }
     assert!(
@@ -206,6 +174,36 @@ fn super_frame(payload: usize, mss: u16) -> (Vec<u8>, Packet) {
     (f, p)
 }
 
+/// Plain TCP frames of each of `sizes` bytes sent on `from` arrive on
+/// `to` unchanged and without offload metadata.
+fn plain_frames_cross(from: &SystemDev, to: &SystemDev, sizes: &[usize]) {
+    for &size in sizes {
+        let f = tcp_frame(size - 54);
+        from.send(Packet::from_bytes(&f)).expect("send");
+        let got = receive(to).unwrap_or_else(|| panic!("{size}-byte frame lost"));
+        assert_eq!(got.data(), &f[..], "{size}-byte frame changed");
+        assert_eq!(got.offload, Offload::default());
+    }
+}
+
+/// A [`super_frame`] sent on `from` arrives on `to` whole: headers and
+/// payload unchanged (the checksum field aside), still a TCP super-frame
+/// of segment size `mss` with a partial checksum.
+fn super_frame_crosses(from: &SystemDev, to: &SystemDev, payload: usize, mss: u16) {
+    let l4 = 34;
+    let (f, p) = super_frame(payload, mss);
+    from.send(p).expect("send super-frame");
+    let got = receive(to).expect("super-frame lost");
+    assert_eq!(got.len(), f.len(), "super-frame cut or segmented");
+    assert_eq!(got.data()[..l4], f[..l4], "headers changed");
+    assert_eq!(got.data()[l4 + 20..], f[l4 + 20..], "payload changed");
+    assert_eq!(
+        (got.offload.gso_type, got.offload.gso_size),
+        (GSO_TCPV4, mss)
+    );
+    assert!(got.offload.csum_partial, "{:?}", got.offload);
+}
+
 #[test]
 fn ring_carries_what_the_socket_path_does() {
     ring_receive_path(RxPath::Ring, "r");
@@ -221,28 +219,10 @@ fn ring_receive_path(rx: RxPath, tag: &str) {
     let b = SystemDev::open_rx(&v.1, rx).expect("open b");
     wait_up(&a, &b);
 
-    for size in [60usize, 1514, 9000] {
-        let f = tcp_frame(size - 54);
-        b.send(Packet::from_bytes(&f)).expect("send");
-        let got = receive(&a).unwrap_or_else(|| panic!("{size}-byte frame lost"));
-        assert_eq!(got.data(), &f[..], "{size}-byte frame changed");
-        assert_eq!(got.offload, Offload::default());
-    }
-
+    plain_frames_cross(&b, &a, &[60, 1514, 9000]);
     // A super-frame of 64 KiB less headers: the largest GRO makes, which a
     // ring block must hold whole.
-    let l4 = 34;
-    let (f, p) = super_frame(65535 - 20 - 20 - 14, 1448);
-    b.send(p).expect("send super-frame");
-    let got = receive(&a).expect("super-frame lost");
-    assert_eq!(got.len(), f.len(), "super-frame cut or segmented");
-    assert_eq!(got.data()[..l4], f[..l4], "headers changed");
-    assert_eq!(got.data()[l4 + 20..], f[l4 + 20..], "payload changed");
-    assert_eq!(
-        (got.offload.gso_type, got.offload.gso_size),
-        (GSO_TCPV4, 1448)
-    );
-    assert!(got.offload.csum_partial, "{:?}", got.offload);
+    super_frame_crosses(&b, &a, 65535 - 20 - 20 - 14, 1448);
 
     // A VLAN-tagged frame: the receiving kernel moves the tag into
     // metadata; the ring path must put it back.

@@ -42,6 +42,22 @@ pub fn stock_ovs_available(test: &str) -> bool {
     false
 }
 
+/// Runs `script` on the switch daemon `ours` (tagged "ferrovs"), then on
+/// stock ovs-vswitchd (tagged "stock"): both results, or `None` when
+/// [`stock_ovs_available`] says the stock tools are missing.
+pub fn ours_then_stock<T>(
+    test: &str,
+    ours: &str,
+    script: impl Fn(&Path, &str) -> T,
+) -> Option<(T, T)> {
+    if !stock_ovs_available(test) {
+        return None;
+    }
+    let ours = script(Path::new(ours), "ferrovs");
+    let stock = script(Path::new(STOCK_VSWITCHD), "stock");
+    Some((ours, stock))
+}
+
 fn in_path(tool: &str) -> bool {
     std::env::var_os("PATH")
         .map(|p| std::env::split_paths(&p).any(|d| d.join(tool).is_file()))
@@ -210,6 +226,19 @@ impl Sandbox {
             .is_some_and(|d| matches!(d.child.try_wait(), Ok(None)))
     }
 
+    /// Asserts that the switch daemon is still alive (naming `what` and
+    /// showing its log otherwise), then has it exit with `exit --cleanup`
+    /// and waits up to 10 seconds for that.
+    pub fn exit_alive(&mut self, what: &str) {
+        assert!(
+            self.vswitchd_running(),
+            "{what}: daemon died:\n{}",
+            self.vswitchd_log()
+        );
+        let _ = self.appctl(&["exit", "--cleanup"]);
+        let _ = self.wait_vswitchd_exit(Duration::from_secs(10));
+    }
+
     /// The switch daemon's process id.
     pub fn vswitchd_pid(&self) -> Option<u32> {
         self.vswitchd.as_ref().map(|d| d.child.id())
@@ -285,6 +314,19 @@ impl Sandbox {
     /// The switch daemon's log so far.
     pub fn vswitchd_log(&self) -> String {
         fs::read_to_string(self.dir.join("ovs-vswitchd.log")).unwrap_or_default()
+    }
+}
+
+/// Helper processes a test started (`ovs-ofctl monitor` and the like),
+/// killed and reaped through their own handles on drop.
+pub struct Children(pub Vec<Child>);
+
+impl Drop for Children {
+    fn drop(&mut self) {
+        for c in &mut self.0 {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
     }
 }
 

@@ -39,12 +39,17 @@ pub fn must(out: Output, what: &str) {
 /// An exit code, stdout and stderr as one comparable text (log lines'
 /// leading timestamps masked).
 pub fn outcome(o: &Output) -> String {
-    mask_log_times(&format!(
+    mask_log_times(&exit_and_output(o))
+}
+
+/// `rc=CODE`, a newline, then stdout and stderr as they are.
+pub fn exit_and_output(o: &Output) -> String {
+    format!(
         "rc={:?}\n{}{}",
         o.status.code(),
         text(&o.stdout),
         text(&o.stderr)
-    ))
+    )
 }
 
 /// Replaces the `2026-11-21T05:11:55Z|` that starts a log line with

@@ -181,7 +181,8 @@ impl MirrorsCfg {
                 }
             };
             let (srcs, dsts) = if m.select_all {
-                let all: Vec<u16> = ofports.values().copied().collect();
+                let mut all: Vec<u16> = ofports.values().copied().collect();
+                all.sort_unstable();
                 (all.clone(), all)
             } else {
                 (

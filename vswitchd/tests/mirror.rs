@@ -486,20 +486,7 @@ fn mirror_traffic(program: &Path, topo: &Topo, tag: &str, purge: bool) -> Seen {
     );
     let observer = format!("{}i", topo.host[2]);
     let ping3 = || {
-        let o = run(&[
-            "ip",
-            "netns",
-            "exec",
-            &topo.ns[0],
-            "ping",
-            "-c",
-            "3",
-            "-i",
-            "0.2",
-            "-W",
-            "1",
-            "10.79.0.2",
-        ]);
+        let o = topo.ping_series(0, "10.79.0.2", 3, "0.2");
         assert!(o.status.success(), "{tag}: ping: {}", text(&o.stdout));
     };
     // Requests enter through a (source), replies leave through a

@@ -209,13 +209,7 @@ fn script(program: &Path, topo: &Topo, tag: &str) -> Vec<Step> {
             flows,
         });
     }
-    assert!(
-        sb.vswitchd_running(),
-        "{tag}: daemon died:\n{}",
-        sb.vswitchd_log()
-    );
-    let _ = sb.appctl(&["exit", "--cleanup"]);
-    let _ = sb.wait_vswitchd_exit(Duration::from_secs(10));
+    sb.exit_alive(tag);
     steps
 }
 

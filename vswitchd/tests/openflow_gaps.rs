@@ -28,21 +28,12 @@ use std::path::Path;
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
-use ferrovs_tests::sandbox::{stock_ovs_available, text, Sandbox, STOCK_VSWITCHD};
+// Monitor processes a test started, killed on drop.
+use ferrovs_tests::sandbox::Children as Monitors;
+use ferrovs_tests::sandbox::{ours_then_stock, stock_ovs_available, text, Sandbox, STOCK_VSWITCHD};
+use ferrovs_tests::vsctl;
 
 const FERROVS: &str = env!("CARGO_BIN_EXE_ferrovs-vswitchd");
-
-/// Monitor processes a test started; killed by their pid on drop.
-struct Monitors(Vec<Child>);
-
-impl Drop for Monitors {
-    fn drop(&mut self) {
-        for c in &mut self.0 {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
-}
 
 fn packet(port: u8) -> String {
     format!(
@@ -57,33 +48,20 @@ fn start(program: &Path, tag: &str, n_ports: u8) -> Sandbox {
     let mut sb = Sandbox::new(tag).expect("sandbox");
     sb.start_vswitchd(program, &["--enable-dummy", "--disable-system"])
         .expect("start vswitchd");
-    let o = sb.vsctl(&[
-        "add-br",
-        "br0",
-        "--",
-        "set",
-        "bridge",
-        "br0",
-        "datapath_type=dummy",
+    let br_settings = [
         "fail-mode=secure",
         "protocols=OpenFlow10,OpenFlow13,OpenFlow14",
-    ]);
-    assert!(o.status.success(), "{tag}: add-br: {}", text(&o.stderr));
+    ];
+    sb.vsctl_ok(
+        &vsctl::add_br("br0", "dummy", &br_settings),
+        &format!("{tag}: add-br"),
+    );
     for p in 1..=n_ports {
         let pcap = sb.dir.join(format!("p{p}-tx.pcap"));
-        let o = sb.vsctl(&[
-            "add-port",
-            "br0",
-            &format!("p{p}"),
-            "--",
-            "set",
-            "interface",
-            &format!("p{p}"),
-            "type=dummy",
-            &format!("ofport_request={p}"),
-            &format!("options:tx_pcap={}", pcap.display()),
-        ]);
-        assert!(o.status.success(), "{tag}: add-port: {}", text(&o.stderr));
+        let request = format!("ofport_request={p}");
+        let tx_pcap = format!("options:tx_pcap={}", pcap.display());
+        let port = vsctl::add_port("br0", &format!("p{p}"), &["type=dummy", &request, &tx_pcap]);
+        sb.vsctl_ok(&port, &format!("{tag}: add-port"));
     }
     let last = format!("p{n_ports} {n_ports}/");
     sb.wait_for(
@@ -182,13 +160,7 @@ fn prop_hex(ty: u16, payload: &str) -> String {
 }
 
 fn stop(mut sb: Sandbox, tag: &str) {
-    assert!(
-        sb.vswitchd_running(),
-        "{tag}: daemon died:\n{}",
-        sb.vswitchd_log()
-    );
-    let _ = sb.appctl(&["exit", "--cleanup"]);
-    let _ = sb.wait_vswitchd_exit(Duration::from_secs(10));
+    sb.exit_alive(tag);
 }
 
 /// Stock's continuation cases, 5 ports, packets from p1: (name, flows,
@@ -407,12 +379,13 @@ fn controller_id_script(program: &Path, tag: &str) -> (String, String) {
 
 #[test]
 fn controller_id_filters_packet_ins() {
-    let test = "controller_id_filters_packet_ins";
-    if !stock_ovs_available(test) {
+    let Some((ours, stock)) = ours_then_stock(
+        "controller_id_filters_packet_ins",
+        FERROVS,
+        controller_id_script,
+    ) else {
         return;
-    }
-    let ours = controller_id_script(Path::new(FERROVS), "ferrovs");
-    let stock = controller_id_script(Path::new(STOCK_VSWITCHD), "stock");
+    };
     let count = |s: &str| s.matches("PACKET_IN").count();
     assert_eq!(
         (count(&stock.0), count(&stock.1)),
@@ -507,12 +480,10 @@ fn mask_xids(s: &str) -> String {
 
 #[test]
 fn queue_requests_match_stock() {
-    let test = "queue_requests_match_stock";
-    if !stock_ovs_available(test) {
+    let Some((ours, stock)) = ours_then_stock("queue_requests_match_stock", FERROVS, queue_script)
+    else {
         return;
-    }
-    let ours = queue_script(Path::new(FERROVS), "ferrovs");
-    let stock = queue_script(Path::new(STOCK_VSWITCHD), "stock");
+    };
     assert!(
         stock.contains("OFPST_QUEUE reply") || stock.contains("queue stats reply"),
         "stock answered no queue request:\n{stock}"
@@ -689,12 +660,13 @@ fn eviction_script(program: &Path, tag: &str) -> String {
 
 #[test]
 fn flow_table_limits_and_eviction_match_stock() {
-    let test = "flow_table_limits_and_eviction_match_stock";
-    if !stock_ovs_available(test) {
+    let Some((ours, stock)) = ours_then_stock(
+        "flow_table_limits_and_eviction_match_stock",
+        FERROVS,
+        eviction_script,
+    ) else {
         return;
-    }
-    let ours = eviction_script(Path::new(FERROVS), "ferrovs");
-    let stock = eviction_script(Path::new(STOCK_VSWITCHD), "stock");
+    };
     assert!(
         stock.contains("OFPFMFC_TABLE_FULL"),
         "stock refused nothing:\n{stock}"

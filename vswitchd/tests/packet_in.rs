@@ -28,10 +28,12 @@
 
 use std::fs;
 use std::path::Path;
-use std::process::{Child, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use ferrovs_tests::sandbox::{stock_ovs_available, text, Sandbox, STOCK_VSWITCHD};
+// Monitor processes a test started, killed on drop.
+use ferrovs_tests::sandbox::Children as Monitors;
+use ferrovs_tests::sandbox::{ours_then_stock, text, Sandbox};
 
 const FERROVS: &str = env!("CARGO_BIN_EXE_ferrovs-vswitchd");
 
@@ -68,18 +70,6 @@ fn packet(port: u8, ttl: u8) -> String {
         "in_port({port}),eth(src=50:54:00:00:00:0{port},dst=50:54:00:00:00:09),eth_type(0x0800),\
          ipv4(src=10.0.0.{port},dst=10.0.0.9,proto=17,tos=0,ttl={ttl},frag=no),udp(src=1000,dst=2000)"
     )
-}
-
-/// Monitor processes this test started; killed by their pid on drop.
-struct Monitors(Vec<Child>);
-
-impl Drop for Monitors {
-    fn drop(&mut self) {
-        for c in &mut self.0 {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
 }
 
 fn count_packet_ins(s: &str) -> usize {
@@ -187,24 +177,15 @@ fn script(program: &Path, tag: &str) -> Outcome {
         upcall_show: text(&sb.appctl(&["upcall/show"]).stdout),
     };
     drop(monitors);
-    assert!(
-        sb.vswitchd_running(),
-        "{tag}: daemon died:\n{}",
-        sb.vswitchd_log()
-    );
-    let _ = sb.appctl(&["exit", "--cleanup"]);
-    let _ = sb.wait_vswitchd_exit(Duration::from_secs(10));
+    sb.exit_alive(tag);
     outcome
 }
 
 #[test]
 fn packet_ins_match_stock() {
-    let test = "packet_ins_match_stock";
-    if !stock_ovs_available(test) {
+    let Some((ours, stock)) = ours_then_stock("packet_ins_match_stock", FERROVS, script) else {
         return;
-    }
-    let ours = script(Path::new(FERROVS), "ferrovs");
-    let stock = script(Path::new(STOCK_VSWITCHD), "stock");
+    };
     let mut failures = Vec::new();
     for ((name, o), (_, s)) in ours.monitors.iter().zip(&stock.monitors) {
         // OpenFlow 1.0: packets to the controller, no_match, table

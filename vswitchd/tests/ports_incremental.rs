@@ -12,20 +12,12 @@
 use std::collections::BTreeSet;
 use std::path::Path;
 
-use ferrovs_tests::sandbox::{stock_ovs_available, text, Sandbox};
+use ferrovs_tests::sandbox::{stock_ovs_available, Sandbox};
+use ferrovs_tests::trace_diff::DUMMY_ARGS;
+use ferrovs_tests::vsctl;
 
 const FERROVS: &str = env!("CARGO_BIN_EXE_ferrovs-vswitchd");
 const PORTS: usize = 40;
-
-fn ok(sb: &Sandbox, out: std::process::Output, what: &str) -> String {
-    assert!(
-        out.status.success(),
-        "{what} failed: {}\nlog:\n{}",
-        text(&out.stderr),
-        sb.vswitchd_log()
-    );
-    text(&out.stdout)
-}
 
 /// The UUIDs of the Interface rows named by `update` operations in the
 /// `transact` requests of these ovsdb-server log lines.
@@ -68,21 +60,10 @@ fn each_add_port_reads_and_examines_one_port_however_many_there_are() {
     if !stock_ovs_available("each_add_port_reads_and_examines_one_port_however_many_there_are") {
         return;
     }
-    let mut sb = Sandbox::new("ports-work").expect("sandbox");
-    sb.start_vswitchd(Path::new(FERROVS), &["--enable-dummy", "--disable-system"])
-        .expect("start ferrovs-vswitchd");
-    let out = sb.vsctl(&[
-        "add-br",
-        "br0",
-        "--",
-        "set",
-        "Bridge",
-        "br0",
-        "datapath_type=dummy",
-    ]);
-    ok(&sb, out, "add-br");
+    let sb = Sandbox::with_vswitchd("ports-work", Path::new(FERROVS), DUMMY_ARGS);
+    sb.vsctl_ok(&vsctl::add_br("br0", "dummy", &[]), "add-br");
     let counters = |sb: &Sandbox| {
-        let show = ok(sb, sb.appctl(&["coverage/show"]), "coverage/show");
+        let show = sb.succeeded(sb.appctl(&["coverage/show"]), "coverage/show");
         (
             coverage_total(&show, "bridge_port_read"),
             coverage_total(&show, "bridge_iface_examined"),
@@ -92,23 +73,13 @@ fn each_add_port_reads_and_examines_one_port_however_many_there_are() {
     let mut work = Vec::new();
     for i in 0..PORTS {
         let before = counters(&sb);
-        let name = format!("p{i}");
-        let out = sb.vsctl(&[
-            "add-port",
-            "br0",
-            &name,
-            "--",
-            "set",
-            "Interface",
-            &name,
-            "type=dummy",
-        ]);
-        ok(&sb, out, "add-port");
+        let port = vsctl::add_port("br0", &format!("p{i}"), &["type=dummy"]);
+        sb.vsctl_ok(&port, "add-port");
         let after = counters(&sb);
         work.push((after.0 - before.0, after.1 - before.1));
     }
     let out = sb.vsctl(&["get", "Interface", &format!("p{}", PORTS - 1), "ofport"]);
-    assert_eq!(ok(&sb, out, "get ofport").trim(), PORTS.to_string());
+    assert_eq!(sb.succeeded(out, "get ofport").trim(), PORTS.to_string());
     // The plain vsctl waited for cur_cfg, so each add's reconfiguration
     // is counted in its own step: one Port row read, one interface
     // examined, from the first add to the last.
@@ -122,7 +93,7 @@ fn each_add_port_reads_and_examines_one_port_however_many_there_are() {
     // Removing one port among many is as cheap: no Port row to read,
     // one interface examined.
     let before = counters(&sb);
-    ok(&sb, sb.vsctl(&["del-port", "br0", "p7"]), "del-port");
+    sb.succeeded(sb.vsctl(&["del-port", "br0", "p7"]), "del-port");
     let after = counters(&sb);
     assert_eq!(
         (after.0 - before.0, after.1 - before.1),
@@ -130,7 +101,7 @@ fn each_add_port_reads_and_examines_one_port_however_many_there_are() {
         "del-port p7"
     );
     let out = sb.run("ovs-ofctl", &["show", "br0"]);
-    let shown = ok(&sb, out, "ovs-ofctl show");
+    let shown = sb.succeeded(out, "ovs-ofctl show");
     assert!(
         !shown.contains("(p7)") && shown.contains("(p8)"),
         "ovs-ofctl show after del-port:\n{shown}"
@@ -142,36 +113,10 @@ fn one_add_port_among_many_updates_only_its_own_interface_row() {
     if !stock_ovs_available("one_add_port_among_many_updates_only_its_own_interface_row") {
         return;
     }
-    let mut sb = Sandbox::new("ports-incr").expect("sandbox");
-    sb.start_vswitchd(Path::new(FERROVS), &["--enable-dummy", "--disable-system"])
-        .expect("start ferrovs-vswitchd");
-    let mut args = vec![
-        "add-br".to_string(),
-        "br0".into(),
-        "--".into(),
-        "set".into(),
-        "Bridge".into(),
-        "br0".into(),
-        "datapath_type=dummy".into(),
-    ];
-    for i in 0..PORTS {
-        for a in [
-            "--".to_string(),
-            "add-port".into(),
-            "br0".into(),
-            format!("p{i}"),
-            "--".into(),
-            "set".into(),
-            "Interface".into(),
-            format!("p{i}"),
-            "type=dummy".into(),
-        ] {
-            args.push(a);
-        }
-    }
-    let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    let out = sb.vsctl(&args);
-    ok(&sb, out, "add-br with ports");
+    let sb = Sandbox::with_vswitchd("ports-incr", Path::new(FERROVS), DUMMY_ARGS);
+    let mut commands = vec![vsctl::add_br("br0", "dummy", &[])];
+    commands.extend((0..PORTS).map(|i| vsctl::add_port("br0", &format!("p{i}"), &["type=dummy"])));
+    sb.vsctl_ok(&vsctl::one_transaction(&commands), "add-br with ports");
     // The status of the first batch (and a full refresh, if one comes)
     // is written before the ovsdb-server log is watched.
     std::thread::sleep(std::time::Duration::from_secs(1));
@@ -179,7 +124,7 @@ fn one_add_port_among_many_updates_only_its_own_interface_row() {
         "ovs-appctl",
         &["-t", "ovsdb-server", "vlog/set", "jsonrpc:file:dbg"],
     );
-    ok(&sb, out, "ovsdb-server vlog/set");
+    sb.succeeded(out, "ovsdb-server vlog/set");
     let log_path = sb.dir.join("ovsdb-server.log");
     let before = std::fs::read_to_string(&log_path).unwrap_or_default().len();
 
@@ -193,11 +138,11 @@ fn one_add_port_among_many_updates_only_its_own_interface_row() {
         "new0",
         "type=dummy",
     ]);
-    ok(&sb, out, "add-port new0");
+    sb.succeeded(out, "add-port new0");
     let out = sb.vsctl(&["get", "Interface", "new0", "_uuid"]);
-    let new_uuid = ok(&sb, out, "get _uuid").trim().to_string();
+    let new_uuid = sb.succeeded(out, "get _uuid").trim().to_string();
     let out = sb.vsctl(&["get", "Interface", "new0", "ofport"]);
-    let ofport = ok(&sb, out, "get ofport");
+    let ofport = sb.succeeded(out, "get ofport");
     assert_eq!(ofport.trim(), format!("{}", PORTS + 1), "new0's ofport");
     // Room for a periodic full status refresh: it must not rewrite
     // unchanged rows either.

@@ -118,13 +118,7 @@ impl Switch {
     }
 
     fn stop(mut self, tag: &str) {
-        assert!(
-            self.sb.vswitchd_running(),
-            "{tag}: daemon died:\n{}",
-            self.sb.vswitchd_log()
-        );
-        let _ = self.sb.appctl(&["exit", "--cleanup"]);
-        let _ = self.sb.wait_vswitchd_exit(Duration::from_secs(10));
+        self.sb.exit_alive(tag);
     }
 }
 
@@ -296,20 +290,7 @@ fn revalidation(program: &Path, topo: &Topo, tag: &str) -> Revalidation {
     assert!(ping_until(topo, 0, B, true), "{tag}: no ping at all");
     let _ = sw.sb.appctl(&["revalidator/wait"]);
     let before = sw.n_packets("icmp,in_port=1").unwrap_or(0);
-    let o = run(&[
-        "ip",
-        "netns",
-        "exec",
-        &topo.ns[0],
-        "ping",
-        "-c",
-        "5",
-        "-i",
-        "0.2",
-        "-W",
-        "1",
-        B,
-    ]);
+    let o = topo.ping_series(0, B, 5, "0.2");
     assert!(o.status.success(), "{tag}: ping -c 5 failed");
     // Counters reach the rules within a revalidator pass.
     let _ = sw.sb.appctl(&["revalidator/wait"]);
@@ -356,20 +337,7 @@ fn revalidation(program: &Path, topo: &Topo, tag: &str) -> Revalidation {
         "add-flow",
         "priority=30,idle_timeout=2,icmp,in_port=1,actions=output:2",
     ]);
-    let o = run(&[
-        "ip",
-        "netns",
-        "exec",
-        &topo.ns[0],
-        "ping",
-        "-c",
-        "8",
-        "-i",
-        "0.5",
-        "-W",
-        "1",
-        B,
-    ]);
+    let o = topo.ping_series(0, B, 8, "0.5");
     let rule_lived = o.status.success() && sw.n_packets("idle_timeout=2").is_some();
     std::thread::sleep(Duration::from_secs(4));
     let rule_expired = sw.n_packets("idle_timeout=2").is_none();
@@ -556,20 +524,7 @@ fn metered(program: &Path, topo: &Topo, tag: &str) -> u32 {
     // Resolve ARP first (not metered), and let the bucket refill.
     let _ = ping_until(topo, 0, B, true);
     std::thread::sleep(Duration::from_millis(1500));
-    let o = run(&[
-        "ip",
-        "netns",
-        "exec",
-        &topo.ns[0],
-        "ping",
-        "-c",
-        "20",
-        "-i",
-        "0.05",
-        "-W",
-        "1",
-        B,
-    ]);
+    let o = topo.ping_series(0, B, 20, "0.05");
     let out = text(&o.stdout);
     let received = out
         .split(" received")

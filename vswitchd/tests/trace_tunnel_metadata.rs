@@ -14,7 +14,8 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use ferrovs_tests::sandbox::{stock_ovs_available, Sandbox, STOCK_VSWITCHD};
-use ferrovs_tests::trace_diff::{compare, must, outcome, run, Scenario, DUMMY_ARGS};
+use ferrovs_tests::trace_diff::{compare, outcome, run, Scenario, DUMMY_ARGS};
+use ferrovs_tests::vsctl;
 
 const FERROVS: &str = env!("CARGO_BIN_EXE_ferrovs-vswitchd");
 
@@ -63,24 +64,22 @@ const TLV_STEPS: &[&[&str]] = &[
     &["dump-tlv-map", "br1"],
 ];
 
-fn tlv_steps(program: &Path, name: &str) -> BTreeMap<String, String> {
+/// Runs `steps` (`ovs-ofctl` commands) on `program` with dummy bridges
+/// `bridges`: the outcome of each step, keyed by its number and words.
+fn ofctl_steps(
+    program: &Path,
+    name: &str,
+    bridges: &[&str],
+    steps: &[&[&str]],
+) -> BTreeMap<String, String> {
     let mut sb = Sandbox::new(name).expect("sandbox");
     sb.start_vswitchd(program, DUMMY_ARGS)
         .expect("start vswitchd");
-    for br in ["br0", "br1"] {
-        let set = [
-            "add-br",
-            br,
-            "--",
-            "set",
-            "bridge",
-            br,
-            "datapath_type=dummy",
-        ];
-        must(sb.vsctl(&set), "add-br");
+    for br in bridges {
+        sb.vsctl_ok(&vsctl::add_br(br, "dummy", &[]), "add-br");
     }
     let mut out = BTreeMap::new();
-    for (i, step) in TLV_STEPS.iter().enumerate() {
+    for (i, step) in steps.iter().enumerate() {
         let o = sb.run("ovs-ofctl", step);
         out.insert(format!("ofctl {i:02} {}", step.join(" ")), outcome(&o));
     }
@@ -93,8 +92,9 @@ fn tlv_map_matches_stock() {
     if !stock_ovs_available("tlv_map_matches_stock") {
         return;
     }
-    let stock = tlv_steps(Path::new(STOCK_VSWITCHD), "tlv-stock");
-    let ours = tlv_steps(Path::new(FERROVS), "tlv-ferrovs");
+    let bridges = ["br0", "br1"];
+    let stock = ofctl_steps(Path::new(STOCK_VSWITCHD), "tlv-stock", &bridges, TLV_STEPS);
+    let ours = ofctl_steps(Path::new(FERROVS), "tlv-ferrovs", &bridges, TLV_STEPS);
     // The steps must really have mapped options and failed on stock.
     assert!(stock.values().any(|r| r.contains("tun_metadata10")));
     assert!(stock.values().any(|r| r.contains("NXTTMFC_TABLE_FULL")));
@@ -294,36 +294,15 @@ const TUN_METADATA_STEPS: &[&[&str]] = &[
     &["dump-tlv-map", "br0"],
 ];
 
-fn tun_metadata_steps(program: &Path, name: &str) -> BTreeMap<String, String> {
-    let mut sb = Sandbox::new(name).expect("sandbox");
-    sb.start_vswitchd(program, DUMMY_ARGS)
-        .expect("start vswitchd");
-    let set = [
-        "add-br",
-        "br0",
-        "--",
-        "set",
-        "bridge",
-        "br0",
-        "datapath_type=dummy",
-    ];
-    must(sb.vsctl(&set), "add-br");
-    let mut out = BTreeMap::new();
-    for (i, step) in TUN_METADATA_STEPS.iter().enumerate() {
-        let o = sb.run("ovs-ofctl", step);
-        out.insert(format!("ofctl {i:02} {}", step.join(" ")), outcome(&o));
-    }
-    sb.stop_vswitchd();
-    out
-}
-
 #[test]
 fn tun_metadata_flows_match_stock() {
     if !stock_ovs_available("tun_metadata_flows_match_stock") {
         return;
     }
-    let stock = tun_metadata_steps(Path::new(STOCK_VSWITCHD), "tunmd-stock");
-    let ours = tun_metadata_steps(Path::new(FERROVS), "tunmd-ferrovs");
+    let bridges = ["br0"];
+    let steps = TUN_METADATA_STEPS;
+    let stock = ofctl_steps(Path::new(STOCK_VSWITCHD), "tunmd-stock", &bridges, steps);
+    let ours = ofctl_steps(Path::new(FERROVS), "tunmd-ferrovs", &bridges, steps);
     assert!(stock.values().any(|r| r.contains("tun_metadata7=0x2")));
     assert!(stock
         .values()
@@ -335,16 +314,9 @@ fn tun_metadata_flows_match_stock() {
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
 
-/// [`SETUP`], and a second bridge behind a patch port: the peer sees
-/// no tun_metadata (as no other tunnel field).
-const TM_SETUP: &[&str] = &[
-    "add-br br0 -- set bridge br0 datapath_type=dummy fail-mode=secure other-config:hwaddr=aa:55:aa:55:00:00",
-    "add-port br0 p1 -- set interface p1 type=dummy ofport_request=1",
-    "add-port br0 p2 -- set interface p2 type=dummy ofport_request=2",
-    "add-port br0 t1 -- set interface t1 type=vxlan options:remote_ip=flow options:key=flow ofport_request=3",
-    "add-port br0 t2 -- set interface t2 type=geneve options:remote_ip=1.1.2.92 options:key=flow ofport_request=4",
-    "add-port br0 t3 -- set interface t3 type=gre options:remote_ip=1.1.2.92 options:key=flow ofport_request=5",
-    "add-port br0 t4 -- set interface t4 type=vxlan options:remote_ip=1.1.2.92 options:key=flow options:dst_port=4790 ofport_request=6",
+/// Added to [`SETUP`]: a second bridge behind a patch port: the peer
+/// sees no tun_metadata (as no other tunnel field).
+const TM_PATCHED_BR1: &[&str] = &[
     "add-br br1 -- set bridge br1 datapath_type=dummy fail-mode=secure",
     "add-port br0 pp0 -- set interface pp0 type=patch options:peer=pp1 ofport_request=7",
     "add-port br1 pp1 -- set interface pp1 type=patch options:peer=pp0 ofport_request=1",
@@ -398,8 +370,9 @@ fn tm_traces_match(name: &str, underlay: &'static [&'static [&'static str]]) {
             "{class=0xffff,type=0,len=4}->tun_metadata0",
         ],
     ];
+    let setup: Vec<&str> = SETUP.iter().chain(TM_PATCHED_BR1).copied().collect();
     let sc = || Scenario {
-        setup: TM_SETUP,
+        setup: &setup,
         ofctl,
         flows: &[("br0", TM_FLOWS), ("br1", TM_BR1_FLOWS)],
         traces: TM_TRACES,

@@ -183,13 +183,7 @@ fn script(program: &Path, topo: &Topo, tag: &str) -> Outcome {
     let dropped = ping_until(topo, false);
 
     let upcall_show = text(&sb.appctl(&["upcall/show"]).stdout);
-    assert!(
-        sb.vswitchd_running(),
-        "{tag}: daemon died:\n{}",
-        sb.vswitchd_log()
-    );
-    let _ = sb.appctl(&["exit", "--cleanup"]);
-    let _ = sb.wait_vswitchd_exit(Duration::from_secs(10));
+    sb.exit_alive(tag);
     Outcome {
         reach: [normal, ports, dropped],
         normal_flows,

@@ -718,26 +718,13 @@ impl Switch {
     /// Adds the flow stock adds to a bridge without controllers in
     /// standalone fail mode: priority 0, actions=NORMAL.
     pub fn add_normal_flow(&mut self) {
-        let now = Instant::now();
-        let rule = Rule {
-            cookie: 0,
-            idle_timeout: 0,
-            hard_timeout: 0,
-            importance: 0,
-            flags: 0,
-            instructions: Arc::new(Instructions {
-                apply: vec![actions::Action::Output {
-                    port: port::NORMAL,
-                    max_len: 0,
-                }],
-                ..Default::default()
-            }),
-            created: now,
-            modified: now,
-            used: now,
-            packet_count: 0,
-            byte_count: 0,
-        };
+        let rule = Rule::new(Instructions {
+            apply: vec![actions::Action::Output {
+                port: port::NORMAL,
+                max_len: 0,
+            }],
+            ..Default::default()
+        });
         self.tables[0].insert(&Match::catchall(), 0, rule);
     }
 

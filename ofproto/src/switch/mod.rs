@@ -70,6 +70,27 @@ pub struct Rule {
     pub byte_count: u64,
 }
 
+impl Rule {
+    /// A rule created now with no cookie, timeouts, importance or flags
+    /// and zero counters: the rules a bridge adds on its own (and tests').
+    pub fn new(instructions: Instructions) -> Rule {
+        let now = Instant::now();
+        Rule {
+            cookie: 0,
+            idle_timeout: 0,
+            hard_timeout: 0,
+            importance: 0,
+            flags: 0,
+            instructions: Arc::new(instructions),
+            created: now,
+            modified: now,
+            used: now,
+            packet_count: 0,
+            byte_count: 0,
+        }
+    }
+}
+
 /// Per-connection protocol state that changes how messages are read.
 pub struct ConnState {
     pub version: u8,

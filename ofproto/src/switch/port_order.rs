@@ -13,29 +13,9 @@
 
 use super::*;
 
-fn mhash_add(hash: u32, data: u32) -> u32 {
-    let mut h = hash;
-    if data != 0 {
-        let d = data
-            .wrapping_mul(0xcc9e_2d51)
-            .rotate_left(15)
-            .wrapping_mul(0x1b87_3593);
-        h ^= d;
-    }
-    h.rotate_left(13).wrapping_mul(5).wrapping_add(0xe654_6b64)
-}
-
-fn mhash_finish(mut h: u32) -> u32 {
-    h ^= h >> 16;
-    h = h.wrapping_mul(0x85eb_ca6b);
-    h ^= h >> 13;
-    h = h.wrapping_mul(0xc2b2_ae35);
-    h ^ (h >> 16)
-}
-
 /// Stock's `hash_int(x, 0)` (`hash_2words(x, 0)`).
 fn hash_port(x: u32) -> u32 {
-    mhash_finish(mhash_add(mhash_add(x, 0), 0) ^ 8)
+    crate::xlate::multipath::hash_2words(x, 0)
 }
 
 /// Stock's bucket mask for `n` entries.

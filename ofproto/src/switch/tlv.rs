@@ -378,22 +378,14 @@ mod tests {
         let t = run(&t, &body(CMD_ADD, &[(0xffff, 0, 4, 0), (0xffff, 1, 8, 3)])).unwrap();
         assert_eq!(t.used_space(), 12);
         assert_eq!(t.index_of(0xffff, 1), Some(3));
-        assert_eq!(
-            run(&t, &body(CMD_ADD, &[(1, 0, 4, 0)])),
-            Err(OfpErr::NXTTMFC_ALREADY_MAPPED)
-        );
-        assert_eq!(
-            run(&t, &body(CMD_ADD, &[(0xffff, 0, 4, 1)])),
-            Err(OfpErr::NXTTMFC_DUP_ENTRY)
-        );
-        assert_eq!(
-            run(&t, &body(CMD_ADD, &[(1, 0, 5, 1)])),
-            Err(OfpErr::NXTTMFC_BAD_OPT_LEN)
-        );
-        assert_eq!(
-            run(&t, &body(CMD_ADD, &[(1, 0, 4, 64)])),
-            Err(OfpErr::NXTTMFC_BAD_FIELD_IDX)
-        );
+        for (entry, err) in [
+            ((1, 0, 4, 0), OfpErr::NXTTMFC_ALREADY_MAPPED),
+            ((0xffff, 0, 4, 1), OfpErr::NXTTMFC_DUP_ENTRY),
+            ((1, 0, 5, 1), OfpErr::NXTTMFC_BAD_OPT_LEN),
+            ((1, 0, 4, 64), OfpErr::NXTTMFC_BAD_FIELD_IDX),
+        ] {
+            assert_eq!(run(&t, &body(CMD_ADD, &[entry])), Err(err), "{entry:?}");
+        }
         assert_eq!(run(&t, &body(3, &[])), Err(OfpErr::NXTTMFC_BAD_COMMAND));
         let full: Vec<_> = (0..3).map(|i| (2, i as u8, 124, 10 + i)).collect();
         assert_eq!(

@@ -443,27 +443,13 @@ mod tests {
                 })
                 .collect(),
         );
-        let now = std::time::Instant::now();
-        let rule = Rule {
-            cookie: 0,
-            idle_timeout: 0,
-            hard_timeout: 0,
-            importance: 0,
-            flags: 0,
-            instructions: Instructions {
-                apply: vec![Action::Output {
-                    port: 2,
-                    max_len: 0,
-                }],
-                ..Default::default()
-            }
-            .into(),
-            created: now,
-            modified: now,
-            used: now,
-            packet_count: 0,
-            byte_count: 0,
-        };
+        let rule = Rule::new(Instructions {
+            apply: vec![Action::Output {
+                port: 2,
+                max_len: 0,
+            }],
+            ..Default::default()
+        });
         sw.tables[0].insert(&Match::catchall(), 0, rule);
         let stats = Arc::new(MirrorStats::default());
         let m2 = MirrorCfg {

@@ -25,7 +25,7 @@ pub mod learn;
 pub mod meter;
 pub mod mirror;
 mod mpls;
-mod multipath;
+pub(crate) mod multipath;
 pub mod normal;
 pub mod packet_in;
 mod patch;

@@ -115,7 +115,9 @@ fn hash_finish(hash: u32, fin: u32) -> u32 {
     h ^ (h >> 16)
 }
 
-fn hash_2words(x: u32, y: u32) -> u32 {
+/// Open vSwitch's `hash_2words` (also its `hash_int(x, basis)`), which
+/// the switch's port order uses too.
+pub(crate) fn hash_2words(x: u32, y: u32) -> u32 {
     hash_finish(hash_add(hash_add(x, 0), y), 8)
 }
 

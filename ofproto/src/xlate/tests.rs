@@ -4,23 +4,9 @@
 use super::*;
 use crate::openflow::actions::SetFieldRaw;
 use crate::switch::Switch;
-use std::time::Instant;
 
 fn rule(instructions: Instructions) -> Rule {
-    let now = Instant::now();
-    Rule {
-        cookie: 0,
-        idle_timeout: 0,
-        hard_timeout: 0,
-        importance: 0,
-        flags: 0,
-        instructions: instructions.into(),
-        created: now,
-        modified: now,
-        used: now,
-        packet_count: 0,
-        byte_count: 0,
-    }
+    Rule::new(instructions)
 }
 
 fn apply(actions: Vec<Action>) -> Instructions {

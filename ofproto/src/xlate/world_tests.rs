@@ -7,27 +7,12 @@ use super::*;
 use crate::switch::Switch;
 use std::collections::BTreeMap;
 use std::net::IpAddr;
-use std::time::Instant;
 
 fn rule(actions: Vec<Action>) -> Rule {
-    let now = Instant::now();
-    Rule {
-        cookie: 0,
-        idle_timeout: 0,
-        hard_timeout: 0,
-        importance: 0,
-        flags: 0,
-        instructions: Instructions {
-            apply: actions,
-            ..Default::default()
-        }
-        .into(),
-        created: now,
-        modified: now,
-        used: now,
-        packet_count: 0,
-        byte_count: 0,
-    }
+    Rule::new(Instructions {
+        apply: actions,
+        ..Default::default()
+    })
 }
 
 fn out(port: u16) -> Action {

@@ -105,21 +105,23 @@ impl Topo {
         t
     }
 
+    /// Whether one ping from namespace `from` to `to_addr` is answered
+    /// within a second.
     pub fn ping(&self, from: usize, to_addr: &str) -> bool {
-        run(&[
-            "ip",
-            "netns",
-            "exec",
-            &self.ns[from],
-            "ping",
-            "-c",
-            "1",
-            "-W",
-            "1",
-            to_addr,
-        ])
-        .status
-        .success()
+        self.ping_with(from, &["-c", "1", "-W", "1", to_addr])
+            .status
+            .success()
+    }
+
+    /// `ping -c COUNT -i INTERVAL -W 1 TO_ADDR` from namespace `from`:
+    /// its output.
+    pub fn ping_series(&self, from: usize, to_addr: &str, count: u32, interval: &str) -> Output {
+        let count = count.to_string();
+        self.ping_with(from, &["-c", &count, "-i", interval, "-W", "1", to_addr])
+    }
+
+    fn ping_with(&self, from: usize, args: &[&str]) -> Output {
+        run(&[&["ip", "netns", "exec", &self.ns[from], "ping"], args].concat())
     }
 }
 

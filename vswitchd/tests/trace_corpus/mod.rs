@@ -9,6 +9,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use ferrovs_tests::sandbox::{stock_ovs_available, text, Sandbox, STOCK_VSWITCHD};
+use ferrovs_tests::trace_diff::exit_and_output;
 use ferrovs_tests::trace_text::{megaflow_and_actions, split_actions};
 
 pub const DUMMY_ARGS: &[&str] = &["--enable-dummy", "--disable-system"];
@@ -119,12 +120,7 @@ pub fn trace(sb: &Sandbox, t: &str) -> String {
     } else {
         sb.appctl(&["ofproto/trace", "br0", t])
     };
-    normalize(&format!(
-        "rc={:?}\n{}{}",
-        out.status.code(),
-        text(&out.stdout),
-        text(&out.stderr)
-    ))
+    normalize(&exit_and_output(&out))
 }
 
 /// Recirculation ids are allocated per daemon: the one in a controller

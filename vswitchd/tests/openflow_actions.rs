@@ -34,21 +34,21 @@ use std::process::{Child, Stdio};
 use std::time::Duration;
 
 use ferrovs_tests::pcap;
-use ferrovs_tests::sandbox::{stock_ovs_available, text, Sandbox, STOCK_VSWITCHD};
+use ferrovs_tests::sandbox::{ours_then_stock, text, Children, Sandbox};
 use ferrovs_tests::trace_diff::{self, compare, outcome, Scenario};
+use ferrovs_tests::vsctl::{add_br, add_port, one_transaction};
 
 const FERROVS: &str = env!("CARGO_BIN_EXE_ferrovs-vswitchd");
 
-/// Runs `run` on stock, then on ferrovs; None when stock is missing.
+/// Runs `run` (sandbox name, program) on ferrovs and on stock; None
+/// when stock is missing.
 fn on_both(
     test: &str,
     run: impl Fn(&str, &Path) -> BTreeMap<String, String>,
 ) -> Option<(BTreeMap<String, String>, BTreeMap<String, String>)> {
-    if !stock_ovs_available(test) {
-        return None;
-    }
-    let stock = run(&format!("{test}-stock"), Path::new(STOCK_VSWITCHD));
-    let ours = run(&format!("{test}-ferrovs"), Path::new(FERROVS));
+    let (ours, stock) = ours_then_stock(test, FERROVS, |program, who| {
+        run(&format!("{test}-{who}"), program)
+    })?;
     assert_eq!(stock.len(), ours.len(), "the same cases ran on both");
     Some((stock, ours))
 }
@@ -62,35 +62,19 @@ fn assert_same(what: &str, stock: &BTreeMap<String, String>, ours: &BTreeMap<Str
 /// fail mode) and dummy ports p1..=p3.
 fn bridge_with_ports(name: &str, program: &Path) -> Sandbox {
     let sb = Sandbox::with_vswitchd(name, program, trace_diff::DUMMY_ARGS);
-    let mut cmd = vec![
-        "add-br",
+    let mut commands = vec![add_br(
         "br0",
-        "--",
-        "set",
-        "bridge",
-        "br0",
-        "datapath_type=dummy",
-        "fail-mode=secure",
-        "protocols=OpenFlow10,OpenFlow13,OpenFlow15",
-    ];
-    let ports: Vec<[String; 8]> = (1..=3)
-        .map(|p| {
-            [
-                "--".into(),
-                "add-port".into(),
-                "br0".into(),
-                format!("p{p}"),
-                "--".into(),
-                "set".into(),
-                "interface".into(),
-                format!("p{p} type=dummy ofport_request={p}"),
-            ]
-        })
-        .collect();
-    for p in &ports {
-        cmd.extend(p[..7].iter().map(String::as_str));
-        cmd.extend(p[7].split(' '));
+        "dummy",
+        &[
+            "fail-mode=secure",
+            "protocols=OpenFlow10,OpenFlow13,OpenFlow15",
+        ],
+    )];
+    for p in 1..=3 {
+        let ofport = format!("ofport_request={p}");
+        commands.push(add_port("br0", &format!("p{p}"), &["type=dummy", &ofport]));
     }
+    let cmd = one_transaction(&commands);
     sb.vsctl_ok(&cmd, "add-br");
     sb.wait_for(
         || text(&sb.appctl(&["dpif/show"]).stdout).contains("p3 3/"),
@@ -466,18 +450,6 @@ fn monitor(sb: &Sandbox, bridge: &str) -> Child {
         .expect("ovs-ofctl monitor")
 }
 
-/// Monitors a test started; killed by their pid on drop.
-struct Monitors(Vec<Child>);
-
-impl Drop for Monitors {
-    fn drop(&mut self) {
-        for c in &mut self.0 {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
-}
-
 const PAUSE_FLOWS: &[(&str, &str)] = &[
     (
         "br0",
@@ -542,7 +514,7 @@ fn run_pauses(name: &str, program: &Path) -> BTreeMap<String, String> {
         let f = file.display().to_string();
         sb.succeeded(sb.run("ovs-ofctl", &["add-flows", br, &f]), "add-flows");
     }
-    let monitors = Monitors(vec![monitor(&sb, "br0"), monitor(&sb, "br1")]);
+    let monitors = Children(vec![monitor(&sb, "br0"), monitor(&sb, "br1")]);
     // A barrier answered through each monitor: it is connected and its
     // set-up (packet-in format, resume) is done.
     for br in ["br0", "br1"] {

@@ -581,8 +581,11 @@ fn run_pauses(name: &str, program: &Path) -> BTreeMap<String, String> {
             .collect();
         out.insert(format!("ofctl counts {br}"), counts.join("\n"));
     }
+    // Sorted: the paused packet and the other one race to the ports.
     for p in ["p2", "p3", "p4"] {
-        out.insert(format!("ofctl frames {p}"), frames(p));
+        let mut lines: Vec<String> = frames(p).lines().map(str::to_string).collect();
+        lines.sort();
+        out.insert(format!("ofctl frames {p}"), lines.join("\n"));
     }
     out
 }

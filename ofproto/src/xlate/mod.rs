@@ -249,8 +249,8 @@ pub fn translate_received<'a>(
     // peer of a patch port may have), whatever port it came in on.
     let rid = be(&flow[frange(id::RECIRC_ID)]) as u32;
     let br = match world {
-        Some(w) if rid != 0 => recirc::lookup(rid)
-            .and_then(|s| w.bridges.get(s.bridge.as_str()))
+        Some(w) if rid != 0 => recirc::bridge_of(rid)
+            .and_then(|b| w.bridges.get(b.as_str()))
             .unwrap_or(br),
         _ => br,
     };

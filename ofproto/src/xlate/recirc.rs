@@ -157,6 +157,13 @@ pub fn lookup(id: u32) -> Option<Frozen> {
     })
 }
 
+/// The bridge that froze state `id`, if it is known (without copying
+/// the state).
+pub fn bridge_of(id: u32) -> Option<String> {
+    let t = table().lock().unwrap_or_else(|e| e.into_inner());
+    t.by_id.get(&id).map(|e| e.0.bridge.clone())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -5,8 +5,10 @@
 //!   Nicira messages (NXT_GROUP_MOD, NXST_GROUP, NXST_GROUP_DESC,
 //!   NXST_GROUP_FEATURES): what every `ovs-ofctl -O OpenFlow10`
 //!   add/mod/del-group, insert/remove-buckets and dump command prints
-//!   (errors included) must equal stock's. Entries are sorted (stock
-//!   lists groups in hash order) and durations masked.
+//!   (errors included) must equal stock's, and so must a bucket's
+//!   OpenFlow 1.0 `mod_vlan_vid` dumped at OpenFlow 1.3 (a push_vlan
+//!   first) and NXST_IPFIX_BRIDGE/FLOW without an exporter. Entries are
+//!   sorted (stock lists groups in hash order) and durations masked.
 //! - `malformed_messages_get_stock_errors`: truncated or inconsistent
 //!   NXT_GROUP_MOD, NXST_GROUP and NXST_GROUP_DESC requests, and flow_mods
 //!   whose push/pop actions are malformed, sent raw on an OpenFlow 1.0
@@ -16,7 +18,9 @@
 //!   `enqueue`, `set_queue`/`pop_queue` (skb_priority in the actions and
 //!   the megaflow), and of `push`/`pop` (the stack across resubmits, in a
 //!   clone, in the peer of a patch port, underflow, the 64 kB limit): the
-//!   `Megaflow:` and `Datapath actions:` lines must equal stock's.
+//!   `Megaflow:` and `Datapath actions:` lines must equal stock's (today
+//!   the whole reports do); and the flows as `ovs-ofctl dump-flows`
+//!   prints them at OpenFlow 1.0, 1.3 and 1.5.
 //! - `stack_continuations_match_stock`: `controller(pause)` with a data
 //!   stack and a mirror, on the bridge and in the peer of a patch port,
 //!   answered by `ovs-ofctl monitor BR resume`: the packet-ins and

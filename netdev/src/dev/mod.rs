@@ -14,7 +14,6 @@ pub mod system;
 pub mod tap;
 mod vnet;
 pub mod vport;
-mod xdp;
 
 use std::io;
 use std::os::fd::RawFd;

@@ -21,9 +21,13 @@
 //! against 129 us, within the spread; a second run: flood 2.91 against
 //! 4.03 ms, 136 against 89 kpps). A TPACKET_V3 ring saved as much
 //! CPU but its blocks are handed over by a jiffy timer (4 ms here): ping
-//! took 1.6 ms; it was removed (see docs/design-notes.md). AF_XDP on a
-//! veth takes frames of one chunk (no GSO super-frames without
-//! multi-buffer support), so TCP would cross as MTU-sized segments again.
+//! took 1.6 ms; it was removed (see docs/design-notes.md). So was an
+//! AF_XDP receive path (generic-mode XDP program redirecting to a
+//! copy-mode AF_XDP socket, commit 5b76ca8): about 5% less CPU per
+//! 60-byte frame than the ring (2.79 against 2.93 ms per 1000, spreads
+//! touching), but frames of one UMEM chunk and no virtio-net header mean
+//! no GRO super-frames and no partial checksums: TCP fell to 1.16 Gbit/s
+//! against 3.27, at 4.5 times the CPU per GB.
 //!
 //! Other measured choices: GRO on veth ports (`enable_veth_gro`:
 //! super-frames end to end, TCP 0.7 -> 1.1 Gbit/s), keeping freed packet
@@ -38,7 +42,6 @@ use std::os::fd::RawFd;
 
 use super::ring::{RingFrame, RxRing};
 use super::sys::{self, PacketSocket, RecvInfo, VNET_HDR_LEN};
-use super::xdp::XdpRx;
 use super::{vnet, with_scratch_batch, Netdev, NetdevStats, StatsCounters};
 use crate::packet::{Offload, Packet, DEFAULT_HEADROOM};
 
@@ -60,9 +63,6 @@ pub enum RxPath {
     /// A TPACKET_V2 ring mapped from the packet socket (ring.rs), and
     /// `recvmsg` for the frames too large for its slots. The default.
     Ring,
-    /// An AF_XDP socket fed by a generic-mode XDP program (xdp.rs);
-    /// sends still go through the packet socket. A measured prototype.
-    Xdp,
 }
 
 impl RxPath {
@@ -70,7 +70,6 @@ impl RxPath {
     pub fn from_env() -> RxPath {
         match std::env::var(RX_PATH_ENV).as_deref() {
             Ok("socket") => RxPath::Socket,
-            Ok("xdp") => RxPath::Xdp,
             _ => RxPath::Ring,
         }
     }
@@ -82,8 +81,6 @@ pub struct SystemDev {
     sock: PacketSocket,
     /// The receive ring, when receiving through one.
     ring: Option<RxRing>,
-    /// The AF_XDP socket, when receiving through one.
-    xdp: Option<XdpRx>,
     stats: StatsCounters,
     /// GRO was turned on by us (and is turned off again on close).
     gro_turned_on: bool,
@@ -103,7 +100,7 @@ impl SystemDev {
         // holds an ENETDOWN error for its first send or receive.
         sys::if_set_up(name)?;
         let (sock, ring) = match rx {
-            RxPath::Socket | RxPath::Xdp => (PacketSocket::open(ifindex)?, None),
+            RxPath::Socket => (PacketSocket::open(ifindex)?, None),
             RxPath::Ring => match PacketSocket::open_with(ifindex, RxRing::attach) {
                 Ok((s, r)) => (s, Some(r)),
                 Err(e) => {
@@ -114,22 +111,13 @@ impl SystemDev {
                 }
             },
         };
-        // AF_XDP frames are one UMEM chunk each: no GRO super-frames.
-        let xdp = match rx {
-            RxPath::Xdp => Some(
-                XdpRx::open(ifindex)
-                    .map_err(|e| io::Error::new(e.kind(), format!("{name}: AF_XDP: {e}")))?,
-            ),
-            _ => None,
-        };
         Ok(SystemDev {
             name: name.to_string(),
             ifindex,
             sock,
             ring,
-            gro_turned_on: xdp.is_none() && enable_veth_gro(name),
-            xdp,
             stats: StatsCounters::default(),
+            gro_turned_on: enable_veth_gro(name),
         })
     }
 }
@@ -273,18 +261,6 @@ impl SystemDev {
     }
 }
 
-impl SystemDev {
-    /// `recv` through the AF_XDP socket: each frame is copied out of the
-    /// UMEM (no virtio-net header: no offload information).
-    fn recv_xdp(&self, xdp: &XdpRx, batch: &mut Vec<Packet>, max: usize) -> usize {
-        xdp.recv(max, |frame| {
-            let pkt = Packet::from_bytes(frame);
-            self.stats.rx(pkt.len());
-            batch.push(pkt);
-        })
-    }
-}
-
 impl Drop for SystemDev {
     fn drop(&mut self) {
         if self.gro_turned_on {
@@ -303,9 +279,6 @@ impl Netdev for SystemDev {
     }
 
     fn recv(&self, batch: &mut Vec<Packet>, max: usize) -> io::Result<usize> {
-        if let Some(xdp) = &self.xdp {
-            return Ok(self.recv_xdp(xdp, batch, max));
-        }
         match &self.ring {
             Some(ring) => self.recv_ring(ring, batch, max),
             None => self.recv_socket(batch, max),
@@ -366,10 +339,7 @@ impl Netdev for SystemDev {
     }
 
     fn poll_fd(&self) -> Option<RawFd> {
-        Some(match &self.xdp {
-            Some(x) => x.raw_fd(),
-            None => self.sock.raw_fd(),
-        })
+        Some(self.sock.raw_fd())
     }
     fn mtu(&self) -> io::Result<u32> {
         sys::if_mtu(&self.name)

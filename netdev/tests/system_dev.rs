@@ -13,8 +13,9 @@
 //! - the same holds when the receiving end reads the TPACKET_V2 ring (the
 //!   default, `RxPath::Ring`), and besides: a 64 KiB super-frame arrives
 //!   whole (from the socket beside the ring, flagged in its slot), a
-//!   VLAN tag the kernel moved into metadata is put back, and a burst of
-//!   small frames spread over several blocks arrives whole and in order.
+//!   VLAN tag the kernel moved into metadata is put back, and bursts of
+//!   small frames spread over many blocks, wrapping around the ring,
+//!   arrive whole and in order.
 //!
 //! Needs root and iproute2: skips with a message otherwise, fails under
 //! CI=true.
@@ -252,31 +253,36 @@ fn ring_receive_path(rx: RxPath, tag: &str) {
         "checksum offsets not moved with the tag"
     );
 
-    // A burst over several blocks: every frame arrives, in order (the
-    // sequence number is in the IP identification field).
-    const BURST: usize = 3000;
-    let frames: Vec<Packet> = (0..BURST)
-        .map(|i| {
-            let mut f = tcp_frame(6);
-            put_be16(&mut f, 18, i as u16);
-            Packet::from_bytes(&f)
-        })
-        .collect();
-    for chunk in frames.chunks(100) {
-        b.send_batch(chunk.to_vec());
-    }
+    // Bursts over many blocks, each within the ring (1024 slots by
+    // default; the reader is not reading while they are sent), and in
+    // all past its end so that it wraps around: every frame arrives, in
+    // order (the sequence number is in the IP identification field).
+    const BURST: usize = 900;
+    const BURSTS: usize = 2;
     let mut ids = Vec::new();
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while ids.len() < BURST && Instant::now() < deadline {
-        let _ = sys::poll_readable(&[a.poll_fd().unwrap()], 50);
-        let mut batch = Vec::new();
-        a.recv(&mut batch, 32).expect("recv");
-        ids.extend(
-            batch
-                .iter()
-                .filter(|p| p.data().get(6..12) == Some(&SRC))
-                .map(|p| u16::from_be_bytes([p.data()[18], p.data()[19]])),
-        );
+    for round in 0..BURSTS {
+        let frames: Vec<Packet> = (round * BURST..(round + 1) * BURST)
+            .map(|i| {
+                let mut f = tcp_frame(6);
+                put_be16(&mut f, 18, i as u16);
+                Packet::from_bytes(&f)
+            })
+            .collect();
+        for chunk in frames.chunks(100) {
+            b.send_batch(chunk.to_vec());
+        }
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while ids.len() < (round + 1) * BURST && Instant::now() < deadline {
+            let _ = sys::poll_readable(&[a.poll_fd().unwrap()], 50);
+            let mut batch = Vec::new();
+            a.recv(&mut batch, 32).expect("recv");
+            ids.extend(
+                batch
+                    .iter()
+                    .filter(|p| p.data().get(6..12) == Some(&SRC))
+                    .map(|p| u16::from_be_bytes([p.data()[18], p.data()[19]])),
+            );
+        }
     }
     let sent = b.stats().tx_packets;
     assert_eq!(
@@ -284,7 +290,12 @@ fn ring_receive_path(rx: RxPath, tag: &str) {
         0,
         "sender lost frames"
     );
-    assert_eq!(ids.len(), BURST, "of {sent} sent, {} arrived", ids.len());
+    assert_eq!(
+        ids.len(),
+        BURST * BURSTS,
+        "of {sent} sent, {} arrived",
+        ids.len()
+    );
     assert!(
         ids.iter().enumerate().all(|(i, &id)| id == i as u16),
         "burst out of order"

@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 
 use ferrovs_netdev::route::RouteTable;
-use ferrovs_ofproto::service::OfprotoService;
+use ferrovs_ofproto::service::{OfprotoService, TopologyPatch};
 use ferrovs_ofproto::xlate::topology::{
     BridgeTopo, PortKind, PortTopo, Topology, TunnelCfg, Underlay,
 };
@@ -147,6 +147,8 @@ pub struct TopologyCache {
     bridges: BTreeMap<String, (BridgeTopo, BTreeMap<u16, String>)>,
     /// The next publication rebuilds every bridge.
     pub stale: bool,
+    /// The routes generation last published.
+    routes_generation: u64,
 }
 
 /// Publishes the topology after the interfaces `delta` names changed:
@@ -177,9 +179,14 @@ pub fn publish_changes(bridges: &Bridges, service: &OfprotoService, delta: &Delt
     if all {
         cache.bridges.clear();
     }
+    let known = cache.bridges.len();
     cache
         .bridges
         .retain(|name, _| bridges.bridges.contains_key(name));
+    // Patches (only the ports that changed) are sent instead of whole
+    // topologies when every bridge was published before and is patched.
+    let mut incremental = !all && known == cache.bridges.len();
+    let mut touched: Vec<(String, BTreeSet<u16>)> = Vec::new();
     // The kernel's addresses (one netlink dump) only when a port takes
     // its addresses from the kernel: not for dummy devices.
     let kernel_device = |i: &Iface| !matches!(i.device, Some(Device::Dummy { .. }));
@@ -199,7 +206,9 @@ pub fn publish_changes(bridges: &Bridges, service: &OfprotoService, delta: &Delt
     };
     for br in bridges.bridges.values() {
         let names = if all { None } else { delta.bridge(&br.name) };
+        incremental &= names.is_some() && cache.bridges.contains_key(&br.name);
         let (bt, kernel_ports) = cache.bridges.entry(br.name.clone()).or_default();
+        let mut touch = BTreeSet::new();
         let ifaces: Vec<&Iface> = match names {
             None => {
                 *bt = BridgeTopo::default();
@@ -215,6 +224,7 @@ pub fn publish_changes(bridges: &Bridges, service: &OfprotoService, delta: &Delt
                         .map(|(n, _)| *n)
                         .collect();
                     for n in gone {
+                        touch.insert(n);
                         bt.ports.remove(&n);
                         bt.odp_ports.remove(&n);
                         kernel_ports.remove(&n);
@@ -225,6 +235,7 @@ pub fn publish_changes(bridges: &Bridges, service: &OfprotoService, delta: &Delt
         };
         for i in ifaces {
             let Some(ofport) = i.ofport else { continue };
+            touch.insert(ofport);
             // Its old entry, under the number it had (or another port's
             // under this one).
             bt.ports.remove(&ofport);
@@ -246,10 +257,36 @@ pub fn publish_changes(bridges: &Bridges, service: &OfprotoService, delta: &Delt
             if let Some(p) = bt.ports.get_mut(ofport) {
                 if p.addrs != fresh {
                     p.addrs = fresh;
+                    touch.insert(*ofport);
                 }
             }
         }
+        touched.push((br.name.clone(), touch));
     }
+    if incremental {
+        for (br_name, ports) in touched {
+            let (Some(br), Some((bt, _))) =
+                (bridges.bridges.get(&br_name), cache.bridges.get(&br_name))
+            else {
+                continue;
+            };
+            if ports.is_empty() && routes_generation == cache.routes_generation {
+                continue;
+            }
+            let patch = TopologyPatch {
+                bridge: br_name,
+                ports: ports
+                    .into_iter()
+                    .map(|n| (n, bt.odp_ports.get(&n).copied(), bt.ports.get(&n).cloned()))
+                    .collect(),
+                routes_generation,
+            };
+            service.patch_topology(&br.dp_type, patch);
+        }
+        cache.routes_generation = routes_generation;
+        return;
+    }
+    cache.routes_generation = routes_generation;
     let mut by_type: BTreeMap<&str, Topology> = BTreeMap::new();
     for br in bridges.bridges.values() {
         let Some((bt, _)) = cache.bridges.get(&br.name) else {

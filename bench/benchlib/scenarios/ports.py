@@ -10,12 +10,50 @@ reconfiguration stays incremental as ports accumulate.
 BENCH_PORTS=N overrides both sizes (e.g. 300 for a quicker full run)."""
 
 import os
+import re
+import sys
 import time
 
 from ..procs import Missing
 from ..results import Metric
 from .base import Scenario
 from .flowmod import daemon_cpu_seconds
+
+
+def thread_cpu_seconds(pid):
+    """CPU time so far of each kind of thread of pid (threads named alike
+    but for their numbers, e.g. pmd0-br1 and pmd1-br1, add up), in
+    seconds."""
+    kinds = {}
+    try:
+        tids = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        raise Missing(f"cannot read the threads of process {pid}")
+    for tid in tids:
+        try:
+            with open(f"/proc/{pid}/task/{tid}/comm") as f:
+                kind = re.sub(r"[0-9]+", "N", f.read().strip())
+            with open(f"/proc/{pid}/task/{tid}/schedstat") as f:
+                ns = int(f.read().split()[0])
+        except (OSError, ValueError, IndexError):
+            continue  # a thread that just ended
+        kinds[kind] = kinds.get(kind, 0) + ns / 1e9
+    return kinds
+
+
+def per_thread_report(samples, span):
+    """Text table: each kind of thread's CPU per add over the first and
+    the last `span` adds (samples: one thread_cpu_seconds before each add
+    and one after the last)."""
+    def per_add(a, b, kind):
+        return 1000 * (b.get(kind, 0) - a.get(kind, 0)) / span
+    kinds = sorted(set().union(*samples))
+    lines = [f"daemon CPU per add by thread, first/last {span} adds (ms):"]
+    for k in kinds:
+        first = per_add(samples[0], samples[span], k)
+        last = per_add(samples[-1 - span], samples[-1], k)
+        lines.append(f"  {k:<24} {first:8.3f} {last:8.3f}")
+    return "\n".join(lines)
 
 
 class Ports(Scenario):
@@ -68,7 +106,9 @@ class Ports(Scenario):
         each, cpu = [], []
         pid = sb.daemon.pid
         deadline = time.monotonic() + self.timeout
+        threads = []
         for i in range(self.serial):
+            threads.append(thread_cpu_seconds(pid))
             if time.monotonic() > deadline:
                 raise Missing(f"one at a time: only {i} ports added in {self.timeout} s")
             cpu_before = daemon_cpu_seconds(pid)
@@ -76,6 +116,9 @@ class Ports(Scenario):
                                         f"q{i}", "type=dummy", timeout=30)
             cpu.append(daemon_cpu_seconds(pid) - cpu_before)
             each.append(seconds)
+        threads.append(thread_cpu_seconds(pid))
+        if self.serial >= 100:
+            print(per_thread_report(threads, 50), file=sys.stderr, flush=True)
         self._check_ofport(sb, f"q{self.serial - 1}")
         values[m[2]] = sum(each)
         tenth = max(1, self.serial // 10)

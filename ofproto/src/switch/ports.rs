@@ -146,6 +146,58 @@ impl Switch {
         }
     }
 
+    /// Applies the daemon's changes to some ports: `removed` numbers go,
+    /// each of `upserts` is added or replaces the port of its number
+    /// (keeping its OpenFlow config bits). The same outcome as
+    /// `set_ports` with the whole list, at the cost of the changed ports
+    /// (one port added to a bridge of thousands costs one port's work).
+    pub fn update_ports(&mut self, upserts: Vec<PortInfo>, removed: &[u16]) {
+        let mut renumbered = false;
+        for n in removed {
+            let Some(i) = self.ports.iter().position(|o| o.ofp_port == *n) else {
+                continue;
+            };
+            let old = self.ports.swap_remove(i);
+            self.port_added.remove(n);
+            self.port_changes.push(PortChange {
+                reason: 1,
+                port: old,
+            });
+            renumbered = true;
+        }
+        let now = Instant::now();
+        for mut p in upserts {
+            match self.ports.iter().position(|o| o.ofp_port == p.ofp_port) {
+                Some(i) => {
+                    let old = &mut self.ports[i];
+                    p.config = old.config;
+                    if *old != p {
+                        self.port_changes.push(PortChange {
+                            reason: 2,
+                            port: p.clone(),
+                        });
+                        *old = p;
+                    }
+                }
+                None => {
+                    self.port_added.entry(p.ofp_port).or_insert(now);
+                    self.port_changes.push(PortChange {
+                        reason: 0,
+                        port: p.clone(),
+                    });
+                    self.ports.push(p);
+                    renumbered = true;
+                }
+            }
+        }
+        if renumbered {
+            let mut mac = self.mac_table.lock().unwrap_or_else(|e| e.into_inner());
+            mac.flush_ports(|p| removed.contains(&p));
+            drop(mac);
+            self.l2_changed = true;
+        }
+    }
+
     pub(crate) fn port_bytes(&self, v: u8, p: &PortInfo, out: &mut Vec<u8>) {
         let mut name = [0u8; 16];
         let nb = p.name.as_bytes();

@@ -59,6 +59,8 @@ pub struct DpCore {
     pub ports: RwLock<BTreeMap<u32, Port>>,
     /// Bumped on every port change so poll threads re-read the ports.
     pub port_gen: AtomicU64,
+    /// Which ports changed at which generation (`port_changed`).
+    pub port_log: PortLog,
     pub flows: RwLock<Classifier>,
     pub upcalls: UpcallQueue,
     pub conntrack: Conntrack,
@@ -69,7 +71,62 @@ pub struct DpCore {
     pub shutdown: AtomicBool,
 }
 
+/// Most port changes remembered for the poll threads.
+const PORT_LOG_LEN: usize = 4096;
+
+/// The recent port changes, each with the port generation it made, so
+/// that a poll thread patches its poll set for the ports that changed
+/// instead of looking at every port (a thread further behind than the
+/// log reaches looks at every port).
+#[derive(Default)]
+pub struct PortLog {
+    changes: std::sync::Mutex<std::collections::VecDeque<(u64, u32)>>,
+}
+
 impl DpCore {
+    /// Records that port `port_no` was added, replaced or removed (after
+    /// `ports` says so) and moves the port generation.
+    pub fn port_changed(&self, port_no: u32) {
+        let mut log = self
+            .port_log
+            .changes
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        let gen = self.port_gen.fetch_add(1, Ordering::Release) + 1;
+        log.push_back((gen, port_no));
+        if log.len() > PORT_LOG_LEN {
+            log.pop_front();
+        }
+    }
+
+    /// The port generation now and the ports changed after generation
+    /// `since`; `None` for the ports when the log does not tell all of
+    /// them (the caller then looks at every port).
+    fn ports_changed_since(&self, since: u64) -> (u64, Option<Vec<u32>>) {
+        let log = self
+            .port_log
+            .changes
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        let now = self.port_gen.load(Ordering::Acquire);
+        if now == since {
+            return (now, Some(Vec::new()));
+        }
+        let reaches_back = log
+            .front()
+            .is_some_and(|(g, _)| *g <= since.saturating_add(1));
+        let up_to_now = log.back().is_some_and(|(g, _)| *g == now);
+        if since == u64::MAX || !reaches_back || !up_to_now {
+            return (now, None);
+        }
+        let changed = log
+            .iter()
+            .filter(|(g, _)| *g > since)
+            .map(|(_, n)| *n)
+            .collect();
+        (now, Some(changed))
+    }
+
     /// Zeroes the per-thread counters and the lookup counters derived
     /// from the same events.
     pub fn clear_pmd_stats(&self) {
@@ -311,6 +368,8 @@ struct PollSet {
     again: Vec<u32>,
     /// Ports resting after an error.
     resting: Vec<u32>,
+    /// The port generation the registrations follow.
+    gen: u64,
 }
 
 impl PollSet {
@@ -321,26 +380,31 @@ impl PollSet {
             ports: HashMap::new(),
             again: Vec::new(),
             resting: Vec::new(),
+            gen: u64::MAX,
         })
     }
 
     /// Brings the registrations up to date with the datapath's ports
-    /// (this thread's share: port number modulo `count`). Only added,
-    /// replaced and removed ports touch epoll.
+    /// (this thread's share: port number modulo `count`): for the ports
+    /// changed since the last call when the datapath's log tells them,
+    /// otherwise for every port. Only added, replaced and removed ports
+    /// touch epoll.
     fn sync(&mut self, core: &DpCore, index: u32, count: u32) {
+        let (gen, changed) = core.ports_changed_since(self.gen);
+        self.gen = gen;
         let ports = core.ports.read().unwrap_or_else(|e| e.into_inner());
-        let mine = |n: &u32| *n % count == index;
-        let gone: Vec<u32> = self
-            .ports
-            .iter()
-            .filter(|(n, p)| {
-                !ports
-                    .get(n)
-                    .is_some_and(|q| Arc::ptr_eq(&q.dev, &p.dev) && q.dev.poll_fd() == Some(p.fd))
-            })
-            .map(|(n, _)| *n)
-            .collect();
-        for n in gone {
+        let look_at: Vec<u32> = match changed {
+            Some(changed) => changed,
+            None => self.ports.keys().chain(ports.keys()).copied().collect(),
+        };
+        for n in look_at.into_iter().filter(|n| *n % count == index) {
+            let port = ports.get(&n);
+            let fd = port.and_then(|p| p.dev.poll_fd());
+            if let Some(p) = self.ports.get(&n) {
+                if port.is_some_and(|q| Arc::ptr_eq(&q.dev, &p.dev)) && fd == Some(p.fd) {
+                    continue;
+                }
+            }
             if let Some(p) = self.ports.remove(&n) {
                 // The device is still open (we held it), so this removes
                 // its own registration.
@@ -349,18 +413,12 @@ impl PollSet {
                     .registry()
                     .deregister(&mut mio::unix::SourceFd(&p.fd));
             }
-        }
-        for (n, port) in ports.iter().filter(|(n, _)| mine(n)) {
-            if self.ports.contains_key(n) {
-                continue;
-            }
-            let Some(fd) = port.dev.poll_fd() else {
+            let (Some(port), Some(fd)) = (port, fd) else {
                 continue;
             };
-            let token = mio::Token(*n as usize);
             let r = self.poll.registry().register(
                 &mut mio::unix::SourceFd(&fd),
-                token,
+                mio::Token(n as usize),
                 mio::Interest::READABLE,
             );
             if let Err(e) = r {
@@ -368,7 +426,7 @@ impl PollSet {
                 continue;
             }
             self.ports.insert(
-                *n,
+                n,
                 PollPort {
                     dev: Arc::clone(&port.dev),
                     fd,
@@ -378,7 +436,7 @@ impl PollSet {
                 },
             );
             // Frames may have arrived before the registration.
-            self.again.push(*n);
+            self.again.push(n);
         }
     }
 
@@ -440,7 +498,6 @@ fn poll_loop(core: &DpCore, index: u32, count: u32) {
             return;
         }
     };
-    let mut gen = u64::MAX;
     // The output table, rebuilt when ports changed and packets are to be
     // processed (a port change alone costs the thread no copy of it).
     let mut table = PortTable::new();
@@ -449,9 +506,7 @@ fn poll_loop(core: &DpCore, index: u32, count: u32) {
     let mut rng = 0x2545_f491_4f6c_dd1du64 ^ sys::monotonic_ms();
     let mut rounds = 0u64;
     while !core.shutdown.load(Ordering::Relaxed) {
-        let g = core.port_gen.load(Ordering::Acquire);
-        if g != gen {
-            gen = g;
+        if core.port_gen.load(Ordering::Acquire) != set.gen {
             set.sync(core, index, count);
         }
         let stats = core.pmd_stats.get(index as usize);
@@ -524,5 +579,50 @@ fn poll_loop(core: &DpCore, index: u32, count: u32) {
                 cls.sort_subtables();
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn core() -> DpCore {
+        let (upcalls, _rx) = super::super::upcall::channel().expect("upcall channel");
+        DpCore {
+            name: "test".into(),
+            ports: RwLock::new(BTreeMap::new()),
+            port_gen: AtomicU64::new(1),
+            port_log: PortLog::default(),
+            flows: RwLock::new(Default::default()),
+            upcalls,
+            conntrack: Default::default(),
+            meters: Default::default(),
+            counters: Default::default(),
+            pmd_stats: Vec::new(),
+            shutdown: AtomicBool::new(false),
+        }
+    }
+
+    #[test]
+    fn poll_threads_learn_the_ports_changed_since_their_generation() {
+        let core = core();
+        // A thread that never synced looks at every port.
+        let (gen, changed) = core.ports_changed_since(u64::MAX);
+        assert_eq!((gen, changed), (1, None));
+        // Nothing logged yet: up to date.
+        assert_eq!(core.ports_changed_since(1), (1, Some(vec![])));
+        core.port_changed(5);
+        core.port_changed(9);
+        core.port_changed(5);
+        assert_eq!(core.ports_changed_since(1), (4, Some(vec![5, 9, 5])));
+        assert_eq!(core.ports_changed_since(3), (4, Some(vec![5])));
+        assert_eq!(core.ports_changed_since(4), (4, Some(vec![])));
+        // Further behind than the log reaches: every port.
+        for n in 0..PORT_LOG_LEN as u32 {
+            core.port_changed(n);
+        }
+        assert_eq!(core.ports_changed_since(1).1, None);
+        let now = core.port_gen.load(Ordering::Relaxed);
+        assert_eq!(core.ports_changed_since(now - 2).1, Some(vec![4094, 4095]));
     }
 }

@@ -155,6 +155,7 @@ impl NetdevDpif {
             name: name.to_string(),
             ports: RwLock::new(ports),
             port_gen: AtomicU64::new(1),
+            port_log: Default::default(),
             flows: RwLock::new(Default::default()),
             upcalls: queue,
             conntrack: Default::default(),
@@ -579,7 +580,7 @@ impl Dpif for NetdevDpif {
                 dummy,
             },
         );
-        self.core.port_gen.fetch_add(1, Ordering::Release);
+        self.core.port_changed(port_no);
         Ok(port_no)
     }
 
@@ -590,7 +591,7 @@ impl Dpif for NetdevDpif {
         let removed = self.ports_write().remove(&port_no);
         match removed {
             Some(_) => {
-                self.core.port_gen.fetch_add(1, Ordering::Release);
+                self.core.port_changed(port_no);
                 Ok(())
             }
             None => Err(err(libc::ENOENT, format!("no port {port_no}"))),

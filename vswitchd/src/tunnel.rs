@@ -144,11 +144,22 @@ pub fn publish(bridges: &Bridges, service: &OfprotoService) {
 /// through `netdev-dummy/ip4addr`, which asks for a whole publication).
 #[derive(Debug, Default)]
 pub struct TopologyCache {
-    bridges: BTreeMap<String, (BridgeTopo, BTreeMap<u16, String>)>,
+    bridges: BTreeMap<String, BridgeEntry>,
     /// The next publication rebuilds every bridge.
     pub stale: bool,
     /// The routes generation last published.
     routes_generation: u64,
+}
+
+/// One bridge's cached topology.
+#[derive(Debug, Default)]
+struct BridgeEntry {
+    topo: BridgeTopo,
+    /// Ports whose addresses come from the kernel, by OpenFlow number.
+    kernel_ports: BTreeMap<u16, String>,
+    /// The OpenFlow number each interface's entry was made under, so
+    /// that a changed interface's old entry is found without a scan.
+    ofport_of: HashMap<String, u16>,
 }
 
 /// Publishes the topology after the interfaces `delta` names changed:
@@ -191,7 +202,7 @@ pub fn publish_changes(bridges: &Bridges, service: &OfprotoService, delta: &Delt
     // its addresses from the kernel: not for dummy devices.
     let kernel_device = |i: &Iface| !matches!(i.device, Some(Device::Dummy { .. }));
     let need_addrs = all
-        || cache.bridges.values().any(|(_, k)| !k.is_empty())
+        || cache.bridges.values().any(|e| !e.kernel_ports.is_empty())
         || delta.ifaces.iter().any(|(b, names)| {
             let br = bridges.bridges.get(b);
             names.iter().any(|n| {
@@ -207,23 +218,27 @@ pub fn publish_changes(bridges: &Bridges, service: &OfprotoService, delta: &Delt
     for br in bridges.bridges.values() {
         let names = if all { None } else { delta.bridge(&br.name) };
         incremental &= names.is_some() && cache.bridges.contains_key(&br.name);
-        let (bt, kernel_ports) = cache.bridges.entry(br.name.clone()).or_default();
+        let BridgeEntry {
+            topo: bt,
+            kernel_ports,
+            ofport_of,
+        } = cache.bridges.entry(br.name.clone()).or_default();
         let mut touch = BTreeSet::new();
         let ifaces: Vec<&Iface> = match names {
             None => {
                 *bt = BridgeTopo::default();
                 kernel_ports.clear();
+                ofport_of.clear();
                 br.ifaces.values().collect()
             }
             Some(names) => {
-                if !names.is_empty() {
-                    let gone: Vec<u16> = bt
-                        .ports
-                        .iter()
-                        .filter(|(_, p)| names.contains(&p.name))
-                        .map(|(n, _)| *n)
-                        .collect();
-                    for n in gone {
+                for name in names {
+                    // Its entry, found by name (an entry under that
+                    // number may since be another interface's).
+                    let Some(n) = ofport_of.remove(name) else {
+                        continue;
+                    };
+                    if bt.ports.get(&n).is_some_and(|p| p.name == *name) {
                         touch.insert(n);
                         bt.ports.remove(&n);
                         bt.odp_ports.remove(&n);
@@ -250,6 +265,7 @@ pub fn publish_changes(bridges: &Bridges, service: &OfprotoService, delta: &Delt
             if from_kernel {
                 kernel_ports.insert(ofport, i.name.clone());
             }
+            ofport_of.insert(i.name.clone(), ofport);
             bt.ports.insert(ofport, topo);
         }
         for (ofport, name) in kernel_ports.iter() {
@@ -265,7 +281,7 @@ pub fn publish_changes(bridges: &Bridges, service: &OfprotoService, delta: &Delt
     }
     if incremental {
         for (br_name, ports) in touched {
-            let (Some(br), Some((bt, _))) =
+            let (Some(br), Some(BridgeEntry { topo: bt, .. })) =
                 (bridges.bridges.get(&br_name), cache.bridges.get(&br_name))
             else {
                 continue;
@@ -289,7 +305,7 @@ pub fn publish_changes(bridges: &Bridges, service: &OfprotoService, delta: &Delt
     cache.routes_generation = routes_generation;
     let mut by_type: BTreeMap<&str, Topology> = BTreeMap::new();
     for br in bridges.bridges.values() {
-        let Some((bt, _)) = cache.bridges.get(&br.name) else {
+        let Some(BridgeEntry { topo: bt, .. }) = cache.bridges.get(&br.name) else {
             continue;
         };
         let topo = by_type

@@ -513,16 +513,6 @@ fn poll_loop(core: &DpCore, index: u32, count: u32) {
         let t0 = std::time::Instant::now();
         let ready = set.wait(core);
         let t1 = std::time::Instant::now();
-        if !ready.is_empty() {
-            // Ports may have changed while we waited: output with the
-            // current table (the devices polled stay valid, they are
-            // shared).
-            let g = core.port_gen.load(Ordering::Acquire);
-            if g != table_gen {
-                table_gen = g;
-                table = core.port_table();
-            }
-        }
         for n in ready {
             let Some(p) = set.ports.get_mut(&n) else {
                 continue;
@@ -555,6 +545,14 @@ fn poll_loop(core: &DpCore, index: u32, count: u32) {
                 };
             }
             if !batch.is_empty() {
+                // Ports may have changed while we waited: output with the
+                // current table (the devices polled stay valid, they are
+                // shared).
+                let g = core.port_gen.load(Ordering::Acquire);
+                if g != table_gen {
+                    table_gen = g;
+                    table = core.port_table();
+                }
                 // A bug must cost a batch, not the datapath: nothing here
                 // should panic, but if it does, log it and keep polling.
                 let fallback = PmdStats::default();

@@ -188,7 +188,9 @@ impl MirrorsCfg {
                 }
             };
             let (srcs, dsts) = if m.select_all {
-                let all: Vec<u16> = ofports.values().copied().collect();
+                // In port order (the map's order is random).
+                let mut all: Vec<u16> = ofports.values().copied().collect();
+                all.sort_unstable();
                 (all.clone(), all)
             } else {
                 (

@@ -41,19 +41,41 @@ def thread_cpu_seconds(pid):
     return kinds
 
 
-def per_thread_report(samples, span):
+def per_thread_report(samples, each, idle, span):
     """Text table: each kind of thread's CPU per add over the first and
     the last `span` adds (samples: one thread_cpu_seconds before each add
-    and one after the last)."""
+    and one after the last; each: the adds' wall times), and the same net
+    of what the thread spends while the daemon idles (idle: CPU seconds
+    per second of each kind, measured after the adds): threads that wake
+    on timers (poll threads, revalidators, handlers) cost more per add
+    when an add takes longer, which ovsdb-server and ovs-vsctl make it
+    do as the database grows, whatever the daemon does per add."""
     def per_add(a, b, kind):
         return 1000 * (b.get(kind, 0) - a.get(kind, 0)) / span
+    wall_first = sum(each[:span]) / span
+    wall_last = sum(each[-span:]) / span
     kinds = sorted(set().union(*samples))
-    lines = [f"daemon CPU per add by thread, first/last {span} adds (ms):"]
+    lines = [f"daemon CPU per add by thread, first/last {span} adds (ms), then the same "
+             f"net of idle CPU (idle rate x wall time per add: {1000 * wall_first:.1f} "
+             f"and {1000 * wall_last:.1f} ms):"]
     for k in kinds:
         first = per_add(samples[0], samples[span], k)
         last = per_add(samples[-1 - span], samples[-1], k)
-        lines.append(f"  {k:<24} {first:8.3f} {last:8.3f}")
+        rate = idle.get(k, 0)
+        lines.append(f"  {k:<24} {first:8.3f} {last:8.3f}   net {first - rate * wall_first:8.3f} "
+                     f"{last - rate * wall_last:8.3f}   idle {1000 * rate:6.2f} ms/s")
     return "\n".join(lines)
+
+
+def idle_rates(pid, seconds):
+    """CPU seconds per second of each kind of thread while nothing
+    happens."""
+    before = thread_cpu_seconds(pid)
+    t0 = time.monotonic()
+    time.sleep(seconds)
+    after = thread_cpu_seconds(pid)
+    spent = time.monotonic() - t0
+    return {k: (after.get(k, 0) - before.get(k, 0)) / spent for k in after}
 
 
 class Ports(Scenario):
@@ -118,7 +140,8 @@ class Ports(Scenario):
             each.append(seconds)
         threads.append(thread_cpu_seconds(pid))
         if self.serial >= 100:
-            print(per_thread_report(threads, 50), file=sys.stderr, flush=True)
+            idle = idle_rates(pid, 5.0)
+            print(per_thread_report(threads, each, idle, 50), file=sys.stderr, flush=True)
         self._check_ofport(sb, f"q{self.serial - 1}")
         values[m[2]] = sum(each)
         tenth = max(1, self.serial // 10)

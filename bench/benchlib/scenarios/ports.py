@@ -62,8 +62,10 @@ def per_thread_report(samples, each, idle, span):
         first = per_add(samples[0], samples[span], k)
         last = per_add(samples[-1 - span], samples[-1], k)
         rate = idle.get(k, 0)
-        lines.append(f"  {k:<24} {first:8.3f} {last:8.3f}   net {first - rate * wall_first:8.3f} "
-                     f"{last - rate * wall_last:8.3f}   idle {1000 * rate:6.2f} ms/s")
+        net_first = first - 1000 * rate * wall_first
+        net_last = last - 1000 * rate * wall_last
+        lines.append(f"  {k:<24} {first:8.3f} {last:8.3f}   net {net_first:8.3f} "
+                     f"{net_last:8.3f}   idle {1000 * rate:6.2f} ms/s")
     return "\n".join(lines)
 
 

@@ -559,9 +559,18 @@ impl Dpif for NetdevDpif {
                 };
                 match wanted {
                     Some(n) => n,
-                    None => (1..=MAX_PORTS)
-                        .find(|n| !ports.contains_key(n))
-                        .ok_or_else(|| err(libc::EFBIG, "no free port number"))?,
+                    // The lowest free number: the one after the last when
+                    // 0..=last are all taken (no scan), else the first gap.
+                    None => match ports.last_key_value() {
+                        Some((&last, _))
+                            if last < MAX_PORTS && ports.len() as u64 == u64::from(last) + 1 =>
+                        {
+                            last + 1
+                        }
+                        _ => (1..=MAX_PORTS)
+                            .find(|n| !ports.contains_key(n))
+                            .ok_or_else(|| err(libc::EFBIG, "no free port number"))?,
+                    },
                 }
             }
         };

@@ -119,13 +119,12 @@ pub struct TopologyPatch {
 }
 
 impl TopologyPatch {
-    /// Applies the patch; returns whether translations may have changed
-    /// (as for a whole new topology: only when patch ports or tunnels are
-    /// involved and something differs).
+    /// Applies the patch; returns whether translations may have changed:
+    /// whenever an entry differs (a whole new topology is judged by
+    /// whether any port crosses bridges, a scan of every port; a patch
+    /// comes with a port change, which changes the tables generation
+    /// anyway, so it is not worth one).
     fn apply(self, topo: &mut crate::xlate::topology::Topology) -> bool {
-        use crate::xlate::topology::PortKind;
-        let crossing = |p: &crate::xlate::topology::PortTopo| !matches!(p.kind, PortKind::Plain);
-        let mut relevant = topo.crosses_bridges();
         let mut changed = topo.routes_generation != self.routes_generation;
         topo.routes_generation = self.routes_generation;
         let bt = topo.bridges.entry(self.bridge).or_default();
@@ -137,7 +136,6 @@ impl TopologyPatch {
             changed |= old_odp != odp;
             let old = match port {
                 Some(p) => {
-                    relevant |= crossing(&p);
                     let same = bt.ports.get(&ofport) == Some(&p);
                     changed |= !same;
                     if same {
@@ -147,12 +145,9 @@ impl TopologyPatch {
                 }
                 None => bt.ports.remove(&ofport),
             };
-            if let Some(o) = old {
-                changed = true;
-                relevant |= crossing(&o);
-            }
+            changed |= old.is_some();
         }
-        relevant && changed
+        changed
     }
 }
 

@@ -109,7 +109,14 @@ impl MirrorsCfg {
             })
             .map(String::as_str)
             .collect();
-        let port_ifaces = datum::uuid_set(brow.get("ports"))
+        // A bridge without mirrors naming ports reads none of its ports
+        // (this runs whenever the Bridge row changes: on every add-port).
+        let ports = if named.is_empty() {
+            Vec::new()
+        } else {
+            datum::uuid_set(brow.get("ports"))
+        };
+        let port_ifaces = ports
             .into_iter()
             .filter_map(|u| r.row("Port", &u))
             .filter(|p| named.contains(datum::string(p.get("name")).as_str()))
@@ -181,6 +188,7 @@ impl MirrorsCfg {
                 }
             };
             let (srcs, dsts) = if m.select_all {
+                // In port order (the map's order is random).
                 let mut all: Vec<u16> = ofports.values().copied().collect();
                 all.sort_unstable();
                 (all.clone(), all)

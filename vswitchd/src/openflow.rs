@@ -493,7 +493,9 @@ impl OpenflowSwitch for OpenflowBridge {
         devices: HashMap<u16, Device>,
     ) {
         let mut new: BTreeMap<u16, PortInfo> = ports.into_iter().map(|p| (p.ofp_port, p)).collect();
-        let mut differs = false;
+        // What the service is told: the ports that went and the ports
+        // that came or changed, never the whole list.
+        let mut removed: Vec<u16> = Vec::new();
         {
             let mut devs = lock(&self.devices);
             for name in changed {
@@ -514,21 +516,24 @@ impl OpenflowSwitch for OpenflowBridge {
                 self.ofports.remove(name);
                 self.ports.remove(&ofport);
                 devs.remove(&ofport);
-                differs = true;
+                removed.push(ofport);
             }
-            for (ofport, p) in new {
-                if let Some(d) = devices.get(&ofport) {
-                    devs.insert(ofport, d.clone());
+            for (ofport, p) in &new {
+                if let Some(d) = devices.get(ofport) {
+                    devs.insert(*ofport, d.clone());
                 }
-                if let Some(old) = self.ports.insert(ofport, p.clone()) {
+                if let Some(old) = self.ports.insert(*ofport, p.clone()) {
                     self.ofports.remove(&old.name);
                 }
-                self.ofports.insert(p.name, ofport);
-                differs = true;
+                self.ofports.insert(p.name.clone(), *ofport);
             }
         }
-        if differs {
-            self.push_ports();
+        // A number that went and came back is a replacement.
+        removed.retain(|n| !new.contains_key(n));
+        if !removed.is_empty() || !new.is_empty() {
+            self.svc
+                .update_ports(&self.name, new.into_values().collect(), removed);
+            self.push_port_vlans();
         }
     }
 
@@ -554,7 +559,8 @@ impl OpenflowSwitch for OpenflowBridge {
 }
 
 impl OpenflowBridge {
-    /// Gives the service the port list (and then their VLAN settings).
+    /// Gives the service the whole port list (and then their VLAN
+    /// settings).
     fn push_ports(&mut self) {
         self.svc
             .set_ports(&self.name, self.ports.values().cloned().collect());

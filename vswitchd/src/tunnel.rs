@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 
 use ferrovs_netdev::route::RouteTable;
-use ferrovs_ofproto::service::OfprotoService;
+use ferrovs_ofproto::service::{OfprotoService, TopologyPatch};
 use ferrovs_ofproto::xlate::topology::{
     BridgeTopo, PortKind, PortTopo, Topology, TunnelCfg, Underlay,
 };
@@ -144,9 +144,22 @@ pub fn publish(bridges: &Bridges, service: &OfprotoService) {
 /// through `netdev-dummy/ip4addr`, which asks for a whole publication).
 #[derive(Debug, Default)]
 pub struct TopologyCache {
-    bridges: BTreeMap<String, (BridgeTopo, BTreeMap<u16, String>)>,
+    bridges: BTreeMap<String, BridgeEntry>,
     /// The next publication rebuilds every bridge.
     pub stale: bool,
+    /// The routes generation last published.
+    routes_generation: u64,
+}
+
+/// One bridge's cached topology.
+#[derive(Debug, Default)]
+struct BridgeEntry {
+    topo: BridgeTopo,
+    /// Ports whose addresses come from the kernel, by OpenFlow number.
+    kernel_ports: BTreeMap<u16, String>,
+    /// The OpenFlow number each interface's entry was made under, so
+    /// that a changed interface's old entry is found without a scan.
+    ofport_of: HashMap<String, u16>,
 }
 
 /// Publishes the topology after the interfaces `delta` names changed:
@@ -177,14 +190,19 @@ pub fn publish_changes(bridges: &Bridges, service: &OfprotoService, delta: &Delt
     if all {
         cache.bridges.clear();
     }
+    let known = cache.bridges.len();
     cache
         .bridges
         .retain(|name, _| bridges.bridges.contains_key(name));
+    // Patches (only the ports that changed) are sent instead of whole
+    // topologies when every bridge was published before and is patched.
+    let mut incremental = !all && known == cache.bridges.len();
+    let mut touched: Vec<(String, BTreeSet<u16>)> = Vec::new();
     // The kernel's addresses (one netlink dump) only when a port takes
     // its addresses from the kernel: not for dummy devices.
     let kernel_device = |i: &Iface| !matches!(i.device, Some(Device::Dummy { .. }));
     let need_addrs = all
-        || cache.bridges.values().any(|(_, k)| !k.is_empty())
+        || cache.bridges.values().any(|e| !e.kernel_ports.is_empty())
         || delta.ifaces.iter().any(|(b, names)| {
             let br = bridges.bridges.get(b);
             names.iter().any(|n| {
@@ -199,22 +217,29 @@ pub fn publish_changes(bridges: &Bridges, service: &OfprotoService, delta: &Delt
     };
     for br in bridges.bridges.values() {
         let names = if all { None } else { delta.bridge(&br.name) };
-        let (bt, kernel_ports) = cache.bridges.entry(br.name.clone()).or_default();
+        incremental &= names.is_some() && cache.bridges.contains_key(&br.name);
+        let BridgeEntry {
+            topo: bt,
+            kernel_ports,
+            ofport_of,
+        } = cache.bridges.entry(br.name.clone()).or_default();
+        let mut touch = BTreeSet::new();
         let ifaces: Vec<&Iface> = match names {
             None => {
                 *bt = BridgeTopo::default();
                 kernel_ports.clear();
+                ofport_of.clear();
                 br.ifaces.values().collect()
             }
             Some(names) => {
-                if !names.is_empty() {
-                    let gone: Vec<u16> = bt
-                        .ports
-                        .iter()
-                        .filter(|(_, p)| names.contains(&p.name))
-                        .map(|(n, _)| *n)
-                        .collect();
-                    for n in gone {
+                for name in names {
+                    // Its entry, found by name (an entry under that
+                    // number may since be another interface's).
+                    let Some(n) = ofport_of.remove(name) else {
+                        continue;
+                    };
+                    if bt.ports.get(&n).is_some_and(|p| p.name == *name) {
+                        touch.insert(n);
                         bt.ports.remove(&n);
                         bt.odp_ports.remove(&n);
                         kernel_ports.remove(&n);
@@ -225,6 +250,7 @@ pub fn publish_changes(bridges: &Bridges, service: &OfprotoService, delta: &Delt
         };
         for i in ifaces {
             let Some(ofport) = i.ofport else { continue };
+            touch.insert(ofport);
             // Its old entry, under the number it had (or another port's
             // under this one).
             bt.ports.remove(&ofport);
@@ -239,6 +265,7 @@ pub fn publish_changes(bridges: &Bridges, service: &OfprotoService, delta: &Delt
             if from_kernel {
                 kernel_ports.insert(ofport, i.name.clone());
             }
+            ofport_of.insert(i.name.clone(), ofport);
             bt.ports.insert(ofport, topo);
         }
         for (ofport, name) in kernel_ports.iter() {
@@ -246,13 +273,39 @@ pub fn publish_changes(bridges: &Bridges, service: &OfprotoService, delta: &Delt
             if let Some(p) = bt.ports.get_mut(ofport) {
                 if p.addrs != fresh {
                     p.addrs = fresh;
+                    touch.insert(*ofport);
                 }
             }
         }
+        touched.push((br.name.clone(), touch));
     }
+    if incremental {
+        for (br_name, ports) in touched {
+            let (Some(br), Some(BridgeEntry { topo: bt, .. })) =
+                (bridges.bridges.get(&br_name), cache.bridges.get(&br_name))
+            else {
+                continue;
+            };
+            if ports.is_empty() && routes_generation == cache.routes_generation {
+                continue;
+            }
+            let patch = TopologyPatch {
+                bridge: br_name,
+                ports: ports
+                    .into_iter()
+                    .map(|n| (n, bt.odp_ports.get(&n).copied(), bt.ports.get(&n).cloned()))
+                    .collect(),
+                routes_generation,
+            };
+            service.patch_topology(&br.dp_type, patch);
+        }
+        cache.routes_generation = routes_generation;
+        return;
+    }
+    cache.routes_generation = routes_generation;
     let mut by_type: BTreeMap<&str, Topology> = BTreeMap::new();
     for br in bridges.bridges.values() {
-        let Some((bt, _)) = cache.bridges.get(&br.name) else {
+        let Some(BridgeEntry { topo: bt, .. }) = cache.bridges.get(&br.name) else {
             continue;
         };
         let topo = by_type

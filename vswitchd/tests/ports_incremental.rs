@@ -90,6 +90,16 @@ fn each_add_port_reads_and_examines_one_port_however_many_there_are() {
             "add-port p{i} (with {i} ports already there): (Port rows read, interfaces examined); all: {work:?}"
         );
     }
+    // The OpenFlow service, told of each port alone, lists them all.
+    let out = sb.run("ovs-ofctl", &["show", "br0"]);
+    let shown = ok(&sb, out, "ovs-ofctl show");
+    for i in 0..PORTS {
+        assert!(
+            shown.contains(&format!(" {}(p{i}): ", i + 1)),
+            "ovs-ofctl show lacks p{i} as port {}:\n{shown}",
+            i + 1
+        );
+    }
     // Removing one port among many is as cheap: no Port row to read,
     // one interface examined.
     let before = counters(&sb);

@@ -3,7 +3,7 @@
 //! recirculation, and MISS upcalls. The poll thread and `execute` both
 //! run packets through [`DpCore::process`].
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::thread;
@@ -59,6 +59,8 @@ pub struct DpCore {
     pub ports: RwLock<BTreeMap<u32, Port>>,
     /// Bumped on every port change so poll threads re-read the ports.
     pub port_gen: AtomicU64,
+    /// Which ports changed at which generation (`port_changed`).
+    pub port_log: PortLog,
     pub flows: RwLock<Classifier>,
     pub upcalls: UpcallQueue,
     pub conntrack: Conntrack,
@@ -69,7 +71,62 @@ pub struct DpCore {
     pub shutdown: AtomicBool,
 }
 
+/// Most port changes remembered for the poll threads.
+const PORT_LOG_LEN: usize = 4096;
+
+/// The recent port changes, each with the port generation it made, so
+/// that a poll thread patches its poll set for the ports that changed
+/// instead of looking at every port (a thread further behind than the
+/// log reaches looks at every port).
+#[derive(Default)]
+pub struct PortLog {
+    changes: std::sync::Mutex<std::collections::VecDeque<(u64, u32)>>,
+}
+
 impl DpCore {
+    /// Records that port `port_no` was added, replaced or removed (after
+    /// `ports` says so) and moves the port generation.
+    pub fn port_changed(&self, port_no: u32) {
+        let mut log = self
+            .port_log
+            .changes
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        let gen = self.port_gen.fetch_add(1, Ordering::Release) + 1;
+        log.push_back((gen, port_no));
+        if log.len() > PORT_LOG_LEN {
+            log.pop_front();
+        }
+    }
+
+    /// The port generation now and the ports changed after generation
+    /// `since`; `None` for the ports when the log does not tell all of
+    /// them (the caller then looks at every port).
+    fn ports_changed_since(&self, since: u64) -> (u64, Option<Vec<u32>>) {
+        let log = self
+            .port_log
+            .changes
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        let now = self.port_gen.load(Ordering::Acquire);
+        if now == since {
+            return (now, Some(Vec::new()));
+        }
+        let reaches_back = log
+            .front()
+            .is_some_and(|(g, _)| *g <= since.saturating_add(1));
+        let up_to_now = log.back().is_some_and(|(g, _)| *g == now);
+        if since == u64::MAX || !reaches_back || !up_to_now {
+            return (now, None);
+        }
+        let changed = log
+            .iter()
+            .filter(|(g, _)| *g > since)
+            .map(|(_, n)| *n)
+            .collect();
+        (now, Some(changed))
+    }
+
     /// Zeroes the per-thread counters and the lookup counters derived
     /// from the same events.
     pub fn clear_pmd_stats(&self) {
@@ -282,76 +339,184 @@ pub fn spawn_poll_thread(
 }
 
 struct PollPort {
-    port_no: u32,
     dev: Arc<dyn Netdev>,
+    /// The descriptor registered for it.
+    fd: std::os::fd::RawFd,
     /// After a receive error, the port rests until then (a link that
     /// went down reports an error once; a broken device keeps failing and
     /// must not make the thread spin).
     resting_until: Option<std::time::Instant>,
     /// The failure was logged (once until the port works again).
     warned: bool,
+    /// The port is on the list of ports to read again without waiting.
+    queued: bool,
+}
+
+/// The ports one poll thread reads, registered with epoll once (not
+/// listed again at every wakeup): a wakeup costs as much as the ports that
+/// are ready, and a port change costs that port's registration.
+///
+/// epoll (through mio) reports readiness as edges, and a read takes at
+/// most a batch, so a port whose read returned frames is read again
+/// without waiting until a read finds nothing; a port that rested after
+/// an error is read again when its rest ends.
+struct PollSet {
+    poll: mio::Poll,
+    events: mio::Events,
+    ports: HashMap<u32, PollPort>,
+    /// Ports to read in the next round whether or not epoll reports them.
+    again: Vec<u32>,
+    /// Ports resting after an error.
+    resting: Vec<u32>,
+    /// The port generation the registrations follow.
+    gen: u64,
+}
+
+impl PollSet {
+    fn new() -> std::io::Result<PollSet> {
+        Ok(PollSet {
+            poll: mio::Poll::new()?,
+            events: mio::Events::with_capacity(256),
+            ports: HashMap::new(),
+            again: Vec::new(),
+            resting: Vec::new(),
+            gen: u64::MAX,
+        })
+    }
+
+    /// Brings the registrations up to date with the datapath's ports
+    /// (this thread's share: port number modulo `count`): for the ports
+    /// changed since the last call when the datapath's log tells them,
+    /// otherwise for every port. Only added, replaced and removed ports
+    /// touch epoll.
+    fn sync(&mut self, core: &DpCore, index: u32, count: u32) {
+        let (gen, changed) = core.ports_changed_since(self.gen);
+        self.gen = gen;
+        let ports = core.ports.read().unwrap_or_else(|e| e.into_inner());
+        let look_at: Vec<u32> = match changed {
+            Some(changed) => changed,
+            None => self.ports.keys().chain(ports.keys()).copied().collect(),
+        };
+        for n in look_at.into_iter().filter(|n| *n % count == index) {
+            let port = ports.get(&n);
+            let fd = port.and_then(|p| p.dev.poll_fd());
+            if let Some(p) = self.ports.get(&n) {
+                if port.is_some_and(|q| Arc::ptr_eq(&q.dev, &p.dev)) && fd == Some(p.fd) {
+                    continue;
+                }
+            }
+            if let Some(p) = self.ports.remove(&n) {
+                // The device is still open (we held it), so this removes
+                // its own registration.
+                let _ = self
+                    .poll
+                    .registry()
+                    .deregister(&mut mio::unix::SourceFd(&p.fd));
+            }
+            let (Some(port), Some(fd)) = (port, fd) else {
+                continue;
+            };
+            let r = self.poll.registry().register(
+                &mut mio::unix::SourceFd(&fd),
+                mio::Token(n as usize),
+                mio::Interest::READABLE,
+            );
+            if let Err(e) = r {
+                log::warn!("{}: cannot poll {}: {e}", core.name, port.name);
+                continue;
+            }
+            self.ports.insert(
+                n,
+                PollPort {
+                    dev: Arc::clone(&port.dev),
+                    fd,
+                    resting_until: None,
+                    warned: false,
+                    queued: true,
+                },
+            );
+            // Frames may have arrived before the registration.
+            self.again.push(n);
+        }
+    }
+
+    /// Waits up to 100 ms (not at all when ports are to be read again)
+    /// and returns the ports to read now.
+    fn wait(&mut self, core: &DpCore) -> Vec<u32> {
+        let now = std::time::Instant::now();
+        let ports = &mut self.ports;
+        let again = &mut self.again;
+        self.resting.retain(|n| {
+            let Some(p) = ports.get_mut(n) else {
+                return false;
+            };
+            if p.resting_until.is_some_and(|t| t > now) {
+                return true;
+            }
+            p.resting_until = None;
+            if !p.queued {
+                p.queued = true;
+                again.push(*n);
+            }
+            false
+        });
+        let timeout = if self.again.is_empty() {
+            std::time::Duration::from_millis(100)
+        } else {
+            std::time::Duration::ZERO
+        };
+        if let Err(e) = self.poll.poll(&mut self.events, Some(timeout)) {
+            if e.kind() != std::io::ErrorKind::Interrupted {
+                log::error!("{}: poll failed: {e}", core.name);
+                thread::sleep(std::time::Duration::from_millis(100));
+            }
+        }
+        for ev in self.events.iter() {
+            let n = ev.token().0 as u32;
+            if let Some(p) = self.ports.get_mut(&n) {
+                if !p.queued && p.resting_until.is_none() {
+                    p.queued = true;
+                    self.again.push(n);
+                }
+            }
+        }
+        let ready = std::mem::take(&mut self.again);
+        for n in &ready {
+            if let Some(p) = self.ports.get_mut(n) {
+                p.queued = false;
+            }
+        }
+        ready
+    }
 }
 
 fn poll_loop(core: &DpCore, index: u32, count: u32) {
-    let mut gen = u64::MAX;
-    let mut polled: Vec<PollPort> = Vec::new();
+    let mut set = match PollSet::new() {
+        Ok(s) => s,
+        Err(e) => {
+            log::error!("{}: cannot create a poll set: {e}", core.name);
+            return;
+        }
+    };
+    // The output table, rebuilt when ports changed and packets are to be
+    // processed (a port change alone costs the thread no copy of it).
     let mut table = PortTable::new();
+    let mut table_gen = u64::MAX;
     let mut emc = ExactCache::default();
     let mut rng = 0x2545_f491_4f6c_dd1du64 ^ sys::monotonic_ms();
     let mut rounds = 0u64;
     while !core.shutdown.load(Ordering::Relaxed) {
-        let g = core.port_gen.load(Ordering::Acquire);
-        if g != gen {
-            gen = g;
-            table = core.port_table();
-            polled = table
-                .iter()
-                .filter(|(n, _)| *n % count == index)
-                .map(|(n, d)| PollPort {
-                    port_no: *n,
-                    dev: Arc::clone(d),
-                    resting_until: None,
-                    warned: false,
-                })
-                .collect();
+        if core.port_gen.load(Ordering::Acquire) != set.gen {
+            set.sync(core, index, count);
         }
-        let live: Vec<usize> = (0..polled.len())
-            .filter(|&i| {
-                let p = &mut polled[i];
-                if p.resting_until
-                    .is_some_and(|t| t > std::time::Instant::now())
-                {
-                    return false;
-                }
-                p.resting_until = None;
-                p.dev.poll_fd().is_some()
-            })
-            .collect();
-        let fds: Vec<_> = live
-            .iter()
-            .filter_map(|&i| polled[i].dev.poll_fd())
-            .collect();
         let stats = core.pmd_stats.get(index as usize);
         let t0 = std::time::Instant::now();
-        let ready = match sys::poll_readable(&fds, 100) {
-            Ok(r) => r,
-            Err(e) => {
-                log::error!("{}: poll failed: {e}", core.name);
-                thread::sleep(std::time::Duration::from_millis(100));
-                continue;
-            }
-        };
-        // Ports may have changed while we waited: output with the current
-        // table (the devices polled above stay valid, they are shared).
-        if core.port_gen.load(Ordering::Acquire) != gen {
-            table = core.port_table();
-        }
+        let ready = set.wait(core);
         let t1 = std::time::Instant::now();
-        for (&i, r) in live.iter().zip(ready) {
-            if !r {
+        for n in ready {
+            let Some(p) = set.ports.get_mut(&n) else {
                 continue;
-            }
-            let p = &mut polled[i];
+            };
             let mut batch = Vec::with_capacity(BATCH_SIZE);
             match p.dev.recv(&mut batch, BATCH_SIZE) {
                 Ok(_) => p.warned = false,
@@ -362,18 +527,32 @@ fn poll_loop(core: &DpCore, index: u32, count: u32) {
                     }
                     p.resting_until =
                         Some(std::time::Instant::now() + std::time::Duration::from_millis(100));
+                    set.resting.push(n);
                 }
+            }
+            if !batch.is_empty() && !p.queued {
+                // There may be more than a batch waiting.
+                p.queued = true;
+                set.again.push(n);
             }
             if let Some(st) = stats {
                 PmdStats::add(&st.recv, batch.len() as u64);
             }
             for pkt in &mut batch {
                 pkt.meta = PacketMeta {
-                    in_port: p.port_no,
+                    in_port: n,
                     ..PacketMeta::default()
                 };
             }
             if !batch.is_empty() {
+                // Ports may have changed while we waited: output with the
+                // current table (the devices polled stay valid, they are
+                // shared).
+                let g = core.port_gen.load(Ordering::Acquire);
+                if g != table_gen {
+                    table_gen = g;
+                    table = core.port_table();
+                }
                 // A bug must cost a batch, not the datapath: nothing here
                 // should panic, but if it does, log it and keep polling.
                 let fallback = PmdStats::default();
@@ -398,5 +577,50 @@ fn poll_loop(core: &DpCore, index: u32, count: u32) {
                 cls.sort_subtables();
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn core() -> DpCore {
+        let (upcalls, _rx) = super::super::upcall::channel().expect("upcall channel");
+        DpCore {
+            name: "test".into(),
+            ports: RwLock::new(BTreeMap::new()),
+            port_gen: AtomicU64::new(1),
+            port_log: PortLog::default(),
+            flows: RwLock::new(Default::default()),
+            upcalls,
+            conntrack: Default::default(),
+            meters: Default::default(),
+            counters: Default::default(),
+            pmd_stats: Vec::new(),
+            shutdown: AtomicBool::new(false),
+        }
+    }
+
+    #[test]
+    fn poll_threads_learn_the_ports_changed_since_their_generation() {
+        let core = core();
+        // A thread that never synced looks at every port.
+        let (gen, changed) = core.ports_changed_since(u64::MAX);
+        assert_eq!((gen, changed), (1, None));
+        // Nothing logged yet: up to date.
+        assert_eq!(core.ports_changed_since(1), (1, Some(vec![])));
+        core.port_changed(5);
+        core.port_changed(9);
+        core.port_changed(5);
+        assert_eq!(core.ports_changed_since(1), (4, Some(vec![5, 9, 5])));
+        assert_eq!(core.ports_changed_since(3), (4, Some(vec![5])));
+        assert_eq!(core.ports_changed_since(4), (4, Some(vec![])));
+        // Further behind than the log reaches: every port.
+        for n in 0..PORT_LOG_LEN as u32 {
+            core.port_changed(n);
+        }
+        assert_eq!(core.ports_changed_since(1).1, None);
+        let now = core.port_gen.load(Ordering::Relaxed);
+        assert_eq!(core.ports_changed_since(now - 2).1, Some(vec![4094, 4095]));
     }
 }

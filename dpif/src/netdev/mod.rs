@@ -155,6 +155,7 @@ impl NetdevDpif {
             name: name.to_string(),
             ports: RwLock::new(ports),
             port_gen: AtomicU64::new(1),
+            port_log: Default::default(),
             flows: RwLock::new(Default::default()),
             upcalls: queue,
             conntrack: Default::default(),
@@ -558,9 +559,18 @@ impl Dpif for NetdevDpif {
                 };
                 match wanted {
                     Some(n) => n,
-                    None => (1..=MAX_PORTS)
-                        .find(|n| !ports.contains_key(n))
-                        .ok_or_else(|| err(libc::EFBIG, "no free port number"))?,
+                    // The lowest free number: the one after the last when
+                    // 0..=last are all taken (no scan), else the first gap.
+                    None => match ports.last_key_value() {
+                        Some((&last, _))
+                            if last < MAX_PORTS && ports.len() as u64 == u64::from(last) + 1 =>
+                        {
+                            last + 1
+                        }
+                        _ => (1..=MAX_PORTS)
+                            .find(|n| !ports.contains_key(n))
+                            .ok_or_else(|| err(libc::EFBIG, "no free port number"))?,
+                    },
                 }
             }
         };
@@ -579,7 +589,7 @@ impl Dpif for NetdevDpif {
                 dummy,
             },
         );
-        self.core.port_gen.fetch_add(1, Ordering::Release);
+        self.core.port_changed(port_no);
         Ok(port_no)
     }
 
@@ -590,7 +600,7 @@ impl Dpif for NetdevDpif {
         let removed = self.ports_write().remove(&port_no);
         match removed {
             Some(_) => {
-                self.core.port_gen.fetch_add(1, Ordering::Release);
+                self.core.port_changed(port_no);
                 Ok(())
             }
             None => Err(err(libc::ENOENT, format!("no port {port_no}"))),

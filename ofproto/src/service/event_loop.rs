@@ -355,6 +355,13 @@ impl EventLoop {
                 self.tables_changed();
                 self.deliver_async(&n);
             }
+            Cmd::UpdatePorts(n, upserts, removed) => {
+                if let Some(b) = self.bridges.get_mut(&n) {
+                    b.switch.update_ports(upserts, &removed);
+                }
+                self.tables_changed();
+                self.deliver_async(&n);
+            }
             Cmd::SetPortStats(n, source) => {
                 if let Some(b) = self.bridges.get_mut(&n) {
                     b.switch.port_stats = Some(source);
@@ -511,6 +518,16 @@ impl EventLoop {
                 self.topologies.insert(dp_type, topo);
                 if changed {
                     self.tables_changed();
+                }
+            }
+            Cmd::PatchTopology(dp_type, patch) => {
+                if let Some(topo) = self.topologies.get_mut(&dp_type) {
+                    // The service is the topology's only holder between
+                    // commands, so this patches it in place.
+                    let topo = Arc::make_mut(topo);
+                    if patch.apply(topo) {
+                        self.tables_changed();
+                    }
                 }
             }
             Cmd::ListBridges(reply) => {

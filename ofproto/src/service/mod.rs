@@ -108,10 +108,54 @@ pub struct ControllerStatus {
     pub sec_since_disconnect: Option<u64>,
 }
 
+/// Changes to some ports of one bridge of a topology.
+#[derive(Debug, Clone, Default)]
+pub struct TopologyPatch {
+    pub bridge: String,
+    /// Per OpenFlow port: its datapath port number and what translation
+    /// knows of it, each `None` for none (the entry is removed).
+    pub ports: Vec<(u16, Option<u32>, Option<crate::xlate::topology::PortTopo>)>,
+    pub routes_generation: u64,
+}
+
+impl TopologyPatch {
+    /// Applies the patch; returns whether translations may have changed:
+    /// whenever an entry differs (a whole new topology is judged by
+    /// whether any port crosses bridges, a scan of every port; a patch
+    /// comes with a port change, which changes the tables generation
+    /// anyway, so it is not worth one).
+    fn apply(self, topo: &mut crate::xlate::topology::Topology) -> bool {
+        let mut changed = topo.routes_generation != self.routes_generation;
+        topo.routes_generation = self.routes_generation;
+        let bt = topo.bridges.entry(self.bridge).or_default();
+        for (ofport, odp, port) in self.ports {
+            let old_odp = match odp {
+                Some(o) => bt.odp_ports.insert(ofport, o),
+                None => bt.odp_ports.remove(&ofport),
+            };
+            changed |= old_odp != odp;
+            let old = match port {
+                Some(p) => {
+                    let same = bt.ports.get(&ofport) == Some(&p);
+                    changed |= !same;
+                    if same {
+                        continue;
+                    }
+                    bt.ports.insert(ofport, p)
+                }
+                None => bt.ports.remove(&ofport),
+            };
+            changed |= old.is_some();
+        }
+        changed
+    }
+}
+
 enum Cmd {
     AddBridge(BridgeConfig, Sender<io::Result<()>>),
     RemoveBridge(String, Sender<()>),
     SetPorts(String, Vec<PortInfo>),
+    UpdatePorts(String, Vec<PortInfo>, Vec<u16>),
     SetPortStats(String, PortStatsSource),
     SetDatapathId(String, u64),
     SetVersions(String, u32),
@@ -150,6 +194,7 @@ enum Cmd {
     SetMacConfig(String, crate::mac_learning::MacConfig),
     Fdb(FdbRequest, Sender<Result<String, String>>),
     SetTopology(String, Arc<crate::xlate::topology::Topology>),
+    PatchTopology(String, TopologyPatch),
     Shutdown,
 }
 
@@ -261,6 +306,14 @@ impl OfprotoService {
     /// messages for the differences).
     pub fn set_ports(&self, bridge: &str, ports: Vec<PortInfo>) {
         self.send(Cmd::SetPorts(bridge.to_string(), ports));
+    }
+
+    /// Changes some of the bridge's ports: `removed` numbers go, each of
+    /// `upserts` is added or replaces the port of its number. What
+    /// `set_ports` with the whole list would do, at the cost of the
+    /// changed ports alone.
+    pub fn update_ports(&self, bridge: &str, upserts: Vec<PortInfo>, removed: Vec<u16>) {
+        self.send(Cmd::UpdatePorts(bridge.to_string(), upserts, removed));
     }
 
     /// Sets where the bridge's port counters come from (port statistics
@@ -470,6 +523,14 @@ impl OfprotoService {
     /// A change may change translations: the tables generation moves.
     pub fn set_topology(&self, dp_type: &str, topo: Arc<crate::xlate::topology::Topology>) {
         self.send(Cmd::SetTopology(dp_type.to_string(), topo));
+    }
+
+    /// Changes some ports of one bridge in the topology of `dp_type`
+    /// (which `set_topology` gave before): the cost of the changed ports,
+    /// not of a whole topology. Ignored for a datapath type with no
+    /// topology yet.
+    pub fn patch_topology(&self, dp_type: &str, patch: TopologyPatch) {
+        self.send(Cmd::PatchTopology(dp_type.to_string(), patch));
     }
 
     /// Names of the bridges, sorted (for ofproto/list).

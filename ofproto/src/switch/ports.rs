@@ -146,6 +146,58 @@ impl Switch {
         }
     }
 
+    /// Applies the daemon's changes to some ports: `removed` numbers go,
+    /// each of `upserts` is added or replaces the port of its number
+    /// (keeping its OpenFlow config bits). The same outcome as
+    /// `set_ports` with the whole list, at the cost of the changed ports
+    /// (one port added to a bridge of thousands costs one port's work).
+    pub fn update_ports(&mut self, upserts: Vec<PortInfo>, removed: &[u16]) {
+        let mut renumbered = false;
+        for n in removed {
+            let Some(i) = self.ports.iter().position(|o| o.ofp_port == *n) else {
+                continue;
+            };
+            let old = self.ports.swap_remove(i);
+            self.port_added.remove(n);
+            self.port_changes.push(PortChange {
+                reason: 1,
+                port: old,
+            });
+            renumbered = true;
+        }
+        let now = Instant::now();
+        for mut p in upserts {
+            match self.ports.iter().position(|o| o.ofp_port == p.ofp_port) {
+                Some(i) => {
+                    let old = &mut self.ports[i];
+                    p.config = old.config;
+                    if *old != p {
+                        self.port_changes.push(PortChange {
+                            reason: 2,
+                            port: p.clone(),
+                        });
+                        *old = p;
+                    }
+                }
+                None => {
+                    self.port_added.entry(p.ofp_port).or_insert(now);
+                    self.port_changes.push(PortChange {
+                        reason: 0,
+                        port: p.clone(),
+                    });
+                    self.ports.push(p);
+                    renumbered = true;
+                }
+            }
+        }
+        if renumbered {
+            let mut mac = self.mac_table.lock().unwrap_or_else(|e| e.into_inner());
+            mac.flush_ports(|p| removed.contains(&p));
+            drop(mac);
+            self.l2_changed = true;
+        }
+    }
+
     pub(crate) fn port_bytes(&self, v: u8, p: &PortInfo, out: &mut Vec<u8>) {
         let mut name = [0u8; 16];
         let nb = p.name.as_bytes();
@@ -504,5 +556,68 @@ mod vlan_tests {
         assert!(native_all.includes_vlan(99) && !native_all.includes_vlan(0));
         let bad = PortVlan::from_port_columns(Some(5000), &[], None);
         assert_eq!(bad.mode, VlanMode::Trunk);
+    }
+}
+
+#[cfg(test)]
+mod update_tests {
+    use super::*;
+
+    fn port(n: u16, name: &str, state: u32) -> PortInfo {
+        PortInfo {
+            ofp_port: n,
+            name: name.into(),
+            state,
+            ..PortInfo::default()
+        }
+    }
+
+    fn sorted(sw: &Switch) -> Vec<PortInfo> {
+        sw.sorted_ports().into_iter().cloned().collect()
+    }
+
+    /// (reason, port number) of the port-status messages, in order.
+    fn changes(sw: &mut Switch) -> Vec<(u8, u16)> {
+        std::mem::take(&mut sw.port_changes)
+            .into_iter()
+            .map(|c| (c.reason, c.port.ofp_port))
+            .collect()
+    }
+
+    #[test]
+    fn per_port_updates_end_where_a_whole_list_does() {
+        let before = vec![port(1, "a", 0), port(2, "b", 0), port(3, "c", 0)];
+        let after = vec![port(1, "a", 0), port(3, "c", 1), port(4, "d", 0)];
+        let mut whole = Switch::new("br0", 1);
+        whole.set_ports(before.clone());
+        let mut patched = Switch::new("br0", 1);
+        patched.set_ports(before);
+        // port_mod's config bits stay with the port through either path.
+        for sw in [&mut whole, &mut patched] {
+            if let Some(p) = sw.ports.iter_mut().find(|p| p.ofp_port == 3) {
+                p.config = 0x20;
+            }
+            sw.port_changes.clear();
+        }
+        whole.set_ports(after.clone());
+        patched.update_ports(vec![port(3, "c", 1), port(4, "d", 0)], &[2]);
+        assert_eq!(sorted(&whole), sorted(&patched));
+        assert_eq!(
+            sorted(&patched)
+                .iter()
+                .find(|p| p.ofp_port == 3)
+                .map(|p| p.config),
+            Some(0x20)
+        );
+        let mut w = changes(&mut whole);
+        let mut p = changes(&mut patched);
+        w.sort();
+        p.sort();
+        assert_eq!(w, p);
+        assert_eq!(p, vec![(0, 4), (1, 2), (2, 3)]);
+        // An unchanged port sends nothing.
+        patched.update_ports(vec![port(1, "a", 0)], &[]);
+        assert!(changes(&mut patched).is_empty());
+        assert_eq!(patched.port_added.len(), 3);
     }
 }

@@ -92,7 +92,7 @@ fn each_add_port_reads_and_examines_one_port_however_many_there_are() {
     }
     // The OpenFlow service, told of each port alone, lists them all.
     let out = sb.run("ovs-ofctl", &["show", "br0"]);
-    let shown = ok(&sb, out, "ovs-ofctl show");
+    let shown = sb.succeeded(out, "ovs-ofctl show");
     for i in 0..PORTS {
         assert!(
             shown.contains(&format!(" {}(p{i}): ", i + 1)),

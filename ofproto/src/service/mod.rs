@@ -411,7 +411,8 @@ impl OfprotoService {
     /// Translates a batch of MISS upcalls in one trip to the service
     /// thread (as [`Self::translate_upcall`] each), and credits each
     /// packet to the rules it went through (see [`UpcallItem`]); one
-    /// answer per item, in order.
+    /// answer per item, in order. (The revalidators use it; handlers
+    /// translate on their own thread with [`Self::upcall_translator`].)
     pub fn translate_upcalls(
         &self,
         items: Vec<UpcallItem>,

@@ -45,7 +45,7 @@ use ferrovs_dpif::netdev::UpcallReceiver;
 use ferrovs_dpif::netlink::UpcallSocket;
 use ferrovs_dpif::{Dpif, DpifError, Execute, FlowPut, PutFlags, Upcall, UpcallKind};
 use ferrovs_ofproto::service::changes::Scope;
-use ferrovs_ofproto::service::{OfprotoService, UpcallItem};
+use ferrovs_ofproto::service::{OfprotoService, UpcallItem, UpcallTranslator, TRANSLATION_STACK};
 use ferrovs_ofproto::xlate::packet_in::{self, NotPacketIn};
 use ferrovs_ofproto::xlate::upcall::{UpcallRequest, UpcallXlate};
 
@@ -125,6 +125,9 @@ pub struct UpcallStats {
 pub struct HandlerContext {
     pub dpif: SharedDpif,
     pub service: Arc<OfprotoService>,
+    /// Translates on the handler thread itself, reading the bridges'
+    /// tables (no trip to the service thread).
+    translator: UpcallTranslator,
     pub ports: PortMap,
     pub stats: Arc<UpcallStats>,
     ukeys: Arc<Ukeys>,
@@ -176,6 +179,7 @@ impl Handlers {
         );
         let ctx = Arc::new(HandlerContext {
             dpif,
+            translator: service.upcall_translator(),
             service,
             ports,
             stats: Arc::new(UpcallStats::default()),
@@ -193,6 +197,8 @@ impl Handlers {
             let stop = Arc::clone(&stop);
             let spawned = std::thread::Builder::new()
                 .name(format!("handler{}", i + 1))
+                // Translation recurses once per resubmit.
+                .stack_size(TRANSLATION_STACK)
                 .spawn(move || run(&ctx, &mut rx, &stop));
             match spawned {
                 Ok(t) => threads.push(t),
@@ -383,8 +389,8 @@ impl HandlerContext {
         }
     }
 
-    /// Translates a batch (in one trip to the OpenFlow service), then
-    /// installs and executes it under one datapath lock.
+    /// Translates a batch (on this thread, as stock does), then installs
+    /// and executes it under one datapath lock.
     fn handle_batch(&self, batch: &mut Vec<Upcall>) {
         let generation = self.generation.load(Ordering::Acquire);
         let mut misses = Vec::with_capacity(batch.len());
@@ -414,7 +420,7 @@ impl HandlerContext {
             batch.clear();
             return;
         }
-        let results = self.service.translate_upcalls(items);
+        let results = self.translator.translate(&items);
         let mut done = Vec::with_capacity(misses.len());
         for ((upcall, bridge), r) in misses.into_iter().zip(results) {
             match r {

@@ -21,7 +21,8 @@ struct Controller {
 }
 
 struct Bridge {
-    switch: Switch,
+    /// Shared with the upcall handlers, which translate with it.
+    switch: crate::switch::SharedSwitch,
     cfg: BridgeConfig,
     listener: Token,
     controllers: Vec<Controller>,
@@ -79,9 +80,10 @@ pub(crate) struct EventLoop {
     /// Bumped after anything that may change a table (see
     /// `OfprotoService::tables_generation`).
     tables_generation: Arc<crate::service::changes::Changes>,
-    /// Per datapath type: the bridges' ports as translation sees them
-    /// (patch peers, tunnels, endpoint addresses).
-    topologies: HashMap<String, Arc<crate::xlate::topology::Topology>>,
+    /// What the handlers translate with: the switches and, per datapath
+    /// type, the bridges' ports as translation sees them (patch peers,
+    /// tunnels, endpoint addresses); and the credits they queue.
+    shared: Arc<super::direct::Shared>,
     /// Where connections read into: allocated (and zeroed) once, not per
     /// wakeup.
     read_buf: Box<[u8]>,
@@ -111,6 +113,7 @@ impl EventLoop {
         poll: Poll,
         rx: Receiver<Cmd>,
         tables_generation: Arc<crate::service::changes::Changes>,
+        shared: Arc<super::direct::Shared>,
     ) -> Self {
         EventLoop {
             poll,
@@ -119,7 +122,7 @@ impl EventLoop {
             entries: HashMap::new(),
             next_token: 1,
             tables_generation,
-            topologies: HashMap::new(),
+            shared,
             read_buf: vec![0; READ_CHUNK].into_boxed_slice(),
             next_tick: Instant::now(),
             reply_poll: ReplyPoll::from_env(),
@@ -137,10 +140,22 @@ impl EventLoop {
     fn l2_run(&mut self) {
         let mut stale = false;
         for b in self.bridges.values_mut() {
-            stale |= b.switch.l2_run();
+            stale |= b.switch.write().l2_run();
         }
         if stale {
             self.tables_changed();
+        }
+    }
+
+    /// Adds the credits the handlers queued to the rules.
+    fn add_credits(&mut self) {
+        let credits = self.shared.take_credits();
+        if credits.is_empty() {
+            return;
+        }
+        // (Patch ports make one flow's rules span bridges.)
+        for b in self.bridges.values() {
+            crate::xlate::upcall::credit_stats(&mut b.switch.write(), &credits);
         }
     }
 
@@ -153,8 +168,9 @@ impl EventLoop {
         let mut events = Events::with_capacity(256);
         loop {
             let timed = self.bridges.values().any(|b| {
-                b.switch.has_timeouts() || !b.controllers.is_empty() || b.switch.has_macs()
-            });
+                let sw = b.switch.read();
+                sw.has_timeouts() || !b.controllers.is_empty() || sw.has_macs()
+            }) || self.shared.has_credits();
             let wait = timed.then(|| {
                 self.next_tick
                     .saturating_duration_since(Instant::now())
@@ -185,6 +201,9 @@ impl EventLoop {
                     continue;
                 }
             }
+            // The handlers' credits count before anything looks at the
+            // rules (statistics requests, timeouts).
+            self.add_credits();
             self.served = false;
             for ev in events.iter() {
                 let t = ev.token();
@@ -214,7 +233,7 @@ impl EventLoop {
             if now >= self.next_tick {
                 self.tick(now);
                 self.next_tick = now + TICK;
-            } else if self.bridges.values().any(|b| b.switch.has_async()) {
+            } else if self.bridges.values().any(|b| b.switch.read().has_async()) {
                 let names: Vec<String> = self.bridges.keys().cloned().collect();
                 for n in &names {
                     self.deliver_async(n);
@@ -229,8 +248,9 @@ impl EventLoop {
         for n in &names {
             let mut expired = false;
             if let Some(b) = self.bridges.get_mut(n) {
-                b.switch.expire(now);
-                expired = !b.switch.removed.is_empty();
+                let mut sw = b.switch.write();
+                sw.expire(now);
+                expired = !sw.removed.is_empty();
             }
             if expired {
                 self.tables_changed();
@@ -349,7 +369,7 @@ impl EventLoop {
             }
             Cmd::SetPorts(n, ports) => {
                 if let Some(b) = self.bridges.get_mut(&n) {
-                    b.switch.set_ports(ports);
+                    b.switch.write().set_ports(ports);
                 }
                 // Outputs and floods depend on the ports.
                 self.tables_changed();
@@ -357,31 +377,29 @@ impl EventLoop {
             }
             Cmd::UpdatePorts(n, upserts, removed) => {
                 if let Some(b) = self.bridges.get_mut(&n) {
-                    b.switch.update_ports(upserts, &removed);
+                    b.switch.write().update_ports(upserts, &removed);
                 }
                 self.tables_changed();
                 self.deliver_async(&n);
             }
             Cmd::SetPortStats(n, source) => {
                 if let Some(b) = self.bridges.get_mut(&n) {
-                    b.switch.port_stats = Some(source);
+                    b.switch.write().port_stats = Some(source);
                 }
             }
             Cmd::SetPortModHook(n, hook) => {
                 if let Some(b) = self.bridges.get_mut(&n) {
-                    b.switch.port_mod_hook = Some(hook);
+                    b.switch.write().port_mod_hook = Some(hook);
                 }
             }
             Cmd::SetSnoop(n, path, reply) => {
                 let _ = reply.send(self.set_snoop(&n, path));
             }
             Cmd::SetTableName(n, table, name) => {
-                if let Some(cfg) = self
-                    .bridges
-                    .get_mut(&n)
-                    .and_then(|b| b.switch.table_cfg.get_mut(table as usize))
-                {
-                    cfg.name = name;
+                if let Some(b) = self.bridges.get(&n) {
+                    if let Some(cfg) = b.switch.write().table_cfg.get_mut(table as usize) {
+                        cfg.name = name;
+                    }
                 }
             }
             Cmd::SetVersions(n, versions) => {
@@ -391,23 +409,23 @@ impl EventLoop {
             }
             Cmd::SetDatapathId(n, dpid) => {
                 if let Some(b) = self.bridges.get_mut(&n) {
-                    b.switch.datapath_id = dpid;
+                    b.switch.write().datapath_id = dpid;
                 }
             }
             Cmd::SetPacketOutHook(n, hook) => {
                 if let Some(b) = self.bridges.get_mut(&n) {
-                    b.switch.packet_out_hook = Some(hook);
+                    b.switch.write().packet_out_hook = Some(hook);
                 }
             }
             Cmd::SetTableSettings(n, table, s) => {
                 if let Some(b) = self.bridges.get_mut(&n) {
-                    b.switch.set_table_settings(table, s);
+                    b.switch.write().set_table_settings(table, s);
                     self.tables_changed();
                 }
             }
             Cmd::SetResumeHook(n, hook) => {
                 if let Some(b) = self.bridges.get_mut(&n) {
-                    b.switch.resume_hook = Some(hook);
+                    b.switch.write().resume_hook = Some(hook);
                 }
             }
             Cmd::PacketIn(n, pi) => self.packet_in(&n, &pi),
@@ -420,12 +438,19 @@ impl EventLoop {
                 let _ = reply.send(self.controller_status(&n));
             }
             Cmd::DumpFlows(n, reply) => {
-                let _ = reply.send(self.bridges.get(&n).map(|b| b.switch.dump_flows_text()));
+                let _ = reply.send(
+                    self.bridges
+                        .get(&n)
+                        .map(|b| b.switch.read().dump_flows_text()),
+                );
             }
             Cmd::Trace(n, req, reply) => {
                 let r = match self.bridges.contains_key(&n) {
                     true => {
-                        crate::xlate::trace_world(&self.switches(), self.topology_of(&n), &n, &req)
+                        let topo = self.topology_of(&n);
+                        self.with_switches(|sws| {
+                            crate::xlate::trace_world(sws, topo.as_deref(), &n, &req)
+                        })
                     }
                     false => Err("no bridge named ".to_string() + &n),
                 };
@@ -460,7 +485,7 @@ impl EventLoop {
                 // (Patch ports make one flow's rules span bridges.)
                 if !credits.is_empty() {
                     for b in self.bridges.values_mut() {
-                        crate::xlate::upcall::credit_stats(&mut b.switch, &credits);
+                        crate::xlate::upcall::credit_stats(&mut b.switch.write(), &credits);
                     }
                 }
                 self.l2_run();
@@ -468,30 +493,29 @@ impl EventLoop {
             }
             Cmd::SetPortVlans(n, vlans) => {
                 if let Some(b) = self.bridges.get_mut(&n) {
-                    b.switch.set_port_vlans(vlans);
+                    b.switch.write().set_port_vlans(vlans);
                 }
             }
             Cmd::SetMirrors(n, mirrors, stats) => {
                 if let Some(b) = self.bridges.get_mut(&n) {
-                    b.switch.set_mirrors(mirrors, stats);
+                    b.switch.write().set_mirrors(mirrors, stats);
                 }
             }
             Cmd::SetMacConfig(n, cfg) => {
                 if let Some(b) = self.bridges.get_mut(&n) {
-                    b.switch.set_mac_config(&cfg);
+                    b.switch.write().set_mac_config(&cfg);
                 }
             }
             Cmd::Fdb(req, reply) => {
-                let r = crate::xlate::normal::fdb_command(
-                    self.bridges.iter().map(|(n, b)| (n.as_str(), &b.switch)),
-                    &req,
-                );
+                let r = self.with_switches(|sws| {
+                    crate::xlate::normal::fdb_command(sws.iter().map(|(n, s)| (*n, *s)), &req)
+                });
                 let _ = reply.send(r);
             }
             Cmd::Credit(n, credits) => {
                 // (Patch ports make one flow's rules span bridges.)
                 for b in self.bridges.values_mut() {
-                    crate::xlate::upcall::credit_stats(&mut b.switch, &credits);
+                    crate::xlate::upcall::credit_stats(&mut b.switch.write(), &credits);
                 }
                 // Flows that carried packets refresh what they learned.
                 let mut changed = false;
@@ -508,26 +532,43 @@ impl EventLoop {
             Cmd::SetTopology(dp_type, topo) => {
                 // Only patch ports and tunnels make translations depend
                 // on the topology; without them, no flow goes stale.
-                let old = self.topologies.get(&dp_type);
+                let mut topologies = self
+                    .shared
+                    .topologies
+                    .write()
+                    .unwrap_or_else(|e| e.into_inner());
+                let old = topologies.get(&dp_type);
                 let relevant = topo.crosses_bridges() || old.is_some_and(|o| o.crosses_bridges());
                 let changed = relevant
                     && old.is_none_or(|old| {
                         old.bridges != topo.bridges
                             || old.routes_generation != topo.routes_generation
                     });
-                self.topologies.insert(dp_type, topo);
+                topologies.insert(dp_type, topo);
+                drop(topologies);
                 if changed {
                     self.tables_changed();
                 }
             }
             Cmd::PatchTopology(dp_type, patch) => {
-                if let Some(topo) = self.topologies.get_mut(&dp_type) {
-                    // The service is the topology's only holder between
-                    // commands, so this patches it in place.
-                    let topo = Arc::make_mut(topo);
-                    if patch.apply(topo) {
-                        self.tables_changed();
-                    }
+                let mut topologies = self
+                    .shared
+                    .topologies
+                    .write()
+                    .unwrap_or_else(|e| e.into_inner());
+                // Patched in place, unless a handler still holds this
+                // version for a translation: then it is copied once.
+                let changed = topologies
+                    .get_mut(&dp_type)
+                    .is_some_and(|topo| patch.apply(Arc::make_mut(topo)));
+                drop(topologies);
+                if changed {
+                    self.tables_changed();
+                }
+            }
+            Cmd::DeliverAsync(names) => {
+                for n in &names {
+                    self.deliver_async(n);
                 }
             }
             Cmd::ListBridges(reply) => {
@@ -552,12 +593,12 @@ impl EventLoop {
         req: &crate::xlate::upcall::UpcallRequest,
     ) -> Result<crate::xlate::upcall::UpcallXlate, String> {
         let r = match self.bridges.contains_key(n) {
-            true => crate::xlate::upcall::translate_upcall_world(
-                &self.switches(),
-                self.topology_of(n),
-                n,
-                req,
-            ),
+            true => {
+                let topo = self.topology_of(n);
+                self.with_switches(|sws| {
+                    crate::xlate::upcall::translate_upcall_world(sws, topo.as_deref(), n, req)
+                })
+            }
             false => Err("no bridge named ".to_string() + n),
         };
         // What translation learned applies now, for a packet.
@@ -578,27 +619,31 @@ impl EventLoop {
 
     fn apply_learned(&mut self, learned: &[crate::xlate::learn::Learned]) -> bool {
         let mut changed = false;
-        for b in self.bridges.values_mut() {
-            if learned.iter().any(|l| l.bridge() == b.switch.name) {
-                changed |= crate::xlate::learn::apply(&mut b.switch, learned);
+        for (n, b) in &self.bridges {
+            if learned.iter().any(|l| l.bridge() == n) {
+                changed |= crate::xlate::learn::apply(&mut b.switch.write(), learned);
             }
         }
         changed
     }
 
-    fn switches(&self) -> HashMap<&str, &Switch> {
-        self.bridges
-            .iter()
-            .map(|(n, b)| (n.as_str(), &b.switch))
-            .collect()
+    /// Runs `f` with every bridge's tables, by name (patch ports and
+    /// tunnels reach across bridges), read-locked in name order as the
+    /// handlers lock them.
+    fn with_switches<R>(&self, f: impl FnOnce(&HashMap<&str, &Switch>) -> R) -> R {
+        let mut names: Vec<&String> = self.bridges.keys().collect();
+        names.sort();
+        let guards: Vec<(&str, std::sync::RwLockReadGuard<'_, Switch>)> = names
+            .into_iter()
+            .map(|n| (n.as_str(), self.bridges[n].switch.read()))
+            .collect();
+        let sws: HashMap<&str, &Switch> = guards.iter().map(|(n, g)| (*n, &**g)).collect();
+        f(&sws)
     }
 
     /// The topology that holds `bridge`.
-    fn topology_of(&self, bridge: &str) -> Option<&crate::xlate::topology::Topology> {
-        self.topologies
-            .values()
-            .find(|t| t.bridges.contains_key(bridge))
-            .map(|t| &**t)
+    fn topology_of(&self, bridge: &str) -> Option<Arc<crate::xlate::topology::Topology>> {
+        self.shared.topology_of(bridge)
     }
 
     fn add_bridge(&mut self, cfg: BridgeConfig) -> io::Result<()> {
@@ -624,6 +669,12 @@ impl EventLoop {
         if cfg.normal_flow {
             switch.add_normal_flow();
         }
+        let switch = crate::switch::SharedSwitch::new(switch);
+        self.shared
+            .switches
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(cfg.name.clone(), switch.clone());
         self.bridges.insert(
             cfg.name.clone(),
             Bridge {
@@ -693,9 +744,10 @@ impl EventLoop {
         // standalone bridge without controllers.
         // A fail-mode change without controllers flushes too.
         if had != has || (mode_changed && !has) {
-            b.switch.flush();
+            let mut sw = b.switch.write();
+            sw.flush();
             if !has && mode == FailMode::Standalone {
-                b.switch.add_normal_flow();
+                sw.add_normal_flow();
             }
         }
         for t in close {
@@ -886,6 +938,11 @@ impl EventLoop {
         let Some(b) = self.bridges.remove(name) else {
             return;
         };
+        self.shared
+            .switches
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(name);
         let tokens: Vec<Token> = self
             .entries
             .iter()
@@ -1130,7 +1187,9 @@ impl EventLoop {
         let Some(b) = self.bridges.get_mut(bridge) else {
             return;
         };
-        b.switch.packet_in_on_miss = want;
+        if b.switch.read().packet_in_on_miss != want {
+            b.switch.write().packet_in_on_miss = want;
+        }
     }
 
     /// Sends the bridge's pending flow-removed and port-status messages to
@@ -1140,13 +1199,20 @@ impl EventLoop {
         let Some(b) = self.bridges.get_mut(bridge) else {
             return;
         };
-        let removed: Vec<RemovedRule> = std::mem::take(&mut b.switch.removed);
-        let changes = std::mem::take(&mut b.switch.port_changes);
-        let events = std::mem::take(&mut b.switch.flow_events);
+        let (removed, changes, events) = {
+            let mut sw = b.switch.write();
+            let removed: Vec<RemovedRule> = std::mem::take(&mut sw.removed);
+            (
+                removed,
+                std::mem::take(&mut sw.port_changes),
+                std::mem::take(&mut sw.flow_events),
+            )
+        };
         if removed.is_empty() && changes.is_empty() && events.is_empty() {
             return;
         }
-        let b = &self.bridges[bridge];
+        let shared = self.bridges[bridge].switch.clone();
+        let sw = shared.read();
         let mut touched = Vec::new();
         for (t, e) in self.entries.iter_mut() {
             let Entry::Conn(c) = e else { continue };
@@ -1163,7 +1229,7 @@ impl EventLoop {
             }
             for ch in &changes {
                 if st.async_config().wants(st.role, 1, ch.reason) {
-                    c.tx.extend_from_slice(&b.switch.port_status_msg(st.version, ch));
+                    c.tx.extend_from_slice(&sw.port_status_msg(st.version, ch));
                 }
             }
             if !events.is_empty() {
@@ -1173,6 +1239,7 @@ impl EventLoop {
             }
             touched.push(*t);
         }
+        drop(sw);
         for t in touched {
             if !self.flush(t) {
                 self.close_conn(t, None);
@@ -1318,7 +1385,8 @@ impl EventLoop {
                         ));
                         continue;
                     }
-                    bridge.switch.event_origin = Some((t.0, h.xid));
+                    let mut sw = bridge.switch.write();
+                    sw.event_origin = Some((t.0, h.xid));
                     // A flow_mod for one input port can only change the
                     // translation of that port's flows.
                     // (OFPT_FLOW_MOD, or Nicira's NXT_FLOW_MOD.)
@@ -1346,7 +1414,7 @@ impl EventLoop {
                         },
                         _ => Scope::All,
                     };
-                    for r in bridge.switch.handle(st, msg) {
+                    for r in sw.handle(st, msg) {
                         c.tx.extend_from_slice(&r);
                     }
                     // Answered or not (a flow_mod whose barrier is still
@@ -1359,12 +1427,12 @@ impl EventLoop {
                         // hot path of add-flows skips the meter table's
                         // lock).
                         if !is_flow_mod {
-                            crate::xlate::meter::sync(&bridge.switch.name, &bridge.switch.meters);
+                            crate::xlate::meter::sync(&sw.name, &sw.meters);
                         }
                         self.tables_generation.bump(scope);
                     }
-                    bridge.switch.event_origin = None;
-                    if std::mem::take(&mut bridge.switch.demote_others) {
+                    sw.event_origin = None;
+                    if std::mem::take(&mut sw.demote_others) {
                         demote = true;
                     }
                 }

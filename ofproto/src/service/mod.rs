@@ -18,6 +18,8 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 
 pub mod changes;
+mod direct;
+pub use self::direct::UpcallTranslator;
 mod event_loop;
 mod reply_poll;
 use self::event_loop::EventLoop;
@@ -195,6 +197,9 @@ enum Cmd {
     Fdb(FdbRequest, Sender<Result<String, String>>),
     SetTopology(String, Arc<crate::xlate::topology::Topology>),
     PatchTopology(String, TopologyPatch),
+    /// A handler's translation changed these bridges' tables (learning):
+    /// their connections may be owed messages.
+    DeliverAsync(Vec<String>),
     Shutdown,
 }
 
@@ -240,11 +245,16 @@ pub enum FdbRequest {
 /// once per resubmit, up to the resubmit limit.
 pub(crate) const THREAD_STACK: usize = 64 << 20;
 
+/// The stack a thread needs to translate (an [`UpcallTranslator`]'s
+/// handler thread): as the service thread's.
+pub const TRANSLATION_STACK: usize = THREAD_STACK;
+
 /// Handle to the running service. Dropping it shuts the service down.
 pub struct OfprotoService {
     tx: Sender<Cmd>,
     tables_generation: Arc<AtomicU64>,
     changes: Arc<changes::Changes>,
+    shared: Arc<direct::Shared>,
     waker: Arc<Waker>,
     thread: Option<JoinHandle<()>>,
 }
@@ -266,14 +276,17 @@ impl OfprotoService {
         let tables_generation = Arc::new(AtomicU64::new(0));
         let changes = Arc::new(changes::Changes::new(Arc::clone(&tables_generation)));
         let log = Arc::clone(&changes);
+        let shared = Arc::new(direct::Shared::default());
+        let loop_shared = Arc::clone(&shared);
         let thread = std::thread::Builder::new()
             .name("ofproto".into())
             .stack_size(THREAD_STACK)
-            .spawn(move || EventLoop::new(poll, rx, log).run())?;
+            .spawn(move || EventLoop::new(poll, rx, log, loop_shared).run())?;
         Ok(OfprotoService {
             tx,
             tables_generation,
             changes,
+            shared,
             waker,
             thread: Some(thread),
         })
@@ -451,7 +464,8 @@ impl OfprotoService {
     /// Translates a batch of MISS upcalls in one trip to the service
     /// thread (as [`Self::translate_upcall`] each), and credits each
     /// packet to the rules it went through (see [`UpcallItem`]); one
-    /// answer per item, in order.
+    /// answer per item, in order. (The revalidators use it; handlers
+    /// translate on their own thread with [`Self::upcall_translator`].)
     pub fn translate_upcalls(
         &self,
         items: Vec<UpcallItem>,
@@ -461,6 +475,18 @@ impl OfprotoService {
         self.send(Cmd::TranslateBatch(items, tx));
         rx.recv()
             .unwrap_or_else(|_| vec![Err("the OpenFlow service has stopped".into()); n])
+    }
+
+    /// A translator for the calling thread: translates MISS upcalls
+    /// there, reading the bridges' tables directly, with no trip to the
+    /// service thread (see [`UpcallTranslator`]).
+    pub fn upcall_translator(&self) -> UpcallTranslator {
+        UpcallTranslator::new(
+            Arc::clone(&self.shared),
+            Arc::clone(&self.changes),
+            self.tx.clone(),
+            Arc::clone(&self.waker),
+        )
     }
 
     /// Adds datapath flow statistics to the bridge's rules (the

@@ -199,6 +199,27 @@ pub struct Switch {
     pub tlv_table: tlv::TlvTable,
 }
 
+/// A bridge's switch as the OpenFlow service (its only writer, under the
+/// write lock) and the upcall handlers (readers: translation needs only
+/// `&Switch`) share it. A poisoned lock is taken as it is: the switch
+/// is kept consistent by each message's handling, not by the lock.
+#[derive(Clone)]
+pub struct SharedSwitch(Arc<std::sync::RwLock<Switch>>);
+
+impl SharedSwitch {
+    pub fn new(sw: Switch) -> Self {
+        SharedSwitch(Arc::new(std::sync::RwLock::new(sw)))
+    }
+
+    pub fn read(&self) -> std::sync::RwLockReadGuard<'_, Switch> {
+        self.0.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub fn write(&self) -> std::sync::RwLockWriteGuard<'_, Switch> {
+        self.0.write().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
 /// A message header.
 #[derive(Debug, Clone, Copy)]
 pub struct Header {

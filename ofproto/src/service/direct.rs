@@ -1,0 +1,280 @@
+//! Upcall translation on the handler threads themselves, as stock does:
+//! a handler reads the bridges' switches under their read locks (the
+//! service is their only other user, and writes them under the write
+//! lock), so a flow setup costs no trip to the service thread and back.
+//!
+//! What translation changes goes back as follows:
+//! - learned rules (`learn` actions) are applied by the handler, under
+//!   the bridge's write lock, before the flow is installed (as stock
+//!   applies them in the handler); the service is told afterwards to
+//!   send flow monitors and flow-removed messages, without waiting;
+//! - MAC learning is in the switch's own mutex; a change that makes
+//!   flows stale moves the tables generation at once;
+//! - the packet's credit to the rules it went through is queued for the
+//!   service, which adds it before it next looks at its tables (so a
+//!   statistics request sees it) or at its next tick.
+
+use super::changes::{Changes, Scope};
+use super::{Cmd, UpcallItem};
+use crate::switch::{SharedSwitch, Switch};
+use crate::xlate::topology::Topology;
+use crate::xlate::upcall::{translate_upcall_world, Credit, UpcallXlate};
+use mio::Waker;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::mpsc::Sender;
+use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard};
+
+/// Queued credits beyond which a handler wakes the service to add them
+/// (otherwise the service adds them when it next wakes anyway).
+const CREDITS_WAKE: usize = 4096;
+
+/// What the service shares with the handlers.
+#[derive(Default)]
+pub(crate) struct Shared {
+    /// Every bridge's switch, by name: sorted, which is the order
+    /// several are read-locked in.
+    pub switches: RwLock<BTreeMap<String, SharedSwitch>>,
+    /// Per datapath type, as `OfprotoService::set_topology` gave it.
+    pub topologies: RwLock<HashMap<String, Arc<Topology>>>,
+    /// Packets' credits to rules, for the service to add.
+    pub credits: Mutex<Vec<Credit>>,
+}
+
+impl Shared {
+    pub fn switches(&self) -> RwLockReadGuard<'_, BTreeMap<String, SharedSwitch>> {
+        self.switches.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub fn topologies(&self) -> RwLockReadGuard<'_, HashMap<String, Arc<Topology>>> {
+        self.topologies.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The topology that holds `bridge`.
+    pub fn topology_of(&self, bridge: &str) -> Option<Arc<Topology>> {
+        self.topologies()
+            .values()
+            .find(|t| t.bridges.contains_key(bridge))
+            .cloned()
+    }
+
+    /// Takes the queued credits.
+    pub fn take_credits(&self) -> Vec<Credit> {
+        std::mem::take(&mut *self.credits.lock().unwrap_or_else(|e| e.into_inner()))
+    }
+
+    pub fn has_credits(&self) -> bool {
+        !self
+            .credits
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .is_empty()
+    }
+}
+
+/// Translates MISS upcalls on the calling thread (see the module
+/// documentation). Cheap to clone; one per handler thread.
+#[derive(Clone)]
+pub struct UpcallTranslator {
+    shared: Arc<Shared>,
+    changes: Arc<Changes>,
+    tx: Sender<Cmd>,
+    waker: Arc<Waker>,
+}
+
+impl UpcallTranslator {
+    pub(super) fn new(
+        shared: Arc<Shared>,
+        changes: Arc<Changes>,
+        tx: Sender<Cmd>,
+        waker: Arc<Waker>,
+    ) -> Self {
+        UpcallTranslator {
+            shared,
+            changes,
+            tx,
+            waker,
+        }
+    }
+
+    /// Translates each item (as `OfprotoService::translate_upcalls`
+    /// does on the service thread); one answer per item, in order.
+    pub fn translate(&self, items: &[UpcallItem]) -> Vec<Result<UpcallXlate, String>> {
+        let mut credits = Vec::new();
+        let results = items
+            .iter()
+            .map(|item| {
+                let r = self.translate_one(item);
+                // The packet itself counts for the rules, as its flow's
+                // later packets will.
+                if let (Ok(x), Some(bytes)) = (&r, item.packet_len) {
+                    credits.push(Credit {
+                        rules: x.rules.clone(),
+                        packets: 1,
+                        bytes,
+                        learned: Vec::new(),
+                    });
+                }
+                r
+            })
+            .collect();
+        if !credits.is_empty() {
+            let queued = {
+                let mut q = self
+                    .shared
+                    .credits
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner());
+                q.append(&mut credits);
+                q.len()
+            };
+            if queued >= CREDITS_WAKE {
+                let _ = self.waker.wake();
+            }
+        }
+        results
+    }
+
+    fn translate_one(&self, item: &UpcallItem) -> Result<UpcallXlate, String> {
+        let bridge = item.bridge.as_str();
+        let topo = self.shared.topology_of(bridge);
+        let registry = self.shared.switches();
+        if !registry.contains_key(bridge) {
+            return Err("no bridge named ".to_string() + bridge);
+        }
+        // The bridges translation may reach (patch ports, tunnels): those
+        // of the same topology, read-locked in name order.
+        let guards: Vec<(&str, RwLockReadGuard<'_, Switch>)> = registry
+            .iter()
+            .filter(|(n, _)| {
+                n.as_str() == bridge || topo.as_ref().is_some_and(|t| t.bridges.contains_key(*n))
+            })
+            .map(|(n, s)| (n.as_str(), s.read()))
+            .collect();
+        let switches: HashMap<&str, &Switch> = guards.iter().map(|(n, g)| (*n, &**g)).collect();
+        let r = translate_upcall_world(&switches, topo.as_deref(), bridge, &item.req);
+        // A MAC that moved makes flows through NORMAL stale.
+        let mut stale = false;
+        for sw in switches.values() {
+            stale |= sw
+                .mac_table
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .take_need_revalidate();
+        }
+        drop(switches);
+        drop(guards);
+        if stale {
+            self.changes.bump(Scope::All);
+        }
+        let (target, mut x) = r?;
+        if item.req.may_learn && !x.learned.is_empty() {
+            // Applied before the flow is installed: the next packet
+            // that needs the learned rule finds it.
+            let mut changed = Vec::new();
+            for (name, s) in registry.iter() {
+                if x.learned.iter().any(|l| l.bridge() == name)
+                    && crate::xlate::learn::apply(&mut s.write(), &x.learned)
+                {
+                    changed.push(name.clone());
+                }
+            }
+            x.tables_changed = !changed.is_empty();
+            if x.tables_changed {
+                self.changes.bump(Scope::All);
+                // Flow monitors and evictions' flow-removed messages.
+                if !changed.contains(&target) {
+                    changed.push(target);
+                }
+                if self.tx.send(Cmd::DeliverAsync(changed)).is_ok() {
+                    let _ = self.waker.wake();
+                }
+            }
+        }
+        Ok(x)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::service::{BridgeConfig, FdbRequest, OfprotoService, UpcallItem, ALL_VERSIONS};
+    use crate::switch::PortInfo;
+    use crate::xlate::upcall::UpcallRequest;
+    use ferrovs_dpif::odp::key::EthKey;
+    use ferrovs_dpif::odp::{Key, KeyAttr};
+    use std::collections::HashMap;
+
+    fn port(n: u16) -> PortInfo {
+        PortInfo {
+            ofp_port: n,
+            name: format!("p{n}"),
+            hw_addr: [2, 0, 0, 0, 0, n as u8],
+            config: 0,
+            state: 4,
+            curr: 0,
+            advertised: 0,
+            supported: 0,
+            peer: 0,
+            curr_speed: 0,
+            max_speed: 0,
+            dummy_queue: false,
+        }
+    }
+
+    /// A handler's translation reads the service's switch: NORMAL floods
+    /// to the other port, learns the source MAC in the switch's table, and
+    /// the packet's credit reaches the rule before a later request is
+    /// served.
+    #[test]
+    fn handler_translation_learns_and_credits_through_the_service() {
+        let dir = std::env::temp_dir().join(format!("ferrovs-direct-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("scratch dir");
+        let svc = OfprotoService::start().expect("start service");
+        svc.add_bridge(BridgeConfig {
+            name: "brd".into(),
+            datapath_id: 1,
+            mgmt_path: dir.join("brd.mgmt"),
+            versions: ALL_VERSIONS,
+            normal_flow: true,
+        })
+        .expect("add bridge");
+        svc.set_ports("brd", vec![port(1), port(2)]);
+        // Any request after set_ports is served after it.
+        assert_eq!(svc.list_bridges(), vec!["brd".to_string()]);
+        let key = Key::new(vec![
+            KeyAttr::InPort(11),
+            KeyAttr::Ethernet(EthKey {
+                src: [0, 0, 0, 0, 0, 0xaa],
+                dst: [0xff; 6],
+            }),
+            KeyAttr::Ethertype(0x0806),
+        ])
+        .to_nlattrs()
+        .expect("key");
+        let item = UpcallItem {
+            bridge: "brd".into(),
+            req: UpcallRequest {
+                key,
+                odp_ports: HashMap::from([(1, 11), (2, 12)]),
+                may_learn: true,
+            },
+            packet_len: Some(60),
+        };
+        let translator = svc.upcall_translator();
+        let out = translator.translate(std::slice::from_ref(&item));
+        let x = out[0].as_ref().expect("translated");
+        // Flooded to datapath port 12 only (OVS_ACTION_ATTR_OUTPUT, 12).
+        assert_eq!(x.actions, vec![8, 0, 1, 0, 12, 0, 0, 0], "{x:?}");
+        let fdb = svc.fdb(FdbRequest::Show("brd".into())).expect("fdb/show");
+        assert!(fdb.contains("00:00:00:00:00:aa"), "{fdb}");
+        let flows = svc.dump_flows("brd").expect("dump");
+        assert!(flows.contains("n_packets=1, n_bytes=60"), "{flows}");
+        let unknown = UpcallItem {
+            bridge: "nope".into(),
+            ..item
+        };
+        assert!(translator.translate(&[unknown])[0].is_err());
+        svc.shutdown();
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}

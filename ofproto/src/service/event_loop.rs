@@ -217,6 +217,10 @@ impl EventLoop {
                 self.reply_poll.served(Instant::now());
             }
             while let Ok(cmd) = self.rx.try_recv() {
+                // A command may have been sent after credits were queued
+                // and after this wakeup took them (the loop was still
+                // busy): those count first too.
+                self.add_credits();
                 let more = self.command(cmd);
                 self.l2_run();
                 if !more {

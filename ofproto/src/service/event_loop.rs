@@ -94,6 +94,10 @@ pub(crate) struct EventLoop {
     /// Whether this pass of the loop handled a request from a peer (set
     /// by `service_conn`).
     served: bool,
+    /// Connections whose held-back requests may go on: a flush outside
+    /// their own servicing (timers, async messages) drained their
+    /// replies, and no socket event will come to say so.
+    resume: Vec<Token>,
 }
 
 /// What the poll said about a connection, beyond "something happened".
@@ -127,6 +131,7 @@ impl EventLoop {
             next_tick: Instant::now(),
             reply_poll: ReplyPoll::from_env(),
             served: false,
+            resume: Vec::new(),
         }
     }
 
@@ -179,7 +184,11 @@ impl EventLoop {
             // Right after serving a request, look without sleeping (see
             // `reply_poll`).
             let polling = self.reply_poll.is_pending();
-            let wait = if polling { Some(Duration::ZERO) } else { wait };
+            let wait = if polling || !self.resume.is_empty() {
+                Some(Duration::ZERO)
+            } else {
+                wait
+            };
             if let Err(e) = self.poll.poll(&mut events, wait) {
                 if e.kind() == io::ErrorKind::Interrupted {
                     continue;
@@ -230,6 +239,16 @@ impl EventLoop {
             }
             // MAC entries age out; port and VLAN changes count.
             self.l2_run();
+            for t in std::mem::take(&mut self.resume) {
+                if self.held_back(t) {
+                    self.ready(
+                        t,
+                        Readiness {
+                            closed_or_error: false,
+                        },
+                    );
+                }
+            }
             // Timed work at its own pace, not after every message: a peer
             // streaming flow_mods wakes the loop once per message. What a
             // command left for the connections goes out at once.
@@ -1162,6 +1181,9 @@ impl EventLoop {
             c.tx_sent = 0;
         }
         let pending = !c.tx.is_empty();
+        if has_request(&c.rx) && c.tx.len() - c.tx_sent <= MAX_TX_BACKLOG {
+            self.resume.push(t);
+        }
         if pending != c.watch_writable {
             let interest = if pending {
                 Interest::READABLE | Interest::WRITABLE
@@ -1175,6 +1197,19 @@ impl EventLoop {
             c.watch_writable = pending;
         }
         true
+    }
+
+    /// Whether connection `t` holds a whole request back that its reply
+    /// backlog now lets it answer.
+    fn held_back(&self, t: Token) -> bool {
+        match self.entries.get(&t) {
+            Some(Entry::Conn(c)) => {
+                !matches!(c.phase, Phase::Closing)
+                    && has_request(&c.rx)
+                    && c.tx.len() - c.tx_sent <= MAX_TX_BACKLOG
+            }
+            _ => false,
+        }
     }
 
     /// Whether table misses of `bridge` go to the controllers by
@@ -1520,4 +1555,17 @@ fn hello_failed(version: u8, text: &str) -> Vec<u8> {
 /// GROUP_MOD, PORT_MOD, TABLE_MOD, METER_MOD and bundles.
 fn may_change_tables(msg_type: u8) -> bool {
     matches!(msg_type, 4 | 14 | 15 | 16 | 17 | 29 | 33 | 34)
+}
+
+/// Whether `rx` starts with a whole OpenFlow message (or a header whose
+/// length is invalid, which servicing the connection turns into an
+/// error).
+fn has_request(rx: &[u8]) -> bool {
+    match rx.get(2..4) {
+        Some(l) if rx.len() >= 8 => {
+            let len = u16::from_be_bytes([l[0], l[1]]) as usize;
+            len < 8 || len <= rx.len()
+        }
+        _ => false,
+    }
 }

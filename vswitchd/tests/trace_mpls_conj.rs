@@ -223,7 +223,8 @@ fn run_datapath(name: &str, program: &Path) -> String {
                         pcap::frames_hex(&sb.dir.join(format!("{p}.pcap")))
                             .lines()
                             .count()
-                            - 1
+                            // (No file yet: no lines, not even the header.)
+                            .saturating_sub(1)
                     })
                     .sum::<usize>()
                     >= want

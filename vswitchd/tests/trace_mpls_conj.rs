@@ -235,8 +235,13 @@ fn run_datapath(name: &str, program: &Path) -> String {
     }
     let mut report = String::new();
     for p in ["p2", "p3"] {
+        // Sorted: packets from different ports may be handled by
+        // different handler threads, so their order on a shared output
+        // port is not fixed (in stock with several handlers either).
         let frames = pcap::frames_hex(&sb.dir.join(format!("{p}.pcap")));
-        report.push_str(&format!("{p}:{frames}\n"));
+        let mut frames: Vec<&str> = frames.lines().collect();
+        frames.sort_unstable();
+        report.push_str(&format!("{p}:{}\n", frames.join("\n")));
     }
     let flows = sb.succeeded(sb.appctl(&["dpctl/dump-flows"]), "dpctl/dump-flows");
     let mut flows: Vec<String> = flows

@@ -104,16 +104,7 @@ impl UpcallTranslator {
             .iter()
             .map(|item| {
                 let r = self.translate_one(item);
-                // The packet itself counts for the rules, as its flow's
-                // later packets will.
-                if let (Ok(x), Some(bytes)) = (&r, item.packet_len) {
-                    credits.push(Credit {
-                        rules: x.rules.clone(),
-                        packets: 1,
-                        bytes,
-                        learned: Vec::new(),
-                    });
-                }
+                credits.extend(Credit::for_upcall(&r, item.packet_len));
                 r
             })
             .collect();

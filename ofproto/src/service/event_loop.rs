@@ -155,12 +155,17 @@ impl EventLoop {
     /// Adds the credits the handlers queued to the rules.
     fn add_credits(&mut self) {
         let credits = self.shared.take_credits();
+        self.credit(&credits);
+    }
+
+    /// Adds `credits` to the rules of every bridge (patch ports make one
+    /// flow's rules span bridges; each bridge takes its own).
+    fn credit(&self, credits: &[crate::xlate::upcall::Credit]) {
         if credits.is_empty() {
             return;
         }
-        // (Patch ports make one flow's rules span bridges.)
         for b in self.bridges.values() {
-            crate::xlate::upcall::credit_stats(&mut b.switch.write(), &credits);
+            crate::xlate::upcall::credit_stats(&mut b.switch.write(), credits);
         }
     }
 
@@ -492,25 +497,14 @@ impl EventLoop {
                     .iter()
                     .map(|item| {
                         let r = self.translate_upcall(&item.bridge, &item.req);
-                        // The packet itself counts for the rules, as its
-                        // flow's later packets will.
-                        if let (Ok(x), Some(bytes)) = (&r, item.packet_len) {
-                            credits.push(crate::xlate::upcall::Credit {
-                                rules: x.rules.clone(),
-                                packets: 1,
-                                bytes,
-                                learned: Vec::new(),
-                            });
-                        }
+                        credits.extend(crate::xlate::upcall::Credit::for_upcall(
+                            &r,
+                            item.packet_len,
+                        ));
                         r
                     })
                     .collect();
-                // (Patch ports make one flow's rules span bridges.)
-                if !credits.is_empty() {
-                    for b in self.bridges.values_mut() {
-                        crate::xlate::upcall::credit_stats(&mut b.switch.write(), &credits);
-                    }
-                }
+                self.credit(&credits);
                 self.l2_run();
                 let _ = reply.send(results);
             }
@@ -536,10 +530,7 @@ impl EventLoop {
                 let _ = reply.send(r);
             }
             Cmd::Credit(n, credits) => {
-                // (Patch ports make one flow's rules span bridges.)
-                for b in self.bridges.values_mut() {
-                    crate::xlate::upcall::credit_stats(&mut b.switch.write(), &credits);
-                }
+                self.credit(&credits);
                 // Flows that carried packets refresh what they learned.
                 let mut changed = false;
                 for c in credits.iter().filter(|c| c.packets > 0) {

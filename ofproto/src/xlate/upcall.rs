@@ -351,6 +351,23 @@ pub struct Credit {
     pub learned: Vec<super::learn::Learned>,
 }
 
+impl Credit {
+    /// The credit an upcalled packet of `packet_len` bytes owes the rules
+    /// its translation `x` went through: the packet itself counts, as its
+    /// flow's later packets will. None without a translation or packet.
+    pub fn for_upcall(x: &Result<UpcallXlate, String>, packet_len: Option<u64>) -> Option<Credit> {
+        let (Ok(x), Some(bytes)) = (x, packet_len) else {
+            return None;
+        };
+        Some(Credit {
+            rules: x.rules.clone(),
+            packets: 1,
+            bytes,
+            learned: Vec::new(),
+        })
+    }
+}
+
 /// Adds each credit's packets and bytes to its rules in `sw` (those the
 /// tables still hold; rules of other bridges are theirs to credit) and
 /// marks them used now, so idle timeouts see the traffic.

@@ -200,6 +200,9 @@ struct Ctx<'a> {
     stack: Vec<stack::StackEntry>,
     /// The packet's priority on arrival, which `pop_queue` restores.
     orig_skb_priority: u32,
+    /// The next rule found is the first of a patch peer's pipeline (see
+    /// `patch::Ctx::patch_entry_rule`).
+    patch_entry: bool,
 }
 
 /// Packet-in reasons (OFPR_*).
@@ -307,6 +310,7 @@ pub fn translate_received<'a>(
         mirror: mirror::State::default(),
         stack: Vec::new(),
         orig_skb_priority: be(&flow[frange(id::SKB_PRIORITY)]) as u32,
+        patch_entry: false,
     };
     // Every megaflow matches the packet's recirculation id, input port and
     // Ethernet type; IP ones the fragment type too (checked before any
@@ -359,14 +363,9 @@ pub fn translate_received<'a>(
     if ctx.error.is_none() {
         ctx.finish_wildcards(flow);
     }
-    // A tunnel's clone that ends the actions needs no clone.
-    if let Some(odp::Action::Clone(inner)) = ctx.actions.last() {
-        if matches!(inner.first(), Some(odp::Action::TunnelPush(_))) {
-            if let Some(odp::Action::Clone(inner)) = ctx.actions.pop() {
-                ctx.actions.extend(inner);
-            }
-        }
-    }
+    // A copy of the packet (a tunnel's, a patch peer's, `clone`'s) that
+    // ends the actions needs no copy.
+    patch::unwrap_trailing_clone(&mut ctx.actions);
     ctx.finish_mirrors();
     let mut bridge = Node::new(NodeKind::Bridge, format!("bridge(\"{}\")", br.name));
     bridge.subs = nodes;
@@ -511,8 +510,13 @@ impl Ctx<'_> {
                 self.depth += deepens as u32;
                 let old_cookie = std::mem::replace(&mut self.rule_cookie, rule.cookie);
                 let old_rule = self.cur_rule.replace(rule as *const Rule);
+                let patch_entry = std::mem::take(&mut self.patch_entry);
                 if self.mirror_ingress(in_port, &mut node.subs) {
-                    self.instructions(&rule.instructions, &mut node.subs);
+                    if patch_entry {
+                        self.patch_entry_rule(&rule.instructions, &mut node.subs);
+                    } else {
+                        self.instructions(&rule.instructions, &mut node.subs);
+                    }
                 }
                 self.rule_cookie = old_cookie;
                 self.cur_rule = old_rule;
@@ -1297,13 +1301,19 @@ fn report_with_forks(
 ) -> String {
     let x = run(flow, deeper);
     let mut out = trace::report(flow, &x);
+    // Every fork's report is headed by the traced bridge, even when it
+    // resumes in a patch peer (as stock prints it).
+    let traced = x.trace.first().map(|n| n.text.clone());
     let mut queue: std::collections::VecDeque<TraceFork> = x.forks.into();
     let mut ct_next = ct_next.iter().copied();
     let rule = "=".repeat(79);
     while let Some(mut fork) = queue.pop_front() {
         let banner = fork.banner(ct_next.next());
         out.push_str(&format!("\n{rule}\n{banner}{rule}\n\n"));
-        let x = run(&fork.flow, [0; 2]);
+        let mut x = run(&fork.flow, [0; 2]);
+        if let (Some(text), Some(root)) = (&traced, x.trace.first_mut()) {
+            root.text.clone_from(text);
+        }
         out.push_str(&trace::report(&fork.flow, &x));
         queue.extend(x.forks);
     }

@@ -15,6 +15,7 @@ use std::net::IpAddr;
 
 use super::topology::{PortKind, Topology};
 use super::{commit, Bridge, Ctx, Node, NodeKind, MAX_DEPTH, MAX_RESUBMITS};
+use crate::openflow::actions::{Action, Instructions};
 use crate::openflow::fields::{eth_type, id, range};
 use ferrovs_dpif::odp;
 use ferrovs_netdev::tunnel::TunnelKind;
@@ -144,9 +145,12 @@ impl<'a> Ctx<'a> {
         self.wc[tunnel.clone()].fill(0);
         self.wc[md.clone()].fill(0);
         self.set(id::IN_PORT, in_port as u128);
+        let old_conntracked = std::mem::replace(&mut self.conntracked, false);
         self.depth += 1;
         let mut node = Node::new(NodeKind::Bridge, format!("bridge(\"{}\")", peer.name));
+        self.patch_entry = true;
         self.table(0, in_port, &mut node.subs);
+        self.patch_entry = false;
         let set = self.action_set_list();
         if !set.is_empty() && self.error.is_none() && !self.freezing {
             let mut sn = Node::new(NodeKind::Table, "--. Executing action set:".into());
@@ -177,6 +181,7 @@ impl<'a> Ctx<'a> {
         self.wc[md].copy_from_slice(&old_md_wc);
         self.vlans.flow = old_inner_vlan;
         self.flow = old_flow;
+        self.conntracked = old_conntracked;
         // Whatever stopped the peer's pipeline does not stop this one;
         // a translation limit does.
         self.exit = false;
@@ -188,6 +193,52 @@ impl<'a> Ctx<'a> {
         {
             self.error = None;
         }
+    }
+
+    /// The actions of the first rule of a patch peer's pipeline. When
+    /// they change the packet for good (conntrack, a meter, ...), they run
+    /// on a datapath copy of it, `clone(...)`, so that this bridge's
+    /// later actions see the packet as it was, as in Open vSwitch; the
+    /// peer's action set and a freeze are finished inside the copy. A
+    /// copy that ends the translation is unwrapped afterwards
+    /// ([`unwrap_trailing_clone`]).
+    pub(super) fn patch_entry_rule(&mut self, ins: &Instructions, out: &mut Vec<Node>) {
+        if reversible(ins) {
+            self.instructions(ins, out);
+            return;
+        }
+        // Rewrites so far reach the copy and the original alike.
+        commit::commit(
+            &self.flow,
+            &mut self.base,
+            &mut self.wc,
+            &mut self.vlans,
+            &mut self.actions,
+            &mut self.slow,
+        );
+        let outer = std::mem::take(&mut self.actions);
+        let base = self.base.clone();
+        let base_tun_ports = self.base_tun_ports;
+        self.instructions(ins, out);
+        let set = self.action_set_list();
+        if !set.is_empty() && self.error.is_none() && !self.freezing {
+            let mut sn = Node::new(NodeKind::Table, "--. Executing action set:".into());
+            self.exit = false;
+            self.actions(&set, &mut sn.subs);
+            out.push(sn);
+        }
+        self.action_set.clear();
+        self.actset_output = None;
+        if self.freezing && self.error.is_none() {
+            self.finish_freezing();
+        }
+        let mut inner = std::mem::replace(&mut self.actions, outer);
+        unwrap_trailing_clone(&mut inner);
+        if !inner.is_empty() {
+            self.actions.push(odp::Action::Clone(inner));
+        }
+        *self.base = *base;
+        self.base_tun_ports = base_tun_ports;
     }
 
     /// Output to a port with IP addresses: a tunnel packet for one of the
@@ -431,4 +482,38 @@ pub fn with_world<R>(
     }
     let world = World { bridges, topo };
     f(&world)
+}
+
+/// Whether a rule's actions can be undone by rewriting the packet back
+/// (Open vSwitch's list: conntrack and NAT, meters, truncation, encap,
+/// decap and NSH TTL cannot).
+fn reversible(ins: &Instructions) -> bool {
+    const CT: u16 = 35;
+    const NAT: u16 = 36;
+    const OUTPUT_TRUNC: u16 = 39;
+    const ENCAP: u16 = 46;
+    const DECAP: u16 = 47;
+    const DEC_NSH_TTL: u16 = 48;
+    ins.meter.is_none()
+        && !ins.apply.iter().any(|a| match a {
+            Action::Meter(_) => true,
+            Action::NxNested { subtype, .. } | Action::Nx { subtype, .. } => {
+                matches!(
+                    *subtype,
+                    CT | NAT | OUTPUT_TRUNC | ENCAP | DECAP | DEC_NSH_TTL
+                )
+            }
+            _ => false,
+        })
+}
+
+/// A datapath copy (`clone(...)`) that ends an action list copies a
+/// packet nothing else uses: its actions take the packet itself, as
+/// Open vSwitch emits them for the last action of a translation.
+pub(super) fn unwrap_trailing_clone(actions: &mut Vec<odp::Action>) {
+    while let Some(odp::Action::Clone(_)) = actions.last() {
+        if let Some(odp::Action::Clone(inner)) = actions.pop() {
+            actions.extend(inner);
+        }
+    }
 }

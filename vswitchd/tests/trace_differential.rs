@@ -203,6 +203,24 @@ const CORPUS: &[Pipeline] = &[
         ],
     },
     Pipeline {
+        // Compared whole (see `trace_corpus::compare`): a pause's report.
+        name: "controller-pause-whole",
+        version: "OpenFlow10",
+        flows: "table=0,in_port=1,actions=set_field:0x5->reg1,controller(pause),output:2
+                table=0,in_port=2,actions=push:NXM_NX_REG0[],controller(pause,userdata=01.02),pop:NXM_NX_REG2[],resubmit(,1)
+                table=0,in_port=3,actions=resubmit(,1),output:4
+                table=0,in_port=4,actions=controller(pause,max_len=128,reason=no_match),output:1
+                table=0,in_port=5,actions=controller(userdata=0a.0b.0c,max_len=64),output:1
+                table=1,actions=output:3,controller(pause,id=7),mod_nw_src:10.1.1.1,output:4",
+        traces: &[
+            "in_port=1,ip",
+            "in_port=2,tcp",
+            "in_port=3,udp",
+            "in_port=4,ip",
+            "in_port=5,ip",
+        ],
+    },
+    Pipeline {
         name: "of13-miss-and-metadata",
         version: "OpenFlow13",
         flows: "table=0,ip,actions=write_metadata:0x10/0xf0,goto_table:1

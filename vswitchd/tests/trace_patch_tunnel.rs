@@ -57,6 +57,7 @@ priority=30,in_port=3,ip,nw_dst=10.0.0.16,actions=set_field:10.1.1.1->nw_src,ct(
 priority=30,in_port=3,ip,nw_dst=10.0.0.17,actions=resubmit(,2)
 priority=30,in_port=3,ip,nw_dst=10.0.0.18,actions=ct(commit,nat(src=10.9.9.9)),output:2
 priority=30,in_port=3,ip,nw_dst=10.0.0.19,actions=ct(table=1,zone=5)
+priority=30,in_port=3,ip,nw_dst=10.0.0.23,actions=controller(pause),output:2
 table=1,priority=30,ct_state=+trk,ip,actions=output:2
 table=2,ip,actions=ct(commit),output:2";
 
@@ -87,7 +88,8 @@ in_port=1,ip,nw_dst=10.0.0.18,actions=output:2,in_port
 in_port=1,ip,nw_dst=10.0.0.19,actions=mod_nw_tos:16,output:2
 in_port=1,ip,nw_dst=10.0.0.20,actions=clone(ct(commit),in_port)
 in_port=1,ip,nw_dst=10.0.0.21,actions=clone(ct(commit),in_port),mod_nw_tos:16,in_port
-in_port=1,ip,nw_dst=10.0.0.22,actions=clone(mod_nw_tos:16,in_port)";
+in_port=1,ip,nw_dst=10.0.0.22,actions=clone(mod_nw_tos:16,in_port)
+in_port=1,ip,nw_dst=10.0.0.23,actions=output:2,in_port";
 
 /// (bridge, flow) to trace.
 const TRACES: &[(&str, &str)] = &[
@@ -118,6 +120,8 @@ const TRACES: &[(&str, &str)] = &[
     ("int-br", "in_port=1,tcp,nw_dst=10.0.0.20"),
     ("int-br", "in_port=1,tcp,nw_dst=10.0.0.21"),
     ("int-br", "in_port=1,tcp,nw_dst=10.0.0.22"),
+    // A pause in the patch peer.
+    ("int-br", "in_port=1,tcp,nw_dst=10.0.0.23"),
     (
         "br0",
         "in_port=1,udp,dl_dst=aa:55:aa:55:00:00,nw_dst=1.1.2.88,udp_dst=4789",

@@ -281,6 +281,9 @@ pub(super) fn action_text(a: &Action) -> String {
             actions,
         } => ct_text(head, actions),
         Action::Nx { subtype: 36, bytes } => Nat::parse(bytes).text(),
+        Action::Nx { subtype: 37, bytes } => super::packet_in::Controller2::parse(bytes)
+            .map(|c| c.text())
+            .unwrap_or_else(|| crate::openflow::text::action_text(a)),
         Action::Nx {
             subtype: s @ (29 | 38 | 41),
             bytes,

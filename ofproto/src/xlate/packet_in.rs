@@ -267,6 +267,42 @@ impl Controller2 {
     }
 }
 
+impl Controller2 {
+    /// The action as ovs-ofctl writes it (`controller(...,pause)`).
+    pub fn text(&self) -> String {
+        const REASONS: [&str; 6] = [
+            "no_match",
+            "action",
+            "invalid_ttl",
+            "action_set",
+            "group",
+            "packet_out",
+        ];
+        let mut parts = Vec::new();
+        if self.reason != REASON_ACTION {
+            let name = REASONS.get(self.reason as usize).map(|r| r.to_string());
+            parts.push(format!(
+                "reason={}",
+                name.unwrap_or_else(|| self.reason.to_string())
+            ));
+        }
+        if self.max_len != u16::MAX {
+            parts.push(format!("max_len={}", self.max_len));
+        }
+        if self.controller_id != 0 {
+            parts.push(format!("id={}", self.controller_id));
+        }
+        if !self.userdata.is_empty() {
+            let hex: Vec<String> = self.userdata.iter().map(|b| format!("{b:02x}")).collect();
+            parts.push(format!("userdata={}", hex.join(".")));
+        }
+        if self.pause {
+            parts.push("pause".into());
+        }
+        format!("controller({})", parts.join(","))
+    }
+}
+
 /// OFPR_ACTION.
 const REASON_ACTION: u8 = 1;
 
@@ -295,6 +331,11 @@ impl super::Ctx<'_> {
     /// The userspace action of a pause: stock's controller cookie with
     /// the continuation flag and the frozen state's id.
     pub(super) fn push_pause(&mut self, recirc_id: u32, p: &Controller2) {
+        // `ofproto/trace` shows no packet-in for a pause (stock sends
+        // none without a packet that may have side effects).
+        if self.br.describe_rules {
+            return;
+        }
         let cookie = ControllerCookie {
             dont_send: self.br.describe_rules,
             continuation: true,

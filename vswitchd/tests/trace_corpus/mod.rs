@@ -253,7 +253,14 @@ pub fn compare(
         let o = &ours[case];
         let gap = known_gaps.iter().find(|(c, _)| c == case);
         // fdb/* outputs are compared whole.
-        let same_lines = if case.contains("/fdb/") {
+        // fdb/* outputs, and pipelines named "...-whole", are compared
+        // whole.
+        let whole = case.contains("/fdb/")
+            || case
+                .split('/')
+                .next()
+                .is_some_and(|p| p.ends_with("-whole"));
+        let same_lines = if whole {
             s == o
         } else {
             megaflow_and_actions(s) == megaflow_and_actions(o) && !s.is_empty()

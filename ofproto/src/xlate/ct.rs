@@ -536,6 +536,7 @@ impl Ctx<'_> {
             conntracked: true,
             actions: Vec::new(),
             userdata: Vec::new(),
+            tunnel: Vec::new(),
         };
         let rid = recirc::alloc(state);
         self.actions.push(odp::Action::Recirc(rid));

@@ -343,6 +343,10 @@ impl Ctx<'_> {
                 .as_ref()
                 .map(|p| p.userdata.clone())
                 .unwrap_or_default(),
+            tunnel: match self.pause {
+                Some(_) => self.frozen_tunnel(),
+                None => Vec::new(),
+            },
         };
         let rid = recirc::alloc(state);
         // A pause sends the packet to the controllers with the frozen

@@ -203,6 +203,9 @@ struct Ctx<'a> {
     /// The next rule found is the first of a patch peer's pipeline (see
     /// `patch::Ctx::patch_entry_rule`).
     patch_entry: bool,
+    /// The tun_metadata options (bit N: tun_metadataN) the packet
+    /// arrived with, which a packet-in reports even when set to zero.
+    rx_tun_metadata: u64,
 }
 
 /// Packet-in reasons (OFPR_*).
@@ -311,6 +314,9 @@ pub fn translate_received<'a>(
         stack: Vec::new(),
         orig_skb_priority: be(&flow[frange(id::SKB_PRIORITY)]) as u32,
         patch_entry: false,
+        rx_tun_metadata: (0..64)
+            .filter(|i| flow[frange(id::TUN_METADATA0 + i)] != [0; 4])
+            .fold(0, |m, i| m | 1 << i),
     };
     // Every megaflow matches the packet's recirculation id, input port and
     // Ethernet type; IP ones the fragment type too (checked before any
@@ -1174,7 +1180,13 @@ impl Ctx<'_> {
         // The frozen state names the bridge, table and metadata the
         // packet-in reports (shared by equal states, so revalidation
         // finds the same actions).
-        let recirc_id = packet_in::freeze(self.br.name, self.table_id, &self.flow, userdata);
+        let recirc_id = packet_in::freeze(
+            self.br.name,
+            self.table_id,
+            &self.flow,
+            userdata,
+            self.frozen_tunnel(),
+        );
         let cookie = packet_in::ControllerCookie {
             // Only ofproto/trace describes rules; it must not send.
             dont_send: self.br.describe_rules,

@@ -108,7 +108,13 @@ pub(crate) fn upcall_pid() -> u32 {
 
 /// Freezes what the packet-in will need of `flow` in bridge `bridge` at
 /// table `table`, returning the recirculation id.
-pub(crate) fn freeze(bridge: &str, table: u8, flow: &[u8; KEY_LEN], userdata: &[u8]) -> u32 {
+pub(crate) fn freeze(
+    bridge: &str,
+    table: u8,
+    flow: &[u8; KEY_LEN],
+    userdata: &[u8],
+    tunnel: Vec<(usize, u128)>,
+) -> u32 {
     recirc::alloc(Frozen {
         bridge: bridge.to_string(),
         mirrors: 0,
@@ -120,6 +126,7 @@ pub(crate) fn freeze(bridge: &str, table: u8, flow: &[u8; KEY_LEN], userdata: &[
         conntracked: false,
         actions: Vec::new(),
         userdata: userdata.to_vec(),
+        tunnel,
     })
 }
 
@@ -166,14 +173,25 @@ pub fn from_action_upcall(
             metadata.set_exact(f, v);
         }
     }
-    // Tunnel fields and the packet mark the packet arrived with.
+    // The tunnel as it was at the action (as stock's frozen tunnel).
+    for &(f, v) in &state.tunnel {
+        metadata.set_exact(f, v);
+    }
+    // The packet mark the packet arrived with.
     if let Ok(k) = Key::from_nlattrs(key) {
-        if let Ok(pk) = flow_text::from_odp(&k, &HashMap::new()) {
-            for f in [id::TUN_ID, id::TUN_SRC, id::TUN_DST, id::PKT_MARK] {
-                let v = be(&pk[frange(f)]);
-                if v != 0 {
-                    metadata.set_exact(f, v);
-                }
+        // (The packet-in's in_port is the frozen one.)
+        let ofports: HashMap<u32, u16> = k
+            .attrs
+            .iter()
+            .filter_map(|a| match a {
+                ferrovs_dpif::odp::KeyAttr::InPort(p) => Some((*p, 0)),
+                _ => None,
+            })
+            .collect();
+        if let Ok(pk) = flow_text::from_odp(&k, &ofports) {
+            let v = be(&pk[frange(id::PKT_MARK)]);
+            if v != 0 {
+                metadata.set_exact(id::PKT_MARK, v);
             }
         }
     }
@@ -307,6 +325,32 @@ impl Controller2 {
 const REASON_ACTION: u8 = 1;
 
 impl super::Ctx<'_> {
+    /// The tunnel fields a packet-in reports, as stock's
+    /// `flow_get_metadata` lists them: every non-zero tunnel field but
+    /// the TTL, TOS and the public flags but OAM, then the tun_metadata
+    /// options present (received, or non-zero now).
+    pub(super) fn frozen_tunnel(&self) -> Vec<(usize, u128)> {
+        let mut out = Vec::new();
+        for f in id::TUN_ID..=id::TUN_GTPU_MSGTYPE {
+            let v = match f {
+                id::TUN_TTL | id::TUN_TOS => 0,
+                id::TUN_FLAGS => self.get(f) & super::tunnel::TUN_F_OAM,
+                _ => self.get(f),
+            };
+            if v != 0 {
+                out.push((f, v));
+            }
+        }
+        for i in 0..64 {
+            let f = id::TUN_METADATA0 + i;
+            let v = self.get(f);
+            if v != 0 || self.rx_tun_metadata & (1 << i) != 0 {
+                out.push((f, v));
+            }
+        }
+        out
+    }
+
     /// NXAST_CONTROLLER2: a packet-in with userdata, or a pause, which
     /// freezes the rest of the pipeline for NXT_RESUME.
     pub(super) fn controller2(&mut self, b: &[u8], out: &mut Vec<super::trace::Node>) {
@@ -480,6 +524,7 @@ pub fn resume_state(bridge: &str, r: &Resume) -> Result<(u32, u32), OfpErr> {
         conntracked: c.conntracked,
         actions,
         userdata: Vec::new(),
+        tunnel: Vec::new(),
         mirrors: c.mirrors,
         stack: c.stack.iter().rev().cloned().collect(),
     });
@@ -515,7 +560,7 @@ mod tests {
         let mut flow = [0u8; KEY_LEN];
         flow[frange(id::IN_PORT)].copy_from_slice(&7u16.to_be_bytes());
         flow[frange(id::REG2)].copy_from_slice(&0x55u32.to_be_bytes());
-        let recirc_id = freeze("br-pin-test", 3, &flow, &[]);
+        let recirc_id = freeze("br-pin-test", 3, &flow, &[], Vec::new());
         let c = ControllerCookie {
             dont_send: false,
             continuation: false,

@@ -146,6 +146,7 @@ impl<'a> Ctx<'a> {
         self.wc[md.clone()].fill(0);
         self.set(id::IN_PORT, in_port as u128);
         let old_conntracked = std::mem::replace(&mut self.conntracked, false);
+        let old_rx_md = std::mem::take(&mut self.rx_tun_metadata);
         self.depth += 1;
         let mut node = Node::new(NodeKind::Bridge, format!("bridge(\"{}\")", peer.name));
         self.patch_entry = true;
@@ -182,6 +183,7 @@ impl<'a> Ctx<'a> {
         self.vlans.flow = old_inner_vlan;
         self.flow = old_flow;
         self.conntracked = old_conntracked;
+        self.rx_tun_metadata = old_rx_md;
         // Whatever stopped the peer's pipeline does not stop this one;
         // a translation limit does.
         self.exit = false;

@@ -50,6 +50,11 @@ pub struct Frozen {
     pub actions: Vec<super::group::FrozenOp>,
     /// The userdata of the controller action that froze (packet-ins).
     pub userdata: Vec<u8>,
+    /// The tunnel a packet-in reports, as it was at the controller
+    /// action (field, value): the fields set, and the tun_metadata
+    /// options present (received or written, even if now zero). Empty
+    /// for other states.
+    pub tunnel: Vec<(usize, u128)>,
 }
 
 impl Frozen {
@@ -183,6 +188,7 @@ mod tests {
             conntracked: true,
             actions: Vec::new(),
             userdata: Vec::new(),
+            tunnel: Vec::new(),
         };
         let a = alloc(state(1));
         let b = alloc(state(1));

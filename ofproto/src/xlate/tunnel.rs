@@ -666,7 +666,7 @@ pub struct TunnelKey {
 
 /// Tunnel flag bits in the flow's `tun_flags` (Open vSwitch's
 /// FLOW_TNL_F_*: only OAM is visible to OpenFlow).
-const TUN_F_OAM: u128 = 1;
+pub(super) const TUN_F_OAM: u128 = 1;
 const TUN_F_DF: u128 = 2;
 const TUN_F_CSUM: u128 = 4;
 const TUN_F_KEY: u128 = 8;

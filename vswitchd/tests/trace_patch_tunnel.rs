@@ -58,6 +58,10 @@ priority=30,in_port=3,ip,nw_dst=10.0.0.17,actions=resubmit(,2)
 priority=30,in_port=3,ip,nw_dst=10.0.0.18,actions=ct(commit,nat(src=10.9.9.9)),output:2
 priority=30,in_port=3,ip,nw_dst=10.0.0.19,actions=ct(table=1,zone=5)
 priority=30,in_port=3,ip,nw_dst=10.0.0.23,actions=controller(pause),output:2
+priority=30,in_port=3,ip,nw_dst=10.0.0.24,actions=ct(commit),output:2
+priority=30,in_port=3,ip,nw_dst=10.0.0.25,actions=ct(commit),output:2
+priority=30,in_port=3,ip,nw_dst=10.0.0.26,actions=ct(commit),output:2
+priority=30,in_port=3,ip,nw_dst=10.0.0.27,actions=ct(commit),output:2
 table=1,priority=30,ct_state=+trk,ip,actions=output:2
 table=2,ip,actions=ct(commit),output:2";
 
@@ -89,7 +93,12 @@ in_port=1,ip,nw_dst=10.0.0.19,actions=mod_nw_tos:16,output:2
 in_port=1,ip,nw_dst=10.0.0.20,actions=clone(ct(commit),in_port)
 in_port=1,ip,nw_dst=10.0.0.21,actions=clone(ct(commit),in_port),mod_nw_tos:16,in_port
 in_port=1,ip,nw_dst=10.0.0.22,actions=clone(mod_nw_tos:16,in_port)
-in_port=1,ip,nw_dst=10.0.0.23,actions=output:2,in_port";
+in_port=1,ip,nw_dst=10.0.0.23,actions=output:2,in_port
+in_port=1,ip,nw_dst=10.0.0.24,actions=output:2,load:0x1->NXM_NX_REG0[]
+in_port=1,ip,nw_dst=10.0.0.25,actions=resubmit(,3)
+in_port=1,ip,nw_dst=10.0.0.26,actions=output:2,resubmit(,4)
+in_port=1,ip,nw_dst=10.0.0.27,actions=clone(output:2)
+table=3,actions=output:2";
 
 /// (bridge, flow) to trace.
 const TRACES: &[(&str, &str)] = &[
@@ -122,6 +131,11 @@ const TRACES: &[(&str, &str)] = &[
     ("int-br", "in_port=1,tcp,nw_dst=10.0.0.22"),
     // A pause in the patch peer.
     ("int-br", "in_port=1,tcp,nw_dst=10.0.0.23"),
+    // Whether the patch output is the translation's last action.
+    ("int-br", "in_port=1,tcp,nw_dst=10.0.0.24"),
+    ("int-br", "in_port=1,tcp,nw_dst=10.0.0.25"),
+    ("int-br", "in_port=1,tcp,nw_dst=10.0.0.26"),
+    ("int-br", "in_port=1,tcp,nw_dst=10.0.0.27"),
     (
         "br0",
         "in_port=1,udp,dl_dst=aa:55:aa:55:00:00,nw_dst=1.1.2.88,udp_dst=4789",

@@ -519,3 +519,59 @@ pub(super) fn unwrap_trailing_clone(actions: &mut Vec<odp::Action>) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_a_trailing_clone_is_unwrapped() {
+        let clone = |v: Vec<odp::Action>| odp::Action::Clone(v);
+        let out = |p: u32| odp::Action::Output(p);
+        // A clone that ends the list, and the one it then exposes.
+        let mut acts = vec![out(1), clone(vec![out(2), clone(vec![out(3)])])];
+        unwrap_trailing_clone(&mut acts);
+        assert_eq!(acts, vec![out(1), out(2), out(3)]);
+        // Actions after it keep it a copy.
+        let mut acts = vec![clone(vec![out(2)]), out(1)];
+        unwrap_trailing_clone(&mut acts);
+        assert_eq!(acts, vec![clone(vec![out(2)]), out(1)]);
+    }
+
+    #[test]
+    fn conntrack_meters_and_truncation_cannot_be_undone() {
+        let with = |a: Action| Instructions {
+            apply: vec![Action::SetIpTtl(3), a],
+            ..Instructions::default()
+        };
+        let ct = Action::NxNested {
+            subtype: 35,
+            head: Vec::new(),
+            actions: Vec::new(),
+        };
+        assert!(!reversible(&with(ct)));
+        assert!(!reversible(&with(Action::Meter(1))));
+        let trunc = Action::Nx {
+            subtype: 39,
+            bytes: Vec::new(),
+        };
+        assert!(!reversible(&with(trunc)));
+        let metered = Instructions {
+            meter: Some(2),
+            ..Instructions::default()
+        };
+        assert!(!reversible(&metered));
+        // A clone may hold a ct, but stock only looks at the rule's own
+        // actions.
+        let clone = Action::NxNested {
+            subtype: 42,
+            head: Vec::new(),
+            actions: Vec::new(),
+        };
+        assert!(reversible(&with(clone)));
+        assert!(reversible(&with(Action::Output {
+            port: 1,
+            max_len: 0
+        })));
+    }
+}

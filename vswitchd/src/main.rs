@@ -4,6 +4,7 @@
 //! daemonize, create the control socket, then run one event loop over the
 //! OVSDB connection, the control socket and the timers.
 
+mod appctl;
 mod bridge;
 mod cmdline;
 mod config;
@@ -171,6 +172,7 @@ impl App {
             .chain(DPCTL_COMMANDS)
             .chain(tunnel::COMMANDS)
             .chain(fdb::COMMANDS)
+            .chain(appctl::COMMANDS)
         {
             unixctl.register(name, usage, *min, *max);
         }
@@ -418,20 +420,6 @@ impl App {
             },
             "ofproto/trace" => trace::ofproto_trace(&self.bridges, &self.openflow, args),
             m if m.starts_with("fdb/") => fdb::run(&self.openflow, &m["fdb/".len()..], args),
-            "bridge/dump-flows" => {
-                let Some(name) = args.iter().find(|a| !a.starts_with("--")) else {
-                    return Err("Unknown bridge".into());
-                };
-                let Some(br) = self.bridges.bridges.get(name) else {
-                    return Err("Unknown bridge".into());
-                };
-                match &br.openflow {
-                    Some(of) => Ok(of.dump_flows()),
-                    None => Err(format!(
-                        "{name}: no OpenFlow tables in this build of ferrovs-vswitchd"
-                    )),
-                }
-            }
             "dpif-netdev/pmd-stats-show" | "dpif-netdev/pmd-stats-clear" => dpctl::pmd_stats(
                 req.method.ends_with("clear"),
                 args,
@@ -455,7 +443,7 @@ impl App {
                 )
             }
             "netdev-dummy/conn-state" => netdev_dummy::conn_state(args),
-            m if m.starts_with("dpctl/") => {
+            m if m.starts_with("dpctl/") && m != "dpctl/list-commands" => {
                 let dps: dpctl::BTreeDps<'_> = self
                     .bridges
                     .backers
@@ -480,7 +468,15 @@ impl App {
                 tunnel::command(m, args, &self.bridges)
                     .unwrap_or_else(|| Err(format!("\"{m}\" is not implemented")))
             }
-            other => Err(format!("\"{other}\" is not implemented")),
+            other => {
+                let cx = appctl::Ctx {
+                    bridges: &self.bridges,
+                    coverage: &self.coverage,
+                    dpctl_commands: DPCTL_COMMANDS,
+                };
+                appctl::run(other, args, &cx)
+                    .unwrap_or_else(|| Err(format!("\"{other}\" is not implemented")))
+            }
         }
     }
 }
@@ -510,7 +506,6 @@ const COMMANDS: &[(&str, &str, usize, usize)] = &[
     ("revalidator/pause", "", 0, 0),
     ("revalidator/resume", "", 0, 0),
     ("bridge/reconnect", "[bridge]", 0, 1),
-    ("bridge/dump-flows", "[--offload-stats] bridge", 1, 2),
     (
         "ofproto/trace",
         "{[dp_name] odp_flow | bridge br_flow} [OPTIONS...] [-generate|packet]",

@@ -1,0 +1,158 @@
+//! Small commands that read or tune the daemon: `coverage/read-counter`,
+//! `upcall/set-flow-limit`, `upcall/enable-ufid|disable-ufid`,
+//! `dpctl/list-commands`, `vlog/list-pattern` and
+//! `vlog/enable-rate-limit|disable-rate-limit`.
+
+use super::Ctx;
+
+pub fn run(method: &str, args: &[String], cx: &Ctx<'_>) -> Option<Result<String, String>> {
+    Some(match method {
+        "coverage/read-counter" => {
+            let name = args.first().map(String::as_str).unwrap_or_default();
+            cx.coverage
+                .read(name)
+                .map(|n| n.to_string())
+                .ok_or_else(|| "No such counter".to_string())
+        }
+        "upcall/set-flow-limit" => {
+            let limit = atoi(args.first().map(String::as_str).unwrap_or_default()) as u32;
+            for h in cx.bridges.handlers.values() {
+                h.set_flow_limit(Some(limit));
+            }
+            Ok(format!("set flow_limit to {limit}"))
+        }
+        // The revalidators dump whole flows whatever this says (stock
+        // asks a datapath that knows UFIDs for them alone), so there is
+        // nothing to switch; the answer is stock's.
+        "upcall/enable-ufid" => {
+            Ok("Datapath dumping tersely using UFID enabled for supported datapaths".into())
+        }
+        "upcall/disable-ufid" => Ok("Datapath dumping tersely using UFID disabled".into()),
+        "dpctl/list-commands" => Ok(dpctl_list(cx.dpctl_commands)),
+        "vlog/list-pattern" => Ok(PATTERNS.into()),
+        "vlog/enable-rate-limit" | "vlog/disable-rate-limit" => check_modules(args),
+        _ => return None,
+    })
+}
+
+/// C's `atoi`: optional white space and sign, then decimal digits; no
+/// digits is 0, and the value wraps as a C int would.
+fn atoi(s: &str) -> i32 {
+    let s = s.trim_start();
+    let (neg, digits) = match s.as_bytes().first() {
+        Some(b'-') => (true, &s[1..]),
+        Some(b'+') => (false, &s[1..]),
+        _ => (false, s),
+    };
+    let v = digits
+        .bytes()
+        .take_while(u8::is_ascii_digit)
+        .fold(0i32, |v, d| {
+            v.wrapping_mul(10).wrapping_add(i32::from(d - b'0'))
+        });
+    if neg {
+        v.wrapping_neg()
+    } else {
+        v
+    }
+}
+
+/// Stock's `dpctl/list-commands` lists its dpctl table in this order;
+/// the commands registered here keep it.
+const DPCTL_ORDER: &[&str] = &[
+    "add-dp",
+    "del-dp",
+    "add-if",
+    "del-if",
+    "set-if",
+    "dump-dps",
+    "show",
+    "dump-flows",
+    "add-flow",
+    "mod-flow",
+    "get-flow",
+    "del-flow",
+    "add-flows",
+    "mod-flows",
+    "del-flows",
+    "offload-stats-show",
+    "dump-conntrack",
+    "flush-conntrack",
+    "cache-get-size",
+    "cache-set-size",
+    "ct-stats-show",
+    "ct-bkts",
+    "ct-set-maxconns",
+    "ct-get-maxconns",
+    "ct-get-nconns",
+    "ct-enable-tcp-seq-chk",
+    "ct-disable-tcp-seq-chk",
+    "ct-get-tcp-seq-chk",
+    "ct-set-limits",
+    "ct-del-limits",
+    "ct-get-limits",
+    "ipf-set-enabled",
+    "ipf-set-disabled",
+    "ipf-set-min-frag",
+    "ipf-set-max-nfrags",
+    "ipf-get-status",
+    "list-commands",
+    "parse-actions",
+    "normalize-actions",
+];
+
+fn dpctl_list(registered: &[(&str, &str, usize, usize)]) -> String {
+    let mut s = String::from("The available commands are:\n");
+    for verb in DPCTL_ORDER {
+        let name = format!("dpctl/{verb}");
+        let usage = if *verb == "list-commands" {
+            Some("")
+        } else {
+            registered
+                .iter()
+                .find(|(n, ..)| *n == name)
+                .map(|(_, u, ..)| *u)
+        };
+        if let Some(usage) = usage {
+            s.push_str(&format!("  {name:<29} {usage}\n"));
+        }
+    }
+    s
+}
+
+/// The log line layouts ferrovs writes (the defaults of stock's vlog;
+/// custom patterns are not supported).
+const PATTERNS: &str = "         prefix                            format\n\
+         \x20        ------                            ------\n\
+SYSLOG   <%B> %D{%h %e %T} %E %A:          ovs|%05N|%c%T|%p|%m\n\
+CONSOLE  none                              %D{%Y-%m-%dT%H:%M:%SZ}|%05N|%c%T|%p|%m\n\
+FILE     none                              %D{%Y-%m-%dT%H:%M:%S.###Z}|%05N|%c%T|%p|%m\n";
+
+/// `vlog/enable-rate-limit` and `disable-rate-limit`: ferrovs does not
+/// rate-limit its log lines, so every module already logs as if limits
+/// were off; the module names are checked as stock checks them.
+fn check_modules(args: &[String]) -> Result<String, String> {
+    for a in args {
+        if !a.eq_ignore_ascii_case("ANY")
+            && !crate::vlog::MODULES
+                .iter()
+                .any(|m| m.eq_ignore_ascii_case(a))
+        {
+            return Err("unknown module".into());
+        }
+    }
+    Ok(String::new())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn atoi_reads_like_c() {
+        assert_eq!(atoi("1000"), 1000);
+        assert_eq!(atoi(" 12abc"), 12);
+        assert_eq!(atoi("abc"), 0);
+        assert_eq!(atoi("-5"), -5);
+    }
+}

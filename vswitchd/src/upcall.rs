@@ -280,13 +280,14 @@ impl Handlers {
         let limit = get(&self.ctx.flow_limit);
         format!(
             "{name}:\n  flows         : (current {flows}) (avg {flows}) (max {max}) (limit {limit})\n  \
-             dump duration : {}ms\n  ufid enabled : true\n\n{}\n  \
+             dump duration : {}ms\n  ufid enabled : {}\n\n{}\n  \
              handlers      : {}\n  \
              upcalls       : (handled {}) (failed {}) (lost {lost}) (action unhandled {}) (packet-ins {})\n  \
              flows put     : {} (flow limit hit {})\n  \
              overruns      : {}\n  \
              revalidated   : (kept {}) (modified {}) (unaffected {}) (deleted stale {}) (deleted idle {}) (tables generation {})\n",
             get(&r.dump_duration_ms),
+            crate::appctl::ufid_enabled(),
             self.revalidators.show_lines(),
             self.threads.len(),
             get(&s.handled),

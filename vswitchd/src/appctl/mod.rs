@@ -6,6 +6,7 @@
 //!   STP, RSTP, CFM, BFD, auto-attach, multicast snooping, QoS): stock's
 //!   answers when none is configured, so that scripts read the same
 //!   text.
+//! - [`tunnels`]: `ofproto/list-tunnels`, each tunnel port and its match.
 //! - [`bond_hash`]: `bond/hash`, which needs no bond.
 //! - [`tuning`]: `coverage/read-counter`, `upcall/set-flow-limit`,
 //!   `upcall/enable-ufid|disable-ufid`, `dpctl/list-commands`,
@@ -20,6 +21,9 @@ mod absent;
 mod bond_hash;
 mod dump_flows;
 mod tuning;
+mod tunnels;
+
+pub use tuning::ufid_enabled;
 
 /// What the commands may look at.
 pub struct Ctx<'a> {
@@ -33,6 +37,7 @@ pub struct Ctx<'a> {
 /// Name, usage, min and max argument counts (stock's).
 pub const COMMANDS: &[(&str, &str, usize, usize)] = &[
     ("bridge/dump-flows", "[--offload-stats] bridge", 1, 2),
+    ("ofproto/list-tunnels", "", 0, 0),
     ("bond/list", "", 0, 0),
     ("bond/show", "[port]", 0, 1),
     ("bond/migrate", "port hash member", 3, 3),
@@ -73,6 +78,7 @@ pub fn run(method: &str, args: &[String], cx: &Ctx<'_>) -> Option<Result<String,
     let (group, verb) = method.split_once('/')?;
     Some(match (group, verb) {
         ("bridge", "dump-flows") => dump_flows::run(args, cx.bridges),
+        ("ofproto", "list-tunnels") => Ok(tunnels::run(cx.bridges)),
         ("bond", "hash") => bond_hash::run(args),
         ("bond" | "lacp" | "stp" | "rstp" | "cfm" | "bfd" | "autoattach" | "mdb" | "qos", _)
         | ("dpif-netdev", "bond-show") => absent::run(group, verb, args, cx.bridges)?,

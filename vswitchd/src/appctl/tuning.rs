@@ -3,7 +3,19 @@
 //! `dpctl/list-commands`, `vlog/list-pattern` and
 //! `vlog/enable-rate-limit|disable-rate-limit`.
 
+use std::sync::atomic::{AtomicBool, Ordering};
+
 use super::Ctx;
+
+/// `upcall/enable-ufid` and `disable-ufid`, shown by `upcall/show`.
+/// Flows are installed with UFIDs either way, and the revalidators dump
+/// whole flows either way (stock asks a datapath that knows UFIDs for
+/// terse dumps only while this is on), so nothing else reads it.
+static UFID_ENABLED: AtomicBool = AtomicBool::new(true);
+
+pub fn ufid_enabled() -> bool {
+    UFID_ENABLED.load(Ordering::Relaxed)
+}
 
 pub fn run(method: &str, args: &[String], cx: &Ctx<'_>) -> Option<Result<String, String>> {
     Some(match method {
@@ -21,13 +33,14 @@ pub fn run(method: &str, args: &[String], cx: &Ctx<'_>) -> Option<Result<String,
             }
             Ok(format!("set flow_limit to {limit}"))
         }
-        // The revalidators dump whole flows whatever this says (stock
-        // asks a datapath that knows UFIDs for them alone), so there is
-        // nothing to switch; the answer is stock's.
         "upcall/enable-ufid" => {
+            UFID_ENABLED.store(true, Ordering::Relaxed);
             Ok("Datapath dumping tersely using UFID enabled for supported datapaths".into())
         }
-        "upcall/disable-ufid" => Ok("Datapath dumping tersely using UFID disabled".into()),
+        "upcall/disable-ufid" => {
+            UFID_ENABLED.store(false, Ordering::Relaxed);
+            Ok("Datapath dumping tersely using UFID disabled".into())
+        }
         "dpctl/list-commands" => Ok(dpctl_list(cx.dpctl_commands)),
         "vlog/list-pattern" => Ok(PATTERNS.into()),
         "vlog/enable-rate-limit" | "vlog/disable-rate-limit" => check_modules(args),

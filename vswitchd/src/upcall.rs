@@ -554,7 +554,7 @@ impl HandlerContext {
 
 /// The OVS_KEY_ATTR_IN_PORT of a netlink-encoded datapath key, found
 /// without decoding the rest (a handler only needs it to pick the bridge).
-fn key_in_port(key: &[u8]) -> Option<u32> {
+pub(crate) fn key_in_port(key: &[u8]) -> Option<u32> {
     const OVS_KEY_ATTR_IN_PORT: u16 = 3;
     let mut rest = key;
     while rest.len() >= 4 {

@@ -6,6 +6,7 @@
 //!   STP, RSTP, CFM, BFD, auto-attach, multicast snooping, QoS): stock's
 //!   answers when none is configured, so that scripts read the same
 //!   text.
+//! - [`dpif_flows`]: `dpif/dump-flows`, one bridge's datapath flows.
 //! - [`tunnels`]: `ofproto/list-tunnels`, each tunnel port and its match.
 //! - [`bond_hash`]: `bond/hash`, which needs no bond.
 //! - [`tuning`]: `coverage/read-counter`, `upcall/set-flow-limit`,
@@ -19,6 +20,7 @@ use crate::coverage::Coverage;
 
 mod absent;
 mod bond_hash;
+mod dpif_flows;
 mod dump_flows;
 mod tuning;
 mod tunnels;
@@ -38,6 +40,12 @@ pub struct Ctx<'a> {
 pub const COMMANDS: &[(&str, &str, usize, usize)] = &[
     ("bridge/dump-flows", "[--offload-stats] bridge", 1, 2),
     ("ofproto/list-tunnels", "", 0, 0),
+    (
+        "dpif/dump-flows",
+        "[-m] [--names | --no-names] bridge",
+        1,
+        usize::MAX,
+    ),
     ("bond/list", "", 0, 0),
     ("bond/show", "[port]", 0, 1),
     ("bond/migrate", "port hash member", 3, 3),
@@ -79,6 +87,7 @@ pub fn run(method: &str, args: &[String], cx: &Ctx<'_>) -> Option<Result<String,
     Some(match (group, verb) {
         ("bridge", "dump-flows") => dump_flows::run(args, cx.bridges),
         ("ofproto", "list-tunnels") => Ok(tunnels::run(cx.bridges)),
+        ("dpif", "dump-flows") => dpif_flows::run(args, cx.bridges),
         ("bond", "hash") => bond_hash::run(args),
         ("bond" | "lacp" | "stp" | "rstp" | "cfm" | "bfd" | "autoattach" | "mdb" | "qos", _)
         | ("dpif-netdev", "bond-show") => absent::run(group, verb, args, cx.bridges)?,

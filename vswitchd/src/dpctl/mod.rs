@@ -16,7 +16,7 @@ use ferrovs_dpif::netdev::NetdevControl;
 
 use crate::bridge::{lock_dpif, SharedDpif};
 
-mod flows;
+pub(crate) mod flows;
 
 use flows::FileCmd;
 

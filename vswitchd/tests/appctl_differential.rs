@@ -236,7 +236,6 @@ const LEFT_OUT: &[&str] = &[
     "dpif-netdev/subtable-lookup-info-get",
     "dpif-netdev/subtable-lookup-prio-set",
     "dpif-netlink/dispatch-mode",
-    "dpif/dump-flows",
     "dpif/show-dp-features",
     "odp-execute/action-impl-set",
     "odp-execute/action-impl-show",
@@ -427,7 +426,7 @@ fn icmp(port: u32, src: u8, dst: u8) -> String {
 /// each option; the flows of the first, the second (none) and errors.
 fn dpif_flows_session(name: &str, program: &Path) -> Vec<(String, String)> {
     let sb = Sandbox::with_vswitchd(name, program, DUMMY_ARGS);
-    sb.vsctl_ok(&VSCTL[0], "ovs-vsctl add-br br0");
+    sb.vsctl_ok(VSCTL[0], "ovs-vsctl add-br br0");
     sb.vsctl_ok(
         &[
             "add-br",

@@ -539,6 +539,8 @@ const DPCTL_COMMANDS: &[(&str, &str, usize, usize)] = &[
         0,
         4,
     ),
+    ("dpctl/offload-stats-show", "[dp]", 0, 1),
+    ("dpctl/parse-actions", "actions", 1, usize::MAX),
     ("dpif-netdev/pmd-stats-show", "[-pmd core] [dp]", 0, 3),
     ("dpif-netdev/pmd-stats-clear", "[-pmd core] [dp]", 0, 3),
 ];

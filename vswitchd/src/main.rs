@@ -461,7 +461,7 @@ impl App {
                     .collect();
                 dpctl::run(&m["dpctl/".len()..], args, &dps)
             }
-            m if m.starts_with("tnl/")
+            m if (m.starts_with("tnl/") && m != "tnl/egress_port_range")
                 || m.starts_with("ovs/route/")
                 || m == "dpif/set-dp-features" =>
             {

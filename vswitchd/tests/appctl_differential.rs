@@ -200,6 +200,15 @@ const APPCTL: &[&str] = &[
     "dpctl/parse-actions ct(commit,zone=5,nat(src=10.0.0.1)) clone(1) meter(3),trunc(100)",
     "dpctl/parse-actions sample(sample=50.0%,actions(1)),pop_vlan",
     "dpctl/parse-actions set(tunnel(tun_id=0x5,dst=1.1.1.1,ttl=64,flags(df|key))),4789",
+    "tnl/egress_port_range",
+    "tnl/egress_port_range 100",
+    "tnl/egress_port_range 50000 40000",
+    "tnl/egress_port_range",
+    "tnl/egress_port_range 0 5",
+    "tnl/egress_port_range 5 70000",
+    "tnl/egress_port_range abc 5",
+    "tnl/egress_port_range 40000 40000",
+    "tnl/egress_port_range",
     "vlog/list-pattern",
     "vlog/enable-rate-limit",
     "vlog/disable-rate-limit bridge ANY",
@@ -251,7 +260,6 @@ const LEFT_OUT: &[&str] = &[
     "ofproto/trace-packet-out",
     "time/stop",
     "time/warp",
-    "tnl/egress_port_range",
     "upcall/disable-megaflows",
     "upcall/enable-megaflows",
 ];
@@ -604,4 +612,72 @@ fn dpif_dump_flows_as_stock() {
             assert_eq!(s, o, "ovs-appctl {cmd}");
         }
     }
+}
+
+/// The UDP source port of each VXLAN frame `sb` sent out of p0 while
+/// `tnl/egress_port_range` was `range`, for one packet through tunnel t1.
+fn vxlan_source_ports(name: &str, program: &Path, range: [&str; 2]) -> Vec<String> {
+    let sb = Sandbox::with_vswitchd(name, program, DUMMY_ARGS);
+    for cmd in [
+        "add-br br0 -- set bridge br0 datapath_type=dummy fail-mode=secure",
+        "add-port br0 p0 -- set interface p0 type=dummy ofport_request=1 options:tx_pcap=p0.pcap",
+        "add-br int-br -- set bridge int-br datapath_type=dummy fail-mode=secure",
+        "add-port int-br p5 -- set interface p5 type=dummy ofport_request=1",
+        "add-port int-br t1 -- set interface t1 type=vxlan options:remote_ip=1.1.2.92 ofport_request=3",
+    ] {
+        sb.vsctl_ok(&cmd.split(' ').collect::<Vec<_>>(), cmd);
+    }
+    for (br, flow) in [
+        ("br0", "in_port=LOCAL,actions=output:1"),
+        ("int-br", "in_port=1,actions=output:3"),
+    ] {
+        sb.succeeded(sb.run("ovs-ofctl", &["add-flow", br, flow]), "add-flow");
+    }
+    for cmd in [
+        &["netdev-dummy/ip4addr", "br0", "1.1.2.88/24"][..],
+        &["ovs/route/add", "1.1.2.92/24", "br0"],
+        &["tnl/neigh/set", "br0", "1.1.2.92", "f8:bc:12:44:34:b6"],
+        &["tnl/egress_port_range", range[0], range[1]],
+    ] {
+        sb.succeeded(sb.appctl(cmd), &cmd.join(" "));
+    }
+    let show = text(&sb.appctl(&["dpif/show"]).stdout);
+    let p5 = show
+        .lines()
+        .find(|l| l.trim_start().starts_with("p5 "))
+        .and_then(|l| l.split('/').nth(1))
+        .and_then(|n| n.split(':').next())
+        .unwrap_or_else(|| panic!("no datapath port for p5 in:\n{show}"))
+        .to_string();
+    let packet = icmp(p5.parse().expect("port number"), 1, 2);
+    sb.succeeded(
+        sb.appctl(&["netdev-dummy/receive", "p5", &packet]),
+        "receive",
+    );
+    let pcap = sb.dir.join("p0.pcap");
+    sb.wait_for(
+        || ferrovs_tests::pcap::frames_hex(&pcap).lines().count() > 1,
+        "a VXLAN frame on p0",
+    )
+    .expect("frame sent");
+    // Ethernet (14 bytes) and IPv4 (20) come first; then the UDP source
+    // port, in hex.
+    ferrovs_tests::pcap::frames_hex(&pcap)
+        .lines()
+        .skip(1)
+        .map(|f| f.get(68..72).unwrap_or("short").to_string())
+        .collect()
+}
+
+#[test]
+fn egress_port_range_sets_vxlan_source_ports_as_stock() {
+    if !stock_ovs_available("egress_port_range_sets_vxlan_source_ports_as_stock") {
+        return;
+    }
+    let range = ["40000", "40000"];
+    let stock = vxlan_source_ports("egress-stock", Path::new(STOCK_VSWITCHD), range);
+    let ours = vxlan_source_ports("egress-ferrovs", Path::new(FERROVS), range);
+    // 40000 is 0x9c40.
+    assert_eq!(stock, vec!["9c40".to_string()], "stock");
+    assert_eq!(ours, stock);
 }

@@ -11,6 +11,7 @@
 //! - [`bond_hash`]: `bond/hash`, which needs no bond.
 //! - [`tuning`]: `coverage/read-counter`, `upcall/set-flow-limit`,
 //!   `upcall/enable-ufid|disable-ufid`, `dpctl/list-commands`,
+//!   `tnl/egress_port_range`,
 //!   `vlog/list-pattern`, `vlog/enable-rate-limit|disable-rate-limit`.
 //!
 //! What is left out, and why, is in docs/design-notes.md.
@@ -76,6 +77,7 @@ pub const COMMANDS: &[(&str, &str, usize, usize)] = &[
     ("upcall/enable-ufid", "", 0, 0),
     ("upcall/disable-ufid", "", 0, 0),
     ("dpctl/list-commands", "", 0, usize::MAX),
+    ("tnl/egress_port_range", "min max", 0, 2),
     ("vlog/list-pattern", "", 0, 0),
     ("vlog/enable-rate-limit", "[module]...", 0, usize::MAX),
     ("vlog/disable-rate-limit", "[module]...", 0, usize::MAX),

@@ -1,6 +1,6 @@
 //! Small commands that read or tune the daemon: `coverage/read-counter`,
 //! `upcall/set-flow-limit`, `upcall/enable-ufid|disable-ufid`,
-//! `dpctl/list-commands`, `vlog/list-pattern` and
+//! `dpctl/list-commands`, `tnl/egress_port_range`, `vlog/list-pattern` and
 //! `vlog/enable-rate-limit|disable-rate-limit`.
 
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -43,6 +43,7 @@ pub fn run(method: &str, args: &[String], cx: &Ctx<'_>) -> Option<Result<String,
         }
         "dpctl/list-commands" => Ok(dpctl_list(cx.dpctl_commands)),
         "vlog/list-pattern" => Ok(PATTERNS.into()),
+        "tnl/egress_port_range" => Ok(egress_port_range(args)),
         "vlog/enable-rate-limit" | "vlog/disable-rate-limit" => check_modules(args),
         _ => return None,
     })
@@ -68,6 +69,25 @@ fn atoi(s: &str) -> i32 {
     } else {
         v
     }
+}
+
+/// `tnl/egress_port_range [MIN MAX]`: shows or sets the UDP source
+/// ports of the userspace datapath's encapsulated packets (the kernel
+/// picks its own). Bad bounds are a successful reply, as in stock.
+fn egress_port_range(args: &[String]) -> String {
+    let [min, max] = args else {
+        let (min, max) = ferrovs_netdev::tunnel::egress_port_range();
+        return format!("Tunnel UDP source port range: {min}-{max}");
+    };
+    let bound = |s: &str| u16::try_from(atoi(s)).ok().filter(|v| *v > 0);
+    let Some(min) = bound(min) else {
+        return "Invalid min.".into();
+    };
+    let Some(max) = bound(max) else {
+        return "Invalid max.".into();
+    };
+    ferrovs_netdev::tunnel::set_egress_port_range(min, max);
+    "OK".into()
 }
 
 /// Stock's `dpctl/list-commands` lists its dpctl table in this order;

@@ -132,6 +132,9 @@ pub fn run(cmd: &str, args: &[String], dps: &BTreeDps<'_>) -> Result<String, Str
         "flush-conntrack" => flush_conntrack(&rest, dps, &mut out),
         "offload-stats-show" => extra::offload_stats_show(&rest, dps, &mut out),
         "parse-actions" => extra::parse_actions(&rest, &mut out),
+        "ct-get-nconns" => extra::ct_count(&rest, dps, &mut out, false),
+        "ct-get-maxconns" => extra::ct_count(&rest, dps, &mut out, true),
+        "ct-stats-show" => extra::ct_stats_show(&rest, dps, &p, &mut out),
         other => {
             out.error(
                 0,

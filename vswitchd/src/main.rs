@@ -176,6 +176,9 @@ impl App {
         {
             unixctl.register(name, usage, *min, *max);
         }
+        for name in appctl::HIDDEN {
+            unixctl.hide(name);
+        }
         if opts.dummy.is_some() {
             for (name, usage, min, max) in DUMMY_COMMANDS {
                 unixctl.register(name, usage, *min, *max);

@@ -132,6 +132,11 @@ const APPCTL: &[&str] = &[
     "bond/set-active-member bond0 p1",
     "bond/enable-member bond0 p1",
     "bond/disable-member bond0 p1",
+    "bond/set-active-slave bond0 p1",
+    "bond/enable-slave bond0 p1",
+    "bond/disable-slave bond0 p1",
+    "revalidator/pause",
+    "revalidator/resume",
     "bond/hash 00:11:22:33:44:55",
     "bond/hash 00:11:22:33:44:55 5 7",
     "bond/hash 0a:0b:0c:0d:0e:0f 4095 4294967295",
@@ -261,9 +266,8 @@ const LEFT_OUT: &[&str] = &[
     "upcall/enable-megaflows",
 ];
 
-/// Commands ferrovs has that stock 3.1 lacks (later Open vSwitch has
-/// them).
-const EXTRAS: &[&str] = &["revalidator/pause", "revalidator/resume"];
+/// Commands ferrovs lists that stock 3.1 does not (none so far).
+const EXTRAS: &[&str] = &[];
 
 struct Answer {
     command: String,

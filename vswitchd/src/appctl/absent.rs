@@ -22,9 +22,11 @@ pub fn run(
     Some(match (group, verb) {
         ("bond", "list") => Ok("bond\ttype\trecircID\tmembers\n".into()),
         ("bond", "show") => none_named("", "no such bond"),
-        ("bond", "migrate" | "set-active-member" | "enable-member" | "disable-member") => {
-            Err("no such bond".into())
-        }
+        (
+            "bond",
+            "migrate" | "set-active-member" | "enable-member" | "disable-member"
+            | "set-active-slave" | "enable-slave" | "disable-slave",
+        ) => Err("no such bond".into()),
         ("lacp", "show" | "show-stats") => none_named("", "no such lacp object"),
         ("stp", "show") => none_named("", "no such stp object"),
         ("stp", "tcn") => none_named("OK", "no such stp object"),

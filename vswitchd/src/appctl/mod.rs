@@ -53,6 +53,9 @@ pub const COMMANDS: &[(&str, &str, usize, usize)] = &[
     ("bond/set-active-member", "port member", 2, 2),
     ("bond/enable-member", "port member", 2, 2),
     ("bond/disable-member", "port member", 2, 2),
+    ("bond/set-active-slave", "", 2, 2),
+    ("bond/enable-slave", "", 2, 2),
+    ("bond/disable-slave", "", 2, 2),
     ("bond/hash", "mac [vlan] [basis]", 1, 3),
     ("lacp/show", "[port]", 0, 1),
     ("lacp/show-stats", "[port]", 0, 1),
@@ -81,6 +84,16 @@ pub const COMMANDS: &[(&str, &str, usize, usize)] = &[
     ("vlog/list-pattern", "", 0, 0),
     ("vlog/enable-rate-limit", "[module]...", 0, usize::MAX),
     ("vlog/disable-rate-limit", "[module]...", 0, usize::MAX),
+];
+
+/// Commands that answer but stay out of `list-commands`, as in stock 3.1
+/// (deprecated names, and revalidator hooks stock registers hidden).
+pub const HIDDEN: &[&str] = &[
+    "bond/set-active-slave",
+    "bond/enable-slave",
+    "bond/disable-slave",
+    "revalidator/pause",
+    "revalidator/resume",
 ];
 
 /// Runs `method` if it is one of [`COMMANDS`]; `None` otherwise.

@@ -554,7 +554,7 @@ fn revalidated(
     x: Result<UpcallXlate, String>,
 ) -> Verdict {
     let x = match x {
-        Ok(x) if !x.slow && x.mask == ukey.mask => x,
+        Ok(x) if !x.slow && *crate::appctl::effective_mask(&ukey.key, &x.mask) == *ukey.mask => x,
         _ => return Verdict::Delete { idle: false },
     };
     if x.actions != ukey.actions {

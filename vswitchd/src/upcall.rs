@@ -488,6 +488,7 @@ impl HandlerContext {
         }
         if !x.slow && under_limit {
             let ufid = ufid_of(&u.key);
+            let mask = crate::appctl::effective_mask(&u.key, &x.mask);
             let put = FlowPut {
                 flags: PutFlags {
                     create: true,
@@ -495,7 +496,7 @@ impl HandlerContext {
                     zero_stats: false,
                 },
                 key: &u.key,
-                mask: &x.mask,
+                mask: &mask,
                 actions: &x.actions,
                 ufid: Some(ufid),
             };
@@ -507,7 +508,7 @@ impl HandlerContext {
                         ufid,
                         Ukey {
                             key: u.key.clone(),
-                            mask: x.mask.clone(),
+                            mask: mask.into_owned(),
                             actions: x.actions.clone(),
                             bridge: t.bridge.0.clone(),
                             odp_ports: t.bridge.1.clone(),

@@ -7,6 +7,7 @@
 //!   answers when none is configured, so that scripts read the same
 //!   text.
 //! - [`dpif_flows`]: `dpif/dump-flows`, one bridge's datapath flows.
+//! - [`megaflows`]: `upcall/enable-megaflows|disable-megaflows`.
 //! - [`tunnels`]: `ofproto/list-tunnels`, each tunnel port and its match.
 //! - [`bond_hash`]: `bond/hash`, which needs no bond.
 //! - [`tuning`]: `coverage/read-counter`, `upcall/set-flow-limit`,
@@ -23,9 +24,11 @@ mod absent;
 mod bond_hash;
 mod dpif_flows;
 mod dump_flows;
+mod megaflows;
 mod tuning;
 mod tunnels;
 
+pub use megaflows::effective_mask;
 pub use tuning::ufid_enabled;
 
 /// What the commands may look at.
@@ -77,6 +80,8 @@ pub const COMMANDS: &[(&str, &str, usize, usize)] = &[
     ("dpif-netdev/bond-show", "[dp]", 0, 1),
     ("coverage/read-counter", "COUNTER", 1, 1),
     ("upcall/set-flow-limit", "flow-limit-number", 1, 1),
+    ("upcall/enable-megaflows", "", 0, 0),
+    ("upcall/disable-megaflows", "", 0, 0),
     ("upcall/enable-ufid", "", 0, 0),
     ("upcall/disable-ufid", "", 0, 0),
     ("dpctl/list-commands", "", 0, usize::MAX),
@@ -103,6 +108,8 @@ pub fn run(method: &str, args: &[String], cx: &Ctx<'_>) -> Option<Result<String,
         ("bridge", "dump-flows") => dump_flows::run(args, cx.bridges),
         ("ofproto", "list-tunnels") => Ok(tunnels::run(cx.bridges)),
         ("dpif", "dump-flows") => dpif_flows::run(args, cx.bridges),
+        ("upcall", "enable-megaflows") => Ok(megaflows::run(true, cx.bridges)),
+        ("upcall", "disable-megaflows") => Ok(megaflows::run(false, cx.bridges)),
         ("bond", "hash") => bond_hash::run(args),
         ("bond" | "lacp" | "stp" | "rstp" | "cfm" | "bfd" | "autoattach" | "mdb" | "qos", _)
         | ("dpif-netdev", "bond-show") => absent::run(group, verb, args, cx.bridges)?,

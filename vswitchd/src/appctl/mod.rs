@@ -7,7 +7,7 @@
 //!   answers when none is configured, so that scripts read the same
 //!   text.
 //! - [`dpif_flows`]: `dpif/dump-flows`, one bridge's datapath flows.
-//! - [`megaflows`]: `upcall/enable-megaflows|disable-megaflows`.
+//! - [`megaflows`]: `upcall/enable-megaflows` and `disable-megaflows`.
 //! - [`tunnels`]: `ofproto/list-tunnels`, each tunnel port and its match.
 //! - [`bond_hash`]: `bond/hash`, which needs no bond.
 //! - [`tuning`]: `coverage/read-counter`, `upcall/set-flow-limit`,

@@ -394,11 +394,12 @@ impl App {
                 vlog::close();
                 Ok(String::new())
             }
-            "memory/show" => Ok(format!(
-                "idl-cells-Open_vSwitch:{} ports:{}\n",
-                self.ovsdb.replica.n_cells(),
-                self.bridges.n_ports()
-            )),
+            "memory/show" => {
+                let replica = &self.ovsdb.replica;
+                Ok(appctl::memory_show(&self.bridges, |t| {
+                    replica.tables.get(t).map_or(0, |r| r.len())
+                }))
+            }
             "coverage/show" => Ok(self.coverage.show()),
             "dpif/show" => Ok(self.bridges.dpif_show()),
             "dpif/dump-dps" => Ok(self.bridges.dump_dps()),

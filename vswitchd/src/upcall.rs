@@ -221,6 +221,16 @@ impl Handlers {
         self.ctx.service.changes().bump(Scope::All);
     }
 
+    /// `memory/show`'s figures: handler threads, revalidator threads and
+    /// installed flows known.
+    pub fn memory(&self) -> (usize, usize, usize) {
+        (
+            self.threads.len(),
+            self.revalidators.n_threads(),
+            self.ctx.ukeys.len(),
+        )
+    }
+
     /// Applies other_config:flow-limit (stock's default when unset).
     pub fn set_flow_limit(&self, limit: Option<u32>) {
         let limit = limit.unwrap_or(DEFAULT_FLOW_LIMIT);

@@ -8,6 +8,7 @@
 //!   text.
 //! - [`dpif_flows`]: `dpif/dump-flows`, one bridge's datapath flows.
 //! - [`megaflows`]: `upcall/enable-megaflows` and `disable-megaflows`.
+//! - [`memory`]: the `memory/show` figures.
 //! - [`tunnels`]: `ofproto/list-tunnels`, each tunnel port and its match.
 //! - [`bond_hash`]: `bond/hash`, which needs no bond.
 //! - [`tuning`]: `coverage/read-counter`, `upcall/set-flow-limit`,
@@ -25,10 +26,12 @@ mod bond_hash;
 mod dpif_flows;
 mod dump_flows;
 mod megaflows;
+mod memory;
 mod tuning;
 mod tunnels;
 
 pub use megaflows::effective_mask;
+pub use memory::show as memory_show;
 pub use tuning::ufid_enabled;
 
 /// What the commands may look at.

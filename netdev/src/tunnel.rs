@@ -6,6 +6,8 @@
 //!
 //! Geneve options are carried on receive up to `GENEVE_OPTS_MAX` bytes.
 
+use std::sync::atomic::{AtomicU32, Ordering};
+
 use crate::csum;
 use crate::packet::{GeneveOpts, Packet, TunnelMeta};
 use crate::wire::*;
@@ -66,11 +68,31 @@ fn outer_l3(d: &[u8]) -> Option<(usize, bool)> {
     }
 }
 
-/// The UDP source port for a flow hash, in 32768..61000 (as Open vSwitch
-/// picks it, so that the underlay can spread tunnels over paths).
+/// The range UDP source ports are picked from, `min << 16 | max`
+/// (one word, so a reader never sees half a change): Open vSwitch's
+/// default 32768-61000, changed by `ovs-appctl tnl/egress_port_range`.
+static EGRESS_PORT_RANGE: AtomicU32 = AtomicU32::new((32768 << 16) | 61000);
+
+/// The UDP source port range of encapsulated packets (min, max).
+pub fn egress_port_range() -> (u16, u16) {
+    let r = EGRESS_PORT_RANGE.load(Ordering::Relaxed);
+    ((r >> 16) as u16, r as u16)
+}
+
+/// Sets the UDP source port range (`min` at most `max`), process-wide
+/// as in Open vSwitch; packets encapsulated from now on use it.
+pub fn set_egress_port_range(min: u16, max: u16) {
+    let (min, max) = (min.min(max), min.max(max));
+    EGRESS_PORT_RANGE.store((u32::from(min) << 16) | u32::from(max), Ordering::Relaxed);
+}
+
+/// The UDP source port for a flow hash, in the egress port range (as
+/// Open vSwitch picks it, so that the underlay can spread tunnels over
+/// paths).
 fn udp_src_port(hash: u32) -> u16 {
-    let (min, max) = (32768u64, 61000u64);
-    ((u64::from(hash) * (max - min)) >> 32) as u16 + min as u16
+    let (min, max) = egress_port_range();
+    let (min, max) = (u64::from(min), u64::from(max));
+    (((u64::from(hash) * (max - min)) >> 32) + min) as u16
 }
 
 /// Prepends `header` to `pkt` and fixes the outer lengths and checksums.
@@ -279,5 +301,23 @@ mod geneve_option_tests {
         let (m, _) = decap(&long);
         assert_eq!(m.geneve, GeneveOpts::default());
         assert_eq!(m.tun_id, 7);
+    }
+}
+
+#[cfg(test)]
+mod egress_port_tests {
+    use super::*;
+
+    #[test]
+    fn source_ports_come_from_the_configured_range() {
+        assert_eq!(egress_port_range(), (32768, 61000));
+        assert_eq!(udp_src_port(0), 32768);
+        assert_eq!(udp_src_port(u32::MAX), 60999);
+        // Reversed bounds are put in order, as stock does.
+        set_egress_port_range(40010, 40000);
+        assert_eq!(egress_port_range(), (40000, 40010));
+        let ports: Vec<u16> = [0, 1 << 31, u32::MAX].map(udp_src_port).to_vec();
+        set_egress_port_range(32768, 61000);
+        assert_eq!(ports, vec![40000, 40005, 40009]);
     }
 }

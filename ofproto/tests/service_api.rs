@@ -166,8 +166,13 @@ fn bridge_lifecycle_through_ovs_ofctl() {
     assert!(ok && feat.contains("dpid:0000000000000042"), "{feat}");
 
     let text = svc.dump_flows("brx").expect("bridge exists");
-    // Secure mode with an (unusable) controller list: no NORMAL flow.
-    assert_eq!(text.lines().count(), 0, "{text}");
+    // Secure mode with an (unusable) controller list: no NORMAL flow,
+    // only the four hidden rules of table 254.
+    assert_eq!(text.lines().count(), 4, "{text}");
+    assert!(
+        text.lines().all(|l| l.starts_with("table_id=254, ")),
+        "{text}"
+    );
     assert!(svc.dump_flows("nope").is_none());
 
     let (ok, out) = ofctl(&["del-flows", &target]);

@@ -26,7 +26,23 @@ impl Default for Coverage {
     }
 }
 
+/// Every counter this daemon keeps (a counter never hit reads 0; a
+/// name not here is no counter, as in stock's `coverage/read-counter`).
+const COUNTERS: &[&str] = &[
+    "bridge_iface_examined",
+    "bridge_port_read",
+    "bridge_reconfigure",
+    "unixctl_received",
+    "unixctl_replied",
+];
+
 impl Coverage {
+    /// `coverage/read-counter NAME`: the counter's total.
+    pub fn read(&self, name: &str) -> Option<u64> {
+        let total = self.totals.get(name).copied().unwrap_or(0);
+        COUNTERS.contains(&name).then_some(total)
+    }
+
     pub fn inc(&mut self, name: &'static str) {
         self.add(name, 1);
     }

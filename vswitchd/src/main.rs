@@ -4,6 +4,7 @@
 //! daemonize, create the control socket, then run one event loop over the
 //! OVSDB connection, the control socket and the timers.
 
+mod appctl;
 mod bridge;
 mod cmdline;
 mod config;
@@ -171,8 +172,12 @@ impl App {
             .chain(DPCTL_COMMANDS)
             .chain(tunnel::COMMANDS)
             .chain(fdb::COMMANDS)
+            .chain(appctl::COMMANDS)
         {
             unixctl.register(name, usage, *min, *max);
+        }
+        for name in appctl::HIDDEN {
+            unixctl.hide(name);
         }
         if opts.dummy.is_some() {
             for (name, usage, min, max) in DUMMY_COMMANDS {
@@ -389,11 +394,12 @@ impl App {
                 vlog::close();
                 Ok(String::new())
             }
-            "memory/show" => Ok(format!(
-                "idl-cells-Open_vSwitch:{} ports:{}\n",
-                self.ovsdb.replica.n_cells(),
-                self.bridges.n_ports()
-            )),
+            "memory/show" => {
+                let replica = &self.ovsdb.replica;
+                Ok(appctl::memory_show(&self.bridges, |t| {
+                    replica.tables.get(t).map_or(0, |r| r.len())
+                }))
+            }
             "coverage/show" => Ok(self.coverage.show()),
             "dpif/show" => Ok(self.bridges.dpif_show()),
             "dpif/dump-dps" => Ok(self.bridges.dump_dps()),
@@ -418,20 +424,6 @@ impl App {
             },
             "ofproto/trace" => trace::ofproto_trace(&self.bridges, &self.openflow, args),
             m if m.starts_with("fdb/") => fdb::run(&self.openflow, &m["fdb/".len()..], args),
-            "bridge/dump-flows" => {
-                let Some(name) = args.iter().find(|a| !a.starts_with("--")) else {
-                    return Err("Unknown bridge".into());
-                };
-                let Some(br) = self.bridges.bridges.get(name) else {
-                    return Err("Unknown bridge".into());
-                };
-                match &br.openflow {
-                    Some(of) => Ok(of.dump_flows()),
-                    None => Err(format!(
-                        "{name}: no OpenFlow tables in this build of ferrovs-vswitchd"
-                    )),
-                }
-            }
             "dpif-netdev/pmd-stats-show" | "dpif-netdev/pmd-stats-clear" => dpctl::pmd_stats(
                 req.method.ends_with("clear"),
                 args,
@@ -455,7 +447,7 @@ impl App {
                 )
             }
             "netdev-dummy/conn-state" => netdev_dummy::conn_state(args),
-            m if m.starts_with("dpctl/") => {
+            m if m.starts_with("dpctl/") && m != "dpctl/list-commands" => {
                 let dps: dpctl::BTreeDps<'_> = self
                     .bridges
                     .backers
@@ -473,14 +465,22 @@ impl App {
                     .collect();
                 dpctl::run(&m["dpctl/".len()..], args, &dps)
             }
-            m if m.starts_with("tnl/")
+            m if (m.starts_with("tnl/") && m != "tnl/egress_port_range")
                 || m.starts_with("ovs/route/")
                 || m == "dpif/set-dp-features" =>
             {
                 tunnel::command(m, args, &self.bridges)
                     .unwrap_or_else(|| Err(format!("\"{m}\" is not implemented")))
             }
-            other => Err(format!("\"{other}\" is not implemented")),
+            other => {
+                let cx = appctl::Ctx {
+                    bridges: &self.bridges,
+                    coverage: &self.coverage,
+                    dpctl_commands: DPCTL_COMMANDS,
+                };
+                appctl::run(other, args, &cx)
+                    .unwrap_or_else(|| Err(format!("\"{other}\" is not implemented")))
+            }
         }
     }
 }
@@ -510,7 +510,6 @@ const COMMANDS: &[(&str, &str, usize, usize)] = &[
     ("revalidator/pause", "", 0, 0),
     ("revalidator/resume", "", 0, 0),
     ("bridge/reconnect", "[bridge]", 0, 1),
-    ("bridge/dump-flows", "[--offload-stats] bridge", 1, 2),
     (
         "ofproto/trace",
         "{[dp_name] odp_flow | bridge br_flow} [OPTIONS...] [-generate|packet]",
@@ -544,6 +543,11 @@ const DPCTL_COMMANDS: &[(&str, &str, usize, usize)] = &[
         0,
         4,
     ),
+    ("dpctl/offload-stats-show", "[dp]", 0, 1),
+    ("dpctl/ct-stats-show", "[dp] [zone=N]", 0, 3),
+    ("dpctl/ct-get-maxconns", "[dp]", 0, 1),
+    ("dpctl/ct-get-nconns", "[dp]", 0, 1),
+    ("dpctl/parse-actions", "actions", 1, usize::MAX),
     ("dpif-netdev/pmd-stats-show", "[-pmd core] [dp]", 0, 3),
     ("dpif-netdev/pmd-stats-clear", "[-pmd core] [dp]", 0, 3),
 ];

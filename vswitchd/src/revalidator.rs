@@ -83,6 +83,11 @@ impl Ukeys {
         self.0.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// How many flows are known (`memory/show`'s "udpif keys").
+    pub fn len(&self) -> usize {
+        self.lock().len()
+    }
+
     /// Records a flow a handler installed.
     pub fn insert(&self, ufid: Ufid, ukey: Ukey) {
         self.lock().insert(ufid, ukey);
@@ -145,6 +150,11 @@ pub struct Revalidators {
 }
 
 impl Revalidators {
+    /// How many revalidator threads run (`memory/show`).
+    pub fn n_threads(&self) -> usize {
+        self.threads.len()
+    }
+
     /// Starts `n` threads (at least one).
     pub fn start(
         dp_name: &str,
@@ -554,7 +564,7 @@ fn revalidated(
     x: Result<UpcallXlate, String>,
 ) -> Verdict {
     let x = match x {
-        Ok(x) if !x.slow && x.mask == ukey.mask => x,
+        Ok(x) if !x.slow && *crate::appctl::effective_mask(&ukey.key, &x.mask) == *ukey.mask => x,
         _ => return Verdict::Delete { idle: false },
     };
     if x.actions != ukey.actions {

@@ -27,6 +27,9 @@ const MAX_CONNECTIONS: usize = 64;
 #[derive(Debug, Clone)]
 pub struct Command {
     pub usage: &'static str,
+    /// Left out of `list-commands` (stock's commands registered without
+    /// a usage: deprecated names and test hooks).
+    pub hidden: bool,
     pub min_args: usize,
     pub max_args: usize,
 }
@@ -76,16 +79,24 @@ impl UnixctlServer {
             name.to_string(),
             Command {
                 usage,
+                hidden: false,
                 min_args,
                 max_args,
             },
         );
     }
 
+    /// Keeps a registered command out of `list-commands`.
+    pub fn hide(&mut self, name: &str) {
+        if let Some(c) = self.commands.get_mut(name) {
+            c.hidden = true;
+        }
+    }
+
     /// The `list-commands` text.
     pub fn list_commands(&self) -> String {
         let mut s = String::from("The available commands are:\n");
-        for (name, c) in &self.commands {
+        for (name, c) in self.commands.iter().filter(|(_, c)| !c.hidden) {
             s.push_str(&format!("  {name:<23} {}\n", c.usage));
         }
         s

@@ -221,6 +221,16 @@ impl Handlers {
         self.ctx.service.changes().bump(Scope::All);
     }
 
+    /// `memory/show`'s figures: handler threads, revalidator threads and
+    /// installed flows known.
+    pub fn memory(&self) -> (usize, usize, usize) {
+        (
+            self.threads.len(),
+            self.revalidators.n_threads(),
+            self.ctx.ukeys.len(),
+        )
+    }
+
     /// Applies other_config:flow-limit (stock's default when unset).
     pub fn set_flow_limit(&self, limit: Option<u32>) {
         let limit = limit.unwrap_or(DEFAULT_FLOW_LIMIT);
@@ -280,13 +290,14 @@ impl Handlers {
         let limit = get(&self.ctx.flow_limit);
         format!(
             "{name}:\n  flows         : (current {flows}) (avg {flows}) (max {max}) (limit {limit})\n  \
-             dump duration : {}ms\n  ufid enabled : true\n\n{}\n  \
+             dump duration : {}ms\n  ufid enabled : {}\n\n{}\n  \
              handlers      : {}\n  \
              upcalls       : (handled {}) (failed {}) (lost {lost}) (action unhandled {}) (packet-ins {})\n  \
              flows put     : {} (flow limit hit {})\n  \
              overruns      : {}\n  \
              revalidated   : (kept {}) (modified {}) (unaffected {}) (deleted stale {}) (deleted idle {}) (tables generation {})\n",
             get(&r.dump_duration_ms),
+            crate::appctl::ufid_enabled(),
             self.revalidators.show_lines(),
             self.threads.len(),
             get(&s.handled),
@@ -487,6 +498,7 @@ impl HandlerContext {
         }
         if !x.slow && under_limit {
             let ufid = ufid_of(&u.key);
+            let mask = crate::appctl::effective_mask(&u.key, &x.mask);
             let put = FlowPut {
                 flags: PutFlags {
                     create: true,
@@ -494,7 +506,7 @@ impl HandlerContext {
                     zero_stats: false,
                 },
                 key: &u.key,
-                mask: &x.mask,
+                mask: &mask,
                 actions: &x.actions,
                 ufid: Some(ufid),
             };
@@ -506,7 +518,7 @@ impl HandlerContext {
                         ufid,
                         Ukey {
                             key: u.key.clone(),
-                            mask: x.mask.clone(),
+                            mask: mask.into_owned(),
                             actions: x.actions.clone(),
                             bridge: t.bridge.0.clone(),
                             odp_ports: t.bridge.1.clone(),
@@ -553,7 +565,7 @@ impl HandlerContext {
 
 /// The OVS_KEY_ATTR_IN_PORT of a netlink-encoded datapath key, found
 /// without decoding the rest (a handler only needs it to pick the bridge).
-fn key_in_port(key: &[u8]) -> Option<u32> {
+pub(crate) fn key_in_port(key: &[u8]) -> Option<u32> {
     const OVS_KEY_ATTR_IN_PORT: u16 = 3;
     let mut rest = key;
     while rest.len() >= 4 {

@@ -376,6 +376,23 @@ impl<T> Classifier<T> {
         })
     }
 
+    /// Every rule with its match and priority, grouped by mask: one
+    /// `Vec` per subtable, subtables in lookup order (highest maximum
+    /// priority first). Reports that list rules as Open vSwitch's
+    /// classifier iterates them (`bridge/dump-flows`) start from this.
+    pub fn iter_by_subtable(&self) -> Vec<Vec<(Match, u32, &T)>> {
+        self.subtables
+            .iter()
+            .map(|st| {
+                st.slots
+                    .iter()
+                    .enumerate()
+                    .map(|(i, s)| (st.expand(st.key_of(i as u32)), s.priority, &s.rule))
+                    .collect()
+            })
+            .collect()
+    }
+
     /// The match and priority of `rule`, found by its address (for
     /// reports such as `ofproto/trace`): only that rule's match is built.
     pub fn match_of(&self, rule: &T) -> Option<(Match, u32)> {

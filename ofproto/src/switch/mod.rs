@@ -136,6 +136,8 @@ impl ConnState {
 /// The switch state of one bridge.
 pub struct Switch {
     pub name: String,
+    /// When the bridge's switch was made (the age of its hidden rules).
+    pub created: Instant,
     pub datapath_id: u64,
     pub ports: Vec<PortInfo>,
     /// When each port number first appeared (port statistics durations).
@@ -368,6 +370,7 @@ impl Switch {
     pub fn new(name: &str, datapath_id: u64) -> Self {
         Switch {
             name: name.to_string(),
+            created: Instant::now(),
             datapath_id,
             ports: Vec::new(),
             tables: (0..N_TABLES).map(|_| Classifier::default()).collect(),

@@ -857,31 +857,52 @@ impl Switch {
 
     /// Flows as `ovs-appctl bridge/dump-flows` prints them: one line per
     /// rule, `[table_id=N, ]duration=Ns, n_packets=N, n_bytes=N, MATCH,
-    /// actions=ACTIONS`, in table order.
+    /// actions=ACTIONS` (an empty match leaves `, ,`), then the hidden
+    /// rules of table 254. Rules come in the order Open vSwitch's
+    /// classifier visits them: table by table, subtables by highest
+    /// priority, and within a subtable in the order the rules were added.
     pub fn dump_flows_text(&self) -> String {
         use crate::openflow::text;
         let mut s = String::new();
         let now = Instant::now();
         for (t, table) in self.tables.iter().enumerate() {
-            let mut rules: Vec<(Match, u32, &Rule)> = table.iter().collect();
-            rules.sort_by_key(|r| std::cmp::Reverse(r.1));
-            for (m, p, rule) in rules {
-                if t != 0 {
-                    s.push_str(&format!("table_id={t}, "));
+            for mut rules in table.iter_by_subtable() {
+                rules.sort_by_key(|r| r.2.created);
+                for (m, p, rule) in rules {
+                    if t != 0 {
+                        s.push_str(&format!("table_id={t}, "));
+                    }
+                    let d = now.duration_since(rule.created);
+                    s.push_str(&format!(
+                        "duration={}s, n_packets={}, n_bytes={}, {},actions={}\n",
+                        d.as_secs(),
+                        rule.packet_count,
+                        rule.byte_count,
+                        text::format_match(&m, p as u16),
+                        text::format_instructions(&rule.instructions)
+                    ));
                 }
-                let d = now.duration_since(rule.created);
-                let mt = text::format_match(&m, p as u16);
-                s.push_str(&format!(
-                    "duration={}s, n_packets={}, n_bytes={}, {}{}actions={}\n",
-                    d.as_secs(),
-                    rule.packet_count,
-                    rule.byte_count,
-                    mt,
-                    if mt.is_empty() { "" } else { "," },
-                    text::format_instructions(&rule.instructions)
-                ));
             }
+        }
+        let age = now.duration_since(self.created).as_secs();
+        for (m, actions) in HIDDEN_RULES {
+            s.push_str(&format!(
+                "table_id=254, duration={age}s, n_packets=0, n_bytes=0, {m},actions={actions}\n"
+            ));
         }
         s
     }
 }
+
+/// The rules every bridge has in its hidden table 254, as Open vSwitch
+/// lists them (match, actions). They stand for what translation does on
+/// its own: a lookup that recirculation did not start ends in a drop; a
+/// table miss sends a packet-in (reg0=1), drops (reg0=2), or drops a
+/// fragment (reg0=3). Translation does not go through them here, so
+/// their counters stay zero.
+const HIDDEN_RULES: [(&str, &str); 4] = [
+    ("priority=2,recirc_id=0", "drop"),
+    ("priority=0,reg0=0x1", "controller(reason=)"),
+    ("priority=0,reg0=0x2", "drop"),
+    ("priority=0,reg0=0x3", "drop"),
+];

@@ -527,3 +527,58 @@ pub(super) fn process_flows(
     }
     0
 }
+
+/// `dpif/dump-flows [-m] [--names | --no-names] BRIDGE`: the flows of
+/// `dp` whose input port is one of `in_ports` (the bridge's), as stock's
+/// ofproto prints them: no thread header, and with `-m` the UFID then a
+/// space before the key and no datapath layer.
+pub(crate) fn dump_for_ports(
+    dpif: &crate::bridge::SharedDpif,
+    in_ports: &std::collections::BTreeSet<u32>,
+    verbose: bool,
+    names: bool,
+) -> Result<String, String> {
+    let mut dp = lock_dpif(dpif);
+    let names = names.then(|| port_names(&mut dp));
+    let userspace = dp.dp_type() != "system";
+    let flows = dp
+        .flow_dump()
+        .map_err(|e| format!("dpif/dump_flows failed: {}", strerror(e.errno)))?;
+    drop(dp);
+    let opts = FormatOptions {
+        verbose,
+        port_names: names.as_ref(),
+    };
+    let mut s = String::new();
+    for f in flows {
+        if !crate::upcall::key_in_port(&f.key).is_some_and(|p| in_ports.contains(&p)) {
+            continue;
+        }
+        if verbose {
+            if let Some(u) = f.ufid {
+                s.push_str(&odp::format_ufid(u));
+                s.push(' ');
+            }
+        }
+        let (key, mask) = if userspace {
+            userspace_view(&f, verbose).unwrap_or_else(|| (f.key.clone(), f.mask.clone()))
+        } else {
+            (f.key.clone(), f.mask.clone())
+        };
+        if odp::format_flow(&key, &mask, &opts, &mut s).is_err() {
+            s.push_str("<error decoding key>");
+        }
+        s.push_str(", ");
+        s.push_str(&format_stats(&f.stats));
+        s.push_str(", actions:");
+        let aopts = FormatOptions {
+            verbose: false,
+            port_names: names.as_ref(),
+        };
+        if odp::format_actions(&f.actions, &aopts, &mut s).is_err() {
+            s.push_str("<error decoding actions>");
+        }
+        s.push('\n');
+    }
+    Ok(s)
+}

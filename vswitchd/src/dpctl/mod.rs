@@ -16,7 +16,8 @@ use ferrovs_dpif::netdev::NetdevControl;
 
 use crate::bridge::{lock_dpif, SharedDpif};
 
-mod flows;
+mod extra;
+pub(crate) mod flows;
 
 use flows::FileCmd;
 
@@ -129,6 +130,11 @@ pub fn run(cmd: &str, args: &[String], dps: &BTreeDps<'_>) -> Result<String, Str
         "mod-flows" => flows::process_flows(&rest, dps, &p, &mut out, FileCmd::Modify),
         "dump-conntrack" => dump_conntrack(&rest, dps, &mut out),
         "flush-conntrack" => flush_conntrack(&rest, dps, &mut out),
+        "offload-stats-show" => extra::offload_stats_show(&rest, dps, &mut out),
+        "parse-actions" => extra::parse_actions(&rest, &mut out),
+        "ct-get-nconns" => extra::ct_count(&rest, dps, &mut out, false),
+        "ct-get-maxconns" => extra::ct_count(&rest, dps, &mut out, true),
+        "ct-stats-show" => extra::ct_stats_show(&rest, dps, &p, &mut out),
         other => {
             out.error(
                 0,

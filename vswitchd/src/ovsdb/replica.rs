@@ -198,15 +198,6 @@ impl Replica {
         }
         Ok(changes)
     }
-
-    /// The number of cells held (for memory/show, like stock's idl-cells).
-    pub fn n_cells(&self) -> usize {
-        self.tables
-            .values()
-            .flat_map(|t| t.values())
-            .map(|r| r.len())
-            .sum()
-    }
 }
 
 /// Whether a column is configuration: neither the server's own

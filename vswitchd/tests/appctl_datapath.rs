@@ -1,0 +1,492 @@
+//! Differential tests of the `ovs-appctl` commands that look at or change
+//! the datapath: `dpif/dump-flows`, the conntrack readings of `dpctl/*`,
+//! `upcall/enable-megaflows|disable-megaflows` and
+//! `tnl/egress_port_range`. Each runs the same steps against stock
+//! ovs-vswitchd and ferrovs-vswitchd (stock ovsdb-server, dummy
+//! datapath, packets injected with `netdev-dummy/receive`) and compares
+//! what the stock tools print or what leaves the switch.
+
+use std::path::Path;
+
+use ferrovs_tests::sandbox::{stock_ovs_available, text, Sandbox, STOCK_VSWITCHD};
+
+const FERROVS: &str = env!("CARGO_BIN_EXE_ferrovs-vswitchd");
+const DUMMY_ARGS: &[&str] = &["--enable-dummy", "--disable-system"];
+
+/// A packet for `netdev-dummy/receive`, from `src` to `dst` (MAC suffix
+/// and IPv4 last byte) on datapath port `port`.
+fn icmp(port: u32, src: u8, dst: u8) -> String {
+    format!(
+        "in_port({port}),eth(src=50:54:00:00:00:{src:02x},dst=50:54:00:00:00:{dst:02x}),\
+         eth_type(0x0800),ipv4(src=10.0.0.{src},dst=10.0.0.{dst},proto=1,tos=0,ttl=64,frag=no),\
+         icmp(type=8,code=0)"
+    )
+}
+
+/// `dpif/dump-flows` of two bridges after traffic on one of them, with
+/// each option; the flows of the first, the second (none) and errors.
+fn dpif_flows_session(name: &str, program: &Path) -> Vec<(String, String)> {
+    let sb = Sandbox::with_vswitchd(name, program, DUMMY_ARGS);
+    sb.vsctl_ok(
+        &[
+            "add-br",
+            "br0",
+            "--",
+            "set",
+            "bridge",
+            "br0",
+            "datapath_type=dummy",
+            "--",
+            "add-port",
+            "br0",
+            "p1",
+            "--",
+            "set",
+            "interface",
+            "p1",
+            "type=dummy",
+        ],
+        "ovs-vsctl add-br br0",
+    );
+    sb.vsctl_ok(
+        &[
+            "add-br",
+            "br2",
+            "--",
+            "set",
+            "bridge",
+            "br2",
+            "datapath_type=dummy",
+            "--",
+            "add-port",
+            "br2",
+            "p3",
+            "--",
+            "set",
+            "interface",
+            "p3",
+            "type=dummy",
+            "ofport_request=3",
+            "--",
+            "add-port",
+            "br2",
+            "p4",
+            "--",
+            "set",
+            "interface",
+            "p4",
+            "type=dummy",
+            "ofport_request=4",
+        ],
+        "ovs-vsctl add-br br2",
+    );
+    for flow in ["in_port=3,actions=output:4", "in_port=4,actions=output:3"] {
+        sb.succeeded(sb.run("ovs-ofctl", &["add-flow", "br2", flow]), "add-flow");
+    }
+    // Datapath port numbers of p3 and p4.
+    let show = text(&sb.appctl(&["dpif/show"]).stdout);
+    let odp = |port: &str| -> u32 {
+        show.lines()
+            .find(|l| l.trim_start().starts_with(&format!("{port} ")))
+            .and_then(|l| l.split('/').nth(1))
+            .and_then(|n| n.split(':').next())
+            .and_then(|n| n.parse().ok())
+            .unwrap_or_else(|| panic!("no datapath port for {port} in:\n{show}"))
+    };
+    let (p3, p4) = (odp("p3"), odp("p4"));
+    for (port, src, dst) in [(p3, 3, 4), (p4, 4, 3)] {
+        sb.succeeded(
+            sb.appctl(&[
+                "netdev-dummy/receive",
+                if port == p3 { "p3" } else { "p4" },
+                &icmp(port, src, dst),
+            ]),
+            "netdev-dummy/receive",
+        );
+    }
+    sb.wait_for(
+        || {
+            text(&sb.appctl(&["dpctl/dump-flows"]).stdout)
+                .matches("actions:")
+                .count()
+                >= 2
+        },
+        "two datapath flows",
+    )
+    .expect("flows installed");
+    let mut answers = Vec::new();
+    for cmd in [
+        "dpctl/dump-flows -m",
+        "dpif/dump-flows br2",
+        "dpif/dump-flows -m br2",
+        "dpif/dump-flows --names br2",
+        "dpif/dump-flows -m --no-names br2",
+        "dpif/dump-flows br0",
+        "dpif/dump-flows nobr",
+        "dpif/dump-flows br2 nobr",
+    ] {
+        let out = sb.appctl(&cmd.split(' ').collect::<Vec<_>>());
+        answers.push((
+            cmd.to_string(),
+            format!(
+                "rc={:?}\n{}{}",
+                out.status.code(),
+                text(&out.stdout),
+                text(&out.stderr)
+            ),
+        ));
+    }
+    answers
+}
+
+/// The flow lines of an answer, sorted (datapath dumps come in hash
+/// order).
+fn sorted_flows(t: &str) -> Vec<String> {
+    let mut v: Vec<String> = t
+        .lines()
+        .filter(|l| l.contains("actions:"))
+        .map(str::to_string)
+        .collect();
+    v.sort();
+    v
+}
+
+/// What of a flow line does not depend on the datapath's key layout:
+/// its input port and its actions.
+fn port_and_actions(line: &str) -> String {
+    let in_port = line
+        .split(',')
+        .find(|f| f.starts_with("in_port("))
+        .unwrap_or_default();
+    let actions = line.rsplit("actions:").next().unwrap_or_default();
+    format!("{in_port} -> {actions}")
+}
+
+#[test]
+fn dpif_dump_flows_as_stock() {
+    if !stock_ovs_available("dpif_dump_flows_as_stock") {
+        return;
+    }
+    let stock = dpif_flows_session("dpifflows-stock", Path::new(STOCK_VSWITCHD));
+    let ours = dpif_flows_session("dpifflows-ferrovs", Path::new(FERROVS));
+    for (who, answers) in [("stock", &stock), ("ferrovs", &ours)] {
+        // dpif/dump-flows -m prints dpctl/dump-flows -m's lines of the
+        // bridge, with a space after the UFID instead of ", " and
+        // without the datapath layer and extra information.
+        let dpctl: Vec<String> = sorted_flows(&answers[0].1)
+            .iter()
+            .map(|l| {
+                let l = l.replacen(", ", " ", 1).replace(", dp:ovs", "");
+                match l.find(", dp-extra-info:") {
+                    Some(i) => l[..i].to_string(),
+                    None => l,
+                }
+            })
+            .collect();
+        assert_eq!(dpctl.len(), 2, "{who}: {}", answers[0].1);
+        assert_eq!(
+            sorted_flows(&answers[2].1),
+            dpctl,
+            "{who}: dpif/dump-flows -m"
+        );
+    }
+    for (i, ((cmd, s), (_, o))) in stock.iter().zip(&ours).enumerate().skip(1) {
+        if i <= 4 {
+            // The key's layout is the datapath's (ferrovs's userspace
+            // datapath differs there, see docs/design-notes.md); which
+            // flows, from which port, doing what, must be the same.
+            let s_flows: Vec<String> = sorted_flows(s)
+                .iter()
+                .map(|l| port_and_actions(l))
+                .collect();
+            let o_flows: Vec<String> = sorted_flows(o)
+                .iter()
+                .map(|l| port_and_actions(l))
+                .collect();
+            assert_eq!(s_flows.len(), 2, "stock {cmd}: {s}");
+            let (mut s_flows, mut o_flows) = (s_flows, o_flows);
+            s_flows.sort();
+            o_flows.sort();
+            assert_eq!(
+                s_flows, o_flows,
+                "ovs-appctl {cmd}:\nstock:\n{s}\nferrovs:\n{o}"
+            );
+            assert_eq!(s.starts_with("rc=Some(0)"), o.starts_with("rc=Some(0)"));
+        } else {
+            assert_eq!(s, o, "ovs-appctl {cmd}");
+        }
+    }
+}
+
+/// The UDP source port of each VXLAN frame `sb` sent out of p0 while
+/// `tnl/egress_port_range` was `range`, for one packet through tunnel t1.
+fn vxlan_source_ports(name: &str, program: &Path, range: [&str; 2]) -> Vec<String> {
+    let sb = Sandbox::with_vswitchd(name, program, DUMMY_ARGS);
+    for cmd in [
+        "add-br br0 -- set bridge br0 datapath_type=dummy fail-mode=secure",
+        "add-port br0 p0 -- set interface p0 type=dummy ofport_request=1 options:tx_pcap=p0.pcap",
+        "add-br int-br -- set bridge int-br datapath_type=dummy fail-mode=secure",
+        "add-port int-br p5 -- set interface p5 type=dummy ofport_request=1",
+        "add-port int-br t1 -- set interface t1 type=vxlan options:remote_ip=1.1.2.92 ofport_request=3",
+    ] {
+        sb.vsctl_ok(&cmd.split(' ').collect::<Vec<_>>(), cmd);
+    }
+    for (br, flow) in [
+        ("br0", "in_port=LOCAL,actions=output:1"),
+        ("int-br", "in_port=1,actions=output:3"),
+    ] {
+        sb.succeeded(sb.run("ovs-ofctl", &["add-flow", br, flow]), "add-flow");
+    }
+    for cmd in [
+        &["netdev-dummy/ip4addr", "br0", "1.1.2.88/24"][..],
+        &["ovs/route/add", "1.1.2.92/24", "br0"],
+        &["tnl/neigh/set", "br0", "1.1.2.92", "f8:bc:12:44:34:b6"],
+        &["tnl/egress_port_range", range[0], range[1]],
+    ] {
+        sb.succeeded(sb.appctl(cmd), &cmd.join(" "));
+    }
+    let show = text(&sb.appctl(&["dpif/show"]).stdout);
+    let p5 = show
+        .lines()
+        .find(|l| l.trim_start().starts_with("p5 "))
+        .and_then(|l| l.split('/').nth(1))
+        .and_then(|n| n.split(':').next())
+        .unwrap_or_else(|| panic!("no datapath port for p5 in:\n{show}"))
+        .to_string();
+    let packet = icmp(p5.parse().expect("port number"), 1, 2);
+    sb.succeeded(
+        sb.appctl(&["netdev-dummy/receive", "p5", &packet]),
+        "receive",
+    );
+    let pcap = sb.dir.join("p0.pcap");
+    sb.wait_for(
+        || ferrovs_tests::pcap::frames_hex(&pcap).lines().count() > 1,
+        "a VXLAN frame on p0",
+    )
+    .expect("frame sent");
+    // Ethernet (14 bytes) and IPv4 (20) come first; then the UDP source
+    // port, in hex.
+    ferrovs_tests::pcap::frames_hex(&pcap)
+        .lines()
+        .skip(1)
+        .map(|f| f.get(68..72).unwrap_or("short").to_string())
+        .collect()
+}
+
+#[test]
+fn egress_port_range_sets_vxlan_source_ports_as_stock() {
+    if !stock_ovs_available("egress_port_range_sets_vxlan_source_ports_as_stock") {
+        return;
+    }
+    let range = ["40000", "40000"];
+    let stock = vxlan_source_ports("egress-stock", Path::new(STOCK_VSWITCHD), range);
+    let ours = vxlan_source_ports("egress-ferrovs", Path::new(FERROVS), range);
+    // 40000 is 0x9c40.
+    assert_eq!(stock, vec!["9c40".to_string()], "stock");
+    assert_eq!(ours, stock);
+}
+
+/// The conntrack readings after a TCP SYN, a UDP and an ICMP packet were
+/// committed in zone 5.
+fn conntrack_session(name: &str, program: &Path) -> Vec<(String, String)> {
+    let sb = Sandbox::with_vswitchd(name, program, DUMMY_ARGS);
+    sb.vsctl_ok(
+        &[
+            "add-br",
+            "br3",
+            "--",
+            "set",
+            "bridge",
+            "br3",
+            "datapath_type=dummy",
+            "--",
+            "add-port",
+            "br3",
+            "p6",
+            "--",
+            "set",
+            "interface",
+            "p6",
+            "type=dummy",
+            "ofport_request=6",
+            "--",
+            "add-port",
+            "br3",
+            "p7",
+            "--",
+            "set",
+            "interface",
+            "p7",
+            "type=dummy",
+            "ofport_request=7",
+        ],
+        "ovs-vsctl add-br br3",
+    );
+    sb.succeeded(
+        sb.run(
+            "ovs-ofctl",
+            &[
+                "add-flow",
+                "br3",
+                "in_port=6,ip,actions=ct(commit,zone=5),output:7",
+            ],
+        ),
+        "add-flow",
+    );
+    let show = text(&sb.appctl(&["dpif/show"]).stdout);
+    let p6 = show
+        .lines()
+        .find(|l| l.trim_start().starts_with("p6 "))
+        .and_then(|l| l.split('/').nth(1))
+        .and_then(|n| n.split(':').next())
+        .unwrap_or_else(|| panic!("no datapath port for p6 in:\n{show}"))
+        .to_string();
+    let eth = "eth(src=50:54:00:00:00:06,dst=50:54:00:00:00:07)";
+    for l4 in [
+        "ipv4(src=10.0.0.6,dst=10.0.0.7,proto=6,tos=0,ttl=64,frag=no),tcp(src=1000,dst=80),tcp_flags(syn)",
+        "ipv4(src=10.0.0.6,dst=10.0.0.7,proto=17,tos=0,ttl=64,frag=no),udp(src=5000,dst=53)",
+        "ipv4(src=10.0.0.6,dst=10.0.0.7,proto=1,tos=0,ttl=64,frag=no),icmp(type=8,code=0)",
+    ] {
+        let packet = format!("in_port({p6}),{eth},eth_type(0x0800),{l4}");
+        sb.succeeded(sb.appctl(&["netdev-dummy/receive", "p6", &packet]), "receive");
+    }
+    sb.wait_for(
+        || text(&sb.appctl(&["dpctl/ct-get-nconns"]).stdout).trim() == "3",
+        "three connections",
+    )
+    .unwrap_or_else(|e| {
+        panic!(
+            "{e}: {}",
+            text(&sb.appctl(&["dpctl/dump-conntrack"]).stdout)
+        )
+    });
+    let mut answers = Vec::new();
+    for cmd in [
+        "dpctl/ct-get-nconns",
+        "dpctl/ct-get-nconns dummy@ovs-dummy",
+        "dpctl/ct-get-nconns dummy@nope",
+        "dpctl/ct-get-maxconns",
+        "dpctl/ct-stats-show",
+        "dpctl/ct-stats-show zone=5",
+        "dpctl/ct-stats-show zone=6",
+        "dpctl/ct-stats-show -m",
+        "dpctl/ct-stats-show dummy@ovs-dummy zone=5 verbose",
+    ] {
+        let out = sb.appctl(&cmd.split(' ').collect::<Vec<_>>());
+        answers.push((
+            cmd.to_string(),
+            format!(
+                "rc={:?}\n{}{}",
+                out.status.code(),
+                text(&out.stdout),
+                text(&out.stderr)
+            ),
+        ));
+    }
+    answers
+}
+
+#[test]
+fn conntrack_readings_as_stock() {
+    if !stock_ovs_available("conntrack_readings_as_stock") {
+        return;
+    }
+    let stock = conntrack_session("ct-stock", Path::new(STOCK_VSWITCHD));
+    let ours = conntrack_session("ct-ferrovs", Path::new(FERROVS));
+    for ((cmd, s), (_, o)) in stock.iter().zip(&ours) {
+        assert_eq!(s, o, "ovs-appctl {cmd}");
+    }
+    assert!(stock[4].1.contains("Total: 3"), "{}", stock[4].1);
+}
+
+/// The part of a flow line from `from` up to its statistics (the key's
+/// start differs by datapath, see `dpif_dump_flows_as_stock`).
+fn key_part(line: &str, from: &str) -> String {
+    let start = line.find(from).unwrap_or(0);
+    let end = line.find(", packets:").unwrap_or(line.len());
+    line.get(start..end).unwrap_or_default().to_string()
+}
+
+/// `upcall/disable-megaflows`, a packet, its flow; `enable-megaflows`,
+/// the flows left, the same packet, its flow.
+fn megaflows_session(name: &str, program: &Path) -> Vec<String> {
+    let sb = Sandbox::with_vswitchd(name, program, DUMMY_ARGS);
+    sb.vsctl_ok(
+        &[
+            "add-br",
+            "br2",
+            "--",
+            "set",
+            "bridge",
+            "br2",
+            "datapath_type=dummy",
+            "--",
+            "add-port",
+            "br2",
+            "p3",
+            "--",
+            "set",
+            "interface",
+            "p3",
+            "type=dummy",
+            "ofport_request=3",
+            "--",
+            "add-port",
+            "br2",
+            "p4",
+            "--",
+            "set",
+            "interface",
+            "p4",
+            "type=dummy",
+            "ofport_request=4",
+        ],
+        "ovs-vsctl add-br br2",
+    );
+    sb.succeeded(
+        sb.run(
+            "ovs-ofctl",
+            &["add-flow", "br2", "in_port=3,actions=output:4"],
+        ),
+        "add-flow",
+    );
+    let show = text(&sb.appctl(&["dpif/show"]).stdout);
+    let p3: u32 = show
+        .lines()
+        .find(|l| l.trim_start().starts_with("p3 "))
+        .and_then(|l| l.split('/').nth(1))
+        .and_then(|n| n.split(':').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no datapath port for p3 in:\n{show}"));
+    let flows = || text(&sb.appctl(&["dpif/dump-flows", "br2"]).stdout);
+    let send = || {
+        sb.succeeded(
+            sb.appctl(&["netdev-dummy/receive", "p3", &icmp(p3, 3, 4)]),
+            "netdev-dummy/receive",
+        );
+        sb.wait_for(|| flows().contains("actions:"), "a datapath flow")
+            .expect("flow installed");
+    };
+    let mut seen = Vec::new();
+    seen.push(text(&sb.appctl(&["upcall/disable-megaflows"]).stdout));
+    send();
+    seen.push(key_part(&flows(), "eth(src="));
+    seen.push(text(&sb.appctl(&["upcall/enable-megaflows"]).stdout));
+    seen.push(format!("after enable: {} flows", flows().lines().count()));
+    send();
+    seen.push(key_part(&flows(), "eth_type("));
+    seen
+}
+
+#[test]
+fn megaflows_switch_as_stock() {
+    if !stock_ovs_available("megaflows_switch_as_stock") {
+        return;
+    }
+    let stock = megaflows_session("megaflows-stock", Path::new(STOCK_VSWITCHD));
+    let ours = megaflows_session("megaflows-ferrovs", Path::new(FERROVS));
+    assert_eq!(ours, stock);
+    // Exact: the addresses are matched; wide: they are not.
+    assert!(stock[1].contains("src=10.0.0.3"), "{stock:?}");
+    assert!(!stock[4].contains("src=10.0.0.3"), "{stock:?}");
+}

@@ -504,19 +504,7 @@ impl HandlerContext {
                     self.n_flows.fetch_add(1, Ordering::Relaxed);
                     self.ukeys.insert(
                         ufid,
-                        Ukey {
-                            key: u.key.clone(),
-                            mask: x.mask.clone(),
-                            actions: x.actions.clone(),
-                            bridge: t.bridge.0.clone(),
-                            odp_ports: t.bridge.1.clone(),
-                            generation: t.generation,
-                            rules: x.rules.clone(),
-                            learned: x.learned.clone(),
-                            in_ports: x.in_ports.clone(),
-                            credited: Default::default(),
-                            created: std::time::Instant::now(),
-                        },
+                        Ukey::new(u.key.clone(), Arc::clone(&t.bridge), t.generation, x),
                     );
                 }
                 // Another handler installed it first.

@@ -143,12 +143,9 @@ impl EventLoop {
     /// Ages the bridges' MAC tables; a change there (or in ports or their
     /// VLANs) may change what NORMAL translates to: a new generation.
     fn l2_run(&mut self) {
-        let mut stale = false;
         for b in self.bridges.values_mut() {
-            stale |= b.switch.write().l2_run();
-        }
-        if stale {
-            self.tables_changed();
+            let stale = b.switch.write().l2_run();
+            self.tables_generation.note_mac_changes(&stale);
         }
     }
 

@@ -50,6 +50,9 @@ pub struct UpcallXlate {
     pub tables_changed: bool,
     /// The input ports of the translation's table lookups.
     pub in_ports: Vec<u16>,
+    /// The (VLAN, MAC) destinations NORMAL looked up (MAC table changes
+    /// to others cannot affect this translation).
+    pub mac_lookups: Vec<crate::mac_learning::MacKey>,
     /// Packets translation sends besides this one (ARP requests for
     /// tunnel neighbours): frame, key (netlink) and actions (netlink).
     pub injected: Vec<InjectedPacket>,
@@ -161,6 +164,7 @@ pub fn translate_upcall_world(
                     learned: Vec::new(),
                     tables_changed: false,
                     in_ports: Vec::new(),
+                    mac_lookups: Vec::new(),
                     injected: Vec::new(),
                 },
             ))
@@ -211,6 +215,7 @@ fn finish(key: &Key, flow: &FlowKey, x: super::Xlated) -> Result<UpcallXlate, St
         learned: x.learned,
         tables_changed: false,
         in_ports: x.in_ports,
+        mac_lookups: x.mac_lookups,
         injected: encode_injected(&x.injected)?,
     })
 }

@@ -8,11 +8,13 @@
 //!
 //! - on both ferrovs-vswitchd and stock ovs-vswitchd, once the
 //!   revalidators have run (`revalidator/wait`), the flow from A to B no
-//!   longer floods: it outputs to p3 alone;
-//! - on ferrovs, `upcall/show` says that the revalidators translated
-//!   exactly one flow again (the flooding one, fixed in place), and left
-//!   the twenty unrelated ones alone (counted as unaffected): learning a
-//!   new MAC does not re-translate flows that never looked it up.
+//!   longer floods: it outputs to p3 alone; when B then speaks from p2,
+//!   to p2 alone; after `fdb/flush` it floods again;
+//! - on ferrovs, `upcall/show` says that each time B was learned or
+//!   moved, the revalidators translated exactly one flow again (the one
+//!   to B, fixed in place), and left the twenty unrelated ones alone
+//!   (counted as unaffected): learning a new MAC does not re-translate
+//!   flows that never looked it up.
 //!
 //! Needs the stock OVS tools (ovsdb-server, ovs-vsctl, ovs-appctl and
 //! ovs-vswitchd): skips with a message otherwise, fails under CI=true.
@@ -59,13 +61,16 @@ fn revalidated(sb: &Sandbox) -> (u64, u64, u64) {
     (count("kept"), count("modified"), count("unaffected"))
 }
 
-/// What one daemon did: the actions of the flow from A to B before and
-/// after B spoke (datapath ports by name), and the revalidators'
-/// counters then (ferrovs only).
+/// What one daemon did: the actions of the flow from A to B (datapath
+/// ports by name) before B spoke, once B spoke from p3, once B moved to
+/// p2 and after `fdb/flush`, and the revalidators' counters before B
+/// spoke, after it spoke and after it moved (ferrovs only).
 struct Outcome {
     before: Vec<String>,
-    after: Vec<String>,
-    counters: Option<[(u64, u64, u64); 2]>,
+    learned: Vec<String>,
+    moved: Vec<String>,
+    flushed: Vec<String>,
+    counters: Option<[(u64, u64, u64); 3]>,
 }
 
 /// The actions of the datapath flow from A to B, output ports by name.
@@ -132,13 +137,24 @@ fn script(program: &Path, tag: &str) -> Outcome {
     let first = ours.then(|| revalidated(&sb));
     receive("p3", frame(B, A, 4));
     wait();
-    let after = a_to_b_actions(&sb);
-    let counters = first.map(|f| [f, revalidated(&sb)]);
+    let learned = a_to_b_actions(&sb);
+    let second = ours.then(|| revalidated(&sb));
+    // B moves to p2.
+    receive("p2", frame(B, A, 5));
+    wait();
+    let moved = a_to_b_actions(&sb);
+    let third = ours.then(|| revalidated(&sb));
+    // Forgotten: flooded again.
+    sb.succeeded(sb.appctl(&["fdb/flush"]), &format!("{tag}: fdb/flush"));
+    wait();
+    let flushed = a_to_b_actions(&sb);
     sb.exit_alive(tag);
     Outcome {
         before,
-        after,
-        counters,
+        learned,
+        moved,
+        flushed,
+        counters: first.zip(second).zip(third).map(|((a, b), c)| [a, b, c]),
     }
 }
 
@@ -158,18 +174,23 @@ fn a_learned_mac_fixes_only_the_flows_that_looked_it_up() {
             "{tag}: the flow to unknown B floods: {:?}",
             o.before
         );
-        assert_eq!(o.after, vec!["p3"], "{tag}: once B is learned");
-        if let Some([(kept0, mod0, unaff0), (kept1, mod1, unaff1)]) = o.counters {
-            assert_eq!(
-                (kept1 - kept0, mod1 - mod0),
-                (0, 1),
-                "{tag}: only the flooding flow is translated again (kept, modified)"
-            );
-            assert!(
-                unaff1 - unaff0 >= UNRELATED as u64,
-                "{tag}: the {UNRELATED} unrelated flows are left alone \
-                 (unaffected went from {unaff0} to {unaff1})"
-            );
+        assert_eq!(o.learned, vec!["p3"], "{tag}: once B is learned");
+        assert_eq!(o.moved, vec!["p2"], "{tag}: once B moved");
+        assert_eq!(o.flushed, o.before, "{tag}: after fdb/flush");
+        if let Some(c) = o.counters {
+            for (step, pair) in ["B learned", "B moved"].iter().zip(c.windows(2)) {
+                let [(kept0, mod0, unaff0), (kept1, mod1, unaff1)] = [pair[0], pair[1]];
+                assert_eq!(
+                    (kept1 - kept0, mod1 - mod0),
+                    (0, 1),
+                    "{tag}, {step}: only the flow to B is translated again (kept, modified)"
+                );
+                assert!(
+                    unaff1 - unaff0 >= UNRELATED as u64,
+                    "{tag}, {step}: the {UNRELATED} unrelated flows are left alone \
+                     (unaffected went from {unaff0} to {unaff1})"
+                );
+            }
         }
     }
 }

@@ -524,6 +524,8 @@ impl EventLoop {
                 let r = self.with_switches(|sws| {
                     crate::xlate::normal::fdb_command(sws.iter().map(|(n, s)| (*n, *s)), &req)
                 });
+                // fdb/flush, fdb/add and fdb/del reach the flows at once.
+                self.l2_run();
                 let _ = reply.send(r);
             }
             Cmd::Credit(n, credits) => {

@@ -71,9 +71,11 @@ pub struct Ukey {
     pub bridge: BridgePorts,
     /// The tables generation it was translated with.
     pub generation: u64,
-    pub rules: Vec<RuleHit>,
+    /// The rules it went through (shared with its translation and
+    /// credits, never copied).
+    pub rules: Arc<[RuleHit]>,
     /// Rules its translation learned, refreshed while it carries packets.
-    pub learned: Vec<Learned>,
+    pub learned: Arc<[Learned]>,
     /// The input ports its table lookups used (changes scoped to other
     /// ports cannot affect it).
     pub in_ports: Vec<u16>,
@@ -95,8 +97,8 @@ impl Ukey {
             actions: x.actions.clone(),
             bridge,
             generation,
-            rules: x.rules.clone(),
-            learned: x.learned.clone(),
+            rules: Arc::clone(&x.rules),
+            learned: Arc::clone(&x.learned),
             in_ports: x.in_ports.clone(),
             mac_lookups: x.mac_lookups.clone(),
             credited: FlowStats::default(),
@@ -293,7 +295,7 @@ impl Revalidators {
                         rules: k.rules,
                         packets,
                         bytes,
-                        learned: Vec::new(),
+                        learned: Arc::new([]),
                     },
                 );
             }
@@ -383,10 +385,10 @@ impl Credits {
             self.push(
                 &ukey.bridge.0,
                 Credit {
-                    rules: ukey.rules.clone(),
+                    rules: Arc::clone(&ukey.rules),
                     packets,
                     bytes,
-                    learned: ukey.learned.clone(),
+                    learned: Arc::clone(&ukey.learned),
                 },
             );
         }

@@ -291,6 +291,18 @@ impl MacTable {
             return Learned::No;
         }
         let key = (vlan, mac);
+        // Learned again while it is the newest entry (a packet's upcall
+        // learns its source in translation, then once more where its
+        // learned state is applied): only its age starts again.
+        if let Some(e) = self.entries.get_mut(&key) {
+            if !e.is_static && e.port == port && e.seq + 1 == self.next_seq {
+                e.seen = now;
+                if self.missed.remove(&key) {
+                    self.changed(key);
+                }
+                return Learned::Refreshed;
+            }
+        }
         let seq = self.next_seq;
         self.next_seq += 1;
         let missed = self.missed.remove(&key);
@@ -564,7 +576,7 @@ mod tests {
         assert_eq!(t.lookup_for_flow(mac(2), 0, t0), None);
         assert_eq!(t.learn(mac(2), 0, 2, t0), Learned::New);
         assert_eq!(changed(&mut t), Some(vec![2]));
-        assert_eq!(t.learn(mac(2), 0, 2, t0), Learned::Refreshed);
+        assert_eq!(t.learn(mac(2), 0, 2, t0), Learned::Refreshed, "the newest");
         assert_eq!(t.learn(mac(1), 0, 1, t0), Learned::Refreshed);
         assert_eq!(changed(&mut t), Some(vec![]));
         assert_eq!(t.lookup_for_flow(mac(1), 0, t0), Some(1));

@@ -26,10 +26,10 @@
 //!
 //! A pass copies no ukey: flows are judged in place under the ukeys'
 //! lock, a chunk at a time, and only what a translation or a datapath
-//! call needs leaves it (never while the datapath's lock is wanted: the
-//! handlers take the datapath's lock, then the ukeys'). Flows without a ukey (installed by someone
-//! else, e.g. `dpctl/add-flow`) are deleted, as in Open vSwitch
-//! (`revalidator/pause` keeps them).
+//! call needs leaves it (the datapath's lock is never taken under the
+//! ukeys': the handlers take the datapath's, then the ukeys'). Flows
+//! without a ukey (installed by someone else, e.g. `dpctl/add-flow`) are
+//! deleted, as in Open vSwitch (`revalidator/pause` keeps them).
 //!
 //! Provider-neutral: only `flow_dump_stats`, `flow_put` and `flow_del`
 //! of the `Dpif` trait (`flow_dump` for `revalidator/purge`).

@@ -214,6 +214,17 @@ pub trait Dpif: Send {
     fn flow_del(&mut self, id: FlowId<'_>) -> Result<FlowStats>;
     fn flow_flush(&mut self) -> Result<()>;
     fn flow_dump(&mut self) -> Result<Vec<DpFlow>>;
+    /// A terse dump: the UFID and statistics of every flow that has a
+    /// UFID, without keys, masks or actions (what a revalidator needs
+    /// when it knows the rest; the kernel's OVS_UFID_F_OMIT_* flags).
+    /// Flows without a UFID are left out.
+    fn flow_dump_stats(&mut self) -> Result<Vec<(Ufid, FlowStats)>> {
+        Ok(self
+            .flow_dump()?
+            .into_iter()
+            .filter_map(|f| Some((f.ufid?, f.stats)))
+            .collect())
+    }
 
     fn execute(&mut self, exec: &Execute<'_>) -> Result<()>;
 }

@@ -332,6 +332,17 @@ fn ping_and_tcp_between_namespaces() {
     }
     let total: u64 = flows.iter().map(|f| f.stats.n_bytes).sum();
     assert!(total >= 25_165_824, "flow bytes {total}");
+    // The terse dump names the same flows with the same counters (read
+    // a moment later: at least as many).
+    let terse = dp.flow_dump_stats().unwrap();
+    assert_eq!(terse.len(), flows.len());
+    for f in &flows {
+        let (_, s) = terse
+            .iter()
+            .find(|(u, _)| Some(*u) == f.ufid)
+            .unwrap_or_else(|| panic!("{:?} not in the terse dump", f.ufid));
+        assert!(s.n_packets >= f.stats.n_packets && s.n_bytes >= f.stats.n_bytes);
+    }
     let st = dp.stats().unwrap();
     assert!(st.n_hit > 0 && st.n_missed > 0, "{st:?}");
     let ds = dp.port_stats(1).unwrap();

@@ -12,16 +12,23 @@
 //! - Multicast source addresses are never learned, and lookups of
 //!   multicast destinations never hit.
 //!
-//! A change that can change a translation sets `need_revalidate`, which
-//! the service turns into a new tables generation (the datapath's flows
-//! are flushed), so that no flow made from the old table stays. To keep
-//! those flushes rare, the table remembers what translations consulted
-//! since the last one: entries that sent a packet somewhere (`used`),
-//! destinations that were missing (`missed`, flooded) and entries removed
-//! meanwhile (`gone`, whose port flows may still match as a source). A
-//! new entry needs a flush only if its address was missed or it was gone
-//! from another port; an expiry or removal only if the entry was used; a
-//! move always (flows from the old port match the address as source).
+//! A change that can change a translation is reported by
+//! [`MacTable::take_changes`], which the service logs as a change scoped
+//! to that (VLAN, MAC) (`service::changes::Scope::Mac`): the revalidators
+//! then translate again only the flows whose NORMAL looked that
+//! destination up (each translation records its lookups). A flow's
+//! source address is learned as a side effect; what the flow does never
+//! depends on the entry of its source, so a source is no reason to
+//! translate a flow again.
+//!
+//! To spare the revalidators a pass for changes no flow can see, the
+//! table remembers what translations consulted: entries that sent a
+//! packet somewhere (`used`) and destinations that were missing
+//! (`missed`, flooded). A new entry (or one back from expiry) is a change
+//! only if its address was missed; a move, expiry or removal only if the
+//! entry was used or missed. Settings that change every lookup (aging
+//! time, flood VLANs) and too many missed addresses to remember are a
+//! change to every flow.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::time::{Duration, Instant};
@@ -30,7 +37,9 @@ use std::time::{Duration, Instant};
 pub const DEFAULT_IDLE_TIME: u32 = 300;
 pub const DEFAULT_MAX_ENTRIES: usize = 8192;
 
-type Key = (u16, [u8; 6]);
+/// A (VLAN, MAC) address of the table.
+pub type MacKey = (u16, [u8; 6]);
+type Key = MacKey;
 
 #[derive(Debug, Clone)]
 struct Entry {
@@ -41,13 +50,33 @@ struct Entry {
     seen: Instant,
     /// Its place in the LRU order (`MacTable::lru`).
     seq: u64,
-    /// A translation forwarded by it since the last revalidation.
+    /// A translation forwarded by it (it was looked up and found).
     used: bool,
 }
 
-/// How many missed destinations (and removed entries) are remembered;
-/// beyond that, every new entry counts as missed.
-const MAX_MISSED: usize = 4096;
+/// How many missed destinations are remembered; beyond that they are
+/// forgotten together, as a change to every flow (whose translations
+/// then record their misses again).
+const MAX_MISSED: usize = 16384;
+
+/// Changed entries reported at most at once; beyond that, a change to
+/// every flow is cheaper to log.
+const MAX_CHANGED: usize = 16384;
+
+/// What changed in a table since the last [`MacTable::take_changes`].
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MacChanges {
+    /// Every translation through NORMAL may have changed.
+    pub all: bool,
+    /// These entries changed for the flows that looked them up.
+    pub keys: Vec<MacKey>,
+}
+
+impl MacChanges {
+    pub fn is_empty(&self) -> bool {
+        !self.all && self.keys.is_empty()
+    }
+}
 
 /// What a Bridge row says about L2 switching: other_config
 /// `mac-aging-time` and `mac-table-size` (0: the default, as stock
@@ -97,15 +126,12 @@ pub struct MacTable {
     idle_time: u32,
     max_entries: usize,
     pub stats: MacStats,
-    need_revalidate: bool,
+    /// Changes not taken yet (see the module comment).
+    changed: MacChanges,
     /// VLANs that are flooded, never learned (sorted).
     flood_vlans: Vec<u16>,
-    /// Destinations translations flooded for since the last
-    /// revalidation, and whether there were too many to remember.
+    /// Destinations translations flooded for and not learned since.
     missed: HashSet<Key>,
-    missed_overflow: bool,
-    /// Entries removed since the last revalidation, with their port.
-    gone: HashMap<Key, u16>,
 }
 
 impl Default for MacTable {
@@ -118,11 +144,9 @@ impl Default for MacTable {
             idle_time: DEFAULT_IDLE_TIME,
             max_entries: DEFAULT_MAX_ENTRIES,
             stats: MacStats::default(),
-            need_revalidate: false,
+            changed: MacChanges::default(),
             flood_vlans: Vec::new(),
             missed: HashSet::new(),
-            missed_overflow: false,
-            gone: HashMap::new(),
         }
     }
 }
@@ -153,7 +177,7 @@ impl MacTable {
         if fv != self.flood_vlans {
             self.flood_vlans = fv;
             self.flush();
-            self.need_revalidate = true;
+            self.changed.all = true;
         }
     }
 
@@ -181,7 +205,7 @@ impl MacTable {
         let max = unsigned(max).clamp(10, 1_000_000) as usize;
         if idle != self.idle_time {
             self.idle_time = idle;
-            self.need_revalidate = true;
+            self.changed.all = true;
         }
         self.max_entries = max;
     }
@@ -223,8 +247,9 @@ impl MacTable {
             .map(|e| e.port)
     }
 
-    /// `lookup` for a translation whose flow may be installed: what it
-    /// consulted is remembered (see the module comment).
+    /// `lookup` for a translation whose flow may be installed (or be
+    /// kept by a revalidation): what it consulted is remembered (see the
+    /// module comment).
     pub fn lookup_for_flow(&mut self, mac: [u8; 6], vlan: u16, now: Instant) -> Option<u16> {
         if is_multicast(mac) || !self.learns(vlan) {
             return None;
@@ -237,24 +262,27 @@ impl MacTable {
                 Some(e.port)
             }
             _ => {
-                if self.missed.len() >= MAX_MISSED {
-                    self.missed_overflow = true;
-                } else {
-                    self.missed.insert(key);
+                if self.missed.len() >= MAX_MISSED && !self.missed.contains(&key) {
+                    self.missed.clear();
+                    self.changed.all = true;
                 }
+                self.missed.insert(key);
                 None
             }
         }
     }
 
-    fn was_missed(&self, key: &Key) -> bool {
-        self.missed_overflow || self.missed.contains(key)
-    }
-
-    /// Whether flows may still match `key` as a source on a port other
-    /// than `port`.
-    fn gone_elsewhere(&self, key: &Key, port: u16) -> bool {
-        self.missed_overflow || self.gone.get(key).is_some_and(|p| *p != port)
+    /// Notes that `key` changed for the flows that looked it up.
+    fn changed(&mut self, key: Key) {
+        if self.changed.all {
+            return;
+        }
+        if self.changed.keys.len() >= MAX_CHANGED {
+            self.changed.keys.clear();
+            self.changed.all = true;
+        } else {
+            self.changed.keys.push(key);
+        }
     }
 
     /// Learns that `mac` in `vlan` is behind `port`.
@@ -263,9 +291,21 @@ impl MacTable {
             return Learned::No;
         }
         let key = (vlan, mac);
+        // Learned again while it is the newest entry (a packet's upcall
+        // learns its source in translation, then once more where its
+        // learned state is applied): only its age starts again.
+        if let Some(e) = self.entries.get_mut(&key) {
+            if !e.is_static && e.port == port && e.seq + 1 == self.next_seq {
+                e.seen = now;
+                if self.missed.remove(&key) {
+                    self.changed(key);
+                }
+                return Learned::Refreshed;
+            }
+        }
         let seq = self.next_seq;
         self.next_seq += 1;
-        let missed = self.was_missed(&key);
+        let missed = self.missed.remove(&key);
         let (outcome, stale) = match self.entries.get_mut(&key) {
             Some(e) if e.is_static => return Learned::No,
             Some(e) => {
@@ -280,7 +320,7 @@ impl MacTable {
                 } else {
                     e.port = port;
                     self.stats.moved += 1;
-                    (Learned::Moved, true)
+                    (Learned::Moved, missed || e.used)
                 }
             }
             None => {
@@ -298,12 +338,14 @@ impl MacTable {
                     },
                 );
                 self.stats.learned += 1;
-                (Learned::New, missed || self.gone_elsewhere(&key, port))
+                (Learned::New, missed)
             }
         };
         self.lru.insert(seq, key);
         self.by_port.entry(port).or_default().insert(seq, key);
-        self.need_revalidate |= stale;
+        if stale {
+            self.changed(key);
+        }
         outcome
     }
 
@@ -350,8 +392,8 @@ impl MacTable {
             }
         };
         self.lru.insert(seq, key);
-        // Rare enough not to be worth precision.
-        self.need_revalidate = true;
+        self.missed.remove(&key);
+        self.changed(key);
         old
     }
 
@@ -388,11 +430,8 @@ impl MacTable {
             if !e.is_static {
                 untrack(&mut self.by_port, e.port, e.seq);
             }
-            self.need_revalidate |= e.used;
-            if self.gone.len() >= MAX_MISSED {
-                self.missed_overflow = true;
-            } else {
-                self.gone.insert(*k, e.port);
+            if e.used {
+                self.changed(*k);
             }
         }
     }
@@ -447,21 +486,9 @@ impl MacTable {
         }
     }
 
-    /// Whether a change since the last call may have made translations
-    /// stale; clears the flag.
-    pub fn take_need_revalidate(&mut self) -> bool {
-        let need = std::mem::take(&mut self.need_revalidate);
-        if need {
-            // The datapath's flows are about to go: nothing consulted
-            // before can be in one.
-            for e in self.entries.values_mut() {
-                e.used = false;
-            }
-            self.missed.clear();
-            self.gone.clear();
-            self.missed_overflow = false;
-        }
-        need
+    /// What changed since the last call (see the module comment).
+    pub fn take_changes(&mut self) -> MacChanges {
+        std::mem::take(&mut self.changed)
     }
 
     /// The entries, least recently learned first: (port, VLAN, MAC, age
@@ -530,40 +557,48 @@ mod tests {
         [0x50, 0x54, 0, 0, 0, n]
     }
 
+    /// The entries (VLAN 0) that changed, or None for "everything".
+    fn changed(t: &mut MacTable) -> Option<Vec<u8>> {
+        let c = t.take_changes();
+        (!c.all).then(|| c.keys.iter().map(|k| k.1[5]).collect())
+    }
+
     #[test]
     fn learns_moves_and_ages() {
         let t0 = Instant::now();
         let mut t = MacTable::default();
         t.set_config(20, 0);
-        assert!(t.take_need_revalidate(), "the aging time changed");
+        assert_eq!(changed(&mut t), None, "the aging time changed");
         // Nobody looked for it: no flow can be stale.
         assert_eq!(t.learn(mac(1), 0, 1, t0), Learned::New);
-        assert!(!t.take_need_revalidate());
+        assert_eq!(changed(&mut t), Some(vec![]));
         // A flow flooded for 02 until it is learned.
         assert_eq!(t.lookup_for_flow(mac(2), 0, t0), None);
         assert_eq!(t.learn(mac(2), 0, 2, t0), Learned::New);
-        assert!(t.take_need_revalidate());
+        assert_eq!(changed(&mut t), Some(vec![2]));
+        assert_eq!(t.learn(mac(2), 0, 2, t0), Learned::Refreshed, "the newest");
         assert_eq!(t.learn(mac(1), 0, 1, t0), Learned::Refreshed);
-        assert!(!t.take_need_revalidate());
+        assert_eq!(changed(&mut t), Some(vec![]));
         assert_eq!(t.lookup_for_flow(mac(1), 0, t0), Some(1));
         assert_eq!(t.lookup(mac(1), 10, t0), None, "VLANs are separate");
         assert_eq!(t.learn([1, 0, 0x5e, 0, 0, 1], 0, 1, t0), Learned::No);
         assert_eq!(t.lookup([0xff; 6], 0, t0), None);
         assert_eq!(t.learn(mac(1), 0, 2, t0), Learned::Moved);
-        assert!(t.take_need_revalidate());
+        assert_eq!(t.learn(mac(2), 0, 1, t0), Learned::Moved);
+        assert_eq!(changed(&mut t), Some(vec![1]), "02 was never found");
         assert_eq!(t.lookup_for_flow(mac(1), 0, t0), Some(2));
         let later = t0 + Duration::from_secs(21);
         assert_eq!(t.lookup(mac(1), 0, later), None, "aged out");
         t.run(later);
         assert!(t.is_empty());
-        assert!(t.take_need_revalidate(), "a used entry expired");
+        assert_eq!(changed(&mut t), Some(vec![1]), "a used entry expired");
         assert_eq!(
             t.stats,
             MacStats {
                 learned: 2,
                 expired: 2,
                 evicted: 0,
-                moved: 1
+                moved: 2
             }
         );
     }
@@ -602,6 +637,7 @@ mod tests {
         let t0 = Instant::now();
         let mut t = MacTable::default();
         t.set_config(15, 10);
+        assert!(t.take_changes().all, "the aging time changed");
         assert_eq!(t.add_static(mac(1), 5, 3, t0), None);
         assert_eq!(t.learn(mac(1), 5, 4, t0), Learned::No, "not learned over");
         t.learn(mac(2), 5, 4, t0);
@@ -610,15 +646,19 @@ mod tests {
         assert_eq!(t.lookup(mac(1), 5, later), Some(3));
         assert_eq!(t.lookup(mac(2), 5, later), None);
         t.learn(mac(2), 5, 4, later);
-        // (The static entry above asked for a revalidation.)
-        assert!(t.take_need_revalidate());
+        // The static entry changed what flows looking for it do.
+        assert_eq!(t.take_changes().keys, vec![(5, mac(1))]);
         t.run(later + Duration::from_secs(20));
-        assert!(!t.take_need_revalidate(), "unused entries expire quietly");
+        assert!(t.take_changes().is_empty(), "unused entries expire quietly");
         t.learn(mac(2), 5, 4, later);
-        assert!(!t.take_need_revalidate(), "back on the same port");
+        assert!(t.take_changes().is_empty(), "back on the same port");
         t.run(later + Duration::from_secs(40));
         t.learn(mac(2), 5, 3, later);
-        assert!(t.take_need_revalidate(), "back on another port");
+        // What a flow does never depends on its source's entry.
+        assert!(t.take_changes().is_empty(), "back on another port");
+        assert_eq!(t.lookup_for_flow(mac(2), 5, later), Some(3));
+        t.learn(mac(2), 5, 4, later);
+        assert_eq!(t.take_changes().keys, vec![(5, mac(2))], "a used one moved");
         t.flush();
         assert_eq!(t.len(), 1);
         assert_eq!(
@@ -632,8 +672,30 @@ mod tests {
         });
         assert_eq!(t.learn(mac(7), 6, 1, later), Learned::No, "flood VLAN");
         assert_eq!(t.learn(mac(7), 7, 1, later), Learned::New);
+        assert!(t.take_changes().all, "flood VLANs changed");
         assert!(t.del_static(mac(1), 5));
         assert!(!t.del_static(mac(1), 5));
         assert_eq!(t.len(), 1);
+    }
+
+    #[test]
+    fn too_many_misses_are_one_change_to_everything() {
+        let t0 = Instant::now();
+        let mut t = MacTable::default();
+        for i in 0..MAX_MISSED as u32 {
+            let b = i.to_be_bytes();
+            assert_eq!(
+                t.lookup_for_flow([2, 0, b[0], b[1], b[2], b[3]], 0, t0),
+                None
+            );
+        }
+        assert!(t.take_changes().is_empty());
+        assert_eq!(t.lookup_for_flow(mac(1), 0, t0), None);
+        assert!(t.take_changes().all, "the misses before were forgotten");
+        // The last one is still remembered.
+        t.learn(mac(1), 0, 1, t0);
+        assert_eq!(t.take_changes().keys, vec![(0, mac(1))]);
+        t.learn([2, 0, 0, 0, 0, 0], 0, 1, t0);
+        assert!(t.take_changes().is_empty());
     }
 }

@@ -5,7 +5,8 @@
 //! actions, the bridge and tables generation it was translated with, and
 //! the rules it went through. Each pass (every [`PASS_INTERVAL`], or at
 //! once when the tables change or `revalidator/wait` asks), a revalidator
-//! dumps the datapath's flows and for each of its share of them:
+//! dumps the datapath's flows tersely (UFID and statistics only: the
+//! ukey has the rest) and for each of its share of them:
 //!
 //! - credits the packets and bytes counted since the last pass to the
 //!   rules (so `n_packets` grows and idle timeouts see the traffic);
@@ -18,14 +19,20 @@
 //!
 //! Flows no change could affect are not translated again: each change is
 //! logged with its scope (`ferrovs_ofproto::service::changes`: a flow_mod
-//! naming one input port, or everything), and a flow behind the tables
-//! generation is compared lazily with the changes since, against the
-//! input ports of its lookups. Flows without a ukey (installed by someone
-//! else, e.g. `dpctl/add-flow`) are deleted, as in Open vSwitch
-//! (`revalidator/pause` keeps them).
+//! naming one input port, a MAC table entry, or everything), and a flow
+//! behind the tables generation is compared lazily with the changes
+//! since, against the input ports of its lookups and the destinations
+//! its NORMAL looked up.
 //!
-//! Provider-neutral: only `flow_dump`, `flow_put` and `flow_del` of the
-//! `Dpif` trait.
+//! A pass copies no ukey: flows are judged in place under the ukeys'
+//! lock, a chunk at a time, and only what a translation or a datapath
+//! call needs leaves it (the datapath's lock is never taken under the
+//! ukeys': the handlers take the datapath's, then the ukeys'). Flows
+//! without a ukey (installed by someone else, e.g. `dpctl/add-flow`) are
+//! deleted, as in Open vSwitch (`revalidator/pause` keeps them).
+//!
+//! Provider-neutral: only `flow_dump_stats`, `flow_put` and `flow_del`
+//! of the `Dpif` trait (`flow_dump` for `revalidator/purge`).
 
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -34,13 +41,14 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use ferrovs_dpif::{FlowId, FlowPut, FlowStats, PutFlags, Ufid};
+use ferrovs_ofproto::mac_learning::MacKey;
 use ferrovs_ofproto::service::{OfprotoService, UpcallItem};
 use ferrovs_ofproto::xlate::learn::Learned;
 use ferrovs_ofproto::xlate::upcall::{Credit, UpcallRequest, UpcallXlate};
 use ferrovs_ofproto::xlate::RuleHit;
 
 use crate::bridge::{lock_dpif, SharedDpif};
-use crate::upcall::PortMap;
+use crate::upcall::{BridgePorts, PortMap};
 
 /// How often a revalidator dumps the flows when nothing asks sooner
 /// (stock's max-revalidator default; other_config:max-revalidator
@@ -52,26 +60,66 @@ const POLL: Duration = Duration::from_millis(20);
 pub const DEFAULT_MAX_IDLE_MS: u64 = 10_000;
 
 /// What the revalidators know about an installed flow.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct Ukey {
     pub key: Vec<u8>,
     pub mask: Vec<u8>,
     pub actions: Vec<u8>,
-    pub bridge: String,
-    /// The bridge's ports at translation (revalidation uses the
-    /// bridge's ports as they are then).
-    pub odp_ports: HashMap<u16, u32>,
+    /// The bridge it was translated in, with the ports it had then
+    /// (shared with the handlers' port map, not copied per flow; a
+    /// revalidation translates with the bridge's ports as they are then).
+    pub bridge: BridgePorts,
     /// The tables generation it was translated with.
     pub generation: u64,
-    pub rules: Vec<RuleHit>,
+    /// The rules it went through (shared with its translation and
+    /// credits, never copied).
+    pub rules: Arc<[RuleHit]>,
     /// Rules its translation learned, refreshed while it carries packets.
-    pub learned: Vec<Learned>,
+    pub learned: Arc<[Learned]>,
     /// The input ports its table lookups used (changes scoped to other
     /// ports cannot affect it).
     pub in_ports: Vec<u16>,
+    /// The (VLAN, MAC) destinations its NORMAL looked up (changes to
+    /// other MAC table entries cannot affect it).
+    pub mac_lookups: Vec<MacKey>,
     /// Statistics already credited to the rules.
     pub credited: FlowStats,
     pub created: Instant,
+}
+
+impl Ukey {
+    /// The ukey of a flow installed with key `key` in `bridge`, from its
+    /// translation `x` made at tables generation `generation`.
+    pub fn new(key: Vec<u8>, bridge: BridgePorts, generation: u64, x: &UpcallXlate) -> Ukey {
+        Ukey {
+            key,
+            mask: x.mask.clone(),
+            actions: x.actions.clone(),
+            bridge,
+            generation,
+            rules: Arc::clone(&x.rules),
+            learned: Arc::clone(&x.learned),
+            in_ports: x.in_ports.clone(),
+            mac_lookups: x.mac_lookups.clone(),
+            credited: FlowStats::default(),
+            created: Instant::now(),
+        }
+    }
+
+    fn bridge_name(&self) -> &str {
+        &self.bridge.0
+    }
+
+    /// Takes a revalidation's translation (same mask) as its own, at
+    /// generation `gen`.
+    fn retranslated(&mut self, x: UpcallXlate, gen: u64) {
+        self.actions = x.actions;
+        self.generation = gen;
+        self.rules = x.rules;
+        self.learned = x.learned;
+        self.in_ports = x.in_ports;
+        self.mac_lookups = x.mac_lookups;
+    }
 }
 
 /// The ukeys of one datapath, by UFID.
@@ -244,26 +292,27 @@ impl Revalidators {
         let _ = dpif.flow_flush();
         drop(dpif);
         let mut ukeys = ctx.ukeys.lock();
-        let mut credits: HashMap<String, Vec<Credit>> = HashMap::new();
+        let mut credits = Credits::default();
         for (ufid, stats) in finals {
             let Some(k) = ufid.and_then(|u| ukeys.remove(&u)) else {
                 continue;
             };
             let (packets, bytes) = delta(&stats, &k.credited);
             if packets > 0 || bytes > 0 {
-                credits.entry(k.bridge.clone()).or_default().push(Credit {
-                    rules: k.rules,
-                    packets,
-                    bytes,
-                    learned: Vec::new(),
-                });
+                credits.push(
+                    &Arc::clone(&k.bridge).0,
+                    Credit {
+                        rules: k.rules,
+                        packets,
+                        bytes,
+                        learned: Arc::new([]),
+                    },
+                );
             }
         }
         ukeys.clear();
         drop(ukeys);
-        for (bridge, c) in credits {
-            ctx.service.credit_stats(&bridge, c);
-        }
+        credits.send(&ctx.service);
     }
 
     /// The per-revalidator lines of `upcall/show`.
@@ -324,106 +373,148 @@ fn delta(now: &FlowStats, seen: &FlowStats) -> (u64, u64) {
     }
 }
 
-/// What to do with one flow.
-enum Verdict {
-    Keep,
-    Delete { idle: bool },
+/// Statistics to credit to rules, by bridge.
+#[derive(Default)]
+struct Credits(HashMap<String, Vec<Credit>>);
+
+impl Credits {
+    fn push(&mut self, bridge: &str, c: Credit) {
+        match self.0.get_mut(bridge) {
+            Some(v) => v.push(c),
+            None => {
+                self.0.insert(bridge.to_string(), vec![c]);
+            }
+        }
+    }
+
+    /// Credits the flow's statistics counted since the last pass (with
+    /// its rules as the ukey has them) and marks them credited.
+    fn flow(&mut self, ukey: &mut Ukey, now: FlowStats) {
+        let (packets, bytes) = delta(&now, &ukey.credited);
+        if packets > 0 || bytes > 0 {
+            self.push(
+                &ukey.bridge.0,
+                Credit {
+                    rules: Arc::clone(&ukey.rules),
+                    packets,
+                    bytes,
+                    learned: Arc::clone(&ukey.learned),
+                },
+            );
+        }
+        ukey.credited = now;
+    }
+
+    fn send(self, service: &OfprotoService) {
+        for (bridge, c) in self.0 {
+            service.credit_stats(&bridge, c);
+        }
+    }
 }
+
+/// Flows judged under one hold of the ukeys' lock (the handlers insert
+/// theirs between chunks).
+const JUDGE_CHUNK: usize = 1024;
 
 /// Flows translated again in one trip to the OpenFlow service.
 const REVALIDATE_BATCH: usize = 64;
 
-/// A flow whose key must be translated again, with the request for it.
+/// Why a flow goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Why {
+    Idle,
+    /// The tables changed what it translates to (or its bridge went).
+    Stale,
+    /// No ukey: installed by someone else.
+    Stranger,
+}
+
+/// A flow whose key must be translated again, with the request for it
+/// (`None` when its bridge is gone: it goes along).
 struct Recheck {
     ufid: Ufid,
-    ukey: Ukey,
     stats: FlowStats,
     item: Option<UpcallItem>,
+}
+
+/// What a pass does after judging: the flows to delete and those to
+/// translate again.
+#[derive(Default)]
+struct Work {
+    doomed: Vec<(Ufid, FlowStats, Why)>,
+    rechecks: Vec<Recheck>,
 }
 
 /// One pass over this revalidator's share of the datapath's flows.
 fn pass(ctx: &Context, index: usize, n: usize) -> Result<(), String> {
     let started = Instant::now();
-    let flows = lock_dpif(&ctx.dpif)
-        .flow_dump()
+    let mut flows = lock_dpif(&ctx.dpif)
+        .flow_dump_stats()
         .map_err(|e| format!("flow dump: {e}"))?;
     ctx.state
         .flows_max
         .fetch_max(flows.len() as u64, Ordering::Relaxed);
+    flows.retain(|(ufid, _)| share(*ufid, n) == index);
     let now_ms = ferrovs_netdev::dev::sys::monotonic_ms();
     let max_idle = ctx.state.max_idle_ms.load(Ordering::Relaxed);
     let gen = ctx.generation.load(Ordering::Acquire);
-    let mut credits: HashMap<String, Vec<Credit>> = HashMap::new();
-    let mut seen = HashSet::new();
-    let mut rechecks = Vec::new();
-    for f in &flows {
-        let Some(ufid) = f.ufid else { continue };
-        if share(ufid, n) != index {
-            continue;
-        }
-        seen.insert(ufid);
-        // Most flows only have statistics to credit: done in place,
-        // without a copy of their ukey.
-        if credit_in_place(ctx, ufid, &f.stats, now_ms, max_idle, gen, &mut credits) {
-            continue;
-        }
-        let ukey = ctx.ukeys.lock().get(&ufid).cloned();
-        let Some(mut ukey) = ukey else {
-            // Not ours: nothing to credit, nothing to check it against.
-            delete(ctx, ufid);
-            continue;
-        };
-        let idle_ms = if f.stats.used_ms == 0 {
-            ukey.created.elapsed().as_millis() as u64
-        } else {
-            now_ms.saturating_sub(f.stats.used_ms)
-        };
-        let verdict = if idle_ms > max_idle {
-            Verdict::Delete { idle: true }
-        } else if ukey.generation != gen {
-            if ctx.changes.affects(ukey.generation, &ukey.in_ports) {
-                // Translated again below, many flows per trip to the
-                // OpenFlow service.
-                let carried = delta(&f.stats, &ukey.credited).0 > 0;
-                let item = recheck_request(ctx, &mut ukey, carried);
-                rechecks.push(Recheck {
-                    ufid,
-                    ukey,
-                    stats: f.stats,
-                    item,
-                });
+    let bridges = current_bridges(ctx);
+    let mut credits = Credits::default();
+    let mut work = Work::default();
+    for chunk in flows.chunks(JUDGE_CHUNK) {
+        let mut ukeys = ctx.ukeys.lock();
+        for &(ufid, stats) in chunk {
+            let Some(u) = ukeys.get_mut(&ufid) else {
+                work.doomed.push((ufid, stats, Why::Stranger));
+                continue;
+            };
+            let idle_ms = if stats.used_ms == 0 {
+                u.created.elapsed().as_millis() as u64
+            } else {
+                now_ms.saturating_sub(stats.used_ms)
+            };
+            if idle_ms > max_idle {
+                work.doomed.push((ufid, stats, Why::Idle));
                 continue;
             }
-            ukey.generation = gen;
-            ctx.state.unaffected.fetch_add(1, Ordering::Relaxed);
-            Verdict::Keep
-        } else {
-            Verdict::Keep
-        };
-        conclude(ctx, ufid, ukey, f.stats, verdict, &mut credits);
-    }
-    while !rechecks.is_empty() {
-        let rest = rechecks.split_off(rechecks.len().min(REVALIDATE_BATCH));
-        let batch = std::mem::replace(&mut rechecks, rest);
-        let items: Vec<UpcallItem> = batch.iter().filter_map(|r| r.item.clone()).collect();
-        let mut answers = ctx.service.translate_upcalls(items).into_iter();
-        for mut r in batch {
-            let verdict = match r.item {
-                // The bridge is gone, and its flows with it.
-                None => Verdict::Delete { idle: false },
-                Some(_) => match answers.next() {
-                    Some(x) => revalidated(ctx, r.ufid, &mut r.ukey, gen, x),
-                    None => Verdict::Delete { idle: false },
-                },
-            };
-            conclude(ctx, r.ufid, r.ukey, r.stats, verdict, &mut credits);
+            if u.generation != gen {
+                if ctx
+                    .changes
+                    .affects(u.generation, &u.in_ports, &u.mac_lookups)
+                {
+                    // Translated again below, many flows per trip to
+                    // the OpenFlow service.
+                    let carried = delta(&stats, &u.credited).0 > 0;
+                    work.rechecks.push(Recheck {
+                        ufid,
+                        stats,
+                        item: recheck_request(&bridges, u, carried),
+                    });
+                    continue;
+                }
+                u.generation = gen;
+                ctx.state.unaffected.fetch_add(1, Ordering::Relaxed);
+            }
+            credits.flow(u, stats);
         }
     }
-    for (bridge, c) in credits {
-        ctx.service.credit_stats(&bridge, c);
+    let Work {
+        mut doomed,
+        rechecks,
+    } = work;
+    let mut rechecks = rechecks.into_iter();
+    loop {
+        let batch: Vec<Recheck> = rechecks.by_ref().take(REVALIDATE_BATCH).collect();
+        if batch.is_empty() {
+            break;
+        }
+        recheck(ctx, batch, gen, &mut doomed, &mut credits);
     }
+    delete(ctx, doomed, &mut credits);
+    credits.send(&ctx.service);
     // Ukeys whose flows are gone (purged, or deleted with their port),
     // unless installed after the dump began.
+    let seen: HashSet<Ufid> = flows.iter().map(|(u, _)| *u).collect();
     ctx.ukeys
         .lock()
         .retain(|u, k| share(*u, n) != index || seen.contains(u) || k.created >= started);
@@ -433,119 +524,29 @@ fn pass(ctx: &Context, index: usize, n: usize) -> Result<(), String> {
     Ok(())
 }
 
-/// For a flow that stays as it is (not idle, translated at the current
-/// generation or unaffected by the changes since): credits its statistics
-/// since the last pass and brings its ukey up to date, under one lock.
-/// False when the flow needs more (no ukey, idle, to translate again).
-fn credit_in_place(
-    ctx: &Context,
-    ufid: Ufid,
-    dumped: &FlowStats,
-    now_ms: u64,
-    max_idle: u64,
-    gen: u64,
-    credits: &mut HashMap<String, Vec<Credit>>,
-) -> bool {
-    let mut ukeys = ctx.ukeys.lock();
-    let Some(u) = ukeys.get_mut(&ufid) else {
-        return false;
-    };
-    let idle_ms = if dumped.used_ms == 0 {
-        u.created.elapsed().as_millis() as u64
-    } else {
-        now_ms.saturating_sub(dumped.used_ms)
-    };
-    if idle_ms > max_idle {
-        return false;
-    }
-    if u.generation != gen {
-        if ctx.changes.affects(u.generation, &u.in_ports) {
-            return false;
-        }
-        u.generation = gen;
-        ctx.state.unaffected.fetch_add(1, Ordering::Relaxed);
-    }
-    let (packets, bytes) = delta(dumped, &u.credited);
-    if packets > 0 || bytes > 0 {
-        credits.entry(u.bridge.clone()).or_default().push(Credit {
-            rules: u.rules.clone(),
-            packets,
-            bytes,
-            learned: u.learned.clone(),
-        });
-    }
-    u.credited = *dumped;
-    true
-}
-
-/// Carries out a flow's verdict: deletes it, or records what its ukey
-/// learned; either way its statistics since the last pass go to `credits`.
-fn conclude(
-    ctx: &Context,
-    ufid: Ufid,
-    ukey: Ukey,
-    dumped: FlowStats,
-    verdict: Verdict,
-    credits: &mut HashMap<String, Vec<Credit>>,
-) {
-    let mut ukey = ukey;
-    let mut stats = dumped;
-    if let Verdict::Delete { idle } = verdict {
-        // The final counters, including packets since the dump.
-        if let Some(last) = delete(ctx, ufid) {
-            stats = last;
-        }
-        let counter = if idle {
-            &ctx.state.deleted_idle
-        } else {
-            &ctx.state.deleted_stale
-        };
-        counter.fetch_add(1, Ordering::Relaxed);
-        ctx.ukeys.lock().remove(&ufid);
-    }
-    let (packets, bytes) = delta(&stats, &ukey.credited);
-    if packets > 0 || bytes > 0 {
-        credits
-            .entry(ukey.bridge.clone())
-            .or_default()
-            .push(Credit {
-                rules: ukey.rules.clone(),
-                packets,
-                bytes,
-                learned: ukey.learned.clone(),
-            });
-    }
-    if let Verdict::Keep = verdict {
-        ukey.credited = stats;
-        if let Some(u) = ctx.ukeys.lock().get_mut(&ufid) {
-            u.credited = ukey.credited;
-            u.generation = ukey.generation;
-            u.rules = ukey.rules;
-            u.actions = ukey.actions;
-            u.learned = ukey.learned;
-            u.in_ports = ukey.in_ports;
-            u.odp_ports = ukey.odp_ports;
-        }
-    }
-}
-
-/// The request that translates the flow's key again with its bridge's
-/// ports now (they may have changed too); `None` when the bridge is gone
-/// (its flows go along).
-fn recheck_request(ctx: &Context, ukey: &mut Ukey, may_learn: bool) -> Option<UpcallItem> {
-    let odp_ports = ctx
-        .ports
+/// The bridges as they are now, by name.
+fn current_bridges(ctx: &Context) -> HashMap<String, BridgePorts> {
+    ctx.ports
         .read()
         .unwrap_or_else(|e| e.into_inner())
         .values()
-        .find(|b| b.0 == ukey.bridge)
-        .map(|b| b.1.clone())?;
-    ukey.odp_ports = odp_ports.clone();
+        .map(|b| (b.0.clone(), Arc::clone(b)))
+        .collect()
+}
+
+/// The request that translates the flow's key again with its bridge's
+/// ports now (they may have changed too); `None` when the bridge is gone.
+fn recheck_request(
+    bridges: &HashMap<String, BridgePorts>,
+    ukey: &Ukey,
+    may_learn: bool,
+) -> Option<UpcallItem> {
+    let now = bridges.get(ukey.bridge_name())?;
     Some(UpcallItem {
-        bridge: ukey.bridge.clone(),
+        bridge: now.0.clone(),
         req: UpcallRequest {
             key: ukey.key.clone(),
-            odp_ports,
+            odp_ports: now.1.clone(),
             may_learn,
         },
         // Revalidation is no packet: nothing to credit.
@@ -553,49 +554,129 @@ fn recheck_request(ctx: &Context, ukey: &mut Ukey, may_learn: bool) -> Option<Up
     })
 }
 
-/// Judges the flow's new translation `x`: keeps the flow (now at
-/// generation `gen`) when nothing changed, fixes its actions when only
-/// they did, else deletes it.
-fn revalidated(
-    ctx: &Context,
-    ufid: Ufid,
-    ukey: &mut Ukey,
-    gen: u64,
-    x: Result<UpcallXlate, String>,
-) -> Verdict {
-    let x = match x {
-        Ok(x) if !x.slow && *crate::appctl::effective_mask(&ukey.key, &x.mask) == *ukey.mask => x,
-        _ => return Verdict::Delete { idle: false },
-    };
-    if x.actions != ukey.actions {
-        // Same megaflow, other actions: fixed in place (its counters
-        // stay).
-        let put = FlowPut {
-            flags: PutFlags {
-                create: false,
-                modify: true,
-                zero_stats: false,
-            },
-            key: &ukey.key,
-            mask: &ukey.mask,
-            actions: &x.actions,
-            ufid: Some(ufid),
-        };
-        if lock_dpif(&ctx.dpif).flow_put(&put).is_err() {
-            return Verdict::Delete { idle: false };
-        }
-        ctx.state.modified.fetch_add(1, Ordering::Relaxed);
-    } else {
-        ctx.state.kept.fetch_add(1, Ordering::Relaxed);
-    }
-    ukey.actions = x.actions;
-    ukey.generation = gen;
-    ukey.rules = x.rules;
-    ukey.learned = x.learned;
-    ukey.in_ports = x.in_ports;
-    Verdict::Keep
+/// What a revalidation's translation means for its flow.
+enum Verdict {
+    /// The same: the ukey took the translation.
+    Same,
+    /// Same megaflow, other actions: to fix in place (key, mask of the
+    /// flow, and the translation).
+    Fix(Vec<u8>, Vec<u8>, Box<UpcallXlate>),
+    Stale,
 }
 
-fn delete(ctx: &Context, ufid: Ufid) -> Option<FlowStats> {
-    lock_dpif(&ctx.dpif).flow_del(FlowId::Ufid(ufid)).ok()
+/// Translates a batch of flows again and judges each: kept (now at
+/// generation `gen`), fixed in place, or to delete (into `doomed`).
+fn recheck(
+    ctx: &Context,
+    mut batch: Vec<Recheck>,
+    gen: u64,
+    doomed: &mut Vec<(Ufid, FlowStats, Why)>,
+    credits: &mut Credits,
+) {
+    // One answer per item, in order; flows without an item (bridge gone)
+    // get none.
+    let mut asked = Vec::with_capacity(batch.len());
+    let items: Vec<UpcallItem> = batch
+        .iter_mut()
+        .filter_map(|r| {
+            let item = r.item.take();
+            asked.push(item.is_some());
+            item
+        })
+        .collect();
+    let mut answers = ctx.service.translate_upcalls(items).into_iter();
+    let mut verdicts = Vec::with_capacity(batch.len());
+    {
+        let mut ukeys = ctx.ukeys.lock();
+        for (r, &asked) in batch.iter().zip(&asked) {
+            let answer = if asked { answers.next() } else { None };
+            let verdict = match (answer, ukeys.get_mut(&r.ufid)) {
+                (Some(Ok(x)), Some(u))
+                    if !x.slow && *crate::appctl::effective_mask(&u.key, &x.mask) == *u.mask =>
+                {
+                    if x.actions == u.actions {
+                        ctx.state.kept.fetch_add(1, Ordering::Relaxed);
+                        u.retranslated(x, gen);
+                        credits.flow(u, r.stats);
+                        Verdict::Same
+                    } else {
+                        Verdict::Fix(u.key.clone(), u.mask.clone(), Box::new(x))
+                    }
+                }
+                _ => Verdict::Stale,
+            };
+            verdicts.push(verdict);
+        }
+    }
+    // Fixes need the datapath's lock, never under the ukeys'.
+    let mut fixed = Vec::new();
+    {
+        let mut dpif = None;
+        for (r, v) in batch.iter().zip(verdicts) {
+            match v {
+                Verdict::Same => {}
+                Verdict::Stale => doomed.push((r.ufid, r.stats, Why::Stale)),
+                Verdict::Fix(key, mask, x) => {
+                    let put = FlowPut {
+                        flags: PutFlags {
+                            create: false,
+                            modify: true,
+                            zero_stats: false,
+                        },
+                        key: &key,
+                        mask: &mask,
+                        actions: &x.actions,
+                        ufid: Some(r.ufid),
+                    };
+                    let dpif = dpif.get_or_insert_with(|| lock_dpif(&ctx.dpif));
+                    if dpif.flow_put(&put).is_ok() {
+                        fixed.push((r.ufid, r.stats, x));
+                    } else {
+                        doomed.push((r.ufid, r.stats, Why::Stale));
+                    }
+                }
+            }
+        }
+    }
+    if fixed.is_empty() {
+        return;
+    }
+    let mut ukeys = ctx.ukeys.lock();
+    for (ufid, stats, x) in fixed {
+        ctx.state.modified.fetch_add(1, Ordering::Relaxed);
+        if let Some(u) = ukeys.get_mut(&ufid) {
+            u.retranslated(*x, gen);
+            credits.flow(u, stats);
+        }
+    }
+}
+
+/// Deletes flows (under one hold of the datapath's lock), then credits
+/// what each counted since the last pass, to the end, and forgets their
+/// ukeys.
+fn delete(ctx: &Context, doomed: Vec<(Ufid, FlowStats, Why)>, credits: &mut Credits) {
+    if doomed.is_empty() {
+        return;
+    }
+    let finals: Vec<FlowStats> = {
+        let mut dpif = lock_dpif(&ctx.dpif);
+        doomed
+            .iter()
+            // The final counters, including packets since the dump.
+            .map(|(ufid, stats, _)| dpif.flow_del(FlowId::Ufid(*ufid)).unwrap_or(*stats))
+            .collect()
+    };
+    let mut ukeys = ctx.ukeys.lock();
+    for ((ufid, _, why), stats) in doomed.into_iter().zip(finals) {
+        let counter = match why {
+            Why::Idle => &ctx.state.deleted_idle,
+            Why::Stale => &ctx.state.deleted_stale,
+            // Not ours: nothing to credit, nothing to count.
+            Why::Stranger => continue,
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+        if let Some(mut u) = ukeys.remove(&ufid) {
+            credits.flow(&mut u, stats);
+        }
+    }
 }

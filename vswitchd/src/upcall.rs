@@ -514,22 +514,15 @@ impl HandlerContext {
                 Ok(_) => {
                     self.stats.flows_put.fetch_add(1, Ordering::Relaxed);
                     self.n_flows.fetch_add(1, Ordering::Relaxed);
-                    self.ukeys.insert(
-                        ufid,
-                        Ukey {
-                            key: u.key.clone(),
-                            mask: mask.into_owned(),
-                            actions: x.actions.clone(),
-                            bridge: t.bridge.0.clone(),
-                            odp_ports: t.bridge.1.clone(),
-                            generation: t.generation,
-                            rules: x.rules.clone(),
-                            learned: x.learned.clone(),
-                            in_ports: x.in_ports.clone(),
-                            credited: Default::default(),
-                            created: std::time::Instant::now(),
-                        },
-                    );
+                    self.ukeys.insert(ufid, {
+                        let mut ukey =
+                            Ukey::new(u.key.clone(), Arc::clone(&t.bridge), t.generation, x);
+                        // With megaflows disabled the flow is exact.
+                        if let std::borrow::Cow::Owned(exact) = mask {
+                            ukey.mask = exact;
+                        }
+                        ukey
+                    });
                 }
                 // Another handler installed it first.
                 Err(e) if e.errno == libc::EEXIST => {}

@@ -740,6 +740,11 @@ impl Dpif for NetdevDpif {
         Ok(cls.flows().map(|f| to_dpflow(f)).collect())
     }
 
+    fn flow_dump_stats(&mut self) -> Result<Vec<(Ufid, FlowStats)>> {
+        let cls = self.core.flows.read().unwrap_or_else(|e| e.into_inner());
+        Ok(cls.flows().map(|f| (f.ufid, f.counters.get())).collect())
+    }
+
     fn execute(&mut self, exec: &Execute<'_>) -> Result<()> {
         if exec.packet.len() < datapath::MIN_FRAME {
             return Err(err(libc::EINVAL, "packet shorter than an Ethernet header"));

@@ -1,6 +1,6 @@
 //! [`NetlinkDpif`]: the [`Dpif`] trait over the kernel module.
 
-use super::consts::{cmd, dp_feature, vport_type};
+use super::consts::{cmd, dp_feature, ufid_flags, vport_type};
 use super::datapath::{DpInfo, DpRequest};
 use super::flow::FlowRequest;
 use super::rtnl;
@@ -9,7 +9,7 @@ use super::vport::{vport_type_name, VportInfo, VportRequest};
 use super::Netlink;
 use crate::{
     DpFlow, DpStats, Dpif, DpifError, DpifPort, Execute, FlowId, FlowPut, FlowStats, OdpPort,
-    PortSpec, Result,
+    PortSpec, Result, Ufid,
 };
 
 /// How the datapath picks the socket of an upcall.
@@ -546,6 +546,18 @@ impl Dpif for NetlinkDpif {
 
     fn flow_dump(&mut self) -> Result<Vec<DpFlow>> {
         self.nl.flow_dump_all(self.dp_ifindex, 0)
+    }
+
+    fn flow_dump_stats(&mut self) -> Result<Vec<(Ufid, FlowStats)>> {
+        // The kernel leaves keys, masks and actions out of the replies of
+        // flows that have a UFID (and only of those).
+        let omit = ufid_flags::OMIT_KEY | ufid_flags::OMIT_MASK | ufid_flags::OMIT_ACTIONS;
+        Ok(self
+            .nl
+            .flow_dump_all(self.dp_ifindex, omit)?
+            .into_iter()
+            .filter_map(|f| Some((f.ufid?, f.stats)))
+            .collect())
     }
 
     fn execute(&mut self, exec: &Execute<'_>) -> Result<()> {

@@ -308,6 +308,10 @@ fn flows_put_get_dump_delete_and_execute() {
     let dump = dp.0.flow_dump().unwrap();
     assert_eq!(dump.len(), 2);
     assert!(dump.iter().any(|f| f.ufid == Some(ufid)));
+    // The terse dump: UFIDs and statistics, the flow without a UFID left
+    // out (the kernel still sends its key).
+    let stats = dump.iter().find(|f| f.ufid == Some(ufid)).unwrap().stats;
+    assert_eq!(dp.0.flow_dump_stats().unwrap(), vec![(ufid, stats)]);
     dp.0.flow_del(FlowId::Key(&key2)).unwrap();
     assert_eq!(dp.0.flow_dump().unwrap().len(), 1);
 

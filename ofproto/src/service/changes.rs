@@ -1,18 +1,27 @@
 //! What changed in the tables, for lazy revalidation.
 //!
 //! Every change that may alter translations moves the tables generation
-//! and is logged with its scope: a flow_mod whose match names one input
+//! and is recorded with its scope: a flow_mod whose match names one input
 //! port can only change the translation of flows that looked a table up
-//! with that input port (the generation per port of Microsoft's VFP);
-//! anything else (other flow_mods, groups, meters, ports, expiry) may
-//! change any flow. A revalidator asks, flow by flow and only when the
-//! generation moved past the flow's, whether any change since concerns
-//! it ([`Changes::affects`]); flows no change can affect are not
-//! translated again.
+//! with that input port (the generation per port of Microsoft's VFP); a
+//! MAC learning table entry that was learned, moved or removed can only
+//! change flows whose NORMAL action looked that (VLAN, MAC) destination
+//! up (the tags of old Open vSwitch); anything else (other flow_mods,
+//! groups, meters, ports, expiry, MAC table settings) may change any
+//! flow. A revalidator asks, flow by flow and only when the generation
+//! moved past the flow's, whether any change since concerns it
+//! ([`Changes::affects`]); flows no change can affect are not translated
+//! again.
+//!
+//! What is kept is, per scope, the generation of its latest change (not
+//! a list of changes): a question costs a few hash lookups however many
+//! changes happened since the flow was translated.
 
-use std::collections::VecDeque;
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
+
+use crate::mac_learning::MacKey;
 
 /// Which flows a change may affect.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -20,38 +29,87 @@ pub enum Scope {
     All,
     /// Flows with a table lookup on this input port.
     InPort(u16),
+    /// Flows whose NORMAL looked this (VLAN, MAC) destination up.
+    Mac(MacKey),
 }
 
-/// Changes older than this many are forgotten; a flow older than the log
-/// is always translated again.
-const LOG_LIMIT: usize = 65536;
+/// Scoped changes remembered at most (per kind); beyond that they are
+/// forgotten at once and count as a change to everything.
+const SCOPES_LIMIT: usize = 65536;
 
-/// The tables generation and the log of changes that moved it.
+/// The latest change of each scope.
+#[derive(Default)]
+struct Latest {
+    all: u64,
+    ports: HashMap<u16, u64>,
+    macs: HashMap<MacKey, u64>,
+}
+
+impl Latest {
+    fn record(&mut self, g: u64, scope: Scope) {
+        match scope {
+            Scope::All => self.all = g,
+            Scope::InPort(p) => {
+                self.ports.insert(p, g);
+            }
+            Scope::Mac(k) => {
+                self.macs.insert(k, g);
+            }
+        }
+        if self.ports.len() > SCOPES_LIMIT || self.macs.len() > SCOPES_LIMIT {
+            // Forgetting them is safe as one change to everything.
+            self.ports.clear();
+            self.macs.clear();
+            self.all = g;
+        }
+    }
+}
+
+/// The tables generation and the latest change of each scope.
 pub struct Changes {
     generation: Arc<AtomicU64>,
-    log: Mutex<VecDeque<(u64, Scope)>>,
+    latest: Mutex<Latest>,
 }
 
 impl Changes {
     pub fn new(generation: Arc<AtomicU64>) -> Changes {
         Changes {
             generation,
-            log: Mutex::new(VecDeque::new()),
+            latest: Mutex::new(Latest::default()),
         }
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, VecDeque<(u64, Scope)>> {
-        self.log.lock().unwrap_or_else(|e| e.into_inner())
+    fn lock(&self) -> std::sync::MutexGuard<'_, Latest> {
+        self.latest.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Records a change (and moves the generation, under the log's lock,
-    /// so that whoever sees the new generation finds the entry).
+    /// Records a change (and moves the generation, under the lock, so
+    /// that whoever sees the new generation finds the change).
     pub fn bump(&self, scope: Scope) {
-        let mut log = self.lock();
+        let mut latest = self.lock();
         let g = self.generation.fetch_add(1, Ordering::AcqRel) + 1;
-        log.push_back((g, scope));
-        while log.len() > LOG_LIMIT {
-            log.pop_front();
+        latest.record(g, scope);
+    }
+
+    /// Records changes to several MAC table entries as one generation;
+    /// nothing when there are none.
+    pub fn bump_macs(&self, keys: &[MacKey]) {
+        if keys.is_empty() {
+            return;
+        }
+        let mut latest = self.lock();
+        let g = self.generation.fetch_add(1, Ordering::AcqRel) + 1;
+        for k in keys {
+            latest.record(g, Scope::Mac(*k));
+        }
+    }
+
+    /// Records what changed in a MAC learning table.
+    pub fn note_mac_changes(&self, c: &crate::mac_learning::MacChanges) {
+        if c.all {
+            self.bump(Scope::All);
+        } else {
+            self.bump_macs(&c.keys);
         }
     }
 
@@ -60,21 +118,14 @@ impl Changes {
     }
 
     /// Whether a change after generation `since` may affect a flow whose
-    /// lookups used the input ports `in_ports`.
-    pub fn affects(&self, since: u64, in_ports: &[u16]) -> bool {
-        let log = self.lock();
-        match log.front() {
-            // Forgotten changes may have concerned it.
-            Some((first, _)) if *first > since + 1 => return true,
-            None => return self.generation() > since,
-            _ => {}
-        }
-        log.iter()
-            .filter(|(g, _)| *g > since)
-            .any(|(_, s)| match s {
-                Scope::All => true,
-                Scope::InPort(p) => in_ports.contains(p),
-            })
+    /// lookups used the input ports `in_ports` and whose NORMAL looked up
+    /// the destinations `macs`.
+    pub fn affects(&self, since: u64, in_ports: &[u16], macs: &[MacKey]) -> bool {
+        let latest = self.lock();
+        let after = |g: Option<&u64>| g.is_some_and(|g| *g > since);
+        latest.all > since
+            || in_ports.iter().any(|p| after(latest.ports.get(p)))
+            || macs.iter().any(|k| after(latest.macs.get(k)))
     }
 }
 
@@ -86,12 +137,43 @@ mod tests {
     fn port_scoped_changes_spare_other_ports() {
         let c = Changes::new(Arc::new(AtomicU64::new(0)));
         c.bump(Scope::InPort(1));
-        assert!(c.affects(0, &[1, 3]));
-        assert!(!c.affects(0, &[2]));
-        assert!(!c.affects(1, &[1]));
+        assert!(c.affects(0, &[1, 3], &[]));
+        assert!(!c.affects(0, &[2], &[]));
+        assert!(!c.affects(1, &[1], &[]));
         c.bump(Scope::All);
-        assert!(c.affects(1, &[2]));
+        assert!(c.affects(1, &[2], &[]));
         assert_eq!(c.generation(), 2);
+    }
+
+    #[test]
+    fn mac_scoped_changes_spare_other_destinations() {
+        let c = Changes::new(Arc::new(AtomicU64::new(0)));
+        let (a, b) = ((0, [2, 0, 0, 0, 0, 1]), (0, [2, 0, 0, 0, 0, 2]));
+        let a10 = (10, a.1);
+        c.bump_macs(&[a]);
+        c.bump_macs(&[]);
+        assert_eq!(c.generation(), 1, "nothing changed, no generation");
+        assert!(c.affects(0, &[], &[b, a]));
+        assert!(!c.affects(0, &[1], &[b, a10]), "VLANs are separate");
+        assert!(!c.affects(1, &[], &[a]), "translated after the change");
+        c.bump(Scope::InPort(3));
+        assert!(!c.affects(1, &[1], &[a]));
+        assert!(c.affects(0, &[1], &[a]));
+    }
+
+    #[test]
+    fn too_many_scopes_count_as_everything() {
+        let c = Changes::new(Arc::new(AtomicU64::new(0)));
+        c.bump(Scope::InPort(1));
+        let many: Vec<MacKey> = (0..=SCOPES_LIMIT as u32)
+            .map(|i| {
+                let b = i.to_be_bytes();
+                (0, [2, 0, b[0], b[1], b[2], b[3]])
+            })
+            .collect();
+        c.bump_macs(&many);
+        assert!(c.affects(1, &[7], &[]), "forgotten: may concern anyone");
+        assert!(!c.affects(2, &[1], &[many[0]]));
     }
 }
 

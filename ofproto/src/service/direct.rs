@@ -143,20 +143,18 @@ impl UpcallTranslator {
             .collect();
         let switches: HashMap<&str, &Switch> = guards.iter().map(|(n, g)| (*n, &**g)).collect();
         let r = translate_upcall_world(&switches, topo.as_deref(), bridge, &item.req);
-        // A MAC that moved makes flows through NORMAL stale.
-        let mut stale = false;
+        // MAC table entries that changed make the flows that looked
+        // them up stale.
         for sw in switches.values() {
-            stale |= sw
+            let stale = sw
                 .mac_table
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
-                .take_need_revalidate();
+                .take_changes();
+            self.changes.note_mac_changes(&stale);
         }
         drop(switches);
         drop(guards);
-        if stale {
-            self.changes.bump(Scope::All);
-        }
         let (target, mut x) = r?;
         if item.req.may_learn && !x.learned.is_empty() {
             // Applied before the flow is installed: the next packet

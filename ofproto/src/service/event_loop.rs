@@ -143,12 +143,9 @@ impl EventLoop {
     /// Ages the bridges' MAC tables; a change there (or in ports or their
     /// VLANs) may change what NORMAL translates to: a new generation.
     fn l2_run(&mut self) {
-        let mut stale = false;
         for b in self.bridges.values_mut() {
-            stale |= b.switch.write().l2_run();
-        }
-        if stale {
-            self.tables_changed();
+            let stale = b.switch.write().l2_run();
+            self.tables_generation.note_mac_changes(&stale);
         }
     }
 
@@ -527,6 +524,8 @@ impl EventLoop {
                 let r = self.with_switches(|sws| {
                     crate::xlate::normal::fdb_command(sws.iter().map(|(n, s)| (*n, *s)), &req)
                 });
+                // fdb/flush, fdb/add and fdb/del reach the flows at once.
+                self.l2_run();
                 let _ = reply.send(r);
             }
             Cmd::Credit(n, credits) => {

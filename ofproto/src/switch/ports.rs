@@ -524,15 +524,16 @@ impl Switch {
         self.l2_changed = true;
     }
 
-    /// Ages the MAC table; returns whether translations may have become
-    /// stale since the last call (MAC table or port changes), clearing
-    /// that.
-    pub fn l2_run(&mut self) -> bool {
+    /// Ages the MAC table; returns what may have made translations
+    /// stale since the last call (MAC table entries, or everything for
+    /// port changes), clearing that.
+    pub fn l2_run(&mut self) -> crate::mac_learning::MacChanges {
         let mut mac = self.mac_table.lock().unwrap_or_else(|e| e.into_inner());
         mac.run(Instant::now());
-        let stale = mac.take_need_revalidate();
+        let mut stale = mac.take_changes();
         drop(mac);
-        stale | std::mem::take(&mut self.l2_changed)
+        stale.all |= std::mem::take(&mut self.l2_changed);
+        stale
     }
 }
 

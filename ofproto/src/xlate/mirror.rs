@@ -486,10 +486,10 @@ mod tests {
             super::super::trace::report(&f3, &x3).contains("reserved exclusively for mirroring")
         );
         let credit = super::super::upcall::Credit {
-            rules: x.rules,
+            rules: x.rules.into(),
             packets: 2,
             bytes: 128,
-            learned: Vec::new(),
+            learned: std::sync::Arc::new([]),
         };
         super::super::upcall::credit_stats(&mut sw, &[credit]);
         let st = stats.lock().unwrap();

@@ -115,6 +115,9 @@ pub struct Xlated {
     /// The input ports of every table lookup (only with side effects):
     /// changes scoped to other ports cannot affect this translation.
     pub in_ports: Vec<u16>,
+    /// The (VLAN, MAC) destinations NORMAL looked up: a change of one of
+    /// those MAC table entries may change this translation.
+    pub mac_lookups: Vec<crate::mac_learning::MacKey>,
     /// The answer depends on state that changes without a tables change
     /// (a tunnel neighbour not resolved yet): no megaflow may be
     /// installed for it.
@@ -195,6 +198,8 @@ struct Ctx<'a> {
     pause: Option<packet_in::Controller2>,
     learned: Vec<learn::Learned>,
     in_ports: Vec<u16>,
+    /// The (VLAN, MAC) destinations NORMAL looked up.
+    mac_lookups: Vec<crate::mac_learning::MacKey>,
     mirror: mirror::State,
     /// The data stack of `push` and `pop` (see `stack`).
     stack: Vec<stack::StackEntry>,
@@ -310,6 +315,7 @@ pub fn translate_received<'a>(
         pause: None,
         learned: Vec::new(),
         in_ports: Vec::new(),
+        mac_lookups: Vec::new(),
         mirror: mirror::State::default(),
         stack: Vec::new(),
         orig_skb_priority: be(&flow[frange(id::SKB_PRIORITY)]) as u32,
@@ -391,6 +397,7 @@ pub fn translate_received<'a>(
         rules: ctx.rules,
         learned: ctx.learned,
         in_ports: ctx.in_ports,
+        mac_lookups: ctx.mac_lookups,
         no_install: ctx.no_install,
         injected: ctx.injected,
     }

@@ -216,14 +216,16 @@ impl Ctx<'_> {
                 table.learn(src, vlan, in_port, Instant::now());
             }
         }
+        // Every lookup is recorded (even `ofproto/trace`'s, harmlessly),
+        // in the table and in the translation: a change of that entry
+        // makes this flow, and only flows like it, stale.
         let learned = self.br.switch.and_then(|sw| {
             let mut table = sw.mac_table.lock().unwrap_or_else(|e| e.into_inner());
             let mac = mac_bytes(dst as u128);
-            if self.br.side_effects {
-                table.lookup_for_flow(mac, vlan, Instant::now())
-            } else {
-                table.lookup(mac, vlan, Instant::now())
+            if !self.mac_lookups.contains(&(vlan, mac)) {
+                self.mac_lookups.push((vlan, mac));
             }
+            table.lookup_for_flow(mac, vlan, Instant::now())
         });
         match learned {
             Some(p) if self.is_mirror_output(p) => out.push(Node::new(

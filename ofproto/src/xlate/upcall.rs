@@ -4,6 +4,7 @@
 //! actions and a megaflow mask, both as netlink attributes.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use super::flow_text::{self, FlowKey};
 use super::patch::with_world;
@@ -40,16 +41,20 @@ pub struct UpcallXlate {
     /// The flow must stay in userspace (no megaflow may be installed).
     pub slow: bool,
     /// The rules the translation went through, for crediting statistics
-    /// ([`crate::OfprotoService::credit_stats`]).
-    pub rules: Vec<super::RuleHit>,
+    /// ([`crate::OfprotoService::credit_stats`]); shared (not copied) by
+    /// the flow's ukey and its credits.
+    pub rules: Arc<[super::RuleHit]>,
     /// Rules the translation learned (already applied); the
     /// revalidators refresh them while the flow carries packets.
-    pub learned: Vec<super::learn::Learned>,
+    pub learned: Arc<[super::learn::Learned]>,
     /// Learning added or changed rules: flows translated before may be
     /// stale.
     pub tables_changed: bool,
     /// The input ports of the translation's table lookups.
     pub in_ports: Vec<u16>,
+    /// The (VLAN, MAC) destinations NORMAL looked up (MAC table changes
+    /// to others cannot affect this translation).
+    pub mac_lookups: Vec<crate::mac_learning::MacKey>,
     /// Packets translation sends besides this one (ARP requests for
     /// tunnel neighbours): frame, key (netlink) and actions (netlink).
     pub injected: Vec<InjectedPacket>,
@@ -157,10 +162,11 @@ pub fn translate_upcall_world(
                     actions: Vec::new(),
                     mask: Vec::new(),
                     slow: false,
-                    rules: Vec::new(),
-                    learned: Vec::new(),
+                    rules: Arc::new([]),
+                    learned: Arc::new([]),
                     tables_changed: false,
                     in_ports: Vec::new(),
+                    mac_lookups: Vec::new(),
                     injected: Vec::new(),
                 },
             ))
@@ -207,10 +213,11 @@ fn finish(key: &Key, flow: &FlowKey, x: super::Xlated) -> Result<UpcallXlate, St
         actions,
         mask,
         slow: x.slow || x.no_install,
-        rules: x.rules,
-        learned: x.learned,
+        rules: x.rules.into(),
+        learned: x.learned.into(),
         tables_changed: false,
         in_ports: x.in_ports,
+        mac_lookups: x.mac_lookups,
         injected: encode_injected(&x.injected)?,
     })
 }
@@ -344,11 +351,11 @@ fn megaflow_mask(key: &Key, flow: &FlowKey, wc: &FlowKey, mpls_wc: [u32; 2]) -> 
 /// Datapath statistics to add to the rules a flow went through.
 #[derive(Debug, Clone)]
 pub struct Credit {
-    pub rules: Vec<super::RuleHit>,
+    pub rules: Arc<[super::RuleHit]>,
     pub packets: u64,
     pub bytes: u64,
     /// Learned rules to refresh when there were packets.
-    pub learned: Vec<super::learn::Learned>,
+    pub learned: Arc<[super::learn::Learned]>,
 }
 
 impl Credit {
@@ -360,10 +367,10 @@ impl Credit {
             return None;
         };
         Some(Credit {
-            rules: x.rules.clone(),
+            rules: Arc::clone(&x.rules),
             packets: 1,
             bytes,
-            learned: Vec::new(),
+            learned: Arc::new([]),
         })
     }
 }

@@ -536,17 +536,16 @@ impl Switch {
                 return Err(OfpErr::OFPFMFC_OVERLAP);
             }
         }
-        // The counters of the rule this one replaces, if any; a new rule
-        // needs room in the table.
-        let old_counts = table
-            .find_exact(&fm.m, prio)
-            .map(|old| (old.packet_count, old.byte_count));
-        if old_counts.is_none() {
+        // A new rule needs room in the table (only a full table has to
+        // look for the rule this one would replace first).
+        if table.len() as u64 >= u64::from(self.max_flows(t))
+            && table.find_exact(&fm.m, prio).is_none()
+        {
             self.make_room(t)?;
         }
         let instructions = self.share_instructions(&fm.ins);
         let now = Instant::now();
-        let mut rule = Rule {
+        let rule = Rule {
             cookie: fm.new_cookie.unwrap_or(0),
             idle_timeout: fm.idle,
             hard_timeout: fm.hard,
@@ -559,18 +558,21 @@ impl Switch {
             packet_count: 0,
             byte_count: 0,
         };
-        if let Some((packets, bytes)) = old_counts {
-            if fm.flags & 4 == 0 {
-                rule.packet_count = packets;
-                rule.byte_count = bytes;
-            }
-        }
         if self.monitoring {
             let r = rule.clone();
             self.record((0, 0), (t, &fm.m, prio), &r, None);
         }
         let table = &mut self.tables[t];
-        table.insert(&fm.m, prio, rule);
+        if let Some(old) = table.insert(&fm.m, prio, rule) {
+            // The rule replaced one: it keeps its counters unless told
+            // to reset them.
+            if fm.flags & 4 == 0 {
+                if let Some(new) = table.find_exact_mut(&fm.m, prio) {
+                    new.packet_count = old.packet_count;
+                    new.byte_count = old.byte_count;
+                }
+            }
+        }
         if fm.idle != 0 || fm.hard != 0 {
             // A hint; `expire` recounts exactly.
             self.n_timeouts += 1;

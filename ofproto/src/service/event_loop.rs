@@ -177,22 +177,22 @@ impl EventLoop {
     pub(crate) fn run(mut self) {
         let mut events = Events::with_capacity(256);
         loop {
-            let timed = self.bridges.values().any(|b| {
-                let sw = b.switch.read();
-                sw.has_timeouts() || !b.controllers.is_empty() || sw.has_macs()
-            }) || self.shared.has_credits();
-            let wait = timed.then(|| {
-                self.next_tick
-                    .saturating_duration_since(Instant::now())
-                    .min(TICK)
-            });
             // Right after serving a request, look without sleeping (see
-            // `reply_poll`).
+            // `reply_poll`); otherwise sleep until timed work is due, if
+            // any is.
             let polling = self.reply_poll.is_pending();
             let wait = if polling || !self.resume.is_empty() {
                 Some(Duration::ZERO)
             } else {
-                wait
+                let timed = self.bridges.values().any(|b| {
+                    let sw = b.switch.read();
+                    sw.has_timeouts() || !b.controllers.is_empty() || sw.has_macs()
+                }) || self.shared.has_credits();
+                timed.then(|| {
+                    self.next_tick
+                        .saturating_duration_since(Instant::now())
+                        .min(TICK)
+                })
             };
             if let Err(e) = self.poll.poll(&mut events, wait) {
                 if e.kind() == io::ErrorKind::Interrupted {

@@ -434,6 +434,7 @@ impl Switch {
                 }
                 let now = Instant::now();
                 let ins = self.share_instructions(&fm.ins);
+                let monitoring = self.monitoring;
                 for (t, m, p) in targets {
                     let mut changed = None;
                     if let Some(rule) = self.tables[t].find_exact_mut(&m, p) {
@@ -448,7 +449,8 @@ impl Switch {
                             rule.byte_count = 0;
                         }
                         let actions_changed = *old != *rule.instructions;
-                        if actions_changed || old_cookie != rule.cookie {
+                        // Only flow monitors want to hear about it.
+                        if monitoring && (actions_changed || old_cookie != rule.cookie) {
                             changed = Some((
                                 rule.clone(),
                                 actions_changed.then(|| Arc::unwrap_or_clone(old)),

@@ -5,7 +5,7 @@
 
 use super::*;
 use crate::service::changes::Scope;
-use crate::service::reply_poll::ReplyPoll;
+use crate::service::reply_poll::{ReplyPoll, FOLLOW_UP_BUSY};
 
 /// A configured controller.
 struct Controller {
@@ -1307,8 +1307,9 @@ impl EventLoop {
         // compacted once at the end.
         let mut at = 0usize;
         // While set: the socket is empty but a follow-up (the barrier
-        // after a flow_mod) is expected before then, so reading goes on.
-        let mut follow_up_until: Option<Instant> = None;
+        // after a flow_mod) is expected before the second instant, so
+        // reading goes on (without yielding until the first).
+        let mut follow_up_until: Option<(Instant, Instant)> = None;
         // At most one such wait per call, so that a peer streaming
         // flow_mods cannot hold the loop.
         let mut spun = false;
@@ -1344,9 +1345,13 @@ impl EventLoop {
                         }
                     }
                     Err(e) if e.kind() == io::ErrorKind::WouldBlock => match follow_up_until {
-                        Some(until) if Instant::now() < until => {
-                            // Let a peer sharing this CPU run, then look again.
-                            std::thread::yield_now();
+                        Some((busy_until, until)) if Instant::now() < until => {
+                            // The first few microseconds (when the barrier
+                            // usually comes) look again at once; after that
+                            // a peer sharing this CPU gets it in between.
+                            if Instant::now() >= busy_until {
+                                std::thread::yield_now();
+                            }
                             continue;
                         }
                         Some(_) => {
@@ -1514,7 +1519,11 @@ impl EventLoop {
                 && !why.closed_or_error
                 && self.reply_poll.may_wait_for_follow_up()
             {
-                follow_up_until = Some(Instant::now() + self.reply_poll.follow_up_window());
+                let now = Instant::now();
+                follow_up_until = Some((
+                    now + FOLLOW_UP_BUSY,
+                    now + self.reply_poll.follow_up_window(),
+                ));
                 spun = true;
                 continue 'serve;
             }

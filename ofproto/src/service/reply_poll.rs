@@ -21,7 +21,8 @@
 //!
 //! A flow_mod with no reply is a special case: its barrier is almost
 //! certainly a few microseconds behind it, so the loop keeps reading that
-//! connection for up to [`FOLLOW_UP_WINDOW`] (yielding between reads)
+//! connection for up to [`FOLLOW_UP_WINDOW`] (yielding between reads
+//! after the first [`FOLLOW_UP_BUSY`])
 //! and answers the barrier in the same pass; such waits back off the same
 //! way on their own count.
 //!
@@ -35,6 +36,8 @@ use std::time::{Duration, Instant};
 pub const DEFAULT_WINDOW: Duration = Duration::from_micros(50);
 /// Longest wait for the request that follows one with no reply.
 pub const FOLLOW_UP_WINDOW: Duration = Duration::from_micros(20);
+/// How long of a follow-up wait looks without yielding the CPU.
+pub const FOLLOW_UP_BUSY: Duration = Duration::from_micros(4);
 /// Longest run of requests served without polling after windows that
 /// missed.
 pub const MAX_SKIP: u32 = 255;

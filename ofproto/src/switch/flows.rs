@@ -443,7 +443,7 @@ impl Switch {
                         if let Some(c) = fm.new_cookie {
                             rule.cookie = c;
                         }
-                        rule.modified = now;
+                        rule.modified = now.into();
                         if fm.flags & 4 != 0 {
                             rule.packet_count = 0;
                             rule.byte_count = 0;
@@ -554,8 +554,8 @@ impl Switch {
             importance: fm.importance,
             flags: fm.flags,
             instructions,
-            created: now,
-            modified: now,
+            created: now.into(),
+            modified: now.into(),
             used: now,
             packet_count: 0,
             byte_count: 0,
@@ -689,7 +689,8 @@ impl Switch {
         let secs = |d: std::time::Duration| d.as_secs();
         let expired = |r: &Rule| {
             if r.hard_timeout != 0
-                && secs(now.saturating_duration_since(r.modified)) >= r.hard_timeout as u64
+                && secs(now.saturating_duration_since(r.modified.instant()))
+                    >= r.hard_timeout as u64
             {
                 Some(RemovedReason::HardTimeout)
             } else if r.idle_timeout != 0
@@ -754,6 +755,27 @@ mod tests {
             }],
             ..Default::default()
         }
+    }
+
+    #[test]
+    fn rules_stay_small_and_keep_their_times() {
+        // The slot array of a table holds rules by value: every byte here
+        // is 100 KB per 100,000 rules.
+        assert!(
+            std::mem::size_of::<Rule>() <= 72,
+            "{}",
+            std::mem::size_of::<Rule>()
+        );
+        // (Sets the epoch, if no other test did, before t0.)
+        let _ = RuleTime::from(Instant::now());
+        let t0 = Instant::now();
+        let t1 = t0 + std::time::Duration::from_nanos(1_234_567_891);
+        let (a, b) = (RuleTime::from(t0), RuleTime::from(t1));
+        assert_eq!(
+            b.instant().duration_since(a.instant()).as_nanos(),
+            1_234_567_891
+        );
+        assert!(a < b && a == RuleTime::from(a.instant()));
     }
 
     #[test]

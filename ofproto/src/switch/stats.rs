@@ -504,7 +504,7 @@ impl Switch {
                 }
                 let fields = fields_of.as_ref().map_or(&[][..], |(_, f)| &f[..]);
                 e.clear();
-                let d = now.duration_since(rule.created);
+                let d = now.saturating_duration_since(rule.created.instant());
                 // Stock reports durations with millisecond resolution.
                 let (dsec, dnsec) = (d.as_secs() as u32, d.subsec_millis() * 1_000_000);
                 let pkts = if rule.flags & 8 != 0 {
@@ -529,7 +529,9 @@ impl Switch {
                     let ml_at = e.len();
                     e.put_u16(0);
                     let idle_age = now.duration_since(rule.used).as_secs();
-                    let hard_age = now.duration_since(rule.modified).as_secs();
+                    let hard_age = now
+                        .saturating_duration_since(rule.modified.instant())
+                        .as_secs();
                     e.put_u16((idle_age + 1).min(65535) as u16);
                     e.put_u16(if rule.modified != rule.created {
                         (hard_age + 1).min(65535) as u16
@@ -884,7 +886,7 @@ impl Switch {
                 if t != 0 {
                     s.push_str(&format!("table_id={t}, "));
                 }
-                let d = now.duration_since(rule.created);
+                let d = now.saturating_duration_since(rule.created.instant());
                 let mt = text::format_match(&m, p as u16);
                 s.push_str(&format!(
                     "duration={}s, n_packets={}, n_bytes={}, {}{}actions={}\n",

@@ -201,9 +201,12 @@ impl EventLoop {
                 log::error!("ofproto: poll failed: {e}");
                 return;
             }
+            // When the look found something: whether it was a request is
+            // known only once it is served (below).
+            let mut found_at = None;
             if polling {
                 if !events.is_empty() {
-                    self.reply_poll.found(Instant::now());
+                    found_at = Some(Instant::now());
                 } else if self.reply_poll.is_open(Instant::now()) {
                     // Let whatever else wants this CPU (perhaps the peer)
                     // run, then look again. Timed work waits for the
@@ -226,6 +229,12 @@ impl EventLoop {
                         ev.is_error() || ev.is_read_closed() || ev.is_write_closed();
                     self.ready(t, Readiness { closed_or_error });
                 }
+            }
+            // An event that served nothing (the edge of bytes an earlier
+            // read already took, such as a barrier read while waiting for
+            // it) leaves the window as it was: polling goes on.
+            if let Some(at) = found_at.filter(|_| self.served) {
+                self.reply_poll.found(at);
             }
             if self.served {
                 self.reply_poll.served(Instant::now());

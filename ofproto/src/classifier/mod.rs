@@ -152,7 +152,12 @@ impl<T> Subtable<T> {
 
     /// The slot of the rule with this compressed key and priority.
     fn find(&self, short: &[u8], priority: u32) -> Option<u32> {
-        let mut s = *self.index.get(&self.hash(short))?;
+        self.find_hashed(short, self.hash(short), priority)
+    }
+
+    /// `find` with the key's hash already computed.
+    fn find_hashed(&self, short: &[u8], h: u64, priority: u32) -> Option<u32> {
+        let mut s = *self.index.get(&h)?;
         while s != NONE {
             let slot = &self.slots[s as usize];
             if slot.priority == priority && self.key_of(s) == short {
@@ -175,10 +180,9 @@ impl<T> Subtable<T> {
         None
     }
 
-    /// Adds a rule that is not there yet.
-    fn add(&mut self, short: &[u8], priority: u32, rule: T) {
+    /// Adds a rule that is not there yet; `h` is `self.hash(short)`.
+    fn add(&mut self, short: &[u8], h: u64, priority: u32, rule: T) {
         let new = self.slots.len() as u32;
-        let h = self.hash(short);
         let head = self.index.get(&h).copied().unwrap_or(NONE);
         // Find the link to rewrite: the chain stays in descending priority.
         let mut prev = NONE;
@@ -310,11 +314,12 @@ impl<T> Classifier<T> {
         };
         let st = &mut self.subtables[idx];
         let key = st.compress(&m.key);
-        if let Some(s) = st.find(&key, priority) {
+        let h = st.hash(&key);
+        if let Some(s) = st.find_hashed(&key, h, priority) {
             return Some(std::mem::replace(&mut st.slots[s as usize].rule, rule));
         }
         let old_max = (st.n_rules() > 0).then_some(st.max_priority);
-        st.add(&key, priority, rule);
+        st.add(&key, h, priority, rule);
         st.stages.insert(&m.key);
         self.tries.insert(m);
         self.n_rules += 1;

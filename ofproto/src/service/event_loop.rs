@@ -5,7 +5,7 @@
 
 use super::*;
 use crate::service::changes::Scope;
-use crate::service::reply_poll::ReplyPoll;
+use crate::service::reply_poll::{ReplyPoll, FOLLOW_UP_BUSY};
 
 /// A configured controller.
 struct Controller {
@@ -174,22 +174,22 @@ impl EventLoop {
     pub(crate) fn run(mut self) {
         let mut events = Events::with_capacity(256);
         loop {
-            let timed = self.bridges.values().any(|b| {
-                let sw = b.switch.read();
-                sw.has_timeouts() || !b.controllers.is_empty() || sw.has_macs()
-            }) || self.shared.has_credits();
-            let wait = timed.then(|| {
-                self.next_tick
-                    .saturating_duration_since(Instant::now())
-                    .min(TICK)
-            });
             // Right after serving a request, look without sleeping (see
-            // `reply_poll`).
+            // `reply_poll`); otherwise sleep until timed work is due, if
+            // any is.
             let polling = self.reply_poll.is_pending();
             let wait = if polling || !self.resume.is_empty() {
                 Some(Duration::ZERO)
             } else {
-                wait
+                let timed = self.bridges.values().any(|b| {
+                    let sw = b.switch.read();
+                    sw.has_timeouts() || !b.controllers.is_empty() || sw.has_macs()
+                }) || self.shared.has_credits();
+                timed.then(|| {
+                    self.next_tick
+                        .saturating_duration_since(Instant::now())
+                        .min(TICK)
+                })
             };
             if let Err(e) = self.poll.poll(&mut events, wait) {
                 if e.kind() == io::ErrorKind::Interrupted {
@@ -198,9 +198,12 @@ impl EventLoop {
                 log::error!("ofproto: poll failed: {e}");
                 return;
             }
+            // When the look found something: whether it was a request is
+            // known only once it is served (below).
+            let mut found_at = None;
             if polling {
                 if !events.is_empty() {
-                    self.reply_poll.found(Instant::now());
+                    found_at = Some(Instant::now());
                 } else if self.reply_poll.is_open(Instant::now()) {
                     // Let whatever else wants this CPU (perhaps the peer)
                     // run, then look again. Timed work waits for the
@@ -223,6 +226,12 @@ impl EventLoop {
                         ev.is_error() || ev.is_read_closed() || ev.is_write_closed();
                     self.ready(t, Readiness { closed_or_error });
                 }
+            }
+            // An event that served nothing (the edge of bytes an earlier
+            // read already took, such as a barrier read while waiting for
+            // it) leaves the window as it was: polling goes on.
+            if let Some(at) = found_at.filter(|_| self.served) {
+                self.reply_poll.found(at);
             }
             if self.served {
                 self.reply_poll.served(Instant::now());
@@ -1161,9 +1170,11 @@ impl EventLoop {
             c.tx.clear();
             c.copied = 0;
             c.tx_sent = 0;
-            // A big reply's buffer is not kept for the connection's life.
+            // A big reply's buffer is not kept for the connection's life,
+            // nor the memory its messages were built in.
             if c.tx.capacity() > MAX_IDLE_TX_CAPACITY {
                 c.tx.shrink_to(MAX_IDLE_TX_CAPACITY);
+                super::trim::release_free_memory();
             }
         } else if c.tx_sent > c.tx.len() / 2 {
             c.tx.drain(..c.tx_sent);
@@ -1297,176 +1308,234 @@ impl EventLoop {
         }
         let mut eof = false;
         let buf = &mut self.read_buf[..];
-        loop {
-            match c.stream.read(buf) {
-                Ok(0) => {
-                    eof = true;
-                    c.error = Some("End of file".into());
-                    break;
-                }
-                Ok(n) => {
-                    c.rx.extend_from_slice(&buf[..n]);
-                    c.last_rx = Instant::now();
-                    c.probe_sent = None;
-                    // A peer that sends far more than it reads back is
-                    // cut off rather than allowed to grow memory without
-                    // bound.
-                    if c.rx.len() > MAX_RX_BACKLOG {
-                        log::warn!("ofproto: {}: peer is flooding, disconnecting", c.bridge);
-                        return false;
-                    }
-                    // A short read emptied the socket: anything arriving
-                    // later raises a new (edge-triggered) event, so one
-                    // read per wakeup is enough unless the peer has
-                    // closed (its end of file must still be seen).
-                    if n < buf.len() && !why.closed_or_error {
-                        break;
-                    }
-                }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) if e.kind() == io::ErrorKind::NotConnected => break,
-                Err(_) => return false,
-            }
-        }
         let mut demote = false;
         let mut became_connected = false;
         let mut snoop_rx = Vec::new();
         // Handle every complete message; `at` walks the buffer, which is
         // compacted once at the end.
         let mut at = 0usize;
-        loop {
-            if matches!(c.phase, Phase::Closing) {
-                at = c.rx.len();
-                break;
-            }
-            // Replies the peer has not read yet: wait for it before
-            // answering more (the rest stays queued in `rx`).
-            if c.tx.len() - c.tx_sent > MAX_TX_BACKLOG {
-                break;
-            }
-            let avail = c.rx.len() - at;
-            if avail < 8 {
-                break;
-            }
-            let len = u16::from_be_bytes([c.rx[at + 2], c.rx[at + 3]]) as usize;
-            if len < 8 {
-                // A length shorter than the header: stock drops the
-                // connection.
-                return false;
-            }
-            if avail < len {
-                break;
-            }
-            let msg = &c.rx[at..at + len];
-            at += len;
-            let Some(bridge) = self.bridges.get_mut(&c.bridge) else {
-                return false;
-            };
-            let versions = bridge.cfg.versions;
-            match &mut c.phase {
-                Phase::Hello => {
-                    if msg[1] != 0 {
-                        return false;
+        // While set: the socket is empty but a follow-up (the barrier
+        // after a flow_mod) is expected before the second instant, so
+        // reading goes on (without yielding until the first).
+        let mut follow_up_until: Option<(Instant, Instant)> = None;
+        // At most one such wait per call, so that a peer streaming
+        // flow_mods cannot hold the loop.
+        let mut spun = false;
+        'serve: loop {
+            loop {
+                match c.stream.read(buf) {
+                    Ok(0) => {
+                        eof = true;
+                        c.error = Some("End of file".into());
+                        break;
                     }
-                    let peer = hello_versions(msg);
-                    let common = peer & versions;
-                    if common == 0 {
-                        let v = (1..=6u8).rev().find(|v| peer & (1 << v) != 0).unwrap_or(1);
-                        let text = format!(
-                            "We support {}, you support {}, no common versions.",
-                            versions_string(versions),
-                            versions_string(peer)
-                        );
-                        c.tx.extend_from_slice(&hello_failed(v, &text));
-                        c.phase = Phase::Closing;
-                    } else {
-                        let v = (1..=6u8)
-                            .rev()
-                            .find(|v| common & (1 << v) != 0)
-                            .unwrap_or(1);
-                        let mut st = ConnState::new(v);
-                        // Controllers get table misses by default (128
-                        // bytes), the management socket does not.
+                    Ok(n) => {
+                        // What was awaited came: no more waiting.
+                        if follow_up_until.take().is_some() {
+                            self.reply_poll.follow_up(true);
+                        }
+                        c.rx.extend_from_slice(&buf[..n]);
+                        c.last_rx = Instant::now();
+                        c.probe_sent = None;
+                        // A peer that sends far more than it reads back is
+                        // cut off rather than allowed to grow memory without
+                        // bound.
+                        if c.rx.len() > MAX_RX_BACKLOG {
+                            log::warn!("ofproto: {}: peer is flooding, disconnecting", c.bridge);
+                            return false;
+                        }
+                        // A short read emptied the socket: anything arriving
+                        // later raises a new (edge-triggered) event, so one
+                        // read per wakeup is enough unless the peer has
+                        // closed (its end of file must still be seen).
+                        if n < buf.len() && !why.closed_or_error {
+                            break;
+                        }
+                    }
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => match follow_up_until {
+                        Some((busy_until, until)) if Instant::now() < until => {
+                            // The first few microseconds (when the barrier
+                            // usually comes) look again at once; after that
+                            // a peer sharing this CPU gets it in between.
+                            if Instant::now() >= busy_until {
+                                std::thread::yield_now();
+                            }
+                            continue;
+                        }
+                        Some(_) => {
+                            self.reply_poll.follow_up(false);
+                            break;
+                        }
+                        None => break,
+                    },
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                    Err(e) if e.kind() == io::ErrorKind::NotConnected => break,
+                    Err(_) => return false,
+                }
+            }
+            // Whether the last message handled changed the tables and was
+            // not answered: `ovs-ofctl` sends its barrier right behind it.
+            let mut awaits_barrier = false;
+            loop {
+                if matches!(c.phase, Phase::Closing) {
+                    at = c.rx.len();
+                    break;
+                }
+                // Replies the peer has not read yet: wait for it before
+                // answering more (the rest stays queued in `rx`).
+                if c.tx.len() - c.tx_sent > MAX_TX_BACKLOG {
+                    break;
+                }
+                let avail = c.rx.len() - at;
+                if avail < 8 {
+                    break;
+                }
+                let len = u16::from_be_bytes([c.rx[at + 2], c.rx[at + 3]]) as usize;
+                if len < 8 {
+                    // A length shorter than the header: stock drops the
+                    // connection.
+                    return false;
+                }
+                if avail < len {
+                    break;
+                }
+                let msg = &c.rx[at..at + len];
+                at += len;
+                let Some(bridge) = self.bridges.get_mut(&c.bridge) else {
+                    return false;
+                };
+                let versions = bridge.cfg.versions;
+                match &mut c.phase {
+                    Phase::Hello => {
+                        if msg[1] != 0 {
+                            return false;
+                        }
+                        let peer = hello_versions(msg);
+                        let common = peer & versions;
+                        if common == 0 {
+                            let v = (1..=6u8).rev().find(|v| peer & (1 << v) != 0).unwrap_or(1);
+                            let text = format!(
+                                "We support {}, you support {}, no common versions.",
+                                versions_string(versions),
+                                versions_string(peer)
+                            );
+                            c.tx.extend_from_slice(&hello_failed(v, &text));
+                            c.phase = Phase::Closing;
+                        } else {
+                            let v = (1..=6u8)
+                                .rev()
+                                .find(|v| common & (1 << v) != 0)
+                                .unwrap_or(1);
+                            let mut st = ConnState::new(v);
+                            // Controllers get table misses by default (128
+                            // bytes), the management socket does not.
+                            if c.controller.is_some() {
+                                st.miss_send_len = 128;
+                            }
+                            c.phase = Phase::Connected(st);
+                            became_connected = true;
+                        }
+                    }
+                    Phase::Connected(_) if c.snooping.is_some() => {
+                        // A snooper only listens.
+                    }
+                    Phase::Connected(st) => {
+                        let Some(h) = Header::parse(msg) else {
+                            return false;
+                        };
                         if c.controller.is_some() {
-                            st.miss_send_len = 128;
+                            snoop_rx.extend_from_slice(msg);
                         }
-                        c.phase = Phase::Connected(st);
-                        became_connected = true;
-                    }
-                }
-                Phase::Connected(_) if c.snooping.is_some() => {
-                    // A snooper only listens.
-                }
-                Phase::Connected(st) => {
-                    let Some(h) = Header::parse(msg) else {
-                        return false;
-                    };
-                    if c.controller.is_some() {
-                        snoop_rx.extend_from_slice(msg);
-                    }
-                    if h.version != st.version && !(known_version(h.version) && h.msg_type <= 3) {
-                        c.tx.extend_from_slice(&error_msg(
-                            OfpErr::OFPBRC_BAD_VERSION,
-                            h.version,
-                            h.xid,
-                            msg,
-                        ));
-                        continue;
-                    }
-                    let mut sw = bridge.switch.write();
-                    sw.event_origin = Some((t.0, h.xid));
-                    // A flow_mod for one input port can only change the
-                    // translation of that port's flows.
-                    // (OFPT_FLOW_MOD, or Nicira's NXT_FLOW_MOD.)
-                    let nx_subtype = (h.msg_type == 4
-                        && msg.get(8..12) == Some(&[0, 0, 0x23, 0x20][..]))
-                    .then(|| {
-                        msg.get(12..16)
-                            .map(|b| u32::from_be_bytes([b[0], b[1], b[2], b[3]]))
-                    })
-                    .flatten();
-                    let nx_flow_mod = nx_subtype == Some(13);
-                    // Nicira messages that only set up the connection
-                    // (role, formats, async config, controller id, monitor
-                    // cancel, flow age, conntrack flush) leave the tables.
-                    // So are OpenFlow 1.0's statistics requests (types 16
-                    // and 17 there).
-                    let harmless =
-                        matches!(nx_subtype, Some(10 | 12 | 15 | 16 | 18 | 19 | 20 | 21 | 29))
-                            || (h.version == 1 && matches!(h.msg_type, 16 | 17));
-                    let is_flow_mod = h.msg_type == 14 || nx_flow_mod;
-                    let scope = match h.msg_type {
-                        _ if is_flow_mod => match crate::service::changes::flow_mod_in_port(msg) {
-                            Some(p) => Scope::InPort(p),
-                            None => Scope::All,
-                        },
-                        _ => Scope::All,
-                    };
-                    for r in sw.handle(st, msg) {
-                        c.tx.extend_from_slice(&r);
-                    }
-                    // Answered or not (a flow_mod whose barrier is still
-                    // on its way), the peer is likely to send more soon.
-                    self.served = true;
-                    // Counted before any reply can reach the peer, so
-                    // that a barrier reply means the change is visible.
-                    if may_change_tables(h.msg_type) && !harmless {
-                        // A flow_mod leaves the meters as they were (the
-                        // hot path of add-flows skips the meter table's
-                        // lock).
-                        if !is_flow_mod {
-                            crate::xlate::meter::sync(&sw.name, &sw.meters);
+                        if h.version != st.version && !(known_version(h.version) && h.msg_type <= 3)
+                        {
+                            c.tx.extend_from_slice(&error_msg(
+                                OfpErr::OFPBRC_BAD_VERSION,
+                                h.version,
+                                h.xid,
+                                msg,
+                            ));
+                            continue;
                         }
-                        self.tables_generation.bump(scope);
+                        let mut sw = bridge.switch.write();
+                        sw.event_origin = Some((t.0, h.xid));
+                        // A flow_mod for one input port can only change the
+                        // translation of that port's flows.
+                        // (OFPT_FLOW_MOD, or Nicira's NXT_FLOW_MOD.)
+                        let nx_subtype = (h.msg_type == 4
+                            && msg.get(8..12) == Some(&[0, 0, 0x23, 0x20][..]))
+                        .then(|| {
+                            msg.get(12..16)
+                                .map(|b| u32::from_be_bytes([b[0], b[1], b[2], b[3]]))
+                        })
+                        .flatten();
+                        let nx_flow_mod = nx_subtype == Some(13);
+                        // Nicira messages that only set up the connection
+                        // (role, formats, async config, controller id, monitor
+                        // cancel, flow age, conntrack flush) leave the tables.
+                        // So are OpenFlow 1.0's statistics requests (types 16
+                        // and 17 there).
+                        let harmless =
+                            matches!(nx_subtype, Some(10 | 12 | 15 | 16 | 18 | 19 | 20 | 21 | 29))
+                                || (h.version == 1 && matches!(h.msg_type, 16 | 17));
+                        let is_flow_mod = h.msg_type == 14 || nx_flow_mod;
+                        let scope = match h.msg_type {
+                            _ if is_flow_mod => {
+                                match crate::service::changes::flow_mod_in_port(msg) {
+                                    Some(p) => Scope::InPort(p),
+                                    None => Scope::All,
+                                }
+                            }
+                            _ => Scope::All,
+                        };
+                        let replies = sw.handle(st, msg);
+                        awaits_barrier = replies.is_empty() && may_change_tables(h.msg_type);
+                        for r in replies {
+                            c.tx.extend_from_slice(&r);
+                        }
+                        // Answered or not (a flow_mod whose barrier is still
+                        // on its way), the peer is likely to send more soon.
+                        self.served = true;
+                        // Counted before any reply can reach the peer, so
+                        // that a barrier reply means the change is visible.
+                        if may_change_tables(h.msg_type) && !harmless {
+                            // A flow_mod leaves the meters as they were (the
+                            // hot path of add-flows skips the meter table's
+                            // lock).
+                            if !is_flow_mod {
+                                crate::xlate::meter::sync(&sw.name, &sw.meters);
+                            }
+                            self.tables_generation.bump(scope);
+                        }
+                        sw.event_origin = None;
+                        if std::mem::take(&mut sw.demote_others) {
+                            demote = true;
+                        }
                     }
-                    sw.event_origin = None;
-                    if std::mem::take(&mut sw.demote_others) {
-                        demote = true;
-                    }
+                    Phase::Closing => {}
                 }
-                Phase::Closing => {}
             }
+            // The barrier that follows a flow_mod comes a few microseconds
+            // later: reading it now, rather than after another trip through
+            // the poll loop, takes that trip off every rule's round trip.
+            // The same backoff as the reply poll bounds it (see
+            // `reply_poll`).
+            if awaits_barrier
+                && !spun
+                && !eof
+                && !matches!(c.phase, Phase::Closing)
+                && !has_request(&c.rx[at..])
+                && !why.closed_or_error
+                && self.reply_poll.may_wait_for_follow_up()
+            {
+                let now = Instant::now();
+                follow_up_until = Some((
+                    now + FOLLOW_UP_BUSY,
+                    now + self.reply_poll.follow_up_window(),
+                ));
+                spun = true;
+                continue 'serve;
+            }
+            break 'serve;
         }
         c.rx.drain(..at);
         let bridge = c.bridge.clone();

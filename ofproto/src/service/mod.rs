@@ -22,6 +22,7 @@ mod direct;
 pub use self::direct::UpcallTranslator;
 mod event_loop;
 mod reply_poll;
+mod trim;
 use self::event_loop::EventLoop;
 use std::time::{Duration, Instant};
 

@@ -18,6 +18,14 @@
 //!   up to [`MAX_SKIP`] requests served; one window that catches a
 //!   request turns it back on.
 //!
+//!
+//! A flow_mod with no reply is a special case: its barrier is almost
+//! certainly a few microseconds behind it, so the loop keeps reading that
+//! connection for up to [`FOLLOW_UP_WINDOW`] (yielding between reads
+//! after the first [`FOLLOW_UP_BUSY`])
+//! and answers the barrier in the same pass; such waits back off the same
+//! way on their own count.
+//!
 //! `FERROVS_OPENFLOW_REPLY_POLL_US` in the environment sets the window
 //! (0 turns polling off); the default is [`DEFAULT_WINDOW`].
 
@@ -26,6 +34,10 @@ use std::time::{Duration, Instant};
 /// Default window: a few times what `ovs-ofctl` takes between reading a
 /// reply and sending its next request (about 15 µs here).
 pub const DEFAULT_WINDOW: Duration = Duration::from_micros(50);
+/// Longest wait for the request that follows one with no reply.
+pub const FOLLOW_UP_WINDOW: Duration = Duration::from_micros(20);
+/// How long of a follow-up wait looks without yielding the CPU.
+pub const FOLLOW_UP_BUSY: Duration = Duration::from_micros(4);
 /// Longest run of requests served without polling after windows that
 /// missed.
 pub const MAX_SKIP: u32 = 255;
@@ -41,6 +53,9 @@ pub struct ReplyPoll {
     skip: u32,
     /// What `skip` restarts from after the next miss.
     backoff: u32,
+    /// The same two for waits for a follow-up.
+    follow_up_skip: u32,
+    follow_up_backoff: u32,
 }
 
 impl ReplyPoll {
@@ -50,6 +65,8 @@ impl ReplyPoll {
             until: None,
             skip: 0,
             backoff: 0,
+            follow_up_skip: 0,
+            follow_up_backoff: 0,
         }
     }
 
@@ -84,6 +101,38 @@ impl ReplyPoll {
             return;
         }
         self.until = Some(now + self.window);
+    }
+
+    /// Whether the loop may wait (reading, yielding) for the barrier that
+    /// follows a flow_mod: polling is on and waits for follow-ups have
+    /// not been missing. (Their own backoff: a follow-up comes far more
+    /// reliably than the peer's next request.)
+    pub fn may_wait_for_follow_up(&mut self) -> bool {
+        if self.window.is_zero() {
+            return false;
+        }
+        if self.follow_up_skip > 0 {
+            self.follow_up_skip -= 1;
+            return false;
+        }
+        true
+    }
+
+    /// How long to wait for a follow-up: `ovs-ofctl` sends its barrier
+    /// a few microseconds after the flow_mod.
+    pub fn follow_up_window(&self) -> Duration {
+        self.window.min(FOLLOW_UP_WINDOW)
+    }
+
+    /// The awaited follow-up came (`caught`) or not: waits go on, or
+    /// back off as windows do.
+    pub fn follow_up(&mut self, caught: bool) {
+        if caught {
+            self.follow_up_backoff = 0;
+        } else {
+            self.follow_up_backoff = (self.follow_up_backoff * 2 + 1).min(MAX_SKIP);
+            self.follow_up_skip = self.follow_up_backoff;
+        }
     }
 
     /// A look at `now` found something. It counts as a catch only while
@@ -154,6 +203,29 @@ mod tests {
             p.missed();
         }
         assert_eq!(p.skip, MAX_SKIP);
+    }
+
+    #[test]
+    fn follow_up_waits_back_off_on_their_own() {
+        let mut p = ReplyPoll::new(Duration::from_micros(50));
+        assert!(p.may_wait_for_follow_up());
+        assert_eq!(p.follow_up_window(), FOLLOW_UP_WINDOW);
+        p.follow_up(false);
+        // One miss: the next follow-up is not waited for, the one after is.
+        assert!(!p.may_wait_for_follow_up());
+        assert!(p.may_wait_for_follow_up());
+        p.follow_up(false);
+        for _ in 0..3 {
+            assert!(!p.may_wait_for_follow_up());
+        }
+        assert!(p.may_wait_for_follow_up());
+        p.follow_up(true);
+        assert!(p.may_wait_for_follow_up());
+        // The request poll is not affected.
+        let t0 = Instant::now();
+        p.served(t0);
+        assert!(p.is_open(t0));
+        assert!(!ReplyPoll::new(Duration::ZERO).may_wait_for_follow_up());
     }
 
     #[test]

@@ -406,7 +406,7 @@ impl Switch {
             return None;
         }
         let v = conn.version;
-        let d = r.at.saturating_duration_since(r.rule.created);
+        let d = r.at.saturating_duration_since(r.rule.created.instant());
         let (dsec, dnsec) = (d.as_secs() as u32, d.subsec_millis() * 1_000_000);
         // Reasons newer than the connection's version read as "delete".
         let reason = match (r.reason, v) {

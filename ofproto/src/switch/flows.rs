@@ -434,6 +434,7 @@ impl Switch {
                 }
                 let now = Instant::now();
                 let ins = self.share_instructions(&fm.ins);
+                let monitoring = self.monitoring;
                 for (t, m, p) in targets {
                     let mut changed = None;
                     if let Some(rule) = self.tables[t].find_exact_mut(&m, p) {
@@ -442,13 +443,14 @@ impl Switch {
                         if let Some(c) = fm.new_cookie {
                             rule.cookie = c;
                         }
-                        rule.modified = now;
+                        rule.modified = now.into();
                         if fm.flags & 4 != 0 {
                             rule.packet_count = 0;
                             rule.byte_count = 0;
                         }
                         let actions_changed = *old != *rule.instructions;
-                        if actions_changed || old_cookie != rule.cookie {
+                        // Only flow monitors want to hear about it.
+                        if monitoring && (actions_changed || old_cookie != rule.cookie) {
                             changed = Some((
                                 rule.clone(),
                                 actions_changed.then(|| Arc::unwrap_or_clone(old)),
@@ -536,41 +538,43 @@ impl Switch {
                 return Err(OfpErr::OFPFMFC_OVERLAP);
             }
         }
-        // The counters of the rule this one replaces, if any; a new rule
-        // needs room in the table.
-        let old_counts = table
-            .find_exact(&fm.m, prio)
-            .map(|old| (old.packet_count, old.byte_count));
-        if old_counts.is_none() {
+        // A new rule needs room in the table (only a full table has to
+        // look for the rule this one would replace first).
+        if table.len() as u64 >= u64::from(self.max_flows(t))
+            && table.find_exact(&fm.m, prio).is_none()
+        {
             self.make_room(t)?;
         }
         let instructions = self.share_instructions(&fm.ins);
         let now = Instant::now();
-        let mut rule = Rule {
+        let rule = Rule {
             cookie: fm.new_cookie.unwrap_or(0),
             idle_timeout: fm.idle,
             hard_timeout: fm.hard,
             importance: fm.importance,
             flags: fm.flags,
             instructions,
-            created: now,
-            modified: now,
+            created: now.into(),
+            modified: now.into(),
             used: now,
             packet_count: 0,
             byte_count: 0,
         };
-        if let Some((packets, bytes)) = old_counts {
-            if fm.flags & 4 == 0 {
-                rule.packet_count = packets;
-                rule.byte_count = bytes;
-            }
-        }
         if self.monitoring {
             let r = rule.clone();
             self.record((0, 0), (t, &fm.m, prio), &r, None);
         }
         let table = &mut self.tables[t];
-        table.insert(&fm.m, prio, rule);
+        if let Some(old) = table.insert(&fm.m, prio, rule) {
+            // The rule replaced one: it keeps its counters unless told
+            // to reset them.
+            if fm.flags & 4 == 0 {
+                if let Some(new) = table.find_exact_mut(&fm.m, prio) {
+                    new.packet_count = old.packet_count;
+                    new.byte_count = old.byte_count;
+                }
+            }
+        }
         if fm.idle != 0 || fm.hard != 0 {
             // A hint; `expire` recounts exactly.
             self.n_timeouts += 1;
@@ -685,7 +689,8 @@ impl Switch {
         let secs = |d: std::time::Duration| d.as_secs();
         let expired = |r: &Rule| {
             if r.hard_timeout != 0
-                && secs(now.saturating_duration_since(r.modified)) >= r.hard_timeout as u64
+                && secs(now.saturating_duration_since(r.modified.instant()))
+                    >= r.hard_timeout as u64
             {
                 Some(RemovedReason::HardTimeout)
             } else if r.idle_timeout != 0
@@ -750,6 +755,27 @@ mod tests {
             }],
             ..Default::default()
         }
+    }
+
+    #[test]
+    fn rules_stay_small_and_keep_their_times() {
+        // The slot array of a table holds rules by value: every byte here
+        // is 100 KB per 100,000 rules.
+        assert!(
+            std::mem::size_of::<Rule>() <= 72,
+            "{}",
+            std::mem::size_of::<Rule>()
+        );
+        // (Sets the epoch, if no other test did, before t0.)
+        let _ = RuleTime::from(Instant::now());
+        let t0 = Instant::now();
+        let t1 = t0 + std::time::Duration::from_nanos(1_234_567_891);
+        let (a, b) = (RuleTime::from(t0), RuleTime::from(t1));
+        assert_eq!(
+            b.instant().duration_since(a.instant()).as_nanos(),
+            1_234_567_891
+        );
+        assert!(a < b && a == RuleTime::from(a.instant()));
     }
 
     #[test]

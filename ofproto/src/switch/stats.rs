@@ -43,20 +43,31 @@ impl Replies {
         }
     }
 
+    /// Bytes before the entries of each message: its headers, written
+    /// by `finish` in place (the bodies are not copied again).
+    fn prefix(&self) -> usize {
+        self.hdr_len + self.extra()
+    }
+
     pub(crate) fn push(&mut self, entry: &[u8]) {
-        if self.hdr_len + self.extra() + self.cur.len() + entry.len() > MAX_MSG
-            && !self.cur.is_empty()
-        {
+        let prefix = self.prefix();
+        if self.cur.len() + entry.len() > MAX_MSG && self.cur.len() > prefix {
             self.bodies.push(std::mem::take(&mut self.cur));
+        }
+        if self.cur.is_empty() {
+            self.cur.resize(prefix, 0);
         }
         self.cur.extend_from_slice(entry);
     }
 
     pub(crate) fn finish(mut self) -> Vec<Vec<u8>> {
+        let prefix = self.prefix();
+        if self.cur.is_empty() {
+            self.cur.resize(prefix, 0);
+        }
         self.bodies.push(std::mem::take(&mut self.cur));
         let n = self.bodies.len();
-        let mut out = Vec::with_capacity(n);
-        for (i, b) in self.bodies.iter().enumerate() {
+        for (i, b) in self.bodies.iter_mut().enumerate() {
             let mut m = start(self.version, self.msg_type, self.xid);
             m.put_u16(self.stats_type);
             m.put_u16(if i + 1 < n { 1 } else { 0 });
@@ -70,10 +81,14 @@ impl Replies {
                     m.put_zeros(4);
                 }
             }
-            m.extend_from_slice(b);
-            out.push(finish(m));
+            debug_assert_eq!(m.len(), prefix);
+            if let Some(head) = b.get_mut(..m.len()) {
+                head.copy_from_slice(&m);
+            }
+            let len = b.len().min(u16::MAX as usize) as u16;
+            b.set_u16(2, len);
         }
-        out
+        self.bodies
     }
 }
 
@@ -489,7 +504,7 @@ impl Switch {
                 }
                 let fields = fields_of.as_ref().map_or(&[][..], |(_, f)| &f[..]);
                 e.clear();
-                let d = now.duration_since(rule.created);
+                let d = now.saturating_duration_since(rule.created.instant());
                 // Stock reports durations with millisecond resolution.
                 let (dsec, dnsec) = (d.as_secs() as u32, d.subsec_millis() * 1_000_000);
                 let pkts = if rule.flags & 8 != 0 {
@@ -514,7 +529,9 @@ impl Switch {
                     let ml_at = e.len();
                     e.put_u16(0);
                     let idle_age = now.duration_since(rule.used).as_secs();
-                    let hard_age = now.duration_since(rule.modified).as_secs();
+                    let hard_age = now
+                        .saturating_duration_since(rule.modified.instant())
+                        .as_secs();
                     e.put_u16((idle_age + 1).min(65535) as u16);
                     e.put_u16(if rule.modified != rule.created {
                         (hard_age + 1).min(65535) as u16
@@ -872,7 +889,7 @@ impl Switch {
                     if t != 0 {
                         s.push_str(&format!("table_id={t}, "));
                     }
-                    let d = now.duration_since(rule.created);
+                    let d = now.saturating_duration_since(rule.created.instant());
                     s.push_str(&format!(
                         "duration={}s, n_packets={}, n_bytes={}, {},actions={}\n",
                         d.as_secs(),

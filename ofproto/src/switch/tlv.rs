@@ -242,9 +242,19 @@ fn fields_used(m: &Match, ins: &Instructions) -> u64 {
             })
             .fold(0, |a, b| a | b)
     }
-    m.set_fields().map(bit).fold(0, |a, b| a | b)
-        | walk(&ins.apply, &bit)
-        | walk(ins.write.as_deref().unwrap_or(&[]), &bit)
+    // The tun_metadata fields lie side by side in the key: a flow that
+    // matches none of them (nearly all) costs one scan of their mask.
+    use crate::openflow::fields::{id, range};
+    let all = range(id::TUN_METADATA0).start..range(id::TUN_METADATA63).end;
+    let matched = if m.mask.get(all).is_some_and(|b| b.iter().any(|&x| x != 0)) {
+        (id::TUN_METADATA0..=id::TUN_METADATA63)
+            .filter(|&f| m.is_set(f))
+            .map(bit)
+            .fold(0, |a, b| a | b)
+    } else {
+        0
+    };
+    matched | walk(&ins.apply, &bit) | walk(ins.write.as_deref().unwrap_or(&[]), &bit)
 }
 
 impl TlvTable {
@@ -289,6 +299,19 @@ impl Switch {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn fields_used_sees_every_tun_metadata_match() {
+        use crate::openflow::fields::{id, range};
+        let ins = Instructions::default();
+        assert_eq!(fields_used(&Match::catchall(), &ins), 0);
+        for n in 0..64 {
+            let mut m = Match::catchall();
+            let r = range(id::TUN_METADATA0 + n);
+            m.mask[r.end - 1] = 1;
+            assert_eq!(fields_used(&m, &ins), 1 << n, "tun_metadata{n}");
+        }
+    }
 
     fn body(command: u16, maps: &[(u16, u8, u8, u16)]) -> Vec<u8> {
         let mut b = Vec::new();

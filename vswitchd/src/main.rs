@@ -4,6 +4,7 @@
 //! daemonize, create the control socket, then run one event loop over the
 //! OVSDB connection, the control socket and the timers.
 
+mod bond;
 mod bridge;
 mod cmdline;
 mod config;
@@ -149,6 +150,8 @@ struct App {
     txn_in_flight: Option<u64>,
     next_stats: Instant,
     exit: Option<bool>,
+    /// Ports with several interfaces (see `bond`).
+    bonds: bond::Bonds,
 }
 
 impl App {
@@ -171,6 +174,7 @@ impl App {
             .chain(DPCTL_COMMANDS)
             .chain(tunnel::COMMANDS)
             .chain(fdb::COMMANDS)
+            .chain(bond::COMMANDS)
         {
             unixctl.register(name, usage, *min, *max);
         }
@@ -205,6 +209,7 @@ impl App {
             txn_in_flight: None,
             next_stats: Instant::now() + STATS_INTERVAL,
             exit: None,
+            bonds: bond::Bonds::default(),
         })
     }
 
@@ -234,9 +239,13 @@ impl App {
                 openflow::sync_ports(&mut self.bridges);
                 self.bridges.sync_upcall_ports(&Delta::everything());
             }
+            self.run_bonds();
             self.reconfigure_and_report();
 
             let mut timeout = self.next_stats.saturating_duration_since(Instant::now());
+            if let Some(t) = self.bonds.timeout(Instant::now()) {
+                timeout = timeout.min(t);
+            }
             if let Some(t) = self.ovsdb.timeout() {
                 timeout = timeout.min(t);
             }
@@ -320,6 +329,13 @@ impl App {
                 self.bridges.reconfigure(cfg, &mut delta);
                 openflow::sync_changed_ports(&mut self.bridges, &delta);
                 self.bridges.sync_upcall_ports(&delta);
+                let now = Instant::now();
+                if self
+                    .bonds
+                    .reconfigure(cfg, &self.bridges, &self.ovsdb.replica, now)
+                {
+                    self.bonds_changed();
+                }
                 self.coverage.inc("bridge_reconfigure");
                 self.applied = true;
             }
@@ -353,6 +369,7 @@ impl App {
                 ));
                 ops.extend(mirror::status_ops(&self.ovsdb.replica));
             }
+            ops.extend(self.bonds.status_ops(&self.ovsdb.replica));
             self.need_status = false;
             if ops.is_empty() {
                 return;
@@ -360,6 +377,27 @@ impl App {
             let (id, evs) = self.ovsdb.transact(self.poll.registry(), ops);
             self.txn_in_flight = id;
             self.handle_ovsdb_events(evs);
+        }
+    }
+
+    /// Bonds' periodic work (members' liveness).
+    fn run_bonds(&mut self) {
+        let now = Instant::now();
+        let due = self.bonds.timeout(now).is_some_and(|t| t.is_zero());
+        if due && self.bonds.run(&self.bridges, now) {
+            self.bonds_changed();
+        }
+    }
+
+    /// A bond's members or active member changed: every flow is
+    /// translated again, and `bond_active_slave` may need writing.
+    fn bonds_changed(&mut self) {
+        self.openflow
+            .service()
+            .changes()
+            .bump(ferrovs_ofproto::service::changes::Scope::All);
+        if self.bonds.status_dirty() {
+            self.need_status = true;
         }
     }
 
@@ -418,6 +456,15 @@ impl App {
             },
             "ofproto/trace" => trace::ofproto_trace(&self.bridges, &self.openflow, args),
             m if m.starts_with("fdb/") => fdb::run(&self.openflow, &m["fdb/".len()..], args),
+            m if m.starts_with("bond/") => {
+                let r = self
+                    .bonds
+                    .command(&m["bond/".len()..], args, Instant::now());
+                if self.bonds.publish_changes() {
+                    self.bonds_changed();
+                }
+                r
+            }
             "bridge/dump-flows" => {
                 let Some(name) = args.iter().find(|a| !a.starts_with("--")) else {
                     return Err("Unknown bridge".into());

@@ -1,0 +1,767 @@
+//! Bonds: a Port row with two or more Interfaces (`ovs-vsctl add-bond`).
+//!
+//! Each member interface is an ordinary OpenFlow and datapath port of the
+//! bridge; what makes them a bond lives here: the settings read from the
+//! Port row ([`BondCfg`]), each member's liveness (carrier, polled every
+//! [`POLL`], with `bond_updelay`/`bond_downdelay`, and
+//! `bond/enable-member`/`bond/disable-member`), the active member (with
+//! `other_config:bond-primary`, the last active member remembered in the
+//! Port's `bond_active_slave`, `bond/set-active-member`), and the
+//! `bond/*` commands. After each change the bridge's bonds are published
+//! to translation (`ferrovs_ofproto::xlate::bond`, where the NORMAL
+//! choices are described) and the caller makes the revalidators look at
+//! every flow again.
+//!
+//! Not implemented: LACP (a bond with `lacp` set runs without it, as if
+//! it were off, and says so in the log), hence balance-tcp (which stock
+//! also refuses to forward on without LACP), `bond/migrate`, and
+//! rebalancing (`bond-rebalance-interval` is accepted and only shown).
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use ferrovs_ofproto::xlate::bond::{self as xbond, BondMode, BondView, BridgeBonds};
+use serde_json::{json, Map, Value};
+
+use crate::bridge::Bridges;
+use crate::config::Config;
+use crate::ovsdb::{datum, Replica, Row};
+
+/// How often members' carrier is read while there are bonds (stock is
+/// told by netlink; a poll is simpler and cheap for a few members).
+pub const POLL: Duration = Duration::from_millis(100);
+
+/// The `bond/*` control commands: (name, usage, min args, max args).
+pub const COMMANDS: &[(&str, &str, usize, usize)] = &[
+    ("bond/list", "", 0, 0),
+    ("bond/show", "[port]", 0, 1),
+    ("bond/set-active-member", "port member", 2, 2),
+    ("bond/enable-member", "port member", 2, 2),
+    ("bond/disable-member", "port member", 2, 2),
+    ("bond/hash", "mac [vlan] [basis]", 1, 3),
+];
+
+/// A bond's settings, from its Port row.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BondCfg {
+    pub port_uuid: String,
+    pub name: String,
+    pub mode: BondMode,
+    /// `bond_mode` as written ("" when not set).
+    pub mode_text: String,
+    /// Member interface names, sorted.
+    pub members: Vec<String>,
+    /// Milliseconds.
+    pub updelay: u64,
+    pub downdelay: u64,
+    pub primary: Option<String>,
+    pub basis: u32,
+    /// other_config:bond-rebalance-interval (ms; accepted, no rebalancing).
+    pub rebalance_interval: u64,
+    /// The `lacp` column ("", "off", "active", "passive").
+    pub lacp: String,
+    pub all_members_active: bool,
+    pub lacp_fallback_ab: bool,
+}
+
+impl BondCfg {
+    /// The settings of Port row `prow` whose interfaces are `members`.
+    pub fn from_row(port_uuid: &str, prow: &Row, mut members: Vec<String>) -> BondCfg {
+        members.sort();
+        let oc = datum::str_map(prow.get("other_config"));
+        let int = |k: &str| oc.get(k).and_then(|v| v.trim().parse::<i64>().ok());
+        let flag = |k: &str| oc.get(k).is_some_and(|v| v == "true");
+        let mode_text = datum::string(prow.get("bond_mode"));
+        let mode = BondMode::parse(&mode_text).unwrap_or_default();
+        let lacp_fallback_ab = flag("lacp-fallback-ab");
+        let rebalance = int("bond-rebalance-interval").unwrap_or(10_000).max(0) as u64;
+        let delay = |c: &str| datum::opt_int(prow.get(c)).unwrap_or(0).max(0) as u64;
+        BondCfg {
+            port_uuid: port_uuid.to_string(),
+            name: datum::string(prow.get("name")),
+            mode,
+            mode_text,
+            members,
+            updelay: delay("bond_updelay"),
+            downdelay: delay("bond_downdelay"),
+            // As stock: a primary only where active-backup may run.
+            primary: (mode == BondMode::ActiveBackup || lacp_fallback_ab)
+                .then(|| oc.get("bond-primary").cloned())
+                .flatten(),
+            basis: int("bond-hash-basis").unwrap_or(0) as u32,
+            rebalance_interval: if (1..1000).contains(&rebalance) {
+                1000
+            } else {
+                rebalance
+            },
+            lacp: datum::string(prow.get("lacp")),
+            all_members_active: flag("all-members-active"),
+            lacp_fallback_ab,
+        }
+    }
+
+    /// Logs what stock logs about these settings, and what ferrovs
+    /// cannot do with them.
+    fn warn(&self) {
+        let port = &self.name;
+        if self.mode_text.is_empty() {
+            log::warn!(target: "bridge", "port {port}: Using the default bond_mode active-backup. Note that in previous versions, the default bond_mode was balance-slb");
+        } else if BondMode::parse(&self.mode_text).is_none() {
+            log::warn!(target: "bridge", "port {port}: unknown bond_mode {}, defaulting to active-backup", self.mode_text);
+        }
+        if matches!(self.lacp.as_str(), "active" | "passive") {
+            log::warn!(target: "bond", "port {port}: LACP is not implemented by ferrovs; the bond runs without it");
+        }
+        if self.mode == BondMode::BalanceTcp {
+            log::warn!(target: "bond", "port {port}: balance-tcp needs LACP, which ferrovs does not implement: the bond forwards nothing (as stock without LACP)");
+        }
+    }
+}
+
+#[derive(Debug)]
+struct Member {
+    name: String,
+    ofport: Option<u16>,
+    enabled: bool,
+    /// Whether the member may be enabled: without LACP or CFM, as in
+    /// stock, its carrier.
+    may_enable: bool,
+    delay_expires: Option<Instant>,
+    mac: String,
+}
+
+#[derive(Debug)]
+struct Bond {
+    bridge: String,
+    cfg: BondCfg,
+    /// Sorted by name.
+    members: Vec<Member>,
+    active: Option<usize>,
+    /// The last active member's MAC (stock's `active_member_mac`).
+    active_mac: String,
+    /// `bond_active_slave` must be written.
+    active_mac_dirty: bool,
+    next_rebalance: Instant,
+}
+
+const ZERO_MAC: &str = "00:00:00:00:00:00";
+
+/// Every bridge's bonds, by port name.
+#[derive(Debug, Default)]
+pub struct Bonds {
+    bonds: BTreeMap<String, Bond>,
+    /// What translation was last given, by bridge.
+    published: BTreeMap<String, BridgeBonds>,
+    /// When members' carrier is read next.
+    next_poll: Option<Instant>,
+}
+
+/// A member's carrier and MAC as the bridge's interface has them.
+fn member_facts(bridges: &Bridges, bridge: &str, name: &str) -> (Option<u16>, bool, String) {
+    let Some(iface) = bridges.bridges.get(bridge).and_then(|b| b.ifaces.get(name)) else {
+        return (None, false, String::new());
+    };
+    match (&iface.device, iface.ofport) {
+        (Some(dev), Some(p)) => (Some(p), dev.carrier() && !iface.admin_down, dev.mac()),
+        _ => (iface.ofport, false, String::new()),
+    }
+}
+
+impl Bond {
+    fn new(bridge: &str, cfg: BondCfg, replica: &Replica, now: Instant) -> Bond {
+        cfg.warn();
+        // The last active member, as a previous run stored it.
+        let active_mac = replica
+            .row("Port", &cfg.port_uuid)
+            .map(|r| datum::string(r.get("bond_active_slave")))
+            .filter(|m| m.len() == 17)
+            .unwrap_or_else(|| ZERO_MAC.to_string());
+        Bond {
+            bridge: bridge.to_string(),
+            next_rebalance: now + Duration::from_millis(cfg.rebalance_interval),
+            cfg,
+            members: Vec::new(),
+            active: None,
+            active_mac,
+            active_mac_dirty: false,
+        }
+    }
+
+    /// Takes new settings, keeping the state of members that stay.
+    fn configure(&mut self, cfg: &BondCfg, bridges: &Bridges) {
+        if *cfg != self.cfg {
+            if cfg.mode_text != self.cfg.mode_text || cfg.lacp != self.cfg.lacp {
+                cfg.warn();
+            }
+            self.cfg = cfg.clone();
+        }
+        let active_name = self.active.map(|i| self.members[i].name.clone());
+        let mut old: BTreeMap<String, Member> = std::mem::take(&mut self.members)
+            .into_iter()
+            .map(|m| (m.name.clone(), m))
+            .collect();
+        for name in &self.cfg.members {
+            let (ofport, carrier, mac) = member_facts(bridges, &self.bridge, name);
+            let m = match old.remove(name) {
+                Some(mut m) => {
+                    m.ofport = ofport;
+                    m.mac = mac;
+                    m
+                }
+                None => {
+                    // As stock registers a member: enabled with its carrier.
+                    if carrier {
+                        log::info!(target: "bond", "member {name}: enabled");
+                    }
+                    Member {
+                        name: name.clone(),
+                        ofport,
+                        enabled: carrier,
+                        may_enable: carrier,
+                        delay_expires: None,
+                        mac,
+                    }
+                }
+            };
+            self.members.push(m);
+        }
+        self.active = active_name.and_then(|n| self.members.iter().position(|m| m.name == n));
+    }
+
+    fn set_enabled(&mut self, i: usize, enable: bool) {
+        let m = &mut self.members[i];
+        m.delay_expires = None;
+        if m.enabled != enable {
+            m.enabled = enable;
+            log::info!(target: "bond", "member {}: {}", m.name, if enable { "enabled" } else { "disabled" });
+        }
+    }
+
+    /// Stock's `bond_link_status_update` for every member, then a new
+    /// active member when needed.
+    fn run(&mut self, bridges: &Bridges, now: Instant) {
+        for i in 0..self.members.len() {
+            let (ofport, carrier, _) = member_facts(bridges, &self.bridge, &self.members[i].name);
+            let (updelay, downdelay) = (self.cfg.updelay, self.cfg.downdelay);
+            let m = &mut self.members[i];
+            m.ofport = ofport;
+            m.may_enable = carrier;
+            let up = carrier && m.may_enable;
+            if (up == m.enabled) != m.delay_expires.is_none() {
+                log::info!(target: "bond", "member {}: link state {}", m.name, if up { "up" } else { "down" });
+                if up == m.enabled {
+                    m.delay_expires = None;
+                    log::info!(target: "bond", "member {}: will not be {}", m.name, if up { "disabled" } else { "enabled" });
+                } else {
+                    let delay = if up { updelay } else { downdelay };
+                    m.delay_expires = Some(now + Duration::from_millis(delay));
+                    if delay > 0 {
+                        log::info!(target: "bond", "member {}: will be {} if it stays {} for {delay} ms", m.name, if up { "enabled" } else { "disabled" }, if up { "up" } else { "down" });
+                    }
+                }
+            }
+            if m.delay_expires.is_some_and(|t| now >= t) {
+                self.set_enabled(i, up);
+            }
+        }
+        let primary = self.primary_index().filter(|&i| self.members[i].enabled);
+        let stale = match self.active {
+            None => true,
+            Some(a) => !self.members[a].enabled || primary.is_some_and(|p| p != a),
+        };
+        if stale {
+            self.choose_active(now);
+        }
+        if self.cfg.rebalance_interval > 0 && now >= self.next_rebalance {
+            self.next_rebalance = now + Duration::from_millis(self.cfg.rebalance_interval);
+        }
+    }
+
+    fn primary_index(&self) -> Option<usize> {
+        let p = self.cfg.primary.as_deref()?;
+        self.members.iter().position(|m| m.name == p)
+    }
+
+    /// Stock's `bond_choose_member`.
+    fn best_member(&self) -> Option<usize> {
+        let enabled = |i: &usize| self.members[*i].enabled;
+        let all = 0..self.members.len();
+        self.primary_index()
+            .filter(enabled)
+            .or_else(|| {
+                self.members
+                    .iter()
+                    .position(|m| m.mac == self.active_mac && m.mac != ZERO_MAC)
+                    .filter(enabled)
+            })
+            .or_else(|| all.clone().find(enabled))
+            .or_else(|| {
+                all.filter(|&i| self.members[i].may_enable)
+                    .filter_map(|i| self.members[i].delay_expires.map(|t| (t, i)))
+                    .min()
+                    .map(|(_, i)| i)
+            })
+    }
+
+    /// Stock's `bond_choose_active_member`.
+    fn choose_active(&mut self, now: Instant) {
+        let old = self.active;
+        self.active = self.best_member();
+        match self.active {
+            Some(a) => {
+                let m = &self.members[a];
+                if m.enabled {
+                    log::info!(target: "bond", "bond {}: active member is now {}", self.cfg.name, m.name);
+                } else {
+                    let left = m
+                        .delay_expires
+                        .map_or(0, |t| t.saturating_duration_since(now).as_millis());
+                    log::info!(target: "bond", "bond {}: active member is now {}, skipping remaining {left} ms updelay (since no member was enabled)", self.cfg.name, m.name);
+                    self.set_enabled(a, true);
+                }
+                if old != self.active {
+                    self.active_changed();
+                }
+            }
+            None if old.is_some() => {
+                self.active_changed();
+                log::info!(target: "bond", "bond {}: all members disabled", self.cfg.name);
+            }
+            None => {}
+        }
+    }
+
+    fn active_changed(&mut self) {
+        self.active_mac = self
+            .active
+            .map(|a| self.members[a].mac.clone())
+            .filter(|m| !m.is_empty())
+            .unwrap_or_else(|| ZERO_MAC.to_string());
+        self.active_mac_dirty = true;
+    }
+
+    fn view(&self) -> BondView {
+        let ports = |f: &dyn Fn(&Member) -> bool| {
+            let mut v: Vec<u16> = self
+                .members
+                .iter()
+                .filter(|m| f(m))
+                .filter_map(|m| m.ofport)
+                .collect();
+            v.sort_unstable();
+            v
+        };
+        BondView {
+            name: self.cfg.name.clone(),
+            mode: self.cfg.mode,
+            members: ports(&|_| true),
+            enabled: ports(&|m| m.enabled),
+            active: self.active.and_then(|a| self.members[a].ofport),
+            basis: self.cfg.basis,
+            all_members_active: self.cfg.mode == BondMode::BalanceSlb
+                && self.cfg.all_members_active,
+        }
+    }
+
+    fn balanced(&self) -> bool {
+        self.cfg.rebalance_interval > 0 && self.cfg.mode != BondMode::ActiveBackup
+    }
+
+    /// `bond/show`'s text for this bond, in stock's layout.
+    fn show(&self, now: Instant) -> String {
+        use std::fmt::Write;
+        let c = &self.cfg;
+        let mut s = String::new();
+        let _ = writeln!(s, "---- {} ----", c.name);
+        let _ = writeln!(s, "bond_mode: {}", c.mode.as_str());
+        s.push_str("bond may use recirculation: no, Recirc-ID : -1\n");
+        let _ = writeln!(s, "bond-hash-basis: {}", c.basis);
+        s.push_str("lb_output action: disabled, bond-id: -1\n");
+        if c.mode == BondMode::BalanceSlb {
+            let _ = writeln!(s, "all members active: {}", c.all_members_active);
+        }
+        let _ = writeln!(s, "updelay: {} ms", c.updelay);
+        let _ = writeln!(s, "downdelay: {} ms", c.downdelay);
+        if self.balanced() {
+            let left = self
+                .next_rebalance
+                .saturating_duration_since(now)
+                .as_millis();
+            let _ = writeln!(s, "next rebalance: {left} ms");
+        }
+        s.push_str("lacp_status: off\n");
+        let _ = writeln!(s, "lacp_fallback_ab: {}", c.lacp_fallback_ab);
+        let primary = match (&c.primary, self.primary_index()) {
+            (None, _) => "<none>".to_string(),
+            (Some(p), Some(_)) => p.clone(),
+            (Some(p), None) => format!("{p} (no such member)"),
+        };
+        let _ = writeln!(s, "active-backup primary: {primary}");
+        let owner = self
+            .members
+            .iter()
+            .find(|m| m.mac == self.active_mac)
+            .map_or("none", |m| m.name.as_str());
+        let _ = writeln!(s, "active member mac: {}({owner})", self.active_mac);
+        for (i, m) in self.members.iter().enumerate() {
+            let state = if m.enabled { "enabled" } else { "disabled" };
+            let _ = writeln!(s, "\nmember {}: {state}", m.name);
+            if self.active == Some(i) {
+                s.push_str("  active member\n");
+            }
+            if let Some(t) = m.delay_expires {
+                let kind = if m.enabled { "downdelay" } else { "updelay" };
+                let left = t.saturating_duration_since(now).as_millis();
+                let _ = writeln!(s, "  {kind} expires in {left} ms");
+            }
+            let _ = writeln!(s, "  may_enable: {}", m.may_enable);
+        }
+        s.push('\n');
+        s
+    }
+}
+
+impl Bonds {
+    /// Follows the configuration: bonds come, change and go. Returns
+    /// whether translations may have changed.
+    pub fn reconfigure(
+        &mut self,
+        cfg: &Config,
+        bridges: &Bridges,
+        replica: &Replica,
+        now: Instant,
+    ) -> bool {
+        let wanted: BTreeMap<&str, (&str, &BondCfg)> = cfg
+            .bridges
+            .iter()
+            .flat_map(|(br, b)| {
+                b.bonds
+                    .iter()
+                    .map(move |(n, c)| (n.as_str(), (br.as_str(), c)))
+            })
+            .collect();
+        self.bonds.retain(|name, b| {
+            wanted
+                .get(name.as_str())
+                .is_some_and(|(br, _)| *br == b.bridge)
+        });
+        for (name, (br, c)) in wanted {
+            let bond = self
+                .bonds
+                .entry(name.to_string())
+                .or_insert_with(|| Bond::new(br, c.clone(), replica, now));
+            bond.configure(c, bridges);
+        }
+        self.run(bridges, now)
+    }
+
+    /// Periodic work: liveness and the active member. Returns whether
+    /// translations may have changed (what was published changed).
+    pub fn run(&mut self, bridges: &Bridges, now: Instant) -> bool {
+        self.next_poll = (!self.bonds.is_empty()).then(|| now + POLL);
+        for b in self.bonds.values_mut() {
+            b.run(bridges, now);
+        }
+        self.publish()
+    }
+
+    /// How long until `run` has work (while there are bonds, every
+    /// [`POLL`]).
+    pub fn timeout(&self, now: Instant) -> Option<Duration> {
+        self.next_poll.map(|t| t.saturating_duration_since(now))
+    }
+
+    fn publish(&mut self) -> bool {
+        let mut now: BTreeMap<String, Vec<BondView>> = BTreeMap::new();
+        for b in self.bonds.values() {
+            now.entry(b.bridge.clone()).or_default().push(b.view());
+        }
+        let now: BTreeMap<String, BridgeBonds> = now
+            .into_iter()
+            .map(|(br, v)| (br, BridgeBonds::new(v)))
+            .collect();
+        if now == self.published {
+            return false;
+        }
+        for br in self.published.keys() {
+            if !now.contains_key(br) {
+                xbond::publish(br, None);
+            }
+        }
+        for (br, bb) in &now {
+            if self.published.get(br) != Some(bb) {
+                xbond::publish(br, Some(bb.clone()));
+            }
+        }
+        self.published = now;
+        true
+    }
+
+    /// Whether some bond's `bond_active_slave` waits to be written.
+    pub fn status_dirty(&self) -> bool {
+        self.bonds.values().any(|b| b.active_mac_dirty)
+    }
+
+    /// Operations writing each bond's last active member MAC to its
+    /// Port's `bond_active_slave`.
+    pub fn status_ops(&mut self, replica: &Replica) -> Vec<Value> {
+        let mut ops = Vec::new();
+        for b in self.bonds.values_mut() {
+            if !std::mem::take(&mut b.active_mac_dirty) {
+                continue;
+            }
+            let Some(current) = replica.row("Port", &b.cfg.port_uuid) else {
+                continue;
+            };
+            let mut row = Map::new();
+            crate::status::put(
+                &mut row,
+                Some(current),
+                "bond_active_slave",
+                datum::optional(Some(json!(b.active_mac))),
+            );
+            if !row.is_empty() {
+                ops.push(crate::status::update("Port", &b.cfg.port_uuid, row));
+            }
+        }
+        ops
+    }
+
+    fn find(&mut self, bond: &str, member: &str) -> Result<(&mut Bond, usize), String> {
+        let b = self.bonds.get_mut(bond).ok_or("no such bond")?;
+        let i = b
+            .members
+            .iter()
+            .position(|m| m.name == member)
+            .ok_or("no such member")?;
+        Ok((b, i))
+    }
+
+    /// Runs a `bond/*` command (`cmd` without the prefix). After a
+    /// command that changed something, [`Bonds::publish_changes`] tells
+    /// translation.
+    pub fn command(&mut self, cmd: &str, args: &[String], now: Instant) -> Result<String, String> {
+        let arg = |i: usize| args.get(i).map(String::as_str).unwrap_or("");
+        match cmd {
+            "list" => {
+                let mut s = String::from("bond\ttype\trecircID\tmembers\n");
+                for b in self.bonds.values() {
+                    let names: Vec<&str> = b.members.iter().map(|m| m.name.as_str()).collect();
+                    s.push_str(&format!(
+                        "{}\t{}\t0\t{}\n",
+                        b.cfg.name,
+                        b.cfg.mode.as_str(),
+                        names.join(", ")
+                    ));
+                }
+                Ok(s)
+            }
+            "show" => match args.first() {
+                Some(name) => self
+                    .bonds
+                    .get(name)
+                    .map(|b| b.show(now))
+                    .ok_or_else(|| "no such bond".to_string()),
+                None => Ok(self.bonds.values().map(|b| b.show(now)).collect()),
+            },
+            "set-active-member" | "set-active-slave" => {
+                let (b, i) = self.find(arg(0), arg(1))?;
+                if !b.members[i].enabled {
+                    return Err("cannot make disabled member active".into());
+                }
+                if b.active == Some(i) {
+                    return Ok("no change".into());
+                }
+                b.active = Some(i);
+                log::info!(target: "bond", "bond {}: active member is now {}", b.cfg.name, b.members[i].name);
+                b.active_changed();
+                Ok("done".into())
+            }
+            "enable-member" | "enable-slave" | "disable-member" | "disable-slave" => {
+                let enable = cmd.starts_with("enable");
+                let (b, i) = self.find(arg(0), arg(1))?;
+                b.set_enabled(i, enable);
+                Ok(if enable { "enabled" } else { "disabled" }.into())
+            }
+            "hash" => {
+                let vlan = match args.get(1) {
+                    Some(v) => v.parse::<u32>().map_err(|_| "invalid vlan")?,
+                    None => 0,
+                };
+                let basis = match args.get(2) {
+                    Some(v) => v.parse::<u32>().map_err(|_| "invalid basis")?,
+                    None => 0,
+                };
+                let mac = parse_mac(arg(0)).ok_or("invalid mac")?;
+                Ok(format!(
+                    "{}",
+                    xbond::slb_hash(mac, vlan as u16, basis) & 0xff
+                ))
+            }
+            _ => Err(format!("\"bond/{cmd}\" is not a valid command")),
+        }
+    }
+
+    /// Publishes what commands changed; returns whether translations may
+    /// have changed.
+    pub fn publish_changes(&mut self) -> bool {
+        self.publish()
+    }
+}
+
+/// `xx:xx:xx:xx:xx:xx`, as stock's ETH_ADDR_SCAN_FMT takes it.
+fn parse_mac(s: &str) -> Option<[u8; 6]> {
+    let mut out = [0u8; 6];
+    let mut parts = s.split(':');
+    for b in out.iter_mut() {
+        let p = parts.next()?;
+        if p.is_empty() || p.len() > 2 {
+            return None;
+        }
+        *b = u8::from_str_radix(p, 16).ok()?;
+    }
+    parts.next().is_none().then_some(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn member(name: &str, ofport: u16, enabled: bool) -> Member {
+        Member {
+            name: name.into(),
+            ofport: Some(ofport),
+            enabled,
+            may_enable: true,
+            delay_expires: None,
+            mac: format!("02:00:00:00:00:{ofport:02x}"),
+        }
+    }
+
+    fn bond(mode: &str, primary: Option<&str>) -> Bond {
+        let cfg = BondCfg {
+            port_uuid: "u".into(),
+            name: "bond0".into(),
+            mode: BondMode::parse(mode).unwrap_or_default(),
+            mode_text: mode.into(),
+            members: vec!["p1".into(), "p2".into()],
+            updelay: 0,
+            downdelay: 0,
+            primary: primary.map(str::to_string),
+            basis: 0,
+            rebalance_interval: 10_000,
+            lacp: String::new(),
+            all_members_active: false,
+            lacp_fallback_ab: false,
+        };
+        Bond {
+            bridge: "br0".into(),
+            next_rebalance: Instant::now(),
+            cfg,
+            members: vec![member("p1", 1, true), member("p2", 2, true)],
+            active: None,
+            active_mac: ZERO_MAC.into(),
+            active_mac_dirty: false,
+        }
+    }
+
+    #[test]
+    fn the_active_member_follows_primary_then_last_active_then_order() {
+        let now = Instant::now();
+        let mut b = bond("active-backup", None);
+        b.choose_active(now);
+        assert_eq!(b.active, Some(0));
+        assert_eq!(b.active_mac, "02:00:00:00:00:01");
+        assert!(b.active_mac_dirty);
+        // The remembered MAC wins over order.
+        let mut b = bond("active-backup", None);
+        b.active_mac = "02:00:00:00:00:02".into();
+        b.choose_active(now);
+        assert_eq!(b.active, Some(1));
+        // A primary wins over both.
+        let mut b = bond("active-backup", Some("p2"));
+        b.choose_active(now);
+        assert_eq!(b.active, Some(1));
+        // Nothing enabled: none, then "all members disabled".
+        b.members[0].enabled = false;
+        b.members[1].enabled = false;
+        b.choose_active(now);
+        assert_eq!((b.active, b.active_mac.as_str()), (None, ZERO_MAC));
+        let v = b.view();
+        assert_eq!((v.members, v.enabled, v.active), (vec![1, 2], vec![], None));
+    }
+
+    #[test]
+    fn show_has_stocks_layout() {
+        let now = Instant::now();
+        let mut b = bond("active-backup", Some("p9"));
+        b.choose_active(now);
+        b.members[1].delay_expires = Some(now + Duration::from_millis(500));
+        let s = b.show(now);
+        let expected = "---- bond0 ----\n\
+            bond_mode: active-backup\n\
+            bond may use recirculation: no, Recirc-ID : -1\n\
+            bond-hash-basis: 0\n\
+            lb_output action: disabled, bond-id: -1\n\
+            updelay: 0 ms\n\
+            downdelay: 0 ms\n\
+            lacp_status: off\n\
+            lacp_fallback_ab: false\n\
+            active-backup primary: p9 (no such member)\n\
+            active member mac: 02:00:00:00:00:01(p1)\n\
+            \n\
+            member p1: enabled\n  active member\n  may_enable: true\n\
+            \n\
+            member p2: enabled\n  downdelay expires in 500 ms\n  may_enable: true\n\
+            \n";
+        assert_eq!(s, expected);
+        let slb = bond("balance-slb", None).show(now);
+        assert!(slb.contains("all members active: false\nupdelay: 0 ms\n"));
+        assert!(slb.contains("next rebalance: "));
+    }
+
+    #[test]
+    fn commands_answer_with_stocks_errors() {
+        let mut bonds = Bonds::default();
+        let mut b = bond("active-backup", None);
+        b.choose_active(Instant::now());
+        bonds.bonds.insert("bond0".into(), b);
+        let now = Instant::now();
+        let s = |v: &[&str]| v.iter().map(|x| x.to_string()).collect::<Vec<_>>();
+        let run = |bonds: &mut Bonds, c: &str, a: &[&str]| bonds.command(c, &s(a), now);
+        assert_eq!(
+            run(&mut bonds, "set-active-member", &["nope", "p1"]),
+            Err("no such bond".into())
+        );
+        assert_eq!(
+            run(&mut bonds, "set-active-member", &["bond0", "x"]),
+            Err("no such member".into())
+        );
+        assert_eq!(
+            run(&mut bonds, "set-active-member", &["bond0", "p1"]),
+            Ok("no change".into())
+        );
+        assert_eq!(
+            run(&mut bonds, "set-active-member", &["bond0", "p2"]),
+            Ok("done".into())
+        );
+        assert_eq!(
+            run(&mut bonds, "disable-member", &["bond0", "p1"]),
+            Ok("disabled".into())
+        );
+        assert_eq!(
+            run(&mut bonds, "set-active-member", &["bond0", "p1"]),
+            Err("cannot make disabled member active".into())
+        );
+        assert_eq!(
+            run(&mut bonds, "list", &[]),
+            Ok("bond\ttype\trecircID\tmembers\nbond0\tactive-backup\t0\tp1, p2\n".into())
+        );
+        assert_eq!(run(&mut bonds, "show", &["x"]), Err("no such bond".into()));
+        assert_eq!(run(&mut bonds, "hash", &["zz"]), Err("invalid mac".into()));
+        assert_eq!(
+            run(&mut bonds, "hash", &["00:00:00:00:00:01", "x"]),
+            Err("invalid vlan".into())
+        );
+    }
+}

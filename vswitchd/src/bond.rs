@@ -35,11 +35,22 @@ pub const POLL: Duration = Duration::from_millis(100);
 pub const COMMANDS: &[(&str, &str, usize, usize)] = &[
     ("bond/list", "", 0, 0),
     ("bond/show", "[port]", 0, 1),
+    ("bond/migrate", "port hash member", 3, 3),
     ("bond/set-active-member", "port member", 2, 2),
     ("bond/enable-member", "port member", 2, 2),
     ("bond/disable-member", "port member", 2, 2),
     ("bond/hash", "mac [vlan] [basis]", 1, 3),
 ];
+
+/// Whether `method` is a command [`Bonds::command`] runs (the ones in
+/// [`COMMANDS`] and stock's deprecated `*-slave` names).
+pub fn handles(method: &str) -> bool {
+    COMMANDS.iter().any(|c| c.0 == method)
+        || matches!(
+            method,
+            "bond/set-active-slave" | "bond/enable-slave" | "bond/disable-slave"
+        )
+}
 
 /// A bond's settings, from its Port row.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -142,6 +153,9 @@ struct Bond {
     /// `bond_active_slave` must be written.
     active_mac_dirty: bool,
     next_rebalance: Instant,
+    /// `bond/migrate`: hash bucket to member name (forgotten when the
+    /// settings change, as stock resets its buckets).
+    migrated: BTreeMap<u8, String>,
 }
 
 const ZERO_MAC: &str = "00:00:00:00:00:00";
@@ -184,6 +198,7 @@ impl Bond {
             active: None,
             active_mac,
             active_mac_dirty: false,
+            migrated: BTreeMap::new(),
         }
     }
 
@@ -194,6 +209,7 @@ impl Bond {
                 cfg.warn();
             }
             self.cfg = cfg.clone();
+            self.migrated.clear();
         }
         let active_name = self.active.map(|i| self.members[i].name.clone());
         let mut old: BTreeMap<String, Member> = std::mem::take(&mut self.members)
@@ -360,6 +376,14 @@ impl Bond {
             basis: self.cfg.basis,
             all_members_active: self.cfg.mode == BondMode::BalanceSlb
                 && self.cfg.all_members_active,
+            migrated: self
+                .migrated
+                .iter()
+                .filter_map(|(&h, name)| {
+                    let m = self.members.iter().find(|m| m.name == *name)?;
+                    Some((h, m.ofport?))
+                })
+                .collect(),
         }
     }
 
@@ -583,6 +607,30 @@ impl Bonds {
                 b.set_enabled(i, enable);
                 Ok(if enable { "enabled" } else { "disabled" }.into())
             }
+            "migrate" => {
+                let b = self.bonds.get_mut(arg(0)).ok_or("no such bond")?;
+                if b.cfg.mode != BondMode::BalanceSlb {
+                    return Err("not an SLB bond".into());
+                }
+                let h = arg(1);
+                if !h.bytes().all(|c| c.is_ascii_digit()) {
+                    return Err("bad hash".into());
+                }
+                // As stock's atoi, masked to a bucket.
+                let bucket = h.bytes().fold(0u32, |n, c| {
+                    n.wrapping_mul(10).wrapping_add(u32::from(c - b'0'))
+                }) as u8;
+                let m = b
+                    .members
+                    .iter()
+                    .find(|m| m.name == arg(2))
+                    .ok_or("no such member")?;
+                if !m.enabled {
+                    return Err("cannot migrate to disabled member".into());
+                }
+                b.migrated.insert(bucket, m.name.clone());
+                Ok("migrated".into())
+            }
             "hash" => {
                 let vlan = match args.get(1) {
                     Some(v) => v.parse::<u32>().map_err(|_| "invalid vlan")?,
@@ -662,6 +710,7 @@ mod tests {
             active: None,
             active_mac: ZERO_MAC.into(),
             active_mac_dirty: false,
+            migrated: BTreeMap::new(),
         }
     }
 
@@ -758,6 +807,10 @@ mod tests {
             Ok("bond\ttype\trecircID\tmembers\nbond0\tactive-backup\t0\tp1, p2\n".into())
         );
         assert_eq!(run(&mut bonds, "show", &["x"]), Err("no such bond".into()));
+        assert_eq!(
+            run(&mut bonds, "migrate", &["bond0", "1", "p2"]),
+            Err("not an SLB bond".into())
+        );
         assert_eq!(run(&mut bonds, "hash", &["zz"]), Err("invalid mac".into()));
         assert_eq!(
             run(&mut bonds, "hash", &["00:00:00:00:00:01", "x"]),

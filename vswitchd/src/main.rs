@@ -456,7 +456,7 @@ impl App {
             },
             "ofproto/trace" => trace::ofproto_trace(&self.bridges, &self.openflow, args),
             m if m.starts_with("fdb/") => fdb::run(&self.openflow, &m["fdb/".len()..], args),
-            m if m.starts_with("bond/") => {
+            m if bond::handles(m) => {
                 let r = self
                     .bonds
                     .command(&m["bond/".len()..], args, Instant::now());

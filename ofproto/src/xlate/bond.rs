@@ -21,7 +21,7 @@
 //! - balance-tcp needs LACP, which ferrovs does not speak: as stock with
 //!   LACP off, such a bond neither sends nor accepts anything.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, OnceLock, RwLock};
 
 /// `bond_mode`, as stock spells it.
@@ -67,6 +67,8 @@ pub struct BondView {
     pub basis: u32,
     /// other_config:all-members-active (balance-slb only).
     pub all_members_active: bool,
+    /// Hash buckets `bond/migrate` moved, to the member they go to.
+    pub migrated: BTreeMap<u8, u16>,
 }
 
 /// What the bond says about a packet received on one of its members.
@@ -109,8 +111,14 @@ impl BondView {
                 if self.enabled.is_empty() {
                     return None;
                 }
-                let bucket = (slb_hash(src_mac, vlan, self.basis) & 0xff) as usize;
-                self.enabled.get(bucket % self.enabled.len()).copied()
+                let bucket = (slb_hash(src_mac, vlan, self.basis) & 0xff) as u8;
+                match self.migrated.get(&bucket) {
+                    Some(m) if self.enabled.contains(m) => Some(*m),
+                    _ => self
+                        .enabled
+                        .get(usize::from(bucket) % self.enabled.len())
+                        .copied(),
+                }
             }
         }
     }
@@ -197,6 +205,7 @@ mod tests {
             active,
             basis: 0,
             all_members_active: false,
+            migrated: BTreeMap::new(),
         }
     }
 
@@ -225,6 +234,20 @@ mod tests {
         assert_eq!(b.admissibility(5, true), Verdict::Drop);
         assert_eq!(b.admissibility(3, true), Verdict::DropIfMoved);
         assert_eq!(b.admissibility(5, false), Verdict::DropIfMoved);
+        // A migrated bucket goes where it was sent while that member is
+        // enabled.
+        let mac = [0x02, 0, 0, 0, 0, 1];
+        let bucket = (slb_hash(mac, 0, 0) & 0xff) as u8;
+        let other = if b.choose_output(mac, 0) == Some(3) {
+            5
+        } else {
+            3
+        };
+        let mut moved = b.clone();
+        moved.migrated.insert(bucket, other);
+        assert_eq!(moved.choose_output(mac, 0), Some(other));
+        moved.enabled.retain(|&m| m != other);
+        assert_ne!(moved.choose_output(mac, 0), Some(other));
         // One member left: everything goes there.
         let one = bond(BondMode::BalanceSlb, &[5], Some(5));
         assert_eq!(one.choose_output([2, 0, 0, 0, 0, 1], 7), Some(5));

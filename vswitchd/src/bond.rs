@@ -156,6 +156,10 @@ struct Bond {
     /// `bond/migrate`: hash bucket to member name (forgotten when the
     /// settings change, as stock resets its buckets).
     migrated: BTreeMap<u8, String>,
+    /// The far side must learn again where the bridge's MACs are (the
+    /// active member changed or a member went down): see
+    /// [`Bonds::send_learning_packets`].
+    send_learning: bool,
 }
 
 const ZERO_MAC: &str = "00:00:00:00:00:00";
@@ -199,6 +203,7 @@ impl Bond {
             active_mac,
             active_mac_dirty: false,
             migrated: BTreeMap::new(),
+            send_learning: false,
         }
     }
 
@@ -249,6 +254,7 @@ impl Bond {
         m.delay_expires = None;
         if m.enabled != enable {
             m.enabled = enable;
+            self.send_learning |= !enable;
             log::info!(target: "bond", "member {}: {}", m.name, if enable { "enabled" } else { "disabled" });
         }
     }
@@ -335,6 +341,7 @@ impl Bond {
                     log::info!(target: "bond", "bond {}: active member is now {}, skipping remaining {left} ms updelay (since no member was enabled)", self.cfg.name, m.name);
                     self.set_enabled(a, true);
                 }
+                self.send_learning = true;
                 if old != self.active {
                     self.active_changed();
                 }
@@ -597,6 +604,7 @@ impl Bonds {
                     return Ok("no change".into());
                 }
                 b.active = Some(i);
+                b.send_learning = true;
                 log::info!(target: "bond", "bond {}: active member is now {}", b.cfg.name, b.members[i].name);
                 b.active_changed();
                 Ok("done".into())
@@ -650,11 +658,119 @@ impl Bonds {
         }
     }
 
+    /// Stock's learning packets: once a bond's active member changed or
+    /// a member went down, a RARP from every MAC the bridge learned on
+    /// another port leaves by the member the bond now picks for it, so
+    /// that the switches beyond learn where those MACs are without
+    /// waiting for their traffic. `fdb` gives a bridge's `fdb/show`.
+    pub fn send_learning_packets(
+        &mut self,
+        bridges: &Bridges,
+        fdb: impl Fn(&str) -> Option<String>,
+    ) {
+        for b in self.bonds.values_mut() {
+            if !std::mem::take(&mut b.send_learning) || b.active.is_none() {
+                continue;
+            }
+            let Some(br) = bridges.bridges.get(&b.bridge) else {
+                continue;
+            };
+            let Some(dpif) = bridges.backers.get(&br.dp_type) else {
+                continue;
+            };
+            let Some(table) = fdb(&b.bridge) else {
+                continue;
+            };
+            let view = b.view();
+            let mut sent = 0;
+            for (port, vlan, mac) in parse_fdb_show(&table) {
+                if port == view.bundle() {
+                    continue;
+                }
+                let Some(out) = view.choose_output(mac, vlan) else {
+                    continue;
+                };
+                let Some(odp) = b
+                    .members
+                    .iter()
+                    .find(|m| m.ofport == Some(out))
+                    .and_then(|m| br.ifaces.get(&m.name))
+                    .and_then(|i| i.odp_port)
+                else {
+                    continue;
+                };
+                if send(dpif, odp, &rarp(mac, vlan)) {
+                    sent += 1;
+                }
+            }
+            log::debug!(target: "bond", "bond {}: sent {sent} learning packets", b.cfg.name);
+        }
+    }
+
     /// Publishes what commands changed; returns whether translations may
     /// have changed.
     pub fn publish_changes(&mut self) -> bool {
         self.publish()
     }
+}
+
+/// The (port, VLAN, MAC) rows of an `fdb/show` table (LOCAL as 65534).
+fn parse_fdb_show(text: &str) -> Vec<(u16, u16, [u8; 6])> {
+    text.lines()
+        .skip(1)
+        .filter_map(|l| {
+            let mut f = l.split_whitespace();
+            let port = match f.next()? {
+                "LOCAL" => 0xfffe,
+                p => p.parse().ok()?,
+            };
+            let vlan = f.next()?.parse().ok()?;
+            Some((port, vlan, parse_mac(f.next()?)?))
+        })
+        .collect()
+}
+
+/// Stock's learning packet: a broadcast RARP request from `mac`, tagged
+/// with `vlan` (no CFI bit, as stock pushes it) unless 0.
+fn rarp(mac: [u8; 6], vlan: u16) -> Vec<u8> {
+    let mut f = Vec::with_capacity(46);
+    f.extend_from_slice(&[0xff; 6]);
+    f.extend_from_slice(&mac);
+    if vlan != 0 {
+        f.extend_from_slice(&[0x81, 0x00]);
+        f.extend_from_slice(&vlan.to_be_bytes());
+    }
+    f.extend_from_slice(&[0x80, 0x35, 0, 1, 0x08, 0, 6, 4, 0, 3]);
+    f.extend_from_slice(&mac);
+    f.extend_from_slice(&[0; 4]);
+    f.extend_from_slice(&mac);
+    f.extend_from_slice(&[0; 4]);
+    f
+}
+
+/// Sends `frame` out of datapath port `odp`.
+fn send(dpif: &crate::bridge::SharedDpif, odp: u32, frame: &[u8]) -> bool {
+    use ferrovs_dpif::odp::{Action, Actions, Key, KeyAttr};
+    let key = Key {
+        attrs: vec![KeyAttr::InPort(0)],
+    };
+    let actions = Actions {
+        list: vec![Action::Output(odp)],
+    };
+    let (Ok(key), Ok(actions)) = (key.to_nlattrs(), actions.to_nlattrs()) else {
+        return false;
+    };
+    let done = crate::bridge::lock_dpif(dpif).execute(&ferrovs_dpif::Execute {
+        packet: frame,
+        key: &key,
+        actions: &actions,
+        probe: false,
+        mru: 0,
+    });
+    if let Err(e) = &done {
+        log::debug!(target: "bond", "learning packet not sent: {e}");
+    }
+    done.is_ok()
 }
 
 /// `xx:xx:xx:xx:xx:xx`, as stock's ETH_ADDR_SCAN_FMT takes it.
@@ -711,6 +827,7 @@ mod tests {
             active_mac: ZERO_MAC.into(),
             active_mac_dirty: false,
             migrated: BTreeMap::new(),
+            send_learning: false,
         }
     }
 
@@ -767,6 +884,27 @@ mod tests {
         let slb = bond("balance-slb", None).show(now);
         assert!(slb.contains("all members active: false\nupdelay: 0 ms\n"));
         assert!(slb.contains("next rebalance: "));
+    }
+
+    #[test]
+    fn learning_packets_are_stocks_rarps() {
+        let mac = [2, 0, 0, 0, 0xa0, 1];
+        let f = rarp(mac, 0);
+        assert_eq!(f.len(), 42);
+        assert_eq!(&f[12..22], &[0x80, 0x35, 0, 1, 8, 0, 6, 4, 0, 3]);
+        assert_eq!(
+            (&f[6..12], &f[22..28], &f[32..38]),
+            (&mac[..], &mac[..], &mac[..])
+        );
+        let t = rarp(mac, 10);
+        assert_eq!((t.len(), &t[12..16]), (46, &[0x81, 0, 0, 10][..]));
+        let table = " port  VLAN  MAC                Age\n\
+                         1     0  02:00:00:00:a0:01    3\n\
+                     LOCAL    10  aa:55:aa:55:00:00  static\n";
+        assert_eq!(
+            parse_fdb_show(table),
+            vec![(1, 0, mac), (0xfffe, 10, [0xaa, 0x55, 0xaa, 0x55, 0, 0])]
+        );
     }
 
     #[test]

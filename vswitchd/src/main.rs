@@ -390,12 +390,19 @@ impl App {
     }
 
     /// A bond's members or active member changed: every flow is
-    /// translated again, and `bond_active_slave` may need writing.
+    /// translated again, the far side is told where the MACs are, and
+    /// `bond_active_slave` may need writing.
     fn bonds_changed(&mut self) {
         self.openflow
             .service()
             .changes()
             .bump(ferrovs_ofproto::service::changes::Scope::All);
+        let openflow = &self.openflow;
+        self.bonds.send_learning_packets(&self.bridges, |br| {
+            openflow
+                .fdb(ferrovs_ofproto::service::FdbRequest::Show(br.to_string()))
+                .ok()
+        });
         if self.bonds.status_dirty() {
             self.need_status = true;
         }

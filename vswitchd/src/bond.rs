@@ -261,9 +261,10 @@ impl Bond {
 
     /// Stock's `bond_link_status_update` for every member, then a new
     /// active member when needed.
-    fn run(&mut self, bridges: &Bridges, now: Instant) {
+    /// `facts` gives a member's OpenFlow port and carrier by name.
+    fn run(&mut self, facts: impl Fn(&str) -> (Option<u16>, bool), now: Instant) {
         for i in 0..self.members.len() {
-            let (ofport, carrier, _) = member_facts(bridges, &self.bridge, &self.members[i].name);
+            let (ofport, carrier) = facts(&self.members[i].name);
             let (updelay, downdelay) = (self.cfg.updelay, self.cfg.downdelay);
             let m = &mut self.members[i];
             m.ofport = ofport;
@@ -491,7 +492,14 @@ impl Bonds {
     pub fn run(&mut self, bridges: &Bridges, now: Instant) -> bool {
         self.next_poll = (!self.bonds.is_empty()).then(|| now + POLL);
         for b in self.bonds.values_mut() {
-            b.run(bridges, now);
+            let bridge = b.bridge.clone();
+            b.run(
+                |name| {
+                    let (ofport, carrier, _) = member_facts(bridges, &bridge, name);
+                    (ofport, carrier)
+                },
+                now,
+            );
         }
         self.publish()
     }
@@ -855,6 +863,56 @@ mod tests {
         assert_eq!((b.active, b.active_mac.as_str()), (None, ZERO_MAC));
         let v = b.view();
         assert_eq!((v.members, v.enabled, v.active), (vec![1, 2], vec![], None));
+    }
+
+    #[test]
+    fn carrier_changes_wait_for_updelay_and_downdelay() {
+        let t0 = Instant::now();
+        let ms = |n| t0 + Duration::from_millis(n);
+        let mut b = bond("active-backup", None);
+        b.cfg.updelay = 300;
+        b.cfg.downdelay = 200;
+        let up = |down: &'static [&'static str]| {
+            move |name: &str| {
+                (
+                    Some(if name == "p1" { 1 } else { 2 }),
+                    !down.contains(&name),
+                )
+            }
+        };
+        b.run(up(&[]), t0);
+        assert_eq!(b.active, Some(0));
+        // p1 loses its carrier: still enabled and active for 200 ms.
+        b.run(up(&["p1"]), ms(10));
+        assert!(b.members[0].enabled && b.members[0].delay_expires == Some(ms(210)));
+        assert!(b.show(ms(110)).contains("member p1: enabled\n  active member\n  downdelay expires in 100 ms\n  may_enable: false\n"));
+        b.run(up(&["p1"]), ms(209));
+        assert_eq!(b.active, Some(0));
+        b.run(up(&["p1"]), ms(210));
+        assert!(!b.members[0].enabled);
+        assert_eq!(b.active, Some(1));
+        assert_eq!(b.active_mac, "02:00:00:00:00:02");
+        // Back up: enabled after 300 ms only; the active member stays p2
+        // (no primary).
+        b.run(up(&[]), ms(400));
+        assert!(b
+            .show(ms(400))
+            .contains("member p1: disabled\n  updelay expires in 300 ms\n"));
+        b.run(up(&[]), ms(700));
+        assert!(b.members[0].enabled);
+        assert_eq!(b.active, Some(1));
+        // A flap shorter than the delay changes nothing.
+        b.run(up(&["p2"]), ms(800));
+        b.run(up(&[]), ms(850));
+        assert!(b.members[1].enabled && b.members[1].delay_expires.is_none());
+        // Everything down: the member whose updelay ends first is taken
+        // at once, as stock does.
+        b.run(up(&["p1", "p2"]), ms(900));
+        b.run(up(&["p1", "p2"]), ms(1200));
+        assert_eq!(b.active, None);
+        b.run(up(&["p2"]), ms(1300));
+        assert_eq!(b.active, Some(0));
+        assert!(b.members[0].enabled);
     }
 
     #[test]

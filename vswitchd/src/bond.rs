@@ -111,6 +111,11 @@ impl BondCfg {
         }
     }
 
+    /// Whether the Port asks for LACP.
+    fn lacp_configured(&self) -> bool {
+        matches!(self.lacp.as_str(), "active" | "passive")
+    }
+
     /// Logs what stock logs about these settings, and what ferrovs
     /// cannot do with them.
     fn warn(&self) {
@@ -120,10 +125,14 @@ impl BondCfg {
         } else if BondMode::parse(&self.mode_text).is_none() {
             log::warn!(target: "bridge", "port {port}: unknown bond_mode {}, defaulting to active-backup", self.mode_text);
         }
-        if matches!(self.lacp.as_str(), "active" | "passive") {
-            log::warn!(target: "bond", "port {port}: LACP is not implemented by ferrovs; the bond runs without it");
-        }
-        if self.mode == BondMode::BalanceTcp {
+        if self.lacp_configured() {
+            let what = if self.lacp_fallback_ab {
+                "it runs as active-backup (lacp-fallback-ab)"
+            } else {
+                "it passes no traffic"
+            };
+            log::warn!(target: "bond", "port {port}: LACP is not implemented by ferrovs: the bond stays as stock's with a silent partner (lacp_status configured): {what}");
+        } else if self.mode == BondMode::BalanceTcp {
             log::warn!(target: "bond", "port {port}: balance-tcp needs LACP, which ferrovs does not implement: the bond forwards nothing (as stock without LACP)");
         }
     }
@@ -392,11 +401,16 @@ impl Bond {
                     Some((h, m.ofport?))
                 })
                 .collect(),
+            lacp_configured: self.cfg.lacp_configured(),
+            lacp_fallback_ab: self.cfg.lacp_fallback_ab,
         }
     }
 
+    /// Stock's `bond_is_balanced`.
     fn balanced(&self) -> bool {
-        self.cfg.rebalance_interval > 0 && self.cfg.mode != BondMode::ActiveBackup
+        self.cfg.rebalance_interval > 0
+            && self.cfg.mode != BondMode::ActiveBackup
+            && !(self.cfg.lacp_fallback_ab && self.cfg.lacp_configured())
     }
 
     /// `bond/show`'s text for this bond, in stock's layout.
@@ -421,7 +435,12 @@ impl Bond {
                 .as_millis();
             let _ = writeln!(s, "next rebalance: {left} ms");
         }
-        s.push_str("lacp_status: off\n");
+        let lacp = if self.cfg.lacp_configured() {
+            "configured"
+        } else {
+            "off"
+        };
+        let _ = writeln!(s, "lacp_status: {lacp}");
         let _ = writeln!(s, "lacp_fallback_ab: {}", c.lacp_fallback_ab);
         let primary = match (&c.primary, self.primary_index()) {
             (None, _) => "<none>".to_string(),

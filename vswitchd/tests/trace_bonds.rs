@@ -1,7 +1,8 @@
 //! NORMAL with bonds, `ofproto/trace` on stock and on ferrovs (dummy
 //! datapath, same bridge): an active-backup bond (bond-primary p2) and a
 //! balance-slb bond whose second member is disabled (with a long updelay,
-//! so it stays so), beside a plain port.
+//! so it stays so), a balance-slb bond with LACP (which no partner
+//! answers: it passes nothing), beside a plain port.
 //!
 //! The traces cover flooding (one copy per bond, by the member the bond
 //! picks), packets received on a backup member (refused), multicast on an
@@ -22,6 +23,7 @@ const SETUP: &[&str] = &[
     "add-port br0 p1 -- set interface p1 type=dummy ofport_request=1",
     "add-bond br0 bond0 p2 p3 bond_mode=active-backup other_config:bond-primary=p2 -- set interface p2 type=dummy ofport_request=2 -- set interface p3 type=dummy ofport_request=3",
     "add-bond br0 bond1 p4 p5 bond_mode=balance-slb bond_updelay=3600000 -- set interface p4 type=dummy ofport_request=4 -- set interface p5 type=dummy ofport_request=5",
+    "add-bond br0 bond2 p6 p7 bond_mode=balance-slb lacp=active -- set interface p6 type=dummy ofport_request=6 -- set interface p7 type=dummy ofport_request=7",
 ];
 
 const UNDERLAY: &[&[&str]] = &[
@@ -30,7 +32,8 @@ const UNDERLAY: &[&[&str]] = &[
 ];
 
 const TRACES: &[(&str, &str)] = &[
-    // Flooding: p2 (bond0's active member), p4 (bond1's only enabled one).
+    // Flooding: p2 (bond0's active member), p4 (bond1's only enabled
+    // one), nothing to bond2 (LACP never negotiated).
     ("br0", "in_port=1,dl_src=00:00:00:00:00:0a,dl_dst=ff:ff:ff:ff:ff:ff"),
     // bond0's backup member: refused, multicast or not.
     ("br0", "in_port=3,dl_src=00:00:00:00:00:0b,dl_dst=ff:ff:ff:ff:ff:ff"),
@@ -42,6 +45,8 @@ const TRACES: &[(&str, &str)] = &[
     // bond1's disabled member: multicast refused, unicast accepted.
     ("br0", "in_port=5,dl_src=00:00:00:00:00:0c,dl_dst=ff:ff:ff:ff:ff:ff"),
     ("br0", "in_port=5,dl_src=00:00:00:00:00:0c,dl_dst=00:00:00:00:00:0a"),
+    // bond2 takes nothing in either.
+    ("br0", "in_port=6,dl_src=00:00:00:00:00:0d,dl_dst=00:00:00:00:00:01"),
     // A MAC learned on p1 coming back by bond1: a loop, unless it is a
     // gratuitous ARP.
     ("br0", "in_port=4,dl_src=00:00:00:00:00:01,dl_dst=00:00:00:00:00:0a"),
@@ -58,7 +63,7 @@ const TRACES: &[(&str, &str)] = &[
 fn scenario() -> Scenario<'static> {
     Scenario {
         setup: SETUP,
-        ready: "p5 5/",
+        ready: "p7 7/",
         underlay: UNDERLAY,
         ofctl: &[],
         flows: &[],

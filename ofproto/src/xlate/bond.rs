@@ -69,6 +69,12 @@ pub struct BondView {
     pub all_members_active: bool,
     /// Hash buckets `bond/migrate` moved, to the member they go to.
     pub migrated: BTreeMap<u8, u16>,
+    /// The Port asks for LACP (`lacp=active|passive`). ferrovs does not
+    /// negotiate it, so the bond stays as stock's does while its partner
+    /// is silent (lacp_status "configured"): nothing passes, unless
+    /// `lacp_fallback_ab`, which makes it active-backup.
+    pub lacp_configured: bool,
+    pub lacp_fallback_ab: bool,
 }
 
 /// What the bond says about a packet received on one of its members.
@@ -86,9 +92,15 @@ impl BondView {
         self.members.first().copied().unwrap_or(0)
     }
 
-    /// Stock's `bond_check_admissibility` without LACP.
+    /// Stock's `bond_check_admissibility` with LACP off or not
+    /// negotiated.
     pub fn admissibility(&self, member: u16, dst_is_multicast: bool) -> Verdict {
-        if self.mode == BondMode::BalanceTcp {
+        let refused = if self.lacp_configured {
+            !self.lacp_fallback_ab
+        } else {
+            self.mode == BondMode::BalanceTcp
+        };
+        if refused {
             return Verdict::Drop;
         }
         let on_active = self.active == Some(member);
@@ -96,15 +108,21 @@ impl BondView {
             return Verdict::Drop;
         }
         match self.mode {
-            BondMode::ActiveBackup if on_active => Verdict::Accept,
             BondMode::BalanceSlb => Verdict::DropIfMoved,
+            // balance-tcp gets here only falling back to active-backup.
+            _ if on_active => Verdict::Accept,
             _ => Verdict::Drop,
         }
     }
 
     /// The member a packet from `src_mac` in `vlan` leaves by, if any.
     pub fn choose_output(&self, src_mac: [u8; 6], vlan: u16) -> Option<u16> {
-        match self.mode {
+        let mode = match (self.lacp_configured, self.lacp_fallback_ab) {
+            (false, _) => self.mode,
+            (true, true) => BondMode::ActiveBackup,
+            (true, false) => return None,
+        };
+        match mode {
             BondMode::ActiveBackup => self.active,
             BondMode::BalanceTcp => None,
             BondMode::BalanceSlb => {
@@ -206,7 +224,24 @@ mod tests {
             basis: 0,
             all_members_active: false,
             migrated: BTreeMap::new(),
+            lacp_configured: false,
+            lacp_fallback_ab: false,
         }
+    }
+
+    #[test]
+    fn lacp_without_a_partner_passes_nothing_unless_falling_back() {
+        let mut b = bond(BondMode::BalanceSlb, &[3, 5], Some(3));
+        b.lacp_configured = true;
+        assert_eq!(b.choose_output([2, 0, 0, 0, 0, 1], 0), None);
+        assert_eq!(b.admissibility(3, false), Verdict::Drop);
+        b.lacp_fallback_ab = true;
+        assert_eq!(b.choose_output([2, 0, 0, 0, 0, 1], 0), Some(3));
+        // Stock's fallback keeps SLB's receive rules.
+        assert_eq!(b.admissibility(5, false), Verdict::DropIfMoved);
+        b.mode = BondMode::BalanceTcp;
+        assert_eq!(b.admissibility(5, false), Verdict::Drop);
+        assert_eq!(b.admissibility(3, false), Verdict::Accept);
     }
 
     #[test]

@@ -172,9 +172,9 @@ impl App {
         for (name, usage, min, max) in COMMANDS
             .iter()
             .chain(DPCTL_COMMANDS)
+            .chain(bond::COMMANDS)
             .chain(tunnel::COMMANDS)
             .chain(fdb::COMMANDS)
-            .chain(bond::COMMANDS)
         {
             unixctl.register(name, usage, *min, *max);
         }
@@ -461,8 +461,6 @@ impl App {
                 Some(b) if !self.bridges.bridges.contains_key(b) => Err("Unknown bridge".into()),
                 _ => Ok(String::new()),
             },
-            "ofproto/trace" => trace::ofproto_trace(&self.bridges, &self.openflow, args),
-            m if m.starts_with("fdb/") => fdb::run(&self.openflow, &m["fdb/".len()..], args),
             m if bond::handles(m) => {
                 let r = self
                     .bonds
@@ -472,6 +470,8 @@ impl App {
                 }
                 r
             }
+            "ofproto/trace" => trace::ofproto_trace(&self.bridges, &self.openflow, args),
+            m if m.starts_with("fdb/") => fdb::run(&self.openflow, &m["fdb/".len()..], args),
             "bridge/dump-flows" => {
                 let Some(name) = args.iter().find(|a| !a.starts_with("--")) else {
                     return Err("Unknown bridge".into());

@@ -668,14 +668,15 @@ impl Bonds {
             }
             "hash" => {
                 let vlan = match args.get(1) {
-                    Some(v) => v.parse::<u32>().map_err(|_| "invalid vlan")?,
+                    Some(v) => scan_u32(v).ok_or("invalid vlan")?,
                     None => 0,
                 };
                 let basis = match args.get(2) {
-                    Some(v) => v.parse::<u32>().map_err(|_| "invalid basis")?,
+                    Some(v) => scan_u32(v).ok_or("invalid basis")?,
                     None => 0,
                 };
-                let mac = parse_mac(arg(0)).ok_or("invalid mac")?;
+                let mac = scan_mac(arg(0)).ok_or("invalid mac")?;
+                // Stock hashes the VLAN as a 16-bit number.
                 Ok(format!(
                     "{}",
                     xbond::slb_hash(mac, vlan as u16, basis) & 0xff
@@ -798,6 +799,46 @@ fn send(dpif: &crate::bridge::SharedDpif, odp: u32, frame: &[u8]) -> bool {
         log::debug!(target: "bond", "learning packet not sent: {e}");
     }
     done.is_ok()
+}
+
+/// What C's `sscanf("%u")` takes: optional white space and sign, then
+/// decimal digits, the rest ignored; a minus sign wraps, too many digits
+/// saturate.
+fn scan_u32(s: &str) -> Option<u32> {
+    let s = s.trim_start();
+    let (neg, digits) = match s.strip_prefix('-') {
+        Some(d) => (true, d),
+        None => (false, s.strip_prefix('+').unwrap_or(s)),
+    };
+    let end = digits
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(digits.len());
+    if end == 0 {
+        return None;
+    }
+    let v = digits[..end].parse::<u64>().unwrap_or(u64::MAX);
+    let v = u32::try_from(v).unwrap_or(u32::MAX);
+    Some(if neg { v.wrapping_neg() } else { v })
+}
+
+/// Six colon-separated hex bytes of one or two digits, the rest ignored,
+/// as stock's `ETH_ADDR_SCAN_FMT` reads them.
+fn scan_mac(s: &str) -> Option<[u8; 6]> {
+    let mut mac = [0u8; 6];
+    let mut rest = s;
+    for (i, b) in mac.iter_mut().enumerate() {
+        if i > 0 {
+            rest = rest.strip_prefix(':')?;
+        }
+        let n = rest
+            .bytes()
+            .take(2)
+            .take_while(u8::is_ascii_hexdigit)
+            .count();
+        *b = u8::from_str_radix(rest.get(..n).filter(|d| !d.is_empty())?, 16).ok()?;
+        rest = &rest[n..];
+    }
+    Some(mac)
 }
 
 /// `xx:xx:xx:xx:xx:xx`, as stock's ETH_ADDR_SCAN_FMT takes it.
@@ -1027,6 +1068,14 @@ mod tests {
             Err("not an SLB bond".into())
         );
         assert_eq!(run(&mut bonds, "hash", &["zz"]), Err("invalid mac".into()));
+        // As sscanf: trailing text ignored, "-1" wraps (to VLAN 0xffff).
+        assert_eq!(
+            run(&mut bonds, "hash", &["1:2:3:4:5:6", "-1"]),
+            run(&mut bonds, "hash", &["01:02:03:04:05:06x", "65535"])
+        );
+        assert_eq!(scan_u32(" 12x"), Some(12));
+        assert_eq!(scan_u32("x"), None);
+        assert_eq!(scan_mac("00:11:22:33:44"), None);
         assert_eq!(
             run(&mut bonds, "hash", &["00:00:00:00:00:01", "x"]),
             Err("invalid vlan".into())

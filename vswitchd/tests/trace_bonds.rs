@@ -29,6 +29,8 @@ const SETUP: &[&str] = &[
 const UNDERLAY: &[&[&str]] = &[
     &["bond/disable-member", "bond1", "p5"],
     &["fdb/add", "br0", "p1", "0", "00:00:00:00:00:01"],
+    // A MAC on bond0, given by its backup member's name.
+    &["fdb/add", "br0", "p3", "0", "00:00:00:00:00:02"],
 ];
 
 const TRACES: &[(&str, &str)] = &[
@@ -42,6 +44,8 @@ const TRACES: &[(&str, &str)] = &[
     ("br0", "in_port=2,dl_src=00:00:00:00:00:0b,dl_dst=ff:ff:ff:ff:ff:ff"),
     // To a learned port.
     ("br0", "in_port=2,dl_src=00:00:00:00:00:0b,dl_dst=00:00:00:00:00:01"),
+    // To a MAC learned on bond0: by its active member.
+    ("br0", "in_port=1,dl_src=00:00:00:00:00:0a,dl_dst=00:00:00:00:00:02"),
     // bond1's disabled member: multicast refused, unicast accepted.
     ("br0", "in_port=5,dl_src=00:00:00:00:00:0c,dl_dst=ff:ff:ff:ff:ff:ff"),
     ("br0", "in_port=5,dl_src=00:00:00:00:00:0c,dl_dst=00:00:00:00:00:0a"),

@@ -479,11 +479,15 @@ pub fn fdb_command<'a>(
             let Some(p) = sw.ports.iter().find(|p| p.name == *port_name) else {
                 return Err("software error, odp port is present but no ofp port".into());
             };
+            // A bond member stands for its bond, as stock takes the
+            // interface's bundle.
+            let in_port =
+                super::bond::of_bridge(bridge).map_or(p.ofp_port, |b| b.bundle(p.ofp_port));
             let mut t = sw.mac_table.lock().unwrap_or_else(|e| e.into_inner());
-            let old = t.add_static(mac, atoi(vlan) as u16, p.ofp_port, now);
+            let old = t.add_static(mac, atoi(vlan) as u16, in_port, now);
             // As stock, say so when another entry is replaced.
             Ok(match old {
-                Some((old_port, is_static)) if old_port != p.ofp_port || !is_static => {
+                Some((old_port, is_static)) if old_port != in_port || !is_static => {
                     let old_name = if old_port == port::LOCAL {
                         "LOCAL".to_string()
                     } else {

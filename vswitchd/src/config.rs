@@ -30,6 +30,9 @@ pub struct BridgeCfg {
     pub ifaces: BTreeMap<String, IfaceCfg>,
     /// What its OpenFlow switch needs.
     pub openflow: OpenflowCfg,
+    /// Its ports with more than one interface, by port name (see
+    /// `crate::bond`).
+    pub bonds: BTreeMap<String, crate::bond::BondCfg>,
 }
 
 /// The OpenFlow settings of a Bridge row.
@@ -225,6 +228,8 @@ impl Delta {
 struct PortEntry {
     bridge: String,
     ifaces: Vec<(String, String)>,
+    /// The port's name when it is a bond.
+    bond: Option<String>,
 }
 
 /// The desired configuration, kept current from the replica's change
@@ -422,6 +427,9 @@ impl Tracker {
                 continue;
             };
             let bcfg = self.config.bridges.get_mut(&old.bridge)?;
+            if let Some(b) = &old.bond {
+                bcfg.bonds.remove(b);
+            }
             for (iuuid, iname) in old.ifaces {
                 bcfg.ifaces.remove(&iname);
                 bcfg.openflow.l2.port_vlans.remove(&iname);
@@ -462,6 +470,7 @@ impl Tracker {
         let mut entry = PortEntry {
             bridge: bridge.to_string(),
             ifaces: Vec::new(),
+            bond: None,
         };
         let mut regular = true;
         for iuuid in datum::uuid_set(prow.get("interfaces")) {
@@ -485,6 +494,14 @@ impl Tracker {
                 bcfg.openflow.l2.port_vlans.insert(iface.name.clone(), v);
             }
             bcfg.ifaces.insert(iface.name.clone(), iface);
+        }
+        if entry.ifaces.len() > 1 {
+            let members = entry.ifaces.iter().map(|(_, n)| n.clone()).collect();
+            let bond = crate::bond::BondCfg::from_row(puuid, prow, members);
+            if let Some(bcfg) = self.config.bridges.get_mut(bridge) {
+                entry.bond = Some(bond.name.clone());
+                bcfg.bonds.insert(bond.name.clone(), bond);
+            }
         }
         (entry, regular)
     }
@@ -575,6 +592,7 @@ fn bridge_settings(r: &Replica, buuid: &str, brow: &Row) -> BridgeCfg {
         other_config: datum::str_map(brow.get("other_config")),
         ifaces: BTreeMap::new(),
         openflow: OpenflowCfg::from_row(r, brow),
+        bonds: BTreeMap::new(),
     }
 }
 

@@ -100,6 +100,25 @@ impl Device {
         }
     }
 
+    /// Whether the link is up (stock's `netdev_get_carrier`), read
+    /// cheaply: bonds poll it.
+    pub fn carrier(&self) -> bool {
+        match self {
+            Device::System { name } | Device::Tap { name } => read_num(name, "carrier") == Some(1),
+            Device::Dummy { .. } | Device::Virtual { .. } => true,
+        }
+    }
+
+    /// The device's Ethernet address, as `xx:xx:xx:xx:xx:xx`.
+    pub fn mac(&self) -> String {
+        match self {
+            Device::Dummy { mac, .. } | Device::Virtual { mac } => mac.clone(),
+            Device::System { name } | Device::Tap { name } => {
+                read_sys(name, "address").unwrap_or_default()
+            }
+        }
+    }
+
     /// Current facts.
     pub fn status(&self) -> DeviceStatus {
         match self {

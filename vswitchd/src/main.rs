@@ -5,6 +5,7 @@
 //! OVSDB connection, the control socket and the timers.
 
 mod appctl;
+mod bond;
 mod bridge;
 mod cmdline;
 mod config;
@@ -150,6 +151,8 @@ struct App {
     txn_in_flight: Option<u64>,
     next_stats: Instant,
     exit: Option<bool>,
+    /// Ports with several interfaces (see `bond`).
+    bonds: bond::Bonds,
 }
 
 impl App {
@@ -170,6 +173,7 @@ impl App {
         for (name, usage, min, max) in COMMANDS
             .iter()
             .chain(DPCTL_COMMANDS)
+            .chain(bond::COMMANDS)
             .chain(tunnel::COMMANDS)
             .chain(fdb::COMMANDS)
             .chain(appctl::COMMANDS)
@@ -210,6 +214,7 @@ impl App {
             txn_in_flight: None,
             next_stats: Instant::now() + STATS_INTERVAL,
             exit: None,
+            bonds: bond::Bonds::default(),
         })
     }
 
@@ -239,9 +244,13 @@ impl App {
                 openflow::sync_ports(&mut self.bridges);
                 self.bridges.sync_upcall_ports(&Delta::everything());
             }
+            self.run_bonds();
             self.reconfigure_and_report();
 
             let mut timeout = self.next_stats.saturating_duration_since(Instant::now());
+            if let Some(t) = self.bonds.timeout(Instant::now()) {
+                timeout = timeout.min(t);
+            }
             if let Some(t) = self.ovsdb.timeout() {
                 timeout = timeout.min(t);
             }
@@ -325,6 +334,13 @@ impl App {
                 self.bridges.reconfigure(cfg, &mut delta);
                 openflow::sync_changed_ports(&mut self.bridges, &delta);
                 self.bridges.sync_upcall_ports(&delta);
+                let now = Instant::now();
+                if self
+                    .bonds
+                    .reconfigure(cfg, &self.bridges, &self.ovsdb.replica, now)
+                {
+                    self.bonds_changed();
+                }
                 self.coverage.inc("bridge_reconfigure");
                 self.applied = true;
             }
@@ -358,6 +374,7 @@ impl App {
                 ));
                 ops.extend(mirror::status_ops(&self.ovsdb.replica));
             }
+            ops.extend(self.bonds.status_ops(&self.ovsdb.replica));
             self.need_status = false;
             if ops.is_empty() {
                 return;
@@ -365,6 +382,34 @@ impl App {
             let (id, evs) = self.ovsdb.transact(self.poll.registry(), ops);
             self.txn_in_flight = id;
             self.handle_ovsdb_events(evs);
+        }
+    }
+
+    /// Bonds' periodic work (members' liveness).
+    fn run_bonds(&mut self) {
+        let now = Instant::now();
+        let due = self.bonds.timeout(now).is_some_and(|t| t.is_zero());
+        if due && self.bonds.run(&self.bridges, now) {
+            self.bonds_changed();
+        }
+    }
+
+    /// A bond's members or active member changed: every flow is
+    /// translated again, the far side is told where the MACs are, and
+    /// `bond_active_slave` may need writing.
+    fn bonds_changed(&mut self) {
+        self.openflow
+            .service()
+            .changes()
+            .bump(ferrovs_ofproto::service::changes::Scope::All);
+        let openflow = &self.openflow;
+        self.bonds.send_learning_packets(&self.bridges, |br| {
+            openflow
+                .fdb(ferrovs_ofproto::service::FdbRequest::Show(br.to_string()))
+                .ok()
+        });
+        if self.bonds.status_dirty() {
+            self.need_status = true;
         }
     }
 
@@ -422,6 +467,15 @@ impl App {
                 Some(b) if !self.bridges.bridges.contains_key(b) => Err("Unknown bridge".into()),
                 _ => Ok(String::new()),
             },
+            m if bond::handles(m) => {
+                let r = self
+                    .bonds
+                    .command(&m["bond/".len()..], args, Instant::now());
+                if self.bonds.publish_changes() {
+                    self.bonds_changed();
+                }
+                r
+            }
             "ofproto/trace" => trace::ofproto_trace(&self.bridges, &self.openflow, args),
             m if m.starts_with("fdb/") => fdb::run(&self.openflow, &m["fdb/".len()..], args),
             "dpif-netdev/pmd-stats-show" | "dpif-netdev/pmd-stats-clear" => dpctl::pmd_stats(

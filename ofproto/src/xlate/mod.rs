@@ -16,6 +16,7 @@
 //! handlers will want a published snapshot instead; this module only
 //! needs `&Switch`, so either works.
 
+pub mod bond;
 mod commit;
 mod conj;
 mod ct;

@@ -115,6 +115,11 @@ fn hash_finish(hash: u32, fin: u32) -> u32 {
     h ^ (h >> 16)
 }
 
+/// Open vSwitch's `hash_uint64_basis` (bonds hash MACs with it).
+pub(crate) fn hash_uint64_basis(x: u64, basis: u32) -> u32 {
+    hash_finish(hash_add64(basis, x), 8)
+}
+
 /// Open vSwitch's `hash_2words` (also its `hash_int(x, basis)`), which
 /// the switch's port order uses too.
 pub(crate) fn hash_2words(x: u32, y: u32) -> u32 {

@@ -125,6 +125,13 @@ impl Ctx<'_> {
         self.unwildcard(id::VLAN_TCI, 0x1fff);
         let in_port = self.get(id::IN_PORT) as u16;
         let ports = l2_ports(self.br);
+        let bonds = self
+            .br
+            .switch
+            .and_then(|_| super::bond::of_bridge(self.br.name));
+        // What MACs are learned on and forwarded to: a bond member stands
+        // for its bond.
+        let in_bundle = bonds.as_ref().map_or(in_port, |b| b.bundle(in_port));
         let input = ports.iter().find(|p| p.ofport == in_port);
         // A controller may send packets "from" CONTROLLER or NONE: they
         // belong to no port and may carry any VLAN.
@@ -199,6 +206,11 @@ impl Ctx<'_> {
             return;
         }
         self.gratuitous_arp_wildcards(dst);
+        if let Some(bond) = bonds.as_ref().and_then(|b| b.of_member(in_port)) {
+            if !self.bond_admits(bond, in_port, in_bundle, vlan, dst, out) {
+                return;
+            }
+        }
         if !from_nowhere && self.br.switch.is_some() {
             // Recorded always, so that the flow's later packets refresh
             // (or teach again) the entry; applied now only for a packet.
@@ -206,14 +218,14 @@ impl Ctx<'_> {
                 bridge: self.br.name.to_string(),
                 mac: mac_bytes(self.get(id::ETH_SRC)),
                 vlan,
-                port: in_port,
+                port: in_bundle,
             });
         }
         if self.br.side_effects && !from_nowhere {
             if let Some(sw) = self.br.switch {
                 let src = mac_bytes(self.get(id::ETH_SRC));
                 let mut table = sw.mac_table.lock().unwrap_or_else(|e| e.into_inner());
-                table.learn(src, vlan, in_port, Instant::now());
+                table.learn(src, vlan, in_bundle, Instant::now());
             }
         }
         // Every lookup is recorded (even `ofproto/trace`'s, harmlessly),
@@ -232,11 +244,14 @@ impl Ctx<'_> {
                 NodeKind::Warn,
                 "learned port is a mirror port, dropping".into(),
             )),
-            Some(p) if p == in_port => out.push(Node::new(
+            Some(p) if p == in_bundle => out.push(Node::new(
                 NodeKind::Detail,
                 "learned port is input port, dropping".into(),
             )),
-            Some(p) => match ports.iter().find(|x| x.ofport == p) {
+            Some(p) => match self
+                .bond_member_for(bonds.as_deref(), p, vlan)
+                .and_then(|m| ports.iter().find(|x| x.ofport == m))
+            {
                 Some(target) => {
                     out.push(Node::new(
                         NodeKind::Detail,
@@ -244,6 +259,10 @@ impl Ctx<'_> {
                     ));
                     self.output_normal(target.ofport, target.vlan, xvlan, out);
                 }
+                // A bond with no member to send by drops it, as stock.
+                None if bonds.as_ref().is_some_and(|b| b.of_member(p).is_some()) => out.push(
+                    Node::new(NodeKind::Detail, "forwarding to learned port".into()),
+                ),
                 None => out.push(Node::new(
                     NodeKind::Warn,
                     "learned port is unknown, dropping".into(),
@@ -257,6 +276,15 @@ impl Ctx<'_> {
                 let targets: Vec<(u16, &PortVlan)> = ports
                     .iter()
                     .filter(|p| p.ofport != in_port && p.floodable)
+                    .filter(|p| match &bonds {
+                        // One copy per bond, through the member it picks,
+                        // and none back into the bond it came from.
+                        Some(b) if b.of_member(p.ofport).is_some() => {
+                            b.bundle(p.ofport) != in_bundle
+                                && self.bond_member_for(Some(b), p.ofport, vlan) == Some(p.ofport)
+                        }
+                        _ => true,
+                    })
                     .filter(|p| !self.is_mirror_output(p.ofport))
                     .filter(|p| {
                         p.vlan.includes_vlan(vlan)
@@ -268,6 +296,74 @@ impl Ctx<'_> {
                     self.output_normal(ofport, v, xvlan, out);
                 }
             }
+        }
+    }
+
+    /// Stock's admissibility check for a packet received on bond member
+    /// `in_port`: whether NORMAL may go on with it.
+    fn bond_admits(
+        &mut self,
+        bond: &super::bond::BondView,
+        in_port: u16,
+        in_bundle: u16,
+        vlan: u16,
+        dst: u64,
+        out: &mut Vec<Node>,
+    ) -> bool {
+        use super::bond::Verdict;
+        let multicast = crate::mac_learning::is_multicast(mac_bytes(dst as u128));
+        match bond.admissibility(in_port, multicast) {
+            Verdict::Accept => true,
+            Verdict::Drop => {
+                out.push(Node::new(
+                    NodeKind::Detail,
+                    "bonding refused admissibility, dropping".into(),
+                ));
+                false
+            }
+            Verdict::DropIfMoved => {
+                let src = mac_bytes(self.get(id::ETH_SRC));
+                let learned = self.br.switch.and_then(|sw| {
+                    let table = sw.mac_table.lock().unwrap_or_else(|e| e.into_inner());
+                    table.lookup(src, vlan, Instant::now())
+                });
+                let moved = learned.is_some_and(|p| p != in_bundle);
+                if moved && !self.is_gratuitous_arp(dst) {
+                    out.push(Node::new(
+                        NodeKind::Detail,
+                        "SLB bond thinks this packet looped back, dropping".into(),
+                    ));
+                    return false;
+                }
+                true
+            }
+        }
+    }
+
+    /// Stock's `is_gratuitous_arp` (the wildcards are already set by
+    /// `gratuitous_arp_wildcards`).
+    fn is_gratuitous_arp(&self, dst: u64) -> bool {
+        self.get(id::ETH_TYPE) as u16 == eth_type::ARP
+            && dst == 0xffff_ffff_ffff
+            && match self.get(id::ARP_OP) {
+                2 => true,
+                1 => self.get(id::ARP_SPA) == self.get(id::ARP_TPA),
+                _ => false,
+            }
+    }
+
+    /// The port NORMAL sends by for `ofport`: itself, or when it belongs
+    /// to a bond, the member the bond picks for this packet (none when
+    /// no member may send).
+    fn bond_member_for(
+        &self,
+        bonds: Option<&super::bond::BridgeBonds>,
+        ofport: u16,
+        vlan: u16,
+    ) -> Option<u16> {
+        match bonds.and_then(|b| b.of_member(ofport)) {
+            Some(bond) => bond.choose_output(mac_bytes(self.get(id::ETH_SRC)), vlan),
+            None => Some(ofport),
         }
     }
 
@@ -385,11 +481,15 @@ pub fn fdb_command<'a>(
             let Some(p) = sw.ports.iter().find(|p| p.name == *port_name) else {
                 return Err("software error, odp port is present but no ofp port".into());
             };
+            // A bond member stands for its bond, as stock takes the
+            // interface's bundle.
+            let in_port =
+                super::bond::of_bridge(bridge).map_or(p.ofp_port, |b| b.bundle(p.ofp_port));
             let mut t = sw.mac_table.lock().unwrap_or_else(|e| e.into_inner());
-            let old = t.add_static(mac, atoi(vlan) as u16, p.ofp_port, now);
+            let old = t.add_static(mac, atoi(vlan) as u16, in_port, now);
             // As stock, say so when another entry is replaced.
             Ok(match old {
-                Some((old_port, is_static)) if old_port != p.ofp_port || !is_static => {
+                Some((old_port, is_static)) if old_port != in_port || !is_static => {
                     let old_name = if old_port == port::LOCAL {
                         "LOCAL".to_string()
                     } else {

@@ -1,4 +1,4 @@
-//! Commands of features ferrovs does not run: bonds, LACP, STP, RSTP,
+//! Commands of features ferrovs does not run: LACP, STP, RSTP,
 //! CFM, BFD, auto-attach (LLDP), multicast snooping and QoS. Each answers
 //! exactly as stock 3.1 does when the feature is configured nowhere,
 //! which is the truth here: ferrovs never has such an object.
@@ -20,13 +20,6 @@ pub fn run(
         Some(_) => Err(err.to_string()),
     };
     Some(match (group, verb) {
-        ("bond", "list") => Ok("bond\ttype\trecircID\tmembers\n".into()),
-        ("bond", "show") => none_named("", "no such bond"),
-        (
-            "bond",
-            "migrate" | "set-active-member" | "enable-member" | "disable-member"
-            | "set-active-slave" | "enable-slave" | "disable-slave",
-        ) => Err("no such bond".into()),
         ("lacp", "show" | "show-stats") => none_named("", "no such lacp object"),
         ("stp", "show") => none_named("", "no such stp object"),
         ("stp", "tcn") => none_named("OK", "no such stp object"),

@@ -2,15 +2,14 @@
 //! older command modules did not cover, answered as stock answers them.
 //!
 //! - [`dump_flows`]: `bridge/dump-flows [--offload-stats] BRIDGE`.
-//! - [`absent`]: commands of features ferrovs does not run (bonds, LACP,
-//!   STP, RSTP, CFM, BFD, auto-attach, multicast snooping, QoS): stock's
+//! - [`absent`]: commands of features ferrovs does not run (LACP, STP,
+//!   RSTP, CFM, BFD, auto-attach, multicast snooping, QoS): stock's
 //!   answers when none is configured, so that scripts read the same
 //!   text.
 //! - [`dpif_flows`]: `dpif/dump-flows`, one bridge's datapath flows.
 //! - [`megaflows`]: `upcall/enable-megaflows` and `disable-megaflows`.
 //! - [`memory`]: the `memory/show` figures.
 //! - [`tunnels`]: `ofproto/list-tunnels`, each tunnel port and its match.
-//! - [`bond_hash`]: `bond/hash`, which needs no bond.
 //! - [`tuning`]: `coverage/read-counter`, `upcall/set-flow-limit`,
 //!   `upcall/enable-ufid|disable-ufid`, `dpctl/list-commands`,
 //!   `tnl/egress_port_range`,
@@ -22,7 +21,6 @@ use crate::bridge::Bridges;
 use crate::coverage::Coverage;
 
 mod absent;
-mod bond_hash;
 mod dpif_flows;
 mod dump_flows;
 mod megaflows;
@@ -53,16 +51,9 @@ pub const COMMANDS: &[(&str, &str, usize, usize)] = &[
         1,
         usize::MAX,
     ),
-    ("bond/list", "", 0, 0),
-    ("bond/show", "[port]", 0, 1),
-    ("bond/migrate", "port hash member", 3, 3),
-    ("bond/set-active-member", "port member", 2, 2),
-    ("bond/enable-member", "port member", 2, 2),
-    ("bond/disable-member", "port member", 2, 2),
     ("bond/set-active-slave", "", 2, 2),
     ("bond/enable-slave", "", 2, 2),
     ("bond/disable-slave", "", 2, 2),
-    ("bond/hash", "mac [vlan] [basis]", 1, 3),
     ("lacp/show", "[port]", 0, 1),
     ("lacp/show-stats", "[port]", 0, 1),
     ("stp/show", "[bridge]", 0, 1),
@@ -113,8 +104,7 @@ pub fn run(method: &str, args: &[String], cx: &Ctx<'_>) -> Option<Result<String,
         ("dpif", "dump-flows") => dpif_flows::run(args, cx.bridges),
         ("upcall", "enable-megaflows") => Ok(megaflows::run(true, cx.bridges)),
         ("upcall", "disable-megaflows") => Ok(megaflows::run(false, cx.bridges)),
-        ("bond", "hash") => bond_hash::run(args),
-        ("bond" | "lacp" | "stp" | "rstp" | "cfm" | "bfd" | "autoattach" | "mdb" | "qos", _)
+        ("lacp" | "stp" | "rstp" | "cfm" | "bfd" | "autoattach" | "mdb" | "qos", _)
         | ("dpif-netdev", "bond-show") => absent::run(group, verb, args, cx.bridges)?,
         _ => tuning::run(method, args, cx)?,
     })

@@ -749,6 +749,7 @@ mod tests {
                 other_config: BTreeMap::new(),
                 ifaces: ifaces.into_iter().map(|i| (i.name.clone(), i)).collect(),
                 openflow: Default::default(),
+                bonds: BTreeMap::new(),
             },
         );
         Config {

@@ -227,7 +227,7 @@ fn is_status_column(table: &str, column: &str) -> bool {
         ),
         "Port" => matches!(
             column,
-            "status" | "statistics" | "rstp_status" | "rstp_statistics"
+            "status" | "statistics" | "rstp_status" | "rstp_statistics" | "bond_active_slave"
         ),
         "Interface" => matches!(
             column,

@@ -24,20 +24,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 fn port(n: u16, name: &str, mac: [u8; 6]) -> PortInfo {
-    PortInfo {
-        ofp_port: n,
-        name: name.into(),
-        hw_addr: mac,
-        config: 0,
-        state: 4,
-        curr: 0,
-        advertised: 0,
-        supported: 0,
-        peer: 0,
-        curr_speed: 0,
-        max_speed: 0,
-        dummy_queue: false,
-    }
+    PortInfo::live(n, name, mac)
 }
 
 fn main() -> std::io::Result<()> {

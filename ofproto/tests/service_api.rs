@@ -50,20 +50,7 @@ fn scratch(name: &str) -> Scratch {
 }
 
 fn port(n: u16, name: &str) -> PortInfo {
-    PortInfo {
-        ofp_port: n,
-        name: name.into(),
-        hw_addr: [2, 0, 0, 0, 0, n as u8],
-        config: 0,
-        state: 4,
-        curr: 0,
-        advertised: 0,
-        supported: 0,
-        peer: 0,
-        curr_speed: 0,
-        max_speed: 0,
-        dummy_queue: false,
-    }
+    PortInfo::live(n, name, [2, 0, 0, 0, 0, n as u8])
 }
 
 #[test]

@@ -332,6 +332,14 @@ impl Drop for Children {
 
 impl Drop for Sandbox {
     fn drop(&mut self) {
+        // A switch still running is asked to `exit --cleanup` first: stock
+        // makes its userspace datapath's taps (`ovs-netdev`, one per
+        // bridge) persistent, and a plain SIGTERM leaves them behind in
+        // the namespace the test ran in.
+        if self.vswitchd_running() {
+            let _ = self.run("ovs-appctl", &["--timeout=5", "exit", "--cleanup"]);
+            let _ = self.wait_vswitchd_exit(Duration::from_secs(5));
+        }
         if let Some(d) = self.vswitchd.take() {
             d.stop(libc::SIGTERM);
         }

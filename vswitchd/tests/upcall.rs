@@ -13,8 +13,9 @@
 //!    megaflows must not keep the old actions);
 //! 3. both daemons must agree on reachability at every step and on the
 //!    datapath flows of step 2 made from fresh misses (after
-//!    `revalidator/purge`): keys, masks and actions, with ports by name;
-//!    statistics, UFIDs and times left out.
+//!    `revalidator/purge` and with the namespaces' neighbor entries
+//!    flushed, so that ARP runs again): keys, masks and actions, with
+//!    ports by name; statistics, UFIDs and times left out.
 //!
 //! Needs root, iproute2 and the stock OVS tools: skips with a message
 //! otherwise, fails under CI=true.
@@ -171,12 +172,37 @@ fn script(program: &Path, topo: &Topo, tag: &str) -> Outcome {
         "{tag}: revalidator/purge: {}",
         text(&o.stderr)
     );
+    // Whether the pings of this step also resolve addresses depends on
+    // the neighbor entries' timers, which run on between the two
+    // daemons' runs: flushed, every run resolves afresh, so the ARP
+    // request and reply make datapath flows in both.
+    for ns in &topo.ns {
+        netns::must(&["ip", "-n", ns, "neigh", "flush", "all"]);
+    }
     let ports = ping_until(topo, true);
     let names = port_names(&sb);
-    let mut port_flows: Vec<String> = dump(&sb)
-        .lines()
-        .filter_map(|l| flow_shape(l, &names))
-        .collect();
+    // The reply that ends a ping can come back before its handler's
+    // flow is in the dump: wait until ARP and IPv4 from each port are.
+    let shapes = || -> Vec<String> {
+        dump(&sb)
+            .lines()
+            .filter_map(|l| flow_shape(l, &names))
+            .collect()
+    };
+    let complete = |flows: &[String]| {
+        hosts.iter().all(|h| {
+            ["eth_type(0x0806)", "eth_type(0x0800)"].iter().all(|et| {
+                let port = format!("in_port({h})");
+                flows.iter().any(|f| f.contains(&port) && f.contains(et))
+            })
+        })
+    };
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut port_flows = shapes();
+    while !complete(&port_flows) && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(100));
+        port_flows = shapes();
+    }
     port_flows.sort();
 
     ofctl(&["add-flow", &br, "priority=40000,icmp,actions=drop"]);

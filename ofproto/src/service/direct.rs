@@ -193,20 +193,7 @@ mod tests {
     use std::collections::HashMap;
 
     fn port(n: u16) -> PortInfo {
-        PortInfo {
-            ofp_port: n,
-            name: format!("p{n}"),
-            hw_addr: [2, 0, 0, 0, 0, n as u8],
-            config: 0,
-            state: 4,
-            curr: 0,
-            advertised: 0,
-            supported: 0,
-            peer: 0,
-            curr_speed: 0,
-            max_speed: 0,
-            dummy_queue: false,
-        }
+        PortInfo::live(n, &format!("p{n}"), [2, 0, 0, 0, 0, n as u8])
     }
 
     /// A handler's translation reads the service's switch: NORMAL floods

@@ -38,6 +38,20 @@ pub struct PortInfo {
     pub dummy_queue: bool,
 }
 
+impl PortInfo {
+    /// A live port with no config bits, features or speeds: what tests and
+    /// examples that drive the service without real devices describe.
+    pub fn live(ofp_port: u16, name: &str, hw_addr: [u8; 6]) -> PortInfo {
+        PortInfo {
+            ofp_port,
+            name: name.to_string(),
+            hw_addr,
+            state: STATE_LIVE,
+            ..PortInfo::default()
+        }
+    }
+}
+
 /// Counters of one port, as the daemon reads them from the device;
 /// `u64::MAX` marks a counter the device does not keep (shown as "?").
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

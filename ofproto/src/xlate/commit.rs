@@ -212,25 +212,29 @@ pub fn commit(
     super::mpls::commit(flow, base, &mut vlans.mpls, out, false);
     commit_vlans(flow, base, wc, vlans, out);
     // The priority (queue) before the mark, as stock orders them.
-    let prio = [id::SKB_PRIORITY];
-    if let Some(m) = field_masks(flow, base, wc, &prio) {
-        let v = get(flow, id::SKB_PRIORITY) & m[0];
+    commit_u32(flow, base, wc, id::SKB_PRIORITY, KeyAttr::Priority, out);
+    commit_u32(flow, base, wc, id::PKT_MARK, KeyAttr::SkbMark, out);
+}
+
+/// A 32-bit packet metadata field (`skb_priority`, `pkt_mark`): a set,
+/// masked unless translation looked at every bit.
+fn commit_u32(
+    flow: &Key,
+    base: &mut Key,
+    wc: &mut Key,
+    field: usize,
+    make: fn(u32) -> KeyAttr,
+    out: &mut Vec<Action>,
+) {
+    let fields = [field];
+    if let Some(m) = field_masks(flow, base, wc, &fields) {
+        let v = get(flow, field) & m[0];
         out.push(set_action(
-            KeyAttr::Priority(v as u32),
-            KeyAttr::Priority(m[0] as u32),
+            make(v as u32),
+            make(m[0] as u32),
             m[0] == 0xffff_ffff,
         ));
-        absorb(flow, base, wc, &prio, &m);
-    }
-    let mark = [id::PKT_MARK];
-    if let Some(m) = field_masks(flow, base, wc, &mark) {
-        let v = get(flow, id::PKT_MARK) & m[0];
-        out.push(set_action(
-            KeyAttr::SkbMark(v as u32),
-            KeyAttr::SkbMark(m[0] as u32),
-            m[0] == 0xffff_ffff,
-        ));
-        absorb(flow, base, wc, &mark, &m);
+        absorb(flow, base, wc, &fields, &m);
     }
 }
 

@@ -8,8 +8,9 @@
 //!    is 3 s; out-of-band, so no in-band rules), and a rule from
 //!    `ovs-ofctl`. The bridge fails open: the
 //!    rule is flushed, `bridge/dump-flows` shows the hidden
-//!    `priority=15790320,actions=NORMAL` rule, `ovs-ofctl dump-flows`
-//!    does not, and a packet from p1 is flooded to p2 and p3.
+//!    `priority=15790320,actions=NORMAL` rule, `ovs-ofctl dump-flows`,
+//!    `dump-aggregate` and `dump-tables` do not count it, `del-flows`
+//!    does not remove it, and a packet from p1 is flooded to p2 and p3.
 //! 2. `set-fail-mode secure`: the hidden rule goes, a packet is dropped.
 //! 3. `set-fail-mode standalone`: the bridge fails open again.
 //! 4. The test starts listening on the controller's port and completes
@@ -41,6 +42,8 @@ const FAIL_OPEN_RULE: &str = "priority=15790320";
 #[derive(Debug, PartialEq)]
 struct Outcome {
     ofctl_flows: String,
+    ofctl_aggregate: String,
+    ofctl_table0: String,
     hidden_flows: Vec<String>,
     flooded: Vec<String>,
     secure_trace: String,
@@ -266,6 +269,18 @@ fn script(program: &Path, tag: &str) -> Outcome {
     wait(&sb, "the fail-open rule", || has_rule(&sb));
     let ofctl = sb.run("ovs-ofctl", &["dump-flows", "br0"]);
     let ofctl_flows = text(&ofctl.stdout);
+    let aggregate = sb.run("ovs-ofctl", &["dump-aggregate", "br0"]);
+    let ofctl_aggregate = text(&aggregate.stdout);
+    let tables = sb.run("ovs-ofctl", &["dump-tables", "br0"]);
+    // Table 0's active count (its first `active=` line).
+    let ofctl_table0 = text(&tables.stdout)
+        .split_whitespace()
+        .find(|w| w.starts_with("active="))
+        .unwrap_or_default()
+        .to_string();
+    // OpenFlow cannot delete it either.
+    let o = sb.run("ovs-ofctl", &["del-flows", "br0"]);
+    assert!(o.status.success(), "{tag}: del-flows: {}", text(&o.stderr));
     let hidden_flows = bridge_flows(&sb);
     let o = sb.appctl(&["netdev-dummy/receive", "p1", &packet("50:54:00:00:00:05")]);
     assert!(o.status.success(), "{tag}: receive: {}", text(&o.stderr));
@@ -324,6 +339,8 @@ fn script(program: &Path, tag: &str) -> Outcome {
     sb.exit_alive(tag);
     Outcome {
         ofctl_flows,
+        ofctl_aggregate,
+        ofctl_table0,
         hidden_flows,
         flooded,
         secure_trace,
@@ -353,6 +370,11 @@ fn fail_open_matches_stock() {
         !stock.ofctl_flows.contains(FAIL_OPEN_RULE),
         "stock: {stock:#?}"
     );
+    assert!(
+        stock.ofctl_aggregate.contains("flow_count=0"),
+        "stock: {stock:#?}"
+    );
+    assert!(stock.ofctl_table0.contains("active=0"), "stock: {stock:#?}");
     assert!(stock.still_open_while_unadmitted, "stock: {stock:#?}");
     assert_eq!(
         stock.secure_trace, "Datapath actions: drop",

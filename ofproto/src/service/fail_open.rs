@@ -226,14 +226,11 @@ impl FailOpen {
         log::warn!(target: LOG, "No longer in fail-open mode");
         self.last_disconn_secs = 0;
         self.next_bogus = None;
-        let now = Instant::now();
-        sw.remove_rule(
-            0,
-            &Match::catchall(),
-            FAIL_OPEN_PRIORITY,
-            crate::switch::RemovedReason::Delete,
-            now,
-        );
+        // Straight out of the table: a hidden rule's removal is no
+        // flow monitor's business (nor a flow-removed message's).
+        if let Some(t) = sw.tables.first_mut() {
+            t.remove(&Match::catchall(), FAIL_OPEN_PRIORITY);
+        }
     }
 }
 

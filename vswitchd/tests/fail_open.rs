@@ -17,8 +17,8 @@
 //!    the OpenFlow 1.0 handshake: the bridge stays in fail-open and sends
 //!    the controller a bogus packet-in (a RARP from a Nicira address, in
 //!    port LOCAL). A barrier request admits the controller: the hidden
-//!    rule goes, and the next packet from p1 reaches the controller as a
-//!    table miss instead of p2.
+//!    rule goes, with the datapath flow it made: the packet it flooded
+//!    before reaches the controller as a table miss instead of p2.
 //!
 //! The `fail_open` log lines must match stock's too. Needs the stock OVS
 //! tools: skips with a message otherwise, fails under CI=true.
@@ -45,6 +45,7 @@ struct Outcome {
     ofctl_aggregate: String,
     ofctl_table0: String,
     hidden_flows: Vec<String>,
+    fail_open_trace: String,
     flooded: Vec<String>,
     secure_trace: String,
     bogus_packet_in: String,
@@ -183,7 +184,12 @@ impl Controller {
     /// Reads until a message of type `want` (answering echo requests,
     /// which do not admit the controller); its body.
     fn until(&mut self, want: u8) -> Vec<u8> {
+        let deadline = Instant::now() + STEP;
         loop {
+            assert!(
+                Instant::now() < deadline,
+                "no message of type {want} from the switch"
+            );
             let (ty, xid, body) = self.recv();
             if ty == want {
                 return body;
@@ -282,6 +288,12 @@ fn script(program: &Path, tag: &str) -> Outcome {
     let o = sb.run("ovs-ofctl", &["del-flows", "br0"]);
     assert!(o.status.success(), "{tag}: del-flows: {}", text(&o.stderr));
     let hidden_flows = bridge_flows(&sb);
+    let trace = sb.appctl(&[
+        "ofproto/trace",
+        "br0",
+        "in_port=1,dl_src=50:54:00:00:00:05,dl_dst=50:54:00:00:00:07",
+    ]);
+    let fail_open_trace = text(&trace.stdout);
     let o = sb.appctl(&["netdev-dummy/receive", "p1", &packet("50:54:00:00:00:05")]);
     assert!(o.status.success(), "{tag}: receive: {}", text(&o.stderr));
     wait(&sb, "the flooded frame", || {
@@ -309,6 +321,11 @@ fn script(program: &Path, tag: &str) -> Outcome {
         "set-fail-mode standalone",
     );
     wait(&sb, "the fail-open rule again", || has_rule(&sb));
+    // A flow that the rule makes (flooding), to be revalidated away.
+    let again = packet("50:54:00:00:00:0b");
+    let o = sb.appctl(&["netdev-dummy/receive", "p1", &again]);
+    assert!(o.status.success(), "{tag}: receive: {}", text(&o.stderr));
+    wait(&sb, "the second flooded frame", || n_frames(&sb, "p2") == 2);
 
     // 4. A controller comes: connected but not admitted, it gets bogus
     // packet-ins; a barrier request admits it.
@@ -323,7 +340,13 @@ fn script(program: &Path, tag: &str) -> Outcome {
         !has_rule(&sb)
     });
     let after_recovery = bridge_flows(&sb);
-    let o = sb.appctl(&["netdev-dummy/receive", "p1", &packet("50:54:00:00:00:0b")]);
+    // Revalidation removes the datapath flow the rule made.
+    wait(&sb, "the flooding datapath flow to go", || {
+        let o = sb.appctl(&["dpctl/dump-flows"]);
+        !text(&o.stdout).contains("src=50:54:00:00:00:0b")
+    });
+    // The same packet again: its datapath flow went with the rule.
+    let o = sb.appctl(&["netdev-dummy/receive", "p1", &again]);
     assert!(o.status.success(), "{tag}: receive: {}", text(&o.stderr));
     // Bogus packet-ins have stopped; the miss comes from p1.
     let miss_packet_in = loop {
@@ -332,7 +355,7 @@ fn script(program: &Path, tag: &str) -> Outcome {
             break pi;
         }
     };
-    assert_eq!(n_frames(&sb, "p2"), 1, "{tag}: forwarded after recovery");
+    assert_eq!(n_frames(&sb, "p2"), 2, "{tag}: forwarded after recovery");
     let is_connected = sb.vsctl_ok(&["get", "controller", "br0", "is_connected"], "get");
     let log = fail_open_log(&sb);
     drop(ctl);
@@ -342,6 +365,7 @@ fn script(program: &Path, tag: &str) -> Outcome {
         ofctl_aggregate,
         ofctl_table0,
         hidden_flows,
+        fail_open_trace,
         flooded,
         secure_trace,
         bogus_packet_in,

@@ -359,6 +359,11 @@ mod tests {
         assert!(!has_rule(&sw.read()));
         assert!(fo.run(&sw, t0 + Duration::from_secs(3)).tables_changed);
         assert!(fo.is_active() && has_rule(&sw.read()));
+        // A minute later it says it is still open (once a minute).
+        fo.run(&sw, t0 + Duration::from_secs(64));
+        assert_eq!(fo.last_disconn_secs, 64);
+        fo.run(&sw, t0 + Duration::from_secs(65));
+        assert_eq!(fo.last_disconn_secs, 64);
         // A connection that only says hello and echoes is not admitted;
         // packet-ins go to it every two seconds.
         let t = Token(7);

@@ -27,6 +27,7 @@ struct Bridge {
     listener: Token,
     controllers: Vec<Controller>,
     fail_mode: FailMode,
+    fail_open: super::fail_open::FailOpen,
 }
 
 enum Phase {
@@ -291,6 +292,15 @@ impl EventLoop {
             }
             self.deliver_async(n);
             self.reconnect(n, now);
+            if let Some(b) = self.bridges.get_mut(n) {
+                let out = b.fail_open.run(&b.switch, now);
+                if out.tables_changed {
+                    self.tables_changed();
+                }
+                if let Some(pi) = out.bogus_packet_in {
+                    self.packet_in(n, &pi);
+                }
+            }
         }
         let probes: Vec<Token> = self
             .entries
@@ -705,6 +715,7 @@ impl EventLoop {
                 listener: t,
                 controllers: Vec::new(),
                 fail_mode,
+                fail_open: Default::default(),
             },
         );
         Ok(())
@@ -761,6 +772,8 @@ impl EventLoop {
         let has = !b.controllers.is_empty();
         let mode_changed = b.fail_mode != mode;
         b.fail_mode = mode;
+        let cfgs: Vec<&ControllerConfig> = b.controllers.iter().map(|c| &c.cfg).collect();
+        b.fail_open.configure(&cfgs, mode, &b.switch, now);
         // Stock flushes the flow table when the bridge gains its first
         // controller or loses its last, then re-adds the NORMAL flow of a
         // standalone bridge without controllers.
@@ -1023,6 +1036,7 @@ impl EventLoop {
         let Some(b) = self.bridges.get_mut(&c.bridge) else {
             return;
         };
+        b.fail_open.closed(t);
         let now = Instant::now();
         if let Some(ctl) = b
             .controllers
@@ -1446,6 +1460,12 @@ impl EventLoop {
                         if c.controller.is_some() {
                             snoop_rx.extend_from_slice(msg);
                         }
+                        if bridge
+                            .fail_open
+                            .received(t, msg, &bridge.switch, Instant::now())
+                        {
+                            self.tables_generation.bump(Scope::All);
+                        }
                         if h.version != st.version && !(known_version(h.version) && h.msg_type <= 3)
                         {
                             c.tx.extend_from_slice(&error_msg(
@@ -1544,6 +1564,7 @@ impl EventLoop {
         let pending = !c.tx.is_empty();
         if became_connected {
             if let (Some(target), Some(b)) = (controller, self.bridges.get_mut(&bridge)) {
+                b.fail_open.connected(t, &target, Instant::now());
                 if let Some(ctl) = b.controllers.iter_mut().find(|x| x.cfg.target == target) {
                     ctl.connected_at = Some(Instant::now());
                     ctl.backoff = Duration::from_secs(1);

@@ -21,6 +21,7 @@ pub mod changes;
 mod direct;
 pub use self::direct::UpcallTranslator;
 mod event_loop;
+mod fail_open;
 mod reply_poll;
 mod trim;
 use self::event_loop::EventLoop;

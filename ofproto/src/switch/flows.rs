@@ -484,7 +484,10 @@ impl Switch {
                     && fm.out_group == OFPG_ANY;
                 if everything {
                     for t in self.tables_for(fm.table_id)? {
-                        if self.tables[t].rules().all(|r| r.flags & 1 == 0) {
+                        // (Not when a hidden rule must stay.)
+                        if self.hidden_rules(t) == 0
+                            && self.tables[t].rules().all(|r| r.flags & 1 == 0)
+                        {
                             self.tables[t] = Classifier::default();
                         }
                     }
@@ -513,7 +516,7 @@ impl Switch {
                 }
             } else {
                 for (m, p, rule) in self.tables[t].iter() {
-                    if f.accepts(&m, rule) {
+                    if !super::stats::is_hidden(p) && f.accepts(&m, rule) {
                         out.push((t, m, p));
                     }
                 }

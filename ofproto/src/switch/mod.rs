@@ -33,6 +33,7 @@ pub use self::eviction::{EvictionField, TableSettings};
 use self::flows::*;
 pub use self::monitor::*;
 pub use self::ports::*;
+pub use self::stats::FAIL_OPEN_PRIORITY;
 use self::stats::*;
 pub use self::table_mod::*;
 

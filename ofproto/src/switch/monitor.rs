@@ -242,7 +242,8 @@ impl Switch {
                     continue;
                 }
                 for (m, p, rule) in table.iter() {
-                    if !m.is_subsumed_by(&mon.m)
+                    if super::stats::is_hidden(p)
+                        || !m.is_subsumed_by(&mon.m)
                         || (mon.out_port != port::NONE
                             && !rule.instructions.outputs_to(mon.out_port))
                         || (mon.out_group != OFPG_ANY

@@ -496,7 +496,7 @@ impl Switch {
         let mut fields_of: Option<(Box<[u8; crate::openflow::fields::KEY_LEN]>, Vec<usize>)> = None;
         for t in self.tables_for(f.table_id)? {
             for (m, p, rule) in self.tables[t].iter() {
-                if !f.accepts_with(&m, rule, match_all) {
+                if is_hidden(p) || !f.accepts_with(&m, rule, match_all) {
                     continue;
                 }
                 if fields_of.as_ref().is_none_or(|(mask, _)| **mask != m.mask) {
@@ -631,8 +631,8 @@ impl Switch {
     pub(crate) fn aggregate(&self, f: &Filter<'_>, rep: &mut Replies) -> Result<(), OfpErr> {
         let (mut pkts, mut bytes, mut n) = (0u64, 0u64, 0u32);
         for t in self.tables_for(f.table_id)? {
-            for (m, _, rule) in self.tables[t].iter() {
-                if f.accepts(&m, rule) {
+            for (m, p, rule) in self.tables[t].iter() {
+                if !is_hidden(p) && f.accepts(&m, rule) {
                     n += 1;
                     if rule.flags & 8 == 0 {
                         pkts += rule.packet_count;
@@ -659,6 +659,7 @@ impl Switch {
     pub(crate) fn table_stats(&self, v: u8, rep: &mut Replies) -> Result<(), OfpErr> {
         let mut e = Vec::new();
         for (t, table) in self.tables.iter().enumerate() {
+            let active = table.len() - self.hidden_rules(t);
             e.clear();
             match v {
                 1 => {
@@ -668,7 +669,7 @@ impl Switch {
                     put_name32(&self.table_cfg[t].name, &mut e);
                     e.put_u32(ofp10::W_ALL);
                     e.put_u32(self.max_entries(t));
-                    e.put_u32(table.len() as u32);
+                    e.put_u32(active as u32);
                     e.put_u64(0);
                     e.put_u64(0);
                 }
@@ -715,14 +716,14 @@ impl Switch {
                         }
                     });
                     e.put_u32(self.max_entries(t));
-                    e.put_u32(table.len() as u32);
+                    e.put_u32(active as u32);
                     e.put_u64(0);
                     e.put_u64(0);
                 }
                 4..=6 => {
                     e.put_u8(t as u8);
                     e.put_zeros(3);
-                    e.put_u32(table.len() as u32);
+                    e.put_u32(active as u32);
                     e.put_u64(0);
                     e.put_u64(0);
                 }
@@ -895,7 +896,7 @@ impl Switch {
                         d.as_secs(),
                         rule.packet_count,
                         rule.byte_count,
-                        text::format_match(&m, p as u16),
+                        match_text(&m, p),
                         text::format_instructions(&rule.instructions)
                     ));
                 }
@@ -923,3 +924,40 @@ const HIDDEN_RULES: [(&str, &str); 4] = [
     ("priority=0,reg0=0x2", "drop"),
     ("priority=0,reg0=0x3", "drop"),
 ];
+
+/// The priority of fail-open's catch-all rule in table 0.
+pub const FAIL_OPEN_PRIORITY: u32 = 0xf0f0f0;
+
+impl Switch {
+    /// How many rules of table `t` OpenFlow cannot see (fail-open's).
+    pub(crate) fn hidden_rules(&self, t: usize) -> usize {
+        let found = t == 0
+            && self.tables.first().is_some_and(|tb| {
+                tb.find_exact(&Match::catchall(), FAIL_OPEN_PRIORITY)
+                    .is_some()
+            });
+        usize::from(found)
+    }
+}
+
+/// Whether a rule is one OpenFlow cannot see: its priority does not fit
+/// in 16 bits (fail-open's rule), as Open vSwitch hides them.
+pub(crate) fn is_hidden(priority: u32) -> bool {
+    priority > 0xffff
+}
+
+/// A rule's match as `bridge/dump-flows` prints it, a hidden rule's
+/// priority in full.
+fn match_text(m: &Match, priority: u32) -> String {
+    match u16::try_from(priority) {
+        Ok(p) => crate::openflow::text::format_match(m, p),
+        Err(_) => {
+            let rest = crate::openflow::text::format_match(m, 32768);
+            if rest.is_empty() {
+                format!("priority={priority}")
+            } else {
+                format!("priority={priority},{rest}")
+            }
+        }
+    }
+}

@@ -471,7 +471,14 @@ mod tests {
         let names = HashMap::new();
         let run = |flow: &str| {
             let f = super::super::flow_text::parse_of_flow(flow, &names).expect("flow");
-            super::super::upcall::with_bridge(&sw, &odp, true, |br| super::super::translate(br, &f))
+            // Traced (the test reads the report) with side effects.
+            super::super::upcall::with_bridge(&sw, &odp, true, |br| {
+                let br = super::super::Bridge {
+                    describe_rules: true,
+                    ..*br
+                };
+                super::super::translate(&br, &f)
+            })
         };
         use ferrovs_dpif::odp::Action as Dp;
         let x = run("in_port=1");

@@ -368,8 +368,13 @@ pub fn translate_received<'a>(
         }
     }
     ctx.finish_mirrors();
-    let mut bridge = Node::new(NodeKind::Bridge, format!("bridge(\"{}\")", br.name));
-    bridge.subs = nodes;
+    let trace = if ctx.tracing() {
+        let mut bridge = Node::new(NodeKind::Bridge, format!("bridge(\"{}\")", br.name));
+        bridge.subs = nodes;
+        vec![bridge]
+    } else {
+        Vec::new()
+    };
     Xlated {
         actions: ctx.actions,
         wc: ctx.wc,
@@ -379,7 +384,7 @@ pub fn translate_received<'a>(
         mpls_wc: ctx.vlans.mpls.wc,
         actset_output: ctx.actset_output,
         final_flow: ctx.flow,
-        trace: vec![bridge],
+        trace,
         error: ctx.error,
         slow: ctx.slow,
         forks: ctx.forks,
@@ -392,6 +397,28 @@ pub fn translate_received<'a>(
 }
 
 impl Ctx<'_> {
+    /// Whether this translation reports what it does (`ofproto/trace`,
+    /// the only reader of the nodes): an upcall's translation makes no
+    /// trace text at all, which would cost more than translating.
+    fn tracing(&self) -> bool {
+        self.br.describe_rules
+    }
+
+    /// Appends a trace node, its text made only when tracing.
+    fn note(&self, out: &mut Vec<Node>, kind: NodeKind, text: impl FnOnce() -> String) {
+        if self.tracing() {
+            out.push(Node::new(kind, text()));
+        }
+    }
+
+    /// Appends a node that was built anyway (its children collected),
+    /// only when tracing.
+    fn note_node(&self, out: &mut Vec<Node>, node: Node) {
+        if self.tracing() {
+            out.push(node);
+        }
+    }
+
     /// Drops mask bits the datapath cannot match: metadata and registers
     /// (not packet fields), and headers the original packet does not have
     /// (a VLAN tag, tunnel metadata, ports of later fragments).
@@ -451,17 +478,19 @@ impl Ctx<'_> {
     /// Looks `table` up and runs the rule found (or the table-miss
     /// behaviour), appending trace nodes to `out`.
     fn table(&mut self, table: u8, in_port: u16, out: &mut Vec<Node>) {
-        let Some(cls) = self.br.tables.get(table as usize) else {
+        let br = self.br;
+        let Some(cls) = br.tables.get(table as usize) else {
             return;
         };
         let saved_port = self.get(id::IN_PORT);
         self.set(id::IN_PORT, in_port as u128);
-        let l = cls.lookup(&self.flow);
-        for (w, b) in self.wc.iter_mut().zip(l.wildcards.iter()) {
-            *w |= b;
-        }
+        // The bits the lookup examined go straight into the megaflow.
+        let hit = cls
+            .lookup_soft(&self.flow, &mut self.wc, |_| false, false)
+            .hard
+            .map(|(_, r)| r);
         // A conjunction clause is not an answer by itself.
-        let (found, conj_id) = match l.rule {
+        let (found, conj_id) = match hit {
             Some(r) if conj::is_clause(r) => self.conjunction(cls),
             r => (r, None),
         };
@@ -517,7 +546,7 @@ impl Ctx<'_> {
                 self.rule_cookie = old_cookie;
                 self.cur_rule = old_rule;
                 self.depth -= deepens as u32;
-                out.push(node);
+                self.note_node(out, node);
             }
             None => {
                 let miss = self.br.table_miss.get(table as usize).copied().unwrap_or(0);
@@ -529,9 +558,11 @@ impl Ctx<'_> {
                 }
                 let mut dropped = Vec::new();
                 if !self.mirror_ingress(in_port, &mut dropped) {
-                    let mut node = Node::new(NodeKind::Table, format!("{table:2}. No match."));
-                    node.subs = dropped;
-                    out.push(node);
+                    if self.tracing() {
+                        let mut node = Node::new(NodeKind::Table, format!("{table:2}. No match."));
+                        node.subs = dropped;
+                        out.push(node);
+                    }
                     self.table_id = old_table;
                     return;
                 }
@@ -550,7 +581,7 @@ impl Ctx<'_> {
                     self.controller(u16::MAX, 0, REASON_IMPLICIT_MISS, &[]);
                     self.rule_cookie = old_cookie;
                     out.push(node);
-                } else {
+                } else if self.tracing() {
                     let mut node = Node::new(NodeKind::Table, format!("{table:2}. No match."));
                     node.subs.push(Node::new(NodeKind::Action, "drop".into()));
                     out.push(node);
@@ -574,7 +605,7 @@ impl Ctx<'_> {
             && !ins.clear
             && ins.write.is_none()
         {
-            out.push(Node::new(NodeKind::Action, "drop".into()));
+            self.note(out, NodeKind::Action, || "drop".into());
             return;
         }
         self.actions(&ins.apply, out);
@@ -593,37 +624,37 @@ impl Ctx<'_> {
             return;
         }
         if ins.clear {
-            out.push(Node::new(NodeKind::Action, "clear_actions".into()));
-            out.push(Node::new(NodeKind::Detail, self.action_set_text("was")));
+            self.note(out, NodeKind::Action, || "clear_actions".into());
+            self.note(out, NodeKind::Detail, || self.action_set_text("was"));
             self.action_set.clear();
             self.actset_output = None;
         }
         if let Some(w) = &ins.write {
-            let text: Vec<String> = w.iter().map(crate::openflow::text::action_text).collect();
-            out.push(Node::new(
-                NodeKind::Action,
-                format!("write_actions({})", text.join(",")),
-            ));
+            self.note(out, NodeKind::Action, || {
+                let text: Vec<String> = w.iter().map(crate::openflow::text::action_text).collect();
+                format!("write_actions({})", text.join(","))
+            });
             for a in w {
                 if let Action::Output { port: p, .. } = a {
                     self.actset_output = Some(*p);
                 }
                 self.action_set.push(a.clone());
             }
-            out.push(Node::new(NodeKind::Detail, self.action_set_text("is")));
+            self.note(out, NodeKind::Detail, || self.action_set_text("is"));
         }
         if let Some((value, mask)) = ins.write_metadata {
-            let text = if mask == u64::MAX {
-                format!("write_metadata:{value:#x}")
-            } else {
-                format!("write_metadata:{value:#x}/{mask:#x}")
-            };
-            out.push(Node::new(NodeKind::Action, text));
+            self.note(out, NodeKind::Action, || {
+                if mask == u64::MAX {
+                    format!("write_metadata:{value:#x}")
+                } else {
+                    format!("write_metadata:{value:#x}/{mask:#x}")
+                }
+            });
             let old = self.get(id::METADATA) as u64;
             self.set(id::METADATA, ((old & !mask) | (value & mask)) as u128);
         }
         if let Some(t) = ins.goto_table {
-            out.push(Node::new(NodeKind::Action, format!("goto_table:{t}")));
+            self.note(out, NodeKind::Action, || format!("goto_table:{t}"));
             let in_port = self.get(id::IN_PORT) as u16;
             self.table(t, in_port, out);
         }
@@ -660,7 +691,7 @@ impl Ctx<'_> {
                 }
                 break;
             }
-            out.push(Node::new(NodeKind::Action, ct::action_text(a)));
+            self.note(out, NodeKind::Action, || ct::action_text(a));
             self.action(a, out);
             // The action that froze runs again after the recirculation
             // (a pause does not: the actions after it do).
@@ -729,10 +760,9 @@ impl Ctx<'_> {
                 n_bits,
             } => {
                 self.reg_move(*src, *dst, *src_ofs, *dst_ofs, *n_bits);
-                out.push(Node::new(
-                    NodeKind::Detail,
-                    self.subfield_now(*dst, *dst_ofs, *n_bits),
-                ));
+                self.note(out, NodeKind::Detail, || {
+                    self.subfield_now(*dst, *dst_ofs, *n_bits)
+                });
             }
             Action::NxNested {
                 subtype: 35,

@@ -281,10 +281,11 @@ impl Ctx<'_> {
         if self.mirror.used == 0 {
             return;
         }
-        let mut key = Box::new([0u8; KEY_LEN]);
+        let mut key = [0u8; KEY_LEN];
         key[..4].copy_from_slice(&self.mirror.used.to_be_bytes());
+        let key = std::sync::Arc::new(key);
         self.rules.push(RuleHit {
-            bridge: self.br.name.to_string(),
+            bridge: super::shared_name(self.br.name),
             table: CREDIT_TABLE,
             key,
         });

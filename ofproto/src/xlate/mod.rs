@@ -126,12 +126,37 @@ pub struct Xlated {
 
 /// A rule a translation went through: its table and the flow it was
 /// looked up with (a lookup finds it again while the tables hold it).
+/// Shared, not copied: every flow keeps its hits, and each packet's
+/// credit carries them again.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RuleHit {
     /// The bridge whose table it is (patch ports lead to others).
-    pub bridge: String,
+    pub bridge: std::sync::Arc<str>,
     pub table: u8,
-    pub key: Box<[u8; KEY_LEN]>,
+    pub key: std::sync::Arc<[u8; KEY_LEN]>,
+}
+
+/// `name` as a shared string, made once per thread and bridge name (a
+/// translation records a hit per table, all with the same name).
+fn shared_name(name: &str) -> std::sync::Arc<str> {
+    use std::cell::RefCell;
+    use std::sync::Arc;
+    thread_local! {
+        static NAMES: RefCell<Vec<Arc<str>>> = const { RefCell::new(Vec::new()) };
+    }
+    NAMES.with(|names| {
+        let mut names = names.borrow_mut();
+        if let Some(n) = names.iter().find(|n| ***n == *name) {
+            return Arc::clone(n);
+        }
+        // Bridges come and go: forget the old names now and then.
+        if names.len() >= 64 {
+            names.clear();
+        }
+        let n: Arc<str> = Arc::from(name);
+        names.push(Arc::clone(&n));
+        n
+    })
 }
 
 struct Ctx<'a> {
@@ -502,12 +527,14 @@ impl Ctx<'_> {
             self.in_ports.push(in_port);
         }
         if found.is_some() {
-            let mut key = self.flow.clone();
+            let mut key = std::sync::Arc::new(*self.flow);
             if let Some(c) = conj_id {
-                put_be(&mut key[range(id::CONJ_ID)], c as u128);
+                if let Some(k) = std::sync::Arc::get_mut(&mut key) {
+                    put_be(&mut k[range(id::CONJ_ID)], c as u128);
+                }
             }
             self.rules.push(RuleHit {
-                bridge: self.br.name.to_string(),
+                bridge: shared_name(self.br.name),
                 table,
                 key,
             });

@@ -132,8 +132,7 @@ pub fn translate_upcall_world(
         let sw = switches
             .get(bridge)
             .ok_or_else(|| format!("no bridge named {bridge}"))?;
-        let ofports: HashMap<u32, u16> = req.odp_ports.iter().map(|(&o, &d)| (d, o)).collect();
-        let flow = flow_text::from_odp(&key, &ofports)?;
+        let flow = flow_text::from_odp_with(&key, |d| ofport_of(&req.odp_ports, d))?;
         let x = with_bridge(sw, &req.odp_ports, req.may_learn, |br| {
             let br = Bridge {
                 describe_rules: false,
@@ -171,11 +170,12 @@ pub fn translate_upcall_world(
         .bridges
         .get(target_bridge)
         .ok_or_else(|| format!("no bridge named {target_bridge}"))?;
-    let mut ofports: HashMap<u32, u16> = bt.odp_ports.iter().map(|(&o, &d)| (d, o)).collect();
-    if let Some((_, odp, p, _)) = &target {
-        ofports.insert(*odp, *p);
-    }
-    let mut flow = flow_text::from_odp(&key, &ofports)?;
+    // The tunnel port a decapsulated packet belongs to, else the
+    // bridge's port of that datapath number.
+    let mut flow = flow_text::from_odp_with(&key, |d| match &target {
+        Some((_, odp, p, _)) if *odp == d => Some(*p),
+        _ => ofport_of(&bt.odp_ports, d),
+    })?;
     if let Some((_, _, _, t)) = &target {
         t.to_flow(&mut flow);
     }
@@ -193,6 +193,13 @@ pub fn translate_upcall_world(
     })
     .ok_or_else(|| format!("no bridge named {target_bridge}"))?;
     Ok((target_bridge.to_string(), finish(&key, &flow, x)?))
+}
+
+/// The OpenFlow port of datapath port `odp` in `odp_ports` (OpenFlow
+/// to datapath): a scan, cheaper than building the reversed map for
+/// the one lookup an upcall makes.
+fn ofport_of(odp_ports: &HashMap<u16, u32>, odp: u32) -> Option<u16> {
+    odp_ports.iter().find(|(_, &d)| d == odp).map(|(&o, _)| o)
 }
 
 /// The translation of `key` (as `flow`) as the handler needs it.
@@ -374,7 +381,7 @@ impl Credit {
 pub fn credit_stats(sw: &mut Switch, credits: &[Credit]) {
     let now = std::time::Instant::now();
     for c in credits {
-        for hit in c.rules.iter().filter(|h| h.bridge == sw.name) {
+        for hit in c.rules.iter().filter(|h| *h.bridge == *sw.name) {
             if hit.table == super::mirror::CREDIT_TABLE {
                 super::mirror::credit_hit(sw, hit, c.packets, c.bytes);
                 continue;

@@ -44,10 +44,36 @@ struct Counting;
 
 static ALLOCS: AtomicU64 = AtomicU64::new(0);
 
+thread_local! {
+    /// Set while one translation is traced (`XLATE_BENCH_WHO=1`): each
+    /// allocation then prints where it comes from.
+    static WHO: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Prints the translation frames of the current allocation's caller.
+fn who() {
+    WHO.with(|w| {
+        if !w.get() {
+            return;
+        }
+        w.set(false);
+        let bt = std::backtrace::Backtrace::force_capture().to_string();
+        let frames: Vec<&str> = bt
+            .lines()
+            .map(str::trim)
+            .filter(|l| l.contains("ferrovs") && !l.starts_with("at "))
+            .take(3)
+            .collect();
+        eprintln!("alloc: {}", frames.join(" < "));
+        w.set(true);
+    });
+}
+
 // SAFETY: forwards every call to the system allocator unchanged.
 unsafe impl GlobalAlloc for Counting {
     unsafe fn alloc(&self, l: Layout) -> *mut u8 {
         ALLOCS.fetch_add(1, Ordering::Relaxed);
+        who();
         // SAFETY: same contract as ours.
         unsafe { System.alloc(l) }
     }
@@ -62,6 +88,7 @@ unsafe impl GlobalAlloc for Counting {
     }
     unsafe fn realloc(&self, p: *mut u8, l: Layout, n: usize) -> *mut u8 {
         ALLOCS.fetch_add(1, Ordering::Relaxed);
+        who();
         // SAFETY: same contract as ours.
         unsafe { System.realloc(p, l, n) }
     }
@@ -296,6 +323,21 @@ fn main() {
         best_cpu = best_cpu.min(me);
         best_all = best_all.min(all);
         best_allocs = best_allocs.min(per);
+    }
+    if std::env::var_os("XLATE_BENCH_WHO").is_some() {
+        let item = UpcallItem {
+            bridge: "br0".into(),
+            req: UpcallRequest {
+                key: key(u32::MAX / 2),
+                odp_ports: odp_ports.clone(),
+                may_learn: true,
+            },
+            packet_len: Some(60),
+        };
+        WHO.with(|w| w.set(true));
+        let r = translator.translate(std::slice::from_ref(&item));
+        WHO.with(|w| w.set(false));
+        drop(r);
     }
     println!(
         "{mode}: best {best_cpu:.0} ns CPU/translation ({best_all:.0} with crediting), \

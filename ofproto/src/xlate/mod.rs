@@ -322,7 +322,8 @@ pub fn translate_received<'a>(
         ct_nat: None,
         conntracked: false,
         forks: Vec::new(),
-        rules: Vec::new(),
+        // A hit per table a pipeline goes through.
+        rules: Vec::with_capacity(16),
         freezing: false,
         freeze_hash: false,
         frozen: Vec::new(),
@@ -448,29 +449,40 @@ impl Ctx<'_> {
     /// (not packet fields), and headers the original packet does not have
     /// (a VLAN tag, tunnel metadata, ports of later fragments).
     fn finish_wildcards(&mut self, orig: &[u8; KEY_LEN]) {
-        let mut clear = vec![id::METADATA, id::ACTSET_OUTPUT, id::CONJ_ID];
-        clear.extend(id::REG0..=id::REG15);
+        // Field runs (first and last field: consecutive fields are
+        // consecutive in the key) whose mask bits go.
+        let mut clear: Vec<(usize, usize)> = Vec::with_capacity(20);
+        clear.extend([
+            (id::METADATA, id::METADATA),
+            (id::ACTSET_OUTPUT, id::ACTSET_OUTPUT),
+            (id::CONJ_ID, id::CONJ_ID),
+            (id::REG0, id::REG15),
+        ]);
         let orig_get = |f: usize| be(&orig[range(f)]);
         if orig_get(id::VLAN_TCI) as u16 & VLAN_CFI == 0 {
-            clear.push(id::VLAN_TCI);
+            clear.push((id::VLAN_TCI, id::VLAN_TCI));
         } else if self.get_wc(id::VLAN_TCI) != 0 {
             self.unwildcard(id::VLAN_TCI, VLAN_CFI as u128);
         }
         if orig_get(id::IP_FRAG) & 2 != 0 {
-            clear.extend([id::TCP_SRC, id::TCP_DST, id::UDP_SRC, id::UDP_DST]);
-            clear.extend([id::SCTP_SRC, id::SCTP_DST]);
+            for f in [id::TCP_SRC, id::TCP_DST, id::UDP_SRC, id::UDP_DST] {
+                clear.push((f, f));
+            }
+            clear.extend([(id::SCTP_SRC, id::SCTP_SRC), (id::SCTP_DST, id::SCTP_DST)]);
         }
         // Labels pushed here are not in the packet the megaflow matches.
         if !mpls::is_mpls(orig_get(id::ETH_TYPE) as u16) {
-            clear.extend([id::MPLS_LABEL, id::MPLS_TC, id::MPLS_BOS, id::MPLS_TTL]);
+            for f in [id::MPLS_LABEL, id::MPLS_TC, id::MPLS_BOS, id::MPLS_TTL] {
+                clear.push((f, f));
+            }
             self.vlans.mpls.wc = [0; 2];
         }
         if orig_get(id::TUN_DST) == 0 && orig_get(id::TUN_IPV6_DST) == 0 {
-            clear.extend(id::TUN_ID..=id::TUN_GTPU_MSGTYPE);
-            clear.extend(id::TUN_METADATA0..=id::TUN_METADATA63);
+            clear.push((id::TUN_ID, id::TUN_GTPU_MSGTYPE));
+            clear.push((id::TUN_METADATA0, id::TUN_METADATA63));
         }
-        for f in clear {
-            self.wc[range(f)].fill(0);
+        for (first, last) in clear {
+            self.wc[range(first).start..range(last).end].fill(0);
         }
     }
 
@@ -493,10 +505,9 @@ impl Ctx<'_> {
 
     fn unwildcard(&mut self, f: usize, mask: u128) {
         let r = frange(f);
-        let mut m = vec![0u8; r.len()];
-        put_be(&mut m, mask);
-        for (w, b) in self.wc[r].iter_mut().zip(m) {
-            *w |= b;
+        let n = r.len();
+        for (i, w) in self.wc[r].iter_mut().enumerate() {
+            *w |= mask.checked_shr(8 * (n - 1 - i) as u32).unwrap_or(0) as u8;
         }
     }
 
@@ -527,12 +538,22 @@ impl Ctx<'_> {
             self.in_ports.push(in_port);
         }
         if found.is_some() {
-            let mut key = std::sync::Arc::new(*self.flow);
-            if let Some(c) = conj_id {
-                if let Some(k) = std::sync::Arc::get_mut(&mut key) {
-                    put_be(&mut k[range(id::CONJ_ID)], c as u128);
+            // A pipeline that does not change the flow between tables
+            // records the same key for each: shared, not copied again.
+            let key = match self.rules.last() {
+                Some(h) if conj_id.is_none() && *h.key == *self.flow => {
+                    std::sync::Arc::clone(&h.key)
                 }
-            }
+                _ => {
+                    let mut key = std::sync::Arc::new(*self.flow);
+                    if let Some(c) = conj_id {
+                        if let Some(k) = std::sync::Arc::get_mut(&mut key) {
+                            put_be(&mut k[range(id::CONJ_ID)], c as u128);
+                        }
+                    }
+                    key
+                }
+            };
             self.rules.push(RuleHit {
                 bridge: shared_name(self.br.name),
                 table,

@@ -236,10 +236,9 @@ impl Ctx<'_> {
             )),
             Some(p) => match ports.iter().find(|x| x.ofport == p) {
                 Some(target) => {
-                    out.push(Node::new(
-                        NodeKind::Detail,
-                        "forwarding to learned port".into(),
-                    ));
+                    self.note(out, NodeKind::Detail, || {
+                        "forwarding to learned port".into()
+                    });
                     self.output_normal(target.ofport, target.vlan, xvlan, out);
                 }
                 None => out.push(Node::new(
@@ -248,10 +247,9 @@ impl Ctx<'_> {
                 )),
             },
             None => {
-                out.push(Node::new(
-                    NodeKind::Detail,
-                    "no learned MAC for destination, flooding".into(),
-                ));
+                self.note(out, NodeKind::Detail, || {
+                    "no learned MAC for destination, flooding".into()
+                });
                 let targets: Vec<(u16, &PortVlan)> = ports
                     .iter()
                     .filter(|p| p.ofport != in_port && p.floodable)

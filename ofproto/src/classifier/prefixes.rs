@@ -55,7 +55,14 @@ impl PrefixSet {
     }
 
     fn lengths(&self) -> impl Iterator<Item = u32> + '_ {
-        (1..=32u32).filter(move |l| self.lens >> (l - 1) & 1 == 1)
+        let mut bits = self.lens;
+        std::iter::from_fn(move || {
+            let l = bits.trailing_zeros();
+            (l < 32).then(|| {
+                bits &= bits - 1;
+                l + 1
+            })
+        })
     }
 
     /// The trie walk for `value`: the number of leading bits examined, and
@@ -71,7 +78,8 @@ impl PrefixSet {
         for len in self.lengths() {
             let map = &self.by_len[len as usize - 1];
             let p = value & mask(len);
-            if map.contains_key(&p) {
+            let above = map.range(p..).next().map(|(&v, _)| v);
+            if above == Some(p) {
                 matched = matched.max(len);
                 plens |= 1 << (len - 1);
                 continue;
@@ -79,7 +87,7 @@ impl PrefixSet {
             // No stored prefix of this length is the value's: the closest
             // ones in order share the most leading bits with it.
             let below = map.range(..p).next_back().map(|(&v, _)| common(v));
-            let above = map.range(p..).next().map(|(&v, _)| common(v));
+            let above = above.map(common);
             matched = matched.max(below.unwrap_or(0)).max(above.unwrap_or(0));
         }
         if matched >= 32 {

@@ -75,6 +75,9 @@ impl PrefixSet {
         let common = |v: u32| (v ^ value).leading_zeros();
         let mut matched = 0;
         let mut plens = 0u64;
+        // Per length without the value's prefix: the most leading bits
+        // a stored prefix of that length shares with the value.
+        let mut closest = [0u32; 32];
         for len in self.lengths() {
             let map = &self.by_len[len as usize - 1];
             let p = value & mask(len);
@@ -88,19 +91,20 @@ impl PrefixSet {
             // ones in order share the most leading bits with it.
             let below = map.range(..p).next_back().map(|(&v, _)| common(v));
             let above = above.map(common);
-            matched = matched.max(below.unwrap_or(0)).max(above.unwrap_or(0));
+            let c = below.unwrap_or(0).max(above.unwrap_or(0));
+            closest[len as usize - 1] = c;
+            matched = matched.max(c);
         }
         if matched >= 32 {
             return (32, plens);
         }
         // The walk stops at `matched` bits; it also looked at the next bit
         // when the trie goes on below that point (a longer prefix shares
-        // those bits).
-        let lo = value & mask(matched);
-        let goes_on = self.lengths().filter(|&l| l > matched).any(|l| {
-            let hi = lo | (!mask(matched) & mask(l));
-            self.by_len[l as usize - 1].range(lo..=hi).next().is_some()
-        });
+        // those bits: the closest one of its length does, as sorted
+        // order keeps the longest common prefixes next to the value).
+        let goes_on = self
+            .lengths()
+            .any(|l| l > matched && closest[l as usize - 1] >= matched);
         (matched + goes_on as u32, plens)
     }
 }

@@ -71,7 +71,7 @@ pub(crate) fn with_bridge<R>(
     side_effects: bool,
     f: impl FnOnce(&Bridge<'_>) -> R,
 ) -> R {
-    let misses: Vec<u32> = sw.table_cfg.iter().map(|c| c.miss).collect();
+    let misses = table_misses(sw);
     let br = Bridge {
         name: &sw.name,
         tables: &sw.tables,
@@ -83,6 +83,18 @@ pub(crate) fn with_bridge<R>(
         switch: Some(sw),
     };
     f(&br)
+}
+
+/// The table-miss behaviour of each table (`Bridge::table_miss`), up to
+/// the last that is not the default (0, which a missing entry means):
+/// usually none, so a translation copies nothing.
+pub(crate) fn table_misses(sw: &Switch) -> Vec<u32> {
+    let n = sw
+        .table_cfg
+        .iter()
+        .rposition(|c| c.miss != 0)
+        .map_or(0, |i| i + 1);
+    sw.table_cfg[..n].iter().map(|c| c.miss).collect()
 }
 
 /// Translates an upcall's key through `sw` alone, and applies what it

@@ -25,6 +25,9 @@ mod prefixes;
 mod staged;
 use self::staged::{StageIndex, Tries};
 
+/// Compressed keys up to this long are built on the stack.
+const SMALL_KEY: usize = 128;
+
 /// Marks the end of a chain of rules in a subtable.
 const NONE: u32 = u32::MAX;
 
@@ -176,13 +179,24 @@ impl<T> Subtable<T> {
         );
     }
 
-    /// The compressed masked key of a full key, in `buf` (no allocation).
-    fn compress_to<'b>(&self, key: &[u8; KEY_LEN], buf: &'b mut [u8; KEY_LEN]) -> &'b [u8] {
+    /// The compressed masked key of a full key: in `small` when it fits
+    /// (a subtable's mask covers a few bytes: no allocation, and no
+    /// whole-key buffer to clear per lookup), else in `big`.
+    fn compress_to<'b>(
+        &self,
+        key: &[u8; KEY_LEN],
+        small: &'b mut [u8; SMALL_KEY],
+        big: &'b mut Vec<u8>,
+    ) -> &'b [u8] {
         let n = self.used.len();
-        for (o, &i) in buf.iter_mut().zip(self.used.iter()) {
+        if n > SMALL_KEY {
+            self.compress_into(key, big);
+            return big;
+        }
+        for (o, &i) in small.iter_mut().zip(self.used.iter()) {
             *o = key[i as usize] & self.mask[i as usize];
         }
-        &buf[..n]
+        &small[..n]
     }
 
     fn compress(&self, key: &[u8; KEY_LEN]) -> Vec<u8> {
@@ -454,12 +468,12 @@ impl<T> Classifier<T> {
     pub fn lookup_mut(&mut self, key: &[u8; KEY_LEN]) -> Option<&mut T> {
         // (priority, subtable, slot) of the best match so far.
         let mut best: Option<(u32, usize, u32)> = None;
-        let mut buf = [0u8; KEY_LEN];
+        let (mut small, mut big) = ([0u8; SMALL_KEY], Vec::new());
         for (i, st) in self.subtables.iter().enumerate() {
             if best.is_some_and(|(bp, _, _)| bp >= st.max_priority) {
                 break;
             }
-            if let Some(s) = st.best_slot(st.compress_to(key, &mut buf)) {
+            if let Some(s) = st.best_slot(st.compress_to(key, &mut small, &mut big)) {
                 let p = st.slots[s as usize].priority;
                 if best.is_none_or(|(bp, _, _)| p > bp) {
                     best = Some((p, i, s));
@@ -497,7 +511,7 @@ impl<T> Classifier<T> {
         let mut hard: Option<(u32, &T)> = None;
         let mut soft = Vec::new();
         let mut tries = self.tries.lookup(key);
-        let mut buf = [0u8; KEY_LEN];
+        let (mut small, mut big) = ([0u8; SMALL_KEY], Vec::new());
         for st in &self.subtables {
             if hard.is_some_and(|(hp, _)| hp >= st.max_priority) {
                 break;
@@ -506,7 +520,7 @@ impl<T> Classifier<T> {
             if !st.stages.probe(key, &mut tries, wc) {
                 continue;
             }
-            let short = st.compress_to(key, &mut buf);
+            let short = st.compress_to(key, &mut small, &mut big);
             let Some(first) = st.best_slot(short) else {
                 st.stages.final_miss(key, wc);
                 continue;

@@ -19,11 +19,14 @@
 use crate::openflow::fields::{Match, KEY_LEN};
 use std::collections::hash_map::RandomState;
 use std::collections::{BTreeMap, HashMap};
-use std::hash::BuildHasher;
+use std::hash::{BuildHasher, Hasher};
 
 mod prefixes;
 mod staged;
 use self::staged::{StageIndex, Tries};
+
+/// Compressed keys up to this long are built on the stack.
+const SMALL_KEY: usize = 128;
 
 /// Marks the end of a chain of rules in a subtable.
 const NONE: u32 = u32::MAX;
@@ -55,7 +58,7 @@ struct Subtable<T> {
     keys: Vec<u8>,
     slots: Vec<Slot<T>>,
     index: HashMap<u64, u32, PreHashed>,
-    hasher: RandomState,
+    hasher: KeyHashState,
     stages: StageIndex,
 }
 
@@ -90,6 +93,59 @@ impl std::hash::Hasher for PreHasher {
     }
 }
 
+/// Hashes subtable keys: a word at a time with a multiply (SipHash, the
+/// standard library's, cost more than the rest of a lookup), keyed with a
+/// random seed per subtable so that rules cannot be chosen to collide.
+#[derive(Clone)]
+struct KeyHashState(u64);
+
+impl KeyHashState {
+    fn new() -> Self {
+        KeyHashState(RandomState::new().hash_one(0x5eed_u64) | 1)
+    }
+}
+
+impl BuildHasher for KeyHashState {
+    type Hasher = KeyHasher;
+    fn build_hasher(&self) -> KeyHasher {
+        KeyHasher(self.0)
+    }
+}
+
+struct KeyHasher(u64);
+
+impl KeyHasher {
+    fn mix(&mut self, w: u64) {
+        self.0 = (self.0.rotate_left(5) ^ w).wrapping_mul(0x517c_c1b7_2722_0a95);
+    }
+}
+
+impl Hasher for KeyHasher {
+    fn finish(&self) -> u64 {
+        // Spread the last words' bits over the low ones (the index
+        // takes its buckets from them).
+        let h = self.0;
+        (h ^ (h >> 29)).wrapping_mul(0xbf58_476d_1ce4_e5b9) ^ (h >> 32)
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        let mut words = bytes.chunks_exact(8);
+        for w in words.by_ref() {
+            let mut b = [0u8; 8];
+            b.copy_from_slice(w);
+            self.mix(u64::from_le_bytes(b));
+        }
+        let rest = words.remainder();
+        if !rest.is_empty() {
+            let mut b = [0u8; 8];
+            b[..rest.len()].copy_from_slice(rest);
+            self.mix(u64::from_le_bytes(b) ^ ((rest.len() as u64) << 59));
+        }
+    }
+    fn write_usize(&mut self, v: usize) {
+        self.mix(v as u64);
+    }
+}
+
 impl<T> Subtable<T> {
     fn new(mask: &[u8; KEY_LEN]) -> Self {
         let used: Vec<u16> = (0..KEY_LEN)
@@ -104,7 +160,7 @@ impl<T> Subtable<T> {
             keys: Vec::new(),
             slots: Vec::new(),
             index: HashMap::default(),
-            hasher: RandomState::new(),
+            hasher: KeyHashState::new(),
             stages: StageIndex::new(mask),
         }
     }
@@ -121,6 +177,26 @@ impl<T> Subtable<T> {
                 .iter()
                 .map(|&i| key[i as usize] & self.mask[i as usize]),
         );
+    }
+
+    /// The compressed masked key of a full key: in `small` when it fits
+    /// (a subtable's mask covers a few bytes: no allocation, and no
+    /// whole-key buffer to clear per lookup), else in `big`.
+    fn compress_to<'b>(
+        &self,
+        key: &[u8; KEY_LEN],
+        small: &'b mut [u8; SMALL_KEY],
+        big: &'b mut Vec<u8>,
+    ) -> &'b [u8] {
+        let n = self.used.len();
+        if n > SMALL_KEY {
+            self.compress_into(key, big);
+            return big;
+        }
+        for (o, &i) in small.iter_mut().zip(self.used.iter()) {
+            *o = key[i as usize] & self.mask[i as usize];
+        }
+        &small[..n]
     }
 
     fn compress(&self, key: &[u8; KEY_LEN]) -> Vec<u8> {
@@ -414,13 +490,12 @@ impl<T> Classifier<T> {
     pub fn lookup_mut(&mut self, key: &[u8; KEY_LEN]) -> Option<&mut T> {
         // (priority, subtable, slot) of the best match so far.
         let mut best: Option<(u32, usize, u32)> = None;
-        let mut short = Vec::with_capacity(KEY_LEN);
+        let (mut small, mut big) = ([0u8; SMALL_KEY], Vec::new());
         for (i, st) in self.subtables.iter().enumerate() {
             if best.is_some_and(|(bp, _, _)| bp >= st.max_priority) {
                 break;
             }
-            st.compress_into(key, &mut short);
-            if let Some(s) = st.best_slot(&short) {
+            if let Some(s) = st.best_slot(st.compress_to(key, &mut small, &mut big)) {
                 let p = st.slots[s as usize].priority;
                 if best.is_none_or(|(bp, _, _)| p > bp) {
                     best = Some((p, i, s));
@@ -458,7 +533,7 @@ impl<T> Classifier<T> {
         let mut hard: Option<(u32, &T)> = None;
         let mut soft = Vec::new();
         let mut tries = self.tries.lookup(key);
-        let mut short = Vec::with_capacity(KEY_LEN);
+        let (mut small, mut big) = ([0u8; SMALL_KEY], Vec::new());
         for st in &self.subtables {
             if hard.is_some_and(|(hp, _)| hp >= st.max_priority) {
                 break;
@@ -467,8 +542,8 @@ impl<T> Classifier<T> {
             if !st.stages.probe(key, &mut tries, wc) {
                 continue;
             }
-            st.compress_into(key, &mut short);
-            let Some(first) = st.best_slot(&short) else {
+            let short = st.compress_to(key, &mut small, &mut big);
+            let Some(first) = st.best_slot(short) else {
                 st.stages.final_miss(key, wc);
                 continue;
             };
@@ -482,7 +557,7 @@ impl<T> Classifier<T> {
             if !is_soft(&slot.rule) {
                 hard = Some((slot.priority, &slot.rule));
             } else if allow_soft {
-                soft.push(st.same_match(first, &short));
+                soft.push(st.same_match(first, short));
             }
         }
         SoftLookup { hard, soft }

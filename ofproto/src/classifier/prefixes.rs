@@ -55,7 +55,14 @@ impl PrefixSet {
     }
 
     fn lengths(&self) -> impl Iterator<Item = u32> + '_ {
-        (1..=32u32).filter(move |l| self.lens >> (l - 1) & 1 == 1)
+        let mut bits = self.lens;
+        std::iter::from_fn(move || {
+            let l = bits.trailing_zeros();
+            (l < 32).then(|| {
+                bits &= bits - 1;
+                l + 1
+            })
+        })
     }
 
     /// The trie walk for `value`: the number of leading bits examined, and
@@ -68,10 +75,14 @@ impl PrefixSet {
         let common = |v: u32| (v ^ value).leading_zeros();
         let mut matched = 0;
         let mut plens = 0u64;
+        // Per length without the value's prefix: the most leading bits
+        // a stored prefix of that length shares with the value.
+        let mut closest = [0u32; 32];
         for len in self.lengths() {
             let map = &self.by_len[len as usize - 1];
             let p = value & mask(len);
-            if map.contains_key(&p) {
+            let above = map.range(p..).next().map(|(&v, _)| v);
+            if above == Some(p) {
                 matched = matched.max(len);
                 plens |= 1 << (len - 1);
                 continue;
@@ -79,20 +90,21 @@ impl PrefixSet {
             // No stored prefix of this length is the value's: the closest
             // ones in order share the most leading bits with it.
             let below = map.range(..p).next_back().map(|(&v, _)| common(v));
-            let above = map.range(p..).next().map(|(&v, _)| common(v));
-            matched = matched.max(below.unwrap_or(0)).max(above.unwrap_or(0));
+            let above = above.map(common);
+            let c = below.unwrap_or(0).max(above.unwrap_or(0));
+            closest[len as usize - 1] = c;
+            matched = matched.max(c);
         }
         if matched >= 32 {
             return (32, plens);
         }
         // The walk stops at `matched` bits; it also looked at the next bit
         // when the trie goes on below that point (a longer prefix shares
-        // those bits).
-        let lo = value & mask(matched);
-        let goes_on = self.lengths().filter(|&l| l > matched).any(|l| {
-            let hi = lo | (!mask(matched) & mask(l));
-            self.by_len[l as usize - 1].range(lo..=hi).next().is_some()
-        });
+        // those bits: the closest one of its length does, as sorted
+        // order keeps the longest common prefixes next to the value).
+        let goes_on = self
+            .lengths()
+            .any(|l| l > matched && closest[l as usize - 1] >= matched);
         (matched + goes_on as u32, plens)
     }
 }

@@ -22,6 +22,9 @@ use super::prefixes::PrefixSet;
 use crate::openflow::fields::{eth_type, id, range, Match, KEY_LEN};
 use std::collections::HashMap;
 
+/// FNV-1a's offset basis: the stage hashes start there.
+const FNV_START: u32 = 0x811c_9dc5;
+
 /// The fields with prefix tries, as in Open vSwitch's default tables.
 const TRIE_FIELDS: [usize; 2] = [id::IP_DST, id::IP_SRC];
 
@@ -194,12 +197,23 @@ impl StageIndex {
     /// The hash of the masked key's bytes `..end` (FNV-1a: fixed, so
     /// that lookups do not depend on the run).
     fn partial(&self, key: &[u8; KEY_LEN], end: usize) -> u32 {
-        let mut h: u32 = 0x811c_9dc5;
-        for &i in self.used.iter().take_while(|&&i| (i as usize) < end) {
+        self.partial_from(key, end, (FNV_START, 0)).0
+    }
+
+    /// [`Self::partial`] continued from `(hash, n)`, the hash of the
+    /// first `n` used bytes (a probe goes stage after stage): the hash
+    /// and how many used bytes it covers now.
+    fn partial_from(&self, key: &[u8; KEY_LEN], end: usize, from: (u32, usize)) -> (u32, usize) {
+        let (mut h, mut n) = from;
+        for &i in self.used.get(n..).unwrap_or(&[]) {
             let i = i as usize;
+            if i >= end {
+                break;
+            }
             h = (h ^ (key[i] & self.mask[i]) as u32).wrapping_mul(0x0100_0193);
+            n += 1;
         }
-        h
+        (h, n)
     }
 
     pub fn insert(&mut self, key: &[u8; KEY_LEN]) {
@@ -248,6 +262,7 @@ impl StageIndex {
         wc: &mut [u8; KEY_LEN],
     ) -> bool {
         let mut done = 0;
+        let mut hashed = (FNV_START, 0);
         for (i, &(start, end)) in self.stages.iter().enumerate() {
             for (j, &f) in TRIE_FIELDS.iter().enumerate() {
                 let plen = self.trie_plen[j];
@@ -272,7 +287,8 @@ impl StageIndex {
                 return true;
             }
             done = end;
-            if !self.indices[i].contains_key(&self.partial(key, end)) {
+            hashed = self.partial_from(key, end, hashed);
+            if !self.indices[i].contains_key(&hashed.0) {
                 self.fold(wc, done);
                 return false;
             }

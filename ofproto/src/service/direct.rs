@@ -17,6 +17,7 @@
 use super::changes::{Changes, Scope};
 use super::{Cmd, UpcallItem};
 use crate::switch::{SharedSwitch, Switch};
+use crate::xlate::learn::Learned;
 use crate::xlate::topology::Topology;
 use crate::xlate::upcall::{translate_upcall_world, Credit, UpcallXlate};
 use mio::Waker;
@@ -156,12 +157,16 @@ impl UpcallTranslator {
         drop(switches);
         drop(guards);
         let (target, mut x) = r?;
-        if item.req.may_learn && !x.learned.is_empty() {
+        // NORMAL's MAC learning is in the MAC table already (translation
+        // with side effects learns as it goes): only learned rules need
+        // the bridge's write lock, which stops every other translation.
+        let is_rule = |l: &Learned| matches!(l, Learned::Rule { .. });
+        if item.req.may_learn && x.learned.iter().any(is_rule) {
             // Applied before the flow is installed: the next packet
             // that needs the learned rule finds it.
             let mut changed = Vec::new();
             for (name, s) in registry.iter() {
-                if x.learned.iter().any(|l| l.bridge() == name)
+                if x.learned.iter().any(|l| is_rule(l) && l.bridge() == name)
                     && crate::xlate::learn::apply(&mut s.write(), &x.learned)
                 {
                     changed.push(name.clone());

@@ -24,6 +24,10 @@ fn get(k: &Key, f: usize) -> u128 {
 /// For each field of a header: the mask to write (the consulted bits of a
 /// field that changed, nothing for an unchanged one).
 fn field_masks(flow: &Key, base: &Key, wc: &Key, fields: &[usize]) -> Option<Vec<u128>> {
+    // Most outputs change nothing: no list to make then.
+    if fields.iter().all(|&f| get(flow, f) == get(base, f)) {
+        return None;
+    }
     let masks: Vec<u128> = fields
         .iter()
         .map(|&f| {
@@ -34,11 +38,7 @@ fn field_masks(flow: &Key, base: &Key, wc: &Key, fields: &[usize]) -> Option<Vec
             }
         })
         .collect();
-    if fields.iter().any(|&f| get(flow, f) != get(base, f)) {
-        Some(masks)
-    } else {
-        None
-    }
+    Some(masks)
 }
 
 /// Copies the written fields into `base` and their mask into `wc`.

@@ -201,6 +201,15 @@ fn assign(k: &mut FlowKey, given: &mut Match, f: usize, v: u128) -> Result<(), S
 /// Converts a datapath flow key into a flow key; `ofports` maps datapath
 /// port numbers to OpenFlow ones.
 pub fn from_odp(key: &Key, ofports: &HashMap<u32, u16>) -> Result<Box<FlowKey>, String> {
+    from_odp_with(key, |p| ofports.get(&p).copied())
+}
+
+/// [`from_odp`] with `ofport` giving the OpenFlow port of a datapath
+/// port (so that an upcall needs no reversed port map).
+pub fn from_odp_with(
+    key: &Key,
+    ofport: impl Fn(u32) -> Option<u16>,
+) -> Result<Box<FlowKey>, String> {
     let mut k = Box::new([0u8; KEY_LEN]);
     let l4 = |proto: u128| match proto {
         6 => (id::TCP_SRC, id::TCP_DST),
@@ -219,10 +228,8 @@ pub fn from_odp(key: &Key, ofports: &HashMap<u32, u16>) -> Result<Box<FlowKey>, 
     for a in attrs {
         match a {
             KeyAttr::InPort(p) => {
-                let of = ofports
-                    .get(p)
-                    .copied()
-                    .ok_or_else(|| "no OpenFlow port for datapath port".to_string())?;
+                let of =
+                    ofport(*p).ok_or_else(|| "no OpenFlow port for datapath port".to_string())?;
                 set(&mut k, id::IN_PORT, of as u128);
             }
             KeyAttr::Ethernet(e) => {

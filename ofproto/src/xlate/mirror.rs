@@ -281,10 +281,11 @@ impl Ctx<'_> {
         if self.mirror.used == 0 {
             return;
         }
-        let mut key = Box::new([0u8; KEY_LEN]);
+        let mut key = [0u8; KEY_LEN];
         key[..4].copy_from_slice(&self.mirror.used.to_be_bytes());
+        let key = std::sync::Arc::new(key);
         self.rules.push(RuleHit {
-            bridge: self.br.name.to_string(),
+            bridge: super::shared_name(self.br.name),
             table: CREDIT_TABLE,
             key,
         });
@@ -471,7 +472,14 @@ mod tests {
         let names = HashMap::new();
         let run = |flow: &str| {
             let f = super::super::flow_text::parse_of_flow(flow, &names).expect("flow");
-            super::super::upcall::with_bridge(&sw, &odp, true, |br| super::super::translate(br, &f))
+            // Traced (the test reads the report) with side effects.
+            super::super::upcall::with_bridge(&sw, &odp, true, |br| {
+                let br = super::super::Bridge {
+                    describe_rules: true,
+                    ..*br
+                };
+                super::super::translate(&br, &f)
+            })
         };
         use ferrovs_dpif::odp::Action as Dp;
         let x = run("in_port=1");

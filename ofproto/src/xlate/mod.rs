@@ -130,12 +130,37 @@ pub struct Xlated {
 
 /// A rule a translation went through: its table and the flow it was
 /// looked up with (a lookup finds it again while the tables hold it).
+/// Shared, not copied: every flow keeps its hits, and each packet's
+/// credit carries them again.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RuleHit {
     /// The bridge whose table it is (patch ports lead to others).
-    pub bridge: String,
+    pub bridge: std::sync::Arc<str>,
     pub table: u8,
-    pub key: Box<[u8; KEY_LEN]>,
+    pub key: std::sync::Arc<[u8; KEY_LEN]>,
+}
+
+/// `name` as a shared string, made once per thread and bridge name (a
+/// translation records a hit per table, all with the same name).
+fn shared_name(name: &str) -> std::sync::Arc<str> {
+    use std::cell::RefCell;
+    use std::sync::Arc;
+    thread_local! {
+        static NAMES: RefCell<Vec<Arc<str>>> = const { RefCell::new(Vec::new()) };
+    }
+    NAMES.with(|names| {
+        let mut names = names.borrow_mut();
+        if let Some(n) = names.iter().find(|n| ***n == *name) {
+            return Arc::clone(n);
+        }
+        // Bridges come and go: forget the old names now and then.
+        if names.len() >= 64 {
+            names.clear();
+        }
+        let n: Arc<str> = Arc::from(name);
+        names.push(Arc::clone(&n));
+        n
+    })
 }
 
 struct Ctx<'a> {
@@ -309,7 +334,8 @@ pub fn translate_received<'a>(
         ct_nat: None,
         conntracked: false,
         forks: Vec::new(),
-        rules: Vec::new(),
+        // A hit per table a pipeline goes through.
+        rules: Vec::with_capacity(16),
         freezing: false,
         freeze_hash: false,
         frozen: Vec::new(),
@@ -380,8 +406,13 @@ pub fn translate_received<'a>(
     // ends the actions needs no copy.
     patch::unwrap_trailing_clone(&mut ctx.actions);
     ctx.finish_mirrors();
-    let mut bridge = Node::new(NodeKind::Bridge, format!("bridge(\"{}\")", br.name));
-    bridge.subs = nodes;
+    let trace = if ctx.tracing() {
+        let mut bridge = Node::new(NodeKind::Bridge, format!("bridge(\"{}\")", br.name));
+        bridge.subs = nodes;
+        vec![bridge]
+    } else {
+        Vec::new()
+    };
     Xlated {
         actions: ctx.actions,
         wc: ctx.wc,
@@ -391,7 +422,7 @@ pub fn translate_received<'a>(
         mpls_wc: ctx.vlans.mpls.wc,
         actset_output: ctx.actset_output,
         final_flow: ctx.flow,
-        trace: vec![bridge],
+        trace,
         error: ctx.error,
         slow: ctx.slow,
         forks: ctx.forks,
@@ -405,33 +436,66 @@ pub fn translate_received<'a>(
 }
 
 impl Ctx<'_> {
+    /// Whether this translation reports what it does (`ofproto/trace`,
+    /// the only reader of the nodes): an upcall's translation makes no
+    /// trace text at all, which would cost more than translating.
+    fn tracing(&self) -> bool {
+        self.br.describe_rules
+    }
+
+    /// Appends a trace node, its text made only when tracing.
+    fn note(&self, out: &mut Vec<Node>, kind: NodeKind, text: impl FnOnce() -> String) {
+        if self.tracing() {
+            out.push(Node::new(kind, text()));
+        }
+    }
+
+    /// Appends a node that was built anyway (its children collected),
+    /// only when tracing.
+    fn note_node(&self, out: &mut Vec<Node>, node: Node) {
+        if self.tracing() {
+            out.push(node);
+        }
+    }
+
     /// Drops mask bits the datapath cannot match: metadata and registers
     /// (not packet fields), and headers the original packet does not have
     /// (a VLAN tag, tunnel metadata, ports of later fragments).
     fn finish_wildcards(&mut self, orig: &[u8; KEY_LEN]) {
-        let mut clear = vec![id::METADATA, id::ACTSET_OUTPUT, id::CONJ_ID];
-        clear.extend(id::REG0..=id::REG15);
+        // Field runs (first and last field: consecutive fields are
+        // consecutive in the key) whose mask bits go.
+        let mut clear: Vec<(usize, usize)> = Vec::with_capacity(20);
+        clear.extend([
+            (id::METADATA, id::METADATA),
+            (id::ACTSET_OUTPUT, id::ACTSET_OUTPUT),
+            (id::CONJ_ID, id::CONJ_ID),
+            (id::REG0, id::REG15),
+        ]);
         let orig_get = |f: usize| be(&orig[range(f)]);
         if orig_get(id::VLAN_TCI) as u16 & VLAN_CFI == 0 {
-            clear.push(id::VLAN_TCI);
+            clear.push((id::VLAN_TCI, id::VLAN_TCI));
         } else if self.get_wc(id::VLAN_TCI) != 0 {
             self.unwildcard(id::VLAN_TCI, VLAN_CFI as u128);
         }
         if orig_get(id::IP_FRAG) & 2 != 0 {
-            clear.extend([id::TCP_SRC, id::TCP_DST, id::UDP_SRC, id::UDP_DST]);
-            clear.extend([id::SCTP_SRC, id::SCTP_DST]);
+            for f in [id::TCP_SRC, id::TCP_DST, id::UDP_SRC, id::UDP_DST] {
+                clear.push((f, f));
+            }
+            clear.extend([(id::SCTP_SRC, id::SCTP_SRC), (id::SCTP_DST, id::SCTP_DST)]);
         }
         // Labels pushed here are not in the packet the megaflow matches.
         if !mpls::is_mpls(orig_get(id::ETH_TYPE) as u16) {
-            clear.extend([id::MPLS_LABEL, id::MPLS_TC, id::MPLS_BOS, id::MPLS_TTL]);
+            for f in [id::MPLS_LABEL, id::MPLS_TC, id::MPLS_BOS, id::MPLS_TTL] {
+                clear.push((f, f));
+            }
             self.vlans.mpls.wc = [0; 2];
         }
         if orig_get(id::TUN_DST) == 0 && orig_get(id::TUN_IPV6_DST) == 0 {
-            clear.extend(id::TUN_ID..=id::TUN_GTPU_MSGTYPE);
-            clear.extend(id::TUN_METADATA0..=id::TUN_METADATA63);
+            clear.push((id::TUN_ID, id::TUN_GTPU_MSGTYPE));
+            clear.push((id::TUN_METADATA0, id::TUN_METADATA63));
         }
-        for f in clear {
-            self.wc[range(f)].fill(0);
+        for (first, last) in clear {
+            self.wc[range(first).start..range(last).end].fill(0);
         }
     }
 
@@ -454,27 +518,28 @@ impl Ctx<'_> {
 
     fn unwildcard(&mut self, f: usize, mask: u128) {
         let r = frange(f);
-        let mut m = vec![0u8; r.len()];
-        put_be(&mut m, mask);
-        for (w, b) in self.wc[r].iter_mut().zip(m) {
-            *w |= b;
+        let n = r.len();
+        for (i, w) in self.wc[r].iter_mut().enumerate() {
+            *w |= mask.checked_shr(8 * (n - 1 - i) as u32).unwrap_or(0) as u8;
         }
     }
 
     /// Looks `table` up and runs the rule found (or the table-miss
     /// behaviour), appending trace nodes to `out`.
     fn table(&mut self, table: u8, in_port: u16, out: &mut Vec<Node>) {
-        let Some(cls) = self.br.tables.get(table as usize) else {
+        let br = self.br;
+        let Some(cls) = br.tables.get(table as usize) else {
             return;
         };
         let saved_port = self.get(id::IN_PORT);
         self.set(id::IN_PORT, in_port as u128);
-        let l = cls.lookup(&self.flow);
-        for (w, b) in self.wc.iter_mut().zip(l.wildcards.iter()) {
-            *w |= b;
-        }
+        // The bits the lookup examined go straight into the megaflow.
+        let hit = cls
+            .lookup_soft(&self.flow, &mut self.wc, |_| false, false)
+            .hard
+            .map(|(_, r)| r);
         // A conjunction clause is not an answer by itself.
-        let (found, conj_id) = match l.rule {
+        let (found, conj_id) = match hit {
             Some(r) if conj::is_clause(r) => self.conjunction(cls),
             r => (r, None),
         };
@@ -486,12 +551,24 @@ impl Ctx<'_> {
             self.in_ports.push(in_port);
         }
         if found.is_some() {
-            let mut key = self.flow.clone();
-            if let Some(c) = conj_id {
-                put_be(&mut key[range(id::CONJ_ID)], c as u128);
-            }
+            // A pipeline that does not change the flow between tables
+            // records the same key for each: shared, not copied again.
+            let key = match self.rules.last() {
+                Some(h) if conj_id.is_none() && *h.key == *self.flow => {
+                    std::sync::Arc::clone(&h.key)
+                }
+                _ => {
+                    let mut key = std::sync::Arc::new(*self.flow);
+                    if let Some(c) = conj_id {
+                        if let Some(k) = std::sync::Arc::get_mut(&mut key) {
+                            put_be(&mut k[range(id::CONJ_ID)], c as u128);
+                        }
+                    }
+                    key
+                }
+            };
             self.rules.push(RuleHit {
-                bridge: self.br.name.to_string(),
+                bridge: shared_name(self.br.name),
                 table,
                 key,
             });
@@ -535,7 +612,7 @@ impl Ctx<'_> {
                 self.rule_cookie = old_cookie;
                 self.cur_rule = old_rule;
                 self.depth -= deepens as u32;
-                out.push(node);
+                self.note_node(out, node);
             }
             None => {
                 let miss = self.br.table_miss.get(table as usize).copied().unwrap_or(0);
@@ -547,9 +624,11 @@ impl Ctx<'_> {
                 }
                 let mut dropped = Vec::new();
                 if !self.mirror_ingress(in_port, &mut dropped) {
-                    let mut node = Node::new(NodeKind::Table, format!("{table:2}. No match."));
-                    node.subs = dropped;
-                    out.push(node);
+                    if self.tracing() {
+                        let mut node = Node::new(NodeKind::Table, format!("{table:2}. No match."));
+                        node.subs = dropped;
+                        out.push(node);
+                    }
                     self.table_id = old_table;
                     return;
                 }
@@ -568,7 +647,7 @@ impl Ctx<'_> {
                     self.controller(u16::MAX, 0, REASON_IMPLICIT_MISS, &[]);
                     self.rule_cookie = old_cookie;
                     out.push(node);
-                } else {
+                } else if self.tracing() {
                     let mut node = Node::new(NodeKind::Table, format!("{table:2}. No match."));
                     node.subs.push(Node::new(NodeKind::Action, "drop".into()));
                     out.push(node);
@@ -592,7 +671,7 @@ impl Ctx<'_> {
             && !ins.clear
             && ins.write.is_none()
         {
-            out.push(Node::new(NodeKind::Action, "drop".into()));
+            self.note(out, NodeKind::Action, || "drop".into());
             return;
         }
         self.actions(&ins.apply, out);
@@ -611,37 +690,37 @@ impl Ctx<'_> {
             return;
         }
         if ins.clear {
-            out.push(Node::new(NodeKind::Action, "clear_actions".into()));
-            out.push(Node::new(NodeKind::Detail, self.action_set_text("was")));
+            self.note(out, NodeKind::Action, || "clear_actions".into());
+            self.note(out, NodeKind::Detail, || self.action_set_text("was"));
             self.action_set.clear();
             self.actset_output = None;
         }
         if let Some(w) = &ins.write {
-            let text: Vec<String> = w.iter().map(crate::openflow::text::action_text).collect();
-            out.push(Node::new(
-                NodeKind::Action,
-                format!("write_actions({})", text.join(",")),
-            ));
+            self.note(out, NodeKind::Action, || {
+                let text: Vec<String> = w.iter().map(crate::openflow::text::action_text).collect();
+                format!("write_actions({})", text.join(","))
+            });
             for a in w {
                 if let Action::Output { port: p, .. } = a {
                     self.actset_output = Some(*p);
                 }
                 self.action_set.push(a.clone());
             }
-            out.push(Node::new(NodeKind::Detail, self.action_set_text("is")));
+            self.note(out, NodeKind::Detail, || self.action_set_text("is"));
         }
         if let Some((value, mask)) = ins.write_metadata {
-            let text = if mask == u64::MAX {
-                format!("write_metadata:{value:#x}")
-            } else {
-                format!("write_metadata:{value:#x}/{mask:#x}")
-            };
-            out.push(Node::new(NodeKind::Action, text));
+            self.note(out, NodeKind::Action, || {
+                if mask == u64::MAX {
+                    format!("write_metadata:{value:#x}")
+                } else {
+                    format!("write_metadata:{value:#x}/{mask:#x}")
+                }
+            });
             let old = self.get(id::METADATA) as u64;
             self.set(id::METADATA, ((old & !mask) | (value & mask)) as u128);
         }
         if let Some(t) = ins.goto_table {
-            out.push(Node::new(NodeKind::Action, format!("goto_table:{t}")));
+            self.note(out, NodeKind::Action, || format!("goto_table:{t}"));
             let in_port = self.get(id::IN_PORT) as u16;
             self.table(t, in_port, out);
         }
@@ -678,7 +757,7 @@ impl Ctx<'_> {
                 }
                 break;
             }
-            out.push(Node::new(NodeKind::Action, ct::action_text(a)));
+            self.note(out, NodeKind::Action, || ct::action_text(a));
             self.action(a, out);
             // The action that froze runs again after the recirculation
             // (a pause does not: the actions after it do).
@@ -747,10 +826,9 @@ impl Ctx<'_> {
                 n_bits,
             } => {
                 self.reg_move(*src, *dst, *src_ofs, *dst_ofs, *n_bits);
-                out.push(Node::new(
-                    NodeKind::Detail,
-                    self.subfield_now(*dst, *dst_ofs, *n_bits),
-                ));
+                self.note(out, NodeKind::Detail, || {
+                    self.subfield_now(*dst, *dst_ofs, *n_bits)
+                });
             }
             Action::NxNested {
                 subtype: 35,

@@ -253,10 +253,9 @@ impl Ctx<'_> {
                 .and_then(|m| ports.iter().find(|x| x.ofport == m))
             {
                 Some(target) => {
-                    out.push(Node::new(
-                        NodeKind::Detail,
-                        "forwarding to learned port".into(),
-                    ));
+                    self.note(out, NodeKind::Detail, || {
+                        "forwarding to learned port".into()
+                    });
                     self.output_normal(target.ofport, target.vlan, xvlan, out);
                 }
                 // A bond with no member to send by drops it, as stock.
@@ -269,10 +268,9 @@ impl Ctx<'_> {
                 )),
             },
             None => {
-                out.push(Node::new(
-                    NodeKind::Detail,
-                    "no learned MAC for destination, flooding".into(),
-                ));
+                self.note(out, NodeKind::Detail, || {
+                    "no learned MAC for destination, flooding".into()
+                });
                 let targets: Vec<(u16, &PortVlan)> = ports
                     .iter()
                     .filter(|p| p.ofport != in_port && p.floodable)

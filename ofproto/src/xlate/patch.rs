@@ -459,9 +459,9 @@ pub fn with_world<R>(
     describe_rules: bool,
     f: impl FnOnce(&World<'_>) -> R,
 ) -> R {
-    let misses: HashMap<&str, Vec<u32>> = switches
+    let misses: Vec<(&str, Vec<u32>)> = switches
         .iter()
-        .map(|(&n, sw)| (n, sw.table_cfg.iter().map(|c| c.miss).collect()))
+        .map(|(&n, sw)| (n, super::upcall::table_misses(sw)))
         .collect();
     let mut bridges = HashMap::new();
     for (&name, sw) in switches {
@@ -473,7 +473,10 @@ pub fn with_world<R>(
             Bridge {
                 name: &sw.name,
                 tables: &sw.tables,
-                table_miss: misses.get(name).map_or(&[][..], |v| &v[..]),
+                table_miss: misses
+                    .iter()
+                    .find(|(n, _)| *n == name)
+                    .map_or(&[][..], |(_, v)| &v[..]),
                 odp_ports: &bt.odp_ports,
                 groups: &sw.groups,
                 side_effects,

@@ -76,7 +76,7 @@ pub(crate) fn with_bridge<R>(
     side_effects: bool,
     f: impl FnOnce(&Bridge<'_>) -> R,
 ) -> R {
-    let misses: Vec<u32> = sw.table_cfg.iter().map(|c| c.miss).collect();
+    let misses = table_misses(sw);
     let br = Bridge {
         name: &sw.name,
         tables: &sw.tables,
@@ -88,6 +88,18 @@ pub(crate) fn with_bridge<R>(
         switch: Some(sw),
     };
     f(&br)
+}
+
+/// The table-miss behaviour of each table (`Bridge::table_miss`), up to
+/// the last that is not the default (0, which a missing entry means):
+/// usually none, so a translation copies nothing.
+pub(crate) fn table_misses(sw: &Switch) -> Vec<u32> {
+    let n = sw
+        .table_cfg
+        .iter()
+        .rposition(|c| c.miss != 0)
+        .map_or(0, |i| i + 1);
+    sw.table_cfg[..n].iter().map(|c| c.miss).collect()
 }
 
 /// Translates an upcall's key through `sw` alone, and applies what it
@@ -137,8 +149,7 @@ pub fn translate_upcall_world(
         let sw = switches
             .get(bridge)
             .ok_or_else(|| format!("no bridge named {bridge}"))?;
-        let ofports: HashMap<u32, u16> = req.odp_ports.iter().map(|(&o, &d)| (d, o)).collect();
-        let flow = flow_text::from_odp(&key, &ofports)?;
+        let flow = flow_text::from_odp_with(&key, |d| ofport_of(&req.odp_ports, d))?;
         let x = with_bridge(sw, &req.odp_ports, req.may_learn, |br| {
             let br = Bridge {
                 describe_rules: false,
@@ -177,11 +188,12 @@ pub fn translate_upcall_world(
         .bridges
         .get(target_bridge)
         .ok_or_else(|| format!("no bridge named {target_bridge}"))?;
-    let mut ofports: HashMap<u32, u16> = bt.odp_ports.iter().map(|(&o, &d)| (d, o)).collect();
-    if let Some((_, odp, p, _)) = &target {
-        ofports.insert(*odp, *p);
-    }
-    let mut flow = flow_text::from_odp(&key, &ofports)?;
+    // The tunnel port a decapsulated packet belongs to, else the
+    // bridge's port of that datapath number.
+    let mut flow = flow_text::from_odp_with(&key, |d| match &target {
+        Some((_, odp, p, _)) if *odp == d => Some(*p),
+        _ => ofport_of(&bt.odp_ports, d),
+    })?;
     if let Some((_, _, _, t)) = &target {
         t.to_flow(&mut flow);
     }
@@ -201,12 +213,19 @@ pub fn translate_upcall_world(
     Ok((target_bridge.to_string(), finish(&key, &flow, x)?))
 }
 
+/// The OpenFlow port of datapath port `odp` in `odp_ports` (OpenFlow
+/// to datapath): a scan, cheaper than building the reversed map for
+/// the one lookup an upcall makes.
+fn ofport_of(odp_ports: &HashMap<u16, u32>, odp: u32) -> Option<u16> {
+    odp_ports.iter().find(|(_, &d)| d == odp).map(|(&o, _)| o)
+}
+
 /// The translation of `key` (as `flow`) as the handler needs it.
 fn finish(key: &Key, flow: &FlowKey, x: super::Xlated) -> Result<UpcallXlate, String> {
     // A translation error drops the packet; the (empty) actions say so.
     let actions = odp::action::encode_actions(&x.actions).map_err(|e| e.message)?;
     let mask = match megaflow_mask(key, flow, &x.wc, x.mpls_wc) {
-        Some(m) => m.to_nlattrs().map_err(|e| e.message)?,
+        Some(m) => encode_key(&m.attrs)?,
         None => Vec::new(),
     };
     Ok(UpcallXlate {
@@ -228,7 +247,7 @@ fn finish(key: &Key, flow: &FlowKey, x: super::Xlated) -> Result<UpcallXlate, St
 /// exact, as every datapath flow needs.
 fn megaflow_mask(key: &Key, flow: &FlowKey, wc: &FlowKey, mpls_wc: [u32; 2]) -> Option<Key> {
     let m = |f: usize| be(&wc[frange(f)]);
-    let mut out = Vec::new();
+    let mut out = Vec::with_capacity(key.attrs.len());
     for a in &key.attrs {
         out.push(match a {
             KeyAttr::InPort(_) => KeyAttr::InPort(u32::MAX),
@@ -348,6 +367,76 @@ fn megaflow_mask(key: &Key, flow: &FlowKey, wc: &FlowKey, mpls_wc: [u32; 2]) -> 
     Some(Key::new(out))
 }
 
+/// `attrs` as netlink attributes, as [`Key::to_nlattrs`] encodes them,
+/// writing the fixed-size ones (all a megaflow mask has, but for
+/// tunnels, VLAN encapsulation and MPLS) straight into the output:
+/// per upcall, a buffer per attribute was most of the mask's cost.
+fn encode_key(attrs: &[KeyAttr]) -> Result<Vec<u8>, String> {
+    let mut out = Vec::with_capacity(attrs.len() * 12);
+    for a in attrs {
+        let mut p = [0u8; 24];
+        let n = match a {
+            KeyAttr::Priority(v)
+            | KeyAttr::InPort(v)
+            | KeyAttr::SkbMark(v)
+            | KeyAttr::DpHash(v)
+            | KeyAttr::RecircId(v)
+            | KeyAttr::CtState(v)
+            | KeyAttr::CtMark(v) => put(&mut p, &[&v.to_ne_bytes()]),
+            KeyAttr::CtZone(z) => put(&mut p, &[&z.to_ne_bytes()]),
+            KeyAttr::CtLabels(l) => put(&mut p, &[&l.to_ne_bytes()]),
+            KeyAttr::Ethernet(e) => put(&mut p, &[&e.src, &e.dst]),
+            KeyAttr::Vlan(v) | KeyAttr::Ethertype(v) | KeyAttr::TcpFlags(v) => {
+                put(&mut p, &[&v.to_be_bytes()])
+            }
+            KeyAttr::Ipv4(k) => put(
+                &mut p,
+                &[
+                    &k.src.octets(),
+                    &k.dst.octets(),
+                    &[k.proto, k.tos, k.ttl, k.frag],
+                ],
+            ),
+            KeyAttr::Tcp(k) | KeyAttr::Udp(k) | KeyAttr::Sctp(k) => {
+                put(&mut p, &[&k.src.to_be_bytes(), &k.dst.to_be_bytes()])
+            }
+            KeyAttr::Icmp(k) => put(&mut p, &[&[k.icmp_type, k.code]]),
+            KeyAttr::Arp(k) => put(
+                &mut p,
+                &[
+                    &k.sip.octets(),
+                    &k.tip.octets(),
+                    &k.op.to_be_bytes(),
+                    &k.sha,
+                    &k.tha,
+                    &[0, 0],
+                ],
+            ),
+            other => {
+                let mut w = odp::nlattr::NlWriter::new();
+                other.write_to(&mut w);
+                out.extend_from_slice(&w.finish().map_err(|e| e.message)?);
+                continue;
+            }
+        };
+        out.extend_from_slice(&(4 + n as u16).to_ne_bytes());
+        out.extend_from_slice(&a.attr_type().to_ne_bytes());
+        out.extend_from_slice(&p[..n]);
+        out.resize(out.len().next_multiple_of(4), 0);
+    }
+    Ok(out)
+}
+
+/// Copies `parts` one after the other into `buf`; their total length.
+fn put(buf: &mut [u8; 24], parts: &[&[u8]]) -> usize {
+    let mut n = 0;
+    for part in parts {
+        buf[n..n + part.len()].copy_from_slice(part);
+        n += part.len();
+    }
+    n
+}
+
 /// Datapath statistics to add to the rules a flow went through.
 #[derive(Debug, Clone)]
 pub struct Credit {
@@ -381,7 +470,7 @@ impl Credit {
 pub fn credit_stats(sw: &mut Switch, credits: &[Credit]) {
     let now = std::time::Instant::now();
     for c in credits {
-        for hit in c.rules.iter().filter(|h| h.bridge == sw.name) {
+        for hit in c.rules.iter().filter(|h| *h.bridge == *sw.name) {
             if hit.table == super::mirror::CREDIT_TABLE {
                 super::mirror::credit_hit(sw, hit, c.packets, c.bytes);
                 continue;
@@ -405,4 +494,74 @@ fn mac(v: u128) -> [u8; 6] {
     let mut out = [0u8; 6];
     out.copy_from_slice(&b[10..16]);
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ferrovs_dpif::odp::key::{ArpKey, EthKey, IcmpKey, Ipv4Key, PortsKey};
+
+    /// The direct encoding is the netlink encoding, attribute for
+    /// attribute (those it writes itself and those it hands on).
+    #[test]
+    fn mask_encoding_matches_the_netlink_encoding() {
+        let ports = PortsKey {
+            src: 0x1234,
+            dst: 0xff00,
+        };
+        let attrs = vec![
+            KeyAttr::Priority(0x0102_0304),
+            KeyAttr::InPort(u32::MAX),
+            KeyAttr::SkbMark(7),
+            KeyAttr::CtState(0x21),
+            KeyAttr::CtZone(0xabcd),
+            KeyAttr::CtMark(0xdead_beef),
+            KeyAttr::CtLabels(0x0011_2233_4455_6677_8899_aabb_ccdd_eeff),
+            KeyAttr::RecircId(9),
+            KeyAttr::DpHash(0xffff_0000),
+            KeyAttr::Ethernet(EthKey {
+                src: [1, 2, 3, 4, 5, 6],
+                dst: [0xff, 0xfe, 0xfd, 0, 0, 1],
+            }),
+            KeyAttr::Vlan(0x1fff),
+            KeyAttr::Ethertype(0x0800),
+            KeyAttr::Ipv4(Ipv4Key {
+                src: [10, 0, 0, 1].into(),
+                dst: [255, 255, 255, 0].into(),
+                proto: 17,
+                tos: 0xfc,
+                ttl: 64,
+                frag: 0xff,
+            }),
+            KeyAttr::Tcp(ports),
+            KeyAttr::Udp(ports),
+            KeyAttr::Sctp(ports),
+            KeyAttr::TcpFlags(0x0fff),
+            KeyAttr::Icmp(IcmpKey {
+                icmp_type: 8,
+                code: 0xff,
+            }),
+            KeyAttr::Arp(ArpKey {
+                sip: [1, 2, 3, 4].into(),
+                tip: [5, 6, 7, 8].into(),
+                op: 2,
+                sha: [9, 8, 7, 6, 5, 4],
+                tha: [3, 2, 1, 0, 0xff, 0xee],
+            }),
+            KeyAttr::Mpls(vec![0x0001_2140, 0xffff_ffff]),
+            KeyAttr::Encap(vec![KeyAttr::Ethertype(0xffff)]),
+            KeyAttr::Tunnel(vec![
+                TunnelAttr::Id(u64::MAX),
+                TunnelAttr::Ipv4Dst(std::net::Ipv4Addr::BROADCAST),
+                TunnelAttr::TpDst(0),
+            ]),
+        ];
+        let want = Key::new(attrs.clone()).to_nlattrs().expect("encodes");
+        assert_eq!(encode_key(&attrs).expect("encodes"), want);
+        for a in &attrs {
+            let one = std::slice::from_ref(a);
+            let want = Key::new(one.to_vec()).to_nlattrs().expect("encodes");
+            assert_eq!(encode_key(one).expect("encodes"), want, "{a:?}");
+        }
+    }
 }

@@ -83,9 +83,10 @@ fn topology() -> Topology {
     t
 }
 
+/// (Traced: the tests read the trace, which only a trace makes.)
 fn run(br0: &Switch, br1: &Switch, topo: &Topology, bridge: &str, k: &[u8; KEY_LEN]) -> Xlated {
     let switches: HashMap<&str, &Switch> = [("br0", br0), ("br1", br1)].into_iter().collect();
-    patch::with_world(&switches, topo, true, false, |w| {
+    patch::with_world(&switches, topo, true, true, |w| {
         translate_with(w.bridges.get(bridge).unwrap(), Some(w), k)
     })
 }

@@ -41,9 +41,9 @@ use std::sync::{Arc, RwLock};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use ferrovs_dpif::netdev::UpcallReceiver;
+use ferrovs_dpif::netdev::{Miss, MissHandler, NetdevControl, UpcallReceiver};
 use ferrovs_dpif::netlink::UpcallSocket;
-use ferrovs_dpif::{Dpif, DpifError, Execute, FlowPut, PutFlags, Upcall, UpcallKind};
+use ferrovs_dpif::{Dpif, DpifError, Execute, FlowPut, FlowStats, PutFlags, Upcall, UpcallKind};
 use ferrovs_ofproto::service::changes::Scope;
 use ferrovs_ofproto::service::{OfprotoService, UpcallItem, UpcallTranslator, TRANSLATION_STACK};
 use ferrovs_ofproto::xlate::packet_in::{self, NotPacketIn};
@@ -147,6 +147,9 @@ pub struct Handlers {
     threads: Vec<JoinHandle<()>>,
     ctx: Arc<HandlerContext>,
     revalidators: Revalidators,
+    /// The userspace datapath whose poll threads call `ctx` with their
+    /// misses (unregistered on drop).
+    inline: Option<NetdevControl>,
 }
 
 /// Handler threads when other_config:n-handler-threads does not say:
@@ -158,7 +161,10 @@ pub fn default_handler_count() -> usize {
 
 impl Handlers {
     /// Starts one thread per upcall source, and `n_revalidators`
-    /// revalidator threads.
+    /// revalidator threads. With `netdev` (the userspace datapath behind
+    /// `dpif`), its poll threads handle their misses themselves through
+    /// the same code ([`MissHandler`]); the handler threads then get the
+    /// ACTION upcalls and the misses of packets `execute` recirculates.
     pub fn start(
         dp_name: &str,
         dpif: SharedDpif,
@@ -166,6 +172,7 @@ impl Handlers {
         ports: PortMap,
         receivers: Vec<UpcallSource>,
         n_revalidators: usize,
+        netdev: Option<NetdevControl>,
     ) -> Handlers {
         let generation = service.tables_generation_handle();
         let ukeys = Arc::new(Ukeys::default());
@@ -207,11 +214,15 @@ impl Handlers {
                 }
             }
         }
+        if let Some(dp) = &netdev {
+            dp.set_miss_handler(Some(Arc::clone(&ctx) as Arc<dyn MissHandler>));
+        }
         Handlers {
             stop,
             threads,
             ctx,
             revalidators,
+            inline: netdev,
         }
     }
 
@@ -311,6 +322,11 @@ pub const DEFAULT_FLOW_LIMIT: u32 = 10000;
 
 impl Drop for Handlers {
     fn drop(&mut self) {
+        // The datapath holds the context (and so the datapath itself)
+        // while it is registered.
+        if let Some(dp) = &self.inline {
+            dp.set_miss_handler(None);
+        }
         self.stop.store(true, Ordering::Release);
         for t in self.threads.drain(..) {
             let _ = t.join();
@@ -350,7 +366,11 @@ fn run(ctx: &HandlerContext, rx: &mut UpcallSource, stop: &AtomicBool) {
 
 /// One MISS upcall, translated.
 struct Translated<'a> {
-    upcall: &'a Upcall,
+    /// The upcall's key, netlink-encoded.
+    key: &'a [u8],
+    /// Its packet and MRU, when the handler executes it (a poll thread
+    /// executes its misses itself).
+    packet: Option<(&'a [u8], u16)>,
     x: UpcallXlate,
     /// The bridge it was translated in (name, port map) and the tables
     /// generation it was translated with.
@@ -400,7 +420,7 @@ impl HandlerContext {
                 self.action_upcall(u);
                 continue;
             }
-            match self.bridge_of(u) {
+            match self.bridge_of(&u.key) {
                 Ok(bridge) => {
                     items.push(UpcallItem {
                         bridge: bridge.0.clone(),
@@ -425,7 +445,8 @@ impl HandlerContext {
         for ((upcall, bridge), r) in misses.into_iter().zip(results) {
             match r {
                 Ok(x) => done.push(Translated {
-                    upcall,
+                    key: &upcall.key,
+                    packet: Some((&upcall.packet, upcall.mru.unwrap_or(0))),
                     x,
                     bridge,
                     generation,
@@ -436,7 +457,7 @@ impl HandlerContext {
         if !done.is_empty() {
             let mut dpif = lock_dpif(&self.dpif);
             for t in &done {
-                match self.install_and_execute(&mut **dpif, t) {
+                match self.install_and_execute(&mut ProviderOps(&mut **dpif), t) {
                     Ok(()) => {
                         self.stats.handled.fetch_add(1, Ordering::Relaxed);
                     }
@@ -464,9 +485,10 @@ impl HandlerContext {
         }
     }
 
-    /// The bridge whose port the upcall's packet came in on.
-    fn bridge_of(&self, u: &Upcall) -> Result<BridgePorts, String> {
-        let in_port = key_in_port(&u.key).ok_or("upcall key without in_port")?;
+    /// The bridge whose port the packet of the upcall with `key` came
+    /// in on.
+    fn bridge_of(&self, key: &[u8]) -> Result<BridgePorts, String> {
+        let in_port = key_in_port(key).ok_or("upcall key without in_port")?;
         self.ports
             .read()
             .unwrap_or_else(|e| e.into_inner())
@@ -475,8 +497,12 @@ impl HandlerContext {
             .ok_or_else(|| format!("no bridge has datapath port {in_port}"))
     }
 
-    fn install_and_execute(&self, dpif: &mut dyn Dpif, t: &Translated<'_>) -> Result<(), String> {
-        let (u, x) = (t.upcall, &t.x);
+    fn install_and_execute(
+        &self,
+        dpif: &mut dyn MissOps,
+        t: &Translated<'_>,
+    ) -> Result<(), String> {
+        let x = &t.x;
         // A flow translated with tables that changed meanwhile is still
         // installed: its ukey carries the old generation, so the
         // revalidators translate it again.
@@ -486,14 +512,14 @@ impl HandlerContext {
             self.stats.flow_limit_hit.fetch_add(1, Ordering::Relaxed);
         }
         if !x.slow && under_limit {
-            let ufid = ufid_of(&u.key);
+            let ufid = ufid_of(t.key);
             let put = FlowPut {
                 flags: PutFlags {
                     create: true,
                     modify: false,
                     zero_stats: false,
                 },
-                key: &u.key,
+                key: t.key,
                 mask: &x.mask,
                 actions: &x.actions,
                 ufid: Some(ufid),
@@ -505,7 +531,7 @@ impl HandlerContext {
                     self.ukeys.insert(
                         ufid,
                         Ukey {
-                            key: u.key.clone(),
+                            key: t.key.to_vec(),
                             mask: x.mask.clone(),
                             actions: x.actions.clone(),
                             bridge: t.bridge.0.clone(),
@@ -537,17 +563,113 @@ impl HandlerContext {
                 log::debug!(target: "ofproto_dpif_upcall", "sending a tunnel neighbour request failed: {e}");
             }
         }
+        let Some((packet, mru)) = t.packet else {
+            return Ok(());
+        };
         if x.actions.is_empty() {
             return Ok(());
         }
         dpif.execute(&Execute {
-            packet: &u.packet,
-            key: &u.key,
+            packet,
+            key: t.key,
             actions: &x.actions,
             probe: false,
-            mru: u.mru.unwrap_or(0),
+            mru,
         })
         .map_err(|e| format!("execute: {e}"))
+    }
+}
+
+/// What installing and executing a miss needs of a datapath: the
+/// provider under its lock (handler threads), or the userspace
+/// datapath's own handle (its poll threads, which must not take that
+/// lock).
+trait MissOps {
+    fn flow_put(&mut self, put: &FlowPut<'_>) -> Result<Option<FlowStats>, DpifError>;
+    fn execute(&mut self, exec: &Execute<'_>) -> Result<(), DpifError>;
+}
+
+struct ProviderOps<'a>(&'a mut dyn Dpif);
+
+impl MissOps for ProviderOps<'_> {
+    fn flow_put(&mut self, put: &FlowPut<'_>) -> Result<Option<FlowStats>, DpifError> {
+        self.0.flow_put(put)
+    }
+    fn execute(&mut self, exec: &Execute<'_>) -> Result<(), DpifError> {
+        self.0.execute(exec)
+    }
+}
+
+impl MissOps for &NetdevControl {
+    fn flow_put(&mut self, put: &FlowPut<'_>) -> Result<Option<FlowStats>, DpifError> {
+        NetdevControl::flow_put(self, put)
+    }
+    fn execute(&mut self, exec: &Execute<'_>) -> Result<(), DpifError> {
+        NetdevControl::execute(self, exec)
+    }
+}
+
+/// The userspace datapath's poll threads hand their misses here: the
+/// same translation, flow limit, install and ukey as an upcall's, on the
+/// poll thread (as Open vSwitch's poll threads do), which then executes
+/// the packets with the actions returned.
+impl MissHandler for HandlerContext {
+    fn handle_misses(&self, dp: &NetdevControl, misses: &[Miss]) -> Vec<Option<Vec<u8>>> {
+        let generation = self.generation.load(Ordering::Acquire);
+        let mut verdicts = vec![None; misses.len()];
+        let mut items = Vec::with_capacity(misses.len());
+        let mut found = Vec::with_capacity(misses.len());
+        for (i, m) in misses.iter().enumerate() {
+            match self.bridge_of(&m.key) {
+                Ok(bridge) => {
+                    items.push(UpcallItem {
+                        bridge: bridge.0.clone(),
+                        req: UpcallRequest {
+                            key: m.key.clone(),
+                            odp_ports: bridge.1.clone(),
+                            may_learn: true,
+                        },
+                        packet_len: Some(m.packet.len() as u64),
+                    });
+                    found.push((i, bridge));
+                }
+                Err(e) => self.count_failure(&e),
+            }
+        }
+        if items.is_empty() {
+            return verdicts;
+        }
+        let results = self.translator.translate(&items);
+        let mut ops = dp;
+        for ((i, bridge), r) in found.into_iter().zip(results) {
+            let x = match r {
+                Ok(x) => x,
+                Err(e) => {
+                    self.count_failure(&e);
+                    continue;
+                }
+            };
+            let Some(m) = misses.get(i) else { continue };
+            let t = Translated {
+                key: &m.key,
+                packet: None,
+                x,
+                bridge,
+                generation,
+            };
+            match self.install_and_execute(&mut ops, &t) {
+                Ok(()) => {
+                    self.stats.handled.fetch_add(1, Ordering::Relaxed);
+                    if !t.x.actions.is_empty() {
+                        if let Some(v) = verdicts.get_mut(i) {
+                            *v = Some(t.x.actions);
+                        }
+                    }
+                }
+                Err(e) => self.count_failure(&e),
+            }
+        }
+        verdicts
     }
 }
 

@@ -18,7 +18,9 @@ use super::conntrack::Conntrack;
 use super::meter::Meters;
 use super::odp_key;
 use super::pmd_stats::PmdStats;
-use super::upcall::UpcallQueue;
+use super::upcall::{Miss, MissHandler, UpcallQueue};
+use super::NetdevControl;
+use crate::odp::Actions;
 use crate::{Upcall, UpcallKind};
 
 /// Frames read from one port per poll round.
@@ -27,6 +29,10 @@ pub const BATCH_SIZE: usize = 32;
 pub const MAX_RECIRC_DEPTH: usize = 6;
 /// Shortest frame processed: an Ethernet header.
 pub const MIN_FRAME: usize = 14;
+/// Stack of a poll thread: a [`MissHandler`] translates on it, and
+/// translation recurses once per resubmit (the size of the daemon's
+/// handler threads' stacks; only what is used is ever touched).
+pub const POLL_THREAD_STACK: usize = 64 << 20;
 
 /// One port of the datapath.
 pub struct Port {
@@ -68,6 +74,9 @@ pub struct DpCore {
     pub counters: DpCounters,
     /// One per poll thread, then one for the main thread (execute).
     pub pmd_stats: Vec<PmdStats>,
+    /// Who handles the poll threads' misses on their thread (else they
+    /// are queued as upcalls).
+    pub miss_handler: RwLock<Option<Arc<dyn MissHandler>>>,
     pub shutdown: AtomicBool,
 }
 
@@ -148,7 +157,10 @@ impl DpCore {
             .collect()
     }
 
-    /// Runs received (or executed) packets through the pipeline.
+    /// Runs received (or executed) packets through the pipeline. With
+    /// `inline` (a poll thread's handle on this datapath), misses go to
+    /// the miss handler, if any, at the end of each pass; else they are
+    /// queued as upcalls.
     pub fn process(
         &self,
         batch: Vec<Packet>,
@@ -156,7 +168,13 @@ impl DpCore {
         emc: &mut ExactCache,
         rng: &mut u64,
         stats: &PmdStats,
+        inline: Option<&NetdevControl>,
     ) {
+        let handler = inline.and_then(|dp| {
+            let h = self.miss_handler.read().unwrap_or_else(|e| e.into_inner());
+            h.as_ref().map(|h| (dp, Arc::clone(h)))
+        });
+        let mut misses = Vec::new();
         let mut pass = batch;
         for depth in 0..=MAX_RECIRC_DEPTH {
             if pass.is_empty() {
@@ -184,10 +202,17 @@ impl DpCore {
             };
             let now = sys::monotonic_ms();
             let mut tally = Tally::default();
+            let collect = handler.is_some();
             for pkt in pass {
-                self.process_one(pkt, &mut ctx, emc, now, stats, &mut tally);
+                let to_handler = collect.then_some(&mut misses);
+                self.process_one(pkt, &mut ctx, emc, now, stats, &mut tally, to_handler);
             }
             tally.flush_flow(now);
+            if let Some((dp, h)) = &handler {
+                if !misses.is_empty() {
+                    self.handle_misses(dp, &**h, &mut misses, &mut ctx);
+                }
+            }
             self.counters.hit.fetch_add(tally.hit, Ordering::Relaxed);
             PmdStats::add(&stats.emc_hit, tally.emc_hit);
             PmdStats::add(&stats.masked_hit, tally.masked_hit);
@@ -204,6 +229,7 @@ impl DpCore {
         }
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn process_one(
         &self,
         pkt: Packet,
@@ -212,6 +238,7 @@ impl DpCore {
         now: u64,
         stats: &PmdStats,
         tally: &mut Tally,
+        misses: Option<&mut Vec<Miss>>,
     ) {
         if pkt.len() < MIN_FRAME {
             self.counters.invalid.fetch_add(1, Ordering::Relaxed);
@@ -252,11 +279,54 @@ impl DpCore {
                 // Counted before the upcall leaves (whoever handles it may
                 // look at the counters next); a miss is slow anyway.
                 self.counters.missed.fetch_add(1, Ordering::Relaxed);
-                if self.miss_upcall(pkt) {
+                if let Some(misses) = misses {
+                    PmdStats::add(&stats.miss, 1);
+                    let mut segs = Vec::new();
+                    offload::finish(pkt, &mut segs);
+                    let whole = segs.len() == 1;
+                    for s in segs {
+                        // A super-frame's segments are parsed again; a
+                        // plain packet keeps the key it was looked up with.
+                        let key = if whole {
+                            x.key
+                        } else {
+                            extract(s.data(), &s.meta).key
+                        };
+                        misses.push(Miss {
+                            key: odp_key::to_odp(&key),
+                            packet: s,
+                        });
+                    }
+                } else if self.miss_upcall(pkt) {
                     PmdStats::add(&stats.miss, 1);
                 } else {
                     PmdStats::add(&stats.lost, 1);
                 }
+            }
+        }
+    }
+
+    /// Has the miss handler translate and install the flows of a pass's
+    /// misses, then executes each packet with the actions it got back
+    /// (in the pass's context: its output leaves with the pass's).
+    fn handle_misses(
+        &self,
+        dp: &NetdevControl,
+        handler: &dyn MissHandler,
+        misses: &mut Vec<Miss>,
+        ctx: &mut ExecCtx<'_>,
+    ) {
+        let verdicts = handler.handle_misses(dp, misses);
+        let mut verdicts = verdicts.into_iter();
+        for m in misses.drain(..) {
+            let Some(Some(attrs)) = verdicts.next() else {
+                continue;
+            };
+            match Actions::from_nlattrs(&attrs) {
+                Ok(a) if actions::validate(&a.list).is_ok() => {
+                    actions::execute(m.packet, &a.list, ctx);
+                }
+                _ => ctx.dropped += 1,
             }
         }
     }
@@ -335,7 +405,8 @@ pub fn spawn_poll_thread(
 ) -> std::io::Result<thread::JoinHandle<()>> {
     thread::Builder::new()
         .name(format!("pmd{index}-{}", core.name))
-        .spawn(move || poll_loop(&core, index, count.max(1)))
+        .stack_size(POLL_THREAD_STACK)
+        .spawn(move || poll_loop(core, index, count.max(1)))
 }
 
 struct PollPort {
@@ -490,7 +561,12 @@ impl PollSet {
     }
 }
 
-fn poll_loop(core: &DpCore, index: u32, count: u32) {
+fn poll_loop(shared: Arc<DpCore>, index: u32, count: u32) {
+    // The miss handler reaches the datapath through this handle.
+    let dp = NetdevControl {
+        core: Arc::clone(&shared),
+    };
+    let core = &*shared;
     let mut set = match PollSet::new() {
         Ok(s) => s,
         Err(e) => {
@@ -558,7 +634,7 @@ fn poll_loop(core: &DpCore, index: u32, count: u32) {
                 let fallback = PmdStats::default();
                 let st = stats.unwrap_or(&fallback);
                 let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                    core.process(batch, &table, &mut emc, &mut rng, st)
+                    core.process(batch, &table, &mut emc, &mut rng, st, Some(&dp))
                 }));
                 if r.is_err() {
                     core.counters.panics.fetch_add(1, Ordering::Relaxed);
@@ -597,6 +673,7 @@ mod tests {
             meters: Default::default(),
             counters: Default::default(),
             pmd_stats: Vec::new(),
+            miss_handler: RwLock::new(None),
             shutdown: AtomicBool::new(false),
         }
     }

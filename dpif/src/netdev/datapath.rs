@@ -29,6 +29,11 @@ pub const BATCH_SIZE: usize = 32;
 pub const MAX_RECIRC_DEPTH: usize = 6;
 /// Shortest frame processed: an Ethernet header.
 pub const MIN_FRAME: usize = 14;
+/// Most misses of one pass that a poll thread with a miss handler
+/// handles itself; a pass with more (a burst of new flows that the
+/// thread does not keep up with) goes to the handler threads, which
+/// translate in parallel.
+pub const INLINE_MISSES_MAX: usize = 4;
 /// Stack of a poll thread: a [`MissHandler`] translates on it, and
 /// translation recurses once per resubmit (the size of the daemon's
 /// handler threads' stacks; only what is used is ever touched).
@@ -209,7 +214,9 @@ impl DpCore {
             }
             tally.flush_flow(now);
             if let Some((dp, h)) = &handler {
-                if !misses.is_empty() {
+                if misses.len() > INLINE_MISSES_MAX {
+                    self.queue_misses(&mut misses, stats);
+                } else if !misses.is_empty() {
                     self.handle_misses(dp, &**h, &mut misses, &mut ctx);
                 }
             }
@@ -295,6 +302,7 @@ impl DpCore {
                         misses.push(Miss {
                             key: odp_key::to_odp(&key),
                             packet: s,
+                            hash: super::upcall::flow_hash(&key),
                         });
                     }
                 } else if self.miss_upcall(pkt) {
@@ -327,6 +335,29 @@ impl DpCore {
                     actions::execute(m.packet, &a.list, ctx);
                 }
                 _ => ctx.dropped += 1,
+            }
+        }
+    }
+
+    /// Queues a pass's misses as MISS upcalls for the handler threads
+    /// (more than the poll thread translates itself in one pass).
+    fn queue_misses(&self, misses: &mut Vec<Miss>, stats: &PmdStats) {
+        for m in misses.drain(..) {
+            let sent = self.upcalls.send(
+                Upcall {
+                    kind: UpcallKind::Miss,
+                    packet: m.packet.data().to_vec(),
+                    key: m.key,
+                    userdata: None,
+                    egress_tun_key: None,
+                    mru: None,
+                },
+                m.hash,
+            );
+            if !sent {
+                // Counted as a miss when it was found.
+                stats.miss.fetch_sub(1, Ordering::Relaxed);
+                PmdStats::add(&stats.lost, 1);
             }
         }
     }

@@ -31,6 +31,8 @@ pub struct Miss {
     /// The key the datapath extracted, netlink-encoded (as a MISS upcall
     /// carries it).
     pub key: Vec<u8>,
+    /// Which handler thread's queue the miss goes to if it is queued.
+    pub(crate) hash: u32,
 }
 
 /// Handles misses on the poll thread that found them.

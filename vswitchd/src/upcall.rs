@@ -124,6 +124,9 @@ pub struct UpcallStats {
 /// What every handler of one datapath shares.
 pub struct HandlerContext {
     pub dpif: SharedDpif,
+    /// The userspace datapath's own handle, when `dpif` is one: misses
+    /// are installed and executed through it, without `dpif`'s lock.
+    netdev: Option<NetdevControl>,
     pub service: Arc<OfprotoService>,
     /// Translates on the handler thread itself, reading the bridges'
     /// tables (no trip to the service thread).
@@ -186,6 +189,7 @@ impl Handlers {
         );
         let ctx = Arc::new(HandlerContext {
             dpif,
+            netdev: netdev.clone(),
             translator: service.upcall_translator(),
             service,
             ports,
@@ -454,18 +458,59 @@ impl HandlerContext {
                 Err(e) => self.count_failure(&e),
             }
         }
-        if !done.is_empty() {
-            let mut dpif = lock_dpif(&self.dpif);
-            for t in &done {
-                match self.install_and_execute(&mut ProviderOps(&mut **dpif), t) {
-                    Ok(()) => {
-                        self.stats.handled.fetch_add(1, Ordering::Relaxed);
+        match &self.netdev {
+            Some(dp) => self.install_and_execute_userspace(dp, &mut done),
+            None if !done.is_empty() => {
+                let mut dpif = lock_dpif(&self.dpif);
+                for t in done.iter_mut() {
+                    let r = self
+                        .install(&mut ProviderOps(&mut **dpif), t)
+                        .and_then(|()| match t.execute() {
+                            Some(e) => dpif.execute(&e).map_err(|e| format!("execute: {e}")),
+                            None => Ok(()),
+                        });
+                    match r {
+                        Ok(()) => {
+                            self.stats.handled.fetch_add(1, Ordering::Relaxed);
+                        }
+                        Err(e) => self.count_failure(&e),
                     }
-                    Err(e) => self.count_failure(&e),
+                }
+            }
+            None => {}
+        }
+        batch.clear();
+    }
+
+    /// The userspace datapath's part of a batch: installs through its own
+    /// handle (not under the provider's lock, which the revalidators'
+    /// dumps hold), then executes the packets together, their output a
+    /// batch per port.
+    fn install_and_execute_userspace(&self, dp: &NetdevControl, done: &mut [Translated<'_>]) {
+        let mut ops = dp;
+        let mut execs = Vec::with_capacity(done.len());
+        for t in done.iter_mut() {
+            match self.install(&mut ops, t) {
+                Ok(()) if t.execute().is_none() => {
+                    self.stats.handled.fetch_add(1, Ordering::Relaxed);
+                }
+                Ok(()) => {}
+                Err(e) => {
+                    // Not executed either, as with the provider.
+                    t.packet = None;
+                    self.count_failure(&e);
                 }
             }
         }
-        batch.clear();
+        execs.extend(done.iter().filter_map(|t| t.execute()));
+        for r in dp.execute_batch(&execs) {
+            match r {
+                Ok(()) => {
+                    self.stats.handled.fetch_add(1, Ordering::Relaxed);
+                }
+                Err(e) => self.count_failure(&format!("execute: {e}")),
+            }
+        }
     }
 
     /// An ACTION upcall: the packet-in a `controller` action asked for.
@@ -497,12 +542,12 @@ impl HandlerContext {
             .ok_or_else(|| format!("no bridge has datapath port {in_port}"))
     }
 
-    fn install_and_execute(
-        &self,
-        dpif: &mut dyn MissOps,
-        t: &Translated<'_>,
-    ) -> Result<(), String> {
-        let x = &t.x;
+    /// Installs a translated miss's megaflow (unless it must stay in
+    /// userspace or the flow limit is reached) with its ukey, and sends
+    /// the packets translation made. What only the ukey needs is moved
+    /// into it.
+    fn install(&self, dpif: &mut dyn MissOps, t: &mut Translated<'_>) -> Result<(), String> {
+        let x = &mut t.x;
         // A flow translated with tables that changed meanwhile is still
         // installed: its ukey carries the old generation, so the
         // revalidators translate it again.
@@ -524,30 +569,43 @@ impl HandlerContext {
                 actions: &x.actions,
                 ufid: Some(ufid),
             };
+            let ukey = Ukey {
+                key: t.key.to_vec(),
+                mask: x.mask.clone(),
+                actions: x.actions.clone(),
+                bridge: t.bridge.0.clone(),
+                odp_ports: t.bridge.1.clone(),
+                generation: t.generation,
+                rules: std::mem::take(&mut x.rules),
+                learned: std::mem::take(&mut x.learned),
+                in_ports: std::mem::take(&mut x.in_ports),
+                credited: Default::default(),
+                created: std::time::Instant::now(),
+            };
+            // The ukey goes in first: the userspace datapath's flows are
+            // put without the provider's lock, and a revalidator that
+            // dumped the flow before its ukey came would delete it as
+            // someone else's. (A ukey without its flow yet is kept by a
+            // pass that started before it.)
+            let waiting = self.ukeys.insert_new(ufid, ukey);
             match dpif.flow_put(&put) {
                 Ok(_) => {
                     self.stats.flows_put.fetch_add(1, Ordering::Relaxed);
                     self.n_flows.fetch_add(1, Ordering::Relaxed);
-                    self.ukeys.insert(
-                        ufid,
-                        Ukey {
-                            key: t.key.to_vec(),
-                            mask: x.mask.clone(),
-                            actions: x.actions.clone(),
-                            bridge: t.bridge.0.clone(),
-                            odp_ports: t.bridge.1.clone(),
-                            generation: t.generation,
-                            rules: x.rules.clone(),
-                            learned: x.learned.clone(),
-                            in_ports: x.in_ports.clone(),
-                            credited: Default::default(),
-                            created: std::time::Instant::now(),
-                        },
-                    );
+                    // A ukey was left from a flow deleted meanwhile.
+                    if let Some(ukey) = waiting {
+                        self.ukeys.insert(ufid, ukey);
+                    }
                 }
-                // Another handler installed it first.
+                // Another thread installed it first (its ukey, or ours,
+                // describes it).
                 Err(e) if e.errno == libc::EEXIST => {}
-                Err(e) => return Err(format!("flow put: {e}")),
+                Err(e) => {
+                    if waiting.is_none() {
+                        self.ukeys.remove(ufid);
+                    }
+                    return Err(format!("flow put: {e}"));
+                }
             }
         }
         // Packets translation sends itself (ARP requests for tunnel
@@ -563,20 +621,21 @@ impl HandlerContext {
                 log::debug!(target: "ofproto_dpif_upcall", "sending a tunnel neighbour request failed: {e}");
             }
         }
-        let Some((packet, mru)) = t.packet else {
-            return Ok(());
-        };
-        if x.actions.is_empty() {
-            return Ok(());
-        }
-        dpif.execute(&Execute {
+        Ok(())
+    }
+}
+
+impl Translated<'_> {
+    /// The execution of its packet, when there is one to run.
+    fn execute(&self) -> Option<Execute<'_>> {
+        let (packet, mru) = self.packet?;
+        (!self.x.actions.is_empty()).then_some(Execute {
             packet,
-            key: t.key,
-            actions: &x.actions,
+            key: self.key,
+            actions: &self.x.actions,
             probe: false,
             mru,
         })
-        .map_err(|e| format!("execute: {e}"))
     }
 }
 
@@ -650,14 +709,14 @@ impl MissHandler for HandlerContext {
                 }
             };
             let Some(m) = misses.get(i) else { continue };
-            let t = Translated {
+            let mut t = Translated {
                 key: &m.key,
                 packet: None,
                 x,
                 bridge,
                 generation,
             };
-            match self.install_and_execute(&mut ops, &t) {
+            match self.install(&mut ops, &mut t) {
                 Ok(()) => {
                     self.stats.handled.fetch_add(1, Ordering::Relaxed);
                     if !t.x.actions.is_empty() {

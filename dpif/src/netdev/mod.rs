@@ -449,6 +449,13 @@ impl NetdevControl {
         execute(&self.core, exec, &mut ExactCache::default(), &mut rng)
     }
 
+    /// Executes packets as `execute` does, their output sent together
+    /// (a batch per port); one result per packet.
+    pub fn execute_batch(&self, execs: &[Execute<'_>]) -> Vec<Result<()>> {
+        let mut rng = 0x9e37_79b9_7f4a_7c15 ^ ferrovs_netdev::dev::sys::monotonic_ms();
+        execute_all(&self.core, execs, &mut ExactCache::default(), &mut rng)
+    }
+
     /// Flows in the datapath.
     pub fn n_flows(&self) -> usize {
         self.core
@@ -541,14 +548,39 @@ fn flow_put(core: &DpCore, put: &FlowPut<'_>) -> Result<Option<FlowStats>> {
 /// Runs a packet through actions (the provider's `execute`, also used by
 /// [`NetdevControl::execute`]).
 fn execute(core: &DpCore, exec: &Execute<'_>, emc: &mut ExactCache, rng: &mut u64) -> Result<()> {
-    if exec.packet.len() < datapath::MIN_FRAME {
-        return Err(err(libc::EINVAL, "packet shorter than an Ethernet header"));
+    execute_all(core, std::slice::from_ref(exec), emc, rng)
+        .pop()
+        .unwrap_or(Ok(()))
+}
+
+/// Runs packets through their actions with one output table and one
+/// output context: what they send leaves together, a batch per port.
+/// One result per packet, in order.
+fn execute_all(
+    core: &DpCore,
+    execs: &[Execute<'_>],
+    emc: &mut ExactCache,
+    rng: &mut u64,
+) -> Vec<Result<()>> {
+    let mut parsed = Vec::with_capacity(execs.len());
+    let results = execs
+        .iter()
+        .map(|exec| {
+            if exec.packet.len() < datapath::MIN_FRAME {
+                return Err(err(libc::EINVAL, "packet shorter than an Ethernet header"));
+            }
+            let meta = meta_from_key(exec.key)?;
+            let actions = Actions::from_nlattrs(exec.actions)?.list;
+            actions::validate(&actions).map_err(|m| err(libc::EINVAL, m))?;
+            let mut pkt = Packet::from_bytes(exec.packet);
+            pkt.meta = meta;
+            parsed.push((pkt, actions));
+            Ok(())
+        })
+        .collect();
+    if parsed.is_empty() {
+        return results;
     }
-    let meta = meta_from_key(exec.key)?;
-    let actions = Actions::from_nlattrs(exec.actions)?.list;
-    actions::validate(&actions).map_err(|m| err(libc::EINVAL, m))?;
-    let mut pkt = Packet::from_bytes(exec.packet);
-    pkt.meta = meta;
     let table = core.port_table();
     let mut recirc = Vec::new();
     let mut ctx = actions::ExecCtx {
@@ -561,7 +593,9 @@ fn execute(core: &DpCore, exec: &Execute<'_>, emc: &mut ExactCache, rng: &mut u6
         rng,
         pending: Vec::new(),
     };
-    actions::execute(pkt, &actions, &mut ctx);
+    for (pkt, actions) in parsed {
+        actions::execute(pkt, &actions, &mut ctx);
+    }
     let main = core.pmd_stats.last();
     let (pkts, batches) = ctx.flush();
     if let Some(st) = main {
@@ -580,7 +614,7 @@ fn execute(core: &DpCore, exec: &Execute<'_>, emc: &mut ExactCache, rng: &mut u6
     let fallback = pmd_stats::PmdStats::default();
     let st = core.pmd_stats.last().unwrap_or(&fallback);
     core.process(recirc, &table, emc, rng, st, None);
-    Ok(())
+    results
 }
 
 /// Packet metadata from the key attributes of an `execute`.

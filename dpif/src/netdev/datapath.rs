@@ -288,7 +288,13 @@ impl DpCore {
                 self.counters.missed.fetch_add(1, Ordering::Relaxed);
                 if let Some(misses) = misses {
                     PmdStats::add(&stats.miss, 1);
-                    let mut segs = Vec::new();
+                    if misses.capacity() == 0 {
+                        // Room for a whole batch at once: a miss is a
+                        // few hundred bytes, and growing the list one
+                        // doubling at a time showed in profiles.
+                        misses.reserve(BATCH_SIZE);
+                    }
+                    let mut segs = Vec::with_capacity(1);
                     offload::finish(pkt, &mut segs);
                     let whole = segs.len() == 1;
                     for s in segs {

@@ -141,6 +141,23 @@ impl Ukeys {
         self.lock().insert(ufid, ukey);
     }
 
+    /// Records a flow a handler is about to install, unless a ukey for
+    /// it is there already (then `ukey` comes back).
+    pub fn insert_new(&self, ufid: Ufid, ukey: Ukey) -> Option<Ukey> {
+        match self.lock().entry(ufid) {
+            std::collections::hash_map::Entry::Occupied(_) => Some(ukey),
+            std::collections::hash_map::Entry::Vacant(v) => {
+                v.insert(ukey);
+                None
+            }
+        }
+    }
+
+    /// Forgets the ukey of a flow whose install failed.
+    pub fn remove(&self, ufid: Ufid) {
+        self.lock().remove(&ufid);
+    }
+
     /// Keys per revalidator (UFID modulo their number), for upcall/show.
     fn count_for(&self, index: usize, n: usize) -> usize {
         self.lock()

@@ -41,9 +41,9 @@ use std::sync::{Arc, RwLock};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use ferrovs_dpif::netdev::UpcallReceiver;
+use ferrovs_dpif::netdev::{Miss, MissHandler, NetdevControl, UpcallReceiver};
 use ferrovs_dpif::netlink::UpcallSocket;
-use ferrovs_dpif::{Dpif, DpifError, Execute, FlowPut, PutFlags, Upcall, UpcallKind};
+use ferrovs_dpif::{Dpif, DpifError, Execute, FlowPut, FlowStats, PutFlags, Upcall, UpcallKind};
 use ferrovs_ofproto::service::changes::Scope;
 use ferrovs_ofproto::service::{OfprotoService, UpcallItem, UpcallTranslator, TRANSLATION_STACK};
 use ferrovs_ofproto::xlate::packet_in::{self, NotPacketIn};
@@ -124,6 +124,9 @@ pub struct UpcallStats {
 /// What every handler of one datapath shares.
 pub struct HandlerContext {
     pub dpif: SharedDpif,
+    /// The userspace datapath's own handle, when `dpif` is one: misses
+    /// are installed and executed through it, without `dpif`'s lock.
+    netdev: Option<NetdevControl>,
     pub service: Arc<OfprotoService>,
     /// Translates on the handler thread itself, reading the bridges'
     /// tables (no trip to the service thread).
@@ -147,6 +150,9 @@ pub struct Handlers {
     threads: Vec<JoinHandle<()>>,
     ctx: Arc<HandlerContext>,
     revalidators: Revalidators,
+    /// The userspace datapath whose poll threads call `ctx` with their
+    /// misses (unregistered on drop).
+    inline: Option<NetdevControl>,
 }
 
 /// Handler threads when other_config:n-handler-threads does not say:
@@ -158,7 +164,10 @@ pub fn default_handler_count() -> usize {
 
 impl Handlers {
     /// Starts one thread per upcall source, and `n_revalidators`
-    /// revalidator threads.
+    /// revalidator threads. With `netdev` (the userspace datapath behind
+    /// `dpif`), its poll threads handle their misses themselves through
+    /// the same code ([`MissHandler`]); the handler threads then get the
+    /// ACTION upcalls and the misses of packets `execute` recirculates.
     pub fn start(
         dp_name: &str,
         dpif: SharedDpif,
@@ -166,6 +175,7 @@ impl Handlers {
         ports: PortMap,
         receivers: Vec<UpcallSource>,
         n_revalidators: usize,
+        netdev: Option<NetdevControl>,
     ) -> Handlers {
         let generation = service.tables_generation_handle();
         let ukeys = Arc::new(Ukeys::default());
@@ -179,6 +189,7 @@ impl Handlers {
         );
         let ctx = Arc::new(HandlerContext {
             dpif,
+            netdev: netdev.clone(),
             translator: service.upcall_translator(),
             service,
             ports,
@@ -207,11 +218,15 @@ impl Handlers {
                 }
             }
         }
+        if let Some(dp) = &netdev {
+            dp.set_miss_handler(Some(Arc::clone(&ctx) as Arc<dyn MissHandler>));
+        }
         Handlers {
             stop,
             threads,
             ctx,
             revalidators,
+            inline: netdev,
         }
     }
 
@@ -322,6 +337,11 @@ pub const DEFAULT_FLOW_LIMIT: u32 = 10000;
 
 impl Drop for Handlers {
     fn drop(&mut self) {
+        // The datapath holds the context (and so the datapath itself)
+        // while it is registered.
+        if let Some(dp) = &self.inline {
+            dp.set_miss_handler(None);
+        }
         self.stop.store(true, Ordering::Release);
         for t in self.threads.drain(..) {
             let _ = t.join();
@@ -361,7 +381,11 @@ fn run(ctx: &HandlerContext, rx: &mut UpcallSource, stop: &AtomicBool) {
 
 /// One MISS upcall, translated.
 struct Translated<'a> {
-    upcall: &'a Upcall,
+    /// The upcall's key, netlink-encoded.
+    key: &'a [u8],
+    /// Its packet and MRU, when the handler executes it (a poll thread
+    /// executes its misses itself).
+    packet: Option<(&'a [u8], u16)>,
     x: UpcallXlate,
     /// The bridge it was translated in (name, port map) and the tables
     /// generation it was translated with.
@@ -411,7 +435,7 @@ impl HandlerContext {
                 self.action_upcall(u);
                 continue;
             }
-            match self.bridge_of(u) {
+            match self.bridge_of(&u.key) {
                 Ok(bridge) => {
                     items.push(UpcallItem {
                         bridge: bridge.0.clone(),
@@ -436,7 +460,8 @@ impl HandlerContext {
         for ((upcall, bridge), r) in misses.into_iter().zip(results) {
             match r {
                 Ok(x) => done.push(Translated {
-                    upcall,
+                    key: &upcall.key,
+                    packet: Some((&upcall.packet, upcall.mru.unwrap_or(0))),
                     x,
                     bridge,
                     generation,
@@ -444,18 +469,59 @@ impl HandlerContext {
                 Err(e) => self.count_failure(&e),
             }
         }
-        if !done.is_empty() {
-            let mut dpif = lock_dpif(&self.dpif);
-            for t in &done {
-                match self.install_and_execute(&mut **dpif, t) {
-                    Ok(()) => {
-                        self.stats.handled.fetch_add(1, Ordering::Relaxed);
+        match &self.netdev {
+            Some(dp) => self.install_and_execute_userspace(dp, &mut done),
+            None if !done.is_empty() => {
+                let mut dpif = lock_dpif(&self.dpif);
+                for t in done.iter_mut() {
+                    let r = self
+                        .install(&mut ProviderOps(&mut **dpif), t)
+                        .and_then(|()| match t.execute() {
+                            Some(e) => dpif.execute(&e).map_err(|e| format!("execute: {e}")),
+                            None => Ok(()),
+                        });
+                    match r {
+                        Ok(()) => {
+                            self.stats.handled.fetch_add(1, Ordering::Relaxed);
+                        }
+                        Err(e) => self.count_failure(&e),
                     }
-                    Err(e) => self.count_failure(&e),
+                }
+            }
+            None => {}
+        }
+        batch.clear();
+    }
+
+    /// The userspace datapath's part of a batch: installs through its own
+    /// handle (not under the provider's lock, which the revalidators'
+    /// dumps hold), then executes the packets together, their output a
+    /// batch per port.
+    fn install_and_execute_userspace(&self, dp: &NetdevControl, done: &mut [Translated<'_>]) {
+        let mut ops = dp;
+        let mut execs = Vec::with_capacity(done.len());
+        for t in done.iter_mut() {
+            match self.install(&mut ops, t) {
+                Ok(()) if t.execute().is_none() => {
+                    self.stats.handled.fetch_add(1, Ordering::Relaxed);
+                }
+                Ok(()) => {}
+                Err(e) => {
+                    // Not executed either, as with the provider.
+                    t.packet = None;
+                    self.count_failure(&e);
                 }
             }
         }
-        batch.clear();
+        execs.extend(done.iter().filter_map(|t| t.execute()));
+        for r in dp.execute_batch(&execs) {
+            match r {
+                Ok(()) => {
+                    self.stats.handled.fetch_add(1, Ordering::Relaxed);
+                }
+                Err(e) => self.count_failure(&format!("execute: {e}")),
+            }
+        }
     }
 
     /// An ACTION upcall: the packet-in a `controller` action asked for.
@@ -475,9 +541,10 @@ impl HandlerContext {
         }
     }
 
-    /// The bridge whose port the upcall's packet came in on.
-    fn bridge_of(&self, u: &Upcall) -> Result<BridgePorts, String> {
-        let in_port = key_in_port(&u.key).ok_or("upcall key without in_port")?;
+    /// The bridge whose port the packet of the upcall with `key` came
+    /// in on.
+    fn bridge_of(&self, key: &[u8]) -> Result<BridgePorts, String> {
+        let in_port = key_in_port(key).ok_or("upcall key without in_port")?;
         self.ports
             .read()
             .unwrap_or_else(|e| e.into_inner())
@@ -486,8 +553,12 @@ impl HandlerContext {
             .ok_or_else(|| format!("no bridge has datapath port {in_port}"))
     }
 
-    fn install_and_execute(&self, dpif: &mut dyn Dpif, t: &Translated<'_>) -> Result<(), String> {
-        let (u, x) = (t.upcall, &t.x);
+    /// Installs a translated miss's megaflow (unless it must stay in
+    /// userspace or the flow limit is reached) with its ukey, and sends
+    /// the packets translation made. What only the ukey needs is moved
+    /// into it.
+    fn install(&self, dpif: &mut dyn MissOps, t: &mut Translated<'_>) -> Result<(), String> {
+        let x = &mut t.x;
         // A flow translated with tables that changed meanwhile is still
         // installed: its ukey carries the old generation, so the
         // revalidators translate it again.
@@ -497,36 +568,48 @@ impl HandlerContext {
             self.stats.flow_limit_hit.fetch_add(1, Ordering::Relaxed);
         }
         if !x.slow && under_limit {
-            let ufid = ufid_of(&u.key);
-            let mask = crate::appctl::effective_mask(&u.key, &x.mask);
+            let ufid = ufid_of(t.key);
+            let mask = crate::appctl::effective_mask(t.key, &x.mask);
             let put = FlowPut {
                 flags: PutFlags {
                     create: true,
                     modify: false,
                     zero_stats: false,
                 },
-                key: &u.key,
+                key: t.key,
                 mask: &mask,
                 actions: &x.actions,
                 ufid: Some(ufid),
             };
+            let mut ukey = Ukey::new(t.key.to_vec(), Arc::clone(&t.bridge), t.generation, x);
+            // With megaflows disabled the flow is exact.
+            if let std::borrow::Cow::Owned(exact) = &mask {
+                ukey.mask = exact.clone();
+            }
+            // The ukey goes in first: the userspace datapath's flows are
+            // put without the provider's lock, and a revalidator that
+            // dumped the flow before its ukey came would delete it as
+            // someone else's. (A ukey without its flow yet is kept by a
+            // pass that started before it.)
+            let waiting = self.ukeys.insert_new(ufid, ukey);
             match dpif.flow_put(&put) {
                 Ok(_) => {
                     self.stats.flows_put.fetch_add(1, Ordering::Relaxed);
                     self.n_flows.fetch_add(1, Ordering::Relaxed);
-                    self.ukeys.insert(ufid, {
-                        let mut ukey =
-                            Ukey::new(u.key.clone(), Arc::clone(&t.bridge), t.generation, x);
-                        // With megaflows disabled the flow is exact.
-                        if let std::borrow::Cow::Owned(exact) = mask {
-                            ukey.mask = exact;
-                        }
-                        ukey
-                    });
+                    // A ukey was left from a flow deleted meanwhile.
+                    if let Some(ukey) = waiting {
+                        self.ukeys.insert(ufid, ukey);
+                    }
                 }
-                // Another handler installed it first.
+                // Another thread installed it first (its ukey, or ours,
+                // describes it).
                 Err(e) if e.errno == libc::EEXIST => {}
-                Err(e) => return Err(format!("flow put: {e}")),
+                Err(e) => {
+                    if waiting.is_none() {
+                        self.ukeys.remove(ufid);
+                    }
+                    return Err(format!("flow put: {e}"));
+                }
             }
         }
         // Packets translation sends itself (ARP requests for tunnel
@@ -542,17 +625,114 @@ impl HandlerContext {
                 log::debug!(target: "ofproto_dpif_upcall", "sending a tunnel neighbour request failed: {e}");
             }
         }
-        if x.actions.is_empty() {
-            return Ok(());
-        }
-        dpif.execute(&Execute {
-            packet: &u.packet,
-            key: &u.key,
-            actions: &x.actions,
+        Ok(())
+    }
+}
+
+impl Translated<'_> {
+    /// The execution of its packet, when there is one to run.
+    fn execute(&self) -> Option<Execute<'_>> {
+        let (packet, mru) = self.packet?;
+        (!self.x.actions.is_empty()).then_some(Execute {
+            packet,
+            key: self.key,
+            actions: &self.x.actions,
             probe: false,
-            mru: u.mru.unwrap_or(0),
+            mru,
         })
-        .map_err(|e| format!("execute: {e}"))
+    }
+}
+
+/// What installing and executing a miss needs of a datapath: the
+/// provider under its lock (handler threads), or the userspace
+/// datapath's own handle (its poll threads, which must not take that
+/// lock).
+trait MissOps {
+    fn flow_put(&mut self, put: &FlowPut<'_>) -> Result<Option<FlowStats>, DpifError>;
+    fn execute(&mut self, exec: &Execute<'_>) -> Result<(), DpifError>;
+}
+
+struct ProviderOps<'a>(&'a mut dyn Dpif);
+
+impl MissOps for ProviderOps<'_> {
+    fn flow_put(&mut self, put: &FlowPut<'_>) -> Result<Option<FlowStats>, DpifError> {
+        self.0.flow_put(put)
+    }
+    fn execute(&mut self, exec: &Execute<'_>) -> Result<(), DpifError> {
+        self.0.execute(exec)
+    }
+}
+
+impl MissOps for &NetdevControl {
+    fn flow_put(&mut self, put: &FlowPut<'_>) -> Result<Option<FlowStats>, DpifError> {
+        NetdevControl::flow_put(self, put)
+    }
+    fn execute(&mut self, exec: &Execute<'_>) -> Result<(), DpifError> {
+        NetdevControl::execute(self, exec)
+    }
+}
+
+/// The userspace datapath's poll threads hand their misses here: the
+/// same translation, flow limit, install and ukey as an upcall's, on the
+/// poll thread (as Open vSwitch's poll threads do), which then executes
+/// the packets with the actions returned.
+impl MissHandler for HandlerContext {
+    fn handle_misses(&self, dp: &NetdevControl, misses: &[Miss]) -> Vec<Option<Vec<u8>>> {
+        let generation = self.generation.load(Ordering::Acquire);
+        let mut verdicts = vec![None; misses.len()];
+        let mut items = Vec::with_capacity(misses.len());
+        let mut found = Vec::with_capacity(misses.len());
+        for (i, m) in misses.iter().enumerate() {
+            match self.bridge_of(&m.key) {
+                Ok(bridge) => {
+                    items.push(UpcallItem {
+                        bridge: bridge.0.clone(),
+                        req: UpcallRequest {
+                            key: m.key.clone(),
+                            odp_ports: bridge.1.clone(),
+                            may_learn: true,
+                        },
+                        packet_len: Some(m.packet.len() as u64),
+                    });
+                    found.push((i, bridge));
+                }
+                Err(e) => self.count_failure(&e),
+            }
+        }
+        if items.is_empty() {
+            return verdicts;
+        }
+        let results = self.translator.translate(&items);
+        let mut ops = dp;
+        for ((i, bridge), r) in found.into_iter().zip(results) {
+            let x = match r {
+                Ok(x) => x,
+                Err(e) => {
+                    self.count_failure(&e);
+                    continue;
+                }
+            };
+            let Some(m) = misses.get(i) else { continue };
+            let mut t = Translated {
+                key: &m.key,
+                packet: None,
+                x,
+                bridge,
+                generation,
+            };
+            match self.install(&mut ops, &mut t) {
+                Ok(()) => {
+                    self.stats.handled.fetch_add(1, Ordering::Relaxed);
+                    if !t.x.actions.is_empty() {
+                        if let Some(v) = verdicts.get_mut(i) {
+                            *v = Some(t.x.actions);
+                        }
+                    }
+                }
+                Err(e) => self.count_failure(&e),
+            }
+        }
+        verdicts
     }
 }
 

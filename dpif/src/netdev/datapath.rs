@@ -18,7 +18,9 @@ use super::conntrack::Conntrack;
 use super::meter::Meters;
 use super::odp_key;
 use super::pmd_stats::PmdStats;
-use super::upcall::UpcallQueue;
+use super::upcall::{Miss, MissHandler, UpcallQueue};
+use super::NetdevControl;
+use crate::odp::Actions;
 use crate::{Upcall, UpcallKind};
 
 /// Frames read from one port per poll round.
@@ -27,6 +29,15 @@ pub const BATCH_SIZE: usize = 32;
 pub const MAX_RECIRC_DEPTH: usize = 6;
 /// Shortest frame processed: an Ethernet header.
 pub const MIN_FRAME: usize = 14;
+/// Most misses of one pass that a poll thread with a miss handler
+/// handles itself; a pass with more (a burst of new flows that the
+/// thread does not keep up with) goes to the handler threads, which
+/// translate in parallel.
+pub const INLINE_MISSES_MAX: usize = 4;
+/// Stack of a poll thread: a [`MissHandler`] translates on it, and
+/// translation recurses once per resubmit (the size of the daemon's
+/// handler threads' stacks; only what is used is ever touched).
+pub const POLL_THREAD_STACK: usize = 64 << 20;
 
 /// One port of the datapath.
 pub struct Port {
@@ -68,6 +79,9 @@ pub struct DpCore {
     pub counters: DpCounters,
     /// One per poll thread, then one for the main thread (execute).
     pub pmd_stats: Vec<PmdStats>,
+    /// Who handles the poll threads' misses on their thread (else they
+    /// are queued as upcalls).
+    pub miss_handler: RwLock<Option<Arc<dyn MissHandler>>>,
     pub shutdown: AtomicBool,
 }
 
@@ -148,7 +162,10 @@ impl DpCore {
             .collect()
     }
 
-    /// Runs received (or executed) packets through the pipeline.
+    /// Runs received (or executed) packets through the pipeline. With
+    /// `inline` (a poll thread's handle on this datapath), misses go to
+    /// the miss handler, if any, at the end of each pass; else they are
+    /// queued as upcalls.
     pub fn process(
         &self,
         batch: Vec<Packet>,
@@ -156,7 +173,13 @@ impl DpCore {
         emc: &mut ExactCache,
         rng: &mut u64,
         stats: &PmdStats,
+        inline: Option<&NetdevControl>,
     ) {
+        let handler = inline.and_then(|dp| {
+            let h = self.miss_handler.read().unwrap_or_else(|e| e.into_inner());
+            h.as_ref().map(|h| (dp, Arc::clone(h)))
+        });
+        let mut misses = Vec::new();
         let mut pass = batch;
         for depth in 0..=MAX_RECIRC_DEPTH {
             if pass.is_empty() {
@@ -184,10 +207,19 @@ impl DpCore {
             };
             let now = sys::monotonic_ms();
             let mut tally = Tally::default();
+            let collect = handler.is_some();
             for pkt in pass {
-                self.process_one(pkt, &mut ctx, emc, now, stats, &mut tally);
+                let to_handler = collect.then_some(&mut misses);
+                self.process_one(pkt, &mut ctx, emc, now, stats, &mut tally, to_handler);
             }
             tally.flush_flow(now);
+            if let Some((dp, h)) = &handler {
+                if misses.len() > INLINE_MISSES_MAX {
+                    self.queue_misses(&mut misses, stats);
+                } else if !misses.is_empty() {
+                    self.handle_misses(dp, &**h, &mut misses, &mut ctx);
+                }
+            }
             self.counters.hit.fetch_add(tally.hit, Ordering::Relaxed);
             PmdStats::add(&stats.emc_hit, tally.emc_hit);
             PmdStats::add(&stats.masked_hit, tally.masked_hit);
@@ -204,6 +236,7 @@ impl DpCore {
         }
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn process_one(
         &self,
         pkt: Packet,
@@ -212,6 +245,7 @@ impl DpCore {
         now: u64,
         stats: &PmdStats,
         tally: &mut Tally,
+        misses: Option<&mut Vec<Miss>>,
     ) {
         if pkt.len() < MIN_FRAME {
             self.counters.invalid.fetch_add(1, Ordering::Relaxed);
@@ -252,11 +286,84 @@ impl DpCore {
                 // Counted before the upcall leaves (whoever handles it may
                 // look at the counters next); a miss is slow anyway.
                 self.counters.missed.fetch_add(1, Ordering::Relaxed);
-                if self.miss_upcall(pkt) {
+                if let Some(misses) = misses {
+                    PmdStats::add(&stats.miss, 1);
+                    if misses.capacity() == 0 {
+                        // Room for a whole batch at once: a miss is a
+                        // few hundred bytes, and growing the list one
+                        // doubling at a time showed in profiles.
+                        misses.reserve(BATCH_SIZE);
+                    }
+                    let mut segs = Vec::with_capacity(1);
+                    offload::finish(pkt, &mut segs);
+                    let whole = segs.len() == 1;
+                    for s in segs {
+                        // A super-frame's segments are parsed again; a
+                        // plain packet keeps the key it was looked up with.
+                        let key = if whole {
+                            x.key
+                        } else {
+                            extract(s.data(), &s.meta).key
+                        };
+                        misses.push(Miss {
+                            key: odp_key::to_odp(&key),
+                            packet: s,
+                            hash: super::upcall::flow_hash(&key),
+                        });
+                    }
+                } else if self.miss_upcall(pkt) {
                     PmdStats::add(&stats.miss, 1);
                 } else {
                     PmdStats::add(&stats.lost, 1);
                 }
+            }
+        }
+    }
+
+    /// Has the miss handler translate and install the flows of a pass's
+    /// misses, then executes each packet with the actions it got back
+    /// (in the pass's context: its output leaves with the pass's).
+    fn handle_misses(
+        &self,
+        dp: &NetdevControl,
+        handler: &dyn MissHandler,
+        misses: &mut Vec<Miss>,
+        ctx: &mut ExecCtx<'_>,
+    ) {
+        let verdicts = handler.handle_misses(dp, misses);
+        let mut verdicts = verdicts.into_iter();
+        for m in misses.drain(..) {
+            let Some(Some(attrs)) = verdicts.next() else {
+                continue;
+            };
+            match Actions::from_nlattrs(&attrs) {
+                Ok(a) if actions::validate(&a.list).is_ok() => {
+                    actions::execute(m.packet, &a.list, ctx);
+                }
+                _ => ctx.dropped += 1,
+            }
+        }
+    }
+
+    /// Queues a pass's misses as MISS upcalls for the handler threads
+    /// (more than the poll thread translates itself in one pass).
+    fn queue_misses(&self, misses: &mut Vec<Miss>, stats: &PmdStats) {
+        for m in misses.drain(..) {
+            let sent = self.upcalls.send(
+                Upcall {
+                    kind: UpcallKind::Miss,
+                    packet: m.packet.data().to_vec(),
+                    key: m.key,
+                    userdata: None,
+                    egress_tun_key: None,
+                    mru: None,
+                },
+                m.hash,
+            );
+            if !sent {
+                // Counted as a miss when it was found.
+                stats.miss.fetch_sub(1, Ordering::Relaxed);
+                PmdStats::add(&stats.lost, 1);
             }
         }
     }
@@ -335,7 +442,8 @@ pub fn spawn_poll_thread(
 ) -> std::io::Result<thread::JoinHandle<()>> {
     thread::Builder::new()
         .name(format!("pmd{index}-{}", core.name))
-        .spawn(move || poll_loop(&core, index, count.max(1)))
+        .stack_size(POLL_THREAD_STACK)
+        .spawn(move || poll_loop(core, index, count.max(1)))
 }
 
 struct PollPort {
@@ -490,7 +598,12 @@ impl PollSet {
     }
 }
 
-fn poll_loop(core: &DpCore, index: u32, count: u32) {
+fn poll_loop(shared: Arc<DpCore>, index: u32, count: u32) {
+    // The miss handler reaches the datapath through this handle.
+    let dp = NetdevControl {
+        core: Arc::clone(&shared),
+    };
+    let core = &*shared;
     let mut set = match PollSet::new() {
         Ok(s) => s,
         Err(e) => {
@@ -558,7 +671,7 @@ fn poll_loop(core: &DpCore, index: u32, count: u32) {
                 let fallback = PmdStats::default();
                 let st = stats.unwrap_or(&fallback);
                 let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                    core.process(batch, &table, &mut emc, &mut rng, st)
+                    core.process(batch, &table, &mut emc, &mut rng, st, Some(&dp))
                 }));
                 if r.is_err() {
                     core.counters.panics.fetch_add(1, Ordering::Relaxed);
@@ -597,6 +710,7 @@ mod tests {
             meters: Default::default(),
             counters: Default::default(),
             pmd_stats: Vec::new(),
+            miss_handler: RwLock::new(None),
             shutdown: AtomicBool::new(false),
         }
     }

@@ -50,7 +50,7 @@ use crate::{
 };
 use classifier::{ExactCache, FlowCounters, Megaflow};
 use datapath::{DpCore, Port};
-pub use upcall::UpcallReceiver;
+pub use upcall::{Miss, MissHandler, UpcallReceiver};
 
 /// Largest port number handed out.
 pub const MAX_PORTS: u32 = 65535;
@@ -162,6 +162,7 @@ impl NetdevDpif {
             meters: Default::default(),
             counters: Default::default(),
             pmd_stats: (0..=n).map(|_| Default::default()).collect(),
+            miss_handler: RwLock::new(None),
             shutdown: AtomicBool::new(false),
         });
         let mut poll_threads = Vec::new();
@@ -338,7 +339,7 @@ fn dummy_port_from_name(name: &str) -> Option<OdpPort> {
 /// (`netdev-dummy/*`, `dpctl/*-conntrack`, `dpif-netdev/pmd-stats-*`).
 #[derive(Clone)]
 pub struct NetdevControl {
-    core: Arc<DpCore>,
+    pub(crate) core: Arc<DpCore>,
 }
 
 impl NetdevControl {
@@ -422,6 +423,47 @@ impl NetdevControl {
     pub fn pmd_stats_clear(&self) {
         self.core.clear_pmd_stats();
     }
+
+    /// Has the poll threads hand their misses to `handler` (on their own
+    /// thread) instead of queueing them as MISS upcalls; `None` goes
+    /// back to the queues. Misses of packets that `execute` recirculates
+    /// are always queued.
+    pub fn set_miss_handler(&self, handler: Option<Arc<dyn MissHandler>>) {
+        *self
+            .core
+            .miss_handler
+            .write()
+            .unwrap_or_else(|e| e.into_inner()) = handler;
+    }
+
+    /// The provider's `flow_put`, without the provider's lock (for a
+    /// [`MissHandler`]).
+    pub fn flow_put(&self, put: &FlowPut<'_>) -> Result<Option<FlowStats>> {
+        flow_put(&self.core, put)
+    }
+
+    /// The provider's `execute`, without the provider's lock (for a
+    /// [`MissHandler`]); its recirculations' misses are queued.
+    pub fn execute(&self, exec: &Execute<'_>) -> Result<()> {
+        let mut rng = 0x9e37_79b9_7f4a_7c15 ^ ferrovs_netdev::dev::sys::monotonic_ms();
+        execute(&self.core, exec, &mut ExactCache::default(), &mut rng)
+    }
+
+    /// Executes packets as `execute` does, their output sent together
+    /// (a batch per port); one result per packet.
+    pub fn execute_batch(&self, execs: &[Execute<'_>]) -> Vec<Result<()>> {
+        let mut rng = 0x9e37_79b9_7f4a_7c15 ^ ferrovs_netdev::dev::sys::monotonic_ms();
+        execute_all(&self.core, execs, &mut ExactCache::default(), &mut rng)
+    }
+
+    /// Flows in the datapath.
+    pub fn n_flows(&self) -> usize {
+        self.core
+            .flows
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .n_flows()
+    }
 }
 
 /// The UFID of a flow put without one: a hash of its key bytes (stable
@@ -446,6 +488,133 @@ fn to_dpflow(f: &Megaflow) -> DpFlow {
         ufid: Some(f.ufid),
         stats: f.counters.get(),
     }
+}
+
+/// Installs or modifies a flow (the provider's `flow_put`, also used by
+/// [`NetdevControl::flow_put`] from the poll threads).
+fn flow_put(core: &DpCore, put: &FlowPut<'_>) -> Result<Option<FlowStats>> {
+    let (key, mask) = odp_key::from_odp(put.key, put.mask)?;
+    let actions = Actions::from_nlattrs(put.actions)?.list;
+    actions::validate(&actions).map_err(|m| err(libc::EINVAL, m))?;
+    let ufid = put.ufid.unwrap_or_else(|| ufid_of_key(put.key));
+    let mut cls = core.flows.write().unwrap_or_else(|e| e.into_inner());
+    let existing = cls
+        .get(ufid)
+        .cloned()
+        .or_else(|| cls.find_exact(&key, &mask).cloned());
+    let (counters, old_stats) = match &existing {
+        Some(old) => {
+            if !put.flags.modify {
+                return Err(err(libc::EEXIST, "flow already exists"));
+            }
+            let stats = old.counters.get();
+            if put.flags.zero_stats {
+                old.counters.clear();
+            }
+            (Arc::clone(&old.counters), Some(stats))
+        }
+        None => {
+            if !put.flags.create {
+                return Err(err(libc::ENOENT, "flow does not exist"));
+            }
+            (Arc::new(FlowCounters::default()), None)
+        }
+    };
+    // A modify keeps the flow's original UFID and match.
+    let (ufid, key, mask, key_attrs, mask_attrs) = match &existing {
+        Some(old) => (
+            old.ufid,
+            old.key,
+            old.mask,
+            old.key_attrs.clone(),
+            old.mask_attrs.clone(),
+        ),
+        None => (ufid, key, mask, put.key.to_vec(), put.mask.to_vec()),
+    };
+    cls.insert(Arc::new(Megaflow {
+        key,
+        mask,
+        ufid,
+        key_attrs,
+        mask_attrs,
+        actions_attrs: put.actions.to_vec(),
+        actions,
+        counters,
+        dead: AtomicBool::new(false),
+    }));
+    Ok(old_stats)
+}
+
+/// Runs a packet through actions (the provider's `execute`, also used by
+/// [`NetdevControl::execute`]).
+fn execute(core: &DpCore, exec: &Execute<'_>, emc: &mut ExactCache, rng: &mut u64) -> Result<()> {
+    execute_all(core, std::slice::from_ref(exec), emc, rng)
+        .pop()
+        .unwrap_or(Ok(()))
+}
+
+/// Runs packets through their actions with one output table and one
+/// output context: what they send leaves together, a batch per port.
+/// One result per packet, in order.
+fn execute_all(
+    core: &DpCore,
+    execs: &[Execute<'_>],
+    emc: &mut ExactCache,
+    rng: &mut u64,
+) -> Vec<Result<()>> {
+    let mut parsed = Vec::with_capacity(execs.len());
+    let results = execs
+        .iter()
+        .map(|exec| {
+            if exec.packet.len() < datapath::MIN_FRAME {
+                return Err(err(libc::EINVAL, "packet shorter than an Ethernet header"));
+            }
+            let meta = meta_from_key(exec.key)?;
+            let actions = Actions::from_nlattrs(exec.actions)?.list;
+            actions::validate(&actions).map_err(|m| err(libc::EINVAL, m))?;
+            let mut pkt = Packet::from_bytes(exec.packet);
+            pkt.meta = meta;
+            parsed.push((pkt, actions));
+            Ok(())
+        })
+        .collect();
+    if parsed.is_empty() {
+        return results;
+    }
+    let table = core.port_table();
+    let mut recirc = Vec::new();
+    let mut ctx = actions::ExecCtx {
+        ports: &table,
+        upcalls: &core.upcalls,
+        conntrack: &core.conntrack,
+        meters: &core.meters,
+        recirc: &mut recirc,
+        dropped: 0,
+        rng,
+        pending: Vec::new(),
+    };
+    for (pkt, actions) in parsed {
+        actions::execute(pkt, &actions, &mut ctx);
+    }
+    let main = core.pmd_stats.last();
+    let (pkts, batches) = ctx.flush();
+    if let Some(st) = main {
+        pmd_stats::PmdStats::add(&st.sent_pkts, pkts);
+        pmd_stats::PmdStats::add(&st.sent_batches, batches);
+    }
+    let dropped = ctx.dropped;
+    if dropped > 0 {
+        core.counters
+            .action_drops
+            .fetch_add(dropped, Ordering::Relaxed);
+    }
+    // Recirculated packets go through the flow table like received ones
+    // (their misses go to the handler threads: the caller may hold locks
+    // a translation needs).
+    let fallback = pmd_stats::PmdStats::default();
+    let st = core.pmd_stats.last().unwrap_or(&fallback);
+    core.process(recirc, &table, emc, rng, st, None);
+    results
 }
 
 /// Packet metadata from the key attributes of an `execute`.
@@ -643,56 +812,7 @@ impl Dpif for NetdevDpif {
     }
 
     fn flow_put(&mut self, put: &FlowPut<'_>) -> Result<Option<FlowStats>> {
-        let (key, mask) = odp_key::from_odp(put.key, put.mask)?;
-        let actions = Actions::from_nlattrs(put.actions)?.list;
-        actions::validate(&actions).map_err(|m| err(libc::EINVAL, m))?;
-        let ufid = put.ufid.unwrap_or_else(|| ufid_of_key(put.key));
-        let mut cls = self.core.flows.write().unwrap_or_else(|e| e.into_inner());
-        let existing = cls
-            .get(ufid)
-            .cloned()
-            .or_else(|| cls.find_exact(&key, &mask).cloned());
-        let (counters, old_stats) = match &existing {
-            Some(old) => {
-                if !put.flags.modify {
-                    return Err(err(libc::EEXIST, "flow already exists"));
-                }
-                let stats = old.counters.get();
-                if put.flags.zero_stats {
-                    old.counters.clear();
-                }
-                (Arc::clone(&old.counters), Some(stats))
-            }
-            None => {
-                if !put.flags.create {
-                    return Err(err(libc::ENOENT, "flow does not exist"));
-                }
-                (Arc::new(FlowCounters::default()), None)
-            }
-        };
-        // A modify keeps the flow's original UFID and match.
-        let (ufid, key, mask, key_attrs, mask_attrs) = match &existing {
-            Some(old) => (
-                old.ufid,
-                old.key,
-                old.mask,
-                old.key_attrs.clone(),
-                old.mask_attrs.clone(),
-            ),
-            None => (ufid, key, mask, put.key.to_vec(), put.mask.to_vec()),
-        };
-        cls.insert(Arc::new(Megaflow {
-            key,
-            mask,
-            ufid,
-            key_attrs,
-            mask_attrs,
-            actions_attrs: put.actions.to_vec(),
-            actions,
-            counters,
-            dead: AtomicBool::new(false),
-        }));
-        Ok(old_stats)
+        flow_put(&self.core, put)
     }
 
     fn flow_get(&mut self, id: FlowId<'_>) -> Result<DpFlow> {
@@ -746,45 +866,6 @@ impl Dpif for NetdevDpif {
     }
 
     fn execute(&mut self, exec: &Execute<'_>) -> Result<()> {
-        if exec.packet.len() < datapath::MIN_FRAME {
-            return Err(err(libc::EINVAL, "packet shorter than an Ethernet header"));
-        }
-        let meta = meta_from_key(exec.key)?;
-        let actions = Actions::from_nlattrs(exec.actions)?.list;
-        actions::validate(&actions).map_err(|m| err(libc::EINVAL, m))?;
-        let mut pkt = Packet::from_bytes(exec.packet);
-        pkt.meta = meta;
-        let table = self.core.port_table();
-        let mut recirc = Vec::new();
-        let mut ctx = actions::ExecCtx {
-            ports: &table,
-            upcalls: &self.core.upcalls,
-            conntrack: &self.core.conntrack,
-            meters: &self.core.meters,
-            recirc: &mut recirc,
-            dropped: 0,
-            rng: &mut self.rng,
-            pending: Vec::new(),
-        };
-        actions::execute(pkt, &actions, &mut ctx);
-        let main = self.core.pmd_stats.last();
-        let (pkts, batches) = ctx.flush();
-        if let Some(st) = main {
-            pmd_stats::PmdStats::add(&st.sent_pkts, pkts);
-            pmd_stats::PmdStats::add(&st.sent_batches, batches);
-        }
-        let dropped = ctx.dropped;
-        if dropped > 0 {
-            self.core
-                .counters
-                .action_drops
-                .fetch_add(dropped, Ordering::Relaxed);
-        }
-        // Recirculated packets go through the flow table like received ones.
-        let fallback = pmd_stats::PmdStats::default();
-        let st = self.core.pmd_stats.last().unwrap_or(&fallback);
-        self.core
-            .process(recirc, &table, &mut self.emc, &mut self.rng, st);
-        Ok(())
+        execute(&self.core, exec, &mut self.emc, &mut self.rng)
     }
 }

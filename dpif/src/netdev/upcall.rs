@@ -4,6 +4,12 @@
 //! handlers, a flow's upcalls always go to the same one (chosen by a hash
 //! of the flow's addresses and ports), as the kernel's per-flow dispatch
 //! does. A full queue drops the upcall and counts it as lost.
+//!
+//! A [`MissHandler`] (the daemon's upcall handlers) may take the poll
+//! threads' misses instead: the poll thread that found them calls it with
+//! the misses of a pass and executes them with the actions it returns,
+//! as Open vSwitch's poll threads translate their own misses (no queue,
+//! no wake-up of another thread, no copy of the packet).
 
 use std::os::fd::RawFd;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -13,7 +19,32 @@ use std::time::Duration;
 
 use ferrovs_netdev::dev::sys::EventFd;
 
+use ferrovs_netdev::packet::Packet;
+
+use super::NetdevControl;
 use crate::Upcall;
+
+/// A packet that matched no flow, handed to a [`MissHandler`].
+pub struct Miss {
+    /// The packet (with its metadata), executed after the handler ran.
+    pub packet: Packet,
+    /// The key the datapath extracted, netlink-encoded (as a MISS upcall
+    /// carries it).
+    pub key: Vec<u8>,
+    /// Which handler thread's queue the miss goes to if it is queued.
+    pub(crate) hash: u32,
+}
+
+/// Handles misses on the poll thread that found them.
+pub trait MissHandler: Send + Sync {
+    /// Installs the flows `misses` need (through `dp`, whose locks are
+    /// not held) and returns, for each miss in order, the netlink
+    /// actions to execute its packet with (`None`: drop it). Runs on a
+    /// poll thread, whose stack is [`super::datapath::POLL_THREAD_STACK`]:
+    /// it must not take the provider's own lock (whoever holds it may be
+    /// waiting for the poll threads to stop).
+    fn handle_misses(&self, dp: &NetdevControl, misses: &[Miss]) -> Vec<Option<Vec<u8>>>;
+}
 
 /// Most upcalls waiting before new ones are lost.
 pub const UPCALL_QUEUE_LEN: usize = 4096;

@@ -349,6 +349,7 @@ impl Bridges {
                     Arc::clone(&ports),
                     opened.upcalls,
                     self.n_revalidator_threads.unwrap_or(1),
+                    opened.netdev.clone(),
                 );
                 self.upcall_ports.insert(t.clone(), ports);
                 h.set_flow_limit(self.flow_limit);

@@ -53,6 +53,9 @@ pub struct OpenflowCfg {
     pub l2: crate::bridge::L2Cfg,
     /// The Bridge's `mirrors` (see `crate::mirror`).
     pub mirrors: crate::mirror::MirrorsCfg,
+    /// `other_config:disable-in-band=true`: every controller is
+    /// out-of-band.
+    pub disable_in_band: bool,
 }
 
 /// A Controller row.
@@ -63,6 +66,9 @@ pub struct ControllerCfg {
     /// Milliseconds; `None` for the default.
     pub inactivity_probe: Option<i64>,
     pub max_backoff: Option<i64>,
+    /// `connection_mode`: "in-band" (also when empty, the default) or
+    /// "out-of-band".
+    pub connection_mode: String,
 }
 
 impl OpenflowCfg {
@@ -82,6 +88,7 @@ impl OpenflowCfg {
                     target: datum::string(row.get("target")),
                     inactivity_probe: datum::opt_int(row.get("inactivity_probe")),
                     max_backoff: datum::opt_int(row.get("max_backoff")),
+                    connection_mode: datum::string(row.get("connection_mode")),
                     uuid: u,
                 })
             })
@@ -106,6 +113,9 @@ impl OpenflowCfg {
                 port_vlans: BTreeMap::new(),
             },
             mirrors: crate::mirror::MirrorsCfg::from_row(r, brow),
+            disable_in_band: datum::str_map(brow.get("other_config"))
+                .get("disable-in-band")
+                .is_some_and(|v| v.eq_ignore_ascii_case("true")),
         }
     }
 }

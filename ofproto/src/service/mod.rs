@@ -22,6 +22,7 @@ mod direct;
 pub use self::direct::UpcallTranslator;
 mod event_loop;
 mod fail_open;
+mod in_band;
 mod reply_poll;
 mod trim;
 use self::event_loop::EventLoop;
@@ -76,6 +77,9 @@ pub struct ControllerConfig {
     pub inactivity_probe: Duration,
     /// Longest wait between reconnection attempts (max_backoff). Default 8 s.
     pub max_backoff: Duration,
+    /// In-band control applies (connection_mode in-band, the database's
+    /// default, and no other_config:disable-in-band): see `in_band`.
+    pub in_band: bool,
 }
 
 impl ControllerConfig {
@@ -84,6 +88,7 @@ impl ControllerConfig {
             target: target.to_string(),
             inactivity_probe: Duration::from_secs(5),
             max_backoff: Duration::from_secs(8),
+            in_band: false,
         }
     }
 }

@@ -14,9 +14,16 @@
 //! 4. disable-in-band removed: they come back.
 //! 5. Both controllers out-of-band: none is left.
 //!
+//! A second script runs each daemon in a namespace of its own with the
+//! userspace datapath, where the local port is a real (tap) device with
+//! an address, a gateway route and neighbours: the next-hop rules (d)
+//! and (e) must match too (needs root and iproute2).
+//!
 //! Rules are compared as sorted lines without durations (stock lists
 //! rules of one mask in hash order). Needs the stock OVS tools: skips
 //! with a message otherwise, fails under CI=true.
+
+mod netns;
 
 use std::time::{Duration, Instant};
 
@@ -166,6 +173,121 @@ fn in_band_rules_match_stock() {
     assert!(!stock.ofctl_flows.contains("18000"), "stock: {stock:#?}");
     assert!(
         stock.ofctl_aggregate.contains("flow_count=0"),
+        "stock: {stock:#?}"
+    );
+    assert_eq!(ours, stock);
+}
+
+/// The daemon runs in a namespace of its own (through a wrapper script
+/// that `ip netns exec`s it), where the userspace datapath's local port
+/// `br0` is a tap device the test gives an address, a route through a
+/// gateway and two permanent neighbours: stock then finds the next hop
+/// to each controller (the controller itself on the local subnet, the
+/// gateway for the other) and adds rules (d) and (e) for their MACs.
+fn next_hop_script(program: &std::path::Path, tag: &str) -> Vec<String> {
+    let ns = format!("fvib{}{}", std::process::id() % 100_000, &tag[..1]);
+    netns::must(&["ip", "netns", "add", &ns]);
+    let _gone = NetnsGone(ns.clone());
+    let exec = |args: &[&str]| {
+        let mut all = vec!["ip", "netns", "exec", &ns];
+        all.extend_from_slice(args);
+        netns::must(&all);
+    };
+    exec(&["ip", "link", "set", "lo", "up"]);
+    let mut sb = Sandbox::new(&format!("in-band-nh-{tag}")).expect("sandbox");
+    let wrapper = sb.dir.join("vswitchd-in-netns");
+    std::fs::write(
+        &wrapper,
+        format!(
+            "#!/bin/sh\nexec ip netns exec {ns} {} \"$@\"\n",
+            program.display()
+        ),
+    )
+    .expect("wrapper");
+    std::fs::set_permissions(
+        &wrapper,
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .expect("chmod");
+    sb.start_vswitchd(&wrapper, &["--disable-system"])
+        .unwrap_or_else(|e| panic!("{tag}: start: {e}"));
+    sb.vsctl_ok(
+        &vsctl::add_br(
+            "br0",
+            "netdev",
+            &["fail-mode=secure", "other-config:hwaddr=aa:55:aa:55:00:01"],
+        ),
+        "add-br",
+    );
+    let deadline = Instant::now() + STEP;
+    while netns::run(&["ip", "netns", "exec", &ns, "ip", "link", "show", "br0"])
+        .status
+        .code()
+        != Some(0)
+    {
+        assert!(Instant::now() < deadline, "{tag}: no br0 device");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    exec(&["ip", "addr", "add", "10.0.0.1/24", "dev", "br0"]);
+    exec(&["ip", "link", "set", "br0", "up"]);
+    exec(&["ip", "route", "add", "192.168.7.0/24", "via", "10.0.0.254"]);
+    for (ip, mac) in [
+        ("10.0.0.2", "02:00:00:00:00:02"),
+        ("10.0.0.254", "02:00:00:00:00:fe"),
+    ] {
+        exec(&[
+            "ip",
+            "neigh",
+            "replace",
+            ip,
+            "lladdr",
+            mac,
+            "dev",
+            "br0",
+            "nud",
+            "permanent",
+        ]);
+    }
+    sb.vsctl_ok(
+        &[
+            "set-controller",
+            "br0",
+            "tcp:10.0.0.2:6653",
+            "tcp:192.168.7.9",
+        ],
+        "set-controller",
+    );
+    // (a)-(c), (d)/(e) per next hop, (f)-(i) per controller.
+    let rules = settle(&sb, "the in-band rules with next hops", 3 + 2 * 2 + 2 * 4);
+    sb.exit_alive(tag);
+    rules
+}
+
+/// Deletes a namespace on drop.
+struct NetnsGone(String);
+
+impl Drop for NetnsGone {
+    fn drop(&mut self) {
+        netns::run(&["ip", "netns", "del", &self.0]);
+    }
+}
+
+#[test]
+fn in_band_next_hop_rules_match_stock() {
+    if !netns::netns_available("in_band_next_hop_rules_match_stock") {
+        return;
+    }
+    let Some((ours, stock)) = ours_then_stock(
+        "in_band_next_hop_rules_match_stock",
+        FERROVS,
+        next_hop_script,
+    ) else {
+        return;
+    };
+    assert!(
+        stock
+            .iter()
+            .any(|l| l.contains("priority=180004,arp,dl_src=02:00:00:00:00:fe")),
         "stock: {stock:#?}"
     );
     assert_eq!(ours, stock);

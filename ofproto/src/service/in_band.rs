@@ -251,7 +251,13 @@ fn remove_rule(sw: &mut Switch, m: &Match, priority: u32) -> bool {
 /// finds it on Linux: `None` when `dev` is no kernel device (a dummy
 /// port), no route covers `host`, or the neighbour is not resolved.
 fn next_hop_mac(dev: &str, host: Ipv4Addr) -> Option<[u8; 6]> {
-    if !std::path::Path::new("/sys/class/net").join(dev).exists() {
+    // A kernel device of this namespace (as /proc/net/dev lists them)?
+    let devices = std::fs::read_to_string("/proc/net/dev").ok()?;
+    let is_kernel_device = devices
+        .lines()
+        .filter_map(|l| l.split_once(':'))
+        .any(|(name, _)| name.trim() == dev);
+    if !is_kernel_device {
         return None;
     }
     let routes = std::fs::read_to_string("/proc/net/route").ok()?;

@@ -143,6 +143,8 @@ impl InBand {
             changed |= add_rule(&mut sw, m, *p);
         }
         self.installed = wanted;
+        let on = !self.remotes.is_empty();
+        changed |= std::mem::replace(&mut sw.in_band, on) != on;
         changed
     }
 }

@@ -451,6 +451,22 @@ impl OpenflowSwitch for OpenflowBridge {
                 log::warn!(target: "connmgr", "{}: {e}", self.name);
             }
         }
+        if first
+            || old.in_band_managers != cfg.in_band_managers
+            || old.in_band_queue != cfg.in_band_queue
+            || old.disable_in_band != cfg.disable_in_band
+        {
+            // Managers on loopback need no help (stock's rule).
+            let managers = cfg
+                .in_band_managers
+                .iter()
+                .filter(|_| !cfg.disable_in_band)
+                .filter_map(|t| OfprotoService::in_band_target(t, 6640))
+                .filter(|a| *a.ip() != std::net::Ipv4Addr::LOCALHOST)
+                .collect();
+            self.svc
+                .set_in_band_extras(&self.name, managers, cfg.in_band_queue);
+        }
         for (table, name) in &cfg.table_names {
             if old.table_names.get(table) != Some(name) {
                 self.svc.set_table_name(&self.name, *table, name);

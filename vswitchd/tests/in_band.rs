@@ -12,7 +12,9 @@
 //!    forwards shows it sent to LOCAL anyway.
 //! 2. One controller turns `connection_mode=out-of-band`: its rules go.
 //! 3. `other-config:disable-in-band=true`: every in-band rule goes.
-//! 4. disable-in-band removed: they come back.
+//! 4. disable-in-band removed: they come back. Managers get rules too
+//!    (`tcp:10.0.0.5`, port 6640; not the loopback one), and
+//!    other-config:in-band-queue puts a `set_queue` before NORMAL.
 //! 5. Both controllers out-of-band: none is left.
 //!
 //! A second script runs each daemon in a namespace of its own with the
@@ -44,6 +46,8 @@ struct Outcome {
     one_out_of_band: Vec<String>,
     disabled: Vec<String>,
     enabled_again: Vec<String>,
+    with_manager: Vec<String>,
+    with_queue: Vec<String>,
     all_out_of_band: Vec<String>,
 }
 
@@ -73,16 +77,22 @@ fn in_band_rules(sb: &Sandbox) -> Vec<String> {
 /// Waits until the rule list has `n` lines (and a moment more, so that
 /// nothing is still on its way), then returns it.
 fn settle(sb: &Sandbox, what: &str, n: usize) -> Vec<String> {
+    settle_until(sb, what, |r| r.len() == n)
+}
+
+/// Waits until the rule list passes `done` (and a moment more), then
+/// returns it.
+fn settle_until(sb: &Sandbox, what: &str, done: impl Fn(&[String]) -> bool) -> Vec<String> {
     let deadline = Instant::now() + STEP;
     loop {
         let rules = in_band_rules(sb);
-        if rules.len() == n {
+        if done(&rules) {
             std::thread::sleep(Duration::from_millis(1500));
             return in_band_rules(sb);
         }
         assert!(
             Instant::now() < deadline,
-            "timed out waiting for {what} ({n} rules): {rules:#?}\nlog:\n{}",
+            "timed out waiting for {what}: {rules:#?}\nlog:\n{}",
             sb.vswitchd_log()
         );
         std::thread::sleep(Duration::from_millis(50));
@@ -151,6 +161,28 @@ fn script(program: &std::path::Path, tag: &str) -> Outcome {
         "enable in-band",
     );
     let enabled_again = settle(&sb, "the rules again", 3 + 4);
+    // Managers are in-band remotes too (port 6640 by default), unless on
+    // loopback.
+    sb.vsctl_ok(
+        &["set-manager", "tcp:127.0.0.1:6640", "tcp:10.0.0.5"],
+        "set-manager",
+    );
+    let with_manager = settle(&sb, "the manager's rules", 3 + 2 * 4);
+    sb.vsctl_ok(
+        &["set", "bridge", "br0", "other-config:in-band-queue=3"],
+        "in-band-queue",
+    );
+    let with_queue = settle_until(&sb, "the queue", |r| {
+        r.len() == 11 && r.iter().all(|l| l.contains("set_queue:3"))
+    });
+    sb.vsctl_ok(&["del-manager"], "del-manager");
+    sb.vsctl_ok(
+        &["remove", "bridge", "br0", "other-config", "in-band-queue"],
+        "no queue",
+    );
+    settle_until(&sb, "no manager nor queue", |r| {
+        r.len() == 7 && !r.iter().any(|l| l.contains("set_queue"))
+    });
     let all = sb.vsctl_ok(&["--bare", "--columns=_uuid", "list", "controller"], "list");
     for u in all.split_whitespace() {
         sb.vsctl_ok(
@@ -168,6 +200,8 @@ fn script(program: &std::path::Path, tag: &str) -> Outcome {
         one_out_of_band,
         disabled,
         enabled_again,
+        with_manager,
+        with_queue,
         all_out_of_band,
     }
 }
@@ -186,6 +220,13 @@ fn in_band_rules_match_stock() {
         "stock: {stock:#?}"
     );
     assert!(!stock.ofctl_flows.contains("18000"), "stock: {stock:#?}");
+    assert!(
+        stock
+            .with_manager
+            .iter()
+            .any(|l| l.contains("10.0.0.5,tp_dst=6640")),
+        "stock: {stock:#?}"
+    );
     assert!(
         stock
             .dhcp_trace

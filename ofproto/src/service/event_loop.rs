@@ -437,6 +437,11 @@ impl EventLoop {
                     b.switch.write().port_mod_hook = Some(hook);
                 }
             }
+            Cmd::SetInBandExtras(n, managers, queue) => {
+                if let Some(b) = self.bridges.get_mut(&n) {
+                    b.in_band.set_extras(managers, queue);
+                }
+            }
             Cmd::SetSnoop(n, path, reply) => {
                 let _ = reply.send(self.set_snoop(&n, path));
             }

@@ -75,6 +75,11 @@ struct Remote {
 #[derive(Default)]
 pub(crate) struct InBand {
     remotes: Vec<Remote>,
+    /// The controllers' addresses and the extra ones (managers).
+    controllers: Vec<SocketAddrV4>,
+    extras: Vec<SocketAddrV4>,
+    /// other_config:in-band-queue: the rules set this queue first.
+    queue: Option<u32>,
     local_mac: Option<[u8; 6]>,
     next_local_refresh: Option<Instant>,
     next_remote_refresh: Option<Instant>,
@@ -86,10 +91,29 @@ impl InBand {
     /// Takes the bridge's controllers: the in-band ones with an IPv4 TCP
     /// or SSL target become remotes (in the given order).
     pub fn configure(&mut self, ctls: &[&ControllerConfig]) {
-        let addrs: Vec<SocketAddrV4> = ctls
+        self.controllers = ctls
             .iter()
             .filter(|c| c.in_band)
-            .filter_map(|c| parse_target(&c.target))
+            .filter_map(|c| parse_target(&c.target, OFP_PORT))
+            .collect();
+        self.update_remotes();
+    }
+
+    /// Takes the bridge's in-band settings besides its controllers: the
+    /// managers' addresses (ovsdb-server must reach them too) and the
+    /// queue.
+    pub fn set_extras(&mut self, managers: Vec<SocketAddrV4>, queue: Option<u32>) {
+        self.extras = managers;
+        self.queue = queue;
+        self.update_remotes();
+    }
+
+    fn update_remotes(&mut self) {
+        let addrs: Vec<SocketAddrV4> = self
+            .controllers
+            .iter()
+            .chain(&self.extras)
+            .copied()
             .collect();
         if addrs.iter().ne(self.remotes.iter().map(|r| &r.addr)) {
             self.remotes = addrs
@@ -139,8 +163,9 @@ impl InBand {
                 changed |= remove_rule(&mut sw, m, *p);
             }
         }
+        let actions = instructions(self.queue);
         for (m, p) in &wanted {
-            changed |= add_rule(&mut sw, m, *p);
+            changed |= add_rule(&mut sw, m, *p, &actions);
         }
         self.installed = wanted;
         let on = !self.remotes.is_empty();
@@ -150,14 +175,14 @@ impl InBand {
 }
 
 /// The address of a `tcp:` or `ssl:` target with an IPv4 address, the
-/// port defaulting to OpenFlow's.
-fn parse_target(target: &str) -> Option<SocketAddrV4> {
+/// port defaulting to `default_port`.
+pub fn parse_target(target: &str, default_port: u16) -> Option<SocketAddrV4> {
     let rest = target
         .strip_prefix("tcp:")
         .or_else(|| target.strip_prefix("ssl:"))?;
     let (ip, port) = match rest.split_once(':') {
         Some((ip, port)) => (ip, port.parse().ok()?),
-        None => (rest, OFP_PORT),
+        None => (rest, default_port),
     };
     Some(SocketAddrV4::new(ip.parse().ok()?, port))
 }
@@ -222,22 +247,31 @@ fn arp(op: u128, field: Option<(usize, u128)>) -> Match {
     m
 }
 
-/// Adds the rule unless it is there; returns whether it was added.
-fn add_rule(sw: &mut Switch, m: &Match, priority: u32) -> bool {
+/// The rules' actions: NORMAL, after `set_queue` when a queue is set.
+fn instructions(queue: Option<u32>) -> Instructions {
+    let mut apply: Vec<Action> = queue.map(Action::SetQueue).into_iter().collect();
+    apply.push(Action::Output {
+        port: port::NORMAL,
+        max_len: 0,
+    });
+    Instructions {
+        apply,
+        ..Default::default()
+    }
+}
+
+/// Adds the rule unless it is there with these actions; returns whether
+/// the table changed.
+fn add_rule(sw: &mut Switch, m: &Match, priority: u32, actions: &Instructions) -> bool {
     let Some(t) = sw.tables.first_mut() else {
         return false;
     };
-    if t.find_exact(m, priority).is_some() {
+    if t.find_exact(m, priority)
+        .is_some_and(|r| *r.instructions == *actions)
+    {
         return false;
     }
-    let rule = Rule::new(Instructions {
-        apply: vec![Action::Output {
-            port: port::NORMAL,
-            max_len: 0,
-        }],
-        ..Default::default()
-    });
-    t.insert(m, priority, rule);
+    t.insert(m, priority, Rule::new(actions.clone()));
     true
 }
 
@@ -329,12 +363,13 @@ mod tests {
     #[test]
     fn targets_parse_with_the_default_port() {
         let a = |s: &str| s.parse::<SocketAddrV4>().ok();
-        assert_eq!(parse_target("tcp:10.0.0.1"), a("10.0.0.1:6653"));
-        assert_eq!(parse_target("ssl:10.0.0.1:6633"), a("10.0.0.1:6633"));
-        assert_eq!(parse_target("unix:/x"), None);
-        assert_eq!(parse_target("ptcp:6653"), None);
-        assert_eq!(parse_target("tcp:[::1]:6653"), None);
-        assert_eq!(parse_target("tcp:10.0.0.1:x"), None);
+        assert_eq!(parse_target("tcp:10.0.0.1", 6653), a("10.0.0.1:6653"));
+        assert_eq!(parse_target("ssl:10.0.0.1:6633", 6653), a("10.0.0.1:6633"));
+        assert_eq!(parse_target("tcp:10.0.0.1", 6640), a("10.0.0.1:6640"));
+        assert_eq!(parse_target("unix:/x", 6653), None);
+        assert_eq!(parse_target("ptcp:6653", 6653), None);
+        assert_eq!(parse_target("tcp:[::1]:6653", 6653), None);
+        assert_eq!(parse_target("tcp:10.0.0.1:x", 6653), None);
     }
 
     #[test]

@@ -156,6 +156,13 @@ impl InBand {
             self.next_remote_refresh = Some(now + soonest);
         }
         let wanted = rules(self.local_mac, &self.remotes);
+        let actions = instructions(self.queue);
+        let on = !self.remotes.is_empty();
+        // Most ticks change nothing: look before taking the write lock
+        // that translation waits for.
+        if wanted == self.installed && in_place(&sw.read(), &wanted, &actions, on) {
+            return false;
+        }
         let mut changed = false;
         let mut sw = sw.write();
         for (m, p) in &self.installed {
@@ -163,12 +170,10 @@ impl InBand {
                 changed |= remove_rule(&mut sw, m, *p);
             }
         }
-        let actions = instructions(self.queue);
         for (m, p) in &wanted {
             changed |= add_rule(&mut sw, m, *p, &actions);
         }
         self.installed = wanted;
-        let on = !self.remotes.is_empty();
         changed |= std::mem::replace(&mut sw.in_band, on) != on;
         changed
     }
@@ -258,6 +263,19 @@ fn instructions(queue: Option<u32>) -> Instructions {
         apply,
         ..Default::default()
     }
+}
+
+/// Whether table 0 holds every rule of `wanted` with `actions` and the
+/// switch's in-band flag is `on`.
+fn in_place(sw: &Switch, wanted: &[(Match, u32)], actions: &Instructions, on: bool) -> bool {
+    let Some(t) = sw.tables.first() else {
+        return true;
+    };
+    sw.in_band == on
+        && wanted.iter().all(|(m, p)| {
+            t.find_exact(m, *p)
+                .is_some_and(|r| *r.instructions == *actions)
+        })
 }
 
 /// Adds the rule unless it is there with these actions; returns whether
@@ -403,6 +421,41 @@ mod tests {
             prios(&rules(mac, &two)),
             [0, 1, 2, 3, 4, 5, 6, 7, 8, 5, 6, 7, 8]
         );
+    }
+
+    #[test]
+    fn run_installs_restores_and_removes_the_rules() {
+        let sw = SharedSwitch::new(Switch::new("br0", 1));
+        let hidden = |sw: &SharedSwitch| sw.read().hidden_rules(0);
+        let mut ctl = ControllerConfig::new("tcp:10.0.0.2:6653");
+        ctl.in_band = true;
+        let mut ib = InBand::default();
+        let t0 = Instant::now();
+        ib.configure(&[&ctl]);
+        // No local port here: (f)-(i) only.
+        assert!(ib.run(&sw, t0));
+        assert_eq!(hidden(&sw), 4);
+        assert!(sw.read().in_band);
+        assert!(!ib.run(&sw, t0));
+        // A flush takes them; the next run puts them back.
+        sw.write().flush();
+        assert_eq!(hidden(&sw), 0);
+        assert!(ib.run(&sw, t0));
+        assert_eq!(hidden(&sw), 4);
+        // A queue changes their actions.
+        ib.set_extras(Vec::new(), Some(3));
+        assert!(ib.run(&sw, t0));
+        let queued = sw.read().tables[0]
+            .rules()
+            .all(|r| r.instructions.apply.first() == Some(&Action::SetQueue(3)));
+        assert!(queued);
+        // Out-of-band: gone.
+        ctl.in_band = false;
+        ib.configure(&[&ctl]);
+        assert!(ib.run(&sw, t0));
+        assert_eq!(hidden(&sw), 0);
+        assert!(!sw.read().in_band);
+        assert!(!ib.run(&sw, t0));
     }
 
     #[test]

@@ -53,6 +53,14 @@ pub struct OpenflowCfg {
     pub l2: crate::bridge::L2Cfg,
     /// The Bridge's `mirrors` (see `crate::mirror`).
     pub mirrors: crate::mirror::MirrorsCfg,
+    /// `other_config:disable-in-band=true`: every controller is
+    /// out-of-band.
+    pub disable_in_band: bool,
+    /// `other_config:in-band-queue` (stock ignores a negative one).
+    pub in_band_queue: Option<u32>,
+    /// The targets of the Open_vSwitch row's in-band managers (every
+    /// bridge's in-band control lets ovsdb-server reach them).
+    pub in_band_managers: Vec<String>,
 }
 
 /// A Controller row.
@@ -63,6 +71,9 @@ pub struct ControllerCfg {
     /// Milliseconds; `None` for the default.
     pub inactivity_probe: Option<i64>,
     pub max_backoff: Option<i64>,
+    /// `connection_mode`: "in-band" (also when empty, the default) or
+    /// "out-of-band".
+    pub connection_mode: String,
 }
 
 impl OpenflowCfg {
@@ -82,6 +93,7 @@ impl OpenflowCfg {
                     target: datum::string(row.get("target")),
                     inactivity_probe: datum::opt_int(row.get("inactivity_probe")),
                     max_backoff: datum::opt_int(row.get("max_backoff")),
+                    connection_mode: datum::string(row.get("connection_mode")),
                     uuid: u,
                 })
             })
@@ -106,8 +118,38 @@ impl OpenflowCfg {
                 port_vlans: BTreeMap::new(),
             },
             mirrors: crate::mirror::MirrorsCfg::from_row(r, brow),
+            disable_in_band: datum::str_map(brow.get("other_config"))
+                .get("disable-in-band")
+                .is_some_and(|v| v.eq_ignore_ascii_case("true")),
+            in_band_queue: datum::str_map(brow.get("other_config"))
+                .get("in-band-queue")
+                .and_then(|v| v.parse::<i64>().ok())
+                .and_then(|q| u32::try_from(q).ok()),
+            in_band_managers: in_band_managers(r),
         }
     }
+}
+
+/// The targets of the Managers of the Open_vSwitch row that are in-band
+/// (the default `connection_mode`), as stock collects them: a target
+/// that some out-of-band row names is left out.
+fn in_band_managers(r: &Replica) -> Vec<String> {
+    let Some((_, ovs)) = r.table("Open_vSwitch").next() else {
+        return Vec::new();
+    };
+    let mut targets = BTreeSet::new();
+    for u in datum::uuid_set(ovs.get("manager_options")) {
+        let Some(m) = r.row("Manager", &u) else {
+            continue;
+        };
+        let target = datum::string(m.get("target"));
+        if datum::string(m.get("connection_mode")) == "out-of-band" {
+            targets.remove(&target);
+        } else {
+            targets.insert(target);
+        }
+    }
+    targets.into_iter().collect()
 }
 
 /// The whole desired configuration.

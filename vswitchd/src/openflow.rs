@@ -365,8 +365,10 @@ impl OpenflowBridge {
     }
 }
 
-fn controller_config(c: &crate::config::ControllerCfg) -> ControllerConfig {
+fn controller_config(c: &crate::config::ControllerCfg, disable_in_band: bool) -> ControllerConfig {
     let mut out = ControllerConfig::new(&c.target);
+    // In-band is the default mode; the bridge can turn it off for all.
+    out.in_band = !disable_in_band && matches!(c.connection_mode.as_str(), "" | "in-band");
     // Whole seconds, as stock: below one second probes every second, 0
     // disables probing.
     out.inactivity_probe = match c.inactivity_probe {
@@ -430,7 +432,10 @@ impl OpenflowSwitch for OpenflowBridge {
             self.svc
                 .set_versions(&self.name, versions_from_protocols(&cfg.protocols));
         }
-        if old.controllers != cfg.controllers || old.fail_mode != cfg.fail_mode {
+        if old.controllers != cfg.controllers
+            || old.fail_mode != cfg.fail_mode
+            || old.disable_in_band != cfg.disable_in_band
+        {
             let mode = if cfg.fail_mode == "secure" {
                 FailMode::Secure
             } else {
@@ -440,11 +445,27 @@ impl OpenflowSwitch for OpenflowBridge {
                 .controllers
                 .iter()
                 .filter(|c| confined(&self.name, &self.rundir, &c.target))
-                .map(controller_config)
+                .map(|c| controller_config(c, cfg.disable_in_band))
                 .collect();
             for e in self.svc.set_controllers(&self.name, ctls, mode) {
                 log::warn!(target: "connmgr", "{}: {e}", self.name);
             }
+        }
+        if first
+            || old.in_band_managers != cfg.in_band_managers
+            || old.in_band_queue != cfg.in_band_queue
+            || old.disable_in_band != cfg.disable_in_band
+        {
+            // Managers on loopback need no help (stock's rule).
+            let managers = cfg
+                .in_band_managers
+                .iter()
+                .filter(|_| !cfg.disable_in_band)
+                .filter_map(|t| OfprotoService::in_band_target(t, 6640))
+                .filter(|a| *a.ip() != std::net::Ipv4Addr::LOCALHOST)
+                .collect();
+            self.svc
+                .set_in_band_extras(&self.name, managers, cfg.in_band_queue);
         }
         for (table, name) in &cfg.table_names {
             if old.table_names.get(table) != Some(name) {

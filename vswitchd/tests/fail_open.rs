@@ -258,8 +258,8 @@ fn script(program: &Path, tag: &str) -> Outcome {
             "br0",
             "inactivity_probe=1000",
             "max_backoff=1000",
-            // In-band control (stock's default, which ferrovs lacks)
-            // would add its own hidden rules.
+            // In-band control (stock's default) would add its own
+            // hidden rules.
             "connection_mode=out-of-band",
         ],
         "set-controller",

@@ -374,6 +374,16 @@ impl<T> Classifier<T> {
         self.n_rules == 0
     }
 
+    /// How many rules have a priority above `priority` (only the
+    /// subtables that reach above it are visited).
+    pub fn count_above(&self, priority: u32) -> usize {
+        self.subtables
+            .iter()
+            .take_while(|st| st.max_priority > priority)
+            .map(|st| st.slots.iter().filter(|s| s.priority > priority).count())
+            .sum()
+    }
+
     fn subtable_index(&self, mask: &[u8; KEY_LEN]) -> Option<usize> {
         self.subtables.iter().position(|s| *s.mask == *mask)
     }

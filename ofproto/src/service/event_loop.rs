@@ -28,6 +28,7 @@ struct Bridge {
     controllers: Vec<Controller>,
     fail_mode: FailMode,
     fail_open: super::fail_open::FailOpen,
+    in_band: super::in_band::InBand,
 }
 
 enum Phase {
@@ -294,7 +295,7 @@ impl EventLoop {
             self.reconnect(n, now);
             if let Some(b) = self.bridges.get_mut(n) {
                 let out = b.fail_open.run(&b.switch, now);
-                if out.tables_changed {
+                if b.in_band.run(&b.switch, now) | out.tables_changed {
                     self.tables_changed();
                 }
                 if let Some(pi) = out.bogus_packet_in {
@@ -434,6 +435,11 @@ impl EventLoop {
             Cmd::SetPortModHook(n, hook) => {
                 if let Some(b) = self.bridges.get_mut(&n) {
                     b.switch.write().port_mod_hook = Some(hook);
+                }
+            }
+            Cmd::SetInBandExtras(n, managers, queue) => {
+                if let Some(b) = self.bridges.get_mut(&n) {
+                    b.in_band.set_extras(managers, queue);
                 }
             }
             Cmd::SetSnoop(n, path, reply) => {
@@ -716,6 +722,7 @@ impl EventLoop {
                 controllers: Vec::new(),
                 fail_mode,
                 fail_open: Default::default(),
+                in_band: Default::default(),
             },
         );
         Ok(())
@@ -774,6 +781,7 @@ impl EventLoop {
         b.fail_mode = mode;
         let cfgs: Vec<&ControllerConfig> = b.controllers.iter().map(|c| &c.cfg).collect();
         b.fail_open.configure(&cfgs, mode, &b.switch, now);
+        b.in_band.configure(&cfgs);
         // Stock flushes the flow table when the bridge gains its first
         // controller or loses its last, then re-adds the NORMAL flow of a
         // standalone bridge without controllers.

@@ -239,7 +239,10 @@ fn is_passive(target: &str) -> bool {
 }
 
 fn has_rule(sw: &Switch) -> bool {
-    sw.hidden_rules(0) > 0
+    sw.tables.first().is_some_and(|t| {
+        t.find_exact(&Match::catchall(), FAIL_OPEN_PRIORITY)
+            .is_some()
+    })
 }
 
 fn add_rule(sw: &mut Switch) {

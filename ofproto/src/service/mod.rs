@@ -22,6 +22,7 @@ mod direct;
 pub use self::direct::UpcallTranslator;
 mod event_loop;
 mod fail_open;
+mod in_band;
 mod reply_poll;
 mod trim;
 use self::event_loop::EventLoop;
@@ -76,6 +77,9 @@ pub struct ControllerConfig {
     pub inactivity_probe: Duration,
     /// Longest wait between reconnection attempts (max_backoff). Default 8 s.
     pub max_backoff: Duration,
+    /// In-band control applies (connection_mode in-band, the database's
+    /// default, and no other_config:disable-in-band): see `in_band`.
+    pub in_band: bool,
 }
 
 impl ControllerConfig {
@@ -84,6 +88,7 @@ impl ControllerConfig {
             target: target.to_string(),
             inactivity_probe: Duration::from_secs(5),
             max_backoff: Duration::from_secs(8),
+            in_band: false,
         }
     }
 }
@@ -171,6 +176,7 @@ enum Cmd {
     SetTableSettings(String, u8, crate::switch::TableSettings),
     PacketIn(String, Box<crate::switch::PacketIn>),
     SetControllers(String, Vec<ControllerConfig>, FailMode, Sender<Vec<String>>),
+    SetInBandExtras(String, Vec<std::net::SocketAddrV4>, Option<u32>),
     ControllerStatus(String, Sender<Vec<ControllerStatus>>),
     DumpFlows(String, Sender<Option<String>>),
     Trace(
@@ -424,6 +430,25 @@ impl OfprotoService {
             tx,
         ));
         rx.recv().unwrap_or_default()
+    }
+
+    /// In-band control's settings besides the controllers: the managers'
+    /// addresses (in-band Manager targets that are not loopback), which
+    /// get in-band rules as controllers do, and the queue the rules set
+    /// (other_config:in-band-queue).
+    pub fn set_in_band_extras(
+        &self,
+        bridge: &str,
+        managers: Vec<std::net::SocketAddrV4>,
+        queue: Option<u32>,
+    ) {
+        self.send(Cmd::SetInBandExtras(bridge.to_string(), managers, queue));
+    }
+
+    /// The address of a `tcp:`/`ssl:` IPv4 target, with `default_port`
+    /// when it names none (6640 for managers).
+    pub fn in_band_target(target: &str, default_port: u16) -> Option<std::net::SocketAddrV4> {
+        in_band::parse_target(target, default_port)
     }
 
     /// The state of each controller, for the Controller table.

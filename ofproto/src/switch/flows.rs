@@ -628,11 +628,12 @@ impl Switch {
         r: &Rule,
         old: Option<Instructions>,
     ) {
-        if !self.monitoring {
-            return;
-        }
         let (event, reason) = what;
         let (t, m, p) = at;
+        // Hidden rules (fail-open's, in-band's) are no monitor's business.
+        if !self.monitoring || super::stats::is_hidden(p) {
+            return;
+        }
         self.flow_events.push(FlowEvent {
             event,
             reason,

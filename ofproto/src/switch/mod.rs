@@ -163,6 +163,9 @@ pub struct Switch {
     pub name: String,
     /// When the bridge's switch was made (the age of its hidden rules).
     pub created: Instant,
+    /// In-band control is on (see `service::in_band`): translation sends
+    /// DHCP replies to LOCAL too.
+    pub in_band: bool,
     pub datapath_id: u64,
     pub ports: Vec<PortInfo>,
     /// When each port number first appeared (port statistics durations).
@@ -396,6 +399,7 @@ impl Switch {
         Switch {
             name: name.to_string(),
             created: Instant::now(),
+            in_band: false,
             datapath_id,
             ports: Vec::new(),
             tables: (0..N_TABLES).map(|_| Classifier::default()).collect(),

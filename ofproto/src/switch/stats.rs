@@ -929,19 +929,16 @@ const HIDDEN_RULES: [(&str, &str); 4] = [
 pub const FAIL_OPEN_PRIORITY: u32 = 0xf0f0f0;
 
 impl Switch {
-    /// How many rules of table `t` OpenFlow cannot see (fail-open's).
+    /// How many rules of table `t` OpenFlow cannot see (fail-open's and
+    /// in-band control's).
     pub(crate) fn hidden_rules(&self, t: usize) -> usize {
-        let found = t == 0
-            && self.tables.first().is_some_and(|tb| {
-                tb.find_exact(&Match::catchall(), FAIL_OPEN_PRIORITY)
-                    .is_some()
-            });
-        usize::from(found)
+        self.tables.get(t).map_or(0, |tb| tb.count_above(0xffff))
     }
 }
 
 /// Whether a rule is one OpenFlow cannot see: its priority does not fit
-/// in 16 bits (fail-open's rule), as Open vSwitch hides them.
+/// in 16 bits (fail-open's and in-band's rules), as Open vSwitch hides
+/// them.
 pub(crate) fn is_hidden(priority: u32) -> bool {
     priority > 0xffff
 }

@@ -395,6 +395,13 @@ pub fn translate_received<'a>(
     if ctx.freezing && ctx.error.is_none() {
         ctx.finish_freezing();
     }
+    if !ctx.freezing {
+        // Reported under the first table's rule, as stock's trace does.
+        match nodes.iter_mut().find(|n| n.kind == NodeKind::Table) {
+            Some(first) => ctx.in_band_dhcp_to_local(&mut first.subs),
+            None => ctx.in_band_dhcp_to_local(&mut nodes),
+        }
+    }
     // A rewrite that reached no output changes nothing in the datapath,
     // but the fields it wrote are still part of the megaflow (their mask
     // bits were set when written).
@@ -1201,6 +1208,35 @@ impl Ctx<'_> {
         }
         self.actions.push(odp::Action::Output(odp));
         self.mirror_egress(target, out);
+    }
+
+    /// On a bridge with in-band control, a DHCP reply that the actions
+    /// do not send to LOCAL goes there as well, so that the local port
+    /// gets its address whatever the tables say (stock's in-band rule
+    /// for translation).
+    fn in_band_dhcp_to_local(&mut self, out: &mut Vec<Node>) {
+        if !self.br.switch.is_some_and(|s| s.in_band) {
+            return;
+        }
+        let dhcp_reply = self.get(id::ETH_TYPE) as u16 == eth_type::IP
+            && self.get(id::NW_PROTO) == 17
+            && self.get(id::UDP_SRC) == 67
+            && self.get(id::UDP_DST) == 68;
+        let local = self.br.odp_ports.get(&port::LOCAL).copied();
+        let to_local = self
+            .actions
+            .iter()
+            .any(|a| matches!(a, odp::Action::Output(p) if Some(*p) == local));
+        if !dhcp_reply || to_local {
+            return;
+        }
+        for f in [id::NW_PROTO, id::UDP_SRC, id::UDP_DST, id::ETH_TYPE] {
+            self.exact(f);
+        }
+        self.note(out, NodeKind::Detail, || {
+            "outputting DHCP packet to local port for in-band control".into()
+        });
+        self.output_port(port::LOCAL, out);
     }
 
     /// Outputs to every port of the bridge but `except`, in port order.

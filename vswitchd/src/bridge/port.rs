@@ -121,7 +121,8 @@ impl Bridges {
         let clash = match (&opened, iface.odp_port) {
             (Ok(()), Some(odp)) if is_tunnel(&iface.iface_type) && !iface.overridden => {
                 let m = TunnelMatch::new(&iface.options, &dp_type, odp);
-                self.tunnel_with_match(&m).map(|other| (other, m))
+                self.tunnel_with_match(&iface.name, &m)
+                    .map(|other| (other, m))
             }
             _ => None,
         };
@@ -205,12 +206,14 @@ impl Bridges {
     }
 
     /// The name of a working tunnel interface, on any bridge, whose
-    /// receive-side match is `m`.
-    fn tunnel_with_match(&self, m: &TunnelMatch) -> Option<String> {
+    /// receive-side match is `m` (other than `name`, which may be the
+    /// interface being replaced).
+    fn tunnel_with_match(&self, name: &str, m: &TunnelMatch) -> Option<String> {
         self.bridges.values().find_map(|br| {
             br.ifaces.values().find_map(|i| {
                 let odp = i.odp_port?;
                 (i.ofport.is_some()
+                    && i.name != name
                     && is_tunnel(&i.iface_type)
                     && !i.overridden
                     && TunnelMatch::new(&i.options, &br.dp_type, odp) == *m)

@@ -250,13 +250,6 @@ fn run_datapath(name: &str, program: &Path) -> String {
             (Some(a), Some(b)) if a < b => format!("{}{}", &l[..a], &l[b..]),
             _ => l.to_string(),
         })
-        // Stock's userspace keys carry packet_type where ferrovs's carry
-        // an all-wildcard eth() (a known difference, not MPLS's; the other
-        // differential tests drop it too).
-        .map(|l| {
-            l.replace("packet_type(ns=0,id=0),", "")
-                .replace("eth(),", "")
-        })
         .collect();
     flows.sort();
     report.push_str(&flows.join("\n"));

@@ -334,9 +334,7 @@ fn ct_patch_packets(program: &Path, who: &str) -> BTreeMap<String, String> {
                 (Some(a), Some(b)) if a < b => format!("{}{}", &l[..a], &l[b..]),
                 _ => l.to_string(),
             };
-            // Stock's userspace datapath also prints the default packet
-            // type (Ethernet); ferrovs leaves it out.
-            l.replace("packet_type(ns=0,id=0),", "") + "\n"
+            l + "\n"
         })
         .collect::<std::collections::BTreeSet<_>>()
         .into_iter()

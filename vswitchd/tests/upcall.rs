@@ -63,10 +63,8 @@ fn port_names(sb: &Sandbox) -> Vec<(String, String)> {
 }
 
 /// A datapath flow line without its statistics and UFID, ports named:
-/// `KEY actions:ACTIONS`. Stock's keys carry `packet_type(ns=0,id=0)`
-/// (Ethernet, the only type here), which ferrovs's do not; without it
-/// the printer writes a wildcarded Ethernet as `eth()`, with it as
-/// nothing: both dropped.
+/// `KEY actions:ACTIONS`, the key as printed (with stock's
+/// `packet_type(ns=0,id=0)`, which ferrovs's userspace keys carry too).
 fn flow_shape(line: &str, ports: &[(String, String)]) -> Option<String> {
     let line = line.trim();
     let line = match line.strip_prefix("ufid:") {
@@ -81,9 +79,7 @@ fn flow_shape(line: &str, ports: &[(String, String)]) -> Option<String> {
             .find(|(num, _)| num == n)
             .map_or(n.to_string(), |(_, name)| name.clone())
     };
-    let mut key = key
-        .replace("packet_type(ns=0,id=0),", "")
-        .replace("eth(),", "");
+    let mut key = key.to_string();
     if let Some(i) = key.find("in_port(") {
         let rest = &key[i + 8..];
         if let Some(j) = rest.find(')') {

@@ -319,6 +319,10 @@ pub fn to_odp_attrs(k: &FlowKey) -> Vec<KeyAttr> {
         }
         a.push(KeyAttr::Tunnel(t));
     }
+    // Stock's userspace datapath names the packet type in every key it
+    // reports (Ethernet: namespace 0, type 0); translation then matches
+    // it exactly, and the datapath's flow dumps show it.
+    a.push(KeyAttr::PacketType(0));
     a.push(KeyAttr::Ethernet(EthKey {
         src: k.eth_src,
         dst: k.eth_dst,

@@ -17,17 +17,44 @@ fn err() -> OdpError {
 }
 
 /// Parses a whole action list. `drop` alone is the empty list.
+///
+/// This takes everything the printer writes (`recirc(0x5)`,
+/// `hash(l4(0))`, `drop` among other actions), so that printed actions
+/// parse back; [`parse_action_list_as_stock`] takes only what stock's
+/// parser does.
 pub fn parse_action_list(
     s: &str,
     port_names: Option<&HashMap<String, u32>>,
 ) -> Result<Vec<Action>> {
+    parse_list(s, port_names, false)
+}
+
+/// Parses a whole action list as stock's `odp_actions_from_string`
+/// does, for the commands that take actions from users (`dpctl/add-flow`,
+/// `dpctl/parse-actions`, ...): `recirc(N)` in decimal only, no `hash`
+/// action, and `drop` only as the whole list (exactly that word) or as a
+/// branch of `check_pkt_len`.
+pub fn parse_action_list_as_stock(
+    s: &str,
+    port_names: Option<&HashMap<String, u32>>,
+) -> Result<Vec<Action>> {
+    parse_list(s, port_names, true)
+}
+
+fn parse_list(
+    s: &str,
+    port_names: Option<&HashMap<String, u32>>,
+    as_stock: bool,
+) -> Result<Vec<Action>> {
     ascii_only(s)?;
-    if s.trim().eq_ignore_ascii_case("drop") {
+    let whole = if as_stock { s } else { s.trim() };
+    if whole.eq_ignore_ascii_case("drop") {
         return Ok(Vec::new());
     }
     let mut p = ActionParser {
         port_names,
         depth: 0,
+        as_stock,
     };
     let mut out = Vec::new();
     let mut i = 0;
@@ -60,6 +87,8 @@ fn lone_drop_is_empty(mut list: Vec<Action>) -> Vec<Action> {
 struct ActionParser<'a> {
     port_names: Option<&'a HashMap<String, u32>>,
     depth: usize,
+    /// Only stock's syntax (see [`parse_action_list_as_stock`]).
+    as_stock: bool,
 }
 
 /// `prefix` then a number (`%i`) then `suffix`.
@@ -84,8 +113,13 @@ impl ActionParser<'_> {
     }
 
     /// A nested list up to (not including) its closing parenthesis.
-    fn list(&mut self, s: &str) -> Result<(Vec<Action>, usize)> {
-        if s.get(..4).is_some_and(|w| w.eq_ignore_ascii_case("drop")) && s[4..].starts_with(')') {
+    /// `branch`: a `check_pkt_len` branch, the one place stock takes
+    /// `drop` for an empty nested list.
+    fn list(&mut self, s: &str, branch: bool) -> Result<(Vec<Action>, usize)> {
+        if (branch || !self.as_stock)
+            && s.get(..4).is_some_and(|w| w.eq_ignore_ascii_case("drop"))
+            && s[4..].starts_with(')')
+        {
             return Ok((Vec::new(), 4));
         }
         let mut out = Vec::new();
@@ -126,8 +160,14 @@ impl ActionParser<'_> {
             }
         }
         if let Some(r) = s.strip_prefix("recirc(") {
-            // Stock parses only decimal here but prints hex; take both.
-            let (v, n) = scan_int(r).ok_or_else(err)?;
+            // Stock parses only decimal here but prints hex; take both
+            // unless parsing as stock.
+            let scanned = if self.as_stock {
+                scan_dec(r)
+            } else {
+                scan_int(r)
+            };
+            let (v, n) = scanned.ok_or_else(err)?;
             if r[n..].starts_with(')') {
                 return Ok((Recirc(v as u32), 7 + n + 1));
             }
@@ -224,7 +264,7 @@ impl ActionParser<'_> {
             } else {
                 prob as u32
             };
-            let (acts, used) = self.list(t)?;
+            let (acts, used) = self.list(t, false)?;
             if !t[used..].starts_with("))") {
                 return Err(err());
             }
@@ -237,11 +277,11 @@ impl ActionParser<'_> {
             ));
         }
         if let Some(r) = s.strip_prefix("clone(") {
-            let (acts, used) = self.list(r)?;
+            let (acts, used) = self.list(r, false)?;
             return Ok((Clone(acts), 6 + used + 1));
         }
         if let Some(r) = s.strip_prefix("dec_ttl(le_1(") {
-            let (acts, used) = self.list(r)?;
+            let (acts, used) = self.list(r, false)?;
             if !r[used..].starts_with("))") {
                 return Err(err());
             }
@@ -268,11 +308,11 @@ impl ActionParser<'_> {
             let mut i = 19 + n;
             let t = r[n..].strip_prefix(",gt(").ok_or_else(err)?;
             i += 4;
-            let (gt, u1) = self.list(t)?;
+            let (gt, u1) = self.list(t, true)?;
             i += u1;
             let t2 = t[u1..].strip_prefix("),le(").ok_or_else(err)?;
             i += 5;
-            let (le, u2) = self.list(t2)?;
+            let (le, u2) = self.list(t2, true)?;
             i += u2;
             if !t2[u2..].starts_with("))") {
                 return Err(err());
@@ -317,10 +357,16 @@ impl ActionParser<'_> {
             }
             return Ok((PopMpls(v as u16), 18 + n + 1));
         }
-        for (pat, alg) in [
-            ("hash(l4(", OVS_HASH_ALG_L4),
-            ("hash(sym_l4(", OVS_HASH_ALG_SYM_L4),
-        ] {
+        // Stock prints `hash` actions but has no parser for them.
+        let hashes: &[(&str, u32)] = if self.as_stock {
+            &[]
+        } else {
+            &[
+                ("hash(l4(", OVS_HASH_ALG_L4),
+                ("hash(sym_l4(", OVS_HASH_ALG_SYM_L4),
+            ]
+        };
+        for &(pat, alg) in hashes {
             if let Some((v, n)) = num_in(s, pat, "))") {
                 return Ok((
                     Hash {
@@ -344,8 +390,9 @@ impl ActionParser<'_> {
             return Ok((PopEth, 7));
         }
         // `drop` among other actions is an explicit drop action (a whole
-        // list that is just `drop` is the empty list, handled above).
-        if s.get(..4).is_some_and(|w| w.eq_ignore_ascii_case("drop")) {
+        // list that is just `drop` is the empty list, handled above);
+        // stock's parser has no such action.
+        if !self.as_stock && s.get(..4).is_some_and(|w| w.eq_ignore_ascii_case("drop")) {
             return Ok((Drop(0), 4));
         }
         if let Some(r) = s.strip_prefix("action") {
@@ -956,4 +1003,39 @@ fn scan_nat_range(s: &str) -> Result<NatRange> {
         }
     }
     Ok((min, max, pmin, pmax, i))
+}
+
+#[cfg(test)]
+mod as_stock_tests {
+    use super::*;
+
+    /// What stock's `odp_actions_from_string` refuses (checked against
+    /// stock 3.1's `dpctl/parse-actions`), though the printer writes
+    /// some of it; the lenient parser takes it all back.
+    #[test]
+    fn stock_syntax_refuses_what_stock_refuses() {
+        for bad in [
+            "recirc(0x5)",
+            "2,recirc(0x5)",
+            "hash(l4(0))",
+            "hash(sym_l4(0)),2",
+            "2,drop",
+            "drop,2",
+            "drop,",
+            " drop",
+            "clone(drop)",
+            "check_pkt_len(size=200,gt(drop,),le(2))",
+        ] {
+            assert!(parse_action_list_as_stock(bad, None).is_err(), "{bad}");
+        }
+        for good in ["recirc(0x5)", "hash(l4(0))", "2,drop", "drop,"] {
+            assert!(parse_action_list(good, None).is_ok(), "{good}");
+        }
+        assert_eq!(
+            parse_action_list_as_stock("recirc(5)", None),
+            Ok(vec![Action::Recirc(5)])
+        );
+        assert_eq!(parse_action_list_as_stock("DROP", None), Ok(Vec::new()));
+        assert!(parse_action_list_as_stock("check_pkt_len(size=200,gt(drop),le(2))", None).is_ok());
+    }
 }

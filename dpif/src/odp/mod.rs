@@ -226,6 +226,16 @@ pub fn parse_actions(s: &str, port_names: Option<&HashMap<String, u32>>) -> Resu
     action::encode_actions(&action_parse::parse_action_list(s, port_names)?)
 }
 
+/// Parses an action list as stock's `odp_actions_from_string` does
+/// (see [`action_parse::parse_action_list_as_stock`]): for actions typed
+/// by users, where stock's refusals must be kept.
+pub fn parse_actions_as_stock(
+    s: &str,
+    port_names: Option<&HashMap<String, u32>>,
+) -> Result<Vec<u8>> {
+    action::encode_actions(&action_parse::parse_action_list_as_stock(s, port_names)?)
+}
+
 /// Prints an action list as `dump-flows` does (`drop` when empty).
 pub fn format_actions(actions: &[u8], opts: &FormatOptions<'_>, out: &mut String) -> Result<()> {
     let a = Actions::from_nlattrs(actions)?;

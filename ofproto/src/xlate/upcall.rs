@@ -252,6 +252,9 @@ fn megaflow_mask(key: &Key, flow: &FlowKey, wc: &FlowKey, mpls_wc: [u32; 2]) -> 
         out.push(match a {
             KeyAttr::InPort(_) => KeyAttr::InPort(u32::MAX),
             KeyAttr::RecircId(_) => KeyAttr::RecircId(u32::MAX),
+            // Translation always looks at the packet type (a userspace
+            // datapath's key carries it; the kernel's does not).
+            KeyAttr::PacketType(_) => KeyAttr::PacketType(u32::MAX),
             KeyAttr::Priority(_) => KeyAttr::Priority(m(id::SKB_PRIORITY) as u32),
             KeyAttr::SkbMark(_) => KeyAttr::SkbMark(m(id::PKT_MARK) as u32),
             KeyAttr::DpHash(_) => KeyAttr::DpHash(m(id::DP_HASH) as u32),

@@ -192,7 +192,7 @@ fn put_flow(
             return libc::EINVAL;
         }
     };
-    let actions = match odp::parse_actions(actions_s, None) {
+    let actions = match odp::parse_actions_as_stock(actions_s, None) {
         Ok(a) => a,
         Err(_) => {
             ctx.error(libc::EINVAL, "parsing actions");

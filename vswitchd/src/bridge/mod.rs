@@ -26,6 +26,7 @@ mod kernel;
 mod local;
 mod port;
 mod show;
+mod tunnel_match;
 
 use local::parse_mac;
 pub use port::L2Cfg;

@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use ferrovs_dpif::{OdpPort, PortSpec};
 
 use super::local::parse_mac;
+use super::tunnel_match::TunnelMatch;
 use super::{Bridges, Iface};
 use crate::cmdline::DummyMode;
 use crate::config::IfaceCfg;
@@ -115,6 +116,16 @@ impl Bridges {
             admin_down: false,
         };
         let opened = self.open_iface(&dp_type, &mut iface);
+        // A tunnel that another tunnel port's receive-side match already
+        // covers is refused (after taking a port number, as stock).
+        let clash = match (&opened, iface.odp_port) {
+            (Ok(()), Some(odp)) if is_tunnel(&iface.iface_type) && !iface.overridden => {
+                let m = TunnelMatch::new(&iface.options, &dp_type, odp);
+                self.tunnel_with_match(&iface.name, &m)
+                    .map(|other| (other, m))
+            }
+            _ => None,
+        };
         let kernel = self.is_kernel(&dp_type);
         let Some(br) = self.bridges.get_mut(bridge) else {
             return;
@@ -148,6 +159,19 @@ impl Bridges {
                     br.ofports.alloc(c.ofport_request)
                 };
                 match ofport {
+                    Some(n) if clash.is_some() => {
+                        br.ofports.free(n);
+                        if let Some((other, m)) = &clash {
+                            log::warn!(target: "tunnel", "{}: attempting to add tunnel port with same config as port '{other}' ({})", c.name, m.text());
+                        }
+                        log::warn!(target: "ofproto", "{bridge}: could not add port {} (File exists)", c.name);
+                        let e = format!(
+                            "could not add network device {} to ofproto (File exists)",
+                            c.name
+                        );
+                        log::warn!(target: "bridge", "{e}");
+                        iface.error = Some(e);
+                    }
                     Some(n) => {
                         iface.ofport = Some(n);
                         log::info!(target: "bridge", "bridge {bridge}: added interface {} on port {n}", c.name);
@@ -179,6 +203,23 @@ impl Bridges {
             br.ifaces.insert(c.name.clone(), iface);
             br.note_waiting(&c.name);
         }
+    }
+
+    /// The name of a working tunnel interface, on any bridge, whose
+    /// receive-side match is `m` (other than `name`, which may be the
+    /// interface being replaced).
+    fn tunnel_with_match(&self, name: &str, m: &TunnelMatch) -> Option<String> {
+        self.bridges.values().find_map(|br| {
+            br.ifaces.values().find_map(|i| {
+                let odp = i.odp_port?;
+                (i.ofport.is_some()
+                    && i.name != name
+                    && is_tunnel(&i.iface_type)
+                    && !i.overridden
+                    && TunnelMatch::new(&i.options, &br.dp_type, odp) == *m)
+                    .then(|| i.name.clone())
+            })
+        })
     }
 
     /// Creates the device and the datapath port of an interface.

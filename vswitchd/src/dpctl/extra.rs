@@ -28,7 +28,7 @@ pub(super) fn offload_stats_show(args: &[&str], dps: &BTreeDps<'_>, out: &mut Ou
 /// and printed back in the datapath's text form.
 pub(super) fn parse_actions(args: &[&str], out: &mut Out) -> i32 {
     for a in args {
-        let Ok(actions) = odp::parse_actions(a, None) else {
+        let Ok(actions) = odp::parse_actions_as_stock(a, None) else {
             out.error(libc::EINVAL, "odp_actions_from_string");
             return libc::EINVAL;
         };

@@ -281,7 +281,7 @@ fn put_flow_dp(
         Ok(f) => f,
         Err(errno) => return errno,
     };
-    let actions = match odp::parse_actions(actions_s, None) {
+    let actions = match odp::parse_actions_as_stock(actions_s, None) {
         Ok(a) => a,
         Err(_) => {
             out.error(libc::EINVAL, "parsing actions");

@@ -163,7 +163,7 @@ impl EventLoop {
             return;
         }
         for b in self.bridges.values() {
-            crate::xlate::upcall::credit_stats(&mut b.switch.write(), credits);
+            crate::xlate::upcall::credit_stats(&b.switch.read(), credits);
         }
     }
 

@@ -445,8 +445,7 @@ impl Switch {
                         }
                         rule.modified = now.into();
                         if fm.flags & 4 != 0 {
-                            rule.packet_count = 0;
-                            rule.byte_count = 0;
+                            rule.stats.reset();
                         }
                         let actions_changed = *old != *rule.instructions;
                         // Only flow monitors want to hear about it.
@@ -559,9 +558,7 @@ impl Switch {
             instructions,
             created: now.into(),
             modified: now.into(),
-            used: now,
-            packet_count: 0,
-            byte_count: 0,
+            stats: RuleStats::new(now),
         };
         if self.monitoring {
             let r = rule.clone();
@@ -570,12 +567,15 @@ impl Switch {
         let table = &mut self.tables[t];
         if let Some(old) = table.insert(&fm.m, prio, rule) {
             // The rule replaced one: it keeps its counters unless told
-            // to reset them.
-            if fm.flags & 4 == 0 {
-                if let Some(new) = table.find_exact_mut(&fm.m, prio) {
-                    new.packet_count = old.packet_count;
-                    new.byte_count = old.byte_count;
+            // to reset them. It takes them over (shares them), so that
+            // statistics of flows translated through the old rule reach
+            // the new one.
+            if let Some(new) = table.find_exact_mut(&fm.m, prio) {
+                new.stats = old.stats;
+                if fm.flags & 4 != 0 {
+                    new.stats.reset();
                 }
+                new.stats.touch(now);
             }
         }
         if fm.idle != 0 || fm.hard != 0 {
@@ -697,7 +697,7 @@ impl Switch {
             {
                 Some(RemovedReason::HardTimeout)
             } else if r.idle_timeout != 0
-                && secs(now.saturating_duration_since(r.used)) >= r.idle_timeout as u64
+                && secs(now.saturating_duration_since(r.stats.used())) >= r.idle_timeout as u64
             {
                 Some(RemovedReason::IdleTimeout)
             } else {

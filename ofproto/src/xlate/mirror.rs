@@ -288,6 +288,7 @@ impl Ctx<'_> {
             bridge: super::shared_name(self.br.name),
             table: CREDIT_TABLE,
             key,
+            stats: None,
         });
     }
 

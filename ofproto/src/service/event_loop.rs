@@ -83,7 +83,7 @@ pub(crate) struct EventLoop {
     tables_generation: Arc<crate::service::changes::Changes>,
     /// What the handlers translate with: the switches and, per datapath
     /// type, the bridges' ports as translation sees them (patch peers,
-    /// tunnels, endpoint addresses); and the credits they queue.
+    /// tunnels, endpoint addresses).
     shared: Arc<super::direct::Shared>,
     /// Where connections read into: allocated (and zeroed) once, not per
     /// wakeup.
@@ -150,14 +150,9 @@ impl EventLoop {
         }
     }
 
-    /// Adds the credits the handlers queued to the rules.
-    fn add_credits(&mut self) {
-        let credits = self.shared.take_credits();
-        self.credit(&credits);
-    }
-
     /// Adds `credits` to the rules of every bridge (patch ports make one
-    /// flow's rules span bridges; each bridge takes its own).
+    /// flow's rules span bridges; each bridge takes its own). Read locks
+    /// only: the counters are atomics (handlers translate meanwhile).
     fn credit(&self, credits: &[crate::xlate::upcall::Credit]) {
         if credits.is_empty() {
             return;
@@ -185,7 +180,7 @@ impl EventLoop {
                 let timed = self.bridges.values().any(|b| {
                     let sw = b.switch.read();
                     sw.has_timeouts() || !b.controllers.is_empty() || sw.has_macs()
-                }) || self.shared.has_credits();
+                });
                 timed.then(|| {
                     self.next_tick
                         .saturating_duration_since(Instant::now())
@@ -216,9 +211,6 @@ impl EventLoop {
                     continue;
                 }
             }
-            // The handlers' credits count before anything looks at the
-            // rules (statistics requests, timeouts).
-            self.add_credits();
             self.served = false;
             for ev in events.iter() {
                 let t = ev.token();
@@ -238,10 +230,6 @@ impl EventLoop {
                 self.reply_poll.served(Instant::now());
             }
             while let Ok(cmd) = self.rx.try_recv() {
-                // A command may have been sent after credits were queued
-                // and after this wakeup took them (the loop was still
-                // busy): those count first too.
-                self.add_credits();
                 let more = self.command(cmd);
                 self.l2_run();
                 if !more {

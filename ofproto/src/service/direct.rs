@@ -86,7 +86,7 @@ impl UpcallTranslator {
     }
 
     fn translate_one(&self, item: &UpcallItem) -> Result<UpcallXlate, String> {
-        let bridge = item.bridge.as_str();
+        let bridge = &*item.bridge;
         let topo = self.shared.topology_of(bridge);
         let registry = self.shared.switches();
         if !registry.contains_key(bridge) {
@@ -203,7 +203,7 @@ mod tests {
             bridge: "brd".into(),
             req: UpcallRequest {
                 key,
-                odp_ports: HashMap::from([(1, 11), (2, 12)]),
+                odp_ports: std::sync::Arc::new(HashMap::from([(1, 11), (2, 12)])),
                 may_learn: true,
             },
             packet_len: Some(60),

@@ -208,8 +208,9 @@ enum Cmd {
 /// One MISS upcall of a batch for [`OfprotoService::translate_upcalls`].
 #[derive(Debug, Clone)]
 pub struct UpcallItem {
-    /// The bridge whose port the packet came in on.
-    pub bridge: String,
+    /// The bridge whose port the packet came in on (shared, not copied
+    /// per upcall).
+    pub bridge: std::sync::Arc<str>,
     pub req: crate::xlate::upcall::UpcallRequest,
     /// The packet's length: the packet is credited to the rules it went
     /// through. `None` for a translation that is no packet's

@@ -20,8 +20,9 @@ use ferrovs_dpif::odp::{self, Key, KeyAttr, TunnelAttr};
 pub struct UpcallRequest {
     /// The datapath key, netlink-encoded (as the upcall carries it).
     pub key: Vec<u8>,
-    /// OpenFlow port number to datapath port number.
-    pub odp_ports: HashMap<u16, u32>,
+    /// OpenFlow port number to datapath port number (the bridge's map,
+    /// shared, not copied per upcall).
+    pub odp_ports: Arc<HashMap<u16, u32>>,
     /// Whether the translation may change state (learn MACs, run learn
     /// actions): true for a packet's upcall; for a revalidation only
     /// when the flow carried packets since it was last looked at, as in

@@ -536,8 +536,9 @@ impl EventLoop {
                 let _ = reply.send(r);
             }
             Cmd::Credit(n, credits) => {
-                self.credit(&credits);
-                // Flows that carried packets refresh what they learned.
+                // (The counters are the caller's to add: see
+                // `OfprotoService::credit_stats`.) Flows that carried
+                // packets refresh what they learned.
                 let mut changed = false;
                 for c in credits.iter().filter(|c| c.packets > 0) {
                     changed |= self.apply_learned(&c.learned);

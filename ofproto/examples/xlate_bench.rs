@@ -250,7 +250,8 @@ fn main() {
     })
     .expect("add bridge");
     svc.set_ports("br0", vec![port(1), port(2)]);
-    let odp_ports: HashMap<u16, u32> = HashMap::from([(1, ODP1), (2, ODP2), (0xfffe, 1)]);
+    let odp_ports: Arc<HashMap<u16, u32>> =
+        Arc::new(HashMap::from([(1, ODP1), (2, ODP2), (0xfffe, 1)]));
     svc.set_topology("netdev", Arc::new(topology(&odp_ports)));
     if mode == "pipeline" {
         let file = dir.join("pipeline.txt");

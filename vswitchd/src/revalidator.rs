@@ -547,7 +547,7 @@ fn current_bridges(ctx: &Context) -> HashMap<String, BridgePorts> {
         .read()
         .unwrap_or_else(|e| e.into_inner())
         .values()
-        .map(|b| (b.0.clone(), Arc::clone(b)))
+        .map(|b| (b.0.to_string(), Arc::clone(b)))
         .collect()
 }
 
@@ -560,10 +560,10 @@ fn recheck_request(
 ) -> Option<UpcallItem> {
     let now = bridges.get(ukey.bridge_name())?;
     Some(UpcallItem {
-        bridge: now.0.clone(),
+        bridge: Arc::clone(&now.0),
         req: UpcallRequest {
             key: ukey.key.clone(),
-            odp_ports: now.1.clone(),
+            odp_ports: Arc::clone(&now.1),
             may_learn,
         },
         // Revalidation is no packet: nothing to credit.

@@ -94,7 +94,7 @@ fn is_fatal(e: &DpifError) -> bool {
 
 /// A bridge as the handlers see it: its name and its OpenFlow to
 /// datapath port map.
-pub type BridgePorts = Arc<(String, HashMap<u16, u32>)>;
+pub type BridgePorts = Arc<(Arc<str>, Arc<HashMap<u16, u32>>)>;
 
 /// Datapath port number to the bridge that owns the port.
 pub type PortMap = Arc<RwLock<HashMap<u32, BridgePorts>>>;
@@ -438,10 +438,10 @@ impl HandlerContext {
             match self.bridge_of(&u.key) {
                 Ok(bridge) => {
                     items.push(UpcallItem {
-                        bridge: bridge.0.clone(),
+                        bridge: Arc::clone(&bridge.0),
                         req: UpcallRequest {
                             key: u.key.clone(),
-                            odp_ports: bridge.1.clone(),
+                            odp_ports: Arc::clone(&bridge.1),
                             may_learn: true,
                         },
                         packet_len: Some(u.packet.len() as u64),

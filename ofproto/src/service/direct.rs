@@ -10,24 +10,21 @@
 //!   send flow monitors and flow-removed messages, without waiting;
 //! - MAC learning is in the switch's own mutex; a change that makes
 //!   flows stale moves the tables generation at once;
-//! - the packet's credit to the rules it went through is queued for the
-//!   service, which adds it before it next looks at its tables (so a
-//!   statistics request sees it) or at its next tick.
+//! - the packet's credit to the rules it went through is added by the
+//!   handler, under the read locks it translated under: rule counters
+//!   are atomics shared with the hits (`crate::switch::RuleStats`), so
+//!   the credit is visible before the flow is installed.
 
 use super::changes::{Changes, Scope};
 use super::{Cmd, UpcallItem};
 use crate::switch::{SharedSwitch, Switch};
 use crate::xlate::learn::Learned;
 use crate::xlate::topology::Topology;
-use crate::xlate::upcall::{translate_upcall_world, Credit, UpcallXlate};
+use crate::xlate::upcall::{credit_hits, translate_upcall_world, UpcallXlate};
 use mio::Waker;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::mpsc::Sender;
-use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard};
-
-/// Queued credits beyond which a handler wakes the service to add them
-/// (otherwise the service adds them when it next wakes anyway).
-const CREDITS_WAKE: usize = 4096;
+use std::sync::{Arc, RwLock, RwLockReadGuard};
 
 /// What the service shares with the handlers.
 #[derive(Default)]
@@ -37,8 +34,6 @@ pub(crate) struct Shared {
     pub switches: RwLock<BTreeMap<String, SharedSwitch>>,
     /// Per datapath type, as `OfprotoService::set_topology` gave it.
     pub topologies: RwLock<HashMap<String, Arc<Topology>>>,
-    /// Packets' credits to rules, for the service to add.
-    pub credits: Mutex<Vec<Credit>>,
 }
 
 impl Shared {
@@ -56,19 +51,6 @@ impl Shared {
             .values()
             .find(|t| t.bridges.contains_key(bridge))
             .cloned()
-    }
-
-    /// Takes the queued credits.
-    pub fn take_credits(&self) -> Vec<Credit> {
-        std::mem::take(&mut *self.credits.lock().unwrap_or_else(|e| e.into_inner()))
-    }
-
-    pub fn has_credits(&self) -> bool {
-        !self
-            .credits
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .is_empty()
     }
 }
 
@@ -100,34 +82,11 @@ impl UpcallTranslator {
     /// Translates each item (as `OfprotoService::translate_upcalls`
     /// does on the service thread); one answer per item, in order.
     pub fn translate(&self, items: &[UpcallItem]) -> Vec<Result<UpcallXlate, String>> {
-        let mut credits = Vec::new();
-        let results = items
-            .iter()
-            .map(|item| {
-                let r = self.translate_one(item);
-                credits.extend(Credit::for_upcall(&r, item.packet_len));
-                r
-            })
-            .collect();
-        if !credits.is_empty() {
-            let queued = {
-                let mut q = self
-                    .shared
-                    .credits
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner());
-                q.append(&mut credits);
-                q.len()
-            };
-            if queued >= CREDITS_WAKE {
-                let _ = self.waker.wake();
-            }
-        }
-        results
+        items.iter().map(|item| self.translate_one(item)).collect()
     }
 
     fn translate_one(&self, item: &UpcallItem) -> Result<UpcallXlate, String> {
-        let bridge = item.bridge.as_str();
+        let bridge = &*item.bridge;
         let topo = self.shared.topology_of(bridge);
         let registry = self.shared.switches();
         if !registry.contains_key(bridge) {
@@ -144,6 +103,14 @@ impl UpcallTranslator {
             .collect();
         let switches: HashMap<&str, &Switch> = guards.iter().map(|(n, g)| (*n, &**g)).collect();
         let r = translate_upcall_world(&switches, topo.as_deref(), bridge, &item.req);
+        // The packet counts for the rules (and mirrors) it went through,
+        // as its flow's later packets will.
+        if let (Ok((_, x)), Some(bytes)) = (&r, item.packet_len) {
+            let now = std::time::Instant::now().into();
+            for sw in switches.values() {
+                credit_hits(sw, &x.rules, 1, bytes, now);
+            }
+        }
         // MAC table entries that changed make the flows that looked
         // them up stale.
         for sw in switches.values() {
@@ -206,7 +173,7 @@ mod tests {
     /// the packet's credit reaches the rule before a later request is
     /// served.
     #[test]
-    fn handler_translation_learns_and_credits_through_the_service() {
+    fn handler_translation_learns_and_credits_the_rule() {
         let dir = std::env::temp_dir().join(format!("ferrovs-direct-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).expect("scratch dir");
@@ -236,7 +203,7 @@ mod tests {
             bridge: "brd".into(),
             req: UpcallRequest {
                 key,
-                odp_ports: HashMap::from([(1, 11), (2, 12)]),
+                odp_ports: std::sync::Arc::new(HashMap::from([(1, 11), (2, 12)])),
                 may_learn: true,
             },
             packet_len: Some(60),

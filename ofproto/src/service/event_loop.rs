@@ -84,7 +84,7 @@ pub(crate) struct EventLoop {
     tables_generation: Arc<crate::service::changes::Changes>,
     /// What the handlers translate with: the switches and, per datapath
     /// type, the bridges' ports as translation sees them (patch peers,
-    /// tunnels, endpoint addresses); and the credits they queue.
+    /// tunnels, endpoint addresses).
     shared: Arc<super::direct::Shared>,
     /// Where connections read into: allocated (and zeroed) once, not per
     /// wakeup.
@@ -151,20 +151,15 @@ impl EventLoop {
         }
     }
 
-    /// Adds the credits the handlers queued to the rules.
-    fn add_credits(&mut self) {
-        let credits = self.shared.take_credits();
-        self.credit(&credits);
-    }
-
     /// Adds `credits` to the rules of every bridge (patch ports make one
-    /// flow's rules span bridges; each bridge takes its own).
+    /// flow's rules span bridges; each bridge takes its own). Read locks
+    /// only: the counters are atomics (handlers translate meanwhile).
     fn credit(&self, credits: &[crate::xlate::upcall::Credit]) {
         if credits.is_empty() {
             return;
         }
         for b in self.bridges.values() {
-            crate::xlate::upcall::credit_stats(&mut b.switch.write(), credits);
+            crate::xlate::upcall::credit_stats(&b.switch.read(), credits);
         }
     }
 
@@ -186,7 +181,7 @@ impl EventLoop {
                 let timed = self.bridges.values().any(|b| {
                     let sw = b.switch.read();
                     sw.has_timeouts() || !b.controllers.is_empty() || sw.has_macs()
-                }) || self.shared.has_credits();
+                });
                 timed.then(|| {
                     self.next_tick
                         .saturating_duration_since(Instant::now())
@@ -217,9 +212,6 @@ impl EventLoop {
                     continue;
                 }
             }
-            // The handlers' credits count before anything looks at the
-            // rules (statistics requests, timeouts).
-            self.add_credits();
             self.served = false;
             for ev in events.iter() {
                 let t = ev.token();
@@ -239,10 +231,6 @@ impl EventLoop {
                 self.reply_poll.served(Instant::now());
             }
             while let Ok(cmd) = self.rx.try_recv() {
-                // A command may have been sent after credits were queued
-                // and after this wakeup took them (the loop was still
-                // busy): those count first too.
-                self.add_credits();
                 let more = self.command(cmd);
                 self.l2_run();
                 if !more {
@@ -554,8 +542,9 @@ impl EventLoop {
                 let _ = reply.send(r);
             }
             Cmd::Credit(n, credits) => {
-                self.credit(&credits);
-                // Flows that carried packets refresh what they learned.
+                // (The counters are the caller's to add: see
+                // `OfprotoService::credit_stats`.) Flows that carried
+                // packets refresh what they learned.
                 let mut changed = false;
                 for c in credits.iter().filter(|c| c.packets > 0) {
                     changed |= self.apply_learned(&c.learned);

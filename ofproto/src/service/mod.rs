@@ -189,6 +189,8 @@ enum Cmd {
         crate::xlate::upcall::UpcallRequest,
         Sender<Result<crate::xlate::upcall::UpcallXlate, String>>,
     ),
+    /// Refresh what flows that carried packets learned (their credits
+    /// are added by the caller).
     Credit(String, Vec<crate::xlate::upcall::Credit>),
     TranslateBatch(
         Vec<UpcallItem>,
@@ -214,8 +216,9 @@ enum Cmd {
 /// One MISS upcall of a batch for [`OfprotoService::translate_upcalls`].
 #[derive(Debug, Clone)]
 pub struct UpcallItem {
-    /// The bridge whose port the packet came in on.
-    pub bridge: String,
+    /// The bridge whose port the packet came in on (shared, not copied
+    /// per upcall).
+    pub bridge: std::sync::Arc<str>,
     pub req: crate::xlate::upcall::UpcallRequest,
     /// The packet's length: the packet is credited to the rules it went
     /// through. `None` for a translation that is no packet's
@@ -517,9 +520,27 @@ impl OfprotoService {
     }
 
     /// Adds datapath flow statistics to the bridge's rules (the
-    /// revalidators' pushes).
+    /// revalidators' pushes), on the calling thread: rule counters are
+    /// atomics, each bridge's switch is only read-locked (one at a time;
+    /// patch ports make a flow's rules span bridges). Only the learned
+    /// rules and MACs of flows that carried packets go to the service to
+    /// refresh, which writes.
     pub fn credit_stats(&self, bridge: &str, credits: Vec<crate::xlate::upcall::Credit>) {
-        self.send(Cmd::Credit(bridge.to_string(), credits));
+        if credits.is_empty() {
+            return;
+        }
+        let switches: Vec<crate::switch::SharedSwitch> =
+            self.shared.switches().values().cloned().collect();
+        for sw in &switches {
+            crate::xlate::upcall::credit_stats(&sw.read(), &credits);
+        }
+        let refresh: Vec<_> = credits
+            .into_iter()
+            .filter(|c| c.packets > 0 && !c.learned.is_empty())
+            .collect();
+        if !refresh.is_empty() {
+            self.send(Cmd::Credit(bridge.to_string(), refresh));
+        }
     }
 
     /// A number that grows whenever some bridge's flow, group or meter

@@ -429,8 +429,8 @@ impl Switch {
             m.put_u16(r.rule.idle_timeout);
             let ml_at = m.len();
             m.put_u16(0);
-            m.put_u64(r.rule.packet_count);
-            m.put_u64(r.rule.byte_count);
+            m.put_u64(r.rule.stats.packets());
+            m.put_u64(r.rule.stats.bytes());
             let ms = m.len();
             nxm::encode(&r.m, None, &mut m);
             let ml = m.len() - ms;
@@ -447,8 +447,8 @@ impl Switch {
             m.put_u32(dnsec);
             m.put_u16(r.rule.idle_timeout);
             m.put_zeros(2);
-            m.put_u64(r.rule.packet_count);
-            m.put_u64(r.rule.byte_count);
+            m.put_u64(r.rule.stats.packets());
+            m.put_u64(r.rule.stats.bytes());
         } else if v <= 5 {
             m = start(v, 11, 0);
             m.put_u64(r.rule.cookie);
@@ -459,8 +459,8 @@ impl Switch {
             m.put_u32(dnsec);
             m.put_u16(r.rule.idle_timeout);
             m.put_u16(r.rule.hard_timeout);
-            m.put_u64(r.rule.packet_count);
-            m.put_u64(r.rule.byte_count);
+            m.put_u64(r.rule.stats.packets());
+            m.put_u64(r.rule.stats.bytes());
             put_oxm_match(&r.m, v, &mut m);
         } else {
             m = start(v, 11, 0);
@@ -471,13 +471,15 @@ impl Switch {
             m.put_u16(r.rule.hard_timeout);
             m.put_u64(r.rule.cookie);
             put_oxm_match(&r.m, v, &mut m);
-            let idle = r.at.saturating_duration_since(r.rule.used).as_secs();
+            let idle =
+                r.at.saturating_duration_since(r.rule.stats.used())
+                    .as_secs();
             put_oxs(
                 &mut m,
                 Some(((dsec as u64) << 32) | dnsec as u64),
                 Some(idle << 32),
-                r.rule.packet_count,
-                r.rule.byte_count,
+                r.rule.stats.packets(),
+                r.rule.stats.bytes(),
                 None,
             );
         }

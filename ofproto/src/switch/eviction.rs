@@ -106,7 +106,7 @@ fn expires_in(r: &Rule, now: Instant) -> u64 {
         u64::from(t).saturating_sub(now.saturating_duration_since(since).as_secs())
     };
     let hard = (r.hard_timeout != 0).then(|| left(r.modified.instant(), r.hard_timeout));
-    let idle = (r.idle_timeout != 0).then(|| left(r.used, r.idle_timeout));
+    let idle = (r.idle_timeout != 0).then(|| left(r.stats.used(), r.idle_timeout));
     hard.into_iter().chain(idle).min().unwrap_or(u64::MAX)
 }
 

@@ -445,8 +445,7 @@ impl Switch {
                         }
                         rule.modified = now.into();
                         if fm.flags & 4 != 0 {
-                            rule.packet_count = 0;
-                            rule.byte_count = 0;
+                            rule.stats.reset();
                         }
                         let actions_changed = *old != *rule.instructions;
                         // Only flow monitors want to hear about it.
@@ -559,9 +558,7 @@ impl Switch {
             instructions,
             created: now.into(),
             modified: now.into(),
-            used: now,
-            packet_count: 0,
-            byte_count: 0,
+            stats: RuleStats::new(now),
         };
         if self.monitoring {
             let r = rule.clone();
@@ -570,12 +567,15 @@ impl Switch {
         let table = &mut self.tables[t];
         if let Some(old) = table.insert(&fm.m, prio, rule) {
             // The rule replaced one: it keeps its counters unless told
-            // to reset them.
-            if fm.flags & 4 == 0 {
-                if let Some(new) = table.find_exact_mut(&fm.m, prio) {
-                    new.packet_count = old.packet_count;
-                    new.byte_count = old.byte_count;
+            // to reset them. It takes them over (shares them), so that
+            // statistics of flows translated through the old rule reach
+            // the new one.
+            if let Some(new) = table.find_exact_mut(&fm.m, prio) {
+                new.stats = old.stats;
+                if fm.flags & 4 != 0 {
+                    new.stats.reset();
                 }
+                new.stats.touch(now);
             }
         }
         if fm.idle != 0 || fm.hard != 0 {
@@ -698,7 +698,7 @@ impl Switch {
             {
                 Some(RemovedReason::HardTimeout)
             } else if r.idle_timeout != 0
-                && secs(now.saturating_duration_since(r.used)) >= r.idle_timeout as u64
+                && secs(now.saturating_duration_since(r.stats.used())) >= r.idle_timeout as u64
             {
                 Some(RemovedReason::IdleTimeout)
             } else {
@@ -780,6 +780,87 @@ mod tests {
             1_234_567_891
         );
         assert!(a < b && a == RuleTime::from(a.instant()));
+    }
+
+    fn flow_mod(command: u8, flags: u16, out: u16) -> FlowMod {
+        let mut m = Match::catchall();
+        m.set_exact(crate::openflow::fields::id::IN_PORT, 1);
+        FlowMod {
+            m,
+            priority: 10,
+            cookie: 0,
+            cookie_mask: 0,
+            new_cookie: None,
+            command,
+            table_id: 0,
+            idle: 0,
+            hard: 0,
+            importance: 0,
+            out_port: port::NONE,
+            out_group: groups::ANY,
+            flags,
+            ins: output(out),
+            may_add: true,
+        }
+    }
+
+    /// The rule's counters, as flow statistics read them.
+    fn counts(sw: &Switch) -> Option<(u64, u64)> {
+        let fm = flow_mod(0, 0, 0);
+        let r = sw.tables[0].find_exact(&fm.m, 10)?;
+        Some((r.stats.packets(), r.stats.bytes()))
+    }
+
+    /// Credits go to the counters a translation's hit holds: the rule's
+    /// while it is modified (reset_counts zeroes them) or replaced (the
+    /// new rule takes them over, zeroed with reset_counts); a rule deleted
+    /// and added again starts anew, the old flows' credits are not its.
+    #[test]
+    fn credits_follow_the_rule_through_modify_and_replace() {
+        let mut sw = Switch::new("br0", 1);
+        let now = || RuleTime::from(Instant::now());
+        sw.flow_mod(flow_mod(0, 0, 2)).expect("add");
+        let m = flow_mod(0, 0, 0).m;
+        let hit = Arc::clone(&sw.tables[0].find_exact(&m, 10).expect("rule").stats);
+        hit.credit(2, 120, now());
+        assert_eq!(counts(&sw), Some((2, 120)));
+        // modify_strict keeps the counters; with reset_counts, zeroes them.
+        sw.flow_mod(flow_mod(2, 0, 3)).expect("modify");
+        assert_eq!(counts(&sw), Some((2, 120)));
+        sw.flow_mod(flow_mod(2, 4, 2)).expect("modify, reset");
+        assert_eq!(counts(&sw), Some((0, 0)));
+        hit.credit(1, 60, now());
+        assert_eq!(counts(&sw), Some((1, 60)));
+        // An add that replaces the rule keeps its counters, and flows
+        // translated through the old rule still credit the new one.
+        sw.flow_mod(flow_mod(0, 0, 3)).expect("replace");
+        assert_eq!(counts(&sw), Some((1, 60)));
+        hit.credit(1, 60, now());
+        assert_eq!(counts(&sw), Some((2, 120)));
+        sw.flow_mod(flow_mod(0, 4, 2)).expect("replace, reset");
+        assert_eq!(counts(&sw), Some((0, 0)));
+        hit.credit(1, 60, now());
+        assert_eq!(counts(&sw), Some((1, 60)));
+        // Deleted: the old hit's credits reach no rule in the tables.
+        sw.flow_mod(flow_mod(4, 0, 0)).expect("delete");
+        assert_eq!(counts(&sw), None);
+        sw.flow_mod(flow_mod(0, 0, 2)).expect("add again");
+        hit.credit(5, 300, now());
+        assert_eq!(counts(&sw), Some((0, 0)));
+        // A credit with packets marks the rule used (idle timeouts).
+        let before = hit.used();
+        hit.credit(
+            1,
+            60,
+            RuleTime::from(Instant::now() + std::time::Duration::from_secs(5)),
+        );
+        assert!(hit.used() > before);
+        hit.credit(
+            0,
+            0,
+            RuleTime::from(Instant::now() + std::time::Duration::from_secs(50)),
+        );
+        assert!(hit.used() < before + std::time::Duration::from_secs(10));
     }
 
     #[test]

@@ -10,6 +10,7 @@ use crate::openflow::meters::{self, Meter};
 use crate::openflow::wire::{Put, Reader};
 use crate::openflow::{nxm, ofp10, ofp11};
 use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -66,9 +67,9 @@ pub struct Rule {
     pub instructions: Arc<Instructions>,
     pub created: RuleTime,
     pub modified: RuleTime,
-    pub used: Instant,
-    pub packet_count: u64,
-    pub byte_count: u64,
+    /// Counters and last use, shared with the translations that went
+    /// through the rule (see [`RuleStats`]).
+    pub stats: Arc<RuleStats>,
 }
 
 impl Rule {
@@ -85,10 +86,69 @@ impl Rule {
             instructions: Arc::new(instructions),
             created: now.into(),
             modified: now.into(),
-            used: now,
-            packet_count: 0,
-            byte_count: 0,
+            stats: RuleStats::new(now),
         }
+    }
+}
+
+/// A rule's packet and byte counters and the time it was last used.
+/// Atomics behind an `Arc` the rule shares with the translations that went
+/// through it: datapath statistics reach the rule without the switch's
+/// write lock (and without looking the rule up again), from whichever
+/// thread has them. A rule replaced with counters kept shares its
+/// predecessor's, so statistics of flows translated before the
+/// replacement still reach it.
+#[derive(Debug)]
+pub struct RuleStats {
+    packets: AtomicU64,
+    bytes: AtomicU64,
+    /// A [`RuleTime`]'s nanoseconds.
+    used: AtomicU64,
+}
+
+impl RuleStats {
+    /// Zero counters, used `now`.
+    pub fn new(now: Instant) -> Arc<RuleStats> {
+        Arc::new(RuleStats {
+            packets: AtomicU64::new(0),
+            bytes: AtomicU64::new(0),
+            used: AtomicU64::new(RuleTime::from(now).0),
+        })
+    }
+
+    pub fn packets(&self) -> u64 {
+        self.packets.load(Ordering::Relaxed)
+    }
+
+    pub fn bytes(&self) -> u64 {
+        self.bytes.load(Ordering::Relaxed)
+    }
+
+    /// When a packet last went through the rule (or it was created or
+    /// refreshed by a `learn` action).
+    pub fn used(&self) -> Instant {
+        RuleTime(self.used.load(Ordering::Relaxed)).instant()
+    }
+
+    /// Adds datapath statistics (wrapping, as OpenFlow counters do); a
+    /// credit with packets marks the rule used at `now`.
+    pub fn credit(&self, packets: u64, bytes: u64, now: RuleTime) {
+        self.packets.fetch_add(packets, Ordering::Relaxed);
+        self.bytes.fetch_add(bytes, Ordering::Relaxed);
+        if packets > 0 {
+            self.used.fetch_max(now.0, Ordering::Relaxed);
+        }
+    }
+
+    /// Zeroes the counters (`reset_counts`).
+    pub fn reset(&self) {
+        self.packets.store(0, Ordering::Relaxed);
+        self.bytes.store(0, Ordering::Relaxed);
+    }
+
+    /// Marks the rule used at `now`.
+    pub fn touch(&self, now: Instant) {
+        self.used.store(RuleTime::from(now).0, Ordering::Relaxed);
     }
 }
 

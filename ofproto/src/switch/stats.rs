@@ -510,12 +510,12 @@ impl Switch {
                 let pkts = if rule.flags & 8 != 0 {
                     u64::MAX
                 } else {
-                    rule.packet_count
+                    rule.stats.packets()
                 };
                 let bytes = if rule.flags & 16 != 0 {
                     u64::MAX
                 } else {
-                    rule.byte_count
+                    rule.stats.bytes()
                 };
                 if nx.is_some() {
                     e.put_u16(0);
@@ -528,7 +528,7 @@ impl Switch {
                     e.put_u16(rule.hard_timeout);
                     let ml_at = e.len();
                     e.put_u16(0);
-                    let idle_age = now.duration_since(rule.used).as_secs();
+                    let idle_age = now.duration_since(rule.stats.used()).as_secs();
                     let hard_age = now
                         .saturating_duration_since(rule.modified.instant())
                         .as_secs();
@@ -583,7 +583,7 @@ impl Switch {
                     e.set_u16(mstart + 2, mlen as u16);
                     e.pad_to(8);
                     let idle = now
-                        .duration_since(rule.used)
+                        .duration_since(rule.stats.used())
                         .as_secs()
                         .min(u32::MAX as u64 - 1);
                     put_oxs(
@@ -635,10 +635,10 @@ impl Switch {
                 if !is_hidden(p) && f.accepts(&m, rule) {
                     n += 1;
                     if rule.flags & 8 == 0 {
-                        pkts += rule.packet_count;
+                        pkts += rule.stats.packets();
                     }
                     if rule.flags & 16 == 0 {
-                        bytes += rule.byte_count;
+                        bytes += rule.stats.bytes();
                     }
                 }
             }
@@ -894,8 +894,8 @@ impl Switch {
                     s.push_str(&format!(
                         "duration={}s, n_packets={}, n_bytes={}, {},actions={}\n",
                         d.as_secs(),
-                        rule.packet_count,
-                        rule.byte_count,
+                        rule.stats.packets(),
+                        rule.stats.bytes(),
                         match_text(&m, p),
                         text::format_instructions(&rule.instructions)
                     ));

@@ -413,7 +413,7 @@ pub fn apply(sw: &mut Switch, learned: &[Learned]) -> bool {
             .get_mut(fm.table_id as usize)
             .and_then(|t| t.find_exact_mut(&fm.m, prio))
         {
-            rule.used = now;
+            rule.stats.touch(now);
             changed |= before.as_ref() != Some(&rule.instructions);
         }
     }

@@ -288,6 +288,7 @@ impl Ctx<'_> {
             bridge: super::shared_name(self.br.name),
             table: CREDIT_TABLE,
             key,
+            stats: None,
         });
     }
 
@@ -499,7 +500,7 @@ mod tests {
             bytes: 128,
             learned: std::sync::Arc::new([]),
         };
-        super::super::upcall::credit_stats(&mut sw, &[credit]);
+        super::super::upcall::credit_stats(&sw, &[credit]);
         let st = stats.lock().unwrap();
         assert_eq!(
             (st.get("m1"), st.get("m2")),

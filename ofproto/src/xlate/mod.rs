@@ -128,17 +128,37 @@ pub struct Xlated {
     pub injected: Vec<tunnel::Injected>,
 }
 
-/// A rule a translation went through: its table and the flow it was
-/// looked up with (a lookup finds it again while the tables hold it).
-/// Shared, not copied: every flow keeps its hits, and each packet's
-/// credit carries them again.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A rule a translation went through: its table, the flow it was
+/// looked up with, and the rule's counters, which credits go to directly
+/// (no lookup, no write lock; a rule deleted since takes them unseen, one
+/// replaced with its counters kept passes them on). Shared, not copied:
+/// every flow keeps its hits, and each packet's credit carries them again.
+#[derive(Debug, Clone)]
 pub struct RuleHit {
     /// The bridge whose table it is (patch ports lead to others).
     pub bridge: std::sync::Arc<str>,
     pub table: u8,
     pub key: std::sync::Arc<[u8; KEY_LEN]>,
+    /// The rule's counters; None for the mirrors' pseudo hit (see
+    /// [`mirror::CREDIT_TABLE`]), whose key says which mirrors to credit.
+    pub stats: Option<std::sync::Arc<crate::switch::RuleStats>>,
 }
+
+impl PartialEq for RuleHit {
+    /// The same table of the same bridge, the same flow, the same rule.
+    fn eq(&self, other: &RuleHit) -> bool {
+        let same_rule = match (&self.stats, &other.stats) {
+            (Some(a), Some(b)) => std::sync::Arc::ptr_eq(a, b),
+            (a, b) => a.is_none() && b.is_none(),
+        };
+        self.bridge == other.bridge
+            && self.table == other.table
+            && self.key == other.key
+            && same_rule
+    }
+}
+
+impl Eq for RuleHit {}
 
 /// `name` as a shared string, made once per thread and bridge name (a
 /// translation records a hit per table, all with the same name).
@@ -578,6 +598,7 @@ impl Ctx<'_> {
                 bridge: shared_name(self.br.name),
                 table,
                 key,
+                stats: found.map(|r| std::sync::Arc::clone(&r.stats)),
             });
         }
         self.set(id::IN_PORT, saved_port);

@@ -20,8 +20,9 @@ use ferrovs_dpif::odp::{self, Key, KeyAttr, TunnelAttr};
 pub struct UpcallRequest {
     /// The datapath key, netlink-encoded (as the upcall carries it).
     pub key: Vec<u8>,
-    /// OpenFlow port number to datapath port number.
-    pub odp_ports: HashMap<u16, u32>,
+    /// OpenFlow port number to datapath port number (the bridge's map,
+    /// shared, not copied per upcall).
+    pub odp_ports: Arc<HashMap<u16, u32>>,
     /// Whether the translation may change state (learn MACs, run learn
     /// actions): true for a packet's upcall; for a revalidation only
     /// when the flow carried packets since it was last looked at, as in
@@ -467,27 +468,34 @@ impl Credit {
     }
 }
 
-/// Adds each credit's packets and bytes to its rules in `sw` (those the
-/// tables still hold; rules of other bridges are theirs to credit) and
-/// marks them used now, so idle timeouts see the traffic.
-pub fn credit_stats(sw: &mut Switch, credits: &[Credit]) {
-    let now = std::time::Instant::now();
+/// Adds each credit's packets and bytes to its rules of `sw`'s bridge
+/// (rules of other bridges are theirs to credit) and to its mirrors, and
+/// marks the rules used now, so idle timeouts see the traffic. The
+/// counters are atomics the hits share with their rules: a read lock on
+/// the switch is enough (it is needed only for the mirrors).
+pub fn credit_stats(sw: &Switch, credits: &[Credit]) {
+    let now = std::time::Instant::now().into();
     for c in credits {
-        for hit in c.rules.iter().filter(|h| *h.bridge == *sw.name) {
-            if hit.table == super::mirror::CREDIT_TABLE {
-                super::mirror::credit_hit(sw, hit, c.packets, c.bytes);
-                continue;
+        credit_hits(sw, &c.rules, c.packets, c.bytes, now);
+    }
+}
+
+/// Adds `packets` and `bytes` to the rules and mirrors of `sw`'s bridge
+/// that `hits` went through (see [`credit_stats`]).
+pub fn credit_hits(
+    sw: &Switch,
+    hits: &[super::RuleHit],
+    packets: u64,
+    bytes: u64,
+    now: crate::switch::RuleTime,
+) {
+    for hit in hits.iter().filter(|h| *h.bridge == *sw.name) {
+        match &hit.stats {
+            Some(stats) => stats.credit(packets, bytes, now),
+            None if hit.table == super::mirror::CREDIT_TABLE => {
+                super::mirror::credit_hit(sw, hit, packets, bytes)
             }
-            let Some(cls) = sw.tables.get_mut(hit.table as usize) else {
-                continue;
-            };
-            if let Some(rule) = cls.lookup_mut(&hit.key) {
-                rule.packet_count = rule.packet_count.wrapping_add(c.packets);
-                rule.byte_count = rule.byte_count.wrapping_add(c.bytes);
-                if c.packets > 0 {
-                    rule.used = now;
-                }
-            }
+            None => {}
         }
     }
 }

@@ -629,7 +629,7 @@ impl Bridges {
                 }
                 let published = known.entry(br.name.clone()).or_default();
                 let old = Arc::clone(&published.1);
-                let mut of_to_odp = old.1.clone();
+                let mut of_to_odp = (*old.1).clone();
                 let mut by_name = std::mem::take(&mut published.0);
                 let (mut gone, mut added) = (Vec::new(), Vec::new());
                 let names: Vec<&String> = match names {
@@ -654,11 +654,12 @@ impl Bridges {
                     }
                 }
                 published.0 = by_name;
-                if of_to_odp == old.1 && !old.0.is_empty() {
+                if *old.1 == of_to_odp && !old.0.is_empty() {
                     continue;
                 }
                 changed |= !old.0.is_empty();
-                let new: crate::upcall::BridgePorts = Arc::new((br.name.clone(), of_to_odp));
+                let new: crate::upcall::BridgePorts =
+                    Arc::new((br.name.as_str().into(), Arc::new(of_to_odp)));
                 for odp in gone {
                     if current.get(&odp).is_some_and(|b| Arc::ptr_eq(b, &old)) {
                         current.remove(&odp);
@@ -675,7 +676,7 @@ impl Bridges {
             if delta.all {
                 // Ports of bridges gone.
                 let before = current.len();
-                current.retain(|_, b| known.get(&b.0).is_some_and(|p| Arc::ptr_eq(&p.1, b)));
+                current.retain(|_, b| known.get(&*b.0).is_some_and(|p| Arc::ptr_eq(&p.1, b)));
                 changed |= current.len() != before;
             }
             drop(current);

@@ -10,7 +10,7 @@
 //! from the bits written), as Open vSwitch composes them.
 
 use super::recirc::{self, Frozen};
-use super::{commit, Ctx, Node, NodeKind};
+use super::{Ctx, Node, NodeKind};
 use crate::openflow::actions::Action;
 use crate::openflow::fields::{by_header, id, range, FIELDS, KEY_LEN};
 use ferrovs_dpif::odp::{self, CtAttr, NatAttr};
@@ -452,14 +452,7 @@ impl Ctx<'_> {
         };
         // Earlier rewrites reach the datapath before conntrack sees the
         // packet.
-        commit::commit(
-            &self.flow,
-            &mut self.base,
-            &mut self.wc,
-            &mut self.vlans,
-            &mut self.actions,
-            &mut self.slow,
-        );
+        self.commit_rewrites();
         // The nested actions' writes to ct_mark and ct_label, and only
         // theirs, make the action's mark and labels.
         let saved_mark = self.get_wc(id::CT_MARK);

@@ -17,7 +17,7 @@
 //!   `clone(...)`.
 
 use super::recirc::{self, Frozen};
-use super::{commit, Ctx, Node, NodeKind};
+use super::{Ctx, Node, NodeKind};
 use crate::openflow::actions::{port, Action, Instructions};
 use crate::openflow::fields::id;
 use crate::openflow::groups::{Bucket, Group, ANY};
@@ -237,14 +237,7 @@ impl Ctx<'_> {
         if irreversible {
             // Conntrack changes the packet for good: the datapath copies
             // it. Rewrites so far reach it first.
-            commit::commit(
-                &self.flow,
-                &mut self.base,
-                &mut self.wc,
-                &mut self.vlans,
-                &mut self.actions,
-                &mut self.slow,
-            );
+            self.commit_rewrites();
             let outer = std::mem::take(&mut self.actions);
             let base = self.base.clone();
             let base_tun_ports = self.base_tun_ports;
@@ -320,14 +313,7 @@ impl Ctx<'_> {
     /// Ends a freeze: the datapath hashes the packet and recirculates it
     /// to the frozen pipeline.
     pub(super) fn finish_freezing(&mut self) {
-        commit::commit(
-            &self.flow,
-            &mut self.base,
-            &mut self.wc,
-            &mut self.vlans,
-            &mut self.actions,
-            &mut self.slow,
-        );
+        self.commit_rewrites();
         let state = Frozen {
             bridge: self.br.name.to_string(),
             mirrors: self.mirrors_done(),

@@ -463,6 +463,19 @@ pub fn translate_received<'a>(
 }
 
 impl Ctx<'_> {
+    /// Emits the datapath set actions that bring the packet from what the
+    /// datapath has (`base`) to the flow as translated so far.
+    fn commit_rewrites(&mut self) {
+        commit::commit(
+            &self.flow,
+            &mut self.base,
+            &mut self.wc,
+            &mut self.vlans,
+            &mut self.actions,
+            &mut self.slow,
+        );
+    }
+
     /// Whether this translation reports what it does (`ofproto/trace`,
     /// the only reader of the nodes): an upcall's translation makes no
     /// trace text at all, which would cost more than translating.
@@ -1215,14 +1228,7 @@ impl Ctx<'_> {
             out.push(Node::new(NodeKind::Warn, "Nonexistent output port".into()));
             return;
         };
-        commit::commit(
-            &self.flow,
-            &mut self.base,
-            &mut self.wc,
-            &mut self.vlans,
-            &mut self.actions,
-            &mut self.slow,
-        );
+        self.commit_rewrites();
         if (1..u16::MAX).contains(&self.mirror.snaplen) {
             self.actions
                 .push(odp::Action::Trunc(self.mirror.snaplen as u32));
@@ -1283,14 +1289,7 @@ impl Ctx<'_> {
                 continue;
             }
             let Some(odp) = odp else { continue };
-            commit::commit(
-                &self.flow,
-                &mut self.base,
-                &mut self.wc,
-                &mut self.vlans,
-                &mut self.actions,
-                &mut self.slow,
-            );
+            self.commit_rewrites();
             self.actions.push(odp::Action::Output(odp));
             self.mirror_egress(ofport, out);
         }
@@ -1312,14 +1311,7 @@ impl Ctx<'_> {
                 reason = REASON_EXPLICIT_MISS;
             }
         }
-        commit::commit(
-            &self.flow,
-            &mut self.base,
-            &mut self.wc,
-            &mut self.vlans,
-            &mut self.actions,
-            &mut self.slow,
-        );
+        self.commit_rewrites();
         // The frozen state names the bridge, table and metadata the
         // packet-in reports (shared by equal states, so revalidation
         // finds the same actions).

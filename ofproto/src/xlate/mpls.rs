@@ -333,14 +333,7 @@ impl Ctx<'_> {
             return;
         }
         // Pending rewrites reach the packet before it gets the label.
-        super::commit::commit(
-            &self.flow,
-            &mut self.base,
-            &mut self.wc,
-            &mut self.vlans,
-            &mut self.actions,
-            &mut self.slow,
-        );
+        self.commit_rewrites();
         let (mut label, mut tc, mut ttl) = (0u32, 0u32, 64u32);
         if et == eth_type::IPV6 {
             label = 2;

@@ -14,7 +14,7 @@ use std::collections::HashMap;
 use std::net::IpAddr;
 
 use super::topology::{PortKind, Topology};
-use super::{commit, Bridge, Ctx, Node, NodeKind, MAX_DEPTH, MAX_RESUBMITS};
+use super::{Bridge, Ctx, Node, NodeKind, MAX_DEPTH, MAX_RESUBMITS};
 use crate::openflow::actions::{Action, Instructions};
 use crate::openflow::fields::{eth_type, id, range};
 use ferrovs_dpif::odp;
@@ -210,14 +210,7 @@ impl<'a> Ctx<'a> {
             return;
         }
         // Rewrites so far reach the copy and the original alike.
-        commit::commit(
-            &self.flow,
-            &mut self.base,
-            &mut self.wc,
-            &mut self.vlans,
-            &mut self.actions,
-            &mut self.slow,
-        );
+        self.commit_rewrites();
         let outer = std::mem::take(&mut self.actions);
         let base = self.base.clone();
         let base_tun_ports = self.base_tun_ports;
@@ -258,14 +251,7 @@ impl<'a> Ctx<'a> {
                         topo.underlay.neigh.set(self.br.name, ip, mac);
                     }
                 }
-                commit::commit(
-                    &self.flow,
-                    &mut self.base,
-                    &mut self.wc,
-                    &mut self.vlans,
-                    &mut self.actions,
-                    &mut self.slow,
-                );
+                self.commit_rewrites();
                 self.actions.push(odp::Action::TunnelPop(tnl_port));
                 true
             }

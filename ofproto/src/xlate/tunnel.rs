@@ -24,7 +24,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use super::patch::World;
 use super::topology::{FromFlow, PortKind, Topology, TunnelCfg};
-use super::{commit, translate_with, Ctx, Node, NodeKind};
+use super::{translate_with, Ctx, Node, NodeKind};
 use crate::openflow::fields::{eth_type, id, range, KEY_LEN};
 use ferrovs_dpif::odp::{self, tnl_push::TunnelPush, TunnelAttr};
 use ferrovs_netdev::tunnel::TunnelKind;
@@ -516,14 +516,7 @@ impl<'a> Ctx<'a> {
             dmac,
             cfg.csum,
         );
-        commit::commit(
-            &self.flow,
-            &mut self.base,
-            &mut self.wc,
-            &mut self.vlans,
-            &mut self.actions,
-            &mut self.slow,
-        );
+        self.commit_rewrites();
         // The underlay bridge sees the outer headers; what it consults is
         // not part of this megaflow (the outer headers follow from it).
         let saved_flow = self.flow.clone();

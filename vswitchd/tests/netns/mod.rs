@@ -7,7 +7,8 @@
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
 
-use ferrovs_tests::sandbox::text;
+use ferrovs_tests::netns::NetNs;
+use ferrovs_tests::sandbox::{text, Sandbox};
 
 pub fn run(args: &[&str]) -> Output {
     Command::new(args[0])
@@ -58,6 +59,9 @@ pub fn netns_available(test: &str) -> bool {
 pub struct Topo {
     pub ns: Vec<String>,
     pub host: Vec<String>,
+    /// The switch's own namespace, where the host ends are, when not the
+    /// test's (deleted after the namespaces above, on drop).
+    pub switch: Option<NetNs>,
 }
 
 impl Topo {
@@ -67,11 +71,25 @@ impl Topo {
 
     /// `n` namespaces (at most 26), addressed 10.79.0.1, .2, ...
     pub fn with(tag: char, n: u8) -> Topo {
+        Topo::build(tag, n, None)
+    }
+
+    /// Two namespaces like [`Topo::new`], with the host ends in a new
+    /// namespace of their own for the switch: [`Topo::sandbox`] starts
+    /// daemons there, so that tests with userspace datapaths (each
+    /// creating a tap `ovs-netdev`) can run at the same time.
+    pub fn isolated(tag: char) -> Topo {
+        let sw = NetNs::new().unwrap_or_else(|e| panic!("switch namespace: {e}"));
+        Topo::build(tag, 2, Some(sw))
+    }
+
+    fn build(tag: char, n: u8, switch: Option<NetNs>) -> Topo {
         let p = format!("fvt{}{tag}", std::process::id() % 100_000);
         let letters = (b'a'..=b'z').take(n as usize).map(char::from);
         let t = Topo {
             ns: letters.clone().map(|l| format!("{p}{l}")).collect(),
             host: letters.map(|l| format!("{p}h{l}")).collect(),
+            switch,
         };
         for i in 0..t.ns.len() {
             let (ns, host) = (&t.ns[i], &t.host[i]);
@@ -81,8 +99,11 @@ impl Topo {
                 "ip", "link", "add", host, "type", "veth", "peer", "name", &inner,
             ]);
             must(&["ip", "link", "set", &inner, "netns", ns]);
+            if let Some(sw) = &t.switch {
+                must(&["ip", "link", "set", host, "netns", sw.name()]);
+            }
             // No IPv6: the links stay quiet unless the test sends.
-            let _ = run(&[
+            let _ = t.switch_side(&[
                 "sysctl",
                 "-qw",
                 &format!("net.ipv6.conf.{host}.disable_ipv6=1"),
@@ -100,9 +121,32 @@ impl Topo {
             must(&["ip", "-n", ns, "addr", "add", &addr, "dev", &inner]);
             must(&["ip", "-n", ns, "link", "set", &inner, "up"]);
             must(&["ip", "-n", ns, "link", "set", "lo", "up"]);
-            must(&["ip", "link", "set", host, "up"]);
+            assert!(
+                t.switch_side(&["ip", "link", "set", host, "up"])
+                    .status
+                    .success(),
+                "cannot set {host} up"
+            );
         }
         t
+    }
+
+    /// Runs `args` in the namespace of the host ends.
+    pub fn switch_side(&self, args: &[&str]) -> Output {
+        match &self.switch {
+            Some(sw) => run(&[&["ip", "netns", "exec", sw.name()], args].concat()),
+            None => run(args),
+        }
+    }
+
+    /// A sandbox named `name` with ovsdb-server and switch daemon
+    /// `program` started with `extra`, the daemon in the switch's
+    /// namespace if the topology has one.
+    pub fn sandbox(&self, name: &str, program: &Path, extra: &[&str]) -> Sandbox {
+        match &self.switch {
+            Some(sw) => Sandbox::with_vswitchd_in(sw, name, program, extra),
+            None => Sandbox::with_vswitchd(name, program, extra),
+        }
     }
 
     /// Whether one ping from namespace `from` to `to_addr` is answered
@@ -143,8 +187,11 @@ impl Drop for Topo {
         for ns in &self.ns {
             let _ = run(&["ip", "netns", "del", ns]);
         }
-        for h in &self.host {
-            let _ = run(&["ip", "link", "del", h]);
+        // Host ends in the switch's namespace go with it.
+        if self.switch.is_none() {
+            for h in &self.host {
+                let _ = run(&["ip", "link", "del", h]);
+            }
         }
     }
 }

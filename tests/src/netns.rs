@@ -1,0 +1,70 @@
+//! A network namespace of its own for one test's switch daemons, so that
+//! tests with userspace datapaths can run at the same time: each such
+//! datapath creates a tap named `ovs-netdev` (and one per bridge), a name
+//! that must be unique per namespace. The daemons run in it through
+//! `ip netns exec`; the stock tools need not, as they reach the daemons
+//! over unix sockets. Deleting the namespace on drop takes every device in
+//! it along (taps, veth ends), also when the test fails.
+
+use std::io;
+use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+
+/// Namespaces made by this process so far: the `<n>` of `ftest-<pid>-<n>`.
+static MADE: AtomicU32 = AtomicU32::new(0);
+
+/// A named network namespace (`ip netns add`), deleted on drop.
+pub struct NetNs {
+    name: String,
+}
+
+impl NetNs {
+    /// Creates `ftest-<pid>-<n>` with its loopback up.
+    pub fn new() -> io::Result<NetNs> {
+        let n = MADE.fetch_add(1, Ordering::Relaxed);
+        let ns = NetNs {
+            name: format!("ftest-{}-{n}", std::process::id()),
+        };
+        ip(&["netns", "add", &ns.name])?;
+        ip(&["-n", &ns.name, "link", "set", "lo", "up"])?;
+        Ok(ns)
+    }
+
+    /// The namespace's name, for `ip -n NAME` and `ip netns exec NAME`.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// A command that runs `program` inside the namespace (`ip netns exec`
+    /// execs it: the child's pid is the program's).
+    pub fn command(&self, program: &str) -> Command {
+        let mut c = Command::new("ip");
+        c.args(["netns", "exec", &self.name, program]);
+        c
+    }
+}
+
+impl Drop for NetNs {
+    fn drop(&mut self) {
+        // The namespace goes once its last process has: anything still
+        // running in it keeps it alive, unnamed, until then.
+        let _ = ip(&["netns", "del", &self.name]);
+    }
+}
+
+/// Runs `ip ARGS`; an error with its message unless it succeeds.
+fn ip(args: &[&str]) -> io::Result<()> {
+    let out = Command::new("ip")
+        .args(args)
+        .stdin(Stdio::null())
+        .output()?;
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(io::Error::other(format!(
+            "ip {}: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stderr).trim()
+        )))
+    }
+}

@@ -26,7 +26,7 @@ use std::time::{Duration, Instant};
 
 use ferrovs_tests::sandbox::{normalize_list, stock_ovs_available, text, Sandbox, STOCK_VSWITCHD};
 use ferrovs_tests::{pcap, vsctl};
-use netns::{netns_available, normalize_flows, run, LinksGone, Topo};
+use netns::{netns_available, normalize_flows, ours_and_stock_isolated, run, LinksGone, Topo};
 
 const FERROVS: &str = env!("CARGO_BIN_EXE_ferrovs-vswitchd");
 
@@ -196,10 +196,9 @@ fn dpctl_over_veths_same_as_stock() {
     {
         return;
     }
-    // Stock's datapath tap devices (persistent) go with the namespace.
-    let topo = Topo::isolated('d');
-    let stock = dpctl_script(Path::new(STOCK_VSWITCHD), &topo, "stock");
-    let ours = dpctl_script(Path::new(FERROVS), &topo, "ferrovs");
+    // Each daemon on its own topology, at the same time; stock's datapath
+    // tap devices (persistent) go with its namespace.
+    let (ours, stock) = ours_and_stock_isolated(Path::new(FERROVS), 'd', 2, |_| {}, dpctl_script);
     if std::env::var_os("FERROVS_SHOW").is_some() {
         eprintln!("{ours}");
     }

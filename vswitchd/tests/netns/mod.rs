@@ -8,7 +8,7 @@ use std::path::Path;
 use std::process::{Command, Output, Stdio};
 
 use ferrovs_tests::netns::NetNs;
-use ferrovs_tests::sandbox::{text, Sandbox};
+use ferrovs_tests::sandbox::{text, Sandbox, STOCK_VSWITCHD};
 
 pub fn run(args: &[&str]) -> Output {
     Command::new(args[0])
@@ -79,15 +79,33 @@ impl Topo {
     /// daemons there, so that tests with userspace datapaths (each
     /// creating a tap `ovs-netdev`) can run at the same time.
     pub fn isolated(tag: char) -> Topo {
+        Topo::isolated_with(tag, 2)
+    }
+
+    /// `n` namespaces like [`Topo::with`], isolated like
+    /// [`Topo::isolated`]. The test namespaces are named after the
+    /// switch's (`ftest-<pid>-<n>-a`, ...), while the veth names depend
+    /// on `tag` alone (they live in namespaces of their own) and their
+    /// MAC addresses on the position alone (`02:79:00:00:00:0N` inside,
+    /// `02:79:00:00:01:0N` for the switch's end), so that two such
+    /// topologies with the same tag (one per daemon, run at the same
+    /// time) give the same ports and flows.
+    pub fn isolated_with(tag: char, n: u8) -> Topo {
         let sw = NetNs::new().unwrap_or_else(|e| panic!("switch namespace: {e}"));
-        Topo::build(tag, 2, Some(sw))
+        Topo::build(tag, n, Some(sw))
     }
 
     fn build(tag: char, n: u8, switch: Option<NetNs>) -> Topo {
         let p = format!("fvt{}{tag}", std::process::id() % 100_000);
         let letters = (b'a'..=b'z').take(n as usize).map(char::from);
         let t = Topo {
-            ns: letters.clone().map(|l| format!("{p}{l}")).collect(),
+            ns: letters
+                .clone()
+                .map(|l| match &switch {
+                    Some(sw) => format!("{}-{l}", sw.name()),
+                    None => format!("{p}{l}"),
+                })
+                .collect(),
             host: letters.map(|l| format!("{p}h{l}")).collect(),
             switch,
         };
@@ -95,13 +113,24 @@ impl Topo {
             let (ns, host) = (&t.ns[i], &t.host[i]);
             let inner = format!("{host}i");
             must(&["ip", "netns", "add", ns]);
-            must(&[
-                "ip", "link", "add", host, "type", "veth", "peer", "name", &inner,
-            ]);
-            must(&["ip", "link", "set", &inner, "netns", ns]);
-            if let Some(sw) = &t.switch {
-                must(&["ip", "link", "set", host, "netns", sw.name()]);
+            // Both ends made where they belong: in the isolated case the
+            // same names exist in other namespaces meanwhile.
+            // Fixed addresses too, so that two such topologies (one per
+            // daemon) give the same flows.
+            let host_ns = t.switch.as_ref().map(|sw| sw.name());
+            let (host_mac, inner_mac) = (
+                format!("02:79:00:00:01:{:02x}", i + 1),
+                format!("02:79:00:00:00:{:02x}", i + 1),
+            );
+            let mut add = vec!["ip", "link", "add", host];
+            if let Some(sw) = host_ns {
+                add.extend(["netns", sw, "address", &host_mac]);
             }
+            add.extend(["type", "veth", "peer", "name", &inner, "netns", ns]);
+            if host_ns.is_some() {
+                add.extend(["address", &inner_mac]);
+            }
+            must(&add);
             // No IPv6: the links stay quiet unless the test sends.
             let _ = t.switch_side(&[
                 "sysctl",
@@ -166,6 +195,34 @@ impl Topo {
 
     fn ping_with(&self, from: usize, args: &[&str]) -> Output {
         run(&[&["ip", "netns", "exec", &self.ns[from], "ping"], args].concat())
+    }
+}
+
+/// Runs `script` on ferrovs-vswitchd `ours` (tagged "ferrovs") and on
+/// stock ovs-vswitchd (tagged "stock") at the same time, each on a
+/// topology of `n` namespaces of its own ([`Topo::isolated_with`], made
+/// ready by `prepare`): (ours, stock). A panic in either is the caller's.
+pub fn ours_and_stock_isolated<T: Send>(
+    ours: &Path,
+    tag: char,
+    n: u8,
+    prepare: impl Fn(&Topo) + Sync,
+    script: impl Fn(&Path, &Topo, &str) -> T + Sync,
+) -> (T, T) {
+    let run_on = |program: &Path, who: &str| {
+        let topo = Topo::isolated_with(tag, n);
+        prepare(&topo);
+        script(program, &topo, who)
+    };
+    let run_on = &run_on;
+    let (ours, stock) = std::thread::scope(|s| {
+        let stock = s.spawn(move || run_on(Path::new(STOCK_VSWITCHD), "stock"));
+        let ours = run_on(ours, "ferrovs");
+        (ours, stock.join())
+    });
+    match stock {
+        Ok(stock) => (ours, stock),
+        Err(panic) => std::panic::resume_unwind(panic),
     }
 }
 

@@ -168,6 +168,16 @@ impl Topo {
         }
     }
 
+    /// A sandbox named `name` with ovsdb-server only, its switch daemon
+    /// (started later) in the switch's namespace if the topology has one.
+    pub fn bare_sandbox(&self, name: &str) -> Sandbox {
+        let mut sb = Sandbox::new(name).expect("sandbox");
+        if let Some(sw) = &self.switch {
+            sb.use_netns(sw);
+        }
+        sb
+    }
+
     /// A sandbox named `name` with ovsdb-server and switch daemon
     /// `program` started with `extra`, the daemon in the switch's
     /// namespace if the topology has one.

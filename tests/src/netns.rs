@@ -68,3 +68,73 @@ fn ip(args: &[&str]) -> io::Result<()> {
         )))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sandbox::{stock_ovs_available, Sandbox, STOCK_VSWITCHD};
+    use std::path::Path;
+
+    fn is_root() -> bool {
+        // SAFETY: geteuid has no preconditions and cannot fail.
+        unsafe { libc::geteuid() == 0 }
+    }
+
+    fn netns_exists(name: &str) -> bool {
+        Path::new("/run/netns").join(name).exists()
+    }
+
+    /// A test that fails with stock's userspace datapath running in its
+    /// own namespace leaves nothing behind: the daemon is stopped and the
+    /// namespace, with the taps stock makes persistent, is gone.
+    #[test]
+    fn failing_test_leaves_no_namespace_or_daemon() {
+        let test = "failing_test_leaves_no_namespace_or_daemon";
+        if !is_root() {
+            assert!(
+                std::env::var("CI").map_or(true, |v| v != "true"),
+                "{test}: cannot run under CI=true: not root"
+            );
+            eprintln!("{test}: skipped: not root");
+            return;
+        }
+        if !stock_ovs_available(test) {
+            return;
+        }
+        let (tx, rx) = std::sync::mpsc::channel();
+        let failed = std::thread::spawn(move || {
+            let ns = NetNs::new().expect("netns");
+            let sb =
+                Sandbox::with_vswitchd_in(&ns, "netns-cleanup", Path::new(STOCK_VSWITCHD), &[]);
+            sb.vsctl_ok(
+                &[
+                    "add-br",
+                    "br0",
+                    "--",
+                    "set",
+                    "bridge",
+                    "br0",
+                    "datapath_type=netdev",
+                ],
+                "add-br",
+            );
+            let taps = ns.command("ip").args(["-o", "link", "show"]).output();
+            let taps = String::from_utf8_lossy(&taps.expect("ip link").stdout).into_owned();
+            let pid = sb.vswitchd_pid().expect("daemon pid");
+            let _ = tx.send((ns.name().to_string(), pid, taps));
+            panic!("the test fails here on purpose");
+        })
+        .join();
+        assert!(failed.is_err(), "the inner test did not fail");
+        let (name, pid, taps) = rx.recv().expect("the inner test ran");
+        assert!(
+            taps.contains("ovs-netdev") && taps.contains("br0"),
+            "no userspace datapath taps in {name}:\n{taps}"
+        );
+        assert!(!netns_exists(&name), "{name} left behind");
+        assert!(
+            !Path::new(&format!("/proc/{pid}")).exists(),
+            "the switch daemon ({pid}) left running"
+        );
+    }
+}

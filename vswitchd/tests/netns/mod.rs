@@ -157,6 +157,24 @@ impl Topo {
                 "cannot set {host} up"
             );
         }
+        // The carrier comes up a moment after both ends are: wait for it,
+        // so that no daemon sees it change (stock counts that in
+        // link_resets).
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        for host in &t.host {
+            while !text(
+                &t.switch_side(&["ip", "-o", "link", "show", "dev", host])
+                    .stdout,
+            )
+            .contains("LOWER_UP")
+            {
+                assert!(
+                    std::time::Instant::now() < deadline,
+                    "{host}: no carrier after 5 s"
+                );
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+        }
         t
     }
 

@@ -1,6 +1,9 @@
 //! Helpers shared by the test crates that run the daemon over veths in
-//! network namespaces (`netdev.rs`, `upcall.rs`): commands, the root
-//! check, a topology of namespaces and `dump-flows` normalization.
+//! network namespaces (`netdev.rs`, `upcall.rs`, ...): commands, the root
+//! check, a topology of namespaces (optionally with a namespace of its
+//! own for the switch, so that tests with userspace datapaths run at the
+//! same time), ferrovs and stock run side by side on such topologies,
+//! and `dump-flows` normalization.
 // Each test crate uses a different subset.
 #![allow(dead_code)]
 

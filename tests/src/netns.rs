@@ -121,12 +121,14 @@ mod tests {
             let taps = ns.command("ip").args(["-o", "link", "show"]).output();
             let taps = String::from_utf8_lossy(&taps.expect("ip link").stdout).into_owned();
             let pid = sb.vswitchd_pid().expect("daemon pid");
-            let _ = tx.send((ns.name().to_string(), pid, taps));
+            let _ = tx.send((ns.name().to_string(), pid, taps, sb.dir.clone()));
             panic!("the test fails here on purpose");
         })
         .join();
         assert!(failed.is_err(), "the inner test did not fail");
-        let (name, pid, taps) = rx.recv().expect("the inner test ran");
+        let (name, pid, taps, dir) = rx.recv().expect("the inner test ran");
+        // Kept for inspection, as after any failure: not needed here.
+        let _ = std::fs::remove_dir_all(dir);
         assert!(
             taps.contains("ovs-netdev") && taps.contains("br0"),
             "no userspace datapath taps in {name}:\n{taps}"

@@ -1,6 +1,7 @@
 //! Harnesses shared by the integration tests: sandboxes with the stock
 //! ovsdb-server and OVS tools, network namespaces, the kernel VM.
 
+pub mod netns;
 pub mod pcap;
 pub mod sandbox;
 pub mod trace_diff;

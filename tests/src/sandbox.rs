@@ -11,6 +11,8 @@ use std::process::{Child, Command, Output, Stdio};
 use std::thread::sleep;
 use std::time::{Duration, Instant};
 
+pub use crate::netns::NetNs;
+
 pub const STOCK_VSWITCHD: &str = "/usr/sbin/ovs-vswitchd";
 pub const OVSDB_SERVER: &str = "/usr/sbin/ovsdb-server";
 pub const VSWITCH_SCHEMA: &str = "/usr/share/openvswitch/vswitch.ovsschema";
@@ -42,20 +44,30 @@ pub fn stock_ovs_available(test: &str) -> bool {
     false
 }
 
-/// Runs `script` on the switch daemon `ours` (tagged "ferrovs"), then on
+/// Runs `script` on the switch daemon `ours` (tagged "ferrovs") and on
 /// stock ovs-vswitchd (tagged "stock"): both results, or `None` when
-/// [`stock_ovs_available`] says the stock tools are missing.
-pub fn ours_then_stock<T>(
+/// [`stock_ovs_available`] says the stock tools are missing. The two runs
+/// go at the same time, on two threads (each in its own sandbox: the
+/// scripts use the dummy datapath or a namespace of their own), which
+/// halves the wait for the daemons; a panic in either is the caller's.
+pub fn ours_then_stock<T: Send>(
     test: &str,
     ours: &str,
-    script: impl Fn(&Path, &str) -> T,
+    script: impl Fn(&Path, &str) -> T + Sync,
 ) -> Option<(T, T)> {
     if !stock_ovs_available(test) {
         return None;
     }
-    let ours = script(Path::new(ours), "ferrovs");
-    let stock = script(Path::new(STOCK_VSWITCHD), "stock");
-    Some((ours, stock))
+    let script = &script;
+    let (ours, stock) = std::thread::scope(|s| {
+        let stock = s.spawn(move || script(Path::new(STOCK_VSWITCHD), "stock"));
+        let ours = script(Path::new(ours), "ferrovs");
+        (ours, stock.join())
+    });
+    match stock {
+        Ok(stock) => Some((ours, stock)),
+        Err(panic) => std::panic::resume_unwind(panic),
+    }
 }
 
 fn in_path(tool: &str) -> bool {
@@ -93,19 +105,27 @@ pub struct Sandbox {
     pub dir: PathBuf,
     ovsdb: Option<Daemon>,
     vswitchd: Option<Daemon>,
+    /// The network namespace the switch daemon runs in (its own,
+    /// see [`NetNs`]), or none for the test's.
+    netns: Option<String>,
 }
 
 impl Sandbox {
     /// Creates a fresh directory and database for test `name` and starts
     /// ovsdb-server on `<dir>/db.sock`.
     pub fn new(name: &str) -> io::Result<Sandbox> {
-        let dir = std::env::temp_dir().join(format!("ferrovs-{name}-{}", std::process::id()));
+        // Tests of one binary run at the same time, some with the same
+        // name (the same script on each daemon): a counter keeps them apart.
+        static MADE: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let n = MADE.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let dir = std::env::temp_dir().join(format!("ferrovs-{name}-{}-{n}", std::process::id()));
         let _ = fs::remove_dir_all(&dir);
         fs::create_dir_all(&dir)?;
         let mut sb = Sandbox {
             dir,
             ovsdb: None,
             vswitchd: None,
+            netns: None,
         };
         let out = sb
             .command("ovsdb-tool")
@@ -141,14 +161,29 @@ impl Sandbox {
     }
 
     fn spawn(&self, program: &str, args: &[&str], log: &str) -> io::Result<Daemon> {
+        self.spawn_in(None, program, args, log)
+    }
+
+    /// Starts `program` as a daemon, inside network namespace `netns` if
+    /// given (through `ip netns exec`, which execs it: same pid).
+    fn spawn_in(
+        &self,
+        netns: Option<&str>,
+        program: &str,
+        args: &[&str],
+        log: &str,
+    ) -> io::Result<Daemon> {
         let out = fs::File::create(self.dir.join(log))?;
         let err = out.try_clone()?;
-        let child = self
-            .command(program)
-            .args(args)
-            .stdout(out)
-            .stderr(err)
-            .spawn()?;
+        let mut cmd = match netns {
+            Some(ns) => {
+                let mut c = self.command("ip");
+                c.args(["netns", "exec", ns, program]);
+                c
+            }
+            None => self.command(program),
+        };
+        let child = cmd.args(args).stdout(out).stderr(err).spawn()?;
         Ok(Daemon { child })
     }
 
@@ -199,11 +234,38 @@ impl Sandbox {
         sb
     }
 
+    /// Like [`Sandbox::with_vswitchd`], with the switch daemon in network
+    /// namespace `netns` (which must outlive the sandbox): its userspace
+    /// datapath's taps there, out of the way of other tests.
+    pub fn with_vswitchd_in(netns: &NetNs, name: &str, program: &Path, extra: &[&str]) -> Sandbox {
+        let mut sb = Sandbox::new(name).expect("sandbox");
+        sb.use_netns(netns);
+        sb.start_vswitchd(program, extra)
+            .unwrap_or_else(|e| panic!("{name}: start {}: {e}", program.display()));
+        sb
+    }
+
+    /// Has the switch daemons started from now on run in `netns` (which
+    /// must outlive the sandbox).
+    pub fn use_netns(&mut self, netns: &NetNs) {
+        self.netns = Some(netns.name().to_string());
+    }
+
+    /// The network namespace the switch daemon runs in, if its own.
+    pub fn netns(&self) -> Option<&str> {
+        self.netns.as_deref()
+    }
+
     /// Starts a switch daemon like `start_vswitchd` without waiting for it.
     pub fn spawn_vswitchd(&mut self, program: &Path, extra: &[&str]) -> io::Result<()> {
         let mut args = vec!["--pidfile", "--log-file", "-vconsole:off"];
         args.extend_from_slice(extra);
-        let d = self.spawn(&program.to_string_lossy(), &args, "ovs-vswitchd.out")?;
+        let d = self.spawn_in(
+            self.netns.as_deref(),
+            &program.to_string_lossy(),
+            &args,
+            "ovs-vswitchd.out",
+        )?;
         self.vswitchd = Some(d);
         Ok(())
     }

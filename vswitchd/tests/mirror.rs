@@ -28,7 +28,7 @@ use std::time::{Duration, Instant};
 
 use ferrovs_tests::sandbox::{stock_ovs_available, text, Sandbox, STOCK_VSWITCHD};
 use ferrovs_tests::trace_text::{megaflow_and_actions, split_actions};
-use netns::{netns_available, run, LinksGone, Topo};
+use netns::{netns_available, ours_and_stock_isolated, run, LinksGone, Topo};
 
 const FERROVS: &str = env!("CARGO_BIN_EXE_ferrovs-vswitchd");
 const RAWFRAMES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/rawframes.py");
@@ -448,7 +448,7 @@ struct Seen {
 /// With `purge`, the datapath flows are deleted once the mirror is
 /// added, and again once it is removed.
 fn mirror_traffic(program: &Path, topo: &Topo, tag: &str, purge: bool) -> Seen {
-    let mut sb = Sandbox::new(&format!("mirror-netdev-{tag}")).expect("sandbox");
+    let mut sb = topo.bare_sandbox(&format!("mirror-netdev-{tag}"));
     sb.start_vswitchd(program, &["--disable-system"])
         .expect("start vswitchd");
     let br = format!("fvm{}", std::process::id() % 100_000);
@@ -527,12 +527,19 @@ fn mirror_copies_traffic_netdev() {
     {
         return;
     }
-    // Stock leaves its datapath's tap device behind (persistent): remove
-    // it afterwards unless it was there before the test.
-    let _stock_tap = (!Path::new("/sys/class/net/ovs-netdev").exists())
-        .then(|| LinksGone(vec!["ovs-netdev".to_string()]));
-    let topo = Topo::with('m', 3);
-    let ours = mirror_traffic(Path::new(FERROVS), &topo, "ferrovs", false);
+    // Stock 3.1 does not revalidate datapath flows when a mirror is
+    // added or removed (its mirror_set and mirror_destroy leave
+    // need_revalidate alone): the flows of the pings before keep their
+    // actions until something else makes it revalidate. Purging them
+    // puts it on the same footing. Each daemon runs on a topology of its
+    // own (stock's persistent taps go with its namespace), both at once.
+    let (ours, stock) = ours_and_stock_isolated(
+        Path::new(FERROVS),
+        'm',
+        3,
+        |_| {},
+        |program, topo, who| mirror_traffic(program, topo, who, who == "stock"),
+    );
     // One copy of each packet, never two; none once the mirror is gone.
     let want = Seen {
         requests: 3,
@@ -541,11 +548,5 @@ fn mirror_copies_traffic_netdev() {
         stats_counted: true,
     };
     assert_eq!(ours, want, "ferrovs");
-    // Stock 3.1 does not revalidate datapath flows when a mirror is
-    // added or removed (its mirror_set and mirror_destroy leave
-    // need_revalidate alone): the flows of the pings before keep their
-    // actions until something else makes it revalidate. Purging them
-    // puts it on the same footing.
-    let stock = mirror_traffic(Path::new(STOCK_VSWITCHD), &topo, "stock", true);
     assert_eq!(stock, want, "stock (the same expectations hold for it)");
 }

@@ -15,22 +15,20 @@
 //!   exactly as stock does.
 //!
 //! The veth tests need root and iproute2: they skip with a message
-//! otherwise, and fail under CI=true. They run one at a time (the
-//! userspace datapath's own tap device is always called `ovs-netdev`).
+//! otherwise, and fail under CI=true. Each runs its daemons in a network
+//! namespace of its own (the userspace datapath's own tap device is
+//! always called `ovs-netdev`), so they run at the same time.
 
 mod netns;
 
 use std::path::Path;
-use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use ferrovs_tests::sandbox::{normalize_list, stock_ovs_available, text, Sandbox, STOCK_VSWITCHD};
 use ferrovs_tests::{pcap, vsctl};
-use netns::{netns_available, normalize_flows, run, LinksGone, Topo};
+use netns::{netns_available, normalize_flows, ours_and_stock_isolated, run, LinksGone, Topo};
 
 const FERROVS: &str = env!("CARGO_BIN_EXE_ferrovs-vswitchd");
-
-static SERIAL: Mutex<()> = Mutex::new(());
 
 /// Stock's revalidators rewrite or delete datapath flows that no
 /// OpenFlow rule produced (those dpctl adds): pause them, once the
@@ -72,7 +70,7 @@ const CORPUS: &[(&str, &str, &str)] = &[
 ];
 
 fn dpctl_script(program: &Path, topo: &Topo, tag: &str) -> String {
-    let mut sb = Sandbox::with_vswitchd(&format!("netdev-{tag}"), program, &["--disable-system"]);
+    let mut sb = topo.sandbox(&format!("netdev-{tag}"), program, &["--disable-system"]);
     let br = format!("fvb{}", std::process::id() % 100_000);
     let i1 = format!("{br}i");
     // Stock makes its tap devices persistent: make sure they go.
@@ -193,19 +191,14 @@ fn dpctl_script(program: &Path, topo: &Topo, tag: &str) -> String {
 
 #[test]
 fn dpctl_over_veths_same_as_stock() {
-    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     if !netns_available("dpctl_over_veths_same_as_stock")
         || !stock_ovs_available("dpctl_over_veths_same_as_stock")
     {
         return;
     }
-    // Stock leaves its datapath's tap device behind (persistent): remove
-    // it afterwards unless it was there before the test.
-    let _stock_tap = (!Path::new("/sys/class/net/ovs-netdev").exists())
-        .then(|| LinksGone(vec!["ovs-netdev".to_string()]));
-    let topo = Topo::new('d');
-    let stock = dpctl_script(Path::new(STOCK_VSWITCHD), &topo, "stock");
-    let ours = dpctl_script(Path::new(FERROVS), &topo, "ferrovs");
+    // Each daemon on its own topology, at the same time; stock's datapath
+    // tap devices (persistent) go with its namespace.
+    let (ours, stock) = ours_and_stock_isolated(Path::new(FERROVS), 'd', 2, |_| {}, dpctl_script);
     if std::env::var_os("FERROVS_SHOW").is_some() {
         eprintln!("{ours}");
     }
@@ -230,14 +223,13 @@ fn packets_of(dump: &str, needle: &str) -> Option<u64> {
 
 #[test]
 fn ping_through_dpctl_flows() {
-    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     if !netns_available("ping_through_dpctl_flows")
         || !stock_ovs_available("ping_through_dpctl_flows")
     {
         return;
     }
-    let topo = Topo::new('p');
-    let mut sb = Sandbox::with_vswitchd("netdev-ping", Path::new(FERROVS), &["--disable-system"]);
+    let topo = Topo::isolated('p');
+    let mut sb = topo.sandbox("netdev-ping", Path::new(FERROVS), &["--disable-system"]);
     let br = format!("fvp{}", std::process::id() % 100_000);
     let _taps = LinksGone(vec![br.clone()]);
     // fail_mode=secure: no NORMAL flow, so that only the dpctl flows

@@ -34,9 +34,9 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use ferrovs_tests::sandbox::{stock_ovs_available, text, Sandbox, STOCK_VSWITCHD};
+use ferrovs_tests::sandbox::{stock_ovs_available, text, Sandbox};
 use ferrovs_tests::vsctl;
-use netns::{netns_available, run, LinksGone, Topo};
+use netns::{netns_available, ours_and_stock_isolated, run, LinksGone, Topo};
 
 const FERROVS: &str = env!("CARGO_BIN_EXE_ferrovs-vswitchd");
 
@@ -143,7 +143,7 @@ fn ping(topo: &Topo) -> bool {
 }
 
 fn script(program: &Path, topo: &Topo, tag: &str) -> Vec<Step> {
-    let mut sb = Sandbox::with_vswitchd(&format!("ndiff-{tag}"), program, &["--disable-system"]);
+    let mut sb = topo.sandbox(&format!("ndiff-{tag}"), program, &["--disable-system"]);
     let br = format!("fvd{}", std::process::id() % 100_000);
     let _taps = LinksGone(vec![br.clone()]);
     let hosts = [topo.host[0].as_str(), topo.host[1].as_str()];
@@ -230,22 +230,23 @@ fn netdev_bridge_reaches_and_caches_like_stock() {
         eprintln!("{test}: skipped: python3 or ethtool missing");
         return;
     }
-    let topo = Topo::new('d');
-    for (ns, host) in topo.ns.iter().zip(&topo.host) {
-        netns::must(&[
-            "ip",
-            "netns",
-            "exec",
-            ns,
-            "ethtool",
-            "-K",
-            &format!("{host}i"),
-            "tx",
-            "off",
-        ]);
-    }
-    let ours = script(Path::new(FERROVS), &topo, "ferrovs");
-    let stock = script(Path::new(STOCK_VSWITCHD), &topo, "stock");
+    // Each daemon on a topology of its own, both at the same time.
+    let full_checksums = |topo: &Topo| {
+        for (ns, host) in topo.ns.iter().zip(&topo.host) {
+            netns::must(&[
+                "ip",
+                "netns",
+                "exec",
+                ns,
+                "ethtool",
+                "-K",
+                &format!("{host}i"),
+                "tx",
+                "off",
+            ]);
+        }
+    };
+    let (ours, stock) = ours_and_stock_isolated(Path::new(FERROVS), 'd', 2, full_checksums, script);
     let mut same = 0;
     let mut total = 0;
     for (i, (o, s)) in ours.iter().zip(&stock).enumerate() {

@@ -28,8 +28,8 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use ferrovs_tests::sandbox::{stock_ovs_available, text, Sandbox, STOCK_VSWITCHD};
-use netns::{must, netns_available, run, LinksGone, Topo};
+use ferrovs_tests::sandbox::{stock_ovs_available, text, Sandbox};
+use netns::{must, netns_available, ours_and_stock_isolated, run, LinksGone, Topo};
 
 const FERROVS: &str = env!("CARGO_BIN_EXE_ferrovs-vswitchd");
 const RAWFRAMES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/rawframes.py");
@@ -149,7 +149,7 @@ fn ns_mac(ns: &str, dev: &str) -> [u8; 6] {
 }
 
 fn script(program: &Path, topo: &Topo, tag: &str) -> Outcome {
-    let mut sb = Sandbox::new(&format!("hostile-{tag}")).expect("sandbox");
+    let mut sb = topo.bare_sandbox(&format!("hostile-{tag}"));
     sb.start_vswitchd(program, &["--disable-system"])
         .expect("start vswitchd");
     let br = format!("fvh{}", std::process::id() % 100_000);
@@ -269,17 +269,25 @@ fn hostile_frames_are_switched_or_dropped_like_stock() {
         eprintln!("{test}: skipped: python3 missing");
         return;
     }
-    let topo = Topo::new('h');
     // A's link takes jumbo frames, B's does not.
-    for dev in [topo.host[0].clone(), format!("{}i", topo.host[0])] {
-        let ns = (dev != topo.host[0]).then(|| topo.ns[0].clone());
-        match ns {
-            Some(ns) => must(&["ip", "-n", &ns, "link", "set", &dev, "mtu", "9000"]),
-            None => must(&["ip", "link", "set", &dev, "mtu", "9000"]),
-        }
-    }
+    let jumbo_a = |topo: &Topo| {
+        let inner = format!("{}i", topo.host[0]);
+        must(&[
+            "ip",
+            "-n",
+            &topo.ns[0],
+            "link",
+            "set",
+            &inner,
+            "mtu",
+            "9000",
+        ]);
+        let host = topo.switch_side(&["ip", "link", "set", &topo.host[0], "mtu", "9000"]);
+        assert!(host.status.success(), "mtu 9000 on {}", topo.host[0]);
+    };
     let names: Vec<&str> = frames([0; 6]).iter().map(|(n, _)| *n).collect();
-    let ours = script(Path::new(FERROVS), &topo, "ferrovs");
+    // Each daemon on a topology of its own, both at the same time.
+    let (ours, stock) = ours_and_stock_isolated(Path::new(FERROVS), 'h', 2, jumbo_a, script);
     let table = |o: &Outcome| -> String {
         names
             .iter()
@@ -317,7 +325,6 @@ fn hostile_frames_are_switched_or_dropped_like_stock() {
         ours.b_after
     );
 
-    let stock = script(Path::new(STOCK_VSWITCHD), &topo, "stock");
     eprintln!(
         "stock:\n{}  port B TX errors+dropped: {} -> {}",
         table(&stock),

@@ -48,7 +48,7 @@ const FERROVS: &str = env!("CARGO_BIN_EXE_ferrovs-vswitchd");
 /// when stock is missing.
 fn on_both(
     test: &str,
-    run: impl Fn(&str, &Path) -> BTreeMap<String, String>,
+    run: impl Fn(&str, &Path) -> BTreeMap<String, String> + Sync,
 ) -> Option<(BTreeMap<String, String>, BTreeMap<String, String>)> {
     let (ours, stock) = ours_then_stock(test, FERROVS, |program, who| {
         run(&format!("{test}-{who}"), program)

@@ -30,7 +30,7 @@ use std::time::{Duration, Instant};
 
 // Monitor processes a test started, killed on drop.
 use ferrovs_tests::sandbox::Children as Monitors;
-use ferrovs_tests::sandbox::{ours_then_stock, stock_ovs_available, text, Sandbox, STOCK_VSWITCHD};
+use ferrovs_tests::sandbox::{ours_then_stock, stock_ovs_available, text, Sandbox};
 use ferrovs_tests::vsctl;
 
 const FERROVS: &str = env!("CARGO_BIN_EXE_ferrovs-vswitchd");
@@ -300,8 +300,12 @@ fn continuations_match_stock() {
         for (k, (name, flows, n_pauses)) in PAUSE_CASES.iter().enumerate() {
             let case = (*flows, *n_pauses);
             let hostile = k == 0 && proto == "OpenFlow13";
-            let ours = pause_script(Path::new(FERROVS), "ferrovs", proto, case, hostile);
-            let stock = pause_script(Path::new(STOCK_VSWITCHD), "stock", proto, case, hostile);
+            // Both daemons at the same time.
+            let Some((ours, stock)) = ours_then_stock(test, FERROVS, |program, who| {
+                pause_script(program, who, proto, case, hostile)
+            }) else {
+                return;
+            };
             let what = format!("{name} ({proto} monitor)");
             let resumes = stock.monitor.matches("NXT_RESUME").count();
             if resumes != *n_pauses {

@@ -45,14 +45,6 @@ use netns::{netns_available, run, LinksGone, Topo};
 const FERROVS: &str = env!("CARGO_BIN_EXE_ferrovs-vswitchd");
 const TCP_PORT: &str = "8079";
 
-/// The daemons' userspace datapaths share one host-wide `ovs-netdev`
-/// tap: the tests of this file take turns.
-static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
-
-fn turn() -> std::sync::MutexGuard<'static, ()> {
-    ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner())
-}
-
 /// A daemon with one netdev bridge over the topology's two veths, the
 /// given flows in secure fail mode (the table holds only them).
 struct Switch {
@@ -63,7 +55,10 @@ struct Switch {
 
 impl Switch {
     fn start(program: &Path, topo: &Topo, tag: &str, other_config: &[&str]) -> Switch {
-        let sb = Sandbox::with_vswitchd(&format!("stateful-{tag}"), program, &["--disable-system"]);
+        // Each test's daemons run in the topology's own switch namespace
+        // (their userspace datapaths each create a tap `ovs-netdev`), so
+        // the tests of this file run at the same time.
+        let sb = topo.sandbox(&format!("stateful-{tag}"), program, &["--disable-system"]);
         let br = format!("fvs{}", std::process::id() % 100_000);
         let links = LinksGone(vec![br.clone()]);
         for kv in other_config {
@@ -251,8 +246,7 @@ fn ct_firewall_lets_only_return_traffic_in() {
     if !netns_available(test) || !stock_ovs_available(test) || !tools_available(test) {
         return;
     }
-    let _turn = turn();
-    let topo = Topo::new('c');
+    let topo = Topo::isolated('c');
     full_checksums(&topo);
     let ours = firewall(Path::new(FERROVS), &topo, "fw-ferrovs");
     assert_eq!(
@@ -357,8 +351,7 @@ fn revalidators_follow_rules_stats_and_idle() {
     if !netns_available(test) || !stock_ovs_available(test) {
         return;
     }
-    let _turn = turn();
-    let topo = Topo::new('r');
+    let topo = Topo::isolated('r');
     let ours = revalidation(Path::new(FERROVS), &topo, "reval-ferrovs");
     let all = Revalidation {
         counted: true,
@@ -431,8 +424,7 @@ fn select_group_spreads_flows() {
     if !netns_available(test) || !stock_ovs_available(test) || !tools_available(test) {
         return;
     }
-    let _turn = turn();
-    let topo = Topo::new('g');
+    let topo = Topo::isolated('g');
     full_checksums(&topo);
     let ours = select_group(Path::new(FERROVS), &topo, "group-ferrovs");
     // 32 flows over two buckets by hash: both buckets carry some.
@@ -471,8 +463,7 @@ fn learn_adds_rules_from_traffic() {
     if !netns_available(test) || !stock_ovs_available(test) {
         return;
     }
-    let _turn = turn();
-    let topo = Topo::new('l');
+    let topo = Topo::isolated('l');
     let (ok, ours) = learning(Path::new(FERROVS), &topo, "learn-ferrovs");
     assert!(ok, "ping through the learning table failed");
     // Both hosts' addresses were learned, each with its port.
@@ -542,8 +533,7 @@ fn meter_limits_the_rate() {
     if !netns_available(test) || !stock_ovs_available(test) {
         return;
     }
-    let _turn = turn();
-    let topo = Topo::new('m');
+    let topo = Topo::isolated('m');
     let ours = metered(Path::new(FERROVS), &topo, "meter-ferrovs");
     // About one second at 2 packets per second, plus the bucket: far
     // fewer than the 20 sent, but some.
@@ -656,8 +646,7 @@ fn ct_nat_rewrites_both_ways() {
     if !netns_available(test) || !stock_ovs_available(test) || !tools_available(test) {
         return;
     }
-    let _turn = turn();
-    let topo = Topo::new('n');
+    let topo = Topo::isolated('n');
     full_checksums(&topo);
     let ours = snat(Path::new(FERROVS), &topo, "nat-ferrovs");
     assert_eq!(ours, "10.79.0.100", "b saw the connection from");

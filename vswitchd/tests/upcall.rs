@@ -25,9 +25,9 @@ mod netns;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use ferrovs_tests::sandbox::{stock_ovs_available, text, Sandbox, STOCK_VSWITCHD};
+use ferrovs_tests::sandbox::{stock_ovs_available, text, Sandbox};
 use ferrovs_tests::vsctl;
-use netns::{netns_available, LinksGone, Topo};
+use netns::{netns_available, ours_and_stock_isolated, LinksGone, Topo};
 
 const FERROVS: &str = env!("CARGO_BIN_EXE_ferrovs-vswitchd");
 
@@ -117,7 +117,7 @@ fn ping_until(topo: &Topo, want: bool) -> bool {
 }
 
 fn script(program: &Path, topo: &Topo, tag: &str) -> Outcome {
-    let mut sb = Sandbox::with_vswitchd(&format!("upcall-{tag}"), program, &["--disable-system"]);
+    let mut sb = topo.sandbox(&format!("upcall-{tag}"), program, &["--disable-system"]);
     let br = format!("fvu{}", std::process::id() % 100_000);
     let _taps = LinksGone(vec![br.clone()]);
     let hosts = [topo.host[0].as_str(), topo.host[1].as_str()];
@@ -220,8 +220,8 @@ fn openflow_tables_carry_ping_like_stock() {
     if !netns_available(test) || !stock_ovs_available(test) {
         return;
     }
-    let topo = Topo::new('u');
-    let ours = script(Path::new(FERROVS), &topo, "ferrovs");
+    // Each daemon on a topology of its own, both at the same time.
+    let (ours, stock) = ours_and_stock_isolated(Path::new(FERROVS), 'u', 2, |_| {}, script);
     assert!(
         ours.reach[0],
         "NORMAL did not carry ping:\n{}",
@@ -246,7 +246,6 @@ fn openflow_tables_carry_ping_like_stock() {
         "upcalls failed or were lost:\n{}",
         ours.upcall_show
     );
-    let stock = script(Path::new(STOCK_VSWITCHD), &topo, "stock");
     assert_eq!(ours.reach, stock.reach, "reachability differs from stock");
     assert_eq!(
         ours.port_flows, stock.port_flows,

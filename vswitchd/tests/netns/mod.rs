@@ -1,13 +1,17 @@
 //! Helpers shared by the test crates that run the daemon over veths in
-//! network namespaces (`netdev.rs`, `upcall.rs`): commands, the root
-//! check, a topology of namespaces and `dump-flows` normalization.
+//! network namespaces (`netdev.rs`, `upcall.rs`, ...): commands, the root
+//! check, a topology of namespaces (optionally with a namespace of its
+//! own for the switch, so that tests with userspace datapaths run at the
+//! same time), ferrovs and stock run side by side on such topologies,
+//! and `dump-flows` normalization.
 // Each test crate uses a different subset.
 #![allow(dead_code)]
 
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
 
-use ferrovs_tests::sandbox::text;
+use ferrovs_tests::netns::NetNs;
+use ferrovs_tests::sandbox::{text, Sandbox, STOCK_VSWITCHD};
 
 pub fn run(args: &[&str]) -> Output {
     Command::new(args[0])
@@ -58,6 +62,9 @@ pub fn netns_available(test: &str) -> bool {
 pub struct Topo {
     pub ns: Vec<String>,
     pub host: Vec<String>,
+    /// The switch's own namespace, where the host ends are, when not the
+    /// test's (deleted after the namespaces above, on drop).
+    pub switch: Option<NetNs>,
 }
 
 impl Topo {
@@ -67,22 +74,68 @@ impl Topo {
 
     /// `n` namespaces (at most 26), addressed 10.79.0.1, .2, ...
     pub fn with(tag: char, n: u8) -> Topo {
+        Topo::build(tag, n, None)
+    }
+
+    /// Two namespaces like [`Topo::new`], with the host ends in a new
+    /// namespace of their own for the switch: [`Topo::sandbox`] starts
+    /// daemons there, so that tests with userspace datapaths (each
+    /// creating a tap `ovs-netdev`) can run at the same time.
+    pub fn isolated(tag: char) -> Topo {
+        Topo::isolated_with(tag, 2)
+    }
+
+    /// `n` namespaces like [`Topo::with`], isolated like
+    /// [`Topo::isolated`]. The test namespaces are named after the
+    /// switch's (`ftest-<pid>-<n>-a`, ...), while the veth names depend
+    /// on `tag` alone (they live in namespaces of their own) and their
+    /// MAC addresses on the position alone (`02:79:00:00:00:0N` inside,
+    /// `02:79:00:00:01:0N` for the switch's end), so that two such
+    /// topologies with the same tag (one per daemon, run at the same
+    /// time) give the same ports and flows.
+    pub fn isolated_with(tag: char, n: u8) -> Topo {
+        let sw = NetNs::new().unwrap_or_else(|e| panic!("switch namespace: {e}"));
+        Topo::build(tag, n, Some(sw))
+    }
+
+    fn build(tag: char, n: u8, switch: Option<NetNs>) -> Topo {
         let p = format!("fvt{}{tag}", std::process::id() % 100_000);
         let letters = (b'a'..=b'z').take(n as usize).map(char::from);
         let t = Topo {
-            ns: letters.clone().map(|l| format!("{p}{l}")).collect(),
+            ns: letters
+                .clone()
+                .map(|l| match &switch {
+                    Some(sw) => format!("{}-{l}", sw.name()),
+                    None => format!("{p}{l}"),
+                })
+                .collect(),
             host: letters.map(|l| format!("{p}h{l}")).collect(),
+            switch,
         };
         for i in 0..t.ns.len() {
             let (ns, host) = (&t.ns[i], &t.host[i]);
             let inner = format!("{host}i");
             must(&["ip", "netns", "add", ns]);
-            must(&[
-                "ip", "link", "add", host, "type", "veth", "peer", "name", &inner,
-            ]);
-            must(&["ip", "link", "set", &inner, "netns", ns]);
+            // Both ends made where they belong: in the isolated case the
+            // same names exist in other namespaces meanwhile.
+            // Fixed addresses too, so that two such topologies (one per
+            // daemon) give the same flows.
+            let host_ns = t.switch.as_ref().map(|sw| sw.name());
+            let (host_mac, inner_mac) = (
+                format!("02:79:00:00:01:{:02x}", i + 1),
+                format!("02:79:00:00:00:{:02x}", i + 1),
+            );
+            let mut add = vec!["ip", "link", "add", host];
+            if let Some(sw) = host_ns {
+                add.extend(["netns", sw, "address", &host_mac]);
+            }
+            add.extend(["type", "veth", "peer", "name", &inner, "netns", ns]);
+            if host_ns.is_some() {
+                add.extend(["address", &inner_mac]);
+            }
+            must(&add);
             // No IPv6: the links stay quiet unless the test sends.
-            let _ = run(&[
+            let _ = t.switch_side(&[
                 "sysctl",
                 "-qw",
                 &format!("net.ipv6.conf.{host}.disable_ipv6=1"),
@@ -100,9 +153,60 @@ impl Topo {
             must(&["ip", "-n", ns, "addr", "add", &addr, "dev", &inner]);
             must(&["ip", "-n", ns, "link", "set", &inner, "up"]);
             must(&["ip", "-n", ns, "link", "set", "lo", "up"]);
-            must(&["ip", "link", "set", host, "up"]);
+            assert!(
+                t.switch_side(&["ip", "link", "set", host, "up"])
+                    .status
+                    .success(),
+                "cannot set {host} up"
+            );
+        }
+        // The carrier comes up a moment after both ends are: wait for it,
+        // so that no daemon sees it change (stock counts that in
+        // link_resets).
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        for host in &t.host {
+            while !text(
+                &t.switch_side(&["ip", "-o", "link", "show", "dev", host])
+                    .stdout,
+            )
+            .contains("LOWER_UP")
+            {
+                assert!(
+                    std::time::Instant::now() < deadline,
+                    "{host}: no carrier after 5 s"
+                );
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
         }
         t
+    }
+
+    /// Runs `args` in the namespace of the host ends.
+    pub fn switch_side(&self, args: &[&str]) -> Output {
+        match &self.switch {
+            Some(sw) => run(&[&["ip", "netns", "exec", sw.name()], args].concat()),
+            None => run(args),
+        }
+    }
+
+    /// A sandbox named `name` with ovsdb-server only, its switch daemon
+    /// (started later) in the switch's namespace if the topology has one.
+    pub fn bare_sandbox(&self, name: &str) -> Sandbox {
+        let mut sb = Sandbox::new(name).expect("sandbox");
+        if let Some(sw) = &self.switch {
+            sb.use_netns(sw);
+        }
+        sb
+    }
+
+    /// A sandbox named `name` with ovsdb-server and switch daemon
+    /// `program` started with `extra`, the daemon in the switch's
+    /// namespace if the topology has one.
+    pub fn sandbox(&self, name: &str, program: &Path, extra: &[&str]) -> Sandbox {
+        match &self.switch {
+            Some(sw) => Sandbox::with_vswitchd_in(sw, name, program, extra),
+            None => Sandbox::with_vswitchd(name, program, extra),
+        }
     }
 
     /// Whether one ping from namespace `from` to `to_addr` is answered
@@ -125,6 +229,34 @@ impl Topo {
     }
 }
 
+/// Runs `script` on ferrovs-vswitchd `ours` (tagged "ferrovs") and on
+/// stock ovs-vswitchd (tagged "stock") at the same time, each on a
+/// topology of `n` namespaces of its own ([`Topo::isolated_with`], made
+/// ready by `prepare`): (ours, stock). A panic in either is the caller's.
+pub fn ours_and_stock_isolated<T: Send>(
+    ours: &Path,
+    tag: char,
+    n: u8,
+    prepare: impl Fn(&Topo) + Sync,
+    script: impl Fn(&Path, &Topo, &str) -> T + Sync,
+) -> (T, T) {
+    let run_on = |program: &Path, who: &str| {
+        let topo = Topo::isolated_with(tag, n);
+        prepare(&topo);
+        script(program, &topo, who)
+    };
+    let run_on = &run_on;
+    let (ours, stock) = std::thread::scope(|s| {
+        let stock = s.spawn(move || run_on(Path::new(STOCK_VSWITCHD), "stock"));
+        let ours = run_on(ours, "ferrovs");
+        (ours, stock.join())
+    });
+    match stock {
+        Ok(stock) => (ours, stock),
+        Err(panic) => std::panic::resume_unwind(panic),
+    }
+}
+
 /// Network devices deleted on drop if they still exist.
 pub struct LinksGone(pub Vec<String>);
 
@@ -143,8 +275,11 @@ impl Drop for Topo {
         for ns in &self.ns {
             let _ = run(&["ip", "netns", "del", ns]);
         }
-        for h in &self.host {
-            let _ = run(&["ip", "link", "del", h]);
+        // Host ends in the switch's namespace go with it.
+        if self.switch.is_none() {
+            for h in &self.host {
+                let _ = run(&["ip", "link", "del", h]);
+            }
         }
     }
 }

@@ -11,7 +11,8 @@
 //!    `priority=15790320,actions=NORMAL` rule, `ovs-ofctl dump-flows`,
 //!    `dump-aggregate` and `dump-tables` do not count it, `del-flows`
 //!    does not remove it, and a packet from p1 is flooded to p2 and p3.
-//! 2. `set-fail-mode secure`: the hidden rule goes, a packet is dropped.
+//! 2. `set-fail-mode secure`: the hidden rule goes, a packet is dropped
+//!    (its datapath flow drops it; nothing reaches p2).
 //! 3. `set-fail-mode standalone`: the bridge fails open again.
 //! 4. The test starts listening on the controller's port and completes
 //!    the OpenFlow 1.0 handshake: the bridge stays in fail-open and sends
@@ -47,6 +48,8 @@ struct Outcome {
     hidden_flows: Vec<String>,
     fail_open_trace: String,
     flooded: Vec<String>,
+    credited: Vec<String>,
+    secure_datapath_flow: String,
     secure_trace: String,
     bogus_packet_in: String,
     still_open_while_unadmitted: bool,
@@ -300,6 +303,13 @@ fn script(program: &Path, tag: &str) -> Outcome {
         n_frames(&sb, "p2") == 1 && n_frames(&sb, "p3") == 1
     });
     let flooded = vec![frames(&sb, "p2"), frames(&sb, "p3")];
+    // The hidden rule's counters take the packet.
+    wait(&sb, "the fail-open rule's counters", || {
+        bridge_flows(&sb)
+            .iter()
+            .any(|l| l.contains("n_packets=1,") && l.contains(FAIL_OPEN_RULE))
+    });
+    let credited = bridge_flows(&sb);
 
     // 2. Secure mode: out of fail-open, nothing forwards.
     sb.vsctl_ok(&["set-fail-mode", "br0", "secure"], "set-fail-mode secure");
@@ -314,6 +324,22 @@ fn script(program: &Path, tag: &str) -> Outcome {
         .filter(|l| l.starts_with("Datapath actions"))
         .collect::<Vec<_>>()
         .join("\n");
+    let o = sb.appctl(&["netdev-dummy/receive", "p1", &packet("50:54:00:00:00:09")]);
+    assert!(o.status.success(), "{tag}: receive: {}", text(&o.stderr));
+    let mut secure_datapath_flow = String::new();
+    wait(&sb, "the secure mode datapath flow", || {
+        let o = sb.appctl(&["dpctl/dump-flows"]);
+        secure_datapath_flow = text(&o.stdout)
+            .lines()
+            // (An empty table's megaflow leaves the addresses out.)
+            .filter(|l| l.contains("in_port(1)"))
+            .filter_map(|l| l.split(" actions:").nth(1))
+            .find(|a| *a == "drop")
+            .unwrap_or_default()
+            .to_string();
+        !secure_datapath_flow.is_empty()
+    });
+    assert_eq!(n_frames(&sb, "p2"), 1, "{tag}: forwarded in secure mode");
 
     // 3. Standalone again: out of contact long enough, fails open again.
     sb.vsctl_ok(
@@ -367,6 +393,8 @@ fn script(program: &Path, tag: &str) -> Outcome {
         hidden_flows,
         fail_open_trace,
         flooded,
+        credited,
+        secure_datapath_flow,
         secure_trace,
         bogus_packet_in,
         still_open_while_unadmitted,

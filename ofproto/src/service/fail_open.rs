@@ -132,6 +132,11 @@ impl FailOpen {
     /// handshake). Returns whether this ended fail-open (the tables
     /// changed).
     pub fn received(&mut self, t: Token, msg: &[u8], sw: &SharedSwitch, now: Instant) -> bool {
+        // Most messages come from the management socket (ovs-ofctl
+        // add-flows): no lookup for those while no controller is up.
+        if self.conns.is_empty() {
+            return false;
+        }
         let Some(c) = self.conns.get_mut(&t) else {
             return false;
         };

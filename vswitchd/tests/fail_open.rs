@@ -347,6 +347,9 @@ fn script(program: &Path, tag: &str) -> Outcome {
         "set-fail-mode standalone",
     );
     wait(&sb, "the fail-open rule again", || has_rule(&sb));
+    // The secure mode's drop flow goes once the revalidators have seen
+    // the new tables (until then it drops what it matches, in stock too).
+    sb.appctl(&["revalidator/wait"]);
     // A flow that the rule makes (flooding), to be revalidated away.
     let again = packet("50:54:00:00:00:0b");
     let o = sb.appctl(&["netdev-dummy/receive", "p1", &again]);

@@ -492,13 +492,18 @@ impl App {
             ),
             "netdev-dummy/ip4addr" | "netdev-dummy/ip6addr" => {
                 // A device's addresses changed outside the configuration:
-                // the next topology publication reads every port again.
-                self.bridges.mark_topology_stale();
-                netdev_dummy::ipaddr(
+                // translation learns them now (stock's next run does), from
+                // a publication that reads every port again.
+                let r = netdev_dummy::ipaddr(
                     req.method.ends_with("6addr"),
                     args,
                     &self.bridges.netdev.values().collect::<Vec<_>>(),
-                )
+                );
+                self.bridges.mark_topology_stale();
+                if let Some(svc) = &self.bridges.upcall_service {
+                    tunnel::publish(&self.bridges, svc);
+                }
+                r
             }
             "netdev-dummy/conn-state" => netdev_dummy::conn_state(args),
             m if m.starts_with("dpctl/") && m != "dpctl/list-commands" => {

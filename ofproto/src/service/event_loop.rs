@@ -645,6 +645,13 @@ impl EventLoop {
     }
 
     fn apply_learned(&mut self, learned: &[crate::xlate::learn::Learned]) -> bool {
+        for l in learned {
+            if let crate::xlate::learn::Learned::Neighbour { bridge, ip, mac } = l {
+                if let Some(topo) = self.topology_of(bridge) {
+                    topo.underlay.neigh.set(bridge, *ip, *mac);
+                }
+            }
+        }
         let mut changed = false;
         for (n, b) in &self.bridges {
             if learned.iter().any(|l| l.bridge() == n) {

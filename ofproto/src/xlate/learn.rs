@@ -70,13 +70,25 @@ pub enum Learned {
         vlan: u16,
         port: u16,
     },
+    /// Tunnel neighbour snooping in `bridge` (an ARP reply, a neighbour
+    /// advertisement, or the outer source of a terminated tunnel packet):
+    /// underlay address `ip` is at `mac`. Its flow's later packets refresh
+    /// the neighbour cache entry, or teach it again after a
+    /// `tnl/neigh/flush`, as a packet that missed would.
+    Neighbour {
+        bridge: String,
+        ip: std::net::IpAddr,
+        mac: [u8; 6],
+    },
 }
 
 impl Learned {
-    /// The bridge whose tables or MAC table this changes.
+    /// The bridge whose tables, MAC table or neighbours this changes.
     pub fn bridge(&self) -> &str {
         match self {
-            Learned::Rule { bridge, .. } | Learned::Mac { bridge, .. } => bridge,
+            Learned::Rule { bridge, .. }
+            | Learned::Mac { bridge, .. }
+            | Learned::Neighbour { bridge, .. } => bridge,
         }
     }
 }
@@ -102,6 +114,9 @@ impl std::fmt::Debug for Learned {
                 mac, vlan, port, ..
             } => {
                 write!(f, "LearnedMac({mac:02x?} vlan={vlan} port={port})")
+            }
+            Learned::Neighbour { ip, mac, .. } => {
+                write!(f, "LearnedNeighbour({ip} at {mac:02x?})")
             }
         }
     }
@@ -398,6 +413,9 @@ pub fn apply(sw: &mut Switch, learned: &[Learned]) -> bool {
                 table.learn(*mac, *vlan, *port, now);
                 continue;
             }
+            // The neighbour cache is the topology's, not the switch's:
+            // the caller refreshes it (see `Learned::Neighbour`).
+            Learned::Neighbour { .. } => continue,
         };
         let prio = fm.priority as u32;
         let before = sw

@@ -110,8 +110,10 @@ pub struct Xlated {
     /// The rules translation went through (only with side effects), so
     /// that the datapath flow's statistics can be credited to them.
     pub rules: Vec<RuleHit>,
-    /// Rules `learn` actions learned (only with side effects), for the
-    /// caller to apply to the tables.
+    /// What translation learned: rules of `learn` actions (only with
+    /// side effects), for the caller to apply to the tables; source MACs
+    /// and tunnel neighbours (always, so that the flow's later packets
+    /// refresh them).
     pub learned: Vec<learn::Learned>,
     /// The input ports of every table lookup (only with side effects):
     /// changes scoped to other ports cannot affect this translation.

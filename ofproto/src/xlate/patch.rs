@@ -241,15 +241,16 @@ impl<'a> Ctx<'a> {
     /// addresses is learned. True when the packet was terminated.
     fn terminate_tunnel(&mut self, world: &'a World<'a>) -> bool {
         let topo = world.topo;
+        if !topo.has_tunnel_ports() {
+            return false;
+        }
         let found = self.tunnel_port_lookup(topo);
         match found {
             Some(tnl_port) => {
-                if self.br.side_effects {
-                    // The sender is a neighbour worth knowing.
-                    if let Some(ip) = self.outer_src() {
-                        let mac = self.mac_of(id::ETH_SRC);
-                        topo.underlay.neigh.set(self.br.name, ip, mac);
-                    }
+                // The sender is a neighbour worth knowing.
+                if let Some(ip) = self.outer_src() {
+                    let mac = self.mac_of(id::ETH_SRC);
+                    self.learn_neighbour(topo, ip, mac);
                 }
                 self.commit_rewrites();
                 self.actions.push(odp::Action::TunnelPop(tnl_port));
@@ -376,63 +377,84 @@ impl<'a> Ctx<'a> {
         result
     }
 
-    /// Learns the sender of an ARP reply addressed to one of this
-    /// bridge's addresses (stock's neighbour snooping).
+    /// Stock's neighbour snooping, with the same unwildcarding: ARP
+    /// replies to one of this bridge's addresses and gratuitous ARPs teach
+    /// the sender's MAC; neighbour advertisements to one of its addresses
+    /// teach the target's link-layer address (none, none learned).
     fn snoop_neighbour(&mut self, topo: &Topology) {
+        let mine = |a: IpAddr| {
+            topo.bridges
+                .get(self.br.name)
+                .is_some_and(|b| b.ports.values().any(|p| p.addrs.contains(&a)))
+        };
         let et = self.get(id::ETH_TYPE) as u16;
-        if et == eth_type::IPV6 {
-            return self.snoop_advertisement(topo);
-        }
-        if et != eth_type::ARP {
+        if et == eth_type::ARP {
+            // Telling a gratuitous ARP compares (so consults) both
+            // addresses, whatever else happens.
+            self.exact(id::ARP_SPA);
+            self.exact(id::ARP_TPA);
+            let spa = IpAddr::V4((self.get(id::ARP_SPA) as u32).into());
+            let tpa = IpAddr::V4((self.get(id::ARP_TPA) as u32).into());
+            let garp = spa == tpa;
+            if !garp && !mine(tpa) {
+                return;
+            }
+            if !garp {
+                self.exact(id::ARP_OP);
+                if self.get(id::ARP_OP) != ARP_OP_REPLY {
+                    return;
+                }
+            }
+            self.exact(id::ARP_SHA);
+            let sha = self.mac_of(id::ARP_SHA);
+            if sha != [0; 6] {
+                self.learn_neighbour(topo, spa, sha);
+            }
             return;
         }
-        let tpa = IpAddr::V4((self.get(id::ARP_TPA) as u32).into());
-        let mine = topo
-            .bridges
-            .get(self.br.name)
-            .is_some_and(|b| b.ports.values().any(|p| p.addrs.contains(&tpa)));
-        if !mine || self.get(id::ARP_OP) != ARP_OP_REPLY {
+        // (Whether the destination is one of ours is judged without
+        // unwildcarding it, as stock does.)
+        if et != eth_type::IPV6
+            || self.get(id::NW_PROTO) != 58
+            || !mine(IpAddr::V6(self.get(id::IPV6_DST).into()))
+        {
             return;
         }
-        self.exact(id::ARP_OP);
-        self.exact(id::ARP_SHA);
-        self.exact(id::ARP_SPA);
-        let sha = self.mac_of(id::ARP_SHA);
-        if sha == [0; 6] || !self.br.side_effects {
+        self.exact(id::NW_PROTO);
+        self.exact(id::ICMPV6_CODE);
+        if self.get(id::ICMPV6_CODE) != 0 {
             return;
         }
-        let spa = IpAddr::V4((self.get(id::ARP_SPA) as u32).into());
-        topo.underlay.neigh.set(self.br.name, spa, sha);
+        self.exact(id::ICMPV6_TYPE);
+        if self.get(id::ICMPV6_TYPE) != 136 {
+            return;
+        }
+        self.exact(id::ND_TLL);
+        let tll = self.mac_of(id::ND_TLL);
+        if tll == [0; 6] {
+            return;
+        }
+        self.exact(id::IPV6_SRC);
+        self.exact(id::IPV6_DST);
+        self.exact(id::ND_TARGET);
+        let target = IpAddr::V6(self.get(id::ND_TARGET).into());
+        self.learn_neighbour(topo, target, tll);
     }
 
-    /// Learns the target of a neighbour advertisement addressed to one of
-    /// this bridge's addresses: its link-layer address option, else the
-    /// sender's MAC.
-    fn snoop_advertisement(&mut self, topo: &Topology) {
-        if self.get(id::NW_PROTO) != 58 || self.get(id::ICMPV6_TYPE) != 136 {
-            return;
+    /// Teaches the neighbour cache that `ip` is at `mac` behind this
+    /// bridge: now for a packet (side effects), and through the flow's
+    /// record whenever its later packets pass (they never reach
+    /// translation while the flow is installed, and the entry may have
+    /// aged out or been flushed meanwhile).
+    fn learn_neighbour(&mut self, topo: &Topology, ip: IpAddr, mac: [u8; 6]) {
+        if self.br.side_effects {
+            topo.underlay.neigh.set(self.br.name, ip, mac);
         }
-        let dst = IpAddr::V6(self.get(id::IPV6_DST).into());
-        let mine = topo
-            .bridges
-            .get(self.br.name)
-            .is_some_and(|b| b.ports.values().any(|p| p.addrs.contains(&dst)));
-        if !mine {
-            return;
-        }
-        self.exact(id::ND_TARGET);
-        self.exact(id::ND_TLL);
-        let target = self.get(id::ND_TARGET);
-        if target == 0 || !self.br.side_effects {
-            return;
-        }
-        let mut mac = self.mac_of(id::ND_TLL);
-        if mac == [0; 6] {
-            mac = self.mac_of(id::ETH_SRC);
-        }
-        topo.underlay
-            .neigh
-            .set(self.br.name, IpAddr::V6(target.into()), mac);
+        self.learned.push(super::learn::Learned::Neighbour {
+            bridge: self.br.name.to_string(),
+            ip,
+            mac,
+        });
     }
 }
 

@@ -326,6 +326,12 @@ impl Sandbox {
         self.run("ovs-vsctl", &[&["--timeout=10"], args].concat())
     }
 
+    /// Runs one ovs-vsctl command line, words split at whitespace (no
+    /// word of it may hold a space), and requires success.
+    pub fn vsctl_line(&self, line: &str) -> String {
+        self.vsctl_ok(&line.split_whitespace().collect::<Vec<_>>(), line)
+    }
+
     /// Runs ovs-vsctl and panics, naming `what` and showing the switch
     /// daemon's log, unless it succeeds; its standard output.
     pub fn vsctl_ok<S: AsRef<str>>(&self, args: &[S], what: &str) -> String {
@@ -348,6 +354,18 @@ impl Sandbox {
     /// Runs ovs-appctl against ovs-vswitchd (with a 10-second timeout).
     pub fn appctl(&self, args: &[&str]) -> Output {
         self.run("ovs-appctl", &[&["--timeout=10"], args].concat())
+    }
+
+    /// The datapath port number of interface `port`, as `dpif/show`
+    /// prints it (`    p0 1/2: (dummy)`: OpenFlow 1, datapath 2).
+    pub fn odp_port(&self, port: &str) -> u32 {
+        let show = text(&self.appctl(&["dpif/show"]).stdout);
+        show.lines()
+            .find(|l| l.trim_start().starts_with(&format!("{port} ")))
+            .and_then(|l| l.split('/').nth(1))
+            .and_then(|n| n.split(':').next())
+            .and_then(|n| n.parse().ok())
+            .unwrap_or_else(|| panic!("no datapath port for {port} in:\n{show}"))
     }
 
     /// Runs any program in the sandbox environment.

@@ -23,77 +23,43 @@ fn icmp(port: u32, src: u8, dst: u8) -> String {
     )
 }
 
+/// An ovs-appctl command line and what it answered: exit code, standard
+/// output and standard error.
+fn appctl_answer(sb: &Sandbox, args: &[&str]) -> (String, String) {
+    let out = sb.appctl(args);
+    (
+        args.join(" "),
+        format!(
+            "rc={:?}\n{}{}",
+            out.status.code(),
+            text(&out.stdout),
+            text(&out.stderr)
+        ),
+    )
+}
+
 /// `dpif/dump-flows` of two bridges after traffic on one of them, with
 /// each option; the flows of the first, the second (none) and errors.
 fn dpif_flows_session(name: &str, program: &Path) -> Vec<(String, String)> {
     let sb = Sandbox::with_vswitchd(name, program, DUMMY_ARGS);
-    sb.vsctl_ok(
-        &[
-            "add-br",
-            "br0",
-            "--",
-            "set",
-            "bridge",
-            "br0",
-            "datapath_type=dummy",
-            "--",
-            "add-port",
-            "br0",
-            "p1",
-            "--",
-            "set",
-            "interface",
-            "p1",
-            "type=dummy",
-        ],
-        "ovs-vsctl add-br br0",
+    sb.vsctl_line(
+        "add-br br0 \
+         -- set bridge br0 datapath_type=dummy \
+         -- add-port br0 p1 \
+         -- set interface p1 type=dummy",
     );
-    sb.vsctl_ok(
-        &[
-            "add-br",
-            "br2",
-            "--",
-            "set",
-            "bridge",
-            "br2",
-            "datapath_type=dummy",
-            "--",
-            "add-port",
-            "br2",
-            "p3",
-            "--",
-            "set",
-            "interface",
-            "p3",
-            "type=dummy",
-            "ofport_request=3",
-            "--",
-            "add-port",
-            "br2",
-            "p4",
-            "--",
-            "set",
-            "interface",
-            "p4",
-            "type=dummy",
-            "ofport_request=4",
-        ],
-        "ovs-vsctl add-br br2",
+    sb.vsctl_line(
+        "add-br br2 \
+         -- set bridge br2 datapath_type=dummy \
+         -- add-port br2 p3 \
+         -- set interface p3 type=dummy ofport_request=3 \
+         -- add-port br2 p4 \
+         -- set interface p4 type=dummy ofport_request=4",
     );
     for flow in ["in_port=3,actions=output:4", "in_port=4,actions=output:3"] {
         sb.succeeded(sb.run("ovs-ofctl", &["add-flow", "br2", flow]), "add-flow");
     }
-    // Datapath port numbers of p3 and p4.
-    let show = text(&sb.appctl(&["dpif/show"]).stdout);
-    let odp = |port: &str| -> u32 {
-        show.lines()
-            .find(|l| l.trim_start().starts_with(&format!("{port} ")))
-            .and_then(|l| l.split('/').nth(1))
-            .and_then(|n| n.split(':').next())
-            .and_then(|n| n.parse().ok())
-            .unwrap_or_else(|| panic!("no datapath port for {port} in:\n{show}"))
-    };
-    let (p3, p4) = (odp("p3"), odp("p4"));
+    let (p3, p4) = (sb.odp_port("p3"), sb.odp_port("p4"));
     for (port, src, dst) in [(p3, 3, 4), (p4, 4, 3)] {
         sb.succeeded(
             sb.appctl(&[
@@ -125,16 +91,7 @@ fn dpif_flows_session(name: &str, program: &Path) -> Vec<(String, String)> {
         "dpif/dump-flows nobr",
         "dpif/dump-flows br2 nobr",
     ] {
-        let out = sb.appctl(&cmd.split(' ').collect::<Vec<_>>());
-        answers.push((
-            cmd.to_string(),
-            format!(
-                "rc={:?}\n{}{}",
-                out.status.code(),
-                text(&out.stdout),
-                text(&out.stderr)
-            ),
-        ));
+        answers.push(appctl_answer(&sb, &cmd.split(' ').collect::<Vec<_>>()));
     }
     answers
 }
@@ -242,7 +199,7 @@ fn vxlan_source_ports(name: &str, program: &Path, range: [&str; 2]) -> Vec<Strin
         "add-port int-br p5 -- set interface p5 type=dummy ofport_request=1",
         "add-port int-br t1 -- set interface t1 type=vxlan options:remote_ip=1.1.2.92 ofport_request=3",
     ] {
-        sb.vsctl_ok(&cmd.split(' ').collect::<Vec<_>>(), cmd);
+        sb.vsctl_line(cmd);
     }
     for (br, flow) in [
         ("br0", "in_port=LOCAL,actions=output:1"),
@@ -258,15 +215,7 @@ fn vxlan_source_ports(name: &str, program: &Path, range: [&str; 2]) -> Vec<Strin
     ] {
         sb.succeeded(sb.appctl(cmd), &cmd.join(" "));
     }
-    let show = text(&sb.appctl(&["dpif/show"]).stdout);
-    let p5 = show
-        .lines()
-        .find(|l| l.trim_start().starts_with("p5 "))
-        .and_then(|l| l.split('/').nth(1))
-        .and_then(|n| n.split(':').next())
-        .unwrap_or_else(|| panic!("no datapath port for p5 in:\n{show}"))
-        .to_string();
-    let packet = icmp(p5.parse().expect("port number"), 1, 2);
+    let packet = icmp(sb.odp_port("p5"), 1, 2);
     sb.succeeded(
         sb.appctl(&["netdev-dummy/receive", "p5", &packet]),
         "receive",
@@ -303,37 +252,13 @@ fn egress_port_range_sets_vxlan_source_ports_as_stock() {
 /// committed in zone 5.
 fn conntrack_session(name: &str, program: &Path) -> Vec<(String, String)> {
     let sb = Sandbox::with_vswitchd(name, program, DUMMY_ARGS);
-    sb.vsctl_ok(
-        &[
-            "add-br",
-            "br3",
-            "--",
-            "set",
-            "bridge",
-            "br3",
-            "datapath_type=dummy",
-            "--",
-            "add-port",
-            "br3",
-            "p6",
-            "--",
-            "set",
-            "interface",
-            "p6",
-            "type=dummy",
-            "ofport_request=6",
-            "--",
-            "add-port",
-            "br3",
-            "p7",
-            "--",
-            "set",
-            "interface",
-            "p7",
-            "type=dummy",
-            "ofport_request=7",
-        ],
-        "ovs-vsctl add-br br3",
+    sb.vsctl_line(
+        "add-br br3 \
+         -- set bridge br3 datapath_type=dummy \
+         -- add-port br3 p6 \
+         -- set interface p6 type=dummy ofport_request=6 \
+         -- add-port br3 p7 \
+         -- set interface p7 type=dummy ofport_request=7",
     );
     sb.succeeded(
         sb.run(
@@ -346,14 +271,7 @@ fn conntrack_session(name: &str, program: &Path) -> Vec<(String, String)> {
         ),
         "add-flow",
     );
-    let show = text(&sb.appctl(&["dpif/show"]).stdout);
-    let p6 = show
-        .lines()
-        .find(|l| l.trim_start().starts_with("p6 "))
-        .and_then(|l| l.split('/').nth(1))
-        .and_then(|n| n.split(':').next())
-        .unwrap_or_else(|| panic!("no datapath port for p6 in:\n{show}"))
-        .to_string();
+    let p6 = sb.odp_port("p6");
     let eth = "eth(src=50:54:00:00:00:06,dst=50:54:00:00:00:07)";
     for l4 in [
         "ipv4(src=10.0.0.6,dst=10.0.0.7,proto=6,tos=0,ttl=64,frag=no),tcp(src=1000,dst=80),tcp_flags(syn)",
@@ -385,16 +303,7 @@ fn conntrack_session(name: &str, program: &Path) -> Vec<(String, String)> {
         "dpctl/ct-stats-show -m",
         "dpctl/ct-stats-show dummy@ovs-dummy zone=5 verbose",
     ] {
-        let out = sb.appctl(&cmd.split(' ').collect::<Vec<_>>());
-        answers.push((
-            cmd.to_string(),
-            format!(
-                "rc={:?}\n{}{}",
-                out.status.code(),
-                text(&out.stdout),
-                text(&out.stderr)
-            ),
-        ));
+        answers.push(appctl_answer(&sb, &cmd.split(' ').collect::<Vec<_>>()));
     }
     answers
 }
@@ -424,37 +333,13 @@ fn key_part(line: &str, from: &str) -> String {
 /// the flows left, the same packet, its flow.
 fn megaflows_session(name: &str, program: &Path) -> Vec<String> {
     let sb = Sandbox::with_vswitchd(name, program, DUMMY_ARGS);
-    sb.vsctl_ok(
-        &[
-            "add-br",
-            "br2",
-            "--",
-            "set",
-            "bridge",
-            "br2",
-            "datapath_type=dummy",
-            "--",
-            "add-port",
-            "br2",
-            "p3",
-            "--",
-            "set",
-            "interface",
-            "p3",
-            "type=dummy",
-            "ofport_request=3",
-            "--",
-            "add-port",
-            "br2",
-            "p4",
-            "--",
-            "set",
-            "interface",
-            "p4",
-            "type=dummy",
-            "ofport_request=4",
-        ],
-        "ovs-vsctl add-br br2",
+    sb.vsctl_line(
+        "add-br br2 \
+         -- set bridge br2 datapath_type=dummy \
+         -- add-port br2 p3 \
+         -- set interface p3 type=dummy ofport_request=3 \
+         -- add-port br2 p4 \
+         -- set interface p4 type=dummy ofport_request=4",
     );
     sb.succeeded(
         sb.run(
@@ -463,14 +348,7 @@ fn megaflows_session(name: &str, program: &Path) -> Vec<String> {
         ),
         "add-flow",
     );
-    let show = text(&sb.appctl(&["dpif/show"]).stdout);
-    let p3: u32 = show
-        .lines()
-        .find(|l| l.trim_start().starts_with("p3 "))
-        .and_then(|l| l.split('/').nth(1))
-        .and_then(|n| n.split(':').next())
-        .and_then(|n| n.parse().ok())
-        .unwrap_or_else(|| panic!("no datapath port for p3 in:\n{show}"));
+    let p3 = sb.odp_port("p3");
     let flows = || text(&sb.appctl(&["dpif/dump-flows", "br2"]).stdout);
     let send = || {
         sb.succeeded(
@@ -510,7 +388,7 @@ fn action_syntax_session(name: &str, program: &Path) -> Vec<(String, String)> {
     let sb = Sandbox::with_vswitchd(name, program, DUMMY_ARGS);
     let cmd = "add-br br0 -- set bridge br0 datapath_type=dummy -- add-port br0 p1 -- \
                set interface p1 type=dummy ofport_request=1";
-    sb.vsctl_ok(&cmd.split(' ').collect::<Vec<_>>(), cmd);
+    sb.vsctl_line(cmd);
     let key = "in_port(1),eth(),eth_type(0x0800),ipv4(dst=10.0.0.9,frag=no)";
     let mut answers = Vec::new();
     for actions in [
@@ -535,16 +413,7 @@ fn action_syntax_session(name: &str, program: &Path) -> Vec<(String, String)> {
             vec!["dpctl/add-flow", key, actions],
             vec!["dpctl/del-flows"],
         ] {
-            let out = sb.appctl(&cmd);
-            answers.push((
-                cmd.join(" "),
-                format!(
-                    "rc={:?}\n{}{}",
-                    out.status.code(),
-                    text(&out.stdout),
-                    text(&out.stderr)
-                ),
-            ));
+            answers.push(appctl_answer(&sb, &cmd));
         }
     }
     answers

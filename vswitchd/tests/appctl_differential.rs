@@ -18,58 +18,20 @@ use ferrovs_tests::sandbox::{stock_ovs_available, text, Sandbox, STOCK_VSWITCHD}
 const FERROVS: &str = env!("CARGO_BIN_EXE_ferrovs-vswitchd");
 const DUMMY_ARGS: &[&str] = &["--enable-dummy", "--disable-system"];
 
-/// ovs-vsctl invocations: a plain bridge with two ports, and a bridge
+/// ovs-vsctl command lines: a plain bridge with two ports, and a bridge
 /// with an out-of-band controller in secure fail mode (no in-band rules,
 /// no default NORMAL flow, no fail-open rule).
-const VSCTL: &[&[&str]] = &[
-    &[
-        "add-br",
-        "br0",
-        "--",
-        "set",
-        "bridge",
-        "br0",
-        "datapath_type=dummy",
-        "--",
-        "add-port",
-        "br0",
-        "p1",
-        "--",
-        "set",
-        "interface",
-        "p1",
-        "type=dummy",
-        "ofport_request=1",
-        "--",
-        "add-port",
-        "br0",
-        "p2",
-        "--",
-        "set",
-        "interface",
-        "p2",
-        "type=dummy",
-        "ofport_request=2",
-    ],
-    &[
-        "add-br",
-        "br1",
-        "--",
-        "set",
-        "bridge",
-        "br1",
-        "datapath_type=dummy",
-        "fail-mode=secure",
-        "--",
-        "set-controller",
-        "br1",
-        "tcp:127.0.0.1:6653",
-        "--",
-        "set",
-        "controller",
-        "br1",
-        "connection-mode=out-of-band",
-    ],
+const VSCTL: &[&str] = &[
+    "add-br br0 \
+     -- set bridge br0 datapath_type=dummy \
+     -- add-port br0 p1 \
+     -- set interface p1 type=dummy ofport_request=1 \
+     -- add-port br0 p2 \
+     -- set interface p2 type=dummy ofport_request=2",
+    "add-br br1 \
+     -- set bridge br1 datapath_type=dummy fail-mode=secure \
+     -- set-controller br1 tcp:127.0.0.1:6653 \
+     -- set controller br1 connection-mode=out-of-band",
 ];
 
 /// Tunnel ports for `ofproto/list-tunnels`, one per kind of match, in
@@ -278,8 +240,8 @@ struct Answer {
 /// command lists) on `program`.
 fn session(name: &str, program: &Path) -> Vec<Answer> {
     let sb = Sandbox::with_vswitchd(name, program, DUMMY_ARGS);
-    for args in VSCTL {
-        sb.vsctl_ok(args, "ovs-vsctl");
+    for line in VSCTL {
+        sb.vsctl_line(line);
     }
     for t in TUNNELS {
         let mut words = t.split_whitespace();

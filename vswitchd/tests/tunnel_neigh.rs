@@ -70,7 +70,7 @@ fn session(name: &str, program: &Path) -> Session {
     let cmd = "add-br br0 -- set bridge br0 datapath_type=dummy \
                -- add-port br0 p0 -- set interface p0 type=dummy ofport_request=1 \
                -- add-port br0 t1 -- set interface t1 type=vxlan options:remote_ip=1.1.2.92";
-    sb.vsctl_ok(&cmd.split_whitespace().collect::<Vec<_>>(), cmd);
+    sb.vsctl_line(cmd);
     sb.succeeded(
         sb.appctl(&["netdev-dummy/ip4addr", "br0", "1.1.2.88/24"]),
         "netdev-dummy/ip4addr",
@@ -82,14 +82,7 @@ fn session(name: &str, program: &Path) -> Session {
         "snooping on br0's address",
     )
     .unwrap_or_else(|_| panic!("{name}: no snooping:\n{}", trace(&sb)));
-    let show = text(&sb.appctl(&["dpif/show"]).stdout);
-    let p0: u32 = show
-        .lines()
-        .find(|l| l.trim_start().starts_with("p0 "))
-        .and_then(|l| l.split('/').nth(1))
-        .and_then(|n| n.split(':').next())
-        .and_then(|n| n.parse().ok())
-        .unwrap_or_else(|| panic!("no datapath port for p0 in:\n{show}"));
+    let p0 = sb.odp_port("p0");
     let receive = || {
         sb.succeeded(
             sb.appctl(&["netdev-dummy/receive", "p0", &arp_reply(p0)]),

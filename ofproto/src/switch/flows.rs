@@ -744,6 +744,9 @@ impl Switch {
         self.remove_rules(|_| Some(RemovedReason::Delete), now);
         self.groups.clear();
         self.meters.clear();
+        // The datapath's meters go with them (fail-open, a bridge's
+        // first or last controller): nothing else re-syncs them.
+        crate::xlate::meter::sync(&self.name, &self.meters);
     }
 }
 

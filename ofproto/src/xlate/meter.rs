@@ -182,4 +182,27 @@ mod tests {
         assert_eq!(forget(br), vec![MeterChange::Delete { id: b }]);
         assert_eq!(datapath_id(br, 5), None);
     }
+
+    #[test]
+    fn a_flushed_switch_deletes_its_datapath_meters() {
+        let br = "meter-flush-br";
+        let seen = std::sync::Arc::new(Mutex::new(Vec::new()));
+        let log = std::sync::Arc::clone(&seen);
+        set_hook(
+            br,
+            std::sync::Arc::new(move |c| log.lock().unwrap().push(c)),
+        );
+        let mut sw = crate::switch::Switch::new(br, 1);
+        sw.meters.insert(3, meter(3, 10));
+        sync(br, &sw.meters);
+        let id = datapath_id(br, 3).expect("installed");
+        sw.flush();
+        assert_eq!(
+            seen.lock().unwrap().last(),
+            Some(&MeterChange::Delete { id }),
+            "the hook deletes the datapath meter"
+        );
+        assert_eq!(datapath_id(br, 3), None);
+        forget(br);
+    }
 }

@@ -40,6 +40,9 @@ const STEP: Duration = Duration::from_secs(30);
 #[derive(Debug, PartialEq)]
 struct Outcome {
     both: Vec<String>,
+    /// The distinct WARN lines about controllers without a route (the
+    /// dummy local port has none to offer), from the module name on.
+    route_warnings: Vec<String>,
     dhcp_trace: String,
     ofctl_flows: String,
     ofctl_aggregate: String,
@@ -133,6 +136,14 @@ fn script(program: &std::path::Path, tag: &str) -> Outcome {
     let dhcp_trace = text(&trace.stdout) + &text(&trace.stderr);
     let ofctl_flows = text(&sb.run("ovs-ofctl", &["dump-flows", "br0"]).stdout);
     let ofctl_aggregate = text(&sb.run("ovs-ofctl", &["dump-aggregate", "br0"]).stdout);
+    let mut route_warnings: Vec<String> = sb
+        .vswitchd_log()
+        .lines()
+        .filter(|l| l.contains("cannot find route for controller"))
+        .filter_map(|l| l.find("|in_band|").map(|i| l[i + 1..].to_string()))
+        .collect();
+    route_warnings.sort();
+    route_warnings.dedup();
 
     let uuid = sb.vsctl_ok(
         &[
@@ -194,6 +205,7 @@ fn script(program: &std::path::Path, tag: &str) -> Outcome {
     sb.exit_alive(tag);
     Outcome {
         both,
+        route_warnings,
         dhcp_trace,
         ofctl_flows,
         ofctl_aggregate,
@@ -220,6 +232,7 @@ fn in_band_rules_match_stock() {
         "stock: {stock:#?}"
     );
     assert!(!stock.ofctl_flows.contains("18000"), "stock: {stock:#?}");
+    assert_eq!(stock.route_warnings.len(), 2, "stock: {stock:#?}");
     assert!(
         stock
             .with_manager

@@ -147,8 +147,22 @@ impl InBand {
         if self.next_remote_refresh.is_none_or(|at| now >= at) {
             let dev = local.map(|(name, _)| name);
             let mut soonest = REMOTE_REFRESH_KNOWN;
+            let bridge = sw.read().name.clone();
             for r in &mut self.remotes {
-                r.next_hop_mac = dev.and_then(|d| next_hop_mac(d, *r.addr.ip()));
+                let host = *r.addr.ip();
+                r.next_hop_mac = match dev.map(|d| next_hop_mac(d, host)) {
+                    Some(Ok(mac)) => mac,
+                    // (Stock rate-limits this to 60 a minute; at one
+                    // refresh a second, that is every one.)
+                    Some(Err(why)) => {
+                        log::warn!(
+                            target: LOG,
+                            "{bridge}: cannot find route for controller ({host}): {why}"
+                        );
+                        None
+                    }
+                    None => None,
+                };
                 if r.next_hop_mac.is_none() {
                     soonest = REMOTE_REFRESH_UNKNOWN;
                 }
@@ -302,30 +316,32 @@ fn remove_rule(sw: &mut Switch, m: &Match, priority: u32) -> bool {
 }
 
 /// The MAC of the next hop from the local port `dev` to `host`, as stock
-/// finds it on Linux: `None` when `dev` is no kernel device (a dummy
-/// port), no route covers `host`, or the neighbour is not resolved.
-fn next_hop_mac(dev: &str, host: Ipv4Addr) -> Option<[u8; 6]> {
+/// finds it on Linux: an error (stock's words for it) when `dev` is no
+/// kernel device (a dummy port) or no route covers `host`; `None` when the
+/// neighbour is not resolved.
+fn next_hop_mac(dev: &str, host: Ipv4Addr) -> Result<Option<[u8; 6]>, &'static str> {
     // A kernel device of this namespace (as /proc/net/dev lists them)?
-    let devices = std::fs::read_to_string("/proc/net/dev").ok()?;
+    let devices = std::fs::read_to_string("/proc/net/dev").unwrap_or_default();
     let is_kernel_device = devices
         .lines()
         .filter_map(|l| l.split_once(':'))
         .any(|(name, _)| name.trim() == dev);
     if !is_kernel_device {
-        return None;
+        return Err("Operation not supported");
     }
-    let routes = std::fs::read_to_string("/proc/net/route").ok()?;
+    let routes = std::fs::read_to_string("/proc/net/route").unwrap_or_default();
     let Some((iface, gateway)) = route_lookup(&routes, host) else {
-        log::debug!(target: LOG, "cannot find route for controller ({host})");
-        return None;
+        return Err("No such device or address");
     };
     let hop = if gateway.is_unspecified() {
         host
     } else {
         gateway
     };
-    let arp = std::fs::read_to_string("/proc/net/arp").ok()?;
-    arp_lookup(&arp, &iface, hop)
+    let Ok(arp) = std::fs::read_to_string("/proc/net/arp") else {
+        return Ok(None);
+    };
+    Ok(arp_lookup(&arp, &iface, hop))
 }
 
 /// The first up route of `/proc/net/route` (text `table`) that covers

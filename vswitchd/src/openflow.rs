@@ -421,6 +421,10 @@ impl OpenflowSwitch for OpenflowBridge {
         self.svc.dump_flows(&self.name).unwrap_or_default()
     }
 
+    fn rule_count(&self) -> usize {
+        self.svc.rule_count(&self.name).unwrap_or_default()
+    }
+
     fn configure(&mut self, cfg: &OpenflowCfg, datapath_id: u64) {
         if datapath_id != self.datapath_id {
             self.datapath_id = datapath_id;

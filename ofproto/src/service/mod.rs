@@ -468,6 +468,15 @@ impl OfprotoService {
         rx.recv().ok().flatten()
     }
 
+    /// How many rules `dump_flows` would list (read from the bridge's
+    /// tables directly, without the text), or `None` for an unknown
+    /// bridge.
+    pub fn rule_count(&self, bridge: &str) -> Option<usize> {
+        let sw = self.shared.switches().get(bridge)?.clone();
+        let n = sw.read().dump_flows_count();
+        Some(n)
+    }
+
     /// `ofproto/trace`: translates a flow through the bridge's tables on
     /// the service thread (which owns them) and returns the report, or
     /// the error text stock prints for a bad bridge or flow.

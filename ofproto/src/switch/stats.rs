@@ -910,6 +910,12 @@ impl Switch {
         }
         s
     }
+
+    /// How many lines `dump_flows_text` has (`memory/show`'s "rules"),
+    /// without writing them.
+    pub fn dump_flows_count(&self) -> usize {
+        self.tables.iter().map(|t| t.len()).sum::<usize>() + HIDDEN_RULES.len()
+    }
 }
 
 /// The rules every bridge has in its hidden table 254, as Open vSwitch

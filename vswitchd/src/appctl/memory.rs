@@ -49,7 +49,7 @@ pub fn show(bridges: &Bridges, rows: impl Fn(&str) -> usize) -> String {
         .bridges
         .values()
         .filter_map(|b| b.openflow.as_ref())
-        .map(|of| of.dump_flows().lines().count())
+        .map(|of| of.rule_count())
         .sum();
     usage.insert("rules", rules);
     let parts: Vec<String> = usage

@@ -39,6 +39,10 @@ pub trait OpenflowSwitch {
     fn port_removed(&mut self, name: &str, ofport: u16);
     /// `bridge/dump-flows` output.
     fn dump_flows(&self) -> String;
+    /// How many lines `dump_flows` has (without writing them).
+    fn rule_count(&self) -> usize {
+        self.dump_flows().lines().count()
+    }
     /// Applies the Bridge row's OpenFlow settings and its datapath ID.
     fn configure(&mut self, _cfg: &crate::config::OpenflowCfg, _datapath_id: u64) {}
     /// The bridge's ports as they are now, and the devices behind them

@@ -1342,6 +1342,9 @@ impl EventLoop {
         // Passes that wrote their replies at once and read again for the
         // peer's next request (see below).
         let mut direct_passes = 0;
+        // Whether the next read that finds nothing yields the CPU once
+        // and reads again.
+        let mut yield_once = false;
         'serve: loop {
             loop {
                 match c.stream.read(buf) {
@@ -1351,6 +1354,7 @@ impl EventLoop {
                         break;
                     }
                     Ok(n) => {
+                        yield_once = false;
                         // What was awaited came: no more waiting.
                         if follow_up_until.take().is_some() {
                             self.reply_poll.follow_up(true);
@@ -1386,6 +1390,13 @@ impl EventLoop {
                         Some(_) => {
                             self.reply_poll.follow_up(false);
                             break;
+                        }
+                        // Right after a direct pass's write (see below):
+                        // let the peer just woken on this CPU run, then
+                        // look once more.
+                        None if std::mem::take(&mut yield_once) => {
+                            std::thread::yield_now();
+                            continue;
                         }
                         None => break,
                     },
@@ -1589,6 +1600,7 @@ impl EventLoop {
             {
                 direct_passes += 1;
                 spun = false;
+                yield_once = !self.reply_poll.is_off();
                 continue 'serve;
             }
             break 'serve;

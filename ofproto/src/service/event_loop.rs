@@ -1336,9 +1336,15 @@ impl EventLoop {
         // after a flow_mod) is expected before the second instant, so
         // reading goes on (without yielding until the first).
         let mut follow_up_until: Option<(Instant, Instant)> = None;
-        // At most one such wait per call, so that a peer streaming
+        // At most one such wait per pass, so that a peer streaming
         // flow_mods cannot hold the loop.
         let mut spun = false;
+        // Passes that wrote their replies at once and read again for the
+        // peer's next request (see below).
+        let mut direct_passes = 0;
+        // Whether the next read that finds nothing yields the CPU once
+        // and reads again.
+        let mut yield_once = false;
         'serve: loop {
             loop {
                 match c.stream.read(buf) {
@@ -1348,6 +1354,7 @@ impl EventLoop {
                         break;
                     }
                     Ok(n) => {
+                        yield_once = false;
                         // What was awaited came: no more waiting.
                         if follow_up_until.take().is_some() {
                             self.reply_poll.follow_up(true);
@@ -1383,6 +1390,13 @@ impl EventLoop {
                         Some(_) => {
                             self.reply_poll.follow_up(false);
                             break;
+                        }
+                        // Right after a direct pass's write (see below):
+                        // let the peer just woken on this CPU run, then
+                        // look once more.
+                        None if std::mem::take(&mut yield_once) => {
+                            std::thread::yield_now();
+                            continue;
                         }
                         None => break,
                     },
@@ -1559,6 +1573,36 @@ impl EventLoop {
                 spun = true;
                 continue 'serve;
             }
+            // A peer that waits for each reply before sending its next
+            // request (`ovs-ofctl add-flows`: a flow_mod and a barrier,
+            // then the barrier reply) sends that request while it runs
+            // on the reply. On a busy machine it usually runs on this
+            // very CPU, right after the write below wakes it, and has
+            // sent the request by the time this thread runs again. So
+            // the reply goes out now and the socket is read once more
+            // here, rather than through another poll and pass of the
+            // loop for every rule. Only for connections with no
+            // snoopers or asynchronous messages to deliver first, and a
+            // bounded number of times per call so the loop still runs.
+            if direct_passes < MAX_DIRECT_PASSES
+                && c.tx.len() > c.tx_sent
+                && c.controller.is_none()
+                && c.snooping.is_none()
+                && !eof
+                && !why.closed_or_error
+                && matches!(c.phase, Phase::Connected(_))
+                && !has_request(&c.rx[at..])
+                && !self
+                    .bridges
+                    .get(&c.bridge)
+                    .is_some_and(|b| b.switch.read().has_async())
+                && write_now(c)
+            {
+                direct_passes += 1;
+                spun = false;
+                yield_once = !self.reply_poll.is_off();
+                continue 'serve;
+            }
             break 'serve;
         }
         c.rx.drain(..at);
@@ -1601,6 +1645,27 @@ impl EventLoop {
         }
         !eof || (pending && still_pending)
     }
+}
+
+/// How many times one call of `service_conn` writes its replies at once
+/// and reads the connection again for the next request.
+const MAX_DIRECT_PASSES: u32 = 32;
+
+/// Writes all of `c`'s pending replies now; false if some are left (the
+/// peer's window is full, or an error, which `flush` then reports).
+fn write_now(c: &mut Conn) -> bool {
+    while c.tx_sent < c.tx.len() {
+        match c.stream.write(&c.tx[c.tx_sent..]) {
+            Ok(0) => return false,
+            Ok(n) => c.tx_sent += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(_) => return false,
+        }
+    }
+    c.tx.clear();
+    c.copied = 0;
+    c.tx_sent = 0;
+    true
 }
 
 fn known_version(v: u8) -> bool {

@@ -79,6 +79,11 @@ impl ReplyPoll {
         ReplyPoll::new(window)
     }
 
+    /// Whether polling is turned off (`FERROVS_OPENFLOW_REPLY_POLL_US=0`).
+    pub fn is_off(&self) -> bool {
+        self.window.is_zero()
+    }
+
     /// Whether the loop should look without sleeping now.
     pub fn is_open(&self, now: Instant) -> bool {
         self.until.is_some_and(|u| now < u)

@@ -30,10 +30,12 @@ pub const MAX_RECIRC_DEPTH: usize = 6;
 /// Shortest frame processed: an Ethernet header.
 pub const MIN_FRAME: usize = 14;
 /// Most misses of one pass that a poll thread with a miss handler
-/// handles itself; a pass with more (a burst of new flows that the
-/// thread does not keep up with) goes to the handler threads, which
-/// translate in parallel.
-pub const INLINE_MISSES_MAX: usize = 4;
+/// handles itself: a whole batch, as stock's PMD threads do (handing a
+/// burst to the handler threads cost more CPU per flow setup, in wake-ups,
+/// packet copies and key decodes, than their parallel translation won
+/// back). Only a pass that recirculation made larger goes to the handler
+/// threads.
+pub const INLINE_MISSES_MAX: usize = BATCH_SIZE;
 /// Stack of a poll thread: a [`MissHandler`] translates on it, and
 /// translation recurses once per resubmit (the size of the daemon's
 /// handler threads' stacks; only what is used is ever touched).

@@ -167,10 +167,12 @@ impl DpCore {
     /// Runs received (or executed) packets through the pipeline. With
     /// `inline` (a poll thread's handle on this datapath), misses go to
     /// the miss handler, if any, at the end of each pass; else they are
-    /// queued as upcalls.
+    /// queued as upcalls. `batch` is left empty, with its room kept for
+    /// the caller's next batch (a batch of packets is ~10 KB: allocating
+    /// one per poll round made malloc consolidate its free lists each time).
     pub fn process(
         &self,
-        batch: Vec<Packet>,
+        batch: &mut Vec<Packet>,
         ports: &PortTable,
         emc: &mut ExactCache,
         rng: &mut u64,
@@ -182,7 +184,7 @@ impl DpCore {
             h.as_ref().map(|h| (dp, Arc::clone(h)))
         });
         let mut misses = Vec::new();
-        let mut pass = batch;
+        let mut pass = std::mem::take(batch);
         for depth in 0..=MAX_RECIRC_DEPTH {
             if pass.is_empty() {
                 return;
@@ -210,7 +212,7 @@ impl DpCore {
             let now = sys::monotonic_ms();
             let mut tally = Tally::default();
             let collect = handler.is_some();
-            for pkt in pass {
+            for pkt in pass.drain(..) {
                 let to_handler = collect.then_some(&mut misses);
                 self.process_one(pkt, &mut ctx, emc, now, stats, &mut tally, to_handler);
             }
@@ -234,7 +236,10 @@ impl DpCore {
                     .action_drops
                     .fetch_add(ctx.dropped, Ordering::Relaxed);
             }
-            pass = recirc;
+            let done = std::mem::replace(&mut pass, recirc);
+            if depth == 0 {
+                *batch = done;
+            }
         }
     }
 
@@ -620,6 +625,7 @@ fn poll_loop(shared: Arc<DpCore>, index: u32, count: u32) {
     let mut emc = ExactCache::default();
     let mut rng = 0x2545_f491_4f6c_dd1du64 ^ sys::monotonic_ms();
     let mut rounds = 0u64;
+    let mut batch = Vec::with_capacity(BATCH_SIZE);
     while !core.shutdown.load(Ordering::Relaxed) {
         if core.port_gen.load(Ordering::Acquire) != set.gen {
             set.sync(core, index, count);
@@ -632,7 +638,11 @@ fn poll_loop(shared: Arc<DpCore>, index: u32, count: u32) {
             let Some(p) = set.ports.get_mut(&n) else {
                 continue;
             };
-            let mut batch = Vec::with_capacity(BATCH_SIZE);
+            // Empty: `process` drains it and gives its room back.
+            batch.clear();
+            if batch.capacity() < BATCH_SIZE {
+                batch.reserve(BATCH_SIZE);
+            }
             match p.dev.recv(&mut batch, BATCH_SIZE) {
                 Ok(_) => p.warned = false,
                 Err(e) => {
@@ -673,7 +683,7 @@ fn poll_loop(shared: Arc<DpCore>, index: u32, count: u32) {
                 let fallback = PmdStats::default();
                 let st = stats.unwrap_or(&fallback);
                 let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                    core.process(batch, &table, &mut emc, &mut rng, st, Some(&dp))
+                    core.process(&mut batch, &table, &mut emc, &mut rng, st, Some(&dp))
                 }));
                 if r.is_err() {
                     core.counters.panics.fetch_add(1, Ordering::Relaxed);

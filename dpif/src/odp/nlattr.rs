@@ -132,6 +132,15 @@ impl NlWriter {
         }
     }
 
+    /// A writer with room for `bytes` of attributes (a whole key, say,
+    /// without growing a doubling at a time).
+    pub fn with_capacity(bytes: usize) -> Self {
+        NlWriter {
+            buf: Vec::with_capacity(bytes),
+            oversized: false,
+        }
+    }
+
     /// The encoded stream, or an error if an attribute was too large.
     pub fn finish(self) -> Result<Vec<u8>> {
         if self.oversized {

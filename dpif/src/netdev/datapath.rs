@@ -36,6 +36,11 @@ pub const MIN_FRAME: usize = 14;
 /// back). Only a pass that recirculation made larger goes to the handler
 /// threads.
 pub const INLINE_MISSES_MAX: usize = BATCH_SIZE;
+thread_local! {
+    /// A thread's list of misses between `DpCore::process` calls.
+    static MISS_ROOM: std::cell::Cell<Vec<Miss>> = const { std::cell::Cell::new(Vec::new()) };
+}
+
 /// Stack of a poll thread: a [`MissHandler`] translates on it, and
 /// translation recurses once per resubmit (the size of the daemon's
 /// handler threads' stacks; only what is used is ever touched).
@@ -179,11 +184,29 @@ impl DpCore {
         stats: &PmdStats,
         inline: Option<&NetdevControl>,
     ) {
+        // The thread's list of misses, kept between calls (room for a
+        // batch of misses is ~10 KB).
+        let mut misses = MISS_ROOM.take();
+        self.process_passes(batch, ports, emc, rng, stats, inline, &mut misses);
+        misses.clear();
+        MISS_ROOM.set(misses);
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn process_passes(
+        &self,
+        batch: &mut Vec<Packet>,
+        ports: &PortTable,
+        emc: &mut ExactCache,
+        rng: &mut u64,
+        stats: &PmdStats,
+        inline: Option<&NetdevControl>,
+        misses: &mut Vec<Miss>,
+    ) {
         let handler = inline.and_then(|dp| {
             let h = self.miss_handler.read().unwrap_or_else(|e| e.into_inner());
             h.as_ref().map(|h| (dp, Arc::clone(h)))
         });
-        let mut misses = Vec::new();
         let mut pass = std::mem::take(batch);
         for depth in 0..=MAX_RECIRC_DEPTH {
             if pass.is_empty() {
@@ -213,15 +236,15 @@ impl DpCore {
             let mut tally = Tally::default();
             let collect = handler.is_some();
             for pkt in pass.drain(..) {
-                let to_handler = collect.then_some(&mut misses);
+                let to_handler = collect.then_some(&mut *misses);
                 self.process_one(pkt, &mut ctx, emc, now, stats, &mut tally, to_handler);
             }
             tally.flush_flow(now);
             if let Some((dp, h)) = &handler {
                 if misses.len() > INLINE_MISSES_MAX {
-                    self.queue_misses(&mut misses, stats);
+                    self.queue_misses(misses, stats);
                 } else if !misses.is_empty() {
-                    self.handle_misses(dp, &**h, &mut misses, &mut ctx);
+                    self.handle_misses(dp, &**h, misses, &mut ctx);
                 }
             }
             self.counters.hit.fetch_add(tally.hit, Ordering::Relaxed);

@@ -161,6 +161,21 @@ impl NlWriter {
         self.pad();
     }
 
+    /// Appends an attribute whose payload `fill` writes in place (as
+    /// `put`, without building the payload apart first).
+    pub fn put_with(&mut self, ty: u16, fill: impl FnOnce(&mut Vec<u8>)) {
+        let start = self.buf.len();
+        self.buf.extend_from_slice(&[0; NLA_HDRLEN]);
+        fill(&mut self.buf);
+        let len = self.buf.len() - start;
+        self.oversized |= len > 0xffff;
+        let mut hdr = [0u8; NLA_HDRLEN];
+        hdr[..2].copy_from_slice(&(len.min(0xffff) as u16).to_ne_bytes());
+        hdr[2..].copy_from_slice(&ty.to_ne_bytes());
+        self.buf[start..start + NLA_HDRLEN].copy_from_slice(&hdr);
+        self.pad();
+    }
+
     pub fn put_flag(&mut self, ty: u16) {
         self.put(ty, &[]);
     }

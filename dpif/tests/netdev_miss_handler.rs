@@ -111,8 +111,8 @@ fn poll_threads_hand_misses_to_the_handler_and_bursts_to_the_queues() {
     assert_eq!(handler.handled.load(Ordering::SeqCst), 1);
 
     // A burst of new flows: each miss is either handled on the poll
-    // thread or queued as an upcall (a pass with more than a few misses
-    // goes to the queues), never both, never neither.
+    // thread or queued as an upcall (a pass with more misses than the
+    // poll thread takes goes to the queues), never both, never neither.
     const BURST: usize = 40;
     for i in 0..BURST {
         p1.inject(Packet::from_bytes(&frame(2000 + i as u16)));

@@ -6,7 +6,7 @@
 //! In front of it, each poll thread keeps an [`ExactCache`]: full packet
 //! key to flow, checked for liveness on every hit.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -159,8 +159,36 @@ impl Megaflow {
 
 struct Subtable {
     mask: FlowKey,
-    flows: KeyMap<Arc<Megaflow>>,
+    /// The subtable's flows, found by their (masked) key.
+    flows: HashSet<ByKey, BuildHasherDefault<KeyHasher>>,
     hits: AtomicU64,
+}
+
+/// A megaflow in its subtable's set, hashed and compared by its key: the
+/// set holds a pointer per flow rather than a copy of the key beside it
+/// (a key is a few hundred bytes, and growing a table of 10,000 flows
+/// moved them all, which showed in flow setup profiles).
+struct ByKey(Arc<Megaflow>);
+
+impl PartialEq for ByKey {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.key == other.0.key
+    }
+}
+
+impl Eq for ByKey {}
+
+impl std::hash::Hash for ByKey {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        // As the key's own hash: lookups borrow a `FlowKey`.
+        self.0.key.hash(state);
+    }
+}
+
+impl std::borrow::Borrow<FlowKey> for ByKey {
+    fn borrow(&self) -> &FlowKey {
+        &self.0.key
+    }
 }
 
 /// The megaflow table.
@@ -179,7 +207,7 @@ pub struct Lookup {
 impl Classifier {
     pub fn lookup(&self, key: &FlowKey) -> Option<Lookup> {
         for (i, st) in self.subtables.iter().enumerate() {
-            if let Some(f) = st.flows.get(&key.masked(&st.mask)) {
+            if let Some(ByKey(f)) = st.flows.get(&key.masked(&st.mask)) {
                 st.hits.fetch_add(1, Ordering::Relaxed);
                 return Some(Lookup {
                     flow: Arc::clone(f),
@@ -200,6 +228,7 @@ impl Classifier {
             .iter()
             .find(|st| st.mask == *mask)
             .and_then(|st| st.flows.get(key))
+            .map(|f| &f.0)
     }
 
     /// Installs a flow, replacing (and marking dead) any flow with the same
@@ -216,14 +245,14 @@ impl Classifier {
             None => {
                 self.subtables.push(Subtable {
                     mask: flow.mask,
-                    flows: KeyMap::default(),
+                    flows: HashSet::default(),
                     hits: AtomicU64::new(0),
                 });
                 let last = self.subtables.len() - 1;
                 &mut self.subtables[last]
             }
         };
-        st.flows.insert(flow.key, Arc::clone(&flow));
+        st.flows.replace(ByKey(Arc::clone(&flow)));
         self.by_ufid.insert(flow.ufid, flow);
     }
 

@@ -30,10 +30,17 @@ pub const MAX_RECIRC_DEPTH: usize = 6;
 /// Shortest frame processed: an Ethernet header.
 pub const MIN_FRAME: usize = 14;
 /// Most misses of one pass that a poll thread with a miss handler
-/// handles itself; a pass with more (a burst of new flows that the
-/// thread does not keep up with) goes to the handler threads, which
-/// translate in parallel.
-pub const INLINE_MISSES_MAX: usize = 4;
+/// handles itself: a whole batch, as stock's PMD threads do (handing a
+/// burst to the handler threads cost more CPU per flow setup, in wake-ups,
+/// packet copies and key decodes, than their parallel translation won
+/// back). Only a pass that recirculation made larger goes to the handler
+/// threads.
+pub const INLINE_MISSES_MAX: usize = BATCH_SIZE;
+thread_local! {
+    /// A thread's list of misses between `DpCore::process` calls.
+    static MISS_ROOM: std::cell::Cell<Vec<Miss>> = const { std::cell::Cell::new(Vec::new()) };
+}
+
 /// Stack of a poll thread: a [`MissHandler`] translates on it, and
 /// translation recurses once per resubmit (the size of the daemon's
 /// handler threads' stacks; only what is used is ever touched).
@@ -165,22 +172,42 @@ impl DpCore {
     /// Runs received (or executed) packets through the pipeline. With
     /// `inline` (a poll thread's handle on this datapath), misses go to
     /// the miss handler, if any, at the end of each pass; else they are
-    /// queued as upcalls.
+    /// queued as upcalls. `batch` is left empty, with its room kept for
+    /// the caller's next batch (a batch of packets is ~10 KB: allocating
+    /// one per poll round made malloc consolidate its free lists each time).
     pub fn process(
         &self,
-        batch: Vec<Packet>,
+        batch: &mut Vec<Packet>,
         ports: &PortTable,
         emc: &mut ExactCache,
         rng: &mut u64,
         stats: &PmdStats,
         inline: Option<&NetdevControl>,
     ) {
+        // The thread's list of misses, kept between calls (room for a
+        // batch of misses is ~10 KB).
+        let mut misses = MISS_ROOM.take();
+        self.process_passes(batch, ports, emc, rng, stats, inline, &mut misses);
+        misses.clear();
+        MISS_ROOM.set(misses);
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn process_passes(
+        &self,
+        batch: &mut Vec<Packet>,
+        ports: &PortTable,
+        emc: &mut ExactCache,
+        rng: &mut u64,
+        stats: &PmdStats,
+        inline: Option<&NetdevControl>,
+        misses: &mut Vec<Miss>,
+    ) {
         let handler = inline.and_then(|dp| {
             let h = self.miss_handler.read().unwrap_or_else(|e| e.into_inner());
             h.as_ref().map(|h| (dp, Arc::clone(h)))
         });
-        let mut misses = Vec::new();
-        let mut pass = batch;
+        let mut pass = std::mem::take(batch);
         for depth in 0..=MAX_RECIRC_DEPTH {
             if pass.is_empty() {
                 return;
@@ -208,16 +235,16 @@ impl DpCore {
             let now = sys::monotonic_ms();
             let mut tally = Tally::default();
             let collect = handler.is_some();
-            for pkt in pass {
-                let to_handler = collect.then_some(&mut misses);
+            for pkt in pass.drain(..) {
+                let to_handler = collect.then_some(&mut *misses);
                 self.process_one(pkt, &mut ctx, emc, now, stats, &mut tally, to_handler);
             }
             tally.flush_flow(now);
             if let Some((dp, h)) = &handler {
                 if misses.len() > INLINE_MISSES_MAX {
-                    self.queue_misses(&mut misses, stats);
+                    self.queue_misses(misses, stats);
                 } else if !misses.is_empty() {
-                    self.handle_misses(dp, &**h, &mut misses, &mut ctx);
+                    self.handle_misses(dp, &**h, misses, &mut ctx);
                 }
             }
             self.counters.hit.fetch_add(tally.hit, Ordering::Relaxed);
@@ -232,7 +259,10 @@ impl DpCore {
                     .action_drops
                     .fetch_add(ctx.dropped, Ordering::Relaxed);
             }
-            pass = recirc;
+            let done = std::mem::replace(&mut pass, recirc);
+            if depth == 0 {
+                *batch = done;
+            }
         }
     }
 
@@ -618,6 +648,7 @@ fn poll_loop(shared: Arc<DpCore>, index: u32, count: u32) {
     let mut emc = ExactCache::default();
     let mut rng = 0x2545_f491_4f6c_dd1du64 ^ sys::monotonic_ms();
     let mut rounds = 0u64;
+    let mut batch = Vec::with_capacity(BATCH_SIZE);
     while !core.shutdown.load(Ordering::Relaxed) {
         if core.port_gen.load(Ordering::Acquire) != set.gen {
             set.sync(core, index, count);
@@ -630,7 +661,11 @@ fn poll_loop(shared: Arc<DpCore>, index: u32, count: u32) {
             let Some(p) = set.ports.get_mut(&n) else {
                 continue;
             };
-            let mut batch = Vec::with_capacity(BATCH_SIZE);
+            // Empty: `process` drains it and gives its room back.
+            batch.clear();
+            if batch.capacity() < BATCH_SIZE {
+                batch.reserve(BATCH_SIZE);
+            }
             match p.dev.recv(&mut batch, BATCH_SIZE) {
                 Ok(_) => p.warned = false,
                 Err(e) => {
@@ -671,7 +706,7 @@ fn poll_loop(shared: Arc<DpCore>, index: u32, count: u32) {
                 let fallback = PmdStats::default();
                 let st = stats.unwrap_or(&fallback);
                 let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                    core.process(batch, &table, &mut emc, &mut rng, st, Some(&dp))
+                    core.process(&mut batch, &table, &mut emc, &mut rng, st, Some(&dp))
                 }));
                 if r.is_err() {
                     core.counters.panics.fetch_add(1, Ordering::Relaxed);

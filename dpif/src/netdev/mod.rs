@@ -613,7 +613,7 @@ fn execute_all(
     // a translation needs).
     let fallback = pmd_stats::PmdStats::default();
     let st = core.pmd_stats.last().unwrap_or(&fallback);
-    core.process(recirc, &table, emc, rng, st, None);
+    core.process(&mut recirc, &table, emc, rng, st, None);
     results
 }
 

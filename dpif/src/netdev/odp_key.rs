@@ -281,7 +281,9 @@ fn apply_tunnel(t: &[TunnelAttr], fk: &mut FlowKey, mode: Mode) -> Result<(), Od
 
 /// The full key of a parsed packet, as a MISS upcall carries it.
 pub fn to_odp_attrs(k: &FlowKey) -> Vec<KeyAttr> {
-    let mut a = vec![
+    // Room for the whole key at once (metadata, Ethernet, type, L3, L4).
+    let mut a = Vec::with_capacity(16);
+    a.extend([
         KeyAttr::Priority(k.skb_priority),
         KeyAttr::InPort(k.in_port),
         KeyAttr::SkbMark(k.skb_mark),
@@ -291,7 +293,7 @@ pub fn to_odp_attrs(k: &FlowKey) -> Vec<KeyAttr> {
         KeyAttr::CtLabels(k.ct_label),
         KeyAttr::RecircId(k.recirc_id),
         KeyAttr::DpHash(k.dp_hash),
-    ];
+    ]);
     if k.tun_ipv4_dst != 0 || k.tun_ipv6_dst != 0 {
         let mut t = Vec::new();
         if k.tun_flags & TUN_F_KEY != 0 {
@@ -327,27 +329,29 @@ pub fn to_odp_attrs(k: &FlowKey) -> Vec<KeyAttr> {
         src: k.eth_src,
         dst: k.eth_dst,
     }));
-    a.extend(l2_5_attrs(k, 0));
+    push_l2_5_attrs(k, 0, &mut a);
     a
 }
 
-/// The type/VLAN nesting from VLAN level `level` on, then L3 and L4.
-fn l2_5_attrs(k: &FlowKey, level: usize) -> Vec<KeyAttr> {
+/// The type/VLAN nesting from VLAN level `level` on, then L3 and L4,
+/// appended to `a`.
+fn push_l2_5_attrs(k: &FlowKey, level: usize, a: &mut Vec<KeyAttr>) {
     if let Some(VlanHdr { tpid, tci }) = k.vlans.get(level).copied() {
         if tci & VLAN_PRESENT != 0 {
-            return vec![
+            let mut inner = Vec::new();
+            push_l2_5_attrs(k, level + 1, &mut inner);
+            a.extend([
                 KeyAttr::Ethertype(tpid),
                 KeyAttr::Vlan(tci),
-                KeyAttr::Encap(l2_5_attrs(k, level + 1)),
-            ];
+                KeyAttr::Encap(inner),
+            ]);
+            return;
         }
     }
-    let mut a = Vec::new();
     if k.eth_type != ETH_TYPE_NONE {
         a.push(KeyAttr::Ethertype(k.eth_type));
     }
-    l3_attrs(k, &mut a);
-    a
+    l3_attrs(k, a);
 }
 
 fn l3_attrs(k: &FlowKey, a: &mut Vec<KeyAttr>) {

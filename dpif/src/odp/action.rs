@@ -162,7 +162,8 @@ pub fn decode_actions(buf: &[u8], depth: usize) -> Result<Vec<Action>> {
 
 /// Encodes a list of actions.
 pub fn encode_actions(actions: &[Action]) -> Result<Vec<u8>> {
-    let mut w = NlWriter::new();
+    // Most actions take 8 to 16 bytes.
+    let mut w = NlWriter::with_capacity(16 * actions.len());
     for a in actions {
         a.write_to(&mut w)?;
     }

@@ -132,6 +132,15 @@ impl NlWriter {
         }
     }
 
+    /// A writer with room for `bytes` of attributes (a whole key, say,
+    /// without growing a doubling at a time).
+    pub fn with_capacity(bytes: usize) -> Self {
+        NlWriter {
+            buf: Vec::with_capacity(bytes),
+            oversized: false,
+        }
+    }
+
     /// The encoded stream, or an error if an attribute was too large.
     pub fn finish(self) -> Result<Vec<u8>> {
         if self.oversized {
@@ -149,6 +158,21 @@ impl NlWriter {
             .extend_from_slice(&(len.min(0xffff) as u16).to_ne_bytes());
         self.buf.extend_from_slice(&ty.to_ne_bytes());
         self.buf.extend_from_slice(payload);
+        self.pad();
+    }
+
+    /// Appends an attribute whose payload `fill` writes in place (as
+    /// `put`, without building the payload apart first).
+    pub fn put_with(&mut self, ty: u16, fill: impl FnOnce(&mut Vec<u8>)) {
+        let start = self.buf.len();
+        self.buf.extend_from_slice(&[0; NLA_HDRLEN]);
+        fill(&mut self.buf);
+        let len = self.buf.len() - start;
+        self.oversized |= len > 0xffff;
+        let mut hdr = [0u8; NLA_HDRLEN];
+        hdr[..2].copy_from_slice(&(len.min(0xffff) as u16).to_ne_bytes());
+        hdr[2..].copy_from_slice(&ty.to_ne_bytes());
+        self.buf[start..start + NLA_HDRLEN].copy_from_slice(&hdr);
         self.pad();
     }
 

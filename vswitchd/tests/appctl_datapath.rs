@@ -8,7 +8,7 @@
 
 use std::path::Path;
 
-use ferrovs_tests::sandbox::{stock_ovs_available, text, Sandbox, STOCK_VSWITCHD};
+use ferrovs_tests::sandbox::{ours_then_stock, text, Sandbox};
 
 const FERROVS: &str = env!("CARGO_BIN_EXE_ferrovs-vswitchd");
 const DUMMY_ARGS: &[&str] = &["--enable-dummy", "--disable-system"];
@@ -128,11 +128,11 @@ fn key_and_actions(line: &str) -> String {
 
 #[test]
 fn dpif_dump_flows_as_stock() {
-    if !stock_ovs_available("dpif_dump_flows_as_stock") {
+    let Some((ours, stock)) = ours_then_stock("dpif_dump_flows_as_stock", FERROVS, |p, tag| {
+        dpif_flows_session(&format!("dpifflows-{tag}"), p)
+    }) else {
         return;
-    }
-    let stock = dpif_flows_session("dpifflows-stock", Path::new(STOCK_VSWITCHD));
-    let ours = dpif_flows_session("dpifflows-ferrovs", Path::new(FERROVS));
+    };
     for (who, answers) in [("stock", &stock), ("ferrovs", &ours)] {
         // dpif/dump-flows -m prints dpctl/dump-flows -m's lines of the
         // bridge, with a space after the UFID instead of ", " and
@@ -237,12 +237,14 @@ fn vxlan_source_ports(name: &str, program: &Path, range: [&str; 2]) -> Vec<Strin
 
 #[test]
 fn egress_port_range_sets_vxlan_source_ports_as_stock() {
-    if !stock_ovs_available("egress_port_range_sets_vxlan_source_ports_as_stock") {
-        return;
-    }
     let range = ["40000", "40000"];
-    let stock = vxlan_source_ports("egress-stock", Path::new(STOCK_VSWITCHD), range);
-    let ours = vxlan_source_ports("egress-ferrovs", Path::new(FERROVS), range);
+    let Some((ours, stock)) = ours_then_stock(
+        "egress_port_range_sets_vxlan_source_ports_as_stock",
+        FERROVS,
+        |p, tag| vxlan_source_ports(&format!("egress-{tag}"), p, range),
+    ) else {
+        return;
+    };
     // 40000 is 0x9c40.
     assert_eq!(stock, vec!["9c40".to_string()], "stock");
     assert_eq!(ours, stock);
@@ -310,11 +312,11 @@ fn conntrack_session(name: &str, program: &Path) -> Vec<(String, String)> {
 
 #[test]
 fn conntrack_readings_as_stock() {
-    if !stock_ovs_available("conntrack_readings_as_stock") {
+    let Some((ours, stock)) = ours_then_stock("conntrack_readings_as_stock", FERROVS, |p, tag| {
+        conntrack_session(&format!("ct-{tag}"), p)
+    }) else {
         return;
-    }
-    let stock = conntrack_session("ct-stock", Path::new(STOCK_VSWITCHD));
-    let ours = conntrack_session("ct-ferrovs", Path::new(FERROVS));
+    };
     for ((cmd, s), (_, o)) in stock.iter().zip(&ours) {
         assert_eq!(s, o, "ovs-appctl {cmd}");
     }
@@ -371,11 +373,11 @@ fn megaflows_session(name: &str, program: &Path) -> Vec<String> {
 
 #[test]
 fn megaflows_switch_as_stock() {
-    if !stock_ovs_available("megaflows_switch_as_stock") {
+    let Some((ours, stock)) = ours_then_stock("megaflows_switch_as_stock", FERROVS, |p, tag| {
+        megaflows_session(&format!("megaflows-{tag}"), p)
+    }) else {
         return;
-    }
-    let stock = megaflows_session("megaflows-stock", Path::new(STOCK_VSWITCHD));
-    let ours = megaflows_session("megaflows-ferrovs", Path::new(FERROVS));
+    };
     assert_eq!(ours, stock);
     // Exact: the addresses are matched; wide: they are not.
     assert!(stock[1].contains("src=10.0.0.3"), "{stock:?}");
@@ -421,11 +423,11 @@ fn action_syntax_session(name: &str, program: &Path) -> Vec<(String, String)> {
 
 #[test]
 fn dpctl_action_syntax_as_stock() {
-    if !stock_ovs_available("dpctl_action_syntax_as_stock") {
+    let Some((ours, stock)) = ours_then_stock("dpctl_action_syntax_as_stock", FERROVS, |p, tag| {
+        action_syntax_session(&format!("actsyntax-{tag}"), p)
+    }) else {
         return;
-    }
-    let stock = action_syntax_session("actsyntax-stock", Path::new(STOCK_VSWITCHD));
-    let ours = action_syntax_session("actsyntax-ferrovs", Path::new(FERROVS));
+    };
     // Stock refuses text its own printer writes: the test is about that.
     assert!(stock
         .iter()

@@ -2,12 +2,16 @@
 //! ports (no root needed): upcalls, flow table operations, actions,
 //! statistics, hostile frames.
 
+mod dummy_io;
+
 use std::time::{Duration, Instant};
 
 use ferrovs_dpif::netdev::{DeviceMode, NetdevDpif, UpcallReceiver};
 use ferrovs_dpif::odp::{self, FormatOptions, Key, KeyAttr};
 use ferrovs_dpif::{Dpif, Execute, FlowId, FlowPut, PortSpec, PutFlags, UpcallKind};
 use ferrovs_netdev::packet::Packet;
+
+use dummy_io::sent;
 use ferrovs_netdev::{csum, extract};
 
 const MAC1: [u8; 6] = [0x02, 0, 0, 0, 0, 1];
@@ -97,18 +101,6 @@ fn inject(dp: &NetdevDpif, port: u32, frame: &[u8]) {
     dp.dummy_device(port)
         .unwrap()
         .inject(Packet::from_bytes(frame));
-}
-
-/// Waits until port `port` has sent `n` frames, returns them.
-fn sent(dp: &NetdevDpif, port: u32, n: usize) -> Vec<Vec<u8>> {
-    let dev = dp.dummy_device(port).unwrap();
-    let mut out = Vec::new();
-    let t = Instant::now();
-    while out.len() < n && t.elapsed() < Duration::from_secs(5) {
-        out.extend(dev.take_sent().into_iter().map(|p| p.data().to_vec()));
-        std::thread::sleep(Duration::from_millis(2));
-    }
-    out
 }
 
 /// Gives the datapath a moment, then checks that `port` sent nothing.

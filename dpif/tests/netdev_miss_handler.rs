@@ -1,8 +1,11 @@
 //! The userspace datapath's poll threads handing their misses to a
 //! `MissHandler` (dummy ports, no root needed): the handler runs on the
 //! poll thread, installs through the datapath's own handle, and the
-//! packet leaves with the actions it returned; bursts go to the upcall
-//! queues instead; without a handler, misses are upcalls again.
+//! packet leaves with the actions it returned; only a pass larger than
+//! the poll thread takes goes to the upcall queues; without a handler,
+//! misses are upcalls again.
+
+mod dummy_io;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -12,6 +15,8 @@ use ferrovs_dpif::netdev::{DeviceMode, Miss, MissHandler, NetdevControl, NetdevD
 use ferrovs_dpif::odp::{self, Key};
 use ferrovs_dpif::{Dpif, FlowPut, PortSpec, PutFlags, UpcallKind};
 use ferrovs_netdev::packet::Packet;
+
+use dummy_io::sent;
 
 /// Installs an exact-match flow with output to port 2 for every miss.
 #[derive(Default)]
@@ -60,19 +65,8 @@ fn frame(src_port: u16) -> Vec<u8> {
     f
 }
 
-fn sent(dp: &NetdevDpif, port: u32, n: usize) -> Vec<Vec<u8>> {
-    let dev = dp.dummy_device(port).unwrap();
-    let mut out = Vec::new();
-    let t = Instant::now();
-    while out.len() < n && t.elapsed() < Duration::from_secs(5) {
-        out.extend(dev.take_sent().into_iter().map(|p| p.data().to_vec()));
-        std::thread::sleep(Duration::from_millis(2));
-    }
-    out
-}
-
 #[test]
-fn poll_threads_hand_misses_to_the_handler_and_bursts_to_the_queues() {
+fn poll_threads_hand_misses_to_the_handler() {
     let mut dp = NetdevDpif::create("dpmiss", DeviceMode::AllDummy).unwrap();
     let rx = dp.upcall_receiver().unwrap();
     for p in ["p1", "p2"] {

@@ -241,10 +241,13 @@ impl<'a> Ctx<'a> {
     /// addresses is learned. True when the packet was terminated.
     fn terminate_tunnel(&mut self, world: &'a World<'a>) -> bool {
         let topo = world.topo;
-        if !topo.has_tunnel_ports() {
+        // Without tunnel ports, stock's native tunnelling is off: no
+        // termination, no neighbour snooping (and narrower megaflows).
+        let tnl_ports = topo.tunnel_dp_ports();
+        if tnl_ports.is_empty() {
             return false;
         }
-        let found = self.tunnel_port_lookup(topo);
+        let found = self.tunnel_port_lookup(topo, &tnl_ports);
         match found {
             Some(tnl_port) => {
                 // The sender is a neighbour worth knowing.
@@ -281,11 +284,11 @@ impl<'a> Ctx<'a> {
     /// tunnel datapath port) on Ethernet destination, type, VLAN, IP
     /// destination, protocol, fragment and UDP port, looked up in stages
     /// (L2, L3, L4) so that the megaflow holds only the stages consulted.
-    fn tunnel_port_lookup(&mut self, topo: &Topology) -> Option<u32> {
-        let tnl_ports = topo.tunnel_dp_ports();
-        if tnl_ports.is_empty() {
-            return None;
-        }
+    fn tunnel_port_lookup(
+        &mut self,
+        topo: &Topology,
+        tnl_ports: &[(u32, TunnelKind, u16)],
+    ) -> Option<u32> {
         let endpoints: Vec<([u8; 6], IpAddr)> = topo
             .bridges
             .values()

@@ -174,16 +174,6 @@ impl Topology {
             .any(|p| !matches!(p.kind, PortKind::Plain))
     }
 
-    /// Whether some bridge has a tunnel port: without one, the userspace
-    /// datapath neither terminates tunnels nor snoops neighbours (stock's
-    /// native tunnelling is off then, and its megaflows stay narrower).
-    pub fn has_tunnel_ports(&self) -> bool {
-        self.bridges
-            .values()
-            .flat_map(|b| b.ports.values())
-            .any(|p| matches!(p.kind, PortKind::Tunnel(_)))
-    }
-
     /// The bridge and OpenFlow port of the patch port that `name` (a
     /// patch interface) is peered with, when both name each other.
     pub fn patch_peer(&self, bridge: &str, ofport: u16) -> Option<(&str, u16)> {

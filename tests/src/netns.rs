@@ -106,18 +106,7 @@ mod tests {
             let ns = NetNs::new().expect("netns");
             let sb =
                 Sandbox::with_vswitchd_in(&ns, "netns-cleanup", Path::new(STOCK_VSWITCHD), &[]);
-            sb.vsctl_ok(
-                &[
-                    "add-br",
-                    "br0",
-                    "--",
-                    "set",
-                    "bridge",
-                    "br0",
-                    "datapath_type=netdev",
-                ],
-                "add-br",
-            );
+            sb.vsctl_line("add-br br0 -- set bridge br0 datapath_type=netdev");
             let taps = ns.command("ip").args(["-o", "link", "show"]).output();
             let taps = String::from_utf8_lossy(&taps.expect("ip link").stdout).into_owned();
             let pid = sb.vswitchd_pid().expect("daemon pid");

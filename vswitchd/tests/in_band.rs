@@ -34,6 +34,8 @@ use ferrovs_tests::sandbox::{ours_then_stock, text, Sandbox};
 use ferrovs_tests::vsctl;
 
 const FERROVS: &str = env!("CARGO_BIN_EXE_ferrovs-vswitchd");
+/// The two in-band controllers nobody answers.
+const SET_CONTROLLERS: &str = "set-controller br0 tcp:10.0.0.2:6653 tcp:192.168.7.9";
 const STEP: Duration = Duration::from_secs(30);
 
 /// What one daemon showed, step by step.
@@ -116,15 +118,7 @@ fn script(program: &std::path::Path, tag: &str) -> Outcome {
         ),
         "add-br",
     );
-    sb.vsctl_ok(
-        &[
-            "set-controller",
-            "br0",
-            "tcp:10.0.0.2:6653",
-            "tcp:192.168.7.9",
-        ],
-        "set-controller",
-    );
+    sb.vsctl_line(SET_CONTROLLERS);
     // (a)-(c) once, (f)-(i) per controller.
     let both = settle(&sb, "the in-band rules", 3 + 2 * 4);
     // A DHCP reply from p1 that no rule forwards goes to LOCAL anyway.
@@ -323,15 +317,7 @@ fn next_hop_script(program: &std::path::Path, tag: &str) -> Vec<String> {
             "permanent",
         ]);
     }
-    sb.vsctl_ok(
-        &[
-            "set-controller",
-            "br0",
-            "tcp:10.0.0.2:6653",
-            "tcp:192.168.7.9",
-        ],
-        "set-controller",
-    );
+    sb.vsctl_line(SET_CONTROLLERS);
     // (a)-(c), (d)/(e) per next hop, (f)-(i) per controller.
     let rules = settle(&sb, "the in-band rules with next hops", 3 + 2 * 2 + 2 * 4);
     sb.exit_alive(tag);

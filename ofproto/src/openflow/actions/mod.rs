@@ -550,7 +550,13 @@ fn decode_vendor(version: u8, a: &[u8], depth: u32) -> Result<Action, OfpErr> {
             let width = (header & 0xff) as usize;
             let f = by_header(class, 0, ((header >> 9) & 0x7f) as u8, width)
                 .ok_or(OfpErr::OFPBAC_BAD_SET_TYPE)?;
-            if ofs + nbits > width as u32 * 8 || header & 0x100 != 0 {
+            // Bounded by the field's width as the flow holds it (as a move
+            // is): a tun_metadata header may name up to 124 bytes, of which
+            // the flow keeps 4 (and the load's value and mask are u128).
+            if ofs + nbits > width as u32 * 8
+                || ofs + nbits > FIELDS[f].width as u32 * 8
+                || header & 0x100 != 0
+            {
                 return Err(OfpErr::OFPBAC_BAD_SET_ARGUMENT);
             }
             if nbits < 64 && value >> nbits != 0 {
@@ -812,6 +818,25 @@ mod tests {
                 .collect();
             assert_eq!(back, expect, "version {v}");
         }
+    }
+
+    #[test]
+    fn reg_load_beyond_the_held_width_is_refused() {
+        // NXAST_REG_LOAD (fuzzer finding): tun_metadata16 named with 96
+        // bytes, bits 132..147. The flow holds 4 bytes of it.
+        let load = |ofs_nbits: u16| {
+            let mut a = vec![0xff, 0xff, 0, 24, 0, 0, 0x23, 0x20, 0, 7];
+            a.extend_from_slice(&ofs_nbits.to_be_bytes());
+            a.extend_from_slice(&[0x00, 0x01, 0x60, 0x60]);
+            a.extend_from_slice(&[0; 8]);
+            a
+        };
+        assert_eq!(
+            decode(1, &load(0x210f)),
+            Err(OfpErr::OFPBAC_BAD_SET_ARGUMENT)
+        );
+        // Bits 0..31, which the flow holds, load.
+        assert!(decode(1, &load(0x001f)).is_ok());
     }
 
     #[test]

@@ -200,3 +200,27 @@ fn duplicate_key_attributes_are_refused() {
     )
     .is_ok());
 }
+
+/// A masked set of `encap` whose mask was longer than its value printed as
+/// `set(encap(unspec(0f/0b 00 54 00 08 00 00)))`, which parses as an unmasked
+/// set (the sizes differ, as in Open vSwitch). That set printed as
+/// `set(encap(unspec(0f)))`, which read back as a *masked* set, because the
+/// all-ones test saw the nested attribute's header bytes. Only the values
+/// count now.
+#[test]
+fn unmasked_encap_set_reads_back_unmasked() {
+    let bytes = [
+        0x20u8, 0, 0x0b, 0, 0x1c, 0, 1, 0, 5, 0, 0, 0, 0x0f, 0x3c, 0, 0, 4, 0, 4, 0x58, 0x0b, 0, 0,
+        0, 0x0b, 0, 0x54, 0, 8, 0, 0, 0,
+    ];
+    let decoded = Actions::from_nlattrs(&bytes).unwrap_or_else(|e| panic!("{e}"));
+    let parsed = Actions::parse_text(&decoded.to_text()).unwrap_or_else(|e| panic!("{e}"));
+    let canonical = parsed.to_text();
+    assert_eq!(canonical, "set(encap(unspec(0f)))");
+    assert_eq!(Actions::parse_text(&canonical), Ok(parsed));
+
+    // A value under a partial mask stays a masked set.
+    let masked = Actions::parse_text("set(encap(unspec(0f/f0)))").unwrap();
+    assert!(matches!(masked.list[..], [Action::SetMasked { .. }]));
+    assert_eq!(Actions::parse_text(&masked.to_text()), Ok(masked));
+}

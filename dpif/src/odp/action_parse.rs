@@ -5,7 +5,7 @@ use std::net::Ipv6Addr;
 
 use super::action::*;
 use super::consts::*;
-use super::key::NshAttr;
+use super::key::{KeyAttr, NshAttr};
 use super::key_parse::*;
 use super::scan::*;
 use super::{OdpError, Result};
@@ -184,7 +184,7 @@ impl ActionParser<'_> {
             let (kp, mp) = (k.payload(), m.payload());
             // As Open vSwitch: a mask that is not all ones on a key of the
             // same size makes a masked set.
-            let action = if mp.len() == kp.len() && !mp.iter().all(|&b| b == 0xff) {
+            let action = if mp.len() == kp.len() && !mask_is_exact(&m) {
                 SetMasked { key: k, mask: m }
             } else {
                 Set(k)
@@ -1037,5 +1037,17 @@ mod as_stock_tests {
         );
         assert_eq!(parse_action_list_as_stock("DROP", None), Ok(Vec::new()));
         assert!(parse_action_list_as_stock("check_pkt_len(size=200,gt(drop),le(2))", None).is_ok());
+    }
+}
+
+/// Whether a set action's mask covers every bit of its key. For `encap`,
+/// the one nested key that may appear here, only the values count: the
+/// nested attribute headers are never all ones, so a byte-wise test would
+/// make `set(encap(...))` masked however it was written, and the unmasked
+/// set printed from it would read back as a different (masked) action.
+fn mask_is_exact(mask: &KeyAttr) -> bool {
+    match mask {
+        KeyAttr::Encap(attrs) => attrs.iter().all(mask_is_exact),
+        m => m.payload().iter().all(|&b| b == 0xff),
     }
 }

@@ -1005,6 +1005,18 @@ fn scan_nat_range(s: &str) -> Result<NatRange> {
     Ok((min, max, pmin, pmax, i))
 }
 
+/// Whether a set action's mask covers every bit of its key. For `encap`,
+/// the one nested key that may appear here, only the values count: the
+/// nested attribute headers are never all ones, so a byte-wise test would
+/// make `set(encap(...))` masked however it was written, and the unmasked
+/// set printed from it would read back as a different (masked) action.
+fn mask_is_exact(mask: &KeyAttr) -> bool {
+    match mask {
+        KeyAttr::Encap(attrs) => attrs.iter().all(mask_is_exact),
+        m => m.payload().iter().all(|&b| b == 0xff),
+    }
+}
+
 #[cfg(test)]
 mod as_stock_tests {
     use super::*;
@@ -1037,17 +1049,5 @@ mod as_stock_tests {
         );
         assert_eq!(parse_action_list_as_stock("DROP", None), Ok(Vec::new()));
         assert!(parse_action_list_as_stock("check_pkt_len(size=200,gt(drop),le(2))", None).is_ok());
-    }
-}
-
-/// Whether a set action's mask covers every bit of its key. For `encap`,
-/// the one nested key that may appear here, only the values count: the
-/// nested attribute headers are never all ones, so a byte-wise test would
-/// make `set(encap(...))` masked however it was written, and the unmasked
-/// set printed from it would read back as a different (masked) action.
-fn mask_is_exact(mask: &KeyAttr) -> bool {
-    match mask {
-        KeyAttr::Encap(attrs) => attrs.iter().all(mask_is_exact),
-        m => m.payload().iter().all(|&b| b == 0xff),
     }
 }

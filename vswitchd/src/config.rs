@@ -538,8 +538,7 @@ impl Tracker {
             bcfg.ifaces.insert(iface.name.clone(), iface);
         }
         if entry.ifaces.len() > 1 {
-            let members = entry.ifaces.iter().map(|(_, n)| n.clone()).collect();
-            let bond = crate::bond::BondCfg::from_row(puuid, prow, members);
+            let bond = crate::bond::BondCfg::from_row(puuid, prow, &entry.ifaces, r);
             if let Some(bcfg) = self.config.bridges.get_mut(bridge) {
                 entry.bond = Some(bond.name.clone());
                 bcfg.bonds.insert(bond.name.clone(), bond);

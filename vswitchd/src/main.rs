@@ -468,9 +468,9 @@ impl App {
                 _ => Ok(String::new()),
             },
             m if bond::handles(m) => {
-                let r = self
-                    .bonds
-                    .command(&m["bond/".len()..], args, Instant::now());
+                let r =
+                    self.bonds
+                        .command(m.strip_prefix("bond/").unwrap_or(m), args, Instant::now());
                 if self.bonds.publish_changes() {
                     self.bonds_changed();
                 }

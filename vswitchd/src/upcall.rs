@@ -527,6 +527,10 @@ impl HandlerContext {
     /// An ACTION upcall: the packet-in a `controller` action asked for.
     fn action_upcall(&self, u: &Upcall) {
         let userdata = u.userdata.as_deref().unwrap_or_default();
+        // LACP's slow path: the frame is the bond's (crate::bond::lacp).
+        if ferrovs_ofproto::xlate::bond::lacp_upcall(userdata, key_in_port(&u.key), &u.packet) {
+            return;
+        }
         match packet_in::from_action_upcall(userdata, u.packet.clone(), &u.key) {
             Ok(c) => {
                 self.stats.packet_ins.fetch_add(1, Ordering::Relaxed);

@@ -18,8 +18,18 @@
 //!   the same), accepts multicast only on the active member and drops
 //!   what comes back from a MAC learned on another port (the reflection
 //!   of its own flooding), gratuitous ARPs excepted;
-//! - balance-tcp needs LACP, which ferrovs does not speak: as stock with
-//!   LACP off, such a bond neither sends nor accepts anything.
+//! - with LACP negotiated, a member accepts whatever it receives while
+//!   it is enabled (the partner knows the bond), and sends by the
+//!   bond's mode; LACP configured but not negotiated passes nothing
+//!   unless `lacp-fallback-ab` makes the bond active-backup;
+//! - balance-tcp needs recirculation by dp_hash, which ferrovs does not
+//!   do: such a bond sends nothing (as stock without LACP).
+//!
+//! LACP frames (ethertype 0x8809) received on a member of a bond with
+//! LACP never enter the pipeline: translation gives them stock's
+//! `userspace(slow_path(lacp))` action ([`slow_path_lacp`]), and the
+//! ACTION upcall it raises queues the frame for the daemon
+//! ([`lacp_upcall`], [`take_lacp_frames`]).
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, OnceLock, RwLock};
@@ -75,6 +85,8 @@ pub struct BondView {
     /// `lacp_fallback_ab`, which makes it active-backup.
     pub lacp_configured: bool,
     pub lacp_fallback_ab: bool,
+    /// LACP found a partner (lacp_status "negotiated").
+    pub lacp_negotiated: bool,
 }
 
 /// What the bond says about a packet received on one of its members.
@@ -95,6 +107,13 @@ impl BondView {
     /// Stock's `bond_check_admissibility` with LACP off or not
     /// negotiated.
     pub fn admissibility(&self, member: u16, dst_is_multicast: bool) -> Verdict {
+        if self.lacp_configured && self.lacp_negotiated {
+            return if self.enabled.contains(&member) {
+                Verdict::Accept
+            } else {
+                Verdict::Drop
+            };
+        }
         let refused = if self.lacp_configured {
             !self.lacp_fallback_ab
         } else {
@@ -117,10 +136,14 @@ impl BondView {
 
     /// The member a packet from `src_mac` in `vlan` leaves by, if any.
     pub fn choose_output(&self, src_mac: [u8; 6], vlan: u16) -> Option<u16> {
-        let mode = match (self.lacp_configured, self.lacp_fallback_ab) {
-            (false, _) => self.mode,
-            (true, true) => BondMode::ActiveBackup,
-            (true, false) => return None,
+        let mode = match (
+            self.lacp_configured,
+            self.lacp_negotiated,
+            self.lacp_fallback_ab,
+        ) {
+            (false, _, _) | (true, true, _) => self.mode,
+            (true, false, true) => BondMode::ActiveBackup,
+            (true, false, false) => return None,
         };
         match mode {
             BondMode::ActiveBackup => self.active,
@@ -210,6 +233,104 @@ pub fn of_bridge(bridge: &str) -> Option<Arc<BridgeBonds>> {
     r.get(bridge).cloned()
 }
 
+/// The slow protocols' ethertype (LACP).
+pub const ETH_TYPE_SLOW: u16 = 0x8809;
+/// Stock's slow-path reason bit for LACP.
+const SLOW_LACP: u32 = 4;
+/// USER_ACTION_COOKIE_SLOW_PATH.
+const COOKIE_SLOW_PATH: u16 = 2;
+
+impl BridgeBonds {
+    /// Whether a frame with `eth_type` in on `ofport` is LACP's to handle.
+    pub fn is_lacp_frame(&self, ofport: u16, eth_type: u16) -> bool {
+        eth_type == ETH_TYPE_SLOW && self.of_member(ofport).is_some_and(|b| b.lacp_configured)
+    }
+}
+
+/// The datapath action that sends LACP frames of bridge `bridge` to
+/// the daemon: stock's `userspace(pid,slow_path(lacp))` (its 48-byte
+/// cookie: type, OFPP_NONE, the bridge's uuid, the reason).
+pub fn slow_path_lacp(bridge: &str) -> ferrovs_dpif::odp::Action {
+    let mut c = vec![0u8; super::packet_in::COOKIE_LEN];
+    c[0..2].copy_from_slice(&COOKIE_SLOW_PATH.to_ne_bytes());
+    c[4..8].copy_from_slice(&0xffffu32.to_ne_bytes());
+    c[8..24].copy_from_slice(&super::packet_in::bridge_uuid(bridge));
+    c[28..32].copy_from_slice(&SLOW_LACP.to_ne_bytes());
+    ferrovs_dpif::odp::Action::Userspace(ferrovs_dpif::odp::Userspace {
+        pid: super::packet_in::upcall_pid(),
+        userdata: Some(c),
+        ..Default::default()
+    })
+}
+
+impl super::Ctx<'_> {
+    /// A LACP frame on a member of a bond running LACP goes to the
+    /// daemon and nowhere else (stock's `process_special`); the megaflow
+    /// matches what every one does (in_port, eth_type).
+    pub(super) fn lacp_slow_path(&mut self) -> bool {
+        use crate::openflow::fields::id;
+        let et = self.get(id::ETH_TYPE) as u16;
+        if et != ETH_TYPE_SLOW {
+            return false;
+        }
+        let in_port = self.get(id::IN_PORT) as u16;
+        if !of_bridge(self.br.name).is_some_and(|b| b.is_lacp_frame(in_port, et)) {
+            return false;
+        }
+        self.actions.push(slow_path_lacp(self.br.name));
+        true
+    }
+}
+
+/// A LACP frame received on a bond member: the bridge's uuid (as in the
+/// cookie), the datapath port it came in on, the frame.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LacpFrame {
+    pub bridge_uuid: [u8; 16],
+    pub odp_port: u32,
+    pub frame: Vec<u8>,
+}
+
+/// At most this many frames wait for the daemon (a flood is dropped).
+const LACP_QUEUE_MAX: usize = 1024;
+
+fn lacp_queue() -> &'static std::sync::Mutex<Vec<LacpFrame>> {
+    static Q: OnceLock<std::sync::Mutex<Vec<LacpFrame>>> = OnceLock::new();
+    Q.get_or_init(Default::default)
+}
+
+/// Takes an ACTION upcall whose userdata is the LACP slow-path cookie
+/// (`odp_port` from its key); false for any other upcall.
+pub fn lacp_upcall(userdata: &[u8], odp_port: Option<u32>, packet: &[u8]) -> bool {
+    let ty = userdata.get(0..2).map(|b| u16::from_ne_bytes([b[0], b[1]]));
+    let reason = userdata
+        .get(28..32)
+        .and_then(|b| <[u8; 4]>::try_from(b).ok())
+        .map(u32::from_ne_bytes);
+    if userdata.len() != super::packet_in::COOKIE_LEN
+        || ty != Some(COOKIE_SLOW_PATH)
+        || reason != Some(SLOW_LACP)
+    {
+        return false;
+    }
+    let mut bridge_uuid = [0u8; 16];
+    bridge_uuid.copy_from_slice(&userdata[8..24]);
+    let mut q = lacp_queue().lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(odp_port) = odp_port.filter(|_| q.len() < LACP_QUEUE_MAX) {
+        q.push(LacpFrame {
+            bridge_uuid,
+            odp_port,
+            frame: packet.to_vec(),
+        });
+    }
+    true
+}
+
+/// The LACP frames received since the last call.
+pub fn take_lacp_frames() -> Vec<LacpFrame> {
+    std::mem::take(&mut *lacp_queue().lock().unwrap_or_else(|e| e.into_inner()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -226,7 +347,42 @@ mod tests {
             migrated: BTreeMap::new(),
             lacp_configured: false,
             lacp_fallback_ab: false,
+            lacp_negotiated: false,
         }
+    }
+
+    #[test]
+    fn negotiated_lacp_accepts_on_enabled_members_and_sends_by_mode() {
+        let mut b = bond(BondMode::ActiveBackup, &[3], Some(3));
+        b.lacp_configured = true;
+        b.lacp_negotiated = true;
+        assert_eq!(b.admissibility(3, true), Verdict::Accept);
+        assert_eq!(b.admissibility(5, false), Verdict::Drop);
+        assert_eq!(b.choose_output([2, 0, 0, 0, 0, 1], 0), Some(3));
+        b.mode = BondMode::BalanceSlb;
+        assert_eq!(b.choose_output([2, 0, 0, 0, 0, 1], 0), Some(3));
+        let bb = BridgeBonds::new(vec![b]);
+        assert!(bb.is_lacp_frame(5, ETH_TYPE_SLOW));
+        assert!(!bb.is_lacp_frame(5, 0x0800));
+        assert!(!bb.is_lacp_frame(7, ETH_TYPE_SLOW));
+    }
+
+    #[test]
+    fn the_lacp_cookie_round_trips_through_the_queue() {
+        let ferrovs_dpif::odp::Action::Userspace(u) = slow_path_lacp("lacp-test-br") else {
+            panic!("not a userspace action");
+        };
+        let c = u.userdata.unwrap_or_default();
+        assert!(!lacp_upcall(&c[..20], Some(1), b"x"));
+        assert!(!lacp_upcall(&[0; 48], Some(1), b"x"));
+        assert!(lacp_upcall(&c, Some(7), b"frame"));
+        let got = take_lacp_frames();
+        let mine: Vec<_> = got
+            .iter()
+            .filter(|f| f.bridge_uuid == super::super::packet_in::bridge_uuid("lacp-test-br"))
+            .collect();
+        assert_eq!(mine.len(), 1);
+        assert_eq!((mine[0].odp_port, &mine[0].frame[..]), (7, &b"frame"[..]));
     }
 
     #[test]

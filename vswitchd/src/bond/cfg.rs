@@ -2,7 +2,18 @@
 
 use ferrovs_ofproto::xlate::bond::BondMode;
 
-use crate::ovsdb::{datum, Row};
+use crate::ovsdb::{datum, Replica, Row};
+
+/// A member Interface's LACP settings as written (other_config
+/// lacp-port-id, lacp-port-priority, lacp-aggregation-key; out of range
+/// means the default, resolved with the member's OpenFlow port).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct MemberLacpCfg {
+    pub iface_uuid: String,
+    pub port_id: i64,
+    pub port_priority: i64,
+    pub key: i64,
+}
 
 /// A bond's settings, from its Port row.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -25,12 +36,48 @@ pub struct BondCfg {
     pub lacp: String,
     pub all_members_active: bool,
     pub lacp_fallback_ab: bool,
+    /// other_config:lacp-system-id: None for the bridge's MAC; Some(None)
+    /// when it does not parse (LACP then stays off, as stock).
+    pub lacp_system_id: Option<Option<[u8; 6]>>,
+    /// other_config:lacp-system-priority, as written (0: default).
+    pub lacp_system_priority: i64,
+    /// other_config:lacp-time=fast.
+    pub lacp_fast: bool,
+    /// Each member's LACP settings, by member name.
+    pub member_lacp: std::collections::BTreeMap<String, MemberLacpCfg>,
 }
 
 impl BondCfg {
     /// The settings of Port row `prow` whose interfaces are `members`.
-    pub fn from_row(port_uuid: &str, prow: &Row, mut members: Vec<String>) -> BondCfg {
+    /// `ifaces` are the member (Interface uuid, name) pairs, whose rows
+    /// `r` holds.
+    pub fn from_row(
+        port_uuid: &str,
+        prow: &Row,
+        ifaces: &[(String, String)],
+        r: &Replica,
+    ) -> BondCfg {
+        let mut members: Vec<String> = ifaces.iter().map(|(_, n)| n.clone()).collect();
         members.sort();
+        let member_lacp = ifaces
+            .iter()
+            .map(|(uuid, name)| {
+                let ioc =
+                    datum::str_map(r.row("Interface", uuid).and_then(|i| i.get("other_config")));
+                let get = |k: &str| {
+                    ioc.get(k)
+                        .and_then(|v| v.trim().parse::<i64>().ok())
+                        .unwrap_or(0)
+                };
+                let m = MemberLacpCfg {
+                    iface_uuid: uuid.clone(),
+                    port_id: get("lacp-port-id"),
+                    port_priority: get("lacp-port-priority"),
+                    key: get("lacp-aggregation-key"),
+                };
+                (name.clone(), m)
+            })
+            .collect();
         let oc = datum::str_map(prow.get("other_config"));
         let int = |k: &str| oc.get(k).and_then(|v| v.trim().parse::<i64>().ok());
         let flag = |k: &str| oc.get(k).is_some_and(|v| v == "true");
@@ -60,12 +107,63 @@ impl BondCfg {
             lacp: datum::string(prow.get("lacp")),
             all_members_active: flag("all-members-active"),
             lacp_fallback_ab,
+            lacp_system_id: oc
+                .get("lacp-system-id")
+                .map(|v| super::commands::scan_mac(v).filter(|m| *m != [0; 6])),
+            lacp_system_priority: int("lacp-system-priority").unwrap_or(0),
+            lacp_fast: oc
+                .get("lacp-time")
+                .is_some_and(|v| v.eq_ignore_ascii_case("fast")),
+            member_lacp,
         }
     }
 
-    /// Whether the Port asks for LACP.
+    /// Whether the Port asks for LACP (with usable settings).
     pub(super) fn lacp_configured(&self) -> bool {
         matches!(self.lacp.as_str(), "active" | "passive")
+            && !matches!(self.lacp_system_id, Some(None))
+    }
+
+    /// The LACP settings, given the bridge's MAC (the default system
+    /// id); None with LACP off.
+    pub(super) fn lacp_cfg(&self, bridge_mac: [u8; 6]) -> Option<super::lacp::LacpCfg> {
+        if !self.lacp_configured() {
+            return None;
+        }
+        let sys_id = self.lacp_system_id.flatten().unwrap_or(bridge_mac);
+        if sys_id == [0; 6] {
+            return None;
+        }
+        let p = self.lacp_system_priority;
+        Some(super::lacp::LacpCfg {
+            active: self.lacp == "active",
+            sys_id,
+            // Stock prefers bondable links: one below the maximum for a
+            // port with several interfaces.
+            sys_priority: if (1..=0xffff).contains(&p) {
+                p as u16
+            } else {
+                0xfffe
+            },
+            fast: self.lacp_fast,
+            fallback_ab: self.lacp_fallback_ab,
+        })
+    }
+
+    /// Member `name`'s LACP settings, its OpenFlow port giving the
+    /// default port id.
+    pub(super) fn member_lacp_cfg(
+        &self,
+        name: &str,
+        ofport: Option<u16>,
+    ) -> super::lacp::MemberCfg {
+        let m = self.member_lacp.get(name).cloned().unwrap_or_default();
+        let in_u16 = |v: i64| (1..=0xffff).contains(&v).then_some(v as u16);
+        super::lacp::MemberCfg {
+            port_id: in_u16(m.port_id).unwrap_or(ofport.unwrap_or(0)),
+            port_priority: in_u16(m.port_priority).unwrap_or(0xffff),
+            key: in_u16(m.key).unwrap_or(0),
+        }
     }
 
     /// Logs what stock logs about these settings, and what ferrovs
@@ -77,15 +175,14 @@ impl BondCfg {
         } else if BondMode::parse(&self.mode_text).is_none() {
             log::warn!(target: "bridge", "port {port}: unknown bond_mode {}, defaulting to active-backup", self.mode_text);
         }
-        if self.lacp_configured() {
-            let what = if self.lacp_fallback_ab {
-                "it runs as active-backup (lacp-fallback-ab)"
-            } else {
-                "it passes no traffic"
-            };
-            log::warn!(target: "bond", "port {port}: LACP is not implemented by ferrovs: the bond stays as stock's with a silent partner (lacp_status configured): {what}");
-        } else if self.mode == BondMode::BalanceTcp {
-            log::warn!(target: "bond", "port {port}: balance-tcp needs LACP, which ferrovs does not implement: the bond forwards nothing (as stock without LACP)");
+        if !matches!(self.lacp.as_str(), "" | "off" | "active" | "passive") {
+            log::warn!(target: "bridge", "port {port}: unknown LACP mode {}", self.lacp);
+        }
+        if matches!(self.lacp_system_id, Some(None)) {
+            log::warn!(target: "bridge", "port {port}: LACP system ID must be an Ethernet address and not zero.");
+        }
+        if self.mode == BondMode::BalanceTcp {
+            log::warn!(target: "bond", "port {port}: balance-tcp is not implemented by ferrovs: the bond forwards nothing");
         }
     }
 }

@@ -21,6 +21,7 @@ pub const COMMANDS: &[(&str, &str, usize, usize)] = &[
 /// [`COMMANDS`] and stock's deprecated `*-slave` names).
 pub fn handles(method: &str) -> bool {
     COMMANDS.iter().any(|c| c.0 == method)
+        || matches!(method, "lacp/show" | "lacp/show-stats")
         || matches!(
             method,
             "bond/set-active-slave" | "bond/enable-slave" | "bond/disable-slave"
@@ -28,11 +29,20 @@ pub fn handles(method: &str) -> bool {
 }
 
 impl Bond {
+    /// `lacp_status` as stock names it.
+    pub(super) fn lacp_status(&self) -> &'static str {
+        match &self.lacp {
+            None => "off",
+            Some(l) if l.negotiated => "negotiated",
+            Some(_) => "configured",
+        }
+    }
+
     /// Stock's `bond_is_balanced`.
     fn balanced(&self) -> bool {
         self.cfg.rebalance_interval > 0
             && self.cfg.mode != BondMode::ActiveBackup
-            && !(self.cfg.lacp_fallback_ab && self.cfg.lacp_configured())
+            && !(self.cfg.lacp_fallback_ab && self.lacp_status() == "configured")
     }
 
     /// `bond/show`'s text for this bond, in stock's layout.
@@ -57,11 +67,7 @@ impl Bond {
                 .as_millis();
             let _ = writeln!(s, "next rebalance: {left} ms");
         }
-        let lacp = if self.cfg.lacp_configured() {
-            "configured"
-        } else {
-            "off"
-        };
+        let lacp = self.lacp_status();
         let _ = writeln!(s, "lacp_status: {lacp}");
         let _ = writeln!(s, "lacp_fallback_ab: {}", c.lacp_fallback_ab);
         let primary = match (&c.primary, self.primary_index()) {
@@ -110,6 +116,9 @@ impl Bonds {
     /// translation.
     pub fn command(&mut self, cmd: &str, args: &[String], now: Instant) -> Result<String, String> {
         let arg = |i: usize| args.get(i).map(String::as_str).unwrap_or("");
+        if let Some(verb) = cmd.strip_prefix("lacp/") {
+            return self.lacp_command(verb, args);
+        }
         match cmd {
             "list" => {
                 let mut s = String::from("bond\ttype\trecircID\tmembers\n");

@@ -20,6 +20,17 @@ impl Bonds {
             if !std::mem::take(&mut b.send_learning) || b.active.is_none() {
                 continue;
             }
+            // As stock: not with LACP negotiated (the partner knows the
+            // bond), and balance-tcp never.
+            let view = b.view();
+            let may = if view.lacp_configured {
+                view.lacp_fallback_ab && !view.lacp_negotiated
+            } else {
+                b.cfg.mode != ferrovs_ofproto::xlate::bond::BondMode::BalanceTcp
+            };
+            if !may {
+                continue;
+            }
             let Some(br) = bridges.bridges.get(&b.bridge) else {
                 continue;
             };
@@ -90,8 +101,8 @@ fn rarp(mac: [u8; 6], vlan: u16) -> Vec<u8> {
     f
 }
 
-/// Sends `frame` out of datapath port `odp`.
-fn send(dpif: &crate::bridge::SharedDpif, odp: u32, frame: &[u8]) -> bool {
+/// Sends `frame` out of datapath port `odp` (learning packets, LACPDUs).
+pub(super) fn send(dpif: &crate::bridge::SharedDpif, odp: u32, frame: &[u8]) -> bool {
     use ferrovs_dpif::odp::{Action, Actions, Key, KeyAttr};
     let key = Key {
         attrs: vec![KeyAttr::InPort(0)],
@@ -110,7 +121,7 @@ fn send(dpif: &crate::bridge::SharedDpif, odp: u32, frame: &[u8]) -> bool {
         mru: 0,
     });
     if let Err(e) = &done {
-        log::debug!(target: "bond", "learning packet not sent: {e}");
+        log::debug!(target: "bond", "frame not sent: {e}");
     }
     done.is_ok()
 }

@@ -12,9 +12,12 @@
 //! choices are described) and the caller makes the revalidators look at
 //! every flow again.
 //!
-//! Not implemented: LACP (a bond with `lacp` set runs without it, as if
-//! it were off, and says so in the log), hence balance-tcp (which stock
-//! also refuses to forward on without LACP), `bond/migrate`, and
+//! A bond with `lacp=active|passive` runs LACP ([`lacp`]): members'
+//! `may_enable` follows it, PDUs go out each member from the main loop,
+//! and the frames the datapath sends up (`xlate::bond::lacp_upcall`) are
+//! taken in on each [`Bonds::run`].
+//!
+//! Not implemented: balance-tcp (it needs recirculation by dp_hash) and
 //! rebalancing (`bond-rebalance-interval` is accepted and only shown).
 
 use std::collections::BTreeMap;
@@ -29,6 +32,7 @@ use crate::ovsdb::{datum, Replica};
 
 mod cfg;
 mod commands;
+pub mod lacp;
 mod learning;
 
 pub use cfg::BondCfg;
@@ -43,9 +47,11 @@ struct Member {
     name: String,
     ofport: Option<u16>,
     enabled: bool,
-    /// Whether the member may be enabled: without LACP or CFM, as in
-    /// stock, its carrier.
+    /// Whether the member may be enabled: its carrier, and with LACP,
+    /// what LACP says.
     may_enable: bool,
+    /// The carrier as last read.
+    carrier: bool,
     delay_expires: Option<Instant>,
     mac: String,
 }
@@ -69,6 +75,14 @@ struct Bond {
     /// active member changed or a member went down): see
     /// [`Bonds::send_learning_packets`].
     send_learning: bool,
+    /// LACP, when the Port asks for it.
+    lacp: Option<lacp::Lacp>,
+    /// LACPDUs to send: (member index, PDU).
+    pdus_out: Vec<(usize, lacp::pdu::Repr)>,
+    /// Interface `lacp_current` as last computed (member name to value).
+    lacp_current: BTreeMap<String, Option<bool>>,
+    /// `lacp_current` must be written.
+    lacp_current_dirty: bool,
 }
 
 const ZERO_MAC: &str = "00:00:00:00:00:00";
@@ -113,6 +127,10 @@ impl Bond {
             active_mac_dirty: false,
             migrated: BTreeMap::new(),
             send_learning: false,
+            lacp: None,
+            pdus_out: Vec::new(),
+            lacp_current: BTreeMap::new(),
+            lacp_current_dirty: false,
         }
     }
 
@@ -146,8 +164,9 @@ impl Bond {
                     Member {
                         name: name.clone(),
                         ofport,
-                        enabled: carrier,
-                        may_enable: carrier,
+                        enabled: carrier && !self.cfg.lacp_configured(),
+                        may_enable: carrier && !self.cfg.lacp_configured(),
+                        carrier,
                         delay_expires: None,
                         mac,
                     }
@@ -156,8 +175,37 @@ impl Bond {
             self.members.push(m);
         }
         self.active = active_name.and_then(|n| self.members.iter().position(|m| m.name == n));
+        self.configure_lacp(bridges);
     }
 
+    /// Starts, changes or stops LACP as the settings say.
+    fn configure_lacp(&mut self, bridges: &Bridges) {
+        let now = Instant::now();
+        let bridge_mac = bridges
+            .bridges
+            .get(&self.bridge)
+            .and_then(|b| commands::scan_mac(&b.mac))
+            .unwrap_or([0; 6]);
+        let Some(lc) = self.cfg.lacp_cfg(bridge_mac) else {
+            if self.lacp.take().is_some() {
+                self.lacp_current_dirty = true;
+            }
+            return;
+        };
+        let l = self
+            .lacp
+            .get_or_insert_with(|| lacp::Lacp::new(&self.cfg.name, lc.clone()));
+        l.configure(&lc);
+        l.retain(&self.cfg.members);
+        for m in &self.members {
+            let known = l.is_current(&m.name).is_some();
+            l.register(&m.name, self.cfg.member_lacp_cfg(&m.name, m.ofport), now);
+            if !known {
+                l.carrier_changed(&m.name, m.carrier, now);
+            }
+        }
+        self.lacp_current_dirty = true;
+    }
     fn set_enabled(&mut self, i: usize, enable: bool) {
         let m = &mut self.members[i];
         m.delay_expires = None;
@@ -172,12 +220,38 @@ impl Bond {
     /// active member when needed.
     /// `facts` gives a member's OpenFlow port and carrier by name.
     fn run(&mut self, facts: impl Fn(&str) -> (Option<u16>, bool), now: Instant) {
+        let facts: Vec<(Option<u16>, bool)> = self.members.iter().map(|m| facts(&m.name)).collect();
+        // LACP first (stock's lacp_run before bond_run): carrier changes,
+        // timers, attachment, PDUs to send.
+        if let Some(l) = &mut self.lacp {
+            for (m, &(_, carrier)) in self.members.iter().zip(&facts) {
+                if carrier != m.carrier {
+                    l.carrier_changed(&m.name, carrier, now);
+                }
+            }
+            let (pdus, _) = l.run(now);
+            self.pdus_out.extend(pdus);
+            let current: BTreeMap<String, Option<bool>> = self
+                .members
+                .iter()
+                .map(|m| (m.name.clone(), l.is_current(&m.name)))
+                .collect();
+            if current != self.lacp_current {
+                self.lacp_current = current;
+                self.lacp_current_dirty = true;
+            }
+        }
         for i in 0..self.members.len() {
-            let (ofport, carrier) = facts(&self.members[i].name);
+            let (ofport, carrier) = facts[i];
+            let lacp_ok = self
+                .lacp
+                .as_ref()
+                .is_none_or(|l| l.may_enable(&self.members[i].name));
             let (updelay, downdelay) = (self.cfg.updelay, self.cfg.downdelay);
             let m = &mut self.members[i];
             m.ofport = ofport;
-            m.may_enable = carrier;
+            m.carrier = carrier;
+            m.may_enable = carrier && lacp_ok;
             let up = carrier && m.may_enable;
             if (up == m.enabled) != m.delay_expires.is_none() {
                 log::info!(target: "bond", "member {}: link state {}", m.name, if up { "up" } else { "down" });
@@ -273,6 +347,36 @@ impl Bond {
         self.active_mac_dirty = true;
     }
 
+    /// Operations writing each member Interface's `lacp_current` (empty
+    /// without LACP).
+    fn lacp_current_ops(&self, replica: &Replica) -> Vec<Value> {
+        let mut ops = Vec::new();
+        for m in &self.members {
+            let Some(uuid) = self.cfg.member_lacp.get(&m.name).map(|c| &c.iface_uuid) else {
+                continue;
+            };
+            let Some(current) = replica.row("Interface", uuid) else {
+                continue;
+            };
+            let value = self
+                .lacp
+                .as_ref()
+                .and_then(|l| l.is_current(&m.name))
+                .map(|c| json!(c));
+            let mut row = Map::new();
+            crate::status::put(
+                &mut row,
+                Some(current),
+                "lacp_current",
+                datum::optional(value),
+            );
+            if !row.is_empty() {
+                ops.push(crate::status::update("Interface", uuid, row));
+            }
+        }
+        ops
+    }
+
     fn view(&self) -> BondView {
         let ports = |f: &dyn Fn(&Member) -> bool| {
             let mut v: Vec<u16> = self
@@ -301,8 +405,9 @@ impl Bond {
                     Some((h, m.ofport?))
                 })
                 .collect(),
-            lacp_configured: self.cfg.lacp_configured(),
+            lacp_configured: self.lacp.is_some(),
             lacp_fallback_ab: self.cfg.lacp_fallback_ab,
+            lacp_negotiated: self.lacp.as_ref().is_some_and(|l| l.negotiated),
         }
     }
 }
@@ -345,6 +450,7 @@ impl Bonds {
     /// translations may have changed (what was published changed).
     pub fn run(&mut self, bridges: &Bridges, now: Instant) -> bool {
         self.next_poll = (!self.bonds.is_empty()).then(|| now + POLL);
+        self.receive_lacp(bridges, now);
         for b in self.bonds.values_mut() {
             let bridge = b.bridge.clone();
             b.run(
@@ -355,7 +461,53 @@ impl Bonds {
                 now,
             );
         }
+        self.send_lacp(bridges);
         self.publish()
+    }
+
+    /// Hands the LACP frames the datapath sent up to their bonds.
+    fn receive_lacp(&mut self, bridges: &Bridges, now: Instant) {
+        let frames = xbond::take_lacp_frames();
+        if frames.is_empty() {
+            return;
+        }
+        for b in self.bonds.values_mut() {
+            let uuid = ferrovs_ofproto::xlate::packet_in::bridge_uuid(&b.bridge);
+            let (Some(l), Some(br)) = (&mut b.lacp, bridges.bridges.get(&b.bridge)) else {
+                continue;
+            };
+            for f in frames.iter().filter(|f| f.bridge_uuid == uuid) {
+                let member = b
+                    .members
+                    .iter()
+                    .find(|m| br.ifaces.get(&m.name).and_then(|i| i.odp_port) == Some(f.odp_port));
+                if let Some(m) = member {
+                    l.receive(&m.name, &f.frame, now);
+                }
+            }
+        }
+    }
+
+    /// Sends the LACPDUs the bonds' LACP asked for, each out of its
+    /// member with the member's MAC as source.
+    fn send_lacp(&mut self, bridges: &Bridges) {
+        for b in self.bonds.values_mut() {
+            let pdus = std::mem::take(&mut b.pdus_out);
+            let Some(br) = bridges.bridges.get(&b.bridge) else {
+                continue;
+            };
+            let Some(dpif) = bridges.backers.get(&br.dp_type) else {
+                continue;
+            };
+            for (i, repr) in pdus {
+                let Some(m) = b.members.get(i) else { continue };
+                let Some(odp) = br.ifaces.get(&m.name).and_then(|i| i.odp_port) else {
+                    continue;
+                };
+                let src = commands::scan_mac(&m.mac).unwrap_or([0; 6]);
+                learning::send(dpif, odp, &lacp::pdu::compose_frame(src, &repr));
+            }
+        }
     }
 
     /// How long until `run` has work (while there are bonds, every
@@ -392,7 +544,9 @@ impl Bonds {
 
     /// Whether some bond's `bond_active_slave` waits to be written.
     pub fn status_dirty(&self) -> bool {
-        self.bonds.values().any(|b| b.active_mac_dirty)
+        self.bonds
+            .values()
+            .any(|b| b.active_mac_dirty || b.lacp_current_dirty)
     }
 
     /// Operations writing each bond's last active member MAC to its
@@ -400,6 +554,9 @@ impl Bonds {
     pub fn status_ops(&mut self, replica: &Replica) -> Vec<Value> {
         let mut ops = Vec::new();
         for b in self.bonds.values_mut() {
+            if std::mem::take(&mut b.lacp_current_dirty) {
+                ops.extend(b.lacp_current_ops(replica));
+            }
             if !std::mem::take(&mut b.active_mac_dirty) {
                 continue;
             }
@@ -420,6 +577,32 @@ impl Bonds {
         ops
     }
 
+    /// `lacp/show` and `lacp/show-stats` (`verb`), for one bond or all.
+    pub fn lacp_command(&self, verb: &str, args: &[String]) -> Result<String, String> {
+        let text = |l: &lacp::Lacp| {
+            if verb == "show" {
+                lacp::show(l)
+            } else {
+                lacp::show_stats(l)
+            }
+        };
+        match args.first() {
+            Some(name) => self
+                .bonds
+                .values()
+                .filter_map(|b| b.lacp.as_ref())
+                .find(|l| l.name == *name)
+                .map(text)
+                .ok_or_else(|| "no such lacp object".to_string()),
+            None => Ok(self
+                .bonds
+                .values()
+                .filter_map(|b| b.lacp.as_ref())
+                .map(text)
+                .collect()),
+        }
+    }
+
     /// Publishes what commands changed; returns whether translations may
     /// have changed.
     pub fn publish_changes(&mut self) -> bool {
@@ -437,6 +620,7 @@ mod tests {
             ofport: Some(ofport),
             enabled,
             may_enable: true,
+            carrier: true,
             delay_expires: None,
             mac: format!("02:00:00:00:00:{ofport:02x}"),
         }
@@ -457,6 +641,10 @@ mod tests {
             lacp: String::new(),
             all_members_active: false,
             lacp_fallback_ab: false,
+            lacp_system_id: None,
+            lacp_system_priority: 0,
+            lacp_fast: false,
+            member_lacp: BTreeMap::new(),
         };
         Bond {
             bridge: "br0".into(),
@@ -468,6 +656,10 @@ mod tests {
             active_mac_dirty: false,
             migrated: BTreeMap::new(),
             send_learning: false,
+            lacp: None,
+            pdus_out: Vec::new(),
+            lacp_current: BTreeMap::new(),
+            lacp_current_dirty: false,
         }
     }
     #[test]

@@ -201,7 +201,7 @@ impl Bond {
             let known = l.is_current(&m.name).is_some();
             l.register(&m.name, self.cfg.member_lacp_cfg(&m.name, m.ofport), now);
             if !known {
-                l.carrier_changed(&m.name, m.carrier, now);
+                l.initial_carrier(&m.name, m.carrier);
             }
         }
         self.lacp_current_dirty = true;

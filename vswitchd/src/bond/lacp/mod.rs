@@ -176,6 +176,15 @@ impl Lacp {
         self.update = true;
     }
 
+    /// The carrier of a member just registered: taken as it is, not
+    /// counted as a change (stock learns it when it first asks whether
+    /// the member may be enabled).
+    pub fn initial_carrier(&mut self, name: &str, up: bool) {
+        if let Some(i) = self.find(name) {
+            self.members[i].carrier_up = up;
+        }
+    }
+
     /// A slow-protocols frame received on member `name`.
     pub fn receive(&mut self, name: &str, frame: &[u8], now: Instant) -> Rx {
         let fast = self.cfg.fast;

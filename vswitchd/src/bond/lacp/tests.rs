@@ -24,7 +24,7 @@ fn bond(name: &str, id: u8, active: bool, now: Instant) -> Lacp {
             },
             now,
         );
-        l.carrier_changed(m, true, now);
+        l.initial_carrier(m, true);
     }
     l
 }

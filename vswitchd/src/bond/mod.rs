@@ -241,8 +241,7 @@ impl Bond {
                 self.lacp_current_dirty = true;
             }
         }
-        for i in 0..self.members.len() {
-            let (ofport, carrier) = facts[i];
+        for (i, &(ofport, carrier)) in facts.iter().enumerate() {
             let lacp_ok = self
                 .lacp
                 .as_ref()

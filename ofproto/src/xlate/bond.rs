@@ -79,9 +79,8 @@ pub struct BondView {
     pub all_members_active: bool,
     /// Hash buckets `bond/migrate` moved, to the member they go to.
     pub migrated: BTreeMap<u8, u16>,
-    /// The Port asks for LACP (`lacp=active|passive`). ferrovs does not
-    /// negotiate it, so the bond stays as stock's does while its partner
-    /// is silent (lacp_status "configured"): nothing passes, unless
+    /// The bond runs LACP (`lacp=active|passive`). Until it is
+    /// negotiated (lacp_status "configured") nothing passes, unless
     /// `lacp_fallback_ab`, which makes it active-backup.
     pub lacp_configured: bool,
     pub lacp_fallback_ab: bool,
@@ -104,8 +103,7 @@ impl BondView {
         self.members.first().copied().unwrap_or(0)
     }
 
-    /// Stock's `bond_check_admissibility` with LACP off or not
-    /// negotiated.
+    /// Stock's `bond_check_admissibility`.
     pub fn admissibility(&self, member: u16, dst_is_multicast: bool) -> Verdict {
         if self.lacp_configured && self.lacp_negotiated {
             return if self.enabled.contains(&member) {

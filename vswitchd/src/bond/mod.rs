@@ -197,7 +197,16 @@ impl Bond {
             .get_or_insert_with(|| lacp::Lacp::new(&self.cfg.name, lc.clone()));
         l.configure(&lc);
         l.retain(&self.cfg.members);
-        for m in &self.members {
+        // Registered in the order of the Interface uuids, as stock adds
+        // a Port's interfaces: the first one is the key member.
+        let mut order: Vec<&Member> = self.members.iter().collect();
+        order.sort_by_key(|m| {
+            self.cfg
+                .member_lacp
+                .get(&m.name)
+                .map(|c| c.iface_uuid.as_str())
+        });
+        for m in order {
             let known = l.is_current(&m.name).is_some();
             l.register(&m.name, self.cfg.member_lacp_cfg(&m.name, m.ofport), now);
             if !known {

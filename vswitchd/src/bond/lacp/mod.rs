@@ -86,7 +86,12 @@ pub struct Lacp {
     pub members: Vec<Member>,
     pub negotiated: bool,
     update: bool,
+    /// Warnings about what the wire brings (bad PDUs, loopback) are
+    /// rate-limited to one per [`WARN_EVERY`], as stock limits them.
+    next_warn: Option<Instant>,
 }
+
+const WARN_EVERY: Duration = Duration::from_secs(5);
 
 /// What a received frame did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -105,6 +110,7 @@ impl Lacp {
             members: Vec::new(),
             negotiated: false,
             update: true,
+            next_warn: None,
         }
     }
 
@@ -116,6 +122,15 @@ impl Lacp {
             self.update = true;
         }
         self.cfg = cfg.clone();
+    }
+
+    /// Whether a rate-limited warning may be logged now.
+    fn may_warn(&mut self, now: Instant) -> bool {
+        if self.next_warn.is_some_and(|t| now < t) {
+            return false;
+        }
+        self.next_warn = Some(now + WARN_EVERY);
+        true
     }
 
     fn find(&self, name: &str) -> Option<usize> {
@@ -192,25 +207,29 @@ impl Lacp {
         let Some(i) = self.find(name) else {
             return Rx::Dropped;
         };
-        let m = &mut self.members[i];
-        m.counters.rx += 1;
+        self.members[i].counters.rx += 1;
         let repr = match pdu::parse_frame(frame) {
             Ok(r) => r,
             Err(pdu::Error::Marker) => {
-                m.counters.rx_marker += 1;
+                self.members[i].counters.rx_marker += 1;
                 log::debug!(target: "lacp", "{lacp_name}: received a LACP marker PDU.");
                 return Rx::Dropped;
             }
             Err(_) => {
-                m.counters.rx_bad += 1;
-                log::warn!(target: "lacp", "{lacp_name}: received an unparsable LACP PDU.");
+                self.members[i].counters.rx_bad += 1;
+                if self.may_warn(now) {
+                    log::warn!(target: "lacp", "{lacp_name}: received an unparsable LACP PDU.");
+                }
                 return Rx::Dropped;
             }
         };
-        if !m.carrier_up {
-            log::info!(target: "lacp", "{}: carrier state is DOWN, dropping received LACP PDU.", m.name);
+        if !self.members[i].carrier_up {
+            if self.may_warn(now) {
+                log::info!(target: "lacp", "{}: carrier state is DOWN, dropping received LACP PDU.", self.members[i].name);
+            }
             return Rx::Dropped;
         }
+        let m = &mut self.members[i];
         m.status = Status::Current;
         let tx = if fast { FAST_TX } else { SLOW_TX };
         m.rx_due = Some(now + tx * RX_MULTIPLIER);
@@ -389,7 +408,10 @@ impl Lacp {
             self.members[i].attached = false;
             let m = &self.members[i];
             if m.partner.sys_id == self.cfg.sys_id {
-                log::warn!(target: "lacp", "member {}: Loopback detected. Interface is connected to its own bond", m.name);
+                let name = m.name.clone();
+                if self.may_warn(Instant::now()) {
+                    log::warn!(target: "lacp", "member {name}: Loopback detected. Interface is connected to its own bond");
+                }
                 continue;
             }
             if m.status == Status::Defaulted {

@@ -263,9 +263,11 @@ pub fn slow_path_lacp(bridge: &str) -> ferrovs_dpif::odp::Action {
 
 impl super::Ctx<'_> {
     /// A LACP frame on a member of a bond running LACP goes to the
-    /// daemon and nowhere else (stock's `process_special`); the megaflow
-    /// matches what every one does (in_port, eth_type).
-    pub(super) fn lacp_slow_path(&mut self) -> bool {
+    /// daemon and nowhere else (stock's `process_special`). As stock,
+    /// the first table is looked up (the megaflow takes what the lookup
+    /// examined, the rule is credited and traced) but its actions do not
+    /// run.
+    pub(super) fn lacp_slow_path(&mut self, out: &mut Vec<super::Node>) -> bool {
         use crate::openflow::fields::id;
         let et = self.get(id::ETH_TYPE) as u16;
         if et != ETH_TYPE_SLOW {
@@ -275,8 +277,51 @@ impl super::Ctx<'_> {
         if !of_bridge(self.br.name).is_some_and(|b| b.is_lacp_frame(in_port, et)) {
             return false;
         }
+        if let Some(cls) = self.br.tables.first() {
+            let hit = cls
+                .lookup_soft(&self.flow, &mut self.wc, |_| false, false)
+                .hard
+                .map(|(_, r)| r);
+            if !self.in_ports.contains(&in_port) {
+                self.in_ports.push(in_port);
+            }
+            if let Some(rule) = hit {
+                self.rules.push(super::RuleHit {
+                    bridge: super::shared_name(self.br.name),
+                    table: 0,
+                    key: Arc::new(*self.flow),
+                    stats: Some(Arc::clone(&rule.stats)),
+                });
+                if self.br.describe_rules {
+                    let (m, prio) = super::find_match(cls, rule);
+                    let mut text = " 0. ".to_string();
+                    text.push_str(&crate::openflow::text::format_match(&m, 32768));
+                    if !text.ends_with(' ') {
+                        text.push_str(", ");
+                    }
+                    text.push_str(&format!("priority {prio}"));
+                    if rule.cookie != 0 {
+                        text.push_str(&format!(", cookie {:#x}", rule.cookie));
+                    }
+                    out.push(super::Node::new(super::NodeKind::Table, text));
+                }
+            }
+        }
         self.actions.push(slow_path_lacp(self.br.name));
         true
+    }
+}
+
+/// Whether `actions` are the LACP slow path alone (`ofproto/trace`
+/// shows them as stock does: "drop", and why the slow path has it).
+pub fn is_lacp_slow_path(actions: &[ferrovs_dpif::odp::Action]) -> bool {
+    match actions {
+        [ferrovs_dpif::odp::Action::Userspace(u)] => u.userdata.as_deref().is_some_and(|c| {
+            c.len() == super::packet_in::COOKIE_LEN
+                && c[0..2] == COOKIE_SLOW_PATH.to_ne_bytes()
+                && c[28..32] == SLOW_LACP.to_ne_bytes()
+        }),
+        _ => false,
     }
 }
 

@@ -386,7 +386,7 @@ pub fn translate_received<'a>(
     let mut nodes = Vec::new();
     // A recirculated packet resumes its frozen pipeline.
     let rid = ctx.get(id::RECIRC_ID) as u32;
-    let start = if rid == 0 && ctx.lacp_slow_path() {
+    let start = if rid == 0 && ctx.lacp_slow_path(&mut nodes) {
         None
     } else if rid == 0 {
         ctx.conntracked = ctx.get(id::CT_STATE) & ct::CS_TRACKED != 0;

@@ -192,10 +192,18 @@ pub fn report(flow: &[u8; KEY_LEN], x: &Xlated) -> String {
     out.push_str(&text);
     out.push('\n');
     out.push_str("Datapath actions: ");
-    format_action_list(&mut out, &x.actions, &FormatOptions::default());
+    let lacp = super::bond::is_lacp_slow_path(&x.actions);
+    if lacp {
+        out.push_str("drop");
+    } else {
+        format_action_list(&mut out, &x.actions, &FormatOptions::default());
+    }
     out.push('\n');
     if let Some(e) = &x.error {
         out.push_str(&format!("Translation failed ({e}), packet is dropped.\n"));
+    } else if lacp {
+        out.push_str("This flow is handled by the userspace slow path because it:\n");
+        out.push_str("  - Consists of LACP packets.\n");
     } else if x.slow {
         out.push_str("This flow is handled by the userspace slow path because it:\n");
         out.push_str("  - Uses action(s) not supported by datapath.\n");

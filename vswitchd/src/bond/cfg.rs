@@ -186,3 +186,74 @@ impl BondCfg {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cfg(lacp: &str) -> BondCfg {
+        BondCfg {
+            port_uuid: "u".into(),
+            name: "bond0".into(),
+            mode: BondMode::BalanceSlb,
+            mode_text: "balance-slb".into(),
+            members: vec!["p1".into(), "p2".into()],
+            updelay: 0,
+            downdelay: 0,
+            primary: None,
+            basis: 0,
+            rebalance_interval: 10_000,
+            lacp: lacp.into(),
+            all_members_active: false,
+            lacp_fallback_ab: false,
+            lacp_system_id: None,
+            lacp_system_priority: 0,
+            lacp_fast: false,
+            member_lacp: std::collections::BTreeMap::new(),
+        }
+    }
+
+    #[test]
+    fn lacp_settings_take_stocks_defaults_and_ranges() {
+        let mac = [2, 0, 0, 0, 0, 1];
+        assert!(cfg("off").lacp_cfg(mac).is_none());
+        assert!(cfg("").lacp_cfg(mac).is_none());
+        assert!(cfg("bogus").lacp_cfg(mac).is_none());
+        let c = cfg("passive").lacp_cfg(mac).unwrap();
+        assert_eq!(
+            (c.active, c.sys_id, c.sys_priority, c.fast),
+            (false, mac, 65534, false)
+        );
+        let mut b = cfg("active");
+        b.lacp_system_id = Some(Some([2, 0, 0, 0, 0, 9]));
+        b.lacp_system_priority = 70_000;
+        let c = b.lacp_cfg(mac).unwrap();
+        assert_eq!(
+            (c.active, c.sys_id, c.sys_priority),
+            (true, [2, 0, 0, 0, 0, 9], 65534)
+        );
+        b.lacp_system_priority = 100;
+        assert_eq!(b.lacp_cfg(mac).unwrap().sys_priority, 100);
+        // An unparsable or zero system id turns LACP off, as stock.
+        b.lacp_system_id = Some(None);
+        assert!(b.lacp_cfg(mac).is_none() && !b.lacp_configured());
+        assert!(cfg("active").lacp_cfg([0; 6]).is_none());
+        // Members: port id defaults to the OpenFlow port, priority to
+        // 65535, key to 0 (the key member's port id); out of range is
+        // the default.
+        let mut b = cfg("active");
+        let m = b.member_lacp_cfg("p1", Some(4));
+        assert_eq!((m.port_id, m.port_priority, m.key), (4, 65535, 0));
+        b.member_lacp.insert(
+            "p1".into(),
+            MemberLacpCfg {
+                iface_uuid: "i".into(),
+                port_id: 70_000,
+                port_priority: 7,
+                key: 9,
+            },
+        );
+        let m = b.member_lacp_cfg("p1", Some(4));
+        assert_eq!((m.port_id, m.port_priority, m.key), (4, 7, 9));
+    }
+}

@@ -18,7 +18,7 @@ use super::conntrack::Conntrack;
 use super::meter::Meters;
 use super::odp_key;
 use super::pmd_stats::PmdStats;
-use super::upcall::{Miss, MissHandler, UpcallQueue};
+use super::upcall::{Miss, MissHandler, MissVerdict, UpcallQueue};
 use super::NetdevControl;
 use crate::odp::Actions;
 use crate::{Upcall, UpcallKind};
@@ -337,6 +337,7 @@ impl DpCore {
                         };
                         misses.push(Miss {
                             key: odp_key::to_odp(&key),
+                            flow: key,
                             packet: s,
                             hash: super::upcall::flow_hash(&key),
                         });
@@ -363,14 +364,15 @@ impl DpCore {
         let verdicts = handler.handle_misses(dp, misses);
         let mut verdicts = verdicts.into_iter();
         for m in misses.drain(..) {
-            let Some(Some(attrs)) = verdicts.next() else {
-                continue;
-            };
-            match Actions::from_nlattrs(&attrs) {
-                Ok(a) if actions::validate(&a.list).is_ok() => {
-                    actions::execute(m.packet, &a.list, ctx);
-                }
-                _ => ctx.dropped += 1,
+            match verdicts.next() {
+                Some(MissVerdict::Flow(f)) => actions::execute(m.packet, &f.0.actions, ctx),
+                Some(MissVerdict::Actions(attrs)) => match Actions::from_nlattrs(&attrs) {
+                    Ok(a) if actions::validate(&a.list).is_ok() => {
+                        actions::execute(m.packet, &a.list, ctx);
+                    }
+                    _ => ctx.dropped += 1,
+                },
+                Some(MissVerdict::Drop) | None => {}
             }
         }
     }

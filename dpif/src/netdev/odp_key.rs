@@ -87,6 +87,42 @@ pub fn from_odp(key: &[u8], mask: &[u8]) -> Result<(FlowKey, FlowKey), OdpError>
     Ok((fk.masked(&fm), fm))
 }
 
+/// [`from_odp`] for a key the datapath extracted itself and whose
+/// netlink form `key` came from it (`to_odp`): only the mask is decoded.
+/// `None` when the key is one whose round trip through netlink is not
+/// plainly the identity (VLAN tags, tunnel metadata): decode it then.
+pub fn from_extracted(
+    flow: &FlowKey,
+    key: &[u8],
+    mask: &[u8],
+) -> Option<Result<(FlowKey, FlowKey), OdpError>> {
+    if flow.vlans[0].tci & VLAN_PRESENT != 0 || flow.tun_ipv4_dst != 0 || flow.tun_ipv6_dst != 0 {
+        return None;
+    }
+    if mask.is_empty() {
+        return Some(from_odp(key, mask));
+    }
+    let decoded = Key::from_nlattrs(mask).and_then(|m| {
+        let mut fm = FlowKey::default();
+        apply(&m.attrs, &mut fm, 0, 0, Mode::Mask)?;
+        fm.in_port = u32::MAX;
+        fm.recirc_id = u32::MAX;
+        if fm.eth_type != 0 {
+            fm.vlans[0].tci = 0xffff;
+        }
+        Ok((flow.masked(&fm), fm))
+    });
+    // Tests run debug builds: every flow they install checks that this
+    // agrees with decoding the key.
+    #[cfg(debug_assertions)]
+    if let Ok(fast) = &decoded {
+        if let Ok(full) = from_odp(key, mask) {
+            debug_assert!(&full == fast, "from_extracted differs from from_odp");
+        }
+    }
+    Some(decoded)
+}
+
 const OVS_KEY_ATTR_ETHERNET_ID: u16 = crate::odp::OVS_KEY_ATTR_ETHERNET;
 
 fn has_ethertype(attrs: &[KeyAttr]) -> bool {

@@ -44,9 +44,9 @@ use std::time::{Duration, Instant};
 use ferrovs_dpif::netdev::{
     InstalledFlow, Miss, MissHandler, MissVerdict, NetdevControl, UpcallReceiver,
 };
-use ferrovs_netdev::FlowKey;
 use ferrovs_dpif::netlink::UpcallSocket;
 use ferrovs_dpif::{Dpif, DpifError, Execute, FlowPut, FlowStats, PutFlags, Upcall, UpcallKind};
+use ferrovs_netdev::FlowKey;
 use ferrovs_ofproto::service::changes::Scope;
 use ferrovs_ofproto::service::{OfprotoService, UpcallItem, UpcallTranslator, TRANSLATION_STACK};
 use ferrovs_ofproto::xlate::packet_in::{self, NotPacketIn};

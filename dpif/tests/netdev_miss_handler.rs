@@ -34,7 +34,9 @@ impl MissHandler for ForwardToPort2 {
             .iter()
             .map(|m| {
                 self.handled.fetch_add(1, Ordering::SeqCst);
-                let r = dp.flow_put(&FlowPut {
+                // The attributes that come along are the key's.
+                assert_eq!(Key::from_nlattrs(&m.key).unwrap(), m.attrs);
+                let put = FlowPut {
                     flags: PutFlags {
                         create: true,
                         ..Default::default()
@@ -43,10 +45,17 @@ impl MissHandler for ForwardToPort2 {
                     mask: &[],
                     actions: &actions,
                     ufid: None,
-                });
-                // A burst may carry the same flow twice.
-                assert!(r.is_ok() || r.is_err_and(|e| e.errno == libc::EEXIST));
-                MissVerdict::Actions(actions.clone())
+                };
+                // Installed from the parsed key, executed with the
+                // installed flow's actions.
+                match dp.flow_put_extracted(&put, &m.flow) {
+                    Ok(flow) => MissVerdict::Flow(flow),
+                    // A burst may carry the same flow twice.
+                    Err(e) => {
+                        assert_eq!(e.errno, libc::EEXIST);
+                        MissVerdict::Actions(actions.clone())
+                    }
+                }
             })
             .collect()
     }

@@ -451,6 +451,7 @@ impl HandlerContext {
                             key: u.key.clone(),
                             odp_ports: Arc::clone(&bridge.1),
                             may_learn: true,
+                            parsed: None,
                         },
                         packet_len: Some(u.packet.len() as u64),
                     });
@@ -724,6 +725,7 @@ impl MissHandler for HandlerContext {
                             key: std::mem::take(&mut m.key),
                             odp_ports: bridge.1.clone(),
                             may_learn: true,
+                            parsed: Some(std::mem::take(&mut m.attrs)),
                         },
                         packet_len: Some(m.packet.len() as u64),
                     });

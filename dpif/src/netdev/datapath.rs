@@ -20,7 +20,7 @@ use super::odp_key;
 use super::pmd_stats::PmdStats;
 use super::upcall::{Miss, MissHandler, MissVerdict, UpcallQueue};
 use super::NetdevControl;
-use crate::odp::Actions;
+use crate::odp::{Actions, Key};
 use crate::{Upcall, UpcallKind};
 
 /// Frames read from one port per poll round.
@@ -335,8 +335,12 @@ impl DpCore {
                         } else {
                             extract(s.data(), &s.meta).key
                         };
+                        // Encoded once; the attributes go along for
+                        // translation.
+                        let attrs = Key::new(odp_key::to_odp_attrs(&key));
                         misses.push(Miss {
-                            key: odp_key::to_odp(&key),
+                            key: attrs.to_nlattrs().unwrap_or_default(),
+                            attrs,
                             flow: key,
                             packet: s,
                             hash: super::upcall::flow_hash(&key),

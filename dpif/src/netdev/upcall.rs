@@ -25,6 +25,7 @@ use ferrovs_netdev::flow::FlowKey;
 
 use super::classifier::Megaflow;
 use super::NetdevControl;
+use crate::odp::Key;
 use crate::Upcall;
 
 /// A packet that matched no flow, handed to a [`MissHandler`].
@@ -34,6 +35,9 @@ pub struct Miss {
     /// The key the datapath extracted, netlink-encoded (as a MISS upcall
     /// carries it).
     pub key: Vec<u8>,
+    /// The same key as attributes (what `key` encodes), so that
+    /// translation need not decode `key`; a handler may take it.
+    pub attrs: Key,
     /// The same key as the datapath parsed it (for
     /// [`NetdevControl::flow_put_extracted`]).
     pub flow: FlowKey,

@@ -28,6 +28,10 @@ pub struct UpcallRequest {
     /// when the flow carried packets since it was last looked at, as in
     /// Open vSwitch (a flush must not be undone by idle flows).
     pub may_learn: bool,
+    /// `key` decoded, when the caller has it (a userspace datapath's
+    /// poll thread made `key` from these attributes): translation then
+    /// does not decode `key` again.
+    pub parsed: Option<Key>,
 }
 
 /// What the handler does with the packet and its megaflow.
@@ -144,7 +148,22 @@ pub fn translate_upcall_world(
     bridge: &str,
     req: &UpcallRequest,
 ) -> Result<(String, UpcallXlate), String> {
-    let key = Key::from_nlattrs(&req.key).map_err(|e| e.message)?;
+    let decoded;
+    let key = match &req.parsed {
+        Some(k) => {
+            // Tests run debug builds: every such translation checks
+            // that the attributes are what decoding `key` gives.
+            debug_assert!(
+                Key::from_nlattrs(&req.key).is_ok_and(|d| d == *k),
+                "UpcallRequest::parsed differs from its key"
+            );
+            k
+        }
+        None => {
+            decoded = Key::from_nlattrs(&req.key).map_err(|e| e.message)?;
+            &decoded
+        }
+    };
     let deeper = super::mpls::Deeper::of_key(&key);
     let Some(topo) = topo.filter(|t| t.bridges.contains_key(bridge)) else {
         let sw = switches

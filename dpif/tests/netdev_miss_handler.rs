@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use ferrovs_dpif::netdev::{DeviceMode, Miss, MissHandler, NetdevControl, NetdevDpif};
+use ferrovs_dpif::netdev::{DeviceMode, Miss, MissHandler, MissVerdict, NetdevControl, NetdevDpif};
 use ferrovs_dpif::odp::{self, Key};
 use ferrovs_dpif::{Dpif, FlowPut, PortSpec, PutFlags, UpcallKind};
 use ferrovs_netdev::packet::Packet;
@@ -26,7 +26,7 @@ struct ForwardToPort2 {
 }
 
 impl MissHandler for ForwardToPort2 {
-    fn handle_misses(&self, dp: &NetdevControl, misses: &[Miss]) -> Vec<Option<Vec<u8>>> {
+    fn handle_misses(&self, dp: &NetdevControl, misses: &mut [Miss]) -> Vec<MissVerdict> {
         let name = std::thread::current().name().unwrap_or("").to_string();
         self.threads.lock().unwrap().push(name);
         let actions = odp::parse_actions("2", None).unwrap();
@@ -34,7 +34,9 @@ impl MissHandler for ForwardToPort2 {
             .iter()
             .map(|m| {
                 self.handled.fetch_add(1, Ordering::SeqCst);
-                let r = dp.flow_put(&FlowPut {
+                // The attributes that come along are the key's.
+                assert_eq!(Key::from_nlattrs(&m.key).unwrap(), m.attrs);
+                let put = FlowPut {
                     flags: PutFlags {
                         create: true,
                         ..Default::default()
@@ -43,10 +45,17 @@ impl MissHandler for ForwardToPort2 {
                     mask: &[],
                     actions: &actions,
                     ufid: None,
-                });
-                // A burst may carry the same flow twice.
-                assert!(r.is_ok() || r.is_err_and(|e| e.errno == libc::EEXIST));
-                Some(actions.clone())
+                };
+                // Installed from the parsed key, executed with the
+                // installed flow's actions.
+                match dp.flow_put_extracted(&put, &m.flow) {
+                    Ok(flow) => MissVerdict::Flow(flow),
+                    // A burst may carry the same flow twice.
+                    Err(e) => {
+                        assert_eq!(e.errno, libc::EEXIST);
+                        MissVerdict::Actions(actions.clone())
+                    }
+                }
             })
             .collect()
     }

@@ -290,6 +290,7 @@ fn main() {
                     key: key(round * n + i),
                     odp_ports: odp_ports.clone(),
                     may_learn: true,
+                    parsed: None,
                 },
                 packet_len: Some(60),
             })
@@ -332,6 +333,7 @@ fn main() {
                 key: key(u32::MAX / 2),
                 odp_ports: odp_ports.clone(),
                 may_learn: true,
+                parsed: None,
             },
             packet_len: Some(60),
         };

@@ -565,6 +565,7 @@ fn recheck_request(
             key: ukey.key.clone(),
             odp_ports: Arc::clone(&now.1),
             may_learn,
+            parsed: None,
         },
         // Revalidation is no packet: nothing to credit.
         packet_len: None,

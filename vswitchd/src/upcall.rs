@@ -41,9 +41,12 @@ use std::sync::{Arc, RwLock};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use ferrovs_dpif::netdev::{Miss, MissHandler, NetdevControl, UpcallReceiver};
+use ferrovs_dpif::netdev::{
+    InstalledFlow, Miss, MissHandler, MissVerdict, NetdevControl, UpcallReceiver,
+};
 use ferrovs_dpif::netlink::UpcallSocket;
 use ferrovs_dpif::{Dpif, DpifError, Execute, FlowPut, FlowStats, PutFlags, Upcall, UpcallKind};
+use ferrovs_netdev::FlowKey;
 use ferrovs_ofproto::service::changes::Scope;
 use ferrovs_ofproto::service::{OfprotoService, UpcallItem, UpcallTranslator, TRANSLATION_STACK};
 use ferrovs_ofproto::xlate::packet_in::{self, NotPacketIn};
@@ -387,6 +390,11 @@ struct Translated<'a> {
     /// executes its misses itself).
     packet: Option<(&'a [u8], u16)>,
     x: UpcallXlate,
+    /// The key as the userspace datapath parsed it (a poll thread's
+    /// miss), so that its install need not decode `key` again.
+    flow: Option<&'a FlowKey>,
+    /// The flow installed for it through that key.
+    installed: Option<InstalledFlow>,
     /// The bridge it was translated in (name, port map) and the tables
     /// generation it was translated with.
     bridge: BridgePorts,
@@ -443,6 +451,7 @@ impl HandlerContext {
                             key: u.key.clone(),
                             odp_ports: Arc::clone(&bridge.1),
                             may_learn: true,
+                            parsed: None,
                         },
                         packet_len: Some(u.packet.len() as u64),
                     });
@@ -463,6 +472,8 @@ impl HandlerContext {
                     key: &upcall.key,
                     packet: Some((&upcall.packet, upcall.mru.unwrap_or(0))),
                     x,
+                    flow: None,
+                    installed: None,
                     bridge,
                     generation,
                 }),
@@ -596,8 +607,9 @@ impl HandlerContext {
             // someone else's. (A ukey without its flow yet is kept by a
             // pass that started before it.)
             let waiting = self.ukeys.insert_new(ufid, ukey);
-            match dpif.flow_put(&put) {
-                Ok(_) => {
+            match dpif.put_miss(&put, t.flow) {
+                Ok(installed) => {
+                    t.installed = installed;
                     self.stats.flows_put.fetch_add(1, Ordering::Relaxed);
                     self.n_flows.fetch_add(1, Ordering::Relaxed);
                     // A ukey was left from a flow deleted meanwhile.
@@ -654,6 +666,16 @@ impl Translated<'_> {
 trait MissOps {
     fn flow_put(&mut self, put: &FlowPut<'_>) -> Result<Option<FlowStats>, DpifError>;
     fn execute(&mut self, exec: &Execute<'_>) -> Result<(), DpifError>;
+    /// `flow_put` of a miss, given its key as the datapath parsed it
+    /// when it has one; returns the flow installed where the datapath
+    /// can hand it back.
+    fn put_miss(
+        &mut self,
+        put: &FlowPut<'_>,
+        _flow: Option<&FlowKey>,
+    ) -> Result<Option<InstalledFlow>, DpifError> {
+        self.flow_put(put).map(|_| None)
+    }
 }
 
 struct ProviderOps<'a>(&'a mut dyn Dpif);
@@ -674,6 +696,16 @@ impl MissOps for &NetdevControl {
     fn execute(&mut self, exec: &Execute<'_>) -> Result<(), DpifError> {
         NetdevControl::execute(self, exec)
     }
+    fn put_miss(
+        &mut self,
+        put: &FlowPut<'_>,
+        flow: Option<&FlowKey>,
+    ) -> Result<Option<InstalledFlow>, DpifError> {
+        match flow {
+            Some(flow) => NetdevControl::flow_put_extracted(self, put, flow).map(Some),
+            None => NetdevControl::flow_put(self, put).map(|_| None),
+        }
+    }
 }
 
 /// The userspace datapath's poll threads hand their misses here: the
@@ -681,20 +713,23 @@ impl MissOps for &NetdevControl {
 /// poll thread (as Open vSwitch's poll threads do), which then executes
 /// the packets with the actions returned.
 impl MissHandler for HandlerContext {
-    fn handle_misses(&self, dp: &NetdevControl, misses: &[Miss]) -> Vec<Option<Vec<u8>>> {
+    fn handle_misses(&self, dp: &NetdevControl, misses: &mut [Miss]) -> Vec<MissVerdict> {
         let generation = self.generation.load(Ordering::Acquire);
-        let mut verdicts = vec![None; misses.len()];
+        let mut verdicts: Vec<MissVerdict> = misses.iter().map(|_| MissVerdict::Drop).collect();
         let mut items = Vec::with_capacity(misses.len());
         let mut found = Vec::with_capacity(misses.len());
-        for (i, m) in misses.iter().enumerate() {
+        for (i, m) in misses.iter_mut().enumerate() {
             match self.bridge_of(&m.key) {
                 Ok(bridge) => {
                     items.push(UpcallItem {
                         bridge: bridge.0.clone(),
                         req: UpcallRequest {
-                            key: m.key.clone(),
+                            // Moved, not copied: the request's key is the
+                            // one installed below.
+                            key: std::mem::take(&mut m.key),
                             odp_ports: bridge.1.clone(),
                             may_learn: true,
+                            parsed: Some(std::mem::take(&mut m.attrs)),
                         },
                         packet_len: Some(m.packet.len() as u64),
                     });
@@ -708,7 +743,7 @@ impl MissHandler for HandlerContext {
         }
         let results = self.translator.translate(&items);
         let mut ops = dp;
-        for ((i, bridge), r) in found.into_iter().zip(results) {
+        for (((i, bridge), r), item) in found.into_iter().zip(results).zip(&items) {
             let x = match r {
                 Ok(x) => x,
                 Err(e) => {
@@ -718,9 +753,11 @@ impl MissHandler for HandlerContext {
             };
             let Some(m) = misses.get(i) else { continue };
             let mut t = Translated {
-                key: &m.key,
+                key: &item.req.key,
                 packet: None,
                 x,
+                flow: Some(&m.flow),
+                installed: None,
                 bridge,
                 generation,
             };
@@ -729,7 +766,10 @@ impl MissHandler for HandlerContext {
                     self.stats.handled.fetch_add(1, Ordering::Relaxed);
                     if !t.x.actions.is_empty() {
                         if let Some(v) = verdicts.get_mut(i) {
-                            *v = Some(t.x.actions);
+                            *v = match t.installed {
+                                Some(f) => MissVerdict::Flow(f),
+                                None => MissVerdict::Actions(t.x.actions),
+                            };
                         }
                     }
                 }

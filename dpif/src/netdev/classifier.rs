@@ -237,9 +237,6 @@ impl Classifier {
         if let Some(old) = self.by_ufid.get(&flow.ufid).cloned() {
             self.remove(old.ufid);
         }
-        if let Some(old) = self.find_exact(&flow.key, &flow.mask).cloned() {
-            self.remove(old.ufid);
-        }
         let st = match self.subtables.iter_mut().position(|s| s.mask == flow.mask) {
             Some(i) => &mut self.subtables[i],
             None => {
@@ -252,7 +249,12 @@ impl Classifier {
                 &mut self.subtables[last]
             }
         };
-        st.flows.replace(ByKey(Arc::clone(&flow)));
+        // A flow with the same key and mask goes (found by the insert
+        // itself: the key, a few hundred bytes, is hashed once).
+        if let Some(ByKey(old)) = st.flows.replace(ByKey(Arc::clone(&flow))) {
+            old.dead.store(true, Ordering::Relaxed);
+            self.by_ufid.remove(&old.ufid);
+        }
         self.by_ufid.insert(flow.ufid, flow);
     }
 
@@ -332,5 +334,67 @@ impl ExactCache {
             }
         }
         self.map.insert(key, flow);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn flow(ufid: Ufid, port: u16) -> Arc<Megaflow> {
+        let mask = FlowKey {
+            tp_dst: 0xffff,
+            ..Default::default()
+        };
+        let key = FlowKey {
+            tp_dst: port,
+            ..Default::default()
+        };
+        Arc::new(Megaflow {
+            key,
+            mask,
+            ufid,
+            key_attrs: Vec::new(),
+            mask_attrs: Vec::new(),
+            actions_attrs: Vec::new(),
+            actions: Vec::new(),
+            counters: Arc::default(),
+            dead: AtomicBool::new(false),
+        })
+    }
+
+    #[test]
+    fn insert_replaces_the_same_ufid_or_the_same_match() {
+        let mut cls = Classifier::default();
+        let a = flow(1, 80);
+        cls.insert(Arc::clone(&a));
+        // Same match, another UFID: the old flow goes, dead.
+        let b = flow(2, 80);
+        cls.insert(Arc::clone(&b));
+        assert!(a.is_dead() && !b.is_dead());
+        assert_eq!(cls.n_flows(), 1);
+        assert!(cls.get(1).is_none());
+        let key = FlowKey {
+            tp_dst: 80,
+            ..Default::default()
+        };
+        assert_eq!(cls.lookup(&key).map(|l| l.flow.ufid), Some(2));
+        // Same UFID, another match: the old match no longer hits.
+        let c = flow(2, 443);
+        cls.insert(Arc::clone(&c));
+        assert!(b.is_dead() && !c.is_dead());
+        assert_eq!(cls.n_flows(), 1);
+        assert!(cls.lookup(&key).is_none());
+        let key443 = FlowKey {
+            tp_dst: 443,
+            ..Default::default()
+        };
+        assert_eq!(cls.lookup(&key443).map(|l| l.flow.ufid), Some(2));
+        assert_eq!(cls.n_subtables(), 1);
+        // Another flow beside it.
+        cls.insert(flow(3, 22));
+        assert_eq!(cls.n_flows(), 2);
+        assert!(cls.remove(3).is_some());
+        assert_eq!(cls.n_flows(), 1);
     }
 }

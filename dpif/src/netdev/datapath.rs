@@ -18,9 +18,9 @@ use super::conntrack::Conntrack;
 use super::meter::Meters;
 use super::odp_key;
 use super::pmd_stats::PmdStats;
-use super::upcall::{Miss, MissHandler, UpcallQueue};
+use super::upcall::{Miss, MissHandler, MissVerdict, UpcallQueue};
 use super::NetdevControl;
-use crate::odp::Actions;
+use crate::odp::{Actions, Key};
 use crate::{Upcall, UpcallKind};
 
 /// Frames read from one port per poll round.
@@ -335,8 +335,13 @@ impl DpCore {
                         } else {
                             extract(s.data(), &s.meta).key
                         };
+                        // Encoded once; the attributes go along for
+                        // translation.
+                        let attrs = Key::new(odp_key::to_odp_attrs(&key));
                         misses.push(Miss {
-                            key: odp_key::to_odp(&key),
+                            key: attrs.to_nlattrs().unwrap_or_default(),
+                            attrs,
+                            flow: key,
                             packet: s,
                             hash: super::upcall::flow_hash(&key),
                         });
@@ -363,14 +368,15 @@ impl DpCore {
         let verdicts = handler.handle_misses(dp, misses);
         let mut verdicts = verdicts.into_iter();
         for m in misses.drain(..) {
-            let Some(Some(attrs)) = verdicts.next() else {
-                continue;
-            };
-            match Actions::from_nlattrs(&attrs) {
-                Ok(a) if actions::validate(&a.list).is_ok() => {
-                    actions::execute(m.packet, &a.list, ctx);
-                }
-                _ => ctx.dropped += 1,
+            match verdicts.next() {
+                Some(MissVerdict::Flow(f)) => actions::execute(m.packet, &f.0.actions, ctx),
+                Some(MissVerdict::Actions(attrs)) => match Actions::from_nlattrs(&attrs) {
+                    Ok(a) if actions::validate(&a.list).is_ok() => {
+                        actions::execute(m.packet, &a.list, ctx);
+                    }
+                    _ => ctx.dropped += 1,
+                },
+                Some(MissVerdict::Drop) | None => {}
             }
         }
     }

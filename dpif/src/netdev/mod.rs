@@ -41,7 +41,7 @@ use std::thread::JoinHandle;
 use ferrovs_netdev::dev::{self as netdevs, DummyDev, TunnelDev};
 use ferrovs_netdev::packet::{Packet, PacketMeta};
 use ferrovs_netdev::tunnel::TunnelKind;
-use ferrovs_netdev::{Netdev, NetdevStats};
+use ferrovs_netdev::{FlowKey, Netdev, NetdevStats};
 
 use crate::odp::{Actions, Key, KeyAttr};
 use crate::{
@@ -50,7 +50,7 @@ use crate::{
 };
 use classifier::{ExactCache, FlowCounters, Megaflow};
 use datapath::{DpCore, Port};
-pub use upcall::{Miss, MissHandler, UpcallReceiver};
+pub use upcall::{InstalledFlow, Miss, MissHandler, MissVerdict, UpcallReceiver};
 
 /// Largest port number handed out.
 pub const MAX_PORTS: u32 = 65535;
@@ -442,6 +442,19 @@ impl NetdevControl {
         flow_put(&self.core, put)
     }
 
+    /// `flow_put` of a poll thread's [`Miss`], whose key the datapath
+    /// extracted (`flow`, the parsed form of `put.key`): the key is not
+    /// decoded again. Returns the installed flow, whose actions the poll
+    /// thread then executes the miss's packet with (they are not decoded
+    /// again either).
+    pub fn flow_put_extracted(&self, put: &FlowPut<'_>, flow: &FlowKey) -> Result<InstalledFlow> {
+        let (key, mask) = match odp_key::from_extracted(flow, put.key, put.mask) {
+            Some(r) => r?,
+            None => odp_key::from_odp(put.key, put.mask)?,
+        };
+        put_decoded(&self.core, put, key, mask).map(|(_, f)| InstalledFlow(f))
+    }
+
     /// The provider's `execute`, without the provider's lock (for a
     /// [`MissHandler`]); its recirculations' misses are queued.
     pub fn execute(&self, exec: &Execute<'_>) -> Result<()> {
@@ -494,6 +507,17 @@ fn to_dpflow(f: &Megaflow) -> DpFlow {
 /// [`NetdevControl::flow_put`] from the poll threads).
 fn flow_put(core: &DpCore, put: &FlowPut<'_>) -> Result<Option<FlowStats>> {
     let (key, mask) = odp_key::from_odp(put.key, put.mask)?;
+    put_decoded(core, put, key, mask).map(|(stats, _)| stats)
+}
+
+/// `flow_put` with the key and mask already decoded; also returns the
+/// flow now installed.
+fn put_decoded(
+    core: &DpCore,
+    put: &FlowPut<'_>,
+    key: FlowKey,
+    mask: FlowKey,
+) -> Result<(Option<FlowStats>, Arc<Megaflow>)> {
     let actions = Actions::from_nlattrs(put.actions)?.list;
     actions::validate(&actions).map_err(|m| err(libc::EINVAL, m))?;
     let ufid = put.ufid.unwrap_or_else(|| ufid_of_key(put.key));
@@ -531,7 +555,7 @@ fn flow_put(core: &DpCore, put: &FlowPut<'_>) -> Result<Option<FlowStats>> {
         ),
         None => (ufid, key, mask, put.key.to_vec(), put.mask.to_vec()),
     };
-    cls.insert(Arc::new(Megaflow {
+    let flow = Arc::new(Megaflow {
         key,
         mask,
         ufid,
@@ -541,8 +565,9 @@ fn flow_put(core: &DpCore, put: &FlowPut<'_>) -> Result<Option<FlowStats>> {
         actions,
         counters,
         dead: AtomicBool::new(false),
-    }));
-    Ok(old_stats)
+    });
+    cls.insert(Arc::clone(&flow));
+    Ok((old_stats, flow))
 }
 
 /// Runs a packet through actions (the provider's `execute`, also used by

@@ -87,6 +87,42 @@ pub fn from_odp(key: &[u8], mask: &[u8]) -> Result<(FlowKey, FlowKey), OdpError>
     Ok((fk.masked(&fm), fm))
 }
 
+/// [`from_odp`] for a key the datapath extracted itself and whose
+/// netlink form `key` came from it (`to_odp`): only the mask is decoded.
+/// `None` when the key is one whose round trip through netlink is not
+/// plainly the identity (VLAN tags, tunnel metadata): decode it then.
+pub fn from_extracted(
+    flow: &FlowKey,
+    key: &[u8],
+    mask: &[u8],
+) -> Option<Result<(FlowKey, FlowKey), OdpError>> {
+    if flow.vlans[0].tci & VLAN_PRESENT != 0 || flow.tun_ipv4_dst != 0 || flow.tun_ipv6_dst != 0 {
+        return None;
+    }
+    if mask.is_empty() {
+        return Some(from_odp(key, mask));
+    }
+    let decoded = Key::from_nlattrs(mask).and_then(|m| {
+        let mut fm = FlowKey::default();
+        apply(&m.attrs, &mut fm, 0, 0, Mode::Mask)?;
+        fm.in_port = u32::MAX;
+        fm.recirc_id = u32::MAX;
+        if fm.eth_type != 0 {
+            fm.vlans[0].tci = 0xffff;
+        }
+        Ok((flow.masked(&fm), fm))
+    });
+    // Tests run debug builds: every flow they install checks that this
+    // agrees with decoding the key.
+    #[cfg(debug_assertions)]
+    if let Ok(fast) = &decoded {
+        if let Ok(full) = from_odp(key, mask) {
+            debug_assert!(&full == fast, "from_extracted differs from from_odp");
+        }
+    }
+    Some(decoded)
+}
+
 const OVS_KEY_ATTR_ETHERNET_ID: u16 = crate::odp::OVS_KEY_ATTR_ETHERNET;
 
 fn has_ethertype(attrs: &[KeyAttr]) -> bool {
@@ -484,4 +520,63 @@ pub fn tunnel_meta(t: &[TunnelAttr]) -> ferrovs_netdev::packet::TunnelMeta {
         }
     }
     m
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ferrovs_netdev::compose::{compose, default_payload};
+    use ferrovs_netdev::flow::extract;
+    use ferrovs_netdev::packet::PacketMeta;
+
+    /// The key a poll thread extracts from the frame `flow` (a
+    /// `ovs-dpctl` flow text, key/mask) describes.
+    fn extracted(flow: &str) -> (FlowKey, Vec<u8>) {
+        let parsed = crate::odp::parse_flow(flow, None).unwrap();
+        let (k, _) = from_odp(&parsed.key, &[]).unwrap();
+        let frame = compose(&k, &default_payload(20));
+        let meta = PacketMeta {
+            in_port: k.in_port,
+            ..Default::default()
+        };
+        (extract(&frame, &meta).key, parsed.mask)
+    }
+
+    #[test]
+    fn extracted_key_with_decoded_mask_matches_full_decode() {
+        let flows = [
+            "in_port(1),eth(src=02:00:00:00:00:01/ff:ff:ff:00:00:00,dst=02:00:00:00:00:02),\
+             eth_type(0x0800),ipv4(src=10.0.0.1/255.255.255.0,dst=10.0.0.2,proto=17,tos=0,\
+             ttl=64/0,frag=no),udp(src=1000/0xff00,dst=80)",
+            "in_port(2),eth(src=02:00:00:00:00:01,dst=02:00:00:00:00:02),eth_type(0x0800),\
+             ipv4(src=10.1.0.1,dst=10.0.0.2,proto=6,tos=0x10,ttl=3,frag=no),tcp(src=5,dst=443/0xfff0)",
+            "in_port(3),eth(src=02:00:00:00:00:03,dst=ff:ff:ff:ff:ff:ff),eth_type(0x0806),\
+             arp(sip=10.0.0.1,tip=10.0.0.9/255.255.0.0,op=1,sha=02:00:00:00:00:03,tha=00:00:00:00:00:00)",
+            "in_port(4),eth(src=02:00:00:00:00:04,dst=02:00:00:00:00:05/01:00:00:00:00:00),\
+             eth_type(0x86dd),ipv6(src=2001:db8::1/ffff:ffff::,dst=2001:db8::2,label=0,proto=17,\
+             tclass=0,hlimit=64,frag=no),udp(src=7,dst=9)",
+            "in_port(5),eth(src=02:00:00:00:00:06,dst=02:00:00:00:00:07),eth_type(0x0800),\
+             ipv4(src=10.0.0.1,dst=10.0.0.2,proto=1,tos=0,ttl=64,frag=no),icmp(type=8,code=0/0)",
+        ];
+        for flow in flows {
+            let (key, mask) = extracted(flow);
+            assert!(!mask.is_empty(), "{flow}");
+            let bytes = to_odp(&key);
+            for mask in [&mask[..], &[][..]] {
+                let full = from_odp(&bytes, mask).unwrap();
+                let fast = from_extracted(&key, &bytes, mask)
+                    .expect("no VLAN, no tunnel: the fast path")
+                    .unwrap();
+                assert!(fast == full, "{flow}");
+            }
+        }
+        // A tagged frame's key is decoded in full.
+        let (key, mask) = extracted(
+            "in_port(1),eth(src=02:00:00:00:00:01,dst=02:00:00:00:00:02),eth_type(0x8100),\
+             vlan(vid=5,pcp=0),encap(eth_type(0x0800),ipv4(src=10.0.0.1,dst=10.0.0.2,proto=17,\
+             tos=0,ttl=64,frag=no),udp(src=1,dst=2))",
+        );
+        assert!(key.vlans[0].tci & VLAN_PRESENT != 0);
+        assert!(from_extracted(&key, &to_odp(&key), &mask).is_none());
+    }
 }

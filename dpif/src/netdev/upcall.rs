@@ -21,7 +21,11 @@ use ferrovs_netdev::dev::sys::EventFd;
 
 use ferrovs_netdev::packet::Packet;
 
+use ferrovs_netdev::flow::FlowKey;
+
+use super::classifier::Megaflow;
 use super::NetdevControl;
+use crate::odp::Key;
 use crate::Upcall;
 
 /// A packet that matched no flow, handed to a [`MissHandler`].
@@ -31,19 +35,38 @@ pub struct Miss {
     /// The key the datapath extracted, netlink-encoded (as a MISS upcall
     /// carries it).
     pub key: Vec<u8>,
+    /// The same key as attributes (what `key` encodes), so that
+    /// translation need not decode `key`; a handler may take it.
+    pub attrs: Key,
+    /// The same key as the datapath parsed it (for
+    /// [`NetdevControl::flow_put_extracted`]).
+    pub flow: FlowKey,
     /// Which handler thread's queue the miss goes to if it is queued.
     pub(crate) hash: u32,
+}
+
+/// A flow a [`MissHandler`] installed (see
+/// [`NetdevControl::flow_put_extracted`]).
+pub struct InstalledFlow(pub(crate) Arc<Megaflow>);
+
+/// What a poll thread does with a miss's packet after its handler ran.
+pub enum MissVerdict {
+    Drop,
+    /// Execute it with these netlink actions.
+    Actions(Vec<u8>),
+    /// Execute it with the actions of this flow (already decoded).
+    Flow(InstalledFlow),
 }
 
 /// Handles misses on the poll thread that found them.
 pub trait MissHandler: Send + Sync {
     /// Installs the flows `misses` need (through `dp`, whose locks are
-    /// not held) and returns, for each miss in order, the netlink
-    /// actions to execute its packet with (`None`: drop it). Runs on a
+    /// not held) and returns, for each miss in order, what to execute its
+    /// packet with. It may take the misses' keys (`Miss::key`). Runs on a
     /// poll thread, whose stack is [`super::datapath::POLL_THREAD_STACK`]:
     /// it must not take the provider's own lock (whoever holds it may be
     /// waiting for the poll threads to stop).
-    fn handle_misses(&self, dp: &NetdevControl, misses: &[Miss]) -> Vec<Option<Vec<u8>>>;
+    fn handle_misses(&self, dp: &NetdevControl, misses: &mut [Miss]) -> Vec<MissVerdict>;
 }
 
 /// Most upcalls waiting before new ones are lost.

@@ -205,6 +205,7 @@ mod tests {
                 key,
                 odp_ports: std::sync::Arc::new(HashMap::from([(1, 11), (2, 12)])),
                 may_learn: true,
+                parsed: None,
             },
             packet_len: Some(60),
         };

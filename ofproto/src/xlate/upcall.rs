@@ -28,6 +28,10 @@ pub struct UpcallRequest {
     /// when the flow carried packets since it was last looked at, as in
     /// Open vSwitch (a flush must not be undone by idle flows).
     pub may_learn: bool,
+    /// `key` decoded, when the caller has it (a userspace datapath's
+    /// poll thread made `key` from these attributes): translation then
+    /// does not decode `key` again.
+    pub parsed: Option<Key>,
 }
 
 /// What the handler does with the packet and its megaflow.
@@ -144,13 +148,28 @@ pub fn translate_upcall_world(
     bridge: &str,
     req: &UpcallRequest,
 ) -> Result<(String, UpcallXlate), String> {
-    let key = Key::from_nlattrs(&req.key).map_err(|e| e.message)?;
-    let deeper = super::mpls::Deeper::of_key(&key);
+    let decoded;
+    let key = match &req.parsed {
+        Some(k) => {
+            // Tests run debug builds: every such translation checks
+            // that the attributes are what decoding `key` gives.
+            debug_assert!(
+                Key::from_nlattrs(&req.key).is_ok_and(|d| d == *k),
+                "UpcallRequest::parsed differs from its key"
+            );
+            k
+        }
+        None => {
+            decoded = Key::from_nlattrs(&req.key).map_err(|e| e.message)?;
+            &decoded
+        }
+    };
+    let deeper = super::mpls::Deeper::of_key(key);
     let Some(topo) = topo.filter(|t| t.bridges.contains_key(bridge)) else {
         let sw = switches
             .get(bridge)
             .ok_or_else(|| format!("no bridge named {bridge}"))?;
-        let flow = flow_text::from_odp_with(&key, |d| ofport_of(&req.odp_ports, d))?;
+        let flow = flow_text::from_odp_with(key, |d| ofport_of(&req.odp_ports, d))?;
         let x = with_bridge(sw, &req.odp_ports, req.may_learn, |br| {
             let br = Bridge {
                 describe_rules: false,
@@ -162,9 +181,9 @@ pub fn translate_upcall_world(
             };
             translate_received(&br, None, &flow, rx)
         });
-        return Ok((bridge.to_string(), finish(&key, &flow, x)?));
+        return Ok((bridge.to_string(), finish(key, &flow, x)?));
     };
-    let target = match receive_target(topo, &key) {
+    let target = match receive_target(topo, key) {
         Ok(t) => t,
         // A tunnel packet no tunnel port takes: dropped, exactly matched.
         Err(_) => {
@@ -191,7 +210,7 @@ pub fn translate_upcall_world(
         .ok_or_else(|| format!("no bridge named {target_bridge}"))?;
     // The tunnel port a decapsulated packet belongs to, else the
     // bridge's port of that datapath number.
-    let mut flow = flow_text::from_odp_with(&key, |d| match &target {
+    let mut flow = flow_text::from_odp_with(key, |d| match &target {
         Some((_, odp, p, _)) if *odp == d => Some(*p),
         _ => ofport_of(&bt.odp_ports, d),
     })?;
@@ -199,19 +218,19 @@ pub fn translate_upcall_world(
         t.to_flow(&mut flow);
     }
     if let Some(sw) = switches.get(target_bridge) {
-        super::tunnel::geneve_options_to_flow(&key, &sw.tlv_table, Some(&mut flow))?;
+        super::tunnel::geneve_options_to_flow(key, &sw.tlv_table, Some(&mut flow))?;
     }
     let x = with_world(switches, topo, req.may_learn, false, |w| {
         w.bridges.get(target_bridge).map(|br| {
             let rx = Received {
                 deeper_labels: deeper,
-                outer_ports: outer_ports(&key),
+                outer_ports: outer_ports(key),
             };
             translate_received(br, Some(w), &flow, rx)
         })
     })
     .ok_or_else(|| format!("no bridge named {target_bridge}"))?;
-    Ok((target_bridge.to_string(), finish(&key, &flow, x)?))
+    Ok((target_bridge.to_string(), finish(key, &flow, x)?))
 }
 
 /// The OpenFlow port of datapath port `odp` in `odp_ports` (OpenFlow

@@ -189,7 +189,9 @@ fn answer_all(input: &[u8], out: &mut Vec<u8>) -> Option<usize> {
         if h.length < HEADER_LEN {
             return None;
         }
-        let Some(msg) = input.get(used..used + h.length) else { break };
+        let Some(msg) = input.get(used..used + h.length) else {
+            break;
+        };
         answer(msg, out);
         used += h.length;
     }
@@ -242,7 +244,10 @@ fn serve(mut stream: UnixStream, poll: Duration) -> io::Result<()> {
         filled += n;
         out.clear();
         let Some(used) = answer_all(&buf[..filled], &mut out) else {
-            return Err(io::Error::new(io::ErrorKind::InvalidData, "message length < 8"));
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                "message length < 8",
+            ));
         };
         write_all(&mut stream, &out)?;
         buf.copy_within(used..filled, 0);
@@ -284,12 +289,20 @@ fn main() -> ExitCode {
         }
     };
     let poll = Duration::from_micros(poll_us);
-    // A socket file left by an earlier run would make bind fail.
-    let _ = std::fs::remove_file(path);
-    let listener = match UnixListener::bind(path) {
+    // The socket is bound under a temporary name and renamed once it
+    // listens, so that PATH existing means a client can connect (a bound
+    // socket refuses connections until listen). A file left by an earlier
+    // run would make bind fail.
+    let bound = format!("{path}.bind");
+    let _ = std::fs::remove_file(&bound);
+    let listener = match UnixListener::bind(&bound).and_then(|l| {
+        std::fs::rename(&bound, path)?;
+        Ok(l)
+    }) {
         Ok(l) => l,
         Err(e) => {
             eprintln!("ofp-null-responder: cannot listen on {path}: {e}");
+            let _ = std::fs::remove_file(&bound);
             return ExitCode::FAILURE;
         }
     };

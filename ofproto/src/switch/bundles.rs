@@ -336,10 +336,18 @@ mod tests {
         let back = packed.unpack();
         assert!(back.m.key == m.key && back.m.mask == m.mask);
         assert_eq!(
-            (back.priority, back.cookie, back.cookie_mask, back.new_cookie),
+            (
+                back.priority,
+                back.cookie,
+                back.cookie_mask,
+                back.new_cookie
+            ),
             (123, 0x1234, u64::MAX, Some(9))
         );
-        assert_eq!((back.command, back.table_id, back.idle, back.hard), (1, 3, 10, 20));
+        assert_eq!(
+            (back.command, back.table_id, back.idle, back.hard),
+            (1, 3, 10, 20)
+        );
         assert_eq!((back.importance, back.out_port, back.out_group), (5, 7, 8));
         assert!(back.flags == 1 && back.may_add);
     }

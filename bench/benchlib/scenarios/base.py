@@ -4,11 +4,14 @@
 class Context:
     """Run-wide settings a scenario may read."""
 
-    def __init__(self, quick, workdir, repo, tx_offload):
+    def __init__(self, quick, workdir, repo, tx_offload, tools=None):
         self.quick = quick
         self.workdir = workdir      # scratch folder of this scenario
         self.repo = repo            # the ferrovs checkout
         self.tx_offload = tx_offload
+        # Helper programs built from bench/ (name -> path), and for each
+        # one missing, "NAME missing" -> the reason.
+        self.tools = tools or {}
 
 
 class Scenario:
@@ -26,6 +29,8 @@ class Scenario:
     metrics = []
     daemon_args = []
     reference_name = None
+    # Names of the metrics the reference measures (None: all of them).
+    reference_metrics = None
 
     def __init__(self, ctx):
         self.ctx = ctx

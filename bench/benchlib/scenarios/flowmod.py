@@ -11,9 +11,19 @@ reported: it moves far less with the machine's load.
 Last, the same rules go in again as one `ovs-ofctl --bundle add-flows`
 (an OpenFlow 1.4 atomic bundle: the flow_mods stream with no barrier
 after each), which shows the daemon's own throughput rather than the
-round trips; plain add-flows stays the headline figure."""
+round trips; plain add-flows stays the headline figure.
+
+Each round ends with a reference (the floor): the same `ovs-ofctl
+add-flows` and `--bundle add-flows` of the same file against
+`ofp-null-responder` (bench/src/ofp_null_responder.rs), an OpenFlow peer
+that does no switch work at all and never makes ovs-ofctl wait for it to
+wake up. What remains there is ovs-ofctl's own work, the kernel's and the
+scheduler's: the time no switch can go below on this machine. The CPU
+time ovs-ofctl itself used is measured in all three (from the harness's
+resource usage of its waited children)."""
 
 import os
+import resource
 import time
 
 from .. import procs
@@ -61,6 +71,13 @@ def daemon_switches(pid):
     return total
 
 
+def children_cpu_seconds():
+    """User plus system CPU time of the harness's children waited for so
+    far (a command run by procs.run counts once it has exited)."""
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return r.ru_utime + r.ru_stime
+
+
 def count_rules(dump_text):
     # dump-flows prints one header line ("NXST_FLOW reply ...") then one
     # line per rule.
@@ -71,6 +88,7 @@ class FlowMod(Scenario):
     name = "flowmod"
     about = "OpenFlow rule add/dump/replace/delete with ovs-ofctl, memory per rule"
     daemon_args = ["--enable-dummy", "--disable-system", "--disable-system-route"]
+    reference_name = "against a responder that does nothing (floor)"
 
     def __init__(self, ctx):
         super().__init__(ctx)
@@ -87,7 +105,9 @@ class FlowMod(Scenario):
             Metric(f"add-flows --bundle {self.rules:,} rules", "s", "lower"),
             Metric("daemon CPU time, add-flows --bundle", "s", "lower"),
             Metric("daemon context switches per rule, add-flows", "", "lower"),
+            Metric("ovs-ofctl CPU time, add-flows", "s", "lower"),
         ]
+        self.reference_metrics = {self.metrics[i].name for i in (0, 7, 10)}
 
     def prepare(self):
         self.add_file = os.path.join(self.ctx.workdir, "flows.txt")
@@ -113,8 +133,10 @@ class FlowMod(Scenario):
         rss_before = procs.rss_kib(daemon.pid)
         cpu_before = daemon_cpu_seconds(daemon.pid)
         switches_before = daemon_switches(daemon.pid)
+        ofctl_before = children_cpu_seconds()
         seconds, _ = sb.timed_tool(["ovs-ofctl", "add-flows", "br0", self.add_file],
                                    self.timeout)
+        values[m[10]] = children_cpu_seconds() - ofctl_before
         values[m[0]] = seconds
         values[m[5]] = daemon_cpu_seconds(daemon.pid) - cpu_before
         values[m[9]] = (daemon_switches(daemon.pid) - switches_before) / self.rules
@@ -145,3 +167,32 @@ class FlowMod(Scenario):
         if to_port_2 != self.rules // 2 or count_rules(dump) != self.rules:
             raise Missing(f"after replace-flows, {to_port_2} rules output to port 2 "
                           f"(expected {self.rules // 2}) of {count_rules(dump)}")
+
+    def reference(self, values):
+        """The floor: the same commands of the same files, against a peer
+        that answers only what ovs-ofctl waits for."""
+        responder = self.ctx.tools.get("ofp-null-responder")
+        if not responder:
+            raise Missing(self.ctx.tools.get("ofp-null-responder missing",
+                                             "no ofp-null-responder"))
+        m = [x.name for x in self.metrics]
+        sock = os.path.join(self.ctx.workdir, "null-responder.sock")
+        child = procs.Child([responder, sock], os.path.join(self.ctx.workdir,
+                                                            "null-responder.log"))
+        try:
+            procs.wait_for(lambda: os.path.exists(sock) or child.exited(), 10)
+            if child.exited() or not os.path.exists(sock):
+                raise Missing(f"ofp-null-responder did not start: "
+                              f"{child.exited() or 'no socket after 10 s'}")
+            target = "unix:" + sock
+            ofctl_before = children_cpu_seconds()
+            seconds, _ = procs.timed(["ovs-ofctl", "add-flows", target, self.add_file],
+                                     self.timeout)
+            values[m[10]] = children_cpu_seconds() - ofctl_before
+            values[m[0]] = seconds
+            time.sleep(0.5)
+            seconds, _ = procs.timed(["ovs-ofctl", "--bundle", "add-flows", target,
+                                      self.add_file], self.timeout)
+            values[m[7]] = seconds
+        finally:
+            child.stop()

@@ -772,7 +772,10 @@ mod tests {
             );
         }
         b.configure_lacp(&bridges);
-        b.run(|name| (Some(if name == "p1" { 1 } else { 2 }), true), Instant::now());
+        b.run(
+            |name| (Some(if name == "p1" { 1 } else { 2 }), true),
+            Instant::now(),
+        );
         let mut sent: Vec<(String, u16, u16)> = b
             .pdus_out
             .iter()

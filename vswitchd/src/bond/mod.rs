@@ -78,7 +78,7 @@ struct Bond {
     /// LACP, when the Port asks for it.
     lacp: Option<lacp::Lacp>,
     /// LACPDUs to send: (member index, PDU).
-    pdus_out: Vec<(usize, lacp::pdu::Repr)>,
+    pdus_out: Vec<(String, lacp::pdu::Repr)>,
     /// Interface `lacp_current` as last computed (member name to value).
     lacp_current: BTreeMap<String, Option<bool>>,
     /// `lacp_current` must be written.
@@ -507,8 +507,10 @@ impl Bonds {
             let Some(dpif) = bridges.backers.get(&br.dp_type) else {
                 continue;
             };
-            for (i, repr) in pdus {
-                let Some(m) = b.members.get(i) else { continue };
+            for (name, repr) in pdus {
+                let Some(m) = b.members.iter().find(|m| m.name == name) else {
+                    continue;
+                };
                 let Some(odp) = br.ifaces.get(&m.name).and_then(|i| i.odp_port) else {
                     continue;
                 };
@@ -744,5 +746,43 @@ mod tests {
         b.run(up(&["p2"]), ms(1300));
         assert_eq!(b.active, Some(0));
         assert!(b.members[0].enabled);
+    }
+
+    /// The LACP key member is the first Interface by uuid, not the
+    /// bond's first member: each PDU must still leave by the member it
+    /// speaks for. (Sent by index once, they crossed links whenever the
+    /// key member was second; the Linux bonding driver then never took
+    /// us as in sync.)
+    #[test]
+    fn lacp_pdus_leave_by_the_member_they_speak_for() {
+        let bridges = Bridges::new(
+            Some(crate::cmdline::DummyMode::Add),
+            std::path::Path::new("/nonexistent"),
+        );
+        let mut b = bond("balance-slb", None);
+        b.cfg.lacp = "active".into();
+        b.cfg.lacp_system_id = Some(Some([2, 0, 0, 0, 0xe0, 1]));
+        for (name, uuid) in [("p1", "u2"), ("p2", "u1")] {
+            b.cfg.member_lacp.insert(
+                name.into(),
+                cfg::MemberLacpCfg {
+                    iface_uuid: uuid.into(),
+                    ..Default::default()
+                },
+            );
+        }
+        b.configure_lacp(&bridges);
+        b.run(
+            |name| (Some(if name == "p1" { 1 } else { 2 }), true),
+            Instant::now(),
+        );
+        let mut sent: Vec<(String, u16, u16)> = b
+            .pdus_out
+            .iter()
+            .map(|(name, r)| (name.clone(), r.actor.port_id, r.actor.key))
+            .collect();
+        sent.sort();
+        // p2 is the key member: its port id is the key of both.
+        assert_eq!(sent, vec![("p1".into(), 1, 2), ("p2".into(), 2, 2)]);
     }
 }

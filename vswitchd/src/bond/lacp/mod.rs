@@ -261,9 +261,11 @@ impl Lacp {
             .map(|i| self.members[i].status != Status::Defaulted)
     }
 
-    /// Timers, attachment, and the PDUs to send now: (member index,
-    /// PDU). Returns also whether the state others see changed.
-    pub fn run(&mut self, now: Instant) -> (Vec<(usize, Repr)>, bool) {
+    /// Timers, attachment, and the PDUs to send now: (member name,
+    /// PDU), by name because the bond keeps its members in another
+    /// order (ours is the Interface uuids', the key member first).
+    /// Returns also whether the state others see changed.
+    pub fn run(&mut self, now: Instant) -> (Vec<(String, Repr)>, bool) {
         let mut changed = false;
         for m in &mut self.members {
             if m.rx_due.is_some_and(|t| now >= t) {
@@ -298,7 +300,7 @@ impl Lacp {
             if m.tx_due.is_none_or(|t| now >= t) || !tx_equal(&actor, &m.ntt_actor) {
                 m.ntt_actor = actor;
                 out.push((
-                    i,
+                    m.name.clone(),
                     Repr {
                         actor,
                         partner: m.partner,

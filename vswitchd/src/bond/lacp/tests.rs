@@ -40,11 +40,11 @@ fn exchange(x: &mut Lacp, y: &mut Lacp, now: Instant, cut: &[&str]) {
     }
 }
 
-fn deliver(from: &Lacp, to: &mut Lacp, pdus: Vec<(usize, Repr)>, now: Instant, cut: &[&str]) {
-    for (i, r) in pdus {
-        let name = from.members[i].name.clone();
+fn deliver(from: &Lacp, to: &mut Lacp, pdus: Vec<(String, Repr)>, now: Instant, cut: &[&str]) {
+    for (name, r) in pdus {
+        assert!(from.find(&name).is_some(), "PDU for unknown member {name}");
         if !cut.contains(&name.as_str()) {
-            let f = compose_frame([2, 0, 0, 0, 1, i as u8], &r);
+            let f = compose_frame([2, 0, 0, 0, 1, r.actor.port_id as u8], &r);
             assert_eq!(to.receive(&name, &f, now), Rx::Taken);
         }
     }
@@ -129,4 +129,36 @@ fn fallback_attaches_defaulted_members_and_loopback_is_refused() {
     let mut y = bond("y", 1, true, now);
     exchange(&mut y.clone(), &mut y, now, &[]);
     assert!(!y.may_enable("a"));
+}
+
+/// The key member (registered first) need not be the bond's first
+/// member: each PDU names the member it leaves by, and carries that
+/// member's own port id. (The bond once sent PDUs by index into its own
+/// member list, so with the key member second each PDU left by the
+/// other link; the Linux bonding driver then never saw its partner in
+/// sync and kept the aggregate from collecting.)
+#[test]
+fn pdus_name_their_member_whatever_the_registration_order() {
+    let now = Instant::now();
+    let mut l = Lacp::new("x", cfg(1, true));
+    for (name, port) in [("b2", 3), ("b1", 2)] {
+        l.register(
+            name,
+            MemberCfg {
+                port_id: port,
+                port_priority: 65535,
+                key: 0,
+            },
+            now,
+        );
+        l.initial_carrier(name, true);
+    }
+    let (pdus, _) = l.run(now);
+    let mut sent: Vec<(String, u16, u16)> = pdus
+        .iter()
+        .map(|(n, r)| (n.clone(), r.actor.port_id, r.actor.key))
+        .collect();
+    sent.sort();
+    // Both carry the key member's (b2's) port id as key.
+    assert_eq!(sent, vec![("b1".into(), 2, 3), ("b2".into(), 3, 3)]);
 }

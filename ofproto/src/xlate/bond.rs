@@ -293,16 +293,7 @@ impl super::Ctx<'_> {
                     stats: Some(Arc::clone(&rule.stats)),
                 });
                 if self.br.describe_rules {
-                    let (m, prio) = super::find_match(cls, rule);
-                    let mut text = " 0. ".to_string();
-                    text.push_str(&crate::openflow::text::format_match(&m, 32768));
-                    if !text.ends_with(' ') {
-                        text.push_str(", ");
-                    }
-                    text.push_str(&format!("priority {prio}"));
-                    if rule.cookie != 0 {
-                        text.push_str(&format!(", cookie {:#x}", rule.cookie));
-                    }
+                    let text = super::rule_line(cls, rule, 0);
                     out.push(super::Node::new(super::NodeKind::Table, text));
                 }
             }

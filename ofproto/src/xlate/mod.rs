@@ -626,17 +626,7 @@ impl Ctx<'_> {
                 // Only a trace shows the rule; an upcall's translation
                 // (no one reads its text) skips the formatting.
                 let text = if self.br.describe_rules {
-                    let (m, prio) = find_match(cls, rule);
-                    let mut text = format!("{table:2}. ");
-                    text.push_str(&crate::openflow::text::format_match(&m, 32768));
-                    if !text.ends_with(' ') {
-                        text.push_str(", ");
-                    }
-                    text.push_str(&format!("priority {prio}"));
-                    if rule.cookie != 0 {
-                        text.push_str(&format!(", cookie {:#x}", rule.cookie));
-                    }
-                    text
+                    rule_line(cls, rule, table)
                 } else {
                     String::new()
                 };
@@ -1637,6 +1627,21 @@ fn is_rewrite(a: &Action) -> bool {
 /// The match and priority of `rule` in `cls` (for the trace text).
 fn find_match(cls: &Classifier<Rule>, rule: &Rule) -> (Match, u32) {
     cls.match_of(rule).unwrap_or_default()
+}
+
+/// A trace's line for a rule hit in `table`: " 0. MATCH, priority P[, cookie C]".
+fn rule_line(cls: &Classifier<Rule>, rule: &Rule, table: u8) -> String {
+    let (m, prio) = find_match(cls, rule);
+    let mut text = format!("{table:2}. ");
+    text.push_str(&crate::openflow::text::format_match(&m, 32768));
+    if !text.ends_with(' ') {
+        text.push_str(", ");
+    }
+    text.push_str(&format!("priority {prio}"));
+    if rule.cookie != 0 {
+        text.push_str(&format!(", cookie {:#x}", rule.cookie));
+    }
+    text
 }
 
 /// The storage field behind an alias whose value reads the same.

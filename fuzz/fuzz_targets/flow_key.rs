@@ -12,6 +12,11 @@
 //! fragments), only the layers before the difference are compared.
 #![no_main]
 
+// Fixed random bytes and monotonic clock: the same run in every process (see
+// the module).
+#[path = "../src/fixed_env.rs"]
+mod fixed_env;
+
 use etherparse::{
     ether_type, LinkHeader, NetHeaders, PacketHeaders, PayloadSlice, TransportHeader, VlanHeader,
 };

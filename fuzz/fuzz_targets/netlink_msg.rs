@@ -7,6 +7,11 @@
 //! Property: no decoder panics; each returns a value or an error.
 #![no_main]
 
+// Fixed random bytes and monotonic clock: the same run in every process (see
+// the module).
+#[path = "../src/fixed_env.rs"]
+mod fixed_env;
+
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

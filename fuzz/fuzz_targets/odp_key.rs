@@ -6,6 +6,11 @@
 //! the text printed from that parsed key parses to the same key again.
 #![no_main]
 
+// Fixed random bytes and monotonic clock: the same run in every process (see
+// the module).
+#[path = "../src/fixed_env.rs"]
+mod fixed_env;
+
 use ferrovs_dpif::odp::{self, FormatOptions, Key};
 use libfuzzer_sys::fuzz_target;
 

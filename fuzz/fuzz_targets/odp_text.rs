@@ -7,6 +7,11 @@
 //! action list) that prints and parses back to itself.
 #![no_main]
 
+// Fixed random bytes and monotonic clock: the same run in every process (see
+// the module).
+#[path = "../src/fixed_env.rs"]
+mod fixed_env;
+
 use ferrovs_dpif::odp::{self, FormatOptions};
 use libfuzzer_sys::fuzz_target;
 

@@ -15,6 +15,11 @@
 //! gains its implied push_vlan.)
 #![no_main]
 
+// Fixed random bytes and monotonic clock: the same run in every process (see
+// the module).
+#[path = "../src/fixed_env.rs"]
+mod fixed_env;
+
 use ferrovs_ofproto::openflow::actions;
 use libfuzzer_sys::fuzz_target;
 

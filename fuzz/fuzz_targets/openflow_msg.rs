@@ -13,6 +13,11 @@
 //! header's length is the reply's size, and a version from 1.0 to 1.5.
 #![no_main]
 
+// Fixed random bytes and monotonic clock: the same run in every process (see
+// the module).
+#[path = "../src/fixed_env.rs"]
+mod fixed_env;
+
 use ferrovs_ofproto::switch::{ConnState, Switch};
 use libfuzzer_sys::fuzz_target;
 

@@ -194,7 +194,26 @@ pub(crate) fn decode_tunnel(p: &[u8]) -> Result<Vec<TunnelAttr>> {
         let a = a?;
         out.push(TunnelAttr::decode(a.ty, a.payload)?);
     }
+    check_one_options_block(&out)?;
     Ok(out)
+}
+
+/// At most one block of tunnel options (geneve, vxlan, erspan), as the
+/// kernel requires ("Multiple metadata blocks provided"). The text could
+/// not show a second one either: each key attribute prints against the
+/// first mask attribute of its type.
+pub(crate) fn check_one_options_block(attrs: &[TunnelAttr]) -> Result<()> {
+    use TunnelAttr::*;
+    let n = attrs
+        .iter()
+        .filter(|a| matches!(a, GeneveOpts(_) | VxlanOpts(_) | ErspanOpts(_)))
+        .count();
+    if n > 1 {
+        return Err(OdpError::new(format!(
+            "tunnel key with {n} blocks of options (geneve, vxlan, erspan): at most one"
+        )));
+    }
+    Ok(())
 }
 
 pub(crate) fn encode_tunnel(attrs: &[TunnelAttr]) -> Vec<u8> {

@@ -106,6 +106,7 @@ pub(crate) fn parse_tunnel(s: &str) -> Result<(Vec<TunnelAttr>, Vec<TunnelAttr>,
         if c != Some(b')') {
             return Err(err());
         }
+        super::tunnel::check_one_options_block(&key)?;
         return Ok((key, mask, i));
     }
 }

@@ -72,19 +72,24 @@ pub fn from_odp(key: &[u8], mask: &[u8]) -> Result<(FlowKey, FlowKey), OdpError>
         let m = Key::from_nlattrs(mask)?;
         apply(&m.attrs, &mut fm, 0, n_vlans, Mode::Mask)?;
     }
-    // Like Open vSwitch's userspace datapath (and the kernel for
-    // recirc_id), every flow matches the input port and the
-    // recirculation id exactly; a key without an input port names none.
+    // A key without an input port names none.
     if k.find(crate::odp::OVS_KEY_ATTR_IN_PORT).is_none() {
         fk.in_port = u32::MAX;
     }
+    complete_mask(&mut fm, n_vlans);
+    Ok((fk.masked(&fm), fm))
+}
+
+/// What every installed mask matches besides what it names: the input
+/// port and recirculation id exactly (like Open vSwitch's userspace
+/// datapath, and the kernel for recirc_id), and with an exact type, "no
+/// (further) tag" after the key's `n_vlans` tags.
+fn complete_mask(fm: &mut FlowKey, n_vlans: usize) {
     fm.in_port = u32::MAX;
     fm.recirc_id = u32::MAX;
-    // An exact type with no (further) tag in the key means "no tag there".
     if fm.eth_type != 0 && n_vlans < MAX_VLANS {
         fm.vlans[n_vlans].tci = 0xffff;
     }
-    Ok((fk.masked(&fm), fm))
 }
 
 /// [`from_odp`] for a key the datapath extracted itself and whose
@@ -105,11 +110,8 @@ pub fn from_extracted(
     let decoded = Key::from_nlattrs(mask).and_then(|m| {
         let mut fm = FlowKey::default();
         apply(&m.attrs, &mut fm, 0, 0, Mode::Mask)?;
-        fm.in_port = u32::MAX;
-        fm.recirc_id = u32::MAX;
-        if fm.eth_type != 0 {
-            fm.vlans[0].tci = 0xffff;
-        }
+        // No VLAN tag (checked above): zero tags.
+        complete_mask(&mut fm, 0);
         Ok((flow.masked(&fm), fm))
     });
     // Tests run debug builds: every flow they install checks that this

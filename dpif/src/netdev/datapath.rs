@@ -185,24 +185,8 @@ impl DpCore {
         inline: Option<&NetdevControl>,
     ) {
         // The thread's list of misses, kept between calls (room for a
-        // batch of misses is ~10 KB).
+        // batch of misses is ~10 KB); put back after the last pass.
         let mut misses = MISS_ROOM.take();
-        self.process_passes(batch, ports, emc, rng, stats, inline, &mut misses);
-        misses.clear();
-        MISS_ROOM.set(misses);
-    }
-
-    #[allow(clippy::too_many_arguments)]
-    fn process_passes(
-        &self,
-        batch: &mut Vec<Packet>,
-        ports: &PortTable,
-        emc: &mut ExactCache,
-        rng: &mut u64,
-        stats: &PmdStats,
-        inline: Option<&NetdevControl>,
-        misses: &mut Vec<Miss>,
-    ) {
         let handler = inline.and_then(|dp| {
             let h = self.miss_handler.read().unwrap_or_else(|e| e.into_inner());
             h.as_ref().map(|h| (dp, Arc::clone(h)))
@@ -210,13 +194,13 @@ impl DpCore {
         let mut pass = std::mem::take(batch);
         for depth in 0..=MAX_RECIRC_DEPTH {
             if pass.is_empty() {
-                return;
+                break;
             }
             if depth == MAX_RECIRC_DEPTH {
                 self.counters
                     .recirc_drops
                     .fetch_add(pass.len() as u64, Ordering::Relaxed);
-                return;
+                break;
             }
             if depth > 0 {
                 PmdStats::add(&stats.recirc, pass.len() as u64);
@@ -236,15 +220,15 @@ impl DpCore {
             let mut tally = Tally::default();
             let collect = handler.is_some();
             for pkt in pass.drain(..) {
-                let to_handler = collect.then_some(&mut *misses);
+                let to_handler = collect.then_some(&mut misses);
                 self.process_one(pkt, &mut ctx, emc, now, stats, &mut tally, to_handler);
             }
             tally.flush_flow(now);
             if let Some((dp, h)) = &handler {
                 if misses.len() > INLINE_MISSES_MAX {
-                    self.queue_misses(misses, stats);
+                    self.queue_misses(&mut misses, stats);
                 } else if !misses.is_empty() {
-                    self.handle_misses(dp, &**h, misses, &mut ctx);
+                    self.handle_misses(dp, &**h, &mut misses, &mut ctx);
                 }
             }
             self.counters.hit.fetch_add(tally.hit, Ordering::Relaxed);
@@ -264,6 +248,8 @@ impl DpCore {
                 *batch = done;
             }
         }
+        misses.clear();
+        MISS_ROOM.set(misses);
     }
 
     #[allow(clippy::too_many_arguments)]

@@ -307,13 +307,19 @@ impl super::Ctx<'_> {
 /// shows them as stock does: "drop", and why the slow path has it).
 pub fn is_lacp_slow_path(actions: &[ferrovs_dpif::odp::Action]) -> bool {
     match actions {
-        [ferrovs_dpif::odp::Action::Userspace(u)] => u.userdata.as_deref().is_some_and(|c| {
-            c.len() == super::packet_in::COOKIE_LEN
-                && c[0..2] == COOKIE_SLOW_PATH.to_ne_bytes()
-                && c[28..32] == SLOW_LACP.to_ne_bytes()
-        }),
+        [ferrovs_dpif::odp::Action::Userspace(u)] => {
+            u.userdata.as_deref().is_some_and(is_lacp_cookie)
+        }
         _ => false,
     }
+}
+
+/// Whether a userspace action's cookie is the one [`slow_path_lacp`]
+/// writes (slow path, reason LACP).
+fn is_lacp_cookie(c: &[u8]) -> bool {
+    c.len() == super::packet_in::COOKIE_LEN
+        && c[0..2] == COOKIE_SLOW_PATH.to_ne_bytes()
+        && c[28..32] == SLOW_LACP.to_ne_bytes()
 }
 
 /// A LACP frame received on a bond member: the bridge's uuid (as in the
@@ -336,17 +342,10 @@ fn lacp_queue() -> &'static std::sync::Mutex<Vec<LacpFrame>> {
 /// Takes an ACTION upcall whose userdata is the LACP slow-path cookie
 /// (`odp_port` from its key); false for any other upcall.
 pub fn lacp_upcall(userdata: &[u8], odp_port: Option<u32>, packet: &[u8]) -> bool {
-    let ty = userdata.get(0..2).map(|b| u16::from_ne_bytes([b[0], b[1]]));
-    let reason = userdata
-        .get(28..32)
-        .and_then(|b| <[u8; 4]>::try_from(b).ok())
-        .map(u32::from_ne_bytes);
-    if userdata.len() != super::packet_in::COOKIE_LEN
-        || ty != Some(COOKIE_SLOW_PATH)
-        || reason != Some(SLOW_LACP)
-    {
+    if !is_lacp_cookie(userdata) {
         return false;
     }
+    // In range: the cookie is COOKIE_LEN (48) bytes.
     let mut bridge_uuid = [0u8; 16];
     bridge_uuid.copy_from_slice(&userdata[8..24]);
     let mut q = lacp_queue().lock().unwrap_or_else(|e| e.into_inner());

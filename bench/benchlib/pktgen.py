@@ -6,22 +6,30 @@ Frames are Ethernet/IPv4/UDP to port 9999 with a payload of b"FVB1" and a
 32-bit sequence number. Both sides record CLOCK_MONOTONIC, which all
 namespaces share, so one-way delays can be computed from the two records.
 
-  pktgen.py send IFACE FIRST COUNT INTERVAL_S {unique|same}
+The MODE of a run says which frames belong to one flow: `unique` gives
+each frame a source MAC made from its number (a switch doing MAC
+learning, NORMAL, needs a new datapath flow for each one) and the UDP
+source port 40000 + number % 20000; `same` keeps A's own MAC but still
+varies the port; `oneflow` keeps A's MAC and UDP source port 39999 (no
+numbered frame has it): one flow for every frame, whatever the switch
+matches on. (bench/src/pktgen_window.rs builds the same frames.)
+
+  pktgen.py send IFACE FIRST COUNT INTERVAL_S MODE
       COUNT frames numbered from FIRST, one every INTERVAL_S (0: as fast as
-      possible); with `unique` each frame has a source MAC made from its
-      number, so that a switch doing MAC learning (NORMAL) needs a new
-      datapath flow for each one.
+      possible).
       Prints {"tx": [times...]}.
   pktgen.py recv IFACE DEADLINE_S
       Prints "ready", then records frames until SIGTERM or DEADLINE_S.
       Prints {"seq": [...], "rx": [...]}.
-  pktgen.py window NS_A IFACE_A NS_B IFACE_B FIRST COUNT WINDOW {unique|same}
+  pktgen.py window NS_A IFACE_A NS_B IFACE_B FIRST COUNT WINDOW MODE
                    FRAME_TIMEOUT_S MAX_S
       Run from the root namespace: holds a sending socket in NS_A and a
       receiving one in NS_B, and keeps at most WINDOW frames in flight (a
       frame not back within FRAME_TIMEOUT_S counts as lost), for COUNT
       frames or MAX_S seconds. One process, one clock: prints
       {"completed": N, "lost": N, "seconds": S, "delays": [...]}.
+      (bench/src/pktgen_window.rs, binary `pktgen-window` with the same
+      arguments, does the same without Python's cost per frame.)
   pktgen.py flood IFACE SECONDS FLOWS
       Sends 60-byte frames as fast as one core can for SECONDS, 64 per
       sendmmsg call, cycling through FLOWS UDP source ports (FLOWS
@@ -55,6 +63,8 @@ SRC_MAC_NS_A = bytes.fromhex("02000afb0001")
 DST_MAC_NS_B = bytes.fromhex("02000afb0002")
 SRC_IP = socket.inet_aton("10.251.0.1")
 DST_IP = socket.inet_aton("10.251.0.2")
+MODES = ("unique", "same", "oneflow")
+ONEFLOW_PORT = 39999  # below every numbered frame's (40000-59999)
 
 
 def ip_checksum(header):
@@ -64,20 +74,21 @@ def ip_checksum(header):
     return ~total & 0xFFFF
 
 
-def frame(seq, unique):
+def frame(seq, mode):
     payload = MAGIC + struct.pack("!I", seq) + bytes(10)
-    udp = struct.pack("!HHHH", 40000 + (seq % 20000), UDP_PORT, 8 + len(payload), 0) + payload
+    sport = ONEFLOW_PORT if mode == "oneflow" else 40000 + (seq % 20000)
+    udp = struct.pack("!HHHH", sport, UDP_PORT, 8 + len(payload), 0) + payload
     ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(udp), seq & 0xFFFF, 0, 64, 17, 0,
                      SRC_IP, DST_IP)
     ip = ip[:10] + struct.pack("!H", ip_checksum(ip)) + ip[12:]
-    src = b"\x0e" + struct.pack("!xI", seq) if unique else SRC_MAC_NS_A
+    src = b"\x0e" + struct.pack("!xI", seq) if mode == "unique" else SRC_MAC_NS_A
     return DST_MAC_NS_B + src + b"\x08\x00" + ip + udp
 
 
-def send(iface, first, count, interval, unique):
+def send(iface, first, count, interval, mode):
     sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW)
     sock.bind((iface, 0))
-    frames = [frame(first + n, unique) for n in range(count)]
+    frames = [frame(first + n, mode) for n in range(count)]
     tx = []
     start = time.monotonic()
     for n, data in enumerate(frames):
@@ -156,7 +167,7 @@ def our_seq(data):
     return struct.unpack("!I", data[46:50])[0]
 
 
-def window(ns_a, iface_a, ns_b, iface_b, first, count, in_flight, unique, frame_timeout,
+def window(ns_a, iface_a, ns_b, iface_b, first, count, in_flight, mode, frame_timeout,
            max_s):
     tx = socket_in_netns(ns_a, iface_a, receive=False)
     rx = socket_in_netns(ns_b, iface_b, receive=True)
@@ -169,7 +180,7 @@ def window(ns_a, iface_a, ns_b, iface_b, first, count, in_flight, unique, frame_
     last_done = start
     while (nxt < end or outstanding) and time.monotonic() - start < max_s:
         while len(outstanding) < in_flight and nxt < end:
-            data = frame(nxt, unique)
+            data = frame(nxt, mode)
             outstanding[nxt] = time.monotonic()
             try:
                 tx.send(data)
@@ -222,7 +233,7 @@ def flood(iface, seconds, flows):
     sock.bind((iface, 0))
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4 << 20)
     # Frames padded to the 60-byte minimum, so the wire size is known.
-    datas = [ctypes.create_string_buffer(frame(n % max(flows, 1), False).ljust(60, b"\0"), 60)
+    datas = [ctypes.create_string_buffer(frame(n % max(flows, 1), "same").ljust(60, b"\0"), 60)
              for n in range(FLOOD_BATCH)]
     iovs = (_Iovec * FLOOD_BATCH)()
     msgs = (_Mmsghdr * FLOOD_BATCH)()
@@ -261,13 +272,13 @@ def sink(seconds):
 
 
 def main(argv):
-    if len(argv) == 7 and argv[1] == "send":
-        send(argv[2], int(argv[3]), int(argv[4]), float(argv[5]), argv[6] == "unique")
+    if len(argv) == 7 and argv[1] == "send" and argv[6] in MODES:
+        send(argv[2], int(argv[3]), int(argv[4]), float(argv[5]), argv[6])
     elif len(argv) == 4 and argv[1] == "recv":
         recv(argv[2], float(argv[3]))
-    elif len(argv) == 12 and argv[1] == "window":
+    elif len(argv) == 12 and argv[1] == "window" and argv[9] in MODES:
         window(argv[2], argv[3], argv[4], argv[5], int(argv[6]), int(argv[7]), int(argv[8]),
-               argv[9] == "unique", float(argv[10]), float(argv[11]))
+               argv[9], float(argv[10]), float(argv[11]))
     elif len(argv) == 3 and argv[1] == "sink":
         sink(float(argv[2]))
     elif len(argv) == 5 and argv[1] == "flood":

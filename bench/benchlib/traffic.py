@@ -96,12 +96,13 @@ def check_path(hosts, what):
         raise Missing(f"no frame from namespace A reached B through {what}")
 
 
-def windowed(hosts, first, count, in_flight, unique, frame_timeout=0.2, max_seconds=30.0):
+def windowed(hosts, first, count, in_flight, mode, frame_timeout=0.2, max_seconds=30.0):
     """Frames from A to B with at most in_flight outstanding, timed by one
-    process holding a socket in each namespace. Returns pktgen's report:
-    completed, lost, seconds, delays."""
+    process holding a socket in each namespace; mode is pktgen's (unique,
+    same, oneflow). Returns pktgen's report: completed, lost, seconds,
+    delays."""
     argv = [sys.executable, PKTGEN, "window", hosts.ns_a, hosts.a0, hosts.ns_b, hosts.b0,
-            str(first), str(count), str(in_flight), "unique" if unique else "same",
+            str(first), str(count), str(in_flight), mode,
             str(frame_timeout), str(max_seconds)]
     try:
         done = subprocess.run(argv, capture_output=True, text=True, timeout=max_seconds + 20)

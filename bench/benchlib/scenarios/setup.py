@@ -14,8 +14,18 @@ Then the same bridge gets a 10-table OpenFlow pipeline instead of NORMAL
 source port into a register, which makes every datapath flow match that
 port exactly): a second burst, whose frames each carry a port of their
 own, measures flow setups that are not MAC learning, through 10 tables.
-It stays under the default flow limit (10,000), so that every frame's
-flow is installed by both daemons.
+Right after it, the same frames are sent again: their flows are now
+installed, so that rate is the path's own limit (frames through the
+switch, the generator and the namespaces' stacks) with no flow setup: the
+ceiling of the burst's setup rate. Then, one at a time, frames with UDP
+source ports none of the earlier frames had (a new datapath flow each:
+the first-packet delay, 10 tables) and frames of one established flow
+(port 39999, `oneflow`): their difference is what a new flow costs, as a
+packet sees it (upcall, translation through the 10 tables, flow install
+and execution). All this stays under the default flow limit (10,000
+datapath flows) for both daemons: the pipeline burst is 8,000 frames and
+the one-by-one new flows 1,000 (checked: each one's flow is found in
+`dpctl/dump-flows`).
 
 Each burst also reports the daemon's own CPU time (all threads, from
 /proc/PID/task/*/schedstat) per flow set up: the switch's cost, which
@@ -23,7 +33,9 @@ the machine's load and the traffic generator's speed move less than the
 rate does."""
 
 import os
+import re
 import statistics
+import sys
 
 from ..netns import TwoHosts
 from ..procs import Missing
@@ -36,8 +48,29 @@ from .trace import pipeline
 
 IN_FLIGHT = 32
 # Sequence numbers of the pipeline burst: source MACs and UDP source
-# ports (40000 + seq % 20000) none of the earlier frames had.
+# ports (40000 + seq % 20000) none of the earlier frames had. The
+# one-by-one new flows of the pipeline follow them (ports the burst did not
+# use, as long as both together stay below 20,000 frames).
 PIPELINE_FIRST = 0x20000000
+# Sequence numbers of one-by-one frames of an established flow.
+ESTABLISHED_FIRST = 0x10000000
+ESTABLISHED_PIPELINE_FIRST = 0x30000000
+FLOW_LIMIT = 10_000
+UDP_SRC = re.compile(r"udp\(src=(\d+)[,)]")
+
+
+def udp_port(seq):
+    """The UDP source port of pktgen's numbered frame seq."""
+    return 40000 + seq % 20000
+
+
+def datapath_flows(sb):
+    """The datapath's flows (dpctl/dump-flows): (how many, the UDP source
+    ports matched exactly)."""
+    out = sb.appctl("dpctl/dump-flows", timeout=30).stdout
+    flows = [line for line in out.splitlines() if "actions:" in line]
+    ports = {int(m.group(1)) for line in flows for m in UDP_SRC.finditer(line)}
+    return len(flows), ports
 
 
 def port_pipeline():
@@ -56,7 +89,10 @@ class Setup(Scenario):
         super().__init__(ctx)
         self.flows = 2_000 if ctx.quick else 50_000
         self.serial = 100 if ctx.quick else 2_000
-        self.pipeline_flows = 2_000 if ctx.quick else 9_000
+        self.pipeline_flows = 2_000 if ctx.quick else 8_000
+        self.pipeline_serial = 100 if ctx.quick else 1_000
+        # Distinct UDP source ports, and room under the flow limit.
+        assert self.pipeline_flows + self.pipeline_serial < min(20_000, FLOW_LIMIT)
         self.max_seconds = 20.0 if ctx.quick else 120.0
         self.metrics = [
             Metric(f"flow setups, {self.flows:,} new flows, {IN_FLIGHT} in flight",
@@ -68,6 +104,13 @@ class Setup(Scenario):
             Metric(f"flow setups, 10-table pipeline, per-port flows, "
                    f"{self.pipeline_flows:,} new flows", "flows/s", "higher"),
             Metric("daemon CPU per flow setup (10-table pipeline)", "us", "lower"),
+            Metric(f"ceiling: the same {self.pipeline_flows:,} frames again, flows "
+                   f"installed, {IN_FLIGHT} in flight (10-table pipeline)",
+                   "frames/s", "higher"),
+            Metric("first-packet delay, new flow, 10-table pipeline (upcall)", "us", "lower"),
+            Metric("packet delay, established flow, 10-table pipeline", "us", "lower"),
+            Metric("upcall cost per new flow, 10-table pipeline "
+                   "(first-packet minus established delay)", "us", "lower"),
         ]
         self.hosts = None
 
@@ -85,7 +128,7 @@ class Setup(Scenario):
         """A burst of new flows: (completed per second, lost %, daemon CPU
         microseconds per completed frame)."""
         cpu = daemon_cpu_seconds(sb.daemon.pid)
-        burst = windowed(self.hosts, first, count, IN_FLIGHT, unique=True,
+        burst = windowed(self.hosts, first, count, IN_FLIGHT, "unique",
                          max_seconds=self.max_seconds)
         cpu = daemon_cpu_seconds(sb.daemon.pid) - cpu
         if not burst["completed"]:
@@ -94,6 +137,29 @@ class Setup(Scenario):
                 100 * burst["lost"] / (burst["completed"] + burst["lost"]),
                 1e6 * cpu / burst["completed"])
 
+    def one_by_one(self, first, count, mode):
+        """The median delay in microseconds of count frames sent one at a
+        time."""
+        run = windowed(self.hosts, first, count, 1, mode, max_seconds=self.max_seconds)
+        if run["completed"] < count // 2:
+            raise Missing(f"only {run['completed']} of {count} one-by-one frames "
+                          "crossed the bridge")
+        return 1e6 * statistics.median(run["delays"])
+
+    def check_installed(self, sb, first, count):
+        """Raises Missing unless the datapath holds a flow for (nearly)
+        every one of the count new flows from first on: a daemon that
+        forwarded them without installing flows would be timed on a
+        cheaper path."""
+        total, ports = datapath_flows(sb)
+        wanted = {udp_port(first + n) for n in range(count)}
+        found = len(wanted & ports)
+        print(f"bench: setup: {total} datapath flows, {found} of the {count} one-by-one "
+              "new flows among them", file=sys.stderr, flush=True)
+        if found < 0.9 * count:
+            raise Missing(f"datapath flows found for only {found} of {count} one-by-one "
+                          f"new flows ({total} flows in all)")
+
     def measure(self, sb, values):
         m = [x.name for x in self.metrics]
         netbed.start_switch(sb, self.hosts)
@@ -101,14 +167,8 @@ class Setup(Scenario):
             check_path(self.hosts, "the netdev bridge")
             values[m[0]], values[m[1]], values[m[4]] = self.burst(sb, 0, self.flows)
             # Sequence numbers (so source MACs) beyond the burst: all new.
-            for name, first, unique in ((m[2], self.flows + 1, True),
-                                        (m[3], 0x10000000, False)):
-                run = windowed(self.hosts, first, self.serial, 1, unique=unique,
-                               max_seconds=self.max_seconds)
-                if run["completed"] < self.serial // 2:
-                    raise Missing(f"only {run['completed']} of {self.serial} "
-                                  "one-by-one frames crossed the bridge")
-                values[name] = 1e6 * statistics.median(run["delays"])
+            values[m[2]] = self.one_by_one(self.flows + 1, self.serial, "unique")
+            values[m[3]] = self.one_by_one(ESTABLISHED_FIRST, self.serial, "same")
             # No NORMAL flow can match a frame of the pipeline burst (new
             # source MACs): they go stale. Both daemons settle that
             # (translate them again and delete them) before the burst, so
@@ -118,5 +178,19 @@ class Setup(Scenario):
             sb.appctl("revalidator/wait")
             values[m[5]], _, values[m[6]] = self.burst(sb, PIPELINE_FIRST,
                                                        self.pipeline_flows)
+            again = windowed(self.hosts, PIPELINE_FIRST, self.pipeline_flows, IN_FLIGHT,
+                             "unique", max_seconds=self.max_seconds)
+            if again["completed"]:
+                values[m[7]] = again["completed"] / again["seconds"]
+            # The one-by-one frames start after a settled revalidation
+            # round, like the burst.
+            sb.appctl("revalidator/wait")
+            first = PIPELINE_FIRST + self.pipeline_flows
+            new = self.one_by_one(first, self.pipeline_serial, "unique")
+            self.check_installed(sb, first, self.pipeline_serial)
+            established = self.one_by_one(ESTABLISHED_PIPELINE_FIRST, self.pipeline_serial,
+                                          "oneflow")
+            values[m[8]], values[m[9]] = new, established
+            values[m[10]] = new - established
         except Missing as err:
             raise sb.explain(err) from None

@@ -96,14 +96,17 @@ def check_path(hosts, what):
         raise Missing(f"no frame from namespace A reached B through {what}")
 
 
-def windowed(hosts, first, count, in_flight, mode, frame_timeout=0.2, max_seconds=30.0):
+def windowed(hosts, first, count, in_flight, mode, frame_timeout=0.2, max_seconds=30.0,
+             generator=None):
     """Frames from A to B with at most in_flight outstanding, timed by one
     process holding a socket in each namespace; mode is pktgen's (unique,
-    same, oneflow). Returns pktgen's report: completed, lost, seconds,
-    delays."""
-    argv = [sys.executable, PKTGEN, "window", hosts.ns_a, hosts.a0, hosts.ns_b, hosts.b0,
-            str(first), str(count), str(in_flight), mode,
-            str(frame_timeout), str(max_seconds)]
+    same, oneflow). generator is the path of pktgen-window (built from
+    bench/src/pktgen_window.rs), or None for `pktgen.py window`: the same
+    frames and loop, without Python's cost per frame. Returns the report:
+    completed, lost, seconds, delays."""
+    args = [hosts.ns_a, hosts.a0, hosts.ns_b, hosts.b0, str(first), str(count),
+            str(in_flight), mode, str(frame_timeout), str(max_seconds)]
+    argv = [generator, *args] if generator else [sys.executable, PKTGEN, "window", *args]
     try:
         done = subprocess.run(argv, capture_output=True, text=True, timeout=max_seconds + 20)
     except subprocess.TimeoutExpired:

@@ -20,12 +20,15 @@ switch, the generator and the namespaces' stacks) with no flow setup: the
 ceiling of the burst's setup rate. Then, one at a time, frames with UDP
 source ports none of the earlier frames had (a new datapath flow each:
 the first-packet delay, 10 tables) and frames of one established flow
-(port 39999, `oneflow`): their difference is what a new flow costs, as a
-packet sees it (upcall, translation through the 10 tables, flow install
+(port 39999, `oneflow`), alternating in chunks: the difference of their
+median delays is what a new flow costs, as a packet sees it (upcall, translation through the 10 tables, flow install
 and execution). All this stays under the default flow limit (10,000
 datapath flows) for both daemons: the pipeline burst is 8,000 frames and
 the one-by-one new flows 1,000 (checked: each one's flow is found in
 `dpctl/dump-flows`).
+
+The frames are sent and timed by pktgen-window (bench/src/pktgen_window.rs),
+or by pktgen.py window with `bench/run --pktgen python`.
 
 Each burst also reports the daemon's own CPU time (all threads, from
 /proc/PID/task/*/schedstat) per flow set up: the switch's cost, which
@@ -56,6 +59,9 @@ PIPELINE_FIRST = 0x20000000
 ESTABLISHED_FIRST = 0x10000000
 ESTABLISHED_PIPELINE_FIRST = 0x30000000
 FLOW_LIMIT = 10_000
+# The pipeline's one-by-one new and established frames alternate in
+# this many chunks of each.
+SERIAL_CHUNKS = 5
 UDP_SRC = re.compile(r"udp\(src=(\d+)[,)]")
 
 
@@ -119,6 +125,11 @@ class Setup(Scenario):
             self.hosts.close()
 
     def prepare(self):
+        # The traffic generator: pktgen-window, unless bench/run was told
+        # to use pktgen.py (--pktgen python); a failed build is a reason.
+        if "pktgen-window missing" in self.ctx.tools:
+            raise Missing(self.ctx.tools["pktgen-window missing"])
+        self.generator = self.ctx.tools.get("pktgen-window")
         self.hosts = TwoHosts("s").__enter__()
         self.flows_file = os.path.join(self.ctx.workdir, "setup-pipeline.txt")
         with open(self.flows_file, "w") as f:
@@ -129,7 +140,7 @@ class Setup(Scenario):
         microseconds per completed frame)."""
         cpu = daemon_cpu_seconds(sb.daemon.pid)
         burst = windowed(self.hosts, first, count, IN_FLIGHT, "unique",
-                         max_seconds=self.max_seconds)
+                         max_seconds=self.max_seconds, generator=self.generator)
         cpu = daemon_cpu_seconds(sb.daemon.pid) - cpu
         if not burst["completed"]:
             raise Missing("no new-flow frame crossed the bridge")
@@ -137,14 +148,32 @@ class Setup(Scenario):
                 100 * burst["lost"] / (burst["completed"] + burst["lost"]),
                 1e6 * cpu / burst["completed"])
 
-    def one_by_one(self, first, count, mode):
-        """The median delay in microseconds of count frames sent one at a
-        time."""
-        run = windowed(self.hosts, first, count, 1, mode, max_seconds=self.max_seconds)
+    def delays(self, first, count, mode):
+        """The delays in seconds of count frames sent one at a time."""
+        run = windowed(self.hosts, first, count, 1, mode, max_seconds=self.max_seconds,
+                       generator=self.generator)
         if run["completed"] < count // 2:
             raise Missing(f"only {run['completed']} of {count} one-by-one frames "
                           "crossed the bridge")
-        return 1e6 * statistics.median(run["delays"])
+        return run["delays"]
+
+    def one_by_one(self, first, count, mode):
+        """The median delay in microseconds of count frames sent one at a
+        time."""
+        return 1e6 * statistics.median(self.delays(first, count, mode))
+
+    def new_and_established(self, first, count):
+        """Median delays in microseconds of count new flows (numbered from
+        first) and of count frames of one established flow, sent one at a
+        time in alternating chunks, so that both see the same moments of
+        the machine's load and of the daemon's background work."""
+        new, established = [], []
+        chunk = -(-count // SERIAL_CHUNKS)
+        for start in range(0, count, chunk):
+            n = min(chunk, count - start)
+            new += self.delays(first + start, n, "unique")
+            established += self.delays(ESTABLISHED_PIPELINE_FIRST + start, n, "oneflow")
+        return 1e6 * statistics.median(new), 1e6 * statistics.median(established)
 
     def check_installed(self, sb, first, count):
         """Raises Missing unless the datapath holds a flow for (nearly)
@@ -179,17 +208,15 @@ class Setup(Scenario):
             values[m[5]], _, values[m[6]] = self.burst(sb, PIPELINE_FIRST,
                                                        self.pipeline_flows)
             again = windowed(self.hosts, PIPELINE_FIRST, self.pipeline_flows, IN_FLIGHT,
-                             "unique", max_seconds=self.max_seconds)
+                             "unique", max_seconds=self.max_seconds, generator=self.generator)
             if again["completed"]:
                 values[m[7]] = again["completed"] / again["seconds"]
             # The one-by-one frames start after a settled revalidation
             # round, like the burst.
             sb.appctl("revalidator/wait")
             first = PIPELINE_FIRST + self.pipeline_flows
-            new = self.one_by_one(first, self.pipeline_serial, "unique")
+            new, established = self.new_and_established(first, self.pipeline_serial)
             self.check_installed(sb, first, self.pipeline_serial)
-            established = self.one_by_one(ESTABLISHED_PIPELINE_FIRST, self.pipeline_serial,
-                                          "oneflow")
             values[m[8]], values[m[9]] = new, established
             values[m[10]] = new - established
         except Missing as err:

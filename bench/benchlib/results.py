@@ -30,9 +30,11 @@ def ratio(metric, stock, ferrovs):
     s, f = stock["median"], ferrovs["median"]
     if s == f:
         return 1.0  # including both zero (e.g. nothing lost on either side)
-    if metric.better == "lower":
-        return s / f if f > 0 else None
-    return f / s if s > 0 else None
+    # A difference of two medians can come out at or below zero (noise):
+    # no ratio then, on either side.
+    if s <= 0 or f <= 0:
+        return None
+    return s / f if metric.better == "lower" else f / s
 
 
 def make_row(scenario, metric, samples, missing, reference=None):

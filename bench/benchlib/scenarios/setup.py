@@ -117,6 +117,8 @@ class Setup(Scenario):
             Metric("packet delay, established flow, 10-table pipeline", "us", "lower"),
             Metric("upcall cost per new flow, 10-table pipeline "
                    "(first-packet minus established delay)", "us", "lower"),
+            Metric("daemon CPU per new flow, one at a time, 10-table pipeline "
+                   "(minus per established frame)", "us", "lower"),
         ]
         self.hosts = None
 
@@ -162,18 +164,27 @@ class Setup(Scenario):
         time."""
         return 1e6 * statistics.median(self.delays(first, count, mode))
 
-    def new_and_established(self, first, count):
-        """Median delays in microseconds of count new flows (numbered from
-        first) and of count frames of one established flow, sent one at a
-        time in alternating chunks, so that both see the same moments of
-        the machine's load and of the daemon's background work."""
-        new, established = [], []
+    def new_and_established(self, sb, first, count):
+        """count new flows (numbered from first) and count frames of one
+        established flow, sent one at a time in alternating chunks, so
+        that both see the same moments of the machine's load and of the
+        daemon's background work: (median delay of a new flow, median
+        delay of an established one, in microseconds; the daemon's CPU
+        microseconds per new flow minus per established frame)."""
+        delays = {"unique": [], "oneflow": []}
+        cpu = {"unique": 0.0, "oneflow": 0.0}
         chunk = -(-count // SERIAL_CHUNKS)
         for start in range(0, count, chunk):
             n = min(chunk, count - start)
-            new += self.delays(first + start, n, "unique")
-            established += self.delays(ESTABLISHED_PIPELINE_FIRST + start, n, "oneflow")
-        return 1e6 * statistics.median(new), 1e6 * statistics.median(established)
+            for mode, seq in (("unique", first + start),
+                              ("oneflow", ESTABLISHED_PIPELINE_FIRST + start)):
+                before = daemon_cpu_seconds(sb.daemon.pid)
+                delays[mode] += self.delays(seq, n, mode)
+                cpu[mode] += daemon_cpu_seconds(sb.daemon.pid) - before
+        new, established = (1e6 * statistics.median(delays[m]) for m in ("unique", "oneflow"))
+        extra_cpu = 1e6 * (cpu["unique"] / len(delays["unique"]) -
+                           cpu["oneflow"] / len(delays["oneflow"]))
+        return new, established, extra_cpu
 
     def check_installed(self, sb, first, count):
         """Raises Missing unless the datapath holds a flow for (nearly)
@@ -215,9 +226,10 @@ class Setup(Scenario):
             # round, like the burst.
             sb.appctl("revalidator/wait")
             first = PIPELINE_FIRST + self.pipeline_flows
-            new, established = self.new_and_established(first, self.pipeline_serial)
+            new, established, cpu = self.new_and_established(sb, first, self.pipeline_serial)
             self.check_installed(sb, first, self.pipeline_serial)
             values[m[8]], values[m[9]] = new, established
             values[m[10]] = new - established
+            values[m[11]] = cpu
         except Missing as err:
             raise sb.explain(err) from None

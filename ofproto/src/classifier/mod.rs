@@ -22,6 +22,8 @@ use std::collections::{BTreeMap, HashMap};
 use std::hash::BuildHasher;
 
 mod prefixes;
+#[cfg(test)]
+mod reference_tests;
 mod staged;
 use self::staged::{StageIndex, Tries};
 
@@ -329,6 +331,12 @@ impl<T> Classifier<T> {
             .take_while(|st| st.max_priority > priority)
             .map(|st| st.slots.iter().filter(|s| s.priority > priority).count())
             .sum()
+    }
+
+    /// The subtables' masks, in lookup order.
+    #[cfg(test)]
+    fn subtable_masks(&self) -> Vec<[u8; KEY_LEN]> {
+        self.subtables.iter().map(|s| *s.mask).collect()
     }
 
     fn subtable_index(&self, mask: &[u8; KEY_LEN]) -> Option<usize> {

@@ -21,6 +21,7 @@ use std::collections::hash_map::RandomState;
 use std::collections::{BTreeMap, HashMap};
 use std::hash::BuildHasher;
 
+mod counts;
 mod prefixes;
 #[cfg(test)]
 mod reference_tests;

@@ -107,7 +107,11 @@ impl<'a> Reference<'a> {
             .iter()
             .map(|mask| {
                 let used = (0..KEY_LEN).filter(|&i| mask[i] != 0).collect();
-                (mask, used, rules.iter().filter(|r| r.m.mask == *mask).collect())
+                (
+                    mask,
+                    used,
+                    rules.iter().filter(|r| r.m.mask == *mask).collect(),
+                )
             })
             .collect();
         let tries = TRIE_FIELDS
@@ -195,7 +199,9 @@ fn reference(
             .collect();
         hits.sort_unstable_by(|a, b| b.cmp(a));
         let Some(&best) = hits.first() else {
-            let ports = PORT_FIELDS.iter().find(|&&(s, d)| m.is_set(s) || m.is_set(d));
+            let ports = PORT_FIELDS
+                .iter()
+                .find(|&&(s, d)| m.is_set(s) || m.is_set(d));
             let Some(&(s, d)) = ports else {
                 or_mask(wc, mask, KEY_LEN);
                 continue;
@@ -345,7 +351,13 @@ fn random_match(rng: &mut Rng) -> Match {
 /// a rule's values for the fields it matches.
 fn random_packet(rng: &mut Rng, rules: &[Rule]) -> [u8; KEY_LEN] {
     let mut p = Match::catchall();
-    let et = rng.pick(&[eth_type::IP, eth_type::IP, eth_type::IP, eth_type::ARP, eth_type::IPV6]);
+    let et = rng.pick(&[
+        eth_type::IP,
+        eth_type::IP,
+        eth_type::IP,
+        eth_type::ARP,
+        eth_type::IPV6,
+    ]);
     p.set_exact(id::ETH_TYPE, et as u128);
     p.set_exact(id::IN_PORT, rng.val(3) + 1);
     p.set_exact(id::IP_SRC, rng.addr());
@@ -413,13 +425,17 @@ fn agrees_with_the_reference_under_churn() {
                 let got = (got.hard.map(|(p, &id)| (p, id)), got_soft);
                 assert_eq!(got, want, "seed {seed} step {step}");
                 let diff: Vec<usize> = (0..KEY_LEN).filter(|&i| wc[i] != want_wc[i]).collect();
-                assert!(diff.is_empty(), "seed {seed} step {step}: wildcards differ at {diff:?}");
+                assert!(
+                    diff.is_empty(),
+                    "seed {seed} step {step}: wildcards differ at {diff:?}"
+                );
                 // Without soft rules: the best rule, first subtable first.
                 let mut best: Option<(u32, usize, u32)> = None;
                 for (i, (mask, used, mine)) in rf.subtables.iter().enumerate() {
                     for r in mine {
                         if agree(&key, &r.m.key, mask, used, KEY_LEN)
-                            && best.is_none_or(|(bp, bi, _)| r.prio > bp || (r.prio == bp && i < bi))
+                            && best
+                                .is_none_or(|(bp, bi, _)| r.prio > bp || (r.prio == bp && i < bi))
                         {
                             best = Some((r.prio, i, r.id));
                         }

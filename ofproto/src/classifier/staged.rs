@@ -22,9 +22,9 @@
 //! hashes, the subtable's key hash, and the wildcards a miss or hit adds
 //! all go a word at a time over those, not byte by byte over the key.
 
+use super::counts::HashCounts;
 use super::prefixes::PrefixSet;
 use crate::openflow::fields::{eth_type, id, range, Match, KEY_LEN};
-use std::collections::HashMap;
 
 /// Where the stage hashes start (fixed, so that which partial keys share
 /// a hash does not depend on the run).
@@ -216,21 +216,29 @@ impl Ports {
 }
 
 /// A trie field a stage holds and the mask matches as a prefix.
-#[derive(Clone)]
+#[derive(Clone, Copy, Default)]
 struct TrieCheck {
     /// Index in `TRIE_FIELDS`.
-    trie: usize,
+    trie: u8,
     /// The mask's prefix length on the field.
-    plen: u32,
+    plen: u8,
     /// The field's offset in the key.
-    at: usize,
+    at: u16,
 }
 
-#[derive(Clone)]
+/// One stage, all inline (a probe reads one cache line per stage).
+#[derive(Clone, Default)]
 struct Stage {
     /// `words[..end]` are this stage's and the earlier stages'.
-    end: usize,
-    tries: Vec<TrieCheck>,
+    end: u16,
+    n_tries: u8,
+    tries: [TrieCheck; 2],
+    /// How many rules have each hash of their masked key up to the
+    /// stage's end (empty for the last stage). As in Open vSwitch, only
+    /// the hash is kept: a rare collision makes a probe go one stage
+    /// further than it had to (a narrower megaflow, never a wrong one),
+    /// and a rule costs 8 bytes per stage instead of a key copy.
+    index: HashCounts,
 }
 
 /// One subtable's stages, stage indices, trie prefix lengths and ports.
@@ -238,14 +246,9 @@ struct Stage {
 pub struct StageIndex {
     /// The mask's words, in key order (so stage after stage).
     words: Box<[Word]>,
-    /// The stages the mask has bits in, in order.
-    stages: Box<[Stage]>,
-    /// For each stage but the last: how many rules have each hash of
-    /// their masked key up to the stage's end. As in Open vSwitch, only
-    /// the hash is kept: a rare collision makes a probe go one stage
-    /// further than it had to (a narrower megaflow, never a wrong one),
-    /// and a rule costs 8 bytes per stage instead of a key copy.
-    indices: Box<[HashMap<u32, u32, super::PreHashed>]>,
+    /// The stages the mask has bits in, in order: `stages[..n_stages]`.
+    stages: [Stage; 4],
+    n_stages: usize,
     ports: Option<Ports>,
 }
 
@@ -256,7 +259,8 @@ impl StageIndex {
             mask: *mask,
         };
         let mut words = Vec::new();
-        let mut stages = Vec::new();
+        let mut stages: [Stage; 4] = Default::default();
+        let mut n_stages = 0;
         for w in stage_bounds().windows(2) {
             let (start, end) = (w[0], w[1]);
             let mine = words_of(mask, start, end);
@@ -264,25 +268,24 @@ impl StageIndex {
                 continue;
             }
             words.extend(mine);
-            let tries = TRIE_FIELDS
-                .iter()
-                .enumerate()
-                .filter_map(|(trie, &f)| {
-                    let r = range(f);
-                    let plen = prefix_len(m.get(f).1 as u32)?;
-                    (r.start >= start && r.end <= end).then_some(TrieCheck {
-                        trie,
-                        plen,
-                        at: r.start,
-                    })
-                })
-                .collect();
-            stages.push(Stage {
-                end: words.len(),
-                tries,
-            });
+            let st = &mut stages[n_stages];
+            n_stages += 1;
+            st.end = words.len() as u16;
+            for (trie, &f) in TRIE_FIELDS.iter().enumerate() {
+                let r = range(f);
+                let Some(plen) = prefix_len(m.get(f).1 as u32) else {
+                    continue;
+                };
+                if r.start >= start && r.end <= end {
+                    st.tries[st.n_tries as usize] = TrieCheck {
+                        trie: trie as u8,
+                        plen: plen as u8,
+                        at: r.start as u16,
+                    };
+                    st.n_tries += 1;
+                }
+            }
         }
-        let n_idx = stages.len().saturating_sub(1);
         let ports = PORT_FIELDS.iter().find_map(|&(s, d)| {
             let pm = ((m.get(s).1 as u32) << 16) | (m.get(d).1 as u32 & 0xffff);
             let (rs, rd) = (range(s), range(d));
@@ -296,8 +299,8 @@ impl StageIndex {
         });
         StageIndex {
             words: words.into_boxed_slice(),
-            stages: stages.into_boxed_slice(),
-            indices: vec![HashMap::default(); n_idx].into_boxed_slice(),
+            stages,
+            n_stages,
             ports,
         }
     }
@@ -315,15 +318,21 @@ impl StageIndex {
         finish(self.hash_words(key, seed, 0, self.words.len()))
     }
 
+    /// The stages but the last (those with an index).
+    fn indexed(&self) -> usize {
+        self.n_stages.saturating_sub(1)
+    }
+
     /// The stage indices' hashes of `key`, one per index (there are at
     /// most 3).
     fn stage_hashes(&self, key: &[u8; KEY_LEN]) -> [u32; 4] {
         let mut out = [0; 4];
         let mut h = STAGE_SEED;
         let mut done = 0;
-        for (o, st) in out.iter_mut().zip(&self.stages[..self.indices.len()]) {
-            h = self.hash_words(key, h, done, st.end);
-            done = st.end;
+        for (o, st) in out.iter_mut().zip(&self.stages[..self.indexed()]) {
+            let end = st.end as usize;
+            h = self.hash_words(key, h, done, end);
+            done = end;
             *o = (finish(h) >> 32) as u32;
         }
         out
@@ -331,8 +340,9 @@ impl StageIndex {
 
     pub fn insert(&mut self, key: &[u8; KEY_LEN]) {
         let hashes = self.stage_hashes(key);
-        for (index, p) in self.indices.iter_mut().zip(hashes) {
-            *index.entry(p).or_insert(0) += 1;
+        let n = self.indexed();
+        for (st, p) in self.stages[..n].iter_mut().zip(hashes) {
+            st.index.add(p);
         }
         if let Some(p) = self.ports.as_mut() {
             let w = p.word(key);
@@ -342,13 +352,9 @@ impl StageIndex {
 
     pub fn remove(&mut self, key: &[u8; KEY_LEN]) {
         let hashes = self.stage_hashes(key);
-        for (index, p) in self.indices.iter_mut().zip(hashes) {
-            if let Some(n) = index.get_mut(&p) {
-                *n -= 1;
-                if *n == 0 {
-                    index.remove(&p);
-                }
-            }
+        let n = self.indexed();
+        for (st, p) in self.stages[..n].iter_mut().zip(hashes) {
+            st.index.remove(p);
         }
         if let Some(p) = self.ports.as_mut() {
             let w = p.word(key);
@@ -380,28 +386,32 @@ impl StageIndex {
         // Words of the stages passed so far.
         let mut done = 0;
         let mut h = STAGE_SEED;
-        for (i, st) in self.stages.iter().enumerate() {
-            for t in &st.tries {
-                let Some((bits, plens)) = tries.field(t.trie) else {
+        let last = self.indexed();
+        for (i, st) in self.stages[..self.n_stages].iter().enumerate() {
+            for t in &st.tries[..st.n_tries as usize] {
+                let Some((bits, plens)) = tries.field(t.trie as usize) else {
                     continue;
                 };
-                if plens >> (t.plen - 1) & 1 == 1 {
+                let plen = t.plen as u32;
+                if plens >> (plen - 1) & 1 == 1 {
                     continue;
                 }
                 let pm = prefix_mask(bits);
-                let already = get_be(wc, t.at, 4) & pm == pm;
-                if bits <= t.plen || already {
-                    or_be(wc, t.at, 4, pm);
+                let at = t.at as usize;
+                let already = get_be(wc, at, 4) & pm == pm;
+                if bits <= plen || already {
+                    or_be(wc, at, 4, pm);
                     self.fold(wc, done);
                     return false;
                 }
             }
-            let Some(index) = self.indices.get(i) else {
+            if i == last {
                 return true;
-            };
-            h = self.hash_words(key, h, done, st.end);
-            done = st.end;
-            if !index.contains_key(&((finish(h) >> 32) as u32)) {
+            }
+            let end = st.end as usize;
+            h = self.hash_words(key, h, done, end);
+            done = end;
+            if !st.index.contains((finish(h) >> 32) as u32) {
                 self.fold(wc, done);
                 return false;
             }
@@ -415,7 +425,10 @@ impl StageIndex {
             self.fold_all(wc);
             return;
         };
-        let before_last = self.stages.len().checked_sub(2).map_or(0, |i| self.stages[i].end);
+        let before_last = self
+            .n_stages
+            .checked_sub(2)
+            .map_or(0, |i| self.stages[i].end as usize);
         self.fold(wc, before_last);
         let (bits, _) = ports.values.lookup(ports.word(key));
         let m = ports.mask & prefix_mask(bits);

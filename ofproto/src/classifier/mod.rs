@@ -19,14 +19,14 @@
 use crate::openflow::fields::{Match, KEY_LEN};
 use std::collections::hash_map::RandomState;
 use std::collections::{BTreeMap, HashMap};
-use std::hash::{BuildHasher, Hasher};
+use std::hash::BuildHasher;
 
+mod counts;
 mod prefixes;
+#[cfg(test)]
+mod reference_tests;
 mod staged;
 use self::staged::{StageIndex, Tries};
-
-/// Compressed keys up to this long are built on the stack.
-const SMALL_KEY: usize = 128;
 
 /// Marks the end of a chain of rules in a subtable.
 const NONE: u32 = u32::MAX;
@@ -49,16 +49,17 @@ struct Slot<T> {
 #[derive(Clone)]
 struct Subtable<T> {
     mask: Box<[u8; KEY_LEN]>,
-    /// Offsets of the key bytes the mask covers.
-    used: Box<[u16]>,
+    /// Offsets of the key bytes the mask covers, with their mask.
+    used: Box<[(u16, u8)]>,
     max_priority: u32,
     /// How many rules have each priority (keeps `max_priority` exact
     /// without a scan when a rule goes).
     priorities: BTreeMap<u32, u32>,
     keys: Vec<u8>,
     slots: Vec<Slot<T>>,
+    /// Keyed by `StageIndex::key_hash` of a rule's full key.
     index: HashMap<u64, u32, PreHashed>,
-    hasher: KeyHashState,
+    seed: u64,
     stages: StageIndex,
 }
 
@@ -93,64 +94,17 @@ impl std::hash::Hasher for PreHasher {
     }
 }
 
-/// Hashes subtable keys: a word at a time with a multiply (SipHash, the
-/// standard library's, cost more than the rest of a lookup), keyed with a
-/// random seed per subtable so that rules cannot be chosen to collide.
-#[derive(Clone)]
-struct KeyHashState(u64);
-
-impl KeyHashState {
-    fn new() -> Self {
-        KeyHashState(RandomState::new().hash_one(0x5eed_u64) | 1)
-    }
-}
-
-impl BuildHasher for KeyHashState {
-    type Hasher = KeyHasher;
-    fn build_hasher(&self) -> KeyHasher {
-        KeyHasher(self.0)
-    }
-}
-
-struct KeyHasher(u64);
-
-impl KeyHasher {
-    fn mix(&mut self, w: u64) {
-        self.0 = (self.0.rotate_left(5) ^ w).wrapping_mul(0x517c_c1b7_2722_0a95);
-    }
-}
-
-impl Hasher for KeyHasher {
-    fn finish(&self) -> u64 {
-        // Spread the last words' bits over the low ones (the index
-        // takes its buckets from them).
-        let h = self.0;
-        (h ^ (h >> 29)).wrapping_mul(0xbf58_476d_1ce4_e5b9) ^ (h >> 32)
-    }
-    fn write(&mut self, bytes: &[u8]) {
-        let mut words = bytes.chunks_exact(8);
-        for w in words.by_ref() {
-            let mut b = [0u8; 8];
-            b.copy_from_slice(w);
-            self.mix(u64::from_le_bytes(b));
-        }
-        let rest = words.remainder();
-        if !rest.is_empty() {
-            let mut b = [0u8; 8];
-            b[..rest.len()].copy_from_slice(rest);
-            self.mix(u64::from_le_bytes(b) ^ ((rest.len() as u64) << 59));
-        }
-    }
-    fn write_usize(&mut self, v: usize) {
-        self.mix(v as u64);
-    }
+/// A random seed for a subtable's key hash, so that rules cannot be
+/// chosen to collide.
+fn random_seed() -> u64 {
+    RandomState::new().hash_one(0x5eed_u64) | 1
 }
 
 impl<T> Subtable<T> {
     fn new(mask: &[u8; KEY_LEN]) -> Self {
-        let used: Vec<u16> = (0..KEY_LEN)
+        let used: Vec<(u16, u8)> = (0..KEY_LEN)
             .filter(|&i| mask[i] != 0)
-            .map(|i| i as u16)
+            .map(|i| (i as u16, mask[i]))
             .collect();
         Subtable {
             mask: Box::new(*mask),
@@ -160,7 +114,7 @@ impl<T> Subtable<T> {
             keys: Vec::new(),
             slots: Vec::new(),
             index: HashMap::default(),
-            hasher: KeyHashState::new(),
+            seed: random_seed(),
             stages: StageIndex::new(mask),
         }
     }
@@ -169,44 +123,18 @@ impl<T> Subtable<T> {
         self.slots.len()
     }
 
-    /// The compressed masked key of a full key, into `out`.
-    fn compress_into(&self, key: &[u8; KEY_LEN], out: &mut Vec<u8>) {
-        out.clear();
-        out.extend(
-            self.used
-                .iter()
-                .map(|&i| key[i as usize] & self.mask[i as usize]),
-        );
-    }
-
-    /// The compressed masked key of a full key: in `small` when it fits
-    /// (a subtable's mask covers a few bytes: no allocation, and no
-    /// whole-key buffer to clear per lookup), else in `big`.
-    fn compress_to<'b>(
-        &self,
-        key: &[u8; KEY_LEN],
-        small: &'b mut [u8; SMALL_KEY],
-        big: &'b mut Vec<u8>,
-    ) -> &'b [u8] {
-        let n = self.used.len();
-        if n > SMALL_KEY {
-            self.compress_into(key, big);
-            return big;
-        }
-        for (o, &i) in small.iter_mut().zip(self.used.iter()) {
-            *o = key[i as usize] & self.mask[i as usize];
-        }
-        &small[..n]
-    }
-
+    /// The compressed masked key of a full key: the bytes the mask
+    /// covers, in order.
     fn compress(&self, key: &[u8; KEY_LEN]) -> Vec<u8> {
-        let mut v = Vec::with_capacity(self.used.len());
-        self.compress_into(key, &mut v);
-        v
+        self.used
+            .iter()
+            .map(|&(i, m)| key[i as usize] & m)
+            .collect()
     }
 
-    fn hash(&self, short: &[u8]) -> u64 {
-        self.hasher.hash_one(short)
+    /// The hash of a full key's masked bytes (the index's key).
+    fn hash(&self, key: &[u8; KEY_LEN]) -> u64 {
+        self.stages.key_hash(key, self.seed)
     }
 
     fn key_of(&self, slot: u32) -> &[u8] {
@@ -215,28 +143,49 @@ impl<T> Subtable<T> {
         self.keys.get(at..at + n).unwrap_or(&[])
     }
 
-    fn expand(&self, short: &[u8]) -> Match {
-        let mut m = Match {
-            key: [0; KEY_LEN],
-            mask: *self.mask,
-        };
-        for (&i, &b) in self.used.iter().zip(short) {
-            m.key[i as usize] = b;
-        }
-        m
+    /// Whether slot `slot`'s rule has the masked key of `key`.
+    fn matches(&self, slot: u32, key: &[u8; KEY_LEN]) -> bool {
+        let short = self.key_of(slot);
+        short.len() == self.used.len()
+            && self
+                .used
+                .iter()
+                .zip(short)
+                .all(|(&(i, m), &b)| key[i as usize] & m == b)
     }
 
-    /// The slot of the rule with this compressed key and priority.
-    fn find(&self, short: &[u8], priority: u32) -> Option<u32> {
-        self.find_hashed(short, self.hash(short), priority)
+    /// The full key of a compressed one (bits outside the mask zero).
+    fn expand_key(&self, short: &[u8]) -> [u8; KEY_LEN] {
+        let mut k = [0; KEY_LEN];
+        for (&(i, _), &b) in self.used.iter().zip(short) {
+            k[i as usize] = b;
+        }
+        k
+    }
+
+    fn expand(&self, short: &[u8]) -> Match {
+        Match {
+            key: self.expand_key(short),
+            mask: *self.mask,
+        }
+    }
+
+    /// The hash of slot `slot`'s key.
+    fn slot_hash(&self, slot: u32) -> u64 {
+        self.hash(&self.expand_key(self.key_of(slot)))
+    }
+
+    /// The slot of the rule with the masked key of `key` and `priority`.
+    fn find(&self, key: &[u8; KEY_LEN], priority: u32) -> Option<u32> {
+        self.find_hashed(key, self.hash(key), priority)
     }
 
     /// `find` with the key's hash already computed.
-    fn find_hashed(&self, short: &[u8], h: u64, priority: u32) -> Option<u32> {
+    fn find_hashed(&self, key: &[u8; KEY_LEN], h: u64, priority: u32) -> Option<u32> {
         let mut s = *self.index.get(&h)?;
         while s != NONE {
             let slot = &self.slots[s as usize];
-            if slot.priority == priority && self.key_of(s) == short {
+            if slot.priority == priority && self.matches(s, key) {
                 return Some(s);
             }
             s = slot.next;
@@ -244,11 +193,11 @@ impl<T> Subtable<T> {
         None
     }
 
-    /// The index of the highest-priority slot whose key is `short`.
-    fn best_slot(&self, short: &[u8]) -> Option<u32> {
-        let mut s = *self.index.get(&self.hash(short))?;
+    /// The index of the highest-priority slot matching `key`.
+    fn best_slot(&self, key: &[u8; KEY_LEN]) -> Option<u32> {
+        let mut s = *self.index.get(&self.hash(key))?;
         while s != NONE {
-            if self.key_of(s) == short {
+            if self.matches(s, key) {
                 return Some(s);
             }
             s = self.slots[s as usize].next;
@@ -256,7 +205,8 @@ impl<T> Subtable<T> {
         None
     }
 
-    /// Adds a rule that is not there yet; `h` is `self.hash(short)`.
+    /// Adds a rule that is not there yet: `short` its compressed key,
+    /// `h` the hash of its full key.
     fn add(&mut self, short: &[u8], h: u64, priority: u32, rule: T) {
         let new = self.slots.len() as u32;
         let head = self.index.get(&h).copied().unwrap_or(NONE);
@@ -285,7 +235,7 @@ impl<T> Subtable<T> {
     /// Points whatever refers to slot `from` (the index or a chain link)
     /// at slot `to`.
     fn relink(&mut self, from: u32, to: u32) {
-        let h = self.hash(self.key_of(from));
+        let h = self.slot_hash(from);
         let Some(head) = self.index.get_mut(&h) else {
             return;
         };
@@ -308,7 +258,7 @@ impl<T> Subtable<T> {
     fn take(&mut self, slot: u32) -> T {
         let next = self.slots[slot as usize].next;
         // Unlink it from its chain.
-        let h = self.hash(self.key_of(slot));
+        let h = self.slot_hash(slot);
         if self.index.get(&h) == Some(&slot) {
             if next == NONE {
                 self.index.remove(&h);
@@ -384,6 +334,12 @@ impl<T> Classifier<T> {
             .sum()
     }
 
+    /// The subtables' masks, in lookup order.
+    #[cfg(test)]
+    fn subtable_masks(&self) -> Vec<[u8; KEY_LEN]> {
+        self.subtables.iter().map(|s| *s.mask).collect()
+    }
+
     fn subtable_index(&self, mask: &[u8; KEY_LEN]) -> Option<usize> {
         self.subtables.iter().position(|s| *s.mask == *mask)
     }
@@ -399,13 +355,13 @@ impl<T> Classifier<T> {
             }
         };
         let st = &mut self.subtables[idx];
-        let key = st.compress(&m.key);
-        let h = st.hash(&key);
-        if let Some(s) = st.find_hashed(&key, h, priority) {
+        let h = st.hash(&m.key);
+        if let Some(s) = st.find_hashed(&m.key, h, priority) {
             return Some(std::mem::replace(&mut st.slots[s as usize].rule, rule));
         }
         let old_max = (st.n_rules() > 0).then_some(st.max_priority);
-        st.add(&key, h, priority, rule);
+        let short = st.compress(&m.key);
+        st.add(&short, h, priority, rule);
         st.stages.insert(&m.key);
         self.tries.insert(m);
         self.n_rules += 1;
@@ -422,21 +378,21 @@ impl<T> Classifier<T> {
 
     pub fn find_exact(&self, m: &Match, priority: u32) -> Option<&T> {
         let st = &self.subtables[self.subtable_index(&m.mask)?];
-        let s = st.find(&st.compress(&m.key), priority)?;
+        let s = st.find(&m.key, priority)?;
         Some(&st.slots[s as usize].rule)
     }
 
     pub fn find_exact_mut(&mut self, m: &Match, priority: u32) -> Option<&mut T> {
         let i = self.subtable_index(&m.mask)?;
         let st = &mut self.subtables[i];
-        let s = st.find(&st.compress(&m.key), priority)?;
+        let s = st.find(&m.key, priority)?;
         Some(&mut st.slots[s as usize].rule)
     }
 
     pub fn remove(&mut self, m: &Match, priority: u32) -> Option<T> {
         let i = self.subtable_index(&m.mask)?;
         let st = &mut self.subtables[i];
-        let s = st.find(&st.compress(&m.key), priority)?;
+        let s = st.find(&m.key, priority)?;
         let old_max = st.max_priority;
         let rule = st.take(s);
         st.stages.remove(&m.key);
@@ -500,12 +456,11 @@ impl<T> Classifier<T> {
     pub fn lookup_mut(&mut self, key: &[u8; KEY_LEN]) -> Option<&mut T> {
         // (priority, subtable, slot) of the best match so far.
         let mut best: Option<(u32, usize, u32)> = None;
-        let (mut small, mut big) = ([0u8; SMALL_KEY], Vec::new());
         for (i, st) in self.subtables.iter().enumerate() {
             if best.is_some_and(|(bp, _, _)| bp >= st.max_priority) {
                 break;
             }
-            if let Some(s) = st.best_slot(st.compress_to(key, &mut small, &mut big)) {
+            if let Some(s) = st.best_slot(key) {
                 let p = st.slots[s as usize].priority;
                 if best.is_none_or(|(bp, _, _)| p > bp) {
                     best = Some((p, i, s));
@@ -543,7 +498,6 @@ impl<T> Classifier<T> {
         let mut hard: Option<(u32, &T)> = None;
         let mut soft = Vec::new();
         let mut tries = self.tries.lookup(key);
-        let (mut small, mut big) = ([0u8; SMALL_KEY], Vec::new());
         for st in &self.subtables {
             if hard.is_some_and(|(hp, _)| hp >= st.max_priority) {
                 break;
@@ -552,14 +506,11 @@ impl<T> Classifier<T> {
             if !st.stages.probe(key, &mut tries, wc) {
                 continue;
             }
-            let short = st.compress_to(key, &mut small, &mut big);
-            let Some(first) = st.best_slot(short) else {
+            let Some(first) = st.best_slot(key) else {
                 st.stages.final_miss(key, wc);
                 continue;
             };
-            for &i in st.used.iter() {
-                wc[i as usize] |= st.mask[i as usize];
-            }
+            st.stages.fold_all(wc);
             let slot = &st.slots[first as usize];
             if hard.is_some_and(|(hp, _)| slot.priority <= hp) {
                 continue;
@@ -567,7 +518,7 @@ impl<T> Classifier<T> {
             if !is_soft(&slot.rule) {
                 hard = Some((slot.priority, &slot.rule));
             } else if allow_soft {
-                soft.push(st.same_match(first, short));
+                soft.push(st.same_match(first, key));
             }
         }
         SoftLookup { hard, soft }
@@ -585,13 +536,13 @@ pub struct SoftLookup<'a, T> {
 }
 
 impl<T> Subtable<T> {
-    /// The rules from slot `first` down whose key is `short`.
-    fn same_match(&self, first: u32, short: &[u8]) -> Vec<(u32, &T)> {
+    /// The rules from slot `first` down with the masked key of `key`.
+    fn same_match(&self, first: u32, key: &[u8; KEY_LEN]) -> Vec<(u32, &T)> {
         let mut out = Vec::new();
         let mut s = first;
         while s != NONE {
             let slot = &self.slots[s as usize];
-            if self.key_of(s) == short {
+            if self.matches(s, key) {
                 out.push((slot.priority, &slot.rule));
             }
             s = slot.next;

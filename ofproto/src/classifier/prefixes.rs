@@ -1,13 +1,14 @@
-//! A counted set of 32-bit prefixes answering what a walk of a binary trie
-//! holding them would: how many leading bits of a value the walk examines,
-//! and which stored prefix lengths the value has.
+//! A counted set of 32-bit prefixes kept as a path-compressed binary
+//! trie, answering what Open vSwitch's prefix-trie walk answers: how many
+//! leading bits of a value the walk examines, and which stored prefix
+//! lengths the value has.
 //!
-//! Prefixes are kept per length in sorted maps, so a lookup costs a few
-//! ordered-map probes per distinct length (at most 32) whatever the number
-//! of prefixes: the longest common prefix of a value with a set of
-//! same-length prefixes is found at the value's neighbours in sorted order.
-
-use std::collections::BTreeMap;
+//! Nodes live in one array (indices, not pointers; freed nodes are
+//! reused). A node is a prefix: either one that rules hold (`count` > 0)
+//! or a branch point where two longer prefixes part. A lookup follows the
+//! value's bits from the top, one node per edge, so it costs at most one
+//! step per stored prefix length on the value's path, whatever the number
+//! of prefixes.
 
 /// The mask of the leading `bits` bits (0 to 32).
 fn mask(bits: u32) -> u32 {
@@ -18,94 +19,238 @@ fn mask(bits: u32) -> u32 {
     }
 }
 
-#[derive(Clone, Default)]
+/// Bit `depth` (0: the most significant) of `v`.
+fn bit(v: u32, depth: u32) -> usize {
+    (v >> (31 - depth)) as usize & 1
+}
+
+/// No node.
+const NIL: u32 = u32::MAX;
+
+#[derive(Clone)]
+struct Node {
+    /// The prefix, bits past `len` zero.
+    bits: u32,
+    /// Its length, 1 to 32.
+    len: u32,
+    /// How many holders the prefix has (0: a branch point only).
+    count: u32,
+    /// The longer prefixes, by their bit `len`.
+    child: [u32; 2],
+}
+
+/// Where a node hangs: under the (empty, length 0) top, or under a node.
+#[derive(Clone, Copy)]
+enum Link {
+    Top(usize),
+    Under(u32, usize),
+}
+
+#[derive(Clone)]
 pub struct PrefixSet {
-    /// Index L-1: the prefixes of length L (value masked to L bits), with
-    /// how many rules hold each.
-    by_len: [BTreeMap<u32, u32>; 32],
-    /// Bit L-1 set when some prefix has length L.
-    lens: u32,
+    nodes: Vec<Node>,
+    /// Nodes free for reuse.
+    free: Vec<u32>,
+    /// The nodes under the empty prefix, by their first bit.
+    top: [u32; 2],
+}
+
+impl Default for PrefixSet {
+    fn default() -> Self {
+        PrefixSet {
+            nodes: Vec::new(),
+            free: Vec::new(),
+            top: [NIL, NIL],
+        }
+    }
 }
 
 impl PrefixSet {
-    /// Adds one holder of `value/len` (`len` from 1 to 32).
-    pub fn insert(&mut self, value: u32, len: u32) {
-        let Some(map) = self.by_len.get_mut(len.wrapping_sub(1) as usize) else {
-            return;
-        };
-        *map.entry(value & mask(len)).or_insert(0) += 1;
-        self.lens |= 1 << (len - 1);
+    fn get(&self, link: Link) -> u32 {
+        match link {
+            Link::Top(b) => self.top[b],
+            Link::Under(n, b) => self.nodes[n as usize].child[b],
+        }
     }
 
-    /// Drops one holder of `value/len`.
-    pub fn remove(&mut self, value: u32, len: u32) {
-        let Some(map) = self.by_len.get_mut(len.wrapping_sub(1) as usize) else {
-            return;
-        };
-        let key = value & mask(len);
-        if let Some(n) = map.get_mut(&key) {
-            *n -= 1;
-            if *n == 0 {
-                map.remove(&key);
-                if map.is_empty() {
-                    self.lens &= !(1 << (len - 1));
-                }
+    fn set(&mut self, link: Link, to: u32) {
+        match link {
+            Link::Top(b) => self.top[b] = to,
+            Link::Under(n, b) => self.nodes[n as usize].child[b] = to,
+        }
+    }
+
+    fn alloc(&mut self, node: Node) -> u32 {
+        match self.free.pop() {
+            Some(i) => {
+                self.nodes[i as usize] = node;
+                i
+            }
+            None => {
+                self.nodes.push(node);
+                self.nodes.len() as u32 - 1
             }
         }
     }
 
-    fn lengths(&self) -> impl Iterator<Item = u32> + '_ {
-        let mut bits = self.lens;
-        std::iter::from_fn(move || {
-            let l = bits.trailing_zeros();
-            (l < 32).then(|| {
-                bits &= bits - 1;
-                l + 1
-            })
-        })
+    fn release(&mut self, i: u32) {
+        self.nodes[i as usize].child = [NIL, NIL];
+        self.nodes[i as usize].count = 0;
+        self.free.push(i);
+        if self.free.len() == self.nodes.len() {
+            // Empty: give the memory back.
+            self.nodes = Vec::new();
+            self.free = Vec::new();
+        }
+    }
+
+    /// Adds one holder of `value/len` (`len` from 1 to 32).
+    pub fn insert(&mut self, value: u32, len: u32) {
+        if !(1..=32).contains(&len) {
+            return;
+        }
+        let value = value & mask(len);
+        let mut link = Link::Top(bit(value, 0));
+        loop {
+            let c = self.get(link);
+            if c == NIL {
+                let leaf = self.alloc(Node {
+                    bits: value,
+                    len,
+                    count: 1,
+                    child: [NIL, NIL],
+                });
+                self.set(link, leaf);
+                return;
+            }
+            let (nbits, nlen) = (self.nodes[c as usize].bits, self.nodes[c as usize].len);
+            let common = (value ^ nbits).leading_zeros().min(nlen).min(len);
+            if common == nlen {
+                if nlen == len {
+                    self.nodes[c as usize].count += 1;
+                    return;
+                }
+                // The node is a prefix of the new one: go on below it.
+                link = Link::Under(c, bit(value, nlen));
+                continue;
+            }
+            // The new prefix parts from the node (or ends) inside the
+            // node's edge: a node at `common` bits goes between.
+            let mid = if common == len {
+                let mut child = [NIL, NIL];
+                child[bit(nbits, len)] = c;
+                self.alloc(Node {
+                    bits: value,
+                    len,
+                    count: 1,
+                    child,
+                })
+            } else {
+                let leaf = self.alloc(Node {
+                    bits: value,
+                    len,
+                    count: 1,
+                    child: [NIL, NIL],
+                });
+                let mut child = [NIL, NIL];
+                child[bit(nbits, common)] = c;
+                child[bit(value, common)] = leaf;
+                self.alloc(Node {
+                    bits: value & mask(common),
+                    len: common,
+                    count: 0,
+                    child,
+                })
+            };
+            self.set(link, mid);
+            return;
+        }
+    }
+
+    /// Drops one holder of `value/len` (nothing if it has none).
+    pub fn remove(&mut self, value: u32, len: u32) {
+        if !(1..=32).contains(&len) {
+            return;
+        }
+        let value = value & mask(len);
+        let mut parent: Option<(u32, Link)> = None;
+        let mut link = Link::Top(bit(value, 0));
+        let c = loop {
+            let c = self.get(link);
+            if c == NIL {
+                return;
+            }
+            let n = &self.nodes[c as usize];
+            if (value ^ n.bits) & mask(n.len) != 0 || n.len > len {
+                return;
+            }
+            if n.len == len {
+                break c;
+            }
+            parent = Some((c, link));
+            link = Link::Under(c, bit(value, n.len));
+        };
+        let n = &mut self.nodes[c as usize];
+        if n.count == 0 {
+            return;
+        }
+        n.count -= 1;
+        if n.count > 0 {
+            return;
+        }
+        match n.child {
+            [NIL, NIL] => {
+                self.set(link, NIL);
+                self.release(c);
+                // A branch point left with one side goes too.
+                if let Some((p, plink)) = parent {
+                    let pn = &self.nodes[p as usize];
+                    if pn.count == 0 {
+                        let rest = pn.child[0].min(pn.child[1]);
+                        self.set(plink, rest);
+                        self.release(p);
+                    }
+                }
+            }
+            [a, NIL] | [NIL, a] => {
+                self.set(link, a);
+                self.release(c);
+            }
+            _ => {}
+        }
     }
 
     /// The trie walk for `value`: the number of leading bits examined, and
     /// the set of stored lengths (bit L-1 for length L) whose prefix
     /// `value` has.
     pub fn lookup(&self, value: u32) -> (u32, u64) {
-        if self.lens == 0 {
-            return (0, 0);
-        }
-        let common = |v: u32| (v ^ value).leading_zeros();
-        let mut matched = 0;
         let mut plens = 0u64;
-        // Per length without the value's prefix: the most leading bits
-        // a stored prefix of that length shares with the value.
-        let mut closest = [0u32; 32];
-        for len in self.lengths() {
-            let map = &self.by_len[len as usize - 1];
-            let p = value & mask(len);
-            let above = map.range(p..).next().map(|(&v, _)| v);
-            if above == Some(p) {
-                matched = matched.max(len);
-                plens |= 1 << (len - 1);
-                continue;
+        let mut depth = 0;
+        let mut under = &self.top;
+        loop {
+            let b = bit(value, depth);
+            let c = under[b];
+            if c == NIL {
+                // The walk read bit `depth` when the trie goes on there
+                // (the other way); an empty set reads nothing.
+                return (depth + (under[b ^ 1] != NIL) as u32, plens);
             }
-            // No stored prefix of this length is the value's: the closest
-            // ones in order share the most leading bits with it.
-            let below = map.range(..p).next_back().map(|(&v, _)| common(v));
-            let above = above.map(common);
-            let c = below.unwrap_or(0).max(above.unwrap_or(0));
-            closest[len as usize - 1] = c;
-            matched = matched.max(c);
+            let n = &self.nodes[c as usize];
+            let diff = (value ^ n.bits) & mask(n.len);
+            if diff != 0 {
+                // Parts inside the edge: the bits up to the first
+                // different one were read.
+                return (diff.leading_zeros() + 1, plens);
+            }
+            if n.count > 0 {
+                plens |= 1 << (n.len - 1);
+            }
+            if n.len >= 32 {
+                return (32, plens);
+            }
+            depth = n.len;
+            under = &n.child;
         }
-        if matched >= 32 {
-            return (32, plens);
-        }
-        // The walk stops at `matched` bits; it also looked at the next bit
-        // when the trie goes on below that point (a longer prefix shares
-        // those bits: the closest one of its length does, as sorted
-        // order keeps the longest common prefixes next to the value).
-        let goes_on = self
-            .lengths()
-            .any(|l| l > matched && closest[l as usize - 1] >= matched);
-        (matched + goes_on as u32, plens)
     }
 }
 

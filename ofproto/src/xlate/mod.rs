@@ -507,39 +507,53 @@ impl Ctx<'_> {
     /// (a VLAN tag, tunnel metadata, ports of later fragments).
     fn finish_wildcards(&mut self, orig: &[u8; KEY_LEN]) {
         // Field runs (first and last field: consecutive fields are
-        // consecutive in the key) whose mask bits go.
-        let mut clear: Vec<(usize, usize)> = Vec::with_capacity(20);
-        clear.extend([
-            (id::METADATA, id::METADATA),
-            (id::ACTSET_OUTPUT, id::ACTSET_OUTPUT),
-            (id::CONJ_ID, id::CONJ_ID),
-            (id::REG0, id::REG15),
-        ]);
+        // consecutive in the key) whose mask bits go; cleared last, as
+        // the VLAN check reads the mask first.
+        let mut clear = [(0, 0); 8];
+        let mut n = 0;
+        let mut push = |run: (usize, usize)| {
+            clear[n] = run;
+            n += 1;
+        };
+        push((id::METADATA, id::METADATA));
+        push((id::ACTSET_OUTPUT, id::ACTSET_OUTPUT));
+        push((id::CONJ_ID, id::CONJ_ID));
+        push((id::REG0, id::REG15));
         let orig_get = |f: usize| be(&orig[range(f)]);
-        if orig_get(id::VLAN_TCI) as u16 & VLAN_CFI == 0 {
-            clear.push((id::VLAN_TCI, id::VLAN_TCI));
-        } else if self.get_wc(id::VLAN_TCI) != 0 {
-            self.unwildcard(id::VLAN_TCI, VLAN_CFI as u128);
+        let clear_vlan = orig_get(id::VLAN_TCI) as u16 & VLAN_CFI == 0;
+        if clear_vlan {
+            push((id::VLAN_TCI, id::VLAN_TCI));
         }
-        if orig_get(id::IP_FRAG) & 2 != 0 {
-            for f in [id::TCP_SRC, id::TCP_DST, id::UDP_SRC, id::UDP_DST] {
-                clear.push((f, f));
-            }
-            clear.extend([(id::SCTP_SRC, id::SCTP_SRC), (id::SCTP_DST, id::SCTP_DST)]);
-        }
+        let later_fragment = orig_get(id::IP_FRAG) & 2 != 0;
         // Labels pushed here are not in the packet the megaflow matches.
-        if !mpls::is_mpls(orig_get(id::ETH_TYPE) as u16) {
-            for f in [id::MPLS_LABEL, id::MPLS_TC, id::MPLS_BOS, id::MPLS_TTL] {
-                clear.push((f, f));
-            }
-            self.vlans.mpls.wc = [0; 2];
+        let no_mpls = !mpls::is_mpls(orig_get(id::ETH_TYPE) as u16);
+        if no_mpls {
+            push((id::MPLS_LABEL, id::MPLS_TTL));
         }
         if orig_get(id::TUN_DST) == 0 && orig_get(id::TUN_IPV6_DST) == 0 {
-            clear.push((id::TUN_ID, id::TUN_GTPU_MSGTYPE));
-            clear.push((id::TUN_METADATA0, id::TUN_METADATA63));
+            push((id::TUN_ID, id::TUN_GTPU_MSGTYPE));
+            push((id::TUN_METADATA0, id::TUN_METADATA63));
         }
-        for (first, last) in clear {
+        if !clear_vlan && self.get_wc(id::VLAN_TCI) != 0 {
+            self.unwildcard(id::VLAN_TCI, VLAN_CFI as u128);
+        }
+        if no_mpls {
+            self.vlans.mpls.wc = [0; 2];
+        }
+        for &(first, last) in &clear[..n] {
             self.wc[range(first).start..range(last).end].fill(0);
+        }
+        if later_fragment {
+            for f in [
+                id::TCP_SRC,
+                id::TCP_DST,
+                id::UDP_SRC,
+                id::UDP_DST,
+                id::SCTP_SRC,
+                id::SCTP_DST,
+            ] {
+                self.wc[range(f)].fill(0);
+            }
         }
     }
 

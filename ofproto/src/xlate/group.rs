@@ -239,12 +239,12 @@ impl Ctx<'_> {
             // it. Rewrites so far reach it first.
             self.commit_rewrites();
             let outer = std::mem::take(&mut self.actions);
-            let base = self.base.clone();
+            let base = self.base;
             let base_tun_ports = self.base_tun_ports;
             self.actions(nested, out);
             let inner = std::mem::replace(&mut self.actions, outer);
             self.actions.push(odp::Action::Clone(inner));
-            *self.base = *base;
+            self.base = base;
             self.base_tun_ports = base_tun_ports;
         } else {
             self.actions(nested, out);

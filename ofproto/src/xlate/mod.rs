@@ -203,7 +203,7 @@ struct Ctx<'a> {
     injected: Vec<tunnel::Injected>,
     flow: Box<[u8; KEY_LEN]>,
     /// The headers as the datapath will see them at the next action.
-    base: Box<[u8; KEY_LEN]>,
+    base: [u8; KEY_LEN],
     wc: Box<[u8; KEY_LEN]>,
     actions: Vec<odp::Action>,
     /// The second VLAN tag (under `VLAN_TCI`) of the flow and of what the
@@ -330,7 +330,7 @@ pub fn translate_received<'a>(
         no_install: false,
         injected: Vec::new(),
         flow: Box::new(*flow),
-        base: Box::new(*flow),
+        base: *flow,
         wc: Box::new([0; KEY_LEN]),
         actions: Vec::new(),
         vlans: commit::InnerVlans {
@@ -369,9 +369,7 @@ pub fn translate_received<'a>(
         stack: Vec::new(),
         orig_skb_priority: be(&flow[frange(id::SKB_PRIORITY)]) as u32,
         patch_entry: false,
-        rx_tun_metadata: (0..64)
-            .filter(|i| flow[frange(id::TUN_METADATA0 + i)] != [0; 4])
-            .fold(0, |m, i| m | 1 << i),
+        rx_tun_metadata: received_tun_metadata(flow),
     };
     // Every megaflow matches the packet's recirculation id, input port and
     // Ethernet type; IP ones the fragment type too (checked before any
@@ -464,6 +462,17 @@ pub fn translate_received<'a>(
         no_install: ctx.no_install,
         injected: ctx.injected,
     }
+}
+
+/// The tun_metadata fields (`Ctx::rx_tun_metadata`) not zero in `flow`:
+/// 64 fields of 4 bytes, side by side in the key.
+fn received_tun_metadata(flow: &[u8; KEY_LEN]) -> u64 {
+    let start = range(id::TUN_METADATA0).start;
+    let all = &flow[start..range(id::TUN_METADATA63).end];
+    all.chunks_exact(4)
+        .enumerate()
+        .filter(|(_, f)| *f != [0; 4])
+        .fold(0, |m, (i, _)| m | 1 << i)
 }
 
 impl Ctx<'_> {
@@ -1684,14 +1693,27 @@ pub(crate) fn frange(f: usize) -> std::ops::Range<usize> {
     }
 }
 
+/// The big-endian value of `b` (its last 16 bytes when longer): one copy
+/// and a byte swap, not a shift per byte (translation reads fields all
+/// the time).
 pub(crate) fn be(b: &[u8]) -> u128 {
-    b.iter().fold(0u128, |a, &x| (a << 8) | x as u128)
+    let tail = &b[b.len().saturating_sub(16)..];
+    let mut w = [0u8; 16];
+    w[16 - tail.len()..].copy_from_slice(tail);
+    u128::from_be_bytes(w)
 }
 
+/// Writes `v` big-endian into `out` (truncated to its width; zeros
+/// before the last 16 bytes when wider).
 pub(crate) fn put_be(out: &mut [u8], v: u128) {
+    let bytes = v.to_be_bytes();
     let n = out.len();
-    for (i, o) in out.iter_mut().enumerate() {
-        *o = v.checked_shr(8 * (n - 1 - i) as u32).unwrap_or(0) as u8;
+    if n <= 16 {
+        out.copy_from_slice(&bytes[16 - n..]);
+    } else {
+        let (head, tail) = out.split_at_mut(n - 16);
+        head.fill(0);
+        tail.copy_from_slice(&bytes);
     }
 }
 

@@ -212,7 +212,7 @@ impl<'a> Ctx<'a> {
         // Rewrites so far reach the copy and the original alike.
         self.commit_rewrites();
         let outer = std::mem::take(&mut self.actions);
-        let base = self.base.clone();
+        let base = self.base;
         let base_tun_ports = self.base_tun_ports;
         self.instructions(ins, out);
         let set = self.action_set_list();
@@ -232,7 +232,7 @@ impl<'a> Ctx<'a> {
         if !inner.is_empty() {
             self.actions.push(odp::Action::Clone(inner));
         }
-        *self.base = *base;
+        self.base = base;
         self.base_tun_ports = base_tun_ports;
     }
 
@@ -470,9 +470,11 @@ pub fn with_world<R>(
     describe_rules: bool,
     f: impl FnOnce(&World<'_>) -> R,
 ) -> R {
+    // Usually no table has a miss behaviour: nothing to collect then.
     let misses: Vec<(&str, Vec<u32>)> = switches
         .iter()
         .map(|(&n, sw)| (n, super::upcall::table_misses(sw)))
+        .filter(|(_, m)| !m.is_empty())
         .collect();
     let mut bridges = HashMap::new();
     for (&name, sw) in switches {

@@ -372,7 +372,7 @@ impl<'a> Ctx<'a> {
             df: cfg.df,
             csum: cfg.csum,
         };
-        let mut want = *self.base;
+        let mut want = self.base;
         t.to_flow(&mut want);
         let md = range(id::TUN_METADATA0).start..range(id::TUN_METADATA63).end;
         want[md.clone()].copy_from_slice(&self.flow[md.clone()]);
@@ -578,7 +578,7 @@ impl<'a> Ctx<'a> {
             set(&mut k, id::UDP_DST, cfg.dst_port as u128);
         }
         *self.flow = k;
-        *self.base = k;
+        self.base = k;
         self.vlans = Default::default();
     }
 

@@ -205,7 +205,7 @@ impl Ctx<'_> {
     /// Runs one bucket on a copy of the packet.
     fn bucket(&mut self, b: &Bucket, out: &mut Vec<Node>) {
         let mut node = Node::new(NodeKind::Action, format!("bucket {}", b.id));
-        let saved = self.flow.clone();
+        let saved = self.flow;
         let saved_vlan = self.vlans.flow;
         let saved_mpls = (self.vlans.mpls.flow, self.vlans.mpls.popped);
         let list = super::action_set_order(&b.actions, super::SetEnd::AlsoResubmitOrCt);
@@ -216,7 +216,7 @@ impl Ctx<'_> {
         if self.freezing {
             self.finish_freezing();
         }
-        *self.flow = *saved;
+        self.flow = saved;
         self.vlans.flow = saved_vlan;
         (self.vlans.mpls.flow, self.vlans.mpls.popped) = saved_mpls;
         self.exit = false;
@@ -224,7 +224,7 @@ impl Ctx<'_> {
 
     /// `clone(...)`: the actions on a copy of the packet.
     pub(super) fn clone_action(&mut self, nested: &[Action], out: &mut Vec<Node>) {
-        let saved = self.flow.clone();
+        let saved = self.flow;
         let saved_vlan = self.vlans.flow;
         let saved_mpls = (self.vlans.mpls.flow, self.vlans.mpls.popped);
         let saved_set = (self.action_set.clone(), self.actset_output);
@@ -249,7 +249,7 @@ impl Ctx<'_> {
         } else {
             self.actions(nested, out);
         }
-        *self.flow = *saved;
+        self.flow = saved;
         self.vlans.flow = saved_vlan;
         (self.vlans.mpls.flow, self.vlans.mpls.popped) = saved_mpls;
         (self.action_set, self.actset_output) = saved_set;

@@ -82,9 +82,9 @@ pub struct Bridge<'a> {
 pub struct Xlated {
     pub actions: Vec<odp::Action>,
     /// Megaflow mask in key layout.
-    pub wc: Box<[u8; KEY_LEN]>,
+    pub wc: [u8; KEY_LEN],
     /// The flow after every rewrite.
-    pub final_flow: Box<[u8; KEY_LEN]>,
+    pub final_flow: [u8; KEY_LEN],
     /// Its second VLAN tag, if pushing made one (0 for none).
     pub final_inner_vlan: u16,
     /// The MPLS label stack entries under the top one: of the flow
@@ -201,10 +201,10 @@ struct Ctx<'a> {
     base_tun_ports: (u16, u16),
     no_install: bool,
     injected: Vec<tunnel::Injected>,
-    flow: Box<[u8; KEY_LEN]>,
+    flow: [u8; KEY_LEN],
     /// The headers as the datapath will see them at the next action.
     base: [u8; KEY_LEN],
-    wc: Box<[u8; KEY_LEN]>,
+    wc: [u8; KEY_LEN],
     actions: Vec<odp::Action>,
     /// The second VLAN tag (under `VLAN_TCI`) of the flow and of what the
     /// datapath has; 0 when there is none.
@@ -329,9 +329,9 @@ pub fn translate_received<'a>(
         base_tun_ports: rx.outer_ports,
         no_install: false,
         injected: Vec::new(),
-        flow: Box::new(*flow),
+        flow: *flow,
         base: *flow,
-        wc: Box::new([0; KEY_LEN]),
+        wc: [0; KEY_LEN],
         actions: Vec::new(),
         vlans: commit::InnerVlans {
             mpls: mpls::Deeper {
@@ -621,11 +621,11 @@ impl Ctx<'_> {
             // A pipeline that does not change the flow between tables
             // records the same key for each: shared, not copied again.
             let key = match self.rules.last() {
-                Some(h) if conj_id.is_none() && *h.key == *self.flow => {
+                Some(h) if conj_id.is_none() && *h.key == self.flow => {
                     std::sync::Arc::clone(&h.key)
                 }
                 _ => {
-                    let mut key = std::sync::Arc::new(*self.flow);
+                    let mut key = std::sync::Arc::new(self.flow);
                     if let Some(c) = conj_id {
                         if let Some(k) = std::sync::Arc::get_mut(&mut key) {
                             put_be(&mut k[range(id::CONJ_ID)], c as u128);

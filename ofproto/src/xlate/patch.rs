@@ -117,7 +117,7 @@ impl<'a> Ctx<'a> {
             return;
         }
         self.resubmits += 1;
-        let old_flow = self.flow.clone();
+        let old_flow = self.flow;
         let old_inner_vlan = self.vlans.flow;
         let tunnel = range(id::TUN_ID).start..range(id::TUN_GTPU_MSGTYPE).end;
         let old_tunnel_wc = self.wc[tunnel.clone()].to_vec();

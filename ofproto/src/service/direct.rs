@@ -21,6 +21,7 @@ use crate::switch::{SharedSwitch, Switch};
 use crate::xlate::learn::Learned;
 use crate::xlate::topology::Topology;
 use crate::xlate::upcall::{credit_hits, translate_upcall_in, UpcallXlate};
+use crate::xlate::NameHash;
 use mio::Waker;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::mpsc::Sender;
@@ -101,7 +102,8 @@ impl UpcallTranslator {
             })
             .map(|(n, s)| (n.as_str(), s.read()))
             .collect();
-        let switches: HashMap<&str, &Switch> = guards.iter().map(|(n, g)| (*n, &**g)).collect();
+        let mut switches = HashMap::with_capacity_and_hasher(guards.len(), NameHash);
+        switches.extend(guards.iter().map(|(n, g)| (*n, &**g)));
         let r = translate_upcall_in(&switches, topo.as_deref(), bridge, &item.req);
         // The packet counts for the rules (and mirrors) it went through,
         // as its flow's later packets will.

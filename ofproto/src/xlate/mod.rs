@@ -30,6 +30,7 @@ pub(crate) mod multipath;
 pub mod normal;
 pub mod packet_in;
 mod patch;
+pub(crate) use patch::NameHash;
 mod queue;
 pub mod recirc;
 mod sample;

@@ -154,8 +154,8 @@ pub fn translate_upcall_world(
 
 /// [`translate_upcall_world`], naming the target bridge with a shared
 /// string (one per thread and bridge name, not one per upcall).
-pub fn translate_upcall_in(
-    switches: &HashMap<&str, &Switch>,
+pub fn translate_upcall_in<S: std::hash::BuildHasher>(
+    switches: &HashMap<&str, &Switch, S>,
     topo: Option<&Topology>,
     bridge: &str,
     req: &UpcallRequest,

@@ -131,24 +131,28 @@ pub struct Xlated {
     pub injected: Vec<tunnel::Injected>,
 }
 
-/// A rule a translation went through: its table, the flow it was
-/// looked up with, and the rule's counters, which credits go to directly
-/// (no lookup, no write lock; a rule deleted since takes them unseen, one
-/// replaced with its counters kept passes them on). Shared, not copied:
-/// every flow keeps its hits, and each packet's credit carries them again.
+/// A rule a translation went through: its table and the rule's
+/// counters, which credits go to directly (no lookup, no write lock; a
+/// rule deleted since takes them unseen, one replaced with its counters
+/// kept passes them on). Shared, not copied: every flow keeps its hits,
+/// and each packet's credit carries them again. (Hits used to carry the
+/// flow each lookup was made with, which nothing read once credits went
+/// by the counters: a copy of the key, and often an allocation, per
+/// table.)
 #[derive(Debug, Clone)]
 pub struct RuleHit {
     /// The bridge whose table it is (patch ports lead to others).
     pub bridge: std::sync::Arc<str>,
     pub table: u8,
-    pub key: std::sync::Arc<[u8; KEY_LEN]>,
-    /// The rule's counters; None for the mirrors' pseudo hit (see
-    /// [`mirror::CREDIT_TABLE`]), whose key says which mirrors to credit.
+    /// The mirrors to credit (bit i: mirror slot i) for the mirrors'
+    /// pseudo hit (see [`mirror::CREDIT_TABLE`]); 0 for a rule's hit.
+    pub mirrors: u32,
+    /// The rule's counters; None for the mirrors' pseudo hit.
     pub stats: Option<std::sync::Arc<crate::switch::RuleStats>>,
 }
 
 impl PartialEq for RuleHit {
-    /// The same table of the same bridge, the same flow, the same rule.
+    /// The same table of the same bridge, the same rule (or mirrors).
     fn eq(&self, other: &RuleHit) -> bool {
         let same_rule = match (&self.stats, &other.stats) {
             (Some(a), Some(b)) => std::sync::Arc::ptr_eq(a, b),
@@ -156,7 +160,7 @@ impl PartialEq for RuleHit {
         };
         self.bridge == other.bridge
             && self.table == other.table
-            && self.key == other.key
+            && self.mirrors == other.mirrors
             && same_rule
     }
 }
@@ -607,9 +611,9 @@ impl Ctx<'_> {
             .hard
             .map(|(_, r)| r);
         // A conjunction clause is not an answer by itself.
-        let (found, conj_id) = match hit {
-            Some(r) if conj::is_clause(r) => self.conjunction(cls),
-            r => (r, None),
+        let found = match hit {
+            Some(r) if conj::is_clause(r) => self.conjunction(cls).0,
+            r => r,
         };
         // The ports and rules a translation consulted describe it, they
         // are not side effects: a revalidation that may not learn still
@@ -618,28 +622,12 @@ impl Ctx<'_> {
         if !self.in_ports.contains(&in_port) {
             self.in_ports.push(in_port);
         }
-        if found.is_some() {
-            // A pipeline that does not change the flow between tables
-            // records the same key for each: shared, not copied again.
-            let key = match self.rules.last() {
-                Some(h) if conj_id.is_none() && *h.key == self.flow => {
-                    std::sync::Arc::clone(&h.key)
-                }
-                _ => {
-                    let mut key = std::sync::Arc::new(self.flow);
-                    if let Some(c) = conj_id {
-                        if let Some(k) = std::sync::Arc::get_mut(&mut key) {
-                            put_be(&mut k[range(id::CONJ_ID)], c as u128);
-                        }
-                    }
-                    key
-                }
-            };
+        if let Some(r) = found {
             self.rules.push(RuleHit {
                 bridge: shared_name(self.br.name),
                 table,
-                key,
-                stats: found.map(|r| std::sync::Arc::clone(&r.stats)),
+                mirrors: 0,
+                stats: Some(std::sync::Arc::clone(&r.stats)),
             });
         }
         self.set(id::IN_PORT, saved_port);

@@ -20,7 +20,8 @@ use super::{Cmd, UpcallItem};
 use crate::switch::{SharedSwitch, Switch};
 use crate::xlate::learn::Learned;
 use crate::xlate::topology::Topology;
-use crate::xlate::upcall::{credit_hits, translate_upcall_world, UpcallXlate};
+use crate::xlate::upcall::{credit_hits, translate_upcall_in, UpcallXlate};
+use crate::xlate::NameHash;
 use mio::Waker;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::mpsc::Sender;
@@ -101,8 +102,9 @@ impl UpcallTranslator {
             })
             .map(|(n, s)| (n.as_str(), s.read()))
             .collect();
-        let switches: HashMap<&str, &Switch> = guards.iter().map(|(n, g)| (*n, &**g)).collect();
-        let r = translate_upcall_world(&switches, topo.as_deref(), bridge, &item.req);
+        let mut switches = HashMap::with_capacity_and_hasher(guards.len(), NameHash);
+        switches.extend(guards.iter().map(|(n, g)| (*n, &**g)));
+        let r = translate_upcall_in(&switches, topo.as_deref(), bridge, &item.req);
         // The packet counts for the rules (and mirrors) it went through,
         // as its flow's later packets will.
         if let (Ok((_, x)), Some(bytes)) = (&r, item.packet_len) {
@@ -143,8 +145,8 @@ impl UpcallTranslator {
             if x.tables_changed {
                 self.changes.bump(Scope::All);
                 // Flow monitors and evictions' flow-removed messages.
-                if !changed.contains(&target) {
-                    changed.push(target);
+                if !changed.iter().any(|c| **c == *target) {
+                    changed.push(target.to_string());
                 }
                 if self.tx.send(Cmd::DeliverAsync(changed)).is_ok() {
                     let _ = self.waker.wake();

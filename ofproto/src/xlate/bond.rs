@@ -289,7 +289,7 @@ impl super::Ctx<'_> {
                 self.rules.push(super::RuleHit {
                     bridge: super::shared_name(self.br.name),
                     table: 0,
-                    key: Arc::new(*self.flow),
+                    mirrors: 0,
                     stats: Some(Arc::clone(&rule.stats)),
                 });
                 if self.br.describe_rules {

@@ -534,7 +534,7 @@ impl Ctx<'_> {
         let rid = recirc::alloc(state);
         self.actions.push(odp::Action::Recirc(rid));
         if !self.br.side_effects {
-            let mut flow = self.flow.clone();
+            let mut flow = Box::new(self.flow);
             super::put_be(&mut flow[range(id::RECIRC_ID)], rid as u128);
             super::put_be(&mut flow[range(id::CT_ZONE)], zone as u128);
             self.forks.push(TraceFork {

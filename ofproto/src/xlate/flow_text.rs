@@ -211,118 +211,138 @@ pub fn from_odp_with(
     ofport: impl Fn(u32) -> Option<u16>,
 ) -> Result<Box<FlowKey>, String> {
     let mut k = Box::new([0u8; KEY_LEN]);
+    from_odp_into(key, ofport, &mut k)?;
+    Ok(k)
+}
+
+/// [`from_odp_with`] into `k` (all zero on entry), which the caller may
+/// keep on its stack: an upcall's translation allocates no key.
+pub fn from_odp_into(
+    key: &Key,
+    ofport: impl Fn(u32) -> Option<u16>,
+    k: &mut FlowKey,
+) -> Result<(), String> {
+    attrs_into(&key.attrs, &ofport, k)
+}
+
+/// Sets the fields of `attrs` in `k`, then those of the encapsulated
+/// headers (an 802.1Q frame keeps its inner headers in an encap
+/// attribute): the outer attributes first, as the inner ones (the
+/// Ethernet type, the transport ports) are read against them.
+fn attrs_into(
+    attrs: &[KeyAttr],
+    ofport: &impl Fn(u32) -> Option<u16>,
+    k: &mut FlowKey,
+) -> Result<(), String> {
     let l4 = |proto: u128| match proto {
         6 => (id::TCP_SRC, id::TCP_DST),
         17 => (id::UDP_SRC, id::UDP_DST),
         _ => (id::SCTP_SRC, id::SCTP_DST),
     };
-    let mut attrs: Vec<&KeyAttr> = key.attrs.iter().collect();
-    // An 802.1Q frame keeps its inner headers in an encap attribute.
-    let mut i = 0;
-    while i < attrs.len() {
-        if let KeyAttr::Encap(inner) = attrs[i] {
-            attrs.extend(inner.iter());
-        }
-        i += 1;
-    }
     for a in attrs {
+        let k = &mut *k;
         match a {
             KeyAttr::InPort(p) => {
                 let of =
                     ofport(*p).ok_or_else(|| "no OpenFlow port for datapath port".to_string())?;
-                set(&mut k, id::IN_PORT, of as u128);
+                set(k, id::IN_PORT, of as u128);
             }
             KeyAttr::Ethernet(e) => {
-                set(&mut k, id::ETH_SRC, super::be(&e.src));
-                set(&mut k, id::ETH_DST, super::be(&e.dst));
+                set(k, id::ETH_SRC, super::be(&e.src));
+                set(k, id::ETH_DST, super::be(&e.dst));
             }
-            KeyAttr::Vlan(tci) => set(&mut k, id::VLAN_TCI, *tci as u128),
+            KeyAttr::Vlan(tci) => set(k, id::VLAN_TCI, *tci as u128),
             // The outer 802.1Q type of a tagged frame: the encapsulated
             // type follows.
             KeyAttr::Ethertype(t) if *t != eth_type::VLAN => {
-                set(&mut k, id::ETH_TYPE, *t as u128);
+                set(k, id::ETH_TYPE, *t as u128);
             }
             KeyAttr::Ipv4(ip) => {
-                set(&mut k, id::IP_SRC, u32::from(ip.src) as u128);
-                set(&mut k, id::IP_DST, u32::from(ip.dst) as u128);
-                set(&mut k, id::NW_PROTO, ip.proto as u128);
-                set(&mut k, id::NW_TOS, (ip.tos & 0xfc) as u128);
-                set(&mut k, id::NW_ECN, (ip.tos & 3) as u128);
-                set(&mut k, id::NW_TTL, ip.ttl as u128);
+                set(k, id::IP_SRC, u32::from(ip.src) as u128);
+                set(k, id::IP_DST, u32::from(ip.dst) as u128);
+                set(k, id::NW_PROTO, ip.proto as u128);
+                set(k, id::NW_TOS, (ip.tos & 0xfc) as u128);
+                set(k, id::NW_ECN, (ip.tos & 3) as u128);
+                set(k, id::NW_TTL, ip.ttl as u128);
                 let frag = match ip.frag {
                     1 => 1,
                     2 => 3,
                     _ => 0,
                 };
-                set(&mut k, id::IP_FRAG, frag);
+                set(k, id::IP_FRAG, frag);
             }
             KeyAttr::Tcp(p) | KeyAttr::Udp(p) | KeyAttr::Sctp(p) => {
-                let (sf, df) = l4(get(&k, id::NW_PROTO));
-                set(&mut k, sf, p.src as u128);
-                set(&mut k, df, p.dst as u128);
+                let (sf, df) = l4(get(k, id::NW_PROTO));
+                set(k, sf, p.src as u128);
+                set(k, df, p.dst as u128);
             }
             KeyAttr::Ipv6(ip) => {
-                set(&mut k, id::IPV6_SRC, u128::from(ip.src));
-                set(&mut k, id::IPV6_DST, u128::from(ip.dst));
-                set(&mut k, id::IPV6_LABEL, ip.label as u128);
-                set(&mut k, id::NW_PROTO, ip.proto as u128);
-                set(&mut k, id::NW_TOS, (ip.tclass & 0xfc) as u128);
-                set(&mut k, id::NW_ECN, (ip.tclass & 3) as u128);
-                set(&mut k, id::NW_TTL, ip.hlimit as u128);
+                set(k, id::IPV6_SRC, u128::from(ip.src));
+                set(k, id::IPV6_DST, u128::from(ip.dst));
+                set(k, id::IPV6_LABEL, ip.label as u128);
+                set(k, id::NW_PROTO, ip.proto as u128);
+                set(k, id::NW_TOS, (ip.tclass & 0xfc) as u128);
+                set(k, id::NW_ECN, (ip.tclass & 3) as u128);
+                set(k, id::NW_TTL, ip.hlimit as u128);
                 let frag = match ip.frag {
                     1 => 1,
                     2 => 3,
                     _ => 0,
                 };
-                set(&mut k, id::IP_FRAG, frag);
+                set(k, id::IP_FRAG, frag);
             }
             KeyAttr::Icmpv6(i) => {
-                set(&mut k, id::ICMPV6_TYPE, i.icmp_type as u128);
-                set(&mut k, id::ICMPV6_CODE, i.code as u128);
+                set(k, id::ICMPV6_TYPE, i.icmp_type as u128);
+                set(k, id::ICMPV6_CODE, i.code as u128);
             }
             KeyAttr::Nd(nd) => {
-                set(&mut k, id::ND_TARGET, u128::from(nd.target));
-                set(&mut k, id::ND_SLL, super::be(&nd.sll));
-                set(&mut k, id::ND_TLL, super::be(&nd.tll));
+                set(k, id::ND_TARGET, u128::from(nd.target));
+                set(k, id::ND_SLL, super::be(&nd.sll));
+                set(k, id::ND_TLL, super::be(&nd.tll));
             }
-            KeyAttr::TcpFlags(f) => set(&mut k, id::TCP_FLAGS, *f as u128),
+            KeyAttr::TcpFlags(f) => set(k, id::TCP_FLAGS, *f as u128),
             KeyAttr::Icmp(i) => {
-                set(&mut k, id::ICMP_TYPE, i.icmp_type as u128);
-                set(&mut k, id::ICMP_CODE, i.code as u128);
+                set(k, id::ICMP_TYPE, i.icmp_type as u128);
+                set(k, id::ICMP_CODE, i.code as u128);
             }
             KeyAttr::Arp(arp) => {
-                set(&mut k, id::ARP_SPA, u32::from(arp.sip) as u128);
-                set(&mut k, id::ARP_TPA, u32::from(arp.tip) as u128);
-                set(&mut k, id::ARP_OP, arp.op as u128);
-                set(&mut k, id::ARP_SHA, super::be(&arp.sha));
-                set(&mut k, id::ARP_THA, super::be(&arp.tha));
+                set(k, id::ARP_SPA, u32::from(arp.sip) as u128);
+                set(k, id::ARP_TPA, u32::from(arp.tip) as u128);
+                set(k, id::ARP_OP, arp.op as u128);
+                set(k, id::ARP_SHA, super::be(&arp.sha));
+                set(k, id::ARP_THA, super::be(&arp.tha));
             }
-            KeyAttr::SkbMark(m) => set(&mut k, id::PKT_MARK, *m as u128),
-            KeyAttr::RecircId(r) => set(&mut k, id::RECIRC_ID, *r as u128),
-            KeyAttr::DpHash(h) => set(&mut k, id::DP_HASH, *h as u128),
+            KeyAttr::SkbMark(m) => set(k, id::PKT_MARK, *m as u128),
+            KeyAttr::RecircId(r) => set(k, id::RECIRC_ID, *r as u128),
+            KeyAttr::DpHash(h) => set(k, id::DP_HASH, *h as u128),
             KeyAttr::Mpls(lses) => {
                 if let Some(&l) = lses.first() {
-                    set(&mut k, id::MPLS_LABEL, (l >> 12) as u128);
-                    set(&mut k, id::MPLS_TC, ((l >> 9) & 7) as u128);
-                    set(&mut k, id::MPLS_BOS, ((l >> 8) & 1) as u128);
-                    set(&mut k, id::MPLS_TTL, (l & 0xff) as u128);
+                    set(k, id::MPLS_LABEL, (l >> 12) as u128);
+                    set(k, id::MPLS_TC, ((l >> 9) & 7) as u128);
+                    set(k, id::MPLS_BOS, ((l >> 8) & 1) as u128);
+                    set(k, id::MPLS_TTL, (l & 0xff) as u128);
                 }
             }
-            KeyAttr::CtState(v) => set(&mut k, id::CT_STATE, *v as u128),
-            KeyAttr::CtZone(v) => set(&mut k, id::CT_ZONE, *v as u128),
-            KeyAttr::CtMark(v) => set(&mut k, id::CT_MARK, *v as u128),
-            KeyAttr::CtLabels(v) => set(&mut k, id::CT_LABEL, *v),
+            KeyAttr::CtState(v) => set(k, id::CT_STATE, *v as u128),
+            KeyAttr::CtZone(v) => set(k, id::CT_ZONE, *v as u128),
+            KeyAttr::CtMark(v) => set(k, id::CT_MARK, *v as u128),
+            KeyAttr::CtLabels(v) => set(k, id::CT_LABEL, *v),
             KeyAttr::CtOrigTupleIpv4(t) => {
-                set(&mut k, id::CT_NW_SRC, u32::from(t.src) as u128);
-                set(&mut k, id::CT_NW_DST, u32::from(t.dst) as u128);
-                set(&mut k, id::CT_TP_SRC, t.src_port as u128);
-                set(&mut k, id::CT_TP_DST, t.dst_port as u128);
-                set(&mut k, id::CT_NW_PROTO, t.proto as u128);
+                set(k, id::CT_NW_SRC, u32::from(t.src) as u128);
+                set(k, id::CT_NW_DST, u32::from(t.dst) as u128);
+                set(k, id::CT_TP_SRC, t.src_port as u128);
+                set(k, id::CT_TP_DST, t.dst_port as u128);
+                set(k, id::CT_NW_PROTO, t.proto as u128);
             }
             _ => {}
         }
     }
-    Ok(k)
+    for a in attrs {
+        if let KeyAttr::Encap(inner) = a {
+            attrs_into(inner, ofport, k)?;
+        }
+    }
+    Ok(())
 }
 
 /// The flow as `Flow:` and `Final flow:` print it: the packet's headers

@@ -205,7 +205,7 @@ impl Ctx<'_> {
     /// Runs one bucket on a copy of the packet.
     fn bucket(&mut self, b: &Bucket, out: &mut Vec<Node>) {
         let mut node = Node::new(NodeKind::Action, format!("bucket {}", b.id));
-        let saved = self.flow.clone();
+        let saved = self.flow;
         let saved_vlan = self.vlans.flow;
         let saved_mpls = (self.vlans.mpls.flow, self.vlans.mpls.popped);
         let list = super::action_set_order(&b.actions, super::SetEnd::AlsoResubmitOrCt);
@@ -216,7 +216,7 @@ impl Ctx<'_> {
         if self.freezing {
             self.finish_freezing();
         }
-        *self.flow = *saved;
+        self.flow = saved;
         self.vlans.flow = saved_vlan;
         (self.vlans.mpls.flow, self.vlans.mpls.popped) = saved_mpls;
         self.exit = false;
@@ -224,7 +224,7 @@ impl Ctx<'_> {
 
     /// `clone(...)`: the actions on a copy of the packet.
     pub(super) fn clone_action(&mut self, nested: &[Action], out: &mut Vec<Node>) {
-        let saved = self.flow.clone();
+        let saved = self.flow;
         let saved_vlan = self.vlans.flow;
         let saved_mpls = (self.vlans.mpls.flow, self.vlans.mpls.popped);
         let saved_set = (self.action_set.clone(), self.actset_output);
@@ -239,17 +239,17 @@ impl Ctx<'_> {
             // it. Rewrites so far reach it first.
             self.commit_rewrites();
             let outer = std::mem::take(&mut self.actions);
-            let base = self.base.clone();
+            let base = self.base;
             let base_tun_ports = self.base_tun_ports;
             self.actions(nested, out);
             let inner = std::mem::replace(&mut self.actions, outer);
             self.actions.push(odp::Action::Clone(inner));
-            *self.base = *base;
+            self.base = base;
             self.base_tun_ports = base_tun_ports;
         } else {
             self.actions(nested, out);
         }
-        *self.flow = *saved;
+        self.flow = saved;
         self.vlans.flow = saved_vlan;
         (self.vlans.mpls.flow, self.vlans.mpls.popped) = saved_mpls;
         (self.action_set, self.actset_output) = saved_set;

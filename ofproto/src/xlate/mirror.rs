@@ -31,7 +31,7 @@ use std::sync::{Arc, Mutex};
 use super::normal::{is_reserved, Xvlan};
 use super::trace::{Node, NodeKind};
 use super::{Ctx, RuleHit};
-use crate::openflow::fields::{id, KEY_LEN, VLAN_CFI};
+use crate::openflow::fields::{id, VLAN_CFI};
 use crate::switch::{PortVlan, Switch, VlanMode};
 
 /// Mirrors a bridge may have (stock's MAX_MIRRORS).
@@ -167,9 +167,7 @@ impl Mirrors {
 
 /// The mirror credit a pseudo rule hit carries (see [`CREDIT_TABLE`]).
 pub fn credit_hit(sw: &Switch, hit: &RuleHit, packets: u64, bytes: u64) {
-    let mut m = [0u8; 4];
-    m.copy_from_slice(&hit.key[..4]);
-    sw.mirrors.credit(u32::from_be_bytes(m), packets, bytes);
+    sw.mirrors.credit(hit.mirrors, packets, bytes);
 }
 
 /// What one translation did about mirrors.
@@ -281,13 +279,10 @@ impl Ctx<'_> {
         if self.mirror.used == 0 {
             return;
         }
-        let mut key = [0u8; KEY_LEN];
-        key[..4].copy_from_slice(&self.mirror.used.to_be_bytes());
-        let key = std::sync::Arc::new(key);
         self.rules.push(RuleHit {
             bridge: super::shared_name(self.br.name),
             table: CREDIT_TABLE,
-            key,
+            mirrors: self.mirror.used,
             stats: None,
         });
     }

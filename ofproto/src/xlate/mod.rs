@@ -30,6 +30,7 @@ pub(crate) mod multipath;
 pub mod normal;
 pub mod packet_in;
 mod patch;
+pub(crate) use patch::NameHash;
 mod queue;
 pub mod recirc;
 mod sample;
@@ -82,9 +83,9 @@ pub struct Bridge<'a> {
 pub struct Xlated {
     pub actions: Vec<odp::Action>,
     /// Megaflow mask in key layout.
-    pub wc: Box<[u8; KEY_LEN]>,
+    pub wc: [u8; KEY_LEN],
     /// The flow after every rewrite.
-    pub final_flow: Box<[u8; KEY_LEN]>,
+    pub final_flow: [u8; KEY_LEN],
     /// Its second VLAN tag, if pushing made one (0 for none).
     pub final_inner_vlan: u16,
     /// The MPLS label stack entries under the top one: of the flow
@@ -130,24 +131,28 @@ pub struct Xlated {
     pub injected: Vec<tunnel::Injected>,
 }
 
-/// A rule a translation went through: its table, the flow it was
-/// looked up with, and the rule's counters, which credits go to directly
-/// (no lookup, no write lock; a rule deleted since takes them unseen, one
-/// replaced with its counters kept passes them on). Shared, not copied:
-/// every flow keeps its hits, and each packet's credit carries them again.
+/// A rule a translation went through: its table and the rule's
+/// counters, which credits go to directly (no lookup, no write lock; a
+/// rule deleted since takes them unseen, one replaced with its counters
+/// kept passes them on). Shared, not copied: every flow keeps its hits,
+/// and each packet's credit carries them again. (Hits used to carry the
+/// flow each lookup was made with, which nothing read once credits went
+/// by the counters: a copy of the key, and often an allocation, per
+/// table.)
 #[derive(Debug, Clone)]
 pub struct RuleHit {
     /// The bridge whose table it is (patch ports lead to others).
     pub bridge: std::sync::Arc<str>,
     pub table: u8,
-    pub key: std::sync::Arc<[u8; KEY_LEN]>,
-    /// The rule's counters; None for the mirrors' pseudo hit (see
-    /// [`mirror::CREDIT_TABLE`]), whose key says which mirrors to credit.
+    /// The mirrors to credit (bit i: mirror slot i) for the mirrors'
+    /// pseudo hit (see [`mirror::CREDIT_TABLE`]); 0 for a rule's hit.
+    pub mirrors: u32,
+    /// The rule's counters; None for the mirrors' pseudo hit.
     pub stats: Option<std::sync::Arc<crate::switch::RuleStats>>,
 }
 
 impl PartialEq for RuleHit {
-    /// The same table of the same bridge, the same flow, the same rule.
+    /// The same table of the same bridge, the same rule (or mirrors).
     fn eq(&self, other: &RuleHit) -> bool {
         let same_rule = match (&self.stats, &other.stats) {
             (Some(a), Some(b)) => std::sync::Arc::ptr_eq(a, b),
@@ -155,7 +160,7 @@ impl PartialEq for RuleHit {
         };
         self.bridge == other.bridge
             && self.table == other.table
-            && self.key == other.key
+            && self.mirrors == other.mirrors
             && same_rule
     }
 }
@@ -201,10 +206,10 @@ struct Ctx<'a> {
     base_tun_ports: (u16, u16),
     no_install: bool,
     injected: Vec<tunnel::Injected>,
-    flow: Box<[u8; KEY_LEN]>,
+    flow: [u8; KEY_LEN],
     /// The headers as the datapath will see them at the next action.
-    base: Box<[u8; KEY_LEN]>,
-    wc: Box<[u8; KEY_LEN]>,
+    base: [u8; KEY_LEN],
+    wc: [u8; KEY_LEN],
     actions: Vec<odp::Action>,
     /// The second VLAN tag (under `VLAN_TCI`) of the flow and of what the
     /// datapath has; 0 when there is none.
@@ -329,9 +334,9 @@ pub fn translate_received<'a>(
         base_tun_ports: rx.outer_ports,
         no_install: false,
         injected: Vec::new(),
-        flow: Box::new(*flow),
-        base: Box::new(*flow),
-        wc: Box::new([0; KEY_LEN]),
+        flow: *flow,
+        base: *flow,
+        wc: [0; KEY_LEN],
         actions: Vec::new(),
         vlans: commit::InnerVlans {
             mpls: mpls::Deeper {
@@ -369,9 +374,7 @@ pub fn translate_received<'a>(
         stack: Vec::new(),
         orig_skb_priority: be(&flow[frange(id::SKB_PRIORITY)]) as u32,
         patch_entry: false,
-        rx_tun_metadata: (0..64)
-            .filter(|i| flow[frange(id::TUN_METADATA0 + i)] != [0; 4])
-            .fold(0, |m, i| m | 1 << i),
+        rx_tun_metadata: received_tun_metadata(flow),
     };
     // Every megaflow matches the packet's recirculation id, input port and
     // Ethernet type; IP ones the fragment type too (checked before any
@@ -466,6 +469,17 @@ pub fn translate_received<'a>(
     }
 }
 
+/// The tun_metadata fields (`Ctx::rx_tun_metadata`) not zero in `flow`:
+/// 64 fields of 4 bytes, side by side in the key.
+fn received_tun_metadata(flow: &[u8; KEY_LEN]) -> u64 {
+    let start = range(id::TUN_METADATA0).start;
+    let all = &flow[start..range(id::TUN_METADATA63).end];
+    all.chunks_exact(4)
+        .enumerate()
+        .filter(|(_, f)| *f != [0; 4])
+        .fold(0, |m, (i, _)| m | 1 << i)
+}
+
 impl Ctx<'_> {
     /// Emits the datapath set actions that bring the packet from what the
     /// datapath has (`base`) to the flow as translated so far.
@@ -507,39 +521,53 @@ impl Ctx<'_> {
     /// (a VLAN tag, tunnel metadata, ports of later fragments).
     fn finish_wildcards(&mut self, orig: &[u8; KEY_LEN]) {
         // Field runs (first and last field: consecutive fields are
-        // consecutive in the key) whose mask bits go.
-        let mut clear: Vec<(usize, usize)> = Vec::with_capacity(20);
-        clear.extend([
-            (id::METADATA, id::METADATA),
-            (id::ACTSET_OUTPUT, id::ACTSET_OUTPUT),
-            (id::CONJ_ID, id::CONJ_ID),
-            (id::REG0, id::REG15),
-        ]);
+        // consecutive in the key) whose mask bits go; cleared last, as
+        // the VLAN check reads the mask first.
+        let mut clear = [(0, 0); 8];
+        let mut n = 0;
+        let mut push = |run: (usize, usize)| {
+            clear[n] = run;
+            n += 1;
+        };
+        push((id::METADATA, id::METADATA));
+        push((id::ACTSET_OUTPUT, id::ACTSET_OUTPUT));
+        push((id::CONJ_ID, id::CONJ_ID));
+        push((id::REG0, id::REG15));
         let orig_get = |f: usize| be(&orig[range(f)]);
-        if orig_get(id::VLAN_TCI) as u16 & VLAN_CFI == 0 {
-            clear.push((id::VLAN_TCI, id::VLAN_TCI));
-        } else if self.get_wc(id::VLAN_TCI) != 0 {
-            self.unwildcard(id::VLAN_TCI, VLAN_CFI as u128);
+        let clear_vlan = orig_get(id::VLAN_TCI) as u16 & VLAN_CFI == 0;
+        if clear_vlan {
+            push((id::VLAN_TCI, id::VLAN_TCI));
         }
-        if orig_get(id::IP_FRAG) & 2 != 0 {
-            for f in [id::TCP_SRC, id::TCP_DST, id::UDP_SRC, id::UDP_DST] {
-                clear.push((f, f));
-            }
-            clear.extend([(id::SCTP_SRC, id::SCTP_SRC), (id::SCTP_DST, id::SCTP_DST)]);
-        }
+        let later_fragment = orig_get(id::IP_FRAG) & 2 != 0;
         // Labels pushed here are not in the packet the megaflow matches.
-        if !mpls::is_mpls(orig_get(id::ETH_TYPE) as u16) {
-            for f in [id::MPLS_LABEL, id::MPLS_TC, id::MPLS_BOS, id::MPLS_TTL] {
-                clear.push((f, f));
-            }
-            self.vlans.mpls.wc = [0; 2];
+        let no_mpls = !mpls::is_mpls(orig_get(id::ETH_TYPE) as u16);
+        if no_mpls {
+            push((id::MPLS_LABEL, id::MPLS_TTL));
         }
         if orig_get(id::TUN_DST) == 0 && orig_get(id::TUN_IPV6_DST) == 0 {
-            clear.push((id::TUN_ID, id::TUN_GTPU_MSGTYPE));
-            clear.push((id::TUN_METADATA0, id::TUN_METADATA63));
+            push((id::TUN_ID, id::TUN_GTPU_MSGTYPE));
+            push((id::TUN_METADATA0, id::TUN_METADATA63));
         }
-        for (first, last) in clear {
+        if !clear_vlan && self.get_wc(id::VLAN_TCI) != 0 {
+            self.unwildcard(id::VLAN_TCI, VLAN_CFI as u128);
+        }
+        if no_mpls {
+            self.vlans.mpls.wc = [0; 2];
+        }
+        for &(first, last) in &clear[..n] {
             self.wc[range(first).start..range(last).end].fill(0);
+        }
+        if later_fragment {
+            for f in [
+                id::TCP_SRC,
+                id::TCP_DST,
+                id::UDP_SRC,
+                id::UDP_DST,
+                id::SCTP_SRC,
+                id::SCTP_DST,
+            ] {
+                self.wc[range(f)].fill(0);
+            }
         }
     }
 
@@ -583,9 +611,9 @@ impl Ctx<'_> {
             .hard
             .map(|(_, r)| r);
         // A conjunction clause is not an answer by itself.
-        let (found, conj_id) = match hit {
-            Some(r) if conj::is_clause(r) => self.conjunction(cls),
-            r => (r, None),
+        let found = match hit {
+            Some(r) if conj::is_clause(r) => self.conjunction(cls).0,
+            r => r,
         };
         // The ports and rules a translation consulted describe it, they
         // are not side effects: a revalidation that may not learn still
@@ -594,28 +622,12 @@ impl Ctx<'_> {
         if !self.in_ports.contains(&in_port) {
             self.in_ports.push(in_port);
         }
-        if found.is_some() {
-            // A pipeline that does not change the flow between tables
-            // records the same key for each: shared, not copied again.
-            let key = match self.rules.last() {
-                Some(h) if conj_id.is_none() && *h.key == *self.flow => {
-                    std::sync::Arc::clone(&h.key)
-                }
-                _ => {
-                    let mut key = std::sync::Arc::new(*self.flow);
-                    if let Some(c) = conj_id {
-                        if let Some(k) = std::sync::Arc::get_mut(&mut key) {
-                            put_be(&mut k[range(id::CONJ_ID)], c as u128);
-                        }
-                    }
-                    key
-                }
-            };
+        if let Some(r) = found {
             self.rules.push(RuleHit {
                 bridge: shared_name(self.br.name),
                 table,
-                key,
-                stats: found.map(|r| std::sync::Arc::clone(&r.stats)),
+                mirrors: 0,
+                stats: Some(std::sync::Arc::clone(&r.stats)),
             });
         }
         self.set(id::IN_PORT, saved_port);
@@ -1670,14 +1682,27 @@ pub(crate) fn frange(f: usize) -> std::ops::Range<usize> {
     }
 }
 
+/// The big-endian value of `b` (its last 16 bytes when longer): one copy
+/// and a byte swap, not a shift per byte (translation reads fields all
+/// the time).
 pub(crate) fn be(b: &[u8]) -> u128 {
-    b.iter().fold(0u128, |a, &x| (a << 8) | x as u128)
+    let tail = &b[b.len().saturating_sub(16)..];
+    let mut w = [0u8; 16];
+    w[16 - tail.len()..].copy_from_slice(tail);
+    u128::from_be_bytes(w)
 }
 
+/// Writes `v` big-endian into `out` (truncated to its width; zeros
+/// before the last 16 bytes when wider).
 pub(crate) fn put_be(out: &mut [u8], v: u128) {
+    let bytes = v.to_be_bytes();
     let n = out.len();
-    for (i, o) in out.iter_mut().enumerate() {
-        *o = v.checked_shr(8 * (n - 1 - i) as u32).unwrap_or(0) as u8;
+    if n <= 16 {
+        out.copy_from_slice(&bytes[16 - n..]);
+    } else {
+        let (head, tail) = out.split_at_mut(n - 16);
+        head.fill(0);
+        tail.copy_from_slice(&bytes);
     }
 }
 

@@ -22,8 +22,35 @@ use ferrovs_netdev::tunnel::TunnelKind;
 
 /// Every bridge of one datapath, as translation sees them.
 pub struct World<'a> {
-    pub bridges: HashMap<&'a str, Bridge<'a>>,
+    pub bridges: HashMap<&'a str, Bridge<'a>, NameHash>,
     pub topo: &'a Topology,
+}
+
+/// Hashes bridge names (FNV-1a): a translation looks a few up, and
+/// SipHash's resistance to chosen keys is not needed for names the
+/// operator gave.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct NameHash;
+
+impl std::hash::BuildHasher for NameHash {
+    type Hasher = NameHasher;
+    fn build_hasher(&self) -> NameHasher {
+        NameHasher(0xcbf2_9ce4_8422_2325)
+    }
+}
+
+/// The state of [`NameHash`].
+pub struct NameHasher(u64);
+
+impl std::hash::Hasher for NameHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0 ^ b as u64).wrapping_mul(0x100_0000_01b3);
+        }
+    }
+    fn finish(&self) -> u64 {
+        self.0
+    }
 }
 
 const IPPROTO_UDP: u128 = 17;
@@ -117,7 +144,7 @@ impl<'a> Ctx<'a> {
             return;
         }
         self.resubmits += 1;
-        let old_flow = self.flow.clone();
+        let old_flow = self.flow;
         let old_inner_vlan = self.vlans.flow;
         let tunnel = range(id::TUN_ID).start..range(id::TUN_GTPU_MSGTYPE).end;
         let old_tunnel_wc = self.wc[tunnel.clone()].to_vec();
@@ -212,7 +239,7 @@ impl<'a> Ctx<'a> {
         // Rewrites so far reach the copy and the original alike.
         self.commit_rewrites();
         let outer = std::mem::take(&mut self.actions);
-        let base = self.base.clone();
+        let base = self.base;
         let base_tun_ports = self.base_tun_ports;
         self.instructions(ins, out);
         let set = self.action_set_list();
@@ -232,7 +259,7 @@ impl<'a> Ctx<'a> {
         if !inner.is_empty() {
             self.actions.push(odp::Action::Clone(inner));
         }
-        *self.base = *base;
+        self.base = base;
         self.base_tun_ports = base_tun_ports;
     }
 
@@ -463,18 +490,20 @@ impl<'a> Ctx<'a> {
 
 /// Builds the bridge views of every switch named in `topo` and runs `f`
 /// with them.
-pub fn with_world<R>(
-    switches: &HashMap<&str, &crate::switch::Switch>,
+pub fn with_world<R, S: std::hash::BuildHasher>(
+    switches: &HashMap<&str, &crate::switch::Switch, S>,
     topo: &Topology,
     side_effects: bool,
     describe_rules: bool,
     f: impl FnOnce(&World<'_>) -> R,
 ) -> R {
+    // Usually no table has a miss behaviour: nothing to collect then.
     let misses: Vec<(&str, Vec<u32>)> = switches
         .iter()
         .map(|(&n, sw)| (n, super::upcall::table_misses(sw)))
+        .filter(|(_, m)| !m.is_empty())
         .collect();
-    let mut bridges = HashMap::new();
+    let mut bridges = HashMap::with_capacity_and_hasher(switches.len(), NameHash);
     for (&name, sw) in switches {
         let Some(bt) = topo.bridges.get(name) else {
             continue;

@@ -173,7 +173,7 @@ pub fn report(flow: &[u8; KEY_LEN], x: &Xlated) -> String {
     out.push('\n');
     print_nodes(&mut out, &x.trace, 0);
     out.push_str("\nFinal flow: ");
-    if *x.final_flow == *flow
+    if x.final_flow == *flow
         && x.final_inner_vlan == 0
         && x.actset_output.is_none()
         && x.final_mpls == x.mpls_in

@@ -372,7 +372,7 @@ impl<'a> Ctx<'a> {
             df: cfg.df,
             csum: cfg.csum,
         };
-        let mut want = *self.base;
+        let mut want = self.base;
         t.to_flow(&mut want);
         let md = range(id::TUN_METADATA0).start..range(id::TUN_METADATA63).end;
         want[md.clone()].copy_from_slice(&self.flow[md.clone()]);
@@ -519,9 +519,9 @@ impl<'a> Ctx<'a> {
         self.commit_rewrites();
         // The underlay bridge sees the outer headers; what it consults is
         // not part of this megaflow (the outer headers follow from it).
-        let saved_flow = self.flow.clone();
+        let saved_flow = self.flow;
         let saved_base = self.base.clone();
-        let saved_wc = self.wc.clone();
+        let saved_wc = self.wc;
         let saved_vlans = self.vlans;
         let saved_actions = std::mem::take(&mut self.actions);
         self.outer_flow(cfg, &m, src, smac, dmac);
@@ -577,8 +577,8 @@ impl<'a> Ctx<'a> {
         if proto == 17 {
             set(&mut k, id::UDP_DST, cfg.dst_port as u128);
         }
-        *self.flow = k;
-        *self.base = k;
+        self.flow = k;
+        self.base = k;
         self.vlans = Default::default();
     }
 

@@ -10,8 +10,9 @@ use super::flow_text::{self, FlowKey};
 use super::patch::with_world;
 use super::topology::Topology;
 use super::tunnel::{outer_ports, receive_target};
-use super::{be, frange, translate_received, Bridge, Received};
+use super::{be, frange, shared_name, translate_received, Bridge, Received};
 use crate::openflow::fields::id;
+use crate::openflow::fields::KEY_LEN;
 use crate::switch::Switch;
 use ferrovs_dpif::odp::{self, Key, KeyAttr, TunnelAttr};
 
@@ -148,6 +149,17 @@ pub fn translate_upcall_world(
     bridge: &str,
     req: &UpcallRequest,
 ) -> Result<(String, UpcallXlate), String> {
+    translate_upcall_in(switches, topo, bridge, req).map(|(b, x)| (b.to_string(), x))
+}
+
+/// [`translate_upcall_world`], naming the target bridge with a shared
+/// string (one per thread and bridge name, not one per upcall).
+pub fn translate_upcall_in<S: std::hash::BuildHasher>(
+    switches: &HashMap<&str, &Switch, S>,
+    topo: Option<&Topology>,
+    bridge: &str,
+    req: &UpcallRequest,
+) -> Result<(Arc<str>, UpcallXlate), String> {
     let decoded;
     let key = match &req.parsed {
         Some(k) => {
@@ -169,7 +181,8 @@ pub fn translate_upcall_world(
         let sw = switches
             .get(bridge)
             .ok_or_else(|| format!("no bridge named {bridge}"))?;
-        let flow = flow_text::from_odp_with(key, |d| ofport_of(&req.odp_ports, d))?;
+        let mut flow = [0; KEY_LEN];
+        flow_text::from_odp_into(key, |d| ofport_of(&req.odp_ports, d), &mut flow)?;
         let x = with_bridge(sw, &req.odp_ports, req.may_learn, |br| {
             let br = Bridge {
                 describe_rules: false,
@@ -181,14 +194,14 @@ pub fn translate_upcall_world(
             };
             translate_received(&br, None, &flow, rx)
         });
-        return Ok((bridge.to_string(), finish(key, &flow, x)?));
+        return Ok((shared_name(bridge), finish(key, &flow, x)?));
     };
     let target = match receive_target(topo, key) {
         Ok(t) => t,
         // A tunnel packet no tunnel port takes: dropped, exactly matched.
         Err(_) => {
             return Ok((
-                bridge.to_string(),
+                shared_name(bridge),
                 UpcallXlate {
                     actions: Vec::new(),
                     mask: Vec::new(),
@@ -210,10 +223,12 @@ pub fn translate_upcall_world(
         .ok_or_else(|| format!("no bridge named {target_bridge}"))?;
     // The tunnel port a decapsulated packet belongs to, else the
     // bridge's port of that datapath number.
-    let mut flow = flow_text::from_odp_with(key, |d| match &target {
+    let mut flow = [0; KEY_LEN];
+    let ofport = |d| match &target {
         Some((_, odp, p, _)) if *odp == d => Some(*p),
         _ => ofport_of(&bt.odp_ports, d),
-    })?;
+    };
+    flow_text::from_odp_into(key, ofport, &mut flow)?;
     if let Some((_, _, _, t)) = &target {
         t.to_flow(&mut flow);
     }
@@ -230,7 +245,7 @@ pub fn translate_upcall_world(
         })
     })
     .ok_or_else(|| format!("no bridge named {target_bridge}"))?;
-    Ok((target_bridge.to_string(), finish(key, &flow, x)?))
+    Ok((shared_name(target_bridge), finish(key, &flow, x)?))
 }
 
 /// The OpenFlow port of datapath port `odp` in `odp_ports` (OpenFlow
@@ -244,16 +259,16 @@ fn ofport_of(odp_ports: &HashMap<u16, u32>, odp: u32) -> Option<u16> {
 fn finish(key: &Key, flow: &FlowKey, x: super::Xlated) -> Result<UpcallXlate, String> {
     // A translation error drops the packet; the (empty) actions say so.
     let actions = odp::action::encode_actions(&x.actions).map_err(|e| e.message)?;
-    let mask = match megaflow_mask(key, flow, &x.wc, x.mpls_wc) {
-        Some(m) => encode_key(&m.attrs)?,
-        None => Vec::new(),
-    };
+    let mut mask = Vec::with_capacity(key.attrs.len() * 12 + 16);
+    if !megaflow_mask(&key.attrs, flow, &x.wc, x.mpls_wc, &mut mask)? {
+        mask = Vec::new();
+    }
     Ok(UpcallXlate {
         actions,
         mask,
         slow: x.slow || x.no_install,
         rules: x.rules.into(),
-        learned: x.learned.into(),
+        learned: shared_learned(x.learned),
         tables_changed: false,
         in_ports: x.in_ports,
         mac_lookups: x.mac_lookups,
@@ -261,193 +276,238 @@ fn finish(key: &Key, flow: &FlowKey, x: super::Xlated) -> Result<UpcallXlate, St
     })
 }
 
-/// The mask of `key` that the wildcards `wc` (in flow-key layout) allow;
-/// `None` when the key has an attribute this does not map (the caller
-/// then matches it exactly). In-port and recirculation id are always
-/// exact, as every datapath flow needs.
-fn megaflow_mask(key: &Key, flow: &FlowKey, wc: &FlowKey, mpls_wc: [u32; 2]) -> Option<Key> {
-    let m = |f: usize| be(&wc[frange(f)]);
-    let mut out = Vec::with_capacity(key.attrs.len());
-    for a in &key.attrs {
-        out.push(match a {
-            KeyAttr::InPort(_) => KeyAttr::InPort(u32::MAX),
-            KeyAttr::RecircId(_) => KeyAttr::RecircId(u32::MAX),
-            // Translation always looks at the packet type (a userspace
-            // datapath's key carries it; the kernel's does not).
-            KeyAttr::PacketType(_) => KeyAttr::PacketType(u32::MAX),
-            KeyAttr::Priority(_) => KeyAttr::Priority(m(id::SKB_PRIORITY) as u32),
-            KeyAttr::SkbMark(_) => KeyAttr::SkbMark(m(id::PKT_MARK) as u32),
-            KeyAttr::DpHash(_) => KeyAttr::DpHash(m(id::DP_HASH) as u32),
-            KeyAttr::CtState(_) => KeyAttr::CtState(m(id::CT_STATE) as u32),
-            KeyAttr::CtZone(_) => KeyAttr::CtZone(m(id::CT_ZONE) as u16),
-            KeyAttr::CtMark(_) => KeyAttr::CtMark(m(id::CT_MARK) as u32),
-            KeyAttr::CtLabels(_) => KeyAttr::CtLabels(m(id::CT_LABEL)),
-            KeyAttr::CtOrigTupleIpv4(_) => KeyAttr::CtOrigTupleIpv4(odp::key::CtTupleIpv4Key {
-                src: (m(id::CT_NW_SRC) as u32).into(),
-                dst: (m(id::CT_NW_DST) as u32).into(),
-                src_port: m(id::CT_TP_SRC) as u16,
-                dst_port: m(id::CT_TP_DST) as u16,
-                proto: m(id::CT_NW_PROTO) as u8,
-            }),
-            KeyAttr::Ethernet(_) => KeyAttr::Ethernet(odp::key::EthKey {
-                src: mac(m(id::ETH_SRC)),
-                dst: mac(m(id::ETH_DST)),
-            }),
-            // The type decides how the rest is read: always exact.
-            KeyAttr::Ethertype(_) => KeyAttr::Ethertype(0xffff),
-            KeyAttr::Ipv4(_) => {
-                let tos = (m(id::NW_TOS) as u8 & 0xfc) | (m(id::NW_ECN) as u8 & 3);
-                KeyAttr::Ipv4(odp::key::Ipv4Key {
-                    src: (m(id::IP_SRC) as u32).into(),
-                    dst: (m(id::IP_DST) as u32).into(),
-                    proto: m(id::NW_PROTO) as u8,
-                    tos,
-                    ttl: m(id::NW_TTL) as u8,
-                    frag: if m(id::IP_FRAG) != 0 { 0xff } else { 0 },
-                })
-            }
-            KeyAttr::Tcp(_) | KeyAttr::Udp(_) | KeyAttr::Sctp(_) => {
-                let (sf, df) = match be(&flow[frange(id::NW_PROTO)]) {
-                    6 => (id::TCP_SRC, id::TCP_DST),
-                    17 => (id::UDP_SRC, id::UDP_DST),
-                    _ => (id::SCTP_SRC, id::SCTP_DST),
-                };
-                let p = odp::key::PortsKey {
-                    src: m(sf) as u16,
-                    dst: m(df) as u16,
-                };
-                match a {
-                    KeyAttr::Tcp(_) => KeyAttr::Tcp(p),
-                    KeyAttr::Udp(_) => KeyAttr::Udp(p),
-                    _ => KeyAttr::Sctp(p),
-                }
-            }
-            KeyAttr::TcpFlags(_) => KeyAttr::TcpFlags(m(id::TCP_FLAGS) as u16),
-            // The tag's bits that were looked at, and always its presence
-            // (CFI); the encapsulated headers are masked as the outer.
-            KeyAttr::Vlan(_) => KeyAttr::Vlan(m(id::VLAN_TCI) as u16 | 0x1000),
-            KeyAttr::Encap(inner) => {
-                KeyAttr::Encap(megaflow_mask(&Key::new(inner.clone()), flow, wc, mpls_wc)?.attrs)
-            }
-            KeyAttr::Icmp(_) => KeyAttr::Icmp(odp::key::IcmpKey {
-                icmp_type: m(id::ICMP_TYPE) as u8,
-                code: m(id::ICMP_CODE) as u8,
-            }),
-            KeyAttr::Arp(_) => KeyAttr::Arp(odp::key::ArpKey {
-                sip: (m(id::ARP_SPA) as u32).into(),
-                tip: (m(id::ARP_TPA) as u32).into(),
-                op: m(id::ARP_OP) as u16,
-                sha: mac(m(id::ARP_SHA)),
-                tha: mac(m(id::ARP_THA)),
-            }),
-            // A decapsulated packet's flow matches what decided its
-            // tunnel port (key, addresses, flags) and the outer TOS;
-            // never the outer TTL or UDP ports (stock's tnl_wc_init).
-            KeyAttr::Tunnel(t) => {
-                let v6 = t.iter().any(|x| matches!(x, TunnelAttr::Ipv6Dst(_)));
-                let ones6 = std::net::Ipv6Addr::from(u128::MAX);
-                let (src, dst) = if v6 {
-                    (TunnelAttr::Ipv6Src(ones6), TunnelAttr::Ipv6Dst(ones6))
-                } else {
-                    (
-                        TunnelAttr::Ipv4Src(std::net::Ipv4Addr::BROADCAST),
-                        TunnelAttr::Ipv4Dst(std::net::Ipv4Addr::BROADCAST),
-                    )
-                };
-                let mut mask = vec![
-                    TunnelAttr::Id(u64::MAX),
-                    src,
-                    dst,
-                    TunnelAttr::Tos(0xff),
-                    TunnelAttr::Ttl(0),
-                    TunnelAttr::DontFragment,
-                    TunnelAttr::Csum,
-                    TunnelAttr::TpSrc(0),
-                    TunnelAttr::TpDst(0),
-                ];
-                // Geneve options: matched whole (they may have chosen
-                // rules through tun_metadata), as stock's megaflows show.
-                for x in t {
-                    if let TunnelAttr::GeneveOpts(o) = x {
-                        mask.push(TunnelAttr::GeneveOpts(vec![0xff; o.len()]));
-                    }
-                }
-                KeyAttr::Tunnel(mask)
-            }
-            // The top entry from the key's fields, the others by position.
-            KeyAttr::Mpls(lses) => {
-                let top = ((m(id::MPLS_LABEL) as u32 & 0xf_ffff) << 12)
-                    | ((m(id::MPLS_TC) as u32 & 7) << 9)
-                    | ((m(id::MPLS_BOS) as u32 & 1) << 8)
-                    | (m(id::MPLS_TTL) as u32 & 0xff);
-                let under = mpls_wc.iter().copied();
-                KeyAttr::Mpls(std::iter::once(top).chain(under).take(lses.len()).collect())
-            }
-            // IPv6, conntrack, ...: exact match.
-            _ => return None,
-        });
+/// `learned` shared; nearly always empty, and then one empty list per
+/// thread is shared rather than allocated per translation.
+fn shared_learned(learned: Vec<super::learn::Learned>) -> Arc<[super::learn::Learned]> {
+    thread_local! {
+        static NONE: Arc<[super::learn::Learned]> = Arc::new([]);
     }
-    Some(Key::new(out))
+    if learned.is_empty() {
+        NONE.with(Arc::clone)
+    } else {
+        learned.into()
+    }
 }
 
-/// `attrs` as netlink attributes, as [`Key::to_nlattrs`] encodes them,
-/// writing the fixed-size ones (all a megaflow mask has, but for
-/// tunnels, VLAN encapsulation and MPLS) straight into the output:
-/// per upcall, a buffer per attribute was most of the mask's cost.
-fn encode_key(attrs: &[KeyAttr]) -> Result<Vec<u8>, String> {
-    let mut out = Vec::with_capacity(attrs.len() * 12);
+/// Appends to `out` the netlink-encoded mask of the key attributes
+/// `attrs` that the wildcards `wc` (in flow-key layout) allow; false
+/// when the key has an attribute this does not map (the caller then
+/// matches it exactly). In-port and recirculation id are always exact,
+/// as every datapath flow needs.
+fn megaflow_mask(
+    attrs: &[KeyAttr],
+    flow: &FlowKey,
+    wc: &FlowKey,
+    mpls_wc: [u32; 2],
+    out: &mut Vec<u8>,
+) -> Result<bool, String> {
     for a in attrs {
-        let mut p = [0u8; 24];
-        let n = match a {
-            KeyAttr::Priority(v)
-            | KeyAttr::InPort(v)
-            | KeyAttr::SkbMark(v)
-            | KeyAttr::DpHash(v)
-            | KeyAttr::RecircId(v)
-            | KeyAttr::CtState(v)
-            | KeyAttr::CtMark(v) => put(&mut p, &[&v.to_ne_bytes()]),
-            KeyAttr::CtZone(z) => put(&mut p, &[&z.to_ne_bytes()]),
-            KeyAttr::CtLabels(l) => put(&mut p, &[&l.to_ne_bytes()]),
-            KeyAttr::Ethernet(e) => put(&mut p, &[&e.src, &e.dst]),
-            KeyAttr::Vlan(v) | KeyAttr::Ethertype(v) | KeyAttr::TcpFlags(v) => {
-                put(&mut p, &[&v.to_be_bytes()])
+        if let KeyAttr::Encap(inner) = a {
+            // The encapsulated headers are masked as the outer.
+            let start = out.len();
+            out.extend_from_slice(&[0; 4]);
+            if !megaflow_mask(inner, flow, wc, mpls_wc, out)? {
+                return Ok(false);
             }
-            KeyAttr::Ipv4(k) => put(
-                &mut p,
-                &[
-                    &k.src.octets(),
-                    &k.dst.octets(),
-                    &[k.proto, k.tos, k.ttl, k.frag],
-                ],
-            ),
-            KeyAttr::Tcp(k) | KeyAttr::Udp(k) | KeyAttr::Sctp(k) => {
-                put(&mut p, &[&k.src.to_be_bytes(), &k.dst.to_be_bytes()])
+            let len = u16::try_from(out.len() - start)
+                .map_err(|_| "megaflow mask too long".to_string())?;
+            out[start..start + 2].copy_from_slice(&len.to_ne_bytes());
+            out[start + 2..start + 4].copy_from_slice(&a.attr_type().to_ne_bytes());
+            continue;
+        }
+        match attr_mask(a, flow, wc, mpls_wc) {
+            Some(m) => encode_attr(&m, out)?,
+            None => return Ok(false),
+        }
+    }
+    Ok(true)
+}
+
+/// The mask of one key attribute (not an encapsulation) that `wc`
+/// allows; None when this does not map it.
+fn attr_mask(a: &KeyAttr, flow: &FlowKey, wc: &FlowKey, mpls_wc: [u32; 2]) -> Option<KeyAttr> {
+    let m = |f: usize| be(&wc[frange(f)]);
+    Some(match a {
+        KeyAttr::InPort(_) => KeyAttr::InPort(u32::MAX),
+        KeyAttr::RecircId(_) => KeyAttr::RecircId(u32::MAX),
+        // Translation always looks at the packet type (a userspace
+        // datapath's key carries it; the kernel's does not).
+        KeyAttr::PacketType(_) => KeyAttr::PacketType(u32::MAX),
+        KeyAttr::Priority(_) => KeyAttr::Priority(m(id::SKB_PRIORITY) as u32),
+        KeyAttr::SkbMark(_) => KeyAttr::SkbMark(m(id::PKT_MARK) as u32),
+        KeyAttr::DpHash(_) => KeyAttr::DpHash(m(id::DP_HASH) as u32),
+        KeyAttr::CtState(_) => KeyAttr::CtState(m(id::CT_STATE) as u32),
+        KeyAttr::CtZone(_) => KeyAttr::CtZone(m(id::CT_ZONE) as u16),
+        KeyAttr::CtMark(_) => KeyAttr::CtMark(m(id::CT_MARK) as u32),
+        KeyAttr::CtLabels(_) => KeyAttr::CtLabels(m(id::CT_LABEL)),
+        KeyAttr::CtOrigTupleIpv4(_) => KeyAttr::CtOrigTupleIpv4(odp::key::CtTupleIpv4Key {
+            src: (m(id::CT_NW_SRC) as u32).into(),
+            dst: (m(id::CT_NW_DST) as u32).into(),
+            src_port: m(id::CT_TP_SRC) as u16,
+            dst_port: m(id::CT_TP_DST) as u16,
+            proto: m(id::CT_NW_PROTO) as u8,
+        }),
+        KeyAttr::Ethernet(_) => KeyAttr::Ethernet(odp::key::EthKey {
+            src: mac(m(id::ETH_SRC)),
+            dst: mac(m(id::ETH_DST)),
+        }),
+        // The type decides how the rest is read: always exact.
+        KeyAttr::Ethertype(_) => KeyAttr::Ethertype(0xffff),
+        KeyAttr::Ipv4(_) => {
+            let tos = (m(id::NW_TOS) as u8 & 0xfc) | (m(id::NW_ECN) as u8 & 3);
+            KeyAttr::Ipv4(odp::key::Ipv4Key {
+                src: (m(id::IP_SRC) as u32).into(),
+                dst: (m(id::IP_DST) as u32).into(),
+                proto: m(id::NW_PROTO) as u8,
+                tos,
+                ttl: m(id::NW_TTL) as u8,
+                frag: if m(id::IP_FRAG) != 0 { 0xff } else { 0 },
+            })
+        }
+        KeyAttr::Tcp(_) | KeyAttr::Udp(_) | KeyAttr::Sctp(_) => {
+            let (sf, df) = match be(&flow[frange(id::NW_PROTO)]) {
+                6 => (id::TCP_SRC, id::TCP_DST),
+                17 => (id::UDP_SRC, id::UDP_DST),
+                _ => (id::SCTP_SRC, id::SCTP_DST),
+            };
+            let p = odp::key::PortsKey {
+                src: m(sf) as u16,
+                dst: m(df) as u16,
+            };
+            match a {
+                KeyAttr::Tcp(_) => KeyAttr::Tcp(p),
+                KeyAttr::Udp(_) => KeyAttr::Udp(p),
+                _ => KeyAttr::Sctp(p),
             }
-            KeyAttr::Icmp(k) => put(&mut p, &[&[k.icmp_type, k.code]]),
-            KeyAttr::Arp(k) => put(
-                &mut p,
-                &[
-                    &k.sip.octets(),
-                    &k.tip.octets(),
-                    &k.op.to_be_bytes(),
-                    &k.sha,
-                    &k.tha,
-                    &[0, 0],
-                ],
-            ),
-            other => {
-                let mut w = odp::nlattr::NlWriter::new();
-                other.write_to(&mut w);
-                out.extend_from_slice(&w.finish().map_err(|e| e.message)?);
-                continue;
+        }
+        KeyAttr::TcpFlags(_) => KeyAttr::TcpFlags(m(id::TCP_FLAGS) as u16),
+        // The tag's bits that were looked at, and always its presence
+        // (CFI).
+        KeyAttr::Vlan(_) => KeyAttr::Vlan(m(id::VLAN_TCI) as u16 | 0x1000),
+        KeyAttr::Icmp(_) => KeyAttr::Icmp(odp::key::IcmpKey {
+            icmp_type: m(id::ICMP_TYPE) as u8,
+            code: m(id::ICMP_CODE) as u8,
+        }),
+        KeyAttr::Arp(_) => KeyAttr::Arp(odp::key::ArpKey {
+            sip: (m(id::ARP_SPA) as u32).into(),
+            tip: (m(id::ARP_TPA) as u32).into(),
+            op: m(id::ARP_OP) as u16,
+            sha: mac(m(id::ARP_SHA)),
+            tha: mac(m(id::ARP_THA)),
+        }),
+        // A decapsulated packet's flow matches what decided its
+        // tunnel port (key, addresses, flags) and the outer TOS;
+        // never the outer TTL or UDP ports (stock's tnl_wc_init).
+        KeyAttr::Tunnel(t) => {
+            let v6 = t.iter().any(|x| matches!(x, TunnelAttr::Ipv6Dst(_)));
+            let ones6 = std::net::Ipv6Addr::from(u128::MAX);
+            let (src, dst) = if v6 {
+                (TunnelAttr::Ipv6Src(ones6), TunnelAttr::Ipv6Dst(ones6))
+            } else {
+                (
+                    TunnelAttr::Ipv4Src(std::net::Ipv4Addr::BROADCAST),
+                    TunnelAttr::Ipv4Dst(std::net::Ipv4Addr::BROADCAST),
+                )
+            };
+            let mut mask = vec![
+                TunnelAttr::Id(u64::MAX),
+                src,
+                dst,
+                TunnelAttr::Tos(0xff),
+                TunnelAttr::Ttl(0),
+                TunnelAttr::DontFragment,
+                TunnelAttr::Csum,
+                TunnelAttr::TpSrc(0),
+                TunnelAttr::TpDst(0),
+            ];
+            // Geneve options: matched whole (they may have chosen
+            // rules through tun_metadata), as stock's megaflows show.
+            for x in t {
+                if let TunnelAttr::GeneveOpts(o) = x {
+                    mask.push(TunnelAttr::GeneveOpts(vec![0xff; o.len()]));
+                }
             }
-        };
-        out.extend_from_slice(&(4 + n as u16).to_ne_bytes());
-        out.extend_from_slice(&a.attr_type().to_ne_bytes());
-        out.extend_from_slice(&p[..n]);
-        out.resize(out.len().next_multiple_of(4), 0);
+            KeyAttr::Tunnel(mask)
+        }
+        // The top entry from the key's fields, the others by position.
+        KeyAttr::Mpls(lses) => {
+            let top = ((m(id::MPLS_LABEL) as u32 & 0xf_ffff) << 12)
+                | ((m(id::MPLS_TC) as u32 & 7) << 9)
+                | ((m(id::MPLS_BOS) as u32 & 1) << 8)
+                | (m(id::MPLS_TTL) as u32 & 0xff);
+            let under = mpls_wc.iter().copied();
+            KeyAttr::Mpls(std::iter::once(top).chain(under).take(lses.len()).collect())
+        }
+        // IPv6, conntrack, encapsulations, ...: exact match.
+        _ => return None,
+    })
+}
+
+/// `attrs` as netlink attributes, as [`Key::to_nlattrs`] encodes them.
+#[cfg(test)]
+fn encode_key(attrs: &[KeyAttr]) -> Result<Vec<u8>, String> {
+    let mut out = Vec::new();
+    for a in attrs {
+        encode_attr(a, &mut out)?;
     }
     Ok(out)
+}
+
+/// Appends `a` to `out` as [`Key::to_nlattrs`] encodes it, writing the
+/// fixed-size attributes (all a megaflow mask has, but for tunnels, VLAN
+/// encapsulation and MPLS) straight into the output: per upcall, a
+/// buffer per attribute was most of the mask's cost.
+fn encode_attr(a: &KeyAttr, out: &mut Vec<u8>) -> Result<(), String> {
+    let mut p = [0u8; 24];
+    let n = match a {
+        KeyAttr::Priority(v)
+        | KeyAttr::InPort(v)
+        | KeyAttr::SkbMark(v)
+        | KeyAttr::DpHash(v)
+        | KeyAttr::RecircId(v)
+        | KeyAttr::CtState(v)
+        | KeyAttr::CtMark(v) => put(&mut p, &[&v.to_ne_bytes()]),
+        KeyAttr::CtZone(z) => put(&mut p, &[&z.to_ne_bytes()]),
+        KeyAttr::CtLabels(l) => put(&mut p, &[&l.to_ne_bytes()]),
+        KeyAttr::Ethernet(e) => put(&mut p, &[&e.src, &e.dst]),
+        KeyAttr::Vlan(v) | KeyAttr::Ethertype(v) | KeyAttr::TcpFlags(v) => {
+            put(&mut p, &[&v.to_be_bytes()])
+        }
+        KeyAttr::Ipv4(k) => put(
+            &mut p,
+            &[
+                &k.src.octets(),
+                &k.dst.octets(),
+                &[k.proto, k.tos, k.ttl, k.frag],
+            ],
+        ),
+        KeyAttr::Tcp(k) | KeyAttr::Udp(k) | KeyAttr::Sctp(k) => {
+            put(&mut p, &[&k.src.to_be_bytes(), &k.dst.to_be_bytes()])
+        }
+        KeyAttr::Icmp(k) => put(&mut p, &[&[k.icmp_type, k.code]]),
+        KeyAttr::Arp(k) => put(
+            &mut p,
+            &[
+                &k.sip.octets(),
+                &k.tip.octets(),
+                &k.op.to_be_bytes(),
+                &k.sha,
+                &k.tha,
+                &[0, 0],
+            ],
+        ),
+        other => {
+            let mut w = odp::nlattr::NlWriter::new();
+            other.write_to(&mut w);
+            out.extend_from_slice(&w.finish().map_err(|e| e.message)?);
+            return Ok(());
+        }
+    };
+    out.extend_from_slice(&(4 + n as u16).to_ne_bytes());
+    out.extend_from_slice(&a.attr_type().to_ne_bytes());
+    out.extend_from_slice(&p[..n]);
+    out.resize(out.len().next_multiple_of(4), 0);
+    Ok(())
 }
 
 /// Copies `parts` one after the other into `buf`; their total length.

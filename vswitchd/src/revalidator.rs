@@ -34,12 +34,13 @@
 //! Provider-neutral: only `flow_dump_stats`, `flow_put` and `flow_del`
 //! of the `Dpif` trait (`flow_dump` for `revalidator/purge`).
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+use ferrovs_dpif::netdev::ufid::{UfidMap, UfidSet};
 use ferrovs_dpif::{FlowId, FlowPut, FlowStats, PutFlags, Ufid};
 use ferrovs_ofproto::mac_learning::MacKey;
 use ferrovs_ofproto::service::{OfprotoService, UpcallItem};
@@ -124,10 +125,10 @@ impl Ukey {
 
 /// The ukeys of one datapath, by UFID.
 #[derive(Default)]
-pub struct Ukeys(Mutex<HashMap<Ufid, Ukey>>);
+pub struct Ukeys(Mutex<UfidMap<Ukey>>);
 
 impl Ukeys {
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<Ufid, Ukey>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, UfidMap<Ukey>> {
         self.0.lock().unwrap_or_else(|e| e.into_inner())
     }
 
@@ -531,7 +532,7 @@ fn pass(ctx: &Context, index: usize, n: usize) -> Result<(), String> {
     credits.send(&ctx.service);
     // Ukeys whose flows are gone (purged, or deleted with their port),
     // unless installed after the dump began.
-    let seen: HashSet<Ufid> = flows.iter().map(|(u, _)| *u).collect();
+    let seen: UfidSet = flows.iter().map(|(u, _)| *u).collect();
     ctx.ukeys
         .lock()
         .retain(|u, k| share(*u, n) != index || seen.contains(u) || k.created >= started);

@@ -35,7 +35,6 @@
 //! `action_unhandled`.
 
 use std::collections::HashMap;
-use std::hash::{Hash, Hasher};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::thread::JoinHandle;
@@ -800,17 +799,11 @@ pub(crate) fn key_in_port(key: &[u8]) -> Option<u32> {
     None
 }
 
-/// A UFID for a datapath key: two differently seeded 64-bit hashes of its
-/// bytes (unique enough within one datapath; stock uses a random-seeded
-/// hash of the key too).
+/// A UFID for a datapath key: a random-seeded 128-bit hash of its bytes
+/// (unique enough within one datapath; stock uses a random-seeded hash of
+/// the key too), made without SipHash (`ferrovs_dpif::netdev::ufid`).
 fn ufid_of(key: &[u8]) -> u128 {
-    let half = |seed: u64| {
-        let mut h = std::collections::hash_map::DefaultHasher::new();
-        seed.hash(&mut h);
-        key.hash(&mut h);
-        h.finish()
-    };
-    (u128::from(half(0x6f76_7375)) << 64) | u128::from(half(0x7570_6361))
+    ferrovs_dpif::netdev::ufid::ufid_of_bytes(key)
 }
 
 #[cfg(test)]

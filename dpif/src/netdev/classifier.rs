@@ -13,6 +13,7 @@ use std::sync::Arc;
 
 use ferrovs_netdev::flow::FlowKey;
 
+use super::ufid::UfidMap;
 use crate::odp::Action;
 use crate::{FlowStats, Ufid};
 
@@ -195,7 +196,7 @@ impl std::borrow::Borrow<FlowKey> for ByKey {
 #[derive(Default)]
 pub struct Classifier {
     subtables: Vec<Subtable>,
-    by_ufid: HashMap<Ufid, Arc<Megaflow>>,
+    by_ufid: UfidMap<Arc<Megaflow>>,
 }
 
 /// The result of a lookup: the flow and how many subtables were searched.
@@ -231,24 +232,44 @@ impl Classifier {
             .map(|f| &f.0)
     }
 
-    /// Installs a flow, replacing (and marking dead) any flow with the same
-    /// UFID or the same key and mask.
-    pub fn insert(&mut self, flow: Arc<Megaflow>) {
-        if let Some(old) = self.by_ufid.get(&flow.ufid).cloned() {
-            self.remove(old.ufid);
+    /// Installs a new flow unless a flow with its UFID or with its key and
+    /// mask is there already (then nothing changes and the answer is
+    /// false). The key, a few hundred bytes, is hashed once.
+    pub fn insert_new(&mut self, flow: Arc<Megaflow>) -> bool {
+        if self.by_ufid.contains_key(&flow.ufid) {
+            return false;
         }
-        let st = match self.subtables.iter_mut().position(|s| s.mask == flow.mask) {
+        let st = self.subtable_mut(&flow.mask);
+        if !st.flows.insert(ByKey(Arc::clone(&flow))) {
+            return false;
+        }
+        self.by_ufid.insert(flow.ufid, flow);
+        true
+    }
+
+    /// The subtable of `mask`, added (last) when there is none.
+    fn subtable_mut(&mut self, mask: &FlowKey) -> &mut Subtable {
+        match self.subtables.iter().position(|s| s.mask == *mask) {
             Some(i) => &mut self.subtables[i],
             None => {
                 self.subtables.push(Subtable {
-                    mask: flow.mask,
+                    mask: *mask,
                     flows: HashSet::default(),
                     hits: AtomicU64::new(0),
                 });
                 let last = self.subtables.len() - 1;
                 &mut self.subtables[last]
             }
-        };
+        }
+    }
+
+    /// Installs a flow, replacing (and marking dead) any flow with the same
+    /// UFID or the same key and mask.
+    pub fn insert(&mut self, flow: Arc<Megaflow>) {
+        if let Some(old) = self.by_ufid.get(&flow.ufid).cloned() {
+            self.remove(old.ufid);
+        }
+        let st = self.subtable_mut(&flow.mask);
         // A flow with the same key and mask goes (found by the insert
         // itself: the key, a few hundred bytes, is hashed once).
         if let Some(ByKey(old)) = st.flows.replace(ByKey(Arc::clone(&flow))) {

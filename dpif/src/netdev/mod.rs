@@ -31,6 +31,7 @@ pub mod meter;
 pub mod odp_key;
 pub mod pmd_stats;
 mod rewrite;
+pub mod ufid;
 pub mod upcall;
 
 use std::collections::BTreeMap;
@@ -521,6 +522,27 @@ fn put_decoded(
     let actions = Actions::from_nlattrs(put.actions)?.list;
     actions::validate(&actions).map_err(|m| err(libc::EINVAL, m))?;
     let ufid = put.ufid.unwrap_or_else(|| ufid_of_key(put.key));
+    if put.flags.create && !put.flags.modify {
+        // A new flow (every miss's put): built before the lock, and
+        // refused when its UFID or its match is there already, with one
+        // hash of the key.
+        let flow = Arc::new(Megaflow {
+            key,
+            mask,
+            ufid,
+            key_attrs: put.key.to_vec(),
+            mask_attrs: put.mask.to_vec(),
+            actions_attrs: put.actions.to_vec(),
+            actions,
+            counters: Arc::new(FlowCounters::default()),
+            dead: AtomicBool::new(false),
+        });
+        let mut cls = core.flows.write().unwrap_or_else(|e| e.into_inner());
+        if !cls.insert_new(Arc::clone(&flow)) {
+            return Err(err(libc::EEXIST, "flow already exists"));
+        }
+        return Ok((None, flow));
+    }
     let mut cls = core.flows.write().unwrap_or_else(|e| e.into_inner());
     let existing = cls
         .get(ufid)

@@ -141,10 +141,12 @@ pub struct Megaflow {
     pub key: FlowKey,
     pub mask: FlowKey,
     pub ufid: Ufid,
-    /// The attributes as they were put (what get and dump return).
-    pub key_attrs: Vec<u8>,
-    pub mask_attrs: Vec<u8>,
-    pub actions_attrs: Vec<u8>,
+    /// The attributes as they were put (what get and dump return),
+    /// shared with the daemon's ukey of the flow where it gave them
+    /// ([`super::FlowAttrs`]).
+    pub key_attrs: Arc<[u8]>,
+    pub mask_attrs: Arc<[u8]>,
+    pub actions_attrs: Arc<[u8]>,
     pub actions: Vec<Action>,
     pub counters: Arc<FlowCounters>,
     /// Set when the flow is deleted or replaced, so that caches holding it
@@ -375,9 +377,9 @@ mod tests {
             key,
             mask,
             ufid,
-            key_attrs: Vec::new(),
-            mask_attrs: Vec::new(),
-            actions_attrs: Vec::new(),
+            key_attrs: Arc::from([]),
+            mask_attrs: Arc::from([]),
+            actions_attrs: Arc::from([]),
             actions: Vec::new(),
             counters: Arc::default(),
             dead: AtomicBool::new(false),

@@ -108,48 +108,72 @@ fn word32(lo: u32, hi: u32) -> u64 {
     u64::from(lo) | u64::from(hi) << 32
 }
 
-impl std::hash::Hash for FlowKey {
-    fn hash<H: std::hash::Hasher>(&self, h: &mut H) {
-        // Every field goes in (equal keys must hash equally, and keys that
-        // differ anywhere should rarely collide); the most variable ones
-        // first is not needed, the hasher mixes each word fully.
+/// How many 64-bit words [`FlowKey::hash_words`] makes of a key.
+const HASH_WORDS: usize = 29;
+
+impl FlowKey {
+    /// The key's fields (all but the Geneve options) packed into 64-bit
+    /// words, in a fixed order: what its hash is made of.
+    fn hash_words(&self) -> [u64; HASH_WORDS] {
         let vlan = |v: &VlanHdr| u32::from(v.tpid) | u32::from(v.tci) << 16;
-        h.write_u64(word32(self.recirc_id, self.dp_hash));
-        h.write_u64(word32(self.in_port, self.skb_priority));
-        h.write_u64(word32(self.skb_mark, self.ct_state));
-        h.write_u64(word32(self.ct_mark, u32::from(self.ct_zone)));
-        h.write_u128(self.ct_label);
-        h.write_u64(self.tun_id);
-        h.write_u64(word32(self.tun_ipv4_src, self.tun_ipv4_dst));
-        h.write_u128(self.tun_ipv6_src);
-        h.write_u128(self.tun_ipv6_dst);
-        h.write_u64(
+        let lo = |v: u128| v as u64;
+        let hi = |v: u128| (v >> 64) as u64;
+        [
+            word32(self.recirc_id, self.dp_hash),
+            word32(self.in_port, self.skb_priority),
+            word32(self.skb_mark, self.ct_state),
+            word32(self.ct_mark, u32::from(self.ct_zone)),
+            lo(self.ct_label),
+            hi(self.ct_label),
+            self.tun_id,
+            word32(self.tun_ipv4_src, self.tun_ipv4_dst),
+            lo(self.tun_ipv6_src),
+            hi(self.tun_ipv6_src),
+            lo(self.tun_ipv6_dst),
+            hi(self.tun_ipv6_dst),
             u64::from(self.tun_flags)
                 | u64::from(self.tun_tos) << 16
                 | u64::from(self.tun_ttl) << 24
                 | u64::from(self.tun_tp_src) << 32
                 | u64::from(self.tun_tp_dst) << 48,
-        );
+            word6(self.eth_src, self.eth_type),
+            word6(self.eth_dst, self.arp_op),
+            word32(vlan(&self.vlans[0]), vlan(&self.vlans[1])),
+            word32(self.mpls[0], self.mpls[1]),
+            word32(self.mpls[2], self.ipv6_label),
+            word32(self.nw_src, self.nw_dst),
+            lo(self.ipv6_src),
+            hi(self.ipv6_src),
+            lo(self.ipv6_dst),
+            hi(self.ipv6_dst),
+            word32(
+                u32::from_le_bytes([self.nw_proto, self.nw_tos, self.nw_ttl, self.nw_frag]),
+                u32::from(self.nd_options_type) | u32::from(self.tcp_flags) << 16,
+            ),
+            word6(self.arp_sha, self.tp_src),
+            word6(self.arp_tha, self.tp_dst),
+            lo(self.nd_target),
+            hi(self.nd_target),
+            u64::from(self.nd_reserved),
+        ]
+    }
+}
+
+impl std::hash::Hash for FlowKey {
+    fn hash<H: std::hash::Hasher>(&self, h: &mut H) {
+        // Every field goes in (equal keys must hash equally, and keys that
+        // differ anywhere should rarely collide), as one run of bytes: a
+        // hasher that takes several words at a time (the datapath's) is
+        // not held to one dependent multiply per field.
+        let mut bytes = [0u8; HASH_WORDS * 8];
+        for (b, w) in bytes.chunks_exact_mut(8).zip(self.hash_words()) {
+            b.copy_from_slice(&w.to_le_bytes());
+        }
+        h.write(&bytes);
         if self.tun_geneve.len != 0 {
             h.write_u8(self.tun_geneve.len);
             h.write(&self.tun_geneve.bytes);
         }
-        h.write_u64(word6(self.eth_src, self.eth_type));
-        h.write_u64(word6(self.eth_dst, self.arp_op));
-        h.write_u64(word32(vlan(&self.vlans[0]), vlan(&self.vlans[1])));
-        h.write_u64(word32(self.mpls[0], self.mpls[1]));
-        h.write_u64(word32(self.mpls[2], self.ipv6_label));
-        h.write_u64(word32(self.nw_src, self.nw_dst));
-        h.write_u128(self.ipv6_src);
-        h.write_u128(self.ipv6_dst);
-        h.write_u64(word32(
-            u32::from_le_bytes([self.nw_proto, self.nw_tos, self.nw_ttl, self.nw_frag]),
-            u32::from(self.nd_options_type) | u32::from(self.tcp_flags) << 16,
-        ));
-        h.write_u64(word6(self.arp_sha, self.tp_src));
-        h.write_u64(word6(self.arp_tha, self.tp_dst));
-        h.write_u128(self.nd_target);
-        h.write_u32(self.nd_reserved);
     }
 }
 
@@ -565,5 +589,54 @@ fn parse_nd(p: &[u8], k: &mut FlowKey) {
             }
         }
         pos += len;
+    }
+}
+
+#[cfg(test)]
+mod hash_tests {
+    use super::FlowKey;
+    use std::hash::{BuildHasher, Hash, Hasher};
+
+    fn h(k: &FlowKey) -> u64 {
+        let s = std::collections::hash_map::RandomState::new();
+        let mut a = s.build_hasher();
+        k.hash(&mut a);
+        let one = a.finish();
+        let mut b = s.build_hasher();
+        (*k).hash(&mut b);
+        assert_eq!(one, b.finish(), "equal keys hash equally");
+        // A second hasher, same seed, to compare keys below.
+        let mut c = std::collections::hash_map::DefaultHasher::new();
+        k.hash(&mut c);
+        c.finish()
+    }
+
+    #[test]
+    fn every_field_reaches_the_hash() {
+        let base = FlowKey::default();
+        let variants = [
+            FlowKey { recirc_id: 1, ..base },
+            FlowKey { in_port: 1, ..base },
+            FlowKey { ct_label: 1 << 100, ..base },
+            FlowKey { tun_id: 1, ..base },
+            FlowKey { tun_tp_dst: 1, ..base },
+            FlowKey { eth_src: [0, 0, 0, 0, 0, 1], ..base },
+            FlowKey { eth_type: 0x0800, ..base },
+            FlowKey { nw_dst: 1, ..base },
+            FlowKey { ipv6_dst: 1 << 127, ..base },
+            FlowKey { tp_src: 1, ..base },
+            FlowKey { tp_dst: 1, ..base },
+            FlowKey { nd_target: 1, ..base },
+            FlowKey { nd_reserved: 1, ..base },
+            FlowKey {
+                tun_geneve: crate::packet::GeneveOpts::new(&[1, 2, 3, 4]).unwrap_or_default(),
+                ..base
+            },
+        ];
+        let mut seen = std::collections::HashSet::new();
+        assert!(seen.insert(h(&base)));
+        for v in &variants {
+            assert!(seen.insert(h(v)), "{v:?}");
+        }
     }
 }

@@ -34,12 +34,14 @@
 //! Provider-neutral: only `flow_dump_stats`, `flow_put` and `flow_del`
 //! of the `Dpif` trait (`flow_dump` for `revalidator/purge`).
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+use ferrovs_dpif::netdev::ufid::{UfidMap, UfidSet};
+use ferrovs_dpif::netdev::FlowAttrs;
 use ferrovs_dpif::{FlowId, FlowPut, FlowStats, PutFlags, Ufid};
 use ferrovs_ofproto::mac_learning::MacKey;
 use ferrovs_ofproto::service::{OfprotoService, UpcallItem};
@@ -62,9 +64,11 @@ pub const DEFAULT_MAX_IDLE_MS: u64 = 10_000;
 /// What the revalidators know about an installed flow.
 #[derive(Debug)]
 pub struct Ukey {
-    pub key: Vec<u8>,
-    pub mask: Vec<u8>,
-    pub actions: Vec<u8>,
+    /// Key, mask and actions as installed (shared with the userspace
+    /// datapath's flow, not copied).
+    pub key: Arc<[u8]>,
+    pub mask: Arc<[u8]>,
+    pub actions: Arc<[u8]>,
     /// The bridge it was translated in, with the ports it had then
     /// (shared with the handlers' port map, not copied per flow; a
     /// revalidation translates with the bridge's ports as they are then).
@@ -88,19 +92,26 @@ pub struct Ukey {
 }
 
 impl Ukey {
-    /// The ukey of a flow installed with key `key` in `bridge`, from its
-    /// translation `x` made at tables generation `generation`.
-    pub fn new(key: Vec<u8>, bridge: BridgePorts, generation: u64, x: &UpcallXlate) -> Ukey {
+    /// The ukey of a flow installed with `attrs` (key, effective mask,
+    /// actions) in `bridge`, from its translation `x` made at tables
+    /// generation `generation`; what only the ukey needs of `x` (the
+    /// ports and MAC destinations it looked at) is moved out of it.
+    pub fn new(
+        attrs: FlowAttrs,
+        bridge: BridgePorts,
+        generation: u64,
+        x: &mut UpcallXlate,
+    ) -> Ukey {
         Ukey {
-            key,
-            mask: x.mask.clone(),
-            actions: x.actions.clone(),
+            key: attrs.key,
+            mask: attrs.mask,
+            actions: attrs.actions,
             bridge,
             generation,
             rules: Arc::clone(&x.rules),
             learned: Arc::clone(&x.learned),
-            in_ports: x.in_ports.clone(),
-            mac_lookups: x.mac_lookups.clone(),
+            in_ports: std::mem::take(&mut x.in_ports),
+            mac_lookups: std::mem::take(&mut x.mac_lookups),
             credited: FlowStats::default(),
             created: Instant::now(),
         }
@@ -113,7 +124,9 @@ impl Ukey {
     /// Takes a revalidation's translation (same mask) as its own, at
     /// generation `gen`.
     fn retranslated(&mut self, x: UpcallXlate, gen: u64) {
-        self.actions = x.actions;
+        if *self.actions != *x.actions {
+            self.actions = x.actions.into();
+        }
         self.generation = gen;
         self.rules = x.rules;
         self.learned = x.learned;
@@ -124,10 +137,10 @@ impl Ukey {
 
 /// The ukeys of one datapath, by UFID.
 #[derive(Default)]
-pub struct Ukeys(Mutex<HashMap<Ufid, Ukey>>);
+pub struct Ukeys(Mutex<UfidMap<Ukey>>);
 
 impl Ukeys {
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<Ufid, Ukey>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, UfidMap<Ukey>> {
         self.0.lock().unwrap_or_else(|e| e.into_inner())
     }
 
@@ -531,7 +544,7 @@ fn pass(ctx: &Context, index: usize, n: usize) -> Result<(), String> {
     credits.send(&ctx.service);
     // Ukeys whose flows are gone (purged, or deleted with their port),
     // unless installed after the dump began.
-    let seen: HashSet<Ufid> = flows.iter().map(|(u, _)| *u).collect();
+    let seen: UfidSet = flows.iter().map(|(u, _)| *u).collect();
     ctx.ukeys
         .lock()
         .retain(|u, k| share(*u, n) != index || seen.contains(u) || k.created >= started);
@@ -562,7 +575,7 @@ fn recheck_request(
     Some(UpcallItem {
         bridge: Arc::clone(&now.0),
         req: UpcallRequest {
-            key: ukey.key.clone(),
+            key: ukey.key.to_vec(),
             odp_ports: Arc::clone(&now.1),
             may_learn,
             parsed: None,
@@ -578,7 +591,7 @@ enum Verdict {
     Same,
     /// Same megaflow, other actions: to fix in place (key, mask of the
     /// flow, and the translation).
-    Fix(Vec<u8>, Vec<u8>, Box<UpcallXlate>),
+    Fix(Arc<[u8]>, Arc<[u8]>, Box<UpcallXlate>),
     Stale,
 }
 
@@ -612,7 +625,7 @@ fn recheck(
                 (Some(Ok(x)), Some(u))
                     if !x.slow && *crate::appctl::effective_mask(&u.key, &x.mask) == *u.mask =>
                 {
-                    if x.actions == u.actions {
+                    if *x.actions == *u.actions {
                         ctx.state.kept.fetch_add(1, Ordering::Relaxed);
                         u.retranslated(x, gen);
                         credits.flow(u, r.stats);

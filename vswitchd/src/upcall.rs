@@ -35,14 +35,13 @@
 //! `action_unhandled`.
 
 use std::collections::HashMap;
-use std::hash::{Hash, Hasher};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use ferrovs_dpif::netdev::{
-    InstalledFlow, Miss, MissHandler, MissVerdict, NetdevControl, UpcallReceiver,
+    FlowAttrs, InstalledFlow, Miss, MissHandler, MissVerdict, NetdevControl, UpcallReceiver,
 };
 use ferrovs_dpif::netlink::UpcallSocket;
 use ferrovs_dpif::{Dpif, DpifError, Execute, FlowPut, FlowStats, PutFlags, Upcall, UpcallKind};
@@ -584,30 +583,32 @@ impl HandlerContext {
         }
         if !x.slow && under_limit {
             let ufid = ufid_of(t.key);
-            let mask = crate::appctl::effective_mask(t.key, &x.mask);
+            // Held once, by the ukey and (userspace datapath) the flow.
+            // With megaflows disabled the mask is exact.
+            let attrs = FlowAttrs {
+                key: Arc::from(t.key),
+                mask: Arc::from(&*crate::appctl::effective_mask(t.key, &x.mask)),
+                actions: Arc::from(&x.actions[..]),
+            };
+            let ukey = Ukey::new(attrs.clone(), Arc::clone(&t.bridge), t.generation, x);
             let put = FlowPut {
                 flags: PutFlags {
                     create: true,
                     modify: false,
                     zero_stats: false,
                 },
-                key: t.key,
-                mask: &mask,
-                actions: &x.actions,
+                key: &attrs.key,
+                mask: &attrs.mask,
+                actions: &attrs.actions,
                 ufid: Some(ufid),
             };
-            let mut ukey = Ukey::new(t.key.to_vec(), Arc::clone(&t.bridge), t.generation, x);
-            // With megaflows disabled the flow is exact.
-            if let std::borrow::Cow::Owned(exact) = &mask {
-                ukey.mask = exact.clone();
-            }
             // The ukey goes in first: the userspace datapath's flows are
             // put without the provider's lock, and a revalidator that
             // dumped the flow before its ukey came would delete it as
             // someone else's. (A ukey without its flow yet is kept by a
             // pass that started before it.)
             let waiting = self.ukeys.insert_new(ufid, ukey);
-            match dpif.put_miss(&put, t.flow) {
+            match dpif.put_miss(&put, t.flow, &attrs) {
                 Ok(installed) => {
                     t.installed = installed;
                     self.stats.flows_put.fetch_add(1, Ordering::Relaxed);
@@ -667,12 +668,14 @@ trait MissOps {
     fn flow_put(&mut self, put: &FlowPut<'_>) -> Result<Option<FlowStats>, DpifError>;
     fn execute(&mut self, exec: &Execute<'_>) -> Result<(), DpifError>;
     /// `flow_put` of a miss, given its key as the datapath parsed it
-    /// when it has one; returns the flow installed where the datapath
-    /// can hand it back.
+    /// when it has one, and `put`'s key, mask and actions held to share
+    /// (`attrs`); returns the flow installed where the datapath can hand
+    /// it back.
     fn put_miss(
         &mut self,
         put: &FlowPut<'_>,
         _flow: Option<&FlowKey>,
+        _attrs: &FlowAttrs,
     ) -> Result<Option<InstalledFlow>, DpifError> {
         self.flow_put(put).map(|_| None)
     }
@@ -700,9 +703,10 @@ impl MissOps for &NetdevControl {
         &mut self,
         put: &FlowPut<'_>,
         flow: Option<&FlowKey>,
+        attrs: &FlowAttrs,
     ) -> Result<Option<InstalledFlow>, DpifError> {
         match flow {
-            Some(flow) => NetdevControl::flow_put_extracted(self, put, flow).map(Some),
+            Some(flow) => NetdevControl::flow_put_shared(self, put, flow, attrs).map(Some),
             None => NetdevControl::flow_put(self, put).map(|_| None),
         }
     }
@@ -800,17 +804,11 @@ pub(crate) fn key_in_port(key: &[u8]) -> Option<u32> {
     None
 }
 
-/// A UFID for a datapath key: two differently seeded 64-bit hashes of its
-/// bytes (unique enough within one datapath; stock uses a random-seeded
-/// hash of the key too).
+/// A UFID for a datapath key: a random-seeded 128-bit hash of its bytes
+/// (unique enough within one datapath; stock uses a random-seeded hash of
+/// the key too), made without SipHash (`ferrovs_dpif::netdev::ufid`).
 fn ufid_of(key: &[u8]) -> u128 {
-    let half = |seed: u64| {
-        let mut h = std::collections::hash_map::DefaultHasher::new();
-        seed.hash(&mut h);
-        key.hash(&mut h);
-        h.finish()
-    };
-    (u128::from(half(0x6f76_7375)) << 64) | u128::from(half(0x7570_6361))
+    ferrovs_dpif::netdev::ufid::ufid_of_bytes(key)
 }
 
 #[cfg(test)]

@@ -13,6 +13,7 @@ use std::sync::Arc;
 
 use ferrovs_netdev::flow::FlowKey;
 
+use super::ufid::UfidMap;
 use crate::odp::Action;
 use crate::{FlowStats, Ufid};
 
@@ -50,11 +51,27 @@ impl KeyHasher {
 
 impl Hasher for KeyHasher {
     fn write(&mut self, bytes: &[u8]) {
-        let mut c = bytes.chunks_exact(8);
-        for w in &mut c {
+        // Two lanes of 64-bit words (a flow key is one write of ~30
+        // words): their multiplies do not wait on each other.
+        let word = |w: &[u8]| {
             let mut a = [0u8; 8];
             a.copy_from_slice(w);
-            self.mix(u64::from_le_bytes(a));
+            u64::from_le_bytes(a)
+        };
+        let mut pairs = bytes.chunks_exact(16);
+        if pairs.len() > 0 {
+            let mut other = KeyHasher {
+                h: self.h ^ 0x2545_f491_4f6c_dd1d,
+            };
+            for p in &mut pairs {
+                self.mix(word(&p[..8]));
+                other.mix(word(&p[8..]));
+            }
+            self.mix(other.h);
+        }
+        let mut c = pairs.remainder().chunks_exact(8);
+        for w in &mut c {
+            self.mix(word(w));
         }
         for &b in c.remainder() {
             self.mix(u64::from(b));
@@ -140,10 +157,12 @@ pub struct Megaflow {
     pub key: FlowKey,
     pub mask: FlowKey,
     pub ufid: Ufid,
-    /// The attributes as they were put (what get and dump return).
-    pub key_attrs: Vec<u8>,
-    pub mask_attrs: Vec<u8>,
-    pub actions_attrs: Vec<u8>,
+    /// The attributes as they were put (what get and dump return),
+    /// shared with the daemon's ukey of the flow where it gave them
+    /// ([`super::FlowAttrs`]).
+    pub key_attrs: Arc<[u8]>,
+    pub mask_attrs: Arc<[u8]>,
+    pub actions_attrs: Arc<[u8]>,
     pub actions: Vec<Action>,
     pub counters: Arc<FlowCounters>,
     /// Set when the flow is deleted or replaced, so that caches holding it
@@ -195,7 +214,7 @@ impl std::borrow::Borrow<FlowKey> for ByKey {
 #[derive(Default)]
 pub struct Classifier {
     subtables: Vec<Subtable>,
-    by_ufid: HashMap<Ufid, Arc<Megaflow>>,
+    by_ufid: UfidMap<Arc<Megaflow>>,
 }
 
 /// The result of a lookup: the flow and how many subtables were searched.
@@ -231,24 +250,44 @@ impl Classifier {
             .map(|f| &f.0)
     }
 
-    /// Installs a flow, replacing (and marking dead) any flow with the same
-    /// UFID or the same key and mask.
-    pub fn insert(&mut self, flow: Arc<Megaflow>) {
-        if let Some(old) = self.by_ufid.get(&flow.ufid).cloned() {
-            self.remove(old.ufid);
+    /// Installs a new flow unless a flow with its UFID or with its key and
+    /// mask is there already (then nothing changes and the answer is
+    /// false). The key, a few hundred bytes, is hashed once.
+    pub fn insert_new(&mut self, flow: Arc<Megaflow>) -> bool {
+        if self.by_ufid.contains_key(&flow.ufid) {
+            return false;
         }
-        let st = match self.subtables.iter_mut().position(|s| s.mask == flow.mask) {
+        let st = self.subtable_mut(&flow.mask);
+        if !st.flows.insert(ByKey(Arc::clone(&flow))) {
+            return false;
+        }
+        self.by_ufid.insert(flow.ufid, flow);
+        true
+    }
+
+    /// The subtable of `mask`, added (last) when there is none.
+    fn subtable_mut(&mut self, mask: &FlowKey) -> &mut Subtable {
+        match self.subtables.iter().position(|s| s.mask == *mask) {
             Some(i) => &mut self.subtables[i],
             None => {
                 self.subtables.push(Subtable {
-                    mask: flow.mask,
+                    mask: *mask,
                     flows: HashSet::default(),
                     hits: AtomicU64::new(0),
                 });
                 let last = self.subtables.len() - 1;
                 &mut self.subtables[last]
             }
-        };
+        }
+    }
+
+    /// Installs a flow, replacing (and marking dead) any flow with the same
+    /// UFID or the same key and mask.
+    pub fn insert(&mut self, flow: Arc<Megaflow>) {
+        if let Some(old) = self.by_ufid.get(&flow.ufid).cloned() {
+            self.remove(old.ufid);
+        }
+        let st = self.subtable_mut(&flow.mask);
         // A flow with the same key and mask goes (found by the insert
         // itself: the key, a few hundred bytes, is hashed once).
         if let Some(ByKey(old)) = st.flows.replace(ByKey(Arc::clone(&flow))) {
@@ -354,9 +393,9 @@ mod tests {
             key,
             mask,
             ufid,
-            key_attrs: Vec::new(),
-            mask_attrs: Vec::new(),
-            actions_attrs: Vec::new(),
+            key_attrs: Arc::from([]),
+            mask_attrs: Arc::from([]),
+            actions_attrs: Arc::from([]),
             actions: Vec::new(),
             counters: Arc::default(),
             dead: AtomicBool::new(false),

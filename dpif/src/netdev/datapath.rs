@@ -39,6 +39,12 @@ pub const INLINE_MISSES_MAX: usize = BATCH_SIZE;
 thread_local! {
     /// A thread's list of misses between `DpCore::process` calls.
     static MISS_ROOM: std::cell::Cell<Vec<Miss>> = const { std::cell::Cell::new(Vec::new()) };
+    /// A thread's list of a missed packet's segments (one, unless it is
+    /// a super-frame), kept so that a miss allocates none.
+    static SEGS_ROOM: std::cell::Cell<Vec<Packet>> = const { std::cell::Cell::new(Vec::new()) };
+    /// A thread's list of output ports of a pass, kept between passes.
+    static PENDING_ROOM: std::cell::Cell<Vec<(u32, Vec<Packet>)>> =
+        const { std::cell::Cell::new(Vec::new()) };
 }
 
 /// Stack of a poll thread: a [`MissHandler`] translates on it, and
@@ -214,7 +220,7 @@ impl DpCore {
                 recirc: &mut recirc,
                 dropped: 0,
                 rng,
-                pending: Vec::new(),
+                pending: PENDING_ROOM.take(),
             };
             let now = sys::monotonic_ms();
             let mut tally = Tally::default();
@@ -236,6 +242,7 @@ impl DpCore {
             PmdStats::add(&stats.masked_hit, tally.masked_hit);
             PmdStats::add(&stats.masked_lookup, tally.masked_lookup);
             let (pkts, batches) = ctx.flush();
+            PENDING_ROOM.set(std::mem::take(&mut ctx.pending));
             PmdStats::add(&stats.sent_pkts, pkts);
             PmdStats::add(&stats.sent_batches, batches);
             if ctx.dropped > 0 {
@@ -310,10 +317,10 @@ impl DpCore {
                         // doubling at a time showed in profiles.
                         misses.reserve(BATCH_SIZE);
                     }
-                    let mut segs = Vec::with_capacity(1);
+                    let mut segs = SEGS_ROOM.take();
                     offload::finish(pkt, &mut segs);
                     let whole = segs.len() == 1;
-                    for s in segs {
+                    for s in segs.drain(..) {
                         // A super-frame's segments are parsed again; a
                         // plain packet keeps the key it was looked up with.
                         let key = if whole {
@@ -332,6 +339,7 @@ impl DpCore {
                             hash: super::upcall::flow_hash(&key),
                         });
                     }
+                    SEGS_ROOM.set(segs);
                 } else if self.miss_upcall(pkt) {
                     PmdStats::add(&stats.miss, 1);
                 } else {

@@ -31,6 +31,7 @@ pub mod meter;
 pub mod odp_key;
 pub mod pmd_stats;
 mod rewrite;
+pub mod ufid;
 pub mod upcall;
 
 use std::collections::BTreeMap;
@@ -448,11 +449,31 @@ impl NetdevControl {
     /// thread then executes the miss's packet with (they are not decoded
     /// again either).
     pub fn flow_put_extracted(&self, put: &FlowPut<'_>, flow: &FlowKey) -> Result<InstalledFlow> {
+        self.put_extracted(put, flow, None)
+    }
+
+    /// `flow_put_extracted` whose key, mask and actions (the same bytes
+    /// as `put`'s) the flow shares with the caller instead of copying.
+    pub fn flow_put_shared(
+        &self,
+        put: &FlowPut<'_>,
+        flow: &FlowKey,
+        attrs: &FlowAttrs,
+    ) -> Result<InstalledFlow> {
+        self.put_extracted(put, flow, Some(attrs))
+    }
+
+    fn put_extracted(
+        &self,
+        put: &FlowPut<'_>,
+        flow: &FlowKey,
+        attrs: Option<&FlowAttrs>,
+    ) -> Result<InstalledFlow> {
         let (key, mask) = match odp_key::from_extracted(flow, put.key, put.mask) {
             Some(r) => r?,
             None => odp_key::from_odp(put.key, put.mask)?,
         };
-        put_decoded(&self.core, put, key, mask).map(|(_, f)| InstalledFlow(f))
+        put_decoded(&self.core, put, key, mask, attrs).map(|(_, f)| InstalledFlow(f))
     }
 
     /// The provider's `execute`, without the provider's lock (for a
@@ -479,6 +500,16 @@ impl NetdevControl {
     }
 }
 
+/// A flow's netlink key, mask and actions, held once and shared by the
+/// datapath's flow and whoever else keeps them (the daemon's ukey): a
+/// flow setup made two copies of each before.
+#[derive(Debug, Clone)]
+pub struct FlowAttrs {
+    pub key: Arc<[u8]>,
+    pub mask: Arc<[u8]>,
+    pub actions: Arc<[u8]>,
+}
+
 /// The UFID of a flow put without one: a hash of its key bytes (stable
 /// for equal keys, so get/del by key find it).
 fn ufid_of_key(key: &[u8]) -> Ufid {
@@ -495,9 +526,9 @@ fn ufid_of_key(key: &[u8]) -> Ufid {
 
 fn to_dpflow(f: &Megaflow) -> DpFlow {
     DpFlow {
-        key: f.key_attrs.clone(),
-        mask: f.mask_attrs.clone(),
-        actions: f.actions_attrs.clone(),
+        key: f.key_attrs.to_vec(),
+        mask: f.mask_attrs.to_vec(),
+        actions: f.actions_attrs.to_vec(),
         ufid: Some(f.ufid),
         stats: f.counters.get(),
     }
@@ -507,7 +538,7 @@ fn to_dpflow(f: &Megaflow) -> DpFlow {
 /// [`NetdevControl::flow_put`] from the poll threads).
 fn flow_put(core: &DpCore, put: &FlowPut<'_>) -> Result<Option<FlowStats>> {
     let (key, mask) = odp_key::from_odp(put.key, put.mask)?;
-    put_decoded(core, put, key, mask).map(|(stats, _)| stats)
+    put_decoded(core, put, key, mask, None).map(|(stats, _)| stats)
 }
 
 /// `flow_put` with the key and mask already decoded; also returns the
@@ -517,10 +548,39 @@ fn put_decoded(
     put: &FlowPut<'_>,
     key: FlowKey,
     mask: FlowKey,
+    shared: Option<&FlowAttrs>,
 ) -> Result<(Option<FlowStats>, Arc<Megaflow>)> {
+    debug_assert!(shared.map_or(true, |a| *a.key == *put.key
+        && *a.mask == *put.mask
+        && *a.actions == *put.actions));
+    let actions_attrs = match shared {
+        Some(a) => Arc::clone(&a.actions),
+        None => Arc::from(put.actions),
+    };
     let actions = Actions::from_nlattrs(put.actions)?.list;
     actions::validate(&actions).map_err(|m| err(libc::EINVAL, m))?;
     let ufid = put.ufid.unwrap_or_else(|| ufid_of_key(put.key));
+    if put.flags.create && !put.flags.modify {
+        // A new flow (every miss's put): built before the lock, and
+        // refused when its UFID or its match is there already, with one
+        // hash of the key.
+        let flow = Arc::new(Megaflow {
+            key,
+            mask,
+            ufid,
+            key_attrs: shared.map_or_else(|| Arc::from(put.key), |a| Arc::clone(&a.key)),
+            mask_attrs: shared.map_or_else(|| Arc::from(put.mask), |a| Arc::clone(&a.mask)),
+            actions_attrs,
+            actions,
+            counters: Arc::new(FlowCounters::default()),
+            dead: AtomicBool::new(false),
+        });
+        let mut cls = core.flows.write().unwrap_or_else(|e| e.into_inner());
+        if !cls.insert_new(Arc::clone(&flow)) {
+            return Err(err(libc::EEXIST, "flow already exists"));
+        }
+        return Ok((None, flow));
+    }
     let mut cls = core.flows.write().unwrap_or_else(|e| e.into_inner());
     let existing = cls
         .get(ufid)
@@ -553,7 +613,13 @@ fn put_decoded(
             old.key_attrs.clone(),
             old.mask_attrs.clone(),
         ),
-        None => (ufid, key, mask, put.key.to_vec(), put.mask.to_vec()),
+        None => (
+            ufid,
+            key,
+            mask,
+            shared.map_or_else(|| Arc::from(put.key), |a| Arc::clone(&a.key)),
+            shared.map_or_else(|| Arc::from(put.mask), |a| Arc::clone(&a.mask)),
+        ),
     };
     let flow = Arc::new(Megaflow {
         key,
@@ -561,7 +627,7 @@ fn put_decoded(
         ufid,
         key_attrs,
         mask_attrs,
-        actions_attrs: put.actions.to_vec(),
+        actions_attrs,
         actions,
         counters,
         dead: AtomicBool::new(false),
@@ -847,7 +913,7 @@ impl Dpif for NetdevDpif {
             FlowId::Key(k) => cls
                 .get(ufid_of_key(k))
                 .cloned()
-                .or_else(|| cls.flows().find(|f| f.key_attrs == k).cloned()),
+                .or_else(|| cls.flows().find(|f| *f.key_attrs == *k).cloned()),
         };
         f.map(|f| to_dpflow(&f))
             .ok_or_else(|| err(libc::ENOENT, "flow does not exist"))
@@ -862,7 +928,7 @@ impl Dpif for NetdevDpif {
                 if cls.get(u).is_some() {
                     Some(u)
                 } else {
-                    cls.flows().find(|f| f.key_attrs == k).map(|f| f.ufid)
+                    cls.flows().find(|f| *f.key_attrs == *k).map(|f| f.ufid)
                 }
             }
         };

@@ -599,12 +599,7 @@ mod hash_tests {
 
     fn h(k: &FlowKey) -> u64 {
         let s = std::collections::hash_map::RandomState::new();
-        let mut a = s.build_hasher();
-        k.hash(&mut a);
-        let one = a.finish();
-        let mut b = s.build_hasher();
-        (*k).hash(&mut b);
-        assert_eq!(one, b.finish(), "equal keys hash equally");
+        assert_eq!(s.hash_one(k), s.hash_one(*k), "equal keys hash equally");
         // A second hasher, same seed, to compare keys below.
         let mut c = std::collections::hash_map::DefaultHasher::new();
         k.hash(&mut c);
@@ -615,19 +610,43 @@ mod hash_tests {
     fn every_field_reaches_the_hash() {
         let base = FlowKey::default();
         let variants = [
-            FlowKey { recirc_id: 1, ..base },
+            FlowKey {
+                recirc_id: 1,
+                ..base
+            },
             FlowKey { in_port: 1, ..base },
-            FlowKey { ct_label: 1 << 100, ..base },
+            FlowKey {
+                ct_label: 1 << 100,
+                ..base
+            },
             FlowKey { tun_id: 1, ..base },
-            FlowKey { tun_tp_dst: 1, ..base },
-            FlowKey { eth_src: [0, 0, 0, 0, 0, 1], ..base },
-            FlowKey { eth_type: 0x0800, ..base },
+            FlowKey {
+                tun_tp_dst: 1,
+                ..base
+            },
+            FlowKey {
+                eth_src: [0, 0, 0, 0, 0, 1],
+                ..base
+            },
+            FlowKey {
+                eth_type: 0x0800,
+                ..base
+            },
             FlowKey { nw_dst: 1, ..base },
-            FlowKey { ipv6_dst: 1 << 127, ..base },
+            FlowKey {
+                ipv6_dst: 1 << 127,
+                ..base
+            },
             FlowKey { tp_src: 1, ..base },
             FlowKey { tp_dst: 1, ..base },
-            FlowKey { nd_target: 1, ..base },
-            FlowKey { nd_reserved: 1, ..base },
+            FlowKey {
+                nd_target: 1,
+                ..base
+            },
+            FlowKey {
+                nd_reserved: 1,
+                ..base
+            },
             FlowKey {
                 tun_geneve: crate::packet::GeneveOpts::new(&[1, 2, 3, 4]).unwrap_or_default(),
                 ..base

@@ -550,9 +550,8 @@ fn put_decoded(
     mask: FlowKey,
     shared: Option<&FlowAttrs>,
 ) -> Result<(Option<FlowStats>, Arc<Megaflow>)> {
-    debug_assert!(shared.map_or(true, |a| *a.key == *put.key
-        && *a.mask == *put.mask
-        && *a.actions == *put.actions));
+    debug_assert!(shared
+        .is_none_or(|a| *a.key == *put.key && *a.mask == *put.mask && *a.actions == *put.actions));
     let actions_attrs = match shared {
         Some(a) => Arc::clone(&a.actions),
         None => Arc::from(put.actions),

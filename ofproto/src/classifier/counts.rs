@@ -16,6 +16,9 @@ pub struct HashCounts {
     n: usize,
     hashes: [u32; INLINE],
     counts: [u32; INLINE],
+    /// Boxed: a map inline would triple the size of every stage, and
+    /// most stages never spill.
+    #[allow(clippy::box_collection)]
     map: Option<Box<HashMap<u32, u32, PreHashed>>>,
 }
 

@@ -414,7 +414,7 @@ fn agrees_with_the_reference_under_churn() {
                 }
                 let mut want_wc = wc;
                 let allow = rng.below(2) == 0;
-                let is_soft = |id: u32| id % 5 == 0;
+                let is_soft = |id: u32| id.is_multiple_of(5);
                 let want = reference(&rf, &key, &mut want_wc, is_soft, allow);
                 let got = c.lookup_soft(&key, &mut wc, |&id| is_soft(id), allow);
                 let got_soft: Vec<Vec<(u32, u32)>> = got

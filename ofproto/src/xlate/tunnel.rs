@@ -520,7 +520,7 @@ impl<'a> Ctx<'a> {
         // The underlay bridge sees the outer headers; what it consults is
         // not part of this megaflow (the outer headers follow from it).
         let saved_flow = self.flow;
-        let saved_base = self.base.clone();
+        let saved_base = self.base;
         let saved_wc = self.wc;
         let saved_vlans = self.vlans;
         let saved_actions = std::mem::take(&mut self.actions);

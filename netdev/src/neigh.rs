@@ -4,10 +4,18 @@
 //! idle timeout. Building a `tnl_push` header needs the MAC of the next
 //! hop; this is where it comes from. `show` prints `tnl/neigh/show` as
 //! stock does.
+//!
+//! A new entry or a changed MAC moves [`NeighCache::changes`]: flows
+//! translated with the old answer (or with none) carry a stale or missing
+//! `tnl_push` header, so the daemon revalidates every flow then, as stock
+//! does when its neighbour cache changes. Refreshing an entry with the
+//! MAC it has moves nothing: the flows carrying ARP replies refresh it on
+//! every revalidation pass.
 
 use std::collections::HashMap;
 use std::fmt::Write;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 
 use crate::dev::sys::monotonic_ms;
@@ -30,6 +38,9 @@ struct Entry {
 #[derive(Debug)]
 pub struct NeighCache {
     inner: Mutex<Inner>,
+    /// Moves on every new entry, changed MAC and flush (see the module
+    /// comment).
+    changes: AtomicU64,
 }
 
 #[derive(Debug)]
@@ -45,6 +56,7 @@ impl Default for NeighCache {
                 entries: HashMap::new(),
                 aging_ms: DEFAULT_AGING_MS,
             }),
+            changes: AtomicU64::new(0),
         }
     }
 }
@@ -94,7 +106,19 @@ impl NeighCache {
                 return;
             }
         }
-        g.entries.insert(key, Entry { mac, expires_ms });
+        let old = g.entries.insert(key, Entry { mac, expires_ms });
+        if old.is_none_or(|e| e.mac != mac) {
+            self.changed();
+        }
+    }
+
+    /// How many times the cache changed (see the module comment).
+    pub fn changes(&self) -> u64 {
+        self.changes.load(Ordering::Acquire)
+    }
+
+    fn changed(&self) {
+        self.changes.fetch_add(1, Ordering::AcqRel);
     }
 
     /// The MAC of `ip` behind `bridge`, if known and fresh; a hit keeps
@@ -136,12 +160,21 @@ impl NeighCache {
     }
 
     pub fn flush(&self) {
-        self.lock().entries.clear();
+        let mut g = self.lock();
+        if !g.entries.is_empty() {
+            g.entries.clear();
+            self.changed();
+        }
     }
 
     /// Forgets the entries of one bridge (when it goes away).
     pub fn flush_bridge(&self, bridge: &str) {
-        self.lock().entries.retain(|(b, _), _| b != bridge);
+        let mut g = self.lock();
+        let before = g.entries.len();
+        g.entries.retain(|(b, _), _| b != bridge);
+        if g.entries.len() != before {
+            self.changed();
+        }
     }
 
     pub fn aging_s(&self) -> u64 {
@@ -166,7 +199,12 @@ impl NeighCache {
     /// Drops expired entries.
     pub fn run(&self) {
         let now = monotonic_ms();
-        self.lock().entries.retain(|_, e| e.expires_ms > now);
+        let mut g = self.lock();
+        let before = g.entries.len();
+        g.entries.retain(|_, e| e.expires_ms > now);
+        if g.entries.len() != before {
+            self.changed();
+        }
     }
 
     /// `tnl/neigh/show` (and `tnl/arp/show`): a header, then one line per
@@ -258,5 +296,32 @@ mod tests {
         assert_eq!(c.lookup("br1", ip("2001:db8::2")), None);
         c.flush();
         assert_eq!(c.show().lines().count(), 2);
+    }
+
+    /// Only what can make a translated `tnl_push` header wrong moves the
+    /// change count: a new entry, a new MAC, entries going away.
+    #[test]
+    fn counts_changes_not_refreshes() {
+        let c = NeighCache::default();
+        let ip = "192.168.99.2".parse::<IpAddr>().unwrap();
+        let (a, b) = ([2, 0, 0, 0, 0, 0xa], [2, 0, 0, 0, 0, 0xb]);
+        let n0 = c.changes();
+        c.set("br-phy", ip, a);
+        assert_eq!(c.changes(), n0 + 1, "new entry");
+        c.set("br-phy", ip, a);
+        assert_eq!(c.changes(), n0 + 1, "refresh with the same MAC");
+        c.set("br-phy", ip, b);
+        assert_eq!(c.changes(), n0 + 2, "MAC changed");
+        c.set("br-other", ip, b);
+        assert_eq!(c.changes(), n0 + 3, "same address behind another bridge");
+        c.flush_bridge("br-none");
+        c.run();
+        assert_eq!(c.changes(), n0 + 3, "nothing removed");
+        c.flush_bridge("br-other");
+        assert_eq!(c.changes(), n0 + 4);
+        c.flush();
+        assert_eq!(c.changes(), n0 + 5);
+        c.flush();
+        assert_eq!(c.changes(), n0 + 5, "flushing an empty cache");
     }
 }

@@ -367,8 +367,25 @@ fn run(ctx: &Context, index: usize, n: usize, stop: &AtomicBool) {
     let mut last_gen = ctx.generation.load(Ordering::Acquire);
     let mut last_kick = ctx.state.kick.load(Ordering::Acquire);
     let mut last_pass = Instant::now();
+    // The tunnel neighbour cache: a new or changed neighbour (or one
+    // expired or flushed) may change the `tnl_push` header of any flow
+    // through a tunnel, so every flow is checked again, as stock does
+    // (its `tnl_conf_seq`). One thread watches for all.
+    let neigh = &crate::tunnel::underlay().neigh;
+    let mut last_neigh = neigh.changes();
     while !stop.load(Ordering::Acquire) {
         std::thread::sleep(POLL);
+        if index == 0 {
+            if last_pass.elapsed() >= PASS_INTERVAL {
+                neigh.run();
+            }
+            let now = neigh.changes();
+            if now != last_neigh {
+                last_neigh = now;
+                ctx.changes
+                    .bump(ferrovs_ofproto::service::changes::Scope::All);
+            }
+        }
         let gen = ctx.generation.load(Ordering::Acquire);
         let kick = ctx.state.kick.load(Ordering::Acquire);
         let kicked = kick != last_kick;

@@ -662,9 +662,9 @@ mod tests {
         let mut out = Vec::new();
         for a in attrs {
             if matches!(a, KeyAttr::Encap(_) | KeyAttr::Tunnel(_) | KeyAttr::Mpls(_))
-                || rng.next() % 8 == 0
+                || rng.next().is_multiple_of(8)
             {
-                if rng.next() % 8 != 0 {
+                if !rng.next().is_multiple_of(8) {
                     out.push(a.clone());
                 }
                 continue;

@@ -584,10 +584,19 @@ impl HandlerContext {
         if !x.slow && under_limit {
             let ufid = ufid_of(t.key);
             // Held once, by the ukey and (userspace datapath) the flow.
-            // With megaflows disabled the mask is exact.
+            // With megaflows disabled the mask is exact, and the
+            // translation's own (direct) mask is not the one put.
+            let mask = crate::appctl::effective_mask(t.key, &x.mask);
+            let direct = Translation {
+                mask: match mask {
+                    std::borrow::Cow::Borrowed(_) => x.datapath_mask.take(),
+                    std::borrow::Cow::Owned(_) => None,
+                },
+                actions: std::mem::take(&mut x.odp_actions),
+            };
             let attrs = FlowAttrs {
                 key: Arc::from(t.key),
-                mask: Arc::from(&*crate::appctl::effective_mask(t.key, &x.mask)),
+                mask: Arc::from(&*mask),
                 actions: Arc::from(&x.actions[..]),
             };
             let ukey = Ukey::new(attrs.clone(), Arc::clone(&t.bridge), t.generation, x);
@@ -608,7 +617,7 @@ impl HandlerContext {
             // someone else's. (A ukey without its flow yet is kept by a
             // pass that started before it.)
             let waiting = self.ukeys.insert_new(ufid, ukey);
-            match dpif.put_miss(&put, t.flow, &attrs) {
+            match dpif.put_miss(&put, t.flow, &attrs, direct) {
                 Ok(installed) => {
                     t.installed = installed;
                     self.stats.flows_put.fetch_add(1, Ordering::Relaxed);
@@ -668,17 +677,28 @@ trait MissOps {
     fn flow_put(&mut self, put: &FlowPut<'_>) -> Result<Option<FlowStats>, DpifError>;
     fn execute(&mut self, exec: &Execute<'_>) -> Result<(), DpifError>;
     /// `flow_put` of a miss, given its key as the datapath parsed it
-    /// when it has one, and `put`'s key, mask and actions held to share
-    /// (`attrs`); returns the flow installed where the datapath can hand
-    /// it back.
+    /// when it has one, `put`'s key, mask and actions held to share
+    /// (`attrs`), and the translation's own forms of its mask and
+    /// actions (`direct`); returns the flow installed where the datapath
+    /// can hand it back.
     fn put_miss(
         &mut self,
         put: &FlowPut<'_>,
         _flow: Option<&FlowKey>,
         _attrs: &FlowAttrs,
+        _direct: Translation,
     ) -> Result<Option<InstalledFlow>, DpifError> {
         self.flow_put(put).map(|_| None)
     }
+}
+
+/// A translated miss's mask and actions as translation made them (not
+/// netlink-encoded), for a datapath that takes them so.
+struct Translation {
+    /// The mask in the userspace datapath's layout, when translation
+    /// made it and it is the mask put.
+    mask: Option<FlowKey>,
+    actions: Vec<ferrovs_dpif::odp::Action>,
 }
 
 struct ProviderOps<'a>(&'a mut dyn Dpif);
@@ -704,9 +724,18 @@ impl MissOps for &NetdevControl {
         put: &FlowPut<'_>,
         flow: Option<&FlowKey>,
         attrs: &FlowAttrs,
+        direct: Translation,
     ) -> Result<Option<InstalledFlow>, DpifError> {
         match flow {
-            Some(flow) => NetdevControl::flow_put_shared(self, put, flow, attrs).map(Some),
+            Some(flow) => NetdevControl::flow_put_translated(
+                self,
+                put,
+                flow,
+                attrs,
+                direct.mask.as_ref(),
+                direct.actions,
+            )
+            .map(Some),
             None => NetdevControl::flow_put(self, put).map(|_| None),
         }
     }

@@ -44,7 +44,7 @@ use ferrovs_netdev::packet::{Packet, PacketMeta};
 use ferrovs_netdev::tunnel::TunnelKind;
 use ferrovs_netdev::{FlowKey, Netdev, NetdevStats};
 
-use crate::odp::{Actions, Key, KeyAttr};
+use crate::odp::{Action, Actions, Key, KeyAttr};
 use crate::{
     DpFlow, DpStats, Dpif, DpifError, DpifPort, Execute, FlowId, FlowPut, FlowStats, OdpPort,
     PortSpec, Result, Ufid,
@@ -463,6 +463,42 @@ impl NetdevControl {
         self.put_extracted(put, flow, Some(attrs))
     }
 
+    /// `flow_put_shared` of a translated miss, with what translation
+    /// made besides the netlink attributes: `mask`, the mask `put.mask`
+    /// encodes as [`odp_key::MaskBuilder`] built it, and `actions`,
+    /// those `put.actions` encodes. Neither is decoded from netlink
+    /// again (as Open vSwitch's userspace datapath takes its flow and
+    /// wildcards as they are). A key `mask` cannot serve (VLAN tags,
+    /// tunnel metadata) has its mask decoded.
+    pub fn flow_put_translated(
+        &self,
+        put: &FlowPut<'_>,
+        flow: &FlowKey,
+        attrs: &FlowAttrs,
+        mask: Option<&FlowKey>,
+        actions: Vec<Action>,
+    ) -> Result<InstalledFlow> {
+        let direct = mask.and_then(|m| odp_key::masked_extracted(flow, m));
+        // Tests run debug builds: every flow they install this way checks
+        // that the direct mask is the netlink route's.
+        #[cfg(debug_assertions)]
+        if let Some(d) = &direct {
+            debug_assert!(
+                odp_key::from_odp(put.key, put.mask).is_ok_and(|full| full == *d),
+                "direct megaflow mask differs from the decoded one"
+            );
+        }
+        let (key, mask) = match direct {
+            Some(d) => d,
+            None => match odp_key::from_extracted(flow, put.key, put.mask) {
+                Some(r) => r?,
+                None => odp_key::from_odp(put.key, put.mask)?,
+            },
+        };
+        put_decoded(&self.core, put, key, mask, Some(attrs), Some(actions))
+            .map(|(_, f)| InstalledFlow(f))
+    }
+
     fn put_extracted(
         &self,
         put: &FlowPut<'_>,
@@ -473,7 +509,7 @@ impl NetdevControl {
             Some(r) => r?,
             None => odp_key::from_odp(put.key, put.mask)?,
         };
-        put_decoded(&self.core, put, key, mask, attrs).map(|(_, f)| InstalledFlow(f))
+        put_decoded(&self.core, put, key, mask, attrs, None).map(|(_, f)| InstalledFlow(f))
     }
 
     /// The provider's `execute`, without the provider's lock (for a
@@ -538,7 +574,7 @@ fn to_dpflow(f: &Megaflow) -> DpFlow {
 /// [`NetdevControl::flow_put`] from the poll threads).
 fn flow_put(core: &DpCore, put: &FlowPut<'_>) -> Result<Option<FlowStats>> {
     let (key, mask) = odp_key::from_odp(put.key, put.mask)?;
-    put_decoded(core, put, key, mask, None).map(|(stats, _)| stats)
+    put_decoded(core, put, key, mask, None, None).map(|(stats, _)| stats)
 }
 
 /// `flow_put` with the key and mask already decoded; also returns the
@@ -549,6 +585,7 @@ fn put_decoded(
     key: FlowKey,
     mask: FlowKey,
     shared: Option<&FlowAttrs>,
+    decoded_actions: Option<Vec<Action>>,
 ) -> Result<(Option<FlowStats>, Arc<Megaflow>)> {
     debug_assert!(shared
         .is_none_or(|a| *a.key == *put.key && *a.mask == *put.mask && *a.actions == *put.actions));
@@ -556,7 +593,15 @@ fn put_decoded(
         Some(a) => Arc::clone(&a.actions),
         None => Arc::from(put.actions),
     };
-    let actions = Actions::from_nlattrs(put.actions)?.list;
+    // Actions handed over decoded (a translated miss's) are the ones
+    // `put.actions` encodes.
+    debug_assert!(decoded_actions
+        .as_ref()
+        .is_none_or(|a| Actions::from_nlattrs(put.actions).is_ok_and(|d| d.list == *a)));
+    let actions = match decoded_actions {
+        Some(a) => a,
+        None => Actions::from_nlattrs(put.actions)?.list,
+    };
     actions::validate(&actions).map_err(|m| err(libc::EINVAL, m))?;
     let ufid = put.ufid.unwrap_or_else(|| ufid_of_key(put.key));
     if put.flags.create && !put.flags.modify {

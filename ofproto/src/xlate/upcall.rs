@@ -14,7 +14,9 @@ use super::{be, frange, shared_name, translate_received, Bridge, Received};
 use crate::openflow::fields::id;
 use crate::openflow::fields::KEY_LEN;
 use crate::switch::Switch;
+use ferrovs_dpif::netdev::odp_key::MaskBuilder;
 use ferrovs_dpif::odp::{self, Key, KeyAttr, TunnelAttr};
+use ferrovs_netdev::FlowKey as DpFlowKey;
 
 /// A MISS upcall's key for one bridge.
 #[derive(Debug, Clone)]
@@ -40,10 +42,19 @@ pub struct UpcallRequest {
 pub struct UpcallXlate {
     /// Datapath actions, netlink-encoded.
     pub actions: Vec<u8>,
+    /// The same actions as translation made them (what `actions`
+    /// encodes): the userspace datapath takes them as they are.
+    pub odp_actions: Vec<odp::Action>,
     /// The megaflow mask, netlink-encoded; empty means an exact match on
     /// the whole key (used when the key holds headers this conversion
     /// does not know how to mask).
     pub mask: Vec<u8>,
+    /// `mask` in the userspace datapath's flow layout, before the
+    /// datapath completes it (`odp_key::masked_extracted`), when the
+    /// request came with its key parsed (`UpcallRequest::parsed`, a
+    /// userspace datapath's miss) and `mask` is not empty: the datapath
+    /// then need not decode `mask`.
+    pub datapath_mask: Option<DpFlowKey>,
     /// The flow must stay in userspace (no megaflow may be installed).
     pub slow: bool,
     /// The rules the translation went through, for crediting statistics
@@ -177,6 +188,8 @@ pub fn translate_upcall_in<S: std::hash::BuildHasher>(
         }
     };
     let deeper = super::mpls::Deeper::of_key(key);
+    // A userspace datapath's miss: its datapath takes the mask directly.
+    let direct = req.parsed.is_some();
     let Some(topo) = topo.filter(|t| t.bridges.contains_key(bridge)) else {
         let sw = switches
             .get(bridge)
@@ -194,7 +207,7 @@ pub fn translate_upcall_in<S: std::hash::BuildHasher>(
             };
             translate_received(&br, None, &flow, rx)
         });
-        return Ok((shared_name(bridge), finish(key, &flow, x)?));
+        return Ok((shared_name(bridge), finish(key, &flow, x, direct)?));
     };
     let target = match receive_target(topo, key) {
         Ok(t) => t,
@@ -204,7 +217,9 @@ pub fn translate_upcall_in<S: std::hash::BuildHasher>(
                 shared_name(bridge),
                 UpcallXlate {
                     actions: Vec::new(),
+                    odp_actions: Vec::new(),
                     mask: Vec::new(),
+                    datapath_mask: None,
                     slow: false,
                     rules: Arc::new([]),
                     learned: Arc::new([]),
@@ -245,7 +260,7 @@ pub fn translate_upcall_in<S: std::hash::BuildHasher>(
         })
     })
     .ok_or_else(|| format!("no bridge named {target_bridge}"))?;
-    Ok((shared_name(target_bridge), finish(key, &flow, x)?))
+    Ok((shared_name(target_bridge), finish(key, &flow, x, direct)?))
 }
 
 /// The OpenFlow port of datapath port `odp` in `odp_ports` (OpenFlow
@@ -255,17 +270,36 @@ fn ofport_of(odp_ports: &HashMap<u16, u32>, odp: u32) -> Option<u16> {
     odp_ports.iter().find(|(_, &d)| d == odp).map(|(&o, _)| o)
 }
 
-/// The translation of `key` (as `flow`) as the handler needs it.
-fn finish(key: &Key, flow: &FlowKey, x: super::Xlated) -> Result<UpcallXlate, String> {
+/// The translation of `key` (as `flow`) as the handler needs it; with
+/// the mask in the userspace datapath's layout too when `direct`.
+fn finish(
+    key: &Key,
+    flow: &FlowKey,
+    x: super::Xlated,
+    direct: bool,
+) -> Result<UpcallXlate, String> {
     // A translation error drops the packet; the (empty) actions say so.
     let actions = odp::action::encode_actions(&x.actions).map_err(|e| e.message)?;
     let mut mask = Vec::with_capacity(key.attrs.len() * 12 + 16);
-    if !megaflow_mask(&key.attrs, flow, &x.wc, x.mpls_wc, &mut mask)? {
+    let mut builder = direct.then(MaskBuilder::default);
+    let mut datapath_mask = None;
+    if megaflow_mask(
+        &key.attrs,
+        flow,
+        &x.wc,
+        x.mpls_wc,
+        &mut mask,
+        builder.as_mut(),
+    )? {
+        datapath_mask = builder.and_then(MaskBuilder::finish);
+    } else {
         mask = Vec::new();
     }
     Ok(UpcallXlate {
         actions,
+        odp_actions: x.actions,
         mask,
+        datapath_mask,
         slow: x.slow || x.no_install,
         rules: x.rules.into(),
         learned: shared_learned(x.learned),
@@ -293,20 +327,26 @@ fn shared_learned(learned: Vec<super::learn::Learned>) -> Arc<[super::learn::Lea
 /// `attrs` that the wildcards `wc` (in flow-key layout) allow; false
 /// when the key has an attribute this does not map (the caller then
 /// matches it exactly). In-port and recirculation id are always exact,
-/// as every datapath flow needs.
+/// as every datapath flow needs. Each top-level mask attribute also goes
+/// to `direct`, when given (the userspace datapath's layout).
 fn megaflow_mask(
     attrs: &[KeyAttr],
     flow: &FlowKey,
     wc: &FlowKey,
     mpls_wc: [u32; 2],
     out: &mut Vec<u8>,
+    mut direct: Option<&mut MaskBuilder>,
 ) -> Result<bool, String> {
     for a in attrs {
         if let KeyAttr::Encap(inner) = a {
-            // The encapsulated headers are masked as the outer.
+            // The encapsulated headers are masked as the outer. (The
+            // direct mask does not take nesting: it is spoilt.)
+            if let Some(d) = direct.as_deref_mut() {
+                d.add(a);
+            }
             let start = out.len();
             out.extend_from_slice(&[0; 4]);
-            if !megaflow_mask(inner, flow, wc, mpls_wc, out)? {
+            if !megaflow_mask(inner, flow, wc, mpls_wc, out, None)? {
                 return Ok(false);
             }
             let len = u16::try_from(out.len() - start)
@@ -316,7 +356,12 @@ fn megaflow_mask(
             continue;
         }
         match attr_mask(a, flow, wc, mpls_wc) {
-            Some(m) => encode_attr(&m, out)?,
+            Some(m) => {
+                encode_attr(&m, out)?;
+                if let Some(d) = direct.as_deref_mut() {
+                    d.add(&m);
+                }
+            }
             None => return Ok(false),
         }
     }
@@ -653,5 +698,97 @@ mod tests {
             let want = Key::new(one.to_vec()).to_nlattrs().expect("encodes");
             assert_eq!(encode_key(one).expect("encodes"), want, "{a:?}");
         }
+    }
+
+    /// The megaflow mask a userspace datapath's miss gets directly
+    /// (`UpcallXlate::datapath_mask`) is the one the datapath would
+    /// decode from the netlink mask (`odp_key::from_odp`), and the
+    /// netlink mask is unchanged by making it: random wildcards over keys
+    /// of every kind the poll threads extract.
+    #[test]
+    fn direct_datapath_mask_matches_the_decoded_netlink_mask() {
+        use ferrovs_dpif::netdev::odp_key;
+        let flows = [
+            "in_port(1),eth(src=02:00:00:00:00:01,dst=02:00:00:00:00:02),eth_type(0x0800),\
+             ipv4(src=10.0.0.1,dst=10.0.0.2,proto=17,tos=0x3,ttl=64,frag=no),udp(src=1000,dst=80)",
+            "in_port(2),eth(src=02:00:00:00:00:01,dst=02:00:00:00:00:02),eth_type(0x0800),\
+             ipv4(src=10.1.0.1,dst=10.0.0.2,proto=6,tos=0x12,ttl=3,frag=no),tcp(src=5,dst=443)",
+            "in_port(3),eth(src=02:00:00:00:00:03,dst=ff:ff:ff:ff:ff:ff),eth_type(0x0806),\
+             arp(sip=10.0.0.1,tip=10.0.0.9,op=1,sha=02:00:00:00:00:03,tha=00:00:00:00:00:00)",
+            "in_port(4),eth(src=02:00:00:00:00:04,dst=02:00:00:00:00:05),eth_type(0x86dd),\
+             ipv6(src=2001:db8::1,dst=2001:db8::2,label=0,proto=17,tclass=0,hlimit=64,frag=no),\
+             udp(src=7,dst=9)",
+            "in_port(5),eth(src=02:00:00:00:00:06,dst=02:00:00:00:00:07),eth_type(0x0800),\
+             ipv4(src=10.0.0.1,dst=10.0.0.2,proto=1,tos=0,ttl=64,frag=no),icmp(type=8,code=0)",
+            "in_port(6),eth(src=02:00:00:00:00:06,dst=02:00:00:00:00:07),eth_type(0x0800),\
+             ipv4(src=10.0.0.1,dst=10.0.0.2,proto=132,tos=0,ttl=64,frag=no),sctp(src=1,dst=2)",
+            "in_port(8),eth(src=02:00:00:00:00:08,dst=02:00:00:00:00:09),eth_type(0x8847),\
+             mpls(label=100,tc=0,ttl=64,bos=1)",
+            "in_port(9),eth(src=02:00:00:00:00:08,dst=02:00:00:00:00:09),eth_type(0x1234)",
+            "in_port(1),eth(src=02:00:00:00:00:01,dst=02:00:00:00:00:02),eth_type(0x8100),\
+             vlan(vid=5,pcp=0),encap(eth_type(0x0800),ipv4(src=10.0.0.1,dst=10.0.0.2,proto=17,\
+             tos=0,ttl=64,frag=no),udp(src=1,dst=2))",
+        ];
+        let mut seed: u64 = 0x9e37_79b9_7f4a_7c15;
+        let mut next = move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        let (mut direct, mut spoilt, mut exact) = (0, 0, 0);
+        for text in flows {
+            let parsed = odp::parse_flow(text, None).expect("flow text");
+            let (k, _) = odp_key::from_odp(&parsed.key, &[]).expect("key");
+            let frame =
+                ferrovs_netdev::compose::compose(&k, &ferrovs_netdev::compose::default_payload(20));
+            let meta = ferrovs_netdev::packet::PacketMeta {
+                in_port: k.in_port,
+                ..Default::default()
+            };
+            let dp_key = ferrovs_netdev::flow::extract(&frame, &meta).key;
+            let key = Key::new(odp_key::to_odp_attrs(&dp_key));
+            let key_bytes = key.to_nlattrs().expect("encodes");
+            let mut flow = [0u8; KEY_LEN];
+            flow_text::from_odp_into(&key, |d| u16::try_from(d).ok(), &mut flow).expect("flow");
+            for _ in 0..300 {
+                let mut wc = [0u8; KEY_LEN];
+                for b in wc.iter_mut() {
+                    *b = match next() % 4 {
+                        0 => 0,
+                        1 | 2 => 0xff,
+                        _ => next() as u8,
+                    };
+                }
+                let mpls_wc = [next() as u32, next() as u32];
+                let mut plain = Vec::new();
+                let took =
+                    megaflow_mask(&key.attrs, &flow, &wc, mpls_wc, &mut plain, None).expect("mask");
+                let mut mask = Vec::new();
+                let mut b = MaskBuilder::default();
+                let took2 = megaflow_mask(&key.attrs, &flow, &wc, mpls_wc, &mut mask, Some(&mut b))
+                    .expect("mask");
+                assert_eq!((took, &plain), (took2, &mask), "{text}");
+                if !took {
+                    // Matched exactly (IPv6): no mask of either kind.
+                    exact += 1;
+                    continue;
+                }
+                let full = odp_key::from_odp(&key_bytes, &mask).expect("decodes");
+                match b
+                    .finish()
+                    .and_then(|m| odp_key::masked_extracted(&dp_key, &m))
+                {
+                    Some(d) => {
+                        assert!(d == full, "{text}");
+                        direct += 1;
+                    }
+                    None => spoilt += 1,
+                }
+            }
+        }
+        // All but the VLAN key (decoded) and the IPv6 one (exact) go
+        // directly.
+        assert_eq!((direct, spoilt, exact), (7 * 300, 300, 300));
     }
 }

@@ -579,8 +579,9 @@ impl PollSet {
     }
 
     /// Waits up to 100 ms (not at all when ports are to be read again)
-    /// and returns the ports to read now.
-    fn wait(&mut self, core: &DpCore) -> Vec<u32> {
+    /// and puts the ports to read now in `ready` (emptied first; the
+    /// caller keeps it between rounds).
+    fn wait(&mut self, core: &DpCore, ready: &mut Vec<u32>) {
         let now = std::time::Instant::now();
         let ports = &mut self.ports;
         let again = &mut self.again;
@@ -618,13 +619,13 @@ impl PollSet {
                 }
             }
         }
-        let ready = std::mem::take(&mut self.again);
-        for n in &ready {
+        ready.clear();
+        std::mem::swap(ready, &mut self.again);
+        for n in ready.iter() {
             if let Some(p) = self.ports.get_mut(n) {
                 p.queued = false;
             }
         }
-        ready
     }
 }
 
@@ -649,15 +650,16 @@ fn poll_loop(shared: Arc<DpCore>, index: u32, count: u32) {
     let mut rng = 0x2545_f491_4f6c_dd1du64 ^ sys::monotonic_ms();
     let mut rounds = 0u64;
     let mut batch = Vec::with_capacity(BATCH_SIZE);
+    let mut ready = Vec::new();
     while !core.shutdown.load(Ordering::Relaxed) {
         if core.port_gen.load(Ordering::Acquire) != set.gen {
             set.sync(core, index, count);
         }
         let stats = core.pmd_stats.get(index as usize);
         let t0 = std::time::Instant::now();
-        let ready = set.wait(core);
+        set.wait(core, &mut ready);
         let t1 = std::time::Instant::now();
-        for n in ready {
+        for &n in &ready {
             let Some(p) = set.ports.get_mut(&n) else {
                 continue;
             };

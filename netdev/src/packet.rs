@@ -215,8 +215,16 @@ impl Packet {
     /// A packet of `len` zero bytes after `headroom` bytes of headroom, for
     /// devices that read straight into the buffer (then `truncate`).
     pub fn with_capacity(headroom: usize, len: usize) -> Packet {
-        let mut buf = buffer_for(headroom.saturating_add(len));
-        buf.resize(headroom.saturating_add(len), 0);
+        let total = headroom.saturating_add(len);
+        let buf = if total > POOLED_CAPACITY {
+            // Zeroed by the allocator (large buffers come zeroed from
+            // the system).
+            vec![0; total]
+        } else {
+            let mut buf = buffer_for(total);
+            buf.resize(total, 0);
+            buf
+        };
         Packet {
             buf,
             start: headroom,
@@ -327,5 +335,54 @@ impl Packet {
         if self.offload.hdr_len != 0 {
             self.offload.hdr_len = shift(self.offload.hdr_len);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_recycled_buffer_makes_the_same_packet_as_a_fresh_one() {
+        let mut old = Packet::from_bytes(&[0xaa; 300]);
+        old.push_front(40).fill(0xbb);
+        old.meta.in_port = 7;
+        let ptr = old.data().as_ptr() as usize;
+        drop(old);
+        let frame: Vec<u8> = (0..60u8).collect();
+        let reused = Packet::from_bytes(&frame);
+        // The pool gave the dropped packet's buffer back...
+        let base = reused.buf.as_ptr() as usize;
+        assert!(ptr >= base && ptr < base + POOLED_CAPACITY);
+        // ...and nothing of the old packet shows: zeroed headroom, the new
+        // frame, fresh metadata.
+        assert_eq!(reused.data(), &frame[..]);
+        assert_eq!(reused.headroom(), DEFAULT_HEADROOM);
+        assert!(reused.buf[..DEFAULT_HEADROOM].iter().all(|b| *b == 0));
+        assert_eq!(reused.meta, PacketMeta::default());
+        let fresh = Packet {
+            buf: [vec![0; DEFAULT_HEADROOM], frame.clone()].concat(),
+            start: DEFAULT_HEADROOM,
+            meta: PacketMeta::default(),
+            offload: Offload::default(),
+        };
+        assert_eq!(reused, fresh);
+        let twin = reused.clone();
+        assert_eq!(twin, fresh);
+        let zeroed = Packet::with_capacity(DEFAULT_HEADROOM, 60);
+        assert!(zeroed.data().iter().all(|b| *b == 0));
+        assert_eq!(zeroed.len(), 60);
+    }
+
+    #[test]
+    fn large_frames_and_empty_packets_stay_out_of_the_pool() {
+        let big = Packet::from_bytes(&[1; 4000]);
+        assert_eq!(big.len(), 4000);
+        assert_ne!(big.buf.capacity(), POOLED_CAPACITY);
+        let empty = Packet::empty();
+        assert!(empty.is_empty());
+        assert_eq!(empty.buf.capacity(), 0);
+        let big = Packet::with_capacity(DEFAULT_HEADROOM, 65536);
+        assert!(big.data().iter().all(|b| *b == 0));
     }
 }

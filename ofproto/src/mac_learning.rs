@@ -70,7 +70,9 @@ impl BuildHasher for MacHashing {
 impl MacHasher {
     #[inline]
     fn fold(&mut self, v: u64) {
-        self.h = (self.h ^ v).wrapping_mul(0x87c3_7b91_1142_53d5).rotate_left(29);
+        self.h = (self.h ^ v)
+            .wrapping_mul(0x87c3_7b91_1142_53d5)
+            .rotate_left(29);
     }
 }
 

@@ -269,7 +269,7 @@ fn ring_receive_path(rx: RxPath, tag: &str) {
             })
             .collect();
         for chunk in frames.chunks(100) {
-            b.send_batch(chunk.to_vec());
+            b.send_batch(&mut chunk.to_vec());
         }
         let deadline = Instant::now() + Duration::from_secs(10);
         while ids.len() < (round + 1) * BURST && Instant::now() < deadline {

@@ -44,23 +44,42 @@ pub struct ExecCtx<'a> {
 
 impl ExecCtx<'_> {
     fn queue(&mut self, port: u32, pkt: Packet) {
-        match self.pending.iter_mut().find(|(p, _)| *p == port) {
-            Some((_, q)) => q.push(pkt),
-            None => self.pending.push((port, vec![pkt])),
+        // The ports of this pass are the non-empty lists at the front, in
+        // the order they were first queued to; the empty lists after them
+        // are room kept from earlier passes.
+        for (p, q) in self.pending.iter_mut() {
+            if q.is_empty() {
+                *p = port;
+            } else if *p != port {
+                continue;
+            }
+            q.push(pkt);
+            return;
         }
+        self.pending.push((port, vec![pkt]));
     }
 
     /// Sends the queued output, a batch per port; returns how many
-    /// packets and batches went out.
+    /// packets and batches went out. The lists stay, empty, for the next
+    /// pass (a few: the ports a pass outputs to are usually few).
     pub fn flush(&mut self) -> (u64, u64) {
+        const KEPT_LISTS: usize = 8;
         let (mut pkts, mut batches) = (0, 0);
-        for (port, q) in self.pending.drain(..) {
-            if let Some(dev) = self.ports.get(&port) {
-                pkts += q.len() as u64;
-                batches += 1;
-                dev.send_batch(q);
+        for (port, q) in self.pending.iter_mut() {
+            if q.is_empty() {
+                break;
+            }
+            match self.ports.get(port) {
+                Some(dev) => {
+                    pkts += q.len() as u64;
+                    batches += 1;
+                    dev.send_batch(q);
+                    q.clear();
+                }
+                None => q.clear(),
             }
         }
+        self.pending.truncate(KEPT_LISTS);
         (pkts, batches)
     }
 }
@@ -347,7 +366,7 @@ fn run(mut pkt: Packet, actions: &[Action], ctx: &mut ExecCtx<'_>, mut cutlen: O
 /// Takes the packet out for the last action, which owns it (no copy),
 /// leaving an empty one behind.
 fn take(pkt: &mut Packet) -> Packet {
-    std::mem::replace(pkt, Packet::from_bytes(&[]))
+    std::mem::replace(pkt, Packet::empty())
 }
 
 fn output(mut pkt: Packet, port: u32, ctx: &mut ExecCtx<'_>, cutlen: Option<usize>) {

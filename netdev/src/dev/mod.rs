@@ -155,9 +155,10 @@ pub trait Netdev: Send + Sync {
     fn send(&self, pkt: Packet) -> io::Result<()>;
     /// Transmits several frames, in order. Devices that can hand the
     /// kernel many frames per system call override this; errors are
-    /// counted in the device statistics, not returned per frame.
-    fn send_batch(&self, pkts: Vec<Packet>) {
-        for p in pkts {
+    /// counted in the device statistics, not returned per frame. Leaves
+    /// `pkts` empty, its room kept for the caller's next batch.
+    fn send_batch(&self, pkts: &mut Vec<Packet>) {
+        for p in pkts.drain(..) {
             let _ = self.send(p);
         }
     }

@@ -285,16 +285,16 @@ impl Netdev for SystemDev {
         }
     }
 
-    fn send_batch(&self, mut pkts: Vec<Packet>) {
+    fn send_batch(&self, pkts: &mut Vec<Packet>) {
         // Each packet's virtio-net header goes into its headroom, right
         // in front of the frame, so a message is one contiguous buffer.
-        for p in &mut pkts {
+        for p in pkts.iter_mut() {
             let hdr = vnet::encode(&p.offload);
             if let Some(h) = p.push_front(VNET_HDR_LEN).get_mut(..VNET_HDR_LEN) {
                 h.copy_from_slice(&hdr);
             }
         }
-        let msgs: Vec<&[u8]> = pkts.iter().map(|p| p.data()).collect();
+        let msgs = &pkts[..];
         let mut done = 0;
         while done < msgs.len() {
             let (sent, err) = self.sock.send_many(&msgs[done..]);
@@ -317,6 +317,7 @@ impl Netdev for SystemDev {
                 }
             }
         }
+        pkts.clear();
     }
 
     fn send(&self, pkt: Packet) -> io::Result<()> {

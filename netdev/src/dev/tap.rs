@@ -95,14 +95,14 @@ impl Netdev for TapDev {
         Ok(n)
     }
 
-    fn send_batch(&self, pkts: Vec<Packet>) {
+    fn send_batch(&self, pkts: &mut Vec<Packet>) {
         if !self.admin_up() {
-            for _ in &pkts {
+            for _ in pkts.drain(..) {
                 self.stats.tx_dropped();
             }
             return;
         }
-        for p in pkts {
+        for p in pkts.drain(..) {
             let _ = self.send(p);
         }
     }

@@ -109,8 +109,9 @@ pub struct Xlated {
     /// (only without side effects).
     pub forks: Vec<TraceFork>,
     /// The rules translation went through (only with side effects), so
-    /// that the datapath flow's statistics can be credited to them.
-    pub rules: Vec<RuleHit>,
+    /// that the datapath flow's statistics can be credited to them;
+    /// shared as the flow's ukey and credits keep them.
+    pub rules: std::sync::Arc<[RuleHit]>,
     /// What translation learned: rules of `learn` actions (only with
     /// side effects), for the caller to apply to the tables; source MACs
     /// and tunnel neighbours (always, so that the flow's later packets
@@ -264,6 +265,8 @@ struct Ctx<'a> {
     /// The tun_metadata options (bit N: tun_metadataN) the packet
     /// arrived with, which a packet-in reports even when set to zero.
     rx_tun_metadata: u64,
+    /// The bridge name of the last rule hit, shared (see `hit_bridge`).
+    hit_name: Option<(&'a str, std::sync::Arc<str>)>,
 }
 
 /// Packet-in reasons (OFPR_*).
@@ -361,8 +364,7 @@ pub fn translate_received<'a>(
         ct_nat: None,
         conntracked: false,
         forks: Vec::new(),
-        // A hit per table a pipeline goes through.
-        rules: Vec::with_capacity(16),
+        rules: hit_buffer(),
         freezing: false,
         freeze_hash: false,
         frozen: Vec::new(),
@@ -375,6 +377,7 @@ pub fn translate_received<'a>(
         orig_skb_priority: be(&flow[frange(id::SKB_PRIORITY)]) as u32,
         patch_entry: false,
         rx_tun_metadata: received_tun_metadata(flow),
+        hit_name: None,
     };
     // Every megaflow matches the packet's recirculation id, input port and
     // Ethernet type; IP ones the fragment type too (checked before any
@@ -460,7 +463,7 @@ pub fn translate_received<'a>(
         error: ctx.error,
         slow: ctx.slow,
         forks: ctx.forks,
-        rules: ctx.rules,
+        rules: share_hits(ctx.rules),
         learned: ctx.learned,
         in_ports: ctx.in_ports,
         mac_lookups: ctx.mac_lookups,
@@ -469,11 +472,47 @@ pub fn translate_received<'a>(
     }
 }
 
+thread_local! {
+    /// The rule hits buffer of the thread's last translation, emptied
+    /// (so that one allocation serves every translation of a thread).
+    static HITS: std::cell::Cell<Vec<RuleHit>> = const { std::cell::Cell::new(Vec::new()) };
+    /// The hits of translations that hit no rule.
+    static NO_HITS: std::sync::Arc<[RuleHit]> = std::sync::Arc::new([]);
+}
+
+/// A buffer for a translation's rule hits (empty): the thread's, unless
+/// a translation in progress (one nested in this one) holds it.
+fn hit_buffer() -> Vec<RuleHit> {
+    let mut v = HITS.with(std::cell::Cell::take);
+    // A hit per table a pipeline goes through.
+    v.reserve(16);
+    v
+}
+
+/// The hits moved into their shared list (allocated once, at its size),
+/// and the buffer given back to the thread.
+fn share_hits(mut hits: Vec<RuleHit>) -> std::sync::Arc<[RuleHit]> {
+    let shared = if hits.is_empty() {
+        NO_HITS.with(std::sync::Arc::clone)
+    } else {
+        hits.drain(..).collect()
+    };
+    // (A translation of thousands of resubmits does not keep its size.)
+    if hits.capacity() <= 256 {
+        HITS.with(|h| h.set(hits));
+    }
+    shared
+}
+
 /// The tun_metadata fields (`Ctx::rx_tun_metadata`) not zero in `flow`:
 /// 64 fields of 4 bytes, side by side in the key.
 fn received_tun_metadata(flow: &[u8; KEY_LEN]) -> u64 {
     let start = range(id::TUN_METADATA0).start;
     let all = &flow[start..range(id::TUN_METADATA63).end];
+    // Nearly always none: tell that a word at a time.
+    if all.iter().fold(0u8, |acc, &b| acc | b) == 0 {
+        return 0;
+    }
     all.chunks_exact(4)
         .enumerate()
         .filter(|(_, f)| *f != [0; 4])
@@ -492,6 +531,19 @@ impl Ctx<'_> {
             &mut self.actions,
             &mut self.slow,
         );
+    }
+
+    /// The current bridge's name as rule hits share it: looked up once
+    /// per bridge a translation goes through, not once per table.
+    fn hit_bridge(&mut self) -> std::sync::Arc<str> {
+        match &self.hit_name {
+            Some(n) if std::ptr::eq(n.0, self.br.name) => std::sync::Arc::clone(&n.1),
+            _ => {
+                let n = shared_name(self.br.name);
+                self.hit_name = Some((self.br.name, std::sync::Arc::clone(&n)));
+                n
+            }
+        }
     }
 
     /// Whether this translation reports what it does (`ofproto/trace`,
@@ -623,8 +675,9 @@ impl Ctx<'_> {
             self.in_ports.push(in_port);
         }
         if let Some(r) = found {
+            let bridge = self.hit_bridge();
             self.rules.push(RuleHit {
-                bridge: shared_name(self.br.name),
+                bridge,
                 table,
                 mirrors: 0,
                 stats: Some(std::sync::Arc::clone(&r.stats)),

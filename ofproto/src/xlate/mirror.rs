@@ -280,7 +280,7 @@ impl Ctx<'_> {
             return;
         }
         self.rules.push(RuleHit {
-            bridge: super::shared_name(self.br.name),
+            bridge: super::interned_name(self.br.name),
             table: CREDIT_TABLE,
             mirrors: self.mirror.used,
             stats: None,

@@ -142,8 +142,10 @@ pub struct Xlated {
 /// table.)
 #[derive(Debug, Clone)]
 pub struct RuleHit {
-    /// The bridge whose table it is (patch ports lead to others).
-    pub bridge: std::sync::Arc<str>,
+    /// The bridge whose table it is (patch ports lead to others),
+    /// interned (see [`interned_name`]): a hit per table costs no
+    /// reference count.
+    pub bridge: &'static str,
     pub table: u8,
     /// The mirrors to credit (bit i: mirror slot i) for the mirrors'
     /// pseudo hit (see [`mirror::CREDIT_TABLE`]); 0 for a rule's hit.
@@ -187,6 +189,36 @@ fn shared_name(name: &str) -> std::sync::Arc<str> {
         }
         let n: Arc<str> = Arc::from(name);
         names.push(Arc::clone(&n));
+        n
+    })
+}
+
+/// `name` interned for the life of the process: one copy per bridge name
+/// ever translated (a few bytes each), which rule hits and their credits
+/// then carry as a plain reference. Each thread remembers the names it
+/// has seen, so only a thread's first translation through a bridge takes
+/// the process-wide lock.
+pub(crate) fn interned_name(name: &str) -> &'static str {
+    use std::cell::RefCell;
+    use std::sync::Mutex;
+    thread_local! {
+        static SEEN: RefCell<Vec<&'static str>> = const { RefCell::new(Vec::new()) };
+    }
+    static ALL: Mutex<Vec<&'static str>> = Mutex::new(Vec::new());
+    SEEN.with(|seen| {
+        if let Some(n) = seen.borrow().iter().find(|n| **n == name) {
+            return *n;
+        }
+        let mut all = ALL.lock().unwrap_or_else(|e| e.into_inner());
+        let n = match all.iter().find(|n| **n == name) {
+            Some(n) => *n,
+            None => {
+                let n: &'static str = Box::leak(name.into());
+                all.push(n);
+                n
+            }
+        };
+        seen.borrow_mut().push(n);
         n
     })
 }
@@ -266,7 +298,7 @@ struct Ctx<'a> {
     /// arrived with, which a packet-in reports even when set to zero.
     rx_tun_metadata: u64,
     /// The bridge name of the last rule hit, shared (see `hit_bridge`).
-    hit_name: Option<(&'a str, std::sync::Arc<str>)>,
+    hit_name: Option<(&'a str, &'static str)>,
 }
 
 /// Packet-in reasons (OFPR_*).
@@ -533,14 +565,14 @@ impl Ctx<'_> {
         );
     }
 
-    /// The current bridge's name as rule hits share it: looked up once
+    /// The current bridge's name as rule hits carry it: looked up once
     /// per bridge a translation goes through, not once per table.
-    fn hit_bridge(&mut self) -> std::sync::Arc<str> {
-        match &self.hit_name {
-            Some(n) if std::ptr::eq(n.0, self.br.name) => std::sync::Arc::clone(&n.1),
+    fn hit_bridge(&mut self) -> &'static str {
+        match self.hit_name {
+            Some((br, n)) if std::ptr::eq(br, self.br.name) => n,
             _ => {
-                let n = shared_name(self.br.name);
-                self.hit_name = Some((self.br.name, std::sync::Arc::clone(&n)));
+                let n = interned_name(self.br.name);
+                self.hit_name = Some((self.br.name, n));
                 n
             }
         }

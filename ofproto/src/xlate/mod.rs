@@ -44,7 +44,9 @@ pub use group::FrozenOp;
 
 use crate::classifier::Classifier;
 use crate::openflow::actions::{port, Action, Instructions};
-use crate::openflow::fields::{eth_type, id, range, Match, FIELDS, KEY_LEN, VLAN_CFI};
+use crate::openflow::fields::{
+    eth_type, id, range, Match, FIELDS, KEY_LEN, N_FIELDS, OFFSETS, VLAN_CFI,
+};
 use crate::openflow::groups::Group;
 use crate::switch::Rule;
 use ferrovs_dpif::odp::{self, Userspace};
@@ -1660,6 +1662,9 @@ pub(super) enum SetEnd {
 /// dec_mpls_ttl), every rewrite, the last set_queue, then the terminal
 /// action that `end` allows; nothing at all without a terminal.
 pub(super) fn action_set_order(set: &[Action], end: SetEnd) -> Vec<Action> {
+    if set.is_empty() {
+        return Vec::new();
+    }
     let last = |f: &dyn Fn(&Action) -> bool| set.iter().rev().find(|a| f(a)).cloned();
     let mut list = Vec::new();
     let kinds: [&dyn Fn(&Action) -> bool; 6] = [
@@ -1754,17 +1759,35 @@ fn storage_field(f: usize) -> usize {
 /// xxregs are views of consecutive registers; other aliases are handled
 /// by their users (vlan and dscp views), so they get an empty range.
 pub(crate) fn frange(f: usize) -> std::ops::Range<usize> {
-    if (id::XREG0..=id::XREG7).contains(&f) {
-        let start = range(id::REG0 + 2 * (f - id::XREG0)).start;
-        start..start + 8
-    } else if (id::XXREG0..=id::XXREG3).contains(&f) {
-        let start = range(id::REG0 + 4 * (f - id::XXREG0)).start;
-        start..start + 16
-    } else if is_storage(f) {
-        range(f)
-    } else {
-        0..0
+    match FRANGES.get(f) {
+        Some(&(start, end)) => start as usize..end as usize,
+        None => 0..0,
     }
+}
+
+/// Every field's `frange`, worked out at compile time: translation asks
+/// for field ranges all the time, and a table of 4-byte entries stays
+/// in cache where the field table (a cache line per field) does not.
+const FRANGES: [(u16, u16); N_FIELDS] = franges();
+
+const fn franges() -> [(u16, u16); N_FIELDS] {
+    let mut out = [(0u16, 0u16); N_FIELDS];
+    let mut f = 0;
+    while f < N_FIELDS {
+        out[f] = if f >= id::XREG0 && f <= id::XREG7 {
+            let start = OFFSETS[id::REG0 + 2 * (f - id::XREG0)];
+            (start, start + 8)
+        } else if f >= id::XXREG0 && f <= id::XXREG3 {
+            let start = OFFSETS[id::REG0 + 4 * (f - id::XXREG0)];
+            (start, start + 16)
+        } else if !FIELDS[f].alias {
+            (OFFSETS[f], OFFSETS[f] + FIELDS[f].width as u16)
+        } else {
+            (0, 0)
+        };
+        f += 1;
+    }
+    out
 }
 
 /// The big-endian value of `b` (its last 16 bytes when longer): one copy

@@ -363,3 +363,23 @@ fn random_pipelines_translate_consistently() {
         "{forwarded} forwarded, {dropped} dropped"
     );
 }
+
+/// The compile-time field ranges are the definition's: storage fields
+/// their bytes, xregs and xxregs their registers, other aliases none.
+#[test]
+fn field_ranges_follow_the_layout() {
+    for f in 0..N_FIELDS + 2 {
+        let want = if (id::XREG0..=id::XREG7).contains(&f) {
+            let start = range(id::REG0 + 2 * (f - id::XREG0)).start;
+            start..start + 8
+        } else if (id::XXREG0..=id::XXREG3).contains(&f) {
+            let start = range(id::REG0 + 4 * (f - id::XXREG0)).start;
+            start..start + 16
+        } else if is_storage(f) {
+            range(f)
+        } else {
+            0..0
+        };
+        assert_eq!(frange(f), want, "field {f}");
+    }
+}

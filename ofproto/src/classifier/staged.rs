@@ -86,7 +86,6 @@ fn or_be32(k: &mut [u8; KEY_LEN], at: usize, v: u32) {
     k[at..at + 4].copy_from_slice(&w.to_be_bytes());
 }
 
-
 /// Length of `mask` as a CIDR prefix, or None when it is not one.
 fn prefix_len(mask: u32) -> Option<u32> {
     let l = mask.leading_ones();
@@ -183,9 +182,10 @@ impl TrieResult<'_> {
             return None;
         }
         let (tries, key) = (self.tries, self.key);
-        Some(*self.fields[j].get_or_insert_with(|| {
-            tries.prefixes[j].lookup(get_be32(key, TRIE_AT[j]))
-        }))
+        Some(
+            *self.fields[j]
+                .get_or_insert_with(|| tries.prefixes[j].lookup(get_be32(key, TRIE_AT[j]))),
+        )
     }
 }
 

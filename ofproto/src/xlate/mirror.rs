@@ -490,7 +490,7 @@ mod tests {
             super::super::trace::report(&f3, &x3).contains("reserved exclusively for mirroring")
         );
         let credit = super::super::upcall::Credit {
-            rules: x.rules.into(),
+            rules: x.rules,
             packets: 2,
             bytes: 128,
             learned: std::sync::Arc::new([]),

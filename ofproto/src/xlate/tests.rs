@@ -103,7 +103,7 @@ fn a_translation_without_side_effects_still_names_its_rules_and_ports() {
     let (x, _) = xlate(&sw, "in_port=1,tcp,nw_dst=10.0.0.1,nw_ttl=64,tcp_dst=80");
     let tables: Vec<u8> = x.rules.iter().map(|r| r.table).collect();
     assert!(!tables.is_empty() && tables[0] == 0, "{tables:?}");
-    assert!(x.rules.iter().all(|r| &*r.bridge == "br0"));
+    assert!(x.rules.iter().all(|r| r.bridge == "br0"));
     assert_eq!(x.in_ports, vec![1]);
 }
 

@@ -267,7 +267,7 @@ fn finish(key: &Key, flow: &FlowKey, x: super::Xlated) -> Result<UpcallXlate, St
         actions,
         mask,
         slow: x.slow || x.no_install,
-        rules: x.rules.into(),
+        rules: x.rules,
         learned: shared_learned(x.learned),
         tables_changed: false,
         in_ports: x.in_ports,

@@ -195,6 +195,12 @@ impl<T> Subtable<T> {
 
     /// The index of the highest-priority slot matching `key`.
     fn best_slot(&self, key: &[u8; KEY_LEN]) -> Option<u32> {
+        if self.used.is_empty() {
+            // A mask with no bits (a table's catch-all rules): every
+            // rule has the empty key, so the index holds one chain, led
+            // by the highest priority, and nothing needs hashing.
+            return self.index.values().next().copied();
+        }
         let mut s = *self.index.get(&self.hash(key))?;
         while s != NONE {
             if self.matches(s, key) {

@@ -24,7 +24,7 @@
 
 use super::counts::HashCounts;
 use super::prefixes::PrefixSet;
-use crate::openflow::fields::{eth_type, id, range, Match, KEY_LEN};
+use crate::openflow::fields::{eth_type, id, range, Match, KEY_LEN, OFFSETS};
 
 /// Where the stage hashes start (fixed, so that which partial keys share
 /// a hash does not depend on the run).
@@ -32,6 +32,12 @@ const STAGE_SEED: u64 = 0x243f_6a88_85a3_08d3;
 
 /// The fields with prefix tries, as in Open vSwitch's default tables.
 const TRIE_FIELDS: [usize; 2] = [id::IP_DST, id::IP_SRC];
+
+/// Their offsets in the key.
+const TRIE_AT: [usize; 2] = [OFFSETS[id::IP_DST] as usize, OFFSETS[id::IP_SRC] as usize];
+
+/// Where `eth_type` is in the key.
+const ETH_TYPE_AT: usize = OFFSETS[id::ETH_TYPE] as usize;
 
 /// Transport "ports" as one 32-bit word (source high, destination low);
 /// ICMP type and code take their places, as in Open vSwitch's flow.
@@ -65,9 +71,19 @@ fn or_be(k: &mut [u8; KEY_LEN], at: usize, n: usize, v: u32) {
     }
 }
 
-fn get_u32(k: &[u8; KEY_LEN], f: usize) -> u32 {
-    let r = range(f);
-    get_be(k, r.start, r.len())
+/// The big-endian 32-bit value at `at` (a trie field).
+#[inline]
+fn get_be32(k: &[u8; KEY_LEN], at: usize) -> u32 {
+    let mut b = [0u8; 4];
+    b.copy_from_slice(&k[at..at + 4]);
+    u32::from_be_bytes(b)
+}
+
+/// Ors `v` big-endian into the 4 bytes at `at`.
+#[inline]
+fn or_be32(k: &mut [u8; KEY_LEN], at: usize, v: u32) {
+    let w = get_be32(k, at) | v;
+    k[at..at + 4].copy_from_slice(&w.to_be_bytes());
 }
 
 /// Length of `mask` as a CIDR prefix, or None when it is not one.
@@ -95,6 +111,7 @@ struct Word {
 
 impl Word {
     /// The masked key word.
+    #[inline]
     fn of(&self, k: &[u8; KEY_LEN]) -> u64 {
         let mut b = [0u8; 8];
         b.copy_from_slice(&k[self.at..self.at + 8]);
@@ -102,6 +119,7 @@ impl Word {
     }
 
     /// Ors the mask's bits into `wc`.
+    #[inline]
     fn fold(&self, wc: &mut [u8; KEY_LEN]) {
         let w = &mut wc[self.at..self.at + 8];
         let mut b = [0u8; 8];
@@ -150,19 +168,24 @@ pub struct Tries {
 pub struct TrieResult<'a> {
     tries: &'a Tries,
     key: &'a [u8; KEY_LEN],
-    /// Per trie field once looked up: bits examined and matching lengths,
-    /// None when the packet is not IPv4 (the field means nothing, no
-    /// skipping).
-    fields: [Option<Option<(u32, u64)>>; 2],
+    /// The packet is IPv4: otherwise the trie fields mean nothing, and
+    /// no subtable is skipped by them.
+    ip: bool,
+    /// Per trie field once looked up: bits examined and matching lengths.
+    fields: [Option<(u32, u64)>; 2],
 }
 
 impl TrieResult<'_> {
+    #[inline]
     fn field(&mut self, j: usize) -> Option<(u32, u64)> {
+        if !self.ip {
+            return None;
+        }
         let (tries, key) = (self.tries, self.key);
-        *self.fields[j].get_or_insert_with(|| {
-            let ip = get_u32(key, id::ETH_TYPE) as u16 == eth_type::IP;
-            ip.then(|| tries.prefixes[j].lookup(get_u32(key, TRIE_FIELDS[j])))
-        })
+        Some(
+            *self.fields[j]
+                .get_or_insert_with(|| tries.prefixes[j].lookup(get_be32(key, TRIE_AT[j]))),
+        )
     }
 }
 
@@ -192,6 +215,7 @@ impl Tries {
         TrieResult {
             tries: self,
             key,
+            ip: u16::from_be_bytes([key[ETH_TYPE_AT], key[ETH_TYPE_AT + 1]]) == eth_type::IP,
             fields: [None, None],
         }
     }
@@ -398,9 +422,9 @@ impl StageIndex {
                 }
                 let pm = prefix_mask(bits);
                 let at = t.at as usize;
-                let already = get_be(wc, at, 4) & pm == pm;
+                let already = get_be32(wc, at) & pm == pm;
                 if bits <= plen || already {
-                    or_be(wc, at, 4, pm);
+                    or_be32(wc, at, pm);
                     self.fold(wc, done);
                     return false;
                 }

@@ -241,6 +241,11 @@ pub struct Switch {
     pub frag_flags: u16,
     /// Per-table settings from TABLE_MOD.
     pub table_cfg: Vec<TableConfig>,
+    /// `table_cfg`'s table-miss behaviours up to the last that is not
+    /// the default (usually none), kept by `table_mod`: translation
+    /// reads it per upcall, where a scan of every table's settings cost
+    /// more than a table lookup.
+    table_misses: Vec<u32>,
     /// The group table, by group id, with each group's creation time.
     pub groups: BTreeMap<u32, (Group, Instant)>,
     /// The meter table, by meter id, with each meter's creation time.
@@ -465,6 +470,7 @@ impl Switch {
             tables: (0..N_TABLES).map(|_| Classifier::default()).collect(),
             frag_flags: 0,
             table_cfg: vec![TableConfig::default(); N_TABLES as usize],
+            table_misses: Vec::new(),
             port_added: HashMap::new(),
             port_stats: None,
             port_mod_hook: None,

@@ -110,7 +110,25 @@ impl Switch {
                 cfg.vacancy = va;
             }
         }
+        self.update_table_misses();
         self.evict_over_limit();
         Ok(vec![])
+    }
+
+    /// The table-miss behaviour of each table (Open vSwitch's internal
+    /// numbers, see `TableConfig::miss`) up to the last that is not the
+    /// default: usually none.
+    pub fn table_misses(&self) -> &[u32] {
+        debug_assert_eq!(self.table_misses, Self::scan_table_misses(&self.table_cfg));
+        &self.table_misses
+    }
+
+    fn scan_table_misses(cfg: &[TableConfig]) -> Vec<u32> {
+        let n = cfg.iter().rposition(|c| c.miss != 0).map_or(0, |i| i + 1);
+        cfg[..n].iter().map(|c| c.miss).collect()
+    }
+
+    fn update_table_misses(&mut self) {
+        self.table_misses = Self::scan_table_misses(&self.table_cfg);
     }
 }

@@ -287,7 +287,7 @@ impl super::Ctx<'_> {
             }
             if let Some(rule) = hit {
                 self.rules.push(super::RuleHit {
-                    bridge: super::shared_name(self.br.name),
+                    bridge: super::interned_name(self.br.name),
                     table: 0,
                     mirrors: 0,
                     stats: Some(Arc::clone(&rule.stats)),

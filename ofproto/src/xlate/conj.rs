@@ -38,9 +38,15 @@ fn clauses(rule: &Rule) -> Option<Vec<(u32, u8, u8)>> {
         .collect()
 }
 
-/// Whether `rule`'s actions are conjunction clauses only.
+/// Whether `rule`'s actions are conjunction clauses only (what
+/// `clauses` accepts, without collecting them: every lookup asks).
 pub(super) fn is_clause(rule: &Rule) -> bool {
-    clauses(rule).is_some()
+    let ins = &rule.instructions;
+    !(ins.apply.is_empty() || ins.goto_table.is_some() || ins.write.is_some() || ins.clear)
+        && ins
+            .apply
+            .iter()
+            .all(|a| matches!(a, Action::Nx { subtype: 34, bytes } if bytes.len() >= 16))
 }
 
 impl Ctx<'_> {

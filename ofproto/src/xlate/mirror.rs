@@ -280,7 +280,7 @@ impl Ctx<'_> {
             return;
         }
         self.rules.push(RuleHit {
-            bridge: super::shared_name(self.br.name),
+            bridge: super::interned_name(self.br.name),
             table: CREDIT_TABLE,
             mirrors: self.mirror.used,
             stats: None,
@@ -490,7 +490,7 @@ mod tests {
             super::super::trace::report(&f3, &x3).contains("reserved exclusively for mirroring")
         );
         let credit = super::super::upcall::Credit {
-            rules: x.rules.into(),
+            rules: x.rules,
             packets: 2,
             bytes: 128,
             learned: std::sync::Arc::new([]),

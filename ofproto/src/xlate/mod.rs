@@ -44,7 +44,9 @@ pub use group::FrozenOp;
 
 use crate::classifier::Classifier;
 use crate::openflow::actions::{port, Action, Instructions};
-use crate::openflow::fields::{eth_type, id, range, Match, FIELDS, KEY_LEN, VLAN_CFI};
+use crate::openflow::fields::{
+    eth_type, id, range, Match, FIELDS, KEY_LEN, N_FIELDS, OFFSETS, VLAN_CFI,
+};
 use crate::openflow::groups::Group;
 use crate::switch::Rule;
 use ferrovs_dpif::odp::{self, Userspace};
@@ -109,8 +111,9 @@ pub struct Xlated {
     /// (only without side effects).
     pub forks: Vec<TraceFork>,
     /// The rules translation went through (only with side effects), so
-    /// that the datapath flow's statistics can be credited to them.
-    pub rules: Vec<RuleHit>,
+    /// that the datapath flow's statistics can be credited to them;
+    /// shared as the flow's ukey and credits keep them.
+    pub rules: std::sync::Arc<[RuleHit]>,
     /// What translation learned: rules of `learn` actions (only with
     /// side effects), for the caller to apply to the tables; source MACs
     /// and tunnel neighbours (always, so that the flow's later packets
@@ -141,8 +144,10 @@ pub struct Xlated {
 /// table.)
 #[derive(Debug, Clone)]
 pub struct RuleHit {
-    /// The bridge whose table it is (patch ports lead to others).
-    pub bridge: std::sync::Arc<str>,
+    /// The bridge whose table it is (patch ports lead to others),
+    /// interned (see [`interned_name`]): a hit per table costs no
+    /// reference count.
+    pub bridge: &'static str,
     pub table: u8,
     /// The mirrors to credit (bit i: mirror slot i) for the mirrors'
     /// pseudo hit (see [`mirror::CREDIT_TABLE`]); 0 for a rule's hit.
@@ -186,6 +191,36 @@ fn shared_name(name: &str) -> std::sync::Arc<str> {
         }
         let n: Arc<str> = Arc::from(name);
         names.push(Arc::clone(&n));
+        n
+    })
+}
+
+/// `name` interned for the life of the process: one copy per bridge name
+/// ever translated (a few bytes each), which rule hits and their credits
+/// then carry as a plain reference. Each thread remembers the names it
+/// has seen, so only a thread's first translation through a bridge takes
+/// the process-wide lock.
+pub(crate) fn interned_name(name: &str) -> &'static str {
+    use std::cell::RefCell;
+    use std::sync::Mutex;
+    thread_local! {
+        static SEEN: RefCell<Vec<&'static str>> = const { RefCell::new(Vec::new()) };
+    }
+    static ALL: Mutex<Vec<&'static str>> = Mutex::new(Vec::new());
+    SEEN.with(|seen| {
+        if let Some(n) = seen.borrow().iter().find(|n| **n == name) {
+            return *n;
+        }
+        let mut all = ALL.lock().unwrap_or_else(|e| e.into_inner());
+        let n = match all.iter().find(|n| **n == name) {
+            Some(n) => *n,
+            None => {
+                let n: &'static str = Box::leak(name.into());
+                all.push(n);
+                n
+            }
+        };
+        seen.borrow_mut().push(n);
         n
     })
 }
@@ -264,6 +299,8 @@ struct Ctx<'a> {
     /// The tun_metadata options (bit N: tun_metadataN) the packet
     /// arrived with, which a packet-in reports even when set to zero.
     rx_tun_metadata: u64,
+    /// The bridge name of the last rule hit, shared (see `hit_bridge`).
+    hit_name: Option<(&'a str, &'static str)>,
 }
 
 /// Packet-in reasons (OFPR_*).
@@ -361,8 +398,7 @@ pub fn translate_received<'a>(
         ct_nat: None,
         conntracked: false,
         forks: Vec::new(),
-        // A hit per table a pipeline goes through.
-        rules: Vec::with_capacity(16),
+        rules: hit_buffer(),
         freezing: false,
         freeze_hash: false,
         frozen: Vec::new(),
@@ -375,6 +411,7 @@ pub fn translate_received<'a>(
         orig_skb_priority: be(&flow[frange(id::SKB_PRIORITY)]) as u32,
         patch_entry: false,
         rx_tun_metadata: received_tun_metadata(flow),
+        hit_name: None,
     };
     // Every megaflow matches the packet's recirculation id, input port and
     // Ethernet type; IP ones the fragment type too (checked before any
@@ -460,7 +497,7 @@ pub fn translate_received<'a>(
         error: ctx.error,
         slow: ctx.slow,
         forks: ctx.forks,
-        rules: ctx.rules,
+        rules: share_hits(ctx.rules),
         learned: ctx.learned,
         in_ports: ctx.in_ports,
         mac_lookups: ctx.mac_lookups,
@@ -469,11 +506,47 @@ pub fn translate_received<'a>(
     }
 }
 
+thread_local! {
+    /// The rule hits buffer of the thread's last translation, emptied
+    /// (so that one allocation serves every translation of a thread).
+    static HITS: std::cell::Cell<Vec<RuleHit>> = const { std::cell::Cell::new(Vec::new()) };
+    /// The hits of translations that hit no rule.
+    static NO_HITS: std::sync::Arc<[RuleHit]> = std::sync::Arc::new([]);
+}
+
+/// A buffer for a translation's rule hits (empty): the thread's, unless
+/// a translation in progress (one nested in this one) holds it.
+fn hit_buffer() -> Vec<RuleHit> {
+    let mut v = HITS.with(std::cell::Cell::take);
+    // A hit per table a pipeline goes through.
+    v.reserve(16);
+    v
+}
+
+/// The hits moved into their shared list (allocated once, at its size),
+/// and the buffer given back to the thread.
+fn share_hits(mut hits: Vec<RuleHit>) -> std::sync::Arc<[RuleHit]> {
+    let shared = if hits.is_empty() {
+        NO_HITS.with(std::sync::Arc::clone)
+    } else {
+        hits.drain(..).collect()
+    };
+    // (A translation of thousands of resubmits does not keep its size.)
+    if hits.capacity() <= 256 {
+        HITS.with(|h| h.set(hits));
+    }
+    shared
+}
+
 /// The tun_metadata fields (`Ctx::rx_tun_metadata`) not zero in `flow`:
 /// 64 fields of 4 bytes, side by side in the key.
 fn received_tun_metadata(flow: &[u8; KEY_LEN]) -> u64 {
     let start = range(id::TUN_METADATA0).start;
     let all = &flow[start..range(id::TUN_METADATA63).end];
+    // Nearly always none: tell that a word at a time.
+    if all.iter().fold(0u8, |acc, &b| acc | b) == 0 {
+        return 0;
+    }
     all.chunks_exact(4)
         .enumerate()
         .filter(|(_, f)| *f != [0; 4])
@@ -492,6 +565,19 @@ impl Ctx<'_> {
             &mut self.actions,
             &mut self.slow,
         );
+    }
+
+    /// The current bridge's name as rule hits carry it: looked up once
+    /// per bridge a translation goes through, not once per table.
+    fn hit_bridge(&mut self) -> &'static str {
+        match self.hit_name {
+            Some((br, n)) if std::ptr::eq(br, self.br.name) => n,
+            _ => {
+                let n = interned_name(self.br.name);
+                self.hit_name = Some((self.br.name, n));
+                n
+            }
+        }
     }
 
     /// Whether this translation reports what it does (`ofproto/trace`,
@@ -623,8 +709,9 @@ impl Ctx<'_> {
             self.in_ports.push(in_port);
         }
         if let Some(r) = found {
+            let bridge = self.hit_bridge();
             self.rules.push(RuleHit {
-                bridge: shared_name(self.br.name),
+                bridge,
                 table,
                 mirrors: 0,
                 stats: Some(std::sync::Arc::clone(&r.stats)),
@@ -1575,6 +1662,9 @@ pub(super) enum SetEnd {
 /// dec_mpls_ttl), every rewrite, the last set_queue, then the terminal
 /// action that `end` allows; nothing at all without a terminal.
 pub(super) fn action_set_order(set: &[Action], end: SetEnd) -> Vec<Action> {
+    if set.is_empty() {
+        return Vec::new();
+    }
     let last = |f: &dyn Fn(&Action) -> bool| set.iter().rev().find(|a| f(a)).cloned();
     let mut list = Vec::new();
     let kinds: [&dyn Fn(&Action) -> bool; 6] = [
@@ -1669,17 +1759,35 @@ fn storage_field(f: usize) -> usize {
 /// xxregs are views of consecutive registers; other aliases are handled
 /// by their users (vlan and dscp views), so they get an empty range.
 pub(crate) fn frange(f: usize) -> std::ops::Range<usize> {
-    if (id::XREG0..=id::XREG7).contains(&f) {
-        let start = range(id::REG0 + 2 * (f - id::XREG0)).start;
-        start..start + 8
-    } else if (id::XXREG0..=id::XXREG3).contains(&f) {
-        let start = range(id::REG0 + 4 * (f - id::XXREG0)).start;
-        start..start + 16
-    } else if is_storage(f) {
-        range(f)
-    } else {
-        0..0
+    match FRANGES.get(f) {
+        Some(&(start, end)) => start as usize..end as usize,
+        None => 0..0,
     }
+}
+
+/// Every field's `frange`, worked out at compile time: translation asks
+/// for field ranges all the time, and a table of 4-byte entries stays
+/// in cache where the field table (a cache line per field) does not.
+const FRANGES: [(u16, u16); N_FIELDS] = franges();
+
+const fn franges() -> [(u16, u16); N_FIELDS] {
+    let mut out = [(0u16, 0u16); N_FIELDS];
+    let mut f = 0;
+    while f < N_FIELDS {
+        out[f] = if f >= id::XREG0 && f <= id::XREG7 {
+            let start = OFFSETS[id::REG0 + 2 * (f - id::XREG0)];
+            (start, start + 8)
+        } else if f >= id::XXREG0 && f <= id::XXREG3 {
+            let start = OFFSETS[id::REG0 + 4 * (f - id::XXREG0)];
+            (start, start + 16)
+        } else if !FIELDS[f].alias {
+            (OFFSETS[f], OFFSETS[f] + FIELDS[f].width as u16)
+        } else {
+            (0, 0)
+        };
+        f += 1;
+    }
+    out
 }
 
 /// The big-endian value of `b` (its last 16 bytes when longer): one copy

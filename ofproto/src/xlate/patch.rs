@@ -13,7 +13,7 @@
 use std::collections::HashMap;
 use std::net::IpAddr;
 
-use super::topology::{PortKind, Topology};
+use super::topology::{BridgeTopo, PortKind, Topology};
 use super::{Bridge, Ctx, Node, NodeKind, MAX_DEPTH, MAX_RESUBMITS};
 use crate::openflow::actions::{Action, Instructions};
 use crate::openflow::fields::{eth_type, id, range};
@@ -22,8 +22,62 @@ use ferrovs_netdev::tunnel::TunnelKind;
 
 /// Every bridge of one datapath, as translation sees them.
 pub struct World<'a> {
-    pub bridges: HashMap<&'a str, Bridge<'a>, NameHash>,
+    pub bridges: Bridges<'a>,
     pub topo: &'a Topology,
+}
+
+impl World<'_> {
+    /// What the topology says about bridge `name` (found among the few
+    /// bridges of the world, not hashed into the topology's map).
+    pub fn topo_of(&self, name: &str) -> Option<&BridgeTopo> {
+        self.bridges.entry(name).map(|(_, t)| *t)
+    }
+}
+
+/// Bridges held inline before a world needs a heap list.
+const INLINE_BRIDGES: usize = 4;
+
+/// The bridges of a world by name, each with its topology: a datapath
+/// has a few, so a list scanned by name beats hashing, and the first
+/// few need no allocation (a world is built per upcall).
+pub struct Bridges<'a> {
+    inline: [Option<(Bridge<'a>, &'a BridgeTopo)>; INLINE_BRIDGES],
+    more: Vec<(Bridge<'a>, &'a BridgeTopo)>,
+}
+
+impl<'a> Bridges<'a> {
+    fn new() -> Self {
+        Bridges {
+            inline: [None, None, None, None],
+            more: Vec::new(),
+        }
+    }
+
+    /// Adds a bridge (its name not there yet).
+    fn push(&mut self, br: Bridge<'a>, topo: &'a BridgeTopo) {
+        match self.inline.iter_mut().find(|e| e.is_none()) {
+            Some(e) => *e = Some((br, topo)),
+            None => self.more.push((br, topo)),
+        }
+    }
+
+    fn entries(&self) -> impl Iterator<Item = &(Bridge<'a>, &'a BridgeTopo)> + '_ {
+        self.inline.iter().flatten().chain(self.more.iter())
+    }
+
+    fn entry(&self, name: &str) -> Option<&(Bridge<'a>, &'a BridgeTopo)> {
+        self.entries().find(|(b, _)| b.name == name)
+    }
+
+    /// The bridge named `name`.
+    pub fn get(&self, name: &str) -> Option<&Bridge<'a>> {
+        self.entry(name).map(|(b, _)| b)
+    }
+
+    /// Every bridge, in no particular order.
+    pub fn iter(&self) -> impl Iterator<Item = &Bridge<'a>> + '_ {
+        self.entries().map(|(b, _)| b)
+    }
 }
 
 /// Hashes bridge names (FNV-1a): a translation looks a few up, and
@@ -60,7 +114,7 @@ const ARP_OP_REPLY: u128 = 2;
 impl<'a> Ctx<'a> {
     /// The bridge's patch ports (they have no datapath port).
     pub(super) fn patch_ports(&self) -> Vec<u16> {
-        let Some(bt) = self.world.and_then(|w| w.topo.bridges.get(self.br.name)) else {
+        let Some(bt) = self.world.and_then(|w| w.topo_of(self.br.name)) else {
             return Vec::new();
         };
         bt.ports
@@ -78,9 +132,7 @@ impl<'a> Ctx<'a> {
             return false;
         };
         let Some(pt) = world
-            .topo
-            .bridges
-            .get(self.br.name)
+            .topo_of(self.br.name)
             .and_then(|b| b.ports.get(&ofport))
         else {
             return false;
@@ -497,33 +549,22 @@ pub fn with_world<R, S: std::hash::BuildHasher>(
     describe_rules: bool,
     f: impl FnOnce(&World<'_>) -> R,
 ) -> R {
-    // Usually no table has a miss behaviour: nothing to collect then.
-    let misses: Vec<(&str, Vec<u32>)> = switches
-        .iter()
-        .map(|(&n, sw)| (n, super::upcall::table_misses(sw)))
-        .filter(|(_, m)| !m.is_empty())
-        .collect();
-    let mut bridges = HashMap::with_capacity_and_hasher(switches.len(), NameHash);
+    let mut bridges = Bridges::new();
     for (&name, sw) in switches {
         let Some(bt) = topo.bridges.get(name) else {
             continue;
         };
-        bridges.insert(
-            name,
-            Bridge {
-                name: &sw.name,
-                tables: &sw.tables,
-                table_miss: misses
-                    .iter()
-                    .find(|(n, _)| *n == name)
-                    .map_or(&[][..], |(_, v)| &v[..]),
-                odp_ports: &bt.odp_ports,
-                groups: &sw.groups,
-                side_effects,
-                describe_rules,
-                switch: Some(sw),
-            },
-        );
+        let br = Bridge {
+            name: &sw.name,
+            tables: &sw.tables,
+            table_miss: sw.table_misses(),
+            odp_ports: &bt.odp_ports,
+            groups: &sw.groups,
+            side_effects,
+            describe_rules,
+            switch: Some(sw),
+        };
+        bridges.push(br, bt);
     }
     let world = World { bridges, topo };
     f(&world)

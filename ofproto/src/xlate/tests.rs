@@ -103,7 +103,7 @@ fn a_translation_without_side_effects_still_names_its_rules_and_ports() {
     let (x, _) = xlate(&sw, "in_port=1,tcp,nw_dst=10.0.0.1,nw_ttl=64,tcp_dst=80");
     let tables: Vec<u8> = x.rules.iter().map(|r| r.table).collect();
     assert!(!tables.is_empty() && tables[0] == 0, "{tables:?}");
-    assert!(x.rules.iter().all(|r| &*r.bridge == "br0"));
+    assert!(x.rules.iter().all(|r| r.bridge == "br0"));
     assert_eq!(x.in_ports, vec![1]);
 }
 
@@ -362,4 +362,24 @@ fn random_pipelines_translate_consistently() {
         forwarded > 50 && dropped > 50,
         "{forwarded} forwarded, {dropped} dropped"
     );
+}
+
+/// The compile-time field ranges are the definition's: storage fields
+/// their bytes, xregs and xxregs their registers, other aliases none.
+#[test]
+fn field_ranges_follow_the_layout() {
+    for f in 0..N_FIELDS + 2 {
+        let want = if (id::XREG0..=id::XREG7).contains(&f) {
+            let start = range(id::REG0 + 2 * (f - id::XREG0)).start;
+            start..start + 8
+        } else if (id::XXREG0..=id::XXREG3).contains(&f) {
+            let start = range(id::REG0 + 4 * (f - id::XXREG0)).start;
+            start..start + 16
+        } else if is_storage(f) {
+            range(f)
+        } else {
+            0..0
+        };
+        assert_eq!(frange(f), want, "field {f}");
+    }
 }

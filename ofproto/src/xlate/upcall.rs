@@ -301,7 +301,7 @@ fn finish(
         mask,
         datapath_mask,
         slow: x.slow || x.no_install,
-        rules: x.rules.into(),
+        rules: x.rules,
         learned: shared_learned(x.learned),
         tables_changed: false,
         in_ports: x.in_ports,

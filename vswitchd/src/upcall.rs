@@ -587,19 +587,19 @@ impl HandlerContext {
             // With megaflows disabled the mask is exact, and the
             // translation's own (direct) mask is not the one put.
             let mask = crate::appctl::effective_mask(t.key, &x.mask);
-            let direct = Translation {
-                mask: match mask {
-                    std::borrow::Cow::Borrowed(_) => x.datapath_mask.take(),
-                    std::borrow::Cow::Owned(_) => None,
-                },
-                actions: std::mem::take(&mut x.odp_actions),
-            };
+            let translated_mask = matches!(mask, std::borrow::Cow::Borrowed(_));
             let attrs = FlowAttrs {
                 key: Arc::from(t.key),
                 mask: Arc::from(&*mask),
                 actions: Arc::from(&x.actions[..]),
             };
             let ukey = Ukey::new(attrs.clone(), Arc::clone(&t.bridge), t.generation, x);
+            // The datapath mask lent, not moved out (it is several
+            // hundred bytes).
+            let direct = Translation {
+                mask: x.datapath_mask.as_ref().filter(|_| translated_mask),
+                actions: std::mem::take(&mut x.odp_actions),
+            };
             let put = FlowPut {
                 flags: PutFlags {
                     create: true,
@@ -686,7 +686,7 @@ trait MissOps {
         put: &FlowPut<'_>,
         _flow: Option<&FlowKey>,
         _attrs: &FlowAttrs,
-        _direct: Translation,
+        _direct: Translation<'_>,
     ) -> Result<Option<InstalledFlow>, DpifError> {
         self.flow_put(put).map(|_| None)
     }
@@ -694,10 +694,10 @@ trait MissOps {
 
 /// A translated miss's mask and actions as translation made them (not
 /// netlink-encoded), for a datapath that takes them so.
-struct Translation {
+struct Translation<'a> {
     /// The mask in the userspace datapath's layout, when translation
     /// made it and it is the mask put.
-    mask: Option<FlowKey>,
+    mask: Option<&'a FlowKey>,
     actions: Vec<ferrovs_dpif::odp::Action>,
 }
 
@@ -724,7 +724,7 @@ impl MissOps for &NetdevControl {
         put: &FlowPut<'_>,
         flow: Option<&FlowKey>,
         attrs: &FlowAttrs,
-        direct: Translation,
+        direct: Translation<'_>,
     ) -> Result<Option<InstalledFlow>, DpifError> {
         match flow {
             Some(flow) => NetdevControl::flow_put_translated(
@@ -732,7 +732,7 @@ impl MissOps for &NetdevControl {
                 put,
                 flow,
                 attrs,
-                direct.mask.as_ref(),
+                direct.mask,
                 direct.actions,
             )
             .map(Some),
@@ -749,42 +749,37 @@ impl MissHandler for HandlerContext {
     fn handle_misses(&self, dp: &NetdevControl, misses: &mut [Miss]) -> Vec<MissVerdict> {
         let generation = self.generation.load(Ordering::Acquire);
         let mut verdicts: Vec<MissVerdict> = misses.iter().map(|_| MissVerdict::Drop).collect();
-        let mut items = Vec::with_capacity(misses.len());
-        let mut found = Vec::with_capacity(misses.len());
-        for (i, m) in misses.iter_mut().enumerate() {
-            match self.bridge_of(&m.key) {
-                Ok(bridge) => {
-                    items.push(UpcallItem {
-                        bridge: bridge.0.clone(),
-                        req: UpcallRequest {
-                            // Moved, not copied: the request's key is the
-                            // one installed below.
-                            key: std::mem::take(&mut m.key),
-                            odp_ports: bridge.1.clone(),
-                            may_learn: true,
-                            parsed: Some(std::mem::take(&mut m.attrs)),
-                        },
-                        packet_len: Some(m.packet.len() as u64),
-                    });
-                    found.push((i, bridge));
-                }
-                Err(e) => self.count_failure(&e),
-            }
-        }
-        if items.is_empty() {
-            return verdicts;
-        }
-        let results = self.translator.translate(&items);
         let mut ops = dp;
-        for (((i, bridge), r), item) in found.into_iter().zip(results).zip(&items) {
-            let x = match r {
+        // One miss at a time, translated then installed: no lists of
+        // requests and answers, and the translation is not moved
+        // between them.
+        for (m, verdict) in misses.iter_mut().zip(verdicts.iter_mut()) {
+            let bridge = match self.bridge_of(&m.key) {
+                Ok(bridge) => bridge,
+                Err(e) => {
+                    self.count_failure(&e);
+                    continue;
+                }
+            };
+            let item = UpcallItem {
+                bridge: bridge.0.clone(),
+                req: UpcallRequest {
+                    // Moved, not copied: the request's key is the one
+                    // installed below.
+                    key: std::mem::take(&mut m.key),
+                    odp_ports: bridge.1.clone(),
+                    may_learn: true,
+                    parsed: Some(std::mem::take(&mut m.attrs)),
+                },
+                packet_len: Some(m.packet.len() as u64),
+            };
+            let x = match self.translator.translate_one(&item) {
                 Ok(x) => x,
                 Err(e) => {
                     self.count_failure(&e);
                     continue;
                 }
             };
-            let Some(m) = misses.get(i) else { continue };
             let mut t = Translated {
                 key: &item.req.key,
                 packet: None,
@@ -798,12 +793,10 @@ impl MissHandler for HandlerContext {
                 Ok(()) => {
                     self.stats.handled.fetch_add(1, Ordering::Relaxed);
                     if !t.x.actions.is_empty() {
-                        if let Some(v) = verdicts.get_mut(i) {
-                            *v = match t.installed {
-                                Some(f) => MissVerdict::Flow(f),
-                                None => MissVerdict::Actions(t.x.actions),
-                            };
-                        }
+                        *verdict = match t.installed {
+                            Some(f) => MissVerdict::Flow(f),
+                            None => MissVerdict::Actions(t.x.actions),
+                        };
                     }
                 }
                 Err(e) => self.count_failure(&e),

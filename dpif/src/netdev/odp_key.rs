@@ -150,18 +150,47 @@ impl Default for MaskBuilder {
 impl MaskBuilder {
     /// Adds one mask attribute.
     pub fn add(&mut self, a: &KeyAttr) {
-        if matches!(a, KeyAttr::Encap(_)) {
-            self.ok = false;
-        }
-        if self.ok {
-            self.ok = apply(std::slice::from_ref(a), &mut self.mask, 0, 0, Mode::Mask).is_ok();
-        }
+        let mut into = MaskInto {
+            mask: &mut self.mask,
+            ok: self.ok,
+        };
+        into.add(a);
+        self.ok = into.ok;
     }
 
     /// The mask so far (before [`masked_extracted`] completes it); None
     /// when an attribute spoiled it.
     pub fn finish(self) -> Option<FlowKey> {
         self.ok.then_some(self.mask)
+    }
+}
+
+/// [`MaskBuilder`] building into a mask the caller holds (where the
+/// mask is finally kept), so that the mask is not moved on the way.
+pub struct MaskInto<'a> {
+    mask: &'a mut FlowKey,
+    ok: bool,
+}
+
+impl<'a> MaskInto<'a> {
+    /// Builds into `mask`, which must be all zeroes (nothing matched).
+    pub fn new(mask: &'a mut FlowKey) -> Self {
+        MaskInto { mask, ok: true }
+    }
+
+    /// Adds one mask attribute.
+    pub fn add(&mut self, a: &KeyAttr) {
+        if matches!(a, KeyAttr::Encap(_)) {
+            self.ok = false;
+        }
+        if self.ok {
+            self.ok = apply(std::slice::from_ref(a), self.mask, 0, 0, Mode::Mask).is_ok();
+        }
+    }
+
+    /// Whether no attribute spoiled the mask (else it must not be used).
+    pub fn ok(&self) -> bool {
+        self.ok
     }
 }
 

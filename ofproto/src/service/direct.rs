@@ -86,7 +86,10 @@ impl UpcallTranslator {
         items.iter().map(|item| self.translate_one(item)).collect()
     }
 
-    fn translate_one(&self, item: &UpcallItem) -> Result<UpcallXlate, String> {
+    /// Translates one item (what [`Self::translate`] does for each), so
+    /// that a caller that installs misses one by one needs no list of
+    /// answers.
+    pub fn translate_one(&self, item: &UpcallItem) -> Result<UpcallXlate, String> {
         let bridge = &*item.bridge;
         let topo = self.shared.topology_of(bridge);
         let registry = self.shared.switches();

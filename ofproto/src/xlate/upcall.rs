@@ -14,7 +14,7 @@ use super::{be, frange, shared_name, translate_received, Bridge, Received};
 use crate::openflow::fields::id;
 use crate::openflow::fields::KEY_LEN;
 use crate::switch::Switch;
-use ferrovs_dpif::netdev::odp_key::MaskBuilder;
+use ferrovs_dpif::netdev::odp_key::MaskInto;
 use ferrovs_dpif::odp::{self, Key, KeyAttr, TunnelAttr};
 use ferrovs_netdev::FlowKey as DpFlowKey;
 
@@ -196,6 +196,8 @@ pub fn translate_upcall_in<S: std::hash::BuildHasher>(
             .ok_or_else(|| format!("no bridge named {bridge}"))?;
         let mut flow = [0; KEY_LEN];
         flow_text::from_odp_into(key, |d| ofport_of(&req.odp_ports, d), &mut flow)?;
+        // Finished where it was made: the translation (two flow-key
+        // arrays) is not moved between frames.
         let x = with_bridge(sw, &req.odp_ports, req.may_learn, |br| {
             let br = Bridge {
                 describe_rules: false,
@@ -205,9 +207,10 @@ pub fn translate_upcall_in<S: std::hash::BuildHasher>(
                 deeper_labels: deeper,
                 ..Received::default()
             };
-            translate_received(&br, None, &flow, rx)
-        });
-        return Ok((shared_name(bridge), finish(key, &flow, x, direct)?));
+            let mut x = translate_received(&br, None, &flow, rx);
+            finish(key, &flow, &mut x, direct)
+        })?;
+        return Ok((shared_name(bridge), x));
     };
     let target = match receive_target(topo, key) {
         Ok(t) => t,
@@ -256,11 +259,12 @@ pub fn translate_upcall_in<S: std::hash::BuildHasher>(
                 deeper_labels: deeper,
                 outer_ports: outer_ports(key),
             };
-            translate_received(br, Some(w), &flow, rx)
+            let mut x = translate_received(br, Some(w), &flow, rx);
+            finish(key, &flow, &mut x, direct)
         })
     })
-    .ok_or_else(|| format!("no bridge named {target_bridge}"))?;
-    Ok((shared_name(target_bridge), finish(key, &flow, x, direct)?))
+    .ok_or_else(|| format!("no bridge named {target_bridge}"))??;
+    Ok((shared_name(target_bridge), x))
 }
 
 /// The OpenFlow port of datapath port `odp` in `odp_ports` (OpenFlow
@@ -275,39 +279,42 @@ fn ofport_of(odp_ports: &HashMap<u16, u32>, odp: u32) -> Option<u16> {
 fn finish(
     key: &Key,
     flow: &FlowKey,
-    x: super::Xlated,
+    x: &mut super::Xlated,
     direct: bool,
 ) -> Result<UpcallXlate, String> {
     // A translation error drops the packet; the (empty) actions say so.
     let actions = odp::action::encode_actions(&x.actions).map_err(|e| e.message)?;
-    let mut mask = Vec::with_capacity(key.attrs.len() * 12 + 16);
-    let mut builder = direct.then(MaskBuilder::default);
-    let mut datapath_mask = None;
-    if megaflow_mask(
+    let mut out = UpcallXlate {
+        actions,
+        odp_actions: std::mem::take(&mut x.actions),
+        mask: Vec::with_capacity(key.attrs.len() * 12 + 16),
+        // Built where it is kept (MaskInto), not moved in.
+        datapath_mask: direct.then(DpFlowKey::default),
+        slow: x.slow || x.no_install,
+        rules: Arc::clone(&x.rules),
+        learned: shared_learned(std::mem::take(&mut x.learned)),
+        tables_changed: false,
+        in_ports: std::mem::take(&mut x.in_ports),
+        mac_lookups: std::mem::take(&mut x.mac_lookups),
+        injected: encode_injected(&x.injected)?,
+    };
+    let mut builder = out.datapath_mask.as_mut().map(MaskInto::new);
+    let whole = megaflow_mask(
         &key.attrs,
         flow,
         &x.wc,
         x.mpls_wc,
-        &mut mask,
+        &mut out.mask,
         builder.as_mut(),
-    )? {
-        datapath_mask = builder.and_then(MaskBuilder::finish);
-    } else {
-        mask = Vec::new();
+    )?;
+    let spoilt = builder.is_some_and(|b| !b.ok());
+    if !whole {
+        out.mask = Vec::new();
     }
-    Ok(UpcallXlate {
-        actions,
-        odp_actions: x.actions,
-        mask,
-        datapath_mask,
-        slow: x.slow || x.no_install,
-        rules: x.rules,
-        learned: shared_learned(x.learned),
-        tables_changed: false,
-        in_ports: x.in_ports,
-        mac_lookups: x.mac_lookups,
-        injected: encode_injected(&x.injected)?,
-    })
+    if !whole || spoilt {
+        out.datapath_mask = None;
+    }
+    Ok(out)
 }
 
 /// `learned` shared; nearly always empty, and then one empty list per
@@ -335,7 +342,7 @@ fn megaflow_mask(
     wc: &FlowKey,
     mpls_wc: [u32; 2],
     out: &mut Vec<u8>,
-    mut direct: Option<&mut MaskBuilder>,
+    mut direct: Option<&mut MaskInto<'_>>,
 ) -> Result<bool, String> {
     for a in attrs {
         if let KeyAttr::Encap(inner) = a {
@@ -765,9 +772,11 @@ mod tests {
                 let took =
                     megaflow_mask(&key.attrs, &flow, &wc, mpls_wc, &mut plain, None).expect("mask");
                 let mut mask = Vec::new();
-                let mut b = MaskBuilder::default();
+                let mut built = ferrovs_netdev::FlowKey::default();
+                let mut b = MaskInto::new(&mut built);
                 let took2 = megaflow_mask(&key.attrs, &flow, &wc, mpls_wc, &mut mask, Some(&mut b))
                     .expect("mask");
+                let b_ok = b.ok();
                 assert_eq!((took, &plain), (took2, &mask), "{text}");
                 if !took {
                     // Matched exactly (IPv6): no mask of either kind.
@@ -775,8 +784,8 @@ mod tests {
                     continue;
                 }
                 let full = odp_key::from_odp(&key_bytes, &mask).expect("decodes");
-                match b
-                    .finish()
+                match b_ok
+                    .then_some(built)
                     .and_then(|m| odp_key::masked_extracted(&dp_key, &m))
                 {
                     Some(d) => {

@@ -97,16 +97,24 @@ impl UpcallTranslator {
             return Err("no bridge named ".to_string() + bridge);
         }
         // The bridges translation may reach (patch ports, tunnels): those
-        // of the same topology, read-locked in name order.
-        let guards: Vec<(&str, RwLockReadGuard<'_, Switch>)> = registry
-            .iter()
-            .filter(|(n, _)| {
-                n.as_str() == bridge || topo.as_ref().is_some_and(|t| t.bridges.contains_key(*n))
-            })
-            .map(|(n, s)| (n.as_str(), s.read()))
-            .collect();
-        let mut switches = HashMap::with_capacity_and_hasher(guards.len(), NameHash);
-        switches.extend(guards.iter().map(|(n, g)| (*n, &**g)));
+        // of the same topology, read-locked in name order. The first
+        // guard is held on the stack: with one bridge (the usual case)
+        // no list is allocated.
+        let mut first: Option<(&str, RwLockReadGuard<'_, Switch>)> = None;
+        let mut more: Vec<(&str, RwLockReadGuard<'_, Switch>)> = Vec::new();
+        let reachable = registry.iter().filter(|(n, _)| {
+            n.as_str() == bridge || topo.as_ref().is_some_and(|t| t.bridges.contains_key(*n))
+        });
+        for (n, s) in reachable {
+            let g = (n.as_str(), s.read());
+            match first {
+                None => first = Some(g),
+                Some(_) => more.push(g),
+            }
+        }
+        let guards = first.iter().chain(more.iter());
+        let mut switches = HashMap::with_capacity_and_hasher(1 + more.len(), NameHash);
+        switches.extend(guards.map(|(n, g)| (*n, &**g)));
         let r = translate_upcall_in(&switches, topo.as_deref(), bridge, &item.req);
         // The packet counts for the rules (and mirrors) it went through,
         // as its flow's later packets will.
@@ -127,7 +135,8 @@ impl UpcallTranslator {
             self.changes.note_mac_changes(&stale);
         }
         drop(switches);
-        drop(guards);
+        drop(more);
+        drop(first);
         let (target, mut x) = r?;
         // NORMAL's MAC learning is in the MAC table already (translation
         // with side effects learns as it goes): only learned rules need

@@ -253,7 +253,9 @@ pub fn translate_upcall_in<S: std::hash::BuildHasher>(
     if let Some(sw) = switches.get(target_bridge) {
         super::tunnel::geneve_options_to_flow(key, &sw.tlv_table, Some(&mut flow))?;
     }
-    let x = with_world(switches, topo, req.may_learn, false, |w| {
+    // Unwrapped in place (no `ok_or_else`, which copies the answer
+    // into another wrapper).
+    let translated = with_world(switches, topo, req.may_learn, false, |w| {
         w.bridges.get(target_bridge).map(|br| {
             let rx = Received {
                 deeper_labels: deeper,
@@ -262,9 +264,12 @@ pub fn translate_upcall_in<S: std::hash::BuildHasher>(
             let mut x = translate_received(br, Some(w), &flow, rx);
             finish(key, &flow, &mut x, direct)
         })
-    })
-    .ok_or_else(|| format!("no bridge named {target_bridge}"))??;
-    Ok((shared_name(target_bridge), x))
+    });
+    match translated {
+        Some(Ok(x)) => Ok((shared_name(target_bridge), x)),
+        Some(Err(e)) => Err(e),
+        None => Err(format!("no bridge named {target_bridge}")),
+    }
 }
 
 /// The OpenFlow port of datapath port `odp` in `odp_ports` (OpenFlow

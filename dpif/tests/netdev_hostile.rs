@@ -4,7 +4,6 @@
 //! NAT, truncation, sampling, ...). Nothing may panic; what cannot be
 //! done is dropped.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use ferrovs_dpif::netdev::actions::{execute, ExecCtx, PortTable};
@@ -100,7 +99,7 @@ fn random_frames_through_every_action_never_panic() {
     let dummies: Vec<Arc<DummyDev>> = (0..3)
         .map(|i| Arc::new(DummyDev::new(&format!("h{i}")).unwrap()))
         .collect();
-    let mut ports: PortTable = HashMap::new();
+    let mut ports = PortTable::default();
     for (i, d) in dummies.iter().enumerate() {
         ports.insert(i as u32, Arc::clone(d) as Arc<dyn Netdev>);
     }

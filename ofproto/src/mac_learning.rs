@@ -381,7 +381,17 @@ impl MacTable {
             Some(e) if e.is_static => return Learned::No,
             Some(e) => {
                 self.lru.remove(&e.seq);
-                untrack(&mut self.by_port, e.port, e.seq);
+                if e.port == port {
+                    // It stays on its port: its place there moves, and
+                    // the port's order is kept even if this was its only
+                    // entry (dropping it and allocating it again below
+                    // cost a malloc and a free per learn).
+                    if let Some(lru) = self.by_port.get_mut(&port) {
+                        lru.remove(&e.seq);
+                    }
+                } else {
+                    untrack(&mut self.by_port, e.port, e.seq);
+                }
                 e.seq = seq;
                 e.seen = now;
                 // An expired entry that is still here was missed by

@@ -3,7 +3,7 @@
 //! recirculation, and MISS upcalls. The poll thread and `execute` both
 //! run packets through [`DpCore::process`].
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::thread;
@@ -501,7 +501,7 @@ struct PollPort {
 struct PollSet {
     poll: mio::Poll,
     events: mio::Events,
-    ports: HashMap<u32, PollPort>,
+    ports: actions::PortMap<PollPort>,
     /// Ports to read in the next round whether or not epoll reports them.
     again: Vec<u32>,
     /// Ports resting after an error.
@@ -515,7 +515,7 @@ impl PollSet {
         Ok(PollSet {
             poll: mio::Poll::new()?,
             events: mio::Events::with_capacity(256),
-            ports: HashMap::new(),
+            ports: actions::PortMap::default(),
             again: Vec::new(),
             resting: Vec::new(),
             gen: u64::MAX,
@@ -648,7 +648,7 @@ fn poll_loop(shared: Arc<DpCore>, index: u32, count: u32) {
     };
     // The output table, rebuilt when ports changed and packets are to be
     // processed (a port change alone costs the thread no copy of it).
-    let mut table = PortTable::new();
+    let mut table = PortTable::default();
     let mut table_gen = u64::MAX;
     let mut emc = ExactCache::default();
     let mut rng = 0x2545_f491_4f6c_dd1du64 ^ sys::monotonic_ms();

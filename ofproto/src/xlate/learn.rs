@@ -394,11 +394,14 @@ impl Ctx<'_> {
 /// actions changed, so that datapath flows must be revalidated.
 pub fn apply(sw: &mut Switch, learned: &[Learned]) -> bool {
     let mut changed = false;
-    let now = std::time::Instant::now();
-    // Entries for other bridges (reached through patch ports) are theirs
-    // to apply.
-    let name = sw.name.clone();
-    for l in learned.iter().filter(|l| l.bridge() == name) {
+    // The clock is read once, and only if a MAC is to be learned.
+    let mut now = None;
+    for l in learned {
+        // Entries for other bridges (reached through patch ports) are
+        // theirs to apply.
+        if l.bridge() != sw.name.as_str() {
+            continue;
+        }
         let fm = match l {
             Learned::Rule {
                 rule: LearnedRule(fm),
@@ -410,6 +413,7 @@ pub fn apply(sw: &mut Switch, learned: &[Learned]) -> bool {
                 // The MAC table tracks what its changes make stale
                 // itself (the service's `l2_run` looks).
                 let mut table = sw.mac_table.lock().unwrap_or_else(|e| e.into_inner());
+                let now = *now.get_or_insert_with(std::time::Instant::now);
                 table.learn(*mac, *vlan, *port, now);
                 continue;
             }
@@ -431,7 +435,8 @@ pub fn apply(sw: &mut Switch, learned: &[Learned]) -> bool {
             .get_mut(fm.table_id as usize)
             .and_then(|t| t.find_exact_mut(&fm.m, prio))
         {
-            rule.stats.touch(now);
+            rule.stats
+                .touch(*now.get_or_insert_with(std::time::Instant::now));
             changed |= before.as_ref() != Some(&rule.instructions);
         }
     }

@@ -221,23 +221,23 @@ impl Ctx<'_> {
                 port: in_bundle,
             });
         }
-        if self.br.side_effects && !from_nowhere {
-            if let Some(sw) = self.br.switch {
-                let src = mac_bytes(self.get(id::ETH_SRC));
-                let mut table = sw.mac_table.lock().unwrap_or_else(|e| e.into_inner());
-                table.learn(src, vlan, in_bundle, Instant::now());
-            }
-        }
-        // Every lookup is recorded (even `ofproto/trace`'s, harmlessly),
-        // in the table and in the translation: a change of that entry
-        // makes this flow, and only flows like it, stale.
+        // The source is learned and the destination looked up under one
+        // lock of the table and one read of the clock.
         let learned = self.br.switch.and_then(|sw| {
+            let now = Instant::now();
             let mut table = sw.mac_table.lock().unwrap_or_else(|e| e.into_inner());
+            if self.br.side_effects && !from_nowhere {
+                let src = mac_bytes(self.get(id::ETH_SRC));
+                table.learn(src, vlan, in_bundle, now);
+            }
+            // Every lookup is recorded (even `ofproto/trace`'s,
+            // harmlessly), in the table and in the translation: a change
+            // of that entry makes this flow, and only flows like it, stale.
             let mac = mac_bytes(dst as u128);
             if !self.mac_lookups.contains(&(vlan, mac)) {
                 self.mac_lookups.push((vlan, mac));
             }
-            table.lookup_for_flow(mac, vlan, Instant::now())
+            table.lookup_for_flow(mac, vlan, now)
         });
         match learned {
             Some(p) if self.is_mirror_output(p) => out.push(Node::new(

@@ -219,7 +219,13 @@ impl Topology {
         let mut v: Vec<(u32, TunnelKind, u16)> = Vec::new();
         for bt in self.bridges.values() {
             for (p, pt) in &bt.ports {
-                if let (PortKind::Tunnel(c), Some(&odp)) = (&pt.kind, bt.odp_ports.get(p)) {
+                // The kind first: only a tunnel port's number is looked up
+                // (a translation asks per output, and the maps hash with
+                // SipHash).
+                let PortKind::Tunnel(c) = &pt.kind else {
+                    continue;
+                };
+                if let Some(&odp) = bt.odp_ports.get(p) {
                     if !v.iter().any(|(o, _, _)| *o == odp) {
                         v.push((odp, c.kind, c.dst_port));
                     }

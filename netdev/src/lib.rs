@@ -17,6 +17,7 @@
 pub mod compose;
 pub mod csum;
 pub mod dev;
+pub mod fasthash;
 pub mod flow;
 pub mod neigh;
 pub mod offload;

@@ -30,9 +30,8 @@
 //! time, flood VLANs) and too many missed addresses to remember are a
 //! change to every flow.
 
+use ferrovs_netdev::fasthash::FastHashing;
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::hash::{BuildHasher, Hasher};
-use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 /// Stock's defaults (MAC_ENTRY_DEFAULT_IDLE_TIME, MAC_DEFAULT_MAX).
@@ -43,72 +42,11 @@ pub const DEFAULT_MAX_ENTRIES: usize = 8192;
 pub type MacKey = (u16, [u8; 6]);
 type Key = MacKey;
 
-/// Hashes the table's keys (a VLAN and a MAC: a few words) with one
-/// multiply per word and a final avalanche, from a per-process random
-/// seed, so that senders who choose their source addresses cannot aim at
-/// collisions. std's SipHash of every learned and looked-up address was
-/// ~1.5% of the poll thread in a burst of new MAC addresses.
-#[derive(Clone, Copy, Default)]
-pub struct MacHashing;
-
-/// The hasher [`MacHashing`] builds.
-pub struct MacHasher {
-    h: u64,
-}
-
-impl BuildHasher for MacHashing {
-    type Hasher = MacHasher;
-    fn build_hasher(&self) -> MacHasher {
-        static SEED: OnceLock<u64> = OnceLock::new();
-        let seed = *SEED.get_or_init(|| {
-            std::hash::BuildHasher::hash_one(&std::collections::hash_map::RandomState::new(), 0u8)
-        });
-        MacHasher { h: seed }
-    }
-}
-
-impl MacHasher {
-    #[inline]
-    fn fold(&mut self, v: u64) {
-        self.h = (self.h ^ v)
-            .wrapping_mul(0x87c3_7b91_1142_53d5)
-            .rotate_left(29);
-    }
-}
-
-impl Hasher for MacHasher {
-    fn write(&mut self, bytes: &[u8]) {
-        for c in bytes.chunks(8) {
-            let mut x = [0u8; 8];
-            x[..c.len()].copy_from_slice(c);
-            self.fold(u64::from_le_bytes(x));
-        }
-    }
-    fn write_u8(&mut self, v: u8) {
-        self.fold(u64::from(v));
-    }
-    fn write_u16(&mut self, v: u16) {
-        self.fold(u64::from(v));
-    }
-    fn write_u32(&mut self, v: u32) {
-        self.fold(u64::from(v));
-    }
-    fn write_u64(&mut self, v: u64) {
-        self.fold(v);
-    }
-    fn write_usize(&mut self, v: usize) {
-        self.fold(v as u64);
-    }
-    fn finish(&self) -> u64 {
-        // MurmurHash3's 64-bit finalizer: every bit reaches every bit.
-        let mut h = self.h;
-        h ^= h >> 33;
-        h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);
-        h ^= h >> 33;
-        h = h.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
-        h ^ (h >> 33)
-    }
-}
+/// The table's maps: their keys (a VLAN and a MAC) come from packets,
+/// hence the seeded [`FastHashing`] (std's SipHash of every learned and
+/// looked-up address was ~1.5% of the poll thread in a burst of new MAC
+/// addresses).
+type MacHashing = FastHashing;
 
 type MacMap<K, V> = HashMap<K, V, MacHashing>;
 

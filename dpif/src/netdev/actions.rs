@@ -7,9 +7,9 @@
 //! on to the output device untouched.
 
 use std::collections::HashMap;
-use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::Arc;
 
+use ferrovs_netdev::fasthash::FastHashing;
 use ferrovs_netdev::flow::{extract, VLAN_PRESENT};
 use ferrovs_netdev::packet::{Packet, TunnelMeta};
 use ferrovs_netdev::wire::*;
@@ -28,37 +28,10 @@ pub type PortTable = PortMap<Arc<dyn Netdev>>;
 
 /// A map keyed by datapath port number. Port numbers are chosen by the
 /// daemon and its administrator, never by a packet's sender, so they
-/// need no keyed (SipHash) hash: a multiply-and-fold mix of the number
+/// need no keyed (SipHash) hash: [`FastHashing`]'s multiply-and-fold
 /// is enough, and the poll thread looks ports up per packet and per
 /// round (std's SipHash showed in its profile).
-pub type PortMap<V> = HashMap<u32, V, BuildHasherDefault<PortHasher>>;
-
-/// Hashes a port number for a [`PortMap`] (MurmurHash3's finalizer, so
-/// that the high bits hashbrown groups by depend on every bit).
-#[derive(Clone, Copy, Default)]
-pub struct PortHasher {
-    h: u64,
-}
-
-impl Hasher for PortHasher {
-    fn write(&mut self, bytes: &[u8]) {
-        // Only u32s go in (write_u32); anything else still hashes.
-        for &b in bytes {
-            self.h = (self.h.rotate_left(8) ^ u64::from(b)).wrapping_mul(0x87c3_7b91_1142_53d5);
-        }
-    }
-    fn write_u32(&mut self, v: u32) {
-        self.h ^= u64::from(v);
-    }
-    fn finish(&self) -> u64 {
-        let mut h = self.h;
-        h ^= h >> 33;
-        h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);
-        h ^= h >> 33;
-        h = h.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
-        h ^ (h >> 33)
-    }
-}
+pub type PortMap<V> = HashMap<u32, V, FastHashing>;
 
 /// What executing actions needs from the datapath.
 pub struct ExecCtx<'a> {

@@ -12,38 +12,9 @@
 use ferrovs_dpif::netdev::odp_key::{self, MaskBuilder};
 use ferrovs_dpif::odp::key::{EthKey, Ipv4Key, PortsKey};
 use ferrovs_dpif::odp::{Action, Actions, Key, KeyAttr};
-use std::alloc::{GlobalAlloc, Layout, System};
+use ferrovs_tests::counting_alloc::{allocations, Counting};
 use std::hint::black_box;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
-
-/// Counts allocations (and reallocations).
-struct Counting;
-
-static ALLOCS: AtomicU64 = AtomicU64::new(0);
-
-// SAFETY: forwards every call to the system allocator unchanged.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, l: Layout) -> *mut u8 {
-        ALLOCS.fetch_add(1, Ordering::Relaxed);
-        // SAFETY: same contract as ours.
-        unsafe { System.alloc(l) }
-    }
-    unsafe fn dealloc(&self, p: *mut u8, l: Layout) {
-        // SAFETY: same contract as ours.
-        unsafe { System.dealloc(p, l) }
-    }
-    unsafe fn alloc_zeroed(&self, l: Layout) -> *mut u8 {
-        ALLOCS.fetch_add(1, Ordering::Relaxed);
-        // SAFETY: same contract as ours.
-        unsafe { System.alloc_zeroed(l) }
-    }
-    unsafe fn realloc(&self, p: *mut u8, l: Layout, n: usize) -> *mut u8 {
-        ALLOCS.fetch_add(1, Ordering::Relaxed);
-        // SAFETY: same contract as ours.
-        unsafe { System.realloc(p, l, n) }
-    }
-}
 
 #[global_allocator]
 static GLOBAL: Counting = Counting;
@@ -129,13 +100,13 @@ fn main() {
         let mut best = f64::MAX;
         let mut allocs = 0.0;
         for _ in 0..5 {
-            let a0 = ALLOCS.load(Ordering::Relaxed);
+            let a0 = allocations();
             let t = Instant::now();
             for _ in 0..n {
                 f();
             }
             let ns = t.elapsed().as_nanos() as f64 / f64::from(n);
-            allocs = (ALLOCS.load(Ordering::Relaxed) - a0) as f64 / f64::from(n);
+            allocs = (allocations() - a0) as f64 / f64::from(n);
             best = best.min(ns);
         }
         println!("{name}: best {best:.0} ns per miss, {allocs:.1} allocations per miss");

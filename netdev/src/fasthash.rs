@@ -5,9 +5,34 @@
 //! that keys a sender chooses, such as source MACs, cannot be aimed at
 //! collisions). std's SipHash costs several times more per key and showed
 //! in the poll thread's profile.
+//!
+//! The other seeded hashes of the daemon's hot paths (the userspace
+//! datapath's flow-key hasher, UFIDs) take their seeds and finalizer from
+//! here too: [`seeds`], [`fmix64`].
 
 use std::hash::{BuildHasher, Hasher};
 use std::sync::OnceLock;
+
+/// Two random 64-bit values drawn once per process: the seeds of every
+/// hash here and of those that build on it.
+pub fn seeds() -> [u64; 2] {
+    static SEEDS: OnceLock<[u64; 2]> = OnceLock::new();
+    *SEEDS.get_or_init(|| {
+        let s = std::collections::hash_map::RandomState::new();
+        [s.hash_one(1u64), s.hash_one(2u64)]
+    })
+}
+
+/// MurmurHash3's 64-bit finalizer: every input bit reaches every output
+/// bit.
+#[inline]
+pub fn fmix64(mut h: u64) -> u64 {
+    h ^= h >> 33;
+    h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);
+    h ^= h >> 33;
+    h = h.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
+    h ^ (h >> 33)
+}
 
 /// Builds [`FastHasher`]s (the `S` of a `HashMap`/`HashSet`).
 #[derive(Clone, Copy, Default, Debug)]
@@ -21,10 +46,7 @@ pub struct FastHasher {
 impl BuildHasher for FastHashing {
     type Hasher = FastHasher;
     fn build_hasher(&self) -> FastHasher {
-        static SEED: OnceLock<u64> = OnceLock::new();
-        let seed =
-            *SEED.get_or_init(|| std::collections::hash_map::RandomState::new().hash_one(0u8));
-        FastHasher { h: seed }
+        FastHasher { h: seeds()[0] }
     }
 }
 
@@ -61,12 +83,7 @@ impl Hasher for FastHasher {
         self.fold(v as u64);
     }
     fn finish(&self) -> u64 {
-        let mut h = self.h;
-        h ^= h >> 33;
-        h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);
-        h ^= h >> 33;
-        h = h.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
-        h ^ (h >> 33)
+        fmix64(self.h)
     }
 }
 

@@ -30,70 +30,14 @@ use ferrovs_ofproto::service::UpcallItem;
 use ferrovs_ofproto::xlate::topology::{BridgeTopo, PortKind, PortTopo, Topology};
 use ferrovs_ofproto::xlate::upcall::UpcallRequest;
 use ferrovs_ofproto::{versions_from_protocols, BridgeConfig, OfprotoService, PortInfo};
-use std::alloc::{GlobalAlloc, Layout, System};
+use ferrovs_tests::counting_alloc::{allocations, trace_allocations, Counting};
 use std::collections::HashMap;
 use std::process::Command;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
-/// Counts allocations (and reallocations, which cost as much) of every
-/// thread; the benchmark reads it around its own loop, during which the
-/// service thread is idle.
-struct Counting;
-
-static ALLOCS: AtomicU64 = AtomicU64::new(0);
-
-thread_local! {
-    /// Set while one translation is traced (`XLATE_BENCH_WHO=1`): each
-    /// allocation then prints where it comes from.
-    static WHO: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
-}
-
-/// Prints the translation frames of the current allocation's caller.
-fn who() {
-    WHO.with(|w| {
-        if !w.get() {
-            return;
-        }
-        w.set(false);
-        let bt = std::backtrace::Backtrace::force_capture().to_string();
-        let frames: Vec<&str> = bt
-            .lines()
-            .map(str::trim)
-            .filter(|l| l.contains("ferrovs") && !l.starts_with("at "))
-            .take(3)
-            .collect();
-        eprintln!("alloc: {}", frames.join(" < "));
-        w.set(true);
-    });
-}
-
-// SAFETY: forwards every call to the system allocator unchanged.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, l: Layout) -> *mut u8 {
-        ALLOCS.fetch_add(1, Ordering::Relaxed);
-        who();
-        // SAFETY: same contract as ours.
-        unsafe { System.alloc(l) }
-    }
-    unsafe fn dealloc(&self, p: *mut u8, l: Layout) {
-        // SAFETY: same contract as ours.
-        unsafe { System.dealloc(p, l) }
-    }
-    unsafe fn alloc_zeroed(&self, l: Layout) -> *mut u8 {
-        ALLOCS.fetch_add(1, Ordering::Relaxed);
-        // SAFETY: same contract as ours.
-        unsafe { System.alloc_zeroed(l) }
-    }
-    unsafe fn realloc(&self, p: *mut u8, l: Layout, n: usize) -> *mut u8 {
-        ALLOCS.fetch_add(1, Ordering::Relaxed);
-        who();
-        // SAFETY: same contract as ours.
-        unsafe { System.realloc(p, l, n) }
-    }
-}
-
+// Allocations of every thread: the benchmark reads the count around its
+// own loop, during which the service thread is idle.
 #[global_allocator]
 static GLOBAL: Counting = Counting;
 
@@ -297,7 +241,7 @@ fn main() {
             .collect();
         // Translation credits its rules; the service adds them.
         let _ = svc.dump_flows("br0");
-        let allocs = ALLOCS.load(Ordering::Relaxed);
+        let allocs = allocations();
         let cpu = cpu_ns();
         let start = Instant::now();
         let mut ok = 0usize;
@@ -310,7 +254,7 @@ fn main() {
             }
         }
         let ns = start.elapsed().as_nanos() as f64 / n as f64;
-        let per = (ALLOCS.load(Ordering::Relaxed) - allocs) as f64 / n as f64;
+        let per = (allocations() - allocs) as f64 / n as f64;
         // The service adds the credits the batches queued.
         let _ = svc.dump_flows("br0");
         let cpu_end = cpu_ns();
@@ -337,10 +281,9 @@ fn main() {
             },
             packet_len: Some(60),
         };
-        WHO.with(|w| w.set(true));
-        let r = translator.translate(std::slice::from_ref(&item));
-        WHO.with(|w| w.set(false));
-        drop(r);
+        drop(trace_allocations(|| {
+            translator.translate(std::slice::from_ref(&item))
+        }));
     }
     println!(
         "{mode}: best {best_cpu:.0} ns CPU/translation ({best_all:.0} with crediting), \

@@ -27,17 +27,10 @@ pub struct KeyHasher {
 
 impl Default for KeyHasher {
     fn default() -> Self {
-        KeyHasher { h: seed() }
+        KeyHasher {
+            h: ferrovs_netdev::fasthash::seeds()[1],
+        }
     }
-}
-
-fn seed() -> u64 {
-    use std::sync::OnceLock;
-    static SEED: OnceLock<u64> = OnceLock::new();
-    *SEED.get_or_init(|| {
-        let s = std::collections::hash_map::RandomState::new();
-        std::hash::BuildHasher::hash_one(&s, 0x5eedu64)
-    })
 }
 
 const K: u64 = 0x51_7c_c1_b7_27_22_0a_95;

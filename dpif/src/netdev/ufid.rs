@@ -11,32 +11,10 @@
 
 use std::collections::{HashMap, HashSet};
 use std::hash::{BuildHasherDefault, Hasher};
-use std::sync::OnceLock;
+
+use ferrovs_netdev::fasthash::{fmix64, seeds};
 
 use crate::Ufid;
-
-/// Two random 64-bit values, fixed for the life of the process.
-fn seeds() -> (u64, u64) {
-    static SEEDS: OnceLock<(u64, u64)> = OnceLock::new();
-    *SEEDS.get_or_init(|| {
-        let s = std::collections::hash_map::RandomState::new();
-        (
-            std::hash::BuildHasher::hash_one(&s, 0x7566_6964u64),
-            std::hash::BuildHasher::hash_one(&s, 0x6b65_7973u64),
-        )
-    })
-}
-
-/// MurmurHash3's 64-bit finalizer: every input bit reaches every output
-/// bit.
-#[inline]
-fn fmix64(mut h: u64) -> u64 {
-    h ^= h >> 33;
-    h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);
-    h ^= h >> 33;
-    h = h.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
-    h ^ (h >> 33)
-}
 
 const P1: u64 = 0x87c3_7b91_1142_53d5;
 const P2: u64 = 0x4cf5_ad43_2745_937f;
@@ -46,8 +24,7 @@ const P2: u64 = 0x4cf5_ad43_2745_937f;
 /// word multiplied into both, differently), the length folded in, each
 /// lane finished with a full avalanche and cross-mixed.
 pub fn ufid_of_bytes(bytes: &[u8]) -> Ufid {
-    let (s1, s2) = seeds();
-    let (mut a, mut b) = (s1, s2);
+    let [mut a, mut b] = seeds();
     let mut words = bytes.chunks_exact(8);
     for w in &mut words {
         let mut x = [0u8; 8];
@@ -95,7 +72,7 @@ impl Hasher for UfidHasher {
         self.h ^= (v as u64) ^ ((v >> 64) as u64).rotate_left(29);
     }
     fn finish(&self) -> u64 {
-        fmix64(self.h ^ seeds().0)
+        fmix64(self.h ^ seeds()[0])
     }
 }
 

@@ -24,7 +24,8 @@ matches on. (bench/src/pktgen_window.rs builds the same frames.)
   pktgen.py window NS_A IFACE_A NS_B IFACE_B FIRST COUNT WINDOW MODE
                    FRAME_TIMEOUT_S MAX_S
       Run from the root namespace: holds a sending socket in NS_A and a
-      receiving one in NS_B, and keeps at most WINDOW frames in flight (a
+      receiving one in NS_B (and, as `sink` does, the frames' UDP port in
+      NS_B, never read), and keeps at most WINDOW frames in flight (a
       frame not back within FRAME_TIMEOUT_S counts as lost), for COUNT
       frames or MAX_S seconds. One process, one clock: prints
       {"completed": N, "lost": N, "seconds": S, "delays": [...]}.
@@ -135,7 +136,9 @@ CLONE_NEWNET = 0x40000000
 
 def socket_in_netns(ns, iface, receive):
     """An AF_PACKET socket bound to iface inside namespace ns; the calling
-    thread returns to its own namespace afterwards (sockets keep theirs)."""
+    thread returns to its own namespace afterwards (sockets keep theirs).
+    iface None: a UDP socket bound to the frames' port there instead, with
+    the smallest receive buffer, for holding unread (see `sink`)."""
     libc = ctypes.CDLL(None, use_errno=True)
     own = os.open("/proc/self/ns/net", os.O_RDONLY)
     target = os.open(f"/run/netns/{ns}", os.O_RDONLY)
@@ -143,6 +146,11 @@ def socket_in_netns(ns, iface, receive):
         if libc.setns(target, CLONE_NEWNET) != 0:
             raise OSError(ctypes.get_errno(), f"setns {ns}")
         try:
+            if iface is None:
+                sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 0)
+                sock.bind(("", UDP_PORT))
+                return sock
             if receive:
                 sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(ETH_P_ALL))
                 sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 16 << 20)
@@ -172,6 +180,7 @@ def window(ns_a, iface_a, ns_b, iface_b, first, count, in_flight, mode, frame_ti
     tx = socket_in_netns(ns_a, iface_a, receive=False)
     rx = socket_in_netns(ns_b, iface_b, receive=True)
     rx.setblocking(False)
+    port_sink = socket_in_netns(ns_b, None, receive=True)  # held, never read
     outstanding = {}
     delays = []
     lost = 0
@@ -207,6 +216,7 @@ def window(ns_a, iface_a, ns_b, iface_b, first, count, in_flight, mode, frame_ti
     lost += len(outstanding)
     print(json.dumps({"completed": len(delays), "lost": lost,
                       "seconds": last_done - start, "delays": delays}))
+    port_sink.close()
 
 
 FLOOD_BATCH = 64

@@ -7,7 +7,9 @@
 //! namespace NS_A for sending and one bound to IFACE_B inside NS_B for
 //! receiving (each namespace entered with setns(2) on `/var/run/netns/NAME`
 //! just long enough to open and bind the socket, as pktgen.py's
-//! `socket_in_netns` does). It sends COUNT frames numbered from FIRST and
+//! `socket_in_netns` does). In NS_B it also binds the frames' UDP port,
+//! never read (see `udp_sink`), as pktgen.py's `window` does. It sends
+//! COUNT frames numbered from FIRST and
 //! keeps at most WINDOW of them in flight: a frame not received within
 //! FRAME_TIMEOUT_S counts as lost, and the run stops after MAX_S seconds.
 //! One process, one clock (CLOCK_MONOTONIC): it prints
@@ -33,7 +35,7 @@ mod frame {
 
     pub const LEN: usize = 60;
     const MAGIC: &[u8; 4] = b"FVB1";
-    const UDP_DST_PORT: u16 = 9999;
+    pub const UDP_DST_PORT: u16 = 9999;
     /// Port of every `oneflow` frame: below every numbered frame's.
     const ONEFLOW_PORT: u16 = 39999;
     const SRC_MAC_NS_A: [u8; 6] = [0x02, 0x00, 0x0a, 0xfb, 0x00, 0x01];
@@ -125,7 +127,8 @@ mod frame {
 
 mod packet_socket {
     //! AF_PACKET sockets bound to an interface of another network
-    //! namespace, and the few calls the loop makes on them.
+    //! namespace, and the few calls the loop makes on them; and the UDP
+    //! port that receives the frames in the far namespace.
 
     use std::ffi::CString;
     use std::fs::File;
@@ -181,6 +184,56 @@ mod packet_socket {
     fn os_error<T>(what: &str) -> io::Result<T> {
         let e = io::Error::last_os_error();
         Err(io::Error::new(e.kind(), format!("{what}: {e}")))
+    }
+
+    /// A UDP socket bound to `port` in namespace `ns` that is never read:
+    /// the service the frames are addressed to. Without it, the far
+    /// namespace's kernel answers every frame with an attempt at an ICMP
+    /// port-unreachable (route lookups per frame, rate-limited only after
+    /// them), and a veth runs that in the context of whoever sent into
+    /// it: the switch under test, whose CPU time it would inflate. With
+    /// the smallest receive buffer the kernel allows, the socket fills at
+    /// once and each further frame is dropped where UDP queues it.
+    pub fn udp_sink(ns: &str, port: u16) -> io::Result<OwnedFd> {
+        let _inside = InNetns::enter(ns)?;
+        // SAFETY: plain socket(2) call; the result is checked.
+        let raw = unsafe { libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0) };
+        if raw < 0 {
+            return os_error("socket(AF_INET)");
+        }
+        // SAFETY: raw is a fresh descriptor that nothing else owns.
+        let fd = unsafe { OwnedFd::from_raw_fd(raw) };
+        let zero: libc::c_int = 0;
+        // SAFETY: setsockopt with a pointer to a c_int and its size. The
+        // kernel raises 0 to its minimum.
+        let r = unsafe {
+            libc::setsockopt(
+                fd.as_raw_fd(),
+                libc::SOL_SOCKET,
+                libc::SO_RCVBUF,
+                (&zero as *const libc::c_int).cast(),
+                std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+            )
+        };
+        if r != 0 {
+            return os_error("SO_RCVBUF");
+        }
+        // SAFETY: sockaddr_in is plain data; all zeroes is INADDR_ANY.
+        let mut addr: libc::sockaddr_in = unsafe { std::mem::zeroed() };
+        addr.sin_family = libc::AF_INET as libc::sa_family_t;
+        addr.sin_port = port.to_be();
+        // SAFETY: bind with a sockaddr_in and its size.
+        let r = unsafe {
+            libc::bind(
+                fd.as_raw_fd(),
+                (&addr as *const libc::sockaddr_in).cast(),
+                std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t,
+            )
+        };
+        if r != 0 {
+            return os_error(&format!("bind UDP port {port} in {ns}"));
+        }
+        Ok(fd)
     }
 
     impl PacketSocket {
@@ -437,7 +490,11 @@ fn main() -> ExitCode {
     };
     let sockets = PacketSocket::open(&args.ns_a, &args.iface_a, false)
         .and_then(|tx| PacketSocket::open(&args.ns_b, &args.iface_b, true).map(|rx| (tx, rx)));
-    let report = sockets.and_then(|(tx, rx)| run(&args, &tx, &rx));
+    // The sink is held (never read) until the run ends.
+    let report = packet_socket::udp_sink(&args.ns_b, frame::UDP_DST_PORT).and_then(|_sink| {
+        let (tx, rx) = sockets?;
+        run(&args, &tx, &rx)
+    });
     match report {
         Ok(report) => {
             println!("{}", report.json());

@@ -172,34 +172,122 @@ impl Megaflow {
 struct Subtable {
     mask: FlowKey,
     /// The subtable's flows, found by their (masked) key.
-    flows: HashSet<ByKey, BuildHasherDefault<KeyHasher>>,
+    flows: HashSet<ByKey, BuildHasherDefault<StoredHash>>,
     hits: AtomicU64,
 }
 
-/// A megaflow in its subtable's set, hashed and compared by its key: the
-/// set holds a pointer per flow rather than a copy of the key beside it
-/// (a key is a few hundred bytes, and growing a table of 10,000 flows
-/// moved them all, which showed in flow setup profiles).
-struct ByKey(Arc<Megaflow>);
+/// A megaflow in its subtable's set, with the hash of its key: the set
+/// holds a pointer and a hash per flow rather than a copy of the key (a
+/// key is a few hundred bytes, and growing a table of 10,000 flows moved
+/// them all), and growing the set rehashes from the hashes kept here
+/// instead of reading and hashing every key again (a subtable filling up
+/// from empty, as after a purge or for a new mask, spent ~5% of the poll
+/// thread's flow setups in that rehashing).
+struct ByKey {
+    hash: u64,
+    flow: Arc<Megaflow>,
+}
+
+/// The hash a subtable files a (masked) key under: the key hasher's,
+/// finished so that the low bits the set indexes by depend on every bit.
+fn key_hash(key: &FlowKey) -> u64 {
+    use std::hash::BuildHasher;
+    ferrovs_netdev::fasthash::fmix64(BuildHasherDefault::<KeyHasher>::default().hash_one(key))
+}
+
+/// What a subtable is searched with: a key and its [`key_hash`]. Lookups
+/// borrow an entry as one (`ByKey: Borrow<dyn Probe>`), so that a search
+/// takes a key without a megaflow around it.
+trait Probe {
+    fn hash(&self) -> u64;
+    fn key(&self) -> &FlowKey;
+}
+
+impl Probe for ByKey {
+    fn hash(&self) -> u64 {
+        self.hash
+    }
+    fn key(&self) -> &FlowKey {
+        &self.flow.key
+    }
+}
+
+/// A key to search a subtable for.
+struct KeyProbe<'a> {
+    hash: u64,
+    key: &'a FlowKey,
+}
+
+impl<'a> KeyProbe<'a> {
+    fn new(key: &'a FlowKey) -> Self {
+        KeyProbe {
+            hash: key_hash(key),
+            key,
+        }
+    }
+}
+
+impl Probe for KeyProbe<'_> {
+    fn hash(&self) -> u64 {
+        self.hash
+    }
+    fn key(&self) -> &FlowKey {
+        self.key
+    }
+}
+
+impl std::hash::Hash for dyn Probe + '_ {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        state.write_u64(Probe::hash(self));
+    }
+}
+
+impl PartialEq for dyn Probe + '_ {
+    fn eq(&self, other: &Self) -> bool {
+        Probe::hash(self) == Probe::hash(other) && self.key() == other.key()
+    }
+}
+
+impl Eq for dyn Probe + '_ {}
+
+impl std::hash::Hash for ByKey {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        // As `dyn Probe` hashes: the two must agree.
+        state.write_u64(self.hash);
+    }
+}
 
 impl PartialEq for ByKey {
     fn eq(&self, other: &Self) -> bool {
-        self.0.key == other.0.key
+        self.hash == other.hash && self.flow.key == other.flow.key
     }
 }
 
 impl Eq for ByKey {}
 
-impl std::hash::Hash for ByKey {
-    fn hash<H: Hasher>(&self, state: &mut H) {
-        // As the key's own hash: lookups borrow a `FlowKey`.
-        self.0.key.hash(state);
+impl<'a> std::borrow::Borrow<dyn Probe + 'a> for ByKey {
+    fn borrow(&self) -> &(dyn Probe + 'a) {
+        self
     }
 }
 
-impl std::borrow::Borrow<FlowKey> for ByKey {
-    fn borrow(&self) -> &FlowKey {
-        &self.0.key
+/// The hasher of a subtable's set: the value written is already a hash
+/// ([`key_hash`], seeded), so it passes through.
+#[derive(Default)]
+struct StoredHash(u64);
+
+impl Hasher for StoredHash {
+    fn write(&mut self, bytes: &[u8]) {
+        // Only `write_u64` is used; anything else still hashes.
+        for &b in bytes {
+            self.0 = (self.0.rotate_left(8) ^ u64::from(b)).wrapping_mul(K);
+        }
+    }
+    fn write_u64(&mut self, v: u64) {
+        self.0 = v;
+    }
+    fn finish(&self) -> u64 {
+        self.0
     }
 }
 
@@ -219,10 +307,11 @@ pub struct Lookup {
 impl Classifier {
     pub fn lookup(&self, key: &FlowKey) -> Option<Lookup> {
         for (i, st) in self.subtables.iter().enumerate() {
-            if let Some(ByKey(f)) = st.flows.get(&key.masked(&st.mask)) {
+            let masked = key.masked(&st.mask);
+            if let Some(e) = st.flows.get(&KeyProbe::new(&masked) as &dyn Probe) {
                 st.hits.fetch_add(1, Ordering::Relaxed);
                 return Some(Lookup {
-                    flow: Arc::clone(f),
+                    flow: Arc::clone(&e.flow),
                     subtables_searched: i as u32 + 1,
                 });
             }
@@ -239,8 +328,8 @@ impl Classifier {
         self.subtables
             .iter()
             .find(|st| st.mask == *mask)
-            .and_then(|st| st.flows.get(key))
-            .map(|f| &f.0)
+            .and_then(|st| st.flows.get(&KeyProbe::new(key) as &dyn Probe))
+            .map(|e| &e.flow)
     }
 
     /// Installs a new flow unless a flow with its UFID or with its key and
@@ -250,8 +339,11 @@ impl Classifier {
         if self.by_ufid.contains_key(&flow.ufid) {
             return false;
         }
-        let st = self.subtable_mut(&flow.mask);
-        if !st.flows.insert(ByKey(Arc::clone(&flow))) {
+        let entry = ByKey {
+            hash: key_hash(&flow.key),
+            flow: Arc::clone(&flow),
+        };
+        if !self.subtable_mut(&flow.mask).flows.insert(entry) {
             return false;
         }
         self.by_ufid.insert(flow.ufid, flow);
@@ -280,10 +372,13 @@ impl Classifier {
         if let Some(old) = self.by_ufid.get(&flow.ufid).cloned() {
             self.remove(old.ufid);
         }
-        let st = self.subtable_mut(&flow.mask);
+        let entry = ByKey {
+            hash: key_hash(&flow.key),
+            flow: Arc::clone(&flow),
+        };
         // A flow with the same key and mask goes (found by the insert
         // itself: the key, a few hundred bytes, is hashed once).
-        if let Some(ByKey(old)) = st.flows.replace(ByKey(Arc::clone(&flow))) {
+        if let Some(ByKey { flow: old, .. }) = self.subtable_mut(&flow.mask).flows.replace(entry) {
             old.dead.store(true, Ordering::Relaxed);
             self.by_ufid.remove(&old.ufid);
         }
@@ -294,7 +389,8 @@ impl Classifier {
         let flow = self.by_ufid.remove(&ufid)?;
         flow.dead.store(true, Ordering::Relaxed);
         if let Some(i) = self.subtables.iter().position(|s| s.mask == flow.mask) {
-            self.subtables[i].flows.remove(&flow.key);
+            let probe = KeyProbe::new(&flow.key);
+            self.subtables[i].flows.remove(&probe as &dyn Probe);
             if self.subtables[i].flows.is_empty() {
                 self.subtables.remove(i);
             }

@@ -242,6 +242,9 @@ impl App {
                 self.need_status = true;
                 self.need_full_status = true;
                 openflow::sync_ports(&mut self.bridges);
+                // A bridge's own port whose address someone changed gets
+                // the bridge's back (before the topology is read again).
+                self.bridges.keep_local_macs();
                 self.bridges.sync_upcall_ports(&Delta::everything());
             }
             self.run_bonds();

@@ -3,7 +3,9 @@
 
 use std::collections::BTreeSet;
 
-use super::{Bridge, Iface};
+use ferrovs_netdev::dev::sys;
+
+use super::{Bridge, Bridges, Iface};
 use crate::config::BridgeCfg;
 use crate::device::Device;
 use crate::ofport::OFPP_LOCAL;
@@ -25,8 +27,11 @@ impl Bridge {
         }
     }
 
-    /// Follows other_config:hwaddr and other_config:datapath-id.
-    pub(super) fn update_hwaddr(&mut self, cfg: &BridgeCfg) {
+    /// Follows other_config:hwaddr and other_config:datapath-id; true
+    /// when the bridge's Ethernet address changed (its own port's device
+    /// must then take it).
+    pub(super) fn update_hwaddr(&mut self, cfg: &BridgeCfg) -> bool {
+        let mut changed = false;
         if let Some(m) = cfg
             .other_config
             .get("hwaddr")
@@ -34,6 +39,7 @@ impl Bridge {
         {
             if *m != self.mac {
                 self.mac = m.clone();
+                changed = true;
             }
         }
         let dpid = cfg
@@ -50,6 +56,7 @@ impl Bridge {
                 local.status_dirty = true;
             }
         }
+        changed
     }
 
     /// Internal ports without an `mtu_request` take the smallest MTU of
@@ -99,6 +106,56 @@ impl Bridge {
     }
 }
 
+impl Bridges {
+    /// The kernel device of `br`'s own port, when it has one whose
+    /// Ethernet address the daemon sets: the kernel datapath's internal
+    /// port, or the tap of a userspace datapath with real devices (not a
+    /// dummy).
+    fn local_device<'a>(&self, br: &'a Bridge) -> Option<&'a str> {
+        let local = br.ifaces.get(&br.name)?;
+        let real = self.is_kernel(&br.dp_type) || self.real_devices.contains(&br.dp_type);
+        (real && !local.overridden && local.ofport == Some(OFPP_LOCAL))
+            .then_some(local.name.as_str())
+    }
+
+    /// Gives the bridge's own port's device the bridge's Ethernet address
+    /// when it has another, as stock's `bridge_configure_datapath_id`
+    /// does at every reconfiguration: after other_config:hwaddr changed,
+    /// and after someone changed the device's (`ip link set BRIDGE
+    /// address ...`; stock's reconfiguration follows the link change at
+    /// once, ours comes with the periodic refresh, `keep_local_macs`).
+    /// Tunnel endpoints are the bridge's address (the topology publishes
+    /// it), so a device left with another would answer ARP for the
+    /// endpoint's IP address with an address whose tunnel packets are
+    /// not decapsulated.
+    pub(super) fn keep_local_mac(&self, bridge: &str) {
+        let Some(br) = self.bridges.get(bridge) else {
+            return;
+        };
+        let (Some(dev), Some(mac)) = (self.local_device(br), parse_mac(&br.mac)) else {
+            return;
+        };
+        match sys::if_mac(dev) {
+            Ok(m) if m == mac => {}
+            Ok(_) => {
+                log::debug!(target: "bridge", "{dev}: setting Ethernet address back to {}", br.mac);
+                if let Err(e) = sys::if_set_mac(dev, mac) {
+                    log::warn!(target: "netdev_linux", "{dev}: setting Ethernet address failed: {e}");
+                }
+            }
+            Err(e) => log::debug!(target: "bridge", "{dev}: reading Ethernet address failed: {e}"),
+        }
+    }
+
+    /// `keep_local_mac` for every bridge (the periodic refresh, which
+    /// also follows the devices' IP addresses).
+    pub fn keep_local_macs(&self) {
+        for name in self.bridges.keys() {
+            self.keep_local_mac(name);
+        }
+    }
+}
+
 pub(super) fn parse_mac(s: &str) -> Option<[u8; 6]> {
     let mut out = [0u8; 6];
     let mut parts = s.split(':');
@@ -106,4 +163,47 @@ pub(super) fn parse_mac(s: &str) -> Option<[u8; 6]> {
         *b = u8::from_str_radix(parts.next()?, 16).ok()?;
     }
     parts.next().is_none().then_some(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use super::*;
+    use crate::ofport::OfportAllocator;
+
+    #[test]
+    fn a_new_hwaddr_is_reported_so_the_device_takes_it() {
+        let mut br = Bridge {
+            uuid: String::new(),
+            name: "br0".into(),
+            dp_type: "netdev".into(),
+            ifaces: BTreeMap::new(),
+            mac: "02:00:00:00:00:01".into(),
+            datapath_id: "0000020000000001".into(),
+            status_dirty: false,
+            ofports: OfportAllocator::default(),
+            waiting: BTreeSet::new(),
+            openflow: None,
+        };
+        let mut cfg = BridgeCfg {
+            uuid: String::new(),
+            name: "br0".into(),
+            datapath_type: "netdev".into(),
+            other_config: BTreeMap::new(),
+            ifaces: BTreeMap::new(),
+            openflow: Default::default(),
+            bonds: BTreeMap::new(),
+        };
+        assert!(!br.update_hwaddr(&cfg), "no hwaddr: the address stays");
+        cfg.other_config
+            .insert("hwaddr".into(), "02:99:00:00:99:12".into());
+        assert!(br.update_hwaddr(&cfg));
+        assert_eq!(br.mac, "02:99:00:00:99:12");
+        assert_eq!(br.datapath_id, "0000029900009912");
+        assert!(!br.update_hwaddr(&cfg), "the same hwaddr again");
+        cfg.other_config.insert("hwaddr".into(), "bogus".into());
+        assert!(!br.update_hwaddr(&cfg), "a bad hwaddr is ignored");
+        assert_eq!(br.mac, "02:99:00:00:99:12");
+    }
 }

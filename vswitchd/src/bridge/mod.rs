@@ -562,8 +562,11 @@ impl Bridges {
             changed = true;
         }
         if let Some(br) = self.bridges.get_mut(&cfg.name) {
-            br.update_hwaddr(cfg);
+            let new_mac = br.update_hwaddr(cfg);
             br.update_internal_mtu(names);
+            if new_mac {
+                self.keep_local_mac(&cfg.name);
+            }
         }
         changed
     }

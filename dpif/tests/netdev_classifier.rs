@@ -160,12 +160,21 @@ fn same_match_replaces_and_exact_cache_lets_go() {
     let mut emc = ExactCache::default();
     let k = key_of(&fr[0], 1);
     let l = c.lookup(&k).unwrap();
-    emc.insert(k, l.flow);
+    emc.insert(k, &l.flow);
+    drop(l);
     assert_eq!(emc.lookup(&k).unwrap().ufid, 1);
     // The same key and mask under another UFID replaces the first flow.
     c.insert(flow("in_port(1),eth_type(0x0800)", 9));
     assert_eq!(c.n_flows(), 1);
     assert!(a.is_dead());
+    // Once the classifier and we let go, the flow is gone: the cache
+    // holds it weakly, so the poll thread never frees a deleted flow.
+    let gone = Arc::downgrade(&a);
+    drop(a);
+    assert!(
+        gone.upgrade().is_none(),
+        "the cache must not keep a deleted flow alive"
+    );
     assert!(emc.lookup(&k).is_none(), "cache must drop a dead flow");
     assert_eq!(c.lookup(&k).unwrap().flow.ufid, 9);
     c.clear();

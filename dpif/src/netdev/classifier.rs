@@ -9,7 +9,7 @@
 use std::collections::{HashMap, HashSet};
 use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 
 use ferrovs_netdev::flow::FlowKey;
 
@@ -438,30 +438,38 @@ impl Classifier {
 pub const EXACT_CACHE_SIZE: usize = 8192;
 
 /// Full packet key to megaflow, private to one poll thread.
+///
+/// It holds its flows weakly: a flow deleted from the classifier (idle,
+/// revalidated away, purged) is dropped by the thread that deleted it,
+/// its actions and shared key, mask and actions bytes with it, and the
+/// poll thread only lets go of the emptied allocation when it next meets
+/// the entry. (Holding them strongly left that freeing to the poll
+/// thread, in the middle of forwarding, as stock's pmd threads avoid by
+/// leaving it to the RCU thread.)
 #[derive(Default)]
 pub struct ExactCache {
-    map: KeyMap<Arc<Megaflow>>,
+    map: KeyMap<Weak<Megaflow>>,
 }
 
 impl ExactCache {
     pub fn lookup(&mut self, key: &FlowKey) -> Option<Arc<Megaflow>> {
-        let f = self.map.get(key)?;
-        if f.is_dead() {
+        let live = self.map.get(key)?.upgrade().filter(|f| !f.is_dead());
+        if live.is_none() {
             self.map.remove(key);
-            return None;
         }
-        Some(Arc::clone(f))
+        live
     }
 
-    pub fn insert(&mut self, key: FlowKey, flow: Arc<Megaflow>) {
+    pub fn insert(&mut self, key: FlowKey, flow: &Arc<Megaflow>) {
         if self.map.len() >= EXACT_CACHE_SIZE {
             // Dead entries first; if that frees nothing, start over.
-            self.map.retain(|_, f| !f.is_dead());
+            self.map
+                .retain(|_, f| f.upgrade().is_some_and(|f| !f.is_dead()));
             if self.map.len() >= EXACT_CACHE_SIZE {
                 self.map.clear();
             }
         }
-        self.map.insert(key, flow);
+        self.map.insert(key, Arc::downgrade(flow));
     }
 }
 

@@ -294,7 +294,7 @@ impl DpCore {
                         .fetch_add(searched, Ordering::Relaxed);
                     tally.masked_hit += 1;
                     tally.masked_lookup += searched;
-                    emc.insert(x.key, Arc::clone(&l.flow));
+                    emc.insert(x.key, &l.flow);
                     l.flow
                 })
             }

@@ -186,6 +186,56 @@ mod packet_socket {
         Err(io::Error::new(e.kind(), format!("{what}: {e}")))
     }
 
+    /// A new socket of `domain`, `kind` and `protocol`.
+    fn socket(
+        domain: libc::c_int,
+        kind: libc::c_int,
+        protocol: libc::c_int,
+    ) -> io::Result<OwnedFd> {
+        // SAFETY: plain socket(2) call; the result is checked.
+        let raw = unsafe { libc::socket(domain, kind | libc::SOCK_CLOEXEC, protocol) };
+        if raw < 0 {
+            return os_error("socket");
+        }
+        // SAFETY: raw is a fresh descriptor that nothing else owns.
+        Ok(unsafe { OwnedFd::from_raw_fd(raw) })
+    }
+
+    /// Sets the socket's receive buffer size (the kernel raises a small
+    /// one to its minimum).
+    fn set_rcvbuf(fd: &OwnedFd, bytes: libc::c_int) -> io::Result<()> {
+        // SAFETY: setsockopt with a pointer to a c_int and its size.
+        let r = unsafe {
+            libc::setsockopt(
+                fd.as_raw_fd(),
+                libc::SOL_SOCKET,
+                libc::SO_RCVBUF,
+                (&bytes as *const libc::c_int).cast(),
+                std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+            )
+        };
+        if r != 0 {
+            return os_error("SO_RCVBUF");
+        }
+        Ok(())
+    }
+
+    /// Binds the socket to `addr`, a sockaddr of the socket's family.
+    fn bind<A>(fd: &OwnedFd, addr: &A, what: &str) -> io::Result<()> {
+        // SAFETY: bind with a pointer to a sockaddr and its size.
+        let r = unsafe {
+            libc::bind(
+                fd.as_raw_fd(),
+                (addr as *const A).cast(),
+                std::mem::size_of::<A>() as libc::socklen_t,
+            )
+        };
+        if r != 0 {
+            return os_error(what);
+        }
+        Ok(())
+    }
+
     /// A UDP socket bound to `port` in namespace `ns` that is never read:
     /// the service the frames are addressed to. Without it, the far
     /// namespace's kernel answers every frame with an attempt at an ICMP
@@ -196,43 +246,13 @@ mod packet_socket {
     /// once and each further frame is dropped where UDP queues it.
     pub fn udp_sink(ns: &str, port: u16) -> io::Result<OwnedFd> {
         let _inside = InNetns::enter(ns)?;
-        // SAFETY: plain socket(2) call; the result is checked.
-        let raw = unsafe { libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0) };
-        if raw < 0 {
-            return os_error("socket(AF_INET)");
-        }
-        // SAFETY: raw is a fresh descriptor that nothing else owns.
-        let fd = unsafe { OwnedFd::from_raw_fd(raw) };
-        let zero: libc::c_int = 0;
-        // SAFETY: setsockopt with a pointer to a c_int and its size. The
-        // kernel raises 0 to its minimum.
-        let r = unsafe {
-            libc::setsockopt(
-                fd.as_raw_fd(),
-                libc::SOL_SOCKET,
-                libc::SO_RCVBUF,
-                (&zero as *const libc::c_int).cast(),
-                std::mem::size_of::<libc::c_int>() as libc::socklen_t,
-            )
-        };
-        if r != 0 {
-            return os_error("SO_RCVBUF");
-        }
+        let fd = socket(libc::AF_INET, libc::SOCK_DGRAM, 0)?;
+        set_rcvbuf(&fd, 0)?;
         // SAFETY: sockaddr_in is plain data; all zeroes is INADDR_ANY.
         let mut addr: libc::sockaddr_in = unsafe { std::mem::zeroed() };
         addr.sin_family = libc::AF_INET as libc::sa_family_t;
         addr.sin_port = port.to_be();
-        // SAFETY: bind with a sockaddr_in and its size.
-        let r = unsafe {
-            libc::bind(
-                fd.as_raw_fd(),
-                (&addr as *const libc::sockaddr_in).cast(),
-                std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t,
-            )
-        };
-        if r != 0 {
-            return os_error(&format!("bind UDP port {port} in {ns}"));
-        }
+        bind(&fd, &addr, &format!("bind UDP port {port} in {ns}"))?;
         Ok(fd)
     }
 
@@ -245,55 +265,21 @@ mod packet_socket {
             let _inside = InNetns::enter(ns)?;
             // A sender binds with protocol 0: it receives nothing.
             let protocol = if receive { ETH_P_ALL.to_be() } else { 0 };
-            // SAFETY: plain socket(2) call; the result is checked.
-            let raw = unsafe {
-                libc::socket(
-                    libc::AF_PACKET,
-                    libc::SOCK_RAW | libc::SOCK_CLOEXEC,
-                    libc::c_int::from(protocol),
-                )
-            };
-            if raw < 0 {
-                return os_error("socket(AF_PACKET)");
-            }
-            // SAFETY: raw is a fresh descriptor that nothing else owns.
-            let fd = unsafe { OwnedFd::from_raw_fd(raw) };
+            let fd = socket(libc::AF_PACKET, libc::SOCK_RAW, libc::c_int::from(protocol))?;
             // SAFETY: name is a valid NUL-terminated string.
             let ifindex = unsafe { libc::if_nametoindex(name.as_ptr()) };
             if ifindex == 0 {
                 return os_error(&format!("interface {iface} in {ns}"));
             }
             if receive {
-                // SAFETY: setsockopt with a pointer to a c_int and its size.
-                let r = unsafe {
-                    libc::setsockopt(
-                        fd.as_raw_fd(),
-                        libc::SOL_SOCKET,
-                        libc::SO_RCVBUF,
-                        (&RCVBUF as *const libc::c_int).cast(),
-                        std::mem::size_of::<libc::c_int>() as libc::socklen_t,
-                    )
-                };
-                if r != 0 {
-                    return os_error("SO_RCVBUF");
-                }
+                set_rcvbuf(&fd, RCVBUF)?;
             }
             // SAFETY: sockaddr_ll is plain data; all zeroes is valid.
             let mut addr: libc::sockaddr_ll = unsafe { std::mem::zeroed() };
             addr.sll_family = libc::AF_PACKET as libc::c_ushort;
             addr.sll_protocol = protocol;
             addr.sll_ifindex = libc::c_int::try_from(ifindex).unwrap_or(0);
-            // SAFETY: bind with a sockaddr_ll and its size.
-            let r = unsafe {
-                libc::bind(
-                    fd.as_raw_fd(),
-                    (&addr as *const libc::sockaddr_ll).cast(),
-                    std::mem::size_of::<libc::sockaddr_ll>() as libc::socklen_t,
-                )
-            };
-            if r != 0 {
-                return os_error(&format!("bind to {iface} in {ns}"));
-            }
+            bind(&fd, &addr, &format!("bind to {iface} in {ns}"))?;
             Ok(PacketSocket { fd })
         }
 

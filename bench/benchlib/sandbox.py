@@ -46,6 +46,19 @@ class Sandbox:
         return False
 
     def close(self):
+        # A daemon merely stopped leaves what it made in the kernel: stock
+        # keeps a userspace datapath's tap devices (`ovs-netdev` and one
+        # per bridge, persistent), which would stay in the namespace
+        # bench/run runs in (and turn up in later rounds and runs). It is
+        # asked to exit with --cleanup first, as when Open vSwitch is
+        # removed; the stop below ends it if that fails.
+        if self.daemon is not None and not self.daemon.exited():
+            try:
+                procs.run(["ovs-appctl", "--timeout=5", "exit", "--cleanup"], 10,
+                          env=self.env, check=False)
+            except Missing:
+                pass
+            procs.wait_for(self.daemon.exited, 5)
         for child in (self.daemon, self.ovsdb):
             if child is not None:
                 child.stop()

@@ -16,6 +16,8 @@ pub struct IfaceCfg {
     pub options: BTreeMap<String, String>,
     pub ofport_request: Option<u16>,
     pub mtu_request: Option<i64>,
+    /// The `mac` column as written (an internal port's Ethernet address).
+    pub mac: Option<String>,
 }
 
 /// A Bridge row.
@@ -616,6 +618,7 @@ impl IfaceCfg {
             options: datum::str_map(irow.get("options")),
             ofport_request,
             mtu_request: datum::opt_int(irow.get("mtu_request")),
+            mac: Some(datum::string(irow.get("mac"))).filter(|m| !m.is_empty()),
         }
     }
 }

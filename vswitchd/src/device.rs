@@ -119,6 +119,25 @@ impl Device {
         }
     }
 
+    /// Gives the device Ethernet address `mac` (stock's
+    /// `netdev_set_etheraddr`): a dummy keeps it (and so does the
+    /// datapath's device behind it), a Linux interface takes it.
+    pub fn set_mac(&mut self, mac: [u8; 6]) -> std::io::Result<()> {
+        match self {
+            Device::Dummy { mac: m, counters } => {
+                if let Some(c) = counters {
+                    c.0.set_mac(mac)?;
+                }
+                *m = format_mac(mac);
+                Ok(())
+            }
+            Device::System { name } | Device::Tap { name } => {
+                ferrovs_netdev::dev::sys::if_set_mac(name, mac)
+            }
+            Device::Virtual { .. } => Err(std::io::Error::from_raw_os_error(libc::EOPNOTSUPP)),
+        }
+    }
+
     /// Current facts.
     pub fn status(&self) -> DeviceStatus {
         match self {
@@ -209,9 +228,14 @@ pub fn random_mac() -> String {
     h.write_u64(u64::from(DUMMY_COUNT.load(Ordering::Relaxed)));
     let r = h.finish().to_be_bytes();
     let b0 = (r[0] & 0xfe) | 0x02;
+    format_mac([b0, r[1], r[2], r[3], r[4], r[5]])
+}
+
+/// `xx:xx:xx:xx:xx:xx`, as stock prints an Ethernet address.
+pub fn format_mac(m: [u8; 6]) -> String {
     format!(
         "{:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}",
-        b0, r[1], r[2], r[3], r[4], r[5]
+        m[0], m[1], m[2], m[3], m[4], m[5]
     )
 }
 

@@ -1,5 +1,5 @@
-//! A bridge's own settings: its MAC and datapath ID, and the MTU of its
-//! internal ports.
+//! A bridge's own settings: its MAC and datapath ID, and the MTU and
+//! Ethernet addresses (the Interface `mac` column) of its internal ports.
 
 use std::collections::BTreeSet;
 
@@ -148,12 +148,79 @@ impl Bridges {
     }
 
     /// `keep_local_mac` for every bridge (the periodic refresh, which
-    /// also follows the devices' IP addresses).
+    /// also follows the devices' IP addresses), and the same for internal
+    /// ports with a `mac` column: a device whose address someone changed
+    /// gets the configured one back (stock's next reconfiguration, which
+    /// a link change starts, sets it again).
     pub fn keep_local_macs(&self) {
         for name in self.bridges.keys() {
             self.keep_local_mac(name);
         }
+        for i in self.bridges.values().flat_map(|b| b.ifaces.values()) {
+            let (Some(Ok(mac)), Some(Device::System { name } | Device::Tap { name })) =
+                (iface_mac(i), &i.device)
+            else {
+                continue;
+            };
+            if sys::if_mac(name).is_ok_and(|m| m != mac) {
+                log::debug!(target: "bridge", "{name}: setting Ethernet address back to {}", crate::device::format_mac(mac));
+                if let Err(e) = sys::if_set_mac(name, mac) {
+                    log::warn!(target: "netdev_linux", "{name}: setting Ethernet address failed: {e}");
+                }
+            }
+        }
     }
+
+    /// Follows the Interface `mac` column, as stock's `iface_set_mac`:
+    /// an internal port's device takes the address (a dummy's too, which
+    /// then reports it in `mac_in_use`); see `iface_mac` for what is
+    /// refused. Stock does this at every reconfiguration (so it repeats
+    /// its errors at each), ours when the interface is added or the
+    /// column changes; clearing the column leaves the address as it is.
+    pub(super) fn set_iface_mac(&mut self, bridge: &str, name: &str) {
+        let Some(i) = self
+            .bridges
+            .get_mut(bridge)
+            .and_then(|b| b.ifaces.get_mut(name))
+        else {
+            return;
+        };
+        match iface_mac(i) {
+            None => {}
+            Some(Err(why)) => log::error!(target: "bridge", "interface {name}: {why}"),
+            Some(Ok(mac)) => {
+                if let Some(dev) = i.device.as_mut() {
+                    if let Err(e) = dev.set_mac(mac) {
+                        let errno = e.raw_os_error().unwrap_or(libc::EIO);
+                        log::error!(target: "bridge", "interface {name}: setting MAC failed ({})", ferrovs_dpif::netlink::strerror(errno));
+                    }
+                    i.status_dirty = true;
+                }
+            }
+        }
+    }
+}
+
+/// The address an interface's `mac` column asks its device to take:
+/// `None` when there is nothing to do (not an internal port, not added,
+/// or no valid address: stock ignores those silently), an error (stock's
+/// text) when the address is refused: on the bridge's own port, whose
+/// address is the Bridge's (other_config:hwaddr), and multicast or
+/// all-zero addresses.
+fn iface_mac(i: &Iface) -> Option<Result<[u8; 6], &'static str>> {
+    if i.iface_type != "internal" || i.ofport.is_none() {
+        return None;
+    }
+    let mac = parse_mac(i.mac_request.as_deref()?)?;
+    Some(if i.ofport == Some(OFPP_LOCAL) {
+        Err("ignoring mac in Interface record (use Bridge record to set local port's mac)")
+    } else if mac[0] & 1 != 0 {
+        Err("cannot set MAC to multicast address")
+    } else if mac == [0; 6] {
+        Err("cannot set MAC to all zero address")
+    } else {
+        Ok(mac)
+    })
 }
 
 pub(super) fn parse_mac(s: &str) -> Option<[u8; 6]> {

@@ -108,6 +108,8 @@ pub struct Iface {
     pub status_dirty: bool,
     /// `mtu_request` as configured.
     pub mtu_request: Option<i64>,
+    /// The `mac` column as configured (see `Bridges::set_iface_mac`).
+    pub mac_request: Option<String>,
     /// The MTU of a device whose MTU ferrovs keeps (dummy devices); `None`
     /// for devices that have none (tunnel vports, patch ports) or report
     /// their own (system devices).
@@ -506,6 +508,7 @@ impl Bridges {
             None => cfg.ifaces.values().collect(),
             Some(names) => names.iter().filter_map(|n| cfg.ifaces.get(n)).collect(),
         };
+        let mut new_macs = Vec::new();
         if let Some(br) = self.bridges.get_mut(&cfg.name) {
             for c in &in_place {
                 let n = &c.name;
@@ -531,11 +534,18 @@ impl Bridges {
                         }
                         i.status_dirty = true;
                     }
+                    if i.mac_request != c.mac {
+                        i.mac_request = c.mac.clone();
+                        new_macs.push(n.clone());
+                    }
                 }
             }
             for c in &in_place {
                 br.note_waiting(&c.name);
             }
+        }
+        for n in new_macs {
+            self.set_iface_mac(&cfg.name, &n);
         }
         changed
     }
@@ -745,6 +755,7 @@ mod tests {
             options: BTreeMap::new(),
             ofport_request: request,
             mtu_request: None,
+            mac: None,
         }
     }
 

@@ -110,6 +110,7 @@ impl Bridges {
             error: None,
             status_dirty: true,
             mtu_request: c.mtu_request,
+            mac_request: c.mac.clone(),
             mtu: None,
             counted_mtu: None,
             overridden: false,
@@ -203,6 +204,7 @@ impl Bridges {
             br.ifaces.insert(c.name.clone(), iface);
             br.note_waiting(&c.name);
         }
+        self.set_iface_mac(bridge, &c.name);
     }
 
     /// The name of a working tunnel interface, on any bridge, whose

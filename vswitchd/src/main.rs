@@ -223,6 +223,9 @@ impl App {
         loop {
             if daemon::TERMINATE.load(Ordering::SeqCst) {
                 log::info!(target: "vswitchd", "terminating on signal");
+                // As stock: the userspace datapath's taps (and what the
+                // host configured on them) stay for the next daemon.
+                ferrovs_netdev::dev::tap::keep_taps();
                 break;
             }
             if daemon::REOPEN_LOG.swap(false, Ordering::SeqCst) {
@@ -231,6 +234,8 @@ impl App {
             if let Some(cleanup) = self.exit {
                 if cleanup {
                     self.bridges.destroy_datapaths();
+                } else {
+                    ferrovs_netdev::dev::tap::keep_taps();
                 }
                 self.unixctl.flush_all(self.poll.registry());
                 break;

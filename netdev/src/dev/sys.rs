@@ -611,7 +611,8 @@ pub struct TapFd {
 
 impl TapFd {
     /// Creates (or attaches to) tap device `name`, non-blocking, with
-    /// checksum and TSO offload allowed towards us.
+    /// checksum and TSO offload allowed towards us, and persistent: it
+    /// outlives this descriptor (see [`TapFd::set_persistent`]).
     pub fn open(name: &str) -> io::Result<TapFd> {
         let path = c"/dev/net/tun";
         // SAFETY: `path` is a valid NUL-terminated string.
@@ -631,7 +632,25 @@ impl TapFd {
         let offloads = libc::TUN_F_CSUM | libc::TUN_F_TSO4 | libc::TUN_F_TSO6;
         // SAFETY: TUNSETOFFLOAD takes its argument by value.
         cvt(unsafe { libc::ioctl(raw, libc::TUNSETOFFLOAD as _, offloads as libc::c_ulong) })?;
-        Ok(TapFd { fd })
+        let tap = TapFd { fd };
+        tap.set_persistent(true)?;
+        Ok(tap)
+    }
+
+    /// Whether the device outlives its last descriptor. A persistent tap
+    /// keeps its addresses, routes and state while no process holds it,
+    /// so that a daemon restarted (or another that takes it, as stock's
+    /// does) finds it as it was; one that is not goes when closed.
+    pub fn set_persistent(&self, keep: bool) -> io::Result<()> {
+        // SAFETY: TUNSETPERSIST takes its argument by value.
+        cvt(unsafe {
+            libc::ioctl(
+                self.raw_fd(),
+                libc::TUNSETPERSIST as _,
+                libc::c_ulong::from(keep),
+            )
+        })?;
+        Ok(())
     }
 
     pub fn raw_fd(&self) -> RawFd {

@@ -98,6 +98,8 @@ fn start(opts: &Options, dirs: &Dirs) -> Result<(), String> {
             .map_err(|e| format!("{}: could not open log file: {e}", f.display()))?;
     }
     daemon::install_signal_handlers();
+    // As stock: userspace bridges' taps outlive a restart or a crash.
+    ferrovs_netdev::dev::tap::persistent_taps();
     let mut detached = if opts.detach {
         Some(daemon::detach(opts.no_chdir)?)
     } else {

@@ -7,6 +7,7 @@
 
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::sync::atomic::{AtomicBool, Ordering};
 
 const SIOCGIFFLAGS: libc::c_ulong = 0x8913;
 const SIOCSIFFLAGS: libc::c_ulong = 0x8914;
@@ -607,12 +608,44 @@ fn writev(fd: RawFd, vnet: &[u8; VNET_HDR_LEN], frame: &[u8]) -> io::Result<()> 
 /// An open tap device (IFF_TAP, no packet info, virtio-net headers).
 pub struct TapFd {
     fd: OwnedFd,
+    /// Made persistent when opened (see [`persistent_taps`]).
+    persistent: bool,
+}
+
+/// Set by [`persistent_taps`].
+static PERSISTENT_TAPS: AtomicBool = AtomicBool::new(false);
+/// Set by [`keep_taps`].
+static KEEP_TAPS: AtomicBool = AtomicBool::new(false);
+
+/// Taps opened from now on are persistent, as stock's: they outlive the
+/// process (a restart, a crash) with whatever the host configured on
+/// them, until closed while the process goes on (their port deleted),
+/// which deletes them. The daemon's choice; other users of the library
+/// (tests, examples) get taps that go with them.
+pub fn persistent_taps() {
+    PERSISTENT_TAPS.store(true, Ordering::SeqCst);
+}
+
+/// The process is exiting without cleaning up: taps it closes from now on
+/// stay, for the next daemon to take.
+pub fn keep_taps() {
+    KEEP_TAPS.store(true, Ordering::SeqCst);
+}
+
+impl Drop for TapFd {
+    fn drop(&mut self) {
+        if self.persistent && !KEEP_TAPS.load(Ordering::SeqCst) {
+            if let Err(e) = self.set_persistent(false) {
+                log::warn!(target: "netdev_linux", "cannot delete a tap device ({e})");
+            }
+        }
+    }
 }
 
 impl TapFd {
     /// Creates (or attaches to) tap device `name`, non-blocking, with
-    /// checksum and TSO offload allowed towards us, and persistent: it
-    /// outlives this descriptor (see [`TapFd::set_persistent`]).
+    /// checksum and TSO offload allowed towards us; persistent once the
+    /// process asked for that ([`persistent_taps`]).
     pub fn open(name: &str) -> io::Result<TapFd> {
         let path = c"/dev/net/tun";
         // SAFETY: `path` is a valid NUL-terminated string.
@@ -632,8 +665,14 @@ impl TapFd {
         let offloads = libc::TUN_F_CSUM | libc::TUN_F_TSO4 | libc::TUN_F_TSO6;
         // SAFETY: TUNSETOFFLOAD takes its argument by value.
         cvt(unsafe { libc::ioctl(raw, libc::TUNSETOFFLOAD as _, offloads as libc::c_ulong) })?;
-        let tap = TapFd { fd };
-        tap.set_persistent(true)?;
+        let mut tap = TapFd {
+            fd,
+            persistent: false,
+        };
+        if PERSISTENT_TAPS.load(Ordering::SeqCst) {
+            tap.set_persistent(true)?;
+            tap.persistent = true;
+        }
         Ok(tap)
     }
 

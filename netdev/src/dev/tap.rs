@@ -2,18 +2,19 @@
 //! LOCAL port is one. Frames carry virtio-net headers both ways, so the
 //! host stack may hand us partial checksums and TCP super-frames.
 //!
-//! As in stock's userspace datapath, the tap is persistent while the port
-//! exists: a daemon that exits without `--cleanup` (a restart, an
-//! upgrade, a crash) leaves it with its addresses and routes, and takes
-//! it again when it starts. Closing the port (deleted, its bridge
-//! deleted, `exit --cleanup`) deletes the device, unless the process is
-//! exiting and has said so ([`keep_taps`]).
+//! In the daemon, as in stock's userspace datapath, the tap is persistent
+//! while the port exists ([`persistent_taps`]): a daemon that exits
+//! without `--cleanup` (a restart, an upgrade, a crash) leaves it with its
+//! addresses and routes, and takes it again when it starts. Closing the
+//! port (deleted, its bridge deleted, `exit --cleanup`) deletes the
+//! device, unless the process is exiting and has said so ([`keep_taps`]).
 
 use std::io;
 use std::os::fd::RawFd;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use super::sys::{self, TapFd, VNET_HDR_LEN};
+pub use super::sys::{keep_taps, persistent_taps};
 use super::{vnet, with_scratch, Netdev, NetdevStats, StatsCounters};
 use crate::packet::Packet;
 
@@ -29,26 +30,6 @@ pub struct TapDev {
 
 /// How long a reading of the tap's administrative state is trusted.
 const UP_STATE_TTL_MS: u64 = 50;
-
-/// Set once the process exits without cleaning up: taps closed from then
-/// on stay.
-static KEEP_TAPS: AtomicBool = AtomicBool::new(false);
-
-/// The daemon is exiting without `--cleanup`: every tap it closes from now
-/// on stays in the kernel, for the next daemon to take.
-pub fn keep_taps() {
-    KEEP_TAPS.store(true, Ordering::SeqCst);
-}
-
-impl Drop for TapDev {
-    fn drop(&mut self) {
-        if !KEEP_TAPS.load(Ordering::SeqCst) {
-            if let Err(e) = self.tap.set_persistent(false) {
-                log::warn!(target: "netdev_linux", "{}: cannot delete tap ({e})", self.name);
-            }
-        }
-    }
-}
 
 impl TapDev {
     pub fn open(name: &str, kind: &str) -> io::Result<TapDev> {

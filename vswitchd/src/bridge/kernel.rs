@@ -45,7 +45,8 @@ impl Bridges {
         self.kernel_taps.remove(name);
     }
 
-    /// Gives the local port's device the bridge's Ethernet address.
+    /// Gives a device an Ethernet address (a bridge's own port, an
+    /// internal port set back), logging a failure.
     pub(super) fn set_kernel_mac(name: &str, mac: [u8; 6]) {
         if let Err(e) = sys::if_set_mac(name, mac) {
             log::warn!(target: "netdev_linux", "{name}: setting Ethernet address failed: {e}");

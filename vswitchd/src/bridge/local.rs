@@ -135,16 +135,7 @@ impl Bridges {
         let (Some(dev), Some(mac)) = (self.local_device(br), parse_mac(&br.mac)) else {
             return;
         };
-        match sys::if_mac(dev) {
-            Ok(m) if m == mac => {}
-            Ok(_) => {
-                log::debug!(target: "bridge", "{dev}: setting Ethernet address back to {}", br.mac);
-                if let Err(e) = sys::if_set_mac(dev, mac) {
-                    log::warn!(target: "netdev_linux", "{dev}: setting Ethernet address failed: {e}");
-                }
-            }
-            Err(e) => log::debug!(target: "bridge", "{dev}: reading Ethernet address failed: {e}"),
-        }
+        set_back_mac(dev, mac);
     }
 
     /// `keep_local_mac` for every bridge (the periodic refresh, which
@@ -162,12 +153,7 @@ impl Bridges {
             else {
                 continue;
             };
-            if sys::if_mac(name).is_ok_and(|m| m != mac) {
-                log::debug!(target: "bridge", "{name}: setting Ethernet address back to {}", crate::device::format_mac(mac));
-                if let Err(e) = sys::if_set_mac(name, mac) {
-                    log::warn!(target: "netdev_linux", "{name}: setting Ethernet address failed: {e}");
-                }
-            }
+            set_back_mac(name, mac);
         }
     }
 
@@ -198,6 +184,19 @@ impl Bridges {
                 }
             }
         }
+    }
+}
+
+/// Gives device `dev` the Ethernet address `mac` again when it has
+/// another (someone changed it behind the daemon's back).
+fn set_back_mac(dev: &str, mac: [u8; 6]) {
+    match sys::if_mac(dev) {
+        Ok(m) if m == mac => {}
+        Ok(_) => {
+            log::debug!(target: "bridge", "{dev}: setting Ethernet address back to {}", crate::device::format_mac(mac));
+            Bridges::set_kernel_mac(dev, mac);
+        }
+        Err(e) => log::debug!(target: "bridge", "{dev}: reading Ethernet address failed: {e}"),
     }
 }
 

@@ -402,11 +402,19 @@ impl App {
         if due && self.bonds.run(&self.bridges, now) {
             self.bonds_changed();
         }
+        // A member's LACP state can change (`lacp_current`) without the
+        // bond's members changing: written now, not at the next periodic
+        // status write (up to 5 s later, which 48-lacp's wait for
+        // lacp_current sometimes outlasted in the VM).
+        if self.bonds.status_dirty() {
+            self.need_status = true;
+        }
     }
 
     /// A bond's members or active member changed: every flow is
-    /// translated again, the far side is told where the MACs are, and
-    /// `bond_active_slave` may need writing.
+    /// translated again, and the far side is told where the MACs are.
+    /// (`bond_active_slave` and `lacp_current`, if they changed, are
+    /// written by the callers' status write.)
     fn bonds_changed(&mut self) {
         self.openflow
             .service()
@@ -418,9 +426,6 @@ impl App {
                 .fdb(ferrovs_ofproto::service::FdbRequest::Show(br.to_string()))
                 .ok()
         });
-        if self.bonds.status_dirty() {
-            self.need_status = true;
-        }
     }
 
     /// Runs one control command.

@@ -115,46 +115,96 @@ impl FlowKey {
     /// The key's fields (all but the Geneve options) packed into 64-bit
     /// words, in a fixed order: what its hash is made of.
     fn hash_words(&self) -> [u64; HASH_WORDS] {
-        let vlan = |v: &VlanHdr| u32::from(v.tpid) | u32::from(v.tci) << 16;
+        // Named one by one, so that a field added to the key and not
+        // here fails to compile rather than hash the same for keys that
+        // differ in it.
+        let FlowKey {
+            recirc_id,
+            dp_hash,
+            in_port,
+            skb_priority,
+            skb_mark,
+            ct_state,
+            ct_zone,
+            ct_mark,
+            ct_label,
+            tun_id,
+            tun_ipv4_src,
+            tun_ipv4_dst,
+            tun_ipv6_src,
+            tun_ipv6_dst,
+            tun_flags,
+            tun_tos,
+            tun_ttl,
+            tun_tp_src,
+            tun_tp_dst,
+            tun_geneve: _,
+            eth_src,
+            eth_dst,
+            vlans,
+            eth_type,
+            mpls,
+            nw_src,
+            nw_dst,
+            ipv6_src,
+            ipv6_dst,
+            ipv6_label,
+            nw_proto,
+            nw_tos,
+            nw_ttl,
+            nw_frag,
+            arp_op,
+            arp_sha,
+            arp_tha,
+            nd_target,
+            nd_reserved,
+            nd_options_type,
+            tp_src,
+            tp_dst,
+            tcp_flags,
+        } = *self;
+        let [vlan0, vlan1] = vlans;
+        let [mpls0, mpls1, mpls2] = mpls;
+        let vlan = |v: VlanHdr| u32::from(v.tpid) | u32::from(v.tci) << 16;
         let lo = |v: u128| v as u64;
         let hi = |v: u128| (v >> 64) as u64;
         [
-            word32(self.recirc_id, self.dp_hash),
-            word32(self.in_port, self.skb_priority),
-            word32(self.skb_mark, self.ct_state),
-            word32(self.ct_mark, u32::from(self.ct_zone)),
-            lo(self.ct_label),
-            hi(self.ct_label),
-            self.tun_id,
-            word32(self.tun_ipv4_src, self.tun_ipv4_dst),
-            lo(self.tun_ipv6_src),
-            hi(self.tun_ipv6_src),
-            lo(self.tun_ipv6_dst),
-            hi(self.tun_ipv6_dst),
-            u64::from(self.tun_flags)
-                | u64::from(self.tun_tos) << 16
-                | u64::from(self.tun_ttl) << 24
-                | u64::from(self.tun_tp_src) << 32
-                | u64::from(self.tun_tp_dst) << 48,
-            word6(self.eth_src, self.eth_type),
-            word6(self.eth_dst, self.arp_op),
-            word32(vlan(&self.vlans[0]), vlan(&self.vlans[1])),
-            word32(self.mpls[0], self.mpls[1]),
-            word32(self.mpls[2], self.ipv6_label),
-            word32(self.nw_src, self.nw_dst),
-            lo(self.ipv6_src),
-            hi(self.ipv6_src),
-            lo(self.ipv6_dst),
-            hi(self.ipv6_dst),
+            word32(recirc_id, dp_hash),
+            word32(in_port, skb_priority),
+            word32(skb_mark, ct_state),
+            word32(ct_mark, u32::from(ct_zone)),
+            lo(ct_label),
+            hi(ct_label),
+            tun_id,
+            word32(tun_ipv4_src, tun_ipv4_dst),
+            lo(tun_ipv6_src),
+            hi(tun_ipv6_src),
+            lo(tun_ipv6_dst),
+            hi(tun_ipv6_dst),
+            u64::from(tun_flags)
+                | u64::from(tun_tos) << 16
+                | u64::from(tun_ttl) << 24
+                | u64::from(tun_tp_src) << 32
+                | u64::from(tun_tp_dst) << 48,
+            word6(eth_src, eth_type),
+            word6(eth_dst, arp_op),
+            word32(vlan(vlan0), vlan(vlan1)),
+            word32(mpls0, mpls1),
+            word32(mpls2, ipv6_label),
+            word32(nw_src, nw_dst),
+            lo(ipv6_src),
+            hi(ipv6_src),
+            lo(ipv6_dst),
+            hi(ipv6_dst),
             word32(
-                u32::from_le_bytes([self.nw_proto, self.nw_tos, self.nw_ttl, self.nw_frag]),
-                u32::from(self.nd_options_type) | u32::from(self.tcp_flags) << 16,
+                u32::from_le_bytes([nw_proto, nw_tos, nw_ttl, nw_frag]),
+                u32::from(nd_options_type) | u32::from(tcp_flags) << 16,
             ),
-            word6(self.arp_sha, self.tp_src),
-            word6(self.arp_tha, self.tp_dst),
-            lo(self.nd_target),
-            hi(self.nd_target),
-            u64::from(self.nd_reserved),
+            word6(arp_sha, tp_src),
+            word6(arp_tha, tp_dst),
+            lo(nd_target),
+            hi(nd_target),
+            u64::from(nd_reserved),
         ]
     }
 }

@@ -18,6 +18,10 @@ pub struct IfaceCfg {
     pub mtu_request: Option<i64>,
     /// The `mac` column as written (an internal port's Ethernet address).
     pub mac: Option<String>,
+    /// Its Port row's name, and that row's `mac` column (which the
+    /// bridge's own Ethernet address may be picked from).
+    pub port: String,
+    pub port_mac: Option<String>,
 }
 
 /// A Bridge row.
@@ -522,7 +526,9 @@ impl Tracker {
                 regular = false;
                 continue;
             };
-            let iface = IfaceCfg::from_row(&iuuid, irow);
+            let mut iface = IfaceCfg::from_row(&iuuid, irow);
+            iface.port = datum::string(prow.get("name"));
+            iface.port_mac = Some(datum::string(prow.get("mac"))).filter(|m| !m.is_empty());
             if iface.name.is_empty() || !self.iface_names.insert(iface.name.clone()) {
                 log::warn!(target: "bridge", "bridge {bridge}: interface {} is already in use, skipping", iface.name);
                 regular = false;
@@ -619,6 +625,8 @@ impl IfaceCfg {
             ofport_request,
             mtu_request: datum::opt_int(irow.get("mtu_request")),
             mac: Some(datum::string(irow.get("mac"))).filter(|m| !m.is_empty()),
+            port: String::new(),
+            port_mac: None,
         }
     }
 }

@@ -248,10 +248,12 @@ impl App {
                 self.next_stats = Instant::now() + STATS_INTERVAL;
                 self.need_status = true;
                 self.need_full_status = true;
+                // The bridges' addresses picked again from their ports'
+                // devices, and a bridge's own port whose address someone
+                // changed gets the bridge's back (before the OpenFlow
+                // ports and the topology are read again).
+                self.bridges.refresh_local_macs();
                 openflow::sync_ports(&mut self.bridges);
-                // A bridge's own port whose address someone changed gets
-                // the bridge's back (before the topology is read again).
-                self.bridges.keep_local_macs();
                 self.bridges.sync_upcall_ports(&Delta::everything());
             }
             self.run_bonds();

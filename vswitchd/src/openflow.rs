@@ -425,11 +425,15 @@ impl OpenflowSwitch for OpenflowBridge {
         self.svc.rule_count(&self.name).unwrap_or_default()
     }
 
-    fn configure(&mut self, cfg: &OpenflowCfg, datapath_id: u64) {
+    fn set_datapath_id(&mut self, datapath_id: u64) {
         if datapath_id != self.datapath_id {
             self.datapath_id = datapath_id;
             self.svc.set_datapath_id(&self.name, datapath_id);
         }
+    }
+
+    fn configure(&mut self, cfg: &OpenflowCfg, datapath_id: u64) {
+        self.set_datapath_id(datapath_id);
         let first = self.cfg.is_none();
         let old = self.cfg.take().unwrap_or_default();
         if first || old.protocols != cfg.protocols {

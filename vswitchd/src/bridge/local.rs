@@ -1,7 +1,7 @@
 //! A bridge's own settings: its MAC and datapath ID, and the MTU and
 //! Ethernet addresses (the Interface `mac` column) of its internal ports.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use ferrovs_netdev::dev::sys;
 
@@ -9,6 +9,43 @@ use super::{Bridge, Bridges, Iface};
 use crate::config::BridgeCfg;
 use crate::device::Device;
 use crate::ofport::OFPP_LOCAL;
+
+/// What picking a bridge's Ethernet address reads from its
+/// configuration, kept so that the periodic refresh can pick again when a
+/// port's device has a new address (stock picks again at the link change).
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct LocalMacCfg {
+    /// other_config:hwaddr and other_config:datapath-id, as written.
+    hwaddr: Option<String>,
+    datapath_id: Option<String>,
+    /// Each port's `mac` column (when set) and its interfaces, by name.
+    ports: BTreeMap<String, (Option<String>, Vec<String>)>,
+    /// The ports mirrors send to: they do not count.
+    mirror_outputs: BTreeSet<String>,
+}
+
+impl LocalMacCfg {
+    fn of(cfg: &BridgeCfg) -> LocalMacCfg {
+        let mut ports: BTreeMap<String, (Option<String>, Vec<String>)> = BTreeMap::new();
+        for i in cfg.ifaces.values() {
+            let port = ports.entry(i.port.clone()).or_default();
+            port.0 = i.port_mac.clone();
+            port.1.push(i.name.clone());
+        }
+        LocalMacCfg {
+            hwaddr: cfg.other_config.get("hwaddr").cloned(),
+            datapath_id: cfg.other_config.get("datapath-id").cloned(),
+            ports,
+            mirror_outputs: cfg
+                .openflow
+                .mirrors
+                .mirrors
+                .iter()
+                .filter_map(|m| m.output_port.clone())
+                .collect(),
+        }
+    }
+}
 
 impl Bridge {
     /// Files an interface under `waiting` when it failed or is not on its
@@ -27,27 +64,130 @@ impl Bridge {
         }
     }
 
-    /// Follows other_config:hwaddr and other_config:datapath-id; true
-    /// when the bridge's Ethernet address changed (its own port's device
-    /// must then take it).
-    pub(super) fn update_hwaddr(&mut self, cfg: &BridgeCfg) -> bool {
-        let mut changed = false;
-        if let Some(m) = cfg
-            .other_config
-            .get("hwaddr")
-            .filter(|m| parse_mac(m).is_some())
-        {
-            if *m != self.mac {
-                self.mac = m.clone();
-                changed = true;
+    /// The address stock gives a bridge that has no other: the first six
+    /// bytes of its UUID as stock holds one in memory (the first 32-bit
+    /// part's bytes, least significant first, then the low two bytes of
+    /// the second), made unicast and locally administered. It stays the
+    /// same across restarts, and so does the datapath ID made from it,
+    /// which is how a controller knows the switch again.
+    fn default_mac(&self) -> [u8; 6] {
+        let hex: String = self.uuid.chars().filter(|c| *c != '-').collect();
+        let part = |r: std::ops::Range<usize>| {
+            hex.get(r)
+                .and_then(|h| u32::from_str_radix(h, 16).ok())
+                .unwrap_or(0)
+                .to_le_bytes()
+        };
+        let (a, b) = (part(0..8), part(8..16));
+        [(a[0] & !1) | 2, a[1], a[2], a[3], b[0], b[1]]
+    }
+
+    /// Stock's `bridge_pick_local_hw_addr`: other_config:hwaddr when it
+    /// is a unicast, non-zero address; otherwise the lowest universally
+    /// administered unicast address among the bridge's ports (a port's
+    /// `mac` column, or else the address of its interface whose name
+    /// sorts first; not the bridge's own port, nor ports mirrors send
+    /// to), so that a bridge given a host's NIC takes the NIC's address,
+    /// as DHCP servers and switch port security expect; otherwise
+    /// `default_mac`.
+    fn pick_mac(&self) -> [u8; 6] {
+        let cfg = &self.mac_cfg;
+        if let Some(m) = cfg.hwaddr.as_deref().and_then(parse_mac) {
+            if m[0] & 1 == 0 && m != [0; 6] {
+                return m;
             }
         }
-        let dpid = cfg
-            .other_config
-            .get("datapath-id")
-            .filter(|d| d.len() == 16 && u64::from_str_radix(d, 16).is_ok())
-            .cloned()
-            .unwrap_or_else(|| format!("0000{}", self.mac.replace(':', "")));
+        let mut best: Option<[u8; 6]> = None;
+        for (port, (port_mac, members)) in &cfg.ports {
+            if cfg.mirror_outputs.contains(port) {
+                continue;
+            }
+            let mac = match port_mac.as_deref().and_then(parse_mac) {
+                Some(m) => Some(m),
+                None => {
+                    // Of the interfaces that are in place.
+                    let first = members
+                        .iter()
+                        .filter_map(|n| self.ifaces.get(n))
+                        .filter(|i| i.ofport.is_some())
+                        .min_by(|a, b| a.name.cmp(&b.name));
+                    match first {
+                        None => continue,
+                        Some(i) if i.ofport == Some(OFPP_LOCAL) => continue,
+                        Some(i) => i.hw_addr,
+                    }
+                }
+            };
+            // Unicast, universally administered (neither bit of the
+            // first byte; the reserved addresses are multicast), not zero.
+            if let Some(m) = mac.filter(|m| m[0] & 3 == 0 && *m != [0; 6]) {
+                if best.is_none_or(|b| m < b) {
+                    best = Some(m);
+                }
+            }
+        }
+        best.unwrap_or_else(|| self.default_mac())
+    }
+
+    /// Reads the Ethernet addresses of the interfaces `names` (all when
+    /// `None`) again, for `pick_mac`: a new port, or the periodic
+    /// refresh, costs one device read per interface it names.
+    pub(super) fn read_port_macs(&mut self, names: Option<&BTreeSet<String>>) {
+        let read = |i: &mut Iface| {
+            i.hw_addr = match (&i.device, i.ofport) {
+                (Some(d), Some(_)) => parse_mac(&d.mac()),
+                _ => None,
+            };
+        };
+        match names {
+            None => self.ifaces.values_mut().for_each(read),
+            Some(names) => {
+                for n in names {
+                    if let Some(i) = self.ifaces.get_mut(n) {
+                        read(i);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Picks the bridge's Ethernet address and datapath ID again (with
+    /// its configuration `cfg` when that was read again); true when the
+    /// address changed (its own port's device must then take it).
+    pub(super) fn update_local_mac(&mut self, cfg: Option<&BridgeCfg>) -> bool {
+        if let Some(cfg) = cfg {
+            let new = LocalMacCfg::of(cfg);
+            if new.hwaddr != self.mac_cfg.hwaddr {
+                // Stock repeats these at every reconfiguration; ours
+                // says them when the setting changes.
+                match new.hwaddr.as_deref().and_then(parse_mac) {
+                    Some(m) if m[0] & 1 != 0 => log::error!(target: "bridge",
+                        "bridge {}: cannot set MAC address to multicast address {}",
+                        self.name, crate::device::format_mac(m)),
+                    Some([0, 0, 0, 0, 0, 0]) => log::error!(target: "bridge",
+                        "bridge {}: cannot set MAC address to zero", self.name),
+                    _ => {}
+                }
+            }
+            self.mac_cfg = new;
+        }
+        let mac = crate::device::format_mac(self.pick_mac());
+        let changed = mac != self.mac;
+        if changed {
+            self.mac = mac;
+        }
+        // Stock's `dpid_from_string`: exactly 16 hex digits, not zero.
+        let configured = self
+            .mac_cfg
+            .datapath_id
+            .as_deref()
+            .filter(|d| d.len() == 16)
+            .and_then(|d| u64::from_str_radix(d, 16).ok())
+            .filter(|d| *d != 0);
+        let dpid = match configured {
+            Some(d) => format!("{d:016x}"),
+            None => format!("0000{}", self.mac.replace(':', "")),
+        };
         if dpid != self.datapath_id {
             log::info!(target: "bridge", "bridge {}: using datapath ID {dpid}", self.name);
             self.datapath_id = dpid;
@@ -123,7 +263,7 @@ impl Bridges {
     /// does at every reconfiguration: after other_config:hwaddr changed,
     /// and after someone changed the device's (`ip link set BRIDGE
     /// address ...`; stock's reconfiguration follows the link change at
-    /// once, ours comes with the periodic refresh, `keep_local_macs`).
+    /// once, ours comes with the periodic refresh, `refresh_local_macs`).
     /// Tunnel endpoints are the bridge's address (the topology publishes
     /// it), so a device left with another would answer ARP for the
     /// endpoint's IP address with an address whose tunnel packets are
@@ -138,13 +278,28 @@ impl Bridges {
         set_back_mac(dev, mac);
     }
 
-    /// `keep_local_mac` for every bridge (the periodic refresh, which
-    /// also follows the devices' IP addresses), and the same for internal
-    /// ports with a `mac` column: a device whose address someone changed
-    /// gets the configured one back (stock's next reconfiguration, which
-    /// a link change starts, sets it again).
-    pub fn keep_local_macs(&self) {
-        for name in self.bridges.keys() {
+    /// The periodic refresh (which also follows the devices' IP
+    /// addresses): each bridge picks its address again from its ports'
+    /// devices as they are now (stock picks again when a link changes),
+    /// and its own port's device, and the devices of internal ports with
+    /// a `mac` column, get their configured address back if someone
+    /// changed it (stock's next reconfiguration, which a link change
+    /// starts, sets it again).
+    pub fn refresh_local_macs(&mut self) {
+        let names: Vec<String> = self.bridges.keys().cloned().collect();
+        for name in &names {
+            let Some(br) = self.bridges.get_mut(name) else {
+                continue;
+            };
+            br.read_port_macs(None);
+            let old_dpid = br.datapath_id.clone();
+            br.update_local_mac(None);
+            if br.datapath_id != old_dpid {
+                let dpid = u64::from_str_radix(&br.datapath_id, 16).unwrap_or(0);
+                if let Some(of) = br.openflow.as_mut() {
+                    of.set_datapath_id(dpid);
+                }
+            }
             self.keep_local_mac(name);
         }
         for i in self.bridges.values().flat_map(|b| b.ifaces.values()) {
@@ -238,22 +393,61 @@ mod tests {
     use super::*;
     use crate::ofport::OfportAllocator;
 
-    #[test]
-    fn a_new_hwaddr_is_reported_so_the_device_takes_it() {
-        let mut br = Bridge {
+    fn iface(name: &str, ofport: u16, mac: &str) -> Iface {
+        Iface {
             uuid: String::new(),
+            name: name.into(),
+            iface_type: "system".into(),
+            options: BTreeMap::new(),
+            ofport_request: None,
+            ofport: Some(ofport),
+            odp_port: None,
+            dp_port_name: None,
+            device: Some(Device::Virtual { mac: mac.into() }),
+            error: None,
+            status_dirty: false,
+            mtu_request: None,
+            mac_request: None,
+            mtu: None,
+            counted_mtu: None,
+            overridden: false,
+            admin_down: false,
+            hw_addr: None,
+        }
+    }
+
+    fn iface_cfg(name: &str, port: &str) -> crate::config::IfaceCfg {
+        crate::config::IfaceCfg {
+            uuid: String::new(),
+            name: name.into(),
+            iface_type: "system".into(),
+            options: BTreeMap::new(),
+            ofport_request: None,
+            mtu_request: None,
+            mac: None,
+            port: port.into(),
+            port_mac: None,
+        }
+    }
+
+    #[test]
+    fn the_address_is_picked_as_stock_picks_it() {
+        let mut br = Bridge {
+            // Stock gave this bridge 26:67:30:35:be:43.
+            uuid: "35306724-cdd1-43be-a256-a55f80a390a7".into(),
             name: "br0".into(),
             dp_type: "netdev".into(),
             ifaces: BTreeMap::new(),
-            mac: "02:00:00:00:00:01".into(),
-            datapath_id: "0000020000000001".into(),
+            mac: String::new(),
+            datapath_id: String::new(),
+            mac_cfg: LocalMacCfg::default(),
             status_dirty: false,
             ofports: OfportAllocator::default(),
             waiting: BTreeSet::new(),
             openflow: None,
         };
         let mut cfg = BridgeCfg {
-            uuid: String::new(),
+            uuid: br.uuid.clone(),
             name: "br0".into(),
             datapath_type: "netdev".into(),
             other_config: BTreeMap::new(),
@@ -261,15 +455,78 @@ mod tests {
             openflow: Default::default(),
             bonds: BTreeMap::new(),
         };
-        assert!(!br.update_hwaddr(&cfg), "no hwaddr: the address stays");
+        assert!(br.update_local_mac(Some(&cfg)));
+        assert_eq!(br.mac, "26:67:30:35:be:43");
+        assert_eq!(br.datapath_id, "000026673035be43");
+        assert!(!br.update_local_mac(Some(&cfg)), "the same again");
+
+        // A port with a universally administered address wins; the
+        // bridge's own port, locally administered and multicast
+        // addresses do not count; the lowest wins.
+        for (name, ofport, mac) in [
+            ("br0", OFPP_LOCAL, "00:00:00:00:00:01"),
+            ("a", 1, "02:00:00:00:00:01"),
+            ("b", 2, "00:1b:21:00:00:09"),
+            ("c", 3, "01:1b:21:00:00:01"),
+            ("d", 4, "00:1b:21:00:00:05"),
+        ] {
+            br.ifaces.insert(name.into(), iface(name, ofport, mac));
+            cfg.ifaces.insert(name.into(), iface_cfg(name, name));
+        }
+        br.read_port_macs(None);
+        assert!(br.update_local_mac(Some(&cfg)));
+        assert_eq!(br.mac, "00:1b:21:00:00:05");
+        assert_eq!(br.datapath_id, "0000001b21000005");
+        // A port that mirrors send to does not count.
+        cfg.openflow.mirrors.mirrors.push(crate::mirror::MirrorRow {
+            uuid: String::new(),
+            name: "m".into(),
+            select_all: true,
+            select_src_port: Vec::new(),
+            select_dst_port: Vec::new(),
+            select_vlan: Vec::new(),
+            output_port: Some("d".into()),
+            output_vlan: None,
+            snaplen: None,
+        });
+        assert!(br.update_local_mac(Some(&cfg)));
+        assert_eq!(br.mac, "00:1b:21:00:00:09");
+        // A bond is represented by the interface whose name sorts first;
+        // a port's `mac` column stands for it.
+        cfg.ifaces.get_mut("a").unwrap().port = "bond0".into();
+        cfg.ifaces.get_mut("b").unwrap().port = "bond0".into();
+        assert!(br.update_local_mac(Some(&cfg)));
+        assert_eq!(br.mac, "26:67:30:35:be:43", "a's address is local");
+        for n in ["a", "b"] {
+            cfg.ifaces.get_mut(n).unwrap().port_mac = Some("00:1b:21:00:00:02".into());
+        }
+        assert!(br.update_local_mac(Some(&cfg)));
+        assert_eq!(br.mac, "00:1b:21:00:00:02");
+
+        // other_config:hwaddr comes first, unless multicast or zero;
+        // without it the pick is as before.
         cfg.other_config
             .insert("hwaddr".into(), "02:99:00:00:99:12".into());
-        assert!(br.update_hwaddr(&cfg));
+        assert!(br.update_local_mac(Some(&cfg)));
         assert_eq!(br.mac, "02:99:00:00:99:12");
         assert_eq!(br.datapath_id, "0000029900009912");
-        assert!(!br.update_hwaddr(&cfg), "the same hwaddr again");
-        cfg.other_config.insert("hwaddr".into(), "bogus".into());
-        assert!(!br.update_hwaddr(&cfg), "a bad hwaddr is ignored");
-        assert_eq!(br.mac, "02:99:00:00:99:12");
+        for refused in ["01:99:00:00:99:12", "00:00:00:00:00:00", "bogus"] {
+            cfg.other_config.insert("hwaddr".into(), refused.into());
+            br.update_local_mac(Some(&cfg));
+            assert_eq!(br.mac, "00:1b:21:00:00:02", "{refused}");
+        }
+        cfg.other_config.remove("hwaddr");
+        assert!(!br.update_local_mac(Some(&cfg)));
+        assert_eq!(br.mac, "00:1b:21:00:00:02");
+
+        // other_config:datapath-id: 16 hex digits, not zero.
+        cfg.other_config
+            .insert("datapath-id".into(), "00000000000000AB".into());
+        br.update_local_mac(Some(&cfg));
+        assert_eq!(br.datapath_id, "00000000000000ab");
+        cfg.other_config
+            .insert("datapath-id".into(), "0000000000000000".into());
+        br.update_local_mac(Some(&cfg));
+        assert_eq!(br.datapath_id, "0000001b21000002");
     }
 }

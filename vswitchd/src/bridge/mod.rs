@@ -19,7 +19,7 @@ use ferrovs_dpif::{Dpif, OdpPort};
 use crate::cmdline::DummyMode;
 use crate::config::{BridgeCfg, Config, Delta, IfaceCfg};
 use crate::datapath;
-use crate::device::{random_mac, Device};
+use crate::device::Device;
 use crate::ofport::{OfportAllocator, OFPP_LOCAL};
 
 mod kernel;
@@ -28,7 +28,6 @@ mod port;
 mod show;
 mod tunnel_match;
 
-use local::parse_mac;
 pub use port::L2Cfg;
 use port::{check_tunnel_options, is_tunnel, tunnel_dp_port};
 
@@ -45,6 +44,9 @@ pub trait OpenflowSwitch {
     }
     /// Applies the Bridge row's OpenFlow settings and its datapath ID.
     fn configure(&mut self, _cfg: &crate::config::OpenflowCfg, _datapath_id: u64) {}
+    /// A new datapath ID alone (the bridge's address changed with a
+    /// port's device, not with the configuration).
+    fn set_datapath_id(&mut self, _datapath_id: u64) {}
     /// The bridge's ports as they are now, and the devices behind them
     /// (by OpenFlow port number) for port statistics.
     fn sync_ports(
@@ -123,6 +125,9 @@ pub struct Iface {
     pub overridden: bool,
     /// Turned down by an OpenFlow port_mod (OFPPC_PORT_DOWN).
     pub admin_down: bool,
+    /// The device's Ethernet address as last read (for the bridge's own
+    /// address: `Bridge::read_port_macs`).
+    pub hw_addr: Option<[u8; 6]>,
 }
 
 /// A running bridge.
@@ -133,6 +138,8 @@ pub struct Bridge {
     pub ifaces: BTreeMap<String, Iface>,
     pub mac: String,
     pub datapath_id: String,
+    /// What its address is picked from (see `Bridge::pick_mac`).
+    mac_cfg: local::LocalMacCfg,
     /// Whether the Bridge row's status must be written.
     pub status_dirty: bool,
     ofports: OfportAllocator,
@@ -291,8 +298,17 @@ impl Bridges {
                 changed = true;
                 names = None;
             }
+            let old_mac = self.bridges.get(name).map(|b| b.mac.clone());
             changed |= self.grow_bridge(bcfg, names);
             if let Some(br) = self.bridges.get_mut(name) {
+                if old_mac.is_some_and(|m| m != br.mac) && !delta.all {
+                    // The bridge's own OpenFlow port has a new address.
+                    delta
+                        .ifaces
+                        .entry(name.clone())
+                        .or_default()
+                        .insert(name.clone());
+                }
                 let dpid = u64::from_str_radix(&br.datapath_id, 16).unwrap_or(0);
                 if let Some(of) = br.openflow.as_mut() {
                     of.configure(&bcfg.openflow, dpid);
@@ -373,30 +389,22 @@ impl Bridges {
             }
             self.backers.insert(t, shared);
         }
-        let mac = cfg
-            .other_config
-            .get("hwaddr")
-            .filter(|m| parse_mac(m).is_some())
-            .cloned()
-            .unwrap_or_else(random_mac);
-        let datapath_id = cfg
-            .other_config
-            .get("datapath-id")
-            .filter(|d| d.len() == 16 && u64::from_str_radix(d, 16).is_ok())
-            .cloned()
-            .unwrap_or_else(|| format!("0000{}", mac.replace(':', "")));
         let mut br = Bridge {
             uuid: cfg.uuid.clone(),
             name: cfg.name.clone(),
             dp_type: cfg.datapath_type.clone(),
             ifaces: BTreeMap::new(),
-            mac,
-            datapath_id,
+            mac: String::new(),
+            datapath_id: String::new(),
+            mac_cfg: Default::default(),
             status_dirty: true,
             ofports: OfportAllocator::default(),
             waiting: BTreeSet::new(),
             openflow: None,
         };
+        // Without its ports yet: other_config:hwaddr or the UUID's
+        // address; the ports may bring a better one (`grow_bridge`).
+        br.update_local_mac(Some(cfg));
         br.ofports.take(OFPP_LOCAL);
         if let Some(factory) = &self.openflow_factory {
             let dpid = u64::from_str_radix(&br.datapath_id, 16).unwrap_or(0);
@@ -418,7 +426,6 @@ impl Bridges {
                 }
             }
         }
-        log::info!(target: "bridge", "bridge {}: using datapath ID {}", br.name, br.datapath_id);
         self.bridges.insert(cfg.name.clone(), br);
         Ok(())
     }
@@ -572,7 +579,8 @@ impl Bridges {
             changed = true;
         }
         if let Some(br) = self.bridges.get_mut(&cfg.name) {
-            let new_mac = br.update_hwaddr(cfg);
+            br.read_port_macs(names);
+            let new_mac = br.update_local_mac(Some(cfg));
             br.update_internal_mtu(names);
             if new_mac {
                 self.keep_local_mac(&cfg.name);
@@ -756,6 +764,8 @@ mod tests {
             ofport_request: request,
             mtu_request: None,
             mac: None,
+            port: name.into(),
+            port_mac: None,
         }
     }
 

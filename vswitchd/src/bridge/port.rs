@@ -115,6 +115,7 @@ impl Bridges {
             counted_mtu: None,
             overridden: false,
             admin_down: false,
+            hw_addr: None,
         };
         let opened = self.open_iface(&dp_type, &mut iface);
         // A tunnel that another tunnel port's receive-side match already

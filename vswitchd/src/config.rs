@@ -15,6 +15,11 @@ pub struct IfaceCfg {
     pub iface_type: String,
     pub options: BTreeMap<String, String>,
     pub ofport_request: Option<u16>,
+    /// The `ofport` column as the database had it when the row was read:
+    /// the number the interface had, which it gets again if free (a
+    /// restarted daemon keeps every port's number, as stock's
+    /// `iface_pick_ofport`).
+    pub ofport_before: NotConfig<Option<u16>>,
     pub mtu_request: Option<i64>,
     /// The `mac` column as written (an internal port's Ethernet address).
     pub mac: Option<String>,
@@ -23,6 +28,22 @@ pub struct IfaceCfg {
     pub port: String,
     pub port_mac: Option<String>,
 }
+
+/// A value read with the configuration that is not configuration: a
+/// status column the daemon itself writes, such as `ofport`, changes
+/// without a reconfiguration. Configurations that differ only in one
+/// are the same (the patched configuration is checked against a rebuilt
+/// one).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NotConfig<T>(pub T);
+
+impl<T> PartialEq for NotConfig<T> {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+
+impl<T> Eq for NotConfig<T> {}
 
 /// A Bridge row.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -617,12 +638,18 @@ impl IfaceCfg {
         let ofport_request = datum::opt_int(irow.get("ofport_request"))
             .and_then(|n| u16::try_from(n).ok())
             .filter(|n| (1..0xff00).contains(n));
+        let ofport_before = NotConfig(
+            datum::opt_int(irow.get("ofport"))
+                .and_then(|n| u16::try_from(n).ok())
+                .filter(|n| (1..0xff00).contains(n)),
+        );
         IfaceCfg {
             uuid: uuid.to_string(),
             name: datum::string(irow.get("name")),
             iface_type,
             options: datum::str_map(irow.get("options")),
             ofport_request,
+            ofport_before,
             mtu_request: datum::opt_int(irow.get("mtu_request")),
             mac: Some(datum::string(irow.get("mac"))).filter(|m| !m.is_empty()),
             port: String::new(),

@@ -423,6 +423,7 @@ mod tests {
             iface_type: "system".into(),
             options: BTreeMap::new(),
             ofport_request: None,
+            ofport_before: Default::default(),
             mtu_request: None,
             mac: None,
             port: port.into(),

@@ -762,6 +762,7 @@ mod tests {
             iface_type: t.into(),
             options: BTreeMap::new(),
             ofport_request: request,
+            ofport_before: Default::default(),
             mtu_request: None,
             mac: None,
             port: name.into(),

@@ -158,7 +158,7 @@ impl Bridges {
                 let ofport = if is_local {
                     Some(OFPP_LOCAL)
                 } else {
-                    br.ofports.alloc(c.ofport_request)
+                    br.ofports.alloc(c.ofport_request.or(c.ofport_before.0))
                 };
                 match ofport {
                     Some(n) if clash.is_some() => {

@@ -349,7 +349,15 @@ const DUMMY_ARGS: &[&str] = &[
 ];
 const OVERRIDE_ARGS: &[&str] = &["--enable-dummy=override", "--disable-system"];
 
-fn run_script(name: &str, program: &Path, args: &[&str], script: &[&[&str]]) -> Outcome {
+/// Runs `script`; with `restart`, then restarts the daemon (SIGTERM, as a
+/// service manager stops it) on the same database before looking.
+fn run_script(
+    name: &str,
+    program: &Path,
+    args: &[&str],
+    script: &[&[&str]],
+    restart: bool,
+) -> Outcome {
     let mut sb = Sandbox::with_vswitchd(name, program, args);
     let dir = sb.dir.display().to_string();
     let mut transcript = String::new();
@@ -362,6 +370,18 @@ fn run_script(name: &str, program: &Path, args: &[&str], script: &[&[&str]]) -> 
             text(&out.stdout),
             text(&out.stderr).replace(&dir, "<dir>")
         ));
+    }
+    if restart {
+        assert!(sb.stop_vswitchd(), "{name}: the daemon was running");
+        sb.start_vswitchd(program, args)
+            .unwrap_or_else(|e| panic!("{name}: restart: {e}"));
+        // A change ovs-vsctl waits for: the new daemon has caught up
+        // with the database once it is applied.
+        let synced = sb.vsctl(&["set", "Open_vSwitch", ".", "external_ids:restarted=true"]);
+        assert!(
+            synced.status.success(),
+            "{name}: no reconfiguration after the restart"
+        );
     }
     let list = |table: &str, drop: &[&str]| {
         let out = sb.vsctl(&["list", table]);
@@ -401,6 +421,20 @@ fn run_script(name: &str, program: &Path, args: &[&str], script: &[&[&str]]) -> 
     outcome
 }
 
+/// `dpif/show` with `ofport/odp` written `ofport/_`.
+fn without_odp_numbers(show: &str) -> String {
+    show.lines()
+        .map(|l| match l.split_once('/') {
+            Some((head, rest)) if l.starts_with("    ") => {
+                let tail = rest.split_once(':').map_or("", |(_, t)| t);
+                format!("{head}/_:{tail}")
+            }
+            _ => l.to_string(),
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
 fn compare(what: &str, stock: &str, ours: &str) -> bool {
     if stock == ours {
         return true;
@@ -424,8 +458,53 @@ fn same_script_same_database_as_stock() {
     if !stock_ovs_available("differential") {
         return;
     }
-    let stock = run_script("diff-stock", Path::new(STOCK_VSWITCHD), DUMMY_ARGS, SCRIPT);
-    let ours = run_script("diff-ferrovs", Path::new(FERROVS), DUMMY_ARGS, SCRIPT);
+    let stock = run_script(
+        "diff-stock",
+        Path::new(STOCK_VSWITCHD),
+        DUMMY_ARGS,
+        SCRIPT,
+        false,
+    );
+    let ours = run_script(
+        "diff-ferrovs",
+        Path::new(FERROVS),
+        DUMMY_ARGS,
+        SCRIPT,
+        false,
+    );
+    assert_same(&stock, &ours);
+}
+
+/// The same, looked at after a restart on the same database: what the
+/// new daemon makes of a configuration it did not build step by step
+/// (port numbers, addresses, errors, status) must still be stock's.
+#[test]
+fn same_database_as_stock_after_a_restart() {
+    if !stock_ovs_available("differential-restart") {
+        return;
+    }
+    // Left out: the second port asking for a number another has. Stock
+    // adds a bridge's ports at start in its hash table's order, so which
+    // of the two gets the number after a restart is arbitrary (ferrovs:
+    // the one that had it).
+    let script: Vec<&[&str]> = SCRIPT
+        .iter()
+        .copied()
+        .filter(|c| !(c.contains(&"c2") && c.contains(&"ofport_request=3")))
+        .collect();
+    let mut stock = run_script(
+        "rst-stock",
+        Path::new(STOCK_VSWITCHD),
+        DUMMY_ARGS,
+        &script,
+        true,
+    );
+    let mut ours = run_script("rst-ferrovs", Path::new(FERROVS), DUMMY_ARGS, &script, true);
+    // The same order makes the datapath's port numbers: a new dummy
+    // datapath numbers its ports as they come.
+    for o in [&mut stock, &mut ours] {
+        o.dpif_show = without_odp_numbers(&o.dpif_show);
+    }
     assert_same(&stock, &ours);
 }
 
@@ -439,12 +518,14 @@ fn override_mode_same_database_as_stock() {
         Path::new(STOCK_VSWITCHD),
         OVERRIDE_ARGS,
         OVERRIDE_SCRIPT,
+        false,
     );
     let ours = run_script(
         "ovr-ferrovs",
         Path::new(FERROVS),
         OVERRIDE_ARGS,
         OVERRIDE_SCRIPT,
+        false,
     );
     assert_same(&stock, &ours);
 }

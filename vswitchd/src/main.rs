@@ -482,7 +482,10 @@ impl App {
             }
             "bridge/reconnect" => match args.first() {
                 Some(b) if !self.bridges.bridges.contains_key(b) => Err("Unknown bridge".into()),
-                _ => Ok(String::new()),
+                b => {
+                    self.openflow.reconnect_controllers(b.map(String::as_str));
+                    Ok(String::new())
+                }
             },
             m if bond::handles(m) => {
                 let r =

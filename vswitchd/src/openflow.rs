@@ -91,6 +91,13 @@ impl Openflow {
     }
 
     /// The port_mods since the last call.
+    /// `bridge/reconnect [bridge]`: the connections to active
+    /// controllers of the bridge (of every bridge) are dropped and made
+    /// again.
+    pub fn reconnect_controllers(&self, bridge: Option<&str>) {
+        self.svc.reconnect_controllers(bridge);
+    }
+
     pub fn take_port_mods(&self) -> Vec<PortMod> {
         std::mem::take(&mut *lock(&self.port_mods))
     }

@@ -24,19 +24,16 @@
 //! The `fail_open` log lines must match stock's too. Needs the stock OVS
 //! tools: skips with a message otherwise, fails under CI=true.
 
-use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpListener;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
+use ferrovs_tests::controller::{unused_port, Controller, STEP};
 use ferrovs_tests::pcap::frames_hex;
 use ferrovs_tests::sandbox::{ours_then_stock, text, Sandbox};
 use ferrovs_tests::vsctl;
 
 const FERROVS: &str = env!("CARGO_BIN_EXE_ferrovs-vswitchd");
-/// How long any one step may take (the trigger is 3 s, reconnection
-/// backoff at most 1 s).
-const STEP: Duration = Duration::from_secs(30);
 const FAIL_OPEN_RULE: &str = "priority=15790320";
 
 /// What one daemon showed, step by step.
@@ -125,83 +122,6 @@ fn fail_open_log(sb: &Sandbox) -> Vec<String> {
                 .join(" ")
         })
         .collect()
-}
-
-/// A TCP port nothing listens on now.
-fn unused_port() -> u16 {
-    let l = TcpListener::bind("127.0.0.1:0").expect("bind");
-    l.local_addr().expect("addr").port()
-}
-
-/// The test's controller: one OpenFlow 1.0 connection.
-struct Controller {
-    s: TcpStream,
-}
-
-impl Controller {
-    fn accept(l: &TcpListener, sb: &Sandbox) -> Controller {
-        l.set_nonblocking(true).expect("nonblocking");
-        let deadline = Instant::now() + STEP;
-        loop {
-            match l.accept() {
-                Ok((s, _)) => {
-                    s.set_nonblocking(false).expect("blocking");
-                    s.set_read_timeout(Some(STEP)).expect("timeout");
-                    let mut c = Controller { s };
-                    let (ty, _, _) = c.recv();
-                    assert_eq!(ty, 0, "the switch's first message is a HELLO");
-                    c.send(0, 1, &[]);
-                    return c;
-                }
-                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
-                    assert!(
-                        Instant::now() < deadline,
-                        "the switch did not connect; log:\n{}",
-                        sb.vswitchd_log()
-                    );
-                    std::thread::sleep(Duration::from_millis(50));
-                }
-                Err(e) => panic!("accept: {e}"),
-            }
-        }
-    }
-
-    fn send(&mut self, ty: u8, xid: u32, body: &[u8]) {
-        let mut m = vec![1, ty];
-        m.extend_from_slice(&((8 + body.len()) as u16).to_be_bytes());
-        m.extend_from_slice(&xid.to_be_bytes());
-        m.extend_from_slice(body);
-        self.s.write_all(&m).expect("send to switch");
-    }
-
-    /// The next message: (type, xid, body).
-    fn recv(&mut self) -> (u8, u32, Vec<u8>) {
-        let mut h = [0u8; 8];
-        self.s.read_exact(&mut h).expect("read header");
-        let len = usize::from(u16::from_be_bytes([h[2], h[3]]));
-        let mut body = vec![0u8; len.saturating_sub(8)];
-        self.s.read_exact(&mut body).expect("read body");
-        (h[1], u32::from_be_bytes([h[4], h[5], h[6], h[7]]), body)
-    }
-
-    /// Reads until a message of type `want` (answering echo requests,
-    /// which do not admit the controller); its body.
-    fn until(&mut self, want: u8) -> Vec<u8> {
-        let deadline = Instant::now() + STEP;
-        loop {
-            assert!(
-                Instant::now() < deadline,
-                "no message of type {want} from the switch"
-            );
-            let (ty, xid, body) = self.recv();
-            if ty == want {
-                return body;
-            }
-            if ty == 2 {
-                self.send(3, xid, &body);
-            }
-        }
-    }
 }
 
 /// An OpenFlow 1.0 packet-in, described without what is random (the

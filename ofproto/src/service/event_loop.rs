@@ -325,6 +325,24 @@ impl EventLoop {
         }
     }
 
+    /// Closes the bridge's connections to active controllers (stock's
+    /// `rconn_reconnect`): each connects again once its backoff passes.
+    fn reconnect_controllers(&mut self, bridge: &str) {
+        let Some(b) = self.bridges.get(bridge) else {
+            return;
+        };
+        let open: Vec<(Token, String)> = b
+            .controllers
+            .iter()
+            .filter(|c| !c.target.is_passive())
+            .filter_map(|c| Some((c.token?, c.cfg.target.to_string())))
+            .collect();
+        for (t, target) in open {
+            log::info!(target: "rconn", "{bridge}<->{target}: disconnecting");
+            self.close_conn(t, None);
+        }
+    }
+
     /// Starts connections to active controllers whose backoff has passed.
     fn reconnect(&mut self, bridge: &str, now: Instant) {
         let Some(b) = self.bridges.get(bridge) else {
@@ -447,7 +465,21 @@ impl EventLoop {
             }
             Cmd::SetDatapathId(n, dpid) => {
                 if let Some(b) = self.bridges.get_mut(&n) {
-                    b.switch.write().datapath_id = dpid;
+                    let old = std::mem::replace(&mut b.switch.write().datapath_id, dpid);
+                    // A controller cannot be told of a new datapath ID:
+                    // it learns it by connecting again (as stock).
+                    if old != dpid {
+                        self.reconnect_controllers(&n);
+                    }
+                }
+            }
+            Cmd::ReconnectControllers(n) => {
+                let names: Vec<String> = match n {
+                    Some(n) => vec![n],
+                    None => self.bridges.keys().cloned().collect(),
+                };
+                for n in names {
+                    self.reconnect_controllers(&n);
                 }
             }
             Cmd::SetPacketOutHook(n, hook) => {

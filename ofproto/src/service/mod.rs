@@ -167,6 +167,7 @@ enum Cmd {
     UpdatePorts(String, Vec<PortInfo>, Vec<u16>),
     SetPortStats(String, PortStatsSource),
     SetDatapathId(String, u64),
+    ReconnectControllers(Option<String>),
     SetVersions(String, u32),
     SetTableName(String, u8, String),
     SetSnoop(String, Option<PathBuf>, Sender<io::Result<()>>),
@@ -357,6 +358,13 @@ impl OfprotoService {
     /// bridge MAC changing); later features replies carry it.
     pub fn set_datapath_id(&self, bridge: &str, dpid: u64) {
         self.send(Cmd::SetDatapathId(bridge.to_string(), dpid));
+    }
+
+    /// Drops the connections to the active controllers of `bridge` (of
+    /// every bridge: `None`), which then connect again after their
+    /// backoff, as stock's `bridge/reconnect` and a datapath ID change do.
+    pub fn reconnect_controllers(&self, bridge: Option<&str>) {
+        self.send(Cmd::ReconnectControllers(bridge.map(str::to_string)));
     }
 
     /// Changes the OpenFlow versions the bridge accepts (the Bridge

@@ -252,7 +252,7 @@ impl App {
                 // devices, and a bridge's own port whose address someone
                 // changed gets the bridge's back (before the OpenFlow
                 // ports and the topology are read again).
-                self.bridges.refresh_local_macs();
+                self.bridges.refresh_local_macs(&self.config.config);
                 openflow::sync_ports(&mut self.bridges);
                 self.bridges.sync_upcall_ports(&Delta::everything());
             }

@@ -1,7 +1,7 @@
 //! A bridge's own settings: its MAC and datapath ID, and the MTU and
 //! Ethernet addresses (the Interface `mac` column) of its internal ports.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 
 use ferrovs_netdev::dev::sys;
 
@@ -9,43 +9,6 @@ use super::{Bridge, Bridges, Iface};
 use crate::config::BridgeCfg;
 use crate::device::Device;
 use crate::ofport::OFPP_LOCAL;
-
-/// What picking a bridge's Ethernet address reads from its
-/// configuration, kept so that the periodic refresh can pick again when a
-/// port's device has a new address (stock picks again at the link change).
-#[derive(Debug, Default, Clone, PartialEq, Eq)]
-pub struct LocalMacCfg {
-    /// other_config:hwaddr and other_config:datapath-id, as written.
-    hwaddr: Option<String>,
-    datapath_id: Option<String>,
-    /// Each port's `mac` column (when set) and its interfaces, by name.
-    ports: BTreeMap<String, (Option<String>, Vec<String>)>,
-    /// The ports mirrors send to: they do not count.
-    mirror_outputs: BTreeSet<String>,
-}
-
-impl LocalMacCfg {
-    fn of(cfg: &BridgeCfg) -> LocalMacCfg {
-        let mut ports: BTreeMap<String, (Option<String>, Vec<String>)> = BTreeMap::new();
-        for i in cfg.ifaces.values() {
-            let port = ports.entry(i.port.clone()).or_default();
-            port.0 = i.port_mac.clone();
-            port.1.push(i.name.clone());
-        }
-        LocalMacCfg {
-            hwaddr: cfg.other_config.get("hwaddr").cloned(),
-            datapath_id: cfg.other_config.get("datapath-id").cloned(),
-            ports,
-            mirror_outputs: cfg
-                .openflow
-                .mirrors
-                .mirrors
-                .iter()
-                .filter_map(|m| m.output_port.clone())
-                .collect(),
-        }
-    }
-}
 
 impl Bridge {
     /// Files an interface under `waiting` when it failed or is not on its
@@ -90,33 +53,50 @@ impl Bridge {
     /// to), so that a bridge given a host's NIC takes the NIC's address,
     /// as DHCP servers and switch port security expect; otherwise
     /// `default_mac`.
-    fn pick_mac(&self) -> [u8; 6] {
-        let cfg = &self.mac_cfg;
-        if let Some(m) = cfg.hwaddr.as_deref().and_then(parse_mac) {
+    fn pick_mac(&self, cfg: &BridgeCfg) -> [u8; 6] {
+        if let Some(m) = cfg.other_config.get("hwaddr").and_then(|h| parse_mac(h)) {
             if m[0] & 1 == 0 && m != [0; 6] {
                 return m;
             }
         }
+        // Each port once: by its interface whose name sorts first (cfg's
+        // interfaces are in name order; a port's others are skipped), of
+        // those in place. This runs at every reconfiguration, for every
+        // port: the running interfaces are walked beside the configured
+        // ones (both in name order), nothing looked up or copied.
+        let in_place = |name: &str| self.ifaces.get(name).filter(|i| i.ofport.is_some());
+        let mut running = self.ifaces.iter().peekable();
         let mut best: Option<[u8; 6]> = None;
-        for (port, (port_mac, members)) in &cfg.ports {
-            if cfg.mirror_outputs.contains(port) {
+        for c in cfg.ifaces.values() {
+            while running
+                .next_if(|(n, _)| n.as_str() < c.name.as_str())
+                .is_some()
+            {}
+            let live = running
+                .peek()
+                .filter(|(n, i)| **n == c.name && i.ofport.is_some())
+                .map(|(_, i)| *i);
+            let first_of_port = match cfg.bonds.get(&c.port) {
+                None => true,
+                Some(bond) => bond.members.iter().find(|m| in_place(m).is_some()) == Some(&c.name),
+            };
+            if !first_of_port
+                || cfg
+                    .openflow
+                    .mirrors
+                    .mirrors
+                    .iter()
+                    .any(|m| m.output_port.as_ref() == Some(&c.port))
+            {
                 continue;
             }
-            let mac = match port_mac.as_deref().and_then(parse_mac) {
+            let mac = match c.port_mac.as_deref().and_then(parse_mac) {
                 Some(m) => Some(m),
-                None => {
-                    // Of the interfaces that are in place.
-                    let first = members
-                        .iter()
-                        .filter_map(|n| self.ifaces.get(n))
-                        .filter(|i| i.ofport.is_some())
-                        .min_by(|a, b| a.name.cmp(&b.name));
-                    match first {
-                        None => continue,
-                        Some(i) if i.ofport == Some(OFPP_LOCAL) => continue,
-                        Some(i) => i.hw_addr,
-                    }
-                }
+                None => match live {
+                    None => continue,
+                    Some(i) if i.ofport == Some(OFPP_LOCAL) => continue,
+                    Some(i) => i.hw_addr,
+                },
             };
             // Unicast, universally administered (neither bit of the
             // first byte; the reserved addresses are multicast), not zero.
@@ -151,36 +131,32 @@ impl Bridge {
         }
     }
 
-    /// Picks the bridge's Ethernet address and datapath ID again (with
-    /// its configuration `cfg` when that was read again); true when the
-    /// address changed (its own port's device must then take it).
-    pub(super) fn update_local_mac(&mut self, cfg: Option<&BridgeCfg>) -> bool {
-        if let Some(cfg) = cfg {
-            let new = LocalMacCfg::of(cfg);
-            if new.hwaddr != self.mac_cfg.hwaddr {
-                // Stock repeats these at every reconfiguration; ours
-                // says them when the setting changes.
-                match new.hwaddr.as_deref().and_then(parse_mac) {
-                    Some(m) if m[0] & 1 != 0 => log::error!(target: "bridge",
-                        "bridge {}: cannot set MAC address to multicast address {}",
-                        self.name, crate::device::format_mac(m)),
-                    Some([0, 0, 0, 0, 0, 0]) => log::error!(target: "bridge",
-                        "bridge {}: cannot set MAC address to zero", self.name),
-                    _ => {}
-                }
+    /// Picks the bridge's Ethernet address and datapath ID again; true
+    /// when the address changed (its own port's device must then take it).
+    pub(super) fn update_local_mac(&mut self, cfg: &BridgeCfg) -> bool {
+        let hwaddr = cfg.other_config.get("hwaddr");
+        if hwaddr != self.hwaddr_seen.as_ref() {
+            // Stock repeats these at every reconfiguration; ours says
+            // them when the setting changes.
+            match hwaddr.and_then(|h| parse_mac(h)) {
+                Some(m) if m[0] & 1 != 0 => log::error!(target: "bridge",
+                    "bridge {}: cannot set MAC address to multicast address {}",
+                    self.name, crate::device::format_mac(m)),
+                Some([0, 0, 0, 0, 0, 0]) => log::error!(target: "bridge",
+                    "bridge {}: cannot set MAC address to zero", self.name),
+                _ => {}
             }
-            self.mac_cfg = new;
+            self.hwaddr_seen = hwaddr.cloned();
         }
-        let mac = crate::device::format_mac(self.pick_mac());
+        let mac = crate::device::format_mac(self.pick_mac(cfg));
         let changed = mac != self.mac;
         if changed {
             self.mac = mac;
         }
         // Stock's `dpid_from_string`: exactly 16 hex digits, not zero.
-        let configured = self
-            .mac_cfg
-            .datapath_id
-            .as_deref()
+        let configured = cfg
+            .other_config
+            .get("datapath-id")
             .filter(|d| d.len() == 16)
             .and_then(|d| u64::from_str_radix(d, 16).ok())
             .filter(|d| *d != 0);
@@ -285,15 +261,15 @@ impl Bridges {
     /// a `mac` column, get their configured address back if someone
     /// changed it (stock's next reconfiguration, which a link change
     /// starts, sets it again).
-    pub fn refresh_local_macs(&mut self) {
+    pub fn refresh_local_macs(&mut self, cfg: &crate::config::Config) {
         let names: Vec<String> = self.bridges.keys().cloned().collect();
         for name in &names {
-            let Some(br) = self.bridges.get_mut(name) else {
+            let (Some(br), Some(bcfg)) = (self.bridges.get_mut(name), cfg.bridges.get(name)) else {
                 continue;
             };
             br.read_port_macs(None);
             let old_dpid = br.datapath_id.clone();
-            br.update_local_mac(None);
+            br.update_local_mac(bcfg);
             if br.datapath_id != old_dpid {
                 let dpid = u64::from_str_radix(&br.datapath_id, 16).unwrap_or(0);
                 if let Some(of) = br.openflow.as_mut() {
@@ -441,7 +417,7 @@ mod tests {
             ifaces: BTreeMap::new(),
             mac: String::new(),
             datapath_id: String::new(),
-            mac_cfg: LocalMacCfg::default(),
+            hwaddr_seen: None,
             status_dirty: false,
             ofports: OfportAllocator::default(),
             waiting: BTreeSet::new(),
@@ -456,10 +432,10 @@ mod tests {
             openflow: Default::default(),
             bonds: BTreeMap::new(),
         };
-        assert!(br.update_local_mac(Some(&cfg)));
+        assert!(br.update_local_mac(&cfg));
         assert_eq!(br.mac, "26:67:30:35:be:43");
         assert_eq!(br.datapath_id, "000026673035be43");
-        assert!(!br.update_local_mac(Some(&cfg)), "the same again");
+        assert!(!br.update_local_mac(&cfg), "the same again");
 
         // A port with a universally administered address wins; the
         // bridge's own port, locally administered and multicast
@@ -475,7 +451,7 @@ mod tests {
             cfg.ifaces.insert(name.into(), iface_cfg(name, name));
         }
         br.read_port_macs(None);
-        assert!(br.update_local_mac(Some(&cfg)));
+        assert!(br.update_local_mac(&cfg));
         assert_eq!(br.mac, "00:1b:21:00:00:05");
         assert_eq!(br.datapath_id, "0000001b21000005");
         // A port that mirrors send to does not count.
@@ -490,44 +466,66 @@ mod tests {
             output_vlan: None,
             snaplen: None,
         });
-        assert!(br.update_local_mac(Some(&cfg)));
+        assert!(br.update_local_mac(&cfg));
         assert_eq!(br.mac, "00:1b:21:00:00:09");
         // A bond is represented by the interface whose name sorts first;
         // a port's `mac` column stands for it.
         cfg.ifaces.get_mut("a").unwrap().port = "bond0".into();
         cfg.ifaces.get_mut("b").unwrap().port = "bond0".into();
-        assert!(br.update_local_mac(Some(&cfg)));
+        cfg.bonds.insert(
+            "bond0".into(),
+            crate::bond::BondCfg {
+                port_uuid: String::new(),
+                name: "bond0".into(),
+                mode: ferrovs_ofproto::xlate::bond::BondMode::ActiveBackup,
+                mode_text: String::new(),
+                members: vec!["a".into(), "b".into()],
+                updelay: 0,
+                downdelay: 0,
+                primary: None,
+                basis: 0,
+                rebalance_interval: 0,
+                lacp: String::new(),
+                all_members_active: false,
+                lacp_fallback_ab: false,
+                lacp_system_id: None,
+                lacp_system_priority: 0,
+                lacp_fast: false,
+                member_lacp: BTreeMap::new(),
+            },
+        );
+        assert!(br.update_local_mac(&cfg));
         assert_eq!(br.mac, "26:67:30:35:be:43", "a's address is local");
         for n in ["a", "b"] {
             cfg.ifaces.get_mut(n).unwrap().port_mac = Some("00:1b:21:00:00:02".into());
         }
-        assert!(br.update_local_mac(Some(&cfg)));
+        assert!(br.update_local_mac(&cfg));
         assert_eq!(br.mac, "00:1b:21:00:00:02");
 
         // other_config:hwaddr comes first, unless multicast or zero;
         // without it the pick is as before.
         cfg.other_config
             .insert("hwaddr".into(), "02:99:00:00:99:12".into());
-        assert!(br.update_local_mac(Some(&cfg)));
+        assert!(br.update_local_mac(&cfg));
         assert_eq!(br.mac, "02:99:00:00:99:12");
         assert_eq!(br.datapath_id, "0000029900009912");
         for refused in ["01:99:00:00:99:12", "00:00:00:00:00:00", "bogus"] {
             cfg.other_config.insert("hwaddr".into(), refused.into());
-            br.update_local_mac(Some(&cfg));
+            br.update_local_mac(&cfg);
             assert_eq!(br.mac, "00:1b:21:00:00:02", "{refused}");
         }
         cfg.other_config.remove("hwaddr");
-        assert!(!br.update_local_mac(Some(&cfg)));
+        assert!(!br.update_local_mac(&cfg));
         assert_eq!(br.mac, "00:1b:21:00:00:02");
 
         // other_config:datapath-id: 16 hex digits, not zero.
         cfg.other_config
             .insert("datapath-id".into(), "00000000000000AB".into());
-        br.update_local_mac(Some(&cfg));
+        br.update_local_mac(&cfg);
         assert_eq!(br.datapath_id, "00000000000000ab");
         cfg.other_config
             .insert("datapath-id".into(), "0000000000000000".into());
-        br.update_local_mac(Some(&cfg));
+        br.update_local_mac(&cfg);
         assert_eq!(br.datapath_id, "0000001b21000002");
     }
 }

@@ -138,8 +138,8 @@ pub struct Bridge {
     pub ifaces: BTreeMap<String, Iface>,
     pub mac: String,
     pub datapath_id: String,
-    /// What its address is picked from (see `Bridge::pick_mac`).
-    mac_cfg: local::LocalMacCfg,
+    /// other_config:hwaddr as last seen (its errors are said once).
+    hwaddr_seen: Option<String>,
     /// Whether the Bridge row's status must be written.
     pub status_dirty: bool,
     ofports: OfportAllocator,
@@ -396,7 +396,7 @@ impl Bridges {
             ifaces: BTreeMap::new(),
             mac: String::new(),
             datapath_id: String::new(),
-            mac_cfg: Default::default(),
+            hwaddr_seen: None,
             status_dirty: true,
             ofports: OfportAllocator::default(),
             waiting: BTreeSet::new(),
@@ -404,7 +404,7 @@ impl Bridges {
         };
         // Without its ports yet: other_config:hwaddr or the UUID's
         // address; the ports may bring a better one (`grow_bridge`).
-        br.update_local_mac(Some(cfg));
+        br.update_local_mac(cfg);
         br.ofports.take(OFPP_LOCAL);
         if let Some(factory) = &self.openflow_factory {
             let dpid = u64::from_str_radix(&br.datapath_id, 16).unwrap_or(0);
@@ -580,7 +580,7 @@ impl Bridges {
         }
         if let Some(br) = self.bridges.get_mut(&cfg.name) {
             br.read_port_macs(names);
-            let new_mac = br.update_local_mac(Some(cfg));
+            let new_mac = br.update_local_mac(cfg);
             br.update_internal_mtu(names);
             if new_mac {
                 self.keep_local_mac(&cfg.name);

@@ -11,10 +11,20 @@ use crate::sandbox::Sandbox;
 /// How long any one wait lasts: a connection, a message.
 pub const STEP: Duration = Duration::from_secs(30);
 
-/// A TCP port nothing listens on now.
+/// A TCP port nothing listens on now, and that no other caller in this
+/// process got (a test's sessions with stock and ferrovs run at the same
+/// time, and the kernel may offer a port just let go to both).
 pub fn unused_port() -> u16 {
-    let l = TcpListener::bind("127.0.0.1:0").expect("bind");
-    l.local_addr().expect("addr").port()
+    static GIVEN: std::sync::Mutex<Vec<u16>> = std::sync::Mutex::new(Vec::new());
+    loop {
+        let l = TcpListener::bind("127.0.0.1:0").expect("bind");
+        let port = l.local_addr().expect("addr").port();
+        let mut given = GIVEN.lock().unwrap_or_else(|e| e.into_inner());
+        if !given.contains(&port) {
+            given.push(port);
+            return port;
+        }
+    }
 }
 
 /// One OpenFlow 1.0 connection from the switch.

@@ -19,13 +19,12 @@
 
 mod netns;
 
-use std::collections::BTreeSet;
 use std::path::Path;
 use std::time::Duration;
 
 use ferrovs_tests::netns::NetNs;
 use ferrovs_tests::sandbox::{ours_then_stock, text, Sandbox};
-use netns::{must, netns_available, run};
+use netns::{bridge_errors, dev_addr, must, netns_available, set_dev_addr};
 
 const FERROVS: &str = env!("CARGO_BIN_EXE_ferrovs-vswitchd");
 const ARGS: &[&str] = &["--disable-system"];
@@ -74,14 +73,6 @@ fn uuid_mac(uuid: &str) -> String {
         .map(|x| format!("{x:02x}"))
         .collect::<Vec<_>>()
         .join(":")
-}
-
-fn dev_addr(ns: &str, dev: &str) -> String {
-    let out = text(&run(&["ip", "-n", ns, "-o", "link", "show", "dev", dev]).stdout);
-    out.split_once("link/ether ")
-        .and_then(|(_, r)| r.split_whitespace().next())
-        .unwrap_or("none")
-        .to_string()
 }
 
 fn bridge_col(sb: &Sandbox, col: &str) -> String {
@@ -164,16 +155,7 @@ fn session(program: &Path, tag: &str) -> Vec<(String, String)> {
             // A port's device takes a lower address behind the daemon's
             // back: stock picks again at the link change, ferrovs at its
             // periodic refresh (5 s).
-            must(&[
-                "ip",
-                "-n",
-                ns,
-                "link",
-                "set",
-                "v0",
-                "address",
-                "00:1b:21:aa:00:00",
-            ]);
+            set_dev_addr(ns, "v0", "00:1b:21:aa:00:00");
             let _ = sb.wait_for(
                 || look(&sb, ns).contains("001b21aa0000"),
                 "the new lowest address",
@@ -195,15 +177,7 @@ fn session(program: &Path, tag: &str) -> Vec<(String, String)> {
             seen.push(("restart".to_string(), settled(&sb)));
         }
     }
-    let errors: BTreeSet<String> = sb
-        .vswitchd_log()
-        .lines()
-        .filter_map(|l| l.split_once("|bridge|ERR|").map(|(_, e)| e.to_string()))
-        .collect();
-    seen.push((
-        "errors".to_string(),
-        errors.into_iter().collect::<Vec<_>>().join("\n"),
-    ));
+    seen.push(("errors".to_string(), bridge_errors(&sb)));
     sb.exit_alive(tag);
     seen
 }

@@ -14,15 +14,18 @@
 use std::net::TcpListener;
 use std::path::Path;
 
-use ferrovs_tests::controller::{unused_port, Controller};
+use ferrovs_tests::controller::Controller;
 use ferrovs_tests::sandbox::{ours_then_stock, text, Sandbox};
 
 const FERROVS: &str = env!("CARGO_BIN_EXE_ferrovs-vswitchd");
 const ARGS: &[&str] = &["--enable-dummy", "--disable-system"];
 
 fn session(program: &Path, tag: &str) -> Vec<String> {
-    let port = unused_port();
-    let listener = TcpListener::bind(("127.0.0.1", port)).expect("listen on the controller port");
+    // Bound before the port number is used: the two daemons' sessions
+    // run at the same time, and a number merely found free could be
+    // found by both.
+    let listener = TcpListener::bind("127.0.0.1:0").expect("listen for the switch");
+    let port = listener.local_addr().expect("address").port();
     let mut sb = Sandbox::with_vswitchd(&format!("reconnect-{tag}"), program, ARGS);
     sb.vsctl_line(&format!(
         "add-br br0 -- set bridge br0 datapath_type=dummy fail-mode=secure other_config:datapath-id=0000000000000001 -- set-controller br0 tcp:127.0.0.1:{port}"

@@ -15,12 +15,11 @@
 
 mod netns;
 
-use std::collections::BTreeSet;
 use std::path::Path;
 
 use ferrovs_tests::netns::NetNs;
 use ferrovs_tests::sandbox::{ours_then_stock, text, Sandbox};
-use netns::{must, netns_available, run};
+use netns::{bridge_errors, dev_addr, must, netns_available, set_dev_addr};
 
 const FERROVS: &str = env!("CARGO_BIN_EXE_ferrovs-vswitchd");
 
@@ -40,15 +39,6 @@ const STEPS: &[&str] = &[
     r#"add-port br0 v0 -- set Interface v0 mac="02:11:22:33:44:a0""#,
     r#"set Interface p0 mac="02:11:22:33:44:d0""#,
 ];
-
-/// A device's Ethernet address, from `ip link` in namespace `ns`.
-fn dev_addr(ns: &str, dev: &str) -> String {
-    let out = text(&run(&["ip", "-n", ns, "-o", "link", "show", "dev", dev]).stdout);
-    out.split_once("link/ether ")
-        .and_then(|(_, r)| r.split_whitespace().next())
-        .unwrap_or("none")
-        .to_string()
-}
 
 fn in_use(sb: &Sandbox, iface: &str) -> String {
     text(&sb.vsctl(&["get", "Interface", iface, "mac_in_use"]).stdout)
@@ -132,16 +122,7 @@ fn session(program: &Path, tag: &str) -> Vec<(String, String)> {
     // Someone else changes the tap's address: stock sets it back at
     // once (the link change starts a reconfiguration), ferrovs at its
     // next periodic refresh (5 s).
-    must(&[
-        "ip",
-        "-n",
-        ns,
-        "link",
-        "set",
-        "p0",
-        "address",
-        "02:00:00:00:00:99",
-    ]);
+    set_dev_addr(ns, "p0", "02:00:00:00:00:99");
     let back = sb
         .wait_for(|| dev_addr(ns, "p0") == "02:11:22:33:44:d0", "p0's address")
         .is_ok();
@@ -149,15 +130,7 @@ fn session(program: &Path, tag: &str) -> Vec<(String, String)> {
         "ip link set p0 address 02:00:00:00:00:99".to_string(),
         format!("set back {back}"),
     ));
-    let errors: BTreeSet<String> = sb
-        .vswitchd_log()
-        .lines()
-        .filter_map(|l| l.split_once("|bridge|ERR|").map(|(_, e)| e.to_string()))
-        .collect();
-    seen.push((
-        "errors".to_string(),
-        errors.into_iter().collect::<Vec<_>>().join("\n"),
-    ));
+    seen.push(("errors".to_string(), bridge_errors(&sb)));
     seen
 }
 

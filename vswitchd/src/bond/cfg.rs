@@ -48,6 +48,30 @@ pub struct BondCfg {
 }
 
 impl BondCfg {
+    /// A bond of `members` with the defaults (active-backup), for tests.
+    #[cfg(test)]
+    pub fn for_test(name: &str, members: &[&str]) -> BondCfg {
+        BondCfg {
+            port_uuid: "u".into(),
+            name: name.into(),
+            mode: BondMode::default(),
+            mode_text: String::new(),
+            members: members.iter().map(|m| m.to_string()).collect(),
+            updelay: 0,
+            downdelay: 0,
+            primary: None,
+            basis: 0,
+            rebalance_interval: 10_000,
+            lacp: String::new(),
+            all_members_active: false,
+            lacp_fallback_ab: false,
+            lacp_system_id: None,
+            lacp_system_priority: 0,
+            lacp_fast: false,
+            member_lacp: std::collections::BTreeMap::new(),
+        }
+    }
+
     /// The settings of Port row `prow` whose interfaces are `members`.
     /// `ifaces` are the member (Interface uuid, name) pairs, whose rows
     /// `r` holds.

@@ -638,23 +638,10 @@ mod tests {
 
     pub(super) fn bond(mode: &str, primary: Option<&str>) -> Bond {
         let cfg = BondCfg {
-            port_uuid: "u".into(),
-            name: "bond0".into(),
             mode: BondMode::parse(mode).unwrap_or_default(),
             mode_text: mode.into(),
-            members: vec!["p1".into(), "p2".into()],
-            updelay: 0,
-            downdelay: 0,
             primary: primary.map(str::to_string),
-            basis: 0,
-            rebalance_interval: 10_000,
-            lacp: String::new(),
-            all_members_active: false,
-            lacp_fallback_ab: false,
-            lacp_system_id: None,
-            lacp_system_priority: 0,
-            lacp_fast: false,
-            member_lacp: BTreeMap::new(),
+            ..BondCfg::for_test("bond0", &["p1", "p2"])
         };
         Bond {
             bridge: "br0".into(),

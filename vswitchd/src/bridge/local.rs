@@ -11,6 +11,20 @@ use crate::device::Device;
 use crate::ofport::OFPP_LOCAL;
 
 impl Bridge {
+    /// Runs `f` on the interfaces `names` (on all of them: `None`).
+    fn each_iface(&mut self, names: Option<&BTreeSet<String>>, mut f: impl FnMut(&mut Iface)) {
+        match names {
+            None => self.ifaces.values_mut().for_each(f),
+            Some(names) => {
+                for n in names {
+                    if let Some(i) = self.ifaces.get_mut(n) {
+                        f(i);
+                    }
+                }
+            }
+        }
+    }
+
     /// Files an interface under `waiting` when it failed or is not on its
     /// requested port number (the bridge's own port has its fixed one),
     /// and takes it out otherwise (or when it is gone).
@@ -119,16 +133,7 @@ impl Bridge {
                 _ => None,
             };
         };
-        match names {
-            None => self.ifaces.values_mut().for_each(read),
-            Some(names) => {
-                for n in names {
-                    if let Some(i) = self.ifaces.get_mut(n) {
-                        read(i);
-                    }
-                }
-            }
-        }
+        self.each_iface(names, read);
     }
 
     /// Picks the bridge's Ethernet address and datapath ID again; true
@@ -192,16 +197,7 @@ impl Bridge {
                 _ => i.mtu,
             };
         };
-        match names {
-            None => self.ifaces.values_mut().for_each(read),
-            Some(names) => {
-                for n in names {
-                    if let Some(i) = self.ifaces.get_mut(n) {
-                        read(i);
-                    }
-                }
-            }
-        }
+        self.each_iface(names, read);
         let min = self
             .ifaces
             .values()
@@ -474,25 +470,7 @@ mod tests {
         cfg.ifaces.get_mut("b").unwrap().port = "bond0".into();
         cfg.bonds.insert(
             "bond0".into(),
-            crate::bond::BondCfg {
-                port_uuid: String::new(),
-                name: "bond0".into(),
-                mode: ferrovs_ofproto::xlate::bond::BondMode::ActiveBackup,
-                mode_text: String::new(),
-                members: vec!["a".into(), "b".into()],
-                updelay: 0,
-                downdelay: 0,
-                primary: None,
-                basis: 0,
-                rebalance_interval: 0,
-                lacp: String::new(),
-                all_members_active: false,
-                lacp_fallback_ab: false,
-                lacp_system_id: None,
-                lacp_system_priority: 0,
-                lacp_fast: false,
-                member_lacp: BTreeMap::new(),
-            },
+            crate::bond::BondCfg::for_test("bond0", &["a", "b"]),
         );
         assert!(br.update_local_mac(&cfg));
         assert_eq!(br.mac, "26:67:30:35:be:43", "a's address is local");

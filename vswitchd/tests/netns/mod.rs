@@ -31,6 +31,33 @@ pub fn must(args: &[&str]) {
     );
 }
 
+/// A device's Ethernet address, from `ip link` in namespace `ns`
+/// ("none" when it has none or is not there).
+pub fn dev_addr(ns: &str, dev: &str) -> String {
+    let out = text(&run(&["ip", "-n", ns, "-o", "link", "show", "dev", dev]).stdout);
+    out.split_once("link/ether ")
+        .and_then(|(_, r)| r.split_whitespace().next())
+        .unwrap_or("none")
+        .to_string()
+}
+
+/// Gives device `dev` in namespace `ns` the Ethernet address `mac`, as
+/// someone other than the daemon would.
+pub fn set_dev_addr(ns: &str, dev: &str, mac: &str) {
+    must(&["ip", "-n", ns, "link", "set", dev, "address", mac]);
+}
+
+/// The bridge module's ERR lines in the daemon's log, each once, sorted
+/// (stock repeats some at every reconfiguration), one per line.
+pub fn bridge_errors(sb: &Sandbox) -> String {
+    let errors: std::collections::BTreeSet<String> = sb
+        .vswitchd_log()
+        .lines()
+        .filter_map(|l| l.split_once("|bridge|ERR|").map(|(_, e)| e.to_string()))
+        .collect();
+    errors.into_iter().collect::<Vec<_>>().join("\n")
+}
+
 /// Whether root, iproute2 and ping are here; under CI=true their absence
 /// fails the test.
 pub fn netns_available(test: &str) -> bool {

@@ -487,6 +487,11 @@ impl EventLoop {
                     b.switch.write().packet_out_hook = Some(hook);
                 }
             }
+            Cmd::SetCtFlushHook(n, hook) => {
+                if let Some(b) = self.bridges.get_mut(&n) {
+                    b.switch.write().ct_flush_hook = Some(hook);
+                }
+            }
             Cmd::SetTableSettings(n, table, s) => {
                 if let Some(b) = self.bridges.get_mut(&n) {
                     b.switch.write().set_table_settings(table, s);

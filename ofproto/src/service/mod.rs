@@ -173,6 +173,7 @@ enum Cmd {
     SetSnoop(String, Option<PathBuf>, Sender<io::Result<()>>),
     SetPortModHook(String, crate::switch::PortModHook),
     SetPacketOutHook(String, crate::switch::PacketOutHook),
+    SetCtFlushHook(String, crate::switch::CtFlushHook),
     SetResumeHook(String, crate::switch::ResumeHook),
     SetTableSettings(String, u8, crate::switch::TableSettings),
     PacketIn(String, Box<crate::switch::PacketIn>),
@@ -397,6 +398,12 @@ impl OfprotoService {
     /// Sets what executes PACKET_OUT messages (the datapath).
     pub fn set_packet_out_hook(&self, bridge: &str, hook: crate::switch::PacketOutHook) {
         self.send(Cmd::SetPacketOutHook(bridge.to_string(), hook));
+    }
+
+    /// Runs the bridge's NXT_CT_FLUSH_ZONE and NXT_CT_FLUSH on its
+    /// datapath's connection tracker.
+    pub fn set_ct_flush_hook(&self, bridge: &str, hook: crate::switch::CtFlushHook) {
+        self.send(Cmd::SetCtFlushHook(bridge.to_string(), hook));
     }
 
     /// Applies a Flow_Table row to table `table` (name, flow limit,

@@ -16,6 +16,7 @@ use std::time::Instant;
 
 mod bundles;
 mod controller;
+mod ct_flush;
 mod eviction;
 mod flows;
 pub(crate) use self::flows::FlowMod;
@@ -30,6 +31,7 @@ pub mod tlv;
 
 use self::bundles::*;
 pub use self::controller::*;
+pub use self::ct_flush::CtFlushHook;
 pub use self::eviction::{EvictionField, TableSettings};
 use self::flows::*;
 pub use self::monitor::*;
@@ -233,6 +235,9 @@ pub struct Switch {
     pub port_stats: Option<PortStatsSource>,
     pub port_mod_hook: Option<PortModHook>,
     pub packet_out_hook: Option<PacketOutHook>,
+    /// Flushes the datapath's conntrack (NXT_CT_FLUSH_ZONE, NXT_CT_FLUSH);
+    /// none: those are refused.
+    pub ct_flush_hook: Option<CtFlushHook>,
     /// Runs NXT_RESUME (none: NXR_NOT_SUPPORTED, as a switch without a
     /// datapath answers).
     pub resume_hook: Option<ResumeHook>,
@@ -476,6 +481,7 @@ impl Switch {
             port_mod_hook: None,
             packet_out_hook: None,
             resume_hook: None,
+            ct_flush_hook: None,
             groups: BTreeMap::new(),
             meters: BTreeMap::new(),
             early_replies: Vec::new(),
@@ -666,6 +672,9 @@ impl Switch {
         let subtype = r.u32().ok_or(OfpErr::OFPBRC_BAD_LEN)?;
         let rest = r.rest();
         if let Some(res) = self.tlv_message(conn, h, subtype, rest) {
+            return res;
+        }
+        if let Some(res) = self.ct_flush_message(subtype, rest) {
             return res;
         }
         match subtype {

@@ -418,6 +418,8 @@ impl Bridges {
                 (&self.upcall_service, self.netdev.get(&cfg.datapath_type))
             {
                 svc.set_meter_hook(&br.name, crate::meters::hook(&br.name, ctl.clone()));
+                let ct = ctl.clone();
+                svc.set_ct_flush_hook(&br.name, Arc::new(move |zone| ct.conntrack().flush(zone)));
             }
             match made {
                 Ok(of) => br.openflow = Some(of),

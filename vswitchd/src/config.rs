@@ -549,7 +549,7 @@ impl Tracker {
             };
             let mut iface = IfaceCfg::from_row(&iuuid, irow);
             iface.port = datum::string(prow.get("name"));
-            iface.port_mac = Some(datum::string(prow.get("mac"))).filter(|m| !m.is_empty());
+            iface.port_mac = datum::opt_string(prow.get("mac"));
             if iface.name.is_empty() || !self.iface_names.insert(iface.name.clone()) {
                 log::warn!(target: "bridge", "bridge {bridge}: interface {} is already in use, skipping", iface.name);
                 regular = false;
@@ -635,23 +635,22 @@ impl IfaceCfg {
             t if t.is_empty() => "system".to_string(),
             t => t,
         };
-        let ofport_request = datum::opt_int(irow.get("ofport_request"))
-            .and_then(|n| u16::try_from(n).ok())
-            .filter(|n| (1..0xff00).contains(n));
-        let ofport_before = NotConfig(
-            datum::opt_int(irow.get("ofport"))
+        // A port number a request may name (1 up to OFPP_MAX); anything
+        // else counts as none.
+        let port_number = |column: &str| {
+            datum::opt_int(irow.get(column))
                 .and_then(|n| u16::try_from(n).ok())
-                .filter(|n| (1..0xff00).contains(n)),
-        );
+                .filter(|n| (1..crate::ofport::MAX_PORTS).contains(n))
+        };
         IfaceCfg {
             uuid: uuid.to_string(),
             name: datum::string(irow.get("name")),
             iface_type,
             options: datum::str_map(irow.get("options")),
-            ofport_request,
-            ofport_before,
+            ofport_request: port_number("ofport_request"),
+            ofport_before: NotConfig(port_number("ofport")),
             mtu_request: datum::opt_int(irow.get("mtu_request")),
-            mac: Some(datum::string(irow.get("mac"))).filter(|m| !m.is_empty()),
+            mac: datum::opt_string(irow.get("mac")),
             port: String::new(),
             port_mac: None,
         }

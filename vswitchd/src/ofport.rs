@@ -13,7 +13,7 @@ pub const OFPP_LOCAL: u16 = 0xfffe;
 /// range is left to controllers).
 const AUTO_LIMIT: u16 = 32768;
 /// Requests must be below OFPP_MAX.
-const MAX_PORTS: u16 = 0xff00;
+pub const MAX_PORTS: u16 = 0xff00;
 const REUSE_AFTER: Duration = Duration::from_secs(3600);
 
 #[derive(Debug, Default)]

@@ -90,7 +90,6 @@ impl Openflow {
         )
     }
 
-    /// The port_mods since the last call.
     /// `bridge/reconnect [bridge]`: the connections to active
     /// controllers of the bridge (of every bridge) are dropped and made
     /// again.
@@ -98,6 +97,7 @@ impl Openflow {
         self.svc.reconnect_controllers(bridge);
     }
 
+    /// The port_mods since the last call.
     pub fn take_port_mods(&self) -> Vec<PortMod> {
         std::mem::take(&mut *lock(&self.port_mods))
     }

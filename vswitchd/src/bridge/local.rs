@@ -136,6 +136,12 @@ impl Bridge {
         self.each_iface(names, read);
     }
 
+    /// The datapath ID as a number (the `datapath_id` column's 16 hex
+    /// digits).
+    pub(super) fn dpid(&self) -> u64 {
+        u64::from_str_radix(&self.datapath_id, 16).unwrap_or(0)
+    }
+
     /// Picks the bridge's Ethernet address and datapath ID again; true
     /// when the address changed (its own port's device must then take it).
     pub(super) fn update_local_mac(&mut self, cfg: &BridgeCfg) -> bool {
@@ -267,7 +273,7 @@ impl Bridges {
             let old_dpid = br.datapath_id.clone();
             br.update_local_mac(bcfg);
             if br.datapath_id != old_dpid {
-                let dpid = u64::from_str_radix(&br.datapath_id, 16).unwrap_or(0);
+                let dpid = br.dpid();
                 if let Some(of) = br.openflow.as_mut() {
                     of.set_datapath_id(dpid);
                 }

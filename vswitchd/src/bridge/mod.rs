@@ -309,7 +309,7 @@ impl Bridges {
                         .or_default()
                         .insert(name.clone());
                 }
-                let dpid = u64::from_str_radix(&br.datapath_id, 16).unwrap_or(0);
+                let dpid = br.dpid();
                 if let Some(of) = br.openflow.as_mut() {
                     of.configure(&bcfg.openflow, dpid);
                 }
@@ -407,7 +407,7 @@ impl Bridges {
         br.update_local_mac(cfg);
         br.ofports.take(OFPP_LOCAL);
         if let Some(factory) = &self.openflow_factory {
-            let dpid = u64::from_str_radix(&br.datapath_id, 16).unwrap_or(0);
+            let dpid = br.dpid();
             let dpif = self.backers.get(&cfg.datapath_type).cloned();
             let made = match dpif {
                 Some(d) => factory(&br.name, &self.rundir, dpid, d),

@@ -119,6 +119,12 @@ pub fn string(v: Option<&Value>) -> String {
         .to_string()
 }
 
+/// A string column's value, `None` when it is empty (an optional
+/// string column left unset).
+pub fn opt_string(v: Option<&Value>) -> Option<String> {
+    Some(string(v)).filter(|s| !s.is_empty())
+}
+
 /// An integer column (scalar or optional).
 pub fn opt_int(v: Option<&Value>) -> Option<i64> {
     set_elems(v).first().and_then(|a| a.as_i64())

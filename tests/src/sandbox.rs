@@ -70,6 +70,16 @@ pub fn ours_then_stock<T: Send>(
     }
 }
 
+/// Asserts that ferrovs's steps are stock's: the same number, and each
+/// step's outcome (step, outcome) equal to stock's, named by the step
+/// where they differ.
+pub fn assert_same_steps(ours: &[(String, String)], stock: &[(String, String)]) {
+    assert_eq!(ours.len(), stock.len());
+    for ((what, o), (_, s)) in ours.iter().zip(stock) {
+        assert_eq!(o, s, "after {what}");
+    }
+}
+
 fn in_path(tool: &str) -> bool {
     std::env::var_os("PATH")
         .map(|p| std::env::split_paths(&p).any(|d| d.join(tool).is_file()))

@@ -23,7 +23,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use ferrovs_tests::netns::NetNs;
-use ferrovs_tests::sandbox::{ours_then_stock, text, Sandbox};
+use ferrovs_tests::sandbox::{assert_same_steps, ours_then_stock, text, Sandbox};
 use netns::{bridge_errors, dev_addr, must, netns_available, set_dev_addr};
 
 const FERROVS: &str = env!("CARGO_BIN_EXE_ferrovs-vswitchd");
@@ -204,8 +204,5 @@ fn bridge_mac_and_datapath_id_are_picked_as_stock() {
         stock[2].1.starts_with("datapath_id 0000001b21aa0002,"),
         "stock: {stock:#?}"
     );
-    assert_eq!(ours.len(), stock.len());
-    for ((what, o), (_, s)) in ours.iter().zip(&stock) {
-        assert_eq!(o, s, "after {what}");
-    }
+    assert_same_steps(&ours, &stock);
 }

@@ -12,7 +12,7 @@
 
 use std::path::Path;
 
-use ferrovs_tests::sandbox::{ours_then_stock, text, Sandbox};
+use ferrovs_tests::sandbox::{assert_same_steps, ours_then_stock, text, Sandbox};
 
 const FERROVS: &str = env!("CARGO_BIN_EXE_ferrovs-vswitchd");
 const DUMMY_ARGS: &[&str] = &["--enable-dummy", "--disable-system"];
@@ -97,8 +97,5 @@ fn conntrack_flush_messages_as_stock() {
     assert_eq!(stock[0].1.lines().count(), 3, "stock: {stock:#?}");
     assert!(!stock[1].1.contains("zone=5"), "stock: {stock:#?}");
     assert!(stock[1].1.contains("zone=6"), "stock: {stock:#?}");
-    assert_eq!(ours.len(), stock.len());
-    for ((what, o), (_, s)) in ours.iter().zip(&stock) {
-        assert_eq!(o, s, "after {what}");
-    }
+    assert_same_steps(&ours, &stock);
 }

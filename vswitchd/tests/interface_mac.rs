@@ -18,7 +18,7 @@ mod netns;
 use std::path::Path;
 
 use ferrovs_tests::netns::NetNs;
-use ferrovs_tests::sandbox::{ours_then_stock, text, Sandbox};
+use ferrovs_tests::sandbox::{assert_same_steps, ours_then_stock, text, Sandbox};
 use netns::{bridge_errors, dev_addr, must, netns_available, set_dev_addr};
 
 const FERROVS: &str = env!("CARGO_BIN_EXE_ferrovs-vswitchd");
@@ -156,8 +156,5 @@ fn interface_mac_is_applied_as_stock() {
         )),
         "stock: {stock:#?}"
     );
-    assert_eq!(ours.len(), stock.len());
-    for ((what, o), (_, s)) in ours.iter().zip(&stock) {
-        assert_eq!(o, s, "after {what}");
-    }
+    assert_same_steps(&ours, &stock);
 }

@@ -13,7 +13,7 @@
 
 use std::path::Path;
 
-use ferrovs_tests::sandbox::{ours_then_stock, text, Sandbox};
+use ferrovs_tests::sandbox::{assert_same_steps, ours_then_stock, text, Sandbox};
 
 const FERROVS: &str = env!("CARGO_BIN_EXE_ferrovs-vswitchd");
 const ARGS: &[&str] = &["--enable-dummy", "--disable-system"];
@@ -101,8 +101,5 @@ fn ports_keep_their_numbers_across_a_restart_as_stock() {
         .expect("restart")
         .1;
     assert!(restart.contains("p3,3 p4,4"), "stock: {stock:#?}");
-    assert_eq!(ours.len(), stock.len());
-    for ((what, o), (_, s)) in ours.iter().zip(&stock) {
-        assert_eq!(o, s, "after {what}");
-    }
+    assert_same_steps(&ours, &stock);
 }

@@ -19,7 +19,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use ferrovs_tests::netns::NetNs;
-use ferrovs_tests::sandbox::{ours_then_stock, text, Sandbox};
+use ferrovs_tests::sandbox::{assert_same_steps, ours_then_stock, text, Sandbox};
 use netns::{must, netns_available, run};
 
 const FERROVS: &str = env!("CARGO_BIN_EXE_ferrovs-vswitchd");
@@ -118,8 +118,5 @@ fn taps_outlive_a_restart_as_stock() {
         Some(""),
         "stock: {stock:#?}"
     );
-    assert_eq!(ours.len(), stock.len());
-    for ((what, o), (_, s)) in ours.iter().zip(&stock) {
-        assert_eq!(o, s, "after {what}");
-    }
+    assert_same_steps(&ours, &stock);
 }

@@ -172,3 +172,40 @@ fn bridge_lifecycle_through_ovs_ofctl() {
     assert!(!mgmt.exists());
     svc.shutdown();
 }
+
+/// `trace` reads the tables on the caller's thread, not the service's:
+/// it still sees every change the caller sent before it, as if it had
+/// queued behind them (a port renamed just before is known by its new
+/// name at once, each of 300 times).
+#[test]
+fn trace_sees_the_changes_sent_before_it() {
+    use ferrovs_ofproto::xlate::{TraceFlow, TraceRequest};
+    let scratch = scratch("settle");
+    let svc = OfprotoService::start().expect("start service");
+    svc.add_bridge(BridgeConfig {
+        name: "brs".into(),
+        datapath_id: 1,
+        mgmt_path: scratch.0.join("brs.mgmt"),
+        versions: versions_from_protocols(&["OpenFlow10".into()]),
+        normal_flow: true,
+    })
+    .expect("add bridge");
+    for k in 0..300 {
+        let name = format!("q{k}");
+        svc.set_ports("brs", vec![port(1, "p1"), port(2, &name)]);
+        let req = TraceRequest {
+            flow: TraceFlow::OpenFlow(format!("in_port={name},dl_dst=ff:ff:ff:ff:ff:ff")),
+            odp_ports: [(1, 1), (2, 2)].into(),
+            ct_next: Vec::new(),
+        };
+        let report = svc.trace("brs", req);
+        assert!(
+            report
+                .as_deref()
+                .is_ok_and(|r| r.contains("Datapath actions: 1")),
+            "round {k}: {report:?}"
+        );
+    }
+    svc.remove_bridge("brs");
+    svc.shutdown();
+}

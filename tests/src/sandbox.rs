@@ -118,6 +118,9 @@ pub struct Sandbox {
     /// The network namespace the switch daemon runs in (its own,
     /// see [`NetNs`]), or none for the test's.
     netns: Option<String>,
+    /// A command the switch daemon is started through (`prlimit ...
+    /// --`), or none.
+    wrapper: Vec<String>,
 }
 
 impl Sandbox {
@@ -136,6 +139,7 @@ impl Sandbox {
             ovsdb: None,
             vswitchd: None,
             netns: None,
+            wrapper: Vec::new(),
         };
         let out = sb
             .command("ovsdb-tool")
@@ -261,6 +265,13 @@ impl Sandbox {
         self.netns = Some(netns.name().to_string());
     }
 
+    /// Has the switch daemons started from now on run through `argv`, a
+    /// command that execs the rest of its command line (`prlimit
+    /// --stack=N --`).
+    pub fn use_wrapper(&mut self, argv: &[&str]) {
+        self.wrapper = argv.iter().map(|a| a.to_string()).collect();
+    }
+
     /// The network namespace the switch daemon runs in, if its own.
     pub fn netns(&self) -> Option<&str> {
         self.netns.as_deref()
@@ -268,12 +279,14 @@ impl Sandbox {
 
     /// Starts a switch daemon like `start_vswitchd` without waiting for it.
     pub fn spawn_vswitchd(&mut self, program: &Path, extra: &[&str]) -> io::Result<()> {
-        let mut args = vec!["--pidfile", "--log-file", "-vconsole:off"];
-        args.extend_from_slice(extra);
+        let program = program.to_string_lossy();
+        let mut argv: Vec<&str> = self.wrapper.iter().map(String::as_str).collect();
+        argv.extend([&*program, "--pidfile", "--log-file", "-vconsole:off"]);
+        argv.extend_from_slice(extra);
         let d = self.spawn_in(
             self.netns.as_deref(),
-            &program.to_string_lossy(),
-            &args,
+            argv[0],
+            &argv[1..],
             "ovs-vswitchd.out",
         )?;
         self.vswitchd = Some(d);

@@ -47,6 +47,38 @@ pub fn install_signal_handlers() {
     }
 }
 
+/// Lets the main thread's stack grow to `bytes` (the soft RLIMIT_STACK,
+/// up to the hard limit): `ofproto/trace` translates on that thread, and
+/// translation recurses once per resubmit and nested action, as deep as
+/// a controller's rules take it (a handler's stack is 64 MiB for the
+/// same reason). The kernel checks the limit each time the stack grows,
+/// and keeps at least 128 MiB below the stack free of mappings whatever
+/// the limit was at exec, so a raise now takes effect. Returns the limit
+/// in force.
+pub fn allow_main_stack(bytes: u64) -> std::io::Result<u64> {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit writes into the rlimit we own.
+    if unsafe { libc::getrlimit(libc::RLIMIT_STACK, &mut lim) } != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    if lim.rlim_cur == libc::RLIM_INFINITY || lim.rlim_cur >= bytes {
+        return Ok(lim.rlim_cur);
+    }
+    lim.rlim_cur = if lim.rlim_max == libc::RLIM_INFINITY {
+        bytes
+    } else {
+        bytes.min(lim.rlim_max)
+    };
+    // SAFETY: setrlimit only reads the rlimit we own.
+    if unsafe { libc::setrlimit(libc::RLIMIT_STACK, &lim) } != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(lim.rlim_cur)
+}
+
 /// Locks all memory (`--mlockall`).
 pub fn mlockall() -> std::io::Result<()> {
     // SAFETY: mlockall takes flags only and touches no Rust memory.

@@ -98,6 +98,14 @@ fn start(opts: &Options, dirs: &Dirs) -> Result<(), String> {
             .map_err(|e| format!("{}: could not open log file: {e}", f.display()))?;
     }
     daemon::install_signal_handlers();
+    let stack = ferrovs_ofproto::service::TRANSLATION_STACK as u64;
+    match daemon::allow_main_stack(stack) {
+        Ok(n) if n < stack => {
+            log::warn!(target: "vswitchd", "stack limited to {n} bytes: ofproto/trace of deep pipelines may crash the daemon");
+        }
+        Ok(_) => {}
+        Err(e) => log::warn!(target: "vswitchd", "could not raise the stack limit: {e}"),
+    }
     // As stock: userspace bridges' taps outlive a restart or a crash.
     ferrovs_netdev::dev::tap::persistent_taps();
     let mut detached = if opts.detach {

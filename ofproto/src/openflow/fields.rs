@@ -198,6 +198,15 @@ impl Match {
         self.mask[range(f)].iter().any(|&b| b != 0)
     }
 
+    /// Whether any storage field from `first` to `last` (by number) is
+    /// matched: one scan of their bytes, which the layout keeps
+    /// consecutive in field order.
+    pub fn any_set(&self, first: usize, last: usize) -> bool {
+        self.mask[range(first).start..range(last).end]
+            .iter()
+            .any(|&b| b != 0)
+    }
+
     pub fn is_exact(&self, f: usize) -> bool {
         self.mask[range(f)].iter().all(|&b| b == 0xff)
     }
@@ -345,5 +354,27 @@ pub fn port_to_of11(p: u16) -> u32 {
         p as u32 + 0xffff_0000
     } else {
         p as u32
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `any_set` sees every storage field numbered inside its span and
+    /// none outside it: the layout keeps fields in number order.
+    #[test]
+    fn any_set_covers_exactly_the_fields_in_its_span() {
+        let (first, last) = (id::TUN_METADATA0, id::TUN_METADATA63);
+        for f in (0..N_FIELDS).filter(|&f| !FIELDS[f].alias) {
+            let mut m = Match::default();
+            m.set(f, 1, 1);
+            assert_eq!(
+                m.any_set(first, last),
+                (first..=last).contains(&f),
+                "{}",
+                FIELDS[f].name
+            );
+        }
     }
 }

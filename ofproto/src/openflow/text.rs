@@ -90,7 +90,8 @@ pub fn format_match(m: &Match, priority: u16) -> String {
     if priority != 32768 {
         let _ = write!(s, "priority={priority},");
     }
-    let hex32 = |s: &mut String, name: &str, f: usize| {
+    // The name is any Display, so that `reg{N}` costs no String.
+    let hex32 = |s: &mut String, name: &dyn std::fmt::Display, f: usize| {
         let (v, mk) = m.get(f);
         if mk != 0 {
             let _ = write!(s, "{name}={}", chex(v));
@@ -132,9 +133,9 @@ pub fn format_match(m: &Match, priority: u16) -> String {
             s.push(',');
         }
     };
-    hex32(&mut s, "pkt_mark", id::PKT_MARK);
-    hex32(&mut s, "recirc_id", id::RECIRC_ID);
-    hex32(&mut s, "dp_hash", id::DP_HASH);
+    hex32(&mut s, &"pkt_mark", id::PKT_MARK);
+    hex32(&mut s, &"recirc_id", id::RECIRC_ID);
+    hex32(&mut s, &"dp_hash", id::DP_HASH);
     if m.is_set(id::CONJ_ID) {
         let _ = write!(s, "conj_id={},", m.value(id::CONJ_ID));
     }
@@ -147,7 +148,7 @@ pub fn format_match(m: &Match, priority: u16) -> String {
         );
     }
     dec16(&mut s, "ct_zone", id::CT_ZONE, 0xffff);
-    hex32(&mut s, "ct_mark", id::CT_MARK);
+    hex32(&mut s, &"ct_mark", id::CT_MARK);
     let (lv, lm) = m.get(id::CT_LABEL);
     if lm != 0 {
         let _ = write!(s, "ct_label={lv:#x}");
@@ -198,7 +199,7 @@ pub fn format_match(m: &Match, priority: u16) -> String {
         }
     }
     for r in 0..16 {
-        hex32(&mut s, &format!("reg{r}"), id::REG0 + r);
+        hex32(&mut s, &format_args!("reg{r}"), id::REG0 + r);
     }
     let (tv, tm) = m.get(id::TUN_ID);
     if tm != 0 {
@@ -232,14 +233,17 @@ pub fn format_match(m: &Match, priority: u16) -> String {
             flags_masked(&["oam", "df", "csum", "key"], fv as u32, fm as u32 & 0xf)
         );
     }
-    for (i, f) in (id::TUN_METADATA0..=id::TUN_METADATA63).enumerate() {
-        let (v, mk) = m.get(f);
-        if mk != 0 {
-            let _ = write!(s, "tun_metadata{i}={}", chex(v));
-            if mk != u32::MAX as u128 {
-                let _ = write!(s, "/{}", chex(mk));
+    // 64 fields that are rarely matched: one scan says whether to look.
+    if m.any_set(id::TUN_METADATA0, id::TUN_METADATA63) {
+        for (i, f) in (id::TUN_METADATA0..=id::TUN_METADATA63).enumerate() {
+            let (v, mk) = m.get(f);
+            if mk != 0 {
+                let _ = write!(s, "tun_metadata{i}={}", chex(v));
+                if mk != u32::MAX as u128 {
+                    let _ = write!(s, "/{}", chex(mk));
+                }
+                s.push(',');
             }
-            s.push(',');
         }
     }
     let (mv, mm) = m.get(id::METADATA);

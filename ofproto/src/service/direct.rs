@@ -55,6 +55,35 @@ impl Shared {
     }
 }
 
+/// Runs `f` with the switches that a translation through `bridge` may
+/// reach (patch ports, tunnels): its own and those of its topology,
+/// read-locked in name order, the order every thread that holds several
+/// locks them in. The first guard is held on the stack: with one bridge
+/// (the usual case) no list is allocated.
+pub(crate) fn with_reachable<R>(
+    registry: &BTreeMap<String, SharedSwitch>,
+    topo: Option<&Topology>,
+    bridge: &str,
+    f: impl FnOnce(&HashMap<&str, &Switch, NameHash>) -> R,
+) -> R {
+    let mut first: Option<(&str, RwLockReadGuard<'_, Switch>)> = None;
+    let mut more: Vec<(&str, RwLockReadGuard<'_, Switch>)> = Vec::new();
+    let reachable = registry
+        .iter()
+        .filter(|(n, _)| n.as_str() == bridge || topo.is_some_and(|t| t.bridges.contains_key(*n)));
+    for (n, s) in reachable {
+        let g = (n.as_str(), s.read());
+        match first {
+            None => first = Some(g),
+            Some(_) => more.push(g),
+        }
+    }
+    let guards = first.iter().chain(more.iter());
+    let mut switches = HashMap::with_capacity_and_hasher(1 + more.len(), NameHash);
+    switches.extend(guards.map(|(n, g)| (*n, &**g)));
+    f(&switches)
+}
+
 /// Translates MISS upcalls on the calling thread (see the module
 /// documentation). Cheap to clone; one per handler thread.
 #[derive(Clone)]
@@ -96,47 +125,28 @@ impl UpcallTranslator {
         if !registry.contains_key(bridge) {
             return Err("no bridge named ".to_string() + bridge);
         }
-        // The bridges translation may reach (patch ports, tunnels): those
-        // of the same topology, read-locked in name order. The first
-        // guard is held on the stack: with one bridge (the usual case)
-        // no list is allocated.
-        let mut first: Option<(&str, RwLockReadGuard<'_, Switch>)> = None;
-        let mut more: Vec<(&str, RwLockReadGuard<'_, Switch>)> = Vec::new();
-        let reachable = registry.iter().filter(|(n, _)| {
-            n.as_str() == bridge || topo.as_ref().is_some_and(|t| t.bridges.contains_key(*n))
-        });
-        for (n, s) in reachable {
-            let g = (n.as_str(), s.read());
-            match first {
-                None => first = Some(g),
-                Some(_) => more.push(g),
+        let r = with_reachable(&registry, topo.as_deref(), bridge, |switches| {
+            let r = translate_upcall_in(switches, topo.as_deref(), bridge, &item.req);
+            // The packet counts for the rules (and mirrors) it went
+            // through, as its flow's later packets will.
+            if let (Ok((_, x)), Some(bytes)) = (&r, item.packet_len) {
+                let now = std::time::Instant::now().into();
+                for sw in switches.values() {
+                    credit_hits(sw, &x.rules, 1, bytes, now);
+                }
             }
-        }
-        let guards = first.iter().chain(more.iter());
-        let mut switches = HashMap::with_capacity_and_hasher(1 + more.len(), NameHash);
-        switches.extend(guards.map(|(n, g)| (*n, &**g)));
-        let r = translate_upcall_in(&switches, topo.as_deref(), bridge, &item.req);
-        // The packet counts for the rules (and mirrors) it went through,
-        // as its flow's later packets will.
-        if let (Ok((_, x)), Some(bytes)) = (&r, item.packet_len) {
-            let now = std::time::Instant::now().into();
+            // MAC table entries that changed make the flows that looked
+            // them up stale.
             for sw in switches.values() {
-                credit_hits(sw, &x.rules, 1, bytes, now);
+                let stale = sw
+                    .mac_table
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .take_changes();
+                self.changes.note_mac_changes(&stale);
             }
-        }
-        // MAC table entries that changed make the flows that looked
-        // them up stale.
-        for sw in switches.values() {
-            let stale = sw
-                .mac_table
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .take_changes();
-            self.changes.note_mac_changes(&stale);
-        }
-        drop(switches);
-        drop(more);
-        drop(first);
+            r
+        });
         let (target, mut x) = r?;
         // NORMAL's MAC learning is in the MAC table already (translation
         // with side effects learns as it goes): only learned rules need

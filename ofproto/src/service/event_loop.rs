@@ -519,17 +519,8 @@ impl EventLoop {
                         .map(|b| b.switch.read().dump_flows_text()),
                 );
             }
-            Cmd::Trace(n, req, reply) => {
-                let r = match self.bridges.contains_key(&n) {
-                    true => {
-                        let topo = self.topology_of(&n);
-                        self.with_switches(|sws| {
-                            crate::xlate::trace_world(sws, topo.as_deref(), &n, &req)
-                        })
-                    }
-                    false => Err("no bridge named ".to_string() + &n),
-                };
-                let _ = reply.send(r);
+            Cmd::Settle(done) => {
+                let _ = done.send(());
             }
             Cmd::Translate(n, req, reply) => {
                 let r = self.translate_upcall(&n, &req);

@@ -12,7 +12,7 @@ use mio::{Events, Interest, Poll, Token, Waker};
 use std::collections::HashMap;
 use std::io::{self, Read, Write};
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{channel, Receiver, Sender};
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -163,6 +163,8 @@ impl TopologyPatch {
 enum Cmd {
     AddBridge(BridgeConfig, Sender<io::Result<()>>),
     RemoveBridge(String, Sender<()>),
+    /// Answers once every command sent before it is done.
+    Settle(Sender<()>),
     SetPorts(String, Vec<PortInfo>),
     UpdatePorts(String, Vec<PortInfo>, Vec<u16>),
     SetPortStats(String, PortStatsSource),
@@ -181,11 +183,6 @@ enum Cmd {
     SetInBandExtras(String, Vec<std::net::SocketAddrV4>, Option<u32>),
     ControllerStatus(String, Sender<Vec<ControllerStatus>>),
     DumpFlows(String, Sender<Option<String>>),
-    Trace(
-        String,
-        crate::xlate::TraceRequest,
-        Sender<Result<String, String>>,
-    ),
     Translate(
         String,
         crate::xlate::upcall::UpcallRequest,
@@ -254,12 +251,14 @@ pub enum FdbRequest {
     },
 }
 
-/// Stack of the service thread: translation (`ofproto/trace`) recurses
-/// once per resubmit, up to the resubmit limit.
+/// Stack of the service thread: it translates for the revalidators
+/// (`translate_upcalls`), and translation recurses once per resubmit and
+/// nested action, as deep as a controller's rules take it.
 pub(crate) const THREAD_STACK: usize = 64 << 20;
 
 /// The stack a thread needs to translate (an [`UpcallTranslator`]'s
-/// handler thread): as the service thread's.
+/// handler thread, and the daemon's main thread for `ofproto/trace`): as
+/// the service thread's.
 pub const TRANSLATION_STACK: usize = THREAD_STACK;
 
 /// Handle to the running service. Dropping it shuts the service down.
@@ -269,6 +268,10 @@ pub struct OfprotoService {
     changes: Arc<changes::Changes>,
     shared: Arc<direct::Shared>,
     waker: Arc<Waker>,
+    /// Whether a command went to the service thread since the last
+    /// [`Self::settle`]: a reader of the shared tables waits for those
+    /// commands first, as if it had queued behind them.
+    unsettled: AtomicBool,
     thread: Option<JoinHandle<()>>,
 }
 
@@ -301,13 +304,29 @@ impl OfprotoService {
             changes,
             shared,
             waker,
+            unsettled: AtomicBool::new(false),
             thread: Some(thread),
         })
     }
 
     fn send(&self, c: Cmd) {
+        self.unsettled.store(true, Ordering::Release);
         if self.tx.send(c).is_ok() {
             let _ = self.waker.wake();
+        }
+    }
+
+    /// Returns once the service thread has done every command this
+    /// handle sent before (a port, VLAN or mirror change that a caller
+    /// then expects to see in the tables); at once when none was sent
+    /// since the last call.
+    fn settle(&self) {
+        if self.unsettled.swap(false, Ordering::AcqRel) {
+            let (tx, rx) = channel();
+            if self.tx.send(Cmd::Settle(tx)).is_ok() {
+                let _ = self.waker.wake();
+                let _ = rx.recv();
+            }
         }
     }
 
@@ -493,13 +512,20 @@ impl OfprotoService {
     }
 
     /// `ofproto/trace`: translates a flow through the bridge's tables on
-    /// the service thread (which owns them) and returns the report, or
-    /// the error text stock prints for a bad bridge or flow.
+    /// the calling thread, under the switches' read locks as a handler
+    /// translates (a trip to the service thread and back cost more than
+    /// the translation), and returns the report, or the error text stock
+    /// prints for a bad bridge or flow.
     pub fn trace(&self, bridge: &str, req: crate::xlate::TraceRequest) -> Result<String, String> {
-        let (tx, rx) = channel();
-        self.send(Cmd::Trace(bridge.to_string(), req, tx));
-        rx.recv()
-            .unwrap_or_else(|_| Err("the OpenFlow service has stopped".into()))
+        self.settle();
+        let topo = self.shared.topology_of(bridge);
+        let registry = self.shared.switches();
+        if !registry.contains_key(bridge) {
+            return Err("no bridge named ".to_string() + bridge);
+        }
+        direct::with_reachable(&registry, topo.as_deref(), bridge, |sws| {
+            crate::xlate::trace_world(sws, topo.as_deref(), bridge, &req)
+        })
     }
 
     /// Translates a MISS upcall's datapath key through the bridge's

@@ -1562,8 +1562,8 @@ fn report_with_forks(
 
 /// `ofproto/trace` through `bridge`, one of `switches`, with patch ports
 /// and tunnels reaching the others through `topo`.
-pub fn trace_world(
-    switches: &HashMap<&str, &crate::switch::Switch>,
+pub fn trace_world<S: std::hash::BuildHasher>(
+    switches: &HashMap<&str, &crate::switch::Switch, S>,
     topo: Option<&topology::Topology>,
     bridge: &str,
     req: &TraceRequest,

@@ -685,6 +685,31 @@ fn conntrack_source_nat() {
     );
 }
 
+/// SNAT to the all-zero address (`ct_zero_snat`, which ovn-controller
+/// relies on when the Datapath row says so): the source stays as it is.
+#[test]
+fn conntrack_all_zero_snat_keeps_the_source() {
+    let mut s = setup("dpn20");
+    put(
+        &mut s.dp,
+        "in_port(1),eth_type(0x0800),ipv4(proto=17)",
+        "ct(commit,zone=3,nat(src=0.0.0.0)),2",
+    );
+    let out = udp_frame([10, 0, 0, 1], [10, 0, 0, 2], 1111, 2222, b"ping");
+    inject(&s.dp, 1, &out);
+    let o = sent(&s.dp, 2, 1).remove(0);
+    let k = extract(&o, &Default::default()).key;
+    assert_eq!(k.nw_src, u32::from_be_bytes([10, 0, 0, 1]));
+    assert_eq!((k.tp_src, k.tp_dst), (1111, 2222));
+    let c = s.dp.conntrack().dump();
+    assert_eq!(c.len(), 1);
+    assert_eq!(
+        c[0].to_dpctl_text(),
+        "udp,orig=(src=10.0.0.1,dst=10.0.0.2,sport=1111,dport=2222),\
+         reply=(src=10.0.0.2,dst=10.0.0.1,sport=2222,dport=1111),zone=3"
+    );
+}
+
 #[test]
 fn meter_drops_above_its_rate() {
     use ferrovs_dpif::netdev::meter::{BandConfig, MeterConfig};

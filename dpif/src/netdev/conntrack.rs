@@ -164,8 +164,10 @@ fn nat_spec(attrs: &[NatAttr]) -> NatSpec {
         match a {
             NatAttr::Src => n.src = true,
             NatAttr::Dst => n.dst = true,
-            NatAttr::IpMin(b) => n.ip_min = ip(b),
-            NatAttr::IpMax(b) => n.ip_max = ip(b),
+            // The all-zero address asks for none (ct_zero_snat): keep
+            // the source, change the port only on a clash.
+            NatAttr::IpMin(b) => n.ip_min = ip(b).filter(|&a| a != 0),
+            NatAttr::IpMax(b) => n.ip_max = ip(b).filter(|&a| a != 0),
             NatAttr::ProtoMin(p) => n.port_min = *p,
             NatAttr::ProtoMax(p) => n.port_max = *p,
             _ => {}

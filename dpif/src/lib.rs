@@ -15,6 +15,7 @@ pub mod flow_filter;
 pub mod netdev;
 pub mod netlink;
 pub mod odp;
+pub mod support;
 
 use std::fmt;
 
@@ -196,6 +197,8 @@ pub trait Dpif: Send {
     /// The provider's type as Bridge `datapath_type` names it: `system`,
     /// `netdev` or `dummy`.
     fn dp_type(&self) -> &str;
+    /// What this datapath supports, as ferrovs uses it.
+    fn support(&self) -> support::Support;
     /// Remove the datapath itself; the handle is useless afterwards.
     fn destroy(&mut self) -> Result<()>;
     fn stats(&mut self) -> Result<DpStats>;

@@ -473,6 +473,14 @@ impl App {
             "coverage/show" => Ok(self.coverage.show()),
             "dpif/show" => Ok(self.bridges.dpif_show()),
             "dpif/dump-dps" => Ok(self.bridges.dump_dps()),
+            // Stock takes the last argument as the bridge, and shows what
+            // its datapath offers before any run-time change.
+            "dpif/show-dp-features" => args
+                .last()
+                .and_then(|b| self.bridges.bridges.get(b))
+                .and_then(|b| self.bridges.boot_support(&b.dp_type))
+                .map(|s| s.show())
+                .ok_or_else(|| "no such bridge".to_string()),
             "ofproto/list" => Ok(self.openflow.list()),
             "upcall/show" => Ok(self.bridges.upcall_show()),
             "revalidator/purge" => {
@@ -590,6 +598,7 @@ const COMMANDS: &[(&str, &str, usize, usize)] = &[
     ("coverage/show", "", 0, 0),
     ("dpif/show", "", 0, 0),
     ("dpif/dump-dps", "", 0, 0),
+    ("dpif/show-dp-features", "bridge", 1, 1),
     ("ofproto/list", "", 0, 0),
     ("upcall/show", "", 0, 0),
     ("revalidator/wait", "", 0, 0),

@@ -211,6 +211,49 @@ pub fn status_ops(
         if !row.is_empty() {
             ops.push(update("Open_vSwitch", ovs_uuid, row));
         }
+        datapath_capabilities(bridges, replica, current, &mut ops);
     }
     ops
+}
+
+/// The `capabilities` of each Datapath row that Open_vSwitch `datapaths`
+/// names for a datapath type ferrovs runs (ovn-controller creates the
+/// row and reads it). As stock, they are written once per entry (a key
+/// someone sets by hand afterwards stays), each key set and keys of
+/// others kept. Stock writes only when it first sees the entry, so not
+/// at all when no bridge of the type ran then; ferrovs writes as soon as
+/// one runs.
+fn datapath_capabilities(
+    bridges: &mut Bridges,
+    replica: &Replica,
+    ovs: Option<&Row>,
+    ops: &mut Vec<Value>,
+) {
+    let entries = datum::map_pairs(ovs.and_then(|r| r.get("datapaths")));
+    let entries: Vec<(&str, &str)> = entries
+        .into_iter()
+        .filter_map(|(t, row)| Some((t.as_str()?, datum::uuid_of(row)?)))
+        .collect();
+    // An entry removed and added again is new again.
+    bridges
+        .capabilities_written
+        .retain(|t| entries.iter().any(|(e, _)| e == t));
+    for (dp_type, uuid) in entries {
+        if bridges.capabilities_written.contains(dp_type) {
+            continue;
+        }
+        let (Some(current), Some(caps)) =
+            (replica.row("Datapath", uuid), bridges.capabilities(dp_type))
+        else {
+            continue;
+        };
+        bridges.capabilities_written.insert(dp_type.to_string());
+        let mut map = datum::str_map(current.get("capabilities"));
+        map.extend(caps.into_iter().map(|(k, v)| (k.to_string(), v)));
+        let mut row = Map::new();
+        put(&mut row, Some(current), "capabilities", datum::map_of(map));
+        if !row.is_empty() {
+            ops.push(update("Datapath", uuid, row));
+        }
+    }
 }

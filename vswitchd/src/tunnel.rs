@@ -58,7 +58,7 @@ fn push_pop_off() -> &'static Mutex<BTreeSet<String>> {
     OFF.get_or_init(Default::default)
 }
 
-fn native_tunnels_off(dp_type: &str) -> bool {
+pub(crate) fn native_tunnels_off(dp_type: &str) -> bool {
     push_pop_off()
         .lock()
         .unwrap_or_else(|e| e.into_inner())
@@ -79,9 +79,9 @@ fn set_dp_features(args: &[String], bridges: &Bridges) -> Result<String, String>
     if feature != "tnl_push_pop" {
         return Err(format!("changing the {feature} feature is not implemented"));
     }
-    // The userspace datapath pushes and pops tunnel headers; the kernel's
-    // cannot.
-    let boot = !bridges.is_kernel(&br.dp_type);
+    let boot = bridges
+        .boot_support(&br.dp_type)
+        .is_some_and(|s| s.tnl_push_pop);
     let run = boot && !native_tunnels_off(&br.dp_type);
     let Some(value) = args.get(2) else {
         return Ok(format!(
@@ -308,14 +308,16 @@ pub fn publish_changes(bridges: &Bridges, service: &OfprotoService, delta: &Delt
         let Some(BridgeEntry { topo: bt, .. }) = cache.bridges.get(&br.name) else {
             continue;
         };
-        let topo = by_type
-            .entry(br.dp_type.as_str())
-            .or_insert_with(|| Topology {
+        let topo = by_type.entry(br.dp_type.as_str()).or_insert_with(|| {
+            let support = bridges.support(&br.dp_type);
+            Topology {
                 bridges: HashMap::new(),
                 underlay: Arc::clone(u),
                 routes_generation,
-                kernel_tunnels: bridges.is_kernel(&br.dp_type) || native_tunnels_off(&br.dp_type),
-            });
+                kernel_tunnels: support.map_or(bridges.is_kernel(&br.dp_type), |s| !s.tnl_push_pop),
+                hash_l4_only: support.is_some_and(|s| s.max_hash_alg == 0),
+            }
+        });
         topo.bridges.insert(br.name.clone(), bt.clone());
     }
     for (t, topo) in by_type {

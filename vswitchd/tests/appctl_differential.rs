@@ -220,7 +220,6 @@ const LEFT_OUT: &[&str] = &[
     "dpif-netdev/subtable-lookup-info-get",
     "dpif-netdev/subtable-lookup-prio-set",
     "dpif-netlink/dispatch-mode",
-    "dpif/show-dp-features",
     "odp-execute/action-impl-set",
     "odp-execute/action-impl-show",
     "ofproto/trace-packet-out",

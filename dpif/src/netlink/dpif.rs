@@ -7,6 +7,7 @@ use super::rtnl;
 use super::tunnel;
 use super::vport::{vport_type_name, VportInfo, VportRequest};
 use super::Netlink;
+use crate::support::Support;
 use crate::{
     DpFlow, DpStats, Dpif, DpifError, DpifPort, Execute, FlowId, FlowPut, FlowStats, OdpPort,
     PortSpec, Result, Ufid,
@@ -30,6 +31,9 @@ pub struct NetlinkDpif {
     user_features: u32,
     /// Upcall ports given to ports added from now on (per-vport dispatch).
     pub(super) port_upcall_pids: Vec<u32>,
+    /// The highest `hash` algorithm the kernel takes (probed at open:
+    /// symmetric L4 came with Linux 6.5).
+    max_hash_alg: u32,
 }
 
 /// The port type Open vSwitch reports for a kernel port.
@@ -109,6 +113,7 @@ impl NetlinkDpif {
                 if create {
                     dpif.log_dispatch_mode();
                 }
+                dpif.probe_max_hash_alg();
                 return Ok(dpif);
             }
             Ok(_) => {
@@ -124,11 +129,48 @@ impl NetlinkDpif {
                 })?
             }
         };
-        let dpif = NetlinkDpif::from_info(nl, &info);
+        let mut dpif = NetlinkDpif::from_info(nl, &info);
         if create {
             dpif.log_dispatch_mode();
         }
+        dpif.probe_max_hash_alg();
         Ok(dpif)
+    }
+
+    /// Finds the highest `hash` algorithm the kernel takes, as stock's
+    /// probe does (and logs): every kernel has OVS_HASH_ALG_L4; a packet
+    /// executed with `hash(sym_l4(0))` and no other action is refused
+    /// (EINVAL) by kernels before 6.5 and dropped by the others.
+    fn probe_max_hash_alg(&mut self) {
+        let actions = crate::odp::action::encode_actions(&[crate::odp::Action::Hash {
+            alg: crate::odp::OVS_HASH_ALG_SYM_L4,
+            basis: 0,
+        }]);
+        let key = crate::odp::Key::parse_text("in_port(0)").and_then(|k| k.to_nlattrs());
+        // A broadcast frame of an unused EtherType, from a local address;
+        // no action outputs it.
+        let mut frame = [0u8; 60];
+        frame[..6].fill(0xff);
+        frame[6..12].copy_from_slice(&[0x02, 0, 0, 0, 0, 1]);
+        frame[12..14].copy_from_slice(&0x88b5u16.to_be_bytes());
+        let taken = match (actions, key) {
+            (Ok(actions), Ok(key)) => self
+                .execute(&Execute {
+                    packet: &frame,
+                    key: &key,
+                    actions: &actions,
+                    probe: true,
+                    mru: 0,
+                })
+                .is_ok(),
+            _ => false,
+        };
+        self.max_hash_alg = if taken {
+            crate::odp::OVS_HASH_ALG_SYM_L4
+        } else {
+            crate::odp::OVS_HASH_ALG_L4
+        };
+        log::info!(target: "ofproto_dpif", "{}: Max dp_hash algorithm probed to be {}", self.full_name(), self.max_hash_alg);
     }
 
     fn log_dispatch_mode(&self) {
@@ -151,6 +193,7 @@ impl NetlinkDpif {
             dp_ifindex: info.dp_ifindex,
             user_features: info.user_features,
             port_upcall_pids: vec![0],
+            max_hash_alg: crate::odp::OVS_HASH_ALG_L4,
         }
     }
 
@@ -389,6 +432,52 @@ impl Dpif for NetlinkDpif {
 
     fn dp_type(&self) -> &str {
         "system"
+    }
+
+    /// The kernel module's features as ferrovs uses them. Beside the
+    /// probed hash algorithm, what ferrovs's translation relies on is
+    /// assumed (every kernel from 4.19 on has it); features translation
+    /// never emits are reported missing, whatever the kernel has.
+    fn support(&self) -> Support {
+        Support {
+            masked_set_action: true,
+            // The kernel's tunnel vports encapsulate; no tnl_push/pop.
+            tnl_push_pop: false,
+            ufid: true,
+            // Emitted for mirrors' snaplen.
+            trunc: true,
+            clone: true,
+            // Translation makes no `sample` actions (no sFlow, IPFIX or
+            // OpenFlow sample), nor the three below.
+            sample_nesting: 0,
+            ct_eventmask: false,
+            ct_clear: true,
+            max_hash_alg: self.max_hash_alg as usize,
+            check_pkt_len: false,
+            // No zone timeout policies (CT_Timeout_Policy).
+            ct_timeout: false,
+            explicit_drop_action: false,
+            // balance-tcp bonds are not done.
+            lb_output_action: false,
+            // Netfilter keeps the source when SNAT asks for 0.0.0.0.
+            ct_zero_snat: true,
+            add_mpls: false,
+            max_vlan_headers: 2,
+            max_mpls_depth: 3,
+            recirc: true,
+            ct_state: true,
+            ct_zone: true,
+            ct_mark: true,
+            ct_label: true,
+            ct_state_nat: true,
+            // The kernel gives the original IPv4 tuple and translation
+            // matches it; the IPv6 tuple is not read.
+            ct_orig_tuple: true,
+            ct_orig_tuple6: false,
+            nd_ext: false,
+            // Connections in netfilter are not flushed over OpenFlow.
+            ct_flush: false,
+        }
     }
 
     fn destroy(&mut self) -> Result<()> {

@@ -21,7 +21,7 @@ use super::{Ctx, Node, NodeKind};
 use crate::openflow::actions::{port, Action, Instructions};
 use crate::openflow::fields::id;
 use crate::openflow::groups::{Bucket, Group, ANY};
-use ferrovs_dpif::odp::{self, OVS_HASH_ALG_SYM_L4};
+use ferrovs_dpif::odp::{self, OVS_HASH_ALG_L4, OVS_HASH_ALG_SYM_L4};
 
 const GROUP_ALL: u8 = 0;
 const GROUP_SELECT: u8 = 1;
@@ -344,8 +344,13 @@ impl Ctx<'_> {
             return;
         }
         if std::mem::take(&mut self.freeze_hash) {
+            let l4_only = self.world.is_some_and(|w| w.topo.hash_l4_only);
             self.actions.push(odp::Action::Hash {
-                alg: OVS_HASH_ALG_SYM_L4,
+                alg: if l4_only {
+                    OVS_HASH_ALG_L4
+                } else {
+                    OVS_HASH_ALG_SYM_L4
+                },
                 basis: 0,
             });
         }

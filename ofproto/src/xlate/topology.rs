@@ -44,6 +44,10 @@ pub struct Topology {
     /// and decapsulate themselves (no `tnl_push`/`tnl_pop`, which only
     /// the userspace datapath has).
     pub kernel_tunnels: bool,
+    /// The datapath's `hash` action has only OVS_HASH_ALG_L4 (kernels
+    /// before 6.5): select groups hash with it, as stock does when its
+    /// probe finds no symmetric L4 hash.
+    pub hash_l4_only: bool,
 }
 
 /// One bridge: OpenFlow to datapath port numbers and what its ports are.

@@ -161,6 +161,9 @@ pub struct Bridges {
     /// Whether the system's routes may be read (not
     /// --disable-system-route): tunnels report their egress interface.
     pub system_routes: bool,
+    /// The Open_vSwitch `datapaths` entries (by datapath type) whose
+    /// Datapath row got its `capabilities` (see `status`).
+    pub capabilities_written: BTreeSet<String>,
     pub bridges: BTreeMap<String, Bridge>,
     /// How many interfaces use each shared datapath port, by (type, name).
     dp_port_users: BTreeMap<(String, String), usize>,
@@ -201,6 +204,7 @@ impl Bridges {
             netdev: BTreeMap::new(),
             real_devices: BTreeSet::new(),
             system_routes: false,
+            capabilities_written: BTreeSet::new(),
             bridges: BTreeMap::new(),
             dp_port_users: BTreeMap::new(),
             openflow_factory: None,

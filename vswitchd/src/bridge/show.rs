@@ -1,9 +1,33 @@
-//! The `dpif/show` and `dpif/dump-dps` texts, laid out as stock prints them.
+//! The `dpif/show` and `dpif/dump-dps` texts, laid out as stock prints them,
+//! and what each running datapath supports (`dpif/show-dp-features`, the
+//! Datapath table's `capabilities`).
 
 use super::port::is_tunnel;
 use super::Bridges;
 
 impl Bridges {
+    /// What the datapath of `dp_type` supports as ferrovs runs it now,
+    /// or `None` when no bridge of that type runs (stock reports only
+    /// datapaths it has opened).
+    pub(crate) fn support(&self, dp_type: &str) -> Option<ferrovs_dpif::support::Support> {
+        let mut support = self.boot_support(dp_type)?;
+        // `dpif/set-dp-features BRIDGE tnl_push_pop false` turns native
+        // tunnelling off until turned on again (stock's run-time value).
+        support.tnl_push_pop &= !crate::tunnel::native_tunnels_off(dp_type);
+        Some(support)
+    }
+
+    /// What the datapath of `dp_type` offers, before run-time changes.
+    pub(crate) fn boot_support(&self, dp_type: &str) -> Option<ferrovs_dpif::support::Support> {
+        Some(super::lock_dpif(self.backers.get(dp_type)?).support())
+    }
+
+    /// The Datapath table's `capabilities` for `dp_type` (see
+    /// [`Self::support`]).
+    pub(crate) fn capabilities(&self, dp_type: &str) -> Option<Vec<(&'static str, String)>> {
+        Some(self.support(dp_type)?.capabilities())
+    }
+
     /// The `dpif/show` text.
     pub fn dpif_show(&mut self) -> String {
         let mut out = String::new();

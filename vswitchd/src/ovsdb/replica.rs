@@ -225,6 +225,7 @@ fn is_status_column(table: &str, column: &str) -> bool {
             column,
             "datapath_id" | "datapath_version" | "status" | "rstp_status"
         ),
+        "Datapath" => column == "capabilities",
         "Port" => matches!(
             column,
             "status" | "statistics" | "rstp_status" | "rstp_statistics" | "bond_active_slave"

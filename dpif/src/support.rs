@@ -65,6 +65,52 @@ pub struct Support {
     pub ct_flush: bool,
 }
 
+impl Support {
+    /// What both of ferrovs's datapaths report, each then changing what
+    /// differs (tunnel push/pop, the hash algorithm, the original
+    /// direction's tuple). Features translation never uses are missing
+    /// whatever the datapath has: it makes no `sample` (no sFlow, IPFIX
+    /// or OpenFlow sample), `check_pkt_len` (check_pkt_larger is not
+    /// translated), `add_mpls` (nor `encap`), `lb_output` (no
+    /// balance-tcp bonds) or explicit `drop` actions (an empty list
+    /// drops), no event masks or timeout policies in `ct`, and reads no
+    /// ND extension fields nor the IPv6 original tuple. `ct_flush` is
+    /// what OVN takes it for, a 5-tuple flush, which ferrovs refuses.
+    pub const FERROVS: Support = Support {
+        masked_set_action: true,
+        tnl_push_pop: false,
+        ufid: true,
+        // Made for mirrors' snaplen.
+        trunc: true,
+        clone: true,
+        sample_nesting: 0,
+        ct_eventmask: false,
+        ct_clear: true,
+        max_hash_alg: 0,
+        check_pkt_len: false,
+        ct_timeout: false,
+        explicit_drop_action: false,
+        lb_output_action: false,
+        // SNAT without an address keeps the source.
+        ct_zero_snat: true,
+        add_mpls: false,
+        // Two tags, always: ferrovs has no other_config:vlan-limit
+        // (stock's default limit is one).
+        max_vlan_headers: 2,
+        max_mpls_depth: 3,
+        recirc: true,
+        ct_state: true,
+        ct_zone: true,
+        ct_mark: true,
+        ct_label: true,
+        ct_state_nat: true,
+        ct_orig_tuple: false,
+        ct_orig_tuple6: false,
+        nd_ext: false,
+        ct_flush: false,
+    };
+}
+
 enum Value {
     Bool(bool),
     Size(usize),

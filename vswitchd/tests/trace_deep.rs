@@ -23,27 +23,9 @@ fn deep_trace_survives_a_small_stack_limit() {
     sb.use_wrapper(&["prlimit", "--stack=4194304:unlimited", "--"]);
     sb.start_vswitchd(Path::new(FERROVS), &["--enable-dummy", "--disable-system"])
         .expect("start ferrovs-vswitchd");
-    sb.vsctl_ok(
-        &[
-            "add-br",
-            "br0",
-            "--",
-            "set",
-            "bridge",
-            "br0",
-            "datapath_type=dummy",
-            "--",
-            "add-port",
-            "br0",
-            "p1",
-            "--",
-            "set",
-            "interface",
-            "p1",
-            "type=dummy",
-            "ofport_request=1",
-        ],
-        "add-br",
+    sb.vsctl_line(
+        "add-br br0 -- set bridge br0 datapath_type=dummy \
+         -- add-port br0 p1 -- set interface p1 type=dummy ofport_request=1",
     );
     let mut flows = String::new();
     for t in 0..254 {

@@ -784,53 +784,15 @@ impl Dpif for NetdevDpif {
         &self.type_name
     }
 
-    /// The userspace datapath's features as ferrovs uses them: what it
-    /// executes or matches (`actions::validate`, `odp_key`) and
-    /// translation emits or reads. It differs from stock's userspace
-    /// datapath where ferrovs lacks the feature.
+    /// The userspace datapath's features as ferrovs uses them (see
+    /// [`Support::FERROVS`]): it pushes and pops tunnel headers and hashes
+    /// symmetrically; keys with the original direction's tuple are
+    /// refused (the tuple is not tracked).
     fn support(&self) -> Support {
         Support {
-            masked_set_action: true,
             tnl_push_pop: true,
-            ufid: true,
-            // Emitted for mirrors' snaplen.
-            trunc: true,
-            clone: true,
-            // The datapath runs nested `sample`, but translation makes
-            // none (no sFlow, IPFIX or OpenFlow sample); nor event masks,
-            // check_pkt_len (check_pkt_larger is not translated) or
-            // explicit drops (an empty action list drops).
-            sample_nesting: 0,
-            ct_eventmask: false,
-            ct_clear: true,
             max_hash_alg: crate::odp::OVS_HASH_ALG_SYM_L4 as usize,
-            check_pkt_len: false,
-            // Refused: `ct(timeout=...)`, `lb_output`, `add_mpls`.
-            ct_timeout: false,
-            explicit_drop_action: false,
-            lb_output_action: false,
-            // SNAT with no address range keeps the source address (and
-            // moves the port only on a clash).
-            ct_zero_snat: true,
-            add_mpls: false,
-            // Two tags, always (ferrovs has no other_config:vlan-limit;
-            // stock's default limit is one).
-            max_vlan_headers: ferrovs_netdev::flow::MAX_VLANS,
-            max_mpls_depth: ferrovs_netdev::flow::MAX_MPLS,
-            recirc: true,
-            ct_state: true,
-            ct_zone: true,
-            ct_mark: true,
-            ct_label: true,
-            ct_state_nat: true,
-            // Keys with ct_tuple4/ct_tuple6 are refused; `set(nd_ext)`
-            // is refused and translation reads no ND extension fields.
-            ct_orig_tuple: false,
-            ct_orig_tuple6: false,
-            nd_ext: false,
-            // OVN reads this as "a 5-tuple flush works"; ferrovs flushes
-            // zones or everything only.
-            ct_flush: false,
+            ..Support::FERROVS
         }
     }
 

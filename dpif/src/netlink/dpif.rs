@@ -434,49 +434,17 @@ impl Dpif for NetlinkDpif {
         "system"
     }
 
-    /// The kernel module's features as ferrovs uses them. Beside the
-    /// probed hash algorithm, what ferrovs's translation relies on is
-    /// assumed (every kernel from 4.19 on has it); features translation
-    /// never emits are reported missing, whatever the kernel has.
+    /// The kernel module's features as ferrovs uses them (see
+    /// [`Support::FERROVS`]): its tunnel vports encapsulate (no
+    /// `tnl_push`/`tnl_pop`), the hash algorithm is probed, and it gives
+    /// the original IPv4 tuple, which translation matches. What else
+    /// translation relies on is assumed (every kernel from 4.19 on has
+    /// it).
     fn support(&self) -> Support {
         Support {
-            masked_set_action: true,
-            // The kernel's tunnel vports encapsulate; no tnl_push/pop.
-            tnl_push_pop: false,
-            ufid: true,
-            // Emitted for mirrors' snaplen.
-            trunc: true,
-            clone: true,
-            // Translation makes no `sample` actions (no sFlow, IPFIX or
-            // OpenFlow sample), nor the three below.
-            sample_nesting: 0,
-            ct_eventmask: false,
-            ct_clear: true,
             max_hash_alg: self.max_hash_alg as usize,
-            check_pkt_len: false,
-            // No zone timeout policies (CT_Timeout_Policy).
-            ct_timeout: false,
-            explicit_drop_action: false,
-            // balance-tcp bonds are not done.
-            lb_output_action: false,
-            // Netfilter keeps the source when SNAT asks for 0.0.0.0.
-            ct_zero_snat: true,
-            add_mpls: false,
-            max_vlan_headers: 2,
-            max_mpls_depth: 3,
-            recirc: true,
-            ct_state: true,
-            ct_zone: true,
-            ct_mark: true,
-            ct_label: true,
-            ct_state_nat: true,
-            // The kernel gives the original IPv4 tuple and translation
-            // matches it; the IPv6 tuple is not read.
             ct_orig_tuple: true,
-            ct_orig_tuple6: false,
-            nd_ext: false,
-            // Connections in netfilter are not flushed over OpenFlow.
-            ct_flush: false,
+            ..Support::FERROVS
         }
     }
 

@@ -31,8 +31,8 @@ pub struct NetlinkDpif {
     user_features: u32,
     /// Upcall ports given to ports added from now on (per-vport dispatch).
     pub(super) port_upcall_pids: Vec<u32>,
-    /// The highest `hash` algorithm the kernel takes (probed at open:
-    /// symmetric L4 came with Linux 6.5).
+    /// The highest `hash` algorithm the kernel takes (see
+    /// [`Self::probe_max_hash_alg`]: symmetric L4 came with Linux 6.5).
     max_hash_alg: u32,
 }
 
@@ -113,7 +113,6 @@ impl NetlinkDpif {
                 if create {
                     dpif.log_dispatch_mode();
                 }
-                dpif.probe_max_hash_alg();
                 return Ok(dpif);
             }
             Ok(_) => {
@@ -129,19 +128,21 @@ impl NetlinkDpif {
                 })?
             }
         };
-        let mut dpif = NetlinkDpif::from_info(nl, &info);
+        let dpif = NetlinkDpif::from_info(nl, &info);
         if create {
             dpif.log_dispatch_mode();
         }
-        dpif.probe_max_hash_alg();
         Ok(dpif)
     }
 
     /// Finds the highest `hash` algorithm the kernel takes, as stock's
-    /// probe does (and logs): every kernel has OVS_HASH_ALG_L4; a packet
-    /// executed with `hash(sym_l4(0))` and no other action is refused
-    /// (EINVAL) by kernels before 6.5 and dropped by the others.
-    fn probe_max_hash_alg(&mut self) {
+    /// switch probes (and logs) it when it opens its datapath (the daemon
+    /// calls this; a tool like ferrovs-dpctl has no use for it, and
+    /// [`Dpif::support`] says L4 only until then): every kernel has
+    /// OVS_HASH_ALG_L4; a packet executed with `hash(sym_l4(0))` and no
+    /// other action is refused (EINVAL) by kernels before 6.5 and dropped
+    /// by the others.
+    pub fn probe_max_hash_alg(&mut self) {
         let actions = crate::odp::action::encode_actions(&[crate::odp::Action::Hash {
             alg: crate::odp::OVS_HASH_ALG_SYM_L4,
             basis: 0,

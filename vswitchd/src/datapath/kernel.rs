@@ -42,6 +42,8 @@ pub fn open(n_handlers: usize) -> Result<Opened, String> {
         }
         Err(e) => return Err(format!("{full}: could not open datapath: {e}")),
     };
+    // Translation hashes select groups with what the kernel takes.
+    dp.probe_max_hash_alg();
     let sockets = (0..n_handlers.max(1))
         .map(|_| UpcallSocket::new())
         .collect::<Result<Vec<_>, DpifError>>()

@@ -144,6 +144,7 @@ fn port(n: u16) -> PortInfo {
         curr_speed: 0,
         max_speed: 0,
         dummy_queue: false,
+        kernel_device: false,
     }
 }
 

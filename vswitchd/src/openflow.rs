@@ -223,6 +223,7 @@ fn port_infos<'a>(
             state: if link_up { LIVE } else { LINK_DOWN },
             curr_speed: speed_kbps,
             dummy_queue: matches!(dev, Device::Dummy { .. }),
+            kernel_device: matches!(dev, Device::System { .. } | Device::Tap { .. }),
             ..Default::default()
         });
         devices.insert(ofport, dev.clone());

@@ -9,7 +9,9 @@
 //!    180000-180008; on the dummy datapath the next hop is unknown, so
 //!    (d)/(e) are absent), `ovs-ofctl dump-flows` and `dump-aggregate`
 //!    see none of them; `ofproto/trace` of a DHCP reply that no rule
-//!    forwards shows it sent to LOCAL anyway.
+//!    forwards shows it sent to LOCAL anyway. As root, the daemon runs
+//!    in a namespace where a Linux device is also called `br0` and has
+//!    routes: a dummy local port must not use them.
 //! 2. One controller turns `connection_mode=out-of-band`: its rules go.
 //! 3. `other-config:disable-in-band=true`: every in-band rule goes.
 //! 4. disable-in-band removed: they come back. Managers get rules too
@@ -30,6 +32,7 @@ mod netns;
 
 use std::time::{Duration, Instant};
 
+use ferrovs_tests::netns::NetNs;
 use ferrovs_tests::sandbox::{ours_then_stock, text, Sandbox};
 use ferrovs_tests::vsctl;
 
@@ -104,12 +107,68 @@ fn settle_until(sb: &Sandbox, what: &str, done: impl Fn(&[String]) -> bool) -> V
     }
 }
 
+/// A namespace for the first script's daemon, when this test may make one
+/// (as root): it has a Linux device named `br0`, the name of the bridge's
+/// dummy local port, with an address, a default route and resolved
+/// neighbours for both controllers. The machine CI runs on once had such
+/// a device (a tap another run left behind), and ferrovs looked up routes
+/// through it; stock's dummy local port cannot look up routes at all, so
+/// rules (d)/(e) must stay absent whatever the host's devices are called.
+fn namesake_netns() -> Option<NetNs> {
+    if !netns::run(&["id", "-u"]).stdout.starts_with(b"0") {
+        assert!(
+            std::env::var("CI").map_or(true, |v| v != "true"),
+            "in_band: needs root under CI=true"
+        );
+        return None;
+    }
+    let ns = NetNs::new().expect("network namespace");
+    let n = ns.name();
+    for cmd in [
+        &["link", "add", "br0", "type", "veth", "peer", "name", "br0p"][..],
+        &["addr", "add", "10.0.0.1/24", "dev", "br0"],
+        &["link", "set", "br0", "up"],
+        &["link", "set", "br0p", "up"],
+        &["route", "add", "default", "via", "10.0.0.254"],
+        &[
+            "neigh",
+            "replace",
+            "10.0.0.2",
+            "lladdr",
+            "02:00:00:00:00:02",
+            "dev",
+            "br0",
+            "nud",
+            "permanent",
+        ],
+        &[
+            "neigh",
+            "replace",
+            "10.0.0.254",
+            "lladdr",
+            "02:00:00:00:00:fe",
+            "dev",
+            "br0",
+            "nud",
+            "permanent",
+        ],
+    ] {
+        let mut argv = vec!["ip", "-n", n];
+        argv.extend_from_slice(cmd);
+        netns::must(&argv);
+    }
+    Some(ns)
+}
+
 fn script(program: &std::path::Path, tag: &str) -> Outcome {
-    let mut sb = Sandbox::with_vswitchd(
-        &format!("in-band-{tag}"),
-        program,
-        &["--enable-dummy", "--disable-system"],
-    );
+    const ARGS: &[&str] = &["--enable-dummy", "--disable-system"];
+    let name = format!("in-band-{tag}");
+    // Declared before the sandbox, so that it outlives the daemon.
+    let ns = namesake_netns();
+    let mut sb = match &ns {
+        Some(ns) => Sandbox::with_vswitchd_in(ns, &name, program, ARGS),
+        None => Sandbox::with_vswitchd(&name, program, ARGS),
+    };
     sb.vsctl_ok(
         &vsctl::add_br(
             "br0",

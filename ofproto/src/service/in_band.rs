@@ -23,8 +23,8 @@
 //! the first up route in `/proc/net/route` that covers the controller
 //! gives the gateway (or the controller itself) and the device, and the
 //! device's ARP entry gives the MAC. On other devices (the dummy
-//! datapath's) the route lookup is unsupported and (d)/(e) are left out,
-//! as stock does.
+//! datapath's, whatever the host's devices are called) the route lookup
+//! is unsupported and (d)/(e) are left out, as stock does.
 //!
 //! The event loop hands over the controllers (`configure`) and calls
 //! `run` on its timer; `run` re-adds rules a flush removed, removes the
@@ -138,19 +138,18 @@ impl InBand {
             .ports
             .iter()
             .find(|p| p.ofp_port == port::LOCAL)
-            .map(|p| (p.name.clone(), p.hw_addr));
-        let local = local.as_ref().map(|(n, m)| (n.as_str(), *m));
+            .map(|p| (p.hw_addr, p.kernel_device));
         if self.next_local_refresh.is_none_or(|at| now >= at) {
             self.next_local_refresh = Some(now + LOCAL_REFRESH);
-            self.local_mac = local.map(|(_, mac)| mac).filter(|m| *m != [0; 6]);
+            self.local_mac = local.map(|(mac, _)| mac).filter(|m| *m != [0; 6]);
         }
         if self.next_remote_refresh.is_none_or(|at| now >= at) {
-            let dev = local.map(|(name, _)| name);
+            let kernel_device = local.map(|(_, kernel)| kernel);
             let mut soonest = REMOTE_REFRESH_KNOWN;
             let bridge = sw.read().name.clone();
             for r in &mut self.remotes {
                 let host = *r.addr.ip();
-                r.next_hop_mac = match dev.map(|d| next_hop_mac(d, host)) {
+                r.next_hop_mac = match kernel_device.map(|k| next_hop_mac(k, host)) {
                     Some(Ok(mac)) => mac,
                     // (Stock rate-limits this to 60 a minute; at one
                     // refresh a second, that is every one.)
@@ -315,18 +314,14 @@ fn remove_rule(sw: &mut Switch, m: &Match, priority: u32) -> bool {
         .is_some_and(|t| t.remove(m, priority).is_some())
 }
 
-/// The MAC of the next hop from the local port `dev` to `host`, as stock
-/// finds it on Linux: an error (stock's words for it) when `dev` is no
-/// kernel device (a dummy port) or no route covers `host`; `None` when the
-/// neighbour is not resolved.
-fn next_hop_mac(dev: &str, host: Ipv4Addr) -> Result<Option<[u8; 6]>, &'static str> {
-    // A kernel device of this namespace (as /proc/net/dev lists them)?
-    let devices = std::fs::read_to_string("/proc/net/dev").unwrap_or_default();
-    let is_kernel_device = devices
-        .lines()
-        .filter_map(|l| l.split_once(':'))
-        .any(|(name, _)| name.trim() == dev);
-    if !is_kernel_device {
+/// The MAC of the next hop to `host`, as stock finds it from a local port
+/// that is a Linux device (`kernel_device`): an error (stock's words for
+/// it) when the local port is no such device (a dummy port: stock's dummy
+/// class cannot look up routes, even where the host has a device of the
+/// same name) or no route covers `host`; `None` when the neighbour is not
+/// resolved.
+fn next_hop_mac(kernel_device: bool, host: Ipv4Addr) -> Result<Option<[u8; 6]>, &'static str> {
+    if !kernel_device {
         return Err("Operation not supported");
     }
     let routes = std::fs::read_to_string("/proc/net/route").unwrap_or_default();

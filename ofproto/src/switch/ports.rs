@@ -36,6 +36,12 @@ pub struct PortInfo {
     /// The device has one queue, 0, with unknown statistics (stock's
     /// dummy devices); other devices have none (ferrovs sets no QoS).
     pub dummy_queue: bool,
+    /// The device is a Linux network interface of the daemon's namespace
+    /// (a system device or a userspace datapath's tap): in-band control
+    /// finds the next hop to a controller through it. Dummy, tunnel and
+    /// patch devices have no route table, whatever the host's devices are
+    /// called.
+    pub kernel_device: bool,
 }
 
 impl PortInfo {

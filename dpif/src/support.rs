@@ -70,8 +70,7 @@ impl Support {
     /// differs (tunnel push/pop, the hash algorithm, the original
     /// direction's tuple). Features translation never uses are missing
     /// whatever the datapath has: it makes no `sample` (no sFlow, IPFIX
-    /// or OpenFlow sample), `check_pkt_len` (check_pkt_larger is not
-    /// translated), `add_mpls` (nor `encap`), `lb_output` (no
+    /// or OpenFlow sample), `add_mpls` (nor `encap`), `lb_output` (no
     /// balance-tcp bonds) or explicit `drop` actions (an empty list
     /// drops), no event masks or timeout policies in `ct`, and reads no
     /// ND extension fields nor the IPv6 original tuple. `ct_flush` is
@@ -87,7 +86,9 @@ impl Support {
         ct_eventmask: false,
         ct_clear: true,
         max_hash_alg: 0,
-        check_pkt_len: false,
+        // check_pkt_larger; the kernel has it since Linux 5.2 (not
+        // probed, like trunc and clone).
+        check_pkt_len: true,
         ct_timeout: false,
         explicit_drop_action: false,
         lb_output_action: false,

@@ -236,6 +236,7 @@ fn main() {
                     odp_ports: odp_ports.clone(),
                     may_learn: true,
                     parsed: None,
+                    packet_out: None,
                 },
                 packet_len: Some(60),
             })
@@ -279,6 +280,7 @@ fn main() {
                 odp_ports: odp_ports.clone(),
                 may_learn: true,
                 parsed: None,
+                packet_out: None,
             },
             packet_len: Some(60),
         };

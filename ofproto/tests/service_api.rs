@@ -197,6 +197,7 @@ fn trace_sees_the_changes_sent_before_it() {
             flow: TraceFlow::OpenFlow(format!("in_port={name},dl_dst=ff:ff:ff:ff:ff:ff")),
             odp_ports: [(1, 1), (2, 2)].into(),
             ct_next: Vec::new(),
+            packet_out: None,
         };
         let report = svc.trace("brs", req);
         assert!(

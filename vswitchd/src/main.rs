@@ -289,6 +289,7 @@ impl App {
                         self.need_status = true;
                         openflow::sync_ports(&mut self.bridges);
                     }
+                    self.bridges.packet_outs(self.openflow.take_packet_outs());
                 } else if token == OVSDB {
                     let evs = self.ovsdb.handle_event(self.poll.registry());
                     self.handle_ovsdb_events(evs);
@@ -513,6 +514,9 @@ impl App {
                 r
             }
             "ofproto/trace" => trace::ofproto_trace(&self.bridges, &self.openflow, args),
+            "ofproto/trace-packet-out" => {
+                trace::ofproto_trace_packet_out(&self.bridges, &self.openflow, args)
+            }
             m if m.starts_with("fdb/") => fdb::run(&self.openflow, &m["fdb/".len()..], args),
             "dpif-netdev/pmd-stats-show" | "dpif-netdev/pmd-stats-clear" => dpctl::pmd_stats(
                 req.method.ends_with("clear"),
@@ -610,6 +614,12 @@ const COMMANDS: &[(&str, &str, usize, usize)] = &[
         "ofproto/trace",
         "{[dp_name] odp_flow | bridge br_flow} [OPTIONS...] [-generate|packet]",
         1,
+        usize::MAX,
+    ),
+    (
+        "ofproto/trace-packet-out",
+        "[-consistent] {[dp_name] odp_flow | bridge br_flow} [OPTIONS...] [-generate|packet] actions",
+        2,
         usize::MAX,
     ),
 ];

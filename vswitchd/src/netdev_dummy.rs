@@ -8,7 +8,9 @@ use std::sync::Arc;
 use ferrovs_dpif::netdev::{odp_key, NetdevControl};
 use ferrovs_dpif::odp;
 use ferrovs_netdev::compose::{compose, default_payload, DEFAULT_L7_LEN};
+use ferrovs_netdev::csum;
 use ferrovs_netdev::dev::DummyDev;
+use ferrovs_netdev::flow::FRAG_LATER;
 use ferrovs_netdev::Packet;
 
 /// Shortest frame `--len` may ask for (ETH_TOTAL_MIN).
@@ -58,10 +60,39 @@ fn packet_from_flow(s: &str, len: Option<usize>) -> Result<Vec<u8>, String> {
             }
             let mut f = compose(&k, &vec![0; n - bare.len()]);
             f.resize(n, 0);
+            stock_padded_udp_len(&mut f, &k, bare.len(), n - bare.len());
             f
         }
     };
     Ok(frame)
+}
+
+/// Stock's `--len` writes a UDP length `extra` bytes too long: it adds
+/// the padding to a length that already counts it (its checksum covers
+/// the field as written). Done the same here, so that OVS-style tests
+/// that compare such frames see stock's bytes. `bare_len` is the frame's
+/// length without payload: the UDP header is its last 8 bytes.
+fn stock_padded_udp_len(f: &mut [u8], k: &ferrovs_netdev::FlowKey, bare_len: usize, extra: usize) {
+    const ETH_TYPE_IP: u16 = 0x0800;
+    const ETH_TYPE_IPV6: u16 = 0x86dd;
+    const IPPROTO_UDP: u8 = 17;
+    let ip = k.eth_type == ETH_TYPE_IP || k.eth_type == ETH_TYPE_IPV6;
+    if !ip || k.nw_proto != IPPROTO_UDP || k.nw_frag == FRAG_LATER || extra == 0 {
+        return;
+    }
+    let Some(udp) = bare_len.checked_sub(8).and_then(|l4| f.get_mut(l4..l4 + 8)) else {
+        return;
+    };
+    let len = u16::from_be_bytes([udp[4], udp[5]]);
+    let stock_len = len.wrapping_add(extra as u16);
+    let sum = u16::from_be_bytes([udp[6], udp[7]]);
+    let mut sum = csum::update16(sum, len, stock_len);
+    // A UDP checksum of zero means "none": stock writes all ones.
+    if sum == 0 {
+        sum = 0xffff;
+    }
+    udp[4..6].copy_from_slice(&stock_len.to_be_bytes());
+    udp[6..8].copy_from_slice(&sum.to_be_bytes());
 }
 
 /// `netdev-dummy/receive NAME [--qid N] PACKET|FLOW [--len N]...`.

@@ -6,8 +6,8 @@
 //! back to the Controller table as ovs-vswitchd writes it.
 //!
 //! The service runs its own thread. What it reports back to the daemon
-//! (a port_mod turning a port down or up) is queued here and the main
-//! loop is woken through a mio `Waker`.
+//! (a port_mod turning a port down or up, a controller's packet-out) is
+//! queued here and the main loop is woken through a mio `Waker`.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::Path;
@@ -16,8 +16,8 @@ use std::time::Duration;
 
 use ferrovs_dpif::OdpPort;
 use ferrovs_ofproto::{
-    versions_from_protocols, BridgeConfig, ControllerConfig, FailMode, OfprotoService, PortInfo,
-    PortStats,
+    versions_from_protocols, BridgeConfig, ControllerConfig, FailMode, OfprotoService, PacketOut,
+    PortInfo, PortStats,
 };
 use mio::{Registry, Token, Waker};
 use serde_json::{json, Map, Value};
@@ -43,10 +43,21 @@ pub struct PortMod {
     pub config: u32,
 }
 
+/// A packet-out, with the bridge it was sent to.
+pub struct BridgePacketOut {
+    pub bridge: String,
+    pub packet_out: PacketOut,
+}
+
 /// The OpenFlow service as the daemon holds it.
 pub struct Openflow {
     svc: Arc<OfprotoService>,
     port_mods: Arc<Mutex<Vec<PortMod>>>,
+    /// Packet-outs for the datapaths, in the order they came: the
+    /// service decodes and checks them while it holds the switch's write
+    /// lock, under which nothing can translate; the main loop translates
+    /// and executes them (`Bridges::packet_outs`).
+    packet_outs: Arc<Mutex<Vec<BridgePacketOut>>>,
     waker: Arc<Waker>,
 }
 
@@ -57,6 +68,7 @@ impl Openflow {
         Ok(Openflow {
             svc: Arc::new(OfprotoService::start()?),
             port_mods: Arc::new(Mutex::new(Vec::new())),
+            packet_outs: Arc::new(Mutex::new(Vec::new())),
             waker: Arc::new(Waker::new(registry, token)?),
         })
     }
@@ -65,6 +77,7 @@ impl Openflow {
     pub fn factory(&self) -> OpenflowFactory {
         let svc = self.svc.clone();
         let port_mods = self.port_mods.clone();
+        let packet_outs = self.packet_outs.clone();
         let waker = self.waker.clone();
         Box::new(
             move |name: &str, rundir: &Path, dpid: u64, dpif: SharedDpif| {
@@ -72,6 +85,17 @@ impl Openflow {
                     format!("{}: {e}", rundir.join(format!("{name}.mgmt")).display())
                 })?;
                 svc.set_resume_hook(name, crate::resume::hook(dpif));
+                let (queue, wake, bridge) = (packet_outs.clone(), waker.clone(), name.to_string());
+                svc.set_packet_out_hook(
+                    name,
+                    Arc::new(move |packet_out| {
+                        lock(&queue).push(BridgePacketOut {
+                            bridge: bridge.clone(),
+                            packet_out,
+                        });
+                        let _ = wake.wake();
+                    }),
+                );
                 let (port_mods, waker, bridge) =
                     (port_mods.clone(), waker.clone(), name.to_string());
                 svc.set_port_mod_hook(
@@ -100,6 +124,11 @@ impl Openflow {
     /// The port_mods since the last call.
     pub fn take_port_mods(&self) -> Vec<PortMod> {
         std::mem::take(&mut *lock(&self.port_mods))
+    }
+
+    /// The packet-outs since the last call, in order.
+    pub fn take_packet_outs(&self) -> Vec<BridgePacketOut> {
+        std::mem::take(&mut *lock(&self.packet_outs))
     }
 
     /// `ofproto/trace` on one bridge (see `crate::trace`).

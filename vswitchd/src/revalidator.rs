@@ -596,6 +596,7 @@ fn recheck_request(
             odp_ports: Arc::clone(&now.1),
             may_learn,
             parsed: None,
+            packet_out: None,
         },
         // Revalidation is no packet: nothing to credit.
         packet_len: None,

@@ -6,10 +6,15 @@
 //! flow (`in_port=1,tcp,...`), or `[DP] ODP_FLOW` with a datapath-syntax
 //! flow (`in_port(1),eth(...),...`) whose `in_port` picks the bridge;
 //! `DP` is the datapath type, or `ovs-` and the type.
+//!
+//! `ofproto/trace-packet-out` takes the same arguments and then the
+//! actions of a packet-out (`-consistent` first, to check them against
+//! the flow), which run instead of the tables.
 
 use std::collections::HashMap;
 
-use ferrovs_ofproto::xlate::{TraceFlow, TraceRequest};
+use ferrovs_ofproto::openflow::action_parse::parse_actions;
+use ferrovs_ofproto::xlate::{PacketOutTrace, TraceFlow, TraceRequest};
 
 use crate::bridge::{Bridge, Bridges};
 use crate::openflow::Openflow;
@@ -21,11 +26,46 @@ fn odp_ports(br: &Bridge) -> HashMap<u16, u32> {
         .collect()
 }
 
+/// Runs `ofproto/trace-packet-out` with its arguments: the last one is
+/// the actions (parsed first, as stock does), the others are
+/// `ofproto/trace`'s.
+pub fn ofproto_trace_packet_out(
+    bridges: &Bridges,
+    openflow: &Openflow,
+    args: &[String],
+) -> Result<String, String> {
+    let (actions, rest) = args
+        .split_last()
+        .ok_or("ofproto/trace-packet-out needs a flow and actions")?;
+    let actions = parse_actions(actions)?;
+    let consistent = rest
+        .iter()
+        .any(|a| a == "-consistent" || a == "--consistent");
+    trace_with(
+        bridges,
+        openflow,
+        rest,
+        Some(PacketOutTrace {
+            actions,
+            consistent,
+        }),
+    )
+}
+
 /// Runs `ofproto/trace` with its arguments.
 pub fn ofproto_trace(
     bridges: &Bridges,
     openflow: &Openflow,
     args: &[String],
+) -> Result<String, String> {
+    trace_with(bridges, openflow, args, None)
+}
+
+fn trace_with(
+    bridges: &Bridges,
+    openflow: &Openflow,
+    args: &[String],
+    packet_out: Option<PacketOutTrace>,
 ) -> Result<String, String> {
     // --ct-next takes a value; other options and a trailing packet are
     // not supported yet: the flow arguments are the ones that do not
@@ -81,6 +121,7 @@ pub fn ofproto_trace(
             flow: TraceFlow::Odp(flow.to_string()),
             odp_ports: odp_ports(br),
             ct_next,
+            packet_out,
         };
         return openflow.trace(&br.name, req);
     }
@@ -94,6 +135,7 @@ pub fn ofproto_trace(
         flow: TraceFlow::OpenFlow(flow.to_string()),
         odp_ports: odp_ports(br),
         ct_next,
+        packet_out,
     };
     openflow.trace(name, req)
 }

@@ -49,7 +49,8 @@ use ferrovs_netdev::FlowKey;
 use ferrovs_ofproto::service::changes::Scope;
 use ferrovs_ofproto::service::{OfprotoService, UpcallItem, UpcallTranslator, TRANSLATION_STACK};
 use ferrovs_ofproto::xlate::packet_in::{self, NotPacketIn};
-use ferrovs_ofproto::xlate::upcall::{UpcallRequest, UpcallXlate};
+use ferrovs_ofproto::xlate::upcall::{PacketOutRequest, UpcallRequest, UpcallXlate};
+use ferrovs_ofproto::PacketOut;
 
 use crate::bridge::{lock_dpif, SharedDpif};
 use crate::revalidator::{Revalidators, Ukey, Ukeys};
@@ -262,6 +263,12 @@ impl Handlers {
         self.revalidators.wait(limit);
     }
 
+    /// A controller's packet-out to one of this datapath's bridges
+    /// (`bridge`: its name and ports), translated and executed now.
+    pub fn packet_out(&self, bridge: BridgePorts, po: PacketOut) {
+        self.ctx.packet_out(bridge, po);
+    }
+
     /// `revalidator/purge` for this datapath.
     pub fn purge(&self) {
         self.revalidators.purge();
@@ -451,6 +458,7 @@ impl HandlerContext {
                             odp_ports: Arc::clone(&bridge.1),
                             may_learn: true,
                             parsed: None,
+                            packet_out: None,
                         },
                         packet_len: Some(u.packet.len() as u64),
                     });
@@ -552,6 +560,68 @@ impl HandlerContext {
                 log::debug!(target: "ofproto_dpif_upcall", "ACTION upcall not handled: {e:?}");
                 self.stats.action_unhandled.fetch_add(1, Ordering::Relaxed);
             }
+        }
+    }
+
+    /// A packet-out, as stock's handle_packet_out does it: the packet's
+    /// flow (from its bytes, on the datapath port of its input port)
+    /// translated with the packet-out's actions instead of the tables,
+    /// with side effects (learning, packet-ins through `controller`,
+    /// rule credits), then executed by the datapath. No flow is
+    /// installed. A packet from a port with no datapath port (CONTROLLER,
+    /// NONE, a number no port has) is executed from the bridge's LOCAL
+    /// port, where the kernel puts a packet from no port; translation
+    /// still sees the OpenFlow input port it was given.
+    fn packet_out(&self, bridge: BridgePorts, po: PacketOut) {
+        const LOCAL: u16 = 0xfffe;
+        let odp_in = bridge.1.get(&po.in_port).or_else(|| bridge.1.get(&LOCAL));
+        let Some(&odp_in) = odp_in else {
+            self.count_failure(&format!(
+                "{}: packet-out from a port with no datapath port",
+                bridge.0
+            ));
+            return;
+        };
+        let meta = ferrovs_netdev::PacketMeta {
+            in_port: odp_in,
+            ..Default::default()
+        };
+        let key =
+            ferrovs_dpif::netdev::odp_key::to_odp(&ferrovs_netdev::extract(&po.packet, &meta).key);
+        let item = UpcallItem {
+            bridge: Arc::clone(&bridge.0),
+            req: UpcallRequest {
+                key,
+                odp_ports: Arc::clone(&bridge.1),
+                may_learn: true,
+                parsed: None,
+                packet_out: Some(Arc::new(PacketOutRequest {
+                    in_port: po.in_port,
+                    actions: po.actions,
+                })),
+            },
+            packet_len: Some(po.packet.len() as u64),
+        };
+        let x = match self.translator.translate_one(&item) {
+            Ok(x) => x,
+            Err(e) => return self.count_failure(&format!("packet-out: {e}")),
+        };
+        if x.actions.is_empty() {
+            return;
+        }
+        let exec = Execute {
+            packet: &po.packet,
+            key: &item.req.key,
+            actions: &x.actions,
+            probe: false,
+            mru: 0,
+        };
+        let done = match &self.netdev {
+            Some(dp) => dp.execute_batch(&[exec]).pop().unwrap_or(Ok(())),
+            None => lock_dpif(&self.dpif).execute(&exec),
+        };
+        if let Err(e) = done {
+            self.count_failure(&format!("packet-out execute: {e}"));
         }
     }
 
@@ -770,6 +840,7 @@ impl MissHandler for HandlerContext {
                     odp_ports: bridge.1.clone(),
                     may_learn: true,
                     parsed: Some(std::mem::take(&mut m.attrs)),
+                    packet_out: None,
                 },
                 packet_len: Some(m.packet.len() as u64),
             };

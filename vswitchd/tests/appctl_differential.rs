@@ -222,7 +222,6 @@ const LEFT_OUT: &[&str] = &[
     "dpif-netlink/dispatch-mode",
     "odp-execute/action-impl-set",
     "odp-execute/action-impl-show",
-    "ofproto/trace-packet-out",
     "time/stop",
     "time/warp",
 ];

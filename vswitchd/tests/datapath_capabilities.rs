@@ -51,9 +51,8 @@ const fn lacking(
 /// value, and a datapath flow (key, actions) that needs the feature and
 /// that ferrovs's datapath must refuse, where one shows it. The others
 /// are features translation never uses (so the datapath's own support
-/// is not the point): `check_pkt_larger`, `sample` and `encap` are not
-/// translated, commits carry no event mask, and a drop is an empty
-/// action list.
+/// is not the point): `sample` and `encap` are not translated, commits
+/// carry no event mask, and a drop is an empty action list.
 const LACKING: &[Lacking] = &[
     lacking(
         "add_mpls",
@@ -64,7 +63,6 @@ const LACKING: &[Lacking] = &[
             "add_mpls(label=1,tc=0,ttl=64,bos=1,eth_type=0x8847),1",
         )),
     ),
-    lacking("check_pkt_len", "Check pkt length action", "false", None),
     lacking("ct_eventmask", "Conntrack eventmask", "false", None),
     // OVN reads it as "a 5-tuple flush works" (ferrovs flushes zones).
     lacking("ct_flush", "", "false", None),

@@ -213,7 +213,23 @@ fn stack_action(subtype: u16, ofs: u16, header: u32, n_bits: u16, pad: &[u8]) ->
     a
 }
 
+/// NXAST_CHECK_PKT_LARGER: packet length, bit offset, the destination's
+/// header, then `pad` (14 zeros make it 24 bytes long).
+fn check_pkt_larger_action(pkt_len: u16, ofs: u16, header: u32, pad: &[u8]) -> Vec<u8> {
+    let mut a = vec![0xff, 0xff, 0, 0];
+    a.extend_from_slice(&0x2320u32.to_be_bytes());
+    a.extend_from_slice(&49u16.to_be_bytes());
+    a.extend_from_slice(&pkt_len.to_be_bytes());
+    a.extend_from_slice(&ofs.to_be_bytes());
+    a.extend_from_slice(&header.to_be_bytes());
+    a.extend_from_slice(pad);
+    let len = a.len() as u16;
+    a[2..4].copy_from_slice(&len.to_be_bytes());
+    a
+}
+
 const NXM_NX_REG0: u32 = 0x0001_0004;
+const NXM_NX_REG0_W: u32 = 0x0001_0108;
 const NXM_NX_CT_STATE: u32 = 0x0001_d204;
 const NXM_OF_TCP_SRC: u32 = 0x0000_0a02;
 
@@ -278,6 +294,36 @@ fn malformed() -> Vec<(&'static str, Vec<u8>)> {
         (
             "pop too long",
             flow_mod10(4, &stack_action(28, 0, NXM_NX_REG0, 8, &[0; 14])),
+        ),
+        (
+            "check_pkt_larger short",
+            flow_mod10(4, &check_pkt_larger_action(100, 0, NXM_NX_REG0, &[0; 2])),
+        ),
+        (
+            "check_pkt_larger masked field",
+            flow_mod10(4, &check_pkt_larger_action(100, 0, NXM_NX_REG0_W, &[0; 6])),
+        ),
+        (
+            "check_pkt_larger unknown field",
+            flow_mod10(4, &check_pkt_larger_action(100, 0, 0x0001_fe04, &[0; 6])),
+        ),
+        (
+            "check_pkt_larger beyond the field",
+            flow_mod10(4, &check_pkt_larger_action(100, 32, NXM_NX_REG0, &[0; 6])),
+        ),
+        (
+            "check_pkt_larger nonzero padding",
+            flow_mod10(
+                4,
+                &check_pkt_larger_action(100, 0, NXM_NX_REG0, &[0, 0, 0, 0, 0, 1]),
+            ),
+        ),
+        (
+            "check_pkt_larger read-only field",
+            flow_mod10(
+                4,
+                &check_pkt_larger_action(100, 0, NXM_NX_CT_STATE, &[0; 6]),
+            ),
         ),
     ]
 }

@@ -1,6 +1,7 @@
 //! The OpenFlow wire protocol, versions 1.0 to 1.5 plus the Nicira
 //! extensions that ovs-ofctl uses.
 
+pub mod action_parse;
 pub mod actions;
 pub mod continuation;
 pub mod error_table;

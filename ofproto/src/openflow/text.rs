@@ -403,6 +403,20 @@ fn nxm_name(f: usize) -> String {
     FIELDS[f].header_name.to_string()
 }
 
+/// `n` bits of field `f` from bit `ofs` on, as stock writes a subfield:
+/// `NAME[]` for the whole field, `NAME[ofs]` for one bit, else
+/// `NAME[ofs..last]`.
+fn format_subfield(f: usize, ofs: u16, n: u16, s: &mut String) {
+    let name = nxm_name(f);
+    let _ = if ofs == 0 && n as u32 == FIELDS[f].bits as u32 {
+        write!(s, "{name}[]")
+    } else if n == 1 {
+        write!(s, "{name}[{ofs}]")
+    } else {
+        write!(s, "{name}[{ofs}..{}]", ofs + n - 1)
+    };
+}
+
 fn format_action(a: &Action, s: &mut String) {
     match a {
         Action::Output { port: p, max_len } => {
@@ -595,20 +609,23 @@ fn format_nx(subtype: u16, b: &[u8], s: &mut String) {
             let verb = if subtype == 27 { "push" } else { "pop" };
             match super::actions::stack_subfield(b) {
                 Some((f, ofs, n)) => {
-                    let name = nxm_name(f);
-                    let _ = if ofs == 0 && n as u32 == FIELDS[f].bits as u32 {
-                        write!(s, "{verb}:{name}[]")
-                    } else if n == 1 {
-                        write!(s, "{verb}:{name}[{ofs}]")
-                    } else {
-                        write!(s, "{verb}:{name}[{ofs}..{}]", ofs + n - 1)
-                    };
+                    let _ = write!(s, "{verb}:");
+                    format_subfield(f, ofs, n, s);
                 }
                 None => {
                     let _ = write!(s, "nx_action({subtype})");
                 }
             }
         }
+        49 => match super::actions::check_pkt_larger(b) {
+            Ok(c) => {
+                let _ = write!(s, "check_pkt_larger({})->", c.pkt_len);
+                format_subfield(c.field, c.ofs, 1, s);
+            }
+            Err(_) => {
+                let _ = write!(s, "nx_action({subtype})");
+            }
+        },
         17 => s.push_str("exit"),
         20 => {
             // max_len, controller id, reason.

@@ -230,6 +230,7 @@ mod tests {
                 odp_ports: std::sync::Arc::new(HashMap::from([(1, 11), (2, 12)])),
                 may_learn: true,
                 parsed: None,
+                packet_out: None,
             },
             packet_len: Some(60),
         };

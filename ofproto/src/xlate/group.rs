@@ -379,6 +379,13 @@ impl Ctx<'_> {
                             .replace("cookie=0x0", "cookie=0"),
                     ));
                 }
+                FrozenOp::Act(a @ Action::Nx { subtype: 49, bytes }) => {
+                    // It runs the steps after it itself, in each branch.
+                    self.note(out, NodeKind::Action, || super::ct::action_text(a));
+                    let rest = super::check_pkt_len::Rest::Frozen(&ops[k + 1..]);
+                    self.check_pkt_larger(bytes, rest, out);
+                    break;
+                }
                 FrozenOp::Act(a) => self.actions(std::slice::from_ref(a), out),
                 FrozenOp::Clear => {
                     out.push(Node::new(NodeKind::Action, op.text()));

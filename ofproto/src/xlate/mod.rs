@@ -17,6 +17,7 @@
 //! needs `&Switch`, so either works.
 
 pub mod bond;
+mod check_pkt_len;
 mod commit;
 mod conj;
 mod ct;
@@ -330,13 +331,17 @@ pub fn translate_with<'a>(
 
 /// What a received packet carries besides its flow key.
 #[derive(Debug, Clone, Copy, Default)]
-pub struct Received {
+pub struct Received<'r> {
     /// The MPLS label stack entries under the top one (which is in the
     /// flow), 0 where there are none.
     pub deeper_labels: [u32; 2],
     /// The UDP ports (source, destination) of the tunnel header the
     /// packet was decapsulated from; 0 for GRE and untunnelled packets.
     pub outer_ports: (u16, u16),
+    /// An OpenFlow packet-out's actions, which run instead of the
+    /// tables (an empty list looks the tables up, as in stock, whose
+    /// empty action buffer is no buffer at all).
+    pub packet_out: Option<&'r [Action]>,
 }
 
 /// [`translate_with`] for a received packet with what its key leaves out.
@@ -344,7 +349,7 @@ pub fn translate_received<'a>(
     br: &'a Bridge<'a>,
     world: Option<&'a World<'a>>,
     flow: &[u8; KEY_LEN],
-    rx: Received,
+    rx: Received<'_>,
 ) -> Xlated {
     // A recirculated packet resumes in the bridge that froze it (the
     // peer of a patch port may have), whatever port it came in on.
@@ -440,6 +445,12 @@ pub fn translate_received<'a>(
     // report the action set under.
     let thawed_actions = matches!(&start, Some((_, ops)) if !ops.is_empty());
     match start {
+        // A packet-out's actions belong to no rule (stock's cookie for
+        // them is all ones).
+        Some((0, ops)) if ops.is_empty() && rx.packet_out.is_some_and(|l| !l.is_empty()) => {
+            ctx.rule_cookie = u64::MAX;
+            ctx.actions(rx.packet_out.unwrap_or_default(), &mut nodes);
+        }
         Some((t, ops)) if ops.is_empty() => ctx.table(t, in_port, &mut nodes),
         Some((_, ops)) => ctx.run_frozen(&ops, &mut nodes),
         None => {}
@@ -808,7 +819,16 @@ impl Ctx<'_> {
             self.note(out, NodeKind::Action, || "drop".into());
             return;
         }
-        self.actions(&ins.apply, out);
+        if self.actions_then(&ins.apply, Some(ins), out) {
+            // A check_pkt_larger ran the other instructions, twice.
+            return;
+        }
+        self.after_apply(ins, out);
+    }
+
+    /// A rule's instructions after its apply-actions: clear, write and
+    /// write-metadata, goto-table.
+    fn after_apply(&mut self, ins: &Instructions, out: &mut Vec<Node>) {
         // After a pop to IP, these need the packet's real headers.
         if ins.clear
             || ins.write.is_some()
@@ -880,6 +900,19 @@ impl Ctx<'_> {
     }
 
     fn actions(&mut self, list: &[Action], out: &mut Vec<Node>) {
+        self.actions_then(list, None, out);
+    }
+
+    /// Runs an action list; `then`, for a rule's apply-actions, is the
+    /// rule's instructions, whose other parts follow. True when a
+    /// `check_pkt_larger` in the list ran the rest of it and `then`
+    /// itself (see `check_pkt_len`).
+    fn actions_then(
+        &mut self,
+        list: &[Action],
+        then: Option<&Instructions>,
+        out: &mut Vec<Node>,
+    ) -> bool {
         for (i, a) in list.iter().enumerate() {
             if mpls::needs_recirc(a) {
                 self.recirc_after_pop();
@@ -892,6 +925,11 @@ impl Ctx<'_> {
                 break;
             }
             self.note(out, NodeKind::Action, || ct::action_text(a));
+            if let Action::Nx { subtype: 49, bytes } = a {
+                let rest = check_pkt_len::Rest::Actions(&list[i + 1..], then);
+                self.check_pkt_larger(bytes, rest, out);
+                return true;
+            }
             self.action(a, out);
             // The action that froze runs again after the recirculation
             // (a pause does not: the actions after it do).
@@ -908,6 +946,7 @@ impl Ctx<'_> {
                 break;
             }
         }
+        false
     }
 
     fn action(&mut self, a: &Action, out: &mut Vec<Node>) {
@@ -1452,6 +1491,60 @@ pub struct TraceRequest {
     /// `--ct-next` states for the conntrack recirculations followed, in
     /// order (trk|new for those beyond).
     pub ct_next: Vec<u32>,
+    /// `ofproto/trace-packet-out`: the packet-out's actions, which run
+    /// instead of the tables.
+    pub packet_out: Option<PacketOutTrace>,
+}
+
+/// The packet-out `ofproto/trace-packet-out` traces.
+#[derive(Debug, Clone, Default)]
+pub struct PacketOutTrace {
+    pub actions: Vec<Action>,
+    /// `-consistent`: actions must fit the flow (their fields' prerequisites).
+    pub consistent: bool,
+}
+
+/// Stock's checks of a packet-out's actions before it is traced
+/// (`handle_packet_out`'s): the groups they name exist and, with
+/// `-consistent`, the fields they set exist in the flow.
+fn check_packet_out(
+    sw: &crate::switch::Switch,
+    flow: &flow_text::FlowKey,
+    po: &PacketOutTrace,
+) -> Result<(), String> {
+    let mut m = Match::catchall();
+    m.key.copy_from_slice(&flow[..]);
+    m.mask.fill(0xff);
+    for a in &po.actions {
+        if let Action::Group(g) = a {
+            if !sw.groups.contains_key(g) {
+                return Err("Bad actions: OFPBAC_BAD_OUT_GROUP".into());
+            }
+        }
+        let field = match a {
+            Action::SetField { field, .. } => Some(*field),
+            Action::SetEthSrc(_) => Some(id::ETH_SRC),
+            Action::SetEthDst(_) => Some(id::ETH_DST),
+            Action::SetIpv4Src(_) => Some(id::IP_SRC),
+            Action::SetIpv4Dst(_) => Some(id::IP_DST),
+            Action::SetIpDscp(_) => Some(id::IP_DSCP),
+            Action::SetIpEcn(_) => Some(id::NW_ECN),
+            Action::SetIpTtl(_) => Some(id::NW_TTL),
+            // A port of whichever transport the flow has.
+            Action::SetL4Src(_) | Action::SetL4Dst(_) => match m.nw_proto() {
+                6 => Some(id::TCP_SRC),
+                17 => Some(id::UDP_SRC),
+                _ => Some(id::SCTP_SRC),
+            },
+            _ => None,
+        };
+        if let Some(f) = field.filter(|_| po.consistent) {
+            if !m.prereq_ok(FIELDS[f].prereq) {
+                return Err("Bad actions: OFPBAC_MATCH_INCONSISTENT".into());
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Parses a `--ct-next` argument (`trk,est`, flags separated by commas
@@ -1514,7 +1607,10 @@ pub fn trace_switch(sw: &crate::switch::Switch, req: &TraceRequest) -> Result<St
             flow_text::from_odp(&key, &ofports)?
         }
     };
-    let run = |flow: &flow_text::FlowKey, deeper: [u32; 2]| {
+    if let Some(po) = &req.packet_out {
+        check_packet_out(sw, &flow, po)?;
+    }
+    let run = |flow: &flow_text::FlowKey, deeper: [u32; 2], packet_out: Option<&[Action]>| {
         upcall::with_bridge(sw, &req.odp_ports, false, |br| {
             translate_received(
                 br,
@@ -1522,12 +1618,13 @@ pub fn trace_switch(sw: &crate::switch::Switch, req: &TraceRequest) -> Result<St
                 flow,
                 Received {
                     deeper_labels: deeper,
+                    packet_out,
                     ..Received::default()
                 },
             )
         })
     };
-    Ok(report_with_forks(&flow, deeper, &req.ct_next, run))
+    Ok(report_with_forks(&flow, deeper, req, run))
 }
 
 /// The trace of `flow`, then of the packets it forked to recirculate, in
@@ -1536,21 +1633,26 @@ pub fn trace_switch(sw: &crate::switch::Switch, req: &TraceRequest) -> Result<St
 fn report_with_forks(
     flow: &flow_text::FlowKey,
     deeper: [u32; 2],
-    ct_next: &[u32],
-    run: impl Fn(&flow_text::FlowKey, [u32; 2]) -> Xlated,
+    req: &TraceRequest,
+    run: impl Fn(&flow_text::FlowKey, [u32; 2], Option<&[Action]>) -> Xlated,
 ) -> String {
-    let x = run(flow, deeper);
+    // A packet-out's actions run once: its forks resume frozen states.
+    let x = run(
+        flow,
+        deeper,
+        req.packet_out.as_ref().map(|p| &p.actions[..]),
+    );
     let mut out = trace::report(flow, &x);
     // Every fork's report is headed by the traced bridge, even when it
     // resumes in a patch peer (as stock prints it).
     let traced = x.trace.first().map(|n| n.text.clone());
     let mut queue: std::collections::VecDeque<TraceFork> = x.forks.into();
-    let mut ct_next = ct_next.iter().copied();
+    let mut ct_next = req.ct_next.iter().copied();
     let rule = "=".repeat(79);
     while let Some(mut fork) = queue.pop_front() {
         let banner = fork.banner(ct_next.next());
         out.push_str(&format!("\n{rule}\n{banner}{rule}\n\n"));
-        let mut x = run(&fork.flow, [0; 2]);
+        let mut x = run(&fork.flow, [0; 2], None);
         if let (Some(text), Some(root)) = (&traced, x.trace.first_mut()) {
             root.text.clone_from(text);
         }
@@ -1616,8 +1718,11 @@ pub fn trace_world<S: std::hash::BuildHasher>(
         }
     };
     let bridge = retarget.as_deref().unwrap_or(bridge);
+    if let (Some(po), Some(sw)) = (&req.packet_out, switches.get(bridge)) {
+        check_packet_out(sw, &flow, po)?;
+    }
     let no_groups = std::collections::BTreeMap::new();
-    let run = |flow: &flow_text::FlowKey, deeper: [u32; 2]| {
+    let run = |flow: &flow_text::FlowKey, deeper: [u32; 2], packet_out: Option<&[Action]>| {
         patch::with_world(switches, topo, false, true, |w| {
             match w.bridges.get(bridge) {
                 Some(br) => translate_received(
@@ -1627,6 +1732,7 @@ pub fn trace_world<S: std::hash::BuildHasher>(
                     Received {
                         deeper_labels: deeper,
                         outer_ports,
+                        packet_out,
                     },
                 ),
                 None => translate(
@@ -1645,7 +1751,7 @@ pub fn trace_world<S: std::hash::BuildHasher>(
             }
         })
     };
-    Ok(report_with_forks(&flow, deeper, &req.ct_next, run))
+    Ok(report_with_forks(&flow, deeper, req, run))
 }
 
 /// Which actions may end an action set.

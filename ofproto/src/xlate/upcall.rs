@@ -10,7 +10,8 @@ use super::flow_text::{self, FlowKey};
 use super::patch::with_world;
 use super::topology::Topology;
 use super::tunnel::{outer_ports, receive_target};
-use super::{be, frange, shared_name, translate_received, Bridge, Received};
+use super::{be, frange, put_be, shared_name, translate_received, Bridge, Received};
+use crate::openflow::actions::Action;
 use crate::openflow::fields::id;
 use crate::openflow::fields::KEY_LEN;
 use crate::switch::Switch;
@@ -35,6 +36,17 @@ pub struct UpcallRequest {
     /// poll thread made `key` from these attributes): translation then
     /// does not decode `key` again.
     pub parsed: Option<Key>,
+    /// An OpenFlow packet-out to translate rather than a miss.
+    pub packet_out: Option<Arc<PacketOutRequest>>,
+}
+
+/// An OpenFlow packet-out as translation takes it: its input port, which
+/// may be no datapath port (CONTROLLER, NONE), and its actions, which run
+/// instead of the tables.
+#[derive(Debug, Clone)]
+pub struct PacketOutRequest {
+    pub in_port: u16,
+    pub actions: Vec<crate::openflow::actions::Action>,
 }
 
 /// What the handler does with the packet and its megaflow.
@@ -196,6 +208,7 @@ pub fn translate_upcall_in<S: std::hash::BuildHasher>(
             .ok_or_else(|| format!("no bridge named {bridge}"))?;
         let mut flow = [0; KEY_LEN];
         flow_text::from_odp_into(key, |d| ofport_of(&req.odp_ports, d), &mut flow)?;
+        let packet_out = packet_out_input(req, &mut flow);
         // Finished where it was made: the translation (two flow-key
         // arrays) is not moved between frames.
         let x = with_bridge(sw, &req.odp_ports, req.may_learn, |br| {
@@ -205,6 +218,7 @@ pub fn translate_upcall_in<S: std::hash::BuildHasher>(
             };
             let rx = Received {
                 deeper_labels: deeper,
+                packet_out,
                 ..Received::default()
             };
             let mut x = translate_received(&br, None, &flow, rx);
@@ -253,6 +267,7 @@ pub fn translate_upcall_in<S: std::hash::BuildHasher>(
     if let Some(sw) = switches.get(target_bridge) {
         super::tunnel::geneve_options_to_flow(key, &sw.tlv_table, Some(&mut flow))?;
     }
+    let packet_out = packet_out_input(req, &mut flow);
     // Unwrapped in place (no `ok_or_else`, which copies the answer
     // into another wrapper).
     let translated = with_world(switches, topo, req.may_learn, false, |w| {
@@ -260,6 +275,7 @@ pub fn translate_upcall_in<S: std::hash::BuildHasher>(
             let rx = Received {
                 deeper_labels: deeper,
                 outer_ports: outer_ports(key),
+                packet_out,
             };
             let mut x = translate_received(br, Some(w), &flow, rx);
             finish(key, &flow, &mut x, direct)
@@ -270,6 +286,14 @@ pub fn translate_upcall_in<S: std::hash::BuildHasher>(
         Some(Err(e)) => Err(e),
         None => Err(format!("no bridge named {target_bridge}")),
     }
+}
+
+/// A packet-out's actions, its input port put into `flow` (the key's
+/// datapath port stands for it only where it has one).
+fn packet_out_input<'r>(req: &'r UpcallRequest, flow: &mut FlowKey) -> Option<&'r [Action]> {
+    let po = req.packet_out.as_deref()?;
+    put_be(&mut flow[frange(id::IN_PORT)], u128::from(po.in_port));
+    Some(&po.actions)
 }
 
 /// The OpenFlow port of datapath port `odp` in `odp_ports` (OpenFlow

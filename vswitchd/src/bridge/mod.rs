@@ -633,6 +633,24 @@ impl Bridges {
         }
     }
 
+    /// Controllers' packet-outs, in order: each translated and executed
+    /// by the datapath of the bridge it was sent to (dropped when that
+    /// bridge or its datapath is gone).
+    pub fn packet_outs(&self, list: Vec<crate::openflow::BridgePacketOut>) {
+        for po in list {
+            let Some(br) = self.bridges.get(&po.bridge) else {
+                continue;
+            };
+            let ports = self
+                .upcall_bridges
+                .get(&br.dp_type)
+                .and_then(|m| m.get(&po.bridge));
+            if let (Some(h), Some(ports)) = (self.handlers.get(&br.dp_type), ports) {
+                h.packet_out(Arc::clone(&ports.1), po.packet_out);
+            }
+        }
+    }
+
     /// `upcall/show`: every datapath with handlers.
     pub fn upcall_show(&self) -> String {
         self.handlers.values().map(|h| h.show()).collect()

@@ -447,6 +447,53 @@ fn check_stack(pop: bool, a: &[u8]) -> Result<(), OfpErr> {
     Ok(())
 }
 
+/// What a `check_pkt_larger(pkt_len)->field[ofs]` action says: the
+/// length to compare the packet's with, and the one bit that receives
+/// the answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CheckPktLarger {
+    pub pkt_len: u16,
+    pub field: usize,
+    pub ofs: u16,
+}
+
+/// Decodes NXAST_CHECK_PKT_LARGER's wire bytes `a` (length, bit offset,
+/// the destination's NXM or OXM header, zeros), with stock's errors.
+pub fn check_pkt_larger(a: &[u8]) -> Result<CheckPktLarger, OfpErr> {
+    if a.len() < 24 {
+        return Err(OfpErr::OFPBAC_BAD_LEN);
+    }
+    let mut r = Reader::new(&a[10..]);
+    let pkt_len = r.u16().ok_or(OfpErr::OFPBAC_BAD_LEN)?;
+    let ofs = r.u16().ok_or(OfpErr::OFPBAC_BAD_LEN)?;
+    // The header's has-mask bit (0x100 of its first 32 bits).
+    let masked = a[16] & 1 != 0;
+    // Stock reads the field as a match field: an unknown one is
+    // OFPBMC_BAD_FIELD, a masked one OFPBMC_BAD_MASK.
+    let field = pull_field_id(&mut r).map_err(|e| match e {
+        OfpErr::OFPBAC_BAD_SET_TYPE => OfpErr::OFPBMC_BAD_FIELD,
+        e => e,
+    })?;
+    if masked {
+        return Err(OfpErr::OFPBMC_BAD_MASK);
+    }
+    if r.rest().iter().any(|&b| b != 0) {
+        return Err(OfpErr::NXBRC_MUST_BE_ZERO);
+    }
+    // One bit, inside the field, which actions may write.
+    if ofs as u32 >= FIELDS[field].bits as u32 {
+        return Err(OfpErr::OFPBAC_BAD_SET_LEN);
+    }
+    if FIELDS[field].read_only {
+        return Err(OfpErr::OFPBAC_BAD_SET_ARGUMENT);
+    }
+    Ok(CheckPktLarger {
+        pkt_len,
+        field,
+        ofs,
+    })
+}
+
 fn check_move(
     src: usize,
     dst: usize,
@@ -666,6 +713,14 @@ fn decode_vendor(version: u8, a: &[u8], depth: u32) -> Result<Action, OfpErr> {
         25 if version == 1 => SetMplsTtl(r.u8().ok_or_else(bad)?),
         26 if version == 1 => DecMplsTtl,
         31 if version == 1 => SetMplsTc(r.u8().ok_or_else(bad)?),
+        // check_pkt_larger: checked as stock does, kept as its wire bytes.
+        49 => {
+            check_pkt_larger(a)?;
+            Nx {
+                subtype,
+                bytes: a.to_vec(),
+            }
+        }
         _ if NX_PASSTHROUGH.contains(&subtype) => Nx {
             subtype,
             bytes: a.to_vec(),

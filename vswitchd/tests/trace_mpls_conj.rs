@@ -243,16 +243,7 @@ fn run_datapath(name: &str, program: &Path) -> String {
         frames.sort_unstable();
         report.push_str(&format!("{p}:{}\n", frames.join("\n")));
     }
-    let flows = sb.succeeded(sb.appctl(&["dpctl/dump-flows"]), "dpctl/dump-flows");
-    let mut flows: Vec<String> = flows
-        .lines()
-        .map(|l| match (l.find(", packets:"), l.find(" actions:")) {
-            (Some(a), Some(b)) if a < b => format!("{}{}", &l[..a], &l[b..]),
-            _ => l.to_string(),
-        })
-        .collect();
-    flows.sort();
-    report.push_str(&flows.join("\n"));
+    report.push_str(&trace_corpus::datapath_flows(&sb));
     sb.stop_vswitchd();
     report
 }

@@ -406,6 +406,16 @@ fn nxm_name(f: usize) -> String {
 /// `n` bits of field `f` from bit `ofs` on, as stock writes a subfield:
 /// `NAME[]` for the whole field, `NAME[ofs]` for one bit, else
 /// `NAME[ofs..last]`.
+/// Packet-in reasons by number (OFPR_*), as actions name them.
+pub const PACKET_IN_REASONS: [&str; 6] = [
+    "no_match",
+    "action",
+    "invalid_ttl",
+    "action_set",
+    "group",
+    "packet_out",
+];
+
 fn format_subfield(f: usize, ofs: u16, n: u16, s: &mut String) {
     let name = nxm_name(f);
     let _ = if ofs == 0 && n as u32 == FIELDS[f].bits as u32 {
@@ -633,14 +643,7 @@ fn format_nx(subtype: u16, b: &[u8], s: &mut String) {
             if id == 0 && reason == 1 {
                 let _ = write!(s, "CONTROLLER:{max_len}");
             } else {
-                let reasons = [
-                    "no_match",
-                    "action",
-                    "invalid_ttl",
-                    "action_set",
-                    "group",
-                    "packet_out",
-                ];
+                let reasons = PACKET_IN_REASONS;
                 let mut parts = Vec::new();
                 if reason != 1 {
                     parts.push(format!(

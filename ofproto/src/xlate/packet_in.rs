@@ -288,14 +288,7 @@ impl Controller2 {
 impl Controller2 {
     /// The action as ovs-ofctl writes it (`controller(...,pause)`).
     pub fn text(&self) -> String {
-        const REASONS: [&str; 6] = [
-            "no_match",
-            "action",
-            "invalid_ttl",
-            "action_set",
-            "group",
-            "packet_out",
-        ];
+        const REASONS: [&str; 6] = crate::openflow::text::PACKET_IN_REASONS;
         let mut parts = Vec::new();
         if self.reason != REASON_ACTION {
             let name = REASONS.get(self.reason as usize).map(|r| r.to_string());

@@ -110,6 +110,21 @@ pub fn run_pipeline(
 /// The normalized report (or error) of one trace request on br0: an
 /// OpenFlow flow, `ODP:` and a datapath flow (traced on `ovs-dummy`),
 /// or `ARGS:` and the whole argument list, space-separated.
+/// `dpctl/dump-flows` without the counters, sorted (flows of packets
+/// from several ports are listed in no fixed order).
+pub fn datapath_flows(sb: &Sandbox) -> String {
+    let flows = sb.succeeded(sb.appctl(&["dpctl/dump-flows"]), "dpctl/dump-flows");
+    let mut flows: Vec<String> = flows
+        .lines()
+        .map(|l| match (l.find(", packets:"), l.find(" actions:")) {
+            (Some(a), Some(b)) if a < b => format!("{}{}", &l[..a], &l[b..]),
+            _ => l.to_string(),
+        })
+        .collect();
+    flows.sort();
+    flows.join("\n")
+}
+
 pub fn trace(sb: &Sandbox, t: &str) -> String {
     let out = if let Some(f) = t.strip_prefix("ODP:") {
         sb.appctl(&["ofproto/trace", "ovs-dummy", f])

@@ -75,19 +75,6 @@ pub(super) fn parse_output_trunc(arg: &str) -> Result<Parsed, String> {
     Ok(Parsed::action("output_trunc", a))
 }
 
-/// Stock's packet-in reason names, by number; the two "miss" reasons
-/// have an empty name.
-pub(super) const PACKET_IN_REASONS: [&str; 8] = [
-    "no_match",
-    "action",
-    "invalid_ttl",
-    "action_set",
-    "group",
-    "packet_out",
-    "",
-    "",
-];
-
 /// `controller`, `controller:MAX_LEN`, `controller(key=value,...)`: an
 /// output to CONTROLLER when only max_len differs from the defaults,
 /// else NXAST_CONTROLLER.
@@ -101,9 +88,12 @@ pub(super) fn parse_controller(arg: &str) -> Result<Parsed, String> {
         for (key, value) in KeyValues::new(arg) {
             match key {
                 "reason" => {
-                    reason = PACKET_IN_REASONS
+                    // Stock's two "miss" reasons (6, 7) have an empty
+                    // name: an empty value is the first of them.
+                    reason = crate::openflow::text::PACKET_IN_REASONS
                         .iter()
                         .position(|r| r.eq_ignore_ascii_case(value))
+                        .or(value.is_empty().then_some(6))
                         .ok_or_else(|| format!("unknown reason \"{value}\""))?
                         as u8;
                 }

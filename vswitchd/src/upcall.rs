@@ -609,9 +609,20 @@ impl HandlerContext {
         if x.actions.is_empty() {
             return;
         }
+        // The datapath takes the packet's metadata only, as stock's
+        // odp_key_from_dp_packet gives it (the kernel refuses the whole
+        // key userspace extracted: EINVAL).
+        let metadata = ferrovs_dpif::odp::Key::new(vec![
+            ferrovs_dpif::odp::KeyAttr::Priority(0),
+            ferrovs_dpif::odp::KeyAttr::SkbMark(0),
+            ferrovs_dpif::odp::KeyAttr::InPort(odp_in),
+        ]);
+        let Ok(metadata) = metadata.to_nlattrs() else {
+            return self.count_failure("packet-out: cannot encode its key");
+        };
         let exec = Execute {
             packet: &po.packet,
-            key: &item.req.key,
+            key: &metadata,
             actions: &x.actions,
             probe: false,
             mru: 0,

@@ -228,6 +228,21 @@ fn check_pkt_larger_action(pkt_len: u16, ofs: u16, header: u32, pad: &[u8]) -> V
     a
 }
 
+/// NXAST_OUTPUT_REG: `ofs_nbits`, the source's header, max_len, then
+/// `pad` (six zeros make it 24 bytes long).
+fn output_reg_action(ofs_nbits: u16, header: u32, max_len: u16, pad: &[u8]) -> Vec<u8> {
+    let mut a = vec![0xff, 0xff, 0, 0];
+    a.extend_from_slice(&0x2320u32.to_be_bytes());
+    a.extend_from_slice(&15u16.to_be_bytes());
+    a.extend_from_slice(&ofs_nbits.to_be_bytes());
+    a.extend_from_slice(&header.to_be_bytes());
+    a.extend_from_slice(&max_len.to_be_bytes());
+    a.extend_from_slice(pad);
+    let len = a.len() as u16;
+    a[2..4].copy_from_slice(&len.to_be_bytes());
+    a
+}
+
 const NXM_NX_REG0: u32 = 0x0001_0004;
 const NXM_NX_REG0_W: u32 = 0x0001_0108;
 const NXM_NX_CT_STATE: u32 = 0x0001_d204;
@@ -294,6 +309,21 @@ fn malformed() -> Vec<(&'static str, Vec<u8>)> {
         (
             "pop too long",
             flow_mod10(4, &stack_action(28, 0, NXM_NX_REG0, 8, &[0; 14])),
+        ),
+        (
+            "output_reg nonzero padding",
+            flow_mod10(
+                4,
+                &output_reg_action(0x000f, NXM_NX_REG0, 0, &[0, 0, 0, 0, 0, 1]),
+            ),
+        ),
+        (
+            "output_reg unknown field",
+            flow_mod10(4, &output_reg_action(0x000f, 0x0001_fe04, 0, &[0; 6])),
+        ),
+        (
+            "output_reg beyond the field",
+            flow_mod10(4, &output_reg_action(30 << 6 | 15, NXM_NX_REG0, 0, &[0; 6])),
         ),
         (
             "check_pkt_larger short",

@@ -440,6 +440,22 @@ const CORPUS: &[Pipeline] = &[
             "in_port=4,tcp,nw_dst=10.9.9.9,nw_tos=0,tp_dst=80,nw_src=10.0.0.1",
         ],
     },
+    Pipeline {
+        name: "output-reg-whole",
+        version: "OpenFlow10",
+        flows: "in_port=1,actions=load:0x2->NXM_NX_REG0[0..15],output:NXM_NX_REG0[0..15]
+                in_port=2,actions=load:0x3->NXM_NX_REG1[16..31],output:NXM_NX_REG1[16..31],output:NXM_NX_REG2[]
+                in_port=3,actions=load:0x10000->NXM_NX_REG3[],output:NXM_NX_REG3[]
+                in_port=4,actions=output:NXM_NX_REG4[0..15],output:NXM_OF_VLAN_TCI[0..11]",
+        traces: &[
+            "in_port=1",
+            "in_port=2,reg2=1",
+            "in_port=3",
+            "in_port=4,reg4=0xfffe",
+            "in_port=4,reg4=0xfff8,dl_vlan=3",
+            "in_port=4,reg4=0x12345",
+        ],
+    },
 ];
 
 /// NORMAL with VLAN ports and a MAC table taught by real packets: the

@@ -627,6 +627,15 @@ fn format_nx(subtype: u16, b: &[u8], s: &mut String) {
                 }
             }
         }
+        15 | 32 => match super::actions::output_reg(b) {
+            Ok(o) => {
+                s.push_str("output:");
+                format_subfield(o.field, o.ofs, o.n_bits, s);
+            }
+            Err(_) => {
+                let _ = write!(s, "nx_action({subtype})");
+            }
+        },
         49 => match super::actions::check_pkt_larger(b) {
             Ok(c) => {
                 let _ = write!(s, "check_pkt_larger({})->", c.pkt_len);

@@ -20,6 +20,7 @@ mod ct_flush;
 mod eviction;
 mod flows;
 pub(crate) use self::flows::FlowMod;
+pub(crate) use flows::check_consistency;
 mod groups_meters;
 mod monitor;
 mod port_order;

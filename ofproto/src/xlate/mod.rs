@@ -1262,6 +1262,7 @@ impl Ctx<'_> {
             43 => self.ct_clear(),
             // sample: nothing without an IPFIX exporter (see `sample`).
             29 | 38 | 41 => {}
+            15 | 32 => self.output_reg(b, out),
             10 => self.multipath(b, out),
             12 | 13 => self.bundle(subtype == 13, b, out),
             16 => match learn::Learn::parse(b) {
@@ -1282,6 +1283,32 @@ impl Ctx<'_> {
                 NodeKind::Warn,
                 "action not supported by ferrovs translation".into(),
             )),
+        }
+    }
+
+    /// `output:FIELD[..]`: output to the port the bits hold (which the
+    /// megaflow then depends on), when it is a 16-bit port number.
+    fn output_reg(&mut self, b: &[u8], out: &mut Vec<Node>) {
+        let Ok(o) = crate::openflow::actions::output_reg(b) else {
+            out.push(Node::new(NodeKind::Warn, "invalid output_reg".into()));
+            return;
+        };
+        let f = storage_field(o.field);
+        let bits = if o.n_bits >= 128 {
+            u128::MAX
+        } else {
+            (1u128 << o.n_bits) - 1
+        };
+        let port = self.get(f).checked_shr(u32::from(o.ofs)).unwrap_or(0) & bits;
+        match u16::try_from(port) {
+            Ok(p) => {
+                self.note(out, NodeKind::Detail, || format!("output port is {p}"));
+                self.unwildcard(f, bits.checked_shl(u32::from(o.ofs)).unwrap_or(0));
+                self.output(p, o.max_len, out);
+            }
+            Err(_) => self.note(out, NodeKind::Warn, || {
+                format!("output port {port} is out of range")
+            }),
         }
     }
 
@@ -1505,46 +1532,27 @@ pub struct PacketOutTrace {
 }
 
 /// Stock's checks of a packet-out's actions before it is traced
-/// (`handle_packet_out`'s): the groups they name exist and, with
-/// `-consistent`, the fields they set exist in the flow.
+/// (`handle_packet_out`'s): the groups they name exist, and the actions
+/// fit the flow as a rule's fit its match (OpenFlow 1.0's leniency for
+/// the old set actions, unless `-consistent`).
 fn check_packet_out(
     sw: &crate::switch::Switch,
     flow: &flow_text::FlowKey,
     po: &PacketOutTrace,
 ) -> Result<(), String> {
+    let missing_group = |a: &Action| matches!(a, Action::Group(g) if !sw.groups.contains_key(g));
+    if po.actions.iter().any(missing_group) {
+        return Err("Bad actions: OFPBAC_BAD_OUT_GROUP".into());
+    }
     let mut m = Match::catchall();
     m.key.copy_from_slice(&flow[..]);
     m.mask.fill(0xff);
-    for a in &po.actions {
-        if let Action::Group(g) = a {
-            if !sw.groups.contains_key(g) {
-                return Err("Bad actions: OFPBAC_BAD_OUT_GROUP".into());
-            }
-        }
-        let field = match a {
-            Action::SetField { field, .. } => Some(*field),
-            Action::SetEthSrc(_) => Some(id::ETH_SRC),
-            Action::SetEthDst(_) => Some(id::ETH_DST),
-            Action::SetIpv4Src(_) => Some(id::IP_SRC),
-            Action::SetIpv4Dst(_) => Some(id::IP_DST),
-            Action::SetIpDscp(_) => Some(id::IP_DSCP),
-            Action::SetIpEcn(_) => Some(id::NW_ECN),
-            Action::SetIpTtl(_) => Some(id::NW_TTL),
-            // A port of whichever transport the flow has.
-            Action::SetL4Src(_) | Action::SetL4Dst(_) => match m.nw_proto() {
-                6 => Some(id::TCP_SRC),
-                17 => Some(id::UDP_SRC),
-                _ => Some(id::SCTP_SRC),
-            },
-            _ => None,
-        };
-        if let Some(f) = field.filter(|_| po.consistent) {
-            if !m.prereq_ok(FIELDS[f].prereq) {
-                return Err("Bad actions: OFPBAC_MATCH_INCONSISTENT".into());
-            }
-        }
-    }
-    Ok(())
+    let ins = Instructions {
+        apply: po.actions.clone(),
+        ..Instructions::default()
+    };
+    let version = if po.consistent { 4 } else { 1 };
+    crate::switch::check_consistency(&m, &ins, version).map_err(|e| format!("Bad actions: {e:?}"))
 }
 
 /// Parses a `--ct-next` argument (`trk,est`, flags separated by commas

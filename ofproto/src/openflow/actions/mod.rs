@@ -494,6 +494,66 @@ pub fn check_pkt_larger(a: &[u8]) -> Result<CheckPktLarger, OfpErr> {
     })
 }
 
+/// What an `output:FIELD[ofs..end]` action says (NXAST_OUTPUT_REG,
+/// NXAST_OUTPUT_REG2): the bits that hold the port, and the length of
+/// what goes to a controller.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OutputReg {
+    pub field: usize,
+    pub ofs: u16,
+    pub n_bits: u16,
+    pub max_len: u16,
+}
+
+/// Decodes NXAST_OUTPUT_REG (`ofs_nbits`, an NXM header, `max_len`, six
+/// zeros) or NXAST_OUTPUT_REG2 (`ofs_nbits`, `max_len`, an NXM or
+/// experimenter OXM header, zeros) from wire bytes `a`, with stock's
+/// errors.
+pub fn output_reg(a: &[u8]) -> Result<OutputReg, OfpErr> {
+    if a.len() < 24 {
+        return Err(OfpErr::OFPBAC_BAD_LEN);
+    }
+    let subtype = u16::from_be_bytes([a[8], a[9]]);
+    let mut r = Reader::new(&a[10..]);
+    let ofs_nbits = r.u16().ok_or(OfpErr::OFPBAC_BAD_LEN)?;
+    let (field, max_len) = if subtype == 15 {
+        if a.len() != 24 {
+            return Err(OfpErr::OFPBAC_BAD_LEN);
+        }
+        let field = pull_field_id(&mut r)?;
+        let max_len = r.u16().ok_or(OfpErr::OFPBAC_BAD_LEN)?;
+        if r.rest().iter().any(|&b| b != 0) {
+            return Err(OfpErr::OFPBAC_BAD_ARGUMENT);
+        }
+        (field, max_len)
+    } else {
+        let max_len = r.u16().ok_or(OfpErr::OFPBAC_BAD_LEN)?;
+        let masked = a[15] & 1 != 0;
+        // Read as a match field: an unknown one is OFPBMC_BAD_FIELD.
+        let field = pull_field_id(&mut r).map_err(|e| match e {
+            OfpErr::OFPBAC_BAD_SET_TYPE => OfpErr::OFPBMC_BAD_FIELD,
+            e => e,
+        })?;
+        if masked {
+            return Err(OfpErr::OFPBMC_BAD_MASK);
+        }
+        if r.rest().iter().any(|&b| b != 0) {
+            return Err(OfpErr::NXBRC_MUST_BE_ZERO);
+        }
+        (field, max_len)
+    };
+    let (ofs, n_bits) = (ofs_nbits >> 6, (ofs_nbits & 0x3f) + 1);
+    if u32::from(ofs) + u32::from(n_bits) > FIELDS[field].bits as u32 {
+        return Err(OfpErr::OFPBAC_BAD_SET_LEN);
+    }
+    Ok(OutputReg {
+        field,
+        ofs,
+        n_bits,
+        max_len,
+    })
+}
+
 fn check_move(
     src: usize,
     dst: usize,
@@ -713,6 +773,15 @@ fn decode_vendor(version: u8, a: &[u8], depth: u32) -> Result<Action, OfpErr> {
         25 if version == 1 => SetMplsTtl(r.u8().ok_or_else(bad)?),
         26 if version == 1 => DecMplsTtl,
         31 if version == 1 => SetMplsTc(r.u8().ok_or_else(bad)?),
+        // output_reg, output_reg2: checked as stock does, kept as their
+        // wire bytes.
+        15 | 32 => {
+            output_reg(a)?;
+            Nx {
+                subtype,
+                bytes: a.to_vec(),
+            }
+        }
         // check_pkt_larger: checked as stock does, kept as its wire bytes.
         49 => {
             check_pkt_larger(a)?;

@@ -243,6 +243,16 @@ fn output_reg_action(ofs_nbits: u16, header: u32, max_len: u16, pad: &[u8]) -> V
     a
 }
 
+/// NXAST_OUTPUT_TRUNC: port, max_len.
+fn output_trunc_action(port: u16, max_len: u32) -> Vec<u8> {
+    let mut a = vec![0xff, 0xff, 0, 16];
+    a.extend_from_slice(&0x2320u32.to_be_bytes());
+    a.extend_from_slice(&39u16.to_be_bytes());
+    a.extend_from_slice(&port.to_be_bytes());
+    a.extend_from_slice(&max_len.to_be_bytes());
+    a
+}
+
 const NXM_NX_REG0: u32 = 0x0001_0004;
 const NXM_NX_REG0_W: u32 = 0x0001_0108;
 const NXM_NX_CT_STATE: u32 = 0x0001_d204;
@@ -324,6 +334,14 @@ fn malformed() -> Vec<(&'static str, Vec<u8>)> {
         (
             "output_reg beyond the field",
             flow_mod10(4, &output_reg_action(30 << 6 | 15, NXM_NX_REG0, 0, &[0; 6])),
+        ),
+        (
+            "output_trunc short max_len",
+            flow_mod10(4, &output_trunc_action(2, 13)),
+        ),
+        (
+            "output_trunc beyond the ports",
+            flow_mod10(4, &output_trunc_action(0xff01, 100)),
         ),
         (
             "check_pkt_larger short",

@@ -456,6 +456,25 @@ const CORPUS: &[Pipeline] = &[
             "in_port=4,reg4=0x12345",
         ],
     },
+    Pipeline {
+        name: "output-trunc-metadata-dec-ttl-ids-whole",
+        version: "OpenFlow10",
+        flows: "in_port=1,actions=output(port=2,max_len=100)
+                in_port=2,actions=mod_dl_src:00:00:00:00:00:0a,output(port=3,max_len=64),output:4
+                in_port=3,actions=output(port=3,max_len=100),output(port=LOCAL,max_len=60),output(port=IN_PORT,max_len=70),output(port=9,max_len=80)
+                in_port=4,ip,actions=output:3,write_metadata:0x5/0xff
+                in_port=4,arp,actions=output:2,write_metadata:0
+                priority=40000,in_port=4,udp,actions=dec_ttl(1,2),output:2",
+        traces: &[
+            "in_port=1",
+            "in_port=2",
+            "in_port=3",
+            "in_port=4,ip",
+            "in_port=4,arp",
+            "in_port=4,udp,nw_ttl=1",
+            "in_port=4,udp,nw_ttl=9",
+        ],
+    },
 ];
 
 /// NORMAL with VLAN ports and a MAC table taught by real packets: the

@@ -406,6 +406,23 @@ fn nxm_name(f: usize) -> String {
 /// `n` bits of field `f` from bit `ofs` on, as stock writes a subfield:
 /// `NAME[]` for the whole field, `NAME[ofs]` for one bit, else
 /// `NAME[ofs..last]`.
+/// `write_metadata:VALUE[/MASK]` as stock writes it (C's "%#x": zero is
+/// "0", not "0x0"; no mask when all ones).
+pub fn write_metadata_text(value: u64, mask: u64) -> String {
+    let hex = |v: u64| {
+        if v == 0 {
+            "0".to_string()
+        } else {
+            format!("{v:#x}")
+        }
+    };
+    if mask == u64::MAX {
+        format!("write_metadata:{}", hex(value))
+    } else {
+        format!("write_metadata:{}/{}", hex(value), hex(mask))
+    }
+}
+
 /// Packet-in reasons by number (OFPR_*), as actions name them.
 pub const PACKET_IN_REASONS: [&str; 6] = [
     "no_match",
@@ -627,6 +644,34 @@ fn format_nx(subtype: u16, b: &[u8], s: &mut String) {
                 }
             }
         }
+        21 => match super::actions::dec_ttl_ids(b) {
+            Ok(ids) => {
+                let ids: Vec<String> = ids.iter().map(u16::to_string).collect();
+                let _ = write!(s, "dec_ttl({})", ids.join(","));
+            }
+            Err(_) => {
+                let _ = write!(s, "nx_action({subtype})");
+            }
+        },
+        22 => match super::actions::write_metadata(b) {
+            Ok((v, m)) => s.push_str(&write_metadata_text(v, m)),
+            Err(_) => {
+                let _ = write!(s, "nx_action({subtype})");
+            }
+        },
+        39 => match super::actions::output_trunc(b) {
+            Ok(t) => {
+                let _ = write!(
+                    s,
+                    "output(port={},max_len={})",
+                    port_name(t.port),
+                    t.max_len
+                );
+            }
+            Err(_) => {
+                let _ = write!(s, "nx_action({subtype})");
+            }
+        },
         15 | 32 => match super::actions::output_reg(b) {
             Ok(o) => {
                 s.push_str("output:");
@@ -669,11 +714,6 @@ fn format_nx(subtype: u16, b: &[u8], s: &mut String) {
                 let _ = write!(s, "controller({})", parts.join(","));
             }
         }
-        21 => {
-            let n = u16at(10) as usize;
-            let ids: Vec<String> = (0..n).map(|i| u16at(16 + 2 * i).to_string()).collect();
-            let _ = write!(s, "dec_ttl({})", ids.join(","));
-        }
         43 => s.push_str("ct_clear"),
         _ => {
             let _ = write!(s, "nx_action({subtype})");
@@ -711,11 +751,7 @@ pub fn format_instructions(ins: &Instructions) -> String {
         parts.push(s);
     }
     if let Some((v, m)) = ins.write_metadata {
-        if m == u64::MAX {
-            parts.push(format!("write_metadata:{v:#x}"));
-        } else {
-            parts.push(format!("write_metadata:{v:#x}/{m:#x}"));
-        }
+        parts.push(write_metadata_text(v, m));
     }
     if let Some(t) = ins.goto_table {
         parts.push(format!("goto_table:{t}"));

@@ -28,6 +28,7 @@ pub mod meter;
 pub mod mirror;
 mod mpls;
 pub(crate) mod multipath;
+mod nicira;
 pub mod normal;
 pub mod packet_in;
 mod patch;
@@ -864,11 +865,7 @@ impl Ctx<'_> {
         }
         if let Some((value, mask)) = ins.write_metadata {
             self.note(out, NodeKind::Action, || {
-                if mask == u64::MAX {
-                    format!("write_metadata:{value:#x}")
-                } else {
-                    format!("write_metadata:{value:#x}/{mask:#x}")
-                }
+                crate::openflow::text::write_metadata_text(value, mask)
             });
             let old = self.get(id::METADATA) as u64;
             self.set(id::METADATA, ((old & !mask) | (value & mask)) as u128);
@@ -1137,6 +1134,12 @@ impl Ctx<'_> {
     }
 
     fn dec_ttl(&mut self, out: &mut Vec<Node>) {
+        self.dec_ttl_to(&[0], out);
+    }
+
+    /// dec_ttl whose packet-ins (TTL exceeded) go to the controllers with
+    /// these ids.
+    fn dec_ttl_to(&mut self, controller_ids: &[u16], out: &mut Vec<Node>) {
         let et = self.get(id::ETH_TYPE) as u16;
         if et != eth_type::IP && et != eth_type::IPV6 {
             return;
@@ -1154,7 +1157,9 @@ impl Ctx<'_> {
                 NodeKind::Warn,
                 format!("{what} decrement TTL exception"),
             ));
-            self.controller(u16::MAX, 0, REASON_INVALID_TTL, &[]);
+            for &id in controller_ids {
+                self.controller(u16::MAX, id, REASON_INVALID_TTL, &[]);
+            }
             self.stop_list = true;
         }
     }
@@ -1263,6 +1268,9 @@ impl Ctx<'_> {
             // sample: nothing without an IPFIX exporter (see `sample`).
             29 | 38 | 41 => {}
             15 | 32 => self.output_reg(b, out),
+            21 => self.dec_ttl_ids(b, out),
+            22 => self.write_metadata_action(b, out),
+            39 => self.output_trunc(b, out),
             10 => self.multipath(b, out),
             12 | 13 => self.bundle(subtype == 13, b, out),
             16 => match learn::Learn::parse(b) {
@@ -1283,32 +1291,6 @@ impl Ctx<'_> {
                 NodeKind::Warn,
                 "action not supported by ferrovs translation".into(),
             )),
-        }
-    }
-
-    /// `output:FIELD[..]`: output to the port the bits hold (which the
-    /// megaflow then depends on), when it is a 16-bit port number.
-    fn output_reg(&mut self, b: &[u8], out: &mut Vec<Node>) {
-        let Ok(o) = crate::openflow::actions::output_reg(b) else {
-            out.push(Node::new(NodeKind::Warn, "invalid output_reg".into()));
-            return;
-        };
-        let f = storage_field(o.field);
-        let bits = if o.n_bits >= 128 {
-            u128::MAX
-        } else {
-            (1u128 << o.n_bits) - 1
-        };
-        let port = self.get(f).checked_shr(u32::from(o.ofs)).unwrap_or(0) & bits;
-        match u16::try_from(port) {
-            Ok(p) => {
-                self.note(out, NodeKind::Detail, || format!("output port is {p}"));
-                self.unwildcard(f, bits.checked_shl(u32::from(o.ofs)).unwrap_or(0));
-                self.output(p, o.max_len, out);
-            }
-            Err(_) => self.note(out, NodeKind::Warn, || {
-                format!("output port {port} is out of range")
-            }),
         }
     }
 

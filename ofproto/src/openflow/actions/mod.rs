@@ -494,6 +494,61 @@ pub fn check_pkt_larger(a: &[u8]) -> Result<CheckPktLarger, OfpErr> {
     })
 }
 
+/// `dec_ttl(ID,...)` (NXAST_DEC_TTL_CNT_IDS): the controllers a packet
+/// whose TTL runs out goes to.
+pub fn dec_ttl_ids(a: &[u8]) -> Result<Vec<u16>, OfpErr> {
+    if a.len() < 16 {
+        return Err(OfpErr::OFPBAC_BAD_LEN);
+    }
+    let n = u16::from_be_bytes([a[10], a[11]]) as usize;
+    if a[12..16].iter().any(|&b| b != 0) {
+        return Err(OfpErr::NXBRC_MUST_BE_ZERO);
+    }
+    let ids = &a[16..];
+    if ids.len() < 2 * n {
+        return Err(OfpErr::OFPBAC_BAD_LEN);
+    }
+    Ok(ids[..2 * n]
+        .chunks_exact(2)
+        .map(|c| u16::from_be_bytes([c[0], c[1]]))
+        .collect())
+}
+
+/// NXAST_WRITE_METADATA (OpenFlow 1.0's write_metadata): value and mask.
+pub fn write_metadata(a: &[u8]) -> Result<(u64, u64), OfpErr> {
+    if a.len() != 32 {
+        return Err(OfpErr::OFPBAC_BAD_LEN);
+    }
+    if a[10..16].iter().any(|&b| b != 0) {
+        return Err(OfpErr::NXBRC_MUST_BE_ZERO);
+    }
+    let mut r = Reader::new(&a[16..]);
+    let value = r.u64().ok_or(OfpErr::OFPBAC_BAD_LEN)?;
+    let mask = r.u64().ok_or(OfpErr::OFPBAC_BAD_LEN)?;
+    Ok((value, mask))
+}
+
+/// `output(port=P,max_len=N)` (NXAST_OUTPUT_TRUNC).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OutputTrunc {
+    pub port: u16,
+    pub max_len: u32,
+}
+
+/// Decodes NXAST_OUTPUT_TRUNC: a port and a length of at least an
+/// Ethernet header, as stock requires.
+pub fn output_trunc(a: &[u8]) -> Result<OutputTrunc, OfpErr> {
+    if a.len() != 16 {
+        return Err(OfpErr::OFPBAC_BAD_LEN);
+    }
+    let port = u16::from_be_bytes([a[10], a[11]]);
+    let max_len = u32::from_be_bytes([a[12], a[13], a[14], a[15]]);
+    if max_len < 14 {
+        return Err(OfpErr::OFPBAC_BAD_ARGUMENT);
+    }
+    Ok(OutputTrunc { port, max_len })
+}
+
 /// What an `output:FIELD[ofs..end]` action says (NXAST_OUTPUT_REG,
 /// NXAST_OUTPUT_REG2): the bits that hold the port, and the length of
 /// what goes to a controller.
@@ -773,6 +828,29 @@ fn decode_vendor(version: u8, a: &[u8], depth: u32) -> Result<Action, OfpErr> {
         25 if version == 1 => SetMplsTtl(r.u8().ok_or_else(bad)?),
         26 if version == 1 => DecMplsTtl,
         31 if version == 1 => SetMplsTc(r.u8().ok_or_else(bad)?),
+        // Checked as stock does, kept as their wire bytes.
+        21 => {
+            dec_ttl_ids(a)?;
+            Nx {
+                subtype,
+                bytes: a.to_vec(),
+            }
+        }
+        22 => {
+            write_metadata(a)?;
+            Nx {
+                subtype,
+                bytes: a.to_vec(),
+            }
+        }
+        39 => {
+            let t = output_trunc(a)?;
+            check_out_port(t.port)?;
+            Nx {
+                subtype,
+                bytes: a.to_vec(),
+            }
+        }
         // output_reg, output_reg2: checked as stock does, kept as their
         // wire bytes.
         15 | 32 => {

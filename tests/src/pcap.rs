@@ -27,3 +27,9 @@ pub fn frames_hex(path: &Path) -> String {
     }
     out
 }
+
+/// How many whole frames a pcap file holds (0 when there is no file
+/// yet): each of [`frames_hex`]'s frames starts with a newline.
+pub fn frame_count(path: &Path) -> usize {
+    frames_hex(path).matches('\n').count()
+}

@@ -399,6 +399,17 @@ impl Sandbox {
             .unwrap_or_else(|e| panic!("cannot run {program}: {e}"))
     }
 
+    /// `ovs-ofctl -O VERSION add-flows BRIDGE FILE` with `flows` (one per
+    /// line) written to `flows.txt` in the sandbox; panics (with the log)
+    /// unless it succeeds.
+    pub fn add_flows(&self, bridge: &str, version: &str, flows: &str) {
+        let file = self.dir.join("flows.txt");
+        std::fs::write(&file, flows).expect("flows file");
+        let file = file.display().to_string();
+        let out = self.run("ovs-ofctl", &["-O", version, "add-flows", bridge, &file]);
+        self.succeeded(out, &format!("add-flows on {bridge}"));
+    }
+
     /// Polls `cond` for up to 10 seconds.
     pub fn wait_for(&self, mut cond: impl FnMut() -> bool, what: &str) -> io::Result<()> {
         let deadline = Instant::now() + Duration::from_secs(10);

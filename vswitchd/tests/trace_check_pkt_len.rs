@@ -146,21 +146,11 @@ fn run_datapath(name: &str, program: &Path) -> String {
         let opt = format!("options:tx_pcap={p}.pcap");
         sb.vsctl_ok(&["set", "interface", p, &opt], "tx_pcap");
     }
-    let file = sb.dir.join("flows.txt");
-    std::fs::write(&file, DATAPATH_FLOWS).expect("flows file");
-    let file_s = file.display().to_string();
-    let out = sb.run("ovs-ofctl", &["add-flows", "br0", &file_s]);
-    sb.succeeded(out, "add-flows");
+    sb.add_flows("br0", "OpenFlow10", DATAPATH_FLOWS);
     let frames_out = || -> usize {
         ["p2", "p3"]
             .iter()
-            .map(|p| {
-                pcap::frames_hex(&sb.dir.join(format!("{p}.pcap")))
-                    .lines()
-                    .count()
-                    // (No file yet: no lines, not even the header.)
-                    .saturating_sub(1)
-            })
+            .map(|p| pcap::frame_count(&sb.dir.join(format!("{p}.pcap"))))
             .sum()
     };
     for round in 0..2 {

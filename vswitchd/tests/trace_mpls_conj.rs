@@ -198,14 +198,7 @@ fn run_datapath(name: &str, program: &Path) -> String {
         let opt = format!("options:tx_pcap={p}.pcap");
         sb.vsctl_ok(&["set", "interface", p, &opt], "tx_pcap");
     }
-    let file = sb.dir.join("flows.txt");
-    std::fs::write(&file, DATAPATH_FLOWS).expect("flows file");
-    let file_s = file.display().to_string();
-    let out = sb.run(
-        "ovs-ofctl",
-        &["-O", "OpenFlow13", "add-flows", "br0", &file_s],
-    );
-    sb.succeeded(out, "add-flows");
+    sb.add_flows("br0", "OpenFlow13", DATAPATH_FLOWS);
     for round in 0..2 {
         for (port, packet) in PACKETS {
             sb.succeeded(
@@ -219,13 +212,7 @@ fn run_datapath(name: &str, program: &Path) -> String {
             || {
                 ["p2", "p3"]
                     .iter()
-                    .map(|p| {
-                        pcap::frames_hex(&sb.dir.join(format!("{p}.pcap")))
-                            .lines()
-                            .count()
-                            // (No file yet: no lines, not even the header.)
-                            .saturating_sub(1)
-                    })
+                    .map(|p| pcap::frame_count(&sb.dir.join(format!("{p}.pcap"))))
                     .sum::<usize>()
                     >= want
             },

@@ -77,13 +77,7 @@ const CASES: &[&[&str]] = &[
 
 fn run(name: &str, program: &Path) -> BTreeMap<String, String> {
     let mut sb: Sandbox = trace_corpus::start(name, program);
-    let file = sb.dir.join("flows.txt");
-    std::fs::write(&file, FLOWS).expect("flows file");
-    let file = file.display().to_string();
-    sb.succeeded(
-        sb.run("ovs-ofctl", &["add-flows", "br0", &file]),
-        "add-flows",
-    );
+    sb.add_flows("br0", "OpenFlow10", FLOWS);
     sb.succeeded(
         sb.run(
             "ovs-ofctl",

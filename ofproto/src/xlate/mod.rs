@@ -445,16 +445,16 @@ pub fn translate_received<'a>(
     // A thawed pipeline that runs frozen actions has no first rule to
     // report the action set under.
     let thawed_actions = matches!(&start, Some((_, ops)) if !ops.is_empty());
-    match start {
+    match (start, rx.packet_out.filter(|l| !l.is_empty())) {
         // A packet-out's actions belong to no rule (stock's cookie for
         // them is all ones).
-        Some((0, ops)) if ops.is_empty() && rx.packet_out.is_some_and(|l| !l.is_empty()) => {
+        (Some((_, ops)), Some(list)) if ops.is_empty() => {
             ctx.rule_cookie = u64::MAX;
-            ctx.actions(rx.packet_out.unwrap_or_default(), &mut nodes);
+            ctx.actions(list, &mut nodes);
         }
-        Some((t, ops)) if ops.is_empty() => ctx.table(t, in_port, &mut nodes),
-        Some((_, ops)) => ctx.run_frozen(&ops, &mut nodes),
-        None => {}
+        (Some((t, ops)), _) if ops.is_empty() => ctx.table(t, in_port, &mut nodes),
+        (Some((_, ops)), _) => ctx.run_frozen(&ops, &mut nodes),
+        (None, _) => {}
     }
     // The pipeline is over: the action set runs, reported under the
     // first table's rule.

@@ -421,18 +421,41 @@ pub fn stack_subfield(a: &[u8]) -> Option<(usize, u16, u16)> {
 
 /// Validates a stack action (nx_action_stack: offset, field header,
 /// bit count, zeros) as stock does; `pop` writes its field.
+/// A field header read as stock reads one inside an action
+/// (`mf_vl_mff_nx_pull_header`, which looks fields up as match fields:
+/// an unknown one is OFPBMC_BAD_FIELD): the field, and whether the header
+/// has its mask bit (0x100 of the first 32 bits) set.
+fn pull_match_field(r: &mut Reader<'_>) -> Result<(usize, bool), OfpErr> {
+    let masked = r.peek_u32(0).is_some_and(|h| h & 0x100 != 0);
+    let field = pull_field_id(r).map_err(|e| match e {
+        OfpErr::OFPBAC_BAD_SET_TYPE => OfpErr::OFPBMC_BAD_FIELD,
+        e => e,
+    })?;
+    Ok((field, masked))
+}
+
+/// The field of an action's header that may not be masked, with only
+/// zeros after it (stock's `nx_pull_header` without a mask, then
+/// `is_all_zeros`).
+fn pull_unmasked_field_then_zeros(r: &mut Reader<'_>) -> Result<usize, OfpErr> {
+    let (field, masked) = pull_match_field(r)?;
+    if masked {
+        return Err(OfpErr::OFPBMC_BAD_MASK);
+    }
+    if r.rest().iter().any(|&b| b != 0) {
+        return Err(OfpErr::NXBRC_MUST_BE_ZERO);
+    }
+    Ok(field)
+}
+
 fn check_stack(pop: bool, a: &[u8]) -> Result<(), OfpErr> {
     if a.len() != 24 {
         return Err(OfpErr::OFPBAC_BAD_LEN);
     }
     let mut r = Reader::new(a.get(10..).ok_or(OfpErr::OFPBAC_BAD_LEN)?);
     let ofs = r.u16().ok_or(OfpErr::OFPBAC_BAD_LEN)? as u32;
-    // Stock reads the field as a match field: an unknown one is
-    // OFPBMC_BAD_FIELD.
-    let f = pull_field_id(&mut r).map_err(|e| match e {
-        OfpErr::OFPBAC_BAD_SET_TYPE => OfpErr::OFPBMC_BAD_FIELD,
-        e => e,
-    })?;
+    // (A masked header passes, as it always has here.)
+    let (f, _) = pull_match_field(&mut r)?;
     let n_bits = r.u16().ok_or(OfpErr::OFPBAC_BAD_LEN)? as u32;
     if r.rest().iter().any(|&b| b != 0) {
         return Err(OfpErr::NXBRC_MUST_BE_ZERO);
@@ -466,20 +489,7 @@ pub fn check_pkt_larger(a: &[u8]) -> Result<CheckPktLarger, OfpErr> {
     let mut r = Reader::new(&a[10..]);
     let pkt_len = r.u16().ok_or(OfpErr::OFPBAC_BAD_LEN)?;
     let ofs = r.u16().ok_or(OfpErr::OFPBAC_BAD_LEN)?;
-    // The header's has-mask bit (0x100 of its first 32 bits).
-    let masked = a[16] & 1 != 0;
-    // Stock reads the field as a match field: an unknown one is
-    // OFPBMC_BAD_FIELD, a masked one OFPBMC_BAD_MASK.
-    let field = pull_field_id(&mut r).map_err(|e| match e {
-        OfpErr::OFPBAC_BAD_SET_TYPE => OfpErr::OFPBMC_BAD_FIELD,
-        e => e,
-    })?;
-    if masked {
-        return Err(OfpErr::OFPBMC_BAD_MASK);
-    }
-    if r.rest().iter().any(|&b| b != 0) {
-        return Err(OfpErr::NXBRC_MUST_BE_ZERO);
-    }
+    let field = pull_unmasked_field_then_zeros(&mut r)?;
     // One bit, inside the field, which actions may write.
     if ofs as u32 >= FIELDS[field].bits as u32 {
         return Err(OfpErr::OFPBAC_BAD_SET_LEN);
@@ -583,19 +593,7 @@ pub fn output_reg(a: &[u8]) -> Result<OutputReg, OfpErr> {
         (field, max_len)
     } else {
         let max_len = r.u16().ok_or(OfpErr::OFPBAC_BAD_LEN)?;
-        let masked = a[15] & 1 != 0;
-        // Read as a match field: an unknown one is OFPBMC_BAD_FIELD.
-        let field = pull_field_id(&mut r).map_err(|e| match e {
-            OfpErr::OFPBAC_BAD_SET_TYPE => OfpErr::OFPBMC_BAD_FIELD,
-            e => e,
-        })?;
-        if masked {
-            return Err(OfpErr::OFPBMC_BAD_MASK);
-        }
-        if r.rest().iter().any(|&b| b != 0) {
-            return Err(OfpErr::NXBRC_MUST_BE_ZERO);
-        }
-        (field, max_len)
+        (pull_unmasked_field_then_zeros(&mut r)?, max_len)
     };
     let (ofs, n_bits) = (ofs_nbits >> 6, (ofs_nbits & 0x3f) + 1);
     if u32::from(ofs) + u32::from(n_bits) > FIELDS[field].bits as u32 {

@@ -301,6 +301,10 @@ fn malformed() -> Vec<(&'static str, Vec<u8>)> {
             flow_mod10(4, &stack_action(27, 0, NXM_NX_REG0, 8, &[0, 0, 0, 0, 0, 1])),
         ),
         (
+            "push masked field",
+            flow_mod10(4, &stack_action(27, 0, NXM_NX_REG0_W, 8, &[0; 6])),
+        ),
+        (
             "push unknown field",
             flow_mod10(4, &stack_action(27, 0, 0x0001_fe04, 8, &[0; 6])),
         ),

@@ -454,8 +454,10 @@ fn check_stack(pop: bool, a: &[u8]) -> Result<(), OfpErr> {
     }
     let mut r = Reader::new(a.get(10..).ok_or(OfpErr::OFPBAC_BAD_LEN)?);
     let ofs = r.u16().ok_or(OfpErr::OFPBAC_BAD_LEN)? as u32;
-    // (A masked header passes, as it always has here.)
-    let (f, _) = pull_match_field(&mut r)?;
+    let (f, masked) = pull_match_field(&mut r)?;
+    if masked {
+        return Err(OfpErr::OFPBMC_BAD_MASK);
+    }
     let n_bits = r.u16().ok_or(OfpErr::OFPBAC_BAD_LEN)? as u32;
     if r.rest().iter().any(|&b| b != 0) {
         return Err(OfpErr::NXBRC_MUST_BE_ZERO);

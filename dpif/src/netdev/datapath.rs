@@ -96,7 +96,14 @@ pub struct DpCore {
     /// are queued as upcalls).
     pub miss_handler: RwLock<Option<Arc<dyn MissHandler>>>,
     pub shutdown: AtomicBool,
+    /// One per poll thread (each registers its own): a port change wakes
+    /// them, so that they take a new port and let go of a removed one at
+    /// once, not after their wait.
+    pub poll_wakers: std::sync::Mutex<Vec<mio::Waker>>,
 }
+
+/// The token of a poll thread's waker (no port has this number).
+const WAKE: mio::Token = mio::Token(usize::MAX);
 
 /// Most port changes remembered for the poll threads.
 const PORT_LOG_LEN: usize = 4096;
@@ -123,6 +130,15 @@ impl DpCore {
         log.push_back((gen, port_no));
         if log.len() > PORT_LOG_LEN {
             log.pop_front();
+        }
+        drop(log);
+        for w in self
+            .poll_wakers
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+        {
+            let _ = w.wake();
         }
     }
 
@@ -646,6 +662,15 @@ fn poll_loop(shared: Arc<DpCore>, index: u32, count: u32) {
             return;
         }
     };
+    match mio::Waker::new(set.poll.registry(), WAKE) {
+        Ok(w) => core
+            .poll_wakers
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(w),
+        // Port changes then reach this thread after its wait (100 ms).
+        Err(e) => log::warn!("{}: cannot make a poll waker: {e}", core.name),
+    }
     // The output table, rebuilt when ports changed and packets are to be
     // processed (a port change alone costs the thread no copy of it).
     let mut table = PortTable::default();
@@ -661,6 +686,11 @@ fn poll_loop(shared: Arc<DpCore>, index: u32, count: u32) {
     while !core.shutdown.load(Ordering::Relaxed) {
         if core.port_gen.load(Ordering::Acquire) != set.gen {
             set.sync(core, index, count);
+            // A removed port's device closes once nobody holds it, this
+            // thread's output table included (it is rebuilt when packets
+            // come, as after any port change).
+            table = PortTable::default();
+            table_gen = u64::MAX;
         }
         let stats = core.pmd_stats.get(index as usize);
         set.wait(core, &mut ready);
@@ -757,6 +787,7 @@ mod tests {
             pmd_stats: Vec::new(),
             miss_handler: RwLock::new(None),
             shutdown: AtomicBool::new(false),
+            poll_wakers: Default::default(),
         }
     }
 

@@ -166,6 +166,7 @@ impl NetdevDpif {
             pmd_stats: (0..=n).map(|_| Default::default()).collect(),
             miss_handler: RwLock::new(None),
             shutdown: AtomicBool::new(false),
+            poll_wakers: Default::default(),
         });
         let mut poll_threads = Vec::new();
         for i in 0..n {
@@ -916,8 +917,19 @@ impl Dpif for NetdevDpif {
         }
         let removed = self.ports_write().remove(&port_no);
         match removed {
-            Some(_) => {
+            Some(port) => {
                 self.core.port_changed(port_no);
+                // Stock closes the device (a tap goes from the system)
+                // before the deletion returns. The poll threads, woken by
+                // the change, let go of it within a round; a thread stuck
+                // elsewhere costs at most the bound, and the device then
+                // closes when that thread lets go.
+                if port.dummy.is_none() {
+                    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(1);
+                    while Arc::strong_count(&port.dev) > 1 && std::time::Instant::now() < deadline {
+                        std::thread::sleep(std::time::Duration::from_millis(1));
+                    }
+                }
                 Ok(())
             }
             None => Err(err(libc::ENOENT, format!("no port {port_no}"))),
